@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up, builds and starts sluice on the bundled default model repository (examples/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SLUICE_SKIP_NPM=1 scripts/setup.sh
+scripts/build.sh
+exec build/src/server/sluice "$@"

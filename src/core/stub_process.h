@@ -1,0 +1,82 @@
+#pragma once
+// One sluice-stub child process running one model instance, seen from the server:
+// spawn, IPC (socketpair for control, shared memory for tensor data), supervision
+// (pidfd: a crash is seen at once; heartbeats: a hang is seen within the timeout), and a
+// bounded stop (shutdown -> finalize -> exit; SIGTERM, then SIGKILL).
+//
+// Thread-safety: every public method may be called from any thread.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/inference.h"
+#include "common/status.h"
+#include "model_config.pb.h"
+
+namespace sluice::core {
+
+struct StubLaunchSpec {
+  std::string stub_path;  // the sluice-stub binary
+  std::string model_name;
+  int64_t model_version = 0;
+  inference::ModelConfig config;  // the effective config (backend named in it)
+  std::string model_dir;
+  std::string version_dir;
+  int instance_index = 0;
+  bool use_gpu = false;
+  int gpu_id = -1;
+  int cpu_threads = 0;
+  bool verbose_log = false;
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds heartbeat_timeout{5000};  // no heartbeat reply this long: hung
+};
+
+struct StubCallbacks {
+  // A response (or the final event) for request `request_id`, on the stub's IO thread.
+  // Must not block.
+  std::function<void(uint64_t request_id, ResponseEvent event)> on_response;
+  // Called once when the stub is gone (exited, crashed, killed, or hung and killed) and
+  // reaped, with a reason such as "exited with status 0" or "killed by signal 9".
+  // `expected` is true when the exit followed Stop().
+  std::function<void(const std::string& reason, bool expected)> on_exit;
+};
+
+class StubProcess {
+ public:
+  // Forks and execs the stub; returns once the child exists (not yet initialized).
+  static Result<std::unique_ptr<StubProcess>> Spawn(const StubLaunchSpec& spec, StubCallbacks callbacks);
+
+  // Stops the stub (as Stop with zero grace) if still running; never leaves a child behind.
+  ~StubProcess();
+
+  // Waits until the backend's Initialize finished: OK, its error, or Unavailable when the
+  // stub died or the timeout passed (the stub is then killed).
+  Status WaitReady(std::chrono::milliseconds timeout);
+
+  // Sends a request. Unavailable if the stub is gone or stopping.
+  Status SendRequest(uint64_t request_id, const InferRequest& request);
+  // Asks the backend to cancel; no-op for finished requests.
+  Status SendCancel(uint64_t request_id);
+
+  // Bounded stop: shutdown message -> backend Finalize -> exit; if the stub has not exited
+  // after `finalize_timeout`, SIGTERM; after `kill_timeout` more, SIGKILL. Returns when the
+  // child is reaped and its shared memory released, with the exit reason.
+  std::string Stop(std::chrono::milliseconds finalize_timeout, std::chrono::milliseconds kill_timeout);
+
+  pid_t pid() const;
+  bool running() const;
+  // The backend's latest metrics text (refreshed with each heartbeat).
+  std::string MetricsText() const;
+
+ private:
+  StubProcess() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,77 @@
+#pragma once
+// The backend interface: what runs inside a sluice-stub process (DESIGN.md §1).
+// Built-in backends: identity, repeat (decoupled test workhorse), llm (the engine).
+//
+// Life of a backend: Create -> Initialize (once) -> Execute/Cancel (any number, from the
+// stub's IPC thread) -> Finalize (once, at shutdown, after which no method is called).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "common/inference.h"
+#include "common/status.h"
+#include "model_config.pb.h"
+
+namespace sluice::stub {
+
+enum class DeviceKind { kCpu, kGpu };
+
+// What a backend instance is told at Initialize. Constant for its lifetime.
+struct BackendContext {
+  std::string model_name;
+  int64_t model_version = 0;
+  inference::ModelConfig config;
+  std::string model_dir;    // the model's folder (<repo>/<model>)
+  std::string version_dir;  // <repo>/<model>/<version>
+  int instance_index = 0;
+  DeviceKind device = DeviceKind::kCpu;
+  int gpu_id = -1;          // with kGpu
+  int cpu_threads = 0;      // 0: the hardware's count
+};
+
+// Sends the responses of one request back to the server. Thread-safe; may outlive the
+// Execute call and be used from any thread. The first call with final=true (or SendError)
+// ends the request; later calls return an error and send nothing.
+// If the last reference is dropped before a final response, the stub sends the final event
+// itself (an INTERNAL error naming the backend), so a backend bug cannot pin the request.
+class ResponseSender {
+ public:
+  virtual ~ResponseSender() = default;
+  virtual Status Send(InferResponse response, bool final) = 0;
+  // Ends the request with no further response (Triton's "final flag only").
+  virtual Status SendFinal() = 0;
+  // Ends the request with an error (always final).
+  virtual Status SendError(Status error) = 0;
+  // True once the server asked to cancel this request.
+  virtual bool IsCancelled() const = 0;
+};
+
+struct BackendRequest {
+  uint64_t id = 0;  // unique within the stub; what Cancel names
+  InferRequest request;
+  std::shared_ptr<ResponseSender> sender;  // shared: backends hand it to their own threads
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Status Initialize(const BackendContext& context) = 0;
+  // Takes ownership of the request. Must not block for long: a backend that computes
+  // for long does so on its own thread(s) and responds through the sender.
+  virtual void Execute(BackendRequest request) = 0;
+  // The server asked to cancel request `id` (client cancel, disconnect, unload past grace).
+  // The backend should end it promptly with SendError(Cancelled(...)). Unknown ids are ignored.
+  virtual void Cancel(uint64_t id) = 0;
+  // Releases everything (threads joined, device memory freed). No call follows.
+  virtual void Finalize() = 0;
+  // Prometheus text lines for the server's /metrics (the llm backend's vllm:* series).
+  virtual std::string MetricsText() const { return {}; }
+};
+
+// Creates the backend named in the model config ("identity", "repeat", "llm"; "vllm" maps
+// to "llm"). NotFound for an unknown name.
+Result<std::unique_ptr<Backend>> CreateBackend(std::string_view name);
+
+}  // namespace sluice::stub
