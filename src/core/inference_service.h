@@ -72,6 +72,27 @@ struct ModelStatistics {
   uint64_t pending_count = 0;  // in flight now
 };
 
+// A fixed-bucket histogram snapshot (Prometheus semantics: bucket i counts observations
+// <= bounds[i]; counts are per bucket, not cumulative; the last bucket is +Inf).
+struct Histogram {
+  std::vector<double> bounds;
+  std::vector<uint64_t> bucket_counts;  // bounds.size() + 1
+  double sum = 0;
+  uint64_t count = 0;
+};
+
+struct VersionLifecycleStats {
+  std::string name;
+  int64_t version = 0;
+  ModelState state = ModelState::kUnknown;
+  double load_duration_secs = 0;  // of the last successful load; 0 if none
+};
+
+struct LifecycleStats {
+  std::vector<VersionLifecycleStats> versions;  // every version the server knows
+  Histogram unload_duration_secs;              // unload start -> UNAVAILABLE, all models
+};
+
 // A request in flight. Cancel() asks the backend to stop; the sink still gets its final
 // event (CANCELLED unless the request had already finished). Safe from any thread, any
 // number of times, also after the final event.
@@ -110,6 +131,8 @@ class InferenceService {
   // name empty: all models; version empty: all versions.
   virtual Result<std::vector<ModelStatistics>> Statistics(const std::string& name,
                                                           const std::string& version) const = 0;
+
+  virtual LifecycleStats GetLifecycleStats() const = 0;
 
   // Prometheus text lines that backends export (the llm backend's vllm:* series), already
   // labelled; appended to /metrics by the metrics frontend.

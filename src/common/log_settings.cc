@@ -1,0 +1,34 @@
+#include "common/log_settings.h"
+
+#include <spdlog/spdlog.h>
+
+#include <mutex>
+
+namespace sluice {
+namespace {
+std::mutex g_mu;
+LogSettings g_settings;  // guarded by g_mu
+}  // namespace
+
+LogSettings GetLogSettings() {
+  std::lock_guard lock(g_mu);
+  return g_settings;
+}
+
+void SetLogSettings(const LogSettings& settings) {
+  std::lock_guard lock(g_mu);
+  g_settings = settings;
+  spdlog::level::level_enum level = spdlog::level::off;
+  if (settings.log_error) level = spdlog::level::err;
+  if (settings.log_warning) level = spdlog::level::warn;
+  if (settings.log_info) level = spdlog::level::info;
+  if (settings.log_verbose_level > 0) level = spdlog::level::debug;
+  if (settings.log_verbose_level > 1) level = spdlog::level::trace;
+  spdlog::set_level(level);
+  if (settings.log_format == "ISO8601")
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  else
+    spdlog::set_pattern("%L%m%d %H:%M:%S.%f %t] %v");
+}
+
+}  // namespace sluice
