@@ -1,0 +1,156 @@
+#include "core/repository_private_dir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "core/repository_path_guard.h"
+
+namespace sluice::core {
+namespace {
+
+// Owns one file descriptor.
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::vector<std::string> SplitPath(std::string_view key) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (start <= key.size()) {
+    size_t end = key.find('/', start);
+    if (end == std::string_view::npos) end = key.size();
+    parts.emplace_back(key.substr(start, end - start));
+    start = end + 1;
+  }
+  return parts;
+}
+
+std::string Shown(std::string_view key) { return "'" + EscapeForMessage(key) + "'"; }
+
+// Writes `bytes` to `dir_fd`/`key`, creating intermediate directories. Never follows a
+// symlink: every directory is opened with O_NOFOLLOW and the file is created O_EXCL.
+Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
+  const std::vector<std::string> parts = SplitPath(key);
+  std::vector<std::unique_ptr<UniqueFd>> dirs;  // keeps each parent open while descending
+  int dir_fd = root_fd;
+  for (size_t i = 0; i + 1 < parts.size(); ++i) {
+    if (::mkdirat(dir_fd, parts[i].c_str(), 0700) != 0 && errno != EEXIST) {
+      return Internal("override file " + Shown(key) + ": cannot create a directory: " +
+                      std::strerror(errno));
+    }
+    const int fd = ::openat(dir_fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      return InvalidArgument("override file " + Shown(key) + ": a parent is not a directory");
+    }
+    dirs.push_back(std::make_unique<UniqueFd>(fd));
+    dir_fd = fd;
+  }
+  UniqueFd file(::openat(dir_fd, parts.back().c_str(),
+                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (file.get() < 0) {
+    return InvalidArgument("override file " + Shown(key) + ": cannot be created: " +
+                           std::strerror(errno));
+  }
+  size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(file.get(), bytes.data() + done, bytes.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Internal("override file " + Shown(key) + ": write failed: " + std::strerror(errno));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status ValidateOverrideFileKey(std::string_view key) {
+  // ResolveUnder's lexical checks, without touching the filesystem: the private directory
+  // is fresh, so there is no symlink to follow; every name is created by us.
+  if (key.empty()) return InvalidArgument("override file path must not be empty");
+  if (key.size() > kMaxRelativePathLength) {
+    return InvalidArgument("override file " + Shown(key) + " is longer than " +
+                           std::to_string(kMaxRelativePathLength) + " bytes");
+  }
+  if (key.front() == '/') return InvalidArgument("override file " + Shown(key) + " must be relative");
+  const std::vector<std::string> parts = SplitPath(key);
+  if (parts.size() > kMaxRelativePathComponents) {
+    return InvalidArgument("override file " + Shown(key) + " has more than " +
+                           std::to_string(kMaxRelativePathComponents) + " components");
+  }
+  for (const std::string& part : parts) {
+    if (part.empty()) return InvalidArgument("override file " + Shown(key) + " has an empty component");
+    if (part == "." || part == "..") {
+      return InvalidArgument("override file " + Shown(key) + " must not contain '" + part +
+                             "' components");
+    }
+    if (part.find('\0') != std::string::npos || part.find('\\') != std::string::npos) {
+      return InvalidArgument("override file " + Shown(key) + " contains a NUL byte or a backslash");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const PrivateModelDir>> PrivateModelDir::Create(
+    const std::filesystem::path& tmp_root, std::string_view model_name,
+    const std::map<std::string, std::string>& files) {
+  // Every check happens before anything is created.
+  if (files.size() > kMaxOverrideFiles) {
+    return InvalidArgument("more than " + std::to_string(kMaxOverrideFiles) + " override files");
+  }
+  size_t total = 0;
+  for (const auto& [key, bytes] : files) {
+    RETURN_IF_ERROR(ValidateOverrideFileKey(key));
+    if (bytes.size() > kMaxOverrideTotalBytes - total) {
+      return InvalidArgument("override files are larger than " +
+                             std::to_string(kMaxOverrideTotalBytes) + " bytes in all");
+    }
+    total += bytes.size();
+  }
+  RETURN_IF_ERROR(ValidateModelName(model_name));
+
+  std::string pattern =
+      (tmp_root / ("sluice-" + std::string(model_name.substr(0, 64)) + "-XXXXXX")).string();
+  if (::mkdtemp(pattern.data()) == nullptr) {
+    return Internal(std::string("cannot create a private model directory: ") + std::strerror(errno));
+  }
+  // From here the directory is owned: any failure below removes it (destructor).
+  std::shared_ptr<const PrivateModelDir> dir(new PrivateModelDir(std::filesystem::path(pattern)));
+  UniqueFd root_fd(::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (root_fd.get() < 0) {
+    return Internal(std::string("cannot open the private model directory: ") + std::strerror(errno));
+  }
+  for (const auto& [key, bytes] : files) {
+    RETURN_IF_ERROR(WriteOne(root_fd.get(), key, bytes));
+  }
+  return dir;
+}
+
+PrivateModelDir::~PrivateModelDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);  // does not follow symlinks
+  if (ec) spdlog::warn("cannot remove a private model directory: {}", ec.message());
+}
+
+}  // namespace sluice::core
