@@ -1,0 +1,64 @@
+#pragma once
+// The gRPC frontend: serves inference.GRPCInferenceService (and grpc.health.v1) on one
+// address, talking only to core::InferenceService.
+//
+//   auto server = GrpcServer::Create("0.0.0.0:8001", service, options);
+//   RETURN_IF_ERROR((*server)->Start());   // binds; port() is the bound port
+//   ...
+//   (*server)->Stop();  // stop accepting; in-flight RPCs get options.shutdown_grace, then
+//                       // are cancelled (their requests Cancel()ed); joins every thread
+//
+// Teardown order (Stop, also run by the destructor): health NOT_SERVING -> grpc Shutdown
+// with the grace deadline (waits for every RPC to finish) -> blocking executor joined ->
+// server object destroyed. The InferenceService must outlive Stop().
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/status.h"
+#include "core/inference_service.h"
+#include "frontend/grpc/grpc_server_options.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace sluice::grpc_frontend {
+
+class BlockingExecutor;
+class GrpcInferenceService;
+
+class GrpcServer {
+ public:
+  // `address` is "host:port" (port 0 picks a free port at Start).
+  static Result<std::unique_ptr<GrpcServer>> Create(std::string address, core::InferenceService& service,
+                                                    GrpcServerOptions options = {});
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // Binds and starts serving. Fails if the address cannot be bound; at most once.
+  Status Start();
+  // Idempotent; safe to call without Start.
+  void Stop();
+  // The bound port after a successful Start, else 0.
+  int port() const { return port_; }
+
+ private:
+  GrpcServer(std::string address, core::InferenceService& service, GrpcServerOptions options);
+
+  // Constant after construction.
+  const std::string address_;
+  core::InferenceService& service_;
+  const GrpcServerOptions options_;
+
+  std::mutex mu_;  // serialises Start and Stop
+  int port_ = 0;
+  bool started_ = false;
+  std::unique_ptr<BlockingExecutor> executor_;
+  std::unique_ptr<GrpcInferenceService> grpc_service_;
+  std::unique_ptr<::grpc::Server> server_;
+};
+
+}  // namespace sluice::grpc_frontend

@@ -1,0 +1,35 @@
+#pragma once
+// Settings of the gRPC frontend (GrpcServer and the handlers it serves).
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace sluice::grpc_frontend {
+
+struct GrpcServerOptions {
+  // Reported by ServerMetadata.
+  std::string server_name = "sluice";
+  std::string server_version = "0.1.0";
+  std::vector<std::string> extensions = {
+      "model_repository", "model_repository(unload_dependents)", "model_configuration",
+      "parameters",       "statistics",                          "logging"};
+
+  // Largest request or response message, bytes (bounds every tensor a client can send).
+  int max_message_bytes = 64 << 20;
+  // Threads and queue for the blocking RPCs (RepositoryModelLoad / Unload).
+  size_t blocking_threads = 4;
+  size_t max_queued_blocking = 256;
+  // Per ModelStreamInfer stream: requests in flight at once (more are refused with an
+  // error response), and responses waiting for a slow client (more ends the stream with
+  // RESOURCE_EXHAUSTED and cancels its requests).
+  size_t max_inflight_per_stream = 1024;
+  size_t max_pending_writes_per_stream = 8192;
+  // Stop(): in-flight RPCs may finish for this long, then they are cancelled.
+  std::chrono::milliseconds shutdown_grace{5000};
+  // Serve grpc.health.v1 (overall status SERVING while started).
+  bool enable_health_service = true;
+};
+
+}  // namespace sluice::grpc_frontend

@@ -1,0 +1,20 @@
+#pragma once
+// Caps on what one request may ask for, applied by the KServe (and later OpenAI) routes.
+// Each is a server flag; the defaults are sane for LLM and tensor traffic.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sluice::http {
+
+struct RequestLimits {
+  size_t max_json_depth = 64;                // arrays/objects nested deeper -> 400
+  size_t max_tensor_rank = 16;               // dims per tensor
+  int64_t max_tensor_elements = int64_t{1} << 28;  // per tensor, overflow-safe
+  // Server metadata reported at /v2.
+  std::string server_name = "sluice";
+  std::string server_version = "0.1.0";
+};
+
+}  // namespace sluice::http

@@ -1,0 +1,42 @@
+#pragma once
+// Maps (method, path pattern) to handlers. Patterns are literal segments and `{name}`
+// captures that match one non-empty segment: "/v2/models/{model}/versions/{version}/infer".
+// Unknown path -> 404, known path with another method -> 405 (with Allow), both as JSON
+// errors. Every handler call is wrapped: an exception never escapes (500 JSON error).
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/http/http_request.h"
+#include "frontend/http/response_writer.h"
+
+namespace sluice::http {
+
+// Called on an io thread. `request` is valid during the call only; the handler may keep
+// `writer` and answer later from any thread.
+using Handler = std::function<void(const HttpRequest& request, std::shared_ptr<ResponseWriter> writer)>;
+
+class Router {
+ public:
+  // Later routes never shadow earlier ones: the first matching pattern wins.
+  void Add(std::string method, const std::string& pattern, Handler handler);
+
+  // Matches request.path, fills request.path_params and calls the handler (or replies
+  // 404/405/500 itself).
+  void Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::vector<std::string> segments;  // "{x}" = capture
+    Handler handler;
+  };
+  static bool Match(const Route& route, const std::vector<std::string>& path_segments,
+                    std::map<std::string, std::string, std::less<>>* params);
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace sluice::http

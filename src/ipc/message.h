@@ -1,0 +1,133 @@
+#pragma once
+// The messages between the server and a sluice-stub, and their encoding.
+//
+// Frame = 24-byte header (magic "SLIC", type u16, reserved u16 = 0, payload length u32,
+// reserved u32 = 0, request id u64; all little-endian) + payload. Tensor bytes up to
+// kInlineTensorLimit travel in the payload; larger ones are written into the sender's
+// shared-memory area (when it has room) and the payload names (offset, size); the
+// receiver copies them out and returns the blocks with a ShmRelease message.
+//
+// Decoding is bounded: every length, count and offset is checked against the caps below
+// and the shared-memory area (overflow-safe), unknown types are rejected, and tensor data
+// is validated against its datatype and shape (BYTES prefixes included). Errors name the
+// field, never a handle or path.
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/inference.h"
+#include "common/status.h"
+#include "ipc/shm_arena.h"
+
+namespace sluice::ipc {
+
+// Caps on what a decoder accepts.
+inline constexpr uint32_t kFrameMagic = 0x43494c53;  // "SLIC"
+inline constexpr size_t kFrameHeaderSize = 24;
+inline constexpr uint32_t kMaxPayloadBytes = 512u << 20;
+inline constexpr uint64_t kInlineTensorLimit = 64u << 10;
+inline constexpr uint32_t kMaxNameBytes = 4096;
+inline constexpr uint32_t kMaxPathBytes = 4096;
+inline constexpr uint32_t kMaxTensors = 4096;
+inline constexpr uint32_t kMaxRank = 64;
+inline constexpr uint32_t kMaxParameters = 1024;
+inline constexpr uint32_t kMaxParameterBytes = 16u << 20;
+inline constexpr uint32_t kMaxStatusMessageBytes = 64u << 10;
+inline constexpr uint32_t kMaxMetricsTextBytes = 1u << 20;
+inline constexpr uint32_t kMaxConfigBytes = 16u << 20;
+inline constexpr uint32_t kMaxReleaseBlocks = 65536;
+
+enum class MessageType : uint16_t {
+  kInit = 1,          // server -> stub: launch spec
+  kInitResult = 2,    // stub -> server: backend Initialize finished
+  kRequest = 3,       // server -> stub
+  kCancel = 4,        // server -> stub
+  kResponse = 5,      // stub -> server
+  kHeartbeat = 6,     // server -> stub
+  kHeartbeatAck = 7,  // stub -> server, with the backend's metrics text
+  kShutdown = 8,      // server -> stub
+  kShmRelease = 9,    // either way: blocks of the peer's area that were copied out
+};
+std::string_view MessageTypeName(MessageType type);
+std::optional<MessageType> ToMessageType(uint16_t raw);
+// Which side may send a type (the server rejects server->stub types from a stub).
+bool SentByStub(MessageType type);
+
+struct InitMessage {
+  std::string model_name;
+  int64_t model_version = 0;
+  std::string config;  // serialized inference::ModelConfig
+  std::string model_dir;
+  std::string version_dir;
+  int32_t instance_index = 0;
+  bool use_gpu = false;
+  int32_t gpu_id = -1;
+  int32_t cpu_threads = 0;
+  bool verbose_log = false;
+};
+struct InitResultMessage {
+  Status status;
+};
+struct RequestMessage {
+  InferRequest request;
+};
+struct CancelMessage {};
+struct ResponseMessage {
+  ResponseEvent event;
+};
+struct HeartbeatMessage {
+  uint64_t sequence = 0;
+};
+struct HeartbeatAckMessage {
+  uint64_t sequence = 0;
+  std::string metrics_text;  // truncated to kMaxMetricsTextBytes by the encoder
+};
+struct ShutdownMessage {};
+struct ShmReleaseMessage {
+  std::vector<ShmBlock> blocks;
+};
+
+// Alternatives in MessageType order.
+using MessageBody =
+    std::variant<InitMessage, InitResultMessage, RequestMessage, CancelMessage, ResponseMessage,
+                 HeartbeatMessage, HeartbeatAckMessage, ShutdownMessage, ShmReleaseMessage>;
+
+struct Message {
+  uint64_t request_id = 0;  // Request, Cancel, Response
+  MessageBody body;
+  MessageType type() const;
+};
+
+struct FrameHeader {
+  MessageType type = MessageType::kHeartbeat;
+  uint32_t payload_length = 0;
+  uint64_t request_id = 0;
+};
+
+// Checks magic, reserved fields, type and the payload cap. `bytes` holds at least
+// kFrameHeaderSize bytes.
+Result<FrameHeader> DecodeFrameHeader(std::string_view bytes);
+
+// Where an encoder may put large tensors: the sender's area and its allocator. Blocks
+// taken are returned by the receiver's ShmRelease.
+struct ShmOut {
+  std::span<char> area;
+  ShmAllocator* allocator = nullptr;
+};
+
+// Encodes a whole frame (header + payload). With `shm` null every tensor is inline.
+// Tensors over kInlineTensorLimit go to shared memory when the area has room, else inline.
+Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm);
+
+// Decodes one payload. `in_area` is the sender's area (tensors named there are copied
+// out); every block copied is appended to `release` (also on error, so the caller can
+// return them).
+Result<Message> DecodeMessage(const FrameHeader& header, std::string_view payload,
+                              std::span<const char> in_area, std::vector<ShmBlock>* release);
+
+}  // namespace sluice::ipc

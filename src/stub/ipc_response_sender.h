@@ -1,0 +1,39 @@
+#pragma once
+// The stub's ResponseSender: turns a backend's Send/SendFinal/SendError into Response
+// messages for one request. Thread-safe; the first final event ends the request and every
+// later call returns InvalidArgument without sending. Dropping the last reference before a final event sends a final INTERNAL error naming the backend.
+
+#include <atomic>
+#include <mutex>
+
+#include "stub/backend.h"
+
+namespace sluice::stub {
+
+class StubRuntime;
+
+class IpcResponseSender : public ResponseSender {
+ public:
+  // `runtime` outlives every sender (it lives until the process _exits).
+  IpcResponseSender(StubRuntime& runtime, uint64_t request_id)
+      : runtime_(runtime), request_id_(request_id) {}
+  ~IpcResponseSender() override;
+
+  Status Send(InferResponse response, bool final) override;
+  Status SendFinal() override;
+  Status SendError(Status error) override;
+  bool IsCancelled() const override { return cancelled_.load(); }
+
+  void MarkCancelled() { cancelled_.store(true); }
+
+ private:
+  Status Emit(ResponseEvent event);
+
+  StubRuntime& runtime_;
+  const uint64_t request_id_;
+  std::atomic<bool> cancelled_{false};
+  std::mutex mu_;         // serializes the events of this request
+  bool finished_ = false;  // guarded by mu_
+};
+
+}  // namespace sluice::stub

@@ -1,0 +1,6 @@
+# Unit tests of src/tools: the client library, the bench's statistics, arrivals, workload
+# and report, and the lifecycle checker's pure parts.
+sluice_add_test(tools_client_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/tools_sse_parser_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/tools_http_client_test.cc
+  DEPS sluice_client LABELS unit)
