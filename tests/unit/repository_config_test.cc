@@ -207,6 +207,16 @@ TEST(RepositoryConfigTest, InvalidJsonIsAClearError) {
   EXPECT_THAT(truncated.status().message(), Not(HasSubstr("\n")));
 }
 
+TEST(RepositoryConfigTest, DeeplyNestedJsonIsRefusedNotRecursed) {
+  std::string deep = "{\"version_policy\": ";
+  for (int i = 0; i < 100000; ++i) deep += "[";
+  auto c = ParseModelConfigJson(deep);
+  EXPECT_FALSE(c.ok());
+  auto big = ParseModelConfigJson(std::string(kMaxModelConfigBytes + 1, ' '));
+  ASSERT_FALSE(big.ok());
+  EXPECT_THAT(big.status().message(), HasSubstr("limit"));
+}
+
 TEST(RepositoryConfigTest, ToJsonUsesOriginalNamesAndNumbers) {
   inference::ModelConfig c = ParseFixture("identity_fp32");
   auto json = ModelConfigToJson(c);

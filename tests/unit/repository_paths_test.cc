@@ -87,6 +87,27 @@ TEST(ResolveUnderTest, RefusesSymlinkLeavingRoot) {
   EXPECT_EQ(*inside, root.path() / "inner" / "x");
 }
 
+TEST(ResolveUnderTest, RefusesDanglingSymlink) {
+  ScratchDir root;
+  ScratchDir outside;
+  // Points outside at something that does not exist yet: writing through it would create
+  // the target outside the root.
+  std::filesystem::create_symlink(outside.path() / "later", root.path() / "dangling");
+  std::filesystem::create_directory_symlink(outside.path() / "later_dir", root.path() / "dangling_dir");
+  EXPECT_FALSE(ResolveUnder(root.path(), "dangling").ok());
+  auto through = ResolveUnder(root.path(), "dangling_dir/x");
+  ASSERT_FALSE(through.ok());
+  EXPECT_THAT(through.status().message(), HasSubstr("symlink"));
+  EXPECT_THAT(through.status().message(), Not(HasSubstr(outside.path().string())));
+}
+
+TEST(ResolveUnderTest, RelativePathChecksNameTheCaller) {
+  EXPECT_TRUE(ValidateRelativePath("1/model.json").ok());
+  EXPECT_TRUE(ValidateRelativePath("a..b/..c").ok());  // dots inside names are fine
+  Status s = ValidateRelativePath("../x", "override file");
+  EXPECT_THAT(s.message(), HasSubstr("override file '../x'"));
+}
+
 TEST(ResolveUnderTest, RootMayItselfBeASymlink) {
   ScratchDir real;
   ScratchDir holder;
