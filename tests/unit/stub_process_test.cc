@@ -275,6 +275,22 @@ TEST_F(StubProcessTest, MissingStubBinaryIsASpawnError) {
       << "no host path in messages: " << s.status().message();
 }
 
+// Regression: PR_SET_PDEATHSIG fires when the forking *thread* ends. A stub spawned from
+// a short-lived thread (a load thread) must survive that thread.
+TEST_F(StubProcessTest, StubOutlivesTheThreadThatSpawnedIt) {
+  std::thread loader([this] { Start(Spec("identity")); });
+  loader.join();
+  ASSERT_TRUE(stub_);
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(stub_->running());
+  InferRequest r;
+  r.inputs.push_back(VectorTensor("INPUT0", DataType::kInt32, std::vector<int32_t>{4}));
+  ASSERT_TRUE(stub_->SendRequest(1, r).ok());
+  ASSERT_TRUE(rec_.WaitFinal(1));
+  EXPECT_TRUE(rec_.Events(1)[0].status.ok());
+  EXPECT_EQ(rec_.exits(), 0);
+}
+
 TEST_F(StubProcessTest, RepeatStreamsInOrderWithExactlyOneFinal) {
   Start(Spec("repeat"));
   const std::vector<int32_t> values = {5, 6, 7, 8, 9};
