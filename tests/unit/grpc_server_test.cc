@@ -281,6 +281,53 @@ TEST_F(GrpcServerTest, StreamManyRequestsInOrderWithOneFinalEach) {
   EXPECT_EQ(responses.size(), 5u + 13u + 2u);
 }
 
+TEST_F(GrpcServerTest, StreamHundredsOfConcurrentRequests) {
+  ::grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  constexpr int kRequests = 200;
+  for (int i = 0; i < kRequests; ++i) {
+    auto req = InRequest("repeat_last_final", "r" + std::to_string(i), {i, i + 1, i + 2});
+    ASSERT_TRUE(stream->Write(req));
+  }
+  stream->WritesDone();
+  std::map<std::string, std::vector<int32_t>> got;
+  std::map<std::string, int> finals;
+  for (const auto& msg : ReadAll(*stream)) {
+    ASSERT_TRUE(msg.error_message().empty()) << msg.error_message();
+    const auto& r = msg.infer_response();
+    EXPECT_EQ(finals[r.id()], 0) << "response after the final one for " << r.id();
+    finals[r.id()] += FinalFlag(r);
+    ASSERT_EQ(r.outputs(0).name(), "OUT");
+    got[r.id()].push_back(testing::Int32Values(r.raw_output_contents(0)).at(0));
+  }
+  ASSERT_TRUE(stream->Finish().ok());
+  ASSERT_EQ(got.size(), static_cast<size_t>(kRequests));
+  for (int i = 0; i < kRequests; ++i) {
+    const std::string id = "r" + std::to_string(i);
+    EXPECT_EQ(got[id], (std::vector<int32_t>{i, i + 1, i + 2})) << id;
+    EXPECT_EQ(finals[id], 1) << id;
+  }
+}
+
+TEST_F(GrpcServerTest, StreamRefusesRequestsPastItsInflightLimit) {
+  server_->Stop();
+  GrpcServerOptions options;
+  options.max_inflight_per_stream = 1;
+  StartServer(options);
+  ::grpc::ClientContext ctx;
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  ASSERT_TRUE(stream->Write(InRequest("hang", "first", {1})));
+  ASSERT_TRUE(fake_.WaitForInfer("first", 5s));
+  ASSERT_TRUE(stream->Write(InRequest("identity", "second", {1})));
+  inference::ModelStreamInferResponse msg;
+  ASSERT_TRUE(stream->Read(&msg));
+  EXPECT_EQ(msg.infer_response().id(), "second");
+  EXPECT_NE(msg.error_message().find("in flight"), std::string::npos) << msg.error_message();
+  ctx.TryCancel();
+  EXPECT_EQ(stream->Finish().error_code(), ::grpc::StatusCode::CANCELLED);
+  EXPECT_TRUE(fake_.WaitForCancel("first", 2s));
+}
+
 TEST_F(GrpcServerTest, StreamEmptyFinalOnlyWhenAsked) {
   ::grpc::ClientContext ctx;
   auto stream = stub_->ModelStreamInfer(&ctx);
