@@ -66,9 +66,9 @@ class FirstErrorCollector : public pb::io::ErrorCollector {
 
 // proto3 JSON writes 64-bit integers as strings; Triton's /config writes them as numbers
 // (its ModelConfigToJson fixes them up). Walks `json` alongside the message descriptor.
-void Int64StringsToNumbers(const pb::Descriptor* descriptor, nlohmann::json& json);
+void Int64StringsToNumbers(const pb::Descriptor* descriptor, nlohmann::ordered_json& json);
 
-void FixValue(const pb::FieldDescriptor* field, nlohmann::json& value) {
+void FixValue(const pb::FieldDescriptor* field, nlohmann::ordered_json& value) {
   switch (field->cpp_type()) {
     case pb::FieldDescriptor::CPPTYPE_INT64:
       if (value.is_string()) value = std::stoll(value.get<std::string>());
@@ -90,7 +90,7 @@ void FixValue(const pb::FieldDescriptor* field, nlohmann::json& value) {
   }
 }
 
-void Int64StringsToNumbers(const pb::Descriptor* descriptor, nlohmann::json& json) {
+void Int64StringsToNumbers(const pb::Descriptor* descriptor, nlohmann::ordered_json& json) {
   for (int i = 0; i < descriptor->field_count(); ++i) {
     const pb::FieldDescriptor* field = descriptor->field(i);
     auto it = json.find(field->name());
@@ -109,6 +109,19 @@ void Int64StringsToNumbers(const pb::Descriptor* descriptor, nlohmann::json& jso
       FixValue(field, *it);
     }
   }
+}
+
+// Protobuf's JSON errors: the first line only (the rest echoes the input with a caret),
+// "x: Cannot find field." as "unknown field 'x'".
+std::string RewordJsonError(std::string_view message) {
+  std::string_view line = message.substr(0, message.find('\n'));
+  while (!line.empty() && (line.back() == '.' || line.back() == ' ')) line.remove_suffix(1);
+  if (line.rfind(": ", 0) == 0) line.remove_prefix(2);
+  static constexpr std::string_view kNoField = ": Cannot find field";
+  if (line.size() > kNoField.size() && line.substr(line.size() - kNoField.size()) == kNoField) {
+    return "unknown field '" + EscapeForMessage(line.substr(0, line.size() - kNoField.size())) + "'";
+  }
+  return EscapeForMessage(line);
 }
 
 std::string Quoted(std::string_view s) { return "'" + EscapeForMessage(s) + "'"; }
@@ -220,10 +233,7 @@ Result<inference::ModelConfig> ParseModelConfigJson(std::string_view json) {
   options.ignore_unknown_fields = false;
   const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
                                                     &config, options);
-  if (!status.ok()) {
-    return InvalidArgument("invalid model config JSON: " +
-                           EscapeForMessage(std::string(status.message())));
-  }
+  if (!status.ok()) return InvalidArgument("invalid model config JSON: " + RewordJsonError(std::string(status.message())));
   return config;
 }
 
@@ -234,10 +244,11 @@ Result<std::string> ModelConfigToJson(const inference::ModelConfig& config) {
   options.always_print_primitive_fields = true;
   const auto status = pb::util::MessageToJsonString(config, &out, options);
   if (!status.ok()) return Internal("model config to JSON: " + std::string(status.message()));
-  // Protobuf's output is valid JSON with in-range integers; nlohmann's exceptions cannot
+  // Field order is kept (ordered_json), as Triton's output has it. Protobuf's output is
+  // valid JSON with in-range integers; nlohmann's exceptions cannot
   // escape, but catch them at this edge anyway.
   try {
-    nlohmann::json json = nlohmann::json::parse(out);
+    nlohmann::ordered_json json = nlohmann::ordered_json::parse(out);
     Int64StringsToNumbers(inference::ModelConfig::descriptor(), json);
     return json.dump();
   } catch (const std::exception& e) {

@@ -33,7 +33,7 @@ bool IsNameChar(char c) {
          c == '_' || c == '.' || c == '-';
 }
 
-// True when `path` is `root` itself or lies below it (both canonical / lexically normal).
+// True when `path` lies strictly below `root` (both canonical / lexically normal).
 bool IsStrictlyInside(const std::filesystem::path& root, const std::filesystem::path& path) {
   auto r = root.begin();
   auto p = path.begin();
@@ -64,48 +64,64 @@ Status ValidateModelName(std::string_view name) {
   return Status::Ok();
 }
 
-Result<std::filesystem::path> ResolveUnder(const std::filesystem::path& root,
-                                           std::string_view relative) {
-  const std::string shown = "'" + EscapeForMessage(relative) + "'";
-  if (relative.empty()) return InvalidArgument("path must not be empty");
+Status ValidateRelativePath(std::string_view relative, std::string_view what) {
+  const std::string shown = std::string(what) + " '" + EscapeForMessage(relative) + "'";
+  if (relative.empty()) return InvalidArgument(std::string(what) + " must not be empty");
   if (relative.size() > kMaxRelativePathLength) {
-    return InvalidArgument("path " + shown + " is longer than " +
-                           std::to_string(kMaxRelativePathLength) + " bytes");
+    return InvalidArgument(shown + " is longer than " + std::to_string(kMaxRelativePathLength) +
+                           " bytes");
   }
-  if (relative.front() == '/') return InvalidArgument("path " + shown + " must be relative");
+  if (relative.front() == '/') return InvalidArgument(shown + " must be relative");
   size_t components = 0;
   size_t start = 0;
   while (start <= relative.size()) {
     size_t end = relative.find('/', start);
     if (end == std::string_view::npos) end = relative.size();
     const std::string_view part = relative.substr(start, end - start);
-    if (part.empty()) return InvalidArgument("path " + shown + " has an empty component");
+    if (part.empty()) return InvalidArgument(shown + " has an empty component");
     if (part == "." || part == "..") {
-      return InvalidArgument("path " + shown + " must not contain '" + std::string(part) +
-                             "' components");
+      return InvalidArgument(shown + " must not contain '" + std::string(part) + "' components");
     }
     for (char c : part) {
       if (c == '\0' || c == '\\') {
-        return InvalidArgument("path " + shown + " contains a NUL byte or a backslash");
+        return InvalidArgument(shown + " contains a NUL byte or a backslash");
       }
     }
     if (++components > kMaxRelativePathComponents) {
-      return InvalidArgument("path " + shown + " has more than " +
+      return InvalidArgument(shown + " has more than " +
                              std::to_string(kMaxRelativePathComponents) + " components");
     }
     start = end + 1;
   }
+  return Status::Ok();
+}
 
+Result<std::filesystem::path> ResolveUnder(const std::filesystem::path& root,
+                                           std::string_view relative) {
+  RETURN_IF_ERROR(ValidateRelativePath(relative));
+  const std::string shown = "path '" + EscapeForMessage(relative) + "'";
   std::error_code ec;
   const std::filesystem::path canonical_root = std::filesystem::canonical(root, ec);
-  if (ec) return Internal("path " + shown + ": its root directory cannot be resolved");
+  if (ec) return Internal(shown + ": its root directory cannot be resolved");
+  // A dangling symlink looks absent to weakly_canonical, which would then append the rest
+  // lexically; writing through it later would land wherever it points. Refuse it.
+  std::filesystem::path prefix = canonical_root;
+  for (const auto& part : std::filesystem::path(std::string(relative))) {
+    prefix /= part;
+    const auto status = std::filesystem::symlink_status(prefix, ec);
+    if (ec || status.type() == std::filesystem::file_type::not_found) break;
+    if (std::filesystem::is_symlink(status) && !std::filesystem::exists(prefix, ec)) {
+      return InvalidArgument(shown + " goes through a symlink that does not resolve");
+    }
+  }
+  ec.clear();
   // weakly_canonical follows the symlinks of the longest existing prefix, so a symlink
   // anywhere in the existing part that points outside shows up here.
   const std::filesystem::path resolved =
       std::filesystem::weakly_canonical(canonical_root / std::string(relative), ec);
-  if (ec) return InvalidArgument("path " + shown + " cannot be resolved");
+  if (ec) return InvalidArgument(shown + " cannot be resolved");
   if (!IsStrictlyInside(canonical_root, resolved.lexically_normal())) {
-    return InvalidArgument("path " + shown + " escapes its directory");
+    return InvalidArgument(shown + " escapes its directory");
   }
   return resolved;
 }

@@ -26,11 +26,16 @@ std::string EscapeForMessage(std::string_view text);
 // (escaped) and the rule it breaks.
 Status ValidateModelName(std::string_view name);
 
-// Resolves `relative` (a '/'-separated path from a client or a config) under `root`.
-// Refused (InvalidArgument, message names `relative` but never `root`): empty, absolute,
-// a NUL byte, a backslash, a "." or ".." component, an empty component ("a//b"), too long
-// or too deep, or a path whose canonical form (symlinks of the parts that exist are
-// followed) is not strictly inside the canonical `root`. `root` must exist.
+// The lexical checks on a '/'-separated relative path from a client or a config, without
+// touching the filesystem. Refused (InvalidArgument naming `what` and the path): empty,
+// absolute, a NUL byte, a backslash, a "." or ".." component, an empty component ("a//b",
+// "a/"), longer than kMaxRelativePathLength or deeper than kMaxRelativePathComponents.
+Status ValidateRelativePath(std::string_view relative, std::string_view what = "path");
+
+// Resolves `relative` under `root`: ValidateRelativePath, then refused when a part that
+// exists is a dangling symlink, or when the canonical form (symlinks of the parts that exist
+// are followed) is not strictly inside the canonical `root`. Messages name `relative`,
+// never `root`. `root` must exist.
 // Returns canonical(root) / relative, with the existing prefix's symlinks resolved.
 // Note: this is a check at one moment; callers that then create files must not follow
 // symlinks they did not create (PrivateModelDir creates every directory itself).

@@ -86,30 +86,9 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
 }  // namespace
 
 Status ValidateOverrideFileKey(std::string_view key) {
-  // ResolveUnder's lexical checks, without touching the filesystem: the private directory
-  // is fresh, so there is no symlink to follow; every name is created by us.
-  if (key.empty()) return InvalidArgument("override file path must not be empty");
-  if (key.size() > kMaxRelativePathLength) {
-    return InvalidArgument("override file " + Shown(key) + " is longer than " +
-                           std::to_string(kMaxRelativePathLength) + " bytes");
-  }
-  if (key.front() == '/') return InvalidArgument("override file " + Shown(key) + " must be relative");
-  const std::vector<std::string> parts = SplitPath(key);
-  if (parts.size() > kMaxRelativePathComponents) {
-    return InvalidArgument("override file " + Shown(key) + " has more than " +
-                           std::to_string(kMaxRelativePathComponents) + " components");
-  }
-  for (const std::string& part : parts) {
-    if (part.empty()) return InvalidArgument("override file " + Shown(key) + " has an empty component");
-    if (part == "." || part == "..") {
-      return InvalidArgument("override file " + Shown(key) + " must not contain '" + part +
-                             "' components");
-    }
-    if (part.find('\0') != std::string::npos || part.find('\\') != std::string::npos) {
-      return InvalidArgument("override file " + Shown(key) + " contains a NUL byte or a backslash");
-    }
-  }
-  return Status::Ok();
+  // Lexical checks only: the private directory is fresh and every name in it is created
+  // here without following symlinks, so there is no symlink to resolve.
+  return ValidateRelativePath(key, "override file");
 }
 
 Result<std::shared_ptr<const PrivateModelDir>> PrivateModelDir::Create(

@@ -47,8 +47,7 @@ class PrivateModelDir {
   std::filesystem::path path_;  // constant after construction
 };
 
-// Checks one override key without touching the filesystem: relative, '/'-separated, no
-// empty, "." or ".." component, no NUL or backslash, within the ResolveUnder caps.
+// Checks one override key without touching the filesystem (ValidateRelativePath).
 Status ValidateOverrideFileKey(std::string_view key);
 
 }  // namespace sluice::core

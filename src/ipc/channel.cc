@@ -92,7 +92,8 @@ Result<Frame> Channel::ReadFrame(std::chrono::milliseconds timeout) {
     ssize_t n = ::recv(fd_, rbuf_.data() + old, want, MSG_DONTWAIT);
     rbuf_.resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
     if (n > 0) continue;
-    if (n == 0) {
+    // A peer that closes with our data unread gives ECONNRESET: the same as a close.
+    if (n == 0 || errno == ECONNRESET) {
       if (rbuf_.empty()) return Unavailable("connection closed by the peer");
       if (rbuf_.size() < kFrameHeaderSize)
         return InvalidArgument("connection closed in the middle of a message header (" +

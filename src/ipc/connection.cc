@@ -28,8 +28,9 @@ Result<Message> Connection::Receive(std::chrono::milliseconds timeout) {
         deadline - std::chrono::steady_clock::now());
     if (left.count() < 0) left = std::chrono::milliseconds(0);
     ASSIGN_OR_RETURN(Frame frame, channel_->ReadFrame(left));
-    const bool from_stub = side_ == Side::kServer;
-    if (SentByStub(frame.header.type) != from_stub)
+    const bool allowed = side_ == Side::kServer ? SentByStub(frame.header.type)
+                                                : SentByServer(frame.header.type);
+    if (!allowed)
       return InvalidArgument(std::string(MessageTypeName(frame.header.type)) +
                              " message sent in the wrong direction");
     std::vector<ShmBlock> release;

@@ -436,6 +436,23 @@ bool SentByStub(MessageType type) {
   return false;
 }
 
+bool SentByServer(MessageType type) {
+  switch (type) {
+    case MessageType::kInit:
+    case MessageType::kRequest:
+    case MessageType::kCancel:
+    case MessageType::kHeartbeat:
+    case MessageType::kShutdown:
+    case MessageType::kShmRelease:
+      return true;
+    case MessageType::kInitResult:
+    case MessageType::kResponse:
+    case MessageType::kHeartbeatAck:
+      return false;
+  }
+  return false;
+}
+
 MessageType Message::type() const {
   return static_cast<MessageType>(body.index() + 1);
 }

@@ -55,8 +55,9 @@ enum class MessageType : uint16_t {
 };
 std::string_view MessageTypeName(MessageType type);
 std::optional<MessageType> ToMessageType(uint16_t raw);
-// Which side may send a type (the server rejects server->stub types from a stub).
+// Which side may send a type (each side rejects the other's types; ShmRelease goes both ways).
 bool SentByStub(MessageType type);
+bool SentByServer(MessageType type);
 
 struct InitMessage {
   std::string model_name;

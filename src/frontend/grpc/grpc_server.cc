@@ -37,6 +37,8 @@ Status GrpcServer::Start() {
   ::grpc::ServerBuilder builder;
   builder.AddListeningPort(address_, ::grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(grpc_service_.get());
+  // Without SO_REUSEPORT a second server on a busy port fails instead of sharing it.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   server_ = builder.BuildAndStart();

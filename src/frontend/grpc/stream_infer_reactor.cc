@@ -1,6 +1,7 @@
 #include "frontend/grpc/stream_infer_reactor.h"
 
 #include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -219,9 +220,14 @@ void StreamInferReactor::Submit() {
     return fail(ResourceExhausted("more than " + std::to_string(shared->max_inflight) +
                                   " requests in flight on this stream"));
 
-  auto handle = service_.Infer(std::move(request), [shared, info](ResponseEvent event) {
-    shared->OnEvent(info, std::move(event));
-  });
+  Result<std::shared_ptr<core::InflightRequest>> handle = Internal("inference did not start");
+  try {
+    handle = service_.Infer(std::move(request), [shared, info](ResponseEvent event) {
+      shared->OnEvent(info, std::move(event));
+    });
+  } catch (const std::exception& e) {
+    handle = Internal(std::string("unexpected error: ") + e.what());
+  }
   if (!handle.ok()) {
     {
       std::lock_guard<std::mutex> lock(shared->mu);

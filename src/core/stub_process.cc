@@ -1,0 +1,511 @@
+// StubProcess (core/stub_process.h): spawn, IPC, supervision and bounded stop of one
+// sluice-stub child.
+//
+// Threads: one IO thread per stub reads every message, sends heartbeats, watches the
+// pidfd, reaps the child and runs the callbacks. Public methods may run on any thread;
+// state shared with the IO thread is guarded by Impl::mu.
+//
+// Teardown order (the lifecycle contract depends on it): child reaped -> every request
+// still in flight gets its final Unavailable event -> on_exit -> the link (socket and
+// shared memory) is released once the last in-progress send returns -> Stop returns.
+
+#include "core/stub_process.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "core/stub_spawner.h"
+#include "ipc/connection.h"
+
+namespace sluice::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr uint64_t kShmBytesPerDirection = 32u << 20;
+constexpr int kSocketBufferBytes = 1 << 20;
+constexpr milliseconds kSendTimeout{5000};
+constexpr milliseconds kHeartbeatSendTimeout{200};
+// A stub whose control socket closed but which is still alive after this is killed.
+constexpr milliseconds kClosedLinkGrace{1000};
+
+std::string DescribeWaitStatus(int status) {
+  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
+  return "ended with wait status " + std::to_string(status);
+}
+
+std::string Seconds(milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+}  // namespace
+
+struct StubProcess::Impl {
+  // Constant after Spawn.
+  StubLaunchSpec spec;
+  StubCallbacks callbacks;
+  std::string label;  // "model 'x' version 1 instance 0"
+  pid_t pid = -1;
+  int pidfd = -1;     // -1: kernel without pidfd_open; the IO thread polls waitpid
+  int wake_fd = -1;   // eventfd: wakes the IO thread
+  int link_fd = -1;   // the socket inside `link`, for poll
+  std::thread io;
+  std::thread::id io_id;
+
+  std::mutex stop_mu;  // serializes Stop callers
+
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  // Guarded by mu.
+  std::shared_ptr<ipc::Connection> link;  // reset after the child is reaped
+  bool init_done = false;
+  Status init_status;
+  bool stopping = false;
+  bool reaped = false;
+  bool exited = false;  // reaped and every callback made
+  std::string kill_reason;  // set when we killed it for a reason of our own
+  std::string stop_note;    // escalation steps taken by Stop
+  std::string exit_reason;
+  std::set<uint64_t> in_flight;
+  std::string metrics_text;
+  Clock::time_point last_ack;
+
+  ~Impl() {
+    if (pidfd >= 0) close(pidfd);
+    if (wake_fd >= 0) close(wake_fd);
+  }
+
+  void Wake() {
+    uint64_t one = 1;
+    (void)!write(wake_fd, &one, sizeof one);
+  }
+
+  // Sends `sig` unless the child was already reaped (its pid may then be reused).
+  void Signal(int sig) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (!reaped) ::kill(pid, sig);
+  }
+
+  // Kills the child for a reason of ours; the first reason given is the exit reason.
+  void Kill(const std::string& reason) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (reaped) return;
+      if (kill_reason.empty()) {
+        kill_reason = reason;
+        spdlog::error("{}: killing the stub (pid {}): {}", label, pid, reason);
+      }
+      ::kill(pid, SIGKILL);
+    }
+    Wake();
+  }
+
+  void HandleMessage(ipc::Message m) {
+    switch (m.type()) {
+      case ipc::MessageType::kInitResult: {
+        std::lock_guard<std::mutex> lock(mu);
+        if (init_done) {
+          violation = "sent a second InitResult";
+          return;
+        }
+        init_done = true;
+        init_status = std::get<ipc::InitResultMessage>(m.body).status;
+        cv.notify_all();
+        return;
+      }
+      case ipc::MessageType::kResponse: {
+        auto& event = std::get<ipc::ResponseMessage>(m.body).event;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          if (!in_flight.contains(m.request_id)) {
+            violation = "sent a response for request " + std::to_string(m.request_id) +
+                            ", which is not in flight";
+            return;
+          }
+          if (event.final) in_flight.erase(m.request_id);
+        }
+        if (callbacks.on_response) callbacks.on_response(m.request_id, std::move(event));
+        return;
+      }
+      case ipc::MessageType::kHeartbeatAck: {
+        std::lock_guard<std::mutex> lock(mu);
+        last_ack = Clock::now();
+        metrics_text = std::move(std::get<ipc::HeartbeatAckMessage>(m.body).metrics_text);
+        return;
+      }
+      case ipc::MessageType::kInit:
+      case ipc::MessageType::kRequest:
+      case ipc::MessageType::kCancel:
+      case ipc::MessageType::kHeartbeat:
+      case ipc::MessageType::kShutdown:
+      case ipc::MessageType::kShmRelease:
+        // Connection::Receive rejects these from a stub (ShmRelease is consumed there).
+        violation = "sent a " + std::string(ipc::MessageTypeName(m.type())) + " message";
+        return;
+    }
+  }
+  std::string violation;  // IO thread only: a protocol violation found by HandleMessage
+
+  void IoLoop();
+  void Reap(int status);
+};
+
+void StubProcess::Impl::IoLoop() {
+  std::shared_ptr<ipc::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    conn = link;
+  }
+  bool link_open = true;
+  Clock::time_point link_closed_at;
+  uint64_t sequence = 0;
+  auto next_heartbeat = Clock::now() + spec.heartbeat_interval;
+  auto drain = [&] {
+    for (;;) {
+      auto m = conn->Receive(milliseconds(0));
+      if (m.ok()) {
+        HandleMessage(std::move(m).value());
+        if (!violation.empty()) {
+          Kill("sent an invalid message: " + violation);
+          violation.clear();
+          link_open = false;
+          link_closed_at = Clock::now();
+          return;
+        }
+        continue;
+      }
+      if (m.status().code() == StatusCode::kDeadlineExceeded) return;
+      link_open = false;
+      link_closed_at = Clock::now();
+      if (m.status().code() != StatusCode::kUnavailable)
+        Kill("sent an invalid message: " + m.status().message());
+      return;
+    }
+  };
+  for (;;) {
+    // 1. Wait for a message, the child's exit, a wake-up or the next heartbeat.
+    pollfd fds[3];
+    int n = 0;
+    fds[n++] = {wake_fd, POLLIN, 0};
+    const int pid_slot = pidfd >= 0 ? n : -1;
+    if (pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
+    const int link_slot = link_open ? n : -1;
+    if (link_open) fds[n++] = {link_fd, POLLIN, 0};
+    auto wait = std::chrono::duration_cast<milliseconds>(next_heartbeat - Clock::now()).count();
+    if (pidfd < 0) wait = std::min<int64_t>(wait, 50);
+    if (!link_open) wait = std::min<int64_t>(wait, 100);
+    (void)::poll(fds, n, static_cast<int>(std::max<int64_t>(wait, 0)));
+    if (fds[0].revents & POLLIN) {
+      uint64_t v;
+      (void)!read(wake_fd, &v, sizeof v);
+    }
+
+    // 2. Messages (before looking at an exit, so that what a stub sent just before it
+    // died is delivered before the server's own final events).
+    if (link_slot >= 0 && fds[link_slot].revents != 0) drain();
+
+    // 3. Has the child exited? (pidfd readable, or waitpid in the fallback.)
+    bool gone = pid_slot >= 0 && (fds[pid_slot].revents & POLLIN);
+    if (gone || pidfd < 0) {
+      std::unique_lock<std::mutex> lock(mu);
+      int status = 0;
+      pid_t r;
+      do {
+        r = waitpid(pid, &status, gone ? 0 : WNOHANG);
+      } while (r < 0 && errno == EINTR);
+      if (r == pid) {
+        reaped = true;
+        lock.unlock();
+        if (link_open) drain();  // whatever it wrote before dying
+        Reap(status);
+        return;
+      }
+    }
+
+    if (!link_open && Clock::now() - link_closed_at > kClosedLinkGrace)
+      Kill("closed its control connection");
+
+    // 4. Heartbeats (not while Stop has its own timeouts running).
+    const auto now = Clock::now();
+    if (now >= next_heartbeat) {
+      next_heartbeat = now + spec.heartbeat_interval;
+      bool check;
+      Clock::time_point last;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        check = !stopping && kill_reason.empty();
+        last = last_ack;
+      }
+      if (check && now - last > spec.heartbeat_timeout) {
+        Kill("stopped answering heartbeats for " + Seconds(spec.heartbeat_timeout));
+      } else if (link_open) {
+        ipc::Message hb;
+        hb.body = ipc::HeartbeatMessage{++sequence};
+        (void)conn->Send(hb, kHeartbeatSendTimeout);
+      }
+    }
+  }
+}
+
+void StubProcess::Impl::Reap(int status) {
+  std::set<uint64_t> orphans;
+  std::string reason;
+  bool expected;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    reason = kill_reason.empty() ? DescribeWaitStatus(status) : kill_reason;
+    if (!stop_note.empty() && kill_reason.empty()) reason += " (" + stop_note + ")";
+    exit_reason = reason;
+    expected = stopping;
+    orphans.swap(in_flight);
+    if (!init_done) {
+      init_done = true;
+      init_status = Unavailable(label + ": stub exited during initialization: " + reason);
+    }
+  }
+  if (expected) {
+    spdlog::info("{}: stub (pid {}) {}", label, pid, reason);
+  } else {
+    spdlog::error("{}: stub (pid {}) {}", label, pid, reason);
+  }
+  // Release on final is the server's job: every open request gets its final event here.
+  for (uint64_t id : orphans) {
+    if (!callbacks.on_response) break;
+    ResponseEvent ev;
+    ev.status = Unavailable(label + ": stub exited: " + reason);
+    ev.final = true;
+    callbacks.on_response(id, std::move(ev));
+  }
+  if (callbacks.on_exit) callbacks.on_exit(reason, expected);
+  std::shared_ptr<ipc::Connection> drop;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    drop.swap(link);
+    exited = true;
+  }
+  cv.notify_all();
+}
+
+Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& spec,
+                                                       StubCallbacks callbacks) {
+  auto impl = std::make_unique<Impl>();
+  impl->spec = spec;
+  impl->callbacks = std::move(callbacks);
+  impl->label = "model '" + spec.model_name + "' version " + std::to_string(spec.model_version) +
+                " instance " + std::to_string(spec.instance_index);
+  if (spec.heartbeat_interval.count() <= 0 || spec.heartbeat_timeout.count() <= 0)
+    return InvalidArgument(impl->label + ": heartbeat interval and timeout must be positive");
+
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return Unavailable(impl->label + ": cannot create the control socket: " + std::strerror(errno));
+  for (int fd : sv) {
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kSocketBufferBytes, sizeof kSocketBufferBytes);
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kSocketBufferBytes, sizeof kSocketBufferBytes);
+  }
+  auto channel = std::make_unique<ipc::Channel>(sv[0]);  // owns sv[0] from here
+  auto region = ipc::ShmRegion::Create(kShmBytesPerDirection);
+  if (!region.ok()) {
+    close(sv[1]);
+    return region.status().WithPrefix(impl->label);
+  }
+
+  ChildLaunch launch;
+  launch.path = spec.stub_path;
+  launch.args = {"--ipc-fd", "3", "--shm-fd", "4", "--parent-pid", std::to_string(getpid())};
+  launch.fds = {{sv[1], 3}, {(*region)->fd(), 4}};
+  auto pid = SpawnChild(launch);
+  close(sv[1]);
+  if (!pid.ok()) return pid.status().WithPrefix(impl->label);
+  impl->pid = *pid;
+  impl->pidfd = static_cast<int>(syscall(SYS_pidfd_open, impl->pid, 0));
+  if (impl->pidfd < 0)
+    spdlog::warn("{}: pidfd_open unavailable ({}); exit detection polls", impl->label,
+                 std::strerror(errno));
+  impl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  impl->link_fd = channel->fd();
+  impl->link = std::make_shared<ipc::Connection>(ipc::Side::kServer, std::move(channel),
+                                                 std::move(region).value());
+  impl->last_ack = Clock::now();
+
+  ipc::InitMessage init;
+  init.model_name = spec.model_name;
+  init.model_version = spec.model_version;
+  if (!spec.config.SerializeToString(&init.config)) init.config.clear();
+  init.model_dir = spec.model_dir;
+  init.version_dir = spec.version_dir;
+  init.instance_index = spec.instance_index;
+  init.use_gpu = spec.use_gpu;
+  init.gpu_id = spec.gpu_id;
+  init.cpu_threads = spec.cpu_threads;
+  init.verbose_log = spec.verbose_log;
+  ipc::Message m;
+  m.body = std::move(init);
+  Status sent = impl->link->Send(m, kSendTimeout);
+
+  std::unique_ptr<StubProcess> stub(new StubProcess());
+  Impl* raw = impl.get();
+  stub->impl_ = std::move(impl);
+  raw->io = std::thread([raw] { raw->IoLoop(); });
+  raw->io_id = raw->io.get_id();
+  if (!sent.ok()) {
+    raw->Kill("could not be sent its launch spec: " + sent.message());
+    (void)stub->Stop(milliseconds(0), milliseconds(1000));
+    return Unavailable(raw->label + ": the stub did not take its launch spec: " + sent.message());
+  }
+  spdlog::info("{}: stub started (pid {})", raw->label, raw->pid);
+  return stub;
+}
+
+StubProcess::~StubProcess() {
+  if (!impl_) return;
+  if (std::this_thread::get_id() != impl_->io_id) {
+    (void)Stop(milliseconds(0), milliseconds(1000));
+  }
+  if (impl_->io.joinable()) {
+    if (std::this_thread::get_id() == impl_->io_id) {
+      // Destroyed from its own callback: the IO thread is about to return; it cannot join
+      // itself. Contract violation documented in the header; keep the process alive.
+      impl_->io.detach();
+      (void)impl_.release();
+      return;
+    }
+    impl_->io.join();
+  }
+}
+
+Status StubProcess::WaitReady(std::chrono::milliseconds timeout) {
+  Impl& d = *impl_;
+  {
+    std::unique_lock<std::mutex> lock(d.mu);
+    if (d.cv.wait_for(lock, timeout, [&] { return d.init_done; })) {
+      if (d.init_status.ok()) return Status::Ok();
+      return d.init_status;
+    }
+  }
+  d.Kill("did not finish initializing within " + Seconds(timeout));
+  {
+    std::unique_lock<std::mutex> lock(d.mu);
+    d.cv.wait_for(lock, std::chrono::seconds(5), [&] { return d.exited; });
+  }
+  return Unavailable(d.label + ": initialization did not finish within " + Seconds(timeout));
+}
+
+Status StubProcess::SendRequest(uint64_t request_id, const InferRequest& request) {
+  Impl& d = *impl_;
+  std::shared_ptr<ipc::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (d.reaped || !d.link) return Unavailable(d.label + ": stub exited: " + d.exit_reason);
+    if (d.stopping) return Unavailable(d.label + " is stopping");
+    if (!d.kill_reason.empty()) return Unavailable(d.label + ": stub " + d.kill_reason);
+    if (!d.in_flight.insert(request_id).second)
+      return InvalidArgument(d.label + ": request " + std::to_string(request_id) +
+                             " is already in flight");
+    conn = d.link;
+  }
+  ipc::Message m;
+  m.request_id = request_id;
+  m.body = ipc::RequestMessage{request};
+  Status s = conn->Send(m, kSendTimeout);
+  if (s.ok()) return s;
+  std::lock_guard<std::mutex> lock(d.mu);
+  // If the exit path already took the request, it delivered the final event: report OK.
+  if (d.in_flight.erase(request_id) == 0) return Status::Ok();
+  return Unavailable(d.label + ": cannot send the request to the stub: " + s.message());
+}
+
+Status StubProcess::SendCancel(uint64_t request_id) {
+  Impl& d = *impl_;
+  std::shared_ptr<ipc::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.in_flight.contains(request_id)) return Status::Ok();
+    if (!d.link) return Unavailable(d.label + ": stub exited");
+    conn = d.link;
+  }
+  ipc::Message m;
+  m.request_id = request_id;
+  m.body = ipc::CancelMessage{};
+  return conn->Send(m, kSendTimeout);
+}
+
+std::string StubProcess::Stop(std::chrono::milliseconds finalize_timeout,
+                              std::chrono::milliseconds kill_timeout) {
+  Impl& d = *impl_;
+  std::lock_guard<std::mutex> stop_lock(d.stop_mu);
+  std::shared_ptr<ipc::Connection> conn;
+  {
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.reaped && !d.stopping) {
+      d.stopping = true;
+      conn = d.link;
+    }
+  }
+  auto wait_exit = [&d](milliseconds t) {
+    std::unique_lock<std::mutex> lock(d.mu);
+    return d.cv.wait_for(lock, t, [&d] { return d.exited; });
+  };
+  if (std::this_thread::get_id() == d.io_id) {
+    // From a callback: the IO thread cannot wait for itself. Escalate without waiting.
+    std::lock_guard<std::mutex> lock(d.mu);
+    if (!d.reaped) ::kill(d.pid, SIGKILL);
+    return d.exit_reason;
+  }
+  if (conn) {
+    ipc::Message m;
+    m.body = ipc::ShutdownMessage{};
+    (void)conn->Send(m, std::min(finalize_timeout, milliseconds(1000)));
+    conn.reset();
+  }
+  if (!wait_exit(finalize_timeout)) {
+    {
+      std::lock_guard<std::mutex> lock(d.mu);
+      d.stop_note = "did not exit within " + Seconds(finalize_timeout) + " of shutdown";
+    }
+    d.Signal(SIGTERM);
+    if (!wait_exit(kill_timeout)) {
+      {
+        std::lock_guard<std::mutex> lock(d.mu);
+        d.stop_note += ", nor within " + Seconds(kill_timeout) + " of SIGTERM";
+      }
+      d.Signal(SIGKILL);
+      while (!wait_exit(milliseconds(5000)))
+        spdlog::error("{}: stub (pid {}) still not reaped after SIGKILL", d.label, d.pid);
+    }
+  }
+  if (d.io.joinable()) d.io.join();
+  std::lock_guard<std::mutex> lock(d.mu);
+  return d.exit_reason;
+}
+
+pid_t StubProcess::pid() const { return impl_->pid; }
+
+bool StubProcess::running() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return !impl_->reaped;
+}
+
+std::string StubProcess::MetricsText() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->metrics_text;
+}
+
+}  // namespace sluice::core

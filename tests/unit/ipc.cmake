@@ -1,0 +1,20 @@
+# IPC protocol, stub process and built-in test backends.
+sluice_add_test(ipc_message_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/ipc_message_test.cc
+  DEPS sluice_ipc
+  LABELS unit)
+
+# StubProcess is compiled in directly (sluice_core is the lead's target) and spawns the
+# real sluice-stub binary.
+sluice_add_test(stub_process_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/stub_process_test.cc
+          ${PROJECT_SOURCE_DIR}/src/core/stub_process.cc
+          ${PROJECT_SOURCE_DIR}/src/core/stub_spawner.cc
+  DEPS sluice_ipc sluice_proto sluice_common
+  LABELS unit)
+add_dependencies(stub_process_test sluice-stub)
+
+sluice_add_test(stub_backends_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/stub_backends_test.cc
+  DEPS sluice_stub_runtime
+  LABELS unit)
