@@ -68,6 +68,14 @@ void Engine::Loop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       if (!core_->HasWork()) {
+        if (tasks_.empty() && !idle_) {
+          // Just went idle: run the leak sentinel.
+          idle_status_ = core_->CheckIdle();
+          idle_ = true;
+          published_ = core_->metrics();
+          idle_cv_.notify_all();
+        }
+        if (stopping_ && tasks_.empty()) return;
         work_cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
       }
       tasks.swap(tasks_);
@@ -82,29 +90,17 @@ void Engine::Loop() {
         aborted = true;
       }
     }
-    if (aborted) {
-      // Abort frees blocks before the next step; publish that at once.
-      std::lock_guard<std::mutex> lock(mu_);
-      published_ = core_->metrics();
+    if (stop) {
+      core_->AbortAll();
+      aborted = true;
     }
-    if (stop) core_->AbortAll();
     if (core_->HasWork()) {
       core_->Step();
-      std::lock_guard<std::mutex> lock(mu_);
-      published_ = core_->metrics();
+    } else if (!aborted) {
       continue;
     }
-    // Idle: run the leak sentinel unless a task arrived meanwhile.
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (tasks_.empty()) {
-        idle_status_ = core_->CheckIdle();
-        idle_ = true;
-        published_ = core_->metrics();
-      }
-    }
-    idle_cv_.notify_all();
-    if (stop) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    published_ = core_->metrics();
   }
 }
 
