@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -70,6 +71,36 @@ TEST(SamplerTest, TopPUsesVllmCumulativeRule) {
   row = ProcessLogits(In(logits), p);
   EXPECT_EQ(CountFinite(row), 1);
   EXPECT_TRUE(std::isfinite(row[0]));
+}
+
+// vLLM's rule as written (ascending sort, cumulative sum, mask <= 1 - p), on large random
+// rows, against the partial-sort implementation.
+TEST(SamplerTest, TopPMatchesReferenceOnLargeVocab) {
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<float> logits(3000);
+    std::normal_distribution<float> normal(0.0f, 1.0f + trial % 4);
+    for (float& v : logits) v = normal(rng);
+    SamplingParams p;
+    p.top_p = 0.05f + 0.9f * static_cast<float>(trial) / 20.0f;
+    const auto row = ProcessLogits(In(logits), p);
+    // Reference.
+    std::vector<int32_t> idx(logits.size());
+    std::iota(idx.begin(), idx.end(), 0);
+    std::sort(idx.begin(), idx.end(), [&](int32_t a, int32_t b) { return logits[a] < logits[b]; });
+    double mx = logits[idx.back()], z = 0;
+    for (float v : logits) z += std::exp(static_cast<double>(v) - mx);
+    std::vector<bool> keep(logits.size(), true);
+    double cum = 0;
+    for (size_t k = 0; k + 1 < idx.size(); ++k) {
+      cum += std::exp(static_cast<double>(logits[idx[k]]) - mx) / z;
+      if (cum <= 1.0 - p.top_p) keep[idx[k]] = false;
+    }
+    int mismatches = 0;
+    for (size_t i = 0; i < logits.size(); ++i) mismatches += keep[i] != std::isfinite(row[i]);
+    EXPECT_EQ(mismatches, 0) << "top_p " << p.top_p;
+    EXPECT_GT(CountFinite(row), 0);
+  }
 }
 
 TEST(SamplerTest, MinPScalesWithTopProbability) {

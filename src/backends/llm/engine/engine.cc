@@ -24,6 +24,7 @@ void Engine::Stop() {
     stopping_ = true;
   }
   work_cv_.notify_all();
+  std::lock_guard<std::mutex> lock(join_mu_);
   if (loop_.joinable()) loop_.join();
 }
 

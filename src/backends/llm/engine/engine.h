@@ -46,7 +46,8 @@ class Engine {
   // Ends the request (final output with finish_reason "abort") and frees its blocks within
   // one step. Unknown or finished ids are ignored. Thread-safe.
   void Abort(std::string request_id);
-  // Aborts everything in flight and joins the loop thread. Idempotent.
+  // Aborts everything in flight and joins the loop thread. Idempotent; must not be called
+  // from an output callback (the loop thread).
   void Stop();
 
   // Thread-safe snapshot, refreshed after every step and every abort.
@@ -87,7 +88,8 @@ class Engine {
   Status idle_status_;
   EngineMetricsSnapshot published_;
 
-  std::thread loop_;  // last member: started after everything above exists
+  std::mutex join_mu_;  // serialises Stop() callers around the join
+  std::thread loop_;    // last member: started after everything above exists
 };
 
 }  // namespace sluice::llm

@@ -95,24 +95,36 @@ void ApplyTemperatureAndMasks(std::span<float> logits, const SamplingParams& par
     idx.swap(kept);
   }
 
-  // top_p (vLLM): sort ascending, mask tokens whose cumulative probability from the
-  // bottom is <= 1 - top_p; the most likely token always stays.
+  // top_p, vLLM's rule (sort ascending, mask while the cumulative probability is <= 1 - p)
+  // restated in descending order: a token stays iff the tokens ranked above it hold less
+  // than top_p of the mass. Only the head of the order is sorted, widened as needed, so a
+  // large vocabulary costs O(V log m) rather than a full sort.
   if (params.top_p < 1.0f && idx.size() > 1) {
-    std::stable_sort(idx.begin(), idx.end(),
-                     [&](int32_t a, int32_t b) { return logits[a] < logits[b]; });
-    double mx = logits[idx.back()];
+    double mx = -std::numeric_limits<double>::infinity();
+    for (int32_t i : idx) mx = std::max(mx, static_cast<double>(logits[i]));
     double z = 0;
     for (int32_t i : idx) z += std::exp(static_cast<double>(logits[i]) - mx);
-    double cum = 0;
-    const double limit = 1.0 - static_cast<double>(params.top_p);
-    for (size_t k = 0; k + 1 < idx.size(); ++k) {
-      cum += std::exp(static_cast<double>(logits[idx[k]]) - mx) / z;
-      if (cum <= limit) {
-        logits[idx[k]] = kNegInf;
-      } else {
+    const double target = static_cast<double>(params.top_p) * z;
+    auto better = [&](int32_t a, int32_t b) {
+      return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+    };
+    size_t m = std::min<size_t>(64, idx.size());
+    size_t keep = idx.size();
+    while (true) {
+      std::partial_sort(idx.begin(), idx.begin() + m, idx.end(), better);
+      double cum = 0;
+      size_t j = 0;
+      while (j < m && cum < target) {
+        cum += std::exp(static_cast<double>(logits[idx[j]]) - mx);
+        ++j;
+      }
+      if (cum >= target || m == idx.size()) {
+        keep = j;
         break;
       }
+      m = std::min(idx.size(), m * 2);
     }
+    for (size_t k = keep; k < idx.size(); ++k) logits[idx[k]] = kNegInf;
   }
 }
 
@@ -145,8 +157,9 @@ std::vector<TokenLogprob> TopLogprobs(std::span<const float> logprobs, int32_t k
   k = std::clamp<int32_t>(k, 0, static_cast<int32_t>(logprobs.size()));
   std::vector<int32_t> idx(logprobs.size());
   std::iota(idx.begin(), idx.end(), 0);
+  auto value = [&](int32_t i) { return std::isnan(logprobs[i]) ? kNegInf : logprobs[i]; };
   auto better = [&](int32_t a, int32_t b) {
-    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+    return value(a) > value(b) || (value(a) == value(b) && a < b);
   };
   std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
   std::vector<TokenLogprob> out;
@@ -183,10 +196,25 @@ SampledToken Sample(const SamplerInput& input, const SamplingParams& params,
     token = last;
   }
   out.token = token;
-  std::vector<float> lp = LogSoftmax(input.logits);
-  out.logprob = lp[token];
+  // Raw logprobs need only the log-sum-exp of the row, not a full log-softmax.
+  double mx = -std::numeric_limits<double>::infinity();
+  for (float v : input.logits) {
+    if (!std::isnan(v)) mx = std::max(mx, static_cast<double>(v));
+  }
+  double z = 0;
+  for (float v : input.logits) {
+    if (!std::isnan(v)) z += std::exp(static_cast<double>(v) - mx);
+  }
+  const double lse = mx + std::log(z);
+  auto logprob = [&](int32_t t) {
+    const float v = input.logits[t];
+    return std::isnan(v) || !std::isfinite(lse) ? kNegInf
+                                                : static_cast<float>(static_cast<double>(v) - lse);
+  };
+  out.logprob = logprob(token);
   if (params.logprobs.has_value() && *params.logprobs > 0) {
-    out.top_logprobs = TopLogprobs(lp, *params.logprobs);
+    out.top_logprobs = TopLogprobs(input.logits, *params.logprobs);
+    for (TokenLogprob& t : out.top_logprobs) t.logprob = logprob(t.token);
   }
   return out;
 }

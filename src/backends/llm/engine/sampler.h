@@ -45,7 +45,8 @@ void ApplyTemperatureAndMasks(std::span<float> logits, const SamplingParams& par
 std::vector<float> ProcessLogits(const SamplerInput& input, const SamplingParams& params);
 // Log-softmax of a row (double accumulation).
 std::vector<float> LogSoftmax(std::span<const float> logits);
-// The `k` largest entries of a row as (index, logprob), best first, ties by lower index.
+// The `k` largest entries of a row (logits or logprobs) as (index, value), best first, ties
+// by lower index; NaN ranks last.
 std::vector<TokenLogprob> TopLogprobs(std::span<const float> logprobs, int32_t k);
 
 // A uniform double in [0, 1) from one 64-bit draw (portable, unlike std distributions).
