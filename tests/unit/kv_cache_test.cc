@@ -124,6 +124,25 @@ TEST(KvCacheTest, HashChainDependsOnParent) {
   bm2->Free(1);
 }
 
+TEST(KvCacheTest, PrecomputedHashChainMatchesTheSame) {
+  auto bm = Make(10, 4);
+  auto a = Range(0, 13);
+  ASSERT_TRUE(bm->EnsureSlots(1, 13));
+  bm->CacheFullBlocks(1, a, 13);
+  std::vector<uint64_t> hashes;
+  bm->ExtendBlockHashes(std::span<const int32_t>(a).first(6), hashes);
+  EXPECT_EQ(hashes.size(), 1u);
+  bm->ExtendBlockHashes(a, hashes);  // extends, keeping the first
+  ASSERT_EQ(hashes.size(), 3u);
+  EXPECT_EQ(hashes[1], BlockManager::HashBlock(hashes[0], std::span<const int32_t>(a).subspan(4, 4)));
+  const PrefixHit h1 = bm->MatchPrefix(a);
+  const PrefixHit h2 = bm->MatchPrefix(a, hashes);
+  EXPECT_EQ(h1.blocks, h2.blocks);
+  EXPECT_EQ(h1.hashes, hashes);
+  EXPECT_EQ(h2.num_tokens, 12);
+  bm->Free(1);
+}
+
 TEST(KvCacheTest, DisabledCachingNeverHits) {
   auto bm = Make(10, 4, /*caching=*/false);
   auto a = Range(0, 9);

@@ -55,14 +55,31 @@ double BlockManager::usage() const {
   return 1.0 - static_cast<double>(num_available()) / static_cast<double>(total());
 }
 
+void BlockManager::ExtendBlockHashes(std::span<const int32_t> tokens,
+                                     std::vector<uint64_t>& hashes) const {
+  const size_t full = tokens.size() / block_size_;
+  while (hashes.size() < full) {
+    const size_t i = hashes.size();
+    hashes.push_back(HashBlock(i == 0 ? kRootHash : hashes[i - 1],
+                               tokens.subspan(i * block_size_, block_size_)));
+  }
+}
+
 PrefixHit BlockManager::MatchPrefix(std::span<const int32_t> tokens) const {
+  std::vector<uint64_t> hashes;
+  if (enable_prefix_caching_) ExtendBlockHashes(tokens, hashes);
+  return MatchPrefix(tokens, hashes);
+}
+
+PrefixHit BlockManager::MatchPrefix(std::span<const int32_t> tokens,
+                                    std::span<const uint64_t> block_hashes) const {
   PrefixHit hit;
   if (!enable_prefix_caching_ || tokens.empty()) return hit;
-  const size_t max_blocks = (tokens.size() - 1) / block_size_;
+  const size_t max_blocks = std::min((tokens.size() - 1) / block_size_, block_hashes.size());
   uint64_t parent = kRootHash;
   for (size_t i = 0; i < max_blocks; ++i) {
     auto block_tokens = tokens.subspan(i * block_size_, block_size_);
-    const uint64_t h = HashBlock(parent, block_tokens);
+    const uint64_t h = block_hashes[i];
     auto it = cached_.find(h);
     if (it == cached_.end()) break;
     const Block& b = blocks_[it->second];

@@ -65,6 +65,12 @@ class BlockManager final : public KvCacheView {
   // The longest run of cached full blocks that equals the start of `tokens`, capped so that
   // at least one token is left to compute (its logits are needed). Changes nothing.
   PrefixHit MatchPrefix(std::span<const int32_t> tokens) const;
+  // The same, given the hash chain of the full blocks of `tokens` (from
+  // ExtendBlockHashes), so that a sequence waiting many steps is hashed once.
+  PrefixHit MatchPrefix(std::span<const int32_t> tokens,
+                        std::span<const uint64_t> block_hashes) const;
+  // Appends to `hashes` the chain hashes of the full blocks of `tokens` it lacks.
+  void ExtendBlockHashes(std::span<const int32_t> tokens, std::vector<uint64_t>& hashes) const;
 
   // Starts the block table of a new sequence `seq` (which must not be live) with the
   // blocks of `hit` (from MatchPrefix, with nothing freed or allocated in between) and

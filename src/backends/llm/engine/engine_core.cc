@@ -40,7 +40,8 @@ struct EngineCore::Sequence {
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
   double cumulative_logprob = 0;
-  PrefixHit hit;  // planned this step, while waiting
+  PrefixHit hit;                      // planned this step, while waiting
+  std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
 
   int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
   std::span<const int32_t> prompt() const {
@@ -383,11 +384,15 @@ void EngineCore::Step() {
     running_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->num_computed,
                             blocks_->block_table(s->id)});
   }
+  // Only as many waiting sequences as could be admitted are looked at.
   std::vector<WaitingSeqInfo> waiting_info;
-  const size_t consider = std::min<size_t>(waiting_.size(), options_.max_num_seqs);
+  const size_t room = static_cast<size_t>(
+      std::max<int64_t>(0, options_.max_num_seqs - static_cast<int64_t>(running_.size())));
+  const size_t consider = std::min(waiting_.size(), room);
   for (size_t k = 0; k < consider; ++k) {
     Sequence* s = waiting_[k];
-    s->hit = blocks_->MatchPrefix(s->tokens);
+    blocks_->ExtendBlockHashes(s->tokens, s->block_hashes);
+    s->hit = blocks_->MatchPrefix(s->tokens, s->block_hashes);
     waiting_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->hit.blocks});
   }
   const ScheduleDecision decision =
