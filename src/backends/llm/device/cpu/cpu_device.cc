@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -113,6 +114,13 @@ class CpuDevice final : public Device {
 
   Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host, size_t elements,
                                              std::shared_ptr<const void> keep_alive) override {
+    // Kernels read weights as their element type: a misaligned tensor (legal in a
+    // safetensors file) is copied rather than read through a misaligned pointer.
+    if (reinterpret_cast<uintptr_t>(host) % DTypeSize(dtype) != 0) {
+      ASSIGN_OR_RETURN(auto copy, Allocate(dtype, elements));
+      RETURN_IF_ERROR(Upload(*copy, host, elements * DTypeSize(dtype)));
+      return copy;
+    }
     return std::unique_ptr<Buffer>(new CpuBuffer(dtype, elements, host, std::move(keep_alive)));
   }
 
