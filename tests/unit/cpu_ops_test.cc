@@ -30,10 +30,10 @@ double RelErr(const std::vector<float>& got, const std::vector<double>& ref) {
   return max_diff / max_ref;
 }
 
-class CpuOpsTest : public ::testing::TestWithParam<int> {
+class CpuOpsTest : public ::testing::TestWithParam<std::tuple<int, CpuKernels>> {
  protected:
   void SetUp() override {
-    auto d = CreateCpuDevice({.threads = GetParam()});
+    auto d = CreateCpuDevice({.threads = std::get<0>(GetParam()), .kernels = std::get<1>(GetParam())});
     ASSERT_TRUE(d.ok());
     dev_ = std::move(*d);
     rng_.seed(std::random_device{}());
@@ -121,8 +121,9 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
 
 TEST_P(CpuOpsTest, Linear) {
   struct Shape { int rows, in, out; };
-  for (Shape sh : {Shape{1, 64, 48}, Shape{3, 100, 33}, Shape{17, 256, 130}, Shape{40, 37, 16},
-                   Shape{2, 9, 1}}) {
+  // Below 8 rows the GEMV path, from 8 the sgemm path; sizes off multiples of 8 and 32.
+  for (Shape sh : {Shape{1, 64, 48}, Shape{3, 100, 33}, Shape{7, 71, 300}, Shape{8, 64, 16},
+                   Shape{17, 256, 130}, Shape{40, 37, 16}, Shape{2, 9, 1}, Shape{1, 1000, 70}}) {
     for (DType dt : {DType::kF32, DType::kBF16, DType::kF16}) {
       for (bool with_bias : {false, true}) {
         auto x = Random(size_t(sh.rows) * sh.in);
@@ -372,7 +373,13 @@ TEST_P(CpuOpsTest, PagedKvWriteAndAttention) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Threads, CpuOpsTest, ::testing::Values(1, 3));
+INSTANTIATE_TEST_SUITE_P(
+    ThreadsAndKernels, CpuOpsTest,
+    ::testing::Combine(::testing::Values(1, 3), ::testing::Values(CpuKernels::kAuto, CpuKernels::kPortable)),
+    [](const auto& info) {
+      return "threads" + std::to_string(std::get<0>(info.param)) +
+             (std::get<1>(info.param) == CpuKernels::kAuto ? "_auto" : "_portable");
+    });
 
 }  // namespace
 }  // namespace sluice::llm

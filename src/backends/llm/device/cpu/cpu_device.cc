@@ -10,6 +10,7 @@
 #include <string>
 
 #include "backends/llm/device/cpu/half.h"
+#include "backends/llm/device/cpu/linear_kernel.h"
 #include "backends/llm/device/cpu/thread_pool.h"
 
 namespace sluice::llm {
@@ -38,54 +39,14 @@ const float* F32(const Buffer& b) {
   return reinterpret_cast<const float*>(static_cast<const CpuBuffer&>(b).data());
 }
 float* F32(Buffer& b) { return reinterpret_cast<float*>(static_cast<CpuBuffer&>(b).data()); }
-const uint16_t* U16(const Buffer& b) {
-  return reinterpret_cast<const uint16_t*>(static_cast<const CpuBuffer&>(b).data());
-}
-
-// fp16 -> fp32 by table: 256 KiB, built once, exact.
-const float* F16Table() {
-  static const float* table = [] {
-    auto* t = new float[65536];
-    for (uint32_t i = 0; i < 65536; ++i) t[i] = F16ToF32(static_cast<uint16_t>(i));
-    return t;
-  }();
-  return table;
-}
 
 // Converts `n` weights starting at element `offset` of `w` to fp32. Returns a pointer to
 // them: into `w` itself for fp32, else into `scratch`.
 const float* WeightRowsF32(const Buffer& w, size_t offset, size_t n, float* scratch) {
-  switch (w.dtype()) {
-    case DType::kF32:
-      return F32(w) + offset;
-    case DType::kBF16: {
-      const uint16_t* src = U16(w) + offset;
-      for (size_t i = 0; i < n; ++i) scratch[i] = Bf16ToF32(src[i]);
-      return scratch;
-    }
-    case DType::kF16: {
-      const uint16_t* src = U16(w) + offset;
-      const float* table = F16Table();
-      for (size_t i = 0; i < n; ++i) scratch[i] = table[src[i]];
-      return scratch;
-    }
-    case DType::kI32:
-      break;
-  }
-  assert(false && "weights are floating point");
-  return nullptr;
-}
-
-// Dot product with 8 independent accumulators (vectorises without reassociation).
-inline float Dot(const float* a, const float* b, int32_t n) {
-  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int32_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    for (int l = 0; l < 8; ++l) acc[l] += a[i + l] * b[i + l];
-  }
-  float s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
+  const void* data = static_cast<const CpuBuffer&>(w).data();
+  if (w.dtype() == DType::kF32) return static_cast<const float*>(data) + offset;
+  WeightsToF32(w.dtype(), data, offset, n, scratch);
+  return scratch;
 }
 
 inline void Axpy(float a, const float* x, float* y, int32_t n) {
@@ -94,7 +55,7 @@ inline void Axpy(float a, const float* x, float* y, int32_t n) {
 
 class CpuDevice final : public Device {
  public:
-  explicit CpuDevice(int threads) : pool_(threads) {}
+  CpuDevice(int threads, bool simd) : pool_(threads), simd_(simd) {}
 
   std::string_view name() const override { return "cpu"; }
   DType activation_dtype() const override { return DType::kF32; }
@@ -186,33 +147,15 @@ class CpuDevice final : public Device {
     });
   }
 
-  // Tiles of kTile weight rows are converted to fp32 once and applied to every input row,
-  // so each weight byte is read once per call (decode is bandwidth-bound).
   void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
               int32_t in, int32_t out, Buffer& y) override {
-    constexpr int32_t kTile = 16;
-    const float* xs = F32(x);
-    float* ys = F32(y);
-    const int64_t tiles = (out + kTile - 1) / kTile;
-    pool_.ParallelFor(tiles, 1, [&](int64_t tb, int64_t te) {
-      std::vector<float> scratch(static_cast<size_t>(kTile) * in);
-      std::vector<float> bias_tile(kTile, 0.f);
-      for (int64_t t = tb; t < te; ++t) {
-        const int32_t o0 = static_cast<int32_t>(t * kTile);
-        const int32_t n = std::min(kTile, out - o0);
-        const float* w = WeightRowsF32(weight, static_cast<size_t>(o0) * in,
-                                       static_cast<size_t>(n) * in, scratch.data());
-        if (bias) {
-          const float* bf = WeightRowsF32(*bias, o0, n, bias_tile.data());
-          if (bf != bias_tile.data()) std::memcpy(bias_tile.data(), bf, sizeof(float) * n);
-        }
-        for (int32_t r = 0; r < rows; ++r) {
-          const float* xr = xs + static_cast<size_t>(r) * in;
-          float* yr = ys + static_cast<size_t>(r) * out + o0;
-          for (int32_t o = 0; o < n; ++o) yr[o] = Dot(xr, w + static_cast<size_t>(o) * in, in) + bias_tile[o];
-        }
-      }
-    });
+    const float* bias_f32 = nullptr;
+    if (bias != nullptr) {
+      bias_scratch_.resize(out);
+      bias_f32 = WeightRowsF32(*bias, 0, out, bias_scratch_.data());
+    }
+    LinearKernel(pool_, simd_, F32(x), weight.dtype(), static_cast<const CpuBuffer&>(weight).data(),
+                 bias_f32, rows, in, out, F32(y));
   }
 
   void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
@@ -293,7 +236,7 @@ class CpuDevice final : public Device {
         float max_score = -INFINITY;
         for (int32_t p = 0; p < len; ++p) {
           const size_t slot = static_cast<size_t>(table[p / bs]) * bs + p % bs;
-          const float s = Dot(qv, kc + slot * kv_width + static_cast<size_t>(kvh) * d, d) * spec.scale;
+          const float s = DotF32(simd_, qv, kc + slot * kv_width + static_cast<size_t>(kvh) * d, d) * spec.scale;
           scores[p] = s;
           max_score = std::max(max_score, s);
         }
@@ -330,6 +273,8 @@ class CpuDevice final : public Device {
   }
 
   ThreadPool pool_;
+  const bool simd_;              // AVX2/FMA/F16C kernels
+  std::vector<float> bias_scratch_;
   StepMetadata step_;            // the current step (BeginStep)
   std::vector<int32_t> row_seq_; // row -> index into step_.seqs
 };
@@ -341,7 +286,8 @@ Result<std::unique_ptr<Device>> CreateCpuDevice(const CpuDeviceOptions& options)
     return InvalidArgument("cpu_threads must be in [0, 1024], got " +
                            std::to_string(options.threads));
   }
-  return std::unique_ptr<Device>(new CpuDevice(options.threads));
+  ConfigureBlasForPool();
+  return std::unique_ptr<Device>(new CpuDevice(options.threads, CpuHasSimd(options.kernels)));
 }
 
 }  // namespace sluice::llm
