@@ -18,6 +18,7 @@
 
 #include "backends/llm/device/cpu/cpu_device.h"
 #include "backends/llm/model/decoder_model.h"
+#include "backends/llm/model/model_loader.h"
 
 namespace sluice::llm {
 namespace {
@@ -38,7 +39,7 @@ nlohmann::json LoadReference(const char* name) {
   return nlohmann::json::parse(in);
 }
 
-std::unique_ptr<DecoderModel> LoadModel(const fs::path& folder, int32_t num_blocks, int threads = 2) {
+std::unique_ptr<DecoderModel> OpenModel(const fs::path& folder, int32_t num_blocks, int threads = 2) {
   auto device = CreateCpuDevice({.threads = threads});
   EXPECT_TRUE(device.ok());
   auto model = DecoderModel::Create(folder, std::move(*device), {.num_blocks = num_blocks, .block_size = 16});
@@ -82,7 +83,7 @@ class BlockPool {
 class ModelTest : public ::testing::TestWithParam<ModelCase> {};
 
 TEST_P(ModelTest, ChunkedPrefillLogitsMatchTransformers) {
-  auto model = LoadModel(kFixtures / GetParam().folder, 64);
+  auto model = OpenModel(kFixtures / GetParam().folder, 64);
   ASSERT_NE(model, nullptr);
   const auto ref = LoadReference(GetParam().reference);
   const int32_t vocab = model->shape().vocab_size;
@@ -126,7 +127,7 @@ TEST_P(ModelTest, ChunkedPrefillLogitsMatchTransformers) {
 // All prompts at once; prompts are prefilled in chunks of at most 16 tokens while the
 // others decode, so steps mix prefill chunks with decodes.
 TEST_P(ModelTest, BatchedGreedyMatchesTransformers) {
-  auto model = LoadModel(kFixtures / GetParam().folder, 40);
+  auto model = OpenModel(kFixtures / GetParam().folder, 40);
   ASSERT_NE(model, nullptr);
   const auto ref = LoadReference(GetParam().reference);
   const int32_t vocab = model->shape().vocab_size;
@@ -194,7 +195,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return std::string(info.param.folder); });
 
 TEST(DecoderModelTest, ExposesShapeAndGenerationConfig) {
-  auto model = LoadModel(kFixtures / "qwen2_bf16", 8);
+  auto model = OpenModel(kFixtures / "qwen2_bf16", 8);
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(model->shape().vocab_size, 512);
   EXPECT_EQ(model->shape().num_layers, 2);
@@ -208,8 +209,28 @@ TEST(DecoderModelTest, ExposesShapeAndGenerationConfig) {
   EXPECT_EQ(DecoderModel::KvBytesPerBlock(model->config(), 16, DType::kF32), 2u * 2 * 16 * 2 * 16 * 4);
 }
 
+TEST(ModelLoaderTest, SizesTheKvCache) {
+  const fs::path folder = kFixtures / "llama3_bf16";
+  auto m = LoadModel(folder, {.cpu_threads = 1, .num_blocks = 7});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->num_blocks(), 7);
+  // Llama fixture: 2 layers x K,V x 16 slots x 2 kv heads x 32 dims x fp32.
+  const size_t per_block = 2 * 2 * 16 * 2 * 32 * 4;
+  EXPECT_EQ(DecoderModel::KvBytesPerBlock((*m)->config(), 16, (*m)->device().activation_dtype()), per_block);
+  m = LoadModel(folder, {.cpu_threads = 1, .kv_cache_bytes = per_block * 10 + 5, .max_model_len = 100});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ((*m)->num_blocks(), 10);
+  EXPECT_EQ((*m)->shape().max_position_embeddings, 100);
+  m = LoadModel(folder, {.kv_cache_bytes = per_block - 1});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kResourceExhausted);
+  m = LoadModel(folder, {.num_blocks = 4, .max_model_len = 257});
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("max_position_embeddings"), std::string::npos);
+}
+
 TEST(DecoderModelTest, RejectsInvalidBatches) {
-  auto model = LoadModel(kFixtures / "qwen2_fp32", 4);
+  auto model = OpenModel(kFixtures / "qwen2_fp32", 4);
   ASSERT_NE(model, nullptr);
   auto expect_invalid = [&](ForwardBatch b, const std::string& needle) {
     std::vector<float> logits;

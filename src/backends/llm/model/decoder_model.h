@@ -5,7 +5,7 @@
 // workspaces. A ForwardBatch may mix prefill chunks and decodes; every sequence attends to
 // its cached tokens plus its new ones (causal). Used from the engine thread only.
 //
-// Loading a model folder for the engine:
+// The engine loads one with LoadModel (model_loader.h), or directly:
 //   ASSIGN_OR_RETURN(auto device, CreateCpuDevice({.threads = cpu_threads}));
 //   ASSIGN_OR_RETURN(auto model, DecoderModel::Create(folder, std::move(device),
 //                                                     {.num_blocks = n, .block_size = 16}));
@@ -48,6 +48,7 @@ class DecoderModel final : public ModelRunner {
   const HfModelConfig& config() const { return config_; }
   const GenerationConfig& generation_config() const { return generation_; }
   int32_t max_model_len() const { return options_.max_model_len; }
+  const Device& device() const { return *device_; }
   // Bytes of KV cache one block takes over all layers (K and V), for sizing num_blocks.
   static size_t KvBytesPerBlock(const HfModelConfig& config, int32_t block_size, DType dtype);
 
