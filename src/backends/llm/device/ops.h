@@ -115,7 +115,8 @@ class Device {
   virtual void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                       int32_t in, int32_t out, Buffer& y) = 0;
   // Rotates q [rows, num_q_heads * head_dim] and k [rows, num_kv_heads * head_dim] in place
-  // at each row's position.
+  // at each row's position. `rope` must outlive the step and not change during it (a device
+  // may cache its angles per step).
   virtual void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
                     const RopeSpec& rope) = 0;
   // out[r, i] = silu(gate[r, i]) * up[r, i], `width` columns.

@@ -99,6 +99,7 @@ class CpuDevice final : public Device {
 
   Status BeginStep(const StepMetadata& step) override {
     step_ = step;
+    rope_for_ = nullptr;
     row_seq_.assign(step_.tokens.size(), 0);
     for (size_t s = 0; s < step_.seqs.size(); ++s) {
       const auto& seq = step_.seqs[s];
@@ -158,21 +159,34 @@ class CpuDevice final : public Device {
                  bias_f32, rows, in, out, F32(y));
   }
 
+  // cos/sin of every row's angles are computed once per step (first call) and reused by
+  // every layer.
   void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
             const RopeSpec& rope) override {
     const int32_t d = rope.head_dim;
     const int32_t half = d / 2;
+    const int32_t rows = step_.num_rows();
+    if (rope_for_ != &rope) {
+      rope_cos_.resize(static_cast<size_t>(rows) * half);
+      rope_sin_.resize(static_cast<size_t>(rows) * half);
+      pool_.ParallelFor(rows, 8, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r) {
+          const double pos = step_.positions[r];
+          for (int32_t i = 0; i < half; ++i) {
+            const double angle = pos * rope.inv_freq[i];
+            rope_cos_[r * half + i] = static_cast<float>(std::cos(angle));
+            rope_sin_[r * half + i] = static_cast<float>(std::sin(angle));
+          }
+        }
+      });
+      rope_for_ = &rope;
+    }
     float* qs = F32(q);
     float* ks = F32(k);
-    pool_.ParallelFor(step_.num_rows(), 1, [&](int64_t b, int64_t e) {
-      std::vector<float> cs(half), sn(half);
+    pool_.ParallelFor(rows, 1, [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
-        const double pos = step_.positions[r];
-        for (int32_t i = 0; i < half; ++i) {
-          const double angle = pos * rope.inv_freq[i];
-          cs[i] = static_cast<float>(std::cos(angle));
-          sn[i] = static_cast<float>(std::sin(angle));
-        }
+        const float* cs = rope_cos_.data() + r * half;
+        const float* sn = rope_sin_.data() + r * half;
         auto rotate = [&](float* v) {
           for (int32_t i = 0; i < half; ++i) {
             const float x1 = v[i], x2 = v[i + half];
@@ -275,6 +289,9 @@ class CpuDevice final : public Device {
   ThreadPool pool_;
   const bool simd_;              // AVX2/FMA/F16C kernels
   std::vector<float> bias_scratch_;
+  // cos/sin [rows, head_dim / 2] of the current step for the RopeSpec `rope_for_`.
+  const RopeSpec* rope_for_ = nullptr;
+  std::vector<float> rope_cos_, rope_sin_;
   StepMetadata step_;            // the current step (BeginStep)
   std::vector<int32_t> row_seq_; // row -> index into step_.seqs
 };
