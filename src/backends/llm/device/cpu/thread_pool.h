@@ -1,0 +1,47 @@
+#pragma once
+// A fixed pool of worker threads for data-parallel kernels. `ParallelFor` splits [0, n) into
+// chunks, runs them on the workers and on the calling thread, and returns when all are done.
+// One ParallelFor at a time (the CPU device is used from the engine thread only). Every
+// worker is joined in the destructor; no thread outlives the pool.
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sluice::llm {
+
+class ThreadPool {
+ public:
+  // `threads` counts the calling thread: 1 runs everything inline. 0 means the hardware's.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+  // Calls fn(begin, end) over chunks of [0, n) of at least `grain` items each.
+  void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+
+ private:
+  void WorkerLoop();
+  void RunChunks();
+
+  std::vector<std::thread> workers_;  // constant after construction
+
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::condition_variable done_cv_;
+  // Guarded by mu_:
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+  int busy_workers_ = 0;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t n_ = 0;
+  int64_t chunk_ = 1;
+  int64_t next_ = 0;
+};
+
+}  // namespace sluice::llm

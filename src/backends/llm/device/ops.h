@@ -1,0 +1,138 @@
+#pragma once
+// The op interface between the model code and a device (DESIGN.md §3). The decoder
+// (model/decoder_model.h) is written once over `Device`; each device (cpu/, later cuda/)
+// implements the buffers and ops. Ops are issued in order and may run asynchronously on the
+// device; `Download` is the only point where the host waits for results, and where a
+// device reports an op that failed (ops themselves return nothing).
+//
+// A step's host-side description (tokens, positions, KV slots, block tables, logit rows) is
+// handed over once with `BeginStep`; the ops that need it (Embedding, Rope, KvWrite,
+// Attention, GatherRows) use the current step's copy, so a GPU device uploads it once per step.
+//
+// Shapes are row-major. Activations have `activation_dtype()` (fp32 on the CPU); weights
+// keep their checkpoint dtype (bf16, fp16 or fp32). Linear weights are [out, in] as in
+// Hugging Face checkpoints. Shapes passed to an op are trusted: the model validates every
+// weight shape at load, and ops assert only internal invariants.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice::llm {
+
+enum class DType { kF32, kBF16, kF16, kI32 };
+
+size_t DTypeSize(DType dtype);
+std::string_view DTypeName(DType dtype);
+
+// Device memory of one dtype. Owned by whoever allocated it; freed when destroyed.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  DType dtype() const { return dtype_; }
+  size_t elements() const { return elements_; }
+  size_t bytes() const { return elements_ * DTypeSize(dtype_); }
+
+ protected:
+  Buffer(DType dtype, size_t elements) : dtype_(dtype), elements_(elements) {}
+
+ private:
+  DType dtype_;
+  size_t elements_;
+};
+
+// One sequence's part of a step, in token rows of the step.
+struct StepSequence {
+  int32_t first_row = 0;         // row of its first new token in the step's activations
+  int32_t num_new = 0;           // new tokens (rows first_row .. first_row + num_new - 1)
+  int32_t num_cached = 0;        // tokens already in the KV cache before this step
+  int32_t block_table_begin = 0; // its block ids are block_tables[begin, begin + num_blocks)
+  int32_t num_blocks = 0;
+};
+
+// Host-side description of one forward step.
+struct StepMetadata {
+  std::vector<int32_t> tokens;        // [num_rows] token ids
+  std::vector<int32_t> positions;     // [num_rows] absolute positions
+  std::vector<int32_t> slots;         // [num_rows] KV slot: block * block_size + offset
+  std::vector<StepSequence> seqs;
+  std::vector<int32_t> block_tables;  // concatenated per-sequence block tables
+  std::vector<int32_t> logit_rows;    // rows whose final hidden state gets logits
+  int32_t block_size = 0;
+  int32_t max_context = 0;            // max num_cached + num_new over seqs
+  int32_t num_rows() const { return static_cast<int32_t>(tokens.size()); }
+};
+
+// Rotary embedding settings of a model: neox style (rotate halves), as HF Qwen2 / Llama.
+struct RopeSpec {
+  int32_t head_dim = 0;
+  std::vector<double> inv_freq;  // [head_dim / 2], any scaling (llama3) already applied
+};
+
+struct AttentionSpec {
+  int32_t num_q_heads = 0;
+  int32_t num_kv_heads = 0;  // divides num_q_heads (GQA)
+  int32_t head_dim = 0;
+  float scale = 0.f;         // usually 1/sqrt(head_dim)
+};
+
+class Device {
+ public:
+  virtual ~Device() = default;
+  virtual std::string_view name() const = 0;
+  // Dtype of activations and of the KV cache on this device.
+  virtual DType activation_dtype() const = 0;
+
+  // --- Memory ---
+  virtual Result<std::unique_ptr<Buffer>> Allocate(DType dtype, size_t elements) = 0;
+  // Makes a weight from host memory (e.g. a memory-mapped checkpoint). `keep_alive` owns
+  // that memory: a device may keep pointing into it (the CPU does, with no copy) instead of
+  // copying; it is shared because many weights point into one mapped file.
+  virtual Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host,
+                                                     size_t elements,
+                                                     std::shared_ptr<const void> keep_alive) = 0;
+  virtual Status Upload(Buffer& dst, const void* host, size_t bytes) = 0;
+  // Waits for every op issued so far, then copies `bytes` of `src` to the host.
+  virtual Status Download(const Buffer& src, void* host, size_t bytes) = 0;
+
+  // --- Step ---
+  virtual Status BeginStep(const StepMetadata& step) = 0;
+
+  // --- Ops (on the current step's rows) ---
+  // out[r, :] = table[tokens[r], :]; table [vocab, hidden].
+  virtual void Embedding(const Buffer& table, int32_t hidden, Buffer& out) = 0;
+  // out[r] = x[r] / rms(x[r]) * weight, over `rows` rows of `hidden`.
+  virtual void RmsNorm(const Buffer& x, const Buffer& weight, int32_t rows, int32_t hidden,
+                       float eps, Buffer& out) = 0;
+  // residual += delta, then out = RmsNorm(residual).
+  virtual void AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight,
+                          int32_t rows, int32_t hidden, float eps, Buffer& out) = 0;
+  // y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out] when given).
+  virtual void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
+                      int32_t in, int32_t out, Buffer& y) = 0;
+  // Rotates q [rows, num_q_heads * head_dim] and k [rows, num_kv_heads * head_dim] in place
+  // at each row's position. `rope` must outlive the step and not change during it (a device
+  // may cache its angles per step).
+  virtual void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
+                    const RopeSpec& rope) = 0;
+  // out[r, i] = silu(gate[r, i]) * up[r, i], `width` columns.
+  virtual void SiluMul(const Buffer& gate, const Buffer& up, int32_t rows, int32_t width,
+                       Buffer& out) = 0;
+  // Writes each row's k and v [num_kv_heads * head_dim] into its slot of one layer's cache,
+  // laid out [num_blocks, block_size, num_kv_heads, head_dim].
+  virtual void KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buffer& k_cache,
+                       Buffer& v_cache) = 0;
+  // Causal attention of each row over its sequence's cached and new tokens (position p
+  // sees positions 0..p), reading K/V from the paged cache (after KvWrite); out is
+  // [rows, num_q_heads * head_dim].
+  virtual void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
+                         const AttentionSpec& spec, Buffer& out) = 0;
+  // out[i, :] = x[logit_rows[i], :].
+  virtual void GatherRows(const Buffer& x, int32_t width, Buffer& out) = 0;
+};
+
+}  // namespace sluice::llm

@@ -1,0 +1,108 @@
+#include "backends/llm/engine/engine.h"
+
+#include <utility>
+
+namespace sluice::llm {
+
+Result<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<ModelRunner> runner,
+                                               EngineOptions options) {
+  ASSIGN_OR_RETURN(std::unique_ptr<EngineCore> core,
+                   EngineCore::Create(std::move(runner), std::move(options)));
+  return std::unique_ptr<Engine>(new Engine(std::move(core)));
+}
+
+Engine::Engine(std::unique_ptr<EngineCore> core) : limits_(core->limits()), core_(std::move(core)) {
+  published_ = core_->metrics();
+  loop_ = std::thread([this] { Loop(); });
+}
+
+Engine::~Engine() { Stop(); }
+
+void Engine::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  work_cv_.notify_all();
+  std::lock_guard<std::mutex> lock(join_mu_);
+  if (loop_.joinable()) loop_.join();
+}
+
+Status Engine::AddRequest(EngineRequest request) {
+  RETURN_IF_ERROR(ValidateRequest(request, limits_));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return Unavailable("engine is stopping; request '" + request.request_id + "' refused");
+    tasks_.push_back(AddTask{std::move(request), std::chrono::steady_clock::now()});
+    idle_ = false;
+  }
+  work_cv_.notify_one();
+  return Status::Ok();
+}
+
+void Engine::Abort(std::string request_id) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;  // Stop aborts everything anyway
+    tasks_.push_back(AbortTask{std::move(request_id)});
+  }
+  work_cv_.notify_one();
+}
+
+EngineMetricsSnapshot Engine::Metrics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return published_;
+}
+
+Status Engine::WaitIdle(std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!idle_cv_.wait_for(lock, timeout, [&] { return idle_; })) {
+    return DeadlineExceeded("engine did not go idle in " + std::to_string(timeout.count()) + " ms");
+  }
+  return idle_status_;
+}
+
+void Engine::Loop() {
+  while (true) {
+    std::deque<Task> tasks;
+    bool stop = false;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (!core_->HasWork()) {
+        if (tasks_.empty() && !idle_) {
+          // Just went idle: run the leak sentinel.
+          idle_status_ = core_->CheckIdle();
+          idle_ = true;
+          published_ = core_->metrics();
+          idle_cv_.notify_all();
+        }
+        if (stopping_ && tasks_.empty()) return;
+        work_cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+      }
+      tasks.swap(tasks_);
+      stop = stopping_;
+    }
+    bool aborted = false;
+    for (Task& task : tasks) {
+      if (auto* add = std::get_if<AddTask>(&task)) {
+        core_->AddRequest(std::move(add->request), add->arrival);
+      } else {
+        core_->Abort(std::get<AbortTask>(task).request_id);
+        aborted = true;
+      }
+    }
+    if (stop) {
+      core_->AbortAll();
+      aborted = true;
+    }
+    if (core_->HasWork()) {
+      core_->Step();
+    } else if (!aborted) {
+      continue;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    published_ = core_->metrics();
+  }
+}
+
+}  // namespace sluice::llm

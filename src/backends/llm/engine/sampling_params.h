@@ -1,0 +1,48 @@
+#pragma once
+// Per-request sampling and stopping parameters, with vLLM's names, defaults and ranges.
+// Validate() is the only check: the engine refuses a request whose parameters fail it
+// (InvalidArgument naming the parameter: HTTP 400 at the frontends).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice::llm {
+
+struct SamplingParams {
+  static constexpr int32_t kMaxN = 16;
+  static constexpr int32_t kMaxLogprobs = 20;
+  static constexpr size_t kMaxStopStrings = 64;
+  static constexpr size_t kMaxStopStringBytes = 1024;
+  static constexpr size_t kMaxStopTokenIds = 1024;
+
+  int32_t n = 1;                    // parallel samples of one prompt, 1..16
+  float temperature = 1.0f;         // >= 0; 0 (below 1e-5) = greedy
+  float top_p = 1.0f;               // (0, 1]
+  int32_t top_k = 0;                // 0 or -1 = disabled, else >= 1
+  float min_p = 0.0f;               // [0, 1]
+  float repetition_penalty = 1.0f;  // > 0 (1 = off); prompt and output tokens
+  float presence_penalty = 0.0f;    // [-2, 2]; output tokens
+  float frequency_penalty = 0.0f;   // [-2, 2]; output tokens
+  std::optional<int64_t> seed;      // reproducible sampling when set
+  // Output tokens at most; nullopt = up to the context length. Always clamped to it.
+  std::optional<int32_t> max_tokens = 16;
+  int32_t min_tokens = 0;  // EOS and stop_token_ids are suppressed before this many
+  std::vector<std::string> stop;          // stop strings (never half-emitted)
+  std::vector<int32_t> stop_token_ids;
+  bool ignore_eos = false;
+  bool include_stop_str_in_output = false;
+  // Top logprobs per token, 0..20 (0 = only the chosen token's); nullopt = none.
+  std::optional<int32_t> logprobs;
+
+  static constexpr float kGreedyEpsilon = 1e-5f;
+  bool greedy() const { return temperature < kGreedyEpsilon; }
+
+  // `vocab_size` > 0 also checks stop_token_ids against it.
+  Status Validate(int32_t vocab_size = 0) const;
+};
+
+}  // namespace sluice::llm

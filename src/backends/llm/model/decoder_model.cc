@@ -1,0 +1,289 @@
+#include "backends/llm/model/decoder_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace sluice::llm {
+namespace {
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Result<DType> WeightDType(const SafeTensor& t, const std::string& file) {
+  switch (t.dtype) {
+    case StDType::kF32: return DType::kF32;
+    case StDType::kBF16: return DType::kBF16;
+    case StDType::kF16: return DType::kF16;
+    case StDType::kI32:
+    case StDType::kI8:
+    case StDType::kU8:
+      break;
+  }
+  return InvalidArgument(file + ": tensor '" + t.name + "': dtype " +
+                         std::string(StDTypeName(t.dtype)) + " is not a float weight dtype");
+}
+
+}  // namespace
+
+DecoderModel::DecoderModel(HfModelConfig config, GenerationConfig generation,
+                           std::unique_ptr<Device> device, const DecoderModelOptions& options)
+    : device_(std::move(device)),
+      config_(std::move(config)),
+      generation_(std::move(generation)),
+      options_(options) {}
+
+DecoderModel::~DecoderModel() = default;
+
+size_t DecoderModel::KvBytesPerBlock(const HfModelConfig& c, int32_t block_size, DType dtype) {
+  return 2ull * c.num_layers * static_cast<size_t>(block_size) * c.num_kv_heads * c.head_dim *
+         DTypeSize(dtype);
+}
+
+Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem::path& folder,
+                                                           std::unique_ptr<Device> device,
+                                                           const DecoderModelOptions& options) {
+  if (device == nullptr) return InvalidArgument("no device");
+  if (options.block_size < 1 || options.block_size > 1024) {
+    return InvalidArgument("block_size must be in [1, 1024], got " + std::to_string(options.block_size));
+  }
+  if (options.num_blocks < 1) {
+    return InvalidArgument("num_blocks must be positive, got " + std::to_string(options.num_blocks));
+  }
+  ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
+  DecoderModelOptions opts = options;
+  const int32_t max_pos = files.config.max_position_embeddings;
+  if (opts.max_model_len < 0 || opts.max_model_len > max_pos) {
+    return InvalidArgument("max_model_len " + std::to_string(opts.max_model_len) +
+                           " exceeds the model's max_position_embeddings " + std::to_string(max_pos));
+  }
+  if (opts.max_model_len == 0) opts.max_model_len = max_pos;
+  std::unique_ptr<DecoderModel> model(
+      new DecoderModel(std::move(files.config), std::move(files.generation), std::move(device), opts));
+  const HfModelConfig& c = model->config_;
+  model->shape_ = {c.vocab_size, c.num_layers, c.num_kv_heads, c.head_dim, opts.max_model_len};
+  model->rope_ = {c.head_dim, c.RopeInvFreq()};
+  model->attention_ = {c.num_heads, c.num_kv_heads, c.head_dim,
+                       static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
+  ASSIGN_OR_RETURN(auto store, WeightStore::Open(folder));
+  RETURN_IF_ERROR(model->LoadWeights(*store));
+
+  // KV cache: one K and one V buffer per layer, [num_blocks, block_size, kv_heads, head_dim].
+  const size_t kv_width = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
+  const size_t slots = static_cast<size_t>(opts.num_blocks) * opts.block_size;
+  if (slots > std::numeric_limits<size_t>::max() / kv_width / 8) {
+    return InvalidArgument("KV cache of " + std::to_string(opts.num_blocks) + " blocks is too large");
+  }
+  for (auto& layer : model->layers_) {
+    ASSIGN_OR_RETURN(layer.k_cache, model->device_->Allocate(model->device_->activation_dtype(), slots * kv_width));
+    ASSIGN_OR_RETURN(layer.v_cache, model->device_->Allocate(model->device_->activation_dtype(), slots * kv_width));
+  }
+  return model;
+}
+
+Status DecoderModel::LoadWeights(const WeightStore& store) {
+  const HfModelConfig& c = config_;
+  // Loads tensor `name` of exactly `shape` (a nullptr `out` with optional=true skips it).
+  auto load = [&](const std::string& name, std::vector<int64_t> shape,
+                  std::unique_ptr<Buffer>& out) -> Status {
+    const SafetensorsFile* file = nullptr;
+    const SafeTensor* t = store.Find(name, &file);
+    if (t == nullptr) return InvalidArgument("model weights: tensor '" + name + "' is missing");
+    if (t->shape != shape) {
+      return InvalidArgument(file->name() + ": tensor '" + name + "' has shape " +
+                             ShapeString(t->shape) + ", expected " + ShapeString(shape));
+    }
+    ASSIGN_OR_RETURN(DType dtype, WeightDType(*t, file->name()));
+    ASSIGN_OR_RETURN(out, device_->LoadWeight(dtype, t->data, t->elements, file->mapping()));
+    return Status::Ok();
+  };
+  const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
+  const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
+  const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
+  RETURN_IF_ERROR(load("model.embed_tokens.weight", {c.vocab_size, hidden}, embed_));
+  RETURN_IF_ERROR(load("model.norm.weight", {hidden}, final_norm_));
+  if (!c.tie_word_embeddings) {
+    RETURN_IF_ERROR(load("lm_head.weight", {c.vocab_size, hidden}, lm_head_));
+  }
+  layers_.resize(c.num_layers);
+  for (int32_t i = 0; i < c.num_layers; ++i) {
+    Layer& l = layers_[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    RETURN_IF_ERROR(load(p + "input_layernorm.weight", {hidden}, l.input_norm));
+    RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
+    RETURN_IF_ERROR(load(p + "self_attn.q_proj.weight", {q_width, hidden}, l.q));
+    RETURN_IF_ERROR(load(p + "self_attn.k_proj.weight", {kv_width, hidden}, l.k));
+    RETURN_IF_ERROR(load(p + "self_attn.v_proj.weight", {kv_width, hidden}, l.v));
+    RETURN_IF_ERROR(load(p + "self_attn.o_proj.weight", {hidden, q_width}, l.o));
+    if (c.qkv_bias) {
+      RETURN_IF_ERROR(load(p + "self_attn.q_proj.bias", {q_width}, l.q_bias));
+      RETURN_IF_ERROR(load(p + "self_attn.k_proj.bias", {kv_width}, l.k_bias));
+      RETURN_IF_ERROR(load(p + "self_attn.v_proj.bias", {kv_width}, l.v_bias));
+    }
+    if (c.o_bias) RETURN_IF_ERROR(load(p + "self_attn.o_proj.bias", {hidden}, l.o_bias));
+    RETURN_IF_ERROR(load(p + "mlp.gate_proj.weight", {inter, hidden}, l.gate));
+    RETURN_IF_ERROR(load(p + "mlp.up_proj.weight", {inter, hidden}, l.up));
+    RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {hidden, inter}, l.down));
+    if (c.mlp_bias) {
+      RETURN_IF_ERROR(load(p + "mlp.gate_proj.bias", {inter}, l.gate_bias));
+      RETURN_IF_ERROR(load(p + "mlp.up_proj.bias", {inter}, l.up_bias));
+      RETURN_IF_ERROR(load(p + "mlp.down_proj.bias", {hidden}, l.down_bias));
+    }
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::EnsureWorkspace(int32_t rows, int32_t logit_rows) {
+  const HfModelConfig& c = config_;
+  const DType act = device_->activation_dtype();
+  if (rows > ws_.rows) {
+    const size_t n = static_cast<size_t>(rows);
+    const size_t q_width = static_cast<size_t>(c.num_heads) * c.head_dim;
+    const size_t kv_width = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
+    ASSIGN_OR_RETURN(ws_.h, device_->Allocate(act, n * c.hidden_size));
+    ASSIGN_OR_RETURN(ws_.x, device_->Allocate(act, n * c.hidden_size));
+    ASSIGN_OR_RETURN(ws_.o, device_->Allocate(act, n * c.hidden_size));
+    ASSIGN_OR_RETURN(ws_.q, device_->Allocate(act, n * q_width));
+    ASSIGN_OR_RETURN(ws_.attn, device_->Allocate(act, n * q_width));
+    ASSIGN_OR_RETURN(ws_.k, device_->Allocate(act, n * kv_width));
+    ASSIGN_OR_RETURN(ws_.v, device_->Allocate(act, n * kv_width));
+    ASSIGN_OR_RETURN(ws_.gate, device_->Allocate(act, n * c.intermediate_size));
+    ASSIGN_OR_RETURN(ws_.up, device_->Allocate(act, n * c.intermediate_size));
+    ASSIGN_OR_RETURN(ws_.act, device_->Allocate(act, n * c.intermediate_size));
+    ws_.rows = rows;
+  }
+  if (logit_rows > ws_.logit_rows) {
+    const size_t n = static_cast<size_t>(logit_rows);
+    ASSIGN_OR_RETURN(ws_.sel, device_->Allocate(act, n * c.hidden_size));
+    ASSIGN_OR_RETURN(ws_.sel_norm, device_->Allocate(act, n * c.hidden_size));
+    ASSIGN_OR_RETURN(ws_.logits, device_->Allocate(DType::kF32, n * c.vocab_size));
+    ws_.logit_rows = logit_rows;
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::BuildStep(const ForwardBatch& batch, StepMetadata& step) const {
+  const int32_t bs = options_.block_size;
+  step.tokens.clear();
+  step.positions.clear();
+  step.slots.clear();
+  step.seqs.clear();
+  step.block_tables.clear();
+  step.logit_rows.clear();
+  step.block_size = bs;
+  step.max_context = 0;
+  if (batch.seqs.empty()) return InvalidArgument("forward batch has no sequences");
+  size_t total_new = 0;
+  for (const auto& s : batch.seqs) {
+    if (s.num_new_tokens < 1 || s.num_cached_tokens < 0) {
+      return InvalidArgument("sequence with " + std::to_string(s.num_new_tokens) +
+                             " new and " + std::to_string(s.num_cached_tokens) + " cached tokens");
+    }
+    total_new += static_cast<size_t>(s.num_new_tokens);
+  }
+  if (total_new != batch.tokens.size()) {
+    return InvalidArgument("forward batch has " + std::to_string(batch.tokens.size()) +
+                           " tokens but its sequences add up to " + std::to_string(total_new));
+  }
+  if (total_new > static_cast<size_t>(std::numeric_limits<int32_t>::max() / 2)) {
+    return InvalidArgument("forward batch too large");
+  }
+  int32_t row = 0;
+  for (const auto& s : batch.seqs) {
+    const int64_t context = int64_t{s.num_cached_tokens} + s.num_new_tokens;
+    if (context > options_.max_model_len) {
+      return InvalidArgument("sequence of " + std::to_string(context) +
+                             " tokens exceeds the context limit " + std::to_string(options_.max_model_len));
+    }
+    const int64_t blocks_needed = (context + bs - 1) / bs;
+    if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {
+      return InvalidArgument("block table of " + std::to_string(s.block_table.size()) +
+                             " blocks cannot hold " + std::to_string(context) + " tokens");
+    }
+    for (int64_t b = 0; b < blocks_needed; ++b) {
+      const int32_t id = s.block_table[b];
+      if (id < 0 || id >= options_.num_blocks) {
+        return InvalidArgument("block id " + std::to_string(id) + " outside [0, " +
+                               std::to_string(options_.num_blocks) + ")");
+      }
+    }
+    StepSequence seq;
+    seq.first_row = row;
+    seq.num_new = s.num_new_tokens;
+    seq.num_cached = s.num_cached_tokens;
+    seq.block_table_begin = static_cast<int32_t>(step.block_tables.size());
+    seq.num_blocks = static_cast<int32_t>(blocks_needed);
+    step.block_tables.insert(step.block_tables.end(), s.block_table.begin(),
+                             s.block_table.begin() + blocks_needed);
+    for (int32_t j = 0; j < s.num_new_tokens; ++j) {
+      const int32_t token = batch.tokens[row + j];
+      if (token < 0 || token >= config_.vocab_size) {
+        return InvalidArgument("token id " + std::to_string(token) + " outside the vocabulary (" +
+                               std::to_string(config_.vocab_size) + ")");
+      }
+      const int32_t pos = s.num_cached_tokens + j;
+      step.tokens.push_back(token);
+      step.positions.push_back(pos);
+      step.slots.push_back(s.block_table[pos / bs] * bs + pos % bs);
+    }
+    row += s.num_new_tokens;
+    if (s.needs_logits) step.logit_rows.push_back(row - 1);
+    step.seqs.push_back(seq);
+    step.max_context = std::max(step.max_context, static_cast<int32_t>(context));
+  }
+  return Status::Ok();
+}
+
+Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
+  RETURN_IF_ERROR(BuildStep(batch, step_));
+  const HfModelConfig& c = config_;
+  const int32_t rows = step_.num_rows();
+  const int32_t out_rows = static_cast<int32_t>(step_.logit_rows.size());
+  RETURN_IF_ERROR(EnsureWorkspace(rows, std::max(1, out_rows)));
+  RETURN_IF_ERROR(device_->BeginStep(step_));
+  Device& d = *device_;
+  const int32_t hidden = c.hidden_size, inter = c.intermediate_size;
+  const int32_t q_width = c.num_heads * c.head_dim;
+  const int32_t kv_width = c.num_kv_heads * c.head_dim;
+  const float eps = static_cast<float>(c.rms_norm_eps);
+
+  // h is the residual stream; each sub-block's output is added into it by AddRmsNorm.
+  d.Embedding(*embed_, hidden, *ws_.h);
+  for (int32_t i = 0; i < c.num_layers; ++i) {
+    Layer& l = layers_[i];
+    if (i == 0) {
+      d.RmsNorm(*ws_.h, *l.input_norm, rows, hidden, eps, *ws_.x);
+    } else {
+      d.AddRmsNorm(*ws_.h, *ws_.o, *l.input_norm, rows, hidden, eps, *ws_.x);
+    }
+    d.Linear(*ws_.x, *l.q, l.q_bias.get(), rows, hidden, q_width, *ws_.q);
+    d.Linear(*ws_.x, *l.k, l.k_bias.get(), rows, hidden, kv_width, *ws_.k);
+    d.Linear(*ws_.x, *l.v, l.v_bias.get(), rows, hidden, kv_width, *ws_.v);
+    d.Rope(*ws_.q, *ws_.k, c.num_heads, c.num_kv_heads, rope_);
+    d.KvWrite(*ws_.k, *ws_.v, kv_width, *l.k_cache, *l.v_cache);
+    d.Attention(*ws_.q, *l.k_cache, *l.v_cache, attention_, *ws_.attn);
+    d.Linear(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, hidden, *ws_.o);
+    d.AddRmsNorm(*ws_.h, *ws_.o, *l.post_norm, rows, hidden, eps, *ws_.x);
+    d.Linear(*ws_.x, *l.gate, l.gate_bias.get(), rows, hidden, inter, *ws_.gate);
+    d.Linear(*ws_.x, *l.up, l.up_bias.get(), rows, hidden, inter, *ws_.up);
+    d.SiluMul(*ws_.gate, *ws_.up, rows, inter, *ws_.act);
+    d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
+  }
+  logits.clear();
+  if (out_rows == 0) return Status::Ok();
+  // Only the rows that need logits go through the final norm and the LM head. Adding the
+  // last MLP output to the gathered rows equals gathering the updated residual.
+  d.GatherRows(*ws_.h, hidden, *ws_.sel);
+  d.GatherRows(*ws_.o, hidden, *ws_.x);
+  d.AddRmsNorm(*ws_.sel, *ws_.x, *final_norm_, out_rows, hidden, eps, *ws_.sel_norm);
+  const Buffer& head = lm_head_ ? *lm_head_ : *embed_;
+  d.Linear(*ws_.sel_norm, head, nullptr, out_rows, hidden, c.vocab_size, *ws_.logits);
+  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
+  return d.Download(*ws_.logits, logits.data(), logits.size() * sizeof(float));
+}
+
+}  // namespace sluice::llm

@@ -1,0 +1,90 @@
+#pragma once
+// The decoder-only transformer (Qwen2, Llama 2/3) written once over the op interface
+// (device/ops.h), implementing ModelRunner: it owns the weights (loaded from a Hugging Face
+// folder), a paged KV cache of num_blocks x block_size slots per layer, and per-step
+// workspaces. A ForwardBatch may mix prefill chunks and decodes; every sequence attends to
+// its cached tokens plus its new ones (causal). Used from the engine thread only.
+//
+// The engine loads one with LoadModel (model_loader.h), or directly:
+//   ASSIGN_OR_RETURN(auto device, CreateCpuDevice({.threads = cpu_threads}));
+//   ASSIGN_OR_RETURN(auto model, DecoderModel::Create(folder, std::move(device),
+//                                                     {.num_blocks = n, .block_size = 16}));
+//   model->generation_config().eos_token_ids ...
+
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include "backends/llm/device/ops.h"
+#include "backends/llm/model/hf_config.h"
+#include "backends/llm/model/model_runner.h"
+#include "backends/llm/model/weight_store.h"
+
+namespace sluice::llm {
+
+struct DecoderModelOptions {
+  int32_t num_blocks = 0;   // KV-cache blocks (per layer, K and V each)
+  int32_t block_size = 16;  // token slots per block
+  // Context limit; 0 means the model's max_position_embeddings (also the upper bound).
+  int32_t max_model_len = 0;
+};
+
+class DecoderModel final : public ModelRunner {
+ public:
+  // Reads config.json, generation_config.json and the safetensors of `folder`, checks
+  // every weight's presence, dtype and shape, and allocates the KV cache on `device`.
+  static Result<std::unique_ptr<DecoderModel>> Create(const std::filesystem::path& folder,
+                                                      std::unique_ptr<Device> device,
+                                                      const DecoderModelOptions& options);
+  ~DecoderModel() override;
+
+  const ModelShape& shape() const override { return shape_; }
+  int32_t block_size() const override { return options_.block_size; }
+  int32_t num_blocks() const override { return options_.num_blocks; }
+  // Validates the batch (token ids in the vocabulary, block ids in range, block tables
+  // long enough, positions below the context limit): InvalidArgument, cache untouched.
+  Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+
+  const HfModelConfig& config() const { return config_; }
+  const GenerationConfig& generation_config() const { return generation_; }
+  int32_t max_model_len() const { return options_.max_model_len; }
+  const Device& device() const { return *device_; }
+  // Bytes of KV cache one block takes over all layers (K and V), for sizing num_blocks.
+  static size_t KvBytesPerBlock(const HfModelConfig& config, int32_t block_size, DType dtype);
+
+ private:
+  struct Layer {
+    std::unique_ptr<Buffer> input_norm, post_norm;
+    std::unique_ptr<Buffer> q, k, v, o, q_bias, k_bias, v_bias, o_bias;
+    std::unique_ptr<Buffer> gate, up, down, gate_bias, up_bias, down_bias;
+    std::unique_ptr<Buffer> k_cache, v_cache;
+  };
+  struct Workspace {
+    int32_t rows = 0;       // capacity in token rows
+    int32_t logit_rows = 0; // capacity in logit rows
+    std::unique_ptr<Buffer> h, x, q, k, v, attn, o, gate, up, act, sel, sel_norm, logits;
+  };
+
+  DecoderModel(HfModelConfig config, GenerationConfig generation, std::unique_ptr<Device> device,
+               const DecoderModelOptions& options);
+  Status LoadWeights(const WeightStore& store);
+  Status EnsureWorkspace(int32_t rows, int32_t logit_rows);
+  Status BuildStep(const ForwardBatch& batch, StepMetadata& step) const;
+
+  // Constant after construction. Teardown: buffers (members below) go before device_,
+  // which is declared first so that it is destroyed last.
+  std::unique_ptr<Device> device_;
+  HfModelConfig config_;
+  GenerationConfig generation_;
+  DecoderModelOptions options_;
+  ModelShape shape_;
+  RopeSpec rope_;
+  AttentionSpec attention_;
+  std::unique_ptr<Buffer> embed_, final_norm_, lm_head_;  // lm_head_ null when tied
+  std::vector<Layer> layers_;
+  // Per-step state (engine thread only).
+  Workspace ws_;
+  StepMetadata step_;
+};
+
+}  // namespace sluice::llm

@@ -1,0 +1,11 @@
+# The LLM model area: safetensors reader, HF config, CPU ops, and the decoder model
+# against the transformers reference (tests/fixtures/models, scripts/make_test_models.py).
+sluice_add_test(safetensors_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/safetensors_test.cc
+  DEPS sluice_llm_model LABELS unit)
+sluice_add_test(cpu_ops_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cpu_ops_test.cc
+  DEPS sluice_device_cpu LABELS unit)
+sluice_add_test(model_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_test.cc ${CMAKE_CURRENT_LIST_DIR}/model_config_test.cc
+  DEPS sluice_llm_model sluice_device_cpu LABELS unit)
