@@ -1,0 +1,42 @@
+#pragma once
+// vLLM engine arguments from a Triton vLLM-backend `model.json` (<model>/<version>/model.json),
+// as Sluice uses them. Arguments Sluice does not use are collected (and named in one
+// warning at load); wrong types and out-of-range values are errors naming the argument.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace sluice::llm {
+
+struct EngineArgs {
+  std::string model;  // the Hugging Face folder, relative to the version dir (or absolute)
+  int32_t max_model_len = 0;           // 0: the model's
+  int32_t max_num_seqs = 64;
+  int32_t max_num_batched_tokens = 2048;
+  double gpu_memory_utilization = 0.9;
+  int32_t block_size = 16;
+  bool enable_prefix_caching = true;
+  bool enable_chunked_prefill = true;
+  std::string dtype = "auto";
+  int64_t seed = 0;
+  int32_t tensor_parallel_size = 1;
+  bool enforce_eager = false;
+  int32_t num_gpu_blocks_override = 0;  // 0: sized from the memory budget
+  int64_t cpu_kv_cache_bytes = 256ll << 20;  // Sluice: the KV budget of a CPU instance
+  std::vector<std::string> unused;  // arguments Sluice accepts but ignores
+};
+
+// Parses model.json's text. `what` names the file in errors (never a host path).
+Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::string& what = "model.json");
+
+// The model folder: `args.model` resolved against `version_dir`; it must stay inside
+// `model_dir` (the repository entry) once symlinks are resolved.
+Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+                                                 const std::filesystem::path& version_dir);
+
+}  // namespace sluice::llm

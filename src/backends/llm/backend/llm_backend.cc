@@ -1,0 +1,313 @@
+#include "backends/llm/backend/llm_backend.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <set>
+#include <thread>
+
+#include "backends/llm/backend/engine_args.h"
+#include "backends/llm/backend/llm_request.h"
+#include "backends/llm/chat_template/chat_template.h"
+#include "backends/llm/engine/engine.h"
+#include "backends/llm/model/model_loader.h"
+#include "backends/llm/tokenizer/incremental_detokenizer.h"
+#include "backends/llm/tokenizer/tokenizer.h"
+#include "common/llm_protocol.h"
+
+namespace sluice::llm {
+namespace {
+
+namespace proto = llm_protocol;
+using nlohmann::json;
+
+Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return InvalidArgument(what + " is missing");
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (s.str().size() > (1u << 20)) return InvalidArgument(what + " is larger than 1 MiB");
+  return s.str();
+}
+
+// Adapts the tokenizer's incremental detokenizer to the engine's interface.
+class SequenceDetokenizer final : public Detokenizer {
+ public:
+  SequenceDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt)
+      : inner_(tokenizer, /*skip_special_tokens=*/true) {
+    inner_.Seed(std::vector<int32_t>(prompt.begin(), prompt.end()));
+  }
+  std::string Feed(int32_t id) override { return inner_.Add(id); }
+  std::string Flush() override { return inner_.Finish(); }
+
+ private:
+  IncrementalDetokenizer inner_;
+};
+
+Tensor BytesTensor(std::string_view name, const std::vector<std::string>& values) {
+  Tensor t{std::string(name), DataType::kBytes, {static_cast<int64_t>(values.size())}, {}};
+  for (const auto& v : values) AppendBytesElement(t.data, v);
+  return t;
+}
+
+template <typename T>
+Tensor ScalarTensor(std::string_view name, DataType type, const std::vector<T>& values) {
+  Tensor t{std::string(name), type, {static_cast<int64_t>(values.size())}, {}};
+  t.data.assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
+  return t;
+}
+
+json LogprobsJson(const Tokenizer& tok, const SequenceOutput& s) {
+  auto entry = [&](int32_t id, float lp) {
+    std::string text = tok.Decode(std::span<const int32_t>(&id, 1), false);
+    json bytes = json::array();
+    for (unsigned char c : tok.DecodeRaw(std::span<const int32_t>(&id, 1), false)) bytes.push_back(c);
+    return json{{"token_id", id}, {"token", text}, {"bytes", bytes}, {"logprob", lp}};
+  };
+  json out = json::array();
+  for (size_t i = 0; i < s.token_ids.size(); ++i) {
+    json e = entry(s.token_ids[i], i < s.logprobs.size() ? s.logprobs[i] : 0.f);
+    json top = json::array();
+    if (i < s.top_logprobs.size())
+      for (const auto& t : s.top_logprobs[i]) top.push_back(entry(t.token, t.logprob));
+    e["top_logprobs"] = std::move(top);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+// One request in flight: what it asked for and what has been produced (non-streaming
+// requests send everything at the end).
+struct Pending {
+  LlmRequest request;
+  std::shared_ptr<stub::ResponseSender> sender;
+  std::string prompt_text;
+  int32_t num_prompt_tokens = 0;
+  std::map<int32_t, std::string> text;          // per sequence index
+  std::map<int32_t, json> logprobs;             // per sequence index (arrays)
+  std::map<int32_t, double> cumulative;
+  std::map<int32_t, int32_t> num_output;
+  std::map<int32_t, std::string> finish;
+};
+
+class LlmBackend final : public stub::Backend {
+ public:
+  Status Initialize(const stub::BackendContext& ctx) override {
+    model_name_ = ctx.model_name;
+    const std::filesystem::path version_dir(ctx.version_dir);
+    ASSIGN_OR_RETURN(std::string model_json, ReadSmallFile(version_dir / "model.json", "model.json"));
+    ASSIGN_OR_RETURN(EngineArgs args, ParseEngineArgs(model_json));
+    if (!args.unused.empty()) {
+      std::string names;
+      for (const auto& n : args.unused) names += (names.empty() ? "" : ", ") + n;
+      spdlog::warn("model '{}': engine arguments not used by Sluice: {}", model_name_, names);
+    }
+    ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
+    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFile((folder / "tokenizer.json").string(),
+                                                     std::filesystem::exists(folder / "tokenizer_config.json")
+                                                         ? (folder / "tokenizer_config.json").string()
+                                                         : std::string()));
+    if (!tokenizer_->chat_template().empty()) {
+      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
+      if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
+      chat_template_ = std::move(parsed).value();
+    }
+    if (ctx.device == stub::DeviceKind::kGpu)
+      return Unsupported("model '" + model_name_ + "': KIND_GPU asked, but this build of the llm backend has no CUDA device");
+    ModelLoadOptions load;
+    load.cpu_threads = ctx.cpu_threads;
+    load.block_size = args.block_size;
+    load.num_blocks = args.num_gpu_blocks_override;
+    load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
+    load.max_model_len = args.max_model_len;
+    ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
+    EngineOptions options;
+    options.model_name = model_name_;
+    options.max_num_seqs = args.max_num_seqs;
+    options.max_num_batched_tokens = args.max_num_batched_tokens;
+    options.enable_chunked_prefill = args.enable_chunked_prefill;
+    options.enable_prefix_caching = args.enable_prefix_caching;
+    options.max_model_len = args.max_model_len;
+    options.eos_token_ids = model->generation_config().eos_token_ids;
+    if (options.eos_token_ids.empty() && tokenizer_->eos_id()) options.eos_token_ids.push_back(*tokenizer_->eos_id());
+    options.seed = static_cast<uint64_t>(args.seed);
+    const Tokenizer* tok = tokenizer_.get();
+    options.detokenizer = [tok](std::span<const int32_t> prompt) -> std::unique_ptr<Detokenizer> {
+      return std::make_unique<SequenceDetokenizer>(*tok, prompt);
+    };
+    ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
+    spdlog::info("model '{}': ready (max_model_len {})", model_name_, engine_->max_model_len());
+    return Status::Ok();
+  }
+
+  void Execute(stub::BackendRequest br) override {
+    auto sender = br.sender;
+    Status s = Start(std::move(br));
+    if (!s.ok()) (void)sender->SendError(s);
+  }
+
+  void Cancel(uint64_t id) override {
+    {
+      std::lock_guard lock(mu_);
+      if (!pending_.count(id)) return;
+      cancelled_.insert(id);
+    }
+    engine_->Abort(std::to_string(id));
+  }
+
+  void Finalize() override {
+    if (engine_) engine_->Stop();
+    engine_.reset();
+    std::lock_guard lock(mu_);
+    pending_.clear();
+  }
+
+  std::string MetricsText() const override {
+    if (!engine_) return {};
+    std::vector<std::pair<std::string, EngineMetricsSnapshot>> models = {{model_name_, engine_->Metrics()}};
+    return RenderVllmMetrics(models);
+  }
+
+ private:
+  Status Start(stub::BackendRequest br) {
+    ASSIGN_OR_RETURN(LlmRequest req, ParseLlmRequest(br.request));
+    std::string prompt = req.prompt;
+    if (req.chat) {
+      if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
+      nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
+      ASSIGN_OR_RETURN(prompt, chat_template_->Render(*req.chat, req.add_generation_prompt, extra));
+    }
+    // A chat template writes the special tokens itself.
+    ASSIGN_OR_RETURN(auto ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
+                                                         static_cast<size_t>(engine_->max_model_len())));
+    if (ids.empty()) return InvalidArgument("the prompt is empty");
+    const uint64_t id = br.id;
+    auto pending = std::make_shared<Pending>();
+    pending->request = req;
+    pending->sender = br.sender;
+    pending->prompt_text = req.exclude_input_in_output ? "" : prompt;
+    pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
+    {
+      std::lock_guard lock(mu_);
+      pending_[id] = pending;
+    }
+    EngineRequest er;
+    er.request_id = std::to_string(id);
+    er.prompt_token_ids = std::move(ids);
+    er.params = req.sampling;
+    er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
+    Status added = engine_->AddRequest(std::move(er));
+    if (!added.ok()) {
+      std::lock_guard lock(mu_);
+      pending_.erase(id);
+      return added;
+    }
+    return Status::Ok();
+  }
+
+  // On the engine thread.
+  void OnOutput(uint64_t id, RequestOutput out) {
+    std::shared_ptr<Pending> p;
+    bool cancelled = false;
+    {
+      std::lock_guard lock(mu_);
+      auto it = pending_.find(id);
+      if (it == pending_.end()) return;
+      p = it->second;
+      if (out.finished) {
+        pending_.erase(it);
+        cancelled = cancelled_.erase(id) > 0;
+      }
+    }
+    if (out.finished && cancelled) {
+      (void)p->sender->SendError(Cancelled("Request was cancelled"));
+      return;
+    }
+    if (out.finished && !out.error.ok()) {
+      (void)p->sender->SendError(out.error);
+      return;
+    }
+    const LlmRequest& r = p->request;
+    if (r.stream) {
+      for (const auto& s : out.seqs) {
+        InferResponse resp;
+        resp.outputs = Outputs(*p, s.index, s.text, s.finished() ? std::string(FinishReasonName(s.finish_reason)) : "",
+                               s.cumulative_logprob, s.num_output_tokens,
+                               r.return_logprobs ? LogprobsJson(*tokenizer_, s) : json());
+        if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
+        (void)p->sender->Send(std::move(resp), false);
+      }
+      if (out.finished) (void)p->sender->SendFinal();
+      return;
+    }
+    for (const auto& s : out.seqs) {
+      p->text[s.index] += s.text;
+      p->cumulative[s.index] = s.cumulative_logprob;
+      p->num_output[s.index] = s.num_output_tokens;
+      if (s.finished()) p->finish[s.index] = std::string(FinishReasonName(s.finish_reason));
+      if (r.return_logprobs) {
+        json& all = p->logprobs[s.index];
+        if (all.is_null()) all = json::array();
+        for (auto& e : LogprobsJson(*tokenizer_, s)) all.push_back(e);
+      }
+    }
+    if (!out.finished) return;
+    // One response with a row per sequence.
+    std::vector<std::string> texts, finishes, logprobs;
+    std::vector<float> cumulative;
+    std::vector<uint32_t> num_output;
+    for (int32_t i = 0; i < r.sampling.n; ++i) {
+      texts.push_back(p->prompt_text + p->text[i]);
+      finishes.push_back(p->finish[i]);
+      cumulative.push_back(static_cast<float>(p->cumulative[i]));
+      num_output.push_back(static_cast<uint32_t>(p->num_output[i]));
+      logprobs.push_back(p->logprobs[i].is_null() ? "[]" : p->logprobs[i].dump());
+    }
+    InferResponse resp;
+    resp.outputs.push_back(BytesTensor(proto::kTextOutput, texts));
+    AddOptional(*p, resp, finishes, cumulative, num_output, logprobs);
+    (void)p->sender->Send(std::move(resp), true);
+  }
+
+  std::vector<Tensor> Outputs(const Pending& p, int32_t, const std::string& text, const std::string& finish,
+                              double cumulative, int32_t num_output, const json& logprobs) {
+    InferResponse resp;
+    resp.outputs.push_back(BytesTensor(proto::kTextOutput, {text}));
+    AddOptional(p, resp, {finish}, {static_cast<float>(cumulative)}, {static_cast<uint32_t>(num_output)},
+                {logprobs.is_null() ? "[]" : logprobs.dump()});
+    return std::move(resp.outputs);
+  }
+
+  void AddOptional(const Pending& p, InferResponse& resp, const std::vector<std::string>& finishes,
+                   const std::vector<float>& cumulative, const std::vector<uint32_t>& num_output,
+                   const std::vector<std::string>& logprobs) {
+    const LlmRequest& r = p.request;
+    if (r.return_finish_reason) resp.outputs.push_back(BytesTensor(proto::kFinishReason, finishes));
+    if (r.return_cumulative_logprob)
+      resp.outputs.push_back(ScalarTensor(proto::kCumulativeLogprob, DataType::kFp32, cumulative));
+    if (r.return_logprobs) resp.outputs.push_back(BytesTensor(proto::kLogprobs, logprobs));
+    if (r.return_num_input_tokens)
+      resp.outputs.push_back(ScalarTensor(proto::kNumInputTokens, DataType::kUint32,
+                                          std::vector<uint32_t>{static_cast<uint32_t>(p.num_prompt_tokens)}));
+    if (r.return_num_output_tokens)
+      resp.outputs.push_back(ScalarTensor(proto::kNumOutputTokens, DataType::kUint32, num_output));
+  }
+
+  std::string model_name_;
+  std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
+  std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
+  std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Pending>> pending_;  // guarded by mu_
+  std::set<uint64_t> cancelled_;                          // guarded by mu_
+};
+
+}  // namespace
+
+std::unique_ptr<stub::Backend> MakeLlmBackend() { return std::make_unique<LlmBackend>(); }
+
+}  // namespace sluice::llm

@@ -1,0 +1,39 @@
+#pragma once
+// One request of Triton's vLLM-backend contract (common/llm_protocol.h), parsed from the
+// stub's InferRequest: the prompt (text or chat messages), sampling parameters (vLLM names,
+// from the `sampling_parameters` JSON input or the request parameters) and the output flags.
+
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/llm/engine/sampling_params.h"
+#include "common/inference.h"
+#include "common/status.h"
+
+namespace sluice::llm {
+
+struct LlmRequest {
+  std::string prompt;                          // text_input
+  std::optional<nlohmann::ordered_json> chat;  // messages, when the prompt is a chat
+  bool add_generation_prompt = true;
+  bool stream = false;
+  bool exclude_input_in_output = false;
+  bool return_finish_reason = false;
+  bool return_cumulative_logprob = false;
+  bool return_logprobs = false;
+  bool return_num_input_tokens = false;
+  bool return_num_output_tokens = false;
+  SamplingParams sampling;
+};
+
+// Errors are InvalidArgument naming the input or parameter, with vLLM's wording where the
+// vLLM backend has one ("When streaming, `exclude_input_in_output` = False is not allowed.").
+Result<LlmRequest> ParseLlmRequest(const InferRequest& request);
+
+// Applies vLLM-named sampling parameters from a JSON object (values may be JSON numbers or
+// numeric strings, as Triton clients send them). Unknown names are errors.
+Status ApplySamplingJson(const nlohmann::json& object, SamplingParams& params);
+
+}  // namespace sluice::llm

@@ -1,0 +1,62 @@
+#pragma once
+// Threads for work that must not block its caller (a reload's old version draining, an
+// unload with wait=false, stopping the other instances of a crashed version). Every thread
+// is joined: finished ones on the next Run, the rest in JoinAll / the destructor.
+
+#include <atomic>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace sluice::core {
+
+class BackgroundTasks {
+ public:
+  BackgroundTasks() = default;
+  BackgroundTasks(const BackgroundTasks&) = delete;
+  BackgroundTasks& operator=(const BackgroundTasks&) = delete;
+  ~BackgroundTasks() { JoinAll(); }
+
+  void Run(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    ReapLocked();
+    auto task = std::make_shared<Task>();
+    task->thread = std::thread([task, fn = std::move(fn)] {
+      fn();
+      task->done.store(true);
+    });
+    tasks_.push_back(task);
+  }
+
+  void JoinAll() {
+    std::list<std::shared_ptr<Task>> tasks;
+    {
+      std::lock_guard lock(mu_);
+      tasks.swap(tasks_);
+    }
+    for (auto& t : tasks)
+      if (t->thread.joinable()) t->thread.join();
+  }
+
+ private:
+  struct Task {
+    std::thread thread;
+    std::atomic<bool> done{false};
+  };
+  void ReapLocked() {
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      if ((*it)->done.load()) {
+        (*it)->thread.join();
+        it = tasks_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  std::mutex mu_;
+  std::list<std::shared_ptr<Task>> tasks_;  // guarded by mu_
+};
+
+}  // namespace sluice::core

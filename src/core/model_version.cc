@@ -1,0 +1,422 @@
+#include "core/model_version.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <thread>
+
+namespace sluice::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+uint64_t EpochMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::atomic<uint64_t> g_next_request_id{1};
+
+}  // namespace
+
+struct ModelVersion::Inflight {
+  uint64_t id = 0;
+  size_t instance = 0;
+  uint64_t start_ns = 0;
+  std::mutex sink_mu;
+  bool done = false;       // guarded by sink_mu: the final event was delivered
+  bool errored = false;    // guarded by sink_mu
+  ResponseSink sink;       // guarded by sink_mu
+};
+
+// The client's handle: cancels through a weak reference, so a handle kept after unload
+// does not keep the version (or its instances) alive.
+class ModelVersion::Handle final : public InflightRequest {
+ public:
+  Handle(std::weak_ptr<ModelVersion> version, uint64_t id) : version_(std::move(version)), id_(id) {}
+  void Cancel() override {
+    if (auto v = version_.lock()) v->CancelRequest(id_);
+  }
+
+ private:
+  std::weak_ptr<ModelVersion> version_;
+  uint64_t id_;
+};
+
+std::shared_ptr<ModelVersion> ModelVersion::Create(std::string name, int64_t version,
+                                                   inference::ModelConfig config,
+                                                   std::string model_dir,
+                                                   std::shared_ptr<const void> keepalive,
+                                                   VersionOptions options,
+                                                   InstanceLauncher& launcher,
+                                                   BackgroundTasks& tasks) {
+  return std::shared_ptr<ModelVersion>(new ModelVersion(std::move(name), version, std::move(config),
+                                                        std::move(model_dir), std::move(keepalive),
+                                                        std::move(options), launcher, tasks));
+}
+
+ModelVersion::ModelVersion(std::string name, int64_t version, inference::ModelConfig config,
+                           std::string model_dir, std::shared_ptr<const void> keepalive,
+                           VersionOptions options, InstanceLauncher& launcher, BackgroundTasks& tasks)
+    : name_(std::move(name)),
+      version_(version),
+      config_(std::move(config)),
+      model_dir_(std::move(model_dir)),
+      keepalive_(std::move(keepalive)),
+      options_(std::move(options)),
+      launcher_(launcher),
+      tasks_(tasks) {
+  stats_.name = name_;
+  stats_.version = std::to_string(version_);
+}
+
+ModelVersion::~ModelVersion() {
+  // Normally unloaded before the last reference goes; never leave a child behind.
+  for (auto& instance : instances_)
+    if (instance) instance->Stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+}
+
+std::string ModelVersion::Describe() const {
+  return "model '" + name_ + "' version " + std::to_string(version_);
+}
+
+Status ModelVersion::Load() {
+  const auto start = Clock::now();
+  std::vector<StubLaunchSpec> specs;
+  int index = 0;
+  for (const auto& group : config_.instance_group()) {
+    const int count = group.count() > 0 ? group.count() : 1;
+    const bool gpu = group.kind() == inference::ModelInstanceGroup::KIND_GPU;
+    std::vector<int> gpus(group.gpus().begin(), group.gpus().end());
+    if (gpus.empty()) gpus.push_back(gpu ? 0 : -1);
+    for (int gpu_id : gpus) {
+      for (int i = 0; i < count; ++i) {
+        StubLaunchSpec spec;
+        spec.stub_path = options_.stub_path;
+        spec.model_name = name_;
+        spec.model_version = version_;
+        spec.config = config_;
+        spec.model_dir = model_dir_;
+        spec.version_dir = model_dir_ + "/" + std::to_string(version_);
+        spec.instance_index = index++;
+        spec.use_gpu = gpu;
+        spec.gpu_id = gpu ? gpu_id : -1;
+        spec.cpu_threads = options_.cpu_threads;
+        spec.verbose_log = options_.verbose_log;
+        spec.heartbeat_interval = options_.heartbeat_interval;
+        spec.heartbeat_timeout = options_.heartbeat_timeout;
+        specs.push_back(std::move(spec));
+      }
+    }
+  }
+  if (specs.empty()) {
+    StubLaunchSpec spec;
+    spec.stub_path = options_.stub_path;
+    spec.model_name = name_;
+    spec.model_version = version_;
+    spec.config = config_;
+    spec.model_dir = model_dir_;
+    spec.version_dir = model_dir_ + "/" + std::to_string(version_);
+    spec.cpu_threads = options_.cpu_threads;
+    spec.verbose_log = options_.verbose_log;
+    spec.heartbeat_interval = options_.heartbeat_interval;
+    spec.heartbeat_timeout = options_.heartbeat_timeout;
+    specs.push_back(std::move(spec));
+  }
+  {
+    std::lock_guard lock(mu_);
+    instance_alive_.assign(specs.size(), false);
+  }
+
+  Status status;
+  std::weak_ptr<ModelVersion> weak = weak_from_this();
+  for (size_t i = 0; i < specs.size() && status.ok(); ++i) {
+    StubCallbacks callbacks;
+    callbacks.on_response = [weak](uint64_t id, ResponseEvent event) {
+      if (auto self = weak.lock()) self->OnResponse(id, std::move(event));
+    };
+    callbacks.on_exit = [weak, i](const std::string& reason, bool expected) {
+      if (auto self = weak.lock()) self->OnInstanceExit(i, reason, expected);
+    };
+    auto launched = launcher_.Launch(specs[i], std::move(callbacks));
+    if (!launched.ok()) {
+      status = launched.status();
+      break;
+    }
+    std::lock_guard lock(mu_);
+    instances_.push_back(std::move(launched).value());
+    instance_alive_[i] = true;
+  }
+  // Instances initialize in parallel; wait for each within the shared deadline.
+  const auto deadline = start + options_.load_timeout;
+  for (size_t i = 0; i < instances_.size() && status.ok(); ++i) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    status = instances_[i]->WaitReady(std::max(left, std::chrono::milliseconds(1)));
+    if (!status.ok() && instances_.size() > 1)
+      status = status.WithPrefix("instance " + std::to_string(i));
+  }
+  if (status.ok()) {
+    std::lock_guard lock(mu_);
+    for (bool alive : instance_alive_) {
+      if (!alive) status = Unavailable("an instance exited during load: " + reason_);
+    }
+    if (status.ok()) {
+      state_ = ModelState::kReady;
+      reason_.clear();
+      load_duration_secs_ = std::chrono::duration<double>(Clock::now() - start).count();
+      return Status::Ok();
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  StopInstances(std::chrono::milliseconds(0), options_.kill_timeout);
+  std::lock_guard lock(mu_);
+  state_ = ModelState::kUnavailable;
+  reason_ = status.message();
+  return status;
+}
+
+Result<std::shared_ptr<InflightRequest>> ModelVersion::Submit(InferRequest request, ResponseSink sink) {
+  auto inflight = std::make_shared<Inflight>();
+  inflight->id = g_next_request_id.fetch_add(1);
+  inflight->start_ns = NowNs();
+  inflight->sink = std::move(sink);
+  ModelInstance* instance = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != ModelState::kReady)
+      return Unavailable(Describe() + " is not ready (" + std::string(ModelStateName(state_)) +
+                         (reason_.empty() ? "" : ": " + reason_) + ")");
+    // Round robin over live instances.
+    for (size_t tries = 0; tries < instances_.size(); ++tries) {
+      size_t i = next_instance_++ % instances_.size();
+      if (instance_alive_[i]) {
+        instance = instances_[i].get();
+        inflight->instance = i;
+        break;
+      }
+    }
+    if (instance == nullptr) return Unavailable(Describe() + " has no live instance");
+    inflight_.emplace(inflight->id, inflight);
+    stats_.pending_count = inflight_.size();
+  }
+  request.model_version = version_;
+  Status sent = instance->Send(inflight->id, request);
+  if (!sent.ok()) {
+    // Never reached a backend: the caller gets the error, the sink is never called.
+    std::lock_guard lock(mu_);
+    inflight_.erase(inflight->id);
+    stats_.pending_count = inflight_.size();
+    drained_.notify_all();
+    return sent.WithPrefix(Describe());
+  }
+  return std::shared_ptr<InflightRequest>(std::make_shared<Handle>(weak_from_this(), inflight->id));
+}
+
+void ModelVersion::OnResponse(uint64_t id, ResponseEvent event) {
+  std::shared_ptr<Inflight> request;
+  {
+    std::lock_guard lock(mu_);
+    auto it = inflight_.find(id);
+    if (it == inflight_.end()) return;  // already ended (e.g. synthesized final)
+    request = it->second;
+  }
+  event.response.model_name = name_;
+  event.response.model_version = version_;
+  Deliver(request, std::move(event));
+}
+
+void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event) {
+  if (!event.status.ok()) event.final = true;
+  const bool final = event.final;
+  const bool ok = event.status.ok();
+  const bool cancelled = event.status.code() == StatusCode::kCancelled;
+  {
+    std::lock_guard sink_lock(request->sink_mu);
+    if (request->done) return;
+    if (final) request->done = true;
+    request->sink(std::move(event));
+    if (final) request->sink = nullptr;  // drop captured frontend state now
+  }
+  if (!final) return;
+  const uint64_t dt = NowNs() - request->start_ns;
+  std::lock_guard lock(mu_);
+  inflight_.erase(request->id);
+  stats_.pending_count = inflight_.size();
+  stats_.inference_count++;
+  stats_.execution_count++;
+  stats_.last_inference_ms = EpochMs();
+  if (ok) {
+    stats_.success.count++;
+    stats_.success.ns += dt;
+    stats_.compute_infer.count++;
+    stats_.compute_infer.ns += dt;
+  } else {
+    stats_.fail.count++;
+    stats_.fail.ns += dt;
+    if (cancelled) stats_.cancel_count++;
+  }
+  drained_.notify_all();
+}
+
+void ModelVersion::CancelRequest(uint64_t id) {
+  ModelInstance* instance = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    auto it = inflight_.find(id);
+    if (it == inflight_.end()) return;
+    if (!instance_alive_[it->second->instance]) return;
+    instance = instances_[it->second->instance].get();
+  }
+  Status s = instance->Cancel(id);
+  if (!s.ok()) spdlog::debug("{}: cancel of request {}: {}", Describe(), id, s.message());
+}
+
+void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool expected) {
+  bool crash = false;
+  {
+    std::lock_guard lock(mu_);
+    if (index < instance_alive_.size()) instance_alive_[index] = false;
+    crash = !expected && !stopping_;
+    if (crash && state_ != ModelState::kUnavailable) {
+      // Refuse new requests at once; UNAVAILABLE only once every stub is reaped (below).
+      reason_ = (instances_.size() > 1 ? "instance " + std::to_string(index) + ": " : "") +
+                "stub process " + reason;
+      if (state_ == ModelState::kReady) state_ = ModelState::kUnloading;
+      stopping_ = true;
+    }
+    drained_.notify_all();
+  }
+  if (!crash) return;
+  spdlog::error("{}: {}", Describe(), reason_);
+  // The stub's own end failed its requests; make sure, whatever the backend did.
+  FailAll(Unavailable(Describe() + " is unavailable: stub process " + reason), static_cast<int>(index));
+  // Stop the other instances off this IO thread, then report UNAVAILABLE.
+  std::weak_ptr<ModelVersion> weak = weak_from_this();
+  tasks_.Run([weak] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->StopInstances(self->options_.kill_timeout / 2, self->options_.kill_timeout / 2);
+    self->FailAll(Unavailable(self->Describe() + " is unavailable: " + self->reason()));
+    std::lock_guard lock(self->mu_);
+    self->state_ = ModelState::kUnavailable;
+  });
+}
+
+void ModelVersion::FailAll(const Status& error, int instance_index) {
+  std::vector<std::shared_ptr<Inflight>> open;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, request] : inflight_)
+      if (instance_index < 0 || request->instance == static_cast<size_t>(instance_index))
+        open.push_back(request);
+  }
+  for (auto& request : open) {
+    ResponseEvent event;
+    event.status = error;
+    event.final = true;
+    Deliver(request, std::move(event));
+  }
+}
+
+void ModelVersion::StopInstances(std::chrono::milliseconds finalize, std::chrono::milliseconds kill) {
+  std::vector<std::thread> stoppers;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    stoppers.emplace_back([this, i, finalize, kill] {
+      std::string reason = instances_[i]->Stop(finalize, kill);
+      spdlog::debug("{} instance {}: {}", Describe(), i, reason);
+    });
+  }
+  for (auto& t : stoppers) t.join();
+  std::lock_guard lock(mu_);
+  instance_alive_.assign(instance_alive_.size(), false);
+}
+
+void ModelVersion::BeginUnload() {
+  std::lock_guard lock(mu_);
+  if (state_ == ModelState::kReady || state_ == ModelState::kLoading) state_ = ModelState::kUnloading;
+}
+
+void ModelVersion::FinishUnload(std::optional<std::chrono::milliseconds> grace) {
+  using std::chrono::milliseconds;
+  const milliseconds kill = options_.kill_timeout;
+  std::vector<uint64_t> to_cancel;
+  {
+    std::unique_lock lock(mu_);
+    if (state_ == ModelState::kUnavailable && instances_.empty()) return;
+    state_ = state_ == ModelState::kUnavailable ? state_ : ModelState::kUnloading;
+    // 1. Grace: in-flight requests (streams included) may finish.
+    drained_.wait_for(lock, grace.value_or(options_.unload_grace), [&] { return inflight_.empty(); });
+    for (auto& [id, request] : inflight_) to_cancel.push_back(id);
+  }
+  // 2. Past grace: cancel what is left and give the backends a fifth of the kill budget.
+  if (!to_cancel.empty()) {
+    spdlog::info("{}: cancelling {} request(s) still open after the unload grace period", Describe(),
+                 to_cancel.size());
+    for (uint64_t id : to_cancel) CancelRequest(id);
+    std::unique_lock lock(mu_);
+    drained_.wait_for(lock, kill / 5, [&] { return inflight_.empty(); });
+  }
+  // 3. Stop the stubs: shutdown -> finalize -> exit, then SIGTERM, then SIGKILL.
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  StopInstances(kill * 2 / 5, kill * 2 / 5);
+  // 4. The server, not the backend, ends whatever is still open.
+  FailAll(Cancelled(Describe() + " was unloaded before the request finished"));
+  std::lock_guard lock(mu_);
+  state_ = ModelState::kUnavailable;
+  if (reason_.empty() || reason_.rfind("stub process", 0) != 0) reason_ = "unloaded";
+}
+
+ModelState ModelVersion::state() const {
+  std::lock_guard lock(mu_);
+  return state_;
+}
+
+std::string ModelVersion::reason() const {
+  std::lock_guard lock(mu_);
+  return reason_;
+}
+
+double ModelVersion::load_duration_secs() const {
+  std::lock_guard lock(mu_);
+  return load_duration_secs_;
+}
+
+ModelStatistics ModelVersion::Statistics() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+size_t ModelVersion::inflight_count() const {
+  std::lock_guard lock(mu_);
+  return inflight_.size();
+}
+
+std::vector<pid_t> ModelVersion::InstancePids() const {
+  std::vector<pid_t> pids;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < instances_.size(); ++i)
+    if (instance_alive_[i]) pids.push_back(instances_[i]->pid());
+  return pids;
+}
+
+std::string ModelVersion::MetricsText() const {
+  std::string text;
+  std::lock_guard lock(mu_);
+  if (state_ != ModelState::kReady) return text;
+  for (size_t i = 0; i < instances_.size(); ++i)
+    if (instance_alive_[i]) text += instances_[i]->MetricsText();
+  return text;
+}
+
+}  // namespace sluice::core

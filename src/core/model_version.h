@@ -1,0 +1,124 @@
+#pragma once
+// One version of a model from LOADING to UNAVAILABLE: its instances, its in-flight requests
+// (each a lease on the version until its final event), its state and statistics.
+//
+// The release-on-final rule (DESIGN.md §2 item 8) lives here: a request is registered when
+// submitted and removed when its final event is delivered to the sink — whether the final
+// comes from the backend, from the stub's death, or is synthesized by Unload. Each request's
+// sink is called under that request's own mutex with a done flag, so a sink sees exactly one
+// final event and nothing after it, whichever thread gets there first.
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/inference.h"
+#include "core/background_tasks.h"
+#include "core/inference_service.h"
+#include "core/model_instance.h"
+#include "model_config.pb.h"
+
+namespace sluice::core {
+
+struct VersionOptions {
+  std::string stub_path;
+  std::chrono::milliseconds load_timeout{120000};
+  std::chrono::milliseconds unload_grace{10000};
+  std::chrono::milliseconds kill_timeout{5000};
+  std::chrono::milliseconds heartbeat_interval{500};
+  std::chrono::milliseconds heartbeat_timeout{5000};
+  int cpu_threads = 0;
+  bool verbose_log = false;
+};
+
+class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
+ public:
+  // `keepalive` is held as long as the version (e.g. the private directory of a load
+  // override); `tasks` runs crash clean-up off the stub's IO thread and outlives the version.
+  static std::shared_ptr<ModelVersion> Create(std::string name, int64_t version,
+                                              inference::ModelConfig config, std::string model_dir,
+                                              std::shared_ptr<const void> keepalive,
+                                              VersionOptions options, InstanceLauncher& launcher,
+                                              BackgroundTasks& tasks);
+  ~ModelVersion();
+
+  // LOADING -> READY, or -> UNAVAILABLE with the error as reason (started instances are
+  // stopped first). Blocking, bounded by the load timeout.
+  Status Load();
+
+  // Registers the request and sends it to an instance. Unavailable unless READY.
+  Result<std::shared_ptr<InflightRequest>> Submit(InferRequest request, ResponseSink sink);
+
+  // READY -> UNLOADING: new requests are refused from now on.
+  void BeginUnload();
+  // UNLOADING -> UNAVAILABLE("unloaded"): in-flight requests may finish within the grace
+  // period, are then cancelled, the instances stopped (shutdown, SIGTERM, SIGKILL), and any
+  // request still open gets a final error. Returns when every instance is reaped; bounded by
+  // grace + kill timeout.
+  // `grace` overrides the configured grace period (shutdown after its own drain uses 0).
+  void FinishUnload(std::optional<std::chrono::milliseconds> grace = std::nullopt);
+
+  const std::string& name() const { return name_; }
+  int64_t version() const { return version_; }
+  const inference::ModelConfig& config() const { return config_; }
+  ModelState state() const;
+  std::string reason() const;
+  double load_duration_secs() const;
+  ModelStatistics Statistics() const;
+  std::vector<pid_t> InstancePids() const;
+  std::string MetricsText() const;
+  size_t inflight_count() const;
+
+ private:
+  struct Inflight;
+  class Handle;
+
+  ModelVersion(std::string name, int64_t version, inference::ModelConfig config, std::string model_dir,
+               std::shared_ptr<const void> keepalive, VersionOptions options,
+               InstanceLauncher& launcher, BackgroundTasks& tasks);
+
+  void OnResponse(uint64_t id, ResponseEvent event);
+  void OnInstanceExit(size_t index, const std::string& reason, bool expected);
+  // Delivers an event to a request's sink (at most one final); removes it on final.
+  void Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event);
+  void CancelRequest(uint64_t id);
+  // Stops every instance in parallel; bounded by finalize + kill.
+  void StopInstances(std::chrono::milliseconds finalize, std::chrono::milliseconds kill);
+  // Ends every open request with `error`.
+  void FailAll(const Status& error, int instance_index = -1);
+  std::string Describe() const;
+
+  // Constant after construction.
+  const std::string name_;
+  const int64_t version_;
+  const inference::ModelConfig config_;
+  const std::string model_dir_;
+  const std::shared_ptr<const void> keepalive_;
+  const VersionOptions options_;
+  InstanceLauncher& launcher_;
+  BackgroundTasks& tasks_;
+
+  // Written only by Load() before READY, read-only afterwards (so Submit may use it
+  // without mu_; sends never happen under mu_, which the IO threads need).
+  std::vector<std::unique_ptr<ModelInstance>> instances_;
+
+  mutable std::mutex mu_;
+  std::condition_variable drained_;  // notified when inflight_ shrinks
+  ModelState state_ = ModelState::kLoading;          // guarded by mu_
+  std::string reason_;                               // guarded by mu_
+  bool stopping_ = false;                            // guarded by mu_: Stop() was called
+  std::vector<bool> instance_alive_;                 // guarded by mu_
+  std::unordered_map<uint64_t, std::shared_ptr<Inflight>> inflight_;  // guarded by mu_
+  size_t next_instance_ = 0;                         // guarded by mu_
+  double load_duration_secs_ = 0;                    // guarded by mu_
+  ModelStatistics stats_;                            // guarded by mu_
+};
+
+}  // namespace sluice::core

@@ -1,0 +1,213 @@
+#include "frontend/openai/openai_request.h"
+
+#include <cmath>
+
+#include "common/llm_protocol.h"
+
+namespace sluice::openai {
+namespace {
+
+namespace proto = llm_protocol;
+using nlohmann::json;
+
+Status Field(const std::string& name, const std::string& what) {
+  return InvalidArgument("'" + name + "' " + what);
+}
+
+Result<double> Number(const json& body, const std::string& key, double lo, double hi) {
+  const json& v = body[key];
+  if (!v.is_number()) return Field(key, "must be a number");
+  double x = v.get<double>();
+  if (!std::isfinite(x) || x < lo || x > hi)
+    return Field(key, "must be between " + json(lo).dump() + " and " + json(hi).dump());
+  return x;
+}
+
+Result<int64_t> Integer(const json& body, const std::string& key, int64_t lo, int64_t hi) {
+  const json& v = body[key];
+  if (!v.is_number_integer()) return Field(key, "must be an integer");
+  int64_t x = v.get<int64_t>();
+  if (x < lo || x > hi) return Field(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return x;
+}
+
+Tensor BytesInput(std::string_view name, const std::string& value) {
+  Tensor t{std::string(name), DataType::kBytes, {1}, {}};
+  AppendBytesElement(t.data, value);
+  return t;
+}
+
+Tensor BoolInput(std::string_view name, bool value) {
+  return Tensor{std::string(name), DataType::kBool, {1}, std::string(1, value ? '\1' : '\0')};
+}
+
+}  // namespace
+
+Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  OpenAIRequest r;
+  r.chat = chat;
+  if (!body.contains("model") || !body["model"].is_string()) return Field("model", "is required (a string)");
+  r.model = body["model"];
+  if (chat) {
+    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+      return Field("messages", "is required (a non-empty array)");
+    for (const auto& m : body["messages"]) {
+      if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+        return Field("messages", "entries need a string 'role'");
+      if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null() && !m["content"].is_array())
+        return Field("messages", "content must be a string or an array of parts");
+    }
+    // Parts arrays ([{"type":"text","text":...}]) are flattened to their text.
+    r.messages = nlohmann::ordered_json::array();
+    for (const auto& m : body["messages"]) {
+      nlohmann::ordered_json out = nlohmann::ordered_json::parse(m.dump());
+      if (m.contains("content") && m["content"].is_array()) {
+        std::string text;
+        for (const auto& part : m["content"]) {
+          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text"))
+            return Field("messages", "content parts must be of type 'text'");
+          text += part["text"].get<std::string>();
+        }
+        out["content"] = text;
+      }
+      r.messages.push_back(std::move(out));
+    }
+  } else {
+    if (!body.contains("prompt")) return Field("prompt", "is required");
+    const json& p = body["prompt"];
+    if (p.is_string()) {
+      r.prompt = p;
+    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
+      r.prompt = p[0];
+    } else {
+      return Field("prompt", "must be a string (or a list of one string)");
+    }
+    if (body.contains("echo") && !body["echo"].is_null()) {
+      if (!body["echo"].is_boolean()) return Field("echo", "must be a boolean");
+      r.echo = body["echo"];
+    }
+    if (body.contains("suffix") && !body["suffix"].is_null()) return Unsupported("'suffix' is not supported");
+  }
+  auto has = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
+  if (has("n")) {
+    ASSIGN_OR_RETURN(int64_t n, Integer(body, "n", 1, 16));
+    r.n = static_cast<int>(n);
+  }
+  if (has("stream")) {
+    if (!body["stream"].is_boolean()) return Field("stream", "must be a boolean");
+    r.stream = body["stream"];
+  }
+  if (has("stream_options")) {
+    if (!body["stream_options"].is_object()) return Field("stream_options", "must be an object");
+    if (!r.stream) return Field("stream_options", "is only allowed when 'stream' is true");
+    r.include_usage = body["stream_options"].value("include_usage", false);
+  }
+  const char* max_key = has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  if (has(max_key)) {
+    ASSIGN_OR_RETURN(int64_t m, Integer(body, max_key, 1, 1 << 24));
+    r.sampling["max_tokens"] = m;
+  } else if (chat) {
+    r.sampling["max_tokens"] = nullptr;  // up to the context, as OpenAI and vLLM do for chat
+  }
+  if (has("temperature")) {
+    ASSIGN_OR_RETURN(double t, Number(body, "temperature", 0, 2));
+    r.sampling["temperature"] = t;
+  }
+  if (has("top_p")) {
+    ASSIGN_OR_RETURN(double t, Number(body, "top_p", 0, 1));
+    if (t <= 0) return Field("top_p", "must be greater than 0");
+    r.sampling["top_p"] = t;
+  }
+  for (const char* k : {"presence_penalty", "frequency_penalty"}) {
+    if (has(k)) {
+      ASSIGN_OR_RETURN(double x, Number(body, k, -2, 2));
+      r.sampling[k] = x;
+    }
+  }
+  // vLLM's extensions to the OpenAI API.
+  if (has("top_k")) {
+    ASSIGN_OR_RETURN(int64_t k, Integer(body, "top_k", -1, 1 << 20));
+    r.sampling["top_k"] = k;
+  }
+  if (has("min_p")) {
+    ASSIGN_OR_RETURN(double x, Number(body, "min_p", 0, 1));
+    r.sampling["min_p"] = x;
+  }
+  if (has("repetition_penalty")) {
+    ASSIGN_OR_RETURN(double x, Number(body, "repetition_penalty", 1e-6, 100));
+    r.sampling["repetition_penalty"] = x;
+  }
+  if (has("min_tokens")) {
+    ASSIGN_OR_RETURN(int64_t x, Integer(body, "min_tokens", 0, 1 << 24));
+    r.sampling["min_tokens"] = x;
+  }
+  if (has("ignore_eos")) {
+    if (!body["ignore_eos"].is_boolean()) return Field("ignore_eos", "must be a boolean");
+    r.sampling["ignore_eos"] = body["ignore_eos"];
+  }
+  if (has("stop")) {
+    const json& s = body["stop"];
+    if (s.is_string()) {
+      r.sampling["stop"] = json::array({s});
+    } else if (s.is_array() && s.size() <= 4 && std::all_of(s.begin(), s.end(), [](const json& x) { return x.is_string(); })) {
+      r.sampling["stop"] = s;
+    } else {
+      return Field("stop", "must be a string or a list of up to 4 strings");
+    }
+  }
+  if (has("seed")) {
+    ASSIGN_OR_RETURN(int64_t seed, Integer(body, "seed", INT64_MIN / 2, INT64_MAX / 2));
+    r.seed = seed;
+  }
+  if (chat) {
+    if (has("logprobs")) {
+      if (!body["logprobs"].is_boolean()) return Field("logprobs", "must be a boolean");
+      if (body["logprobs"].get<bool>()) r.logprobs = 0;
+    }
+    if (has("top_logprobs")) {
+      ASSIGN_OR_RETURN(int64_t k, Integer(body, "top_logprobs", 0, 20));
+      if (!r.logprobs) return Field("top_logprobs", "needs 'logprobs': true");
+      r.logprobs = static_cast<int>(k);
+    }
+  } else if (has("logprobs")) {
+    ASSIGN_OR_RETURN(int64_t k, Integer(body, "logprobs", 0, 20));
+    r.logprobs = static_cast<int>(k);
+  }
+  if (r.logprobs) r.sampling["logprobs"] = *r.logprobs;
+  if (has("logit_bias") && !body["logit_bias"].empty()) return Unsupported("'logit_bias' is not supported");
+  if (has("tools") && !body["tools"].empty()) return Unsupported("'tools' is not supported");
+  return r;
+}
+
+InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
+  InferRequest req;
+  req.model_name = r.model;
+  json sampling = r.sampling;
+  sampling["n"] = 1;
+  if (r.seed) sampling["seed"] = *r.seed + index;
+  if (r.chat) {
+    req.parameters[std::string(proto::kChatMessagesParameter)] = r.messages.dump();
+    req.inputs.push_back(BytesInput(proto::kTextInput, ""));
+  } else {
+    req.inputs.push_back(BytesInput(proto::kTextInput, r.prompt));
+  }
+  req.inputs.push_back(BoolInput(proto::kStream, true));
+  req.inputs.push_back(BoolInput(proto::kExcludeInputInOutput, true));
+  req.inputs.push_back(BytesInput(proto::kSamplingParameters, sampling.dump()));
+  req.inputs.push_back(BoolInput(proto::kReturnFinishReason, true));
+  req.inputs.push_back(BoolInput(proto::kReturnNumInputTokens, true));
+  req.inputs.push_back(BoolInput(proto::kReturnNumOutputTokens, true));
+  req.inputs.push_back(BoolInput(proto::kReturnLogprobs, r.logprobs.has_value()));
+  return req;
+}
+
+json ErrorBody(const std::string& message, int http_status) {
+  std::string type = http_status == 404 ? "NotFoundError"
+                     : http_status >= 500 ? "InternalServerError"
+                                          : "BadRequestError";
+  if (http_status == 400) type = "invalid_request_error";
+  return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", http_status}}}};
+}
+
+}  // namespace sluice::openai

@@ -1,0 +1,291 @@
+#include "frontend/openai/openai_routes.h"
+
+#include <atomic>
+#include <cstring>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "common/llm_protocol.h"
+#include "frontend/http/http_status.h"
+#include "frontend/http/json_util.h"
+#include "frontend/openai/openai_request.h"
+
+namespace sluice::openai {
+namespace {
+
+namespace proto = llm_protocol;
+using nlohmann::json;
+
+int64_t NowSecs() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string RandomId(const char* prefix) {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[40];
+  snprintf(buf, sizeof buf, "%s-%016llx%04llx", prefix, static_cast<unsigned long long>(rng()),
+           static_cast<unsigned long long>(counter++ & 0xffff));
+  return buf;
+}
+
+void SendError(http::ResponseWriter& w, const Status& s) {
+  int code = http::HttpStatusFromCode(s.code());
+  w.SendJson(code, ErrorBody(s.message(), code));
+}
+
+const Tensor* Output(const InferResponse& r, std::string_view name) {
+  for (const auto& t : r.outputs)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+std::string BytesOutput(const InferResponse& r, std::string_view name) {
+  const Tensor* t = Output(r, name);
+  if (!t) return {};
+  auto elems = SplitBytesElements(t->data);
+  return elems.ok() && !elems->empty() ? std::string((*elems)[0]) : std::string();
+}
+
+uint32_t Uint32Output(const InferResponse& r, std::string_view name) {
+  const Tensor* t = Output(r, name);
+  if (!t || t->data.size() < 4) return 0;
+  uint32_t v;
+  memcpy(&v, t->data.data(), 4);
+  return v;
+}
+
+// One request (n choices) from the first event to the last. Thread-safe: the choices'
+// events arrive on core threads.
+class Completion : public std::enable_shared_from_this<Completion> {
+ public:
+  Completion(OpenAIRequest request, std::shared_ptr<http::ResponseWriter> writer)
+      : r_(std::move(request)), writer_(std::move(writer)), id_(RandomId(r_.chat ? "chatcmpl" : "cmpl")),
+        created_(NowSecs()), choices_(r_.n) {}
+
+  void Start(core::InferenceService& service) {
+    if (r_.stream) writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+    auto self = shared_from_this();
+    writer_->OnDisconnect([self] { self->CancelAll(); });
+    for (int i = 0; i < r_.n; ++i) {
+      auto handle = service.Infer(BuildInferRequest(r_, i), [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); });
+      if (!handle.ok()) {
+        std::lock_guard lock(mu_);
+        if (!failed_) failed_ = handle.status();
+        choices_[i].done = true;
+        if (++finished_ == r_.n) FinishLocked();
+        continue;
+      }
+      std::lock_guard lock(mu_);
+      choices_[i].handle = std::move(handle).value();
+    }
+    if (writer_->Disconnected()) CancelAll();
+  }
+
+ private:
+  struct Choice {
+    std::shared_ptr<core::InflightRequest> handle;
+    std::string text;
+    std::string finish_reason;
+    json logprobs = json::array();  // backend entries
+    uint32_t prompt_tokens = 0, completion_tokens = 0;
+    bool role_sent = false;
+    bool done = false;
+  };
+
+  void CancelAll() {
+    std::vector<std::shared_ptr<core::InflightRequest>> handles;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& c : choices_)
+        if (c.handle) handles.push_back(c.handle);
+    }
+    for (auto& h : handles) h->Cancel();
+  }
+
+  void OnEvent(int i, ResponseEvent ev) {
+    std::lock_guard lock(mu_);
+    Choice& c = choices_[i];
+    if (!ev.status.ok()) {
+      if (!failed_) failed_ = ev.status;
+    }
+    if (ev.has_response) {
+      const InferResponse& resp = ev.response;
+      std::string delta = BytesOutput(resp, proto::kTextOutput);
+      std::string finish = BytesOutput(resp, proto::kFinishReason);
+      json lp = json::array();
+      if (r_.logprobs) {
+        lp = json::parse(BytesOutput(resp, proto::kLogprobs), nullptr, false);
+        if (!lp.is_array()) lp = json::array();
+      }
+      c.prompt_tokens = std::max(c.prompt_tokens, Uint32Output(resp, proto::kNumInputTokens));
+      c.completion_tokens = std::max(c.completion_tokens, Uint32Output(resp, proto::kNumOutputTokens));
+      if (!finish.empty()) c.finish_reason = finish == "abort" ? "stop" : finish;
+      if (r_.stream && !failed_) WriteChunk(i, c, delta, lp);
+      c.text += delta;
+      for (auto& e : lp) c.logprobs.push_back(e);
+    }
+    if (ev.final) {
+      c.done = true;
+      if (++finished_ == r_.n) FinishLocked();
+    }
+  }
+
+  json ChatLogprobs(const json& entries) const {
+    json content = json::array();
+    for (const auto& e : entries) {
+      json top = json::array();
+      for (const auto& t : e.value("top_logprobs", json::array()))
+        top.push_back({{"token", t["token"]}, {"logprob", t["logprob"]}, {"bytes", t["bytes"]}});
+      content.push_back({{"token", e["token"]}, {"logprob", e["logprob"]}, {"bytes", e["bytes"]}, {"top_logprobs", top}});
+    }
+    return json{{"content", content}};
+  }
+
+  json CompletionLogprobs(const json& entries, size_t text_offset) const {
+    json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
+    for (const auto& e : entries) {
+      tokens.push_back(e["token"]);
+      lps.push_back(e["logprob"]);
+      json top = json::object();
+      for (const auto& t : e.value("top_logprobs", json::array())) top[t["token"].get<std::string>()] = t["logprob"];
+      tops.push_back(top);
+      offsets.push_back(text_offset);
+      text_offset += e["token"].get<std::string>().size();
+    }
+    return json{{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+  }
+
+  json ChunkBase() const {
+    return json{{"id", id_}, {"object", r_.chat ? "chat.completion.chunk" : "text_completion"},
+                {"created", created_}, {"model", r_.model}};
+  }
+
+  void WriteChunk(int i, Choice& c, const std::string& delta, const json& lp) {
+    json choice = {{"index", i}};
+    if (r_.chat) {
+      json d = json::object();
+      if (!c.role_sent) {
+        d["role"] = "assistant";
+        c.role_sent = true;
+      }
+      if (!delta.empty() || d.contains("role")) d["content"] = delta;
+      choice["delta"] = d;
+      choice["logprobs"] = r_.logprobs ? ChatLogprobs(lp) : json(nullptr);
+    } else {
+      std::string text = delta;
+      if (r_.echo && !c.role_sent) text = r_.prompt + text;
+      c.role_sent = true;
+      choice["text"] = text;
+      choice["logprobs"] = r_.logprobs ? CompletionLogprobs(lp, c.text.size()) : json(nullptr);
+    }
+    choice["finish_reason"] = c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason);
+    json chunk = ChunkBase();
+    chunk["choices"] = json::array({choice});
+    if (r_.include_usage) chunk["usage"] = nullptr;
+    writer_->WriteChunk("data: " + chunk.dump() + "\n\n");
+  }
+
+  json Usage() const {
+    uint32_t prompt = 0, completion = 0;
+    for (const auto& c : choices_) {
+      prompt = std::max(prompt, c.prompt_tokens);
+      completion += c.completion_tokens;
+    }
+    return json{{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  }
+
+  void FinishLocked() {
+    if (r_.stream) {
+      if (failed_) {
+        int code = http::HttpStatusFromCode(failed_->code());
+        writer_->WriteChunk("data: " + ErrorBody(failed_->message(), code).dump() + "\n\n");
+      } else if (r_.include_usage) {
+        json chunk = ChunkBase();
+        chunk["choices"] = json::array();
+        chunk["usage"] = Usage();
+        writer_->WriteChunk("data: " + chunk.dump() + "\n\n");
+      }
+      writer_->WriteChunk("data: [DONE]\n\n");
+      writer_->EndStream();
+      return;
+    }
+    if (failed_) {
+      SendError(*writer_, *failed_);
+      return;
+    }
+    json choices = json::array();
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      const Choice& c = choices_[i];
+      json choice = {{"index", i}, {"finish_reason", c.finish_reason.empty() ? "stop" : c.finish_reason}};
+      if (r_.chat) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+        choice["logprobs"] = r_.logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
+      } else {
+        std::string text = r_.echo ? r_.prompt + c.text : c.text;
+        choice["text"] = text;
+        choice["logprobs"] = r_.logprobs ? CompletionLogprobs(c.logprobs, r_.echo ? r_.prompt.size() : 0) : json(nullptr);
+      }
+      choices.push_back(std::move(choice));
+    }
+    json body = {{"id", id_}, {"object", r_.chat ? "chat.completion" : "text_completion"}, {"created", created_},
+                 {"model", r_.model}, {"choices", choices}, {"usage", Usage()}};
+    writer_->SendJson(200, body);
+  }
+
+  const OpenAIRequest r_;
+  const std::shared_ptr<http::ResponseWriter> writer_;
+  const std::string id_;
+  const int64_t created_;
+  std::mutex mu_;
+  std::vector<Choice> choices_;   // guarded by mu_
+  int finished_ = 0;              // guarded by mu_
+  std::optional<Status> failed_;  // guarded by mu_
+};
+
+bool IsLlmModel(core::InferenceService& service, const std::string& name) {
+  auto config = service.GetModelConfig(name, "");
+  return config.ok() && (config->backend() == "vllm" || config->backend() == "llm");
+}
+
+void HandleCompletion(core::InferenceService& service, const http::RequestLimits& limits, bool chat,
+                      const http::HttpRequest& request, std::shared_ptr<http::ResponseWriter> writer) {
+  auto body = http::ParseJsonBounded(request.body, limits.max_json_depth);
+  if (!body.ok()) return SendError(*writer, body.status());
+  auto parsed = ParseOpenAIRequest(*body, chat);
+  if (!parsed.ok()) return SendError(*writer, parsed.status());
+  auto ready = service.IsModelReady(parsed->model, "");
+  if (!ready.ok() || !*ready || !IsLlmModel(service, parsed->model)) {
+    writer->SendJson(404, ErrorBody("The model `" + parsed->model + "` does not exist.", 404));
+    return;
+  }
+  auto completion = std::make_shared<Completion>(std::move(parsed).value(), std::move(writer));
+  completion->Start(service);
+}
+
+}  // namespace
+
+void RegisterOpenAIRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits) {
+  router.Add("GET", "/v1/models", [&service](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
+    json data = json::array();
+    for (const auto& row : service.RepositoryIndex(true)) {
+      if (!IsLlmModel(service, row.name)) continue;
+      bool seen = false;
+      for (const auto& d : data) seen = seen || d["id"] == row.name;
+      if (!seen) data.push_back({{"id", row.name}, {"object", "model"}, {"created", NowSecs()}, {"owned_by", "sluice"}});
+    }
+    w->SendJson(200, json{{"object", "list"}, {"data", data}});
+  });
+  router.Add("POST", "/v1/completions", [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+    HandleCompletion(service, limits, false, r, std::move(w));
+  });
+  router.Add("POST", "/v1/chat/completions",
+             [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+               HandleCompletion(service, limits, true, r, std::move(w));
+             });
+}
+
+}  // namespace sluice::openai

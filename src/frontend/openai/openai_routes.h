@@ -1,0 +1,15 @@
+#pragma once
+// The OpenAI-compatible API on the HTTP port: GET /v1/models, POST /v1/completions,
+// POST /v1/chat/completions (streaming as SSE chunks ending with `data: [DONE]`, usage,
+// n, stop, logprobs, seed, penalties). Each choice is one request to the model through
+// the core, so the lifecycle guarantees hold for OpenAI clients as for Triton's.
+
+#include "core/inference_service.h"
+#include "frontend/http/request_limits.h"
+#include "frontend/http/router.h"
+
+namespace sluice::openai {
+
+void RegisterOpenAIRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits);
+
+}  // namespace sluice::openai

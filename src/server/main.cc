@@ -1,0 +1,138 @@
+// sluice: the server process. Parses flags, builds the core (repository, lifecycle,
+// routing), starts the HTTP, gRPC and metrics frontends, and on SIGINT/SIGTERM shuts down
+// in this order: stop accepting (frontends refuse new work), drain in-flight requests
+// within --exit-timeout-secs, unload every model (bounded per model), stop the frontends,
+// exit 0 with no child process left.
+
+#include <signal.h>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <csignal>
+
+#include "common/log_settings.h"
+#include "common/nvml.h"
+#include "core/server.h"
+#include "frontend/grpc/grpc_server.h"
+#include "frontend/http/http_server.h"
+#include "frontend/http/kserve_routes.h"
+#include "frontend/metrics/metrics_renderer.h"
+#include "frontend/metrics/nvml_gpu_source.h"
+#include "frontend/openai/openai_routes.h"
+#include "server/server_flags.h"
+
+namespace sluice::server {
+namespace {
+
+// Blocks SIGINT/SIGTERM in every thread (so that they are only ever received here) and
+// waits for one.
+int WaitForTerminationSignal(const sigset_t& set) {
+  int sig = 0;
+  sigwait(&set, &sig);
+  return sig;
+}
+
+int Run(int argc, char** argv) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread started below
+  signal(SIGPIPE, SIG_IGN);
+
+  ParsedFlags parsed = ParseFlags(argc, argv);
+  if (parsed.exit_code >= 0) return parsed.exit_code;
+  const Flags& flags = parsed.flags;
+  LogSettings log;
+  log.log_verbose_level = flags.log_verbose;
+  SetLogSettings(log);
+
+  auto created = core::Server::Create(flags.core);
+  if (!created.ok()) {
+    spdlog::error("{}", created.status().message());
+    return 1;
+  }
+  std::unique_ptr<core::Server> server = std::move(created).value();
+
+  http::RequestLimits limits;
+  limits.max_json_depth = flags.max_json_depth;
+  limits.max_tensor_rank = flags.core.limits.max_tensor_rank;
+  limits.max_tensor_elements = flags.core.limits.max_tensor_elements;
+
+  std::unique_ptr<http::HttpServer> http_server;
+  if (flags.allow_http) {
+    http::Router router;
+    RegisterKServeRoutes(router, *server, limits);
+    openai::RegisterOpenAIRoutes(router, *server, limits);
+    http::HttpServerOptions options;
+    options.address = flags.http_address;
+    options.port = static_cast<uint16_t>(flags.http_port);
+    options.io_threads = flags.http_threads;
+    options.max_body_bytes = flags.http_max_body_bytes;
+    options.max_header_bytes = static_cast<uint32_t>(flags.http_max_header_bytes);
+    options.read_timeout = std::chrono::seconds(flags.http_read_timeout_secs);
+    auto s = http::HttpServer::Create(options, std::move(router));
+    if (!s.ok() || !(*s)->Start().ok()) {
+      spdlog::error("failed to start the HTTP service on {}:{}: {}", flags.http_address, flags.http_port,
+                    s.ok() ? "start failed" : s.status().message());
+      return 1;
+    }
+    http_server = std::move(s).value();
+    spdlog::info("Started HTTPService at {}:{}", flags.http_address, http_server->port());
+  }
+
+  std::unique_ptr<grpc_frontend::GrpcServer> grpc_server;
+  if (flags.allow_grpc) {
+    auto s = grpc_frontend::GrpcServer::Create(flags.http_address + ":" + std::to_string(flags.grpc_port), *server);
+    Status started = s.ok() ? (*s)->Start() : s.status();
+    if (!started.ok()) {
+      spdlog::error("failed to start the gRPC service: {}", started.message());
+      return 1;
+    }
+    grpc_server = std::move(s).value();
+    spdlog::info("Started GRPCInferenceService at {}:{}", flags.http_address, grpc_server->port());
+  }
+
+  std::unique_ptr<nvml::Nvml> nvml = nvml::Nvml::Load();
+  std::unique_ptr<metrics::GpuMemorySource> gpus = metrics::NvmlGpuSource::From(nvml.get());
+  std::unique_ptr<http::HttpServer> metrics_server;
+  if (flags.allow_metrics) {
+    http::Router router;
+    metrics::MetricsRenderer renderer(*server, gpus.get());
+    router.Add("GET", "/metrics", [renderer](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
+      w->Send(200, "text/plain; version=0.0.4; charset=utf-8", renderer.Render());
+    });
+    http::HttpServerOptions options;
+    options.address = flags.http_address;
+    options.port = static_cast<uint16_t>(flags.metrics_port);
+    options.io_threads = 1;
+    auto s = http::HttpServer::Create(options, std::move(router));
+    if (!s.ok() || !(*s)->Start().ok()) {
+      spdlog::error("failed to start the metrics service on port {}", flags.metrics_port);
+      return 1;
+    }
+    metrics_server = std::move(s).value();
+    spdlog::info("Started Metrics Service at {}:{}", flags.http_address, metrics_server->port());
+  }
+
+  const int sig = WaitForTerminationSignal(signals);
+  spdlog::info("received {}, shutting down (exit timeout {}s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               flags.exit_timeout_secs);
+  // A second signal during shutdown takes its default action (the process ends; stubs
+  // follow through PR_SET_PDEATHSIG): only this thread unblocks them.
+  pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+
+  server->Shutdown(std::chrono::seconds(flags.exit_timeout_secs));
+  if (grpc_server) grpc_server->Stop();
+  if (http_server) http_server->Stop();
+  if (metrics_server) metrics_server->Stop();
+  server.reset();
+  spdlog::info("sluice exited cleanly");
+  return 0;
+}
+
+}  // namespace
+}  // namespace sluice::server
+
+int main(int argc, char** argv) { return sluice::server::Run(argc, argv); }

@@ -1,0 +1,113 @@
+#include "server/server_flags.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <iostream>
+
+#ifndef SLUICE_DEFAULT_REPOSITORY
+#define SLUICE_DEFAULT_REPOSITORY ""
+#endif
+
+namespace sluice::server {
+namespace fs = std::filesystem;
+
+std::string DefaultRepository() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    fs::path installed = exe.parent_path().parent_path() / "share" / "sluice" / "examples";
+    if (fs::is_directory(installed, ec)) return installed.string();
+  }
+  return SLUICE_DEFAULT_REPOSITORY;
+}
+
+static std::string StubPathNextTo() {
+  std::error_code ec;
+  fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) return "sluice-stub";
+  for (fs::path candidate : {exe.parent_path() / "sluice-stub",
+                             exe.parent_path().parent_path() / "stub" / "sluice-stub"}) {
+    if (fs::exists(candidate, ec)) return candidate.string();
+  }
+  return (exe.parent_path() / "sluice-stub").string();
+}
+
+ParsedFlags ParseFlags(int argc, char** argv) {
+  ParsedFlags parsed;
+  Flags& f = parsed.flags;
+  CLI::App app{"sluice: an LLM inference server (Triton- and OpenAI-compatible) whose model "
+               "lifecycle is bounded: every instance runs in its own sluice-stub process."};
+  app.option_defaults()->always_capture_default();
+
+  std::string mode = "none";
+  int grace = 10, kill = 5, load_timeout = 600, heartbeat_ms = 5000;
+  app.add_option("--model-repository,--model-store", f.core.repositories,
+                 "Model repository path (repeatable). Default: the bundled examples/ repository.");
+  app.add_option("--model-control-mode", mode, "none | explicit | poll (as Triton)")
+      ->check(CLI::IsMember({"none", "explicit", "poll"}));
+  app.add_option("--load-model", f.core.startup_models,
+                 "Model to load at start in explicit mode (repeatable; '*' alone loads all)");
+  app.add_option("--repository-poll-secs", f.core.poll_secs, "Seconds between repository polls in poll mode")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--http-address", f.http_address,
+                 "Address for HTTP and metrics (default 127.0.0.1: loopback only; 0.0.0.0 for all)");
+  app.add_option("--http-port", f.http_port, "HTTP port (KServe v2, generate, OpenAI)")->check(CLI::Range(0, 65535));
+  app.add_option("--grpc-port", f.grpc_port, "gRPC port (inference.GRPCInferenceService)")->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-port", f.metrics_port, "Prometheus metrics port")->check(CLI::Range(0, 65535));
+  app.add_option("--allow-http", f.allow_http, "Serve HTTP");
+  app.add_option("--allow-grpc", f.allow_grpc, "Serve gRPC");
+  app.add_option("--allow-metrics", f.allow_metrics, "Serve metrics");
+  app.add_option("--http-thread-count", f.http_threads, "HTTP I/O threads")->check(CLI::Range(1, 256));
+  app.add_option("--exit-timeout-secs", f.exit_timeout_secs,
+                 "On SIGINT/SIGTERM, seconds to let in-flight requests drain before unloading")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--model-load-thread-count", f.core.model_load_threads, "Models loaded in parallel at start")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--log-verbose", f.log_verbose, "Verbose logging level (0 = off)")->check(CLI::Range(0, 10));
+  app.add_option("--model-unload-grace-secs", grace,
+                 "Unload: seconds in-flight requests (streams included) may take to finish before they are cancelled")
+      ->check(CLI::Range(0, 3600));
+  app.add_option("--model-kill-timeout-secs", kill,
+                 "Unload: seconds after the grace period before a stub is killed (shutdown, SIGTERM, then SIGKILL)")
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--model-load-timeout-secs", load_timeout, "Seconds a model instance may take to initialize")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--stub-heartbeat-timeout-ms", heartbeat_ms,
+                 "A stub that does not answer heartbeats this long is killed and its model made UNAVAILABLE")
+      ->check(CLI::Range(100, 600000));
+  app.add_option("--cpu-threads", f.core.version.cpu_threads, "Threads per CPU model instance (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+  app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice)");
+  app.add_option("--http-max-body-bytes", f.http_max_body_bytes, "Largest HTTP request body (chunked too)");
+  app.add_option("--http-max-header-bytes", f.http_max_header_bytes, "Largest HTTP request header");
+  app.add_option("--http-read-timeout-secs", f.http_read_timeout_secs, "Seconds to read one HTTP request")
+      ->check(CLI::Range(1, 3600));
+  app.add_option("--max-json-depth", f.max_json_depth, "Deepest JSON nesting accepted")->check(CLI::Range(2, 10000));
+  app.add_option("--max-tensor-rank", f.core.limits.max_tensor_rank, "Largest tensor rank accepted")
+      ->check(CLI::Range(1, 64));
+  app.add_option("--max-tensor-elements", f.core.limits.max_tensor_elements, "Most elements in one tensor")
+      ->check(CLI::Range(int64_t{1}, INT64_MAX));
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    parsed.exit_code = app.exit(e);
+    return parsed;
+  }
+  f.core.control_mode = mode == "explicit" ? core::ModelControlMode::kExplicit
+                        : mode == "poll"   ? core::ModelControlMode::kPoll
+                                           : core::ModelControlMode::kNone;
+  if (f.core.repositories.empty()) f.core.repositories.push_back(DefaultRepository());
+  f.core.version.unload_grace = std::chrono::seconds(grace);
+  f.core.version.kill_timeout = std::chrono::seconds(kill);
+  f.core.version.load_timeout = std::chrono::seconds(load_timeout);
+  f.core.version.heartbeat_timeout = std::chrono::milliseconds(heartbeat_ms);
+  f.core.version.heartbeat_interval = std::chrono::milliseconds(std::max(50, heartbeat_ms / 10));
+  f.core.version.verbose_log = f.log_verbose > 0;
+  if (f.core.version.stub_path.empty()) f.core.version.stub_path = StubPathNextTo();
+  return parsed;
+}
+
+}  // namespace sluice::server

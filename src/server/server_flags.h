@@ -1,0 +1,43 @@
+#pragma once
+// Command-line flags of `sluice`, with Triton's spellings where Triton has the flag.
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "core/server.h"
+
+namespace sluice::server {
+
+struct Flags {
+  core::ServerOptions core;
+  std::string http_address = "127.0.0.1";
+  int http_port = 8000;
+  int grpc_port = 8001;
+  int metrics_port = 8002;
+  bool allow_http = true;
+  bool allow_grpc = true;
+  bool allow_metrics = true;
+  int http_threads = 4;
+  int exit_timeout_secs = 30;
+  int log_verbose = 0;
+  // HTTP limits.
+  size_t http_max_body_bytes = 64u << 20;
+  size_t http_max_header_bytes = 16u << 10;
+  int http_read_timeout_secs = 60;
+  int max_json_depth = 64;
+};
+
+// Parses argv. On --help, prints the help and returns a status with code kOk... callers
+// check `exit_code`: -1 = run, otherwise exit with it.
+struct ParsedFlags {
+  Flags flags;
+  int exit_code = -1;
+};
+ParsedFlags ParseFlags(int argc, char** argv);
+
+// The default model repository: examples/ next to the source tree this binary was built
+// from, or share/sluice/examples next to an installed binary.
+std::string DefaultRepository();
+
+}  // namespace sluice::server

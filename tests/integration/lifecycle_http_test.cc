@@ -1,0 +1,276 @@
+// Issue 2's lifecycle guarantees through the real `sluice` binary over HTTP: load, infer,
+// unload, crashes, reloads, concurrent control, poll mode, shutdown.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <atomic>
+#include <random>
+
+#include "integration/http_helpers.h"
+#include "integration/server_process.h"
+#include "integration/test_repository.h"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::string> Explicit(const TestRepository& repo, std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model-repository", repo.path(), "--model-control-mode", "explicit"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+TEST(LifecycleHttpTest, LoadInferUnloadLeavesNoStub) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  EXPECT_EQ(StateOf(*http, "identity", ""), "UNKNOWN");
+  ASSERT_EQ(Load(*http, "identity"), 200);
+  EXPECT_EQ(StateOf(*http, "identity"), "READY");
+  auto stubs = server.Children();
+  ASSERT_EQ(stubs.size(), 1u);
+  auto r = http->Post("/v2/models/identity/infer", IdentityBody(3));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto body = nlohmann::json::parse(r->body);
+  EXPECT_EQ(body["outputs"][0]["name"], "OUTPUT0");
+  EXPECT_EQ(body["outputs"][0]["data"], nlohmann::json({0, 1, 2}));
+  ASSERT_EQ(Unload(*http, "identity"), 200);
+  auto row = IndexRow(*http, "identity");
+  EXPECT_EQ(row["state"], "UNAVAILABLE");
+  EXPECT_EQ(row["reason"], "unloaded");
+  for (pid_t pid : stubs) EXPECT_FALSE(ProcessAlive(pid)) << "stub " << pid << " survived unload";
+  EXPECT_TRUE(server.Children().empty());
+}
+
+TEST(LifecycleHttpTest, UnloadWithTwentyInflightRequestsNoneHangs) {
+  TestRepository repo;
+  repo.Add("repeat", RepeatConfig("repeat"));
+  ServerProcess server(Explicit(repo, {"--model-unload-grace-secs", "1", "--model-kill-timeout-secs", "2"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  ASSERT_EQ(Load(*http, "repeat"), 200);
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0}, clean_error{0}, other{0};
+  for (int i = 0; i < 20; ++i) {
+    clients.emplace_back([&, i] {
+      auto c = Http(server.http_port());
+      // Half finish within the grace period, half would take far longer.
+      auto r = c->Post("/v2/models/repeat/generate", RepeatBody(1, i % 2 ? 300 : 20000));
+      if (!r.ok()) {
+        other++;
+        return;
+      }
+      if (r->status == 200) {
+        ok++;
+      } else {
+        auto j = nlohmann::json::parse(r->body, nullptr, false);
+        (j.is_object() && j.contains("error") ? clean_error : other)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(150ms);
+  auto start = Clock::now();
+  ASSERT_EQ(Unload(*http, "repeat"), 200);
+  EXPECT_LT(Clock::now() - start, 1s + 2s + 1s);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok + clean_error, 20) << "other=" << other;
+  EXPECT_EQ(ok.load(), 10);
+  EXPECT_EQ(StateOf(*http, "repeat"), "UNAVAILABLE");
+}
+
+TEST(LifecycleHttpTest, StubIgnoringShutdownStillEndsWithinGracePlusKill) {
+  TestRepository repo;
+  repo.Add("stubborn", IdentityConfig("stubborn", Param("ignore_shutdown", "true")));
+  ServerProcess server(Explicit(repo, {"--model-unload-grace-secs", "1", "--model-kill-timeout-secs", "2"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  ASSERT_EQ(Load(*http, "stubborn"), 200);
+  auto stubs = server.Children();
+  auto start = Clock::now();
+  ASSERT_EQ(Unload(*http, "stubborn"), 200);
+  EXPECT_LT(Clock::now() - start, 1s + 2s + 500ms);
+  EXPECT_EQ(StateOf(*http, "stubborn"), "UNAVAILABLE");
+  for (pid_t pid : stubs) EXPECT_FALSE(ProcessAlive(pid));
+}
+
+TEST(LifecycleHttpTest, KilledStubMakesItsModelUnavailableWhileAnotherServes) {
+  TestRepository repo;
+  repo.Add("victim", IdentityConfig("victim"));
+  repo.Add("bystander", IdentityConfig("bystander"));
+  ServerProcess server(Explicit(repo, {"--load-model", "victim"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto victim_stubs = server.Children();
+  ASSERT_EQ(victim_stubs.size(), 1u);
+  ASSERT_EQ(Load(*http, "bystander"), 200);
+  kill(victim_stubs[0], SIGKILL);
+  auto start = Clock::now();
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 1s));
+  EXPECT_LT(Clock::now() - start, 1s);
+  auto row = IndexRow(*http, "victim");
+  EXPECT_NE(row.value("reason", "").find("signal 9"), std::string::npos) << row.dump();
+  auto r = http->Post("/v2/models/victim/infer", IdentityBody());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503) << r->body;
+  r = http->Post("/v2/models/bystander/infer", IdentityBody());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
+TEST(LifecycleHttpTest, ReloadWithInflightRequestsLosesNone) {
+  TestRepository repo;
+  repo.Add("repeat", RepeatConfig("repeat"));
+  ServerProcess server(Explicit(repo, {"--load-model", "repeat"}));
+  ASSERT_TRUE(server.started());
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      auto c = Http(server.http_port());
+      while (!stop) {
+        auto r = c->Post("/v2/models/repeat/generate", RepeatBody(1, 100));
+        (r.ok() && r->status == 200 ? ok : failed)++;
+      }
+    });
+  }
+  std::this_thread::sleep_for(300ms);
+  auto http = Http(server.http_port());
+  ASSERT_EQ(Load(*http, "repeat"), 200);  // reload
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& t : clients) t.join();
+  EXPECT_GT(ok.load(), 10);
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ(StateOf(*http, "repeat"), "READY");
+}
+
+TEST(LifecycleHttpTest, FailedReloadKeepsTheOldVersionReady) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo, {"--load-model", "identity"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  nlohmann::json bad_config = {{"name", "identity"}, {"backend", "no_such_backend"}};
+  int status = Load(*http, "identity", nlohmann::json{{"parameters", {{"config", bad_config.dump()}}}}.dump());
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(StateOf(*http, "identity"), "READY");
+  auto r = http->Post("/v2/models/identity/infer", IdentityBody());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(LifecycleHttpTest, EightThreadsLoadingAndUnloadingEndConsistent) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo, {"--model-unload-grace-secs", "1", "--model-kill-timeout-secs", "1"}));
+  ASSERT_TRUE(server.started());
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  const auto duration = std::chrono::seconds(std::getenv("SLUICE_SOAK") ? 30 : 10);
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      auto c = Http(server.http_port());
+      std::mt19937 rng(t);
+      while (!stop) {
+        if (rng() % 2) {
+          int s = Load(*c, "identity");
+          EXPECT_TRUE(s == 200 || s == 400) << s;
+        } else {
+          EXPECT_EQ(Unload(*c, "identity", rng() % 3 ? "" : R"({"parameters":{"wait":false}})"), 200);
+        }
+        (void)c->Post("/v2/models/identity/infer", IdentityBody());
+      }
+    });
+  }
+  std::this_thread::sleep_for(duration);
+  stop = true;
+  for (auto& t : threads) t.join();
+  auto http = Http(server.http_port());
+  ASSERT_EQ(Unload(*http, "identity"), 200);
+  EXPECT_TRUE(WaitForState(*http, "identity", "UNAVAILABLE", 5s));
+  for (int i = 0; i < 100 && !server.Children().empty(); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(server.Children().empty());
+  ASSERT_EQ(Load(*http, "identity"), 200);
+  EXPECT_EQ(server.Children().size(), 1u);
+  auto r = http->Post("/v2/models/identity/infer", IdentityBody());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(LifecycleHttpTest, PollModeSeesNewChangedAndDeletedModels) {
+  TestRepository repo;
+  repo.Add("a", IdentityConfig("a"));
+  ServerProcess server({"--model-repository", repo.path(), "--model-control-mode", "poll",
+                        "--repository-poll-secs", "1"});
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  EXPECT_EQ(StateOf(*http, "a"), "READY");
+  auto a_stubs = server.Children();
+  repo.Add("b", IdentityConfig("b"));
+  EXPECT_TRUE(WaitForState(*http, "b", "READY", 5s));
+  repo.Add("a", IdentityConfig("a", Param("changed", "yes")));
+  EXPECT_TRUE(server.WaitForLog("poll: applying changes of model 'a'", 5s));
+  EXPECT_TRUE(WaitForState(*http, "a", "READY", 5s));
+  for (int i = 0; i < 100 && ProcessAlive(a_stubs[0]); ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(ProcessAlive(a_stubs[0])) << "the changed model was reloaded";
+  repo.Remove("b");
+  EXPECT_TRUE(WaitForState(*http, "b", "UNAVAILABLE", 5s) || IndexRow(*http, "b", "").is_null());
+}
+
+TEST(LifecycleHttpTest, SigtermLeavesNoChildAndExitsZero) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  repo.Add("repeat", RepeatConfig("repeat"));
+  ServerProcess server({"--model-repository", repo.path(), "--exit-timeout-secs", "2",
+                        "--model-unload-grace-secs", "1", "--model-kill-timeout-secs", "1"});
+  ASSERT_TRUE(server.started());
+  auto stubs = server.Children();
+  EXPECT_EQ(stubs.size(), 2u);
+  server.Signal(SIGTERM);
+  int status = server.WaitExit(10s);
+  ASSERT_NE(status, -1) << "sluice did not exit";
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  for (pid_t pid : stubs) EXPECT_FALSE(ProcessAlive(pid));
+}
+
+TEST(LifecycleHttpTest, KillNineOfTheServerLeavesNoStubAndNoSharedMemory) {
+  auto shm_before = DevShmEntries();
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  repo.Add("repeat", RepeatConfig("repeat"));
+  std::vector<pid_t> stubs;
+  {
+    ServerProcess server({"--model-repository", repo.path()});
+    ASSERT_TRUE(server.started());
+    stubs = server.Children();
+    ASSERT_EQ(stubs.size(), 2u);
+    // A large tensor through the shared-memory path first.
+    auto http = Http(server.http_port());
+    auto r = http->Post("/v2/models/identity/infer", IdentityBody(100000));
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200);
+    server.Signal(SIGKILL);
+    server.WaitExit(5s);
+  }
+  auto deadline = Clock::now() + 10s;
+  bool any_alive = true;
+  while (any_alive && Clock::now() < deadline) {
+    any_alive = false;
+    for (pid_t pid : stubs) any_alive = any_alive || ProcessAlive(pid);
+    if (any_alive) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_FALSE(any_alive);
+  EXPECT_EQ(DevShmEntries(), shm_before);
+}
+
+}  // namespace
+}  // namespace sluice::testing

@@ -1,0 +1,3 @@
+sluice_add_test(core_lifecycle_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/core/lifecycle_test.cc ${CMAKE_CURRENT_LIST_DIR}/core/fake_launcher.cc
+  DEPS sluice_core LABELS unit)

@@ -1,0 +1,379 @@
+// Every lifecycle transition, without processes: the server core over an in-process fake
+// launcher (DESIGN.md §2).
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "core/server.h"
+#include "unit/core/fake_launcher.h"
+
+namespace sluice::core {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+class TempRepo {
+ public:
+  TempRepo() {
+    char tmpl[] = "/tmp/sluice-lifecycle-XXXXXX";
+    root_ = mkdtemp(tmpl);
+  }
+  ~TempRepo() { fs::remove_all(root_); }
+  const std::string& root() const { return root_; }
+
+  void AddModel(const std::string& name, const std::string& extra = "", std::vector<int> versions = {1}) {
+    fs::create_directories(root_ + "/" + name);
+    std::ofstream(root_ + "/" + name + "/config.pbtxt")
+        << "name: \"" << name << "\"\nbackend: \"identity\"\nmax_batch_size: 0\n"
+        << "input [ { name: \"INPUT0\" data_type: TYPE_INT32 dims: [ -1 ] } ]\n"
+        << "output [ { name: \"OUTPUT0\" data_type: TYPE_INT32 dims: [ -1 ] } ]\n"
+        << extra;
+    for (int v : versions) fs::create_directories(root_ + "/" + name + "/" + std::to_string(v));
+  }
+  void Touch(const std::string& rel, const std::string& content) {
+    std::ofstream(root_ + "/" + rel) << content;
+  }
+
+ private:
+  std::string root_;
+};
+
+std::string Param(const std::string& key, const std::string& value) {
+  return "parameters { key: \"" + key + "\" value { string_value: \"" + value + "\" } }\n";
+}
+
+InferRequest Request(const std::string& model) {
+  InferRequest r;
+  r.model_name = model;
+  Tensor t{"INPUT0", DataType::kInt32, {2}, std::string(8, '\x01')};
+  r.inputs.push_back(t);
+  return r;
+}
+
+// Collects one request's events.
+struct Collector {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<ResponseEvent> events;
+  ResponseSink Sink() {
+    return [this](ResponseEvent e) {
+      std::lock_guard lock(mu);
+      events.push_back(std::move(e));
+      cv.notify_all();
+    };
+  }
+  bool WaitFinal(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return !events.empty() && events.back().final; });
+  }
+  int finals() {
+    std::lock_guard lock(mu);
+    int n = 0;
+    for (auto& e : events) n += e.final;
+    return n;
+  }
+  Status final_status() {
+    std::lock_guard lock(mu);
+    return events.empty() ? Internal("no events") : events.back().status;
+  }
+};
+
+struct Fixture {
+  explicit Fixture(ModelControlMode mode = ModelControlMode::kExplicit, int grace_ms = 2000,
+                   int kill_ms = 1000) {
+    ServerOptions o;
+    o.repositories = {repo.root()};
+    o.control_mode = mode;
+    o.poll_secs = 1;
+    o.version.unload_grace = std::chrono::milliseconds(grace_ms);
+    o.version.kill_timeout = std::chrono::milliseconds(kill_ms);
+    options = o;
+  }
+  void Start() {
+    auto l = std::make_unique<testing::FakeLauncher>();
+    launcher = l.get();
+    auto s = Server::Create(options, std::move(l));
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server = std::move(s).value();
+  }
+  std::optional<ModelIndexEntry> Row(const std::string& name, int64_t version = 1) {
+    for (auto& r : server->RepositoryIndex(false))
+      if (r.name == name && r.version == version) return r;
+    return std::nullopt;
+  }
+  TempRepo repo;
+  ServerOptions options;
+  testing::FakeLauncher* launcher = nullptr;
+  std::unique_ptr<Server> server;
+};
+
+TEST(LifecycleTest, LoadInferUnloadEndsUnavailableUnloaded) {
+  Fixture f;
+  f.repo.AddModel("m");
+  f.Start();
+  EXPECT_EQ(f.server->RepositoryIndex(false).size(), 1u);
+  EXPECT_FALSE(f.server->RepositoryIndex(false)[0].version.has_value()) << "never loaded: no version";
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  EXPECT_EQ(f.Row("m")->state, ModelState::kReady);
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+  ASSERT_TRUE(c.WaitFinal(2s));
+  EXPECT_TRUE(c.final_status().ok());
+  ASSERT_TRUE(f.server->UnloadModel("m", {}).ok());
+  auto row = f.Row("m");
+  EXPECT_EQ(row->state, ModelState::kUnavailable);
+  EXPECT_EQ(row->reason, "unloaded");
+  EXPECT_EQ(f.launcher->live(), 0);
+  auto refused = f.server->Infer(Request("m"), c.Sink());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable);
+}
+
+TEST(LifecycleTest, UnloadOfUnknownOrUnloadedModelSucceeds) {
+  Fixture f;
+  f.repo.AddModel("m");
+  f.Start();
+  EXPECT_TRUE(f.server->UnloadModel("nope", {}).ok());
+  EXPECT_TRUE(f.server->UnloadModel("m", {}).ok());
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  EXPECT_TRUE(f.server->UnloadModel("m", {}).ok());
+  EXPECT_TRUE(f.server->UnloadModel("m", {}).ok());
+}
+
+TEST(LifecycleTest, LoadFailureIsInvalidArgumentWithReasonInIndex) {
+  Fixture f;
+  f.repo.AddModel("bad", Param("fake_fail_load", "true"));
+  f.Start();
+  Status s = f.server->LoadModel("bad", {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("load failed for model 'bad'"), std::string::npos) << s.message();
+  auto row = f.Row("bad");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->state, ModelState::kUnavailable);
+  EXPECT_NE(row->reason.find("refused to initialize"), std::string::npos);
+  EXPECT_EQ(f.launcher->live(), 0);
+}
+
+TEST(LifecycleTest, LoadAndUnloadRefusedOutsideExplicitMode) {
+  Fixture f(ModelControlMode::kNone);
+  f.repo.AddModel("m");
+  f.Start();
+  EXPECT_EQ(f.Row("m")->state, ModelState::kReady) << "none mode loads everything at start";
+  EXPECT_EQ(f.server->LoadModel("m", {}).code(), StatusCode::kUnsupported);
+  EXPECT_EQ(f.server->UnloadModel("m", {}).code(), StatusCode::kUnsupported);
+}
+
+TEST(LifecycleTest, UnloadLetsInflightRequestsFinishWithinGrace) {
+  Fixture f;
+  f.repo.AddModel("m", Param("fake_delay_ms", "300"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  std::vector<std::unique_ptr<Collector>> cs;
+  for (int i = 0; i < 20; ++i) {
+    cs.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(f.server->Infer(Request("m"), cs.back()->Sink()).ok());
+  }
+  ASSERT_TRUE(f.server->UnloadModel("m", {}).ok());
+  for (auto& c : cs) {
+    EXPECT_EQ(c->finals(), 1);
+    EXPECT_TRUE(c->final_status().ok()) << c->final_status().ToString();
+  }
+  EXPECT_EQ(f.Row("m")->reason, "unloaded");
+}
+
+TEST(LifecycleTest, UnloadCancelsRequestsPastGraceAndIsBounded) {
+  Fixture f(ModelControlMode::kExplicit, /*grace_ms=*/300, /*kill_ms=*/500);
+  f.repo.AddModel("m", Param("fake_delay_ms", "60000"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+  auto start = Clock::now();
+  ASSERT_TRUE(f.server->UnloadModel("m", {}).ok());
+  EXPECT_LT(Clock::now() - start, 300ms + 500ms + 200ms);
+  EXPECT_EQ(c.finals(), 1);
+  EXPECT_EQ(c.final_status().code(), StatusCode::kCancelled);
+  EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
+}
+
+TEST(LifecycleTest, BackendThatNeverSendsFinalCannotPinTheModel) {
+  Fixture f(ModelControlMode::kExplicit, 200, 500);
+  f.repo.AddModel("m", Param("fake_delay_ms", "60000") + Param("fake_ignore_cancel", "true"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+  auto start = Clock::now();
+  ASSERT_TRUE(f.server->UnloadModel("m", {}).ok());
+  EXPECT_LT(Clock::now() - start, 200ms + 500ms + 200ms);
+  ASSERT_EQ(c.finals(), 1) << "the server synthesizes the final event";
+  EXPECT_FALSE(c.final_status().ok());
+  EXPECT_EQ(f.Row("m")->reason, "unloaded");
+}
+
+TEST(LifecycleTest, UnloadWithoutWaitReturnsAtOnceAndStillEnds) {
+  Fixture f(ModelControlMode::kExplicit, 300, 500);
+  f.repo.AddModel("m", Param("fake_delay_ms", "60000"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+  auto start = Clock::now();
+  UnloadOptions o;
+  o.wait = false;
+  ASSERT_TRUE(f.server->UnloadModel("m", o).ok());
+  EXPECT_LT(Clock::now() - start, 100ms);
+  ASSERT_TRUE(c.WaitFinal(2s));
+  for (int i = 0; i < 100 && f.Row("m")->state != ModelState::kUnavailable; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
+}
+
+TEST(LifecycleTest, CrashTurnsModelUnavailableAndFailsInflightWhileOthersServe) {
+  Fixture f;
+  f.repo.AddModel("victim", Param("fake_delay_ms", "60000"));
+  f.repo.AddModel("other");
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  ASSERT_TRUE(f.server->LoadModel("other", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("victim"), c.Sink()).ok());
+  f.launcher->Crash("victim");
+  ASSERT_TRUE(c.WaitFinal(1s));
+  EXPECT_EQ(c.final_status().code(), StatusCode::kUnavailable);
+  for (int i = 0; i < 50 && f.Row("victim")->state != ModelState::kUnavailable; ++i) std::this_thread::sleep_for(20ms);
+  auto row = f.Row("victim");
+  EXPECT_EQ(row->state, ModelState::kUnavailable);
+  EXPECT_NE(row->reason.find("killed by signal 9"), std::string::npos) << row->reason;
+  Collector ok;
+  ASSERT_TRUE(f.server->Infer(Request("other"), ok.Sink()).ok());
+  ASSERT_TRUE(ok.WaitFinal(2s));
+  EXPECT_TRUE(ok.final_status().ok());
+}
+
+TEST(LifecycleTest, ReloadKeepsServingAndLosesNoRequest) {
+  Fixture f;
+  f.repo.AddModel("m", Param("fake_delay_ms", "200") + Param("fake_load_ms", "300"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> refused{0};
+  std::vector<std::unique_ptr<Collector>> cs;
+  std::mutex cs_mu;
+  std::thread client([&] {
+    while (!stop) {
+      auto c = std::make_unique<Collector>();
+      if (!f.server->Infer(Request("m"), c->Sink()).ok()) refused++;
+      {
+        std::lock_guard lock(cs_mu);
+        cs.push_back(std::move(c));
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+  });
+  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());  // reload
+  std::this_thread::sleep_for(100ms);
+  stop = true;
+  client.join();
+  EXPECT_EQ(refused.load(), 0) << "the old version serves until the new one is READY";
+  for (auto& c : cs) {
+    ASSERT_TRUE(c->WaitFinal(3s));
+    EXPECT_TRUE(c->final_status().ok()) << c->final_status().ToString();
+  }
+  EXPECT_EQ(f.launcher->launches(), 2);
+  for (int i = 0; i < 100 && f.launcher->live() != 1; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(f.launcher->live(), 1) << "the old version drained and stopped";
+}
+
+TEST(LifecycleTest, FailedReloadKeepsTheOldVersionReady) {
+  Fixture f;
+  f.repo.AddModel("m");
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  f.repo.AddModel("m", Param("fake_fail_load", "true"));
+  EXPECT_FALSE(f.server->LoadModel("m", {}).ok());
+  EXPECT_EQ(f.Row("m")->state, ModelState::kReady);
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+  ASSERT_TRUE(c.WaitFinal(2s));
+  EXPECT_TRUE(c.final_status().ok());
+}
+
+TEST(LifecycleTest, ConcurrentLoadsAndUnloadsEndConsistent) {
+  Fixture f(ModelControlMode::kExplicit, 100, 200);
+  f.repo.AddModel("m", Param("fake_delay_ms", "5"));
+  f.Start();
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      while (!stop) {
+        if (rng() % 2) {
+          (void)f.server->LoadModel("m", {});
+        } else {
+          UnloadOptions o;
+          o.wait = rng() % 3 != 0;
+          (void)f.server->UnloadModel("m", o);
+        }
+        Collector c;
+        if (f.server->Infer(Request("m"), c.Sink()).ok()) {
+          EXPECT_TRUE(c.WaitFinal(3s));
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(3s);
+  stop = true;
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(f.server->UnloadModel("m", {}).ok());
+  EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
+  for (int i = 0; i < 100 && f.launcher->live() != 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(f.launcher->live(), 0);
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  EXPECT_EQ(f.Row("m")->state, ModelState::kReady);
+  EXPECT_EQ(f.launcher->live(), 1);
+}
+
+TEST(LifecycleTest, PollAppliesNewChangedAndRemovedModels) {
+  Fixture f(ModelControlMode::kPoll);
+  f.repo.AddModel("a", "", {1, 2});
+  f.Start();
+  EXPECT_EQ(f.Row("a", 2)->state, ModelState::kReady);
+  EXPECT_FALSE(f.Row("a", 1)) << "latest 1 by default";
+  const int base = f.launcher->launches();
+  f.repo.AddModel("b");
+  f.repo.Touch("a/2/weights.bin", "changed");
+  std::this_thread::sleep_for(2500ms);
+  EXPECT_EQ(f.Row("b")->state, ModelState::kReady);
+  EXPECT_EQ(f.Row("a", 2)->state, ModelState::kReady);
+  EXPECT_EQ(f.launcher->launches(), base + 2) << "b loaded, a/2 reloaded";
+  fs::remove_all(f.repo.root() + "/b");
+  std::this_thread::sleep_for(2500ms);
+  auto row = f.Row("b");
+  EXPECT_TRUE(!row || row->state == ModelState::kUnavailable);
+}
+
+TEST(LifecycleTest, ShutdownUnloadsEverything) {
+  Fixture f(ModelControlMode::kNone, 200, 200);
+  f.repo.AddModel("a");
+  f.repo.AddModel("b", Param("fake_delay_ms", "60000"));
+  f.Start();
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("b"), c.Sink()).ok());
+  f.server->Shutdown();
+  EXPECT_EQ(c.finals(), 1);
+  EXPECT_EQ(f.launcher->live(), 0);
+  EXPECT_FALSE(f.server->IsReady());
+}
+
+}  // namespace
+}  // namespace sluice::core
