@@ -23,8 +23,13 @@ class BackgroundTasks {
     std::lock_guard lock(mu_);
     ReapLocked();
     auto task = std::make_shared<Task>();
-    task->thread = std::thread([task, fn = std::move(fn)] {
-      fn();
+    task->thread = std::thread([task, fn = std::move(fn)]() mutable {
+      {
+        // The function (and whatever it captured, possibly the last reference to an
+        // object whose destructor runs tasks too) is gone before the task counts as done.
+        std::function<void()> run = std::move(fn);
+        run();
+      }
       task->done.store(true);
     });
     tasks_.push_back(task);
@@ -47,7 +52,7 @@ class BackgroundTasks {
   };
   void ReapLocked() {
     for (auto it = tasks_.begin(); it != tasks_.end();) {
-      if ((*it)->done.load()) {
+      if ((*it)->done.load() && (*it)->thread.get_id() != std::this_thread::get_id()) {
         (*it)->thread.join();
         it = tasks_.erase(it);
       } else {

@@ -74,10 +74,12 @@ class ModelLifecycle {
   InstanceLauncher& launcher_;
   const VersionOptions options_;
 
+  // Declared before the versions: destroyed (joined) after them, since a version's
+  // destructor hands its instances to it.
+  BackgroundTasks tasks_;
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
   Histogram unload_hist_;                                   // guarded by mu_
-  BackgroundTasks tasks_;  // declared last: joined first on destruction
 };
 
 // Parses a version string ("" = default); InvalidArgument for garbage.

@@ -76,9 +76,16 @@ ModelVersion::ModelVersion(std::string name, int64_t version, inference::ModelCo
 }
 
 ModelVersion::~ModelVersion() {
-  // Normally unloaded before the last reference goes; never leave a child behind.
-  for (auto& instance : instances_)
-    if (instance) instance->Stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+  // The last reference may go on an instance's own IO thread (a response or exit callback
+  // holds one while it runs), and an instance cannot join its IO thread from that thread:
+  // stopping and destroying the instances happens on a background thread. Normally they
+  // are long stopped (unloaded); this never leaves a child behind either way.
+  if (instances_.empty()) return;
+  auto instances = std::make_shared<std::vector<std::unique_ptr<ModelInstance>>>(std::move(instances_));
+  tasks_.Run([instances] {
+    for (auto& instance : *instances) instance->Stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0));
+    instances->clear();
+  });
 }
 
 std::string ModelVersion::Describe() const {

@@ -166,7 +166,13 @@ Result<std::shared_ptr<InflightRequest>> Server::Infer(InferRequest request, Res
   const std::string version = request.model_version >= 0 ? std::to_string(request.model_version) : "";
   ASSIGN_OR_RETURN(auto found, lifecycle_->Find(request.model_name, version));
   RETURN_IF_ERROR(ValidateRequest(found->config(), request, options_.limits));
-  return found->Submit(std::move(request), std::move(sink));
+  // A reload may retire the version between Find and Submit; the new one is READY by
+  // then, so route once more rather than refuse (reload swaps without a gap).
+  auto submitted = found->Submit(request, sink);
+  if (submitted.ok() || submitted.status().code() != StatusCode::kUnavailable) return submitted;
+  auto again = lifecycle_->Find(request.model_name, version);
+  if (!again.ok() || *again == found) return submitted;
+  return (*again)->Submit(std::move(request), std::move(sink));
 }
 
 Result<std::vector<ModelStatistics>> Server::Statistics(const std::string& name,

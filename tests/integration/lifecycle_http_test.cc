@@ -134,10 +134,15 @@ TEST(LifecycleHttpTest, ReloadWithInflightRequestsLosesNone) {
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
     clients.emplace_back([&] {
-      auto c = Http(server.http_port());
       while (!stop) {
+        auto c = Http(server.http_port());
         auto r = c->Post("/v2/models/repeat/generate", RepeatBody(1, 100));
-        (r.ok() && r->status == 200 ? ok : failed)++;
+        if (r.ok() && r->status == 200) {
+          ok++;
+        } else {
+          failed++;
+          ADD_FAILURE() << (r.ok() ? std::to_string(r->status) + " " + r->body : r.status().ToString());
+        }
       }
     });
   }
@@ -177,9 +182,9 @@ TEST(LifecycleHttpTest, EightThreadsLoadingAndUnloadingEndConsistent) {
   const auto duration = std::chrono::seconds(std::getenv("SLUICE_SOAK") ? 30 : 10);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
-      auto c = Http(server.http_port());
       std::mt19937 rng(t);
       while (!stop) {
+        auto c = Http(server.http_port());
         if (rng() % 2) {
           int s = Load(*c, "identity");
           EXPECT_TRUE(s == 200 || s == 400) << s;

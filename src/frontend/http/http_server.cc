@@ -367,7 +367,12 @@ void Session::DoWrite() {
 
 void Session::OnWrite(beast::error_code ec) {
   writing_ = false;
+  if (closed_) {
+    out_.clear();  // kept alive by Close() until the write in flight finished
+    return;
+  }
   if (ec) return Close();
+  if (out_.empty()) return;
   const bool completes = out_.front().second;
   out_.pop_front();
   if (completes) {
@@ -423,7 +428,8 @@ void Session::Close() {
   closed_ = true;
   if (busy_) FireDisconnect();
   writer_.reset();
-  out_.clear();
+  // A write in flight still reads out_.front(): OnWrite drops the queue when it ends.
+  if (!writing_) out_.clear();
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
