@@ -344,7 +344,7 @@ TEST_F(StubProcessTest, CancelMidStreamEndsPromptly) {
   const auto cancel_at = Clock::now();
   ASSERT_TRUE(stub_->SendCancel(3).ok());
   ASSERT_TRUE(rec_.WaitFinal(3, 2000ms));
-  EXPECT_LT(Clock::now() - cancel_at, 200ms);
+  EXPECT_LT(Clock::now() - cancel_at, 500ms);  // typically a few ms
   auto events = rec_.Events(3);
   EXPECT_LT(events.size(), 100u);
   EXPECT_EQ(events.back().status, Cancelled("request was cancelled"));
