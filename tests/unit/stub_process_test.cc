@@ -381,6 +381,18 @@ TEST_F(StubProcessTest, SigkillIsSeenAtOnceAndFailsInFlightRequests) {
   EXPECT_EQ(rec_.exits(), 1);
 }
 
+TEST_F(StubProcessTest, GracefulStopWithAStreamOpenGivesItExactlyOneFinal) {
+  Start(Spec("repeat"));
+  ASSERT_TRUE(stub_->SendRequest(1, RepeatRequest(std::vector<int32_t>(100, 1), 50)).ok());
+  ASSERT_TRUE(rec_.WaitResponses(1, 1));
+  EXPECT_EQ(stub_->Stop(5s, 1s), "exited with status 0");
+  ASSERT_EQ(rec_.finals(1), 1);
+  const ResponseEvent last = rec_.Events(1).back();
+  EXPECT_EQ(last.status.code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(rec_.expected());
+  EXPECT_EQ(stub_->SendRequest(2, RepeatRequest({1}, 0)).code(), StatusCode::kUnavailable);
+}
+
 TEST_F(StubProcessTest, IgnoreShutdownIsStillStoppedWithinTheTimeouts) {
   Start(Spec("repeat", {{"ignore_shutdown", "true"}}));
   ASSERT_TRUE(stub_->SendRequest(1, RepeatRequest(std::vector<int32_t>(100, 1), 50)).ok());
