@@ -85,7 +85,11 @@ Result<Frame> Channel::ReadFrame(std::chrono::milliseconds timeout) {
     size_t want = 256 << 10;
     if (rbuf_.size() >= kFrameHeaderSize) {
       auto h = DecodeFrameHeader(rbuf_);  // valid: TakeFrame checked it
-      if (h.ok()) want = std::max<size_t>(want, kFrameHeaderSize + h->payload_length - rbuf_.size());
+      // Grow towards the announced size in bounded steps: a lying header costs the
+      // reader no more memory than the bytes actually sent (plus one step).
+      if (h.ok())
+        want = std::clamp<size_t>(kFrameHeaderSize + h->payload_length - rbuf_.size(), want,
+                                  size_t{4} << 20);
     }
     const size_t old = rbuf_.size();
     rbuf_.resize(old + want);

@@ -55,10 +55,14 @@ void StubRuntime::Run() {
                       std::to_string(init->instance_index) + "] [%l] %v");
   if (init->verbose_log) spdlog::set_level(spdlog::level::debug);
 
+  // What the IPC thread reads is settled before it starts.
+  BackendContext ctx;
+  Status status = Prepare(*init, &ctx);
+
   // Heartbeats are answered while the backend initializes.
   reader_ = std::thread([this] { ReadLoop(); });
 
-  Status status = Initialize(*init);
+  if (status.ok()) status = Initialize(ctx);
   if (status.ok()) initialized_.store(true);
   ipc::Message result;
   result.body = ipc::InitResultMessage{status};
@@ -88,8 +92,8 @@ void StubRuntime::Run() {
   Exit(0);
 }
 
-Status StubRuntime::Initialize(const ipc::InitMessage& init) {
-  BackendContext ctx;
+Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_out) {
+  BackendContext& ctx = *ctx_out;
   ctx.model_name = init.model_name;
   ctx.model_version = init.model_version;
   if (!ctx.config.ParseFromString(init.config))
@@ -101,12 +105,15 @@ Status StubRuntime::Initialize(const ipc::InitMessage& init) {
   ctx.gpu_id = init.gpu_id;
   ctx.cpu_threads = init.cpu_threads;
   backend_name_ = ctx.config.backend();
-
   ASSIGN_OR_RETURN(behavior_, TestBehavior::FromConfig(ctx.config));
   if (behavior_.ignore_shutdown) {
     signal(SIGTERM, SIG_IGN);
     spdlog::warn("ignore_shutdown: Shutdown and SIGTERM will be ignored");
   }
+  return Status::Ok();
+}
+
+Status StubRuntime::Initialize(const BackendContext& ctx) {
   ASSIGN_OR_RETURN(backend_, CreateBackend(backend_name_));
   RETURN_IF_ERROR(backend_->Initialize(ctx));
   if (behavior_.gpu_hold_mib > 0) {

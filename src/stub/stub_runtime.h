@@ -44,12 +44,15 @@ class StubRuntime {
   void HandleRequest(uint64_t id, InferRequest request);
   void HandleCancel(uint64_t id);
   void HandleHeartbeat(uint64_t sequence);
-  Status Initialize(const ipc::InitMessage& init);
+  // Reads the launch spec and the test behaviour (before the IPC thread starts).
+  Status Prepare(const ipc::InitMessage& init, BackendContext* ctx);
+  // Creates and initializes the backend (main thread, while the IPC thread runs).
+  Status Initialize(const BackendContext& ctx);
   [[noreturn]] void Exit(int code);
 
   std::unique_ptr<ipc::Connection> link_;  // self-synchronised for Send
-  std::string backend_name_;               // constant after Init
-  TestBehavior behavior_;                  // constant after Init
+  std::string backend_name_;               // constant once the IPC thread runs
+  TestBehavior behavior_;                  // constant once the IPC thread runs
   std::unique_ptr<Backend> backend_;       // set by Initialize before initialized_
   std::unique_ptr<GpuHold> gpu_hold_;      // main thread only
 

@@ -340,6 +340,44 @@ TEST(IpcGarbage, ErrorWithoutFinalIsRejected) {
   EXPECT_FALSE(DecodeFrame(frame).ok());
 }
 
+// Mutated frames (bit flips, truncation, random length fields) must decode to a value or
+// an error, never crash or read out of bounds (run under ASan to see the latter).
+TEST(IpcGarbage, MutatedFramesNeverCrash) {
+  auto region = ShmRegion::Create(1 << 20).value();
+  auto area = region->Area(Direction::kToServer);
+  std::span<const char> in(area.data(), area.size());
+  std::vector<std::string> seeds;
+  seeds.push_back(ValidResponseFrame());
+  InferRequest r;
+  r.parameters["k"] = std::string("v");
+  r.inputs.push_back(BytesTensor("B", {"ab", "cde"}));
+  seeds.push_back(EncodeMessage(Message{3, RequestMessage{r}}, nullptr).value());
+  seeds.push_back(EncodeMessage(Message{0, HeartbeatAckMessage{1, "m 1\n"}}, nullptr).value());
+  seeds.push_back(EncodeMessage(Message{0, ShmReleaseMessage{{{0, 64}}}}, nullptr).value());
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return state;
+  };
+  int decoded_ok = 0, rejected = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string f = seeds[next() % seeds.size()];
+    const int flips = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < flips; ++k) {
+      const size_t pos = kFrameHeaderSize + next() % (f.size() - kFrameHeaderSize);
+      f[pos] = static_cast<char>(next());
+    }
+    if (next() % 4 == 0) f.resize(kFrameHeaderSize + next() % (f.size() - kFrameHeaderSize));
+    PutU32(f, 8, static_cast<uint32_t>(f.size() - kFrameHeaderSize));
+    auto m = DecodeFrame(f, in);
+    (m.ok() ? decoded_ok : rejected)++;
+  }
+  EXPECT_GT(rejected, 1000);
+  EXPECT_EQ(decoded_ok + rejected, 20000);
+}
+
 // ---- channel ----
 
 struct SocketPair {

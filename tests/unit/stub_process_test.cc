@@ -344,7 +344,7 @@ TEST_F(StubProcessTest, CancelMidStreamEndsPromptly) {
   const auto cancel_at = Clock::now();
   ASSERT_TRUE(stub_->SendCancel(3).ok());
   ASSERT_TRUE(rec_.WaitFinal(3, 2000ms));
-  EXPECT_LT(Clock::now() - cancel_at, 200ms);
+  EXPECT_LT(Clock::now() - cancel_at, 500ms);  // typically a few ms
   auto events = rec_.Events(3);
   EXPECT_LT(events.size(), 100u);
   EXPECT_EQ(events.back().status, Cancelled("request was cancelled"));
@@ -379,6 +379,18 @@ TEST_F(StubProcessTest, SigkillIsSeenAtOnceAndFailsInFlightRequests) {
   EXPECT_EQ(stub_->SendRequest(9, RepeatRequest({1}, 0)).code(), StatusCode::kUnavailable);
   EXPECT_EQ(stub_->Stop(1s, 1s), "killed by signal 9");
   EXPECT_EQ(rec_.exits(), 1);
+}
+
+TEST_F(StubProcessTest, GracefulStopWithAStreamOpenGivesItExactlyOneFinal) {
+  Start(Spec("repeat"));
+  ASSERT_TRUE(stub_->SendRequest(1, RepeatRequest(std::vector<int32_t>(100, 1), 50)).ok());
+  ASSERT_TRUE(rec_.WaitResponses(1, 1));
+  EXPECT_EQ(stub_->Stop(5s, 1s), "exited with status 0");
+  ASSERT_EQ(rec_.finals(1), 1);
+  const ResponseEvent last = rec_.Events(1).back();
+  EXPECT_EQ(last.status.code(), StatusCode::kUnavailable);
+  EXPECT_TRUE(rec_.expected());
+  EXPECT_EQ(stub_->SendRequest(2, RepeatRequest({1}, 0)).code(), StatusCode::kUnavailable);
 }
 
 TEST_F(StubProcessTest, IgnoreShutdownIsStillStoppedWithinTheTimeouts) {
@@ -486,7 +498,9 @@ TEST_F(GarbageStubTest, UnknownMessageType) {
 }
 
 TEST_F(GarbageStubTest, TruncatedHeader) {
-  ExpectKilledFor("printf 'SLIC\\005' >&3\nexec 3>&-\nexec sleep 30",
+  // The pause lets Spawn hand over the launch spec first (closing the socket before that
+  // is a Spawn error instead, also correct but not what this test is about).
+  ExpectKilledFor("sleep 0.5\nprintf 'SLIC\\005' >&3\nexec 3>&-\nexec sleep 30",
                   "sent an invalid message: connection closed in the middle of a message header");
 }
 
