@@ -2,12 +2,14 @@
 // generated from the repository's proto: every RPC, Triton's stream protocol and
 // cancellation.
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -590,6 +592,25 @@ TEST_F(GrpcServerTest, SharedMemoryAndTraceAreUnimplemented) {
     inference::TraceSettingResponse r;
     expect_unimplemented(stub_->TraceSetting(&ctx, {}, &r));
   }
+}
+
+TEST_F(GrpcServerTest, HealthServiceReportsServing) {
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest; the reply
+  // HealthCheckResponse{status: SERVING (1)} is the two bytes 08 01.
+  ::grpc::GenericStub generic(channel_);
+  ::grpc::ClientContext ctx;
+  ::grpc::Slice empty(std::string{});
+  ::grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<::grpc::Status> done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", ::grpc::StubOptions(), &request, &response,
+                    [&done](::grpc::Status st) { done.set_value(st); });
+  auto st = done.get_future().get();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<::grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& slice : slices) bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 TEST(GrpcServerCreate, RefusesBadAddressAndBusyPort) {

@@ -121,7 +121,10 @@ struct StreamInferReactor::Shared {
             to_cancel = EndLocked(ToGrpcStatus(event.status), /*drop_pending=*/false);
           } else {
             inference::ModelStreamInferResponse msg = HeaderOnly(info);
-            msg.set_error_message(event.status.message());
+            // An empty error_message reads as success to clients: never send one.
+            msg.set_error_message(event.status.message().empty()
+                                       ? std::string(StatusCodeName(event.status.code()))
+                                       : event.status.message());
             pending.push_back(std::move(msg));
           }
         } else if (event.has_response) {
