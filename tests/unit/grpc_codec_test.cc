@@ -5,14 +5,16 @@
 #include <cstring>
 #include <limits>
 
-#include "frontend/grpc/infer_codec.h"
 #include "frontend/grpc/grpc_status.h"
+#include "frontend/grpc/infer_codec.h"
 
 namespace sluice::grpc_frontend {
 namespace {
 
-inference::ModelInferRequest::InferInputTensor* AddInput(inference::ModelInferRequest& r, const std::string& name,
-                                                         const std::string& datatype, std::vector<int64_t> shape) {
+inference::ModelInferRequest::InferInputTensor* AddInput(inference::ModelInferRequest& r,
+                                                         const std::string& name,
+                                                         const std::string& datatype,
+                                                         std::vector<int64_t> shape) {
   auto* in = r.add_inputs();
   in->set_name(name);
   in->set_datatype(datatype);
@@ -61,7 +63,8 @@ TEST(GrpcCodec, RefusesBadInputs) {
     auto parsed = ParseInferRequest(r);
     ASSERT_FALSE(parsed.ok()) << needle;
     EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(parsed.status().message().find(needle), std::string::npos) << parsed.status().message();
+    EXPECT_NE(parsed.status().message().find(needle), std::string::npos)
+        << parsed.status().message();
   };
   {  // value out of range for INT8
     inference::ModelInferRequest r;

@@ -12,7 +12,9 @@ bool IsKnown(const std::string& name) {
 bool IsDecoupled(const std::string& name) {
   return name == "repeat" || name == "repeat_last_final" || name == "hang";
 }
-Status UnknownModel(const std::string& name) { return NotFound("unknown model '" + name + "'"); }
+Status UnknownModel(const std::string& name) {
+  return NotFound("unknown model '" + name + "'");
+}
 
 Tensor Uint32Scalar(const std::string& name, uint32_t v) {
   Tensor t{name, DataType::kUint32, {1}, std::string(4, '\0')};
@@ -23,7 +25,10 @@ Tensor Uint32Scalar(const std::string& name, uint32_t v) {
 }  // namespace
 
 Tensor Int32Tensor(const std::string& name, const std::vector<int32_t>& values) {
-  Tensor t{name, DataType::kInt32, {static_cast<int64_t>(values.size())}, std::string(values.size() * 4, '\0')};
+  Tensor t{name,
+           DataType::kInt32,
+           {static_cast<int64_t>(values.size())},
+           std::string(values.size() * 4, '\0')};
   if (!values.empty()) std::memcpy(t.data.data(), values.data(), values.size() * 4);
   return t;
 }
@@ -82,11 +87,13 @@ InferRequest FakeInferenceService::last_request() const {
   std::lock_guard<std::mutex> lock(mu_);
   return last_request_;
 }
-bool FakeInferenceService::WaitForInfer(const std::string& id, std::chrono::milliseconds timeout) const {
+bool FakeInferenceService::WaitForInfer(const std::string& id,
+                                        std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return infers_.count(id) > 0; });
 }
-bool FakeInferenceService::WaitForCancel(const std::string& id, std::chrono::milliseconds timeout) const {
+bool FakeInferenceService::WaitForCancel(const std::string& id,
+                                         std::chrono::milliseconds timeout) const {
   std::unique_lock<std::mutex> lock(mu_);
   return cv_.wait_for(lock, timeout, [&] { return cancels_.count(id) > 0; });
 }
@@ -131,7 +138,8 @@ Result<inference::ModelConfig> FakeInferenceService::GetModelConfig(const std::s
   return c;
 }
 
-Result<bool> FakeInferenceService::IsModelDecoupled(const std::string& name, const std::string&) const {
+Result<bool> FakeInferenceService::IsModelDecoupled(const std::string& name,
+                                                    const std::string&) const {
   if (!IsKnown(name)) return UnknownModel(name);
   return IsDecoupled(name);
 }
@@ -149,14 +157,15 @@ Status FakeInferenceService::LoadModel(const std::string& name, const core::Load
   return load_result;
 }
 
-Status FakeInferenceService::UnloadModel(const std::string& name, const core::UnloadOptions& options) {
+Status FakeInferenceService::UnloadModel(const std::string& name,
+                                         const core::UnloadOptions& options) {
   std::lock_guard<std::mutex> lock(mu_);
   unloads_.push_back({name, options});
   return Status::Ok();
 }
 
-Result<std::vector<core::ModelStatistics>> FakeInferenceService::Statistics(const std::string& name,
-                                                                           const std::string&) const {
+Result<std::vector<core::ModelStatistics>> FakeInferenceService::Statistics(
+    const std::string& name, const std::string&) const {
   if (name.empty()) return stats;
   std::vector<core::ModelStatistics> out;
   for (const auto& s : stats)
@@ -165,7 +174,8 @@ Result<std::vector<core::ModelStatistics>> FakeInferenceService::Statistics(cons
   return out;
 }
 
-Result<std::shared_ptr<core::InflightRequest>> FakeInferenceService::Infer(InferRequest request, ResponseSink sink) {
+Result<std::shared_ptr<core::InflightRequest>> FakeInferenceService::Infer(InferRequest request,
+                                                                           ResponseSink sink) {
   const std::string name = request.model_name;
   if (!IsKnown(name)) return UnknownModel(name);
   auto handle = std::make_shared<Request>(*this, request.id);
@@ -214,7 +224,8 @@ Result<std::shared_ptr<core::InflightRequest>> FakeInferenceService::Infer(Infer
       }
       ResponseEvent e;
       e.response = base;
-      e.response.outputs = {Int32Tensor("OUT", {values[i]}), Uint32Scalar("IDX", static_cast<uint32_t>(i))};
+      e.response.outputs = {Int32Tensor("OUT", {values[i]}),
+                            Uint32Scalar("IDX", static_cast<uint32_t>(i))};
       e.has_response = true;
       e.final = last_final && i + 1 == values.size();
       sink(std::move(e));

@@ -58,13 +58,16 @@ class FakeInferenceService : public core::InferenceService {
   bool IsLive() const override { return live; }
   bool IsReady() const override { return ready; }
   Result<bool> IsModelReady(const std::string& name, const std::string& version) const override;
-  Result<core::ModelMetadata> GetModelMetadata(const std::string& name, const std::string& version) const override;
-  Result<inference::ModelConfig> GetModelConfig(const std::string& name, const std::string& version) const override;
+  Result<core::ModelMetadata> GetModelMetadata(const std::string& name,
+                                               const std::string& version) const override;
+  Result<inference::ModelConfig> GetModelConfig(const std::string& name,
+                                                const std::string& version) const override;
   Result<bool> IsModelDecoupled(const std::string& name, const std::string& version) const override;
   std::vector<core::ModelIndexEntry> RepositoryIndex(bool ready_only) const override;
   Status LoadModel(const std::string& name, const core::LoadOptions& options) override;
   Status UnloadModel(const std::string& name, const core::UnloadOptions& options) override;
-  Result<std::shared_ptr<core::InflightRequest>> Infer(InferRequest request, ResponseSink sink) override;
+  Result<std::shared_ptr<core::InflightRequest>> Infer(InferRequest request,
+                                                       ResponseSink sink) override;
   Result<std::vector<core::ModelStatistics>> Statistics(const std::string& name,
                                                         const std::string& version) const override;
   core::LifecycleStats GetLifecycleStats() const override { return lifecycle; }
@@ -78,11 +81,11 @@ class FakeInferenceService : public core::InferenceService {
 
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
-  std::vector<LoadCall> loads_;                   // guarded by mu_
-  std::vector<UnloadCall> unloads_;               // guarded by mu_
-  InferRequest last_request_;                     // guarded by mu_
-  std::map<std::string, int> infers_, cancels_;   // guarded by mu_, by request id
-  std::vector<std::thread> workers_;              // guarded by mu_; joined by the destructor
+  std::vector<LoadCall> loads_;                  // guarded by mu_
+  std::vector<UnloadCall> unloads_;              // guarded by mu_
+  InferRequest last_request_;                    // guarded by mu_
+  std::map<std::string, int> infers_, cancels_;  // guarded by mu_, by request id
+  std::vector<std::thread> workers_;             // guarded by mu_; joined by the destructor
 };
 
 // Builders for test tensors.

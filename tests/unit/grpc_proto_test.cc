@@ -3,9 +3,8 @@
 // numbers copied by hand from Triton's published protobuf/grpc_service.proto
 // (triton-inference-server/common).
 
-#include <gtest/gtest.h>
-
 #include <google/protobuf/descriptor.h>
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
@@ -18,7 +17,9 @@ namespace {
 using google::protobuf::Descriptor;
 using google::protobuf::FieldDescriptor;
 
-const google::protobuf::FileDescriptor* File() { return inference::ModelInferRequest::descriptor()->file(); }
+const google::protobuf::FileDescriptor* File() {
+  return inference::ModelInferRequest::descriptor()->file();
+}
 
 struct Rpc {
   const char* name;
@@ -39,17 +40,22 @@ const std::vector<Rpc> kTritonRpcs = {
     {"ModelConfig", "ModelConfigRequest", "ModelConfigResponse", false, false},
     {"ModelStatistics", "ModelStatisticsRequest", "ModelStatisticsResponse", false, false},
     {"RepositoryIndex", "RepositoryIndexRequest", "RepositoryIndexResponse", false, false},
-    {"RepositoryModelLoad", "RepositoryModelLoadRequest", "RepositoryModelLoadResponse", false, false},
-    {"RepositoryModelUnload", "RepositoryModelUnloadRequest", "RepositoryModelUnloadResponse", false, false},
-    {"SystemSharedMemoryStatus", "SystemSharedMemoryStatusRequest", "SystemSharedMemoryStatusResponse", false, false},
-    {"SystemSharedMemoryRegister", "SystemSharedMemoryRegisterRequest", "SystemSharedMemoryRegisterResponse", false,
+    {"RepositoryModelLoad", "RepositoryModelLoadRequest", "RepositoryModelLoadResponse", false,
      false},
-    {"SystemSharedMemoryUnregister", "SystemSharedMemoryUnregisterRequest", "SystemSharedMemoryUnregisterResponse",
+    {"RepositoryModelUnload", "RepositoryModelUnloadRequest", "RepositoryModelUnloadResponse",
      false, false},
-    {"CudaSharedMemoryStatus", "CudaSharedMemoryStatusRequest", "CudaSharedMemoryStatusResponse", false, false},
-    {"CudaSharedMemoryRegister", "CudaSharedMemoryRegisterRequest", "CudaSharedMemoryRegisterResponse", false, false},
-    {"CudaSharedMemoryUnregister", "CudaSharedMemoryUnregisterRequest", "CudaSharedMemoryUnregisterResponse", false,
-     false},
+    {"SystemSharedMemoryStatus", "SystemSharedMemoryStatusRequest",
+     "SystemSharedMemoryStatusResponse", false, false},
+    {"SystemSharedMemoryRegister", "SystemSharedMemoryRegisterRequest",
+     "SystemSharedMemoryRegisterResponse", false, false},
+    {"SystemSharedMemoryUnregister", "SystemSharedMemoryUnregisterRequest",
+     "SystemSharedMemoryUnregisterResponse", false, false},
+    {"CudaSharedMemoryStatus", "CudaSharedMemoryStatusRequest", "CudaSharedMemoryStatusResponse",
+     false, false},
+    {"CudaSharedMemoryRegister", "CudaSharedMemoryRegisterRequest",
+     "CudaSharedMemoryRegisterResponse", false, false},
+    {"CudaSharedMemoryUnregister", "CudaSharedMemoryUnregisterRequest",
+     "CudaSharedMemoryUnregisterResponse", false, false},
     {"TraceSetting", "TraceSettingRequest", "TraceSettingResponse", false, false},
     {"LogSettings", "LogSettingsRequest", "LogSettingsResponse", false, false},
 };
@@ -87,7 +93,9 @@ const std::vector<Message> kTritonMessages = {
     {"ModelReadyResponse", {{"ready", 1, kBool, false}}},
     {"ServerMetadataRequest", {}},
     {"ServerMetadataResponse",
-     {{"name", 1, kString, false}, {"version", 2, kString, false}, {"extensions", 3, kString, true}}},
+     {{"name", 1, kString, false},
+      {"version", 2, kString, false},
+      {"extensions", 3, kString, true}}},
     {"ModelMetadataRequest", {{"name", 1, kString, false}, {"version", 2, kString, false}}},
     {"ModelMetadataResponse.TensorMetadata",
      {{"name", 1, kString, false}, {"datatype", 2, kString, false}, {"shape", 3, kInt64, true}}},
@@ -118,7 +126,8 @@ const std::vector<Message> kTritonMessages = {
       {"shape", 3, kInt64, true},
       {"parameters", 4, kMsg, true},
       {"contents", 5, kMsg, false}}},
-    {"ModelInferRequest.InferRequestedOutputTensor", {{"name", 1, kString, false}, {"parameters", 2, kMsg, true}}},
+    {"ModelInferRequest.InferRequestedOutputTensor",
+     {{"name", 1, kString, false}, {"parameters", 2, kMsg, true}}},
     {"ModelInferRequest",
      {{"model_name", 1, kString, false},
       {"model_version", 2, kString, false},
@@ -140,7 +149,8 @@ const std::vector<Message> kTritonMessages = {
       {"parameters", 4, kMsg, true},
       {"outputs", 5, kMsg, true},
       {"raw_output_contents", 6, kBytes, true}}},
-    {"ModelStreamInferResponse", {{"error_message", 1, kString, false}, {"infer_response", 2, kMsg, false}}},
+    {"ModelStreamInferResponse",
+     {{"error_message", 1, kString, false}, {"infer_response", 2, kMsg, false}}},
     {"ModelConfigRequest", {{"name", 1, kString, false}, {"version", 2, kString, false}}},
     {"ModelConfigResponse", {{"config", 1, kMsg, false}}},
     {"ModelStatisticsRequest", {{"name", 1, kString, false}, {"version", 2, kString, false}}},
@@ -166,7 +176,8 @@ const std::vector<Message> kTritonMessages = {
       {"compute_input", 2, kMsg, false},
       {"compute_infer", 3, kMsg, false},
       {"compute_output", 4, kMsg, false}}},
-    {"MemoryUsage", {{"type", 1, kString, false}, {"id", 2, kInt64, false}, {"byte_size", 3, kUint64, false}}},
+    {"MemoryUsage",
+     {{"type", 1, kString, false}, {"id", 2, kInt64, false}, {"byte_size", 3, kUint64, false}}},
     {"ModelStatistics",
      {{"name", 1, kString, false},
       {"version", 2, kString, false},
@@ -183,7 +194,8 @@ const std::vector<Message> kTritonMessages = {
       {"int64_param", 2, kInt64, false},
       {"string_param", 3, kString, false},
       {"bytes_param", 4, kBytes, false}}},
-    {"RepositoryIndexRequest", {{"repository_name", 1, kString, false}, {"ready", 2, kBool, false}}},
+    {"RepositoryIndexRequest",
+     {{"repository_name", 1, kString, false}, {"ready", 2, kBool, false}}},
     {"RepositoryIndexResponse.ModelIndex",
      {{"name", 1, kString, false},
       {"version", 2, kString, false},
@@ -191,10 +203,14 @@ const std::vector<Message> kTritonMessages = {
       {"reason", 4, kString, false}}},
     {"RepositoryIndexResponse", {{"models", 1, kMsg, true}}},
     {"RepositoryModelLoadRequest",
-     {{"repository_name", 1, kString, false}, {"model_name", 2, kString, false}, {"parameters", 3, kMsg, true}}},
+     {{"repository_name", 1, kString, false},
+      {"model_name", 2, kString, false},
+      {"parameters", 3, kMsg, true}}},
     {"RepositoryModelLoadResponse", {}},
     {"RepositoryModelUnloadRequest",
-     {{"repository_name", 1, kString, false}, {"model_name", 2, kString, false}, {"parameters", 3, kMsg, true}}},
+     {{"repository_name", 1, kString, false},
+      {"model_name", 2, kString, false},
+      {"parameters", 3, kMsg, true}}},
     {"RepositoryModelUnloadResponse", {}},
     {"SystemSharedMemoryStatusRequest", {{"name", 1, kString, false}}},
     {"SystemSharedMemoryStatusResponse.RegionStatus",
@@ -213,7 +229,9 @@ const std::vector<Message> kTritonMessages = {
     {"SystemSharedMemoryUnregisterResponse", {}},
     {"CudaSharedMemoryStatusRequest", {{"name", 1, kString, false}}},
     {"CudaSharedMemoryStatusResponse.RegionStatus",
-     {{"name", 1, kString, false}, {"device_id", 2, kUint64, false}, {"byte_size", 3, kUint64, false}}},
+     {{"name", 1, kString, false},
+      {"device_id", 2, kUint64, false},
+      {"byte_size", 3, kUint64, false}}},
     {"CudaSharedMemoryStatusResponse", {{"regions", 1, kMsg, true}}},
     {"CudaSharedMemoryRegisterRequest",
      {{"name", 1, kString, false},
@@ -228,10 +246,14 @@ const std::vector<Message> kTritonMessages = {
     {"TraceSettingResponse.SettingValue", {{"value", 1, kString, true}}},
     {"TraceSettingResponse", {{"settings", 1, kMsg, true}}},
     {"LogSettingsRequest.SettingValue",
-     {{"bool_param", 1, kBool, false}, {"uint32_param", 2, kUint32, false}, {"string_param", 3, kString, false}}},
+     {{"bool_param", 1, kBool, false},
+      {"uint32_param", 2, kUint32, false},
+      {"string_param", 3, kString, false}}},
     {"LogSettingsRequest", {{"settings", 1, kMsg, true}}},
     {"LogSettingsResponse.SettingValue",
-     {{"bool_param", 1, kBool, false}, {"uint32_param", 2, kUint32, false}, {"string_param", 3, kString, false}}},
+     {{"bool_param", 1, kBool, false},
+      {"uint32_param", 2, kUint32, false},
+      {"string_param", 3, kString, false}}},
     {"LogSettingsResponse", {{"settings", 1, kMsg, true}}},
 };
 
@@ -275,7 +297,8 @@ TEST(GrpcProto, MessageFieldNumbersMatchTriton) {
 TEST(GrpcProto, OneofsAndMapsMatchTriton) {
   const auto* pool = File()->pool();
   for (const char* name : {"inference.InferParameter", "inference.ModelRepositoryParameter",
-                           "inference.LogSettingsRequest.SettingValue", "inference.LogSettingsResponse.SettingValue"}) {
+                           "inference.LogSettingsRequest.SettingValue",
+                           "inference.LogSettingsResponse.SettingValue"}) {
     const Descriptor* d = pool->FindMessageTypeByName(name);
     ASSERT_NE(d, nullptr) << name;
     ASSERT_EQ(d->oneof_decl_count(), 1) << name;
@@ -289,12 +312,16 @@ TEST(GrpcProto, OneofsAndMapsMatchTriton) {
   };
   for (const MapField& m : std::vector<MapField>{
            {"inference.ModelInferRequest", "parameters", "inference.InferParameter"},
-           {"inference.ModelInferRequest.InferInputTensor", "parameters", "inference.InferParameter"},
+           {"inference.ModelInferRequest.InferInputTensor", "parameters",
+            "inference.InferParameter"},
            {"inference.ModelInferResponse", "parameters", "inference.InferParameter"},
            {"inference.ModelStatistics", "response_stats", "inference.InferResponseStatistics"},
-           {"inference.RepositoryModelLoadRequest", "parameters", "inference.ModelRepositoryParameter"},
-           {"inference.LogSettingsRequest", "settings", "inference.LogSettingsRequest.SettingValue"},
-           {"inference.TraceSettingRequest", "settings", "inference.TraceSettingRequest.SettingValue"},
+           {"inference.RepositoryModelLoadRequest", "parameters",
+            "inference.ModelRepositoryParameter"},
+           {"inference.LogSettingsRequest", "settings",
+            "inference.LogSettingsRequest.SettingValue"},
+           {"inference.TraceSettingRequest", "settings",
+            "inference.TraceSettingRequest.SettingValue"},
            {"inference.SystemSharedMemoryStatusResponse", "regions",
             "inference.SystemSharedMemoryStatusResponse.RegionStatus"}}) {
     const FieldDescriptor* fd = pool->FindMessageTypeByName(m.message)->FindFieldByName(m.field);
@@ -304,7 +331,10 @@ TEST(GrpcProto, OneofsAndMapsMatchTriton) {
     EXPECT_EQ(fd->message_type()->map_value()->message_type()->full_name(), m.value_type);
   }
   // ModelConfigResponse.config is Triton's ModelConfig from model_config.proto.
-  EXPECT_EQ(inference::ModelConfigResponse::descriptor()->FindFieldByName("config")->message_type()->full_name(),
+  EXPECT_EQ(inference::ModelConfigResponse::descriptor()
+                ->FindFieldByName("config")
+                ->message_type()
+                ->full_name(),
             "inference.ModelConfig");
 }
 

@@ -2,18 +2,21 @@
 // generated from the repository's proto: every RPC, Triton's stream protocol and
 // cancellation.
 
+#include "frontend/grpc/grpc_server.h"
+
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "common/log_settings.h"
-#include "frontend/grpc/grpc_server.h"
 #include "grpc_service.grpc.pb.h"
 #include "unit/grpc_fake_service.h"
 
@@ -49,7 +52,9 @@ class GrpcServerTest : public ::testing::Test {
   std::unique_ptr<GRPCInferenceService::Stub> stub_;
 };
 
-std::string Raw(const std::vector<int32_t>& values) { return testing::Int32Tensor("IN", values).data; }
+std::string Raw(const std::vector<int32_t>& values) {
+  return testing::Int32Tensor("IN", values).data;
+}
 
 inference::ModelInferRequest InRequest(const std::string& model, const std::string& id,
                                        const std::vector<int32_t>& values) {
@@ -145,7 +150,8 @@ TEST_F(GrpcServerTest, ModelInferRawContentsRoundTrip) {
   ASSERT_EQ(resp.outputs_size(), 1);
   EXPECT_EQ(resp.outputs(0).datatype(), "INT32");
   ASSERT_EQ(resp.raw_output_contents_size(), 1);
-  EXPECT_EQ(testing::Int32Values(resp.raw_output_contents(0)), (std::vector<int32_t>{1, -2, 300000}));
+  EXPECT_EQ(testing::Int32Values(resp.raw_output_contents(0)),
+            (std::vector<int32_t>{1, -2, 300000}));
   InferRequest seen = fake_.last_request();
   EXPECT_EQ(std::get<double>(seen.parameters.at("temperature")), 0.5);
   EXPECT_EQ(seen.requested_outputs, std::vector<std::string>{"IN"});
@@ -195,7 +201,8 @@ TEST_F(GrpcServerTest, ModelInferErrors) {
     inference::ModelInferResponse resp;
     auto st = stub_->ModelInfer(&ctx, InRequest("repeat", "", {1}), &resp);
     EXPECT_EQ(st.error_code(), ::grpc::StatusCode::UNIMPLEMENTED);
-    EXPECT_EQ(st.error_message(), "ModelInfer RPC doesn't support models with decoupled transaction policy");
+    EXPECT_EQ(st.error_message(),
+              "ModelInfer RPC doesn't support models with decoupled transaction policy");
   }
   {
     ::grpc::ClientContext ctx;
@@ -216,7 +223,8 @@ TEST_F(GrpcServerTest, ModelInferClientCancelCancelsTheRequest) {
   ::grpc::ClientContext ctx;
   inference::ModelInferResponse resp;
   ::grpc::Status st;
-  std::thread client([&] { st = stub_->ModelInfer(&ctx, InRequest("hang_unary", "u-1", {1}), &resp); });
+  std::thread client(
+      [&] { st = stub_->ModelInfer(&ctx, InRequest("hang_unary", "u-1", {1}), &resp); });
   ASSERT_TRUE(fake_.WaitForInfer("u-1", 5s));
   ctx.TryCancel();
   client.join();
@@ -224,7 +232,8 @@ TEST_F(GrpcServerTest, ModelInferClientCancelCancelsTheRequest) {
   EXPECT_TRUE(fake_.WaitForCancel("u-1", 2s));
 }
 
-using Stream = ::grpc::ClientReaderWriter<inference::ModelInferRequest, inference::ModelStreamInferResponse>;
+using Stream =
+    ::grpc::ClientReaderWriter<inference::ModelInferRequest, inference::ModelStreamInferResponse>;
 
 // Reads until the server ends the stream.
 std::vector<inference::ModelStreamInferResponse> ReadAll(Stream& stream) {
@@ -238,8 +247,11 @@ TEST_F(GrpcServerTest, StreamManyRequestsInOrderWithOneFinalEach) {
   ::grpc::ClientContext ctx;
   auto stream = stub_->ModelStreamInfer(&ctx);
   // Requests of different lengths, all in flight at once on one stream.
-  std::map<std::string, std::vector<int32_t>> sent = {
-      {"a", {10, 11, 12, 13, 14}}, {"b", {20}}, {"c", {30, 31, 32}}, {"d", {}}, {"e", {50, 51, 52, 53}}};
+  std::map<std::string, std::vector<int32_t>> sent = {{"a", {10, 11, 12, 13, 14}},
+                                                      {"b", {20}},
+                                                      {"c", {30, 31, 32}},
+                                                      {"d", {}},
+                                                      {"e", {50, 51, 52, 53}}};
   for (const auto& [id, values] : sent) {
     auto req = InRequest("repeat", id, values);
     SetBool(req, "triton_enable_empty_final_response", true);
@@ -491,7 +503,8 @@ TEST_F(GrpcServerTest, RepositoryIndexLoadUnload) {
     req.set_model_name("m");
     (*req.mutable_parameters())["config"].set_int64_param(3);
     inference::RepositoryModelLoadResponse resp;
-    EXPECT_EQ(stub_->RepositoryModelLoad(&ctx, req, &resp).error_code(), ::grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(stub_->RepositoryModelLoad(&ctx, req, &resp).error_code(),
+              ::grpc::StatusCode::INVALID_ARGUMENT);
   }
   {
     fake_.load_result = InvalidArgument("load failed for model 'm': bad config");
@@ -545,7 +558,8 @@ TEST_F(GrpcServerTest, LogSettings) {
     (*req.mutable_settings())["log_info"].set_bool_param(!before.log_info);
     (*req.mutable_settings())["log_error"].set_string_param("yes");
     inference::LogSettingsResponse resp;
-    EXPECT_EQ(stub_->LogSettings(&ctx, req, &resp).error_code(), ::grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_EQ(stub_->LogSettings(&ctx, req, &resp).error_code(),
+              ::grpc::StatusCode::INVALID_ARGUMENT);
     EXPECT_EQ(GetLogSettings().log_info, before.log_info);
   }
   SetLogSettings(before);
@@ -590,6 +604,26 @@ TEST_F(GrpcServerTest, SharedMemoryAndTraceAreUnimplemented) {
     inference::TraceSettingResponse r;
     expect_unimplemented(stub_->TraceSetting(&ctx, {}, &r));
   }
+}
+
+TEST_F(GrpcServerTest, HealthServiceReportsServing) {
+  // grpc.health.v1.Health/Check with an empty HealthCheckRequest; the reply
+  // HealthCheckResponse{status: SERVING (1)} is the two bytes 08 01.
+  ::grpc::GenericStub generic(channel_);
+  ::grpc::ClientContext ctx;
+  ::grpc::Slice empty(std::string{});
+  ::grpc::ByteBuffer request(&empty, 1), response;
+  std::promise<::grpc::Status> done;
+  generic.UnaryCall(&ctx, "/grpc.health.v1.Health/Check", ::grpc::StubOptions(), &request,
+                    &response, [&done](::grpc::Status st) { done.set_value(st); });
+  auto st = done.get_future().get();
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  std::vector<::grpc::Slice> slices;
+  ASSERT_TRUE(response.Dump(&slices).ok());
+  std::string bytes;
+  for (const auto& slice : slices)
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
 TEST(GrpcServerCreate, RefusesBadAddressAndBusyPort) {

@@ -2,7 +2,11 @@
 // valid Prometheus text exposition (checked by our own reader, and by `promtool check
 // metrics` when it is installed).
 
+#include "frontend/metrics/metrics_renderer.h"
+
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -12,10 +16,6 @@
 #include <set>
 #include <sstream>
 
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include "frontend/metrics/metrics_renderer.h"
 #include "frontend/metrics/prometheus_text.h"
 #include "unit/grpc_fake_service.h"
 
@@ -37,9 +37,11 @@ class FakeGpus : public GpuMemorySource {
 // A small reader of the text format: returns an error message, or "" when valid. Checks
 // line syntax, that every sample belongs to a family declared once (HELP + TYPE) before
 // it, no duplicate series, and histogram consistency (cumulative buckets, +Inf == count).
-std::string CheckExposition(const std::string& text, std::map<std::string, std::string>* types_out = nullptr) {
+std::string CheckExposition(const std::string& text,
+                            std::map<std::string, std::string>* types_out = nullptr) {
   static const std::regex kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .*)");
-  static const std::regex kType(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
+  static const std::regex kType(
+      R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped))");
   static const std::regex kSample(
       R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")(,[a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\[\\"n])*")*\})? ([-+]?(\d+(\.\d*)?([eE][-+]?\d+)?|Inf|NaN)))");
   std::map<std::string, std::string> types;
@@ -74,8 +76,10 @@ std::string CheckExposition(const std::string& text, std::map<std::string, std::
           family = name.substr(0, name.size() - s.size());
       }
       if (!types.count(family)) return "sample before its TYPE, " + where;
-      if (!series.insert(line.substr(0, line.rfind(' '))).second) return "duplicate series, " + where;
-      const double value = std::stod(m[m.size() - 4].str() == "+Inf" ? "inf" : m[m.size() - 4].str());
+      if (!series.insert(line.substr(0, line.rfind(' '))).second)
+        return "duplicate series, " + where;
+      const double value =
+          std::stod(m[m.size() - 4].str() == "+Inf" ? "inf" : m[m.size() - 4].str());
       if (types[family] == "histogram") {
         if (name == family + "_bucket") {
           if (value < last_bucket[family]) return "buckets not cumulative, " + where;
@@ -156,7 +160,8 @@ TEST(MetricsRenderer, RendersTritonAndSluiceSeries) {
   FakeInferenceService fake;
   FillFake(fake);
   FakeGpus gpus;
-  gpus.gpus = {{0, "GPU-aaaa", "H100", 80'000'000'000u, 1'000'000u}, {1, "GPU-bbbb", "H100", 80'000'000'000u, 0}};
+  gpus.gpus = {{0, "GPU-aaaa", "H100", 80'000'000'000u, 1'000'000u},
+               {1, "GPU-bbbb", "H100", 80'000'000'000u, 0}};
   const std::string text = MetricsRenderer(fake, &gpus).Render();
 
   for (const char* line : {
@@ -194,8 +199,8 @@ TEST(MetricsRenderer, RendersTritonAndSluiceSeries) {
     EXPECT_TRUE(Has(text, line)) << "missing: " << line << "\n" << text;
 
   // Every version has exactly one series per state, and exactly one of them is 1.
-  for (const char* model : {"identity\",version=\"1", "repeat\",version=\"1", "repeat\",version=\"2",
-                            "never_loaded\",version=\""}) {
+  for (const char* model : {"identity\",version=\"1", "repeat\",version=\"1",
+                            "repeat\",version=\"2", "never_loaded\",version=\""}) {
     int series = 0, ones = 0;
     std::istringstream in(text);
     for (std::string l; std::getline(in, l);) {
@@ -218,11 +223,13 @@ TEST(MetricsRenderer, RendersTritonAndSluiceSeries) {
   if (auto lint = Promtool(text)) {
     // Only the naming lints that Triton's and vLLM's fixed metric names cause are allowed.
     for (const std::string& l : *lint) {
-      const bool triton_name = l.rfind("nv_", 0) == 0 &&
-                               (l.find("should have \"_total\" suffix") != std::string::npos ||
-                                l.find("should not have \"_count\" suffix") != std::string::npos ||
-                                l.find("should not contain abbreviated units") != std::string::npos);
-      const bool vllm_name = l.rfind("vllm:", 0) == 0 && l.find("should not contain ':'") != std::string::npos;
+      const bool triton_name =
+          l.rfind("nv_", 0) == 0 &&
+          (l.find("should have \"_total\" suffix") != std::string::npos ||
+           l.find("should not have \"_count\" suffix") != std::string::npos ||
+           l.find("should not contain abbreviated units") != std::string::npos);
+      const bool vllm_name =
+          l.rfind("vllm:", 0) == 0 && l.find("should not contain ':'") != std::string::npos;
       EXPECT_TRUE(triton_name || vllm_name) << "promtool: " << l;
     }
   } else {
@@ -266,16 +273,18 @@ TEST(PrometheusText, MalformedHistogramStaysValid) {
   PrometheusText out;
   out.Family("h", "histogram", "h");
   out.HistogramSamples("h", {}, core::Histogram{{1.0}, {4}, 2.0, 4});  // one bucket short
-  EXPECT_EQ(out.text(), "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 4\nh_sum 2\nh_count 4\n");
+  EXPECT_EQ(out.text(),
+            "# HELP h h\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 4\nh_sum 2\nh_count 4\n");
   EXPECT_EQ(CheckExposition(out.text()), "");
 }
 
 TEST(PrometheusText, CheckerCatchesBrokenText) {
   // The reader used above must be able to fail.
-  EXPECT_NE(CheckExposition("m 1\n"), "");                                          // no TYPE
-  EXPECT_NE(CheckExposition("# TYPE m gauge\nm{l=\"x} 1\n"), "");                   // bad label
-  EXPECT_NE(CheckExposition("# TYPE m gauge\nm 1\nm 2\n"), "");                     // duplicate
-  EXPECT_NE(CheckExposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"), "");
+  EXPECT_NE(CheckExposition("m 1\n"), "");                         // no TYPE
+  EXPECT_NE(CheckExposition("# TYPE m gauge\nm{l=\"x} 1\n"), "");  // bad label
+  EXPECT_NE(CheckExposition("# TYPE m gauge\nm 1\nm 2\n"), "");    // duplicate
+  EXPECT_NE(CheckExposition("# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\n"),
+            "");
   EXPECT_NE(CheckExposition("# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_count 3\n"), "");
 }
 

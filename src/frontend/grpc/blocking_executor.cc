@@ -10,7 +10,9 @@ BlockingExecutor::BlockingExecutor(size_t threads, size_t max_queued) : max_queu
   for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
-BlockingExecutor::~BlockingExecutor() { Stop(); }
+BlockingExecutor::~BlockingExecutor() {
+  Stop();
+}
 
 bool BlockingExecutor::Post(std::function<void()> task) {
   {

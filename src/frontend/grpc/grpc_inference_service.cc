@@ -35,7 +35,8 @@ template <typename Fn>
 }
 
 ::grpc::ServerUnaryReactor* NotSupported(::grpc::CallbackServerContext* context, const char* what) {
-  return Answer(context, [what] { return Unsupported(std::string(what) + " is not supported by Sluice"); });
+  return Answer(context,
+                [what] { return Unsupported(std::string(what) + " is not supported by Sluice"); });
 }
 
 void RenderTensorMetadata(const core::TensorMetadata& t,
@@ -52,29 +53,32 @@ void RenderDuration(const core::StatDuration& d, inference::StatisticDuration* o
 
 }  // namespace
 
-GrpcInferenceService::GrpcInferenceService(core::InferenceService& service, BlockingExecutor& executor,
+GrpcInferenceService::GrpcInferenceService(core::InferenceService& service,
+                                           BlockingExecutor& executor,
                                            const GrpcServerOptions& options)
     : service_(service), executor_(executor), options_(options) {}
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(Context* context, const inference::ServerLiveRequest*,
-                                                             inference::ServerLiveResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ServerLive(
+    Context* context, const inference::ServerLiveRequest*,
+    inference::ServerLiveResponse* response) {
   return Answer(context, [&] {
     response->set_live(service_.IsLive());
     return Status::Ok();
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(Context* context, const inference::ServerReadyRequest*,
-                                                              inference::ServerReadyResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ServerReady(
+    Context* context, const inference::ServerReadyRequest*,
+    inference::ServerReadyResponse* response) {
   return Answer(context, [&] {
     response->set_ready(service_.IsReady());
     return Status::Ok();
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(Context* context,
-                                                             const inference::ModelReadyRequest* request,
-                                                             inference::ModelReadyResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ModelReady(
+    Context* context, const inference::ModelReadyRequest* request,
+    inference::ModelReadyResponse* response) {
   return Answer(context, [&] {
     ASSIGN_OR_RETURN(bool ready, service_.IsModelReady(request->name(), request->version()));
     response->set_ready(ready);
@@ -82,9 +86,9 @@ GrpcInferenceService::GrpcInferenceService(core::InferenceService& service, Bloc
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(Context* context,
-                                                                 const inference::ServerMetadataRequest*,
-                                                                 inference::ServerMetadataResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ServerMetadata(
+    Context* context, const inference::ServerMetadataRequest*,
+    inference::ServerMetadataResponse* response) {
   return Answer(context, [&] {
     response->set_name(options_.server_name);
     response->set_version(options_.server_version);
@@ -93,11 +97,12 @@ GrpcInferenceService::GrpcInferenceService(core::InferenceService& service, Bloc
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(Context* context,
-                                                                const inference::ModelMetadataRequest* request,
-                                                                inference::ModelMetadataResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ModelMetadata(
+    Context* context, const inference::ModelMetadataRequest* request,
+    inference::ModelMetadataResponse* response) {
   return Answer(context, [&] {
-    ASSIGN_OR_RETURN(core::ModelMetadata m, service_.GetModelMetadata(request->name(), request->version()));
+    ASSIGN_OR_RETURN(core::ModelMetadata m,
+                     service_.GetModelMetadata(request->name(), request->version()));
     response->set_name(m.name);
     for (const std::string& v : m.versions) response->add_versions(v);
     response->set_platform(m.platform);
@@ -107,9 +112,9 @@ GrpcInferenceService::GrpcInferenceService(core::InferenceService& service, Bloc
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(Context* context,
-                                                             const inference::ModelInferRequest* request,
-                                                             inference::ModelInferResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ModelInfer(
+    Context* context, const inference::ModelInferRequest* request,
+    inference::ModelInferResponse* response) {
   (void)context;
   return ModelInferReactor::Start(service_, *request, response);
 }
@@ -119,18 +124,19 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
   return new StreamInferReactor(service_, context, options_);
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(Context* context,
-                                                              const inference::ModelConfigRequest* request,
-                                                              inference::ModelConfigResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ModelConfig(
+    Context* context, const inference::ModelConfigRequest* request,
+    inference::ModelConfigResponse* response) {
   return Answer(context, [&] {
-    ASSIGN_OR_RETURN(*response->mutable_config(), service_.GetModelConfig(request->name(), request->version()));
+    ASSIGN_OR_RETURN(*response->mutable_config(),
+                     service_.GetModelConfig(request->name(), request->version()));
     return Status::Ok();
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(Context* context,
-                                                                  const inference::ModelStatisticsRequest* request,
-                                                                  inference::ModelStatisticsResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::ModelStatistics(
+    Context* context, const inference::ModelStatisticsRequest* request,
+    inference::ModelStatisticsResponse* response) {
   return Answer(context, [&] {
     ASSIGN_OR_RETURN(auto stats, service_.Statistics(request->name(), request->version()));
     for (const core::ModelStatistics& s : stats) {
@@ -152,9 +158,9 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
   });
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(Context* context,
-                                                                  const inference::RepositoryIndexRequest* request,
-                                                                  inference::RepositoryIndexResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryIndex(
+    Context* context, const inference::RepositoryIndexRequest* request,
+    inference::RepositoryIndexResponse* response) {
   return Answer(context, [&] {
     for (const core::ModelIndexEntry& e : service_.RepositoryIndex(request->ready())) {
       auto* m = response->add_models();
@@ -168,7 +174,8 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
 }
 
 ::grpc::ServerUnaryReactor* GrpcInferenceService::RepositoryModelLoad(
-    Context* context, const inference::RepositoryModelLoadRequest* request, inference::RepositoryModelLoadResponse*) {
+    Context* context, const inference::RepositoryModelLoadRequest* request,
+    inference::RepositoryModelLoadResponse*) {
   ::grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   Status parsed;
   core::LoadOptions load;
@@ -197,7 +204,8 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
   bool posted = executor_.Post([this, reactor, &name, load = std::move(load)] {
     reactor->Finish(ToGrpcStatus(Guarded([&] { return service_.LoadModel(name, load); })));
   });
-  if (!posted) reactor->Finish(ToGrpcStatus(Unavailable("too many load/unload requests in progress")));
+  if (!posted)
+    reactor->Finish(ToGrpcStatus(Unavailable("too many load/unload requests in progress")));
   return reactor;
 }
 
@@ -210,7 +218,8 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
     using P = inference::ModelRepositoryParameter;
     if (key != "unload_dependents" && key != "wait") continue;
     if (p.parameter_choice_case() != P::kBoolParam) {
-      reactor->Finish(ToGrpcStatus(InvalidArgument("unload parameter '" + key + "' must be a bool")));
+      reactor->Finish(
+          ToGrpcStatus(InvalidArgument("unload parameter '" + key + "' must be a bool")));
       return reactor;
     }
     (key == "wait" ? unload.wait : unload.unload_dependents) = p.bool_param();
@@ -219,16 +228,18 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
   bool posted = executor_.Post([this, reactor, &name, unload] {
     reactor->Finish(ToGrpcStatus(Guarded([&] { return service_.UnloadModel(name, unload); })));
   });
-  if (!posted) reactor->Finish(ToGrpcStatus(Unavailable("too many load/unload requests in progress")));
+  if (!posted)
+    reactor->Finish(ToGrpcStatus(Unavailable("too many load/unload requests in progress")));
   return reactor;
 }
 
-::grpc::ServerUnaryReactor* GrpcInferenceService::LogSettings(Context* context,
-                                                              const inference::LogSettingsRequest* request,
-                                                              inference::LogSettingsResponse* response) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::LogSettings(
+    Context* context, const inference::LogSettingsRequest* request,
+    inference::LogSettingsResponse* response) {
   return Answer(context, [&] {
     if (request->settings_size() > 0) {
-      ASSIGN_OR_RETURN(sluice::LogSettings updated, ApplyLogSettingsRequest(*request, GetLogSettings()));
+      ASSIGN_OR_RETURN(sluice::LogSettings updated,
+                       ApplyLogSettingsRequest(*request, GetLogSettings()));
       SetLogSettings(updated);
     }
     RenderLogSettings(GetLogSettings(), response);
@@ -237,7 +248,8 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
 }
 
 ::grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryStatus(
-    Context* context, const inference::SystemSharedMemoryStatusRequest*, inference::SystemSharedMemoryStatusResponse*) {
+    Context* context, const inference::SystemSharedMemoryStatusRequest*,
+    inference::SystemSharedMemoryStatusResponse*) {
   return NotSupported(context, "system shared memory");
 }
 ::grpc::ServerUnaryReactor* GrpcInferenceService::SystemSharedMemoryRegister(
@@ -251,11 +263,13 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
   return NotSupported(context, "system shared memory");
 }
 ::grpc::ServerUnaryReactor* GrpcInferenceService::CudaSharedMemoryStatus(
-    Context* context, const inference::CudaSharedMemoryStatusRequest*, inference::CudaSharedMemoryStatusResponse*) {
+    Context* context, const inference::CudaSharedMemoryStatusRequest*,
+    inference::CudaSharedMemoryStatusResponse*) {
   return NotSupported(context, "CUDA shared memory");
 }
 ::grpc::ServerUnaryReactor* GrpcInferenceService::CudaSharedMemoryRegister(
-    Context* context, const inference::CudaSharedMemoryRegisterRequest*, inference::CudaSharedMemoryRegisterResponse*) {
+    Context* context, const inference::CudaSharedMemoryRegisterRequest*,
+    inference::CudaSharedMemoryRegisterResponse*) {
   return NotSupported(context, "CUDA shared memory");
 }
 ::grpc::ServerUnaryReactor* GrpcInferenceService::CudaSharedMemoryUnregister(
@@ -263,8 +277,8 @@ GrpcInferenceService::ModelStreamInfer(Context* context) {
     inference::CudaSharedMemoryUnregisterResponse*) {
   return NotSupported(context, "CUDA shared memory");
 }
-::grpc::ServerUnaryReactor* GrpcInferenceService::TraceSetting(Context* context, const inference::TraceSettingRequest*,
-                                                               inference::TraceSettingResponse*) {
+::grpc::ServerUnaryReactor* GrpcInferenceService::TraceSetting(
+    Context* context, const inference::TraceSettingRequest*, inference::TraceSettingResponse*) {
   return NotSupported(context, "tracing");
 }
 

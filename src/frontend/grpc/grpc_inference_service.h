@@ -22,17 +22,22 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
   using Context = ::grpc::CallbackServerContext;
   using Unary = ::grpc::ServerUnaryReactor;
 
-  Unary* ServerLive(Context*, const inference::ServerLiveRequest*, inference::ServerLiveResponse*) override;
-  Unary* ServerReady(Context*, const inference::ServerReadyRequest*, inference::ServerReadyResponse*) override;
-  Unary* ModelReady(Context*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
+  Unary* ServerLive(Context*, const inference::ServerLiveRequest*,
+                    inference::ServerLiveResponse*) override;
+  Unary* ServerReady(Context*, const inference::ServerReadyRequest*,
+                     inference::ServerReadyResponse*) override;
+  Unary* ModelReady(Context*, const inference::ModelReadyRequest*,
+                    inference::ModelReadyResponse*) override;
   Unary* ServerMetadata(Context*, const inference::ServerMetadataRequest*,
                         inference::ServerMetadataResponse*) override;
   Unary* ModelMetadata(Context*, const inference::ModelMetadataRequest*,
                        inference::ModelMetadataResponse*) override;
-  Unary* ModelInfer(Context*, const inference::ModelInferRequest*, inference::ModelInferResponse*) override;
+  Unary* ModelInfer(Context*, const inference::ModelInferRequest*,
+                    inference::ModelInferResponse*) override;
   ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
   ModelStreamInfer(Context*) override;
-  Unary* ModelConfig(Context*, const inference::ModelConfigRequest*, inference::ModelConfigResponse*) override;
+  Unary* ModelConfig(Context*, const inference::ModelConfigRequest*,
+                     inference::ModelConfigResponse*) override;
   Unary* ModelStatistics(Context*, const inference::ModelStatisticsRequest*,
                          inference::ModelStatisticsResponse*) override;
   Unary* RepositoryIndex(Context*, const inference::RepositoryIndexRequest*,
@@ -45,7 +50,8 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
                                   inference::SystemSharedMemoryStatusResponse*) override;
   Unary* SystemSharedMemoryRegister(Context*, const inference::SystemSharedMemoryRegisterRequest*,
                                     inference::SystemSharedMemoryRegisterResponse*) override;
-  Unary* SystemSharedMemoryUnregister(Context*, const inference::SystemSharedMemoryUnregisterRequest*,
+  Unary* SystemSharedMemoryUnregister(Context*,
+                                      const inference::SystemSharedMemoryUnregisterRequest*,
                                       inference::SystemSharedMemoryUnregisterResponse*) override;
   Unary* CudaSharedMemoryStatus(Context*, const inference::CudaSharedMemoryStatusRequest*,
                                 inference::CudaSharedMemoryStatusResponse*) override;
@@ -53,8 +59,10 @@ class GrpcInferenceService final : public inference::GRPCInferenceService::Callb
                                   inference::CudaSharedMemoryRegisterResponse*) override;
   Unary* CudaSharedMemoryUnregister(Context*, const inference::CudaSharedMemoryUnregisterRequest*,
                                     inference::CudaSharedMemoryUnregisterResponse*) override;
-  Unary* TraceSetting(Context*, const inference::TraceSettingRequest*, inference::TraceSettingResponse*) override;
-  Unary* LogSettings(Context*, const inference::LogSettingsRequest*, inference::LogSettingsResponse*) override;
+  Unary* TraceSetting(Context*, const inference::TraceSettingRequest*,
+                      inference::TraceSettingResponse*) override;
+  Unary* LogSettings(Context*, const inference::LogSettingsRequest*,
+                     inference::LogSettingsResponse*) override;
 
  private:
   core::InferenceService& service_;

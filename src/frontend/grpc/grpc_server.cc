@@ -1,35 +1,42 @@
 #include "frontend/grpc/grpc_server.h"
 
-#include <chrono>
-
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <chrono>
 
 #include "frontend/grpc/blocking_executor.h"
 #include "frontend/grpc/grpc_inference_service.h"
 
 namespace sluice::grpc_frontend {
 
-Result<std::unique_ptr<GrpcServer>> GrpcServer::Create(std::string address, core::InferenceService& service,
+Result<std::unique_ptr<GrpcServer>> GrpcServer::Create(std::string address,
+                                                       core::InferenceService& service,
                                                        GrpcServerOptions options) {
   if (address.empty() || address.find(':') == std::string::npos)
     return InvalidArgument("gRPC address '" + address + "' must be host:port");
-  if (options.max_message_bytes <= 0) return InvalidArgument("gRPC max_message_bytes must be positive");
+  if (options.max_message_bytes <= 0)
+    return InvalidArgument("gRPC max_message_bytes must be positive");
   if (options.max_inflight_per_stream == 0 || options.max_pending_writes_per_stream == 0)
     return InvalidArgument("gRPC per-stream limits must be positive");
-  return std::unique_ptr<GrpcServer>(new GrpcServer(std::move(address), service, std::move(options)));
+  return std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(address), service, std::move(options)));
 }
 
-GrpcServer::GrpcServer(std::string address, core::InferenceService& service, GrpcServerOptions options)
+GrpcServer::GrpcServer(std::string address, core::InferenceService& service,
+                       GrpcServerOptions options)
     : address_(std::move(address)), service_(service), options_(std::move(options)) {}
 
-GrpcServer::~GrpcServer() { Stop(); }
+GrpcServer::~GrpcServer() {
+  Stop();
+}
 
 Status GrpcServer::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return Internal("gRPC server already started");
   started_ = true;
-  executor_ = std::make_unique<BlockingExecutor>(options_.blocking_threads, options_.max_queued_blocking);
+  executor_ =
+      std::make_unique<BlockingExecutor>(options_.blocking_threads, options_.max_queued_blocking);
   grpc_service_ = std::make_unique<GrpcInferenceService>(service_, *executor_, options_);
 
   // A process-wide switch in gRPC: it applies to servers built after it.

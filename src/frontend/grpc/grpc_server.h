@@ -32,7 +32,8 @@ class GrpcInferenceService;
 class GrpcServer {
  public:
   // `address` is "host:port" (port 0 picks a free port at Start).
-  static Result<std::unique_ptr<GrpcServer>> Create(std::string address, core::InferenceService& service,
+  static Result<std::unique_ptr<GrpcServer>> Create(std::string address,
+                                                    core::InferenceService& service,
                                                     GrpcServerOptions options = {});
   ~GrpcServer();
   GrpcServer(const GrpcServer&) = delete;

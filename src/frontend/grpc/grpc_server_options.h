@@ -13,8 +13,9 @@ struct GrpcServerOptions {
   std::string server_name = "sluice";
   std::string server_version = "0.1.0";
   std::vector<std::string> extensions = {
-      "model_repository", "model_repository(unload_dependents)", "model_configuration",
-      "parameters",       "statistics",                          "logging"};
+      "model_repository",    "model_repository(unload_dependents)",
+      "model_configuration", "parameters",
+      "statistics",          "logging"};
 
   // Largest request or response message, bytes (bounds every tensor a client can send).
   int max_message_bytes = 64 << 20;

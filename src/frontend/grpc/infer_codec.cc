@@ -105,8 +105,8 @@ Status DecodeTypedContents(const inference::InferTensorContents& c, Tensor& tens
   }
   RETURN_IF_ERROR(st);
   if (given != count)
-    return InvalidArgument("input '" + name + "': shape " + ShapeToString(tensor.shape) + " needs " +
-                           std::to_string(count) + " elements, contents has " +
+    return InvalidArgument("input '" + name + "': shape " + ShapeToString(tensor.shape) +
+                           " needs " + std::to_string(count) + " elements, contents has " +
                            std::to_string(given));
   return Status::Ok();
 }
@@ -119,7 +119,9 @@ bool HasTypedContents(const inference::InferTensorContents& c) {
 
 }  // namespace
 
-std::string VersionString(int64_t version) { return version < 0 ? std::string() : std::to_string(version); }
+std::string VersionString(int64_t version) {
+  return version < 0 ? std::string() : std::to_string(version);
+}
 
 Result<int64_t> ParseVersion(const std::string& version) {
   if (version.empty()) return int64_t{-1};
@@ -134,10 +136,18 @@ Result<Parameters> ParseParameters(const ProtoParameters& params) {
   Parameters out;
   for (const auto& [key, p] : params) {
     switch (p.parameter_choice_case()) {
-      case inference::InferParameter::kBoolParam: out[key] = p.bool_param(); break;
-      case inference::InferParameter::kInt64Param: out[key] = p.int64_param(); break;
-      case inference::InferParameter::kStringParam: out[key] = p.string_param(); break;
-      case inference::InferParameter::kDoubleParam: out[key] = p.double_param(); break;
+      case inference::InferParameter::kBoolParam:
+        out[key] = p.bool_param();
+        break;
+      case inference::InferParameter::kInt64Param:
+        out[key] = p.int64_param();
+        break;
+      case inference::InferParameter::kStringParam:
+        out[key] = p.string_param();
+        break;
+      case inference::InferParameter::kDoubleParam:
+        out[key] = p.double_param();
+        break;
       case inference::InferParameter::kUint64Param:
         if (p.uint64_param() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
           return InvalidArgument("parameter '" + key + "': uint64 value " +
@@ -170,7 +180,8 @@ Result<InferRequest> ParseInferRequest(inference::ModelInferRequest& msg) {
     t.name = in.name();
     auto datatype = ParseDataType(in.datatype());
     if (!datatype)
-      return InvalidArgument("input '" + t.name + "': unknown datatype '" + in.datatype().substr(0, 32) + "'");
+      return InvalidArgument("input '" + t.name + "': unknown datatype '" +
+                             in.datatype().substr(0, 32) + "'");
     t.datatype = *datatype;
     t.shape.assign(in.shape().begin(), in.shape().end());
     auto count = ElementCount(t.shape);
@@ -198,10 +209,14 @@ void SetParameter(ProtoParameters* params, const std::string& key, const Paramet
   std::visit(
       [&p](const auto& v) {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, bool>) p.set_bool_param(v);
-        else if constexpr (std::is_same_v<T, int64_t>) p.set_int64_param(v);
-        else if constexpr (std::is_same_v<T, double>) p.set_double_param(v);
-        else p.set_string_param(v);
+        if constexpr (std::is_same_v<T, bool>)
+          p.set_bool_param(v);
+        else if constexpr (std::is_same_v<T, int64_t>)
+          p.set_int64_param(v);
+        else if constexpr (std::is_same_v<T, double>)
+          p.set_double_param(v);
+        else
+          p.set_string_param(v);
       },
       value);
 }
@@ -210,7 +225,8 @@ void RenderInferResponse(InferResponse& response, inference::ModelInferResponse*
   out->set_model_name(response.model_name);
   out->set_model_version(VersionString(response.model_version));
   out->set_id(response.id);
-  for (const auto& [key, value] : response.parameters) SetParameter(out->mutable_parameters(), key, value);
+  for (const auto& [key, value] : response.parameters)
+    SetParameter(out->mutable_parameters(), key, value);
   for (Tensor& t : response.outputs) {
     auto* o = out->add_outputs();
     o->set_name(t.name);

@@ -22,7 +22,9 @@ Result<LogSettings> ApplyLogSettingsRequest(const inference::LogSettingsRequest&
       return Unsupported("log setting 'log_file' cannot be changed over the network");
     } else if (key == "log_info" || key == "log_warning" || key == "log_error") {
       if (kind != Value::kBoolParam) return WrongType(key, "bool");
-      bool& field = key == "log_info" ? s.log_info : key == "log_warning" ? s.log_warning : s.log_error;
+      bool& field = key == "log_info"      ? s.log_info
+                    : key == "log_warning" ? s.log_warning
+                                           : s.log_error;
       field = value.bool_param();
     } else if (key == "log_verbose_level") {
       if (kind != Value::kUint32Param) return WrongType(key, "uint32");
@@ -30,8 +32,9 @@ Result<LogSettings> ApplyLogSettingsRequest(const inference::LogSettingsRequest&
     } else if (key == "log_format") {
       if (kind != Value::kStringParam) return WrongType(key, "string");
       if (value.string_param() != "default" && value.string_param() != "ISO8601")
-        return InvalidArgument("log setting 'log_format' must be \"default\" or \"ISO8601\", got \"" +
-                               value.string_param().substr(0, 32) + "\"");
+        return InvalidArgument(
+            "log setting 'log_format' must be \"default\" or \"ISO8601\", got \"" +
+            value.string_param().substr(0, 32) + "\"");
       s.log_format = value.string_param();
     } else {
       return InvalidArgument("unknown log setting '" + key.substr(0, 64) + "'");

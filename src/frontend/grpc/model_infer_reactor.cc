@@ -13,12 +13,12 @@ namespace sluice::grpc_frontend {
 struct ModelInferReactor::Shared {
   std::mutex mu;
   // Null once Finish was decided; valid until then (OnDone comes only after Finish).
-  ModelInferReactor* reactor = nullptr;                // guarded by mu
-  inference::ModelInferResponse* out = nullptr;        // owned by gRPC; valid while reactor is
-  std::shared_ptr<core::InflightRequest> inflight;     // guarded by mu
-  bool cancelled = false;                              // guarded by mu
-  std::optional<InferResponse> response;               // guarded by mu
-  int responses = 0;                                   // guarded by mu
+  ModelInferReactor* reactor = nullptr;             // guarded by mu
+  inference::ModelInferResponse* out = nullptr;     // owned by gRPC; valid while reactor is
+  std::shared_ptr<core::InflightRequest> inflight;  // guarded by mu
+  bool cancelled = false;                           // guarded by mu
+  std::optional<InferResponse> response;            // guarded by mu
+  int responses = 0;                                // guarded by mu
 
   // Finishes the RPC once; later calls do nothing. `response` is rendered on OK.
   void Finish(const Status& status) {
@@ -73,7 +73,8 @@ ModelInferReactor::ModelInferReactor(inference::ModelInferResponse* response)
   return reactor;
 }
 
-void ModelInferReactor::Run(core::InferenceService& service, const inference::ModelInferRequest& request) {
+void ModelInferReactor::Run(core::InferenceService& service,
+                            const inference::ModelInferRequest& request) {
   // Only `shared` is used from here on: the reactor may finish (and, once bound, be
   // deleted) on a core thread while Infer() runs.
   std::shared_ptr<Shared> shared = shared_;
@@ -86,9 +87,9 @@ void ModelInferReactor::Run(core::InferenceService& service, const inference::Mo
   }
 }
 
-void ModelInferReactor::Submit(core::InferenceService& service, const inference::ModelInferRequest& request,
+void ModelInferReactor::Submit(core::InferenceService& service,
+                               const inference::ModelInferRequest& request,
                                const std::shared_ptr<Shared>& shared) {
-
   auto decoupled = service.IsModelDecoupled(request.model_name(), request.model_version());
   if (!decoupled.ok()) return shared->Finish(decoupled.status());
   if (*decoupled)
@@ -100,8 +101,9 @@ void ModelInferReactor::Submit(core::InferenceService& service, const inference:
   auto parsed = ParseInferRequest(const_cast<inference::ModelInferRequest&>(request));
   if (!parsed.ok()) return shared->Finish(parsed.status());
 
-  auto inflight = service.Infer(std::move(parsed).value(),
-                                [shared](ResponseEvent event) { shared->OnEvent(std::move(event)); });
+  auto inflight = service.Infer(std::move(parsed).value(), [shared](ResponseEvent event) {
+    shared->OnEvent(std::move(event));
+  });
   if (!inflight.ok()) return shared->Finish(inflight.status());
   bool cancel_now = false;
   {

@@ -7,10 +7,10 @@
 // Lifetime: created with new by the handler, deleted in OnDone. The response sink shares
 // only `Shared` with it, so the sink may outlive the reactor.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <mutex>
-
-#include <grpcpp/grpcpp.h>
 
 #include "core/inference_service.h"
 #include "grpc_service.pb.h"

@@ -89,7 +89,8 @@ struct StreamInferReactor::Shared {
 
   // Ends the stream early with `status` (the first one wins). Requires mu. Returns the
   // requests to Cancel() after releasing mu.
-  std::vector<std::shared_ptr<core::InflightRequest>> EndLocked(::grpc::Status status, bool drop_pending) {
+  std::vector<std::shared_ptr<core::InflightRequest>> EndLocked(::grpc::Status status,
+                                                                bool drop_pending) {
     if (!end_status) end_status = std::move(status);
     if (drop_pending) {
       while (pending.size() > (writing ? 1u : 0u)) pending.pop_back();
@@ -102,7 +103,8 @@ struct StreamInferReactor::Shared {
 
   // Runs outside mu. The reactor is alive: Finish has not been called before `a` (only one
   // thread decides it), and a write in flight keeps it from being decided.
-  void Perform(const Action& a, const std::vector<std::shared_ptr<core::InflightRequest>>& to_cancel) {
+  void Perform(const Action& a,
+               const std::vector<std::shared_ptr<core::InflightRequest>>& to_cancel) {
     for (const auto& h : to_cancel) h->Cancel();
     if (a.write) reactor->StartWrite(a.write);
     if (a.finish) reactor->Finish(*a.finish);
@@ -121,7 +123,10 @@ struct StreamInferReactor::Shared {
             to_cancel = EndLocked(ToGrpcStatus(event.status), /*drop_pending=*/false);
           } else {
             inference::ModelStreamInferResponse msg = HeaderOnly(info);
-            msg.set_error_message(event.status.message());
+            // An empty error_message reads as success to clients: never send one.
+            msg.set_error_message(event.status.message().empty()
+                                      ? std::string(StatusCodeName(event.status.code()))
+                                      : event.status.message());
             pending.push_back(std::move(msg));
           }
         } else if (event.has_response) {
@@ -202,7 +207,9 @@ void StreamInferReactor::Submit() {
   InferRequest request = std::move(parsed).value();
   if (auto it = request.parameters.find(kEmptyFinalParam); it != request.parameters.end()) {
     const bool* value = std::get_if<bool>(&it->second);
-    if (value == nullptr) return fail(InvalidArgument(std::string("parameter '") + kEmptyFinalParam + "' must be a bool"));
+    if (value == nullptr)
+      return fail(
+          InvalidArgument(std::string("parameter '") + kEmptyFinalParam + "' must be a bool"));
     info.empty_final = *value;
     request.parameters.erase(it);
   }
@@ -256,8 +263,9 @@ void StreamInferReactor::OnWriteDone(bool ok) {
     shared_->pending.pop_front();
     if (!ok) {
       shared_->client_gone = true;
-      to_cancel = shared_->EndLocked(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream closed by the client"),
-                                     /*drop_pending=*/true);
+      to_cancel = shared_->EndLocked(
+          ::grpc::Status(::grpc::StatusCode::CANCELLED, "stream closed by the client"),
+          /*drop_pending=*/true);
     }
     a = shared_->NextLocked();
   }
@@ -270,8 +278,9 @@ void StreamInferReactor::OnCancel() {
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
     shared_->client_gone = true;
-    to_cancel = shared_->EndLocked(::grpc::Status(::grpc::StatusCode::CANCELLED, "stream cancelled by the client"),
-                                   /*drop_pending=*/true);
+    to_cancel = shared_->EndLocked(
+        ::grpc::Status(::grpc::StatusCode::CANCELLED, "stream cancelled by the client"),
+        /*drop_pending=*/true);
     a = shared_->NextLocked();
   }
   shared_->Perform(a, to_cancel);

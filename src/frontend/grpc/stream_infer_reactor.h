@@ -17,9 +17,9 @@
 // Lifetime: created with new by the handler, deleted in OnDone. Response sinks share only
 // `Shared` with it, so they may outlive the reactor.
 
-#include <memory>
-
 #include <grpcpp/grpcpp.h>
+
+#include <memory>
 
 #include "core/inference_service.h"
 #include "frontend/grpc/grpc_server_options.h"
@@ -27,8 +27,8 @@
 
 namespace sluice::grpc_frontend {
 
-class StreamInferReactor
-    : public ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+class StreamInferReactor : public ::grpc::ServerBidiReactor<inference::ModelInferRequest,
+                                                            inference::ModelStreamInferResponse> {
  public:
   StreamInferReactor(core::InferenceService& service, ::grpc::CallbackServerContext* context,
                      const GrpcServerOptions& options);

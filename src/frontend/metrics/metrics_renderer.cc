@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <tuple>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "frontend/metrics/prometheus_text.h"
@@ -11,9 +11,9 @@
 namespace sluice::metrics {
 namespace {
 
-constexpr std::array<core::ModelState, 5> kStates = {core::ModelState::kUnknown, core::ModelState::kLoading,
-                                                     core::ModelState::kReady, core::ModelState::kUnloading,
-                                                     core::ModelState::kUnavailable};
+constexpr std::array<core::ModelState, 5> kStates = {
+    core::ModelState::kUnknown, core::ModelState::kLoading, core::ModelState::kReady,
+    core::ModelState::kUnloading, core::ModelState::kUnavailable};
 
 // A comment line must stay one line.
 std::string OneLine(std::string s) {
@@ -21,12 +21,14 @@ std::string OneLine(std::string s) {
   return s;
 }
 
-Labels ModelLabels(const core::ModelStatistics& s) { return {{"model", s.name}, {"version", s.version}}; }
+Labels ModelLabels(const core::ModelStatistics& s) {
+  return {{"model", s.name}, {"version", s.version}};
+}
 
 // One counter or gauge family over every model version.
 template <typename Value>
-void PerModel(PrometheusText& out, const std::vector<core::ModelStatistics>& stats, const char* name,
-              const char* type, const char* help, Value value) {
+void PerModel(PrometheusText& out, const std::vector<core::ModelStatistics>& stats,
+              const char* name, const char* type, const char* help, Value value) {
   out.Family(name, type, help);
   for (const auto& s : stats) out.Sample(name, ModelLabels(s), static_cast<uint64_t>(value(s)));
 }
@@ -36,9 +38,11 @@ void RenderInferenceStats(PrometheusText& out, std::vector<core::ModelStatistics
     return std::tie(a.name, a.version) < std::tie(b.name, b.version);
   });
   PerModel(out, stats, "nv_inference_request_success", "counter",
-           "Number of successful inference requests, all batch sizes", [](const auto& s) { return s.success.count; });
+           "Number of successful inference requests, all batch sizes",
+           [](const auto& s) { return s.success.count; });
 
-  out.Family("nv_inference_request_failure", "counter", "Number of failed inference requests, all batch sizes");
+  out.Family("nv_inference_request_failure", "counter",
+             "Number of failed inference requests, all batch sizes");
   for (const auto& s : stats) {
     const uint64_t cancelled = std::min(s.cancel_count, s.fail.count);
     Labels labels = ModelLabels(s);
@@ -48,17 +52,21 @@ void RenderInferenceStats(PrometheusText& out, std::vector<core::ModelStatistics
     out.Sample("nv_inference_request_failure", labels, cancelled);
   }
 
-  PerModel(out, stats, "nv_inference_count", "counter", "Number of inferences performed (does not include cached requests)",
+  PerModel(out, stats, "nv_inference_count", "counter",
+           "Number of inferences performed (does not include cached requests)",
            [](const auto& s) { return s.inference_count; });
   PerModel(out, stats, "nv_inference_exec_count", "counter",
            "Number of model executions performed (does not include cached requests)",
            [](const auto& s) { return s.execution_count; });
   PerModel(out, stats, "nv_inference_request_duration_us", "counter",
-           "Cumulative inference request duration in microseconds", [](const auto& s) { return s.success.ns / 1000; });
+           "Cumulative inference request duration in microseconds",
+           [](const auto& s) { return s.success.ns / 1000; });
   PerModel(out, stats, "nv_inference_queue_duration_us", "counter",
-           "Cumulative inference queuing duration in microseconds", [](const auto& s) { return s.queue.ns / 1000; });
+           "Cumulative inference queuing duration in microseconds",
+           [](const auto& s) { return s.queue.ns / 1000; });
   PerModel(out, stats, "nv_inference_compute_input_duration_us", "counter",
-           "Cumulative compute input duration in microseconds", [](const auto& s) { return s.compute_input.ns / 1000; });
+           "Cumulative compute input duration in microseconds",
+           [](const auto& s) { return s.compute_input.ns / 1000; });
   PerModel(out, stats, "nv_inference_compute_infer_duration_us", "counter",
            "Cumulative compute inference duration in microseconds",
            [](const auto& s) { return s.compute_infer.ns / 1000; });
@@ -88,14 +96,17 @@ void RenderLifecycle(PrometheusText& out, const core::LifecycleStats& lifecycle,
 
   out.Family("nv_model_load_duration_secs", "gauge", "Model load time in seconds");
   for (const auto& [key, secs] : load_secs)
-    out.Sample("nv_model_load_duration_secs", {{"model", key.first}, {"version", key.second}}, secs);
+    out.Sample("nv_model_load_duration_secs", {{"model", key.first}, {"version", key.second}},
+               secs);
 
   out.Family("sluice_model_state", "gauge",
              "Lifecycle state of each model version: 1 for its current state, 0 for the others");
   for (const auto& [key, current] : states)
     for (core::ModelState s : kStates)
       out.Sample("sluice_model_state",
-                 {{"model", key.first}, {"version", key.second}, {"state", std::string(core::ModelStateName(s))}},
+                 {{"model", key.first},
+                  {"version", key.second},
+                  {"state", std::string(core::ModelStateName(s))}},
                  uint64_t{s == current ? 1u : 0u});
 
   out.Family("sluice_model_unload_duration_seconds", "histogram",
@@ -110,9 +121,11 @@ void RenderGpus(PrometheusText& out, const GpuMemorySource& source) {
     return;
   }
   out.Family("nv_gpu_memory_total_bytes", "gauge", "GPU total memory, in bytes");
-  for (const auto& g : *gpus) out.Sample("nv_gpu_memory_total_bytes", {{"gpu_uuid", g.uuid}}, g.memory_total_bytes);
+  for (const auto& g : *gpus)
+    out.Sample("nv_gpu_memory_total_bytes", {{"gpu_uuid", g.uuid}}, g.memory_total_bytes);
   out.Family("nv_gpu_memory_used_bytes", "gauge", "GPU used memory, in bytes");
-  for (const auto& g : *gpus) out.Sample("nv_gpu_memory_used_bytes", {{"gpu_uuid", g.uuid}}, g.memory_used_bytes);
+  for (const auto& g : *gpus)
+    out.Sample("nv_gpu_memory_used_bytes", {{"gpu_uuid", g.uuid}}, g.memory_used_bytes);
 }
 
 }  // namespace
@@ -125,10 +138,12 @@ std::string MetricsRenderer::Render() const {
   } else {
     out.Raw("# sluice: inference statistics unavailable: " + OneLine(stats.status().message()));
   }
-  RenderLifecycle(out, service_.GetLifecycleStats(), service_.RepositoryIndex(/*ready_only=*/false));
+  RenderLifecycle(out, service_.GetLifecycleStats(),
+                  service_.RepositoryIndex(/*ready_only=*/false));
   if (gpus_ != nullptr) RenderGpus(out, *gpus_);
 
-  out.Family("sluice_model_gpu_memory_bytes", "gauge", "GPU memory held by each model's stub processes, in bytes");
+  out.Family("sluice_model_gpu_memory_bytes", "gauge",
+             "GPU memory held by each model's stub processes, in bytes");
   for (const auto& [model, bytes] : service_.ModelGpuMemory())
     out.Sample("sluice_model_gpu_memory_bytes", {{"model", model}}, bytes);
 

@@ -7,6 +7,8 @@ std::unique_ptr<GpuMemorySource> NvmlGpuSource::From(const nvml::Nvml* nvml) {
   return std::unique_ptr<GpuMemorySource>(new NvmlGpuSource(*nvml));
 }
 
-Result<std::vector<nvml::GpuInfo>> NvmlGpuSource::Gpus() const { return nvml_.Gpus(); }
+Result<std::vector<nvml::GpuInfo>> NvmlGpuSource::Gpus() const {
+  return nvml_.Gpus();
+}
 
 }  // namespace sluice::metrics

@@ -10,10 +10,17 @@ std::string PrometheusText::EscapeLabelValue(std::string_view value) {
   out.reserve(value.size());
   for (char c : value) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -33,9 +40,12 @@ void PrometheusText::Family(std::string_view name, std::string_view type, std::s
   out_ += name;
   out_ += ' ';
   for (char c : help) {  // HELP escapes only backslash and newline
-    if (c == '\\') out_ += "\\\\";
-    else if (c == '\n') out_ += "\\n";
-    else out_ += c;
+    if (c == '\\')
+      out_ += "\\\\";
+    else if (c == '\n')
+      out_ += "\\n";
+    else
+      out_ += c;
   }
   out_ += "\n# TYPE ";
   out_ += name;
@@ -73,7 +83,8 @@ void PrometheusText::Sample(std::string_view name, const Labels& labels, double 
   out_ += '\n';
 }
 
-void PrometheusText::HistogramSamples(std::string_view name, const Labels& labels, const core::Histogram& h) {
+void PrometheusText::HistogramSamples(std::string_view name, const Labels& labels,
+                                      const core::Histogram& h) {
   const std::string base(name);
   uint64_t count = h.count;
   if (h.bucket_counts.size() == h.bounds.size() + 1) {

@@ -25,7 +25,8 @@ class PrometheusText {
   // The samples of one histogram: `histogram.bucket_counts` are per bucket (last: +Inf),
   // written cumulatively. A histogram whose bucket count does not match its bounds
   // writes only the +Inf bucket, `_sum` and `_count`.
-  void HistogramSamples(std::string_view name, const Labels& labels, const core::Histogram& histogram);
+  void HistogramSamples(std::string_view name, const Labels& labels,
+                        const core::Histogram& histogram);
   // Appends lines verbatim (a final newline is added when missing).
   void Raw(std::string_view text);
 
