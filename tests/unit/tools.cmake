@@ -13,3 +13,8 @@ if(TARGET sluice_lifecycle_lib)
     SOURCES ${CMAKE_CURRENT_LIST_DIR}/tools_lifecycle_test.cc
     DEPS sluice_lifecycle_lib LABELS unit)
 endif()
+if(EXISTS ${PROJECT_SOURCE_DIR}/proto/grpc_service.proto)
+  sluice_add_test(tools_grpc_client_test
+    SOURCES ${CMAKE_CURRENT_LIST_DIR}/tools_grpc_client_test.cc
+    DEPS sluice_bench_lib LABELS unit)
+endif()

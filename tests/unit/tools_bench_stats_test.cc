@@ -100,6 +100,9 @@ TEST(RequestTimelineTest, NonStreamedAndSingleTokenHaveNoTpot) {
   EXPECT_FALSE(r.Tpot().has_value());
   EXPECT_TRUE(r.itl_s.empty());
   EXPECT_EQ(r.output_tokens, 9);
+  RequestTimeline words(start, false, 1);
+  words.OnChunk(At(start, 10), "three words here");
+  EXPECT_EQ(words.Finish(At(start, 10), start).output_tokens, 3);  // no usage: ~1 per word
   RequestTimeline failed(start, true, 1);
   RequestResult f = failed.Fail(At(start, 5), start, "HTTP 503: unavailable");
   EXPECT_FALSE(f.ok);

@@ -104,9 +104,9 @@ std::string Num(double v, int decimals = 2) {
 }
 
 void Section(std::string& out, const char* title, const char* unit, const Distribution& d) {
-  char buf[128];
-  snprintf(buf, sizeof buf, "%s\n", title);
-  out += std::string(18, '-') + buf;
+  std::string head = title;
+  size_t pad = head.size() < 48 ? (48 - head.size()) / 2 : 1;
+  out += std::string(pad, '-') + head + std::string(pad, '-') + "\n";
   const std::pair<const char*, double> rows[] = {
       {"Mean", d.mean}, {"Median", d.median}, {"P90", d.p90}, {"P99", d.p99},
       {"Min", d.min},   {"Max", d.max},       {"Std", d.stddev}};

@@ -1,5 +1,7 @@
 #include "tools/bench/request_result.h"
 
+#include "tools/bench/workload.h"
+
 namespace sluice::bench {
 
 namespace {
@@ -28,6 +30,7 @@ void RequestTimeline::OnChunk(Clock::time_point t, const std::string& text) {
   }
   last_ = t;
   ++chunks_with_text_;
+  if (!streamed_) words_ += CountWords(text);
   if (keep_text_) text_ += text;
 }
 
@@ -49,7 +52,8 @@ RequestResult RequestTimeline::Finish(Clock::time_point end, Clock::time_point b
   }
   r.prompt_tokens = usage_prompt_.value_or(prompt_tokens_);
   r.tokens_from_usage = usage_completion_.has_value();
-  r.output_tokens = usage_completion_.value_or(chunks_with_text_);
+  // Without usage: one token per streamed chunk, or about one per word of a whole reply.
+  r.output_tokens = usage_completion_.value_or(streamed_ ? chunks_with_text_ : words_);
   r.generated_text = std::move(text_);
   return r;
 }

@@ -6,7 +6,8 @@
 //   E2E   time from sending to the end of the response;
 //   TPOT  per request, (E2E - TTFT) / (output_tokens - 1), for requests with > 1 token.
 // Output tokens come from the server's usage counts when it sends them, else one per
-// text-carrying chunk (streaming servers send one token per chunk). Non-streamed requests
+// text-carrying chunk (streaming servers send one token per chunk), or about one per word
+// of a non-streamed reply. Non-streamed requests
 // have no TTFT/ITL/TPOT.
 
 #include <chrono>
@@ -56,6 +57,7 @@ class RequestTimeline {
   Clock::time_point last_;
   std::vector<double> itl_s_;
   int64_t chunks_with_text_ = 0;
+  int64_t words_ = 0;  // non-streamed replies: the token estimate when there is no usage
   int64_t prompt_tokens_;
   std::optional<int64_t> usage_prompt_;
   std::optional<int64_t> usage_completion_;
