@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   app.add_option("--stream-body", stream_body, "generate_stream JSON body (overrides the preset)");
   app.add_option("--grpc-body", grpc_body,
                  "ModelStreamInfer request as KServe JSON {\"inputs\": [...]} (overrides the preset)");
-  app.add_option("--infer-body", infer_body, "non-streaming JSON body (overrides the preset)");
+  app.add_option("--infer-body", infer_body, "non-streaming JSON body (overrides the preset; for /infer the default is --grpc-body)");
   app.add_option("--infer-endpoint", config.infer_endpoint, "generate | infer")
       ->check(CLI::IsMember({"generate", "infer"}));
   app.add_option("--load-body", load_body, "JSON body of the load request");
@@ -88,6 +88,8 @@ int main(int argc, char** argv) {
   std::string infer_endpoint = config.infer_endpoint;
   if (Status st = ApplyPreset(preset, &config); !st.ok()) return Usage(st);
   if (app.count("--infer-endpoint")) config.infer_endpoint = infer_endpoint;
+  // /infer takes KServe JSON: the same body as the gRPC request, unless one is given.
+  if (config.infer_endpoint == "infer" && infer_body.empty()) config.infer_body = config.grpc_body;
   for (auto [flag, text, out] : {std::tuple{"--stream-body", &stream_body, &config.stream_body},
                                  std::tuple{"--grpc-body", &grpc_body, &config.grpc_body},
                                  std::tuple{"--infer-body", &infer_body, &config.infer_body},
