@@ -7,6 +7,7 @@ sluice_add_test(tools_client_test
 sluice_add_test(tools_bench_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/tools_bench_stats_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/tools_bench_workload_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/tools_bench_http_test.cc
   DEPS sluice_bench_lib LABELS unit)
 if(TARGET sluice_lifecycle_lib)
   sluice_add_test(tools_lifecycle_test
