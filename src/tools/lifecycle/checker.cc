@@ -359,7 +359,6 @@ class Checker {
     std::vector<StreamOutcome> http(c_.http_streams ? c_.streams : 0);
     std::vector<StreamOutcome> grpc_out(c_.grpc_streams && grpc_on ? c_.streams : 0);
     StreamOutcome cancelled, disconnected;
-    Clock::time_point start = Clock::now();
     {
       std::vector<std::thread> threads;  // joined below, before the outcomes are read
       for (auto& o : http) threads.emplace_back([&o, this] { o = HttpStream(0); });
@@ -370,7 +369,6 @@ class Checker {
       if (c_.disconnect) threads.emplace_back([&] { disconnected = HttpStream(1); });
       for (auto& t : threads) t.join();
     }
-    (void)start;
     auto summarize = [&](const std::string& name, const std::vector<StreamOutcome>& v) {
       if (v.empty()) {
         report_.Add(name, Verdict::kSkip, 0, "skipped");
