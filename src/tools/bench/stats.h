@@ -2,6 +2,7 @@
 // Latency statistics as `vllm bench serve` reports them: mean, median, standard deviation
 // and percentiles with numpy's default (linear interpolation between closest ranks).
 
+#include <cstddef>
 #include <vector>
 
 namespace sluice::bench {

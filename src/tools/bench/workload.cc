@@ -6,6 +6,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <numbers>
 #include <random>
 #include <sstream>
 
@@ -48,7 +49,7 @@ int64_t DrawLength(int64_t mean, const SyntheticSpec& spec, uint64_t& state) {
       // Box-Muller on two uniforms from the same state.
       double u1 = std::max(Uniform01(state), 1e-12);
       double u2 = Uniform01(state);
-      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+      double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
       value = std::round(value + z * value * spec.stddev_ratio);
       break;
     }
