@@ -5,6 +5,7 @@
 #include "backends/llm/chat_template/chat_template.h"
 
 #include <map>
+#include <random>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -143,6 +144,27 @@ TEST(ChatTemplateSandbox, LimitsTurnRunawayTemplatesIntoErrors) {
   EXPECT_NE(RenderSource("{{ 'more than ten bytes' }}", json::object(), small).find("exceeds the limit"),
             std::string::npos);
   EXPECT_NE(RenderSource("{{ 'x' * 100000000000 }}").find("too large"), std::string::npos);
+}
+
+TEST(ChatTemplateSandbox, RandomTemplatesNeverCrashOrHang) {
+  const char* parts[] = {"{{", "}}", "{%", "%}", "{#", "#}", "-", " ", "x", "'s'", "1", "(", ")", "[", "]", "{", "}",
+                         "for", "in", "if", "endif", "endfor", "set", "=", "|", "trim", "is", "defined", "not",
+                         "messages", ".", "loop", "macro", "endmacro", ",", ":", "+", "*", "range(99)", "~", "\n"};
+  ChatTemplateLimits limits;
+  limits.render.max_steps = 20000;
+  limits.render.max_output_bytes = 1 << 16;
+  std::mt19937 rng(7);
+  int rendered = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string src;
+    const int n = 1 + static_cast<int>(rng() % 30);
+    for (int i = 0; i < n; ++i) src += parts[rng() % std::size(parts)];
+    auto t = ChatTemplate::Parse(src, limits);
+    if (!t.ok()) continue;
+    auto out = (*t)->Render(json::parse(R"([{"role":"user","content":"hi"}])"), true);
+    rendered += out.ok();
+  }
+  EXPECT_GT(rendered, 0);
 }
 
 TEST(ChatTemplateSandbox, ErrorsAreValuesNamingTheLine) {

@@ -5,11 +5,13 @@
 #include "backends/llm/tokenizer/tokenizer.h"
 
 #include <chrono>
+#include <random>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/utf8.h"
 #include "unit/tokenizer_test_util.h"
 
@@ -21,10 +23,14 @@ using testing::QwenDir;
 using testing::ReadAll;
 using testing::ReadJson;
 
-std::unique_ptr<Tokenizer> LoadQwen() {
-  auto t = Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
-  EXPECT_TRUE(t.ok()) << t.status().ToString();
-  return t.ok() ? std::move(t).value() : nullptr;
+// Loaded once for the whole test binary (11 MB of JSON).
+const Tokenizer* LoadQwen() {
+  static const std::unique_ptr<Tokenizer> tok = [] {
+    auto t = Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
+    EXPECT_TRUE(t.ok()) << t.status().ToString();
+    return t.ok() ? std::move(t).value() : nullptr;
+  }();
+  return tok.get();
 }
 
 std::vector<int32_t> Ids(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
@@ -51,14 +57,31 @@ void CheckAgainstReference(const Tokenizer& tok, const nlohmann::json& ref, bool
 
 TEST(TokenizerQwen, MatchesHuggingFaceReference) {
   REQUIRE_QWEN_TOKENIZER();
-  auto tok = LoadQwen();
+  const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
   CheckAgainstReference(*tok, ReadJson(FixturePath("tokenizer/qwen3_reference.json")), true);
 }
 
+TEST(TokenizerQwen, Llama3StylePipelineMatchesReference) {
+  REQUIRE_QWEN_TOKENIZER();
+  // The same edits as llama3StyleEdit in tests/tools/tokenizer_reference.mjs.
+  auto tj = nlohmann::json::parse(ReadAll(QwenDir() + "/tokenizer.json"));
+  tj["model"]["ignore_merges"] = true;
+  tj["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] =
+      R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+  tj["post_processor"] = nlohmann::json::parse(R"({"type": "Sequence", "processors": [
+      {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true},
+      {"type": "TemplateProcessing",
+       "single": [{"SpecialToken": {"id": "<|endoftext|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+       "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [151643], "tokens": ["<|endoftext|>"]}}}]})");
+  auto tok = Tokenizer::FromJson(tj.dump(), "");
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  CheckAgainstReference(**tok, ReadJson(FixturePath("tokenizer/llama3_style_reference.json")), true);
+}
+
 TEST(TokenizerQwen, KnownIdsAndSpecialTokens) {
   REQUIRE_QWEN_TOKENIZER();
-  auto tok = LoadQwen();
+  const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
   auto ids = tok->Encode("Hello, 世界! <|im_start|>", true);
   ASSERT_TRUE(ids.ok());
@@ -80,7 +103,7 @@ TEST(TokenizerQwen, KnownIdsAndSpecialTokens) {
 
 TEST(TokenizerQwen, LargeInputIsFastAndCached) {
   REQUIRE_QWEN_TOKENIZER();
-  auto tok = LoadQwen();
+  const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
   std::string text;
   for (const auto& line : ReadJson(FixturePath("tokenizer/corpus.json"))) text += line.get<std::string>() + "\n";
@@ -96,7 +119,7 @@ TEST(TokenizerQwen, LargeInputIsFastAndCached) {
 
 TEST(TokenizerQwen, EncodeBoundedRefusesEarly) {
   REQUIRE_QWEN_TOKENIZER();
-  auto tok = LoadQwen();
+  const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
   const size_t cap = tok->MaxPromptBytes(16);
   EXPECT_EQ(cap, 16u * 256 * 3);  // longest Qwen token string: 256 bytes; NFC may shrink 3x
@@ -114,6 +137,29 @@ TEST(TokenizerQwen, EncodeBoundedRefusesEarly) {
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(*ok, *tok->Encode("Hello, 世界!", true));
   EXPECT_FALSE(tok->Encode(std::string("bad \xC3 utf8"), false).ok());
+}
+
+TEST(TokenizerQwen, RandomTextRoundTripsAndStreams) {
+  REQUIRE_QWEN_TOKENIZER();
+  const Tokenizer* tok = LoadQwen();
+  ASSERT_NE(tok, nullptr);
+  const char* pieces[] = {"a", "Z", " ", "  ", "\n", "\t", "\r\n", "世", "界", "😀", "👍🏽", "é", "'s", "1", "42",
+                          "<|im_start|>", "<|im_end|>", "<think>", "!", "\xC2\xA0", "ß", "\u0410"};
+  std::mt19937 rng(1234);
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string text;
+    const int n = static_cast<int>(rng() % 40);
+    for (int i = 0; i < n; ++i) text += pieces[rng() % std::size(pieces)];
+    SCOPED_TRACE(nlohmann::json(text).dump());
+    auto ids = tok->Encode(text, true);
+    ASSERT_TRUE(ids.ok());
+    EXPECT_EQ(tok->Decode(*ids, false), text);
+    IncrementalDetokenizer d(*tok, false);
+    std::string streamed;
+    for (int32_t id : *ids) streamed += d.Add(id);
+    streamed += d.Finish();
+    EXPECT_EQ(streamed, text);
+  }
 }
 
 class SentencepieceTokenizer : public ::testing::TestWithParam<std::string> {};
@@ -168,6 +214,30 @@ TEST(TokenizerBadFiles, SpecialTokenIdOutsideVocabulary) {
   j = nlohmann::json::parse(tj);
   j["added_tokens"].push_back({{"id", 5}, {"content", "<clash>"}, {"special", true}});
   ExpectError(LoadStatus(j.dump()), "already the token");
+}
+
+TEST(TokenizerBadFiles, MutatedFilesNeverCrash) {
+  const std::string tj = SpJson();
+  std::mt19937 rng(99);
+  int loaded = 0;
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string m = tj;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits; ++e) {
+      const size_t at = rng() % m.size();
+      switch (rng() % 3) {
+        case 0: m[at] = static_cast<char>(rng() % 256); break;
+        case 1: m.erase(at, rng() % 64); break;
+        default: m.insert(at, std::string(1 + rng() % 8, "[{\"0:,}]"[rng() % 8])); break;
+      }
+    }
+    auto t = Tokenizer::FromJson(m, "");
+    if (!t.ok()) continue;  // an error value is fine; a crash is not
+    ++loaded;
+    auto ids = (*t)->Encode("hello world 世界", true);
+    if (ids.ok()) (void)(*t)->Decode(*ids, false);
+  }
+  EXPECT_GT(loaded, 0);
 }
 
 TEST(TokenizerBadFiles, TruncatedMalformedDeepAndHuge) {
