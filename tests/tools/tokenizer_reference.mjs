@@ -167,3 +167,21 @@ for (const [name, v] of Object.entries(variants)) {
   writeFileSync(dir + "reference.json", JSON.stringify(ref) + "\n");
   console.log(`${name}: ${Object.keys(vocab).length} tokens, ${merges.length} merges, ${ref.length} lines`);
 }
+
+// --- added-token options: lstrip, rstrip, single_word (on the sp_legacy tokenizer) ---
+{
+  const dir = fixtures + "sp_added/";
+  mkdirSync(dir, { recursive: true });
+  const tj = JSON.parse(readFileSync(fixtures + "sp_legacy/tokenizer.json", "utf8"));
+  const next = Object.keys(tj.model.vocab).length;
+  tj.added_tokens.push(
+    { id: next, content: "<mask>", single_word: false, lstrip: true, rstrip: false, normalized: false, special: true },
+    { id: next + 1, content: "[SEP]", single_word: false, lstrip: false, rstrip: true, normalized: false, special: true },
+    { id: next + 2, content: "word", single_word: true, lstrip: false, rstrip: false, normalized: false, special: false });
+  writeFileSync(dir + "tokenizer.json", JSON.stringify(tj, null, 1) + "\n");
+  const lines = ["a <mask> b", "a   <mask>", "<mask>x", "x [SEP]   y", "[SEP]\n\nz", "word words sword word. (word)",
+                 "a\t<mask>[SEP] word", "wordword", " word"];
+  const ref = await reference(dir + "tokenizer.json", lines);
+  writeFileSync(dir + "reference.json", JSON.stringify(ref) + "\n");
+  console.log(`sp_added: ${ref.length} lines`);
+}

@@ -180,6 +180,14 @@ TEST_P(SentencepieceTokenizer, MatchesHuggingFaceReference) {
   EXPECT_EQ((*tok)->Decode(*ids, false), "a\nb");
 }
 
+TEST(TokenizerAddedTokens, LstripRstripSingleWordMatchReference) {
+  const std::string dir = FixturePath("tokenizer/sp_added");
+  auto tok = Tokenizer::FromFile(dir + "/tokenizer.json", "");
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  CheckAgainstReference(**tok, ReadJson(dir + "/reference.json"), false);
+  EXPECT_EQ((*tok)->MaxPromptBytes(10), SIZE_MAX);  // lstrip/rstrip: no byte cap
+}
+
 INSTANTIATE_TEST_SUITE_P(Variants, SentencepieceTokenizer, ::testing::Values("sp_legacy", "sp_metaspace"));
 
 // --- bad files ---
