@@ -4,12 +4,12 @@
 
 #include "backends/llm/tokenizer/tokenizer.h"
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/utf8.h"
@@ -26,14 +26,17 @@ using testing::ReadJson;
 // Loaded once for the whole test binary (11 MB of JSON).
 const Tokenizer* LoadQwen() {
   static const std::unique_ptr<Tokenizer> tok = [] {
-    auto t = Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
+    auto t =
+        Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
     EXPECT_TRUE(t.ok()) << t.status().ToString();
     return t.ok() ? std::move(t).value() : nullptr;
   }();
   return tok.get();
 }
 
-std::vector<int32_t> Ids(const nlohmann::json& j) { return j.get<std::vector<int32_t>>(); }
+std::vector<int32_t> Ids(const nlohmann::json& j) {
+  return j.get<std::vector<int32_t>>();
+}
 
 void CheckAgainstReference(const Tokenizer& tok, const nlohmann::json& ref, bool roundtrip_exact) {
   ASSERT_FALSE(ref.empty());
@@ -47,7 +50,8 @@ void CheckAgainstReference(const Tokenizer& tok, const nlohmann::json& ref, bool
     ASSERT_TRUE(with_special.ok());
     EXPECT_EQ(*with_special, Ids(r["ids_with_special"]));
     EXPECT_EQ(tok.Decode(Ids(r["ids"]), false), r["decoded"].get<std::string>());
-    EXPECT_EQ(tok.Decode(Ids(r["ids_with_special"]), true), r["decoded_skip_special"].get<std::string>());
+    EXPECT_EQ(tok.Decode(Ids(r["ids_with_special"]), true),
+              r["decoded_skip_special"].get<std::string>());
     // decode(encode(x)) == x wherever the reference says so (NFC changes decomposed text).
     if (roundtrip_exact && r["decoded"] == r["text"]) {
       EXPECT_EQ(tok.Decode(*ids, false), text);
@@ -76,7 +80,8 @@ TEST(TokenizerQwen, Llama3StylePipelineMatchesReference) {
        "special_tokens": {"<|endoftext|>": {"id": "<|endoftext|>", "ids": [151643], "tokens": ["<|endoftext|>"]}}}]})");
   auto tok = Tokenizer::FromJson(tj.dump(), "");
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
-  CheckAgainstReference(**tok, ReadJson(FixturePath("tokenizer/llama3_style_reference.json")), true);
+  CheckAgainstReference(**tok, ReadJson(FixturePath("tokenizer/llama3_style_reference.json")),
+                        true);
 }
 
 TEST(TokenizerQwen, KnownIdsAndSpecialTokens) {
@@ -106,12 +111,14 @@ TEST(TokenizerQwen, LargeInputIsFastAndCached) {
   const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
   std::string text;
-  for (const auto& line : ReadJson(FixturePath("tokenizer/corpus.json"))) text += line.get<std::string>() + "\n";
+  for (const auto& line : ReadJson(FixturePath("tokenizer/corpus.json")))
+    text += line.get<std::string>() + "\n";
   std::string big;
   while (big.size() < (1u << 20)) big += text;
   const auto start = std::chrono::steady_clock::now();
   auto ids = tok->Encode(big, false);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(ids.ok());
   EXPECT_EQ(tok->Decode(*ids, false), tok->Decode(*tok->Encode(big, false), false));
   EXPECT_LT(secs, 10.0) << "1 MiB took " << secs << " s";
@@ -129,8 +136,10 @@ TEST(TokenizerQwen, EncodeBoundedRefusesEarly) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("byte cap"), std::string::npos) << r.status().message();
   // Under the byte cap but over the token budget: refused by the token count.
-  auto r2 = tok->EncodeBounded("one two three four five six seven eight nine ten eleven twelve thirteen "
-                               "fourteen fifteen sixteen seventeen", true, 16);
+  auto r2 = tok->EncodeBounded(
+      "one two three four five six seven eight nine ten eleven twelve thirteen "
+      "fourteen fifteen sixteen seventeen",
+      true, 16);
   ASSERT_FALSE(r2.ok());
   EXPECT_NE(r2.status().message().find("more than 16 tokens"), std::string::npos);
   auto ok = tok->EncodeBounded("Hello, 世界!", true, 16);
@@ -143,8 +152,10 @@ TEST(TokenizerQwen, RandomTextRoundTripsAndStreams) {
   REQUIRE_QWEN_TOKENIZER();
   const Tokenizer* tok = LoadQwen();
   ASSERT_NE(tok, nullptr);
-  const char* pieces[] = {"a", "Z", " ", "  ", "\n", "\t", "\r\n", "世", "界", "😀", "👍🏽", "é", "'s", "1", "42",
-                          "<|im_start|>", "<|im_end|>", "<think>", "!", "\xC2\xA0", "ß", "\u0410"};
+  const char* pieces[] = {
+      "a",          "Z",       " ",        "  ",       "\n", "\t",    "\r\n", "世",
+      "界",         "😀",       "👍🏽", "é",        "'s", "1",     "42",   "<|im_start|>",
+      "<|im_end|>", "<think>", "!",        "\xC2\xA0", "ß",  "\u0410"};
   std::mt19937 rng(1234);
   for (int iter = 0; iter < 300; ++iter) {
     std::string text;
@@ -188,11 +199,14 @@ TEST(TokenizerAddedTokens, LstripRstripSingleWordMatchReference) {
   EXPECT_EQ((*tok)->MaxPromptBytes(10), SIZE_MAX);  // lstrip/rstrip: no byte cap
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, SentencepieceTokenizer, ::testing::Values("sp_legacy", "sp_metaspace"));
+INSTANTIATE_TEST_SUITE_P(Variants, SentencepieceTokenizer,
+                         ::testing::Values("sp_legacy", "sp_metaspace"));
 
 // --- bad files ---
 
-std::string SpJson() { return ReadAll(FixturePath("tokenizer/sp_legacy/tokenizer.json")); }
+std::string SpJson() {
+  return ReadAll(FixturePath("tokenizer/sp_legacy/tokenizer.json"));
+}
 
 Status LoadStatus(const std::string& tj, const std::string& cj = "") {
   auto t = Tokenizer::FromJson(tj, cj);
@@ -208,14 +222,19 @@ void ExpectError(const Status& s, const std::string& fragment) {
 TEST(TokenizerBadFiles, SpecialTokenIdOutsideVocabulary) {
   const std::string tj = SpJson();
   ASSERT_TRUE(LoadStatus(tj, R"({"eos_token": "</s>"})").ok());
-  ExpectError(LoadStatus(tj, R"({"eos_token": "<|nope|>"})"), "eos_token '<|nope|>' is not in the vocabulary");
-  ExpectError(LoadStatus(tj, R"({"added_tokens_decoder": {"999999": {"content": "<x>", "special": true}}})"),
-              "outside the vocabulary");
-  ExpectError(LoadStatus(tj, R"({"added_tokens_decoder": {"1": {"content": "<bos>", "special": true}}})"),
-              "id 1 is '<bos>' here but '<s>' in tokenizer.json");
+  ExpectError(LoadStatus(tj, R"({"eos_token": "<|nope|>"})"),
+              "eos_token '<|nope|>' is not in the vocabulary");
+  ExpectError(
+      LoadStatus(tj,
+                 R"({"added_tokens_decoder": {"999999": {"content": "<x>", "special": true}}})"),
+      "outside the vocabulary");
+  ExpectError(
+      LoadStatus(tj, R"({"added_tokens_decoder": {"1": {"content": "<bos>", "special": true}}})"),
+      "id 1 is '<bos>' here but '<s>' in tokenizer.json");
   auto j = nlohmann::json::parse(tj);
   j["post_processor"]["special_tokens"]["<s>"]["ids"] = {5000};
-  ExpectError(LoadStatus(j.dump()), "post_processor special token id 5000 is outside the vocabulary");
+  ExpectError(LoadStatus(j.dump()),
+              "post_processor special token id 5000 is outside the vocabulary");
   j = nlohmann::json::parse(tj);
   j["added_tokens"].push_back({{"id", 3000000}, {"content", "<big>"}, {"special", true}});
   ExpectError(LoadStatus(j.dump()), "has id 3000000 outside");
@@ -234,9 +253,15 @@ TEST(TokenizerBadFiles, MutatedFilesNeverCrash) {
     for (int e = 0; e < edits; ++e) {
       const size_t at = rng() % m.size();
       switch (rng() % 3) {
-        case 0: m[at] = static_cast<char>(rng() % 256); break;
-        case 1: m.erase(at, rng() % 64); break;
-        default: m.insert(at, std::string(1 + rng() % 8, "[{\"0:,}]"[rng() % 8])); break;
+        case 0:
+          m[at] = static_cast<char>(rng() % 256);
+          break;
+        case 1:
+          m.erase(at, rng() % 64);
+          break;
+        default:
+          m.insert(at, std::string(1 + rng() % 8, "[{\"0:,}]"[rng() % 8]));
+          break;
       }
     }
     auto t = Tokenizer::FromJson(m, "");
@@ -252,7 +277,8 @@ TEST(TokenizerBadFiles, TruncatedMalformedDeepAndHuge) {
   const std::string tj = SpJson();
   ExpectError(LoadStatus(tj.substr(0, tj.size() / 2)), "tokenizer.json: not valid JSON");
   ExpectError(LoadStatus(tj, "{\"bos_token\": "), "tokenizer_config.json: not valid JSON");
-  ExpectError(LoadStatus(std::string(100000, '[') + std::string(100000, ']')), "nests deeper than 64");
+  ExpectError(LoadStatus(std::string(100000, '[') + std::string(100000, ']')),
+              "nests deeper than 64");
   ExpectError(LoadStatus(std::string(Tokenizer::kMaxTokenizerJsonBytes + 1, ' ')), "too large");
   auto j = nlohmann::json::parse(tj);
   j["model"]["merges"].push_back("zz qq");
@@ -264,7 +290,8 @@ TEST(TokenizerBadFiles, TruncatedMalformedDeepAndHuge) {
   j["model"]["vocab"].erase("<0x0A>");
   ExpectError(LoadStatus(j.dump()), "'<0x0A>' is not in the vocabulary");
   j = nlohmann::json::parse(tj);
-  j["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  j["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   ExpectError(LoadStatus(j.dump()), "invalid regex");
   j = nlohmann::json::parse(tj);
   j["model"]["type"] = "Unigram";
@@ -272,7 +299,8 @@ TEST(TokenizerBadFiles, TruncatedMalformedDeepAndHuge) {
   // A file over the cap is refused by its size, without reading it; no host path leaks.
   auto missing = Tokenizer::FromFile("/nonexistent/dir/tokenizer.json", "");
   ASSERT_FALSE(missing.ok());
-  EXPECT_EQ(missing.status().message().find("/nonexistent"), std::string::npos) << missing.status().message();
+  EXPECT_EQ(missing.status().message().find("/nonexistent"), std::string::npos)
+      << missing.status().message();
 }
 
 }  // namespace
