@@ -20,6 +20,7 @@ const tokens = {
   llama3: { bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>" },
   llama3_1: { bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>" },
   mistral: { bos_token: "<s>", eos_token: "</s>" },
+  mistral_v0_3: { bos_token: "<s>", eos_token: "</s>" },
 };
 const conversations = JSON.parse(readFileSync(dir + "conversations.json", "utf8"));
 const cases = [];

@@ -52,6 +52,32 @@ for (const r of qwen) {
 writeFileSync(fixtures + "qwen3_reference.json", JSON.stringify(qwen) + "\n");
 console.log(`qwen3: ${qwen.length} lines (${mismatches} JS-port disagreements)`);
 
+// --- Llama 3 style: the Qwen vocabulary under Llama 3's pipeline (its pre-tokenizer
+// regex, ignore_merges, a bos added by TemplateProcessing inside a Sequence). The test
+// builds the same tokenizer.json from the npm file with llama3StyleEdit's edits.
+import { tmpdir } from "node:os";
+function llama3StyleEdit(tj) {
+  tj.model.ignore_merges = true;
+  tj.pre_tokenizer.pretokenizers[0].pattern.Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  tj.post_processor = { type: "Sequence", processors: [
+    { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+    { type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+      pair: [{ SpecialToken: { id: "<|endoftext|>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } },
+             { SpecialToken: { id: "<|endoftext|>", type_id: 1 } }, { Sequence: { id: "B", type_id: 1 } }],
+      special_tokens: { "<|endoftext|>": { id: "<|endoftext|>", ids: [151643], tokens: ["<|endoftext|>"] } } }] };
+  return tj;
+}
+{
+  const tj = llama3StyleEdit(JSON.parse(readFileSync(qwenDir + "tokenizer.json", "utf8")));
+  const tmp = tmpdir() + "/sluice_llama3_style_tokenizer.json";
+  writeFileSync(tmp, JSON.stringify(tj));
+  const ref = await reference(tmp, corpus);
+  writeFileSync(fixtures + "llama3_style_reference.json", JSON.stringify(ref) + "\n");
+  console.log(`llama3-style: ${ref.length} lines`);
+}
+
 // --- small sentencepiece-style BPE tokenizers, trained here ---
 const SP = "\u2581";
 const training = [
@@ -140,4 +166,22 @@ for (const [name, v] of Object.entries(variants)) {
   const ref = await reference(dir + "tokenizer.json", spCorpus);
   writeFileSync(dir + "reference.json", JSON.stringify(ref) + "\n");
   console.log(`${name}: ${Object.keys(vocab).length} tokens, ${merges.length} merges, ${ref.length} lines`);
+}
+
+// --- added-token options: lstrip, rstrip, single_word (on the sp_legacy tokenizer) ---
+{
+  const dir = fixtures + "sp_added/";
+  mkdirSync(dir, { recursive: true });
+  const tj = JSON.parse(readFileSync(fixtures + "sp_legacy/tokenizer.json", "utf8"));
+  const next = Object.keys(tj.model.vocab).length;
+  tj.added_tokens.push(
+    { id: next, content: "<mask>", single_word: false, lstrip: true, rstrip: false, normalized: false, special: true },
+    { id: next + 1, content: "[SEP]", single_word: false, lstrip: false, rstrip: true, normalized: false, special: true },
+    { id: next + 2, content: "word", single_word: true, lstrip: false, rstrip: false, normalized: false, special: false });
+  writeFileSync(dir + "tokenizer.json", JSON.stringify(tj, null, 1) + "\n");
+  const lines = ["a <mask> b", "a   <mask>", "<mask>x", "x [SEP]   y", "[SEP]\n\nz", "word words sword word. (word)",
+                 "a\t<mask>[SEP] word", "wordword", " word"];
+  const ref = await reference(dir + "tokenizer.json", lines);
+  writeFileSync(dir + "reference.json", JSON.stringify(ref) + "\n");
+  console.log(`sp_added: ${ref.length} lines`);
 }

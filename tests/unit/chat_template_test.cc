@@ -4,10 +4,11 @@
 
 #include "backends/llm/chat_template/chat_template.h"
 
-#include <map>
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <string>
 
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "unit/tokenizer_test_util.h"
@@ -19,7 +20,9 @@ using json = nlohmann::ordered_json;
 using testing::FixturePath;
 using testing::ReadAll;
 
-json ReadOrdered(const std::string& path) { return json::parse(ReadAll(path)); }
+json ReadOrdered(const std::string& path) {
+  return json::parse(ReadAll(path));
+}
 
 TEST(ChatTemplateReference, RealTemplatesMatchHuggingFaceJinjaByteForByte) {
   const json cases = ReadOrdered(FixturePath("chat_templates/reference.json"));
@@ -39,7 +42,8 @@ TEST(ChatTemplateReference, RealTemplatesMatchHuggingFaceJinjaByteForByte) {
       templates[name] = std::move(t).value();
     }
     const json& conv = by_name.at(c["conversation"].get<std::string>());
-    auto out = templates[name]->Render(conv["messages"], c["add_generation_prompt"].get<bool>(), c["extra"]);
+    auto out = templates[name]->Render(conv["messages"], c["add_generation_prompt"].get<bool>(),
+                                       c["extra"]);
     if (c.contains("output")) {
       ASSERT_TRUE(out.ok()) << out.status().ToString();
       EXPECT_EQ(*out, c["output"].get<std::string>());
@@ -47,7 +51,8 @@ TEST(ChatTemplateReference, RealTemplatesMatchHuggingFaceJinjaByteForByte) {
     } else {
       ASSERT_FALSE(out.ok()) << "rendered, but the reference failed with: " << c["error"];
       EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
-      EXPECT_EQ(out.status().message(), c["error"].get<std::string>());  // raise_exception's message
+      EXPECT_EQ(out.status().message(),
+                c["error"].get<std::string>());  // raise_exception's message
     }
   }
   EXPECT_GE(outputs, 50);
@@ -77,35 +82,53 @@ std::string RenderSource(const std::string& src, const json& extra = json::objec
 }
 
 TEST(ChatTemplateLanguage, ExpressionsFiltersAndLoops) {
-  EXPECT_EQ(RenderSource("{{ 1 + 2 * 3 }}|{{ 7 // 2 }}|{{ -7 % 3 }}|{{ 'a' ~ 1 }}|{{ 'ab' * 2 }}"), "7|3|2|a1|abab");
-  EXPECT_EQ(RenderSource("{{ [1,2,3][::-1] }}|{{ 'hello'[1:3] }}|{{ [1,2,3][-1] }}"), "[3, 2, 1]|el|3");
-  EXPECT_EQ(RenderSource("{% for x in [1,2,3] %}{{ loop.index0 }}{{ loop.index }}{{ loop.first }}{{ loop.last }}"
-                         "{{ loop.length }};{% endfor %}"),
-            "01TrueFalse3;12FalseFalse3;23FalseTrue3;");
+  EXPECT_EQ(RenderSource("{{ 1 + 2 * 3 }}|{{ 7 // 2 }}|{{ -7 % 3 }}|{{ 'a' ~ 1 }}|{{ 'ab' * 2 }}"),
+            "7|3|2|a1|abab");
+  EXPECT_EQ(RenderSource("{{ [1,2,3][::-1] }}|{{ 'hello'[1:3] }}|{{ [1,2,3][-1] }}"),
+            "[3, 2, 1]|el|3");
+  EXPECT_EQ(
+      RenderSource(
+          "{% for x in [1,2,3] %}{{ loop.index0 }}{{ loop.index }}{{ loop.first }}{{ loop.last }}"
+          "{{ loop.length }};{% endfor %}"),
+      "01TrueFalse3;12FalseFalse3;23FalseTrue3;");
   EXPECT_EQ(RenderSource("{% for x in [] %}a{% else %}empty{% endfor %}"), "empty");
-  EXPECT_EQ(RenderSource("{% for x in range(10) if x is odd %}{% if x > 6 %}{% break %}{% endif %}{{ x }}{% endfor %}"),
+  EXPECT_EQ(RenderSource("{% for x in range(10) if x is odd %}{% if x > 6 %}{% break %}{% endif "
+                         "%}{{ x }}{% endfor %}"),
             "135");
-  EXPECT_EQ(RenderSource("{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
-                         "{% set local = i %}{% endfor %}{{ ns.n }}{{ local is defined }}"),
-            "3False");
-  EXPECT_EQ(RenderSource("{{ '  x  ' | trim }}|{{ 'AbC' | lower }}{{ 'abc' | upper }}|{{ [1,2] | length }}|"
-                         "{{ none | default('d') }}{{ '' | default('e', true) }}|{{ ['a','b'] | join(', ') }}|"
-                         "{{ 'a-b' | replace('-', '+') }}|{{ {'k': 1} | items | list }}|{{ '12' | int + 1 }}"),
-            "x|abcABC|2|Nonee|a, b|a+b|[['k', 1]]|13");
-  EXPECT_EQ(RenderSource("{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | join }}",
-                         {{"ms", json::parse(R"([{"role":"user","c":"1"},{"role":"bot","c":"2"},{"role":"user","c":"3"}])")}}),
-            "13");
+  EXPECT_EQ(
+      RenderSource("{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+                   "{% set local = i %}{% endfor %}{{ ns.n }}{{ local is defined }}"),
+      "3False");
+  EXPECT_EQ(
+      RenderSource(
+          "{{ '  x  ' | trim }}|{{ 'AbC' | lower }}{{ 'abc' | upper }}|{{ [1,2] | length }}|"
+          "{{ none | default('d') }}{{ '' | default('e', true) }}|{{ ['a','b'] | join(', ') }}|"
+          "{{ 'a-b' | replace('-', '+') }}|{{ {'k': 1} | items | list }}|{{ '12' | int + 1 }}"),
+      "x|abcABC|2|Nonee|a, b|a+b|[['k', 1]]|13");
+  EXPECT_EQ(
+      RenderSource(
+          "{{ ms | selectattr('role', 'equalto', 'user') | map(attribute='c') | join }}",
+          {{"ms",
+            json::parse(
+                R"([{"role":"user","c":"1"},{"role":"bot","c":"2"},{"role":"user","c":"3"}])")}}),
+      "13");
   EXPECT_EQ(RenderSource("{{ 'a,b,,c'.split(',') }}|{{ ' x y '.split() }}|{{ 'xax'.strip('x') }}|"
-                         "{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('z','c')) }}|{{ d.get('k') }}{{ d.get('z', 5) }}",
+                         "{{ 'abc'.startswith('ab') }}{{ 'abc'.endswith(('z','c')) }}|{{ "
+                         "d.get('k') }}{{ d.get('z', 5) }}",
                          {{"d", {{"k", 1}}}}),
             "['a', 'b', '', 'c']|['x', 'y']|a|TrueTrue|15");
-  EXPECT_EQ(RenderSource("{{ x | tojson }}|{{ x | tojson(indent=2) }}", {{"x", json::parse(R"({"b":[1,"é\n"],"a":null})")}}),
-            "{\"b\": [1, \"é\\n\"], \"a\": null}|{\n  \"b\": [\n    1,\n    \"é\\n\"\n  ],\n  \"a\": null\n}");
-  EXPECT_EQ(RenderSource("{% macro greet(n, p='Hi') %}{{ p }} {{ n }}{% endmacro %}{{ greet('A') }}/{{ greet('B', p='Yo') }}"),
+  EXPECT_EQ(RenderSource("{{ x | tojson }}|{{ x | tojson(indent=2) }}",
+                         {{"x", json::parse(R"({"b":[1,"é\n"],"a":null})")}}),
+            "{\"b\": [1, \"é\\n\"], \"a\": null}|{\n  \"b\": [\n    1,\n    \"é\\n\"\n  ],\n  "
+            "\"a\": null\n}");
+  EXPECT_EQ(RenderSource("{% macro greet(n, p='Hi') %}{{ p }} {{ n }}{% endmacro %}{{ greet('A') "
+                         "}}/{{ greet('B', p='Yo') }}"),
             "Hi A/Yo B");
-  EXPECT_EQ(RenderSource("{% set x %}in{{ 1 }}{% endset %}{{ x }}|{{ 'y' if false else 'n' }}|{{ 2 in [1,2] }}"
-                         "{{ 'a' not in 'bcd' }}{{ 'k' in {'k': 1} }}"),
-            "in1|n|TrueTrueTrue");
+  EXPECT_EQ(
+      RenderSource(
+          "{% set x %}in{{ 1 }}{% endset %}{{ x }}|{{ 'y' if false else 'n' }}|{{ 2 in [1,2] }}"
+          "{{ 'a' not in 'bcd' }}{{ 'k' in {'k': 1} }}"),
+      "in1|n|TrueTrueTrue");
 }
 
 TEST(ChatTemplateLanguage, WhitespaceControlLikeHuggingFace) {
@@ -118,31 +141,64 @@ TEST(ChatTemplateLanguage, WhitespaceControlLikeHuggingFace) {
 
 TEST(ChatTemplateSandbox, NoAttributeEscape) {
   // Python-style escapes reach nothing: attributes exist on dicts only.
-  EXPECT_EQ(RenderSource("{{ ''.__class__ }}{{ messages.__class__ }}{{ x.__globals__ }}", {{"x", json::object()}}), "");
-  EXPECT_NE(RenderSource("{{ ''.__class__.__mro__[1].__subclasses__() }}").find("ERROR"), std::string::npos);
-  EXPECT_NE(RenderSource("{{ cycler.__init__.__globals__.os.popen('id').read() }}").find("ERROR"), std::string::npos);
-  EXPECT_NE(RenderSource("{% include 'x.jinja' %}").find("is not allowed in a chat template"), std::string::npos);
-  EXPECT_NE(RenderSource("{% import 'os' as os %}").find("is not allowed in a chat template"), std::string::npos);
+  EXPECT_EQ(RenderSource("{{ ''.__class__ }}{{ messages.__class__ }}{{ x.__globals__ }}",
+                         {{"x", json::object()}}),
+            "");
+  EXPECT_NE(RenderSource("{{ ''.__class__.__mro__[1].__subclasses__() }}").find("ERROR"),
+            std::string::npos);
+  EXPECT_NE(RenderSource("{{ cycler.__init__.__globals__.os.popen('id').read() }}").find("ERROR"),
+            std::string::npos);
+  EXPECT_NE(RenderSource("{% include 'x.jinja' %}").find("is not allowed in a chat template"),
+            std::string::npos);
+  EXPECT_NE(RenderSource("{% import 'os' as os %}").find("is not allowed in a chat template"),
+            std::string::npos);
 }
 
 TEST(ChatTemplateSandbox, LimitsTurnRunawayTemplatesIntoErrors) {
   ChatTemplateLimits small;
   small.render.max_steps = 10000;
   const std::string loops = RenderSource(
-      "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}", json::object(), small);
+      "{% for a in range(100000) %}{% for b in range(100000) %}{{ a }}{% endfor %}{% endfor %}",
+      json::object(), small);
   EXPECT_NE(loops.find("step limit of 10000"), std::string::npos) << loops;
   small.render.max_output_bytes = 1000;
   small.render.max_steps = 1'000'000;
-  const std::string big = RenderSource("{% for a in range(10000) %}xxxxxxxxxx{% endfor %}", json::object(), small);
+  const std::string big =
+      RenderSource("{% for a in range(10000) %}xxxxxxxxxx{% endfor %}", json::object(), small);
   EXPECT_NE(big.find("output exceeds 1000 bytes"), std::string::npos) << big;
   const std::string rec = RenderSource("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
   EXPECT_NE(rec.find("nest deeper than 32"), std::string::npos) << rec;
-  const std::string deep = RenderSource("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
+  const std::string deep =
+      RenderSource("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
   EXPECT_NE(deep.find("nests too deeply"), std::string::npos) << deep.substr(0, 200);
   small.max_source_bytes = 10;
-  EXPECT_NE(RenderSource("{{ 'more than ten bytes' }}", json::object(), small).find("exceeds the limit"),
-            std::string::npos);
+  EXPECT_NE(
+      RenderSource("{{ 'more than ten bytes' }}", json::object(), small).find("exceeds the limit"),
+      std::string::npos);
   EXPECT_NE(RenderSource("{{ 'x' * 100000000000 }}").find("too large"), std::string::npos);
+}
+
+TEST(ChatTemplateSandbox, RandomTemplatesNeverCrashOrHang) {
+  const char* parts[] = {
+      "{{",       "}}", "{%", "%}",   "{#", "#}",        "-",   " ",        "x",  "'s'",   "1",
+      "(",        ")",  "[",  "]",    "{",  "}",         "for", "in",       "if", "endif", "endfor",
+      "set",      "=",  "|",  "trim", "is", "defined",   "not", "messages", ".",  "loop",  "macro",
+      "endmacro", ",",  ":",  "+",    "*",  "range(99)", "~",   "\n"};
+  ChatTemplateLimits limits;
+  limits.render.max_steps = 20000;
+  limits.render.max_output_bytes = 1 << 16;
+  std::mt19937 rng(7);
+  int rendered = 0;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string src;
+    const int n = 1 + static_cast<int>(rng() % 30);
+    for (int i = 0; i < n; ++i) src += parts[rng() % std::size(parts)];
+    auto t = ChatTemplate::Parse(src, limits);
+    if (!t.ok()) continue;
+    auto out = (*t)->Render(json::parse(R"([{"role":"user","content":"hi"}])"), true);
+    rendered += out.ok();
+  }
+  EXPECT_GT(rendered, 0);
 }
 
 TEST(ChatTemplateSandbox, ErrorsAreValuesNamingTheLine) {
@@ -153,10 +209,12 @@ TEST(ChatTemplateSandbox, ErrorsAreValuesNamingTheLine) {
   auto t2 = ChatTemplate::Parse("line1\n{{ 1 + }}");
   ASSERT_FALSE(t2.ok());
   EXPECT_NE(t2.status().message().find("line 2"), std::string::npos) << t2.status().message();
-  const std::string raised = RenderSource("{{ raise_exception('Only user and assistant roles are supported!') }}");
+  const std::string raised =
+      RenderSource("{{ raise_exception('Only user and assistant roles are supported!') }}");
   EXPECT_EQ(raised, "ERROR: INVALID_ARGUMENT: Only user and assistant roles are supported!");
   EXPECT_NE(RenderSource("{{ 1 + 'a' }}").find("ERROR"), std::string::npos);
-  EXPECT_NE(RenderSource("{{ x | nosuchfilter }}").find("unknown filter 'nosuchfilter'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ x | nosuchfilter }}").find("unknown filter 'nosuchfilter'"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -2,13 +2,12 @@
 // pieces are valid UTF-8 and concatenate to Decode(prefix); a prompt that ends inside a
 // character has the character completed by the generated ids.
 
-#include "backends/llm/tokenizer/incremental_detokenizer.h"
+#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-
+#include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/utf8.h"
 #include "unit/tokenizer_test_util.h"
 
@@ -65,7 +64,8 @@ void CheckCorpus(const Tokenizer& tok, const nlohmann::json& ref, bool expect_he
 
 TEST(IncrementalDetokenizer, QwenEveryPrefixOfEveryLine) {
   REQUIRE_QWEN_TOKENIZER();
-  auto tok = Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
+  auto tok =
+      Tokenizer::FromFile(QwenDir() + "/tokenizer.json", QwenDir() + "/tokenizer_config.json");
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
   CheckCorpus(**tok, ReadJson(FixturePath("tokenizer/qwen3_reference.json")), true);
 }
@@ -133,7 +133,9 @@ TEST(IncrementalDetokenizer, InvalidBytesBecomeReplacementCharacters) {
     joined += p;
   }
   EXPECT_EQ(joined, (*tok)->Decode(ids, false));
-  EXPECT_EQ(joined, "a\xEF\xBF\xBD" "a\xEF\xBF\xBD");
+  EXPECT_EQ(joined,
+            "a\xEF\xBF\xBD"
+            "a\xEF\xBF\xBD");
 }
 
 }  // namespace

@@ -4,9 +4,11 @@
 
 namespace sluice::llm {
 
-Result<std::unique_ptr<ChatTemplate>> ChatTemplate::Parse(std::string_view source, ChatTemplateLimits limits) {
+Result<std::unique_ptr<ChatTemplate>> ChatTemplate::Parse(std::string_view source,
+                                                          ChatTemplateLimits limits) {
   if (source.size() > limits.max_source_bytes) {
-    return InvalidArgument("chat template of " + std::to_string(source.size()) + " bytes exceeds the limit of " +
+    return InvalidArgument("chat template of " + std::to_string(source.size()) +
+                           " bytes exceeds the limit of " +
                            std::to_string(limits.max_source_bytes));
   }
   std::unique_ptr<ChatTemplate> t(new ChatTemplate());
@@ -15,10 +17,12 @@ Result<std::unique_ptr<ChatTemplate>> ChatTemplate::Parse(std::string_view sourc
   return t;
 }
 
-Result<std::string> ChatTemplate::Render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+Result<std::string> ChatTemplate::Render(const nlohmann::ordered_json& messages,
+                                         bool add_generation_prompt,
                                          const nlohmann::ordered_json& extra) const {
   if (!messages.is_array()) return InvalidArgument("chat template: messages must be an array");
-  if (!extra.is_object()) return InvalidArgument("chat template: extra variables must be an object");
+  if (!extra.is_object())
+    return InvalidArgument("chat template: extra variables must be an object");
   jinja::Value::Dict vars;
   ASSIGN_OR_RETURN(jinja::Value m, jinja::Value::FromJson(messages));
   vars.emplace_back("messages", std::move(m));

@@ -14,10 +14,9 @@
 //       {{"bos_token", tokenizer.bos_token()}, {"eos_token", tokenizer.eos_token()}}));
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "backends/llm/chat_template/jinja_ast.h"
 #include "backends/llm/chat_template/jinja_interpreter.h"
@@ -34,14 +33,16 @@ class ChatTemplate {
  public:
   // Parse errors are InvalidArgument naming the template line; include/extends/import
   // are Unsupported.
-  static Result<std::unique_ptr<ChatTemplate>> Parse(std::string_view source, ChatTemplateLimits limits = {});
+  static Result<std::unique_ptr<ChatTemplate>> Parse(std::string_view source,
+                                                     ChatTemplateLimits limits = {});
 
   // Renders `messages` (a JSON array of {"role", "content", ...}). `extra` (a JSON object)
   // adds variables: bos_token, eos_token, tools, date_string, enable_thinking, ...; a
   // missing "tools" is none, as Hugging Face passes it. Pass ordered_json so that tojson
   // keeps the client's key order.
-  Result<std::string> Render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                             const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) const;
+  Result<std::string> Render(
+      const nlohmann::ordered_json& messages, bool add_generation_prompt,
+      const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) const;
 
  private:
   ChatTemplate() = default;

@@ -9,7 +9,9 @@
 namespace sluice::llm::jinja {
 namespace {
 
-Status Err(const std::string& m) { return InvalidArgument("chat template: " + m); }
+Status Err(const std::string& m) {
+  return InvalidArgument("chat template: " + m);
+}
 
 // Splits UTF-8 into code points (invalid bytes stand alone).
 std::vector<std::string> Chars(const std::string& s) {
@@ -40,25 +42,33 @@ std::string Strip(const std::string& s, const Value* chars, bool left, bool righ
     return std::find(set.begin(), set.end(), ch) != set.end();
   };
   size_t b = 0, e = cs.size();
-  if (left) while (b < e && strip_it(cs[b])) ++b;
-  if (right) while (e > b && strip_it(cs[e - 1])) --e;
+  if (left)
+    while (b < e && strip_it(cs[b])) ++b;
+  if (right)
+    while (e > b && strip_it(cs[e - 1])) --e;
   std::string out;
   for (size_t i = b; i < e; ++i) out += cs[i];
   return out;
 }
 
 std::string AsciiCase(std::string s, bool upper) {
-  for (char& c : s) c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+  for (char& c : s)
+    c = static_cast<char>(upper ? std::toupper(static_cast<unsigned char>(c))
+                                : std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
-Result<std::string> ReplaceAll(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
+Result<std::string> ReplaceAll(const std::string& s, const std::string& from, const std::string& to,
+                               int64_t count) {
   std::string out;
   if (from.empty()) {  // Python inserts `to` between characters
     const auto cs = Chars(s);
     int64_t n = 0;
     for (size_t i = 0; i <= cs.size(); ++i) {
-      if (count < 0 || n < count) { out += to; ++n; }
+      if (count < 0 || n < count) {
+        out += to;
+        ++n;
+      }
       if (i < cs.size()) out += cs[i];
       if (out.size() > kMaxBuiltinResult) return Err("replace result too large");
     }
@@ -129,7 +139,8 @@ Value Attribute(const Value& v, const std::string& path) {
   size_t pos = 0;
   while (true) {
     const size_t dot = path.find('.', pos);
-    const std::string part = path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
+    const std::string part =
+        path.substr(pos, dot == std::string::npos ? std::string::npos : dot - pos);
     if (cur.is_list() && !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit)) {
       const size_t idx = std::strtoul(part.c_str(), nullptr, 10);
       cur = idx < cur.list().size() ? cur.list()[idx] : Value();
@@ -162,7 +173,8 @@ Result<Value> SelectReject(const Value& subject, const Args& args, bool by_attr,
   size_t a = 0;
   std::string attr;
   if (by_attr) {
-    if (args.empty() || !args[0].is_string()) return Err("selectattr/rejectattr need an attribute name");
+    if (args.empty() || !args[0].is_string())
+      return Err("selectattr/rejectattr need an attribute name");
     attr = args[0].str();
     a = 1;
   }
@@ -203,7 +215,8 @@ Value Items(const Value& v) {
 
 Result<int> Compare(const Value& a, const Value& b) {
   if (a.is_number() && b.is_number()) {
-    if (a.is_int() && b.is_int()) return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
+    if (a.is_int() && b.is_int())
+      return a.as_int() < b.as_int() ? -1 : a.as_int() > b.as_int() ? 1 : 0;
     return a.as_float() < b.as_float() ? -1 : a.as_float() > b.as_float() ? 1 : 0;
   }
   if (a.is_string() && b.is_string()) {
@@ -236,7 +249,8 @@ Result<bool> ApplyTest(const std::string& name, const Value& v, const Args& args
     return (v.as_int() % 2 != 0) == (name == "odd");
   }
   if (name == "divisibleby") {
-    if (!v.is_int() || args.empty() || !args[0].is_int() || args[0].as_int() == 0) return Err("bad divisibleby");
+    if (!v.is_int() || args.empty() || !args[0].is_int() || args[0].as_int() == 0)
+      return Err("bad divisibleby");
     return v.as_int() % args[0].as_int() == 0;
   }
   if (args.empty()) return Err("unknown test '" + name + "' or missing argument");
@@ -245,12 +259,14 @@ Result<bool> ApplyTest(const std::string& name, const Value& v, const Args& args
   if (name == "ne" || name == "!=") return !v.Equals(o);
   if (name == "in") {
     if (o.is_string() && v.is_string()) return o.str().find(v.str()) != std::string::npos;
-    if (o.is_list()) return std::any_of(o.list().begin(), o.list().end(), [&](const Value& x) { return x.Equals(v); });
+    if (o.is_list())
+      return std::any_of(o.list().begin(), o.list().end(),
+                         [&](const Value& x) { return x.Equals(v); });
     if ((o.is_dict() || o.is_namespace()) && v.is_string()) return !o.Get(v.str()).is_undefined();
     return false;
   }
-  if (name == "lt" || name == "lessthan" || name == "<" || name == "gt" || name == "greaterthan" || name == ">" ||
-      name == "le" || name == "<=" || name == "ge" || name == ">=") {
+  if (name == "lt" || name == "lessthan" || name == "<" || name == "gt" || name == "greaterthan" ||
+      name == ">" || name == "le" || name == "<=" || name == "ge" || name == ">=") {
     ASSIGN_OR_RETURN(int c, Compare(v, o));
     if (name == "lt" || name == "lessthan" || name == "<") return c < 0;
     if (name == "gt" || name == "greaterthan" || name == ">") return c > 0;
@@ -260,11 +276,13 @@ Result<bool> ApplyTest(const std::string& name, const Value& v, const Args& args
   return Err("unknown test '" + name + "'");
 }
 
-Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& args, const Kwargs& kwargs) {
+Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& args,
+                          const Kwargs& kwargs) {
   if (name == "default" || name == "d") {
     const Value* def = Arg(args, kwargs, 0, "default_value");
     const Value* boolean = Arg(args, kwargs, 1, "boolean");
-    const bool use_default = v.is_undefined() || (boolean != nullptr && boolean->Truthy() && !v.Truthy());
+    const bool use_default =
+        v.is_undefined() || (boolean != nullptr && boolean->Truthy() && !v.Truthy());
     if (use_default) return def != nullptr ? *def : Value::String("");
     return v;
   }
@@ -272,7 +290,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
   if (name == "tojson") {
     const Value* indent = Arg(args, kwargs, 0, "indent");
     std::string out;
-    RETURN_IF_ERROR(v.ToJson(&out, static_cast<int>(std::clamp<int64_t>(IntArg(indent, 0), 0, 16))));
+    RETURN_IF_ERROR(
+        v.ToJson(&out, static_cast<int>(std::clamp<int64_t>(IntArg(indent, 0), 0, 16))));
     return Value::String(std::move(out));
   }
   if (name == "length" || name == "count") return Length(v);
@@ -309,12 +328,14 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
     std::string out;
     for (size_t i = 0; i < l.size(); ++i) {
       if (i && sep != nullptr) out += sep->ToString();
-      out += (attr != nullptr && attr->is_string() ? Attribute(l[i], attr->str()) : l[i]).ToString();
+      out +=
+          (attr != nullptr && attr->is_string() ? Attribute(l[i], attr->str()) : l[i]).ToString();
       if (out.size() > kMaxBuiltinResult) return Err("join result too large");
     }
     return Value::String(std::move(out));
   }
-  if (name == "selectattr" || name == "rejectattr") return SelectReject(v, args, true, name == "selectattr");
+  if (name == "selectattr" || name == "rejectattr")
+    return SelectReject(v, args, true, name == "selectattr");
   if (name == "select" || name == "reject") return SelectReject(v, args, false, name == "select");
   if (name == "map") {
     ASSIGN_OR_RETURN(Value::List l, Iterate(v, "map"));
@@ -326,7 +347,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
         Value a = Attribute(x, attr->str());
         out.push_back(a.is_undefined() && def != nullptr ? *def : a);
       } else if (!args.empty() && args[0].is_string()) {
-        ASSIGN_OR_RETURN(Value m, ApplyFilter(args[0].str(), x, Args(args.begin() + 1, args.end()), {}));
+        ASSIGN_OR_RETURN(Value m,
+                         ApplyFilter(args[0].str(), x, Args(args.begin() + 1, args.end()), {}));
         out.push_back(std::move(m));
       } else {
         return Err("map needs attribute= or a filter name");
@@ -344,7 +366,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
       const long long x = std::strtoll(s.c_str(), &end, 10);
       if (!s.empty() && *end == '\0') return Value::Int(x);
       const double d = std::strtod(s.c_str(), &end);
-      if (!s.empty() && *end == '\0' && std::isfinite(d)) return Value::Int(static_cast<int64_t>(d));
+      if (!s.empty() && *end == '\0' && std::isfinite(d))
+        return Value::Int(static_cast<int64_t>(d));
     }
     const Value* def = Arg(args, kwargs, 0, "default");
     return def != nullptr ? *def : Value::Int(0);
@@ -365,9 +388,10 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
     return Err("abs of " + std::string(v.TypeName()));
   }
   // String filters.
-  if (name == "trim" || name == "upper" || name == "lower" || name == "capitalize" || name == "title" ||
-      name == "replace") {
-    if (!v.is_string()) return Err("filter '" + name + "' needs a string, got " + std::string(v.TypeName()));
+  if (name == "trim" || name == "upper" || name == "lower" || name == "capitalize" ||
+      name == "title" || name == "replace") {
+    if (!v.is_string())
+      return Err("filter '" + name + "' needs a string, got " + std::string(v.TypeName()));
     const std::string& s = v.str();
     if (name == "trim") return Value::String(Strip(s, Arg(args, kwargs, 0, "chars"), true, true));
     if (name == "upper") return Value::String(AsciiCase(s, true));
@@ -375,8 +399,10 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
     if (name == "replace") {
       const Value* from = Arg(args, kwargs, 0, "old");
       const Value* to = Arg(args, kwargs, 1, "new");
-      if (from == nullptr || to == nullptr || !from->is_string()) return Err("replace needs two strings");
-      ASSIGN_OR_RETURN(std::string r, ReplaceAll(s, from->str(), to->ToString(), IntArg(Arg(args, kwargs, 2, "count"), -1)));
+      if (from == nullptr || to == nullptr || !from->is_string())
+        return Err("replace needs two strings");
+      ASSIGN_OR_RETURN(std::string r, ReplaceAll(s, from->str(), to->ToString(),
+                                                 IntArg(Arg(args, kwargs, 2, "count"), -1)));
       return Value::String(std::move(r));
     }
     return CallMethod(v, name, args, kwargs);
@@ -384,7 +410,8 @@ Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& a
   return Err("unknown filter '" + name + "'");
 }
 
-Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& args, const Kwargs& kwargs) {
+Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& args,
+                         const Kwargs& kwargs) {
   if (obj.is_string()) {
     const std::string& s = obj.str();
     if (name == "startswith" || name == "endswith") {
@@ -393,8 +420,10 @@ Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& 
       for (const Value& p : options) {
         if (!p.is_string()) return Err(name + " needs strings");
         const std::string& x = p.str();
-        const bool hit = name == "startswith" ? s.compare(0, x.size(), x) == 0
-                                              : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+        const bool hit =
+            name == "startswith"
+                ? s.compare(0, x.size(), x) == 0
+                : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
         if (hit) return Value::Bool(true);
       }
       return Value::Bool(false);
@@ -404,11 +433,13 @@ Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& 
       if (chars != nullptr && chars->is_none()) chars = nullptr;
       return Value::String(Strip(s, chars, name != "rstrip", name != "lstrip"));
     }
-    if (name == "split") return Split(s, Arg(args, kwargs, 0, "sep"), IntArg(Arg(args, kwargs, 1, "maxsplit"), -1));
+    if (name == "split")
+      return Split(s, Arg(args, kwargs, 0, "sep"), IntArg(Arg(args, kwargs, 1, "maxsplit"), -1));
     if (name == "upper" || name == "lower") return Value::String(AsciiCase(s, name == "upper"));
     if (name == "capitalize") {
       std::string out = AsciiCase(s, false);
-      if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
+      if (!out.empty())
+        out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
       return Value::String(std::move(out));
     }
     if (name == "title") {
@@ -416,7 +447,8 @@ Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& 
       bool start = true;
       for (char& c : out) {
         const bool alpha = std::isalpha(static_cast<unsigned char>(c)) != 0;
-        c = static_cast<char>(start ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+        c = static_cast<char>(start ? std::toupper(static_cast<unsigned char>(c))
+                                    : std::tolower(static_cast<unsigned char>(c)));
         start = !alpha;
       }
       return Value::String(std::move(out));
@@ -425,7 +457,8 @@ Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& 
     if (name == "find") {
       if (args.empty() || !args[0].is_string()) return Err("find needs a string");
       const size_t p = s.find(args[0].str());
-      return Value::Int(p == std::string::npos ? -1 : static_cast<int64_t>(Chars(s.substr(0, p)).size()));
+      return Value::Int(
+          p == std::string::npos ? -1 : static_cast<int64_t>(Chars(s.substr(0, p)).size()));
     }
     if (name == "join") {
       return ApplyFilter("join", args.empty() ? Value() : args[0], {obj}, {});
@@ -456,8 +489,12 @@ Result<Value> CallGlobal(const std::string& name, const Args& args, const Kwargs
     for (const Value& a : args) {
       if (!a.is_int()) return Err("range needs integers");
     }
-    if (args.size() == 1) stop = args[0].as_int();
-    else if (args.size() >= 2) { start = args[0].as_int(); stop = args[1].as_int(); }
+    if (args.size() == 1)
+      stop = args[0].as_int();
+    else if (args.size() >= 2) {
+      start = args[0].as_int();
+      stop = args[1].as_int();
+    }
     if (args.size() >= 3) step = args[2].as_int();
     if (args.empty() || args.size() > 3 || step == 0) return Err("bad range arguments");
     Value::List out;
@@ -472,8 +509,10 @@ Result<Value> CallGlobal(const std::string& name, const Args& args, const Kwargs
     if (!args.empty() && (args[0].is_dict() || args[0].is_namespace())) d = args[0].dict();
     for (const auto& [k, v] : kwargs) {
       auto it = std::find_if(d.begin(), d.end(), [&](const auto& e) { return e.first == k; });
-      if (it != d.end()) it->second = v;
-      else d.emplace_back(k, v);
+      if (it != d.end())
+        it->second = v;
+      else
+        d.emplace_back(k, v);
     }
     return name == "namespace" ? Value::MakeNamespace(std::move(d)) : Value::MakeDict(std::move(d));
   }

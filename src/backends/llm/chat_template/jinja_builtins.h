@@ -18,13 +18,15 @@ using Kwargs = std::vector<std::pair<std::string, Value>>;
 inline constexpr size_t kMaxBuiltinResult = 16u << 20;
 
 // `x | name(args)`. Unknown filters are an error naming the filter.
-Result<Value> ApplyFilter(const std::string& name, const Value& subject, const Args& args, const Kwargs& kwargs);
+Result<Value> ApplyFilter(const std::string& name, const Value& subject, const Args& args,
+                          const Kwargs& kwargs);
 
 // `x is name(args)`.
 Result<bool> ApplyTest(const std::string& name, const Value& subject, const Args& args);
 
 // `obj.name(args)` for string and dict methods (startswith, split, items, get, ...).
-Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& args, const Kwargs& kwargs);
+Result<Value> CallMethod(const Value& obj, const std::string& name, const Args& args,
+                         const Kwargs& kwargs);
 
 // Global functions: range, namespace, dict, strftime_now. (raise_exception is handled
 // by the interpreter.) Returns NotFound when `name` is not one.

@@ -29,14 +29,16 @@ class Renderer {
 
   Status Tick() {
     if (++steps_ > limits_.max_steps) {
-      return InvalidArgument("chat template exceeded its step limit of " + std::to_string(limits_.max_steps));
+      return InvalidArgument("chat template exceeded its step limit of " +
+                             std::to_string(limits_.max_steps));
     }
     return Status::Ok();
   }
 
   Status Emit(std::string_view s) {
     if (out_.size() + s.size() > limits_.max_output_bytes) {
-      return InvalidArgument("chat template output exceeds " + std::to_string(limits_.max_output_bytes) + " bytes");
+      return InvalidArgument("chat template output exceeds " +
+                             std::to_string(limits_.max_output_bytes) + " bytes");
     }
     out_.append(s);
     return Status::Ok();
@@ -85,8 +87,8 @@ class Renderer {
         if (!s.target_attr.empty()) {
           Value ns = Lookup(s.targets[0]);
           if (!ns.is_namespace()) {
-            return InvalidArgument("chat template line " + std::to_string(s.line) + ": '" + s.targets[0] +
-                                   "' is not a namespace");
+            return InvalidArgument("chat template line " + std::to_string(s.line) + ": '" +
+                                   s.targets[0] + "' is not a namespace");
           }
           auto& d = ns.mutable_namespace();
           for (auto& [k, x] : d) {
@@ -129,8 +131,8 @@ class Renderer {
       return Status::Ok();
     }
     if (!v.is_list() || v.list().size() != targets.size()) {
-      return InvalidArgument("chat template line " + std::to_string(line) + ": cannot unpack into " +
-                             std::to_string(targets.size()) + " names");
+      return InvalidArgument("chat template line " + std::to_string(line) +
+                             ": cannot unpack into " + std::to_string(targets.size()) + " names");
     }
     for (size_t i = 0; i < targets.size(); ++i) Set(targets[i], v.list()[i]);
     return Status::Ok();
@@ -147,8 +149,8 @@ class Renderer {
       ASSIGN_OR_RETURN(Value chars, ApplyFilter("list", iterable, {}, {}));
       all = chars.list();
     } else if (!iterable.is_undefined()) {
-      return InvalidArgument("chat template line " + std::to_string(s.line) + ": cannot loop over " +
-                             std::string(iterable.TypeName()));
+      return InvalidArgument("chat template line " + std::to_string(s.line) +
+                             ": cannot loop over " + std::string(iterable.TypeName()));
     }
     frames_.emplace_back();  // one scope for the whole loop, as Hugging Face's Jinja
     Status st = Status::Ok();
@@ -158,7 +160,10 @@ class Renderer {
         st = Assign(s.targets, item, s.line);
         if (!st.ok()) break;
         auto keep = Eval(*s.filter);
-        if (!keep.ok()) { st = keep.status(); break; }
+        if (!keep.ok()) {
+          st = keep.status();
+          break;
+        }
         if (!keep->Truthy()) continue;
       }
       items.push_back(std::move(item));
@@ -212,9 +217,12 @@ class Renderer {
     return std::make_pair(std::move(args), std::move(kwargs));
   }
 
-  Result<Value> CallMacro(const MacroDef& m, const Args& args, const Kwargs& kwargs, const Expr& e) {
-    if (call_depth_ >= limits_.max_call_depth) return LineError(e, "macro calls nest deeper than " + std::to_string(limits_.max_call_depth));
-    if (args.size() > m.params.size()) return LineError(e, "too many arguments to macro '" + m.name + "'");
+  Result<Value> CallMacro(const MacroDef& m, const Args& args, const Kwargs& kwargs,
+                          const Expr& e) {
+    if (call_depth_ >= limits_.max_call_depth)
+      return LineError(e, "macro calls nest deeper than " + std::to_string(limits_.max_call_depth));
+    if (args.size() > m.params.size())
+      return LineError(e, "too many arguments to macro '" + m.name + "'");
     Frame f;
     f.barrier = true;
     for (size_t i = 0; i < m.params.size(); ++i) {
@@ -225,7 +233,10 @@ class Renderer {
         given = true;
       }
       for (const auto& [k, x] : kwargs) {
-        if (k == m.params[i]) { v = x; given = true; }
+        if (k == m.params[i]) {
+          v = x;
+          given = true;
+        }
       }
       if (!given && m.defaults[i]) {
         ASSIGN_OR_RETURN(v, Eval(*m.defaults[i]));
@@ -252,7 +263,8 @@ class Renderer {
     if (callee.kind == Expr::Kind::kGetAttr) {
       ASSIGN_OR_RETURN(Value obj, Eval(*callee.children[0]));
       const Value member = obj.Get(callee.name);
-      if (member.kind() == Value::Kind::kMacro) return CallMacro(*member.macro(), a.first, a.second, e);
+      if (member.kind() == Value::Kind::kMacro)
+        return CallMacro(*member.macro(), a.first, a.second, e);
       auto r = CallMethod(obj, callee.name, a.first, a.second);
       if (!r.ok()) return r.status().WithPrefix("line " + std::to_string(e.line));
       return r;
@@ -262,7 +274,8 @@ class Renderer {
       if (v.kind() == Value::Kind::kMacro) return CallMacro(*v.macro(), a.first, a.second, e);
       if (v.is_undefined()) {
         if (callee.name == "raise_exception") {
-          return InvalidArgument(a.first.empty() ? std::string("raise_exception") : a.first[0].ToString());
+          return InvalidArgument(a.first.empty() ? std::string("raise_exception")
+                                                 : a.first[0].ToString());
         }
         auto r = CallGlobal(callee.name, a.first, a.second);
         if (r.ok()) return r;
@@ -325,7 +338,8 @@ class Renderer {
     const int64_t start = norm(idx[0], given[0], 0, n - 1);
     const int64_t stop = norm(idx[1], given[1], n, -1);
     Value::List out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+      out.push_back(items[static_cast<size_t>(i)]);
     if (!is_str) return Value::MakeList(std::move(out));
     std::string s;
     for (const Value& c : out) s += c.str();
@@ -341,33 +355,47 @@ class Renderer {
         return Value::MakeList(std::move(l));
       }
       if (a.is_string() && b.is_string()) {
-        if (a.str().size() + b.str().size() > kMaxBuiltinResult) return LineError(e, "string too large");
+        if (a.str().size() + b.str().size() > kMaxBuiltinResult)
+          return LineError(e, "string too large");
         return Value::String(a.str() + b.str());
       }
     }
     if (op == "*" && ((a.is_string() && b.is_int()) || (a.is_int() && b.is_string()))) {
       const std::string& s = a.is_string() ? a.str() : b.str();
       const int64_t n = a.is_int() ? a.as_int() : b.as_int();
-      if (n > 0 && s.size() > kMaxBuiltinResult / static_cast<size_t>(n)) return LineError(e, "string too large");
+      if (n > 0 && s.size() > kMaxBuiltinResult / static_cast<size_t>(n))
+        return LineError(e, "string too large");
       std::string out;
       for (int64_t i = 0; i < n; ++i) out += s;
       return Value::String(std::move(out));
     }
     if (!a.is_number() || !b.is_number()) {
-      return LineError(e, "unsupported operand types for " + op + ": " + std::string(a.TypeName()) + " and " +
-                              std::string(b.TypeName()));
+      return LineError(e, "unsupported operand types for " + op + ": " + std::string(a.TypeName()) +
+                              " and " + std::string(b.TypeName()));
     }
     if (a.is_int() && b.is_int() && op != "/") {
       const int64_t x = a.as_int(), y = b.as_int();
       int64_t r = 0;
-      if (op == "+") { if (__builtin_add_overflow(x, y, &r)) return LineError(e, "integer overflow"); return Value::Int(r); }
-      if (op == "-") { if (__builtin_sub_overflow(x, y, &r)) return LineError(e, "integer overflow"); return Value::Int(r); }
-      if (op == "*") { if (__builtin_mul_overflow(x, y, &r)) return LineError(e, "integer overflow"); return Value::Int(r); }
+      if (op == "+") {
+        if (__builtin_add_overflow(x, y, &r)) return LineError(e, "integer overflow");
+        return Value::Int(r);
+      }
+      if (op == "-") {
+        if (__builtin_sub_overflow(x, y, &r)) return LineError(e, "integer overflow");
+        return Value::Int(r);
+      }
+      if (op == "*") {
+        if (__builtin_mul_overflow(x, y, &r)) return LineError(e, "integer overflow");
+        return Value::Int(r);
+      }
       if (op == "//" || op == "%") {
         if (y == 0) return LineError(e, "division by zero");
         if (x == INT64_MIN && y == -1) return LineError(e, "integer overflow");
         int64_t q = x / y, m = x % y;
-        if (m != 0 && ((m < 0) != (y < 0))) { --q; m += y; }  // Python floors
+        if (m != 0 && ((m < 0) != (y < 0))) {
+          --q;
+          m += y;
+        }  // Python floors
         return Value::Int(op == "//" ? q : m);
       }
       if (op == "**") {
@@ -384,8 +412,14 @@ class Renderer {
     if (op == "+") return Value::Float(x + y);
     if (op == "-") return Value::Float(x - y);
     if (op == "*") return Value::Float(x * y);
-    if (op == "/") { if (y == 0) return LineError(e, "division by zero"); return Value::Float(x / y); }
-    if (op == "//") { if (y == 0) return LineError(e, "division by zero"); return Value::Float(std::floor(x / y)); }
+    if (op == "/") {
+      if (y == 0) return LineError(e, "division by zero");
+      return Value::Float(x / y);
+    }
+    if (op == "//") {
+      if (y == 0) return LineError(e, "division by zero");
+      return Value::Float(std::floor(x / y));
+    }
     if (op == "%") {
       if (y == 0) return LineError(e, "division by zero");
       double m = std::fmod(x, y);
@@ -413,7 +447,8 @@ class Renderer {
       return Value::Bool(*c >= 0);
     }
     if (op == "in" || op == "notin") {
-      if (!b.is_list() && !b.is_string() && !b.is_dict() && !b.is_namespace() && !b.is_undefined()) {
+      if (!b.is_list() && !b.is_string() && !b.is_dict() && !b.is_namespace() &&
+          !b.is_undefined()) {
         return LineError(e, "'in' needs a string, list or dict, got " + std::string(b.TypeName()));
       }
       ASSIGN_OR_RETURN(bool in, ApplyTest("in", a, {b}));
@@ -459,7 +494,8 @@ class Renderer {
       case Expr::Kind::kUnary: {
         ASSIGN_OR_RETURN(Value v, Eval(*e.children[0]));
         if (e.name == "not") return Value::Bool(!v.Truthy());
-        if (!v.is_number()) return LineError(e, "unary " + e.name + " on " + std::string(v.TypeName()));
+        if (!v.is_number())
+          return LineError(e, "unary " + e.name + " on " + std::string(v.TypeName()));
         if (e.name == "+") return v;
         if (v.is_int()) {
           if (v.as_int() == INT64_MIN) return LineError(e, "integer overflow");

@@ -28,9 +28,17 @@ class Parser {
     const size_t i = std::min(i_ + ahead, t_.size() - 1);
     return t_[i];
   }
-  const Token& Next() { const Token& t = t_[i_]; if (i_ + 1 < t_.size()) ++i_; return t; }
-  bool IsOp(const char* op, size_t ahead = 0) const { return Peek(ahead).kind == K::kOp && Peek(ahead).text == op; }
-  bool IsName(const char* n, size_t ahead = 0) const { return Peek(ahead).kind == K::kName && Peek(ahead).text == n; }
+  const Token& Next() {
+    const Token& t = t_[i_];
+    if (i_ + 1 < t_.size()) ++i_;
+    return t;
+  }
+  bool IsOp(const char* op, size_t ahead = 0) const {
+    return Peek(ahead).kind == K::kOp && Peek(ahead).text == op;
+  }
+  bool IsName(const char* n, size_t ahead = 0) const {
+    return Peek(ahead).kind == K::kName && Peek(ahead).text == n;
+  }
   Status Error(const std::string& what) const {
     return InvalidArgument("chat template line " + std::to_string(Peek().line) + ": " + what);
   }
@@ -317,8 +325,9 @@ class Parser {
     ASSIGN_OR_RETURN(ExprPtr e, ParseMath1());
     while (true) {
       std::string op;
-      if (Peek().kind == K::kOp && (Peek().text == "==" || Peek().text == "!=" || Peek().text == "<" ||
-                                    Peek().text == "<=" || Peek().text == ">" || Peek().text == ">=")) {
+      if (Peek().kind == K::kOp &&
+          (Peek().text == "==" || Peek().text == "!=" || Peek().text == "<" ||
+           Peek().text == "<=" || Peek().text == ">" || Peek().text == ">=")) {
         op = Next().text;
       } else if (IsName("in")) {
         Next();
@@ -482,7 +491,8 @@ class Parser {
         if (IsOp("(")) {
           Next();
           RETURN_IF_ERROR(ParseArgs(t.get()));
-        } else if (Peek().kind == K::kString || Peek().kind == K::kInt || Peek().kind == K::kFloat ||
+        } else if (Peek().kind == K::kString || Peek().kind == K::kInt ||
+                   Peek().kind == K::kFloat ||
                    (Peek().kind == K::kName && !IsName("and") && !IsName("or") && !IsName("else") &&
                     !IsName("if") && !IsName("in") && !IsName("not") && !IsName("is"))) {
           ASSIGN_OR_RETURN(ExprPtr arg, ParsePrimary());
@@ -519,10 +529,16 @@ class Parser {
       case K::kName: {
         const std::string n = tok.text;
         e = Make(Expr::Kind::kLiteral);
-        if (n == "true" || n == "True") e->value = Value::Bool(true);
-        else if (n == "false" || n == "False") e->value = Value::Bool(false);
-        else if (n == "none" || n == "None") e->value = Value::None();
-        else { e->kind = Expr::Kind::kName; e->name = n; }
+        if (n == "true" || n == "True")
+          e->value = Value::Bool(true);
+        else if (n == "false" || n == "False")
+          e->value = Value::Bool(false);
+        else if (n == "none" || n == "None")
+          e->value = Value::None();
+        else {
+          e->kind = Expr::Kind::kName;
+          e->name = n;
+        }
         Next();
         break;
       }

@@ -124,7 +124,10 @@ std::string Value::Repr() const {
       std::string out = "'";
       for (char c : *s_) {
         if (c == '\'' || c == '\\') out.push_back('\\');
-        if (c == '\n') { out += "\\n"; continue; }
+        if (c == '\n') {
+          out += "\\n";
+          continue;
+        }
         out.push_back(c);
       }
       return out + "'";
@@ -159,13 +162,27 @@ void AppendJsonString(std::string_view s, std::string* out) {
   out->push_back('"');
   for (char c : s) {
     switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      case '\b': *out += "\\b"; break;
-      case '\f': *out += "\\f"; break;
+      case '"':
+        *out += "\\\"";
+        break;
+      case '\\':
+        *out += "\\\\";
+        break;
+      case '\n':
+        *out += "\\n";
+        break;
+      case '\r':
+        *out += "\\r";
+        break;
+      case '\t':
+        *out += "\\t";
+        break;
+      case '\b':
+        *out += "\\b";
+        break;
+      case '\f':
+        *out += "\\f";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -181,8 +198,10 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 Status Value::ToJson(std::string* out, int indent, int depth) const {
   if (depth > 64) return InvalidArgument("tojson: value nests too deeply");
-  const std::string pad = indent > 0 ? "\n" + std::string(static_cast<size_t>(indent) * depth, ' ') : "";
-  const std::string child_pad = indent > 0 ? pad + std::string(static_cast<size_t>(indent), ' ') : "";
+  const std::string pad =
+      indent > 0 ? "\n" + std::string(static_cast<size_t>(indent) * depth, ' ') : "";
+  const std::string child_pad =
+      indent > 0 ? pad + std::string(static_cast<size_t>(indent), ' ') : "";
   const char* item_sep = indent > 0 ? "," : ", ";
   switch (kind_) {
     case Kind::kUndefined:
@@ -285,16 +304,26 @@ bool Value::Equals(const Value& o) const {
 
 std::string_view Value::TypeName() const {
   switch (kind_) {
-    case Kind::kUndefined: return "undefined";
-    case Kind::kNone: return "none";
-    case Kind::kBool: return "bool";
-    case Kind::kInt: return "int";
-    case Kind::kFloat: return "float";
-    case Kind::kString: return "string";
-    case Kind::kList: return "list";
-    case Kind::kDict: return "dict";
-    case Kind::kNamespace: return "namespace";
-    case Kind::kMacro: return "macro";
+    case Kind::kUndefined:
+      return "undefined";
+    case Kind::kNone:
+      return "none";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kInt:
+      return "int";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kString:
+      return "string";
+    case Kind::kList:
+      return "list";
+    case Kind::kDict:
+      return "dict";
+    case Kind::kNamespace:
+      return "namespace";
+    case Kind::kMacro:
+      return "macro";
   }
   return "?";
 }

@@ -6,12 +6,11 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -21,28 +20,75 @@ struct MacroDef;  // defined by the parser (jinja_ast.h)
 
 class Value {
  public:
-  enum class Kind { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kMacro };
+  enum class Kind {
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kDict,
+    kNamespace,
+    kMacro
+  };
   using List = std::vector<Value>;
   using Dict = std::vector<std::pair<std::string, Value>>;
 
   Value() = default;  // undefined
-  static Value None() { Value v; v.kind_ = Kind::kNone; return v; }
-  static Value Bool(bool b) { Value v; v.kind_ = Kind::kBool; v.i_ = b; return v; }
-  static Value Int(int64_t i) { Value v; v.kind_ = Kind::kInt; v.i_ = i; return v; }
-  static Value Float(double f) { Value v; v.kind_ = Kind::kFloat; v.f_ = f; return v; }
+  static Value None() {
+    Value v;
+    v.kind_ = Kind::kNone;
+    return v;
+  }
+  static Value Bool(bool b) {
+    Value v;
+    v.kind_ = Kind::kBool;
+    v.i_ = b;
+    return v;
+  }
+  static Value Int(int64_t i) {
+    Value v;
+    v.kind_ = Kind::kInt;
+    v.i_ = i;
+    return v;
+  }
+  static Value Float(double f) {
+    Value v;
+    v.kind_ = Kind::kFloat;
+    v.f_ = f;
+    return v;
+  }
   static Value String(std::string s) {
-    Value v; v.kind_ = Kind::kString; v.s_ = std::make_shared<const std::string>(std::move(s)); return v;
+    Value v;
+    v.kind_ = Kind::kString;
+    v.s_ = std::make_shared<const std::string>(std::move(s));
+    return v;
   }
   static Value MakeList(List l) {
-    Value v; v.kind_ = Kind::kList; v.l_ = std::make_shared<const List>(std::move(l)); return v;
+    Value v;
+    v.kind_ = Kind::kList;
+    v.l_ = std::make_shared<const List>(std::move(l));
+    return v;
   }
   static Value MakeDict(Dict d) {
-    Value v; v.kind_ = Kind::kDict; v.d_ = std::make_shared<const Dict>(std::move(d)); return v;
+    Value v;
+    v.kind_ = Kind::kDict;
+    v.d_ = std::make_shared<const Dict>(std::move(d));
+    return v;
   }
   static Value MakeNamespace(Dict d) {
-    Value v; v.kind_ = Kind::kNamespace; v.ns_ = std::make_shared<Dict>(std::move(d)); return v;
+    Value v;
+    v.kind_ = Kind::kNamespace;
+    v.ns_ = std::make_shared<Dict>(std::move(d));
+    return v;
   }
-  static Value Macro(const MacroDef* m) { Value v; v.kind_ = Kind::kMacro; v.macro_ = m; return v; }
+  static Value Macro(const MacroDef* m) {
+    Value v;
+    v.kind_ = Kind::kMacro;
+    v.macro_ = m;
+    return v;
+  }
 
   // From JSON (objects keep their key order). Fails past max_depth levels of nesting.
   static Result<Value> FromJson(const nlohmann::ordered_json& j, int max_depth = 64);

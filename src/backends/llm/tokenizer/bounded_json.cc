@@ -6,29 +6,36 @@
 
 namespace sluice::llm {
 
-Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth, std::string_view what) {
+Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth,
+                                        std::string_view what) {
   // Depth pre-scan: brackets outside strings.
   size_t depth = 0;
   bool in_string = false, escaped = false;
   for (char c : text) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
       in_string = true;
     } else if (c == '[' || c == '{') {
       if (++depth > max_depth) {
-        return InvalidArgument(std::string(what) + ": JSON nests deeper than " + std::to_string(max_depth));
+        return InvalidArgument(std::string(what) + ": JSON nests deeper than " +
+                               std::to_string(max_depth));
       }
     } else if ((c == ']' || c == '}') && depth > 0) {
       --depth;
     }
   }
-  nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return InvalidArgument(std::string(what) + ": not valid JSON (truncated or malformed)");
+  nlohmann::json j =
+      nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded())
+    return InvalidArgument(std::string(what) + ": not valid JSON (truncated or malformed)");
   return j;
 }
 
@@ -38,8 +45,8 @@ Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes) {
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) return NotFound(name + ": cannot read (" + ec.message() + ")");
   if (size > max_bytes) {
-    return InvalidArgument(name + ": file of " + std::to_string(size) + " bytes exceeds the limit of " +
-                           std::to_string(max_bytes));
+    return InvalidArgument(name + ": file of " + std::to_string(size) +
+                           " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(name + ": cannot open");

@@ -4,10 +4,9 @@
 // and parse errors are values. Messages name the file by its base name, never its path.
 
 #include <cstddef>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -15,7 +14,8 @@ namespace sluice::llm {
 
 // Parses `text`; `what` names it in errors. Fails with InvalidArgument when the text is
 // not JSON or nests deeper than max_depth.
-Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth, std::string_view what);
+Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth,
+                                        std::string_view what);
 
 // Reads the whole file (at most max_bytes; larger files are refused before reading).
 Result<std::string> ReadFileBounded(const std::string& path, size_t max_bytes);

@@ -17,7 +17,8 @@ uint64_t PairKey(int32_t a, int32_t b) {
 Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
   if (!m.is_object()) return InvalidArgument("tokenizer.json: 'model' must be an object");
   const std::string type = m.value("type", std::string("BPE"));
-  if (type != "BPE") return Unsupported("tokenizer.json: model type '" + type + "' is not supported");
+  if (type != "BPE")
+    return Unsupported("tokenizer.json: model type '" + type + "' is not supported");
   if (m.contains("continuing_subword_prefix") && m["continuing_subword_prefix"].is_string() &&
       !m["continuing_subword_prefix"].get<std::string>().empty()) {
     return Unsupported("tokenizer.json: BPE continuing_subword_prefix is not supported");
@@ -38,13 +39,15 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
   }
   bpe->vocab_.reserve(vocab.size());
   for (const auto& [tok, idj] : vocab.items()) {
-    if (!idj.is_number_integer()) return InvalidArgument("tokenizer.json: vocab id of '" + tok + "' is not an integer");
+    if (!idj.is_number_integer())
+      return InvalidArgument("tokenizer.json: vocab id of '" + tok + "' is not an integer");
     const int64_t id = idj.get<int64_t>();
     if (id < 0 || id > kMaxId) {
       return InvalidArgument("tokenizer.json: vocab id " + std::to_string(id) + " of '" + tok +
                              "' is outside [0, " + std::to_string(kMaxId) + "]");
     }
-    if (tok.size() > kMaxTokenBytes) return InvalidArgument("tokenizer.json: a vocab token exceeds 1024 bytes");
+    if (tok.size() > kMaxTokenBytes)
+      return InvalidArgument("tokenizer.json: a vocab token exceeds 1024 bytes");
     bpe->vocab_.emplace(tok, static_cast<int32_t>(id));
   }
 
@@ -61,18 +64,21 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
     if (mj.is_string()) {  // "a b"
       const std::string& s = mj.get_ref<const std::string&>();
       const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos) return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " is not 'a b'");
+      if (sp == std::string::npos)
+        return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " is not 'a b'");
       a = s.substr(0, sp);
       b = s.substr(sp + 1);
     } else if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string()) {
       a = mj[0].get<std::string>();
       b = mj[1].get<std::string>();
     } else {
-      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " is neither 'a b' nor [a, b]");
+      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) +
+                             " is neither 'a b' nor [a, b]");
     }
     const auto ia = bpe->vocab_.find(a), ib = bpe->vocab_.find(b), im = bpe->vocab_.find(a + b);
     if (ia == bpe->vocab_.end() || ib == bpe->vocab_.end() || im == bpe->vocab_.end()) {
-      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " uses a token not in the vocabulary");
+      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) +
+                             " uses a token not in the vocabulary");
     }
     bpe->merges_.emplace(PairKey(ia->second, ib->second), Merge{rank, im->second});  // first wins
     ++rank;
@@ -88,14 +94,16 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
     const auto it = bpe->vocab_.find(name);
     if (it == bpe->vocab_.end()) {
-      return InvalidArgument(std::string("tokenizer.json: byte_fallback is on but '") + name + "' is not in the vocabulary");
+      return InvalidArgument(std::string("tokenizer.json: byte_fallback is on but '") + name +
+                             "' is not in the vocabulary");
     }
     bpe->byte_ids_[b] = it->second;
   }
   if (m.contains("unk_token") && m["unk_token"].is_string()) {
     const std::string unk = m["unk_token"];
     const auto it = bpe->vocab_.find(unk);
-    if (it == bpe->vocab_.end()) return InvalidArgument("tokenizer.json: unk_token '" + unk + "' is not in the vocabulary");
+    if (it == bpe->vocab_.end())
+      return InvalidArgument("tokenizer.json: unk_token '" + unk + "' is not in the vocabulary");
     bpe->unk_ = it->second;
   }
   return bpe;
@@ -160,7 +168,8 @@ Status BpeModel::EncodeUncached(std::string_view word, std::vector<int32_t>* ids
       if (!(fuse_unk_ && last_was_unk)) syms.push_back({*unk_, 0, 0, true});
       last_was_unk = true;
     } else {
-      return InvalidArgument("text has a character with no token and the tokenizer has no unk_token");
+      return InvalidArgument(
+          "text has a character with no token and the tokenizer has no unk_token");
     }
   }
   const int n = static_cast<int>(syms.size());

@@ -129,10 +129,14 @@ std::string Decoder::Decode(std::vector<std::string> tokens) const {
       case Kind::kStrip:
         for (std::string& t : tokens) {
           size_t b = 0, n = 0;
-          while (n < s.start && t.compare(b, s.a.size(), s.a) == 0) { b += s.a.size(); ++n; }
+          while (n < s.start && t.compare(b, s.a.size(), s.a) == 0) {
+            b += s.a.size();
+            ++n;
+          }
           size_t e = t.size();
           n = 0;
-          while (n < s.stop && e >= b + s.a.size() && t.compare(e - s.a.size(), s.a.size(), s.a) == 0) {
+          while (n < s.stop && e >= b + s.a.size() &&
+                 t.compare(e - s.a.size(), s.a.size(), s.a) == 0) {
             e -= s.a.size();
             ++n;
           }

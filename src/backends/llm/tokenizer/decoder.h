@@ -6,10 +6,9 @@
 // (so that streaming can hold back an incomplete character exactly).
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -27,9 +26,9 @@ class Decoder {
   enum class Kind { kByteLevel, kMetaspace, kReplace, kByteFallback, kFuse, kStrip };
   struct Step {
     Kind kind;
-    std::string a;  // Replace: pattern; Metaspace: replacement; Strip: content
-    std::string b;  // Replace: content
-    bool prepend = true;  // Metaspace: strip the leading replacement of the first token
+    std::string a;               // Replace: pattern; Metaspace: replacement; Strip: content
+    std::string b;               // Replace: content
+    bool prepend = true;         // Metaspace: strip the leading replacement of the first token
     size_t start = 0, stop = 0;  // Strip
   };
   Decoder() = default;

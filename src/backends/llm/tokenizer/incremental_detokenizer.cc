@@ -11,7 +11,8 @@ constexpr size_t kMaxWindowIds = 8;
 }  // namespace
 
 std::string IncrementalDetokenizer::DecodeWindow() const {
-  return tokenizer_.DecodeRaw(std::span<const int32_t>(ids_).subspan(window_start_), skip_special_tokens_);
+  return tokenizer_.DecodeRaw(std::span<const int32_t>(ids_).subspan(window_start_),
+                              skip_special_tokens_);
 }
 
 void IncrementalDetokenizer::Seed(const std::vector<int32_t>& prompt_ids) {
@@ -25,7 +26,9 @@ void IncrementalDetokenizer::Seed(const std::vector<int32_t>& prompt_ids) {
   size_t nonempty = 0;
   while (start > 0 && nonempty < 4) {
     --start;
-    if (!tokenizer_.DecodeRaw(std::span<const int32_t>(&ids_[start], 1), skip_special_tokens_).empty()) ++nonempty;
+    if (!tokenizer_.DecodeRaw(std::span<const int32_t>(&ids_[start], 1), skip_special_tokens_)
+             .empty())
+      ++nonempty;
   }
   window_start_ = start;
   const std::string raw = DecodeWindow();
@@ -49,7 +52,8 @@ void IncrementalDetokenizer::MaybeMoveWindow() {
   // Nothing is pending: restart at the last id that decodes to bytes, whose text has
   // been emitted; everything after it is emitted as well.
   for (size_t i = ids_.size(); i-- > window_start_ + 1;) {
-    const std::string one = tokenizer_.DecodeRaw(std::span<const int32_t>(&ids_[i], 1), skip_special_tokens_);
+    const std::string one =
+        tokenizer_.DecodeRaw(std::span<const int32_t>(&ids_[i], 1), skip_special_tokens_);
     if (one.empty()) continue;
     window_start_ = i;
     emitted_bytes_ = DecodeWindow().size();

@@ -43,8 +43,8 @@ class IncrementalDetokenizer {
   const Tokenizer& tokenizer_;
   const bool skip_special_tokens_;
   std::vector<int32_t> ids_;
-  size_t window_start_ = 0;     // decoding restarts at this id (an emitted anchor)
-  size_t emitted_bytes_ = 0;    // bytes of DecodeWindow() already emitted or replaced
+  size_t window_start_ = 0;   // decoding restarts at this id (an emitted anchor)
+  size_t emitted_bytes_ = 0;  // bytes of DecodeWindow() already emitted or replaced
 };
 
 }  // namespace sluice::llm

@@ -69,7 +69,8 @@ Status Normalizer::Add(const nlohmann::json& j, int depth) {
     if (!j.contains("content") || !j["content"].is_string()) {
       return InvalidArgument("normalizer Replace: 'content' must be a string");
     }
-    steps_.push_back({Kind::kReplace, p["String"].get<std::string>(), j["content"].get<std::string>()});
+    steps_.push_back(
+        {Kind::kReplace, p["String"].get<std::string>(), j["content"].get<std::string>()});
     if (steps_.back().b.size() < steps_.back().a.size()) may_shrink_ = true;
   } else {
     return Unsupported("normalizer type '" + type + "' is not supported");
@@ -87,11 +88,10 @@ Result<std::string> Normalizer::Normalize(std::string_view text) const {
       case Kind::kNfkd: {
         if (IsAscii(cur)) break;  // ASCII is invariant under every normalization form
         UErrorCode ec = U_ZERO_ERROR;
-        const icu::Normalizer2* n =
-            s.kind == Kind::kNfc    ? icu::Normalizer2::getNFCInstance(ec)
-            : s.kind == Kind::kNfd  ? icu::Normalizer2::getNFDInstance(ec)
-            : s.kind == Kind::kNfkc ? icu::Normalizer2::getNFKCInstance(ec)
-                                    : icu::Normalizer2::getNFKDInstance(ec);
+        const icu::Normalizer2* n = s.kind == Kind::kNfc    ? icu::Normalizer2::getNFCInstance(ec)
+                                    : s.kind == Kind::kNfd  ? icu::Normalizer2::getNFDInstance(ec)
+                                    : s.kind == Kind::kNfkc ? icu::Normalizer2::getNFKCInstance(ec)
+                                                            : icu::Normalizer2::getNFKDInstance(ec);
         if (U_FAILURE(ec)) return Internal("ICU normalizer unavailable");
         icu::UnicodeString u = icu::UnicodeString::fromUTF8(cur);
         icu::UnicodeString norm = n->normalize(u, ec);

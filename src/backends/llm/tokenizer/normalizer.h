@@ -5,11 +5,10 @@
 // Anything else is refused at load (Unsupported) rather than silently ignored.
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 

@@ -113,16 +113,23 @@ Status PreTokenizer::Add(const nlohmann::json& j, int depth) {
     } else if (p.is_object() && p.contains("String") && p["String"].is_string()) {
       pattern = QuoteRegex(p["String"].get<std::string>());
     } else {
-      return InvalidArgument("pre_tokenizer Split: 'pattern' must be {Regex: ...} or {String: ...}");
+      return InvalidArgument(
+          "pre_tokenizer Split: 'pattern' must be {Regex: ...} or {String: ...}");
     }
     ASSIGN_OR_RETURN(s.regex, Regex::Compile(pattern, "pre_tokenizer Split pattern"));
     const std::string b = j.value("behavior", std::string("Isolated"));
-    if (b == "Isolated") s.behavior = Behavior::kIsolated;
-    else if (b == "Removed") s.behavior = Behavior::kRemoved;
-    else if (b == "MergedWithPrevious") s.behavior = Behavior::kMergedWithPrevious;
-    else if (b == "MergedWithNext") s.behavior = Behavior::kMergedWithNext;
-    else if (b == "Contiguous") s.behavior = Behavior::kContiguous;
-    else return InvalidArgument("pre_tokenizer Split: unknown behavior '" + b + "'");
+    if (b == "Isolated")
+      s.behavior = Behavior::kIsolated;
+    else if (b == "Removed")
+      s.behavior = Behavior::kRemoved;
+    else if (b == "MergedWithPrevious")
+      s.behavior = Behavior::kMergedWithPrevious;
+    else if (b == "MergedWithNext")
+      s.behavior = Behavior::kMergedWithNext;
+    else if (b == "Contiguous")
+      s.behavior = Behavior::kContiguous;
+    else
+      return InvalidArgument("pre_tokenizer Split: unknown behavior '" + b + "'");
     s.invert = j.value("invert", false);
   } else if (type == "ByteLevel") {
     s.kind = Kind::kByteLevel;
@@ -137,16 +144,20 @@ Status PreTokenizer::Add(const nlohmann::json& j, int depth) {
     const std::string scheme = j.contains("prepend_scheme") && j["prepend_scheme"].is_string()
                                    ? j["prepend_scheme"].get<std::string>()
                                    : (j.value("add_prefix_space", true) ? "always" : "never");
-    if (scheme == "always") s.prepend = Prepend::kAlways;
-    else if (scheme == "first") s.prepend = Prepend::kFirst;
-    else if (scheme == "never") s.prepend = Prepend::kNever;
-    else return InvalidArgument("pre_tokenizer Metaspace: unknown prepend_scheme '" + scheme + "'");
+    if (scheme == "always")
+      s.prepend = Prepend::kAlways;
+    else if (scheme == "first")
+      s.prepend = Prepend::kFirst;
+    else if (scheme == "never")
+      s.prepend = Prepend::kNever;
+    else
+      return InvalidArgument("pre_tokenizer Metaspace: unknown prepend_scheme '" + scheme + "'");
     s.split = j.value("split", true);
   } else if (type == "Digits") {
     s.kind = Kind::kDigits;
     s.individual_digits = j.value("individual_digits", false);
-    ASSIGN_OR_RETURN(s.regex, Regex::Compile(s.individual_digits ? R"(\p{N})" : R"(\p{N}+)",
-                                             "Digits pattern"));
+    ASSIGN_OR_RETURN(
+        s.regex, Regex::Compile(s.individual_digits ? R"(\p{N})" : R"(\p{N}+)", "Digits pattern"));
   } else if (type == "WhitespaceSplit") {
     s.kind = Kind::kWhitespaceSplit;
     ASSIGN_OR_RETURN(s.regex, Regex::Compile(R"(\s+)", "WhitespaceSplit pattern"));
@@ -195,8 +206,8 @@ Status PreTokenizer::Apply(const Step& s, std::vector<Piece>* pieces) const {
         }
         text.append(p.text, pos);
         const bool starts = text.compare(0, s.replacement.size(), s.replacement) == 0;
-        const bool prepend = s.prepend == Prepend::kAlways ||
-                             (s.prepend == Prepend::kFirst && p.at_input_start);
+        const bool prepend =
+            s.prepend == Prepend::kAlways || (s.prepend == Prepend::kFirst && p.at_input_start);
         if (prepend && !starts) text.insert(0, s.replacement);
         if (s.split) {
           // MergedWithNext on the replacement character: each "▁" starts a new word.
@@ -230,7 +241,8 @@ Status PreTokenizer::Apply(const Step& s, std::vector<Piece>* pieces) const {
   return Status::Ok();
 }
 
-Result<std::vector<std::string>> PreTokenizer::Split(std::string_view text, bool at_input_start) const {
+Result<std::vector<std::string>> PreTokenizer::Split(std::string_view text,
+                                                     bool at_input_start) const {
   std::vector<Piece> pieces;
   if (!text.empty()) pieces.push_back({std::string(text), at_input_start});
   for (const Step& s : steps_) RETURN_IF_ERROR(Apply(s, &pieces));

@@ -7,11 +7,10 @@
 // null = the whole text is one word. Unknown types are refused at load.
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "backends/llm/tokenizer/regex.h"
 #include "common/status.h"
@@ -38,7 +37,7 @@ class PreTokenizer {
     bool add_prefix_space = false;  // ByteLevel
     std::string replacement;        // Metaspace
     Prepend prepend = Prepend::kAlways;
-    bool split = true;              // Metaspace
+    bool split = true;               // Metaspace
     bool individual_digits = false;  // Digits
   };
   struct Piece {

@@ -42,13 +42,16 @@ Result<std::unique_ptr<Regex>> Regex::Compile(std::string_view pattern, std::str
   return std::unique_ptr<Regex>(new Regex(code, std::string(what)));
 }
 
-Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+Regex::~Regex() {
+  pcre2_code_free(static_cast<pcre2_code*>(code_));
+}
 
 Result<std::vector<std::pair<size_t, size_t>>> Regex::FindAll(std::string_view text) const {
   auto* code = static_cast<pcre2_code*>(code_);
   std::unique_ptr<pcre2_match_data, MatchDataDeleter> md(
       pcre2_match_data_create_from_pattern(code, nullptr));
-  std::unique_ptr<pcre2_match_context, MatchContextDeleter> ctx(pcre2_match_context_create(nullptr));
+  std::unique_ptr<pcre2_match_context, MatchContextDeleter> ctx(
+      pcre2_match_context_create(nullptr));
   if (!md || !ctx) return Internal(what_ + ": out of memory");
   pcre2_set_match_limit(ctx.get(), kMatchLimit);
   std::vector<std::pair<size_t, size_t>> out;
@@ -56,7 +59,8 @@ Result<std::vector<std::pair<size_t, size_t>>> Regex::FindAll(std::string_view t
   size_t start = 0;
   while (start <= text.size()) {
     // The text was validated as UTF-8 once by the caller: skip PCRE2's check per call.
-    int rc = pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md.get(), ctx.get());
+    int rc =
+        pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK, md.get(), ctx.get());
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT) {
       rc = pcre2_match(code, subject, text.size(), start, PCRE2_NO_UTF_CHECK | PCRE2_NO_JIT,
                        md.get(), ctx.get());

@@ -11,11 +11,14 @@ namespace {
 
 constexpr int kMaxNesting = 8;
 
-bool IsSpaceByte(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpaceByte(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 bool IsWordByte(char c) {
   const auto u = static_cast<unsigned char>(c);
-  return u >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  return u >= 0x80 || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         c == '_';
 }
 
 // tokenizer_config.json token fields are a string, an AddedToken object or null.
@@ -23,7 +26,8 @@ std::optional<std::string> TokenContent(const nlohmann::json& c, const char* key
   if (!c.contains(key)) return std::nullopt;
   const auto& v = c[key];
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string())
+    return v["content"].get<std::string>();
   return std::nullopt;
 }
 
@@ -41,13 +45,17 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromFile(const std::string& tokeni
 
 Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenizer_json,
                                                        std::string_view config_json) {
-  if (tokenizer_json.size() > kMaxTokenizerJsonBytes) return InvalidArgument("tokenizer.json: too large");
-  if (config_json.size() > kMaxConfigJsonBytes) return InvalidArgument("tokenizer_config.json: too large");
-  ASSIGN_OR_RETURN(nlohmann::json tj, ParseJsonBounded(tokenizer_json, kMaxJsonDepth, "tokenizer.json"));
+  if (tokenizer_json.size() > kMaxTokenizerJsonBytes)
+    return InvalidArgument("tokenizer.json: too large");
+  if (config_json.size() > kMaxConfigJsonBytes)
+    return InvalidArgument("tokenizer_config.json: too large");
+  ASSIGN_OR_RETURN(nlohmann::json tj,
+                   ParseJsonBounded(tokenizer_json, kMaxJsonDepth, "tokenizer.json"));
   std::unique_ptr<Tokenizer> t(new Tokenizer());
   RETURN_IF_ERROR(t->LoadTokenizerJson(tj));
   if (!config_json.empty()) {
-    ASSIGN_OR_RETURN(nlohmann::json cj, ParseJsonBounded(config_json, kMaxJsonDepth, "tokenizer_config.json"));
+    ASSIGN_OR_RETURN(nlohmann::json cj,
+                     ParseJsonBounded(config_json, kMaxJsonDepth, "tokenizer_config.json"));
     if (!cj.is_object()) return InvalidArgument("tokenizer_config.json: not a JSON object");
     RETURN_IF_ERROR(t->LoadConfig(cj).WithPrefix("tokenizer_config.json"));
   }
@@ -65,21 +73,26 @@ Status Tokenizer::LoadTokenizerJson(const nlohmann::json& j) {
 
   const auto& added = j.value("added_tokens", nlohmann::json::array());
   if (!added.is_array()) return InvalidArgument("tokenizer.json: 'added_tokens' must be an array");
-  if (added.size() > kMaxAddedTokens) return InvalidArgument("tokenizer.json: too many added_tokens");
+  if (added.size() > kMaxAddedTokens)
+    return InvalidArgument("tokenizer.json: too many added_tokens");
   for (const auto& a : added) {
-    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
-        !a["content"].is_string()) {
-      return InvalidArgument("tokenizer.json: an added token lacks an integer 'id' or a string 'content'");
+    if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
+        !a.contains("content") || !a["content"].is_string()) {
+      return InvalidArgument(
+          "tokenizer.json: an added token lacks an integer 'id' or a string 'content'");
     }
     AddedToken t;
     const int64_t id = a["id"].get<int64_t>();
     t.content = a["content"].get<std::string>();
     if (id < 0 || id > BpeModel::kMaxId) {
-      return InvalidArgument("tokenizer.json: added token '" + t.content + "' has id " + std::to_string(id) +
-                             " outside [0, " + std::to_string(BpeModel::kMaxId) + "]");
+      return InvalidArgument("tokenizer.json: added token '" + t.content + "' has id " +
+                             std::to_string(id) + " outside [0, " +
+                             std::to_string(BpeModel::kMaxId) + "]");
     }
-    if (t.content.empty() || t.content.size() > BpeModel::kMaxTokenBytes || !IsValidUtf8(t.content)) {
-      return InvalidArgument("tokenizer.json: added token " + std::to_string(id) + " has empty, oversized or non-UTF-8 content");
+    if (t.content.empty() || t.content.size() > BpeModel::kMaxTokenBytes ||
+        !IsValidUtf8(t.content)) {
+      return InvalidArgument("tokenizer.json: added token " + std::to_string(id) +
+                             " has empty, oversized or non-UTF-8 content");
     }
     t.id = static_cast<int32_t>(id);
     t.special = a.value("special", false);
@@ -95,14 +108,17 @@ Status Tokenizer::LoadTokenizerJson(const nlohmann::json& j) {
   id_to_token_.assign(static_cast<size_t>(max_id) + 1, std::string());
   id_flags_.assign(static_cast<size_t>(max_id) + 1, 0);
   for (const auto& [tok, id] : model_->vocab()) {
-    if (id_flags_[id] & 1) return InvalidArgument("tokenizer.json: id " + std::to_string(id) + " appears twice in the vocabulary");
+    if (id_flags_[id] & 1)
+      return InvalidArgument("tokenizer.json: id " + std::to_string(id) +
+                             " appears twice in the vocabulary");
     id_to_token_[id] = tok;
     id_flags_[id] = 1;
   }
   for (const AddedToken& t : added_) {
     if ((id_flags_[t.id] & 1) && id_to_token_[t.id] != t.content) {
-      return InvalidArgument("tokenizer.json: added token '" + t.content + "' has id " + std::to_string(t.id) +
-                             ", which is already the token '" + id_to_token_[t.id] + "'");
+      return InvalidArgument("tokenizer.json: added token '" + t.content + "' has id " +
+                             std::to_string(t.id) + ", which is already the token '" +
+                             id_to_token_[t.id] + "'");
     }
     id_to_token_[t.id] = t.content;
     id_flags_[t.id] = static_cast<uint8_t>(1 | (t.special ? 2 : 0));
@@ -110,7 +126,8 @@ Status Tokenizer::LoadTokenizerJson(const nlohmann::json& j) {
   }
 
   ASSIGN_OR_RETURN(normalizer_, Normalizer::FromJson(j.value("normalizer", nlohmann::json())));
-  ASSIGN_OR_RETURN(pre_tokenizer_, PreTokenizer::FromJson(j.value("pre_tokenizer", nlohmann::json())));
+  ASSIGN_OR_RETURN(pre_tokenizer_,
+                   PreTokenizer::FromJson(j.value("pre_tokenizer", nlohmann::json())));
   ASSIGN_OR_RETURN(decoder_, Decoder::FromJson(j.value("decoder", nlohmann::json())));
   RETURN_IF_ERROR(LoadPostProcessor(j.value("post_processor", nlohmann::json()), 0));
   return Status::Ok();
@@ -138,13 +155,15 @@ Status Tokenizer::LoadPostProcessor(const nlohmann::json& p, int depth) {
     return static_cast<int32_t>(id);
   };
   if (type == "RobertaProcessing" || type == "BertProcessing") {
-    const auto cls = id_of(p.value("cls", nlohmann::json())), sep = id_of(p.value("sep", nlohmann::json()));
+    const auto cls = id_of(p.value("cls", nlohmann::json())),
+               sep = id_of(p.value("sep", nlohmann::json()));
     if (!cls || !sep) return InvalidArgument("post_processor " + type + ": bad 'cls' or 'sep'");
     prefix_ids_.push_back(*cls);
     suffix_ids_.push_back(*sep);
     return Status::Ok();
   }
-  if (type != "TemplateProcessing") return Unsupported("post_processor type '" + type + "' is not supported");
+  if (type != "TemplateProcessing")
+    return Unsupported("post_processor type '" + type + "' is not supported");
   const auto& single = p.value("single", nlohmann::json());
   const auto& specials = p.value("special_tokens", nlohmann::json::object());
   if (!single.is_array() || !specials.is_object()) {
@@ -161,13 +180,16 @@ Status Tokenizer::LoadPostProcessor(const nlohmann::json& p, int depth) {
       return InvalidArgument("post_processor TemplateProcessing: bad item in 'single'");
     }
     const std::string name = item["SpecialToken"]["id"];
-    if (!specials.contains(name) || !specials[name].is_object() || !specials[name].contains("ids") ||
-        !specials[name]["ids"].is_array()) {
-      return InvalidArgument("post_processor TemplateProcessing: special token '" + name + "' is not defined");
+    if (!specials.contains(name) || !specials[name].is_object() ||
+        !specials[name].contains("ids") || !specials[name]["ids"].is_array()) {
+      return InvalidArgument("post_processor TemplateProcessing: special token '" + name +
+                             "' is not defined");
     }
     for (const auto& idj : specials[name]["ids"]) {
-      if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > BpeModel::kMaxId) {
-        return InvalidArgument("post_processor TemplateProcessing: special token '" + name + "' has a bad id");
+      if (!idj.is_number_integer() || idj.get<int64_t>() < 0 ||
+          idj.get<int64_t>() > BpeModel::kMaxId) {
+        return InvalidArgument("post_processor TemplateProcessing: special token '" + name +
+                               "' has a bad id");
       }
       (seen_sequence ? suffix_ids_ : prefix_ids_).push_back(idj.get<int32_t>());
     }
@@ -180,7 +202,8 @@ Status Tokenizer::LoadConfig(const nlohmann::json& c) {
     const auto content = TokenContent(c, key);
     if (!content) return Status::Ok();
     const auto found = TokenToId(*content);
-    if (!found) return InvalidArgument(std::string(key) + " '" + *content + "' is not in the vocabulary");
+    if (!found)
+      return InvalidArgument(std::string(key) + " '" + *content + "' is not in the vocabulary");
     *id = found;
     if (text != nullptr) *text = *content;
     return Status::Ok();
@@ -197,23 +220,26 @@ Status Tokenizer::LoadConfig(const nlohmann::json& c) {
     for (const auto& [key, v] : c["added_tokens_decoder"].items()) {
       char* end = nullptr;
       const long long id = std::strtoll(key.c_str(), &end, 10);
-      if (key.empty() || *end != '\0' || !v.is_object() || !v.contains("content") || !v["content"].is_string()) {
+      if (key.empty() || *end != '\0' || !v.is_object() || !v.contains("content") ||
+          !v["content"].is_string()) {
         return InvalidArgument("added_tokens_decoder: bad entry '" + key + "'");
       }
       const std::string content = v["content"];
       if (id < 0 || id >= vocab_size() || !(id_flags_[id] & 1)) {
-        return InvalidArgument("added_tokens_decoder: special token '" + content + "' has id " + key +
-                               ", outside the vocabulary of " + std::to_string(vocab_size()) + " ids");
+        return InvalidArgument("added_tokens_decoder: special token '" + content + "' has id " +
+                               key + ", outside the vocabulary of " + std::to_string(vocab_size()) +
+                               " ids");
       }
       if (id_to_token_[id] != content) {
-        return InvalidArgument("added_tokens_decoder: id " + key + " is '" + content + "' here but '" +
-                               id_to_token_[id] + "' in tokenizer.json");
+        return InvalidArgument("added_tokens_decoder: id " + key + " is '" + content +
+                               "' here but '" + id_to_token_[id] + "' in tokenizer.json");
       }
     }
   }
 
   // add_bos_token / add_eos_token (Llama/Mistral configs) override the post-processor.
-  auto apply_flag = [&](const char* key, const std::optional<int32_t>& id, std::vector<int32_t>* ids, bool front) {
+  auto apply_flag = [&](const char* key, const std::optional<int32_t>& id,
+                        std::vector<int32_t>* ids, bool front) {
     if (!c.contains(key) || !c[key].is_boolean() || !id) return;
     const auto it = std::find(ids->begin(), ids->end(), *id);
     if (c[key].get<bool>()) {
@@ -245,8 +271,8 @@ Status Tokenizer::Finish() {
   for (const std::vector<int32_t>* v : {&prefix_ids_, &suffix_ids_}) {
     for (int32_t id : *v) {
       if (id >= vocab_size() || !(id_flags_[id] & 1)) {
-        return InvalidArgument("tokenizer.json: post_processor special token id " + std::to_string(id) +
-                               " is outside the vocabulary");
+        return InvalidArgument("tokenizer.json: post_processor special token id " +
+                               std::to_string(id) + " is outside the vocabulary");
       }
     }
   }
@@ -255,8 +281,9 @@ Status Tokenizer::Finish() {
     added_by_first_byte_[static_cast<uint8_t>(added_[i].content[0])].push_back(i);
   }
   for (auto& list : added_by_first_byte_) {
-    std::stable_sort(list.begin(), list.end(),
-                     [&](size_t a, size_t b) { return added_[a].content.size() > added_[b].content.size(); });
+    std::stable_sort(list.begin(), list.end(), [&](size_t a, size_t b) {
+      return added_[a].content.size() > added_[b].content.size();
+    });
   }
   max_token_bytes_ = 4;  // an unknown character becomes one unk token
   for (const std::string& t : id_to_token_) max_token_bytes_ = std::max(max_token_bytes_, t.size());
@@ -289,7 +316,8 @@ bool Tokenizer::FindAddedToken(std::string_view text, size_t from, size_t* begin
       const AddedToken& t = added_[i];
       if (text.compare(pos, t.content.size(), t.content) != 0) continue;
       size_t b = pos, e = pos + t.content.size();
-      if (t.single_word && ((b > 0 && IsWordByte(text[b - 1])) || (e < text.size() && IsWordByte(text[e])))) {
+      if (t.single_word &&
+          ((b > 0 && IsWordByte(text[b - 1])) || (e < text.size() && IsWordByte(text[e])))) {
         continue;
       }
       if (t.lstrip) {
@@ -334,34 +362,41 @@ Result<std::vector<int32_t>> Tokenizer::EncodeImpl(std::string_view text, bool a
     size_t b = 0, e = 0, index = 0;
     const bool found = FindAddedToken(text, pos, &b, &e, &index);
     const size_t seg_end = found ? b : text.size();
-    if (seg_end > pos) RETURN_IF_ERROR(EncodeSegment(text.substr(pos, seg_end - pos), pos == 0, limit, &ids));
+    if (seg_end > pos)
+      RETURN_IF_ERROR(EncodeSegment(text.substr(pos, seg_end - pos), pos == 0, limit, &ids));
     if (!found) break;
     ids.push_back(added_[index].id);
-    if (ids.size() > limit) return InvalidArgument("prompt has more than " + std::to_string(limit) + " tokens");
+    if (ids.size() > limit)
+      return InvalidArgument("prompt has more than " + std::to_string(limit) + " tokens");
     pos = e;
   }
   if (add_special_tokens) ids.insert(ids.end(), suffix_ids_.begin(), suffix_ids_.end());
-  if (ids.size() > limit) return InvalidArgument("prompt has more than " + std::to_string(limit) + " tokens");
+  if (ids.size() > limit)
+    return InvalidArgument("prompt has more than " + std::to_string(limit) + " tokens");
   return ids;
 }
 
-Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text, bool add_special_tokens) const {
+Result<std::vector<int32_t>> Tokenizer::Encode(std::string_view text,
+                                               bool add_special_tokens) const {
   return EncodeImpl(text, add_special_tokens, std::numeric_limits<size_t>::max());
 }
 
 size_t Tokenizer::MaxPromptBytes(size_t max_tokens) const {
   if (strips_whitespace_) return std::numeric_limits<size_t>::max();
   const size_t per_token = max_token_bytes_ * (normalizer_->may_shrink() ? 3 : 1);
-  if (max_tokens > std::numeric_limits<size_t>::max() / per_token) return std::numeric_limits<size_t>::max();
+  if (max_tokens > std::numeric_limits<size_t>::max() / per_token)
+    return std::numeric_limits<size_t>::max();
   return max_tokens * per_token;
 }
 
-Result<std::vector<int32_t>> Tokenizer::EncodeBounded(std::string_view text, bool add_special_tokens,
+Result<std::vector<int32_t>> Tokenizer::EncodeBounded(std::string_view text,
+                                                      bool add_special_tokens,
                                                       size_t max_tokens) const {
   const size_t cap = MaxPromptBytes(max_tokens);
   if (text.size() > cap) {
     return InvalidArgument("prompt of " + std::to_string(text.size()) + " bytes cannot fit in " +
-                           std::to_string(max_tokens) + " tokens (byte cap " + std::to_string(cap) + ")");
+                           std::to_string(max_tokens) + " tokens (byte cap " + std::to_string(cap) +
+                           ")");
   }
   return EncodeImpl(text, add_special_tokens, max_tokens);
 }

@@ -9,6 +9,12 @@
 // special tokens whose ids are not in the vocabulary. A loaded Tokenizer is immutable
 // apart from its internal word cache and is safe to use from several threads.
 //
+// Known differences from Hugging Face tokenizers: added tokens are matched on the raw
+// text even when marked normalized; lstrip/rstrip absorb ASCII whitespace only;
+// single_word treats ASCII alphanumerics, '_' and any non-ASCII byte as word characters;
+// invalid UTF-8 from ByteFallback is replaced per maximal subpart (HF: per byte).
+// Unsupported (refused at load): WordPiece/Unigram models, Regex Replace normalizers.
+//
 // Example:
 //   ASSIGN_OR_RETURN(auto tok, Tokenizer::FromFile(dir + "/tokenizer.json",
 //                                                  dir + "/tokenizer_config.json"));
@@ -117,7 +123,7 @@ class Tokenizer {
   std::vector<AddedToken> added_;
   std::vector<std::vector<size_t>> added_by_first_byte_;  // 256 lists, longest first
   std::vector<std::string> id_to_token_;
-  std::vector<uint8_t> id_flags_;  // bit 0: present, bit 1: special
+  std::vector<uint8_t> id_flags_;                 // bit 0: present, bit 1: special
   std::vector<int32_t> prefix_ids_, suffix_ids_;  // post-processor, single sequence
   std::optional<int32_t> bos_id_, eos_id_, pad_id_;
   std::string bos_token_, eos_token_;
