@@ -44,7 +44,7 @@ class FakeRunner : public ModelRunner {
   int32_t num_blocks() const override { return nb_; }
 
   Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override {
-    ++steps_;
+    if (++steps_ == fail_on_step_) return Internal("device lost");
     size_t offset = 0;
     for (const SequenceStep& s : batch.seqs) {
       const int32_t len = s.num_cached_tokens + s.num_new_tokens;
@@ -73,6 +73,7 @@ class FakeRunner : public ModelRunner {
   }
 
   std::atomic<int64_t>& steps() { return steps_; }
+  void FailOnStep(int64_t step) { fail_on_step_ = step; }
   int32_t max_batch() const { return max_batch_; }
 
  private:
@@ -83,6 +84,7 @@ class FakeRunner : public ModelRunner {
   int32_t bs_, nb_;
   std::vector<std::pair<int32_t, int32_t>> kv_;
   std::atomic<int64_t> steps_{0};
+  int64_t fail_on_step_ = -1;
   int32_t max_batch_ = 0;
 };
 
@@ -509,6 +511,27 @@ TEST(EngineTest, RefusesInvalidRequestsUpFront) {
   EXPECT_EQ(engine->AddRequest({"e", {1}, SamplingParams{}, nullptr}).code(), StatusCode::kInvalidArgument);
   EXPECT_TRUE(engine->WaitIdle(1s).ok());
   EXPECT_EQ(engine->Metrics().leak_checks, 0u);  // nothing was ever queued
+}
+
+TEST(EngineTest, RunnerErrorFailsTheBatchAndFreesItsBlocks) {
+  auto runner = std::make_unique<FakeRunner>(64, 64, 4);
+  runner->FailOnStep(3);
+  auto core = std::move(EngineCore::Create(std::move(runner), {})).value();
+  Collector c;
+  core->AddRequest({"a", Prompt(1, 9), Greedy(50), c.Callback()}, EngineCore::Clock::now());
+  core->AddRequest({"b", Prompt(2, 5), Greedy(50), c.Callback()}, EngineCore::Clock::now());
+  for (int i = 0; i < 3; ++i) core->Step();
+  EXPECT_FALSE(core->HasWork());
+  for (const char* id : {"a", "b"}) {
+    const auto r = c.Get(id);
+    EXPECT_TRUE(r.finished);
+    EXPECT_EQ(r.error.code(), StatusCode::kInternal);
+    EXPECT_NE(r.error.message().find("device lost"), std::string::npos) << r.error.message();
+    EXPECT_EQ(r.seqs.at(0).finish, FinishReason::kError);
+    EXPECT_EQ(r.seqs.at(0).tokens.size(), 2u);  // steps 1 and 2 produced a token each
+  }
+  EXPECT_TRUE(core->CheckIdle().ok());
+  EXPECT_EQ(core->metrics().failed_requests, 2u);
 }
 
 TEST(EngineTest, DuplicateIdInFlightFailsOnlyTheNewRequest) {
