@@ -33,7 +33,8 @@ double RelErr(const std::vector<float>& got, const std::vector<double>& ref) {
 class CpuOpsTest : public ::testing::TestWithParam<std::tuple<int, CpuKernels>> {
  protected:
   void SetUp() override {
-    auto d = CreateCpuDevice({.threads = std::get<0>(GetParam()), .kernels = std::get<1>(GetParam())});
+    auto d =
+        CreateCpuDevice({.threads = std::get<0>(GetParam()), .kernels = std::get<1>(GetParam())});
     ASSERT_TRUE(d.ok());
     dev_ = std::move(*d);
     rng_.seed(std::random_device{}());
@@ -120,7 +121,9 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
 }
 
 TEST_P(CpuOpsTest, Linear) {
-  struct Shape { int rows, in, out; };
+  struct Shape {
+    int rows, in, out;
+  };
   // Below 8 rows the GEMV path, from 8 the sgemm path; sizes off multiples of 8 and 32.
   for (Shape sh : {Shape{1, 64, 48}, Shape{3, 100, 33}, Shape{7, 71, 300}, Shape{8, 64, 16},
                    Shape{17, 256, 130}, Shape{40, 37, 16}, Shape{2, 9, 1}, Shape{1, 1000, 70}}) {
@@ -142,8 +145,8 @@ TEST_P(CpuOpsTest, Linear) {
             ref[r * sh.out + o] = s;
           }
         }
-        EXPECT_LE(RelErr(Read(*y), ref), kTol)
-            << sh.rows << "x" << sh.in << "x" << sh.out << " " << DTypeName(dt) << " bias " << with_bias;
+        EXPECT_LE(RelErr(Read(*y), ref), kTol) << sh.rows << "x" << sh.in << "x" << sh.out << " "
+                                               << DTypeName(dt) << " bias " << with_bias;
       }
     }
   }
@@ -196,7 +199,8 @@ TEST_P(CpuOpsTest, Embedding) {
     dev_->Embedding(*tb, hidden, *out);
     auto got = Read(*out);
     for (size_t r = 0; r < tokens.size(); ++r) {
-      for (int i = 0; i < hidden; ++i) ASSERT_EQ(got[r * hidden + i], table[tokens[r] * hidden + i]);
+      for (int i = 0; i < hidden; ++i)
+        ASSERT_EQ(got[r * hidden + i], table[tokens[r] * hidden + i]);
     }
   }
 }
@@ -207,7 +211,8 @@ TEST_P(CpuOpsTest, RopeNeoxStyle) {
       const int nq = 4, nkv = 2;
       RopeSpec rope;
       rope.head_dim = head_dim;
-      for (int i = 0; i < head_dim / 2; ++i) rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / head_dim));
+      for (int i = 0; i < head_dim / 2; ++i)
+        rope.inv_freq.push_back(std::pow(10000.0, -2.0 * i / head_dim));
       std::vector<int32_t> positions;
       std::uniform_int_distribution<int> pos(0, 4000);
       for (int r = 0; r < rows; ++r) positions.push_back(pos(rng_));
@@ -225,7 +230,8 @@ TEST_P(CpuOpsTest, RopeNeoxStyle) {
             for (int i = 0; i < head_dim; ++i) {
               // HF: x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1).
               const double a = positions[r] * rope.inv_freq[i % half];
-              const double rot = i < half ? -double(v[base + i + half]) : double(v[base + i - half]);
+              const double rot =
+                  i < half ? -double(v[base + i + half]) : double(v[base + i - half]);
               out[base + i] = v[base + i] * std::cos(a) + rot * std::sin(a);
             }
           }
@@ -275,9 +281,13 @@ TEST_P(CpuOpsTest, GatherRows) {
 // Paged KV write and attention for a step mixing a decode, a prefill chunk after cached
 // tokens, and a fresh prefill, with GQA and scattered block tables.
 TEST_P(CpuOpsTest, PagedKvWriteAndAttention) {
-  struct Case { int nq, nkv, head_dim, block_size; };
+  struct Case {
+    int nq, nkv, head_dim, block_size;
+  };
   for (Case c : {Case{4, 2, 16, 16}, Case{8, 1, 32, 4}, Case{2, 2, 8, 16}, Case{6, 3, 64, 1}}) {
-    struct Seq { int cached, fresh; };
+    struct Seq {
+      int cached, fresh;
+    };
     const std::vector<Seq> seqs = {{37, 1}, {5, 12}, {0, 20}, {15, 2}};
     const int kv_width = c.nkv * c.head_dim;
     const int bs = c.block_size;
@@ -298,7 +308,8 @@ TEST_P(CpuOpsTest, PagedKvWriteAndAttention) {
     int rows = 0;
     for (auto s : seqs) {
       const int ctx = s.cached + s.fresh;
-      std::vector<int32_t> table(pool.begin() + next_block, pool.begin() + next_block + (ctx + bs - 1) / bs);
+      std::vector<int32_t> table(pool.begin() + next_block,
+                                 pool.begin() + next_block + (ctx + bs - 1) / bs);
       next_block += table.size();
       StepSequence ss{rows, s.fresh, s.cached, static_cast<int32_t>(step.block_tables.size()),
                       static_cast<int32_t>(table.size())};
@@ -322,7 +333,8 @@ TEST_P(CpuOpsTest, PagedKvWriteAndAttention) {
     auto out = Empty(q.size());
     ASSERT_TRUE(dev_->BeginStep(step).ok());
     dev_->KvWrite(*kb, *vb, kv_width, *kcb, *vcb);
-    AttentionSpec spec{c.nq, c.nkv, c.head_dim, static_cast<float>(1.0 / std::sqrt(double(c.head_dim)))};
+    AttentionSpec spec{c.nq, c.nkv, c.head_dim,
+                       static_cast<float>(1.0 / std::sqrt(double(c.head_dim)))};
     dev_->Attention(*qb, *kcb, *vcb, spec, *out);
 
     // KvWrite: each new row's K/V sits in its slot; every other slot is untouched.
@@ -369,17 +381,20 @@ TEST_P(CpuOpsTest, PagedKvWriteAndAttention) {
         }
       }
     }
-    EXPECT_LE(RelErr(Read(*out), ref), kTol) << c.nq << "/" << c.nkv << " d" << c.head_dim << " bs" << bs;
+    EXPECT_LE(RelErr(Read(*out), ref), kTol)
+        << c.nq << "/" << c.nkv << " d" << c.head_dim << " bs" << bs;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    ThreadsAndKernels, CpuOpsTest,
-    ::testing::Combine(::testing::Values(1, 3), ::testing::Values(CpuKernels::kAuto, CpuKernels::kPortable)),
-    [](const auto& info) {
-      return "threads" + std::to_string(std::get<0>(info.param)) +
-             (std::get<1>(info.param) == CpuKernels::kAuto ? "_auto" : "_portable");
-    });
+INSTANTIATE_TEST_SUITE_P(ThreadsAndKernels, CpuOpsTest,
+                         ::testing::Combine(::testing::Values(1, 3),
+                                            ::testing::Values(CpuKernels::kAuto,
+                                                              CpuKernels::kPortable)),
+                         [](const auto& info) {
+                           return "threads" + std::to_string(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) == CpuKernels::kAuto ? "_auto"
+                                                                                : "_portable");
+                         });
 
 }  // namespace
 }  // namespace sluice::llm

@@ -85,8 +85,11 @@ TEST(HfConfigTest, LlamaWithLlama3RopeScaling) {
   auto j = LlamaJson();
   j.erase("rope_parameters");
   j["rope_theta"] = 500000.0;
-  j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
-                       {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 32}};
+  j["rope_scaling"] = {{"rope_type", "llama3"},
+                       {"factor", 8.0},
+                       {"low_freq_factor", 1.0},
+                       {"high_freq_factor", 4.0},
+                       {"original_max_position_embeddings", 32}};
   auto c4 = ParseHfModelConfig(j);
   ASSERT_TRUE(c4.ok()) << c4.status().ToString();
   EXPECT_EQ(c4->RopeInvFreq(), inv);
@@ -137,9 +140,11 @@ TEST(HfConfigTest, Errors) {
 }
 
 TEST(GenerationConfigTest, EosIntOrList) {
-  auto g = ParseGenerationConfig(nlohmann::json::parse(
-      R"({"eos_token_id": [3, 4], "bos_token_id": 1, "temperature": 0.7, "top_p": 0.8,
-          "top_k": 20, "repetition_penalty": 1.05, "do_sample": true})"), Qwen2Json());
+  auto g = ParseGenerationConfig(
+      nlohmann::json::parse(
+          R"({"eos_token_id": [3, 4], "bos_token_id": 1, "temperature": 0.7, "top_p": 0.8,
+          "top_k": 20, "repetition_penalty": 1.05, "do_sample": true})"),
+      Qwen2Json());
   ASSERT_TRUE(g.ok()) << g.status().ToString();
   EXPECT_EQ(g->eos_token_ids, (std::vector<int32_t>{3, 4}));
   EXPECT_EQ(g->bos_token_id, 1);
@@ -154,7 +159,8 @@ TEST(GenerationConfigTest, EosIntOrList) {
   EXPECT_EQ(g2->eos_token_ids, (std::vector<int32_t>{7}));
   EXPECT_EQ(g2->bos_token_id, 5);
 
-  auto bad = ParseGenerationConfig(nlohmann::json::parse(R"({"eos_token_id": [3, "x"]})"), Qwen2Json());
+  auto bad =
+      ParseGenerationConfig(nlohmann::json::parse(R"({"eos_token_id": [3, "x"]})"), Qwen2Json());
   EXPECT_FALSE(bad.ok());
   bad = ParseGenerationConfig(nlohmann::json::parse(R"({"top_p": 2})"), Qwen2Json());
   EXPECT_FALSE(bad.ok());

@@ -11,10 +11,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
-
-#include <nlohmann/json.hpp>
 
 #include "backends/llm/device/cpu/cpu_device.h"
 #include "backends/llm/model/decoder_model.h"
@@ -32,17 +31,21 @@ struct ModelCase {
   const char* reference;
 };
 
-std::ostream& operator<<(std::ostream& os, const ModelCase& c) { return os << c.folder; }
+std::ostream& operator<<(std::ostream& os, const ModelCase& c) {
+  return os << c.folder;
+}
 
 nlohmann::json LoadReference(const char* name) {
   std::ifstream in(kFixtures / name);
   return nlohmann::json::parse(in);
 }
 
-std::unique_ptr<DecoderModel> OpenModel(const fs::path& folder, int32_t num_blocks, int threads = 2) {
+std::unique_ptr<DecoderModel> OpenModel(const fs::path& folder, int32_t num_blocks,
+                                        int threads = 2) {
   auto device = CreateCpuDevice({.threads = threads});
   EXPECT_TRUE(device.ok());
-  auto model = DecoderModel::Create(folder, std::move(*device), {.num_blocks = num_blocks, .block_size = 16});
+  auto model = DecoderModel::Create(folder, std::move(*device),
+                                    {.num_blocks = num_blocks, .block_size = 16});
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return model.ok() ? std::move(*model) : nullptr;
 }
@@ -185,14 +188,13 @@ TEST_P(ModelTest, BatchedGreedyMatchesTransformers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Fixtures, ModelTest,
-    ::testing::Values(ModelCase{"qwen2_fp32", "reference_qwen2.json"},
-                      ModelCase{"qwen2_bf16", "reference_qwen2.json"},
-                      ModelCase{"qwen2_fp16", "reference_qwen2.json"},
-                      ModelCase{"llama3_fp32", "reference_llama3.json"},
-                      ModelCase{"llama3_bf16", "reference_llama3.json"}),
-    [](const auto& info) { return std::string(info.param.folder); });
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelTest,
+                         ::testing::Values(ModelCase{"qwen2_fp32", "reference_qwen2.json"},
+                                           ModelCase{"qwen2_bf16", "reference_qwen2.json"},
+                                           ModelCase{"qwen2_fp16", "reference_qwen2.json"},
+                                           ModelCase{"llama3_fp32", "reference_llama3.json"},
+                                           ModelCase{"llama3_bf16", "reference_llama3.json"}),
+                         [](const auto& info) { return std::string(info.param.folder); });
 
 TEST(DecoderModelTest, ExposesShapeAndGenerationConfig) {
   auto model = OpenModel(kFixtures / "qwen2_bf16", 8);
@@ -206,7 +208,8 @@ TEST(DecoderModelTest, ExposesShapeAndGenerationConfig) {
   EXPECT_EQ(model->num_blocks(), 8);
   EXPECT_EQ(model->generation_config().eos_token_ids.size(), 2u);
   EXPECT_TRUE(model->config().tie_word_embeddings);
-  EXPECT_EQ(DecoderModel::KvBytesPerBlock(model->config(), 16, DType::kF32), 2u * 2 * 16 * 2 * 16 * 4);
+  EXPECT_EQ(DecoderModel::KvBytesPerBlock(model->config(), 16, DType::kF32),
+            2u * 2 * 16 * 2 * 16 * 4);
 }
 
 TEST(ModelLoaderTest, SizesTheKvCache) {
@@ -216,8 +219,10 @@ TEST(ModelLoaderTest, SizesTheKvCache) {
   EXPECT_EQ((*m)->num_blocks(), 7);
   // Llama fixture: 2 layers x K,V x 16 slots x 2 kv heads x 32 dims x fp32.
   const size_t per_block = 2 * 2 * 16 * 2 * 32 * 4;
-  EXPECT_EQ(DecoderModel::KvBytesPerBlock((*m)->config(), 16, (*m)->device().activation_dtype()), per_block);
-  m = LoadModel(folder, {.cpu_threads = 1, .kv_cache_bytes = per_block * 10 + 5, .max_model_len = 100});
+  EXPECT_EQ(DecoderModel::KvBytesPerBlock((*m)->config(), 16, (*m)->device().activation_dtype()),
+            per_block);
+  m = LoadModel(folder,
+                {.cpu_threads = 1, .kv_cache_bytes = per_block * 10 + 5, .max_model_len = 100});
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ((*m)->num_blocks(), 10);
   EXPECT_EQ((*m)->shape().max_position_embeddings, 100);
@@ -256,7 +261,9 @@ TEST(DecoderModelTest, LoadErrorsNameTheTensor) {
   fs::create_directories(dir);
   fs::copy_file(kFixtures / "qwen2_fp32/model.safetensors", dir / "model.safetensors");
   auto config = nlohmann::json::parse(std::ifstream(kFixtures / "qwen2_fp32/config.json"));
-  auto write_config = [&](const nlohmann::json& j) { std::ofstream(dir / "config.json") << j.dump(); };
+  auto write_config = [&](const nlohmann::json& j) {
+    std::ofstream(dir / "config.json") << j.dump();
+  };
   auto load = [&] {
     auto device = CreateCpuDevice({.threads = 1});
     return DecoderModel::Create(dir, std::move(*device), {.num_blocks = 4, .block_size = 16});
@@ -268,15 +275,19 @@ TEST(DecoderModelTest, LoadErrorsNameTheTensor) {
   auto r = load();
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("'model.layers.2.input_layernorm.weight' is missing"),
-            std::string::npos) << r.status().message();
+            std::string::npos)
+      << r.status().message();
 
   j = config;
   j["intermediate_size"] = 100;
   write_config(j);
   r = load();
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' has shape [128, 64], expected [100, 64]"),
-            std::string::npos) << r.status().message();
+  EXPECT_NE(
+      r.status().message().find("model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight' "
+                                "has shape [128, 64], expected [100, 64]"),
+      std::string::npos)
+      << r.status().message();
 
   j = config;
   j["tie_word_embeddings"] = false;

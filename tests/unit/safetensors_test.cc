@@ -1,18 +1,18 @@
 // The bounded safetensors reader and the sharded weight store: valid files load; every
 // kind of truncated or lying file is a clear InvalidArgument naming the file and tensor.
 
+#include "backends/llm/model/safetensors.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
-#include "backends/llm/model/safetensors.h"
 #include "backends/llm/model/weight_store.h"
 
 namespace sluice::llm {
@@ -42,7 +42,8 @@ class SafetensorsTest : public ::testing::Test {
   }
   fs::path WriteRaw(const std::string& name, const std::string& bytes) {
     fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    std::ofstream(p, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
     return p;
   }
 
@@ -93,12 +94,14 @@ TEST_F(SafetensorsTest, ValidFileLoads) {
 }
 
 TEST_F(SafetensorsTest, AllDTypesKnown) {
-  nlohmann::json h = {{"f16", {{"dtype", "F16"}, {"shape", {2}}, {"data_offsets", {0, 4}}}},
-                      {"i32", {{"dtype", "I32"}, {"shape", {1}}, {"data_offsets", {4, 8}}}},
-                      {"i8", {{"dtype", "I8"}, {"shape", {2}}, {"data_offsets", {8, 10}}}},
-                      {"u8", {{"dtype", "U8"}, {"shape", {2}}, {"data_offsets", {10, 12}}}},
-                      {"empty", {{"dtype", "F32"}, {"shape", {0, 5}}, {"data_offsets", {12, 12}}}},
-                      {"scalar", {{"dtype", "F32"}, {"shape", nlohmann::json::array()}, {"data_offsets", {12, 16}}}}};
+  nlohmann::json h = {
+      {"f16", {{"dtype", "F16"}, {"shape", {2}}, {"data_offsets", {0, 4}}}},
+      {"i32", {{"dtype", "I32"}, {"shape", {1}}, {"data_offsets", {4, 8}}}},
+      {"i8", {{"dtype", "I8"}, {"shape", {2}}, {"data_offsets", {8, 10}}}},
+      {"u8", {{"dtype", "U8"}, {"shape", {2}}, {"data_offsets", {10, 12}}}},
+      {"empty", {{"dtype", "F32"}, {"shape", {0, 5}}, {"data_offsets", {12, 12}}}},
+      {"scalar",
+       {{"dtype", "F32"}, {"shape", nlohmann::json::array()}, {"data_offsets", {12, 16}}}}};
   auto r = SafetensorsFile::Open(Write("t.safetensors", h.dump(), std::string(16, '\0')));
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ((*r)->Find("scalar")->elements, 1u);
@@ -141,10 +144,12 @@ TEST_F(SafetensorsTest, OffsetsOutsideData) {
               {"o.safetensors", "'b'", "outside the data section"});
   h = ValidHeader();
   h["b"]["data_offsets"] = {30, 24};
-  ExpectError(Write("rev.safetensors", h.dump(), std::string(32, '\0')), {"rev.safetensors", "'b'"});
+  ExpectError(Write("rev.safetensors", h.dump(), std::string(32, '\0')),
+              {"rev.safetensors", "'b'"});
   h = ValidHeader();
   h["b"]["data_offsets"] = {-1, 7};
-  ExpectError(Write("neg.safetensors", h.dump(), std::string(32, '\0')), {"neg.safetensors", "'b'"});
+  ExpectError(Write("neg.safetensors", h.dump(), std::string(32, '\0')),
+              {"neg.safetensors", "'b'"});
 }
 
 TEST_F(SafetensorsTest, OverlappingTensors) {
@@ -174,9 +179,11 @@ TEST_F(SafetensorsTest, ShapeOverflow) {
   ExpectError(Write("ovf2.safetensors", h.dump(), std::string(32, '\0')),
               {"ovf2.safetensors", "'a'", "overflow"});
   h["a"]["shape"] = {1, 2, 1, 1, 1, 1, 1, 1, 3};
-  ExpectError(Write("rank.safetensors", h.dump(), std::string(32, '\0')), {"rank.safetensors", "rank"});
+  ExpectError(Write("rank.safetensors", h.dump(), std::string(32, '\0')),
+              {"rank.safetensors", "rank"});
   h["a"]["shape"] = {2, -3};
-  ExpectError(Write("negdim.safetensors", h.dump(), std::string(32, '\0')), {"negdim.safetensors", "'a'"});
+  ExpectError(Write("negdim.safetensors", h.dump(), std::string(32, '\0')),
+              {"negdim.safetensors", "'a'"});
 }
 
 TEST_F(SafetensorsTest, UnknownDType) {
@@ -185,7 +192,8 @@ TEST_F(SafetensorsTest, UnknownDType) {
   ExpectError(Write("d.safetensors", h.dump(), std::string(32, '\0')),
               {"d.safetensors", "'a'", "unsupported dtype 'F64'"});
   h["a"]["dtype"] = 5;
-  ExpectError(Write("d2.safetensors", h.dump(), std::string(32, '\0')), {"d2.safetensors", "'a'", "dtype"});
+  ExpectError(Write("d2.safetensors", h.dump(), std::string(32, '\0')),
+              {"d2.safetensors", "'a'", "dtype"});
 }
 
 TEST_F(SafetensorsTest, MalformedEntries) {
@@ -247,7 +255,8 @@ TEST_F(SafetensorsTest, ShardedStore) {
   // A broken shard is reported by its name.
   index["weight_map"]["c"] = "s3.safetensors";
   std::ofstream(dir_ / "model.safetensors.index.json") << index.dump();
-  Write("s3.safetensors", "{\"c\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
+  Write("s3.safetensors",
+        "{\"c\": {\"dtype\": \"F32\", \"shape\": [4], \"data_offsets\": [0, 16]}}",
         std::string(8, '\0'));
   r = WeightStore::Open(dir_);
   ASSERT_FALSE(r.ok());

@@ -47,23 +47,23 @@ class Buffer {
 
 // One sequence's part of a step, in token rows of the step.
 struct StepSequence {
-  int32_t first_row = 0;         // row of its first new token in the step's activations
-  int32_t num_new = 0;           // new tokens (rows first_row .. first_row + num_new - 1)
-  int32_t num_cached = 0;        // tokens already in the KV cache before this step
-  int32_t block_table_begin = 0; // its block ids are block_tables[begin, begin + num_blocks)
+  int32_t first_row = 0;          // row of its first new token in the step's activations
+  int32_t num_new = 0;            // new tokens (rows first_row .. first_row + num_new - 1)
+  int32_t num_cached = 0;         // tokens already in the KV cache before this step
+  int32_t block_table_begin = 0;  // its block ids are block_tables[begin, begin + num_blocks)
   int32_t num_blocks = 0;
 };
 
 // Host-side description of one forward step.
 struct StepMetadata {
-  std::vector<int32_t> tokens;        // [num_rows] token ids
-  std::vector<int32_t> positions;     // [num_rows] absolute positions
-  std::vector<int32_t> slots;         // [num_rows] KV slot: block * block_size + offset
+  std::vector<int32_t> tokens;     // [num_rows] token ids
+  std::vector<int32_t> positions;  // [num_rows] absolute positions
+  std::vector<int32_t> slots;      // [num_rows] KV slot: block * block_size + offset
   std::vector<StepSequence> seqs;
   std::vector<int32_t> block_tables;  // concatenated per-sequence block tables
   std::vector<int32_t> logit_rows;    // rows whose final hidden state gets logits
   int32_t block_size = 0;
-  int32_t max_context = 0;            // max num_cached + num_new over seqs
+  int32_t max_context = 0;  // max num_cached + num_new over seqs
   int32_t num_rows() const { return static_cast<int32_t>(tokens.size()); }
 };
 
@@ -77,7 +77,7 @@ struct AttentionSpec {
   int32_t num_q_heads = 0;
   int32_t num_kv_heads = 0;  // divides num_q_heads (GQA)
   int32_t head_dim = 0;
-  float scale = 0.f;         // usually 1/sqrt(head_dim)
+  float scale = 0.f;  // usually 1/sqrt(head_dim)
 };
 
 class Device {
@@ -92,8 +92,7 @@ class Device {
   // Makes a weight from host memory (e.g. a memory-mapped checkpoint). `keep_alive` owns
   // that memory: a device may keep pointing into it (the CPU does, with no copy) instead of
   // copying; it is shared because many weights point into one mapped file.
-  virtual Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host,
-                                                     size_t elements,
+  virtual Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host, size_t elements,
                                                      std::shared_ptr<const void> keep_alive) = 0;
   virtual Status Upload(Buffer& dst, const void* host, size_t bytes) = 0;
   // Waits for every op issued so far, then copies `bytes` of `src` to the host.
@@ -109,8 +108,8 @@ class Device {
   virtual void RmsNorm(const Buffer& x, const Buffer& weight, int32_t rows, int32_t hidden,
                        float eps, Buffer& out) = 0;
   // residual += delta, then out = RmsNorm(residual).
-  virtual void AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight,
-                          int32_t rows, int32_t hidden, float eps, Buffer& out) = 0;
+  virtual void AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight, int32_t rows,
+                          int32_t hidden, float eps, Buffer& out) = 0;
   // y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out] when given).
   virtual void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                       int32_t in, int32_t out, Buffer& y) = 0;

@@ -16,9 +16,12 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
 
 Result<DType> WeightDType(const SafeTensor& t, const std::string& file) {
   switch (t.dtype) {
-    case StDType::kF32: return DType::kF32;
-    case StDType::kBF16: return DType::kBF16;
-    case StDType::kF16: return DType::kF16;
+    case StDType::kF32:
+      return DType::kF32;
+    case StDType::kBF16:
+      return DType::kBF16;
+    case StDType::kF16:
+      return DType::kF16;
     case StDType::kI32:
     case StDType::kI8:
     case StDType::kU8:
@@ -49,21 +52,24 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
                                                            const DecoderModelOptions& options) {
   if (device == nullptr) return InvalidArgument("no device");
   if (options.block_size < 1 || options.block_size > 1024) {
-    return InvalidArgument("block_size must be in [1, 1024], got " + std::to_string(options.block_size));
+    return InvalidArgument("block_size must be in [1, 1024], got " +
+                           std::to_string(options.block_size));
   }
   if (options.num_blocks < 1) {
-    return InvalidArgument("num_blocks must be positive, got " + std::to_string(options.num_blocks));
+    return InvalidArgument("num_blocks must be positive, got " +
+                           std::to_string(options.num_blocks));
   }
   ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
   DecoderModelOptions opts = options;
   const int32_t max_pos = files.config.max_position_embeddings;
   if (opts.max_model_len < 0 || opts.max_model_len > max_pos) {
     return InvalidArgument("max_model_len " + std::to_string(opts.max_model_len) +
-                           " exceeds the model's max_position_embeddings " + std::to_string(max_pos));
+                           " exceeds the model's max_position_embeddings " +
+                           std::to_string(max_pos));
   }
   if (opts.max_model_len == 0) opts.max_model_len = max_pos;
-  std::unique_ptr<DecoderModel> model(
-      new DecoderModel(std::move(files.config), std::move(files.generation), std::move(device), opts));
+  std::unique_ptr<DecoderModel> model(new DecoderModel(
+      std::move(files.config), std::move(files.generation), std::move(device), opts));
   const HfModelConfig& c = model->config_;
   model->shape_ = {c.vocab_size, c.num_layers, c.num_kv_heads, c.head_dim, opts.max_model_len};
   model->rope_ = {c.head_dim, c.RopeInvFreq()};
@@ -76,11 +82,14 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
   const size_t kv_width = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
   const size_t slots = static_cast<size_t>(opts.num_blocks) * opts.block_size;
   if (slots > std::numeric_limits<size_t>::max() / kv_width / 8) {
-    return InvalidArgument("KV cache of " + std::to_string(opts.num_blocks) + " blocks is too large");
+    return InvalidArgument("KV cache of " + std::to_string(opts.num_blocks) +
+                           " blocks is too large");
   }
   for (auto& layer : model->layers_) {
-    ASSIGN_OR_RETURN(layer.k_cache, model->device_->Allocate(model->device_->activation_dtype(), slots * kv_width));
-    ASSIGN_OR_RETURN(layer.v_cache, model->device_->Allocate(model->device_->activation_dtype(), slots * kv_width));
+    ASSIGN_OR_RETURN(layer.k_cache, model->device_->Allocate(model->device_->activation_dtype(),
+                                                             slots * kv_width));
+    ASSIGN_OR_RETURN(layer.v_cache, model->device_->Allocate(model->device_->activation_dtype(),
+                                                             slots * kv_width));
   }
   return model;
 }
@@ -180,8 +189,8 @@ Status DecoderModel::BuildStep(const ForwardBatch& batch, StepMetadata& step) co
   size_t total_new = 0;
   for (const auto& s : batch.seqs) {
     if (s.num_new_tokens < 1 || s.num_cached_tokens < 0) {
-      return InvalidArgument("sequence with " + std::to_string(s.num_new_tokens) +
-                             " new and " + std::to_string(s.num_cached_tokens) + " cached tokens");
+      return InvalidArgument("sequence with " + std::to_string(s.num_new_tokens) + " new and " +
+                             std::to_string(s.num_cached_tokens) + " cached tokens");
     }
     total_new += static_cast<size_t>(s.num_new_tokens);
   }
@@ -197,7 +206,8 @@ Status DecoderModel::BuildStep(const ForwardBatch& batch, StepMetadata& step) co
     const int64_t context = int64_t{s.num_cached_tokens} + s.num_new_tokens;
     if (context > options_.max_model_len) {
       return InvalidArgument("sequence of " + std::to_string(context) +
-                             " tokens exceeds the context limit " + std::to_string(options_.max_model_len));
+                             " tokens exceeds the context limit " +
+                             std::to_string(options_.max_model_len));
     }
     const int64_t blocks_needed = (context + bs - 1) / bs;
     if (static_cast<int64_t>(s.block_table.size()) < blocks_needed) {

@@ -60,8 +60,8 @@ class DecoderModel final : public ModelRunner {
     std::unique_ptr<Buffer> k_cache, v_cache;
   };
   struct Workspace {
-    int32_t rows = 0;       // capacity in token rows
-    int32_t logit_rows = 0; // capacity in logit rows
+    int32_t rows = 0;        // capacity in token rows
+    int32_t logit_rows = 0;  // capacity in logit rows
     std::unique_ptr<Buffer> h, x, q, k, v, attn, o, gate, up, act, sel, sel_norm, logits;
   };
 

@@ -126,12 +126,16 @@ Status ParseRope(const nlohmann::json& j, const Reader& r, HfModelConfig& c) {
   }
   c.rope_scaling = RopeScaling::kLlama3;
   ASSIGN_OR_RETURN(c.rope_factor, r.Double(params, "factor", 1.0, 1e6, std::nullopt));
-  ASSIGN_OR_RETURN(c.rope_low_freq_factor, r.Double(params, "low_freq_factor", 1e-6, 1e6, std::nullopt));
-  ASSIGN_OR_RETURN(c.rope_high_freq_factor, r.Double(params, "high_freq_factor", 1e-6, 1e6, std::nullopt));
-  ASSIGN_OR_RETURN(double orig, r.Double(params, "original_max_position_embeddings", 1, 1 << 24, std::nullopt));
+  ASSIGN_OR_RETURN(c.rope_low_freq_factor,
+                   r.Double(params, "low_freq_factor", 1e-6, 1e6, std::nullopt));
+  ASSIGN_OR_RETURN(c.rope_high_freq_factor,
+                   r.Double(params, "high_freq_factor", 1e-6, 1e6, std::nullopt));
+  ASSIGN_OR_RETURN(double orig,
+                   r.Double(params, "original_max_position_embeddings", 1, 1 << 24, std::nullopt));
   c.rope_original_max_position = static_cast<int32_t>(orig);
   if (c.rope_high_freq_factor <= c.rope_low_freq_factor) {
-    return InvalidArgument(r.what() + ": llama3 rope scaling needs high_freq_factor > low_freq_factor");
+    return InvalidArgument(r.what() +
+                           ": llama3 rope scaling needs high_freq_factor > low_freq_factor");
   }
   return Status::Ok();
 }
@@ -204,11 +208,14 @@ Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j, const std::str
     }
     c.head_dim = c.hidden_size / c.num_heads;
   }
-  if (c.head_dim % 2 != 0) return InvalidArgument(what + ": head_dim must be even for rotary embedding");
-  ASSIGN_OR_RETURN(c.max_position_embeddings, r.Int("max_position_embeddings", 1, 1 << 24, std::nullopt));
+  if (c.head_dim % 2 != 0)
+    return InvalidArgument(what + ": head_dim must be even for rotary embedding");
+  ASSIGN_OR_RETURN(c.max_position_embeddings,
+                   r.Int("max_position_embeddings", 1, 1 << 24, std::nullopt));
   ASSIGN_OR_RETURN(c.rms_norm_eps, r.Double("rms_norm_eps", 0, 1, 1e-6));
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", "silu"));
-  if (act != "silu") return Unsupported(what + ": hidden_act '" + act + "' is not supported (silu)");
+  if (act != "silu")
+    return Unsupported(what + ": hidden_act '" + act + "' is not supported (silu)");
   RETURN_IF_ERROR(ParseRope(j, r, c));
   ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
   ASSIGN_OR_RETURN(c.torch_dtype, r.String("torch_dtype", ""));
@@ -229,8 +236,10 @@ Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j, const std::str
         // Layers at or past max_window_layers use the window; it matters only when shorter
         // than the context.
         if (window < c.max_position_embeddings && window_layers < c.num_layers) {
-          return Unsupported(what + ": sliding-window attention (use_sliding_window with "
-                             "sliding_window " + std::to_string(window) +
+          return Unsupported(what +
+                             ": sliding-window attention (use_sliding_window with "
+                             "sliding_window " +
+                             std::to_string(window) +
                              " < max_position_embeddings) is not supported");
         }
       }
@@ -287,7 +296,8 @@ Result<GenerationConfig> ParseGenerationConfig(const nlohmann::json& j,
 }
 
 Result<HfModelFiles> ReadHfModelFiles(const std::filesystem::path& folder) {
-  ASSIGN_OR_RETURN(nlohmann::json config_json, ReadJsonFile(folder / "config.json", kMaxConfigBytes));
+  ASSIGN_OR_RETURN(nlohmann::json config_json,
+                   ReadJsonFile(folder / "config.json", kMaxConfigBytes));
   HfModelFiles files;
   ASSIGN_OR_RETURN(files.config, ParseHfModelConfig(config_json));
   nlohmann::json gen_json = nlohmann::json::object();
@@ -299,7 +309,8 @@ Result<HfModelFiles> ReadHfModelFiles(const std::filesystem::path& folder) {
   for (int32_t id : files.generation.eos_token_ids) {
     if (id >= files.config.vocab_size) {
       return InvalidArgument("generation_config.json: eos_token_id " + std::to_string(id) +
-                             " is outside the vocabulary (" + std::to_string(files.config.vocab_size) + ")");
+                             " is outside the vocabulary (" +
+                             std::to_string(files.config.vocab_size) + ")");
     }
   }
   return files;

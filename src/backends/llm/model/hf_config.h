@@ -9,11 +9,10 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -36,12 +35,12 @@ struct HfModelConfig {
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope_scaling = RopeScaling::kNone;
-  double rope_factor = 1.0;             // llama3
-  double rope_low_freq_factor = 1.0;    // llama3
-  double rope_high_freq_factor = 4.0;   // llama3
+  double rope_factor = 1.0;                   // llama3
+  double rope_low_freq_factor = 1.0;          // llama3
+  double rope_high_freq_factor = 4.0;         // llama3
   int32_t rope_original_max_position = 8192;  // llama3
-  bool qkv_bias = false;   // bias on q/k/v projections (Qwen2 always; Llama attention_bias)
-  bool o_bias = false;     // bias on o_proj (Llama attention_bias)
+  bool qkv_bias = false;  // bias on q/k/v projections (Qwen2 always; Llama attention_bias)
+  bool o_bias = false;    // bias on o_proj (Llama attention_bias)
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
   std::string torch_dtype;  // "bfloat16", "float16", "float32" or empty
@@ -63,9 +62,11 @@ struct GenerationConfig {
 };
 
 // Parses a config.json object; `what` names it in errors.
-Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j, const std::string& what = "config.json");
+Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j,
+                                         const std::string& what = "config.json");
 // Parses generation_config.json; `config_json` supplies eos/bos when it lacks them.
-Result<GenerationConfig> ParseGenerationConfig(const nlohmann::json& j, const nlohmann::json& config_json,
+Result<GenerationConfig> ParseGenerationConfig(const nlohmann::json& j,
+                                               const nlohmann::json& config_json,
                                                const std::string& what = "generation_config.json");
 
 // Reads `config.json` and (if present) `generation_config.json` from a folder.

@@ -5,9 +5,8 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "common/status.h"
 

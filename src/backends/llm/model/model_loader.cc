@@ -19,7 +19,8 @@ Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& fol
   int32_t num_blocks = options.num_blocks;
   if (num_blocks == 0) {
     if (options.block_size < 1) {
-      return InvalidArgument("block_size must be positive, got " + std::to_string(options.block_size));
+      return InvalidArgument("block_size must be positive, got " +
+                             std::to_string(options.block_size));
     }
     ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
     const size_t per_block =

@@ -17,11 +17,11 @@ enum class DeviceKind { kCpu };
 
 struct ModelLoadOptions {
   DeviceKind device = DeviceKind::kCpu;
-  int cpu_threads = 0;         // 0: the hardware's
+  int cpu_threads = 0;  // 0: the hardware's
   int32_t block_size = 16;
-  int32_t num_blocks = 0;      // 0: sized from kv_cache_bytes
+  int32_t num_blocks = 0;  // 0: sized from kv_cache_bytes
   size_t kv_cache_bytes = 0;
-  int32_t max_model_len = 0;   // 0: the model's max_position_embeddings
+  int32_t max_model_len = 0;  // 0: the model's max_position_embeddings
 };
 
 Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& folder,

@@ -26,24 +26,36 @@ std::string Quote(std::string_view name) {
 
 size_t StDTypeSize(StDType dtype) {
   switch (dtype) {
-    case StDType::kF32: return 4;
-    case StDType::kBF16: return 2;
-    case StDType::kF16: return 2;
-    case StDType::kI32: return 4;
-    case StDType::kI8: return 1;
-    case StDType::kU8: return 1;
+    case StDType::kF32:
+      return 4;
+    case StDType::kBF16:
+      return 2;
+    case StDType::kF16:
+      return 2;
+    case StDType::kI32:
+      return 4;
+    case StDType::kI8:
+      return 1;
+    case StDType::kU8:
+      return 1;
   }
   return 0;
 }
 
 std::string_view StDTypeName(StDType dtype) {
   switch (dtype) {
-    case StDType::kF32: return "F32";
-    case StDType::kBF16: return "BF16";
-    case StDType::kF16: return "F16";
-    case StDType::kI32: return "I32";
-    case StDType::kI8: return "I8";
-    case StDType::kU8: return "U8";
+    case StDType::kF32:
+      return "F32";
+    case StDType::kBF16:
+      return "BF16";
+    case StDType::kF16:
+      return "F16";
+    case StDType::kI32:
+      return "I32";
+    case StDType::kI8:
+      return "I8";
+    case StDType::kU8:
+      return "U8";
   }
   return "?";
 }
@@ -95,7 +107,8 @@ Status SafetensorsFile::Parse() {
     if (key == "__metadata__") {
       if (!value.is_object()) return InvalidArgument("__metadata__ is not an object");
       for (const auto& [mk, mv] : value.items()) {
-        if (!mv.is_string()) return InvalidArgument("__metadata__ " + Quote(mk) + " is not a string");
+        if (!mv.is_string())
+          return InvalidArgument("__metadata__ " + Quote(mk) + " is not a string");
         metadata_[mk] = mv.get<std::string>();
       }
       continue;
@@ -155,8 +168,8 @@ Status SafetensorsFile::Parse() {
     }
     if (end - begin != expected) {
       return InvalidArgument(what + ": data_offsets span " + std::to_string(end - begin) +
-                             " bytes but shape x " + std::string(StDTypeName(t.dtype)) +
-                             " needs " + std::to_string(expected));
+                             " bytes but shape x " + std::string(StDTypeName(t.dtype)) + " needs " +
+                             std::to_string(expected));
     }
     t.elements = elements;
     t.data = data + begin;

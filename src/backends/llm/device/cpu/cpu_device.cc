@@ -38,7 +38,9 @@ class CpuBuffer final : public Buffer {
 const float* F32(const Buffer& b) {
   return reinterpret_cast<const float*>(static_cast<const CpuBuffer&>(b).data());
 }
-float* F32(Buffer& b) { return reinterpret_cast<float*>(static_cast<CpuBuffer&>(b).data()); }
+float* F32(Buffer& b) {
+  return reinterpret_cast<float*>(static_cast<CpuBuffer&>(b).data());
+}
 
 // Converts `n` weights starting at element `offset` of `w` to fp32. Returns a pointer to
 // them: into `w` itself for fp32, else into `scratch`.
@@ -65,7 +67,8 @@ class CpuDevice final : public Device {
     if (elements > std::numeric_limits<size_t>::max() / size) {
       return ResourceExhausted("cpu buffer of " + std::to_string(elements) + " elements");
     }
-    std::unique_ptr<std::byte[]> mem(new (std::nothrow) std::byte[std::max<size_t>(1, elements * size)]);
+    std::unique_ptr<std::byte[]> mem(new (std::nothrow)
+                                         std::byte[std::max<size_t>(1, elements * size)]);
     if (!mem) {
       return ResourceExhausted("cannot allocate " + std::to_string(elements * size) +
                                " bytes of host memory");
@@ -103,7 +106,8 @@ class CpuDevice final : public Device {
     row_seq_.assign(step_.tokens.size(), 0);
     for (size_t s = 0; s < step_.seqs.size(); ++s) {
       const auto& seq = step_.seqs[s];
-      for (int32_t j = 0; j < seq.num_new; ++j) row_seq_[seq.first_row + j] = static_cast<int32_t>(s);
+      for (int32_t j = 0; j < seq.num_new; ++j)
+        row_seq_[seq.first_row + j] = static_cast<int32_t>(s);
     }
     return Status::Ok();
   }
@@ -148,8 +152,8 @@ class CpuDevice final : public Device {
     });
   }
 
-  void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
-              int32_t in, int32_t out, Buffer& y) override {
+  void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows, int32_t in,
+              int32_t out, Buffer& y) override {
     const float* bias_f32 = nullptr;
     if (bias != nullptr) {
       bias_scratch_.resize(out);
@@ -220,8 +224,10 @@ class CpuDevice final : public Device {
     for (int32_t r = 0; r < step_.num_rows(); ++r) {
       const size_t slot = static_cast<size_t>(step_.slots[r]);
       assert((slot + 1) * kv_width <= k_cache.elements());
-      std::memcpy(kc + slot * kv_width, ks + static_cast<size_t>(r) * kv_width, sizeof(float) * kv_width);
-      std::memcpy(vc + slot * kv_width, vs + static_cast<size_t>(r) * kv_width, sizeof(float) * kv_width);
+      std::memcpy(kc + slot * kv_width, ks + static_cast<size_t>(r) * kv_width,
+                  sizeof(float) * kv_width);
+      std::memcpy(vc + slot * kv_width, vs + static_cast<size_t>(r) * kv_width,
+                  sizeof(float) * kv_width);
     }
   }
 
@@ -250,7 +256,9 @@ class CpuDevice final : public Device {
         float max_score = -INFINITY;
         for (int32_t p = 0; p < len; ++p) {
           const size_t slot = static_cast<size_t>(table[p / bs]) * bs + p % bs;
-          const float s = DotF32(simd_, qv, kc + slot * kv_width + static_cast<size_t>(kvh) * d, d) * spec.scale;
+          const float s =
+              DotF32(simd_, qv, kc + slot * kv_width + static_cast<size_t>(kvh) * d, d) *
+              spec.scale;
           scores[p] = s;
           max_score = std::max(max_score, s);
         }
@@ -287,13 +295,13 @@ class CpuDevice final : public Device {
   }
 
   ThreadPool pool_;
-  const bool simd_;              // AVX2/FMA/F16C kernels
+  const bool simd_;  // AVX2/FMA/F16C kernels
   std::vector<float> bias_scratch_;
   // cos/sin [rows, head_dim / 2] of the current step for the RopeSpec `rope_for_`.
   const RopeSpec* rope_for_ = nullptr;
   std::vector<float> rope_cos_, rope_sin_;
-  StepMetadata step_;            // the current step (BeginStep)
-  std::vector<int32_t> row_seq_; // row -> index into step_.seqs
+  StepMetadata step_;             // the current step (BeginStep)
+  std::vector<int32_t> row_seq_;  // row -> index into step_.seqs
 };
 
 }  // namespace

@@ -12,7 +12,7 @@
 namespace sluice::llm {
 
 struct CpuDeviceOptions {
-  int threads = 0;  // 0: std::thread::hardware_concurrency()
+  int threads = 0;                         // 0: std::thread::hardware_concurrency()
   CpuKernels kernels = CpuKernels::kAuto;  // kPortable: no AVX2 paths (tests of both)
 };
 

@@ -39,14 +39,15 @@ uint16_t F32ToF16(float f) {
     return sign | static_cast<uint16_t>(std::nearbyint(units));
   }
   int e;
-  float m = std::frexp(a, &e);  // a = m * 2^e, m in [0.5, 1)
+  float m = std::frexp(a, &e);                       // a = m * 2^e, m in [0.5, 1)
   float scaled = std::nearbyint(std::ldexp(m, 11));  // 11 significant bits
   if (scaled >= 2048.f) {
     scaled /= 2;
     ++e;
   }
   uint16_t exp = static_cast<uint16_t>(e - 1 + 15);
-  return sign | static_cast<uint16_t>(exp << 10) | static_cast<uint16_t>(static_cast<uint32_t>(scaled) & 0x3ff);
+  return sign | static_cast<uint16_t>(exp << 10) |
+         static_cast<uint16_t>(static_cast<uint32_t>(scaled) & 0x3ff);
 }
 
 }  // namespace sluice::llm

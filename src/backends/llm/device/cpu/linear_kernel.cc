@@ -140,7 +140,9 @@ bool CpuHasSimd(CpuKernels kernels) {
   return false;
 }
 
-void ConfigureBlasForPool() { openblas_set_num_threads(1); }
+void ConfigureBlasForPool() {
+  openblas_set_num_threads(1);
+}
 
 float DotF32(bool simd, const float* a, const float* b, int32_t n) {
   return simd ? DotSimdF32(a, b, n) : DotW(a, b, n);
@@ -176,11 +178,13 @@ void LinearKernel(ThreadPool& pool, bool simd, const float* x, DType wtype, cons
     constexpr int32_t kTile = 16;
     const int64_t tiles = (out + kTile - 1) / kTile;
     pool.ParallelFor(tiles, 1, [&](int64_t tb, int64_t te) {
-      for (int32_t o = static_cast<int32_t>(tb * kTile); o < std::min<int64_t>(out, te * kTile); ++o) {
+      for (int32_t o = static_cast<int32_t>(tb * kTile); o < std::min<int64_t>(out, te * kTile);
+           ++o) {
         const size_t offset = static_cast<size_t>(o) * in;
         for (int32_t r = 0; r < rows; ++r) {
           y[static_cast<size_t>(r) * out + o] =
-              DotAny(simd, x + static_cast<size_t>(r) * in, wtype, w, offset, in) + (bias ? bias[o] : 0.f);
+              DotAny(simd, x + static_cast<size_t>(r) * in, wtype, w, offset, in) +
+              (bias ? bias[o] : 0.f);
         }
       }
     });
