@@ -132,10 +132,14 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Create(ModelRepository
     roots.push_back(std::move(canonical));
   }
   std::filesystem::path tmp_root = options.override_tmp_root;
+  std::error_code ec;
   if (tmp_root.empty()) {
-    std::error_code ec;
     tmp_root = std::filesystem::temp_directory_path(ec);
     if (ec) return Internal("no temporary directory for load overrides: " + ec.message());
+  }
+  if (!std::filesystem::is_directory(tmp_root, ec)) {
+    return InvalidArgument("the directory for load overrides '" +
+                           EscapeForMessage(tmp_root.string()) + "' does not exist");
   }
   return std::unique_ptr<ModelRepository>(new ModelRepository(std::move(roots), std::move(tmp_root)));
 }

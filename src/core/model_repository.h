@@ -60,8 +60,10 @@ struct ModelRepositoryOptions {
 
 class ModelRepository {
  public:
-  // Each root must exist and be a directory (InvalidArgument naming the root as given on
-  // the command line otherwise). Roots are canonicalised once here.
+  // Each root, and the override tmp root, must exist and be a directory (InvalidArgument
+  // naming it as given on the command line otherwise). Roots are canonicalised once here.
+  // A model directory may be a symlink to anywhere: the roots are the operator's choice;
+  // only names and paths from requests are confined.
   static Result<std::unique_ptr<ModelRepository>> Create(ModelRepositoryOptions options);
 
   // Names of the model directories across all roots, sorted, without duplicates (a model in
@@ -73,7 +75,8 @@ class ModelRepository {
   // Reads one model from disk. Errors:
   // - InvalidArgument: invalid name (ValidateModelName), config.pbtxt missing, unparsable
   //   or invalid, no version available under the version policy;
-  // - NotFound: "model 'x' is not in any model repository";
+  // - NotFound: "model 'x' is not in any model repository" (also for hidden names, which
+  //   ListModels skips);
   // - Unavailable: exactly kModelInTwoRepositoriesReason (no prefix), so that the
   //   lifecycle can use the message as the index reason, as Triton does.
   Result<ModelSource> Read(const std::string& name) const;

@@ -4,9 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "core/model_repository.h"
 #include "repository_test_util.h"
@@ -353,6 +355,44 @@ TEST(ModelRepositoryTest, OverrideFileConflictCleansUp) {
   auto source = repo->ReadWithOverride("m", options);
   ASSERT_FALSE(source.ok());
   EXPECT_TRUE(IsEmptyDir(tmp.path()));
+}
+
+TEST(ModelRepositoryTest, ConcurrentReadsAndOverrides) {
+  ScratchDir root;
+  ScratchDir tmp;
+  WriteFile(root.path() / "m" / "config.pbtxt", kIdentityConfig);
+  WriteFile(root.path() / "m" / "1" / "w.bin", "w");
+  auto repo = MakeRepo({root.path()}, tmp.path());
+  ASSERT_NE(repo, nullptr);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        if (t % 2 == 0) {
+          auto s = repo->Read("m");
+          if (!s.ok() || s->versions != std::vector<int64_t>{1}) ++failures;
+        } else {
+          LoadOptions options;
+          options.config_json = R"({"backend": "identity"})";
+          options.files["2/w.bin"] = std::to_string(t * 100 + i);
+          auto s = repo->ReadWithOverride("m", options);
+          if (!s.ok() || ReadFile(s->model_dir / "2" / "w.bin") != std::to_string(t * 100 + i)) {
+            ++failures;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(IsEmptyDir(tmp.path()));  // every private dir went with its last owner
+}
+
+TEST(ModelRepositoryTest, CreateRefusesMissingOverrideTmpRoot) {
+  ScratchDir root;
+  auto repo = ModelRepository::Create({{root.path()}, root.path() / "absent"});
+  EXPECT_EQ(repo.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(ModelRepositoryTest, OverrideOfInvalidNameIsRefused) {
