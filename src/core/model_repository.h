@@ -109,9 +109,9 @@ class ModelRepository {
 };
 
 // Hash of a directory tree's entry names (relative), types, sizes and mtimes; symlinks are
-// hashed by their target string, never followed; independent of listing order. Bounded by kMaxFingerprintEntries and
-// kMaxFingerprintDepth. Errors reading (e.g. permission) are folded into the hash, not
-// returned, so that a transient error looks like a change rather than hiding one.
+// hashed by their target string, never followed; independent of listing order. Bounded by
+// kMaxFingerprintEntries and kMaxFingerprintDepth. Errors reading (e.g. permission) are folded into
+// the hash, not returned, so that a transient error looks like a change rather than hiding one.
 uint64_t FingerprintTree(const std::filesystem::path& dir);
 
 }  // namespace sluice::core
