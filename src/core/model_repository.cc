@@ -37,7 +37,9 @@ uint64_t MixNumber(uint64_t h, uint64_t v) {
   return h;
 }
 
-std::string ModelPrefix(std::string_view name) { return "model '" + EscapeForMessage(name) + "'"; }
+std::string ModelPrefix(std::string_view name) {
+  return "model '" + EscapeForMessage(name) + "'";
+}
 
 // Reads a whole file of at most `limit` bytes. Messages name `label`, never the path.
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, std::string_view label,
@@ -132,12 +134,17 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Create(ModelRepository
     roots.push_back(std::move(canonical));
   }
   std::filesystem::path tmp_root = options.override_tmp_root;
+  std::error_code ec;
   if (tmp_root.empty()) {
-    std::error_code ec;
     tmp_root = std::filesystem::temp_directory_path(ec);
     if (ec) return Internal("no temporary directory for load overrides: " + ec.message());
   }
-  return std::unique_ptr<ModelRepository>(new ModelRepository(std::move(roots), std::move(tmp_root)));
+  if (!std::filesystem::is_directory(tmp_root, ec)) {
+    return InvalidArgument("the directory for load overrides '" +
+                           EscapeForMessage(tmp_root.string()) + "' does not exist");
+  }
+  return std::unique_ptr<ModelRepository>(
+      new ModelRepository(std::move(roots), std::move(tmp_root)));
 }
 
 std::vector<std::string> ModelRepository::ListModels() const {
@@ -218,10 +225,9 @@ Result<ModelSource> ModelRepository::ReadWithOverride(const std::string& name,
   return Finish(name, std::move(model_dir), std::move(config).value(), std::move(dir).value());
 }
 
-Result<ModelSource> ModelRepository::Finish(const std::string& name,
-                                            std::filesystem::path model_dir,
-                                            inference::ModelConfig config,
-                                            std::shared_ptr<const PrivateModelDir> private_dir) const {
+Result<ModelSource> ModelRepository::Finish(
+    const std::string& name, std::filesystem::path model_dir, inference::ModelConfig config,
+    std::shared_ptr<const PrivateModelDir> private_dir) const {
   const std::string prefix = ModelPrefix(name);
   auto on_disk = ListVersionDirs(model_dir);
   if (!on_disk.ok()) return on_disk.status().WithPrefix(prefix);
@@ -232,7 +238,8 @@ Result<ModelSource> ModelRepository::Finish(const std::string& name,
                  prefix, v);
   }
   if (versions.empty()) {
-    return InvalidArgument(prefix + ": at least one version must be available under the version policy");
+    return InvalidArgument(prefix +
+                           ": at least one version must be available under the version policy");
   }
   ModelSource source;
   source.name = name;

@@ -60,8 +60,10 @@ struct ModelRepositoryOptions {
 
 class ModelRepository {
  public:
-  // Each root must exist and be a directory (InvalidArgument naming the root as given on
-  // the command line otherwise). Roots are canonicalised once here.
+  // Each root, and the override tmp root, must exist and be a directory (InvalidArgument
+  // naming it as given on the command line otherwise). Roots are canonicalised once here.
+  // A model directory may be a symlink to anywhere: the roots are the operator's choice;
+  // only names and paths from requests are confined.
   static Result<std::unique_ptr<ModelRepository>> Create(ModelRepositoryOptions options);
 
   // Names of the model directories across all roots, sorted, without duplicates (a model in
@@ -73,7 +75,8 @@ class ModelRepository {
   // Reads one model from disk. Errors:
   // - InvalidArgument: invalid name (ValidateModelName), config.pbtxt missing, unparsable
   //   or invalid, no version available under the version policy;
-  // - NotFound: "model 'x' is not in any model repository";
+  // - NotFound: "model 'x' is not in any model repository" (also for hidden names, which
+  //   ListModels skips);
   // - Unavailable: exactly kModelInTwoRepositoriesReason (no prefix), so that the
   //   lifecycle can use the message as the index reason, as Triton does.
   Result<ModelSource> Read(const std::string& name) const;
@@ -106,9 +109,9 @@ class ModelRepository {
 };
 
 // Hash of a directory tree's entry names (relative), types, sizes and mtimes; symlinks are
-// hashed by their target string, never followed; independent of listing order. Bounded by kMaxFingerprintEntries and
-// kMaxFingerprintDepth. Errors reading (e.g. permission) are folded into the hash, not
-// returned, so that a transient error looks like a change rather than hiding one.
+// hashed by their target string, never followed; independent of listing order. Bounded by
+// kMaxFingerprintEntries and kMaxFingerprintDepth. Errors reading (e.g. permission) are folded into
+// the hash, not returned, so that a transient error looks like a change rather than hiding one.
 uint64_t FingerprintTree(const std::filesystem::path& dir);
 
 }  // namespace sluice::core

@@ -48,7 +48,8 @@ class FirstErrorCollector : public pb::io::ErrorCollector {
         const size_t name_end = message.find('"', name_begin);
         if (name_end != std::string::npos) {
           return "unknown field '" +
-                 EscapeForMessage(std::string_view(message).substr(name_begin, name_end - name_begin)) +
+                 EscapeForMessage(
+                     std::string_view(message).substr(name_begin, name_end - name_begin)) +
                  "' in " + type;
         }
       }
@@ -119,19 +120,22 @@ std::string RewordJsonError(std::string_view message) {
   if (line.rfind(": ", 0) == 0) line.remove_prefix(2);
   static constexpr std::string_view kNoField = ": Cannot find field";
   if (line.size() > kNoField.size() && line.substr(line.size() - kNoField.size()) == kNoField) {
-    return "unknown field '" + EscapeForMessage(line.substr(0, line.size() - kNoField.size())) + "'";
+    return "unknown field '" + EscapeForMessage(line.substr(0, line.size() - kNoField.size())) +
+           "'";
   }
   return EscapeForMessage(line);
 }
 
-std::string Quoted(std::string_view s) { return "'" + EscapeForMessage(s) + "'"; }
+std::string Quoted(std::string_view s) {
+  return "'" + EscapeForMessage(s) + "'";
+}
 
 template <typename Io>
 Status ValidateDims(const Io& io, const std::string& what, int32_t max_batch_size) {
   if (io.dims_size() == 0) return InvalidArgument(what + " must specify 'dims'");
   if (io.dims_size() > kMaxTensorDims) {
-    return InvalidArgument(what + " has " + std::to_string(io.dims_size()) +
-                           " dims, more than " + std::to_string(kMaxTensorDims));
+    return InvalidArgument(what + " has " + std::to_string(io.dims_size()) + " dims, more than " +
+                           std::to_string(kMaxTensorDims));
   }
   for (int i = 0; i < io.dims_size(); ++i) {
     const int64_t d = io.dims(i);
@@ -151,8 +155,8 @@ Status ValidateDims(const Io& io, const std::string& what, int32_t max_batch_siz
     }
     for (int i = 0; i < shape.size(); ++i) {
       if (shape[i] < 1 && shape[i] != -1) {
-        return InvalidArgument(what + ": reshape.shape[" + std::to_string(i) + "] = " +
-                               std::to_string(shape[i]) +
+        return InvalidArgument(what + ": reshape.shape[" + std::to_string(i) +
+                               "] = " + std::to_string(shape[i]) +
                                " must be >= 1, or -1 for a variable-size dimension");
       }
     }
@@ -171,8 +175,7 @@ Status ValidateTensors(const pb::RepeatedPtrField<Io>& tensors, const char* kind
   for (int i = 0; i < tensors.size(); ++i) {
     const Io& io = tensors[i];
     if (io.name().empty()) {
-      return InvalidArgument(std::string(kind) + "[" + std::to_string(i) +
-                             "] must specify 'name'");
+      return InvalidArgument(std::string(kind) + "[" + std::to_string(i) + "] must specify 'name'");
     }
     const std::string what = std::string(kind) + " " + Quoted(io.name());
     if (!names.insert(io.name()).second) return InvalidArgument(what + " is declared twice");
@@ -231,9 +234,11 @@ Result<inference::ModelConfig> ParseModelConfigJson(std::string_view json) {
   inference::ModelConfig config;
   pb::util::JsonParseOptions options;
   options.ignore_unknown_fields = false;
-  const auto status = pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()),
-                                                    &config, options);
-  if (!status.ok()) return InvalidArgument("invalid model config JSON: " + RewordJsonError(std::string(status.message())));
+  const auto status =
+      pb::util::JsonStringToMessage(pb::StringPiece(json.data(), json.size()), &config, options);
+  if (!status.ok())
+    return InvalidArgument("invalid model config JSON: " +
+                           RewordJsonError(std::string(status.message())));
   return config;
 }
 
@@ -301,8 +306,7 @@ Status NormalizeModelConfig(std::string_view model_name, inference::ModelConfig&
 
   const int32_t max_batch_size = config.max_batch_size();
   if (max_batch_size < 0) {
-    return InvalidArgument("max_batch_size = " + std::to_string(max_batch_size) +
-                           " must be >= 0");
+    return InvalidArgument("max_batch_size = " + std::to_string(max_batch_size) + " must be >= 0");
   }
   RETURN_IF_ERROR(ValidateTensors(config.input(), "input", max_batch_size));
   RETURN_IF_ERROR(ValidateTensors(config.output(), "output", max_batch_size));

@@ -18,10 +18,10 @@ namespace sluice::core {
 // Largest config.pbtxt or JSON config accepted, bytes.
 inline constexpr size_t kMaxModelConfigBytes = 1 << 20;
 // Caps on what one config may declare.
-inline constexpr int kMaxModelTensors = 1024;        // inputs, outputs, each
-inline constexpr int kMaxTensorDims = 64;            // rank of one input/output
-inline constexpr int kMaxInstanceCount = 1024;       // instance_group.count
-inline constexpr int kMaxConfigNesting = 32;         // text-format message nesting
+inline constexpr int kMaxModelTensors = 1024;   // inputs, outputs, each
+inline constexpr int kMaxTensorDims = 64;       // rank of one input/output
+inline constexpr int kMaxInstanceCount = 1024;  // instance_group.count
+inline constexpr int kMaxConfigNesting = 32;    // text-format message nesting
 
 // Parses protobuf text format. Errors (InvalidArgument) read
 // "<file_label>:<line>:<column>: <what>", 1-based, e.g.

@@ -2,11 +2,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <spdlog/spdlog.h>
 
 #include <cstring>
 #include <string>
@@ -45,7 +44,9 @@ std::vector<std::string> SplitPath(std::string_view key) {
   return parts;
 }
 
-std::string Shown(std::string_view key) { return "'" + EscapeForMessage(key) + "'"; }
+std::string Shown(std::string_view key) {
+  return "'" + EscapeForMessage(key) + "'";
+}
 
 // Writes `bytes` to `dir_fd`/`key`, creating intermediate directories. Never follows a
 // symlink: every directory is opened with O_NOFOLLOW and the file is created O_EXCL.
@@ -55,10 +56,11 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
   int dir_fd = root_fd;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     if (::mkdirat(dir_fd, parts[i].c_str(), 0700) != 0 && errno != EEXIST) {
-      return Internal("override file " + Shown(key) + ": cannot create a directory: " +
-                      std::strerror(errno));
+      return Internal("override file " + Shown(key) +
+                      ": cannot create a directory: " + std::strerror(errno));
     }
-    const int fd = ::openat(dir_fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    const int fd =
+        ::openat(dir_fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       return InvalidArgument("override file " + Shown(key) + ": a parent is not a directory");
     }
@@ -68,8 +70,8 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
   UniqueFd file(::openat(dir_fd, parts.back().c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (file.get() < 0) {
-    return InvalidArgument("override file " + Shown(key) + ": cannot be created: " +
-                           std::strerror(errno));
+    return InvalidArgument("override file " + Shown(key) +
+                           ": cannot be created: " + std::strerror(errno));
   }
   size_t done = 0;
   while (done < bytes.size()) {
@@ -112,13 +114,15 @@ Result<std::shared_ptr<const PrivateModelDir>> PrivateModelDir::Create(
   std::string pattern =
       (tmp_root / ("sluice-" + std::string(model_name.substr(0, 64)) + "-XXXXXX")).string();
   if (::mkdtemp(pattern.data()) == nullptr) {
-    return Internal(std::string("cannot create a private model directory: ") + std::strerror(errno));
+    return Internal(std::string("cannot create a private model directory: ") +
+                    std::strerror(errno));
   }
   // From here the directory is owned: any failure below removes it (destructor).
   std::shared_ptr<const PrivateModelDir> dir(new PrivateModelDir(std::filesystem::path(pattern)));
   UniqueFd root_fd(::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (root_fd.get() < 0) {
-    return Internal(std::string("cannot open the private model directory: ") + std::strerror(errno));
+    return Internal(std::string("cannot open the private model directory: ") +
+                    std::strerror(errno));
   }
   for (const auto& [key, bytes] : files) {
     RETURN_IF_ERROR(WriteOne(root_fd.get(), key, bytes));

@@ -2,9 +2,8 @@
 // auto-complete, and the /config JSON rendering.
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
@@ -14,9 +13,9 @@
 namespace sluice::core {
 namespace {
 
+using testing::FixtureDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::FixtureDir;
 using testing::ReadFile;
 
 inference::ModelConfig ParseFixture(const std::string& model) {
@@ -94,9 +93,9 @@ TEST(RepositoryConfigTest, VllmConfigIsAutoCompleted) {
   ASSERT_NE(FindInput(c, "stream"), nullptr);
   EXPECT_FALSE(FindInput(c, "stream")->optional());
   // The rest of the backend contract is added.
-  for (const char* name : {"exclude_input_in_output", "return_finish_reason",
-                           "return_cumulative_logprob", "return_logprobs",
-                           "return_num_input_tokens", "return_num_output_tokens"}) {
+  for (const char* name :
+       {"exclude_input_in_output", "return_finish_reason", "return_cumulative_logprob",
+        "return_logprobs", "return_num_input_tokens", "return_num_output_tokens"}) {
     const auto* in = FindInput(c, name);
     ASSERT_NE(in, nullptr) << name;
     EXPECT_EQ(in->data_type(), inference::TYPE_BOOL) << name;
@@ -242,7 +241,8 @@ TEST(RepositoryConfigTest, ToJsonUsesOriginalNamesAndNumbers) {
   auto back = ParseModelConfigJson(*json);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(*back, c))
-      << back->DebugString() << "\nvs\n" << c.DebugString();
+      << back->DebugString() << "\nvs\n"
+      << c.DebugString();
 }
 
 TEST(RepositoryConfigTest, NameMustMatchDirectory) {
@@ -275,7 +275,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadConfigCase{"max_batch_size: -1", "max_batch_size = -1"},
         BadConfigCase{"input [{ data_type: TYPE_FP32 dims: [1] }]", "input[0] must specify 'name'"},
         BadConfigCase{"input [{ name: \"a\" dims: [1] }]", "input 'a' must specify 'data_type'"},
-        BadConfigCase{"output [{ name: \"a\" data_type: TYPE_FP32 }]", "output 'a' must specify 'dims'"},
+        BadConfigCase{"output [{ name: \"a\" data_type: TYPE_FP32 }]",
+                      "output 'a' must specify 'dims'"},
         BadConfigCase{"input [{ name: \"a\" data_type: TYPE_FP32 dims: [1, -2] }]", "dims[1] = -2"},
         BadConfigCase{"input [{ name: \"a\" data_type: TYPE_FP32 dims: [0] }]", "dims[0] = 0"},
         BadConfigCase{"input [{ name: \"a\" data_type: TYPE_FP32 dims: [1] },"
@@ -292,7 +293,8 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(RepositoryConfigTest, DefaultsAsTriton) {
   auto c = ParseModelConfigText(
-      "backend: \"identity\" instance_group [{ kind: KIND_AUTO }, { count: 3 kind: KIND_GPU gpus: [0, 1] }]"
+      "backend: \"identity\" instance_group [{ kind: KIND_AUTO }, { count: 3 kind: KIND_GPU gpus: "
+      "[0, 1] }]"
       " version_policy { latest { num_versions: 0 } }"
       " input [{ name: \"x\" data_type: TYPE_FP32 dims: [1] reshape {} }] max_batch_size: 2");
   ASSERT_TRUE(c.ok()) << c.status().ToString();

@@ -20,7 +20,8 @@ using testing::ScratchDir;
 using testing::WriteFile;
 
 TEST(ModelNameTest, AcceptsTritonNames) {
-  for (const char* name : {"identity", "vllm_model", "Qwen2.5-0.5B", "a", "_", "a.b-c_d", "..a", "a.."}) {
+  for (const char* name :
+       {"identity", "vllm_model", "Qwen2.5-0.5B", "a", "_", "a.b-c_d", "..a", "a.."}) {
     EXPECT_TRUE(ValidateModelName(name).ok()) << name;
   }
   EXPECT_TRUE(ValidateModelName(std::string(kMaxModelNameLength, 'x')).ok());
@@ -28,10 +29,10 @@ TEST(ModelNameTest, AcceptsTritonNames) {
 
 TEST(ModelNameTest, RefusesTraversalAndOddCharacters) {
   const std::string nul_name("a\0b", 3);
-  for (std::string name : {std::string(".."), std::string("."), std::string("a/b"),
-                           std::string(""), std::string("../x"), std::string("a b"),
-                           std::string("mod\xc3\xa9le"), std::string("x\\y"), nul_name,
-                           std::string("a\nb"), std::string(kMaxModelNameLength + 1, 'x')}) {
+  for (std::string name :
+       {std::string(".."), std::string("."), std::string("a/b"), std::string(""),
+        std::string("../x"), std::string("a b"), std::string("mod\xc3\xa9le"), std::string("x\\y"),
+        nul_name, std::string("a\nb"), std::string(kMaxModelNameLength + 1, 'x')}) {
     Status s = ValidateModelName(name);
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << name;
     // Untrusted bytes never reach the message raw.
@@ -93,7 +94,8 @@ TEST(ResolveUnderTest, RefusesDanglingSymlink) {
   // Points outside at something that does not exist yet: writing through it would create
   // the target outside the root.
   std::filesystem::create_symlink(outside.path() / "later", root.path() / "dangling");
-  std::filesystem::create_directory_symlink(outside.path() / "later_dir", root.path() / "dangling_dir");
+  std::filesystem::create_directory_symlink(outside.path() / "later_dir",
+                                            root.path() / "dangling_dir");
   EXPECT_FALSE(ResolveUnder(root.path(), "dangling").ok());
   auto through = ResolveUnder(root.path(), "dangling_dir/x");
   ASSERT_FALSE(through.ok());

@@ -4,9 +4,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <thread>
+#include <vector>
 
 #include "core/model_repository.h"
 #include "repository_test_util.h"
@@ -15,10 +17,10 @@ namespace sluice::core {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FixtureDir;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
-using testing::FixtureDir;
 using testing::ReadFile;
 using testing::ScratchDir;
 using testing::WriteFile;
@@ -38,7 +40,9 @@ std::unique_ptr<ModelRepository> MakeRepo(std::vector<fs::path> roots, fs::path 
   return repo.ok() ? std::move(repo).value() : nullptr;
 }
 
-bool IsEmptyDir(const fs::path& dir) { return fs::is_empty(dir); }
+bool IsEmptyDir(const fs::path& dir) {
+  return fs::is_empty(dir);
+}
 
 TEST(ModelRepositoryTest, CreateRefusesMissingRoot) {
   ScratchDir scratch;
@@ -91,7 +95,8 @@ TEST(ModelRepositoryTest, ReadErrors) {
   WriteFile(root.path() / "badconfig" / "config.pbtxt", "backend: \"identity\"\n\nmax_batch: 2\n");
   fs::create_directories(root.path() / "badconfig" / "1");
   WriteFile(root.path() / "noversion" / "config.pbtxt", kIdentityConfig);
-  WriteFile(root.path() / "wrongname" / "config.pbtxt", std::string("name: \"other\"\n") + kIdentityConfig);
+  WriteFile(root.path() / "wrongname" / "config.pbtxt",
+            std::string("name: \"other\"\n") + kIdentityConfig);
   fs::create_directories(root.path() / "wrongname" / "1");
   auto repo = MakeRepo({root.path()});
   ASSERT_NE(repo, nullptr);
@@ -110,8 +115,7 @@ TEST(ModelRepositoryTest, ReadErrors) {
 
   auto badconfig = repo->Read("badconfig");
   EXPECT_EQ(badconfig.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_THAT(badconfig.status().message(),
-              HasSubstr("model 'badconfig': config.pbtxt:3:"));
+  EXPECT_THAT(badconfig.status().message(), HasSubstr("model 'badconfig': config.pbtxt:3:"));
   EXPECT_THAT(badconfig.status().message(), HasSubstr("unknown field 'max_batch'"));
 
   auto noversion = repo->Read("noversion");
@@ -121,7 +125,8 @@ TEST(ModelRepositoryTest, ReadErrors) {
   EXPECT_EQ(repo->Read("wrongname").status().code(), StatusCode::kInvalidArgument);
 
   // No message carries the host path.
-  for (const auto& r : {absent.status(), noconfig.status(), badconfig.status(), noversion.status()}) {
+  for (const auto& r :
+       {absent.status(), noconfig.status(), badconfig.status(), noversion.status()}) {
     EXPECT_THAT(r.message(), Not(HasSubstr(root.path().string())));
   }
 }
@@ -151,7 +156,8 @@ TEST(ModelRepositoryTest, VersionPolicyAppliesToDisk) {
   ScratchDir root;
   WriteFile(root.path() / "m" / "config.pbtxt",
             std::string(kIdentityConfig) + "version_policy { latest { num_versions: 2 } }");
-  for (const char* v : {"1", "3", "10", "notaversion"}) fs::create_directories(root.path() / "m" / v);
+  for (const char* v : {"1", "3", "10", "notaversion"})
+    fs::create_directories(root.path() / "m" / v);
   WriteFile(root.path() / "s" / "config.pbtxt",
             std::string(kIdentityConfig) + "version_policy { specific { versions: [1, 2, 3] } }");
   for (const char* v : {"1", "3", "4"}) fs::create_directories(root.path() / "s" / v);
@@ -210,8 +216,10 @@ TEST(ModelRepositoryTest, FingerprintChangesOnlyForTheChangedVersion) {
   EXPECT_NE(added->version_fingerprints.at(1), touched->version_fingerprints.at(1));
 
   // A config change moves the config fingerprint, not the versions'.
-  WriteFile(root.path() / "m" / "config.pbtxt",
-            std::string(kIdentityConfig) + "version_policy { all {} }\nparameters { key: \"k\" value { string_value: \"v\" } }");
+  WriteFile(
+      root.path() / "m" / "config.pbtxt",
+      std::string(kIdentityConfig) +
+          "version_policy { all {} }\nparameters { key: \"k\" value { string_value: \"v\" } }");
   auto reconfigured = repo->Read("m");
   ASSERT_TRUE(reconfigured.ok()) << reconfigured.status().ToString();
   EXPECT_NE(reconfigured->config_fingerprint, added->config_fingerprint);
@@ -353,6 +361,44 @@ TEST(ModelRepositoryTest, OverrideFileConflictCleansUp) {
   auto source = repo->ReadWithOverride("m", options);
   ASSERT_FALSE(source.ok());
   EXPECT_TRUE(IsEmptyDir(tmp.path()));
+}
+
+TEST(ModelRepositoryTest, ConcurrentReadsAndOverrides) {
+  ScratchDir root;
+  ScratchDir tmp;
+  WriteFile(root.path() / "m" / "config.pbtxt", kIdentityConfig);
+  WriteFile(root.path() / "m" / "1" / "w.bin", "w");
+  auto repo = MakeRepo({root.path()}, tmp.path());
+  ASSERT_NE(repo, nullptr);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        if (t % 2 == 0) {
+          auto s = repo->Read("m");
+          if (!s.ok() || s->versions != std::vector<int64_t>{1}) ++failures;
+        } else {
+          LoadOptions options;
+          options.config_json = R"({"backend": "identity"})";
+          options.files["2/w.bin"] = std::to_string(t * 100 + i);
+          auto s = repo->ReadWithOverride("m", options);
+          if (!s.ok() || ReadFile(s->model_dir / "2" / "w.bin") != std::to_string(t * 100 + i)) {
+            ++failures;
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_TRUE(IsEmptyDir(tmp.path()));  // every private dir went with its last owner
+}
+
+TEST(ModelRepositoryTest, CreateRefusesMissingOverrideTmpRoot) {
+  ScratchDir root;
+  auto repo = ModelRepository::Create({{root.path()}, root.path() / "absent"});
+  EXPECT_EQ(repo.status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(ModelRepositoryTest, OverrideOfInvalidNameIsRefused) {

@@ -2,6 +2,7 @@
 // Helpers for the repository tests: a scratch directory removed at the end of the test,
 // and small file writers.
 
+#include <gtest/gtest.h>
 #include <stdlib.h>
 
 #include <filesystem>
@@ -9,15 +10,14 @@
 #include <string>
 #include <string_view>
 
-#include <gtest/gtest.h>
-
 namespace sluice::core::testing {
 
 // A fresh directory under TMPDIR (or /tmp), removed recursively on destruction.
 class ScratchDir {
  public:
   ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sluice-repo-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "sluice-repo-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
     path_ = std::filesystem::canonical(pattern);
   }
