@@ -367,7 +367,10 @@ void Session::DoWrite() {
 
 void Session::OnWrite(beast::error_code ec) {
   writing_ = false;
-  if (ec) return Close();
+  if (ec || closed_) {
+    out_.clear();
+    return Close();
+  }
   const bool completes = out_.front().second;
   out_.pop_front();
   if (completes) {
@@ -387,9 +390,11 @@ void Session::OnResponseComplete() {
     return Close();
   }
   if (watch_pending_) {
-    // The watching read continues as the wait for the next request.
-    stream_.expires_after(shared_->options.read_timeout);
+    // The next request may already sit in buffer_ (the client sent it as soon as it saw
+    // the end of this reply): stop the watching read and parse from OnWatch.
     read_after_watch_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
     return;
   }
   DoRead();
@@ -405,6 +410,10 @@ void Session::DoWatch() {
 
 void Session::OnWatch(beast::error_code ec, size_t n) {
   watch_pending_ = false;
+  if (ec == net::error::operation_aborted && read_after_watch_ && !closed_) {
+    read_after_watch_ = false;
+    return DoRead();
+  }
   if (ec) return Close();  // fires the disconnect callbacks if a reply is in progress
   buffer_.commit(n);
   if (busy_) return DoWatch();
@@ -423,7 +432,7 @@ void Session::Close() {
   closed_ = true;
   if (busy_) FireDisconnect();
   writer_.reset();
-  out_.clear();
+  if (!writing_) out_.clear();  // else the buffer in flight is freed by OnWrite
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
