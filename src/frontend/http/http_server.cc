@@ -24,6 +24,10 @@ using tcp = net::ip::tcp;
 
 // Bytes a connection may buffer (pipelined requests) while a reply is in progress.
 constexpr size_t kMaxBufferedWhileBusy = 64 << 10;
+// Reply bytes queued for a client that does not read fast enough; past this the connection
+// is closed (the handler sees OnDisconnect and cancels), so a stalled reader cannot make
+// the server buffer a whole stream.
+constexpr size_t kMaxQueuedReplyBytes = 64u << 20;
 
 std::string SanitizeHeaderText(std::string_view s) {
   std::string out;
@@ -121,6 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::deque<std::pair<std::string, bool>> out_;  // data, completes the response
+  size_t queued_bytes_ = 0;  // in out_
   bool writing_ = false;
   bool busy_ = false;            // a request is being answered
   bool keep_alive_ = true;
@@ -355,12 +360,17 @@ void Session::OnRead(beast::error_code ec) {
 
 void Session::QueueWrite(std::string data, bool completes_response) {
   if (closed_) return;
+  queued_bytes_ += data.size();
   out_.emplace_back(std::move(data), completes_response);
+  if (out_.size() > 1 && queued_bytes_ > kMaxQueuedReplyBytes) return Close();  // one big reply is fine
   if (!writing_) DoWrite();
 }
 
 void Session::DoWrite() {
   writing_ = true;
+  // A write that makes no progress for read_timeout means the client stopped reading: the
+  // stream closes and the watching read reports the disconnect.
+  stream_.expires_after(shared_->options.read_timeout);
   net::async_write(stream_, net::buffer(out_.front().first),
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
@@ -369,12 +379,15 @@ void Session::OnWrite(beast::error_code ec) {
   writing_ = false;
   if (ec || closed_) {
     out_.clear();
+    queued_bytes_ = 0;
     return Close();
   }
   const bool completes = out_.front().second;
+  queued_bytes_ -= out_.front().first.size();
   out_.pop_front();
   if (completes) {
     out_.clear();  // nothing of this response may follow its end
+    queued_bytes_ = 0;
     return OnResponseComplete();
   }
   if (!out_.empty()) DoWrite();
@@ -432,7 +445,10 @@ void Session::Close() {
   closed_ = true;
   if (busy_) FireDisconnect();
   writer_.reset();
-  if (!writing_) out_.clear();  // else the buffer in flight is freed by OnWrite
+  if (!writing_) {  // else the buffer in flight is freed by OnWrite
+    out_.clear();
+    queued_bytes_ = 0;
+  }
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
