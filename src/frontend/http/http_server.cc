@@ -24,6 +24,10 @@ using tcp = net::ip::tcp;
 
 // Bytes a connection may buffer (pipelined requests) while a reply is in progress.
 constexpr size_t kMaxBufferedWhileBusy = 64 << 10;
+// Reply bytes queued for a client that does not read fast enough; past this the connection
+// is closed (the handler sees OnDisconnect and cancels), so a stalled reader cannot make
+// the server buffer a whole stream.
+constexpr size_t kMaxQueuedReplyBytes = 64u << 20;
 
 std::string SanitizeHeaderText(std::string_view s) {
   std::string out;
@@ -121,6 +125,7 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::deque<std::pair<std::string, bool>> out_;  // data, completes the response
+  size_t queued_bytes_ = 0;  // in out_
   bool writing_ = false;
   bool busy_ = false;            // a request is being answered
   bool keep_alive_ = true;
@@ -355,28 +360,35 @@ void Session::OnRead(beast::error_code ec) {
 
 void Session::QueueWrite(std::string data, bool completes_response) {
   if (closed_) return;
+  queued_bytes_ += data.size();
   out_.emplace_back(std::move(data), completes_response);
+  if (out_.size() > 1 && queued_bytes_ > kMaxQueuedReplyBytes) return Close();  // one big reply is fine
   if (!writing_) DoWrite();
 }
 
 void Session::DoWrite() {
   writing_ = true;
+  // A write that makes no progress for read_timeout means the client stopped reading: the
+  // stream closes and the watching read reports the disconnect.
+  stream_.expires_after(shared_->options.read_timeout);
   net::async_write(stream_, net::buffer(out_.front().first),
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
 void Session::OnWrite(beast::error_code ec) {
   writing_ = false;
-  if (closed_) {
-    out_.clear();  // kept alive by Close() until the write in flight finished
-    return;
+  if (ec || closed_) {
+    out_.clear();
+    queued_bytes_ = 0;
+    return Close();
   }
-  if (ec) return Close();
   if (out_.empty()) return;
   const bool completes = out_.front().second;
+  queued_bytes_ -= out_.front().first.size();
   out_.pop_front();
   if (completes) {
     out_.clear();  // nothing of this response may follow its end
+    queued_bytes_ = 0;
     return OnResponseComplete();
   }
   if (!out_.empty()) DoWrite();
@@ -392,9 +404,11 @@ void Session::OnResponseComplete() {
     return Close();
   }
   if (watch_pending_) {
-    // The watching read continues as the wait for the next request.
-    stream_.expires_after(shared_->options.read_timeout);
+    // The next request may already sit in buffer_ (the client sent it as soon as it saw
+    // the end of this reply): stop the watching read and parse from OnWatch.
     read_after_watch_ = true;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);
     return;
   }
   DoRead();
@@ -410,6 +424,10 @@ void Session::DoWatch() {
 
 void Session::OnWatch(beast::error_code ec, size_t n) {
   watch_pending_ = false;
+  if (ec == net::error::operation_aborted && read_after_watch_ && !closed_) {
+    read_after_watch_ = false;
+    return DoRead();
+  }
   if (ec) return Close();  // fires the disconnect callbacks if a reply is in progress
   buffer_.commit(n);
   if (busy_) return DoWatch();
@@ -428,8 +446,10 @@ void Session::Close() {
   closed_ = true;
   if (busy_) FireDisconnect();
   writer_.reset();
-  // A write in flight still reads out_.front(): OnWrite drops the queue when it ends.
-  if (!writing_) out_.clear();
+  if (!writing_) {  // else the buffer in flight is freed by OnWrite
+    out_.clear();
+    queued_bytes_ = 0;
+  }
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
   stream_.socket().close(ignored);
