@@ -15,3 +15,8 @@ sluice_add_test(bad_input_http_test
 foreach(t lifecycle_http_test bad_input_http_test)
   add_dependencies(${t} sluice sluice-stub)
 endforeach()
+
+sluice_add_test(llm_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/llm_test.cc
+  DEPS sluice_it_support LABELS integration)
+add_dependencies(llm_test sluice sluice-stub)

@@ -1,0 +1,181 @@
+// The bundled demo model through the real server: transformers' greedy reference and the
+// model card's seeded samples reproduce through the OpenAI API and Triton's generate API;
+// the real OpenAI SDK works against it; unloading it during streams ends every stream.
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include "integration/http_helpers.h"
+#include "integration/server_process.h"
+
+namespace sluice::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+nlohmann::json Fixture() {
+  std::ifstream in(SourceDir() + "/tests/fixtures/demo_greedy.json");
+  return nlohmann::json::parse(in);
+}
+
+std::vector<std::string> DemoArgs(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model-repository", SourceDir() + "/examples", "--model-control-mode",
+                                   "explicit", "--load-model", "sluice-demo", "--cpu-threads", "2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
+class DemoModelTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(DemoArgs()); }
+  static void TearDownTestSuite() { delete server_; }
+  void SetUp() override { ASSERT_TRUE(server_->started()); }
+  static ServerProcess* server_;
+};
+ServerProcess* DemoModelTest::server_ = nullptr;
+
+TEST_F(DemoModelTest, GreedyCompletionEqualsTransformers) {
+  auto fx = Fixture();
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", fx["prompt"]}, {"max_tokens", fx["max_new_tokens"]},
+                         {"temperature", 0}};
+  auto r = http->Post("/v1/completions", body.dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["text"], fx["output_text"]);
+  EXPECT_EQ(j["usage"]["prompt_tokens"], fx["prompt_ids"].size());
+  EXPECT_EQ(j["usage"]["completion_tokens"], fx["output_ids"].size());
+}
+
+TEST_F(DemoModelTest, GreedyChatEqualsTransformers) {
+  auto fx = Fixture()["chat"];
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"model", "sluice-demo"}, {"messages", fx["messages"]}, {"max_tokens", fx["output_ids"].size()},
+                         {"temperature", 0}};
+  auto r = http->Post("/v1/chat/completions", body.dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["message"]["content"], fx["output_text"]);
+}
+
+TEST_F(DemoModelTest, ModelCardSeededSampleReproduces) {
+  auto samples = Fixture()["openai_seeded_samples"]["completions"];
+  ASSERT_FALSE(samples.empty());
+  auto s = samples[0];
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", s["prompt"]}, {"max_tokens", s["max_tokens"]},
+                         {"temperature", s["temperature"]}, {"seed", s["seed"]}};
+  for (int i = 0; i < 2; ++i) {
+    auto r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["choices"][0]["text"], s["text"]);
+  }
+}
+
+TEST_F(DemoModelTest, GenerateStreamSendsDeltasThatJoinToTheGreedyText) {
+  auto fx = Fixture();
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"text_input", fx["prompt"]}, {"stream", true},
+                         {"sampling_parameters", nlohmann::json{{"temperature", 0}, {"max_tokens", 32}}.dump()}};
+  auto sse = http->PostSse("/v2/models/sluice-demo/generate_stream", body.dump());
+  ASSERT_TRUE(sse.ok()) << sse.status().ToString();
+  ASSERT_EQ((*sse)->status(), 200);
+  std::string text;
+  int events = 0;
+  for (;;) {
+    auto ev = (*sse)->Next();
+    ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+    if (!*ev) break;
+    auto j = nlohmann::json::parse((*ev)->data);
+    ASSERT_FALSE(j.contains("error")) << j.dump();
+    text += j.value("text_output", "");
+    ++events;
+  }
+  EXPECT_GT(events, 5);
+  EXPECT_EQ(text, fx["output_text"]);
+}
+
+TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
+  auto http = Http(server_->http_port());
+  for (const char* bad : {R"({"model":"sluice-demo","prompt":"x","temperature":-1})",
+                          R"({"model":"sluice-demo","prompt":"x","top_p":0})",
+                          R"({"model":"sluice-demo","prompt":"x","n":99})",
+                          R"({"model":"sluice-demo"})"}) {
+    auto r = http->Post("/v1/completions", bad);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << bad << " -> " << r->body;
+    EXPECT_TRUE(nlohmann::json::parse(r->body)["error"].contains("message"));
+  }
+  auto r = http->Post("/v1/completions", R"({"model":"nope","prompt":"x"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 404);
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 R"({"text_input":"x","stream":true,"exclude_input_in_output":false})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("exclude_input_in_output"), std::string::npos) << r->body;
+  r = http->Post("/v2/models/sluice-demo/generate", R"({"text_input":"x","sampling_parameters":"{\"temperature\": NaN}"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  r = http->Get("/v1/models");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(nlohmann::json::parse(r->body)["data"][0]["id"], "sluice-demo");
+}
+
+// The real OpenAI SDK (npm `openai`) against the server: chat and completions, streamed
+// and not, n: 2, stop, logprobs, include_usage.
+TEST_F(DemoModelTest, OpenAiSdkCompletesAndStreams) {
+  const std::string script = SourceDir() + "/tests/integration/openai_sdk_test.mjs";
+  const std::string cmd = "node " + script + " http://127.0.0.1:" + std::to_string(server_->http_port()) +
+                          "/v1 sluice-demo 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+}
+
+TEST(LlmLifecycleTest, UnloadDuringEightStreamsEndsEveryStreamAndTheStub) {
+  ServerProcess server(DemoArgs({"--model-unload-grace-secs", "1", "--model-kill-timeout-secs", "2"}));
+  ASSERT_TRUE(server.started());
+  auto stubs = server.Children();
+  ASSERT_EQ(stubs.size(), 1u);
+  std::vector<std::thread> clients;
+  std::atomic<int> ended{0}, started{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      auto http = Http(server.http_port());
+      nlohmann::json body = {{"text_input", "Stream number " + std::to_string(i)}, {"stream", true},
+                             {"sampling_parameters", nlohmann::json{{"max_tokens", 400}, {"ignore_eos", true}}.dump()}};
+      auto sse = http->PostSse("/v2/models/sluice-demo/generate_stream", body.dump());
+      if (!sse.ok() || (*sse)->status() != 200) return;
+      started++;
+      for (;;) {
+        auto ev = (*sse)->Next();
+        if (!ev.ok()) return;  // no final event: counted as not ended
+        if (!*ev) break;       // the stream ended (its last event was final)
+      }
+      ended++;
+    });
+  }
+  std::this_thread::sleep_for(1500ms);
+  auto http = Http(server.http_port());
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(Unload(*http, "sluice-demo"), 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s + 2s + 1s);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(started.load(), 8);
+  EXPECT_EQ(ended.load(), started.load()) << "every stream gets a final event";
+  EXPECT_EQ(StateOf(*http, "sluice-demo"), "UNAVAILABLE");
+  for (pid_t pid : stubs) EXPECT_FALSE(ProcessAlive(pid));
+}
+
+}  // namespace
+}  // namespace sluice::testing
