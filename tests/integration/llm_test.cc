@@ -127,6 +127,38 @@ TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   EXPECT_EQ(nlohmann::json::parse(r->body)["data"][0]["id"], "sluice-demo");
 }
 
+TEST_F(DemoModelTest, PrefixCacheHitsAndVllmMetricsReachTheMetricsPort) {
+  auto http = Http(server_->http_port());
+  const std::string prompt =
+      "A long prompt shared by two requests, so that its full KV blocks are reused by the "
+      "second one through the prefix cache, as vLLM's automatic prefix caching does. ";
+  for (int i = 0; i < 2; ++i) {
+    auto r = http->Post("/v1/completions", nlohmann::json{{"model", "sluice-demo"}, {"prompt", prompt}, {"max_tokens", 4}}.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+  }
+  auto value = [](const std::string& text, const std::string& series) {
+    auto pos = text.find("\n" + series + "{");
+    if (pos == std::string::npos) return -1.0;
+    auto space = text.find("} ", pos);
+    return std::stod(text.substr(space + 2, text.find('\n', space) - space - 2));
+  };
+  double hits = -1;
+  std::string text;
+  // The stub reports its metrics with each heartbeat: wait for the next one.
+  for (int i = 0; i < 50 && hits <= 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto m = Http(server_->metrics_port())->Get("/metrics");
+    ASSERT_TRUE(m.ok());
+    text = m->body;
+    hits = value(text, "vllm:prefix_cache_hits_total");
+  }
+  EXPECT_GT(hits, 0) << text;
+  EXPECT_GT(value(text, "vllm:prompt_tokens_total"), 0);
+  EXPECT_NE(text.find("vllm:time_to_first_token_seconds_bucket{"), std::string::npos);
+  EXPECT_NE(text.find("nv_inference_request_success{model=\"sluice-demo\",version=\"1\"}"), std::string::npos);
+}
+
 // The real OpenAI SDK (npm `openai`) against the server: chat and completions, streamed
 // and not, n: 2, stop, logprobs, include_usage.
 TEST_F(DemoModelTest, OpenAiSdkCompletesAndStreams) {
