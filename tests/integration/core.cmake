@@ -25,3 +25,4 @@ sluice_add_test(streaming_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/streaming_test.cc
   DEPS sluice_it_support LABELS integration)
 add_dependencies(streaming_test sluice sluice-stub)
+add_dependencies(llm_test sluice-bench)

@@ -159,6 +159,34 @@ TEST_F(DemoModelTest, PrefixCacheHitsAndVllmMetricsReachTheMetricsPort) {
   EXPECT_NE(text.find("nv_inference_request_success{model=\"sluice-demo\",version=\"1\"}"), std::string::npos);
 }
 
+// sluice-bench against the live server, every API, small and bounded: the JSON report has
+// every field `vllm bench serve` reports.
+TEST_F(DemoModelTest, SluiceBenchReportsEveryFieldForEveryApi) {
+  for (const std::string api : {"completions", "chat", "generate_stream", "grpc"}) {
+    TempDir dir;
+    const std::string report = dir.path() + "/report.json";
+    const std::string cmd = std::string(SLUICE_BINARY_DIR) + "/src/tools/sluice-bench --url http://127.0.0.1:" +
+                            std::to_string(server_->http_port()) + " --grpc-url 127.0.0.1:" +
+                            std::to_string(server_->grpc_port()) + " -m sluice-demo --api " + api +
+                            " -n 6 -c 3 --warmup 1 --input-len 12 --output-len 8 --no-progress --json " + report +
+                            " > /dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << api;
+    std::ifstream in(report);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << api;
+    EXPECT_EQ(j["completed"], 6) << api;
+    EXPECT_EQ(j["failed"], 0) << api;
+    EXPECT_EQ(j["total_output_tokens"], 6 * 8) << api << ": ignore_eos + min_tokens honour the output length";
+    for (const char* key : {"duration", "request_throughput", "output_throughput", "total_token_throughput"})
+      EXPECT_TRUE(j.contains(key)) << api << " " << key;
+    for (const char* metric : {"ttft", "tpot", "itl", "e2el"})
+      for (const char* stat : {"mean", "median", "p90", "p99"})
+        EXPECT_TRUE(j.contains(std::string(stat) + "_" + metric + "_ms")) << api << " " << stat << "_" << metric;
+    EXPECT_GT(j["mean_ttft_ms"].get<double>(), 0) << api;
+    EXPECT_GT(j["output_throughput"].get<double>(), 0) << api;
+  }
+}
+
 // The real OpenAI SDK (npm `openai`) against the server: chat and completions, streamed
 // and not, n: 2, stop, logprobs, include_usage.
 TEST_F(DemoModelTest, OpenAiSdkCompletesAndStreams) {

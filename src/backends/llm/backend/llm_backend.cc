@@ -233,15 +233,19 @@ class LlmBackend final : public stub::Backend {
     }
     const LlmRequest& r = p->request;
     if (r.stream) {
-      for (const auto& s : out.seqs) {
+      // As Triton's vLLM backend, the last delta carries the final flag (a client that did
+      // not ask for empty final responses still sees triton_final_response=true).
+      for (size_t k = 0; k < out.seqs.size(); ++k) {
+        const auto& s = out.seqs[k];
+        const bool last = out.finished && k + 1 == out.seqs.size();
         InferResponse resp;
         resp.outputs = Outputs(*p, s.index, s.text, s.finished() ? std::string(FinishReasonName(s.finish_reason)) : "",
                                s.cumulative_logprob, s.num_output_tokens,
                                r.return_logprobs ? LogprobsJson(*tokenizer_, s) : json());
         if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
-        (void)p->sender->Send(std::move(resp), false);
+        (void)p->sender->Send(std::move(resp), last);
       }
-      if (out.finished) (void)p->sender->SendFinal();
+      if (out.finished && out.seqs.empty()) (void)p->sender->SendFinal();
       return;
     }
     for (const auto& s : out.seqs) {
