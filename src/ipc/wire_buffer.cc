@@ -63,20 +63,15 @@ Result<bool> WireReader::Bool(std::string_view field) {
 
 Result<std::string> WireReader::Str(std::string_view field, uint32_t max_len) {
   ASSIGN_OR_RETURN(uint32_t n, U32(field));
-  if (n > max_len)
-    return InvalidArgument(std::string(field) + ": length " + std::to_string(n) +
-                           " exceeds the limit of " + std::to_string(max_len));
-  if (n > remaining())
-    return InvalidArgument(std::string(field) + ": length " + std::to_string(n) +
-                           " runs past the end of the message (" + std::to_string(remaining()) +
-                           " bytes left)");
-  std::string s(data_.substr(pos_, n));
-  pos_ += n;
-  return s;
+  return TakeBytes(field, n, max_len);
 }
 
 Result<std::string> WireReader::Blob(std::string_view field, uint64_t max_len) {
   ASSIGN_OR_RETURN(uint64_t n, U64(field));
+  return TakeBytes(field, n, max_len);
+}
+
+Result<std::string> WireReader::TakeBytes(std::string_view field, uint64_t n, uint64_t max_len) {
   if (n > max_len)
     return InvalidArgument(std::string(field) + ": length " + std::to_string(n) +
                            " exceeds the limit of " + std::to_string(max_len));

@@ -58,6 +58,8 @@ class WireReader {
 
  private:
   Result<uint64_t> Fixed(std::string_view field, int bytes);
+  // The next `n` bytes, refusing n past `max_len` or past the end of the message.
+  Result<std::string> TakeBytes(std::string_view field, uint64_t n, uint64_t max_len);
   std::string_view data_;
   size_t pos_ = 0;
 };
