@@ -30,6 +30,8 @@ TEST(EngineMetricsTest, RendersVllmSeriesPerModel) {
   a.num_requests_running = 3;
   a.num_requests_waiting = 2;
   a.kv_cache_usage = 0.25;
+  a.num_kv_blocks = 60569;
+  a.block_size = 16;
   a.prefix_cache_queries = 100;
   a.prefix_cache_hits = 48;
   a.prompt_tokens = 500;
@@ -48,6 +50,9 @@ TEST(EngineMetricsTest, RendersVllmSeriesPerModel) {
   EXPECT_TRUE(Has(text, "vllm:num_requests_running{model_name=\"qwen\"} 3\n"));
   EXPECT_TRUE(Has(text, "vllm:num_requests_waiting{model_name=\"qwen\"} 2\n"));
   EXPECT_TRUE(Has(text, "vllm:kv_cache_usage_perc{model_name=\"qwen\"} 0.25\n"));
+  EXPECT_TRUE(Has(text, "# TYPE vllm:cache_config_info gauge\n"));
+  EXPECT_TRUE(Has(text, "vllm:cache_config_info{block_size=\"16\",model_name=\"qwen\","
+                        "num_gpu_blocks=\"60569\"} 1\n"));
   EXPECT_TRUE(Has(text, "# TYPE vllm:prefix_cache_queries counter\n"));
   EXPECT_TRUE(Has(text, "vllm:prefix_cache_queries_total{model_name=\"qwen\"} 100\n"));
   EXPECT_TRUE(Has(text, "vllm:prefix_cache_hits_total{model_name=\"qwen\"} 48\n"));

@@ -18,6 +18,7 @@
 #include "backends/llm/device/cpu/cpu_device.h"
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
+#include "unit/block_pool.h"
 
 namespace sluice::llm {
 namespace {
@@ -64,24 +65,7 @@ int32_t Argmax(const float* row, int32_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
 
-// Hands out KV blocks in a scrambled order, so that no sequence's blocks are contiguous.
-class BlockPool {
- public:
-  BlockPool(int32_t n, uint32_t seed) : free_(n) {
-    std::iota(free_.begin(), free_.end(), 0);
-    std::shuffle(free_.begin(), free_.end(), std::mt19937(seed));
-  }
-  void Cover(std::vector<int32_t>& table, int32_t tokens, int32_t block_size) {
-    while (static_cast<int32_t>(table.size()) * block_size < tokens) {
-      ASSERT_FALSE(free_.empty());
-      table.push_back(free_.back());
-      free_.pop_back();
-    }
-  }
-
- private:
-  std::vector<int32_t> free_;
-};
+using testing::BlockPool;
 
 class ModelTest : public ::testing::TestWithParam<ModelCase> {};
 

@@ -53,7 +53,9 @@ TEST(BenchHttpTest, ChatStreamWithUsageAndDone) {
   EXPECT_EQ(r.output_tokens, 4);  // usage wins over the 3 chunks
   EXPECT_EQ(r.prompt_tokens, 11);
   ASSERT_EQ(r.itl_s.size(), 2u);
-  EXPECT_GE(r.itl_s[0], 0.009);
+  // No lower bound from the server's 10 ms pauses: a starved client may read events late
+  // and together.
+  EXPECT_GT(r.itl_s[0], 0.0);
   EXPECT_GT(r.latency_s, r.ttft_s);
 }
 

@@ -116,15 +116,38 @@ class LlmBackend final : public stub::Backend {
       if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
       chat_template_ = std::move(parsed).value();
     }
-    if (ctx.device == stub::DeviceKind::kGpu)
-      return Unsupported("model '" + model_name_ + "': KIND_GPU asked, but this build of the llm backend has no CUDA device");
     ModelLoadOptions load;
     load.cpu_threads = ctx.cpu_threads;
     load.block_size = args.block_size;
     load.num_blocks = args.num_gpu_blocks_override;
-    load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
     load.max_model_len = args.max_model_len;
+    load.max_num_batched_tokens = args.max_num_batched_tokens;
+    load.max_num_seqs = args.max_num_seqs;
+    if (ctx.device == stub::DeviceKind::kGpu) {
+      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
+      // gpu_memory_utilization leaves after the weights and a profiling pass.
+      std::string why;
+      if (CudaGpuCount(&why) == 0) {
+        return Unavailable("model '" + model_name_ + "': KIND_GPU asked, but no GPU is usable: " + why);
+      }
+      load.device = DeviceKind::kCuda;
+      load.gpu_id = std::max(ctx.gpu_id, 0);
+      load.gpu_memory_utilization = args.gpu_memory_utilization;
+      load.enforce_eager = args.enforce_eager;
+    } else {
+      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
+    }
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
+    const KvCacheSizing& kv = model->kv_cache_sizing();
+    spdlog::info("model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
+                 model_name_, kv.num_blocks, args.block_size,
+                 static_cast<double>(kv.bytes_per_block) / (1 << 20), model->device().name(),
+                 kv.from_memory ? fmt::format(" (gpu_memory_utilization {}: {:.0f} MiB in use before the cache, of {:.0f} MiB)",
+                                              args.gpu_memory_utilization,
+                                              static_cast<double>(kv.used_before_cache_bytes) / (1 << 20),
+                                              static_cast<double>(kv.device_total_bytes) / (1 << 20))
+                                : std::string(),
+                 kv.graphs_captured);
     EngineOptions options;
     options.model_name = model_name_;
     options.max_num_seqs = args.max_num_seqs;

@@ -16,10 +16,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
+#include "backends/llm/device/sampling_spec.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -80,6 +85,11 @@ struct AttentionSpec {
   float scale = 0.f;  // usually 1/sqrt(head_dim)
 };
 
+struct DeviceMemory {
+  size_t free = 0;   // bytes free on the device (all processes)
+  size_t total = 0;  // bytes of the device
+};
+
 class Device {
  public:
   virtual ~Device() = default;
@@ -132,6 +142,31 @@ class Device {
                          const AttentionSpec& spec, Buffer& out) = 0;
   // out[i, :] = x[logit_rows[i], :].
   virtual void GatherRows(const Buffer& x, int32_t width, Buffer& out) = 0;
+
+  // --- Optional capabilities (a GPU has them; the CPU device keeps these defaults) ---
+
+  // Free and total memory, for sizing the KV cache by gpu_memory_utilization.
+  virtual std::optional<DeviceMemory> memory() const { return std::nullopt; }
+  // A decode step of `num_seqs` sequences (one new token each, all needing logits) may be
+  // replayed from a captured graph: returns the row count it is padded to (its bucket), or
+  // 0 to run it eagerly. Padding rows have slot -1 (ops.h KvWrite/Attention skip them).
+  virtual int32_t GraphBucket(int32_t /*num_seqs*/) const { return 0; }
+  // Issues a step's ops (`issue_ops` calls the op methods above): directly when bucket is 0,
+  // else by replaying the bucket's graph, capturing it the first time. Every buffer the ops
+  // touch must keep its address while a graph holds it: see DropGraphs.
+  virtual Status RunStep(int32_t /*bucket*/, const std::function<void()>& issue_ops) {
+    issue_ops();
+    return Status::Ok();
+  }
+  // Forgets every captured graph (the model reallocated a buffer that graphs point to).
+  virtual void DropGraphs() {}
+  // Samples one token per row of `logits` [rows.size(), vocab] (fp32) on the device, with
+  // the row's raw logprob. Devices without it answer Unsupported.
+  virtual bool can_sample() const { return false; }
+  virtual Status Sample(Buffer& /*logits*/, int32_t /*vocab*/, std::span<const RowSampling> /*rows*/,
+                        std::vector<int32_t>& /*tokens*/, std::vector<float>& /*logprobs*/) {
+    return Unsupported(std::string(name()) + " device does not sample");
+  }
 };
 
 }  // namespace sluice::llm

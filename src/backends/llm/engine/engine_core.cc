@@ -37,6 +37,7 @@ struct EngineCore::Sequence {
   int32_t num_computed = 0;
   Where where = Where::kPending;
   std::mt19937_64 rng;
+  uint64_t seed = 0;  // also keys the device sampler's draws (with the output length)
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
   double cumulative_logprob = 0;
@@ -169,8 +170,9 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     s->index = i;
     s->tokens = r->req.prompt_token_ids;
     s->num_prompt_tokens = prompt_len;
-    s->rng.seed(p.seed.has_value() ? static_cast<uint64_t>(*p.seed) + static_cast<uint64_t>(i)
-                                   : seed_rng_());
+    s->seed = p.seed.has_value() ? static_cast<uint64_t>(*p.seed) + static_cast<uint64_t>(i)
+                                 : seed_rng_();
+    s->rng.seed(s->seed);
     if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt());
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
     seqs_[s->id] = s.get();
@@ -476,29 +478,17 @@ void EngineCore::Step() {
     return;
   }
 
-  // 4. Run the model.
-  logits_.clear();
-  Status st = runner_->Forward(batch, logits_);
-  const size_t vocab = static_cast<size_t>(limits_.vocab_size);
-  if (st.ok() && logits_.size() != rows * vocab) {
-    st = Internal("model returned " + std::to_string(logits_.size()) + " logits for " +
-                  std::to_string(rows) + " rows of " + std::to_string(vocab));
+  // 4. Run the model: sampling on the device when it can (no logits cross to the host),
+  // unless a row wants top logprobs, which need the whole distribution here.
+  bool on_device = runner_->samples_on_device();
+  for (size_t k = 0; k < in_batch.size() && on_device; ++k) {
+    if (batch.seqs[k].needs_logits && in_batch[k]->request->req.params.logprobs.value_or(0) > 0) {
+      on_device = false;
+    }
   }
-  if (!st.ok()) {
-    for (Sequence* s : in_batch) FailRequest(*s->request, st.WithPrefix("model forward"), outbox);
-    Deliver(outbox);
-    return;
-  }
-
-  // 5. Sample and emit.
-  const Clock::time_point now = Clock::now();
-  size_t row = 0;
   std::vector<int32_t> suppressed;
-  for (size_t k = 0; k < in_batch.size(); ++k) {
-    Sequence& s = *in_batch[k];
-    s.num_computed += batch.seqs[k].num_new_tokens;
-    blocks_->CacheFullBlocks(s.id, s.tokens, s.num_computed);
-    if (!batch.seqs[k].needs_logits) continue;
+  // The tokens EOS / stop ids a sequence may not sample yet (min_tokens).
+  auto suppressed_of = [&](const Sequence& s) -> const std::vector<int32_t>& {
     const SamplingParams& p = s.request->req.params;
     suppressed.clear();
     if (s.num_output() < p.min_tokens) {
@@ -508,16 +498,91 @@ void EngineCore::Step() {
                           options_.eos_token_ids.end());
       }
     }
-    SamplerInput input{std::span<const float>(logits_).subspan(row * vocab, vocab), s.prompt(),
-                       s.output(), suppressed};
-    ++row;
+    return suppressed;
+  };
+  logits_.clear();
+  Status st;
+  const size_t vocab = static_cast<size_t>(limits_.vocab_size);
+  if (on_device) {
+    device_rows_.clear();
+    for (size_t k = 0; k < in_batch.size(); ++k) {
+      if (!batch.seqs[k].needs_logits) continue;
+      const Sequence& s = *in_batch[k];
+      device_rows_.push_back(DeviceSampling(s, suppressed_of(s)));
+    }
+    st = runner_->ForwardSample(batch, device_rows_, device_tokens_, device_logprobs_);
+    if (st.ok() && device_tokens_.size() != rows) {
+      st = Internal("model sampled " + std::to_string(device_tokens_.size()) + " tokens for " +
+                    std::to_string(rows) + " rows");
+    }
+  } else {
+    st = runner_->Forward(batch, logits_);
+    if (st.ok() && logits_.size() != rows * vocab) {
+      st = Internal("model returned " + std::to_string(logits_.size()) + " logits for " +
+                    std::to_string(rows) + " rows of " + std::to_string(vocab));
+    }
+  }
+  if (!st.ok()) {
+    for (Sequence* s : in_batch) FailRequest(*s->request, st.WithPrefix("model forward"), outbox);
+    Deliver(outbox);
+    return;
+  }
+
+  // 5. Sample (unless the device did) and emit.
+  const Clock::time_point now = Clock::now();
+  size_t row = 0;
+  for (size_t k = 0; k < in_batch.size(); ++k) {
+    Sequence& s = *in_batch[k];
+    s.num_computed += batch.seqs[k].num_new_tokens;
+    blocks_->CacheFullBlocks(s.id, s.tokens, s.num_computed);
+    if (!batch.seqs[k].needs_logits) continue;
+    const SamplingParams& p = s.request->req.params;
+    const size_t this_row = row++;
     if (s.where != Where::kRunning) continue;  // failed above, in this step
-    const SampledToken sampled = Sample(input, p, s.rng);
+    SampledToken sampled;
+    if (on_device) {
+      sampled.token = device_tokens_[this_row];
+      sampled.logprob = device_logprobs_[this_row];
+    } else {
+      SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
+                         s.prompt(), s.output(), suppressed_of(s)};
+      sampled = Sample(input, p, s.rng);
+    }
     Request& r = *s.request;
     ProcessToken(s, sampled, now, outbox);
     if (s.index == 0 && !r.children_released && r.error.ok()) ReleaseChildren(r);
   }
   Deliver(outbox);
+}
+
+// A row's settings for the device sampler: the parameters, the sequence's seed and draw
+// count, and the distinct tokens that penalties or suppression touch.
+RowSampling EngineCore::DeviceSampling(const Sequence& s, const std::vector<int32_t>& suppressed) {
+  const SamplingParams& p = s.request->req.params;
+  RowSampling row;
+  row.temperature = p.temperature;
+  row.top_k = p.top_k;
+  row.top_p = p.top_p;
+  row.min_p = p.min_p;
+  row.repetition_penalty = p.repetition_penalty;
+  row.presence_penalty = p.presence_penalty;
+  row.frequency_penalty = p.frequency_penalty;
+  row.seed = s.seed;
+  row.offset = static_cast<uint64_t>(s.num_output());
+  penalty_index_.clear();
+  auto entry = [&](int32_t token) -> PenaltyToken& {
+    auto [it, added] = penalty_index_.try_emplace(token, row.penalties.size());
+    if (added) row.penalties.push_back({.token = token});
+    return row.penalties[it->second];
+  };
+  if (p.repetition_penalty != 1.0f) {
+    for (int32_t t : s.tokens) entry(t).seen = true;
+  }
+  if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
+    for (int32_t t : s.output()) ++entry(t).output_count;
+  }
+  for (int32_t t : suppressed) entry(t).suppressed = true;
+  return row;
 }
 
 Status EngineCore::CheckIdle() {
@@ -534,6 +599,8 @@ const EngineMetricsSnapshot& EngineCore::metrics() {
   metrics_.num_requests_running = static_cast<int64_t>(running_.size());
   metrics_.num_requests_waiting = waiting;
   metrics_.kv_cache_usage = blocks_->usage();
+  metrics_.num_kv_blocks = blocks_->total();
+  metrics_.block_size = blocks_->block_size();
   metrics_.prefix_cache_queries = blocks_->prefix_cache_queries();
   metrics_.prefix_cache_hits = blocks_->prefix_cache_hits();
   return metrics_;

@@ -104,6 +104,7 @@ class EngineCore {
   void Deliver(Outbox& outbox);
   void RemoveFromQueues(Sequence& seq);
   void ReleaseChildren(Request& request);
+  RowSampling DeviceSampling(const Sequence& seq, const std::vector<int32_t>& suppressed);
 
   // Constant after construction.
   const EngineOptions options_;
@@ -120,6 +121,11 @@ class EngineCore {
   uint64_t next_arrival_ = 0;
   std::mt19937_64 seed_rng_;
   std::vector<float> logits_;
+  // On-device sampling, reused across steps.
+  std::vector<RowSampling> device_rows_;
+  std::vector<int32_t> device_tokens_;
+  std::vector<float> device_logprobs_;
+  std::unordered_map<int32_t, size_t> penalty_index_;
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };

@@ -108,6 +108,12 @@ std::string RenderVllmMetrics(Models models) {
   Scalar(out, models, "vllm:kv_cache_usage_perc", "gauge",
          "KV-cache usage. 1 means 100 percent usage.", "",
          [](const S& s) { return s.kv_cache_usage; });
+  Header(out, "vllm:cache_config_info", "gauge", "Information of the LLMEngine CacheConfig");
+  for (const auto& [model, snap] : models) {
+    out.append("vllm:cache_config_info{block_size=\"").append(std::to_string(snap.block_size));
+    out.append("\",model_name=\"").append(EscapeLabel(model));
+    out.append("\",num_gpu_blocks=\"").append(std::to_string(snap.num_kv_blocks)).append("\"} 1\n");
+  }
   Scalar(out, models, "vllm:prefix_cache_queries", "counter",
          "Prefix cache queries, in terms of number of queried tokens.", "_total",
          [](const S& s) { return static_cast<double>(s.prefix_cache_queries); });

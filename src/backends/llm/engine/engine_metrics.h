@@ -42,6 +42,8 @@ struct EngineMetricsSnapshot {
   int64_t num_requests_running = 0;
   int64_t num_requests_waiting = 0;
   double kv_cache_usage = 0;  // fraction 0..1 (vLLM's kv_cache_usage_perc)
+  int64_t num_kv_blocks = 0;  // the KV cache's size, fixed at load (vllm:cache_config_info)
+  int32_t block_size = 0;
   uint64_t prefix_cache_queries = 0;  // tokens
   uint64_t prefix_cache_hits = 0;     // tokens
   uint64_t prompt_tokens = 0;
@@ -61,7 +63,9 @@ struct EngineMetricsSnapshot {
 };
 
 // Prometheus text exposition of every model's snapshot, one HELP/TYPE per family:
-// gauges vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc;
+// gauges vllm:num_requests_running, vllm:num_requests_waiting, vllm:kv_cache_usage_perc,
+// vllm:cache_config_info{block_size, num_gpu_blocks} (value 1, vLLM's info gauge; the
+// blocks are the KV cache's on whatever device the model runs);
 // counters vllm:prefix_cache_queries, vllm:prefix_cache_hits, vllm:prompt_tokens,
 // vllm:generation_tokens, vllm:num_preemptions, vllm:request_success{finished_reason}
 // (samples carry the `_total` suffix, as prometheus_client writes them); histograms

@@ -55,9 +55,14 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
     return InvalidArgument("block_size must be in [1, 1024], got " +
                            std::to_string(options.block_size));
   }
-  if (options.num_blocks < 1) {
-    return InvalidArgument("num_blocks must be positive, got " +
+  if (options.num_blocks < 0) {
+    return InvalidArgument("num_blocks must not be negative, got " +
                            std::to_string(options.num_blocks));
+  }
+  if (options.num_blocks == 0 &&
+      !(options.gpu_memory_utilization > 0 && options.gpu_memory_utilization <= 1)) {
+    return InvalidArgument("gpu_memory_utilization must be in (0, 1], got " +
+                           std::to_string(options.gpu_memory_utilization));
   }
   ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
   DecoderModelOptions opts = options;
@@ -78,20 +83,132 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
   ASSIGN_OR_RETURN(auto store, WeightStore::Open(folder));
   RETURN_IF_ERROR(model->LoadWeights(*store));
 
-  // KV cache: one K and one V buffer per layer, [num_blocks, block_size, kv_heads, head_dim].
-  const size_t kv_width = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
-  const size_t slots = static_cast<size_t>(opts.num_blocks) * opts.block_size;
-  if (slots > std::numeric_limits<size_t>::max() / kv_width / 8) {
-    return InvalidArgument("KV cache of " + std::to_string(opts.num_blocks) +
-                           " blocks is too large");
+  int32_t num_blocks = opts.num_blocks;
+  if (num_blocks == 0) {
+    ASSIGN_OR_RETURN(num_blocks, model->KvBlocksFromMemory());
   }
-  for (auto& layer : model->layers_) {
-    ASSIGN_OR_RETURN(layer.k_cache, model->device_->Allocate(model->device_->activation_dtype(),
-                                                             slots * kv_width));
-    ASSIGN_OR_RETURN(layer.v_cache, model->device_->Allocate(model->device_->activation_dtype(),
-                                                             slots * kv_width));
-  }
+  RETURN_IF_ERROR(model->AllocateKvCache(num_blocks));
+  model->sizing_.num_blocks = num_blocks;
+  model->sizing_.bytes_per_block =
+      KvBytesPerBlock(c, opts.block_size, model->device_->activation_dtype());
+  RETURN_IF_ERROR(model->CaptureGraphs());
   return model;
+}
+
+// KV cache: one K and one V buffer per layer, [num_blocks, block_size, kv_heads, head_dim].
+Status DecoderModel::AllocateKvCache(int32_t num_blocks) {
+  const HfModelConfig& c = config_;
+  const size_t kv_width = static_cast<size_t>(c.num_kv_heads) * c.head_dim;
+  const size_t slots = static_cast<size_t>(num_blocks) * options_.block_size;
+  if (num_blocks < 1 || slots > std::numeric_limits<size_t>::max() / kv_width / 8) {
+    return InvalidArgument("KV cache of " + std::to_string(num_blocks) + " blocks is invalid");
+  }
+  device_->DropGraphs();
+  for (auto& layer : layers_) {
+    layer.k_cache.reset();
+    layer.v_cache.reset();
+  }
+  const DType act = device_->activation_dtype();
+  for (auto& layer : layers_) {
+    ASSIGN_OR_RETURN(layer.k_cache, device_->Allocate(act, slots * kv_width));
+    ASSIGN_OR_RETURN(layer.v_cache, device_->Allocate(act, slots * kv_width));
+  }
+  options_.num_blocks = num_blocks;
+  return Status::Ok();
+}
+
+// vLLM's rule: run the largest step the engine will run (and the largest graph decode batch
+// with its sampling), so that every workspace reaches its peak size; then the KV cache gets
+// what is left of gpu_memory_utilization x the device's memory.
+Result<int32_t> DecoderModel::KvBlocksFromMemory() {
+  const std::optional<DeviceMemory> total = device_->memory();
+  if (!total.has_value()) {
+    return InvalidArgument("the " + std::string(device_->name()) +
+                           " device cannot size the KV cache from its memory: give "
+                           "num_gpu_blocks_override or a KV cache size");
+  }
+  const int32_t bs = options_.block_size;
+  const int32_t rows = std::clamp(options_.profile_rows, 1, options_.max_model_len);
+  RETURN_IF_ERROR(AllocateKvCache((rows + bs - 1) / bs));
+  StepMetadata prefill;
+  prefill.block_size = bs;
+  prefill.max_context = rows;
+  prefill.seqs.push_back({.first_row = 0, .num_new = rows, .num_cached = 0,
+                          .block_table_begin = 0, .num_blocks = (rows + bs - 1) / bs});
+  for (int32_t b = 0; b < (rows + bs - 1) / bs; ++b) prefill.block_tables.push_back(b);
+  for (int32_t i = 0; i < rows; ++i) {
+    prefill.tokens.push_back(i % config_.vocab_size);
+    prefill.positions.push_back(i);
+    prefill.slots.push_back(i);
+  }
+  prefill.logit_rows.push_back(rows - 1);
+  RETURN_IF_ERROR(Execute(prefill, 0));
+  const int32_t bucket = device_->GraphBucket(options_.max_graph_batch);
+  const int32_t decode_rows = std::max(bucket, std::min(options_.max_graph_batch, 256));
+  if (decode_rows > 0) {
+    StepMetadata decode;
+    decode.block_size = bs;
+    PadStep(decode, decode_rows);
+    decode.max_context = options_.max_model_len;  // a graph's attention covers any context
+    RETURN_IF_ERROR(Execute(decode, 0));
+    if (device_->can_sample()) {
+      std::vector<RowSampling> sampling(static_cast<size_t>(decode_rows));
+      for (RowSampling& r : sampling) r.top_p = 0.9f;  // the costliest path
+      std::vector<int32_t> tokens;
+      std::vector<float> logprobs;
+      RETURN_IF_ERROR(device_->Sample(*ws_.logits, config_.vocab_size, sampling, tokens, logprobs));
+    }
+  }
+  float probe = 0;
+  RETURN_IF_ERROR(device_->Download(*ws_.logits, &probe, sizeof(probe)));
+  for (auto& layer : layers_) {
+    layer.k_cache.reset();
+    layer.v_cache.reset();
+  }
+  const std::optional<DeviceMemory> after = device_->memory();
+  if (!after.has_value()) return Internal("device memory query failed after profiling");
+  const size_t per_block = KvBytesPerBlock(config_, bs, device_->activation_dtype());
+  const double budget = options_.gpu_memory_utilization * static_cast<double>(after->total);
+  const size_t used = after->total - after->free;
+  sizing_.from_memory = true;
+  sizing_.device_total_bytes = after->total;
+  sizing_.used_before_cache_bytes = used;
+  const double left = budget - static_cast<double>(used);
+  auto mib = [](double b) { return std::to_string(static_cast<int64_t>(b / (1 << 20))) + " MiB"; };
+  if (left < static_cast<double>(per_block)) {
+    return ResourceExhausted(
+        "gpu_memory_utilization " + std::to_string(options_.gpu_memory_utilization) + " of " +
+        mib(static_cast<double>(after->total)) + " leaves " + mib(std::max(left, 0.0)) +
+        " for the KV cache after " + mib(static_cast<double>(used)) +
+        " in use (weights, activations of a " + std::to_string(rows) +
+        "-token step, other processes); one block needs " + mib(static_cast<double>(per_block)));
+  }
+  return static_cast<int32_t>(
+      std::min<double>(left / static_cast<double>(per_block), std::numeric_limits<int32_t>::max()));
+}
+
+// Captures the decode graph of every bucket up to max_graph_batch now, so that no request
+// pays for a capture. Padding rows write nothing, so the KV cache is untouched.
+Status DecoderModel::CaptureGraphs() {
+  if (options_.max_graph_batch < 1) return Status::Ok();
+  int32_t last = 0;
+  for (int32_t n = 1; n <= options_.max_graph_batch; ++n) {
+    const int32_t bucket = device_->GraphBucket(n);
+    if (bucket == 0 || bucket == last) continue;
+    last = bucket;
+    StepMetadata step;
+    step.block_size = options_.block_size;
+    PadStep(step, bucket);
+    step.max_context = 1;
+    RETURN_IF_ERROR(Execute(step, bucket));  // warm-up, eager
+    RETURN_IF_ERROR(Execute(step, bucket));  // capture and replay
+    ++sizing_.graphs_captured;
+  }
+  if (sizing_.graphs_captured > 0) {
+    float probe = 0;
+    RETURN_IF_ERROR(device_->Download(*ws_.logits, &probe, sizeof(probe)));
+  }
+  return Status::Ok();
 }
 
 Status DecoderModel::LoadWeights(const WeightStore& store) {
@@ -149,6 +266,7 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
 Status DecoderModel::EnsureWorkspace(int32_t rows, int32_t logit_rows) {
   const HfModelConfig& c = config_;
   const DType act = device_->activation_dtype();
+  if (rows > ws_.rows || logit_rows > ws_.logit_rows) device_->DropGraphs();  // addresses move
   if (rows > ws_.rows) {
     const size_t n = static_cast<size_t>(rows);
     const size_t q_width = static_cast<size_t>(c.num_heads) * c.head_dim;
@@ -248,13 +366,42 @@ Status DecoderModel::BuildStep(const ForwardBatch& batch, StepMetadata& step) co
   return Status::Ok();
 }
 
-Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
+void DecoderModel::PadStep(StepMetadata& step, int32_t rows) const {
+  for (int32_t r = step.num_rows(); r < rows; ++r) {
+    step.seqs.push_back({.first_row = r, .num_new = 1, .num_cached = 0,
+                         .block_table_begin = static_cast<int32_t>(step.block_tables.size()),
+                         .num_blocks = 1});
+    step.block_tables.push_back(0);
+    step.tokens.push_back(0);
+    step.positions.push_back(0);
+    step.slots.push_back(-1);
+    step.logit_rows.push_back(r);
+  }
+  step.max_context = std::max(step.max_context, 1);
+}
+
+Status DecoderModel::Run(const ForwardBatch& batch, int32_t& out_rows) {
   RETURN_IF_ERROR(BuildStep(batch, step_));
-  const HfModelConfig& c = config_;
-  const int32_t rows = step_.num_rows();
-  const int32_t out_rows = static_cast<int32_t>(step_.logit_rows.size());
+  out_rows = static_cast<int32_t>(step_.logit_rows.size());
+  const int32_t seqs = static_cast<int32_t>(step_.seqs.size());
+  int32_t bucket = 0;
+  if (step_.num_rows() == seqs && out_rows == seqs) {  // a plain decode batch
+    bucket = device_->GraphBucket(seqs);
+    if (bucket > 0) PadStep(step_, bucket);
+  }
+  return Execute(step_, bucket);
+}
+
+Status DecoderModel::Execute(const StepMetadata& step, int32_t bucket) {
+  const int32_t rows = step.num_rows();
+  const int32_t out_rows = static_cast<int32_t>(step.logit_rows.size());
   RETURN_IF_ERROR(EnsureWorkspace(rows, std::max(1, out_rows)));
-  RETURN_IF_ERROR(device_->BeginStep(step_));
+  RETURN_IF_ERROR(device_->BeginStep(step));
+  return device_->RunStep(bucket, [&] { IssueOps(rows, out_rows); });
+}
+
+void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
+  const HfModelConfig& c = config_;
   Device& d = *device_;
   const int32_t hidden = c.hidden_size, inter = c.intermediate_size;
   const int32_t q_width = c.num_heads * c.head_dim;
@@ -283,8 +430,7 @@ Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logi
     d.SiluMul(*ws_.gate, *ws_.up, rows, inter, *ws_.act);
     d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
   }
-  logits.clear();
-  if (out_rows == 0) return Status::Ok();
+  if (out_rows == 0) return;
   // Only the rows that need logits go through the final norm and the LM head. Adding the
   // last MLP output to the gathered rows equals gathering the updated residual.
   d.GatherRows(*ws_.h, hidden, *ws_.sel);
@@ -292,8 +438,34 @@ Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logi
   d.AddRmsNorm(*ws_.sel, *ws_.x, *final_norm_, out_rows, hidden, eps, *ws_.sel_norm);
   const Buffer& head = lm_head_ ? *lm_head_ : *embed_;
   d.Linear(*ws_.sel_norm, head, nullptr, out_rows, hidden, c.vocab_size, *ws_.logits);
-  logits.resize(static_cast<size_t>(out_rows) * c.vocab_size);
-  return d.Download(*ws_.logits, logits.data(), logits.size() * sizeof(float));
+}
+
+Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logits) {
+  int32_t out_rows = 0;
+  RETURN_IF_ERROR(Run(batch, out_rows));
+  logits.resize(static_cast<size_t>(out_rows) * config_.vocab_size);
+  if (out_rows == 0) {
+    float probe = 0;  // still waits for the step and reports its errors
+    return device_->Download(*ws_.h, &probe, 0);
+  }
+  return device_->Download(*ws_.logits, logits.data(), logits.size() * sizeof(float));
+}
+
+Status DecoderModel::ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
+                                   std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
+  int32_t out_rows = 0;
+  RETURN_IF_ERROR(Run(batch, out_rows));
+  if (static_cast<size_t>(out_rows) != rows.size()) {
+    return InvalidArgument("forward batch has " + std::to_string(out_rows) +
+                           " logits rows but sampling settings for " + std::to_string(rows.size()));
+  }
+  if (out_rows == 0) {
+    tokens.clear();
+    logprobs.clear();
+    float probe = 0;
+    return device_->Download(*ws_.h, &probe, 0);
+  }
+  return device_->Sample(*ws_.logits, config_.vocab_size, rows, tokens, logprobs);
 }
 
 }  // namespace sluice::llm

@@ -23,10 +23,28 @@
 namespace sluice::llm {
 
 struct DecoderModelOptions {
-  int32_t num_blocks = 0;   // KV-cache blocks (per layer, K and V each)
+  // KV-cache blocks (per layer, K and V each). 0: as many as fit in the device memory left
+  // by `gpu_memory_utilization` after the weights and a profiling pass (vLLM's rule); only
+  // for devices that report their memory.
+  int32_t num_blocks = 0;
   int32_t block_size = 16;  // token slots per block
   // Context limit; 0 means the model's max_position_embeddings (also the upper bound).
   int32_t max_model_len = 0;
+  double gpu_memory_utilization = 0.9;  // share of the device's memory this model may use
+  int32_t profile_rows = 2048;          // largest step the engine runs (max_num_batched_tokens)
+  // Decode batches up to this size replay graphs captured at load (devices with graphs);
+  // also the largest batch the profiling pass samples. 0: no capture.
+  int32_t max_graph_batch = 0;
+};
+
+// How the KV cache was sized, for logs and metrics.
+struct KvCacheSizing {
+  int32_t num_blocks = 0;
+  size_t bytes_per_block = 0;
+  bool from_memory = false;       // sized by gpu_memory_utilization
+  size_t device_total_bytes = 0;  // the rest only when from_memory
+  size_t used_before_cache_bytes = 0;  // weights, activations, workspaces, other processes
+  int32_t graphs_captured = 0;
 };
 
 class DecoderModel final : public ModelRunner {
@@ -44,6 +62,10 @@ class DecoderModel final : public ModelRunner {
   // Validates the batch (token ids in the vocabulary, block ids in range, block tables
   // long enough, positions below the context limit): InvalidArgument, cache untouched.
   Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override;
+  bool samples_on_device() const override { return device_->can_sample(); }
+  Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
+                       std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
+  const KvCacheSizing& kv_cache_sizing() const { return sizing_; }
 
   const HfModelConfig& config() const { return config_; }
   const GenerationConfig& generation_config() const { return generation_; }
@@ -68,8 +90,18 @@ class DecoderModel final : public ModelRunner {
   DecoderModel(HfModelConfig config, GenerationConfig generation, std::unique_ptr<Device> device,
                const DecoderModelOptions& options);
   Status LoadWeights(const WeightStore& store);
+  Status AllocateKvCache(int32_t num_blocks);
+  Result<int32_t> KvBlocksFromMemory();
+  Status CaptureGraphs();
   Status EnsureWorkspace(int32_t rows, int32_t logit_rows);
   Status BuildStep(const ForwardBatch& batch, StepMetadata& step) const;
+  // Appends padding sequences (one row each, slot -1, KV block 0) up to `rows` rows.
+  void PadStep(StepMetadata& step, int32_t rows) const;
+  // Builds and runs the batch's step (a plain decode batch through its graph bucket);
+  // `out_rows` gets the number of real logit rows.
+  Status Run(const ForwardBatch& batch, int32_t& out_rows);
+  Status Execute(const StepMetadata& step, int32_t bucket);
+  void IssueOps(int32_t rows, int32_t out_rows);
 
   // Constant after construction. Teardown: buffers (members below) go before device_,
   // which is declared first so that it is destroyed last.
@@ -82,6 +114,7 @@ class DecoderModel final : public ModelRunner {
   AttentionSpec attention_;
   std::unique_ptr<Buffer> embed_, final_norm_, lm_head_;  // lm_head_ null when tied
   std::vector<Layer> layers_;
+  KvCacheSizing sizing_;
   // Per-step state (engine thread only).
   Workspace ws_;
   StepMetadata step_;

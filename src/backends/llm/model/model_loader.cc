@@ -4,8 +4,22 @@
 #include <string>
 
 #include "backends/llm/device/cpu/cpu_device.h"
+#if SLUICE_HAVE_CUDA
+#include "backends/llm/device/cuda/cuda_device.h"
+#endif
 
 namespace sluice::llm {
+
+bool HaveCudaDevice() { return SLUICE_HAVE_CUDA != 0; }
+
+int CudaGpuCount(std::string* why_none) {
+#if SLUICE_HAVE_CUDA
+  return CudaDeviceCount(why_none);
+#else
+  if (why_none) *why_none = "this build of Sluice has no CUDA device (built without nvcc)";
+  return 0;
+#endif
+}
 
 Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& folder,
                                                 const ModelLoadOptions& options) {
@@ -15,9 +29,25 @@ Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& fol
       ASSIGN_OR_RETURN(device, CreateCpuDevice({.threads = options.cpu_threads}));
       break;
     }
+    case DeviceKind::kCuda: {
+#if SLUICE_HAVE_CUDA
+      ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
+      int32_t max_len = options.max_model_len > 0 ? options.max_model_len
+                                                  : files.config.max_position_embeddings;
+      ASSIGN_OR_RETURN(device, CreateCudaDevice({.device_id = options.gpu_id,
+                                                 .enforce_eager = options.enforce_eager,
+                                                 .max_graph_batch = std::min(options.max_num_seqs, 256),
+                                                 .max_model_len = max_len}));
+      break;
+#else
+      return Unavailable("KIND_GPU needs the CUDA device, but this build of Sluice has none "
+                         "(configure with -DSLUICE_CUDA=ON on a machine with nvcc)");
+#endif
+    }
   }
   int32_t num_blocks = options.num_blocks;
-  if (num_blocks == 0) {
+  const bool by_memory = options.device == DeviceKind::kCuda && options.kv_cache_bytes == 0;
+  if (num_blocks == 0 && !by_memory) {
     if (options.block_size < 1) {
       return InvalidArgument("block_size must be positive, got " +
                              std::to_string(options.block_size));
@@ -32,10 +62,16 @@ Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& fol
     }
     num_blocks = static_cast<int32_t>(std::min<size_t>(blocks, INT32_MAX));
   }
+  // The CUDA device captures graphs up to this batch unless enforce_eager; the profiling
+  // pass samples a batch of this size either way.
+  const bool gpu = options.device == DeviceKind::kCuda;
   return DecoderModel::Create(folder, std::move(device),
                               {.num_blocks = num_blocks,
                                .block_size = options.block_size,
-                               .max_model_len = options.max_model_len});
+                               .max_model_len = options.max_model_len,
+                               .gpu_memory_utilization = options.gpu_memory_utilization,
+                               .profile_rows = options.max_num_batched_tokens,
+                               .max_graph_batch = gpu ? std::min(options.max_num_seqs, 256) : 0});
 }
 
 }  // namespace sluice::llm

@@ -5,8 +5,10 @@
 // sees a device; the runner never sees a request.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
+#include "backends/llm/device/sampling_spec.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -47,6 +49,13 @@ class ModelRunner {
   // Writes K/V of every new token into its slot, then fills `logits` with one row of
   // shape().vocab_size floats per sequence with needs_logits, in `seqs` order.
   virtual Status Forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
+  // Runners on a device that samples (a GPU) can skip the logits download: Forward, then one
+  // token and its raw logprob per logits row, `rows` giving each row's settings in order.
+  virtual bool samples_on_device() const { return false; }
+  virtual Status ForwardSample(const ForwardBatch& /*batch*/, std::span<const RowSampling> /*rows*/,
+                               std::vector<int32_t>& /*tokens*/, std::vector<float>& /*logprobs*/) {
+    return Unsupported("this model runner does not sample on its device");
+  }
 };
 
 }  // namespace sluice::llm

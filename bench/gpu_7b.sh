@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Issue 6's GPU measurements on one NVIDIA GPU, with a random-weight model of Qwen2-7B's
+# exact shapes (bench/make_qwen2_7b_random.py, bf16): Sluice's CUDA engine through the
+# server with sluice-bench at 1, 8, 32 and 64 concurrent streams, HF transformers `generate`
+# on the same GPU (bench/hf_generate_bench.py, which also measures the copy bandwidths),
+# llama.cpp's CUDA build (optional), and sluice-lifecycle on the model (memory held while
+# READY, back after unload, after streaming and non-streaming traffic).
+#
+# Usage: bench/gpu_7b.sh BIN_DIR TOKENIZER_DIR WORK_DIR OUT_DIR PHASE...
+#   BIN_DIR: sluice, sluice-stub, sluice-bench, sluice-lifecycle (built on a CPU machine)
+#   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
+#   PHASE: model | hf | sluice | lifecycle | llamacpp LLAMA_SERVER LLAMA_SRC
+# Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
+set -uo pipefail
+bin=$(realpath "$1"); tok=$(realpath "$2"); work=$3; out=$4; shift 4
+mkdir -p "$work" "$out"
+work=$(realpath "$work"); out=$(realpath "$out")
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$work/repo
+model=$repo/qwen7b/1/model  # inside the repository entry, as model.json requires
+py=${PYTHON:-python3}
+concurrency=(1 8 32 64)
+requests() { case $1 in 1) echo 8 ;; 8) echo 32 ;; 32) echo 96 ;; *) echo 128 ;; esac; }
+ISL=${ISL:-128}
+OSL=${OSL:-128}
+
+bench_server() {  # name url model_name
+  local name=$1 url=$2 served=$3
+  for c in "${concurrency[@]}"; do
+    "$bin/sluice-bench" --url "$url" -m "$served" --api completions -c "$c" -n "$(requests "$c")" \
+      --warmup "$c" --input-len "$ISL" --output-len "$OSL" --seed 1 --no-progress \
+      --json "$out/${name}_c$c.json" > "$out/last_bench.txt" 2>&1
+    cat "$out/last_bench.txt" >> "$out/${name}_bench.txt"
+    echo "$name c=$c: $(grep -E 'Output token throughput|Mean TTFT|Mean ITL|Failed' "$out/last_bench.txt" | tr -s ' ' | tr '\n' ';')"
+  done
+}
+
+write_repo() {
+  mkdir -p "$repo/qwen7b/1"
+  cat > "$repo/qwen7b/config.pbtxt" <<'CFG'
+name: "qwen7b"
+backend: "vllm"
+instance_group [ { count: 1 kind: KIND_GPU gpus: [ 0 ] } ]
+model_transaction_policy { decoupled: true }
+CFG
+  cat > "$repo/qwen7b/1/model.json" <<JSON
+{"model": "model", "gpu_memory_utilization": 0.85, "max_model_len": 4096,
+ "max_num_seqs": 64, "max_num_batched_tokens": 4096, "enable_prefix_caching": false}
+JSON
+}
+
+start_sluice() {  # repo log
+  "$bin/sluice" --model-repository "$1" --model-control-mode explicit --http-port 8000 \
+    --grpc-port 8001 --metrics-port 8002 > "$2" 2>&1 &
+  server=$!
+  for _ in $(seq 50); do curl -sf localhost:8000/v2/health/live > /dev/null && return 0; sleep 0.2; done
+  echo "sluice did not start"; cat "$2"; return 1
+}
+
+gpu_used() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1; }
+
+while [ $# -gt 0 ]; do
+  phase=$1; shift
+  case $phase in
+    model)
+      [ -f "$model/config.json" ] || $py "$here/make_qwen2_7b_random.py" "$model" "$tok" 2>&1 | tail -2
+      cat "$model"/*.safetensors > /dev/null  # into the page cache, as for every load below
+      ;;
+    hf)
+      $py "$here/hf_generate_bench.py" "$model" --batches "${concurrency[@]}" --input-len "$ISL" \
+        --output-len "$OSL" > "$out/hf.txt" 2>&1
+      tail -1 "$out/hf.txt" > "$out/hf.json"
+      cat "$out/hf.txt" | tail -6
+      ;;
+    sluice)
+      write_repo
+      start_sluice "$repo" "$out/sluice_bench.log" || exit 1
+      echo "GPU memory before load: $(gpu_used) MiB"
+      t0=$(date +%s.%N)
+      curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > "$out/load_response.txt"
+      t1=$(date +%s.%N)
+      echo "load-to-READY: $(awk "BEGIN{print $t1 - $t0}") s (response: $(cat "$out/load_response.txt"))" | tee "$out/load_time.txt"
+      echo "GPU memory while READY: $(gpu_used) MiB" | tee -a "$out/load_time.txt"
+      grep -E "KV cache blocks|ready" "$out/sluice_bench.log" | tail -3
+      curl -s localhost:8002/metrics | grep -E "cache_config_info" | tee "$out/cache_metric.txt"
+      bench_server sluice http://127.0.0.1:8000 qwen7b
+      t0=$(date +%s.%N)
+      curl -s -X POST localhost:8000/v2/repository/models/qwen7b/unload > /dev/null
+      for _ in $(seq 100); do
+        used=$(gpu_used); [ "$used" -lt 1024 ] && break; sleep 0.05
+      done
+      t1=$(date +%s.%N)
+      echo "unload-to-memory-back: $(awk "BEGIN{print $t1 - $t0}") s (now $(gpu_used) MiB)" | tee -a "$out/load_time.txt"
+      kill -TERM $server; wait $server
+      ;;
+    lifecycle)
+      write_repo
+      start_sluice "$repo" "$out/sluice_lifecycle.log" || exit 1
+      echo "== streaming and non-streaming" | tee "$out/lifecycle.txt"
+      "$bin/sluice-lifecycle" -m qwen7b --preset llm --gpu-settle 5 --unload-at-end \
+        --json "$out/lifecycle_streaming.json" 2>&1 | tee -a "$out/lifecycle.txt"
+      echo "== non-streaming only" | tee -a "$out/lifecycle.txt"
+      "$bin/sluice-lifecycle" -m qwen7b --preset llm --gpu-settle 5 --streams 0 --no-cancel \
+        --no-disconnect --unload-at-end --json "$out/lifecycle_nonstreaming.json" 2>&1 | tee -a "$out/lifecycle.txt"
+      kill -TERM $server; wait $server
+      echo "sluice exit: $?; GPU memory after: $(gpu_used) MiB" | tee -a "$out/lifecycle.txt"
+      ;;
+    llamacpp)
+      llama_server=$1; llama_src=$2; shift 2
+      gguf=$work/qwen2-7b-random-bf16.gguf
+      [ -f "$gguf" ] || $py "$llama_src/convert_hf_to_gguf.py" "$model" --outtype bf16 --outfile "$gguf" \
+        > "$out/convert.log" 2>&1 || { tail -20 "$out/convert.log"; exit 1; }
+      "$llama_server" -m "$gguf" --host 127.0.0.1 --port 8090 -ngl 999 -c $((64 * (ISL + OSL + 64))) \
+        -np 64 -fa on -b 4096 -ub 1024 > "$out/llama_server.log" 2>&1 &
+      llama=$!
+      for _ in $(seq 300); do curl -sf localhost:8090/health > /dev/null && break; sleep 0.5; done
+      bench_server llamacpp http://127.0.0.1:8090 qwen2-7b-random
+      kill $llama; wait $llama
+      ;;
+    *) echo "unknown phase $phase"; exit 2 ;;
+  esac
+done

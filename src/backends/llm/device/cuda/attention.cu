@@ -1,0 +1,677 @@
+// Attention over the paged KV cache (kernels.h). Three kernels, all launched by one
+// Attention() call, each skipping the sequences that are not its kind:
+//
+//  - DecodeKernel: sequences with one new token (decode, a one-token prefill chunk, and the
+//    padding sequences of a graph bucket). Split-context ("flash-decoding"): the grid is
+//    (sequence, context partition, kv head x chunk of its q heads); a block reads each K/V row
+//    of its kv head once for all the q heads it serves, with 16-byte loads, and keeps a running
+//    (max, sum, output) over tiles of kDecodeTile tokens. A sequence whose context needs one
+//    partition writes its output directly; otherwise each partition writes fp32 partials to
+//    the workspace and CombineKernel merges them.
+//  - PrefillKernel: sequences with several new tokens (prefill, chunked prefill with a cached
+//    prefix). FlashAttention-style: a block owns kPrefillRows query rows of one q head, streams
+//    K/V tiles of kPrefillKeys tokens from the paged cache through shared memory, and keeps an
+//    online softmax per row in registers. FMA-based (no tensor cores yet).
+//
+// Scores are computed in the log2 domain (q pre-multiplied by scale * log2(e), exp2 instead
+// of exp), which is the same softmax. Everything accumulates in fp32; the output is rounded to
+// bf16 once. Grids depend only on DeviceStep's scalar fields and the shape, and the kernels
+// read actual lengths from the step arrays, so every launch is CUDA-graph safe; blocks with
+// no work return at their first instructions.
+
+#include <algorithm>
+#include <cassert>
+#include <climits>
+#include <cstdint>
+
+#include "backends/llm/device/cuda/kernels.h"
+
+namespace sluice::llm::cuda {
+namespace {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Decode: threads per block, tokens per shared-memory tile, K/V loads in flight per thread.
+constexpr int kDecodeThreads = 128;
+constexpr int kDecodeWarps = kDecodeThreads / 32;
+constexpr int kDecodeTile = 256;
+constexpr int kDecodeUnroll = 4;
+// Context split: a partition has at least kMinPartition tokens; the grid aims at about
+// kTargetDecodeBlocks blocks (enough to fill an H100 a few times over) so that small batches
+// split long contexts finely while large batches do not pay for idle partitions.
+constexpr int kMinPartition = 128;
+constexpr int kTargetDecodeBlocks = 1024;
+constexpr int kMaxPartitions = 256;
+// Largest number of q heads a decode block serves (registers hold 8 floats per head).
+constexpr int kMaxHeadChunk = 8;
+
+// Prefill: 4 threads per query row, each owning D/32 of the row's 16-byte chunks.
+constexpr int kPrefillThreads = 128;
+constexpr int kPrefillRows = kPrefillThreads / 4;
+constexpr int kPrefillKeys = 32;
+
+constexpr int kCombineThreads = 128;
+
+struct AttnParams {
+  const bf16* q = nullptr;
+  int64_t q_stride = 0;
+  const bf16* k_cache = nullptr;
+  const bf16* v_cache = nullptr;
+  bf16* out = nullptr;
+  int32_t num_q_heads = 0;
+  int32_t num_kv_heads = 0;
+  int32_t head_dim = 0;
+  float scale_log2 = 0.f;  // scale * log2(e)
+  // Split-context partials, [num_seqs, num_q_heads, max_parts] x (head_dim floats | (m, l)).
+  float* partial_out = nullptr;
+  float2* partial_ml = nullptr;
+  int32_t max_parts = 1;
+};
+
+__host__ __device__ constexpr int CeilDiv(int a, int b) {
+  return (a + b - 1) / b;
+}
+
+__device__ __forceinline__ float WarpMax(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+  return v;
+}
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  return v;
+}
+
+__device__ __forceinline__ uint4 LoadChunk(const bf16* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+__device__ __forceinline__ void ChunkToFloat(const uint4& raw, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+__device__ __forceinline__ uint4 FloatToChunk(const float (&f)[8]) {
+  uint4 raw;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return raw;
+}
+
+// Cache slot of position `pos` of a sequence whose block ids start at `table`.
+__device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
+  return table[pos / block_size] * block_size + pos % block_size;
+}
+
+// How a decode sequence's context is split: `num` partitions of `len` tokens (the last may be
+// shorter), every one non-empty. DecodeKernel and CombineKernel both call this, so they agree.
+struct Split {
+  int32_t num;
+  int32_t len;
+};
+__device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts) {
+  const int32_t want = max(1, min(max_parts, CeilDiv(context, kMinPartition)));
+  const int32_t len = CeilDiv(context, want);
+  return {CeilDiv(context, len), len};
+}
+
+// --- Decode ---
+
+// The score tile and the final cross-warp reduction are never live together.
+template <int kTpk, int kGc>
+union DecodeSmem {
+  float logits[kGc][kDecodeTile];
+  float red[kDecodeWarps][kGc][kTpk * 8];
+};
+
+// Block (seq, part, kv_head * num_chunks + chunk). kTpk threads read one K/V row (each one
+// 16-byte chunk, kTpk = head_dim / 8 rounded up to a power of two); kGc q heads per block.
+template <int kTpk, int kGc>
+__global__ void __launch_bounds__(kDecodeThreads)
+    DecodeKernel(const DeviceStep step, const AttnParams p) {
+  const int seq = blockIdx.x;
+  if (step.seq_num_new[seq] != 1) return;
+  const int context = step.seq_num_cached[seq] + 1;
+  const Split split = DecodeSplit(context, p.max_parts);
+  const int part = blockIdx.y;
+  if (part >= split.num) return;
+  const int t_begin = part * split.len;
+  const int t_end = min(context, t_begin + split.len);
+
+  const int D = p.head_dim;
+  const int group = p.num_q_heads / p.num_kv_heads;
+  const int num_chunks = CeilDiv(group, kGc);
+  const int kv_head = blockIdx.z / num_chunks;
+  const int chunk = blockIdx.z % num_chunks;
+  const int h0 = kv_head * group + chunk * kGc;  // first q head of this block
+  const int g = min(kGc, group - chunk * kGc);   // q heads of this block
+  const int64_t kv_width = static_cast<int64_t>(p.num_kv_heads) * D;
+  const int row = step.seq_first_row[seq];
+  const int32_t* table = step.block_tables + step.seq_block_begin[seq];
+  const int block_size = step.block_size;
+
+  constexpr int kTokPerPass = kDecodeThreads / kTpk;
+  const int tid = threadIdx.x;
+  const int lane = tid & 31;
+  const int warp = tid >> 5;
+  const int sub = tid / kTpk;  // token within a pass
+  const int c = tid % kTpk;    // 16-byte chunk of the head this thread owns
+  const bool active = c * 8 < D;
+  const int64_t head_off = static_cast<int64_t>(kv_head) * D + c * 8;
+
+  __shared__ DecodeSmem<kTpk, kGc> sm;
+  __shared__ int32_t slots[kDecodeTile];
+  __shared__ float m_s[kGc], l_s[kGc], alpha_s[kGc];
+
+  float qr[kGc][8];
+  float acc[kGc][8];
+#pragma unroll
+  for (int j = 0; j < kGc; ++j) {
+    float f[8] = {};
+    if (j < g && active) {
+      ChunkToFloat(LoadChunk(p.q + row * p.q_stride + static_cast<int64_t>(h0 + j) * D + c * 8), f);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      qr[j][i] = f[i] * p.scale_log2;
+      acc[j][i] = 0.f;
+    }
+  }
+  if (tid < kGc) {
+    m_s[tid] = -INFINITY;
+    l_s[tid] = 0.f;
+  }
+
+  for (int tile = t_begin; tile < t_end; tile += kDecodeTile) {
+    const int n = min(kDecodeTile, t_end - tile);
+    __syncthreads();  // the previous tile's readers of slots / logits are done
+    for (int i = tid; i < n; i += kDecodeThreads) slots[i] = SlotOf(table, tile + i, block_size);
+    __syncthreads();
+
+    // Scores: each kTpk-thread group dots one K row with the g q heads.
+    for (int base = 0; base < n; base += kTokPerPass * kDecodeUnroll) {
+      uint4 raw[kDecodeUnroll];
+#pragma unroll
+      for (int u = 0; u < kDecodeUnroll; ++u) {
+        const int t = base + u * kTokPerPass + sub;
+        raw[u] = (active && t < n) ? LoadChunk(p.k_cache + slots[t] * kv_width + head_off)
+                                   : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kDecodeUnroll; ++u) {
+        const int t = base + u * kTokPerPass + sub;
+        float kf[8];
+        ChunkToFloat(raw[u], kf);
+#pragma unroll
+        for (int j = 0; j < kGc; ++j) {
+          if (j < g) {  // block-uniform, so the shuffles below see the whole warp
+            float dot = 0.f;
+#pragma unroll
+            for (int i = 0; i < 8; ++i) dot = fmaf(qr[j][i], kf[i], dot);
+#pragma unroll
+            for (int off = kTpk / 2; off > 0; off >>= 1) {
+              dot += __shfl_xor_sync(kFullMask, dot, off);
+            }
+            if (c == 0 && t < n) sm.logits[j][t] = dot;
+          }
+        }
+      }
+    }
+    __syncthreads();
+
+    // Online softmax, one warp per head: fold the tile's max into the running max, turn the
+    // scores into weights, and publish the factor that rescales the old accumulators.
+    for (int j = warp; j < g; j += kDecodeWarps) {
+      float mx = -INFINITY;
+      for (int t = lane; t < n; t += 32) mx = fmaxf(mx, sm.logits[j][t]);
+      mx = WarpMax(mx);
+      const float m_old = m_s[j];
+      const float m_new = fmaxf(m_old, mx);  // finite: the tile has at least one token
+      float sum = 0.f;
+      for (int t = lane; t < n; t += 32) {
+        const float e = exp2f(sm.logits[j][t] - m_new);
+        sm.logits[j][t] = e;
+        sum += e;
+      }
+      sum = WarpSum(sum);  // also orders every lane's read of m_s[j] before lane 0 writes it
+      if (lane == 0) {
+        const float alpha = exp2f(m_old - m_new);  // 0 on the first tile (m_old = -inf)
+        alpha_s[j] = alpha;
+        l_s[j] = l_s[j] * alpha + sum;
+        m_s[j] = m_new;
+      }
+    }
+    __syncthreads();
+
+    // Weighted V: each thread accumulates its chunk over its tokens of the tile.
+#pragma unroll
+    for (int j = 0; j < kGc; ++j) {
+      const float alpha = j < g ? alpha_s[j] : 0.f;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[j][i] *= alpha;
+    }
+    for (int base = 0; base < n; base += kTokPerPass * kDecodeUnroll) {
+      uint4 raw[kDecodeUnroll];
+#pragma unroll
+      for (int u = 0; u < kDecodeUnroll; ++u) {
+        const int t = base + u * kTokPerPass + sub;
+        raw[u] = (active && t < n) ? LoadChunk(p.v_cache + slots[t] * kv_width + head_off)
+                                   : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int u = 0; u < kDecodeUnroll; ++u) {
+        const int t = base + u * kTokPerPass + sub;
+        if (t < n) {
+          float vf[8];
+          ChunkToFloat(raw[u], vf);
+#pragma unroll
+          for (int j = 0; j < kGc; ++j) {
+            if (j < g) {
+              const float w = sm.logits[j][t];
+#pragma unroll
+              for (int i = 0; i < 8; ++i) acc[j][i] = fmaf(w, vf[i], acc[j][i]);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // Sum the accumulators of threads that own the same chunk: across the token groups of a
+  // warp with shuffles, then across warps through shared memory.
+#pragma unroll
+  for (int j = 0; j < kGc; ++j) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+#pragma unroll
+      for (int off = kTpk; off < 32; off <<= 1) {
+        acc[j][i] += __shfl_xor_sync(kFullMask, acc[j][i], off);
+      }
+    }
+  }
+  __syncthreads();  // the last tile's readers of sm.logits are done before sm.red reuses it
+  if (lane < kTpk) {
+#pragma unroll
+    for (int j = 0; j < kGc; ++j) {
+      if (j < g) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) sm.red[warp][j][c * 8 + i] = acc[j][i];
+      }
+    }
+  }
+  __syncthreads();
+
+  const int64_t hq = p.num_q_heads;
+  for (int e = tid; e < g * D; e += kDecodeThreads) {
+    const int j = e / D;
+    const int d = e % D;
+    float v = 0.f;
+#pragma unroll
+    for (int w = 0; w < kDecodeWarps; ++w) v += sm.red[w][j][d];
+    const int64_t h = h0 + j;
+    if (split.num == 1) {
+      p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v / l_s[j]);
+    } else {
+      p.partial_out[((seq * hq + h) * p.max_parts + part) * D + d] = v;
+    }
+  }
+  if (split.num > 1 && tid < g) {
+    p.partial_ml[(seq * hq + h0 + tid) * p.max_parts + part] = make_float2(m_s[tid], l_s[tid]);
+  }
+}
+
+// Block (seq, q head): merges the partitions of a split decode sequence.
+__global__ void __launch_bounds__(kCombineThreads)
+    CombineKernel(const DeviceStep step, const AttnParams p) {
+  const int seq = blockIdx.x;
+  if (step.seq_num_new[seq] != 1) return;
+  const Split split = DecodeSplit(step.seq_num_cached[seq] + 1, p.max_parts);
+  if (split.num <= 1) return;  // DecodeKernel wrote the output itself
+  const int64_t hq = p.num_q_heads;
+  const int64_t h = blockIdx.y;
+  const int D = p.head_dim;
+  const int64_t base = (seq * hq + h) * p.max_parts;
+
+  __shared__ float weight[kMaxPartitions];
+  if (threadIdx.x < 32) {
+    const int lane = threadIdx.x;
+    float m = -INFINITY;
+    for (int i = lane; i < split.num; i += 32) m = fmaxf(m, p.partial_ml[base + i].x);
+    m = WarpMax(m);
+    float l = 0.f;
+    for (int i = lane; i < split.num; i += 32) {
+      const float2 ml = p.partial_ml[base + i];
+      l += ml.y * exp2f(ml.x - m);
+    }
+    const float inv = 1.f / WarpSum(l);  // l >= 1: each partition's max term contributes 1
+    for (int i = lane; i < split.num; i += 32) {
+      weight[i] = exp2f(p.partial_ml[base + i].x - m) * inv;
+    }
+  }
+  __syncthreads();
+  const int64_t row = step.seq_first_row[seq];
+  for (int d = threadIdx.x; d < D; d += kCombineThreads) {
+    float v = 0.f;
+    for (int i = 0; i < split.num; ++i) v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
+    p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v);
+  }
+}
+
+// --- Prefill ---
+
+// Maps the linear tile index b to (sequence, tile within it) over the sequences with more
+// than one new token, each cut into ceil(num_new / kPrefillRows) tiles. Every warp computes
+// the same answer with a warp-wide prefix sum, 32 sequences per step; false: no such tile.
+__device__ bool FindPrefillTile(const DeviceStep& step, int b, int* seq, int* tile, int* ntiles) {
+  const int lane = threadIdx.x & 31;
+  int base = 0;
+  for (int s0 = 0; s0 < step.num_seqs; s0 += 32) {
+    const int s = s0 + lane;
+    const int n = s < step.num_seqs ? step.seq_num_new[s] : 0;
+    const int tiles = n > 1 ? CeilDiv(n, kPrefillRows) : 0;
+    int inclusive = tiles;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int v = __shfl_up_sync(kFullMask, inclusive, off);
+      if (lane >= off) inclusive += v;
+    }
+    const int total = __shfl_sync(kFullMask, inclusive, 31);
+    if (b < base + total) {
+      // The owner is the first lane whose inclusive count passes b.
+      const int owner = __ffs(__ballot_sync(kFullMask, base + inclusive > b)) - 1;
+      *seq = s0 + owner;
+      *ntiles = __shfl_sync(kFullMask, tiles, owner);
+      *tile = b - base - __shfl_sync(kFullMask, inclusive - tiles, owner);
+      return true;
+    }
+    base += total;
+  }
+  return false;
+}
+
+// Block (tile, q head): kPrefillRows query rows of one sequence. Thread (r, part) owns row r
+// and the 16-byte chunks part, part + 4, ... of the head (interleaved so that the 4 threads
+// of a row read adjacent shared-memory words).
+template <int D>
+__global__ void __launch_bounds__(kPrefillThreads)
+    PrefillKernel(const DeviceStep step, const AttnParams p) {
+  int seq = 0, tile = 0, ntiles = 0;
+  if (!FindPrefillTile(step, blockIdx.x, &seq, &tile, &ntiles)) return;
+  tile = ntiles - 1 - tile;  // a sequence's last tiles see the most keys: start them first
+
+  constexpr int kChunks = D / 8;
+  constexpr int kMine = (kChunks + 3) / 4;  // chunks per thread (the last may be partial)
+  const int h = blockIdx.y;
+  const int kv_head = h / (p.num_q_heads / p.num_kv_heads);
+  const int n = step.seq_num_new[seq];
+  const int cached = step.seq_num_cached[seq];
+  const int32_t* table = step.block_tables + step.seq_block_begin[seq];
+  const int block_size = step.block_size;
+  const int64_t kv_width = static_cast<int64_t>(p.num_kv_heads) * D;
+  const int r0 = tile * kPrefillRows;
+  const int rows_here = min(kPrefillRows, n - r0);
+  const int kv_end = cached + r0 + rows_here;  // this block reads positions [0, kv_end)
+
+  const int tid = threadIdx.x;
+  const int r = tid / 4;
+  const int part = tid % 4;
+  const bool valid = r < rows_here;
+  // Rows past the sequence's end (last tile) compute a copy of its last row and write nothing.
+  const int qpos = cached + r0 + min(r, rows_here - 1);
+  const int64_t out_row = step.seq_first_row[seq] + r0 + r;
+
+  __shared__ __align__(16) bf16 ks[kPrefillKeys][D];
+  __shared__ __align__(16) bf16 vs[kPrefillKeys][D];
+
+  float qr[kMine][8];
+  float acc[kMine][8];
+#pragma unroll
+  for (int i = 0; i < kMine; ++i) {
+    float f[8] = {};
+    if (valid && part + 4 * i < kChunks) {
+      ChunkToFloat(
+          LoadChunk(p.q + out_row * p.q_stride + static_cast<int64_t>(h) * D + (part + 4 * i) * 8),
+          f);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      qr[i][e] = f[e] * p.scale_log2;
+      acc[i][e] = 0.f;
+    }
+  }
+  float m = -INFINITY;
+  float l = 0.f;
+
+  for (int k0 = 0; k0 < kv_end; k0 += kPrefillKeys) {
+    __syncthreads();  // everyone is done with the previous tile
+    // Positions past kv_end are zero-filled: they are masked, and 0 * garbage could be NaN.
+    for (int e = tid; e < kPrefillKeys * kChunks; e += kPrefillThreads) {
+      const int j = e / kChunks;
+      const int cc = e % kChunks;
+      const int pos = k0 + j;
+      uint4 kraw = make_uint4(0, 0, 0, 0);
+      uint4 vraw = make_uint4(0, 0, 0, 0);
+      if (pos < kv_end) {
+        const int64_t off =
+            SlotOf(table, pos, block_size) * kv_width + static_cast<int64_t>(kv_head) * D + cc * 8;
+        kraw = LoadChunk(p.k_cache + off);
+        vraw = LoadChunk(p.v_cache + off);
+      }
+      *reinterpret_cast<uint4*>(&ks[j][cc * 8]) = kraw;
+      *reinterpret_cast<uint4*>(&vs[j][cc * 8]) = vraw;
+    }
+    __syncthreads();
+
+    float s[kPrefillKeys];
+    float tile_max = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < kPrefillKeys; ++j) {
+      float dot = 0.f;
+#pragma unroll
+      for (int i = 0; i < kMine; ++i) {
+        if (part + 4 * i >= kChunks) continue;  // head_dim not a multiple of 32
+        float kf[8];
+        ChunkToFloat(*reinterpret_cast<const uint4*>(&ks[j][(part + 4 * i) * 8]), kf);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) dot = fmaf(qr[i][e], kf[e], dot);
+      }
+      dot += __shfl_xor_sync(kFullMask, dot, 1);
+      dot += __shfl_xor_sync(kFullMask, dot, 2);
+      s[j] = k0 + j <= qpos ? dot : -INFINITY;  // causal mask
+      tile_max = fmaxf(tile_max, s[j]);
+    }
+    // Finite from the first tile on: position 0 is visible to every row.
+    const float m_new = fmaxf(m, tile_max);
+    const float alpha = exp2f(m - m_new);
+    l *= alpha;
+#pragma unroll
+    for (int i = 0; i < kMine; ++i) {
+#pragma unroll
+      for (int e = 0; e < 8; ++e) acc[i][e] *= alpha;
+    }
+#pragma unroll
+    for (int j = 0; j < kPrefillKeys; ++j) {
+      const float w = exp2f(s[j] - m_new);
+      l += w;
+#pragma unroll
+      for (int i = 0; i < kMine; ++i) {
+        if (part + 4 * i >= kChunks) continue;
+        float vf[8];
+        ChunkToFloat(*reinterpret_cast<const uint4*>(&vs[j][(part + 4 * i) * 8]), vf);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[i][e] = fmaf(w, vf[e], acc[i][e]);
+      }
+    }
+    m = m_new;
+  }
+
+  if (!valid) return;
+  const float inv = 1.f / l;
+  bf16* o = p.out + (out_row * p.num_q_heads + h) * D;
+#pragma unroll
+  for (int i = 0; i < kMine; ++i) {
+    if (part + 4 * i >= kChunks) continue;
+    float f[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) f[e] = acc[i][e] * inv;
+    *reinterpret_cast<uint4*>(o + (part + 4 * i) * 8) = FloatToChunk(f);
+  }
+}
+
+// --- Host side ---
+
+struct DecodePlan {
+  int head_chunk;  // q heads per decode block: 1, 2, 4 or 8
+  int num_chunks;  // decode blocks per kv head
+  int max_parts;   // context partitions per sequence, at most
+};
+
+DecodePlan PlanDecode(const DeviceStep& step, const AttentionShape& shape) {
+  const int group = shape.num_q_heads / shape.num_kv_heads;
+  const int head_chunk = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : kMaxHeadChunk;
+  const int num_chunks = CeilDiv(group, head_chunk);
+  const int64_t blocks_per_part =
+      static_cast<int64_t>(std::max(step.num_seqs, 1)) * shape.num_kv_heads * num_chunks;
+  const int64_t cap = std::clamp<int64_t>(
+      (kTargetDecodeBlocks + blocks_per_part - 1) / blocks_per_part, 1, kMaxPartitions);
+  const int64_t need = CeilDiv(std::max(step.max_context, 1), kMinPartition);
+  return {head_chunk, num_chunks, static_cast<int>(std::min(cap, need))};
+}
+
+// Workspace bytes per partition: every (sequence, q head) keeps head_dim floats and (m, l).
+size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
+  return static_cast<size_t>(step.num_seqs) * shape.num_q_heads *
+         (static_cast<size_t>(shape.head_dim) + 2) * sizeof(float);
+}
+
+template <int kTpk>
+void LaunchDecode(int head_chunk, dim3 grid, const DeviceStep& step, const AttnParams& p,
+                  cudaStream_t stream) {
+  switch (head_chunk) {
+    case 1:
+      DecodeKernel<kTpk, 1><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      break;
+    case 2:
+      DecodeKernel<kTpk, 2><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      break;
+    case 4:
+      DecodeKernel<kTpk, 4><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      break;
+    default:
+      DecodeKernel<kTpk, kMaxHeadChunk><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      break;
+  }
+}
+
+template <int D>
+void LaunchPrefill(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  PrefillKernel<D><<<grid, kPrefillThreads, 0, stream>>>(step, p);
+}
+
+}  // namespace
+
+size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape) {
+  if (step.num_seqs <= 0) return 0;
+  const DecodePlan plan = PlanDecode(step, shape);
+  if (plan.max_parts <= 1) return 0;  // no split: decode writes its output directly
+  return BytesPerPartition(step, shape) * plan.max_parts;
+}
+
+void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
+               const DeviceStep& step, const AttentionShape& shape, void* workspace,
+               size_t workspace_bytes, bf16* out, cudaStream_t stream) {
+  if (step.num_seqs <= 0 || step.rows <= 0) return;
+  const int D = shape.head_dim;
+  assert((D == 16 || D % 32 == 0) && D >= 16 && D <= 256);
+  assert(shape.num_kv_heads > 0 && shape.num_q_heads % shape.num_kv_heads == 0);
+  assert(q_stride % 8 == 0);  // 16-byte loads of q rows
+
+  AttnParams p;
+  p.q = q;
+  p.q_stride = q_stride;
+  p.k_cache = k_cache;
+  p.v_cache = v_cache;
+  p.out = out;
+  p.num_q_heads = shape.num_q_heads;
+  p.num_kv_heads = shape.num_kv_heads;
+  p.head_dim = D;
+  p.scale_log2 = shape.scale * kLog2e;
+
+  // Decode (always launched: only the arrays say whether a sequence decodes). A workspace
+  // smaller than AttentionWorkspaceBytes only lowers the number of partitions.
+  const DecodePlan plan = PlanDecode(step, shape);
+  const size_t per_part = BytesPerPartition(step, shape);
+  p.max_parts =
+      std::max(1, static_cast<int>(std::min<size_t>(plan.max_parts, workspace_bytes / per_part)));
+  if (p.max_parts > 1) {
+    p.partial_out = static_cast<float*>(workspace);
+    p.partial_ml = reinterpret_cast<float2*>(
+        p.partial_out + static_cast<size_t>(step.num_seqs) * shape.num_q_heads * p.max_parts * D);
+  }
+  const dim3 decode_grid(static_cast<unsigned>(step.num_seqs), static_cast<unsigned>(p.max_parts),
+                         static_cast<unsigned>(shape.num_kv_heads * plan.num_chunks));
+  if (D <= 32) {
+    LaunchDecode<4>(plan.head_chunk, decode_grid, step, p, stream);
+  } else if (D <= 64) {
+    LaunchDecode<8>(plan.head_chunk, decode_grid, step, p, stream);
+  } else if (D <= 128) {
+    LaunchDecode<16>(plan.head_chunk, decode_grid, step, p, stream);
+  } else {
+    LaunchDecode<32>(plan.head_chunk, decode_grid, step, p, stream);
+  }
+  if (p.max_parts > 1) {
+    CombineKernel<<<dim3(static_cast<unsigned>(step.num_seqs),
+                         static_cast<unsigned>(shape.num_q_heads)),
+                    kCombineThreads, 0, stream>>>(step, p);
+  }
+
+  // Prefill: a bound on sum over sequences of ceil(num_new / kPrefillRows), from the scalars
+  // alone (num_seqs tiles each, and (rows + num_seqs * (kPrefillRows - 1)) / kPrefillRows).
+  if (step.max_num_new <= 1) return;
+  const int64_t by_seq =
+      static_cast<int64_t>(step.num_seqs) * CeilDiv(step.max_num_new, kPrefillRows);
+  const int64_t by_rows =
+      (static_cast<int64_t>(step.rows) + static_cast<int64_t>(step.num_seqs) * (kPrefillRows - 1)) /
+      kPrefillRows;
+  const int64_t tiles = std::min<int64_t>({by_seq, by_rows, INT_MAX});
+  const dim3 prefill_grid(static_cast<unsigned>(tiles), static_cast<unsigned>(shape.num_q_heads));
+  switch (D) {
+    case 16:
+      LaunchPrefill<16>(prefill_grid, step, p, stream);
+      break;
+    case 32:
+      LaunchPrefill<32>(prefill_grid, step, p, stream);
+      break;
+    case 64:
+      LaunchPrefill<64>(prefill_grid, step, p, stream);
+      break;
+    case 96:
+      LaunchPrefill<96>(prefill_grid, step, p, stream);
+      break;
+    case 128:
+      LaunchPrefill<128>(prefill_grid, step, p, stream);
+      break;
+    case 160:
+      LaunchPrefill<160>(prefill_grid, step, p, stream);
+      break;
+    case 192:
+      LaunchPrefill<192>(prefill_grid, step, p, stream);
+      break;
+    case 224:
+      LaunchPrefill<224>(prefill_grid, step, p, stream);
+      break;
+    case 256:
+      LaunchPrefill<256>(prefill_grid, step, p, stream);
+      break;
+    default:
+      break;  // unsupported head_dim (asserted above)
+  }
+}
+
+}  // namespace sluice::llm::cuda

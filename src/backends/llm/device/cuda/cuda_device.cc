@@ -1,0 +1,657 @@
+#include "backends/llm/device/cuda/cuda_device.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "backends/llm/device/cuda/kernels.h"
+
+namespace sluice::llm {
+namespace {
+
+Status CudaError(cudaError_t e, std::string_view what) {
+  std::string msg = std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+  if (e == cudaErrorMemoryAllocation) return ResourceExhausted(std::move(msg));
+  return Internal(std::move(msg));
+}
+
+Status BlasError(cublasStatus_t s, std::string_view what) {
+  return Internal(std::string(what) + ": cuBLASLt status " + std::to_string(static_cast<int>(s)));
+}
+
+#define SLUICE_CUDA_RETURN(expr, what)                                  \
+  do {                                                                  \
+    if (cudaError_t sluice_e = (expr); sluice_e != cudaSuccess) {       \
+      return CudaError(sluice_e, what);                                 \
+    }                                                                   \
+  } while (0)
+
+// Device memory of one dtype.
+class CudaBuffer final : public Buffer {
+ public:
+  CudaBuffer(DType dtype, size_t elements, void* ptr) : Buffer(dtype, elements), ptr_(ptr) {}
+  ~CudaBuffer() override { cudaFree(ptr_); }
+  void* ptr() const { return ptr_; }
+
+ private:
+  void* ptr_;
+};
+
+template <typename T>
+T* Ptr(const Buffer& b) {
+  return static_cast<T*>(static_cast<const CudaBuffer&>(b).ptr());
+}
+cuda::bf16* Bf16(const Buffer& b) { return Ptr<cuda::bf16>(b); }
+
+// Raw device allocation that keeps its address until it must grow.
+struct DeviceScratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~DeviceScratch() { cudaFree(ptr); }
+  // Grows to at least `need` bytes; returns true when the address changed.
+  Result<bool> Ensure(size_t need) {
+    if (need <= bytes) return false;
+    cudaFree(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    if (cudaError_t e = cudaMalloc(&ptr, need); e != cudaSuccess) {
+      cudaGetLastError();
+      return CudaError(e, "cudaMalloc of " + std::to_string(need) + " bytes of scratch");
+    }
+    bytes = need;
+    return true;
+  }
+};
+
+struct PinnedScratch {
+  void* ptr = nullptr;
+  size_t bytes = 0;
+  ~PinnedScratch() { cudaFreeHost(ptr); }
+  Status Ensure(size_t need) {
+    if (need <= bytes) return Status::Ok();
+    const size_t grown = std::max(need, bytes * 2);
+    cudaFreeHost(ptr);
+    ptr = nullptr;
+    bytes = 0;
+    SLUICE_CUDA_RETURN(cudaHostAlloc(&ptr, grown, cudaHostAllocDefault), "cudaHostAlloc");
+    bytes = grown;
+    return Status::Ok();
+  }
+};
+
+// A cached cuBLASLt plan for one GEMM shape.
+struct MatmulPlan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  bool has_algo = false;
+  ~MatmulPlan() {
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (desc) cublasLtMatmulDescDestroy(desc);
+  }
+};
+
+constexpr size_t kBlasWorkspaceBytes = 32u << 20;
+constexpr size_t kLoadChunkBytes = 32u << 20;
+
+class CudaDevice final : public Device {
+ public:
+  explicit CudaDevice(const CudaDeviceOptions& options) : options_(options) {}
+
+  ~CudaDevice() override {
+    // Order: graphs and plans reference the stream and the handle.
+    DropGraphs();
+    plans_.clear();
+    if (stream_) cudaStreamSynchronize(stream_);
+    for (cudaEvent_t e : load_events_) {
+      if (e) cudaEventDestroy(e);
+    }
+    if (blas_) cublasLtDestroy(blas_);
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  Status Init() {
+    SLUICE_CUDA_RETURN(cudaSetDevice(options_.device_id), "cudaSetDevice");
+    SLUICE_CUDA_RETURN(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking),
+                       "cudaStreamCreate");
+    if (cublasStatus_t s = cublasLtCreate(&blas_); s != CUBLAS_STATUS_SUCCESS) {
+      return BlasError(s, "cublasLtCreate");
+    }
+    ASSIGN_OR_RETURN(bool moved, blas_workspace_.Ensure(kBlasWorkspaceBytes));
+    (void)moved;
+    cudaDeviceProp prop{};
+    SLUICE_CUDA_RETURN(cudaGetDeviceProperties(&prop, options_.device_id),
+                       "cudaGetDeviceProperties");
+    name_ = std::string("cuda:") + std::to_string(options_.device_id) + " (" + prop.name + ")";
+    return Status::Ok();
+  }
+
+  std::string_view name() const override { return name_; }
+  DType activation_dtype() const override { return DType::kBF16; }
+
+  // --- Memory ---
+
+  Result<std::unique_ptr<Buffer>> Allocate(DType dtype, size_t elements) override {
+    void* ptr = nullptr;
+    const size_t bytes = std::max<size_t>(1, elements * DTypeSize(dtype));
+    if (cudaError_t e = cudaMalloc(&ptr, bytes); e != cudaSuccess) {
+      cudaGetLastError();  // clear the sticky-free allocation error
+      return CudaError(e, "cudaMalloc of " + std::to_string(bytes) + " bytes on " + name_);
+    }
+    return std::unique_ptr<Buffer>(new CudaBuffer(dtype, elements, ptr));
+  }
+
+  // Weights of any float dtype become bf16 on the device. The host data streams through two
+  // pinned chunks so that reading the (memory-mapped) file overlaps the copy engine; fp32
+  // and fp16 chunks land in a raw device chunk and a kernel converts them.
+  Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host, size_t elements,
+                                             std::shared_ptr<const void> /*keep_alive*/) override {
+    if (dtype == DType::kI32) return InvalidArgument("cuda device: int32 weights are not supported");
+    ASSIGN_OR_RETURN(auto out, Allocate(DType::kBF16, elements));
+    RETURN_IF_ERROR(EnsureLoadStaging());
+    const size_t elem = DTypeSize(dtype);
+    const size_t chunk_elems = kLoadChunkBytes / elem;
+    const int kind = dtype == DType::kF32 ? 0 : dtype == DType::kBF16 ? 1 : 2;
+    const auto* src = static_cast<const std::byte*>(host);
+    cuda::bf16* dst = Bf16(*out);
+    for (size_t first = 0, i = 0; first < elements; first += chunk_elems, ++i) {
+      const size_t n = std::min(chunk_elems, elements - first);
+      const int slot = static_cast<int>(i % 2);
+      SLUICE_CUDA_RETURN(cudaEventSynchronize(load_events_[slot]), "weight upload");
+      std::byte* pinned = static_cast<std::byte*>(load_pinned_.ptr) + slot * kLoadChunkBytes;
+      std::memcpy(pinned, src + first * elem, n * elem);
+      if (kind == 1) {
+        SLUICE_CUDA_RETURN(cudaMemcpyAsync(dst + first, pinned, n * elem, cudaMemcpyHostToDevice,
+                                           stream_),
+                           "weight upload");
+      } else {
+        std::byte* raw = static_cast<std::byte*>(load_raw_.ptr) + slot * kLoadChunkBytes;
+        SLUICE_CUDA_RETURN(
+            cudaMemcpyAsync(raw, pinned, n * elem, cudaMemcpyHostToDevice, stream_),
+            "weight upload");
+        cuda::ConvertToBf16(raw, kind, dst + first, n, stream_);
+      }
+      SLUICE_CUDA_RETURN(cudaEventRecord(load_events_[slot], stream_), "weight upload");
+    }
+    SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream_), "weight upload");
+    SLUICE_CUDA_RETURN(cudaGetLastError(), "weight conversion");
+    return out;
+  }
+
+  Status Upload(Buffer& dst, const void* host, size_t bytes) override {
+    SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream_), "upload");
+    SLUICE_CUDA_RETURN(cudaMemcpy(Ptr<void>(dst), host, bytes, cudaMemcpyHostToDevice), "upload");
+    return Status::Ok();
+  }
+
+  Status Download(const Buffer& src, void* host, size_t bytes) override {
+    RETURN_IF_ERROR(Sync("step"));
+    SLUICE_CUDA_RETURN(cudaMemcpy(host, Ptr<void>(src), bytes, cudaMemcpyDeviceToHost),
+                       "download");
+    return Status::Ok();
+  }
+
+  std::optional<DeviceMemory> memory() const override {
+    DeviceMemory m;
+    if (cudaMemGetInfo(&m.free, &m.total) != cudaSuccess) return std::nullopt;
+    return m;
+  }
+
+  // --- Step ---
+
+  // Lays the step out in fixed regions of one int32 array (sized by capacities, not by this
+  // step's counts) so that the arrays' addresses stay put for graph replays, and copies it
+  // up in one transfer.
+  Status BeginStep(const StepMetadata& step) override {
+    ReleaseLoadStaging();  // weights are all loaded before the first step
+    if (!step_error_.ok()) return step_error_;
+    const int32_t rows = step.num_rows();
+    const int32_t seqs = static_cast<int32_t>(step.seqs.size());
+    const int32_t blocks = static_cast<int32_t>(step.block_tables.size());
+    const int32_t logit_rows = static_cast<int32_t>(step.logit_rows.size());
+    if (rows > cap_rows_ || seqs > cap_seqs_ || blocks > cap_blocks_ || logit_rows > cap_rows_) {
+      cap_rows_ = std::max({cap_rows_, rows, logit_rows, 256});
+      cap_seqs_ = std::max({cap_seqs_, seqs, 256});
+      cap_blocks_ = std::max({cap_blocks_ * 2, blocks, 4096});
+      const size_t ints = MetaInts();
+      ASSIGN_OR_RETURN(bool moved, meta_.Ensure(ints * sizeof(int32_t)));
+      RETURN_IF_ERROR(meta_host_.Ensure(ints * sizeof(int32_t)));
+      if (moved) DropGraphs();
+    }
+    auto* h = static_cast<int32_t*>(meta_host_.ptr);
+    auto region = [&](int index) { return h + RegionOffset(index); };
+    std::copy(step.tokens.begin(), step.tokens.end(), region(0));
+    std::copy(step.positions.begin(), step.positions.end(), region(1));
+    std::copy(step.slots.begin(), step.slots.end(), region(2));
+    std::copy(step.logit_rows.begin(), step.logit_rows.end(), region(3));
+    int32_t* row_seq = region(4);
+    int32_t max_new = 0;
+    for (int32_t s = 0; s < seqs; ++s) {
+      const StepSequence& q = step.seqs[s];
+      region(5)[s] = q.first_row;
+      region(6)[s] = q.num_new;
+      region(7)[s] = q.num_cached;
+      region(8)[s] = q.block_table_begin;
+      for (int32_t j = 0; j < q.num_new; ++j) row_seq[q.first_row + j] = s;
+      max_new = std::max(max_new, q.num_new);
+    }
+    std::copy(step.block_tables.begin(), step.block_tables.end(), region(9));
+    const size_t used = RegionOffset(9) + static_cast<size_t>(blocks);
+    SLUICE_CUDA_RETURN(cudaMemcpyAsync(meta_.ptr, meta_host_.ptr, used * sizeof(int32_t),
+                                       cudaMemcpyHostToDevice, stream_),
+                       "step metadata upload");
+    auto* d = static_cast<const int32_t*>(meta_.ptr);
+    cuda::DeviceStep& ds = dstep_;
+    ds.tokens = d + RegionOffset(0);
+    ds.positions = d + RegionOffset(1);
+    ds.slots = d + RegionOffset(2);
+    ds.logit_rows = d + RegionOffset(3);
+    ds.row_seq = d + RegionOffset(4);
+    ds.seq_first_row = d + RegionOffset(5);
+    ds.seq_num_new = d + RegionOffset(6);
+    ds.seq_num_cached = d + RegionOffset(7);
+    ds.seq_block_begin = d + RegionOffset(8);
+    ds.block_tables = d + RegionOffset(9);
+    ds.rows = rows;
+    ds.num_seqs = seqs;
+    ds.num_logit_rows = logit_rows;
+    ds.block_size = step.block_size;
+    ds.max_num_new = max_new;
+    ds.max_context = step.max_context;
+    return Status::Ok();
+  }
+
+  int32_t GraphBucket(int32_t num_seqs) const override {
+    if (options_.enforce_eager || num_seqs < 1 || num_seqs > options_.max_graph_batch) return 0;
+    if (num_seqs <= 4) return num_seqs == 3 ? 4 : num_seqs;
+    return std::min(options_.max_graph_batch, (num_seqs + 7) / 8 * 8);
+  }
+
+  Status RunStep(int32_t bucket, const std::function<void()>& issue_ops) override {
+    if (bucket == 0) {
+      issue_ops();
+      return TakeStepError();
+    }
+    // A graph step's kernels must size their grids for any context up to the model's
+    // length, since the same graph replays every later step of this bucket.
+    dstep_.max_context = std::max(dstep_.max_context, options_.max_model_len);
+    auto it = graphs_.find(bucket);
+    if (it == graphs_.end()) {
+      if (!warmed_.contains(bucket)) {
+        // First sight of the bucket: run eagerly, so that every workspace and cuBLASLt plan
+        // exists (and stays) before a capture records their addresses.
+        warmed_.insert(bucket);
+        issue_ops();
+        return TakeStepError();
+      }
+      SLUICE_CUDA_RETURN(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal),
+                         "graph capture");
+      capturing_ = true;
+      issue_ops();
+      capturing_ = false;
+      cudaGraph_t graph = nullptr;
+      cudaError_t e = cudaStreamEndCapture(stream_, &graph);
+      Status st = TakeStepError();
+      if (e != cudaSuccess || !st.ok()) {
+        if (graph) cudaGraphDestroy(graph);
+        cudaGetLastError();
+        return st.ok() ? CudaError(e, "graph capture") : st;
+      }
+      cudaGraphExec_t exec = nullptr;
+      e = cudaGraphInstantiate(&exec, graph, 0);
+      cudaGraphDestroy(graph);
+      SLUICE_CUDA_RETURN(e, "graph instantiate");
+      it = graphs_.emplace(bucket, exec).first;
+    }
+    SLUICE_CUDA_RETURN(cudaGraphLaunch(it->second, stream_), "graph launch");
+    return Status::Ok();
+  }
+
+  void DropGraphs() override {
+    for (auto& [bucket, exec] : graphs_) cudaGraphExecDestroy(exec);
+    graphs_.clear();
+  }
+
+  size_t num_graphs() const { return graphs_.size(); }
+
+  // --- Ops ---
+
+  void Embedding(const Buffer& table, int32_t hidden, Buffer& out) override {
+    cuda::Embedding(Bf16(table), dstep_.tokens, dstep_.rows, hidden, Bf16(out), stream_);
+  }
+
+  void RmsNorm(const Buffer& x, const Buffer& weight, int32_t rows, int32_t hidden, float eps,
+               Buffer& out) override {
+    cuda::RmsNorm(Bf16(x), Bf16(weight), rows, hidden, eps, Bf16(out), stream_);
+  }
+
+  void AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight, int32_t rows,
+                  int32_t hidden, float eps, Buffer& out) override {
+    cuda::AddRmsNorm(Bf16(residual), Bf16(delta), Bf16(weight), rows, hidden, eps, Bf16(out),
+                     stream_);
+  }
+
+  // y = x W^T: in cuBLASLt's column-major terms, y^T [out, rows] = W [in, out]^T x^T [in, rows].
+  void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows, int32_t in,
+              int32_t out, Buffer& y) override {
+    const bool f32_out = y.dtype() == DType::kF32;
+    Result<MatmulPlan*> plan = Plan(rows, in, out, f32_out, bias != nullptr);
+    if (!plan.ok()) return Fail(plan.status());
+    MatmulPlan& p = **plan;
+    if (bias != nullptr) {
+      const void* bias_ptr = Ptr<void>(*bias);
+      cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr,
+                                     sizeof(bias_ptr));
+    }
+    const float alpha = 1.f, beta = 0.f;
+    cublasStatus_t s = cublasLtMatmul(blas_, p.desc, &alpha, Ptr<void>(weight), p.a, Ptr<void>(x),
+                                      p.b, &beta, Ptr<void>(y), p.c, Ptr<void>(y), p.c,
+                                      p.has_algo ? &p.algo : nullptr, blas_workspace_.ptr,
+                                      blas_workspace_.bytes, stream_);
+    if (s != CUBLAS_STATUS_SUCCESS) Fail(BlasError(s, "cublasLtMatmul"));
+  }
+
+  void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
+            const RopeSpec& rope) override {
+    if (rope_for_ != &rope) {
+      if (capturing_) return Fail(Internal("rope table first uploaded during graph capture"));
+      std::vector<float> inv(rope.inv_freq.begin(), rope.inv_freq.end());
+      Result<bool> moved = rope_table_.Ensure(inv.size() * sizeof(float));
+      if (!moved.ok()) return Fail(moved.status());
+      if (*moved) DropGraphs();
+      cudaMemcpyAsync(rope_table_.ptr, inv.data(), inv.size() * sizeof(float),
+                      cudaMemcpyHostToDevice, stream_);
+      cudaStreamSynchronize(stream_);  // `inv` dies at the end of this scope
+      rope_for_ = &rope;
+    }
+    cuda::Rope(Bf16(q), Bf16(k), dstep_.positions, static_cast<const float*>(rope_table_.ptr),
+               dstep_.rows, num_q_heads, num_kv_heads, rope.head_dim, stream_);
+  }
+
+  void SiluMul(const Buffer& gate, const Buffer& up, int32_t rows, int32_t width,
+               Buffer& out) override {
+    cuda::SiluMul(Bf16(gate), Bf16(up), rows, width, width, Bf16(out), stream_);
+  }
+
+  void KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buffer& k_cache,
+               Buffer& v_cache) override {
+    cuda::KvWrite(Bf16(k), Bf16(v), kv_width, dstep_.slots, dstep_.rows, kv_width, Bf16(k_cache),
+                  Bf16(v_cache), stream_);
+  }
+
+  void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
+                 const AttentionSpec& spec, Buffer& out) override {
+    if (!(spec.head_dim == 16 || (spec.head_dim % 32 == 0 && spec.head_dim <= 256))) {
+      return Fail(Unsupported("the CUDA attention kernels support head_dim 16 or a multiple of "
+                              "32 up to 256, not " + std::to_string(spec.head_dim)));
+    }
+    const cuda::AttentionShape shape{spec.num_q_heads, spec.num_kv_heads, spec.head_dim,
+                                     spec.scale};
+    const size_t need = cuda::AttentionWorkspaceBytes(dstep_, shape);
+    if (need > attention_ws_.bytes) {
+      if (capturing_) return Fail(Internal("attention workspace grew during graph capture"));
+      Result<bool> moved = attention_ws_.Ensure(need);
+      if (!moved.ok()) return Fail(moved.status());
+      if (*moved) DropGraphs();
+    }
+    cuda::Attention(Bf16(q), spec.num_q_heads * spec.head_dim, Bf16(k_cache), Bf16(v_cache),
+                    dstep_, shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream_);
+  }
+
+  void GatherRows(const Buffer& x, int32_t width, Buffer& out) override {
+    cuda::GatherRows(Bf16(x), dstep_.logit_rows, dstep_.num_logit_rows, width, Bf16(out), stream_);
+  }
+
+  // --- Sampling ---
+
+  bool can_sample() const override { return true; }
+
+  Status Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
+                std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
+    const int32_t n = static_cast<int32_t>(rows.size());
+    if (n == 0) return Status::Ok();
+    if (logits.dtype() != DType::kF32 || logits.elements() < static_cast<size_t>(n) * vocab) {
+      return Internal("sample: logits buffer too small");
+    }
+    size_t num_penalties = 0;
+    for (const RowSampling& r : rows) num_penalties += r.penalties.size();
+    // One upload: rows | penalty tokens | penalty info; one download: tokens | logprobs.
+    const size_t rows_bytes = Align(n * sizeof(cuda::SamplingRow));
+    const size_t tok_bytes = Align(num_penalties * sizeof(int32_t));
+    const size_t info_bytes = Align(num_penalties * sizeof(cuda::PenaltyInfo));
+    const size_t in_bytes = rows_bytes + tok_bytes + info_bytes;
+    const size_t out_bytes = Align(n * sizeof(int32_t)) + Align(n * sizeof(float));
+    RETURN_IF_ERROR(sample_host_.Ensure(in_bytes + out_bytes));
+    ASSIGN_OR_RETURN(bool moved_in, sample_io_.Ensure(in_bytes + out_bytes));
+    const size_t ws_need = cuda::SamplingWorkspaceBytes(n, vocab);
+    ASSIGN_OR_RETURN(bool moved_ws, sample_ws_.Ensure(std::max<size_t>(ws_need, 1)));
+    (void)moved_in;
+    (void)moved_ws;  // sampling runs outside graphs
+
+    auto* host = static_cast<std::byte*>(sample_host_.ptr);
+    auto* row_h = reinterpret_cast<cuda::SamplingRow*>(host);
+    auto* tok_h = reinterpret_cast<int32_t*>(host + rows_bytes);
+    auto* info_h = reinterpret_cast<cuda::PenaltyInfo*>(host + rows_bytes + tok_bytes);
+    int32_t next = 0;
+    for (int32_t i = 0; i < n; ++i) {
+      const RowSampling& r = rows[i];
+      cuda::SamplingRow& d = row_h[i];
+      d = {};
+      d.temperature = r.temperature;
+      d.top_k = r.top_k;
+      d.top_p = r.top_p;
+      d.min_p = r.min_p;
+      d.repetition_penalty = r.repetition_penalty;
+      d.presence_penalty = r.presence_penalty;
+      d.frequency_penalty = r.frequency_penalty;
+      d.seed = r.seed;
+      d.offset = r.offset;
+      d.penalty_begin = next;
+      d.penalty_count = static_cast<int32_t>(r.penalties.size());
+      for (const PenaltyToken& p : r.penalties) {
+        tok_h[next] = p.token;
+        info_h[next] = {p.output_count, static_cast<uint8_t>(p.seen),
+                        static_cast<uint8_t>(p.suppressed)};
+        ++next;
+      }
+    }
+    auto* dev = static_cast<std::byte*>(sample_io_.ptr);
+    SLUICE_CUDA_RETURN(cudaMemcpyAsync(dev, host, in_bytes, cudaMemcpyHostToDevice, stream_),
+                       "sampling upload");
+    auto* out_tokens = reinterpret_cast<int32_t*>(dev + in_bytes);
+    auto* out_logprobs = reinterpret_cast<float*>(dev + in_bytes + Align(n * sizeof(int32_t)));
+    cuda::Sample(Ptr<float>(logits), n, vocab, reinterpret_cast<const cuda::SamplingRow*>(dev),
+                 reinterpret_cast<const int32_t*>(dev + rows_bytes),
+                 reinterpret_cast<const cuda::PenaltyInfo*>(dev + rows_bytes + tok_bytes),
+                 sample_ws_.ptr, sample_ws_.bytes, out_tokens, out_logprobs, stream_);
+    SLUICE_CUDA_RETURN(cudaMemcpyAsync(host + in_bytes, dev + in_bytes, out_bytes,
+                                       cudaMemcpyDeviceToHost, stream_),
+                       "sampling download");
+    RETURN_IF_ERROR(Sync("sampling"));
+    const auto* tokens_h = reinterpret_cast<const int32_t*>(host + in_bytes);
+    const auto* logprobs_h =
+        reinterpret_cast<const float*>(host + in_bytes + Align(n * sizeof(int32_t)));
+    tokens.assign(tokens_h, tokens_h + n);
+    logprobs.assign(logprobs_h, logprobs_h + n);
+    return Status::Ok();
+  }
+
+ private:
+  static size_t Align(size_t bytes) { return (bytes + 255) / 256 * 256; }
+
+  // Metadata regions: 0 tokens, 1 positions, 2 slots, 3 logit_rows, 4 row_seq (cap_rows_
+  // each), 5..8 per sequence (cap_seqs_ each), 9 block tables (cap_blocks_).
+  size_t RegionOffset(int index) const {
+    const size_t r = static_cast<size_t>(cap_rows_), s = static_cast<size_t>(cap_seqs_);
+    if (index <= 5) return index * r;
+    return 5 * r + (index - 5) * s;
+  }
+  size_t MetaInts() const { return RegionOffset(9) + static_cast<size_t>(cap_blocks_); }
+
+  Result<MatmulPlan*> Plan(int32_t rows, int32_t in, int32_t out, bool f32_out, bool bias) {
+    const auto key = std::make_tuple(rows, in, out, f32_out, bias);
+    auto it = plans_.find(key);
+    if (it != plans_.end()) return it->second.get();
+    if (capturing_) return Internal("cuBLASLt plan first made during graph capture");
+    auto p = std::make_unique<MatmulPlan>();
+    const cudaDataType_t out_type = f32_out ? CUDA_R_32F : CUDA_R_16BF;
+    auto check = [](cublasStatus_t s, const char* what) -> Status {
+      return s == CUBLAS_STATUS_SUCCESS ? Status::Ok() : BlasError(s, what);
+    };
+    RETURN_IF_ERROR(check(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
+                          "matmul desc"));
+    const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
+    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a));
+    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b));
+    if (bias) {
+      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
+                                     sizeof(epilogue));
+      const cudaDataType_t bias_type = CUDA_R_16BF;
+      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                     sizeof(bias_type));
+    }
+    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, in, out, in), "layout A"));
+    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, in, rows, in), "layout B"));
+    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->c, out_type, out, rows, out), "layout C"));
+    cublasLtMatmulPreference_t pref = nullptr;
+    RETURN_IF_ERROR(check(cublasLtMatmulPreferenceCreate(&pref), "matmul preference"));
+    const size_t ws = blas_workspace_.bytes;
+    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
+                                         sizeof(ws));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(blas_, p->desc, p->a, p->b, p->c, p->c, pref,
+                                                      1, &result, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
+      return Internal("cuBLASLt has no algorithm for a " + std::to_string(rows) + "x" +
+                      std::to_string(in) + " by " + std::to_string(in) + "x" +
+                      std::to_string(out) + " GEMM");
+    }
+    p->algo = result.algo;
+    p->has_algo = true;
+    MatmulPlan* raw = p.get();
+    plans_.emplace(key, std::move(p));
+    return raw;
+  }
+
+  Status EnsureLoadStaging() {
+    if (load_pinned_.ptr != nullptr) return Status::Ok();
+    RETURN_IF_ERROR(load_pinned_.Ensure(2 * kLoadChunkBytes));
+    ASSIGN_OR_RETURN(bool moved, load_raw_.Ensure(2 * kLoadChunkBytes));
+    (void)moved;
+    for (cudaEvent_t& e : load_events_) {
+      SLUICE_CUDA_RETURN(cudaEventCreateWithFlags(&e, cudaEventDisableTiming), "cudaEventCreate");
+      SLUICE_CUDA_RETURN(cudaEventRecord(e, stream_), "cudaEventRecord");
+    }
+    return Status::Ok();
+  }
+
+  void ReleaseLoadStaging() {
+    if (load_pinned_.ptr == nullptr) return;
+    cudaStreamSynchronize(stream_);
+    for (cudaEvent_t& e : load_events_) {
+      if (e) cudaEventDestroy(e);
+      e = nullptr;
+    }
+    cudaFreeHost(load_pinned_.ptr);
+    load_pinned_ = {};
+    cudaFree(load_raw_.ptr);
+    load_raw_.ptr = nullptr;
+    load_raw_.bytes = 0;
+  }
+
+  // Ops return nothing (ops.h): the first failure of a step is kept and reported by the
+  // step's RunStep / Download.
+  void Fail(Status st) {
+    if (step_error_.ok()) step_error_ = std::move(st);
+  }
+  Status TakeStepError() {
+    Status st = std::move(step_error_);
+    step_error_ = Status::Ok();
+    if (!st.ok()) return st;
+    SLUICE_CUDA_RETURN(cudaPeekAtLastError(), "kernel launch");
+    return Status::Ok();
+  }
+  Status Sync(std::string_view what) {
+    RETURN_IF_ERROR(TakeStepError());
+    SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream_), std::string(what));
+    SLUICE_CUDA_RETURN(cudaGetLastError(), std::string(what));
+    return Status::Ok();
+  }
+
+  CudaDeviceOptions options_;
+  std::string name_;
+  cudaStream_t stream_ = nullptr;
+  cublasLtHandle_t blas_ = nullptr;
+  DeviceScratch blas_workspace_;
+  std::map<std::tuple<int32_t, int32_t, int32_t, bool, bool>, std::unique_ptr<MatmulPlan>> plans_;
+
+  // Weight loading staging (freed at the first step).
+  PinnedScratch load_pinned_;
+  DeviceScratch load_raw_;
+  std::array<cudaEvent_t, 2> load_events_{};
+
+  // Step metadata.
+  int32_t cap_rows_ = 0, cap_seqs_ = 0, cap_blocks_ = 0;
+  DeviceScratch meta_;
+  PinnedScratch meta_host_;
+  cuda::DeviceStep dstep_;
+  const RopeSpec* rope_for_ = nullptr;
+  DeviceScratch rope_table_;
+  DeviceScratch attention_ws_;
+
+  // Sampling.
+  PinnedScratch sample_host_;
+  DeviceScratch sample_io_;
+  DeviceScratch sample_ws_;
+
+  // Graphs.
+  std::map<int32_t, cudaGraphExec_t> graphs_;
+  std::set<int32_t> warmed_;
+  bool capturing_ = false;
+  Status step_error_;
+};
+
+}  // namespace
+
+int CudaDeviceCount(std::string* why_none) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    if (why_none) *why_none = std::string(cudaGetErrorName(e)) + ": " + cudaGetErrorString(e);
+    return 0;
+  }
+  if (n == 0 && why_none) *why_none = "the CUDA driver reports no devices";
+  return n;
+}
+
+Result<std::unique_ptr<Device>> CreateCudaDevice(const CudaDeviceOptions& options) {
+  std::string why;
+  const int n = CudaDeviceCount(&why);
+  if (n == 0) return Unavailable("no usable CUDA GPU: " + why);
+  if (options.device_id < 0 || options.device_id >= n) {
+    return InvalidArgument("GPU " + std::to_string(options.device_id) + " does not exist (" +
+                           std::to_string(n) + " visible)");
+  }
+  if (options.max_graph_batch < 0 || options.max_model_len < 0) {
+    return InvalidArgument("cuda device: negative max_graph_batch or max_model_len");
+  }
+  auto device = std::make_unique<CudaDevice>(options);
+  RETURN_IF_ERROR(device->Init());
+  return std::unique_ptr<Device>(std::move(device));
+}
+
+}  // namespace sluice::llm
