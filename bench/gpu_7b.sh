@@ -19,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$work/repo
 model=$repo/qwen7b/1/model  # inside the repository entry, as model.json requires
 py=${PYTHON:-python3}
-concurrency=(1 8 32 64)
+concurrency=(${CONCURRENCY:-1 8 32 64})  # CONCURRENCY="1 32" to run fewer
 requests() { case $1 in 1) echo 8 ;; 8) echo 32 ;; 32) echo 96 ;; *) echo 128 ;; esac; }
 ISL=${ISL:-128}
 OSL=${OSL:-128}

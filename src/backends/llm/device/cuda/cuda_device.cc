@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <set>
@@ -345,6 +346,11 @@ class CudaDevice final : public Device {
   void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows, int32_t in,
               int32_t out, Buffer& y) override {
     const bool f32_out = y.dtype() == DType::kF32;
+    if (small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in)) {
+      cuda::SmallBatchLinear(Bf16(x), Bf16(weight), bias ? Bf16(*bias) : nullptr, rows, in, out,
+                             Ptr<void>(y), f32_out, stream_);
+      return;
+    }
     Result<MatmulPlan*> plan = Plan(rows, in, out, f32_out, bias != nullptr);
     if (!plan.ok()) return Fail(plan.status());
     MatmulPlan& p = **plan;
@@ -592,6 +598,12 @@ class CudaDevice final : public Device {
   }
 
   CudaDeviceOptions options_;
+  // Decode batches of <= 4 rows go through Sluice's GEMV (gemv.cu) rather than cuBLASLt;
+  // SLUICE_CUDA_GEMV=0 turns that off (for A/B measurements).
+  bool small_batch_gemv_ = [] {
+    const char* v = std::getenv("SLUICE_CUDA_GEMV");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
   std::string name_;
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;

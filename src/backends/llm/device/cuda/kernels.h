@@ -77,6 +77,17 @@ void KvWrite(const bf16* k, const bf16* v, int32_t stride, const int32_t* slots,
 void GatherRows(const bf16* x, const int32_t* rows_idx, int32_t n, int32_t width, bf16* out,
                 cudaStream_t stream);
 
+// --- Small-batch linear layers (gemv.cu) ---
+
+// y[m, :] = x[m, :] W^T (+ bias) for decode batches of at most kSmallBatchLinearMaxRows rows,
+// where the layer is bound by reading W once and cuBLASLt's GEMM kernels leave bandwidth
+// unused. W is [out, in] bf16 (the checkpoint layout), x is [rows, in] bf16 contiguous,
+// y is [rows, out] bf16 or (y_f32) fp32. Needs in % 8 == 0 and 16-byte aligned rows.
+constexpr int32_t kSmallBatchLinearMaxRows = 4;
+bool SmallBatchLinearFits(int32_t rows, int32_t in);
+void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in,
+                      int32_t out, void* y, bool y_f32, cudaStream_t stream);
+
 // --- Attention over the paged KV cache (attention.cu) ---
 
 struct AttentionShape {
