@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "integration/http_helpers.h"
 #include "integration/server_process.h"
+#include "integration/test_repository.h"
 
 namespace sluice::testing {
 namespace {
@@ -238,6 +240,35 @@ TEST(LlmLifecycleTest, UnloadDuringEightStreamsEndsEveryStreamAndTheStub) {
   EXPECT_EQ(ended.load(), started.load()) << "every stream gets a final event";
   EXPECT_EQ(StateOf(*http, "sluice-demo"), "UNAVAILABLE");
   for (pid_t pid : stubs) EXPECT_FALSE(ProcessAlive(pid));
+}
+
+// KIND_GPU makes the stub run the engine on the CUDA device of `gpus`; on a machine without
+// a usable GPU (CI) the load fails with a 400 that says why, the model is UNAVAILABLE with
+// that reason, no stub is left, and the server carries on.
+TEST(LlmGpuTest, KindGpuWithoutAGpuIsAClearLoadError) {
+  if (std::filesystem::exists("/dev/nvidia0")) GTEST_SKIP() << "this machine has a GPU";
+  TestRepository repo;
+  repo.Add("gpu_llm",
+           "name: \"gpu_llm\"\nbackend: \"vllm\"\n"
+           "instance_group [ { count: 1 kind: KIND_GPU gpus: [ 0 ] } ]\n"
+           "model_transaction_policy { decoupled: true }\n");
+  std::filesystem::copy(SourceDir() + "/tests/fixtures/models/qwen2_gpu",
+                        repo.path() + "/gpu_llm/1/model");
+  repo.Write("gpu_llm/1/model.json", R"({"model": "model", "gpu_memory_utilization": 0.5})");
+  ServerProcess server({"--model-repository", repo.path(), "--model-control-mode", "explicit"});
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto r = http->Post("/v2/repository/models/gpu_llm/load", "");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("KIND_GPU asked, but no GPU is usable"), std::string::npos) << r->body;
+  auto row = IndexRow(*http, "gpu_llm");
+  EXPECT_EQ(row.value("state", ""), "UNAVAILABLE") << row.dump();
+  EXPECT_NE(row.value("reason", "").find("no GPU is usable"), std::string::npos) << row.dump();
+  EXPECT_TRUE(server.Children().empty());
+  auto live = http->Get("/v2/health/live");
+  ASSERT_TRUE(live.ok());
+  EXPECT_EQ(live->status, 200);
 }
 
 }  // namespace

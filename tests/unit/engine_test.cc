@@ -3,9 +3,11 @@
 // reads back through the block table (every token of the context, with its position), so
 // any block-table, prefix-cache, chunking or preemption bookkeeping error changes the
 // generated tokens.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -587,6 +589,106 @@ TEST(EngineTest, StopAbortsEverythingInFlight) {
   }
   EXPECT_EQ(engine->AddRequest({"late", {1}, SamplingParams{}, c.Callback()}).code(), StatusCode::kUnavailable);
   EXPECT_EQ(engine->Metrics().leak_check_failures, 0u);
+}
+
+}  // namespace
+}  // namespace sluice::llm
+
+namespace sluice::llm {
+namespace {
+
+// A runner whose "device" samples: it applies what each RowSampling says (suppression,
+// penalties from the engine's distinct-token entries) to the fake logits and takes the
+// argmax, as the CUDA sampler does for greedy rows, and records the rows it was given.
+class DeviceSamplingRunner : public FakeRunner {
+ public:
+  using FakeRunner::FakeRunner;
+  bool samples_on_device() const override { return true; }
+  Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
+                       std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
+    std::vector<float> logits;
+    RETURN_IF_ERROR(Forward(batch, logits));
+    const size_t vocab = static_cast<size_t>(shape().vocab_size);
+    if (logits.size() != rows.size() * vocab) return Internal("rows do not match the logits");
+    tokens.clear();
+    logprobs.clear();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::span<float> row(logits.data() + r * vocab, vocab);
+      const RowSampling& s = rows[r];
+      for (const PenaltyToken& p : s.penalties) {
+        float& v = row[p.token];
+        if (p.suppressed) v = -std::numeric_limits<float>::infinity();
+        if (p.seen && s.repetition_penalty != 1.0f) {
+          v = v > 0 ? v / s.repetition_penalty : v * s.repetition_penalty;
+        }
+        if (p.output_count > 0) {
+          v -= s.frequency_penalty * static_cast<float>(p.output_count) + s.presence_penalty;
+        }
+      }
+      EXPECT_LT(s.temperature, SamplingParams::kGreedyEpsilon);
+      tokens.push_back(static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
+      logprobs.push_back(0.f);
+      seen_rows.push_back(s);
+    }
+    return Status::Ok();
+  }
+  std::vector<RowSampling> seen_rows;
+};
+
+// The engine's on-device path hands the device exactly what the CPU sampler would apply:
+// greedy requests with all three penalties and min_tokens suppression give the same tokens
+// through a sampling runner as through the CPU sampler, and each row carries the
+// sequence's seed and draw count.
+TEST(EngineTest, DeviceSamplingRowsCarryWhatTheCpuSamplerApplies) {
+  std::vector<SamplingParams> params(3, Greedy(24));
+  params[0].repetition_penalty = 1.7f;
+  params[1].frequency_penalty = 1.5f;
+  params[1].presence_penalty = 0.5f;
+  params[1].seed = 99;
+  params[2].min_tokens = 5;
+  params[2].ignore_eos = false;
+  params[2].stop_token_ids = {3, 9};
+  EngineSetup s;
+  s.options.eos_token_ids = {7};
+  DeviceSamplingRunner* device = nullptr;
+  // Runs the three requests together, sampling on the host (FakeRunner) or the "device".
+  auto run = [&](bool on_device) {
+    std::unique_ptr<FakeRunner> runner;
+    if (on_device) {
+      auto d = std::make_unique<DeviceSamplingRunner>(s.vocab, s.num_blocks, s.block_size);
+      device = d.get();
+      runner = std::move(d);
+    } else {
+      runner = std::make_unique<FakeRunner>(s.vocab, s.num_blocks, s.block_size);
+    }
+    auto created = Engine::Create(std::move(runner), s.options);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    auto engine = std::move(created).value();
+    Collector c;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_TRUE(engine->AddRequest({"r" + std::to_string(i), Prompt(20 + i, 9), params[i], c.Callback()}).ok());
+    }
+    EXPECT_TRUE(c.WaitFinished(3));
+    std::vector<std::vector<int32_t>> tokens;
+    for (int i = 0; i < 3; ++i) tokens.push_back(c.Get("r" + std::to_string(i)).seqs[0].tokens);
+    ExpectIdleAndClean(*engine);
+    return tokens;
+  };
+  const auto host = run(false);
+  const auto on_device = run(true);
+  EXPECT_EQ(on_device, host);
+  ASSERT_NE(device, nullptr);
+  bool saw_seed = false, saw_suppressed = false, saw_repeat = false, saw_count = false;
+  for (const RowSampling& row : device->seen_rows) {
+    saw_seed |= row.seed == 99;
+    for (const PenaltyToken& p : row.penalties) {
+      saw_suppressed |= p.suppressed && (p.token == 3 || p.token == 9 || p.token == 7);
+      saw_repeat |= p.seen;
+      saw_count |= p.output_count > 0;
+      EXPECT_TRUE(p.suppressed || p.seen || p.output_count > 0) << "an entry that does nothing";
+    }
+  }
+  EXPECT_TRUE(saw_seed && saw_suppressed && saw_repeat && saw_count);
 }
 
 }  // namespace

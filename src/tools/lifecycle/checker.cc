@@ -396,7 +396,8 @@ class Checker {
       report_.Add("cancel mid-stream (grpc)", cancelled.ok ? Verdict::kPass : Verdict::kFail,
                   cancelled.ms, cancelled.error);
     } else {
-      report_.Add("cancel mid-stream (grpc)", Verdict::kSkip, 0, "skipped: no gRPC target");
+      report_.Add("cancel mid-stream (grpc)", Verdict::kSkip, 0,
+                  c_.cancel ? "skipped: no gRPC target" : "skipped (--no-cancel)");
     }
 #else
     report_.Add("streams (grpc)", Verdict::kSkip, 0, "skipped: built without gRPC");
