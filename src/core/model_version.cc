@@ -5,6 +5,8 @@
 #include <atomic>
 #include <thread>
 
+#include "core/instance_placement.h"
+
 namespace sluice::core {
 namespace {
 
@@ -97,28 +99,22 @@ Status ModelVersion::Load() {
   std::vector<StubLaunchSpec> specs;
   int index = 0;
   for (const auto& group : config_.instance_group()) {
-    const int count = group.count() > 0 ? group.count() : 1;
-    const bool gpu = group.kind() == inference::ModelInstanceGroup::KIND_GPU;
-    std::vector<int> gpus(group.gpus().begin(), group.gpus().end());
-    if (gpus.empty()) gpus.push_back(gpu ? 0 : -1);
-    for (int gpu_id : gpus) {
-      for (int i = 0; i < count; ++i) {
-        StubLaunchSpec spec;
-        spec.stub_path = options_.stub_path;
-        spec.model_name = name_;
-        spec.model_version = version_;
-        spec.config = config_;
-        spec.model_dir = model_dir_;
-        spec.version_dir = model_dir_ + "/" + std::to_string(version_);
-        spec.instance_index = index++;
-        spec.use_gpu = gpu;
-        spec.gpu_id = gpu ? gpu_id : -1;
-        spec.cpu_threads = options_.cpu_threads;
-        spec.verbose_log = options_.verbose_log;
-        spec.heartbeat_interval = options_.heartbeat_interval;
-        spec.heartbeat_timeout = options_.heartbeat_timeout;
-        specs.push_back(std::move(spec));
-      }
+    for (const InstancePlacement& place : PlaceInstances(group, options_.visible_gpus)) {
+      StubLaunchSpec spec;
+      spec.stub_path = options_.stub_path;
+      spec.model_name = name_;
+      spec.model_version = version_;
+      spec.config = config_;
+      spec.model_dir = model_dir_;
+      spec.version_dir = model_dir_ + "/" + std::to_string(version_);
+      spec.instance_index = index++;
+      spec.use_gpu = place.gpu;
+      spec.gpu_id = place.gpu_id;
+      spec.cpu_threads = options_.cpu_threads;
+      spec.verbose_log = options_.verbose_log;
+      spec.heartbeat_interval = options_.heartbeat_interval;
+      spec.heartbeat_timeout = options_.heartbeat_timeout;
+      specs.push_back(std::move(spec));
     }
   }
   if (specs.empty()) {

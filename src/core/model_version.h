@@ -36,6 +36,9 @@ struct VersionOptions {
   std::chrono::milliseconds heartbeat_timeout{5000};
   int cpu_threads = 0;
   bool verbose_log = false;
+  // GPUs the server sees (NVML; 0 on a CPU machine): KIND_AUTO runs on them when there are
+  // any, and KIND_GPU without `gpus` on all of them (core/instance_placement.h).
+  int visible_gpus = 0;
 };
 
 class ModelVersion : public std::enable_shared_from_this<ModelVersion> {

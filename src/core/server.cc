@@ -44,13 +44,25 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   return server;
 }
 
+namespace {
+
+VersionOptions WithVisibleGpus(VersionOptions options, const nvml::Nvml* nvml) {
+  if (nvml != nullptr) {
+    if (auto gpus = nvml->Gpus(); gpus.ok()) options.visible_gpus = static_cast<int>(gpus->size());
+  }
+  return options;
+}
+
+}  // namespace
+
 Server::Server(ServerOptions options, std::unique_ptr<InstanceLauncher> launcher,
                std::unique_ptr<ModelRepository> repository)
     : options_(std::move(options)),
       launcher_(std::move(launcher)),
       repository_(std::move(repository)),
       nvml_(nvml::Nvml::Load()),
-      lifecycle_(std::make_unique<ModelLifecycle>(*repository_, *launcher_, options_.version)) {}
+      lifecycle_(std::make_unique<ModelLifecycle>(*repository_, *launcher_,
+                                                  WithVisibleGpus(options_.version, nvml_.get()))) {}
 
 Server::~Server() { Shutdown(); }
 
