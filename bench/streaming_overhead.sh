@@ -10,13 +10,11 @@
 # 2000), CURL=1 also times the single SSE stream with curl | grep -c, as the first figures
 # in RESULTS.md were.
 #
-# The client is sluice-lifecycle's streams step (N concurrent streams, each with its own
-# thread, built on the same C++ HTTP/SSE and gRPC clients as sluice-bench): sluice-bench
-# itself sends only the LLM contract (text_input, sampling_parameters) and cannot drive
-# `repeat`'s IN/DELAY/WAIT tensors. A stream's time runs from its open to its final
-# response; the step's time is the slowest stream's. gRPC streams ask for the empty final
-# response, so they carry one response more than SSE streams. Client and server share the
-# machine, so on a small machine these are lower bounds on the server's own rate.
+# The client is sluice-bench with --raw-body (the repeat model's IN/DELAY/WAIT instead of a
+# prompt; every streamed response counts as one output token): S concurrent streams, one
+# request each, and the rate is sluice-bench's output throughput (responses over the run's
+# duration). Client and server share the machine, so on a small machine these are lower
+# bounds on the server's own rate.
 #
 # N1 stays under the gRPC frontend's max_pending_writes_per_stream (8192): a single
 # zero-delay stream outruns one gRPC stream's writes, and a stream that queues more than
@@ -30,10 +28,10 @@ runs=${RUNS:-5}
 n1=${N1:-8000}
 n64=${N64:-2000}
 sluice=$build/src/server/sluice
-lifecycle=$build/src/tools/sluice-lifecycle
+bench=$build/src/tools/sluice-bench
 py=/usr/bin/python3
-for f in "$sluice" "$lifecycle"; do
-  [[ -x $f ]] || { echo "streaming_overhead: $f is missing; build sluice, sluice-stub, sluice-lifecycle" >&2; exit 2; }
+for f in "$sluice" "$bench"; do
+  [[ -x $f ]] || { echo "streaming_overhead: $f is missing; build sluice, sluice-stub, sluice-bench" >&2; exit 2; }
 done
 command -v jq > /dev/null || { echo "streaming_overhead: needs jq (apt-get install jq)" >&2; exit 2; }
 
@@ -73,14 +71,14 @@ sse_body() { $py -c "import json,sys; n=int(sys.argv[1]); print(json.dumps({'IN'
 
 # One measurement: prints "responses seconds" or fails loudly.
 measure() {
-  local transport=$1 streams=$2 n=$3 out
-  out=$("$lifecycle" --url "http://127.0.0.1:$http_port" --grpc-url "127.0.0.1:$grpc_port" \
-    -m repeat --preset repeat --streams "$streams" --requests 0 --stream-transports "$transport" \
-    --no-cancel --no-disconnect --grpc-body "$(grpc_body "$n")" --stream-body "$(sse_body "$n")" \
-    --json - 2> /dev/null || true)
-  echo "$out" | jq -r '.steps[] | select(.name | startswith("streams")) | select(.verdict != "SKIP")
-    | if .verdict == "PASS" then "\(.detail | capture("(?<r>[0-9]+) responses").r) \(.ms / 1000)"
-      else error("\(.name): \(.detail)") end'
+  local transport=$1 streams=$2 n=$3 api body
+  if [[ $transport == grpc ]]; then api=grpc body=$(grpc_body "$n"); else api=generate_stream body=$(sse_body "$n"); fi
+  rm -f "$work/report.json"
+  "$bench" --url "http://127.0.0.1:$http_port" --grpc-url "127.0.0.1:$grpc_port" -m repeat \
+    --api "$api" -c "$streams" -n "$streams" --no-progress --json "$work/report.json" \
+    --raw-body "$body" > /dev/null 2>&1 || true
+  jq -r 'if .failed == 0 and .completed > 0 then "\(.total_output_tokens) \(.duration)"
+         else error("\(.failed) failed: \(.errors // "")") end' "$work/report.json"
 }
 
 echo "# streaming overhead: repeat, zero delay; $(date -u '+%Y-%m-%d %H:%M UTC')"

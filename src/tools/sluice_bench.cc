@@ -53,6 +53,7 @@ struct Flags {
   uint64_t sampling_seed = 0;
   bool has_sampling_seed = false;
   std::string extra_body;
+  std::string raw_body;
   double timeout_s = 300;
   std::string json_path;
   bool no_progress = false;
@@ -119,6 +120,15 @@ int Run(const Flags& f) {
       return Fail(InvalidArgument("--extra-body must be a JSON object"));
     }
   }
+  if (!f.raw_body.empty()) {
+    auto raw = nlohmann::json::parse(f.raw_body, nullptr, false);
+    if (!raw.is_object()) return Fail(InvalidArgument("--raw-body must be a JSON object"));
+    if (*api == Api::kGrpcStream && !(raw.contains("inputs") && raw["inputs"].is_array())) {
+      return Fail(InvalidArgument("--raw-body for --api grpc must be KServe JSON {\"inputs\": [...]}"));
+    }
+    sampling.raw_body = std::move(raw);
+  }
+
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000));
 
   TransportFactory factory;
@@ -247,6 +257,10 @@ int main(int argc, char** argv) {
   app.add_option("--temperature", f.temperature)->capture_default_str();
   app.add_option("--sampling-seed", f.sampling_seed, "seed sent with each request");
   app.add_option("--extra-body", f.extra_body, "JSON object merged into each request");
+  app.add_option("--raw-body", f.raw_body,
+                 "JSON sent as each request instead of a prompt (HTTP: the body; grpc: KServe "
+                 "{\"inputs\": [...]}); every streamed response counts as one output token. "
+                 "For models outside the LLM contract, e.g. repeat");
   app.add_option("--timeout", f.timeout_s, "seconds allowed for each read or write")
       ->capture_default_str();
   app.add_option("--json", f.json_path, "write the full report as JSON to this file");

@@ -8,6 +8,8 @@
 #include <signal.h>
 
 #include <atomic>
+#include <fstream>
+#include <sys/wait.h>
 
 #include "integration/http_helpers.h"
 #include "integration/server_process.h"
@@ -264,6 +266,41 @@ TEST(StreamingTest, HundredLoadStreamUnloadCyclesLeakNothing) {
   EXPECT_TRUE(server.Children().empty());
   EXPECT_EQ(DevShmEntries(), shm_before);
   EXPECT_LE(OpenFdCount(server.pid()), fds_after_warmup + 4) << "descriptors grow with cycles";
+}
+
+// sluice-bench's --raw-body drives the repeat model (the streaming-overhead benchmark):
+// every response of every stream is counted, through SSE and through gRPC.
+TEST(StreamingTest, SluiceBenchRawBodyCountsEveryRepeatResponse) {
+  TestRepository repo;
+  repo.Add("repeat", RepeatConfig("repeat"));
+  ServerProcess server(Args(repo));
+  ASSERT_TRUE(server.started());
+  const std::string http_body = R"({"IN":[1,2,3,4,5],"DELAY":[0,0,0,0,0],"WAIT":[0]})";
+  const std::string grpc_body =
+      R"({"inputs":[{"name":"IN","datatype":"INT32","shape":[5],"data":[1,2,3,4,5]},)"
+      R"({"name":"DELAY","datatype":"UINT32","shape":[5],"data":[0,0,0,0,0]},)"
+      R"({"name":"WAIT","datatype":"UINT32","shape":[1],"data":[0]}]})";
+  for (const auto& [api, body] : {std::pair<std::string, std::string>{"generate_stream", http_body},
+                                  {"grpc", grpc_body}}) {
+    TempDir dir;
+    const std::string report = dir.path() + "/report.json";
+    const std::string cmd = std::string(SLUICE_BINARY_DIR) + "/src/tools/sluice-bench --url http://127.0.0.1:" +
+                            std::to_string(server.http_port()) + " --grpc-url 127.0.0.1:" +
+                            std::to_string(server.grpc_port()) + " -m repeat --api " + api +
+                            " -n 8 -c 4 --no-progress --json " + report + " --raw-body '" + body +
+                            "' > /dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << api;
+    std::ifstream in(report);
+    auto j = nlohmann::json::parse(in, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << api;
+    EXPECT_EQ(j["completed"], 8) << api;
+    EXPECT_EQ(j["failed"], 0) << api;
+    EXPECT_EQ(j["total_output_tokens"], 8 * 5) << api;
+  }
+  // A raw body that is not JSON is a usage error (exit status 2), not a run.
+  const std::string bad = std::string(SLUICE_BINARY_DIR) + "/src/tools/sluice-bench -m repeat --raw-body '{' > /dev/null 2>&1";
+  const int status = std::system(bad.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2);
 }
 
 }  // namespace

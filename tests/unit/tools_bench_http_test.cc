@@ -74,6 +74,29 @@ TEST(BenchHttpTest, GenerateStreamCountsChunks) {
   EXPECT_EQ(r.itl_s.size(), 3u);
 }
 
+// --raw-body: the body goes out verbatim (no prompt, no sampling parameters) and every
+// streamed response counts as one token, text or not (the repeat model's IN/DELAY/WAIT).
+TEST(BenchHttpTest, RawBodyIsSentVerbatimAndEachResponseCounts) {
+  const std::string raw = R"({"DELAY":[0,0,0],"IN":[1,2,3],"WAIT":[0]})";
+  TestServer server([&](const Req& req, tcp::socket& s) {
+    EXPECT_EQ(std::string(req.target()), "/v2/models/repeat/generate_stream");
+    EXPECT_EQ(nlohmann::json::parse(req.body()), nlohmann::json::parse(raw));
+    WriteRaw(s, SseHead());
+    for (int i = 0; i < 3; ++i) Event(s, R"({"model_name":"repeat","OUT":[)" + std::to_string(i) + "]}");
+    WriteRaw(s, "0\r\n\r\n");
+    return true;
+  });
+  HttpTransportConfig cfg;
+  cfg.api = Api::kGenerateStream;
+  cfg.endpoint = server.endpoint();
+  cfg.model = "repeat";
+  cfg.sampling.raw_body = nlohmann::json::parse(raw);
+  RequestResult r = MakeHttpTransport(cfg)->Send({"unused prompt", 2, 4}, Clock::now());
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.output_tokens, 3);
+  EXPECT_EQ(r.itl_s.size(), 2u);
+}
+
 TEST(BenchHttpTest, InBandErrorFailsTheRequest) {
   TestServer server([](const Req&, tcp::socket& s) {
     WriteRaw(s, SseHead());

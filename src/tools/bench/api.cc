@@ -57,6 +57,7 @@ nlohmann::json SamplingParameters(const BenchRequest& request, const SamplingOpt
 
 std::string BuildRequestBody(Api api, std::string_view model, const BenchRequest& request,
                              const SamplingOptions& options) {
+  if (options.raw_body.has_value()) return options.raw_body->dump();
   nlohmann::json body = nlohmann::json::object();
   switch (api) {
     case Api::kChat:

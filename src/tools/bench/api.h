@@ -35,6 +35,10 @@ struct SamplingOptions {
   double temperature = 0.0;
   std::optional<uint64_t> seed;
   nlohmann::json extra = nlohmann::json::object();  // merged into the body / parameters
+  // Any model, not only the LLM contract: when set, the body sent verbatim (HTTP) or the
+  // KServe inputs {"inputs": [...]} (gRPC) instead of one built from the prompt, and every
+  // streamed response counts as one output token (e.g. the `repeat` model's IN/DELAY/WAIT).
+  std::optional<nlohmann::json> raw_body;
 };
 
 // The HTTP path for `api` (empty for grpc).

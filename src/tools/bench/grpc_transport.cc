@@ -13,7 +13,8 @@ class GrpcTransport : public Transport {
       : config_(config), channel_(std::move(channel)) {}
 
   RequestResult Send(const BenchRequest& request, Clock::time_point bench_start) override {
-    nlohmann::json body = {
+    const bool raw = config_.sampling.raw_body.has_value();
+    nlohmann::json body = raw ? *config_.sampling.raw_body : nlohmann::json{
         {"inputs",
          {{{"name", "text_input"}, {"datatype", "BYTES"}, {"shape", {1}},
            {"data", {request.prompt}}},
@@ -28,6 +29,9 @@ class GrpcTransport : public Transport {
     };
     auto req = client::RequestFromJson(config_.model, body);
     if (!req.ok()) return fail(req.status().ToString());
+    // A model outside the LLM contract may flag no response as final: ask for Triton's empty
+    // final response, so that the end of the stream is known.
+    if (raw) (*req->mutable_parameters())["triton_enable_empty_final_response"].set_bool_param(true);
     client::StreamOptions options;
     options.deadline = config_.timeout;
     auto stream = client::StreamInferClient::Open(channel_, options);
@@ -53,8 +57,12 @@ class GrpcTransport : public Transport {
           if (piece.is_string()) text += piece.get<std::string>();
         }
       }
-      timeline.OnChunk(t, text);
       final_seen = client::IsFinalResponse(msg.infer_response());
+      if (!raw) {
+        timeline.OnChunk(t, text);
+      } else if (msg.infer_response().outputs_size() > 0) {
+        timeline.OnResponse(t);  // the empty final response carries no output
+      }
     }
     grpc::Status st = call.Finish();
     if (!final_seen) {

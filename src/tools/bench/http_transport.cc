@@ -26,7 +26,11 @@ class HttpTransport : public Transport {
       Clock::time_point end = Clock::now();
       ChunkInfo info = ParseChunk(config_.api, res->body);
       if (info.kind == ChunkInfo::Kind::kError) return fail(info.error);
-      timeline.OnChunk(end, info.text);
+      if (config_.sampling.raw_body.has_value()) {
+        timeline.OnResponse(end);
+      } else {
+        timeline.OnChunk(end, info.text);
+      }
       timeline.OnUsage(info.prompt_tokens, info.completion_tokens);
       return timeline.Finish(end, bench_start);
     }
@@ -52,7 +56,11 @@ class HttpTransport : public Transport {
         case ChunkInfo::Kind::kError:
           return fail(info.error);
         case ChunkInfo::Kind::kData:
-          timeline.OnChunk(t, info.text);
+          if (config_.sampling.raw_body.has_value()) {
+            timeline.OnResponse(t);
+          } else {
+            timeline.OnChunk(t, info.text);
+          }
           timeline.OnUsage(info.prompt_tokens, info.completion_tokens);
           break;
       }

@@ -21,6 +21,16 @@ RequestTimeline::RequestTimeline(Clock::time_point start, bool streamed,
       last_(start),
       prompt_tokens_(expected_prompt_tokens) {}
 
+void RequestTimeline::OnResponse(Clock::time_point t) {
+  if (!first_) {
+    first_ = t;
+  } else {
+    itl_s_.push_back(Seconds(t - last_));
+  }
+  last_ = t;
+  ++chunks_with_text_;
+}
+
 void RequestTimeline::OnChunk(Clock::time_point t, const std::string& text) {
   if (text.empty()) return;
   if (!first_) {

@@ -44,6 +44,8 @@ class RequestTimeline {
 
   // A chunk arrived at `t` carrying `text` (empty: a role-only or usage-only chunk).
   void OnChunk(Clock::time_point t, const std::string& text);
+  // A streamed response of a model without text (--raw-body): one output token.
+  void OnResponse(Clock::time_point t);
   void OnUsage(std::optional<int64_t> prompt_tokens, std::optional<int64_t> completion_tokens);
 
   RequestResult Finish(Clock::time_point end, Clock::time_point bench_start);
