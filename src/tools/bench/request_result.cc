@@ -33,13 +33,7 @@ void RequestTimeline::OnResponse(Clock::time_point t) {
 
 void RequestTimeline::OnChunk(Clock::time_point t, const std::string& text) {
   if (text.empty()) return;
-  if (!first_) {
-    first_ = t;
-  } else {
-    itl_s_.push_back(Seconds(t - last_));
-  }
-  last_ = t;
-  ++chunks_with_text_;
+  OnResponse(t);
   if (!streamed_) words_ += CountWords(text);
   if (keep_text_) text_ += text;
 }
