@@ -26,8 +26,8 @@ import torch
 import transformers
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from make_test_models import (CORPUS, LLAMA3_PATTERN, QWEN_PATTERN, VOCAB, greedy,  # noqa: E402
-                              make_tokenizer, round_weights, write_tokenizer)
+from make_test_models import (CORPUS, LLAMA3_PATTERN, QWEN_PATTERN, VOCAB,  # noqa: E402
+                              make_tokenizer, reference, round_weights, write_tokenizer)
 
 
 def train(model, ids, steps=600, seq=64, lr=3e-3):
@@ -68,17 +68,7 @@ def build(name, make, tok, prompts, out, tok_args, gen):
     torch.manual_seed(1234)
     model, loss = train(make(), ids)
     round_weights(model)
-    ref = model.to("cpu", torch.float64).eval()
-    cases = []
-    for prompt in prompts:
-        with torch.no_grad():
-            logits = ref(torch.tensor([prompt]), use_cache=False).logits[0]
-        n = len(prompt)
-        positions = sorted(set([0, n // 2, n - 1]))
-        tokens, gap = greedy(ref, prompt, 32)
-        cases.append({"prompt": prompt, "logit_positions": positions,
-                      "logits": [[float(v) for v in logits[p]] for p in positions],
-                      "greedy": tokens, "greedy_min_gap": gap})
+    cases = reference(model.to("cpu"), prompts)  # float64 on the CPU
     positions = [c["logit_positions"] for c in cases]
     sdpa_tokens, sdpa_logits = bf16_run(model, prompts, positions, "sdpa")
     eager_tokens, _ = bf16_run(model, prompts, positions, "eager")

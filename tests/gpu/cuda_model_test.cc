@@ -23,25 +23,16 @@
 #include "backends/llm/model/model_loader.h"
 #include "gpu/gpu_test_util.h"
 #include "unit/block_pool.h"
+#include "unit/model_fixtures.h"
 
 namespace sluice::llm {
 namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kFixtures = fs::path(SLUICE_SOURCE_DIR) / "tests/fixtures/models";
-
-struct ModelCase {
-  const char* folder;
-  const char* reference;
-};
-
-std::ostream& operator<<(std::ostream& os, const ModelCase& c) { return os << c.folder; }
-
-nlohmann::json LoadReference(const char* name) {
-  std::ifstream in(kFixtures / name);
-  return nlohmann::json::parse(in);
-}
+using testing::kFixtures;
+using testing::LoadReference;
+using testing::ModelCase;
 
 std::unique_ptr<DecoderModel> OpenCuda(const fs::path& folder, bool eager = false,
                                        int32_t num_blocks = 64) {
