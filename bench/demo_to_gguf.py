@@ -1,6 +1,9 @@
 #!/usr/bin/python3
 """Write Sluice's demo model (a Qwen2ForCausalLM in bf16 safetensors) as a GGUF file.
 
+Also any Qwen2ForCausalLM folder with the same tokenizer (the 7B-shaped random model of
+bench/make_qwen2_7b_random.py: sharded, untied LM head).
+
 Usage:
   /usr/bin/python3 bench/demo_to_gguf.py --llama-cpp LLAMA_CPP_SRC [--model DIR]
                                          [--outtype bf16|f32] OUT.gguf
@@ -184,7 +187,11 @@ def main() -> int:
 
     # --- tensors -----------------------------------------------------------------------
     name_map = gguf.get_tensor_name_map(arch, n_layer)
-    tensors = read_safetensors(model_dir / "model.safetensors")
+    tensors = {}
+    for shard in sorted(model_dir.glob("*.safetensors")):  # one file or the shards of one
+        tensors.update(read_safetensors(shard))
+    if not tensors:
+        sys.exit(f"demo_to_gguf: {model_dir} has no .safetensors file")
     for name in sorted(tensors):
         dtype, shape, arr = tensors[name]
         if name == "lm_head.weight" and cfg.get("tie_word_embeddings"):

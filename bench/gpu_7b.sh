@@ -9,7 +9,7 @@
 # Usage: bench/gpu_7b.sh BIN_DIR TOKENIZER_DIR WORK_DIR OUT_DIR PHASE...
 #   BIN_DIR: sluice, sluice-stub, sluice-bench, sluice-lifecycle (built on a CPU machine)
 #   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
-#   PHASE: model | hf | sluice | lifecycle | llamacpp LLAMA_SERVER LLAMA_SRC
+#   PHASE: model | hf | sluice | lifecycle | profile | llamacpp LLAMA_SERVER LLAMA_SRC
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
 set -uo pipefail
 bin=$(realpath "$1"); tok=$(realpath "$2"); work=$3; out=$4; shift 4
@@ -31,6 +31,8 @@ bench_server() {  # name url model_name
       --warmup "$c" --input-len "$ISL" --output-len "$OSL" --seed 1 --no-progress \
       --json "$out/${name}_c$c.json" > "$out/last_bench.txt" 2>&1
     cat "$out/last_bench.txt" >> "$out/${name}_bench.txt"
+    # Where this concurrency's requests end in a peer's log (its own per-request timings).
+    [ -n "${PEER_LOG:-}" ] && echo "c=$c $(wc -l < "$PEER_LOG")" >> "$out/${name}_log_marks.txt"
     echo "$name c=$c: $(grep -E 'Output token throughput|Mean TTFT|Mean ITL|Failed' "$out/last_bench.txt" | tr -s ' ' | tr '\n' ';')"
   done
 }
@@ -105,16 +107,38 @@ while [ $# -gt 0 ]; do
       kill -TERM $server; wait $server
       echo "sluice exit: $?; GPU memory after: $(gpu_used) MiB" | tee -a "$out/lifecycle.txt"
       ;;
+    profile)
+      # SLUICE_CUDA_PROFILE=1 (src/backends/llm/device/cuda/step_profiler.h): per-op GPU time
+      # of eager steps, then GPU time against step-to-step time with decode graphs; one
+      # stream, 128 in / 128 out. The stub logs the summary when the model unloads.
+      for mode in eager graph; do
+        write_repo
+        [ $mode = eager ] && sed -i 's/"enable_prefix_caching": false}/"enable_prefix_caching": false, "enforce_eager": true}/' "$repo/qwen7b/1/model.json"
+        export SLUICE_CUDA_PROFILE=1
+        start_sluice "$repo" "$out/profile_$mode.log" || exit 1
+        unset SLUICE_CUDA_PROFILE
+        curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load
+        "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 1 -n 4 \
+          --warmup 1 --input-len "$ISL" --output-len "$OSL" --seed 1 --no-progress > "$out/profile_${mode}_bench.txt" 2>&1
+        grep -E "Mean ITL" "$out/profile_${mode}_bench.txt"
+        curl -s -X POST localhost:8000/v2/repository/models/qwen7b/unload
+        kill -TERM $server; wait $server
+        grep "cuda profile" "$out/profile_$mode.log" | sed 's/.*\] cuda profile/cuda profile/' | tee "$out/profile_$mode.txt"
+      done
+      ;;
     llamacpp)
+      # LLAMA_TYPE=bf16 (the model's own type) or f16 (llama.cpp's fastest unquantised path).
       llama_server=$1; llama_src=$2; shift 2
-      gguf=$work/qwen2-7b-random-bf16.gguf
-      [ -f "$gguf" ] || $py "$llama_src/convert_hf_to_gguf.py" "$model" --outtype bf16 --outfile "$gguf" \
+      type=${LLAMA_TYPE:-bf16}
+      gguf=$work/qwen2-7b-random-$type.gguf
+      [ -f "$gguf" ] || $py "$llama_src/convert_hf_to_gguf.py" "$model" --outtype "$type" --outfile "$gguf" \
         > "$out/convert.log" 2>&1 || { tail -20 "$out/convert.log"; exit 1; }
       "$llama_server" -m "$gguf" --host 127.0.0.1 --port 8090 -ngl 999 -c $((64 * (ISL + OSL + 64))) \
         -np 64 -fa on -b 4096 -ub 1024 > "$out/llama_server.log" 2>&1 &
       llama=$!
       for _ in $(seq 300); do curl -sf localhost:8090/health > /dev/null && break; sleep 0.5; done
-      bench_server llamacpp http://127.0.0.1:8090 qwen2-7b-random
+      PEER_LOG=$out/llama_server.log bench_server llamacpp_$type http://127.0.0.1:8090 qwen2-7b-random
+      cp "$out/llama_server.log" "$out/llama_server_$type.log"
       kill $llama; wait $llama
       ;;
     *) echo "unknown phase $phase"; exit 2 ;;

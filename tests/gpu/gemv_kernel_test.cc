@@ -1,11 +1,14 @@
-// SmallBatchLinear (gemv.cu) against a float64 CPU reference: 1 to 4 rows, shapes from tiny
-// to Qwen2-7B's (k/v, q/o, down, gate/up and the LM head's width), with and without bias,
-// bf16 and fp32 output, fresh random inputs; every output element poisoned first.
+// SmallBatchLinear (gemv.cu) against a float64 CPU reference, alone and for back-to-back
+// weight groups in one launch, and SmallBatchSwiGlu against the chain it fuses: 1 to 4
+// rows, shapes from tiny to Qwen2-7B's (k/v, q/o, down, gate/up and the LM head's width),
+// with and without bias, bf16 and fp32 output, fresh random inputs; every output element
+// poisoned first.
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "backends/llm/device/cuda/kernels.h"
@@ -76,6 +79,120 @@ TEST(GemvKernelTest, MatchesFloat64Reference) {
           }
           EXPECT_EQ(bad, 0);
         }
+      }
+    }
+  }
+}
+
+// q|k|v and gate|up as one launch over weights stored back to back: each part equals its
+// own product.
+TEST(GemvKernelTest, GroupOfBackToBackWeightsEqualsEachProduct) {
+  SLUICE_REQUIRE_GPU();
+  auto rng = FreshRng();
+  struct GroupCase {
+    int32_t in;
+    std::vector<int32_t> outs;
+    bool bias;
+  };
+  const GroupCase cases[] = {{128, {128, 64, 64}, true},
+                             {3584, {3584, 512, 512}, true},
+                             {3584, {4096, 4096}, false},
+                             {64, {40, 24}, true}};
+  for (const GroupCase& gc : cases) {
+    int32_t total = 0;
+    for (int32_t o : gc.outs) total += o;
+    const auto w = RandomBf16Values(rng, static_cast<size_t>(total) * gc.in, -0.05f, 0.05f);
+    const auto bias = RandomBf16Values(rng, total, -1.f, 1.f);
+    DeviceArray<bf16> w_d(ToBf16(w)), bias_d(ToBf16(bias));
+    for (int32_t rows = 1; rows <= kSmallBatchLinearMaxRows; ++rows) {
+      SCOPED_TRACE(::testing::Message() << "in " << gc.in << " parts " << gc.outs.size()
+                                        << " rows " << rows);
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * gc.in);
+      DeviceArray<bf16> x_d(ToBf16(x));
+      std::vector<std::unique_ptr<DeviceArray<bf16>>> ys;
+      GemvParts parts;
+      parts.count = static_cast<int32_t>(gc.outs.size());
+      int32_t end = 0;
+      for (size_t p = 0; p < gc.outs.size(); ++p) {
+        ys.push_back(std::make_unique<DeviceArray<bf16>>(ToBf16(std::vector<float>(
+            static_cast<size_t>(rows) * gc.outs[p], std::numeric_limits<float>::quiet_NaN()))));
+        parts.bias[p] = gc.bias ? bias_d.get() + end : nullptr;
+        end += gc.outs[p];
+        parts.end[p] = end;
+        parts.y[p] = ys.back()->get();
+      }
+      SmallBatchLinearGroup(x_d.get(), w_d.get(), parts, rows, gc.in, nullptr);
+      SLUICE_CUDA_OK(cudaGetLastError());
+      int bad = 0;
+      int32_t first = 0;
+      for (size_t p = 0; p < gc.outs.size(); ++p) {
+        const auto got = ToFloat(ys[p]->Download());
+        for (int32_t m = 0; m < rows; ++m) {
+          for (int32_t c = 0; c < gc.outs[p]; ++c) {
+            const int32_t o = first + c;
+            double ref = gc.bias ? bias[o] : 0.0, mag = std::abs(ref);
+            for (int32_t k = 0; k < gc.in; ++k) {
+              const double prod = double{w[static_cast<size_t>(o) * gc.in + k]} *
+                                  x[static_cast<size_t>(m) * gc.in + k];
+              ref += prod;
+              mag += std::abs(prod);
+            }
+            const double v = got[static_cast<size_t>(m) * gc.outs[p] + c];
+            if (!(std::abs(v - ref) <= std::abs(ref) / 128.0 + 1e-5 * mag + 1e-7) && ++bad <= 3) {
+              ADD_FAILURE() << "part " << p << " row " << m << " col " << c << ": got " << v
+                            << ", want " << ref;
+            }
+          }
+        }
+        first += gc.outs[p];
+      }
+      EXPECT_EQ(bad, 0);
+    }
+  }
+}
+
+// gate|up with SiLU in one launch equals the chain it replaces (two SmallBatchLinear calls,
+// then SiluMul) bit for bit: same accumulation order, same roundings. The chain's parts are
+// checked against float64 above and in elementwise_kernels_test.
+TEST(GemvKernelTest, SwiGluEqualsLinearLinearSiluMulExactly) {
+  SLUICE_REQUIRE_GPU();
+  auto rng = FreshRng();
+  const Shape shapes[] = {{64, 40}, {3584, 18944}, {128, 256}};
+  for (const Shape& s : shapes) {
+    for (const bool with_bias : {false, true}) {
+      const int32_t inter = s.out;
+      const auto w = RandomBf16Values(rng, static_cast<size_t>(2) * inter * s.in, -0.05f, 0.05f);
+      const auto bias = RandomBf16Values(rng, static_cast<size_t>(2) * inter, -1.f, 1.f);
+      DeviceArray<bf16> w_d(ToBf16(w)), bias_d(ToBf16(bias));
+      const bf16* gate_bias = with_bias ? bias_d.get() : nullptr;
+      const bf16* up_bias = with_bias ? bias_d.get() + inter : nullptr;
+      for (int32_t rows = 1; rows <= kSmallBatchLinearMaxRows; ++rows) {
+        SCOPED_TRACE(::testing::Message() << "in " << s.in << " inter " << inter << " rows "
+                                          << rows << " bias " << with_bias);
+        const size_t n = static_cast<size_t>(rows) * inter;
+        const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * s.in, -2.f, 2.f);
+        DeviceArray<bf16> x_d(ToBf16(x));
+        const std::vector<float> poison(n, std::numeric_limits<float>::quiet_NaN());
+        DeviceArray<bf16> gate(ToBf16(poison)), up(ToBf16(poison)), chain(ToBf16(poison)),
+            fused(ToBf16(poison));
+        SmallBatchLinear(x_d.get(), w_d.get(), gate_bias, rows, s.in, inter, gate.get(), false,
+                         nullptr);
+        SmallBatchLinear(x_d.get(), w_d.get() + static_cast<size_t>(inter) * s.in, up_bias, rows,
+                         s.in, inter, up.get(), false, nullptr);
+        SiluMul(gate.get(), up.get(), rows, inter, inter, chain.get(), nullptr);
+        SmallBatchSwiGlu(x_d.get(), w_d.get(), gate_bias, up_bias, rows, s.in, inter, fused.get(),
+                         nullptr);
+        SLUICE_CUDA_OK(cudaGetLastError());
+        const auto want = ToFloat(chain.Download());
+        const auto got = ToFloat(fused.Download());
+        int bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+          // Bit-equal, NaN poison included (an unwritten element stays NaN and fails).
+          if (!(got[i] == want[i]) && ++bad <= 3) {
+            ADD_FAILURE() << "element " << i << ": fused " << got[i] << ", chain " << want[i];
+          }
+        }
+        EXPECT_EQ(bad, 0);
       }
     }
   }

@@ -85,6 +85,22 @@ struct AttentionSpec {
   float scale = 0.f;  // usually 1/sqrt(head_dim)
 };
 
+// One weight of a group loaded together (LoadWeightGroup), as LoadWeight takes it.
+struct WeightSource {
+  DType dtype = DType::kF32;
+  const void* host = nullptr;
+  size_t elements = 0;
+  std::shared_ptr<const void> keep_alive;
+};
+
+// One product of a group that reads the same input (q|k|v, gate|up): y = x W^T (+ bias).
+struct LinearPart {
+  const Buffer* weight = nullptr;  // [out, in]
+  const Buffer* bias = nullptr;    // [out], or null
+  int32_t out = 0;
+  Buffer* y = nullptr;  // [rows, out]
+};
+
 struct DeviceMemory {
   size_t free = 0;   // bytes free on the device (all processes)
   size_t total = 0;  // bytes of the device
@@ -104,6 +120,18 @@ class Device {
   // copying; it is shared because many weights point into one mapped file.
   virtual Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host, size_t elements,
                                                      std::shared_ptr<const void> keep_alive) = 0;
+  // Loads weights that are used together (q, k and v; gate and up). A device may put them
+  // back to back in one allocation so that LinearGroup runs them as one product; by
+  // default each is a LoadWeight.
+  virtual Result<std::vector<std::unique_ptr<Buffer>>> LoadWeightGroup(
+      std::span<const WeightSource> parts) {
+    std::vector<std::unique_ptr<Buffer>> out;
+    for (const WeightSource& p : parts) {
+      ASSIGN_OR_RETURN(auto b, LoadWeight(p.dtype, p.host, p.elements, p.keep_alive));
+      out.push_back(std::move(b));
+    }
+    return out;
+  }
   virtual Status Upload(Buffer& dst, const void* host, size_t bytes) = 0;
   // Waits for every op issued so far, then copies `bytes` of `src` to the host.
   virtual Status Download(const Buffer& src, void* host, size_t bytes) = 0;
@@ -123,6 +151,20 @@ class Device {
   // y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out] when given).
   virtual void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                       int32_t in, int32_t out, Buffer& y) = 0;
+  // Every part's Linear over the same x; by default one Linear each.
+  virtual void LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
+                           int32_t in) {
+    for (const LinearPart& p : parts) Linear(x, *p.weight, p.bias, rows, in, p.out, *p.y);
+  }
+  // act = SiLU(x W_gate^T + b) * (x W_up^T + b) [rows, gate.out], with the roundings of
+  // LinearGroup then SiluMul, which is what it does by default; gate.y and up.y are
+  // scratch that a device fusing the three may leave untouched.
+  virtual void SwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
+                      int32_t in, Buffer& act) {
+    const LinearPart parts[] = {gate, up};
+    LinearGroup(x, parts, rows, in);
+    SiluMul(*gate.y, *up.y, rows, gate.out, act);
+  }
   // Rotates q [rows, num_q_heads * head_dim] and k [rows, num_kv_heads * head_dim] in place
   // at each row's position. `rope` must outlive the step and not change during it (a device
   // may cache its angles per step).
@@ -135,6 +177,14 @@ class Device {
   // laid out [num_blocks, block_size, num_kv_heads, head_dim].
   virtual void KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buffer& k_cache,
                        Buffer& v_cache) = 0;
+  // Rope, then KvWrite of the rotated k and of v, which is what it does by default. A device
+  // may do both in one pass and leave k itself unrotated: only the cache's copy is read later.
+  virtual void RopeKvWrite(Buffer& q, Buffer& k, const Buffer& v, int32_t num_q_heads,
+                           int32_t num_kv_heads, const RopeSpec& rope, int32_t kv_width,
+                           Buffer& k_cache, Buffer& v_cache) {
+    Rope(q, k, num_q_heads, num_kv_heads, rope);
+    KvWrite(k, v, kv_width, k_cache, v_cache);
+  }
   // Causal attention of each row over its sequence's cached and new tokens (position p
   // sees positions 0..p), reading K/V from the paged cache (after KvWrite); out is
   // [rows, num_q_heads * head_dim].

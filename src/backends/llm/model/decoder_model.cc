@@ -213,9 +213,8 @@ Status DecoderModel::CaptureGraphs() {
 
 Status DecoderModel::LoadWeights(const WeightStore& store) {
   const HfModelConfig& c = config_;
-  // Loads tensor `name` of exactly `shape` (a nullptr `out` with optional=true skips it).
-  auto load = [&](const std::string& name, std::vector<int64_t> shape,
-                  std::unique_ptr<Buffer>& out) -> Status {
+  // Finds tensor `name`, checks that it has exactly `shape` and a float dtype.
+  auto source = [&](const std::string& name, std::vector<int64_t> shape) -> Result<WeightSource> {
     const SafetensorsFile* file = nullptr;
     const SafeTensor* t = store.Find(name, &file);
     if (t == nullptr) return InvalidArgument("model weights: tensor '" + name + "' is missing");
@@ -224,7 +223,25 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
                              ShapeString(t->shape) + ", expected " + ShapeString(shape));
     }
     ASSIGN_OR_RETURN(DType dtype, WeightDType(*t, file->name()));
-    ASSIGN_OR_RETURN(out, device_->LoadWeight(dtype, t->data, t->elements, file->mapping()));
+    return WeightSource{dtype, t->data, t->elements, file->mapping()};
+  };
+  auto load = [&](const std::string& name, std::vector<int64_t> shape,
+                  std::unique_ptr<Buffer>& out) -> Status {
+    ASSIGN_OR_RETURN(WeightSource w, source(name, std::move(shape)));
+    ASSIGN_OR_RETURN(out, device_->LoadWeight(w.dtype, w.host, w.elements, w.keep_alive));
+    return Status::Ok();
+  };
+  // Weights read by one LinearGroup, loaded together (a device may place them back to back).
+  auto load_group = [&](std::vector<std::pair<std::string, std::vector<int64_t>>> names,
+                        std::vector<std::unique_ptr<Buffer>*> outs) -> Status {
+    std::vector<WeightSource> parts;
+    for (auto& [name, shape] : names) {
+      ASSIGN_OR_RETURN(WeightSource w, source(name, shape));
+      parts.push_back(std::move(w));
+    }
+    ASSIGN_OR_RETURN(auto buffers, device_->LoadWeightGroup(parts));
+    if (buffers.size() != outs.size()) return Internal("device loaded a wrong number of weights");
+    for (size_t i = 0; i < outs.size(); ++i) *outs[i] = std::move(buffers[i]);
     return Status::Ok();
   };
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
@@ -241,9 +258,10 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     RETURN_IF_ERROR(load(p + "input_layernorm.weight", {hidden}, l.input_norm));
     RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
-    RETURN_IF_ERROR(load(p + "self_attn.q_proj.weight", {q_width, hidden}, l.q));
-    RETURN_IF_ERROR(load(p + "self_attn.k_proj.weight", {kv_width, hidden}, l.k));
-    RETURN_IF_ERROR(load(p + "self_attn.v_proj.weight", {kv_width, hidden}, l.v));
+    RETURN_IF_ERROR(load_group({{p + "self_attn.q_proj.weight", {q_width, hidden}},
+                                {p + "self_attn.k_proj.weight", {kv_width, hidden}},
+                                {p + "self_attn.v_proj.weight", {kv_width, hidden}}},
+                               {&l.q, &l.k, &l.v}));
     RETURN_IF_ERROR(load(p + "self_attn.o_proj.weight", {hidden, q_width}, l.o));
     if (c.qkv_bias) {
       RETURN_IF_ERROR(load(p + "self_attn.q_proj.bias", {q_width}, l.q_bias));
@@ -251,8 +269,9 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
       RETURN_IF_ERROR(load(p + "self_attn.v_proj.bias", {kv_width}, l.v_bias));
     }
     if (c.o_bias) RETURN_IF_ERROR(load(p + "self_attn.o_proj.bias", {hidden}, l.o_bias));
-    RETURN_IF_ERROR(load(p + "mlp.gate_proj.weight", {inter, hidden}, l.gate));
-    RETURN_IF_ERROR(load(p + "mlp.up_proj.weight", {inter, hidden}, l.up));
+    RETURN_IF_ERROR(load_group({{p + "mlp.gate_proj.weight", {inter, hidden}},
+                                {p + "mlp.up_proj.weight", {inter, hidden}}},
+                               {&l.gate, &l.up}));
     RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {hidden, inter}, l.down));
     if (c.mlp_bias) {
       RETURN_IF_ERROR(load(p + "mlp.gate_proj.bias", {inter}, l.gate_bias));
@@ -417,17 +436,17 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
     } else {
       d.AddRmsNorm(*ws_.h, *ws_.o, *l.input_norm, rows, hidden, eps, *ws_.x);
     }
-    d.Linear(*ws_.x, *l.q, l.q_bias.get(), rows, hidden, q_width, *ws_.q);
-    d.Linear(*ws_.x, *l.k, l.k_bias.get(), rows, hidden, kv_width, *ws_.k);
-    d.Linear(*ws_.x, *l.v, l.v_bias.get(), rows, hidden, kv_width, *ws_.v);
-    d.Rope(*ws_.q, *ws_.k, c.num_heads, c.num_kv_heads, rope_);
-    d.KvWrite(*ws_.k, *ws_.v, kv_width, *l.k_cache, *l.v_cache);
+    const LinearPart qkv[] = {{l.q.get(), l.q_bias.get(), q_width, ws_.q.get()},
+                              {l.k.get(), l.k_bias.get(), kv_width, ws_.k.get()},
+                              {l.v.get(), l.v_bias.get(), kv_width, ws_.v.get()}};
+    d.LinearGroup(*ws_.x, qkv, rows, hidden);
+    d.RopeKvWrite(*ws_.q, *ws_.k, *ws_.v, c.num_heads, c.num_kv_heads, rope_, kv_width,
+                  *l.k_cache, *l.v_cache);
     d.Attention(*ws_.q, *l.k_cache, *l.v_cache, attention_, *ws_.attn);
     d.Linear(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, hidden, *ws_.o);
     d.AddRmsNorm(*ws_.h, *ws_.o, *l.post_norm, rows, hidden, eps, *ws_.x);
-    d.Linear(*ws_.x, *l.gate, l.gate_bias.get(), rows, hidden, inter, *ws_.gate);
-    d.Linear(*ws_.x, *l.up, l.up_bias.get(), rows, hidden, inter, *ws_.up);
-    d.SiluMul(*ws_.gate, *ws_.up, rows, inter, *ws_.act);
+    d.SwiGlu(*ws_.x, {l.gate.get(), l.gate_bias.get(), inter, ws_.gate.get()},
+             {l.up.get(), l.up_bias.get(), inter, ws_.up.get()}, rows, hidden, *ws_.act);
     d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
   }
   if (out_rows == 0) return;

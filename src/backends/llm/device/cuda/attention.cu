@@ -40,7 +40,10 @@ constexpr int kDecodeUnroll = 4;
 // Context split: a partition has at least kMinPartition tokens; the grid aims at about
 // kTargetDecodeBlocks blocks (enough to fill an H100 a few times over) so that small batches
 // split long contexts finely while large batches do not pay for idle partitions.
-constexpr int kMinPartition = 128;
+// A partition's tokens are read by a chain of dependent loads (block table, K, V), so a
+// short one keeps small batches' attention at a few microseconds per layer; the
+// partials cost one CombineKernel pass.
+constexpr int kMinPartition = 32;
 constexpr int kTargetDecodeBlocks = 1024;
 constexpr int kMaxPartitions = 256;
 // Largest number of q heads a decode block serves (registers hold 8 floats per head).

@@ -13,80 +13,21 @@
 #include <tuple>
 #include <utility>
 
+#include "backends/llm/device/cuda/cuda_memory.h"
 #include "backends/llm/device/cuda/kernels.h"
+#include "backends/llm/device/cuda/step_profiler.h"
 
 namespace sluice::llm {
 namespace {
 
-Status CudaError(cudaError_t e, std::string_view what) {
-  std::string msg = std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
-  if (e == cudaErrorMemoryAllocation) return ResourceExhausted(std::move(msg));
-  return Internal(std::move(msg));
-}
+using cuda::Bf16;
+using cuda::BlasError;
+using cuda::CudaBuffer;
+using cuda::CudaError;
+using cuda::DeviceScratch;
+using cuda::PinnedScratch;
+using cuda::Ptr;
 
-Status BlasError(cublasStatus_t s, std::string_view what) {
-  return Internal(std::string(what) + ": cuBLASLt status " + std::to_string(static_cast<int>(s)));
-}
-
-#define SLUICE_CUDA_RETURN(expr, what)                                  \
-  do {                                                                  \
-    if (cudaError_t sluice_e = (expr); sluice_e != cudaSuccess) {       \
-      return CudaError(sluice_e, what);                                 \
-    }                                                                   \
-  } while (0)
-
-// Device memory of one dtype.
-class CudaBuffer final : public Buffer {
- public:
-  CudaBuffer(DType dtype, size_t elements, void* ptr) : Buffer(dtype, elements), ptr_(ptr) {}
-  ~CudaBuffer() override { cudaFree(ptr_); }
-  void* ptr() const { return ptr_; }
-
- private:
-  void* ptr_;
-};
-
-template <typename T>
-T* Ptr(const Buffer& b) {
-  return static_cast<T*>(static_cast<const CudaBuffer&>(b).ptr());
-}
-cuda::bf16* Bf16(const Buffer& b) { return Ptr<cuda::bf16>(b); }
-
-// Raw device allocation that keeps its address until it must grow.
-struct DeviceScratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~DeviceScratch() { cudaFree(ptr); }
-  // Grows to at least `need` bytes; returns true when the address changed.
-  Result<bool> Ensure(size_t need) {
-    if (need <= bytes) return false;
-    cudaFree(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    if (cudaError_t e = cudaMalloc(&ptr, need); e != cudaSuccess) {
-      cudaGetLastError();
-      return CudaError(e, "cudaMalloc of " + std::to_string(need) + " bytes of scratch");
-    }
-    bytes = need;
-    return true;
-  }
-};
-
-struct PinnedScratch {
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  ~PinnedScratch() { cudaFreeHost(ptr); }
-  Status Ensure(size_t need) {
-    if (need <= bytes) return Status::Ok();
-    const size_t grown = std::max(need, bytes * 2);
-    cudaFreeHost(ptr);
-    ptr = nullptr;
-    bytes = 0;
-    SLUICE_CUDA_RETURN(cudaHostAlloc(&ptr, grown, cudaHostAllocDefault), "cudaHostAlloc");
-    bytes = grown;
-    return Status::Ok();
-  }
-};
 
 // A cached cuBLASLt plan for one GEMM shape.
 struct MatmulPlan {
@@ -110,7 +51,8 @@ class CudaDevice final : public Device {
   explicit CudaDevice(const CudaDeviceOptions& options) : options_(options) {}
 
   ~CudaDevice() override {
-    // Order: graphs and plans reference the stream and the handle.
+    // Order: graphs, plans and the profiler's events reference the stream and the handle.
+    profiler_.reset();
     DropGraphs();
     plans_.clear();
     if (stream_) cudaStreamSynchronize(stream_);
@@ -134,6 +76,9 @@ class CudaDevice final : public Device {
     SLUICE_CUDA_RETURN(cudaGetDeviceProperties(&prop, options_.device_id),
                        "cudaGetDeviceProperties");
     name_ = std::string("cuda:") + std::to_string(options_.device_id) + " (" + prop.name + ")";
+    if (cuda::StepProfiler::EnabledFromEnv()) {
+      profiler_ = std::make_unique<cuda::StepProfiler>(stream_);
+    }
     return Status::Ok();
   }
 
@@ -152,19 +97,48 @@ class CudaDevice final : public Device {
     return std::unique_ptr<Buffer>(new CudaBuffer(dtype, elements, ptr));
   }
 
-  // Weights of any float dtype become bf16 on the device. The host data streams through two
-  // pinned chunks so that reading the (memory-mapped) file overlaps the copy engine; fp32
-  // and fp16 chunks land in a raw device chunk and a kernel converts them.
+  // Weights of any float dtype become bf16 on the device.
   Result<std::unique_ptr<Buffer>> LoadWeight(DType dtype, const void* host, size_t elements,
                                              std::shared_ptr<const void> /*keep_alive*/) override {
-    if (dtype == DType::kI32) return InvalidArgument("cuda device: int32 weights are not supported");
     ASSIGN_OR_RETURN(auto out, Allocate(DType::kBF16, elements));
+    RETURN_IF_ERROR(UploadWeight(dtype, host, elements, Bf16(*out)));
+    return out;
+  }
+
+  // The group's weights back to back in one allocation, so that LinearGroup can run them
+  // as one product (a decode step's q|k|v or gate|up GEMV).
+  Result<std::vector<std::unique_ptr<Buffer>>> LoadWeightGroup(
+      std::span<const WeightSource> parts) override {
+    size_t total = 0;
+    for (const WeightSource& p : parts) total += p.elements;
+    void* raw = nullptr;
+    if (cudaError_t e = cudaMalloc(&raw, std::max<size_t>(1, total * sizeof(cuda::bf16)));
+        e != cudaSuccess) {
+      cudaGetLastError();
+      return CudaError(e, "cudaMalloc of a weight group on " + name_);
+    }
+    std::shared_ptr<void> shared(raw, [](void* p) { cudaFree(p); });
+    std::vector<std::unique_ptr<Buffer>> out;
+    size_t offset = 0;
+    for (const WeightSource& p : parts) {
+      cuda::bf16* dst = static_cast<cuda::bf16*>(raw) + offset;
+      RETURN_IF_ERROR(UploadWeight(p.dtype, p.host, p.elements, dst));
+      out.push_back(std::make_unique<CudaBuffer>(DType::kBF16, p.elements, dst, shared));
+      offset += p.elements;
+    }
+    return out;
+  }
+
+  // Streams host weights through two pinned chunks, so that reading the (memory-mapped)
+  // file overlaps the copy engine; fp32 and fp16 chunks land in a raw device chunk and a
+  // kernel converts them to bf16.
+  Status UploadWeight(DType dtype, const void* host, size_t elements, cuda::bf16* dst) {
+    if (dtype == DType::kI32) return InvalidArgument("cuda device: int32 weights are not supported");
     RETURN_IF_ERROR(EnsureLoadStaging());
     const size_t elem = DTypeSize(dtype);
     const size_t chunk_elems = kLoadChunkBytes / elem;
     const int kind = dtype == DType::kF32 ? 0 : dtype == DType::kBF16 ? 1 : 2;
     const auto* src = static_cast<const std::byte*>(host);
-    cuda::bf16* dst = Bf16(*out);
     for (size_t first = 0, i = 0; first < elements; first += chunk_elems, ++i) {
       const size_t n = std::min(chunk_elems, elements - first);
       const int slot = static_cast<int>(i % 2);
@@ -186,7 +160,7 @@ class CudaDevice final : public Device {
     }
     SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream_), "weight upload");
     SLUICE_CUDA_RETURN(cudaGetLastError(), "weight conversion");
-    return out;
+    return Status::Ok();
   }
 
   Status Upload(Buffer& dst, const void* host, size_t bytes) override {
@@ -197,6 +171,7 @@ class CudaDevice final : public Device {
 
   Status Download(const Buffer& src, void* host, size_t bytes) override {
     RETURN_IF_ERROR(Sync("step"));
+    if (profiler_) profiler_->EndStep();
     SLUICE_CUDA_RETURN(cudaMemcpy(host, Ptr<void>(src), bytes, cudaMemcpyDeviceToHost),
                        "download");
     return Status::Ok();
@@ -220,6 +195,7 @@ class CudaDevice final : public Device {
     const int32_t seqs = static_cast<int32_t>(step.seqs.size());
     const int32_t blocks = static_cast<int32_t>(step.block_tables.size());
     const int32_t logit_rows = static_cast<int32_t>(step.logit_rows.size());
+    if (profiler_) profiler_->BeginStep(rows, rows == seqs);
     if (rows > cap_rows_ || seqs > cap_seqs_ || blocks > cap_blocks_ || logit_rows > cap_rows_) {
       cap_rows_ = std::max({cap_rows_, rows, logit_rows, 256});
       cap_seqs_ = std::max({cap_seqs_, seqs, 256});
@@ -315,6 +291,7 @@ class CudaDevice final : public Device {
       it = graphs_.emplace(bucket, exec).first;
     }
     SLUICE_CUDA_RETURN(cudaGraphLaunch(it->second, stream_), "graph launch");
+    if (profiler_) profiler_->MarkGraph();
     return Status::Ok();
   }
 
@@ -329,17 +306,20 @@ class CudaDevice final : public Device {
 
   void Embedding(const Buffer& table, int32_t hidden, Buffer& out) override {
     cuda::Embedding(Bf16(table), dstep_.tokens, dstep_.rows, hidden, Bf16(out), stream_);
+    Prof("Embedding");
   }
 
   void RmsNorm(const Buffer& x, const Buffer& weight, int32_t rows, int32_t hidden, float eps,
                Buffer& out) override {
     cuda::RmsNorm(Bf16(x), Bf16(weight), rows, hidden, eps, Bf16(out), stream_);
+    Prof("RmsNorm");
   }
 
   void AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight, int32_t rows,
                   int32_t hidden, float eps, Buffer& out) override {
     cuda::AddRmsNorm(Bf16(residual), Bf16(delta), Bf16(weight), rows, hidden, eps, Bf16(out),
                      stream_);
+    Prof("AddRmsNorm");
   }
 
   // y = x W^T: in cuBLASLt's column-major terms, y^T [out, rows] = W [in, out]^T x^T [in, rows].
@@ -349,7 +329,7 @@ class CudaDevice final : public Device {
     if (small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in)) {
       cuda::SmallBatchLinear(Bf16(x), Bf16(weight), bias ? Bf16(*bias) : nullptr, rows, in, out,
                              Ptr<void>(y), f32_out, stream_);
-      return;
+      return Prof("Linear (GEMV)", out, in);
     }
     Result<MatmulPlan*> plan = Plan(rows, in, out, f32_out, bias != nullptr);
     if (!plan.ok()) return Fail(plan.status());
@@ -364,35 +344,108 @@ class CudaDevice final : public Device {
                                       p.b, &beta, Ptr<void>(y), p.c, Ptr<void>(y), p.c,
                                       p.has_algo ? &p.algo : nullptr, blas_workspace_.ptr,
                                       blas_workspace_.bytes, stream_);
-    if (s != CUBLAS_STATUS_SUCCESS) Fail(BlasError(s, "cublasLtMatmul"));
+    if (s != CUBLAS_STATUS_SUCCESS) return Fail(BlasError(s, "cublasLtMatmul"));
+    Prof("Linear (cuBLASLt)", out, in);
+  }
+
+  // A decode step's q|k|v or gate|up as one GEMV launch when the weights sit back to back
+  // (LoadWeightGroup) and the outputs are bf16; otherwise one Linear each.
+  void LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
+                   int32_t in) override {
+    bool fused = fuse_ && small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in) &&
+                 parts.size() >= 1 && parts.size() <= cuda::kGemvMaxParts;
+    for (size_t i = 0; fused && i < parts.size(); ++i) {
+      fused = parts[i].y->dtype() == DType::kBF16 &&
+              (i == 0 || Bf16(*parts[i].weight) ==
+                             Bf16(*parts[i - 1].weight) + static_cast<size_t>(parts[i - 1].out) * in);
+    }
+    if (!fused) return Device::LinearGroup(x, parts, rows, in);
+    cuda::GemvParts g;
+    g.count = static_cast<int32_t>(parts.size());
+    int32_t end = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      end += parts[i].out;
+      g.end[i] = end;
+      g.bias[i] = parts[i].bias ? Bf16(*parts[i].bias) : nullptr;
+      g.y[i] = Bf16(*parts[i].y);
+    }
+    cuda::SmallBatchLinearGroup(Bf16(x), Bf16(*parts[0].weight), g, rows, in, stream_);
+    Prof("LinearGroup (GEMV)", end, in);
+  }
+
+  // Decode steps of <= 4 rows read gate's and up's rows in one launch that writes the
+  // activation directly (gate|up back to back, as LoadWeightGroup places them).
+  void SwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
+              int32_t in, Buffer& act) override {
+    if (!fuse_ || !small_batch_gemv_ || !cuda::SmallBatchLinearFits(rows, in) ||
+        gate.out != up.out || act.dtype() != DType::kBF16 ||
+        Bf16(*up.weight) != Bf16(*gate.weight) + static_cast<size_t>(gate.out) * in) {
+      return Device::SwiGlu(x, gate, up, rows, in, act);
+    }
+    cuda::SmallBatchSwiGlu(Bf16(x), Bf16(*gate.weight), gate.bias ? Bf16(*gate.bias) : nullptr,
+                           up.bias ? Bf16(*up.bias) : nullptr, rows, in, gate.out, Bf16(act),
+                           stream_);
+    Prof("SwiGlu (GEMV)", 2 * gate.out, in);
   }
 
   void Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
             const RopeSpec& rope) override {
+    const float* table = RopeTable(rope);
+    if (table == nullptr) return;
+    cuda::Rope(Bf16(q), Bf16(k), dstep_.positions, table, dstep_.rows, num_q_heads, num_kv_heads,
+               rope.head_dim, stream_);
+    Prof("Rope");
+  }
+
+  void RopeKvWrite(Buffer& q, Buffer& k, const Buffer& v, int32_t num_q_heads,
+                   int32_t num_kv_heads, const RopeSpec& rope, int32_t kv_width, Buffer& k_cache,
+                   Buffer& v_cache) override {
+    if (!fuse_ || kv_width != num_kv_heads * rope.head_dim) {
+      return Device::RopeKvWrite(q, k, v, num_q_heads, num_kv_heads, rope, kv_width, k_cache,
+                                 v_cache);
+    }
+    const float* table = RopeTable(rope);
+    if (table == nullptr) return;
+    cuda::RopeKvWrite(Bf16(q), Bf16(k), Bf16(v), dstep_.positions, table, dstep_.slots,
+                      dstep_.rows, num_q_heads, num_kv_heads, rope.head_dim, Bf16(k_cache),
+                      Bf16(v_cache), stream_);
+    Prof("RopeKvWrite");
+  }
+
+  // The device copy of rope.inv_freq, uploaded when `rope` is new (never during a capture);
+  // null after a failure, which is recorded.
+  const float* RopeTable(const RopeSpec& rope) {
     if (rope_for_ != &rope) {
-      if (capturing_) return Fail(Internal("rope table first uploaded during graph capture"));
+      if (capturing_) {
+        Fail(Internal("rope table first uploaded during graph capture"));
+        return nullptr;
+      }
       std::vector<float> inv(rope.inv_freq.begin(), rope.inv_freq.end());
       Result<bool> moved = rope_table_.Ensure(inv.size() * sizeof(float));
-      if (!moved.ok()) return Fail(moved.status());
+      if (!moved.ok()) {
+        Fail(moved.status());
+        return nullptr;
+      }
       if (*moved) DropGraphs();
       cudaMemcpyAsync(rope_table_.ptr, inv.data(), inv.size() * sizeof(float),
                       cudaMemcpyHostToDevice, stream_);
       cudaStreamSynchronize(stream_);  // `inv` dies at the end of this scope
       rope_for_ = &rope;
     }
-    cuda::Rope(Bf16(q), Bf16(k), dstep_.positions, static_cast<const float*>(rope_table_.ptr),
-               dstep_.rows, num_q_heads, num_kv_heads, rope.head_dim, stream_);
+    return static_cast<const float*>(rope_table_.ptr);
   }
 
   void SiluMul(const Buffer& gate, const Buffer& up, int32_t rows, int32_t width,
                Buffer& out) override {
     cuda::SiluMul(Bf16(gate), Bf16(up), rows, width, width, Bf16(out), stream_);
+    Prof("SiluMul");
   }
 
   void KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buffer& k_cache,
                Buffer& v_cache) override {
     cuda::KvWrite(Bf16(k), Bf16(v), kv_width, dstep_.slots, dstep_.rows, kv_width, Bf16(k_cache),
                   Bf16(v_cache), stream_);
+    Prof("KvWrite");
   }
 
   void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
@@ -412,10 +465,12 @@ class CudaDevice final : public Device {
     }
     cuda::Attention(Bf16(q), spec.num_q_heads * spec.head_dim, Bf16(k_cache), Bf16(v_cache),
                     dstep_, shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream_);
+    Prof("Attention");
   }
 
   void GatherRows(const Buffer& x, int32_t width, Buffer& out) override {
     cuda::GatherRows(Bf16(x), dstep_.logit_rows, dstep_.num_logit_rows, width, Bf16(out), stream_);
+    Prof("GatherRows");
   }
 
   // --- Sampling ---
@@ -480,10 +535,12 @@ class CudaDevice final : public Device {
                  reinterpret_cast<const int32_t*>(dev + rows_bytes),
                  reinterpret_cast<const cuda::PenaltyInfo*>(dev + rows_bytes + tok_bytes),
                  sample_ws_.ptr, sample_ws_.bytes, out_tokens, out_logprobs, stream_);
+    Prof("Sample (with its upload)");
     SLUICE_CUDA_RETURN(cudaMemcpyAsync(host + in_bytes, dev + in_bytes, out_bytes,
                                        cudaMemcpyDeviceToHost, stream_),
                        "sampling download");
     RETURN_IF_ERROR(Sync("sampling"));
+    if (profiler_) profiler_->EndStep();
     const auto* tokens_h = reinterpret_cast<const int32_t*>(host + in_bytes);
     const auto* logprobs_h =
         reinterpret_cast<const float*>(host + in_bytes + Align(n * sizeof(int32_t)));
@@ -590,6 +647,14 @@ class CudaDevice final : public Device {
     SLUICE_CUDA_RETURN(cudaPeekAtLastError(), "kernel launch");
     return Status::Ok();
   }
+  // Times the op just issued when profiling an eager step (step_profiler.h); `out` x `in`
+  // names a product's shape.
+  void Prof(const char* op, int32_t out = 0, int32_t in = 0) {
+    if (!profiler_ || capturing_) return;
+    profiler_->Op(out == 0 ? std::string(op)
+                           : std::string(op) + " " + std::to_string(out) + "x" + std::to_string(in));
+  }
+
   Status Sync(std::string_view what) {
     RETURN_IF_ERROR(TakeStepError());
     SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream_), std::string(what));
@@ -602,6 +667,13 @@ class CudaDevice final : public Device {
   // SLUICE_CUDA_GEMV=0 turns that off (for A/B measurements).
   bool small_batch_gemv_ = [] {
     const char* v = std::getenv("SLUICE_CUDA_GEMV");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  // Fused ops: q|k|v and gate|up(+SiLU) as one GEMV launch each in small decode steps,
+  // rope with the KV-cache write. SLUICE_CUDA_FUSE=0 runs each op on its own (A/B
+  // measurements; the fused forms are bit-equal).
+  bool fuse_ = [] {
+    const char* v = std::getenv("SLUICE_CUDA_FUSE");
     return v == nullptr || std::string_view(v) != "0";
   }();
   std::string name_;
@@ -633,6 +705,7 @@ class CudaDevice final : public Device {
   std::map<int32_t, cudaGraphExec_t> graphs_;
   std::set<int32_t> warmed_;
   bool capturing_ = false;
+  std::unique_ptr<cuda::StepProfiler> profiler_;  // SLUICE_CUDA_PROFILE=1 only
   Status step_error_;
 };
 

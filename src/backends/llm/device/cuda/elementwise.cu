@@ -289,15 +289,21 @@ void LaunchRmsNorm(const bf16* x, const bf16* delta, const bf16* weight, int32_t
 
 // One block per row. The row's cos/sin (one per frequency, rounded to bf16 as HF's cos/sin
 // tensors are) are computed once into shared memory and reused by every q and k head; then
-// each thread rotates kW consecutive pairs (x[i], x[i + half]) of one head.
-template <int kW>
+// each thread rotates kW consecutive pairs (x[i], x[i + half]) of one head. With kCache the
+// rotated k heads go to k_cache[slot] instead of back into k, and v's row is copied to
+// v_cache[slot] (Rope then KvWrite in one pass); a row with slot -1 writes no cache.
+template <int kW, bool kCache>
 __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positions,
                            const float* __restrict__ inv_freq, int32_t num_q_heads,
-                           int32_t num_kv_heads, int32_t head_dim) {
+                           int32_t num_kv_heads, int32_t head_dim,
+                           const int32_t* __restrict__ slots, const bf16* __restrict__ v,
+                           bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
   extern __shared__ float cos_sin[];  // [half] cos, then [half] sin
   const int half = head_dim / 2;
   const size_t row = blockIdx.x;
   const float pos = static_cast<float>(positions[row]);
+  const int32_t kv_width = num_kv_heads * head_dim;
+  const int32_t slot = kCache ? slots[row] : -1;
   for (int i = threadIdx.x; i < half; i += blockDim.x) {
     // Accurate sincosf (not __sincosf): angles reach ~3e4 radians at long positions.
     float s, c;
@@ -311,8 +317,14 @@ __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positio
   for (int u = threadIdx.x; u < units; u += blockDim.x) {
     const int head = u / per_head;
     const int i0 = (u - head * per_head) * kW;
-    bf16* base = head < num_q_heads ? q + (row * num_q_heads + head) * head_dim
-                                    : k + (row * num_kv_heads + (head - num_q_heads)) * head_dim;
+    const bool is_q = head < num_q_heads;
+    bf16* base = is_q ? q + (row * num_q_heads + head) * head_dim
+                      : k + (row * num_kv_heads + (head - num_q_heads)) * head_dim;
+    bf16* dst = base;
+    if (kCache && !is_q) {
+      if (slot < 0) continue;  // padding row of a graph bucket: nothing to cache
+      dst = k_cache + static_cast<size_t>(slot) * kv_width + (head - num_q_heads) * head_dim;
+    }
     const Bf16Pack<kW> x1 = LoadPack<kW>(base + i0);
     const Bf16Pack<kW> x2 = LoadPack<kW>(base + half + i0);
     Bf16Pack<kW> y1, y2;
@@ -326,8 +338,15 @@ __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positio
       y1.v[e] = __float2bfloat16_rn(RoundBf16(a * c) - RoundBf16(b * s));
       y2.v[e] = __float2bfloat16_rn(RoundBf16(b * c) + RoundBf16(a * s));
     }
-    StorePack<kW>(base + i0, y1);
-    StorePack<kW>(base + half + i0, y2);
+    StorePack<kW>(dst + i0, y1);
+    StorePack<kW>(dst + half + i0, y2);
+  }
+  if (kCache && slot >= 0) {
+    const bf16* src = v + row * kv_width;
+    bf16* out = v_cache + static_cast<size_t>(slot) * kv_width;
+    for (int i = threadIdx.x * kW; i < kv_width; i += blockDim.x * kW) {
+      StorePack<kW>(out + i, LoadPack<kW>(src + i));
+    }
   }
 }
 
@@ -396,22 +415,46 @@ void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t r
   LaunchRmsNorm<true>(residual, delta, weight, rows, hidden, eps, residual, out, stream);
 }
 
-void Rope(bf16* q, bf16* k, const int32_t* positions, const float* inv_freq, int32_t rows,
-          int32_t num_q_heads, int32_t num_kv_heads, int32_t head_dim, cudaStream_t stream) {
+namespace {
+
+template <bool kCache>
+void LaunchRope(bf16* q, bf16* k, const int32_t* positions, const float* inv_freq, int32_t rows,
+                int32_t num_q_heads, int32_t num_kv_heads, int32_t head_dim, const int32_t* slots,
+                const bf16* v, bf16* k_cache, bf16* v_cache, cudaStream_t stream) {
   if (rows <= 0 || head_dim < 2 || num_q_heads + num_kv_heads <= 0) return;
   assert(head_dim % 2 == 0);
   const int half = head_dim / 2;
   const size_t shared = 2 * static_cast<size_t>(half) * sizeof(float);
   // Rows are head_dim-aligned, so 16-byte packs need half % 8 == 0 and aligned bases.
-  if (half % 8 == 0 && Aligned16(q) && Aligned16(k)) {
-    const int threads = ThreadsFor((num_q_heads + num_kv_heads) * (half / 8));
-    RopeKernel<8><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
-        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim);
+  const bool vec = half % 8 == 0 && Aligned16(q) && Aligned16(k) &&
+                   (!kCache || (Aligned16(v) && Aligned16(k_cache) && Aligned16(v_cache)));
+  const int threads = ThreadsFor((num_q_heads + num_kv_heads) * (vec ? half / 8 : half));
+  if (vec) {
+    RopeKernel<8, kCache><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
+        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
+        v_cache);
   } else {
-    const int threads = ThreadsFor((num_q_heads + num_kv_heads) * half);
-    RopeKernel<1><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
-        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim);
+    RopeKernel<1, kCache><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
+        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
+        v_cache);
   }
+}
+
+}  // namespace
+
+void Rope(bf16* q, bf16* k, const int32_t* positions, const float* inv_freq, int32_t rows,
+          int32_t num_q_heads, int32_t num_kv_heads, int32_t head_dim, cudaStream_t stream) {
+  LaunchRope<false>(q, k, positions, inv_freq, rows, num_q_heads, num_kv_heads, head_dim, nullptr,
+                    nullptr, nullptr, nullptr, stream);
+}
+
+void RopeKvWrite(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,
+                 const float* inv_freq, const int32_t* slots, int32_t rows, int32_t num_q_heads,
+                 int32_t num_kv_heads, int32_t head_dim, bf16* k_cache, bf16* v_cache,
+                 cudaStream_t stream) {
+  // In this mode the kernel only reads k (the rotated heads go to the cache).
+  LaunchRope<true>(q, const_cast<bf16*>(k), positions, inv_freq, rows, num_q_heads, num_kv_heads,
+                   head_dim, slots, v, k_cache, v_cache, stream);
 }
 
 void SiluMul(const bf16* gate, const bf16* up, int32_t rows, int32_t width, int32_t stride,

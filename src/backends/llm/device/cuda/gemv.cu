@@ -1,9 +1,10 @@
-// Small-batch linear layers (decode steps of 1 to 4 sequences): y = x W^T (+ bias).
+// Small-batch linear layers (decode steps of 1 to 4 sequences): y = x W^T (+ bias), alone or
+// for a group of weights stored back to back (q|k|v, gate|up) in one launch.
 //
 // At M <= 4 a linear layer is a matrix-vector product: every weight byte is used M times,
 // so the layer is bound by reading W once, and the whole decode step by reading the model.
 // Here each warp owns one output column n and streams W's row n (contiguous in the Hugging
-// Face [out, in] layout) with 16-byte loads, four in flight per lane; the M activation rows
+// Face [out, in] layout) with 16-byte loads, eight in flight per lane; the M activation rows
 // are small and come from L1/L2. Accumulation is fp32 in a fixed order (per lane, then a
 // warp butterfly), the bias is added in fp32 and the result rounded once.
 
@@ -16,8 +17,14 @@
 namespace sluice::llm::cuda {
 namespace {
 
-constexpr int kWarps = 8;   // output columns per block
-constexpr int kUnroll = 4;  // 16-byte weight loads in flight per lane
+// Output columns per block. Small blocks spread a 3584-column product evenly over 132 SMs
+// (8 warps a block left a quarter of them one block short: the layer ran at the pace of the
+// fullest SMs).
+constexpr int kWarps = 4;
+// 16-byte weight loads in flight per lane and weight row: 8 (a 3584-wide row in two rounds)
+// for one row, 4 each when a warp reads two (SwiGlu).
+constexpr int kUnrollOne = 8;
+constexpr int kUnrollTwo = 4;
 
 __device__ __forceinline__ void Unpack(const uint4& v, float (&f)[8]) {
   const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
@@ -32,73 +39,150 @@ __device__ __forceinline__ void Unpack(const uint4& v, float (&f)[8]) {
 __device__ __forceinline__ void Store(float* y, float v) { *y = v; }
 __device__ __forceinline__ void Store(bf16* y, float v) { *y = __float2bfloat16_rn(v); }
 
-template <int M, typename Out>
-__global__ void __launch_bounds__(kWarps * 32)
-    GemvKernel(const bf16* __restrict__ x, const bf16* __restrict__ w,
-               const bf16* __restrict__ bias, int32_t in, int32_t out, Out* __restrict__ y) {
-  const int lane = threadIdx.x & 31;
-  const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (n >= out) return;
-  const int chunks = in / 8;
-  const uint4* wr = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in);
-  float acc[M];
-#pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = 0.f;
+// Where the columns go: W's rows [end[p-1], end[p]) belong to part p, which writes its own
+// y [rows, end[p] - end[p-1]] with its own bias.
+template <typename Out>
+struct Outputs {
+  int32_t count = 1;
+  int32_t end[kGemvMaxParts] = {};
+  const bf16* bias[kGemvMaxParts] = {};
+  Out* y[kGemvMaxParts] = {};
+};
 
+// acc[r][m] = W row r . x row m for R weight rows read by one warp (lane sums folded by a
+// butterfly, so every lane holds the totals). The R rows' loads interleave: R * kUnroll
+// 16-byte loads in flight per lane.
+template <int M, int R, int kUnroll>
+__device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4* const (&wr)[R],
+                                        int32_t in, float (&acc)[R][M]) {
+  const int lane = threadIdx.x & 31;
+  const int chunks = in / 8;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
+  }
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+    uint4 wv[R][kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
-      // Weights are read once per step: keep them out of L1 (streaming load).
-      wv[u] = c < chunks ? __ldcs(wr + c) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+      for (int r = 0; r < R; ++r) {
+        // Weights are read once per step: keep them out of L1 (streaming load).
+        wv[r][u] = c < chunks ? __ldcs(wr[r] + c) : make_uint4(0, 0, 0, 0);
+      }
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
       if (c >= chunks) break;
-      float wf[8];
-      Unpack(wv[u], wf);
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         float xf[8];
         Unpack(__ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * in) + c), xf);
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[m] = fmaf(wf[e], xf[e], acc[m]);
+        for (int r = 0; r < R; ++r) {
+          float wf[8];
+          Unpack(wv[r][u], wf);
+#pragma unroll
+          for (int e = 0; e < 8; ++e) acc[r][m] = fmaf(wf[e], xf[e], acc[r][m]);
+        }
       }
     }
   }
 #pragma unroll
-  for (int m = 0; m < M; ++m) {
+  for (int r = 0; r < R; ++r) {
 #pragma unroll
-    for (int off = 16; off > 0; off >>= 1) acc[m] += __shfl_xor_sync(0xffffffffu, acc[m], off);
+    for (int m = 0; m < M; ++m) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) {
+        acc[r][m] += __shfl_xor_sync(0xffffffffu, acc[r][m], off);
+      }
+    }
   }
-  if (lane == 0) {
-    const float b = bias != nullptr ? __bfloat162float(bias[n]) : 0.f;
+}
+
+template <int M, typename Out>
+__global__ void __launch_bounds__(kWarps * 32)
+    GemvKernel(const bf16* __restrict__ x, const bf16* __restrict__ w, int32_t in,
+               const Outputs<Out> o) {
+  const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  if (n >= o.end[o.count - 1]) return;
+  const uint4* const wr[1] = {reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in)};
+  float acc[1][M];
+  WarpDot<M, 1, kUnrollOne>(x, wr, in, acc);
+  if ((threadIdx.x & 31) == 0) {
+    int p = 0;
+    while (p + 1 < o.count && n >= o.end[p]) ++p;
+    const int start = p > 0 ? o.end[p - 1] : 0;
+    const int width = o.end[p] - start;
+    const int col = n - start;
+    const float b = o.bias[p] != nullptr ? __bfloat162float(o.bias[p][col]) : 0.f;
 #pragma unroll
-    for (int m = 0; m < M; ++m) Store(y + static_cast<int64_t>(m) * out + n, acc[m] + b);
+    for (int m = 0; m < M; ++m) Store(o.y[p] + static_cast<int64_t>(m) * width + col, acc[0][m] + b);
+  }
+}
+
+// act[m, n] = bf16(bf16(silu(g)) * u) with g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b):
+// the roundings of a bf16 Linear, Linear, SiluMul chain (HF's), with gate's row n and up's
+// row n (up's rows follow gate's: w_up = w_gate + inter * in) read by the same warp.
+template <int M>
+__global__ void __launch_bounds__(kWarps * 32)
+    SwiGluKernel(const bf16* __restrict__ x, const bf16* __restrict__ w_gate,
+                 const bf16* __restrict__ gate_bias, const bf16* __restrict__ up_bias, int32_t in,
+                 int32_t inter, bf16* __restrict__ act) {
+  const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
+  if (n >= inter) return;
+  const bf16* gate_row = w_gate + static_cast<int64_t>(n) * in;
+  const uint4* const wr[2] = {reinterpret_cast<const uint4*>(gate_row),
+                              reinterpret_cast<const uint4*>(gate_row + static_cast<int64_t>(inter) * in)};
+  float acc[2][M];
+  WarpDot<M, 2, kUnrollTwo>(x, wr, in, acc);
+  if ((threadIdx.x & 31) == 0) {
+    const float bg = gate_bias != nullptr ? __bfloat162float(gate_bias[n]) : 0.f;
+    const float bu = up_bias != nullptr ? __bfloat162float(up_bias[n]) : 0.f;
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      const float g = __bfloat162float(__float2bfloat16_rn(acc[0][m] + bg));
+      const float u = __bfloat162float(__float2bfloat16_rn(acc[1][m] + bu));
+      // expf, not __expf, as SiluMul (PyTorch's silu); HF rounds silu(g) before the product.
+      const float s = __bfloat162float(__float2bfloat16_rn(g / (1.f + expf(-g))));
+      act[static_cast<int64_t>(m) * inter + n] = __float2bfloat16_rn(s * u);
+    }
   }
 }
 
 template <typename Out>
-void Launch(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in, int32_t out,
-            Out* y, cudaStream_t stream) {
+void Launch(const bf16* x, const bf16* w, int32_t rows, int32_t in, const Outputs<Out>& o,
+            cudaStream_t stream) {
+  const int32_t out = o.end[o.count - 1];
   const dim3 grid(static_cast<unsigned>((out + kWarps - 1) / kWarps));
   const dim3 block(kWarps * 32);
   switch (rows) {
     case 1:
-      GemvKernel<1, Out><<<grid, block, 0, stream>>>(x, w, bias, in, out, y);
+      GemvKernel<1, Out><<<grid, block, 0, stream>>>(x, w, in, o);
       break;
     case 2:
-      GemvKernel<2, Out><<<grid, block, 0, stream>>>(x, w, bias, in, out, y);
+      GemvKernel<2, Out><<<grid, block, 0, stream>>>(x, w, in, o);
       break;
     case 3:
-      GemvKernel<3, Out><<<grid, block, 0, stream>>>(x, w, bias, in, out, y);
+      GemvKernel<3, Out><<<grid, block, 0, stream>>>(x, w, in, o);
       break;
     default:
-      GemvKernel<4, Out><<<grid, block, 0, stream>>>(x, w, bias, in, out, y);
+      GemvKernel<4, Out><<<grid, block, 0, stream>>>(x, w, in, o);
       break;
   }
+}
+
+template <typename Out>
+Outputs<Out> Single(const bf16* bias, int32_t out, void* y) {
+  Outputs<Out> o;
+  o.count = 1;
+  o.end[0] = out;
+  o.bias[0] = bias;
+  o.y[0] = static_cast<Out*>(y);
+  return o;
 }
 
 }  // namespace
@@ -111,9 +195,45 @@ void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t ro
                       int32_t out, void* y, bool y_f32, cudaStream_t stream) {
   if (rows < 1 || out < 1) return;
   if (y_f32) {
-    Launch(x, w, bias, rows, in, out, static_cast<float*>(y), stream);
+    Launch(x, w, rows, in, Single<float>(bias, out, y), stream);
   } else {
-    Launch(x, w, bias, rows, in, out, static_cast<bf16*>(y), stream);
+    Launch(x, w, rows, in, Single<bf16>(bias, out, y), stream);
+  }
+}
+
+void SmallBatchLinearGroup(const bf16* x, const bf16* w, const GemvParts& parts, int32_t rows,
+                           int32_t in, cudaStream_t stream) {
+  if (rows < 1 || parts.count < 1 || parts.count > kGemvMaxParts) return;
+  Outputs<bf16> o;
+  o.count = parts.count;
+  for (int p = 0; p < parts.count; ++p) {
+    o.end[p] = parts.end[p];
+    o.bias[p] = parts.bias[p];
+    o.y[p] = parts.y[p];
+  }
+  if (o.end[o.count - 1] < 1) return;
+  Launch(x, w, rows, in, o, stream);
+}
+
+void SmallBatchSwiGlu(const bf16* x, const bf16* w_gate_up, const bf16* gate_bias,
+                      const bf16* up_bias, int32_t rows, int32_t in, int32_t inter, bf16* act,
+                      cudaStream_t stream) {
+  if (rows < 1 || inter < 1) return;
+  const dim3 grid(static_cast<unsigned>((inter + kWarps - 1) / kWarps));
+  const dim3 block(kWarps * 32);
+  switch (rows) {
+    case 1:
+      SwiGluKernel<1><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
+      break;
+    case 2:
+      SwiGluKernel<2><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
+      break;
+    case 3:
+      SwiGluKernel<3><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
+      break;
+    default:
+      SwiGluKernel<4><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
+      break;
   }
 }
 

@@ -64,6 +64,13 @@ void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t r
 // rounded to bf16 and the products rounded as HF does in bf16.
 void Rope(bf16* q, bf16* k, const int32_t* positions, const float* inv_freq, int32_t rows,
           int32_t num_q_heads, int32_t num_kv_heads, int32_t head_dim, cudaStream_t stream);
+// Rope on q in place and on k, then KvWrite: the rotated k heads go to
+// k_cache[slots[r]] (k itself is only read) and v's row to v_cache[slots[r]]; rows with
+// slot -1 write no cache. q, k and v rows are dense (num heads * head_dim).
+void RopeKvWrite(bf16* q, const bf16* k, const bf16* v, const int32_t* positions,
+                 const float* inv_freq, const int32_t* slots, int32_t rows, int32_t num_q_heads,
+                 int32_t num_kv_heads, int32_t head_dim, bf16* k_cache, bf16* v_cache,
+                 cudaStream_t stream);
 // out[r, i] = bf16(silu(gate[r, i]) * up[r, i]); gate and up are rows of `width` that start
 // `stride` elements apart (stride = width for separate buffers; 2 * width with up = gate +
 // width for a fused gate|up projection).
@@ -87,6 +94,27 @@ constexpr int32_t kSmallBatchLinearMaxRows = 4;
 bool SmallBatchLinearFits(int32_t rows, int32_t in);
 void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in,
                       int32_t out, void* y, bool y_f32, cudaStream_t stream);
+
+// Several products over one x whose weights lie back to back from `w` (part p owns W's rows
+// [end[p-1], end[p]), with end[-1] = 0): one launch writes each part's bf16 y [rows,
+// end[p] - end[p-1]] with its bias (or none).
+constexpr int kGemvMaxParts = 3;
+struct GemvParts {
+  int32_t count = 0;
+  int32_t end[kGemvMaxParts] = {};
+  const bf16* bias[kGemvMaxParts] = {};
+  bf16* y[kGemvMaxParts] = {};
+};
+void SmallBatchLinearGroup(const bf16* x, const bf16* w, const GemvParts& parts, int32_t rows,
+                           int32_t in, cudaStream_t stream);
+
+// act[rows, inter] = bf16(bf16(silu(g)) * u) for g = x W_gate^T + gate_bias and
+// u = x W_up^T + up_bias, each rounded to bf16 first (a Linear, Linear, SiluMul chain), in
+// one launch. W_up's rows follow W_gate's: the weights lie back to back from `w_gate_up`,
+// [2 * inter, in]. Biases may be null. rows and in as SmallBatchLinearFits requires.
+void SmallBatchSwiGlu(const bf16* x, const bf16* w_gate_up, const bf16* gate_bias,
+                      const bf16* up_bias, int32_t rows, int32_t in, int32_t inter, bf16* act,
+                      cudaStream_t stream);
 
 // --- Attention over the paged KV cache (attention.cu) ---
 

@@ -75,6 +75,37 @@ __device__ __forceinline__ double DrawMass(float s, float s_max) {
   return e > 0 ? e : 0.0;
 }
 
+// Calls f(i, row[i]) for every i of the row this thread owns: runs of kRun consecutive
+// elements read with 16-byte loads where the row is aligned, so that each thread has
+// several loads in flight (a plain stride-kThreads loop had one, and a 150k-token row took
+// tens of microseconds per pass). Only for order-independent passes (maxima with index
+// tie-breaks, sums in double, element-wise updates).
+constexpr int kRun = 8;
+template <typename F>
+__device__ __forceinline__ void ForEachInRow(const float* row, int32_t vocab, F f) {
+  const bool vec = (reinterpret_cast<uintptr_t>(row) & 15) == 0;
+  for (int32_t base = threadIdx.x * kRun; base < vocab; base += kThreads * kRun) {
+    float v[kRun];
+    if (vec && base + kRun <= vocab) {
+#pragma unroll
+      for (int q = 0; q < kRun / 4; ++q) {
+        const float4 x = *reinterpret_cast<const float4*>(row + base + 4 * q);
+        v[4 * q] = x.x;
+        v[4 * q + 1] = x.y;
+        v[4 * q + 2] = x.z;
+        v[4 * q + 3] = x.w;
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < kRun; ++e) v[e] = base + e < vocab ? row[base + e] : 0.f;
+    }
+#pragma unroll
+    for (int e = 0; e < kRun; ++e) {
+      if (base + e < vocab) f(base + e, v[e]);
+    }
+  }
+}
+
 // --- Block reductions (every thread gets the result) ---
 
 struct Best {  // argmax candidate: larger value wins, ties go to the lower index
@@ -465,25 +496,49 @@ __device__ int32_t Draw(const float* row, int32_t vocab, float inv_t, float s_ma
   }
   __syncthreads();
   if (warp == sh.walk_warp) {
+    // The segment as 32 contiguous sub-ranges, one per lane: each lane sums its own, a warp
+    // scan finds the sub-range holding the target, and the warp walks only that one, 32
+    // tokens at a time (a walk over the whole segment took tens of microseconds).
     const double target = sh.walk_target;
-    double running = sh.walk_base;  // <= target at the start of every group
-    bool found = false;
-    for (int32_t base = seg_begin; base < seg_end && !found; base += 32) {
-      const int32_t i = base + lane;
-      double m = 0;
-      if (i < seg_end) {
-        const float s = Scaled(row[i], inv_t);
-        if (Kept(i, OrderedKey(s), lower, cut)) m = DrawMass(s, s_max);
+    const int32_t sub_len = (seg_end - seg_begin + 31) / 32;
+    const int32_t sub_begin = min(seg_end, seg_begin + lane * sub_len);
+    const int32_t sub_end = min(seg_end, sub_begin + sub_len);
+    double sub_mass = 0;
+    int32_t sub_last = -1;
+    for (int32_t i = sub_begin; i < sub_end; ++i) {
+      const float s = Scaled(row[i], inv_t);
+      if (Kept(i, OrderedKey(s), lower, cut)) {
+        sub_mass += DrawMass(s, s_max);
+        sub_last = i;
       }
-      const double incl = WarpInclusiveSum(m);
-      const unsigned hit = __ballot_sync(kFullMask, m > 0 && running + incl > target);
-      if (hit != 0) {
-        if (lane == __ffs(hit) - 1) sh.result = i;
-        found = true;
-      }
-      running += __shfl_sync(kFullMask, incl, 31);
     }
-    if (!found && lane == 0) sh.result = sh.seg_last[warp];
+    const double incl = WarpInclusiveSum(sub_mass) + sh.walk_base;
+    const unsigned hit_sub = __ballot_sync(kFullMask, sub_mass > 0 && incl > target);
+    // Rounding may leave the target past every sub-range: the segment's last kept token.
+    int32_t result = sh.seg_last[warp];
+    if (hit_sub != 0) {
+      const int w = __ffs(hit_sub) - 1;
+      double running = __shfl_sync(kFullMask, incl - sub_mass, w);  // <= target
+      const int32_t begin = __shfl_sync(kFullMask, sub_begin, w);
+      const int32_t end = __shfl_sync(kFullMask, sub_end, w);
+      result = __shfl_sync(kFullMask, sub_last, w);  // if rounding leaves none in the walk
+      for (int32_t base = begin; base < end; base += 32) {
+        const int32_t i = base + lane;
+        double m = 0;
+        if (i < end) {
+          const float s = Scaled(row[i], inv_t);
+          if (Kept(i, OrderedKey(s), lower, cut)) m = DrawMass(s, s_max);
+        }
+        const double group = WarpInclusiveSum(m);
+        const unsigned hit = __ballot_sync(kFullMask, m > 0 && running + group > target);
+        if (hit != 0) {
+          result = base + __ffs(hit) - 1;
+          break;
+        }
+        running += __shfl_sync(kFullMask, group, 31);
+      }
+    }
+    if (lane == 0) sh.result = result;
   }
   __syncthreads();
   return sh.result;
@@ -511,9 +566,8 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
   // 1. Raw statistics: log-sum-exp and the CPU's NaN-aware argmax (all NaN: the last index).
   Lse lse{kNegInf, 0.0};
   Best raw_best{kNegInf, kNone};
-  for (int32_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float v = row[i];
-    if (isnan(v)) continue;
+  ForEachInRow(row, vocab, [&](int32_t i, float v) {
+    if (isnan(v)) return;
     if (raw_best.i == kNone || v > raw_best.v) raw_best = {v, i};
     if (v > lse.m) {
       lse.s = lse.s * exp(static_cast<double>(lse.m) - static_cast<double>(v)) + 1.0;
@@ -521,7 +575,7 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
     } else if (v > kNegInf) {
       lse.s += static_cast<double>(expf(v - lse.m));
     }
-  }
+  });
   lse = BlockAllReduce(lse, LseOp{});
   raw_best = BlockAllReduce(raw_best, BetterOp{});  // its barriers also end step 1's reads
   const int32_t fallback = raw_best.i == kNone ? vocab - 1 : raw_best.i;
@@ -553,11 +607,10 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
 
   // 3. Penalised argmax (ties to the lower index).
   Best pen{kNegInf, kNone};
-  for (int32_t i = threadIdx.x; i < vocab; i += kThreads) {
-    float v = row[i];
+  ForEachInRow(row, vocab, [&](int32_t i, float v) {
     if (isnan(v)) v = kNegInf;
     if (pen.i == kNone || v > pen.v) pen = {v, i};
-  }
+  });
   pen = BlockAllReduce(pen, BetterOp{});
 
   const bool greedy = p.temperature < kGreedyEpsilon;
@@ -605,15 +658,14 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
     a.logprobs[blockIdx.x] = logprob;
   }
   __syncthreads();  // row[token] is read before it is overwritten
-  for (int32_t i = threadIdx.x; i < vocab; i += kThreads) {
-    const float v = row[i];
+  ForEachInRow(row, vocab, [&](int32_t i, float v) {
     if (greedy) {
       if (isnan(v)) row[i] = kNegInf;
     } else {
       const float s = Scaled(v, inv_t);
       row[i] = Kept(i, OrderedKey(s), lower, cut) ? s : kNegInf;
     }
-  }
+  });
 }
 
 }  // namespace
