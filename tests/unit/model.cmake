@@ -8,4 +8,5 @@ sluice_add_test(cpu_ops_test
   DEPS sluice_device_cpu LABELS unit)
 sluice_add_test(model_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_test.cc ${CMAKE_CURRENT_LIST_DIR}/model_config_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/tensor_parallel_test.cc
   DEPS sluice_llm_model sluice_device_cpu LABELS unit)

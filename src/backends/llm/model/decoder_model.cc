@@ -73,8 +73,21 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
                            std::to_string(max_pos));
   }
   if (opts.max_model_len == 0) opts.max_model_len = max_pos;
-  std::unique_ptr<DecoderModel> model(new DecoderModel(
-      std::move(files.config), std::move(files.generation), std::move(device), opts));
+  ASSIGN_OR_RETURN(TpLayout tp, MakeTpLayout(files.config, opts.tp_rank, opts.tp_size));
+  if (tp.size > 1 && (opts.collective == nullptr || opts.collective->size() != tp.size ||
+                      opts.collective->rank() != tp.rank)) {
+    return InvalidArgument("tensor parallel rank " + std::to_string(tp.rank) + " of " +
+                           std::to_string(tp.size) + " needs a collective of that rank and size");
+  }
+  HfModelConfig local = files.config;
+  local.num_heads = tp.q_heads;
+  local.num_kv_heads = tp.kv_heads;
+  local.intermediate_size = tp.inter;
+  HfModelConfig full = std::move(files.config);
+  std::unique_ptr<DecoderModel> model(
+      new DecoderModel(std::move(local), std::move(files.generation), std::move(device), opts));
+  model->full_config_ = std::move(full);
+  model->tp_ = tp;
   const HfModelConfig& c = model->config_;
   model->shape_ = {c.vocab_size, c.num_layers, c.num_kv_heads, c.head_dim, opts.max_model_len};
   model->rope_ = {c.head_dim, c.RopeInvFreq()};
@@ -212,7 +225,7 @@ Status DecoderModel::CaptureGraphs() {
 }
 
 Status DecoderModel::LoadWeights(const WeightStore& store) {
-  const HfModelConfig& c = config_;
+  const HfModelConfig& c = full_config_;  // the checkpoint's shapes; slices below
   // Finds tensor `name`, checks that it has exactly `shape` and a float dtype.
   auto source = [&](const std::string& name, std::vector<int64_t> shape) -> Result<WeightSource> {
     const SafetensorsFile* file = nullptr;
@@ -225,28 +238,40 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
     ASSIGN_OR_RETURN(DType dtype, WeightDType(*t, file->name()));
     return WeightSource{dtype, t->data, t->elements, file->mapping()};
   };
-  auto load = [&](const std::string& name, std::vector<int64_t> shape,
-                  std::unique_ptr<Buffer>& out) -> Status {
-    ASSIGN_OR_RETURN(WeightSource w, source(name, std::move(shape)));
+  auto put = [&](const WeightSource& w, std::unique_ptr<Buffer>& out) -> Status {
     ASSIGN_OR_RETURN(out, device_->LoadWeight(w.dtype, w.host, w.elements, w.keep_alive));
     return Status::Ok();
   };
+  auto load = [&](const std::string& name, std::vector<int64_t> shape,
+                  std::unique_ptr<Buffer>& out) -> Status {
+    ASSIGN_OR_RETURN(WeightSource w, source(name, std::move(shape)));
+    return put(w, out);
+  };
   // Weights read by one LinearGroup, loaded together (a device may place them back to back).
-  auto load_group = [&](std::vector<std::pair<std::string, std::vector<int64_t>>> names,
-                        std::vector<std::unique_ptr<Buffer>*> outs) -> Status {
-    std::vector<WeightSource> parts;
-    for (auto& [name, shape] : names) {
-      ASSIGN_OR_RETURN(WeightSource w, source(name, shape));
-      parts.push_back(std::move(w));
-    }
+  auto put_group = [&](std::vector<WeightSource> parts,
+                       std::vector<std::unique_ptr<Buffer>*> outs) -> Status {
     ASSIGN_OR_RETURN(auto buffers, device_->LoadWeightGroup(parts));
     if (buffers.size() != outs.size()) return Internal("device loaded a wrong number of weights");
     for (size_t i = 0; i < outs.size(); ++i) *outs[i] = std::move(buffers[i]);
     return Status::Ok();
   };
+  // This rank's part (tensor_parallel.h): output rows of column-parallel weights (and their
+  // biases), input columns of row-parallel ones; row-parallel biases are added by rank 0 only.
+  const TpLayout& t = tp_;
+  const bool sharded = t.size > 1;
+  const int64_t hd = c.head_dim;
+  auto out_rows = [&](const WeightSource& w, int64_t cols, int64_t first, int64_t count) {
+    return sharded ? SliceRows(w, cols, first, count) : w;
+  };
+  auto in_cols = [&](const WeightSource& w, int64_t rows, int64_t cols, int64_t first,
+                     int64_t count) {
+    return sharded ? SliceColumns(w, rows, cols, first, count) : w;
+  };
   const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
   const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
+  const int64_t q0 = t.q_head_first * hd, qn = t.q_heads * hd;
+  const int64_t kv0 = t.kv_head_first * hd, kvn = t.kv_heads * hd;
   RETURN_IF_ERROR(load("model.embed_tokens.weight", {c.vocab_size, hidden}, embed_));
   RETURN_IF_ERROR(load("model.norm.weight", {hidden}, final_norm_));
   if (!c.tie_word_embeddings) {
@@ -258,25 +283,40 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     RETURN_IF_ERROR(load(p + "input_layernorm.weight", {hidden}, l.input_norm));
     RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
-    RETURN_IF_ERROR(load_group({{p + "self_attn.q_proj.weight", {q_width, hidden}},
-                                {p + "self_attn.k_proj.weight", {kv_width, hidden}},
-                                {p + "self_attn.v_proj.weight", {kv_width, hidden}}},
-                               {&l.q, &l.k, &l.v}));
-    RETURN_IF_ERROR(load(p + "self_attn.o_proj.weight", {hidden, q_width}, l.o));
+    ASSIGN_OR_RETURN(WeightSource q, source(p + "self_attn.q_proj.weight", {q_width, hidden}));
+    ASSIGN_OR_RETURN(WeightSource k, source(p + "self_attn.k_proj.weight", {kv_width, hidden}));
+    ASSIGN_OR_RETURN(WeightSource v, source(p + "self_attn.v_proj.weight", {kv_width, hidden}));
+    RETURN_IF_ERROR(put_group({out_rows(q, hidden, q0, qn), out_rows(k, hidden, kv0, kvn),
+                               out_rows(v, hidden, kv0, kvn)},
+                              {&l.q, &l.k, &l.v}));
+    ASSIGN_OR_RETURN(WeightSource o, source(p + "self_attn.o_proj.weight", {hidden, q_width}));
+    RETURN_IF_ERROR(put(in_cols(o, hidden, q_width, q0, qn), l.o));
     if (c.qkv_bias) {
-      RETURN_IF_ERROR(load(p + "self_attn.q_proj.bias", {q_width}, l.q_bias));
-      RETURN_IF_ERROR(load(p + "self_attn.k_proj.bias", {kv_width}, l.k_bias));
-      RETURN_IF_ERROR(load(p + "self_attn.v_proj.bias", {kv_width}, l.v_bias));
+      ASSIGN_OR_RETURN(WeightSource qb, source(p + "self_attn.q_proj.bias", {q_width}));
+      ASSIGN_OR_RETURN(WeightSource kb, source(p + "self_attn.k_proj.bias", {kv_width}));
+      ASSIGN_OR_RETURN(WeightSource vb, source(p + "self_attn.v_proj.bias", {kv_width}));
+      RETURN_IF_ERROR(put(out_rows(qb, 1, q0, qn), l.q_bias));
+      RETURN_IF_ERROR(put(out_rows(kb, 1, kv0, kvn), l.k_bias));
+      RETURN_IF_ERROR(put(out_rows(vb, 1, kv0, kvn), l.v_bias));
     }
-    if (c.o_bias) RETURN_IF_ERROR(load(p + "self_attn.o_proj.bias", {hidden}, l.o_bias));
-    RETURN_IF_ERROR(load_group({{p + "mlp.gate_proj.weight", {inter, hidden}},
-                                {p + "mlp.up_proj.weight", {inter, hidden}}},
-                               {&l.gate, &l.up}));
-    RETURN_IF_ERROR(load(p + "mlp.down_proj.weight", {hidden, inter}, l.down));
+    if (c.o_bias) {
+      ASSIGN_OR_RETURN(WeightSource ob, source(p + "self_attn.o_proj.bias", {hidden}));
+      if (t.rank == 0) RETURN_IF_ERROR(put(ob, l.o_bias));
+    }
+    ASSIGN_OR_RETURN(WeightSource gate, source(p + "mlp.gate_proj.weight", {inter, hidden}));
+    ASSIGN_OR_RETURN(WeightSource up, source(p + "mlp.up_proj.weight", {inter, hidden}));
+    RETURN_IF_ERROR(put_group({out_rows(gate, hidden, t.inter_first, t.inter),
+                               out_rows(up, hidden, t.inter_first, t.inter)},
+                              {&l.gate, &l.up}));
+    ASSIGN_OR_RETURN(WeightSource down, source(p + "mlp.down_proj.weight", {hidden, inter}));
+    RETURN_IF_ERROR(put(in_cols(down, hidden, inter, t.inter_first, t.inter), l.down));
     if (c.mlp_bias) {
-      RETURN_IF_ERROR(load(p + "mlp.gate_proj.bias", {inter}, l.gate_bias));
-      RETURN_IF_ERROR(load(p + "mlp.up_proj.bias", {inter}, l.up_bias));
-      RETURN_IF_ERROR(load(p + "mlp.down_proj.bias", {hidden}, l.down_bias));
+      ASSIGN_OR_RETURN(WeightSource gb, source(p + "mlp.gate_proj.bias", {inter}));
+      ASSIGN_OR_RETURN(WeightSource ub, source(p + "mlp.up_proj.bias", {inter}));
+      ASSIGN_OR_RETURN(WeightSource db, source(p + "mlp.down_proj.bias", {hidden}));
+      RETURN_IF_ERROR(put(out_rows(gb, 1, t.inter_first, t.inter), l.gate_bias));
+      RETURN_IF_ERROR(put(out_rows(ub, 1, t.inter_first, t.inter), l.up_bias));
+      if (t.rank == 0) RETURN_IF_ERROR(put(db, l.down_bias));
     }
   }
   return Status::Ok();
@@ -416,7 +456,18 @@ Status DecoderModel::Execute(const StepMetadata& step, int32_t bucket) {
   const int32_t out_rows = static_cast<int32_t>(step.logit_rows.size());
   RETURN_IF_ERROR(EnsureWorkspace(rows, std::max(1, out_rows)));
   RETURN_IF_ERROR(device_->BeginStep(step));
-  return device_->RunStep(bucket, [&] { IssueOps(rows, out_rows); });
+  Status st = device_->RunStep(bucket, [&] { IssueOps(rows, out_rows); });
+  if (!op_error_.ok()) {
+    if (st.ok()) st = std::move(op_error_);
+    op_error_ = Status::Ok();
+  }
+  return st;
+}
+
+void DecoderModel::AllReduce(Buffer& buf, size_t elements) {
+  if (tp_.size == 1) return;
+  Status st = options_.collective->AllReduceSum(*device_, buf, elements);
+  if (!st.ok() && op_error_.ok()) op_error_ = std::move(st);
 }
 
 void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
@@ -444,10 +495,12 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
                   *l.k_cache, *l.v_cache);
     d.Attention(*ws_.q, *l.k_cache, *l.v_cache, attention_, *ws_.attn);
     d.Linear(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, hidden, *ws_.o);
+    AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
     d.AddRmsNorm(*ws_.h, *ws_.o, *l.post_norm, rows, hidden, eps, *ws_.x);
     d.SwiGlu(*ws_.x, {l.gate.get(), l.gate_bias.get(), inter, ws_.gate.get()},
              {l.up.get(), l.up_bias.get(), inter, ws_.up.get()}, rows, hidden, *ws_.act);
     d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
+    AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
   }
   if (out_rows == 0) return;
   // Only the rows that need logits go through the final norm and the LM head. Adding the

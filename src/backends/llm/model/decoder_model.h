@@ -15,9 +15,11 @@
 #include <memory>
 #include <vector>
 
+#include "backends/llm/device/collective.h"
 #include "backends/llm/device/ops.h"
 #include "backends/llm/model/hf_config.h"
 #include "backends/llm/model/model_runner.h"
+#include "backends/llm/model/tensor_parallel.h"
 #include "backends/llm/model/weight_store.h"
 
 namespace sluice::llm {
@@ -35,6 +37,12 @@ struct DecoderModelOptions {
   // Decode batches up to this size replay graphs captured at load (devices with graphs);
   // also the largest batch the profiling pass samples. 0: no capture.
   int32_t max_graph_batch = 0;
+  // Tensor parallelism (tensor_parallel.h): this model is rank `tp_rank` of `tp_size` and
+  // holds that rank's share of the heads and MLP columns; `collective` (same rank and size,
+  // alive as long as the model) completes the row-parallel layers. tp_size 1: the whole model.
+  int32_t tp_rank = 0;
+  int32_t tp_size = 1;
+  Collective* collective = nullptr;
 };
 
 // How the KV cache was sized, for logs and metrics.
@@ -67,7 +75,9 @@ class DecoderModel final : public ModelRunner {
                        std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
   const KvCacheSizing& kv_cache_sizing() const { return sizing_; }
 
+  // This rank's view: num_heads, num_kv_heads and intermediate_size are its share.
   const HfModelConfig& config() const { return config_; }
+  const TpLayout& tp_layout() const { return tp_; }
   const GenerationConfig& generation_config() const { return generation_; }
   int32_t max_model_len() const { return options_.max_model_len; }
   const Device& device() const { return *device_; }
@@ -102,11 +112,16 @@ class DecoderModel final : public ModelRunner {
   Status Run(const ForwardBatch& batch, int32_t& out_rows);
   Status Execute(const StepMetadata& step, int32_t bucket);
   void IssueOps(int32_t rows, int32_t out_rows);
+  // Sums a row-parallel layer's output over the ranks (nothing without tensor parallelism);
+  // a failure fails the step.
+  void AllReduce(Buffer& buf, size_t elements);
 
   // Constant after construction. Teardown: buffers (members below) go before device_,
   // which is declared first so that it is destroyed last.
   std::unique_ptr<Device> device_;
-  HfModelConfig config_;
+  HfModelConfig config_;       // this rank's share (the whole model without TP)
+  HfModelConfig full_config_;  // the checkpoint's
+  TpLayout tp_;
   GenerationConfig generation_;
   DecoderModelOptions options_;
   ModelShape shape_;
@@ -118,6 +133,7 @@ class DecoderModel final : public ModelRunner {
   // Per-step state (engine thread only).
   Workspace ws_;
   StepMetadata step_;
+  Status op_error_;  // the step's first failed collective
 };
 
 }  // namespace sluice::llm

@@ -301,6 +301,7 @@ class CudaDevice final : public Device {
   }
 
   size_t num_graphs() const { return graphs_.size(); }
+  cudaStream_t stream() const { return stream_; }
 
   // --- Ops ---
 
@@ -721,6 +722,11 @@ int CudaDeviceCount(std::string* why_none) {
   }
   if (n == 0 && why_none) *why_none = "the CUDA driver reports no devices";
   return n;
+}
+
+void* CudaDeviceStream(Device& device) {
+  auto* cuda = dynamic_cast<CudaDevice*>(&device);
+  return cuda != nullptr ? cuda->stream() : nullptr;
 }
 
 Result<std::unique_ptr<Device>> CreateCudaDevice(const CudaDeviceOptions& options) {

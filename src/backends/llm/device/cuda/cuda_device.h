@@ -10,6 +10,7 @@
 // by its destructor, before the process exits (the lifecycle contract, DESIGN.md §2).
 
 #include <memory>
+#include <string>
 
 #include "backends/llm/device/ops.h"
 
@@ -27,5 +28,9 @@ Result<std::unique_ptr<Device>> CreateCudaDevice(const CudaDeviceOptions& option
 
 // The number of CUDA devices this process can use (0 when none or no driver), and why not.
 int CudaDeviceCount(std::string* why_none = nullptr);
+
+// The stream a CUDA device issues its ops on (for a collective that must join them), or
+// null when `device` is not one.
+void* CudaDeviceStream(Device& device);
 
 }  // namespace sluice::llm
