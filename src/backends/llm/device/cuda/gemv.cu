@@ -17,9 +17,9 @@
 namespace sluice::llm::cuda {
 namespace {
 
-// Output columns per block. Small blocks spread a 3584-column product evenly over 132 SMs
-// (8 warps a block left a quarter of them one block short: the layer ran at the pace of the
-// fullest SMs).
+// Output columns per block. Small blocks spread a product evenly over the SMs: with 8 warps
+// a block, a 3584-column layer is 448 blocks, 4 on some of an H100's 132 SMs and 3 on the
+// others, and runs at the pace of the fullest; with 4 it is 896 blocks, 6 or 7 each.
 constexpr int kWarps = 4;
 // 16-byte weight loads in flight per lane and weight row: 8 (a 3584-wide row in two rounds)
 // for one row, 4 each when a warp reads two (SwiGlu).
