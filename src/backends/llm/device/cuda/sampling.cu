@@ -106,6 +106,17 @@ __device__ __forceinline__ void ForEachInRow(const float* row, int32_t vocab, F 
   }
 }
 
+// Warp w's contiguous share of the row, [begin, end): a multiple of 32 tokens long (the last
+// may be shorter or empty), so that index-ordered walks go warp by warp.
+struct Segment {
+  int32_t begin, end;
+};
+__device__ __forceinline__ Segment WarpSegment(int32_t vocab, int warp) {
+  const int32_t len = ((vocab + kWarps - 1) / kWarps + 31) / 32 * 32;
+  const int32_t begin = warp * len;
+  return {begin, min(vocab, begin + len)};
+}
+
 // --- Block reductions (every thread gets the result) ---
 
 struct Best {  // argmax candidate: larger value wins, ties go to the lower index
@@ -323,9 +334,7 @@ __device__ int32_t NthWithKey(const float* row, int32_t vocab, float inv_t, uint
                               uint32_t n, RowShared& sh) {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int32_t seg_len = ((vocab + kWarps - 1) / kWarps + 31) / 32 * 32;
-  const int32_t seg_begin = warp * seg_len;
-  const int32_t seg_end = min(vocab, seg_begin + seg_len);
+  const auto [seg_begin, seg_end] = WarpSegment(vocab, warp);
   uint32_t count = 0;
   for (int32_t base = seg_begin; base < seg_end; base += 32) {
     const int32_t i = base + lane;
@@ -451,9 +460,7 @@ __device__ int32_t Draw(const float* row, int32_t vocab, float inv_t, float s_ma
                         int32_t fallback, RowShared& sh) {
   const int lane = threadIdx.x & 31;
   const int warp = threadIdx.x >> 5;
-  const int32_t seg_len = ((vocab + kWarps - 1) / kWarps + 31) / 32 * 32;
-  const int32_t seg_begin = warp * seg_len;
-  const int32_t seg_end = min(vocab, seg_begin + seg_len);
+  const auto [seg_begin, seg_end] = WarpSegment(vocab, warp);
   double mass = 0;
   int32_t last = -1;
   for (int32_t i = seg_begin + lane; i < seg_end; i += 32) {
