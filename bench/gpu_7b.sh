@@ -84,7 +84,12 @@ while [ $# -gt 0 ]; do
       echo "load-to-READY: $(awk "BEGIN{print $t1 - $t0}") s (response: $(cat "$out/load_response.txt"))" | tee "$out/load_time.txt"
       echo "GPU memory while READY: $(gpu_used) MiB" | tee -a "$out/load_time.txt"
       grep -E "KV cache blocks|ready" "$out/sluice_bench.log" | tail -3
-      curl -s localhost:8002/metrics | grep -E "cache_config_info" | tee "$out/cache_metric.txt"
+      # The stub reports its metrics with each heartbeat: wait for the first one after load.
+      for _ in $(seq 30); do
+        curl -s localhost:8002/metrics | grep -E "^vllm:cache_config_info" > "$out/cache_metric.txt" && break
+        sleep 0.2
+      done
+      cat "$out/cache_metric.txt"
       bench_server sluice http://127.0.0.1:8000 qwen7b
       t0=$(date +%s.%N)
       curl -s -X POST localhost:8000/v2/repository/models/qwen7b/unload > /dev/null

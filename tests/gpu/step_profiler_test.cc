@@ -19,7 +19,9 @@ TEST(StepProfilerTest, GroupsStepsByKindAndTimesEagerOps) {
   SLUICE_CUDA_OK(cudaStreamCreate(&stream));
   {
     StepProfiler profiler(stream);
-    DeviceArray<float> a(size_t{1} << 22);  // 16 MiB: each memset takes measurable time
+    // 256 MiB: each memset (~60 us on an H200) dwarfs the event and launch overheads, which
+    // a 16 MiB one (~4 us) did not.
+    DeviceArray<float> a(size_t{1} << 26);
     auto fill = [&] { cudaMemsetAsync(a.get(), 0, a.size() * sizeof(float), stream); };
     for (int step = 0; step < 3; ++step) {
       profiler.BeginStep(1, /*decode=*/true);

@@ -24,6 +24,7 @@
 #include <climits>
 #include <cstdint>
 
+#include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda {
@@ -138,6 +139,8 @@ union DecodeSmem {
 template <int kTpk, int kGc>
 __global__ void __launch_bounds__(kDecodeThreads)
     DecodeKernel(const DeviceStep step, const AttnParams p) {
+  PdlLaunchDependents();
+  PdlWait();  // q and the KV cache come from the kernels before (dependent_launch.cuh)
   const int seq = blockIdx.x;
   if (step.seq_num_new[seq] != 1) return;
   const int context = step.seq_num_cached[seq] + 1;
@@ -332,6 +335,8 @@ __global__ void __launch_bounds__(kDecodeThreads)
 // Block (seq, q head): merges the partitions of a split decode sequence.
 __global__ void __launch_bounds__(kCombineThreads)
     CombineKernel(const DeviceStep step, const AttnParams p) {
+  PdlLaunchDependents();
+  PdlWait();  // q and the KV cache come from the kernels before (dependent_launch.cuh)
   const int seq = blockIdx.x;
   if (step.seq_num_new[seq] != 1) return;
   const Split split = DecodeSplit(step.seq_num_cached[seq] + 1, p.max_parts);
@@ -404,6 +409,8 @@ __device__ bool FindPrefillTile(const DeviceStep& step, int b, int* seq, int* ti
 template <int D>
 __global__ void __launch_bounds__(kPrefillThreads)
     PrefillKernel(const DeviceStep step, const AttnParams p) {
+  PdlLaunchDependents();
+  PdlWait();  // q and the KV cache come from the kernels before (dependent_launch.cuh)
   int seq = 0, tile = 0, ntiles = 0;
   if (!FindPrefillTile(step, blockIdx.x, &seq, &tile, &ntiles)) return;
   tile = ntiles - 1 - tile;  // a sequence's last tiles see the most keys: start them first
@@ -558,23 +565,23 @@ void LaunchDecode(int head_chunk, dim3 grid, const DeviceStep& step, const AttnP
                   cudaStream_t stream) {
   switch (head_chunk) {
     case 1:
-      DecodeKernel<kTpk, 1><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      LaunchDependent(DecodeKernel<kTpk, 1>, grid, kDecodeThreads, 0, stream, step, p);
       break;
     case 2:
-      DecodeKernel<kTpk, 2><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      LaunchDependent(DecodeKernel<kTpk, 2>, grid, kDecodeThreads, 0, stream, step, p);
       break;
     case 4:
-      DecodeKernel<kTpk, 4><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      LaunchDependent(DecodeKernel<kTpk, 4>, grid, kDecodeThreads, 0, stream, step, p);
       break;
     default:
-      DecodeKernel<kTpk, kMaxHeadChunk><<<grid, kDecodeThreads, 0, stream>>>(step, p);
+      LaunchDependent(DecodeKernel<kTpk, kMaxHeadChunk>, grid, kDecodeThreads, 0, stream, step, p);
       break;
   }
 }
 
 template <int D>
 void LaunchPrefill(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  PrefillKernel<D><<<grid, kPrefillThreads, 0, stream>>>(step, p);
+  LaunchDependent(PrefillKernel<D>, grid, kPrefillThreads, 0, stream, step, p);
 }
 
 }  // namespace
@@ -629,9 +636,9 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
     LaunchDecode<32>(plan.head_chunk, decode_grid, step, p, stream);
   }
   if (p.max_parts > 1) {
-    CombineKernel<<<dim3(static_cast<unsigned>(step.num_seqs),
-                         static_cast<unsigned>(shape.num_q_heads)),
-                    kCombineThreads, 0, stream>>>(step, p);
+    const dim3 combine_grid(static_cast<unsigned>(step.num_seqs),
+                            static_cast<unsigned>(shape.num_q_heads));
+    LaunchDependent(CombineKernel, combine_grid, kCombineThreads, 0, stream, step, p);
   }
 
   // Prefill: a bound on sum over sequences of ceil(num_new / kPrefillRows), from the scalars

@@ -7,12 +7,16 @@
 //
 // Every launch has a grid that depends only on its arguments and does no allocation, copy or
 // synchronisation, so all of them can be captured in a CUDA graph. An empty op launches nothing.
+// The ops of a step are dependent launches (dependent_launch.cuh): each kernel lets the next
+// one launch at once and waits for its predecessor before touching activations. The
+// embedding, a step's first kernel, follows the step's metadata upload and launches plainly.
 
 #include <cuda_fp16.h>
 
 #include <cassert>
 #include <cstdint>
 
+#include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda {
@@ -121,6 +125,8 @@ void LaunchConvert(const Src* src, bf16* dst, size_t n, cudaStream_t stream) {
 template <int kW>
 __global__ void EmbeddingKernel(const bf16* __restrict__ table, const int32_t* __restrict__ tokens,
                                 int32_t hidden, bf16* __restrict__ out) {
+  PdlLaunchDependents();
+  PdlWait();
   const int unit = blockIdx.y * blockDim.x + threadIdx.x;
   if (unit * kW >= hidden) return;
   const size_t row = blockIdx.x;
@@ -132,6 +138,8 @@ __global__ void EmbeddingKernel(const bf16* __restrict__ table, const int32_t* _
 template <int kW>
 __global__ void GatherRowsKernel(const bf16* __restrict__ x, const int32_t* __restrict__ rows_idx,
                                  int32_t width, bf16* __restrict__ out) {
+  PdlLaunchDependents();
+  PdlWait();
   const int unit = blockIdx.y * blockDim.x + threadIdx.x;
   if (unit * kW >= width) return;
   const size_t row = blockIdx.x;
@@ -144,6 +152,8 @@ template <int kW>
 __global__ void KvWriteKernel(const bf16* __restrict__ k, const bf16* __restrict__ v,
                               int32_t stride, const int32_t* __restrict__ slots, int32_t kv_width,
                               bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
+  PdlLaunchDependents();
+  PdlWait();
   const int unit = blockIdx.y * blockDim.x + threadIdx.x;
   if (unit * kW >= kv_width) return;
   const size_t row = blockIdx.x;
@@ -189,6 +199,8 @@ template <int kItems, bool kAdd>
 __global__ void RmsNormVecKernel(const bf16* x, const bf16* __restrict__ delta,
                                  const bf16* __restrict__ weight, int32_t hidden, float eps,
                                  bf16* residual, bf16* out) {
+  PdlLaunchDependents();
+  PdlWait();
   const int packs = hidden / 8;
   const size_t row_off = static_cast<size_t>(blockIdx.x) * hidden;
   Bf16Pack<8> row[kItems];
@@ -235,6 +247,8 @@ template <bool kAdd>
 __global__ void RmsNormScalarKernel(const bf16* x, const bf16* __restrict__ delta,
                                     const bf16* __restrict__ weight, int32_t hidden, float eps,
                                     bf16* residual, bf16* out) {
+  PdlLaunchDependents();
+  PdlWait();
   const size_t row_off = static_cast<size_t>(blockIdx.x) * hidden;
   float sum_sq = 0.f;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
@@ -266,22 +280,22 @@ void LaunchRmsNorm(const bf16* x, const bf16* delta, const bf16* weight, int32_t
   // Fewest items per thread that keep the block within kMaxThreads.
   auto threads_for = [&](int items) { return RoundUpToWarp((packs + items - 1) / items); };
   if (vec && packs <= 1 * kMaxThreads) {
-    RmsNormVecKernel<1, kAdd>
-        <<<grid, threads_for(1), 0, stream>>>(x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<1, kAdd>, grid, threads_for(1), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
   } else if (vec && packs <= 2 * kMaxThreads) {
-    RmsNormVecKernel<2, kAdd>
-        <<<grid, threads_for(2), 0, stream>>>(x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<2, kAdd>, grid, threads_for(2), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
   } else if (vec && packs <= 4 * kMaxThreads) {
-    RmsNormVecKernel<4, kAdd>
-        <<<grid, threads_for(4), 0, stream>>>(x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<4, kAdd>, grid, threads_for(4), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
   } else if (vec && packs <= 8 * kMaxThreads) {
-    RmsNormVecKernel<8, kAdd>
-        <<<grid, threads_for(8), 0, stream>>>(x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<8, kAdd>, grid, threads_for(8), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
   } else {
     constexpr int kScalarThreads = 512;
     const int threads = hidden < kScalarThreads ? RoundUpToWarp(hidden) : kScalarThreads;
-    RmsNormScalarKernel<kAdd>
-        <<<grid, threads, 0, stream>>>(x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormScalarKernel<kAdd>, grid, threads, 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
   }
 }
 
@@ -298,6 +312,7 @@ __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positio
                            int32_t num_kv_heads, int32_t head_dim,
                            const int32_t* __restrict__ slots, const bf16* __restrict__ v,
                            bf16* __restrict__ k_cache, bf16* __restrict__ v_cache) {
+  PdlLaunchDependents();
   extern __shared__ float cos_sin[];  // [half] cos, then [half] sin
   const int half = head_dim / 2;
   const size_t row = blockIdx.x;
@@ -311,6 +326,8 @@ __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positio
     cos_sin[i] = RoundBf16(c);
     cos_sin[half + i] = RoundBf16(s);
   }
+  // The angles need only the step's positions; q, k and v come from the kernel before.
+  PdlWait();
   __syncthreads();
   const int per_head = half / kW;
   const int units = (num_q_heads + num_kv_heads) * per_head;
@@ -356,6 +373,8 @@ __global__ void RopeKernel(bf16* q, bf16* k, const int32_t* __restrict__ positio
 template <int kW>
 __global__ void SiluMulKernel(const bf16* __restrict__ gate, const bf16* __restrict__ up,
                               int32_t width, int32_t stride, bf16* __restrict__ out) {
+  PdlLaunchDependents();
+  PdlWait();
   const int unit = blockIdx.y * blockDim.x + threadIdx.x;
   if (unit * kW >= width) return;
   const size_t row = blockIdx.x;
@@ -430,11 +449,11 @@ void LaunchRope(bf16* q, bf16* k, const int32_t* positions, const float* inv_fre
                    (!kCache || (Aligned16(v) && Aligned16(k_cache) && Aligned16(v_cache)));
   const int threads = ThreadsFor((num_q_heads + num_kv_heads) * (vec ? half / 8 : half));
   if (vec) {
-    RopeKernel<8, kCache><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
+    LaunchDependent(RopeKernel<8, kCache>, static_cast<unsigned>(rows), threads, shared, stream,
         q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
         v_cache);
   } else {
-    RopeKernel<1, kCache><<<static_cast<unsigned>(rows), threads, shared, stream>>>(
+    LaunchDependent(RopeKernel<1, kCache>, static_cast<unsigned>(rows), threads, shared, stream,
         q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
         v_cache);
   }
@@ -462,12 +481,12 @@ void SiluMul(const bf16* gate, const bf16* up, int32_t rows, int32_t width, int3
   if (rows <= 0 || width <= 0) return;
   if (width % 8 == 0 && stride % 8 == 0 && Aligned16(gate) && Aligned16(up) && Aligned16(out)) {
     const int threads = ThreadsFor(width / 8);
-    SiluMulKernel<8>
-        <<<RowGrid(rows, width / 8, threads), threads, 0, stream>>>(gate, up, width, stride, out);
+    LaunchDependent(SiluMulKernel<8>, RowGrid(rows, width / 8, threads), threads, 0, stream,
+        gate, up, width, stride, out);
   } else {
     const int threads = ThreadsFor(width);
-    SiluMulKernel<1>
-        <<<RowGrid(rows, width, threads), threads, 0, stream>>>(gate, up, width, stride, out);
+    LaunchDependent(SiluMulKernel<1>, RowGrid(rows, width, threads), threads, 0, stream,
+        gate, up, width, stride, out);
   }
 }
 
@@ -477,11 +496,11 @@ void KvWrite(const bf16* k, const bf16* v, int32_t stride, const int32_t* slots,
   if (kv_width % 8 == 0 && stride % 8 == 0 && Aligned16(k) && Aligned16(v) && Aligned16(k_cache) &&
       Aligned16(v_cache)) {
     const int threads = ThreadsFor(kv_width / 8);
-    KvWriteKernel<8><<<RowGrid(rows, kv_width / 8, threads), threads, 0, stream>>>(
+    LaunchDependent(KvWriteKernel<8>, RowGrid(rows, kv_width / 8, threads), threads, 0, stream,
         k, v, stride, slots, kv_width, k_cache, v_cache);
   } else {
     const int threads = ThreadsFor(kv_width);
-    KvWriteKernel<1><<<RowGrid(rows, kv_width, threads), threads, 0, stream>>>(
+    LaunchDependent(KvWriteKernel<1>, RowGrid(rows, kv_width, threads), threads, 0, stream,
         k, v, stride, slots, kv_width, k_cache, v_cache);
   }
 }
@@ -491,12 +510,12 @@ void GatherRows(const bf16* x, const int32_t* rows_idx, int32_t n, int32_t width
   if (n <= 0 || width <= 0) return;
   if (width % 8 == 0 && Aligned16(x) && Aligned16(out)) {
     const int threads = ThreadsFor(width / 8);
-    GatherRowsKernel<8>
-        <<<RowGrid(n, width / 8, threads), threads, 0, stream>>>(x, rows_idx, width, out);
+    LaunchDependent(GatherRowsKernel<8>, RowGrid(n, width / 8, threads), threads, 0, stream,
+        x, rows_idx, width, out);
   } else {
     const int threads = ThreadsFor(width);
-    GatherRowsKernel<1>
-        <<<RowGrid(n, width, threads), threads, 0, stream>>>(x, rows_idx, width, out);
+    LaunchDependent(GatherRowsKernel<1>, RowGrid(n, width, threads), threads, 0, stream,
+        x, rows_idx, width, out);
   }
 }
 

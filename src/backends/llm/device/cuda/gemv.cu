@@ -7,24 +7,57 @@
 // Face [out, in] layout) with 16-byte loads, eight in flight per lane; the M activation rows
 // are small and come from L1/L2. Accumulation is fp32 in a fixed order (per lane, then a
 // warp butterfly), the bias is added in fp32 and the result rounded once.
+//
+// Launched as dependent kernels (dependent_launch.cuh): a warp issues its first round of
+// weight loads before waiting for the kernel that produces x, so the product's ramp-up
+// overlaps the tail of the op before it.
 
 #include <cuda_bf16.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
 
+#include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda {
 namespace {
 
-// Output columns per block. Small blocks spread a product evenly over the SMs: with 8 warps
-// a block, a 3584-column layer is 448 blocks, 4 on some of an H100's 132 SMs and 3 on the
-// others, and runs at the pace of the fullest; with 4 it is 896 blocks, 6 or 7 each.
+// Warps per block. Small blocks spread a product evenly over the SMs: with 8 warps a block, a
+// 3584-column layer is 448 blocks, 4 on some of an H100's 132 SMs and 3 on the others, and
+// runs at the pace of the fullest; with 4 it is 896 blocks, 6 or 7 each.
 constexpr int kWarps = 4;
-// 16-byte weight loads in flight per lane and weight row: 8 (a 3584-wide row in two rounds)
-// for one row, 4 each when a warp reads two (SwiGlu).
+// 16-byte weight loads in flight per lane and weight row: 8 for one row, 4 each when a warp
+// reads two (SwiGlu). (16 and 8 were tried for rows of <= 4096, so that a warp loads its
+// whole row before waiting for x: slower on an H200, 4.85 against 4.62 ms a 7B step, since
+// the extra registers halve the resident blocks and the products take two waves.)
 constexpr int kUnrollOne = 8;
 constexpr int kUnrollTwo = 4;
+
+// Output columns per warp: 1, or 2 adjacent ones whose rows the warp streams together (the
+// SwiGlu kernel's pattern), so that each x chunk read from L1 serves two weight chunks. Each
+// column sums in the same order either way: results are bit-equal. A down projection (in
+// 18944, x 37 KB) read one column a warp runs at ~2/3 of the copy bandwidth on an H200 where
+// gate|up runs at 95 % (splitting its rows across 2 or 4 warps did not help: 47 us a layer
+// each way). Chosen by `in`; SLUICE_CUDA_GEMV_PAIRS=a,b sets it (1 or 2) for in < kLongRow
+// and for longer rows (A/B measurements).
+constexpr int kLongRow = 8192;
+constexpr int kDefaultColumnsShort = 1;
+constexpr int kDefaultColumnsLong = 1;
+
+int ColumnsFor(int32_t in) {
+  static const std::pair<int, int> columns = [] {
+    std::pair<int, int> c{kDefaultColumnsShort, kDefaultColumnsLong};
+    const char* v = std::getenv("SLUICE_CUDA_GEMV_PAIRS");
+    auto valid = [](int k) { return k == 1 || k == 2; };
+    int a = 0, b = 0;
+    if (v != nullptr && std::sscanf(v, "%d,%d", &a, &b) == 2 && valid(a) && valid(b)) c = {a, b};
+    return c;
+  }();
+  return in < kLongRow ? columns.first : columns.second;
+}
 
 __device__ __forceinline__ void Unpack(const uint4& v, float (&f)[8]) {
   const auto* h = reinterpret_cast<const __nv_bfloat162*>(&v);
@@ -62,8 +95,8 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4*
 #pragma unroll
     for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
   }
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    uint4 wv[R][kUnroll];
+  uint4 wv[R][kUnroll];
+  auto load_round = [&](int c0) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
@@ -73,6 +106,13 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4*
         wv[r][u] = c < chunks ? __ldcs(wr[r] + c) : make_uint4(0, 0, 0, 0);
       }
     }
+  };
+  // The first round of weights does not depend on the kernel before: load it, then wait
+  // for x (dependent_launch.cuh).
+  load_round(lane);
+  PdlWait();
+  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
+    if (c0 != lane) load_round(c0);
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int c = c0 + u * 32;
@@ -103,16 +143,29 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4*
   }
 }
 
-template <int M, typename Out>
+// Warp w of block b owns columns (b * kWarps + w) * C + [0, C); a column past `out` reads
+// the warp's first row again and writes nothing.
+template <int M, int C, typename Out>
 __global__ void __launch_bounds__(kWarps * 32)
     GemvKernel(const bf16* __restrict__ x, const bf16* __restrict__ w, int32_t in,
                const Outputs<Out> o) {
-  const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (n >= o.end[o.count - 1]) return;
-  const uint4* const wr[1] = {reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in)};
-  float acc[1][M];
-  WarpDot<M, 1, kUnrollOne>(x, wr, in, acc);
-  if ((threadIdx.x & 31) == 0) {
+  PdlLaunchDependents();
+  const int out = o.end[o.count - 1];
+  const int n0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * C;
+  if (n0 >= out) return;  // other warps of the grid wait (see the contract)
+  const uint4* wr[C];
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    const int n = n0 + c < out ? n0 + c : n0;
+    wr[c] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in);
+  }
+  float acc[C][M];
+  WarpDot<M, C, kUnrollOne / C>(x, wr, in, acc);
+  if ((threadIdx.x & 31) != 0) return;
+#pragma unroll
+  for (int c = 0; c < C; ++c) {
+    const int n = n0 + c;
+    if (n >= out) break;
     int p = 0;
     while (p + 1 < o.count && n >= o.end[p]) ++p;
     const int start = p > 0 ? o.end[p - 1] : 0;
@@ -120,7 +173,9 @@ __global__ void __launch_bounds__(kWarps * 32)
     const int col = n - start;
     const float b = o.bias[p] != nullptr ? __bfloat162float(o.bias[p][col]) : 0.f;
 #pragma unroll
-    for (int m = 0; m < M; ++m) Store(o.y[p] + static_cast<int64_t>(m) * width + col, acc[0][m] + b);
+    for (int m = 0; m < M; ++m) {
+      Store(o.y[p] + static_cast<int64_t>(m) * width + col, acc[c][m] + b);
+    }
   }
 }
 
@@ -132,11 +187,13 @@ __global__ void __launch_bounds__(kWarps * 32)
     SwiGluKernel(const bf16* __restrict__ x, const bf16* __restrict__ w_gate,
                  const bf16* __restrict__ gate_bias, const bf16* __restrict__ up_bias, int32_t in,
                  int32_t inter, bf16* __restrict__ act) {
+  PdlLaunchDependents();
   const int n = blockIdx.x * kWarps + (threadIdx.x >> 5);
-  if (n >= inter) return;
+  if (n >= inter) return;  // other warps of the grid wait (see the contract)
   const bf16* gate_row = w_gate + static_cast<int64_t>(n) * in;
-  const uint4* const wr[2] = {reinterpret_cast<const uint4*>(gate_row),
-                              reinterpret_cast<const uint4*>(gate_row + static_cast<int64_t>(inter) * in)};
+  const uint4* const wr[2] = {
+      reinterpret_cast<const uint4*>(gate_row),
+      reinterpret_cast<const uint4*>(gate_row + static_cast<int64_t>(inter) * in)};
   float acc[2][M];
   WarpDot<M, 2, kUnrollTwo>(x, wr, in, acc);
   if ((threadIdx.x & 31) == 0) {
@@ -153,26 +210,29 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
+// The kernel for `rows` (1..4, as SmallBatchLinearFits allows) and C columns a warp.
+template <int C, typename Out>
+auto GemvFor(int32_t rows) {
+  switch (rows) {
+    case 1:
+      return GemvKernel<1, C, Out>;
+    case 2:
+      return GemvKernel<2, C, Out>;
+    case 3:
+      return GemvKernel<3, C, Out>;
+    default:
+      return GemvKernel<4, C, Out>;
+  }
+}
+
 template <typename Out>
 void Launch(const bf16* x, const bf16* w, int32_t rows, int32_t in, const Outputs<Out>& o,
             cudaStream_t stream) {
-  const int32_t out = o.end[o.count - 1];
-  const dim3 grid(static_cast<unsigned>((out + kWarps - 1) / kWarps));
-  const dim3 block(kWarps * 32);
-  switch (rows) {
-    case 1:
-      GemvKernel<1, Out><<<grid, block, 0, stream>>>(x, w, in, o);
-      break;
-    case 2:
-      GemvKernel<2, Out><<<grid, block, 0, stream>>>(x, w, in, o);
-      break;
-    case 3:
-      GemvKernel<3, Out><<<grid, block, 0, stream>>>(x, w, in, o);
-      break;
-    default:
-      GemvKernel<4, Out><<<grid, block, 0, stream>>>(x, w, in, o);
-      break;
-  }
+  const int columns = ColumnsFor(in);
+  const int per_block = kWarps * columns;
+  const dim3 grid(static_cast<unsigned>((o.end[o.count - 1] + per_block - 1) / per_block));
+  LaunchDependent(columns == 2 ? GemvFor<2, Out>(rows) : GemvFor<1, Out>(rows), grid,
+                  dim3(kWarps * 32), 0, stream, x, w, in, o);
 }
 
 template <typename Out>
@@ -220,21 +280,10 @@ void SmallBatchSwiGlu(const bf16* x, const bf16* w_gate_up, const bf16* gate_bia
                       cudaStream_t stream) {
   if (rows < 1 || inter < 1) return;
   const dim3 grid(static_cast<unsigned>((inter + kWarps - 1) / kWarps));
-  const dim3 block(kWarps * 32);
-  switch (rows) {
-    case 1:
-      SwiGluKernel<1><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
-      break;
-    case 2:
-      SwiGluKernel<2><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
-      break;
-    case 3:
-      SwiGluKernel<3><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
-      break;
-    default:
-      SwiGluKernel<4><<<grid, block, 0, stream>>>(x, w_gate_up, gate_bias, up_bias, in, inter, act);
-      break;
-  }
+  auto kernel = rows == 1 ? SwiGluKernel<1> : rows == 2 ? SwiGluKernel<2>
+                                            : rows == 3 ? SwiGluKernel<3> : SwiGluKernel<4>;
+  LaunchDependent(kernel, grid, dim3(kWarps * 32), 0, stream, x, w_gate_up, gate_bias, up_bias,
+                  in, inter, act);
 }
 
 }  // namespace sluice::llm::cuda

@@ -4,6 +4,10 @@
 //
 // Per row:
 //  1. Max, argmax and sum of exp of the raw row: the raw logprob and the all-masked fallback.
+//     RowStatsKernel computes them first over many blocks per row (one block reading a
+//     150k-token row keeps too few loads in flight: ~40 us a pass on an H100), and the row's
+//     block merges the partials. A greedy row without penalty entries is then decided:
+//     its token is the raw argmax, and RowStatsKernel has also done its step 6.
 //  2. Penalty entries: the raw value goes to the workspace (the logprob needs it later), the
 //     penalised value is written in place. Every other token is its raw value (NaN = -inf).
 //  3. Max and argmax of the penalised row; greedy rows stop here.
@@ -23,6 +27,7 @@
 #include <curand_kernel.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -81,12 +86,14 @@ __device__ __forceinline__ double DrawMass(float s, float s_max) {
 // tens of microseconds per pass). Only for order-independent passes (maxima with index
 // tie-breaks, sums in double, element-wise updates).
 constexpr int kRun = 8;
+// The same over [begin, end) of the row; begin a multiple of kRun.
 template <typename F>
-__device__ __forceinline__ void ForEachInRow(const float* row, int32_t vocab, F f) {
+__device__ __forceinline__ void ForEachInRange(const float* row, int32_t begin, int32_t end,
+                                               F f) {
   const bool vec = (reinterpret_cast<uintptr_t>(row) & 15) == 0;
-  for (int32_t base = threadIdx.x * kRun; base < vocab; base += kThreads * kRun) {
+  for (int32_t base = begin + threadIdx.x * kRun; base < end; base += kThreads * kRun) {
     float v[kRun];
-    if (vec && base + kRun <= vocab) {
+    if (vec && base + kRun <= end) {
 #pragma unroll
       for (int q = 0; q < kRun / 4; ++q) {
         const float4 x = *reinterpret_cast<const float4*>(row + base + 4 * q);
@@ -97,13 +104,18 @@ __device__ __forceinline__ void ForEachInRow(const float* row, int32_t vocab, F 
       }
     } else {
 #pragma unroll
-      for (int e = 0; e < kRun; ++e) v[e] = base + e < vocab ? row[base + e] : 0.f;
+      for (int e = 0; e < kRun; ++e) v[e] = base + e < end ? row[base + e] : 0.f;
     }
 #pragma unroll
     for (int e = 0; e < kRun; ++e) {
-      if (base + e < vocab) f(base + e, v[e]);
+      if (base + e < end) f(base + e, v[e]);
     }
   }
+}
+
+template <typename F>
+__device__ __forceinline__ void ForEachInRow(const float* row, int32_t vocab, F f) {
+  ForEachInRange(row, 0, vocab, f);
 }
 
 // Warp w's contiguous share of the row, [begin, end): a multiple of 32 tokens long (the last
@@ -551,6 +563,67 @@ __device__ int32_t Draw(const float* row, int32_t vocab, float inv_t, float s_ma
   return sh.result;
 }
 
+// --- Step 1 over many blocks ---
+
+// Tokens per RowStatsKernel block: one pass of kRun a thread, more for vocabularies past
+// kThreads such chunks, so that the row's block merges at most one partial a thread.
+__host__ __device__ inline int32_t StatsChunk(int32_t vocab) {
+  const int32_t one_pass = kThreads * kRun;
+  const int32_t by_threads = ((vocab + kThreads - 1) / kThreads + kRun - 1) / kRun * kRun;
+  return by_threads > one_pass ? by_threads : one_pass;
+}
+__host__ __device__ inline int32_t StatsParts(int32_t vocab) {
+  const int32_t chunk = StatsChunk(vocab);
+  return (vocab + chunk - 1) / chunk;
+}
+
+// A greedy row without penalty entries needs nothing but step 1 (its token is the raw
+// argmax, NaN never wins), so RowStatsKernel finishes it.
+__device__ __forceinline__ bool DecidedByStats(const SamplingRow& p) {
+  return p.temperature < kGreedyEpsilon && p.penalty_count == 0;
+}
+
+struct StatsArgs {
+  float* logits;
+  int32_t vocab;
+  const SamplingRow* rows;
+  Lse* lse;    // [num_rows, StatsParts(vocab)]
+  Best* best;  // [num_rows, StatsParts(vocab)]
+};
+
+// Block (row, part): step 1 over the part's chunk of the row; for a row DecidedByStats, also
+// its step 6 (NaN becomes -inf) on that chunk.
+__global__ void __launch_bounds__(kThreads) RowStatsKernel(StatsArgs a) {
+  const int32_t vocab = a.vocab;
+  const int32_t chunk = StatsChunk(vocab);
+  const int32_t begin = blockIdx.y * chunk;
+  const int32_t end = min(vocab, begin + chunk);
+  float* row = a.logits + static_cast<size_t>(blockIdx.x) * vocab;
+  const bool finish = DecidedByStats(a.rows[blockIdx.x]);
+  Lse lse{kNegInf, 0.0};
+  Best best{kNegInf, kNone};
+  ForEachInRange(row, begin, end, [&](int32_t i, float v) {
+    if (isnan(v)) {
+      if (finish) row[i] = kNegInf;
+      return;
+    }
+    if (best.i == kNone || v > best.v) best = {v, i};
+    if (v > lse.m) {
+      lse.s = lse.s * exp(static_cast<double>(lse.m) - static_cast<double>(v)) + 1.0;
+      lse.m = v;
+    } else if (v > kNegInf) {
+      lse.s += static_cast<double>(expf(v - lse.m));
+    }
+  });
+  lse = BlockAllReduce(lse, LseOp{});
+  best = BlockAllReduce(best, BetterOp{});
+  if (threadIdx.x == 0) {
+    const size_t at = static_cast<size_t>(blockIdx.x) * gridDim.y + blockIdx.y;
+    a.lse[at] = lse;
+    a.best[at] = best;
+  }
+}
+
 struct SampleArgs {
   float* logits;
   int32_t vocab;
@@ -558,6 +631,8 @@ struct SampleArgs {
   const int32_t* penalty_tokens;
   const PenaltyInfo* penalty_info;
   float* raw_stash;  // [num_rows, vocab]: raw values of penalty entries
+  const Lse* lse;    // RowStatsKernel's partials
+  const Best* best;
   int32_t* tokens;
   float* logprobs;
 };
@@ -570,22 +645,33 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
   float* row = a.logits + static_cast<size_t>(blockIdx.x) * vocab;
   float* stash = a.raw_stash + static_cast<size_t>(blockIdx.x) * vocab;
 
-  // 1. Raw statistics: log-sum-exp and the CPU's NaN-aware argmax (all NaN: the last index).
+  // 1. Raw statistics: log-sum-exp and the CPU's NaN-aware argmax (all NaN: the last index),
+  // merged from RowStatsKernel's partials.
+  const int32_t parts = StatsParts(vocab);
   Lse lse{kNegInf, 0.0};
   Best raw_best{kNegInf, kNone};
-  ForEachInRow(row, vocab, [&](int32_t i, float v) {
-    if (isnan(v)) return;
-    if (raw_best.i == kNone || v > raw_best.v) raw_best = {v, i};
-    if (v > lse.m) {
-      lse.s = lse.s * exp(static_cast<double>(lse.m) - static_cast<double>(v)) + 1.0;
-      lse.m = v;
-    } else if (v > kNegInf) {
-      lse.s += static_cast<double>(expf(v - lse.m));
-    }
-  });
+  if (static_cast<int32_t>(threadIdx.x) < parts) {
+    lse = a.lse[static_cast<size_t>(blockIdx.x) * parts + threadIdx.x];
+    raw_best = a.best[static_cast<size_t>(blockIdx.x) * parts + threadIdx.x];
+  }
   lse = BlockAllReduce(lse, LseOp{});
-  raw_best = BlockAllReduce(raw_best, BetterOp{});  // its barriers also end step 1's reads
+  raw_best = BlockAllReduce(raw_best, BetterOp{});
   const int32_t fallback = raw_best.i == kNone ? vocab - 1 : raw_best.i;
+  if (DecidedByStats(p)) {
+    // Steps 2-5 change nothing and RowStatsKernel did step 6; a NaN it replaced can only be
+    // the all-NaN fallback token, whose logprob is -inf either way (lse.m is -inf).
+    if (threadIdx.x == 0) {
+      const float raw = row[fallback];
+      float logprob = kNegInf;
+      if (isfinite(lse.m) && !isnan(raw)) {
+        logprob = static_cast<float>(static_cast<double>(raw) -
+                                     (static_cast<double>(lse.m) + log(lse.s)));
+      }
+      a.tokens[blockIdx.x] = fallback;
+      a.logprobs[blockIdx.x] = logprob;
+    }
+    return;
+  }
 
   // 2. Penalties, in the CPU's order and float operations (no contraction into FMAs).
   const bool repetition = p.repetition_penalty != 1.0f;
@@ -675,11 +761,23 @@ __global__ void __launch_bounds__(kThreads, 1) SampleKernel(SampleArgs a) {
   });
 }
 
+
+// Workspace: the raw stash [num_rows, vocab] floats, then RowStatsKernel's Lse and Best
+// partials [num_rows, StatsParts(vocab)] each, every region 256-byte aligned.
+size_t AlignUp(size_t bytes) { return (bytes + 255) / 256 * 256; }
+size_t StashBytes(int32_t num_rows, int32_t vocab) {
+  return AlignUp(static_cast<size_t>(num_rows) * static_cast<size_t>(vocab) * sizeof(float));
+}
+size_t PartialCount(int32_t num_rows, int32_t vocab) {
+  return static_cast<size_t>(num_rows) * static_cast<size_t>(StatsParts(vocab));
+}
+
 }  // namespace
 
 size_t SamplingWorkspaceBytes(int32_t num_rows, int32_t vocab) {
   if (num_rows <= 0 || vocab <= 0) return 0;
-  return static_cast<size_t>(num_rows) * static_cast<size_t>(vocab) * sizeof(float);
+  const size_t parts = PartialCount(num_rows, vocab);
+  return StashBytes(num_rows, vocab) + AlignUp(parts * sizeof(Lse)) + parts * sizeof(Best);
 }
 
 void Sample(float* logits, int32_t num_rows, int32_t vocab, const SamplingRow* rows,
@@ -694,11 +792,23 @@ void Sample(float* logits, int32_t num_rows, int32_t vocab, const SamplingRow* r
   args.penalty_info = penalty_info;
   // A workspace that is too small is a caller bug: the kernel traps, which surfaces as a
   // launch failure at the next synchronisation (no host check can report it graph-safely).
-  args.raw_stash = workspace_bytes >= SamplingWorkspaceBytes(num_rows, vocab)
-                       ? static_cast<float*>(workspace)
-                       : nullptr;
+  const bool fits = workspace_bytes >= SamplingWorkspaceBytes(num_rows, vocab);
+  auto* base = static_cast<std::byte*>(workspace);
+  const size_t parts = PartialCount(num_rows, vocab);
+  Lse* lse = reinterpret_cast<Lse*>(base + StashBytes(num_rows, vocab));
+  Best* best =
+      reinterpret_cast<Best*>(reinterpret_cast<std::byte*>(lse) + AlignUp(parts * sizeof(Lse)));
+  args.raw_stash = fits ? static_cast<float*>(workspace) : nullptr;
+  args.lse = lse;
+  args.best = best;
   args.tokens = tokens;
   args.logprobs = logprobs;
+  if (fits) {
+    const dim3 stats_grid(static_cast<unsigned>(num_rows),
+                          static_cast<unsigned>(StatsParts(vocab)));
+    RowStatsKernel<<<stats_grid, kThreads, 0, stream>>>(
+        StatsArgs{logits, vocab, rows, lse, best});
+  }
   SampleKernel<<<num_rows, kThreads, 0, stream>>>(args);
 }
 

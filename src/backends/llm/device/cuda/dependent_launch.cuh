@@ -1,0 +1,85 @@
+#pragma once
+// Programmatic dependent launch (Hopper and later): a kernel of a step may start while the
+// kernel before it is still running, and wait for its results only where it reads them.
+//
+// A decode step at batch 1 is ~250 short kernels (28 layers of norm, GEMVs, rope, attention)
+// and at every boundary the GPU drains the last blocks of one kernel, then launches the
+// next, whose first weight loads then still have to cross the memory system: a few
+// microseconds each in which HBM sits idle. With a dependent launch the next kernel's blocks
+// are placed as soon as every block of the running one has signalled (PdlLaunchDependents,
+// done first thing in each kernel here), so a GEMV issues its first round of weight loads
+// (weights never depend on an earlier kernel) during its predecessor's tail and only then
+// waits (PdlWait) for the activations.
+//
+// The contract every kernel launched with LaunchDependent keeps:
+//   - PdlWait() before reading anything an earlier kernel of the stream wrote and before
+//     writing anything an earlier kernel may still read (outputs, residuals, the KV cache);
+//     only immutable inputs (weights, step metadata uploaded before the step's first
+//     kernel) may be read before it;
+//   - at least one thread of the grid calls PdlWait(), so that the grid cannot complete
+//     before the one it follows: completion stays transitive along the stream, and a kernel
+//     two launches later may read this one's predecessor's results.
+// On devices before sm_90, or with SLUICE_CUDA_PDL=0, launches are ordinary and both calls
+// compile to nothing or are no-ops.
+
+#include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <string_view>
+#include <utility>
+
+namespace sluice::llm::cuda {
+
+// Lets the next kernel of the stream launch once every block of this grid has called it (or
+// exited). Safe anywhere: the next kernel still waits for this one's results with PdlWait.
+__device__ __forceinline__ void PdlLaunchDependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Waits until the grid this one follows has completed and its writes are visible. Returns at
+// once for a grid launched without the dependent-launch attribute.
+__device__ __forceinline__ void PdlWait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Whether launches on the current device use the attribute: compute capability 9.0 or
+// later, unless SLUICE_CUDA_PDL=0 (A/B measurements). Read once per process: a stub drives
+// one device.
+inline bool DependentLaunchEnabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("SLUICE_CUDA_PDL");
+    if (env != nullptr && std::string_view(env) == "0") return false;
+    int device = 0, major = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major >= 9;
+  }();
+  return enabled;
+}
+
+// kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialisation, for
+// kernels that keep the contract above. Errors surface as for <<<>>> (cudaGetLastError).
+template <typename... Params, typename... Args>
+void LaunchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                     cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attr{};
+  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr.val.programmaticStreamSerializationAllowed = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  config.attrs = &attr;
+  config.numAttrs = DependentLaunchEnabled() ? 1 : 0;
+  cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+}  // namespace sluice::llm::cuda
