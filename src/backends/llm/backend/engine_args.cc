@@ -49,7 +49,7 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
   // Accepted by vLLM, meaningless or not (yet) used by Sluice's engine: named in a warning.
   static const std::set<std::string> kIgnored = {
       "disable_log_stats", "disable_log_requests", "trust_remote_code", "tokenizer", "revision",
-      "quantization", "kv_cache_dtype", "swap_space", "max_logprobs", "disable_custom_all_reduce",
+      "kv_cache_dtype", "swap_space", "max_logprobs", "disable_custom_all_reduce",
       "pipeline_parallel_size", "distributed_executor_backend", "download_dir", "load_format",
       "served_model_name", "tokenizer_mode", "max_seq_len_to_capture", "enable_lora"};
   for (auto& [key, v] : j.items()) {
@@ -94,6 +94,16 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
       a.dtype = v.get<std::string>();
       static const std::set<std::string> kDtypes = {"auto", "bfloat16", "float16", "half", "float32", "float"};
       if (!kDtypes.count(a.dtype)) return InvalidArgument(what + ": unsupported dtype '" + a.dtype + "'");
+    } else if (key == "quantization") {
+      // The checkpoint's quantization_config decides; vLLM's names for what Sluice runs
+      // are accepted, anything else would be silently ignored and is refused.
+      if (v.is_null()) continue;
+      if (!v.is_string()) return InvalidArgument(what + ": 'quantization' must be a string");
+      const std::string q = v.get<std::string>().substr(0, 64);
+      if (q != "gptq" && q != "gptq_marlin") {
+        return InvalidArgument(what + ": quantization '" + q + "' is not supported (gptq)");
+      }
+      a.quantization = q;
     } else if (kIgnored.count(key)) {
       a.unused.push_back(key);
     } else {

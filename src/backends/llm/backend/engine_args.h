@@ -23,6 +23,7 @@ struct EngineArgs {
   bool enable_prefix_caching = true;
   bool enable_chunked_prefill = true;
   std::string dtype = "auto";
+  std::string quantization;  // "", "gptq" or "gptq_marlin": the checkpoint's config decides
   int64_t seed = 0;
   int32_t tensor_parallel_size = 1;
   bool enforce_eager = false;

@@ -101,6 +101,23 @@ struct LinearPart {
   Buffer* y = nullptr;  // [rows, out]
 };
 
+// A GPTQ-quantized linear weight as the checkpoint stores it (model/hf_config.h GptqConfig
+// has the layout): W [in, out] with W[i, j] = scales[g, j] * (q[i, j] - (zero[g, j] +
+// zero_offset)), g = g_idx[i]. Pointers are host memory that `keep_alive` owns.
+struct GptqWeightSource {
+  int32_t bits = 4;  // 4 or 8
+  int32_t in = 0;
+  int32_t out = 0;
+  int32_t groups = 0;
+  int32_t zero_offset = 1;
+  const void* qweight = nullptr;  // int32 [in / (32 / bits), out]
+  const void* qzeros = nullptr;   // int32 [groups, out / (32 / bits)]
+  DType scales_dtype = DType::kF16;
+  const void* scales = nullptr;  // [groups, out]
+  const void* g_idx = nullptr;   // int32 [in]; null: row i is in group i / ceil(in / groups)
+  std::shared_ptr<const void> keep_alive;
+};
+
 struct DeviceMemory {
   size_t free = 0;   // bytes free on the device (all processes)
   size_t total = 0;  // bytes of the device
@@ -131,6 +148,12 @@ class Device {
       out.push_back(std::move(b));
     }
     return out;
+  }
+  // Makes a GPTQ-quantized weight that Linear (and LinearGroup, SwiGlu) accept in place of
+  // a float one, computing x W with W dequantized as GptqWeightSource says. Validates the
+  // quantized data (zeros and group indices in range). Devices without it say so.
+  virtual Result<std::unique_ptr<Buffer>> LoadGptqWeight(const GptqWeightSource& /*w*/) {
+    return Unsupported("the " + std::string(name()) + " device does not run GPTQ weights");
   }
   virtual Status Upload(Buffer& dst, const void* host, size_t bytes) = 0;
   // Waits for every op issued so far, then copies `bytes` of `src` to the host.

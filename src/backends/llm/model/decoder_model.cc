@@ -272,6 +272,62 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
   const int64_t q0 = t.q_head_first * hd, qn = t.q_heads * hd;
   const int64_t kv0 = t.kv_head_first * hd, kvn = t.kv_heads * hd;
+  // A GPTQ checkpoint's q, k, v, o, gate, up and down (hf_config.h GptqConfig): the packed
+  // tensors go to the device as they are, each linear on its own.
+  auto int_tensor = [&](const std::string& name, std::vector<int64_t> shape,
+                        bool required) -> Result<const SafeTensor*> {
+    const SafetensorsFile* file = nullptr;
+    const SafeTensor* t = store.Find(name, &file);
+    if (t == nullptr) {
+      if (!required) return nullptr;
+      return InvalidArgument("model weights: tensor '" + name + "' is missing");
+    }
+    if (t->dtype != StDType::kI32 || t->shape != shape) {
+      return InvalidArgument(file->name() + ": tensor '" + name + "' is " +
+                             std::string(StDTypeName(t->dtype)) + " " + ShapeString(t->shape) +
+                             ", expected I32 " + ShapeString(shape));
+    }
+    return t;
+  };
+  auto load_gptq = [&](const std::string& prefix, int64_t out, int64_t in,
+                       std::unique_ptr<Buffer>& dst) -> Status {
+    const GptqConfig& g = *c.gptq;
+    const int64_t pack = g.pack();
+    if (in % pack != 0 || out % pack != 0) {
+      return InvalidArgument("model weights: '" + prefix + "' is " + std::to_string(out) + " x " +
+                             std::to_string(in) + ", not a multiple of " + std::to_string(pack) +
+                             " as " + std::to_string(g.bits) + "-bit GPTQ needs");
+    }
+    const int64_t groups = g.groups(static_cast<int32_t>(in));
+    ASSIGN_OR_RETURN(const SafeTensor* qweight,
+                     int_tensor(prefix + ".qweight", {in / pack, out}, true));
+    ASSIGN_OR_RETURN(const SafeTensor* qzeros,
+                     int_tensor(prefix + ".qzeros", {groups, out / pack}, true));
+    ASSIGN_OR_RETURN(const SafeTensor* g_idx, int_tensor(prefix + ".g_idx", {in}, false));
+    ASSIGN_OR_RETURN(WeightSource scales, source(prefix + ".scales", {groups, out}));
+    GptqWeightSource w;
+    w.bits = g.bits;
+    w.in = static_cast<int32_t>(in);
+    w.out = static_cast<int32_t>(out);
+    w.groups = static_cast<int32_t>(groups);
+    w.zero_offset = g.zero_offset;
+    w.qweight = qweight->data;
+    w.qzeros = qzeros->data;
+    w.scales_dtype = scales.dtype;
+    w.scales = scales.host;
+    w.g_idx = g_idx != nullptr ? g_idx->data : nullptr;
+    w.keep_alive = scales.keep_alive;
+    Result<std::unique_ptr<Buffer>> buffer = device_->LoadGptqWeight(w);
+    if (!buffer.ok()) {
+      return Status(buffer.status().code(), "model weights: '" + prefix + "': " +
+                                                buffer.status().message());
+    }
+    dst = std::move(*buffer);
+    return Status::Ok();
+  };
+  if (c.gptq && sharded) {
+    return Unsupported("tensor parallelism over GPTQ weights is not supported");
+  }
   RETURN_IF_ERROR(load("model.embed_tokens.weight", {c.vocab_size, hidden}, embed_));
   RETURN_IF_ERROR(load("model.norm.weight", {hidden}, final_norm_));
   if (!c.tie_word_embeddings) {
@@ -283,14 +339,31 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
     const std::string p = "model.layers." + std::to_string(i) + ".";
     RETURN_IF_ERROR(load(p + "input_layernorm.weight", {hidden}, l.input_norm));
     RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
-    ASSIGN_OR_RETURN(WeightSource q, source(p + "self_attn.q_proj.weight", {q_width, hidden}));
-    ASSIGN_OR_RETURN(WeightSource k, source(p + "self_attn.k_proj.weight", {kv_width, hidden}));
-    ASSIGN_OR_RETURN(WeightSource v, source(p + "self_attn.v_proj.weight", {kv_width, hidden}));
-    RETURN_IF_ERROR(put_group({out_rows(q, hidden, q0, qn), out_rows(k, hidden, kv0, kvn),
-                               out_rows(v, hidden, kv0, kvn)},
-                              {&l.q, &l.k, &l.v}));
-    ASSIGN_OR_RETURN(WeightSource o, source(p + "self_attn.o_proj.weight", {hidden, q_width}));
-    RETURN_IF_ERROR(put(in_cols(o, hidden, q_width, q0, qn), l.o));
+    if (c.gptq) {
+      RETURN_IF_ERROR(load_gptq(p + "self_attn.q_proj", q_width, hidden, l.q));
+      RETURN_IF_ERROR(load_gptq(p + "self_attn.k_proj", kv_width, hidden, l.k));
+      RETURN_IF_ERROR(load_gptq(p + "self_attn.v_proj", kv_width, hidden, l.v));
+      RETURN_IF_ERROR(load_gptq(p + "self_attn.o_proj", hidden, q_width, l.o));
+      RETURN_IF_ERROR(load_gptq(p + "mlp.gate_proj", inter, hidden, l.gate));
+      RETURN_IF_ERROR(load_gptq(p + "mlp.up_proj", inter, hidden, l.up));
+      RETURN_IF_ERROR(load_gptq(p + "mlp.down_proj", hidden, inter, l.down));
+    } else {
+      ASSIGN_OR_RETURN(WeightSource q, source(p + "self_attn.q_proj.weight", {q_width, hidden}));
+      ASSIGN_OR_RETURN(WeightSource k, source(p + "self_attn.k_proj.weight", {kv_width, hidden}));
+      ASSIGN_OR_RETURN(WeightSource v, source(p + "self_attn.v_proj.weight", {kv_width, hidden}));
+      RETURN_IF_ERROR(put_group({out_rows(q, hidden, q0, qn), out_rows(k, hidden, kv0, kvn),
+                                 out_rows(v, hidden, kv0, kvn)},
+                                {&l.q, &l.k, &l.v}));
+      ASSIGN_OR_RETURN(WeightSource o, source(p + "self_attn.o_proj.weight", {hidden, q_width}));
+      RETURN_IF_ERROR(put(in_cols(o, hidden, q_width, q0, qn), l.o));
+      ASSIGN_OR_RETURN(WeightSource gate, source(p + "mlp.gate_proj.weight", {inter, hidden}));
+      ASSIGN_OR_RETURN(WeightSource up, source(p + "mlp.up_proj.weight", {inter, hidden}));
+      RETURN_IF_ERROR(put_group({out_rows(gate, hidden, t.inter_first, t.inter),
+                                 out_rows(up, hidden, t.inter_first, t.inter)},
+                                {&l.gate, &l.up}));
+      ASSIGN_OR_RETURN(WeightSource down, source(p + "mlp.down_proj.weight", {hidden, inter}));
+      RETURN_IF_ERROR(put(in_cols(down, hidden, inter, t.inter_first, t.inter), l.down));
+    }
     if (c.qkv_bias) {
       ASSIGN_OR_RETURN(WeightSource qb, source(p + "self_attn.q_proj.bias", {q_width}));
       ASSIGN_OR_RETURN(WeightSource kb, source(p + "self_attn.k_proj.bias", {kv_width}));
@@ -303,13 +376,6 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
       ASSIGN_OR_RETURN(WeightSource ob, source(p + "self_attn.o_proj.bias", {hidden}));
       if (t.rank == 0) RETURN_IF_ERROR(put(ob, l.o_bias));
     }
-    ASSIGN_OR_RETURN(WeightSource gate, source(p + "mlp.gate_proj.weight", {inter, hidden}));
-    ASSIGN_OR_RETURN(WeightSource up, source(p + "mlp.up_proj.weight", {inter, hidden}));
-    RETURN_IF_ERROR(put_group({out_rows(gate, hidden, t.inter_first, t.inter),
-                               out_rows(up, hidden, t.inter_first, t.inter)},
-                              {&l.gate, &l.up}));
-    ASSIGN_OR_RETURN(WeightSource down, source(p + "mlp.down_proj.weight", {hidden, inter}));
-    RETURN_IF_ERROR(put(in_cols(down, hidden, inter, t.inter_first, t.inter), l.down));
     if (c.mlp_bias) {
       ASSIGN_OR_RETURN(WeightSource gb, source(p + "mlp.gate_proj.bias", {inter}));
       ASSIGN_OR_RETURN(WeightSource ub, source(p + "mlp.up_proj.bias", {inter}));

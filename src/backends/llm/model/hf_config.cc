@@ -93,6 +93,33 @@ class Reader {
   std::string what_;
 };
 
+Result<std::optional<GptqConfig>> ParseGptq(const nlohmann::json& q, const std::string& what) {
+  if (!q.is_object()) return InvalidArgument(what + " is not an object");
+  const Reader r(q, what);
+  ASSIGN_OR_RETURN(std::string method, r.String("quant_method", ""));
+  if (method != "gptq") {
+    return Unsupported(what + ": quant_method '" + method + "' is not supported (gptq)");
+  }
+  GptqConfig g;
+  ASSIGN_OR_RETURN(g.bits, r.Int("bits", 1, 32, std::nullopt));
+  if (g.bits != 4 && g.bits != 8) {
+    return Unsupported(what + ": 'bits' = " + std::to_string(g.bits) + " is not supported (4, 8)");
+  }
+  ASSIGN_OR_RETURN(g.group_size, r.Int("group_size", -1, 1 << 20, 128));
+  if (g.group_size == 0) return InvalidArgument(what + ": 'group_size' must be -1 or positive");
+  ASSIGN_OR_RETURN(g.desc_act, r.Bool("desc_act", false));
+  ASSIGN_OR_RETURN(std::string format, r.String("checkpoint_format", "gptq"));
+  if (format == "gptq") {
+    g.zero_offset = 1;
+  } else if (format == "gptq_v2") {
+    g.zero_offset = 0;
+  } else {
+    return Unsupported(what + ": checkpoint_format '" + format +
+                       "' is not supported (gptq, gptq_v2)");
+  }
+  return std::optional<GptqConfig>(g);
+}
+
 Status ParseRope(const nlohmann::json& j, const Reader& r, HfModelConfig& c) {
   // transformers 5: rope_parameters {rope_theta, rope_type, ...}; 4: rope_theta + rope_scaling.
   nlohmann::json params = nlohmann::json::object();
@@ -225,6 +252,9 @@ Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j, const std::str
   if (!c.torch_dtype.empty() && c.torch_dtype != "bfloat16" && c.torch_dtype != "float16" &&
       c.torch_dtype != "float32") {
     return Unsupported(what + ": dtype '" + c.torch_dtype + "' is not supported");
+  }
+  if (r.Has("quantization_config")) {
+    ASSIGN_OR_RETURN(c.gptq, ParseGptq(j["quantization_config"], what + ": quantization_config"));
   }
   switch (c.architecture) {
     case Architecture::kQwen2: {

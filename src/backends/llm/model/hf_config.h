@@ -5,7 +5,9 @@
 // when it would apply) and LlamaForCausalLM (Llama 2/3, `llama3` rope scaling,
 // attention_bias, mlp_bias); hidden_act silu. Both the transformers 4 (`rope_theta`,
 // `rope_scaling`, `torch_dtype`) and 5 (`rope_parameters`, `dtype`) spellings are read.
-// Errors are InvalidArgument / Unsupported naming the file and key.
+// GPTQ checkpoints (`quantization_config` with quant_method "gptq": 4 or 8 bits, any group
+// size, act-order) are described by GptqConfig. Errors are InvalidArgument / Unsupported
+// naming the file and key.
 
 #include <cstdint>
 #include <filesystem>
@@ -19,6 +21,23 @@
 namespace sluice::llm {
 
 enum class Architecture { kQwen2, kLlama };
+
+// A GPTQ checkpoint's linear layers (AutoGPTQ / GPTQModel layout): per layer `qweight` int32
+// [in / (32 / bits), out] (input rows packed low bits first), `qzeros` int32 [groups, out /
+// (32 / bits)] (packed the same way along the output), `scales` [groups, out] (fp16), `g_idx`
+// int32 [in] (each input row's group) and the float `bias`. W[i, j] = scales[g, j] *
+// (q[i, j] - zero[g, j]) with g = g_idx[i]; the "gptq" (v1) format stores zero - 1.
+struct GptqConfig {
+  int32_t bits = 4;          // 4 or 8
+  int32_t group_size = 128;  // input rows per group; -1: one group per column
+  bool desc_act = false;     // act-order: g_idx is a permutation of groups, not i / group_size
+  int32_t zero_offset = 1;   // added to stored zeros: 1 for "gptq" (v1), 0 for "gptq_v2"
+
+  int32_t pack() const { return 32 / bits; }
+  int32_t groups(int32_t in) const {
+    return group_size < 0 ? 1 : (in + group_size - 1) / group_size;
+  }
+};
 enum class RopeScaling { kNone, kLlama3 };
 
 struct HfModelConfig {
@@ -44,6 +63,7 @@ struct HfModelConfig {
   bool mlp_bias = false;
   bool tie_word_embeddings = false;
   std::string torch_dtype;  // "bfloat16", "float16", "float32" or empty
+  std::optional<GptqConfig> gptq;  // the linear layers are GPTQ-quantized
 
   // inv_freq [head_dim / 2] of the rotary embedding, scaling applied (as transformers).
   std::vector<double> RopeInvFreq() const;

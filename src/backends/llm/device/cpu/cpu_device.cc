@@ -8,7 +8,9 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <utility>
 
+#include "backends/llm/device/cpu/gptq_kernel.h"
 #include "backends/llm/device/cpu/half.h"
 #include "backends/llm/device/cpu/linear_kernel.h"
 #include "backends/llm/device/cpu/thread_pool.h"
@@ -33,6 +35,18 @@ class CpuBuffer final : public Buffer {
   std::unique_ptr<std::byte[]> owned_;
   std::shared_ptr<const void> keep_alive_;  // shared with every weight of the same file
   std::byte* data_;
+};
+
+// A GPTQ-quantized weight (gptq_kernel.h); only Linear reads it.
+class CpuGptqBuffer final : public Buffer {
+ public:
+  explicit CpuGptqBuffer(GptqWeight w)
+      : Buffer(DType::kI32, static_cast<size_t>(w.in / (32 / w.bits)) * w.out),
+        weight_(std::move(w)) {}
+  const GptqWeight& weight() const { return weight_; }
+
+ private:
+  GptqWeight weight_;
 };
 
 const float* F32(const Buffer& b) {
@@ -86,6 +100,11 @@ class CpuDevice final : public Device {
       return copy;
     }
     return std::unique_ptr<Buffer>(new CpuBuffer(dtype, elements, host, std::move(keep_alive)));
+  }
+
+  Result<std::unique_ptr<Buffer>> LoadGptqWeight(const GptqWeightSource& source) override {
+    ASSIGN_OR_RETURN(GptqWeight w, PrepareGptqWeight(source));
+    return std::unique_ptr<Buffer>(new CpuGptqBuffer(std::move(w)));
   }
 
   Status Upload(Buffer& dst, const void* host, size_t bytes) override {
@@ -158,6 +177,10 @@ class CpuDevice final : public Device {
     if (bias != nullptr) {
       bias_scratch_.resize(out);
       bias_f32 = WeightRowsF32(*bias, 0, out, bias_scratch_.data());
+    }
+    if (const auto* q = dynamic_cast<const CpuGptqBuffer*>(&weight)) {
+      assert(q->weight().in == in && q->weight().out == out);
+      return GptqLinear(pool_, F32(x), q->weight(), bias_f32, rows, F32(y));
     }
     LinearKernel(pool_, simd_, F32(x), weight.dtype(), static_cast<const CpuBuffer&>(weight).data(),
                  bias_f32, rows, in, out, F32(y));

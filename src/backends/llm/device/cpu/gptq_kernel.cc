@@ -1,0 +1,147 @@
+#include "backends/llm/device/cpu/gptq_kernel.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "backends/llm/device/cpu/linear_kernel.h"
+
+namespace sluice::llm {
+namespace {
+
+// Output columns a task owns, and input rows dequantized at a time (a multiple of every
+// pack: 8 rows a word at 4 bits, 4 at 8 bits); the fp32 chunk is 32 KiB.
+constexpr int32_t kTileCols = 64;
+constexpr int32_t kChunkRows = 128;
+// Up to this many rows, the chunk is added in row by row; more go through sgemm.
+constexpr int32_t kAxpyMaxRows = 4;
+
+uint32_t LoadWord(const void* base, size_t index) {
+  uint32_t w;
+  std::memcpy(&w, static_cast<const std::byte*>(base) + index * sizeof(uint32_t), sizeof(w));
+  return w;
+}
+
+}  // namespace
+
+Result<GptqWeight> PrepareGptqWeight(const GptqWeightSource& s) {
+  if (s.bits != 4 && s.bits != 8) {
+    return InvalidArgument("GPTQ weight: " + std::to_string(s.bits) + " bits (4 or 8)");
+  }
+  const int32_t pack = 32 / s.bits;
+  if (s.in < 1 || s.out < 1 || s.in % pack != 0 || s.out % pack != 0) {
+    return InvalidArgument("GPTQ weight of " + std::to_string(s.in) + " x " +
+                           std::to_string(s.out) + ": both must be positive multiples of " +
+                           std::to_string(pack) + " at " + std::to_string(s.bits) + " bits");
+  }
+  if (s.groups < 1 || s.groups > s.in) {
+    return InvalidArgument("GPTQ weight: " + std::to_string(s.groups) + " groups for " +
+                           std::to_string(s.in) + " input rows");
+  }
+  if (s.qweight == nullptr || s.qzeros == nullptr || s.scales == nullptr) {
+    return InvalidArgument("GPTQ weight: qweight, qzeros and scales are required");
+  }
+  GptqWeight w;
+  w.bits = s.bits;
+  w.in = s.in;
+  w.out = s.out;
+  w.groups = s.groups;
+  w.keep_alive = s.keep_alive;
+  const size_t words = static_cast<size_t>(s.in / pack) * s.out;
+  if (reinterpret_cast<uintptr_t>(s.qweight) % alignof(uint32_t) == 0) {
+    w.qweight = static_cast<const uint32_t*>(s.qweight);
+  } else {
+    w.owned_qweight.resize(words);
+    std::memcpy(w.owned_qweight.data(), s.qweight, words * sizeof(uint32_t));
+    w.qweight = w.owned_qweight.data();
+  }
+
+  const size_t cells = static_cast<size_t>(s.groups) * s.out;
+  std::vector<std::byte> raw(cells * DTypeSize(s.scales_dtype));
+  std::memcpy(raw.data(), s.scales, raw.size());  // the file's copy may be misaligned
+  w.scales.resize(cells);
+  WeightsToF32(s.scales_dtype, raw.data(), 0, cells, w.scales.data());
+
+  const uint32_t mask = (1u << s.bits) - 1;
+  w.zeros.resize(cells);
+  for (int32_t g = 0; g < s.groups; ++g) {
+    for (int32_t j = 0; j < s.out; ++j) {
+      const uint32_t word = LoadWord(s.qzeros, static_cast<size_t>(g) * (s.out / pack) + j / pack);
+      const uint32_t z = (word >> (s.bits * (j % pack))) & mask;
+      w.zeros[static_cast<size_t>(g) * s.out + j] = static_cast<float>(z) + s.zero_offset;
+    }
+  }
+
+  w.g_idx.resize(s.in);
+  const int32_t group_rows = (s.in + s.groups - 1) / s.groups;
+  for (int32_t i = 0; i < s.in; ++i) {
+    int32_t g = i / group_rows;
+    if (s.g_idx != nullptr) g = static_cast<int32_t>(LoadWord(s.g_idx, i));
+    if (g < 0 || g >= s.groups) {
+      return InvalidArgument("GPTQ weight: g_idx[" + std::to_string(i) + "] = " +
+                             std::to_string(g) + " outside [0, " + std::to_string(s.groups) +
+                             ")");
+    }
+    w.g_idx[i] = g;
+  }
+  return w;
+}
+
+void GptqLinear(ThreadPool& pool, const float* x, const GptqWeight& w, const float* bias,
+                int32_t rows, float* y) {
+  const int32_t in = w.in, out = w.out, bits = w.bits, pack = 32 / bits;
+  const uint32_t mask = (1u << bits) - 1;
+  const int64_t tiles = (out + kTileCols - 1) / kTileCols;
+  pool.ParallelFor(tiles, 1, [&](int64_t first, int64_t last) {
+    std::vector<float> chunk(static_cast<size_t>(kChunkRows) * kTileCols);
+    for (int64_t t = first; t < last; ++t) {
+      const int32_t j0 = static_cast<int32_t>(t) * kTileCols;
+      const int32_t tw = std::min(kTileCols, out - j0);
+      for (int32_t m = 0; m < rows; ++m) {
+        std::fill_n(y + static_cast<size_t>(m) * out + j0, tw, 0.f);
+      }
+      for (int32_t i0 = 0; i0 < in; i0 += kChunkRows) {
+        const int32_t cr = std::min(kChunkRows, in - i0);  // a multiple of pack
+        // Dequantize rows [i0, i0 + cr) of the tile's columns: chunk[ii, jj] = W[i0 + ii, j0 + jj].
+        for (int32_t p = i0 / pack; p < (i0 + cr) / pack; ++p) {
+          const uint32_t* words = w.qweight + static_cast<size_t>(p) * out + j0;
+          for (int32_t k = 0; k < pack; ++k) {
+            const int32_t i = p * pack + k;
+            const size_t cell = static_cast<size_t>(w.g_idx[i]) * out + j0;
+            const float* scale = w.scales.data() + cell;
+            const float* zero = w.zeros.data() + cell;
+            float* dst = chunk.data() + static_cast<size_t>(i - i0) * tw;
+            const int shift = bits * k;
+            for (int32_t jj = 0; jj < tw; ++jj) {
+              dst[jj] = scale[jj] * (static_cast<float>((words[jj] >> shift) & mask) - zero[jj]);
+            }
+          }
+        }
+        if (rows <= kAxpyMaxRows) {
+          for (int32_t m = 0; m < rows; ++m) {
+            const float* xr = x + static_cast<size_t>(m) * in + i0;
+            float* yr = y + static_cast<size_t>(m) * out + j0;
+            for (int32_t ii = 0; ii < cr; ++ii) {
+              const float a = xr[ii];
+              const float* wr = chunk.data() + static_cast<size_t>(ii) * tw;
+              for (int32_t jj = 0; jj < tw; ++jj) yr[jj] += a * wr[jj];
+            }
+          }
+        } else {
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, tw, cr, 1.f, x + i0, in,
+                      chunk.data(), tw, 1.f, y + j0, out);
+        }
+      }
+      if (bias != nullptr) {
+        for (int32_t m = 0; m < rows; ++m) {
+          float* yr = y + static_cast<size_t>(m) * out + j0;
+          for (int32_t jj = 0; jj < tw; ++jj) yr[jj] += bias[j0 + jj];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace sluice::llm
