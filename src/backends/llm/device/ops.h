@@ -114,7 +114,8 @@ struct GptqWeightSource {
   const void* qzeros = nullptr;   // int32 [groups, out / (32 / bits)]
   DType scales_dtype = DType::kF16;
   const void* scales = nullptr;  // [groups, out]
-  const void* g_idx = nullptr;   // int32 [in]; null: row i is in group i / ceil(in / groups)
+  int32_t group_size = -1;       // rows a group (-1: one group), for a null g_idx
+  const void* g_idx = nullptr;   // int32 [in]; null: row i is in group i / group_size
   std::shared_ptr<const void> keep_alive;
 };
 

@@ -311,6 +311,7 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
     w.out = static_cast<int32_t>(out);
     w.groups = static_cast<int32_t>(groups);
     w.zero_offset = g.zero_offset;
+    w.group_size = g.group_size;
     w.qweight = qweight->data;
     w.qzeros = qzeros->data;
     w.scales_dtype = scales.dtype;

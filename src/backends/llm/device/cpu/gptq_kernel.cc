@@ -75,9 +75,11 @@ Result<GptqWeight> PrepareGptqWeight(const GptqWeightSource& s) {
   }
 
   w.g_idx.resize(s.in);
-  const int32_t group_rows = (s.in + s.groups - 1) / s.groups;
+  if (s.g_idx == nullptr && s.group_size == 0) {
+    return InvalidArgument("GPTQ weight: no g_idx and a group size of 0");
+  }
   for (int32_t i = 0; i < s.in; ++i) {
-    int32_t g = i / group_rows;
+    int32_t g = s.group_size < 0 ? 0 : i / std::max(s.group_size, 1);
     if (s.g_idx != nullptr) g = static_cast<int32_t>(LoadWord(s.g_idx, i));
     if (g < 0 || g >= s.groups) {
       return InvalidArgument("GPTQ weight: g_idx[" + std::to_string(i) + "] = " +
