@@ -32,11 +32,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::BlockPool;
-using testing::QuantSpec;
-using testing::Quantized;
-using testing::Quantize;
 using testing::kFixtures;
 using testing::LoadReference;
+using testing::Quantize;
+using testing::Quantized;
+using testing::QuantSpec;
 
 GptqWeightSource SourceOf(const Quantized& q, const QuantSpec& spec) {
   GptqWeightSource s;
@@ -74,52 +74,56 @@ TEST(GptqLinearTest, MatchesFloat64ProductWithDequantizedWeights) {
     QuantSpec spec;
   };
   const Case cases[] = {
-      {256, 96, {4, 64, false, false}},   {128, 64, {8, -1, false, false}},
-      {512, 136, {4, 32, true, false}},   {200, 72, {4, 128, false, true}},
-      {384, 40, {8, 128, true, false}},   {1024, 64, {4, 128, false, false}},
+      {256, 96, {4, 64, false, false}}, {128, 64, {8, -1, false, false}},
+      {512, 136, {4, 32, true, false}}, {200, 72, {4, 128, false, true}},
+      {384, 40, {8, 128, true, false}}, {1024, 64, {4, 128, false, false}},
   };
-  auto device = CreateCpuDevice({.threads = 2});
-  ASSERT_TRUE(device.ok());
-  Device& d = **device;
-  for (const Case& c : cases) {
-    const auto w = RandomVector(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
-    const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
-    GptqWeightSource source = SourceOf(q, c.spec);
-    // Without act-order, g_idx is implied (i / group_size): also run without the tensor.
-    if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;
-    auto weight = d.LoadGptqWeight(source);
-    ASSERT_TRUE(weight.ok()) << weight.status().ToString();
-    const auto bias = RandomVector(rng, c.out, 0.1f);
-    auto bias_buf = d.LoadWeight(DType::kF32, bias.data(), bias.size(), nullptr);
-    ASSERT_TRUE(bias_buf.ok());
-    for (int32_t rows : {1, 3, 17}) {
-      for (bool with_bias : {false, true}) {
-        const auto x = RandomVector(rng, static_cast<size_t>(rows) * c.in, 1.f);
-        auto xb = d.Allocate(DType::kF32, x.size());
-        auto yb = d.Allocate(DType::kF32, static_cast<size_t>(rows) * c.out);
-        ASSERT_TRUE(xb.ok() && yb.ok());
-        ASSERT_TRUE(d.Upload(**xb, x.data(), x.size() * sizeof(float)).ok());
-        std::vector<float> y(static_cast<size_t>(rows) * c.out, std::nanf(""));
-        ASSERT_TRUE(d.Upload(**yb, y.data(), y.size() * sizeof(float)).ok());  // poisoned
-        d.Linear(**xb, **weight, with_bias ? bias_buf->get() : nullptr, rows, c.in, c.out, **yb);
-        ASSERT_TRUE(d.Download(**yb, y.data(), y.size() * sizeof(float)).ok());
-        double max_diff = 0, max_ref = 0;
-        for (int32_t m = 0; m < rows; ++m) {
-          for (int32_t j = 0; j < c.out; ++j) {
-            double ref = with_bias ? bias[j] : 0.0;
-            for (int32_t i = 0; i < c.in; ++i) {
-              ref += double{x[static_cast<size_t>(m) * c.in + i]} *
-                     q.dequant[static_cast<size_t>(j) * c.in + i];
+  // The AVX2 kernels (where the CPU has them) and the portable ones.
+  for (CpuKernels kernels : {CpuKernels::kAuto, CpuKernels::kPortable}) {
+    auto device = CreateCpuDevice({.threads = 2, .kernels = kernels});
+    ASSERT_TRUE(device.ok());
+    Device& d = **device;
+    for (const Case& c : cases) {
+      const auto w = RandomVector(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
+      const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
+      GptqWeightSource source = SourceOf(q, c.spec);
+      // Without act-order, g_idx is implied (i / group_size): also run without the tensor.
+      if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;
+      auto weight = d.LoadGptqWeight(source);
+      ASSERT_TRUE(weight.ok()) << weight.status().ToString();
+      const auto bias = RandomVector(rng, c.out, 0.1f);
+      auto bias_buf = d.LoadWeight(DType::kF32, bias.data(), bias.size(), nullptr);
+      ASSERT_TRUE(bias_buf.ok());
+      for (int32_t rows : {1, 3, 17}) {
+        for (bool with_bias : {false, true}) {
+          const auto x = RandomVector(rng, static_cast<size_t>(rows) * c.in, 1.f);
+          auto xb = d.Allocate(DType::kF32, x.size());
+          auto yb = d.Allocate(DType::kF32, static_cast<size_t>(rows) * c.out);
+          ASSERT_TRUE(xb.ok() && yb.ok());
+          ASSERT_TRUE(d.Upload(**xb, x.data(), x.size() * sizeof(float)).ok());
+          std::vector<float> y(static_cast<size_t>(rows) * c.out, std::nanf(""));
+          ASSERT_TRUE(d.Upload(**yb, y.data(), y.size() * sizeof(float)).ok());  // poisoned
+          d.Linear(**xb, **weight, with_bias ? bias_buf->get() : nullptr, rows, c.in, c.out, **yb);
+          ASSERT_TRUE(d.Download(**yb, y.data(), y.size() * sizeof(float)).ok());
+          double max_diff = 0, max_ref = 0;
+          for (int32_t m = 0; m < rows; ++m) {
+            for (int32_t j = 0; j < c.out; ++j) {
+              double ref = with_bias ? bias[j] : 0.0;
+              for (int32_t i = 0; i < c.in; ++i) {
+                ref += double{x[static_cast<size_t>(m) * c.in + i]} *
+                       q.dequant[static_cast<size_t>(j) * c.in + i];
+              }
+              const double got = y[static_cast<size_t>(m) * c.out + j];
+              ASSERT_TRUE(std::isfinite(got)) << "row " << m << " column " << j << " not written";
+              max_diff = std::max(max_diff, std::abs(got - ref));
+              max_ref = std::max(max_ref, std::abs(ref));
             }
-            const double got = y[static_cast<size_t>(m) * c.out + j];
-            ASSERT_TRUE(std::isfinite(got)) << "row " << m << " column " << j << " not written";
-            max_diff = std::max(max_diff, std::abs(got - ref));
-            max_ref = std::max(max_ref, std::abs(ref));
           }
+          EXPECT_LE(max_diff / max_ref, 1e-5)
+              << c.in << "x" << c.out << " bits " << c.spec.bits << " group " << c.spec.group_size
+              << " act-order " << c.spec.desc_act << " v2 " << c.spec.v2 << " rows " << rows
+              << (kernels == CpuKernels::kPortable ? " (portable)" : "");
         }
-        EXPECT_LE(max_diff / max_ref, 1e-5)
-            << c.in << "x" << c.out << " bits " << c.spec.bits << " group " << c.spec.group_size
-            << " act-order " << c.spec.desc_act << " v2 " << c.spec.v2 << " rows " << rows;
       }
     }
   }
@@ -160,16 +164,23 @@ TEST(GptqConfigTest, ParsesAndRejectsQuantizationConfigs) {
     return ParseHfModelConfig(j);
   };
   // Qwen2-7B-Instruct-GPTQ-Int4's quantization_config.
-  auto int4 = config({{"bits", 4}, {"group_size", 128}, {"damp_percent", 0.01},
-                      {"desc_act", false}, {"static_groups", false}, {"sym", true},
-                      {"true_sequential", true}, {"quant_method", "gptq"}});
+  auto int4 = config({{"bits", 4},
+                      {"group_size", 128},
+                      {"damp_percent", 0.01},
+                      {"desc_act", false},
+                      {"static_groups", false},
+                      {"sym", true},
+                      {"true_sequential", true},
+                      {"quant_method", "gptq"}});
   ASSERT_TRUE(int4.ok()) << int4.status().ToString();
   ASSERT_TRUE(int4->gptq.has_value());
   EXPECT_EQ(int4->gptq->bits, 4);
   EXPECT_EQ(int4->gptq->pack(), 8);
   EXPECT_EQ(int4->gptq->zero_offset, 1);
   EXPECT_EQ(int4->gptq->groups(3584), 28);
-  auto v2 = config({{"bits", 8}, {"group_size", -1}, {"quant_method", "gptq"},
+  auto v2 = config({{"bits", 8},
+                    {"group_size", -1},
+                    {"quant_method", "gptq"},
                     {"checkpoint_format", "gptq_v2"}});
   ASSERT_TRUE(v2.ok());
   EXPECT_EQ(v2->gptq->zero_offset, 0);
@@ -252,7 +263,9 @@ TEST_F(GptqModelTest, LogitsAndGreedyTokensEqualTheDequantizedModel) {
           max_diff = std::max(max_diff, double{std::abs(a[v] - b[v])});
           max_ref = std::max(max_ref, double{std::abs(b[v])});
         }
-        EXPECT_LE(max_diff / max_ref, 1e-5) << "bits " << spec.bits << " step " << step;
+        // The GPTQ decode sums x * q per group and scales once, the fp32 twin x * w: 1e-4, the
+        // CPU engine's bound against transformers.
+        EXPECT_LE(max_diff / max_ref, 1e-4) << "bits " << spec.bits << " step " << step;
         const int32_t ta = static_cast<int32_t>(std::max_element(a.begin(), a.end()) - a.begin());
         const int32_t tb = static_cast<int32_t>(std::max_element(b.begin(), b.end()) - b.begin());
         ASSERT_EQ(ta, tb) << "bits " << spec.bits << " step " << step;

@@ -180,7 +180,7 @@ class CpuDevice final : public Device {
     }
     if (const auto* q = dynamic_cast<const CpuGptqBuffer*>(&weight)) {
       assert(q->weight().in == in && q->weight().out == out);
-      return GptqLinear(pool_, F32(x), q->weight(), bias_f32, rows, F32(y));
+      return GptqLinear(pool_, simd_, F32(x), q->weight(), bias_f32, rows, F32(y));
     }
     LinearKernel(pool_, simd_, F32(x), weight.dtype(), static_cast<const CpuBuffer&>(weight).data(),
                  bias_f32, rows, in, out, F32(y));
