@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "backends/llm/device/cpu/cpu_device.h"
@@ -116,6 +119,27 @@ TEST(ThreadPoolTest, CoversEveryIndexOnce) {
       });
       EXPECT_TRUE(std::all_of(hits.begin(), hits.end(), [](int h) { return h == 1; }))
           << "threads " << threads << " n " << n;
+    }
+  }
+}
+
+// Back-to-back calls (workers still spinning) and calls after pauses longer than the spin
+// (workers asleep, woken through the condition variable), with work of every size: each
+// call covers every index exactly once and returns only after all of it ran.
+TEST(ThreadPoolTest, SpinningAndSleepingWorkersHandOffEveryCall) {
+  for (int threads : {2, 4}) {
+    ThreadPool pool(threads);
+    std::vector<std::atomic<int>> hits(5000);
+    for (int call = 0; call < 400; ++call) {
+      const int64_t n = 1 + (call * 7919) % 5000;
+      for (int64_t i = 0; i < n; ++i) hits[i].store(0, std::memory_order_relaxed);
+      pool.ParallelFor(n, 1 + call % 17, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1, std::memory_order_relaxed);
+      });
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) wrong += hits[i].load(std::memory_order_relaxed) != 1;
+      ASSERT_EQ(wrong, 0) << "threads " << threads << " call " << call << " n " << n;
+      if (call % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
   }
 }

@@ -2,7 +2,31 @@
 
 #include <algorithm>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace sluice::llm {
+namespace {
+
+inline void CpuRelax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+// Spins until `ready()` or kSpin has passed; returns whether it became ready.
+template <typename Ready>
+bool SpinUntil(std::chrono::microseconds limit, Ready ready) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    CpuRelax();
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() > deadline) return ready();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -12,7 +36,7 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
+    stop_.store(true, std::memory_order_release);
   }
   work_cv_.notify_all();
   for (auto& t : workers_) t.join();
@@ -33,16 +57,31 @@ void ThreadPool::RunChunks() {
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
+  auto has_work = [&] {
+    return stop_.load(std::memory_order_acquire) ||
+           generation_.load(std::memory_order_acquire) != seen;
+  };
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [&] { return stop_ || generation_ != seen; });
-    if (stop_) return;
-    seen = generation_;
-    ++busy_workers_;
+    if (!has_work()) {
+      lock.unlock();
+      SpinUntil(kSpin, has_work);
+      lock.lock();
+      if (!has_work()) {
+        ++sleeping_workers_;
+        work_cv_.wait(lock, has_work);
+        --sleeping_workers_;
+      }
+    }
+    if (stop_.load(std::memory_order_relaxed)) return;
+    seen = generation_.load(std::memory_order_relaxed);
+    busy_workers_.fetch_add(1, std::memory_order_relaxed);
     lock.unlock();
     RunChunks();
     lock.lock();
-    if (--busy_workers_ == 0) done_cv_.notify_all();
+    if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && caller_waiting_) {
+      done_cv_.notify_all();
+    }
   }
 }
 
@@ -55,19 +94,28 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     fn_ = &fn;
     n_ = n;
     chunk_ = (n + parts - 1) / parts;
     next_ = 0;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_release);
+    wake = sleeping_workers_ > 0;  // spinning workers see the generation by themselves
   }
-  work_cv_.notify_all();
+  if (wake) work_cv_.notify_all();
   RunChunks();
+  // Every chunk is claimed; wait until the workers that claimed one have finished it (a
+  // worker counts itself busy, under mu_, before it claims anything).
+  auto done = [&] { return busy_workers_.load(std::memory_order_acquire) == 0; };
+  SpinUntil(kSpin, done);
   std::unique_lock<std::mutex> lock(mu_);
-  // Every chunk is claimed; wait until the workers that claimed one have finished it.
-  done_cv_.wait(lock, [&] { return busy_workers_ == 0; });
+  if (!done()) {
+    caller_waiting_ = true;
+    done_cv_.wait(lock, done);
+    caller_waiting_ = false;
+  }
   fn_ = nullptr;
 }
 
