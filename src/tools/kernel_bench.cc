@@ -1,8 +1,8 @@
 // sluice-kernel-bench: times the CPU device's linear layers at a model's decode shapes, with
 // the weights as bf16 and as 4- and 8-bit GPTQ (groups of 128), and reports each product's
 // time and the weight bytes it streams per second. Weights are random (GPTQ words are any
-// bit pattern), far larger than the caches, and every product reads them once; x is fresh
-// random data. For bench/ figures, not for tests.
+// bit pattern), in enough copies to cycle through 512 MB, so that every product reads its
+// weights from memory; x is fresh random data. For bench/ figures, not for tests.
 //
 //   sluice-kernel-bench --threads 2 --rows 1 --iters 20
 
@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct Shape {
   const char* name;
   int32_t out, in;
 };
+
+// Weights cycled through per product kind: past any CPU's last-level cache.
+constexpr size_t kRotateBytes = size_t{512} << 20;
 
 struct Kind {
   const char* name;
@@ -81,45 +85,63 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const Kind& k : kinds) {
-      std::vector<uint16_t> bf16;
-      std::vector<uint32_t> qweight, qzeros;
-      std::vector<uint16_t> scales;
-      std::unique_ptr<Buffer> w;
+      // One copy of the weights with the buffers it points into.
+      struct Copy {
+        std::vector<uint16_t> bf16, scales;
+        std::vector<uint32_t> qweight, qzeros;
+        std::unique_ptr<Buffer> w;
+      };
       size_t bytes = 0;
-      if (k.bits == 0) {
-        bf16.resize(static_cast<size_t>(s.out) * s.in);
-        for (uint16_t& v : bf16) v = F32ToBf16(0.02f * normal(rng));
-        bytes = bf16.size() * 2;
-        auto r = d.LoadWeight(DType::kBF16, bf16.data(), bf16.size(), nullptr);
-        if (!r.ok()) return 1;
-        w = std::move(*r);
-      } else {
+      auto make_copy = [&]() -> std::unique_ptr<Copy> {
+        auto c = std::make_unique<Copy>();
+        if (k.bits == 0) {
+          c->bf16.resize(static_cast<size_t>(s.out) * s.in);
+          for (uint16_t& v : c->bf16) v = F32ToBf16(0.02f * normal(rng));
+          bytes = c->bf16.size() * 2;
+          auto r = d.LoadWeight(DType::kBF16, c->bf16.data(), c->bf16.size(), nullptr);
+          if (!r.ok()) return nullptr;
+          c->w = std::move(*r);
+          return c;
+        }
         const int pack = 32 / k.bits, groups = s.in / 128;
-        qweight.resize(static_cast<size_t>(s.in / pack) * s.out);
-        for (uint32_t& v : qweight) v = static_cast<uint32_t>(rng());
-        qzeros.resize(static_cast<size_t>(groups) * (s.out / pack));
-        for (uint32_t& v : qzeros) v = static_cast<uint32_t>(rng());
-        scales.resize(static_cast<size_t>(groups) * s.out);
-        for (uint16_t& v : scales) v = F32ToF16(0.001f * (1.f + std::abs(normal(rng))));
-        bytes = qweight.size() * 4 + qzeros.size() * 4 + scales.size() * 2;
+        c->qweight.resize(static_cast<size_t>(s.in / pack) * s.out);
+        for (uint32_t& v : c->qweight) v = static_cast<uint32_t>(rng());
+        c->qzeros.resize(static_cast<size_t>(groups) * (s.out / pack));
+        for (uint32_t& v : c->qzeros) v = static_cast<uint32_t>(rng());
+        c->scales.resize(static_cast<size_t>(groups) * s.out);
+        for (uint16_t& v : c->scales) v = F32ToF16(0.001f * (1.f + std::abs(normal(rng))));
+        bytes = c->qweight.size() * 4 + c->qzeros.size() * 4 + c->scales.size() * 2;
         GptqWeightSource src;
         src.bits = k.bits;
         src.in = s.in;
         src.out = s.out;
         src.groups = groups;
         src.group_size = 128;
-        src.qweight = qweight.data();
-        src.qzeros = qzeros.data();
-        src.scales = scales.data();
+        src.qweight = c->qweight.data();
+        src.qzeros = c->qzeros.data();
+        src.scales = c->scales.data();
         auto r = d.LoadGptqWeight(src);
         if (!r.ok()) {
           std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
-          return 1;
+          return nullptr;
         }
-        w = std::move(*r);
+        c->w = std::move(*r);
+        return c;
+      };
+      // Enough copies to cycle through kRotateBytes, so that no run finds its weights in a
+      // cache (a 26 MB product fits some last-level caches).
+      std::vector<std::unique_ptr<Copy>> copies;
+      copies.push_back(make_copy());
+      if (copies.back() == nullptr) return 1;
+      const size_t n_copies = std::max<size_t>(1, (kRotateBytes + bytes - 1) / bytes);
+      while (copies.size() < n_copies) {
+        copies.push_back(make_copy());
+        if (copies.back() == nullptr) return 1;
       }
+      size_t next = 0;
       const double sec = MedianSeconds(iters, [&] {
-        d.Linear(**xb, *w, nullptr, rows, s.in, s.out, **yb);
+        const Buffer& w = *copies[next++ % copies.size()]->w;
+        d.Linear(**xb, w, nullptr, rows, s.in, s.out, **yb);
         float probe = 0;
         (void)d.Download(**yb, &probe, sizeof probe);
       });
