@@ -202,6 +202,16 @@ TEST(GptqConfigTest, ParsesAndRejectsQuantizationConfigs) {
 
 // --- A GPTQ copy of the qwen2 fixture ---
 
+// max |got - ref| / max |ref| over two logits rows.
+double RelErr(const std::vector<float>& got, const std::vector<float>& ref) {
+  double max_diff = 0, max_ref = 0;
+  for (size_t v = 0; v < ref.size(); ++v) {
+    max_diff = std::max(max_diff, double{std::abs(got[v] - ref[v])});
+    max_ref = std::max(max_ref, double{std::abs(ref[v])});
+  }
+  return max_diff / max_ref;
+}
+
 class GptqModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -258,14 +268,10 @@ TEST_F(GptqModelTest, LogitsAndGreedyTokensEqualTheDequantizedModel) {
         std::vector<float> a, b;
         ASSERT_TRUE((*gptq)->Forward(batch, a).ok());
         ASSERT_TRUE((*dequant)->Forward(batch, b).ok());
-        double max_diff = 0, max_ref = 0;
-        for (int32_t v = 0; v < vocab; ++v) {
-          max_diff = std::max(max_diff, double{std::abs(a[v] - b[v])});
-          max_ref = std::max(max_ref, double{std::abs(b[v])});
-        }
+        ASSERT_EQ(a.size(), static_cast<size_t>(vocab));
         // The GPTQ decode sums x * q per group and scales once, the fp32 twin x * w: 1e-4, the
         // CPU engine's bound against transformers.
-        EXPECT_LE(max_diff / max_ref, 1e-4) << "bits " << spec.bits << " step " << step;
+        EXPECT_LE(RelErr(a, b), 1e-4) << "bits " << spec.bits << " step " << step;
         const int32_t ta = static_cast<int32_t>(std::max_element(a.begin(), a.end()) - a.begin());
         const int32_t tb = static_cast<int32_t>(std::max_element(b.begin(), b.end()) - b.begin());
         ASSERT_EQ(ta, tb) << "bits " << spec.bits << " step " << step;
@@ -275,6 +281,49 @@ TEST_F(GptqModelTest, LogitsAndGreedyTokensEqualTheDequantizedModel) {
       }
     }
   }
+}
+
+// Shards may split a layer's tensors: here every qweight is in the second shard, whose only
+// user after load is the packed weights read in place (regression: the weights held the
+// scales' shard alive instead, and read unmapped memory once the store was gone).
+TEST_F(GptqModelTest, QweightInAnotherShardStaysMapped) {
+  WriteModels({4, 32, false, false});
+  const fs::path gptq = dir_ / "gptq";
+  {
+    auto whole = SafetensorsFile::Open(gptq / "model.safetensors");
+    ASSERT_TRUE(whole.ok());
+    testing::SafetensorsWriter rest, packed;
+    nlohmann::json map = nlohmann::json::object();
+    for (const SafeTensor& t : (*whole)->tensors()) {
+      const bool q = t.name.ends_with(".qweight");
+      (q ? packed : rest).Add(t.name, std::string(StDTypeName(t.dtype)).c_str(), t.shape, t.data,
+                              t.bytes);
+      map[t.name] = q ? "model-00002-of-00002.safetensors" : "model-00001-of-00002.safetensors";
+    }
+    rest.Write(gptq / "model-00001-of-00002.safetensors");
+    packed.Write(gptq / "model-00002-of-00002.safetensors");
+    std::ofstream(gptq / "model.safetensors.index.json")
+        << nlohmann::json{{"metadata", nlohmann::json::object()}, {"weight_map", map}}.dump();
+  }
+  fs::remove(gptq / "model.safetensors");
+  auto sharded = Open(gptq);
+  ASSERT_TRUE(sharded.ok()) << sharded.status().ToString();
+  auto dequant = Open(dir_ / "dequant");
+  ASSERT_TRUE(dequant.ok());
+  const auto ref = LoadReference("reference_qwen2.json");
+  const auto prompt = ref["cases"][0]["prompt"].get<std::vector<int32_t>>();
+  BlockPool blocks(64, 1);
+  SequenceStep seq;
+  seq.num_new_tokens = static_cast<int32_t>(prompt.size());
+  seq.needs_logits = true;
+  blocks.Cover(seq.block_table, seq.num_new_tokens, 16);
+  ForwardBatch batch;
+  batch.tokens = prompt;
+  batch.seqs = {seq};
+  std::vector<float> a, b;
+  ASSERT_TRUE((*sharded)->Forward(batch, a).ok());
+  ASSERT_TRUE((*dequant)->Forward(batch, b).ok());
+  EXPECT_LE(RelErr(a, b), 1e-4);
 }
 
 TEST_F(GptqModelTest, MissingTensorIsALoadErrorNamingIt) {

@@ -31,6 +31,69 @@ Result<DType> WeightDType(const SafeTensor& t, const std::string& file) {
                          std::string(StDTypeName(t.dtype)) + " is not a float weight dtype");
 }
 
+// An I32 tensor of exactly `shape`; null when absent and not `required`.
+Result<const SafeTensor*> IntTensor(const WeightStore& store, const std::string& name,
+                                    const std::vector<int64_t>& shape, bool required,
+                                    const SafetensorsFile** file) {
+  const SafeTensor* t = store.Find(name, file);
+  if (t == nullptr) {
+    if (!required) return nullptr;
+    return InvalidArgument("model weights: tensor '" + name + "' is missing");
+  }
+  if (t->dtype != StDType::kI32 || t->shape != shape) {
+    return InvalidArgument((*file)->name() + ": tensor '" + name + "' is " +
+                           std::string(StDTypeName(t->dtype)) + " " + ShapeString(t->shape) +
+                           ", expected I32 " + ShapeString(shape));
+  }
+  return t;
+}
+
+// The GPTQ tensors of the linear `prefix` (hf_config.h GptqConfig), W [in, out], checked.
+// The packed weights are read in place: keep_alive holds qweight's own file (shards may
+// split a layer's tensors; the others are copied at load).
+Result<GptqWeightSource> GptqSource(const WeightStore& store, const GptqConfig& g,
+                                    const std::string& prefix, int64_t out, int64_t in) {
+  const int64_t pack = g.pack();
+  if (in % pack != 0 || out % pack != 0) {
+    return InvalidArgument("model weights: '" + prefix + "' is " + std::to_string(out) + " x " +
+                           std::to_string(in) + ", not a multiple of " + std::to_string(pack) +
+                           " as " + std::to_string(g.bits) + "-bit GPTQ needs");
+  }
+  const int64_t groups = g.groups(static_cast<int32_t>(in));
+  const SafetensorsFile* qweight_file = nullptr;
+  const SafetensorsFile* other = nullptr;
+  ASSIGN_OR_RETURN(const SafeTensor* qweight,
+                   IntTensor(store, prefix + ".qweight", {in / pack, out}, true, &qweight_file));
+  ASSIGN_OR_RETURN(const SafeTensor* qzeros,
+                   IntTensor(store, prefix + ".qzeros", {groups, out / pack}, true, &other));
+  ASSIGN_OR_RETURN(const SafeTensor* g_idx,
+                   IntTensor(store, prefix + ".g_idx", {in}, false, &other));
+  const std::string scales_name = prefix + ".scales";
+  const SafeTensor* scales = store.Find(scales_name, &other);
+  if (scales == nullptr) {
+    return InvalidArgument("model weights: tensor '" + scales_name + "' is missing");
+  }
+  if (scales->shape != std::vector<int64_t>{groups, out}) {
+    return InvalidArgument(other->name() + ": tensor '" + scales_name + "' has shape " +
+                           ShapeString(scales->shape) + ", expected " +
+                           ShapeString({groups, out}));
+  }
+  GptqWeightSource w;
+  ASSIGN_OR_RETURN(w.scales_dtype, WeightDType(*scales, other->name()));
+  w.bits = g.bits;
+  w.in = static_cast<int32_t>(in);
+  w.out = static_cast<int32_t>(out);
+  w.groups = static_cast<int32_t>(groups);
+  w.zero_offset = g.zero_offset;
+  w.group_size = g.group_size;
+  w.qweight = qweight->data;
+  w.qzeros = qzeros->data;
+  w.scales = scales->data;
+  w.g_idx = g_idx != nullptr ? g_idx->data : nullptr;
+  w.keep_alive = qweight_file->mapping();
+  return w;
+}
+
 }  // namespace
 
 DecoderModel::DecoderModel(HfModelConfig config, GenerationConfig generation,
@@ -272,52 +335,10 @@ Status DecoderModel::LoadWeights(const WeightStore& store) {
   const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
   const int64_t q0 = t.q_head_first * hd, qn = t.q_heads * hd;
   const int64_t kv0 = t.kv_head_first * hd, kvn = t.kv_heads * hd;
-  // A GPTQ checkpoint's q, k, v, o, gate, up and down (hf_config.h GptqConfig): the packed
-  // tensors go to the device as they are, each linear on its own.
-  auto int_tensor = [&](const std::string& name, std::vector<int64_t> shape,
-                        bool required) -> Result<const SafeTensor*> {
-    const SafetensorsFile* file = nullptr;
-    const SafeTensor* t = store.Find(name, &file);
-    if (t == nullptr) {
-      if (!required) return nullptr;
-      return InvalidArgument("model weights: tensor '" + name + "' is missing");
-    }
-    if (t->dtype != StDType::kI32 || t->shape != shape) {
-      return InvalidArgument(file->name() + ": tensor '" + name + "' is " +
-                             std::string(StDTypeName(t->dtype)) + " " + ShapeString(t->shape) +
-                             ", expected I32 " + ShapeString(shape));
-    }
-    return t;
-  };
+  // A GPTQ checkpoint's q, k, v, o, gate, up and down: each linear on its own.
   auto load_gptq = [&](const std::string& prefix, int64_t out, int64_t in,
                        std::unique_ptr<Buffer>& dst) -> Status {
-    const GptqConfig& g = *c.gptq;
-    const int64_t pack = g.pack();
-    if (in % pack != 0 || out % pack != 0) {
-      return InvalidArgument("model weights: '" + prefix + "' is " + std::to_string(out) + " x " +
-                             std::to_string(in) + ", not a multiple of " + std::to_string(pack) +
-                             " as " + std::to_string(g.bits) + "-bit GPTQ needs");
-    }
-    const int64_t groups = g.groups(static_cast<int32_t>(in));
-    ASSIGN_OR_RETURN(const SafeTensor* qweight,
-                     int_tensor(prefix + ".qweight", {in / pack, out}, true));
-    ASSIGN_OR_RETURN(const SafeTensor* qzeros,
-                     int_tensor(prefix + ".qzeros", {groups, out / pack}, true));
-    ASSIGN_OR_RETURN(const SafeTensor* g_idx, int_tensor(prefix + ".g_idx", {in}, false));
-    ASSIGN_OR_RETURN(WeightSource scales, source(prefix + ".scales", {groups, out}));
-    GptqWeightSource w;
-    w.bits = g.bits;
-    w.in = static_cast<int32_t>(in);
-    w.out = static_cast<int32_t>(out);
-    w.groups = static_cast<int32_t>(groups);
-    w.zero_offset = g.zero_offset;
-    w.group_size = g.group_size;
-    w.qweight = qweight->data;
-    w.qzeros = qzeros->data;
-    w.scales_dtype = scales.dtype;
-    w.scales = scales.host;
-    w.g_idx = g_idx != nullptr ? g_idx->data : nullptr;
-    w.keep_alive = scales.keep_alive;
+    ASSIGN_OR_RETURN(GptqWeightSource w, GptqSource(store, *c.gptq, prefix, out, in));
     Result<std::unique_ptr<Buffer>> buffer = device_->LoadGptqWeight(w);
     if (!buffer.ok()) {
       return Status(buffer.status().code(), "model weights: '" + prefix + "': " +
