@@ -27,6 +27,30 @@ struct Shape {
   int32_t in, out;
 };
 
+// Counts (and reports the first few) elements of got [rows, out] farther from x W^T + bias in
+// float64 than bf16 rounding (unless f32) plus fp32 accumulation over the products' magnitude.
+int CountMismatches(const std::vector<float>& got, const std::vector<float>& w,
+                    const std::vector<float>& x, const std::vector<float>* bias, int32_t rows,
+                    int32_t in, int32_t out, bool f32) {
+  int bad = 0;
+  for (int32_t m = 0; m < rows; ++m) {
+    for (int32_t o = 0; o < out; ++o) {
+      double ref = bias != nullptr ? (*bias)[o] : 0.0, mag = std::abs(ref);
+      for (int32_t k = 0; k < in; ++k) {
+        const double p = double{w[static_cast<size_t>(o) * in + k]} * x[static_cast<size_t>(m) * in + k];
+        ref += p;
+        mag += std::abs(p);
+      }
+      const double v = got[static_cast<size_t>(m) * out + o];
+      const double tol = (f32 ? 0.0 : std::abs(ref) / 128.0) + 1e-5 * mag + 1e-7;
+      if (!(std::abs(v - ref) <= tol) && ++bad <= 3) {
+        ADD_FAILURE() << "row " << m << " col " << o << ": got " << v << ", want " << ref;
+      }
+    }
+  }
+  return bad;
+}
+
 TEST(GemvKernelTest, MatchesFloat64Reference) {
   SLUICE_REQUIRE_GPU();
   auto rng = FreshRng();
@@ -50,34 +74,70 @@ TEST(GemvKernelTest, MatchesFloat64Reference) {
           if (f32) {
             DeviceArray<float> y(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()));
             SmallBatchLinear(x_d.get(), w_d.get(), with_bias ? bias_d.get() : nullptr, rows, s.in,
-                             s.out, y.get(), true, nullptr);
+                             s.out, y.get(), true, nullptr, 0, nullptr);
             SLUICE_CUDA_OK(cudaGetLastError());
             got = y.Download();
           } else {
             DeviceArray<bf16> y(ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
             SmallBatchLinear(x_d.get(), w_d.get(), with_bias ? bias_d.get() : nullptr, rows, s.in,
-                             s.out, y.get(), false, nullptr);
+                             s.out, y.get(), false, nullptr, 0, nullptr);
             SLUICE_CUDA_OK(cudaGetLastError());
             got = ToFloat(y.Download());
           }
-          int bad = 0;
-          for (int32_t m = 0; m < rows; ++m) {
-            for (int32_t o = 0; o < s.out; ++o) {
-              double ref = with_bias ? bias[o] : 0.0, mag = std::abs(ref);
-              for (int32_t k = 0; k < s.in; ++k) {
-                const double p = double{w[static_cast<size_t>(o) * s.in + k]} *
-                                 x[static_cast<size_t>(m) * s.in + k];
-                ref += p;
-                mag += std::abs(p);
-              }
-              const double v = got[static_cast<size_t>(m) * s.out + o];
-              const double tol = (f32 ? 0.0 : std::abs(ref) / 128.0) + 1e-5 * mag + 1e-7;
-              if (!(std::abs(v - ref) <= tol) && ++bad <= 3) {
-                ADD_FAILURE() << "row " << m << " col " << o << ": got " << v << ", want " << ref;
-              }
-            }
-          }
-          EXPECT_EQ(bad, 0);
+          EXPECT_EQ(CountMismatches(got, w, x, with_bias ? &bias : nullptr, rows, s.in, s.out, f32),
+                    0);
+        }
+      }
+    }
+  }
+}
+
+// Long rows and few columns (down projections) are cut into slices whose partial sums meet in
+// the workspace: the result still matches float64, is the same at every call (the order of
+// the partial sums is fixed), and each call leaves the workspace ready for the next, whatever
+// its number of rows (a counter left behind would let a group finish early: NaN poison).
+TEST(GemvKernelTest, SplitRowsMatchFloat64ReferenceAtEveryCall) {
+  SLUICE_REQUIRE_GPU();
+  auto rng = FreshRng();
+  EXPECT_EQ(SmallBatchLinearWorkspaceBytes(3584, 3584), 0u);  // short rows are not cut
+  const Shape shapes[] = {{18944, 3584}, {14336, 4096}, {8192, 40}};
+  for (const Shape& s : shapes) {
+    const size_t ws_bytes = SmallBatchLinearWorkspaceBytes(s.in, s.out);
+    ASSERT_GT(ws_bytes, 0u) << "in " << s.in << " out " << s.out << " is not split";
+    DeviceArray<char> ws(std::vector<char>(ws_bytes, 0));
+    const auto w = RandomBf16Values(rng, static_cast<size_t>(s.in) * s.out, -0.05f, 0.05f);
+    const auto bias = RandomBf16Values(rng, s.out, -1.f, 1.f);
+    DeviceArray<bf16> w_d(ToBf16(w)), bias_d(ToBf16(bias));
+    for (int32_t rows : {4, 1, 3, 2}) {
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * s.in);
+      DeviceArray<bf16> x_d(ToBf16(x));
+      const size_t n = static_cast<size_t>(rows) * s.out;
+      std::vector<float> first;
+      for (int call = 0; call < 3; ++call) {
+        SCOPED_TRACE(::testing::Message() << "in " << s.in << " out " << s.out << " rows " << rows
+                                          << " call " << call);
+        const bool f32 = call == 2;
+        std::vector<float> got;
+        if (f32) {
+          DeviceArray<float> y(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN()));
+          SmallBatchLinear(x_d.get(), w_d.get(), bias_d.get(), rows, s.in, s.out, y.get(), true,
+                           ws.get(), ws_bytes, nullptr);
+          SLUICE_CUDA_OK(cudaGetLastError());
+          got = y.Download();
+        } else {
+          DeviceArray<bf16> y(ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
+          SmallBatchLinear(x_d.get(), w_d.get(), bias_d.get(), rows, s.in, s.out, y.get(), false,
+                           ws.get(), ws_bytes, nullptr);
+          SLUICE_CUDA_OK(cudaGetLastError());
+          got = ToFloat(y.Download());
+        }
+        if (call == 0) {
+          EXPECT_EQ(CountMismatches(got, w, x, &bias, rows, s.in, s.out, false), 0);
+          first = got;
+        } else if (call == 1) {
+          EXPECT_EQ(got, first) << "a second call differs";
+        } else {
+          EXPECT_EQ(CountMismatches(got, w, x, &bias, rows, s.in, s.out, true), 0);
         }
       }
     }
@@ -176,9 +236,9 @@ TEST(GemvKernelTest, SwiGluEqualsLinearLinearSiluMulExactly) {
         DeviceArray<bf16> gate(ToBf16(poison)), up(ToBf16(poison)), chain(ToBf16(poison)),
             fused(ToBf16(poison));
         SmallBatchLinear(x_d.get(), w_d.get(), gate_bias, rows, s.in, inter, gate.get(), false,
-                         nullptr);
+                         nullptr, 0, nullptr);
         SmallBatchLinear(x_d.get(), w_d.get() + static_cast<size_t>(inter) * s.in, up_bias, rows,
-                         s.in, inter, up.get(), false, nullptr);
+                         s.in, inter, up.get(), false, nullptr, 0, nullptr);
         SiluMul(gate.get(), up.get(), rows, inter, inter, chain.get(), nullptr);
         SmallBatchSwiGlu(x_d.get(), w_d.get(), gate_bias, up_bias, rows, s.in, inter, fused.get(),
                          nullptr);

@@ -328,8 +328,20 @@ class CudaDevice final : public Device {
               int32_t out, Buffer& y) override {
     const bool f32_out = y.dtype() == DType::kF32;
     if (small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in)) {
+      const size_t need = cuda::SmallBatchLinearWorkspaceBytes(in, out);
+      if (need > gemv_ws_.bytes) {
+        if (capturing_) return Fail(Internal("GEMV workspace grew during graph capture"));
+        Result<bool> moved = gemv_ws_.Ensure(need);
+        if (!moved.ok()) return Fail(moved.status());
+        // The split GEMV's counters start at zero, and every launch leaves them so.
+        if (cudaError_t e = cudaMemsetAsync(gemv_ws_.ptr, 0, gemv_ws_.bytes, stream_);
+            e != cudaSuccess) {
+          return Fail(CudaError(e, "cudaMemsetAsync of the GEMV workspace"));
+        }
+        if (*moved) DropGraphs();
+      }
       cuda::SmallBatchLinear(Bf16(x), Bf16(weight), bias ? Bf16(*bias) : nullptr, rows, in, out,
-                             Ptr<void>(y), f32_out, stream_);
+                             Ptr<void>(y), f32_out, gemv_ws_.ptr, gemv_ws_.bytes, stream_);
       return Prof("Linear (GEMV)", out, in);
     }
     Result<MatmulPlan*> plan = Plan(rows, in, out, f32_out, bias != nullptr);
@@ -696,6 +708,7 @@ class CudaDevice final : public Device {
   const RopeSpec* rope_for_ = nullptr;
   DeviceScratch rope_table_;
   DeviceScratch attention_ws_;
+  DeviceScratch gemv_ws_;  // the K-split GEMV's partial sums and counters
 
   // Sampling.
   PinnedScratch sample_host_;

@@ -73,14 +73,15 @@ struct Outputs {
   Out* y[kGemvMaxParts] = {};
 };
 
-// acc[r][m] = W row r . x row m for R weight rows read by one warp (lane sums folded by a
-// butterfly, so every lane holds the totals). The R rows' loads interleave: R * kUnroll
+// acc[r][m] = W row r . x row m over `len` elements (x's rows x_stride apart) for R weight
+// rows read by one warp (lane sums folded by a butterfly, so every lane holds the totals). The R rows' loads interleave: R * kUnroll
 // 16-byte loads in flight per lane.
 template <int M, int R, int kUnroll>
-__device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4* const (&wr)[R],
-                                        int32_t in, float (&acc)[R][M]) {
+__device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, int32_t x_stride,
+                                        const uint4* const (&wr)[R], int32_t len,
+                                        float (&acc)[R][M]) {
   const int lane = threadIdx.x & 31;
-  const int chunks = in / 8;
+  const int chunks = len / 8;
 #pragma unroll
   for (int r = 0; r < R; ++r) {
 #pragma unroll
@@ -112,7 +113,8 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4*
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         float xf[8];
-        Unpack(__ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * in) + c), xf);
+        Unpack(__ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(m) * x_stride) + c),
+               xf);
 #pragma unroll
         for (int r = 0; r < R; ++r) {
           float wf[8];
@@ -135,6 +137,18 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, const uint4*
   }
 }
 
+// y[m, n] (part p's column n - end[p-1]) = v + that part's bias.
+template <typename Out>
+__device__ __forceinline__ void StoreColumn(const Outputs<Out>& o, int n, int m, float v) {
+  int p = 0;
+  while (p + 1 < o.count && n >= o.end[p]) ++p;
+  const int start = p > 0 ? o.end[p - 1] : 0;
+  const int width = o.end[p] - start;
+  const int col = n - start;
+  const float b = o.bias[p] != nullptr ? __bfloat162float(o.bias[p][col]) : 0.f;
+  Store(o.y[p] + static_cast<int64_t>(m) * width + col, v + b);
+}
+
 // Warp w of block b owns columns (b * kWarps + w) * C + [0, C); a column past `out` reads
 // the warp's first row again and writes nothing.
 template <int M, int C, typename Out>
@@ -152,23 +166,78 @@ __global__ void __launch_bounds__(kWarps * 32)
     wr[c] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in);
   }
   float acc[C][M];
-  WarpDot<M, C, kUnrollOne / C>(x, wr, in, acc);
+  WarpDot<M, C, kUnrollOne / C>(x, in, wr, in, acc);
   if ((threadIdx.x & 31) != 0) return;
 #pragma unroll
   for (int c = 0; c < C; ++c) {
-    const int n = n0 + c;
-    if (n >= out) break;
-    int p = 0;
-    while (p + 1 < o.count && n >= o.end[p]) ++p;
-    const int start = p > 0 ? o.end[p - 1] : 0;
-    const int width = o.end[p] - start;
-    const int col = n - start;
-    const float b = o.bias[p] != nullptr ? __bfloat162float(o.bias[p][col]) : 0.f;
+    if (n0 + c >= out) break;
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      Store(o.y[p] + static_cast<int64_t>(m) * width + col, acc[c][m] + b);
+    for (int m = 0; m < M; ++m) StoreColumn(o, n0 + c, m, acc[c][m]);
+  }
+}
+
+// The K-split form (SplitsFor): block b works on row group b / splits, W's columns
+// [k0, k0 + in / splits) for k0 = (b % splits) * in / splits, and writes fp32 partial sums;
+// the group's last block to finish (a counter per group, the threadfence-reduction pattern)
+// adds the splits' partials in split order, so the result is deterministic, and resets the
+// counter for the next call. The workspace: partials [splits][M][out] fp32, then one counter
+// per row group, zero between calls.
+template <int M, int C, typename Out>
+__global__ void __launch_bounds__(kWarps * 32)
+    GemvSplitKernel(const bf16* __restrict__ x, const bf16* __restrict__ w, int32_t in,
+                    int32_t splits, const Outputs<Out> o, float* __restrict__ partials,
+                    unsigned* __restrict__ counters) {
+  PdlLaunchDependents();
+  const int out = o.end[0];
+  const int group = blockIdx.x / splits;
+  const int split = blockIdx.x % splits;
+  const int32_t len = in / splits;
+  const int n0 = (group * kWarps + (threadIdx.x >> 5)) * C;
+  const bool active = n0 < out;
+  float acc[C][M];
+  if (active) {
+    const uint4* wr[C];
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      const int n = n0 + c < out ? n0 + c : n0;
+      wr[c] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in +
+                                             static_cast<int64_t>(split) * len);
+    }
+    WarpDot<M, C, kUnrollOne / C>(x + static_cast<int64_t>(split) * len, in, wr, len, acc);
+  } else {
+    PdlWait();  // before the counter and partials, which the previous call used
+  }
+  if (active && (threadIdx.x & 31) == 0) {
+#pragma unroll
+    for (int c = 0; c < C; ++c) {
+      if (n0 + c >= out) break;
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        partials[(static_cast<int64_t>(split) * M + m) * out + n0 + c] = acc[c][m];
+      }
     }
   }
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(&counters[group], 1u) == static_cast<unsigned>(splits - 1);
+    if (last) counters[group] = 0;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  constexpr int kColumns = kWarps * C;
+  static_assert(kColumns * M <= kWarps * 32, "one thread per output of the group");
+  const int t = threadIdx.x;
+  const int n = group * kColumns + t % kColumns;
+  const int m = t / kColumns;
+  if (m >= M || n >= out) return;
+  float sum = 0.f;
+  for (int s = 0; s < splits; ++s) {
+    sum += __ldcg(partials + (static_cast<int64_t>(s) * M + m) * out + n);
+  }
+  StoreColumn(o, n, m, sum);
 }
 
 // act[m, n] = bf16(bf16(silu(g)) * u) with g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b):
@@ -187,7 +256,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       reinterpret_cast<const uint4*>(gate_row),
       reinterpret_cast<const uint4*>(gate_row + static_cast<int64_t>(inter) * in)};
   float acc[2][M];
-  WarpDot<M, 2, kUnrollTwo>(x, wr, in, acc);
+  WarpDot<M, 2, kUnrollTwo>(x, in, wr, in, acc);
   if ((threadIdx.x & 31) == 0) {
     const float bg = gate_bias != nullptr ? __bfloat162float(gate_bias[n]) : 0.f;
     const float bu = up_bias != nullptr ? __bfloat162float(up_bias[n]) : 0.f;
@@ -217,6 +286,20 @@ auto GemvFor(int32_t rows) {
   }
 }
 
+template <int C, typename Out>
+auto GemvSplitFor(int32_t rows) {
+  switch (rows) {
+    case 1:
+      return GemvSplitKernel<1, C, Out>;
+    case 2:
+      return GemvSplitKernel<2, C, Out>;
+    case 3:
+      return GemvSplitKernel<3, C, Out>;
+    default:
+      return GemvSplitKernel<4, C, Out>;
+  }
+}
+
 auto SwiGluFor(int32_t rows) {
   switch (rows) {
     case 1:
@@ -230,14 +313,58 @@ auto SwiGluFor(int32_t rows) {
   }
 }
 
+int RowGroups(int32_t out) {
+  const int per_block = kWarps * ColumnsPerWarp();
+  return (out + per_block - 1) / per_block;
+}
+
+// How many slices a product's rows are cut into. A product with long rows and few columns
+// (Qwen2-7B's down projection: 3584 columns of 18944) gives each warp 2 x 37 KB to stream,
+// and its ~1800 warps fill an H200 to ~21 % occupancy: too few loads in flight to keep HBM
+// busy (3.0 TB/s, ncu: 80 % of stall cycles waiting on loads). Cut into 4 slices, it runs
+// 7168 warps at 3.9 TB/s (44.6 -> 34.9 us alone, in a graph with dependent launches; 2
+// slices: 38.1 us, 8: 36.2 us); a whole 7B decode step went from 4.45 to 4.31 ms. Slices stay >= 2048 elements (short rows, as q|k|v's or o's
+// 3584, gained nothing: their time is the ramp and the tail); SLUICE_CUDA_GEMV_SPLIT=0
+// turns splitting off (A/B measurements).
+int SplitsFor(int32_t in, int32_t out) {
+  static const bool enabled = [] {
+    const char* v = std::getenv("SLUICE_CUDA_GEMV_SPLIT");
+    return v == nullptr || std::string_view(v) != "0";
+  }();
+  if (!enabled) return 1;
+  constexpr int kMaxWarps = 8192;  // beyond ~one wave of resident warps, splitting only adds
+  const int warps = RowGroups(out) * kWarps;
+  int splits = 1;
+  while (splits < 4 && in % (16 * splits) == 0 && in / (2 * splits) >= 2048 &&
+         warps * 2 * splits <= kMaxWarps) {
+    splits *= 2;
+  }
+  return splits;
+}
+
+size_t PartialsBytes(int32_t rows, int32_t out, int splits) {
+  return static_cast<size_t>(splits) * rows * out * sizeof(float);
+}
+
 template <typename Out>
 void Launch(const bf16* x, const bf16* w, int32_t rows, int32_t in, const Outputs<Out>& o,
-            cudaStream_t stream) {
+            cudaStream_t stream, void* workspace = nullptr, size_t workspace_bytes = 0) {
   const int columns = ColumnsPerWarp();
-  const int per_block = kWarps * columns;
-  const dim3 grid(static_cast<unsigned>((o.end[o.count - 1] + per_block - 1) / per_block));
-  LaunchDependent(columns == 2 ? GemvFor<2, Out>(rows) : GemvFor<1, Out>(rows), grid,
-                  dim3(kWarps * 32), 0, stream, x, w, in, o);
+  const int out = o.end[o.count - 1];
+  const int groups = RowGroups(out);
+  const int splits = o.count == 1 ? SplitsFor(in, out) : 1;
+  // The counters sit after room for the most rows, at the same place whatever `rows` is.
+  const size_t partials = PartialsBytes(kSmallBatchLinearMaxRows, out, splits);
+  if (splits > 1 && workspace_bytes >= partials + groups * sizeof(unsigned)) {
+    auto* base = static_cast<char*>(workspace);
+    LaunchDependent(columns == 2 ? GemvSplitFor<2, Out>(rows) : GemvSplitFor<1, Out>(rows),
+                    dim3(static_cast<unsigned>(groups * splits)), dim3(kWarps * 32), 0, stream,
+                    x, w, in, splits, o, reinterpret_cast<float*>(base),
+                    reinterpret_cast<unsigned*>(base + partials));
+    return;
+  }
+  LaunchDependent(columns == 2 ? GemvFor<2, Out>(rows) : GemvFor<1, Out>(rows),
+                  dim3(static_cast<unsigned>(groups)), dim3(kWarps * 32), 0, stream, x, w, in, o);
 }
 
 template <typename Out>
@@ -256,13 +383,20 @@ bool SmallBatchLinearFits(int32_t rows, int32_t in) {
   return rows >= 1 && rows <= kSmallBatchLinearMaxRows && in % 8 == 0;
 }
 
+size_t SmallBatchLinearWorkspaceBytes(int32_t in, int32_t out) {
+  const int splits = SplitsFor(in, out);
+  if (splits == 1) return 0;
+  return PartialsBytes(kSmallBatchLinearMaxRows, out, splits) + RowGroups(out) * sizeof(unsigned);
+}
+
 void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in,
-                      int32_t out, void* y, bool y_f32, cudaStream_t stream) {
+                      int32_t out, void* y, bool y_f32, void* workspace, size_t workspace_bytes,
+                      cudaStream_t stream) {
   if (rows < 1 || out < 1) return;
   if (y_f32) {
-    Launch(x, w, rows, in, Single<float>(bias, out, y), stream);
+    Launch(x, w, rows, in, Single<float>(bias, out, y), stream, workspace, workspace_bytes);
   } else {
-    Launch(x, w, rows, in, Single<bf16>(bias, out, y), stream);
+    Launch(x, w, rows, in, Single<bf16>(bias, out, y), stream, workspace, workspace_bytes);
   }
 }
 

@@ -90,10 +90,16 @@ void GatherRows(const bf16* x, const int32_t* rows_idx, int32_t n, int32_t width
 // where the layer is bound by reading W once and cuBLASLt's GEMM kernels leave bandwidth
 // unused. W is [out, in] bf16 (the checkpoint layout), x is [rows, in] bf16 contiguous,
 // y is [rows, out] bf16 or (y_f32) fp32. Needs in % 8 == 0 and 16-byte aligned rows.
+// Products with long rows and few columns are cut into slices of W's columns whose partial
+// sums meet in `workspace` (SmallBatchLinearWorkspaceBytes(in, out) bytes, 0 for products that
+// are not cut; zero-filled before its first use, and every call leaves it zero-filled):
+// without one the product runs uncut. Either way the result is deterministic.
 constexpr int32_t kSmallBatchLinearMaxRows = 4;
 bool SmallBatchLinearFits(int32_t rows, int32_t in);
+size_t SmallBatchLinearWorkspaceBytes(int32_t in, int32_t out);
 void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in,
-                      int32_t out, void* y, bool y_f32, cudaStream_t stream);
+                      int32_t out, void* y, bool y_f32, void* workspace, size_t workspace_bytes,
+                      cudaStream_t stream);
 
 // Several products over one x whose weights lie back to back from `w` (part p owns W's rows
 // [end[p-1], end[p]), with end[-1] = 0): one launch writes each part's bf16 y [rows,
