@@ -43,7 +43,9 @@ constexpr int kDecodeUnroll = 4;
 // split long contexts finely while large batches do not pay for idle partitions.
 // A partition's tokens are read by a chain of dependent loads (block table, K, V), so a
 // short one keeps small batches' attention at a few microseconds per layer; the
-// partials cost one CombineKernel pass.
+// partials cost one CombineKernel pass. (Merging them in the sequence's last partition
+// block instead, with a counter, was slower at batch 1: that block merges all of a kv head's
+// q heads where CombineKernel has a block a head; 21.7 against 17.3 us a layer on an H200.)
 constexpr int kMinPartition = 32;
 constexpr int kTargetDecodeBlocks = 1024;
 constexpr int kMaxPartitions = 256;

@@ -10,13 +10,17 @@
 //
 // Launched as dependent kernels (dependent_launch.cuh): a warp issues its first round of
 // weight loads before waiting for the kernel that produces x, so the product's ramp-up
-// overlaps the tail of the op before it.
+// overlaps the tail of the op before it. With that overlap, doing the neighbouring short ops
+// inside these kernels did not pay (H200, 7B step, bench/RESULTS.md session 5): AddRmsNorm
+// in the first pass of the next GEMV (every block redoing it) cost 0.05-0.45 ms a step, and
+// rope with the KV-cache write in the q|k|v epilogue gained nothing.
 
 #include <cuda_bf16.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
+#include <type_traits>
 
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
@@ -103,6 +107,9 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, int32_t x_st
   // The first round of weights does not depend on the kernel before: load it, then wait
   // for x (dependent_launch.cuh).
   load_round(lane);
+  // (Asking for the rest of the rows in L2 here as well, with cp.async.bulk.prefetch, for the
+  // products that fit in L2 (q|k|v, o), so that HBM would stream them while the short kernels
+  // before them run, was slower: 4.49 against 4.33 ms a 7B step on an H200.)
   PdlWait();
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
     if (c0 != lane) load_round(c0);
@@ -271,46 +278,34 @@ __global__ void __launch_bounds__(kWarps * 32)
   }
 }
 
-// The kernel for `rows` (1..4, as SmallBatchLinearFits allows) and C columns a warp.
-template <int C, typename Out>
-auto GemvFor(int32_t rows) {
+// pick(std::integral_constant<int, M>) for M = rows (1..4, as SmallBatchLinearFits allows):
+// the kernel instantiated for that many rows.
+template <typename Pick>
+auto ForRows(int32_t rows, Pick pick) {
   switch (rows) {
     case 1:
-      return GemvKernel<1, C, Out>;
+      return pick(std::integral_constant<int, 1>{});
     case 2:
-      return GemvKernel<2, C, Out>;
+      return pick(std::integral_constant<int, 2>{});
     case 3:
-      return GemvKernel<3, C, Out>;
+      return pick(std::integral_constant<int, 3>{});
     default:
-      return GemvKernel<4, C, Out>;
+      return pick(std::integral_constant<int, 4>{});
   }
+}
+
+template <int C, typename Out>
+auto GemvFor(int32_t rows) {
+  return ForRows(rows, [](auto m) { return GemvKernel<decltype(m)::value, C, Out>; });
 }
 
 template <int C, typename Out>
 auto GemvSplitFor(int32_t rows) {
-  switch (rows) {
-    case 1:
-      return GemvSplitKernel<1, C, Out>;
-    case 2:
-      return GemvSplitKernel<2, C, Out>;
-    case 3:
-      return GemvSplitKernel<3, C, Out>;
-    default:
-      return GemvSplitKernel<4, C, Out>;
-  }
+  return ForRows(rows, [](auto m) { return GemvSplitKernel<decltype(m)::value, C, Out>; });
 }
 
 auto SwiGluFor(int32_t rows) {
-  switch (rows) {
-    case 1:
-      return SwiGluKernel<1>;
-    case 2:
-      return SwiGluKernel<2>;
-    case 3:
-      return SwiGluKernel<3>;
-    default:
-      return SwiGluKernel<4>;
-  }
+  return ForRows(rows, [](auto m) { return SwiGluKernel<decltype(m)::value>; });
 }
 
 int RowGroups(int32_t out) {
