@@ -2,9 +2,13 @@
 // the weights as bf16 and as 4- and 8-bit GPTQ (groups of 128), and reports each product's
 // time and the weight bytes it streams per second. Weights are random (GPTQ words are any
 // bit pattern), in enough copies to cycle through 512 MB, so that every product reads its
-// weights from memory; x is fresh random data. For bench/ figures, not for tests.
+// weights from memory; x is fresh random data. With --attention it times the decode
+// attention instead: --rows sequences of --context tokens each, at the demo model's and
+// Qwen2-7B's head shapes, and reports the KV bytes read per second. For bench/ figures, not
+// for tests.
 //
 //   sluice-kernel-bench --threads 2 --rows 1 --iters 20
+//   sluice-kernel-bench --threads 2 --rows 16 --context 256 --attention
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
@@ -51,6 +55,67 @@ double MedianSeconds(int iters, F fn) {
   return t[t.size() / 2];
 }
 
+// Decode attention of `rows` sequences of `context` tokens each (one new token a sequence,
+// the cache in blocks of 16 slots in a shuffled order), for each head shape.
+int BenchAttention(Device& d, int rows, int context, int iters) {
+  struct Heads {
+    const char* name;
+    int32_t q, kv, dim;
+  };
+  const Heads shapes[] = {{"demo", 4, 2, 64}, {"qwen2-7b", 28, 4, 128}};
+  constexpr int32_t kBlock = 16;
+  std::mt19937_64 rng(1);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::printf("%-9s %5s %8s %10s %12s %10s\n", "heads", "rows", "context", "KV MB", "ms/call",
+              "GB/s");
+  for (const Heads& h : shapes) {
+    const int32_t blocks_per_seq = (context + kBlock - 1) / kBlock;
+    const int32_t num_blocks = rows * blocks_per_seq;
+    const size_t kv_width = static_cast<size_t>(h.kv) * h.dim;
+    StepMetadata step;
+    step.block_size = kBlock;
+    step.max_context = context;
+    std::vector<int32_t> order(num_blocks);
+    for (int32_t i = 0; i < num_blocks; ++i) order[i] = i;
+    std::shuffle(order.begin(), order.end(), rng);
+    for (int32_t r = 0; r < rows; ++r) {
+      step.tokens.push_back(0);
+      step.positions.push_back(context - 1);
+      const int32_t* table = order.data() + r * blocks_per_seq;
+      step.slots.push_back(table[(context - 1) / kBlock] * kBlock + (context - 1) % kBlock);
+      step.seqs.push_back({r, 1, context - 1, r * blocks_per_seq, blocks_per_seq});
+      step.logit_rows.push_back(r);
+    }
+    step.block_tables = order;
+    auto fill = [&](size_t n) -> std::unique_ptr<Buffer> {
+      std::vector<float> v(n);
+      for (float& x : v) x = normal(rng);
+      auto b = d.Allocate(DType::kF32, n);
+      if (!b.ok() || !d.Upload(**b, v.data(), n * sizeof(float)).ok()) return nullptr;
+      return std::move(*b);
+    };
+    auto q = fill(static_cast<size_t>(rows) * h.q * h.dim);
+    auto k_cache = fill(static_cast<size_t>(num_blocks) * kBlock * kv_width);
+    auto v_cache = fill(static_cast<size_t>(num_blocks) * kBlock * kv_width);
+    auto out = d.Allocate(DType::kF32, static_cast<size_t>(rows) * h.q * h.dim);
+    if (q == nullptr || k_cache == nullptr || v_cache == nullptr || !out.ok() ||
+        !d.BeginStep(step).ok()) {
+      std::fprintf(stderr, "attention set-up failed\n");
+      return 1;
+    }
+    const AttentionSpec spec{h.q, h.kv, h.dim, 1.f / std::sqrt(static_cast<float>(h.dim))};
+    const double sec = MedianSeconds(iters, [&] {
+      d.Attention(*q, *k_cache, *v_cache, spec, **out);
+      float probe = 0;
+      (void)d.Download(**out, &probe, sizeof probe);
+    });
+    const double kv_bytes = 2.0 * rows * context * kv_width * sizeof(float);
+    std::printf("%-9s %5d %8d %10.1f %12.3f %10.2f\n", h.name, rows, context, kv_bytes / 1e6,
+                sec * 1e3, kv_bytes / sec / 1e9);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -60,6 +125,11 @@ int main(int argc, char** argv) {
   app.add_option("--rows", rows, "rows of x (the decode batch)")->check(CLI::Range(1, 256));
   app.add_option("--iters", iters, "timed runs per product (the median is reported)")
       ->check(CLI::Range(1, 10000));
+  int context = 256;
+  bool attention = false;
+  app.add_option("--context", context, "tokens a sequence (--attention)")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_flag("--attention", attention, "time the decode attention instead of linear layers");
   CLI11_PARSE(app, argc, argv);
 
   auto device_or = CreateCpuDevice({.threads = threads});
@@ -68,6 +138,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   Device& d = **device_or;
+  if (attention) return BenchAttention(d, rows, context, iters);
   // Qwen2-7B's products.
   const Shape shapes[] = {{"q|k|v", 4608, 3584}, {"o", 3584, 3584},
                           {"gate|up", 37888, 3584}, {"down", 3584, 18944}};

@@ -254,7 +254,10 @@ class CpuDevice final : public Device {
     }
   }
 
-  // One task per (row, q head): scores over positions 0..pos, softmax, weighted sum of V.
+  // Scores over positions 0..pos, softmax, weighted sum of V. A task is a row and the q heads
+  // of one kv head, so that each K and V row is read once for all of them, when that still
+  // makes two tasks a thread; otherwise a row and one q head (a one-sequence step with a long
+  // context keeps every thread busy). Each head's arithmetic is the same either way.
   void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
                  const AttentionSpec& spec, Buffer& out) override {
     const float* qs = F32(q);
@@ -265,37 +268,48 @@ class CpuDevice final : public Device {
     const int32_t group = spec.num_q_heads / spec.num_kv_heads;
     const int32_t kv_width = spec.num_kv_heads * d;
     const int32_t bs = step_.block_size;
-    const int64_t tasks = static_cast<int64_t>(step_.num_rows()) * spec.num_q_heads;
-    pool_.ParallelFor(tasks, 1, [&](int64_t tb, int64_t te) {
-      std::vector<float> scores(std::max(1, step_.max_context));
+    const int64_t rows = step_.num_rows();
+    const int32_t heads =
+        rows * spec.num_kv_heads >= 2 * static_cast<int64_t>(pool_.threads()) ? group : 1;
+    const int32_t tasks_per_row = spec.num_q_heads / heads;
+    const size_t ctx = static_cast<size_t>(std::max(1, step_.max_context));
+    pool_.ParallelFor(rows * tasks_per_row, 1, [&](int64_t tb, int64_t te) {
+      std::vector<float> scores(heads * ctx), max_score(heads);
+      std::vector<double> sum(heads);
       for (int64_t t = tb; t < te; ++t) {
-        const int32_t r = static_cast<int32_t>(t / spec.num_q_heads);
-        const int32_t h = static_cast<int32_t>(t % spec.num_q_heads);
-        const int32_t kvh = h / group;
+        const int32_t r = static_cast<int32_t>(t / tasks_per_row);
+        const int32_t h0 = static_cast<int32_t>(t % tasks_per_row) * heads;  // first q head
+        const size_t kv_off = static_cast<size_t>(h0 / group) * d;
         const StepSequence& seq = step_.seqs[row_seq_[r]];
         const int32_t* table = step_.block_tables.data() + seq.block_table_begin;
         const int32_t len = step_.positions[r] + 1;
-        const float* qv = qs + (static_cast<size_t>(r) * spec.num_q_heads + h) * d;
-        float max_score = -INFINITY;
+        const float* qv = qs + (static_cast<size_t>(r) * spec.num_q_heads + h0) * d;
+        float* ov = os + (static_cast<size_t>(r) * spec.num_q_heads + h0) * d;
+        std::fill(max_score.begin(), max_score.end(), -INFINITY);
         for (int32_t p = 0; p < len; ++p) {
           const size_t slot = static_cast<size_t>(table[p / bs]) * bs + p % bs;
-          const float s =
-              DotF32(simd_, qv, kc + slot * kv_width + static_cast<size_t>(kvh) * d, d) *
-              spec.scale;
-          scores[p] = s;
-          max_score = std::max(max_score, s);
+          const float* k = kc + slot * kv_width + kv_off;
+          for (int32_t j = 0; j < heads; ++j) {
+            const float s = DotF32(simd_, qv + static_cast<size_t>(j) * d, k, d) * spec.scale;
+            scores[j * ctx + p] = s;
+            max_score[j] = std::max(max_score[j], s);
+          }
         }
-        float* ov = os + (static_cast<size_t>(r) * spec.num_q_heads + h) * d;
-        std::fill(ov, ov + d, 0.f);
-        double sum = 0;
+        std::fill(ov, ov + static_cast<size_t>(heads) * d, 0.f);
+        std::fill(sum.begin(), sum.end(), 0.0);
         for (int32_t p = 0; p < len; ++p) {
-          const float w = std::exp(scores[p] - max_score);
-          sum += w;
           const size_t slot = static_cast<size_t>(table[p / bs]) * bs + p % bs;
-          Axpy(w, vc + slot * kv_width + static_cast<size_t>(kvh) * d, ov, d);
+          const float* v = vc + slot * kv_width + kv_off;
+          for (int32_t j = 0; j < heads; ++j) {
+            const float w = std::exp(scores[j * ctx + p] - max_score[j]);
+            sum[j] += w;
+            Axpy(w, v, ov + static_cast<size_t>(j) * d, d);
+          }
         }
-        const float inv = static_cast<float>(1.0 / sum);
-        for (int32_t i = 0; i < d; ++i) ov[i] *= inv;
+        for (int32_t j = 0; j < heads; ++j) {
+          const float inv = static_cast<float>(1.0 / sum[j]);
+          for (int32_t i = 0; i < d; ++i) ov[static_cast<size_t>(j) * d + i] *= inv;
+        }
       }
     });
   }
