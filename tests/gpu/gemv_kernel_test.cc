@@ -37,7 +37,8 @@ int CountMismatches(const std::vector<float>& got, const std::vector<float>& w,
     for (int32_t o = 0; o < out; ++o) {
       double ref = bias != nullptr ? (*bias)[o] : 0.0, mag = std::abs(ref);
       for (int32_t k = 0; k < in; ++k) {
-        const double p = double{w[static_cast<size_t>(o) * in + k]} * x[static_cast<size_t>(m) * in + k];
+        const double p =
+            double{w[static_cast<size_t>(o) * in + k]} * x[static_cast<size_t>(m) * in + k];
         ref += p;
         mag += std::abs(p);
       }
@@ -54,8 +55,8 @@ int CountMismatches(const std::vector<float>& got, const std::vector<float>& w,
 TEST(GemvKernelTest, MatchesFloat64Reference) {
   SLUICE_REQUIRE_GPU();
   auto rng = FreshRng();
-  const Shape shapes[] = {{64, 96}, {128, 8}, {3584, 512}, {3584, 3584}, {18944, 3584},
-                          {3584, 18944}, {72, 1000}};
+  const Shape shapes[] = {{64, 96},      {128, 8},      {3584, 512}, {3584, 3584},
+                          {18944, 3584}, {3584, 18944}, {72, 1000}};
   for (const Shape& s : shapes) {
     const auto w = RandomBf16Values(rng, static_cast<size_t>(s.in) * s.out, -0.05f, 0.05f);
     const auto bias = RandomBf16Values(rng, s.out, -1.f, 1.f);
@@ -66,9 +67,9 @@ TEST(GemvKernelTest, MatchesFloat64Reference) {
       DeviceArray<bf16> x_d(ToBf16(x));
       for (bool with_bias : {false, true}) {
         for (bool f32 : {false, true}) {
-          SCOPED_TRACE(::testing::Message() << "in " << s.in << " out " << s.out << " rows "
-                                            << rows << (with_bias ? " bias" : "")
-                                            << (f32 ? " fp32" : " bf16"));
+          SCOPED_TRACE(::testing::Message()
+                       << "in " << s.in << " out " << s.out << " rows " << rows
+                       << (with_bias ? " bias" : "") << (f32 ? " fp32" : " bf16"));
           const size_t n = static_cast<size_t>(rows) * s.out;
           std::vector<float> got(n);
           if (f32) {
@@ -78,7 +79,8 @@ TEST(GemvKernelTest, MatchesFloat64Reference) {
             SLUICE_CUDA_OK(cudaGetLastError());
             got = y.Download();
           } else {
-            DeviceArray<bf16> y(ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
+            DeviceArray<bf16> y(
+                ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
             SmallBatchLinear(x_d.get(), w_d.get(), with_bias ? bias_d.get() : nullptr, rows, s.in,
                              s.out, y.get(), false, nullptr, 0, nullptr);
             SLUICE_CUDA_OK(cudaGetLastError());
@@ -114,8 +116,8 @@ TEST(GemvKernelTest, SplitRowsMatchFloat64ReferenceAtEveryCall) {
       const size_t n = static_cast<size_t>(rows) * s.out;
       std::vector<float> first;
       for (int call = 0; call < 3; ++call) {
-        SCOPED_TRACE(::testing::Message() << "in " << s.in << " out " << s.out << " rows " << rows
-                                          << " call " << call);
+        SCOPED_TRACE(::testing::Message()
+                     << "in " << s.in << " out " << s.out << " rows " << rows << " call " << call);
         const bool f32 = call == 2;
         std::vector<float> got;
         if (f32) {
@@ -125,7 +127,8 @@ TEST(GemvKernelTest, SplitRowsMatchFloat64ReferenceAtEveryCall) {
           SLUICE_CUDA_OK(cudaGetLastError());
           got = y.Download();
         } else {
-          DeviceArray<bf16> y(ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
+          DeviceArray<bf16> y(
+              ToBf16(std::vector<float>(n, std::numeric_limits<float>::quiet_NaN())));
           SmallBatchLinear(x_d.get(), w_d.get(), bias_d.get(), rows, s.in, s.out, y.get(), false,
                            ws.get(), ws_bytes, nullptr);
           SLUICE_CUDA_OK(cudaGetLastError());
@@ -165,8 +168,8 @@ TEST(GemvKernelTest, GroupOfBackToBackWeightsEqualsEachProduct) {
     const auto bias = RandomBf16Values(rng, total, -1.f, 1.f);
     DeviceArray<bf16> w_d(ToBf16(w)), bias_d(ToBf16(bias));
     for (int32_t rows = 1; rows <= kSmallBatchLinearMaxRows; ++rows) {
-      SCOPED_TRACE(::testing::Message() << "in " << gc.in << " parts " << gc.outs.size()
-                                        << " rows " << rows);
+      SCOPED_TRACE(::testing::Message()
+                   << "in " << gc.in << " parts " << gc.outs.size() << " rows " << rows);
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * gc.in);
       DeviceArray<bf16> x_d(ToBf16(x));
       std::vector<std::unique_ptr<DeviceArray<bf16>>> ys;
@@ -227,8 +230,8 @@ TEST(GemvKernelTest, SwiGluEqualsLinearLinearSiluMulExactly) {
       const bf16* gate_bias = with_bias ? bias_d.get() : nullptr;
       const bf16* up_bias = with_bias ? bias_d.get() + inter : nullptr;
       for (int32_t rows = 1; rows <= kSmallBatchLinearMaxRows; ++rows) {
-        SCOPED_TRACE(::testing::Message() << "in " << s.in << " inter " << inter << " rows "
-                                          << rows << " bias " << with_bias);
+        SCOPED_TRACE(::testing::Message() << "in " << s.in << " inter " << inter << " rows " << rows
+                                          << " bias " << with_bias);
         const size_t n = static_cast<size_t>(rows) * inter;
         const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * s.in, -2.f, 2.f);
         DeviceArray<bf16> x_d(ToBf16(x));

@@ -5,8 +5,8 @@
 // so the layer is bound by reading W once, and the whole decode step by reading the model.
 // Here each warp owns two adjacent output columns and streams their rows of W (contiguous in
 // the Hugging Face [out, in] layout) with 16-byte loads, eight in flight per lane; the M
-// activation rows are small and come from L1/L2. Accumulation is fp32 in a fixed order (per lane, then a
-// warp butterfly), the bias is added in fp32 and the result rounded once.
+// activation rows are small and come from L1/L2. Accumulation is fp32 in a fixed order (per lane,
+// then a warp butterfly), the bias is added in fp32 and the result rounded once.
 //
 // Launched as dependent kernels (dependent_launch.cuh): a warp issues its first round of
 // weight loads before waiting for the kernel that produces x, so the product's ramp-up
@@ -64,8 +64,12 @@ __device__ __forceinline__ void Unpack(const uint4& v, float (&f)[8]) {
   }
 }
 
-__device__ __forceinline__ void Store(float* y, float v) { *y = v; }
-__device__ __forceinline__ void Store(bf16* y, float v) { *y = __float2bfloat16_rn(v); }
+__device__ __forceinline__ void Store(float* y, float v) {
+  *y = v;
+}
+__device__ __forceinline__ void Store(bf16* y, float v) {
+  *y = __float2bfloat16_rn(v);
+}
 
 // Where the columns go: W's rows [end[p-1], end[p]) belong to part p, which writes its own
 // y [rows, end[p] - end[p-1]] with its own bias.
@@ -78,8 +82,8 @@ struct Outputs {
 };
 
 // acc[r][m] = W row r . x row m over `len` elements (x's rows x_stride apart) for R weight
-// rows read by one warp (lane sums folded by a butterfly, so every lane holds the totals). The R rows' loads interleave: R * kUnroll
-// 16-byte loads in flight per lane.
+// rows read by one warp (lane sums folded by a butterfly, so every lane holds the totals). The R
+// rows' loads interleave: R * kUnroll 16-byte loads in flight per lane.
 template <int M, int R, int kUnroll>
 __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, int32_t x_stride,
                                         const uint4* const (&wr)[R], int32_t len,
@@ -318,9 +322,9 @@ int RowGroups(int32_t out) {
 // and its ~1800 warps fill an H200 to ~21 % occupancy: too few loads in flight to keep HBM
 // busy (3.0 TB/s, ncu: 80 % of stall cycles waiting on loads). Cut into 4 slices, it runs
 // 7168 warps at 3.9 TB/s (44.6 -> 34.9 us alone, in a graph with dependent launches; 2
-// slices: 38.1 us, 8: 36.2 us); a whole 7B decode step went from 4.45 to 4.31 ms. Slices stay >= 2048 elements (short rows, as q|k|v's or o's
-// 3584, gained nothing: their time is the ramp and the tail); SLUICE_CUDA_GEMV_SPLIT=0
-// turns splitting off (A/B measurements).
+// slices: 38.1 us, 8: 36.2 us); a whole 7B decode step went from 4.45 to 4.31 ms. Slices stay >=
+// 2048 elements (short rows, as q|k|v's or o's 3584, gained nothing: their time is the ramp and the
+// tail); SLUICE_CUDA_GEMV_SPLIT=0 turns splitting off (A/B measurements).
 int SplitsFor(int32_t in, int32_t out) {
   static const bool enabled = [] {
     const char* v = std::getenv("SLUICE_CUDA_GEMV_SPLIT");
@@ -353,8 +357,8 @@ void Launch(const bf16* x, const bf16* w, int32_t rows, int32_t in, const Output
   if (splits > 1 && workspace_bytes >= partials + groups * sizeof(unsigned)) {
     auto* base = static_cast<char*>(workspace);
     LaunchDependent(columns == 2 ? GemvSplitFor<2, Out>(rows) : GemvSplitFor<1, Out>(rows),
-                    dim3(static_cast<unsigned>(groups * splits)), dim3(kWarps * 32), 0, stream,
-                    x, w, in, splits, o, reinterpret_cast<float*>(base),
+                    dim3(static_cast<unsigned>(groups * splits)), dim3(kWarps * 32), 0, stream, x,
+                    w, in, splits, o, reinterpret_cast<float*>(base),
                     reinterpret_cast<unsigned*>(base + partials));
     return;
   }
@@ -414,8 +418,8 @@ void SmallBatchSwiGlu(const bf16* x, const bf16* w_gate_up, const bf16* gate_bia
                       cudaStream_t stream) {
   if (rows < 1 || inter < 1) return;
   const dim3 grid(static_cast<unsigned>((inter + kWarps - 1) / kWarps));
-  LaunchDependent(SwiGluFor(rows), grid, dim3(kWarps * 32), 0, stream, x, w_gate_up, gate_bias, up_bias,
-                  in, inter, act);
+  LaunchDependent(SwiGluFor(rows), grid, dim3(kWarps * 32), 0, stream, x, w_gate_up, gate_bias,
+                  up_bias, in, inter, act);
 }
 
 }  // namespace sluice::llm::cuda
