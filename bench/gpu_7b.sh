@@ -10,6 +10,7 @@
 #   BIN_DIR: sluice, sluice-stub, sluice-bench, sluice-lifecycle (built on a CPU machine)
 #   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
 #   PHASE: model | hf | sluice | lifecycle | profile | llamacpp LLAMA_SERVER LLAMA_SRC
+#          | ab CONFIG... (last: takes the remaining arguments)
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
 set -uo pipefail
 bin=$(realpath "$1"); tok=$(realpath "$2"); work=$3; out=$4; shift 4
@@ -145,6 +146,26 @@ while [ $# -gt 0 ]; do
       PEER_LOG=$out/llama_server.log bench_server llamacpp_$type http://127.0.0.1:8090 qwen2-7b-random
       cp "$out/llama_server.log" "$out/llama_server_$type.log"
       kill $llama; wait $llama
+      ;;
+    ab)
+      # Batch-1 A/B of the stub's environment switches in one run, the configurations
+      # alternated AB_ROUNDS times (default 2) so that drift hits each alike. CONFIG is NAME or
+      # NAME:VAR=VALUE[,VAR=VALUE...], e.g. `ab base split0:SLUICE_CUDA_GEMV_SPLIT=0`.
+      configs=("$@"); set --
+      for round in $(seq "${AB_ROUNDS:-2}"); do
+        for cfg in "${configs[@]}"; do
+          name=${cfg%%:*}; vars=""; [ "$cfg" != "$name" ] && vars=${cfg#*:}
+          (
+            for v in ${vars//,/ }; do export "$v"; done
+            concurrency=(1)
+            write_repo
+            start_sluice "$repo" "$out/ab_${name}_$round.log" || exit 1
+            curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
+            bench_server "ab_${name}_$round" http://127.0.0.1:8000 qwen7b
+            kill -TERM $server; wait $server
+          )
+        done
+      done
       ;;
     *) echo "unknown phase $phase"; exit 2 ;;
   esac

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Packs what a GPU machine needs to run bench/gpu_7b.sh and the CUDA tests, from a build on
+# this (Debian 12) machine: sluice, sluice-stub, sluice-bench, sluice-lifecycle and
+# cuda_kernels_test with debug info stripped, and the shared libraries they use that a GPU
+# machine may lack (not the C/C++ runtime, not CUDA's). bin/NAME are wrappers that put the
+# packed lib/ first on LD_LIBRARY_PATH for bin/real/NAME only, so that the GPU machine's own
+# programs (python with PyTorch) keep their libraries; the stub is found next to sluice.
+#
+# Usage: bench/pack_gpu_binaries.sh [BUILD_DIR] [OUT.txz]   (defaults: build, gpu-binaries.txz)
+# On the GPU machine: tar xJf OUT.txz -C DIR, then bench/gpu_7b.sh DIR/bin ...,
+# tests/gpu/run_on_gpu.sh DIR/bin/cuda_kernels_test.
+set -euo pipefail
+build=${1:-build}
+out=$(realpath -m "${2:-gpu-binaries.txz}")
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/bin/real" "$stage/lib"
+for b in src/server/sluice src/stub/sluice-stub src/tools/sluice-bench src/tools/sluice-lifecycle \
+         tests/cuda_kernels_test; do
+  [ -x "$build/$b" ] || { echo "missing $build/$b (a CUDA build?)" >&2; exit 1; }
+  n=$(basename "$b")
+  objcopy --strip-debug "$build/$b" "$stage/bin/real/$n"
+  [ "$n" = sluice-stub ] && continue  # started by sluice from bin/real, with sluice's environment
+  printf '#!/bin/sh\nd=$(dirname "$(readlink -f "$0")")\nLD_LIBRARY_PATH=$d/../lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec "$d/real/%s" "$@"\n' \
+    "$n" > "$stage/bin/$n"
+  chmod +x "$stage/bin/$n"
+done
+ldd "$stage"/bin/real/* | awk '/=>/ {print $3}' | sort -u |
+  grep -vE 'lib(c|m|pthread|dl|rt|gcc_s|stdc\+\+)\.so|ld-linux|libcuda\.so|libcudart|libcublas|libnvidia' |
+  while read -r l; do cp -L "$l" "$stage/lib/"; done
+tar cf - -C "$stage" bin lib | xz -T2 -6 > "$out"
+ls -la "$out"
