@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "backends/llm/device/cpu/attention_kernel.h"
 #include "backends/llm/device/cpu/gptq_kernel.h"
 #include "backends/llm/device/cpu/half.h"
 #include "backends/llm/device/cpu/linear_kernel.h"
@@ -257,7 +258,8 @@ class CpuDevice final : public Device {
   // Scores over positions 0..pos, softmax, weighted sum of V. A task is a row and the q heads
   // of one kv head, so that each K and V row is read once for all of them, when that still
   // makes two tasks a thread; otherwise a row and one q head (a one-sequence step with a long
-  // context keeps every thread busy). Each head's arithmetic is the same either way.
+  // context keeps every thread busy). With AVX2 the task runs AttendSimd
+  // (attention_kernel.h); the loop below is the portable path.
   void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
                  const AttentionSpec& spec, Buffer& out) override {
     const float* qs = F32(q);
@@ -273,9 +275,11 @@ class CpuDevice final : public Device {
         rows * spec.num_kv_heads >= 2 * static_cast<int64_t>(pool_.threads()) ? group : 1;
     const int32_t tasks_per_row = spec.num_q_heads / heads;
     const size_t ctx = static_cast<size_t>(std::max(1, step_.max_context));
+    const bool simd = simd_ && AttendSimdFits(d);
     pool_.ParallelFor(rows * tasks_per_row, 1, [&](int64_t tb, int64_t te) {
       std::vector<float> scores(heads * ctx), max_score(heads);
       std::vector<double> sum(heads);
+      std::vector<int64_t> slots(simd ? ctx : 0);
       for (int64_t t = tb; t < te; ++t) {
         const int32_t r = static_cast<int32_t>(t / tasks_per_row);
         const int32_t h0 = static_cast<int32_t>(t % tasks_per_row) * heads;  // first q head
@@ -285,6 +289,24 @@ class CpuDevice final : public Device {
         const int32_t len = step_.positions[r] + 1;
         const float* qv = qs + (static_cast<size_t>(r) * spec.num_q_heads + h0) * d;
         float* ov = os + (static_cast<size_t>(r) * spec.num_q_heads + h0) * d;
+        if (simd) {
+          for (int32_t p = 0; p < len; ++p) slots[p] = int64_t{table[p / bs]} * bs + p % bs;
+          AttendArgs a;
+          a.q = qv;
+          a.heads = heads;
+          a.dim = d;
+          a.k = kc + kv_off;
+          a.v = vc + kv_off;
+          a.kv_width = kv_width;
+          a.slots = slots.data();
+          a.len = len;
+          a.scale = spec.scale;
+          a.scores = scores.data();
+          a.inv_sum = max_score.data();
+          a.out = ov;
+          AttendSimd(a);
+          continue;
+        }
         std::fill(max_score.begin(), max_score.end(), -INFINITY);
         for (int32_t p = 0; p < len; ++p) {
           const size_t slot = static_cast<size_t>(table[p / bs]) * bs + p % bs;
