@@ -62,8 +62,36 @@ SLUICE_SIMD float Dot(const float* a, const float* b, int32_t n) {
   return HorizontalSum(acc);
 }
 
-// Heads whose V sums run together: 6 x 16 floats of accumulators in 12 registers.
-constexpr int kHeadsAtOnce = 6;
+// out[h] = inv_sum[h] * sum_p w[h, p] v_p for heads [j0, j0 + nh), nh <= kHeads, over chunks
+// of 8 * kVecs floats: each V chunk is loaded once for all nh heads, whose kHeads * kVecs
+// accumulators stay in registers (12 of the 16).
+template <int kHeads, int kVecs>
+SLUICE_SIMD void WeightedV(const AttendArgs& a, int32_t j0, int nh) {
+  const int32_t d = a.dim, len = a.len;
+  const float* w = a.scores + static_cast<size_t>(j0) * len;
+  for (int32_t i = 0; i < d; i += 8 * kVecs) {
+    __m256 acc[kHeads][kVecs];
+    for (auto& h : acc) {
+      for (auto& v : h) v = _mm256_setzero_ps();
+    }
+    for (int32_t p = 0; p < len; ++p) {
+      const float* v = a.v + a.slots[p] * a.kv_width + i;
+      __m256 vv[kVecs];
+      for (int c = 0; c < kVecs; ++c) vv[c] = _mm256_loadu_ps(v + 8 * c);
+      for (int h = 0; h < kHeads; ++h) {
+        if (h < nh) {
+          const __m256 wv = _mm256_set1_ps(w[static_cast<size_t>(h) * len + p]);
+          for (int c = 0; c < kVecs; ++c) acc[h][c] = _mm256_fmadd_ps(wv, vv[c], acc[h][c]);
+        }
+      }
+    }
+    for (int h = 0; h < nh; ++h) {
+      float* o = a.out + static_cast<size_t>(j0 + h) * d + i;
+      const __m256 inv = _mm256_set1_ps(a.inv_sum[j0 + h]);
+      for (int c = 0; c < kVecs; ++c) _mm256_storeu_ps(o + 8 * c, _mm256_mul_ps(acc[h][c], inv));
+    }
+  }
+}
 
 }  // namespace
 
@@ -89,7 +117,8 @@ SLUICE_SIMD void AttendSimd(const AttendArgs& a) {
   for (; p0 < len; ++p0) {
     const float* k = a.k + a.slots[p0] * a.kv_width;
     for (int32_t j = 0; j < a.heads; ++j) {
-      a.scores[static_cast<size_t>(j) * len + p0] = Dot(a.q + static_cast<size_t>(j) * d, k, d) * a.scale;
+      a.scores[static_cast<size_t>(j) * len + p0] =
+          Dot(a.q + static_cast<size_t>(j) * d, k, d) * a.scale;
     }
   }
   // Softmax weights in place (not yet divided by their sum).
@@ -112,31 +141,13 @@ SLUICE_SIMD void AttendSimd(const AttendArgs& a) {
     for (; p < len; ++p) sum += (s[p] = std::exp(s[p] - mx));
     inv_sum[j] = 1.f / sum;
   }
-  // Weighted V, 16 floats of up to kHeadsAtOnce heads at a time, each V chunk loaded once.
-  for (int32_t j0 = 0; j0 < a.heads; j0 += kHeadsAtOnce) {
-    const int nh = std::min<int32_t>(kHeadsAtOnce, a.heads - j0);
-    const float* w = a.scores + static_cast<size_t>(j0) * len;
-    for (int32_t i = 0; i < d; i += 16) {
-      __m256 acc[kHeadsAtOnce][2];
-      for (auto& h : acc) h[0] = h[1] = _mm256_setzero_ps();
-      for (int32_t p = 0; p < len; ++p) {
-        const float* v = a.v + a.slots[p] * a.kv_width + i;
-        const __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8);
-        for (int h = 0; h < kHeadsAtOnce; ++h) {
-          if (h < nh) {
-            const __m256 wv = _mm256_set1_ps(w[static_cast<size_t>(h) * len + p]);
-            acc[h][0] = _mm256_fmadd_ps(wv, v0, acc[h][0]);
-            acc[h][1] = _mm256_fmadd_ps(wv, v1, acc[h][1]);
-          }
-        }
-      }
-      for (int h = 0; h < nh; ++h) {
-        float* o = a.out + static_cast<size_t>(j0 + h) * d + i;
-        const __m256 inv = _mm256_set1_ps(inv_sum[j0 + h]);
-        _mm256_storeu_ps(o, _mm256_mul_ps(acc[h][0], inv));
-        _mm256_storeu_ps(o + 8, _mm256_mul_ps(acc[h][1], inv));
-      }
-    }
+  // Weighted V: up to 6 heads in 16-float chunks, or (GQA groups of 7 and more, as Qwen2-7B's)
+  // up to 12 heads in 8-float chunks, so that one pass over the positions serves the group.
+  if (a.heads <= 6) {
+    WeightedV<6, 2>(a, 0, a.heads);
+  } else {
+    for (int32_t j0 = 0; j0 < a.heads; j0 += 12)
+      WeightedV<12, 1>(a, j0, std::min(12, a.heads - j0));
   }
 }
 

@@ -1,8 +1,8 @@
 #pragma once
 // The CPU device's attention for one row and the q heads of one kv head, with AVX2/FMA: the
 // scores of 8 positions at a time (8 dot products reduced together), the softmax's
-// exponentials 8 at a time, and the weighted sum of V for up to 6 heads at once, each V row
-// read once for them. The portable path lives in cpu_device.cc.
+// exponentials 8 at a time, and the weighted sum of V for up to 6 (or 12) heads at once, each
+// V row read once for them. The portable path lives in cpu_device.cc.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,7 +27,9 @@ struct AttendArgs {
 };
 
 // Head sizes the kernel handles (multiples of 16).
-inline bool AttendSimdFits(int32_t dim) { return dim > 0 && dim % 16 == 0; }
+inline bool AttendSimdFits(int32_t dim) {
+  return dim > 0 && dim % 16 == 0;
+}
 
 // softmax(q k^T * scale) v for each head. Needs CpuHasSimd().
 void AttendSimd(const AttendArgs& a);
