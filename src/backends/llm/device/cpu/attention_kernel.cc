@@ -65,6 +65,16 @@ SLUICE_SIMD float Dot(const float* a, const float* b, int32_t n) {
 // out[h] = inv_sum[h] * sum_p w[h, p] v_p for heads [j0, j0 + nh), nh <= kHeads, over chunks
 // of 8 * kVecs floats: each V chunk is loaded once for all nh heads, whose kHeads * kVecs
 // accumulators stay in registers (12 of the 16).
+// Positions ahead whose cache rows are requested early (the paged cache's rows are scattered,
+// so the hardware prefetcher does not find them).
+constexpr int32_t kPrefetchAhead = 8;
+
+// Requests the `bytes` at p (whole cache lines) into L1.
+SLUICE_SIMD inline void PrefetchRow(const float* p, size_t bytes) {
+  const char* c = reinterpret_cast<const char*>(p);
+  for (size_t off = 0; off < bytes; off += 64) _mm_prefetch(c + off, _MM_HINT_T0);
+}
+
 template <int kHeads, int kVecs>
 SLUICE_SIMD void WeightedV(const AttendArgs& a, int32_t j0, int nh) {
   const int32_t d = a.dim, len = a.len;
@@ -75,6 +85,12 @@ SLUICE_SIMD void WeightedV(const AttendArgs& a, int32_t j0, int nh) {
       for (auto& v : h) v = _mm256_setzero_ps();
     }
     for (int32_t p = 0; p < len; ++p) {
+      // The cache's rows are scattered (paged): ask for the row kPrefetchAhead positions on.
+      if (p + kPrefetchAhead < len) {
+        _mm_prefetch(
+            reinterpret_cast<const char*>(a.v + a.slots[p + kPrefetchAhead] * a.kv_width + i),
+            _MM_HINT_T0);
+      }
       const float* v = a.v + a.slots[p] * a.kv_width + i;
       __m256 vv[kVecs];
       for (int c = 0; c < kVecs; ++c) vv[c] = _mm256_loadu_ps(v + 8 * c);
@@ -102,6 +118,9 @@ SLUICE_SIMD void AttendSimd(const AttendArgs& a) {
   for (; p0 + 8 <= len; p0 += 8) {
     const float* k[8];
     for (int t = 0; t < 8; ++t) k[t] = a.k + a.slots[p0 + t] * a.kv_width;
+    for (int32_t t = p0 + 8; t < std::min(len, p0 + 16); ++t) {
+      PrefetchRow(a.k + a.slots[t] * a.kv_width, static_cast<size_t>(d) * sizeof(float));
+    }
     for (int32_t j = 0; j < a.heads; ++j) {
       const float* q = a.q + static_cast<size_t>(j) * d;
       __m256 acc[8];
