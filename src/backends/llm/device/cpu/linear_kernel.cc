@@ -12,7 +12,9 @@
 namespace sluice::llm {
 namespace {
 
-// Rows at or above which Linear runs as sgemm over converted tiles.
+// Rows at or above which Linear runs as sgemm over converted tiles. (The GEMV up to 31 rows
+// instead was slower on 2 cores: Qwen2-7B's q|k|v at 16 rows 7.1 -> 10.5 ms, and no faster
+// for the demo model through the server; bench/RESULTS.md, session 5.)
 constexpr int32_t kGemmRows = 8;
 
 const float* F16Table() {
