@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backends/llm/device/cpu/simd.h"
+
 namespace sluice::llm {
 namespace {
-
-#define SLUICE_SIMD __attribute__((target("avx2,fma")))
 
 // exp(x) for x <= 0 (scores less their maximum), Cephes' expf: x = n ln2 + r with |r| <=
 // ln2 / 2, a degree-6 polynomial for e^r, 2^n from the exponent bits. About 1 ulp; below
@@ -38,13 +38,6 @@ SLUICE_SIMD inline __m256 Sum8(const __m256 (&a)[8]) {
   const __m256 s0123 = _mm256_hadd_ps(s01, s23), s4567 = _mm256_hadd_ps(s45, s67);
   return _mm256_add_ps(_mm256_permute2f128_ps(s0123, s4567, 0x20),
                        _mm256_permute2f128_ps(s0123, s4567, 0x31));
-}
-
-SLUICE_SIMD float HorizontalSum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
 }
 
 SLUICE_SIMD float HorizontalMax(__m256 v) {

@@ -302,7 +302,7 @@ class CpuDevice final : public Device {
           a.len = len;
           a.scale = spec.scale;
           a.scores = scores.data();
-          a.inv_sum = max_score.data();
+          a.inv_sum = max_score.data();  // scratch of `heads` floats
           a.out = ov;
           AttendSimd(a);
           continue;

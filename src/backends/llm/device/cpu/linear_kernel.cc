@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "backends/llm/device/cpu/half.h"
+#include "backends/llm/device/cpu/simd.h"
 
 namespace sluice::llm {
 namespace {
@@ -50,8 +51,6 @@ float DotW(const float* x, const uint16_t* w, int32_t n, bool bf16) {
   return s;
 }
 
-#define SLUICE_SIMD __attribute__((target("avx2,fma,f16c")))
-
 // 8 weights at p as 8 floats.
 struct LoadF32 {
   SLUICE_SIMD static __m256 Load(const float* p) { return _mm256_loadu_ps(p); }
@@ -81,11 +80,7 @@ SLUICE_SIMD float DotSimd(const float* x, const T* w, int32_t n) {
     a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), L::Load(w + i + 24), a3);
   }
   for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), L::Load(w + i), a0);
-  const __m256 v = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-  __m128 lo = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
+  return HorizontalSum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
 }
 
 SLUICE_SIMD float DotSimdF32(const float* x, const float* w, int32_t n) {
