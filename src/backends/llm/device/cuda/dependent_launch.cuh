@@ -46,6 +46,12 @@ __device__ __forceinline__ void PdlWait() {
 #endif
 }
 
+// For a block that leaves without work before its PdlWait: the grid's first block still
+// waits, so the grid keeps the contract above while the others free their SM at once.
+__device__ __forceinline__ void PdlWaitInFirstBlock() {
+  if (blockIdx.x == 0 && blockIdx.y == 0 && blockIdx.z == 0) PdlWait();
+}
+
 // Whether launches on the current device use the attribute: compute capability 9.0 or
 // later, unless SLUICE_CUDA_PDL=0 (A/B measurements). Read once per process: a stub drives
 // one device.

@@ -200,8 +200,17 @@ __global__ void RmsNormVecKernel(const bf16* x, const bf16* __restrict__ delta,
                                  const bf16* __restrict__ weight, int32_t hidden, float eps,
                                  bf16* residual, bf16* out) {
   PdlLaunchDependents();
-  PdlWait();
   const int packs = hidden / 8;
+  // The weight is no kernel's output: loaded before waiting for x, it is not a round trip
+  // after the reduction (with attention's metadata read early too, batch-1 7B decode on an
+  // H200: 4.33 -> 4.30 ms).
+  Bf16Pack<8> w[kItems];
+#pragma unroll
+  for (int j = 0; j < kItems; ++j) {
+    const int p = threadIdx.x + j * blockDim.x;
+    if (p < packs) w[j] = LoadPack<8>(weight + p * 8);
+  }
+  PdlWait();
   const size_t row_off = static_cast<size_t>(blockIdx.x) * hidden;
   Bf16Pack<8> row[kItems];
   float sum_sq = 0.f;
@@ -231,11 +240,10 @@ __global__ void RmsNormVecKernel(const bf16* x, const bf16* __restrict__ delta,
   for (int j = 0; j < kItems; ++j) {
     const int p = threadIdx.x + j * blockDim.x;
     if (p < packs) {
-      const Bf16Pack<8> w = LoadPack<8>(weight + p * 8);
       Bf16Pack<8> y;
 #pragma unroll
       for (int e = 0; e < 8; ++e)
-        y.v[e] = NormValue(__bfloat162float(row[j].v[e]), inv_rms, w.v[e]);
+        y.v[e] = NormValue(__bfloat162float(row[j].v[e]), inv_rms, w[j].v[e]);
       StorePack<8>(out + row_off + p * 8, y);
     }
   }

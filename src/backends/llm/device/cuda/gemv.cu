@@ -35,7 +35,9 @@ constexpr int kWarps = 4;
 // 16-byte weight loads in flight per lane and weight row: 8 for one row, 4 each when a warp
 // reads two (SwiGlu). (16 and 8 were tried for rows of <= 4096, so that a warp loads its
 // whole row before waiting for x: slower on an H200, 4.85 against 4.62 ms a 7B step, since
-// the extra registers halve the resident blocks and the products take two waves.)
+// the extra registers halve the resident blocks and the products take two waves. Later, with
+// the K split: 5 or 7 loads a row for the products of <= 4096-element rows, 4.32-4.34 against
+// 4.32; 7 for the cut down projection, 4.50 against 4.32.)
 constexpr int kUnrollOne = 8;
 constexpr int kUnrollTwo = 4;
 
@@ -113,7 +115,11 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, int32_t x_st
   load_round(lane);
   // (Asking for the rest of the rows in L2 here as well, with cp.async.bulk.prefetch, for the
   // products that fit in L2 (q|k|v, o), so that HBM would stream them while the short kernels
-  // before them run, was slower: 4.49 against 4.33 ms a 7B step on an H200.)
+  // before them run, was slower: 4.49 against 4.33 ms a 7B step on an H200. So was a separate
+  // kernel of evict-last L2 prefetches a few ops ahead, of o's weights before rope and of the
+  // next layer's q|k|v before the down projection: 4.72 in the step's stream, 4.62 on a side
+  // stream forked and joined in the graph; extra traffic while attention and the norms run
+  // slows their chains of dependent loads more than the prefetched product gains.)
   PdlWait();
   for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
     if (c0 != lane) load_round(c0);
