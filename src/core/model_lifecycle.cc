@@ -47,7 +47,7 @@ std::shared_ptr<ModelLifecycle::Entry> ModelLifecycle::GetEntry(const std::strin
 Status ModelLifecycle::Load(const std::string& name, const LoadOptions& options, bool force) {
   RETURN_IF_ERROR(ValidateModelName(name));
   auto entry = GetEntry(name, true);
-  std::lock_guard op(entry->op_mu);
+  OpTurn turn(entry->ops);
   Status s = LoadLocked(name, *entry, options, force);
   if (!s.ok()) spdlog::error("load failed for model '{}': {}", name, s.message());
   return s;
@@ -154,13 +154,14 @@ Status ModelLifecycle::Unload(const std::string& name, bool wait) {
   auto entry = GetEntry(name, false);
   if (!entry) return Status::Ok();
   if (!wait) {
-    tasks_.Run([this, name, entry] {
-      std::lock_guard op(entry->op_mu);
+    const uint64_t ticket = entry->ops.Take();  // its place in line is now
+    tasks_.Run([this, name, entry, ticket] {
+      OpTurn turn(entry->ops, ticket);
       UnloadLocked(name, *entry);
     });
     return Status::Ok();
   }
-  std::lock_guard op(entry->op_mu);
+  OpTurn turn(entry->ops);
   UnloadLocked(name, *entry);
   return Status::Ok();
 }
@@ -213,7 +214,7 @@ void ModelLifecycle::Poll() {
   }
   for (const std::string& name : on_disk) {
     auto entry = GetEntry(name, true);
-    std::lock_guard op(entry->op_mu);
+    OpTurn turn(entry->ops);
     Result<ModelSource> source = repository_.Read(name);
     bool changed = true;
     {
@@ -250,7 +251,7 @@ void ModelLifecycle::UnloadAll(std::optional<std::chrono::milliseconds> grace) {
   std::vector<std::thread> unloaders;
   for (auto& [name, entry] : all) {
     unloaders.emplace_back([this, grace, name = name, entry = entry] {
-      std::lock_guard op(entry->op_mu);
+      OpTurn turn(entry->ops);
       UnloadLocked(name, *entry, grace);
     });
   }

@@ -1,12 +1,17 @@
 #pragma once
 // Every model's lifecycle: load, reload, unload, poll, shutdown (DESIGN.md §2).
 //
-// Operations on one model are serialized by that model's operation mutex, so load while
-// unloading, unload while loading and concurrent loads/unloads from many threads are all
-// defined: they run one after the other in arrival order of the mutex, each to its end.
-// Operations on different models run in parallel. Routing and the index read the current
-// versions under a short lock and never wait for an operation.
+// Operations on one model run one at a time, each to its end, in the order they were asked
+// for (a ticket each, taken on arrival), so load while unloading, unload while loading and
+// concurrent loads/unloads from many threads are all defined. That order includes an unload
+// with wait=false: it takes its turn when asked and runs it on a background thread, so a load
+// asked after it always runs after it (with a plain mutex, the background unload could win
+// the lock after the later load and leave the model unloaded although the last request was a
+// load). Operations on different models run in parallel. Routing and the index read the
+// current versions under a short lock and never wait for an operation.
 
+#include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -54,8 +59,44 @@ class ModelLifecycle {
   bool AllReady() const;
 
  private:
+  // A ticket lock: turns are served in the order tickets were taken.
+  class OpQueue {
+   public:
+    uint64_t Take() {
+      std::lock_guard lock(mu_);
+      return next_++;
+    }
+    void WaitFor(uint64_t ticket) {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return serving_ == ticket; });
+    }
+    void Done() {
+      std::lock_guard lock(mu_);
+      ++serving_;
+      cv_.notify_all();
+    }
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    uint64_t next_ = 0;     // guarded by mu_
+    uint64_t serving_ = 0;  // guarded by mu_
+  };
+  // Holds one turn of an OpQueue from construction (waiting for it) to destruction.
+  class OpTurn {
+   public:
+    OpTurn(OpQueue& queue, uint64_t ticket) : queue_(queue) { queue_.WaitFor(ticket); }
+    explicit OpTurn(OpQueue& queue) : OpTurn(queue, queue.Take()) {}
+    ~OpTurn() { queue_.Done(); }
+    OpTurn(const OpTurn&) = delete;
+    OpTurn& operator=(const OpTurn&) = delete;
+
+   private:
+    OpQueue& queue_;
+  };
+
   struct Entry {
-    std::mutex op_mu;  // serializes operations on this model
+    OpQueue ops;  // operations on this model, one at a time, in arrival order
     // Guarded by ModelLifecycle::mu_:
     std::map<int64_t, std::shared_ptr<ModelVersion>> versions;  // what the index shows
     std::optional<ModelSource> source;  // last applied, for poll's diff

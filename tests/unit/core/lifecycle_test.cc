@@ -343,6 +343,37 @@ TEST(LifecycleTest, ConcurrentLoadsAndUnloadsEndConsistent) {
   EXPECT_EQ(f.launcher->live(), 1);
 }
 
+// Requests on one model take effect in the order they were made, an unload that does not
+// wait included: a load asked right after it runs after it. (With a plain mutex the
+// background unload's thread usually reached the lock after the caller's next load, so the
+// model ended UNAVAILABLE with no instance although the last request was a load.)
+TEST(LifecycleTest, LoadRightAfterAnUnloadThatDoesNotWaitEndsReady) {
+  Fixture f(ModelControlMode::kExplicit, 100, 200);
+  f.repo.AddModel("m", Param("fake_load_ms", "20"));
+  f.Start();
+  UnloadOptions no_wait;
+  no_wait.wait = false;
+  for (int round = 0; round < 5; ++round) {
+    SCOPED_TRACE(::testing::Message() << "round " << round);
+    ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+    ASSERT_TRUE(f.server->UnloadModel("m", no_wait).ok());
+    ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+    // Had the unload run after the last load, it would have finished within this wait.
+    std::this_thread::sleep_for(200ms);
+    EXPECT_EQ(f.Row("m")->state, ModelState::kReady);
+    EXPECT_EQ(f.launcher->live(), 1);
+    Collector c;
+    ASSERT_TRUE(f.server->Infer(Request("m"), c.Sink()).ok());
+    ASSERT_TRUE(c.WaitFinal(2s));
+    EXPECT_TRUE(c.final_status().ok());
+  }
+  // And an unload that does not wait, alone, still unloads.
+  ASSERT_TRUE(f.server->UnloadModel("m", no_wait).ok());
+  for (int i = 0; i < 100 && f.launcher->live() != 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
+  EXPECT_EQ(f.launcher->live(), 0);
+}
+
 TEST(LifecycleTest, PollAppliesNewChangedAndRemovedModels) {
   Fixture f(ModelControlMode::kPoll);
   f.repo.AddModel("a", "", {1, 2});
