@@ -102,6 +102,30 @@ TEST_F(DemoModelTest, GenerateStreamSendsDeltasThatJoinToTheGreedyText) {
   EXPECT_EQ(text, fx["output_text"]);
 }
 
+// vLLM's stop_token_ids through the OpenAI API: greedy decoding ends at the first output
+// token that is one of them (counted, its text not emitted), as with EOS.
+TEST_F(DemoModelTest, StopTokenIdsEndTheGreedyCompletionAtThatToken) {
+  auto fx = Fixture();
+  const auto& ids = fx["output_ids"];
+  ASSERT_GT(ids.size(), 6u);
+  const int32_t stop = ids[5];
+  size_t first = 0;
+  while (ids[first] != stop) ++first;
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", fx["prompt"]}, {"max_tokens", fx["max_new_tokens"]},
+                         {"temperature", 0}, {"stop_token_ids", {stop}}};
+  auto r = http->Post("/v1/completions", body.dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "stop");
+  EXPECT_EQ(j["usage"]["completion_tokens"], first + 1);
+  const std::string text = j["choices"][0]["text"];
+  const std::string full = fx["output_text"];
+  EXPECT_LT(text.size(), full.size());
+  EXPECT_EQ(full.compare(0, text.size(), text), 0) << text;
+}
+
 TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   auto http = Http(server_->http_port());
   for (const char* bad : {R"({"model":"sluice-demo","prompt":"x","temperature":-1})",
@@ -116,6 +140,17 @@ TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   auto r = http->Post("/v1/completions", R"({"model":"nope","prompt":"x"})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 404);
+  // Asking for what Sluice cannot do (JSON output here) is a 501 naming it, not plain text.
+  r = http->Post("/v1/chat/completions",
+                 R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 501) << r->body;
+  EXPECT_NE(r->body.find("response_format"), std::string::npos) << r->body;
+  // A token id outside the vocabulary reaches the model, which refuses it by name.
+  r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":"x","stop_token_ids":[99999999]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("stop_token_ids"), std::string::npos) << r->body;
   r = http->Post("/v2/models/sluice-demo/generate",
                  R"({"text_input":"x","stream":true,"exclude_input_in_output":false})");
   ASSERT_TRUE(r.ok());

@@ -4,3 +4,7 @@ sluice_add_test(http_test
           ${CMAKE_CURRENT_LIST_DIR}/http_codec_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/fake_inference_service.cc
   DEPS sluice_http LABELS unit)
+
+sluice_add_test(openai_request_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/openai_request_test.cc
+  DEPS sluice_openai LABELS unit)

@@ -1,5 +1,7 @@
 #include "frontend/openai/openai_request.h"
 
+#include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "common/llm_protocol.h"
@@ -9,6 +11,8 @@ namespace {
 
 namespace proto = llm_protocol;
 using nlohmann::json;
+
+constexpr int64_t kMaxN = 16;  // choices a request, as the engine allows
 
 Status Field(const std::string& name, const std::string& what) {
   return InvalidArgument("'" + name + "' " + what);
@@ -91,7 +95,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   }
   auto has = [&](const char* k) { return body.contains(k) && !body[k].is_null(); };
   if (has("n")) {
-    ASSIGN_OR_RETURN(int64_t n, Integer(body, "n", 1, 16));
+    ASSIGN_OR_RETURN(int64_t n, Integer(body, "n", 1, kMaxN));
     r.n = static_cast<int>(n);
   }
   if (has("stream")) {
@@ -146,6 +150,21 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     if (!body["ignore_eos"].is_boolean()) return Field("ignore_eos", "must be a boolean");
     r.sampling["ignore_eos"] = body["ignore_eos"];
   }
+  if (has("stop_token_ids")) {
+    const json& ids = body["stop_token_ids"];
+    if (!ids.is_array() || !std::all_of(ids.begin(), ids.end(), [](const json& x) {
+          return x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() <= INT32_MAX;
+        })) {
+      return Field("stop_token_ids", "must be a list of token ids");
+    }
+    r.sampling["stop_token_ids"] = ids;  // the model checks them against its vocabulary
+  }
+  if (has("include_stop_str_in_output")) {
+    if (!body["include_stop_str_in_output"].is_boolean()) {
+      return Field("include_stop_str_in_output", "must be a boolean");
+    }
+    r.sampling["include_stop_str_in_output"] = body["include_stop_str_in_output"];
+  }
   if (has("stop")) {
     const json& s = body["stop"];
     if (s.is_string()) {
@@ -175,8 +194,34 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     r.logprobs = static_cast<int>(k);
   }
   if (r.logprobs) r.sampling["logprobs"] = *r.logprobs;
-  if (has("logit_bias") && !body["logit_bias"].empty()) return Unsupported("'logit_bias' is not supported");
-  if (has("tools") && !body["tools"].empty()) return Unsupported("'tools' is not supported");
+  // What Sluice cannot honour is refused (501) rather than ignored: each changes what the
+  // client gets back. Empty lists and objects ask for nothing and pass.
+  auto asks = [&](const char* k) {
+    return has(k) && !((body[k].is_array() || body[k].is_object()) && body[k].empty());
+  };
+  for (const char* k : {"logit_bias", "tools", "guided_json", "guided_regex", "guided_choice",
+                        "guided_grammar", "structured_outputs", "prompt_logprobs",
+                        "allowed_token_ids", "bad_words"}) {
+    if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");
+  }
+  if (has("use_beam_search") && body["use_beam_search"] != false) {
+    return Unsupported("'use_beam_search' is not supported");
+  }
+  if (has("response_format")) {
+    const json& f = body["response_format"];
+    if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) {
+      return Field("response_format", "must be an object with a string 'type'");
+    }
+    const std::string type = f["type"];
+    if (type != "text") {
+      return Unsupported("'response_format' of type '" + type + "' is not supported (only 'text')");
+    }
+  }
+  if (has("best_of")) {
+    ASSIGN_OR_RETURN(int64_t best_of, Integer(body, "best_of", 1, kMaxN));
+    if (best_of < r.n) return Field("best_of", "must be at least 'n'");
+    if (best_of > r.n) return Unsupported("'best_of' greater than 'n' is not supported");
+  }
   return r;
 }
 
@@ -203,7 +248,8 @@ InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
 }
 
 json ErrorBody(const std::string& message, int http_status) {
-  std::string type = http_status == 404 ? "NotFoundError"
+  std::string type = http_status == 404   ? "NotFoundError"
+                     : http_status == 501 ? "NotImplementedError"
                      : http_status >= 500 ? "InternalServerError"
                                           : "BadRequestError";
   if (http_status == 400) type = "invalid_request_error";

@@ -1,0 +1,93 @@
+// ParseOpenAIRequest: vLLM's sampling extensions that the engine implements reach it, and
+// what Sluice cannot honour is refused with 501 naming the field instead of being ignored
+// (a client asking for JSON output or beam search must not silently get plain sampling).
+
+#include <gtest/gtest.h>
+
+#include "frontend/openai/openai_request.h"
+
+namespace sluice::openai {
+namespace {
+
+using nlohmann::json;
+
+json Completion(json extra) {
+  json body = {{"model", "m"}, {"prompt", "hi"}};
+  body.update(extra);
+  return body;
+}
+
+TEST(OpenAIRequestTest, StopTokenIdsAndIncludeStopStrReachTheSamplingParameters) {
+  auto r = ParseOpenAIRequest(
+      Completion({{"stop_token_ids", {7, 0, 151645}}, {"include_stop_str_in_output", true}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sampling["stop_token_ids"], json({7, 0, 151645}));
+  EXPECT_EQ(r->sampling["include_stop_str_in_output"], true);
+  // Absent or null: the engine's defaults, nothing sent.
+  r = ParseOpenAIRequest(Completion({{"stop_token_ids", nullptr}}), false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->sampling.contains("stop_token_ids"));
+  EXPECT_FALSE(r->sampling.contains("include_stop_str_in_output"));
+}
+
+TEST(OpenAIRequestTest, MalformedExtensionsAre400sNamingTheField) {
+  for (const json& extra : {json{{"stop_token_ids", 5}}, json{{"stop_token_ids", {-1}}},
+                            json{{"stop_token_ids", {"7"}}}, json{{"stop_token_ids", {1.5}}},
+                            json{{"stop_token_ids", {int64_t{1} << 40}}},
+                            json{{"include_stop_str_in_output", "yes"}},
+                            json{{"response_format", "json"}}, json{{"response_format", json::object()}},
+                            json{{"best_of", 0}}, json{{"best_of", "2"}}, json{{"n", 3}, {"best_of", 2}}}) {
+    auto r = ParseOpenAIRequest(Completion(extra), false);
+    ASSERT_FALSE(r.ok()) << extra.dump();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << extra.dump();
+    EXPECT_NE(r.status().message().find(extra.items().begin().key() == "n" ? "best_of"
+                                                                          : extra.items().begin().key()),
+              std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(OpenAIRequestTest, WhatCannotBeHonouredIs501NamingIt) {
+  const json cases[] = {
+      {{"response_format", {{"type", "json_object"}}}},
+      {{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}},
+      {{"best_of", 3}},
+      {{"use_beam_search", true}},
+      {{"guided_json", {{"type", "object"}}}},
+      {{"guided_regex", "[a-z]+"}},
+      {{"guided_choice", {"yes", "no"}}},
+      {{"guided_grammar", "root ::= \"a\""}},
+      {{"structured_outputs", {{"regex", "a"}}}},
+      {{"prompt_logprobs", 1}},
+      {{"allowed_token_ids", {1, 2}}},
+      {{"bad_words", {"x"}}},
+      {{"logit_bias", {{"5", 1}}}},
+  };
+  for (const json& extra : cases) {
+    for (bool chat : {false, true}) {
+      json body = chat ? json{{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                       : Completion(json::object());
+      body.update(extra);
+      auto r = ParseOpenAIRequest(body, chat);
+      ASSERT_FALSE(r.ok()) << extra.dump();
+      EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << extra.dump();
+      EXPECT_NE(r.status().message().find(extra.items().begin().key()), std::string::npos)
+          << r.status().message();
+    }
+  }
+  EXPECT_EQ(ErrorBody("x", 501)["error"]["type"], "NotImplementedError");
+  EXPECT_EQ(ErrorBody("x", 404)["error"]["type"], "NotFoundError");
+}
+
+TEST(OpenAIRequestTest, DefaultsAndEmptyRequestsPass) {
+  for (const json& extra :
+       {json{{"response_format", {{"type", "text"}}}}, json{{"best_of", 1}},
+        json{{"n", 2}, {"best_of", 2}}, json{{"use_beam_search", false}}, json{{"logit_bias", json::object()}},
+        json{{"bad_words", json::array()}}, json{{"guided_json", nullptr}}, json{{"prompt_logprobs", nullptr}}}) {
+    auto r = ParseOpenAIRequest(Completion(extra), false);
+    EXPECT_TRUE(r.ok()) << extra.dump() << ": " << r.status().ToString();
+  }
+}
+
+}  // namespace
+}  // namespace sluice::openai
