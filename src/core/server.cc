@@ -158,18 +158,22 @@ std::vector<ModelIndexEntry> Server::RepositoryIndex(bool ready_only) const {
   return lifecycle_->Index(ready_only);
 }
 
+namespace {
+// Triton's answer outside explicit mode (none or poll), code and words: UNAVAILABLE (HTTP
+// 503, gRPC UNAVAILABLE), "... if polling is enabled" whichever of the two it is.
+Status ExplicitControlRefused() {
+  return Unavailable("explicit model load / unload is not allowed if polling is enabled");
+}
+}  // namespace
+
 Status Server::LoadModel(const std::string& name, const LoadOptions& options) {
-  if (options_.control_mode != ModelControlMode::kExplicit)
-    return Unsupported("explicit model load / unload is not allowed if polling is enabled or the "
-                       "model control mode is not 'explicit'");
+  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused();
   if (shutting_down_) return Unavailable("the server is shutting down");
   return lifecycle_->Load(name, options, true);
 }
 
 Status Server::UnloadModel(const std::string& name, const UnloadOptions& options) {
-  if (options_.control_mode != ModelControlMode::kExplicit)
-    return Unsupported("explicit model load / unload is not allowed if polling is enabled or the "
-                       "model control mode is not 'explicit'");
+  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused();
   return lifecycle_->Unload(name, options.wait);
 }
 

@@ -228,6 +228,16 @@ TEST(LifecycleHttpTest, PollModeSeesNewChangedAndDeletedModels) {
   EXPECT_FALSE(ProcessAlive(a_stubs[0])) << "the changed model was reloaded";
   repo.Remove("b");
   EXPECT_TRUE(WaitForState(*http, "b", "UNAVAILABLE", 5s) || IndexRow(*http, "b", "").is_null());
+  // The load / unload API is Triton's refusal here: 503 with its words; nothing changes.
+  for (const char* op : {"load", "unload"}) {
+    auto r = http->Post(std::string("/v2/repository/models/a/") + op, "");
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 503) << op << ": " << r->body;
+    EXPECT_NE(r->body.find("explicit model load / unload is not allowed if polling is enabled"),
+              std::string::npos)
+        << r->body;
+  }
+  EXPECT_EQ(StateOf(*http, "a"), "READY");
 }
 
 TEST(LifecycleHttpTest, SigtermLeavesNoChildAndExitsZero) {

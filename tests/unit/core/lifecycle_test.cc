@@ -167,8 +167,11 @@ TEST(LifecycleTest, LoadAndUnloadRefusedOutsideExplicitMode) {
   f.repo.AddModel("m");
   f.Start();
   EXPECT_EQ(f.Row("m")->state, ModelState::kReady) << "none mode loads everything at start";
-  EXPECT_EQ(f.server->LoadModel("m", {}).code(), StatusCode::kUnsupported);
-  EXPECT_EQ(f.server->UnloadModel("m", {}).code(), StatusCode::kUnsupported);
+  // Triton's refusal: UNAVAILABLE (HTTP 503) and its words.
+  for (const Status& s : {f.server->LoadModel("m", {}), f.server->UnloadModel("m", {})}) {
+    EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+    EXPECT_EQ(s.message(), "explicit model load / unload is not allowed if polling is enabled");
+  }
 }
 
 TEST(LifecycleTest, UnloadLetsInflightRequestsFinishWithinGrace) {
