@@ -36,5 +36,10 @@ inline constexpr std::string_view kNumOutputTokens = "num_output_tokens";  // UI
 //   sluice_add_generation_prompt: bool (default true)
 inline constexpr std::string_view kChatMessagesParameter = "sluice_chat_messages";
 inline constexpr std::string_view kAddGenerationPromptParameter = "sluice_add_generation_prompt";
+// sluice_check_context: bool (default false). True (the OpenAI endpoints, as vLLM's OpenAI
+// server): a prompt whose tokens plus max_tokens exceed the model's context is refused with
+// vLLM's message. False (Triton's vLLM backend, as vLLM's engine): generation stops at the
+// context's end, finish reason "length".
+inline constexpr std::string_view kCheckContextParameter = "sluice_check_context";
 
 }  // namespace sluice::llm_protocol

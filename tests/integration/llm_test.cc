@@ -126,6 +126,43 @@ TEST_F(DemoModelTest, StopTokenIdsEndTheGreedyCompletionAtThatToken) {
   EXPECT_EQ(full.compare(0, text.size(), text), 0) << text;
 }
 
+// The OpenAI endpoints refuse a prompt plus max_tokens over the context, with vLLM's OpenAI
+// server's message; Triton's generate keeps the vLLM engine's behaviour (stops at the end of
+// the context).
+TEST_F(DemoModelTest, MaxTokensPastTheContextIsA400OnTheOpenAiApiOnly) {
+  auto http = Http(server_->http_port());
+  for (const char* body :
+       {R"({"model":"sluice-demo","prompt":"Hello","max_tokens":100000})",
+        R"({"model":"sluice-demo","messages":[{"role":"user","content":"Hello"}],"max_tokens":100000})"}) {
+    const bool chat = std::string(body).find("messages") != std::string::npos;
+    auto r = http->Post(chat ? "/v1/chat/completions" : "/v1/completions", body);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << r->body;
+    const std::string message = nlohmann::json::parse(r->body)["error"]["message"];
+    EXPECT_EQ(message.rfind("This model's maximum context length is 512 tokens. However, you requested ", 0), 0u)
+        << message;
+    EXPECT_NE(message.find(" in the messages, 100000 in the completion). Please reduce the length"),
+              std::string::npos)
+        << message;
+  }
+  // The boundary: prompt + max_tokens equal to the context is allowed, one more is not.
+  auto r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":"Hello","max_tokens":1})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const int prompt_tokens = nlohmann::json::parse(r->body)["usage"]["prompt_tokens"];
+  for (int extra : {0, 1}) {
+    nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", "Hello"}, {"temperature", 0},
+                           {"max_tokens", 512 - prompt_tokens + extra}};
+    r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, extra == 0 ? 200 : 400) << r->body;
+  }
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 R"({"text_input":"Hello","sampling_parameters":"{\"max_tokens\": 100000, \"temperature\": 0}"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   auto http = Http(server_->http_port());
   for (const char* bad : {R"({"model":"sluice-demo","prompt":"x","temperature":-1})",

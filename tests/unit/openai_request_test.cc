@@ -79,6 +79,15 @@ TEST(OpenAIRequestTest, WhatCannotBeHonouredIs501NamingIt) {
   EXPECT_EQ(ErrorBody("x", 404)["error"]["type"], "NotFoundError");
 }
 
+TEST(OpenAIRequestTest, InferRequestsAskTheModelToCheckTheContextLength) {
+  auto r = ParseOpenAIRequest(Completion({{"max_tokens", 5}}), false);
+  ASSERT_TRUE(r.ok());
+  const InferRequest req = BuildInferRequest(*r, 0);
+  auto it = req.parameters.find("sluice_check_context");
+  ASSERT_NE(it, req.parameters.end());
+  EXPECT_EQ(std::get<bool>(it->second), true);
+}
+
 TEST(OpenAIRequestTest, DefaultsAndEmptyRequestsPass) {
   for (const json& extra :
        {json{{"response_format", {{"type", "text"}}}}, json{{"best_of", 1}},

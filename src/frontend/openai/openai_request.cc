@@ -231,6 +231,7 @@ InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
   json sampling = r.sampling;
   sampling["n"] = 1;
   if (r.seed) sampling["seed"] = *r.seed + index;
+  req.parameters[std::string(proto::kCheckContextParameter)] = true;  // as vLLM's OpenAI server
   if (r.chat) {
     req.parameters[std::string(proto::kChatMessagesParameter)] = r.messages.dump();
     req.inputs.push_back(BytesInput(proto::kTextInput, ""));

@@ -208,6 +208,18 @@ class LlmBackend final : public stub::Backend {
     ASSIGN_OR_RETURN(auto ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
                                                          static_cast<size_t>(engine_->max_model_len())));
     if (ids.empty()) return InvalidArgument("the prompt is empty");
+    const int64_t context = engine_->max_model_len();
+    if (req.check_context && req.sampling.max_tokens.has_value() &&
+        static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens > context) {
+      // vLLM's OpenAI server's words (it says "messages" for completions too).
+      const int64_t want = static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens;
+      return InvalidArgument("This model's maximum context length is " + std::to_string(context) +
+                             " tokens. However, you requested " + std::to_string(want) + " tokens (" +
+                             std::to_string(ids.size()) + " in the messages, " +
+                             std::to_string(*req.sampling.max_tokens) +
+                             " in the completion). Please reduce the length of the messages or "
+                             "completion.");
+    }
     const uint64_t id = br.id;
     auto pending = std::make_shared<Pending>();
     pending->request = req;

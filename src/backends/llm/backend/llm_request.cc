@@ -174,6 +174,7 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   ASSIGN_OR_RETURN(r.return_logprobs, OptionalBool(request, proto::kReturnLogprobs, false));
   ASSIGN_OR_RETURN(r.return_num_input_tokens, OptionalBool(request, proto::kReturnNumInputTokens, false));
   ASSIGN_OR_RETURN(r.return_num_output_tokens, OptionalBool(request, proto::kReturnNumOutputTokens, false));
+  ASSIGN_OR_RETURN(r.check_context, OptionalBool(request, proto::kCheckContextParameter, false));
 
   if (const Tensor* sp = FindInput(request, proto::kSamplingParameters)) {
     ASSIGN_OR_RETURN(std::string text, BytesScalar(*sp));

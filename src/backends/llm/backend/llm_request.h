@@ -25,6 +25,7 @@ struct LlmRequest {
   bool return_logprobs = false;
   bool return_num_input_tokens = false;
   bool return_num_output_tokens = false;
+  bool check_context = false;  // prompt + max_tokens over the context is an error
   SamplingParams sampling;
 };
 
