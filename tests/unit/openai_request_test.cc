@@ -47,6 +47,59 @@ TEST(OpenAIRequestTest, MalformedExtensionsAre400sNamingTheField) {
   }
 }
 
+// Wrong JSON types anywhere a client can put them are 400s naming the field, never an
+// exception (which the HTTP layer would turn into a 500).
+TEST(OpenAIRequestTest, WrongTypesAre400sNotExceptions) {
+  const json chat_cases[] = {
+      {{"messages", {{{"role", "user"}, {"content", {{{"type", 5}, {"text", "x"}}}}}}}},
+      {{"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", 5}}}}}}}},
+      {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"stream", true},
+       {"stream_options", {{"include_usage", "x"}}}},
+      {{"messages", {{{"role", "user"}, {"content", "x"}}}}, {"seed", json(uint64_t{18446744073709551615u})}},
+  };
+  for (const json& extra : chat_cases) {
+    json body = {{"model", "m"}};
+    body.update(extra);
+    Result<OpenAIRequest> r = InvalidArgument("unset");
+    ASSERT_NO_THROW(r = ParseOpenAIRequest(body, true)) << extra.dump();
+    ASSERT_FALSE(r.ok()) << extra.dump();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << extra.dump();
+  }
+  auto ok = ParseOpenAIRequest(
+      {{"model", "m"}, {"prompt", "x"}, {"stream", true}, {"stream_options", {{"include_usage", true}}}}, false);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_TRUE(ok->include_usage);
+}
+
+// Every field the parser reads, set to every kind of JSON value, in both endpoints: an
+// answer (ok or an error status), never an exception.
+TEST(OpenAIRequestTest, AnyJsonValueInAnyFieldGivesAStatusNotAnException) {
+  const json values[] = {nullptr, true, false, 0, -1, 3, json(uint64_t{18446744073709551615u}), 1e300,
+                         -0.5, "", "x", json::array(), json::array({1, "a", nullptr}),
+                         json::object(), json{{"type", 5}, {"text", {1}}},
+                         json::array({json{{"type", 5}}}), json::array({json{{"type", "text"}, {"text", 5}}}),
+                         json{{"include_usage", "x"}}};
+  const char* fields[] = {"model", "prompt", "messages", "echo", "suffix", "n", "stream",
+                          "stream_options", "max_tokens", "max_completion_tokens", "temperature",
+                          "top_p", "presence_penalty", "frequency_penalty", "top_k", "min_p",
+                          "repetition_penalty", "min_tokens", "ignore_eos", "stop", "stop_token_ids",
+                          "include_stop_str_in_output", "seed", "logprobs", "top_logprobs",
+                          "logit_bias", "tools", "response_format", "best_of", "use_beam_search",
+                          "guided_json", "prompt_logprobs"};
+  for (bool chat : {false, true}) {
+    for (const char* field : fields) {
+      for (const json& v : values) {
+        json body = chat ? json{{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}
+                         : json{{"model", "m"}, {"prompt", "hi"}};
+        body[field] = v;
+        if (std::string(field) == "stream_options") body["stream"] = true;
+        if (std::string(field) == "messages") body["messages"] = json::array({{{"role", "user"}, {"content", v}}});
+        EXPECT_NO_THROW((void)ParseOpenAIRequest(body, chat)) << field << " = " << v.dump();
+      }
+    }
+  }
+}
+
 TEST(OpenAIRequestTest, WhatCannotBeHonouredIs501NamingIt) {
   const json cases[] = {
       {{"response_format", {{"type", "json_object"}}}},

@@ -30,6 +30,9 @@ Result<double> Number(const json& body, const std::string& key, double lo, doubl
 Result<int64_t> Integer(const json& body, const std::string& key, int64_t lo, int64_t hi) {
   const json& v = body[key];
   if (!v.is_number_integer()) return Field(key, "must be an integer");
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+    return Field(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  }
   int64_t x = v.get<int64_t>();
   if (x < lo || x > hi) return Field(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return x;
@@ -69,8 +72,9 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
       if (m.contains("content") && m["content"].is_array()) {
         std::string text;
         for (const auto& part : m["content"]) {
-          if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text"))
-            return Field("messages", "content parts must be of type 'text'");
+          if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+              !part.contains("text") || !part["text"].is_string())
+            return Field("messages", "content parts must be of type 'text', with a string 'text'");
           text += part["text"].get<std::string>();
         }
         out["content"] = text;
@@ -105,7 +109,13 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   if (has("stream_options")) {
     if (!body["stream_options"].is_object()) return Field("stream_options", "must be an object");
     if (!r.stream) return Field("stream_options", "is only allowed when 'stream' is true");
-    r.include_usage = body["stream_options"].value("include_usage", false);
+    const json& usage = body["stream_options"].contains("include_usage")
+                            ? body["stream_options"]["include_usage"]
+                            : json(false);
+    if (!usage.is_boolean() && !usage.is_null()) {
+      return Field("stream_options", "'include_usage' must be a boolean");
+    }
+    r.include_usage = usage.is_boolean() && usage.get<bool>();
   }
   const char* max_key = has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (has(max_key)) {
