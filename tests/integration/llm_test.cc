@@ -126,6 +126,47 @@ TEST_F(DemoModelTest, StopTokenIdsEndTheGreedyCompletionAtThatToken) {
   EXPECT_EQ(full.compare(0, text.size(), text), 0) << text;
 }
 
+// logit_bias through both APIs: -100 bans the greedy first token, +100 forces a token at
+// every step (greedy and sampled); an id outside the vocabulary is a 400 naming it.
+TEST_F(DemoModelTest, LogitBiasBansAndForcesTokens) {
+  auto fx = Fixture();
+  const int32_t first = fx["output_ids"][0];
+  auto http = Http(server_->http_port());
+  nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", fx["prompt"]}, {"max_tokens", 4},
+                         {"temperature", 0}, {"logprobs", 0},
+                         {"logit_bias", {{std::to_string(first), -100}}}};
+  auto r = http->Post("/v1/completions", body.dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  const std::string full = fx["output_text"];
+  EXPECT_NE(full.rfind(j["choices"][0]["text"].get<std::string>(), 0), 0u)
+      << "the banned greedy token still came first: " << r->body;
+  for (double temperature : {0.0, 0.9}) {
+    body = {{"model", "sluice-demo"}, {"prompt", "Hello"}, {"max_tokens", 3}, {"temperature", temperature},
+            {"logprobs", 0}, {"logit_bias", {{"300", 100}}}};
+    r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto tokens = nlohmann::json::parse(r->body)["choices"][0]["logprobs"]["tokens"];
+    ASSERT_EQ(tokens.size(), 3u) << r->body;
+    EXPECT_EQ(tokens[0], tokens[1]);
+    EXPECT_EQ(tokens[1], tokens[2]);
+  }
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 R"({"text_input":"Hello","sampling_parameters":"{\"max_tokens\": 3, \"logit_bias\": {\"300\": 100}}"})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  const std::string text = nlohmann::json::parse(r->body)["text_output"];
+  ASSERT_EQ(text.size() % 3, 2u) << text;  // "Hello" + three copies of the forced token
+  const std::string piece = text.substr(5, (text.size() - 5) / 3);
+  EXPECT_EQ(text, "Hello" + piece + piece + piece);
+  r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":"x","logit_bias":{"99999":1}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("logit_bias"), std::string::npos) << r->body;
+}
+
 // The OpenAI endpoints refuse a prompt plus max_tokens over the context, with vLLM's OpenAI
 // server's message; Triton's generate keeps the vLLM engine's behaviour (stops at the end of
 // the context).

@@ -700,3 +700,34 @@ TEST(EngineTest, DeviceSamplingRowsCarryWhatTheCpuSamplerApplies) {
 
 }  // namespace
 }  // namespace sluice::llm
+
+namespace sluice::llm {
+namespace {
+
+// The device sampler does not apply a logit bias, so a step with a biased row samples on the
+// host: a +100 bias forces its token at every step even on a runner that samples on its
+// "device" (which would ignore the bias), and that runner never sees the row.
+TEST(EngineTest, LogitBiasRowsSampleOnTheHostEvenWhenTheDeviceCould) {
+  EngineSetup s;
+  auto runner = std::make_unique<DeviceSamplingRunner>(s.vocab, s.num_blocks, s.block_size);
+  DeviceSamplingRunner* device = runner.get();
+  auto created = Engine::Create(std::move(runner), s.options);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto engine = std::move(created).value();
+  SamplingParams p = Greedy(6);
+  const int32_t forced = 5;
+  p.logit_bias = {{forced, 100.f}};
+  Collector c;
+  ASSERT_TRUE(engine->AddRequest({"biased", Prompt(8, 3), p, c.Callback()}).ok());
+  ASSERT_TRUE(c.WaitFinished(1));
+  EXPECT_EQ(c.Get("biased").seqs[0].tokens, std::vector<int32_t>(6, forced));
+  EXPECT_TRUE(device->seen_rows.empty());
+  // Without the bias the same runner samples on its device.
+  ASSERT_TRUE(engine->AddRequest({"plain", Prompt(8, 3), Greedy(2), c.Callback()}).ok());
+  ASSERT_TRUE(c.WaitFinished(2));
+  EXPECT_FALSE(device->seen_rows.empty());
+  ExpectIdleAndClean(*engine);
+}
+
+}  // namespace
+}  // namespace sluice::llm

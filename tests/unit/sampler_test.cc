@@ -144,6 +144,38 @@ TEST(SamplerTest, PenaltiesFollowVllm) {
   EXPECT_FLOAT_EQ(row[4], 1.0f - 0.5f - 0.25f);
 }
 
+// OpenAI's / vLLM's logit_bias: added to the raw logit before the penalties; -100 in effect
+// bans a token, +100 forces it; the returned logprob stays the raw distribution's.
+TEST(SamplerTest, LogitBiasIsAddedBeforePenaltiesAndCanBanOrForce) {
+  const std::vector<float> logits = {2.0f, -1.0f, 3.0f, 0.5f};
+  const std::vector<int32_t> prompt = {0};
+  SamplerInput in{logits, prompt, {}, {}};
+  SamplingParams p;
+  p.temperature = 0;
+  p.repetition_penalty = 2.0f;
+  p.logit_bias = {{0, 1.0f}, {3, -0.5f}};
+  auto row = ProcessLogits(in, p);
+  EXPECT_FLOAT_EQ(row[0], (2.0f + 1.0f) / 2.0f);  // biased, then the prompt token's penalty
+  EXPECT_FLOAT_EQ(row[2], 3.0f);
+  EXPECT_FLOAT_EQ(row[3], 0.0f);
+  std::mt19937_64 rng(5);
+  p.repetition_penalty = 1.0f;
+  p.logit_bias = {{2, -100.0f}};
+  EXPECT_EQ(Sample(in, p, rng).token, 0);  // the argmax, banned
+  p.logit_bias = {{1, 100.0f}};
+  for (float t : {0.0f, 1.0f}) {
+    p.temperature = t;
+    for (int i = 0; i < 50; ++i) {
+      SampledToken s = Sample(in, p, rng);
+      ASSERT_EQ(s.token, 1) << "temperature " << t;
+      // log softmax of the raw row at token 1
+      double z = 0;
+      for (float v : logits) z += std::exp(double{v});
+      EXPECT_NEAR(s.logprob, -1.0 - std::log(z), 1e-5);
+    }
+  }
+}
+
 TEST(SamplerTest, SuppressedTokensAreNeverSampled) {
   const std::vector<float> logits = {0.0f, 10.0f, 0.0f};
   const std::vector<int32_t> banned = {1};
@@ -246,6 +278,11 @@ TEST(SamplingParamsTest, RefusesInvalidValuesNamingTheParameter) {
       {[&](SamplingParams& p) { p.stop = {""}; }, "stop"},
       {[&](SamplingParams& p) { p.stop_token_ids = {100}; }, "stop_token_ids"},
       {[&](SamplingParams& p) { p.stop_token_ids = {-1}; }, "stop_token_ids"},
+      {[&](SamplingParams& p) { p.logit_bias = {{100, 1.f}}; }, "logit_bias"},
+      {[&](SamplingParams& p) { p.logit_bias = {{-1, 1.f}}; }, "logit_bias"},
+      {[&](SamplingParams& p) { p.logit_bias = {{5, 100.5f}}; }, "logit_bias"},
+      {[&](SamplingParams& p) { p.logit_bias = {{5, nan}}; }, "logit_bias"},
+      {[&](SamplingParams& p) { p.logit_bias = {{5, 1.f}, {5, 2.f}}; }, "logit_bias"},
   };
   for (const Bad& c : cases) {
     SamplingParams p;

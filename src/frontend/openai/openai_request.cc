@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 
 #include "common/llm_protocol.h"
 
@@ -169,6 +170,24 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     }
     r.sampling["stop_token_ids"] = ids;  // the model checks them against its vocabulary
   }
+  if (has("logit_bias")) {
+    // {"token id": bias in [-100, 100]}; the model checks the ids against its vocabulary.
+    const json& bias = body["logit_bias"];
+    if (!bias.is_object()) return Field("logit_bias", "must be an object of token ids to biases");
+    json out = json::object();
+    for (const auto& [id, b] : bias.items()) {
+      char* end = nullptr;
+      const long long t = std::strtoll(id.c_str(), &end, 10);
+      if (id.empty() || end != id.c_str() + id.size() || t < 0 || t > INT32_MAX) {
+        return Field("logit_bias", "keys must be token ids, got \"" + id.substr(0, 32) + "\"");
+      }
+      if (!b.is_number() || !(std::fabs(b.get<double>()) <= 100)) {
+        return Field("logit_bias", "biases must be numbers between -100 and 100");
+      }
+      out[std::to_string(t)] = b;
+    }
+    if (!out.empty()) r.sampling["logit_bias"] = out;
+  }
   if (has("include_stop_str_in_output")) {
     if (!body["include_stop_str_in_output"].is_boolean()) {
       return Field("include_stop_str_in_output", "must be a boolean");
@@ -209,7 +228,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   auto asks = [&](const char* k) {
     return has(k) && !((body[k].is_array() || body[k].is_object()) && body[k].empty());
   };
-  for (const char* k : {"logit_bias", "tools", "guided_json", "guided_regex", "guided_choice",
+  for (const char* k : {"tools", "guided_json", "guided_regex", "guided_choice",
                         "guided_grammar", "structured_outputs", "prompt_logprobs",
                         "allowed_token_ids", "bad_words"}) {
     if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");

@@ -141,6 +141,15 @@ Status ApplySamplingJson(const json& object, SamplingParams& p) {
         ASSIGN_OR_RETURN(int32_t id, Int32(t, key));
         p.stop_token_ids.push_back(id);
       }
+    } else if (key == "logit_bias") {
+      // vLLM's dict[int, float]: {"token id": bias}.
+      if (!v.is_object()) return InvalidArgument("sampling parameter 'logit_bias' must be an object");
+      p.logit_bias.clear();
+      for (auto& [id_text, bias] : v.items()) {
+        ASSIGN_OR_RETURN(int32_t id, Int32(json(id_text), key));
+        ASSIGN_OR_RETURN(double b, Number(bias, key));
+        p.logit_bias.emplace_back(id, static_cast<float>(b));
+      }
     } else if (key == "skip_special_tokens" || key == "spaces_between_special_tokens" || key == "best_of") {
       // Accepted for vLLM compatibility; Sluice always skips special tokens in text.
     } else {

@@ -479,10 +479,12 @@ void EngineCore::Step() {
   }
 
   // 4. Run the model: sampling on the device when it can (no logits cross to the host),
-  // unless a row wants top logprobs, which need the whole distribution here.
+  // unless a row wants top logprobs, which need the whole distribution here, or a logit
+  // bias, which the device sampler does not apply.
   bool on_device = runner_->samples_on_device();
   for (size_t k = 0; k < in_batch.size() && on_device; ++k) {
-    if (batch.seqs[k].needs_logits && in_batch[k]->request->req.params.logprobs.value_or(0) > 0) {
+    const SamplingParams& p = in_batch[k]->request->req.params;
+    if (batch.seqs[k].needs_logits && (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty())) {
       on_device = false;
     }
   }

@@ -27,6 +27,9 @@ void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
   for (float& v : logits) {
     if (std::isnan(v)) v = kNegInf;
   }
+  for (const auto& [t, bias] : params.logit_bias) {
+    if (t >= 0 && t < vocab) logits[t] += bias;
+  }
   for (int32_t t : input.suppressed_tokens) {
     if (t >= 0 && t < vocab) logits[t] = kNegInf;
   }

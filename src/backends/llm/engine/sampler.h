@@ -36,7 +36,7 @@ struct SamplerInput {
   std::span<const int32_t> suppressed_tokens; // never sampled (EOS/stop ids before min_tokens)
 };
 
-// Suppression and penalties, in place. NaN logits become -inf.
+// Logit bias, suppression and penalties, in place. NaN logits become -inf.
 void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
                     const SamplerInput& input);
 // Temperature, min_p, top_k and top_p in place (masked tokens become -inf). Not for greedy.

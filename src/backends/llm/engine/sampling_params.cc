@@ -1,5 +1,6 @@
 #include "backends/llm/engine/sampling_params.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -72,6 +73,25 @@ Status SamplingParams::Validate(int32_t vocab_size) const {
     if (id < 0 || (vocab_size > 0 && id >= vocab_size)) {
       return Bad("stop_token_ids", std::to_string(id),
                  ("must be a token id in [0, " + std::to_string(vocab_size) + ")").c_str());
+    }
+  }
+  if (logit_bias.size() > kMaxLogitBias) {
+    return Bad("logit_bias", std::to_string(logit_bias.size()) + " tokens", "at most 1024 tokens");
+  }
+  std::vector<int32_t> ids;
+  for (const auto& [id, bias] : logit_bias) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
+    return Bad("logit_bias", std::to_string(*std::adjacent_find(ids.begin(), ids.end())),
+               "a token appears twice");
+  }
+  for (const auto& [id, bias] : logit_bias) {
+    if (id < 0 || (vocab_size > 0 && id >= vocab_size)) {
+      return Bad("logit_bias", std::to_string(id),
+                 ("must be a token id in [0, " + std::to_string(vocab_size) + ")").c_str());
+    }
+    if (!(std::fabs(bias) <= kMaxAbsLogitBias)) {
+      return Bad("logit_bias", Num(bias), "biases must be in [-100, 100]");
     }
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -18,6 +19,8 @@ struct SamplingParams {
   static constexpr size_t kMaxStopStrings = 64;
   static constexpr size_t kMaxStopStringBytes = 1024;
   static constexpr size_t kMaxStopTokenIds = 1024;
+  static constexpr size_t kMaxLogitBias = 1024;
+  static constexpr float kMaxAbsLogitBias = 100.f;
 
   int32_t n = 1;                    // parallel samples of one prompt, 1..16
   float temperature = 1.0f;         // >= 0; 0 (below 1e-5) = greedy
@@ -34,6 +37,10 @@ struct SamplingParams {
   std::vector<std::string> stop;          // stop strings (never half-emitted)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
+  // Added to the token's raw logit before the penalties (OpenAI's and vLLM's logit_bias):
+  // -100 in effect bans a token, +100 all but forces it. Token ids distinct, biases in
+  // [-100, 100].
+  std::vector<std::pair<int32_t, float>> logit_bias;
   bool include_stop_str_in_output = false;
   // Top logprobs per token, 0..20 (0 = only the chosen token's); nullopt = none.
   std::optional<int32_t> logprobs;
