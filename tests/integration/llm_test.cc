@@ -126,6 +126,52 @@ TEST_F(DemoModelTest, StopTokenIdsEndTheGreedyCompletionAtThatToken) {
   EXPECT_EQ(full.compare(0, text.size(), text), 0) << text;
 }
 
+// A batch of prompts with n samples each, greedy: choice i is prompt i / n's greedy text
+// (the first prompt's is the transformers fixture's), indices 0..3 in order, usage counts
+// each prompt once; echo prepends each choice's own prompt; streamed, the chunks of each
+// index join to the same texts.
+TEST_F(DemoModelTest, BatchOfPromptsGivesNChoicesPerPromptInOrder) {
+  auto fx = Fixture();
+  auto http = Http(server_->http_port());
+  const std::string a = fx["prompt"], b = "The meaning of life";
+  const int max_tokens = fx["max_new_tokens"];
+  auto one = http->Post("/v1/completions", nlohmann::json{{"model", "sluice-demo"}, {"prompt", b},
+                                                          {"max_tokens", max_tokens}, {"temperature", 0}}
+                                                .dump());
+  ASSERT_TRUE(one.ok());
+  ASSERT_EQ(one->status, 200) << one->body;
+  const auto b_alone = nlohmann::json::parse(one->body);
+  const std::string b_text = b_alone["choices"][0]["text"];
+  nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", {a, b}}, {"n", 2}, {"echo", true},
+                         {"max_tokens", max_tokens}, {"temperature", 0}};
+  auto r = http->Post("/v1/completions", body.dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  auto j = nlohmann::json::parse(r->body);
+  ASSERT_EQ(j["choices"].size(), 4u) << r->body;
+  const std::string want[] = {a + fx["output_text"].get<std::string>(), a + fx["output_text"].get<std::string>(),
+                              b + b_text, b + b_text};
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(j["choices"][i]["index"], i);
+    EXPECT_EQ(j["choices"][i]["text"], want[i]) << "choice " << i;
+  }
+  EXPECT_EQ(j["usage"]["prompt_tokens"], fx["prompt_ids"].size() + b_alone["usage"]["prompt_tokens"].get<size_t>());
+  body["stream"] = true;
+  body["echo"] = false;
+  auto sse = http->PostSse("/v1/completions", body.dump());
+  ASSERT_TRUE(sse.ok()) << sse.status().ToString();
+  std::string texts[4];
+  for (;;) {
+    auto ev = (*sse)->Next();
+    ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+    if (!*ev || (*ev)->data == "[DONE]") break;
+    auto chunk = nlohmann::json::parse((*ev)->data);
+    ASSERT_FALSE(chunk.contains("error")) << chunk.dump();
+    for (const auto& c : chunk["choices"]) texts[c["index"].get<int>()] += c["text"].get<std::string>();
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ((i < 2 ? a : b) + texts[i], want[i]) << "streamed choice " << i;
+}
+
 // logit_bias through both APIs: -100 bans the greedy first token, +100 forces a token at
 // every step (greedy and sampled); an id outside the vocabulary is a 400 naming it.
 TEST_F(DemoModelTest, LogitBiasBansAndForcesTokens) {

@@ -30,6 +30,37 @@ TEST(OpenAIRequestTest, StopTokenIdsAndIncludeStopStrReachTheSamplingParameters)
   EXPECT_FALSE(r->sampling.contains("include_stop_str_in_output"));
 }
 
+// Completions take a batch of prompts (choice i is sample i % n of prompt i / n); token-id
+// prompts are valid OpenAI but not supported (501), anything else a 400.
+TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
+  auto r = ParseOpenAIRequest(Completion({{"prompt", {"a", "b", "c"}}, {"n", 2}, {"seed", 7}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(NumChoices(*r), 6);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(PromptOf(*r, i), std::string(1, static_cast<char>('a' + i / 2)));
+    const InferRequest req = BuildInferRequest(*r, i);
+    auto sampling = json::parse(std::string(req.inputs[3].data.substr(4)));
+    EXPECT_EQ(sampling["seed"], 7 + i);
+    EXPECT_EQ(req.inputs[0].data.substr(4), PromptOf(*r, i));
+  }
+  r = ParseOpenAIRequest(Completion({{"prompt", "x"}, {"n", 3}}), false);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(NumChoices(*r), 3);
+  for (const json& tokens : {json::array({1, 2, 3}), json::array({json::array({1, 2}), json::array({3})})}) {
+    r = ParseOpenAIRequest(Completion({{"prompt", tokens}}), false);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << tokens.dump();
+  }
+  for (const json& bad : {json::array(), json::array({"a", 1}), json(std::vector<std::string>(257, "a"))}) {
+    r = ParseOpenAIRequest(Completion({{"prompt", bad}}), false);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.dump().substr(0, 40);
+  }
+  r = ParseOpenAIRequest(Completion({{"prompt", std::vector<std::string>(100, "a")}, {"n", 11}}), false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST(OpenAIRequestTest, LogitBiasReachesTheSamplingParameters) {
   auto r = ParseOpenAIRequest(Completion({{"logit_bias", {{"5", -100}, {"07", 2.5}}}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

@@ -13,7 +13,9 @@ namespace {
 namespace proto = llm_protocol;
 using nlohmann::json;
 
-constexpr int64_t kMaxN = 16;  // choices a request, as the engine allows
+constexpr int64_t kMaxN = 16;         // samples a prompt, as the engine allows
+constexpr int64_t kMaxPrompts = 256;   // prompts in one completions request
+constexpr int64_t kMaxChoices = 1024;  // prompts x n
 
 Status Field(const std::string& name, const std::string& what) {
   return InvalidArgument("'" + name + "' " + what);
@@ -86,11 +88,20 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     if (!body.contains("prompt")) return Field("prompt", "is required");
     const json& p = body["prompt"];
     if (p.is_string()) {
-      r.prompt = p;
-    } else if (p.is_array() && p.size() == 1 && p[0].is_string()) {
-      r.prompt = p[0];
+      r.prompts.push_back(p);
+    } else if (p.is_array() && !p.empty() &&
+               std::all_of(p.begin(), p.end(), [](const json& x) { return x.is_string(); })) {
+      if (p.size() > static_cast<size_t>(kMaxPrompts)) {
+        return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
+      }
+      for (const json& x : p) r.prompts.push_back(x);
+    } else if (p.is_array() && !p.empty() &&
+               std::all_of(p.begin(), p.end(), [](const json& x) {
+                 return x.is_number_integer() || (x.is_array() && !x.empty() && x[0].is_number_integer());
+               })) {
+      return Unsupported("'prompt' as token ids is not supported (send text)");
     } else {
-      return Field("prompt", "must be a string (or a list of one string)");
+      return Field("prompt", "must be a string or a non-empty list of strings");
     }
     if (body.contains("echo") && !body["echo"].is_null()) {
       if (!body["echo"].is_boolean()) return Field("echo", "must be a boolean");
@@ -102,6 +113,9 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   if (has("n")) {
     ASSIGN_OR_RETURN(int64_t n, Integer(body, "n", 1, kMaxN));
     r.n = static_cast<int>(n);
+  }
+  if (!chat && r.prompts.size() * r.n > static_cast<size_t>(kMaxChoices)) {
+    return Field("n", "times the prompts is more than " + std::to_string(kMaxChoices) + " choices");
   }
   if (has("stream")) {
     if (!body["stream"].is_boolean()) return Field("stream", "must be a boolean");
@@ -254,6 +268,12 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   return r;
 }
 
+int NumChoices(const OpenAIRequest& r) {
+  return r.chat ? r.n : static_cast<int>(r.prompts.size()) * r.n;
+}
+
+const std::string& PromptOf(const OpenAIRequest& r, int index) { return r.prompts[index / r.n]; }
+
 InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
   InferRequest req;
   req.model_name = r.model;
@@ -265,7 +285,7 @@ InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
     req.parameters[std::string(proto::kChatMessagesParameter)] = r.messages.dump();
     req.inputs.push_back(BytesInput(proto::kTextInput, ""));
   } else {
-    req.inputs.push_back(BytesInput(proto::kTextInput, r.prompt));
+    req.inputs.push_back(BytesInput(proto::kTextInput, PromptOf(r, index)));
   }
   req.inputs.push_back(BoolInput(proto::kStream, true));
   req.inputs.push_back(BoolInput(proto::kExcludeInputInOutput, true));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,9 +18,10 @@ namespace sluice::openai {
 struct OpenAIRequest {
   bool chat = false;
   std::string model;
-  std::string prompt;                          // completions
+  // Completions: the prompts, one or a batch. Choice i is sample i % n of prompt i / n.
+  std::vector<std::string> prompts;
   nlohmann::ordered_json messages;             // chat
-  int n = 1;
+  int n = 1;                                   // samples per prompt
   bool stream = false;
   bool include_usage = false;
   bool echo = false;                           // completions: prompt prepended to the text
@@ -30,8 +32,13 @@ struct OpenAIRequest {
 
 Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat);
 
-// The InferRequest for choice `index` of `r` (n requests with n = 1 each; a seeded request
-// uses seed + index so that choices differ yet reproduce).
+// Choices of the request: n for chat, n per prompt for completions.
+int NumChoices(const OpenAIRequest& r);
+// The prompt of choice `index` (completions).
+const std::string& PromptOf(const OpenAIRequest& r, int index);
+
+// The InferRequest for choice `index` of `r` (one request with n = 1 a choice; a seeded
+// request uses seed + index so that choices differ yet reproduce).
 InferRequest BuildInferRequest(const OpenAIRequest& r, int index);
 
 // OpenAI's error body: {"error": {"message", "type", "param", "code"}}.

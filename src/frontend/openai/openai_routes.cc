@@ -64,19 +64,20 @@ class Completion : public std::enable_shared_from_this<Completion> {
  public:
   Completion(OpenAIRequest request, std::shared_ptr<http::ResponseWriter> writer)
       : r_(std::move(request)), writer_(std::move(writer)), id_(RandomId(r_.chat ? "chatcmpl" : "cmpl")),
-        created_(NowSecs()), choices_(r_.n) {}
+        created_(NowSecs()), choices_(NumChoices(r_)) {}
 
   void Start(core::InferenceService& service) {
     if (r_.stream) writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
     auto self = shared_from_this();
     writer_->OnDisconnect([self] { self->CancelAll(); });
-    for (int i = 0; i < r_.n; ++i) {
+    const int total = NumChoices(r_);
+    for (int i = 0; i < total; ++i) {
       auto handle = service.Infer(BuildInferRequest(r_, i), [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); });
       if (!handle.ok()) {
         std::lock_guard lock(mu_);
         if (!failed_) failed_ = handle.status();
         choices_[i].done = true;
-        if (++finished_ == r_.n) FinishLocked();
+        if (++finished_ == total) FinishLocked();
         continue;
       }
       std::lock_guard lock(mu_);
@@ -130,7 +131,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
     }
     if (ev.final) {
       c.done = true;
-      if (++finished_ == r_.n) FinishLocked();
+      if (++finished_ == static_cast<int>(choices_.size())) FinishLocked();
     }
   }
 
@@ -177,7 +178,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
       choice["logprobs"] = r_.logprobs ? ChatLogprobs(lp) : json(nullptr);
     } else {
       std::string text = delta;
-      if (r_.echo && !c.role_sent) text = r_.prompt + text;
+      if (r_.echo && !c.role_sent) text = PromptOf(r_, i) + text;
       c.role_sent = true;
       choice["text"] = text;
       choice["logprobs"] = r_.logprobs ? CompletionLogprobs(lp, c.text.size()) : json(nullptr);
@@ -189,12 +190,17 @@ class Completion : public std::enable_shared_from_this<Completion> {
     writer_->WriteChunk("data: " + chunk.dump() + "\n\n");
   }
 
+  // A prompt's tokens count once however many samples it has (n), as OpenAI and vLLM do.
   json Usage() const {
     uint32_t prompt = 0, completion = 0;
-    for (const auto& c : choices_) {
-      prompt = std::max(prompt, c.prompt_tokens);
-      completion += c.completion_tokens;
+    for (size_t first = 0; first < choices_.size(); first += r_.n) {
+      uint32_t tokens = 0;
+      for (size_t i = first; i < first + r_.n && i < choices_.size(); ++i) {
+        tokens = std::max(tokens, choices_[i].prompt_tokens);
+      }
+      prompt += tokens;
     }
+    for (const auto& c : choices_) completion += c.completion_tokens;
     return json{{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
   }
 
@@ -225,9 +231,10 @@ class Completion : public std::enable_shared_from_this<Completion> {
         choice["message"] = {{"role", "assistant"}, {"content", c.text}};
         choice["logprobs"] = r_.logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
       } else {
-        std::string text = r_.echo ? r_.prompt + c.text : c.text;
-        choice["text"] = text;
-        choice["logprobs"] = r_.logprobs ? CompletionLogprobs(c.logprobs, r_.echo ? r_.prompt.size() : 0) : json(nullptr);
+        const std::string& prompt = PromptOf(r_, static_cast<int>(i));
+        choice["text"] = r_.echo ? prompt + c.text : c.text;
+        choice["logprobs"] =
+            r_.logprobs ? CompletionLogprobs(c.logprobs, r_.echo ? prompt.size() : 0) : json(nullptr);
       }
       choices.push_back(std::move(choice));
     }
