@@ -36,6 +36,9 @@ inline constexpr std::string_view kNumOutputTokens = "num_output_tokens";  // UI
 //   sluice_add_generation_prompt: bool (default true)
 inline constexpr std::string_view kChatMessagesParameter = "sluice_chat_messages";
 inline constexpr std::string_view kAddGenerationPromptParameter = "sluice_add_generation_prompt";
+// sluice_prompt_token_ids: string, JSON array of token ids: the prompt as tokens (OpenAI's
+// token-id prompts); `text_input` is then ignored. Not with sluice_chat_messages.
+inline constexpr std::string_view kPromptTokenIdsParameter = "sluice_prompt_token_ids";
 // sluice_check_context: bool (default false). True (the OpenAI endpoints, as vLLM's OpenAI
 // server): a prompt whose tokens plus max_tokens exceed the model's context is refused with
 // vLLM's message. False (Triton's vLLM backend, as vLLM's engine): generation stops at the

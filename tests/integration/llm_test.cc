@@ -172,6 +172,29 @@ TEST_F(DemoModelTest, BatchOfPromptsGivesNChoicesPerPromptInOrder) {
   for (int i = 0; i < 4; ++i) EXPECT_EQ((i < 2 ? a : b) + texts[i], want[i]) << "streamed choice " << i;
 }
 
+// Token-id prompts (as lm-eval-harness sends them): the fixture's prompt ids give the
+// fixture's greedy text, one prompt or a batch; an id outside the vocabulary is a 400.
+TEST_F(DemoModelTest, TokenIdPromptsGiveTheGreedyTextOfTheirText) {
+  auto fx = Fixture();
+  auto http = Http(server_->http_port());
+  for (const nlohmann::json& prompt : {fx["prompt_ids"], nlohmann::json::array({fx["prompt_ids"], fx["prompt_ids"]})}) {
+    nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", prompt}, {"max_tokens", fx["max_new_tokens"]},
+                           {"temperature", 0}};
+    auto r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = nlohmann::json::parse(r->body);
+    const size_t prompts = prompt[0].is_array() ? prompt.size() : 1;
+    ASSERT_EQ(j["choices"].size(), prompts);
+    for (const auto& c : j["choices"]) EXPECT_EQ(c["text"], fx["output_text"]);
+    EXPECT_EQ(j["usage"]["prompt_tokens"], prompts * fx["prompt_ids"].size());
+  }
+  auto r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":[1,2,99999]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("99999"), std::string::npos) << r->body;
+}
+
 // logit_bias through both APIs: -100 bans the greedy first token, +100 forces a token at
 // every step (greedy and sampled); an id outside the vocabulary is a 400 naming it.
 TEST_F(DemoModelTest, LogitBiasBansAndForcesTokens) {

@@ -46,12 +46,24 @@ TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
   r = ParseOpenAIRequest(Completion({{"prompt", "x"}, {"n", 3}}), false);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(NumChoices(*r), 3);
-  for (const json& tokens : {json::array({1, 2, 3}), json::array({json::array({1, 2}), json::array({3})})}) {
-    r = ParseOpenAIRequest(Completion({{"prompt", tokens}}), false);
-    ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported) << tokens.dump();
+  // Token ids: one prompt, or a batch; each choice's request carries its prompt's ids.
+  r = ParseOpenAIRequest(Completion({{"prompt", {json::array({1, 2}), json::array({3})}}, {"n", 2}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(NumChoices(*r), 4);
+  for (int i = 0; i < 4; ++i) {
+    const InferRequest req = BuildInferRequest(*r, i);
+    EXPECT_EQ(std::get<std::string>(req.parameters.at("sluice_prompt_token_ids")), i < 2 ? "[1,2]" : "[3]");
   }
-  for (const json& bad : {json::array(), json::array({"a", 1}), json(std::vector<std::string>(257, "a"))}) {
+  r = ParseOpenAIRequest(Completion({{"prompt", {5, 0, 7}}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->token_prompts, std::vector<std::vector<int32_t>>({{5, 0, 7}}));
+  r = ParseOpenAIRequest(Completion({{"prompt", {5}}, {"echo", true}}), false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+  for (const json& bad : {json::array(), json::array({"a", 1}), json(std::vector<std::string>(257, "a")),
+                          json::array({1, -2}), json::array({1, "2"}), json::array({json::array()}),
+                          json::array({json::array({1}), 2}), json::array({int64_t{1} << 33}),
+                          json::array({1.5})}) {
     r = ParseOpenAIRequest(Completion({{"prompt", bad}}), false);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << bad.dump().substr(0, 40);

@@ -95,17 +95,39 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
         return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
       }
       for (const json& x : p) r.prompts.push_back(x);
-    } else if (p.is_array() && !p.empty() &&
-               std::all_of(p.begin(), p.end(), [](const json& x) {
-                 return x.is_number_integer() || (x.is_array() && !x.empty() && x[0].is_number_integer());
-               })) {
-      return Unsupported("'prompt' as token ids is not supported (send text)");
+    } else if (p.is_array() && !p.empty() && (p[0].is_number_integer() || p[0].is_array())) {
+      // Token ids: one prompt ([1, 2]) or a batch ([[1, 2], [3]]). The model checks them
+      // against its vocabulary and context.
+      auto token_list = [](const json& ids, std::vector<int32_t>& out) {
+        if (!ids.is_array() || ids.empty()) return false;
+        for (const json& id : ids) {
+          if (!id.is_number_integer()) return false;
+          const bool in_range = id.is_number_unsigned() ? id.get<uint64_t>() <= INT32_MAX
+                                                         : id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
+          if (!in_range) return false;
+          out.push_back(static_cast<int32_t>(id.get<int64_t>()));
+        }
+        return true;
+      };
+      const bool batch = p[0].is_array();
+      if (batch && p.size() > static_cast<size_t>(kMaxPrompts)) {
+        return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
+      }
+      for (size_t i = 0; i < (batch ? p.size() : 1); ++i) {
+        r.token_prompts.emplace_back();
+        if (!token_list(batch ? p[i] : p, r.token_prompts.back())) {
+          return Field("prompt", "token-id prompts must be non-empty lists of token ids");
+        }
+      }
     } else {
-      return Field("prompt", "must be a string or a non-empty list of strings");
+      return Field("prompt", "must be a string, a list of strings, or token ids");
     }
     if (body.contains("echo") && !body["echo"].is_null()) {
       if (!body["echo"].is_boolean()) return Field("echo", "must be a boolean");
       r.echo = body["echo"];
+    }
+    if (r.echo && !r.token_prompts.empty()) {
+      return Unsupported("'echo' with token-id prompts is not supported");
     }
     if (body.contains("suffix") && !body["suffix"].is_null()) return Unsupported("'suffix' is not supported");
   }
@@ -114,7 +136,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     ASSIGN_OR_RETURN(int64_t n, Integer(body, "n", 1, kMaxN));
     r.n = static_cast<int>(n);
   }
-  if (!chat && r.prompts.size() * r.n > static_cast<size_t>(kMaxChoices)) {
+  if (!chat && (r.prompts.size() + r.token_prompts.size()) * r.n > static_cast<size_t>(kMaxChoices)) {
     return Field("n", "times the prompts is more than " + std::to_string(kMaxChoices) + " choices");
   }
   if (has("stream")) {
@@ -269,10 +291,14 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
 }
 
 int NumChoices(const OpenAIRequest& r) {
-  return r.chat ? r.n : static_cast<int>(r.prompts.size()) * r.n;
+  return r.chat ? r.n : static_cast<int>(r.prompts.size() + r.token_prompts.size()) * r.n;
 }
 
-const std::string& PromptOf(const OpenAIRequest& r, int index) { return r.prompts[index / r.n]; }
+const std::string& PromptOf(const OpenAIRequest& r, int index) {
+  static const std::string kNone;  // token-id prompts have no text here
+  const size_t p = static_cast<size_t>(index / r.n);
+  return p < r.prompts.size() ? r.prompts[p] : kNone;
+}
 
 InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
   InferRequest req;
@@ -283,6 +309,9 @@ InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
   req.parameters[std::string(proto::kCheckContextParameter)] = true;  // as vLLM's OpenAI server
   if (r.chat) {
     req.parameters[std::string(proto::kChatMessagesParameter)] = r.messages.dump();
+    req.inputs.push_back(BytesInput(proto::kTextInput, ""));
+  } else if (!r.token_prompts.empty()) {
+    req.parameters[std::string(proto::kPromptTokenIdsParameter)] = json(r.token_prompts[index / r.n]).dump();
     req.inputs.push_back(BytesInput(proto::kTextInput, ""));
   } else {
     req.inputs.push_back(BytesInput(proto::kTextInput, PromptOf(r, index)));

@@ -18,8 +18,10 @@ namespace sluice::openai {
 struct OpenAIRequest {
   bool chat = false;
   std::string model;
-  // Completions: the prompts, one or a batch. Choice i is sample i % n of prompt i / n.
+  // Completions: the prompts, one or a batch, as text or (token_prompts) as token ids.
+  // Choice i is sample i % n of prompt i / n.
   std::vector<std::string> prompts;
+  std::vector<std::vector<int32_t>> token_prompts;
   nlohmann::ordered_json messages;             // chat
   int n = 1;                                   // samples per prompt
   bool stream = false;
@@ -34,7 +36,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat);
 
 // Choices of the request: n for chat, n per prompt for completions.
 int NumChoices(const OpenAIRequest& r);
-// The prompt of choice `index` (completions).
+// The prompt of choice `index` (completions with text prompts; empty for token ids).
 const std::string& PromptOf(const OpenAIRequest& r, int index);
 
 // The InferRequest for choice `index` of `r` (one request with n = 1 a choice; a seeded

@@ -204,9 +204,16 @@ class LlmBackend final : public stub::Backend {
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
       ASSIGN_OR_RETURN(prompt, chat_template_->Render(*req.chat, req.add_generation_prompt, extra));
     }
-    // A chat template writes the special tokens itself.
-    ASSIGN_OR_RETURN(auto ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
-                                                         static_cast<size_t>(engine_->max_model_len())));
+    std::vector<int32_t> ids;
+    if (req.prompt_token_ids) {
+      // The engine checks the ids against the vocabulary and the context.
+      ids = *req.prompt_token_ids;
+      if (!req.exclude_input_in_output) prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
+    } else {
+      // A chat template writes the special tokens itself.
+      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
+                                                      static_cast<size_t>(engine_->max_model_len())));
+    }
     if (ids.empty()) return InvalidArgument("the prompt is empty");
     const int64_t context = engine_->max_model_len();
     if (req.check_context && req.sampling.max_tokens.has_value() &&

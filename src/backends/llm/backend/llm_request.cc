@@ -1,5 +1,6 @@
 #include "backends/llm/backend/llm_request.h"
 
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -162,7 +163,25 @@ Status ApplySamplingJson(const json& object, SamplingParams& p) {
 Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   LlmRequest r;
   auto chat = request.parameters.find(std::string(proto::kChatMessagesParameter));
-  if (chat != request.parameters.end()) {
+  auto tokens = request.parameters.find(std::string(proto::kPromptTokenIdsParameter));
+  if (tokens != request.parameters.end()) {
+    if (chat != request.parameters.end()) {
+      return InvalidArgument("parameters 'sluice_prompt_token_ids' and 'sluice_chat_messages' exclude each other");
+    }
+    const auto* text = std::get_if<std::string>(&tokens->second);
+    json ids = text ? json::parse(*text, nullptr, false) : json();
+    if (!ids.is_array() || ids.empty()) {
+      return InvalidArgument("parameter 'sluice_prompt_token_ids' must be a non-empty JSON array of token ids");
+    }
+    r.prompt_token_ids.emplace();
+    for (const json& id : ids) {
+      if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+        return InvalidArgument("parameter 'sluice_prompt_token_ids' holds " + id.dump().substr(0, 32) +
+                               ", not a token id");
+      }
+      r.prompt_token_ids->push_back(static_cast<int32_t>(id.get<int64_t>()));
+    }
+  } else if (chat != request.parameters.end()) {
     const auto* text = std::get_if<std::string>(&chat->second);
     if (!text) return InvalidArgument("parameter 'sluice_chat_messages' must be a JSON string");
     auto messages = nlohmann::ordered_json::parse(*text, nullptr, false);

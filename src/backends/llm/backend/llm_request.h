@@ -3,8 +3,10 @@
 // stub's InferRequest: the prompt (text or chat messages), sampling parameters (vLLM names,
 // from the `sampling_parameters` JSON input or the request parameters) and the output flags.
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +19,7 @@ namespace sluice::llm {
 struct LlmRequest {
   std::string prompt;                          // text_input
   std::optional<nlohmann::ordered_json> chat;  // messages, when the prompt is a chat
+  std::optional<std::vector<int32_t>> prompt_token_ids;  // when the prompt is tokens
   bool add_generation_prompt = true;
   bool stream = false;
   bool exclude_input_in_output = false;
