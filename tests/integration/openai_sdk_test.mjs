@@ -66,6 +66,23 @@ for await (const chunk of await client.completions.create({
 })) completionStream += chunk.choices[0]?.text ?? '';
 assert.equal(completionStream, text);
 
-// An error in OpenAI's shape.
+// A batch of prompts, one as token ids, with logit_bias: choices in order, the bias applied.
+const batch = await client.completions.create({
+  model, prompt: ['Once upon a time', 'Once upon a time'], max_tokens: 32, temperature: 0,
+});
+assert.deepEqual(batch.choices.map((c) => c.index), [0, 1]);
+for (const c of batch.choices) assert.equal(c.text, text, 'each batch prompt gives its greedy text');
+const biased = await client.completions.create({
+  model, prompt: 'Once upon a time', max_tokens: 3, temperature: 0, logit_bias: { 300: 100 }, logprobs: 0,
+});
+const forced = biased.choices[0].logprobs.tokens;
+assert.equal(forced.length, 3);
+assert.ok(forced.every((t) => t === forced[0]), `logit_bias +100 forces one token: ${forced}`);
+
+// Errors in OpenAI's shape: an unknown model, what Sluice cannot do.
 await assert.rejects(client.completions.create({ model: 'no-such-model', prompt: 'x' }), (e) => e.status === 404);
+await assert.rejects(
+  client.chat.completions.create({ model, messages: [{ role: 'user', content: 'x' }], response_format: { type: 'json_object' } }),
+  (e) => e.status === 501 && /response_format/.test(e.message),
+);
 console.log('openai sdk: all checks passed');
