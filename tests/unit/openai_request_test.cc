@@ -57,6 +57,10 @@ TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
   r = ParseOpenAIRequest(Completion({{"prompt", {5, 0, 7}}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->token_prompts, std::vector<std::vector<int32_t>>({{5, 0, 7}}));
+  // A long token prompt is one prompt, not a batch past the prompt cap.
+  r = ParseOpenAIRequest(Completion({{"prompt", std::vector<int>(1000, 3)}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(NumChoices(*r), 1);
   r = ParseOpenAIRequest(Completion({{"prompt", {5}}, {"echo", true}}), false);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);

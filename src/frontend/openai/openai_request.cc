@@ -41,6 +41,50 @@ Result<int64_t> Integer(const json& body, const std::string& key, int64_t lo, in
   return x;
 }
 
+// One token-id prompt: a non-empty list of ids in [0, 2^31). The model checks them against
+// its vocabulary and context.
+bool TokenIds(const json& ids, std::vector<int32_t>& out) {
+  if (!ids.is_array() || ids.empty()) return false;
+  for (const json& id : ids) {
+    if (!id.is_number_integer()) return false;
+    const bool in_range = id.is_number_unsigned()
+                              ? id.get<uint64_t>() <= INT32_MAX
+                              : id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
+    if (!in_range) return false;
+    out.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return true;
+}
+
+// Completions' `prompt`: a string, a batch of strings, token ids ([1, 2]) or a batch of them
+// ([[1, 2], [3]]).
+Status ParsePrompts(const json& p, OpenAIRequest& r) {
+  if (p.is_string()) {
+    r.prompts.push_back(p);
+    return Status::Ok();
+  }
+  if (!p.is_array() || p.empty()) return Field("prompt", "must be a string, a list of strings, or token ids");
+  const bool strings = std::all_of(p.begin(), p.end(), [](const json& x) { return x.is_string(); });
+  const bool batch = p[0].is_array();  // of token-id prompts
+  if (!strings && !batch && !p[0].is_number_integer()) {
+    return Field("prompt", "must be a string, a list of strings, or token ids");
+  }
+  if ((strings || batch) && p.size() > static_cast<size_t>(kMaxPrompts)) {
+    return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
+  }
+  if (strings) {
+    for (const json& x : p) r.prompts.push_back(x);
+    return Status::Ok();
+  }
+  for (size_t i = 0; i < (batch ? p.size() : 1); ++i) {
+    r.token_prompts.emplace_back();
+    if (!TokenIds(batch ? p[i] : p, r.token_prompts.back())) {
+      return Field("prompt", "token-id prompts must be non-empty lists of token ids");
+    }
+  }
+  return Status::Ok();
+}
+
 Tensor BytesInput(std::string_view name, const std::string& value) {
   Tensor t{std::string(name), DataType::kBytes, {1}, {}};
   AppendBytesElement(t.data, value);
@@ -86,42 +130,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     }
   } else {
     if (!body.contains("prompt")) return Field("prompt", "is required");
-    const json& p = body["prompt"];
-    if (p.is_string()) {
-      r.prompts.push_back(p);
-    } else if (p.is_array() && !p.empty() &&
-               std::all_of(p.begin(), p.end(), [](const json& x) { return x.is_string(); })) {
-      if (p.size() > static_cast<size_t>(kMaxPrompts)) {
-        return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
-      }
-      for (const json& x : p) r.prompts.push_back(x);
-    } else if (p.is_array() && !p.empty() && (p[0].is_number_integer() || p[0].is_array())) {
-      // Token ids: one prompt ([1, 2]) or a batch ([[1, 2], [3]]). The model checks them
-      // against its vocabulary and context.
-      auto token_list = [](const json& ids, std::vector<int32_t>& out) {
-        if (!ids.is_array() || ids.empty()) return false;
-        for (const json& id : ids) {
-          if (!id.is_number_integer()) return false;
-          const bool in_range = id.is_number_unsigned() ? id.get<uint64_t>() <= INT32_MAX
-                                                         : id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
-          if (!in_range) return false;
-          out.push_back(static_cast<int32_t>(id.get<int64_t>()));
-        }
-        return true;
-      };
-      const bool batch = p[0].is_array();
-      if (batch && p.size() > static_cast<size_t>(kMaxPrompts)) {
-        return Field("prompt", "has more than " + std::to_string(kMaxPrompts) + " prompts");
-      }
-      for (size_t i = 0; i < (batch ? p.size() : 1); ++i) {
-        r.token_prompts.emplace_back();
-        if (!token_list(batch ? p[i] : p, r.token_prompts.back())) {
-          return Field("prompt", "token-id prompts must be non-empty lists of token ids");
-        }
-      }
-    } else {
-      return Field("prompt", "must be a string, a list of strings, or token ids");
-    }
+    RETURN_IF_ERROR(ParsePrompts(body["prompt"], r));
     if (body.contains("echo") && !body["echo"].is_null()) {
       if (!body["echo"].is_boolean()) return Field("echo", "must be a boolean");
       r.echo = body["echo"];
