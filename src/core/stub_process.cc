@@ -86,6 +86,12 @@ struct StubProcess::Impl {
   std::set<uint64_t> in_flight;
   std::string metrics_text;
   Clock::time_point last_ack;
+  // Whether the stub has sent anything yet. Heartbeats are checked only from its first
+  // message on: before it, the stub may still be exec'ing and loading its libraries (the
+  // CUDA ones are hundreds of MB, seconds from a cold disk), and WaitReady's timeout bounds
+  // that start instead. (Checked from the spawn, a cold machine's first stub was killed for
+  // "stopped answering heartbeats" before its main() ran.)
+  bool answered = false;
 
   ~Impl() {
     if (pidfd >= 0) close(pidfd);
@@ -126,6 +132,8 @@ struct StubProcess::Impl {
           return;
         }
         init_done = true;
+        if (!answered) last_ack = Clock::now();
+        answered = true;
         init_status = std::get<ipc::InitResultMessage>(m.body).status;
         cv.notify_all();
         return;
@@ -147,6 +155,7 @@ struct StubProcess::Impl {
       case ipc::MessageType::kHeartbeatAck: {
         std::lock_guard<std::mutex> lock(mu);
         last_ack = Clock::now();
+        answered = true;
         metrics_text = std::move(std::get<ipc::HeartbeatAckMessage>(m.body).metrics_text);
         return;
       }
@@ -250,7 +259,7 @@ void StubProcess::Impl::IoLoop() {
       Clock::time_point last;
       {
         std::lock_guard<std::mutex> lock(mu);
-        check = !stopping && kill_reason.empty();
+        check = !stopping && kill_reason.empty() && answered;
         last = last_ack;
       }
       if (check && now - last > spec.heartbeat_timeout) {

@@ -33,7 +33,9 @@ struct StubLaunchSpec {
   int cpu_threads = 0;
   bool verbose_log = false;
   std::chrono::milliseconds heartbeat_interval{500};
-  std::chrono::milliseconds heartbeat_timeout{5000};  // no heartbeat reply this long: hung
+  // No heartbeat reply this long: hung. Counted from the stub's first message; until then
+  // (exec, loading its libraries) WaitReady's timeout bounds its start.
+  std::chrono::milliseconds heartbeat_timeout{5000};
 };
 
 struct StubCallbacks {

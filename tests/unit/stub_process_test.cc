@@ -489,6 +489,42 @@ class GarbageStubTest : public StubProcessTest {
   std::string dir_;
 };
 
+// A stub slow to reach its main() (a cold machine loading the CUDA libraries) is not
+// killed for missed heartbeats: they count from its first message, and its start is bounded
+// by WaitReady's timeout. Here the exec is delayed past the heartbeat timeout; the stub then
+// starts and serves, and is watched by heartbeats as usual from then on.
+TEST_F(GarbageStubTest, SlowStartIsBoundedByTheReadyTimeoutNotByHeartbeats) {
+  StubLaunchSpec spec = Spec("repeat");
+  spec.heartbeat_interval = 100ms;
+  spec.heartbeat_timeout = 600ms;
+  spec.stub_path = WriteScript(std::string("sleep 1.5\nexec ") + kStubPath + " \"$@\"");
+  Start(spec);
+  ASSERT_TRUE(stub_->running());
+  ASSERT_TRUE(stub_->SendRequest(1, RepeatRequest({4, 5, 6}, 0)).ok());
+  ASSERT_TRUE(rec_.WaitFinal(1));
+  const auto events = rec_.Events(1);
+  ASSERT_FALSE(events.empty());
+  EXPECT_TRUE(events.back().status.ok()) << events.back().status.ToString();
+  EXPECT_EQ(rec_.exits(), 0) << rec_.reason();
+}
+
+// ... and a stub that never gets going is still stopped, by the ready timeout.
+TEST_F(GarbageStubTest, StuckStartIsStoppedByTheReadyTimeout) {
+  StubLaunchSpec spec = Spec("identity");
+  spec.heartbeat_interval = 100ms;
+  spec.heartbeat_timeout = 600ms;
+  spec.stub_path = WriteScript("exec sleep 30");
+  auto s = StubProcess::Spawn(spec, rec_.Callbacks());
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  stub_ = std::move(s).value();
+  const auto t0 = Clock::now();
+  const Status ready = stub_->WaitReady(1500ms);
+  EXPECT_EQ(ready.code(), StatusCode::kUnavailable) << ready.ToString();
+  EXPECT_GE(Clock::now() - t0, 1400ms) << "stopped before the ready timeout: " << rec_.reason();
+  ASSERT_TRUE(rec_.WaitExit(3000ms));
+  EXPECT_NE(rec_.reason().find("did not finish initializing"), std::string::npos) << rec_.reason();
+}
+
 // 19 zero bytes complete a 24-byte header after "SLIC" + type byte.
 constexpr const char* kZeros19 =
     "\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000\\000";
