@@ -30,15 +30,24 @@ Result<double> Number(const json& body, const std::string& key, double lo, doubl
   return x;
 }
 
+// Whether v is a JSON integer in [lo, hi] (an unsigned one past int64 included: never
+// wrapped to a negative value).
+bool IntegerIn(const json& v, int64_t lo, int64_t hi) {
+  if (!v.is_number_integer()) return false;
+  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) return false;
+  const int64_t x = v.get<int64_t>();
+  return x >= lo && x <= hi;
+}
+
+bool IsTokenId(const json& v) { return IntegerIn(v, 0, INT32_MAX); }
+
 Result<int64_t> Integer(const json& body, const std::string& key, int64_t lo, int64_t hi) {
   const json& v = body[key];
   if (!v.is_number_integer()) return Field(key, "must be an integer");
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+  if (!IntegerIn(v, lo, hi)) {
     return Field(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   }
-  int64_t x = v.get<int64_t>();
-  if (x < lo || x > hi) return Field(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-  return x;
+  return v.get<int64_t>();
 }
 
 // One token-id prompt: a non-empty list of ids in [0, 2^31). The model checks them against
@@ -46,11 +55,7 @@ Result<int64_t> Integer(const json& body, const std::string& key, int64_t lo, in
 bool TokenIds(const json& ids, std::vector<int32_t>& out) {
   if (!ids.is_array() || ids.empty()) return false;
   for (const json& id : ids) {
-    if (!id.is_number_integer()) return false;
-    const bool in_range = id.is_number_unsigned()
-                              ? id.get<uint64_t>() <= INT32_MAX
-                              : id.get<int64_t>() >= 0 && id.get<int64_t>() <= INT32_MAX;
-    if (!in_range) return false;
+    if (!IsTokenId(id)) return false;
     out.push_back(static_cast<int32_t>(id.get<int64_t>()));
   }
   return true;
@@ -208,9 +213,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   }
   if (has("stop_token_ids")) {
     const json& ids = body["stop_token_ids"];
-    if (!ids.is_array() || !std::all_of(ids.begin(), ids.end(), [](const json& x) {
-          return x.is_number_integer() && x.get<int64_t>() >= 0 && x.get<int64_t>() <= INT32_MAX;
-        })) {
+    if (!ids.is_array() || !std::all_of(ids.begin(), ids.end(), IsTokenId)) {
       return Field("stop_token_ids", "must be a list of token ids");
     }
     r.sampling["stop_token_ids"] = ids;  // the model checks them against its vocabulary
