@@ -236,6 +236,49 @@ TEST_F(DemoModelTest, LogitBiasBansAndForcesTokens) {
   EXPECT_NE(r->body.find("logit_bias"), std::string::npos) << r->body;
 }
 
+// skip_special_tokens (vLLM's; default true) through both APIs: a special token forced at
+// every step is left out of the text by default and written with false; a non-boolean is a
+// 400 naming it. best_of above n is refused on Triton's generate too.
+TEST_F(DemoModelTest, SkipSpecialTokensFalseWritesSpecialTokens) {
+  auto http = Http(server_->http_port());
+  const std::string special = "<|im_start|>";  // id 1 in the demo tokenizer
+  for (const bool skip : {true, false}) {
+    nlohmann::json body = {{"model", "sluice-demo"}, {"prompt", "Hello"}, {"max_tokens", 3},
+                           {"temperature", 0}, {"logit_bias", {{"1", 100}}}};
+    if (!skip) body["skip_special_tokens"] = false;
+    auto r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    auto j = nlohmann::json::parse(r->body);
+    EXPECT_EQ(j["usage"]["completion_tokens"], 3) << r->body;
+    EXPECT_EQ(j["choices"][0]["text"], skip ? "" : special + special + special) << r->body;
+
+    nlohmann::json params = {{"max_tokens", 3}, {"logit_bias", {{"1", 100}}}};
+    if (!skip) params["skip_special_tokens"] = "False";  // Triton clients send strings too
+    body = {{"text_input", "Hello"}, {"exclude_input_in_output", true},
+            {"sampling_parameters", params.dump()}};
+    r = http->Post("/v2/models/sluice-demo/generate", body.dump());
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(nlohmann::json::parse(r->body)["text_output"], skip ? "" : special + special + special)
+        << r->body;
+  }
+  auto r = http->Post("/v1/completions",
+                      R"({"model":"sluice-demo","prompt":"x","skip_special_tokens":"no"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("skip_special_tokens"), std::string::npos) << r->body;
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 R"({"text_input":"x","sampling_parameters":"{\"n\": 1, \"best_of\": 2}"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 501) << r->body;
+  EXPECT_NE(r->body.find("best_of"), std::string::npos) << r->body;
+  // The server still answers.
+  r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":"x","max_tokens":1})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+}
+
 // The OpenAI endpoints refuse a prompt plus max_tokens over the context, with vLLM's OpenAI
 // server's message; Triton's generate keeps the vLLM engine's behaviour (stops at the end of
 // the context).

@@ -97,7 +97,7 @@ class LetterDetokenizer : public Detokenizer {
 };
 
 DetokenizerFactory Letters() {
-  return [](std::span<const int32_t>) { return std::make_unique<LetterDetokenizer>(); };
+  return [](std::span<const int32_t>, bool) { return std::make_unique<LetterDetokenizer>(); };
 }
 
 // Gathers the outputs of many requests.

@@ -30,6 +30,16 @@ TEST(OpenAIRequestTest, StopTokenIdsAndIncludeStopStrReachTheSamplingParameters)
   EXPECT_FALSE(r->sampling.contains("include_stop_str_in_output"));
 }
 
+TEST(OpenAIRequestTest, SkipSpecialTokensReachesTheSamplingParameters) {
+  auto r = ParseOpenAIRequest(Completion({{"skip_special_tokens", false}}), false);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->sampling["skip_special_tokens"], false);
+  r = ParseOpenAIRequest(Completion({{"skip_special_tokens", 0}}), false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("skip_special_tokens"), std::string::npos);
+}
+
 // Completions take a batch of prompts (choice i is sample i % n of prompt i / n); token-id
 // prompts are valid OpenAI but not supported (501), anything else a 400.
 TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
@@ -143,8 +153,8 @@ TEST(OpenAIRequestTest, AnyJsonValueInAnyFieldGivesAStatusNotAnException) {
                           "stream_options", "max_tokens", "max_completion_tokens", "temperature",
                           "top_p", "presence_penalty", "frequency_penalty", "top_k", "min_p",
                           "repetition_penalty", "min_tokens", "ignore_eos", "stop", "stop_token_ids",
-                          "include_stop_str_in_output", "seed", "logprobs", "top_logprobs",
-                          "logit_bias", "tools", "response_format", "best_of", "use_beam_search",
+                          "include_stop_str_in_output", "skip_special_tokens", "seed", "logprobs",
+                          "top_logprobs", "logit_bias", "tools", "response_format", "best_of", "use_beam_search",
                           "guided_json", "prompt_logprobs"};
   for (bool chat : {false, true}) {
     for (const char* field : fields) {

@@ -236,6 +236,12 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
     }
     if (!out.empty()) r.sampling["logit_bias"] = out;
   }
+  if (has("skip_special_tokens")) {
+    if (!body["skip_special_tokens"].is_boolean()) {
+      return Field("skip_special_tokens", "must be a boolean");
+    }
+    r.sampling["skip_special_tokens"] = body["skip_special_tokens"];
+  }
   if (has("include_stop_str_in_output")) {
     if (!body["include_stop_str_in_output"].is_boolean()) {
       return Field("include_stop_str_in_output", "must be a boolean");

@@ -37,8 +37,9 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::
 // Adapts the tokenizer's incremental detokenizer to the engine's interface.
 class SequenceDetokenizer final : public Detokenizer {
  public:
-  SequenceDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt)
-      : inner_(tokenizer, /*skip_special_tokens=*/true) {
+  SequenceDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt,
+                      bool skip_special_tokens)
+      : inner_(tokenizer, skip_special_tokens) {
     inner_.Seed(std::vector<int32_t>(prompt.begin(), prompt.end()));
   }
   std::string Feed(int32_t id) override { return inner_.Add(id); }
@@ -159,8 +160,9 @@ class LlmBackend final : public stub::Backend {
     if (options.eos_token_ids.empty() && tokenizer_->eos_id()) options.eos_token_ids.push_back(*tokenizer_->eos_id());
     options.seed = static_cast<uint64_t>(args.seed);
     const Tokenizer* tok = tokenizer_.get();
-    options.detokenizer = [tok](std::span<const int32_t> prompt) -> std::unique_ptr<Detokenizer> {
-      return std::make_unique<SequenceDetokenizer>(*tok, prompt);
+    options.detokenizer = [tok](std::span<const int32_t> prompt,
+                                bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
+      return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     spdlog::info("model '{}': ready (max_model_len {})", model_name_, engine_->max_model_len());

@@ -3,6 +3,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "common/llm_protocol.h"
 
@@ -82,6 +83,7 @@ Result<bool> Boolean(const json& v, const std::string& key) {
 
 Status ApplySamplingJson(const json& object, SamplingParams& p) {
   if (!object.is_object()) return InvalidArgument("sampling_parameters must be a JSON object");
+  std::optional<int32_t> best_of;
   for (auto& [key, v] : object.items()) {
     if (v.is_null()) {
       if (key == "max_tokens") p.max_tokens.reset();  // up to the context length
@@ -151,11 +153,23 @@ Status ApplySamplingJson(const json& object, SamplingParams& p) {
         ASSIGN_OR_RETURN(double b, Number(bias, key));
         p.logit_bias.emplace_back(id, static_cast<float>(b));
       }
-    } else if (key == "skip_special_tokens" || key == "spaces_between_special_tokens" || key == "best_of") {
-      // Accepted for vLLM compatibility; Sluice always skips special tokens in text.
+    } else if (key == "skip_special_tokens") {
+      ASSIGN_OR_RETURN(p.skip_special_tokens, Boolean(v, key));
+    } else if (key == "best_of") {
+      ASSIGN_OR_RETURN(best_of, Int32(v, key));
+    } else if (key == "spaces_between_special_tokens") {
+      // Accepted for vLLM compatibility: it only changes slow (Python) tokenizers' output.
     } else {
       return InvalidArgument("unknown sampling parameter '" + key + "'");
     }
+  }
+  // best_of = n (every sample drawn is returned) is what Sluice does; more would need the
+  // best n of best_of by cumulative logprob, which it does not do.
+  if (best_of && *best_of < p.n) {
+    return InvalidArgument("sampling parameter 'best_of' must be at least 'n'");
+  }
+  if (best_of && *best_of > p.n) {
+    return Unsupported("sampling parameter 'best_of' greater than 'n' is not supported");
   }
   return Status::Ok();
 }

@@ -20,9 +20,10 @@ class Detokenizer {
   virtual std::string Flush() { return {}; }
 };
 
-// Makes the detokenizer of one sequence, given its prompt (context for the first tokens).
-// Called on the engine thread.
-using DetokenizerFactory =
-    std::function<std::unique_ptr<Detokenizer>(std::span<const int32_t> prompt_token_ids)>;
+// Makes the detokenizer of one sequence, given its prompt (context for the first tokens) and
+// whether special tokens' text is left out (SamplingParams::skip_special_tokens). Called on
+// the engine thread.
+using DetokenizerFactory = std::function<std::unique_ptr<Detokenizer>(
+    std::span<const int32_t> prompt_token_ids, bool skip_special_tokens)>;
 
 }  // namespace sluice::llm

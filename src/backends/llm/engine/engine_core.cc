@@ -173,7 +173,7 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     s->seed = p.seed.has_value() ? static_cast<uint64_t>(*p.seed) + static_cast<uint64_t>(i)
                                  : seed_rng_();
     s->rng.seed(s->seed);
-    if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt());
+    if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt(), p.skip_special_tokens);
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
     seqs_[s->id] = s.get();
     if (i == 0 || !options_.enable_prefix_caching) {

@@ -42,6 +42,9 @@ struct SamplingParams {
   // [-100, 100].
   std::vector<std::pair<int32_t, float>> logit_bias;
   bool include_stop_str_in_output = false;
+  // Special tokens (the tokenizer's added tokens marked special: EOS, chat markers) are left
+  // out of the output text, as vLLM does by default; false writes their text.
+  bool skip_special_tokens = true;
   // Top logprobs per token, 0..20 (0 = only the chosen token's); nullopt = none.
   std::optional<int32_t> logprobs;
 
