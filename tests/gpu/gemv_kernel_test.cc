@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -261,8 +263,90 @@ TEST(GemvKernelTest, SwiGluEqualsLinearLinearSiluMulExactly) {
   }
 }
 
+// An output projection whose slices the next norm adds (SmallBatchLinearPartials, then
+// AddRmsNormPartials) equals the product, then AddRmsNorm, in the residual and the normed
+// output: bit for bit where both cut the product alike, within a bf16 rounding where the
+// partials cut a product that SmallBatchLinear does not (o's shape: the sums' order
+// differs); 1, 2 and 4 slices, 1 to 4 rows, with and without bias, every output poisoned
+// with NaN first (an element left unwritten fails).
+TEST(GemvKernelTest, PartialsAddedByTheNormEqualProductThenAddRmsNorm) {
+  SLUICE_REQUIRE_GPU();
+  auto rng = FreshRng();
+  struct SplitCase {
+    Shape shape;
+    int splits;
+    bool cut_alike;  // SmallBatchLinear cuts it into as many slices
+  };
+  const SplitCase cases[] = {{{1024, 512}, 1, true},
+                             {{3584, 3584}, 2, false},
+                             {{18944, 3584}, 4, true},
+                             {{8192, 40}, 4, true}};
+  for (const SplitCase& sc : cases) {
+    const Shape& s = sc.shape;
+    if (std::getenv("SLUICE_CUDA_GEMV_SLICE") == nullptr) {
+      ASSERT_EQ(SmallBatchLinearPartialSplits(1, s.in, s.out), sc.splits) << "in " << s.in;
+    }
+    const int splits = SmallBatchLinearPartialSplits(1, s.in, s.out);
+    ASSERT_TRUE(AddRmsNormPartialsFits(s.out, splits));
+    const auto w = RandomBf16Values(rng, static_cast<size_t>(s.in) * s.out, -0.05f, 0.05f);
+    const auto bias = RandomBf16Values(rng, s.out, -1.f, 1.f);
+    const auto norm_w = RandomBf16Values(rng, s.out, 0.5f, 1.5f);
+    DeviceArray<bf16> w_d(ToBf16(w)), bias_d(ToBf16(bias)), norm_d(ToBf16(norm_w));
+    const size_t ws_bytes = SmallBatchLinearWorkspaceBytes(s.in, s.out);
+    DeviceArray<char> ws(std::vector<char>(std::max<size_t>(ws_bytes, 1), 0));
+    for (int32_t rows = 1; rows <= kSmallBatchLinearMaxRows; ++rows) {
+      ASSERT_EQ(SmallBatchLinearPartialSplits(rows, s.in, s.out), splits);
+      const size_t n = static_cast<size_t>(rows) * s.out;
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * s.in);
+      const auto h = RandomBf16Values(rng, n, -4.f, 4.f);
+      DeviceArray<bf16> x_d(ToBf16(x));
+      for (const bool with_bias : {false, true}) {
+        SCOPED_TRACE(::testing::Message() << "in " << s.in << " out " << s.out << " rows " << rows
+                                          << " bias " << with_bias);
+        const bf16* b = with_bias ? bias_d.get() : nullptr;
+        const std::vector<float> poison(n, std::numeric_limits<float>::quiet_NaN());
+        // The chain: y = x W^T + b (its own slices added by its last blocks), then the norm.
+        DeviceArray<bf16> y(ToBf16(poison)), h_chain(ToBf16(h)), out_chain(ToBf16(poison));
+        SmallBatchLinear(x_d.get(), w_d.get(), b, rows, s.in, s.out, y.get(), false, ws.get(),
+                         ws_bytes, nullptr);
+        AddRmsNorm(h_chain.get(), y.get(), norm_d.get(), rows, s.out, 1e-6f, out_chain.get(),
+                   nullptr);
+        // The partials, added by the norm.
+        DeviceArray<float> partials(std::vector<float>(
+            SmallBatchLinearPartialsBytes(rows, s.in, s.out) / sizeof(float),
+            std::numeric_limits<float>::quiet_NaN()));
+        ASSERT_EQ(partials.size(), static_cast<size_t>(splits) * n);
+        DeviceArray<bf16> h_fused(ToBf16(h)), out_fused(ToBf16(poison));
+        SmallBatchLinearPartials(x_d.get(), w_d.get(), rows, s.in, s.out, partials.get(), nullptr);
+        AddRmsNormPartials(h_fused.get(), partials.get(), splits, b, norm_d.get(), rows, s.out,
+                           1e-6f, out_fused.get(), nullptr);
+        SLUICE_CUDA_OK(cudaGetLastError());
+        const auto want_h = ToFloat(h_chain.Download()), got_h = ToFloat(h_fused.Download());
+        const auto want = ToFloat(out_chain.Download()), got = ToFloat(out_fused.Download());
+        // One bf16 rounding of the product may go the other way, and the residual and the
+        // norm carry it: a few units in the last place of bf16.
+        auto close = [&](float a, float b) {
+          return sc.cut_alike ? a == b : std::abs(a - b) <= std::abs(b) / 32 + 1e-2f;
+        };
+        int bad = 0;
+        for (size_t i = 0; i < n; ++i) {
+          if (!(close(got_h[i], want_h[i]) && close(got[i], want[i])) && ++bad <= 3) {
+            ADD_FAILURE() << "element " << i << ": residual " << got_h[i] << " / " << want_h[i]
+                          << ", normed " << got[i] << " / " << want[i] << " (fused / chain)";
+          }
+        }
+        EXPECT_EQ(bad, 0);
+        EXPECT_NE(got_h, h) << "the residual was not updated";
+      }
+    }
+  }
+}
+
 TEST(GemvKernelTest, RefusesWhatItCannotDo) {
   EXPECT_FALSE(SmallBatchLinearFits(0, 64));
+  EXPECT_EQ(SmallBatchLinearPartialSplits(kSmallBatchLinearMaxRows + 1, 4096, 64), 0);
+  EXPECT_FALSE(AddRmsNormPartialsFits(60, 1));  // 16-byte packs need hidden % 8 == 0
+  EXPECT_FALSE(AddRmsNormPartialsFits(64, kSmallBatchLinearMaxSplits + 1));
   EXPECT_FALSE(SmallBatchLinearFits(kSmallBatchLinearMaxRows + 1, 64));
   EXPECT_FALSE(SmallBatchLinearFits(1, 60));  // 16-byte loads need in % 8 == 0
   EXPECT_TRUE(SmallBatchLinearFits(1, 3584));

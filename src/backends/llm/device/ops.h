@@ -175,6 +175,15 @@ class Device {
   // y[rows, out] = x[rows, in] * weight[out, in]^T (+ bias[out] when given).
   virtual void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                       int32_t in, int32_t out, Buffer& y) = 0;
+  // residual += x W^T (+ bias) [rows, out], then norm_out = RmsNorm(residual) with
+  // norm_weight: a Linear into y, then AddRmsNorm, which is what it does by default. A device
+  // may hand the product's partial sums straight to the norm and leave y untouched.
+  virtual void LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const Buffer* bias,
+                                int32_t rows, int32_t in, int32_t out, Buffer& y, Buffer& residual,
+                                const Buffer& norm_weight, float eps, Buffer& norm_out) {
+    Linear(x, weight, bias, rows, in, out, y);
+    AddRmsNorm(residual, y, norm_weight, rows, out, eps, norm_out);
+  }
   // Every part's Linear over the same x; by default one Linear each.
   virtual void LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
                            int32_t in) {

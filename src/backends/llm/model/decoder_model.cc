@@ -558,6 +558,20 @@ void DecoderModel::AllReduce(Buffer& buf, size_t elements) {
   if (!st.ok() && op_error_.ok()) op_error_ = std::move(st);
 }
 
+void DecoderModel::ProjectAddNorm(const Buffer& act, const Buffer& weight, const Buffer* bias,
+                                  int32_t rows, int32_t in, const Buffer& norm) {
+  const int32_t hidden = config_.hidden_size;
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  if (tp_.size == 1) {
+    device_->LinearAddRmsNorm(act, weight, bias, rows, in, hidden, *ws_.o, *ws_.h, norm, eps,
+                              *ws_.x);
+    return;
+  }
+  device_->Linear(act, weight, bias, rows, in, hidden, *ws_.o);
+  AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
+  device_->AddRmsNorm(*ws_.h, *ws_.o, norm, rows, hidden, eps, *ws_.x);
+}
+
 void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
   const HfModelConfig& c = config_;
   Device& d = *device_;
@@ -566,15 +580,11 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
   const int32_t kv_width = c.num_kv_heads * c.head_dim;
   const float eps = static_cast<float>(c.rms_norm_eps);
 
-  // h is the residual stream; each sub-block's output is added into it by AddRmsNorm.
+  // h is the residual stream; each sub-block's output is added into it by the next norm.
   d.Embedding(*embed_, hidden, *ws_.h);
+  d.RmsNorm(*ws_.h, *layers_[0].input_norm, rows, hidden, eps, *ws_.x);
   for (int32_t i = 0; i < c.num_layers; ++i) {
     Layer& l = layers_[i];
-    if (i == 0) {
-      d.RmsNorm(*ws_.h, *l.input_norm, rows, hidden, eps, *ws_.x);
-    } else {
-      d.AddRmsNorm(*ws_.h, *ws_.o, *l.input_norm, rows, hidden, eps, *ws_.x);
-    }
     const LinearPart qkv[] = {{l.q.get(), l.q_bias.get(), q_width, ws_.q.get()},
                               {l.k.get(), l.k_bias.get(), kv_width, ws_.k.get()},
                               {l.v.get(), l.v_bias.get(), kv_width, ws_.v.get()}};
@@ -582,13 +592,16 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
     d.RopeKvWrite(*ws_.q, *ws_.k, *ws_.v, c.num_heads, c.num_kv_heads, rope_, kv_width,
                   *l.k_cache, *l.v_cache);
     d.Attention(*ws_.q, *l.k_cache, *l.v_cache, attention_, *ws_.attn);
-    d.Linear(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, hidden, *ws_.o);
-    AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
-    d.AddRmsNorm(*ws_.h, *ws_.o, *l.post_norm, rows, hidden, eps, *ws_.x);
+    ProjectAddNorm(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, *l.post_norm);
     d.SwiGlu(*ws_.x, {l.gate.get(), l.gate_bias.get(), inter, ws_.gate.get()},
              {l.up.get(), l.up_bias.get(), inter, ws_.up.get()}, rows, hidden, *ws_.act);
-    d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
-    AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
+    if (i + 1 < c.num_layers) {
+      ProjectAddNorm(*ws_.act, *l.down, l.down_bias.get(), rows, inter,
+                     *layers_[i + 1].input_norm);
+    } else {  // o stays apart from h: the final norm is only for the logit rows (below)
+      d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
+      AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
+    }
   }
   if (out_rows == 0) return;
   // Only the rows that need logits go through the final norm and the LM head. Adding the

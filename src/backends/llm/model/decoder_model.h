@@ -115,6 +115,10 @@ class DecoderModel final : public ModelRunner {
   // Sums a row-parallel layer's output over the ranks (nothing without tensor parallelism);
   // a failure fails the step.
   void AllReduce(Buffer& buf, size_t elements);
+  // The residual stream h += act W^T (+ bias) [rows, hidden] (summed over the ranks), then
+  // x = RmsNorm(h) with `norm`: a sub-block's output projection and the next norm.
+  void ProjectAddNorm(const Buffer& act, const Buffer& weight, const Buffer* bias, int32_t rows,
+                      int32_t in, const Buffer& norm);
 
   // Constant after construction. Teardown: buffers (members below) go before device_,
   // which is declared first so that it is destroyed last.

@@ -13,6 +13,7 @@
 #include <tuple>
 #include <utility>
 
+#include "backends/llm/device/cuda/ab_switch.h"
 #include "backends/llm/device/cuda/cuda_memory.h"
 #include "backends/llm/device/cuda/kernels.h"
 #include "backends/llm/device/cuda/step_profiler.h"
@@ -361,6 +362,29 @@ class CudaDevice final : public Device {
     Prof("Linear (cuBLASLt)", out, in);
   }
 
+  // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
+  // consumes it instead of by the product's own last blocks: that pass was a threadfence, an
+  // atomic and a read of the partials on the step's critical path, once per projection.
+  void LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
+                        int32_t in, int32_t out, Buffer& y, Buffer& residual,
+                        const Buffer& norm_weight, float eps, Buffer& norm_out) override {
+    const int splits = partials_norm_ && small_batch_gemv_
+                           ? cuda::SmallBatchLinearPartialSplits(rows, in, out)
+                           : 0;
+    if (splits < 1 || splits > partials_max_splits_ ||
+        !cuda::AddRmsNormPartialsFits(out, splits)) {
+      return Device::LinearAddRmsNorm(x, weight, bias, rows, in, out, y, residual, norm_weight,
+                                      eps, norm_out);
+    }
+    float* partials = Partials(cuda::SmallBatchLinearPartialsBytes(rows, in, out));
+    if (partials == nullptr) return;
+    cuda::SmallBatchLinearPartials(Bf16(x), Bf16(weight), rows, in, out, partials, stream_);
+    Prof("Linear (GEMV partials)", out, in);
+    cuda::AddRmsNormPartials(Bf16(residual), partials, splits, bias ? Bf16(*bias) : nullptr,
+                             Bf16(norm_weight), rows, out, eps, Bf16(norm_out), stream_);
+    Prof("AddRmsNorm (partials)");
+  }
+
   // A decode step's q|k|v or gate|up as one GEMV launch when the weights sit back to back
   // (LoadWeightGroup) and the outputs are bf16; otherwise one Linear each.
   void LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
@@ -662,6 +686,23 @@ class CudaDevice final : public Device {
   }
   // Times the op just issued when profiling an eager step (step_profiler.h); `out` x `in`
   // names a product's shape.
+  // The partial sums' scratch, grown to `bytes` (null, the step failed, if it cannot be).
+  float* Partials(size_t bytes) {
+    if (bytes > partials_ws_.bytes) {
+      if (capturing_) {
+        Fail(Internal("GEMV partials grew during graph capture"));
+        return nullptr;
+      }
+      Result<bool> moved = partials_ws_.Ensure(bytes);
+      if (!moved.ok()) {
+        Fail(moved.status());
+        return nullptr;
+      }
+      if (*moved) DropGraphs();
+    }
+    return static_cast<float*>(partials_ws_.ptr);
+  }
+
   void Prof(const char* op, int32_t out = 0, int32_t in = 0) {
     if (!profiler_ || capturing_) return;
     profiler_->Op(out == 0 ? std::string(op)
@@ -678,16 +719,19 @@ class CudaDevice final : public Device {
   CudaDeviceOptions options_;
   // Decode batches of <= 4 rows go through Sluice's GEMV (gemv.cu) rather than cuBLASLt;
   // SLUICE_CUDA_GEMV=0 turns that off (for A/B measurements).
-  bool small_batch_gemv_ = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GEMV");
-    return v == nullptr || std::string_view(v) != "0";
-  }();
+  bool small_batch_gemv_ = cuda::SwitchOn("SLUICE_CUDA_GEMV");
   // Fused ops: q|k|v and gate|up(+SiLU) as one GEMV launch each in small decode steps,
   // rope with the KV-cache write. SLUICE_CUDA_FUSE=0 runs each op on its own (A/B
   // measurements; the fused forms are bit-equal).
-  bool fuse_ = [] {
-    const char* v = std::getenv("SLUICE_CUDA_FUSE");
-    return v == nullptr || std::string_view(v) != "0";
+  bool fuse_ = cuda::SwitchOn("SLUICE_CUDA_FUSE");
+  // Output projections' slices added by the next norm (LinearAddRmsNorm);
+  // SLUICE_CUDA_PARTIALS_NORM=0 runs a Linear, then AddRmsNorm (A/B measurements; bit-equal).
+  bool partials_norm_ = cuda::SwitchOn("SLUICE_CUDA_PARTIALS_NORM");
+  // ... for products of at most this many slices (SLUICE_CUDA_PARTIALS_MAX_SPLITS=2: o's, not
+  // down's 4; A/B measurements).
+  int partials_max_splits_ = [] {
+    const char* v = std::getenv("SLUICE_CUDA_PARTIALS_MAX_SPLITS");
+    return v != nullptr ? std::atoi(v) : cuda::kSmallBatchLinearMaxSplits;
   }();
   std::string name_;
   cudaStream_t stream_ = nullptr;
@@ -709,6 +753,7 @@ class CudaDevice final : public Device {
   DeviceScratch rope_table_;
   DeviceScratch attention_ws_;
   DeviceScratch gemv_ws_;  // the K-split GEMV's partial sums and counters
+  DeviceScratch partials_ws_;  // LinearAddRmsNorm's partial sums
 
   // Sampling.
   PinnedScratch sample_host_;

@@ -191,14 +191,58 @@ __device__ __forceinline__ bf16 NormValue(float x, float inv_rms, bf16 w) {
   return __float2bfloat16_rn(__bfloat162float(w) * RoundBf16(x * inv_rms));
 }
 
+// Where AddRmsNorm's delta comes from: nothing (RmsNorm), a bf16 tensor, or the fp32 partial
+// sums of a cut product (SmallBatchLinearPartials), added here in split order with the
+// product's bias and rounded once, as the product's own last pass would (gemv.cu).
+struct NoDelta {
+  static constexpr bool kAdd = false;
+};
+struct Bf16Delta {
+  static constexpr bool kAdd = true;
+  const bf16* d;
+  __device__ __forceinline__ Bf16Pack<8> Load(size_t row_off, int p) const {
+    return LoadPack<8>(d + row_off + p * 8);
+  }
+};
+struct PartialsDelta {
+  static constexpr bool kAdd = true;
+  const float* partials;  // [splits][rows][hidden]
+  int32_t splits;
+  size_t split_stride;  // rows * hidden
+  const bf16* bias;     // [hidden] or null
+  __device__ __forceinline__ Bf16Pack<8> Load(size_t row_off, int p) const {
+    float sum[8] = {};
+    // Every slice's loads are issued before the adds (unrolled to the most slices).
+#pragma unroll
+    for (int s = 0; s < kSmallBatchLinearMaxSplits; ++s) {
+      if (s < splits) {
+        const auto* src =
+            reinterpret_cast<const float4*>(partials + s * split_stride + row_off + p * 8);
+        const float4 a = src[0], b = src[1];
+        const float f[8] = {a.x, a.y, a.z, a.w, b.x, b.y, b.z, b.w};
+#pragma unroll
+        for (int e = 0; e < 8; ++e) sum[e] += f[e];
+      }
+    }
+    Bf16Pack<8> out;
+    Bf16Pack<8> b{};
+    if (bias != nullptr) b = LoadPack<8>(bias + p * 8);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      const float bias_e = bias != nullptr ? __bfloat162float(b.v[e]) : 0.f;
+      out.v[e] = __float2bfloat16_rn(sum[e] + bias_e);
+    }
+    return out;
+  }
+};
+
 // One block per row; thread t holds the packs t, t + blockDim, ... (kItems of them) of the
-// row in registers between the reduction and the write, so the row is read once. With kAdd,
-// x is the residual: it becomes bf16(x + delta), written back to `residual`, and that rounded
-// value is what gets normalised (HF adds in bf16 before the norm).
-template <int kItems, bool kAdd>
-__global__ void RmsNormVecKernel(const bf16* x, const bf16* __restrict__ delta,
-                                 const bf16* __restrict__ weight, int32_t hidden, float eps,
-                                 bf16* residual, bf16* out) {
+// row in registers between the reduction and the write, so the row is read once. With a
+// delta, x is the residual: it becomes bf16(x + delta), written back to `residual`, and that
+// rounded value is what gets normalised (HF adds in bf16 before the norm).
+template <int kItems, typename Delta>
+__global__ void RmsNormVecKernel(const bf16* x, const Delta delta, const bf16* __restrict__ weight,
+                                 int32_t hidden, float eps, bf16* residual, bf16* out) {
   PdlLaunchDependents();
   const int packs = hidden / 8;
   // The weight is no kernel's output: loaded before waiting for x, it is not a round trip
@@ -219,8 +263,8 @@ __global__ void RmsNormVecKernel(const bf16* x, const bf16* __restrict__ delta,
     const int p = threadIdx.x + j * blockDim.x;
     if (p < packs) {
       row[j] = LoadPack<8>(x + row_off + p * 8);
-      if constexpr (kAdd) {
-        const Bf16Pack<8> d = LoadPack<8>(delta + row_off + p * 8);
+      if constexpr (Delta::kAdd) {
+        const Bf16Pack<8> d = delta.Load(row_off, p);
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
           row[j].v[e] =
@@ -275,36 +319,51 @@ __global__ void RmsNormScalarKernel(const bf16* x, const bf16* __restrict__ delt
   }
 }
 
-// Picks the register-resident kernel when the row is packable and fits 8 packs a thread of a
-// 256-thread block (hidden <= 16384), else the scalar one.
+// The register-resident kernel for a packable row of <= 8 packs a thread of a 256-thread
+// block (hidden <= 16384): the fewest items a thread that keep the block within kMaxThreads.
+template <typename Delta>
+void LaunchRmsNormVec(const bf16* x, const Delta& delta, const bf16* weight, int32_t rows,
+                      int32_t hidden, float eps, bf16* residual, bf16* out, cudaStream_t stream) {
+  const int packs = hidden / 8;
+  const unsigned grid = static_cast<unsigned>(rows);
+  auto threads_for = [&](int items) { return RoundUpToWarp((packs + items - 1) / items); };
+  if (packs <= 1 * kMaxThreads) {
+    LaunchDependent(RmsNormVecKernel<1, Delta>, grid, threads_for(1), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
+  } else if (packs <= 2 * kMaxThreads) {
+    LaunchDependent(RmsNormVecKernel<2, Delta>, grid, threads_for(2), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
+  } else if (packs <= 4 * kMaxThreads) {
+    LaunchDependent(RmsNormVecKernel<4, Delta>, grid, threads_for(4), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
+  } else {
+    LaunchDependent(RmsNormVecKernel<8, Delta>, grid, threads_for(8), 0, stream,
+        x, delta, weight, hidden, eps, residual, out);
+  }
+}
+
+constexpr int kMaxVecHidden = 8 * kMaxThreads * 8;
+
+// The vector kernel when the row is packable and fits it, else the scalar one.
 template <bool kAdd>
 void LaunchRmsNorm(const bf16* x, const bf16* delta, const bf16* weight, int32_t rows,
                    int32_t hidden, float eps, bf16* residual, bf16* out, cudaStream_t stream) {
   if (rows <= 0 || hidden <= 0) return;
-  const bool vec = hidden % 8 == 0 && Aligned16(x) && Aligned16(weight) && Aligned16(out) &&
+  const bool vec = hidden % 8 == 0 && hidden <= kMaxVecHidden && Aligned16(x) &&
+                   Aligned16(weight) && Aligned16(out) &&
                    (!kAdd || (Aligned16(delta) && Aligned16(residual)));
-  const int packs = hidden / 8;
-  const unsigned grid = static_cast<unsigned>(rows);
-  // Fewest items per thread that keep the block within kMaxThreads.
-  auto threads_for = [&](int items) { return RoundUpToWarp((packs + items - 1) / items); };
-  if (vec && packs <= 1 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<1, kAdd>, grid, threads_for(1), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
-  } else if (vec && packs <= 2 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<2, kAdd>, grid, threads_for(2), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
-  } else if (vec && packs <= 4 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<4, kAdd>, grid, threads_for(4), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
-  } else if (vec && packs <= 8 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<8, kAdd>, grid, threads_for(8), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
-  } else {
-    constexpr int kScalarThreads = 512;
-    const int threads = hidden < kScalarThreads ? RoundUpToWarp(hidden) : kScalarThreads;
-    LaunchDependent(RmsNormScalarKernel<kAdd>, grid, threads, 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
+  if (vec) {
+    if constexpr (kAdd) {
+      LaunchRmsNormVec(x, Bf16Delta{delta}, weight, rows, hidden, eps, residual, out, stream);
+    } else {
+      LaunchRmsNormVec(x, NoDelta{}, weight, rows, hidden, eps, residual, out, stream);
+    }
+    return;
   }
+  constexpr int kScalarThreads = 512;
+  const int threads = hidden < kScalarThreads ? RoundUpToWarp(hidden) : kScalarThreads;
+  LaunchDependent(RmsNormScalarKernel<kAdd>, static_cast<unsigned>(rows), threads, 0, stream,
+                  x, delta, weight, hidden, eps, residual, out);
 }
 
 // --- Rope ---
@@ -440,6 +499,21 @@ void RmsNorm(const bf16* x, const bf16* weight, int32_t rows, int32_t hidden, fl
 void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows, int32_t hidden,
                 float eps, bf16* out, cudaStream_t stream) {
   LaunchRmsNorm<true>(residual, delta, weight, rows, hidden, eps, residual, out, stream);
+}
+
+bool AddRmsNormPartialsFits(int32_t hidden, int32_t splits) {
+  return hidden > 0 && hidden % 8 == 0 && hidden <= kMaxVecHidden && splits >= 1 &&
+         splits <= kSmallBatchLinearMaxSplits;
+}
+
+void AddRmsNormPartials(bf16* residual, const float* partials, int32_t splits, const bf16* bias,
+                        const bf16* weight, int32_t rows, int32_t hidden, float eps, bf16* out,
+                        cudaStream_t stream) {
+  if (rows <= 0 || !AddRmsNormPartialsFits(hidden, splits)) return;
+  assert(Aligned16(residual) && Aligned16(partials) && Aligned16(weight) && Aligned16(out) &&
+         (bias == nullptr || Aligned16(bias)));
+  const PartialsDelta delta{partials, splits, static_cast<size_t>(rows) * hidden, bias};
+  LaunchRmsNormVec(residual, delta, weight, rows, hidden, eps, residual, out, stream);
 }
 
 namespace {

@@ -14,6 +14,12 @@
 // inside these kernels did not pay (H200, 7B step, bench/RESULTS.md session 5): AddRmsNorm
 // in the first pass of the next GEMV (every block redoing it) cost 0.05-0.45 ms a step, and
 // rope with the KV-cache write in the q|k|v epilogue gained nothing.
+//
+// Long products are cut into slices of W's columns (SplitsFor) whose fp32 partial sums are
+// added either by the product's own last block per row group, or, for the projections whose
+// only reader is the next kernel (o and down into AddRmsNorm, q|k|v into the rope kernel),
+// by that reader as it loads its input (SmallBatchLinearPartials): no threadfence, atomic
+// and reread on the step's critical path, and a short product may then be cut too.
 
 #include <cuda_bf16.h>
 
@@ -22,8 +28,10 @@
 #include <string_view>
 #include <type_traits>
 
+#include "backends/llm/device/cuda/ab_switch.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
+#include "backends/llm/device/cuda/pick.cuh"
 
 namespace sluice::llm::cuda {
 namespace {
@@ -49,10 +57,7 @@ constexpr int kUnrollTwo = 4;
 // or 4 warps instead did nothing for the down projection, and cost 0.15 ms a step on the
 // short rows.) SLUICE_CUDA_GEMV_PAIRS=0 reads one column a warp (A/B measurements).
 int ColumnsPerWarp() {
-  static const int columns = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GEMV_PAIRS");
-    return v != nullptr && std::string_view(v) == "0" ? 1 : 2;
-  }();
+  static const int columns = SwitchOn("SLUICE_CUDA_GEMV_PAIRS") ? 2 : 1;
   return columns;
 }
 
@@ -154,16 +159,33 @@ __device__ __forceinline__ void WarpDot(const bf16* __restrict__ x, int32_t x_st
   }
 }
 
-// y[m, n] (part p's column n - end[p-1]) = v + that part's bias.
+// Column n of W: its part, its column in that part's y, and the part's width.
+struct Column {
+  int part, col, width;
+};
+template <typename Out>
+__device__ __forceinline__ Column ColumnOf(const Outputs<Out>& o, int n) {
+  int p = 0;
+#pragma unroll
+  for (int i = 0; i + 1 < kGemvMaxParts; ++i) p += i + 1 < o.count && n >= o.end[i];
+  const int start = p > 0 ? Pick(o.end, p - 1) : 0;
+  return {p, n - start, Pick(o.end, p) - start};
+}
+
+// Column n's bias (0 without one). Biases are weights: the kernels read them before waiting
+// for x, so that the store at the end is not held up by one more load.
+template <typename Out>
+__device__ __forceinline__ float BiasOf(const Outputs<Out>& o, int n) {
+  const Column c = ColumnOf(o, n);
+  const bf16* bias = Pick(o.bias, c.part);
+  return bias != nullptr ? __bfloat162float(bias[c.col]) : 0.f;
+}
+
+// y[m, n] (part p's column n - end[p-1]) = v, the bias already added.
 template <typename Out>
 __device__ __forceinline__ void StoreColumn(const Outputs<Out>& o, int n, int m, float v) {
-  int p = 0;
-  while (p + 1 < o.count && n >= o.end[p]) ++p;
-  const int start = p > 0 ? o.end[p - 1] : 0;
-  const int width = o.end[p] - start;
-  const int col = n - start;
-  const float b = o.bias[p] != nullptr ? __bfloat162float(o.bias[p][col]) : 0.f;
-  Store(o.y[p] + static_cast<int64_t>(m) * width + col, v + b);
+  const Column c = ColumnOf(o, n);
+  Store(Pick(o.y, c.part) + static_cast<int64_t>(m) * c.width + c.col, v);
 }
 
 // Warp w of block b owns columns (b * kWarps + w) * C + [0, C); a column past `out` reads
@@ -173,14 +195,16 @@ __global__ void __launch_bounds__(kWarps * 32)
     GemvKernel(const bf16* __restrict__ x, const bf16* __restrict__ w, int32_t in,
                const Outputs<Out> o) {
   PdlLaunchDependents();
-  const int out = o.end[o.count - 1];
+  const int out = Pick(o.end, o.count - 1);
   const int n0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * C;
   if (n0 >= out) return;  // other warps of the grid wait (see the contract)
   const uint4* wr[C];
+  float bias[C];
 #pragma unroll
   for (int c = 0; c < C; ++c) {
     const int n = n0 + c < out ? n0 + c : n0;
     wr[c] = reinterpret_cast<const uint4*>(w + static_cast<int64_t>(n) * in);
+    bias[c] = BiasOf(o, n);
   }
   float acc[C][M];
   WarpDot<M, C, kUnrollOne / C>(x, in, wr, in, acc);
@@ -189,17 +213,18 @@ __global__ void __launch_bounds__(kWarps * 32)
   for (int c = 0; c < C; ++c) {
     if (n0 + c >= out) break;
 #pragma unroll
-    for (int m = 0; m < M; ++m) StoreColumn(o, n0 + c, m, acc[c][m]);
+    for (int m = 0; m < M; ++m) StoreColumn(o, n0 + c, m, acc[c][m] + bias[c]);
   }
 }
 
 // The K-split form (SplitsFor): block b works on row group b / splits, W's columns
-// [k0, k0 + in / splits) for k0 = (b % splits) * in / splits, and writes fp32 partial sums;
-// the group's last block to finish (a counter per group, the threadfence-reduction pattern)
-// adds the splits' partials in split order, so the result is deterministic, and resets the
-// counter for the next call. The workspace: partials [splits][M][out] fp32, then one counter
-// per row group, zero between calls.
-template <int M, int C, typename Out>
+// [k0, k0 + in / splits) for k0 = (b % splits) * in / splits, and writes fp32 partial sums
+// [splits][M][out]. With kSum, the group's last block to finish (a counter per group, the
+// threadfence-reduction pattern) adds the splits' partials in split order, so the result is
+// deterministic, and resets the counter for the next call; the workspace is the partials, then
+// one counter per row group, zero between calls. Without it the kernel ends at the partials and
+// its consumer adds them (SmallBatchLinearPartials).
+template <int M, int C, typename Out, bool kSum>
 __global__ void __launch_bounds__(kWarps * 32)
     GemvSplitKernel(const bf16* __restrict__ x, const bf16* __restrict__ w, int32_t in,
                     int32_t splits, const Outputs<Out> o, float* __restrict__ partials,
@@ -221,7 +246,7 @@ __global__ void __launch_bounds__(kWarps * 32)
                                              static_cast<int64_t>(split) * len);
     }
     WarpDot<M, C, kUnrollOne / C>(x + static_cast<int64_t>(split) * len, in, wr, len, acc);
-  } else {
+  } else if constexpr (kSum) {
     PdlWait();  // before the counter and partials, which the previous call used
   }
   if (active && (threadIdx.x & 31) == 0) {
@@ -234,6 +259,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
+  if constexpr (!kSum) return;  // other warps of the grid waited (see the contract)
   __shared__ bool last;
   __threadfence();
   __syncthreads();
@@ -244,17 +270,19 @@ __global__ void __launch_bounds__(kWarps * 32)
   __syncthreads();
   if (!last) return;
   __threadfence();
+  // (The bias is read here, not before the wait as in GemvKernel: kept live across the
+  // product it took 7 more registers, and 6 blocks an SM fit instead of 7.)
   constexpr int kColumns = kWarps * C;
   static_assert(kColumns * M <= kWarps * 32, "one thread per output of the group");
-  const int t = threadIdx.x;
-  const int n = group * kColumns + t % kColumns;
-  const int m = t / kColumns;
-  if (m >= M || n >= out) return;
+  const int sum_n = group * kColumns + threadIdx.x % kColumns;
+  const int sum_m = threadIdx.x / kColumns;
+  if (sum_m >= M || sum_n >= out) return;
+  const float bias = BiasOf(o, sum_n);
   float sum = 0.f;
   for (int s = 0; s < splits; ++s) {
-    sum += __ldcg(partials + (static_cast<int64_t>(s) * M + m) * out + n);
+    sum += __ldcg(partials + (static_cast<int64_t>(s) * M + sum_m) * out + sum_n);
   }
-  StoreColumn(o, n, m, sum);
+  StoreColumn(o, sum_n, sum_m, sum + bias);
 }
 
 // act[m, n] = bf16(bf16(silu(g)) * u) with g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b):
@@ -272,11 +300,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint4* const wr[2] = {
       reinterpret_cast<const uint4*>(gate_row),
       reinterpret_cast<const uint4*>(gate_row + static_cast<int64_t>(inter) * in)};
+  const float bg = gate_bias != nullptr ? __bfloat162float(gate_bias[n]) : 0.f;
+  const float bu = up_bias != nullptr ? __bfloat162float(up_bias[n]) : 0.f;
   float acc[2][M];
   WarpDot<M, 2, kUnrollTwo>(x, in, wr, in, acc);
   if ((threadIdx.x & 31) == 0) {
-    const float bg = gate_bias != nullptr ? __bfloat162float(gate_bias[n]) : 0.f;
-    const float bu = up_bias != nullptr ? __bfloat162float(up_bias[n]) : 0.f;
 #pragma unroll
     for (int m = 0; m < M; ++m) {
       const float g = __bfloat162float(__float2bfloat16_rn(acc[0][m] + bg));
@@ -309,9 +337,9 @@ auto GemvFor(int32_t rows) {
   return ForRows(rows, [](auto m) { return GemvKernel<decltype(m)::value, C, Out>; });
 }
 
-template <int C, typename Out>
+template <int C, typename Out, bool kSum = true>
 auto GemvSplitFor(int32_t rows) {
-  return ForRows(rows, [](auto m) { return GemvSplitKernel<decltype(m)::value, C, Out>; });
+  return ForRows(rows, [](auto m) { return GemvSplitKernel<decltype(m)::value, C, Out, kSum>; });
 }
 
 auto SwiGluFor(int32_t rows) {
@@ -331,20 +359,31 @@ int RowGroups(int32_t out) {
 // slices: 38.1 us, 8: 36.2 us); a whole 7B decode step went from 4.45 to 4.31 ms. Slices stay >=
 // 2048 elements (short rows, as q|k|v's or o's 3584, gained nothing: their time is the ramp and the
 // tail); SLUICE_CUDA_GEMV_SPLIT=0 turns splitting off (A/B measurements).
-int SplitsFor(int32_t in, int32_t out) {
-  static const bool enabled = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GEMV_SPLIT");
-    return v == nullptr || std::string_view(v) != "0";
-  }();
+//
+// When the kernel reading the product adds the partials (SmallBatchLinearPartials), the cut
+// costs no last-block pass, and slices of 1024 elements pay: o (3584 x 3584) cut in 2 took a
+// 7B step from 4.11-4.14 to 4.05-4.07 ms on an H200 (bench/RESULTS.md, session 7).
+// SLUICE_CUDA_GEMV_SLICE sets that least length (A/B measurements).
+int SplitsFor(int32_t in, int32_t out, int min_slice = 2048) {
+  static const bool enabled = SwitchOn("SLUICE_CUDA_GEMV_SPLIT");
   if (!enabled) return 1;
   constexpr int kMaxWarps = 8192;  // beyond ~one wave of resident warps, splitting only adds
   const int warps = RowGroups(out) * kWarps;
   int splits = 1;
-  while (splits < 4 && in % (16 * splits) == 0 && in / (2 * splits) >= 2048 &&
-         warps * 2 * splits <= kMaxWarps) {
+  while (splits < kSmallBatchLinearMaxSplits && in % (16 * splits) == 0 &&
+         in / (2 * splits) >= min_slice && warps * 2 * splits <= kMaxWarps) {
     splits *= 2;
   }
   return splits;
+}
+
+int ConsumerSliceLength() {
+  static const int length = [] {
+    const char* v = std::getenv("SLUICE_CUDA_GEMV_SLICE");
+    const int n = v != nullptr ? std::atoi(v) : 0;
+    return n >= 256 ? n : 1024;
+  }();
+  return length;
 }
 
 size_t PartialsBytes(int32_t rows, int32_t out, int splits) {
@@ -403,6 +442,27 @@ void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t ro
   } else {
     Launch(x, w, rows, in, Single<bf16>(bias, out, y), stream, workspace, workspace_bytes);
   }
+}
+
+int SmallBatchLinearPartialSplits(int32_t rows, int32_t in, int32_t out) {
+  if (!SmallBatchLinearFits(rows, in) || out < 1) return 0;
+  return SplitsFor(in, out, ConsumerSliceLength());
+}
+
+size_t SmallBatchLinearPartialsBytes(int32_t rows, int32_t in, int32_t out) {
+  return PartialsBytes(rows, out, SmallBatchLinearPartialSplits(rows, in, out));
+}
+
+void SmallBatchLinearPartials(const bf16* x, const bf16* w, int32_t rows, int32_t in, int32_t out,
+                              float* partials, cudaStream_t stream) {
+  const int splits = SmallBatchLinearPartialSplits(rows, in, out);
+  if (splits < 1) return;
+  const Outputs<float> o = Single<float>(nullptr, out, nullptr);
+  const int groups = RowGroups(out);
+  LaunchDependent(ColumnsPerWarp() == 2 ? GemvSplitFor<2, float, false>(rows)
+                                        : GemvSplitFor<1, float, false>(rows),
+                  dim3(static_cast<unsigned>(groups * splits)), dim3(kWarps * 32), 0, stream, x, w,
+                  in, splits, o, partials, nullptr);
 }
 
 void SmallBatchLinearGroup(const bf16* x, const bf16* w, const GemvParts& parts, int32_t rows,

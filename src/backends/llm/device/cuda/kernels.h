@@ -59,6 +59,14 @@ void RmsNorm(const bf16* x, const bf16* weight, int32_t rows, int32_t hidden, fl
 // residual = bf16(residual + delta) in place, then out = RmsNorm(residual).
 void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows,
                 int32_t hidden, float eps, bf16* out, cudaStream_t stream);
+// AddRmsNorm with delta = bf16(sum over s < splits of partials[s][r] (+ bias)), in split order:
+// the result of a SmallBatchLinearPartials product, equal bit for bit to that product as a
+// SmallBatchLinear. Needs hidden % 8 == 0, hidden <= 16384, 16-byte aligned pointers and
+// 1 <= splits <= kSmallBatchLinearMaxSplits (AddRmsNormPartialsFits); bias may be null.
+bool AddRmsNormPartialsFits(int32_t hidden, int32_t splits);
+void AddRmsNormPartials(bf16* residual, const float* partials, int32_t splits, const bf16* bias,
+                        const bf16* weight, int32_t rows, int32_t hidden, float eps, bf16* out,
+                        cudaStream_t stream);
 // Neox-style rotary embedding in place on q [rows, num_q_heads * head_dim] and
 // k [rows, num_kv_heads * head_dim]; angle = positions[r] * inv_freq[i] in fp32, cos/sin
 // rounded to bf16 and the products rounded as HF does in bf16.
@@ -100,6 +108,18 @@ size_t SmallBatchLinearWorkspaceBytes(int32_t in, int32_t out);
 void SmallBatchLinear(const bf16* x, const bf16* w, const bf16* bias, int32_t rows, int32_t in,
                       int32_t out, void* y, bool y_f32, void* workspace, size_t workspace_bytes,
                       cudaStream_t stream);
+
+// The same product left as fp32 partial sums for the kernel that reads it to add
+// (AddRmsNormPartials):
+// partials[s][m][n] over slice s of W's columns, for SmallBatchLinearPartialSplits(rows, in,
+// out) slices (1 to kSmallBatchLinearMaxSplits; 0: the product does not fit), so that no pass
+// of the product's own adds the slices. `partials` holds SmallBatchLinearPartialsBytes bytes;
+// nothing else needs zeroing.
+constexpr int kSmallBatchLinearMaxSplits = 4;
+int SmallBatchLinearPartialSplits(int32_t rows, int32_t in, int32_t out);
+size_t SmallBatchLinearPartialsBytes(int32_t rows, int32_t in, int32_t out);
+void SmallBatchLinearPartials(const bf16* x, const bf16* w, int32_t rows, int32_t in, int32_t out,
+                              float* partials, cudaStream_t stream);
 
 // Several products over one x whose weights lie back to back from `w` (part p owns W's rows
 // [end[p-1], end[p]), with end[-1] = 0): one launch writes each part's bf16 y [rows,
