@@ -363,8 +363,9 @@ class CudaDevice final : public Device {
   }
 
   // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
-  // consumes it instead of by the product's own last blocks: that pass was a threadfence, an
-  // atomic and a read of the partials on the step's critical path, once per projection.
+  // consumes it instead of by the product's own last blocks (a threadfence, an atomic and a
+  // read of the partials on the step's critical path), which lets o be cut in 2: 7B step on
+  // an H200 4.11 -> 4.07 ms; for down, cut in 4 either way, it measured level.
   void LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                         int32_t in, int32_t out, Buffer& y, Buffer& residual,
                         const Buffer& norm_weight, float eps, Buffer& norm_out) override {
