@@ -10,10 +10,10 @@
 #include <map>
 #include <set>
 #include <string>
-#include <tuple>
 #include <utility>
 
 #include "backends/llm/device/cuda/ab_switch.h"
+#include "backends/llm/device/cuda/cublaslt_plans.h"
 #include "backends/llm/device/cuda/cuda_memory.h"
 #include "backends/llm/device/cuda/kernels.h"
 #include "backends/llm/device/cuda/step_profiler.h"
@@ -30,20 +30,6 @@ using cuda::PinnedScratch;
 using cuda::Ptr;
 
 
-// A cached cuBLASLt plan for one GEMM shape.
-struct MatmulPlan {
-  cublasLtMatmulDesc_t desc = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  bool has_algo = false;
-  ~MatmulPlan() {
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (desc) cublasLtMatmulDescDestroy(desc);
-  }
-};
-
 constexpr size_t kBlasWorkspaceBytes = 32u << 20;
 constexpr size_t kLoadChunkBytes = 32u << 20;
 
@@ -55,7 +41,7 @@ class CudaDevice final : public Device {
     // Order: graphs, plans and the profiler's events reference the stream and the handle.
     profiler_.reset();
     DropGraphs();
-    plans_.clear();
+    plans_.Clear();
     if (stream_) cudaStreamSynchronize(stream_);
     for (cudaEvent_t e : load_events_) {
       if (e) cudaEventDestroy(e);
@@ -345,9 +331,10 @@ class CudaDevice final : public Device {
                              Ptr<void>(y), f32_out, gemv_ws_.ptr, gemv_ws_.bytes, stream_);
       return Prof("Linear (GEMV)", out, in);
     }
-    Result<MatmulPlan*> plan = Plan(rows, in, out, f32_out, bias != nullptr);
+    Result<cuda::MatmulPlan*> plan = plans_.Get(blas_, blas_workspace_.bytes, !capturing_, rows,
+                                                in, out, f32_out, bias != nullptr);
     if (!plan.ok()) return Fail(plan.status());
-    MatmulPlan& p = **plan;
+    cuda::MatmulPlan& p = **plan;
     if (bias != nullptr) {
       const void* bias_ptr = Ptr<void>(*bias);
       cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_ptr,
@@ -599,54 +586,6 @@ class CudaDevice final : public Device {
   }
   size_t MetaInts() const { return RegionOffset(9) + static_cast<size_t>(cap_blocks_); }
 
-  Result<MatmulPlan*> Plan(int32_t rows, int32_t in, int32_t out, bool f32_out, bool bias) {
-    const auto key = std::make_tuple(rows, in, out, f32_out, bias);
-    auto it = plans_.find(key);
-    if (it != plans_.end()) return it->second.get();
-    if (capturing_) return Internal("cuBLASLt plan first made during graph capture");
-    auto p = std::make_unique<MatmulPlan>();
-    const cudaDataType_t out_type = f32_out ? CUDA_R_32F : CUDA_R_16BF;
-    auto check = [](cublasStatus_t s, const char* what) -> Status {
-      return s == CUBLAS_STATUS_SUCCESS ? Status::Ok() : BlasError(s, what);
-    };
-    RETURN_IF_ERROR(check(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F),
-                          "matmul desc"));
-    const cublasOperation_t trans_a = CUBLAS_OP_T, trans_b = CUBLAS_OP_N;
-    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &trans_a, sizeof(trans_a));
-    cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &trans_b, sizeof(trans_b));
-    if (bias) {
-      const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                     sizeof(epilogue));
-      const cudaDataType_t bias_type = CUDA_R_16BF;
-      cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
-                                     sizeof(bias_type));
-    }
-    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->a, CUDA_R_16BF, in, out, in), "layout A"));
-    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->b, CUDA_R_16BF, in, rows, in), "layout B"));
-    RETURN_IF_ERROR(check(cublasLtMatrixLayoutCreate(&p->c, out_type, out, rows, out), "layout C"));
-    cublasLtMatmulPreference_t pref = nullptr;
-    RETURN_IF_ERROR(check(cublasLtMatmulPreferenceCreate(&pref), "matmul preference"));
-    const size_t ws = blas_workspace_.bytes;
-    cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws,
-                                         sizeof(ws));
-    cublasLtMatmulHeuristicResult_t result{};
-    int found = 0;
-    cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(blas_, p->desc, p->a, p->b, p->c, p->c, pref,
-                                                      1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
-      return Internal("cuBLASLt has no algorithm for a " + std::to_string(rows) + "x" +
-                      std::to_string(in) + " by " + std::to_string(in) + "x" +
-                      std::to_string(out) + " GEMM");
-    }
-    p->algo = result.algo;
-    p->has_algo = true;
-    MatmulPlan* raw = p.get();
-    plans_.emplace(key, std::move(p));
-    return raw;
-  }
-
   Status EnsureLoadStaging() {
     if (load_pinned_.ptr != nullptr) return Status::Ok();
     RETURN_IF_ERROR(load_pinned_.Ensure(2 * kLoadChunkBytes));
@@ -738,7 +677,7 @@ class CudaDevice final : public Device {
   cudaStream_t stream_ = nullptr;
   cublasLtHandle_t blas_ = nullptr;
   DeviceScratch blas_workspace_;
-  std::map<std::tuple<int32_t, int32_t, int32_t, bool, bool>, std::unique_ptr<MatmulPlan>> plans_;
+  cuda::MatmulPlans plans_;
 
   // Weight loading staging (freed at the first step).
   PinnedScratch load_pinned_;
