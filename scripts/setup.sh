@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs Sluice's build and test dependencies from Debian 12 packages (as root, or
-# through sudo), then the npm test clients (npm ci). Idempotent: skips what is there.
+# Installs Sluice's build and test dependencies: Debian 12 packages (as root, or through
+# sudo), then the real clients the tests run, from PyPI into the project virtual environment
+# .venv/ (exact pins in tests/requirements.txt). Idempotent, and quick when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libopenblas-dev libicu-dev
-  curl procps
+  curl procps python3 python3-venv
 )
-# Node.js and npm for the real clients, unless some installation already provides them
-# (Debian's nodejs and npm packages conflict with NodeSource's nodejs).
-command -v node >/dev/null 2>&1 || packages+=(nodejs)
-command -v npm >/dev/null 2>&1 || packages+=(npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -27,7 +24,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-# Real clients for the tests (OpenAI SDK, HF tokenizers, a real Qwen tokenizer).
-if [ -f tests/package-lock.json ] && [ "${SLUICE_SKIP_NPM:-0}" != 1 ]; then
-  (cd tests && npm ci --no-audit --no-fund --loglevel=error)
-fi
+scripts/setup_python.sh

@@ -151,6 +151,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
 }
 
 Status ModelLifecycle::Unload(const std::string& name, bool wait) {
+  RETURN_IF_ERROR(ValidateModelName(name));  // as Load: '../x' is a bad name, not an unknown model
   auto entry = GetEntry(name, false);
   if (!entry) return Status::Ok();
   if (!wait) {

@@ -1,6 +1,7 @@
 // Tokenizer: encode/decode equal Hugging Face tokenizers' reference ids (computed by
-// tests/tools/tokenizer_reference.mjs) on a multilingual corpus, for the real Qwen
-// tokenizer and two sentencepiece-style byte-fallback tokenizers; bad files are errors.
+// tests/tools/tokenizer_reference.py, checked live by tests/python/test_reference_fixtures.py)
+// on a multilingual corpus, for the real Qwen3 tokenizer and two sentencepiece-style
+// byte-fallback tokenizers; bad files are errors.
 
 #include "backends/llm/tokenizer/tokenizer.h"
 
@@ -68,7 +69,7 @@ TEST(TokenizerQwen, MatchesHuggingFaceReference) {
 
 TEST(TokenizerQwen, Llama3StylePipelineMatchesReference) {
   REQUIRE_QWEN_TOKENIZER();
-  // The same edits as llama3StyleEdit in tests/tools/tokenizer_reference.mjs.
+  // The same edits as llama3_style_edit in tests/tools/tokenizer_reference.py.
   auto tj = nlohmann::json::parse(ReadAll(QwenDir() + "/tokenizer.json"));
   tj["model"]["ignore_merges"] = true;
   tj["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] =

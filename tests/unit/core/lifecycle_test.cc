@@ -148,6 +148,22 @@ TEST(LifecycleTest, UnloadOfUnknownOrUnloadedModelSucceeds) {
   EXPECT_TRUE(f.server->UnloadModel("m", {}).ok());
 }
 
+// A name that load refuses is refused by unload too (it answered OK for '../x'), waiting or not.
+TEST(LifecycleTest, UnloadRefusesAnInvalidModelNameAsLoadDoes) {
+  Fixture f;
+  f.repo.AddModel("m");
+  f.Start();
+  for (const char* bad : {"../etc", "..", "", "a/b", "m\\x"}) {
+    for (bool wait : {true, false}) {
+      Status s = f.server->UnloadModel(bad, {.wait = wait});
+      EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+      EXPECT_EQ(s.code(), f.server->LoadModel(bad, {}).code()) << bad;
+    }
+  }
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  EXPECT_TRUE(f.server->UnloadModel("m", {}).ok());
+}
+
 TEST(LifecycleTest, LoadFailureIsInvalidArgumentWithReasonInIndex) {
   Fixture f;
   f.repo.AddModel("bad", Param("fake_fail_load", "true"));

@@ -39,7 +39,10 @@ class ChatTemplate {
   // Renders `messages` (a JSON array of {"role", "content", ...}). `extra` (a JSON object)
   // adds variables: bos_token, eos_token, tools, date_string, enable_thinking, ...; a
   // missing "tools" is none, as Hugging Face passes it. Pass ordered_json so that tojson
-  // keeps the client's key order.
+  // keeps the client's key order. The messages are prepared as transformers'
+  // apply_chat_template prepares them: a key whose value is null is dropped (so a client's
+  // "tool_calls": null is undefined, not none), and a message's reasoning (the first non-null
+  // of reasoning_content, thinking, reasoning) is passed as both reasoning_content and thinking.
   Result<std::string> Render(
       const nlohmann::ordered_json& messages, bool add_generation_prompt,
       const nlohmann::ordered_json& extra = nlohmann::ordered_json::object()) const;

@@ -1,0 +1,148 @@
+"""Shared fixtures of the Python tests: the real `sluice` binary on ephemeral loopback ports.
+
+CTest runs each tests/python/test_*.py with .venv/bin/python -m pytest (tests/python/python.cmake),
+with SLUICE_BINARY_DIR and SLUICE_SOURCE_DIR set; run by hand the same way, e.g.
+  SLUICE_BINARY_DIR=build .venv/bin/python -m pytest tests/python/test_tritonclient.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+SOURCE_DIR = Path(os.environ.get("SLUICE_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+BINARY_DIR = Path(os.environ.get("SLUICE_BINARY_DIR", SOURCE_DIR / "build")).resolve()
+EXAMPLES = SOURCE_DIR / "examples"
+VENV_BIN = SOURCE_DIR / ".venv" / "bin"
+
+
+class SluiceServer:
+    """`sluice` started with `args` plus --http-port 0 --grpc-port 0 --metrics-port 0; the ports are
+    read back from its "Started ... at host:port" log lines. Stopped (SIGKILL, stubs too) by stop()."""
+
+    _PORTS = {
+        "http": re.compile(r"Started HTTPService at [^:]+:(\d+)"),
+        "grpc": re.compile(r"Started GRPCInferenceService at [^:]+:(\d+)"),
+        "metrics": re.compile(r"Started Metrics Service at [^:]+:(\d+)"),
+    }
+
+    def __init__(self, args: list[str], timeout: float = 60.0):
+        binary = BINARY_DIR / "src" / "server" / "sluice"
+        if not binary.exists():
+            raise RuntimeError(f"{binary} is missing: build first (scripts/build.sh)")
+        cmd = [str(binary), *args, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self._log: list[str] = []
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.ports: dict[str, int] = {}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.ports) < 3:
+            log = self.log()
+            for name, pattern in self._PORTS.items():
+                m = pattern.search(log)
+                if m:
+                    self.ports[name] = int(m.group(1))
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        if len(self.ports) < 3:
+            self.stop()
+            raise RuntimeError(f"sluice did not start: {' '.join(cmd)}\n{self.log()[-6000:]}")
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in iter(self._proc.stdout.readline, b""):
+            with self._lock:
+                self._log.append(line.decode("utf-8", "replace"))
+
+    def log(self) -> str:
+        with self._lock:
+            return "".join(self._log)
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
+    @property
+    def http_url(self) -> str:
+        return f"127.0.0.1:{self.ports['http']}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"127.0.0.1:{self.ports['grpc']}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"127.0.0.1:{self.ports['metrics']}"
+
+    def children(self) -> list[int]:
+        """The server's direct children (the stubs), from /proc."""
+        out = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            state, ppid = stat[stat.rfind(")") + 2 :].split()[:2]
+            if int(ppid) == self._proc.pid and state != "Z":
+                out.append(int(entry.name))
+        return out
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            children = self.children()
+            self._proc.kill()
+            self._proc.wait()
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._reader.join(timeout=5)
+
+
+def demo_args(*extra: str) -> list[str]:
+    """The bundled repository (examples/) in explicit mode with the demo LLM, identity and repeat."""
+    return [
+        "--model-repository", str(EXAMPLES), "--model-control-mode", "explicit",
+        "--load-model", "sluice-demo", "--load-model", "identity", "--load-model", "repeat",
+        "--cpu-threads", "2", *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    """One server for the module, serving examples/ (the demo LLM, identity, repeat); its log is
+    printed when a test of the module failed."""
+    s = SluiceServer(demo_args())
+    yield s
+    failed = getattr(request.session, "testsfailed", 0)
+    s.stop()
+    if failed:
+        print("---- sluice log (end) ----\n" + s.log()[-6000:] + "\n---- end of sluice log ----")
+
+
+@pytest.fixture
+def start_server():
+    """Starts servers with custom arguments inside a test; all are stopped after it."""
+    started: list[SluiceServer] = []
+
+    def start(args: list[str], timeout: float = 60.0) -> SluiceServer:
+        s = SluiceServer(args, timeout)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
