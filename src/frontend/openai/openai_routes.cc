@@ -1,5 +1,6 @@
 #include "frontend/openai/openai_routes.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <chrono>
@@ -50,6 +51,13 @@ std::string BytesOutput(const InferResponse& r, std::string_view name) {
   return elems.ok() && !elems->empty() ? std::string((*elems)[0]) : std::string();
 }
 
+// Characters (Unicode code points) of valid UTF-8 text: OpenAI's text_offset counts them, as
+// the client's string does, not bytes.
+size_t CodePoints(std::string_view s) {
+  auto starts_a_character = [](char ch) { return (static_cast<unsigned char>(ch) & 0xC0) != 0x80; };
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), starts_a_character));
+}
+
 uint32_t Uint32Output(const InferResponse& r, std::string_view name) {
   const Tensor* t = Output(r, name);
   if (!t || t->data.size() < 4) return 0;
@@ -64,7 +72,13 @@ class Completion : public std::enable_shared_from_this<Completion> {
  public:
   Completion(OpenAIRequest request, std::shared_ptr<http::ResponseWriter> writer)
       : r_(std::move(request)), writer_(std::move(writer)), id_(RandomId(r_.chat ? "chatcmpl" : "cmpl")),
-        created_(NowSecs()), choices_(NumChoices(r_)) {}
+        created_(NowSecs()), choices_(NumChoices(r_)) {
+    if (r_.echo) {
+      for (size_t i = 0; i < choices_.size(); ++i) {
+        choices_[i].text_offset = CodePoints(PromptOf(r_, static_cast<int>(i)));
+      }
+    }
+  }
 
   void Start(core::InferenceService& service) {
     if (r_.stream) writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
@@ -93,6 +107,9 @@ class Completion : public std::enable_shared_from_this<Completion> {
     std::string finish_reason;
     json logprobs = json::array();  // backend entries
     uint32_t prompt_tokens = 0, completion_tokens = 0;
+    // Completions' logprobs: where the next token starts in the returned text (the echoed
+    // prompt first), in characters; streamed chunks advance it.
+    size_t text_offset = 0;
     bool role_sent = false;
     bool done = false;
   };
@@ -146,7 +163,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
     return json{{"content", content}};
   }
 
-  json CompletionLogprobs(const json& entries, size_t text_offset) const {
+  // Advances text_offset past the entries' tokens.
+  json CompletionLogprobs(const json& entries, size_t& text_offset) const {
     json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
     for (const auto& e : entries) {
       tokens.push_back(e["token"]);
@@ -155,7 +173,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
       for (const auto& t : e.value("top_logprobs", json::array())) top[t["token"].get<std::string>()] = t["logprob"];
       tops.push_back(top);
       offsets.push_back(text_offset);
-      text_offset += e["token"].get<std::string>().size();
+      text_offset += CodePoints(e["token"].get<std::string>());
     }
     return json{{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
   }
@@ -181,7 +199,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
       if (r_.echo && !c.role_sent) text = PromptOf(r_, i) + text;
       c.role_sent = true;
       choice["text"] = text;
-      choice["logprobs"] = r_.logprobs ? CompletionLogprobs(lp, c.text.size()) : json(nullptr);
+      choice["logprobs"] = r_.logprobs ? CompletionLogprobs(lp, c.text_offset) : json(nullptr);
     }
     choice["finish_reason"] = c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason);
     json chunk = ChunkBase();
@@ -233,8 +251,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
       } else {
         const std::string& prompt = PromptOf(r_, static_cast<int>(i));
         choice["text"] = r_.echo ? prompt + c.text : c.text;
-        choice["logprobs"] =
-            r_.logprobs ? CompletionLogprobs(c.logprobs, r_.echo ? prompt.size() : 0) : json(nullptr);
+        size_t text_offset = c.text_offset;
+        choice["logprobs"] = r_.logprobs ? CompletionLogprobs(c.logprobs, text_offset) : json(nullptr);
       }
       choices.push_back(std::move(choice));
     }
