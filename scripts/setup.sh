@@ -9,7 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config ccache git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libopenblas-dev libicu-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libopenblas-dev libicu-dev zlib1g-dev
   curl procps python3 python3-venv
 )
 missing=()

@@ -36,8 +36,9 @@ Result<inference::ModelConfig> ParseModelConfigText(std::string_view text,
 Result<inference::ModelConfig> ParseModelConfigJson(std::string_view json);
 
 // The config as Triton's `/v2/models/{m}/config` returns it: proto JSON with the original
-// (snake_case) field names; int64 fields as JSON strings (proto3 mapping); default-valued
-// scalar fields omitted. Never fails for a valid message (Internal otherwise).
+// (snake_case) field names, int64 fields as JSON numbers (not proto3's strings), default-valued
+// scalar fields printed (max_batch_size: 0 included, as clients read it). Never fails for a
+// valid message (Internal otherwise).
 Result<std::string> ModelConfigToJson(const inference::ModelConfig& config);
 
 // Fills Triton's defaults and validates, in place. `model_name` is the directory name (or

@@ -1,10 +1,10 @@
 #include "frontend/http/kserve_routes.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <mutex>
 #include <optional>
 
+#include "core/repository_model_config.h"
+#include "frontend/http/content_encoding.h"
 #include "frontend/http/http_status.h"
 #include "frontend/http/infer_codec.h"
 #include "frontend/http/json_util.h"
@@ -78,15 +78,13 @@ void HandleModelConfig(core::InferenceService& service, const HttpRequest& req, 
     w.SendError(config.status());
     return;
   }
-  std::string text;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  auto st = google::protobuf::util::MessageToJsonString(*config, &text, options);
-  if (!st.ok()) {
-    w.SendError(500, "cannot render the model configuration as JSON");
+  // Triton's rendering: int64 fields (dims) as numbers, default-valued fields printed.
+  auto text = core::ModelConfigToJson(*config);
+  if (!text.ok()) {
+    w.SendError(text.status());
     return;
   }
-  w.Send(200, "application/json", std::move(text));
+  w.Send(200, "application/json", std::move(*text));
 }
 
 void HandleStats(core::InferenceService& service, const HttpRequest& req, ResponseWriter& w) {
@@ -119,7 +117,22 @@ void HandleInfer(core::InferenceService& service, const RequestLimits& limits, c
     w->SendError(Unsupported(kDecoupledInferError));
     return;
   }
-  auto decoded = DecodeInferRequest(req.body, req.Header("inference-header-content-length"), limits);
+  // Triton's client compresses the whole body (JSON header and binary tensors) when asked;
+  // Inference-Header-Content-Length counts the decoded bytes.
+  auto decompressed = DecodeContentEncoding(req.Header("content-encoding"), req.body,
+                                            limits.max_decoded_body_bytes);
+  if (!decompressed.ok()) {
+    if (decompressed.status().code() == StatusCode::kUnsupported) {  // Triton: 415
+      w->SendJson(415, json{{"error", decompressed.status().message()}},
+                  {{"Accept-Encoding", "gzip, deflate"}});
+    } else {
+      w->SendError(decompressed.status());
+    }
+    return;
+  }
+  const std::string_view body =
+      decompressed->has_value() ? std::string_view(**decompressed) : std::string_view(req.body);
+  auto decoded = DecodeInferRequest(body, req.Header("inference-header-content-length"), limits);
   if (!decoded.ok()) {
     w->SendError(decoded.status());
     return;

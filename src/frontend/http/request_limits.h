@@ -12,6 +12,7 @@ struct RequestLimits {
   size_t max_json_depth = 64;                // arrays/objects nested deeper -> 400
   size_t max_tensor_rank = 16;               // dims per tensor
   int64_t max_tensor_elements = int64_t{1} << 28;  // per tensor, overflow-safe
+  size_t max_decoded_body_bytes = size_t{64} << 20;  // a Content-Encoding'd body, decoded
   // Server metadata reported at /v2.
   std::string server_name = "sluice";
   std::string server_version = "0.1.0";
