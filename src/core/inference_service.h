@@ -16,6 +16,16 @@
 
 namespace sluice::core {
 
+// The KServe / Triton protocol extensions Sluice implements, as server metadata reports them
+// over HTTP (GET /v2) and gRPC (ServerMetadata) alike: one list, as Triton has.
+inline const std::vector<std::string>& ServerExtensions() {
+  static const std::vector<std::string> extensions = {
+      "binary_tensor_data", "model_repository",    "model_repository(unload_dependents)",
+      "model_configuration", "parameters",         "statistics",
+      "logging",             "generate"};
+  return extensions;
+}
+
 // Triton's model states, with Triton's strings (ModelStateName).
 enum class ModelState { kUnknown, kLoading, kReady, kUnloading, kUnavailable };
 std::string_view ModelStateName(ModelState s);  // "UNKNOWN", "READY", ...

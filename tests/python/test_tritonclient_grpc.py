@@ -170,6 +170,16 @@ def test_server_live_ready_and_metadata(client):
     assert client.get_server_metadata(as_json=True)["name"] == md.name
 
 
+def test_server_metadata_reports_one_extension_list_over_grpc_and_http(client, server):
+    # Triton reports the same extensions on both protocols; a client may ask either.
+    grpc_md = client.get_server_metadata()
+    http_md = httpclient.InferenceServerClient(server.http_url).get_server_metadata()
+    assert list(grpc_md.extensions) == http_md["extensions"]
+    assert (grpc_md.name, grpc_md.version) == (http_md["name"], http_md["version"])
+    assert {"binary_tensor_data", "model_repository", "parameters", "statistics", "logging"} <= set(
+        grpc_md.extensions)
+
+
 def test_model_ready_metadata_and_config(client):
     for model in ("identity", "repeat", "sluice-demo"):
         assert client.is_model_ready(model)

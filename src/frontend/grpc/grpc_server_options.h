@@ -6,16 +6,15 @@
 #include <string>
 #include <vector>
 
+#include "core/inference_service.h"
+
 namespace sluice::grpc_frontend {
 
 struct GrpcServerOptions {
   // Reported by ServerMetadata.
   std::string server_name = "sluice";
   std::string server_version = "0.1.0";
-  std::vector<std::string> extensions = {
-      "model_repository",    "model_repository(unload_dependents)",
-      "model_configuration", "parameters",
-      "statistics",          "logging"};
+  std::vector<std::string> extensions = core::ServerExtensions();
 
   // Largest request or response message, bytes (bounds every tensor a client can send).
   int max_message_bytes = 64 << 20;

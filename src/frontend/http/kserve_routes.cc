@@ -188,9 +188,7 @@ void RegisterKServeModelRoutes(Router& router, core::InferenceService& service, 
   router.Add("GET", "/v2", [limits](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
     w->SendJson(200, json{{"name", limits.server_name},
                           {"version", limits.server_version},
-                          {"extensions",
-                           {"binary_tensor_data", "model_repository", "model_repository(unload_dependents)",
-                            "statistics", "logging", "generate"}}});
+                          {"extensions", core::ServerExtensions()}});
   });
   // Before /v2/models/{model}, which would otherwise take "stats" as a model name.
   router.Add("GET", "/v2/models/stats", [svc](const HttpRequest& r, std::shared_ptr<ResponseWriter> w) {
