@@ -257,10 +257,17 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
   stats_.execution_count++;
   stats_.last_inference_ms = EpochMs();
   if (ok) {
+    // Triton counts each successful request once in every phase, and perf_analyzer
+    // requires it (it aborts when the compute counts differ, and finds the version to
+    // report by its queue count). The core hands a request to an instance at once and any
+    // wait happens inside the backend, so the whole duration is compute_infer's.
     stats_.success.count++;
     stats_.success.ns += dt;
+    stats_.queue.count++;
+    stats_.compute_input.count++;
     stats_.compute_infer.count++;
     stats_.compute_infer.ns += dt;
+    stats_.compute_output.count++;
   } else {
     stats_.fail.count++;
     stats_.fail.ns += dt;

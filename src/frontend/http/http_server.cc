@@ -470,6 +470,11 @@ struct HttpServer::Impl {
         if (ec == net::error::operation_aborted || shared->stopped.load()) return;
         return DoAccept();  // e.g. EMFILE: keep serving the open connections
       }
+      // A streamed reply is many small writes: with Nagle on, once a kept-alive connection
+      // is past its start each write waits for the client's delayed ACK (40 ms), and the
+      // tokens of a stream arrive together at the end (seen with perf_analyzer/genai-perf).
+      beast::error_code nodelay_ec;
+      socket.set_option(tcp::no_delay(true), nodelay_ec);
       std::shared_ptr<Session> session;
       {
         std::lock_guard<std::mutex> lock(shared->mu);
