@@ -431,6 +431,33 @@ def test_stream_llm_chunks_join_to_the_greedy_text(client):
     assert joined and want.startswith(joined) and len(joined) < len(want)
 
 
+def test_stream_num_output_tokens_counts_each_response_as_the_vllm_backend(client):
+    # Triton's vLLM backend (docs/additional_outputs.md): num_output_tokens is the number of
+    # tokens generated since the previous response, so a stream's responses add up to the total.
+    max_tokens = 12
+    inputs = llm_inputs("Once upon a time", True, {"temperature": 0, "max_tokens": max_tokens, "ignore_eos": True})
+    for name in ("return_num_output_tokens", "return_num_input_tokens"):
+        flag = grpcclient.InferInput(name, [1], "BOOL")
+        flag.set_data_from_numpy(np.asarray([True], bool))
+        inputs.append(flag)
+    got = Collector()
+    client.start_stream(callback=got)
+    try:
+        client.async_stream_infer("sluice-demo", inputs, request_id="counts")
+        counts = []
+        while True:
+            result, error = got.get()
+            assert error is None, error
+            counts.append(int(result.as_numpy("num_output_tokens")[0]))
+            assert int(result.as_numpy("num_input_tokens")[0]) > 0
+            if is_final(result):
+                break
+    finally:
+        client.stop_stream()
+    assert sum(counts) == max_tokens, counts
+    assert max(counts) <= 2, f"running totals instead of per-response counts: {counts}"
+
+
 def test_aio_stream_infer_as_the_vllm_sample_client(server):
     # Triton's vLLM backend sample (samples/client.py): tritonclient.grpc.aio stream_infer fed
     # by an async generator of request dicts, sampling parameters as string values both in

@@ -230,6 +230,30 @@ def test_content_encoding_errors(server, client):
     assert client.is_server_live()
 
 
+def test_unsupported_extensions_answer_501_naming_them(server, client):
+    # Shared memory and tracing are Triton's paths that Sluice does not implement: 501 with the
+    # extension named, as over gRPC, never a 404 that reads as a wrong URL.
+    calls = [
+        (client.get_system_shared_memory_status, "system shared memory"),
+        (lambda: client.register_system_shared_memory("r", "/r", 64), "system shared memory"),
+        (client.unregister_system_shared_memory, "system shared memory"),
+        (client.get_cuda_shared_memory_status, "CUDA shared memory"),
+        (lambda: client.get_trace_settings(), "tracing"),
+        (lambda: client.update_trace_settings("identity", {"trace_rate": "1"}), "tracing"),
+    ]
+    for call, what in calls:
+        with pytest.raises(InferenceServerException) as excinfo:
+            call()
+        assert what + " is not supported" in excinfo.value.message(), excinfo.value.message()
+    conn = http.client.HTTPConnection(server.http_url, timeout=30)
+    try:
+        conn.request("GET", "/v2/cudasharedmemory/region/r/status")
+        assert conn.getresponse().status == 501
+    finally:
+        conn.close()
+    assert client.is_server_live() and client.is_model_ready("identity")
+
+
 def test_requested_output_subset(client):
     for name, absent in (("OUTPUT0", "OUTPUT1"), ("OUTPUT1", "OUTPUT0")):
         result = client.infer("identity", identity_inputs([5], [b"five"], binary=False),

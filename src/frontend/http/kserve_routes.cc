@@ -179,6 +179,25 @@ void HandleInfer(core::InferenceService& service, const RequestLimits& limits, c
 
 void RegisterKServeModelRoutes(Router& router, core::InferenceService& service, const RequestLimits& limits) {
   core::InferenceService* svc = &service;
+  // Extensions Sluice does not implement answer 501 naming them, as over gRPC (not 404: the
+  // path is Triton's, and perf_analyzer --shared-memory should say why it cannot run).
+  auto unsupported = [&router](const char* method, const std::string& path, const char* what) {
+    router.Add(method, path, [what](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
+      w->SendError(Unsupported(std::string(what) + " is not supported by Sluice"));
+    });
+  };
+  for (const auto& [kind, what] : {std::pair{"system", "system shared memory"}, std::pair{"cuda", "CUDA shared memory"}}) {
+    const std::string root = std::string("/v2/") + kind + "sharedmemory";
+    unsupported("GET", root + "/status", what);
+    unsupported("GET", root + "/region/{region}/status", what);
+    unsupported("POST", root + "/region/{region}/register", what);
+    unsupported("POST", root + "/region/{region}/unregister", what);
+    unsupported("POST", root + "/unregister", what);
+  }
+  for (const char* method : {"GET", "POST"}) {
+    unsupported(method, "/v2/trace/setting", "tracing");
+    unsupported(method, "/v2/models/{model}/trace/setting", "tracing");
+  }
   router.Add("GET", "/v2/health/live", [svc](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
     SendEmpty(*w, svc->IsLive() ? 200 : 400);
   });

@@ -140,7 +140,8 @@ class Completion : public std::enable_shared_from_this<Completion> {
         if (!lp.is_array()) lp = json::array();
       }
       c.prompt_tokens = std::max(c.prompt_tokens, Uint32Output(resp, proto::kNumInputTokens));
-      c.completion_tokens = std::max(c.completion_tokens, Uint32Output(resp, proto::kNumOutputTokens));
+      // Per response when streamed (the vLLM backend's num_output_tokens), the total otherwise.
+      c.completion_tokens += Uint32Output(resp, proto::kNumOutputTokens);
       if (!finish.empty()) c.finish_reason = finish == "abort" ? "stop" : finish;
       if (r_.stream && !failed_) WriteChunk(i, c, delta, lp);
       c.text += delta;

@@ -58,7 +58,9 @@ struct ChunkInfo {
   Kind kind = Kind::kData;
   std::string text;  // generated text in this chunk (may be empty)
   std::optional<int64_t> prompt_tokens;      // from usage, when present
-  std::optional<int64_t> completion_tokens;  // from usage, when present
+  // From usage, when present. Triton's generate and gRPC streams (num_output_tokens) count
+  // the tokens of this response only, as the vLLM backend does: a stream's total is the sum.
+  std::optional<int64_t> completion_tokens;
   std::string error;
 };
 

@@ -61,7 +61,12 @@ class HttpTransport : public Transport {
           } else {
             timeline.OnChunk(t, info.text);
           }
-          timeline.OnUsage(info.prompt_tokens, info.completion_tokens);
+          if (openai) {
+            timeline.OnUsage(info.prompt_tokens, info.completion_tokens);  // the usage chunk's totals
+          } else {
+            timeline.OnUsage(info.prompt_tokens, std::nullopt);
+            timeline.AddCompletionTokens(info.completion_tokens);  // this event's own tokens
+          }
           break;
       }
     }

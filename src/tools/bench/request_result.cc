@@ -44,6 +44,10 @@ void RequestTimeline::OnUsage(std::optional<int64_t> prompt_tokens,
   if (completion_tokens) usage_completion_ = completion_tokens;
 }
 
+void RequestTimeline::AddCompletionTokens(std::optional<int64_t> tokens) {
+  if (tokens) usage_completion_ = usage_completion_.value_or(0) + *tokens;
+}
+
 RequestResult RequestTimeline::Finish(Clock::time_point end, Clock::time_point bench_start) {
   RequestResult r;
   r.ok = true;

@@ -47,6 +47,8 @@ class RequestTimeline {
   // A streamed response of a model without text (--raw-body): one output token.
   void OnResponse(Clock::time_point t);
   void OnUsage(std::optional<int64_t> prompt_tokens, std::optional<int64_t> completion_tokens);
+  // A streamed response's own output tokens (Triton's num_output_tokens): summed.
+  void AddCompletionTokens(std::optional<int64_t> tokens);
 
   RequestResult Finish(Clock::time_point end, Clock::time_point bench_start);
   RequestResult Fail(Clock::time_point end, Clock::time_point bench_start, std::string error);

@@ -284,7 +284,7 @@ class LlmBackend final : public stub::Backend {
         const bool last = out.finished && k + 1 == out.seqs.size();
         InferResponse resp;
         resp.outputs = Outputs(*p, s.index, s.text, s.finished() ? std::string(FinishReasonName(s.finish_reason)) : "",
-                               s.cumulative_logprob, s.num_output_tokens,
+                               s.cumulative_logprob, static_cast<int32_t>(s.token_ids.size()),
                                r.return_logprobs ? LogprobsJson(*tokenizer_, s) : json());
         if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
         (void)p->sender->Send(std::move(resp), last);
