@@ -5,12 +5,12 @@ Also any Qwen2ForCausalLM folder with the same tokenizer (the 7B-shaped random m
 bench/make_qwen2_7b_random.py: sharded, untied LM head).
 
 Usage:
-  /usr/bin/python3 bench/demo_to_gguf.py --llama-cpp LLAMA_CPP_SRC [--model DIR]
+  .venv/bin/python bench/demo_to_gguf.py --llama-cpp LLAMA_CPP_SRC [--model DIR]
                                          [--outtype bf16|f32] OUT.gguf
 
 Uses llama.cpp's own GGUF writer (`gguf-py`), imported from the llama.cpp source tree you
-pass (nothing of llama.cpp is vendored here). Needs only numpy (Debian: python3-numpy, so
-run it with /usr/bin/python3): the safetensors file is parsed directly (8-byte header length,
+pass (nothing of llama.cpp is vendored here). Needs only numpy (the project environment
+.venv/ that scripts/setup.sh makes has it): the safetensors file is parsed directly (8-byte header length,
 JSON header, raw little-endian data) and the tokenizer is read from tokenizer.json, so
 neither `transformers` nor `safetensors` is needed. For any other model, use llama.cpp's
 convert_hf_to_gguf.py; this script knows only the demo model's architecture and

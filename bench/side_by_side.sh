@@ -55,7 +55,7 @@ input_len=${INPUT_LEN:-128}
 output_len=${OUTPUT_LEN:-128}
 seed=${SEED:-0}
 outtype=${OUTTYPE:-bf16}
-py=/usr/bin/python3
+py=${PYTHON:-$root/.venv/bin/python}  # the project environment (scripts/setup.sh)
 sluice=$build/src/server/sluice
 bench=$build/src/tools/sluice-bench
 for f in "$llama_server" "$sluice" "$bench" "$build/src/stub/sluice-stub"; do

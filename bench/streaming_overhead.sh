@@ -29,7 +29,7 @@ n1=${N1:-8000}
 n64=${N64:-2000}
 sluice=$build/src/server/sluice
 bench=$build/src/tools/sluice-bench
-py=/usr/bin/python3
+py=${PYTHON:-$root/.venv/bin/python}  # the project environment (scripts/setup.sh)
 for f in "$sluice" "$bench"; do
   [[ -x $f ]] || { echo "streaming_overhead: $f is missing; build sluice, sluice-stub, sluice-bench" >&2; exit 2; }
 done
