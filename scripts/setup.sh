@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs Sluice's build and test dependencies: Debian 12 packages (as root, or through
 # sudo), then the real clients the tests run, from PyPI into the project virtual environment
-# .venv/ (exact pins in tests/requirements.txt). Idempotent, and quick when already done.
+# .venv/ (exact pins in tests/requirements.txt; SLUICE_SKIP_PYTHON=1 skips them, as serve.sh
+# does). Idempotent, and quick when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,4 +25,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-scripts/setup_python.sh
+[ "${SLUICE_SKIP_PYTHON:-0}" = 1 ] || scripts/setup_python.sh
