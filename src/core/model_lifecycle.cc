@@ -131,7 +131,8 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
     // Versions the policy no longer selects (or removed from disk).
     std::set<int64_t> wanted(source.versions.begin(), source.versions.end());
     for (auto& [v, version] : old)
-      if (!wanted.count(v) && IsLive(version->state())) retire.push_back(version);
+      if (!wanted.count(v) && (IsLive(version->state()) || version->restarting()))
+        retire.push_back(version);
     if (errors.empty() || !old_source) entry.source = source;
     if (!errors.empty()) entry.failed_fingerprint = source.config_fingerprint;
   }
@@ -176,7 +177,8 @@ void ModelLifecycle::UnloadLocked(const std::string& name, Entry& entry,
     entry.source.reset();
     entry.failed_fingerprint.reset();
     for (auto& [v, version] : entry.versions)
-      if (version->state() != ModelState::kUnavailable) live.push_back(version);
+      if (version->state() != ModelState::kUnavailable || version->restarting())
+        live.push_back(version);
   }
   if (live.empty()) return;
   const auto start = Clock::now();

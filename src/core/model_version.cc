@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -131,6 +132,16 @@ Status ModelVersion::Load() {
     spec.heartbeat_timeout = options_.heartbeat_timeout;
     specs.push_back(std::move(spec));
   }
+  if (specs.size() > static_cast<size_t>(std::max(options_.max_instances, 1))) {
+    Status refused = InvalidArgument(
+        "instance_group asks for " + std::to_string(specs.size()) +
+        " instances, above the limit of " + std::to_string(options_.max_instances) +
+        " (--model-instance-count-max)");
+    std::lock_guard lock(mu_);
+    state_ = ModelState::kUnavailable;
+    reason_ = refused.message();
+    return refused;
+  }
   {
     std::lock_guard lock(mu_);
     instance_alive_.assign(specs.size(), false);
@@ -146,7 +157,16 @@ Status ModelVersion::Load() {
     callbacks.on_exit = [weak, i](const std::string& reason, bool expected) {
       if (auto self = weak.lock()) self->OnInstanceExit(i, reason, expected);
     };
-    auto launched = launcher_.Launch(specs[i], std::move(callbacks));
+    callbacks.on_restarting = [weak, i](StubCallbacks::RestartPhase phase, const std::string& reason) {
+      if (auto self = weak.lock()) self->OnInstanceRestarting(i, phase, reason);
+    };
+    callbacks.on_restarted = [weak, i] {
+      if (auto self = weak.lock()) self->OnInstanceRestarted(i);
+    };
+    RestartPolicy policy = options_.restart;
+    policy.ready_timeout = options_.load_timeout;
+    policy.kill_timeout = options_.kill_timeout;
+    auto launched = InstanceSupervisor::Launch(launcher_, specs[i], std::move(callbacks), policy);
     if (!launched.ok()) {
       status = launched.status();
       break;
@@ -295,7 +315,9 @@ void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool 
     std::lock_guard lock(mu_);
     if (index < instance_alive_.size()) instance_alive_[index] = false;
     crash = !expected && !stopping_;
-    if (crash && state_ != ModelState::kUnavailable) {
+    // A restart in progress may have set UNAVAILABLE; restarts exhausted end it here.
+    if (crash && (state_ != ModelState::kUnavailable || restarting_)) {
+      restarting_ = false;
       // Refuse new requests at once; UNAVAILABLE only once every stub is reaped (below).
       reason_ = (instances_.size() > 1 ? "instance " + std::to_string(index) + ": " : "") +
                 "stub process " + reason;
@@ -318,6 +340,43 @@ void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool 
     std::lock_guard lock(self->mu_);
     self->state_ = ModelState::kUnavailable;
   });
+}
+
+void ModelVersion::OnInstanceRestarting(size_t index, StubCallbacks::RestartPhase phase,
+                                        const std::string& reason) {
+  bool was_alive = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || unload_started_ || index >= instance_alive_.size()) return;
+    was_alive = instance_alive_[index];
+    instance_alive_[index] = false;
+    bool any_alive = false;
+    for (bool alive : instance_alive_) any_alive = any_alive || alive;
+    if (!any_alive && (state_ == ModelState::kReady || restarting_)) {
+      // Honest meanwhile: nothing serves. UNAVAILABLE while no stub exists (the backoff),
+      // LOADING while the new one starts.
+      restarting_ = true;
+      state_ = phase == StubCallbacks::RestartPhase::kStarting ? ModelState::kLoading
+                                                                : ModelState::kUnavailable;
+      reason_ = (instances_.size() > 1 ? "instance " + std::to_string(index) + ": " : "") + reason;
+    }
+    drained_.notify_all();
+  }
+  // The stub's end failed its requests already; make sure, whatever the backend did.
+  if (was_alive)
+    FailAll(Unavailable(Describe() + " instance " + std::to_string(index) + ": " + reason),
+            static_cast<int>(index));
+}
+
+void ModelVersion::OnInstanceRestarted(size_t index) {
+  std::lock_guard lock(mu_);
+  if (stopping_ || unload_started_ || index >= instance_alive_.size()) return;
+  instance_alive_[index] = true;
+  if (restarting_) {
+    restarting_ = false;
+    state_ = ModelState::kReady;
+    reason_.clear();
+  }
 }
 
 void ModelVersion::FailAll(const Status& error, int instance_index) {
@@ -351,7 +410,10 @@ void ModelVersion::StopInstances(std::chrono::milliseconds finalize, std::chrono
 
 void ModelVersion::BeginUnload() {
   std::lock_guard lock(mu_);
-  if (state_ == ModelState::kReady || state_ == ModelState::kLoading) state_ = ModelState::kUnloading;
+  unload_started_ = true;
+  if (state_ == ModelState::kReady || state_ == ModelState::kLoading || restarting_)
+    state_ = ModelState::kUnloading;
+  restarting_ = false;
 }
 
 void ModelVersion::FinishUnload(std::optional<std::chrono::milliseconds> grace) {
@@ -361,7 +423,9 @@ void ModelVersion::FinishUnload(std::optional<std::chrono::milliseconds> grace) 
   {
     std::unique_lock lock(mu_);
     if (state_ == ModelState::kUnavailable && instances_.empty()) return;
-    state_ = state_ == ModelState::kUnavailable ? state_ : ModelState::kUnloading;
+    unload_started_ = true;
+    state_ = state_ == ModelState::kUnavailable && !restarting_ ? state_ : ModelState::kUnloading;
+    restarting_ = false;
     // 1. Grace: in-flight requests (streams included) may finish.
     drained_.wait_for(lock, grace.value_or(options_.unload_grace), [&] { return inflight_.empty(); });
     for (auto& [id, request] : inflight_) to_cancel.push_back(id);
@@ -405,6 +469,11 @@ double ModelVersion::load_duration_secs() const {
 ModelStatistics ModelVersion::Statistics() const {
   std::lock_guard lock(mu_);
   return stats_;
+}
+
+bool ModelVersion::restarting() const {
+  std::lock_guard lock(mu_);
+  return restarting_;
 }
 
 size_t ModelVersion::inflight_count() const {

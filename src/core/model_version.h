@@ -22,6 +22,7 @@
 #include "common/inference.h"
 #include "core/background_tasks.h"
 #include "core/inference_service.h"
+#include "core/instance_supervisor.h"
 #include "core/model_instance.h"
 #include "model_config.pb.h"
 
@@ -39,6 +40,14 @@ struct VersionOptions {
   // GPUs the server sees (NVML; 0 on a CPU machine): KIND_AUTO runs on them when there are
   // any, and KIND_GPU without `gpus` on all of them (core/instance_placement.h).
   int visible_gpus = 0;
+  // Restarts of a crashed or hung instance (core/instance_supervisor.h). Its ready_timeout
+  // and kill_timeout are taken from load_timeout and kill_timeout above.
+  RestartPolicy restart;
+  // Most stubs one version may start (instance_group counts, times the GPUs a KIND_GPU
+  // group spans): each is a process that dirties tens of MB even for `identity`, and a
+  // config override could otherwise ask for a thousand of them.
+  int max_instances = kDefaultMaxInstances;
+  static constexpr int kDefaultMaxInstances = 16;
 };
 
 class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
@@ -78,6 +87,9 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   std::vector<pid_t> InstancePids() const;
   std::string MetricsText() const;
   size_t inflight_count() const;
+  // A crashed instance is being restarted and nothing else serves (UNAVAILABLE or LOADING
+  // meanwhile): the version is not over, an unload must still stop it.
+  bool restarting() const;
 
  private:
   struct Inflight;
@@ -89,6 +101,11 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
 
   void OnResponse(uint64_t id, ResponseEvent event);
   void OnInstanceExit(size_t index, const std::string& reason, bool expected);
+  // An instance died and is being restarted (its supervisor's callbacks): the version
+  // stops routing to it; with no instance left it reports UNAVAILABLE (waiting) or LOADING
+  // (starting) with the reason, and READY again once an instance is back.
+  void OnInstanceRestarting(size_t index, StubCallbacks::RestartPhase phase, const std::string& reason);
+  void OnInstanceRestarted(size_t index);
   // Delivers an event to a request's sink (at most one final); removes it on final.
   void Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event);
   void CancelRequest(uint64_t id);
@@ -117,6 +134,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   ModelState state_ = ModelState::kLoading;          // guarded by mu_
   std::string reason_;                               // guarded by mu_
   bool stopping_ = false;                            // guarded by mu_: Stop() was called
+  bool unload_started_ = false;                      // guarded by mu_
+  bool restarting_ = false;  // guarded by mu_: the state/reason are a restart's (no instance live)
   std::vector<bool> instance_alive_;                 // guarded by mu_
   std::unordered_map<uint64_t, std::shared_ptr<Inflight>> inflight_;  // guarded by mu_
   size_t next_instance_ = 0;                         // guarded by mu_

@@ -40,7 +40,6 @@ using std::chrono::milliseconds;
 constexpr uint64_t kShmBytesPerDirection = 32u << 20;
 constexpr int kSocketBufferBytes = 1 << 20;
 constexpr milliseconds kSendTimeout{5000};
-constexpr milliseconds kHeartbeatSendTimeout{200};
 // A stub whose control socket closed but which is still alive after this is killed.
 constexpr milliseconds kClosedLinkGrace{1000};
 
@@ -267,7 +266,8 @@ void StubProcess::Impl::IoLoop() {
       } else if (link_open) {
         ipc::Message hb;
         hb.body = ipc::HeartbeatMessage{++sequence};
-        (void)conn->Send(hb, kHeartbeatSendTimeout);
+        // Posted: the IO thread never waits on a write (ipc/channel.h says why).
+        (void)conn->Post(hb);
       }
     }
   }
@@ -438,6 +438,11 @@ Status StubProcess::SendRequest(uint64_t request_id, const InferRequest& request
   std::lock_guard<std::mutex> lock(d.mu);
   // If the exit path already took the request, it delivered the final event: report OK.
   if (d.in_flight.erase(request_id) == 0) return Status::Ok();
+  // A link busy with large tensors refuses or times out cleanly (nothing of the request
+  // was sent): the client may retry; the stub is fine.
+  if (s.code() == StatusCode::kResourceExhausted || s.code() == StatusCode::kDeadlineExceeded)
+    return ResourceExhausted(d.label + ": the link to the stub is busy, request not sent: " +
+                             s.message());
   return Unavailable(d.label + ": cannot send the request to the stub: " + s.message());
 }
 

@@ -46,6 +46,15 @@ struct StubCallbacks {
   // reaped, with a reason such as "exited with status 0" or "killed by signal 9".
   // `expected` is true when the exit followed Stop().
   std::function<void(const std::string& reason, bool expected)> on_exit;
+
+  // Supervision (core/instance_supervisor.h; a bare StubProcess never calls these). The
+  // instance died unexpectedly and will be restarted: `phase` kWaiting at once (its
+  // requests were failed already; `reason` names the crash and the backoff), kStarting when
+  // the new stub is spawned. on_restarted once the new stub is ready. When restarts are
+  // exhausted, on_exit is called instead (unexpected), ending the instance for good.
+  enum class RestartPhase { kWaiting, kStarting };
+  std::function<void(RestartPhase phase, const std::string& reason)> on_restarting;
+  std::function<void()> on_restarted;
 };
 
 class StubProcess {

@@ -22,43 +22,132 @@ int RemainingMs(Clock::time_point deadline) {
 
 }  // namespace
 
-Channel::Channel(int fd) : fd_(fd) {
+Channel::Channel(int fd, uint64_t max_queued_bytes) : fd_(fd), max_queued_bytes_(max_queued_bytes) {
   int flags = fcntl(fd_, F_GETFL);
   if (flags >= 0) (void)fcntl(fd_, F_SETFL, flags | O_NONBLOCK);
+  writer_ = std::thread([this] { WriterLoop(); });
 }
 
-Channel::~Channel() { close(fd_); }
+Channel::~Channel() {
+  // Teardown order: the writer stops (dropping what is queued: nobody waits on a channel
+  // being destroyed) and is joined before the fd it writes to is closed.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    closing_ = true;
+    stop_writing_.store(true);
+    FailQueuedLocked(Unavailable("connection to the peer is closing"));
+  }
+  writer_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  close(fd_);
+}
 
 void Channel::Shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
-Status Channel::SendFrame(std::string_view frame, std::chrono::milliseconds timeout) {
-  std::lock_guard<std::mutex> lock(send_mu_);
-  if (broken_) return Unavailable("connection to the peer is broken");
+void Channel::FailQueuedLocked(const Status& status) {
+  for (auto* queue : {&control_, &data_}) {
+    for (auto& item : *queue) {
+      item->done = true;
+      item->status = status;
+    }
+    queue->clear();
+  }
+  queued_data_bytes_ = 0;
+  done_cv_.notify_all();
+}
+
+Status Channel::SendFrame(std::string frame, std::chrono::milliseconds timeout) {
+  auto item = std::make_shared<Outgoing>();
+  const uint64_t size = frame.size();
+  item->bytes = std::move(frame);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (broken_) return broken_status_;
+  if (closing_) return Unavailable("connection to the peer is closing");
+  if (!data_.empty() && queued_data_bytes_ + size > max_queued_bytes_)
+    return ResourceExhausted("the link to the peer has " + std::to_string(queued_data_bytes_) +
+                             " bytes queued; a message of " + std::to_string(size) +
+                             " bytes would pass the limit of " + std::to_string(max_queued_bytes_));
+  data_.push_back(item);
+  queued_data_bytes_ += size;
+  writer_cv_.notify_one();
   const auto deadline = Clock::now() + timeout;
+  if (!done_cv_.wait_until(lock, deadline, [&] { return item->started || item->done; })) {
+    // Not started: withdraw it whole, the stream stays in sync.
+    for (auto it = data_.begin(); it != data_.end(); ++it) {
+      if (*it == item) {
+        data_.erase(it);
+        queued_data_bytes_ -= size;
+        break;
+      }
+    }
+    return DeadlineExceeded("peer did not accept a message within " +
+                            std::to_string(timeout.count()) + " ms (" +
+                            std::to_string(queued_data_bytes_) + " bytes queued ahead)");
+  }
+  done_cv_.wait(lock, [&] { return item->done; });
+  return item->status;
+}
+
+Status Channel::PostFrame(std::string frame) {
+  auto item = std::make_shared<Outgoing>();
+  item->bytes = std::move(frame);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (broken_) return broken_status_;
+  if (closing_) return Unavailable("connection to the peer is closing");
+  control_.push_back(std::move(item));
+  writer_cv_.notify_one();
+  return Status::Ok();
+}
+
+void Channel::WriterLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    writer_cv_.wait(lock, [&] { return closing_ || !control_.empty() || !data_.empty(); });
+    if (closing_) return;
+    std::shared_ptr<Outgoing> item;
+    if (!control_.empty()) {
+      item = std::move(control_.front());
+      control_.pop_front();
+    } else {
+      item = std::move(data_.front());
+      data_.pop_front();
+      queued_data_bytes_ -= item->bytes.size();
+    }
+    item->started = true;
+    done_cv_.notify_all();
+    lock.unlock();
+    Status s = WriteAll(item->bytes);
+    lock.lock();
+    item->done = true;
+    item->status = s;
+    item->bytes.clear();
+    if (!s.ok() && !broken_) {
+      broken_ = true;
+      broken_status_ = s;
+      FailQueuedLocked(s);
+    }
+    done_cv_.notify_all();
+  }
+}
+
+Status Channel::WriteAll(std::string_view bytes) {
   size_t sent = 0;
-  while (sent < frame.size()) {
-    ssize_t n = ::send(fd_, frame.data() + sent, frame.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (sent < bytes.size()) {
+    if (stop_writing_.load()) return Unavailable("connection to the peer is closing");
+    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       sent += static_cast<size_t>(n);
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      int wait = RemainingMs(deadline);
-      if (wait == 0) {
-        if (sent > 0) broken_ = true;
-        return DeadlineExceeded("peer did not accept a message within " +
-                                std::to_string(timeout.count()) + " ms");
-      }
+      // Slices: the destructor may be waiting to join.
       pollfd p{fd_, POLLOUT, 0};
-      int r = ::poll(&p, 1, wait);
-      if (r < 0 && errno != EINTR) {
-        broken_ = true;
+      int r = ::poll(&p, 1, 100);
+      if (r < 0 && errno != EINTR)
         return Unavailable(std::string("poll failed: ") + std::strerror(errno));
-      }
       continue;
     }
-    broken_ = true;
     return Unavailable(std::string("connection to the peer closed: ") +
                        (n < 0 ? std::strerror(errno) : "no progress"));
   }

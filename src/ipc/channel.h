@@ -2,13 +2,27 @@
 // One end of the control socket between the server and a stub (a SOCK_STREAM socketpair):
 // whole frames out, whole frames in, every wait bounded by a timeout.
 //
-// Thread-safety: SendFrame may be called from any thread (serialized by a lock);
-// ReadFrame from one reader thread at a time.
+// Frames are written by the channel's own writer thread, never by the caller, so that a
+// side's reader thread never blocks on a write: with both sides' reader threads also
+// writing (heartbeats, acks, ShmRelease, responses from a backend that answers on its
+// reader thread), two large frames crossing each other left both readers stuck in send
+// while the socket buffers were full (issue 19 item 4). Two queues feed the writer:
+// control frames (PostFrame: small, never waited for) go before data frames (SendFrame)
+// that have not started; a frame once started is always written whole.
+//
+// Thread-safety: SendFrame and PostFrame from any thread; ReadFrame from one reader thread
+// at a time.
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "common/status.h"
 #include "ipc/message.h"
@@ -22,17 +36,31 @@ struct Frame {
 
 class Channel {
  public:
-  // Takes ownership of `fd` (closed by the destructor) and makes it non-blocking.
-  explicit Channel(int fd);
+  // Data frames queued (not yet written) past this are refused with ResourceExhausted,
+  // unless the queue is empty (one frame of any size may always wait).
+  static constexpr uint64_t kDefaultMaxQueuedBytes = uint64_t{256} << 20;
+
+  // Takes ownership of `fd` (closed by the destructor), makes it non-blocking and starts
+  // the writer thread.
+  explicit Channel(int fd, uint64_t max_queued_bytes = kDefaultMaxQueuedBytes);
+  // Stops and joins the writer (what is queued is dropped), then closes the fd.
   ~Channel();
   Channel(const Channel&) = delete;
   Channel& operator=(const Channel&) = delete;
 
   int fd() const { return fd_; }
 
-  // Writes the whole frame within `timeout`. On a timeout or error mid-frame the stream
-  // cannot be resynchronized: the channel is marked broken and every later send fails.
-  Status SendFrame(std::string_view frame, std::chrono::milliseconds timeout);
+  // Queues the frame and waits until it is written whole. Codes: DeadlineExceeded when it
+  // did not start within `timeout` (it is then withdrawn: nothing of it was sent, the
+  // channel stays usable); ResourceExhausted when the queue holds too many bytes already;
+  // Unavailable when the channel is broken (the peer closed, or a write failed). A frame
+  // that has started is waited for until written or the channel breaks, since half a frame
+  // cannot be taken back.
+  Status SendFrame(std::string frame, std::chrono::milliseconds timeout);
+
+  // Queues a small control frame ahead of unstarted data frames and returns at once.
+  // Unavailable when the channel is broken.
+  Status PostFrame(std::string frame);
 
   // Returns the next complete frame, waiting at most `timeout` (0: only what is already
   // readable). DeadlineExceeded when no complete frame arrived (partial bytes are kept for
@@ -44,13 +72,37 @@ class Channel {
   void Shutdown();
 
  private:
+  struct Outgoing {
+    std::string bytes;
+    bool started = false;  // guarded by mu_
+    bool done = false;     // guarded by mu_
+    Status status;         // guarded by mu_, set with done
+  };
+
+  void WriterLoop();
+  // Writes all of `bytes`; Unavailable on an error, a peer that closed, or closing_.
+  Status WriteAll(std::string_view bytes);
+  // Fails every queued frame with `status` (mu_ held).
+  void FailQueuedLocked(const Status& status);
   // A complete frame from rbuf_, nullopt if more bytes are needed, error for a bad header.
   Result<std::optional<Frame>> TakeFrame();
 
   const int fd_;
-  std::mutex send_mu_;
-  bool broken_ = false;  // guarded by send_mu_
-  std::string rbuf_;     // reader thread only
+  const uint64_t max_queued_bytes_;
+
+  std::mutex mu_;
+  std::condition_variable writer_cv_;  // work for the writer, or closing
+  std::condition_variable done_cv_;    // a frame was started or finished
+  std::deque<std::shared_ptr<Outgoing>> control_;  // guarded by mu_
+  std::deque<std::shared_ptr<Outgoing>> data_;     // guarded by mu_
+  uint64_t queued_data_bytes_ = 0;                 // guarded by mu_
+  bool broken_ = false;                            // guarded by mu_
+  Status broken_status_;                           // guarded by mu_
+  bool closing_ = false;                           // guarded by mu_
+  std::atomic<bool> stop_writing_{false};          // set with closing_; read by WriteAll
+
+  std::string rbuf_;  // reader thread only
+  std::thread writer_;  // joined by the destructor
 };
 
 }  // namespace sluice::ipc

@@ -17,8 +17,19 @@ Connection::Connection(Side side, std::unique_ptr<Channel> channel,
 }
 
 Status Connection::Send(const Message& message, std::chrono::milliseconds timeout) {
-  ASSIGN_OR_RETURN(std::string frame, EncodeMessage(message, region_ ? &out_ : nullptr));
-  return channel_->SendFrame(frame, timeout);
+  std::vector<ShmBlock> taken;
+  ASSIGN_OR_RETURN(std::string frame, EncodeMessage(message, region_ ? &out_ : nullptr, &taken));
+  Status s = channel_->SendFrame(std::move(frame), timeout);
+  // Withdrawn or refused before any byte went out: the peer never saw these blocks.
+  if (!s.ok() && (s.code() == StatusCode::kDeadlineExceeded ||
+                  s.code() == StatusCode::kResourceExhausted))
+    for (const ShmBlock& b : taken) (void)allocator_->Free(b);
+  return s;
+}
+
+Status Connection::Post(const Message& message) {
+  ASSIGN_OR_RETURN(std::string frame, EncodeMessage(message, nullptr));
+  return channel_->PostFrame(std::move(frame));
 }
 
 Result<Message> Connection::Receive(std::chrono::milliseconds timeout) {
@@ -39,7 +50,8 @@ Result<Message> Connection::Receive(std::chrono::milliseconds timeout) {
       Message back;
       back.body = ShmReleaseMessage{std::move(release)};
       // The blocks are copied out; a failure to return them only shrinks the peer's area.
-      (void)Send(back, std::chrono::milliseconds(1000));
+      // Posted, never waited for: this is the reader thread (channel.h says why).
+      (void)Post(back);
     }
     if (!message.ok()) return message.status();
     if (auto* rel = std::get_if<ShmReleaseMessage>(&message->body)) {

@@ -5,7 +5,8 @@
 // with ShmRelease. ShmRelease messages from the peer are consumed here (they free blocks
 // of this side's area) and never returned to the caller.
 //
-// Thread-safety: Send from any thread; Receive from one reader thread.
+// Thread-safety: Send and Post from any thread; Receive from one reader thread. Receive
+// never blocks on a write (its ShmRelease messages are posted).
 
 #include <chrono>
 #include <memory>
@@ -24,7 +25,12 @@ class Connection {
   // `region` may be null: every tensor then travels inline.
   Connection(Side side, std::unique_ptr<Channel> channel, std::unique_ptr<ShmRegion> region);
 
+  // Sends a message and waits until it is written (Channel::SendFrame's codes). A message
+  // that was never sent gives its shared-memory blocks back.
   Status Send(const Message& message, std::chrono::milliseconds timeout);
+  // Queues a small control message (heartbeat, ack) without waiting: for reader threads,
+  // which must never block on a write (Channel::PostFrame).
+  Status Post(const Message& message);
 
   // The next message from the peer within `timeout` (see Channel::ReadFrame for the
   // codes). InvalidArgument means the peer sent garbage: the link must be dropped.

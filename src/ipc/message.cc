@@ -28,6 +28,7 @@ class Encoder {
       for (const ShmBlock& b : taken_) (void)shm_->allocator->Free(b);
   }
   void Commit() { committed_ = true; }
+  const std::vector<ShmBlock>& taken() const { return taken_; }
   WireWriter& w() { return w_; }
 
   Status Name(std::string_view field, std::string_view s, uint32_t cap) {
@@ -479,7 +480,8 @@ Result<FrameHeader> DecodeFrameHeader(std::string_view bytes) {
   return h;
 }
 
-Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm) {
+Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm,
+                                  std::vector<ShmBlock>* taken) {
   Encoder e(shm);
   std::string& out = e.w().buffer();
   out.assign(kFrameHeaderSize, '\0');
@@ -494,6 +496,7 @@ Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm) {
   PutLE(out, 8, payload, 4);
   PutLE(out, 16, message.request_id, 8);
   e.Commit();
+  if (taken != nullptr) *taken = e.taken();
   return e.w().Take();
 }
 

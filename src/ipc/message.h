@@ -123,7 +123,10 @@ struct ShmOut {
 
 // Encodes a whole frame (header + payload). With `shm` null every tensor is inline.
 // Tensors over kInlineTensorLimit go to shared memory when the area has room, else inline.
-Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm);
+// `taken` (optional) receives the blocks the frame names, for a sender that must give them
+// back when the frame is never sent.
+Result<std::string> EncodeMessage(const Message& message, const ShmOut* shm,
+                                  std::vector<ShmBlock>* taken = nullptr);
 
 // Decodes one payload. `in_area` is the sender's area (tensors named there are copied
 // out); every block copied is appended to `release` (also on error, so the caller can

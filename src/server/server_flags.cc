@@ -77,6 +77,21 @@ ParsedFlags ParseFlags(int argc, char** argv) {
   app.add_option("--stub-heartbeat-timeout-ms", heartbeat_ms,
                  "A stub that does not answer heartbeats this long is killed and its model made UNAVAILABLE")
       ->check(CLI::Range(100, 600000));
+  int restart_backoff_ms = 1000, restart_backoff_max_ms = 30000;
+  app.add_option("--model-restart-max", f.core.version.restart.max_restarts,
+                 "A crashed or hung stub is restarted with backoff up to this many times in a row "
+                 "(a run of 60 s resets the count); then its model stays UNAVAILABLE. 0: never restart")
+      ->check(CLI::Range(0, 1000));
+  app.add_option("--model-restart-backoff-ms", restart_backoff_ms,
+                 "Wait before the first restart of a crashed stub; doubled for each restart in a row")
+      ->check(CLI::Range(0, 3600000));
+  app.add_option("--model-restart-backoff-max-ms", restart_backoff_max_ms,
+                 "Longest wait between restarts of a crashed stub")
+      ->check(CLI::Range(0, 3600000));
+  app.add_option("--model-instance-count-max", f.core.version.max_instances,
+                 "Most instances (sluice-stub processes) one model version may start; a config "
+                 "asking for more fails to load")
+      ->check(CLI::Range(1, 1024));
   app.add_option("--cpu-threads", f.core.version.cpu_threads, "Threads per CPU model instance (0 = all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice)");
@@ -106,6 +121,9 @@ ParsedFlags ParseFlags(int argc, char** argv) {
   f.core.version.heartbeat_timeout = std::chrono::milliseconds(heartbeat_ms);
   f.core.version.heartbeat_interval = std::chrono::milliseconds(std::max(50, heartbeat_ms / 10));
   f.core.version.verbose_log = f.log_verbose > 0;
+  f.core.version.restart.backoff_initial = std::chrono::milliseconds(restart_backoff_ms);
+  f.core.version.restart.backoff_max =
+      std::chrono::milliseconds(std::max(restart_backoff_ms, restart_backoff_max_ms));
   if (f.core.version.stub_path.empty()) f.core.version.stub_path = StubPathNextTo();
   return parsed;
 }

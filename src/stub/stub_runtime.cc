@@ -143,6 +143,18 @@ Status StubRuntime::SendResponse(uint64_t request_id, ResponseEvent event) {
   m.request_id = request_id;
   m.body = ipc::ResponseMessage{std::move(event)};
   Status s = link_->Send(m, kSendTimeout);
+  if (final && (s.code() == StatusCode::kResourceExhausted ||
+                s.code() == StatusCode::kDeadlineExceeded)) {
+    // The final was withdrawn unsent (the link stayed busy): the request must still end,
+    // so send a small final error in its place.
+    ipc::Message error;
+    error.request_id = request_id;
+    ResponseEvent ev;
+    ev.status = ResourceExhausted("the response could not be sent to the server: " + s.message());
+    ev.final = true;
+    error.body = ipc::ResponseMessage{std::move(ev)};
+    (void)link_->Send(error, kSendTimeout);
+  }
   if (s.ok() && counts && behavior_.crash_after_responses > 0 &&
       responses_sent_.fetch_add(1) + 1 == behavior_.crash_after_responses) {
     spdlog::warn("crash_after_responses: aborting after response {}",
@@ -241,7 +253,8 @@ void StubRuntime::HandleHeartbeat(uint64_t sequence) {
   if (initialized_.load() && !shutting_down_.load()) ack.metrics_text = backend_->MetricsText();
   ipc::Message m;
   m.body = std::move(ack);
-  if (Status s = link_->Send(m, kSendTimeout); !s.ok())
+  // Posted, never waited for: this is the IPC thread, which must keep reading.
+  if (Status s = link_->Post(m); !s.ok())
     spdlog::warn("cannot answer a heartbeat: {}", s.ToString());
 }
 

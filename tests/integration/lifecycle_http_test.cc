@@ -104,7 +104,8 @@ TEST(LifecycleHttpTest, KilledStubMakesItsModelUnavailableWhileAnotherServes) {
   TestRepository repo;
   repo.Add("victim", IdentityConfig("victim"));
   repo.Add("bystander", IdentityConfig("bystander"));
-  ServerProcess server(Explicit(repo, {"--load-model", "victim"}));
+  // The checks below run within the restart backoff (Issue19 tests: the restart itself).
+  ServerProcess server(Explicit(repo, {"--load-model", "victim", "--model-restart-backoff-ms", "5000"}));
   ASSERT_TRUE(server.started());
   auto http = Http(server.http_port());
   auto victim_stubs = server.Children();
@@ -122,6 +123,219 @@ TEST(LifecycleHttpTest, KilledStubMakesItsModelUnavailableWhileAnotherServes) {
   r = http->Post("/v2/models/bystander/infer", IdentityBody());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// Issue 19 item 4: four concurrent 40-60 MB tensors (binary extension) deadlocked the
+// stub's IPC; the heartbeat killed the stub and the model went UNAVAILABLE. All four are
+// served now (or refused cleanly with 429), and the same stub keeps serving.
+TEST(LifecycleHttpTest, Issue19FourConcurrentLargeTensorsDoNotKillTheStub) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo, {"--load-model", "identity", "--model-restart-max", "0"}));
+  ASSERT_TRUE(server.started());
+  auto stubs = server.Children();
+  ASSERT_EQ(stubs.size(), 1u);
+  std::vector<std::thread> clients;
+  std::vector<int> status(4, 0);
+  std::vector<size_t> body_bytes(4, 0);
+  const auto start = Clock::now();
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      const size_t n = (40u << 20) / 4 + i * ((5u << 20) / 4);  // 40, 45, 50, 55 MB
+      const std::string header =
+          R"({"inputs":[{"name":"INPUT0","shape":[)" + std::to_string(n) +
+          R"(],"datatype":"INT32","parameters":{"binary_data_size":)" + std::to_string(n * 4) +
+          R"(}}],"outputs":[{"name":"OUTPUT0","parameters":{"binary_data":true}}]})";
+      std::string body = header + std::string(n * 4, static_cast<char>(i + 1));
+      auto c = Http(server.http_port());
+      auto r = c->Request("POST", "/v2/models/identity/infer", body,
+                          {{"Inference-Header-Content-Length", std::to_string(header.size())}},
+                          "application/octet-stream");
+      if (r.ok()) {
+        status[i] = r->status;
+        body_bytes[i] = r->body.size();
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_LT(Clock::now() - start, 60s);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_TRUE(status[i] == 200 || status[i] == 429) << "request " << i << ": " << status[i];
+    if (status[i] == 200) {
+      EXPECT_GT(body_bytes[i], (40u << 20) + i * (5u << 20));
+    }
+  }
+  auto http = Http(server.http_port());
+  EXPECT_EQ(StateOf(*http, "identity"), "READY") << IndexRow(*http, "identity").dump();
+  EXPECT_EQ(server.Children(), stubs) << "the stub was replaced";
+  EXPECT_EQ(http->Post("/v2/models/identity/infer", IdentityBody())->status, 200);
+}
+
+// The same with JSON tensors: ~12 M elements each (a 24-30 MB body, a 48-60 MB tensor).
+TEST(LifecycleHttpTest, Issue19FourConcurrentLargeJsonTensorsDoNotKillTheStub) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo, {"--load-model", "identity", "--model-restart-max", "0"}));
+  ASSERT_TRUE(server.started());
+  auto stubs = server.Children();
+  ASSERT_EQ(stubs.size(), 1u);
+  std::vector<std::thread> clients;
+  std::vector<int> status(4, 0);
+  for (int i = 0; i < 4; ++i) {
+    clients.emplace_back([&, i] {
+      const size_t n = 12'000'000 + i * 1'000'000;
+      std::string body = R"({"inputs":[{"name":"INPUT0","shape":[)" + std::to_string(n) +
+                         R"(],"datatype":"INT32","data":[)";
+      body.reserve(body.size() + 2 * n + 16);
+      for (size_t k = 0; k < n; ++k) {
+        body += static_cast<char>('0' + (k + i) % 10);
+        if (k + 1 < n) body += ',';
+      }
+      body += R"(]}],"outputs":[{"name":"OUTPUT0","parameters":{"binary_data":true}}]})";
+      auto c = Http(server.http_port());
+      auto r = c->Post("/v2/models/identity/infer", body);
+      if (r.ok()) status[i] = r->status;
+    });
+  }
+  for (auto& t : clients) t.join();
+  for (int i = 0; i < 4; ++i)
+    EXPECT_TRUE(status[i] == 200 || status[i] == 429) << "request " << i << ": " << status[i];
+  auto http = Http(server.http_port());
+  EXPECT_EQ(StateOf(*http, "identity"), "READY") << IndexRow(*http, "identity").dump();
+  EXPECT_EQ(server.Children(), stubs) << "the stub was replaced";
+}
+
+// Issue 19 item 5: a crashed stub never came back (in modes none and poll only a server
+// restart helped). It is restarted after the backoff, with the index honest meanwhile.
+int InferStatus(client::HttpClient& http, const std::string& model) {
+  auto r = http.Post("/v2/models/" + model + "/infer", IdentityBody());
+  return r.ok() ? r->status : -1;
+}
+
+TEST(LifecycleHttpTest, Issue19KilledStubIsRestartedAndServesAgain) {
+  TestRepository repo;
+  repo.Add("victim", IdentityConfig("victim"));
+  ServerProcess server({"--model-repository", repo.path(), "--model-control-mode", "none",
+                        "--model-restart-backoff-ms", "700"});
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  ASSERT_EQ(StateOf(*http, "victim"), "READY");
+  auto before = server.Children();
+  ASSERT_EQ(before.size(), 1u);
+  const auto killed = Clock::now();
+  kill(before[0], SIGKILL);
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 1s));
+  auto row = IndexRow(*http, "victim");
+  EXPECT_NE(row.value("reason", "").find("killed by signal 9"), std::string::npos) << row.dump();
+  EXPECT_NE(row.value("reason", "").find("restart 1 of 5"), std::string::npos) << row.dump();
+  EXPECT_EQ(InferStatus(*http, "victim"), 503);
+  ASSERT_TRUE(WaitForState(*http, "victim", "READY", 15s)) << IndexRow(*http, "victim").dump();
+  EXPECT_GE(Clock::now() - killed, 700ms);
+  EXPECT_EQ(InferStatus(*http, "victim"), 200);
+  auto after = server.Children();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_NE(after[0], before[0]);
+  EXPECT_FALSE(ProcessAlive(before[0]));
+}
+
+TEST(LifecycleHttpTest, Issue19HungStubIsKilledByTheHeartbeatAndRestarted) {
+  TestRepository repo;
+  repo.Add("victim", IdentityConfig("victim"));
+  ServerProcess server(Explicit(repo, {"--load-model", "victim", "--stub-heartbeat-timeout-ms", "1000",
+                                       "--model-restart-backoff-ms", "200"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto before = server.Children();
+  ASSERT_EQ(before.size(), 1u);
+  kill(before[0], SIGSTOP);
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 5s));
+  EXPECT_NE(IndexRow(*http, "victim").value("reason", "").find("heartbeats"), std::string::npos)
+      << IndexRow(*http, "victim").dump();
+  ASSERT_TRUE(WaitForState(*http, "victim", "READY", 15s)) << IndexRow(*http, "victim").dump();
+  EXPECT_EQ(InferStatus(*http, "victim"), 200);
+  EXPECT_FALSE(ProcessAlive(before[0]));
+}
+
+TEST(LifecycleHttpTest, Issue19RestartLimitReachedStaysUnavailableWithTheReason) {
+  TestRepository repo;
+  repo.Add("victim", IdentityConfig("victim"));
+  ServerProcess server(Explicit(repo, {"--load-model", "victim", "--model-restart-max", "1",
+                                       "--model-restart-backoff-ms", "200"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto first = server.Children();
+  ASSERT_EQ(first.size(), 1u);
+  kill(first[0], SIGKILL);
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 1s));
+  ASSERT_TRUE(WaitForState(*http, "victim", "READY", 15s));
+  auto second = server.Children();
+  ASSERT_EQ(second.size(), 1u);
+  kill(second[0], SIGKILL);
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 1s));
+  std::this_thread::sleep_for(1500ms);  // well past the backoff: no third stub
+  auto row = IndexRow(*http, "victim");
+  EXPECT_EQ(row.value("state", ""), "UNAVAILABLE");
+  EXPECT_NE(row.value("reason", "").find("killed by signal 9"), std::string::npos) << row.dump();
+  EXPECT_NE(row.value("reason", "").find("--model-restart-max 1"), std::string::npos) << row.dump();
+  EXPECT_TRUE(server.Children().empty());
+  EXPECT_EQ(InferStatus(*http, "victim"), 503);
+  // An explicit load brings it back.
+  ASSERT_EQ(Load(*http, "victim"), 200);
+  EXPECT_EQ(InferStatus(*http, "victim"), 200);
+}
+
+TEST(LifecycleHttpTest, Issue19UnloadWhileRestartingLeavesNoStub) {
+  TestRepository repo;
+  repo.Add("victim", IdentityConfig("victim"));
+  ServerProcess server(Explicit(repo, {"--load-model", "victim", "--model-restart-backoff-ms", "2000"}));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto stubs = server.Children();
+  ASSERT_EQ(stubs.size(), 1u);
+  kill(stubs[0], SIGKILL);
+  ASSERT_TRUE(WaitForState(*http, "victim", "UNAVAILABLE", 1s));
+  const auto start = Clock::now();
+  ASSERT_EQ(Unload(*http, "victim"), 200);
+  EXPECT_LT(Clock::now() - start, 1s);
+  auto row = IndexRow(*http, "victim");
+  EXPECT_EQ(row.value("state", ""), "UNAVAILABLE");
+  EXPECT_EQ(row.value("reason", ""), "unloaded");
+  std::this_thread::sleep_for(2500ms);  // past the backoff: nothing was restarted
+  EXPECT_TRUE(server.Children().empty());
+  EXPECT_EQ(StateOf(*http, "victim"), "UNAVAILABLE");
+}
+
+// Issue 19 item 7: a load override asking for 1024 instances started them all.
+TEST(LifecycleHttpTest, Issue19LoadOverrideAskingTooManyInstancesIs400) {
+  TestRepository repo;
+  repo.Add("identity", IdentityConfig("identity"));
+  ServerProcess server(Explicit(repo));
+  ASSERT_TRUE(server.started());
+  auto http = Http(server.http_port());
+  auto r = http->Post(
+      "/v2/repository/models/identity/load",
+      R"({"parameters":{"config":"{\"name\":\"identity\",\"backend\":\"identity\",\"instance_group\":[{\"count\":1024,\"kind\":\"KIND_CPU\"}]}"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("1024"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("limit of 16"), std::string::npos) << r->body;
+  EXPECT_TRUE(server.Children().empty());
+  // Under the flag's limit it loads.
+  ServerProcess wide(Explicit(repo, {"--model-instance-count-max", "2"}));
+  ASSERT_TRUE(wide.started());
+  auto http2 = Http(wide.http_port());
+  r = http2->Post(
+      "/v2/repository/models/identity/load",
+      R"({"parameters":{"config":"{\"name\":\"identity\",\"backend\":\"identity\",\"instance_group\":[{\"count\":3,\"kind\":\"KIND_CPU\"}]}"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("limit of 2"), std::string::npos) << r->body;
+  r = http2->Post(
+      "/v2/repository/models/identity/load",
+      R"({"parameters":{"config":"{\"name\":\"identity\",\"backend\":\"identity\",\"instance_group\":[{\"count\":2,\"kind\":\"KIND_CPU\"}]}"}})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(wide.Children().size(), 2u);
 }
 
 TEST(LifecycleHttpTest, ReloadWithInflightRequestsLosesNone) {

@@ -407,6 +407,41 @@ TEST(IpcChannel, FramesArriveWholeAndInOrder) {
   EXPECT_EQ(none.status().code(), StatusCode::kDeadlineExceeded);
 }
 
+// Issue 19 item 4: a reader thread must be able to queue a control frame while a large
+// frame is stuck (the peer not reading), and a data frame that cannot start in time is
+// withdrawn whole, so the byte stream stays in sync and the channel usable.
+TEST(IpcChannel, Issue19WritesNeverBlockAReaderAndUnstartedSendsAreWithdrawn) {
+  SocketPair sp;
+  Channel tx(sp.a), rx(sp.b);
+  ResponseEvent ev;
+  ev.final = true;
+  ev.has_response = true;
+  ev.response.outputs.push_back(Int32Tensor("OUT", std::vector<int32_t>(4u << 20, 7)));
+  std::string big = EncodeMessage(Message{1, ResponseMessage{ev}}, nullptr).value();
+  Status big_sent;
+  std::thread sender([&] { big_sent = tx.SendFrame(big, milliseconds(1000)); });
+  std::this_thread::sleep_for(milliseconds(100));  // the big frame has started, rx reads nothing
+  auto withdrawn = EncodeMessage(Message{2, CancelMessage{}}, nullptr).value();
+  Status late = tx.SendFrame(withdrawn, milliseconds(100));
+  EXPECT_EQ(late.code(), StatusCode::kDeadlineExceeded) << late.ToString();
+  const auto before = std::chrono::steady_clock::now();
+  ASSERT_TRUE(tx.PostFrame(EncodeMessage(Message{3, CancelMessage{}}, nullptr).value()).ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - before, milliseconds(50));
+  auto first = rx.ReadFrame(milliseconds(5000));
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->header.request_id, 1u);
+  auto second = rx.ReadFrame(milliseconds(5000));
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_EQ(second->header.request_id, 3u);  // the withdrawn frame never went out
+  sender.join();
+  EXPECT_TRUE(big_sent.ok()) << big_sent.ToString();
+  EXPECT_EQ(rx.ReadFrame(milliseconds(50)).status().code(), StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(tx.SendFrame(withdrawn, milliseconds(1000)).ok());
+  auto again = rx.ReadFrame(milliseconds(1000));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->header.request_id, 2u);
+}
+
 TEST(IpcChannel, TruncatedHeaderThenCloseIsAClearError) {
   SocketPair sp;
   Channel rx(sp.b);

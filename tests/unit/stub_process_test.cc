@@ -245,6 +245,53 @@ TEST_F(StubProcessTest, IdentityRoundTripIncludingBytesAndSharedMemory) {
   EXPECT_EQ(stub_->SendRequest(3, r).code(), StatusCode::kUnavailable);
 }
 
+// Issue 19 item 4: four concurrent 40-60 MB tensors (each larger than a shared-memory
+// area, so inline on the socket both ways) deadlocked the link: the stub's IPC thread sat
+// in send with its response while the server's IO thread waited for the send lock that a
+// request sender held, neither side read, and the heartbeat killed the stub. Every request
+// now completes, the stub stays up.
+TEST_F(StubProcessTest, Issue19ConcurrentLargeTensorsDoNotDeadlockTheLink) {
+  Start(Spec("identity"));
+  constexpr int kRequests = 4;
+  std::vector<InferRequest> requests(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    std::vector<int32_t> v((40u << 20) / 4 + i * ((5u << 20) / 4));  // 40, 45, 50, 55 MB
+    for (size_t k = 0; k < v.size(); k += 4096) v[k] = static_cast<int32_t>(k + i);
+    requests[i].model_name = "identity_test";
+    requests[i].id = "big-" + std::to_string(i);
+    requests[i].inputs.push_back(VectorTensor("INPUT0", DataType::kInt32, v));
+  }
+  const auto start = Clock::now();
+  std::vector<std::thread> senders;
+  std::vector<Status> sent(kRequests);
+  for (int i = 0; i < kRequests; ++i)
+    senders.emplace_back([&, i] { sent[i] = stub_->SendRequest(100 + i, requests[i]); });
+  for (auto& t : senders) t.join();
+  for (int i = 0; i < kRequests; ++i) {
+    // Either served or refused cleanly as busy, never a dead link.
+    if (!sent[i].ok()) {
+      EXPECT_EQ(sent[i].code(), StatusCode::kResourceExhausted) << sent[i].ToString();
+      continue;
+    }
+    ASSERT_TRUE(rec_.WaitFinal(100 + i, 30s)) << "request " << i << " never finished";
+    auto events = rec_.Events(100 + i);
+    ASSERT_EQ(events.size(), 1u);
+    ASSERT_TRUE(events[0].status.ok()) << events[0].status.ToString();
+    ASSERT_EQ(events[0].response.outputs.size(), 1u);
+    EXPECT_TRUE(events[0].response.outputs[0].data == requests[i].inputs[0].data);
+  }
+  EXPECT_TRUE(sent[0].ok());
+  EXPECT_LT(Clock::now() - start, 30s);
+  EXPECT_EQ(rec_.exits(), 0) << rec_.reason();
+  EXPECT_TRUE(stub_->running());
+  // And the link still serves: a small request after the storm.
+  InferRequest small;
+  small.inputs.push_back(VectorTensor("INPUT0", DataType::kInt32, std::vector<int32_t>{7}));
+  ASSERT_TRUE(stub_->SendRequest(200, small).ok());
+  ASSERT_TRUE(rec_.WaitFinal(200));
+  EXPECT_TRUE(rec_.Events(200)[0].status.ok());
+}
+
 TEST_F(StubProcessTest, IdentityRejectsMismatchedDatatype) {
   Start(Spec("identity"));
   InferRequest r;

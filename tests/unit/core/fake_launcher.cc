@@ -62,6 +62,9 @@ class FakeInstance final : public ModelInstance {
   };
 
   std::string Exit(const std::string& reason, bool expected) {
+    // Held through the callback: a supervisor may destroy this instance as soon as it
+    // hears of the crash, and the destructor (Stop -> Exit) waits here for it.
+    std::lock_guard exit_lock(exit_mu_);
     {
       std::lock_guard lock(mu_);
       if (gone_) return reason;
@@ -123,6 +126,7 @@ class FakeInstance final : public ModelInstance {
   int load_ms_ = 0;
   bool fail_load_ = false;
   bool ignore_cancel_ = false;
+  std::mutex exit_mu_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool gone_ = false;
@@ -150,6 +154,19 @@ void FakeLauncher::Crash(const std::string& model) {
       if (inst->model() == model) victims.push_back(inst);
   }
   for (auto* v : victims) v->Crash();
+}
+
+void FakeLauncher::CrashOne(const std::string& model) {
+  FakeInstance* victim = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [pid, inst] : instances_)
+      if (inst->model() == model) {
+        victim = inst;
+        break;
+      }
+  }
+  if (victim) victim->Crash();
 }
 
 }  // namespace sluice::core::testing

@@ -28,6 +28,8 @@ class FakeLauncher final : public InstanceLauncher {
   int live() const { return live_.load(); }
   // Simulates the death of every live instance of `model` (as a SIGKILL would).
   void Crash(const std::string& model);
+  // Simulates the death of one live instance of `model` (the oldest).
+  void CrashOne(const std::string& model);
 
  private:
   friend class FakeInstance;

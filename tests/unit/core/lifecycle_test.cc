@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "core/instance_supervisor.h"
 #include "core/server.h"
 #include "unit/core/fake_launcher.h"
 
@@ -257,6 +258,7 @@ TEST(LifecycleTest, UnloadWithoutWaitReturnsAtOnceAndStillEnds) {
 
 TEST(LifecycleTest, CrashTurnsModelUnavailableAndFailsInflightWhileOthersServe) {
   Fixture f;
+  f.options.version.restart.max_restarts = 0;  // restarts: the Issue19 tests below
   f.repo.AddModel("victim", Param("fake_delay_ms", "60000"));
   f.repo.AddModel("other");
   f.Start();
@@ -275,6 +277,178 @@ TEST(LifecycleTest, CrashTurnsModelUnavailableAndFailsInflightWhileOthersServe) 
   ASSERT_TRUE(f.server->Infer(Request("other"), ok.Sink()).ok());
   ASSERT_TRUE(ok.WaitFinal(2s));
   EXPECT_TRUE(ok.final_status().ok());
+}
+
+// Issue 19 item 5: a crashed stub never came back. It is restarted after a backoff; its
+// in-flight requests fail clearly meanwhile and the index says why it does not serve.
+bool WaitState(Fixture& f, const std::string& name, ModelState state, std::chrono::milliseconds t) {
+  const auto deadline = Clock::now() + t;
+  while (Clock::now() < deadline) {
+    auto row = f.Row(name);
+    if (row && row->state == state) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
+TEST(LifecycleTest, Issue19CrashedInstanceIsRestartedAfterTheBackoff) {
+  Fixture f;
+  f.options.version.restart.backoff_initial = 300ms;
+  f.repo.AddModel("victim", Param("fake_delay_ms", "60000"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("victim"), c.Sink()).ok());
+  const auto crashed = Clock::now();
+  f.launcher->Crash("victim");
+  ASSERT_TRUE(c.WaitFinal(1s));
+  EXPECT_EQ(c.final_status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(c.final_status().message().find("model 'victim'"), std::string::npos)
+      << c.final_status().message();
+  EXPECT_NE(c.final_status().message().find("killed by signal 9"), std::string::npos);
+  ASSERT_TRUE(WaitState(f, "victim", ModelState::kUnavailable, 200ms));
+  auto row = f.Row("victim");
+  EXPECT_NE(row->reason.find("killed by signal 9"), std::string::npos) << row->reason;
+  EXPECT_NE(row->reason.find("restart 1 of 5"), std::string::npos) << row->reason;
+  Collector refused;
+  EXPECT_EQ(f.server->Infer(Request("victim"), refused.Sink()).status().code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(WaitState(f, "victim", ModelState::kReady, 2s));
+  EXPECT_GE(Clock::now() - crashed, 300ms) << "restarted before the backoff";
+  EXPECT_EQ(f.launcher->launches(), 2);
+  EXPECT_EQ(f.launcher->live(), 1);
+  EXPECT_EQ(f.Row("victim")->reason, "");
+  EXPECT_TRUE(f.server->UnloadModel("victim", {}).ok());
+  EXPECT_EQ(f.launcher->live(), 0);
+}
+
+TEST(LifecycleTest, Issue19RestartLimitReachedEndsUnavailableWithTheReason) {
+  Fixture f;
+  f.options.version.restart.max_restarts = 2;
+  f.options.version.restart.backoff_initial = 20ms;
+  f.repo.AddModel("victim");
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  for (int i = 1; i <= 2; ++i) {
+    f.launcher->Crash("victim");
+    ASSERT_TRUE(WaitState(f, "victim", ModelState::kUnavailable, 1s)) << "crash " << i;
+    ASSERT_TRUE(WaitState(f, "victim", ModelState::kReady, 2s)) << "restart " << i;
+  }
+  f.launcher->Crash("victim");  // a third crash in a row: no third restart
+  std::this_thread::sleep_for(300ms);
+  auto row = f.Row("victim");
+  EXPECT_EQ(row->state, ModelState::kUnavailable);
+  EXPECT_NE(row->reason.find("killed by signal 9"), std::string::npos) << row->reason;
+  EXPECT_NE(row->reason.find("--model-restart-max 2"), std::string::npos) << row->reason;
+  EXPECT_EQ(f.launcher->launches(), 3);
+  EXPECT_EQ(f.launcher->live(), 0);
+  // A load brings it back.
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  EXPECT_EQ(f.Row("victim")->state, ModelState::kReady);
+}
+
+TEST(LifecycleTest, Issue19UnloadWhileRestartingLeavesNoInstance) {
+  Fixture f;
+  f.options.version.restart.backoff_initial = 2000ms;
+  f.repo.AddModel("victim");
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  f.launcher->Crash("victim");
+  ASSERT_TRUE(WaitState(f, "victim", ModelState::kUnavailable, 1s));
+  const auto start = Clock::now();
+  ASSERT_TRUE(f.server->UnloadModel("victim", {}).ok());
+  EXPECT_LT(Clock::now() - start, 1s) << "the unload waited for the backoff";
+  auto row = f.Row("victim");
+  EXPECT_EQ(row->state, ModelState::kUnavailable);
+  EXPECT_EQ(row->reason, "unloaded");
+  std::this_thread::sleep_for(2500ms);  // past the backoff: nothing restarts
+  EXPECT_EQ(f.launcher->launches(), 1);
+  EXPECT_EQ(f.launcher->live(), 0);
+  EXPECT_EQ(f.Row("victim")->state, ModelState::kUnavailable);
+}
+
+TEST(LifecycleTest, Issue19UnloadWhileTheNewInstanceStartsLeavesNoInstance) {
+  Fixture f;
+  f.options.version.restart.backoff_initial = 50ms;
+  f.repo.AddModel("victim", Param("fake_load_ms", "400"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
+  f.launcher->Crash("victim");
+  ASSERT_TRUE(WaitState(f, "victim", ModelState::kLoading, 1s)) << "LOADING while it starts";
+  EXPECT_NE(f.Row("victim")->reason.find("restarting"), std::string::npos) << f.Row("victim")->reason;
+  ASSERT_TRUE(f.server->UnloadModel("victim", {}).ok());
+  EXPECT_EQ(f.launcher->live(), 0);
+  EXPECT_EQ(f.launcher->launches(), 2);
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(f.Row("victim")->state, ModelState::kUnavailable);
+  EXPECT_EQ(f.Row("victim")->reason, "unloaded");
+  EXPECT_EQ(f.launcher->launches(), 2);
+  EXPECT_EQ(f.launcher->live(), 0);
+}
+
+TEST(LifecycleTest, Issue19OtherInstancesServeWhileOneRestarts) {
+  Fixture f;
+  f.options.version.restart.backoff_initial = 500ms;
+  f.repo.AddModel("pair", "instance_group [ { count: 2 kind: KIND_CPU } ]\n");
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("pair", {}).ok());
+  f.launcher->CrashOne("pair");
+  // The other instance serves meanwhile: still READY, every request answered.
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(f.Row("pair")->state, ModelState::kReady);
+    Collector c;
+    ASSERT_TRUE(f.server->Infer(Request("pair"), c.Sink()).ok());
+    ASSERT_TRUE(c.WaitFinal(2s));
+    EXPECT_TRUE(c.final_status().ok()) << c.final_status().ToString();
+  }
+  for (int i = 0; i < 200 && f.launcher->live() < 2; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(f.launcher->launches(), 3);
+  EXPECT_EQ(f.launcher->live(), 2);
+  // Both die: nothing serves until one is back.
+  f.launcher->Crash("pair");
+  ASSERT_TRUE(WaitState(f, "pair", ModelState::kUnavailable, 1s));
+  ASSERT_TRUE(WaitState(f, "pair", ModelState::kReady, 3s));
+}
+
+// Issue 19 item 7: one config could ask for 1024 stubs (each dirties tens of MB). The
+// number of instances of a version is bounded; asking more fails the load, naming both.
+TEST(LifecycleTest, Issue19InstanceCountAboveTheLimitFailsTheLoad) {
+  Fixture f;
+  f.repo.AddModel("many", "instance_group [ { count: 17 kind: KIND_CPU } ]\n");
+  f.repo.AddModel("four", "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
+  f.options.version.max_instances = 16;
+  f.Start();
+  Status s = f.server->LoadModel("many", {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("asks for 17 instances"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("limit of 16"), std::string::npos) << s.message();
+  EXPECT_EQ(f.launcher->launches(), 0);
+  EXPECT_EQ(f.Row("many")->state, ModelState::kUnavailable);
+  EXPECT_NE(f.Row("many")->reason.find("limit of 16"), std::string::npos);
+  ASSERT_TRUE(f.server->LoadModel("four", {}).ok());
+  EXPECT_EQ(f.launcher->live(), 4);
+}
+
+TEST(LifecycleTest, Issue19InstanceCountLimitCountsEveryGroup) {
+  Fixture f;
+  f.repo.AddModel("four", "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
+  f.options.version.max_instances = 3;
+  f.Start();
+  Status s = f.server->LoadModel("four", {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("asks for 4 instances, above the limit of 3"), std::string::npos)
+      << s.message();
+  EXPECT_EQ(f.launcher->launches(), 0);
+}
+
+TEST(LifecycleTest, Issue19RestartBackoffDoublesUpToItsCap) {
+  RestartPolicy p;
+  p.backoff_initial = 100ms;
+  p.backoff_max = 700ms;
+  EXPECT_EQ(InstanceSupervisor::Backoff(p, 1), 100ms);
+  EXPECT_EQ(InstanceSupervisor::Backoff(p, 2), 200ms);
+  EXPECT_EQ(InstanceSupervisor::Backoff(p, 3), 400ms);
+  EXPECT_EQ(InstanceSupervisor::Backoff(p, 4), 700ms);
+  EXPECT_EQ(InstanceSupervisor::Backoff(p, 60), 700ms);
 }
 
 TEST(LifecycleTest, ReloadKeepsServingAndLosesNoRequest) {

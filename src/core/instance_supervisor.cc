@@ -1,0 +1,325 @@
+// InstanceSupervisor (core/instance_supervisor.h): restarts a crashed or hung stub with
+// backoff, a bounded number of times in a row.
+//
+// Teardown order: Stop marks the state stopping, stops the current stub (which cuts short
+// a restart waiting for it to be ready), joins the supervisor thread (which stops any stub
+// it launched after seeing `stopping`), then reports on_exit. No stub is left when Stop
+// returns.
+
+#include "core/instance_supervisor.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace sluice::core {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string Millis(milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+}  // namespace
+
+struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
+  // Constant after Launch.
+  InstanceLauncher* launcher = nullptr;
+  StubLaunchSpec spec;
+  StubCallbacks outer;
+  RestartPolicy policy;
+  std::string label;  // "model 'x' version 1 instance 0"
+
+  std::mutex stop_mu;  // serializes Stop callers
+  // Serializes the calls to `outer` (taken before mu, never while mu is held), so that the
+  // owner hears of a death before it hears of the restart that follows it.
+  std::mutex notify_mu;
+  std::thread supervisor;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  // Guarded by mu.
+  std::shared_ptr<ModelInstance> current;  // null while down; shared: calls run outside mu
+  uint64_t generation = 0;                 // of `current`; older stubs' exits are ignored
+  bool serving = false;                    // the first stub was ready once
+  bool died = false;                       // `current` died unexpectedly, not yet handled
+  std::string death_reason;
+  bool stopping = false;
+  bool ended = false;  // on_exit was reported
+  std::string end_reason;  // what on_exit reported
+  int restarts_in_a_row = 0;
+  Clock::time_point started_at;
+
+  StubCallbacks InnerCallbacks(uint64_t gen) {
+    StubCallbacks cb;
+    cb.on_response = outer.on_response;  // request ids are unique: forwarded as they come
+    std::weak_ptr<State> weak = weak_from_this();
+    cb.on_exit = [weak, gen](const std::string& reason, bool expected) {
+      auto self = weak.lock();
+      if (!self || expected) return;
+      std::lock_guard notify_lock(self->notify_mu);
+      std::string down;
+      {
+        std::lock_guard lock(self->mu);
+        if (gen != self->generation || self->stopping) return;
+        self->died = true;
+        self->death_reason = reason;
+        self->cv.notify_all();
+        // Tell the owner at once, on this thread, so that it routes nothing more to this
+        // instance; the supervisor thread restarts it (or gives up, reporting on_exit).
+        const int n = self->NextRestart();
+        if (self->serving && n <= self->policy.max_restarts) down = self->DownReason(reason, n);
+      }
+      if (!down.empty() && self->outer.on_restarting)
+        self->outer.on_restarting(StubCallbacks::RestartPhase::kWaiting, down);
+    };
+    return cb;
+  }
+
+  // The number the next restart would have (mu held): the count in a row, unless the stub
+  // that died ran long enough to reset it.
+  int NextRestart() const {
+    const bool healthy = Clock::now() - started_at >= policy.healthy_after;
+    return (healthy ? 0 : restarts_in_a_row) + 1;
+  }
+  std::string DownReason(const std::string& reason, int n) const {
+    return "restarting: stub process " + reason + " (restart " + std::to_string(n) + " of " +
+           std::to_string(policy.max_restarts) + " in " + Millis(Backoff(policy, n)) + ")";
+  }
+
+  // Ends the instance for good (mu not held): on_exit once.
+  void ReportEnd(const std::string& reason, bool expected) {
+    std::lock_guard notify_lock(notify_mu);
+    {
+      std::lock_guard lock(mu);
+      if (ended) return;
+      ended = true;
+      end_reason = reason;
+    }
+    if (outer.on_exit) outer.on_exit(reason, expected);
+  }
+
+  void Supervise();
+};
+
+void InstanceSupervisor::State::Supervise() {
+  std::unique_lock lock(mu);
+  for (;;) {
+    cv.wait(lock, [&] { return stopping || died; });
+    if (stopping) return;
+    died = false;
+    std::string reason = death_reason;
+    std::shared_ptr<ModelInstance> dead = std::move(current);
+    if (!serving) {
+      // Died before it was ever ready: the load reports it; nothing to restart.
+      lock.unlock();
+      dead.reset();
+      ReportEnd(reason, false);
+      return;
+    }
+    if (Clock::now() - started_at >= policy.healthy_after) restarts_in_a_row = 0;
+    lock.unlock();
+    dead.reset();  // reaped already: its IO thread is joined here, off that thread
+    lock.lock();
+
+    // Restart attempts until one is ready, the limit is reached, or Stop.
+    for (;;) {
+      if (restarts_in_a_row >= policy.max_restarts) {
+        const std::string why =
+            policy.max_restarts == 0
+                ? reason
+                : reason + "; not restarted: " + std::to_string(restarts_in_a_row) +
+                      " restart(s) in a row reached the limit (--model-restart-max " +
+                      std::to_string(policy.max_restarts) + ")";
+        lock.unlock();
+        spdlog::error("{}: stub {}", label, why);
+        ReportEnd(why, false);
+        return;
+      }
+      const int n = ++restarts_in_a_row;
+      const milliseconds delay = Backoff(policy, n);
+      const std::string count =
+          "restart " + std::to_string(n) + " of " + std::to_string(policy.max_restarts);
+      lock.unlock();
+      spdlog::warn("{}: stub {}; {} in {}", label, reason, count, Millis(delay));
+      if (outer.on_restarting) {
+        std::lock_guard notify_lock(notify_mu);
+        outer.on_restarting(StubCallbacks::RestartPhase::kWaiting, DownReason(reason, n));
+      }
+      lock.lock();
+      if (cv.wait_for(lock, delay, [&] { return stopping; })) return;
+      const uint64_t gen = ++generation;
+      lock.unlock();
+      if (outer.on_restarting) {
+        std::lock_guard notify_lock(notify_mu);
+        outer.on_restarting(StubCallbacks::RestartPhase::kStarting,
+                            "restarting: stub process " + reason + " (" + count + ")");
+      }
+      auto launched = launcher->Launch(spec, InnerCallbacks(gen));
+      lock.lock();
+      if (!launched.ok()) {
+        reason = "could not be restarted: " + launched.status().message();
+        continue;
+      }
+      std::shared_ptr<ModelInstance> fresh = std::move(launched).value();
+      if (stopping) {
+        lock.unlock();
+        (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
+        return;
+      }
+      current = fresh;
+      started_at = Clock::now();
+      lock.unlock();
+      Status ready = fresh->WaitReady(policy.ready_timeout);
+      lock.lock();
+      if (stopping) return;  // Stop stopped `fresh`
+      if (ready.ok() && !died) {
+        lock.unlock();
+        spdlog::info("{}: stub restarted (pid {}), serving again", label, fresh->pid());
+        {
+          // Re-checked under notify_mu: a death reported meanwhile must not be followed by
+          // "serving again" (the loop below handles it).
+          std::lock_guard notify_lock(notify_mu);
+          bool serving_now;
+          {
+            std::lock_guard check(mu);
+            serving_now = !died && !stopping;
+          }
+          if (serving_now && outer.on_restarted) outer.on_restarted();
+        }
+        lock.lock();
+        break;  // serving: wait for the next death
+      }
+      reason = died ? death_reason : "failed to restart: " + ready.message();
+      died = false;
+      current.reset();
+      lock.unlock();
+      (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
+      fresh.reset();
+      lock.lock();
+    }
+  }
+}
+
+Result<std::unique_ptr<ModelInstance>> InstanceSupervisor::Launch(InstanceLauncher& launcher,
+                                                                 const StubLaunchSpec& spec,
+                                                                 StubCallbacks callbacks,
+                                                                 RestartPolicy policy) {
+  auto state = std::make_shared<State>();
+  state->launcher = &launcher;
+  state->spec = spec;
+  state->outer = std::move(callbacks);
+  state->policy = policy;
+  state->label = "model '" + spec.model_name + "' version " + std::to_string(spec.model_version) +
+                 " instance " + std::to_string(spec.instance_index);
+  state->generation = 1;
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> first, launcher.Launch(spec, state->InnerCallbacks(1)));
+  {
+    std::lock_guard lock(state->mu);
+    state->current = std::move(first);
+    state->started_at = Clock::now();
+  }
+  State* raw = state.get();
+  state->supervisor = std::thread([raw] { raw->Supervise(); });
+  return std::unique_ptr<ModelInstance>(new InstanceSupervisor(std::move(state)));
+}
+
+InstanceSupervisor::~InstanceSupervisor() {
+  (void)Stop(milliseconds(0), milliseconds(1000));
+}
+
+milliseconds InstanceSupervisor::Backoff(const RestartPolicy& policy, int n) {
+  milliseconds d = policy.backoff_initial;
+  for (int i = 1; i < n && d < policy.backoff_max; ++i) d *= 2;
+  return std::min(d, policy.backoff_max);
+}
+
+Status InstanceSupervisor::WaitReady(milliseconds timeout) {
+  std::shared_ptr<ModelInstance> inst;
+  {
+    std::lock_guard lock(state_->mu);
+    inst = state_->current;
+  }
+  if (!inst) return Unavailable(state_->label + ": stub exited before it was ready");
+  Status s = inst->WaitReady(timeout);
+  if (s.ok()) {
+    std::lock_guard lock(state_->mu);
+    state_->serving = true;
+  }
+  return s;
+}
+
+Status InstanceSupervisor::Send(uint64_t request_id, const InferRequest& request) {
+  std::shared_ptr<ModelInstance> inst;
+  {
+    std::lock_guard lock(state_->mu);
+    inst = state_->current;
+  }
+  if (!inst) return Unavailable(state_->label + " is restarting after its stub process died");
+  return inst->Send(request_id, request);
+}
+
+Status InstanceSupervisor::Cancel(uint64_t request_id) {
+  std::shared_ptr<ModelInstance> inst;
+  {
+    std::lock_guard lock(state_->mu);
+    inst = state_->current;
+  }
+  return inst ? inst->Cancel(request_id) : Status::Ok();
+}
+
+std::string InstanceSupervisor::Stop(milliseconds finalize_timeout, milliseconds kill_timeout) {
+  State& s = *state_;
+  std::lock_guard stop_lock(s.stop_mu);
+  std::shared_ptr<ModelInstance> inst;
+  std::string restart_reason;
+  {
+    std::lock_guard lock(s.mu);
+    s.stopping = true;
+    inst = s.current;
+    if (!inst) restart_reason = s.death_reason;
+    s.cv.notify_all();
+  }
+  std::string reason;
+  if (inst) reason = inst->Stop(finalize_timeout, kill_timeout);
+  if (s.supervisor.joinable()) s.supervisor.join();
+  {
+    std::lock_guard lock(s.mu);
+    // The supervisor may have put in a stub after `inst` was taken; it stopped that one.
+    inst = std::move(s.current);
+  }
+  if (inst) {
+    std::string r = inst->Stop(finalize_timeout, kill_timeout);
+    if (reason.empty()) reason = r;
+    inst.reset();
+  }
+  {
+    std::lock_guard lock(s.mu);
+    // Ended before (restarts exhausted, or a second Stop): the same reason again.
+    if (s.ended) return s.end_reason;
+  }
+  if (reason.empty()) reason = "stopped while restarting (stub process " + restart_reason + ")";
+  s.ReportEnd(reason, true);
+  return reason;
+}
+
+pid_t InstanceSupervisor::pid() const {
+  std::lock_guard lock(state_->mu);
+  return state_->current ? state_->current->pid() : -1;
+}
+
+std::string InstanceSupervisor::MetricsText() const {
+  std::shared_ptr<ModelInstance> inst;
+  {
+    std::lock_guard lock(state_->mu);
+    inst = state_->current;
+  }
+  return inst ? inst->MetricsText() : std::string();
+}
+
+}  // namespace sluice::core
