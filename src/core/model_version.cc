@@ -273,10 +273,12 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
   std::lock_guard lock(mu_);
   inflight_.erase(request->id);
   stats_.pending_count = inflight_.size();
-  stats_.inference_count++;
-  stats_.execution_count++;
-  stats_.last_inference_ms = EpochMs();
   if (ok) {
+    // inference_count, execution_count and last_inference are of successful requests only,
+    // as Triton documents them (a failed or cancelled one counts in fail).
+    stats_.inference_count++;
+    stats_.execution_count++;
+    stats_.last_inference_ms = EpochMs();
     // Triton counts each successful request once in every phase, and perf_analyzer
     // requires it (it aborts when the compute counts differ, and finds the version to
     // report by its queue count). The core hands a request to an instance at once and any

@@ -362,6 +362,28 @@ def test_statistics_count_requests(client):
     assert_error(e, "404", "nope")
 
 
+def test_statistics_count_failures_in_fail_only(server, client):
+    # Triton's inference_count / execution_count are of successful requests; a request the
+    # backend refuses counts in inference_stats.fail and nowhere else.
+    def generate(sampling: dict) -> int:
+        conn = http.client.HTTPConnection(server.http_url, timeout=30)
+        try:
+            body = {"text_input": "hi", "sampling_parameters": json.dumps(sampling)}
+            conn.request("POST", "/v2/models/sluice-demo/generate", body=json.dumps(body))
+            return conn.getresponse().status
+        finally:
+            conn.close()
+
+    before = settled_stats(client, "sluice-demo")
+    assert generate({"temperature": -1}) == 400
+    assert generate({"max_tokens": 2}) == 200
+    after = settled_stats(client, "sluice-demo")
+    assert after["inference_stats"]["fail"]["count"] == before["inference_stats"]["fail"]["count"] + 1
+    assert after["inference_stats"]["success"]["count"] == before["inference_stats"]["success"]["count"] + 1
+    assert after["inference_count"] == before["inference_count"] + 1
+    assert after["execution_count"] == before["execution_count"] + 1
+
+
 # ---- load / unload (explicit mode), on a server of its own ----
 
 REPEAT_CONFIG = {
