@@ -443,6 +443,9 @@ Status StubProcess::SendRequest(uint64_t request_id, const InferRequest& request
   if (s.code() == StatusCode::kResourceExhausted || s.code() == StatusCode::kDeadlineExceeded)
     return ResourceExhausted(d.label + ": the link to the stub is busy, request not sent: " +
                              s.message());
+  // The encoder refused what the client sent (an id or a parameter past the IPC limits): the
+  // client's error (400), not the stub's (503, which clients and balancers retry).
+  if (s.code() == StatusCode::kInvalidArgument) return InvalidArgument(s.message());
   return Unavailable(d.label + ": cannot send the request to the stub: " + s.message());
 }
 

@@ -252,6 +252,19 @@ def test_identity_many_elements_and_empty(client):
     assert empty.as_numpy("OUTPUT1").shape == (0,)
 
 
+def test_requests_past_the_limits_are_the_clients_error(client):
+    # An id over 4 KiB or more than 1,024 parameters is the client's error (StatusCode.INVALID_ARGUMENT), never
+    # UNAVAILABLE (which clients and load balancers retry, or eject the server for).
+    inputs = identity_inputs([1], [b"a"])
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("identity", inputs, request_id="x" * 5000)
+    assert_error(e, "StatusCode.INVALID_ARGUMENT", "request id", "4096")
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("identity", inputs, parameters={f"p{i}": i for i in range(1100)})
+    assert_error(e, "StatusCode.INVALID_ARGUMENT", "1100 parameters", "1024")
+    assert client.infer("identity", inputs, request_id="y" * 4096).get_response() is not None  # at the limit: served
+
+
 def test_requested_output_subset(client):
     for name, absent in (("OUTPUT0", "OUTPUT1"), ("OUTPUT1", "OUTPUT0")):
         result = client.infer("identity", identity_inputs([5], [b"five"]),

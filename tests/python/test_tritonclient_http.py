@@ -254,6 +254,19 @@ def test_unsupported_extensions_answer_501_naming_them(server, client):
     assert client.is_server_live() and client.is_model_ready("identity")
 
 
+def test_requests_past_the_limits_are_the_clients_error(client):
+    # An id over 4 KiB or more than 1,024 parameters is the client's error (400), never
+    # UNAVAILABLE (which clients and load balancers retry, or eject the server for).
+    inputs = identity_inputs([1], [b"a"], binary=True)
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("identity", inputs, request_id="x" * 5000)
+    assert_error(e, "400", "request id", "4096")
+    with pytest.raises(InferenceServerException) as e:
+        client.infer("identity", inputs, parameters={f"p{i}": i for i in range(1100)})
+    assert_error(e, "400", "1100 parameters", "1024")
+    assert client.infer("identity", inputs, request_id="y" * 4096).get_response() is not None  # at the limit: served
+
+
 def test_requested_output_subset(client):
     for name, absent in (("OUTPUT0", "OUTPUT1"), ("OUTPUT1", "OUTPUT0")):
         result = client.infer("identity", identity_inputs([5], [b"five"], binary=False),
