@@ -5,9 +5,11 @@
 // exit 0 with no child process left.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 
@@ -27,6 +29,18 @@ namespace {
 
 // Blocks SIGINT/SIGTERM in every thread (so that they are only ever received here) and
 // waits for one.
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the limit now in force.
+size_t RaiseDescriptorLimit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return 1024;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : static_cast<size_t>(lim.rlim_cur);
+}
+
 int WaitForTerminationSignal(const sigset_t& set) {
   int sig = 0;
   sigwait(&set, &sig);
@@ -55,8 +69,20 @@ int Run(int argc, char** argv) {
   }
   std::unique_ptr<core::Server> server = std::move(created).value();
 
+  // Descriptors: the soft limit raised to the hard one (Debian's default soft limit, 1024, is
+  // a few hundred clients), and HTTP connections capped to fit in what is left beside gRPC,
+  // the stubs' links and the model files, so idle HTTP clients cannot starve the gRPC
+  // listener (whose accept loop, in grpc 1.51, stops for good after an EMFILE).
+  const size_t max_fds = RaiseDescriptorLimit();
+  const size_t http_max_connections =
+      std::min(flags.http_max_connections, std::max<size_t>(16, max_fds > 512 ? (max_fds - 256) / 2 : max_fds / 4));
+  if (http_max_connections < flags.http_max_connections)
+    spdlog::warn("descriptor limit {}: at most {} HTTP connections (--http-max-connections {})", max_fds,
+                 http_max_connections, flags.http_max_connections);
+
   http::RequestLimits limits;
   limits.max_json_depth = flags.max_json_depth;
+  limits.max_decoded_body_bytes = flags.http_max_body_bytes;
   limits.max_tensor_rank = flags.core.limits.max_tensor_rank;
   limits.max_tensor_elements = flags.core.limits.max_tensor_elements;
 
@@ -72,6 +98,7 @@ int Run(int argc, char** argv) {
     options.max_body_bytes = flags.http_max_body_bytes;
     options.max_header_bytes = static_cast<uint32_t>(flags.http_max_header_bytes);
     options.read_timeout = std::chrono::seconds(flags.http_read_timeout_secs);
+    options.max_connections = http_max_connections;
     auto s = http::HttpServer::Create(options, std::move(router));
     if (!s.ok() || !(*s)->Start().ok()) {
       spdlog::error("failed to start the HTTP service on {}:{}: {}", flags.http_address, flags.http_port,
@@ -107,6 +134,7 @@ int Run(int argc, char** argv) {
     options.address = flags.http_address;
     options.port = static_cast<uint16_t>(flags.metrics_port);
     options.io_threads = 1;
+    options.max_connections = 64;  // scrapers
     auto s = http::HttpServer::Create(options, std::move(router));
     if (!s.ok() || !(*s)->Start().ok()) {
       spdlog::error("failed to start the metrics service on port {}", flags.metrics_port);

@@ -97,6 +97,10 @@ ParsedFlags ParseFlags(int argc, char** argv) {
   app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice)");
   app.add_option("--http-max-body-bytes", f.http_max_body_bytes, "Largest HTTP request body (chunked too)");
   app.add_option("--http-max-header-bytes", f.http_max_header_bytes, "Largest HTTP request header");
+  app.add_option("--http-max-connections", f.http_max_connections,
+                 "Open HTTP connections at most (more are closed at once); lowered to fit the "
+                 "descriptor limit")
+      ->check(CLI::Range(1, 1 << 20));
   app.add_option("--http-read-timeout-secs", f.http_read_timeout_secs, "Seconds to read one HTTP request")
       ->check(CLI::Range(1, 3600));
   app.add_option("--max-json-depth", f.max_json_depth, "Deepest JSON nesting accepted")->check(CLI::Range(2, 10000));

@@ -24,6 +24,7 @@ struct Flags {
   // HTTP limits.
   size_t http_max_body_bytes = 64u << 20;
   size_t http_max_header_bytes = 16u << 10;
+  size_t http_max_connections = 4096;
   int http_read_timeout_secs = 60;
   int max_json_depth = 64;
 };

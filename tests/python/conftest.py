@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
 import subprocess
 import threading
@@ -33,12 +34,17 @@ class SluiceServer:
         "metrics": re.compile(r"Started Metrics Service at [^:]+:(\d+)"),
     }
 
-    def __init__(self, args: list[str], timeout: float = 60.0):
+    def __init__(self, args: list[str], timeout: float = 60.0, max_open_files: int | None = None):
         binary = BINARY_DIR / "src" / "server" / "sluice"
         if not binary.exists():
             raise RuntimeError(f"{binary} is missing: build first (scripts/build.sh)")
         cmd = [str(binary), *args, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        def limit_descriptors() -> None:  # as `prlimit --nofile=N` would (soft and hard)
+            if max_open_files is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      preexec_fn=limit_descriptors)
         self._log: list[str] = []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -71,6 +77,11 @@ class SluiceServer:
     @property
     def pid(self) -> int:
         return self._proc.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = (Path("/proc") / str(self._proc.pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     @property
     def http_url(self) -> str:
@@ -138,8 +149,8 @@ def start_server():
     """Starts servers with custom arguments inside a test; all are stopped after it."""
     started: list[SluiceServer] = []
 
-    def start(args: list[str], timeout: float = 60.0) -> SluiceServer:
-        s = SluiceServer(args, timeout)
+    def start(args: list[str], timeout: float = 60.0, max_open_files: int | None = None) -> SluiceServer:
+        s = SluiceServer(args, timeout, max_open_files)
         started.append(s)
         return s
 

@@ -458,7 +458,14 @@ void Session::Close() {
 struct HttpServer::Impl {
   std::shared_ptr<ServerShared> shared = std::make_shared<ServerShared>();
   net::io_context& ioc = *shared->ioc;
-  tcp::acceptor acceptor{ioc};
+  // The acceptor, its retry timer and Stop's close run on one strand.
+  net::strand<net::io_context::executor_type> accept_strand = net::make_strand(ioc);
+  tcp::acceptor acceptor{accept_strand};
+  // An accept that failed (EMFILE, ENFILE, ENOBUFS) is retried after a pause, not at once:
+  // the pending connection stays in the backlog and an immediate retry fails again, which
+  // spun a core for as long as the descriptors were exhausted.
+  net::steady_timer accept_retry{accept_strand};
+  static constexpr std::chrono::milliseconds kAcceptRetry{50};
   uint16_t port = 0;
   std::vector<std::thread> threads;
   bool started = false;
@@ -468,7 +475,12 @@ struct HttpServer::Impl {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (ec == net::error::operation_aborted || shared->stopped.load()) return;
-        return DoAccept();  // e.g. EMFILE: keep serving the open connections
+        // e.g. EMFILE: keep serving the open connections, try again shortly.
+        accept_retry.expires_after(kAcceptRetry);
+        accept_retry.async_wait([this](beast::error_code wait_ec) {
+          if (!wait_ec && !shared->stopped.load()) DoAccept();
+        });
+        return;
       }
       // A streamed reply is many small writes: with Nagle on, once a kept-alive connection
       // is past its start each write waits for the client's delayed ACK (40 ms), and the
@@ -480,10 +492,15 @@ struct HttpServer::Impl {
         std::lock_guard<std::mutex> lock(shared->mu);
         if (shared->stopped.load()) return;
         std::erase_if(shared->sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
-        session = std::make_shared<Session>(std::move(socket), shared);
-        shared->sessions.push_back(session);
+        if (shared->sessions.size() < shared->options.max_connections) {
+          session = std::make_shared<Session>(std::move(socket), shared);
+          shared->sessions.push_back(session);
+        } else {
+          beast::error_code ignored;
+          socket.close(ignored);  // over the cap: refused; the listener keeps accepting
+        }
       }
-      session->Start();
+      if (session) session->Start();
       DoAccept();
     });
   }
@@ -543,6 +560,7 @@ void HttpServer::Stop() {
   net::post(impl_->acceptor.get_executor(), [this] {
     beast::error_code ignored;
     impl_->acceptor.close(ignored);
+    impl_->accept_retry.cancel();
   });
   for (auto& s : sessions) s->PostToStrand([s] { s->Close(); });
   sessions.clear();

@@ -27,6 +27,10 @@ struct HttpServerOptions {
   uint32_t max_header_bytes = 16u << 10;
   // Max time to receive one request, and max idle time of a keep-alive connection.
   std::chrono::milliseconds read_timeout{30000};
+  // Open connections at most; one more is accepted and closed at once (the client sees the
+  // connection reset), so that idle connections cannot take every descriptor of the process
+  // (the gRPC listener and the stubs' links need them too).
+  size_t max_connections = 4096;
 };
 
 class HttpServer {
