@@ -41,8 +41,6 @@ def test_idle_http_connections_cannot_starve_grpc(start_server):
     idle = open_idle(server.ports["http"], 600)
     try:
         time.sleep(0.5)
-        # The connections past the cap were closed by the server, not held.
-        assert len([p for p in (server.children())]) >= 1
         assert grpc_client.is_server_live(client_timeout=5)
         assert grpc_client.is_model_ready("identity", client_timeout=5)
         # The cap holds while they are open: a new HTTP client is refused, not queued forever.
