@@ -15,6 +15,7 @@
 #include "backends/llm/device/cuda/ab_switch.h"
 #include "backends/llm/device/cuda/cublaslt_plans.h"
 #include "backends/llm/device/cuda/cuda_memory.h"
+#include "backends/llm/device/cuda/gptq_weights.h"
 #include "backends/llm/device/cuda/kernels.h"
 #include "backends/llm/device/cuda/step_profiler.h"
 
@@ -26,6 +27,7 @@ using cuda::BlasError;
 using cuda::CudaBuffer;
 using cuda::CudaError;
 using cuda::DeviceScratch;
+using cuda::GptqCudaWeight;
 using cuda::PinnedScratch;
 using cuda::Ptr;
 
@@ -114,6 +116,24 @@ class CudaDevice final : public Device {
       offset += p.elements;
     }
     return out;
+  }
+
+  // GPTQ weights stay quantized (gptq_weights.h). Two scratches serve them all, sized here
+  // for the largest weight so that no step grows them: the dequantized bf16 weight of a
+  // product too large for the small-batch kernel (which also stages the checkpoint's qweight
+  // during the load), and the act-order permutation of a decode batch's x.
+  Result<std::unique_ptr<Buffer>> LoadGptqWeight(const GptqWeightSource& source) override {
+    if (source.in < 1 || source.out < 1) return InvalidArgument("GPTQ weight: empty shape");
+    const size_t dequant = static_cast<size_t>(source.in) * source.out * sizeof(cuda::bf16);
+    ASSIGN_OR_RETURN(bool moved, gptq_dequant_.Ensure(dequant));
+    ASSIGN_OR_RETURN(bool moved_x,
+                     gptq_x_.Ensure(static_cast<size_t>(source.in) * cuda::kGptqSmallBatchMaxRows *
+                                    sizeof(cuda::bf16)));
+    if (moved || moved_x) DropGraphs();
+    ASSIGN_OR_RETURN(auto weight,
+                     cuda::LoadGptqCudaWeight(source, gptq_dequant_.ptr, gptq_dequant_.bytes,
+                                              gptq_order_, stream_));
+    return std::unique_ptr<Buffer>(std::move(weight));
   }
 
   // Streams host weights through two pinned chunks, so that reading the (memory-mapped)
@@ -313,6 +333,9 @@ class CudaDevice final : public Device {
   // y = x W^T: in cuBLASLt's column-major terms, y^T [out, rows] = W [in, out]^T x^T [in, rows].
   void Linear(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows, int32_t in,
               int32_t out, Buffer& y) override {
+    if (const auto* q = dynamic_cast<const GptqCudaWeight*>(&weight)) {
+      return GptqLinear(x, *q, bias, rows, in, out, y);
+    }
     const bool f32_out = y.dtype() == DType::kF32;
     if (small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in)) {
       const size_t need = cuda::SmallBatchLinearWorkspaceBytes(in, out);
@@ -331,6 +354,13 @@ class CudaDevice final : public Device {
                              Ptr<void>(y), f32_out, gemv_ws_.ptr, gemv_ws_.bytes, stream_);
       return Prof("Linear (GEMV)", out, in);
     }
+    Matmul(x, Ptr<void>(weight), bias, rows, in, out, y);
+  }
+
+  // y = x W^T through cuBLASLt, W bf16 [out, in] at `weight`.
+  void Matmul(const Buffer& x, const void* weight, const Buffer* bias, int32_t rows, int32_t in,
+              int32_t out, Buffer& y) {
+    const bool f32_out = y.dtype() == DType::kF32;
     Result<cuda::MatmulPlan*> plan = plans_.Get(blas_, blas_workspace_.bytes, !capturing_, rows,
                                                 in, out, f32_out, bias != nullptr);
     if (!plan.ok()) return Fail(plan.status());
@@ -341,12 +371,61 @@ class CudaDevice final : public Device {
                                      sizeof(bias_ptr));
     }
     const float alpha = 1.f, beta = 0.f;
-    cublasStatus_t s = cublasLtMatmul(blas_, p.desc, &alpha, Ptr<void>(weight), p.a, Ptr<void>(x),
-                                      p.b, &beta, Ptr<void>(y), p.c, Ptr<void>(y), p.c,
-                                      p.has_algo ? &p.algo : nullptr, blas_workspace_.ptr,
-                                      blas_workspace_.bytes, stream_);
+    cublasStatus_t s =
+        cublasLtMatmul(blas_, p.desc, &alpha, weight, p.a, Ptr<void>(x), p.b, &beta, Ptr<void>(y),
+                       p.c, Ptr<void>(y), p.c, p.has_algo ? &p.algo : nullptr, blas_workspace_.ptr,
+                       blas_workspace_.bytes, stream_);
     if (s != CUBLAS_STATUS_SUCCESS) return Fail(BlasError(s, "cublasLtMatmul"));
     Prof("Linear (cuBLASLt)", out, in);
+  }
+
+  // A GPTQ product: decode batches (bf16 y) through the small-batch kernel, which reads the
+  // packed weights (x permuted first for act-order); larger ones dequantize the weight into
+  // the scratch and run the cuBLASLt GEMM (exllama's approach for prefill).
+  void GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buffer* bias, int32_t rows,
+                  int32_t in, int32_t out, Buffer& y) {
+    if (w.layout().in != in || w.out() != out) {
+      return Fail(Internal("GPTQ weight used with another shape"));
+    }
+    if (GptqSmallBatch(rows, y)) {
+      const LinearPart part{&w, bias, out, &y};
+      return GptqGroup(x, {&part, 1}, rows);
+    }
+    cuda::GptqDequantize(w.layout(), w.qweight(), w.scale_zero(), out,
+                         static_cast<cuda::bf16*>(gptq_dequant_.ptr), stream_);
+    Prof("GPTQ dequantize", out, in);
+    Matmul(x, gptq_dequant_.ptr, bias, rows, in, out, y);
+  }
+
+  bool GptqSmallBatch(int32_t rows, const Buffer& y) const {
+    return small_batch_gemv_ && rows >= 1 && rows <= cuda::kGptqSmallBatchMaxRows &&
+           y.dtype() == DType::kBF16;
+  }
+
+  // Parts of GPTQ weights of one row order (GptqCudaWeight::order) in one small-batch launch.
+  void GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows) {
+    const auto& first = static_cast<const GptqCudaWeight&>(*parts[0].weight);
+    const cuda::GptqLayout& layout = first.layout();
+    cuda::GptqParts g;
+    g.count = static_cast<int32_t>(parts.size());
+    int32_t end = 0;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const auto& w = static_cast<const GptqCudaWeight&>(*parts[i].weight);
+      end += parts[i].out;
+      g.end[i] = end;
+      g.qweight[i] = w.qweight();
+      g.scale_zero[i] = w.scale_zero();
+      g.bias[i] = parts[i].bias ? Bf16(*parts[i].bias) : nullptr;
+      g.y[i] = Bf16(*parts[i].y);
+    }
+    const cuda::bf16* input = Bf16(x);
+    if (layout.perm != nullptr) {
+      cuda::GptqPermuteRows(input, layout.perm, rows, layout.in,
+                            static_cast<cuda::bf16*>(gptq_x_.ptr), stream_);
+      input = static_cast<cuda::bf16*>(gptq_x_.ptr);
+    }
+    cuda::GptqSmallBatchLinear(input, layout, g, rows, stream_);
+    Prof("Linear (GPTQ GEMV)", end, layout.in);
   }
 
   // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
@@ -356,6 +435,10 @@ class CudaDevice final : public Device {
   void LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const Buffer* bias, int32_t rows,
                         int32_t in, int32_t out, Buffer& y, Buffer& residual,
                         const Buffer& norm_weight, float eps, Buffer& norm_out) override {
+    if (dynamic_cast<const GptqCudaWeight*>(&weight) != nullptr) {
+      return Device::LinearAddRmsNorm(x, weight, bias, rows, in, out, y, residual, norm_weight, eps,
+                                      norm_out);
+    }
     const int splits = partials_norm_ && small_batch_gemv_
                            ? cuda::SmallBatchLinearPartialSplits(rows, in, out)
                            : 0;
@@ -377,6 +460,18 @@ class CudaDevice final : public Device {
   // (LoadWeightGroup) and the outputs are bf16; otherwise one Linear each.
   void LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
                    int32_t in) override {
+    if (!parts.empty() && dynamic_cast<const GptqCudaWeight*>(parts[0].weight) != nullptr) {
+      // GPTQ parts of one row order run as one small-batch product.
+      const auto* first = static_cast<const GptqCudaWeight*>(parts[0].weight);
+      bool fused = fuse_ && parts.size() <= cuda::kGptqMaxParts;
+      for (size_t i = 0; fused && i < parts.size(); ++i) {
+        const auto* w = dynamic_cast<const GptqCudaWeight*>(parts[i].weight);
+        fused = w != nullptr && w->order() == first->order() && w->out() == parts[i].out &&
+                w->layout().in == in && GptqSmallBatch(rows, *parts[i].y);
+      }
+      if (!fused) return Device::LinearGroup(x, parts, rows, in);
+      return GptqGroup(x, parts, rows);
+    }
     bool fused = fuse_ && small_batch_gemv_ && cuda::SmallBatchLinearFits(rows, in) &&
                  parts.size() >= 1 && parts.size() <= cuda::kGemvMaxParts;
     for (size_t i = 0; fused && i < parts.size(); ++i) {
@@ -402,6 +497,10 @@ class CudaDevice final : public Device {
   // activation directly (gate|up back to back, as LoadWeightGroup places them).
   void SwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
               int32_t in, Buffer& act) override {
+    if (dynamic_cast<const GptqCudaWeight*>(gate.weight) != nullptr ||
+        dynamic_cast<const GptqCudaWeight*>(up.weight) != nullptr) {
+      return Device::SwiGlu(x, gate, up, rows, in, act);  // gate|up as one GPTQ product
+    }
     if (!fuse_ || !small_batch_gemv_ || !cuda::SmallBatchLinearFits(rows, in) ||
         gate.out != up.out || act.dtype() != DType::kBF16 ||
         Bf16(*up.weight) != Bf16(*gate.weight) + static_cast<size_t>(gate.out) * in) {
@@ -694,6 +793,11 @@ class CudaDevice final : public Device {
   DeviceScratch attention_ws_;
   DeviceScratch gemv_ws_;  // the K-split GEMV's partial sums and counters
   DeviceScratch partials_ws_;  // LinearAddRmsNorm's partial sums
+  // GPTQ: the dequantized weight of a large product (and the load's qweight staging), the
+  // permuted x of an act-order decode product, the last row order loaded (shared by equal ones).
+  DeviceScratch gptq_dequant_;
+  DeviceScratch gptq_x_;
+  std::shared_ptr<const cuda::GptqRowOrder> gptq_order_;
 
   // Sampling.
   PinnedScratch sample_host_;

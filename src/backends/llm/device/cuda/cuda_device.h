@@ -1,7 +1,9 @@
 #pragma once
 // The CUDA device (DESIGN.md §3): bf16 weights, activations and KV cache on one NVIDIA GPU;
 // GEMMs through cuBLASLt (bf16 in, fp32 accumulate), every other op one of Sluice's kernels
-// (kernels.h). Ops are queued on one stream; Download and Sample are the only waits.
+// (kernels.h). GPTQ Int4 / Int8 weights stay quantized (gptq_weights.h): decode batches
+// dequantize in registers (gptq_kernels.h), larger products dequantize a layer into one bf16
+// scratch for cuBLASLt. Ops are queued on one stream; Download and Sample are the only waits.
 //
 // Decode steps replay CUDA graphs captured per batch-size bucket (1, 2, 4, then multiples
 // of 8 up to max_graph_batch): a step's metadata is uploaded into fixed device arrays, so a

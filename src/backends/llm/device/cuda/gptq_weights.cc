@@ -1,0 +1,220 @@
+#include "backends/llm/device/cuda/gptq_weights.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <string>
+
+#include "backends/llm/device/cuda/cuda_memory.h"
+
+namespace sluice::llm::cuda {
+namespace {
+
+uint32_t LoadWord(const void* base, size_t index) {
+  uint32_t w;
+  std::memcpy(&w, static_cast<const std::byte*>(base) + index * sizeof(uint32_t), sizeof(w));
+  return w;
+}
+
+// The checkpoint's scale `i` as fp16: fp16 scales as they are; bf16 and fp32 ones only when
+// fp16 holds them exactly (the kernels keep fp16 scales).
+Result<__half> ScaleAt(const GptqWeightSource& s, size_t i) {
+  switch (s.scales_dtype) {
+    case DType::kF16: {
+      uint16_t bits;
+      std::memcpy(&bits, static_cast<const std::byte*>(s.scales) + 2 * i, 2);
+      __half_raw raw;
+      raw.x = bits;
+      return __half(raw);
+    }
+    case DType::kBF16:
+    case DType::kF32: {
+      float v;
+      if (s.scales_dtype == DType::kF32) {
+        std::memcpy(&v, static_cast<const std::byte*>(s.scales) + 4 * i, 4);
+      } else {
+        uint16_t bits;
+        std::memcpy(&bits, static_cast<const std::byte*>(s.scales) + 2 * i, 2);
+        const uint32_t wide = static_cast<uint32_t>(bits) << 16;
+        std::memcpy(&v, &wide, 4);
+      }
+      const __half h = __float2half_rn(v);
+      if (__half2float(h) != v) {
+        return InvalidArgument("GPTQ weight: scale " + std::to_string(v) +
+                               " is not exactly an fp16 value (the CUDA kernels keep fp16 "
+                               "scales)");
+      }
+      return h;
+    }
+    case DType::kI32:
+      break;
+  }
+  return InvalidArgument("GPTQ weight: scales of dtype " + std::string(DTypeName(s.scales_dtype)));
+}
+
+template <typename T>
+Result<T*> DeviceCopy(const T* host, size_t n, cudaStream_t stream) {
+  void* ptr = nullptr;
+  if (cudaError_t e = cudaMalloc(&ptr, std::max<size_t>(1, n * sizeof(T))); e != cudaSuccess) {
+    cudaGetLastError();
+    return CudaError(e, "cudaMalloc of a GPTQ weight");
+  }
+  if (host != nullptr && n > 0) {
+    if (cudaError_t e = cudaMemcpyAsync(ptr, host, n * sizeof(T), cudaMemcpyHostToDevice, stream);
+        e != cudaSuccess) {
+      cudaFree(ptr);
+      return CudaError(e, "GPTQ weight upload");
+    }
+  }
+  return static_cast<T*>(ptr);
+}
+
+}  // namespace
+
+GptqRowOrder::~GptqRowOrder() {
+  cudaFree(word_group_dev);
+  cudaFree(perm_dev);
+}
+
+GptqCudaWeight::GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __half2* scale_zero,
+                               std::shared_ptr<const GptqRowOrder> order)
+    : Buffer(DType::kI32, words),
+      out_(out),
+      qweight_(qweight),
+      scale_zero_(scale_zero),
+      order_(std::move(order)) {
+  layout_.bits = order_->bits;
+  layout_.in = order_->in;
+  layout_.words = order_->in / (32 / order_->bits);
+  layout_.stride = (layout_.words + 3) / 4 * 4;
+  layout_.groups = order_->groups;
+  layout_.word_group = order_->word_group_dev;
+  layout_.perm = order_->perm_dev;
+}
+
+GptqCudaWeight::~GptqCudaWeight() {
+  cudaFree(qweight_);
+  cudaFree(scale_zero_);
+}
+
+Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
+    const GptqWeightSource& s, void* staging, size_t staging_bytes,
+    std::shared_ptr<const GptqRowOrder>& last_order, cudaStream_t stream) {
+  if (s.bits != 4 && s.bits != 8) {
+    return InvalidArgument("GPTQ weight: " + std::to_string(s.bits) + " bits (4 or 8)");
+  }
+  const int32_t pack = 32 / s.bits;
+  if (s.in < 1 || s.out < 1 || s.in % pack != 0 || s.out % pack != 0) {
+    return InvalidArgument("GPTQ weight of " + std::to_string(s.in) + " x " +
+                           std::to_string(s.out) + ": both must be positive multiples of " +
+                           std::to_string(pack) + " at " + std::to_string(s.bits) + " bits");
+  }
+  if (s.groups < 1 || s.groups > s.in) {
+    return InvalidArgument("GPTQ weight: " + std::to_string(s.groups) + " groups for " +
+                           std::to_string(s.in) + " input rows");
+  }
+  if (s.qweight == nullptr || s.qzeros == nullptr || s.scales == nullptr) {
+    return InvalidArgument("GPTQ weight: qweight, qzeros and scales are required");
+  }
+  if (s.g_idx == nullptr && s.group_size == 0) {
+    return InvalidArgument("GPTQ weight: no g_idx and a group size of 0");
+  }
+  const int32_t words = s.in / pack;
+  const size_t qweight_bytes = static_cast<size_t>(words) * s.out * sizeof(uint32_t);
+  if (staging == nullptr || staging_bytes < qweight_bytes) {
+    return Internal("GPTQ weight: load staging smaller than qweight");
+  }
+
+  // Row order: each input row's group, rows sorted by group (stable), each packed word of
+  // the sorted rows in one group.
+  std::vector<int32_t> group(s.in);
+  for (int32_t i = 0; i < s.in; ++i) {
+    int32_t g = s.group_size < 0 ? 0 : i / std::max(s.group_size, 1);
+    if (s.g_idx != nullptr) g = static_cast<int32_t>(LoadWord(s.g_idx, i));
+    if (g < 0 || g >= s.groups) {
+      return InvalidArgument("GPTQ weight: g_idx[" + std::to_string(i) + "] = " +
+                             std::to_string(g) + " outside [0, " + std::to_string(s.groups) + ")");
+    }
+    group[i] = g;
+  }
+  std::vector<int32_t> perm(s.in);
+  std::iota(perm.begin(), perm.end(), 0);
+  std::stable_sort(perm.begin(), perm.end(),
+                   [&](int32_t a, int32_t b) { return group[a] < group[b]; });
+  bool identity = true;
+  for (int32_t k = 0; k < s.in && identity; ++k) identity = perm[k] == k;
+  std::vector<int32_t> word_group(words);
+  for (int32_t j = 0; j < words; ++j) {
+    const int32_t g = group[perm[static_cast<size_t>(j) * pack]];
+    for (int32_t e = 1; e < pack; ++e) {
+      if (group[perm[static_cast<size_t>(j) * pack + e]] != g) {
+        return InvalidArgument(
+            "GPTQ weight: a group of input rows does not start on a multiple of " +
+            std::to_string(pack) + " rows (sorted row " + std::to_string(j * pack + e) +
+            "); the CUDA kernels need each packed word in one group");
+      }
+    }
+    word_group[j] = g;
+  }
+  if (identity) perm.clear();
+
+  // Scales and zero points, column-major: [out, groups] of {scale, zero + offset}.
+  const uint32_t mask = (1u << s.bits) - 1;
+  std::vector<__half2> scale_zero(static_cast<size_t>(s.out) * s.groups);
+  for (int32_t g = 0; g < s.groups; ++g) {
+    for (int32_t n = 0; n < s.out; ++n) {
+      ASSIGN_OR_RETURN(__half scale, ScaleAt(s, static_cast<size_t>(g) * s.out + n));
+      if (!std::isfinite(__half2float(scale))) {
+        return InvalidArgument("GPTQ weight: scales[" + std::to_string(g) + ", " +
+                               std::to_string(n) + "] is not finite");
+      }
+      const uint32_t word = LoadWord(s.qzeros, static_cast<size_t>(g) * (s.out / pack) + n / pack);
+      const float zero = static_cast<float>((word >> (s.bits * (n % pack))) & mask) +
+                         static_cast<float>(s.zero_offset);
+      scale_zero[static_cast<size_t>(n) * s.groups + g] = __half2(scale, __float2half_rn(zero));
+    }
+  }
+
+  std::shared_ptr<const GptqRowOrder> order = last_order;
+  if (order == nullptr || order->bits != s.bits || order->in != s.in || order->groups != s.groups ||
+      order->word_group != word_group || order->perm != perm) {
+    auto fresh = std::make_shared<GptqRowOrder>();
+    fresh->bits = s.bits;
+    fresh->in = s.in;
+    fresh->groups = s.groups;
+    ASSIGN_OR_RETURN(fresh->word_group_dev,
+                     DeviceCopy(word_group.data(), word_group.size(), stream));
+    if (!perm.empty()) {
+      ASSIGN_OR_RETURN(fresh->perm_dev, DeviceCopy(perm.data(), perm.size(), stream));
+    }
+    fresh->word_group = std::move(word_group);
+    fresh->perm = std::move(perm);
+    order = std::move(fresh);
+  }
+
+  const int32_t stride = (words + 3) / 4 * 4;
+  ASSIGN_OR_RETURN(__half2 * sz, DeviceCopy(scale_zero.data(), scale_zero.size(), stream));
+  Result<uint32_t*> packed =
+      DeviceCopy<uint32_t>(nullptr, static_cast<size_t>(s.out) * stride, stream);
+  if (!packed.ok()) {
+    cudaFree(sz);
+    return packed.status();
+  }
+  auto weight = std::make_unique<GptqCudaWeight>(s.out, static_cast<size_t>(s.out) * stride,
+                                                 *packed, sz, order);
+  SLUICE_CUDA_RETURN(
+      cudaMemcpyAsync(staging, s.qweight, qweight_bytes, cudaMemcpyHostToDevice, stream),
+      "GPTQ qweight upload");
+  GptqRepack(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out, stride,
+             *packed, stream);
+  SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream), "GPTQ weight repack");
+  SLUICE_CUDA_RETURN(cudaGetLastError(), "GPTQ weight repack");
+  last_order = std::move(order);
+  return weight;
+}
+
+}  // namespace sluice::llm::cuda
