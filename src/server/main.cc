@@ -13,10 +13,12 @@
 #include <chrono>
 #include <csignal>
 
+#include "common/access_policy.h"
 #include "common/log_settings.h"
 #include "common/nvml.h"
 #include "core/server.h"
 #include "frontend/grpc/grpc_server.h"
+#include "frontend/http/access_guard.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/kserve_routes.h"
 #include "frontend/metrics/metrics_renderer.h"
@@ -62,6 +64,46 @@ int Run(int argc, char** argv) {
   log.log_verbose_level = flags.log_verbose;
   SetLogSettings(log);
 
+  // Access control, checked before any model loads: one API key for every frontend,
+  // restrictions per frontend. The key is never logged.
+  auto access_options = [&flags](const std::vector<std::string>& specs, const char* flag) -> Result<AccessPolicyOptions> {
+    AccessPolicyOptions options;
+    options.api_key = flags.api_key;
+    options.api_key_exempt_health = flags.api_key_exclude_health;
+    for (const std::string& spec : specs) {
+      auto restriction = ParseApiRestriction(spec);
+      if (!restriction.ok()) return restriction.status().WithPrefix(flag);
+      options.restrictions.push_back(std::move(restriction).value());
+    }
+    return options;
+  };
+  http::HttpAccessOptions http_access;
+  {
+    auto policy = access_options(flags.http_restricted_api, "--http-restricted-api");
+    auto origins = http::ParseAllowedOrigins(flags.allowed_origins);
+    if (!policy.ok() || !origins.ok()) {
+      spdlog::error("{}", !policy.ok() ? policy.status().message() : origins.status().message());
+      return 1;
+    }
+    http_access.policy = std::move(policy).value();
+    http_access.allowed_origins = std::move(origins).value();
+  }
+  auto http_guard = http::HttpAccessGuard::Create(http_access);
+  std::shared_ptr<const AccessPolicy> grpc_access;
+  {
+    auto options = access_options(flags.grpc_restricted_protocol, "--grpc-restricted-protocol");
+    auto policy = options.ok() ? AccessPolicy::Create(std::move(options).value())
+                               : Result<std::unique_ptr<AccessPolicy>>(options.status());
+    if (!http_guard.ok() || !policy.ok()) {
+      spdlog::error("{}", !http_guard.ok() ? http_guard.status().message() : policy.status().message());
+      return 1;
+    }
+    grpc_access = std::move(policy).value();
+  }
+  if (!flags.api_key.empty())
+    spdlog::info("API key required on HTTP and gRPC{} (metrics port open)",
+                 flags.api_key_exclude_health ? ", except health routes" : "");
+
   auto created = core::Server::Create(flags.core);
   if (!created.ok()) {
     spdlog::error("{}", created.status().message());
@@ -91,6 +133,7 @@ int Run(int argc, char** argv) {
     http::Router router;
     RegisterKServeRoutes(router, *server, limits);
     openai::RegisterOpenAIRoutes(router, *server, limits);
+    router.SetAccessGuard(*http_guard);
     http::HttpServerOptions options;
     options.address = flags.http_address;
     options.port = static_cast<uint16_t>(flags.http_port);
@@ -111,7 +154,10 @@ int Run(int argc, char** argv) {
 
   std::unique_ptr<grpc_frontend::GrpcServer> grpc_server;
   if (flags.allow_grpc) {
-    auto s = grpc_frontend::GrpcServer::Create(flags.http_address + ":" + std::to_string(flags.grpc_port), *server);
+    grpc_frontend::GrpcServerOptions grpc_options;
+    grpc_options.access = grpc_access;
+    auto s = grpc_frontend::GrpcServer::Create(flags.http_address + ":" + std::to_string(flags.grpc_port), *server,
+                                               std::move(grpc_options));
     Status started = s.ok() ? (*s)->Start() : s.status();
     if (!started.ok()) {
       spdlog::error("failed to start the gRPC service: {}", started.message());
@@ -125,7 +171,7 @@ int Run(int argc, char** argv) {
   std::unique_ptr<metrics::GpuMemorySource> gpus = metrics::NvmlGpuSource::From(nvml.get());
   std::unique_ptr<http::HttpServer> metrics_server;
   if (flags.allow_metrics) {
-    http::Router router;
+    http::Router router;  // no access guard: scrapers send no key (README "Security")
     metrics::MetricsRenderer renderer(*server, gpus.get());
     router.Add("GET", "/metrics", [renderer](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
       w->Send(200, "text/plain; version=0.0.4; charset=utf-8", renderer.Render());

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -109,6 +110,23 @@ ParsedFlags ParseFlags(int argc, char** argv) {
   app.add_option("--max-tensor-elements", f.core.limits.max_tensor_elements, "Most elements in one tensor")
       ->check(CLI::Range(int64_t{1}, INT64_MAX));
 
+  app.add_option("--api-key", f.api_key,
+                 "Require 'Authorization: Bearer <key>' on every HTTP route (OpenAI, KServe, generate, "
+                 "repository, logging, statistics) and gRPC metadata 'authorization: Bearer <key>' on every "
+                 "RPC. Default: $SLUICE_API_KEY, else $VLLM_API_KEY, else none");
+  app.add_option("--api-key-exclude-health", f.api_key_exclude_health,
+                 "Leave health routes and RPCs (live, ready, model ready, grpc.health.v1) open without the API "
+                 "key, for probes; false requires the key there too (and disables grpc.health.v1)");
+  app.add_option("--http-restricted-api", f.http_restricted_api,
+                 "Triton's '<api1>,<api2>:<key>=<value>' (repeatable): these HTTP API categories "
+                 "(model-repository, model-config, shared-memory, statistics, trace, logging, health, metadata, "
+                 "inference) need header '<key>: <value>', else 403");
+  app.add_option("--grpc-restricted-protocol", f.grpc_restricted_protocol,
+                 "As --http-restricted-api, for gRPC metadata (PERMISSION_DENIED otherwise)");
+  app.add_option("--allowed-origins", f.allowed_origins,
+                 "Browser origins allowed to call the server (CORS on /v1/*), as a JSON list or a comma list; "
+                 "'*' for any. Default none: a request other than GET carrying an Origin header is refused");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -119,6 +137,15 @@ ParsedFlags ParseFlags(int argc, char** argv) {
                         : mode == "poll"   ? core::ModelControlMode::kPoll
                                            : core::ModelControlMode::kNone;
   if (f.core.repositories.empty()) f.core.repositories.push_back(DefaultRepository());
+  if (f.api_key.empty()) {
+    for (const char* name : {"SLUICE_API_KEY", "VLLM_API_KEY"}) {
+      const char* value = std::getenv(name);
+      if (value != nullptr && *value != '\0') {
+        f.api_key = value;
+        break;
+      }
+    }
+  }
   f.core.version.unload_grace = std::chrono::seconds(grace);
   f.core.version.kill_timeout = std::chrono::seconds(kill);
   f.core.version.load_timeout = std::chrono::seconds(load_timeout);

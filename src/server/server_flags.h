@@ -27,6 +27,13 @@ struct Flags {
   size_t http_max_connections = 4096;
   int http_read_timeout_secs = 60;
   int max_json_depth = 64;
+  // Access control (README "Security"). The key comes from --api-key, else the environment
+  // (SLUICE_API_KEY, then vLLM's VLLM_API_KEY); it is never logged.
+  std::string api_key;
+  bool api_key_exclude_health = true;  // health routes / RPCs need no key (k8s probes)
+  std::vector<std::string> http_restricted_api;       // Triton's "<api1>,<api2>:<key>=<value>"
+  std::vector<std::string> grpc_restricted_protocol;  // same syntax, for gRPC
+  std::string allowed_origins;                        // JSON list or comma list; empty: none
 };
 
 // Parses argv. On --help, prints the help and returns a status with code kOk... callers

@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "frontend/grpc/blocking_executor.h"
+#include "frontend/grpc/grpc_access.h"
 #include "frontend/grpc/grpc_inference_service.h"
 
 namespace sluice::grpc_frontend {
@@ -39,11 +40,23 @@ Status GrpcServer::Start() {
       std::make_unique<BlockingExecutor>(options_.blocking_threads, options_.max_queued_blocking);
   grpc_service_ = std::make_unique<GrpcInferenceService>(service_, *executor_, options_);
 
+  bool health_open = true;
+  if (options_.access) {
+    authorizing_ = std::make_unique<AuthorizingGrpcService>(*grpc_service_, *options_.access);
+    health_open = options_.access->Authorize(ApiCategory::kHealth, [](std::string_view) {
+      return std::optional<std::string_view>();
+    }).allowed();
+  }
+
   // A process-wide switch in gRPC: it applies to servers built after it.
-  ::grpc::EnableDefaultHealthCheckService(options_.enable_health_service);
+  ::grpc::EnableDefaultHealthCheckService(options_.enable_health_service && health_open);
   ::grpc::ServerBuilder builder;
   builder.AddListeningPort(address_, ::grpc::InsecureServerCredentials(), &port_);
-  builder.RegisterService(grpc_service_.get());
+  if (authorizing_) {
+    builder.RegisterService(authorizing_.get());
+  } else {
+    builder.RegisterService(grpc_service_.get());
+  }
   // Without SO_REUSEPORT a second server on a busy port fails instead of sharing it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
@@ -68,6 +81,7 @@ void GrpcServer::Stop() {
   }
   if (executor_) executor_->Stop();
   server_.reset();
+  authorizing_.reset();
   grpc_service_.reset();
   executor_.reset();
   port_ = 0;

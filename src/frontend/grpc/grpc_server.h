@@ -10,7 +10,7 @@
 //
 // Teardown order (Stop, also run by the destructor): health NOT_SERVING -> grpc Shutdown
 // with the grace deadline (waits for every RPC to finish) -> blocking executor joined ->
-// server object destroyed. The InferenceService must outlive Stop().
+// server object destroyed -> the authorizing service, then the service it wraps. The InferenceService must outlive Stop().
 
 #include <memory>
 #include <mutex>
@@ -28,6 +28,7 @@ namespace sluice::grpc_frontend {
 
 class BlockingExecutor;
 class GrpcInferenceService;
+class AuthorizingGrpcService;
 
 class GrpcServer {
  public:
@@ -59,6 +60,7 @@ class GrpcServer {
   bool started_ = false;
   std::unique_ptr<BlockingExecutor> executor_;
   std::unique_ptr<GrpcInferenceService> grpc_service_;
+  std::unique_ptr<AuthorizingGrpcService> authorizing_;  // over grpc_service_, when options_.access
   std::unique_ptr<::grpc::Server> server_;
 };
 

@@ -2,10 +2,12 @@
 // Settings of the gRPC frontend (GrpcServer and the handlers it serves).
 
 #include <chrono>
+#include <memory>
 #include <cstddef>
 #include <string>
 #include <vector>
 
+#include "common/access_policy.h"
 #include "core/inference_service.h"
 
 namespace sluice::grpc_frontend {
@@ -30,6 +32,10 @@ struct GrpcServerOptions {
   std::chrono::milliseconds shutdown_grace{5000};
   // Serve grpc.health.v1 (overall status SERVING while started).
   bool enable_health_service = true;
+  // Who may call which RPC (API key, restricted categories; grpc_access.h). Null: anyone.
+  // When it refuses a health call without metadata, grpc.health.v1 is not served either
+  // (gRPC's built-in health service cannot check metadata).
+  std::shared_ptr<const AccessPolicy> access;
 };
 
 }  // namespace sluice::grpc_frontend

@@ -21,10 +21,42 @@ std::vector<std::string> SplitPath(std::string_view path) {
 
 bool IsCapture(const std::string& s) { return s.size() > 2 && s.front() == '{' && s.back() == '}'; }
 
+// Forwards to `inner`, adding `extra` to the headers of the reply (CORS headers).
+class HeaderAddingWriter final : public ResponseWriter {
+ public:
+  HeaderAddingWriter(std::shared_ptr<ResponseWriter> inner, HeaderList extra)
+      : inner_(std::move(inner)), extra_(std::move(extra)) {}
+  bool Send(int status, std::string content_type, std::string body, HeaderList headers) override {
+    headers.insert(headers.end(), extra_.begin(), extra_.end());
+    return inner_->Send(status, std::move(content_type), std::move(body), std::move(headers));
+  }
+  bool StartStream(int status, std::string content_type, HeaderList headers) override {
+    headers.insert(headers.end(), extra_.begin(), extra_.end());
+    return inner_->StartStream(status, std::move(content_type), std::move(headers));
+  }
+  bool WriteChunk(std::string data) override { return inner_->WriteChunk(std::move(data)); }
+  void EndStream() override { inner_->EndStream(); }
+  void OnDisconnect(std::function<void()> callback) override { inner_->OnDisconnect(std::move(callback)); }
+  bool Disconnected() const override { return inner_->Disconnected(); }
+  void Post(std::function<void()> fn) override { inner_->Post(std::move(fn)); }
+  void PostBlocking(std::function<void()> fn) override { inner_->PostBlocking(std::move(fn)); }
+
+ private:
+  const std::shared_ptr<ResponseWriter> inner_;
+  const HeaderList extra_;
+};
+
 }  // namespace
 
 void Router::Add(std::string method, const std::string& pattern, Handler handler) {
-  routes_.push_back(Route{std::move(method), SplitPath(pattern), std::move(handler)});
+  std::optional<ApiCategory> category = HttpRouteCategory(pattern);
+  routes_.push_back(Route{std::move(method), pattern, SplitPath(pattern), category, std::move(handler)});
+}
+
+std::vector<Router::RouteInfo> Router::Routes() const {
+  std::vector<RouteInfo> out;
+  for (const Route& route : routes_) out.push_back(RouteInfo{route.method, route.pattern, route.category});
+  return out;
 }
 
 bool Router::Match(const Route& route, const std::vector<std::string>& path_segments,
@@ -54,15 +86,29 @@ void Router::Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter
       continue;
     }
     Match(route, segments, &request.path_params);
+    std::shared_ptr<ResponseWriter> out = writer;
+    if (guard_) {
+      if (!route.category) {
+        writer->SendError(500, "internal error: route " + route.pattern + " has no access category");
+        return;
+      }
+      if (std::optional<HttpRefusal> refusal = guard_->Check(request, *route.category)) {
+        writer->Send(refusal->status, "application/json", ErrorBody(refusal->message), std::move(refusal->headers));
+        return;
+      }
+      if (HeaderList extra = guard_->ResponseHeaders(request); !extra.empty())
+        out = std::make_shared<HeaderAddingWriter>(writer, std::move(extra));
+    }
     try {
-      route.handler(request, writer);
+      route.handler(request, out);
     } catch (const std::exception& e) {
-      writer->SendError(500, std::string("internal error: ") + e.what());
+      out->SendError(500, std::string("internal error: ") + e.what());
     } catch (...) {
-      writer->SendError(500, "internal error");
+      out->SendError(500, "internal error");
     }
     return;
   }
+  if (!allowed.empty() && guard_ && guard_->AnswerPreflight(request, allowed, *writer)) return;
   if (!allowed.empty()) {
     writer->Send(405, "application/json",
                  ErrorBody("method " + request.method.substr(0, 16) + " not allowed for " + request.path.substr(0, 256)),

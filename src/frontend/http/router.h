@@ -3,12 +3,19 @@
 // captures that match one non-empty segment: "/v2/models/{model}/versions/{version}/infer".
 // Unknown path -> 404, known path with another method -> 405 (with Allow), both as JSON
 // errors. Every handler call is wrapped: an exception never escapes (500 JSON error).
+// With an access guard (access_guard.h), every matched request passes its check first
+// (401/403 otherwise), OPTIONS preflights are answered, and CORS headers added; without
+// one, the router does no access control (unit tests, the metrics port).
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/access_policy.h"
+#include "frontend/http/access_guard.h"
 #include "frontend/http/http_request.h"
 #include "frontend/http/response_writer.h"
 
@@ -23,6 +30,18 @@ class Router {
   // Later routes never shadow earlier ones: the first matching pattern wins.
   void Add(std::string method, const std::string& pattern, Handler handler);
 
+  // Checks every request before its handler; shared with no one else but kept alive by
+  // the router (the guard is immutable).
+  void SetAccessGuard(std::shared_ptr<const HttpAccessGuard> guard) { guard_ = std::move(guard); }
+
+  // Every registered route, in registration order, as given to Add.
+  struct RouteInfo {
+    std::string method;
+    std::string pattern;
+    std::optional<ApiCategory> category;  // HttpRouteCategory(pattern)
+  };
+  std::vector<RouteInfo> Routes() const;
+
   // Matches request.path, fills request.path_params and calls the handler (or replies
   // 404/405/500 itself).
   void Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer) const;
@@ -30,13 +49,16 @@ class Router {
  private:
   struct Route {
     std::string method;
+    std::string pattern;
     std::vector<std::string> segments;  // "{x}" = capture
+    std::optional<ApiCategory> category;
     Handler handler;
   };
   static bool Match(const Route& route, const std::vector<std::string>& path_segments,
                     std::map<std::string, std::string, std::less<>>* params);
 
   std::vector<Route> routes_;
+  std::shared_ptr<const HttpAccessGuard> guard_;  // null: no access control
 };
 
 }  // namespace sluice::http
