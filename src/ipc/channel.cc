@@ -45,6 +45,11 @@ Channel::~Channel() {
 void Channel::Shutdown() { ::shutdown(fd_, SHUT_RDWR); }
 
 void Channel::FailQueuedLocked(const Status& status) {
+  if (rest_) {
+    rest_->done = true;
+    rest_->status = status;
+    rest_.reset();
+  }
   for (auto* queue : {&control_, &data_}) {
     for (auto& item : *queue) {
       item->done = true;
@@ -67,6 +72,12 @@ Status Channel::SendFrame(std::string frame, std::chrono::milliseconds timeout) 
     return ResourceExhausted("the link to the peer has " + std::to_string(queued_data_bytes_) +
                              " bytes queued; a message of " + std::to_string(size) +
                              " bytes would pass the limit of " + std::to_string(max_queued_bytes_));
+  ASSIGN_OR_RETURN(bool direct, TryDirectLocked(item));
+  if (direct) {
+    if (item->done) return item->status;
+    done_cv_.wait(lock, [&] { return item->done; });  // its rest is the writer's next write
+    return item->status;
+  }
   data_.push_back(item);
   queued_data_bytes_ += size;
   writer_cv_.notify_one();
@@ -94,18 +105,60 @@ Status Channel::PostFrame(std::string frame) {
   std::lock_guard<std::mutex> lock(mu_);
   if (broken_) return broken_status_;
   if (closing_) return Unavailable("connection to the peer is closing");
+  ASSIGN_OR_RETURN(bool direct, TryDirectLocked(item));
+  if (direct) return Status::Ok();
   control_.push_back(std::move(item));
   writer_cv_.notify_one();
   return Status::Ok();
 }
 
+Result<bool> Channel::TryDirectLocked(const std::shared_ptr<Outgoing>& item) {
+  if (writer_busy_ || rest_ || !control_.empty() || !data_.empty()) return false;
+  Result<size_t> sent = SendNowLocked(item->bytes);
+  if (!sent.ok()) {
+    broken_ = true;
+    broken_status_ = sent.status();
+    FailQueuedLocked(sent.status());
+    return sent.status();
+  }
+  item->started = true;
+  if (*sent == item->bytes.size()) {
+    item->done = true;
+    item->bytes.clear();
+    return true;
+  }
+  item->bytes.erase(0, *sent);
+  rest_ = item;
+  writer_cv_.notify_one();
+  return true;
+}
+
+Result<size_t> Channel::SendNowLocked(std::string_view bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    return Unavailable(std::string("connection to the peer closed: ") +
+                       (n < 0 ? std::strerror(errno) : "no progress"));
+  }
+  return sent;
+}
+
 void Channel::WriterLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    writer_cv_.wait(lock, [&] { return closing_ || !control_.empty() || !data_.empty(); });
+    writer_cv_.wait(lock, [&] { return closing_ || rest_ || !control_.empty() || !data_.empty(); });
     if (closing_) return;
     std::shared_ptr<Outgoing> item;
-    if (!control_.empty()) {
+    if (rest_) {
+      item = std::move(rest_);  // a caller's frame, partly sent: nothing may come between
+      rest_.reset();
+    } else if (!control_.empty()) {
       item = std::move(control_.front());
       control_.pop_front();
     } else {
@@ -114,10 +167,12 @@ void Channel::WriterLoop() {
       queued_data_bytes_ -= item->bytes.size();
     }
     item->started = true;
+    writer_busy_ = true;
     done_cv_.notify_all();
     lock.unlock();
     Status s = WriteAll(item->bytes);
     lock.lock();
+    writer_busy_ = false;
     item->done = true;
     item->status = s;
     item->bytes.clear();

@@ -8,7 +8,10 @@
 // reader thread), two large frames crossing each other left both readers stuck in send
 // while the socket buffers were full (issue 19 item 4). Two queues feed the writer:
 // control frames (PostFrame: small, never waited for) go before data frames (SendFrame)
-// that have not started; a frame once started is always written whole.
+// that have not started; a frame once started is always written whole. When nothing is
+// queued or being written, the caller sends the frame itself with non-blocking writes (no
+// thread hop: the streaming path's common case) and hands only what the socket did not take
+// to the writer.
 //
 // Thread-safety: SendFrame and PostFrame from any thread; ReadFrame from one reader thread
 // at a time.
@@ -80,6 +83,12 @@ class Channel {
   };
 
   void WriterLoop();
+  // Sends what the socket takes now without blocking (mu_ held, nothing else in flight):
+  // the bytes sent, or Unavailable, which breaks the channel.
+  Result<size_t> SendNowLocked(std::string_view bytes);
+  // The fast path of SendFrame / PostFrame (mu_ held): true when `item` was written whole or
+  // its rest handed to the writer as rest_; false when something is queued or being written.
+  Result<bool> TryDirectLocked(const std::shared_ptr<Outgoing>& item);
   // Writes all of `bytes`; Unavailable on an error, a peer that closed, or closing_.
   Status WriteAll(std::string_view bytes);
   // Fails every queued frame with `status` (mu_ held).
@@ -95,6 +104,8 @@ class Channel {
   std::condition_variable done_cv_;    // a frame was started or finished
   std::deque<std::shared_ptr<Outgoing>> control_;  // guarded by mu_
   std::deque<std::shared_ptr<Outgoing>> data_;     // guarded by mu_
+  std::shared_ptr<Outgoing> rest_;  // a frame a caller began to send: written first; mu_
+  bool writer_busy_ = false;        // the writer is writing a frame (mu_ released); mu_
   uint64_t queued_data_bytes_ = 0;                 // guarded by mu_
   bool broken_ = false;                            // guarded by mu_
   Status broken_status_;                           // guarded by mu_
