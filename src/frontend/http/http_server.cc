@@ -28,6 +28,7 @@ constexpr size_t kMaxBufferedWhileBusy = 64 << 10;
 // is closed (the handler sees OnDisconnect and cancels), so a stalled reader cannot make
 // the server buffer a whole stream.
 constexpr size_t kMaxQueuedReplyBytes = 64u << 20;
+constexpr size_t kMaxGatheredWrites = 64;  // queued pieces in one write
 
 std::string SanitizeHeaderText(std::string_view s) {
   std::string out;
@@ -124,8 +125,11 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-  std::deque<std::pair<std::string, bool>> out_;  // data, completes the response
+  // Data, and whether it completes the response. A deque: appending keeps the strings of the
+  // write in flight in place.
+  std::deque<std::pair<std::string, bool>> out_;
   size_t queued_bytes_ = 0;  // in out_
+  size_t in_flight_ = 0;     // items at the front of out_ in the write in flight
   bool writing_ = false;
   bool busy_ = false;            // a request is being answered
   bool keep_alive_ = true;
@@ -368,10 +372,19 @@ void Session::QueueWrite(std::string data, bool completes_response) {
 
 void Session::DoWrite() {
   writing_ = true;
+  // Everything queued goes out in one gather write, up to the end of the response: a fast
+  // stream's events (each its own segment with TCP_NODELAY) then share segments and syscalls.
+  std::vector<net::const_buffer> buffers;
+  in_flight_ = 0;
+  for (const auto& [data, completes] : out_) {
+    buffers.push_back(net::buffer(data));
+    ++in_flight_;
+    if (completes || in_flight_ == kMaxGatheredWrites) break;
+  }
   // A write that makes no progress for read_timeout means the client stopped reading: the
   // stream closes and the watching read reports the disconnect.
   stream_.expires_after(shared_->options.read_timeout);
-  net::async_write(stream_, net::buffer(out_.front().first),
+  net::async_write(stream_, buffers,
                    [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
 }
 
@@ -382,10 +395,12 @@ void Session::OnWrite(beast::error_code ec) {
     queued_bytes_ = 0;
     return Close();
   }
-  if (out_.empty()) return;
-  const bool completes = out_.front().second;
-  queued_bytes_ -= out_.front().first.size();
-  out_.pop_front();
+  bool completes = false;
+  for (; in_flight_ > 0 && !out_.empty(); --in_flight_) {
+    completes = out_.front().second;
+    queued_bytes_ -= out_.front().first.size();
+    out_.pop_front();
+  }
   if (completes) {
     out_.clear();  // nothing of this response may follow its end
     queued_bytes_ = 0;
