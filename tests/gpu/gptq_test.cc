@@ -36,29 +36,8 @@ using cuda::testing::ToFloat;
 using testing::Quantize;
 using testing::Quantized;
 using testing::QuantSpec;
-
-GptqWeightSource SourceOf(const Quantized& q, const QuantSpec& spec) {
-  GptqWeightSource s;
-  s.bits = spec.bits;
-  s.in = q.in;
-  s.out = q.out;
-  s.groups = q.groups;
-  s.zero_offset = spec.v2 ? 0 : 1;
-  s.qweight = q.qweight.data();
-  s.qzeros = q.qzeros.data();
-  s.scales_dtype = DType::kF16;
-  s.scales = q.scales.data();
-  s.group_size = spec.group_size;
-  s.g_idx = q.g_idx.data();
-  return s;
-}
-
-std::vector<float> Normal(std::mt19937_64& rng, size_t n, float scale) {
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomNormal;
+using testing::SourceOf;
 
 std::unique_ptr<Device> Gpu() {
   auto device = CreateCudaDevice({});
@@ -122,7 +101,7 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
   };
   double worst = 0;
   for (const Case& c : cases) {
-    const auto w = Normal(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
+    const auto w = RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
     const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
     GptqWeightSource source = SourceOf(q, c.spec);
     if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;  // implied i / group_size
@@ -165,7 +144,7 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
     std::vector<std::unique_ptr<Buffer>> weights, biases, ys;
     std::vector<std::vector<float>> bias_host;
     for (int32_t out : outs) {
-      qs.push_back(Quantize(Normal(rng, static_cast<size_t>(out) * in, 0.05f), out, in, spec, rng));
+      qs.push_back(Quantize(RandomNormal(rng, static_cast<size_t>(out) * in, 0.05f), out, in, spec, rng));
       auto w = d.LoadGptqWeight(SourceOf(qs.back(), spec));
       ASSERT_TRUE(w.ok()) << w.status().ToString();
       weights.push_back(std::move(*w));
@@ -200,7 +179,7 @@ TEST(CudaGptqTest, BadQuantizedDataIsRefusedAtLoad) {
   auto device = Gpu();
   ASSERT_NE(device, nullptr);
   const QuantSpec spec{4, 32, false, false};
-  Quantized q = Quantize(Normal(rng, 64 * 64, 0.05f), 64, 64, spec, rng);
+  Quantized q = Quantize(RandomNormal(rng, 64 * 64, 0.05f), 64, 64, spec, rng);
   Quantized bad = q;
   bad.g_idx[5] = 2;  // 64 rows in groups of 32: only 0 and 1 exist
   auto bad_group = device->LoadGptqWeight(SourceOf(bad, spec));
@@ -215,7 +194,7 @@ TEST(CudaGptqTest, BadQuantizedDataIsRefusedAtLoad) {
   EXPECT_NE(st.status().message().find("3 bits"), std::string::npos);
   // Groups of 12 rows: a packed word of 8 rows spans two groups, which the kernels cannot run.
   const QuantSpec twelve{4, 12, false, false};
-  Quantized odd = Quantize(Normal(rng, 64 * 96, 0.05f), 64, 96, twelve, rng);
+  Quantized odd = Quantize(RandomNormal(rng, 64 * 96, 0.05f), 64, 96, twelve, rng);
   auto split = device->LoadGptqWeight(SourceOf(odd, twelve));
   ASSERT_FALSE(split.ok());
   EXPECT_EQ(split.status().code(), StatusCode::kInvalidArgument);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "backends/llm/device/cpu/half.h"
+#include "backends/llm/device/ops.h"
 #include "backends/llm/device/cpu/linear_kernel.h"
 #include "backends/llm/model/safetensors.h"
 #include "common/status.h"
@@ -129,6 +130,31 @@ class SafetensorsWriter {
   nlohmann::json header_ = nlohmann::json::object();
   std::string data_;
 };
+
+// The device-facing view of a quantized weight (borrows `q`'s arrays).
+inline GptqWeightSource SourceOf(const Quantized& q, const QuantSpec& spec) {
+  GptqWeightSource s;
+  s.bits = spec.bits;
+  s.in = q.in;
+  s.out = q.out;
+  s.groups = q.groups;
+  s.zero_offset = spec.v2 ? 0 : 1;
+  s.qweight = q.qweight.data();
+  s.qzeros = q.qzeros.data();
+  s.scales_dtype = DType::kF16;
+  s.scales = q.scales.data();
+  s.group_size = spec.group_size;
+  s.g_idx = q.g_idx.data();
+  return s;
+}
+
+// n values drawn from N(0, scale^2).
+inline std::vector<float> RandomNormal(std::mt19937_64& rng, size_t n, float scale) {
+  std::normal_distribution<float> dist(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
 
 // Copies `src` (config.json, generation and tokenizer files, model.safetensors) to `gptq`
 // with every q/k/v/o/gate/up/down weight GPTQ-quantized (quantization_config added) and to

@@ -37,29 +37,8 @@ using testing::LoadReference;
 using testing::Quantize;
 using testing::Quantized;
 using testing::QuantSpec;
-
-GptqWeightSource SourceOf(const Quantized& q, const QuantSpec& spec) {
-  GptqWeightSource s;
-  s.bits = spec.bits;
-  s.in = q.in;
-  s.out = q.out;
-  s.groups = q.groups;
-  s.zero_offset = spec.v2 ? 0 : 1;
-  s.qweight = q.qweight.data();
-  s.qzeros = q.qzeros.data();
-  s.scales_dtype = DType::kF16;
-  s.scales = q.scales.data();
-  s.group_size = spec.group_size;
-  s.g_idx = q.g_idx.data();
-  return s;
-}
-
-std::vector<float> RandomVector(std::mt19937_64& rng, size_t n, float scale) {
-  std::normal_distribution<float> dist(0.f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
+using testing::RandomNormal;
+using testing::SourceOf;
 
 std::mt19937_64 FreshRng() {
   const uint64_t seed = std::random_device{}();
@@ -84,19 +63,19 @@ TEST(GptqLinearTest, MatchesFloat64ProductWithDequantizedWeights) {
     ASSERT_TRUE(device.ok());
     Device& d = **device;
     for (const Case& c : cases) {
-      const auto w = RandomVector(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
+      const auto w = RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
       const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
       GptqWeightSource source = SourceOf(q, c.spec);
       // Without act-order, g_idx is implied (i / group_size): also run without the tensor.
       if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;
       auto weight = d.LoadGptqWeight(source);
       ASSERT_TRUE(weight.ok()) << weight.status().ToString();
-      const auto bias = RandomVector(rng, c.out, 0.1f);
+      const auto bias = RandomNormal(rng, c.out, 0.1f);
       auto bias_buf = d.LoadWeight(DType::kF32, bias.data(), bias.size(), nullptr);
       ASSERT_TRUE(bias_buf.ok());
       for (int32_t rows : {1, 3, 17}) {
         for (bool with_bias : {false, true}) {
-          const auto x = RandomVector(rng, static_cast<size_t>(rows) * c.in, 1.f);
+          const auto x = RandomNormal(rng, static_cast<size_t>(rows) * c.in, 1.f);
           auto xb = d.Allocate(DType::kF32, x.size());
           auto yb = d.Allocate(DType::kF32, static_cast<size_t>(rows) * c.out);
           ASSERT_TRUE(xb.ok() && yb.ok());
@@ -134,7 +113,7 @@ TEST(GptqLinearTest, BadQuantizedDataIsAnError) {
   auto device = CreateCpuDevice({.threads = 1});
   ASSERT_TRUE(device.ok());
   const QuantSpec spec{4, 32, false, false};
-  const auto w = RandomVector(rng, 64 * 64, 0.05f);
+  const auto w = RandomNormal(rng, 64 * 64, 0.05f);
   Quantized q = Quantize(w, 64, 64, spec, rng);
   q.g_idx[5] = 2;  // 64 rows in groups of 32: only 0 and 1 exist
   auto bad_group = (*device)->LoadGptqWeight(SourceOf(q, spec));

@@ -119,6 +119,11 @@ struct GptqWeightSource {
   std::shared_ptr<const void> keep_alive;
 };
 
+// The checks every device makes of a GPTQ weight before reading it: 4 or 8 bits, a shape that
+// packs into whole words, 1..in groups, qweight, qzeros and scales present. InvalidArgument
+// naming the problem.
+Status ValidateGptqWeightSource(const GptqWeightSource& s);
+
 struct DeviceMemory {
   size_t free = 0;   // bytes free on the device (all processes)
   size_t total = 0;  // bytes of the device

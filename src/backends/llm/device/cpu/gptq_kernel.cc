@@ -36,22 +36,8 @@ uint32_t LoadWord(const void* base, size_t index) {
 }  // namespace
 
 Result<GptqWeight> PrepareGptqWeight(const GptqWeightSource& s) {
-  if (s.bits != 4 && s.bits != 8) {
-    return InvalidArgument("GPTQ weight: " + std::to_string(s.bits) + " bits (4 or 8)");
-  }
+  RETURN_IF_ERROR(ValidateGptqWeightSource(s));
   const int32_t pack = 32 / s.bits;
-  if (s.in < 1 || s.out < 1 || s.in % pack != 0 || s.out % pack != 0) {
-    return InvalidArgument("GPTQ weight of " + std::to_string(s.in) + " x " +
-                           std::to_string(s.out) + ": both must be positive multiples of " +
-                           std::to_string(pack) + " at " + std::to_string(s.bits) + " bits");
-  }
-  if (s.groups < 1 || s.groups > s.in) {
-    return InvalidArgument("GPTQ weight: " + std::to_string(s.groups) + " groups for " +
-                           std::to_string(s.in) + " input rows");
-  }
-  if (s.qweight == nullptr || s.qzeros == nullptr || s.scales == nullptr) {
-    return InvalidArgument("GPTQ weight: qweight, qzeros and scales are required");
-  }
   GptqWeight w;
   w.bits = s.bits;
   w.in = s.in;

@@ -104,22 +104,8 @@ GptqCudaWeight::~GptqCudaWeight() {
 Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     const GptqWeightSource& s, void* staging, size_t staging_bytes,
     std::shared_ptr<const GptqRowOrder>& last_order, cudaStream_t stream) {
-  if (s.bits != 4 && s.bits != 8) {
-    return InvalidArgument("GPTQ weight: " + std::to_string(s.bits) + " bits (4 or 8)");
-  }
+  RETURN_IF_ERROR(ValidateGptqWeightSource(s));
   const int32_t pack = 32 / s.bits;
-  if (s.in < 1 || s.out < 1 || s.in % pack != 0 || s.out % pack != 0) {
-    return InvalidArgument("GPTQ weight of " + std::to_string(s.in) + " x " +
-                           std::to_string(s.out) + ": both must be positive multiples of " +
-                           std::to_string(pack) + " at " + std::to_string(s.bits) + " bits");
-  }
-  if (s.groups < 1 || s.groups > s.in) {
-    return InvalidArgument("GPTQ weight: " + std::to_string(s.groups) + " groups for " +
-                           std::to_string(s.in) + " input rows");
-  }
-  if (s.qweight == nullptr || s.qzeros == nullptr || s.scales == nullptr) {
-    return InvalidArgument("GPTQ weight: qweight, qzeros and scales are required");
-  }
   if (s.g_idx == nullptr && s.group_size == 0) {
     return InvalidArgument("GPTQ weight: no g_idx and a group size of 0");
   }
