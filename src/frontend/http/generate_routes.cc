@@ -5,6 +5,7 @@
 
 #include <mutex>
 
+#include "frontend/http/generate_request.h"
 #include "frontend/http/http_status.h"
 #include "frontend/http/infer_codec.h"
 #include "frontend/http/json_util.h"
@@ -18,48 +19,15 @@ using nlohmann::json;
 
 constexpr char kExactlyOneResponse[] = "generate expects model to produce exactly 1 response";
 
-// Builds the input tensor for `value` from the input's metadata: a scalar becomes one
-// element, an array its flattened elements; shape [n], or [1, ..., n] for a batched input.
-Result<Tensor> InputFromJson(const core::TensorMetadata& meta, const json& value, const RequestLimits& limits) {
-  Tensor t;
-  t.name = meta.name;
-  t.datatype = meta.datatype;
-  int64_t count = 0;
-  RETURN_IF_ERROR(
-      AppendJsonData(value, meta.datatype, JsonConversion::kLenient, meta.name, limits.max_tensor_elements, &count, &t.data));
-  const size_t rank = std::max<size_t>(meta.shape.size(), 1);
-  t.shape.assign(rank, 1);
-  t.shape.back() = count;
-  RETURN_IF_ERROR(CheckShape(t.name, t.shape, limits).status());
-  return t;
-}
-
 Result<InferRequest> BuildGenerateRequest(core::InferenceService& service, const HttpRequest& req,
                                           const RequestLimits& limits) {
   const std::string model(req.Param("model"));
   const std::string version(req.Param("version"));
   ASSIGN_OR_RETURN(int64_t version_number, ParseModelVersion(version));
   ASSIGN_OR_RETURN(core::ModelMetadata metadata, service.GetModelMetadata(model, version));
-  ASSIGN_OR_RETURN(json body, ParseJsonBounded(req.body, limits.max_json_depth));
-  if (!body.is_object()) return InvalidArgument("generate request must be a JSON object");
-
-  InferRequest out;
+  ASSIGN_OR_RETURN(InferRequest out, ParseGenerateRequest(metadata, req.body, limits));
   out.model_name = model;
   out.model_version = version_number;
-  for (const auto& [key, value] : body.items()) {
-    const core::TensorMetadata* input = nullptr;
-    for (const auto& m : metadata.inputs)
-      if (m.name == key) input = &m;
-    if (input) {
-      ASSIGN_OR_RETURN(Tensor t, InputFromJson(*input, value, limits));
-      out.inputs.push_back(std::move(t));
-    } else if (key == "parameters" && value.is_object()) {
-      ASSIGN_OR_RETURN(Parameters p, ParametersFromJson(value, "generate request"));
-      for (auto& [k, v] : p) out.parameters[k] = std::move(v);
-    } else {
-      ASSIGN_OR_RETURN(out.parameters[key], ParameterFromJson(value, key));
-    }
-  }
   return out;
 }
 

@@ -211,7 +211,7 @@ Result<Parameters> ParametersFromJson(const nlohmann::json& object, const std::s
 nlohmann::json ParametersToJson(const Parameters& parameters) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [key, value] : parameters)
-    std::visit([&](const auto& v) { j[key] = v; }, value);
+    std::visit([&j, &name = key](const auto& v) { j[name] = v; }, value);
   return j;
 }
 

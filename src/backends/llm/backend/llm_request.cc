@@ -231,7 +231,7 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
           key.rfind("return_", 0) == 0 || key == "exclude_input_in_output" || key == "binary_data_output" ||
           key == "priority" || key == "timeout" || key == "headers" || key.rfind("sequence_", 0) == 0)
         continue;
-      std::visit([&](const auto& v) { j[key] = v; }, value);
+      std::visit([&j, &name = key](const auto& v) { j[name] = v; }, value);
     }
     // "stop" arrives as a JSON-encoded list when sent as a string parameter.
     if (j.contains("stop") && j["stop"].is_string()) {
