@@ -1,5 +1,6 @@
 #include "backends/llm/backend/llm_request.h"
 
+#include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -59,7 +60,23 @@ Result<double> Number(const json& v, const std::string& key) {
   return x;
 }
 
+// JSON integers and integer strings are taken exactly (a seed past 2^53 keeps every bit, as
+// the OpenAI route accepts it); a float must hold an integral value a double represents exactly.
 Result<int64_t> Integer(const json& v, const std::string& key) {
+  if (v.is_number_unsigned()) {
+    if (v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+      return InvalidArgument("sampling parameter '" + key + "' is out of range");
+    return static_cast<int64_t>(v.get<uint64_t>());
+  }
+  if (v.is_number_integer()) return v.get<int64_t>();
+  if (v.is_string()) {
+    const std::string& s = v.get_ref<const std::string&>();
+    int64_t exact = 0;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), exact);
+    if (ec == std::errc() && end == s.data() + s.size()) return exact;
+    if (ec == std::errc::result_out_of_range)
+      return InvalidArgument("sampling parameter '" + key + "' is out of range");
+  }
   ASSIGN_OR_RETURN(double x, Number(v, key));
   if (x != std::floor(x) || std::fabs(x) > 9.0e15)
     return InvalidArgument("sampling parameter '" + key + "' must be an integer");

@@ -1,0 +1,46 @@
+// Regression tests for what the fuzzers of fuzz/ found (fuzz/RESULTS.md), each named after
+// the finding; the reproducers are also in the fuzzers' seed corpora.
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "backends/llm/backend/llm_request.h"
+#include "frontend/openai/openai_request.h"
+
+namespace sluice {
+namespace {
+
+// openai_request_fuzzer: the OpenAI route accepts any seed in [INT64_MIN/2, INT64_MAX/2], but
+// the llm backend read sampling integers through a double and refused those past 9e15
+// ("sampling parameter 'seed' must be an integer", a 400 for a valid request) and rounded
+// those past 2^53 (two seeds, one stream).
+TEST(FuzzRegression, OpenAiSeedPast2To53ReachesTheBackendExactly) {
+  const int64_t seed = 14653727607370938;  // the fuzzer's: > 9e15
+  auto body = nlohmann::json::parse(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2})");
+  body["seed"] = seed;
+  auto parsed = openai::ParseOpenAIRequest(body, /*chat=*/true);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  for (int index : {0, 1}) {
+    auto llm = llm::ParseLlmRequest(openai::BuildInferRequest(*parsed, index));
+    ASSERT_TRUE(llm.ok()) << llm.status().ToString();
+    EXPECT_EQ(llm->sampling.seed, seed + index);
+  }
+}
+
+TEST(FuzzRegression, SamplingIntegersAreExactAndBounded) {
+  llm::SamplingParams p;
+  ASSERT_TRUE(llm::ApplySamplingJson(nlohmann::json{{"seed", (int64_t{1} << 53) + 1}}, p).ok());
+  EXPECT_EQ(p.seed, (int64_t{1} << 53) + 1);
+  ASSERT_TRUE(llm::ApplySamplingJson(nlohmann::json{{"seed", "9007199254740993"}}, p).ok());
+  EXPECT_EQ(p.seed, int64_t{9007199254740993});
+  ASSERT_TRUE(llm::ApplySamplingJson(nlohmann::json{{"seed", 12.0}}, p).ok());
+  EXPECT_EQ(p.seed, 12);
+  EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"seed", 18446744073709551615ull}}, p).ok());
+  EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"seed", "99999999999999999999"}}, p).ok());
+  EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"seed", 1.5}}, p).ok());
+  EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"max_tokens", int64_t{1} << 40}}, p).ok());
+}
+
+}  // namespace
+}  // namespace sluice
