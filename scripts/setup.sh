@@ -7,11 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  cmake ninja-build g++ pkg-config ccache git
+  cmake ninja-build g++ clang libclang-rt-14-dev pkg-config ccache git
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libboost-dev libboost-system-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev libpcre2-dev libopenblas-dev libicu-dev zlib1g-dev
   curl procps python3 python3-venv
+  prometheus
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -507,12 +507,13 @@ Result<Value> CallGlobal(const std::string& name, const Args& args, const Kwargs
   if (name == "namespace" || name == "dict") {
     Value::Dict d;
     if (!args.empty() && (args[0].is_dict() || args[0].is_namespace())) d = args[0].dict();
-    for (const auto& [k, v] : kwargs) {
-      auto it = std::find_if(d.begin(), d.end(), [&](const auto& e) { return e.first == k; });
+    for (const auto& kw : kwargs) {  // not a structured binding: clang 14 cannot capture one
+      auto it =
+          std::find_if(d.begin(), d.end(), [&](const auto& e) { return e.first == kw.first; });
       if (it != d.end())
-        it->second = v;
+        it->second = kw.second;
       else
-        d.emplace_back(k, v);
+        d.emplace_back(kw.first, kw.second);
     }
     return name == "namespace" ? Value::MakeNamespace(std::move(d)) : Value::MakeDict(std::move(d));
   }

@@ -1,6 +1,7 @@
 #include "backends/llm/device/cpu/linear_kernel.h"
 
 #include <cblas.h>
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -17,6 +18,12 @@ namespace {
 // instead was slower on 2 cores: Qwen2-7B's q|k|v at 16 rows 7.1 -> 10.5 ms, and no faster
 // for the demo model through the server; bench/RESULTS.md, session 5.)
 constexpr int32_t kGemmRows = 8;
+
+// CPUID leaf 1, ECX bit 29. (Clang 14's __builtin_cpu_supports has no "f16c".)
+bool CpuHasF16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) != 0 && (ecx & bit_F16C) != 0;
+}
 
 const float* F16Table() {
   static const float* table = [] {
@@ -131,8 +138,7 @@ bool CpuHasSimd(CpuKernels kernels) {
       return false;
     case CpuKernels::kAuto:
       __builtin_cpu_init();
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-             __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && CpuHasF16c();
   }
   return false;
 }
