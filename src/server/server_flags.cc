@@ -24,12 +24,16 @@ std::string DefaultRepository() {
   return SLUICE_DEFAULT_REPOSITORY;
 }
 
+// The stub beside the server (the build tree's layout, or both in one bin/), in the build
+// tree's src/stub/, or where the package installs it: <prefix>/lib/sluice/sluice-stub for
+// <prefix>/bin/sluice.
 static std::string StubPathNextTo() {
   std::error_code ec;
   fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "sluice-stub";
   for (fs::path candidate : {exe.parent_path() / "sluice-stub",
-                             exe.parent_path().parent_path() / "stub" / "sluice-stub"}) {
+                             exe.parent_path().parent_path() / "stub" / "sluice-stub",
+                             exe.parent_path().parent_path() / "lib" / "sluice" / "sluice-stub"}) {
     if (fs::exists(candidate, ec)) return candidate.string();
   }
   return (exe.parent_path() / "sluice-stub").string();
@@ -95,7 +99,7 @@ ParsedFlags ParseFlags(int argc, char** argv) {
       ->check(CLI::Range(1, 1024));
   app.add_option("--cpu-threads", f.core.version.cpu_threads, "Threads per CPU model instance (0 = all cores)")
       ->check(CLI::Range(0, 1024));
-  app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice)");
+  app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice, or <prefix>/lib/sluice/ for <prefix>/bin/sluice)");
   app.add_option("--http-max-body-bytes", f.http_max_body_bytes, "Largest HTTP request body (chunked too)");
   app.add_option("--http-max-header-bytes", f.http_max_header_bytes, "Largest HTTP request header");
   app.add_option("--http-max-connections", f.http_max_connections,

@@ -34,8 +34,9 @@ class SluiceServer:
         "metrics": re.compile(r"Started Metrics Service at [^:]+:(\d+)"),
     }
 
-    def __init__(self, args: list[str], timeout: float = 60.0, max_open_files: int | None = None):
-        binary = BINARY_DIR / "src" / "server" / "sluice"
+    def __init__(self, args: list[str], timeout: float = 60.0, max_open_files: int | None = None,
+                 binary: Path | None = None):
+        binary = binary or BINARY_DIR / "src" / "server" / "sluice"  # or an installed one
         if not binary.exists():
             raise RuntimeError(f"{binary} is missing: build first (scripts/build.sh)")
         cmd = [str(binary), *args, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]

@@ -121,7 +121,7 @@ TEST_F(KServeTest, HealthAndServerMetadata) {
   EXPECT_EQ(Get("/v2/health/ready").status, 200);
   service_.SetReady(false);
   HttpResult r = Get("/v2/health/ready");
-  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.status, 503);
   EXPECT_EQ(r.body, "");
   service_.SetLive(false);
   EXPECT_EQ(Get("/v2/health/live").status, 400);

@@ -202,7 +202,9 @@ void RegisterKServeModelRoutes(Router& router, core::InferenceService& service, 
     SendEmpty(*w, svc->IsLive() ? 200 : 400);
   });
   router.Add("GET", "/v2/health/ready", [svc](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
-    SendEmpty(*w, svc->IsReady() ? 200 : 400);
+    // 503 when not ready (Triton answers 400): from SIGTERM on, probes and load balancers see
+    // a server that is going away, not a bad request.
+    SendEmpty(*w, svc->IsReady() ? 200 : 503);
   });
   router.Add("GET", "/v2", [limits](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
     w->SendJson(200, json{{"name", limits.server_name},
