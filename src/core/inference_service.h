@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/inference.h"
+#include "common/metric_family.h"
 #include "common/status.h"
 #include "model_config.pb.h"
 
@@ -71,6 +72,7 @@ struct StatDuration {
   uint64_t count = 0;
   uint64_t ns = 0;
 };
+inline const std::vector<double> kFirstResponseBucketsMs = {100, 500, 2000, 5000};
 struct ModelStatistics {
   std::string name;
   std::string version;
@@ -79,17 +81,17 @@ struct ModelStatistics {
   uint64_t execution_count = 0;
   StatDuration success, fail, queue, compute_input, compute_infer, compute_output;
   uint64_t cancel_count = 0;  // requests the backend saw cancelled (Sluice extension)
-  uint64_t pending_count = 0;  // in flight now
+  // Submitted and not yet started by a backend (waiting in the server, the IPC or the
+  // backend's own queue), as Triton's nv_inference_pending_request_count; running ones are
+  // not pending. `queue` is the time from arrival to that start.
+  uint64_t pending_count = 0;
+  // Successful requests: arrival -> first response (or final), in milliseconds, over
+  // Triton's buckets; nv_inference_first_response_histogram_ms.
+  MetricHistogram first_response_ms = NewMetricHistogram(kFirstResponseBucketsMs);
 };
 
-// A fixed-bucket histogram snapshot (Prometheus semantics: bucket i counts observations
-// <= bounds[i]; counts are per bucket, not cumulative; the last bucket is +Inf).
-struct Histogram {
-  std::vector<double> bounds;
-  std::vector<uint64_t> bucket_counts;  // bounds.size() + 1
-  double sum = 0;
-  uint64_t count = 0;
-};
+// A fixed-bucket histogram snapshot (common/metric_family.h).
+using Histogram = MetricHistogram;
 
 struct VersionLifecycleStats {
   std::string name;
@@ -144,9 +146,10 @@ class InferenceService {
 
   virtual LifecycleStats GetLifecycleStats() const = 0;
 
-  // Prometheus text lines that backends export (the llm backend's vllm:* series), already
-  // labelled; appended to /metrics by the metrics frontend.
-  virtual std::string BackendMetricsText() const = 0;
+  // The metric families every READY instance's backend exports (the llm backend's vllm:*
+  // series), already labelled, one entry per instance and family: the metrics frontend
+  // merges them so that each family is rendered once.
+  virtual std::vector<MetricFamily> BackendMetrics() const = 0;
 
   // GPU memory held by each model's stub processes, bytes, keyed by model name (from NVML
   // per-process accounting; empty without a GPU).

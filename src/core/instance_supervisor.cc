@@ -58,6 +58,7 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
   StubCallbacks InnerCallbacks(uint64_t gen) {
     StubCallbacks cb;
     cb.on_response = outer.on_response;  // request ids are unique: forwarded as they come
+    cb.on_started = outer.on_started;
     std::weak_ptr<State> weak = weak_from_this();
     cb.on_exit = [weak, gen](const std::string& reason, bool expected) {
       auto self = weak.lock();
@@ -313,13 +314,13 @@ pid_t InstanceSupervisor::pid() const {
   return state_->current ? state_->current->pid() : -1;
 }
 
-std::string InstanceSupervisor::MetricsText() const {
+std::vector<MetricFamily> InstanceSupervisor::Metrics() const {
   std::shared_ptr<ModelInstance> inst;
   {
     std::lock_guard lock(state_->mu);
     inst = state_->current;
   }
-  return inst ? inst->MetricsText() : std::string();
+  return inst ? inst->Metrics() : std::vector<MetricFamily>();
 }
 
 }  // namespace sluice::core

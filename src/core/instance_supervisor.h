@@ -53,7 +53,7 @@ class InstanceSupervisor final : public ModelInstance {
   std::string Stop(std::chrono::milliseconds finalize_timeout,
                    std::chrono::milliseconds kill_timeout) override;
   pid_t pid() const override;  // the current stub's; -1 while restarting
-  std::string MetricsText() const override;
+  std::vector<MetricFamily> Metrics() const override;
 
   // The backoff before restart `n` (1-based) under `policy`.
   static std::chrono::milliseconds Backoff(const RestartPolicy& policy, int n);

@@ -25,7 +25,8 @@ class ModelInstance {
   virtual std::string Stop(std::chrono::milliseconds finalize_timeout,
                            std::chrono::milliseconds kill_timeout) = 0;
   virtual pid_t pid() const = 0;
-  virtual std::string MetricsText() const = 0;
+  // The backend's latest metric families (StubProcess::Metrics).
+  virtual std::vector<MetricFamily> Metrics() const = 0;
 };
 
 // Starts instances. Callbacks follow StubCallbacks' contract: on_response on an IO thread,

@@ -31,8 +31,10 @@ struct ModelVersion::Inflight {
   uint64_t id = 0;
   size_t instance = 0;
   uint64_t start_ns = 0;
+  uint64_t started_ns = 0;  // guarded by ModelVersion::mu_: when a backend started it; 0 before
   std::mutex sink_mu;
   bool done = false;       // guarded by sink_mu: the final event was delivered
+  bool responded = false;  // guarded by sink_mu: a response or the final event was delivered
   bool errored = false;    // guarded by sink_mu
   ResponseSink sink;       // guarded by sink_mu
 };
@@ -154,6 +156,9 @@ Status ModelVersion::Load() {
     callbacks.on_response = [weak](uint64_t id, ResponseEvent event) {
       if (auto self = weak.lock()) self->OnResponse(id, std::move(event));
     };
+    callbacks.on_started = [weak](uint64_t id) {
+      if (auto self = weak.lock()) self->OnStarted(id);
+    };
     callbacks.on_exit = [weak, i](const std::string& reason, bool expected) {
       if (auto self = weak.lock()) self->OnInstanceExit(i, reason, expected);
     };
@@ -228,15 +233,15 @@ Result<std::shared_ptr<InflightRequest>> ModelVersion::Submit(InferRequest reque
     }
     if (instance == nullptr) return Unavailable(Describe() + " has no live instance");
     inflight_.emplace(inflight->id, inflight);
-    stats_.pending_count = inflight_.size();
+    stats_.pending_count = ++not_started_;
   }
   request.model_version = version_;
   Status sent = instance->Send(inflight->id, request);
   if (!sent.ok()) {
     // Never reached a backend: the caller gets the error, the sink is never called.
     std::lock_guard lock(mu_);
-    inflight_.erase(inflight->id);
-    stats_.pending_count = inflight_.size();
+    // A started report cannot come for a request that never reached its stub.
+    if (inflight_.erase(inflight->id) && inflight->started_ns == 0) stats_.pending_count = --not_started_;
     drained_.notify_all();
     return sent.WithPrefix(Describe());
   }
@@ -256,23 +261,48 @@ void ModelVersion::OnResponse(uint64_t id, ResponseEvent event) {
   Deliver(request, std::move(event));
 }
 
+void ModelVersion::OnStarted(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = inflight_.find(id);
+  if (it == inflight_.end() || it->second->started_ns != 0) return;
+  it->second->started_ns = std::max<uint64_t>(NowNs(), it->second->start_ns + 1);
+  stats_.pending_count = --not_started_;
+}
+
 void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event) {
   if (!event.status.ok()) event.final = true;
   const bool final = event.final;
   const bool ok = event.status.ok();
   const bool cancelled = event.status.code() == StatusCode::kCancelled;
+  bool first_response = false;
   {
     std::lock_guard sink_lock(request->sink_mu);
     if (request->done) return;
     if (final) request->done = true;
+    first_response = ok && !request->responded;
+    request->responded = true;
     request->sink(std::move(event));
     if (final) request->sink = nullptr;  // drop captured frontend state now
   }
-  if (!final) return;
-  const uint64_t dt = NowNs() - request->start_ns;
+  const uint64_t now = NowNs();
+  const uint64_t dt = now - request->start_ns;
+  if (!final) {
+    if (first_response) {
+      std::lock_guard lock(mu_);
+      ObserveMetric(stats_.first_response_ms, static_cast<double>(dt) / 1e6);
+    }
+    return;
+  }
   std::lock_guard lock(mu_);
   inflight_.erase(request->id);
-  stats_.pending_count = inflight_.size();
+  // A request that ends without a started report (an error before its backend ran it, or a
+  // report still on its way) started when it ended: its whole time was queue time.
+  if (request->started_ns == 0) {
+    request->started_ns = now;
+    stats_.pending_count = --not_started_;
+  }
+  const uint64_t queue_ns = std::min(request->started_ns - request->start_ns, dt);
+  if (first_response) ObserveMetric(stats_.first_response_ms, static_cast<double>(dt) / 1e6);
   if (ok) {
     // inference_count, execution_count and last_inference are of successful requests only,
     // as Triton documents them (a failed or cancelled one counts in fail).
@@ -281,14 +311,16 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
     stats_.last_inference_ms = EpochMs();
     // Triton counts each successful request once in every phase, and perf_analyzer
     // requires it (it aborts when the compute counts differ, and finds the version to
-    // report by its queue count). The core hands a request to an instance at once and any
-    // wait happens inside the backend, so the whole duration is compute_infer's.
+    // report by its queue count). Queue: arrival -> its backend started it (the server,
+    // the IPC and the backend's own queue, e.g. the engine's waiting list); the rest is
+    // compute_infer's.
     stats_.success.count++;
     stats_.success.ns += dt;
     stats_.queue.count++;
+    stats_.queue.ns += queue_ns;
     stats_.compute_input.count++;
     stats_.compute_infer.count++;
-    stats_.compute_infer.ns += dt;
+    stats_.compute_infer.ns += dt - queue_ns;
     stats_.compute_output.count++;
   } else {
     stats_.fail.count++;
@@ -491,13 +523,17 @@ std::vector<pid_t> ModelVersion::InstancePids() const {
   return pids;
 }
 
-std::string ModelVersion::MetricsText() const {
-  std::string text;
+std::vector<MetricFamily> ModelVersion::Metrics() const {
+  std::vector<MetricFamily> families;
   std::lock_guard lock(mu_);
-  if (state_ != ModelState::kReady) return text;
-  for (size_t i = 0; i < instances_.size(); ++i)
-    if (instance_alive_[i]) text += instances_[i]->MetricsText();
-  return text;
+  if (state_ != ModelState::kReady) return families;
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    if (!instance_alive_[i]) continue;
+    std::vector<MetricFamily> more = instances_[i]->Metrics();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  return families;
 }
 
 }  // namespace sluice::core

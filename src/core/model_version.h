@@ -85,7 +85,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   double load_duration_secs() const;
   ModelStatistics Statistics() const;
   std::vector<pid_t> InstancePids() const;
-  std::string MetricsText() const;
+  // The metric families of every live instance (empty unless READY).
+  std::vector<MetricFamily> Metrics() const;
   size_t inflight_count() const;
   // A crashed instance is being restarted and nothing else serves (UNAVAILABLE or LOADING
   // meanwhile): the version is not over, an unload must still stop it.
@@ -100,6 +101,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
                InstanceLauncher& launcher, BackgroundTasks& tasks);
 
   void OnResponse(uint64_t id, ResponseEvent event);
+  // The backend started request `id`: its queue time ends, it is no longer pending.
+  void OnStarted(uint64_t id);
   void OnInstanceExit(size_t index, const std::string& reason, bool expected);
   // An instance died and is being restarted (its supervisor's callbacks): the version
   // stops routing to it; with no instance left it reports UNAVAILABLE (waiting) or LOADING
@@ -141,6 +144,7 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   size_t next_instance_ = 0;                         // guarded by mu_
   double load_duration_secs_ = 0;                    // guarded by mu_
   ModelStatistics stats_;                            // guarded by mu_
+  uint64_t not_started_ = 0;  // guarded by mu_: in flight, not yet started (pending)
 };
 
 }  // namespace sluice::core

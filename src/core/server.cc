@@ -210,10 +210,14 @@ Result<std::vector<ModelStatistics>> Server::Statistics(const std::string& name,
 
 LifecycleStats Server::GetLifecycleStats() const { return lifecycle_->Stats(); }
 
-std::string Server::BackendMetricsText() const {
-  std::string text;
-  for (auto& v : lifecycle_->AllVersions()) text += v->MetricsText();
-  return text;
+std::vector<MetricFamily> Server::BackendMetrics() const {
+  std::vector<MetricFamily> families;
+  for (auto& v : lifecycle_->AllVersions()) {
+    std::vector<MetricFamily> more = v->Metrics();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
+  return families;
 }
 
 std::map<std::string, uint64_t> Server::ModelGpuMemory() const {

@@ -57,7 +57,7 @@ class Server final : public InferenceService {
   Result<std::vector<ModelStatistics>> Statistics(const std::string& name,
                                                   const std::string& version) const override;
   LifecycleStats GetLifecycleStats() const override;
-  std::string BackendMetricsText() const override;
+  std::vector<MetricFamily> BackendMetrics() const override;
   std::map<std::string, uint64_t> ModelGpuMemory() const override;
 
   // Every pid of every live stub (tests and the lifecycle checker use it).

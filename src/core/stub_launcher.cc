@@ -19,7 +19,7 @@ class StubInstance final : public ModelInstance {
     return process_->Stop(finalize_timeout, kill_timeout);
   }
   pid_t pid() const override { return process_->pid(); }
-  std::string MetricsText() const override { return process_->MetricsText(); }
+  std::vector<MetricFamily> Metrics() const override { return process_->Metrics(); }
 
  private:
   std::unique_ptr<StubProcess> process_;

@@ -83,7 +83,8 @@ struct StubProcess::Impl {
   std::string stop_note;    // escalation steps taken by Stop
   std::string exit_reason;
   std::set<uint64_t> in_flight;
-  std::string metrics_text;
+  std::vector<MetricFamily> metrics;
+  bool metrics_drop_logged = false;
   Clock::time_point last_ack;
   // Whether the stub has sent anything yet. Heartbeats are checked only from its first
   // message on: before it, the stub may still be exec'ing and loading its libraries (the
@@ -152,10 +153,24 @@ struct StubProcess::Impl {
         return;
       }
       case ipc::MessageType::kHeartbeatAck: {
+        auto& ack = std::get<ipc::HeartbeatAckMessage>(m.body);
         std::lock_guard<std::mutex> lock(mu);
         last_ack = Clock::now();
         answered = true;
-        metrics_text = std::move(std::get<ipc::HeartbeatAckMessage>(m.body).metrics_text);
+        metrics = std::move(ack.metrics);
+        if (!ack.metrics_dropped.empty() && !metrics_drop_logged) {
+          metrics_drop_logged = true;  // once per stub: it would repeat with every heartbeat
+          spdlog::warn("{}: metrics left out: {}", label, ack.metrics_dropped);
+        }
+        return;
+      }
+      case ipc::MessageType::kRequestStarted: {
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          // A late report (the request ended meanwhile) is harmless: ignored.
+          if (!in_flight.contains(m.request_id)) return;
+        }
+        if (callbacks.on_started) callbacks.on_started(m.request_id);
         return;
       }
       case ipc::MessageType::kInit:
@@ -520,9 +535,9 @@ bool StubProcess::running() const {
   return !impl_->reaped;
 }
 
-std::string StubProcess::MetricsText() const {
+std::vector<MetricFamily> StubProcess::Metrics() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
-  return impl_->metrics_text;
+  return impl_->metrics;
 }
 
 }  // namespace sluice::core

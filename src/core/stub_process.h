@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/inference.h"
+#include "common/metric_family.h"
 #include "common/status.h"
 #include "model_config.pb.h"
 
@@ -42,6 +43,9 @@ struct StubCallbacks {
   // A response (or the final event) for request `request_id`, on the stub's IO thread.
   // Must not block.
   std::function<void(uint64_t request_id, ResponseEvent event)> on_response;
+  // The backend started request `request_id` (it left the backend's queue), on the stub's
+  // IO thread, before its final response; at most once. Must not block.
+  std::function<void(uint64_t request_id)> on_started;
   // Called once when the stub is gone (exited, crashed, killed, or hung and killed) and
   // reaped, with a reason such as "exited with status 0" or "killed by signal 9".
   // `expected` is true when the exit followed Stop().
@@ -81,8 +85,8 @@ class StubProcess {
 
   pid_t pid() const;
   bool running() const;
-  // The backend's latest metrics text (refreshed with each heartbeat).
-  std::string MetricsText() const;
+  // The backend's latest metric families (refreshed with each heartbeat).
+  std::vector<MetricFamily> Metrics() const;
 
  private:
   StubProcess() = default;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/tensor.h"
+#include "ipc/metric_codec.h"
 #include "ipc/wire_buffer.h"
 
 namespace sluice::ipc {
@@ -154,6 +155,7 @@ Status EncodeBody(Encoder& e, const Message& m) {
       return EncodeInferRequest(e, std::get<RequestMessage>(m.body).request);
     case MessageType::kCancel:
     case MessageType::kShutdown:
+    case MessageType::kRequestStarted:
       return Status::Ok();
     case MessageType::kResponse: {
       const ResponseEvent& ev = std::get<ResponseMessage>(m.body).event;
@@ -169,7 +171,7 @@ Status EncodeBody(Encoder& e, const Message& m) {
     case MessageType::kHeartbeatAck: {
       const auto& b = std::get<HeartbeatAckMessage>(m.body);
       w.U64(b.sequence);
-      w.Str(std::string_view(b.metrics_text).substr(0, kMaxMetricsTextBytes));
+      EncodeMetricFamilies(w, b.metrics);
       return Status::Ok();
     }
     case MessageType::kShmRelease: {
@@ -342,6 +344,8 @@ Result<MessageBody> DecodeBody(MessageType type, Decoder& d) {
       return MessageBody(CancelMessage{});
     case MessageType::kShutdown:
       return MessageBody(ShutdownMessage{});
+    case MessageType::kRequestStarted:
+      return MessageBody(RequestStartedMessage{});
     case MessageType::kResponse: {
       ResponseMessage b;
       ResponseEvent& ev = b.event;
@@ -366,7 +370,7 @@ Result<MessageBody> DecodeBody(MessageType type, Decoder& d) {
     case MessageType::kHeartbeatAck: {
       HeartbeatAckMessage b;
       ASSIGN_OR_RETURN(b.sequence, r.U64("heartbeat sequence"));
-      ASSIGN_OR_RETURN(b.metrics_text, r.Str("metrics text", kMaxMetricsTextBytes));
+      ASSIGN_OR_RETURN(b.metrics, DecodeMetricFamilies(r, &b.metrics_dropped));
       return MessageBody(std::move(b));
     }
     case MessageType::kShmRelease: {
@@ -410,12 +414,13 @@ std::string_view MessageTypeName(MessageType type) {
     case MessageType::kHeartbeatAck: return "HeartbeatAck";
     case MessageType::kShutdown: return "Shutdown";
     case MessageType::kShmRelease: return "ShmRelease";
+    case MessageType::kRequestStarted: return "RequestStarted";
   }
   return "?";
 }
 
 std::optional<MessageType> ToMessageType(uint16_t raw) {
-  if (raw < RawType(MessageType::kInit) || raw > RawType(MessageType::kShmRelease))
+  if (raw < RawType(MessageType::kInit) || raw > RawType(MessageType::kRequestStarted))
     return std::nullopt;
   return static_cast<MessageType>(raw);
 }
@@ -426,6 +431,7 @@ bool SentByStub(MessageType type) {
     case MessageType::kResponse:
     case MessageType::kHeartbeatAck:
     case MessageType::kShmRelease:
+    case MessageType::kRequestStarted:
       return true;
     case MessageType::kInit:
     case MessageType::kRequest:
@@ -449,6 +455,7 @@ bool SentByServer(MessageType type) {
     case MessageType::kInitResult:
     case MessageType::kResponse:
     case MessageType::kHeartbeatAck:
+    case MessageType::kRequestStarted:
       return false;
   }
   return false;

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/inference.h"
+#include "common/metric_family.h"
 #include "common/status.h"
 #include "ipc/shm_arena.h"
 
@@ -38,7 +39,6 @@ inline constexpr uint32_t kMaxRank = 64;
 inline constexpr uint32_t kMaxParameters = 1024;
 inline constexpr uint32_t kMaxParameterBytes = 16u << 20;
 inline constexpr uint32_t kMaxStatusMessageBytes = 64u << 10;
-inline constexpr uint32_t kMaxMetricsTextBytes = 1u << 20;
 inline constexpr uint32_t kMaxConfigBytes = 16u << 20;
 inline constexpr uint32_t kMaxReleaseBlocks = 65536;
 
@@ -49,9 +49,11 @@ enum class MessageType : uint16_t {
   kCancel = 4,        // server -> stub
   kResponse = 5,      // stub -> server
   kHeartbeat = 6,     // server -> stub
-  kHeartbeatAck = 7,  // stub -> server, with the backend's metrics text
+  kHeartbeatAck = 7,  // stub -> server, with the backend's metric families
   kShutdown = 8,      // server -> stub
   kShmRelease = 9,    // either way: blocks of the peer's area that were copied out
+  kRequestStarted = 10,  // stub -> server: the backend started running the request (its
+                         // wait in a queue ended); at most once per request, before its final
 };
 std::string_view MessageTypeName(MessageType type);
 std::optional<MessageType> ToMessageType(uint16_t raw);
@@ -86,20 +88,25 @@ struct HeartbeatMessage {
 };
 struct HeartbeatAckMessage {
   uint64_t sequence = 0;
-  std::string metrics_text;  // truncated to kMaxMetricsTextBytes by the encoder
+  // The backend's metrics (ipc/metric_codec.h: the encoder leaves out what passes its byte
+  // cap; the decoder leaves out invalid families and names the first in metrics_dropped).
+  std::vector<MetricFamily> metrics;
+  std::string metrics_dropped;  // decoded side only
 };
 struct ShutdownMessage {};
 struct ShmReleaseMessage {
   std::vector<ShmBlock> blocks;
 };
+struct RequestStartedMessage {};
 
 // Alternatives in MessageType order.
 using MessageBody =
     std::variant<InitMessage, InitResultMessage, RequestMessage, CancelMessage, ResponseMessage,
-                 HeartbeatMessage, HeartbeatAckMessage, ShutdownMessage, ShmReleaseMessage>;
+                 HeartbeatMessage, HeartbeatAckMessage, ShutdownMessage, ShmReleaseMessage,
+                 RequestStartedMessage>;
 
 struct Message {
-  uint64_t request_id = 0;  // Request, Cancel, Response
+  uint64_t request_id = 0;  // Request, Cancel, Response, RequestStarted
   MessageBody body;
   MessageType type() const;
 };

@@ -21,6 +21,7 @@
 #include "frontend/http/access_guard.h"
 #include "frontend/http/http_server.h"
 #include "frontend/http/kserve_routes.h"
+#include "frontend/http/metrics_route.h"
 #include "frontend/metrics/metrics_renderer.h"
 #include "frontend/metrics/nvml_gpu_source.h"
 #include "frontend/openai/openai_routes.h"
@@ -128,11 +129,17 @@ int Run(int argc, char** argv) {
   limits.max_tensor_rank = flags.core.limits.max_tensor_rank;
   limits.max_tensor_elements = flags.core.limits.max_tensor_elements;
 
+  std::unique_ptr<nvml::Nvml> nvml = nvml::Nvml::Load();
+  std::unique_ptr<metrics::GpuMemorySource> gpus = metrics::NvmlGpuSource::From(nvml.get());
+  const metrics::MetricsRenderer renderer(*server, gpus.get());
+  auto render_metrics = [&renderer] { return renderer.Render(); };  // outlives both servers
+
   std::unique_ptr<http::HttpServer> http_server;
   if (flags.allow_http) {
     http::Router router;
     RegisterKServeRoutes(router, *server, limits);
     openai::RegisterOpenAIRoutes(router, *server, limits);
+    if (flags.allow_metrics) http::RegisterMetricsRoute(router, render_metrics);  // as vLLM
     router.SetAccessGuard(*http_guard);
     http::HttpServerOptions options;
     options.address = flags.http_address;
@@ -167,15 +174,10 @@ int Run(int argc, char** argv) {
     spdlog::info("Started GRPCInferenceService at {}:{}", flags.http_address, grpc_server->port());
   }
 
-  std::unique_ptr<nvml::Nvml> nvml = nvml::Nvml::Load();
-  std::unique_ptr<metrics::GpuMemorySource> gpus = metrics::NvmlGpuSource::From(nvml.get());
   std::unique_ptr<http::HttpServer> metrics_server;
   if (flags.allow_metrics) {
     http::Router router;  // no access guard: scrapers send no key (README "Security")
-    metrics::MetricsRenderer renderer(*server, gpus.get());
-    router.Add("GET", "/metrics", [renderer](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
-      w->Send(200, "text/plain; version=0.0.4; charset=utf-8", renderer.Render());
-    });
+    http::RegisterMetricsRoute(router, render_metrics);
     http::HttpServerOptions options;
     options.address = flags.http_address;
     options.port = static_cast<uint16_t>(flags.metrics_port);

@@ -9,8 +9,10 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/inference.h"
+#include "common/metric_family.h"
 #include "common/status.h"
 #include "model_config.pb.h"
 
@@ -46,6 +48,12 @@ class ResponseSender {
   virtual Status SendError(Status error) = 0;
   // True once the server asked to cancel this request.
   virtual bool IsCancelled() const = 0;
+  // The request left the backend's queue and runs now: ends its queue time and its count as
+  // pending (Triton's nv_inference_queue_duration_us, nv_inference_pending_request_count).
+  // Only the first call sends anything; a request that ends without one is taken as started
+  // when it ends. The stub calls it before Execute for a backend that does not
+  // ReportsRequestStart().
+  virtual void ReportStarted() {}
 };
 
 struct BackendRequest {
@@ -66,8 +74,14 @@ class Backend {
   virtual void Cancel(uint64_t id) = 0;
   // Releases everything (threads joined, device memory freed). No call follows.
   virtual void Finalize() = 0;
-  // Prometheus text lines for the server's /metrics (the llm backend's vllm:* series).
-  virtual std::string MetricsText() const { return {}; }
+  // Whether the backend calls ResponseSender::ReportStarted itself when a request leaves
+  // its own queue (the llm engine, when it first schedules it). If false, the stub reports
+  // every request started as it hands it to Execute.
+  virtual bool ReportsRequestStart() const { return false; }
+  // The backend's metric families for the server's /metrics (the llm backend's vllm:*
+  // series), sent with each heartbeat; the server merges them with every other instance's
+  // and renders each family once. Thread-safe.
+  virtual std::vector<MetricFamily> Metrics() const { return {}; }
 };
 
 // Creates the backend named in the model config ("identity", "repeat", "llm"; "vllm" maps

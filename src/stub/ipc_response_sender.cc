@@ -22,6 +22,12 @@ Status IpcResponseSender::Emit(ResponseEvent event) {
   return runtime_.SendResponse(request_id_, std::move(event));
 }
 
+void IpcResponseSender::ReportStarted() {
+  if (started_.exchange(true)) return;
+  std::lock_guard<std::mutex> lock(mu_);  // never after the final event
+  if (!finished_) runtime_.SendStarted(request_id_);
+}
+
 Status IpcResponseSender::Send(InferResponse response, bool final) {
   ResponseEvent ev;
   ev.response = std::move(response);

@@ -23,6 +23,7 @@ class IpcResponseSender : public ResponseSender {
   Status SendFinal() override;
   Status SendError(Status error) override;
   bool IsCancelled() const override { return cancelled_.load(); }
+  void ReportStarted() override;
 
   void MarkCancelled() { cancelled_.store(true); }
 
@@ -32,6 +33,7 @@ class IpcResponseSender : public ResponseSender {
   StubRuntime& runtime_;
   const uint64_t request_id_;
   std::atomic<bool> cancelled_{false};
+  std::atomic<bool> started_{false};
   std::mutex mu_;         // serializes the events of this request
   bool finished_ = false;  // guarded by mu_
 };

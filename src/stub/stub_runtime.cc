@@ -132,6 +132,15 @@ Status StubRuntime::Initialize(const BackendContext& ctx) {
   return Status::Ok();
 }
 
+void StubRuntime::SendStarted(uint64_t request_id) {
+  ipc::Message m;
+  m.request_id = request_id;
+  m.body = ipc::RequestStartedMessage{};
+  // Posted, never waited for: the stub's IPC thread calls this before Execute.
+  if (Status s = link_->Post(m); !s.ok())
+    spdlog::debug("cannot report request {} started: {}", request_id, s.ToString());
+}
+
 Status StubRuntime::SendResponse(uint64_t request_id, ResponseEvent event) {
   const bool counts = event.has_response;
   const bool final = event.final;
@@ -211,6 +220,7 @@ void StubRuntime::ReadLoop() {
       case ipc::MessageType::kResponse:
       case ipc::MessageType::kHeartbeatAck:
       case ipc::MessageType::kShmRelease:
+      case ipc::MessageType::kRequestStarted:
         // Connection::Receive rejects these from the server; unreachable.
         break;
     }
@@ -228,6 +238,7 @@ void StubRuntime::HandleRequest(uint64_t id, InferRequest request) {
     std::lock_guard<std::mutex> lock(mu_);
     senders_[id] = sender;
   }
+  if (!backend_->ReportsRequestStart()) sender->ReportStarted();
   BackendRequest br;
   br.id = id;
   br.request = std::move(request);
@@ -250,7 +261,7 @@ void StubRuntime::HandleCancel(uint64_t id) {
 void StubRuntime::HandleHeartbeat(uint64_t sequence) {
   ipc::HeartbeatAckMessage ack;
   ack.sequence = sequence;
-  if (initialized_.load() && !shutting_down_.load()) ack.metrics_text = backend_->MetricsText();
+  if (initialized_.load() && !shutting_down_.load()) ack.metrics = backend_->Metrics();
   ipc::Message m;
   m.body = std::move(ack);
   // Posted, never waited for: this is the IPC thread, which must keep reading.

@@ -37,6 +37,9 @@ class StubRuntime {
   // Sends one response event of request `request_id` (called by IpcResponseSender, any
   // thread). Counts responses for crash_after_responses; forgets the request on final.
   Status SendResponse(uint64_t request_id, ResponseEvent event);
+  // Tells the server that the backend started the request (best effort: a failure is
+  // logged, the request carries on and counts as started at its end).
+  void SendStarted(uint64_t request_id);
   const std::string& backend_name() const { return backend_name_; }
 
  private:

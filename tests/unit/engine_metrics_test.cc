@@ -1,4 +1,5 @@
-// Histograms and the Prometheus rendering of vLLM's metric names.
+// Histograms and vLLM's metric families (names, types, labels) from an engine snapshot.
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -9,10 +10,6 @@
 
 namespace sluice::llm {
 namespace {
-
-bool Has(const std::string& text, const std::string& line) {
-  return text.find(line) != std::string::npos;
-}
 
 TEST(EngineMetricsTest, HistogramBuckets) {
   Histogram h({0.1, 1.0});
@@ -25,8 +22,21 @@ TEST(EngineMetricsTest, HistogramBuckets) {
   EXPECT_DOUBLE_EQ(h.sum(), 7.65);
 }
 
-TEST(EngineMetricsTest, RendersVllmSeriesPerModel) {
-  EngineMetricsSnapshot a;
+const MetricFamily* Find(const std::vector<MetricFamily>& families, const std::string& name) {
+  for (const MetricFamily& f : families)
+    if (f.name == name) return &f;
+  return nullptr;
+}
+
+TEST(EngineMetricsTest, TokenCountBucketsAreOneTwoFive) {
+  EXPECT_EQ(TokenCountBuckets(100), (std::vector<double>{1, 2, 5, 10, 20, 50, 100}));
+  EXPECT_EQ(TokenCountBuckets(4096),
+            (std::vector<double>{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000}));
+  EXPECT_TRUE(TokenCountBuckets(0).empty());
+}
+
+TEST(EngineMetricsTest, FamiliesCarryVllmNamesTypesAndLabels) {
+  EngineMetricsSnapshot a(2048);
   a.num_requests_running = 3;
   a.num_requests_waiting = 2;
   a.kv_cache_usage = 0.25;
@@ -42,43 +52,77 @@ TEST(EngineMetricsTest, RendersVllmSeriesPerModel) {
   a.success_abort = 1;
   a.time_to_first_token.Observe(0.03);
   a.time_to_first_token.Observe(3.0);
-  EngineMetricsSnapshot b;
-  std::vector<std::pair<std::string, EngineMetricsSnapshot>> models = {{"qwen", a},
-                                                                       {"we\"ird", b}};
-  const std::string text = RenderVllmMetrics(models);
-  EXPECT_TRUE(Has(text, "# TYPE vllm:num_requests_running gauge\n"));
-  EXPECT_TRUE(Has(text, "vllm:num_requests_running{model_name=\"qwen\"} 3\n"));
-  EXPECT_TRUE(Has(text, "vllm:num_requests_waiting{model_name=\"qwen\"} 2\n"));
-  EXPECT_TRUE(Has(text, "vllm:kv_cache_usage_perc{model_name=\"qwen\"} 0.25\n"));
-  EXPECT_TRUE(Has(text, "# TYPE vllm:cache_config_info gauge\n"));
-  EXPECT_TRUE(Has(text, "vllm:cache_config_info{block_size=\"16\",model_name=\"qwen\","
-                        "num_gpu_blocks=\"60569\"} 1\n"));
-  EXPECT_TRUE(Has(text, "# TYPE vllm:prefix_cache_queries counter\n"));
-  EXPECT_TRUE(Has(text, "vllm:prefix_cache_queries_total{model_name=\"qwen\"} 100\n"));
-  EXPECT_TRUE(Has(text, "vllm:prefix_cache_hits_total{model_name=\"qwen\"} 48\n"));
-  EXPECT_TRUE(Has(text, "vllm:prompt_tokens_total{model_name=\"qwen\"} 500\n"));
-  EXPECT_TRUE(Has(text, "vllm:generation_tokens_total{model_name=\"qwen\"} 70\n"));
-  EXPECT_TRUE(Has(text, "vllm:num_preemptions_total{model_name=\"qwen\"} 4\n"));
-  EXPECT_TRUE(Has(text, "vllm:request_success_total{finished_reason=\"stop\",model_name=\"qwen\"} 5\n"));
-  EXPECT_TRUE(Has(text, "vllm:request_success_total{finished_reason=\"length\",model_name=\"qwen\"} 6\n"));
-  EXPECT_TRUE(Has(text, "vllm:request_success_total{finished_reason=\"abort\",model_name=\"qwen\"} 1\n"));
-  EXPECT_TRUE(Has(text, "# TYPE vllm:time_to_first_token_seconds histogram\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_bucket{model_name=\"qwen\",le=\"0.02\"} 0\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_bucket{model_name=\"qwen\",le=\"0.04\"} 1\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_bucket{model_name=\"qwen\",le=\"5\"} 2\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_bucket{model_name=\"qwen\",le=\"+Inf\"} 2\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_count{model_name=\"qwen\"} 2\n"));
-  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_sum{model_name=\"qwen\"} 3.03"));
-  for (const char* h : {"vllm:inter_token_latency_seconds", "vllm:e2e_request_latency_seconds",
-                        "vllm:request_queue_time_seconds"}) {
-    EXPECT_TRUE(Has(text, std::string("# TYPE ") + h + " histogram\n")) << h;
-    EXPECT_TRUE(Has(text, std::string(h) + "_count{model_name=\"qwen\"} 0\n")) << h;
+  a.request_prompt_tokens.Observe(300);
+  const auto families = VllmMetricFamilies("qwen", 1, a, 1.7e9);
+  for (const MetricFamily& f : families) {
+    EXPECT_TRUE(ValidateMetricFamily(f).ok()) << f.name;
+    // Counters are named as prometheus_client writes them, so TYPE and samples agree.
+    if (f.type == MetricType::kCounter) {
+      EXPECT_TRUE(f.name.ends_with("_total")) << f.name;
+    }
+    ASSERT_FALSE(f.samples.empty()) << f.name;
+    for (const MetricSample& s : f.samples) {
+      ASSERT_GE(s.labels.size(), 2u) << f.name;
+      EXPECT_EQ(s.labels[0], (std::pair<std::string, std::string>{"model_name", "qwen"})) << f.name;
+      EXPECT_EQ(s.labels[1], (std::pair<std::string, std::string>{"engine", "1"})) << f.name;
+    }
   }
-  // Label values are escaped; each family has one TYPE line for all models.
-  EXPECT_TRUE(Has(text, "vllm:num_requests_running{model_name=\"we\\\"ird\"} 0\n"));
-  size_t n = 0;
-  for (size_t pos = 0; (pos = text.find("# TYPE vllm:num_requests_running ", pos)) != std::string::npos; ++pos) ++n;
-  EXPECT_EQ(n, 1u);
+  struct Want {
+    const char* name;
+    MetricType type;
+    double value;
+  };
+  for (const Want& w : std::initializer_list<Want>{
+           {"vllm:num_requests_running", MetricType::kGauge, 3},
+           {"vllm:num_requests_waiting", MetricType::kGauge, 2},
+           {"vllm:kv_cache_usage_perc", MetricType::kGauge, 0.25},
+           {"vllm:gpu_cache_usage_perc", MetricType::kGauge, 0.25},
+           {"vllm:cache_config_info", MetricType::kGauge, 1},
+           {"vllm:lora_requests_info", MetricType::kGauge, 1.7e9},
+           {"vllm:prefix_cache_queries_total", MetricType::kCounter, 100},
+           {"vllm:prefix_cache_hits_total", MetricType::kCounter, 48},
+           {"vllm:num_preemptions_total", MetricType::kCounter, 4},
+           {"vllm:prompt_tokens_total", MetricType::kCounter, 500},
+           {"vllm:generation_tokens_total", MetricType::kCounter, 70},
+       }) {
+    const MetricFamily* f = Find(families, w.name);
+    ASSERT_NE(f, nullptr) << w.name;
+    EXPECT_EQ(f->type, w.type) << w.name;
+    ASSERT_EQ(f->samples.size(), 1u) << w.name;
+    EXPECT_DOUBLE_EQ(f->samples[0].value, w.value) << w.name;
+  }
+  const MetricFamily* info = Find(families, "vllm:cache_config_info");
+  EXPECT_EQ(info->samples[0].labels[2], (std::pair<std::string, std::string>{"block_size", "16"}));
+  EXPECT_EQ(info->samples[0].labels[3], (std::pair<std::string, std::string>{"num_gpu_blocks", "60569"}));
+  const MetricFamily* lora = Find(families, "vllm:lora_requests_info");
+  EXPECT_EQ(lora->samples[0].labels,
+            (MetricLabels{{"model_name", "qwen"}, {"engine", "1"}, {"max_lora", "0"},
+                          {"running_lora_adapters", ""}, {"waiting_lora_adapters", ""}}));
+  const MetricFamily* success = Find(families, "vllm:request_success_total");
+  ASSERT_NE(success, nullptr);
+  ASSERT_EQ(success->samples.size(), 3u);
+  EXPECT_EQ(success->samples[0].labels.back(), (std::pair<std::string, std::string>{"finished_reason", "stop"}));
+  EXPECT_EQ(success->samples[0].value, 5);
+  EXPECT_EQ(success->samples[1].value, 6);
+  EXPECT_EQ(success->samples[2].value, 1);
+
+  // Every histogram of vLLM's Grafana dashboard, and the ones beside them.
+  for (const char* h : {"vllm:time_to_first_token_seconds", "vllm:inter_token_latency_seconds",
+                        "vllm:time_per_output_token_seconds", "vllm:e2e_request_latency_seconds",
+                        "vllm:request_queue_time_seconds", "vllm:request_prefill_time_seconds",
+                        "vllm:request_decode_time_seconds", "vllm:request_inference_time_seconds",
+                        "vllm:request_prompt_tokens", "vllm:request_generation_tokens",
+                        "vllm:request_max_num_generation_tokens"}) {
+    const MetricFamily* f = Find(families, h);
+    ASSERT_NE(f, nullptr) << h;
+    EXPECT_EQ(f->type, MetricType::kHistogram) << h;
+  }
+  const MetricHistogram& ttft = Find(families, "vllm:time_to_first_token_seconds")->samples[0].histogram;
+  EXPECT_EQ(ttft.count, 2u);
+  EXPECT_DOUBLE_EQ(ttft.sum, 3.03);
+  const MetricHistogram& prompt = Find(families, "vllm:request_prompt_tokens")->samples[0].histogram;
+  EXPECT_EQ(prompt.bounds.back(), 2000);  // 1-2-5 up to max_model_len 2048
+  EXPECT_EQ(prompt.count, 1u);
 }
 
 }  // namespace

@@ -252,6 +252,34 @@ TEST(EngineTest, SixteenConcurrentRequestsMatchTheirSoloRuns) {
   EXPECT_EQ(m.generation_tokens, gen);
   EXPECT_EQ(m.prompt_tokens, prompt_tokens);
   EXPECT_EQ(m.inter_token_latency.count(), gen - 16);
+  // The per-request histograms of vLLM's dashboard: one observation per finished request.
+  EXPECT_EQ(m.request_prompt_tokens.count(), 16u);
+  EXPECT_DOUBLE_EQ(m.request_prompt_tokens.sum(), static_cast<double>(prompt_tokens));
+  EXPECT_EQ(m.request_generation_tokens.count(), 16u);
+  EXPECT_DOUBLE_EQ(m.request_generation_tokens.sum(), static_cast<double>(gen));
+  EXPECT_EQ(m.request_max_num_generation_tokens.count(), 16u);
+  EXPECT_DOUBLE_EQ(m.request_max_num_generation_tokens.sum(), static_cast<double>(gen));  // n = 1
+  for (const Histogram* h : {&m.request_prefill_time, &m.request_decode_time, &m.request_inference_time})
+    EXPECT_EQ(h->count(), 16u);
+  EXPECT_LE(m.request_prefill_time.sum(), m.request_inference_time.sum());
+  EXPECT_LE(m.request_decode_time.sum(), m.request_inference_time.sum());
+}
+
+TEST(EngineTest, ReportsEachRequestStartedOnceWhenFirstScheduled) {
+  EngineSetup s;
+  s.options.max_num_seqs = 2;  // the third request waits for a slot
+  auto engine = MakeEngine(s);
+  Collector c;
+  std::atomic<int> started[3] = {0, 0, 0};
+  for (int i = 0; i < 3; ++i) {
+    EngineRequest r{"s" + std::to_string(i), Prompt(i, 6), Greedy(8), c.Callback()};
+    r.on_started = [&started, i] { started[i].fetch_add(1); };
+    ASSERT_TRUE(engine->AddRequest(std::move(r)).ok());
+  }
+  ASSERT_TRUE(c.WaitFinished(3));
+  ExpectIdleAndClean(*engine);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(started[i].load(), 1) << i;
+  EXPECT_EQ(engine->Metrics().request_queue_time.count(), 3u);
 }
 
 TEST(EngineTest, PrefixCachingHitsForSharedPrompts) {

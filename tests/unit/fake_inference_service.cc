@@ -269,7 +269,7 @@ Result<std::vector<core::ModelStatistics>> FakeInferenceService::Statistics(cons
 }
 
 core::LifecycleStats FakeInferenceService::GetLifecycleStats() const { return {}; }
-std::string FakeInferenceService::BackendMetricsText() const { return ""; }
+std::vector<MetricFamily> FakeInferenceService::BackendMetrics() const { return {}; }
 std::map<std::string, uint64_t> FakeInferenceService::ModelGpuMemory() const { return {}; }
 
 }  // namespace sluice::testing

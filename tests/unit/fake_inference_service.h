@@ -76,7 +76,7 @@ class FakeInferenceService : public core::InferenceService {
   Result<std::vector<core::ModelStatistics>> Statistics(const std::string& name,
                                                         const std::string& version) const override;
   core::LifecycleStats GetLifecycleStats() const override;
-  std::string BackendMetricsText() const override;
+  std::vector<MetricFamily> BackendMetrics() const override;
   std::map<std::string, uint64_t> ModelGpuMemory() const override;
 
  private:

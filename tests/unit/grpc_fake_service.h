@@ -35,7 +35,7 @@ class FakeInferenceService : public core::InferenceService {
   std::vector<core::ModelIndexEntry> index;
   std::vector<core::ModelStatistics> stats;
   core::LifecycleStats lifecycle;
-  std::string backend_metrics_text;
+  std::vector<MetricFamily> backend_metrics;
   std::map<std::string, uint64_t> gpu_memory;
   Status load_result;  // returned by LoadModel
 
@@ -71,7 +71,7 @@ class FakeInferenceService : public core::InferenceService {
   Result<std::vector<core::ModelStatistics>> Statistics(const std::string& name,
                                                         const std::string& version) const override;
   core::LifecycleStats GetLifecycleStats() const override { return lifecycle; }
-  std::string BackendMetricsText() const override { return backend_metrics_text; }
+  std::vector<MetricFamily> BackendMetrics() const override { return backend_metrics; }
   std::map<std::string, uint64_t> ModelGpuMemory() const override { return gpu_memory; }
 
   class Request;  // the fake's InflightRequest

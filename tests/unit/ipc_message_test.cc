@@ -15,6 +15,8 @@
 #include "ipc/channel.h"
 #include "ipc/connection.h"
 #include "ipc/message.h"
+#include "ipc/metric_codec.h"
+#include "ipc/wire_buffer.h"
 #include "ipc/shm_arena.h"
 
 namespace sluice::ipc {
@@ -159,9 +161,15 @@ TEST(IpcMessage, SmallMessagesRoundTrip) {
   auto hb = RoundTrip(Message{0, HeartbeatMessage{17}});
   ASSERT_TRUE(hb.ok());
   EXPECT_EQ(std::get<HeartbeatMessage>(hb->body).sequence, 17u);
-  auto ack = RoundTrip(Message{0, HeartbeatAckMessage{17, "x_total 3\n"}});
+  auto ack = RoundTrip(Message{0, HeartbeatAckMessage{17, {}, {}}});
   ASSERT_TRUE(ack.ok());
-  EXPECT_EQ(std::get<HeartbeatAckMessage>(ack->body).metrics_text, "x_total 3\n");
+  EXPECT_TRUE(std::get<HeartbeatAckMessage>(ack->body).metrics.empty());
+  auto started = RoundTrip(Message{9, RequestStartedMessage{}});
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_EQ(started->type(), MessageType::kRequestStarted);
+  EXPECT_EQ(started->request_id, 9u);
+  EXPECT_TRUE(SentByStub(MessageType::kRequestStarted));
+  EXPECT_FALSE(SentByServer(MessageType::kRequestStarted));
   auto cancel = RoundTrip(Message{8, CancelMessage{}});
   ASSERT_TRUE(cancel.ok());
   EXPECT_EQ(cancel->type(), MessageType::kCancel);
@@ -175,11 +183,90 @@ TEST(IpcMessage, SmallMessagesRoundTrip) {
             (std::vector<ShmBlock>{{0, 64}, {128, 70000}}));
 }
 
-TEST(IpcMessage, MetricsTextIsCapped) {
-  std::string big(kMaxMetricsTextBytes + 100, 'a');
-  auto ack = RoundTrip(Message{0, HeartbeatAckMessage{1, big}});
+std::vector<MetricFamily> SomeFamilies() {
+  MetricSample gauge{{{"model_name", "q\"wen"}, {"engine", "0"}}, 2.5, {}};
+  MetricSample hist;
+  hist.labels = {{"model_name", "qwen"}};
+  hist.histogram = {{0.1, 1.0}, {2, 1, 1}, 7.65, 4};
+  return {{"vllm:num_requests_running", MetricType::kGauge, "Running.", {gauge}},
+          {"vllm:prompt_tokens_total", MetricType::kCounter, "Prompt tokens.", {{{}, 500, {}}}},
+          {"vllm:time_to_first_token_seconds", MetricType::kHistogram, "TTFT.", {hist}}};
+}
+
+TEST(IpcMessage, MetricFamiliesRoundTrip) {
+  auto ack = RoundTrip(Message{0, HeartbeatAckMessage{3, SomeFamilies(), {}}});
   ASSERT_TRUE(ack.ok()) << ack.status().ToString();
-  EXPECT_EQ(std::get<HeartbeatAckMessage>(ack->body).metrics_text.size(), kMaxMetricsTextBytes);
+  const auto& got = std::get<HeartbeatAckMessage>(ack->body);
+  EXPECT_EQ(got.sequence, 3u);
+  EXPECT_TRUE(got.metrics_dropped.empty());
+  ASSERT_EQ(got.metrics.size(), 3u);
+  const auto want = SomeFamilies();
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got.metrics[i].name, want[i].name);
+    EXPECT_EQ(got.metrics[i].type, want[i].type);
+    EXPECT_EQ(got.metrics[i].help, want[i].help);
+    ASSERT_EQ(got.metrics[i].samples.size(), 1u);
+    EXPECT_EQ(got.metrics[i].samples[0].labels, want[i].samples[0].labels);
+    EXPECT_EQ(got.metrics[i].samples[0].value, want[i].samples[0].value);
+  }
+  const MetricHistogram& h = got.metrics[2].samples[0].histogram;
+  EXPECT_EQ(h.bounds, (std::vector<double>{0.1, 1.0}));
+  EXPECT_EQ(h.bucket_counts, (std::vector<uint64_t>{2, 1, 1}));
+  EXPECT_EQ(h.sum, 7.65);
+  EXPECT_EQ(h.count, 4u);
+}
+
+TEST(IpcMessage, InvalidMetricFamilyIsLeftOutNotFatal) {
+  auto families = SomeFamilies();
+  families[0].name = "bad name";                          // not a metric name
+  families[2].samples[0].histogram.bucket_counts = {1, 1, 1};  // adds up to 3, count 4
+  auto ack = RoundTrip(Message{0, HeartbeatAckMessage{1, families, {}}});
+  ASSERT_TRUE(ack.ok()) << ack.status().ToString();
+  const auto& got = std::get<HeartbeatAckMessage>(ack->body);
+  ASSERT_EQ(got.metrics.size(), 1u);
+  EXPECT_EQ(got.metrics[0].name, "vllm:prompt_tokens_total");
+  EXPECT_NE(got.metrics_dropped.find("'bad name'"), std::string::npos) << got.metrics_dropped;
+}
+
+TEST(IpcMessage, MetricsPastTheByteCapAreLeftOut) {
+  // Each family ~1 MB of help-less samples: the encoder keeps the ones that fit.
+  MetricFamily big{"big", MetricType::kGauge, "", {}};
+  for (int i = 0; i < 60000; ++i) big.samples.push_back({{{"i", std::to_string(i) + std::string(8, 'x')}}, 1, {}});
+  std::vector<MetricFamily> families(8, big);
+  for (size_t i = 0; i < families.size(); ++i) families[i].name = "big" + std::to_string(i);
+  ipc::WireWriter w;
+  const size_t left_out = EncodeMetricFamilies(w, families);
+  EXPECT_GT(left_out, 0u);
+  EXPECT_LE(w.buffer().size(), kMaxMetricsBytes + 4);
+  ipc::WireReader r(w.buffer());
+  auto decoded = DecodeMetricFamilies(r);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->size(), families.size() - left_out);
+}
+
+TEST(IpcMessage, LyingMetricCountsAreRefused) {
+  ipc::WireWriter w;
+  w.U32(1);  // one family
+  w.Str("m");
+  w.U8(static_cast<uint8_t>(MetricType::kGauge));
+  w.Str("");
+  w.U32(65536);  // samples that are not there
+  ipc::WireReader r(w.buffer());
+  auto decoded = DecodeMetricFamilies(r);
+  ASSERT_FALSE(decoded.ok());
+  EXPECT_NE(decoded.status().message().find("metric sample count"), std::string::npos);
+
+  ipc::WireWriter t;
+  t.U32(1);
+  t.Str("m");
+  t.U8(7);  // no such type
+  ipc::WireReader rt(t.buffer());
+  EXPECT_FALSE(DecodeMetricFamilies(rt).ok());
+
+  ipc::WireWriter many;
+  many.U32(kMaxMetricFamilies + 1);
+  ipc::WireReader rm(many.buffer());
+  EXPECT_FALSE(DecodeMetricFamilies(rm).ok());
 }
 
 // ---- garbage ----
@@ -352,7 +439,7 @@ TEST(IpcGarbage, MutatedFramesNeverCrash) {
   r.parameters["k"] = std::string("v");
   r.inputs.push_back(BytesTensor("B", {"ab", "cde"}));
   seeds.push_back(EncodeMessage(Message{3, RequestMessage{r}}, nullptr).value());
-  seeds.push_back(EncodeMessage(Message{0, HeartbeatAckMessage{1, "m 1\n"}}, nullptr).value());
+  seeds.push_back(EncodeMessage(Message{0, HeartbeatAckMessage{1, SomeFamilies(), {}}}, nullptr).value());
   seeds.push_back(EncodeMessage(Message{0, ShmReleaseMessage{{{0, 64}}}}, nullptr).value());
   uint64_t state = 0x9e3779b97f4a7c15ull;
   auto next = [&state] {

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "frontend/metrics/metric_set.h"
 #include "frontend/metrics/prometheus_text.h"
 #include "unit/grpc_fake_service.h"
 
@@ -50,6 +51,8 @@ std::string CheckExposition(const std::string& text,
   std::string line;
   int n = 0;
   std::map<std::string, double> last_bucket;
+  std::set<std::string> closed;  // families whose samples ended
+  std::string current;
   if (!text.empty() && text.back() != '\n') return "text does not end with a newline";
   while (std::getline(in, line)) {
     ++n;
@@ -76,15 +79,27 @@ std::string CheckExposition(const std::string& text,
           family = name.substr(0, name.size() - s.size());
       }
       if (!types.count(family)) return "sample before its TYPE, " + where;
+      if (family != current) {
+        // A family's samples come together, right after its TYPE (Go's parser would take
+        // a later run for a second family of the same name).
+        if (!closed.insert(current).second && !current.empty()) return "family split, " + where;
+        if (closed.count(family)) return "family split, " + where;
+        current = family;
+      }
       if (!series.insert(line.substr(0, line.rfind(' '))).second)
         return "duplicate series, " + where;
       const double value =
           std::stod(m[m.size() - 4].str() == "+Inf" ? "inf" : m[m.size() - 4].str());
       if (types[family] == "histogram") {
+        // One histogram series: its labels without `le`.
+        static const std::regex kLe(R"(,?le="[^"]*")");
+        std::string key = family + std::regex_replace(m[2].str(), kLe, "");
+        if (key.find("{,") != std::string::npos) key.erase(key.find("{,") + 1, 1);
+        if (key.ends_with("{}")) key.resize(key.size() - 2);
         if (name == family + "_bucket") {
-          if (value < last_bucket[family]) return "buckets not cumulative, " + where;
-          last_bucket[family] = value;
-        } else if (name == family + "_count" && value != last_bucket[family]) {
+          if (value < last_bucket[key]) return "buckets not cumulative, " + where;
+          last_bucket[key] = value;
+        } else if (name == family + "_count" && value != last_bucket[key]) {
           return "_count differs from the +Inf bucket, " + where;
         }
       }
@@ -133,6 +148,8 @@ void FillFake(FakeInferenceService& fake) {
   a.compute_infer = {40, 70'000'000};
   a.compute_output = {40, 3'000};
   a.pending_count = 3;
+  ObserveMetric(a.first_response_ms, 42.0);
+  ObserveMetric(a.first_response_ms, 1200.0);
   core::ModelStatistics b;
   b.name = "repeat";
   b.version = "2";
@@ -146,10 +163,9 @@ void FillFake(FakeInferenceService& fake) {
   fake.index = {{"identity", 1, core::ModelState::kReady, ""},
                 {"never_loaded", std::nullopt, core::ModelState::kUnknown, ""}};
   fake.gpu_memory = {{"repeat", 2147483648u}};
-  fake.backend_metrics_text =
-      "# HELP vllm:num_requests_running Number of requests running\n"
-      "# TYPE vllm:num_requests_running gauge\n"
-      "vllm:num_requests_running{model_name=\"qwen\"} 2";
+  fake.backend_metrics = {
+      {"vllm:num_requests_running", MetricType::kGauge, "Number of requests running",
+       {{{{"model_name", "qwen"}}, 2, {}}}}};
 }
 
 bool Has(const std::string& text, const std::string& line) {
@@ -195,6 +211,11 @@ TEST(MetricsRenderer, RendersTritonAndSluiceSeries) {
            "nv_gpu_memory_used_bytes{gpu_uuid=\"GPU-bbbb\"} 0",
            "sluice_model_gpu_memory_bytes{model=\"repeat\"} 2147483648",
            "vllm:num_requests_running{model_name=\"qwen\"} 2",
+           "nv_inference_first_response_histogram_ms_bucket{model=\"identity\",version=\"1\",le=\"100\"} 1",
+           "nv_inference_first_response_histogram_ms_bucket{model=\"identity\",version=\"1\",le=\"2000\"} 2",
+           "nv_inference_first_response_histogram_ms_bucket{model=\"identity\",version=\"1\",le=\"+Inf\"} 2",
+           "nv_inference_first_response_histogram_ms_count{model=\"identity\",version=\"1\"} 2",
+           "nv_inference_first_response_histogram_ms_sum{model=\"identity\",version=\"1\"} 1242",
        })
     EXPECT_TRUE(Has(text, line)) << "missing: " << line << "\n" << text;
 
@@ -227,7 +248,9 @@ TEST(MetricsRenderer, RendersTritonAndSluiceSeries) {
           l.rfind("nv_", 0) == 0 &&
           (l.find("should have \"_total\" suffix") != std::string::npos ||
            l.find("should not have \"_count\" suffix") != std::string::npos ||
-           l.find("should not contain abbreviated units") != std::string::npos);
+           l.find("should not contain abbreviated units") != std::string::npos ||
+           l.find("should not include type") != std::string::npos ||
+           l.find("use base unit") != std::string::npos);
       const bool vllm_name =
           l.rfind("vllm:", 0) == 0 && l.find("should not contain ':'") != std::string::npos;
       EXPECT_TRUE(triton_name || vllm_name) << "promtool: " << l;
@@ -255,6 +278,110 @@ TEST(MetricsRenderer, FailingSourcesBecomeComments) {
   if (auto lint = Promtool(text)) {
     for (const std::string& l : *lint) EXPECT_EQ(l.rfind("nv_", 0), 0u) << "promtool: " << l;
   }
+}
+
+// Families as stubs send them: a gauge, a counter and a histogram for one LLM model.
+std::vector<MetricFamily> LlmFamilies(const std::string& model, const std::string& engine,
+                                      uint64_t ttft_in_first_bucket) {
+  const MetricLabels labels = {{"model_name", model}, {"engine", engine}};
+  MetricSample hist;
+  hist.labels = labels;
+  hist.histogram = NewMetricHistogram({0.1, 1});
+  for (uint64_t i = 0; i < ttft_in_first_bucket; ++i) ObserveMetric(hist.histogram, 0.05);
+  return {{"vllm:num_requests_running", MetricType::kGauge, "Running.", {{labels, 1, {}}}},
+          {"vllm:prompt_tokens_total", MetricType::kCounter, "Prompt tokens.", {{labels, 10, {}}}},
+          {"vllm:time_to_first_token_seconds", MetricType::kHistogram, "TTFT.", {hist}}};
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t pos = 0; (pos = text.find(what, pos)) != std::string::npos; pos += what.size()) ++n;
+  return n;
+}
+
+// Issue 20: each stub rendered its own text and the server concatenated them, so with two
+// LLM models every vllm:* family had two HELP/TYPE pairs (Go's parser rejects the page),
+// and counters were TYPEd without the _total their samples carried.
+TEST(MetricsRenderer, TwoModelsShareOneHelpAndTypePerFamily) {
+  FakeInferenceService fake;
+  for (const char* model : {"alpha", "beta"}) {
+    auto more = LlmFamilies(model, "0", 1);
+    fake.backend_metrics.insert(fake.backend_metrics.end(), more.begin(), more.end());
+  }
+  const std::string text = MetricsRenderer(fake, nullptr).Render();
+  std::map<std::string, std::string> types;
+  EXPECT_EQ(CheckExposition(text, &types), "") << text;
+  for (const char* family : {"vllm:num_requests_running", "vllm:prompt_tokens_total",
+                             "vllm:time_to_first_token_seconds"}) {
+    EXPECT_EQ(Count(text, std::string("# TYPE ") + family + " "), 1u) << family;
+    EXPECT_EQ(Count(text, std::string("# HELP ") + family + " "), 1u) << family;
+  }
+  EXPECT_EQ(types["vllm:prompt_tokens_total"], "counter");
+  for (const char* line : {
+           "vllm:num_requests_running{model_name=\"alpha\",engine=\"0\"} 1",
+           "vllm:num_requests_running{model_name=\"beta\",engine=\"0\"} 1",
+           "vllm:prompt_tokens_total{model_name=\"alpha\",engine=\"0\"} 10",
+           "vllm:prompt_tokens_total{model_name=\"beta\",engine=\"0\"} 10",
+           "vllm:time_to_first_token_seconds_count{model_name=\"beta\",engine=\"0\"} 1",
+       })
+    EXPECT_TRUE(Has(text, line)) << "missing: " << line << "\n" << text;
+  // The old page, for the record: the checker refuses it.
+  const std::string old_page =
+      "# HELP vllm:prompt_tokens x\n# TYPE vllm:prompt_tokens counter\n"
+      "vllm:prompt_tokens_total{model_name=\"alpha\"} 10\n";
+  EXPECT_NE(CheckExposition(old_page), "");
+  EXPECT_NE(CheckExposition("# TYPE g gauge\ng{m=\"a\"} 1\n# TYPE g gauge\ng{m=\"b\"} 1\n"), "");
+}
+
+TEST(MetricSet, MergesEqualSeriesAndKeepsFamiliesTogether) {
+  MetricSet set;
+  // Two versions of one model, each an instance 0: their series meet and add up.
+  for (auto& f : LlmFamilies("m", "0", 1)) ASSERT_TRUE(set.Add(f).ok());
+  ASSERT_TRUE(set.Add({"other", MetricType::kGauge, "o", {{{}, 1, {}}}}).ok());
+  for (auto& f : LlmFamilies("m", "0", 2)) ASSERT_TRUE(set.Add(f).ok());
+  for (auto& f : LlmFamilies("m", "1", 1)) ASSERT_TRUE(set.Add(f).ok());
+  const std::string text = set.Render();
+  EXPECT_EQ(CheckExposition(text), "") << text;
+  EXPECT_TRUE(Has(text, "vllm:num_requests_running{model_name=\"m\",engine=\"0\"} 2")) << text;
+  EXPECT_TRUE(Has(text, "vllm:num_requests_running{model_name=\"m\",engine=\"1\"} 1")) << text;
+  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_bucket{model_name=\"m\",engine=\"0\",le=\"0.1\"} 3"))
+      << text;
+  EXPECT_TRUE(Has(text, "vllm:time_to_first_token_seconds_count{model_name=\"m\",engine=\"0\"} 3")) << text;
+  // Labels in another order name the same series.
+  ASSERT_TRUE(set.Add({"other", MetricType::kGauge, "o", {{{{"b", "2"}, {"a", "1"}}, 1, {}}}}).ok());
+  ASSERT_TRUE(set.Add({"other", MetricType::kGauge, "o", {{{{"a", "1"}, {"b", "2"}}, 1, {}}}}).ok());
+  EXPECT_TRUE(Has(set.Render(), "other{b=\"2\",a=\"1\"} 2"));
+}
+
+TEST(MetricSet, RefusesConflictsAndInvalidFamiliesAsComments) {
+  MetricSet set;
+  ASSERT_TRUE(set.Add({"x_total", MetricType::kCounter, "x", {{{}, 1, {}}}}).ok());
+  Status type_clash = set.Add({"x_total", MetricType::kGauge, "x", {{{}, 1, {}}}});
+  EXPECT_FALSE(type_clash.ok());
+  EXPECT_NE(type_clash.message().find("'x_total' is a gauge here and a counter elsewhere"), std::string::npos)
+      << type_clash.message();
+  MetricSample h1, h2;
+  h1.histogram = NewMetricHistogram({1});
+  h2.histogram = NewMetricHistogram({2});
+  ASSERT_TRUE(set.Add({"h", MetricType::kHistogram, "h", {h1}}).ok());
+  EXPECT_FALSE(set.Add({"h", MetricType::kHistogram, "h", {h2}}).ok());
+  EXPECT_FALSE(set.Add({"bad-name", MetricType::kGauge, "", {}}).ok());
+  EXPECT_FALSE(set.Add({"g", MetricType::kGauge, "two\nlines", {}}).ok());
+  EXPECT_FALSE(set.Add({"g", MetricType::kGauge, "", {{{{"__reserved", "v"}}, 1, {}}}}).ok());
+  EXPECT_FALSE(set.Add({"h2", MetricType::kHistogram, "", {{{{"le", "1"}}, 0, h1.histogram}}}).ok());
+  EXPECT_FALSE(set.Add({"c_total", MetricType::kCounter, "", {{{}, -1, {}}}}).ok());
+  const std::string text = set.Render();
+  EXPECT_EQ(CheckExposition(text), "") << text;
+  EXPECT_EQ(Count(text, "# sluice: metrics left out: "), 7u) << text;
+  EXPECT_TRUE(Has(text, "x_total 1")) << text;
+  EXPECT_EQ(set.families().size(), 2u);
+}
+
+TEST(PrometheusText, IntegralValuesPrintAsIntegers) {
+  EXPECT_EQ(PrometheusText::FormatDouble(80'000'000'000.0), "80000000000");
+  EXPECT_EQ(PrometheusText::FormatDouble(3.0), "3");
+  EXPECT_EQ(PrometheusText::FormatDouble(1.7e18), "1.7e+18");  // past exact integers
+  EXPECT_EQ(PrometheusText::FormatDouble(0.25), "0.25");
 }
 
 TEST(PrometheusText, EscapesAndFormats) {

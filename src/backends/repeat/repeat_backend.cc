@@ -186,11 +186,17 @@ void RepeatBackend::Finalize() {
     (void)s.sender->SendError(Unavailable("model instance is shutting down"));
 }
 
-std::string RepeatBackend::MetricsText() const {
+std::vector<MetricFamily> RepeatBackend::Metrics() const {
+  const MetricLabels labels = {{"model", context_.model_name},
+                               {"version", std::to_string(context_.model_version)},
+                               {"instance", std::to_string(context_.instance_index)}};
   std::lock_guard<std::mutex> lock(mu_);
-  return "sluice_repeat_open_requests{model=\"" + context_.model_name + "\"} " +
-         std::to_string(streams_.size()) + "\nsluice_repeat_responses_total{model=\"" +
-         context_.model_name + "\"} " + std::to_string(responses_sent_) + "\n";
+  return {
+      {"sluice_repeat_open_requests", MetricType::kGauge, "Streams the repeat backend is sending",
+       {{labels, static_cast<double>(streams_.size()), {}}}},
+      {"sluice_repeat_responses_total", MetricType::kCounter, "Responses the repeat backend sent",
+       {{labels, static_cast<double>(responses_sent_), {}}}},
+  };
 }
 
 }  // namespace sluice::backends

@@ -30,7 +30,7 @@ class RepeatBackend : public stub::Backend {
   void Execute(stub::BackendRequest request) override;
   void Cancel(uint64_t id) override;
   void Finalize() override;
-  std::string MetricsText() const override;
+  std::vector<MetricFamily> Metrics() const override;
 
  private:
   using Clock = std::chrono::steady_clock;

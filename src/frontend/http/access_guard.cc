@@ -63,7 +63,7 @@ std::optional<ApiCategory> HttpRouteCategory(std::string_view pattern) {
   if (pattern == "/v2/logging") return ApiCategory::kLogging;
   if (pattern == "/v2/trace/setting" || pattern == "/v2/models/{model}/trace/setting")
     return ApiCategory::kTrace;
-  if (pattern == "/v2/models/stats") return ApiCategory::kStatistics;
+  if (pattern == "/v2/models/stats" || pattern == "/metrics") return ApiCategory::kStatistics;
   constexpr std::string_view kModel = "/v2/models/{model}";
   constexpr std::string_view kVersion = "/versions/{version}";
   if (!StartsWith(pattern, kModel)) return std::nullopt;

@@ -29,6 +29,9 @@ std::string PrometheusText::EscapeLabelValue(std::string_view value) {
 std::string PrometheusText::FormatDouble(double value) {
   if (std::isnan(value)) return "NaN";
   if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
+  // Integral values as integers (counters, byte counts: 80000000000, not 8e+10).
+  if (std::trunc(value) == value && std::fabs(value) < 9.0e15)
+    return std::to_string(static_cast<int64_t>(value));
   char buf[64];
   auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), value);
   if (ec != std::errc()) return "NaN";

@@ -19,6 +19,7 @@ class FakeInstance final : public ModelInstance {
     load_ms_ = l.empty() ? 0 : std::stoi(l);
     fail_load_ = Param(spec.config, "fake_fail_load") == "true";
     ignore_cancel_ = Param(spec.config, "fake_ignore_cancel") == "true";
+    serial_ = Param(spec.config, "fake_serial") == "true";
     worker_ = std::thread([this] { Run(); });
   }
   ~FakeInstance() override { Stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0)); }
@@ -52,13 +53,14 @@ class FakeInstance final : public ModelInstance {
   const std::string& model() const { return spec_.model_name; }
 
   pid_t pid() const override { return pid_; }
-  std::string MetricsText() const override { return ""; }
+  std::vector<MetricFamily> Metrics() const override { return {}; }
 
  private:
   struct Job {
     uint64_t id;
     InferRequest request;
     std::chrono::steady_clock::time_point due;
+    bool started = false;  // serial mode
   };
 
   std::string Exit(const std::string& reason, bool expected) {
@@ -88,6 +90,18 @@ class FakeInstance final : public ModelInstance {
         cv_.wait(lock);
         continue;
       }
+      // Serial: one request runs at a time, reported started when it begins, due its delay
+      // later; the others wait (pending) behind it.
+      if (serial_ && !queue_.front().started && !cancelled_.count(queue_.front().id)) {
+        Job& job = queue_.front();
+        job.started = true;
+        job.due = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms_);
+        const uint64_t id = job.id;
+        lock.unlock();
+        if (callbacks_.on_started) callbacks_.on_started(id);
+        lock.lock();
+        continue;
+      }
       // Cancelled requests end at once; others when due.
       bool progressed = false;
       for (auto it = queue_.begin(); it != queue_.end();) {
@@ -98,7 +112,7 @@ class FakeInstance final : public ModelInstance {
           callbacks_.on_response(id, {Cancelled("request was cancelled"), {}, false, true});
           lock.lock();
           progressed = true;
-        } else if (it->due <= std::chrono::steady_clock::now()) {
+        } else if ((!serial_ || it->started) && it->due <= std::chrono::steady_clock::now()) {
           Job job = std::move(*it);
           it = queue_.erase(it);
           lock.unlock();
@@ -126,6 +140,7 @@ class FakeInstance final : public ModelInstance {
   int load_ms_ = 0;
   bool fail_load_ = false;
   bool ignore_cancel_ = false;
+  bool serial_ = false;
   std::mutex exit_mu_;
   std::mutex mu_;
   std::condition_variable cv_;

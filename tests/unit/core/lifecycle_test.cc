@@ -209,6 +209,40 @@ TEST(LifecycleTest, UnloadLetsInflightRequestsFinishWithinGrace) {
   EXPECT_EQ(f.Row("m")->reason, "unloaded");
 }
 
+// Issue 20: nv_inference_pending_request_count counted running requests too, and the queue
+// duration stayed 0. Pending now means not yet started by the backend, and queue time runs
+// from arrival until the backend's start report.
+TEST(LifecycleTest, PendingCountsWaitingRequestsAndQueueTimeEndsAtTheStart) {
+  Fixture f;
+  f.repo.AddModel("m", Param("fake_delay_ms", "400") + Param("fake_serial", "true"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
+  std::vector<std::unique_ptr<Collector>> cs;
+  for (int i = 0; i < 3; ++i) {
+    cs.push_back(std::make_unique<Collector>());
+    ASSERT_TRUE(f.server->Infer(Request("m"), cs.back()->Sink()).ok());
+  }
+  auto stats = [&] { return std::move(f.server->Statistics("m", "")).value().at(0); };
+  // One runs, two wait: pending is 2 (it was 3, every request in flight, before).
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (stats().pending_count != 2 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(stats().pending_count, 2u);
+  for (auto& c : cs) ASSERT_TRUE(c->WaitFinal(10s));
+  // Statistics are counted just after the final event reaches its sink.
+  while (stats().success.count < 3 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  const ModelStatistics s = stats();
+  EXPECT_EQ(s.pending_count, 0u);
+  EXPECT_EQ(s.success.count, 3u);
+  EXPECT_EQ(s.queue.count, 3u);
+  // The second and third waited for the ones before them; all of it is in queue, and
+  // request = queue + compute exactly.
+  EXPECT_GT(s.queue.ns, 0u);
+  EXPECT_EQ(s.queue.ns + s.compute_infer.ns, s.success.ns);
+  EXPECT_EQ(s.first_response_ms.count, 3u);
+}
+
 TEST(LifecycleTest, UnloadCancelsRequestsPastGraceAndIsBounded) {
   Fixture f(ModelControlMode::kExplicit, /*grace_ms=*/300, /*kill_ms=*/500);
   f.repo.AddModel("m", Param("fake_delay_ms", "60000"));

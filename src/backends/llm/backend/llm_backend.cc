@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -99,6 +100,7 @@ class LlmBackend final : public stub::Backend {
  public:
   Status Initialize(const stub::BackendContext& ctx) override {
     model_name_ = ctx.model_name;
+    engine_index_ = ctx.instance_index;
     const std::filesystem::path version_dir(ctx.version_dir);
     ASSIGN_OR_RETURN(std::string model_json, ReadSmallFile(version_dir / "model.json", "model.json"));
     ASSIGN_OR_RETURN(EngineArgs args, ParseEngineArgs(model_json));
@@ -191,10 +193,13 @@ class LlmBackend final : public stub::Backend {
     pending_.clear();
   }
 
-  std::string MetricsText() const override {
+  // The engine reports a request started when it first schedules it (leaves its queue).
+  bool ReportsRequestStart() const override { return true; }
+
+  std::vector<MetricFamily> Metrics() const override {
     if (!engine_) return {};
-    std::vector<std::pair<std::string, EngineMetricsSnapshot>> models = {{model_name_, engine_->Metrics()}};
-    return RenderVllmMetrics(models);
+    const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return VllmMetricFamilies(model_name_, engine_index_, engine_->Metrics(), now);
   }
 
  private:
@@ -244,6 +249,9 @@ class LlmBackend final : public stub::Backend {
     er.prompt_token_ids = std::move(ids);
     er.params = req.sampling;
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
+    er.on_started = [sender = std::weak_ptr<stub::ResponseSender>(pending->sender)] {
+      if (auto s = sender.lock()) s->ReportStarted();
+    };
     Status added = engine_->AddRequest(std::move(er));
     if (!added.ok()) {
       std::lock_guard lock(mu_);
@@ -346,6 +354,7 @@ class LlmBackend final : public stub::Backend {
   }
 
   std::string model_name_;
+  int engine_index_ = 0;  // the instance index: vLLM's `engine` label
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes

@@ -141,7 +141,8 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
                         options_.enable_chunked_prefill},
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),
-      seed_rng_(options_.seed) {}
+      seed_rng_(options_.seed),
+      metrics_(limits_.max_model_len) {}
 
 EngineCore::~EngineCore() = default;
 
@@ -260,6 +261,20 @@ void EngineCore::FinishSequence(Sequence& seq, FinishReason reason, Outbox& outb
   Request& r = *seq.request;
   if (--r.num_unfinished == 0) {
     metrics_.e2e_request_latency.Observe(Seconds(Clock::now() - r.arrival));
+    int64_t generated = 0;
+    int32_t most = 0;
+    for (const auto& s : r.seqs) {
+      generated += s->num_output();
+      most = std::max(most, s->num_output());
+    }
+    metrics_.request_prompt_tokens.Observe(static_cast<double>(r.req.prompt_token_ids.size()));
+    metrics_.request_generation_tokens.Observe(static_cast<double>(generated));
+    metrics_.request_max_num_generation_tokens.Observe(most);
+    if (r.first_scheduled.has_value() && r.first_token.has_value()) {
+      metrics_.request_prefill_time.Observe(Seconds(*r.first_token - *r.first_scheduled));
+      metrics_.request_decode_time.Observe(Seconds(r.last_token - *r.first_token));
+      metrics_.request_inference_time.Observe(Seconds(r.last_token - *r.first_scheduled));
+    }
   }
 }
 
@@ -439,6 +454,13 @@ void EngineCore::Step() {
     if (!r.first_scheduled.has_value()) {
       r.first_scheduled = scheduled_at;
       metrics_.request_queue_time.Observe(Seconds(scheduled_at - r.arrival));
+      if (r.req.on_started) {
+        try {
+          r.req.on_started();
+        } catch (const std::exception&) {
+          // A callback must not throw; the engine thread carries on regardless.
+        }
+      }
     }
   }
   if (admitted) {

@@ -52,6 +52,9 @@ struct EngineRequest {
   std::vector<int32_t> prompt_token_ids;
   SamplingParams params;
   OutputCallback on_output;
+  // Optional: called once on the engine thread when the request is first scheduled (it
+  // leaves the waiting queue); must return quickly.
+  std::function<void()> on_started;
 };
 
 }  // namespace sluice::llm
