@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,16 @@ INSTALLED = [
 
 
 @pytest.fixture(scope="module")
-def destdir(tmp_path_factory) -> Path:
+def destdir():
     """Where the install lands: DESTDIR, so that nothing escapes it even from a build configured
-    for the package (prefix /usr, whose flags file goes to the absolute /etc/default)."""
-    destdir = tmp_path_factory.mktemp("destdir")
-    run = subprocess.run(["cmake", "--install", str(BINARY_DIR), "--prefix", "/opt/sluice"],
-                         capture_output=True, text=True, env={**os.environ, "DESTDIR": str(destdir)})
-    assert run.returncode == 0, f"cmake --install failed (build every target first):\n{run.stderr[-3000:]}"
-    return destdir
+    for the package (prefix /usr, whose flags file goes to the absolute /etc/default). Removed
+    afterwards: a debug build installs a few hundred MB."""
+    with tempfile.TemporaryDirectory(prefix="sluice-install-") as d:
+        destdir = Path(d)
+        run = subprocess.run(["cmake", "--install", str(BINARY_DIR), "--prefix", "/opt/sluice"],
+                             capture_output=True, text=True, env={**os.environ, "DESTDIR": str(destdir)})
+        assert run.returncode == 0, f"cmake --install failed (build every target first):\n{run.stderr[-3000:]}"
+        yield destdir
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """SIGTERM, as Kubernetes and systemd stop a server (DESIGN.md §2.7): /v2/health/ready turns 503 at
 once (the pod leaves the Service) while /v2/health/live stays 200, new inference is refused with
-503, the streams in flight (server-sent events, the demo LLM's and the repeat model's) run to
-their normal end, and the server exits 0 within --exit-timeout-secs + --model-kill-timeout-secs,
+503, the streams in flight (server-sent events of the demo LLM and of the repeat model, and a
+gRPC ModelStreamInfer of the repeat model) run to their normal end, and the server exits 0 within --exit-timeout-secs + --model-kill-timeout-secs,
 leaving no stub behind.
 """
 
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import threading
 import time
 
+import numpy as np
 import requests
+import tritonclient.grpc as grpcclient
 
 from conftest import SluiceServer, demo_args
 
@@ -53,6 +56,14 @@ class SseStream(threading.Thread):
         return self.events[-1][0]
 
 
+def repeat_grpc_inputs(values: list[int], delay_ms: int) -> list[grpcclient.InferInput]:
+    inputs = [grpcclient.InferInput("IN", [len(values)], "INT32"),
+              grpcclient.InferInput("DELAY", [len(values)], "UINT32")]
+    inputs[0].set_data_from_numpy(np.asarray(values, np.int32))
+    inputs[1].set_data_from_numpy(np.full(len(values), delay_ms, np.uint32))
+    return inputs
+
+
 def status_of(method: str, url: str, **kwargs) -> int:
     return requests.request(method, url, timeout=10, **kwargs).status_code
 
@@ -71,6 +82,11 @@ def test_sigterm_turns_ready_503_drains_streams_and_exits_0():
         chat = SseStream(f"{base}/v1/chat/completions",
                          {"model": "sluice-demo", "stream": True, "max_tokens": 400, "ignore_eos": True,
                           "temperature": 0, "messages": [{"role": "user", "content": "Tell me a fortune."}]})
+        grpc = grpcclient.InferenceServerClient(server.grpc_url)
+        grpc_responses: queue.Queue = queue.Queue()
+        grpc.start_stream(callback=lambda result, error: grpc_responses.put((result, error)))
+        grpc.async_stream_infer("repeat", repeat_grpc_inputs(list(range(REPEAT_EVENTS)), REPEAT_DELAY_MS),
+                                request_id="drain", enable_empty_final_response=True)
         repeat.start()
         assert repeat.first_event.wait(30) and repeat.error is None
         chat.start()
@@ -91,6 +107,7 @@ def test_sigterm_turns_ready_503_drains_streams_and_exits_0():
         assert repeat.is_alive(), "the repeat stream should still be in flight when readiness turns 503"
         # Still live (a liveness probe must not restart a draining pod), and new work is refused.
         assert status_of("GET", f"{base}/v2/health/live") == 200
+        assert grpc.is_server_live() and not grpc.is_server_ready()
         refused = requests.post(f"{base}/v2/models/sluice-demo/generate", timeout=10,
                                 json={"text_input": "Once upon a time", "max_tokens": 4})
         assert refused.status_code == 503, refused.text
@@ -106,6 +123,16 @@ def test_sigterm_turns_ready_503_drains_streams_and_exits_0():
         assert [o["OUT"] for o in outs] == list(range(REPEAT_EVENTS)), outs[-1]
         assert all("error" not in o for o in outs)
         assert sum(1 for t, _ in repeat.events if t > ready_503_at) > 0, "no repeat event after the signal"
+        grpc_outs = []
+        while True:
+            result, error = grpc_responses.get(timeout=30)
+            assert error is None, error
+            if result.get_response().parameters["triton_final_response"].bool_param:
+                break
+            grpc_outs.append(int(result.as_numpy("OUT")[0]))
+        assert grpc_outs == list(range(REPEAT_EVENTS))
+        grpc.stop_stream()
+        grpc.close()
         assert chat.events[-1][1] == "[DONE]"
         chunks = [json.loads(p) for _, p in chat.events[:-1]]
         assert all("error" not in c for c in chunks)
