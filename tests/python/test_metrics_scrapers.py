@@ -18,6 +18,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -257,6 +258,21 @@ def test_http_port_serves_the_same_page(sluice, page):
     assert re.findall(r"^# (?:HELP|TYPE) .*$", text, re.M) == re.findall(r"^# (?:HELP|TYPE) .*$", page, re.M)
     series = lambda t: [line.rsplit(" ", 1)[0] for line in t.splitlines() if line and not line.startswith("#")]
     assert series(text) == series(page)
+
+
+def test_http_port_metrics_take_the_api_key_metrics_port_stays_open(start_server):
+    """On the HTTP port /metrics is a route like the others (category statistics): with --api-key it
+    takes the key; the metrics port stays open for scrapers, as Triton's."""
+    s = start_server(["--model-repository", str(EXAMPLES), "--model-control-mode", "explicit",
+                      "--load-model", "identity", "--api-key", "sesame"])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        get(f"http://{s.http_url}/metrics")
+    assert refused.value.code == 401
+    req = urllib.request.Request(f"http://{s.http_url}/metrics", headers={"Authorization": "Bearer sesame"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and b"# TYPE nv_inference_count counter" in r.read()
+    status, text, _ = get(f"http://{s.metrics_url}/metrics")
+    assert status == 200 and "# TYPE nv_inference_count counter" in text
 
 
 def test_triton_queue_and_first_response_are_measured(page):
