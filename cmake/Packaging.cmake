@@ -35,8 +35,12 @@ set(CPACK_PACKAGE_NAME sluice)
 set(CPACK_PACKAGE_VENDOR "Sluice")
 set(CPACK_PACKAGE_CONTACT "Sluice maintainers <sluice@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "LLM inference server: KServe v2 (Triton-compatible) and OpenAI APIs")
-set(CPACK_PACKAGE_DESCRIPTION
-  "Sluice serves Triton model repositories over KServe v2 HTTP and gRPC and the OpenAI API, with a built-in LLM engine (Qwen2, Llama) and every model instance in its own sluice-stub process. Includes the sluice systemd service, the tools sluice-bench and sluice-lifecycle, and a demo model repository.")
+# The extended description, in lines of at most 80 characters (Debian policy).
+string(JOIN "\n" CPACK_PACKAGE_DESCRIPTION
+  "Sluice serves Triton model repositories over KServe v2 HTTP and gRPC and the"
+  "OpenAI API, with a built-in LLM engine (Qwen2, Llama) and every model instance"
+  "in its own sluice-stub process. Includes the sluice systemd service, the tools"
+  "sluice-bench and sluice-lifecycle, and a demo model repository.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)

@@ -86,6 +86,7 @@ for f in /usr/bin/sluice /usr/lib/sluice/sluice-stub /usr/bin/sluice-bench /usr/
   [ -e "$root$f" ] || fail "$f is not installed"
 done
 chroot "$root" getent passwd sluice >/dev/null || fail "postinst made no sluice user"
+[ -L "$root/etc/systemd/system/multi-user.target.wants/sluice.service" ] || fail "postinst did not enable sluice.service"
 [ "$(chroot "$root" stat -c %U /var/lib/sluice/models)" = sluice ] || fail "/var/lib/sluice/models is not the sluice user's"
 chroot "$root" /usr/bin/sluice --help >/dev/null || fail "sluice --help: a library is missing?"
 if command -v systemd-analyze >/dev/null; then
@@ -161,8 +162,14 @@ for pid in $stubs; do
 done
 grep -q "sluice exited cleanly" "$root/tmp/sluice.log" || fail "no clean exit in the log"
 
-step "apt-get remove"
+step "apt-get remove, then purge"
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get remove -y -q sluice >/dev/null
 [ ! -e "$root/usr/bin/sluice" ] || fail "/usr/bin/sluice left after remove"
+[ -e "$root/etc/default/sluice" ] || fail "remove took the conffile /etc/default/sluice"
+chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q sluice >/dev/null
+[ ! -e "$root/etc/default/sluice" ] || fail "/etc/default/sluice left after purge"
+[ ! -e "$root/etc/systemd/system/multi-user.target.wants/sluice.service" ] || fail "the enable link left after purge"
+[ -d "$root/var/lib/sluice/models" ] || fail "purge took /var/lib/sluice (the admin's models)"
+echo "  ok"
 echo
 echo "PASS: $(basename "$deb") installs, serves and stops in a clean Debian 12 root (${SECONDS}s)"
