@@ -4,7 +4,8 @@ ServingRuntime, InferenceService, InferencePool) against the schemas in deploy/s
 pod and container fields it embeds against Kubernetes' PodSpec and Container, the Kustomize
 overlays built and checked the same way, and the facts the manifests must agree on: probes on
 /v2/health/live|ready, ports that exist, a termination grace (and the systemd unit's stop
-timeout) covering the drain and the unload, and the HPA's metric served by the adapter rule.
+timeout) covering the drain and the unload, the HPA's metric served by the adapter rule, and
+container args that the real server accepts.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import referencing
+import requests
 import yaml
 
-from conftest import SOURCE_DIR
+from conftest import EXAMPLES, SOURCE_DIR, SluiceServer
 
 DEPLOY = SOURCE_DIR / "deploy"
 SCHEMAS = DEPLOY / "schemas"
@@ -364,3 +366,26 @@ def test_hpa_metric_is_the_adapter_rule_over_a_metric_sluice_exports():
     # The family the engine renders (src/backends/llm/engine/engine_metrics.cc).
     rendered = (SOURCE_DIR / "src" / "backends" / "llm" / "engine" / "engine_metrics.cc").read_text()
     assert f'"{series}"' in rendered
+
+
+def test_container_args_are_flags_the_server_takes():
+    """The manifests' args, run by the real server (a renamed or misspelt flag fails here): the
+    repository swapped for examples/, addresses and ports for loopback and free ports."""
+    runtime, = [d for _, d in all_documents() if d["kind"] == "ServingRuntime"]
+    cases = [(where, sluice_containers(d["spec"]["template"]["spec"])[0]) for where, d in deployments()]
+    cases.append(("kserve/servingruntime.yaml", runtime["spec"]["containers"][0]))
+    local = ("--http-address", "--http-port", "--grpc-port", "--metrics-port")
+    for where, container in cases:
+        args = []
+        for arg in container["args"]:
+            name = arg.partition("=")[0]
+            if name == "--model-repository":
+                args.append(f"--model-repository={EXAMPLES}")
+            elif name not in local:
+                args.append(arg)
+        server = SluiceServer([*args, "--cpu-threads", "1"])
+        try:
+            r = requests.get(f"http://{server.http_url}/v2/health/ready", timeout=10)
+            assert r.status_code == 200, f"{where}: {server.log()[-2000:]}"
+        finally:
+            server.stop()
