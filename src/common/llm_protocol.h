@@ -44,5 +44,19 @@ inline constexpr std::string_view kPromptTokenIdsParameter = "sluice_prompt_toke
 // vLLM's message. False (Triton's vLLM backend, as vLLM's engine): generation stops at the
 // context's end, finish reason "length".
 inline constexpr std::string_view kCheckContextParameter = "sluice_check_context";
+// sluice_tokenize: bool (default false). The request only tokenizes its prompt (text_input,
+// or the chat template over sluice_chat_messages) and generates nothing: one response with
+// output sluice_token_ids (INT32 [-1]) and response parameter sluice_max_model_len (int64).
+// vLLM's /tokenize.
+inline constexpr std::string_view kTokenizeParameter = "sluice_tokenize";
+// sluice_add_special_tokens: bool; with sluice_tokenize. Default true for text, false for
+// chat messages (the template writes them), as vLLM's /tokenize.
+inline constexpr std::string_view kAddSpecialTokensParameter = "sluice_add_special_tokens";
+// sluice_detokenize: bool (default false). The request decodes sluice_prompt_token_ids
+// (special tokens kept) and generates nothing: one response with text_output. Ids outside
+// the vocabulary are an error. vLLM's /detokenize.
+inline constexpr std::string_view kDetokenizeParameter = "sluice_detokenize";
+inline constexpr std::string_view kTokenIdsOutput = "sluice_token_ids";
+inline constexpr std::string_view kMaxModelLenParameter = "sluice_max_model_len";
 
 }  // namespace sluice::llm_protocol

@@ -25,10 +25,19 @@ void SetLogSettings(const LogSettings& settings) {
   if (settings.log_verbose_level > 0) level = spdlog::level::debug;
   if (settings.log_verbose_level > 1) level = spdlog::level::trace;
   spdlog::set_level(level);
-  if (settings.log_format == "ISO8601")
-    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  SetLogPattern(settings.log_format);
+}
+
+void SetLogPattern(std::string_view log_format, std::string_view prefix) {
+  const std::string escaped = [prefix] {
+    std::string out;
+    for (char c : prefix) out += c == '%' ? std::string("%%") : std::string(1, c);
+    return out;
+  }();
+  if (log_format == "ISO8601")
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%fZ %l " + escaped + "%v", spdlog::pattern_time_type::utc);
   else
-    spdlog::set_pattern("%L%m%d %H:%M:%S.%f %t] %v");
+    spdlog::set_pattern("%L%m%d %H:%M:%S.%f %t] " + escaped + "%v");
 }
 
 }  // namespace sluice

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 namespace sluice {
 
@@ -18,5 +19,11 @@ struct LogSettings {
 LogSettings GetLogSettings();
 // Applies to spdlog's default logger (verbose level > 0 enables debug).
 void SetLogSettings(const LogSettings& settings);
+
+// The one format of every Sluice process's log lines (the server's and the stubs', which
+// share its stderr): Triton's "I1204 23:10:00.123456 1234] message" (level, date, time,
+// thread), or with log_format "ISO8601" "2026-12-04T23:10:00.123456Z info message".
+// `prefix` goes before each message (a stub's "[stub model/1/0] ").
+void SetLogPattern(std::string_view log_format, std::string_view prefix = "");
 
 }  // namespace sluice

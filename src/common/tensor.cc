@@ -75,4 +75,10 @@ Status ValidateTensorData(const Tensor& t) {
   return Status::Ok();
 }
 
+const Tensor* FindTensor(const std::vector<Tensor>& tensors, std::string_view name) {
+  for (const Tensor& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
 }  // namespace sluice

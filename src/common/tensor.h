@@ -41,4 +41,7 @@ void AppendBytesElement(std::string& out, std::string_view element);
 // buffer or trailing bytes remain.
 Result<std::vector<std::string_view>> SplitBytesElements(std::string_view data);
 
+// The tensor named `name` in `tensors`, or null.
+const Tensor* FindTensor(const std::vector<Tensor>& tensors, std::string_view name);
+
 }  // namespace sluice

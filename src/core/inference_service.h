@@ -132,6 +132,12 @@ class InferenceService {
   virtual Result<bool> IsModelDecoupled(const std::string& name, const std::string& version) const = 0;
 
   virtual std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const = 0;
+  // The names the model's READY version answers to on the OpenAI routes (vLLM's
+  // served_model_name); empty: its repository name.
+  virtual std::vector<std::string> ServedModelNames(const std::string& name) const {
+    (void)name;
+    return {};
+  }
   virtual Status LoadModel(const std::string& name, const LoadOptions& options) = 0;
   virtual Status UnloadModel(const std::string& name, const UnloadOptions& options) = 0;
 

@@ -49,7 +49,8 @@ Status ModelLifecycle::Load(const std::string& name, const LoadOptions& options,
   auto entry = GetEntry(name, true);
   OpTurn turn(entry->ops);
   Status s = LoadLocked(name, *entry, options, force);
-  if (!s.ok()) spdlog::error("load failed for model '{}': {}", name, s.message());
+  // LoadLocked's errors already say "load failed for model '<name>': ...".
+  if (!s.ok()) spdlog::error("{}", s.message());
   return s;
 }
 

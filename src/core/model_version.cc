@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/instance_placement.h"
+#include "core/served_model_names.h"
 
 namespace sluice::core {
 namespace {
@@ -72,6 +73,7 @@ ModelVersion::ModelVersion(std::string name, int64_t version, inference::ModelCo
       version_(version),
       config_(std::move(config)),
       model_dir_(std::move(model_dir)),
+      served_model_names_(ReadServedModelNames(config_, model_dir_ + "/" + std::to_string(version_))),
       keepalive_(std::move(keepalive)),
       options_(std::move(options)),
       launcher_(launcher),
@@ -204,7 +206,10 @@ Status ModelVersion::Load() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  StopInstances(std::chrono::milliseconds(0), options_.kill_timeout);
+  // A stub whose backend failed to initialize exits as soon as it is asked: give it the
+  // time to (half the kill budget) rather than SIGTERM at once, which logged every failed
+  // load as "killed by signal 15". A stub hung in Initialize gets SIGTERM after that.
+  StopInstances(options_.kill_timeout / 2, options_.kill_timeout / 2);
   std::lock_guard lock(mu_);
   state_ = ModelState::kUnavailable;
   reason_ = status.message();

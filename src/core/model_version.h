@@ -80,6 +80,8 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   const std::string& name() const { return name_; }
   int64_t version() const { return version_; }
   const inference::ModelConfig& config() const { return config_; }
+  // vLLM's served_model_name from the version's model.json (core/served_model_names.h).
+  const std::vector<std::string>& served_model_names() const { return served_model_names_; }
   ModelState state() const;
   std::string reason() const;
   double load_duration_secs() const;
@@ -123,6 +125,7 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   const int64_t version_;
   const inference::ModelConfig config_;
   const std::string model_dir_;
+  const std::vector<std::string> served_model_names_;
   const std::shared_ptr<const void> keepalive_;
   const VersionOptions options_;
   InstanceLauncher& launcher_;

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/common.h>
 #include <google/protobuf/text_format.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -9,6 +10,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/repository_path_guard.h"
 
@@ -126,10 +128,6 @@ std::string RewordJsonError(std::string_view message) {
   return EscapeForMessage(line);
 }
 
-std::string Quoted(std::string_view s) {
-  return "'" + EscapeForMessage(s) + "'";
-}
-
 template <typename Io>
 Status ValidateDims(const Io& io, const std::string& what, int32_t max_batch_size) {
   if (io.dims_size() == 0) return InvalidArgument(what + " must specify 'dims'");
@@ -177,7 +175,7 @@ Status ValidateTensors(const pb::RepeatedPtrField<Io>& tensors, const char* kind
     if (io.name().empty()) {
       return InvalidArgument(std::string(kind) + "[" + std::to_string(i) + "] must specify 'name'");
     }
-    const std::string what = std::string(kind) + " " + Quoted(io.name());
+    const std::string what = std::string(kind) + " " + QuoteForMessage(io.name());
     if (!names.insert(io.name()).second) return InvalidArgument(what + " is declared twice");
     if (io.data_type() == inference::TYPE_INVALID) {
       return InvalidArgument(what + " must specify 'data_type'");
@@ -204,6 +202,35 @@ inference::ModelOutput MakeOutput(const char* name, inference::DataType type, in
   return out;
 }
 
+// Every string field of `message` must be valid UTF-8 (proto3 strings are, and the config is
+// rendered as JSON and sent over gRPC); the text-format parser does not check. `path` names
+// the message ("" for the config), so the error names the field: "input[1].name".
+Status CheckUtf8Strings(const pb::Message& message, const std::string& path) {
+  const pb::Reflection* reflection = message.GetReflection();
+  std::vector<const pb::FieldDescriptor*> fields;
+  reflection->ListFields(message, &fields);
+  for (const pb::FieldDescriptor* field : fields) {
+    const std::string name = path.empty() ? field->name() : path + "." + field->name();
+    const int count = field->is_repeated() ? reflection->FieldSize(message, field) : 1;
+    for (int i = 0; i < count; ++i) {
+      const std::string where = field->is_repeated() ? name + "[" + std::to_string(i) + "]" : name;
+      if (field->type() == pb::FieldDescriptor::TYPE_STRING) {
+        std::string scratch;
+        const std::string& value = field->is_repeated()
+                                       ? reflection->GetRepeatedStringReference(message, field, i, &scratch)
+                                       : reflection->GetStringReference(message, field, &scratch);
+        if (!pb::internal::IsStructurallyValidUTF8(value.data(), static_cast<int>(value.size())))
+          return InvalidArgument(where + " is not valid UTF-8");
+      } else if (field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE) {
+        const pb::Message& sub = field->is_repeated() ? reflection->GetRepeatedMessage(message, field, i)
+                                                      : reflection->GetMessage(message, field);
+        RETURN_IF_ERROR(CheckUtf8Strings(sub, where));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<inference::ModelConfig> ParseModelConfigText(std::string_view text,
@@ -222,6 +249,7 @@ Result<inference::ModelConfig> ParseModelConfigText(std::string_view text,
     if (errors.has_error()) return InvalidArgument(errors.Describe(file_label));
     return InvalidArgument(std::string(file_label) + ": cannot be parsed");
   }
+  if (Status st = CheckUtf8Strings(config, ""); !st.ok()) return st.WithPrefix(std::string(file_label));
   return config;
 }
 
@@ -239,6 +267,7 @@ Result<inference::ModelConfig> ParseModelConfigJson(std::string_view json) {
   if (!status.ok())
     return InvalidArgument("invalid model config JSON: " +
                            RewordJsonError(std::string(status.message())));
+  if (Status st = CheckUtf8Strings(config, ""); !st.ok()) return st.WithPrefix("invalid model config JSON");
   return config;
 }
 
@@ -299,8 +328,8 @@ Status NormalizeModelConfig(std::string_view model_name, inference::ModelConfig&
   if (config.name().empty()) {
     config.set_name(std::string(model_name));
   } else if (config.name() != model_name) {
-    return InvalidArgument("config name " + Quoted(config.name()) +
-                           " does not match the model name " + Quoted(model_name));
+    return InvalidArgument("config name " + QuoteForMessage(config.name()) +
+                           " does not match the model name " + QuoteForMessage(model_name));
   }
   if (config.backend() == "vllm") AutoCompleteVllmConfig(config);
 
@@ -340,7 +369,7 @@ Status NormalizeModelConfig(std::string_view model_name, inference::ModelConfig&
   for (int i = 0; i < config.instance_group_size(); ++i) {
     auto* group = config.mutable_instance_group(i);
     if (group->name().empty()) group->set_name(config.name() + "_" + std::to_string(i));
-    const std::string what = "instance_group " + Quoted(group->name());
+    const std::string what = "instance_group " + QuoteForMessage(group->name());
     if (group->count() == 0) group->set_count(1);
     if (!inference::ModelInstanceGroup::Kind_IsValid(group->kind())) {
       return InvalidArgument(what + ": unknown kind " + std::to_string(group->kind()));

@@ -20,6 +20,8 @@ inline constexpr size_t kMaxRelativePathComponents = 32;
 // Untrusted text made safe for a message: quotes and backslashes escaped, control and
 // non-ASCII bytes as \xNN, cut after 128 bytes ("...").
 std::string EscapeForMessage(std::string_view text);
+// EscapeForMessage between single quotes: 'text'.
+std::string QuoteForMessage(std::string_view text);
 
 // OK when `name` matches [A-Za-z0-9_.-]+, is not "." or "..", and is at most
 // kMaxModelNameLength bytes. InvalidArgument otherwise; the message names the model

@@ -44,10 +44,6 @@ std::vector<std::string> SplitPath(std::string_view key) {
   return parts;
 }
 
-std::string Shown(std::string_view key) {
-  return "'" + EscapeForMessage(key) + "'";
-}
-
 // Writes `bytes` to `dir_fd`/`key`, creating intermediate directories. Never follows a
 // symlink: every directory is opened with O_NOFOLLOW and the file is created O_EXCL.
 Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
@@ -56,13 +52,13 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
   int dir_fd = root_fd;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
     if (::mkdirat(dir_fd, parts[i].c_str(), 0700) != 0 && errno != EEXIST) {
-      return Internal("override file " + Shown(key) +
+      return Internal("override file " + QuoteForMessage(key) +
                       ": cannot create a directory: " + std::strerror(errno));
     }
     const int fd =
         ::openat(dir_fd, parts[i].c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-      return InvalidArgument("override file " + Shown(key) + ": a parent is not a directory");
+      return InvalidArgument("override file " + QuoteForMessage(key) + ": a parent is not a directory");
     }
     dirs.push_back(std::make_unique<UniqueFd>(fd));
     dir_fd = fd;
@@ -70,7 +66,7 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
   UniqueFd file(::openat(dir_fd, parts.back().c_str(),
                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (file.get() < 0) {
-    return InvalidArgument("override file " + Shown(key) +
+    return InvalidArgument("override file " + QuoteForMessage(key) +
                            ": cannot be created: " + std::strerror(errno));
   }
   size_t done = 0;
@@ -78,7 +74,7 @@ Status WriteOne(int root_fd, std::string_view key, const std::string& bytes) {
     const ssize_t n = ::write(file.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return Internal("override file " + Shown(key) + ": write failed: " + std::strerror(errno));
+      return Internal("override file " + QuoteForMessage(key) + ": write failed: " + std::strerror(errno));
     }
     done += static_cast<size_t>(n);
   }

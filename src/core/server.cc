@@ -158,22 +158,31 @@ std::vector<ModelIndexEntry> Server::RepositoryIndex(bool ready_only) const {
   return lifecycle_->Index(ready_only);
 }
 
+std::vector<std::string> Server::ServedModelNames(const std::string& name) const {
+  auto found = lifecycle_->Find(name, "");
+  return found.ok() ? (*found)->served_model_names() : std::vector<std::string>{};
+}
+
 namespace {
-// Triton's answer outside explicit mode (none or poll), code and words: UNAVAILABLE (HTTP
-// 503, gRPC UNAVAILABLE), "... if polling is enabled" whichever of the two it is.
-Status ExplicitControlRefused() {
-  return Unavailable("explicit model load / unload is not allowed if polling is enabled");
+// Triton's answer outside explicit mode: UNAVAILABLE (HTTP 503, gRPC UNAVAILABLE) and its
+// words. Triton says "if polling is enabled" in mode none too; there it says what is true.
+Status ExplicitControlRefused(ModelControlMode mode) {
+  if (mode == ModelControlMode::kPoll)
+    return Unavailable("explicit model load / unload is not allowed if polling is enabled");
+  return Unavailable(
+      "explicit model load / unload is not allowed: the server runs with --model-control-mode none "
+      "(start it with --model-control-mode explicit)");
 }
 }  // namespace
 
 Status Server::LoadModel(const std::string& name, const LoadOptions& options) {
-  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused();
+  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused(options_.control_mode);
   if (shutting_down_) return Unavailable("the server is shutting down");
   return lifecycle_->Load(name, options, true);
 }
 
 Status Server::UnloadModel(const std::string& name, const UnloadOptions& options) {
-  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused();
+  if (options_.control_mode != ModelControlMode::kExplicit) return ExplicitControlRefused(options_.control_mode);
   return lifecycle_->Unload(name, options.wait);
 }
 

@@ -51,6 +51,7 @@ class Server final : public InferenceService {
                                                 const std::string& version) const override;
   Result<bool> IsModelDecoupled(const std::string& name, const std::string& version) const override;
   std::vector<ModelIndexEntry> RepositoryIndex(bool ready_only) const override;
+  std::vector<std::string> ServedModelNames(const std::string& name) const override;
   Status LoadModel(const std::string& name, const LoadOptions& options) override;
   Status UnloadModel(const std::string& name, const UnloadOptions& options) override;
   Result<std::shared_ptr<InflightRequest>> Infer(InferRequest request, ResponseSink sink) override;

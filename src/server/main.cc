@@ -5,6 +5,7 @@
 // exit 0 with no child process left.
 
 #include <signal.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
@@ -16,6 +17,8 @@
 #include "common/access_policy.h"
 #include "common/log_settings.h"
 #include "common/nvml.h"
+#include "common/version.h"
+#include "core/model_table.h"
 #include "core/server.h"
 #include "frontend/grpc/grpc_server.h"
 #include "frontend/http/access_guard.h"
@@ -42,6 +45,18 @@ size_t RaiseDescriptorLimit() {
     if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
   }
   return lim.rlim_cur == RLIM_INFINITY ? size_t{1} << 20 : static_cast<size_t>(lim.rlim_cur);
+}
+
+const char* ControlModeName(core::ModelControlMode mode) {
+  switch (mode) {
+    case core::ModelControlMode::kNone:
+      return "none";
+    case core::ModelControlMode::kExplicit:
+      return "explicit";
+    case core::ModelControlMode::kPoll:
+      return "poll";
+  }
+  return "?";
 }
 
 int WaitForTerminationSignal(const sigset_t& set) {
@@ -105,12 +120,18 @@ int Run(int argc, char** argv) {
     spdlog::info("API key required on HTTP and gRPC{} (metrics port open)",
                  flags.api_key_exclude_health ? ", except health routes" : "");
 
+  std::string repositories;
+  for (const std::string& r : flags.core.repositories) repositories += (repositories.empty() ? "" : ", ") + r;
+  spdlog::info("sluice {} starting (pid {}): model repository {}, model control mode {}", SluiceVersion(), getpid(),
+               repositories, ControlModeName(flags.core.control_mode));
   auto created = core::Server::Create(flags.core);
   if (!created.ok()) {
     spdlog::error("{}", created.status().message());
     return 1;
   }
   std::unique_ptr<core::Server> server = std::move(created).value();
+  // Triton's table of the models after the initial loads.
+  spdlog::info("\n{}", core::FormatModelTable(server->RepositoryIndex(/*ready_only=*/false)));
 
   // Descriptors: the soft limit raised to the hard one (Debian's default soft limit, 1024, is
   // a few hundred clients), and HTTP connections capped to fit in what is left beside gRPC,
@@ -163,7 +184,10 @@ int Run(int argc, char** argv) {
   if (flags.allow_grpc) {
     grpc_frontend::GrpcServerOptions grpc_options;
     grpc_options.access = grpc_access;
-    auto s = grpc_frontend::GrpcServer::Create(flags.http_address + ":" + std::to_string(flags.grpc_port), *server,
+    // An IPv6 address goes in brackets ("[::1]:8001"), as gRPC's target syntax wants.
+    const bool ipv6 = flags.grpc_address.find(':') != std::string::npos && flags.grpc_address.front() != '[';
+    const std::string grpc_host = ipv6 ? "[" + flags.grpc_address + "]" : flags.grpc_address;
+    auto s = grpc_frontend::GrpcServer::Create(grpc_host + ":" + std::to_string(flags.grpc_port), *server,
                                                std::move(grpc_options));
     Status started = s.ok() ? (*s)->Start() : s.status();
     if (!started.ok()) {
@@ -171,7 +195,7 @@ int Run(int argc, char** argv) {
       return 1;
     }
     grpc_server = std::move(s).value();
-    spdlog::info("Started GRPCInferenceService at {}:{}", flags.http_address, grpc_server->port());
+    spdlog::info("Started GRPCInferenceService at {}:{}", flags.grpc_address, grpc_server->port());
   }
 
   std::unique_ptr<http::HttpServer> metrics_server;
@@ -179,18 +203,26 @@ int Run(int argc, char** argv) {
     http::Router router;  // no access guard: scrapers send no key (README "Security")
     http::RegisterMetricsRoute(router, render_metrics);
     http::HttpServerOptions options;
-    options.address = flags.http_address;
+    options.address = flags.metrics_address;
     options.port = static_cast<uint16_t>(flags.metrics_port);
     options.io_threads = 1;
     options.max_connections = 64;  // scrapers
     auto s = http::HttpServer::Create(options, std::move(router));
     if (!s.ok() || !(*s)->Start().ok()) {
-      spdlog::error("failed to start the metrics service on port {}", flags.metrics_port);
+      spdlog::error("failed to start the metrics service on {}:{}", flags.metrics_address, flags.metrics_port);
       return 1;
     }
     metrics_server = std::move(s).value();
-    spdlog::info("Started Metrics Service at {}:{}", flags.http_address, metrics_server->port());
+    spdlog::info("Started Metrics Service at {}:{}", flags.metrics_address, metrics_server->port());
   }
+
+  auto listener = [](bool on, const std::string& address, const auto& service) {
+    return on && service ? address + ":" + std::to_string(service->port()) : std::string("off");
+  };
+  spdlog::info("sluice {} serving: HTTP {}, gRPC {}, metrics {}", SluiceVersion(),
+               listener(flags.allow_http, flags.http_address, http_server),
+               listener(flags.allow_grpc, flags.grpc_address, grpc_server),
+               listener(flags.allow_metrics, flags.metrics_address, metrics_server));
 
   const int sig = WaitForTerminationSignal(signals);
   spdlog::info("received {}, shutting down (exit timeout {}s)", sig == SIGINT ? "SIGINT" : "SIGTERM",

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include "common/version.h"
+
 #ifndef SLUICE_DEFAULT_REPOSITORY
 #define SLUICE_DEFAULT_REPOSITORY ""
 #endif
@@ -56,8 +58,12 @@ ParsedFlags ParseFlags(int argc, char** argv) {
                  "Model to load at start in explicit mode (repeatable; '*' alone loads all)");
   app.add_option("--repository-poll-secs", f.core.poll_secs, "Seconds between repository polls in poll mode")
       ->check(CLI::Range(1, 86400));
+  app.set_version_flag("--version", "sluice " + std::string(SluiceVersion()));
   app.add_option("--http-address", f.http_address,
-                 "Address for HTTP and metrics (default 127.0.0.1: loopback only; 0.0.0.0 for all)");
+                 "Address for HTTP, and for gRPC and metrics unless given their own (default 127.0.0.1: "
+                 "loopback only; 0.0.0.0 for all)");
+  app.add_option("--grpc-address", f.grpc_address, "Address for gRPC (default: --http-address)");
+  app.add_option("--metrics-address", f.metrics_address, "Address for Prometheus metrics (default: --http-address)");
   app.add_option("--http-port", f.http_port, "HTTP port (KServe v2, generate, OpenAI)")->check(CLI::Range(0, 65535));
   app.add_option("--grpc-port", f.grpc_port, "gRPC port (inference.GRPCInferenceService)")->check(CLI::Range(0, 65535));
   app.add_option("--metrics-port", f.metrics_port, "Prometheus metrics port")->check(CLI::Range(0, 65535));
@@ -141,6 +147,8 @@ ParsedFlags ParseFlags(int argc, char** argv) {
                         : mode == "poll"   ? core::ModelControlMode::kPoll
                                            : core::ModelControlMode::kNone;
   if (f.core.repositories.empty()) f.core.repositories.push_back(DefaultRepository());
+  if (f.grpc_address.empty()) f.grpc_address = f.http_address;
+  if (f.metrics_address.empty()) f.metrics_address = f.http_address;
   if (f.api_key.empty()) {
     for (const char* name : {"SLUICE_API_KEY", "VLLM_API_KEY"}) {
       const char* value = std::getenv(name);

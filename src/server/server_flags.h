@@ -12,6 +12,10 @@ namespace sluice::server {
 struct Flags {
   core::ServerOptions core;
   std::string http_address = "127.0.0.1";
+  // Triton's --grpc-address / --metrics-address; empty: --http-address (so one flag opens
+  // every port to the network, and none opens any: Sluice listens on loopback by default).
+  std::string grpc_address;
+  std::string metrics_address;
   int http_port = 8000;
   int grpc_port = 8001;
   int metrics_port = 8002;

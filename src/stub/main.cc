@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/log_settings.h"
 #include "stub/stub_runtime.h"
 
 namespace {
@@ -41,6 +42,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sluice-stub: started without --ipc-fd/--parent-pid (the server starts it)\n");
     return 2;
   }
+  // The server's log format until the Init message names the model (stub_runtime.cc).
+  sluice::SetLogPattern("default", "[stub] ");
   // Die with the server; if it is already gone (reparented), stop now.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != static_cast<pid_t>(parent)) return 1;

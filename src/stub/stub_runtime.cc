@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/log_settings.h"
 #include "stub/ipc_response_sender.h"
 
 namespace sluice::stub {
@@ -50,9 +51,9 @@ void StubRuntime::Run() {
     spdlog::error("expected Init, got {}", ipc::MessageTypeName(first->type()));
     Exit(2);
   }
-  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [stub " + init->model_name + "/" +
-                      std::to_string(init->model_version) + "/" +
-                      std::to_string(init->instance_index) + "] [%l] %v");
+  // The server's format (common/log_settings.h): stubs write to the server's stderr.
+  SetLogPattern("default", "[stub " + init->model_name + "/" + std::to_string(init->model_version) + "/" +
+                               std::to_string(init->instance_index) + "] ");
   if (init->verbose_log) spdlog::set_level(spdlog::level::debug);
 
   // What the IPC thread reads is settled before it starts.

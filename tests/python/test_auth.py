@@ -57,12 +57,14 @@ def http_routes() -> list[tuple[str, str]]:
                    (method, "/v2/logging")]
     routes += [("POST", "/v2/repository/index"), ("POST", "/v2/repository/models/nosuch/load"),
                ("POST", "/v2/repository/models/nosuch/unload"),
-               ("GET", "/v1/models"), ("POST", "/v1/completions"), ("POST", "/v1/chat/completions")]
+               ("GET", "/v1/models"), ("POST", "/v1/completions"), ("POST", "/v1/chat/completions"),
+               ("GET", "/v1/models/identity"), ("GET", "/v1/models/org/identity"), ("GET", "/health"),
+               ("GET", "/version"), ("POST", "/tokenize"), ("POST", "/detokenize")]
     return routes
 
 
 HEALTH = {"/v2/health/live", "/v2/health/ready", "/v2/models/identity/ready",
-          "/v2/models/identity/versions/1/ready"}
+          "/v2/models/identity/versions/1/ready", "/health"}
 GRPC_HEALTH = {"ServerLive", "ServerReady", "ModelReady"}
 GRPC_METHODS = service_pb2.DESCRIPTOR.services_by_name["GRPCInferenceService"].methods
 
@@ -133,7 +135,11 @@ def test_http_every_route_no_wrong_right_key(keyed):
             else:
                 assert status == 401, where
                 assert hdrs.get("www-authenticate") == "Bearer", where
-                assert "API key" in json.loads(body)["error"], where
+                error = json.loads(body)["error"]
+                # OpenAI's error shape on vLLM's routes (issue 20), Triton's elsewhere.
+                openai_route = path.startswith("/v1/") or path in ("/tokenize", "/detokenize")
+                assert isinstance(error, dict) == openai_route, where
+                assert "API key" in (error["message"] if openai_route else error), where
     assert_serving(keyed)
     assert KEY not in keyed.log()
 

@@ -139,6 +139,66 @@ def test_models_list_names_the_llm_and_only_llms(client):
     assert all(m.object == "model" for m in models.data)
 
 
+def test_models_retrieve_returns_the_model_card(client):
+    # Issue 20: GET /v1/models/{id} was a 404 in Triton's error shape.
+    m = client.models.retrieve(MODEL)
+    assert m.id == MODEL and m.object == "model" and isinstance(m.created, int) and m.owned_by
+    with pytest.raises(openai.NotFoundError) as e:
+        client.models.retrieve("no-such-model")
+    assert e.value.status_code == 404 and "no-such-model" in e.value.message
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("identity")  # not a language model
+
+
+def test_unknown_v1_path_is_an_openai_error(client):
+    # The SDK parses OpenAI's {"error": {"message", ...}}; an unknown route answers in it too.
+    with pytest.raises(openai.NotFoundError) as e:
+        client.get("/no/such/route", cast_to=object)
+    assert e.value.status_code == 404 and "/v1/no/such/route" in e.value.message
+    assert isinstance(e.value.body, dict) and e.value.body.get("type")
+
+
+# ---- vLLM's /tokenize and /detokenize against Hugging Face's tokenizer ------------------------
+
+def post_json(server, path: str, body: dict) -> tuple[int, dict]:
+    import http.client
+    conn = http.client.HTTPConnection(server.http_url, timeout=60)
+    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, json.loads(data)
+
+
+@pytest.mark.parametrize("text", [PROMPT, "Héllo, wörld! 你好 🙂\n\tTabs   and  spaces", "<|im_start|>user\nhi<|im_end|>"])
+@pytest.mark.parametrize("add_special_tokens", [True, False])
+def test_tokenize_equals_hugging_face(server, tokenizer, text, add_special_tokens):
+    status, r = post_json(server, "/tokenize", {"model": MODEL, "prompt": text,
+                                                "add_special_tokens": add_special_tokens})
+    assert status == 200, r
+    want = tokenizer.encode(text, add_special_tokens=add_special_tokens).ids
+    assert r["tokens"] == want and r["count"] == len(want) and r["max_model_len"] == 512
+    status, back = post_json(server, "/detokenize", {"model": MODEL, "tokens": r["tokens"]})
+    assert status == 200, back
+    assert back["prompt"] == tokenizer.decode(want, skip_special_tokens=False)
+
+
+def test_tokenize_chat_equals_transformers_template(server, fx):
+    transformers = pytest.importorskip("transformers")
+    hf = transformers.AutoTokenizer.from_pretrained(str(EXAMPLES / "sluice-demo" / "1" / "model"))
+    for generation_prompt in (True, False):
+        status, r = post_json(server, "/tokenize", {"model": MODEL, "messages": fx["chat"]["messages"],
+                                                    "add_generation_prompt": generation_prompt})
+        assert status == 200, r
+        want = hf.apply_chat_template(fx["chat"]["messages"], tokenize=True,
+                                      add_generation_prompt=generation_prompt)
+        if not isinstance(want, list):  # newer transformers return a BatchEncoding
+            want = want["input_ids"]
+        assert r["tokens"] == want
+        if generation_prompt:
+            assert r["tokens"] == fx["chat"]["prompt_ids"]
+
+
 # ---- greedy text: the transformers reference, streamed == non-streamed -----------------------
 
 def test_greedy_completion_equals_transformers(client, fx):

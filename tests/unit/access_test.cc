@@ -82,7 +82,8 @@ class RecordingWriter final : public http::ResponseWriter {
 std::string Instantiate(std::string pattern) {
   for (const auto& [from, to] : {std::pair<std::string, std::string>{"{model}", "nosuch"},
                                  {"{version}", "1"},
-                                 {"{region}", "r"}}) {
+                                 {"{region}", "r"},
+                                 {"{org}", "org"}}) {
     for (size_t at = pattern.find(from); at != std::string::npos; at = pattern.find(from))
       pattern.replace(at, from.size(), to);
   }
@@ -228,8 +229,8 @@ TEST_F(HttpAccessTest, EveryRegisteredRouteHasACategory) {
                                             << ": add it to HttpRouteCategory (access_guard.cc)";
     if (route.pattern.rfind("/v1/", 0) == 0) openai.insert(route.pattern);
   }
-  EXPECT_EQ(openai,
-            (std::set<std::string>{"/v1/models", "/v1/completions", "/v1/chat/completions"}));
+  EXPECT_EQ(openai, (std::set<std::string>{"/v1/models", "/v1/models/{model}", "/v1/models/{org}/{model}",
+                                           "/v1/completions", "/v1/chat/completions"}));
   using C = ApiCategory;
   const std::vector<std::tuple<std::string, std::string, C>> expected = {
       {"GET", "/v2/health/live", C::kHealth},
@@ -238,6 +239,12 @@ TEST_F(HttpAccessTest, EveryRegisteredRouteHasACategory) {
       {"GET", "/v2", C::kMetadata},
       {"GET", "/v2/models/{model}", C::kMetadata},
       {"GET", "/v1/models", C::kMetadata},
+      {"GET", "/v1/models/{model}", C::kMetadata},
+      {"GET", "/v1/models/{org}/{model}", C::kMetadata},
+      {"GET", "/version", C::kMetadata},
+      {"GET", "/health", C::kHealth},
+      {"POST", "/tokenize", C::kInference},
+      {"POST", "/detokenize", C::kInference},
       {"POST", "/v2/models/{model}/infer", C::kInference},
       {"POST", "/v2/models/{model}/versions/{version}/generate_stream", C::kInference},
       {"POST", "/v1/chat/completions", C::kInference},
@@ -258,6 +265,44 @@ TEST_F(HttpAccessTest, EveryRegisteredRouteHasACategory) {
       EXPECT_EQ(route.category, category) << method << " " << pattern;
     }
     EXPECT_TRUE(found) << method << " " << pattern;
+  }
+}
+
+// Under /v1 every error the router answers itself (unknown path, wrong method, a missing key)
+// is in OpenAI's shape; elsewhere in Triton's (issue 20: a 404 in Triton's shape broke the
+// OpenAI SDK's error handling).
+TEST_F(HttpAccessTest, V1ErrorsAreInOpenAIsShapeTritonsElsewhere) {
+  http::HttpAccessOptions options;
+  options.policy.api_key = kKey;
+  Guard(options);
+  const std::string auth = std::string("Bearer ") + kKey;
+  struct Case {
+    std::string method, path;
+    bool with_key;
+    int status;
+    bool openai;
+  };
+  for (const Case& c : std::vector<Case>{{"GET", "/v1/nothing", true, 404, true},
+                                         {"GET", "/v1/chat/completions", true, 405, true},
+                                         {"POST", "/v1/completions", false, 401, true},
+                                         {"GET", "/tokenize", true, 405, true},
+                                         {"GET", "/v2/nothing", true, 404, false},
+                                         {"POST", "/v2", true, 405, false},
+                                         {"GET", "/v2/models/stats", false, 401, false}}) {
+    SCOPED_TRACE(c.method + " " + c.path);
+    auto w = Dispatch(c.with_key ? MakeRequest(c.method, c.path, {{"authorization", auth}}) : MakeRequest(c.method, c.path));
+    EXPECT_EQ(w->WaitStatus(), c.status);
+    auto body = nlohmann::json::parse(w->body(), nullptr, false);
+    ASSERT_TRUE(body.is_object()) << w->body();
+    if (c.openai) {
+      ASSERT_TRUE(body["error"].is_object()) << w->body();
+      EXPECT_EQ(body["error"]["code"], c.status) << w->body();
+      EXPECT_TRUE(body["error"]["message"].is_string()) << w->body();
+      EXPECT_TRUE(body["error"]["type"].is_string()) << w->body();
+      EXPECT_TRUE(body["error"].contains("param")) << w->body();
+    } else {
+      EXPECT_TRUE(body["error"].is_string()) << w->body();
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/access_policy.h"
+#include "common/version.h"
 #include "core/inference_service.h"
 
 namespace sluice::grpc_frontend {
@@ -15,7 +16,7 @@ namespace sluice::grpc_frontend {
 struct GrpcServerOptions {
   // Reported by ServerMetadata.
   std::string server_name = "sluice";
-  std::string server_version = "0.1.0";
+  std::string server_version = std::string(SluiceVersion());
   std::vector<std::string> extensions = core::ServerExtensions();
 
   // Largest request or response message, bytes (bounds every tensor a client can send).

@@ -52,9 +52,13 @@ std::string Shown(std::string_view s) {
 }  // namespace
 
 std::optional<ApiCategory> HttpRouteCategory(std::string_view pattern) {
-  if (pattern == "/v2/health/live" || pattern == "/v2/health/ready") return ApiCategory::kHealth;
-  if (pattern == "/v2" || pattern == "/v1/models") return ApiCategory::kMetadata;
-  if (pattern == "/v1/completions" || pattern == "/v1/chat/completions")
+  if (pattern == "/v2/health/live" || pattern == "/v2/health/ready" || pattern == "/health")
+    return ApiCategory::kHealth;
+  if (pattern == "/v2" || pattern == "/v1/models" || pattern == "/v1/models/{model}" ||
+      pattern == "/v1/models/{org}/{model}" || pattern == "/version")
+    return ApiCategory::kMetadata;
+  if (pattern == "/v1/completions" || pattern == "/v1/chat/completions" || pattern == "/tokenize" ||
+      pattern == "/detokenize")
     return ApiCategory::kInference;
   if (StartsWith(pattern, "/v2/systemsharedmemory/") ||
       StartsWith(pattern, "/v2/cudasharedmemory/"))

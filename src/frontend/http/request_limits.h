@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/version.h"
+
 namespace sluice::http {
 
 struct RequestLimits {
@@ -15,7 +17,7 @@ struct RequestLimits {
   size_t max_decoded_body_bytes = size_t{64} << 20;  // a Content-Encoding'd body, decoded
   // Server metadata reported at /v2.
   std::string server_name = "sluice";
-  std::string server_version = "0.1.0";
+  std::string server_version = std::string(SluiceVersion());
 };
 
 }  // namespace sluice::http

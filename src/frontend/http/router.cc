@@ -59,6 +59,18 @@ std::vector<Router::RouteInfo> Router::Routes() const {
   return out;
 }
 
+void Router::SetErrorRenderer(std::string prefix, ErrorRenderer renderer) {
+  error_renderers_.emplace_back(std::move(prefix), std::move(renderer));
+}
+
+std::string Router::RenderError(std::string_view path, int http_status, const std::string& message) const {
+  for (const auto& [prefix, renderer] : error_renderers_) {
+    const std::string_view bare = std::string_view(prefix).substr(0, prefix.empty() ? 0 : prefix.size() - 1);
+    if (path.starts_with(prefix) || (!bare.empty() && path == bare)) return renderer(http_status, message);
+  }
+  return ErrorBody(message);
+}
+
 bool Router::Match(const Route& route, const std::vector<std::string>& path_segments,
                    std::map<std::string, std::string, std::less<>>* params) {
   if (route.segments.size() != path_segments.size()) return false;
@@ -89,11 +101,13 @@ void Router::Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter
     std::shared_ptr<ResponseWriter> out = writer;
     if (guard_) {
       if (!route.category) {
-        writer->SendError(500, "internal error: route " + route.pattern + " has no access category");
+        writer->Send(500, "application/json",
+                     RenderError(request.path, 500, "internal error: route " + route.pattern + " has no access category"));
         return;
       }
       if (std::optional<HttpRefusal> refusal = guard_->Check(request, *route.category)) {
-        writer->Send(refusal->status, "application/json", ErrorBody(refusal->message), std::move(refusal->headers));
+        writer->Send(refusal->status, "application/json", RenderError(request.path, refusal->status, refusal->message),
+                     std::move(refusal->headers));
         return;
       }
       if (HeaderList extra = guard_->ResponseHeaders(request); !extra.empty())
@@ -102,20 +116,23 @@ void Router::Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter
     try {
       route.handler(request, out);
     } catch (const std::exception& e) {
-      out->SendError(500, std::string("internal error: ") + e.what());
+      out->Send(500, "application/json", RenderError(request.path, 500, std::string("internal error: ") + e.what()));
     } catch (...) {
-      out->SendError(500, "internal error");
+      out->Send(500, "application/json", RenderError(request.path, 500, "internal error"));
     }
     return;
   }
   if (!allowed.empty() && guard_ && guard_->AnswerPreflight(request, allowed, *writer)) return;
   if (!allowed.empty()) {
     writer->Send(405, "application/json",
-                 ErrorBody("method " + request.method.substr(0, 16) + " not allowed for " + request.path.substr(0, 256)),
+                 RenderError(request.path, 405,
+                             "method " + request.method.substr(0, 16) + " not allowed for " + request.path.substr(0, 256)),
                  {{"Allow", allowed}});
     return;
   }
-  writer->SendError(404, "not found");
+  writer->Send(404, "application/json",
+               RenderError(request.path, 404,
+                           "not found: " + request.method.substr(0, 16) + " " + request.path.substr(0, 256)));
 }
 
 }  // namespace sluice::http

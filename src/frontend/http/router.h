@@ -2,7 +2,7 @@
 // Maps (method, path pattern) to handlers. Patterns are literal segments and `{name}`
 // captures that match one non-empty segment: "/v2/models/{model}/versions/{version}/infer".
 // Unknown path -> 404, known path with another method -> 405 (with Allow), both as JSON
-// errors. Every handler call is wrapped: an exception never escapes (500 JSON error).
+// errors (Triton's shape, or a prefix's own: SetErrorRenderer). Every handler call is wrapped: an exception never escapes (500 JSON error).
 // With an access guard (access_guard.h), every matched request passes its check first
 // (401/403 otherwise), OPTIONS preflights are answered, and CORS headers added; without
 // one, the router does no access control (unit tests, the metrics port).
@@ -42,6 +42,12 @@ class Router {
   };
   std::vector<RouteInfo> Routes() const;
 
+  // Renders the body of the router's own errors (404, 405, 500, access refusals) for paths
+  // under `prefix` ("/v1/": OpenAI's error shape; the path `prefix` without its last '/'
+  // too). Elsewhere the body is Triton's {"error": "..."}.
+  using ErrorRenderer = std::function<std::string(int http_status, const std::string& message)>;
+  void SetErrorRenderer(std::string prefix, ErrorRenderer renderer);
+
   // Matches request.path, fills request.path_params and calls the handler (or replies
   // 404/405/500 itself).
   void Dispatch(HttpRequest& request, const std::shared_ptr<ResponseWriter>& writer) const;
@@ -54,11 +60,14 @@ class Router {
     std::optional<ApiCategory> category;
     Handler handler;
   };
+  // The body of an error the router answers itself for `path`.
+  std::string RenderError(std::string_view path, int http_status, const std::string& message) const;
   static bool Match(const Route& route, const std::vector<std::string>& path_segments,
                     std::map<std::string, std::string, std::less<>>* params);
 
   std::vector<Route> routes_;
   std::shared_ptr<const HttpAccessGuard> guard_;  // null: no access control
+  std::vector<std::pair<std::string, ErrorRenderer>> error_renderers_;  // (prefix, renderer)
 };
 
 }  // namespace sluice::http

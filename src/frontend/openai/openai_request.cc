@@ -102,6 +102,34 @@ Tensor BoolInput(std::string_view name, bool value) {
 
 }  // namespace
 
+Result<nlohmann::ordered_json> ParseChatMessages(const json& body) {
+  if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
+    return Field("messages", "is required (a non-empty array)");
+  for (const auto& m : body["messages"]) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
+      return Field("messages", "entries need a string 'role'");
+    if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null() && !m["content"].is_array())
+      return Field("messages", "content must be a string or an array of parts");
+  }
+  // Parts arrays ([{"type":"text","text":...}]) are flattened to their text.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (const auto& m : body["messages"]) {
+    nlohmann::ordered_json out = nlohmann::ordered_json::parse(m.dump());
+    if (m.contains("content") && m["content"].is_array()) {
+      std::string text;
+      for (const auto& part : m["content"]) {
+        if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+            !part.contains("text") || !part["text"].is_string())
+          return Field("messages", "content parts must be of type 'text', with a string 'text'");
+        text += part["text"].get<std::string>();
+      }
+      out["content"] = text;
+    }
+    messages.push_back(std::move(out));
+  }
+  return messages;
+}
+
 Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   OpenAIRequest r;
@@ -109,30 +137,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   if (!body.contains("model") || !body["model"].is_string()) return Field("model", "is required (a string)");
   r.model = body["model"];
   if (chat) {
-    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-      return Field("messages", "is required (a non-empty array)");
-    for (const auto& m : body["messages"]) {
-      if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-        return Field("messages", "entries need a string 'role'");
-      if (m.contains("content") && !m["content"].is_string() && !m["content"].is_null() && !m["content"].is_array())
-        return Field("messages", "content must be a string or an array of parts");
-    }
-    // Parts arrays ([{"type":"text","text":...}]) are flattened to their text.
-    r.messages = nlohmann::ordered_json::array();
-    for (const auto& m : body["messages"]) {
-      nlohmann::ordered_json out = nlohmann::ordered_json::parse(m.dump());
-      if (m.contains("content") && m["content"].is_array()) {
-        std::string text;
-        for (const auto& part : m["content"]) {
-          if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
-              !part.contains("text") || !part["text"].is_string())
-            return Field("messages", "content parts must be of type 'text', with a string 'text'");
-          text += part["text"].get<std::string>();
-        }
-        out["content"] = text;
-      }
-      r.messages.push_back(std::move(out));
-    }
+    ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
   } else {
     if (!body.contains("prompt")) return Field("prompt", "is required");
     RETURN_IF_ERROR(ParsePrompts(body["prompt"], r));
@@ -167,6 +172,12 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
       return Field("stream_options", "'include_usage' must be a boolean");
     }
     r.include_usage = usage.is_boolean() && usage.get<bool>();
+    // vLLM's extension: usage (so far) in every chunk, not only in the last one.
+    const json& continuous = body["stream_options"].value("continuous_usage_stats", json(false));
+    if (!continuous.is_boolean() && !continuous.is_null()) {
+      return Field("stream_options", "'continuous_usage_stats' must be a boolean");
+    }
+    r.continuous_usage = r.include_usage && continuous.is_boolean() && continuous.get<bool>();
   }
   const char* max_key = has("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
   if (has(max_key)) {
@@ -344,8 +355,100 @@ InferRequest BuildInferRequest(const OpenAIRequest& r, int index) {
   return req;
 }
 
+namespace {
+
+// Only these keys: a field Sluice would not honour is named, not ignored.
+Status OnlyKnownFields(const json& body, std::initializer_list<std::string_view> known) {
+  for (const auto& [key, value] : body.items()) {
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return Unsupported("field '" + key.substr(0, 64) + "' is not supported");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::string> OptionalModel(const json& body) {
+  if (!body.contains("model") || body["model"].is_null()) return std::string();
+  if (!body["model"].is_string()) return Field("model", "must be a string");
+  return body["model"].get<std::string>();
+}
+
+Result<std::optional<bool>> OptionalBoolean(const json& body, const char* key) {
+  if (!body.contains(key) || body[key].is_null()) return std::optional<bool>();
+  if (!body[key].is_boolean()) return Field(key, "must be a boolean");
+  return std::optional<bool>(body[key].get<bool>());
+}
+
+}  // namespace
+
+Result<TokenizeRequest> ParseTokenizeRequest(const json& body) {
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
+                                         "return_token_strs", "continue_final_message"}));
+  TokenizeRequest r;
+  ASSIGN_OR_RETURN(r.model, OptionalModel(body));
+  const bool has_prompt = body.contains("prompt"), has_messages = body.contains("messages");
+  if (has_prompt == has_messages) return InvalidArgument("give either 'prompt' or 'messages'");
+  if (has_prompt) {
+    if (!body["prompt"].is_string()) return Field("prompt", "must be a string");
+    r.prompt = body["prompt"].get<std::string>();
+  } else {
+    ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
+  }
+  ASSIGN_OR_RETURN(r.add_special_tokens, OptionalBoolean(body, "add_special_tokens"));
+  ASSIGN_OR_RETURN(std::optional<bool> generation_prompt, OptionalBoolean(body, "add_generation_prompt"));
+  r.add_generation_prompt = generation_prompt.value_or(true);
+  ASSIGN_OR_RETURN(std::optional<bool> token_strs, OptionalBoolean(body, "return_token_strs"));
+  if (token_strs.value_or(false)) return Unsupported("'return_token_strs' is not supported");
+  ASSIGN_OR_RETURN(std::optional<bool> continue_final, OptionalBoolean(body, "continue_final_message"));
+  if (continue_final.value_or(false)) return Unsupported("'continue_final_message' is not supported");
+  return r;
+}
+
+InferRequest BuildTokenizeRequest(const TokenizeRequest& r, const std::string& repository_model) {
+  InferRequest req;
+  req.model_name = repository_model;
+  req.parameters[std::string(proto::kTokenizeParameter)] = true;
+  if (r.add_special_tokens) req.parameters[std::string(proto::kAddSpecialTokensParameter)] = *r.add_special_tokens;
+  if (r.prompt) {
+    req.inputs.push_back(BytesInput(proto::kTextInput, *r.prompt));
+  } else {
+    req.parameters[std::string(proto::kChatMessagesParameter)] = r.messages.dump();
+    req.parameters[std::string(proto::kAddGenerationPromptParameter)] = r.add_generation_prompt;
+    req.inputs.push_back(BytesInput(proto::kTextInput, ""));
+  }
+  return req;
+}
+
+Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body) {
+  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
+  RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "tokens"}));
+  DetokenizeRequest r;
+  ASSIGN_OR_RETURN(r.model, OptionalModel(body));
+  if (!body.contains("tokens") || !body["tokens"].is_array()) return Field("tokens", "is required (a list of token ids)");
+  for (const json& id : body["tokens"]) {
+    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX) {
+      return Field("tokens", "holds " + id.dump().substr(0, 32) + ", not a token id");
+    }
+    r.tokens.push_back(static_cast<int32_t>(id.get<int64_t>()));
+  }
+  return r;
+}
+
+InferRequest BuildDetokenizeRequest(const DetokenizeRequest& r, const std::string& repository_model) {
+  InferRequest req;
+  req.model_name = repository_model;
+  req.parameters[std::string(proto::kDetokenizeParameter)] = true;
+  req.parameters[std::string(proto::kPromptTokenIdsParameter)] = json(r.tokens).dump();
+  req.inputs.push_back(BytesInput(proto::kTextInput, ""));
+  return req;
+}
+
 json ErrorBody(const std::string& message, int http_status) {
   std::string type = http_status == 404   ? "NotFoundError"
+                     : http_status == 401 ? "AuthenticationError"
+                     : http_status == 403 ? "PermissionDeniedError"
+                     : http_status == 405 ? "MethodNotAllowedError"
                      : http_status == 501 ? "NotImplementedError"
                      : http_status >= 500 ? "InternalServerError"
                                           : "BadRequestError";

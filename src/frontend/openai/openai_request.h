@@ -26,6 +26,7 @@ struct OpenAIRequest {
   int n = 1;                                   // samples per prompt
   bool stream = false;
   bool include_usage = false;
+  bool continuous_usage = false;               // usage in every chunk (vLLM's continuous_usage_stats)
   bool echo = false;                           // completions: prompt prepended to the text
   std::optional<int> logprobs;                 // top logprobs wanted (0 = chosen token only)
   std::optional<int64_t> seed;
@@ -33,6 +34,9 @@ struct OpenAIRequest {
 };
 
 Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat);
+
+// The body's chat `messages` (required, non-empty), content parts flattened to their text.
+Result<nlohmann::ordered_json> ParseChatMessages(const nlohmann::json& body);
 
 // Choices of the request: n for chat, n per prompt for completions.
 int NumChoices(const OpenAIRequest& r);
@@ -42,6 +46,27 @@ const std::string& PromptOf(const OpenAIRequest& r, int index);
 // The InferRequest for choice `index` of `r` (one request with n = 1 a choice; a seeded
 // request uses seed + index so that choices differ yet reproduce).
 InferRequest BuildInferRequest(const OpenAIRequest& r, int index);
+
+// vLLM's POST /tokenize: a completion prompt or chat messages, and how to tokenize them.
+struct TokenizeRequest {
+  std::string model;                  // empty: the one LLM model served
+  std::optional<std::string> prompt;  // else `messages`
+  nlohmann::ordered_json messages;
+  std::optional<bool> add_special_tokens;  // default: true for a prompt, false for messages
+  bool add_generation_prompt = true;
+};
+Result<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body);
+// The request that asks `repository_model` for the ids (common/llm_protocol.h sluice_tokenize).
+InferRequest BuildTokenizeRequest(const TokenizeRequest& r, const std::string& repository_model);
+
+// vLLM's POST /detokenize.
+struct DetokenizeRequest {
+  std::string model;  // empty: the one LLM model served
+  std::vector<int32_t> tokens;
+};
+Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body);
+// `r.tokens` must not be empty (their text is then "").
+InferRequest BuildDetokenizeRequest(const DetokenizeRequest& r, const std::string& repository_model);
 
 // OpenAI's error body: {"error": {"message", "type", "param", "code"}}.
 nlohmann::json ErrorBody(const std::string& message, int http_status);

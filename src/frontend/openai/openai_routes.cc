@@ -10,9 +10,12 @@
 #include <random>
 
 #include "common/llm_protocol.h"
+#include "common/version.h"
 #include "frontend/http/http_status.h"
 #include "frontend/http/json_util.h"
 #include "frontend/openai/openai_request.h"
+#include "frontend/openai/served_models.h"
+#include "frontend/openai/tokenize_routes.h"
 
 namespace sluice::openai {
 namespace {
@@ -33,16 +36,8 @@ std::string RandomId(const char* prefix) {
   return buf;
 }
 
-void SendError(http::ResponseWriter& w, const Status& s) {
-  int code = http::HttpStatusFromCode(s.code());
-  w.SendJson(code, ErrorBody(s.message(), code));
-}
 
-const Tensor* Output(const InferResponse& r, std::string_view name) {
-  for (const auto& t : r.outputs)
-    if (t.name == name) return &t;
-  return nullptr;
-}
+const Tensor* Output(const InferResponse& r, std::string_view name) { return FindTensor(r.outputs, name); }
 
 std::string BytesOutput(const InferResponse& r, std::string_view name) {
   const Tensor* t = Output(r, name);
@@ -70,8 +65,9 @@ uint32_t Uint32Output(const InferResponse& r, std::string_view name) {
 // events arrive on core threads.
 class Completion : public std::enable_shared_from_this<Completion> {
  public:
-  Completion(OpenAIRequest request, std::shared_ptr<http::ResponseWriter> writer)
-      : r_(std::move(request)), writer_(std::move(writer)), id_(RandomId(r_.chat ? "chatcmpl" : "cmpl")),
+  // `repository_model` answers to the request's model name (served_models.h).
+  Completion(OpenAIRequest request, std::string repository_model, std::shared_ptr<http::ResponseWriter> writer)
+      : r_(std::move(request)), repository_model_(std::move(repository_model)), writer_(std::move(writer)), id_(RandomId(r_.chat ? "chatcmpl" : "cmpl")),
         created_(NowSecs()), choices_(NumChoices(r_)) {
     if (r_.echo) {
       for (size_t i = 0; i < choices_.size(); ++i) {
@@ -86,7 +82,9 @@ class Completion : public std::enable_shared_from_this<Completion> {
     writer_->OnDisconnect([self] { self->CancelAll(); });
     const int total = NumChoices(r_);
     for (int i = 0; i < total; ++i) {
-      auto handle = service.Infer(BuildInferRequest(r_, i), [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); });
+      InferRequest request = BuildInferRequest(r_, i);
+      request.model_name = repository_model_;
+      auto handle = service.Infer(std::move(request), [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); });
       if (!handle.ok()) {
         std::lock_guard lock(mu_);
         if (!failed_) failed_ = handle.status();
@@ -205,7 +203,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
     choice["finish_reason"] = c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason);
     json chunk = ChunkBase();
     chunk["choices"] = json::array({choice});
-    if (r_.include_usage) chunk["usage"] = nullptr;
+    if (r_.include_usage) chunk["usage"] = r_.continuous_usage ? Usage() : json(nullptr);
     writer_->WriteChunk("data: " + chunk.dump() + "\n\n");
   }
 
@@ -239,7 +237,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
       return;
     }
     if (failed_) {
-      SendError(*writer_, *failed_);
+      SendOpenAIError(*writer_, *failed_);
       return;
     }
     json choices = json::array();
@@ -263,6 +261,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
   }
 
   const OpenAIRequest r_;
+  const std::string repository_model_;
   const std::shared_ptr<http::ResponseWriter> writer_;
   const std::string id_;
   const int64_t created_;
@@ -272,39 +271,56 @@ class Completion : public std::enable_shared_from_this<Completion> {
   std::optional<Status> failed_;  // guarded by mu_
 };
 
-bool IsLlmModel(core::InferenceService& service, const std::string& name) {
-  auto config = service.GetModelConfig(name, "");
-  return config.ok() && (config->backend() == "vllm" || config->backend() == "llm");
-}
-
 void HandleCompletion(core::InferenceService& service, const http::RequestLimits& limits, bool chat,
                       const http::HttpRequest& request, std::shared_ptr<http::ResponseWriter> writer) {
   auto body = http::ParseJsonBounded(request.body, limits.max_json_depth);
-  if (!body.ok()) return SendError(*writer, body.status());
+  if (!body.ok()) return SendOpenAIError(*writer, body.status());
   auto parsed = ParseOpenAIRequest(*body, chat);
-  if (!parsed.ok()) return SendError(*writer, parsed.status());
-  auto ready = service.IsModelReady(parsed->model, "");
-  if (!ready.ok() || !*ready || !IsLlmModel(service, parsed->model)) {
-    writer->SendJson(404, ErrorBody("The model `" + parsed->model + "` does not exist.", 404));
-    return;
-  }
-  auto completion = std::make_shared<Completion>(std::move(parsed).value(), std::move(writer));
+  if (!parsed.ok()) return SendOpenAIError(*writer, parsed.status());
+  auto model = ResolveServedModel(service, parsed->model);
+  if (!model.ok()) return SendOpenAIError(*writer, model.status());
+  auto completion = std::make_shared<Completion>(std::move(parsed).value(), std::move(model).value(), std::move(writer));
   completion->Start(service);
+}
+
+// vLLM's ModelCard.
+json ModelCard(const ServedModel& m) {
+  return json{{"id", m.name}, {"object", "model"}, {"created", NowSecs()}, {"owned_by", "sluice"},
+              {"root", m.repository_name}, {"parent", nullptr}, {"permission", json::array()}};
+}
+
+// GET /v1/models/{id}: the OpenAI SDK's models.retrieve. A served name may hold one '/'
+// (vLLM's are often Hugging Face ids, "Qwen/Qwen2-7B").
+void RetrieveModel(const core::InferenceService& service, const std::string& wanted, http::ResponseWriter& w) {
+  for (const ServedModel& m : ServedModels(service)) {
+    if (m.name == wanted) return (void)w.SendJson(200, ModelCard(m));
+  }
+  SendOpenAIError(w, NotFound("The model `" + wanted.substr(0, 256) + "` does not exist."));
 }
 
 }  // namespace
 
+void SendOpenAIError(http::ResponseWriter& w, const Status& s) {
+  const int code = http::HttpStatusFromCode(s.code());
+  w.SendJson(code, ErrorBody(s.message(), code));
+}
+
 void RegisterOpenAIRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits) {
+  // Every error the router answers itself under /v1 (unknown path, wrong method, access
+  // refused) in OpenAI's shape, as the handlers' own.
+  router.SetErrorRenderer("/v1/", [](int status, const std::string& message) { return ErrorBody(message, status).dump(); });
   router.Add("GET", "/v1/models", [&service](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
     json data = json::array();
-    for (const auto& row : service.RepositoryIndex(true)) {
-      if (!IsLlmModel(service, row.name)) continue;
-      bool seen = false;
-      for (const auto& d : data) seen = seen || d["id"] == row.name;
-      if (!seen) data.push_back({{"id", row.name}, {"object", "model"}, {"created", NowSecs()}, {"owned_by", "sluice"}});
-    }
+    for (const ServedModel& m : ServedModels(service)) data.push_back(ModelCard(m));
     w->SendJson(200, json{{"object", "list"}, {"data", data}});
   });
+  router.Add("GET", "/v1/models/{model}", [&service](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+    RetrieveModel(service, std::string(r.Param("model")), *w);
+  });
+  router.Add("GET", "/v1/models/{org}/{model}",
+             [&service](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+               RetrieveModel(service, std::string(r.Param("org")) + "/" + std::string(r.Param("model")), *w);
+             });
   router.Add("POST", "/v1/completions", [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
     HandleCompletion(service, limits, false, r, std::move(w));
   });
@@ -312,6 +328,15 @@ void RegisterOpenAIRoutes(http::Router& router, core::InferenceService& service,
              [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
                HandleCompletion(service, limits, true, r, std::move(w));
              });
+  // vLLM's service routes beside the API: /health (200, empty, once every model that should
+  // be is READY; 503 before and while shutting down), /version, /tokenize, /detokenize.
+  router.Add("GET", "/health", [&service](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
+    w->Send(service.IsReady() ? 200 : 503, "text/plain", "");
+  });
+  router.Add("GET", "/version", [](const http::HttpRequest&, std::shared_ptr<http::ResponseWriter> w) {
+    w->SendJson(200, json{{"version", std::string(SluiceVersion())}});
+  });
+  RegisterTokenizeRoutes(router, service, limits);
 }
 
 }  // namespace sluice::openai

@@ -184,10 +184,13 @@ TEST(LifecycleTest, LoadAndUnloadRefusedOutsideExplicitMode) {
   f.repo.AddModel("m");
   f.Start();
   EXPECT_EQ(f.Row("m")->state, ModelState::kReady) << "none mode loads everything at start";
-  // Triton's refusal: UNAVAILABLE (HTTP 503) and its words.
+  // Triton's refusal: UNAVAILABLE (HTTP 503), in words true of mode none (Triton's say "if
+  // polling is enabled" there too; poll mode keeps them: lifecycle_http_test).
   for (const Status& s : {f.server->LoadModel("m", {}), f.server->UnloadModel("m", {})}) {
     EXPECT_EQ(s.code(), StatusCode::kUnavailable);
-    EXPECT_EQ(s.message(), "explicit model load / unload is not allowed if polling is enabled");
+    EXPECT_EQ(s.message(),
+              "explicit model load / unload is not allowed: the server runs with --model-control-mode none "
+              "(start it with --model-control-mode explicit)");
   }
 }
 

@@ -1,6 +1,7 @@
 #include "backends/llm/backend/engine_args.h"
 
 #include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 
 namespace sluice::llm {
@@ -39,6 +40,53 @@ Result<bool> AsBool(const json& v, const std::string& key) {
   return InvalidArgument("engine argument '" + key + "' must be a boolean");
 }
 
+// vLLM's engine arguments that Sluice honours only at their default: a model.json asking
+// for anything else is refused at load, naming the argument, rather than silently given the
+// default (an fp8 KV cache asked for and bf16 given, LoRA adapters never applied).
+struct DefaultOnly {
+  json defaults;  // every value Sluice does what vLLM would do with (null: the argument unset)
+  const char* why;
+};
+const std::map<std::string, DefaultOnly>& DefaultOnlyArgs() {
+  static const std::map<std::string, DefaultOnly> args = {
+      {"kv_cache_dtype", {json::array({nullptr, "auto"}), "the KV cache has the model's dtype"}},
+      {"enable_lora", {json::array({nullptr, false}), "LoRA adapters are not supported"}},
+      {"swap_space",
+       {json::array({nullptr, 0, 4}), "preempted sequences are recomputed; there is no CPU swap space"}},
+      {"pipeline_parallel_size", {json::array({nullptr, 1}), "pipeline parallelism is not supported"}},
+      {"trust_remote_code",
+       {json::array({nullptr, false}), "Sluice runs no code from a checkpoint, only its built-in architectures"}},
+      {"max_logprobs", {json::array({nullptr, 20}), "at most 20 logprobs are returned per token"}},
+      {"revision", {json::array({nullptr}), "the model is a local folder; nothing is downloaded"}},
+      {"load_format",
+       {json::array({nullptr, "auto", "safetensors"}), "weights are read from *.safetensors files"}},
+      {"tokenizer_mode", {json::array({nullptr, "auto"}), "the tokenizer is tokenizer.json's"}},
+  };
+  return args;
+}
+
+// Numbers compare by value (4 and 4.0), strings case-sensitively; a string "false" or "4"
+// counts as its value, as Triton clients write JSON values as strings.
+bool SameValue(const json& given, const json& want) {
+  if (given == want) return true;
+  if (given.is_number() && want.is_number()) return given.get<double>() == want.get<double>();
+  if (given.is_string() && !want.is_string() && !want.is_null()) {
+    json parsed = json::parse(given.get<std::string>(), nullptr, false);
+    return !parsed.is_discarded() && !parsed.is_string() && SameValue(parsed, want);
+  }
+  return false;
+}
+
+// Ok when `key` is not a default-only argument or `v` is one of its defaults.
+Status RefuseUnlessDefault(const std::string& what, const std::string& key, const json& v) {
+  auto it = DefaultOnlyArgs().find(key);
+  if (it == DefaultOnlyArgs().end()) return Status::Ok();
+  for (const json& want : it->second.defaults)
+    if (SameValue(v, want)) return Status::Ok();
+  return InvalidArgument(what + ": engine argument '" + key + "' = " + v.dump().substr(0, 64) +
+                         " is not supported (" + it->second.why + ")");
+}
+
 }  // namespace
 
 Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::string& what) {
@@ -46,12 +94,16 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
   json j = json::parse(json_text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return InvalidArgument(what + " is not a JSON object");
   EngineArgs a;
-  // Accepted by vLLM, meaningless or not (yet) used by Sluice's engine: named in a warning.
-  static const std::set<std::string> kIgnored = {
-      "disable_log_stats", "disable_log_requests", "trust_remote_code", "tokenizer", "revision",
-      "kv_cache_dtype", "swap_space", "max_logprobs", "disable_custom_all_reduce",
-      "pipeline_parallel_size", "distributed_executor_backend", "download_dir", "load_format",
-      "served_model_name", "tokenizer_mode", "max_seq_len_to_capture", "enable_lora"};
+  // Accepted by vLLM and without effect on what Sluice computes (logging, downloads,
+  // multi-GPU plumbing of tensor_parallel_size 1): named in one warning at load.
+  static const std::set<std::string> kNoEffect = {
+      "disable_log_requests", "download_dir", "disable_custom_all_reduce",
+      "distributed_executor_backend", "max_seq_len_to_capture"};
+  static const std::set<std::string> kHonouredAtDefault = [] {
+    std::set<std::string> keys;
+    for (const auto& [key, unused] : DefaultOnlyArgs()) keys.insert(key);
+    return keys;
+  }();
   for (auto& [key, v] : j.items()) {
     if (key == "model") {
       if (!v.is_string() || v.get<std::string>().empty())
@@ -83,6 +135,8 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
       ASSIGN_OR_RETURN(a.enable_prefix_caching, AsBool(v, key));
     } else if (key == "enable_chunked_prefill") {
       ASSIGN_OR_RETURN(a.enable_chunked_prefill, AsBool(v, key));
+    } else if (key == "disable_log_stats") {
+      ASSIGN_OR_RETURN(a.disable_log_stats, AsBool(v, key));
     } else if (key == "enforce_eager") {
       ASSIGN_OR_RETURN(a.enforce_eager, AsBool(v, key));
     } else if (key == "gpu_memory_utilization") {
@@ -104,8 +158,30 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
         return InvalidArgument(what + ": quantization '" + q + "' is not supported (gptq)");
       }
       a.quantization = q;
-    } else if (kIgnored.count(key)) {
+    } else if (key == "served_model_name") {
+      // Read by the server too (core/served_model_names.h): the OpenAI routes answer to these.
+      if (v.is_string() && !v.get<std::string>().empty()) {
+        a.served_model_names.push_back(v.get<std::string>());
+      } else if (v.is_array() && !v.empty()) {
+        for (const json& name : v) {
+          if (!name.is_string() || name.get<std::string>().empty())
+            return InvalidArgument(what + ": 'served_model_name' must be a non-empty string or a list of them");
+          a.served_model_names.push_back(name.get<std::string>());
+        }
+      } else if (!v.is_null()) {
+        return InvalidArgument(what + ": 'served_model_name' must be a non-empty string or a list of them");
+      }
+    } else if (key == "tokenizer") {
+      if (v.is_null()) continue;
+      if (!v.is_string() || v.get<std::string>().empty())
+        return InvalidArgument(what + ": 'tokenizer' must be a non-empty string");
+      a.tokenizer = v.get<std::string>();
+    } else if (kNoEffect.count(key)) {
       a.unused.push_back(key);
+    } else if (Status refused = RefuseUnlessDefault(what, key, v); !refused.ok()) {
+      return refused;
+    } else if (kHonouredAtDefault.count(key)) {
+      continue;
     } else {
       return InvalidArgument(what + ": unknown engine argument '" + key + "'");
     }
@@ -117,21 +193,40 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
   return a;
 }
 
-Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
-                                                 const std::filesystem::path& version_dir) {
+namespace {
+
+// A folder argument (`key` = `value`) resolved against `version_dir`; it must stay inside
+// `model_dir` (the repository entry) once symlinks are resolved.
+Result<std::filesystem::path> ResolveFolderArg(const std::string& key, const std::string& value,
+                                               const std::filesystem::path& model_dir,
+                                               const std::filesystem::path& version_dir) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  fs::path p = fs::path(args.model);
+  fs::path p = fs::path(value);
   if (p.is_relative()) p = version_dir / p;
   fs::path canonical = fs::weakly_canonical(p, ec);
   fs::path root = fs::weakly_canonical(model_dir, ec);
-  if (ec) return InvalidArgument("model.json: cannot resolve 'model'");
+  if (ec) return InvalidArgument("model.json: cannot resolve '" + key + "'");
   auto rel = canonical.lexically_relative(root);
   if (rel.empty() || *rel.begin() == "..")
-    return InvalidArgument("model.json: 'model' must name a folder inside the model's directory");
+    return InvalidArgument("model.json: '" + key + "' must name a folder inside the model's directory");
   if (!fs::is_directory(canonical, ec))
-    return InvalidArgument("model.json: 'model' folder '" + args.model + "' does not exist");
+    return InvalidArgument("model.json: '" + key + "' folder '" + value + "' does not exist");
   return canonical;
+}
+
+}  // namespace
+
+Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+                                                 const std::filesystem::path& version_dir) {
+  return ResolveFolderArg("model", args.model, model_dir, version_dir);
+}
+
+Result<std::filesystem::path> ResolveTokenizerFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+                                                     const std::filesystem::path& version_dir,
+                                                     const std::filesystem::path& model_folder) {
+  if (args.tokenizer.empty()) return model_folder;
+  return ResolveFolderArg("tokenizer", args.tokenizer, model_dir, version_dir);
 }
 
 }  // namespace sluice::llm

@@ -1,7 +1,9 @@
 #pragma once
 // vLLM engine arguments from a Triton vLLM-backend `model.json` (<model>/<version>/model.json),
-// as Sluice uses them. Arguments Sluice does not use are collected (and named in one
-// warning at load); wrong types and out-of-range values are errors naming the argument.
+// as Sluice uses them. Arguments without effect on what Sluice computes (logging, downloads)
+// are collected and named in one warning at load; arguments Sluice cannot honour
+// (kv_cache_dtype fp8, enable_lora, pipeline_parallel_size 2, ...) are refused unless they
+// hold vLLM's default; wrong types and out-of-range values are errors naming the argument.
 
 #include <cstdint>
 #include <filesystem>
@@ -27,9 +29,16 @@ struct EngineArgs {
   int64_t seed = 0;
   int32_t tensor_parallel_size = 1;
   bool enforce_eager = false;
+  bool disable_log_stats = false;  // no periodic stats line (engine/stats_log.h)
   int32_t num_gpu_blocks_override = 0;  // 0: sized from the memory budget
   int64_t cpu_kv_cache_bytes = 256ll << 20;  // Sluice: the KV budget of a CPU instance
-  std::vector<std::string> unused;  // arguments Sluice accepts but ignores
+  // vLLM's `tokenizer`: a folder holding tokenizer.json (relative to the version dir, inside
+  // the model's directory); empty: the model folder's.
+  std::string tokenizer;
+  // vLLM's `served_model_name` (a string or a list): the names the OpenAI routes answer to
+  // instead of the repository's; the first is the one responses report.
+  std::vector<std::string> served_model_names;
+  std::vector<std::string> unused;  // arguments without effect on Sluice, named in a warning
 };
 
 // Parses model.json's text. `what` names the file in errors (never a host path).
@@ -39,5 +48,9 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
 // `model_dir` (the repository entry) once symlinks are resolved.
 Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
                                                  const std::filesystem::path& version_dir);
+// The tokenizer's folder: `args.tokenizer` resolved as `model` is, or `model_folder`.
+Result<std::filesystem::path> ResolveTokenizerFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+                                                     const std::filesystem::path& version_dir,
+                                                     const std::filesystem::path& model_folder);
 
 }  // namespace sluice::llm

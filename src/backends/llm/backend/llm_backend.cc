@@ -98,7 +98,15 @@ struct Pending {
 
 class LlmBackend final : public stub::Backend {
  public:
+  // A tokenize request may hold this many contexts' worth of tokens (its count may exceed the
+  // context, as vLLM's /tokenize reports it; the bound keeps one request's work finite).
+  static constexpr size_t kTokenizeContexts = 8;
+
   Status Initialize(const stub::BackendContext& ctx) override {
+    const auto load_start = std::chrono::steady_clock::now();
+    auto since = [](std::chrono::steady_clock::time_point t) {
+      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+    };
     model_name_ = ctx.model_name;
     engine_index_ = ctx.instance_index;
     const std::filesystem::path version_dir(ctx.version_dir);
@@ -110,10 +118,12 @@ class LlmBackend final : public stub::Backend {
       spdlog::warn("model '{}': engine arguments not used by Sluice: {}", model_name_, names);
     }
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
-    ASSIGN_OR_RETURN(tokenizer_, Tokenizer::FromFile((folder / "tokenizer.json").string(),
-                                                     std::filesystem::exists(folder / "tokenizer_config.json")
-                                                         ? (folder / "tokenizer_config.json").string()
-                                                         : std::string()));
+    ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
+    ASSIGN_OR_RETURN(tokenizer_,
+                     Tokenizer::FromFile((tokenizer_folder / "tokenizer.json").string(),
+                                         std::filesystem::exists(tokenizer_folder / "tokenizer_config.json")
+                                             ? (tokenizer_folder / "tokenizer_config.json").string()
+                                             : std::string()));
     if (!tokenizer_->chat_template().empty()) {
       auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
       if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
@@ -140,7 +150,10 @@ class LlmBackend final : public stub::Backend {
     } else {
       load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
     }
+    const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
+    const LoadPhaseTimings phases = model->load_timings();
+    const auto engine_start = std::chrono::steady_clock::now();
     const KvCacheSizing& kv = model->kv_cache_sizing();
     spdlog::info("model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
                  model_name_, kv.num_blocks, args.block_size,
@@ -153,6 +166,7 @@ class LlmBackend final : public stub::Backend {
                  kv.graphs_captured);
     EngineOptions options;
     options.model_name = model_name_;
+    options.stats_log_interval = args.disable_log_stats ? std::chrono::milliseconds(0) : std::chrono::seconds(10);
     options.max_num_seqs = args.max_num_seqs;
     options.max_num_batched_tokens = args.max_num_batched_tokens;
     options.enable_chunked_prefill = args.enable_chunked_prefill;
@@ -167,7 +181,12 @@ class LlmBackend final : public stub::Backend {
       return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
-    spdlog::info("model '{}': ready (max_model_len {})", model_name_, engine_->max_model_len());
+    // The load's phases (issue 20): where a slow start went.
+    spdlog::info(
+        "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
+        "KV cache sizing {:.0f} ms, graph capture {:.0f} ms, engine {:.0f} ms",
+        model_name_, since(load_start), engine_->max_model_len(), tokenizer_ms, phases.open_ms, phases.weights_ms,
+        phases.kv_cache_ms, phases.graphs_ms, since(engine_start));
     return Status::Ok();
   }
 
@@ -211,15 +230,27 @@ class LlmBackend final : public stub::Backend {
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
       ASSIGN_OR_RETURN(prompt, chat_template_->Render(*req.chat, req.add_generation_prompt, extra));
     }
+    if (req.task == LlmRequest::Task::kDetokenize) return Detokenize(*req.prompt_token_ids, *br.sender);
     std::vector<int32_t> ids;
     if (req.prompt_token_ids) {
       // The engine checks the ids against the vocabulary and the context.
       ids = *req.prompt_token_ids;
       if (!req.exclude_input_in_output) prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
+    } else if (req.task == LlmRequest::Task::kTokenize) {
+      // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
+      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, req.add_special_tokens.value_or(!req.chat),
+                                                      kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
     } else {
       // A chat template writes the special tokens itself.
       ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
                                                       static_cast<size_t>(engine_->max_model_len())));
+    }
+    if (req.task == LlmRequest::Task::kTokenize) {
+      InferResponse resp;
+      resp.outputs.push_back(ScalarTensor(proto::kTokenIdsOutput, DataType::kInt32, ids));
+      resp.parameters[std::string(proto::kMaxModelLenParameter)] = static_cast<int64_t>(engine_->max_model_len());
+      (void)br.sender->Send(std::move(resp), true);  // a failed send has no one to tell
+      return Status::Ok();
     }
     if (ids.empty()) return InvalidArgument("the prompt is empty");
     const int64_t context = engine_->max_model_len();
@@ -258,6 +289,20 @@ class LlmBackend final : public stub::Backend {
       pending_.erase(id);
       return added;
     }
+    return Status::Ok();
+  }
+
+  // vLLM's /detokenize: the ids' text, special tokens kept.
+  Status Detokenize(const std::vector<int32_t>& ids, stub::ResponseSender& sender) {
+    for (int32_t id : ids) {
+      if (id >= tokenizer_->vocab_size()) {
+        return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary of model '" +
+                               model_name_ + "' (" + std::to_string(tokenizer_->vocab_size()) + " tokens)");
+      }
+    }
+    InferResponse resp;
+    resp.outputs.push_back(BytesTensor(proto::kTextOutput, {tokenizer_->Decode(ids, /*skip_special_tokens=*/false)}));
+    (void)sender.Send(std::move(resp), true);  // a failed send has no one to tell
     return Status::Ok();
   }
 

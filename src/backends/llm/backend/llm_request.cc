@@ -234,6 +234,18 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   ASSIGN_OR_RETURN(r.return_num_input_tokens, OptionalBool(request, proto::kReturnNumInputTokens, false));
   ASSIGN_OR_RETURN(r.return_num_output_tokens, OptionalBool(request, proto::kReturnNumOutputTokens, false));
   ASSIGN_OR_RETURN(r.check_context, OptionalBool(request, proto::kCheckContextParameter, false));
+  ASSIGN_OR_RETURN(const bool tokenize, OptionalBool(request, proto::kTokenizeParameter, false));
+  ASSIGN_OR_RETURN(const bool detokenize, OptionalBool(request, proto::kDetokenizeParameter, false));
+  if (tokenize && detokenize) {
+    return InvalidArgument("parameters 'sluice_tokenize' and 'sluice_detokenize' exclude each other");
+  }
+  if (detokenize && !r.prompt_token_ids) {
+    return InvalidArgument("parameter 'sluice_detokenize' needs 'sluice_prompt_token_ids'");
+  }
+  r.task = tokenize ? LlmRequest::Task::kTokenize : detokenize ? LlmRequest::Task::kDetokenize : LlmRequest::Task::kGenerate;
+  if (request.parameters.contains(std::string(proto::kAddSpecialTokensParameter))) {
+    ASSIGN_OR_RETURN(r.add_special_tokens, OptionalBool(request, proto::kAddSpecialTokensParameter, true));
+  }
 
   if (const Tensor* sp = FindInput(request, proto::kSamplingParameters)) {
     ASSIGN_OR_RETURN(std::string text, BytesScalar(*sp));

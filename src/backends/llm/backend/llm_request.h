@@ -17,6 +17,11 @@
 namespace sluice::llm {
 
 struct LlmRequest {
+  // What the request asks: generation (Triton's vLLM contract), or only the prompt's token
+  // ids (sluice_tokenize) or the text of sluice_prompt_token_ids (sluice_detokenize).
+  enum class Task { kGenerate, kTokenize, kDetokenize };
+  Task task = Task::kGenerate;
+  std::optional<bool> add_special_tokens;      // sluice_add_special_tokens (tokenize)
   std::string prompt;                          // text_input
   std::optional<nlohmann::ordered_json> chat;  // messages, when the prompt is a chat
   std::optional<std::vector<int32_t>> prompt_token_ids;  // when the prompt is tokens

@@ -1,17 +1,23 @@
 #include "backends/llm/engine/engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
 
 namespace sluice::llm {
 
 Result<std::unique_ptr<Engine>> Engine::Create(std::unique_ptr<ModelRunner> runner,
                                                EngineOptions options) {
+  std::optional<StatsLog> stats_log;
+  if (options.stats_log_interval.count() > 0)
+    stats_log.emplace(options.model_name, options.stats_log_interval, StatsLog::Clock::now());
   ASSIGN_OR_RETURN(std::unique_ptr<EngineCore> core,
                    EngineCore::Create(std::move(runner), std::move(options)));
-  return std::unique_ptr<Engine>(new Engine(std::move(core)));
+  return std::unique_ptr<Engine>(new Engine(std::move(core), std::move(stats_log)));
 }
 
-Engine::Engine(std::unique_ptr<EngineCore> core) : limits_(core->limits()), core_(std::move(core)) {
+Engine::Engine(std::unique_ptr<EngineCore> core, std::optional<StatsLog> stats_log)
+    : limits_(core->limits()), core_(std::move(core)), stats_log_(std::move(stats_log)) {
   published_ = core_->metrics();
   loop_ = std::thread([this] { Loop(); });
 }
@@ -100,8 +106,13 @@ void Engine::Loop() {
     } else if (!aborted) {
       continue;
     }
-    std::lock_guard<std::mutex> lock(mu_);
-    published_ = core_->metrics();
+    std::optional<std::string> stats_line;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      published_ = core_->metrics();
+      if (stats_log_) stats_line = stats_log_->Tick(published_, StatsLog::Clock::now());
+    }
+    if (stats_line) spdlog::info("{}", *stats_line);
   }
 }
 

@@ -18,6 +18,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <variant>
@@ -26,6 +27,7 @@
 #include "backends/llm/engine/engine_core.h"
 #include "backends/llm/engine/engine_metrics.h"
 #include "backends/llm/engine/request_output.h"
+#include "backends/llm/engine/stats_log.h"
 #include "backends/llm/model/model_runner.h"
 #include "common/status.h"
 
@@ -69,7 +71,7 @@ class Engine {
   };
   using Task = std::variant<AddTask, AbortTask>;
 
-  explicit Engine(std::unique_ptr<EngineCore> core);
+  Engine(std::unique_ptr<EngineCore> core, std::optional<StatsLog> stats_log);
   void Loop();
 
   // Constant after construction.
@@ -77,6 +79,7 @@ class Engine {
 
   // Used by the loop thread only (owns the runner and the block manager).
   std::unique_ptr<EngineCore> core_;
+  std::optional<StatsLog> stats_log_;  // none when disabled
 
   // Guarded by mu_.
   mutable std::mutex mu_;

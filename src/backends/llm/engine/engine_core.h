@@ -31,6 +31,8 @@ namespace sluice::llm {
 
 struct EngineOptions {
   std::string model_name;  // label of the metrics
+  // vLLM's periodic stats line (engine/stats_log.h) while busy; 0: none (disable_log_stats).
+  std::chrono::milliseconds stats_log_interval{10000};
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 2048;
   bool enable_chunked_prefill = true;

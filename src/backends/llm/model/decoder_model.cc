@@ -1,6 +1,7 @@
 #include "backends/llm/model/decoder_model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -156,8 +157,16 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
   model->rope_ = {c.head_dim, c.RopeInvFreq()};
   model->attention_ = {c.num_heads, c.num_kv_heads, c.head_dim,
                        static_cast<float>(1.0 / std::sqrt(static_cast<double>(c.head_dim)))};
+  auto lap = [last = std::chrono::steady_clock::now()]() mutable {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+    return ms;
+  };
   ASSIGN_OR_RETURN(auto store, WeightStore::Open(folder));
+  model->timings_.open_ms = lap();
   RETURN_IF_ERROR(model->LoadWeights(*store));
+  model->timings_.weights_ms = lap();
 
   int32_t num_blocks = opts.num_blocks;
   if (num_blocks == 0) {
@@ -167,7 +176,9 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
   model->sizing_.num_blocks = num_blocks;
   model->sizing_.bytes_per_block =
       KvBytesPerBlock(c, opts.block_size, model->device_->activation_dtype());
+  model->timings_.kv_cache_ms = lap();
   RETURN_IF_ERROR(model->CaptureGraphs());
+  model->timings_.graphs_ms = lap();
   return model;
 }
 

@@ -46,6 +46,14 @@ struct DecoderModelOptions {
 };
 
 // How the KV cache was sized, for logs and metrics.
+// Where Create's time went, in milliseconds (the stub logs it; issue 20).
+struct LoadPhaseTimings {
+  double open_ms = 0;      // config, safetensors headers, the files mapped
+  double weights_ms = 0;   // weights read from the mapping (and uploaded to a GPU)
+  double kv_cache_ms = 0;  // KV sizing (a profiling pass on a GPU) and allocation
+  double graphs_ms = 0;    // CUDA graph capture (0 on a CPU, or eager)
+};
+
 struct KvCacheSizing {
   int32_t num_blocks = 0;
   size_t bytes_per_block = 0;
@@ -74,6 +82,7 @@ class DecoderModel final : public ModelRunner {
   Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
                        std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
   const KvCacheSizing& kv_cache_sizing() const { return sizing_; }
+  const LoadPhaseTimings& load_timings() const { return timings_; }
 
   // This rank's view: num_heads, num_kv_heads and intermediate_size are its share.
   const HfModelConfig& config() const { return config_; }
@@ -134,6 +143,7 @@ class DecoderModel final : public ModelRunner {
   std::unique_ptr<Buffer> embed_, final_norm_, lm_head_;  // lm_head_ null when tied
   std::vector<Layer> layers_;
   KvCacheSizing sizing_;
+  LoadPhaseTimings timings_;
   // Per-step state (engine thread only).
   Workspace ws_;
   StepMetadata step_;

@@ -1,0 +1,15 @@
+#pragma once
+// vLLM's tokenizer endpoints beside the OpenAI API: POST /tokenize (a prompt or chat
+// messages -> {"count", "max_model_len", "tokens", "token_strs"}) and POST /detokenize
+// ({"tokens"} -> {"prompt"}). The model's stub tokenizes (its tokenizer and chat template,
+// so the ids are the ones generation uses); nothing is generated. Errors in OpenAI's shape.
+
+#include "core/inference_service.h"
+#include "frontend/http/request_limits.h"
+#include "frontend/http/router.h"
+
+namespace sluice::openai {
+
+void RegisterTokenizeRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits);
+
+}  // namespace sluice::openai

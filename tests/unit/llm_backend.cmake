@@ -1,0 +1,7 @@
+# The `llm` backend's own parsing: model.json engine arguments (issue 20: arguments Sluice
+# cannot honour are refused, never silently ignored), and the engine's periodic stats line.
+sluice_add_test(llm_backend_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/engine_args_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/stats_log_test.cc
+  DEPS sluice_llm_backend LABELS unit)
