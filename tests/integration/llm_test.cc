@@ -384,8 +384,8 @@ TEST_F(DemoModelTest, PrefixCacheHitsAndVllmMetricsReachTheMetricsPort) {
   EXPECT_GT(value(text, "vllm:prompt_tokens_total"), 0);
   EXPECT_NE(text.find("vllm:time_to_first_token_seconds_bucket{"), std::string::npos);
   // The KV cache's size (blocks of 16 tokens), as vLLM's cache_config_info exports it.
-  EXPECT_NE(text.find("vllm:cache_config_info{block_size=\"16\",model_name=\"sluice-demo\","
-                      "num_gpu_blocks=\""), std::string::npos) << text;
+  EXPECT_NE(text.find("vllm:cache_config_info{model_name=\"sluice-demo\",engine=\"0\","
+                      "block_size=\"16\",num_gpu_blocks=\""), std::string::npos) << text;
   EXPECT_NE(text.find("nv_inference_request_success{model=\"sluice-demo\",version=\"1\"}"), std::string::npos);
 }
 
