@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/llm/backend/llm_request.h"
+#include "core/repository_model_config.h"
 #include "frontend/openai/openai_request.h"
 
 namespace sluice {
@@ -40,6 +41,28 @@ TEST(FuzzRegression, SamplingIntegersAreExactAndBounded) {
   EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"seed", "99999999999999999999"}}, p).ok());
   EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"seed", 1.5}}, p).ok());
   EXPECT_FALSE(llm::ApplySamplingJson(nlohmann::json{{"max_tokens", int64_t{1} << 40}}, p).ok());
+}
+
+// model_config_fuzzer: a config.pbtxt whose tensor name held invalid UTF-8 parsed and
+// normalized, then failed to render as JSON (Internal, a 500 from /v2/models/{m}/config) and
+// made gRPC's responses unparsable. Strings are checked at parse time now.
+TEST(FuzzRegression, ModelConfigWithInvalidUtf8IsRefusedAtParse) {
+  const std::string text = "backend: \"identity\"\ninput [ { name: \"in\xff\" data_type: TYPE_FP32 dims: [ 1 ] } ]\n";
+  auto parsed = core::ParseModelConfigText(text);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(parsed.status().message().find("input[0].name is not valid UTF-8"), std::string::npos)
+      << parsed.status().message();
+
+  auto nested = core::ParseModelConfigText("parameters { key: \"k\" value { string_value: \"\xc3\" } }");
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("string_value is not valid UTF-8"), std::string::npos)
+      << nested.status().message();
+
+  auto valid = core::ParseModelConfigText("input [ { name: \"\xc3\xbc" "ber\" data_type: TYPE_FP32 dims: [ 1 ] } ]");
+  ASSERT_TRUE(valid.ok()) << valid.status().ToString();
+  ASSERT_TRUE(core::NormalizeModelConfig("m", *valid).ok());
+  EXPECT_TRUE(core::ModelConfigToJson(*valid).ok());
 }
 
 }  // namespace
