@@ -198,8 +198,10 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 Status Value::ToJson(std::string* out, int indent, int depth) const {
   if (depth > 64) return InvalidArgument("tojson: value nests too deeply");
-  const std::string pad =
-      indent > 0 ? "\n" + std::string(static_cast<size_t>(indent) * depth, ' ') : "";
+  // Built by appending: "\n" + std::string(...) trips GCC 12's false -Wrestrict at -O3
+  // (GCC bug 105651).
+  std::string pad;
+  if (indent > 0) pad.append(1, '\n').append(static_cast<size_t>(indent) * depth, ' ');
   const std::string child_pad =
       indent > 0 ? pad + std::string(static_cast<size_t>(indent), ' ') : "";
   const char* item_sep = indent > 0 ? "," : ", ";

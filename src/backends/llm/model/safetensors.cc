@@ -19,7 +19,12 @@ Result<StDType> ParseDType(const std::string& s) {
 }
 
 std::string Quote(std::string_view name) {
-  return "'" + std::string(name.substr(0, 256)) + "'";
+  // Appended, not "'" + std::string(...) + "'": GCC 12 at -O3 reports a false -Wrestrict
+  // overlap in operator+(const char*, std::string&&) (GCC bug 105651).
+  std::string out = "'";
+  out += name.substr(0, 256);
+  out += '\'';
+  return out;
 }
 
 }  // namespace
