@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import queue
+import subprocess
 import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ import tritonclient.grpc.aio as aioclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from conftest import EXAMPLES, SOURCE_DIR
+from conftest import BINARY_DIR, EXAMPLES, SOURCE_DIR
 
 GREEDY = json.loads((SOURCE_DIR / "tests" / "fixtures" / "demo_greedy.json").read_text())
 
@@ -176,6 +178,11 @@ def test_server_metadata_reports_one_extension_list_over_grpc_and_http(client, s
     http_md = httpclient.InferenceServerClient(server.http_url).get_server_metadata()
     assert list(grpc_md.extensions) == http_md["extensions"]
     assert (grpc_md.name, grpc_md.version) == (http_md["name"], http_md["version"])
+    # The version `sluice --version` prints and vLLM's /version reports (issue 20).
+    printed = subprocess.run([str(BINARY_DIR / "src" / "server" / "sluice"), "--version"], capture_output=True, text=True, check=True).stdout
+    assert printed == f"sluice {grpc_md.version}\n"
+    with urllib.request.urlopen(f"http://{server.http_url}/version", timeout=30) as r:
+        assert json.loads(r.read())["version"] == grpc_md.version
     assert {"binary_tensor_data", "model_repository", "parameters", "statistics", "logging"} <= set(
         grpc_md.extensions)
 
