@@ -10,6 +10,7 @@
 #include <string>
 #include <system_error>
 
+#include "common/test_behavior_parameters.h"
 #include "core/repository_model_config.h"
 #include "core/repository_path_guard.h"
 #include "core/repository_version_policy.h"
@@ -144,7 +145,7 @@ Result<std::unique_ptr<ModelRepository>> ModelRepository::Create(ModelRepository
                            EscapeForMessage(tmp_root.string()) + "' does not exist");
   }
   return std::unique_ptr<ModelRepository>(
-      new ModelRepository(std::move(roots), std::move(tmp_root)));
+      new ModelRepository(std::move(roots), std::move(tmp_root), options.allow_test_behaviors_in_overrides));
 }
 
 std::vector<std::string> ModelRepository::ListModels() const {
@@ -212,6 +213,15 @@ Result<ModelSource> ModelRepository::ReadWithOverride(const std::string& name,
   auto config = ParseModelConfigJson(*options.config_json);
   if (!config.ok()) return config.status().WithPrefix(prefix);
   if (Status s = NormalizeModelConfig(name, *config); !s.ok()) return s.WithPrefix(prefix);
+  if (!allow_test_behaviors_) {
+    for (std::string_view knob : kTestBehaviorParameters) {
+      if (config->parameters().contains(std::string(knob))) {
+        return InvalidArgument(prefix + ": config parameter '" + std::string(knob) +
+                               "' is a test behaviour, refused in a load request unless the server "
+                               "runs with --allow-test-behaviors");
+      }
+    }
+  }
 
   if (options.files.empty()) {
     ASSIGN_OR_RETURN(std::filesystem::path model_dir, FindModelDir(name));

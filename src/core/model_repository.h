@@ -56,6 +56,9 @@ struct ModelRepositoryOptions {
   std::vector<std::filesystem::path> roots;  // --model-repository, in order; at least one
   // Where load-override directories are made; empty = std::filesystem::temp_directory_path().
   std::filesystem::path override_tmp_root;
+  // Whether a config override may set the test behaviours (kTestBehaviorParameters); off,
+  // such a load is refused (--allow-test-behaviors turns it on, for tests only).
+  bool allow_test_behaviors_in_overrides = false;
 };
 
 class ModelRepository {
@@ -87,14 +90,17 @@ class ModelRepository {
   // (PrivateModelDir) that becomes the model directory; the model need not exist on disk
   // and what is on disk is not used. Files without config: InvalidArgument. The config is
   // validated before any file is written.
-  // A refused file key writes nothing.
+  // A refused file key writes nothing. A config that sets a test behaviour is refused
+  // (InvalidArgument naming it) unless the options allow them.
   Result<ModelSource> ReadWithOverride(const std::string& name, const LoadOptions& options) const;
 
   const std::vector<std::filesystem::path>& roots() const { return roots_; }
 
  private:
-  ModelRepository(std::vector<std::filesystem::path> roots, std::filesystem::path tmp_root)
-      : roots_(std::move(roots)), tmp_root_(std::move(tmp_root)) {}
+  ModelRepository(std::vector<std::filesystem::path> roots, std::filesystem::path tmp_root,
+                  bool allow_test_behaviors)
+      : roots_(std::move(roots)), tmp_root_(std::move(tmp_root)),
+        allow_test_behaviors_(allow_test_behaviors) {}
 
   // The model's directory: NotFound / Unavailable (two roots) as documented on Read().
   Result<std::filesystem::path> FindModelDir(const std::string& name) const;
@@ -106,6 +112,7 @@ class ModelRepository {
   // Constant after construction.
   const std::vector<std::filesystem::path> roots_;  // canonical
   const std::filesystem::path tmp_root_;
+  const bool allow_test_behaviors_;
 };
 
 // Hash of a directory tree's entry names (relative), types, sizes and mtimes; symlinks are

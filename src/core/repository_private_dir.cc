@@ -12,25 +12,11 @@
 #include <system_error>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "core/repository_path_guard.h"
 
 namespace sluice::core {
 namespace {
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::vector<std::string> SplitPath(std::string_view key) {
   std::vector<std::string> parts;

@@ -35,6 +35,7 @@ Result<std::unique_ptr<Server>> Server::Create(ServerOptions options,
     return InvalidArgument("--repository-poll-secs must be > 0 in poll mode");
   ModelRepositoryOptions repo_options;
   for (const auto& root : options.repositories) repo_options.roots.emplace_back(root);
+  repo_options.allow_test_behaviors_in_overrides = options.allow_test_behaviors;
   ASSIGN_OR_RETURN(auto repository, ModelRepository::Create(std::move(repo_options)));
   if (!launcher) launcher = MakeStubLauncher();
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(launcher), std::move(repository)));
@@ -119,7 +120,7 @@ void Server::Shutdown(std::chrono::milliseconds drain) {
   lifecycle_->UnloadAll(std::chrono::milliseconds(0));
 }
 
-bool Server::IsLive() const { return true; }
+bool Server::IsLive() const { return !liveness_check_ || liveness_check_(); }
 
 bool Server::IsReady() const { return !shutting_down_ && lifecycle_->AllReady(); }
 

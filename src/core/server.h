@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,6 +29,7 @@ struct ServerOptions {
   int model_load_threads = 4;
   VersionOptions version;
   RequestLimits limits;
+  bool allow_test_behaviors = false;  // in load requests' config overrides (tests only)
 };
 
 class Server final : public InferenceService {
@@ -44,6 +46,9 @@ class Server final : public InferenceService {
   void Shutdown(std::chrono::milliseconds drain = std::chrono::milliseconds(0));
 
   bool IsLive() const override;
+  // What IsLive() adds to the core's own state (the frontends' listeners, which the core
+  // does not see). Set once, before any frontend starts serving.
+  void SetLivenessCheck(std::function<bool()> check) { liveness_check_ = std::move(check); }
   bool IsReady() const override;
   Result<bool> IsModelReady(const std::string& name, const std::string& version) const override;
   Result<ModelMetadata> GetModelMetadata(const std::string& name, const std::string& version) const override;
@@ -77,6 +82,7 @@ class Server final : public InferenceService {
   std::unique_ptr<ModelLifecycle> lifecycle_;
 
   std::atomic<bool> shutting_down_{false};
+  std::function<bool()> liveness_check_;  // constant once serving
   std::mutex poll_mu_;
   std::condition_variable poll_cv_;
   std::thread poll_thread_;

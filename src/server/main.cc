@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <atomic>
 #include <csignal>
 
 #include "common/access_policy.h"
@@ -28,6 +29,7 @@
 #include "frontend/metrics/metrics_renderer.h"
 #include "frontend/metrics/nvml_gpu_source.h"
 #include "frontend/openai/openai_routes.h"
+#include "server/listener_watch.h"
 #include "server/server_flags.h"
 
 namespace sluice::server {
@@ -155,6 +157,13 @@ int Run(int argc, char** argv) {
   const metrics::MetricsRenderer renderer(*server, gpus.get());
   auto render_metrics = [&renderer] { return renderer.Render(); };  // outlives both servers
 
+  // Liveness covers the listeners (listener_watch.h): set before any of them serves.
+  std::atomic<const ListenerWatch*> listener_watch{nullptr};
+  server->SetLivenessCheck([&listener_watch] {
+    const ListenerWatch* watch = listener_watch.load();
+    return watch == nullptr || watch->Alive();
+  });
+
   std::unique_ptr<http::HttpServer> http_server;
   if (flags.allow_http) {
     http::Router router;
@@ -184,6 +193,7 @@ int Run(int argc, char** argv) {
   if (flags.allow_grpc) {
     grpc_frontend::GrpcServerOptions grpc_options;
     grpc_options.access = grpc_access;
+    grpc_options.max_concurrent_streams = static_cast<uint32_t>(flags.grpc_max_concurrent_streams);
     // An IPv6 address goes in brackets ("[::1]:8001"), as gRPC's target syntax wants.
     const bool ipv6 = flags.grpc_address.find(':') != std::string::npos && flags.grpc_address.front() != '[';
     const std::string grpc_host = ipv6 ? "[" + flags.grpc_address + "]" : flags.grpc_address;
@@ -224,6 +234,21 @@ int Run(int argc, char** argv) {
                listener(flags.allow_grpc, flags.grpc_address, grpc_server),
                listener(flags.allow_metrics, flags.metrics_address, metrics_server));
 
+  std::unique_ptr<ListenerWatch> watch;
+  if (flags.listener_check_interval_ms > 0) {
+    std::vector<WatchedListener> watched;
+    using Kind = WatchedListener::Kind;
+    if (http_server) watched.push_back({"HTTP", Kind::kHttp, flags.http_address, http_server->port(), "/v2/health/live"});
+    if (grpc_server) watched.push_back({"gRPC", Kind::kGrpc, flags.grpc_address,
+                                          static_cast<uint16_t>(grpc_server->port()), ""});
+    if (metrics_server)
+      watched.push_back({"metrics", Kind::kHttp, flags.metrics_address, metrics_server->port(), "/metrics"});
+    ListenerWatchOptions watch_options;
+    watch_options.period = std::chrono::milliseconds(flags.listener_check_interval_ms);
+    watch = std::make_unique<ListenerWatch>(std::move(watched), watch_options);
+    listener_watch.store(watch.get());
+  }
+
   const int sig = WaitForTerminationSignal(signals);
   spdlog::info("received {}, shutting down (exit timeout {}s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
                flags.exit_timeout_secs);
@@ -231,6 +256,8 @@ int Run(int argc, char** argv) {
   // follow through PR_SET_PDEATHSIG): only this thread unblocks them.
   pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
 
+  listener_watch.store(nullptr);
+  watch.reset();  // before the listeners it probes stop
   server->Shutdown(std::chrono::seconds(flags.exit_timeout_secs));
   if (grpc_server) grpc_server->Stop();
   if (http_server) http_server->Stop();

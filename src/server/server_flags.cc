@@ -103,6 +103,9 @@ ParsedFlags ParseFlags(int argc, char** argv) {
                  "Most instances (sluice-stub processes) one model version may start; a config "
                  "asking for more fails to load")
       ->check(CLI::Range(1, 1024));
+  app.add_flag("--allow-test-behaviors", f.core.allow_test_behaviors,
+               "Let load requests' config overrides set the test behaviours (ignore_shutdown, "
+               "hang_in_finalize, crash_after_responses, gpu_hold_mib): for lifecycle tests only");
   app.add_option("--cpu-threads", f.core.version.cpu_threads, "Threads per CPU model instance (0 = all cores)")
       ->check(CLI::Range(0, 1024));
   app.add_option("--stub-path", f.core.version.stub_path, "Path of the sluice-stub binary (default: next to sluice, or <prefix>/lib/sluice/ for <prefix>/bin/sluice)");
@@ -112,6 +115,13 @@ ParsedFlags ParseFlags(int argc, char** argv) {
                  "Open HTTP connections at most (more are closed at once); lowered to fit the "
                  "descriptor limit")
       ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--grpc-max-concurrent-streams", f.grpc_max_concurrent_streams,
+                 "HTTP/2 streams one gRPC connection may have open at once")
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--listener-check-interval-ms", f.listener_check_interval_ms,
+                 "How often each listener (HTTP, gRPC, metrics) is probed over a new loopback connection; "
+                 "three failed probes in a row make /v2/health/live and ServerLive answer not live (0: never)")
+      ->check(CLI::Range(0, 3600000));
   app.add_option("--http-read-timeout-secs", f.http_read_timeout_secs, "Seconds to read one HTTP request")
       ->check(CLI::Range(1, 3600));
   app.add_option("--max-json-depth", f.max_json_depth, "Deepest JSON nesting accepted")->check(CLI::Range(2, 10000));

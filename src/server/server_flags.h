@@ -30,6 +30,9 @@ struct Flags {
   size_t http_max_header_bytes = 16u << 10;
   size_t http_max_connections = 4096;
   int http_read_timeout_secs = 60;
+  int listener_check_interval_ms = 5000;
+  int grpc_max_concurrent_streams = 1024;
+  int grpc_memory_quota_mb = 1024;  // 0: liveness does not probe the listeners
   int max_json_depth = 64;
   // Access control (README "Security"). The key comes from --api-key, else the environment
   // (SLUICE_API_KEY, then vLLM's VLLM_API_KEY); it is never logged.

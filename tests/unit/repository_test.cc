@@ -284,6 +284,38 @@ TEST(ModelRepositoryTest, InvalidJsonOverrideIsRefused) {
   EXPECT_TRUE(IsEmptyDir(tmp.path()));
 }
 
+// Issue 19: a load request from the network could set the test behaviours (hang every
+// unload, crash the stub, hold GPU memory). Refused unless the server allows them; a config
+// on disk (the operator's) may still use them.
+TEST(ModelRepositoryTest, TestBehavioursInAConfigOverrideNeedTheServerFlag) {
+  ScratchDir root;
+  ScratchDir tmp;
+  WriteFile(root.path() / "m" / "config.pbtxt",
+            std::string(kIdentityConfig) + R"(parameters { key: "ignore_shutdown" value { string_value: "true" } })");
+  fs::create_directories(root.path() / "m" / "1");
+  auto repo = MakeRepo({root.path()}, tmp.path());
+  ASSERT_NE(repo, nullptr);
+  EXPECT_TRUE(repo->Read("m").ok());
+  for (const char* knob : {"ignore_shutdown", "hang_in_finalize", "crash_after_responses", "gpu_hold_mib"}) {
+    LoadOptions options;
+    options.config_json = std::string(R"({"backend": "identity", "parameters": {")") + knob +
+                          R"(": {"string_value": "1"}}})";
+    options.files["1/model.json"] = "{}";
+    auto refused = repo->ReadWithOverride("m", options);
+    ASSERT_FALSE(refused.ok()) << knob;
+    EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_THAT(refused.status().message(), HasSubstr(std::string("'") + knob + "' is a test behaviour"));
+    EXPECT_THAT(refused.status().message(), HasSubstr("--allow-test-behaviors"));
+    EXPECT_TRUE(IsEmptyDir(tmp.path())) << "nothing written for a refused load";
+
+    auto allowed = ModelRepository::Create({{root.path()}, tmp.path(), true});
+    ASSERT_TRUE(allowed.ok());
+    auto source = (*allowed)->ReadWithOverride("m", options);
+    ASSERT_TRUE(source.ok()) << source.status().ToString();
+    EXPECT_TRUE(source->config.parameters().contains(knob));
+  }
+}
+
 TEST(ModelRepositoryTest, FilesWithoutConfigAreRefused) {
   ScratchDir root;
   ScratchDir tmp;

@@ -20,6 +20,8 @@ Result<std::unique_ptr<GrpcServer>> GrpcServer::Create(std::string address,
     return InvalidArgument("gRPC max_message_bytes must be positive");
   if (options.max_inflight_per_stream == 0 || options.max_pending_writes_per_stream == 0)
     return InvalidArgument("gRPC per-stream limits must be positive");
+  if (options.max_concurrent_streams == 0)
+    return InvalidArgument("gRPC max_concurrent_streams must be positive");
   return std::unique_ptr<GrpcServer>(
       new GrpcServer(std::move(address), service, std::move(options)));
 }
@@ -59,6 +61,7 @@ Status GrpcServer::Start() {
   }
   // Without SO_REUSEPORT a second server on a busy port fails instead of sharing it.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, static_cast<int>(options_.max_concurrent_streams));
   builder.SetMaxReceiveMessageSize(options_.max_message_bytes);
   builder.SetMaxSendMessageSize(options_.max_message_bytes);
   server_ = builder.BuildAndStart();

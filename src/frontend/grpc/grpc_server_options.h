@@ -4,6 +4,7 @@
 #include <chrono>
 #include <memory>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,11 @@ struct GrpcServerOptions {
   // RESOURCE_EXHAUSTED and cancels its requests).
   size_t max_inflight_per_stream = 1024;
   size_t max_pending_writes_per_stream = 8192;
+  // HTTP/2 streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS):
+  // bounds a client that opens streams and keeps them. Streams the client resets free their
+  // slot at once (HTTP/2 rapid reset, CVE-2023-44487), which Debian's gRPC 1.51 does not
+  // detect: see README "Security".
+  uint32_t max_concurrent_streams = 1024;
   // Stop(): in-flight RPCs may finish for this long, then they are cancelled.
   std::chrono::milliseconds shutdown_grace{5000};
   // Serve grpc.health.v1 (overall status SERVING while started).

@@ -136,6 +136,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closed_ = false;
   bool watch_pending_ = false;   // a read that watches for disconnects is outstanding
   bool read_after_watch_ = false;
+  bool peer_finished_ = false;   // the client sent EOF: what it sent is answered, then close
   std::weak_ptr<ConnectionWriter> writer_;
 };
 
@@ -201,7 +202,11 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (!disconnected_) {
-        if (!completed_) callbacks_.push_back(std::move(callback));
+        if (completed_) return;
+        callbacks_.push_back(std::move(callback));
+        // Cancellable work registered after the client finished sending: it left (see
+        // Session::OnWatch), so the session closes and runs this callback.
+        if (peer_finished_) session_->PostToStrand([session = session_] { session->Close(); });
         return;
       }
     }
@@ -239,6 +244,13 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
         // A disconnect callback must not take the io thread down.
       }
     }
+  }
+  // The client finished sending (EOF). Returns whether the request in progress is
+  // cancellable work (it registered OnDisconnect), which the session then cancels.
+  bool MarkPeerFinished() {
+    std::lock_guard<std::mutex> lock(mu_);
+    peer_finished_ = true;
+    return !callbacks_.empty();
   }
   void MarkCompleted() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -280,11 +292,15 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   State state_ = State::kNone;
   bool disconnected_ = false;
   bool completed_ = false;
+  bool peer_finished_ = false;
   std::vector<std::function<void()>> callbacks_;
 };
 
 void Session::DoRead() {
   if (closed_) return;
+  // After the client's EOF only what it sent before is parsed: a read would wait for an
+  // event that never comes (the EOF was already consumed by the watching read).
+  if (peer_finished_ && buffer_.size() == 0) return Close();
   busy_ = false;
   parser_.emplace();
   parser_->body_limit(shared_->options.max_body_bytes);
@@ -358,6 +374,7 @@ void Session::OnRead(beast::error_code ec) {
 
   auto writer = std::make_shared<ConnectionWriter>(shared_from_this(), shared_, keep_alive_);
   writer_ = writer;
+  if (peer_finished_) writer->MarkPeerFinished();  // a pipelined request sent before EOF
   DoWatch();
   shared_->router.Dispatch(request, writer);
 }
@@ -430,7 +447,7 @@ void Session::OnResponseComplete() {
 }
 
 void Session::DoWatch() {
-  if (closed_ || watch_pending_ || buffer_.size() >= kMaxBufferedWhileBusy) return;
+  if (closed_ || watch_pending_ || peer_finished_ || buffer_.size() >= kMaxBufferedWhileBusy) return;
   watch_pending_ = true;
   stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, size_t n) {
     self->OnWatch(ec, n);
@@ -440,6 +457,24 @@ void Session::DoWatch() {
 void Session::OnWatch(beast::error_code ec, size_t n) {
   watch_pending_ = false;
   if (ec == net::error::operation_aborted && read_after_watch_ && !closed_) {
+    read_after_watch_ = false;
+    return DoRead();
+  }
+  if (ec == net::error::eof && !closed_) {
+    // The client finished sending: a half-close (shutdown(SHUT_WR) after its requests) or a
+    // full close, which TCP does not tell apart until a write fails. What costs little is
+    // answered either way: the reply in progress and the requests already received are
+    // served in order, then the connection closes (DoRead meets the EOF). Cancellable work
+    // (an inference that registered OnDisconnect) is cancelled at once instead, as Triton,
+    // vLLM, nginx and Go's net/http do: a client that left must not hold a model for
+    // minutes, and that outweighs the rare client that half-closes and waits.
+    peer_finished_ = true;
+    if (busy_) {
+      auto writer = writer_.lock();
+      if (writer && writer->MarkPeerFinished()) return Close();
+      return;
+    }
+    if (!read_after_watch_) return Close();
     read_after_watch_ = false;
     return DoRead();
   }
