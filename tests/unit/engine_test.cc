@@ -685,9 +685,12 @@ TEST(EngineTest, DeviceSamplingRowsCarryWhatTheCpuSamplerApplies) {
   params[2].stop_token_ids = {3, 9};
   EngineSetup s;
   s.options.eos_token_ids = {7};
-  DeviceSamplingRunner* device = nullptr;
+  // The rows the "device" was given, copied out before run() destroys the engine that owns
+  // the runner (the test read them through a pointer into the destroyed runner).
+  std::vector<RowSampling> seen_rows;
   // Runs the three requests together, sampling on the host (FakeRunner) or the "device".
   auto run = [&](bool on_device) {
+    DeviceSamplingRunner* device = nullptr;
     std::unique_ptr<FakeRunner> runner;
     if (on_device) {
       auto d = std::make_unique<DeviceSamplingRunner>(s.vocab, s.num_blocks, s.block_size);
@@ -707,14 +710,15 @@ TEST(EngineTest, DeviceSamplingRowsCarryWhatTheCpuSamplerApplies) {
     std::vector<std::vector<int32_t>> tokens;
     for (int i = 0; i < 3; ++i) tokens.push_back(c.Get("r" + std::to_string(i)).seqs[0].tokens);
     ExpectIdleAndClean(*engine);
+    if (device != nullptr) seen_rows = device->seen_rows;
     return tokens;
   };
   const auto host = run(false);
   const auto on_device = run(true);
   EXPECT_EQ(on_device, host);
-  ASSERT_NE(device, nullptr);
+  ASSERT_FALSE(seen_rows.empty());
   bool saw_seed = false, saw_suppressed = false, saw_repeat = false, saw_count = false;
-  for (const RowSampling& row : device->seen_rows) {
+  for (const RowSampling& row : seen_rows) {
     saw_seed |= row.seed == 99;
     for (const PenaltyToken& p : row.penalties) {
       saw_suppressed |= p.suppressed && (p.token == 3 || p.token == 9 || p.token == 7);

@@ -2,6 +2,7 @@
 // and rejection of garbage (each case must fail with a clear error, never crash).
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -507,7 +508,15 @@ TEST(IpcChannel, Issue19WritesNeverBlockAReaderAndUnstartedSendsAreWithdrawn) {
   std::string big = EncodeMessage(Message{1, ResponseMessage{ev}}, nullptr).value();
   Status big_sent;
   std::thread sender([&] { big_sent = tx.SendFrame(big, milliseconds(1000)); });
-  std::this_thread::sleep_for(milliseconds(100));  // the big frame has started, rx reads nothing
+  // Until the big frame has started (its first bytes wait in rx's socket; rx reads nothing):
+  // a fixed sleep was too short under a sanitizer on a loaded machine, and the frame meant
+  // to be withdrawn went out first.
+  int readable = 0;
+  for (int i = 0; i < 1000 && readable == 0; ++i) {
+    ASSERT_EQ(ioctl(sp.b, FIONREAD, &readable), 0);
+    if (readable == 0) std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GT(readable, 0) << "the big frame never started";
   auto withdrawn = EncodeMessage(Message{2, CancelMessage{}}, nullptr).value();
   Status late = tx.SendFrame(withdrawn, milliseconds(100));
   EXPECT_EQ(late.code(), StatusCode::kDeadlineExceeded) << late.ToString();

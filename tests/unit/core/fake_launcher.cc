@@ -152,12 +152,14 @@ class FakeInstance final : public ModelInstance {
 
 Result<std::unique_ptr<ModelInstance>> FakeLauncher::Launch(const StubLaunchSpec& spec,
                                                            StubCallbacks callbacks) {
-  launches_++;
-  live_++;
   pid_t pid = next_pid_++;
   auto instance = std::make_unique<FakeInstance>(*this, spec, std::move(callbacks), pid);
   std::lock_guard lock(mu_);
   instances_[pid] = instance.get();
+  // Counted once Crash can find it: a test that waits for live() and then crashes every
+  // instance missed one still being constructed (seen under TSan, whose thread starts are slow).
+  launches_++;
+  live_++;
   return std::unique_ptr<ModelInstance>(std::move(instance));
 }
 
