@@ -38,6 +38,7 @@ run_one() {
     return 1
   fi
   mkdir -p "$dir/corpus" "$dir/artifacts"
+  rm -f "$dir/rc"
   local args=(-max_total_time="$seconds" -rss_limit_mb="$rss_mb" -timeout=25 -print_final_stats=1
               -artifact_prefix="$dir/artifacts/")
   local d
