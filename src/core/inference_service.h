@@ -85,6 +85,9 @@ struct ModelStatistics {
   // backend's own queue), as Triton's nv_inference_pending_request_count; running ones are
   // not pending. `queue` is the time from arrival to that start.
   uint64_t pending_count = 0;
+  // Submitted and not yet finished, started or not (Sluice extension: what a client waits
+  // on to know its request has arrived).
+  uint64_t inflight_count = 0;
   // Successful requests: arrival -> first response (or final), in milliseconds, over
   // Triton's buckets; nv_inference_first_response_histogram_ms.
   MetricHistogram first_response_ms = NewMetricHistogram(kFirstResponseBucketsMs);

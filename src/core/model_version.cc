@@ -507,7 +507,9 @@ double ModelVersion::load_duration_secs() const {
 
 ModelStatistics ModelVersion::Statistics() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  ModelStatistics stats = stats_;
+  stats.inflight_count = inflight_.size();
+  return stats;
 }
 
 bool ModelVersion::restarting() const {

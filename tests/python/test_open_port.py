@@ -82,7 +82,7 @@ def test_a_half_close_cancels_inference_as_a_disconnect_does(start_server):
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         st = c.get_inference_statistics("repeat")["model_stats"][0]
-        if st["inference_stats"]["cancel"]["count"] == 1 and st["pending_request_count"] == 0:
+        if st["inference_stats"]["cancel"]["count"] == 1 and st["inflight_request_count"] == 0:
             break
         time.sleep(0.05)
     assert st["inference_stats"]["cancel"]["count"] == 1, st

@@ -125,7 +125,7 @@ def settled(server_or_url, model: str) -> dict:
     deadline = time.monotonic() + 10
     while True:
         s = http_stats(server_or_url, model)
-        if s["pending_request_count"] == 0 or time.monotonic() > deadline:
+        if s["inflight_request_count"] == 0 or time.monotonic() > deadline:
             return s
         time.sleep(0.02)
 
@@ -539,7 +539,7 @@ def test_stop_stream_cancels_requests_and_the_server_stays_healthy(client, serve
     client.async_stream_infer("repeat", long_inputs, request_id="long-2")
     seen = {got.get()[0].get_response().id, got.get()[0].get_response().id}
     assert seen == {"long-1", "long-2"}
-    assert wait_for(lambda: http_stats(server, "repeat")["pending_request_count"] == 2)
+    assert wait_for(lambda: http_stats(server, "repeat")["inflight_request_count"] == 2)
     start = time.monotonic()
     client.stop_stream(cancel_requests=True)
     assert time.monotonic() - start < 5
@@ -553,7 +553,7 @@ def test_stop_stream_cancels_requests_and_the_server_stays_healthy(client, serve
     # cancellations, no success; and the repeat model serves a new stream.
     def cancelled():
         s = http_stats(server, "repeat")
-        return s["pending_request_count"] == 0 and s["inference_stats"]["cancel"]["count"] == \
+        return s["inflight_request_count"] == 0 and s["inference_stats"]["cancel"]["count"] == \
             before["inference_stats"]["cancel"]["count"] + 2
     assert wait_for(cancelled, 5), http_stats(server, "repeat")
     after = http_stats(server, "repeat")["inference_stats"]
@@ -584,7 +584,7 @@ def test_stop_stream_cancels_llm_generation(client, server):
 
     def cancelled():
         s = http_stats(server, "sluice-demo")
-        return s["pending_request_count"] == 0 and s["inference_stats"]["cancel"]["count"] == cancels + 1
+        return s["inflight_request_count"] == 0 and s["inference_stats"]["cancel"]["count"] == cancels + 1
     assert wait_for(cancelled, 5), http_stats(server, "sluice-demo")
     # Healthy afterwards: a full greedy generation matches the fixture.
     chunks = stream_llm(client, llm_inputs(GREEDY["prompt"], True, {"temperature": 0,
@@ -699,14 +699,14 @@ def test_async_infer_cancel(start_server):
         c.load_model("repeat", config=json.dumps(REPEAT_PLAIN))
         done: queue.Queue = queue.Queue()
         ctx = c.async_infer("repeat", repeat_inputs([1], [30000]), callback=lambda result, error: done.put((result, error)))
-        assert wait_for(lambda: http_stats(s, "repeat")["pending_request_count"] == 1)
+        assert wait_for(lambda: http_stats(s, "repeat")["inflight_request_count"] == 1)
         ctx.cancel()
         result, error = done.get(timeout=5)
         assert result is None and "Locally cancelled" in error.message()
         # The server cancels the request at once (not after its 30 s).
         assert wait_for(lambda: http_stats(s, "repeat")["inference_stats"]["cancel"]["count"] == 1, 5)
         st = http_stats(s, "repeat")
-        assert st["pending_request_count"] == 0, st
+        assert st["inflight_request_count"] == 0, st
         assert st["inference_stats"]["success"]["count"] == 0 and st["inference_stats"]["fail"]["count"] == 1, st
         # Healthy: a later request succeeds and is counted.
         np.testing.assert_array_equal(c.infer("repeat", repeat_inputs([6], [0])).as_numpy("OUT"), [6])

@@ -55,7 +55,7 @@ def settled_stats(client, model: str) -> dict:
     deadline = time.monotonic() + 10
     while True:
         (s,) = client.get_inference_statistics(model)["model_stats"]
-        if s["pending_request_count"] == 0 or time.monotonic() > deadline:
+        if s["inflight_request_count"] == 0 or time.monotonic() > deadline:
             return s
         time.sleep(0.02)
 
@@ -489,7 +489,7 @@ def test_disconnect_cancels_the_request_and_the_server_stays_healthy(start_serve
     c.load_model("repeat", config=json.dumps(REPEAT_CONFIG))
 
     def pending() -> int:
-        return c.get_inference_statistics("repeat")["model_stats"][0]["pending_request_count"]
+        return c.get_inference_statistics("repeat")["model_stats"][0]["inflight_request_count"]
 
     async def run() -> None:
         async with aiohttpclient.InferenceServerClient(s.http_url) as ac:
@@ -509,7 +509,7 @@ def test_disconnect_cancels_the_request_and_the_server_stays_healthy(start_serve
     # The server cancels the request at once (not after its 30 s): counted as cancelled.
     start = time.monotonic()
     st = settled_stats(c, "repeat")
-    assert time.monotonic() - start < 5 and st["pending_request_count"] == 0, st
+    assert time.monotonic() - start < 5 and st["inflight_request_count"] == 0, st
     assert st["inference_stats"]["cancel"]["count"] == 1, st
     assert st["inference_stats"]["success"]["count"] == 0, st
     # Healthy: a later request succeeds and is counted.

@@ -39,6 +39,7 @@ json ModelStatisticsToJson(const core::ModelStatistics& s) {
               {"inference_count", s.inference_count},
               {"execution_count", s.execution_count},
               {"pending_request_count", s.pending_count},
+              {"inflight_request_count", s.inflight_count},
               {"inference_stats", std::move(inference_stats)},
               {"response_stats", json::object()},
               {"batch_stats", json::array()},
