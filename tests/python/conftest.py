@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import subprocess
 import threading
@@ -40,12 +39,13 @@ class SluiceServer:
         if not binary.exists():
             raise RuntimeError(f"{binary} is missing: build first (scripts/build.sh)")
         cmd = [str(binary), *args, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"]
-        def limit_descriptors() -> None:  # as `prlimit --nofile=N` would (soft and hard)
-            if max_open_files is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
-
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      preexec_fn=limit_descriptors)
+        if max_open_files is not None:  # prlimit execs the server: same pid, limits in place
+            cmd = ["prlimit", f"--nofile={max_open_files}:{max_open_files}", "--", *cmd]
+        # No preexec_fn, ever: with one, subprocess forks (not vfork) and grpcio's fork handlers
+        # run in the child, which then aborts now and then on "epoll_wait error: Bad file
+        # descriptor" before it can exec (1 start in ~100 once a tritonclient.grpc client
+        # exists in this process; reproduced with /bin/true).
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self._log: list[str] = []
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
