@@ -2,13 +2,18 @@
 // time (4 bits, groups of 128 with a partial last group, act-order) next to its dequantized
 // twin (the same weights in fp32), both served by the built-in engine. Greedy completions
 // through the OpenAI API and Triton's generate API are identical token for token; a GPTQ
-// configuration Sluice cannot run (3 bits; "quantization": "awq" in model.json) is a 400 at
-// load that names it, and the server keeps serving.
+// configuration Sluice cannot run (3 bits; "quantization": "awq" in model.json) and a
+// checkpoint that lies (scales of another shape, a g_idx out of range, qzeros missing, the
+// file truncated) are each a 400 at load that names the tensor or file, and the server keeps
+// serving.
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 
 #include "integration/http_helpers.h"
 #include "integration/server_process.h"
@@ -25,6 +30,46 @@ std::string DemoConfig(const std::string& name) {
          "instance_group [ { count: 1 kind: KIND_MODEL } ]\n"
          "model_transaction_policy { decoupled: true }\n";
 }
+
+// A tensor of a checkpoint being rewritten.
+struct EditableTensor {
+  std::string name, dtype;
+  std::vector<int64_t> shape;
+  std::vector<char> data;
+};
+
+// Rewrites `file` (safetensors) after `edit` has changed, added or dropped tensors.
+void RewriteCheckpoint(const fs::path& file,
+                       const std::function<void(std::vector<EditableTensor>&)>& edit) {
+  std::vector<EditableTensor> tensors;
+  {
+    auto st = llm::SafetensorsFile::Open(file);
+    ASSERT_TRUE(st.ok()) << st.status().ToString();
+    for (const llm::SafeTensor& t : (*st)->tensors()) {
+      EditableTensor e{t.name, std::string(llm::StDTypeName(t.dtype)), t.shape, {}};
+      const char* bytes = reinterpret_cast<const char*>(t.data);
+      e.data.assign(bytes, bytes + t.bytes);
+      tensors.push_back(std::move(e));
+    }
+  }
+  edit(tensors);
+  llm::testing::SafetensorsWriter out;
+  for (const EditableTensor& t : tensors) {
+    out.Add(t.name, t.dtype.c_str(), t.shape, t.data.data(), t.data.size());
+  }
+  out.Write(file);
+}
+
+EditableTensor& Named(std::vector<EditableTensor>& tensors, const std::string& name) {
+  for (EditableTensor& t : tensors) {
+    if (t.name == name) return t;
+  }
+  ADD_FAILURE() << "no tensor " << name;
+  return tensors.front();
+}
+
+constexpr const char* kLies[] = {"demo-lie-shape", "demo-lie-gidx", "demo-lie-qzeros",
+                                 "demo-lie-truncated"};
 
 class GptqServingTest : public ::testing::Test {
  protected:
@@ -54,6 +99,29 @@ class GptqServingTest : public ::testing::Test {
     nlohmann::json config = nlohmann::json::parse(in);
     config["quantization_config"]["bits"] = 3;
     std::ofstream(root / "demo-gptq3/1/model/config.json") << config.dump();
+    // Checkpoints that lie about their tensors.
+    const std::string layer0 = "model.layers.0.";
+    for (const char* lie : kLies) {
+      repo_->Add(lie, DemoConfig(lie));
+      repo_->Write(std::string(lie) + "/1/model.json", model_json + "}");
+      fs::copy(root / "demo-gptq/1/model", root / lie / "1/model");
+    }
+    auto weights = [&root](const char* lie) { return root / lie / "1/model/model.safetensors"; };
+    // q_proj's scales swapped with k_proj's: [groups, 64] beside a qweight of 128 columns.
+    RewriteCheckpoint(weights("demo-lie-shape"), [&](std::vector<EditableTensor>& t) {
+      std::swap(Named(t, layer0 + "self_attn.q_proj.scales").data,
+                Named(t, layer0 + "self_attn.k_proj.scales").data);
+      std::swap(Named(t, layer0 + "self_attn.q_proj.scales").shape,
+                Named(t, layer0 + "self_attn.k_proj.scales").shape);
+    });
+    RewriteCheckpoint(weights("demo-lie-gidx"), [&](std::vector<EditableTensor>& t) {
+      const int32_t far = 100000;
+      std::memcpy(Named(t, layer0 + "mlp.up_proj.g_idx").data.data() + 4 * 3, &far, 4);
+    });
+    RewriteCheckpoint(weights("demo-lie-qzeros"), [&](std::vector<EditableTensor>& t) {
+      std::erase_if(t, [&](const EditableTensor& e) { return e.name == layer0 + "self_attn.o_proj.qzeros"; });
+    });
+    fs::resize_file(weights("demo-lie-truncated"), fs::file_size(weights("demo-lie-truncated")) - 4096);
     server_ = new ServerProcess({"--model-repository", repo_->path(), "--model-control-mode",
                                  "explicit", "--load-model", "demo-gptq", "--load-model",
                                  "demo-dequant", "--cpu-threads", "2"});
@@ -123,6 +191,35 @@ TEST_F(GptqServingTest, UnsupportedBitsAreALoadErrorAndTheServerKeepsServing) {
   auto r = http->Post("/v1/completions", body.dump());
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 200) << r->body;
+}
+
+// Each lie is a 400 at load naming the tensor (or the file and the tensor it cuts short), the
+// model stays unavailable, and the GPTQ model beside it keeps serving.
+TEST_F(GptqServingTest, CheckpointsThatLieAreRefusedAtLoadNamingTheTensor) {
+  auto http = Http(server_->http_port());
+  const std::map<std::string, std::vector<std::string>> expected = {
+      {"demo-lie-shape", {"model.layers.0.self_attn.q_proj.scales' has shape"}},
+      {"demo-lie-gidx", {"model.layers.0.mlp.up_proj", "g_idx[3] = 100000"}},
+      {"demo-lie-qzeros", {"model.layers.0.self_attn.o_proj.qzeros"}},
+      {"demo-lie-truncated", {"model.safetensors: tensor", "outside the data section"}},
+  };
+  for (const auto& [model, needles] : expected) {
+    auto load = http->Post("/v2/repository/models/" + model + "/load", "");
+    ASSERT_TRUE(load.ok());
+    EXPECT_EQ(load->status, 400) << model << ": " << load->body;
+    for (const std::string& needle : needles) {
+      EXPECT_NE(load->body.find(needle), std::string::npos)
+          << model << ": the error does not name '" << needle << "': " << load->body;
+    }
+    auto ready = http->Get("/v2/models/" + model + "/ready");
+    ASSERT_TRUE(ready.ok());
+    EXPECT_NE(ready->status, 200) << model;
+    nlohmann::json body = {{"model", "demo-gptq"}, {"prompt", "Hello"}, {"max_tokens", 4},
+                           {"temperature", 0}};
+    auto r = http->Post("/v1/completions", body.dump());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 200) << "after " << model << ": " << r->body;
+  }
 }
 
 }  // namespace
