@@ -19,21 +19,11 @@ class RefusedStream final : public StreamReactor {
 }  // namespace
 
 std::optional<ApiCategory> GrpcMethodCategory(std::string_view method) {
-  if (method == "ServerLive" || method == "ServerReady" || method == "ModelReady")
-    return ApiCategory::kHealth;
-  if (method == "ServerMetadata" || method == "ModelMetadata") return ApiCategory::kMetadata;
-  if (method == "ModelInfer" || method == "ModelStreamInfer") return ApiCategory::kInference;
-  if (method == "ModelConfig") return ApiCategory::kModelConfig;
-  if (method == "ModelStatistics") return ApiCategory::kStatistics;
-  if (method == "RepositoryIndex" || method == "RepositoryModelLoad" ||
-      method == "RepositoryModelUnload")
-    return ApiCategory::kModelRepository;
-  if (method == "SystemSharedMemoryStatus" || method == "SystemSharedMemoryRegister" ||
-      method == "SystemSharedMemoryUnregister" || method == "CudaSharedMemoryStatus" ||
-      method == "CudaSharedMemoryRegister" || method == "CudaSharedMemoryUnregister")
-    return ApiCategory::kSharedMemory;
-  if (method == "TraceSetting") return ApiCategory::kTrace;
-  if (method == "LogSettings") return ApiCategory::kLogging;
+#define SLUICE_GRPC_CATEGORY(Name, Category) \
+  if (method == #Name) return ApiCategory::Category;
+  SLUICE_GRPC_UNARY_RPCS(SLUICE_GRPC_CATEGORY)
+#undef SLUICE_GRPC_CATEGORY
+  if (method == "ModelStreamInfer") return ApiCategory::kInference;
   return std::nullopt;
 }
 
@@ -72,7 +62,7 @@ AuthorizingGrpcService::AuthorizingGrpcService(
   return ::grpc::Status(::grpc::StatusCode::INTERNAL, "unexpected access decision");
 }
 
-#define SLUICE_GRPC_UNARY(Name)                                       \
+#define SLUICE_GRPC_DEFINE(Name, Category)                            \
   ::grpc::ServerUnaryReactor* AuthorizingGrpcService::Name(           \
       Context* context, const inference::Name##Request* request,      \
       inference::Name##Response* response) {                          \
@@ -82,26 +72,8 @@ AuthorizingGrpcService::AuthorizingGrpcService(
     reactor->Finish(std::move(refused));                              \
     return reactor;                                                   \
   }
-SLUICE_GRPC_UNARY(ServerLive)
-SLUICE_GRPC_UNARY(ServerReady)
-SLUICE_GRPC_UNARY(ModelReady)
-SLUICE_GRPC_UNARY(ServerMetadata)
-SLUICE_GRPC_UNARY(ModelMetadata)
-SLUICE_GRPC_UNARY(ModelInfer)
-SLUICE_GRPC_UNARY(ModelConfig)
-SLUICE_GRPC_UNARY(ModelStatistics)
-SLUICE_GRPC_UNARY(RepositoryIndex)
-SLUICE_GRPC_UNARY(RepositoryModelLoad)
-SLUICE_GRPC_UNARY(RepositoryModelUnload)
-SLUICE_GRPC_UNARY(SystemSharedMemoryStatus)
-SLUICE_GRPC_UNARY(SystemSharedMemoryRegister)
-SLUICE_GRPC_UNARY(SystemSharedMemoryUnregister)
-SLUICE_GRPC_UNARY(CudaSharedMemoryStatus)
-SLUICE_GRPC_UNARY(CudaSharedMemoryRegister)
-SLUICE_GRPC_UNARY(CudaSharedMemoryUnregister)
-SLUICE_GRPC_UNARY(TraceSetting)
-SLUICE_GRPC_UNARY(LogSettings)
-#undef SLUICE_GRPC_UNARY
+SLUICE_GRPC_UNARY_RPCS(SLUICE_GRPC_DEFINE)
+#undef SLUICE_GRPC_DEFINE
 
 StreamReactor* AuthorizingGrpcService::ModelStreamInfer(Context* context) {
   ::grpc::Status refused = Check("ModelStreamInfer", *context);

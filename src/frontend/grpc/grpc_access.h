@@ -16,6 +16,30 @@
 
 namespace sluice::grpc_frontend {
 
+// Every unary RPC of GRPCInferenceService with its access category, as Triton's
+// --grpc-restricted-protocol groups them: X(Name, ApiCategory enumerator). The service below
+// overrides each, and GrpcMethodCategory reads its table from here.
+#define SLUICE_GRPC_UNARY_RPCS(X)                \
+  X(ServerLive, kHealth)                         \
+  X(ServerReady, kHealth)                        \
+  X(ModelReady, kHealth)                         \
+  X(ServerMetadata, kMetadata)                   \
+  X(ModelMetadata, kMetadata)                    \
+  X(ModelInfer, kInference)                      \
+  X(ModelConfig, kModelConfig)                   \
+  X(ModelStatistics, kStatistics)                \
+  X(RepositoryIndex, kModelRepository)           \
+  X(RepositoryModelLoad, kModelRepository)       \
+  X(RepositoryModelUnload, kModelRepository)     \
+  X(SystemSharedMemoryStatus, kSharedMemory)     \
+  X(SystemSharedMemoryRegister, kSharedMemory)   \
+  X(SystemSharedMemoryUnregister, kSharedMemory) \
+  X(CudaSharedMemoryStatus, kSharedMemory)       \
+  X(CudaSharedMemoryRegister, kSharedMemory)     \
+  X(CudaSharedMemoryUnregister, kSharedMemory)   \
+  X(TraceSetting, kTrace)                        \
+  X(LogSettings, kLogging)
+
 // The category of an RPC of GRPCInferenceService by its method name ("ModelInfer");
 // nullopt for a name this table does not know (such an RPC is refused: fail closed).
 std::optional<ApiCategory> GrpcMethodCategory(std::string_view method);
@@ -29,28 +53,10 @@ class AuthorizingGrpcService final : public inference::GRPCInferenceService::Cal
   using Context = ::grpc::CallbackServerContext;
   using Unary = ::grpc::ServerUnaryReactor;
 
-#define SLUICE_GRPC_UNARY(Name) \
+#define SLUICE_GRPC_DECLARE(Name, Category) \
   Unary* Name(Context*, const inference::Name##Request*, inference::Name##Response*) override;
-  SLUICE_GRPC_UNARY(ServerLive)
-  SLUICE_GRPC_UNARY(ServerReady)
-  SLUICE_GRPC_UNARY(ModelReady)
-  SLUICE_GRPC_UNARY(ServerMetadata)
-  SLUICE_GRPC_UNARY(ModelMetadata)
-  SLUICE_GRPC_UNARY(ModelInfer)
-  SLUICE_GRPC_UNARY(ModelConfig)
-  SLUICE_GRPC_UNARY(ModelStatistics)
-  SLUICE_GRPC_UNARY(RepositoryIndex)
-  SLUICE_GRPC_UNARY(RepositoryModelLoad)
-  SLUICE_GRPC_UNARY(RepositoryModelUnload)
-  SLUICE_GRPC_UNARY(SystemSharedMemoryStatus)
-  SLUICE_GRPC_UNARY(SystemSharedMemoryRegister)
-  SLUICE_GRPC_UNARY(SystemSharedMemoryUnregister)
-  SLUICE_GRPC_UNARY(CudaSharedMemoryStatus)
-  SLUICE_GRPC_UNARY(CudaSharedMemoryRegister)
-  SLUICE_GRPC_UNARY(CudaSharedMemoryUnregister)
-  SLUICE_GRPC_UNARY(TraceSetting)
-  SLUICE_GRPC_UNARY(LogSettings)
-#undef SLUICE_GRPC_UNARY
+  SLUICE_GRPC_UNARY_RPCS(SLUICE_GRPC_DECLARE)
+#undef SLUICE_GRPC_DECLARE
   ::grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
   ModelStreamInfer(Context*) override;
 
