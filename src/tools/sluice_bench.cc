@@ -40,6 +40,7 @@ struct Flags {
   size_t warmup = 0;
   uint64_t seed = 0;
   int64_t input_len = 128;
+  int64_t shared_prefix_len = 0;
   int64_t output_len = 128;
   std::string length_dist = "fixed";
   double range_ratio = 0.0;
@@ -91,6 +92,7 @@ int Run(const Flags& f) {
     SyntheticSpec spec;
     spec.input_len = f.input_len;
     spec.output_len = f.output_len;
+    spec.shared_prefix_len = f.shared_prefix_len;
     auto dist = ParseLengthDistribution(f.length_dist);
     if (!dist.ok()) return Fail(dist.status());
     spec.distribution = *dist;
@@ -193,6 +195,7 @@ int Run(const Flags& f) {
       {"seed", f.seed},
       {"dataset", f.prompts_file.empty() ? "synthetic" : "jsonl"},
       {"input_len", f.input_len},
+      {"shared_prefix_len", f.shared_prefix_len},
       {"output_len", f.output_len},
       {"length_dist", f.length_dist},
       {"stream", IsStreaming(*api, sampling.stream)},
@@ -244,6 +247,10 @@ int main(int argc, char** argv) {
   app.add_option("--input-len", f.input_len, "prompt length in tokens (about one per word)")
       ->capture_default_str();
   app.add_option("--output-len", f.output_len, "tokens to generate")->capture_default_str();
+  app.add_option("--shared-prefix-len", f.shared_prefix_len,
+                 "words every synthetic prompt starts with, the same for all (prefix caching), "
+                 "before its --input-len words of its own")
+      ->capture_default_str();
   app.add_option("--length-dist", f.length_dist, "fixed | uniform | normal")
       ->capture_default_str();
   app.add_option("--range-ratio", f.range_ratio, "uniform: lengths in len*(1 +- ratio)");

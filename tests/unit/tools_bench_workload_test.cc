@@ -16,6 +16,29 @@
 namespace sluice::bench {
 namespace {
 
+TEST(WorkloadTest, SharedPrefixStartsEveryPromptAndTheRestDiffers) {
+  SyntheticSpec spec;
+  spec.input_len = 12;
+  spec.output_len = 4;
+  spec.shared_prefix_len = 40;
+  auto r = MakeSyntheticRequests(spec, 10);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string& first = (*r)[0].prompt;
+  size_t cut = 0;
+  for (int w = 0; w < 40; ++w) cut = first.find(' ', cut) + 1;
+  const std::string prefix = first.substr(0, cut);
+  std::set<std::string> rest;
+  for (const auto& q : *r) {
+    EXPECT_EQ(q.prompt_tokens, 52);
+    EXPECT_EQ(CountWords(q.prompt), 52);
+    EXPECT_EQ(q.prompt.compare(0, prefix.size(), prefix), 0) << q.prompt;
+    rest.insert(q.prompt.substr(prefix.size()));
+  }
+  EXPECT_EQ(rest.size(), 10u);
+  spec.shared_prefix_len = -1;
+  EXPECT_FALSE(MakeSyntheticRequests(spec, 1).ok());
+}
+
 TEST(WorkloadTest, FixedLengthsGiveExactWordCounts) {
   SyntheticSpec spec;
   spec.input_len = 17;

@@ -92,15 +92,26 @@ Result<std::vector<BenchRequest>> MakeSyntheticRequests(const SyntheticSpec& spe
   if (spec.stddev_ratio < 0) return InvalidArgument("stddev ratio must be >= 0");
   const std::vector<std::string>& words = spec.words.empty() ? DefaultWords() : spec.words;
   if (words.empty()) return InvalidArgument("the word list is empty");
+  if (spec.shared_prefix_len < 0 || spec.shared_prefix_len > kMaxLength) {
+    return InvalidArgument("shared prefix length must be in [0, " + std::to_string(kMaxLength) +
+                           "]");
+  }
   uint64_t state = spec.seed * 0x9E3779B97F4A7C15ull + 1;
   std::mt19937_64 rng(spec.seed);
+  std::string prefix;
+  for (int64_t w = 0; w < spec.shared_prefix_len; ++w) {
+    prefix += words[rng() % words.size()];
+    prefix.push_back(' ');
+  }
   std::vector<BenchRequest> out;
   out.reserve(count);
   for (size_t i = 0; i < count; ++i) {
     BenchRequest r;
-    r.prompt_tokens = DrawLength(spec.input_len, spec, state);
+    const int64_t own = DrawLength(spec.input_len, spec, state);
+    r.prompt_tokens = spec.shared_prefix_len + own;
     r.max_tokens = DrawLength(spec.output_len, spec, state);
-    for (int64_t w = 0; w < r.prompt_tokens; ++w) {
+    r.prompt = prefix;
+    for (int64_t w = 0; w < own; ++w) {
       if (w) r.prompt.push_back(' ');
       r.prompt += words[rng() % words.size()];
     }

@@ -32,12 +32,16 @@ struct SyntheticSpec {
   double stddev_ratio = 0.0;  // normal: stddev = len * ratio
   uint64_t seed = 0;
   std::vector<std::string> words;  // empty: the built-in list
+  // Words every prompt starts with, the same for all (a shared system prompt, for prefix
+  // caching); counted in prompt_tokens beside the input_len words that follow.
+  int64_t shared_prefix_len = 0;
 };
 
 // Draws one length around `mean` (at least 1).
 int64_t DrawLength(int64_t mean, const SyntheticSpec& spec, uint64_t& state);
 
-// `count` requests; every prompt differs (so prefix caching does not flatter the numbers).
+// `count` requests; every prompt differs after the shared prefix (so prefix caching flatters
+// the numbers only where shared_prefix_len asks for it).
 Result<std::vector<BenchRequest>> MakeSyntheticRequests(const SyntheticSpec& spec, size_t count);
 
 // Parses JSONL text (one object per non-empty line). `default_max_tokens` is used when a
