@@ -1,6 +1,8 @@
 # Install layout (cmake --install) and the Debian package (cpack -G DEB), packaging/README.md:
 #   <prefix>/bin/               sluice and the tools (sluice-bench, sluice-lifecycle, ...)
-#   <prefix>/lib/sluice/        sluice-stub (the server finds it there: server_flags.cc)
+#   <prefix>/lib/sluice/        sluice-stub (the server finds it there: server_flags.cc), and
+#                               libsluice_cuda_device.so beside it in a CUDA build (the stub
+#                               opens it for a GPU model: backends/llm/model/cuda_module_loader.h)
 #   <prefix>/share/sluice/examples/   the demo repository (the server's default repository)
 #   <prefix>/lib/systemd/system/sluice.service, <sysconf>/default/sluice (its flags)
 # The package: configure with -DCMAKE_INSTALL_PREFIX=/usr (so that the flags file lands in
@@ -17,6 +19,9 @@ install(TARGETS sluice RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # Not GNUInstallDirs' LIBDIR: under /usr that is the multiarch lib/x86_64-linux-gnu, and the
 # server looks for the stub in <prefix>/lib/sluice.
 install(TARGETS sluice-stub RUNTIME DESTINATION lib/sluice)
+if(TARGET sluice_cuda_device)
+  install(TARGETS sluice_cuda_device LIBRARY DESTINATION lib/sluice)
+endif()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/examples/ DESTINATION ${CMAKE_INSTALL_DATADIR}/sluice/examples)
 install(FILES ${PROJECT_SOURCE_DIR}/packaging/sluice.service DESTINATION lib/systemd/system)
 # /etc/default/sluice for the package (prefix /usr); under any other prefix <prefix>/etc, so

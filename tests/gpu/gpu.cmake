@@ -1,8 +1,10 @@
 # One gtest binary for the CUDA kernels; every test compares against a CPU reference on
-# fresh random inputs (the seed is printed) and skips when no GPU is usable.
+# fresh random inputs (the seed is printed) and skips when no GPU is usable. It links the
+# device with the module's entry points (linked_cuda_device.cc) rather than opening the module.
 file(GLOB gpu_test_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*_test.cc)
 if(gpu_test_srcs)
   sluice_add_test(cuda_kernels_test
-    SOURCES ${gpu_test_srcs}
+    SOURCES ${gpu_test_srcs} ${CMAKE_CURRENT_LIST_DIR}/linked_cuda_device.cc
+            ${PROJECT_SOURCE_DIR}/src/backends/llm/device/cuda/cuda_module.cc
     DEPS sluice_device_cuda sluice_llm_engine sluice_llm_model LABELS gpu)
 endif()

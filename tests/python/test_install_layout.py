@@ -1,6 +1,7 @@
 """`cmake --install` of the build into a fresh prefix (cmake/Packaging.cmake), then the installed
 server run from there with neither --model-repository nor --stub-path: it must find the stub in
-<prefix>/lib/sluice/ and serve the demo repository from <prefix>/share/sluice/examples. What
+<prefix>/lib/sluice/ and serve the demo repository from <prefix>/share/sluice/examples. A CUDA
+build installs the CUDA device module beside the stub, where the stub looks for it. What
 the .deb contains is this layout under /usr (scripts/test_deb_clean_root.sh installs that in a
 clean Debian 12 root).
 """
@@ -26,6 +27,9 @@ INSTALLED = [
     "share/sluice/examples/repeat/1",
     "lib/systemd/system/sluice.service",
 ]
+# Only a CUDA build has the module (backends/llm/model/cuda_module_loader.h).
+CUDA_MODULE = "lib/sluice/libsluice_cuda_device.so"
+BUILD_HAS_CUDA_MODULE = (BINARY_DIR / "src" / "stub" / "libsluice_cuda_device.so").exists()
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,8 @@ def test_install_puts_every_piece_in_place(destdir, prefix):
     for p in ["bin/sluice", "bin/sluice-bench", "lib/sluice/sluice-stub"]:
         assert (prefix / p).stat().st_mode & 0o111, f"{p} is not executable"
     assert not (prefix / "bin" / "sluice-stub").exists(), "the stub is not a command: lib/sluice/ only"
+    assert (prefix / CUDA_MODULE).exists() == BUILD_HAS_CUDA_MODULE, \
+        f"{CUDA_MODULE} installed: {(prefix / CUDA_MODULE).exists()}, built: {BUILD_HAS_CUDA_MODULE}"
 
 
 def test_installed_server_finds_its_stub_and_the_examples(prefix):
@@ -67,6 +73,9 @@ def test_installed_server_finds_its_stub_and_the_examples(prefix):
         assert len(stubs) == 2
         for pid in stubs:
             assert Path(f"/proc/{pid}/exe").resolve() == (prefix / "lib" / "sluice" / "sluice-stub").resolve()
+            # CPU models: the stub opened no CUDA module and maps no CUDA library.
+            maps = Path(f"/proc/{pid}/maps").read_text()
+            assert "libcudart" not in maps and "libcublas" not in maps and "libsluice_cuda" not in maps
         index = requests.post(f"{base}/v2/repository/index", timeout=10).json()
         assert {m["name"] for m in index} == {"sluice-demo", "identity", "repeat"}
         r = requests.post(f"{base}/v2/models/sluice-demo/generate", timeout=30,

@@ -4,9 +4,7 @@
 #include <string>
 
 #include "backends/llm/device/cpu/cpu_device.h"
-#if SLUICE_HAVE_CUDA
-#include "backends/llm/device/cuda/cuda_device.h"
-#endif
+#include "backends/llm/model/cuda_module_loader.h"
 
 namespace sluice::llm {
 
@@ -14,7 +12,13 @@ bool HaveCudaDevice() { return SLUICE_HAVE_CUDA != 0; }
 
 int CudaGpuCount(std::string* why_none) {
 #if SLUICE_HAVE_CUDA
-  return CudaDeviceCount(why_none);
+  // The module (and so CUDA's libraries) is opened here, on the first KIND_GPU model.
+  auto cuda = ProcessCudaDevice();
+  if (!cuda.ok()) {
+    if (why_none) *why_none = cuda.status().message();
+    return 0;
+  }
+  return cuda->count(why_none);
 #else
   if (why_none) *why_none = "this build of Sluice has no CUDA device (built without nvcc)";
   return 0;
@@ -34,10 +38,14 @@ Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& fol
       ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
       int32_t max_len = options.max_model_len > 0 ? options.max_model_len
                                                   : files.config.max_position_embeddings;
-      ASSIGN_OR_RETURN(device, CreateCudaDevice({.device_id = options.gpu_id,
-                                                 .enforce_eager = options.enforce_eager,
-                                                 .max_graph_batch = std::min(options.max_num_seqs, 256),
-                                                 .max_model_len = max_len}));
+      ASSIGN_OR_RETURN(CudaDeviceEntryPoints cuda, ProcessCudaDevice());
+      const CudaDeviceOptions cuda_options{.device_id = options.gpu_id,
+                                           .enforce_eager = options.enforce_eager,
+                                           .max_graph_batch = std::min(options.max_num_seqs, 256),
+                                           .max_model_len = max_len};
+      Result<std::unique_ptr<Device>> created = Internal("the CUDA device module returned nothing");
+      cuda.create(&cuda_options, &created);
+      ASSIGN_OR_RETURN(device, std::move(created));
       break;
 #else
       return Unavailable("KIND_GPU needs the CUDA device, but this build of Sluice has none "

@@ -34,7 +34,9 @@ struct ModelLoadOptions {
   bool enforce_eager = false;
 };
 
-// Whether this build has the CUDA device, and how many GPUs it sees (0 with a reason).
+// Whether this build has the CUDA device, and how many GPUs it sees (0 with a reason). The
+// CUDA device is a module (cuda_module_loader.h) opened by the first CudaGpuCount or kCuda
+// LoadModel; a missing module is a count of 0 / an Unavailable load naming the file.
 bool HaveCudaDevice();
 int CudaGpuCount(std::string* why_none);
 
