@@ -169,6 +169,38 @@ TEST_F(HttpServerTest, ClientDisconnectMidStreamFiresCallback) {
   EXPECT_TRUE(late);
 }
 
+// A backend that answers after the server stopped (its writer kept, written to and posted to
+// from its own thread) must not keep the server's state alive: such a handler, queued once
+// the io threads were gone, held its Session, which held the io_context that queued it (a
+// cycle LeakSanitizer reported). The router's handlers live in that state, so the sentinel
+// they capture is released exactly when it is freed.
+TEST_F(HttpServerTest, AWriterUsedAfterStopKeepsNothingAlive) {
+  auto sentinel = std::make_shared<int>(0);
+  std::shared_ptr<ResponseWriter> kept;
+  std::promise<void> handled;
+  router_.Add("GET", "/stream", [&, sentinel](const HttpRequest&, std::shared_ptr<ResponseWriter> w) {
+    w->StartStream(200, "text/plain");
+    w->WriteChunk("first");
+    kept = w;
+    handled.set_value();
+  });
+  StartServer();
+  TestHttpClient c(server_->port());
+  c.WriteRaw("GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(handled.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_NE(c.ReadUntil("first").find("first"), std::string::npos);
+  server_.reset();  // stops and joins the io threads while the stream is open
+  std::thread late([&kept] {
+    kept->WriteChunk("late");
+    kept->Post([] {});
+    kept->PostBlocking([] {});
+    kept->EndStream();
+  });
+  late.join();
+  kept.reset();
+  EXPECT_EQ(sentinel.use_count(), 1) << "the server's state outlived the server and its writer";
+}
+
 // Threads that handlers start to answer later; joined when the test body ends.
 class LaterThreads {
  public:

@@ -83,6 +83,19 @@ struct ServerShared {
   // Guarded by mu.
   std::mutex mu;
   std::vector<std::weak_ptr<Session>> sessions;
+
+  // Posts fn onto `executor` (a session's strand, the blocking pool) unless Stop has drained
+  // the server: once its io threads and pool are joined, a queued handler would never run,
+  // and, holding its Session, which holds this object and so the io_context that queues the
+  // handler, would keep all three alive for good (LeakSanitizer saw such a cycle when a
+  // backend's reply arrived after Stop).
+  template <typename Executor, typename F>
+  void Post(Executor&& executor, F&& fn) {
+    std::lock_guard<std::mutex> lock(post_mu);
+    if (!drained) net::post(std::forward<Executor>(executor), std::forward<F>(fn));
+  }
+  std::mutex post_mu;
+  bool drained = false;  // guarded by post_mu
 };
 
 class ConnectionWriter;
@@ -99,7 +112,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // Posts fn onto this connection's strand.
   template <typename F>
   void PostToStrand(F&& fn) {
-    net::post(stream_.get_executor(), std::forward<F>(fn));
+    shared_->Post(stream_.get_executor(), std::forward<F>(fn));
   }
   void Close();
 
@@ -225,7 +238,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
 
   void PostBlocking(std::function<void()> fn) override {
     if (shared_->stopped.load()) return;
-    net::post(*shared_->blocking_pool, [self = shared_from_this(), fn = std::move(fn)] { self->RunGuarded(fn); });
+    shared_->Post(*shared_->blocking_pool, [self = shared_from_this(), fn = std::move(fn)] { self->RunGuarded(fn); });
   }
 
   // Called by the session on its strand.
@@ -621,6 +634,15 @@ void HttpServer::Stop() {
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   impl_->shared->blocking_pool->join();  // in-flight loads/unloads finish (they are bounded)
+  // Nothing is queued from here on (ServerShared::Post); what was queued after the io threads
+  // ran dry (replies and closes posted by the pool or a backend's thread) runs here, on this
+  // thread, so that no handler keeps a Session and the io_context alive.
+  {
+    std::lock_guard<std::mutex> post_lock(impl_->shared->post_mu);
+    impl_->shared->drained = true;
+  }
+  impl_->ioc.restart();
+  impl_->ioc.poll();
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
