@@ -11,6 +11,7 @@
 #   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
 #   PHASE: model | hf | sluice | lifecycle | profile | llamacpp LLAMA_SERVER LLAMA_SRC
 #          | ab CONFIG... (last: takes the remaining arguments)
+#   MAX_NUM_SEQS (default 64): the engine's max_num_seqs, for CONCURRENCY above 64
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
 set -uo pipefail
 bin=$(realpath "$1"); tok=$(realpath "$2"); work=$3; out=$4; shift 4
@@ -21,7 +22,7 @@ repo=$work/repo
 model=$repo/qwen7b/1/model  # inside the repository entry, as model.json requires
 py=${PYTHON:-python3}
 concurrency=(${CONCURRENCY:-1 8 32 64})  # CONCURRENCY="1 32" to run fewer
-requests() { case $1 in 1) echo 8 ;; 8) echo 32 ;; 32) echo 96 ;; *) echo 128 ;; esac; }
+requests() { case $1 in 1) echo 8 ;; 8) echo 32 ;; 32) echo 96 ;; 64) echo 128 ;; *) echo $(( $1 * 2 )) ;; esac; }
 ISL=${ISL:-128}
 OSL=${OSL:-128}
 
@@ -48,7 +49,7 @@ model_transaction_policy { decoupled: true }
 CFG
   cat > "$repo/qwen7b/1/model.json" <<JSON
 {"model": "model", "gpu_memory_utilization": 0.85, "max_model_len": 4096,
- "max_num_seqs": 64, "max_num_batched_tokens": 4096, "enable_prefix_caching": false}
+ "max_num_seqs": ${MAX_NUM_SEQS:-64}, "max_num_batched_tokens": 4096, "enable_prefix_caching": false}
 JSON
 }
 

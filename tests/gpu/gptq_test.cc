@@ -2,8 +2,10 @@
 // ops: checkpoints written as AutoGPTQ packs them (unit/gptq_fixture.h) are loaded
 // (repacked on the GPU) and their products compared with a float64 product of the
 // dequantized weights, on fresh random inputs: 4 and 8 bits, group sizes -1 / 16 / 32 / 64 /
-// 128, act-order on and off, v1 and v2 zeros, decode row counts (the small-batch kernel,
-// alone and as a fused group) and a prefill row count (dequantized into bf16, cuBLASLt).
+// 128, act-order on and off, v1 and v2 zeros, both layouts (tensor-core where the shape
+// allows, the column layout elsewhere), row counts of each kernel (the tensor-core product at
+// 1 to 256 rows, 64 a launch; the column layout's GEMV at 1 to 4, alone and as a fused group)
+// and prefill row counts (dequantized into bf16, cuBLASLt).
 // Outputs are poisoned with NaN first. Bad data is refused at load, naming what is wrong.
 // The qwen2 GPU fixture quantized three ways gives the same 32 greedy tokens (graphs and
 // eager) as its dequantized twin on the GPU, and prompt logits within bf16 tolerance.
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "backends/llm/device/cuda/cuda_device.h"
+#include "backends/llm/device/cuda/gptq_weights.h"
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
 #include "gpu/gpu_test_util.h"
@@ -98,8 +101,12 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
       {96, 64, {4, 16, true, false}},    {3584, 264, {4, 128, false, false}},
       {2048, 200, {8, 32, true, true}},  {4096, 128, {8, -1, false, true}},
       {1000, 48, {8, 64, false, false}}, {18944, 64, {4, 128, true, false}},
+      {3584, 512, {4, 128, false, false}}, {1536, 256, {8, 128, true, false}},
+      {512, 48, {4, 32, true, false}},     {2048, 32, {8, -1, false, true}},
+      {1024, 64, {4, 64, true, true}},     {640, 80, {8, 16, false, false}},
   };
   double worst = 0;
+  int tensor_core = 0;
   for (const Case& c : cases) {
     const auto w = RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
     const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
@@ -107,9 +114,18 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;  // implied i / group_size
     auto weight = d.LoadGptqWeight(source);
     ASSERT_TRUE(weight.ok()) << weight.status().ToString();
+    // The tensor-core layout wherever the shape and the groups (multiples of 16 rows) allow.
+    const bool mma = cuda::GptqMmaLayoutOn() && cuda::GptqMmaShape(c.in, c.out) &&
+                     (c.spec.group_size < 0 || c.spec.group_size % 16 == 0);
+    EXPECT_EQ(static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma, mma ? 1 : 0)
+        << c.in << "x" << c.out << " group " << c.spec.group_size;
+    tensor_core += mma;
     const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
     auto bias_buf = UploadBf16(d, bias);
-    for (int32_t rows : {1, 2, 3, 4, 17}) {
+    for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 33, 64, 65, 130, 300}) {
+      // Past 64 rows (several tensor-core launches, or the dequantization past 256) on the
+      // smaller weights only: the float64 reference is the test's cost.
+      if (rows > 64 && static_cast<int64_t>(c.in) * c.out > 600'000) continue;
       for (bool with_bias : {false, true}) {
         const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
         auto xb = UploadBf16(d, x);
@@ -125,7 +141,10 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
       }
     }
   }
-  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output)\n", worst);
+  if (cuda::GptqMmaLayoutOn()) EXPECT_GE(tensor_core, 8);
+  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
+              "weights in the tensor-core layout\n",
+              worst, tensor_core, std::size(cases));
 }
 
 // q|k|v-like groups: one launch when the parts share their row order, one product each
@@ -151,7 +170,7 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
       bias_host.push_back(RandomBf16Values(rng, out, -0.5f, 0.5f));
       biases.push_back(UploadBf16(d, bias_host.back()));
     }
-    for (int32_t rows : {1, 4, 9}) {
+    for (int32_t rows : {1, 4, 9, 40, 100}) {
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
       auto xb = UploadBf16(d, x);
       std::vector<LinearPart> parts;

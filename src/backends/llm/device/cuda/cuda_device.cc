@@ -126,9 +126,9 @@ class CudaDevice final : public Device {
     if (source.in < 1 || source.out < 1) return InvalidArgument("GPTQ weight: empty shape");
     const size_t dequant = static_cast<size_t>(source.in) * source.out * sizeof(cuda::bf16);
     ASSIGN_OR_RETURN(bool moved, gptq_dequant_.Ensure(dequant));
+    const size_t x_rows = std::max(cuda::kGptqSmallBatchMaxRows, cuda::GptqMmaMaxRows());
     ASSIGN_OR_RETURN(bool moved_x,
-                     gptq_x_.Ensure(static_cast<size_t>(source.in) * cuda::kGptqSmallBatchMaxRows *
-                                    sizeof(cuda::bf16)));
+                     gptq_x_.Ensure(static_cast<size_t>(source.in) * x_rows * sizeof(cuda::bf16)));
     if (moved || moved_x) DropGraphs();
     ASSIGN_OR_RETURN(auto weight,
                      cuda::LoadGptqCudaWeight(source, gptq_dequant_.ptr, gptq_dequant_.bytes,
@@ -379,15 +379,15 @@ class CudaDevice final : public Device {
     Prof("Linear (cuBLASLt)", out, in);
   }
 
-  // A GPTQ product: decode batches (bf16 y) through the small-batch kernel, which reads the
-  // packed weights (x permuted first for act-order); larger ones dequantize the weight into
-  // the scratch and run the cuBLASLt GEMM (exllama's approach for prefill).
+  // A GPTQ product: decode batches (bf16 y) through the tensor-core or small-batch kernel,
+  // which read the packed weights (x permuted first for act-order); larger ones dequantize the
+  // weight into the scratch and run the cuBLASLt GEMM (exllama's approach for prefill).
   void GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buffer* bias, int32_t rows,
                   int32_t in, int32_t out, Buffer& y) {
     if (w.layout().in != in || w.out() != out) {
       return Fail(Internal("GPTQ weight used with another shape"));
     }
-    if (GptqSmallBatch(rows, y)) {
+    if (GptqSmallBatch(w, rows, y)) {
       const LinearPart part{&w, bias, out, &y};
       return GptqGroup(x, {&part, 1}, rows);
     }
@@ -397,8 +397,8 @@ class CudaDevice final : public Device {
     Matmul(x, gptq_dequant_.ptr, bias, rows, in, out, y);
   }
 
-  bool GptqSmallBatch(int32_t rows, const Buffer& y) const {
-    return small_batch_gemv_ && rows >= 1 && rows <= cuda::kGptqSmallBatchMaxRows &&
+  bool GptqSmallBatch(const GptqCudaWeight& w, int32_t rows, const Buffer& y) const {
+    return small_batch_gemv_ && rows >= 1 && rows <= cuda::GptqSmallBatchRows(w.layout()) &&
            y.dtype() == DType::kBF16;
   }
 
@@ -425,7 +425,7 @@ class CudaDevice final : public Device {
       input = static_cast<cuda::bf16*>(gptq_x_.ptr);
     }
     cuda::GptqSmallBatchLinear(input, layout, g, rows, stream_);
-    Prof("Linear (GPTQ GEMV)", end, layout.in);
+    Prof(layout.mma ? "Linear (GPTQ mma)" : "Linear (GPTQ GEMV)", end, layout.in);
   }
 
   // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
@@ -467,7 +467,8 @@ class CudaDevice final : public Device {
       for (size_t i = 0; fused && i < parts.size(); ++i) {
         const auto* w = dynamic_cast<const GptqCudaWeight*>(parts[i].weight);
         fused = w != nullptr && w->order() == first->order() && w->out() == parts[i].out &&
-                w->layout().in == in && GptqSmallBatch(rows, *parts[i].y);
+                w->layout().in == in && w->layout().mma == first->layout().mma &&
+                GptqSmallBatch(*w, rows, *parts[i].y);
       }
       if (!fused) return Device::LinearGroup(x, parts, rows, in);
       return GptqGroup(x, parts, rows);

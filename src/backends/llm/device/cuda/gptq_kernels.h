@@ -1,18 +1,25 @@
 #pragma once
-// Kernels for GPTQ-quantized linear layers on the GPU (gptq_gemv.cu). The weights stay
-// quantized: gptq_weights.h repacks a checkpoint's tensors once at load into the layout
-// below, and the products dequantize in registers. Pointers are device pointers.
+// Kernels for GPTQ-quantized linear layers on the GPU (gptq_kernels.cu). The weights stay
+// quantized: gptq_weights.h repacks a checkpoint's tensors once at load into one of the two
+// layouts below, and the products dequantize in registers. Pointers are device pointers.
 //
-// Layout (GptqLayout): each output column's packed words lie along the input, column n's
-// words at qweight[n * stride .. n * stride + words), word j holding input rows
-// j * (32 / bits) .. + (32 / bits) - 1 of the *sorted* row order, lowest bits first (the
-// checkpoint packs the same way, along [in / (32 / bits), out]). Rows are sorted by group
-// (act-order checkpoints: a stable sort by g_idx, as Marlin does), so that every packed word
-// lies in one group: word_group[j] names it, and scale_zero[n * groups + g] holds column n's
-// fp16 scale and zero point (with the checkpoint format's offset: stored + 1 for "gptq" v1).
+// Both layouts sort the input rows by group (act-order checkpoints: a stable sort by g_idx,
+// as Marlin does), keep fp16 {scale, zero} pairs per column and group (scale_zero[n * groups
+// + g], the zero with the checkpoint format's offset: stored + 1 for "gptq" v1), and
 // W[k, n] = scale * (q - zero). With act-order, perm[k] is the checkpoint row of sorted row
-// k: the small-batch product reads x permuted (GptqPermuteRows), the dequantization writes
-// rows back in the checkpoint's order.
+// k: the products read x permuted (GptqPermuteRows), the dequantization writes rows back in
+// the checkpoint's order.
+//
+// Tensor-core layout (GptqLayout::mma, every layer whose in is a multiple of 64, out of 16
+// and whose groups start on multiples of 16 sorted rows, as every Qwen2 layer): the weight is
+// cut in tiles of 16 output columns; a tile's packed words are stored in the order in which
+// the 32 lanes of a warp need them as the A operand of mma.m16n8k16 (A = W^T: 16 columns x
+// 16 inputs), 16 bytes a lane a load: a load holds 4 k16 steps (4 bits, a word a step) or 2
+// (8 bits, two words a step). kstep_group[s] names the group of k16 step s.
+//
+// Column layout (every other layer): column n's words at qweight[n * stride .. n * stride +
+// words), word j holding sorted input rows j * (32 / bits) .. + (32 / bits) - 1, lowest bits
+// first, each word in one group: word_group[j] names it.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -29,11 +36,20 @@ struct GptqLayout {
   int32_t bits = 4;                     // 4 or 8
   int32_t in = 0;                       // input rows
   int32_t words = 0;                    // in / (32 / bits): packed words of a column
-  int32_t stride = 0;                   // words between columns: `words` rounded up to 4
+  int32_t stride = 0;                   // column layout: words between columns (`words`
+                                        // rounded up to 4); tensor-core layout: `words`
   int32_t groups = 0;                   // quantization groups
-  const int32_t* word_group = nullptr;  // [words]
+  int32_t mma = 0;                      // 1: the tensor-core layout
+  const int32_t* word_group = nullptr;  // column layout: [words]
+  const int32_t* kstep_group = nullptr;  // tensor-core layout: [in / 16]
   const int32_t* perm = nullptr;        // [in], or null when the rows keep their order
 };
+
+// Whether a weight of this shape takes the tensor-core layout (its groups must also start on
+// multiples of 16 sorted rows).
+constexpr bool GptqMmaShape(int32_t in, int32_t out) {
+  return in > 0 && out > 0 && in % 64 == 0 && out % 16 == 0;
+}
 
 // Up to three weights of one layout over one x (q|k|v, gate|up): part p owns output
 // columns [end[p-1], end[p]) (end[-1] = 0) and writes its own bf16 y [rows, width].
@@ -47,14 +63,21 @@ struct GptqParts {
   bf16* y[kGptqMaxParts] = {};                    // [rows, width]
 };
 
-// Rows up to which GptqSmallBatchLinear runs (decode batches); larger products dequantize
-// (GptqDequantize) and go through cuBLASLt.
+// Rows up to which GptqSmallBatchLinear runs (decode batches) for the column layout and, by
+// default, the tensor-core layout (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS overrides it, for A/B
+// measurements); larger products dequantize (GptqDequantize) and go through cuBLASLt.
 constexpr int32_t kGptqSmallBatchMaxRows = 4;
+constexpr int32_t kGptqMmaMaxRows = 256;
+int32_t GptqMmaMaxRows();
+inline int32_t GptqSmallBatchRows(const GptqLayout& layout) {
+  return layout.mma ? GptqMmaMaxRows() : kGptqSmallBatchMaxRows;
+}
 
-// y_p[m, :] = x[m, :] W_p (+ bias_p) for m < rows (1..kGptqSmallBatchMaxRows); x [rows,
+// y_p[m, :] = x[m, :] W_p (+ bias_p) for m < rows (1..GptqSmallBatchRows(layout)); x [rows,
 // layout.in] bf16 in the *sorted* row order (GptqPermuteRows first when layout.perm is set),
-// rows 16-byte aligned. fp32 accumulation; launched as a dependent kernel
-// (dependent_launch.cuh), its first weight loads issued before the wait.
+// rows 16-byte aligned. fp32 accumulation; launched as dependent kernels
+// (dependent_launch.cuh), the first weight loads issued before the wait. Tensor-core layout:
+// one launch per 64 rows, the parts' widths multiples of 16.
 void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                           int32_t rows, cudaStream_t stream);
 
@@ -67,9 +90,12 @@ void GptqPermuteRows(const bf16* x, const int32_t* perm, int32_t rows, int32_t i
 void GptqDequantize(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
                     int32_t out, bf16* w, cudaStream_t stream);
 
-// Repacks a checkpoint's qweight [in / (32 / bits), out] (`src`) into the layout above
+// Repacks a checkpoint's qweight [in / (32 / bits), out] (`src`) into the column layout
 // (`dst` [out, stride], padding words zeroed); perm as in GptqLayout (null: rows in order).
 void GptqRepack(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
                 int32_t stride, uint32_t* dst, cudaStream_t stream);
+// The same into the tensor-core layout (`dst`: out * in * bits / 32 words; GptqMmaShape).
+void GptqRepackMma(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
+                   uint32_t* dst, cudaStream_t stream);
 
 }  // namespace sluice::llm::cuda

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -75,13 +76,22 @@ Result<T*> DeviceCopy(const T* host, size_t n, cudaStream_t stream) {
 
 }  // namespace
 
+bool GptqMmaLayoutOn() {
+  static const bool on = [] {
+    const char* v = std::getenv("SLUICE_CUDA_GPTQ_MMA");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return on;
+}
+
 GptqRowOrder::~GptqRowOrder() {
   cudaFree(word_group_dev);
+  cudaFree(kstep_group_dev);
   cudaFree(perm_dev);
 }
 
 GptqCudaWeight::GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __half2* scale_zero,
-                               std::shared_ptr<const GptqRowOrder> order)
+                               std::shared_ptr<const GptqRowOrder> order, bool mma)
     : Buffer(DType::kI32, words),
       out_(out),
       qweight_(qweight),
@@ -90,9 +100,11 @@ GptqCudaWeight::GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __h
   layout_.bits = order_->bits;
   layout_.in = order_->in;
   layout_.words = order_->in / (32 / order_->bits);
-  layout_.stride = (layout_.words + 3) / 4 * 4;
+  layout_.stride = mma ? layout_.words : (layout_.words + 3) / 4 * 4;
   layout_.groups = order_->groups;
+  layout_.mma = mma ? 1 : 0;
   layout_.word_group = order_->word_group_dev;
+  layout_.kstep_group = order_->kstep_group_dev;
   layout_.perm = order_->perm_dev;
 }
 
@@ -146,6 +158,21 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     }
     word_group[j] = g;
   }
+  // The tensor-core layout's k16 steps: each in one group, or the column layout.
+  std::vector<int32_t> kstep_group;
+  if (s.in % 16 == 0) {
+    kstep_group.resize(s.in / 16);
+    for (int32_t st = 0; st < s.in / 16 && !kstep_group.empty(); ++st) {
+      const int32_t g = group[perm[static_cast<size_t>(st) * 16]];
+      for (int32_t e = 1; e < 16; ++e) {
+        if (group[perm[static_cast<size_t>(st) * 16 + e]] != g) {
+          kstep_group.clear();
+          break;
+        }
+      }
+      if (!kstep_group.empty()) kstep_group[st] = g;
+    }
+  }
   if (identity) perm.clear();
 
   // Scales and zero points, column-major: [out, groups] of {scale, zero + offset}.
@@ -174,15 +201,21 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     fresh->groups = s.groups;
     ASSIGN_OR_RETURN(fresh->word_group_dev,
                      DeviceCopy(word_group.data(), word_group.size(), stream));
+    if (!kstep_group.empty()) {
+      ASSIGN_OR_RETURN(fresh->kstep_group_dev,
+                       DeviceCopy(kstep_group.data(), kstep_group.size(), stream));
+    }
     if (!perm.empty()) {
       ASSIGN_OR_RETURN(fresh->perm_dev, DeviceCopy(perm.data(), perm.size(), stream));
     }
     fresh->word_group = std::move(word_group);
+    fresh->kstep_group = std::move(kstep_group);
     fresh->perm = std::move(perm);
     order = std::move(fresh);
   }
 
-  const int32_t stride = (words + 3) / 4 * 4;
+  const bool mma = GptqMmaLayoutOn() && GptqMmaShape(s.in, s.out) && !order->kstep_group.empty();
+  const int32_t stride = mma ? words : (words + 3) / 4 * 4;
   ASSIGN_OR_RETURN(__half2 * sz, DeviceCopy(scale_zero.data(), scale_zero.size(), stream));
   Result<uint32_t*> packed =
       DeviceCopy<uint32_t>(nullptr, static_cast<size_t>(s.out) * stride, stream);
@@ -191,12 +224,17 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     return packed.status();
   }
   auto weight = std::make_unique<GptqCudaWeight>(s.out, static_cast<size_t>(s.out) * stride,
-                                                 *packed, sz, order);
+                                                 *packed, sz, order, mma);
   SLUICE_CUDA_RETURN(
       cudaMemcpyAsync(staging, s.qweight, qweight_bytes, cudaMemcpyHostToDevice, stream),
       "GPTQ qweight upload");
-  GptqRepack(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out, stride,
-             *packed, stream);
+  if (mma) {
+    GptqRepackMma(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out,
+                  *packed, stream);
+  } else {
+    GptqRepack(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out, stride,
+               *packed, stream);
+  }
   SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream), "GPTQ weight repack");
   SLUICE_CUDA_RETURN(cudaGetLastError(), "GPTQ weight repack");
   last_order = std::move(order);

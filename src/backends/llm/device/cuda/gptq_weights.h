@@ -23,9 +23,11 @@ namespace sluice::llm::cuda {
 // that later weights are compared against, so that equal orders are shared.
 struct GptqRowOrder {
   int32_t bits = 0, in = 0, groups = 0;
-  std::vector<int32_t> word_group;  // [in / (32 / bits)]
-  std::vector<int32_t> perm;        // [in], empty when the rows keep their order
+  std::vector<int32_t> word_group;   // [in / (32 / bits)]
+  std::vector<int32_t> kstep_group;  // [in / 16] when each k16 step lies in one group, else empty
+  std::vector<int32_t> perm;         // [in], empty when the rows keep their order
   int32_t* word_group_dev = nullptr;
+  int32_t* kstep_group_dev = nullptr;
   int32_t* perm_dev = nullptr;
   GptqRowOrder() = default;
   GptqRowOrder(const GptqRowOrder&) = delete;
@@ -38,7 +40,7 @@ struct GptqRowOrder {
 class GptqCudaWeight final : public Buffer {
  public:
   GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __half2* scale_zero,
-                 std::shared_ptr<const GptqRowOrder> order);
+                 std::shared_ptr<const GptqRowOrder> order, bool mma);
   ~GptqCudaWeight() override;
   GptqCudaWeight(const GptqCudaWeight&) = delete;
   GptqCudaWeight& operator=(const GptqCudaWeight&) = delete;
@@ -53,16 +55,22 @@ class GptqCudaWeight final : public Buffer {
 
  private:
   int32_t out_;
-  uint32_t* qweight_;                          // owned: [out, stride]
+  uint32_t* qweight_;                          // owned: [out, stride] words
   __half2* scale_zero_;                        // owned: [out, groups]
   std::shared_ptr<const GptqRowOrder> order_;  // shared with the weights of the same order
   GptqLayout layout_;
 };
 
+// Whether weights take the tensor-core layout where their shape and groups allow: off until
+// its kernels have run on a GPU (SLUICE_CUDA_GPTQ_MMA=1 turns it on).
+bool GptqMmaLayoutOn();
+
 // Checks `source` (bits 4 or 8, shapes, every group index and zero point, groups whose
-// sorted rows start on a packed word) and uploads it. `staging` is device memory of at least
-// the checkpoint qweight's bytes, free for this call; `last_order` is the row order of the
-// weight loaded before, reused when equal and replaced otherwise. Errors name what is wrong
+// sorted rows start on a packed word) and uploads it, in the tensor-core layout where
+// GptqMmaLayoutOn() and the shape and groups allow (gptq_kernels.h), else the column layout.
+// `staging` is device memory of at least the checkpoint qweight's bytes, free for this call;
+// `last_order` is the row order of the weight loaded before, reused when equal and replaced
+// otherwise. Errors name what is wrong
 // (InvalidArgument for bad data, Unsupported for what the kernels cannot run).
 Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     const GptqWeightSource& source, void* staging, size_t staging_bytes,
