@@ -11,15 +11,17 @@
 //    the workspace and CombineKernel merges them.
 //  - PrefillTcKernel: sequences with several new tokens (prefill, chunked prefill with a
 //    cached prefix), head_dim 64, 96, 128 or 256. FlashAttention-2 on tensor cores (mma.sync
-//    bf16): a block owns kTcRows (position, q head) rows of one kv head's group, streams K/V
+//    bf16): a block owns 64 (position, q head) rows of one kv head's group, streams K/V
 //    tiles from the paged cache through double-buffered shared memory with cp.async, and keeps
 //    an online softmax per row in registers.
 //  - PrefillKernel: the same on CUDA cores (FMA), for the other head dims: a block owns
 //    kPrefillRows query rows of one q head and K/V tiles of kPrefillKeys tokens.
 //
-// Scores are computed in the log2 domain (q pre-multiplied by scale * log2(e), exp2 instead
-// of exp), which is the same softmax. Everything accumulates in fp32; the output is rounded to
-// bf16 once. Grids depend only on DeviceStep's scalar fields and the shape, and the kernels
+// Scores are computed in the log2 domain (scaled by scale * log2(e), exp2 instead of exp),
+// which is the same softmax: on CUDA cores q is scaled before the products, on tensor cores
+// (where q stays bf16) the fp32 scores after them. Everything accumulates in fp32; the output
+// is rounded to bf16 once, and the tensor-core kernel also rounds the softmax weights to bf16
+// for the P V product (as FlashAttention does). Grids depend only on DeviceStep's scalar fields and the shape, and the kernels
 // read actual lengths from the step arrays, so every launch is CUDA-graph safe; blocks with
 // no work return at their first instructions.
 
@@ -560,7 +562,7 @@ __global__ void __launch_bounds__(kPrefillThreads)
 // --- Prefill on tensor cores ---
 //
 // FlashAttention-2's scheme with mma.sync m16n8k16 (bf16 in, fp32 accumulate; sm_80 and
-// later). A block of kTcWarps warps owns kTcRows query rows of one sequence and one kv head,
+// later). A block of kWarps warps owns kRows = 16 kWarps rows of one sequence and one kv head,
 // where the rows are the (position, q head) pairs of the kv head's group, position-major
 // (row m: position m / group, q head kv_head * group + m % group): the q heads that share a
 // kv head read each K/V tile once, and a short prompt still fills whole tiles. Each warp owns
@@ -572,21 +574,21 @@ __global__ void __launch_bounds__(kPrefillThreads)
 // division by block_size are off the copy's path. Shared-memory rows are padded by 16 bytes,
 // which makes ldmatrix's eight 16-byte row reads hit distinct banks for every head_dim here.
 
-constexpr int kTcWarps = 4;
-constexpr int kTcThreads = kTcWarps * 32;
-constexpr int kTcRows = kTcWarps * 16;
-
-template <int D>
+// kWarps warps of 16 rows each. Four: at head_dim 128 a block holds ~180 registers a thread
+// and 70 KB of shared memory, so that two blocks share an SM (A100 and H100 alike).
+template <int D, int kWarps = 4>
 struct TcConfig {
+  static constexpr int kThreads = kWarps * 32;
+  static constexpr int kRows = kWarps * 16;
   // Q lives in registers (D / 16 A fragments) up to D = 128; at 256 it would not fit beside
   // the output accumulators, so its fragments are read from shared memory at every tile.
   static constexpr bool kQInRegs = D <= 128;
   // Keys per tile: 64, or 32 at D = 256 to keep the block within 100 KB of shared memory.
   static constexpr int kKeys = D <= 128 ? 64 : 32;
   static constexpr int kStride = D + 8;  // shared-memory row, in elements
-  // K and V double buffers, the slots of two tiles, and Q's own tile where Q is read from
-  // shared memory at every tile (otherwise Q passes through K's second buffer once).
-  static constexpr size_t kSmemBytes = (4 * kKeys + (kQInRegs ? 0 : kTcRows)) * kStride * 2 +
+  // Two tile buffers (K then V), the slots of two tiles, and Q's own rows where Q is read
+  // from shared memory at every tile (otherwise Q passes through the second buffer once).
+  static constexpr size_t kSmemBytes = (4 * kKeys + (kQInRegs ? 0 : kRows)) * kStride * 2 +
                                        2 * kKeys * sizeof(int32_t);
 };
 
@@ -642,23 +644,25 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 // longest tiles (started first, as in PrefillKernel) go out for every kv head before the
 // shorter ones. In mma fragment terms, lane = 4 g + t holds rows g and g + 8 of its warp's
 // 16, and columns 2t, 2t + 1 of every 8-wide n-tile.
-template <int D>
-__global__ void __launch_bounds__(kTcThreads)
+template <int D, int kWarps>
+__global__ void __launch_bounds__(kWarps * 32)
     PrefillTcKernel(const DeviceStep step, const AttnParams p) {
-  using Cfg = TcConfig<D>;
+  using Cfg = TcConfig<D, kWarps>;
+  constexpr int kThreads = Cfg::kThreads;
+  constexpr int kRows = Cfg::kRows;
   constexpr int kKeys = Cfg::kKeys;
   constexpr int kStride = Cfg::kStride;
   constexpr int kChunks = D / 8;        // 16-byte chunks of a head row
   constexpr int kKeyTiles = kKeys / 8;  // n-tiles of S
   static_assert(D % 16 == 0 && kKeys % 16 == 0, "mma k-steps of 16");
-  static_assert(!Cfg::kQInRegs || kKeys == kTcRows, "Q passes through a K buffer");
+  static_assert(!Cfg::kQInRegs || kRows <= 2 * kKeys, "Q passes through a tile buffer");
   PdlLaunchDependents();
   // Metadata and block tables before the wait, q and the KV cache after it.
   const int num_kv = p.num_kv_heads;
   const int group = p.num_q_heads / num_kv;
   const int kv_head = blockIdx.x % num_kv;
   int seq = 0, tile = 0, ntiles = 0;
-  if (!FindPrefillTile(step, blockIdx.x / num_kv, group, kTcRows, &seq, &tile, &ntiles)) {
+  if (!FindPrefillTile(step, blockIdx.x / num_kv, group, kRows, &seq, &tile, &ntiles)) {
     return PdlWaitInFirstBlock();
   }
   tile = ntiles - 1 - tile;
@@ -669,8 +673,8 @@ __global__ void __launch_bounds__(kTcThreads)
   const int32_t* table = step.block_tables + step.seq_block_begin[seq];
   const int block_size = step.block_size;
   const int units = n * group;  // rows of the sequence
-  const int m0 = tile * kTcRows;
-  const int m_count = min(kTcRows, units - m0);
+  const int m0 = tile * kRows;
+  const int m_count = min(kRows, units - m0);
   const int first_pos = cached + m0 / group;  // the block's query positions
   const int last_pos = cached + (m0 + m_count - 1) / group;
   const int kv_end = last_pos + 1;  // this block reads positions [0, kv_end)
@@ -682,16 +686,17 @@ __global__ void __launch_bounds__(kTcThreads)
   const int warp = tid >> 5;
   const int lane = tid & 31;
 
+  // Buffer b: K rows at ks + b * kBuf, V rows at vs + b * kBuf.
+  constexpr int kBuf = 2 * kKeys * kStride;
   extern __shared__ __align__(16) unsigned char tc_smem[];
-  bf16* const ks = reinterpret_cast<bf16*>(tc_smem);  // [2][kKeys][kStride]
-  bf16* const vs = ks + 2 * kKeys * kStride;           // [2][kKeys][kStride]
-  int32_t* const slots = reinterpret_cast<int32_t*>(vs + 2 * kKeys * kStride);  // [2][kKeys]
-  bf16* const qs =
-      Cfg::kQInRegs ? ks + kKeys * kStride : reinterpret_cast<bf16*>(slots + 2 * kKeys);
+  bf16* const ks = reinterpret_cast<bf16*>(tc_smem);
+  bf16* const vs = ks + kKeys * kStride;
+  int32_t* const slots = reinterpret_cast<int32_t*>(ks + 2 * kBuf);  // [2][kKeys]
+  bf16* const qs = Cfg::kQInRegs ? ks + kBuf : reinterpret_cast<bf16*>(slots + 2 * kKeys);
 
   // Cache slots of tile t's positions into slots[buf]; -1 past kv_end (zero-filled rows).
   auto find_slots = [&](int t, int buf) {
-    for (int j = tid; j < kKeys; j += kTcThreads) {
+    for (int j = tid; j < kKeys; j += kThreads) {
       const int pos = t * kKeys + j;
       slots[buf * kKeys + j] = pos < kv_end ? SlotOf(table, pos, block_size) : -1;
     }
@@ -700,16 +705,16 @@ __global__ void __launch_bounds__(kTcThreads)
   // masked, but a masked weight 0 times a NaN of V would still be NaN.
   const bf16* const k_head = p.k_cache + static_cast<int64_t>(kv_head) * D;
   const bf16* const v_head = p.v_cache + static_cast<int64_t>(kv_head) * D;
-  static_assert(kKeys * kChunks % kTcThreads == 0 && kTcRows * kChunks % kTcThreads == 0);
+  static_assert(kKeys * kChunks % kThreads == 0 && kRows * kChunks % kThreads == 0);
   auto copy_tile = [&](int buf) {
 #pragma unroll
-    for (int i = 0; i < kKeys * kChunks / kTcThreads; ++i) {
-      const int e = tid + i * kTcThreads;
+    for (int i = 0; i < kKeys * kChunks / kThreads; ++i) {
+      const int e = tid + i * kThreads;
       const int j = e / kChunks;
       const int c = e % kChunks;
       const int32_t slot = slots[buf * kKeys + j];
       const int64_t off = slot >= 0 ? slot * kv_width + c * 8 : 0;
-      const int at = (buf * kKeys + j) * kStride + c * 8;
+      const int at = buf * kBuf + j * kStride + c * 8;
       CpAsync16(SmemAddr(ks + at), k_head + off, slot >= 0);
       CpAsync16(SmemAddr(vs + at), v_head + off, slot >= 0);
     }
@@ -722,8 +727,8 @@ __global__ void __launch_bounds__(kTcThreads)
 
   // Q rows; rows past the sequence's last (last tile) are zeros and write nothing.
 #pragma unroll
-  for (int i = 0; i < kTcRows * kChunks / kTcThreads; ++i) {
-    const int e = tid + i * kTcThreads;
+  for (int i = 0; i < kRows * kChunks / kThreads; ++i) {
+    const int e = tid + i * kThreads;
     const int r = e / kChunks;
     const int c = e % kChunks;
     const bool valid = r < m_count;
@@ -751,7 +756,7 @@ __global__ void __launch_bounds__(kTcThreads)
   if constexpr (Cfg::kQInRegs) {
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) Ldsm4(SmemAddr(qs + q_off + kk * 16), qf[kk]);
-    __syncthreads();  // Q's buffer is K's second one, which tile 1's copy overwrites
+    __syncthreads();  // Q's rows are the second buffer, which tile 1's copy overwrites
   }
 
   // Query positions of this lane's two rows (rows past the last repeat its position).
@@ -775,8 +780,8 @@ __global__ void __launch_bounds__(kTcThreads)
     CpAsyncWait<1>();
     __syncthreads();
 
-    const bf16* const kb = ks + buf * kKeys * kStride;
-    const bf16* const vb = vs + buf * kKeys * kStride;
+    const bf16* const kb = ks + buf * kBuf;
+    const bf16* const vb = vs + buf * kBuf;
 
     // S = Q K^T for the warp's 16 rows and the tile's keys.
     float s[kKeyTiles][4] = {};
@@ -931,17 +936,6 @@ void LaunchPrefill(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaS
   LaunchDependent(PrefillKernel<D>, grid, kPrefillThreads, 0, stream, step, p);
 }
 
-// Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
-// host-side attribute, legal during graph capture, and per device).
-template <int D>
-void LaunchPrefillTc(unsigned grid, const DeviceStep& step, const AttnParams& p,
-                     cudaStream_t stream) {
-  constexpr size_t kBytes = TcConfig<D>::kSmemBytes;
-  cudaFuncSetAttribute(PrefillTcKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(kBytes));
-  LaunchDependent(PrefillTcKernel<D>, dim3(grid), kTcThreads, kBytes, stream, step, p);
-}
-
 // A bound on the number of prefill tiles, sum over sequences of ceil(num_new * per_token /
 // per_tile), from the scalars alone: num_seqs tiles of the longest sequence, and
 // (rows * per_token + num_seqs * (per_tile - 1)) / per_tile.
@@ -952,6 +946,20 @@ int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
                            static_cast<int64_t>(step.num_seqs) * (per_tile - 1)) /
                           per_tile;
   return std::min(by_seq, by_rows);
+}
+
+// Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
+// host-side attribute, legal during graph capture, and per device).
+template <int D, int kWarps = 4>
+void LaunchPrefillTc(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  using Cfg = TcConfig<D, kWarps>;
+  const int group = p.num_q_heads / p.num_kv_heads;
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(
+      PrefillTileBound(step, group, Cfg::kRows) * p.num_kv_heads, INT_MAX));
+  cudaFuncSetAttribute(PrefillTcKernel<D, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(Cfg::kSmemBytes));
+  LaunchDependent(PrefillTcKernel<D, kWarps>, dim3(grid), Cfg::kThreads, Cfg::kSmemBytes, stream,
+                  step, p);
 }
 
 }  // namespace
@@ -1015,19 +1023,15 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
   const bool tensor_cores = prefill == PrefillPath::kAuto &&
                             (D == 64 || D == 96 || D == 128 || D == 256);
   if (tensor_cores) {
-    const int group = shape.num_q_heads / shape.num_kv_heads;
-    const int64_t blocks = std::min<int64_t>(
-        PrefillTileBound(step, group, kTcRows) * shape.num_kv_heads, INT_MAX);
-    const unsigned grid = static_cast<unsigned>(blocks);
     switch (D) {
       case 64:
-        return LaunchPrefillTc<64>(grid, step, p, stream);
+        return LaunchPrefillTc<64>(step, p, stream);
       case 96:
-        return LaunchPrefillTc<96>(grid, step, p, stream);
+        return LaunchPrefillTc<96>(step, p, stream);
       case 128:
-        return LaunchPrefillTc<128>(grid, step, p, stream);
+        return LaunchPrefillTc<128>(step, p, stream);
       default:
-        return LaunchPrefillTc<256>(grid, step, p, stream);
+        return LaunchPrefillTc<256>(step, p, stream);
     }
   }
   const int64_t tiles = std::min<int64_t>(PrefillTileBound(step, 1, kPrefillRows), INT_MAX);
