@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine needs to run bench/gpu_7b.sh and the CUDA tests, from a build on
-# this (Debian 12) machine: sluice, sluice-stub, sluice-bench, sluice-lifecycle and
-# cuda_kernels_test with debug info stripped, and the shared libraries they use that a GPU
+# this (Debian 12) machine: sluice, sluice-stub, sluice-bench, sluice-lifecycle,
+# cuda_kernels_test and prefill_attention_bench with debug info stripped, and the shared libraries they use that a GPU
 # machine may lack (not the C/C++ runtime, not CUDA's). bin/NAME are wrappers that put the
 # packed lib/ first on LD_LIBRARY_PATH for bin/real/NAME only, so that the GPU machine's own
 # programs (python with PyTorch) keep their libraries; the stub is found next to sluice.
@@ -16,7 +16,7 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin/real" "$stage/lib"
 for b in src/server/sluice src/stub/sluice-stub src/tools/sluice-bench src/tools/sluice-lifecycle \
-         tests/cuda_kernels_test; do
+         tests/cuda_kernels_test tests/prefill_attention_bench; do
   [ -x "$build/$b" ] || { echo "missing $build/$b (a CUDA build?)" >&2; exit 1; }
   n=$(basename "$b")
   objcopy --strip-debug "$build/$b" "$stage/bin/real/$n"
