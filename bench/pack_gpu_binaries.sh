@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Packs what a GPU machine needs to run bench/gpu_7b.sh and the CUDA tests, from a build on
 # this (Debian 12) machine: sluice, sluice-stub, sluice-bench, sluice-lifecycle,
-# cuda_kernels_test and prefill_attention_bench with debug info stripped, and the shared libraries they use that a GPU
-# machine may lack (not the C/C++ runtime, not CUDA's). bin/NAME are wrappers that put the
-# packed lib/ first on LD_LIBRARY_PATH for bin/real/NAME only, so that the GPU machine's own
-# programs (python with PyTorch) keep their libraries; the stub is found next to sluice.
+# cuda_kernels_test and prefill_attention_bench with debug info stripped, and the shared
+# libraries they use that a GPU machine may lack (not the C/C++ runtime, not CUDA's).
+# bin/NAME are wrappers that put the packed lib/ first on LD_LIBRARY_PATH for bin/real/NAME
+# only, so that the GPU machine's own programs (python with PyTorch) keep their libraries;
+# the stub is found next to sluice.
 #
 # Usage: bench/pack_gpu_binaries.sh [BUILD_DIR] [OUT.txz]   (defaults: build, gpu-binaries.txz)
 # On the GPU machine: tar xJf OUT.txz -C DIR, then bench/gpu_7b.sh DIR/bin ...,
