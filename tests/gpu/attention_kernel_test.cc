@@ -124,8 +124,27 @@ Case MakeCase(std::mt19937_64& rng, const AttentionShape& shape, int32_t block_s
   return c;
 }
 
-// Double-precision attention; padding rows are left NaN (not compared).
-std::vector<float> Reference(const Case& c) {
+// Which rows a check covers (1) when the reference of every row would cost too much; an
+// empty sample covers every row.
+using RowSample = std::vector<uint8_t>;
+
+// Per sequence: its first and last `edge` rows and about `random` others.
+RowSample SampleRows(std::mt19937_64& rng, const Case& c, int32_t edge, int32_t random) {
+  RowSample sample(c.rows, 0);
+  for (size_t si = 0; si < c.seqs.size(); ++si) {
+    const int32_t n = c.num_new[si];
+    const int32_t first = c.first_row[si];
+    for (int32_t j = 0; j < n; ++j) {
+      if (j < edge || j >= n - edge) sample[first + j] = 1;
+    }
+    for (int32_t i = 0; i < random; ++i) sample[first + static_cast<int32_t>(rng() % n)] = 1;
+  }
+  return sample;
+}
+
+// Double-precision attention; padding rows and rows outside `sample` are left NaN (not
+// compared).
+std::vector<float> Reference(const Case& c, const RowSample& sample = {}) {
   const int32_t d = c.shape.head_dim;
   const int32_t group = c.shape.num_q_heads / c.shape.num_kv_heads;
   const int32_t kvw = c.kv_width();
@@ -138,6 +157,7 @@ std::vector<float> Reference(const Case& c) {
     const int32_t* table = c.block_tables.data() + c.block_begin[si];
     for (int32_t j = 0; j < c.num_new[si]; ++j) {
       const int32_t r = c.first_row[si] + j;
+      if (!sample.empty() && !sample[r]) continue;
       const int32_t len = c.num_cached[si] + j + 1;
       w.resize(len);
       for (int32_t h = 0; h < c.shape.num_q_heads; ++h) {
@@ -231,10 +251,12 @@ struct DeviceCase {
 const float kGuard = 12288.f;  // exactly representable in bf16 (3 * 2^12)
 
 // Runs Attention with the given grid bounds (0: the case's own maxima) and returns the output
-// rows. The output buffer has one guard row after the last row, which must stay untouched.
-// `workspace_bytes` < 0 gives the op what AttentionWorkspaceBytes asks for.
+// rows. The output rows start as NaN (a row the kernels skip fails the comparison), and one
+// guard row after the last must stay untouched. `workspace_bytes` < 0 gives the op what
+// AttentionWorkspaceBytes asks for.
 std::vector<float> RunAttention(const Case& c, int32_t max_num_new = 0, int32_t max_context = 0,
-                                int64_t workspace_bytes = -1) {
+                                int64_t workspace_bytes = -1,
+                                PrefillPath prefill = PrefillPath::kAuto) {
   DeviceCase dev(c);
   const DeviceStep step = dev.Step(c, max_num_new > 0 ? max_num_new : c.max_num_new,
                                    max_context > 0 ? max_context : c.max_context);
@@ -242,9 +264,12 @@ std::vector<float> RunAttention(const Case& c, int32_t max_num_new = 0, int32_t 
                                               : static_cast<size_t>(workspace_bytes);
   DeviceArray<uint8_t> ws(ws_bytes);
   const size_t out_elems = static_cast<size_t>(c.rows) * c.out_width();
-  DeviceArray<bf16> out(std::vector<bf16>(out_elems + c.out_width(), testing::FloatToBf16(kGuard)));
+  std::vector<bf16> poisoned(out_elems + c.out_width(), testing::FloatToBf16(kGuard));
+  std::fill(poisoned.begin(), poisoned.begin() + static_cast<std::ptrdiff_t>(out_elems),
+            testing::FloatToBf16(std::numeric_limits<float>::quiet_NaN()));
+  DeviceArray<bf16> out(poisoned);
   Attention(dev.q.get(), c.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, c.shape, ws.get(),
-            ws_bytes, out.get(), /*stream=*/nullptr);
+            ws_bytes, out.get(), /*stream=*/nullptr, prefill);
   EXPECT_EQ(cudaGetLastError(), cudaSuccess);
   EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   std::vector<float> all = ToFloat(out.Download());
@@ -258,33 +283,73 @@ std::vector<float> RunAttention(const Case& c, int32_t max_num_new = 0, int32_t 
   return all;
 }
 
-// Compares every non-padding row: |got - want| <= 1e-2 |want| + 1e-4 (bf16 output; NaN fails).
+// Compares every non-padding row (of `sample`, when given). Decode rows (fp32 throughout)
+// element by element: |got - want| <= 1e-2 |want| + 1e-4. Prefill rows per (row, head), as
+// norms: ||got - want|| <= 1e-2 ||want|| + 1e-4, since the tensor-core kernel rounds the
+// softmax weights to bf16 for the P V product (a relative error of ~2^-9 per weight, which
+// an element-wise bound fails wherever an output element is a near-cancelling sum). A NaN
+// anywhere fails.
 void ExpectMatches(const Case& c, const std::vector<float>& got, const std::vector<float>& want,
-                   const std::string& what) {
+                   const std::string& what, const RowSample& sample = {}) {
   const int32_t width = c.out_width();
+  const int32_t d = c.shape.head_dim;
   int64_t bad = 0;
-  double worst = 0;
+  int64_t compared = 0;
+  double worst = 0;       // decode: worst absolute error; prefill: worst relative norm error
+  double err_sq = 0;      // over all compared elements
+  double want_sq = 0;
   std::string first;
+  auto where = [&](int32_t r, int32_t h) {
+    return "row " + std::to_string(r) + " (seq " + std::to_string(c.row_seq[r]) + " of " +
+           std::to_string(c.seqs.size()) + ", num_new " +
+           std::to_string(c.num_new[c.row_seq[r]]) + ", num_cached " +
+           std::to_string(c.num_cached[c.row_seq[r]]) + ", position " +
+           std::to_string(c.positions[r]) + ") head " + std::to_string(h);
+  };
   for (int32_t r = 0; r < c.rows; ++r) {
     if (c.slots[r] < 0) continue;  // padding row: may hold anything
-    for (int32_t i = 0; i < width; ++i) {
-      const size_t at = static_cast<size_t>(r) * width + i;
-      const double err = std::abs(static_cast<double>(got[at]) - want[at]);
-      const double tol = 1e-2 * std::abs(want[at]) + 1e-4;
-      if (!(err <= tol)) {
-        if (bad++ == 0) {
-          first = "row " + std::to_string(r) + " (seq " + std::to_string(c.row_seq[r]) +
-                  ", position " + std::to_string(c.positions[r]) + ") head " +
-                  std::to_string(i / c.shape.head_dim) + " dim " +
-                  std::to_string(i % c.shape.head_dim) + ": got " + std::to_string(got[at]) +
-                  " want " + std::to_string(want[at]);
+    if (!sample.empty() && !sample[r]) continue;
+    ++compared;
+    const bool prefill = c.num_new[c.row_seq[r]] > 1;
+    for (int32_t h = 0; h < c.shape.num_q_heads; ++h) {
+      double head_err_sq = 0;
+      double head_want_sq = 0;
+      for (int32_t i = 0; i < d; ++i) {
+        const size_t at = static_cast<size_t>(r) * width + static_cast<size_t>(h) * d + i;
+        const double diff = static_cast<double>(got[at]) - want[at];
+        head_err_sq += diff * diff;
+        head_want_sq += static_cast<double>(want[at]) * want[at];
+        if (prefill) continue;
+        const double err = std::abs(diff);
+        const double tol = 1e-2 * std::abs(want[at]) + 1e-4;
+        if (!(err <= tol)) {
+          if (bad++ == 0) {
+            first = where(r, h) + " dim " + std::to_string(i) + ": got " +
+                    std::to_string(got[at]) + " want " + std::to_string(want[at]);
+          }
+          worst = std::isnan(err) ? err : std::max(worst, err);
         }
-        worst = std::isnan(err) ? err : std::max(worst, err);
+      }
+      err_sq += head_err_sq;
+      want_sq += head_want_sq;
+      if (!prefill) continue;
+      const double err = std::sqrt(head_err_sq);
+      const double norm = std::sqrt(head_want_sq);
+      if (!(err <= 1e-2 * norm + 1e-4)) {
+        if (bad++ == 0) {
+          size_t at = static_cast<size_t>(r) * width + static_cast<size_t>(h) * d;
+          first = where(r, h) + ": ||got - want|| / ||want|| = " + std::to_string(err / norm) +
+                  ", dim 0 got " + std::to_string(got[at]) + " want " + std::to_string(want[at]);
+        }
+        worst = std::isnan(err) ? err : std::max(worst, err / norm);
       }
     }
   }
-  EXPECT_EQ(bad, 0) << what << ": " << bad << " mismatches, first " << first << ", worst abs error "
-                    << worst;
+  EXPECT_GT(compared, 0) << what << ": no row compared";
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " mismatches (decode: elements; prefill: (row, "
+                    << "head) vectors) in " << compared << " rows, first " << first
+                    << ", worst error " << worst << "; overall ||got - want|| / ||want|| = "
+                    << std::sqrt(err_sq / want_sq);
 }
 
 void Check(const Case& c, const std::string& what) {
@@ -452,6 +517,97 @@ TEST(AttentionKernelTest, GraphReplayWithNewStepContents) {
   cudaGraphExecDestroy(exec);
   cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
+}
+
+// --- The tensor-core prefill kernel (head_dim 64, 96, 128, 256) ---
+// Its tiles: 64 rows of (position, q head) pairs of one kv head's group, 64 keys (32 at
+// head_dim 256); the lengths below straddle those and the block size.
+
+std::string DescribeSeqs(const Case& c) {
+  std::string out = Describe(c) + ", (cached, new):";
+  for (const Seq& s : c.seqs) {
+    out += " (" + std::to_string(s.cached) + ", " + std::to_string(s.num_new) + ")";
+  }
+  return out;
+}
+
+// Prompts of 1 to 4100 tokens (one token is a decode), several in one launch, at GQA ratios
+// 1, 4, 7 and 8 and head dims 64 and 128; the reference covers a sample of the long ones' rows.
+TEST(AttentionKernelTest, TensorCorePrefillLengthsGqaRatiosAndHeadDims) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  const std::vector<int32_t> lengths = {1, 2, 3, 7, 9, 15, 16, 17, 31, 63, 64, 65, 100, 127,
+                                        128, 129, 191, 255, 257, 511, 1000, 1023, 2049, 4100};
+  for (int32_t head_dim : {64, 128}) {
+    for (int32_t group : {1, 4, 7, 8}) {
+      std::vector<Seq> seqs;
+      // A third of the lengths each time (all of them across the 8 cases) and two random ones.
+      for (size_t i = (head_dim / 64 + group) % 3; i < lengths.size(); i += 3) {
+        seqs.push_back({0, lengths[i]});
+      }
+      seqs.push_back({0, 2 + static_cast<int32_t>(rng() % 4099)});
+      seqs.push_back({0, 2 + static_cast<int32_t>(rng() % 300)});
+      std::shuffle(seqs.begin(), seqs.end(), rng);
+      const Case c = MakeCase(rng, MakeShape(2 * group, 2, head_dim, 2.f), 16, seqs);
+      const RowSample sample = SampleRows(rng, c, 24, 24);
+      ExpectMatches(c, RunAttention(c), Reference(c, sample), DescribeSeqs(c), sample);
+    }
+  }
+}
+
+// Chunks of prompts after cached prefixes of any length (prefix-cache hits and chunked
+// prefill): the rows see the prefix and the chunk's earlier rows, through shuffled blocks of
+// 16 and of an odd size.
+TEST(AttentionKernelTest, TensorCorePrefillAfterCachedPrefixes) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t head_dim : {64, 128}) {
+    for (int32_t group : {1, 7}) {
+      for (int32_t block_size : {16, 7}) {
+        std::vector<Seq> seqs;
+        for (int32_t cached : {1, 15, 17, 63, 65, 100, 1000, 3001}) {
+          seqs.push_back({cached, 2 + static_cast<int32_t>(rng() % 700)});
+        }
+        seqs.push_back({64, 64});  // prefix and chunk on tile boundaries
+        seqs.push_back({static_cast<int32_t>(rng() % 4000), 2 + static_cast<int32_t>(rng() % 200)});
+        std::shuffle(seqs.begin(), seqs.end(), rng);
+        const Case c =
+            MakeCase(rng, MakeShape(2 * group, 2, head_dim, 2.f), block_size, seqs);
+        const RowSample sample = SampleRows(rng, c, 30, 30);
+        ExpectMatches(c, RunAttention(c), Reference(c, sample), DescribeSeqs(c), sample);
+      }
+    }
+  }
+}
+
+// One long prompt at Qwen2-7B's shape, and a long chunk after a long prefix; the reference
+// covers a sample of rows (first and last ones, random ones).
+TEST(AttentionKernelTest, TensorCorePrefillLongSequences) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (const Seq& seq : {Seq{0, 16384}, Seq{13001, 3500}}) {
+    const Case c = MakeCase(rng, kQwen7b, 16, {seq});
+    const RowSample sample = SampleRows(rng, c, 8, 48);
+    ExpectMatches(c, RunAttention(c), Reference(c, sample), DescribeSeqs(c), sample);
+  }
+}
+
+// The tensor-core and CUDA-core kernels agree on the same step (every row compared with the
+// reference for both; a failure here that the reference checks do not show points at the
+// reference).
+TEST(AttentionKernelTest, TensorCoreAndCudaCorePrefillAgree) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t head_dim : {64, 96, 128, 256}) {
+    std::vector<Seq> seqs = {{0, 300}, {45, 2}, {0, 1}, {129, 77}, {0, 64}, {0, 1, true}};
+    const Case c = MakeCase(rng, MakeShape(14, 2, head_dim, 2.f), 16, seqs);
+    const std::vector<float> want = Reference(c);
+    const std::vector<float> tc = RunAttention(c);
+    const std::vector<float> cc = RunAttention(c, 0, 0, -1, PrefillPath::kCudaCores);
+    ExpectMatches(c, tc, want, "tensor cores, " + DescribeSeqs(c));
+    ExpectMatches(c, cc, want, "CUDA cores, " + DescribeSeqs(c));
+    ExpectMatches(c, tc, cc, "tensor cores against CUDA cores, " + DescribeSeqs(c));
+  }
 }
 
 }  // namespace

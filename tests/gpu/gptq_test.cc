@@ -141,7 +141,9 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
       }
     }
   }
-  if (cuda::GptqMmaLayoutOn()) EXPECT_GE(tensor_core, 8);
+  if (cuda::GptqMmaLayoutOn()) {
+    EXPECT_GE(tensor_core, 8);
+  }
   std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
               "weights in the tensor-core layout\n",
               worst, tensor_core, std::size(cases));

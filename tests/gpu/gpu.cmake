@@ -8,3 +8,8 @@ if(gpu_test_srcs)
             ${PROJECT_SOURCE_DIR}/src/backends/llm/device/cuda/cuda_module.cc
     DEPS sluice_device_cuda sluice_llm_engine sluice_llm_model LABELS gpu)
 endif()
+
+# Prefill attention timings, the CUDA-core against the tensor-core kernel (a tool, not a test).
+add_executable(prefill_attention_bench ${PROJECT_SOURCE_DIR}/bench/prefill_attention_bench.cc)
+target_compile_options(prefill_attention_bench PRIVATE ${SLUICE_WARNINGS})
+target_link_libraries(prefill_attention_bench PRIVATE sluice_device_cuda)

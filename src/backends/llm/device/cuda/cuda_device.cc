@@ -589,7 +589,9 @@ class CudaDevice final : public Device {
       if (*moved) DropGraphs();
     }
     cuda::Attention(Bf16(q), spec.num_q_heads * spec.head_dim, Bf16(k_cache), Bf16(v_cache),
-                    dstep_, shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream_);
+                    dstep_, shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream_,
+                    prefill_tensor_cores_ ? cuda::PrefillPath::kAuto
+                                          : cuda::PrefillPath::kCudaCores);
     Prof("Attention");
   }
 
@@ -764,6 +766,9 @@ class CudaDevice final : public Device {
   // rope with the KV-cache write. SLUICE_CUDA_FUSE=0 runs each op on its own (A/B
   // measurements; the fused forms are bit-equal).
   bool fuse_ = cuda::SwitchOn("SLUICE_CUDA_FUSE");
+  // Prefill attention on tensor cores where the head dim allows: off until its kernel has run
+  // on a GPU (SLUICE_CUDA_PREFILL_TC=1 turns it on).
+  bool prefill_tensor_cores_ = cuda::SwitchOptIn("SLUICE_CUDA_PREFILL_TC");
   // Output projections' slices added by the next norm (LinearAddRmsNorm);
   // SLUICE_CUDA_PARTIALS_NORM=0 runs a Linear, then AddRmsNorm (A/B measurements; bit-equal).
   bool partials_norm_ = cuda::SwitchOn("SLUICE_CUDA_PARTIALS_NORM");

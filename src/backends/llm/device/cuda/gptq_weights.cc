@@ -10,6 +10,7 @@
 #include <numeric>
 #include <string>
 
+#include "backends/llm/device/cuda/ab_switch.h"
 #include "backends/llm/device/cuda/cuda_memory.h"
 
 namespace sluice::llm::cuda {
@@ -77,10 +78,7 @@ Result<T*> DeviceCopy(const T* host, size_t n, cudaStream_t stream) {
 }  // namespace
 
 bool GptqMmaLayoutOn() {
-  static const bool on = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GPTQ_MMA");
-    return v != nullptr && std::string(v) == "1";
-  }();
+  static const bool on = SwitchOptIn("SLUICE_CUDA_GPTQ_MMA");
   return on;
 }
 

@@ -158,10 +158,14 @@ size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& sha
 // q [rows, num_q_heads * head_dim] with rows q_stride elements apart; out [rows, num_q_heads *
 // head_dim] contiguous. Padding rows (slot -1) may produce anything. Decode rows (a sequence
 // with num_new == 1) split long contexts across thread blocks; prefill rows use a tiled,
-// online-softmax (FlashAttention-style) kernel.
+// online-softmax (FlashAttention-style) kernel, on tensor cores for head_dim 64, 96, 128 and
+// 256 and on CUDA cores otherwise (or everywhere with PrefillPath::kCudaCores: tests and A/B
+// measurements).
+enum class PrefillPath { kAuto, kCudaCores };
 void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
                const DeviceStep& step, const AttentionShape& shape, void* workspace,
-               size_t workspace_bytes, bf16* out, cudaStream_t stream);
+               size_t workspace_bytes, bf16* out, cudaStream_t stream,
+               PrefillPath prefill = PrefillPath::kAuto);
 
 // --- Sampling (sampling.cu) ---
 

@@ -1,0 +1,258 @@
+// prefill_attention_bench: times the CUDA device's prefill attention (cuda::Attention, one
+// sequence of S new tokens over the paged KV cache) with the CUDA-core kernel and with the
+// tensor-core one, at Qwen2-7B's heads by default (28 q heads, 4 kv heads, head_dim 128) and
+// the engine's block size (16), on a shuffled block table. Each figure is the median of
+// --iters runs timed with CUDA events around one Attention() call; TFLOP/s counts the causal
+// FLOPs 4 * S^2 / 2 * head_dim * q_heads. It also reports how far the two kernels' outputs are
+// apart (||tc - cuda_cores|| / ||cuda_cores|| over the whole output), as a sanity check; the
+// kernel tests (cuda_kernels_test) are the correctness check. Built with the CUDA tests.
+//
+//   prefill_attention_bench                      # S = 1800 7000 20000 32000
+//   prefill_attention_bench --iters 5 --cached 1000 4096 16384
+//   prefill_attention_bench --q-heads 32 --kv-heads 8 --head-dim 64 2048
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/llm/device/cuda/kernels.h"
+
+namespace {
+
+using sluice::llm::cuda::AttentionShape;
+using sluice::llm::cuda::bf16;
+using sluice::llm::cuda::DeviceStep;
+using sluice::llm::cuda::PrefillPath;
+
+#define CHECK_CUDA(expr)                                                                   \
+  do {                                                                                     \
+    const cudaError_t err_ = (expr);                                                       \
+    if (err_ != cudaSuccess) {                                                             \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                   \
+                   cudaGetErrorString(err_));                                              \
+      std::exit(1);                                                                        \
+    }                                                                                      \
+  } while (0)
+
+template <typename T>
+T* Upload(const std::vector<T>& host) {
+  T* dev = nullptr;
+  CHECK_CUDA(cudaMalloc(&dev, std::max<size_t>(host.size(), 1) * sizeof(T)));
+  CHECK_CUDA(cudaMemcpy(dev, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
+  return dev;
+}
+
+// n bf16 values uniform in [-1, 1) from a cheap generator (the bench needs ~10^8 of them).
+std::vector<bf16> RandomBf16(size_t n, uint64_t seed) {
+  std::vector<bf16> v(n);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+  for (size_t i = 0; i < n; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const float f = static_cast<float>(x >> 40) * (2.f / 16777216.f) - 1.f;
+    v[i] = __float2bfloat16(f);
+  }
+  return v;
+}
+
+struct Options {
+  int q_heads = 28;
+  int kv_heads = 4;
+  int head_dim = 128;
+  int block_size = 16;
+  int iters = 10;
+  int cached = 0;
+  std::vector<int> lengths;
+};
+
+void Usage() {
+  std::fprintf(stderr,
+               "usage: prefill_attention_bench [--q-heads N] [--kv-heads N] [--head-dim N] "
+               "[--block-size N] [--iters N] [--cached N] [S ...]\n");
+  std::exit(2);
+}
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> int {
+      if (i + 1 >= argc) Usage();
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--q-heads") {
+      o.q_heads = next();
+    } else if (a == "--kv-heads") {
+      o.kv_heads = next();
+    } else if (a == "--head-dim") {
+      o.head_dim = next();
+    } else if (a == "--block-size") {
+      o.block_size = next();
+    } else if (a == "--iters") {
+      o.iters = next();
+    } else if (a == "--cached") {
+      o.cached = next();
+    } else if (!a.empty() && a[0] != '-') {
+      o.lengths.push_back(std::atoi(a.c_str()));
+    } else {
+      Usage();
+    }
+  }
+  if (o.lengths.empty()) o.lengths = {1800, 7000, 20000, 32000};
+  if (o.q_heads <= 0 || o.kv_heads <= 0 || o.q_heads % o.kv_heads != 0 || o.block_size <= 0 ||
+      o.iters <= 0 || o.cached < 0) {
+    Usage();
+  }
+  return o;
+}
+
+// Median milliseconds of one Attention() call over `iters` runs (after two warm-up runs).
+template <typename Fn>
+double MedianMs(int iters, cudaStream_t stream, Fn&& run) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  for (int i = 0; i < 2; ++i) run();
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  std::vector<double> ms;
+  for (int i = 0; i < iters; ++i) {
+    CHECK_CUDA(cudaEventRecord(start, stream));
+    run();
+    CHECK_CUDA(cudaEventRecord(stop, stream));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    CHECK_CUDA(cudaGetLastError());
+    float t = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  std::printf("%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d cached %d, median "
+              "of %d\n",
+              prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size,
+              o.cached, o.iters);
+  std::printf("%8s %14s %10s %14s %10s %8s %12s\n", "S", "cuda_cores_ms", "TFLOP/s", "tensor_ms",
+              "TFLOP/s", "speedup", "rel_diff");
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const AttentionShape shape{o.q_heads, o.kv_heads, o.head_dim,
+                             1.f / std::sqrt(static_cast<float>(o.head_dim))};
+  const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
+  const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
+  std::mt19937_64 rng(12345);
+
+  for (const int s : o.lengths) {
+    if (s < 2) continue;  // one new token is a decode
+    const int context = o.cached + s;
+    const int num_blocks = (context + o.block_size - 1) / o.block_size;
+    std::vector<int32_t> table(num_blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    std::vector<int32_t> positions(s), slots(s), row_seq(s, 0), tokens(s, 0);
+    for (int j = 0; j < s; ++j) {
+      const int pos = o.cached + j;
+      positions[j] = pos;
+      slots[j] = table[pos / o.block_size] * o.block_size + pos % o.block_size;
+    }
+    const size_t cache_elems = static_cast<size_t>(num_blocks) * o.block_size * kv_width;
+    bf16* q = Upload(RandomBf16(static_cast<size_t>(s) * out_width, 1));
+    bf16* k_cache = Upload(RandomBf16(cache_elems, 2));
+    bf16* v_cache = Upload(RandomBf16(cache_elems, 3));
+    int32_t* d_tokens = Upload(tokens);
+    int32_t* d_positions = Upload(positions);
+    int32_t* d_slots = Upload(slots);
+    int32_t* d_row_seq = Upload(row_seq);
+    int32_t* d_first_row = Upload(std::vector<int32_t>{0});
+    int32_t* d_num_new = Upload(std::vector<int32_t>{s});
+    int32_t* d_num_cached = Upload(std::vector<int32_t>{o.cached});
+    int32_t* d_block_begin = Upload(std::vector<int32_t>{0});
+    int32_t* d_tables = Upload(table);
+    DeviceStep step;
+    step.tokens = d_tokens;
+    step.positions = d_positions;
+    step.slots = d_slots;
+    step.row_seq = d_row_seq;
+    step.seq_first_row = d_first_row;
+    step.seq_num_new = d_num_new;
+    step.seq_num_cached = d_num_cached;
+    step.seq_block_begin = d_block_begin;
+    step.block_tables = d_tables;
+    step.rows = s;
+    step.num_seqs = 1;
+    step.block_size = o.block_size;
+    step.max_num_new = s;
+    step.max_context = context;
+    const size_t ws_bytes = sluice::llm::cuda::AttentionWorkspaceBytes(step, shape);
+    void* ws = nullptr;
+    CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
+    const size_t out_elems = static_cast<size_t>(s) * out_width;
+    bf16* out_cc = nullptr;
+    bf16* out_tc = nullptr;
+    CHECK_CUDA(cudaMalloc(&out_cc, out_elems * sizeof(bf16)));
+    CHECK_CUDA(cudaMalloc(&out_tc, out_elems * sizeof(bf16)));
+    CHECK_CUDA(cudaMemset(out_cc, 0xff, out_elems * sizeof(bf16)));  // NaN
+    CHECK_CUDA(cudaMemset(out_tc, 0xff, out_elems * sizeof(bf16)));
+
+    auto run = [&](PrefillPath path, bf16* out) {
+      sluice::llm::cuda::Attention(q, static_cast<int32_t>(out_width), k_cache, v_cache, step,
+                                   shape, ws, ws_bytes, out, stream, path);
+    };
+    const double ms_cc = MedianMs(o.iters, stream, [&] { run(PrefillPath::kCudaCores, out_cc); });
+    const double ms_tc = MedianMs(o.iters, stream, [&] { run(PrefillPath::kAuto, out_tc); });
+
+    std::vector<bf16> host_cc(out_elems), host_tc(out_elems);
+    CHECK_CUDA(cudaMemcpy(host_cc.data(), out_cc, out_elems * sizeof(bf16),
+                          cudaMemcpyDeviceToHost));
+    CHECK_CUDA(cudaMemcpy(host_tc.data(), out_tc, out_elems * sizeof(bf16),
+                          cudaMemcpyDeviceToHost));
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < out_elems; ++i) {
+      const double a = __bfloat162float(host_cc[i]);
+      const double b = __bfloat162float(host_tc[i]);
+      diff += (a - b) * (a - b);
+      norm += a * a;
+    }
+    const double rel = std::sqrt(diff / norm);  // NaN if either output has a NaN
+
+    // Causal FLOPs of the new rows (QK^T and PV, 2 FLOPs a multiply-add) over the context.
+    const double flops = 4.0 * (static_cast<double>(s) * s / 2 + static_cast<double>(s) *
+                                o.cached) * o.head_dim * o.q_heads;
+    std::printf("%8d %14.3f %10.1f %14.3f %10.1f %7.2fx %12.3e%s\n", s, ms_cc,
+                flops / (ms_cc * 1e9), ms_tc, flops / (ms_tc * 1e9), ms_cc / ms_tc, rel,
+                rel < 1e-2 ? "" : "  <-- outputs differ");
+    std::fflush(stdout);
+
+    for (void* ptr : {static_cast<void*>(q), static_cast<void*>(k_cache),
+                      static_cast<void*>(v_cache), static_cast<void*>(d_tokens),
+                      static_cast<void*>(d_positions), static_cast<void*>(d_slots),
+                      static_cast<void*>(d_row_seq), static_cast<void*>(d_first_row),
+                      static_cast<void*>(d_num_new), static_cast<void*>(d_num_cached),
+                      static_cast<void*>(d_block_begin), static_cast<void*>(d_tables), ws,
+                      static_cast<void*>(out_cc), static_cast<void*>(out_tc)}) {
+      cudaFree(ptr);
+    }
+  }
+  cudaStreamDestroy(stream);
+  return 0;
+}
