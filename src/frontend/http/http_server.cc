@@ -3,7 +3,6 @@
 #include <atomic>
 #include <deque>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -12,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/thread_annotations.h"
 #include "frontend/http/http_status.h"
 
 namespace sluice::http {
@@ -80,9 +80,8 @@ struct ServerShared {
   Router router;
   // Self-synchronised.
   std::atomic<bool> stopped{false};
-  // Guarded by mu.
-  std::mutex mu;
-  std::vector<std::weak_ptr<Session>> sessions;
+  Mutex mu;
+  std::vector<std::weak_ptr<Session>> sessions SLUICE_GUARDED_BY(mu);
 };
 
 class ConnectionWriter;
@@ -149,7 +148,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   ~ConnectionWriter() override {
     std::string data;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (state_ == State::kNone && !disconnected_) {
         std::string body = ErrorBody("handler sent no reply");
         data = FormatHead(500, "application/json", {}, body.size(), keep_alive_) + body;
@@ -166,7 +165,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   bool Send(int status, std::string content_type, std::string body, HeaderList headers) override {
     std::string data;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (state_ != State::kNone || disconnected_) return false;
       state_ = State::kDone;
       data = FormatHead(status, content_type, headers, body.size(), keep_alive_);
@@ -177,7 +176,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool StartStream(int status, std::string content_type, HeaderList headers) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kNone || disconnected_) return false;
     state_ = State::kStreaming;
     Enqueue(FormatHead(status, content_type, headers, std::nullopt, keep_alive_), false);
@@ -185,14 +184,14 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool WriteChunk(std::string data) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kStreaming || disconnected_) return false;
     if (!data.empty()) Enqueue(FormatChunk(data), false);
     return true;
   }
 
   void EndStream() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kStreaming) return;
     state_ = State::kDone;
     if (!disconnected_) Enqueue("0\r\n\r\n", true);
@@ -200,7 +199,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
 
   void OnDisconnect(std::function<void()> callback) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!disconnected_) {
         if (completed_) return;
         callbacks_.push_back(std::move(callback));
@@ -214,7 +213,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool Disconnected() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return disconnected_;
   }
 
@@ -232,7 +231,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   void MarkDisconnected() {
     std::vector<std::function<void()>> callbacks;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (disconnected_ || completed_) return;
       disconnected_ = true;
       callbacks.swap(callbacks_);
@@ -248,12 +247,12 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   // The client finished sending (EOF). Returns whether the request in progress is
   // cancellable work (it registered OnDisconnect), which the session then cancels.
   bool MarkPeerFinished() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     peer_finished_ = true;
     return !callbacks_.empty();
   }
   void MarkCompleted() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     completed_ = true;
     callbacks_.clear();
   }
@@ -287,13 +286,12 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   const std::shared_ptr<Session> session_;
   const std::shared_ptr<ServerShared> shared_;
   const bool keep_alive_;
-  // Guarded by mu_.
-  mutable std::mutex mu_;
-  State state_ = State::kNone;
-  bool disconnected_ = false;
-  bool completed_ = false;
-  bool peer_finished_ = false;
-  std::vector<std::function<void()>> callbacks_;
+  mutable Mutex mu_;
+  State state_ SLUICE_GUARDED_BY(mu_) = State::kNone;
+  bool disconnected_ SLUICE_GUARDED_BY(mu_) = false;
+  bool completed_ SLUICE_GUARDED_BY(mu_) = false;
+  bool peer_finished_ SLUICE_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> callbacks_ SLUICE_GUARDED_BY(mu_);
 };
 
 void Session::DoRead() {
@@ -517,9 +515,9 @@ struct HttpServer::Impl {
   net::steady_timer accept_retry{accept_strand};
   static constexpr std::chrono::milliseconds kAcceptRetry{50};
   uint16_t port = 0;
-  std::vector<std::thread> threads;
-  bool started = false;
-  std::mutex stop_mu;
+  Mutex stop_mu;  // serialises Start and Stop
+  std::vector<std::thread> threads SLUICE_GUARDED_BY(stop_mu);
+  bool started SLUICE_GUARDED_BY(stop_mu) = false;
 
   void DoAccept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -539,7 +537,7 @@ struct HttpServer::Impl {
       socket.set_option(tcp::no_delay(true), nodelay_ec);
       std::shared_ptr<Session> session;
       {
-        std::lock_guard<std::mutex> lock(shared->mu);
+        MutexLock lock(shared->mu);
         if (shared->stopped.load()) return;
         std::erase_if(shared->sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
         if (shared->sessions.size() < shared->options.max_connections) {
@@ -585,7 +583,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
 }
 
 Status HttpServer::Start() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  MutexLock lock(impl_->stop_mu);
   if (impl_->started) return InvalidArgument("HTTP server already started");
   if (impl_->shared->stopped.load()) return InvalidArgument("HTTP server already stopped");
   impl_->started = true;
@@ -596,10 +594,10 @@ Status HttpServer::Start() {
 }
 
 void HttpServer::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  MutexLock lock(impl_->stop_mu);
   std::vector<std::shared_ptr<Session>> sessions;
   {
-    std::lock_guard<std::mutex> shared_lock(impl_->shared->mu);
+    MutexLock shared_lock(impl_->shared->mu);
     if (impl_->shared->stopped.exchange(true)) return;
     for (auto& w : impl_->shared->sessions)
       if (auto s = w.lock()) sessions.push_back(std::move(s));
