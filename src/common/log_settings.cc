@@ -2,21 +2,21 @@
 
 #include <spdlog/spdlog.h>
 
-#include <mutex>
+#include "common/thread_annotations.h"
 
 namespace sluice {
 namespace {
-std::mutex g_mu;
-LogSettings g_settings;  // guarded by g_mu
+Mutex g_mu;
+LogSettings g_settings SLUICE_GUARDED_BY(g_mu);
 }  // namespace
 
 LogSettings GetLogSettings() {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   return g_settings;
 }
 
 void SetLogSettings(const LogSettings& settings) {
-  std::lock_guard lock(g_mu);
+  MutexLock lock(g_mu);
   g_settings = settings;
   spdlog::level::level_enum level = spdlog::level::off;
   if (settings.log_error) level = spdlog::level::err;

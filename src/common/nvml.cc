@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <mutex>
+
+#include "common/thread_annotations.h"
 
 // NVML's C API, declared here (no nvml.h on CPU machines). Only the handful of calls Sluice
 // needs, with the ABI of the versioned symbols.
@@ -59,7 +60,7 @@ struct Nvml::Impl {
   ProcessesFn processes_v1 = nullptr;
   ErrorStringFn error_string = nullptr;
   // NVML is documented thread-safe; the mutex only keeps our probe-and-retry loops simple.
-  mutable std::mutex mu;
+  mutable Mutex mu;
 
   std::string Error(const char* what, nvmlReturn_t rc) const {
     std::string msg = error_string ? error_string(rc) : "error";
@@ -131,7 +132,7 @@ Nvml::~Nvml() {
 }
 
 Result<std::vector<GpuInfo>> Nvml::Gpus() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   unsigned int count = 0;
   if (nvmlReturn_t rc = impl_->count(&count); rc != kNvmlSuccess) {
     return Internal(impl_->Error("device count", rc));
@@ -160,7 +161,7 @@ Result<std::vector<GpuInfo>> Nvml::Gpus() const {
 }
 
 Result<std::vector<ProcessMemory>> Nvml::ComputeProcesses(unsigned index) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   nvmlDevice_t dev = nullptr;
   if (nvmlReturn_t rc = impl_->handle(index, &dev); rc != kNvmlSuccess) {
     return NotFound(impl_->Error(("device " + std::to_string(index)).c_str(), rc));

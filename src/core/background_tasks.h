@@ -7,8 +7,9 @@
 #include <functional>
 #include <list>
 #include <memory>
-#include <mutex>
 #include <thread>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::core {
 
@@ -19,8 +20,8 @@ class BackgroundTasks {
   BackgroundTasks& operator=(const BackgroundTasks&) = delete;
   ~BackgroundTasks() { JoinAll(); }
 
-  void Run(std::function<void()> fn) {
-    std::lock_guard lock(mu_);
+  void Run(std::function<void()> fn) SLUICE_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     ReapLocked();
     auto task = std::make_shared<Task>();
     task->thread = std::thread([task, fn = std::move(fn)]() mutable {
@@ -35,10 +36,10 @@ class BackgroundTasks {
     tasks_.push_back(task);
   }
 
-  void JoinAll() {
+  void JoinAll() SLUICE_EXCLUDES(mu_) {
     std::list<std::shared_ptr<Task>> tasks;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       tasks.swap(tasks_);
     }
     for (auto& t : tasks)
@@ -50,7 +51,7 @@ class BackgroundTasks {
     std::thread thread;
     std::atomic<bool> done{false};
   };
-  void ReapLocked() {
+  void ReapLocked() SLUICE_REQUIRES(mu_) {
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       if ((*it)->done.load() && (*it)->thread.get_id() != std::this_thread::get_id()) {
         (*it)->thread.join();
@@ -60,8 +61,8 @@ class BackgroundTasks {
       }
     }
   }
-  std::mutex mu_;
-  std::list<std::shared_ptr<Task>> tasks_;  // guarded by mu_
+  Mutex mu_;
+  std::list<std::shared_ptr<Task>> tasks_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::core

@@ -8,11 +8,11 @@
 
 #include "core/instance_supervisor.h"
 
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::core {
 namespace {
@@ -35,25 +35,27 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
   RestartPolicy policy;
   std::string label;  // "model 'x' version 1 instance 0"
 
-  std::mutex stop_mu;  // serializes Stop callers
+  Mutex stop_mu;  // serializes Stop callers
   // Serializes the calls to `outer` (taken before mu, never while mu is held), so that the
   // owner hears of a death before it hears of the restart that follows it.
-  std::mutex notify_mu;
+  Mutex notify_mu SLUICE_ACQUIRED_BEFORE(mu);
   std::thread supervisor;
 
-  std::mutex mu;
-  std::condition_variable cv;
-  // Guarded by mu.
-  std::shared_ptr<ModelInstance> current;  // null while down; shared: calls run outside mu
-  uint64_t generation = 0;                 // of `current`; older stubs' exits are ignored
-  bool serving = false;                    // the first stub was ready once
-  bool died = false;                       // `current` died unexpectedly, not yet handled
-  std::string death_reason;
-  bool stopping = false;
-  bool ended = false;  // on_exit was reported
-  std::string end_reason;  // what on_exit reported
-  int restarts_in_a_row = 0;
-  Clock::time_point started_at;
+  Mutex mu;
+  CondVar cv;
+  // Null while down; shared: calls run outside mu.
+  std::shared_ptr<ModelInstance> current SLUICE_GUARDED_BY(mu);
+  // Of `current`; older stubs' exits are ignored. The first stub's is 1 from the start: its
+  // exit may come before Launch returns.
+  uint64_t generation SLUICE_GUARDED_BY(mu) = 1;
+  bool serving SLUICE_GUARDED_BY(mu) = false;  // the first stub was ready once
+  bool died SLUICE_GUARDED_BY(mu) = false;     // `current` died unexpectedly, not yet handled
+  std::string death_reason SLUICE_GUARDED_BY(mu);
+  bool stopping SLUICE_GUARDED_BY(mu) = false;
+  bool ended SLUICE_GUARDED_BY(mu) = false;        // on_exit was reported
+  std::string end_reason SLUICE_GUARDED_BY(mu);  // what on_exit reported
+  int restarts_in_a_row SLUICE_GUARDED_BY(mu) = 0;
+  Clock::time_point started_at SLUICE_GUARDED_BY(mu);
 
   StubCallbacks InnerCallbacks(uint64_t gen) {
     StubCallbacks cb;
@@ -63,14 +65,14 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
     cb.on_exit = [weak, gen](const std::string& reason, bool expected) {
       auto self = weak.lock();
       if (!self || expected) return;
-      std::lock_guard notify_lock(self->notify_mu);
+      MutexLock notify_lock(self->notify_mu);
       std::string down;
       {
-        std::lock_guard lock(self->mu);
+        MutexLock lock(self->mu);
         if (gen != self->generation || self->stopping) return;
         self->died = true;
         self->death_reason = reason;
-        self->cv.notify_all();
+        self->cv.NotifyAll();
         // Tell the owner at once, on this thread, so that it routes nothing more to this
         // instance; the supervisor thread restarts it (or gives up, reporting on_exit).
         const int n = self->NextRestart();
@@ -84,7 +86,7 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
 
   // The number the next restart would have (mu held): the count in a row, unless the stub
   // that died ran long enough to reset it.
-  int NextRestart() const {
+  int NextRestart() const SLUICE_REQUIRES(mu) {
     const bool healthy = Clock::now() - started_at >= policy.healthy_after;
     return (healthy ? 0 : restarts_in_a_row) + 1;
   }
@@ -94,10 +96,10 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
   }
 
   // Ends the instance for good (mu not held): on_exit once.
-  void ReportEnd(const std::string& reason, bool expected) {
-    std::lock_guard notify_lock(notify_mu);
+  void ReportEnd(const std::string& reason, bool expected) SLUICE_EXCLUDES(notify_mu, mu) {
+    MutexLock notify_lock(notify_mu);
     {
-      std::lock_guard lock(mu);
+      MutexLock lock(mu);
       if (ended) return;
       ended = true;
       end_reason = reason;
@@ -105,28 +107,28 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
     if (outer.on_exit) outer.on_exit(reason, expected);
   }
 
-  void Supervise();
+  void Supervise() SLUICE_EXCLUDES(notify_mu, mu);
 };
 
 void InstanceSupervisor::State::Supervise() {
-  std::unique_lock lock(mu);
+  MutexLock lock(mu);
   for (;;) {
-    cv.wait(lock, [&] { return stopping || died; });
+    cv.Wait(mu, [&]() SLUICE_REQUIRES(mu) { return stopping || died; });
     if (stopping) return;
     died = false;
     std::string reason = death_reason;
     std::shared_ptr<ModelInstance> dead = std::move(current);
     if (!serving) {
       // Died before it was ever ready: the load reports it; nothing to restart.
-      lock.unlock();
+      lock.Unlock();
       dead.reset();
       ReportEnd(reason, false);
       return;
     }
     if (Clock::now() - started_at >= policy.healthy_after) restarts_in_a_row = 0;
-    lock.unlock();
+    lock.Unlock();
     dead.reset();  // reaped already: its IO thread is joined here, off that thread
-    lock.lock();
+    lock.Lock();
 
     // Restart attempts until one is ready, the limit is reached, or Stop.
     for (;;) {
@@ -137,7 +139,7 @@ void InstanceSupervisor::State::Supervise() {
                 : reason + "; not restarted: " + std::to_string(restarts_in_a_row) +
                       " restart(s) in a row reached the limit (--model-restart-max " +
                       std::to_string(policy.max_restarts) + ")";
-        lock.unlock();
+        lock.Unlock();
         spdlog::error("{}: stub {}", label, why);
         ReportEnd(why, false);
         return;
@@ -146,63 +148,63 @@ void InstanceSupervisor::State::Supervise() {
       const milliseconds delay = Backoff(policy, n);
       const std::string count =
           "restart " + std::to_string(n) + " of " + std::to_string(policy.max_restarts);
-      lock.unlock();
+      lock.Unlock();
       spdlog::warn("{}: stub {}; {} in {}", label, reason, count, Millis(delay));
       if (outer.on_restarting) {
-        std::lock_guard notify_lock(notify_mu);
+        MutexLock notify_lock(notify_mu);
         outer.on_restarting(StubCallbacks::RestartPhase::kWaiting, DownReason(reason, n));
       }
-      lock.lock();
-      if (cv.wait_for(lock, delay, [&] { return stopping; })) return;
+      lock.Lock();
+      if (cv.WaitFor(mu, delay, [&]() SLUICE_REQUIRES(mu) { return stopping; })) return;
       const uint64_t gen = ++generation;
-      lock.unlock();
+      lock.Unlock();
       if (outer.on_restarting) {
-        std::lock_guard notify_lock(notify_mu);
+        MutexLock notify_lock(notify_mu);
         outer.on_restarting(StubCallbacks::RestartPhase::kStarting,
                             "restarting: stub process " + reason + " (" + count + ")");
       }
       auto launched = launcher->Launch(spec, InnerCallbacks(gen));
-      lock.lock();
+      lock.Lock();
       if (!launched.ok()) {
         reason = "could not be restarted: " + launched.status().message();
         continue;
       }
       std::shared_ptr<ModelInstance> fresh = std::move(launched).value();
       if (stopping) {
-        lock.unlock();
+        lock.Unlock();
         (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
         return;
       }
       current = fresh;
       started_at = Clock::now();
-      lock.unlock();
+      lock.Unlock();
       Status ready = fresh->WaitReady(policy.ready_timeout);
-      lock.lock();
+      lock.Lock();
       if (stopping) return;  // Stop stopped `fresh`
       if (ready.ok() && !died) {
-        lock.unlock();
+        lock.Unlock();
         spdlog::info("{}: stub restarted (pid {}), serving again", label, fresh->pid());
         {
           // Re-checked under notify_mu: a death reported meanwhile must not be followed by
           // "serving again" (the loop below handles it).
-          std::lock_guard notify_lock(notify_mu);
+          MutexLock notify_lock(notify_mu);
           bool serving_now;
           {
-            std::lock_guard check(mu);
+            MutexLock check(mu);
             serving_now = !died && !stopping;
           }
           if (serving_now && outer.on_restarted) outer.on_restarted();
         }
-        lock.lock();
+        lock.Lock();
         break;  // serving: wait for the next death
       }
       reason = died ? death_reason : "failed to restart: " + ready.message();
       died = false;
       current.reset();
-      lock.unlock();
+      lock.Unlock();
       (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
       fresh.reset();
-      lock.lock();
+      lock.Lock();
     }
   }
 }
@@ -218,10 +220,9 @@ Result<std::unique_ptr<ModelInstance>> InstanceSupervisor::Launch(InstanceLaunch
   state->policy = policy;
   state->label = "model '" + spec.model_name + "' version " + std::to_string(spec.model_version) +
                  " instance " + std::to_string(spec.instance_index);
-  state->generation = 1;
   ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> first, launcher.Launch(spec, state->InnerCallbacks(1)));
   {
-    std::lock_guard lock(state->mu);
+    MutexLock lock(state->mu);
     state->current = std::move(first);
     state->started_at = Clock::now();
   }
@@ -243,13 +244,13 @@ milliseconds InstanceSupervisor::Backoff(const RestartPolicy& policy, int n) {
 Status InstanceSupervisor::WaitReady(milliseconds timeout) {
   std::shared_ptr<ModelInstance> inst;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     inst = state_->current;
   }
   if (!inst) return Unavailable(state_->label + ": stub exited before it was ready");
   Status s = inst->WaitReady(timeout);
   if (s.ok()) {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     state_->serving = true;
   }
   return s;
@@ -258,7 +259,7 @@ Status InstanceSupervisor::WaitReady(milliseconds timeout) {
 Status InstanceSupervisor::Send(uint64_t request_id, const InferRequest& request) {
   std::shared_ptr<ModelInstance> inst;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     inst = state_->current;
   }
   if (!inst) return Unavailable(state_->label + " is restarting after its stub process died");
@@ -268,7 +269,7 @@ Status InstanceSupervisor::Send(uint64_t request_id, const InferRequest& request
 Status InstanceSupervisor::Cancel(uint64_t request_id) {
   std::shared_ptr<ModelInstance> inst;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     inst = state_->current;
   }
   return inst ? inst->Cancel(request_id) : Status::Ok();
@@ -276,21 +277,21 @@ Status InstanceSupervisor::Cancel(uint64_t request_id) {
 
 std::string InstanceSupervisor::Stop(milliseconds finalize_timeout, milliseconds kill_timeout) {
   State& s = *state_;
-  std::lock_guard stop_lock(s.stop_mu);
+  MutexLock stop_lock(s.stop_mu);
   std::shared_ptr<ModelInstance> inst;
   std::string restart_reason;
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     s.stopping = true;
     inst = s.current;
     if (!inst) restart_reason = s.death_reason;
-    s.cv.notify_all();
+    s.cv.NotifyAll();
   }
   std::string reason;
   if (inst) reason = inst->Stop(finalize_timeout, kill_timeout);
   if (s.supervisor.joinable()) s.supervisor.join();
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     // The supervisor may have put in a stub after `inst` was taken; it stopped that one.
     inst = std::move(s.current);
   }
@@ -300,7 +301,7 @@ std::string InstanceSupervisor::Stop(milliseconds finalize_timeout, milliseconds
     inst.reset();
   }
   {
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     // Ended before (restarts exhausted, or a second Stop): the same reason again.
     if (s.ended) return s.end_reason;
   }
@@ -310,14 +311,14 @@ std::string InstanceSupervisor::Stop(milliseconds finalize_timeout, milliseconds
 }
 
 pid_t InstanceSupervisor::pid() const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->current ? state_->current->pid() : -1;
 }
 
 std::vector<MetricFamily> InstanceSupervisor::Metrics() const {
   std::shared_ptr<ModelInstance> inst;
   {
-    std::lock_guard lock(state_->mu);
+    MutexLock lock(state_->mu);
     inst = state_->current;
   }
   return inst ? inst->Metrics() : std::vector<MetricFamily>();

@@ -35,7 +35,7 @@ ModelLifecycle::ModelLifecycle(ModelRepository& repository, InstanceLauncher& la
 ModelLifecycle::~ModelLifecycle() { UnloadAll(); }
 
 std::shared_ptr<ModelLifecycle::Entry> ModelLifecycle::GetEntry(const std::string& name, bool create) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   if (it != entries_.end()) return it->second;
   if (!create) return nullptr;
@@ -59,7 +59,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
   const bool overridden = options.config_json.has_value() || !options.files.empty();
   Result<ModelSource> read = overridden ? repository_.ReadWithOverride(name, options) : repository_.Read(name);
   if (!read.ok()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     entry.wanted = true;
     bool serving = false;
     for (auto& [v, version] : entry.versions) serving = serving || version->state() == ModelState::kReady;
@@ -68,7 +68,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
   }
   ModelSource source = std::move(read).value();
   if (source.versions.empty()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     entry.wanted = true;
     entry.error = "at least one version must be available under the version policy of model '" + name + "'";
     return InvalidArgument("load failed for model '" + name + "': " + entry.error);
@@ -77,7 +77,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
   std::map<int64_t, std::shared_ptr<ModelVersion>> old;
   std::optional<ModelSource> old_source;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     old = entry.versions;
     old_source = entry.source;
     entry.wanted = true;
@@ -97,7 +97,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
     fresh.push_back(ModelVersion::Create(name, v, source.config, source.model_dir.string(),
                                          source.private_dir, options_, launcher_, tasks_));
     if (!serving) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       entry.versions[v] = fresh.back();  // the index shows LOADING
     }
   }
@@ -114,7 +114,7 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
   std::vector<std::shared_ptr<ModelVersion>> retire;
   std::string errors;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (size_t i = 0; i < fresh.size(); ++i) {
       const int64_t v = fresh[i]->version();
       auto it = old.find(v);
@@ -173,7 +173,7 @@ void ModelLifecycle::UnloadLocked(const std::string& name, Entry& entry,
                                   std::optional<std::chrono::milliseconds> grace) {
   std::vector<std::shared_ptr<ModelVersion>> live;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     entry.wanted = false;
     entry.source.reset();
     entry.failed_fingerprint.reset();
@@ -193,7 +193,7 @@ void ModelLifecycle::UnloadLocked(const std::string& name, Entry& entry,
 }
 
 void ModelLifecycle::RecordUnloadDuration(double secs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t b = 0;
   while (b < unload_hist_.bounds.size() && secs > unload_hist_.bounds[b]) ++b;
   unload_hist_.bucket_counts[b]++;
@@ -206,7 +206,7 @@ void ModelLifecycle::Poll() {
   std::set<std::string> disk(on_disk.begin(), on_disk.end());
   std::vector<std::string> known;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [name, entry] : entries_)
       if (entry->wanted) known.push_back(name);
   }
@@ -222,7 +222,7 @@ void ModelLifecycle::Poll() {
     Result<ModelSource> source = repository_.Read(name);
     bool changed = true;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (source.ok() && entry->source) {
         changed = entry->source->config_fingerprint != source->config_fingerprint ||
                   entry->source->version_fingerprints != source->version_fingerprints ||
@@ -249,7 +249,7 @@ size_t ModelLifecycle::InflightCount() const {
 void ModelLifecycle::UnloadAll(std::optional<std::chrono::milliseconds> grace) {
   std::vector<std::pair<std::string, std::shared_ptr<Entry>>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     all.assign(entries_.begin(), entries_.end());
   }
   std::vector<std::thread> unloaders;
@@ -266,7 +266,7 @@ void ModelLifecycle::UnloadAll(std::optional<std::chrono::milliseconds> grace) {
 std::vector<ModelIndexEntry> ModelLifecycle::Index(bool ready_only) const {
   std::map<std::string, std::vector<ModelIndexEntry>> rows;
   for (const std::string& name : repository_.ListModels()) rows[name];
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [name, entry] : entries_) {
     auto& list = rows[name];
     for (auto& [v, version] : entry->versions)
@@ -286,7 +286,7 @@ std::vector<ModelIndexEntry> ModelLifecycle::Index(bool ready_only) const {
 Result<std::shared_ptr<ModelVersion>> ModelLifecycle::FindAny(const std::string& name,
                                                               const std::string& version) const {
   ASSIGN_OR_RETURN(int64_t v, ParseVersion(version));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end() || it->second->versions.empty())
     return NotFound("Request for unknown model: '" + name + "' is not found");
@@ -314,7 +314,7 @@ Result<std::shared_ptr<ModelVersion>> ModelLifecycle::Find(const std::string& na
 
 std::vector<std::shared_ptr<ModelVersion>> ModelLifecycle::AllVersions() const {
   std::vector<std::shared_ptr<ModelVersion>> out;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [name, entry] : entries_)
     for (auto& [v, version] : entry->versions) out.push_back(version);
   return out;
@@ -322,7 +322,7 @@ std::vector<std::shared_ptr<ModelVersion>> ModelLifecycle::AllVersions() const {
 
 LifecycleStats ModelLifecycle::Stats() const {
   LifecycleStats stats;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [name, entry] : entries_)
     for (auto& [v, version] : entry->versions)
       stats.versions.push_back({name, v, version->state(), version->load_duration_secs()});
@@ -331,7 +331,7 @@ LifecycleStats ModelLifecycle::Stats() const {
 }
 
 bool ModelLifecycle::AllReady() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [name, entry] : entries_) {
     if (!entry->wanted) continue;
     bool ready = false;

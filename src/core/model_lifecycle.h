@@ -10,15 +10,14 @@
 // load). Operations on different models run in parallel. Routing and the index read the
 // current versions under a short lock and never wait for an operation.
 
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "core/background_tasks.h"
 #include "core/inference_service.h"
 #include "core/model_repository.h"
@@ -62,25 +61,25 @@ class ModelLifecycle {
   // A ticket lock: turns are served in the order tickets were taken.
   class OpQueue {
    public:
-    uint64_t Take() {
-      std::lock_guard lock(mu_);
+    uint64_t Take() SLUICE_EXCLUDES(mu_) {
+      MutexLock lock(mu_);
       return next_++;
     }
-    void WaitFor(uint64_t ticket) {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return serving_ == ticket; });
+    void WaitFor(uint64_t ticket) SLUICE_EXCLUDES(mu_) {
+      MutexLock lock(mu_);
+      cv_.Wait(mu_, [&]() SLUICE_REQUIRES(mu_) { return serving_ == ticket; });
     }
-    void Done() {
-      std::lock_guard lock(mu_);
+    void Done() SLUICE_EXCLUDES(mu_) {
+      MutexLock lock(mu_);
       ++serving_;
-      cv_.notify_all();
+      cv_.NotifyAll();
     }
 
    private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    uint64_t next_ = 0;     // guarded by mu_
-    uint64_t serving_ = 0;  // guarded by mu_
+    Mutex mu_;
+    CondVar cv_;
+    uint64_t next_ SLUICE_GUARDED_BY(mu_) = 0;
+    uint64_t serving_ SLUICE_GUARDED_BY(mu_) = 0;
   };
   // Holds one turn of an OpQueue from construction (waiting for it) to destruction.
   class OpTurn {
@@ -97,7 +96,7 @@ class ModelLifecycle {
 
   struct Entry {
     OpQueue ops;  // operations on this model, one at a time, in arrival order
-    // Guarded by ModelLifecycle::mu_:
+    // Guarded by ModelLifecycle::mu_ (the owner's mutex, which an attribute here cannot name):
     std::map<int64_t, std::shared_ptr<ModelVersion>> versions;  // what the index shows
     std::optional<ModelSource> source;  // last applied, for poll's diff
     std::string error;                  // model-level error (config, duplicate) if no version
@@ -105,11 +104,14 @@ class ModelLifecycle {
     bool wanted = false;                // a load was asked and no unload since
   };
 
-  std::shared_ptr<Entry> GetEntry(const std::string& name, bool create);
-  Status LoadLocked(const std::string& name, Entry& entry, const LoadOptions& options, bool force);
+  std::shared_ptr<Entry> GetEntry(const std::string& name, bool create) SLUICE_EXCLUDES(mu_);
+  // "Locked": with the entry's turn (OpTurn) held, not mu_, which they take themselves.
+  Status LoadLocked(const std::string& name, Entry& entry, const LoadOptions& options, bool force)
+      SLUICE_EXCLUDES(mu_);
   void UnloadLocked(const std::string& name, Entry& entry,
-                    std::optional<std::chrono::milliseconds> grace = std::nullopt);
-  void RecordUnloadDuration(double secs);
+                    std::optional<std::chrono::milliseconds> grace = std::nullopt)
+      SLUICE_EXCLUDES(mu_);
+  void RecordUnloadDuration(double secs) SLUICE_EXCLUDES(mu_);
 
   ModelRepository& repository_;
   InstanceLauncher& launcher_;
@@ -118,9 +120,9 @@ class ModelLifecycle {
   // Declared before the versions: destroyed (joined) after them, since a version's
   // destructor hands its instances to it.
   BackgroundTasks tasks_;
-  mutable std::mutex mu_;
-  std::map<std::string, std::shared_ptr<Entry>> entries_;  // guarded by mu_
-  Histogram unload_hist_;                                   // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_ SLUICE_GUARDED_BY(mu_);
+  Histogram unload_hist_ SLUICE_GUARDED_BY(mu_);
 };
 
 // Parses a version string ("" = default); InvalidArgument for garbage.

@@ -29,15 +29,20 @@ std::atomic<uint64_t> g_next_request_id{1};
 }  // namespace
 
 struct ModelVersion::Inflight {
+  explicit Inflight(ResponseSink s) : sink(std::move(s)) {}
+
   uint64_t id = 0;
   size_t instance = 0;
   uint64_t start_ns = 0;
-  uint64_t started_ns = 0;  // guarded by ModelVersion::mu_: when a backend started it; 0 before
-  std::mutex sink_mu;
-  bool done = false;       // guarded by sink_mu: the final event was delivered
-  bool responded = false;  // guarded by sink_mu: a response or the final event was delivered
-  bool errored = false;    // guarded by sink_mu
-  ResponseSink sink;       // guarded by sink_mu
+  // Guarded by ModelVersion::mu_ (the owner's mutex, which an attribute here cannot name):
+  // when a backend started it; 0 before.
+  uint64_t started_ns = 0;
+  Mutex sink_mu;
+  bool done SLUICE_GUARDED_BY(sink_mu) = false;  // the final event was delivered
+  // A response or the final event was delivered.
+  bool responded SLUICE_GUARDED_BY(sink_mu) = false;
+  bool errored SLUICE_GUARDED_BY(sink_mu) = false;
+  ResponseSink sink SLUICE_GUARDED_BY(sink_mu);
 };
 
 // The client's handle: cancels through a weak reference, so a handle kept after unload
@@ -141,13 +146,13 @@ Status ModelVersion::Load() {
         "instance_group asks for " + std::to_string(specs.size()) +
         " instances, above the limit of " + std::to_string(options_.max_instances) +
         " (--model-instance-count-max)");
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     state_ = ModelState::kUnavailable;
     reason_ = refused.message();
     return refused;
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     instance_alive_.assign(specs.size(), false);
   }
 
@@ -178,52 +183,54 @@ Status ModelVersion::Load() {
       status = launched.status();
       break;
     }
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     instances_.push_back(std::move(launched).value());
     instance_alive_[i] = true;
   }
   // Instances initialize in parallel; wait for each within the shared deadline.
   const auto deadline = start + options_.load_timeout;
-  for (size_t i = 0; i < instances_.size() && status.ok(); ++i) {
+  const std::vector<ModelInstance*> launched = Instances();
+  for (size_t i = 0; i < launched.size() && status.ok(); ++i) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    status = instances_[i]->WaitReady(std::max(left, std::chrono::milliseconds(1)));
-    if (!status.ok() && instances_.size() > 1)
+    status = launched[i]->WaitReady(std::max(left, std::chrono::milliseconds(1)));
+    if (!status.ok() && launched.size() > 1)
       status = status.WithPrefix("instance " + std::to_string(i));
   }
   if (status.ok()) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (bool alive : instance_alive_) {
       if (!alive) status = Unavailable("an instance exited during load: " + reason_);
     }
     if (status.ok()) {
       state_ = ModelState::kReady;
       reason_.clear();
+      crashed_ = false;
       load_duration_secs_ = std::chrono::duration<double>(Clock::now() - start).count();
       return Status::Ok();
     }
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   // A stub whose backend failed to initialize exits as soon as it is asked: give it the
   // time to (half the kill budget) rather than SIGTERM at once, which logged every failed
   // load as "killed by signal 15". A stub hung in Initialize gets SIGTERM after that.
   StopInstances(options_.kill_timeout / 2, options_.kill_timeout / 2);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   state_ = ModelState::kUnavailable;
   reason_ = status.message();
+  crashed_ = false;
   return status;
 }
 
 Result<std::shared_ptr<InflightRequest>> ModelVersion::Submit(InferRequest request, ResponseSink sink) {
-  auto inflight = std::make_shared<Inflight>();
+  auto inflight = std::make_shared<Inflight>(std::move(sink));
   inflight->id = g_next_request_id.fetch_add(1);
   inflight->start_ns = NowNs();
-  inflight->sink = std::move(sink);
   ModelInstance* instance = nullptr;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != ModelState::kReady)
       return Unavailable(Describe() + " is not ready (" + std::string(ModelStateName(state_)) +
                          (reason_.empty() ? "" : ": " + reason_) + ")");
@@ -244,10 +251,10 @@ Result<std::shared_ptr<InflightRequest>> ModelVersion::Submit(InferRequest reque
   Status sent = instance->Send(inflight->id, request);
   if (!sent.ok()) {
     // Never reached a backend: the caller gets the error, the sink is never called.
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     // A started report cannot come for a request that never reached its stub.
     if (inflight_.erase(inflight->id) && inflight->started_ns == 0) stats_.pending_count = --not_started_;
-    drained_.notify_all();
+    drained_.NotifyAll();
     return sent.WithPrefix(Describe());
   }
   return std::shared_ptr<InflightRequest>(std::make_shared<Handle>(weak_from_this(), inflight->id));
@@ -256,7 +263,7 @@ Result<std::shared_ptr<InflightRequest>> ModelVersion::Submit(InferRequest reque
 void ModelVersion::OnResponse(uint64_t id, ResponseEvent event) {
   std::shared_ptr<Inflight> request;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = inflight_.find(id);
     if (it == inflight_.end()) return;  // already ended (e.g. synthesized final)
     request = it->second;
@@ -267,7 +274,7 @@ void ModelVersion::OnResponse(uint64_t id, ResponseEvent event) {
 }
 
 void ModelVersion::OnStarted(uint64_t id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = inflight_.find(id);
   if (it == inflight_.end() || it->second->started_ns != 0) return;
   it->second->started_ns = std::max<uint64_t>(NowNs(), it->second->start_ns + 1);
@@ -281,7 +288,7 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
   const bool cancelled = event.status.code() == StatusCode::kCancelled;
   bool first_response = false;
   {
-    std::lock_guard sink_lock(request->sink_mu);
+    MutexLock sink_lock(request->sink_mu);
     if (request->done) return;
     if (final) request->done = true;
     first_response = ok && !request->responded;
@@ -293,12 +300,12 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
   const uint64_t dt = now - request->start_ns;
   if (!final) {
     if (first_response) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       ObserveMetric(stats_.first_response_ms, static_cast<double>(dt) / 1e6);
     }
     return;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   inflight_.erase(request->id);
   // A request that ends without a started report (an error before its backend ran it, or a
   // report still on its way) started when it ended: its whole time was queue time.
@@ -332,13 +339,13 @@ void ModelVersion::Deliver(const std::shared_ptr<Inflight>& request, ResponseEve
     stats_.fail.ns += dt;
     if (cancelled) stats_.cancel_count++;
   }
-  drained_.notify_all();
+  drained_.NotifyAll();
 }
 
 void ModelVersion::CancelRequest(uint64_t id) {
   ModelInstance* instance = nullptr;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = inflight_.find(id);
     if (it == inflight_.end()) return;
     if (!instance_alive_[it->second->instance]) return;
@@ -350,8 +357,9 @@ void ModelVersion::CancelRequest(uint64_t id) {
 
 void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool expected) {
   bool crash = false;
+  std::string crash_reason;  // reason_ as set here: read after mu_ is released
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (index < instance_alive_.size()) instance_alive_[index] = false;
     crash = !expected && !stopping_;
     // A restart in progress may have set UNAVAILABLE; restarts exhausted end it here.
@@ -360,13 +368,15 @@ void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool 
       // Refuse new requests at once; UNAVAILABLE only once every stub is reaped (below).
       reason_ = (instances_.size() > 1 ? "instance " + std::to_string(index) + ": " : "") +
                 "stub process " + reason;
+      crashed_ = true;
+      crash_reason = reason_;
       if (state_ == ModelState::kReady) state_ = ModelState::kUnloading;
       stopping_ = true;
     }
-    drained_.notify_all();
+    drained_.NotifyAll();
   }
   if (!crash) return;
-  spdlog::error("{}: {}", Describe(), reason_);
+  spdlog::error("{}: {}", Describe(), crash_reason);
   // The stub's own end failed its requests; make sure, whatever the backend did.
   FailAll(Unavailable(Describe() + " is unavailable: stub process " + reason), static_cast<int>(index));
   // Stop the other instances off this IO thread, then report UNAVAILABLE.
@@ -376,7 +386,7 @@ void ModelVersion::OnInstanceExit(size_t index, const std::string& reason, bool 
     if (!self) return;
     self->StopInstances(self->options_.kill_timeout / 2, self->options_.kill_timeout / 2);
     self->FailAll(Unavailable(self->Describe() + " is unavailable: " + self->reason()));
-    std::lock_guard lock(self->mu_);
+    MutexLock lock(self->mu_);
     self->state_ = ModelState::kUnavailable;
   });
 }
@@ -385,7 +395,7 @@ void ModelVersion::OnInstanceRestarting(size_t index, StubCallbacks::RestartPhas
                                         const std::string& reason) {
   bool was_alive = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_ || unload_started_ || index >= instance_alive_.size()) return;
     was_alive = instance_alive_[index];
     instance_alive_[index] = false;
@@ -399,7 +409,7 @@ void ModelVersion::OnInstanceRestarting(size_t index, StubCallbacks::RestartPhas
                                                                 : ModelState::kUnavailable;
       reason_ = (instances_.size() > 1 ? "instance " + std::to_string(index) + ": " : "") + reason;
     }
-    drained_.notify_all();
+    drained_.NotifyAll();
   }
   // The stub's end failed its requests already; make sure, whatever the backend did.
   if (was_alive)
@@ -408,7 +418,7 @@ void ModelVersion::OnInstanceRestarting(size_t index, StubCallbacks::RestartPhas
 }
 
 void ModelVersion::OnInstanceRestarted(size_t index) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (stopping_ || unload_started_ || index >= instance_alive_.size()) return;
   instance_alive_[index] = true;
   if (restarting_) {
@@ -421,7 +431,7 @@ void ModelVersion::OnInstanceRestarted(size_t index) {
 void ModelVersion::FailAll(const Status& error, int instance_index) {
   std::vector<std::shared_ptr<Inflight>> open;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& [id, request] : inflight_)
       if (instance_index < 0 || request->instance == static_cast<size_t>(instance_index))
         open.push_back(request);
@@ -434,21 +444,29 @@ void ModelVersion::FailAll(const Status& error, int instance_index) {
   }
 }
 
+std::vector<ModelInstance*> ModelVersion::Instances() const {
+  MutexLock lock(mu_);
+  std::vector<ModelInstance*> instances;
+  for (const auto& instance : instances_) instances.push_back(instance.get());
+  return instances;
+}
+
 void ModelVersion::StopInstances(std::chrono::milliseconds finalize, std::chrono::milliseconds kill) {
   std::vector<std::thread> stoppers;
-  for (size_t i = 0; i < instances_.size(); ++i) {
-    stoppers.emplace_back([this, i, finalize, kill] {
-      std::string reason = instances_[i]->Stop(finalize, kill);
+  const std::vector<ModelInstance*> instances = Instances();
+  for (size_t i = 0; i < instances.size(); ++i) {
+    stoppers.emplace_back([this, instance = instances[i], i, finalize, kill] {
+      std::string reason = instance->Stop(finalize, kill);
       spdlog::debug("{} instance {}: {}", Describe(), i, reason);
     });
   }
   for (auto& t : stoppers) t.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   instance_alive_.assign(instance_alive_.size(), false);
 }
 
 void ModelVersion::BeginUnload() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   unload_started_ = true;
   if (state_ == ModelState::kReady || state_ == ModelState::kLoading || restarting_)
     state_ = ModelState::kUnloading;
@@ -460,13 +478,14 @@ void ModelVersion::FinishUnload(std::optional<std::chrono::milliseconds> grace) 
   const milliseconds kill = options_.kill_timeout;
   std::vector<uint64_t> to_cancel;
   {
-    std::unique_lock lock(mu_);
+    MutexLock lock(mu_);
     if (state_ == ModelState::kUnavailable && instances_.empty()) return;
     unload_started_ = true;
     state_ = state_ == ModelState::kUnavailable && !restarting_ ? state_ : ModelState::kUnloading;
     restarting_ = false;
     // 1. Grace: in-flight requests (streams included) may finish.
-    drained_.wait_for(lock, grace.value_or(options_.unload_grace), [&] { return inflight_.empty(); });
+    drained_.WaitFor(mu_, grace.value_or(options_.unload_grace),
+                     [&]() SLUICE_REQUIRES(mu_) { return inflight_.empty(); });
     for (auto& [id, request] : inflight_) to_cancel.push_back(id);
   }
   // 2. Past grace: cancel what is left and give the backends a fifth of the kill budget.
@@ -474,57 +493,57 @@ void ModelVersion::FinishUnload(std::optional<std::chrono::milliseconds> grace) 
     spdlog::info("{}: cancelling {} request(s) still open after the unload grace period", Describe(),
                  to_cancel.size());
     for (uint64_t id : to_cancel) CancelRequest(id);
-    std::unique_lock lock(mu_);
-    drained_.wait_for(lock, kill / 5, [&] { return inflight_.empty(); });
+    MutexLock lock(mu_);
+    drained_.WaitFor(mu_, kill / 5, [&]() SLUICE_REQUIRES(mu_) { return inflight_.empty(); });
   }
   // 3. Stop the stubs: shutdown -> finalize -> exit, then SIGTERM, then SIGKILL.
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   StopInstances(kill * 2 / 5, kill * 2 / 5);
   // 4. The server, not the backend, ends whatever is still open.
   FailAll(Cancelled(Describe() + " was unloaded before the request finished"));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   state_ = ModelState::kUnavailable;
-  if (reason_.empty() || reason_.rfind("stub process", 0) != 0) reason_ = "unloaded";
+  if (!crashed_) reason_ = "unloaded";
 }
 
 ModelState ModelVersion::state() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return state_;
 }
 
 std::string ModelVersion::reason() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return reason_;
 }
 
 double ModelVersion::load_duration_secs() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return load_duration_secs_;
 }
 
 ModelStatistics ModelVersion::Statistics() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ModelStatistics stats = stats_;
   stats.inflight_count = inflight_.size();
   return stats;
 }
 
 bool ModelVersion::restarting() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return restarting_;
 }
 
 size_t ModelVersion::inflight_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return inflight_.size();
 }
 
 std::vector<pid_t> ModelVersion::InstancePids() const {
   std::vector<pid_t> pids;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < instances_.size(); ++i)
     if (instance_alive_[i]) pids.push_back(instances_[i]->pid());
   return pids;
@@ -532,7 +551,7 @@ std::vector<pid_t> ModelVersion::InstancePids() const {
 
 std::vector<MetricFamily> ModelVersion::Metrics() const {
   std::vector<MetricFamily> families;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (state_ != ModelState::kReady) return families;
   for (size_t i = 0; i < instances_.size(); ++i) {
     if (!instance_alive_[i]) continue;

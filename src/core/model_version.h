@@ -9,17 +9,16 @@
 // final event and nothing after it, whichever thread gets there first.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "common/inference.h"
+#include "common/thread_annotations.h"
 #include "core/background_tasks.h"
 #include "core/inference_service.h"
 #include "core/instance_supervisor.h"
@@ -102,22 +101,26 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
                std::shared_ptr<const void> keepalive, VersionOptions options,
                InstanceLauncher& launcher, BackgroundTasks& tasks);
 
-  void OnResponse(uint64_t id, ResponseEvent event);
+  void OnResponse(uint64_t id, ResponseEvent event) SLUICE_EXCLUDES(mu_);
   // The backend started request `id`: its queue time ends, it is no longer pending.
-  void OnStarted(uint64_t id);
-  void OnInstanceExit(size_t index, const std::string& reason, bool expected);
+  void OnStarted(uint64_t id) SLUICE_EXCLUDES(mu_);
+  void OnInstanceExit(size_t index, const std::string& reason, bool expected) SLUICE_EXCLUDES(mu_);
   // An instance died and is being restarted (its supervisor's callbacks): the version
   // stops routing to it; with no instance left it reports UNAVAILABLE (waiting) or LOADING
   // (starting) with the reason, and READY again once an instance is back.
-  void OnInstanceRestarting(size_t index, StubCallbacks::RestartPhase phase, const std::string& reason);
-  void OnInstanceRestarted(size_t index);
+  void OnInstanceRestarting(size_t index, StubCallbacks::RestartPhase phase, const std::string& reason)
+      SLUICE_EXCLUDES(mu_);
+  void OnInstanceRestarted(size_t index) SLUICE_EXCLUDES(mu_);
   // Delivers an event to a request's sink (at most one final); removes it on final.
-  void Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event);
-  void CancelRequest(uint64_t id);
+  void Deliver(const std::shared_ptr<Inflight>& request, ResponseEvent event) SLUICE_EXCLUDES(mu_);
+  void CancelRequest(uint64_t id) SLUICE_EXCLUDES(mu_);
+  // The instances launched so far (see instances_).
+  std::vector<ModelInstance*> Instances() const SLUICE_EXCLUDES(mu_);
   // Stops every instance in parallel; bounded by finalize + kill.
-  void StopInstances(std::chrono::milliseconds finalize, std::chrono::milliseconds kill);
+  void StopInstances(std::chrono::milliseconds finalize, std::chrono::milliseconds kill)
+      SLUICE_EXCLUDES(mu_);
   // Ends every open request with `error`.
-  void FailAll(const Status& error, int instance_index = -1);
+  void FailAll(const Status& error, int instance_index = -1) SLUICE_EXCLUDES(mu_);
   std::string Describe() const;
 
   // Constant after construction.
@@ -131,23 +134,24 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
   InstanceLauncher& launcher_;
   BackgroundTasks& tasks_;
 
-  // Written only by Load() before READY, read-only afterwards (so Submit may use it
-  // without mu_; sends never happen under mu_, which the IO threads need).
-  std::vector<std::unique_ptr<ModelInstance>> instances_;
-
-  mutable std::mutex mu_;
-  std::condition_variable drained_;  // notified when inflight_ shrinks
-  ModelState state_ = ModelState::kLoading;          // guarded by mu_
-  std::string reason_;                               // guarded by mu_
-  bool stopping_ = false;                            // guarded by mu_: Stop() was called
-  bool unload_started_ = false;                      // guarded by mu_
-  bool restarting_ = false;  // guarded by mu_: the state/reason are a restart's (no instance live)
-  std::vector<bool> instance_alive_;                 // guarded by mu_
-  std::unordered_map<uint64_t, std::shared_ptr<Inflight>> inflight_;  // guarded by mu_
-  size_t next_instance_ = 0;                         // guarded by mu_
-  double load_duration_secs_ = 0;                    // guarded by mu_
-  ModelStatistics stats_;                            // guarded by mu_
-  uint64_t not_started_ = 0;  // guarded by mu_: in flight, not yet started (pending)
+  mutable Mutex mu_;
+  CondVar drained_;  // notified when inflight_ shrinks
+  // Appended only by Load() (under mu_), never shrunk before the destructor: a pointer taken
+  // under mu_ stays valid without it (sends never happen under mu_, which the IO threads need).
+  std::vector<std::unique_ptr<ModelInstance>> instances_ SLUICE_GUARDED_BY(mu_);
+  ModelState state_ SLUICE_GUARDED_BY(mu_) = ModelState::kLoading;
+  std::string reason_ SLUICE_GUARDED_BY(mu_);
+  // reason_ is a crashed stub's (OnInstanceExit), which an unload afterwards keeps.
+  bool crashed_ SLUICE_GUARDED_BY(mu_) = false;
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;  // Stop() was called
+  bool unload_started_ SLUICE_GUARDED_BY(mu_) = false;
+  bool restarting_ SLUICE_GUARDED_BY(mu_) = false;  // the state/reason are a restart's (no instance live)
+  std::vector<bool> instance_alive_ SLUICE_GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, std::shared_ptr<Inflight>> inflight_ SLUICE_GUARDED_BY(mu_);
+  size_t next_instance_ SLUICE_GUARDED_BY(mu_) = 0;
+  double load_duration_secs_ SLUICE_GUARDED_BY(mu_) = 0;
+  ModelStatistics stats_ SLUICE_GUARDED_BY(mu_);
+  uint64_t not_started_ SLUICE_GUARDED_BY(mu_) = 0;  // in flight, not yet started (pending)
 };
 
 }  // namespace sluice::core

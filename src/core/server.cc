@@ -97,21 +97,21 @@ void Server::LoadStartupModels() {
 }
 
 void Server::PollLoop() {
-  std::unique_lock lock(poll_mu_);
+  MutexLock lock(poll_mu_);
   while (!shutting_down_) {
-    poll_cv_.wait_for(lock, std::chrono::seconds(options_.poll_secs), [&] { return shutting_down_.load(); });
+    poll_cv_.WaitFor(poll_mu_, std::chrono::seconds(options_.poll_secs), [&] { return shutting_down_.load(); });
     if (shutting_down_) break;
-    lock.unlock();
+    lock.Unlock();
     lifecycle_->Poll();
-    lock.lock();
+    lock.Lock();
   }
 }
 
 void Server::Shutdown(std::chrono::milliseconds drain) {
   {
-    std::lock_guard lock(poll_mu_);
+    MutexLock lock(poll_mu_);
     shutting_down_ = true;
-    poll_cv_.notify_all();
+    poll_cv_.NotifyAll();
   }
   if (poll_thread_.joinable()) poll_thread_.join();
   const auto deadline = std::chrono::steady_clock::now() + drain;

@@ -3,15 +3,14 @@
 // every frontend speaks. Owns the poll thread and the shutdown sequence.
 
 #include <atomic>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "common/nvml.h"
+#include "common/thread_annotations.h"
 #include "core/inference_service.h"
 #include "core/model_lifecycle.h"
 #include "core/model_repository.h"
@@ -83,8 +82,8 @@ class Server final : public InferenceService {
 
   std::atomic<bool> shutting_down_{false};
   std::function<bool()> liveness_check_;  // constant once serving
-  std::mutex poll_mu_;
-  std::condition_variable poll_cv_;
+  Mutex poll_mu_;  // guards no data: poll_cv_ waits on it (shutting_down_ is atomic)
+  CondVar poll_cv_;
   std::thread poll_thread_;
 };
 

@@ -20,14 +20,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
-#include <mutex>
 #include <set>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "common/thread_annotations.h"
 #include "core/stub_spawner.h"
 #include "ipc/connection.h"
 
@@ -68,30 +67,30 @@ struct StubProcess::Impl {
   std::thread io;
   std::thread::id io_id;
 
-  std::mutex stop_mu;  // serializes Stop callers
+  Mutex stop_mu;  // serializes Stop callers
 
-  mutable std::mutex mu;
-  std::condition_variable cv;
-  // Guarded by mu.
-  std::shared_ptr<ipc::Connection> link;  // reset after the child is reaped
-  bool init_done = false;
-  Status init_status;
-  bool stopping = false;
-  bool reaped = false;
-  bool exited = false;  // reaped and every callback made
-  std::string kill_reason;  // set when we killed it for a reason of our own
-  std::string stop_note;    // escalation steps taken by Stop
-  std::string exit_reason;
-  std::set<uint64_t> in_flight;
-  std::vector<MetricFamily> metrics;
-  bool metrics_drop_logged = false;
-  Clock::time_point last_ack;
+  mutable Mutex mu;
+  CondVar cv;
+  std::shared_ptr<ipc::Connection> link SLUICE_GUARDED_BY(mu);  // reset after the child is reaped
+  bool init_done SLUICE_GUARDED_BY(mu) = false;
+  Status init_status SLUICE_GUARDED_BY(mu);
+  bool stopping SLUICE_GUARDED_BY(mu) = false;
+  bool reaped SLUICE_GUARDED_BY(mu) = false;
+  bool exited SLUICE_GUARDED_BY(mu) = false;  // reaped and every callback made
+  // Set when we killed it for a reason of our own.
+  std::string kill_reason SLUICE_GUARDED_BY(mu);
+  std::string stop_note SLUICE_GUARDED_BY(mu);  // escalation steps taken by Stop
+  std::string exit_reason SLUICE_GUARDED_BY(mu);
+  std::set<uint64_t> in_flight SLUICE_GUARDED_BY(mu);
+  std::vector<MetricFamily> metrics SLUICE_GUARDED_BY(mu);
+  bool metrics_drop_logged SLUICE_GUARDED_BY(mu) = false;
+  Clock::time_point last_ack SLUICE_GUARDED_BY(mu);
   // Whether the stub has sent anything yet. Heartbeats are checked only from its first
   // message on: before it, the stub may still be exec'ing and loading its libraries (the
   // CUDA ones are hundreds of MB, seconds from a cold disk), and WaitReady's timeout bounds
   // that start instead. (Checked from the spawn, a cold machine's first stub was killed for
   // "stopped answering heartbeats" before its main() ran.)
-  bool answered = false;
+  bool answered SLUICE_GUARDED_BY(mu) = false;
 
   ~Impl() {
     if (pidfd >= 0) close(pidfd);
@@ -104,15 +103,15 @@ struct StubProcess::Impl {
   }
 
   // Sends `sig` unless the child was already reaped (its pid may then be reused).
-  void Signal(int sig) {
-    std::lock_guard<std::mutex> lock(mu);
+  void Signal(int sig) SLUICE_EXCLUDES(mu) {
+    MutexLock lock(mu);
     if (!reaped) ::kill(pid, sig);
   }
 
   // Kills the child for a reason of ours; the first reason given is the exit reason.
-  void Kill(const std::string& reason) {
+  void Kill(const std::string& reason) SLUICE_EXCLUDES(mu) {
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (reaped) return;
       if (kill_reason.empty()) {
         kill_reason = reason;
@@ -123,10 +122,10 @@ struct StubProcess::Impl {
     Wake();
   }
 
-  void HandleMessage(ipc::Message m) {
+  void HandleMessage(ipc::Message m) SLUICE_EXCLUDES(mu) {
     switch (m.type()) {
       case ipc::MessageType::kInitResult: {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         if (init_done) {
           violation = "sent a second InitResult";
           return;
@@ -135,13 +134,13 @@ struct StubProcess::Impl {
         if (!answered) last_ack = Clock::now();
         answered = true;
         init_status = std::get<ipc::InitResultMessage>(m.body).status;
-        cv.notify_all();
+        cv.NotifyAll();
         return;
       }
       case ipc::MessageType::kResponse: {
         auto& event = std::get<ipc::ResponseMessage>(m.body).event;
         {
-          std::lock_guard<std::mutex> lock(mu);
+          MutexLock lock(mu);
           if (!in_flight.contains(m.request_id)) {
             violation = "sent a response for request " + std::to_string(m.request_id) +
                             ", which is not in flight";
@@ -154,7 +153,7 @@ struct StubProcess::Impl {
       }
       case ipc::MessageType::kHeartbeatAck: {
         auto& ack = std::get<ipc::HeartbeatAckMessage>(m.body);
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         last_ack = Clock::now();
         answered = true;
         metrics = std::move(ack.metrics);
@@ -166,7 +165,7 @@ struct StubProcess::Impl {
       }
       case ipc::MessageType::kRequestStarted: {
         {
-          std::lock_guard<std::mutex> lock(mu);
+          MutexLock lock(mu);
           // A late report (the request ended meanwhile) is harmless: ignored.
           if (!in_flight.contains(m.request_id)) return;
         }
@@ -186,14 +185,14 @@ struct StubProcess::Impl {
   }
   std::string violation;  // IO thread only: a protocol violation found by HandleMessage
 
-  void IoLoop();
-  void Reap(int status);
+  void IoLoop() SLUICE_EXCLUDES(mu);
+  void Reap(int status) SLUICE_EXCLUDES(mu);
 };
 
 void StubProcess::Impl::IoLoop() {
   std::shared_ptr<ipc::Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     conn = link;
   }
   bool link_open = true;
@@ -247,7 +246,7 @@ void StubProcess::Impl::IoLoop() {
     // 3. Has the child exited? (pidfd readable, or waitpid in the fallback.)
     bool gone = pid_slot >= 0 && (fds[pid_slot].revents & POLLIN);
     if (gone || pidfd < 0) {
-      std::unique_lock<std::mutex> lock(mu);
+      MutexLock lock(mu);
       int status = 0;
       pid_t r;
       do {
@@ -255,7 +254,7 @@ void StubProcess::Impl::IoLoop() {
       } while (r < 0 && errno == EINTR);
       if (r == pid) {
         reaped = true;
-        lock.unlock();
+        lock.Unlock();
         if (link_open) drain();  // whatever it wrote before dying
         Reap(status);
         return;
@@ -272,7 +271,7 @@ void StubProcess::Impl::IoLoop() {
       bool check;
       Clock::time_point last;
       {
-        std::lock_guard<std::mutex> lock(mu);
+        MutexLock lock(mu);
         check = !stopping && kill_reason.empty() && answered;
         last = last_ack;
       }
@@ -293,7 +292,7 @@ void StubProcess::Impl::Reap(int status) {
   std::string reason;
   bool expected;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     reason = kill_reason.empty() ? DescribeWaitStatus(status) : kill_reason;
     if (!stop_note.empty() && kill_reason.empty()) reason += " (" + stop_note + ")";
     exit_reason = reason;
@@ -320,11 +319,11 @@ void StubProcess::Impl::Reap(int status) {
   if (callbacks.on_exit) callbacks.on_exit(reason, expected);
   std::shared_ptr<ipc::Connection> drop;
   {
-    std::lock_guard<std::mutex> lock(mu);
+    MutexLock lock(mu);
     drop.swap(link);
     exited = true;
   }
-  cv.notify_all();
+  cv.NotifyAll();
 }
 
 Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& spec,
@@ -365,9 +364,13 @@ Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& sp
                  std::strerror(errno));
   impl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   impl->link_fd = channel->fd();
-  impl->link = std::make_shared<ipc::Connection>(ipc::Side::kServer, std::move(channel),
-                                                 std::move(region).value());
-  impl->last_ack = Clock::now();
+  auto link = std::make_shared<ipc::Connection>(ipc::Side::kServer, std::move(channel),
+                                                std::move(region).value());
+  {
+    MutexLock lock(impl->mu);  // no IO thread yet, but the fields are mu's
+    impl->link = link;
+    impl->last_ack = Clock::now();
+  }
 
   ipc::InitMessage init;
   init.model_name = spec.model_name;
@@ -382,7 +385,7 @@ Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& sp
   init.verbose_log = spec.verbose_log;
   ipc::Message m;
   m.body = std::move(init);
-  Status sent = impl->link->Send(m, kSendTimeout);
+  Status sent = link->Send(m, kSendTimeout);
 
   std::unique_ptr<StubProcess> stub(new StubProcess());
   Impl* raw = impl.get();
@@ -418,16 +421,16 @@ StubProcess::~StubProcess() {
 Status StubProcess::WaitReady(std::chrono::milliseconds timeout) {
   Impl& d = *impl_;
   {
-    std::unique_lock<std::mutex> lock(d.mu);
-    if (d.cv.wait_for(lock, timeout, [&] { return d.init_done; })) {
+    MutexLock lock(d.mu);
+    if (d.cv.WaitFor(d.mu, timeout, [&]() SLUICE_REQUIRES(d.mu) { return d.init_done; })) {
       if (d.init_status.ok()) return Status::Ok();
       return d.init_status;
     }
   }
   d.Kill("did not finish initializing within " + Seconds(timeout));
   {
-    std::unique_lock<std::mutex> lock(d.mu);
-    d.cv.wait_for(lock, std::chrono::seconds(5), [&] { return d.exited; });
+    MutexLock lock(d.mu);
+    d.cv.WaitFor(d.mu, std::chrono::seconds(5), [&]() SLUICE_REQUIRES(d.mu) { return d.exited; });
   }
   return Unavailable(d.label + ": initialization did not finish within " + Seconds(timeout));
 }
@@ -436,7 +439,7 @@ Status StubProcess::SendRequest(uint64_t request_id, const InferRequest& request
   Impl& d = *impl_;
   std::shared_ptr<ipc::Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(d.mu);
+    MutexLock lock(d.mu);
     if (d.reaped || !d.link) return Unavailable(d.label + ": stub exited: " + d.exit_reason);
     if (d.stopping) return Unavailable(d.label + " is stopping");
     if (!d.kill_reason.empty()) return Unavailable(d.label + ": stub " + d.kill_reason);
@@ -450,7 +453,7 @@ Status StubProcess::SendRequest(uint64_t request_id, const InferRequest& request
   m.body = ipc::RequestMessage{request};
   Status s = conn->Send(m, kSendTimeout);
   if (s.ok()) return s;
-  std::lock_guard<std::mutex> lock(d.mu);
+  MutexLock lock(d.mu);
   // If the exit path already took the request, it delivered the final event: report OK.
   if (d.in_flight.erase(request_id) == 0) return Status::Ok();
   // A link busy with large tensors refuses or times out cleanly (nothing of the request
@@ -468,7 +471,7 @@ Status StubProcess::SendCancel(uint64_t request_id) {
   Impl& d = *impl_;
   std::shared_ptr<ipc::Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(d.mu);
+    MutexLock lock(d.mu);
     if (!d.in_flight.contains(request_id)) return Status::Ok();
     if (!d.link) return Unavailable(d.label + ": stub exited");
     conn = d.link;
@@ -482,22 +485,22 @@ Status StubProcess::SendCancel(uint64_t request_id) {
 std::string StubProcess::Stop(std::chrono::milliseconds finalize_timeout,
                               std::chrono::milliseconds kill_timeout) {
   Impl& d = *impl_;
-  std::lock_guard<std::mutex> stop_lock(d.stop_mu);
+  MutexLock stop_lock(d.stop_mu);
   std::shared_ptr<ipc::Connection> conn;
   {
-    std::lock_guard<std::mutex> lock(d.mu);
+    MutexLock lock(d.mu);
     if (!d.reaped && !d.stopping) {
       d.stopping = true;
       conn = d.link;
     }
   }
   auto wait_exit = [&d](milliseconds t) {
-    std::unique_lock<std::mutex> lock(d.mu);
-    return d.cv.wait_for(lock, t, [&d] { return d.exited; });
+    MutexLock lock(d.mu);
+    return d.cv.WaitFor(d.mu, t, [&d]() SLUICE_REQUIRES(d.mu) { return d.exited; });
   };
   if (std::this_thread::get_id() == d.io_id) {
     // From a callback: the IO thread cannot wait for itself. Escalate without waiting.
-    std::lock_guard<std::mutex> lock(d.mu);
+    MutexLock lock(d.mu);
     if (!d.reaped) ::kill(d.pid, SIGKILL);
     return d.exit_reason;
   }
@@ -509,13 +512,13 @@ std::string StubProcess::Stop(std::chrono::milliseconds finalize_timeout,
   }
   if (!wait_exit(finalize_timeout)) {
     {
-      std::lock_guard<std::mutex> lock(d.mu);
+      MutexLock lock(d.mu);
       d.stop_note = "did not exit within " + Seconds(finalize_timeout) + " of shutdown";
     }
     d.Signal(SIGTERM);
     if (!wait_exit(kill_timeout)) {
       {
-        std::lock_guard<std::mutex> lock(d.mu);
+        MutexLock lock(d.mu);
         d.stop_note += ", nor within " + Seconds(kill_timeout) + " of SIGTERM";
       }
       d.Signal(SIGKILL);
@@ -524,19 +527,19 @@ std::string StubProcess::Stop(std::chrono::milliseconds finalize_timeout,
     }
   }
   if (d.io.joinable()) d.io.join();
-  std::lock_guard<std::mutex> lock(d.mu);
+  MutexLock lock(d.mu);
   return d.exit_reason;
 }
 
 pid_t StubProcess::pid() const { return impl_->pid; }
 
 bool StubProcess::running() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return !impl_->reaped;
 }
 
 std::vector<MetricFamily> StubProcess::Metrics() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->metrics;
 }
 

@@ -8,12 +8,12 @@
 #include <linux/close_range.h>
 
 #include <cerrno>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
-#include <mutex>
 #include <thread>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::core {
 namespace {
@@ -55,22 +55,22 @@ class Spawner {
   Spawner() : thread_([this] { Loop(); }) {}
   ~Spawner() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       stop_ = true;
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     thread_.join();
   }
 
-  Result<pid_t> Spawn(const ChildLaunch& launch) {
+  Result<pid_t> Spawn(const ChildLaunch& launch) SLUICE_EXCLUDES(mu_) {
     Job job{&launch, {}};
     auto future = job.result.get_future();
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) return Unavailable("the process is exiting: no new stub");
       jobs_.push_back(&job);
     }
-    cv_.notify_all();
+    cv_.NotifyAll();
     return future.get();
   }
 
@@ -80,16 +80,16 @@ class Spawner {
     std::promise<Result<pid_t>> result;
   };
 
-  void Loop() {
-    std::unique_lock<std::mutex> lock(mu_);
+  void Loop() SLUICE_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     for (;;) {
-      cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+      cv_.Wait(mu_, [this]() SLUICE_REQUIRES(mu_) { return stop_ || !jobs_.empty(); });
       if (jobs_.empty()) return;  // stop_ and nothing left
       Job* job = jobs_.front();
       jobs_.pop_front();
-      lock.unlock();
+      lock.Unlock();
       job->result.set_value(Run(*job->launch));
-      lock.lock();
+      lock.Lock();
     }
   }
 
@@ -141,10 +141,10 @@ class Spawner {
     return pid;
   }
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job*> jobs_;  // guarded by mu_
-  bool stop_ = false;      // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<Job*> jobs_ SLUICE_GUARDED_BY(mu_);
+  bool stop_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;     // lives until static destruction; joined there
 };
 

@@ -32,12 +32,12 @@ Channel::~Channel() {
   // Teardown order: the writer stops (dropping what is queued: nobody waits on a channel
   // being destroyed) and is joined before the fd it writes to is closed.
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     closing_ = true;
     stop_writing_.store(true);
     FailQueuedLocked(Unavailable("connection to the peer is closing"));
   }
-  writer_cv_.notify_all();
+  writer_cv_.NotifyAll();
   if (writer_.joinable()) writer_.join();
   close(fd_);
 }
@@ -58,14 +58,14 @@ void Channel::FailQueuedLocked(const Status& status) {
     queue->clear();
   }
   queued_data_bytes_ = 0;
-  done_cv_.notify_all();
+  done_cv_.NotifyAll();
 }
 
 Status Channel::SendFrame(std::string frame, std::chrono::milliseconds timeout) {
   auto item = std::make_shared<Outgoing>();
   const uint64_t size = frame.size();
   item->bytes = std::move(frame);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (broken_) return broken_status_;
   if (closing_) return Unavailable("connection to the peer is closing");
   if (!data_.empty() && queued_data_bytes_ + size > max_queued_bytes_)
@@ -75,14 +75,14 @@ Status Channel::SendFrame(std::string frame, std::chrono::milliseconds timeout) 
   ASSIGN_OR_RETURN(bool direct, TryDirectLocked(item));
   if (direct) {
     if (item->done) return item->status;
-    done_cv_.wait(lock, [&] { return item->done; });  // its rest is the writer's next write
+    done_cv_.Wait(mu_, [&] { return item->done; });  // its rest is the writer's next write
     return item->status;
   }
   data_.push_back(item);
   queued_data_bytes_ += size;
-  writer_cv_.notify_one();
+  writer_cv_.NotifyOne();
   const auto deadline = Clock::now() + timeout;
-  if (!done_cv_.wait_until(lock, deadline, [&] { return item->started || item->done; })) {
+  if (!done_cv_.WaitUntil(mu_, deadline, [&] { return item->started || item->done; })) {
     // Not started: withdraw it whole, the stream stays in sync.
     for (auto it = data_.begin(); it != data_.end(); ++it) {
       if (*it == item) {
@@ -95,20 +95,20 @@ Status Channel::SendFrame(std::string frame, std::chrono::milliseconds timeout) 
                             std::to_string(timeout.count()) + " ms (" +
                             std::to_string(queued_data_bytes_) + " bytes queued ahead)");
   }
-  done_cv_.wait(lock, [&] { return item->done; });
+  done_cv_.Wait(mu_, [&] { return item->done; });
   return item->status;
 }
 
 Status Channel::PostFrame(std::string frame) {
   auto item = std::make_shared<Outgoing>();
   item->bytes = std::move(frame);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (broken_) return broken_status_;
   if (closing_) return Unavailable("connection to the peer is closing");
   ASSIGN_OR_RETURN(bool direct, TryDirectLocked(item));
   if (direct) return Status::Ok();
   control_.push_back(std::move(item));
-  writer_cv_.notify_one();
+  writer_cv_.NotifyOne();
   return Status::Ok();
 }
 
@@ -129,7 +129,7 @@ Result<bool> Channel::TryDirectLocked(const std::shared_ptr<Outgoing>& item) {
   }
   item->bytes.erase(0, *sent);
   rest_ = item;
-  writer_cv_.notify_one();
+  writer_cv_.NotifyOne();
   return true;
 }
 
@@ -150,9 +150,11 @@ Result<size_t> Channel::SendNowLocked(std::string_view bytes) {
 }
 
 void Channel::WriterLoop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
-    writer_cv_.wait(lock, [&] { return closing_ || rest_ || !control_.empty() || !data_.empty(); });
+    writer_cv_.Wait(mu_, [&]() SLUICE_REQUIRES(mu_) {
+      return closing_ || rest_ || !control_.empty() || !data_.empty();
+    });
     if (closing_) return;
     std::shared_ptr<Outgoing> item;
     if (rest_) {
@@ -168,10 +170,10 @@ void Channel::WriterLoop() {
     }
     item->started = true;
     writer_busy_ = true;
-    done_cv_.notify_all();
-    lock.unlock();
+    done_cv_.NotifyAll();
+    lock.Unlock();
     Status s = WriteAll(item->bytes);
-    lock.lock();
+    lock.Lock();
     writer_busy_ = false;
     item->done = true;
     item->status = s;
@@ -181,7 +183,7 @@ void Channel::WriterLoop() {
       broken_status_ = s;
       FailQueuedLocked(s);
     }
-    done_cv_.notify_all();
+    done_cv_.NotifyAll();
   }
 }
 

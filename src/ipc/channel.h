@@ -18,16 +18,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "ipc/message.h"
 
 namespace sluice::ipc {
@@ -77,40 +76,43 @@ class Channel {
  private:
   struct Outgoing {
     std::string bytes;
-    bool started = false;  // guarded by mu_
-    bool done = false;     // guarded by mu_
-    Status status;         // guarded by mu_, set with done
+    // Guarded by the channel's mu_ (an attribute here cannot name another object's mutex).
+    bool started = false;
+    bool done = false;
+    Status status;  // set with done
   };
 
-  void WriterLoop();
+  void WriterLoop() SLUICE_EXCLUDES(mu_);
   // Sends what the socket takes now without blocking (mu_ held, nothing else in flight):
   // the bytes sent, or Unavailable, which breaks the channel.
-  Result<size_t> SendNowLocked(std::string_view bytes);
+  Result<size_t> SendNowLocked(std::string_view bytes) SLUICE_REQUIRES(mu_);
   // The fast path of SendFrame / PostFrame (mu_ held): true when `item` was written whole or
   // its rest handed to the writer as rest_; false when something is queued or being written.
-  Result<bool> TryDirectLocked(const std::shared_ptr<Outgoing>& item);
+  Result<bool> TryDirectLocked(const std::shared_ptr<Outgoing>& item) SLUICE_REQUIRES(mu_);
   // Writes all of `bytes`; Unavailable on an error, a peer that closed, or closing_.
   Status WriteAll(std::string_view bytes);
   // Fails every queued frame with `status` (mu_ held).
-  void FailQueuedLocked(const Status& status);
+  void FailQueuedLocked(const Status& status) SLUICE_REQUIRES(mu_);
   // A complete frame from rbuf_, nullopt if more bytes are needed, error for a bad header.
   Result<std::optional<Frame>> TakeFrame();
 
   const int fd_;
   const uint64_t max_queued_bytes_;
 
-  std::mutex mu_;
-  std::condition_variable writer_cv_;  // work for the writer, or closing
-  std::condition_variable done_cv_;    // a frame was started or finished
-  std::deque<std::shared_ptr<Outgoing>> control_;  // guarded by mu_
-  std::deque<std::shared_ptr<Outgoing>> data_;     // guarded by mu_
-  std::shared_ptr<Outgoing> rest_;  // a frame a caller began to send: written first; mu_
-  bool writer_busy_ = false;        // the writer is writing a frame (mu_ released); mu_
-  uint64_t queued_data_bytes_ = 0;                 // guarded by mu_
-  bool broken_ = false;                            // guarded by mu_
-  Status broken_status_;                           // guarded by mu_
-  bool closing_ = false;                           // guarded by mu_
-  std::atomic<bool> stop_writing_{false};          // set with closing_; read by WriteAll
+  Mutex mu_;
+  CondVar writer_cv_;  // work for the writer, or closing
+  CondVar done_cv_;    // a frame was started or finished
+  std::deque<std::shared_ptr<Outgoing>> control_ SLUICE_GUARDED_BY(mu_);
+  std::deque<std::shared_ptr<Outgoing>> data_ SLUICE_GUARDED_BY(mu_);
+  // A frame a caller began to send: written first.
+  std::shared_ptr<Outgoing> rest_ SLUICE_GUARDED_BY(mu_);
+  // The writer is writing a frame (mu_ released).
+  bool writer_busy_ SLUICE_GUARDED_BY(mu_) = false;
+  uint64_t queued_data_bytes_ SLUICE_GUARDED_BY(mu_) = 0;
+  bool broken_ SLUICE_GUARDED_BY(mu_) = false;
+  Status broken_status_ SLUICE_GUARDED_BY(mu_);
+  bool closing_ SLUICE_GUARDED_BY(mu_) = false;
+  std::atomic<bool> stop_writing_{false};  // set with closing_; read by WriteAll
 
   std::string rbuf_;  // reader thread only
   std::thread writer_;  // joined by the destructor

@@ -75,7 +75,7 @@ ShmAllocator::ShmAllocator(uint64_t area_size) : area_size_(area_size & ~uint64_
 std::optional<uint64_t> ShmAllocator::Allocate(uint64_t size) {
   if (size == 0 || size > area_size_) return std::nullopt;
   const uint64_t need = RoundUp(size);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = free_.begin(); it != free_.end(); ++it) {
     if (it->second < need) continue;
     const uint64_t offset = it->first;
@@ -90,7 +90,7 @@ std::optional<uint64_t> ShmAllocator::Allocate(uint64_t size) {
 }
 
 Status ShmAllocator::Free(ShmBlock block) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   auto it = live_.find(block.offset);
   if (it == live_.end() || block.size == 0 || RoundUp(block.size) != it->second)
     return InvalidArgument("release of shared memory block at offset " +
@@ -118,7 +118,7 @@ Status ShmAllocator::Free(ShmBlock block) {
 }
 
 uint64_t ShmAllocator::used_bytes() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return used_;
 }
 

@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace sluice::ipc {
 
@@ -59,11 +59,11 @@ class ShmAllocator {
 
  private:
   static uint64_t RoundUp(uint64_t n) { return (n + 63) & ~uint64_t{63}; }
-  mutable std::mutex mu_;
-  uint64_t area_size_;                   // constant after construction
-  std::map<uint64_t, uint64_t> free_;    // offset -> size, coalesced; guarded by mu_
-  std::map<uint64_t, uint64_t> live_;    // offset -> rounded size; guarded by mu_
-  uint64_t used_ = 0;                    // guarded by mu_
+  mutable Mutex mu_;
+  uint64_t area_size_;  // constant after construction
+  std::map<uint64_t, uint64_t> free_ SLUICE_GUARDED_BY(mu_);  // offset -> size, coalesced
+  std::map<uint64_t, uint64_t> live_ SLUICE_GUARDED_BY(mu_);  // offset -> rounded size
+  uint64_t used_ SLUICE_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sluice::ipc

@@ -115,10 +115,10 @@ ListenerWatch::ListenerWatch(std::vector<WatchedListener> listeners, ListenerWat
 
 ListenerWatch::~ListenerWatch() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
-  wake_.notify_all();
+  wake_.NotifyAll();
   thread_.join();
 }
 
@@ -126,8 +126,8 @@ void ListenerWatch::Run() {
   std::vector<int> failures(listeners_.size(), 0);
   for (;;) {
     {
-      std::unique_lock lock(mu_);
-      if (wake_.wait_for(lock, options_.period, [this] { return stop_; })) return;
+      MutexLock lock(mu_);
+      if (wake_.WaitFor(mu_, options_.period, [this]() SLUICE_REQUIRES(mu_) { return stop_; })) return;
     }
     bool all_alive = true;
     for (size_t i = 0; i < listeners_.size(); ++i) {

@@ -10,13 +10,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::server {
 
@@ -54,17 +54,16 @@ class ListenerWatch {
   bool Alive() const { return alive_.load(std::memory_order_relaxed); }
 
  private:
-  void Run();
+  void Run() SLUICE_EXCLUDES(mu_);
 
   // Constant after construction.
   const std::vector<WatchedListener> listeners_;
   const ListenerWatchOptions options_;
   // Self-synchronised.
   std::atomic<bool> alive_{true};
-  // Guarded by mu_.
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar wake_;
+  bool stop_ SLUICE_GUARDED_BY(mu_) = false;
   std::thread thread_;  // last: starts after everything above
 };
 

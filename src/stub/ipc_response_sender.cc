@@ -7,7 +7,7 @@ namespace sluice::stub {
 IpcResponseSender::~IpcResponseSender() {
   bool finished;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     finished = finished_;
   }
   if (!finished)
@@ -16,7 +16,7 @@ IpcResponseSender::~IpcResponseSender() {
 }
 
 Status IpcResponseSender::Emit(ResponseEvent event) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (finished_) return InvalidArgument("request already received its final response");
   if (event.final) finished_ = true;
   return runtime_.SendResponse(request_id_, std::move(event));
@@ -24,7 +24,7 @@ Status IpcResponseSender::Emit(ResponseEvent event) {
 
 void IpcResponseSender::ReportStarted() {
   if (started_.exchange(true)) return;
-  std::lock_guard<std::mutex> lock(mu_);  // never after the final event
+  MutexLock lock(mu_);  // never after the final event
   if (!finished_) runtime_.SendStarted(request_id_);
 }
 

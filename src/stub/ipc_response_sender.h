@@ -4,8 +4,8 @@
 // later call returns InvalidArgument without sending. Dropping the last reference before a final event sends a final INTERNAL error naming the backend.
 
 #include <atomic>
-#include <mutex>
 
+#include "common/thread_annotations.h"
 #include "stub/backend.h"
 
 namespace sluice::stub {
@@ -28,14 +28,14 @@ class IpcResponseSender : public ResponseSender {
   void MarkCancelled() { cancelled_.store(true); }
 
  private:
-  Status Emit(ResponseEvent event);
+  Status Emit(ResponseEvent event) SLUICE_EXCLUDES(mu_);
 
   StubRuntime& runtime_;
   const uint64_t request_id_;
   std::atomic<bool> cancelled_{false};
   std::atomic<bool> started_{false};
-  std::mutex mu_;         // serializes the events of this request
-  bool finished_ = false;  // guarded by mu_
+  Mutex mu_;  // serializes the events of this request
+  bool finished_ SLUICE_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace sluice::stub

@@ -74,8 +74,8 @@ void StubRuntime::Run() {
   if (!status.ok()) spdlog::error("initialization failed: {}", status.ToString());
 
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return shutdown_requested_; });
+    MutexLock lock(mu_);
+    cv_.Wait(mu_, [this]() SLUICE_REQUIRES(mu_) { return shutdown_requested_; });
   }
   // Teardown order: the IPC thread no longer calls Execute/Cancel (shutting_down_ was set
   // before shutdown_requested_), so Finalize runs alone; then the test GPU memory goes;
@@ -146,7 +146,7 @@ Status StubRuntime::SendResponse(uint64_t request_id, ResponseEvent event) {
   const bool counts = event.has_response;
   const bool final = event.final;
   if (final) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     senders_.erase(request_id);
   }
   ipc::Message m;
@@ -209,10 +209,10 @@ void StubRuntime::ReadLoop() {
         spdlog::info("shutdown requested");
         shutting_down_.store(true);
         {
-          std::lock_guard<std::mutex> lock(mu_);
+          MutexLock lock(mu_);
           shutdown_requested_ = true;
         }
-        cv_.notify_all();
+        cv_.NotifyAll();
         break;
       case ipc::MessageType::kInit:
         spdlog::error("second Init message ignored");
@@ -236,7 +236,7 @@ void StubRuntime::HandleRequest(uint64_t id, InferRequest request) {
     return;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     senders_[id] = sender;
   }
   if (!backend_->ReportsRequestStart()) sender->ReportStarted();
@@ -250,7 +250,7 @@ void StubRuntime::HandleRequest(uint64_t id, InferRequest request) {
 void StubRuntime::HandleCancel(uint64_t id) {
   std::shared_ptr<IpcResponseSender> sender;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = senders_.find(id);
     if (it != senders_.end()) sender = it->second.lock();
   }

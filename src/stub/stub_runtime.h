@@ -11,14 +11,13 @@
 // gone (the link closed), 2 when the server sent garbage or Init failed to arrive.
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <unordered_map>
 
 #include "common/inference.h"
+#include "common/thread_annotations.h"
 #include "ipc/connection.h"
 #include "stub/backend.h"
 #include "stub/gpu_hold.h"
@@ -44,8 +43,8 @@ class StubRuntime {
 
  private:
   void ReadLoop();
-  void HandleRequest(uint64_t id, InferRequest request);
-  void HandleCancel(uint64_t id);
+  void HandleRequest(uint64_t id, InferRequest request) SLUICE_EXCLUDES(mu_);
+  void HandleCancel(uint64_t id) SLUICE_EXCLUDES(mu_);
   void HandleHeartbeat(uint64_t sequence);
   // Reads the launch spec and the test behaviour (before the IPC thread starts).
   Status Prepare(const ipc::InitMessage& init, BackendContext* ctx);
@@ -63,11 +62,11 @@ class StubRuntime {
   std::atomic<bool> shutting_down_{false};
   std::atomic<uint64_t> responses_sent_{0};
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool shutdown_requested_ = false;  // guarded by mu_
-  // Live senders, for Cancel (weak: the backend owns them). Guarded by mu_.
-  std::unordered_map<uint64_t, std::weak_ptr<IpcResponseSender>> senders_;
+  Mutex mu_;
+  CondVar cv_;
+  bool shutdown_requested_ SLUICE_GUARDED_BY(mu_) = false;
+  // Live senders, for Cancel (weak: the backend owns them).
+  std::unordered_map<uint64_t, std::weak_ptr<IpcResponseSender>> senders_ SLUICE_GUARDED_BY(mu_);
 
   std::thread reader_;  // never joined: the process ends with _exit
 };

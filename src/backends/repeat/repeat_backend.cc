@@ -87,24 +87,24 @@ void RepeatBackend::Execute(stub::BackendRequest request) {
   const auto now = Clock::now();
   s.release_at = now + std::chrono::milliseconds(wait_ms);
   s.due = s.values.empty() ? s.release_at : now + std::chrono::milliseconds(s.delays_ms[0]);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (stop_) {
     (void)s.sender->SendError(Unavailable("model instance is shutting down"));
     return;
   }
   streams_[request.id] = std::move(s);
-  cv_.notify_all();
+  cv_.NotifyAll();
 }
 
 void RepeatBackend::Cancel(uint64_t id) {
   std::shared_ptr<stub::ResponseSender> sender;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     sender = std::move(it->second.sender);
     streams_.erase(it);
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   (void)sender->SendError(Cancelled("request was cancelled"));
 }
@@ -117,16 +117,16 @@ void RepeatBackend::Run() {
     bool final = false;
     InferResponse response;
   };
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (!stop_) {
     auto earliest = Clock::time_point::max();
     for (const auto& [id, s] : streams_) earliest = std::min(earliest, s.due);
     if (earliest == Clock::time_point::max()) {
-      cv_.wait(lock);
+      cv_.Wait(mu_);
       continue;
     }
     if (earliest > Clock::now()) {
-      cv_.wait_until(lock, earliest);
+      cv_.WaitUntil(mu_, earliest);
       continue;
     }
     std::vector<Work> work;
@@ -159,7 +159,7 @@ void RepeatBackend::Run() {
       work.push_back(std::move(w));
       it = done ? streams_.erase(it) : std::next(it);
     }
-    lock.unlock();
+    lock.Unlock();
     for (Work& w : work) {
       if (w.cancelled) {
         (void)w.sender->SendError(Cancelled("request was cancelled"));
@@ -169,17 +169,17 @@ void RepeatBackend::Run() {
         (void)w.sender->Send(std::move(w.response), /*final=*/false);
       }
     }
-    lock.lock();
+    lock.Lock();
   }
 }
 
 void RepeatBackend::Finalize() {
   std::map<uint64_t, Stream> left;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
     left.swap(streams_);
-    cv_.notify_all();
+    cv_.NotifyAll();
   }
   if (worker_.joinable()) worker_.join();
   for (auto& [id, s] : left)
@@ -190,7 +190,7 @@ std::vector<MetricFamily> RepeatBackend::Metrics() const {
   const MetricLabels labels = {{"model", context_.model_name},
                                {"version", std::to_string(context_.model_version)},
                                {"instance", std::to_string(context_.instance_index)}};
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return {
       {"sluice_repeat_open_requests", MetricType::kGauge, "Streams the repeat backend is sending",
        {{labels, static_cast<double>(streams_.size()), {}}}},

@@ -11,14 +11,13 @@
 // request still open with Unavailable.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "stub/backend.h"
 
 namespace sluice::backends {
@@ -43,15 +42,15 @@ class RepeatBackend : public stub::Backend {
     Clock::time_point due;
     size_t next = 0;
   };
-  void Run();
+  void Run() SLUICE_EXCLUDES(mu_);
 
   stub::BackendContext context_;  // constant after Initialize
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<uint64_t, Stream> streams_;  // guarded by mu_
-  bool stop_ = false;                   // guarded by mu_
-  uint64_t responses_sent_ = 0;         // guarded by mu_
+  mutable Mutex mu_;
+  CondVar cv_;
+  std::map<uint64_t, Stream> streams_ SLUICE_GUARDED_BY(mu_);
+  bool stop_ SLUICE_GUARDED_BY(mu_) = false;
+  uint64_t responses_sent_ SLUICE_GUARDED_BY(mu_) = 0;
   std::thread worker_;                  // started by Initialize, joined by Finalize
 };
 

@@ -2,13 +2,13 @@
 // A fixed pool of threads for the few gRPC handlers that block (model load and unload can
 // take seconds), so that they never occupy gRPC's own callback threads.
 
-#include <condition_variable>
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::grpc_frontend {
 
@@ -21,18 +21,18 @@ class BlockingExecutor {
   BlockingExecutor& operator=(const BlockingExecutor&) = delete;
 
   // False (and `task` dropped) when the queue is full or the executor is stopped.
-  bool Post(std::function<void()> task);
+  bool Post(std::function<void()> task) SLUICE_EXCLUDES(mu_);
   // Runs the tasks already queued, then joins every thread. Idempotent.
-  void Stop();
+  void Stop() SLUICE_EXCLUDES(mu_);
 
  private:
-  void Loop();
+  void Loop() SLUICE_EXCLUDES(mu_);
 
   const size_t max_queued_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::function<void()>> queue_ SLUICE_GUARDED_BY(mu_);
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
   std::vector<std::thread> threads_;         // joined by Stop()
 };
 

@@ -35,7 +35,7 @@ GrpcServer::~GrpcServer() {
 }
 
 Status GrpcServer::Start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (started_) return Internal("gRPC server already started");
   started_ = true;
   executor_ =
@@ -76,7 +76,7 @@ Status GrpcServer::Start() {
 }
 
 void GrpcServer::Stop() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (server_) {
     if (auto* health = server_->GetHealthCheckService()) health->SetServingStatus(false);
     server_->Shutdown(std::chrono::system_clock::now() + options_.shutdown_grace);

@@ -13,10 +13,10 @@
 // server object destroyed -> the authorizing service, then the service it wraps. The InferenceService must outlive Stop().
 
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 #include "core/inference_service.h"
 #include "frontend/grpc/grpc_server_options.h"
 
@@ -41,11 +41,14 @@ class GrpcServer {
   GrpcServer& operator=(const GrpcServer&) = delete;
 
   // Binds and starts serving. Fails if the address cannot be bound; at most once.
-  Status Start();
+  Status Start() SLUICE_EXCLUDES(mu_);
   // Idempotent; safe to call without Start.
-  void Stop();
+  void Stop() SLUICE_EXCLUDES(mu_);
   // The bound port after a successful Start, else 0.
-  int port() const { return port_; }
+  int port() const SLUICE_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return port_;
+  }
 
  private:
   GrpcServer(std::string address, core::InferenceService& service, GrpcServerOptions options);
@@ -55,13 +58,14 @@ class GrpcServer {
   core::InferenceService& service_;
   const GrpcServerOptions options_;
 
-  std::mutex mu_;  // serialises Start and Stop
-  int port_ = 0;
-  bool started_ = false;
-  std::unique_ptr<BlockingExecutor> executor_;
-  std::unique_ptr<GrpcInferenceService> grpc_service_;
-  std::unique_ptr<AuthorizingGrpcService> authorizing_;  // over grpc_service_, when options_.access
-  std::unique_ptr<::grpc::Server> server_;
+  mutable Mutex mu_;  // serialises Start and Stop
+  int port_ SLUICE_GUARDED_BY(mu_) = 0;
+  bool started_ SLUICE_GUARDED_BY(mu_) = false;
+  std::unique_ptr<BlockingExecutor> executor_ SLUICE_GUARDED_BY(mu_);
+  std::unique_ptr<GrpcInferenceService> grpc_service_ SLUICE_GUARDED_BY(mu_);
+  // Over grpc_service_, when options_.access.
+  std::unique_ptr<AuthorizingGrpcService> authorizing_ SLUICE_GUARDED_BY(mu_);
+  std::unique_ptr<::grpc::Server> server_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace sluice::grpc_frontend

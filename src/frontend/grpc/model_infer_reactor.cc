@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "common/thread_annotations.h"
 #include "frontend/grpc/grpc_status.h"
 #include "frontend/grpc/infer_codec.h"
 
@@ -11,21 +12,21 @@ namespace sluice::grpc_frontend {
 
 // State shared by the reactor and the response sink.
 struct ModelInferReactor::Shared {
-  std::mutex mu;
+  Mutex mu;
   // Null once Finish was decided; valid until then (OnDone comes only after Finish).
-  ModelInferReactor* reactor = nullptr;             // guarded by mu
-  inference::ModelInferResponse* out = nullptr;     // owned by gRPC; valid while reactor is
-  std::shared_ptr<core::InflightRequest> inflight;  // guarded by mu
-  bool cancelled = false;                           // guarded by mu
-  std::optional<InferResponse> response;            // guarded by mu
-  int responses = 0;                                // guarded by mu
+  ModelInferReactor* reactor SLUICE_GUARDED_BY(mu) = nullptr;
+  inference::ModelInferResponse* out = nullptr;  // owned by gRPC; valid while reactor is
+  std::shared_ptr<core::InflightRequest> inflight SLUICE_GUARDED_BY(mu);
+  bool cancelled SLUICE_GUARDED_BY(mu) = false;
+  std::optional<InferResponse> response SLUICE_GUARDED_BY(mu);
+  int responses SLUICE_GUARDED_BY(mu) = 0;
 
   // Finishes the RPC once; later calls do nothing. `response` is rendered on OK.
   void Finish(const Status& status) {
     ModelInferReactor* r = nullptr;
     std::optional<InferResponse> resp;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (reactor == nullptr) return;
       r = reactor;
       reactor = nullptr;
@@ -42,7 +43,7 @@ struct ModelInferReactor::Shared {
     }
     int responses_now = 0;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (event.has_response) {
         ++responses;
         if (!response) response = std::move(event.response);
@@ -107,7 +108,7 @@ void ModelInferReactor::Submit(core::InferenceService& service,
   if (!inflight.ok()) return shared->Finish(inflight.status());
   bool cancel_now = false;
   {
-    std::lock_guard<std::mutex> lock(shared->mu);
+    MutexLock lock(shared->mu);
     shared->inflight = *inflight;
     cancel_now = shared->cancelled;
   }
@@ -117,7 +118,7 @@ void ModelInferReactor::Submit(core::InferenceService& service,
 void ModelInferReactor::OnCancel() {
   std::shared_ptr<core::InflightRequest> inflight;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     shared_->cancelled = true;
     inflight = shared_->inflight;
   }

@@ -10,7 +10,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
-#include <mutex>
 
 #include "core/inference_service.h"
 #include "grpc_service.pb.h"

@@ -3,11 +3,11 @@
 #include <deque>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/thread_annotations.h"
 #include "frontend/grpc/grpc_status.h"
 #include "frontend/grpc/infer_codec.h"
 
@@ -51,17 +51,17 @@ struct StreamInferReactor::Shared {
   size_t max_inflight = 0;
   size_t max_pending = 0;
 
-  std::mutex mu;
+  Mutex mu;
   // Responses not yet written; while `writing`, the front is being written.
-  std::deque<inference::ModelStreamInferResponse> pending;  // guarded by mu
-  bool writing = false;                                     // guarded by mu
-  bool reads_done = false;                                  // guarded by mu
-  bool client_gone = false;                                 // guarded by mu
-  bool finished = false;                                    // guarded by mu: Finish decided
-  std::optional<::grpc::Status> end_status;                 // guarded by mu: ending early
-  uint64_t next_key = 1;                                    // guarded by mu
+  std::deque<inference::ModelStreamInferResponse> pending SLUICE_GUARDED_BY(mu);
+  bool writing SLUICE_GUARDED_BY(mu) = false;
+  bool reads_done SLUICE_GUARDED_BY(mu) = false;
+  bool client_gone SLUICE_GUARDED_BY(mu) = false;
+  bool finished SLUICE_GUARDED_BY(mu) = false;  // Finish decided
+  std::optional<::grpc::Status> end_status SLUICE_GUARDED_BY(mu);  // ending early
+  uint64_t next_key SLUICE_GUARDED_BY(mu) = 1;
   // Requests without their final event yet (null handle while Infer() is running).
-  std::map<uint64_t, std::shared_ptr<core::InflightRequest>> inflight;  // guarded by mu
+  std::map<uint64_t, std::shared_ptr<core::InflightRequest>> inflight SLUICE_GUARDED_BY(mu);
 
   // The gRPC operation to start after releasing mu.
   struct Action {
@@ -69,8 +69,8 @@ struct StreamInferReactor::Shared {
     std::optional<::grpc::Status> finish;
   };
 
-  // Decides the next operation. Requires mu.
-  Action NextLocked() {
+  // Decides the next operation.
+  Action NextLocked() SLUICE_REQUIRES(mu) {
     Action a;
     if (finished || writing) return a;
     const bool can_write = !pending.empty() && !client_gone;
@@ -87,10 +87,11 @@ struct StreamInferReactor::Shared {
     return a;
   }
 
-  // Ends the stream early with `status` (the first one wins). Requires mu. Returns the
-  // requests to Cancel() after releasing mu.
+  // Ends the stream early with `status` (the first one wins). Returns the requests to
+  // Cancel() after releasing mu.
   std::vector<std::shared_ptr<core::InflightRequest>> EndLocked(::grpc::Status status,
-                                                                bool drop_pending) {
+                                                                bool drop_pending)
+      SLUICE_REQUIRES(mu) {
     if (!end_status) end_status = std::move(status);
     if (drop_pending) {
       while (pending.size() > (writing ? 1u : 0u)) pending.pop_back();
@@ -104,18 +105,19 @@ struct StreamInferReactor::Shared {
   // Runs outside mu. The reactor is alive: Finish has not been called before `a` (only one
   // thread decides it), and a write in flight keeps it from being decided.
   void Perform(const Action& a,
-               const std::vector<std::shared_ptr<core::InflightRequest>>& to_cancel) {
+               const std::vector<std::shared_ptr<core::InflightRequest>>& to_cancel)
+      SLUICE_EXCLUDES(mu) {
     for (const auto& h : to_cancel) h->Cancel();
     if (a.write) reactor->StartWrite(a.write);
     if (a.finish) reactor->Finish(*a.finish);
   }
 
   // A response event of the request `info`, or (key 0) an error before it started.
-  void OnEvent(const RequestInfo& info, ResponseEvent event) {
+  void OnEvent(const RequestInfo& info, ResponseEvent event) SLUICE_EXCLUDES(mu) {
     std::vector<std::shared_ptr<core::InflightRequest>> to_cancel;
     Action a;
     {
-      std::lock_guard<std::mutex> lock(mu);
+      MutexLock lock(mu);
       if (event.final && info.key != 0) inflight.erase(info.key);
       if (!finished && !end_status) {
         if (!event.status.ok()) {
@@ -170,7 +172,7 @@ void StreamInferReactor::OnReadDone(bool ok) {
   if (!ok) {  // the client half-closed, or the stream broke (OnCancel follows)
     Shared::Action a;
     {
-      std::lock_guard<std::mutex> lock(shared_->mu);
+      MutexLock lock(shared_->mu);
       shared_->reads_done = true;
       a = shared_->NextLocked();
     }
@@ -180,7 +182,7 @@ void StreamInferReactor::OnReadDone(bool ok) {
   Submit();
   bool read_more = false;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     read_more = !shared_->finished && !shared_->end_status;
   }
   // A Finish decided on another thread after this check is harmless: this reaction keeps
@@ -214,7 +216,7 @@ void StreamInferReactor::Submit() {
     request.parameters.erase(it);
   }
   {
-    std::lock_guard<std::mutex> lock(shared->mu);
+    MutexLock lock(shared->mu);
     if (shared->finished || shared->end_status) return;
     if (shared->inflight.size() >= shared->max_inflight) {
       // Reported below, outside the lock.
@@ -237,14 +239,14 @@ void StreamInferReactor::Submit() {
   }
   if (!handle.ok()) {
     {
-      std::lock_guard<std::mutex> lock(shared->mu);
+      MutexLock lock(shared->mu);
       shared->inflight.erase(info.key);
     }
     return fail(handle.status());
   }
   bool cancel_now = false;
   {
-    std::lock_guard<std::mutex> lock(shared->mu);
+    MutexLock lock(shared->mu);
     auto it = shared->inflight.find(info.key);
     if (it != shared->inflight.end()) {  // absent: its final event already came
       it->second = *handle;
@@ -258,7 +260,7 @@ void StreamInferReactor::OnWriteDone(bool ok) {
   std::vector<std::shared_ptr<core::InflightRequest>> to_cancel;
   Shared::Action a;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     shared_->writing = false;
     shared_->pending.pop_front();
     if (!ok) {
@@ -276,7 +278,7 @@ void StreamInferReactor::OnCancel() {
   std::vector<std::shared_ptr<core::InflightRequest>> to_cancel;
   Shared::Action a;
   {
-    std::lock_guard<std::mutex> lock(shared_->mu);
+    MutexLock lock(shared_->mu);
     shared_->client_gone = true;
     to_cancel = shared_->EndLocked(
         ::grpc::Status(::grpc::StatusCode::CANCELLED, "stream cancelled by the client"),

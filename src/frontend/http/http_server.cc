@@ -3,7 +3,6 @@
 #include <atomic>
 #include <deque>
 #include <exception>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -12,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include "common/thread_annotations.h"
 #include "frontend/http/http_status.h"
 
 namespace sluice::http {
@@ -80,9 +80,8 @@ struct ServerShared {
   Router router;
   // Self-synchronised.
   std::atomic<bool> stopped{false};
-  // Guarded by mu.
-  std::mutex mu;
-  std::vector<std::weak_ptr<Session>> sessions;
+  Mutex mu;
+  std::vector<std::weak_ptr<Session>> sessions SLUICE_GUARDED_BY(mu);
 
   // Posts fn onto `executor` (a session's strand, the blocking pool) unless Stop has drained
   // the server: once its io threads and pool are joined, a queued handler would never run,
@@ -90,12 +89,12 @@ struct ServerShared {
   // handler, would keep all three alive for good (LeakSanitizer saw such a cycle when a
   // backend's reply arrived after Stop).
   template <typename Executor, typename F>
-  void Post(Executor&& executor, F&& fn) {
-    std::lock_guard<std::mutex> lock(post_mu);
+  void Post(Executor&& executor, F&& fn) SLUICE_EXCLUDES(post_mu) {
+    MutexLock lock(post_mu);
     if (!drained) net::post(std::forward<Executor>(executor), std::forward<F>(fn));
   }
-  std::mutex post_mu;
-  bool drained = false;  // guarded by post_mu
+  Mutex post_mu;
+  bool drained SLUICE_GUARDED_BY(post_mu) = false;
 };
 
 class ConnectionWriter;
@@ -162,7 +161,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   ~ConnectionWriter() override {
     std::string data;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (state_ == State::kNone && !disconnected_) {
         std::string body = ErrorBody("handler sent no reply");
         data = FormatHead(500, "application/json", {}, body.size(), keep_alive_) + body;
@@ -179,7 +178,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   bool Send(int status, std::string content_type, std::string body, HeaderList headers) override {
     std::string data;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (state_ != State::kNone || disconnected_) return false;
       state_ = State::kDone;
       data = FormatHead(status, content_type, headers, body.size(), keep_alive_);
@@ -190,7 +189,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool StartStream(int status, std::string content_type, HeaderList headers) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kNone || disconnected_) return false;
     state_ = State::kStreaming;
     Enqueue(FormatHead(status, content_type, headers, std::nullopt, keep_alive_), false);
@@ -198,14 +197,14 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool WriteChunk(std::string data) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kStreaming || disconnected_) return false;
     if (!data.empty()) Enqueue(FormatChunk(data), false);
     return true;
   }
 
   void EndStream() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (state_ != State::kStreaming) return;
     state_ = State::kDone;
     if (!disconnected_) Enqueue("0\r\n\r\n", true);
@@ -213,7 +212,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
 
   void OnDisconnect(std::function<void()> callback) override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!disconnected_) {
         if (completed_) return;
         callbacks_.push_back(std::move(callback));
@@ -227,7 +226,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   }
 
   bool Disconnected() const override {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     return disconnected_;
   }
 
@@ -245,7 +244,7 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   void MarkDisconnected() {
     std::vector<std::function<void()>> callbacks;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (disconnected_ || completed_) return;
       disconnected_ = true;
       callbacks.swap(callbacks_);
@@ -261,12 +260,12 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   // The client finished sending (EOF). Returns whether the request in progress is
   // cancellable work (it registered OnDisconnect), which the session then cancels.
   bool MarkPeerFinished() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     peer_finished_ = true;
     return !callbacks_.empty();
   }
   void MarkCompleted() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     completed_ = true;
     callbacks_.clear();
   }
@@ -300,13 +299,12 @@ class ConnectionWriter : public ResponseWriter, public std::enable_shared_from_t
   const std::shared_ptr<Session> session_;
   const std::shared_ptr<ServerShared> shared_;
   const bool keep_alive_;
-  // Guarded by mu_.
-  mutable std::mutex mu_;
-  State state_ = State::kNone;
-  bool disconnected_ = false;
-  bool completed_ = false;
-  bool peer_finished_ = false;
-  std::vector<std::function<void()>> callbacks_;
+  mutable Mutex mu_;
+  State state_ SLUICE_GUARDED_BY(mu_) = State::kNone;
+  bool disconnected_ SLUICE_GUARDED_BY(mu_) = false;
+  bool completed_ SLUICE_GUARDED_BY(mu_) = false;
+  bool peer_finished_ SLUICE_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void()>> callbacks_ SLUICE_GUARDED_BY(mu_);
 };
 
 void Session::DoRead() {
@@ -530,9 +528,9 @@ struct HttpServer::Impl {
   net::steady_timer accept_retry{accept_strand};
   static constexpr std::chrono::milliseconds kAcceptRetry{50};
   uint16_t port = 0;
-  std::vector<std::thread> threads;
-  bool started = false;
-  std::mutex stop_mu;
+  Mutex stop_mu;  // serialises Start and Stop
+  std::vector<std::thread> threads SLUICE_GUARDED_BY(stop_mu);
+  bool started SLUICE_GUARDED_BY(stop_mu) = false;
 
   void DoAccept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -552,7 +550,7 @@ struct HttpServer::Impl {
       socket.set_option(tcp::no_delay(true), nodelay_ec);
       std::shared_ptr<Session> session;
       {
-        std::lock_guard<std::mutex> lock(shared->mu);
+        MutexLock lock(shared->mu);
         if (shared->stopped.load()) return;
         std::erase_if(shared->sessions, [](const std::weak_ptr<Session>& w) { return w.expired(); });
         if (shared->sessions.size() < shared->options.max_connections) {
@@ -598,7 +596,7 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Create(const HttpServerOptions& 
 }
 
 Status HttpServer::Start() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  MutexLock lock(impl_->stop_mu);
   if (impl_->started) return InvalidArgument("HTTP server already started");
   if (impl_->shared->stopped.load()) return InvalidArgument("HTTP server already stopped");
   impl_->started = true;
@@ -609,10 +607,10 @@ Status HttpServer::Start() {
 }
 
 void HttpServer::Stop() {
-  std::lock_guard<std::mutex> lock(impl_->stop_mu);
+  MutexLock lock(impl_->stop_mu);
   std::vector<std::shared_ptr<Session>> sessions;
   {
-    std::lock_guard<std::mutex> shared_lock(impl_->shared->mu);
+    MutexLock shared_lock(impl_->shared->mu);
     if (impl_->shared->stopped.exchange(true)) return;
     for (auto& w : impl_->shared->sessions)
       if (auto s = w.lock()) sessions.push_back(std::move(s));
@@ -638,7 +636,7 @@ void HttpServer::Stop() {
   // ran dry (replies and closes posted by the pool or a backend's thread) runs here, on this
   // thread, so that no handler keeps a Session and the io_context alive.
   {
-    std::lock_guard<std::mutex> post_lock(impl_->shared->post_mu);
+    MutexLock post_lock(impl_->shared->post_mu);
     impl_->shared->drained = true;
   }
   impl_->ioc.restart();

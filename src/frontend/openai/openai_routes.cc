@@ -5,11 +5,11 @@
 #include <cstring>
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "common/llm_protocol.h"
+#include "common/thread_annotations.h"
 #include "common/version.h"
 #include "frontend/http/http_status.h"
 #include "frontend/http/json_util.h"
@@ -76,7 +76,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
     }
   }
 
-  void Start(core::InferenceService& service) {
+  void Start(core::InferenceService& service) SLUICE_EXCLUDES(mu_) {
     if (r_.stream) writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
     auto self = shared_from_this();
     writer_->OnDisconnect([self] { self->CancelAll(); });
@@ -86,13 +86,13 @@ class Completion : public std::enable_shared_from_this<Completion> {
       request.model_name = repository_model_;
       auto handle = service.Infer(std::move(request), [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); });
       if (!handle.ok()) {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         if (!failed_) failed_ = handle.status();
         choices_[i].done = true;
         if (++finished_ == total) FinishLocked();
         continue;
       }
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       choices_[i].handle = std::move(handle).value();
     }
     if (writer_->Disconnected()) CancelAll();
@@ -112,18 +112,18 @@ class Completion : public std::enable_shared_from_this<Completion> {
     bool done = false;
   };
 
-  void CancelAll() {
+  void CancelAll() SLUICE_EXCLUDES(mu_) {
     std::vector<std::shared_ptr<core::InflightRequest>> handles;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       for (auto& c : choices_)
         if (c.handle) handles.push_back(c.handle);
     }
     for (auto& h : handles) h->Cancel();
   }
 
-  void OnEvent(int i, ResponseEvent ev) {
-    std::lock_guard lock(mu_);
+  void OnEvent(int i, ResponseEvent ev) SLUICE_EXCLUDES(mu_) {
+    MutexLock lock(mu_);
     Choice& c = choices_[i];
     if (!ev.status.ok()) {
       if (!failed_) failed_ = ev.status;
@@ -182,7 +182,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
                 {"created", created_}, {"model", r_.model}};
   }
 
-  void WriteChunk(int i, Choice& c, const std::string& delta, const json& lp) {
+  void WriteChunk(int i, Choice& c, const std::string& delta, const json& lp) SLUICE_REQUIRES(mu_) {
     json choice = {{"index", i}};
     if (r_.chat) {
       json d = json::object();
@@ -208,7 +208,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
   }
 
   // A prompt's tokens count once however many samples it has (n), as OpenAI and vLLM do.
-  json Usage() const {
+  json Usage() const SLUICE_REQUIRES(mu_) {
     uint32_t prompt = 0, completion = 0;
     for (size_t first = 0; first < choices_.size(); first += r_.n) {
       uint32_t tokens = 0;
@@ -221,7 +221,7 @@ class Completion : public std::enable_shared_from_this<Completion> {
     return json{{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
   }
 
-  void FinishLocked() {
+  void FinishLocked() SLUICE_REQUIRES(mu_) {
     if (r_.stream) {
       if (failed_) {
         int code = http::HttpStatusFromCode(failed_->code());
@@ -265,10 +265,10 @@ class Completion : public std::enable_shared_from_this<Completion> {
   const std::shared_ptr<http::ResponseWriter> writer_;
   const std::string id_;
   const int64_t created_;
-  std::mutex mu_;
-  std::vector<Choice> choices_;   // guarded by mu_
-  int finished_ = 0;              // guarded by mu_
-  std::optional<Status> failed_;  // guarded by mu_
+  Mutex mu_;
+  std::vector<Choice> choices_ SLUICE_GUARDED_BY(mu_);
+  int finished_ SLUICE_GUARDED_BY(mu_) = 0;
+  std::optional<Status> failed_ SLUICE_GUARDED_BY(mu_);
 };
 
 void HandleCompletion(core::InferenceService& service, const http::RequestLimits& limits, bool chat,

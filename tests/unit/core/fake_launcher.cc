@@ -152,6 +152,7 @@ class FakeInstance final : public ModelInstance {
 
 Result<std::unique_ptr<ModelInstance>> FakeLauncher::Launch(const StubLaunchSpec& spec,
                                                            StubCallbacks callbacks) {
+  if (before_launch) before_launch(spec);
   pid_t pid = next_pid_++;
   auto instance = std::make_unique<FakeInstance>(*this, spec, std::move(callbacks), pid);
   std::lock_guard lock(mu_);

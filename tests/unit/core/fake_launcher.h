@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,10 @@ class FakeLauncher final : public InstanceLauncher {
   void Crash(const std::string& model);
   // Simulates the death of one live instance of `model` (the oldest).
   void CrashOne(const std::string& model);
+
+  // Called at the start of every Launch, on the launching thread (a test's seam into the
+  // middle of a load). Set before the first load.
+  std::function<void(const StubLaunchSpec&)> before_launch;
 
  private:
   friend class FakeInstance;

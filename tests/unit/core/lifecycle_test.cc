@@ -446,6 +446,53 @@ TEST(LifecycleTest, Issue19OtherInstancesServeWhileOneRestarts) {
   ASSERT_TRUE(WaitState(f, "pair", ModelState::kReady, 3s));
 }
 
+// Issue 21: an instance that dies while the load still launches the others. Its crash
+// handler stops the instances launched so far on a background thread while the load appends
+// the next ones; it read the list of instances without the version's mutex (a data race
+// TSan reports here, and a use-after-free when the append reallocates).
+TEST(LifecycleTest, Issue21CrashWhileLoadLaunchesFailsTheLoadWithoutARace) {
+  Fixture f;
+  f.options.version.restart.max_restarts = 0;
+  f.repo.AddModel("trio", "instance_group [ { count: 3 kind: KIND_CPU } ]\n");
+  f.Start();
+  f.launcher->before_launch = [&f](const StubLaunchSpec& spec) {
+    if (spec.instance_index != 2) return;
+    // Instance 0 dies; its handler stops instance 1 before instance 2 is appended.
+    f.launcher->CrashOne("trio");
+    for (int i = 0; i < 200 && f.launcher->live() > 0; ++i) std::this_thread::sleep_for(5ms);
+  };
+  Status s = f.server->LoadModel("trio", {});
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_EQ(f.launcher->launches(), 3);
+  EXPECT_EQ(f.launcher->live(), 0);
+  EXPECT_EQ(f.Row("trio")->state, ModelState::kUnavailable);
+}
+
+// Issue 21: a stub that crashes while its version unloads leaves its reason on the version
+// (not "unloaded"). Which reason was a crash's was read from its text, "stub process ..." at
+// the start, which a version of several instances prefixes with "instance N: ".
+TEST(LifecycleTest, Issue21CrashDuringUnloadKeepsItsReasonWithSeveralInstances) {
+  Fixture f(ModelControlMode::kExplicit, 5000, 500);
+  f.options.version.restart.max_restarts = 0;
+  f.repo.AddModel("pair", "instance_group [ { count: 2 kind: KIND_CPU } ]\n" +
+                              Param("fake_delay_ms", "60000"));
+  f.Start();
+  ASSERT_TRUE(f.server->LoadModel("pair", {}).ok());
+  Collector c;
+  ASSERT_TRUE(f.server->Infer(Request("pair"), c.Sink()).ok());
+  UnloadOptions o;
+  o.wait = false;
+  ASSERT_TRUE(f.server->UnloadModel("pair", o).ok());
+  ASSERT_TRUE(WaitState(f, "pair", ModelState::kUnloading, 1s));
+  f.launcher->CrashOne("pair");  // during the grace period: the request is still open
+  ASSERT_TRUE(c.WaitFinal(2s));
+  ASSERT_TRUE(WaitState(f, "pair", ModelState::kUnavailable, 3s));
+  auto row = f.Row("pair");
+  EXPECT_NE(row->reason.find("instance 0: stub process killed by signal 9"), std::string::npos)
+      << row->reason;
+  EXPECT_EQ(f.launcher->live(), 0);
+}
+
 // Issue 19 item 7: one config could ask for 1024 stubs (each dirties tens of MB). The
 // number of instances of a version is bounded; asking more fails the load, naming both.
 TEST(LifecycleTest, Issue19InstanceCountAboveTheLimitFailsTheLoad) {

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <set>
@@ -19,6 +18,7 @@
 #include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "common/llm_protocol.h"
+#include "common/thread_annotations.h"
 
 namespace sluice::llm {
 namespace {
@@ -198,7 +198,7 @@ class LlmBackend final : public stub::Backend {
 
   void Cancel(uint64_t id) override {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!pending_.count(id)) return;
       cancelled_.insert(id);
     }
@@ -208,7 +208,7 @@ class LlmBackend final : public stub::Backend {
   void Finalize() override {
     if (engine_) engine_->Stop();
     engine_.reset();
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     pending_.clear();
   }
 
@@ -272,7 +272,7 @@ class LlmBackend final : public stub::Backend {
     pending->prompt_text = req.exclude_input_in_output ? "" : prompt;
     pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       pending_[id] = pending;
     }
     EngineRequest er;
@@ -285,7 +285,7 @@ class LlmBackend final : public stub::Backend {
     };
     Status added = engine_->AddRequest(std::move(er));
     if (!added.ok()) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       pending_.erase(id);
       return added;
     }
@@ -311,7 +311,7 @@ class LlmBackend final : public stub::Backend {
     std::shared_ptr<Pending> p;
     bool cancelled = false;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = pending_.find(id);
       if (it == pending_.end()) return;
       p = it->second;
@@ -403,9 +403,9 @@ class LlmBackend final : public stub::Backend {
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
-  std::mutex mu_;
-  std::map<uint64_t, std::shared_ptr<Pending>> pending_;  // guarded by mu_
-  std::set<uint64_t> cancelled_;                          // guarded by mu_
+  Mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Pending>> pending_ SLUICE_GUARDED_BY(mu_);
+  std::set<uint64_t> cancelled_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -26,43 +26,43 @@ Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
-  work_cv_.notify_all();
-  std::lock_guard<std::mutex> lock(join_mu_);
+  work_cv_.NotifyAll();
+  MutexLock lock(join_mu_);
   if (loop_.joinable()) loop_.join();
 }
 
 Status Engine::AddRequest(EngineRequest request) {
   RETURN_IF_ERROR(ValidateRequest(request, limits_));
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return Unavailable("engine is stopping; request '" + request.request_id + "' refused");
     tasks_.push_back(AddTask{std::move(request), std::chrono::steady_clock::now()});
     idle_ = false;
   }
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
   return Status::Ok();
 }
 
 void Engine::Abort(std::string request_id) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return;  // Stop aborts everything anyway
     tasks_.push_back(AbortTask{std::move(request_id)});
   }
-  work_cv_.notify_one();
+  work_cv_.NotifyOne();
 }
 
 EngineMetricsSnapshot Engine::Metrics() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return published_;
 }
 
 Status Engine::WaitIdle(std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (!idle_cv_.wait_for(lock, timeout, [&] { return idle_; })) {
+  MutexLock lock(mu_);
+  if (!idle_cv_.WaitFor(mu_, timeout, [&]() SLUICE_REQUIRES(mu_) { return idle_; })) {
     return DeadlineExceeded("engine did not go idle in " + std::to_string(timeout.count()) + " ms");
   }
   return idle_status_;
@@ -73,17 +73,17 @@ void Engine::Loop() {
     std::deque<Task> tasks;
     bool stop = false;
     {
-      std::unique_lock<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       if (!core_->HasWork()) {
         if (tasks_.empty() && !idle_) {
           // Just went idle: run the leak sentinel.
           idle_status_ = core_->CheckIdle();
           idle_ = true;
           published_ = core_->metrics();
-          idle_cv_.notify_all();
+          idle_cv_.NotifyAll();
         }
         if (stopping_ && tasks_.empty()) return;
-        work_cv_.wait(lock, [&] { return stopping_ || !tasks_.empty(); });
+        work_cv_.Wait(mu_, [&]() SLUICE_REQUIRES(mu_) { return stopping_ || !tasks_.empty(); });
       }
       tasks.swap(tasks_);
       stop = stopping_;
@@ -108,7 +108,7 @@ void Engine::Loop() {
     }
     std::optional<std::string> stats_line;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       published_ = core_->metrics();
       if (stats_log_) stats_line = stats_log_->Tick(published_, StatsLog::Clock::now());
     }

@@ -13,11 +13,9 @@
 // then joins the thread. Teardown order: loop thread joined, then the runner is destroyed.
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -30,6 +28,7 @@
 #include "backends/llm/engine/stats_log.h"
 #include "backends/llm/model/model_runner.h"
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace sluice::llm {
 
@@ -72,7 +71,7 @@ class Engine {
   using Task = std::variant<AddTask, AbortTask>;
 
   Engine(std::unique_ptr<EngineCore> core, std::optional<StatsLog> stats_log);
-  void Loop();
+  void Loop() SLUICE_EXCLUDES(mu_);
 
   // Constant after construction.
   const RequestLimits limits_;
@@ -81,18 +80,18 @@ class Engine {
   std::unique_ptr<EngineCore> core_;
   std::optional<StatsLog> stats_log_;  // none when disabled
 
-  // Guarded by mu_.
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;  // tasks or stop
-  std::condition_variable idle_cv_;  // idle_ became true
-  std::deque<Task> tasks_;
-  bool stopping_ = false;
-  bool idle_ = true;
-  Status idle_status_;
-  EngineMetricsSnapshot published_;
+  mutable Mutex mu_;
+  CondVar work_cv_;  // tasks or stop
+  CondVar idle_cv_;  // idle_ became true
+  std::deque<Task> tasks_ SLUICE_GUARDED_BY(mu_);
+  bool stopping_ SLUICE_GUARDED_BY(mu_) = false;
+  bool idle_ SLUICE_GUARDED_BY(mu_) = true;
+  Status idle_status_ SLUICE_GUARDED_BY(mu_);
+  EngineMetricsSnapshot published_ SLUICE_GUARDED_BY(mu_);
 
-  std::mutex join_mu_;  // serialises Stop() callers around the join
-  std::thread loop_;    // last member: started after everything above exists
+  Mutex join_mu_;  // serialises Stop() callers around the join
+  // Last member: started after everything above exists.
+  std::thread loop_ SLUICE_GUARDED_BY(join_mu_);
 };
 
 }  // namespace sluice::llm

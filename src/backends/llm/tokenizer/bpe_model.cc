@@ -119,7 +119,7 @@ Status BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* ids) co
   if (word.empty()) return Status::Ok();
   const bool cacheable = word.size() <= kCacheMaxWordBytes;
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
+    MutexLock lock(cache_mu_);
     const auto it = cache_.find(std::string(word));
     if (it != cache_.end()) {
       ids->insert(ids->end(), it->second.begin(), it->second.end());
@@ -130,7 +130,7 @@ Status BpeModel::EncodeWord(std::string_view word, std::vector<int32_t>* ids) co
   RETURN_IF_ERROR(EncodeUncached(word, &out));
   ids->insert(ids->end(), out.begin(), out.end());
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mu_);
+    MutexLock lock(cache_mu_);
     if (cache_.size() >= kCacheMaxEntries) cache_.clear();  // bounded: start over
     cache_.emplace(std::string(word), std::move(out));
   }

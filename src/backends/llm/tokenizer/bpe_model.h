@@ -6,7 +6,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "common/thread_annotations.h"
 
 namespace sluice::llm {
 
@@ -55,8 +55,8 @@ class BpeModel {
   // Self-synchronised word cache.
   static constexpr size_t kCacheMaxWordBytes = 256;
   static constexpr size_t kCacheMaxEntries = 1 << 16;
-  mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;  // guarded by cache_mu_
+  mutable Mutex cache_mu_;
+  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_ SLUICE_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace sluice::llm

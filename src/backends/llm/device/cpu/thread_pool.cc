@@ -35,23 +35,23 @@ ThreadPool::ThreadPool(int threads) {
 
 ThreadPool::~ThreadPool() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_.store(true, std::memory_order_release);
   }
-  work_cv_.notify_all();
+  work_cv_.NotifyAll();
   for (auto& t : workers_) t.join();
 }
 
 void ThreadPool::RunChunks() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (next_ < n_) {
     int64_t begin = next_;
     int64_t end = std::min(n_, begin + chunk_);
     next_ = end;
     const auto* fn = fn_;
-    lock.unlock();
+    lock.Unlock();
     (*fn)(begin, end);
-    lock.lock();
+    lock.Lock();
   }
 }
 
@@ -61,26 +61,26 @@ void ThreadPool::WorkerLoop() {
     return stop_.load(std::memory_order_acquire) ||
            generation_.load(std::memory_order_acquire) != seen;
   };
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   while (true) {
     if (!has_work()) {
-      lock.unlock();
+      lock.Unlock();
       SpinUntil(kSpin, has_work);
-      lock.lock();
+      lock.Lock();
       if (!has_work()) {
         ++sleeping_workers_;
-        work_cv_.wait(lock, has_work);
+        work_cv_.Wait(mu_, has_work);
         --sleeping_workers_;
       }
     }
     if (stop_.load(std::memory_order_relaxed)) return;
     seen = generation_.load(std::memory_order_relaxed);
     busy_workers_.fetch_add(1, std::memory_order_relaxed);
-    lock.unlock();
+    lock.Unlock();
     RunChunks();
-    lock.lock();
+    lock.Lock();
     if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1 && caller_waiting_) {
-      done_cv_.notify_all();
+      done_cv_.NotifyAll();
     }
   }
 }
@@ -96,7 +96,7 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   }
   bool wake = false;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     fn_ = &fn;
     n_ = n;
     chunk_ = (n + parts - 1) / parts;
@@ -104,16 +104,16 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     generation_.fetch_add(1, std::memory_order_release);
     wake = sleeping_workers_ > 0;  // spinning workers see the generation by themselves
   }
-  if (wake) work_cv_.notify_all();
+  if (wake) work_cv_.NotifyAll();
   RunChunks();
   // Every chunk is claimed; wait until the workers that claimed one have finished it (a
   // worker counts itself busy, under mu_, before it claims anything).
   auto done = [&] { return busy_workers_.load(std::memory_order_acquire) == 0; };
   SpinUntil(kSpin, done);
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!done()) {
     caller_waiting_ = true;
-    done_cv_.wait(lock, done);
+    done_cv_.Wait(mu_, done);
     caller_waiting_ = false;
   }
   fn_ = nullptr;

@@ -11,12 +11,12 @@
 // then block. The futex wake is skipped when no worker sleeps.
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/thread_annotations.h"
 
 namespace sluice::llm {
 
@@ -33,27 +33,26 @@ class ThreadPool {
   void ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void WorkerLoop();
-  void RunChunks();
+  void WorkerLoop() SLUICE_EXCLUDES(mu_);
+  void RunChunks() SLUICE_EXCLUDES(mu_);
 
   std::vector<std::thread> workers_;  // constant after construction
 
   static constexpr std::chrono::microseconds kSpin{100};
 
-  std::mutex mu_;
-  std::condition_variable work_cv_;
-  std::condition_variable done_cv_;
+  Mutex mu_;
+  CondVar work_cv_;
+  CondVar done_cv_;
   // Written under mu_, read without it by spinning threads:
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
   std::atomic<int> busy_workers_{0};
-  // Guarded by mu_:
-  int sleeping_workers_ = 0;
-  bool caller_waiting_ = false;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0;
-  int64_t chunk_ = 1;
-  int64_t next_ = 0;
+  int sleeping_workers_ SLUICE_GUARDED_BY(mu_) = 0;
+  bool caller_waiting_ SLUICE_GUARDED_BY(mu_) = false;
+  const std::function<void(int64_t, int64_t)>* fn_ SLUICE_GUARDED_BY(mu_) = nullptr;
+  int64_t n_ SLUICE_GUARDED_BY(mu_) = 0;
+  int64_t chunk_ SLUICE_GUARDED_BY(mu_) = 1;
+  int64_t next_ SLUICE_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sluice::llm
