@@ -9,8 +9,13 @@
 # Usage: bench/gpu_7b.sh BIN_DIR TOKENIZER_DIR WORK_DIR OUT_DIR PHASE...
 #   BIN_DIR: sluice, sluice-stub, sluice-bench, sluice-lifecycle (built on a CPU machine)
 #   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
-#   PHASE: model | hf | sluice | lifecycle | profile | llamacpp LLAMA_SERVER LLAMA_SRC
-#          | ab CONFIG... (last: takes the remaining arguments)
+#   PHASE: model | hf | sluice | lifecycle | profile | long | prefix | llamacpp LLAMA_SERVER
+#          LLAMA_SRC | ab CONFIG... (last: takes the remaining arguments)
+#   long: issue 18's long prompts: TTFT of one stream at LONG_LENGTHS tokens (default 1800 7000
+#         20000 32000) against one transformers forward pass (bench/hf_prefill_bench.py) in
+#         the same run, then 8 streams of 20,000-token prompts (every request's ITL: p99)
+#   prefix: a 4,000-token shared prefix, 32 streams: a cold request, then warm ones, with
+#         prefix caching on; the prefix-cache counters from /metrics
 #   MAX_NUM_SEQS (default 64): the engine's max_num_seqs, for CONCURRENCY above 64
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
 set -uo pipefail
@@ -40,6 +45,7 @@ bench_server() {  # name url model_name
 }
 
 write_repo() {
+  local max_len=${MAX_MODEL_LEN:-4096} caching=${PREFIX_CACHING:-false}
   mkdir -p "$repo/qwen7b/1"
   cat > "$repo/qwen7b/config.pbtxt" <<'CFG'
 name: "qwen7b"
@@ -48,8 +54,8 @@ instance_group [ { count: 1 kind: KIND_GPU gpus: [ 0 ] } ]
 model_transaction_policy { decoupled: true }
 CFG
   cat > "$repo/qwen7b/1/model.json" <<JSON
-{"model": "model", "gpu_memory_utilization": 0.85, "max_model_len": 4096,
- "max_num_seqs": ${MAX_NUM_SEQS:-64}, "max_num_batched_tokens": 4096, "enable_prefix_caching": false}
+{"model": "model", "gpu_memory_utilization": 0.85, "max_model_len": $max_len,
+ "max_num_seqs": ${MAX_NUM_SEQS:-64}, "max_num_batched_tokens": ${MAX_BATCHED_TOKENS:-4096}, "enable_prefix_caching": $caching}
 JSON
 }
 
@@ -132,6 +138,39 @@ while [ $# -gt 0 ]; do
         kill -TERM $server; wait $server
         grep "cuda profile" "$out/profile_$mode.log" | sed 's/.*\] cuda profile/cuda profile/' | tee "$out/profile_$mode.txt"
       done
+      ;;
+    long)
+      lengths=(${LONG_LENGTHS:-1800 7000 20000 32000})
+      $py "$here/hf_prefill_bench.py" "$model" --lengths "${lengths[@]}" > "$out/hf_prefill.txt" 2>&1
+      grep "transformers prefill" "$out/hf_prefill.txt"
+      MAX_MODEL_LEN=33000 write_repo
+      start_sluice "$repo" "$out/sluice_long.log" || exit 1
+      curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
+      for n in "${lengths[@]}"; do
+        "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 1 -n 3 \
+          --warmup 1 --input-len "$n" --output-len 16 --seed 2 --no-progress \
+          --json "$out/long_$n.json" > "$out/long_$n.txt" 2>&1
+        echo "sluice $n tokens: $(grep -E 'Mean TTFT|Mean ITL|Failed' "$out/long_$n.txt" | tr -s ' ' | tr '\n' ';')"
+      done
+      "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 8 -n 8 \
+        --warmup 0 --input-len 20000 --output-len 64 --seed 3 --no-progress \
+        --json "$out/long_8x20000.json" > "$out/long_8x20000.txt" 2>&1
+      echo "sluice 8 x 20000: $(grep -E 'Successful|Failed|P99 ITL|Mean ITL|Mean TTFT' "$out/long_8x20000.txt" | tr -s ' ' | tr '\n' ';')"
+      kill -TERM $server; wait $server
+      ;;
+    prefix)
+      PREFIX_CACHING=true write_repo
+      start_sluice "$repo" "$out/sluice_prefix.log" || exit 1
+      curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
+      for phase in cold warm; do
+        n=1; c=1; [ $phase = warm ] && { n=32; c=32; }
+        "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
+          --warmup 0 --shared-prefix-len 4000 --input-len 64 --output-len 16 --seed 4 --no-progress \
+          --json "$out/prefix_$phase.json" > "$out/prefix_$phase.txt" 2>&1
+        echo "sluice prefix $phase: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_$phase.txt" | tr -s ' ' | tr '\n' ';')"
+      done
+      curl -s localhost:8002/metrics | grep -E "^vllm:prefix_cache_(hits|queries)" | tee "$out/prefix_metrics.txt"
+      kill -TERM $server; wait $server
       ;;
     llamacpp)
       # LLAMA_TYPE=bf16 (the model's own type) or f16 (llama.cpp's fastest unquantised path).
