@@ -49,13 +49,14 @@ Result<CudaDeviceEntryPoints> OpenCudaModule(const std::vector<std::filesystem::
     entry.count = reinterpret_cast<CudaDeviceCountFn>(dlsym(lib, kCudaDeviceCountSymbol));
     entry.create = reinterpret_cast<CudaDeviceCreateFn>(dlsym(lib, kCudaDeviceCreateSymbol));
     if (entry.count == nullptr || entry.create == nullptr) {
-      const char* why = dlerror();
+      // dlerror's text is freed by the next dl call (dlclose): copied first.
+      const char* error = dlerror();
+      const std::string why = error != nullptr ? error : "dlsym failed";
       const std::string missing =
           entry.count == nullptr ? kCudaDeviceCountSymbol : kCudaDeviceCreateSymbol;
       dlclose(lib);  // nothing of it ran but its static initialisers
-      return Unavailable(
-          "the CUDA device module " + file.string() + " has no " + missing +
-          " (a module of another Sluice build?): " + (why != nullptr ? why : "dlsym failed"));
+      return Unavailable("the CUDA device module " + file.string() + " has no " + missing +
+                         " (a module of another Sluice build?): " + why);
     }
     return entry;
   }
