@@ -143,7 +143,7 @@ while [ $# -gt 0 ]; do
       lengths=(${LONG_LENGTHS:-1800 7000 20000 32000})
       $py "$here/hf_prefill_bench.py" "$model" --lengths "${lengths[@]}" > "$out/hf_prefill.txt" 2>&1
       grep "transformers prefill" "$out/hf_prefill.txt"
-      MAX_MODEL_LEN=33000 write_repo
+      MAX_MODEL_LEN=32768 write_repo
       start_sluice "$repo" "$out/sluice_long.log" || exit 1
       curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
       for n in "${lengths[@]}"; do
@@ -165,7 +165,7 @@ while [ $# -gt 0 ]; do
       for phase in cold warm; do
         n=1; c=1; [ $phase = warm ] && { n=32; c=32; }
         "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
-          --warmup 0 --shared-prefix-len 4000 --input-len 64 --output-len 16 --seed 4 --no-progress \
+          --warmup 0 --shared-prefix-len 4000 --input-len "${PREFIX_OWN_LEN:-16}" --output-len 16 --seed 4 --no-progress \
           --json "$out/prefix_$phase.json" > "$out/prefix_$phase.txt" 2>&1
         echo "sluice prefix $phase: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_$phase.txt" | tr -s ' ' | tr '\n' ';')"
       done

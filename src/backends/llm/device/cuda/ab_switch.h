@@ -14,10 +14,4 @@ inline bool SwitchOn(const char* variable) {
   return v == nullptr || std::string_view(v) != "0";
 }
 
-// For a path not yet run on a GPU: true only when the variable is "1".
-inline bool SwitchOptIn(const char* variable) {
-  const char* v = std::getenv(variable);
-  return v != nullptr && std::string_view(v) == "1";
-}
-
 }  // namespace sluice::llm::cuda

@@ -766,9 +766,9 @@ class CudaDevice final : public Device {
   // rope with the KV-cache write. SLUICE_CUDA_FUSE=0 runs each op on its own (A/B
   // measurements; the fused forms are bit-equal).
   bool fuse_ = cuda::SwitchOn("SLUICE_CUDA_FUSE");
-  // Prefill attention on tensor cores where the head dim allows: off until its kernel has run
-  // on a GPU (SLUICE_CUDA_PREFILL_TC=1 turns it on).
-  bool prefill_tensor_cores_ = cuda::SwitchOptIn("SLUICE_CUDA_PREFILL_TC");
+  // Prefill attention on tensor cores where the head dim allows; SLUICE_CUDA_PREFILL_TC=0
+  // runs the CUDA-core kernel (A/B measurements).
+  bool prefill_tensor_cores_ = cuda::SwitchOn("SLUICE_CUDA_PREFILL_TC");
   // Output projections' slices added by the next norm (LinearAddRmsNorm);
   // SLUICE_CUDA_PARTIALS_NORM=0 runs a Linear, then AddRmsNorm (A/B measurements; bit-equal).
   bool partials_norm_ = cuda::SwitchOn("SLUICE_CUDA_PARTIALS_NORM");

@@ -67,7 +67,7 @@ struct GptqParts {
 // default, the tensor-core layout (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS overrides it, for A/B
 // measurements); larger products dequantize (GptqDequantize) and go through cuBLASLt.
 constexpr int32_t kGptqSmallBatchMaxRows = 4;
-constexpr int32_t kGptqMmaMaxRows = 256;
+constexpr int32_t kGptqMmaMaxRows = 64;
 int32_t GptqMmaMaxRows();
 inline int32_t GptqSmallBatchRows(const GptqLayout& layout) {
   return layout.mma ? GptqMmaMaxRows() : kGptqSmallBatchMaxRows;
@@ -77,7 +77,9 @@ inline int32_t GptqSmallBatchRows(const GptqLayout& layout) {
 // layout.in] bf16 in the *sorted* row order (GptqPermuteRows first when layout.perm is set),
 // rows 16-byte aligned. fp32 accumulation; launched as dependent kernels
 // (dependent_launch.cuh), the first weight loads issued before the wait. Tensor-core layout:
-// one launch per 64 rows, the parts' widths multiples of 16.
+// one launch per 64 rows, the parts' widths multiples of 16. (Past 64 rows the
+// dequantization and cuBLASLt win: a 128-token prefill took 39 ms through two launches against
+// 14 ms, bench/RESULTS.md.)
 void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                           int32_t rows, cudaStream_t stream);
 

@@ -78,7 +78,7 @@ Result<T*> DeviceCopy(const T* host, size_t n, cudaStream_t stream) {
 }  // namespace
 
 bool GptqMmaLayoutOn() {
-  static const bool on = SwitchOptIn("SLUICE_CUDA_GPTQ_MMA");
+  static const bool on = SwitchOn("SLUICE_CUDA_GPTQ_MMA");
   return on;
 }
 

@@ -61,8 +61,8 @@ class GptqCudaWeight final : public Buffer {
   GptqLayout layout_;
 };
 
-// Whether weights take the tensor-core layout where their shape and groups allow: off until
-// its kernels have run on a GPU (SLUICE_CUDA_GPTQ_MMA=1 turns it on).
+// Whether weights take the tensor-core layout where their shape and groups allow
+// (SLUICE_CUDA_GPTQ_MMA=0 keeps every weight in the column layout, for A/B measurements).
 bool GptqMmaLayoutOn();
 
 // Checks `source` (bits 4 or 8, shapes, every group index and zero point, groups whose
