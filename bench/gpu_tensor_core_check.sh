@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # One device call (run from the repo root on the GPU machine, .gpu/ carried: gpu-binaries.txz
-# from bench/pack_gpu_binaries.sh, tok/ a Qwen tokenizer): the tensor-core paths that are off by
-# default until measured, and their measurements: every CUDA test with SLUICE_CUDA_GPTQ_MMA=1
+# from bench/pack_gpu_binaries.sh, tok/ a Qwen tokenizer): the tensor-core paths checked and
+# measured (session 10's call A, bench/RESULTS.md): every CUDA test with the GPTQ tile layout
 # (the attention tests run the tensor-core prefill kernel at the kernel API), the GPTQ tests in
-# the column layout, prefill_attention_bench, then GPTQ int4 through the server (A/B of the tensor-core layout against the column layout at batch 1, then
-# 1/8/32/64 streams with it on). Results under /tmp/res, tarred to $OUT at the end.
+# the column layout, prefill_attention_bench, then GPTQ int4 through the server (A/B of the
+# tile layout against the column layout at batch 1, then 1/8/32/64 streams with it on).
+# Results under /tmp/res, tarred to $OUT at the end.
 set -uo pipefail
 mkdir -p /work && ln -sfn "$PWD" /work/main
 G=/tmp/g; R=/tmp/res; mkdir -p $G $R && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
