@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/llm/backend/llm_request.h"
+#include "backends/llm/tokenizer/tokenizer.h"
 #include "core/repository_model_config.h"
 #include "frontend/openai/openai_request.h"
 
@@ -16,6 +17,21 @@ namespace {
 // the llm backend read sampling integers through a double and refused those past 9e15
 // ("sampling parameter 'seed' must be an integer", a 400 for a valid request) and rounded
 // those past 2^53 (two seeds, one stream).
+// tokenizer_json_fuzzer (session 10, the CI smoke): an optional field of another type
+// ({"model": {"type": true}}) threw out of json::value() and ended the process.
+TEST(FuzzRegression, TokenizerFieldsOfTheWrongTypeAreAnErrorNotACrash) {
+  for (const char* text : {R"({"model": {"type": true, "vocab": {}, "merges": []}})",
+                           R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [],
+                               "byte_fallback": "yes"}})",
+                           R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+                               "added_tokens": [{"id": 0, "content": "a", "special": 3}]})"}) {
+    auto t = llm::Tokenizer::FromJson(text, "");
+    ASSERT_FALSE(t.ok()) << text;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << t.status().ToString();
+    EXPECT_NE(t.status().message().find("tokenizer.json"), std::string::npos) << t.status().ToString();
+  }
+}
+
 TEST(FuzzRegression, OpenAiSeedPast2To53ReachesTheBackendExactly) {
   const int64_t seed = 14653727607370938;  // the fuzzer's: > 9e15
   auto body = nlohmann::json::parse(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2})");

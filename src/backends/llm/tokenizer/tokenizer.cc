@@ -52,12 +52,20 @@ Result<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokenize
   ASSIGN_OR_RETURN(nlohmann::json tj,
                    ParseJsonBounded(tokenizer_json, kMaxJsonDepth, "tokenizer.json"));
   std::unique_ptr<Tokenizer> t(new Tokenizer());
-  RETURN_IF_ERROR(t->LoadTokenizerJson(tj));
-  if (!config_json.empty()) {
-    ASSIGN_OR_RETURN(nlohmann::json cj,
-                     ParseJsonBounded(config_json, kMaxJsonDepth, "tokenizer_config.json"));
-    if (!cj.is_object()) return InvalidArgument("tokenizer_config.json: not a JSON object");
-    RETURN_IF_ERROR(t->LoadConfig(cj).WithPrefix("tokenizer_config.json"));
+  // The readers take optional fields with json::value(key, default), which throws when the
+  // key is there with another type ({"type": true}): such a file is a bad file, not a crash.
+  const char* reading = "tokenizer.json";
+  try {
+    RETURN_IF_ERROR(t->LoadTokenizerJson(tj));
+    if (!config_json.empty()) {
+      reading = "tokenizer_config.json";
+      ASSIGN_OR_RETURN(nlohmann::json cj,
+                       ParseJsonBounded(config_json, kMaxJsonDepth, "tokenizer_config.json"));
+      if (!cj.is_object()) return InvalidArgument("tokenizer_config.json: not a JSON object");
+      RETURN_IF_ERROR(t->LoadConfig(cj).WithPrefix("tokenizer_config.json"));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(std::string(reading) + ": a field of the wrong type: " + e.what());
   }
   RETURN_IF_ERROR(t->Finish());
   return t;
