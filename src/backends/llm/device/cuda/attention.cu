@@ -29,6 +29,8 @@
 #include <cassert>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
@@ -948,6 +950,14 @@ int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
   return std::min(by_seq, by_rows);
 }
 
+int PrefillWarps() {
+  static const int warps = [] {
+    const char* v = std::getenv("SLUICE_CUDA_PREFILL_WARPS");
+    return v != nullptr && std::string_view(v) == "8" ? 8 : 4;
+  }();
+  return warps;
+}
+
 // Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
 // host-side attribute, legal during graph capture, and per device).
 template <int D, int kWarps = 4>
@@ -1029,6 +1039,9 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
       case 96:
         return LaunchPrefillTc<96>(step, p, stream);
       case 128:
+        // SLUICE_CUDA_PREFILL_WARPS=8: blocks of 128 rows (each K/V tile read once for twice
+        // the rows, one block a multiprocessor), for A/B measurements.
+        if (PrefillWarps() == 8) return LaunchPrefillTc<128, 8>(step, p, stream);
         return LaunchPrefillTc<128>(step, p, stream);
       default:
         return LaunchPrefillTc<256>(step, p, stream);
