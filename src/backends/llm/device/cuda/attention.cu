@@ -9,7 +9,7 @@
 //    (max, sum, output) over tiles of kDecodeTile tokens. A sequence whose context needs one
 //    partition writes its output directly; otherwise each partition writes fp32 partials to
 //    the workspace and CombineKernel merges them.
-//  - PrefillTcKernel: sequences with several new tokens (prefill, chunked prefill with a
+//  - PrefillTcKernel (attention_prefill_tc.cu): sequences with several new tokens (prefill, chunked prefill with a
 //    cached prefix), head_dim 64, 96, 128 or 256. FlashAttention-2 on tensor cores (mma.sync
 //    bf16): a block owns 64 (position, q head) rows of one kv head's group, streams K/V
 //    tiles from the paged cache through double-buffered shared memory with cp.async, and keeps
@@ -21,24 +21,24 @@
 // which is the same softmax: on CUDA cores q is scaled before the products, on tensor cores
 // (where q stays bf16) the fp32 scores after them. Everything accumulates in fp32; the output
 // is rounded to bf16 once, and the tensor-core kernel also rounds the softmax weights to bf16
-// for the P V product (as FlashAttention does). Grids depend only on DeviceStep's scalar fields and the shape, and the kernels
-// read actual lengths from the step arrays, so every launch is CUDA-graph safe; blocks with
-// no work return at their first instructions.
+// for the P V product (as FlashAttention does). Grids depend only on DeviceStep's scalar
+// fields and the shape, and the kernels read actual lengths from the step arrays, so every
+// launch is CUDA-graph safe; blocks with no work return at their first instructions.
 
 #include <algorithm>
 #include <cassert>
 #include <climits>
 #include <cstdint>
-#include <cstdlib>
-#include <string_view>
 
+#include "backends/llm/device/cuda/attention_common.cuh"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda {
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
+using namespace attention;  // NOLINT: the pieces shared with attention_prefill_tc.cu
+
 constexpr float kLog2e = 1.4426950408889634f;
 
 // Decode: threads per block, tokens per shared-memory tile, K/V loads in flight per thread.
@@ -67,25 +67,7 @@ constexpr int kPrefillKeys = 32;
 
 constexpr int kCombineThreads = 128;
 
-struct AttnParams {
-  const bf16* q = nullptr;
-  int64_t q_stride = 0;
-  const bf16* k_cache = nullptr;
-  const bf16* v_cache = nullptr;
-  bf16* out = nullptr;
-  int32_t num_q_heads = 0;
-  int32_t num_kv_heads = 0;
-  int32_t head_dim = 0;
-  float scale_log2 = 0.f;  // scale * log2(e)
-  // Split-context partials, [num_seqs, num_q_heads, max_parts] x (head_dim floats | (m, l)).
-  float* partial_out = nullptr;
-  float2* partial_ml = nullptr;
-  int32_t max_parts = 1;
-};
 
-__host__ __device__ constexpr int CeilDiv(int a, int b) {
-  return (a + b - 1) / b;
-}
 
 __device__ __forceinline__ float WarpMax(float v) {
 #pragma unroll
@@ -118,10 +100,6 @@ __device__ __forceinline__ uint4 FloatToChunk(const float (&f)[8]) {
   return raw;
 }
 
-// Cache slot of position `pos` of a sequence whose block ids start at `table`.
-__device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
-  return table[pos / block_size] * block_size + pos % block_size;
-}
 
 // How a decode sequence's context is split: `num` partitions of `len` tokens (the last may be
 // shorter), every one non-empty. DecodeKernel and CombineKernel both call this, so they agree.
@@ -398,37 +376,6 @@ __global__ void __launch_bounds__(kCombineThreads)
 
 // --- Prefill ---
 
-// Maps the linear tile index b to (sequence, tile within it) over the sequences with more
-// than one new token, each cut into ceil(num_new * per_token / per_tile) tiles (rows of a
-// tile: per_tile, of which each new token has per_token). Every warp computes the same answer
-// with a warp-wide prefix sum, 32 sequences per step; false: no such tile.
-__device__ bool FindPrefillTile(const DeviceStep& step, int b, int per_token, int per_tile,
-                                int* seq, int* tile, int* ntiles) {
-  const int lane = threadIdx.x & 31;
-  int base = 0;
-  for (int s0 = 0; s0 < step.num_seqs; s0 += 32) {
-    const int s = s0 + lane;
-    const int n = s < step.num_seqs ? step.seq_num_new[s] : 0;
-    const int tiles = n > 1 ? CeilDiv(n * per_token, per_tile) : 0;
-    int inclusive = tiles;
-#pragma unroll
-    for (int off = 1; off < 32; off <<= 1) {
-      const int v = __shfl_up_sync(kFullMask, inclusive, off);
-      if (lane >= off) inclusive += v;
-    }
-    const int total = __shfl_sync(kFullMask, inclusive, 31);
-    if (b < base + total) {
-      // The owner is the first lane whose inclusive count passes b.
-      const int owner = __ffs(__ballot_sync(kFullMask, base + inclusive > b)) - 1;
-      *seq = s0 + owner;
-      *ntiles = __shfl_sync(kFullMask, tiles, owner);
-      *tile = b - base - __shfl_sync(kFullMask, inclusive - tiles, owner);
-      return true;
-    }
-    base += total;
-  }
-  return false;
-}
 
 // Block (tile, q head): kPrefillRows query rows of one sequence. Thread (r, part) owns row r
 // and the 16-byte chunks part, part + 4, ... of the head (interleaved so that the 4 threads
@@ -561,333 +508,6 @@ __global__ void __launch_bounds__(kPrefillThreads)
   }
 }
 
-// --- Prefill on tensor cores ---
-//
-// FlashAttention-2's scheme with mma.sync m16n8k16 (bf16 in, fp32 accumulate; sm_80 and
-// later). A block of kWarps warps owns kRows = 16 kWarps rows of one sequence and one kv head,
-// where the rows are the (position, q head) pairs of the kv head's group, position-major
-// (row m: position m / group, q head kv_head * group + m % group): the q heads that share a
-// kv head read each K/V tile once, and a short prompt still fills whole tiles. Each warp owns
-// 16 rows and all of a tile's keys: S = Q K^T and O += P V stay in registers, the
-// accumulator layout of S being the A-operand layout of P (rounded to bf16), so P never
-// touches shared memory. K/V tiles of TcConfig::kKeys tokens are copied from the paged cache
-// with cp.async into two buffers, the next tile's copy running under the current tile's
-// math; each tile's cache slots are looked up two tiles ahead, so the table read and the
-// division by block_size are off the copy's path. Shared-memory rows are padded by 16 bytes,
-// which makes ldmatrix's eight 16-byte row reads hit distinct banks for every head_dim here.
-
-// kWarps warps of 16 rows each. Four: at head_dim 128 a block holds 176 (sm_90) to 218 (sm_80)
-// registers a thread and 70 KB of shared memory, so that two blocks share an SM (A100, H100).
-template <int D, int kWarps = 4>
-struct TcConfig {
-  static constexpr int kThreads = kWarps * 32;
-  static constexpr int kRows = kWarps * 16;
-  // Q lives in registers (D / 16 A fragments) up to D = 128; at 256 it would not fit beside
-  // the output accumulators, so its fragments are read from shared memory at every tile.
-  static constexpr bool kQInRegs = D <= 128;
-  // Keys per tile: 64, or 32 at D = 256 to keep the block within 100 KB of shared memory.
-  static constexpr int kKeys = D <= 128 ? 64 : 32;
-  static constexpr int kStride = D + 8;  // shared-memory row, in elements
-  // Two tile buffers (K then V), the slots of two tiles, and Q's own rows where Q is read
-  // from shared memory at every tile (otherwise Q passes through the second buffer once).
-  static constexpr size_t kSmemBytes = (4 * kKeys + (kQInRegs ? 0 : kRows)) * kStride * 2 +
-                                       2 * kKeys * sizeof(int32_t);
-};
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* ptr) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
-}
-
-// 16 bytes from global to shared memory, asynchronously; zeros where !fill (src unread).
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(fill ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Waits until at most N of this thread's committed copy groups are in flight.
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
-// Four 8x8 bf16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, and register i
-// receives matrix i in the mma fragment layout (transposed with Ldsm4T).
-__device__ __forceinline__ void Ldsm4(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void Ldsm4T(uint32_t addr, uint32_t (&r)[4]) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-
-// c += a (16x16, row-major) * b (16x8, column-major), fp32 accumulators.
-__device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
-      "{%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// Block (tile * num_kv_heads + kv head): kv heads vary fastest, so that the blocks running
-// together read the same stretch of every kv head's K/V (L2 reuse), and a sequence's
-// longest tiles (started first, as in PrefillKernel) go out for every kv head before the
-// shorter ones. In mma fragment terms, lane = 4 g + t holds rows g and g + 8 of its warp's
-// 16, and columns 2t, 2t + 1 of every 8-wide n-tile.
-template <int D, int kWarps>
-__global__ void __launch_bounds__(kWarps * 32)
-    PrefillTcKernel(const DeviceStep step, const AttnParams p) {
-  using Cfg = TcConfig<D, kWarps>;
-  constexpr int kThreads = Cfg::kThreads;
-  constexpr int kRows = Cfg::kRows;
-  constexpr int kKeys = Cfg::kKeys;
-  constexpr int kStride = Cfg::kStride;
-  constexpr int kChunks = D / 8;        // 16-byte chunks of a head row
-  constexpr int kKeyTiles = kKeys / 8;  // n-tiles of S
-  static_assert(D % 16 == 0 && kKeys % 16 == 0, "mma k-steps of 16");
-  static_assert(!Cfg::kQInRegs || kRows <= 2 * kKeys, "Q passes through a tile buffer");
-  PdlLaunchDependents();
-  // Metadata and block tables before the wait, q and the KV cache after it.
-  const int num_kv = p.num_kv_heads;
-  const int group = p.num_q_heads / num_kv;
-  const int kv_head = blockIdx.x % num_kv;
-  int seq = 0, tile = 0, ntiles = 0;
-  if (!FindPrefillTile(step, blockIdx.x / num_kv, group, kRows, &seq, &tile, &ntiles)) {
-    return PdlWaitInFirstBlock();
-  }
-  tile = ntiles - 1 - tile;
-
-  const int n = step.seq_num_new[seq];
-  const int cached = step.seq_num_cached[seq];
-  const int64_t first_row = step.seq_first_row[seq];
-  const int32_t* table = step.block_tables + step.seq_block_begin[seq];
-  const int block_size = step.block_size;
-  const int units = n * group;  // rows of the sequence
-  const int m0 = tile * kRows;
-  const int m_count = min(kRows, units - m0);
-  const int first_pos = cached + m0 / group;  // the block's query positions
-  const int last_pos = cached + (m0 + m_count - 1) / group;
-  const int kv_end = last_pos + 1;  // this block reads positions [0, kv_end)
-  const int num_tiles = CeilDiv(kv_end, kKeys);
-  const int unmasked_tiles = (first_pos + 1) / kKeys;  // tiles every row sees whole
-  const int64_t kv_width = static_cast<int64_t>(num_kv) * D;
-
-  const int tid = threadIdx.x;
-  const int warp = tid >> 5;
-  const int lane = tid & 31;
-
-  // Buffer b: K rows at ks + b * kBuf, V rows at vs + b * kBuf.
-  constexpr int kBuf = 2 * kKeys * kStride;
-  extern __shared__ __align__(16) unsigned char tc_smem[];
-  bf16* const ks = reinterpret_cast<bf16*>(tc_smem);
-  bf16* const vs = ks + kKeys * kStride;
-  int32_t* const slots = reinterpret_cast<int32_t*>(ks + 2 * kBuf);  // [2][kKeys]
-  bf16* const qs = Cfg::kQInRegs ? ks + kBuf : reinterpret_cast<bf16*>(slots + 2 * kKeys);
-
-  // Cache slots of tile t's positions into slots[buf]; -1 past kv_end (zero-filled rows).
-  auto find_slots = [&](int t, int buf) {
-    for (int j = tid; j < kKeys; j += kThreads) {
-      const int pos = t * kKeys + j;
-      slots[buf * kKeys + j] = pos < kv_end ? SlotOf(table, pos, block_size) : -1;
-    }
-  };
-  // Tile (slots[buf]) into K/V buffer buf. Rows past kv_end are zeros: their scores are
-  // masked, but a masked weight 0 times a NaN of V would still be NaN.
-  const bf16* const k_head = p.k_cache + static_cast<int64_t>(kv_head) * D;
-  const bf16* const v_head = p.v_cache + static_cast<int64_t>(kv_head) * D;
-  static_assert(kKeys * kChunks % kThreads == 0 && kRows * kChunks % kThreads == 0);
-  auto copy_tile = [&](int buf) {
-#pragma unroll
-    for (int i = 0; i < kKeys * kChunks / kThreads; ++i) {
-      const int e = tid + i * kThreads;
-      const int j = e / kChunks;
-      const int c = e % kChunks;
-      const int32_t slot = slots[buf * kKeys + j];
-      const int64_t off = slot >= 0 ? slot * kv_width + c * 8 : 0;
-      const int at = buf * kBuf + j * kStride + c * 8;
-      CpAsync16(SmemAddr(ks + at), k_head + off, slot >= 0);
-      CpAsync16(SmemAddr(vs + at), v_head + off, slot >= 0);
-    }
-  };
-
-  find_slots(0, 0);
-  if (num_tiles > 1) find_slots(1, 1);
-  __syncthreads();
-  PdlWait();  // q and the KV cache come from the kernels before (dependent_launch.cuh)
-
-  // Q rows; rows past the sequence's last (last tile) are zeros and write nothing.
-#pragma unroll
-  for (int i = 0; i < kRows * kChunks / kThreads; ++i) {
-    const int e = tid + i * kThreads;
-    const int r = e / kChunks;
-    const int c = e % kChunks;
-    const bool valid = r < m_count;
-    const int m = m0 + (valid ? r : 0);
-    const bf16* src = p.q + (first_row + m / group) * p.q_stride +
-                      static_cast<int64_t>(kv_head * group + m % group) * D + c * 8;
-    CpAsync16(SmemAddr(qs + r * kStride + c * 8), src, valid);
-  }
-  copy_tile(0);
-  CpAsyncCommit();
-  CpAsyncWait<0>();
-  __syncthreads();
-
-  // ldmatrix addresses (element offsets) of this lane. A operand (Q): matrices (rows 0-7,
-  // k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15). K as the B operand
-  // of two n-tiles: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15,
-  // d 8-15). V, transposed, as the B operand of two d n-tiles: (keys 0-7, d 0-7), (keys 8-15,
-  // d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15).
-  const int lr = lane & 7;
-  const int q_off = (warp * 16 + lr + (lane & 8)) * kStride + (lane >> 4) * 8;
-  const int k_off = (lr + (lane >> 4) * 8) * kStride + (lane & 8);
-  const int v_off = (lr + (lane & 8)) * kStride + (lane >> 4) * 8;
-
-  uint32_t qf[Cfg::kQInRegs ? D / 16 : 1][4];
-  if constexpr (Cfg::kQInRegs) {
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) Ldsm4(SmemAddr(qs + q_off + kk * 16), qf[kk]);
-    __syncthreads();  // Q's rows are the second buffer, which tile 1's copy overwrites
-  }
-
-  // Query positions of this lane's two rows (rows past the last repeat its position).
-  const int g = lane >> 2;
-  const int t4 = lane & 3;
-  int qpos[2];
-#pragma unroll
-  for (int i = 0; i < 2; ++i) qpos[i] = cached + min(m0 + warp * 16 + g + 8 * i, units - 1) / group;
-
-  const float scale = p.scale_log2;
-  float o[D / 8][4] = {};
-  float row_max[2] = {-INFINITY, -INFINITY};  // of the raw scores (scale > 0)
-  float row_sum[2] = {0.f, 0.f};              // this lane's columns only, until the end
-
-  for (int t = 0; t < num_tiles; ++t) {
-    const int buf = t & 1;
-    if (t + 1 < num_tiles) copy_tile(buf ^ 1);
-    CpAsyncCommit();  // possibly empty: keeps one group per tile
-    // slots[buf] was last read when this tile's copy was issued, before the last barrier.
-    if (t + 2 < num_tiles) find_slots(t + 2, buf);
-    CpAsyncWait<1>();
-    __syncthreads();
-
-    const bf16* const kb = ks + buf * kBuf;
-    const bf16* const vb = vs + buf * kBuf;
-
-    // S = Q K^T for the warp's 16 rows and the tile's keys.
-    float s[kKeyTiles][4] = {};
-#pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t a[4];
-      if constexpr (Cfg::kQInRegs) {
-#pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = qf[kk][i];
-      } else {
-        Ldsm4(SmemAddr(qs + q_off + kk * 16), a);
-      }
-#pragma unroll
-      for (int j = 0; j < kKeyTiles / 2; ++j) {
-        uint32_t b[4];
-        Ldsm4(SmemAddr(kb + k_off + j * 16 * kStride + kk * 16), b);
-        Mma16816(s[2 * j], a, b[0], b[1]);
-        Mma16816(s[2 * j + 1], a, b[2], b[3]);
-      }
-    }
-
-    // Causal mask, on the tiles that some row of the block sees only in part.
-    if (t >= unmasked_tiles) {
-#pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = t * kKeys + j * 8 + 2 * t4 + (e & 1);
-          if (key > qpos[e >> 1]) s[j][e] = -INFINITY;
-        }
-      }
-    }
-
-    // Online softmax in the log2 domain. The new maxima are finite: tile 0 holds position 0,
-    // which every row sees, and later tiles only raise them.
-    float mx[2] = {row_max[0], row_max[1]};
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
-    }
-    float alpha[2], neg_max[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 2));
-      alpha[i] = exp2f((row_max[i] - mx[i]) * scale);  // 0 on the first tile (-inf)
-      row_max[i] = mx[i];
-      neg_max[i] = -mx[i] * scale;
-      row_sum[i] *= alpha[i];
-    }
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(fmaf(s[j][e], scale, neg_max[e >> 1]));
-        row_sum[e >> 1] += s[j][e];
-      }
-    }
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) o[dt][e] *= alpha[e >> 1];
-    }
-
-    // O += P V: the S accumulators of n-tiles 2kk and 2kk + 1 are P's A fragment for keys
-    // 16kk .. 16kk + 15.
-#pragma unroll
-    for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
-                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
-#pragma unroll
-      for (int dp = 0; dp < D / 16; ++dp) {
-        uint32_t b[4];
-        Ldsm4T(SmemAddr(vb + v_off + kk * 16 * kStride + dp * 16), b);
-        Mma16816(o[2 * dp], a, b[0], b[1]);
-        Mma16816(o[2 * dp + 1], a, b[2], b[3]);
-      }
-    }
-    __syncthreads();  // every warp is done with buffer buf before tile t + 2's copy
-  }
-
-  // Normalise and write the rows of the sequence (bf16 pairs).
-#pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    float sum = row_sum[i];
-    sum += __shfl_xor_sync(kFullMask, sum, 1);
-    sum += __shfl_xor_sync(kFullMask, sum, 2);
-    const int r = warp * 16 + g + 8 * i;
-    if (r >= m_count) continue;
-    const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
-    const int m = m0 + r;
-    bf16* const dst = p.out + ((first_row + m / group) * p.num_q_heads + kv_head * group +
-                               m % group) * D + 2 * t4;
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
-          __floats2bfloat162_rn(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
-    }
-  }
-}
-
 // --- Host side ---
 
 struct DecodePlan {
@@ -938,39 +558,7 @@ void LaunchPrefill(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaS
   LaunchDependent(PrefillKernel<D>, grid, kPrefillThreads, 0, stream, step, p);
 }
 
-// A bound on the number of prefill tiles, sum over sequences of ceil(num_new * per_token /
-// per_tile), from the scalars alone: num_seqs tiles of the longest sequence, and
-// (rows * per_token + num_seqs * (per_tile - 1)) / per_tile.
-int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
-  const int64_t by_seq = static_cast<int64_t>(step.num_seqs) *
-                         CeilDiv(step.max_num_new * per_token, per_tile);
-  const int64_t by_rows = (static_cast<int64_t>(step.rows) * per_token +
-                           static_cast<int64_t>(step.num_seqs) * (per_tile - 1)) /
-                          per_tile;
-  return std::min(by_seq, by_rows);
-}
 
-int PrefillWarps() {
-  static const int warps = [] {
-    const char* v = std::getenv("SLUICE_CUDA_PREFILL_WARPS");
-    return v != nullptr && std::string_view(v) == "8" ? 8 : 4;
-  }();
-  return warps;
-}
-
-// Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
-// host-side attribute, legal during graph capture, and per device).
-template <int D, int kWarps = 4>
-void LaunchPrefillTc(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  using Cfg = TcConfig<D, kWarps>;
-  const int group = p.num_q_heads / p.num_kv_heads;
-  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(
-      PrefillTileBound(step, group, Cfg::kRows) * p.num_kv_heads, INT_MAX));
-  cudaFuncSetAttribute(PrefillTcKernel<D, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(Cfg::kSmemBytes));
-  LaunchDependent(PrefillTcKernel<D, kWarps>, dim3(grid), Cfg::kThreads, Cfg::kSmemBytes, stream,
-                  step, p);
-}
 
 }  // namespace
 
@@ -1030,22 +618,8 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
   }
 
   if (step.max_num_new <= 1) return;
-  const bool tensor_cores = prefill == PrefillPath::kAuto &&
-                            (D == 64 || D == 96 || D == 128 || D == 256);
-  if (tensor_cores) {
-    switch (D) {
-      case 64:
-        return LaunchPrefillTc<64>(step, p, stream);
-      case 96:
-        return LaunchPrefillTc<96>(step, p, stream);
-      case 128:
-        // SLUICE_CUDA_PREFILL_WARPS=8: blocks of 128 rows (each K/V tile read once for twice
-        // the rows, one block a multiprocessor), for A/B measurements.
-        if (PrefillWarps() == 8) return LaunchPrefillTc<128, 8>(step, p, stream);
-        return LaunchPrefillTc<128>(step, p, stream);
-      default:
-        return LaunchPrefillTc<256>(step, p, stream);
-    }
+  if (prefill == PrefillPath::kAuto && PrefillOnTensorCoresFits(D)) {
+    return LaunchPrefillOnTensorCores(step, p, stream);
   }
   const int64_t tiles = std::min<int64_t>(PrefillTileBound(step, 1, kPrefillRows), INT_MAX);
   const dim3 prefill_grid(static_cast<unsigned>(tiles), static_cast<unsigned>(shape.num_q_heads));

@@ -1,0 +1,92 @@
+#pragma once
+// What attention.cu's kernels and the tensor-core prefill (attention_prefill_tc.cu) share: the
+// launch parameters, the paged-cache slot lookup, the prefill tile map (which sequence and
+// tile a block serves; graph-safe bounds from the step's scalars), and the tensor-core
+// prefill's entry point. Internal to the CUDA device's attention.
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backends/llm/device/cuda/kernels.h"
+
+namespace sluice::llm::cuda::attention {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+struct AttnParams {
+  const bf16* q = nullptr;
+  int64_t q_stride = 0;
+  const bf16* k_cache = nullptr;
+  const bf16* v_cache = nullptr;
+  bf16* out = nullptr;
+  int32_t num_q_heads = 0;
+  int32_t num_kv_heads = 0;
+  int32_t head_dim = 0;
+  float scale_log2 = 0.f;  // scale * log2(e)
+  // Split-context partials, [num_seqs, num_q_heads, max_parts] x (head_dim floats | (m, l)).
+  float* partial_out = nullptr;
+  float2* partial_ml = nullptr;
+  int32_t max_parts = 1;
+};
+
+__host__ __device__ constexpr int CeilDiv(int a, int b) {
+  return (a + b - 1) / b;
+}
+
+// Cache slot of position `pos` of a sequence whose block ids start at `table`.
+__device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
+  return table[pos / block_size] * block_size + pos % block_size;
+}
+
+// Maps the linear tile index b to (sequence, tile within it) over the sequences with more
+// than one new token, each cut into ceil(num_new * per_token / per_tile) tiles (rows of a
+// tile: per_tile, of which each new token has per_token). Every warp computes the same answer
+// with a warp-wide prefix sum, 32 sequences per step; false: no such tile.
+__device__ inline bool FindPrefillTile(const DeviceStep& step, int b, int per_token, int per_tile,
+                                int* seq, int* tile, int* ntiles) {
+  const int lane = threadIdx.x & 31;
+  int base = 0;
+  for (int s0 = 0; s0 < step.num_seqs; s0 += 32) {
+    const int s = s0 + lane;
+    const int n = s < step.num_seqs ? step.seq_num_new[s] : 0;
+    const int tiles = n > 1 ? CeilDiv(n * per_token, per_tile) : 0;
+    int inclusive = tiles;
+#pragma unroll
+    for (int off = 1; off < 32; off <<= 1) {
+      const int v = __shfl_up_sync(kFullMask, inclusive, off);
+      if (lane >= off) inclusive += v;
+    }
+    const int total = __shfl_sync(kFullMask, inclusive, 31);
+    if (b < base + total) {
+      // The owner is the first lane whose inclusive count passes b.
+      const int owner = __ffs(__ballot_sync(kFullMask, base + inclusive > b)) - 1;
+      *seq = s0 + owner;
+      *ntiles = __shfl_sync(kFullMask, tiles, owner);
+      *tile = b - base - __shfl_sync(kFullMask, inclusive - tiles, owner);
+      return true;
+    }
+    base += total;
+  }
+  return false;
+}
+
+// A bound on the number of prefill tiles, sum over sequences of ceil(num_new * per_token /
+// per_tile), from the scalars alone: num_seqs tiles of the longest sequence, and
+// (rows * per_token + num_seqs * (per_tile - 1)) / per_tile.
+inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
+  const int64_t by_seq = static_cast<int64_t>(step.num_seqs) *
+                         CeilDiv(step.max_num_new * per_token, per_tile);
+  const int64_t by_rows = (static_cast<int64_t>(step.rows) * per_token +
+                           static_cast<int64_t>(step.num_seqs) * (per_tile - 1)) /
+                          per_tile;
+  return std::min(by_seq, by_rows);
+}
+
+// Whether the tensor-core prefill takes this head_dim (64, 96, 128, 256).
+constexpr bool PrefillOnTensorCoresFits(int head_dim) {
+  return head_dim == 64 || head_dim == 96 || head_dim == 128 || head_dim == 256;
+}
+// The prefill rows of `step` on tensor cores (attention_prefill_tc.cu); p.head_dim must fit.
+void LaunchPrefillOnTensorCores(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
+
+}  // namespace sluice::llm::cuda::attention
