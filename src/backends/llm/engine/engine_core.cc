@@ -40,8 +40,9 @@ struct EngineCore::Sequence {
   uint64_t seed = 0;  // also keys the device sampler's draws (with the output length)
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
+  std::unique_ptr<structured::GrammarMatcher> grammar;  // structured output, else null
   double cumulative_logprob = 0;
-  PrefixHit hit;                      // planned this step, while waiting
+  PrefixHit hit;                       // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
 
   int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
@@ -55,7 +56,9 @@ struct EngineCore::Sequence {
 
 namespace {
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 bool Contains(const std::vector<int32_t>& v, int32_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -65,7 +68,8 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 Status ValidateRequest(const EngineRequest& request, const RequestLimits& limits) {
   if (request.request_id.empty()) return InvalidArgument("request id must not be empty");
-  if (!request.on_output) return InvalidArgument("request '" + request.request_id + "': no output callback");
+  if (!request.on_output)
+    return InvalidArgument("request '" + request.request_id + "': no output callback");
   if (request.prompt_token_ids.empty()) {
     return InvalidArgument("request '" + request.request_id + "': the prompt is empty");
   }
@@ -94,7 +98,8 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
   if (runner == nullptr) return InvalidArgument("engine: no model runner");
   const ModelShape& shape = runner->shape();
   if (shape.vocab_size < 1) {
-    return InvalidArgument("engine: vocab_size must be >= 1, got " + std::to_string(shape.vocab_size));
+    return InvalidArgument("engine: vocab_size must be >= 1, got " +
+                           std::to_string(shape.vocab_size));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockManager> blocks,
                    BlockManager::Create(runner->num_blocks(), runner->block_size(),
@@ -108,9 +113,11 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
                            std::to_string(options.max_num_batched_tokens));
   }
   const int64_t capacity = static_cast<int64_t>(blocks->total()) * blocks->block_size();
-  int64_t max_len = options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
+  int64_t max_len =
+      options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
   if (max_len <= 0) max_len = capacity;
-  if (shape.max_position_embeddings > 0) max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
+  if (shape.max_position_embeddings > 0)
+    max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
   max_len = std::min<int64_t>({max_len, capacity, INT32_MAX});
   if (max_len < 2) {
     return InvalidArgument("engine: max_model_len " + std::to_string(max_len) +
@@ -139,6 +146,7 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
       limits_(limits),
       scheduler_limits_{options_.max_num_seqs, options_.max_num_batched_tokens,
                         options_.enable_chunked_prefill},
+      grammars_(std::make_unique<structured::GrammarCache>(options_.grammar_cache_size)),
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),
       seed_rng_(options_.seed),
@@ -146,13 +154,41 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
 
 EngineCore::~EngineCore() = default;
 
+Status EngineCore::PrepareStructuredOutput(EngineRequest& request) const {
+  const auto& spec = request.params.structured_output;
+  if (!spec.has_value() || request.grammar != nullptr) return Status::Ok();
+  if (options_.vocabulary == nullptr) {
+    return InvalidArgument("request '" + request.request_id +
+                           "': structured output needs the model's tokenizer");
+  }
+  if (options_.vocabulary->size() > limits_.vocab_size) {
+    return InvalidArgument("request '" + request.request_id + "': the tokenizer has more tokens (" +
+                           std::to_string(options_.vocabulary->size()) + ") than the model (" +
+                           std::to_string(limits_.vocab_size) + ")");
+  }
+  auto compiled = grammars_->Get(*spec, options_.vocabulary);
+  if (!compiled.ok()) {
+    return compiled.status().WithPrefix(std::string("request '") + request.request_id +
+                                        "': structured output (" +
+                                        std::string(structured::KindName(spec->kind)) + ")");
+  }
+  request.grammar = *std::move(compiled);
+  return Status::Ok();
+}
+
 void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
+  Status refused;
   if (requests_.count(request.request_id) != 0) {
+    refused = InvalidArgument("request id '" + request.request_id + "' is already in flight");
+  } else {
+    refused = PrepareStructuredOutput(request);
+  }
+  if (!refused.ok()) {
     RequestOutput out;
     out.request_id = request.request_id;
     out.num_prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size());
     out.finished = true;
-    out.error = InvalidArgument("request id '" + request.request_id + "' is already in flight");
+    out.error = std::move(refused);
     request.on_output(std::move(out));
     return;
   }
@@ -176,6 +212,8 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     s->rng.seed(s->seed);
     if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt(), p.skip_special_tokens);
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
+    if (r->req.grammar != nullptr)
+      s->grammar = std::make_unique<structured::GrammarMatcher>(r->req.grammar);
     seqs_[s->id] = s.get();
     if (i == 0 || !options_.enable_prefix_caching) {
       s->where = Where::kWaiting;
@@ -346,6 +384,14 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   const int32_t nout = seq.num_output();
   const bool may_stop = nout >= p.min_tokens;
   FinishReason finish = FinishReason::kNone;
+  // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
+  if (seq.grammar != nullptr && !seq.grammar->Accept(tok)) {
+    FailRequest(r,
+                Internal("request '" + r.req.request_id + "': sampled token " +
+                         std::to_string(tok) + " is outside its structured output"),
+                outbox);
+    return;
+  }
   if (may_stop && Contains(p.stop_token_ids, tok)) {
     finish = FinishReason::kStop;
     o.stop_token = tok;
@@ -364,6 +410,10 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
     } else {
       o.text += text;
     }
+  }
+  // A complete document with nothing but EOS left to follow ends here, EOS unsampled.
+  if (finish == FinishReason::kNone && seq.grammar != nullptr && seq.grammar->IsTerminated()) {
+    finish = FinishReason::kStop;
   }
   if (finish == FinishReason::kNone &&
       (nout >= r.max_tokens || static_cast<int64_t>(seq.tokens.size()) >= limits_.max_model_len)) {
@@ -420,8 +470,8 @@ void EngineCore::Step() {
   for (SeqId id : decision.failed) {
     Sequence& s = *seqs_.at(id);
     FailRequest(*s.request,
-                ResourceExhausted("request '" + s.request->req.request_id + "': " +
-                                  std::to_string(s.tokens.size()) +
+                ResourceExhausted("request '" + s.request->req.request_id +
+                                  "': " + std::to_string(s.tokens.size()) +
                                   " tokens can never fit the KV cache of " +
                                   std::to_string(blocks_->total()) + " blocks of " +
                                   std::to_string(blocks_->block_size()) + " tokens"),
@@ -488,7 +538,8 @@ void EngineCore::Step() {
     step.num_cached_tokens = s.num_computed;
     step.num_new_tokens = sch.num_new_tokens;
     step.block_table = blocks_->block_table(s.id);
-    step.needs_logits = s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
+    step.needs_logits =
+        s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
     rows += step.needs_logits;
     batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
                         s.tokens.begin() + s.num_computed + sch.num_new_tokens);
@@ -501,12 +552,13 @@ void EngineCore::Step() {
   }
 
   // 4. Run the model: sampling on the device when it can (no logits cross to the host),
-  // unless a row wants top logprobs, which need the whole distribution here, or a logit
-  // bias, which the device sampler does not apply.
+  // unless a row wants top logprobs, which need the whole distribution here, a logit
+  // bias or a structured output, which the device sampler does not apply.
   bool on_device = runner_->samples_on_device();
   for (size_t k = 0; k < in_batch.size() && on_device; ++k) {
     const SamplingParams& p = in_batch[k]->request->req.params;
-    if (batch.seqs[k].needs_logits && (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty())) {
+    if (batch.seqs[k].needs_logits &&
+        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() || in_batch[k]->grammar != nullptr)) {
       on_device = false;
     }
   }
@@ -570,6 +622,13 @@ void EngineCore::Step() {
     } else {
       SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
                          s.prompt(), s.output(), suppressed_of(s)};
+      if (s.grammar != nullptr) {
+        // The tokenizer may have fewer tokens than the model's rows: the rest stay banned.
+        grammar_mask_.assign((vocab + 63) / 64, 0);
+        s.grammar->FillMask(std::span<uint64_t>(grammar_mask_)
+                                .first(s.grammar->grammar().vocabulary().mask_words()));
+        input.allowed = grammar_mask_;
+      }
       sampled = Sample(input, p, s.rng);
     }
     Request& r = *s.request;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/llm/structured/structured_output_spec.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -33,8 +34,8 @@ struct SamplingParams {
   std::optional<int64_t> seed;      // reproducible sampling when set
   // Output tokens at most; nullopt = up to the context length. Always clamped to it.
   std::optional<int32_t> max_tokens = 16;
-  int32_t min_tokens = 0;  // EOS and stop_token_ids are suppressed before this many
-  std::vector<std::string> stop;          // stop strings (never half-emitted)
+  int32_t min_tokens = 0;         // EOS and stop_token_ids are suppressed before this many
+  std::vector<std::string> stop;  // stop strings (never half-emitted)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   // Added to the token's raw logit before the penalties (OpenAI's and vLLM's logit_bias):
@@ -47,6 +48,11 @@ struct SamplingParams {
   bool skip_special_tokens = true;
   // Top logprobs per token, 0..20 (0 = only the chosen token's); nullopt = none.
   std::optional<int32_t> logprobs;
+  // Constrained decoding (structured/): every sampled token keeps the output a prefix of a
+  // sentence of this grammar, EOS only where the sentence is complete; the sequence stops
+  // (finish_reason "stop") once nothing but EOS could follow, and max_tokens cuts an
+  // incomplete one ("length"). Compiled when the request is added (errors: InvalidArgument).
+  std::optional<structured::StructuredOutputSpec> structured_output;
 
   static constexpr float kGreedyEpsilon = 1e-5f;
   bool greedy() const { return temperature < kGreedyEpsilon; }

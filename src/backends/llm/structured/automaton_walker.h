@@ -59,6 +59,8 @@ class AutomatonWalker {
   static constexpr size_t kMaxConfigs = 4096;  // past this, extra configurations are dropped
 
   AutomatonWalker(const Automaton& a, StackPool& pool) : a_(a), pool_(pool) {}
+  AutomatonWalker(const AutomatonWalker&) = delete;
+  AutomatonWalker& operator=(const AutomatonWalker&) = delete;
 
   // The state before any byte.
   ParseState Start();

@@ -10,6 +10,11 @@ GrammarMatcher::GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar)
   eos_.push_back(false);
 }
 
+void GrammarMatcher::Reset() {
+  states_.resize(1);
+  eos_.resize(1);
+}
+
 bool GrammarMatcher::Advance(std::string_view bytes, ParseState* out) {
   *out = states_.back();
   for (char c : bytes) {

@@ -19,6 +19,12 @@ namespace sluice::llm::structured {
 class GrammarMatcher {
  public:
   explicit GrammarMatcher(std::shared_ptr<const CompiledGrammar> grammar);
+  // Not copyable or movable: the walker refers to the matcher's own stack pool.
+  GrammarMatcher(const GrammarMatcher&) = delete;
+  GrammarMatcher& operator=(const GrammarMatcher&) = delete;
+
+  // Back to the state before any token.
+  void Reset();
 
   // False (and no change) when the grammar forbids `token` here. EOS is accepted only
   // where the document may end, and terminates the matcher.
