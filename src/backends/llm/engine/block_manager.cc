@@ -137,8 +137,8 @@ int32_t BlockManager::TakeBlock() {
 
 bool BlockManager::EnsureSlots(SeqId seq, int32_t num_tokens) {
   SeqState& state = seqs_[seq];
-  const int64_t want =
-      (static_cast<int64_t>(std::max(num_tokens, 0)) + block_size_ - 1) / block_size_;
+  const int64_t want = (static_cast<int64_t>(std::max(num_tokens, 0)) + block_size_ - 1) /
+                       block_size_;
   const int64_t need = want - static_cast<int64_t>(state.table.size());
   if (need <= 0) return true;
   if (need > num_available()) {
@@ -155,8 +155,8 @@ void BlockManager::CacheFullBlocks(SeqId seq, std::span<const int32_t> tokens,
   auto it = seqs_.find(seq);
   if (it == seqs_.end()) return;
   SeqState& state = it->second;
-  const size_t limit =
-      std::min(static_cast<size_t>(std::max(num_computed_tokens, 0)), tokens.size());
+  const size_t limit = std::min(static_cast<size_t>(std::max(num_computed_tokens, 0)),
+                                tokens.size());
   const size_t full = std::min(limit / block_size_, state.table.size());
   while (state.hashes.size() < full) {
     const size_t i = state.hashes.size();

@@ -22,9 +22,7 @@ Engine::Engine(std::unique_ptr<EngineCore> core, std::optional<StatsLog> stats_l
   loop_ = std::thread([this] { Loop(); });
 }
 
-Engine::~Engine() {
-  Stop();
-}
+Engine::~Engine() { Stop(); }
 
 void Engine::Stop() {
   {
@@ -42,8 +40,7 @@ Status Engine::AddRequest(EngineRequest request) {
   RETURN_IF_ERROR(core_->PrepareStructuredOutput(request));
   {
     MutexLock lock(mu_);
-    if (stopping_)
-      return Unavailable("engine is stopping; request '" + request.request_id + "' refused");
+    if (stopping_) return Unavailable("engine is stopping; request '" + request.request_id + "' refused");
     tasks_.push_back(AddTask{std::move(request), std::chrono::steady_clock::now()});
     idle_ = false;
   }

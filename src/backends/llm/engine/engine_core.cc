@@ -42,7 +42,7 @@ struct EngineCore::Sequence {
   std::optional<StopStringMatcher> matcher;
   std::unique_ptr<structured::GrammarMatcher> grammar;  // structured output, else null
   double cumulative_logprob = 0;
-  PrefixHit hit;                       // planned this step, while waiting
+  PrefixHit hit;                      // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
 
   int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
@@ -56,9 +56,7 @@ struct EngineCore::Sequence {
 
 namespace {
 
-double Seconds(Clock::duration d) {
-  return std::chrono::duration<double>(d).count();
-}
+double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 bool Contains(const std::vector<int32_t>& v, int32_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -68,8 +66,7 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 Status ValidateRequest(const EngineRequest& request, const RequestLimits& limits) {
   if (request.request_id.empty()) return InvalidArgument("request id must not be empty");
-  if (!request.on_output)
-    return InvalidArgument("request '" + request.request_id + "': no output callback");
+  if (!request.on_output) return InvalidArgument("request '" + request.request_id + "': no output callback");
   if (request.prompt_token_ids.empty()) {
     return InvalidArgument("request '" + request.request_id + "': the prompt is empty");
   }
@@ -98,8 +95,7 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
   if (runner == nullptr) return InvalidArgument("engine: no model runner");
   const ModelShape& shape = runner->shape();
   if (shape.vocab_size < 1) {
-    return InvalidArgument("engine: vocab_size must be >= 1, got " +
-                           std::to_string(shape.vocab_size));
+    return InvalidArgument("engine: vocab_size must be >= 1, got " + std::to_string(shape.vocab_size));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockManager> blocks,
                    BlockManager::Create(runner->num_blocks(), runner->block_size(),
@@ -113,11 +109,9 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
                            std::to_string(options.max_num_batched_tokens));
   }
   const int64_t capacity = static_cast<int64_t>(blocks->total()) * blocks->block_size();
-  int64_t max_len =
-      options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
+  int64_t max_len = options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
   if (max_len <= 0) max_len = capacity;
-  if (shape.max_position_embeddings > 0)
-    max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
+  if (shape.max_position_embeddings > 0) max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
   max_len = std::min<int64_t>({max_len, capacity, INT32_MAX});
   if (max_len < 2) {
     return InvalidArgument("engine: max_model_len " + std::to_string(max_len) +
@@ -212,8 +206,9 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     s->rng.seed(s->seed);
     if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt(), p.skip_special_tokens);
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
-    if (r->req.grammar != nullptr)
+    if (r->req.grammar != nullptr) {
       s->grammar = std::make_unique<structured::GrammarMatcher>(r->req.grammar);
+    }
     seqs_[s->id] = s.get();
     if (i == 0 || !options_.enable_prefix_caching) {
       s->where = Where::kWaiting;
@@ -381,9 +376,6 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   }
   r.last_token = now;
 
-  const int32_t nout = seq.num_output();
-  const bool may_stop = nout >= p.min_tokens;
-  FinishReason finish = FinishReason::kNone;
   // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
   if (seq.grammar != nullptr && !seq.grammar->Accept(tok)) {
     FailRequest(r,
@@ -392,6 +384,9 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
                 outbox);
     return;
   }
+  const int32_t nout = seq.num_output();
+  const bool may_stop = nout >= p.min_tokens;
+  FinishReason finish = FinishReason::kNone;
   if (may_stop && Contains(p.stop_token_ids, tok)) {
     finish = FinishReason::kStop;
     o.stop_token = tok;
@@ -411,16 +406,16 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
       o.text += text;
     }
   }
-  // A complete document with nothing but EOS left to follow ends here, EOS unsampled.
-  if (finish == FinishReason::kNone && seq.grammar != nullptr && seq.grammar->IsTerminated()) {
-    finish = FinishReason::kStop;
-  }
   if (finish == FinishReason::kNone &&
       (nout >= r.max_tokens || static_cast<int64_t>(seq.tokens.size()) >= limits_.max_model_len)) {
     finish = FinishReason::kLength;
   }
   if (finish != FinishReason::kNone && o.stop_string.empty()) {
     // Ending for another reason than a stop string: release held-back text.
+  // A complete document with nothing but EOS left to follow ends here, EOS unsampled.
+  if (finish == FinishReason::kNone && seq.grammar != nullptr && seq.grammar->IsTerminated()) {
+    finish = FinishReason::kStop;
+  }
     std::string tail = seq.detok ? seq.detok->Flush() : std::string();
     if (seq.matcher.has_value()) {
       StopStringMatcher::Delta d = seq.matcher->Feed(tail, may_stop);
@@ -470,8 +465,8 @@ void EngineCore::Step() {
   for (SeqId id : decision.failed) {
     Sequence& s = *seqs_.at(id);
     FailRequest(*s.request,
-                ResourceExhausted("request '" + s.request->req.request_id +
-                                  "': " + std::to_string(s.tokens.size()) +
+                ResourceExhausted("request '" + s.request->req.request_id + "': " +
+                                  std::to_string(s.tokens.size()) +
                                   " tokens can never fit the KV cache of " +
                                   std::to_string(blocks_->total()) + " blocks of " +
                                   std::to_string(blocks_->block_size()) + " tokens"),
@@ -538,8 +533,7 @@ void EngineCore::Step() {
     step.num_cached_tokens = s.num_computed;
     step.num_new_tokens = sch.num_new_tokens;
     step.block_table = blocks_->block_table(s.id);
-    step.needs_logits =
-        s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
+    step.needs_logits = s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
     rows += step.needs_logits;
     batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
                         s.tokens.begin() + s.num_computed + sch.num_new_tokens);

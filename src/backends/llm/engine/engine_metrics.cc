@@ -9,11 +9,11 @@ std::vector<double> TtftBuckets() {
           1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
 }
 std::vector<double> InterTokenBuckets() {
-  return {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
-          0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+  return {0.01, 0.025, 0.05, 0.075, 0.1,  0.15, 0.2,  0.3,  0.4, 0.5,
+          0.75, 1.0,   2.5,  5.0,   7.5,  10.0, 20.0, 40.0, 80.0};
 }
 std::vector<double> RequestLatencyBuckets() {
-  return {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
+  return {0.3,  0.5,  0.8,  1.0,  1.5,  2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
           30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 }
 std::vector<double> TokenCountBuckets(int64_t max_value) {
@@ -70,10 +70,9 @@ std::vector<MetricFamily> VllmMetricFamilies(const std::string& model_name, int 
            static_cast<double>(s.num_requests_waiting));
   b.Scalar("vllm:kv_cache_usage_perc", kGauge, "KV-cache usage. 1 means 100 percent usage.",
            s.kv_cache_usage);
-  b.Scalar(
-      "vllm:gpu_cache_usage_perc", kGauge,
-      "KV-cache usage. 1 means 100 percent usage (the older name of vllm:kv_cache_usage_perc).",
-      s.kv_cache_usage);
+  b.Scalar("vllm:gpu_cache_usage_perc", kGauge,
+           "KV-cache usage. 1 means 100 percent usage (the older name of vllm:kv_cache_usage_perc).",
+           s.kv_cache_usage);
   b.Scalar("vllm:cache_config_info", kGauge, "Information of the LLMEngine CacheConfig", 1,
            {{"block_size", std::to_string(s.block_size)},
             {"num_gpu_blocks", std::to_string(s.num_kv_blocks)}});
@@ -88,14 +87,14 @@ std::vector<MetricFamily> VllmMetricFamilies(const std::string& model_name, int 
   b.Scalar("vllm:prefix_cache_hits_total", kCounter,
            "Prefix cache hits, in terms of number of cached tokens.",
            static_cast<double>(s.prefix_cache_hits));
-  b.Scalar("vllm:num_preemptions_total", kCounter,
-           "Cumulative number of preemption from the engine.", static_cast<double>(s.preemptions));
+  b.Scalar("vllm:num_preemptions_total", kCounter, "Cumulative number of preemption from the engine.",
+           static_cast<double>(s.preemptions));
   b.Scalar("vllm:prompt_tokens_total", kCounter, "Number of prefill tokens processed.",
            static_cast<double>(s.prompt_tokens));
   b.Scalar("vllm:generation_tokens_total", kCounter, "Number of generation tokens processed.",
            static_cast<double>(s.generation_tokens));
-  MetricFamily success{
-      "vllm:request_success_total", kCounter, "Count of successfully processed requests.", {}};
+  MetricFamily success{"vllm:request_success_total", kCounter,
+                       "Count of successfully processed requests.", {}};
   const std::pair<const char*, uint64_t> reasons[] = {
       {"stop", s.success_stop}, {"length", s.success_length}, {"abort", s.success_abort}};
   for (const auto& [reason, value] : reasons) {
@@ -119,8 +118,8 @@ std::vector<MetricFamily> VllmMetricFamilies(const std::string& model_name, int 
          s.e2e_request_latency);
   b.Hist("vllm:request_queue_time_seconds", "Histogram of time spent in WAITING phase for request.",
          s.request_queue_time);
-  b.Hist("vllm:request_prefill_time_seconds",
-         "Histogram of time spent in PREFILL phase for request.", s.request_prefill_time);
+  b.Hist("vllm:request_prefill_time_seconds", "Histogram of time spent in PREFILL phase for request.",
+         s.request_prefill_time);
   b.Hist("vllm:request_decode_time_seconds", "Histogram of time spent in DECODE phase for request.",
          s.request_decode_time);
   b.Hist("vllm:request_inference_time_seconds",

@@ -18,8 +18,7 @@ namespace sluice::llm {
 // (common/metric_family.h's MetricHistogram, with an observing interface).
 class Histogram {
  public:
-  explicit Histogram(std::vector<double> upper_bounds)
-      : h_(NewMetricHistogram(std::move(upper_bounds))) {}
+  explicit Histogram(std::vector<double> upper_bounds) : h_(NewMetricHistogram(std::move(upper_bounds))) {}
   void Observe(double value) { ObserveMetric(h_, value); }
   const std::vector<double>& upper_bounds() const { return h_.bounds; }
   // counts()[i] observations <= upper_bounds()[i] and > the previous bound; the last entry

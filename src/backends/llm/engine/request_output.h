@@ -23,13 +23,13 @@ std::string_view FinishReasonName(FinishReason reason);
 
 // What one of the request's n sequences produced in one step.
 struct SequenceOutput {
-  int32_t index = 0;               // 0..n-1
-  std::vector<int32_t> token_ids;  // new tokens this step
-  std::string text;                // new text safe to emit (stop strings held back)
-  std::vector<float> logprobs;     // raw logprob of each new token, if requested
+  int32_t index = 0;                  // 0..n-1
+  std::vector<int32_t> token_ids;     // new tokens this step
+  std::string text;                   // new text safe to emit (stop strings held back)
+  std::vector<float> logprobs;        // raw logprob of each new token, if requested
   std::vector<std::vector<TokenLogprob>> top_logprobs;  // per new token, if requested
-  double cumulative_logprob = 0;                        // over every token so far
-  int32_t num_output_tokens = 0;                        // so far
+  double cumulative_logprob = 0;      // over every token so far
+  int32_t num_output_tokens = 0;      // so far
   FinishReason finish_reason = FinishReason::kNone;
   std::optional<int32_t> stop_token;  // the stop/EOS token id that ended it
   std::string stop_string;            // the stop string that ended it

@@ -180,7 +180,8 @@ double UniformDouble(std::mt19937_64& rng) {
   return static_cast<double>(rng() >> 11) * (1.0 / 9007199254740992.0);  // 2^-53
 }
 
-SampledToken Sample(const SamplerInput& input, const SamplingParams& params, std::mt19937_64& rng) {
+SampledToken Sample(const SamplerInput& input, const SamplingParams& params,
+                    std::mt19937_64& rng) {
   SampledToken out;
   if (input.logits.empty()) return out;
   std::vector<float> row = ProcessLogits(input, params);

@@ -30,10 +30,10 @@ struct SampledToken {
 };
 
 struct SamplerInput {
-  std::span<const float> logits;               // one row of vocab_size raw logits
-  std::span<const int32_t> prompt_tokens;      // for the repetition penalty
-  std::span<const int32_t> output_tokens;      // for all three penalties
-  std::span<const int32_t> suppressed_tokens;  // never sampled (EOS/stop ids before min_tokens)
+  std::span<const float> logits;              // one row of vocab_size raw logits
+  std::span<const int32_t> prompt_tokens;     // for the repetition penalty
+  std::span<const int32_t> output_tokens;     // for all three penalties
+  std::span<const int32_t> suppressed_tokens; // never sampled (EOS/stop ids before min_tokens)
   // Empty, or a bitset over the vocabulary (bit t of word t / 64): only these tokens may be
   // sampled (structured output), whatever the other settings leave.
   std::span<const uint64_t> allowed;
@@ -56,6 +56,7 @@ std::vector<TokenLogprob> TopLogprobs(std::span<const float> logprobs, int32_t k
 // A uniform double in [0, 1) from one 64-bit draw (portable, unlike std distributions).
 double UniformDouble(std::mt19937_64& rng);
 
-SampledToken Sample(const SamplerInput& input, const SamplingParams& params, std::mt19937_64& rng);
+SampledToken Sample(const SamplerInput& input, const SamplingParams& params,
+                    std::mt19937_64& rng);
 
 }  // namespace sluice::llm

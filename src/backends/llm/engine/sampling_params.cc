@@ -63,13 +63,11 @@ Status SamplingParams::Validate(int32_t vocab_size) const {
   for (const std::string& s : stop) {
     if (s.empty()) return Bad("stop", "\"\"", "stop strings must not be empty");
     if (s.size() > kMaxStopStringBytes) {
-      return Bad("stop", std::to_string(s.size()) + " bytes",
-                 "a stop string has at most 1024 bytes");
+      return Bad("stop", std::to_string(s.size()) + " bytes", "a stop string has at most 1024 bytes");
     }
   }
   if (stop_token_ids.size() > kMaxStopTokenIds) {
-    return Bad("stop_token_ids", std::to_string(stop_token_ids.size()) + " ids",
-               "at most 1024 ids");
+    return Bad("stop_token_ids", std::to_string(stop_token_ids.size()) + " ids", "at most 1024 ids");
   }
   for (int32_t id : stop_token_ids) {
     if (id < 0 || (vocab_size > 0 && id >= vocab_size)) {

@@ -34,8 +34,8 @@ struct SamplingParams {
   std::optional<int64_t> seed;      // reproducible sampling when set
   // Output tokens at most; nullopt = up to the context length. Always clamped to it.
   std::optional<int32_t> max_tokens = 16;
-  int32_t min_tokens = 0;         // EOS and stop_token_ids are suppressed before this many
-  std::vector<std::string> stop;  // stop strings (never half-emitted)
+  int32_t min_tokens = 0;  // EOS and stop_token_ids are suppressed before this many
+  std::vector<std::string> stop;          // stop strings (never half-emitted)
   std::vector<int32_t> stop_token_ids;
   bool ignore_eos = false;
   // Added to the token's raw logit before the penalties (OpenAI's and vLLM's logit_bias):

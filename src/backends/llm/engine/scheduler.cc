@@ -41,9 +41,7 @@ class KvPlan {
     }
     return cost;
   }
-  void Take(std::span<const int32_t> hit_blocks) {
-    taken_.insert(hit_blocks.begin(), hit_blocks.end());
-  }
+  void Take(std::span<const int32_t> hit_blocks) { taken_.insert(hit_blocks.begin(), hit_blocks.end()); }
 
  private:
   const KvCacheView& kv_;

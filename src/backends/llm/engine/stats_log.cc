@@ -19,13 +19,11 @@ std::optional<std::string> StatsLog::Tick(const EngineMetricsSnapshot& m, Clock:
   last_generation_tokens_ = m.generation_tokens;
   last_cache_queries_ = m.prefix_cache_queries;
   last_cache_hits_ = m.prefix_cache_hits;
-  if (prompt == 0 && generation == 0 && m.num_requests_running == 0 &&
-      m.num_requests_waiting == 0) {
+  if (prompt == 0 && generation == 0 && m.num_requests_running == 0 && m.num_requests_waiting == 0) {
     return std::nullopt;
   }
   return fmt::format(
-      "model '{}': Avg prompt throughput: {:.1f} tokens/s, Avg generation throughput: {:.1f} "
-      "tokens/s, "
+      "model '{}': Avg prompt throughput: {:.1f} tokens/s, Avg generation throughput: {:.1f} tokens/s, "
       "Running: {} reqs, Waiting: {} reqs, KV cache usage: {:.1f}%, Prefix cache hit rate: {:.1f}%",
       model_name_, static_cast<double>(prompt) / secs, static_cast<double>(generation) / secs,
       m.num_requests_running, m.num_requests_waiting, 100.0 * m.kv_cache_usage,

@@ -4,8 +4,7 @@
 
 namespace sluice::llm {
 
-StopStringMatcher::StopStringMatcher(std::vector<std::string> stops,
-                                     bool include_stop_str_in_output)
+StopStringMatcher::StopStringMatcher(std::vector<std::string> stops, bool include_stop_str_in_output)
     : stops_(std::move(stops)), include_stop_(include_stop_str_in_output) {
   stops_.erase(std::remove(stops_.begin(), stops_.end(), std::string()), stops_.end());
 }

@@ -15,7 +15,7 @@ namespace sluice::llm {
 class StopStringMatcher {
  public:
   struct Delta {
-    std::string text;  // safe to emit now
+    std::string text;     // safe to emit now
     bool stopped = false;
     std::string matched;  // the stop string that matched, when stopped
   };
