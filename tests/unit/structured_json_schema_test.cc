@@ -55,8 +55,8 @@ TEST(StructuredJsonSchemaTest, AdditionalProperties) {
 
 TEST(StructuredJsonSchemaTest, StringsNumbersEnumsConsts) {
   Check({R"({"type":"string"})",
-         {R"("")", R"("a\"b\\c\u00e9\n")", "\"é🙂\""},
-         {"\"a", "\"\n\"", R"("\x")", "'a'"}});
+         {R"("")", R"("a\"b\\c\u001F\u007f\n")", "\"é🙂\""},
+         {"\"a", "\"\n\"", R"("\x")", "'a'", R"("\u00e9")", R"("\/")", "\"\x7f\""}});
   Check({R"({"type":"string","minLength":2,"maxLength":3})",
          {R"("ab")", R"("a\nb")", "\"éé\""},
          {R"("a")", R"("abcd")"}});

@@ -50,9 +50,12 @@ bool GrammarMatcher::AcceptBytes(std::string_view bytes) {
 
 void GrammarMatcher::FillMask(std::span<uint64_t> mask) {
   std::fill(mask.begin(), mask.end(), 0);
-  if (eos_accepted()) return;
   const ParseState& state = states_.back();
   const Vocabulary& v = grammar_->vocabulary();
+  if (eos_accepted()) {
+    for (int32_t id : v.eos_ids()) mask[id >> 6] |= uint64_t{1} << (id & 63);
+    return;
+  }
   if (!state.configs.empty()) {
     std::shared_ptr<const CompiledGrammar::MaskEntry> entry = grammar_->MaskFor(state);
     std::copy(entry->accepted.begin(), entry->accepted.end(), mask.begin());

@@ -27,11 +27,12 @@ class GrammarMatcher {
   void Reset();
 
   // False (and no change) when the grammar forbids `token` here. EOS is accepted only
-  // where the document may end, and terminates the matcher.
+  // where the document may end, and terminates the matcher (nothing is accepted after).
   bool Accept(int32_t token);
   // Accepts raw bytes (tests, forced prefixes); false and no change if refused.
   bool AcceptBytes(std::string_view bytes);
-  // Sets bit t of `mask` (vocabulary().mask_words() words) iff token t is allowed next.
+  // Sets bit t of `mask` (vocabulary().mask_words() words) iff token t is allowed next
+  // (after EOS: EOS again, as llguidance does, so a stopped row still has a token).
   void FillMask(std::span<uint64_t> mask);
   // The document may end here (EOS allowed).
   bool CanEnd() const { return !eos_accepted() && states_.back().can_end; }

@@ -115,19 +115,22 @@ class SchemaCompiler {
 
   // Shared rules: string, number, integer and any value.
   void DefineBasics() {
-    // A character of a JSON string: unescaped (no '"', '\\', control) or an escape.
-    plain_chars_ = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, kMaxCodepoint}};
+    // A character of a JSON string (json_schema_compiler.h: the escape policy): unescaped
+    // (no '"', '\\', control characters or DEL), a short escape, or \u for a control character.
+    plain_chars_ = {{0x20, 0x21}, {0x23, 0x5B}, {0x5D, 0x7E}, {0x80, kMaxCodepoint}};
     const int32_t hex = g_.Codepoints({{'0', '9'}, {'A', 'F'}, {'a', 'f'}});
-    const int32_t escape =
-        g_.Seq({g_.Literal("\\"), g_.Alt({g_.Codepoints({{'"', '"'},
-                                                         {'\\', '\\'},
-                                                         {'/', '/'},
-                                                         {'b', 'b'},
-                                                         {'f', 'f'},
-                                                         {'n', 'n'},
-                                                         {'r', 'r'},
-                                                         {'t', 't'}}),
-                                          g_.Seq({g_.Literal("u"), g_.Repeat(hex, 4, 4)})})});
+    const int32_t control_escape =
+        g_.Seq({g_.Literal("u00"),
+                g_.Alt({g_.Seq({g_.ByteRange('0', '1'), hex}),
+                        g_.Seq({g_.Literal("7"), g_.Codepoints({{'F', 'F'}, {'f', 'f'}})})})});
+    const int32_t escape = g_.Seq({g_.Literal("\\"), g_.Alt({g_.Codepoints({{'"', '"'},
+                                                                            {'\\', '\\'},
+                                                                            {'b', 'b'},
+                                                                            {'f', 'f'},
+                                                                            {'n', 'n'},
+                                                                            {'r', 'r'},
+                                                                            {'t', 't'}}),
+                                                             control_escape})});
     char_ = g_.Alt({g_.Codepoints(plain_chars_), escape});
     string_rule_ = g_.AddRule("json_string");
     g_.SetRule(string_rule_, g_.Seq({g_.Literal("\""), g_.Star(char_), g_.Literal("\"")}));

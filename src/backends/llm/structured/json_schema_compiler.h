@@ -14,6 +14,11 @@
 // description, default, examples, $schema, $id, $comment, deprecated, readOnly,
 // writeOnly) are ignored; any other keyword is an InvalidArgument naming it and its path.
 //
+// String policy (llguidance's default, the reference of tests/python/test_grammar_reference.py):
+// characters other than '"', '\\', control characters and DEL appear as themselves (UTF-8);
+// the escapes are \" \\ \b \f \n \r \t and \u00XX for control characters and DEL only
+// (no \/, no \u for printable characters): one spelling per character, every output valid.
+//
 // Whitespace policy: none. Separators are exactly ',' and ':' and no whitespace appears
 // anywhere (llguidance's `whitespace_flexible: false` with those separators), so a model
 // cannot loop on blank space and a document costs the fewest tokens.
