@@ -51,6 +51,11 @@ TEST(StructuredJsonSchemaTest, AdditionalProperties) {
        {R"({"a":1,"zz":"q"})", R"({"k":"v","k2":"v"})", "{}"},
        {R"({"zz":1})"}});
   Check({R"({"type":"object","additionalProperties":true})", {R"({"k":[1,{"n":null}]})"}, {"[]"}});
+  // No properties declared: any object; declared ones: nothing else.
+  Check({R"({"type":"object"})", {"{}", R"({"k":1,"j":"x"})"}, {"[]"}});
+  Check({R"({"type":"object","properties":{"a":{"type":"null"}}})",
+         {"{}", R"({"a":null})"},
+         {R"({"b":null})"}});
 }
 
 TEST(StructuredJsonSchemaTest, StringsNumbersEnumsConsts) {

@@ -162,6 +162,22 @@ TEST(StructuredMatcherTest, GrammarCacheSharesAndEvicts) {
   EXPECT_NE(gb->get(), ga3->get());
 }
 
+// Sentencepiece vocabularies: a token's bytes keep the leading space its decoder strips
+// when the token is decoded alone.
+TEST(StructuredMatcherTest, SentencepieceTokensKeepTheirLeadingSpace) {
+  const std::string dir = llm::testing::FixturePath("tokenizer/sp_legacy");
+  auto tok = Tokenizer::FromFile(dir + "/tokenizer.json", "");
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  auto v = Vocabulary::FromTokenizer(**tok, {2});
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  const auto id = (*tok)->TokenToId("\u2581t");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ((*v)->bytes(*id), " t");
+  EXPECT_EQ((*v)->bytes(*(*tok)->TokenToId("<0x41>")), "A");
+  EXPECT_TRUE((*v)->bytes(1).empty());  // <s>
+  EXPECT_TRUE((*v)->is_eos(2));
+}
+
 // The real Qwen vocabulary: masks along random paths equal Accept on a sample of tokens
 // (every allowed token, and a stride of the rest).
 TEST(StructuredMatcherTest, QwenVocabularyMasksMatchAccept) {

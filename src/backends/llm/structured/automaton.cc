@@ -10,7 +10,7 @@ class Automaton::Builder {
   Builder(const Grammar& g, Automaton& a) : g_(g), a_(a) {}
 
   Status Run() {
-    ComputeProductive();
+    prod_ = g_.ProductiveExprs();
     const size_t nrules = g_.num_rules();
     a_.rule_start_.assign(nrules, -1);
     rule_accept_.assign(nrules, -1);
@@ -41,42 +41,6 @@ class Automaton::Builder {
     eps_.emplace_back();
     calls_.emplace_back();
     return static_cast<int32_t>(a_.byte_edges_.size() - 1);
-  }
-
-  void ComputeProductive() {
-    std::vector<bool> rule(g_.num_rules(), false);
-    prod_.assign(g_.num_exprs(), false);
-    for (bool changed = true; changed;) {
-      changed = false;
-      for (size_t i = 0; i < g_.num_exprs(); ++i) {
-        const Expr& e = g_.expr(static_cast<int32_t>(i));
-        switch (e.kind) {
-          case Expr::Kind::kBytes:
-            prod_[i] = !e.bytes.Empty();
-            break;
-          case Expr::Kind::kSeq:
-            prod_[i] =
-                std::all_of(e.items.begin(), e.items.end(), [&](int32_t c) { return prod_[c]; });
-            break;
-          case Expr::Kind::kAlt:
-            prod_[i] =
-                std::any_of(e.items.begin(), e.items.end(), [&](int32_t c) { return prod_[c]; });
-            break;
-          case Expr::Kind::kRepeat:
-            prod_[i] = e.min == 0 || prod_[e.items[0]];
-            break;
-          case Expr::Kind::kRef:
-            prod_[i] = rule[e.rule];
-            break;
-        }
-      }
-      for (size_t r = 0; r < g_.num_rules(); ++r) {
-        if (!rule[r] && prod_[g_.rule_body(static_cast<int32_t>(r))]) {
-          rule[r] = true;
-          changed = true;
-        }
-      }
-    }
   }
 
   // Emits `id` starting at node `from`; returns the end node, or -1 when the expression

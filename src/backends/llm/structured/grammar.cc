@@ -265,19 +265,8 @@ std::vector<bool> Grammar::NullableRules() const {
   return rule;
 }
 
-Status Grammar::Validate() const {
-  if (too_large_) {
-    return InvalidArgument("grammar is too large (more than " + std::to_string(kMaxExprs) +
-                           " expressions or " + std::to_string(kMaxRules) + " rules)");
-  }
-  if (root_ < 0 || static_cast<size_t>(root_) >= rules_.size()) {
-    return InvalidArgument("grammar has no start rule");
-  }
-  for (const Rule& r : rules_) {
-    if (r.body < 0) return InvalidArgument("grammar: rule '" + r.name + "' is not defined");
-  }
-  // Productive: matches at least one string.
-  std::vector<bool> prod_rule(rules_.size(), false), prod(exprs_.size(), false);
+std::vector<bool> Grammar::ProductiveExprs() const {
+  std::vector<bool> rule(rules_.size(), false), prod(exprs_.size(), false);
   for (bool changed = true; changed;) {
     changed = false;
     for (size_t i = 0; i < exprs_.size(); ++i) {
@@ -296,18 +285,33 @@ Status Grammar::Validate() const {
           prod[i] = e.min == 0 || prod[e.items[0]];
           break;
         case Expr::Kind::kRef:
-          prod[i] = prod_rule[e.rule];
+          prod[i] = rule[e.rule];
           break;
       }
     }
     for (size_t r = 0; r < rules_.size(); ++r) {
-      if (!prod_rule[r] && prod[rules_[r].body]) {
-        prod_rule[r] = true;
+      if (!rule[r] && rules_[r].body >= 0 && prod[rules_[r].body]) {
+        rule[r] = true;
         changed = true;
       }
     }
   }
-  if (!prod_rule[root_]) {
+  return prod;
+}
+
+Status Grammar::Validate() const {
+  if (too_large_) {
+    return InvalidArgument("grammar is too large (more than " + std::to_string(kMaxExprs) +
+                           " expressions or " + std::to_string(kMaxRules) + " rules)");
+  }
+  if (root_ < 0 || static_cast<size_t>(root_) >= rules_.size()) {
+    return InvalidArgument("grammar has no start rule");
+  }
+  for (const Rule& r : rules_) {
+    if (r.body < 0) return InvalidArgument("grammar: rule '" + r.name + "' is not defined");
+  }
+  const std::vector<bool> prod = ProductiveExprs();
+  if (!prod[rules_[root_].body]) {
     return InvalidArgument("grammar: start rule '" + rules_[root_].name +
                            "' matches no string (empty language)");
   }

@@ -99,8 +99,11 @@ class Grammar {
   // InvalidArgument naming the problem: too large, no root, an undefined rule, a root
   // that matches no string, left recursion (a rule reaching itself before any byte).
   Status Validate() const;
-  // Whether an expression matches the empty string (valid after Validate()).
+  // Per rule: whether it matches the empty string (valid after Validate()).
   std::vector<bool> NullableRules() const;
+  // Per expression: whether it matches at least one string (rules not yet defined match
+  // none).
+  std::vector<bool> ProductiveExprs() const;
 
  private:
   struct Rule {

@@ -486,7 +486,9 @@ class SchemaCompiler {
       for (const auto& [k, v] : props) found = found || k == json(r).dump();
       if (!found) return Bad(path, "required property '" + r + "' is not in 'properties'");
     }
-    int32_t extra = -1;  // schema of additional properties' values; -1: none allowed
+    // Schema of additional properties' values; -1: none allowed. Absent: none beside declared
+    // properties, any for an object that declares none ({"type": "object"}).
+    int32_t extra = s.contains("properties") ? -1 : g_.Ref(value_rule_);
     if (s.contains("additionalProperties")) {
       const json& a = s["additionalProperties"];
       if (a.is_boolean()) {

@@ -5,10 +5,11 @@
 //
 // Supported: `type` (one or an array), `properties` (emitted in their order), `required`
 // (always present), optional properties (may be left out), `additionalProperties` (false,
-// true or a schema; absent means false, as xgrammar's strict mode and OpenAI's strict mode
-// read it; extra keys follow the declared ones), `enum`, `const`, `items`, `prefixItems`,
-// `minItems`/`maxItems`, `$ref` to `#`, `#/$defs/...` and `#/definitions/...` (recursion
-// included), `anyOf`/`oneOf` (oneOf read as anyOf), `allOf` of one schema,
+// true or a schema; absent means false beside `properties`, as xgrammar's strict mode and
+// OpenAI's strict mode read it, and any value for an object that declares no properties;
+// extra keys follow the declared ones and may repeat them), `enum`, `const`, `items`,
+// `prefixItems`, `minItems`/`maxItems`, `$ref` to `#`, `#/$defs/...` and `#/definitions/...`
+// (recursion included), `anyOf`/`oneOf` (oneOf read as anyOf), `allOf` of one schema,
 // `minLength`/`maxLength`, `pattern`, `format` (date, time, date-time, uuid, email),
 // `minimum: 0` on integers and numbers, `nullable`. Descriptive keywords (title,
 // description, default, examples, $schema, $id, $comment, deprecated, readOnly,

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "backends/llm/structured/grammar.h"
+#include "backends/llm/tokenizer/utf8.h"  // AppendUtf8
 #include "common/status.h"
 
 namespace sluice::llm::structured {
@@ -28,8 +29,5 @@ Status ParseEscape(std::string_view text, size_t* pos, PatternDialect dialect, u
 // ranges (negation applied).
 Result<CodepointRanges> ParseCharClass(std::string_view text, size_t* pos, PatternDialect dialect,
                                        const char* context);
-
-// Appends the UTF-8 encoding of a code point.
-void AppendUtf8(uint32_t cp, std::string* out);
 
 }  // namespace sluice::llm::structured

@@ -100,11 +100,37 @@ bool Vocabulary::is_eos(int32_t id) const {
 Result<std::shared_ptr<const Vocabulary>> Vocabulary::FromTokenizer(const Tokenizer& tokenizer,
                                                                     std::vector<int32_t> eos_ids) {
   const int32_t n = tokenizer.vocab_size();
+  auto text_token = [&](int32_t id) {
+    return !tokenizer.IsSpecial(id) && tokenizer.IdToToken(id).has_value();
+  };
+  // A token's bytes are what it adds after an anchor token: decoded alone, a sentencepiece
+  // token loses its leading space to the decoder's Strip ("\u2581hello" -> "hello").
+  int32_t anchor = -1;
+  std::string anchor_bytes;
+  for (int32_t id = 0; id < n && anchor < 0; ++id) {
+    if (!text_token(id)) continue;
+    const int32_t one[] = {id};
+    std::string b = tokenizer.DecodeRaw(one, false);
+    if (b.size() == 1 && b[0] > ' ' && b[0] < 0x7F) {
+      anchor = id;
+      anchor_bytes = std::move(b);
+    }
+  }
   std::vector<std::string> bytes(static_cast<size_t>(std::max(n, 0)));
   for (int32_t id = 0; id < n; ++id) {
-    if (tokenizer.IsSpecial(id) || !tokenizer.IdToToken(id).has_value()) continue;
-    const int32_t one[] = {id};
-    bytes[id] = tokenizer.DecodeRaw(one, false);
+    if (!text_token(id)) continue;
+    if (anchor < 0) {
+      const int32_t one[] = {id};
+      bytes[id] = tokenizer.DecodeRaw(one, false);
+      continue;
+    }
+    const int32_t two[] = {anchor, id};
+    std::string b = tokenizer.DecodeRaw(two, false);
+    if (b.compare(0, anchor_bytes.size(), anchor_bytes) != 0) {
+      return InvalidArgument("vocabulary: token " + std::to_string(id) +
+                             " does not decode as a suffix of the text before it");
+    }
+    bytes[id] = b.substr(anchor_bytes.size());
   }
   if (eos_ids.empty() && tokenizer.eos_id().has_value()) eos_ids.push_back(*tokenizer.eos_id());
   return Create(std::move(bytes), std::move(eos_ids));
