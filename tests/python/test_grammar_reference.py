@@ -13,8 +13,9 @@ llguidance's default escapes. Two differences of llguidance's design remain and 
 excused, each narrowly:
 - forced bytes: where the grammar forces the next bytes (compute_ff_bytes), llguidance allows only
   the tokens of their canonical tokenization; Sluice allows every token consistent with the grammar.
-  A token Sluice allows beyond the reference must then be a prefix of the forced bytes or start
-  with them.
+  A token Sluice allows beyond the reference must then be a proper prefix of the forced bytes
+  (valid by construction). On the seeded paths (1,072 masks, 244 with forced bytes) that excuses
+  202 tokens, e.g. '{' where llguidance allows only '{"'.
 - added tokens that are not special (Qwen3's <tool_call>, <think>, ...): llguidance never allows an
   added token; Sluice matches them as their text (the engine outputs that text). They are left out.
 Every other difference, and any token the reference allows that Sluice does not, fails.
@@ -236,8 +237,7 @@ def test_masks_equal_llguidance_along_random_paths(tokenizers):
             got = set(sluice_ids(hexmask, n).tolist()) - added
             forced = ref.compute_ff_bytes()
             if forced:
-                got = {t for t in got
-                       if t in want or not (forced.startswith(tbytes(t)) or tbytes(t).startswith(forced))}
+                got = {t for t in got if t in want or not forced.startswith(tbytes(t))}
             steps += 1
             if want != got:
                 prefix = hf.decode(path[:i])
