@@ -138,7 +138,7 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
     : options_(std::move(options)),
       limits_(limits),
       scheduler_limits_{options_.max_num_seqs, options_.max_num_batched_tokens,
-                        options_.enable_chunked_prefill},
+                        options_.enable_chunked_prefill, options_.prefill_cost_context},
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),
       seed_rng_(options_.seed),

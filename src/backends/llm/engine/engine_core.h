@@ -36,6 +36,9 @@ struct EngineOptions {
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 2048;
   bool enable_chunked_prefill = true;
+  // Decodes' protection from long prompts (scheduler.h): the context at which a prefill
+  // token's attention costs as much as its linear layers; 0: off.
+  int32_t prefill_cost_context = 0;
   bool enable_prefix_caching = true;
   // 0 = the model's max_position_embeddings. Always clamped to what the KV cache holds, so
   // every admitted sequence can run alone.
