@@ -19,3 +19,7 @@ if(SLUICE_HAVE_CUDA)
     SLUICE_CUDA_MODULE_BUILD_DIR="$<TARGET_FILE_DIR:sluice_cuda_device>")
   add_dependencies(cuda_module_loader_test sluice_cuda_device)
 endif()
+# The CUDA device's SLUICE_CUDA_* knobs: the parser is plain C++, tested in every build.
+sluice_add_test(cuda_tuning_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda_tuning_test.cc
+  DEPS sluice_llm_device LABELS unit)
