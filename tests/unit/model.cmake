@@ -8,7 +8,7 @@ sluice_add_test(cpu_ops_test
   DEPS sluice_device_cpu LABELS unit)
 sluice_add_test(model_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_test.cc ${CMAKE_CURRENT_LIST_DIR}/model_config_test.cc
-    ${CMAKE_CURRENT_LIST_DIR}/tensor_parallel_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/tensor_parallel_test.cc ${CMAKE_CURRENT_LIST_DIR}/kv_cache_sizing_test.cc
   DEPS sluice_llm_model sluice_device_cpu LABELS unit)
 # The CUDA device module's loader; in a CUDA build also the module itself, from the build tree.
 sluice_add_test(cuda_module_loader_test
