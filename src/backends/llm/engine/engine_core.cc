@@ -41,7 +41,7 @@ struct EngineCore::Sequence {
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
   double cumulative_logprob = 0;
-  PrefixHit hit;                      // planned this step, while waiting
+  PrefixHit hit;                       // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
 
   int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
@@ -55,7 +55,9 @@ struct EngineCore::Sequence {
 
 namespace {
 
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
 
 bool Contains(const std::vector<int32_t>& v, int32_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -65,7 +67,8 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 Status ValidateRequest(const EngineRequest& request, const RequestLimits& limits) {
   if (request.request_id.empty()) return InvalidArgument("request id must not be empty");
-  if (!request.on_output) return InvalidArgument("request '" + request.request_id + "': no output callback");
+  if (!request.on_output)
+    return InvalidArgument("request '" + request.request_id + "': no output callback");
   if (request.prompt_token_ids.empty()) {
     return InvalidArgument("request '" + request.request_id + "': the prompt is empty");
   }
@@ -94,7 +97,8 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
   if (runner == nullptr) return InvalidArgument("engine: no model runner");
   const ModelShape& shape = runner->shape();
   if (shape.vocab_size < 1) {
-    return InvalidArgument("engine: vocab_size must be >= 1, got " + std::to_string(shape.vocab_size));
+    return InvalidArgument("engine: vocab_size must be >= 1, got " +
+                           std::to_string(shape.vocab_size));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockManager> blocks,
                    BlockManager::Create(runner->num_blocks(), runner->block_size(),
@@ -108,9 +112,11 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
                            std::to_string(options.max_num_batched_tokens));
   }
   const int64_t capacity = static_cast<int64_t>(blocks->total()) * blocks->block_size();
-  int64_t max_len = options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
+  int64_t max_len =
+      options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
   if (max_len <= 0) max_len = capacity;
-  if (shape.max_position_embeddings > 0) max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
+  if (shape.max_position_embeddings > 0)
+    max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
   max_len = std::min<int64_t>({max_len, capacity, INT32_MAX});
   if (max_len < 2) {
     return InvalidArgument("engine: max_model_len " + std::to_string(max_len) +
@@ -390,18 +396,28 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   if (finish != FinishReason::kNone) FinishSequence(seq, finish, outbox);
 }
 
+// One iteration, in five phases: plan (the scheduler's decision), apply it (failures,
+// preemptions, admissions), build the forward batch, run the model, then sample (unless the
+// device did) and emit. Every output of the step is delivered at its end.
 void EngineCore::Step() {
   ++num_steps_;
   Outbox outbox;
+  const ScheduleDecision decision = PlanStep();
+  ApplyDecision(decision, outbox);
+  StepBatch batch = BuildBatch(decision, outbox);
+  if (!batch.seqs.empty() && RunModel(batch, outbox)) SampleAndEmit(batch, outbox);
+  Deliver(outbox);
+}
 
-  // 1. Plan.
+// 1. Plan: the running sequences and only as many waiting ones as could be admitted (their
+// prefix-cache hits looked up now) go to the scheduler.
+ScheduleDecision EngineCore::PlanStep() {
   std::vector<RunningSeqInfo> running_info;
   running_info.reserve(running_.size());
   for (Sequence* s : running_) {
     running_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->num_computed,
                             blocks_->block_table(s->id)});
   }
-  // Only as many waiting sequences as could be admitted are looked at.
   std::vector<WaitingSeqInfo> waiting_info;
   const size_t room = static_cast<size_t>(
       std::max<int64_t>(0, options_.max_num_seqs - static_cast<int64_t>(running_.size())));
@@ -412,16 +428,17 @@ void EngineCore::Step() {
     s->hit = blocks_->MatchPrefix(s->tokens, s->block_hashes);
     waiting_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->hit.blocks});
   }
-  const ScheduleDecision decision =
-      Schedule(scheduler_limits_, running_info, waiting_info, *blocks_);
+  return Schedule(scheduler_limits_, running_info, waiting_info, *blocks_);
+}
 
-  // 2. Apply: failures and preemptions free blocks, admissions take their prefix hits,
-  //    then every scheduled sequence gets its slots (scheduler.h explains the order).
+// 2. Apply: failures and preemptions free blocks, admissions take their prefix hits
+// (scheduler.h explains the order); the running queue stays in arrival order.
+void EngineCore::ApplyDecision(const ScheduleDecision& decision, Outbox& outbox) {
   for (SeqId id : decision.failed) {
     Sequence& s = *seqs_.at(id);
     FailRequest(*s.request,
-                ResourceExhausted("request '" + s.request->req.request_id + "': " +
-                                  std::to_string(s.tokens.size()) +
+                ResourceExhausted("request '" + s.request->req.request_id +
+                                  "': " + std::to_string(s.tokens.size()) +
                                   " tokens can never fit the KV cache of " +
                                   std::to_string(blocks_->total()) + " blocks of " +
                                   std::to_string(blocks_->block_size()) + " tokens"),
@@ -444,24 +461,8 @@ void EngineCore::Step() {
     Sequence& s = *seqs_.at(sch.id);
     if (s.where != Where::kWaiting) continue;
     assert(s.hit.num_tokens == sch.num_cached_tokens);
-    blocks_->Admit(s.id, static_cast<int32_t>(s.tokens.size()), s.hit);
-    s.num_computed = s.hit.num_tokens;
-    RemoveFromQueues(s);
-    s.where = Where::kRunning;
-    running_.push_back(&s);
+    Admit(s, scheduled_at);
     admitted = true;
-    Request& r = *s.request;
-    if (!r.first_scheduled.has_value()) {
-      r.first_scheduled = scheduled_at;
-      metrics_.request_queue_time.Observe(Seconds(scheduled_at - r.arrival));
-      if (r.req.on_started) {
-        try {
-          r.req.on_started();
-        } catch (const std::exception&) {
-          // A callback must not throw; the engine thread carries on regardless.
-        }
-      }
-    }
   }
   if (admitted) {
     std::stable_sort(running_.begin(), running_.end(), [](const Sequence* a, const Sequence* b) {
@@ -471,11 +472,32 @@ void EngineCore::Step() {
       return a->index < b->index;
     });
   }
+}
 
-  // 3. Build the batch.
-  ForwardBatch batch;
-  std::vector<Sequence*> in_batch;
-  size_t rows = 0;
+// A waiting sequence starts running with its prefix hit; its request's first scheduling is
+// timed and announced.
+void EngineCore::Admit(Sequence& s, Clock::time_point scheduled_at) {
+  blocks_->Admit(s.id, static_cast<int32_t>(s.tokens.size()), s.hit);
+  s.num_computed = s.hit.num_tokens;
+  RemoveFromQueues(s);
+  s.where = Where::kRunning;
+  running_.push_back(&s);
+  Request& r = *s.request;
+  if (r.first_scheduled.has_value()) return;
+  r.first_scheduled = scheduled_at;
+  metrics_.request_queue_time.Observe(Seconds(scheduled_at - r.arrival));
+  if (r.req.on_started) {
+    try {
+      r.req.on_started();
+    } catch (const std::exception&) {
+      // A callback must not throw; the engine thread carries on regardless.
+    }
+  }
+}
+
+// 3. Build the batch: every scheduled running sequence gets its slots and its new tokens.
+EngineCore::StepBatch EngineCore::BuildBatch(const ScheduleDecision& decision, Outbox& outbox) {
+  StepBatch batch;
   for (const ScheduledSeq& sch : decision.scheduled) {
     Sequence& s = *seqs_.at(sch.id);
     if (s.where != Where::kRunning) continue;
@@ -488,95 +510,105 @@ void EngineCore::Step() {
     step.num_cached_tokens = s.num_computed;
     step.num_new_tokens = sch.num_new_tokens;
     step.block_table = blocks_->block_table(s.id);
-    step.needs_logits = s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
-    rows += step.needs_logits;
-    batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
-                        s.tokens.begin() + s.num_computed + sch.num_new_tokens);
-    batch.seqs.push_back(std::move(step));
-    in_batch.push_back(&s);
+    step.needs_logits =
+        s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
+    batch.logit_rows += step.needs_logits;
+    batch.forward.tokens.insert(batch.forward.tokens.end(), s.tokens.begin() + s.num_computed,
+                                s.tokens.begin() + s.num_computed + sch.num_new_tokens);
+    batch.forward.seqs.push_back(std::move(step));
+    batch.seqs.push_back(&s);
   }
-  if (in_batch.empty()) {
-    Deliver(outbox);
-    return;
-  }
+  return batch;
+}
 
-  // 4. Run the model: sampling on the device when it can (no logits cross to the host),
-  // unless a row wants top logprobs, which need the whole distribution here, or a logit
-  // bias, which the device sampler does not apply.
-  bool on_device = runner_->samples_on_device();
-  for (size_t k = 0; k < in_batch.size() && on_device; ++k) {
-    const SamplingParams& p = in_batch[k]->request->req.params;
-    if (batch.seqs[k].needs_logits && (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty())) {
-      on_device = false;
+// Sampling on the device when it can (no logits cross to the host), unless a row wants top
+// logprobs, which need the whole distribution here, or a logit bias, which the device
+// sampler does not apply.
+bool EngineCore::SamplesOnDevice(const StepBatch& batch) const {
+  if (!runner_->samples_on_device()) return false;
+  for (size_t k = 0; k < batch.seqs.size(); ++k) {
+    const SamplingParams& p = batch.seqs[k]->request->req.params;
+    if (batch.forward.seqs[k].needs_logits &&
+        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty())) {
+      return false;
     }
   }
-  std::vector<int32_t> suppressed;
-  // The tokens EOS / stop ids a sequence may not sample yet (min_tokens).
-  auto suppressed_of = [&](const Sequence& s) -> const std::vector<int32_t>& {
-    const SamplingParams& p = s.request->req.params;
-    suppressed.clear();
-    if (s.num_output() < p.min_tokens) {
-      suppressed = p.stop_token_ids;
-      if (!p.ignore_eos) {
-        suppressed.insert(suppressed.end(), options_.eos_token_ids.begin(),
-                          options_.eos_token_ids.end());
-      }
+  return true;
+}
+
+// The tokens EOS / stop ids a sequence may not sample yet (min_tokens), in suppressed_.
+const std::vector<int32_t>& EngineCore::SuppressedTokens(const Sequence& s) {
+  const SamplingParams& p = s.request->req.params;
+  suppressed_.clear();
+  if (s.num_output() < p.min_tokens) {
+    suppressed_ = p.stop_token_ids;
+    if (!p.ignore_eos) {
+      suppressed_.insert(suppressed_.end(), options_.eos_token_ids.begin(),
+                         options_.eos_token_ids.end());
     }
-    return suppressed;
-  };
+  }
+  return suppressed_;
+}
+
+// 4. Run the model: logits to the host, or tokens sampled on the device. False when the
+// forward pass failed, which fails every request of the batch.
+bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
+  batch.on_device = SamplesOnDevice(batch);
   logits_.clear();
   Status st;
+  const size_t rows = batch.logit_rows;
   const size_t vocab = static_cast<size_t>(limits_.vocab_size);
-  if (on_device) {
+  if (batch.on_device) {
     device_rows_.clear();
-    for (size_t k = 0; k < in_batch.size(); ++k) {
-      if (!batch.seqs[k].needs_logits) continue;
-      const Sequence& s = *in_batch[k];
-      device_rows_.push_back(DeviceSampling(s, suppressed_of(s)));
+    for (size_t k = 0; k < batch.seqs.size(); ++k) {
+      if (!batch.forward.seqs[k].needs_logits) continue;
+      const Sequence& s = *batch.seqs[k];
+      device_rows_.push_back(DeviceSampling(s, SuppressedTokens(s)));
     }
-    st = runner_->ForwardSample(batch, device_rows_, device_tokens_, device_logprobs_);
+    st = runner_->ForwardSample(batch.forward, device_rows_, device_tokens_, device_logprobs_);
     if (st.ok() && device_tokens_.size() != rows) {
       st = Internal("model sampled " + std::to_string(device_tokens_.size()) + " tokens for " +
                     std::to_string(rows) + " rows");
     }
   } else {
-    st = runner_->Forward(batch, logits_);
+    st = runner_->Forward(batch.forward, logits_);
     if (st.ok() && logits_.size() != rows * vocab) {
       st = Internal("model returned " + std::to_string(logits_.size()) + " logits for " +
                     std::to_string(rows) + " rows of " + std::to_string(vocab));
     }
   }
-  if (!st.ok()) {
-    for (Sequence* s : in_batch) FailRequest(*s->request, st.WithPrefix("model forward"), outbox);
-    Deliver(outbox);
-    return;
-  }
+  if (st.ok()) return true;
+  for (Sequence* s : batch.seqs) FailRequest(*s->request, st.WithPrefix("model forward"), outbox);
+  return false;
+}
 
-  // 5. Sample (unless the device did) and emit.
+// 5. Sample (unless the device did) and emit: every sequence of the batch advances; those
+// with a logit row take their next token.
+void EngineCore::SampleAndEmit(const StepBatch& batch, Outbox& outbox) {
   const Clock::time_point now = Clock::now();
+  const size_t vocab = static_cast<size_t>(limits_.vocab_size);
   size_t row = 0;
-  for (size_t k = 0; k < in_batch.size(); ++k) {
-    Sequence& s = *in_batch[k];
-    s.num_computed += batch.seqs[k].num_new_tokens;
+  for (size_t k = 0; k < batch.seqs.size(); ++k) {
+    Sequence& s = *batch.seqs[k];
+    s.num_computed += batch.forward.seqs[k].num_new_tokens;
     blocks_->CacheFullBlocks(s.id, s.tokens, s.num_computed);
-    if (!batch.seqs[k].needs_logits) continue;
+    if (!batch.forward.seqs[k].needs_logits) continue;
     const SamplingParams& p = s.request->req.params;
     const size_t this_row = row++;
     if (s.where != Where::kRunning) continue;  // failed above, in this step
     SampledToken sampled;
-    if (on_device) {
+    if (batch.on_device) {
       sampled.token = device_tokens_[this_row];
       sampled.logprob = device_logprobs_[this_row];
     } else {
       SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
-                         s.prompt(), s.output(), suppressed_of(s)};
+                         s.prompt(), s.output(), SuppressedTokens(s)};
       sampled = Sample(input, p, s.rng);
     }
     Request& r = *s.request;
     ProcessToken(s, sampled, now, outbox);
     if (s.index == 0 && !r.children_released && r.error.ok()) ReleaseChildren(r);
   }
-  Deliver(outbox);
 }
 
 // A row's settings for the device sampler: the parameters, the sequence's seed and draw

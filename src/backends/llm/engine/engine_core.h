@@ -111,6 +111,23 @@ class EngineCore {
   void ReleaseChildren(Request& request);
   RowSampling DeviceSampling(const Sequence& seq, const std::vector<int32_t>& suppressed);
 
+  // One step's forward batch and its sequences, in the same order.
+  struct StepBatch {
+    ForwardBatch forward;
+    std::vector<Sequence*> seqs;
+    size_t logit_rows = 0;   // sequences whose step ends with a logit row
+    bool on_device = false;  // sampled by the runner (RunModel decides)
+  };
+  // Step's phases, in order.
+  ScheduleDecision PlanStep();
+  void ApplyDecision(const ScheduleDecision& decision, Outbox& outbox);
+  void Admit(Sequence& seq, Clock::time_point scheduled_at);
+  StepBatch BuildBatch(const ScheduleDecision& decision, Outbox& outbox);
+  bool RunModel(StepBatch& batch, Outbox& outbox);
+  void SampleAndEmit(const StepBatch& batch, Outbox& outbox);
+  bool SamplesOnDevice(const StepBatch& batch) const;
+  const std::vector<int32_t>& SuppressedTokens(const Sequence& seq);
+
   // Constant after construction.
   const EngineOptions options_;
   const RequestLimits limits_;
@@ -131,6 +148,7 @@ class EngineCore {
   std::vector<int32_t> device_tokens_;
   std::vector<float> device_logprobs_;
   std::unordered_map<int32_t, size_t> penalty_index_;
+  std::vector<int32_t> suppressed_;  // SuppressedTokens' result, reused
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };
