@@ -12,8 +12,9 @@
 #   PHASE: model | hf | sluice | lifecycle | profile | long | prefix | llamacpp LLAMA_SERVER
 #          LLAMA_SRC | ab CONFIG... (last: takes the remaining arguments)
 #   long: issue 18's long prompts: TTFT of one stream at LONG_LENGTHS tokens (default 1800 7000
-#         20000 32000) against one transformers forward pass (bench/hf_prefill_bench.py) in
-#         the same run, then 8 streams of 20,000-token prompts (every request's ITL: p99)
+#         20000 32000) against one transformers forward pass (bench/hf_prefill_bench.py, left
+#         out with SKIP_HF=1) in the same run, then 8 streams of 20,000-token prompts (every
+#         request's ITL: p99; LONG_STREAMS=0 leaves them out)
 #   prefix: a 4,000-token shared prefix, 32 streams: a cold request, then warm ones, with
 #         prefix caching on; the prefix-cache counters from /metrics
 #   MAX_NUM_SEQS (default 64): the engine's max_num_seqs, for CONCURRENCY above 64
@@ -141,8 +142,10 @@ while [ $# -gt 0 ]; do
       ;;
     long)
       lengths=(${LONG_LENGTHS:-1800 7000 20000 32000})
-      $py "$here/hf_prefill_bench.py" "$model" --lengths "${lengths[@]}" > "$out/hf_prefill.txt" 2>&1
-      grep "transformers prefill" "$out/hf_prefill.txt"
+      if [ -z "${SKIP_HF:-}" ]; then  # SKIP_HF=1: Sluice only (a quick A/B)
+        $py "$here/hf_prefill_bench.py" "$model" --lengths "${lengths[@]}" > "$out/hf_prefill.txt" 2>&1
+        grep "transformers prefill" "$out/hf_prefill.txt"
+      fi
       MAX_MODEL_LEN=32768 write_repo
       start_sluice "$repo" "$out/sluice_long.log" || exit 1
       curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
@@ -152,10 +155,12 @@ while [ $# -gt 0 ]; do
           --json "$out/long_$n.json" > "$out/long_$n.txt" 2>&1
         echo "sluice $n tokens: $(grep -E 'Mean TTFT|Mean ITL|Failed' "$out/long_$n.txt" | tr -s ' ' | tr '\n' ';')"
       done
-      "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 8 -n 8 \
-        --warmup 0 --input-len 20000 --output-len 64 --seed 3 --no-progress \
-        --json "$out/long_8x20000.json" > "$out/long_8x20000.txt" 2>&1
-      echo "sluice 8 x 20000: $(grep -E 'Successful|Failed|P99 ITL|Mean ITL|Mean TTFT' "$out/long_8x20000.txt" | tr -s ' ' | tr '\n' ';')"
+      if [ "${LONG_STREAMS:-8}" != 0 ]; then
+        "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 8 -n 8 \
+          --warmup 0 --input-len 20000 --output-len 64 --seed 3 --no-progress \
+          --json "$out/long_8x20000.json" > "$out/long_8x20000.txt" 2>&1
+        echo "sluice 8 x 20000: $(grep -E 'Successful|Failed|P99 ITL|Mean ITL|Mean TTFT' "$out/long_8x20000.txt" | tr -s ' ' | tr '\n' ';')"
+      fi
       kill -TERM $server; wait $server
       ;;
     prefix)

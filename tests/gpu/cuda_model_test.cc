@@ -13,12 +13,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 
+#include "backends/llm/device/cuda/cuda_device.h"
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
 #include "gpu/gpu_test_util.h"
@@ -124,7 +127,8 @@ class CudaModelTest : public ::testing::TestWithParam<ModelCase> {
 };
 
 // Runs each prompt as chunks ending at its reference positions; one logits row per position.
-std::vector<std::vector<float>> ChunkedPrefillLogits(DecoderModel& model, const nlohmann::json& ref) {
+std::vector<std::vector<float>> ChunkedPrefillLogits(DecoderModel& model,
+                                                     const nlohmann::json& ref) {
   std::vector<std::vector<float>> rows;
   BlockPool blocks(model.num_blocks(), 7);
   for (const auto& c : ref["cases"]) {
@@ -169,8 +173,10 @@ TEST_P(CudaModelTest, ChunkedPrefillLogitsWithinOnePercentOfTransformersBf16) {
                            << c["logit_positions"][i];
     }
   }
-  std::printf("[ result   ] %s: worst logits relative error %.3g vs transformers bf16 (GPU), "
-              "%.3g vs float64\n", GetParam().folder, worst_bf16, worst_f64);
+  std::printf(
+      "[ result   ] %s: worst logits relative error %.3g vs transformers bf16 (GPU), "
+      "%.3g vs float64\n",
+      GetParam().folder, worst_bf16, worst_f64);
 }
 
 TEST_P(CudaModelTest, GreedyTokensEqualTransformersBf16OnTheGpu) {
@@ -217,7 +223,7 @@ TEST(CudaWeightUploadTest, EveryCheckpointDtypeGivesBitEqualLogits) {
   SLUICE_REQUIRE_GPU();
   for (const auto& [folders, reference] :
        {std::pair<std::vector<const char*>, const char*>{{"qwen2_bf16", "qwen2_fp32", "qwen2_fp16"},
-                                                          "reference_qwen2.json"},
+                                                         "reference_qwen2.json"},
         {{"llama3_bf16", "llama3_fp32"}, "reference_llama3.json"}}) {
     const auto ref = LoadReference(reference);
     std::vector<std::vector<float>> first;
@@ -250,7 +256,8 @@ TEST(CudaKvCacheTest, SizedFromGpuMemoryUtilization) {
   const double cache = static_cast<double>(kv.num_blocks) * kv.bytes_per_block;
   const double budget = 0.5 * static_cast<double>(kv.device_total_bytes);
   EXPECT_LE(cache + static_cast<double>(kv.used_before_cache_bytes), budget + kv.bytes_per_block);
-  EXPECT_GE(cache + static_cast<double>(kv.used_before_cache_bytes), budget - 2.0 * kv.bytes_per_block);
+  EXPECT_GE(cache + static_cast<double>(kv.used_before_cache_bytes),
+            budget - 2.0 * kv.bytes_per_block);
   std::printf("[ result   ] %d blocks of %zu bytes; %.0f MiB in use before the cache of %.0f MiB\n",
               kv.num_blocks, kv.bytes_per_block, kv.used_before_cache_bytes / 1048576.0,
               kv.device_total_bytes / 1048576.0);
@@ -290,6 +297,22 @@ TEST(CudaDeviceTest, NoGpuIsAClearError) {
   std::string why;
   EXPECT_EQ(CudaGpuCount(&why), 0);
   EXPECT_FALSE(why.empty());
+}
+
+// Runs on any machine (the tuning is checked before the GPU): an invalid SLUICE_CUDA_* value
+// fails the device's creation, naming the variable and the value. The environment is read
+// once a process, so the check runs in a fresh one (a death test that re-executes the binary).
+TEST(CudaDeviceTest, InvalidTuningValueIsALoadError) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("SLUICE_CUDA_GEMV_SLICE", "lots", 1);
+        Result<std::unique_ptr<Device>> device = CreateCudaDevice({});
+        if (!device.ok()) std::fprintf(stderr, "%s\n", device.status().ToString().c_str());
+        std::_Exit(!device.ok() && device.status().code() == StatusCode::kInvalidArgument ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0),
+      "SLUICE_CUDA_GEMV_SLICE='lots': expected an integer from 256 to 1048576");
 }
 
 }  // namespace

@@ -66,6 +66,24 @@ TEST(EngineArgsTest, UnknownArgumentsAreRefused) {
   EXPECT_NE(r.status().message().find("'no_such_argument'"), std::string::npos);
 }
 
+TEST(EngineArgsTest, PrefillCostContextIsOptionalAndBounded) {
+  auto unset = Parse("");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_FALSE(unset->prefill_cost_context.has_value());  // derived from the model's shape
+  auto off = Parse(R"("prefill_cost_context": 0)");
+  ASSERT_TRUE(off.ok()) << off.status().message();
+  EXPECT_EQ(off->prefill_cost_context, 0);
+  auto set = Parse(R"("prefill_cost_context": 12000)");
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_EQ(set->prefill_cost_context, 12000);
+  for (const char* bad : {R"("prefill_cost_context": -1)", R"("prefill_cost_context": "x")",
+                          R"("prefill_cost_context": 1.5)"}) {
+    auto r = Parse(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("prefill_cost_context"), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(EngineArgsTest, ServedModelNameIsAStringOrAList) {
   auto one = Parse(R"("served_model_name": "qwen")");
   ASSERT_TRUE(one.ok()) << one.status().message();

@@ -8,7 +8,7 @@ sluice_add_test(cpu_ops_test
   DEPS sluice_device_cpu LABELS unit)
 sluice_add_test(model_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/model_test.cc ${CMAKE_CURRENT_LIST_DIR}/model_config_test.cc
-    ${CMAKE_CURRENT_LIST_DIR}/tensor_parallel_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/tensor_parallel_test.cc ${CMAKE_CURRENT_LIST_DIR}/kv_cache_sizing_test.cc
   DEPS sluice_llm_model sluice_device_cpu LABELS unit)
 # The CUDA device module's loader; in a CUDA build also the module itself, from the build tree.
 sluice_add_test(cuda_module_loader_test
@@ -19,3 +19,7 @@ if(SLUICE_HAVE_CUDA)
     SLUICE_CUDA_MODULE_BUILD_DIR="$<TARGET_FILE_DIR:sluice_cuda_device>")
   add_dependencies(cuda_module_loader_test sluice_cuda_device)
 endif()
+# The CUDA device's SLUICE_CUDA_* knobs: the parser is plain C++, tested in every build.
+sluice_add_test(cuda_tuning_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda_tuning_test.cc
+  DEPS sluice_llm_device LABELS unit)

@@ -181,8 +181,7 @@ TEST(DecoderModelTest, ExposesShapeAndGenerationConfig) {
   EXPECT_EQ(model->num_blocks(), 8);
   EXPECT_EQ(model->generation_config().eos_token_ids.size(), 2u);
   EXPECT_TRUE(model->config().tie_word_embeddings);
-  EXPECT_EQ(DecoderModel::KvBytesPerBlock(model->config(), 16, DType::kF32),
-            2u * 2 * 16 * 2 * 16 * 4);
+  EXPECT_EQ(KvBytesPerBlock(model->config(), 16, DType::kF32), 2u * 2 * 16 * 2 * 16 * 4);
 }
 
 TEST(ModelLoaderTest, SizesTheKvCache) {
@@ -192,8 +191,7 @@ TEST(ModelLoaderTest, SizesTheKvCache) {
   EXPECT_EQ((*m)->num_blocks(), 7);
   // Llama fixture: 2 layers x K,V x 16 slots x 2 kv heads x 32 dims x fp32.
   const size_t per_block = 2 * 2 * 16 * 2 * 32 * 4;
-  EXPECT_EQ(DecoderModel::KvBytesPerBlock((*m)->config(), 16, (*m)->device().activation_dtype()),
-            per_block);
+  EXPECT_EQ(KvBytesPerBlock((*m)->config(), 16, (*m)->device().activation_dtype()), per_block);
   m = LoadModel(folder,
                 {.cpu_threads = 1, .kv_cache_bytes = per_block * 10 + 5, .max_model_len = 100});
   ASSERT_TRUE(m.ok()) << m.status().ToString();

@@ -154,6 +154,64 @@ TEST(SchedulerTest, TableDriven) {
   }
 }
 
+std::vector<int32_t> Blocks(int32_t first, int32_t count) {
+  std::vector<int32_t> v(count);
+  for (int32_t i = 0; i < count; ++i) v[i] = first + i;
+  return v;
+}
+
+// Decodes' protection from long prompts: in a step with decodes, a prefill chunk of n tokens
+// from context c is charged n (1 + (c + n) / prefill_cost_context) (here 50).
+TEST(SchedulerTest, PrefillChunksAreChargedTheirAttentionWhileDecodesRun) {
+  const SchedulerLimits limits{8, 100, true, 50};
+  const Running decode{1, 21, 20, Blocks(0, 5)};
+  const Running deep_prefill{2, 400, 200, Blocks(10, 50)};
+  std::map<int32_t, int32_t> refs;
+  for (int32_t b = 0; b < 60; ++b) refs[b] = 1;
+  const std::vector<Case> cases = {
+      // Budget 99 after the decode: 18 + 18 * 218 / 50 = 96 fits, 19 would be 102.
+      {"a chunk deep into a prompt is cut to what the budget pays for", limits, 4, 1000, 900,
+       refs, {decode, deep_prefill}, {},
+       {S(1, 1), S(2, 18)}, {}, {}},
+      {"without decodes the chunk takes the plain token budget", limits, 4, 1000, 900, refs,
+       {deep_prefill}, {},
+       {S(2, 100)}, {}, {}},
+      // From context 0: 49 + 49 * 49 / 50 = 97 fits, 50 would be 100.
+      {"an admission is charged too", limits, 4, 1000, 900, refs, {decode},
+       {{3, 300, {}}},
+       {S(1, 1), S(3, 49, true)}, {}, {}},
+      {"a prompt alone is admitted at the plain budget", limits, 4, 1000, 900, refs, {},
+       {{3, 300, {}}},
+       {S(3, 100, true)}, {}, {}},
+      {"a chunk is never cut below one token", {8, 3, true, 50}, 4, 1000, 900, refs,
+       {decode, deep_prefill}, {},
+       {S(1, 1), S(2, 1)}, {}, {}},
+      {"cost context 0 charges tokens only", {8, 100, true, 0}, 4, 1000, 900, refs,
+       {decode, deep_prefill}, {},
+       {S(1, 1), S(2, 99)}, {}, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ScheduleDecision d = RunCase(c);
+    EXPECT_EQ(d.scheduled, c.scheduled) << Describe(d);
+    EXPECT_TRUE(d.preempted.empty()) << Describe(d);
+  }
+}
+
+TEST(SchedulerTest, PrefillCostContextFromTheModelShape) {
+  // Qwen2-7B: hidden 3584, intermediate 18944, 28 heads, 4 kv heads, head_dim 128.
+  // 0.3 * (2*3584*36*128 + 2*28*128*3584 + 6*3584*18944) / (4*28*128) = 9753.6
+  EXPECT_EQ(PrefillCostContext(3584, 18944, 28, 4, 128), 9753);
+  EXPECT_EQ(PrefillCostContext(0, 0, 0, 0, 0), 0);
+  // The charge: one token is one token; a chunk at context 0 of K tokens costs twice.
+  EXPECT_EQ(PrefillChunkCharge(1, 30000, 50, true), 1);
+  EXPECT_EQ(PrefillChunkCharge(50, 0, 50, true), 100);
+  EXPECT_EQ(PrefillChunkCharge(50, 0, 50, false), 50);
+  EXPECT_EQ(PrefillChunkUnderBudget(1000, 0, 100, 50, false), 100);
+  EXPECT_EQ(PrefillChunkUnderBudget(10, 0, 100, 50, true), 10);
+  EXPECT_EQ(PrefillChunkUnderBudget(0, 0, 100, 50, true), 0);
+}
+
 // Random workloads against a real BlockManager: applying each decision the way the engine
 // does never fails an allocation, never exceeds the limits, and always makes progress.
 TEST(SchedulerTest, PlansAreAlwaysAllocatable) {
@@ -161,7 +219,8 @@ TEST(SchedulerTest, PlansAreAlwaysAllocatable) {
   for (int trial = 0; trial < 40; ++trial) {
     const int32_t bs = 4;
     auto bm = std::move(BlockManager::Create(12 + trial % 10, bs, true)).value();
-    const SchedulerLimits limits{1 + trial % 5, 6 + trial % 17, trial % 3 != 0};
+    const SchedulerLimits limits{1 + trial % 5, 6 + trial % 17, trial % 3 != 0,
+                                 trial % 2 == 0 ? 0 : 10 + trial % 40};
     struct Seq {
       SeqId id;
       std::vector<int32_t> tokens;

@@ -129,6 +129,9 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
     } else if (key == "num_gpu_blocks_override") {
       ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 1 << 24));
       a.num_gpu_blocks_override = static_cast<int32_t>(x);
+    } else if (key == "prefill_cost_context") {
+      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 0, 1 << 24));
+      a.prefill_cost_context = static_cast<int32_t>(x);
     } else if (key == "cpu_kv_cache_bytes") {
       ASSIGN_OR_RETURN(a.cpu_kv_cache_bytes, AsInt(v, key, 1 << 16, int64_t{1} << 40));
     } else if (key == "enable_prefix_caching") {

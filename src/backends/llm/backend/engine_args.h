@@ -32,6 +32,9 @@ struct EngineArgs {
   bool disable_log_stats = false;  // no periodic stats line (engine/stats_log.h)
   int32_t num_gpu_blocks_override = 0;  // 0: sized from the memory budget
   int64_t cpu_kv_cache_bytes = 256ll << 20;  // Sluice: the KV budget of a CPU instance
+  // Sluice: decodes' protection from long prompts (engine/scheduler.h's prefill_cost_context);
+  // unset: derived from the model's shape, 0: off.
+  std::optional<int32_t> prefill_cost_context;
   // vLLM's `tokenizer`: a folder holding tokenizer.json (relative to the version dir, inside
   // the model's directory); empty: the model folder's.
   std::string tokenizer;

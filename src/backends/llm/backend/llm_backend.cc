@@ -14,6 +14,7 @@
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
+#include "backends/llm/engine/scheduler.h"
 #include "backends/llm/model/model_loader.h"
 #include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
@@ -170,6 +171,10 @@ class LlmBackend final : public stub::Backend {
     options.max_num_seqs = args.max_num_seqs;
     options.max_num_batched_tokens = args.max_num_batched_tokens;
     options.enable_chunked_prefill = args.enable_chunked_prefill;
+    const HfModelConfig& shape = model->config();
+    options.prefill_cost_context =
+        args.prefill_cost_context.value_or(PrefillCostContext(shape.hidden_size, shape.intermediate_size,
+                                                              shape.num_heads, shape.num_kv_heads, shape.head_dim));
     options.enable_prefix_caching = args.enable_prefix_caching;
     options.max_model_len = args.max_model_len;
     options.eos_token_ids = model->generation_config().eos_token_ids;

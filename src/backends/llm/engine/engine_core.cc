@@ -5,58 +5,12 @@
 #include <climits>
 #include <exception>
 
+#include "backends/llm/engine/engine_core_state.h"
 #include "backends/llm/engine/sampler.h"
 
 namespace sluice::llm {
 
-using Clock = EngineCore::Clock;
-
-struct EngineCore::Request {
-  EngineRequest req;
-  uint64_t arrival_order = 0;
-  Clock::time_point arrival;
-  std::optional<Clock::time_point> first_scheduled;
-  std::optional<Clock::time_point> first_token;
-  Clock::time_point last_token;
-  int32_t max_tokens = 0;  // clamped to the context
-  std::vector<std::unique_ptr<Sequence>> seqs;
-  int32_t num_unfinished = 0;
-  bool children_released = false;
-  Status error;
-  // Where this request's output sits in the current step's outbox.
-  uint64_t outbox_step = UINT64_MAX;
-  size_t outbox_slot = 0;
-};
-
-struct EngineCore::Sequence {
-  SeqId id = 0;
-  Request* request = nullptr;
-  int32_t index = 0;
-  std::vector<int32_t> tokens;  // prompt, then output; all of it is recomputed on preemption
-  int32_t num_prompt_tokens = 0;
-  int32_t num_computed = 0;
-  Where where = Where::kPending;
-  std::mt19937_64 rng;
-  uint64_t seed = 0;  // also keys the device sampler's draws (with the output length)
-  std::unique_ptr<Detokenizer> detok;
-  std::optional<StopStringMatcher> matcher;
-  std::unique_ptr<structured::GrammarMatcher> grammar;  // structured output, else null
-  double cumulative_logprob = 0;
-  PrefixHit hit;                      // planned this step, while waiting
-  std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
-
-  int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
-  std::span<const int32_t> prompt() const {
-    return std::span<const int32_t>(tokens).first(num_prompt_tokens);
-  }
-  std::span<const int32_t> output() const {
-    return std::span<const int32_t>(tokens).subspan(num_prompt_tokens);
-  }
-};
-
 namespace {
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 bool Contains(const std::vector<int32_t>& v, int32_t x) {
   return std::find(v.begin(), v.end(), x) != v.end();
@@ -66,7 +20,8 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 Status ValidateRequest(const EngineRequest& request, const RequestLimits& limits) {
   if (request.request_id.empty()) return InvalidArgument("request id must not be empty");
-  if (!request.on_output) return InvalidArgument("request '" + request.request_id + "': no output callback");
+  if (!request.on_output)
+    return InvalidArgument("request '" + request.request_id + "': no output callback");
   if (request.prompt_token_ids.empty()) {
     return InvalidArgument("request '" + request.request_id + "': the prompt is empty");
   }
@@ -95,7 +50,8 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
   if (runner == nullptr) return InvalidArgument("engine: no model runner");
   const ModelShape& shape = runner->shape();
   if (shape.vocab_size < 1) {
-    return InvalidArgument("engine: vocab_size must be >= 1, got " + std::to_string(shape.vocab_size));
+    return InvalidArgument("engine: vocab_size must be >= 1, got " +
+                           std::to_string(shape.vocab_size));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<BlockManager> blocks,
                    BlockManager::Create(runner->num_blocks(), runner->block_size(),
@@ -109,9 +65,11 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
                            std::to_string(options.max_num_batched_tokens));
   }
   const int64_t capacity = static_cast<int64_t>(blocks->total()) * blocks->block_size();
-  int64_t max_len = options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
+  int64_t max_len =
+      options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
   if (max_len <= 0) max_len = capacity;
-  if (shape.max_position_embeddings > 0) max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
+  if (shape.max_position_embeddings > 0)
+    max_len = std::min<int64_t>(max_len, shape.max_position_embeddings);
   max_len = std::min<int64_t>({max_len, capacity, INT32_MAX});
   if (max_len < 2) {
     return InvalidArgument("engine: max_model_len " + std::to_string(max_len) +
@@ -139,7 +97,7 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
     : options_(std::move(options)),
       limits_(limits),
       scheduler_limits_{options_.max_num_seqs, options_.max_num_batched_tokens,
-                        options_.enable_chunked_prefill},
+                        options_.enable_chunked_prefill, options_.prefill_cost_context},
       grammars_(std::make_unique<structured::GrammarCache>(options_.grammar_cache_size)),
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),
@@ -433,233 +391,6 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   o.cumulative_logprob = seq.cumulative_logprob;
   o.num_output_tokens = nout;
   if (finish != FinishReason::kNone) FinishSequence(seq, finish, outbox);
-}
-
-void EngineCore::Step() {
-  ++num_steps_;
-  Outbox outbox;
-
-  // 1. Plan.
-  std::vector<RunningSeqInfo> running_info;
-  running_info.reserve(running_.size());
-  for (Sequence* s : running_) {
-    running_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->num_computed,
-                            blocks_->block_table(s->id)});
-  }
-  // Only as many waiting sequences as could be admitted are looked at.
-  std::vector<WaitingSeqInfo> waiting_info;
-  const size_t room = static_cast<size_t>(
-      std::max<int64_t>(0, options_.max_num_seqs - static_cast<int64_t>(running_.size())));
-  const size_t consider = std::min(waiting_.size(), room);
-  for (size_t k = 0; k < consider; ++k) {
-    Sequence* s = waiting_[k];
-    blocks_->ExtendBlockHashes(s->tokens, s->block_hashes);
-    s->hit = blocks_->MatchPrefix(s->tokens, s->block_hashes);
-    waiting_info.push_back({s->id, static_cast<int32_t>(s->tokens.size()), s->hit.blocks});
-  }
-  const ScheduleDecision decision =
-      Schedule(scheduler_limits_, running_info, waiting_info, *blocks_);
-
-  // 2. Apply: failures and preemptions free blocks, admissions take their prefix hits,
-  //    then every scheduled sequence gets its slots (scheduler.h explains the order).
-  for (SeqId id : decision.failed) {
-    Sequence& s = *seqs_.at(id);
-    FailRequest(*s.request,
-                ResourceExhausted("request '" + s.request->req.request_id + "': " +
-                                  std::to_string(s.tokens.size()) +
-                                  " tokens can never fit the KV cache of " +
-                                  std::to_string(blocks_->total()) + " blocks of " +
-                                  std::to_string(blocks_->block_size()) + " tokens"),
-                outbox);
-  }
-  for (SeqId id : decision.preempted) {
-    Sequence& s = *seqs_.at(id);
-    if (s.where != Where::kRunning) continue;
-    blocks_->Free(id);
-    s.num_computed = 0;
-    RemoveFromQueues(s);
-    s.where = Where::kWaiting;
-    waiting_.push_front(&s);
-    ++metrics_.preemptions;
-  }
-  const Clock::time_point scheduled_at = Clock::now();
-  bool admitted = false;
-  for (const ScheduledSeq& sch : decision.scheduled) {
-    if (!sch.newly_admitted) continue;
-    Sequence& s = *seqs_.at(sch.id);
-    if (s.where != Where::kWaiting) continue;
-    assert(s.hit.num_tokens == sch.num_cached_tokens);
-    blocks_->Admit(s.id, static_cast<int32_t>(s.tokens.size()), s.hit);
-    s.num_computed = s.hit.num_tokens;
-    RemoveFromQueues(s);
-    s.where = Where::kRunning;
-    running_.push_back(&s);
-    admitted = true;
-    Request& r = *s.request;
-    if (!r.first_scheduled.has_value()) {
-      r.first_scheduled = scheduled_at;
-      metrics_.request_queue_time.Observe(Seconds(scheduled_at - r.arrival));
-      if (r.req.on_started) {
-        try {
-          r.req.on_started();
-        } catch (const std::exception&) {
-          // A callback must not throw; the engine thread carries on regardless.
-        }
-      }
-    }
-  }
-  if (admitted) {
-    std::stable_sort(running_.begin(), running_.end(), [](const Sequence* a, const Sequence* b) {
-      if (a->request->arrival_order != b->request->arrival_order) {
-        return a->request->arrival_order < b->request->arrival_order;
-      }
-      return a->index < b->index;
-    });
-  }
-
-  // 3. Build the batch.
-  ForwardBatch batch;
-  std::vector<Sequence*> in_batch;
-  size_t rows = 0;
-  for (const ScheduledSeq& sch : decision.scheduled) {
-    Sequence& s = *seqs_.at(sch.id);
-    if (s.where != Where::kRunning) continue;
-    if (!blocks_->EnsureSlots(s.id, s.num_computed + sch.num_new_tokens)) {
-      assert(false && "scheduler planned more KV blocks than exist");
-      FailRequest(*s.request, Internal("KV cache accounting error"), outbox);
-      continue;
-    }
-    SequenceStep step;
-    step.num_cached_tokens = s.num_computed;
-    step.num_new_tokens = sch.num_new_tokens;
-    step.block_table = blocks_->block_table(s.id);
-    step.needs_logits = s.num_computed + sch.num_new_tokens == static_cast<int32_t>(s.tokens.size());
-    rows += step.needs_logits;
-    batch.tokens.insert(batch.tokens.end(), s.tokens.begin() + s.num_computed,
-                        s.tokens.begin() + s.num_computed + sch.num_new_tokens);
-    batch.seqs.push_back(std::move(step));
-    in_batch.push_back(&s);
-  }
-  if (in_batch.empty()) {
-    Deliver(outbox);
-    return;
-  }
-
-  // 4. Run the model: sampling on the device when it can (no logits cross to the host),
-  // unless a row wants top logprobs, which need the whole distribution here, a logit
-  // bias or a structured output, which the device sampler does not apply.
-  bool on_device = runner_->samples_on_device();
-  for (size_t k = 0; k < in_batch.size() && on_device; ++k) {
-    const SamplingParams& p = in_batch[k]->request->req.params;
-    if (batch.seqs[k].needs_logits &&
-        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() || in_batch[k]->grammar != nullptr)) {
-      on_device = false;
-    }
-  }
-  std::vector<int32_t> suppressed;
-  // The tokens EOS / stop ids a sequence may not sample yet (min_tokens).
-  auto suppressed_of = [&](const Sequence& s) -> const std::vector<int32_t>& {
-    const SamplingParams& p = s.request->req.params;
-    suppressed.clear();
-    if (s.num_output() < p.min_tokens) {
-      suppressed = p.stop_token_ids;
-      if (!p.ignore_eos) {
-        suppressed.insert(suppressed.end(), options_.eos_token_ids.begin(),
-                          options_.eos_token_ids.end());
-      }
-    }
-    return suppressed;
-  };
-  logits_.clear();
-  Status st;
-  const size_t vocab = static_cast<size_t>(limits_.vocab_size);
-  if (on_device) {
-    device_rows_.clear();
-    for (size_t k = 0; k < in_batch.size(); ++k) {
-      if (!batch.seqs[k].needs_logits) continue;
-      const Sequence& s = *in_batch[k];
-      device_rows_.push_back(DeviceSampling(s, suppressed_of(s)));
-    }
-    st = runner_->ForwardSample(batch, device_rows_, device_tokens_, device_logprobs_);
-    if (st.ok() && device_tokens_.size() != rows) {
-      st = Internal("model sampled " + std::to_string(device_tokens_.size()) + " tokens for " +
-                    std::to_string(rows) + " rows");
-    }
-  } else {
-    st = runner_->Forward(batch, logits_);
-    if (st.ok() && logits_.size() != rows * vocab) {
-      st = Internal("model returned " + std::to_string(logits_.size()) + " logits for " +
-                    std::to_string(rows) + " rows of " + std::to_string(vocab));
-    }
-  }
-  if (!st.ok()) {
-    for (Sequence* s : in_batch) FailRequest(*s->request, st.WithPrefix("model forward"), outbox);
-    Deliver(outbox);
-    return;
-  }
-
-  // 5. Sample (unless the device did) and emit.
-  const Clock::time_point now = Clock::now();
-  size_t row = 0;
-  for (size_t k = 0; k < in_batch.size(); ++k) {
-    Sequence& s = *in_batch[k];
-    s.num_computed += batch.seqs[k].num_new_tokens;
-    blocks_->CacheFullBlocks(s.id, s.tokens, s.num_computed);
-    if (!batch.seqs[k].needs_logits) continue;
-    const SamplingParams& p = s.request->req.params;
-    const size_t this_row = row++;
-    if (s.where != Where::kRunning) continue;  // failed above, in this step
-    SampledToken sampled;
-    if (on_device) {
-      sampled.token = device_tokens_[this_row];
-      sampled.logprob = device_logprobs_[this_row];
-    } else {
-      SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
-                         s.prompt(), s.output(), suppressed_of(s)};
-      if (s.grammar != nullptr) {
-        // The tokenizer may have fewer tokens than the model's rows: the rest stay banned.
-        grammar_mask_.assign((vocab + 63) / 64, 0);
-        s.grammar->FillMask(std::span<uint64_t>(grammar_mask_)
-                                .first(s.grammar->grammar().vocabulary().mask_words()));
-        input.allowed = grammar_mask_;
-      }
-      sampled = Sample(input, p, s.rng);
-    }
-    Request& r = *s.request;
-    ProcessToken(s, sampled, now, outbox);
-    if (s.index == 0 && !r.children_released && r.error.ok()) ReleaseChildren(r);
-  }
-  Deliver(outbox);
-}
-
-// A row's settings for the device sampler: the parameters, the sequence's seed and draw
-// count, and the distinct tokens that penalties or suppression touch.
-RowSampling EngineCore::DeviceSampling(const Sequence& s, const std::vector<int32_t>& suppressed) {
-  const SamplingParams& p = s.request->req.params;
-  RowSampling row;
-  row.temperature = p.temperature;
-  row.top_k = p.top_k;
-  row.top_p = p.top_p;
-  row.min_p = p.min_p;
-  row.repetition_penalty = p.repetition_penalty;
-  row.presence_penalty = p.presence_penalty;
-  row.frequency_penalty = p.frequency_penalty;
-  row.seed = s.seed;
-  row.offset = static_cast<uint64_t>(s.num_output());
-  penalty_index_.clear();
-  auto entry = [&](int32_t token) -> PenaltyToken& {
-    auto [it, added] = penalty_index_.try_emplace(token, row.penalties.size());
-    if (added) row.penalties.push_back({.token = token});
-    return row.penalties[it->second];
-  };
-  if (p.repetition_penalty != 1.0f) {
-    for (int32_t t : s.tokens) entry(t).seen = true;
-  }
-  if (p.frequency_penalty != 0.0f || p.presence_penalty != 0.0f) {
-    for (int32_t t : s.output()) ++entry(t).output_count;
-  }
-  for (int32_t t : suppressed) entry(t).suppressed = true;
-  return row;
 }
 
 Status EngineCore::CheckIdle() {

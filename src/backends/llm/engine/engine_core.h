@@ -39,6 +39,9 @@ struct EngineOptions {
   int32_t max_num_seqs = 256;
   int32_t max_num_batched_tokens = 2048;
   bool enable_chunked_prefill = true;
+  // Decodes' protection from long prompts (scheduler.h): the context at which a prefill
+  // token's attention costs as much as its linear layers; 0: off.
+  int32_t prefill_cost_context = 0;
   bool enable_prefix_caching = true;
   // 0 = the model's max_position_embeddings. Always clamped to what the KV cache holds, so
   // every admitted sequence can run alone.
@@ -122,6 +125,23 @@ class EngineCore {
   void ReleaseChildren(Request& request);
   RowSampling DeviceSampling(const Sequence& seq, const std::vector<int32_t>& suppressed);
 
+  // One step's forward batch and its sequences, in the same order.
+  struct StepBatch {
+    ForwardBatch forward;
+    std::vector<Sequence*> seqs;
+    size_t logit_rows = 0;   // sequences whose step ends with a logit row
+    bool on_device = false;  // sampled by the runner (RunModel decides)
+  };
+  // Step's phases, in order.
+  ScheduleDecision PlanStep();
+  void ApplyDecision(const ScheduleDecision& decision, Outbox& outbox);
+  void Admit(Sequence& seq, Clock::time_point scheduled_at);
+  StepBatch BuildBatch(const ScheduleDecision& decision, Outbox& outbox);
+  bool RunModel(StepBatch& batch, Outbox& outbox);
+  void SampleAndEmit(const StepBatch& batch, Outbox& outbox);
+  bool SamplesOnDevice(const StepBatch& batch) const;
+  const std::vector<int32_t>& SuppressedTokens(const Sequence& seq);
+
   // Constant after construction.
   const EngineOptions options_;
   const RequestLimits limits_;
@@ -144,6 +164,7 @@ class EngineCore {
   std::vector<int32_t> device_tokens_;
   std::vector<float> device_logprobs_;
   std::unordered_map<int32_t, size_t> penalty_index_;
+  std::vector<int32_t> suppressed_;  // SuppressedTokens' result, reused
   std::vector<uint64_t> grammar_mask_;  // one row's allowed tokens (structured output)
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;

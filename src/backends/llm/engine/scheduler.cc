@@ -52,6 +52,39 @@ class KvPlan {
 
 }  // namespace
 
+int64_t PrefillChunkCharge(int64_t n, int64_t start, int32_t cost_context, bool with_decodes) {
+  if (!with_decodes || cost_context <= 0 || n <= 1) return n;
+  return n + n * (start + n) / cost_context;
+}
+
+int32_t PrefillCostContext(int64_t hidden, int64_t intermediate, int64_t num_heads,
+                           int64_t num_kv_heads, int64_t head_dim) {
+  // Per layer: q, k, v and o projections and the gated MLP (2 FLOPs a multiply-add), against
+  // Q K^T and P V for every q head.
+  const double linear = 2.0 * hidden * (num_heads + 2 * num_kv_heads) * head_dim +
+                        2.0 * num_heads * head_dim * hidden + 6.0 * hidden * intermediate;
+  const double attention = 4.0 * num_heads * head_dim;
+  if (linear <= 0 || attention <= 0) return 0;
+  return static_cast<int32_t>(
+      std::clamp(kAttentionToLinearThroughput * linear / attention, 1.0, 1e9));
+}
+
+int64_t PrefillChunkUnderBudget(int64_t remaining, int64_t start, int64_t budget,
+                                int32_t cost_context, bool with_decodes) {
+  int64_t hi = std::min(remaining, budget);
+  if (hi <= 1 || !with_decodes || cost_context <= 0) return std::max<int64_t>(hi, 0);
+  int64_t lo = 1;  // always fits: a one-token chunk is charged 1
+  while (lo < hi) {  // the charge grows with n: the largest n that fits
+    const int64_t mid = lo + (hi - lo + 1) / 2;
+    if (PrefillChunkCharge(mid, start, cost_context, true) <= budget) {
+      lo = mid;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return lo;
+}
+
 ScheduleDecision Schedule(const SchedulerLimits& limits, std::span<const RunningSeqInfo> running,
                           std::span<const WaitingSeqInfo> waiting, const KvCacheView& kv) {
   ScheduleDecision out;
@@ -82,11 +115,14 @@ ScheduleDecision Schedule(const SchedulerLimits& limits, std::span<const Running
     }
   }
 
+  bool with_decodes = false;  // the step carries a decode: prefill chunks are charged
   for (size_t i : order) {
     if (state[i] != State::kUnscheduled) continue;  // preempted meanwhile
     if (budget == 0) break;
     const RunningSeqInfo& seq = running[i];
-    const int64_t n = std::min<int64_t>(seq.num_tokens - seq.num_computed_tokens, budget);
+    const int64_t n = PrefillChunkUnderBudget(seq.num_tokens - seq.num_computed_tokens,
+                                              seq.num_computed_tokens, budget,
+                                              limits.prefill_cost_context, with_decodes);
     const int64_t need = std::max<int64_t>(
         BlocksFor(seq.num_computed_tokens + n, bs) - static_cast<int64_t>(seq.blocks.size()), 0);
     while (need > plan.available()) {
@@ -106,7 +142,9 @@ ScheduleDecision Schedule(const SchedulerLimits& limits, std::span<const Running
     }
     if (state[i] != State::kUnscheduled) continue;
     plan.Consume(need);
-    budget -= n;
+    budget -= PrefillChunkCharge(n, seq.num_computed_tokens, limits.prefill_cost_context,
+                                 with_decodes);
+    if (seq.num_tokens - seq.num_computed_tokens == 1) with_decodes = true;
     state[i] = State::kScheduled;
     out.scheduled.push_back({seq.id, static_cast<int32_t>(n), false, 0});
     out.num_batched_tokens += static_cast<int32_t>(n);
@@ -126,13 +164,18 @@ ScheduleDecision Schedule(const SchedulerLimits& limits, std::span<const Running
     const int64_t remaining = w.num_tokens - cached;
     if (remaining <= 0) break;  // a hit must leave a token to compute; refuse a bad input
     if (!limits.enable_chunked_prefill && remaining > budget) break;
-    const int64_t n = std::min(remaining, budget);
+    const int64_t n = limits.enable_chunked_prefill
+                          ? PrefillChunkUnderBudget(remaining, cached, budget,
+                                                    limits.prefill_cost_context, with_decodes)
+                          : remaining;
     const int64_t need = BlocksFor(cached + n, bs) - static_cast<int64_t>(w.hit_blocks.size()) +
                          plan.HitCost(w.hit_blocks);
     if (need > plan.available()) break;
     plan.Consume(need);
     plan.Take(w.hit_blocks);
-    budget -= n;
+    budget -= limits.enable_chunked_prefill
+                  ? PrefillChunkCharge(n, cached, limits.prefill_cost_context, with_decodes)
+                  : n;
     ++num_running;
     out.scheduled.push_back({w.id, static_cast<int32_t>(n), true, static_cast<int32_t>(cached)});
     out.num_batched_tokens += static_cast<int32_t>(n);

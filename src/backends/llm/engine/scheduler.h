@@ -15,6 +15,14 @@
 //  2. If nothing was preempted, waiting sequences in queue order while there is token
 //     budget, KV blocks and room under max_num_seqs; with chunked prefill off a prompt that
 //     does not fit the remaining budget waits (FCFS: nothing behind it is admitted).
+//  Decodes are protected from long prompts (prefill_cost_context): in a step that carries
+//  decodes, a prefill chunk of n tokens starting at context c is charged
+//  n * (1 + (c + n) / prefill_cost_context) against the token budget instead of n, because its
+//  attention grows with the context while its linear layers do not; a chunk deep into a long
+//  prompt is then cut short so that the step, which every running stream waits for, stays
+//  near what max_num_batched_tokens tokens at context 0 cost. A step without decodes (a
+//  prompt alone, or prompts only) keeps the plain token budget, so time to first token is
+//  not spent where no stream waits. Each sequence's chunk is at least one token.
 // A sequence whose tokens need more blocks than the whole cache holds is reported failed
 // instead of being retried forever (no deadlock).
 
@@ -30,7 +38,26 @@ struct SchedulerLimits {
   int32_t max_num_seqs = 256;             // running sequences at most
   int32_t max_num_batched_tokens = 2048;  // new tokens per step at most
   bool enable_chunked_prefill = true;
+  // The context at which a prefill token's attention costs as much as its linear layers
+  // (EngineOptions::prefill_cost_context); 0: chunks are charged their token count only.
+  int32_t prefill_cost_context = 0;
 };
+
+// The most tokens, up to `remaining`, of a prefill chunk starting at context `start` whose
+// charge (above) fits `budget` when the step carries decodes; at least 1 when remaining and
+// budget are. Without decodes or with cost_context 0: min(remaining, budget).
+int64_t PrefillChunkUnderBudget(int64_t remaining, int64_t start, int64_t budget,
+                                int32_t cost_context, bool with_decodes);
+// The charge of such a chunk of n tokens.
+int64_t PrefillChunkCharge(int64_t n, int64_t start, int32_t cost_context, bool with_decodes);
+
+// prefill_cost_context for a decoder's shape: its linear layers' FLOPs per token over its
+// attention's FLOPs per (token, context position), times the attention kernels' throughput
+// relative to the matrix products' (kAttentionToLinearThroughput: prefill attention at ~200
+// TFLOP/s against cuBLAS at ~650 on the H200, bench/RESULTS.md). Qwen2-7B: about 9,750.
+inline constexpr double kAttentionToLinearThroughput = 0.3;
+int32_t PrefillCostContext(int64_t hidden, int64_t intermediate, int64_t num_heads,
+                           int64_t num_kv_heads, int64_t head_dim);
 
 struct RunningSeqInfo {
   SeqId id = 0;

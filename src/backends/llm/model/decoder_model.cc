@@ -9,112 +9,8 @@
 namespace sluice::llm {
 namespace {
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
-}
-
-Result<DType> WeightDType(const SafeTensor& t, const std::string& file) {
-  switch (t.dtype) {
-    case StDType::kF32:
-      return DType::kF32;
-    case StDType::kBF16:
-      return DType::kBF16;
-    case StDType::kF16:
-      return DType::kF16;
-    case StDType::kI32:
-    case StDType::kI8:
-    case StDType::kU8:
-      break;
-  }
-  return InvalidArgument(file + ": tensor '" + t.name + "': dtype " +
-                         std::string(StDTypeName(t.dtype)) + " is not a float weight dtype");
-}
-
-// An I32 tensor of exactly `shape`; null when absent and not `required`.
-Result<const SafeTensor*> IntTensor(const WeightStore& store, const std::string& name,
-                                    const std::vector<int64_t>& shape, bool required,
-                                    const SafetensorsFile** file) {
-  const SafeTensor* t = store.Find(name, file);
-  if (t == nullptr) {
-    if (!required) return nullptr;
-    return InvalidArgument("model weights: tensor '" + name + "' is missing");
-  }
-  if (t->dtype != StDType::kI32 || t->shape != shape) {
-    return InvalidArgument((*file)->name() + ": tensor '" + name + "' is " +
-                           std::string(StDTypeName(t->dtype)) + " " + ShapeString(t->shape) +
-                           ", expected I32 " + ShapeString(shape));
-  }
-  return t;
-}
-
-// The GPTQ tensors of the linear `prefix` (hf_config.h GptqConfig), W [in, out], checked.
-// The packed weights are read in place: keep_alive holds qweight's own file (shards may
-// split a layer's tensors; the others are copied at load).
-Result<GptqWeightSource> GptqSource(const WeightStore& store, const GptqConfig& g,
-                                    const std::string& prefix, int64_t out, int64_t in) {
-  const int64_t pack = g.pack();
-  if (in % pack != 0 || out % pack != 0) {
-    return InvalidArgument("model weights: '" + prefix + "' is " + std::to_string(out) + " x " +
-                           std::to_string(in) + ", not a multiple of " + std::to_string(pack) +
-                           " as " + std::to_string(g.bits) + "-bit GPTQ needs");
-  }
-  const int64_t groups = g.groups(static_cast<int32_t>(in));
-  const SafetensorsFile* qweight_file = nullptr;
-  const SafetensorsFile* other = nullptr;
-  ASSIGN_OR_RETURN(const SafeTensor* qweight,
-                   IntTensor(store, prefix + ".qweight", {in / pack, out}, true, &qweight_file));
-  ASSIGN_OR_RETURN(const SafeTensor* qzeros,
-                   IntTensor(store, prefix + ".qzeros", {groups, out / pack}, true, &other));
-  ASSIGN_OR_RETURN(const SafeTensor* g_idx,
-                   IntTensor(store, prefix + ".g_idx", {in}, false, &other));
-  const std::string scales_name = prefix + ".scales";
-  const SafeTensor* scales = store.Find(scales_name, &other);
-  if (scales == nullptr) {
-    return InvalidArgument("model weights: tensor '" + scales_name + "' is missing");
-  }
-  if (scales->shape != std::vector<int64_t>{groups, out}) {
-    return InvalidArgument(other->name() + ": tensor '" + scales_name + "' has shape " +
-                           ShapeString(scales->shape) + ", expected " +
-                           ShapeString({groups, out}));
-  }
-  GptqWeightSource w;
-  ASSIGN_OR_RETURN(w.scales_dtype, WeightDType(*scales, other->name()));
-  w.bits = g.bits;
-  w.in = static_cast<int32_t>(in);
-  w.out = static_cast<int32_t>(out);
-  w.groups = static_cast<int32_t>(groups);
-  w.zero_offset = g.zero_offset;
-  w.group_size = g.group_size;
-  w.qweight = qweight->data;
-  w.qzeros = qzeros->data;
-  w.scales = scales->data;
-  w.g_idx = g_idx != nullptr ? g_idx->data : nullptr;
-  w.keep_alive = qweight_file->mapping();
-  return w;
-}
-
-}  // namespace
-
-DecoderModel::DecoderModel(HfModelConfig config, GenerationConfig generation,
-                           std::unique_ptr<Device> device, const DecoderModelOptions& options)
-    : device_(std::move(device)),
-      config_(std::move(config)),
-      generation_(std::move(generation)),
-      options_(options) {}
-
-DecoderModel::~DecoderModel() = default;
-
-size_t DecoderModel::KvBytesPerBlock(const HfModelConfig& c, int32_t block_size, DType dtype) {
-  return 2ull * c.num_layers * static_cast<size_t>(block_size) * c.num_kv_heads * c.head_dim *
-         DTypeSize(dtype);
-}
-
-Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem::path& folder,
-                                                           std::unique_ptr<Device> device,
-                                                           const DecoderModelOptions& options) {
-  if (device == nullptr) return InvalidArgument("no device");
+// The options a model's files are not needed to check.
+Status ValidateOptions(const DecoderModelOptions& options) {
   if (options.block_size < 1 || options.block_size > 1024) {
     return InvalidArgument("block_size must be in [1, 1024], got " +
                            std::to_string(options.block_size));
@@ -128,6 +24,25 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
     return InvalidArgument("gpu_memory_utilization must be in (0, 1], got " +
                            std::to_string(options.gpu_memory_utilization));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+DecoderModel::DecoderModel(HfModelConfig config, GenerationConfig generation,
+                           std::unique_ptr<Device> device, const DecoderModelOptions& options)
+    : device_(std::move(device)),
+      config_(std::move(config)),
+      generation_(std::move(generation)),
+      options_(options) {}
+
+DecoderModel::~DecoderModel() = default;
+
+Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem::path& folder,
+                                                           std::unique_ptr<Device> device,
+                                                           const DecoderModelOptions& options) {
+  if (device == nullptr) return InvalidArgument("no device");
+  RETURN_IF_ERROR(ValidateOptions(options));
   ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
   DecoderModelOptions opts = options;
   const int32_t max_pos = files.config.max_position_embeddings;
@@ -165,7 +80,8 @@ Result<std::unique_ptr<DecoderModel>> DecoderModel::Create(const std::filesystem
   };
   ASSIGN_OR_RETURN(auto store, WeightStore::Open(folder));
   model->timings_.open_ms = lap();
-  RETURN_IF_ERROR(model->LoadWeights(*store));
+  ASSIGN_OR_RETURN(model->weights_,
+                   LoadDecoderWeights(*store, model->full_config_, model->tp_, *model->device_));
   model->timings_.weights_ms = lap();
 
   int32_t num_blocks = opts.num_blocks;
@@ -191,37 +107,52 @@ Status DecoderModel::AllocateKvCache(int32_t num_blocks) {
     return InvalidArgument("KV cache of " + std::to_string(num_blocks) + " blocks is invalid");
   }
   device_->DropGraphs();
-  for (auto& layer : layers_) {
-    layer.k_cache.reset();
-    layer.v_cache.reset();
-  }
+  FreeKvCache();
+  kv_cache_.resize(weights_.layers.size());
   const DType act = device_->activation_dtype();
-  for (auto& layer : layers_) {
-    ASSIGN_OR_RETURN(layer.k_cache, device_->Allocate(act, slots * kv_width));
-    ASSIGN_OR_RETURN(layer.v_cache, device_->Allocate(act, slots * kv_width));
+  for (KvCacheLayer& layer : kv_cache_) {
+    ASSIGN_OR_RETURN(layer.k, device_->Allocate(act, slots * kv_width));
+    ASSIGN_OR_RETURN(layer.v, device_->Allocate(act, slots * kv_width));
   }
   options_.num_blocks = num_blocks;
   return Status::Ok();
 }
 
-// vLLM's rule: run the largest step the engine will run (and the largest graph decode batch
-// with its sampling), so that every workspace reaches its peak size; then the KV cache gets
-// what is left of gpu_memory_utilization x the device's memory.
+void DecoderModel::FreeKvCache() {
+  for (KvCacheLayer& layer : kv_cache_) {
+    layer.k.reset();
+    layer.v.reset();
+  }
+}
+
+// vLLM's rule (kv_cache_sizing.h): a profiling pass brings every workspace to its peak size;
+// then the KV cache gets what is left of gpu_memory_utilization x the device's memory.
 Result<int32_t> DecoderModel::KvBlocksFromMemory() {
-  const std::optional<DeviceMemory> total = device_->memory();
-  if (!total.has_value()) {
+  if (!device_->memory().has_value()) {
     return InvalidArgument("the " + std::string(device_->name()) +
                            " device cannot size the KV cache from its memory: give "
                            "num_gpu_blocks_override or a KV cache size");
   }
-  const int32_t bs = options_.block_size;
   const int32_t rows = std::clamp(options_.profile_rows, 1, options_.max_model_len);
+  RETURN_IF_ERROR(ProfilePeakStep(rows));
+  const std::optional<DeviceMemory> after = device_->memory();
+  if (!after.has_value()) return Internal("device memory query failed after profiling");
+  return KvBlocksFromBudget(
+      *after, options_.gpu_memory_utilization,
+      KvBytesPerBlock(config_, options_.block_size, device_->activation_dtype()), rows, sizing_);
+}
+
+Status DecoderModel::ProfilePeakStep(int32_t rows) {
+  const int32_t bs = options_.block_size;
   RETURN_IF_ERROR(AllocateKvCache((rows + bs - 1) / bs));
   StepMetadata prefill;
   prefill.block_size = bs;
   prefill.max_context = rows;
-  prefill.seqs.push_back({.first_row = 0, .num_new = rows, .num_cached = 0,
-                          .block_table_begin = 0, .num_blocks = (rows + bs - 1) / bs});
+  prefill.seqs.push_back({.first_row = 0,
+                          .num_new = rows,
+                          .num_cached = 0,
+                          .block_table_begin = 0,
+                          .num_blocks = (rows + bs - 1) / bs});
   for (int32_t b = 0; b < (rows + bs - 1) / bs; ++b) prefill.block_tables.push_back(b);
   for (int32_t i = 0; i < rows; ++i) {
     prefill.tokens.push_back(i % config_.vocab_size);
@@ -248,30 +179,8 @@ Result<int32_t> DecoderModel::KvBlocksFromMemory() {
   }
   float probe = 0;
   RETURN_IF_ERROR(device_->Download(*ws_.logits, &probe, sizeof(probe)));
-  for (auto& layer : layers_) {
-    layer.k_cache.reset();
-    layer.v_cache.reset();
-  }
-  const std::optional<DeviceMemory> after = device_->memory();
-  if (!after.has_value()) return Internal("device memory query failed after profiling");
-  const size_t per_block = KvBytesPerBlock(config_, bs, device_->activation_dtype());
-  const double budget = options_.gpu_memory_utilization * static_cast<double>(after->total);
-  const size_t used = after->total - after->free;
-  sizing_.from_memory = true;
-  sizing_.device_total_bytes = after->total;
-  sizing_.used_before_cache_bytes = used;
-  const double left = budget - static_cast<double>(used);
-  auto mib = [](double b) { return std::to_string(static_cast<int64_t>(b / (1 << 20))) + " MiB"; };
-  if (left < static_cast<double>(per_block)) {
-    return ResourceExhausted(
-        "gpu_memory_utilization " + std::to_string(options_.gpu_memory_utilization) + " of " +
-        mib(static_cast<double>(after->total)) + " leaves " + mib(std::max(left, 0.0)) +
-        " for the KV cache after " + mib(static_cast<double>(used)) +
-        " in use (weights, activations of a " + std::to_string(rows) +
-        "-token step, other processes); one block needs " + mib(static_cast<double>(per_block)));
-  }
-  return static_cast<int32_t>(
-      std::min<double>(left / static_cast<double>(per_block), std::numeric_limits<int32_t>::max()));
+  FreeKvCache();
+  return Status::Ok();
 }
 
 // Captures the decode graph of every bucket up to max_graph_batch now, so that no request
@@ -294,129 +203,6 @@ Status DecoderModel::CaptureGraphs() {
   if (sizing_.graphs_captured > 0) {
     float probe = 0;
     RETURN_IF_ERROR(device_->Download(*ws_.logits, &probe, sizeof(probe)));
-  }
-  return Status::Ok();
-}
-
-Status DecoderModel::LoadWeights(const WeightStore& store) {
-  const HfModelConfig& c = full_config_;  // the checkpoint's shapes; slices below
-  // Finds tensor `name`, checks that it has exactly `shape` and a float dtype.
-  auto source = [&](const std::string& name, std::vector<int64_t> shape) -> Result<WeightSource> {
-    const SafetensorsFile* file = nullptr;
-    const SafeTensor* t = store.Find(name, &file);
-    if (t == nullptr) return InvalidArgument("model weights: tensor '" + name + "' is missing");
-    if (t->shape != shape) {
-      return InvalidArgument(file->name() + ": tensor '" + name + "' has shape " +
-                             ShapeString(t->shape) + ", expected " + ShapeString(shape));
-    }
-    ASSIGN_OR_RETURN(DType dtype, WeightDType(*t, file->name()));
-    return WeightSource{dtype, t->data, t->elements, file->mapping()};
-  };
-  auto put = [&](const WeightSource& w, std::unique_ptr<Buffer>& out) -> Status {
-    ASSIGN_OR_RETURN(out, device_->LoadWeight(w.dtype, w.host, w.elements, w.keep_alive));
-    return Status::Ok();
-  };
-  auto load = [&](const std::string& name, std::vector<int64_t> shape,
-                  std::unique_ptr<Buffer>& out) -> Status {
-    ASSIGN_OR_RETURN(WeightSource w, source(name, std::move(shape)));
-    return put(w, out);
-  };
-  // Weights read by one LinearGroup, loaded together (a device may place them back to back).
-  auto put_group = [&](std::vector<WeightSource> parts,
-                       std::vector<std::unique_ptr<Buffer>*> outs) -> Status {
-    ASSIGN_OR_RETURN(auto buffers, device_->LoadWeightGroup(parts));
-    if (buffers.size() != outs.size()) return Internal("device loaded a wrong number of weights");
-    for (size_t i = 0; i < outs.size(); ++i) *outs[i] = std::move(buffers[i]);
-    return Status::Ok();
-  };
-  // This rank's part (tensor_parallel.h): output rows of column-parallel weights (and their
-  // biases), input columns of row-parallel ones; row-parallel biases are added by rank 0 only.
-  const TpLayout& t = tp_;
-  const bool sharded = t.size > 1;
-  const int64_t hd = c.head_dim;
-  auto out_rows = [&](const WeightSource& w, int64_t cols, int64_t first, int64_t count) {
-    return sharded ? SliceRows(w, cols, first, count) : w;
-  };
-  auto in_cols = [&](const WeightSource& w, int64_t rows, int64_t cols, int64_t first,
-                     int64_t count) {
-    return sharded ? SliceColumns(w, rows, cols, first, count) : w;
-  };
-  const int64_t hidden = c.hidden_size, inter = c.intermediate_size;
-  const int64_t q_width = int64_t{c.num_heads} * c.head_dim;
-  const int64_t kv_width = int64_t{c.num_kv_heads} * c.head_dim;
-  const int64_t q0 = t.q_head_first * hd, qn = t.q_heads * hd;
-  const int64_t kv0 = t.kv_head_first * hd, kvn = t.kv_heads * hd;
-  // A GPTQ checkpoint's q, k, v, o, gate, up and down: each linear on its own.
-  auto load_gptq = [&](const std::string& prefix, int64_t out, int64_t in,
-                       std::unique_ptr<Buffer>& dst) -> Status {
-    ASSIGN_OR_RETURN(GptqWeightSource w, GptqSource(store, *c.gptq, prefix, out, in));
-    Result<std::unique_ptr<Buffer>> buffer = device_->LoadGptqWeight(w);
-    if (!buffer.ok()) {
-      return Status(buffer.status().code(), "model weights: '" + prefix + "': " +
-                                                buffer.status().message());
-    }
-    dst = std::move(*buffer);
-    return Status::Ok();
-  };
-  if (c.gptq && sharded) {
-    return Unsupported("tensor parallelism over GPTQ weights is not supported");
-  }
-  RETURN_IF_ERROR(load("model.embed_tokens.weight", {c.vocab_size, hidden}, embed_));
-  RETURN_IF_ERROR(load("model.norm.weight", {hidden}, final_norm_));
-  if (!c.tie_word_embeddings) {
-    RETURN_IF_ERROR(load("lm_head.weight", {c.vocab_size, hidden}, lm_head_));
-  }
-  layers_.resize(c.num_layers);
-  for (int32_t i = 0; i < c.num_layers; ++i) {
-    Layer& l = layers_[i];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    RETURN_IF_ERROR(load(p + "input_layernorm.weight", {hidden}, l.input_norm));
-    RETURN_IF_ERROR(load(p + "post_attention_layernorm.weight", {hidden}, l.post_norm));
-    if (c.gptq) {
-      RETURN_IF_ERROR(load_gptq(p + "self_attn.q_proj", q_width, hidden, l.q));
-      RETURN_IF_ERROR(load_gptq(p + "self_attn.k_proj", kv_width, hidden, l.k));
-      RETURN_IF_ERROR(load_gptq(p + "self_attn.v_proj", kv_width, hidden, l.v));
-      RETURN_IF_ERROR(load_gptq(p + "self_attn.o_proj", hidden, q_width, l.o));
-      RETURN_IF_ERROR(load_gptq(p + "mlp.gate_proj", inter, hidden, l.gate));
-      RETURN_IF_ERROR(load_gptq(p + "mlp.up_proj", inter, hidden, l.up));
-      RETURN_IF_ERROR(load_gptq(p + "mlp.down_proj", hidden, inter, l.down));
-    } else {
-      ASSIGN_OR_RETURN(WeightSource q, source(p + "self_attn.q_proj.weight", {q_width, hidden}));
-      ASSIGN_OR_RETURN(WeightSource k, source(p + "self_attn.k_proj.weight", {kv_width, hidden}));
-      ASSIGN_OR_RETURN(WeightSource v, source(p + "self_attn.v_proj.weight", {kv_width, hidden}));
-      RETURN_IF_ERROR(put_group({out_rows(q, hidden, q0, qn), out_rows(k, hidden, kv0, kvn),
-                                 out_rows(v, hidden, kv0, kvn)},
-                                {&l.q, &l.k, &l.v}));
-      ASSIGN_OR_RETURN(WeightSource o, source(p + "self_attn.o_proj.weight", {hidden, q_width}));
-      RETURN_IF_ERROR(put(in_cols(o, hidden, q_width, q0, qn), l.o));
-      ASSIGN_OR_RETURN(WeightSource gate, source(p + "mlp.gate_proj.weight", {inter, hidden}));
-      ASSIGN_OR_RETURN(WeightSource up, source(p + "mlp.up_proj.weight", {inter, hidden}));
-      RETURN_IF_ERROR(put_group({out_rows(gate, hidden, t.inter_first, t.inter),
-                                 out_rows(up, hidden, t.inter_first, t.inter)},
-                                {&l.gate, &l.up}));
-      ASSIGN_OR_RETURN(WeightSource down, source(p + "mlp.down_proj.weight", {hidden, inter}));
-      RETURN_IF_ERROR(put(in_cols(down, hidden, inter, t.inter_first, t.inter), l.down));
-    }
-    if (c.qkv_bias) {
-      ASSIGN_OR_RETURN(WeightSource qb, source(p + "self_attn.q_proj.bias", {q_width}));
-      ASSIGN_OR_RETURN(WeightSource kb, source(p + "self_attn.k_proj.bias", {kv_width}));
-      ASSIGN_OR_RETURN(WeightSource vb, source(p + "self_attn.v_proj.bias", {kv_width}));
-      RETURN_IF_ERROR(put(out_rows(qb, 1, q0, qn), l.q_bias));
-      RETURN_IF_ERROR(put(out_rows(kb, 1, kv0, kvn), l.k_bias));
-      RETURN_IF_ERROR(put(out_rows(vb, 1, kv0, kvn), l.v_bias));
-    }
-    if (c.o_bias) {
-      ASSIGN_OR_RETURN(WeightSource ob, source(p + "self_attn.o_proj.bias", {hidden}));
-      if (t.rank == 0) RETURN_IF_ERROR(put(ob, l.o_bias));
-    }
-    if (c.mlp_bias) {
-      ASSIGN_OR_RETURN(WeightSource gb, source(p + "mlp.gate_proj.bias", {inter}));
-      ASSIGN_OR_RETURN(WeightSource ub, source(p + "mlp.up_proj.bias", {inter}));
-      ASSIGN_OR_RETURN(WeightSource db, source(p + "mlp.down_proj.bias", {hidden}));
-      RETURN_IF_ERROR(put(out_rows(gb, 1, t.inter_first, t.inter), l.gate_bias));
-      RETURN_IF_ERROR(put(out_rows(ub, 1, t.inter_first, t.inter), l.up_bias));
-      if (t.rank == 0) RETURN_IF_ERROR(put(db, l.down_bias));
-    }
   }
   return Status::Ok();
 }
@@ -526,7 +312,9 @@ Status DecoderModel::BuildStep(const ForwardBatch& batch, StepMetadata& step) co
 
 void DecoderModel::PadStep(StepMetadata& step, int32_t rows) const {
   for (int32_t r = step.num_rows(); r < rows; ++r) {
-    step.seqs.push_back({.first_row = r, .num_new = 1, .num_cached = 0,
+    step.seqs.push_back({.first_row = r,
+                         .num_new = 1,
+                         .num_cached = 0,
                          .block_table_begin = static_cast<int32_t>(step.block_tables.size()),
                          .num_blocks = 1});
     step.block_tables.push_back(0);
@@ -592,23 +380,24 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
   const float eps = static_cast<float>(c.rms_norm_eps);
 
   // h is the residual stream; each sub-block's output is added into it by the next norm.
-  d.Embedding(*embed_, hidden, *ws_.h);
-  d.RmsNorm(*ws_.h, *layers_[0].input_norm, rows, hidden, eps, *ws_.x);
+  const std::vector<DecoderLayerWeights>& layers = weights_.layers;
+  d.Embedding(*weights_.embed, hidden, *ws_.h);
+  d.RmsNorm(*ws_.h, *layers[0].input_norm, rows, hidden, eps, *ws_.x);
   for (int32_t i = 0; i < c.num_layers; ++i) {
-    Layer& l = layers_[i];
+    const DecoderLayerWeights& l = layers[i];
+    KvCacheLayer& kv = kv_cache_[i];
     const LinearPart qkv[] = {{l.q.get(), l.q_bias.get(), q_width, ws_.q.get()},
                               {l.k.get(), l.k_bias.get(), kv_width, ws_.k.get()},
                               {l.v.get(), l.v_bias.get(), kv_width, ws_.v.get()}};
     d.LinearGroup(*ws_.x, qkv, rows, hidden);
-    d.RopeKvWrite(*ws_.q, *ws_.k, *ws_.v, c.num_heads, c.num_kv_heads, rope_, kv_width,
-                  *l.k_cache, *l.v_cache);
-    d.Attention(*ws_.q, *l.k_cache, *l.v_cache, attention_, *ws_.attn);
+    d.RopeKvWrite(*ws_.q, *ws_.k, *ws_.v, c.num_heads, c.num_kv_heads, rope_, kv_width, *kv.k,
+                  *kv.v);
+    d.Attention(*ws_.q, *kv.k, *kv.v, attention_, *ws_.attn);
     ProjectAddNorm(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, *l.post_norm);
     d.SwiGlu(*ws_.x, {l.gate.get(), l.gate_bias.get(), inter, ws_.gate.get()},
              {l.up.get(), l.up_bias.get(), inter, ws_.up.get()}, rows, hidden, *ws_.act);
     if (i + 1 < c.num_layers) {
-      ProjectAddNorm(*ws_.act, *l.down, l.down_bias.get(), rows, inter,
-                     *layers_[i + 1].input_norm);
+      ProjectAddNorm(*ws_.act, *l.down, l.down_bias.get(), rows, inter, *layers[i + 1].input_norm);
     } else {  // o stays apart from h: the final norm is only for the logit rows (below)
       d.Linear(*ws_.act, *l.down, l.down_bias.get(), rows, inter, hidden, *ws_.o);
       AllReduce(*ws_.o, static_cast<size_t>(rows) * hidden);
@@ -619,8 +408,8 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
   // last MLP output to the gathered rows equals gathering the updated residual.
   d.GatherRows(*ws_.h, hidden, *ws_.sel);
   d.GatherRows(*ws_.o, hidden, *ws_.x);
-  d.AddRmsNorm(*ws_.sel, *ws_.x, *final_norm_, out_rows, hidden, eps, *ws_.sel_norm);
-  const Buffer& head = lm_head_ ? *lm_head_ : *embed_;
+  d.AddRmsNorm(*ws_.sel, *ws_.x, *weights_.final_norm, out_rows, hidden, eps, *ws_.sel_norm);
+  const Buffer& head = weights_.lm_head ? *weights_.lm_head : *weights_.embed;
   d.Linear(*ws_.sel_norm, head, nullptr, out_rows, hidden, c.vocab_size, *ws_.logits);
 }
 

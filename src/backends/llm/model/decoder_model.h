@@ -17,7 +17,9 @@
 
 #include "backends/llm/device/collective.h"
 #include "backends/llm/device/ops.h"
+#include "backends/llm/model/decoder_weights.h"
 #include "backends/llm/model/hf_config.h"
+#include "backends/llm/model/kv_cache_sizing.h"
 #include "backends/llm/model/model_runner.h"
 #include "backends/llm/model/tensor_parallel.h"
 #include "backends/llm/model/weight_store.h"
@@ -45,22 +47,12 @@ struct DecoderModelOptions {
   Collective* collective = nullptr;
 };
 
-// How the KV cache was sized, for logs and metrics.
 // Where Create's time went, in milliseconds (the stub logs it; issue 20).
 struct LoadPhaseTimings {
   double open_ms = 0;      // config, safetensors headers, the files mapped
   double weights_ms = 0;   // weights read from the mapping (and uploaded to a GPU)
   double kv_cache_ms = 0;  // KV sizing (a profiling pass on a GPU) and allocation
   double graphs_ms = 0;    // CUDA graph capture (0 on a CPU, or eager)
-};
-
-struct KvCacheSizing {
-  int32_t num_blocks = 0;
-  size_t bytes_per_block = 0;
-  bool from_memory = false;       // sized by gpu_memory_utilization
-  size_t device_total_bytes = 0;  // the rest only when from_memory
-  size_t used_before_cache_bytes = 0;  // weights, activations, workspaces, other processes
-  int32_t graphs_captured = 0;
 };
 
 class DecoderModel final : public ModelRunner {
@@ -90,15 +82,11 @@ class DecoderModel final : public ModelRunner {
   const GenerationConfig& generation_config() const { return generation_; }
   int32_t max_model_len() const { return options_.max_model_len; }
   const Device& device() const { return *device_; }
-  // Bytes of KV cache one block takes over all layers (K and V), for sizing num_blocks.
-  static size_t KvBytesPerBlock(const HfModelConfig& config, int32_t block_size, DType dtype);
 
  private:
-  struct Layer {
-    std::unique_ptr<Buffer> input_norm, post_norm;
-    std::unique_ptr<Buffer> q, k, v, o, q_bias, k_bias, v_bias, o_bias;
-    std::unique_ptr<Buffer> gate, up, down, gate_bias, up_bias, down_bias;
-    std::unique_ptr<Buffer> k_cache, v_cache;
+  // A layer's KV cache: [num_blocks, block_size, kv_heads, head_dim] each.
+  struct KvCacheLayer {
+    std::unique_ptr<Buffer> k, v;
   };
   struct Workspace {
     int32_t rows = 0;        // capacity in token rows
@@ -108,9 +96,13 @@ class DecoderModel final : public ModelRunner {
 
   DecoderModel(HfModelConfig config, GenerationConfig generation, std::unique_ptr<Device> device,
                const DecoderModelOptions& options);
-  Status LoadWeights(const WeightStore& store);
   Status AllocateKvCache(int32_t num_blocks);
+  void FreeKvCache();
   Result<int32_t> KvBlocksFromMemory();
+  // Runs the largest prefill step the engine will run and the largest graph decode batch
+  // with its sampling, so that every workspace reaches its peak size (the KV cache is freed
+  // again after).
+  Status ProfilePeakStep(int32_t rows);
   Status CaptureGraphs();
   Status EnsureWorkspace(int32_t rows, int32_t logit_rows);
   Status BuildStep(const ForwardBatch& batch, StepMetadata& step) const;
@@ -140,8 +132,8 @@ class DecoderModel final : public ModelRunner {
   ModelShape shape_;
   RopeSpec rope_;
   AttentionSpec attention_;
-  std::unique_ptr<Buffer> embed_, final_norm_, lm_head_;  // lm_head_ null when tied
-  std::vector<Layer> layers_;
+  DecoderWeights weights_;
+  std::vector<KvCacheLayer> kv_cache_;  // one per layer, empty until sized
   KvCacheSizing sizing_;
   LoadPhaseTimings timings_;
   // Per-step state (engine thread only).

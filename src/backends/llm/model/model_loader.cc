@@ -62,7 +62,7 @@ Result<std::unique_ptr<DecoderModel>> LoadModel(const std::filesystem::path& fol
     }
     ASSIGN_OR_RETURN(HfModelFiles files, ReadHfModelFiles(folder));
     const size_t per_block =
-        DecoderModel::KvBytesPerBlock(files.config, options.block_size, device->activation_dtype());
+        KvBytesPerBlock(files.config, options.block_size, device->activation_dtype());
     const size_t blocks = options.kv_cache_bytes / per_block;
     if (blocks < 1) {
       return ResourceExhausted("KV cache budget of " + std::to_string(options.kv_cache_bytes) +

@@ -1,7 +1,7 @@
 #pragma once
 // One call from a model folder to a ready ModelRunner on a chosen device: the entry point
 // for the engine / `llm` backend. The KV cache is sized by `num_blocks`, or, when that is
-// 0, by `kv_cache_bytes` (as many blocks as fit; DecoderModel::KvBytesPerBlock gives the
+// 0, by `kv_cache_bytes` (as many blocks as fit; KvBytesPerBlock, kv_cache_sizing.h, gives the
 // per-block cost). Errors name the folder's files, never the host path.
 
 #include <cstddef>

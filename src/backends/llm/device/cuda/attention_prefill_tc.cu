@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 
 namespace sluice::llm::cuda::attention {
@@ -341,10 +342,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 }
 
 int PrefillWarps() {
-  static const int warps = [] {
-    const char* v = std::getenv("SLUICE_CUDA_PREFILL_WARPS");
-    return v != nullptr && std::string_view(v) == "8" ? 8 : 4;
-  }();
+  static const int warps = Tuning().prefill_warps;
   return warps;
 }
 

@@ -19,7 +19,8 @@
 namespace sluice::llm::cuda {
 
 inline Status CudaError(cudaError_t e, std::string_view what) {
-  std::string msg = std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
+  std::string msg =
+      std::string(what) + ": " + cudaGetErrorName(e) + " (" + cudaGetErrorString(e) + ")";
   if (e == cudaErrorMemoryAllocation) return ResourceExhausted(std::move(msg));
   return Internal(std::move(msg));
 }
@@ -28,11 +29,11 @@ inline Status BlasError(cublasStatus_t s, std::string_view what) {
   return Internal(std::string(what) + ": cuBLASLt status " + std::to_string(static_cast<int>(s)));
 }
 
-#define SLUICE_CUDA_RETURN(expr, what)                                  \
-  do {                                                                  \
-    if (cudaError_t sluice_e = (expr); sluice_e != cudaSuccess) {       \
-      return CudaError(sluice_e, what);                                 \
-    }                                                                   \
+#define SLUICE_CUDA_RETURN(expr, what)                            \
+  do {                                                            \
+    if (cudaError_t sluice_e = (expr); sluice_e != cudaSuccess) { \
+      return ::sluice::llm::cuda::CudaError(sluice_e, what);      \
+    }                                                             \
   } while (0)
 
 // Device memory of one dtype: its own allocation, or a part of a shared one (a weight
@@ -56,19 +57,27 @@ template <typename T>
 T* Ptr(const Buffer& b) {
   return static_cast<T*>(static_cast<const CudaBuffer&>(b).ptr());
 }
-inline bf16* Bf16(const Buffer& b) { return Ptr<bf16>(b); }
+inline bf16* Bf16(const Buffer& b) {
+  return Ptr<bf16>(b);
+}
 
 // Raw device allocation that keeps its address until it must grow.
 struct DeviceScratch {
   void* ptr = nullptr;
   size_t bytes = 0;
+  DeviceScratch() = default;
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
   ~DeviceScratch() { cudaFree(ptr); }
-  // Grows to at least `need` bytes; returns true when the address changed.
-  Result<bool> Ensure(size_t need) {
-    if (need <= bytes) return false;
+  void Free() {
     cudaFree(ptr);
     ptr = nullptr;
     bytes = 0;
+  }
+  // Grows to at least `need` bytes; returns true when the address changed.
+  Result<bool> Ensure(size_t need) {
+    if (need <= bytes) return false;
+    Free();
     if (cudaError_t e = cudaMalloc(&ptr, need); e != cudaSuccess) {
       cudaGetLastError();
       return CudaError(e, "cudaMalloc of " + std::to_string(need) + " bytes of scratch");
@@ -78,16 +87,23 @@ struct DeviceScratch {
   }
 };
 
+// Pinned host memory that grows at least twofold.
 struct PinnedScratch {
   void* ptr = nullptr;
   size_t bytes = 0;
+  PinnedScratch() = default;
+  PinnedScratch(const PinnedScratch&) = delete;
+  PinnedScratch& operator=(const PinnedScratch&) = delete;
   ~PinnedScratch() { cudaFreeHost(ptr); }
-  Status Ensure(size_t need) {
-    if (need <= bytes) return Status::Ok();
-    const size_t grown = std::max(need, bytes * 2);
+  void Free() {
     cudaFreeHost(ptr);
     ptr = nullptr;
     bytes = 0;
+  }
+  Status Ensure(size_t need) {
+    if (need <= bytes) return Status::Ok();
+    const size_t grown = std::max(need, bytes * 2);
+    Free();
     SLUICE_CUDA_RETURN(cudaHostAlloc(&ptr, grown, cudaHostAllocDefault), "cudaHostAlloc");
     bytes = grown;
     return Status::Ok();

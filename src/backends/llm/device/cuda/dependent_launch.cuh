@@ -28,6 +28,8 @@
 #include <string_view>
 #include <utility>
 
+#include "backends/llm/device/cuda/cuda_tuning.h"
+
 namespace sluice::llm::cuda {
 
 // Lets the next kernel of the stream launch once every block of this grid has called it (or
@@ -57,8 +59,7 @@ __device__ __forceinline__ void PdlWaitInFirstBlock() {
 // one device.
 inline bool DependentLaunchEnabled() {
   static const bool enabled = [] {
-    const char* env = std::getenv("SLUICE_CUDA_PDL");
-    if (env != nullptr && std::string_view(env) == "0") return false;
+    if (!Tuning().dependent_launch) return false;
     int device = 0, major = 0;
     if (cudaGetDevice(&device) != cudaSuccess ||
         cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {

@@ -28,7 +28,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "backends/llm/device/cuda/ab_switch.h"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 #include "backends/llm/device/cuda/pick.cuh"
@@ -57,7 +57,7 @@ constexpr int kUnrollTwo = 4;
 // or 4 warps instead did nothing for the down projection, and cost 0.15 ms a step on the
 // short rows.) SLUICE_CUDA_GEMV_PAIRS=0 reads one column a warp (A/B measurements).
 int ColumnsPerWarp() {
-  static const int columns = SwitchOn("SLUICE_CUDA_GEMV_PAIRS") ? 2 : 1;
+  static const int columns = Tuning().gemv_pairs ? 2 : 1;
   return columns;
 }
 
@@ -365,7 +365,7 @@ int RowGroups(int32_t out) {
 // 7B step from 4.11-4.14 to 4.05-4.07 ms on an H200 (bench/RESULTS.md, session 7).
 // SLUICE_CUDA_GEMV_SLICE sets that least length (A/B measurements).
 int SplitsFor(int32_t in, int32_t out, int min_slice = 2048) {
-  static const bool enabled = SwitchOn("SLUICE_CUDA_GEMV_SPLIT");
+  static const bool enabled = Tuning().gemv_split;
   if (!enabled) return 1;
   constexpr int kMaxWarps = 8192;  // beyond ~one wave of resident warps, splitting only adds
   const int warps = RowGroups(out) * kWarps;
@@ -378,11 +378,7 @@ int SplitsFor(int32_t in, int32_t out, int min_slice = 2048) {
 }
 
 int ConsumerSliceLength() {
-  static const int length = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GEMV_SLICE");
-    const int n = v != nullptr ? std::atoi(v) : 0;
-    return n >= 256 ? n : 1024;
-  }();
+  static const int length = Tuning().gemv_slice;
   return length;
 }
 

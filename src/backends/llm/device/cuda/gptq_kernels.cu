@@ -33,7 +33,7 @@
 #include <cstdlib>
 #include <type_traits>
 
-#include "backends/llm/device/cuda/ab_switch.h"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "backends/llm/device/cuda/pick.cuh"
@@ -712,7 +712,7 @@ auto ChunkGemvFor(int32_t rows) {
 // Whether layers of whole chunks use GptqGemvChunkKernel; SLUICE_CUDA_GPTQ_CHUNK=0 runs the
 // general kernel everywhere (A/B measurements).
 bool ChunkKernelOn() {
-  static const bool on = SwitchOn("SLUICE_CUDA_GPTQ_CHUNK");
+  static const bool on = Tuning().gptq_chunk;
   return on;
 }
 
@@ -744,10 +744,7 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
 }  // namespace
 
 int32_t GptqMmaMaxRows() {
-  static const int32_t rows = [] {
-    const char* v = std::getenv("SLUICE_CUDA_GPTQ_MMA_MAX_ROWS");
-    return v != nullptr && *v != '\0' ? std::max(0, std::atoi(v)) : kGptqMmaMaxRows;
-  }();
+  static const int32_t rows = Tuning().gptq_mma_max_rows;
   return rows;
 }
 

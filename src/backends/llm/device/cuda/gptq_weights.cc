@@ -10,8 +10,8 @@
 #include <numeric>
 #include <string>
 
-#include "backends/llm/device/cuda/ab_switch.h"
 #include "backends/llm/device/cuda/cuda_memory.h"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 
 namespace sluice::llm::cuda {
 namespace {
@@ -78,7 +78,7 @@ Result<T*> DeviceCopy(const T* host, size_t n, cudaStream_t stream) {
 }  // namespace
 
 bool GptqMmaLayoutOn() {
-  static const bool on = SwitchOn("SLUICE_CUDA_GPTQ_MMA");
+  static const bool on = Tuning().gptq_mma;
   return on;
 }
 
@@ -111,22 +111,17 @@ GptqCudaWeight::~GptqCudaWeight() {
   cudaFree(scale_zero_);
 }
 
-Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
-    const GptqWeightSource& s, void* staging, size_t staging_bytes,
-    std::shared_ptr<const GptqRowOrder>& last_order, cudaStream_t stream) {
-  RETURN_IF_ERROR(ValidateGptqWeightSource(s));
-  const int32_t pack = 32 / s.bits;
-  if (s.g_idx == nullptr && s.group_size == 0) {
-    return InvalidArgument("GPTQ weight: no g_idx and a group size of 0");
-  }
-  const int32_t words = s.in / pack;
-  const size_t qweight_bytes = static_cast<size_t>(words) * s.out * sizeof(uint32_t);
-  if (staging == nullptr || staging_bytes < qweight_bytes) {
-    return Internal("GPTQ weight: load staging smaller than qweight");
-  }
+namespace {
 
-  // Row order: each input row's group, rows sorted by group (stable), each packed word of
-  // the sorted rows in one group.
+// A weight's row order on the host (GptqRowOrder's host half).
+struct HostRowOrder {
+  std::vector<int32_t> word_group, kstep_group, perm;
+};
+
+// Row order: each input row's group, rows sorted by group (stable), each packed word of
+// the sorted rows in one group; the tensor-core layout's k16 steps each in one group, or
+// none (the column layout). `perm` is empty when the order is the identity.
+Result<HostRowOrder> RowOrderOf(const GptqWeightSource& s, int32_t pack, int32_t words) {
   std::vector<int32_t> group(s.in);
   for (int32_t i = 0; i < s.in; ++i) {
     int32_t g = s.group_size < 0 ? 0 : i / std::max(s.group_size, 1);
@@ -137,13 +132,15 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     }
     group[i] = g;
   }
-  std::vector<int32_t> perm(s.in);
+  HostRowOrder order;
+  std::vector<int32_t>& perm = order.perm;
+  perm.resize(s.in);
   std::iota(perm.begin(), perm.end(), 0);
   std::stable_sort(perm.begin(), perm.end(),
                    [&](int32_t a, int32_t b) { return group[a] < group[b]; });
   bool identity = true;
   for (int32_t k = 0; k < s.in && identity; ++k) identity = perm[k] == k;
-  std::vector<int32_t> word_group(words);
+  order.word_group.resize(words);
   for (int32_t j = 0; j < words; ++j) {
     const int32_t g = group[perm[static_cast<size_t>(j) * pack]];
     for (int32_t e = 1; e < pack; ++e) {
@@ -154,10 +151,9 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
             "); the CUDA kernels need each packed word in one group");
       }
     }
-    word_group[j] = g;
+    order.word_group[j] = g;
   }
-  // The tensor-core layout's k16 steps: each in one group, or the column layout.
-  std::vector<int32_t> kstep_group;
+  std::vector<int32_t>& kstep_group = order.kstep_group;
   if (s.in % 16 == 0) {
     kstep_group.resize(s.in / 16);
     for (int32_t st = 0; st < s.in / 16 && !kstep_group.empty(); ++st) {
@@ -172,8 +168,11 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
     }
   }
   if (identity) perm.clear();
+  return order;
+}
 
-  // Scales and zero points, column-major: [out, groups] of {scale, zero + offset}.
+// Scales and zero points, column-major: [out, groups] of {scale, zero + offset}.
+Result<std::vector<__half2>> ScaleZeros(const GptqWeightSource& s, int32_t pack) {
   const uint32_t mask = (1u << s.bits) - 1;
   std::vector<__half2> scale_zero(static_cast<size_t>(s.out) * s.groups);
   for (int32_t g = 0; g < s.groups; ++g) {
@@ -189,28 +188,55 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
       scale_zero[static_cast<size_t>(n) * s.groups + g] = __half2(scale, __float2half_rn(zero));
     }
   }
+  return scale_zero;
+}
 
-  std::shared_ptr<const GptqRowOrder> order = last_order;
-  if (order == nullptr || order->bits != s.bits || order->in != s.in || order->groups != s.groups ||
-      order->word_group != word_group || order->perm != perm) {
-    auto fresh = std::make_shared<GptqRowOrder>();
-    fresh->bits = s.bits;
-    fresh->in = s.in;
-    fresh->groups = s.groups;
-    ASSIGN_OR_RETURN(fresh->word_group_dev,
-                     DeviceCopy(word_group.data(), word_group.size(), stream));
-    if (!kstep_group.empty()) {
-      ASSIGN_OR_RETURN(fresh->kstep_group_dev,
-                       DeviceCopy(kstep_group.data(), kstep_group.size(), stream));
-    }
-    if (!perm.empty()) {
-      ASSIGN_OR_RETURN(fresh->perm_dev, DeviceCopy(perm.data(), perm.size(), stream));
-    }
-    fresh->word_group = std::move(word_group);
-    fresh->kstep_group = std::move(kstep_group);
-    fresh->perm = std::move(perm);
-    order = std::move(fresh);
+// `last` when it is the same order, else `host` uploaded as a new one.
+Result<std::shared_ptr<const GptqRowOrder>> SharedRowOrder(
+    const std::shared_ptr<const GptqRowOrder>& last, const GptqWeightSource& s, HostRowOrder host,
+    cudaStream_t stream) {
+  if (last != nullptr && last->bits == s.bits && last->in == s.in && last->groups == s.groups &&
+      last->word_group == host.word_group && last->perm == host.perm) {
+    return last;
   }
+  auto fresh = std::make_shared<GptqRowOrder>();
+  fresh->bits = s.bits;
+  fresh->in = s.in;
+  fresh->groups = s.groups;
+  ASSIGN_OR_RETURN(fresh->word_group_dev,
+                   DeviceCopy(host.word_group.data(), host.word_group.size(), stream));
+  if (!host.kstep_group.empty()) {
+    ASSIGN_OR_RETURN(fresh->kstep_group_dev,
+                     DeviceCopy(host.kstep_group.data(), host.kstep_group.size(), stream));
+  }
+  if (!host.perm.empty()) {
+    ASSIGN_OR_RETURN(fresh->perm_dev, DeviceCopy(host.perm.data(), host.perm.size(), stream));
+  }
+  fresh->word_group = std::move(host.word_group);
+  fresh->kstep_group = std::move(host.kstep_group);
+  fresh->perm = std::move(host.perm);
+  return std::shared_ptr<const GptqRowOrder>(std::move(fresh));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
+    const GptqWeightSource& s, void* staging, size_t staging_bytes,
+    std::shared_ptr<const GptqRowOrder>& last_order, cudaStream_t stream) {
+  RETURN_IF_ERROR(ValidateGptqWeightSource(s));
+  const int32_t pack = 32 / s.bits;
+  if (s.g_idx == nullptr && s.group_size == 0) {
+    return InvalidArgument("GPTQ weight: no g_idx and a group size of 0");
+  }
+  const int32_t words = s.in / pack;
+  const size_t qweight_bytes = static_cast<size_t>(words) * s.out * sizeof(uint32_t);
+  if (staging == nullptr || staging_bytes < qweight_bytes) {
+    return Internal("GPTQ weight: load staging smaller than qweight");
+  }
+  ASSIGN_OR_RETURN(HostRowOrder host_order, RowOrderOf(s, pack, words));
+  ASSIGN_OR_RETURN(std::vector<__half2> scale_zero, ScaleZeros(s, pack));
+  ASSIGN_OR_RETURN(std::shared_ptr<const GptqRowOrder> order,
+                   SharedRowOrder(last_order, s, std::move(host_order), stream));
 
   const bool mma = GptqMmaLayoutOn() && GptqMmaShape(s.in, s.out) && !order->kstep_group.empty();
   const int32_t stride = mma ? words : (words + 3) / 4 * 4;

@@ -14,23 +14,17 @@ constexpr double kMaxIntervalMs = 1000.0;
 constexpr int64_t kReportEvery = 1000;
 }  // namespace
 
-bool StepProfiler::EnabledFromEnv() {
-  const char* v = std::getenv("SLUICE_CUDA_PROFILE");
-  return v != nullptr && std::string_view(v) == "1";
-}
-
 StepProfiler::~StepProfiler() {
   if (steps_ > 0) Report();
-  for (cudaEvent_t e : events_) cudaEventDestroy(e);
 }
 
 cudaEvent_t StepProfiler::Event(size_t i) {
   while (events_.size() <= i) {
     cudaEvent_t e = nullptr;
     if (cudaEventCreate(&e) != cudaSuccess) return nullptr;
-    events_.push_back(e);
+    events_.emplace_back(e);
   }
-  return events_[i];
+  return events_[i].get();
 }
 
 void StepProfiler::BeginStep(int32_t rows, bool decode) {
@@ -77,7 +71,7 @@ void StepProfiler::EndStep() {
   cudaEventRecord(end, stream_);
   if (cudaEventSynchronize(end) != cudaSuccess) return;
   float total = 0;
-  if (cudaEventElapsedTime(&total, events_[0], end) != cudaSuccess) return;
+  if (cudaEventElapsedTime(&total, events_[0].get(), end) != cudaSuccess) return;
   Kind& k = kinds_[graph_ ? kind_ + ", graph" : kind_ + ", eager"];
   ++k.steps;
   k.gpu_ms += total;
@@ -85,7 +79,8 @@ void StepProfiler::EndStep() {
     ++k.eager_steps;
     for (size_t i = 0; i < names_.size(); ++i) {
       float ms = 0;
-      if (cudaEventElapsedTime(&ms, events_[i], events_[i + 1]) != cudaSuccess) continue;
+      if (cudaEventElapsedTime(&ms, events_[i].get(), events_[i + 1].get()) != cudaSuccess)
+        continue;
       Sum& s = k.ops[names_[i]];
       ++s.count;
       s.ms += ms;

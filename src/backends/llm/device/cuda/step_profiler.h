@@ -19,13 +19,12 @@
 #include <string>
 #include <vector>
 
+#include "backends/llm/device/cuda/cuda_handles.h"
+
 namespace sluice::llm::cuda {
 
 class StepProfiler {
  public:
-  // True when SLUICE_CUDA_PROFILE=1.
-  static bool EnabledFromEnv();
-
   explicit StepProfiler(cudaStream_t stream) : stream_(stream) {}
   ~StepProfiler();
   StepProfiler(const StepProfiler&) = delete;
@@ -62,7 +61,7 @@ class StepProfiler {
   cudaEvent_t Event(size_t i);
 
   cudaStream_t stream_;
-  std::vector<cudaEvent_t> events_;
+  std::vector<UniqueEvent> events_;
   std::vector<std::string> names_;  // names_[i] ends at events_[i + 1]
   bool open_ = false, graph_ = false;
   std::string kind_;

@@ -1,0 +1,122 @@
+// The CUDA device's ops other than products and sampling (cuda_device_impl.h): embedding,
+// norms, rope, KV-cache writes, attention, row gathers. Each queues its kernel on the
+// device's stream; a failure is kept for the step (Fail).
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "backends/llm/device/cuda/cuda_device_impl.h"
+
+namespace sluice::llm {
+
+using cuda::Bf16;
+
+void CudaDevice::Embedding(const Buffer& table, int32_t hidden, Buffer& out) {
+  cuda::Embedding(Bf16(table), dstep_.tokens, dstep_.rows, hidden, Bf16(out), stream());
+  Prof("Embedding");
+}
+
+void CudaDevice::RmsNorm(const Buffer& x, const Buffer& weight, int32_t rows, int32_t hidden,
+                         float eps, Buffer& out) {
+  cuda::RmsNorm(Bf16(x), Bf16(weight), rows, hidden, eps, Bf16(out), stream());
+  Prof("RmsNorm");
+}
+
+void CudaDevice::AddRmsNorm(Buffer& residual, const Buffer& delta, const Buffer& weight,
+                            int32_t rows, int32_t hidden, float eps, Buffer& out) {
+  cuda::AddRmsNorm(Bf16(residual), Bf16(delta), Bf16(weight), rows, hidden, eps, Bf16(out),
+                   stream());
+  Prof("AddRmsNorm");
+}
+
+void CudaDevice::Rope(Buffer& q, Buffer& k, int32_t num_q_heads, int32_t num_kv_heads,
+                      const RopeSpec& rope) {
+  const float* table = RopeTable(rope);
+  if (table == nullptr) return;
+  cuda::Rope(Bf16(q), Bf16(k), dstep_.positions, table, dstep_.rows, num_q_heads, num_kv_heads,
+             rope.head_dim, stream());
+  Prof("Rope");
+}
+
+void CudaDevice::RopeKvWrite(Buffer& q, Buffer& k, const Buffer& v, int32_t num_q_heads,
+                             int32_t num_kv_heads, const RopeSpec& rope, int32_t kv_width,
+                             Buffer& k_cache, Buffer& v_cache) {
+  if (!tuning_.fuse || kv_width != num_kv_heads * rope.head_dim) {
+    return Device::RopeKvWrite(q, k, v, num_q_heads, num_kv_heads, rope, kv_width, k_cache,
+                               v_cache);
+  }
+  const float* table = RopeTable(rope);
+  if (table == nullptr) return;
+  cuda::RopeKvWrite(Bf16(q), Bf16(k), Bf16(v), dstep_.positions, table, dstep_.slots, dstep_.rows,
+                    num_q_heads, num_kv_heads, rope.head_dim, Bf16(k_cache), Bf16(v_cache),
+                    stream());
+  Prof("RopeKvWrite");
+}
+
+// The device copy of rope.inv_freq, uploaded when `rope` is new (never during a capture);
+// null after a failure, which is recorded.
+const float* CudaDevice::RopeTable(const RopeSpec& rope) {
+  if (rope_for_ != &rope) {
+    if (capturing_) {
+      Fail(Internal("rope table first uploaded during graph capture"));
+      return nullptr;
+    }
+    std::vector<float> inv(rope.inv_freq.begin(), rope.inv_freq.end());
+    Result<bool> moved = rope_table_.Ensure(inv.size() * sizeof(float));
+    if (!moved.ok()) {
+      Fail(moved.status());
+      return nullptr;
+    }
+    if (*moved) DropGraphs();
+    cudaMemcpyAsync(rope_table_.ptr, inv.data(), inv.size() * sizeof(float), cudaMemcpyHostToDevice,
+                    stream());
+    cudaStreamSynchronize(stream());  // `inv` dies at the end of this scope
+    rope_for_ = &rope;
+  }
+  return static_cast<const float*>(rope_table_.ptr);
+}
+
+void CudaDevice::SiluMul(const Buffer& gate, const Buffer& up, int32_t rows, int32_t width,
+                         Buffer& out) {
+  cuda::SiluMul(Bf16(gate), Bf16(up), rows, width, width, Bf16(out), stream());
+  Prof("SiluMul");
+}
+
+void CudaDevice::KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buffer& k_cache,
+                         Buffer& v_cache) {
+  cuda::KvWrite(Bf16(k), Bf16(v), kv_width, dstep_.slots, dstep_.rows, kv_width, Bf16(k_cache),
+                Bf16(v_cache), stream());
+  Prof("KvWrite");
+}
+
+void CudaDevice::Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
+                           const AttentionSpec& spec, Buffer& out) {
+  if (!(spec.head_dim == 16 || (spec.head_dim % 32 == 0 && spec.head_dim <= 256))) {
+    return Fail(
+        Unsupported("the CUDA attention kernels support head_dim 16 or a multiple of "
+                    "32 up to 256, not " +
+                    std::to_string(spec.head_dim)));
+  }
+  const cuda::AttentionShape shape{spec.num_q_heads, spec.num_kv_heads, spec.head_dim, spec.scale};
+  const size_t need = cuda::AttentionWorkspaceBytes(dstep_, shape);
+  if (need > attention_ws_.bytes) {
+    if (capturing_) return Fail(Internal("attention workspace grew during graph capture"));
+    Result<bool> moved = attention_ws_.Ensure(need);
+    if (!moved.ok()) return Fail(moved.status());
+    if (*moved) DropGraphs();
+  }
+  cuda::Attention(
+      Bf16(q), spec.num_q_heads * spec.head_dim, Bf16(k_cache), Bf16(v_cache), dstep_, shape,
+      attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream(),
+      tuning_.prefill_tensor_cores ? cuda::PrefillPath::kAuto : cuda::PrefillPath::kCudaCores);
+  Prof("Attention");
+}
+
+void CudaDevice::GatherRows(const Buffer& x, int32_t width, Buffer& out) {
+  cuda::GatherRows(Bf16(x), dstep_.logit_rows, dstep_.num_logit_rows, width, Bf16(out), stream());
+  Prof("GatherRows");
+}
+
+}  // namespace sluice::llm

@@ -1,0 +1,94 @@
+// Sampling on the CUDA device (cuda_device_impl.h): a batch's rows of settings and penalty
+// tokens go up in one transfer, the sampled tokens and their logprobs come back in one.
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+
+#include "backends/llm/device/cuda/cuda_device_impl.h"
+
+namespace sluice::llm {
+
+using cuda::Ptr;
+
+namespace {
+
+size_t Align(size_t bytes) {
+  return (bytes + 255) / 256 * 256;
+}
+
+}  // namespace
+
+Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
+                          std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
+  const int32_t n = static_cast<int32_t>(rows.size());
+  if (n == 0) return Status::Ok();
+  if (logits.dtype() != DType::kF32 || logits.elements() < static_cast<size_t>(n) * vocab) {
+    return Internal("sample: logits buffer too small");
+  }
+  size_t num_penalties = 0;
+  for (const RowSampling& r : rows) num_penalties += r.penalties.size();
+  // One upload: rows | penalty tokens | penalty info; one download: tokens | logprobs.
+  const size_t rows_bytes = Align(n * sizeof(cuda::SamplingRow));
+  const size_t tok_bytes = Align(num_penalties * sizeof(int32_t));
+  const size_t info_bytes = Align(num_penalties * sizeof(cuda::PenaltyInfo));
+  const size_t in_bytes = rows_bytes + tok_bytes + info_bytes;
+  const size_t out_bytes = Align(n * sizeof(int32_t)) + Align(n * sizeof(float));
+  RETURN_IF_ERROR(sample_host_.Ensure(in_bytes + out_bytes));
+  ASSIGN_OR_RETURN(bool moved_in, sample_io_.Ensure(in_bytes + out_bytes));
+  const size_t ws_need = cuda::SamplingWorkspaceBytes(n, vocab);
+  ASSIGN_OR_RETURN(bool moved_ws, sample_ws_.Ensure(std::max<size_t>(ws_need, 1)));
+  (void)moved_in;
+  (void)moved_ws;  // sampling runs outside graphs
+
+  auto* host = static_cast<std::byte*>(sample_host_.ptr);
+  auto* row_h = reinterpret_cast<cuda::SamplingRow*>(host);
+  auto* tok_h = reinterpret_cast<int32_t*>(host + rows_bytes);
+  auto* info_h = reinterpret_cast<cuda::PenaltyInfo*>(host + rows_bytes + tok_bytes);
+  int32_t next = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    const RowSampling& r = rows[i];
+    cuda::SamplingRow& d = row_h[i];
+    d = {};
+    d.temperature = r.temperature;
+    d.top_k = r.top_k;
+    d.top_p = r.top_p;
+    d.min_p = r.min_p;
+    d.repetition_penalty = r.repetition_penalty;
+    d.presence_penalty = r.presence_penalty;
+    d.frequency_penalty = r.frequency_penalty;
+    d.seed = r.seed;
+    d.offset = r.offset;
+    d.penalty_begin = next;
+    d.penalty_count = static_cast<int32_t>(r.penalties.size());
+    for (const PenaltyToken& p : r.penalties) {
+      tok_h[next] = p.token;
+      info_h[next] = {p.output_count, static_cast<uint8_t>(p.seen),
+                      static_cast<uint8_t>(p.suppressed)};
+      ++next;
+    }
+  }
+  auto* dev = static_cast<std::byte*>(sample_io_.ptr);
+  SLUICE_CUDA_RETURN(cudaMemcpyAsync(dev, host, in_bytes, cudaMemcpyHostToDevice, stream()),
+                     "sampling upload");
+  auto* out_tokens = reinterpret_cast<int32_t*>(dev + in_bytes);
+  auto* out_logprobs = reinterpret_cast<float*>(dev + in_bytes + Align(n * sizeof(int32_t)));
+  cuda::Sample(Ptr<float>(logits), n, vocab, reinterpret_cast<const cuda::SamplingRow*>(dev),
+               reinterpret_cast<const int32_t*>(dev + rows_bytes),
+               reinterpret_cast<const cuda::PenaltyInfo*>(dev + rows_bytes + tok_bytes),
+               sample_ws_.ptr, sample_ws_.bytes, out_tokens, out_logprobs, stream());
+  Prof("Sample (with its upload)");
+  SLUICE_CUDA_RETURN(
+      cudaMemcpyAsync(host + in_bytes, dev + in_bytes, out_bytes, cudaMemcpyDeviceToHost, stream()),
+      "sampling download");
+  RETURN_IF_ERROR(Sync("sampling"));
+  if (profiler_) profiler_->EndStep();
+  const auto* tokens_h = reinterpret_cast<const int32_t*>(host + in_bytes);
+  const auto* logprobs_h =
+      reinterpret_cast<const float*>(host + in_bytes + Align(n * sizeof(int32_t)));
+  tokens.assign(tokens_h, tokens_h + n);
+  logprobs.assign(logprobs_h, logprobs_h + n);
+  return Status::Ok();
+}
+
+}  // namespace sluice::llm

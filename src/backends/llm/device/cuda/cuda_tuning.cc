@@ -1,0 +1,95 @@
+#include "backends/llm/device/cuda/cuda_tuning.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "common/status.h"
+
+namespace sluice::llm::cuda {
+namespace {
+
+// The table of cuda_tuning.h in code: each variable, the member it sets, and its range.
+struct Switch {
+  const char* name;
+  bool CudaTuning::*member;
+};
+struct Number {
+  const char* name;
+  int CudaTuning::*member;
+  int min, max;
+  int step;  // the accepted values are min, min + step, ... (1: every integer in range)
+};
+
+constexpr Switch kSwitches[] = {
+    {"SLUICE_CUDA_GEMV", &CudaTuning::small_batch_gemv},
+    {"SLUICE_CUDA_FUSE", &CudaTuning::fuse},
+    {"SLUICE_CUDA_PARTIALS_NORM", &CudaTuning::partials_norm},
+    {"SLUICE_CUDA_GEMV_PAIRS", &CudaTuning::gemv_pairs},
+    {"SLUICE_CUDA_GEMV_SPLIT", &CudaTuning::gemv_split},
+    {"SLUICE_CUDA_PREFILL_TC", &CudaTuning::prefill_tensor_cores},
+    {"SLUICE_CUDA_GPTQ_MMA", &CudaTuning::gptq_mma},
+    {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
+    {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
+    {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},
+};
+
+constexpr Number kNumbers[] = {
+    {"SLUICE_CUDA_PARTIALS_MAX_SPLITS", &CudaTuning::partials_max_splits, 0, 4, 1},
+    {"SLUICE_CUDA_GEMV_SLICE", &CudaTuning::gemv_slice, 256, 1 << 20, 1},
+    {"SLUICE_CUDA_PREFILL_WARPS", &CudaTuning::prefill_warps, 4, 8, 4},
+    {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
+};
+
+Status Invalid(const char* name, std::string_view value, std::string_view expected) {
+  return InvalidArgument(std::string(name) + "='" + std::string(value) + "': expected " +
+                         std::string(expected));
+}
+
+}  // namespace
+
+bool CudaTuning::operator==(const CudaTuning& other) const = default;
+
+Result<CudaTuning> ParseCudaTuning(const EnvLookup& env) {
+  CudaTuning tuning;
+  for (const Switch& s : kSwitches) {
+    const char* raw = env(s.name);
+    if (raw == nullptr || *raw == '\0') continue;
+    const std::string_view v(raw);
+    if (v != "0" && v != "1") return Invalid(s.name, v, "0 or 1");
+    tuning.*s.member = v == "1";
+  }
+  for (const Number& n : kNumbers) {
+    const char* raw = env(n.name);
+    if (raw == nullptr || *raw == '\0') continue;
+    const std::string_view v(raw);
+    int value = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
+    const bool in_range = ec == std::errc() && end == v.data() + v.size() && value >= n.min &&
+                          value <= n.max && (value - n.min) % n.step == 0;
+    if (!in_range) {
+      const std::string lo = std::to_string(n.min), hi = std::to_string(n.max);
+      return Invalid(
+          n.name, v,
+          n.step == n.max - n.min ? lo + " or " + hi : "an integer from " + lo + " to " + hi);
+    }
+    tuning.*n.member = value;
+  }
+  return tuning;
+}
+
+const Result<CudaTuning>& ProcessCudaTuning() {
+  static const Result<CudaTuning> tuning =
+      ParseCudaTuning([](const char* name) { return std::getenv(name); });
+  return tuning;
+}
+
+const CudaTuning& Tuning() {
+  static const CudaTuning defaults;
+  const Result<CudaTuning>& parsed = ProcessCudaTuning();
+  return parsed.ok() ? *parsed : defaults;
+}
+
+}  // namespace sluice::llm::cuda

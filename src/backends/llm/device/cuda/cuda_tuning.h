@@ -1,0 +1,89 @@
+#pragma once
+// The CUDA device's tuning knobs: every SLUICE_CUDA_* variable of the stub's environment,
+// read and checked in one place (cuda_tuning.cc), so that a mistyped value fails the model's
+// load naming the variable and the value instead of silently meaning 0 or the default.
+// They exist for A/B measurements (bench/gpu_7b.sh's `ab` phase alternates both forms of a
+// switch in one run on one machine); the defaults are what Sluice runs.
+//
+// clang-format off
+// Variable                         Default  Accepted     Meaning
+// SLUICE_CUDA_GEMV                 1        0 | 1        decode products of <= 4 rows through
+//                                                        Sluice's GEMV (gemv.cu), not cuBLASLt
+// SLUICE_CUDA_FUSE                 1        0 | 1        q|k|v and gate|up(+SiLU) as one GEMV
+//                                                        launch each, rope with the KV write
+// SLUICE_CUDA_PARTIALS_NORM        1        0 | 1        an output projection's slices added by
+//                                                        the next norm (LinearAddRmsNorm)
+// SLUICE_CUDA_PARTIALS_MAX_SPLITS  4        0 to 4       ... for products of at most this many
+//                                                        slices
+// SLUICE_CUDA_GEMV_PAIRS           1        0 | 1        the GEMV reads 2 output columns a warp
+//                                                        (0: one)
+// SLUICE_CUDA_GEMV_SPLIT           1        0 | 1        long GEMV rows cut into slices
+// SLUICE_CUDA_GEMV_SLICE           1024     256 to 2^20  least slice length of a product whose
+//                                                        partials the next norm adds
+// SLUICE_CUDA_PREFILL_TC           1        0 | 1        prefill attention on tensor cores where
+//                                                        the head dim allows
+// SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of a head_dim 128 tensor-core
+//                                                        prefill block (8: 128-row blocks)
+// SLUICE_CUDA_GPTQ_MMA             1        0 | 1        GPTQ weights in the tensor-core layout
+//                                                        where shape and groups allow
+// SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    64       0 to 4096    rows up to which such a product runs the
+//                                                        small-batch kernel (past: dequantize)
+// SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
+//                                                        layers of whole chunks
+// SLUICE_CUDA_PDL                  1        0 | 1        programmatic dependent launches
+//                                                        (compute capability 9.0 and later)
+// SLUICE_CUDA_PROFILE              0        0 | 1        per-step and per-op GPU times in the
+//                                                        log (step_profiler.h)
+// clang-format on
+//
+// An unset or empty variable takes its default.
+//
+// This header is plain C++17 without CUDA: the kernels (.cu) include it, and the parser is
+// compiled into sluice_llm_device, which the CPU-only build compiles and tests.
+
+#include <functional>
+
+namespace sluice {
+class Status;
+template <typename T>
+class Result;
+}  // namespace sluice
+
+namespace sluice::llm::cuda {
+
+struct CudaTuning {
+  bool small_batch_gemv = true;      // SLUICE_CUDA_GEMV
+  bool fuse = true;                  // SLUICE_CUDA_FUSE
+  bool partials_norm = true;         // SLUICE_CUDA_PARTIALS_NORM
+  int partials_max_splits = 4;       // SLUICE_CUDA_PARTIALS_MAX_SPLITS (kSmallBatchLinearMaxSplits)
+  bool gemv_pairs = true;            // SLUICE_CUDA_GEMV_PAIRS
+  bool gemv_split = true;            // SLUICE_CUDA_GEMV_SPLIT
+  int gemv_slice = 1024;             // SLUICE_CUDA_GEMV_SLICE
+  bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
+  int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
+  bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
+  int gptq_mma_max_rows = 64;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
+  bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
+  bool dependent_launch = true;      // SLUICE_CUDA_PDL
+  bool profile = false;              // SLUICE_CUDA_PROFILE
+
+  bool operator==(const CudaTuning& other) const;
+};
+
+// Looks a variable up: the value, or null when unset (std::getenv's contract).
+using EnvLookup = std::function<const char*(const char* name)>;
+
+// The tuning `env` describes; InvalidArgument naming the first variable whose value is not
+// one of those the table above allows, and that value.
+Result<CudaTuning> ParseCudaTuning(const EnvLookup& env);
+
+// The process's environment, parsed on the first call (thread-safe) and kept: a stub drives
+// one device, and the kernels read their knobs on every launch. CreateCudaDevice refuses to
+// load with its error.
+const Result<CudaTuning>& ProcessCudaTuning();
+
+// ProcessCudaTuning's value, or the defaults when the environment is invalid (no device is
+// then created, so only a kernel test run directly can see them).
+const CudaTuning& Tuning();
+
+}  // namespace sluice::llm::cuda

@@ -1,0 +1,131 @@
+// The CUDA device's tuning knobs (device/cuda/cuda_tuning.h), parsed from a fake
+// environment: no GPU and no CUDA needed.
+
+#include "backends/llm/device/cuda/cuda_tuning.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "common/status.h"
+
+namespace sluice::llm::cuda {
+namespace {
+
+Result<CudaTuning> Parse(const std::map<std::string, std::string>& vars) {
+  return ParseCudaTuning([&vars](const char* name) -> const char* {
+    auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
+  Result<CudaTuning> t = Parse({});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(*t, CudaTuning{});
+  EXPECT_TRUE(t->small_batch_gemv);
+  EXPECT_TRUE(t->fuse);
+  EXPECT_TRUE(t->partials_norm);
+  EXPECT_EQ(t->partials_max_splits, 4);
+  EXPECT_TRUE(t->gemv_pairs);
+  EXPECT_TRUE(t->gemv_split);
+  EXPECT_EQ(t->gemv_slice, 1024);
+  EXPECT_TRUE(t->prefill_tensor_cores);
+  EXPECT_EQ(t->prefill_warps, 4);
+  EXPECT_TRUE(t->gptq_mma);
+  EXPECT_EQ(t->gptq_mma_max_rows, 64);
+  EXPECT_TRUE(t->gptq_chunk);
+  EXPECT_TRUE(t->dependent_launch);
+  EXPECT_FALSE(t->profile);
+}
+
+TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
+  Result<CudaTuning> t = Parse({{"SLUICE_CUDA_GEMV", ""}, {"SLUICE_CUDA_GEMV_SLICE", ""}});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(*t, CudaTuning{});
+}
+
+// Each switch's two values: one is the default, the other changes the tuning.
+TEST(CudaTuningTest, EverySwitchHasTwoValues) {
+  for (const char* name : {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
+                           "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT",
+                           "SLUICE_CUDA_PREFILL_TC", "SLUICE_CUDA_GPTQ_MMA",
+                           "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE"}) {
+    Result<CudaTuning> off = Parse({{name, "0"}});
+    Result<CudaTuning> on = Parse({{name, "1"}});
+    ASSERT_TRUE(off.ok() && on.ok()) << name;
+    EXPECT_NE(*off, *on) << name << " changed nothing";
+    EXPECT_TRUE(*off == CudaTuning{} || *on == CudaTuning{}) << name << " has no default";
+  }
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GEMV", "0"}})->small_batch_gemv);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PDL", "0"}})->dependent_launch);
+  EXPECT_TRUE(Parse({{"SLUICE_CUDA_PROFILE", "1"}})->profile);
+}
+
+TEST(CudaTuningTest, NumbersInRange) {
+  Result<CudaTuning> t = Parse({{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "2"},
+                                {"SLUICE_CUDA_GEMV_SLICE", "2048"},
+                                {"SLUICE_CUDA_PREFILL_WARPS", "8"},
+                                {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"}});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->partials_max_splits, 2);
+  EXPECT_EQ(t->gemv_slice, 2048);
+  EXPECT_EQ(t->prefill_warps, 8);
+  EXPECT_EQ(t->gptq_mma_max_rows, 256);
+  // The ends of each range.
+  for (const auto& [name, value] :
+       std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},
+                                          {"SLUICE_CUDA_GEMV_SLICE", "256"},
+                                          {"SLUICE_CUDA_PREFILL_WARPS", "4"},
+                                          {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"}}) {
+    EXPECT_TRUE(Parse({{name, value}}).ok()) << name << "=" << value;
+  }
+}
+
+// Values atoi read as 0 or as a prefix, or that the code mapped silently to the default.
+TEST(CudaTuningTest, InvalidValueIsAnErrorNamingTheVariableAndTheValue) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"SLUICE_CUDA_GEMV", "off"},
+      {"SLUICE_CUDA_FUSE", "false"},
+      {"SLUICE_CUDA_PROFILE", "yes"},
+      {"SLUICE_CUDA_PDL", " 0"},
+      {"SLUICE_CUDA_GPTQ_MMA", "2"},
+      {"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "two"},
+      {"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "5"},
+      {"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "-1"},
+      {"SLUICE_CUDA_GEMV_SLICE", "128"},
+      {"SLUICE_CUDA_GEMV_SLICE", "1024x"},
+      {"SLUICE_CUDA_GEMV_SLICE", "99999999999999999999"},
+      {"SLUICE_CUDA_PREFILL_WARPS", "6"},
+      {"SLUICE_CUDA_PREFILL_WARPS", "16"},
+      {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "+64"},
+      {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "4097"},
+  };
+  for (const auto& [name, value] : cases) {
+    Result<CudaTuning> t = Parse({{name, value}});
+    ASSERT_FALSE(t.ok()) << name << "=" << value << " was accepted";
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(t.status().message().find(name + "='" + value + "'"), std::string::npos)
+        << t.status().message();
+  }
+}
+
+TEST(CudaTuningTest, ErrorSaysWhatIsExpected) {
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WARPS", "6"}}).status().message(),
+            "SLUICE_CUDA_PREFILL_WARPS='6': expected 4 or 8");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GEMV_SLICE", "1"}}).status().message(),
+            "SLUICE_CUDA_GEMV_SLICE='1': expected an integer from 256 to 1048576");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_FUSE", "no"}}).status().message(),
+            "SLUICE_CUDA_FUSE='no': expected 0 or 1");
+}
+
+// Variables outside the table are not the tuning's business.
+TEST(CudaTuningTest, UnknownVariablesAreIgnored) {
+  Result<CudaTuning> t = Parse({{"SLUICE_CUDA_NOT_A_KNOB", "garbage"}});
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, CudaTuning{});
+}
+
+}  // namespace
+}  // namespace sluice::llm::cuda
