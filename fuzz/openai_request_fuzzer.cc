@@ -31,7 +31,8 @@ void Check(const nlohmann::json& body, bool chat) {
     FUZZ_CHECK(request.ok(), request.status().message());
     auto llm = llm::ParseLlmRequest(*request);
     FUZZ_CHECK(llm.ok(), llm.status().message());
-    FUZZ_CHECK(*llm == openai::ChoiceContract(*parsed, index), "the contract changed on its way to the backend");
+    FUZZ_CHECK(*llm == openai::ChoiceContract(*parsed, index),
+               "the contract changed on its way to the backend");
   }
 }
 

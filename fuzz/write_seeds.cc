@@ -1,7 +1,8 @@
 // Writes the binary seeds of the fuzz corpus from Sluice's own encoders, so that they stay
 // valid when the formats change: IPC frames of every message type (corpus/ipc_message/),
 // gRPC ModelInferRequests (corpus/grpc_infer/) and the binary LLM contract
-// (corpus/llm_contract/: a selector byte, 0 request / 1 output, then the encoding). Usage: fuzz_write_seeds <fuzz/corpus dir>.
+// (corpus/llm_contract/: a selector byte, 0 request / 1 output, then the encoding). Usage:
+// fuzz_write_seeds <fuzz/corpus dir>.
 
 #include <cstdio>
 #include <fstream>
@@ -148,7 +149,8 @@ void WriteLlmContractSeeds(const std::string& dir) {
   using namespace llm_contract;
   LlmRequest chat;
   chat.prompt.kind = Prompt::Kind::kChat;
-  chat.prompt.messages = {{"system", "Be brief.", std::nullopt}, {"user", "Tell me a fortune.", "ann"}};
+  chat.prompt.messages = {{"system", "Be brief.", std::nullopt},
+                          {"user", "Tell me a fortune.", "ann"}};
   chat.sampling.temperature = 0.7;
   chat.sampling.seed = 1234;
   chat.sampling.stop = {"\n\n"};
@@ -165,7 +167,8 @@ void WriteLlmContractSeeds(const std::string& dir) {
   out.token_ids = {3281};
   out.finish_reason = FinishReason::kLength;
   out.cumulative_logprob = -0.25;
-  out.logprobs = {{{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}}};
+  out.logprobs = {
+      {{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}}};
   out.num_prompt_tokens = 4;
   out.num_output_tokens = 1;
   Write(dir + "/request_chat.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(chat));

@@ -20,7 +20,9 @@ bool IntegerIn(const json& v, int64_t lo, int64_t hi) {
   return x >= lo && x <= hi;
 }
 
-bool IsTokenId(const json& v) { return IntegerIn(v, 0, INT32_MAX); }
+bool IsTokenId(const json& v) {
+  return IntegerIn(v, 0, INT32_MAX);
+}
 
 bool Has(const json& object, std::string_view key) {
   if (!object.is_object()) return false;

@@ -156,7 +156,8 @@ const SamplingRange* FindSamplingRange(std::string_view name);
 // InvalidArgument naming `name` and the range unless `value` is finite and in it, e.g.
 // "'top_p' must be in (0, 1], got 0". `field` is how the message names it (OpenAI's
 // "max_completion_tokens" is max_tokens); empty: the range's name.
-Status CheckSamplingRange(std::string_view name, double value, Surface surface, std::string_view field = {});
+Status CheckSamplingRange(std::string_view name, double value, Surface surface,
+                          std::string_view field = {});
 
 // Every parameter against the table and the list caps (stop strings, stop_token_ids,
 // logit_bias); token ids are checked against the vocabulary by the engine.
@@ -192,8 +193,8 @@ struct PositionLogprobs {
 // produced since the previous one. A tokenize reply has the prompt's ids in token_ids and
 // max_model_len; a detokenize reply the text.
 struct LlmOutput {
-  int32_t index = 0;    // sequence 0..n-1
-  std::string text;     // new text
+  int32_t index = 0;               // sequence 0..n-1
+  std::string text;                // new text
   std::vector<int32_t> token_ids;  // new tokens
   FinishReason finish_reason = FinishReason::kNone;
   double cumulative_logprob = 0;

@@ -1,8 +1,8 @@
 #pragma once
 // The names of the LLM models' tensors and parameters (the `llm` backend, `backend: "vllm"`
 // in a Triton repository): Triton's vLLM-backend contract, plus the one parameter and output
-// that carry Sluice's typed contract (common/llm_contract.h). Shared by the backend (which serves it) and the frontends
-// (which speak it), so neither includes the other.
+// that carry Sluice's typed contract (common/llm_contract.h). Shared by the backend (which serves
+// it) and the frontends (which speak it), so neither includes the other.
 
 #include <string_view>
 

@@ -47,8 +47,8 @@ class Out {
  private:
   void Fail(std::string_view field, size_t n, uint32_t cap) {
     if (status_.ok())
-      status_ = InvalidArgument(std::string(field) + ": " + std::to_string(n) + " is over the limit of " +
-                                std::to_string(cap));
+      status_ = InvalidArgument(std::string(field) + ": " + std::to_string(n) +
+                                " is over the limit of " + std::to_string(cap));
   }
   WireWriter w_;
   Status status_;
@@ -101,9 +101,9 @@ void PutSampling(Out& o, const SamplingParameters& s) {
 }
 
 void PutOutputOptions(Out& o, const OutputOptions& f) {
-  for (bool b : {f.stream, f.exclude_input_in_output, f.return_finish_reason, f.return_cumulative_logprob,
-                 f.return_logprobs, f.return_num_input_tokens, f.return_num_output_tokens, f.typed_responses,
-                 f.check_context})
+  for (bool b : {f.stream, f.exclude_input_in_output, f.return_finish_reason,
+                 f.return_cumulative_logprob, f.return_logprobs, f.return_num_input_tokens,
+                 f.return_num_output_tokens, f.typed_responses, f.check_context})
     o.Bool(b);
 }
 
@@ -138,7 +138,8 @@ class In {
   Result<uint32_t> Count(std::string_view f, uint32_t cap, size_t min_bytes) {
     ASSIGN_OR_RETURN(uint32_t n, r_.Count(f, cap));
     if (static_cast<uint64_t>(n) * min_bytes > r_.remaining())
-      return InvalidArgument(std::string(f) + ": count " + std::to_string(n) + " runs past the end of the message (" +
+      return InvalidArgument(std::string(f) + ": count " + std::to_string(n) +
+                             " runs past the end of the message (" +
                              std::to_string(r_.remaining()) + " bytes left)");
     return n;
   }
@@ -153,7 +154,8 @@ class In {
   // Starts a message: magic and version.
   Status Header(uint32_t magic, std::string_view what) {
     ASSIGN_OR_RETURN(uint32_t m, r_.U32(what));
-    if (m != magic) return InvalidArgument(std::string(what) + ": not an encoded " + std::string(what));
+    if (m != magic)
+      return InvalidArgument(std::string(what) + ": not an encoded " + std::string(what));
     ASSIGN_OR_RETURN(uint8_t v, r_.U8(what));
     if (v != kLlmContractVersion)
       return InvalidArgument(std::string(what) + ": version " + std::to_string(v) + ", expected " +
@@ -167,7 +169,8 @@ class In {
 };
 
 template <typename T>
-Result<std::optional<T>> Optional(In& in, std::string_view f, Result<T> (In::*get)(std::string_view)) {
+Result<std::optional<T>> Optional(In& in, std::string_view f,
+                                  Result<T> (In::*get)(std::string_view)) {
   ASSIGN_OR_RETURN(bool present, in.Bool(f));
   if (!present) return std::optional<T>();
   ASSIGN_OR_RETURN(T v, (in.*get)(f));
@@ -235,9 +238,9 @@ Result<SamplingParameters> GetSampling(In& in) {
 
 Result<OutputOptions> GetOutputOptions(In& in) {
   OutputOptions f;
-  for (bool* b : {&f.stream, &f.exclude_input_in_output, &f.return_finish_reason, &f.return_cumulative_logprob,
-                  &f.return_logprobs, &f.return_num_input_tokens, &f.return_num_output_tokens, &f.typed_responses,
-                  &f.check_context}) {
+  for (bool* b : {&f.stream, &f.exclude_input_in_output, &f.return_finish_reason,
+                  &f.return_cumulative_logprob, &f.return_logprobs, &f.return_num_input_tokens,
+                  &f.return_num_output_tokens, &f.typed_responses, &f.check_context}) {
     ASSIGN_OR_RETURN(*b, in.Bool("output options"));
   }
   return f;
@@ -319,7 +322,8 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
     return InvalidArgument("finish reason: " + std::to_string(finish) + " is not a finish reason");
   out.finish_reason = static_cast<FinishReason>(finish);
   ASSIGN_OR_RETURN(out.cumulative_logprob, in.F64("cumulative logprob"));
-  ASSIGN_OR_RETURN(uint32_t positions, in.Count("logprobs", kMaxLlmLogprobPositions, kMinTokenBytes + 4));
+  ASSIGN_OR_RETURN(uint32_t positions,
+                   in.Count("logprobs", kMaxLlmLogprobPositions, kMinTokenBytes + 4));
   out.logprobs.resize(positions);
   for (PositionLogprobs& p : out.logprobs) {
     ASSIGN_OR_RETURN(p.chosen, GetToken(in));

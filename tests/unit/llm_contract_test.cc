@@ -2,12 +2,13 @@
 // binary codec (ipc/llm_contract_codec.h): every field round-trips, and a truncated,
 // padded or hostile buffer is an InvalidArgument, never a crash or a huge allocation.
 
+#include "common/llm_contract.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 
-#include "common/llm_contract.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice {
@@ -21,7 +22,8 @@ LlmRequest FullRequest() {
   r.prompt.kind = Prompt::Kind::kChat;
   r.prompt.text = "unused";
   r.prompt.token_ids = {1, 2, 3};
-  r.prompt.messages = {{"system", "Be brief.", std::nullopt}, {"user", std::string("h\0i", 3), "ann"},
+  r.prompt.messages = {{"system", "Be brief.", std::nullopt},
+                       {"user", std::string("h\0i", 3), "ann"},
                        {"assistant", std::nullopt, std::nullopt}};
   r.prompt.add_generation_prompt = false;
   SamplingParameters& s = r.sampling;
@@ -55,8 +57,9 @@ LlmOutput FullOutput() {
   o.token_ids = {3281, 99};
   o.finish_reason = FinishReason::kAbort;
   o.cumulative_logprob = -1.25;
-  o.logprobs = {{{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}},
-                {{99, "\xef\xbf\xbd", "\xe4\xb8", -1.f}, {}}};
+  o.logprobs = {
+      {{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}},
+      {{99, "\xef\xbf\xbd", "\xe4\xb8", -1.f}, {}}};
   o.num_prompt_tokens = 4;
   o.num_output_tokens = 2;
   o.max_model_len = 512;
@@ -107,25 +110,31 @@ TEST(LlmContractCodecTest, TruncatedOrPaddedBuffersAreInvalidArguments) {
 TEST(LlmContractCodecTest, HostileCountsAndEnumsAreRefusedBeforeAllocating) {
   // Header, then a task byte, a prompt kind, an empty text, then a count of 2^32-1 ids.
   std::string hostile = ipc::EncodeLlmRequest(LlmRequest()).value().substr(0, 5);
-  hostile += std::string(1, '\0') + std::string(1, '\0') + std::string(4, '\0') + std::string(4, '\xff');
+  hostile +=
+      std::string(1, '\0') + std::string(1, '\0') + std::string(4, '\0') + std::string(4, '\xff');
   auto r = ipc::DecodeLlmRequest(hostile);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("prompt token ids"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("prompt token ids"), std::string::npos)
+      << r.status().message();
   // A count under the cap that the bytes left cannot hold.
-  std::string lying = hostile.substr(0, hostile.size() - 4) + std::string("\x10\x00\x00\x00", 4) + "abcd";
+  std::string lying =
+      hostile.substr(0, hostile.size() - 4) + std::string("\x10\x00\x00\x00", 4) + "abcd";
   r = ipc::DecodeLlmRequest(lying);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("runs past the end"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("runs past the end"), std::string::npos)
+      << r.status().message();
   // Out-of-range enums.
   std::string bad_task = *ipc::EncodeLlmRequest(LlmRequest());
   bad_task[5] = 7;
   EXPECT_NE(ipc::DecodeLlmRequest(bad_task).status().message().find("task"), std::string::npos);
   std::string bad_kind = *ipc::EncodeLlmRequest(LlmRequest());
   bad_kind[6] = 3;
-  EXPECT_NE(ipc::DecodeLlmRequest(bad_kind).status().message().find("prompt kind"), std::string::npos);
+  EXPECT_NE(ipc::DecodeLlmRequest(bad_kind).status().message().find("prompt kind"),
+            std::string::npos);
   std::string bad_version = *ipc::EncodeLlmRequest(LlmRequest());
   bad_version[4] = 9;
-  EXPECT_NE(ipc::DecodeLlmRequest(bad_version).status().message().find("version"), std::string::npos);
+  EXPECT_NE(ipc::DecodeLlmRequest(bad_version).status().message().find("version"),
+            std::string::npos);
 }
 
 TEST(LlmContractCodecTest, EncodingRefusesWhatTheDecoderWouldRefuse) {
@@ -143,11 +152,13 @@ TEST(SamplingRangesTest, OneTableForBothSurfaces) {
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "'temperature' must be between 0 and 2, got 2.5");
-  EXPECT_EQ(CheckSamplingRange("top_p", 0, Surface::kTriton).message(), "'top_p' must be in (0, 1], got 0");
+  EXPECT_EQ(CheckSamplingRange("top_p", 0, Surface::kTriton).message(),
+            "'top_p' must be in (0, 1], got 0");
   EXPECT_EQ(CheckSamplingRange("temperature", -1, Surface::kTriton).message(),
             "'temperature' must be at least 0, got -1");
-  EXPECT_EQ(CheckSamplingRange("max_tokens", 0, Surface::kOpenAI, "max_completion_tokens").message(),
-            "'max_completion_tokens' must be between 1 and 16777216, got 0");
+  EXPECT_EQ(
+      CheckSamplingRange("max_tokens", 0, Surface::kOpenAI, "max_completion_tokens").message(),
+      "'max_completion_tokens' must be between 1 and 16777216, got 0");
   EXPECT_FALSE(CheckSamplingRange("min_p", std::nan(""), Surface::kTriton).ok());
   EXPECT_FALSE(CheckSamplingRange("n", kMaxN + 1, Surface::kTriton).ok());
   EXPECT_TRUE(CheckSamplingRange("n", kMaxN, Surface::kOpenAI).ok());
@@ -170,8 +181,14 @@ TEST(SamplingRangesTest, ValidateSamplingChecksEveryFieldAndTheLists) {
       {[](SamplingParameters& p) { p.logprobs = 21; }, "'logprobs'"},
       {[](SamplingParameters& p) { p.stop = {""}; }, "'stop'"},
       {[](SamplingParameters& p) { p.stop_token_ids = {-1}; }, "'stop_token_ids'"},
-      {[](SamplingParameters& p) { p.logit_bias = {{1, 101}}; }, "'logit_bias'"},
-      {[](SamplingParameters& p) { p.logit_bias = {{1, 1}, {1, 2}}; }, "'logit_bias'"},
+      {[](SamplingParameters& p) {
+         p.logit_bias = {{1, 101}};
+       },
+       "'logit_bias'"},
+      {[](SamplingParameters& p) {
+         p.logit_bias = {{1, 1}, {1, 2}};
+       },
+       "'logit_bias'"},
   };
   for (const Case& c : cases) {
     SamplingParameters p;

@@ -19,7 +19,8 @@ OpenAIRequest Parse(json body, bool chat) {
   return *r;
 }
 
-LlmOutput Output(std::string text, uint32_t prompt, uint32_t so_far, FinishReason finish = FinishReason::kNone) {
+LlmOutput Output(std::string text, uint32_t prompt, uint32_t so_far,
+                 FinishReason finish = FinishReason::kNone) {
   LlmOutput o;
   o.text = std::move(text);
   o.num_prompt_tokens = prompt;
@@ -42,7 +43,8 @@ std::vector<json> Events(const std::string& text) {
 }
 
 TEST(CompletionAssemblerTest, ChatBodyWithUsageAndFinishReason) {
-  const OpenAIRequest r = Parse({{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}, true);
+  const OpenAIRequest r =
+      Parse({{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}}, true);
   CompletionAssembler a(r, "chatcmpl-1", 7);
   EXPECT_FALSE(a.Add(0, Output("Hel", 5, 1)).has_value());  // not streamed
   EXPECT_FALSE(a.Add(0, Output("lo", 5, 2, FinishReason::kLength)).has_value());
@@ -54,12 +56,15 @@ TEST(CompletionAssemblerTest, ChatBodyWithUsageAndFinishReason) {
   EXPECT_EQ(body["choices"][0]["message"], json({{"role", "assistant"}, {"content", "Hello"}}));
   EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
   EXPECT_TRUE(body["choices"][0]["logprobs"].is_null());
-  EXPECT_EQ(body["usage"], json({{"prompt_tokens", 5}, {"completion_tokens", 2}, {"total_tokens", 7}}));
+  EXPECT_EQ(body["usage"],
+            json({{"prompt_tokens", 5}, {"completion_tokens", 2}, {"total_tokens", 7}}));
 }
 
 TEST(CompletionAssemblerTest, StreamedChatSendsTheRoleOnceAndClosesWithUsage) {
-  const OpenAIRequest r = Parse({{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
-                                 {"stream", true}, {"stream_options", {{"include_usage", true}}}},
+  const OpenAIRequest r = Parse({{"model", "m"},
+                                 {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                 {"stream", true},
+                                 {"stream_options", {{"include_usage", true}}}},
                                 true);
   CompletionAssembler a(r, "chatcmpl-2", 7);
   auto first = Events(*a.Add(0, Output("", 3, 0)));
@@ -81,22 +86,29 @@ TEST(CompletionAssemblerTest, StreamedChatSendsTheRoleOnceAndClosesWithUsage) {
 }
 
 TEST(CompletionAssemblerTest, CompletionsEchoLogprobsAndTextOffsets) {
-  const OpenAIRequest r = Parse({{"model", "m"}, {"prompt", "h\xc3\xa9"}, {"echo", true}, {"logprobs", 1}}, false);
+  const OpenAIRequest r =
+      Parse({{"model", "m"}, {"prompt", "h\xc3\xa9"}, {"echo", true}, {"logprobs", 1}}, false);
   CompletionAssembler a(r, "cmpl-1", 7);
   LlmOutput o = Output("ab", 2, 2, FinishReason::kStop);
-  o.logprobs = {{{10, "a", "a", -0.5f}, {{10, "a", "a", -0.5f}}}, {{11, "b", "b", -1.5f}, {{12, "c", "c", -1.f}}}};
+  o.logprobs = {{{10, "a", "a", -0.5f}, {{10, "a", "a", -0.5f}}},
+                {{11, "b", "b", -1.5f}, {{12, "c", "c", -1.f}}}};
   a.Add(0, o);
   const json choice = a.Body()["choices"][0];
-  EXPECT_EQ(choice["text"], "h\xc3\xa9" "ab");
+  EXPECT_EQ(choice["text"],
+            "h\xc3\xa9"
+            "ab");
   EXPECT_EQ(choice["logprobs"]["tokens"], json({"a", "b"}));
   EXPECT_EQ(choice["logprobs"]["token_logprobs"], json({-0.5, -1.5}));
   EXPECT_EQ(choice["logprobs"]["top_logprobs"][1], json({{"c", -1.0}}));
-  EXPECT_EQ(choice["logprobs"]["text_offset"], json({2, 3}));  // characters of the echoed prompt first
+  EXPECT_EQ(choice["logprobs"]["text_offset"],
+            json({2, 3}));  // characters of the echoed prompt first
 }
 
 TEST(CompletionAssemblerTest, ChatLogprobsCarryBytesAndTopTokens) {
-  const OpenAIRequest r = Parse({{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}},
-                                 {"logprobs", true}, {"top_logprobs", 1}},
+  const OpenAIRequest r = Parse({{"model", "m"},
+                                 {"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                 {"logprobs", true},
+                                 {"top_logprobs", 1}},
                                 true);
   CompletionAssembler a(r, "chatcmpl-3", 7);
   LlmOutput o = Output("\xef\xbf\xbd", 2, 1);
@@ -114,7 +126,8 @@ TEST(CompletionAssemblerTest, UsageCountsEachPromptOnce) {
   const OpenAIRequest r = Parse({{"model", "m"}, {"prompt", {"a", "b"}}, {"n", 2}}, false);
   CompletionAssembler a(r, "cmpl-2", 7);
   for (int i = 0; i < 4; ++i) a.Add(i, Output("x", i < 2 ? 3 : 5, 1, FinishReason::kStop));
-  EXPECT_EQ(a.Usage(), json({{"prompt_tokens", 8}, {"completion_tokens", 4}, {"total_tokens", 12}}));
+  EXPECT_EQ(a.Usage(),
+            json({{"prompt_tokens", 8}, {"completion_tokens", 4}, {"total_tokens", 12}}));
   EXPECT_EQ(a.Body()["choices"].size(), 4u);
 }
 

@@ -22,14 +22,18 @@ json Bytes(const std::string& bytes) {
   return out;
 }
 
-std::string Event(const json& j) { return "data: " + http::DumpJson(j) + "\n\n"; }
+std::string Event(const json& j) {
+  return "data: " + http::DumpJson(j) + "\n\n";
+}
 
 }  // namespace
 
-CompletionAssembler::CompletionAssembler(const OpenAIRequest& request, std::string id, int64_t created)
+CompletionAssembler::CompletionAssembler(const OpenAIRequest& request, std::string id,
+                                         int64_t created)
     : r_(request), id_(std::move(id)), created_(created), choices_(NumChoices(request)) {
   if (r_.echo) {
-    for (size_t i = 0; i < choices_.size(); ++i) choices_[i].text_offset = CodePoints(PromptOf(r_, static_cast<int>(i)));
+    for (size_t i = 0; i < choices_.size(); ++i)
+      choices_[i].text_offset = CodePoints(PromptOf(r_, static_cast<int>(i)));
   }
 }
 
@@ -42,13 +46,16 @@ std::optional<std::string> CompletionAssembler::Add(int index, const llm_contrac
   std::optional<std::string> chunk;
   if (r_.stream) chunk = Chunk(index, c, out);
   c.text += out.text;
-  if (r_.sampling.logprobs) c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
+  if (r_.sampling.logprobs)
+    c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
   return chunk;
 }
 
 json CompletionAssembler::ChunkBase() const {
-  return json{{"id", id_}, {"object", r_.chat ? "chat.completion.chunk" : "text_completion"},
-              {"created", created_}, {"model", r_.model}};
+  return json{{"id", id_},
+              {"object", r_.chat ? "chat.completion.chunk" : "text_completion"},
+              {"created", created_},
+              {"model", r_.model}};
 }
 
 std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract::LlmOutput& out) {
@@ -72,11 +79,13 @@ std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract:
   return Event(chunk);
 }
 
-json CompletionAssembler::ChatLogprobs(const std::vector<llm_contract::PositionLogprobs>& positions) const {
+json CompletionAssembler::ChatLogprobs(
+    const std::vector<llm_contract::PositionLogprobs>& positions) const {
   json content = json::array();
   for (const auto& p : positions) {
     json top = json::array();
-    for (const auto& t : p.top) top.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", Bytes(t.bytes)}});
+    for (const auto& t : p.top)
+      top.push_back({{"token", t.token}, {"logprob", t.logprob}, {"bytes", Bytes(t.bytes)}});
     content.push_back({{"token", p.chosen.token},
                        {"logprob", p.chosen.logprob},
                        {"bytes", Bytes(p.chosen.bytes)},
@@ -85,8 +94,8 @@ json CompletionAssembler::ChatLogprobs(const std::vector<llm_contract::PositionL
   return json{{"content", content}};
 }
 
-json CompletionAssembler::CompletionLogprobs(const std::vector<llm_contract::PositionLogprobs>& positions,
-                                             size_t& text_offset) const {
+json CompletionAssembler::CompletionLogprobs(
+    const std::vector<llm_contract::PositionLogprobs>& positions, size_t& text_offset) const {
   json tokens = json::array(), lps = json::array(), tops = json::array(), offsets = json::array();
   for (const auto& p : positions) {
     tokens.push_back(p.chosen.token);
@@ -97,7 +106,10 @@ json CompletionAssembler::CompletionLogprobs(const std::vector<llm_contract::Pos
     offsets.push_back(text_offset);
     text_offset += CodePoints(p.chosen.token);
   }
-  return json{{"tokens", tokens}, {"token_logprobs", lps}, {"top_logprobs", tops}, {"text_offset", offsets}};
+  return json{{"tokens", tokens},
+              {"token_logprobs", lps},
+              {"top_logprobs", tops},
+              {"text_offset", offsets}};
 }
 
 json CompletionAssembler::Usage() const {
@@ -110,7 +122,9 @@ json CompletionAssembler::Usage() const {
     prompt += tokens;
   }
   for (const auto& c : choices_) completion += c.completion_tokens;
-  return json{{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+  return json{{"prompt_tokens", prompt},
+              {"completion_tokens", completion},
+              {"total_tokens", prompt + completion}};
 }
 
 std::string CompletionAssembler::StreamEnd(const std::optional<Status>& failed) const {
@@ -132,7 +146,8 @@ json CompletionAssembler::Body() const {
   json choices = json::array();
   for (size_t i = 0; i < choices_.size(); ++i) {
     const Choice& c = choices_[i];
-    json choice = {{"index", i}, {"finish_reason", c.finish_reason.empty() ? "stop" : c.finish_reason}};
+    json choice = {{"index", i},
+                   {"finish_reason", c.finish_reason.empty() ? "stop" : c.finish_reason}};
     if (r_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
       choice["logprobs"] = logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
@@ -144,8 +159,9 @@ json CompletionAssembler::Body() const {
     }
     choices.push_back(std::move(choice));
   }
-  return json{{"id", id_}, {"object", r_.chat ? "chat.completion" : "text_completion"}, {"created", created_},
-              {"model", r_.model}, {"choices", choices}, {"usage", Usage()}};
+  return json{{"id", id_},           {"object", r_.chat ? "chat.completion" : "text_completion"},
+              {"created", created_}, {"model", r_.model},
+              {"choices", choices},  {"usage", Usage()}};
 }
 
 }  // namespace sluice::openai

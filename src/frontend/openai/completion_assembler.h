@@ -7,11 +7,10 @@
 // and vLLM count it. Pure: no threads, no I/O; the caller serialises calls.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/llm_contract.h"
 #include "common/status.h"

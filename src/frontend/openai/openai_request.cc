@@ -33,7 +33,8 @@ Result<double> RangedNumber(const json& body, const char* field, std::string_vie
 
 Result<int32_t> RangedInteger(const json& body, const char* field, std::string_view name) {
   ASSIGN_OR_RETURN(int64_t x, jf::Integer(body[field], field));
-  RETURN_IF_ERROR(llm_contract::CheckSamplingRange(name, static_cast<double>(x), Surface::kOpenAI, field));
+  RETURN_IF_ERROR(
+      llm_contract::CheckSamplingRange(name, static_cast<double>(x), Surface::kOpenAI, field));
   return static_cast<int32_t>(x);
 }
 
@@ -55,7 +56,8 @@ Status ParsePrompts(const json& p, OpenAIRequest& r) {
     r.prompts.push_back(p);
     return Status::Ok();
   }
-  if (!p.is_array() || p.empty()) return FieldError("prompt", "must be a string, a list of strings, or token ids");
+  if (!p.is_array() || p.empty())
+    return FieldError("prompt", "must be a string, a list of strings, or token ids");
   const bool strings = std::all_of(p.begin(), p.end(), [](const json& x) { return x.is_string(); });
   const bool batch = p[0].is_array();  // of token-id prompts
   if (!strings && !batch && !p[0].is_number_integer()) {
@@ -84,7 +86,8 @@ Status ParseCompletionPrompt(const json& body, OpenAIRequest& r) {
   if (Has(body, "echo")) {
     ASSIGN_OR_RETURN(r.echo, jf::Boolean(body["echo"], "echo"));
   }
-  if (r.echo && !r.token_prompts.empty()) return Unsupported("'echo' with token-id prompts is not supported");
+  if (r.echo && !r.token_prompts.empty())
+    return Unsupported("'echo' with token-id prompts is not supported");
   if (Has(body, "suffix")) return Unsupported("'suffix' is not supported");
   return Status::Ok();
 }
@@ -94,8 +97,10 @@ Status ParseChoicesAndStreaming(const json& body, OpenAIRequest& r) {
   if (Has(body, "n")) {
     ASSIGN_OR_RETURN(r.n, RangedInteger(body, "n", "n"));
   }
-  if (!r.chat && (r.prompts.size() + r.token_prompts.size()) * r.n > static_cast<size_t>(kMaxChoices)) {
-    return FieldError("n", "times the prompts is more than " + std::to_string(kMaxChoices) + " choices");
+  if (!r.chat &&
+      (r.prompts.size() + r.token_prompts.size()) * r.n > static_cast<size_t>(kMaxChoices)) {
+    return FieldError("n",
+                      "times the prompts is more than " + std::to_string(kMaxChoices) + " choices");
   }
   if (Has(body, "stream")) {
     ASSIGN_OR_RETURN(r.stream, jf::Boolean(body["stream"], "stream"));
@@ -109,7 +114,8 @@ Status ParseChoicesAndStreaming(const json& body, OpenAIRequest& r) {
   r.include_usage = usage->value_or(false);
   // vLLM's extension: usage (so far) in every chunk, not only in the last one.
   auto continuous = jf::OptionalBoolean(options, "continuous_usage_stats");
-  if (!continuous.ok()) return FieldError("stream_options", "'continuous_usage_stats' must be a boolean");
+  if (!continuous.ok())
+    return FieldError("stream_options", "'continuous_usage_stats' must be a boolean");
   r.continuous_usage = r.include_usage && continuous->value_or(false);
   return Status::Ok();
 }
@@ -127,8 +133,8 @@ Status ParseSamplingNumbers(const json& body, bool chat, llm_contract::SamplingP
     const char* name;
     double* out;
   };
-  for (const Real& f : {Real{"temperature", &s.temperature}, Real{"top_p", &s.top_p}, Real{"min_p", &s.min_p},
-                        Real{"presence_penalty", &s.presence_penalty},
+  for (const Real& f : {Real{"temperature", &s.temperature}, Real{"top_p", &s.top_p},
+                        Real{"min_p", &s.min_p}, Real{"presence_penalty", &s.presence_penalty},
                         Real{"frequency_penalty", &s.frequency_penalty},
                         Real{"repetition_penalty", &s.repetition_penalty}}) {
     if (Has(body, f.name)) {
@@ -144,7 +150,8 @@ Status ParseSamplingNumbers(const json& body, bool chat, llm_contract::SamplingP
   if (Has(body, "seed")) {
     if (!jf::IntegerIn(body["seed"], kMinSeed, kMaxSeed)) {
       return body["seed"].is_number_integer()
-                 ? FieldError("seed", "must be between " + std::to_string(kMinSeed) + " and " + std::to_string(kMaxSeed))
+                 ? FieldError("seed", "must be between " + std::to_string(kMinSeed) + " and " +
+                                          std::to_string(kMaxSeed))
                  : FieldError("seed", "must be an integer");
     }
     s.seed = body["seed"].get<int64_t>();
@@ -166,12 +173,14 @@ Status ParseSamplingLists(const json& body, llm_contract::SamplingParameters& s)
     if (!ids.is_array() || !std::all_of(ids.begin(), ids.end(), jf::IsTokenId)) {
       return FieldError("stop_token_ids", "must be a list of token ids");
     }
-    for (const json& id : ids) s.stop_token_ids.push_back(id.get<int32_t>());  // the model checks the vocabulary
+    for (const json& id : ids)
+      s.stop_token_ids.push_back(id.get<int32_t>());  // the model checks the vocabulary
   }
   if (Has(body, "logit_bias")) {
     // {"token id": bias in [-100, 100]}; the model checks the ids against its vocabulary.
     const json& bias = body["logit_bias"];
-    if (!bias.is_object()) return FieldError("logit_bias", "must be an object of token ids to biases");
+    if (!bias.is_object())
+      return FieldError("logit_bias", "must be an object of token ids to biases");
     std::map<int32_t, double> biases;
     for (const auto& [id, b] : bias.items()) {
       char* end = nullptr;
@@ -179,16 +188,20 @@ Status ParseSamplingLists(const json& body, llm_contract::SamplingParameters& s)
       if (id.empty() || end != id.c_str() + id.size() || t < 0 || t > INT32_MAX) {
         return FieldError("logit_bias", "keys must be token ids, got \"" + id.substr(0, 32) + "\"");
       }
-      if (!b.is_number()) return FieldError("logit_bias", "biases must be numbers between -100 and 100");
-      biases[static_cast<int32_t>(t)] = b.get<double>();  // "7" and "07" are one token: the last wins
+      if (!b.is_number())
+        return FieldError("logit_bias", "biases must be numbers between -100 and 100");
+      biases[static_cast<int32_t>(t)] =
+          b.get<double>();  // "7" and "07" are one token: the last wins
     }
     s.logit_bias.assign(biases.begin(), biases.end());
   }
   if (Has(body, "stop")) {
     const json& stop = body["stop"];
-    const bool list = stop.is_array() && stop.size() <= 4 &&
-                      std::all_of(stop.begin(), stop.end(), [](const json& x) { return x.is_string(); });
-    if (!stop.is_string() && !list) return FieldError("stop", "must be a string or a list of up to 4 strings");
+    const bool list =
+        stop.is_array() && stop.size() <= 4 &&
+        std::all_of(stop.begin(), stop.end(), [](const json& x) { return x.is_string(); });
+    if (!stop.is_string() && !list)
+      return FieldError("stop", "must be a string or a list of up to 4 strings");
     if (stop.is_string()) s.stop.push_back(stop);
     if (list) s.stop.assign(stop.begin(), stop.end());
   }
@@ -221,8 +234,9 @@ Status RefuseWhatCannotBeHonoured(const json& body, int n) {
   auto asks = [&](const char* k) {
     return Has(body, k) && !((body[k].is_array() || body[k].is_object()) && body[k].empty());
   };
-  for (const char* k : {"tools", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
-                        "structured_outputs", "prompt_logprobs", "allowed_token_ids", "bad_words"}) {
+  for (const char* k :
+       {"tools", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
+        "structured_outputs", "prompt_logprobs", "allowed_token_ids", "bad_words"}) {
     if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");
   }
   if (Has(body, "use_beam_search") && body["use_beam_search"] != false) {
@@ -264,11 +278,12 @@ Result<llm_contract::ChatMessage> ParseChatMessage(const json& m) {
     out.content = content.get<std::string>();
     return out;
   }
-  if (!content.is_array()) return FieldError("messages", "content must be a string or an array of parts");
+  if (!content.is_array())
+    return FieldError("messages", "content must be a string or an array of parts");
   std::string text;
   for (const auto& part : content) {
-    if (!part.is_object() || !part.contains("type") || part["type"] != "text" || !part.contains("text") ||
-        !part["text"].is_string())
+    if (!part.is_object() || !part.contains("type") || part["type"] != "text" ||
+        !part.contains("text") || !part["text"].is_string())
       return FieldError("messages", "content parts must be of type 'text', with a string 'text'");
     text += part["text"].get<std::string>();
   }
@@ -293,7 +308,8 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   OpenAIRequest r;
   r.chat = chat;
-  if (!body.contains("model") || !body["model"].is_string()) return FieldError("model", "is required (a string)");
+  if (!body.contains("model") || !body["model"].is_string())
+    return FieldError("model", "is required (a string)");
   r.model = body["model"];
   if (chat) {
     ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
@@ -343,7 +359,8 @@ llm_contract::LlmRequest ChoiceContract(const OpenAIRequest& r, int index) {
   return c;
 }
 
-Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contract, const std::string& model) {
+Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contract,
+                                          const std::string& model) {
   InferRequest req;
   req.model_name = model;
   ASSIGN_OR_RETURN(std::string bytes, ipc::EncodeLlmRequest(contract));
@@ -392,16 +409,19 @@ Result<TokenizeRequest> ParseTokenizeRequest(const json& body) {
     ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
   }
   ASSIGN_OR_RETURN(r.add_special_tokens, jf::OptionalBoolean(body, "add_special_tokens"));
-  ASSIGN_OR_RETURN(std::optional<bool> generation_prompt, jf::OptionalBoolean(body, "add_generation_prompt"));
+  ASSIGN_OR_RETURN(std::optional<bool> generation_prompt,
+                   jf::OptionalBoolean(body, "add_generation_prompt"));
   r.add_generation_prompt = generation_prompt.value_or(true);
   ASSIGN_OR_RETURN(std::optional<bool> token_strs, jf::OptionalBoolean(body, "return_token_strs"));
   if (token_strs.value_or(false)) return Unsupported("'return_token_strs' is not supported");
-  ASSIGN_OR_RETURN(std::optional<bool> continue_final, jf::OptionalBoolean(body, "continue_final_message"));
+  ASSIGN_OR_RETURN(std::optional<bool> continue_final,
+                   jf::OptionalBoolean(body, "continue_final_message"));
   if (continue_final.value_or(false)) return Unsupported("'continue_final_message' is not supported");
   return r;
 }
 
-Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r, const std::string& repository_model) {
+Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
+                                          const std::string& repository_model) {
   llm_contract::LlmRequest c;
   c.task = llm_contract::Task::kTokenize;
   c.output.typed_responses = true;
@@ -421,7 +441,8 @@ Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body) {
   RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "tokens"}));
   DetokenizeRequest r;
   ASSIGN_OR_RETURN(r.model, OptionalModel(body));
-  if (!body.contains("tokens") || !body["tokens"].is_array()) return FieldError("tokens", "is required (a list of token ids)");
+  if (!body.contains("tokens") || !body["tokens"].is_array())
+    return FieldError("tokens", "is required (a list of token ids)");
   for (const json& id : body["tokens"]) {
     if (!jf::IsTokenId(id)) {
       return FieldError("tokens", "holds " + id.dump().substr(0, 32) + ", not a token id");
@@ -431,7 +452,8 @@ Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body) {
   return r;
 }
 
-Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r, const std::string& repository_model) {
+Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
+                                            const std::string& repository_model) {
   llm_contract::LlmRequest c;
   c.task = llm_contract::Task::kDetokenize;
   c.output.typed_responses = true;

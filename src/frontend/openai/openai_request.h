@@ -6,11 +6,10 @@
 // honour is Unsupported (501) naming it.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/inference.h"
 #include "common/llm_contract.h"
@@ -49,7 +48,8 @@ const std::string& PromptOf(const OpenAIRequest& r, int index);
 // uses seed + index so that choices differ yet reproduce), typed responses.
 llm_contract::LlmRequest ChoiceContract(const OpenAIRequest& r, int index);
 // The InferRequest that carries `contract` to `model` (the sluice_llm_request parameter).
-Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contract, const std::string& model);
+Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contract,
+                                          const std::string& model);
 // ChoiceContract's request to r.model.
 Result<InferRequest> BuildInferRequest(const OpenAIRequest& r, int index);
 
@@ -63,7 +63,8 @@ struct TokenizeRequest {
 };
 Result<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body);
 // The request that asks `repository_model` for the ids (llm_contract::Task::kTokenize).
-Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r, const std::string& repository_model);
+Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
+                                          const std::string& repository_model);
 
 // vLLM's POST /detokenize.
 struct DetokenizeRequest {
@@ -72,7 +73,8 @@ struct DetokenizeRequest {
 };
 Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body);
 // `r.tokens` must not be empty (their text is then "").
-Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r, const std::string& repository_model);
+Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
+                                            const std::string& repository_model);
 
 // OpenAI's error body: {"error": {"message", "type", "param", "code"}}.
 nlohmann::json ErrorBody(const std::string& message, int http_status);

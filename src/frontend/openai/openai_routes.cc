@@ -12,11 +12,11 @@
 #include "common/version.h"
 #include "frontend/http/http_status.h"
 #include "frontend/http/json_util.h"
-#include "ipc/llm_contract_codec.h"
 #include "frontend/openai/completion_assembler.h"
 #include "frontend/openai/openai_request.h"
 #include "frontend/openai/served_models.h"
 #include "frontend/openai/tokenize_routes.h"
+#include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
 namespace {
@@ -37,7 +37,6 @@ std::string RandomId(const char* prefix) {
   return buf;
 }
 
-
 // The typed output of one response (the llm backend's sluice_llm_output).
 Result<llm_contract::LlmOutput> TypedOutput(const InferResponse& r) {
   const Tensor* t = FindTensor(r.outputs, proto::kLlmOutput);
@@ -51,7 +50,8 @@ Result<llm_contract::LlmOutput> TypedOutput(const InferResponse& r) {
 class Completion : public std::enable_shared_from_this<Completion> {
  public:
   // `repository_model` answers to the request's model name (served_models.h).
-  Completion(OpenAIRequest request, std::string repository_model, std::shared_ptr<http::ResponseWriter> writer)
+  Completion(OpenAIRequest request, std::string repository_model,
+             std::shared_ptr<http::ResponseWriter> writer)
       : r_(std::move(request)),
         repository_model_(std::move(repository_model)),
         writer_(std::move(writer)),
@@ -65,9 +65,11 @@ class Completion : public std::enable_shared_from_this<Completion> {
     const int total = NumChoices(r_);
     for (int i = 0; i < total; ++i) {
       auto request = BuildContractRequest(ChoiceContract(r_, i), repository_model_);
-      auto handle = request.ok() ? service.Infer(std::move(request).value(),
-                                                 [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); })
-                                 : Result<std::shared_ptr<core::InflightRequest>>(request.status());
+      auto handle =
+          request.ok()
+              ? service.Infer(std::move(request).value(),
+                              [self, i](ResponseEvent ev) { self->OnEvent(i, std::move(ev)); })
+              : Result<std::shared_ptr<core::InflightRequest>>(request.status());
       MutexLock lock(mu_);
       if (handle.ok()) {
         handles_[i] = std::move(handle).value();

@@ -4,10 +4,10 @@
 
 #include "common/llm_protocol.h"
 #include "frontend/http/json_util.h"
-#include "ipc/llm_contract_codec.h"
 #include "frontend/openai/openai_request.h"
 #include "frontend/openai/openai_routes.h"
 #include "frontend/openai/served_models.h"
+#include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
 namespace {
@@ -39,7 +39,9 @@ Result<llm_contract::LlmOutput> TypedReply(const InferResponse& r) {
 
 Result<json> TokenizeReply(const InferResponse& r) {
   ASSIGN_OR_RETURN(llm_contract::LlmOutput out, TypedReply(r));
-  return json{{"count", out.token_ids.size()}, {"max_model_len", out.max_model_len}, {"tokens", out.token_ids},
+  return json{{"count", out.token_ids.size()},
+              {"max_model_len", out.max_model_len},
+              {"tokens", out.token_ids},
               {"token_strs", nullptr}};
 }
 

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "backends/llm/backend/engine_args.h"
@@ -24,7 +24,6 @@
 
 namespace sluice::llm {
 namespace {
-
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -207,22 +206,26 @@ class LlmBackend final : public stub::Backend {
                                                       req.prompt.add_generation_prompt, extra));
     }
     if (req.task == Task::kDetokenize) {
-      if (req.prompt.kind != Kind::kTokenIds) return InvalidArgument("detokenize needs a prompt of token ids");
+      if (req.prompt.kind != Kind::kTokenIds)
+        return InvalidArgument("detokenize needs a prompt of token ids");
       return Detokenize(req.prompt.token_ids, *br.sender);
     }
     std::vector<int32_t> ids;
     if (req.prompt.kind == Kind::kTokenIds) {
       // The engine checks the ids against the vocabulary and the context.
       ids = req.prompt.token_ids;
-      if (!req.output.exclude_input_in_output) prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
+      if (!req.output.exclude_input_in_output)
+        prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
     } else if (req.task == Task::kTokenize) {
       // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, req.add_special_tokens.value_or(!chat),
-                                                      kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
+      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(
+                                prompt, req.add_special_tokens.value_or(!chat),
+                                kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
     } else {
       // A chat template writes the special tokens itself.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!chat,
-                                                      static_cast<size_t>(engine_->max_model_len())));
+      ASSIGN_OR_RETURN(ids,
+                       tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!chat,
+                                                 static_cast<size_t>(engine_->max_model_len())));
     }
     if (req.task == Task::kTokenize) {
       llm_contract::LlmOutput out;
@@ -325,7 +328,8 @@ class LlmBackend final : public stub::Backend {
   void SendTypedStep(Pending& p, const RequestOutput& out) {
     const bool logprobs = p.request.sampling.logprobs.has_value();
     for (size_t k = 0; k < out.seqs.size(); ++k) {
-      auto tensor = LlmOutputTensor(TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs));
+      auto tensor =
+          LlmOutputTensor(TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs));
       if (!tensor.ok()) {
         (void)p.sender->SendError(tensor.status());
         return;
@@ -348,7 +352,8 @@ class LlmBackend final : public stub::Backend {
       row.finishes = {std::string(FinishReasonName(s.finish_reason))};
       row.cumulative = {static_cast<float>(s.cumulative_logprob)};
       row.num_output = {static_cast<uint32_t>(s.token_ids.size())};
-      row.logprobs = {r.output.return_logprobs ? TritonLogprobsJson(PositionLogprobsOf(*tokenizer_, s)) : "[]"};
+      row.logprobs = {
+          r.output.return_logprobs ? TritonLogprobsJson(PositionLogprobsOf(*tokenizer_, s)) : "[]"};
       InferResponse resp;
       resp.outputs = TritonOutputs(r.output, row, static_cast<uint32_t>(p.num_prompt_tokens));
       if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
@@ -383,7 +388,8 @@ class LlmBackend final : public stub::Backend {
       rows.logprobs.push_back(TritonLogprobsJson(p.logprobs[i]));
     }
     InferResponse resp;
-    resp.outputs = TritonOutputs(p.request.output, rows, static_cast<uint32_t>(p.num_prompt_tokens));
+    resp.outputs =
+        TritonOutputs(p.request.output, rows, static_cast<uint32_t>(p.num_prompt_tokens));
     (void)p.sender->Send(std::move(resp), true);
   }
 

@@ -82,7 +82,8 @@ Status ApplyLogitBias(const json& v, SamplingParameters& p) {
 }
 
 // One vLLM-named parameter (not null) into `p`; best_of is kept aside.
-Status ApplyOne(const std::string& key, const json& v, SamplingParameters& p, std::optional<int32_t>& best_of) {
+Status ApplyOne(const std::string& key, const json& v, SamplingParameters& p,
+                std::optional<int32_t>& best_of) {
   auto number = [&](double& out) -> Status {
     ASSIGN_OR_RETURN(out, jf::LenientNumber(v, key));
     return Status::Ok();
@@ -138,8 +139,9 @@ Status ReadTritonSampling(const InferRequest& request, SamplingParameters& p) {
   json j = json::object();
   for (const auto& [key, value] : request.parameters) {
     if (key.rfind("sluice_", 0) == 0 || key.rfind("triton_", 0) == 0 || key == "stream" ||
-        key.rfind("return_", 0) == 0 || key == "exclude_input_in_output" || key == "binary_data_output" ||
-        key == "priority" || key == "timeout" || key == "headers" || key.rfind("sequence_", 0) == 0)
+        key.rfind("return_", 0) == 0 || key == "exclude_input_in_output" ||
+        key == "binary_data_output" || key == "priority" || key == "timeout" || key == "headers" ||
+        key.rfind("sequence_", 0) == 0)
       continue;
     std::visit([&j, &name = key](const auto& v) { j[name] = v; }, value);
   }
@@ -159,14 +161,19 @@ Result<LlmRequest> ParseTritonRequest(const InferRequest& request) {
   ASSIGN_OR_RETURN(r.prompt.text, BytesScalar(*text));
   llm_contract::OutputOptions& o = r.output;
   ASSIGN_OR_RETURN(o.stream, OptionalBool(request, proto::kStream, false));
-  ASSIGN_OR_RETURN(o.exclude_input_in_output, OptionalBool(request, proto::kExcludeInputInOutput, o.stream));
+  ASSIGN_OR_RETURN(o.exclude_input_in_output,
+                   OptionalBool(request, proto::kExcludeInputInOutput, o.stream));
   if (o.stream && !o.exclude_input_in_output)
     return InvalidArgument("When streaming, `exclude_input_in_output` = False is not allowed.");
-  ASSIGN_OR_RETURN(o.return_finish_reason, OptionalBool(request, proto::kReturnFinishReason, false));
-  ASSIGN_OR_RETURN(o.return_cumulative_logprob, OptionalBool(request, proto::kReturnCumulativeLogprob, false));
+  ASSIGN_OR_RETURN(o.return_finish_reason,
+                   OptionalBool(request, proto::kReturnFinishReason, false));
+  ASSIGN_OR_RETURN(o.return_cumulative_logprob,
+                   OptionalBool(request, proto::kReturnCumulativeLogprob, false));
   ASSIGN_OR_RETURN(o.return_logprobs, OptionalBool(request, proto::kReturnLogprobs, false));
-  ASSIGN_OR_RETURN(o.return_num_input_tokens, OptionalBool(request, proto::kReturnNumInputTokens, false));
-  ASSIGN_OR_RETURN(o.return_num_output_tokens, OptionalBool(request, proto::kReturnNumOutputTokens, false));
+  ASSIGN_OR_RETURN(o.return_num_input_tokens,
+                   OptionalBool(request, proto::kReturnNumInputTokens, false));
+  ASSIGN_OR_RETURN(o.return_num_output_tokens,
+                   OptionalBool(request, proto::kReturnNumOutputTokens, false));
   RETURN_IF_ERROR(ReadTritonSampling(request, r.sampling));
   RETURN_IF_ERROR(llm_contract::ValidateSampling(r.sampling, llm_contract::Surface::kTriton)
                       .WithPrefix("sampling_parameters"));
@@ -185,7 +192,8 @@ Status ApplySamplingJson(const json& object, SamplingParameters& p) {
     }
     RETURN_IF_ERROR(ApplyOne(key, v, p, best_of).WithPrefix("sampling_parameters"));
   }
-  if (best_of) RETURN_IF_ERROR(llm_contract::CheckBestOf(*best_of, p.n).WithPrefix("sampling_parameters"));
+  if (best_of)
+    RETURN_IF_ERROR(llm_contract::CheckBestOf(*best_of, p.n).WithPrefix("sampling_parameters"));
   return Status::Ok();
 }
 
@@ -198,7 +206,8 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   if (!decoded.ok()) return decoded.status().WithPrefix("parameter 'sluice_llm_request'");
   // The OpenAI frontend validated it; a KServe client may have written it, so the bounds
   // are checked again (the same table).
-  RETURN_IF_ERROR(llm_contract::ValidateSampling(decoded->sampling, llm_contract::Surface::kTriton));
+  RETURN_IF_ERROR(
+      llm_contract::ValidateSampling(decoded->sampling, llm_contract::Surface::kTriton));
   return decoded;
 }
 
@@ -218,7 +227,8 @@ SamplingParams ToEngineSampling(const SamplingParameters& p) {
   e.stop = p.stop;
   e.stop_token_ids = p.stop_token_ids;
   e.ignore_eos = p.ignore_eos;
-  for (const auto& [id, bias] : p.logit_bias) e.logit_bias.emplace_back(id, static_cast<float>(bias));
+  for (const auto& [id, bias] : p.logit_bias)
+    e.logit_bias.emplace_back(id, static_cast<float>(bias));
   e.include_stop_str_in_output = p.include_stop_str_in_output;
   e.skip_special_tokens = p.skip_special_tokens;
   e.logprobs = p.logprobs;

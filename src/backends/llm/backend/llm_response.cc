@@ -32,12 +32,14 @@ llm_contract::TokenLogprob Token(const Tokenizer& tok, int32_t id, float logprob
 json TokenJson(const llm_contract::TokenLogprob& t) {
   json bytes = json::array();
   for (unsigned char c : t.bytes) bytes.push_back(c);
-  return json{{"token_id", t.token_id}, {"token", t.token}, {"bytes", bytes}, {"logprob", t.logprob}};
+  return json{
+      {"token_id", t.token_id}, {"token", t.token}, {"bytes", bytes}, {"logprob", t.logprob}};
 }
 
 }  // namespace
 
-std::vector<llm_contract::PositionLogprobs> PositionLogprobsOf(const Tokenizer& tok, const SequenceOutput& s) {
+std::vector<llm_contract::PositionLogprobs> PositionLogprobsOf(const Tokenizer& tok,
+                                                               const SequenceOutput& s) {
   std::vector<llm_contract::PositionLogprobs> out;
   out.reserve(s.token_ids.size());
   for (size_t i = 0; i < s.token_ids.size(); ++i) {
@@ -65,8 +67,8 @@ llm_contract::FinishReason ContractFinishReason(FinishReason reason) {
   return llm_contract::FinishReason::kNone;
 }
 
-llm_contract::LlmOutput TypedOutput(const Tokenizer& tokenizer, const SequenceOutput& s, int32_t num_prompt_tokens,
-                                    bool with_logprobs) {
+llm_contract::LlmOutput TypedOutput(const Tokenizer& tokenizer, const SequenceOutput& s,
+                                    int32_t num_prompt_tokens, bool with_logprobs) {
   llm_contract::LlmOutput out;
   out.index = s.index;
   out.text = s.text;
@@ -81,7 +83,8 @@ llm_contract::LlmOutput TypedOutput(const Tokenizer& tokenizer, const SequenceOu
 
 Result<Tensor> LlmOutputTensor(const llm_contract::LlmOutput& output) {
   ASSIGN_OR_RETURN(std::string bytes, ipc::EncodeLlmOutput(output));
-  Tensor t{std::string(proto::kLlmOutput), DataType::kUint8, {static_cast<int64_t>(bytes.size())}, {}};
+  Tensor t{
+      std::string(proto::kLlmOutput), DataType::kUint8, {static_cast<int64_t>(bytes.size())}, {}};
   t.data = std::move(bytes);
   return t;
 }
@@ -103,11 +106,14 @@ std::vector<Tensor> TritonOutputs(const llm_contract::OutputOptions& o, const Tr
   std::vector<Tensor> out;
   out.push_back(BytesTensor(proto::kTextOutput, rows.texts));
   if (o.return_finish_reason) out.push_back(BytesTensor(proto::kFinishReason, rows.finishes));
-  if (o.return_cumulative_logprob) out.push_back(ScalarTensor(proto::kCumulativeLogprob, DataType::kFp32, rows.cumulative));
+  if (o.return_cumulative_logprob)
+    out.push_back(ScalarTensor(proto::kCumulativeLogprob, DataType::kFp32, rows.cumulative));
   if (o.return_logprobs) out.push_back(BytesTensor(proto::kLogprobs, rows.logprobs));
   if (o.return_num_input_tokens)
-    out.push_back(ScalarTensor(proto::kNumInputTokens, DataType::kUint32, std::vector<uint32_t>{num_prompt_tokens}));
-  if (o.return_num_output_tokens) out.push_back(ScalarTensor(proto::kNumOutputTokens, DataType::kUint32, rows.num_output));
+    out.push_back(ScalarTensor(proto::kNumInputTokens, DataType::kUint32,
+                               std::vector<uint32_t>{num_prompt_tokens}));
+  if (o.return_num_output_tokens)
+    out.push_back(ScalarTensor(proto::kNumOutputTokens, DataType::kUint32, rows.num_output));
   return out;
 }
 

@@ -16,14 +16,15 @@ namespace sluice::llm {
 
 // The sequence's new tokens with their logprobs and top-k, as typed values (token text with
 // special tokens written, and the token's bytes).
-std::vector<llm_contract::PositionLogprobs> PositionLogprobsOf(const Tokenizer& tokenizer, const SequenceOutput& s);
+std::vector<llm_contract::PositionLogprobs> PositionLogprobsOf(const Tokenizer& tokenizer,
+                                                               const SequenceOutput& s);
 
 // The contract's finish reason for the engine's (an engine error never reaches a response).
 llm_contract::FinishReason ContractFinishReason(FinishReason reason);
 
 // One typed response for one sequence's step.
-llm_contract::LlmOutput TypedOutput(const Tokenizer& tokenizer, const SequenceOutput& s, int32_t num_prompt_tokens,
-                                    bool with_logprobs);
+llm_contract::LlmOutput TypedOutput(const Tokenizer& tokenizer, const SequenceOutput& s,
+                                    int32_t num_prompt_tokens, bool with_logprobs);
 
 // The sluice_llm_output tensor holding `output` encoded.
 Result<Tensor> LlmOutputTensor(const llm_contract::LlmOutput& output);
@@ -38,7 +39,7 @@ struct TritonRows {
   std::vector<float> cumulative;
   std::vector<uint32_t> num_output;
 };
-std::vector<Tensor> TritonOutputs(const llm_contract::OutputOptions& options, const TritonRows& rows,
-                                  uint32_t num_prompt_tokens);
+std::vector<Tensor> TritonOutputs(const llm_contract::OutputOptions& options,
+                                  const TritonRows& rows, uint32_t num_prompt_tokens);
 
 }  // namespace sluice::llm
