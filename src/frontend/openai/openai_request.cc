@@ -190,8 +190,8 @@ Status ParseSamplingLists(const json& body, llm_contract::SamplingParameters& s)
       }
       if (!b.is_number())
         return FieldError("logit_bias", "biases must be numbers between -100 and 100");
-      biases[static_cast<int32_t>(t)] =
-          b.get<double>();  // "7" and "07" are one token: the last wins
+      // "7" and "07" name one token: the last wins.
+      biases[static_cast<int32_t>(t)] = b.get<double>();
     }
     s.logit_bias.assign(biases.begin(), biases.end());
   }
