@@ -18,3 +18,10 @@ sluice_add_test(stub_backends_test
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/stub_backends_test.cc
   DEPS sluice_stub_runtime
   LABELS unit)
+
+# The typed LLM contract: its table of sampling ranges and its binary codec (round trip,
+# truncated and hostile buffers).
+sluice_add_test(llm_contract_test
+  SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/llm_contract_test.cc
+  DEPS sluice_ipc
+  LABELS unit)

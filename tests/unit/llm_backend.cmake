@@ -3,5 +3,6 @@
 sluice_add_test(llm_backend_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/engine_args_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/llm_request_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats_log_test.cc
   DEPS sluice_llm_backend LABELS unit)
