@@ -543,4 +543,9 @@ std::vector<MetricFamily> StubProcess::Metrics() const {
   return impl_->metrics;
 }
 
+Clock::time_point StubProcess::last_heartbeat_ack() const {
+  MutexLock lock(impl_->mu);
+  return impl_->last_ack;
+}
+
 }  // namespace sluice::core

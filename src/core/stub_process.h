@@ -87,6 +87,8 @@ class StubProcess {
   bool running() const;
   // The backend's latest metric families (refreshed with each heartbeat).
   std::vector<MetricFamily> Metrics() const;
+  // When the stub last answered a heartbeat (or finished initializing).
+  std::chrono::steady_clock::time_point last_heartbeat_ack() const;
 
  private:
   StubProcess() = default;

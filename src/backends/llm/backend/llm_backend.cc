@@ -2,16 +2,19 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "backends/llm/backend/engine_args.h"
 #include "backends/llm/backend/llm_request.h"
+#include "backends/llm/backend/prompt_pool.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
@@ -96,6 +99,24 @@ struct Pending {
   std::map<int32_t, int32_t> num_output;
   std::map<int32_t, std::string> finish;
 };
+
+// Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
+// cores, 1 to 4. A 4,000-token prompt takes ~1-2 ms to tokenize (Qwen's tokenizer, one core):
+// 32 such requests arriving together wait up to ~35-70 ms behind each other on one thread.
+int PromptThreads() {
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
+}
+
+// A generation request ready for the engine: what Start prepared, for Prepare's admission.
+struct Admission {
+  std::shared_ptr<Pending> pending;
+  EngineRequest request;
+};
+
+// The Cancelled error every cancelled request ends with.
+Status RequestCancelled() {
+  return Cancelled("Request was cancelled");
+}
 
 class LlmBackend final : public stub::Backend {
  public:
@@ -186,6 +207,7 @@ class LlmBackend final : public stub::Backend {
       return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
+    prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
     spdlog::info(
         "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
@@ -195,22 +217,63 @@ class LlmBackend final : public stub::Backend {
     return Status::Ok();
   }
 
+  // On the stub's IPC thread: only queues the request for a prompt worker (Prepare).
   void Execute(stub::BackendRequest br) override {
+    const uint64_t id = br.id;
     auto sender = br.sender;
-    Status s = Start(std::move(br));
-    if (!s.ok()) (void)sender->SendError(s);
-  }
-
-  void Cancel(uint64_t id) override {
     {
       MutexLock lock(mu_);
-      if (!pending_.count(id)) return;
-      cancelled_.insert(id);
+      preparing_[id] = sender;
+    }
+    // Shared: std::function copies its target.
+    auto request = std::make_shared<stub::BackendRequest>(std::move(br));
+    if (prompts_->Post(id, [this, request] { return Prepare(std::move(*request)); })) return;
+    {
+      MutexLock lock(mu_);
+      preparing_.erase(id);
+    }
+    (void)sender->SendError(Unavailable("model instance is shutting down"));
+  }
+
+  // On the stub's IPC thread. A request still waiting for a prompt worker ends here and now; one
+  // being prepared ends at its admission (the sender says it is cancelled); one in the engine is
+  // aborted there and ends with its last output.
+  void Cancel(uint64_t id) override {
+    std::shared_ptr<stub::ResponseSender> withdrawn;
+    {
+      MutexLock lock(mu_);
+      if (auto it = preparing_.find(id); it != preparing_.end()) {
+        if (!prompts_->Withdraw(id)) return;
+        withdrawn = std::move(it->second);
+        preparing_.erase(it);
+      } else {
+        if (!pending_.count(id)) return;
+        cancelled_.insert(id);
+      }
+    }
+    if (withdrawn) {
+      (void)withdrawn->SendError(RequestCancelled());
+      return;
     }
     engine_->Abort(std::to_string(id));
   }
 
+  // Teardown order: the prompt workers first (queued requests end Unavailable, the ones being
+  // prepared are admitted), then the engine (which ends every request it holds).
   void Finalize() override {
+    if (prompts_) {
+      for (uint64_t id : prompts_->Stop()) {
+        std::shared_ptr<stub::ResponseSender> sender;
+        {
+          MutexLock lock(mu_);
+          auto it = preparing_.find(id);
+          if (it == preparing_.end()) continue;
+          sender = std::move(it->second);
+          preparing_.erase(it);
+        }
+        (void)sender->SendError(Unavailable("model instance is shutting down"));
+      }
+    }
     if (engine_) engine_->Stop();
     engine_.reset();
     MutexLock lock(mu_);
@@ -227,7 +290,41 @@ class LlmBackend final : public stub::Backend {
   }
 
  private:
-  Status Start(stub::BackendRequest br) {
+  // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
+  // order and hands the request to the engine, or ends it.
+  PromptPool::Admit Prepare(stub::BackendRequest br) {
+    const uint64_t id = br.id;
+    auto sender = br.sender;
+    auto admission = std::make_shared<std::optional<Admission>>();
+    // A request cancelled while it waited is not worth tokenizing.
+    Status status =
+        sender->IsCancelled() ? RequestCancelled() : Start(std::move(br), admission.get());
+    return [this, id, sender, status, admission] {
+      Status result = status;
+      {
+        // One critical section: a Cancel finds the request in preparing_ or in pending_.
+        MutexLock lock(mu_);
+        preparing_.erase(id);
+        if (result.ok() && sender->IsCancelled()) {
+          result = RequestCancelled();
+        } else if (result.ok() && admission->has_value()) {
+          result = AdmitLocked(id, std::move(**admission));
+        }
+      }
+      if (!result.ok()) (void)sender->SendError(result);
+    };
+  }
+
+  // Hands a prepared request to the engine (its outputs come to OnOutput).
+  Status AdmitLocked(uint64_t id, Admission admission) SLUICE_REQUIRES(mu_) {
+    pending_[id] = admission.pending;
+    Status added = engine_->AddRequest(std::move(admission.request));
+    if (!added.ok()) pending_.erase(id);
+    return added;
+  }
+
+  // Everything before the engine; a request for the engine leaves in `admission` what it needs.
+  Status Start(stub::BackendRequest br, std::optional<Admission>* admission) {
     ASSIGN_OR_RETURN(LlmRequest req, ParseLlmRequest(br.request));
     std::string prompt = req.prompt;
     if (req.chat) {
@@ -276,10 +373,6 @@ class LlmBackend final : public stub::Backend {
     pending->sender = br.sender;
     pending->prompt_text = req.exclude_input_in_output ? "" : prompt;
     pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
-    {
-      MutexLock lock(mu_);
-      pending_[id] = pending;
-    }
     EngineRequest er;
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
@@ -288,12 +381,7 @@ class LlmBackend final : public stub::Backend {
     er.on_started = [sender = std::weak_ptr<stub::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
     };
-    Status added = engine_->AddRequest(std::move(er));
-    if (!added.ok()) {
-      MutexLock lock(mu_);
-      pending_.erase(id);
-      return added;
-    }
+    admission->emplace(Admission{std::move(pending), std::move(er)});
     return Status::Ok();
   }
 
@@ -408,7 +496,10 @@ class LlmBackend final : public stub::Backend {
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
-  Mutex mu_;
+  std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
+  Mutex mu_;  // taken before the prompt pool's and the engine's locks
+  // Requests queued or being prepared by a prompt worker, not yet in the engine.
+  std::map<uint64_t, std::shared_ptr<stub::ResponseSender>> preparing_ SLUICE_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<Pending>> pending_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> cancelled_ SLUICE_GUARDED_BY(mu_);
 };
