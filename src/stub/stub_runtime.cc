@@ -1,14 +1,14 @@
 #include "stub/stub_runtime.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-#include <spdlog/spdlog.h>
-
 #include "common/log_settings.h"
+#include "stub/backend_registry.h"
 #include "stub/ipc_response_sender.h"
 
 namespace sluice::stub {
@@ -57,7 +57,7 @@ void StubRuntime::Run() {
   if (init->verbose_log) spdlog::set_level(spdlog::level::debug);
 
   // What the IPC thread reads is settled before it starts.
-  BackendContext ctx;
+  backends::BackendContext ctx;
   Status status = Prepare(*init, &ctx);
 
   // Heartbeats are answered while the backend initializes.
@@ -93,8 +93,8 @@ void StubRuntime::Run() {
   Exit(0);
 }
 
-Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_out) {
-  BackendContext& ctx = *ctx_out;
+Status StubRuntime::Prepare(const ipc::InitMessage& init, backends::BackendContext* ctx_out) {
+  backends::BackendContext& ctx = *ctx_out;
   ctx.model_name = init.model_name;
   ctx.model_version = init.model_version;
   if (!ctx.config.ParseFromString(init.config))
@@ -102,7 +102,7 @@ Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_ou
   ctx.model_dir = init.model_dir;
   ctx.version_dir = init.version_dir;
   ctx.instance_index = init.instance_index;
-  ctx.device = init.use_gpu ? DeviceKind::kGpu : DeviceKind::kCpu;
+  ctx.device = init.use_gpu ? backends::DeviceKind::kGpu : backends::DeviceKind::kCpu;
   ctx.gpu_id = init.gpu_id;
   ctx.cpu_threads = init.cpu_threads;
   backend_name_ = ctx.config.backend();
@@ -114,11 +114,11 @@ Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_ou
   return Status::Ok();
 }
 
-Status StubRuntime::Initialize(const BackendContext& ctx) {
+Status StubRuntime::Initialize(const backends::BackendContext& ctx) {
   ASSIGN_OR_RETURN(backend_, CreateBackend(backend_name_));
   RETURN_IF_ERROR(backend_->Initialize(ctx));
   if (behavior_.gpu_hold_mib > 0) {
-    if (ctx.device == DeviceKind::kGpu) {
+    if (ctx.device == backends::DeviceKind::kGpu) {
       auto hold = GpuHold::Allocate(ctx.gpu_id < 0 ? 0 : ctx.gpu_id, behavior_.gpu_hold_mib);
       if (hold.ok()) {
         gpu_hold_ = std::move(hold).value();
@@ -240,7 +240,7 @@ void StubRuntime::HandleRequest(uint64_t id, InferRequest request) {
     senders_[id] = sender;
   }
   if (!backend_->ReportsRequestStart()) sender->ReportStarted();
-  BackendRequest br;
+  backends::BackendRequest br;
   br.id = id;
   br.request = std::move(request);
   br.sender = std::move(sender);

@@ -1,23 +1,27 @@
 // The identity and repeat backends in-process, through a recording ResponseSender, and
 // the stub's test-behaviour parameters.
 
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
 
-#include <gtest/gtest.h>
-
+#include "backends/backend.h"
 #include "backends/identity/identity_backend.h"
 #include "backends/repeat/repeat_backend.h"
 #include "common/tensor.h"
-#include "stub/backend.h"
+#include "stub/backend_registry.h"
 #include "stub/test_behavior.h"
 
 namespace sluice::stub {
 namespace {
 
 using namespace std::chrono_literals;
+using backends::BackendContext;
+using backends::BackendRequest;
+using backends::ResponseSender;
 
 class RecordingSender : public ResponseSender {
  public:

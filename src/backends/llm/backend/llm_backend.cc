@@ -90,7 +90,7 @@ json LogprobsJson(const Tokenizer& tok, const SequenceOutput& s) {
 // requests send everything at the end).
 struct Pending {
   LlmRequest request;
-  std::shared_ptr<stub::ResponseSender> sender;
+  std::shared_ptr<backends::ResponseSender> sender;
   std::string prompt_text;
   int32_t num_prompt_tokens = 0;
   std::map<int32_t, std::string> text;          // per sequence index
@@ -118,13 +118,13 @@ Status RequestCancelled() {
   return Cancelled("Request was cancelled");
 }
 
-class LlmBackend final : public stub::Backend {
+class LlmBackend final : public backends::Backend {
  public:
   // A tokenize request may hold this many contexts' worth of tokens (its count may exceed the
   // context, as vLLM's /tokenize reports it; the bound keeps one request's work finite).
   static constexpr size_t kTokenizeContexts = 8;
 
-  Status Initialize(const stub::BackendContext& ctx) override {
+  Status Initialize(const backends::BackendContext& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
     auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -158,7 +158,7 @@ class LlmBackend final : public stub::Backend {
     load.max_model_len = args.max_model_len;
     load.max_num_batched_tokens = args.max_num_batched_tokens;
     load.max_num_seqs = args.max_num_seqs;
-    if (ctx.device == stub::DeviceKind::kGpu) {
+    if (ctx.device == backends::DeviceKind::kGpu) {
       // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
       // gpu_memory_utilization leaves after the weights and a profiling pass.
       std::string why;
@@ -218,7 +218,7 @@ class LlmBackend final : public stub::Backend {
   }
 
   // On the stub's IPC thread: only queues the request for a prompt worker (Prepare).
-  void Execute(stub::BackendRequest br) override {
+  void Execute(backends::BackendRequest br) override {
     const uint64_t id = br.id;
     auto sender = br.sender;
     {
@@ -226,7 +226,7 @@ class LlmBackend final : public stub::Backend {
       preparing_[id] = sender;
     }
     // Shared: std::function copies its target.
-    auto request = std::make_shared<stub::BackendRequest>(std::move(br));
+    auto request = std::make_shared<backends::BackendRequest>(std::move(br));
     if (prompts_->Post(id, [this, request] { return Prepare(std::move(*request)); })) return;
     {
       MutexLock lock(mu_);
@@ -239,7 +239,7 @@ class LlmBackend final : public stub::Backend {
   // being prepared ends at its admission (the sender says it is cancelled); one in the engine is
   // aborted there and ends with its last output.
   void Cancel(uint64_t id) override {
-    std::shared_ptr<stub::ResponseSender> withdrawn;
+    std::shared_ptr<backends::ResponseSender> withdrawn;
     {
       MutexLock lock(mu_);
       if (auto it = preparing_.find(id); it != preparing_.end()) {
@@ -263,7 +263,7 @@ class LlmBackend final : public stub::Backend {
   void Finalize() override {
     if (prompts_) {
       for (uint64_t id : prompts_->Stop()) {
-        std::shared_ptr<stub::ResponseSender> sender;
+        std::shared_ptr<backends::ResponseSender> sender;
         {
           MutexLock lock(mu_);
           auto it = preparing_.find(id);
@@ -292,7 +292,7 @@ class LlmBackend final : public stub::Backend {
  private:
   // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
   // order and hands the request to the engine, or ends it.
-  PromptPool::Admit Prepare(stub::BackendRequest br) {
+  PromptPool::Admit Prepare(backends::BackendRequest br) {
     const uint64_t id = br.id;
     auto sender = br.sender;
     auto admission = std::make_shared<std::optional<Admission>>();
@@ -324,7 +324,7 @@ class LlmBackend final : public stub::Backend {
   }
 
   // Everything before the engine; a request for the engine leaves in `admission` what it needs.
-  Status Start(stub::BackendRequest br, std::optional<Admission>* admission) {
+  Status Start(backends::BackendRequest br, std::optional<Admission>* admission) {
     ASSIGN_OR_RETURN(LlmRequest req, ParseLlmRequest(br.request));
     std::string prompt = req.prompt;
     if (req.chat) {
@@ -378,7 +378,7 @@ class LlmBackend final : public stub::Backend {
     er.prompt_token_ids = std::move(ids);
     er.params = req.sampling;
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
-    er.on_started = [sender = std::weak_ptr<stub::ResponseSender>(pending->sender)] {
+    er.on_started = [sender = std::weak_ptr<backends::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
     };
     admission->emplace(Admission{std::move(pending), std::move(er)});
@@ -386,7 +386,7 @@ class LlmBackend final : public stub::Backend {
   }
 
   // vLLM's /detokenize: the ids' text, special tokens kept.
-  Status Detokenize(const std::vector<int32_t>& ids, stub::ResponseSender& sender) {
+  Status Detokenize(const std::vector<int32_t>& ids, backends::ResponseSender& sender) {
     for (int32_t id : ids) {
       if (id >= tokenizer_->vocab_size()) {
         return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary of model '" +
@@ -499,13 +499,15 @@ class LlmBackend final : public stub::Backend {
   std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
   Mutex mu_;  // taken before the prompt pool's and the engine's locks
   // Requests queued or being prepared by a prompt worker, not yet in the engine.
-  std::map<uint64_t, std::shared_ptr<stub::ResponseSender>> preparing_ SLUICE_GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<backends::ResponseSender>> preparing_ SLUICE_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<Pending>> pending_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> cancelled_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-std::unique_ptr<stub::Backend> MakeLlmBackend() { return std::make_unique<LlmBackend>(); }
+std::unique_ptr<backends::Backend> MakeLlmBackend() {
+  return std::make_unique<LlmBackend>();
+}
 
 }  // namespace sluice::llm

@@ -14,10 +14,10 @@
 
 #include <memory>
 
-#include "stub/backend.h"
+#include "backends/backend.h"
 
 namespace sluice::llm {
 
-std::unique_ptr<stub::Backend> MakeLlmBackend();
+std::unique_ptr<backends::Backend> MakeLlmBackend();
 
 }  // namespace sluice::llm

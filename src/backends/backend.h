@@ -1,6 +1,7 @@
 #pragma once
-// The backend interface: what runs inside a sluice-stub process (DESIGN.md §1).
-// Built-in backends: identity, repeat (decoupled test workhorse), llm (the engine).
+// The backend interface: what runs inside a sluice-stub process (DESIGN.md §1). Backends
+// depend on this header alone, never on the stub; the stub (stub/backend_registry.h) depends on
+// the backends. Built-in backends: identity, repeat (decoupled test workhorse), llm (the engine).
 //
 // Life of a backend: Create -> Initialize (once) -> Execute/Cancel (any number, from the
 // stub's IPC thread) -> Finalize (once, at shutdown, after which no method is called).
@@ -8,7 +9,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "common/inference.h"
@@ -16,7 +16,7 @@
 #include "common/status.h"
 #include "model_config.pb.h"
 
-namespace sluice::stub {
+namespace sluice::backends {
 
 enum class DeviceKind { kCpu, kGpu };
 
@@ -29,8 +29,8 @@ struct BackendContext {
   std::string version_dir;  // <repo>/<model>/<version>
   int instance_index = 0;
   DeviceKind device = DeviceKind::kCpu;
-  int gpu_id = -1;          // with kGpu
-  int cpu_threads = 0;      // 0: the hardware's count
+  int gpu_id = -1;      // with kGpu
+  int cpu_threads = 0;  // 0: the hardware's count
 };
 
 // Sends the responses of one request back to the server. Thread-safe; may outlive the
@@ -84,8 +84,4 @@ class Backend {
   virtual std::vector<MetricFamily> Metrics() const { return {}; }
 };
 
-// Creates the backend named in the model config ("identity", "repeat", "llm"; "vllm" maps
-// to "llm"). NotFound for an unknown name.
-Result<std::unique_ptr<Backend>> CreateBackend(std::string_view name);
-
-}  // namespace sluice::stub
+}  // namespace sluice::backends
