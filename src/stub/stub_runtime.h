@@ -47,9 +47,9 @@ class StubRuntime {
   void HandleCancel(uint64_t id) SLUICE_EXCLUDES(mu_);
   void HandleHeartbeat(uint64_t sequence);
   // Reads the launch spec and the test behaviour (before the IPC thread starts).
-  Status Prepare(const ipc::InitMessage& init, backends::BackendContext* ctx);
+  Status Prepare(const InstanceSpec& instance);
   // Creates and initializes the backend (main thread, while the IPC thread runs).
-  Status Initialize(const backends::BackendContext& ctx);
+  Status Initialize(const InstanceSpec& instance);
   [[noreturn]] void Exit(int code);
 
   std::unique_ptr<ipc::Connection> link_;  // self-synchronised for Send

@@ -19,7 +19,6 @@ namespace sluice::stub {
 namespace {
 
 using namespace std::chrono_literals;
-using backends::BackendContext;
 using backends::BackendRequest;
 using backends::ResponseSender;
 
@@ -72,8 +71,8 @@ Tensor MakeTensor(std::string name, DataType type, Shape shape, std::string data
   return t;
 }
 
-BackendContext Context(const std::string& backend) {
-  BackendContext ctx;
+InstanceSpec Context(const std::string& backend) {
+  InstanceSpec ctx;
   ctx.model_name = backend;
   ctx.model_version = 1;
   ctx.config.set_backend(backend);
@@ -90,7 +89,7 @@ TEST(CreateBackend, KnowsTheBuiltInsAndRefusesOthers) {
 }
 
 TEST(IdentityBackend, EchoesBySameNameElseByPositionAllTypes) {
-  BackendContext ctx = Context("identity");
+  InstanceSpec ctx = Context("identity");
   ctx.config.add_output()->set_name("OUTPUT0");
   ctx.config.add_output()->set_name("B");
   backends::IdentityBackend b;
@@ -118,7 +117,7 @@ TEST(IdentityBackend, EchoesBySameNameElseByPositionAllTypes) {
 }
 
 TEST(IdentityBackend, BatchDimensionIsChecked) {
-  BackendContext ctx = Context("identity");
+  InstanceSpec ctx = Context("identity");
   ctx.config.set_max_batch_size(4);
   backends::IdentityBackend b;
   ASSERT_TRUE(b.Initialize(ctx).ok());

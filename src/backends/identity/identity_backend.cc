@@ -4,7 +4,7 @@
 
 namespace sluice::backends {
 
-Status IdentityBackend::Initialize(const BackendContext& context) {
+Status IdentityBackend::Initialize(const InstanceSpec& context) {
   context_ = context;
   if (context_.config.max_batch_size() < 0)
     return InvalidArgument("max_batch_size " + std::to_string(context_.config.max_batch_size()) +

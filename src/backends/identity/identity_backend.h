@@ -12,14 +12,14 @@ namespace sluice::backends {
 
 class IdentityBackend : public Backend {
  public:
-  Status Initialize(const BackendContext& context) override;
+  Status Initialize(const InstanceSpec& context) override;
   void Execute(BackendRequest request) override;
   void Cancel(uint64_t) override {}  // every request ends inside Execute
   void Finalize() override {}
 
  private:
   Result<InferResponse> Echo(const InferRequest& request) const;
-  BackendContext context_;  // constant after Initialize
+  InstanceSpec context_;  // constant after Initialize
 };
 
 }  // namespace sluice::backends

@@ -37,7 +37,7 @@ Tensor Scalar(std::string name, DataType type, T v) {
 
 RepeatBackend::~RepeatBackend() { Finalize(); }
 
-Status RepeatBackend::Initialize(const BackendContext& context) {
+Status RepeatBackend::Initialize(const InstanceSpec& context) {
   context_ = context;
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();

@@ -25,7 +25,7 @@ namespace sluice::backends {
 class RepeatBackend : public Backend {
  public:
   ~RepeatBackend() override;
-  Status Initialize(const BackendContext& context) override;
+  Status Initialize(const InstanceSpec& context) override;
   void Execute(BackendRequest request) override;
   void Cancel(uint64_t id) override;
   void Finalize() override;
@@ -44,7 +44,7 @@ class RepeatBackend : public Backend {
   };
   void Run() SLUICE_EXCLUDES(mu_);
 
-  BackendContext context_;  // constant after Initialize
+  InstanceSpec context_;  // constant after Initialize
 
   mutable Mutex mu_;
   CondVar cv_;

@@ -107,6 +107,38 @@ int PromptThreads() {
   return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
 }
 
+// How to load the model for this instance: the engine arguments, on the instance's device.
+Result<ModelLoadOptions> LoadOptions(const EngineArgs& args, const InstanceSpec& instance,
+                                     const std::string& model_name) {
+  ModelLoadOptions load;
+  load.cpu_threads = instance.cpu_threads;
+  load.block_size = args.block_size;
+  load.num_blocks = args.num_gpu_blocks_override;
+  load.max_model_len = args.max_model_len;
+  load.max_num_batched_tokens = args.max_num_batched_tokens;
+  load.max_num_seqs = args.max_num_seqs;
+  switch (instance.kind) {
+    case InstanceKind::kGpu: {
+      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
+      // gpu_memory_utilization leaves after the weights and a profiling pass.
+      std::string why;
+      if (CudaGpuCount(&why) == 0) {
+        return Unavailable("model '" + model_name +
+                           "': KIND_GPU asked, but no GPU is usable: " + why);
+      }
+      load.device = DeviceKind::kCuda;
+      load.gpu_id = std::max(instance.gpu_id, 0);
+      load.gpu_memory_utilization = args.gpu_memory_utilization;
+      load.enforce_eager = args.enforce_eager;
+      break;
+    }
+    case InstanceKind::kCpu:
+      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
+      break;
+  }
+  return load;
+}
+
 // A generation request ready for the engine: what Start prepared, for Prepare's admission.
 struct Admission {
   std::shared_ptr<Pending> pending;
@@ -124,7 +156,7 @@ class LlmBackend final : public backends::Backend {
   // context, as vLLM's /tokenize reports it; the bound keeps one request's work finite).
   static constexpr size_t kTokenizeContexts = 8;
 
-  Status Initialize(const backends::BackendContext& ctx) override {
+  Status Initialize(const InstanceSpec& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
     auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -141,37 +173,8 @@ class LlmBackend final : public backends::Backend {
     }
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
-    ASSIGN_OR_RETURN(tokenizer_,
-                     Tokenizer::FromFile((tokenizer_folder / "tokenizer.json").string(),
-                                         std::filesystem::exists(tokenizer_folder / "tokenizer_config.json")
-                                             ? (tokenizer_folder / "tokenizer_config.json").string()
-                                             : std::string()));
-    if (!tokenizer_->chat_template().empty()) {
-      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
-      if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
-      chat_template_ = std::move(parsed).value();
-    }
-    ModelLoadOptions load;
-    load.cpu_threads = ctx.cpu_threads;
-    load.block_size = args.block_size;
-    load.num_blocks = args.num_gpu_blocks_override;
-    load.max_model_len = args.max_model_len;
-    load.max_num_batched_tokens = args.max_num_batched_tokens;
-    load.max_num_seqs = args.max_num_seqs;
-    if (ctx.device == backends::DeviceKind::kGpu) {
-      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
-      // gpu_memory_utilization leaves after the weights and a profiling pass.
-      std::string why;
-      if (CudaGpuCount(&why) == 0) {
-        return Unavailable("model '" + model_name_ + "': KIND_GPU asked, but no GPU is usable: " + why);
-      }
-      load.device = DeviceKind::kCuda;
-      load.gpu_id = std::max(ctx.gpu_id, 0);
-      load.gpu_memory_utilization = args.gpu_memory_utilization;
-      load.enforce_eager = args.enforce_eager;
-    } else {
-      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
-    }
+    RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
+    ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
@@ -290,6 +293,22 @@ class LlmBackend final : public backends::Backend {
   }
 
  private:
+  // The tokenizer and its chat template (tokenizer_config.json, when there is one).
+  Status LoadTokenizer(const std::filesystem::path& folder) {
+    ASSIGN_OR_RETURN(tokenizer_,
+                     Tokenizer::FromFile((folder / "tokenizer.json").string(),
+                                         std::filesystem::exists(folder / "tokenizer_config.json")
+                                             ? (folder / "tokenizer_config.json").string()
+                                             : std::string()));
+    if (!tokenizer_->chat_template().empty()) {
+      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
+      if (!parsed.ok())
+        return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
+      chat_template_ = std::move(parsed).value();
+    }
+    return Status::Ok();
+  }
+
   // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
   // order and hands the request to the engine, or ends it.
   PromptPool::Admit Prepare(backends::BackendRequest br) {
