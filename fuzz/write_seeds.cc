@@ -54,12 +54,12 @@ void WriteIpcSeeds(const std::string& dir) {
   failed.final = true;
 
   ipc::InitMessage init;
-  init.model_name = "identity";
-  init.model_version = 1;
-  init.config = "\x0a\x08identity";
-  init.model_dir = "identity";
-  init.version_dir = "identity/1";
-  init.cpu_threads = 2;
+  init.instance.model_name = "identity";
+  init.instance.model_version = 1;
+  init.instance.config.set_name("identity");
+  init.instance.model_dir = "identity";
+  init.instance.version_dir = "identity/1";
+  init.instance.cpu_threads = 2;
 
   const std::vector<std::pair<std::string, ipc::Message>> messages = {
       {"init", {0, init}},

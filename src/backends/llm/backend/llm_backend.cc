@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -13,6 +15,7 @@
 #include "backends/llm/backend/engine_args.h"
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
+#include "backends/llm/backend/prompt_pool.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
@@ -53,7 +56,7 @@ class SequenceDetokenizer final : public Detokenizer {
 // requests send everything at the end).
 struct Pending {
   llm_contract::LlmRequest request;
-  std::shared_ptr<stub::ResponseSender> sender;
+  std::shared_ptr<backends::ResponseSender> sender;
   std::string prompt_text;
   int32_t num_prompt_tokens = 0;
   std::map<int32_t, std::string> text;  // per sequence index
@@ -63,13 +66,63 @@ struct Pending {
   std::map<int32_t, std::string> finish;
 };
 
-class LlmBackend final : public stub::Backend {
+// Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
+// cores, 1 to 4. A 4,000-token prompt takes ~1-2 ms to tokenize (Qwen's tokenizer, one core):
+// 32 such requests arriving together wait up to ~35-70 ms behind each other on one thread.
+int PromptThreads() {
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
+}
+
+// How to load the model for this instance: the engine arguments, on the instance's device.
+Result<ModelLoadOptions> LoadOptions(const EngineArgs& args, const InstanceSpec& instance,
+                                     const std::string& model_name) {
+  ModelLoadOptions load;
+  load.cpu_threads = instance.cpu_threads;
+  load.block_size = args.block_size;
+  load.num_blocks = args.num_gpu_blocks_override;
+  load.max_model_len = args.max_model_len;
+  load.max_num_batched_tokens = args.max_num_batched_tokens;
+  load.max_num_seqs = args.max_num_seqs;
+  switch (instance.kind) {
+    case InstanceKind::kGpu: {
+      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
+      // gpu_memory_utilization leaves after the weights and a profiling pass.
+      std::string why;
+      if (CudaGpuCount(&why) == 0) {
+        return Unavailable("model '" + model_name +
+                           "': KIND_GPU asked, but no GPU is usable: " + why);
+      }
+      load.device = DeviceKind::kCuda;
+      load.gpu_id = std::max(instance.gpu_id, 0);
+      load.gpu_memory_utilization = args.gpu_memory_utilization;
+      load.enforce_eager = args.enforce_eager;
+      break;
+    }
+    case InstanceKind::kCpu:
+      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
+      break;
+  }
+  return load;
+}
+
+// A generation request ready for the engine: what Start prepared, for Prepare's admission.
+struct Admission {
+  std::shared_ptr<Pending> pending;
+  EngineRequest request;
+};
+
+// The Cancelled error every cancelled request ends with.
+Status RequestCancelled() {
+  return Cancelled("Request was cancelled");
+}
+
+class LlmBackend final : public backends::Backend {
  public:
   // A tokenize request may hold this many contexts' worth of tokens (its count may exceed the
   // context, as vLLM's /tokenize reports it; the bound keeps one request's work finite).
   static constexpr size_t kTokenizeContexts = 8;
 
-  Status Initialize(const stub::BackendContext& ctx) override {
+  Status Initialize(const InstanceSpec& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
     auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -86,37 +139,8 @@ class LlmBackend final : public stub::Backend {
     }
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
-    ASSIGN_OR_RETURN(tokenizer_,
-                     Tokenizer::FromFile((tokenizer_folder / "tokenizer.json").string(),
-                                         std::filesystem::exists(tokenizer_folder / "tokenizer_config.json")
-                                             ? (tokenizer_folder / "tokenizer_config.json").string()
-                                             : std::string()));
-    if (!tokenizer_->chat_template().empty()) {
-      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
-      if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
-      chat_template_ = std::move(parsed).value();
-    }
-    ModelLoadOptions load;
-    load.cpu_threads = ctx.cpu_threads;
-    load.block_size = args.block_size;
-    load.num_blocks = args.num_gpu_blocks_override;
-    load.max_model_len = args.max_model_len;
-    load.max_num_batched_tokens = args.max_num_batched_tokens;
-    load.max_num_seqs = args.max_num_seqs;
-    if (ctx.device == stub::DeviceKind::kGpu) {
-      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
-      // gpu_memory_utilization leaves after the weights and a profiling pass.
-      std::string why;
-      if (CudaGpuCount(&why) == 0) {
-        return Unavailable("model '" + model_name_ + "': KIND_GPU asked, but no GPU is usable: " + why);
-      }
-      load.device = DeviceKind::kCuda;
-      load.gpu_id = std::max(ctx.gpu_id, 0);
-      load.gpu_memory_utilization = args.gpu_memory_utilization;
-      load.enforce_eager = args.enforce_eager;
-    } else {
-      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
-    }
+    RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
+    ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
@@ -152,6 +176,7 @@ class LlmBackend final : public stub::Backend {
       return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
+    prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
     spdlog::info(
         "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
@@ -161,22 +186,63 @@ class LlmBackend final : public stub::Backend {
     return Status::Ok();
   }
 
-  void Execute(stub::BackendRequest br) override {
+  // On the stub's IPC thread: only queues the request for a prompt worker (Prepare).
+  void Execute(backends::BackendRequest br) override {
+    const uint64_t id = br.id;
     auto sender = br.sender;
-    Status s = Start(std::move(br));
-    if (!s.ok()) (void)sender->SendError(s);
-  }
-
-  void Cancel(uint64_t id) override {
     {
       MutexLock lock(mu_);
-      if (!pending_.count(id)) return;
-      cancelled_.insert(id);
+      preparing_[id] = sender;
+    }
+    // Shared: std::function copies its target.
+    auto request = std::make_shared<backends::BackendRequest>(std::move(br));
+    if (prompts_->Post(id, [this, request] { return Prepare(std::move(*request)); })) return;
+    {
+      MutexLock lock(mu_);
+      preparing_.erase(id);
+    }
+    (void)sender->SendError(Unavailable("model instance is shutting down"));
+  }
+
+  // On the stub's IPC thread. A request still waiting for a prompt worker ends here and now; one
+  // being prepared ends at its admission (the sender says it is cancelled); one in the engine is
+  // aborted there and ends with its last output.
+  void Cancel(uint64_t id) override {
+    std::shared_ptr<backends::ResponseSender> withdrawn;
+    {
+      MutexLock lock(mu_);
+      if (auto it = preparing_.find(id); it != preparing_.end()) {
+        if (!prompts_->Withdraw(id)) return;
+        withdrawn = std::move(it->second);
+        preparing_.erase(it);
+      } else {
+        if (!pending_.count(id)) return;
+        cancelled_.insert(id);
+      }
+    }
+    if (withdrawn) {
+      (void)withdrawn->SendError(RequestCancelled());
+      return;
     }
     engine_->Abort(std::to_string(id));
   }
 
+  // Teardown order: the prompt workers first (queued requests end Unavailable, the ones being
+  // prepared are admitted), then the engine (which ends every request it holds).
   void Finalize() override {
+    if (prompts_) {
+      for (uint64_t id : prompts_->Stop()) {
+        std::shared_ptr<backends::ResponseSender> sender;
+        {
+          MutexLock lock(mu_);
+          auto it = preparing_.find(id);
+          if (it == preparing_.end()) continue;
+          sender = std::move(it->second);
+          preparing_.erase(it);
+        }
+        (void)sender->SendError(Unavailable("model instance is shutting down"));
+      }
+    }
     if (engine_) engine_->Stop();
     engine_.reset();
     MutexLock lock(mu_);
@@ -193,7 +259,57 @@ class LlmBackend final : public stub::Backend {
   }
 
  private:
-  Status Start(stub::BackendRequest br) {
+  // The tokenizer and its chat template (tokenizer_config.json, when there is one).
+  Status LoadTokenizer(const std::filesystem::path& folder) {
+    ASSIGN_OR_RETURN(tokenizer_,
+                     Tokenizer::FromFile((folder / "tokenizer.json").string(),
+                                         std::filesystem::exists(folder / "tokenizer_config.json")
+                                             ? (folder / "tokenizer_config.json").string()
+                                             : std::string()));
+    if (!tokenizer_->chat_template().empty()) {
+      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
+      if (!parsed.ok())
+        return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
+      chat_template_ = std::move(parsed).value();
+    }
+    return Status::Ok();
+  }
+
+  // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
+  // order and hands the request to the engine, or ends it.
+  PromptPool::Admit Prepare(backends::BackendRequest br) {
+    const uint64_t id = br.id;
+    auto sender = br.sender;
+    auto admission = std::make_shared<std::optional<Admission>>();
+    // A request cancelled while it waited is not worth tokenizing.
+    Status status =
+        sender->IsCancelled() ? RequestCancelled() : Start(std::move(br), admission.get());
+    return [this, id, sender, status, admission] {
+      Status result = status;
+      {
+        // One critical section: a Cancel finds the request in preparing_ or in pending_.
+        MutexLock lock(mu_);
+        preparing_.erase(id);
+        if (result.ok() && sender->IsCancelled()) {
+          result = RequestCancelled();
+        } else if (result.ok() && admission->has_value()) {
+          result = AdmitLocked(id, std::move(**admission));
+        }
+      }
+      if (!result.ok()) (void)sender->SendError(result);
+    };
+  }
+
+  // Hands a prepared request to the engine (its outputs come to OnOutput).
+  Status AdmitLocked(uint64_t id, Admission admission) SLUICE_REQUIRES(mu_) {
+    pending_[id] = admission.pending;
+    Status added = engine_->AddRequest(std::move(admission.request));
+    if (!added.ok()) pending_.erase(id);
+    return added;
+  }
+
+  // Everything before the engine; a request for the engine leaves in `admission` what it needs.
+  Status Start(backends::BackendRequest br, std::optional<Admission>* admission) {
     ASSIGN_OR_RETURN(llm_contract::LlmRequest req, ParseLlmRequest(br.request));
     using Kind = llm_contract::Prompt::Kind;
     using Task = llm_contract::Task;
@@ -252,29 +368,20 @@ class LlmBackend final : public stub::Backend {
     pending->sender = br.sender;
     pending->prompt_text = req.output.exclude_input_in_output ? "" : prompt;
     pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
-    {
-      MutexLock lock(mu_);
-      pending_[id] = pending;
-    }
     EngineRequest er;
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
     er.params = ToEngineSampling(req.sampling);
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
-    er.on_started = [sender = std::weak_ptr<stub::ResponseSender>(pending->sender)] {
+    er.on_started = [sender = std::weak_ptr<backends::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
     };
-    Status added = engine_->AddRequest(std::move(er));
-    if (!added.ok()) {
-      MutexLock lock(mu_);
-      pending_.erase(id);
-      return added;
-    }
+    admission->emplace(Admission{std::move(pending), std::move(er)});
     return Status::Ok();
   }
 
   // vLLM's /detokenize: the ids' text, special tokens kept.
-  Status Detokenize(const std::vector<int32_t>& ids, stub::ResponseSender& sender) {
+  Status Detokenize(const std::vector<int32_t>& ids, backends::ResponseSender& sender) {
     for (int32_t id : ids) {
       if (id >= tokenizer_->vocab_size()) {
         return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary of model '" +
@@ -287,7 +394,7 @@ class LlmBackend final : public stub::Backend {
   }
 
   // One typed response, the request's last.
-  static Status SendTyped(const llm_contract::LlmOutput& out, stub::ResponseSender& sender) {
+  static Status SendTyped(const llm_contract::LlmOutput& out, backends::ResponseSender& sender) {
     InferResponse resp;
     ASSIGN_OR_RETURN(Tensor t, LlmOutputTensor(out));
     resp.outputs.push_back(std::move(t));
@@ -398,13 +505,18 @@ class LlmBackend final : public stub::Backend {
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
-  Mutex mu_;
+  std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
+  Mutex mu_;  // taken before the prompt pool's and the engine's locks
+  // Requests queued or being prepared by a prompt worker, not yet in the engine.
+  std::map<uint64_t, std::shared_ptr<backends::ResponseSender>> preparing_ SLUICE_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<Pending>> pending_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> cancelled_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-std::unique_ptr<stub::Backend> MakeLlmBackend() { return std::make_unique<LlmBackend>(); }
+std::unique_ptr<backends::Backend> MakeLlmBackend() {
+  return std::make_unique<LlmBackend>();
+}
 
 }  // namespace sluice::llm
