@@ -10,6 +10,12 @@
 //   prefill_attention_bench                      # S = 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --cached 1000 4096 16384
 //   prefill_attention_bench --q-heads 32 --kv-heads 8 --head-dim 64 2048
+//
+// --decode times decode attention instead: --batch sequences of one new token each over a
+// context of C tokens (the lengths are contexts), with the grid bound a graph replay has
+// (--bound, the model's length, default 32768); it reports microseconds per call and the
+// bandwidth of the K/V rows read. SLUICE_CUDA_DECODE_STAGED=1 selects the staged kernel.
+//   prefill_attention_bench --decode --batch 1 512 2048 8192 32000
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -73,13 +79,17 @@ struct Options {
   int block_size = 16;
   int iters = 10;
   int cached = 0;
+  bool decode = false;
+  int batch = 1;
+  int bound = 32768;
   std::vector<int> lengths;
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: prefill_attention_bench [--q-heads N] [--kv-heads N] [--head-dim N] "
-               "[--block-size N] [--iters N] [--cached N] [S ...]\n");
+               "[--block-size N] [--iters N] [--cached N] [--decode [--batch N] [--bound N]] "
+               "[S ...]\n");
   std::exit(2);
 }
 
@@ -103,14 +113,23 @@ Options Parse(int argc, char** argv) {
       o.iters = next();
     } else if (a == "--cached") {
       o.cached = next();
+    } else if (a == "--decode") {
+      o.decode = true;
+    } else if (a == "--batch") {
+      o.batch = next();
+    } else if (a == "--bound") {
+      o.bound = next();
     } else if (!a.empty() && a[0] != '-') {
       o.lengths.push_back(std::atoi(a.c_str()));
     } else {
       Usage();
     }
   }
-  if (o.lengths.empty()) o.lengths = {1800, 7000, 20000, 32000};
-  if (o.q_heads <= 0 || o.kv_heads <= 0 || o.q_heads % o.kv_heads != 0 || o.block_size <= 0 ||
+  if (o.lengths.empty()) {
+    o.lengths = o.decode ? std::vector<int>{512, 2048, 8192, 20000, 32000}
+                         : std::vector<int>{1800, 7000, 20000, 32000};
+  }
+  if (o.batch <= 0 || o.bound <= 0 || o.q_heads <= 0 || o.kv_heads <= 0 || o.q_heads % o.kv_heads != 0 || o.block_size <= 0 ||
       o.iters <= 0 || o.cached < 0) {
     Usage();
   }
@@ -142,12 +161,95 @@ double MedianMs(int iters, cudaStream_t stream, Fn&& run) {
   return ms[ms.size() / 2];
 }
 
+// --decode: o.batch sequences, each one new token over `context` tokens (own shuffled blocks).
+void RunDecode(const Options& o, cudaStream_t stream) {
+  const AttentionShape shape{o.q_heads, o.kv_heads, o.head_dim,
+                             1.f / std::sqrt(static_cast<float>(o.head_dim))};
+  const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
+  const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
+  const char* staged = std::getenv("SLUICE_CUDA_DECODE_STAGED");
+  std::printf("decode: batch %d, grid bound %d, staged %s\n", o.batch, o.bound,
+              staged != nullptr ? staged : "(unset)");
+  std::printf("%8s %12s %12s %10s\n", "context", "us", "kv_MB", "GB/s");
+  std::mt19937_64 rng(12345);
+  for (const int context : o.lengths) {
+    if (context < 1) continue;
+    const int per_seq = (context + o.block_size - 1) / o.block_size;
+    const int num_blocks = per_seq * o.batch;
+    std::vector<int32_t> table(num_blocks);
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng);
+    std::vector<int32_t> positions, slots, row_seq, first_row, num_new, num_cached, block_begin;
+    for (int b = 0; b < o.batch; ++b) {
+      const int pos = context - 1;
+      positions.push_back(pos);
+      slots.push_back(table[b * per_seq + pos / o.block_size] * o.block_size + pos % o.block_size);
+      row_seq.push_back(b);
+      first_row.push_back(b);
+      num_new.push_back(1);
+      num_cached.push_back(context - 1);
+      block_begin.push_back(b * per_seq);
+    }
+    const size_t cache_elems = static_cast<size_t>(num_blocks) * o.block_size * kv_width;
+    bf16* q = Upload(RandomBf16(static_cast<size_t>(o.batch) * out_width, 1));
+    bf16* k_cache = Upload(RandomBf16(cache_elems, 2));
+    bf16* v_cache = Upload(RandomBf16(cache_elems, 3));
+    std::vector<int32_t*> owned = {Upload(std::vector<int32_t>(o.batch, 0)), Upload(positions),
+                                   Upload(slots),      Upload(row_seq),
+                                   Upload(first_row),  Upload(num_new),
+                                   Upload(num_cached), Upload(block_begin),
+                                   Upload(table)};
+    DeviceStep step;
+    step.tokens = owned[0];
+    step.positions = owned[1];
+    step.slots = owned[2];
+    step.row_seq = owned[3];
+    step.seq_first_row = owned[4];
+    step.seq_num_new = owned[5];
+    step.seq_num_cached = owned[6];
+    step.seq_block_begin = owned[7];
+    step.block_tables = owned[8];
+    step.rows = o.batch;
+    step.num_seqs = o.batch;
+    step.block_size = o.block_size;
+    step.max_num_new = 1;
+    step.max_context = std::max(context, o.bound);
+    const size_t ws_bytes = sluice::llm::cuda::AttentionWorkspaceBytes(step, shape);
+    void* ws = nullptr;
+    CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
+    bf16* out = nullptr;
+    CHECK_CUDA(cudaMalloc(&out, static_cast<size_t>(o.batch) * out_width * sizeof(bf16)));
+    const double ms = MedianMs(o.iters, stream, [&] {
+      sluice::llm::cuda::Attention(q, static_cast<int32_t>(out_width), k_cache, v_cache, step,
+                                   shape, ws, ws_bytes, out, stream, PrefillPath::kAuto);
+    });
+    const double mb = 2.0 * o.batch * context * kv_width * sizeof(bf16) / 1e6;
+    std::printf("%8d %12.1f %12.1f %10.0f\n", context, ms * 1e3, mb, mb / ms);
+    std::fflush(stdout);
+    for (int32_t* ptr : owned) cudaFree(ptr);
+    for (void* ptr : {static_cast<void*>(q), static_cast<void*>(k_cache),
+                      static_cast<void*>(v_cache), ws, static_cast<void*>(out)}) {
+      cudaFree(ptr);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = Parse(argc, argv);
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  if (o.decode) {
+    std::printf("%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d, median of %d\n",
+                prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim,
+                o.block_size, o.iters);
+    cudaStream_t stream = nullptr;
+    CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    RunDecode(o, stream);
+    cudaStreamDestroy(stream);
+    return 0;
+  }
   std::printf("%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d cached %d, median "
               "of %d\n",
               prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size,

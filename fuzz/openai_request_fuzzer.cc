@@ -2,7 +2,8 @@
 // parsed as the routes parse them (bounded JSON, then the request), each input both as a
 // completions and as a chat body. Invariant: a request the frontend accepts builds
 // per-choice InferRequests that the llm backend's own parser (backends/llm/backend/
-// llm_request.h) accepts too, so no accepted request fails later as a backend error.
+// llm_request.h) accepts too, so no accepted request fails later as a backend error, and
+// the backend decodes exactly the contract the frontend filled.
 
 #include <algorithm>
 #include <cstddef>
@@ -26,9 +27,12 @@ void Check(const nlohmann::json& body, bool chat) {
   FUZZ_CHECK(choices >= 1, "an accepted request without choices");
   // The first and the last choice: every other differs only by its index.
   for (int index : {0, choices - 1}) {
-    InferRequest request = openai::BuildInferRequest(*parsed, index);
-    auto llm = llm::ParseLlmRequest(request);
+    auto request = openai::BuildInferRequest(*parsed, index);
+    FUZZ_CHECK(request.ok(), request.status().message());
+    auto llm = llm::ParseLlmRequest(*request);
     FUZZ_CHECK(llm.ok(), llm.status().message());
+    FUZZ_CHECK(*llm == openai::ChoiceContract(*parsed, index),
+               "the contract changed on its way to the backend");
   }
 }
 

@@ -1,6 +1,8 @@
 // Writes the binary seeds of the fuzz corpus from Sluice's own encoders, so that they stay
-// valid when the formats change: IPC frames of every message type (corpus/ipc_message/) and
-// gRPC ModelInferRequests (corpus/grpc_infer/). Usage: fuzz_write_seeds <fuzz/corpus dir>.
+// valid when the formats change: IPC frames of every message type (corpus/ipc_message/),
+// gRPC ModelInferRequests (corpus/grpc_infer/) and the binary LLM contract
+// (corpus/llm_contract/: a selector byte, 0 request / 1 output, then the encoding). Usage:
+// fuzz_write_seeds <fuzz/corpus dir>.
 
 #include <cstdio>
 #include <fstream>
@@ -8,6 +10,7 @@
 #include <vector>
 
 #include "grpc_service.pb.h"
+#include "ipc/llm_contract_codec.h"
 #include "ipc/message.h"
 
 namespace {
@@ -51,12 +54,12 @@ void WriteIpcSeeds(const std::string& dir) {
   failed.final = true;
 
   ipc::InitMessage init;
-  init.model_name = "identity";
-  init.model_version = 1;
-  init.config = "\x0a\x08identity";
-  init.model_dir = "identity";
-  init.version_dir = "identity/1";
-  init.cpu_threads = 2;
+  init.instance.model_name = "identity";
+  init.instance.model_version = 1;
+  init.instance.config.set_name("identity");
+  init.instance.model_dir = "identity";
+  init.instance.version_dir = "identity/1";
+  init.instance.cpu_threads = 2;
 
   const std::vector<std::pair<std::string, ipc::Message>> messages = {
       {"init", {0, init}},
@@ -142,6 +145,37 @@ void WriteGrpcSeeds(const std::string& dir) {
   Write(dir + "/raw_bytes.bin", text.SerializeAsString());
 }
 
+void WriteLlmContractSeeds(const std::string& dir) {
+  using namespace llm_contract;
+  LlmRequest chat;
+  chat.prompt.kind = Prompt::Kind::kChat;
+  chat.prompt.messages = {{"system", "Be brief.", std::nullopt},
+                          {"user", "Tell me a fortune.", "ann"}};
+  chat.sampling.temperature = 0.7;
+  chat.sampling.seed = 1234;
+  chat.sampling.stop = {"\n\n"};
+  chat.sampling.stop_token_ids = {2, 151645};
+  chat.sampling.logit_bias = {{5, -100}};
+  chat.sampling.logprobs = 2;
+  chat.output.stream = chat.output.exclude_input_in_output = chat.output.typed_responses = true;
+  LlmRequest tokens;
+  tokens.prompt.kind = Prompt::Kind::kTokenIds;
+  tokens.prompt.token_ids = {3281, 1317, 261, 590};
+  tokens.task = Task::kDetokenize;
+  LlmOutput out;
+  out.text = "Once";
+  out.token_ids = {3281};
+  out.finish_reason = FinishReason::kLength;
+  out.cumulative_logprob = -0.25;
+  out.logprobs = {
+      {{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}}};
+  out.num_prompt_tokens = 4;
+  out.num_output_tokens = 1;
+  Write(dir + "/request_chat.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(chat));
+  Write(dir + "/request_token_ids.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(tokens));
+  Write(dir + "/output_logprobs.bin", std::string(1, '\1') + *ipc::EncodeLlmOutput(out));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -152,5 +186,6 @@ int main(int argc, char** argv) {
   const std::string root = argv[1];
   WriteIpcSeeds(root + "/ipc_message");
   WriteGrpcSeeds(root + "/grpc_infer");
+  WriteLlmContractSeeds(root + "/llm_contract");
   return 0;
 }

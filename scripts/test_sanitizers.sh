@@ -32,7 +32,8 @@ export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 # reports every handoff through gRPC as a race (over 2,000 reports, every one with libgpr in
 # its stacks); build-clang runs those tests under ASan + UBSan.
 tsan_tests=(ipc_message_test http_test core_lifecycle_test repository_test
-            stub_process_test stub_backends_test llm_engine_test)
+            stub_process_test stub_backends_test llm_engine_test prompt_pool_test
+            stub_prompt_burst_test)
 
 build() {  # build DIR TARGETS...
   local dir=$1

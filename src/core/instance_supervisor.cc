@@ -218,8 +218,9 @@ Result<std::unique_ptr<ModelInstance>> InstanceSupervisor::Launch(InstanceLaunch
   state->spec = spec;
   state->outer = std::move(callbacks);
   state->policy = policy;
-  state->label = "model '" + spec.model_name + "' version " + std::to_string(spec.model_version) +
-                 " instance " + std::to_string(spec.instance_index);
+  state->label = "model '" + spec.instance.model_name + "' version " +
+                 std::to_string(spec.instance.model_version) + " instance " +
+                 std::to_string(spec.instance.instance_index);
   ASSIGN_OR_RETURN(std::unique_ptr<ModelInstance> first, launcher.Launch(spec, state->InnerCallbacks(1)));
   {
     MutexLock lock(state->mu);

@@ -104,43 +104,86 @@ std::string ModelVersion::Describe() const {
   return "model '" + name_ + "' version " + std::to_string(version_);
 }
 
-Status ModelVersion::Load() {
-  const auto start = Clock::now();
-  std::vector<StubLaunchSpec> specs;
-  int index = 0;
+std::vector<StubLaunchSpec> ModelVersion::LaunchSpecs() const {
+  std::vector<InstancePlacement> places;
   for (const auto& group : config_.instance_group()) {
-    for (const InstancePlacement& place : PlaceInstances(group, options_.visible_gpus)) {
-      StubLaunchSpec spec;
-      spec.stub_path = options_.stub_path;
-      spec.model_name = name_;
-      spec.model_version = version_;
-      spec.config = config_;
-      spec.model_dir = model_dir_;
-      spec.version_dir = model_dir_ + "/" + std::to_string(version_);
-      spec.instance_index = index++;
-      spec.use_gpu = place.gpu;
-      spec.gpu_id = place.gpu_id;
-      spec.cpu_threads = options_.cpu_threads;
-      spec.verbose_log = options_.verbose_log;
-      spec.heartbeat_interval = options_.heartbeat_interval;
-      spec.heartbeat_timeout = options_.heartbeat_timeout;
-      specs.push_back(std::move(spec));
-    }
+    for (const InstancePlacement& place : PlaceInstances(group, options_.visible_gpus))
+      places.push_back(place);
   }
-  if (specs.empty()) {
+  if (places.empty()) places.emplace_back();  // one instance on the CPU
+  std::vector<StubLaunchSpec> specs;
+  for (const InstancePlacement& place : places) {
     StubLaunchSpec spec;
     spec.stub_path = options_.stub_path;
-    spec.model_name = name_;
-    spec.model_version = version_;
-    spec.config = config_;
-    spec.model_dir = model_dir_;
-    spec.version_dir = model_dir_ + "/" + std::to_string(version_);
-    spec.cpu_threads = options_.cpu_threads;
-    spec.verbose_log = options_.verbose_log;
     spec.heartbeat_interval = options_.heartbeat_interval;
     spec.heartbeat_timeout = options_.heartbeat_timeout;
+    InstanceSpec& instance = spec.instance;
+    instance.model_name = name_;
+    instance.model_version = version_;
+    instance.config = config_;
+    instance.model_dir = model_dir_;
+    instance.version_dir = model_dir_ + "/" + std::to_string(version_);
+    instance.instance_index = static_cast<int>(specs.size());
+    instance.kind = place.gpu ? InstanceKind::kGpu : InstanceKind::kCpu;
+    instance.gpu_id = place.gpu_id;
+    instance.cpu_threads = options_.cpu_threads;
+    instance.verbose_log = options_.verbose_log;
     specs.push_back(std::move(spec));
   }
+  return specs;
+}
+
+StubCallbacks ModelVersion::InstanceCallbacks(size_t i) {
+  std::weak_ptr<ModelVersion> weak = weak_from_this();
+  StubCallbacks callbacks;
+  callbacks.on_response = [weak](uint64_t id, ResponseEvent event) {
+    if (auto self = weak.lock()) self->OnResponse(id, std::move(event));
+  };
+  callbacks.on_started = [weak](uint64_t id) {
+    if (auto self = weak.lock()) self->OnStarted(id);
+  };
+  callbacks.on_exit = [weak, i](const std::string& reason, bool expected) {
+    if (auto self = weak.lock()) self->OnInstanceExit(i, reason, expected);
+  };
+  callbacks.on_restarting = [weak, i](StubCallbacks::RestartPhase phase,
+                                      const std::string& reason) {
+    if (auto self = weak.lock()) self->OnInstanceRestarting(i, phase, reason);
+  };
+  callbacks.on_restarted = [weak, i] {
+    if (auto self = weak.lock()) self->OnInstanceRestarted(i);
+  };
+  return callbacks;
+}
+
+Status ModelVersion::LaunchInstances(const std::vector<StubLaunchSpec>& specs) {
+  for (size_t i = 0; i < specs.size(); ++i) {
+    RestartPolicy policy = options_.restart;
+    policy.ready_timeout = options_.load_timeout;
+    policy.kill_timeout = options_.kill_timeout;
+    ASSIGN_OR_RETURN(auto launched,
+                     InstanceSupervisor::Launch(launcher_, specs[i], InstanceCallbacks(i), policy));
+    MutexLock lock(mu_);
+    instances_.push_back(std::move(launched));
+    instance_alive_[i] = true;
+  }
+  return Status::Ok();
+}
+
+Status ModelVersion::WaitInstancesReady(Clock::time_point deadline) {
+  // Instances initialize in parallel; wait for each within the shared deadline.
+  const std::vector<ModelInstance*> launched = Instances();
+  for (size_t i = 0; i < launched.size(); ++i) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    Status status = launched[i]->WaitReady(std::max(left, std::chrono::milliseconds(1)));
+    if (!status.ok())
+      return launched.size() > 1 ? status.WithPrefix("instance " + std::to_string(i)) : status;
+  }
+  return Status::Ok();
+}
+
+Status ModelVersion::Load() {
+  const auto start = Clock::now();
+  const std::vector<StubLaunchSpec> specs = LaunchSpecs();
   if (specs.size() > static_cast<size_t>(std::max(options_.max_instances, 1))) {
     Status refused = InvalidArgument(
         "instance_group asks for " + std::to_string(specs.size()) +
@@ -155,48 +198,10 @@ Status ModelVersion::Load() {
     MutexLock lock(mu_);
     instance_alive_.assign(specs.size(), false);
   }
-
-  Status status;
-  std::weak_ptr<ModelVersion> weak = weak_from_this();
-  for (size_t i = 0; i < specs.size() && status.ok(); ++i) {
-    StubCallbacks callbacks;
-    callbacks.on_response = [weak](uint64_t id, ResponseEvent event) {
-      if (auto self = weak.lock()) self->OnResponse(id, std::move(event));
-    };
-    callbacks.on_started = [weak](uint64_t id) {
-      if (auto self = weak.lock()) self->OnStarted(id);
-    };
-    callbacks.on_exit = [weak, i](const std::string& reason, bool expected) {
-      if (auto self = weak.lock()) self->OnInstanceExit(i, reason, expected);
-    };
-    callbacks.on_restarting = [weak, i](StubCallbacks::RestartPhase phase, const std::string& reason) {
-      if (auto self = weak.lock()) self->OnInstanceRestarting(i, phase, reason);
-    };
-    callbacks.on_restarted = [weak, i] {
-      if (auto self = weak.lock()) self->OnInstanceRestarted(i);
-    };
-    RestartPolicy policy = options_.restart;
-    policy.ready_timeout = options_.load_timeout;
-    policy.kill_timeout = options_.kill_timeout;
-    auto launched = InstanceSupervisor::Launch(launcher_, specs[i], std::move(callbacks), policy);
-    if (!launched.ok()) {
-      status = launched.status();
-      break;
-    }
-    MutexLock lock(mu_);
-    instances_.push_back(std::move(launched).value());
-    instance_alive_[i] = true;
-  }
-  // Instances initialize in parallel; wait for each within the shared deadline.
-  const auto deadline = start + options_.load_timeout;
-  const std::vector<ModelInstance*> launched = Instances();
-  for (size_t i = 0; i < launched.size() && status.ok(); ++i) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    status = launched[i]->WaitReady(std::max(left, std::chrono::milliseconds(1)));
-    if (!status.ok() && launched.size() > 1)
-      status = status.WithPrefix("instance " + std::to_string(i));
-  }
+  Status status = LaunchInstances(specs);
+  if (status.ok()) status = WaitInstancesReady(start + options_.load_timeout);
   if (status.ok()) {
+    // Under one lock with the check: an instance that exits now is seen by OnInstanceExit.
     MutexLock lock(mu_);
     for (bool alive : instance_alive_) {
       if (!alive) status = Unavailable("an instance exited during load: " + reason_);

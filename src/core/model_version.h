@@ -101,6 +101,16 @@ class ModelVersion : public std::enable_shared_from_this<ModelVersion> {
                std::shared_ptr<const void> keepalive, VersionOptions options,
                InstanceLauncher& launcher, BackgroundTasks& tasks);
 
+  // One launch spec per instance of the config's instance groups (one CPU instance when it
+  // names none): the one place an InstanceSpec is built.
+  std::vector<StubLaunchSpec> LaunchSpecs() const;
+  // What instance `index`'s supervisor calls back: this version, while it lives.
+  StubCallbacks InstanceCallbacks(size_t index);
+  // Launches the instances in order (they initialize in parallel); stops at the first error.
+  Status LaunchInstances(const std::vector<StubLaunchSpec>& specs) SLUICE_EXCLUDES(mu_);
+  // Waits for every launched instance to be ready by `deadline`; the first error.
+  Status WaitInstancesReady(std::chrono::steady_clock::time_point deadline) SLUICE_EXCLUDES(mu_);
+
   void OnResponse(uint64_t id, ResponseEvent event) SLUICE_EXCLUDES(mu_);
   // The backend started request `id`: its queue time ends, it is no longer pending.
   void OnStarted(uint64_t id) SLUICE_EXCLUDES(mu_);

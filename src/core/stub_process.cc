@@ -331,8 +331,9 @@ Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& sp
   auto impl = std::make_unique<Impl>();
   impl->spec = spec;
   impl->callbacks = std::move(callbacks);
-  impl->label = "model '" + spec.model_name + "' version " + std::to_string(spec.model_version) +
-                " instance " + std::to_string(spec.instance_index);
+  impl->label = "model '" + spec.instance.model_name + "' version " +
+                std::to_string(spec.instance.model_version) + " instance " +
+                std::to_string(spec.instance.instance_index);
   if (spec.heartbeat_interval.count() <= 0 || spec.heartbeat_timeout.count() <= 0)
     return InvalidArgument(impl->label + ": heartbeat interval and timeout must be positive");
 
@@ -372,19 +373,8 @@ Result<std::unique_ptr<StubProcess>> StubProcess::Spawn(const StubLaunchSpec& sp
     impl->last_ack = Clock::now();
   }
 
-  ipc::InitMessage init;
-  init.model_name = spec.model_name;
-  init.model_version = spec.model_version;
-  if (!spec.config.SerializeToString(&init.config)) init.config.clear();
-  init.model_dir = spec.model_dir;
-  init.version_dir = spec.version_dir;
-  init.instance_index = spec.instance_index;
-  init.use_gpu = spec.use_gpu;
-  init.gpu_id = spec.gpu_id;
-  init.cpu_threads = spec.cpu_threads;
-  init.verbose_log = spec.verbose_log;
   ipc::Message m;
-  m.body = std::move(init);
+  m.body = ipc::InitMessage{spec.instance};
   Status sent = link->Send(m, kSendTimeout);
 
   std::unique_ptr<StubProcess> stub(new StubProcess());
@@ -541,6 +531,11 @@ bool StubProcess::running() const {
 std::vector<MetricFamily> StubProcess::Metrics() const {
   MutexLock lock(impl_->mu);
   return impl_->metrics;
+}
+
+Clock::time_point StubProcess::last_heartbeat_ack() const {
+  MutexLock lock(impl_->mu);
+  return impl_->last_ack;
 }
 
 }  // namespace sluice::core

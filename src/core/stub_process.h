@@ -15,24 +15,17 @@
 #include <string>
 
 #include "common/inference.h"
+#include "common/instance_spec.h"
 #include "common/metric_family.h"
 #include "common/status.h"
-#include "model_config.pb.h"
 
 namespace sluice::core {
 
+// How to start one instance's stub: the instance (sent to the stub as is) and the server's
+// side of its supervision.
 struct StubLaunchSpec {
   std::string stub_path;  // the sluice-stub binary
-  std::string model_name;
-  int64_t model_version = 0;
-  inference::ModelConfig config;  // the effective config (backend named in it)
-  std::string model_dir;
-  std::string version_dir;
-  int instance_index = 0;
-  bool use_gpu = false;
-  int gpu_id = -1;
-  int cpu_threads = 0;
-  bool verbose_log = false;
+  InstanceSpec instance;
   std::chrono::milliseconds heartbeat_interval{500};
   // No heartbeat reply this long: hung. Counted from the stub's first message; until then
   // (exec, loading its libraries) WaitReady's timeout bounds its start.
@@ -87,6 +80,8 @@ class StubProcess {
   bool running() const;
   // The backend's latest metric families (refreshed with each heartbeat).
   std::vector<MetricFamily> Metrics() const;
+  // When the stub last answered a heartbeat (or finished initializing).
+  std::chrono::steady_clock::time_point last_heartbeat_ack() const;
 
  private:
   StubProcess() = default;

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/tensor.h"
+#include "ipc/instance_spec_codec.h"
 #include "ipc/metric_codec.h"
 #include "ipc/wire_buffer.h"
 
@@ -135,20 +136,8 @@ Status EncodeInferResponse(Encoder& e, const InferResponse& r) {
 Status EncodeBody(Encoder& e, const Message& m) {
   WireWriter& w = e.w();
   switch (m.type()) {
-    case MessageType::kInit: {
-      const auto& b = std::get<InitMessage>(m.body);
-      RETURN_IF_ERROR(e.Name("model name", b.model_name, kMaxNameBytes));
-      w.I64(b.model_version);
-      RETURN_IF_ERROR(e.Name("model config", b.config, kMaxConfigBytes));
-      RETURN_IF_ERROR(e.Name("model directory", b.model_dir, kMaxPathBytes));
-      RETURN_IF_ERROR(e.Name("version directory", b.version_dir, kMaxPathBytes));
-      w.U32(static_cast<uint32_t>(b.instance_index));
-      w.U8(b.use_gpu ? 1 : 0);
-      w.U32(static_cast<uint32_t>(b.gpu_id));
-      w.U32(static_cast<uint32_t>(b.cpu_threads));
-      w.U8(b.verbose_log ? 1 : 0);
-      return Status::Ok();
-    }
+    case MessageType::kInit:
+      return EncodeInstanceSpec(std::get<InitMessage>(m.body).instance, w);
     case MessageType::kInitResult:
       return e.Status_(std::get<InitResultMessage>(m.body).status);
     case MessageType::kRequest:
@@ -303,21 +292,7 @@ Result<MessageBody> DecodeBody(MessageType type, Decoder& d) {
   switch (type) {
     case MessageType::kInit: {
       InitMessage b;
-      ASSIGN_OR_RETURN(b.model_name, r.Str("model name", kMaxNameBytes));
-      ASSIGN_OR_RETURN(b.model_version, r.I64("model version"));
-      ASSIGN_OR_RETURN(b.config, r.Str("model config", kMaxConfigBytes));
-      ASSIGN_OR_RETURN(b.model_dir, r.Str("model directory", kMaxPathBytes));
-      ASSIGN_OR_RETURN(b.version_dir, r.Str("version directory", kMaxPathBytes));
-      ASSIGN_OR_RETURN(uint32_t index, r.U32("instance index"));
-      b.instance_index = static_cast<int32_t>(index);
-      ASSIGN_OR_RETURN(b.use_gpu, r.Bool("use gpu"));
-      ASSIGN_OR_RETURN(uint32_t gpu, r.U32("gpu id"));
-      b.gpu_id = static_cast<int32_t>(gpu);
-      ASSIGN_OR_RETURN(uint32_t threads, r.U32("cpu threads"));
-      b.cpu_threads = static_cast<int32_t>(threads);
-      ASSIGN_OR_RETURN(b.verbose_log, r.Bool("verbose log"));
-      if (b.instance_index < 0 || b.cpu_threads < 0)
-        return InvalidArgument("negative instance index or thread count");
+      ASSIGN_OR_RETURN(b.instance, DecodeInstanceSpec(r));
       return MessageBody(std::move(b));
     }
     case MessageType::kInitResult: {

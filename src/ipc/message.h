@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "common/inference.h"
+#include "common/instance_spec.h"
 #include "common/metric_family.h"
 #include "common/status.h"
 #include "ipc/shm_arena.h"
@@ -62,16 +63,7 @@ bool SentByStub(MessageType type);
 bool SentByServer(MessageType type);
 
 struct InitMessage {
-  std::string model_name;
-  int64_t model_version = 0;
-  std::string config;  // serialized inference::ModelConfig
-  std::string model_dir;
-  std::string version_dir;
-  int32_t instance_index = 0;
-  bool use_gpu = false;
-  int32_t gpu_id = -1;
-  int32_t cpu_threads = 0;
-  bool verbose_log = false;
+  InstanceSpec instance;  // ipc/instance_spec_codec.h
 };
 struct InitResultMessage {
   Status status;

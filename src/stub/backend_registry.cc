@@ -1,16 +1,15 @@
-// CreateBackend (declared in stub/backend.h): the one place that maps a config's
-// `backend` name to a built-in backend.
+#include "stub/backend_registry.h"
 
 #include "backends/identity/identity_backend.h"
 #include "backends/llm/backend/llm_backend.h"
 #include "backends/repeat/repeat_backend.h"
-#include "stub/backend.h"
 
 namespace sluice::stub {
 
-Result<std::unique_ptr<Backend>> CreateBackend(std::string_view name) {
-  if (name == "identity") return std::unique_ptr<Backend>(new backends::IdentityBackend());
-  if (name == "repeat") return std::unique_ptr<Backend>(new backends::RepeatBackend());
+Result<std::unique_ptr<backends::Backend>> CreateBackend(std::string_view name) {
+  if (name == "identity")
+    return std::unique_ptr<backends::Backend>(new backends::IdentityBackend());
+  if (name == "repeat") return std::unique_ptr<backends::Backend>(new backends::RepeatBackend());
   // Triton's vLLM backend contract, served by Sluice's own engine.
   if (name == "llm" || name == "vllm") return llm::MakeLlmBackend();
   if (name.empty()) return NotFound("the model config names no backend");

@@ -5,14 +5,14 @@
 
 #include <atomic>
 
+#include "backends/backend.h"
 #include "common/thread_annotations.h"
-#include "stub/backend.h"
 
 namespace sluice::stub {
 
 class StubRuntime;
 
-class IpcResponseSender : public ResponseSender {
+class IpcResponseSender : public backends::ResponseSender {
  public:
   // `runtime` outlives every sender (it lives until the process _exits).
   IpcResponseSender(StubRuntime& runtime, uint64_t request_id)

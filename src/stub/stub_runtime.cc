@@ -1,14 +1,14 @@
 #include "stub/stub_runtime.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-#include <spdlog/spdlog.h>
-
 #include "common/log_settings.h"
+#include "stub/backend_registry.h"
 #include "stub/ipc_response_sender.h"
 
 namespace sluice::stub {
@@ -52,18 +52,19 @@ void StubRuntime::Run() {
     Exit(2);
   }
   // The server's format (common/log_settings.h): stubs write to the server's stderr.
-  SetLogPattern("default", "[stub " + init->model_name + "/" + std::to_string(init->model_version) + "/" +
-                               std::to_string(init->instance_index) + "] ");
-  if (init->verbose_log) spdlog::set_level(spdlog::level::debug);
+  const InstanceSpec& instance = init->instance;
+  SetLogPattern("default", "[stub " + instance.model_name + "/" +
+                               std::to_string(instance.model_version) + "/" +
+                               std::to_string(instance.instance_index) + "] ");
+  if (instance.verbose_log) spdlog::set_level(spdlog::level::debug);
 
   // What the IPC thread reads is settled before it starts.
-  BackendContext ctx;
-  Status status = Prepare(*init, &ctx);
+  Status status = Prepare(instance);
 
   // Heartbeats are answered while the backend initializes.
   reader_ = std::thread([this] { ReadLoop(); });
 
-  if (status.ok()) status = Initialize(ctx);
+  if (status.ok()) status = Initialize(instance);
   if (status.ok()) initialized_.store(true);
   ipc::Message result;
   result.body = ipc::InitResultMessage{status};
@@ -93,20 +94,9 @@ void StubRuntime::Run() {
   Exit(0);
 }
 
-Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_out) {
-  BackendContext& ctx = *ctx_out;
-  ctx.model_name = init.model_name;
-  ctx.model_version = init.model_version;
-  if (!ctx.config.ParseFromString(init.config))
-    return InvalidArgument("the model config sent to the stub does not parse");
-  ctx.model_dir = init.model_dir;
-  ctx.version_dir = init.version_dir;
-  ctx.instance_index = init.instance_index;
-  ctx.device = init.use_gpu ? DeviceKind::kGpu : DeviceKind::kCpu;
-  ctx.gpu_id = init.gpu_id;
-  ctx.cpu_threads = init.cpu_threads;
-  backend_name_ = ctx.config.backend();
-  ASSIGN_OR_RETURN(behavior_, TestBehavior::FromConfig(ctx.config));
+Status StubRuntime::Prepare(const InstanceSpec& instance) {
+  backend_name_ = instance.config.backend();
+  ASSIGN_OR_RETURN(behavior_, TestBehavior::FromConfig(instance.config));
   if (behavior_.ignore_shutdown) {
     signal(SIGTERM, SIG_IGN);
     spdlog::warn("ignore_shutdown: Shutdown and SIGTERM will be ignored");
@@ -114,15 +104,17 @@ Status StubRuntime::Prepare(const ipc::InitMessage& init, BackendContext* ctx_ou
   return Status::Ok();
 }
 
-Status StubRuntime::Initialize(const BackendContext& ctx) {
+Status StubRuntime::Initialize(const InstanceSpec& instance) {
   ASSIGN_OR_RETURN(backend_, CreateBackend(backend_name_));
-  RETURN_IF_ERROR(backend_->Initialize(ctx));
+  RETURN_IF_ERROR(backend_->Initialize(instance));
   if (behavior_.gpu_hold_mib > 0) {
-    if (ctx.device == DeviceKind::kGpu) {
-      auto hold = GpuHold::Allocate(ctx.gpu_id < 0 ? 0 : ctx.gpu_id, behavior_.gpu_hold_mib);
+    if (instance.kind == InstanceKind::kGpu) {
+      auto hold =
+          GpuHold::Allocate(instance.gpu_id < 0 ? 0 : instance.gpu_id, behavior_.gpu_hold_mib);
       if (hold.ok()) {
         gpu_hold_ = std::move(hold).value();
-        spdlog::info("gpu_hold_mib: holding {} MiB on GPU {}", behavior_.gpu_hold_mib, ctx.gpu_id);
+        spdlog::info("gpu_hold_mib: holding {} MiB on GPU {}", behavior_.gpu_hold_mib,
+                     instance.gpu_id);
       } else {
         spdlog::warn("gpu_hold_mib: no GPU memory held: {}", hold.status().message());
       }
@@ -240,7 +232,7 @@ void StubRuntime::HandleRequest(uint64_t id, InferRequest request) {
     senders_[id] = sender;
   }
   if (!backend_->ReportsRequestStart()) sender->ReportStarted();
-  BackendRequest br;
+  backends::BackendRequest br;
   br.id = id;
   br.request = std::move(request);
   br.sender = std::move(sender);

@@ -16,10 +16,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include "backends/backend.h"
 #include "common/inference.h"
 #include "common/thread_annotations.h"
 #include "ipc/connection.h"
-#include "stub/backend.h"
 #include "stub/gpu_hold.h"
 #include "stub/test_behavior.h"
 
@@ -47,15 +47,15 @@ class StubRuntime {
   void HandleCancel(uint64_t id) SLUICE_EXCLUDES(mu_);
   void HandleHeartbeat(uint64_t sequence);
   // Reads the launch spec and the test behaviour (before the IPC thread starts).
-  Status Prepare(const ipc::InitMessage& init, BackendContext* ctx);
+  Status Prepare(const InstanceSpec& instance);
   // Creates and initializes the backend (main thread, while the IPC thread runs).
-  Status Initialize(const BackendContext& ctx);
+  Status Initialize(const InstanceSpec& instance);
   [[noreturn]] void Exit(int code);
 
   std::unique_ptr<ipc::Connection> link_;  // self-synchronised for Send
   std::string backend_name_;               // constant once the IPC thread runs
   TestBehavior behavior_;                  // constant once the IPC thread runs
-  std::unique_ptr<Backend> backend_;       // set by Initialize before initialized_
+  std::unique_ptr<backends::Backend> backend_;  // set by Initialize before initialized_
   std::unique_ptr<GpuHold> gpu_hold_;      // main thread only
 
   std::atomic<bool> initialized_{false};

@@ -195,6 +195,76 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
   }
 }
 
+// An output projection followed by the residual add and RMSNorm (LinearAddRmsNorm), the
+// decode path of o and down: with SLUICE_CUDA_GPTQ_PARTIALS=1 the product is cut along its
+// inputs (GptqPartialSplits: 2 slices at 3584 inputs, 4 at 18944) and the norm adds the
+// slices. Against float64: residual' = residual + x W^T + b, out = rmsnorm(residual') * g.
+TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  Device& d = *device;
+  const float eps = 1e-6f;
+  struct Case {
+    int32_t in, out;
+    QuantSpec spec;
+  };
+  for (const Case& c : {Case{3584, 512, {4, 128, false, false}}, Case{18944, 256, {8, 128, true, false}},
+                        Case{4096, 1024, {4, 64, true, true}}}) {
+    const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.02f), c.out,
+                                 c.in, c.spec, rng);
+    auto weight = d.LoadGptqWeight(SourceOf(q, c.spec));
+    ASSERT_TRUE(weight.ok()) << weight.status().ToString();
+    const auto& layout = static_cast<const cuda::GptqCudaWeight&>(**weight).layout();
+    std::printf("[ info     ] %dx%d: %d slices at 1 row (SLUICE_CUDA_GPTQ_PARTIALS decides use)\n",
+                c.in, c.out, cuda::GptqPartialSplits(layout, c.out, 1));
+    const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
+    const auto gain = RandomBf16Values(rng, c.out, 0.5f, 1.5f);
+    auto bias_buf = UploadBf16(d, bias);
+    auto gain_buf = UploadBf16(d, gain);
+    for (int32_t rows : {1, 3, 8, 33, 64}) {
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
+      const auto res = RandomBf16Values(rng, static_cast<size_t>(rows) * c.out);
+      auto xb = UploadBf16(d, x);
+      auto rb = UploadBf16(d, res);
+      auto yb = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.out, NAN));
+      auto ob = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.out, NAN));
+      ASSERT_TRUE(d.BeginStep(StepMetadata{}).ok());
+      d.LinearAddRmsNorm(*xb, **weight, bias_buf.get(), rows, c.in, c.out, *yb, *rb, *gain_buf,
+                         eps, *ob);
+      const auto got_res = DownloadBf16(d, *rb);
+      const auto got_out = DownloadBf16(d, *ob);
+      double diff_r = 0, norm_r = 1e-300, diff_o = 0, norm_o = 1e-300;
+      for (int32_t m = 0; m < rows; ++m) {
+        std::vector<double> r(c.out);
+        double sq = 0;
+        for (int32_t j = 0; j < c.out; ++j) {
+          double v = bias[j];
+          for (int32_t i = 0; i < c.in; ++i) {
+            v += double{x[static_cast<size_t>(m) * c.in + i]} * q.dequant[static_cast<size_t>(j) * c.in + i];
+          }
+          r[j] = res[static_cast<size_t>(m) * c.out + j] + v;
+          sq += r[j] * r[j];
+        }
+        const double inv = 1.0 / std::sqrt(sq / c.out + eps);
+        for (int32_t j = 0; j < c.out; ++j) {
+          const double gr = got_res[static_cast<size_t>(m) * c.out + j];
+          const double go = got_out[static_cast<size_t>(m) * c.out + j];
+          ASSERT_TRUE(std::isfinite(gr) && std::isfinite(go)) << "row " << m << " column " << j;
+          diff_r += (gr - r[j]) * (gr - r[j]);
+          norm_r += r[j] * r[j];
+          const double o = r[j] * inv * gain[j];
+          diff_o += (go - o) * (go - o);
+          norm_o += o * o;
+        }
+      }
+      EXPECT_LE(std::sqrt(diff_r / norm_r), 1e-2) << c.in << "x" << c.out << " rows " << rows;
+      EXPECT_LE(std::sqrt(diff_o / norm_o), 1e-2) << c.in << "x" << c.out << " rows " << rows;
+    }
+  }
+}
+
 TEST(CudaGptqTest, BadQuantizedDataIsRefusedAtLoad) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng(7);

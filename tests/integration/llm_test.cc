@@ -349,6 +349,13 @@ TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   r = http->Post("/v2/models/sluice-demo/generate", R"({"text_input":"x","sampling_parameters":"{\"temperature\": NaN}"})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400) << r->body;
+  // Sluice's own encoded contract, written by a client as a generate parameter: garbage is a
+  // 400 naming it, and the model keeps serving.
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 R"({"text_input":"x","sluice_llm_request":"SLRQ garbage"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("sluice_llm_request"), std::string::npos) << r->body;
   r = http->Get("/v1/models");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(nlohmann::json::parse(r->body)["data"][0]["id"], "sluice-demo");

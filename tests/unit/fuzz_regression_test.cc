@@ -39,14 +39,16 @@ TEST(FuzzRegression, OpenAiSeedPast2To53ReachesTheBackendExactly) {
   auto parsed = openai::ParseOpenAIRequest(body, /*chat=*/true);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   for (int index : {0, 1}) {
-    auto llm = llm::ParseLlmRequest(openai::BuildInferRequest(*parsed, index));
+    auto request = openai::BuildInferRequest(*parsed, index);
+    ASSERT_TRUE(request.ok()) << request.status().ToString();
+    auto llm = llm::ParseLlmRequest(*request);
     ASSERT_TRUE(llm.ok()) << llm.status().ToString();
     EXPECT_EQ(llm->sampling.seed, seed + index);
   }
 }
 
 TEST(FuzzRegression, SamplingIntegersAreExactAndBounded) {
-  llm::SamplingParams p;
+  llm_contract::SamplingParameters p;
   ASSERT_TRUE(llm::ApplySamplingJson(nlohmann::json{{"seed", (int64_t{1} << 53) + 1}}, p).ok());
   EXPECT_EQ(p.seed, (int64_t{1} << 53) + 1);
   ASSERT_TRUE(llm::ApplySamplingJson(nlohmann::json{{"seed", "9007199254740993"}}, p).ok());

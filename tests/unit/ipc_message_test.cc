@@ -2,6 +2,7 @@
 // and rejection of garbage (each case must fail with a clear error, never crash).
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,15 +11,14 @@
 #include <limits>
 #include <thread>
 
-#include <gtest/gtest.h>
-
 #include "common/tensor.h"
 #include "ipc/channel.h"
 #include "ipc/connection.h"
+#include "ipc/instance_spec_codec.h"
 #include "ipc/message.h"
 #include "ipc/metric_codec.h"
-#include "ipc/wire_buffer.h"
 #include "ipc/shm_arena.h"
+#include "ipc/wire_buffer.h"
 
 namespace sluice::ipc {
 namespace {
@@ -66,32 +66,88 @@ void ExpectTensorEq(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.data, b.data);
 }
 
-TEST(IpcMessage, InitRoundTrip) {
-  InitMessage init;
-  init.model_name = "m";
-  init.model_version = 7;
-  init.config = std::string("\x0a\x01m\x00\xff", 5);
-  init.model_dir = "/r/m";
-  init.version_dir = "/r/m/7";
-  init.instance_index = 3;
-  init.use_gpu = true;
-  init.gpu_id = 1;
-  init.cpu_threads = 4;
-  init.verbose_log = true;
-  auto out = RoundTrip(Message{0, init});
+InstanceSpec GpuInstance() {
+  InstanceSpec spec;
+  spec.model_name = "m";
+  spec.model_version = 7;
+  spec.config.set_name("m");
+  spec.config.set_backend("vllm");
+  auto* group = spec.config.add_instance_group();
+  group->set_kind(inference::ModelInstanceGroup::KIND_GPU);
+  group->add_gpus(1);
+  (*spec.config.mutable_parameters())["p"].set_string_value("caf\u00e9 \t");
+  spec.model_dir = "/r/m";
+  spec.version_dir = "/r/m/7";
+  spec.instance_index = 3;
+  spec.kind = InstanceKind::kGpu;
+  spec.gpu_id = 1;
+  spec.cpu_threads = 4;
+  spec.verbose_log = true;
+  return spec;
+}
+
+void ExpectSpecEq(const InstanceSpec& got, const InstanceSpec& want) {
+  EXPECT_EQ(got.model_name, want.model_name);
+  EXPECT_EQ(got.model_version, want.model_version);
+  EXPECT_EQ(got.config.SerializeAsString(), want.config.SerializeAsString());
+  EXPECT_EQ(got.model_dir, want.model_dir);
+  EXPECT_EQ(got.version_dir, want.version_dir);
+  EXPECT_EQ(got.instance_index, want.instance_index);
+  EXPECT_EQ(got.kind, want.kind);
+  EXPECT_EQ(got.gpu_id, want.gpu_id);
+  EXPECT_EQ(got.cpu_threads, want.cpu_threads);
+  EXPECT_EQ(got.verbose_log, want.verbose_log);
+}
+
+TEST(InstanceSpecCodec, RoundTripsEveryField) {
+  for (const InstanceSpec& spec : {GpuInstance(), InstanceSpec{}}) {
+    WireWriter w;
+    ASSERT_TRUE(EncodeInstanceSpec(spec, w).ok());
+    std::string bytes = w.Take();
+    WireReader r(bytes);
+    auto got = DecodeInstanceSpec(r);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(r.remaining(), 0u);
+    ExpectSpecEq(*got, spec);
+  }
+}
+
+TEST(InstanceSpecCodec, RefusesAnUnknownKindAConfigThatDoesNotParseAndNegativeCounts) {
+  WireWriter w;
+  ASSERT_TRUE(EncodeInstanceSpec(GpuInstance(), w).ok());
+  const std::string good = w.Take();
+  // model name (u32 + 1) + version (8) + config (u32 + n) + two folders + index (4): the kind.
+  const std::string config = GpuInstance().config.SerializeAsString();
+  const size_t kind_at = 4 + 1 + 8 + 4 + config.size() + 4 + 4 + 4 + 6 + 4;
+  std::string bad_kind = good;
+  bad_kind[kind_at] = 2;
+  WireReader r1(bad_kind);
+  EXPECT_EQ(DecodeInstanceSpec(r1).status().message(), "unknown instance kind 2");
+
+  std::string bad_config = good;
+  bad_config[4 + 1 + 8 + 4] = '\xff';  // the config's first tag
+  WireReader r2(bad_config);
+  EXPECT_EQ(DecodeInstanceSpec(r2).status().message(), "the model config does not parse");
+
+  InstanceSpec negative = GpuInstance();
+  negative.cpu_threads = -2;
+  WireWriter w3;
+  ASSERT_TRUE(EncodeInstanceSpec(negative, w3).ok());
+  std::string bytes = w3.Take();
+  WireReader r3(bytes);
+  EXPECT_FALSE(DecodeInstanceSpec(r3).ok());
+
+  InstanceSpec long_name = GpuInstance();
+  long_name.model_name.assign(kMaxNameBytes + 1, 'm');
+  WireWriter w4;
+  EXPECT_EQ(EncodeInstanceSpec(long_name, w4).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(IpcMessage, InitCarriesTheInstanceSpec) {
+  auto out = RoundTrip(Message{0, InitMessage{GpuInstance()}});
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ASSERT_EQ(out->type(), MessageType::kInit);
-  const auto& got = std::get<InitMessage>(out->body);
-  EXPECT_EQ(got.model_name, "m");
-  EXPECT_EQ(got.model_version, 7);
-  EXPECT_EQ(got.config, init.config);
-  EXPECT_EQ(got.model_dir, "/r/m");
-  EXPECT_EQ(got.version_dir, "/r/m/7");
-  EXPECT_EQ(got.instance_index, 3);
-  EXPECT_TRUE(got.use_gpu);
-  EXPECT_EQ(got.gpu_id, 1);
-  EXPECT_EQ(got.cpu_threads, 4);
-  EXPECT_TRUE(got.verbose_log);
+  ExpectSpecEq(std::get<InitMessage>(out->body).instance, GpuInstance());
 }
 
 TEST(IpcMessage, InitResultCarriesTheError) {

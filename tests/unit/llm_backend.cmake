@@ -3,5 +3,10 @@
 sluice_add_test(llm_backend_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/engine_args_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/llm_request_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats_log_test.cc
+  DEPS sluice_llm_backend LABELS unit)
+# The prompt workers that keep tokenization off the stub's IPC thread (issue 21).
+sluice_add_test(prompt_pool_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/prompt_pool_test.cc
   DEPS sluice_llm_backend LABELS unit)

@@ -21,19 +21,19 @@ TEST(OpenAIRequestTest, StopTokenIdsAndIncludeStopStrReachTheSamplingParameters)
   auto r = ParseOpenAIRequest(
       Completion({{"stop_token_ids", {7, 0, 151645}}, {"include_stop_str_in_output", true}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->sampling["stop_token_ids"], json({7, 0, 151645}));
-  EXPECT_EQ(r->sampling["include_stop_str_in_output"], true);
-  // Absent or null: the engine's defaults, nothing sent.
+  EXPECT_EQ(r->sampling.stop_token_ids, std::vector<int32_t>({7, 0, 151645}));
+  EXPECT_TRUE(r->sampling.include_stop_str_in_output);
+  // Absent or null: the engine's defaults.
   r = ParseOpenAIRequest(Completion({{"stop_token_ids", nullptr}}), false);
   ASSERT_TRUE(r.ok());
-  EXPECT_FALSE(r->sampling.contains("stop_token_ids"));
-  EXPECT_FALSE(r->sampling.contains("include_stop_str_in_output"));
+  EXPECT_TRUE(r->sampling.stop_token_ids.empty());
+  EXPECT_FALSE(r->sampling.include_stop_str_in_output);
 }
 
 TEST(OpenAIRequestTest, SkipSpecialTokensReachesTheSamplingParameters) {
   auto r = ParseOpenAIRequest(Completion({{"skip_special_tokens", false}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->sampling["skip_special_tokens"], false);
+  EXPECT_FALSE(r->sampling.skip_special_tokens);
   r = ParseOpenAIRequest(Completion({{"skip_special_tokens", 0}}), false);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
@@ -48,10 +48,10 @@ TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
   EXPECT_EQ(NumChoices(*r), 6);
   for (int i = 0; i < 6; ++i) {
     EXPECT_EQ(PromptOf(*r, i), std::string(1, static_cast<char>('a' + i / 2)));
-    const InferRequest req = BuildInferRequest(*r, i);
-    auto sampling = json::parse(std::string(req.inputs[3].data.substr(4)));
-    EXPECT_EQ(sampling["seed"], 7 + i);
-    EXPECT_EQ(req.inputs[0].data.substr(4), PromptOf(*r, i));
+    const llm_contract::LlmRequest c = ChoiceContract(*r, i);
+    EXPECT_EQ(c.sampling.seed, 7 + i);
+    EXPECT_EQ(c.sampling.n, 1);
+    EXPECT_EQ(c.prompt.text, PromptOf(*r, i));
   }
   r = ParseOpenAIRequest(Completion({{"prompt", "x"}, {"n", 3}}), false);
   ASSERT_TRUE(r.ok());
@@ -61,8 +61,9 @@ TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(NumChoices(*r), 4);
   for (int i = 0; i < 4; ++i) {
-    const InferRequest req = BuildInferRequest(*r, i);
-    EXPECT_EQ(std::get<std::string>(req.parameters.at("sluice_prompt_token_ids")), i < 2 ? "[1,2]" : "[3]");
+    const llm_contract::LlmRequest c = ChoiceContract(*r, i);
+    EXPECT_EQ(c.prompt.kind, llm_contract::Prompt::Kind::kTokenIds);
+    EXPECT_EQ(c.prompt.token_ids, i < 2 ? std::vector<int32_t>({1, 2}) : std::vector<int32_t>({3}));
   }
   r = ParseOpenAIRequest(Completion({{"prompt", {5, 0, 7}}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -90,7 +91,8 @@ TEST(OpenAIRequestTest, BatchPromptsMakeNChoicesEach) {
 TEST(OpenAIRequestTest, LogitBiasReachesTheSamplingParameters) {
   auto r = ParseOpenAIRequest(Completion({{"logit_bias", {{"5", -100}, {"07", 2.5}}}}), false);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_EQ(r->sampling["logit_bias"], json({{"5", -100}, {"7", 2.5}}));
+  using Bias = std::vector<std::pair<int32_t, double>>;
+  EXPECT_EQ(r->sampling.logit_bias, Bias({{5, -100}, {7, 2.5}}));
   for (const json& bad : {json{{"x", 1}}, json{{"5", 101}}, json{{"5", "1"}}, json::array({1}),
                           json{{"-1", 1}}, json{{"", 1}}, json{{"99999999999", 1}}, json{{"5", nullptr}}}) {
     r = ParseOpenAIRequest(Completion({{"logit_bias", bad}}), false);
@@ -204,10 +206,15 @@ TEST(OpenAIRequestTest, WhatCannotBeHonouredIs501NamingIt) {
 TEST(OpenAIRequestTest, InferRequestsAskTheModelToCheckTheContextLength) {
   auto r = ParseOpenAIRequest(Completion({{"max_tokens", 5}}), false);
   ASSERT_TRUE(r.ok());
-  const InferRequest req = BuildInferRequest(*r, 0);
-  auto it = req.parameters.find("sluice_check_context");
-  ASSERT_NE(it, req.parameters.end());
-  EXPECT_EQ(std::get<bool>(it->second), true);
+  EXPECT_TRUE(ChoiceContract(*r, 0).output.check_context);
+  EXPECT_TRUE(ChoiceContract(*r, 0).output.typed_responses);
+  // The request carries the contract encoded, and the empty text_input the model's
+  // configuration requires.
+  auto req = BuildInferRequest(*r, 0);
+  ASSERT_TRUE(req.ok()) << req.status().ToString();
+  ASSERT_TRUE(req->parameters.contains("sluice_llm_request"));
+  ASSERT_EQ(req->inputs.size(), 1u);
+  EXPECT_EQ(req->inputs[0].name, "text_input");
 }
 
 TEST(OpenAIRequestTest, DefaultsAndEmptyRequestsPass) {

@@ -1,23 +1,26 @@
 // The identity and repeat backends in-process, through a recording ResponseSender, and
 // the stub's test-behaviour parameters.
 
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
 
-#include <gtest/gtest.h>
-
+#include "backends/backend.h"
 #include "backends/identity/identity_backend.h"
 #include "backends/repeat/repeat_backend.h"
 #include "common/tensor.h"
-#include "stub/backend.h"
+#include "stub/backend_registry.h"
 #include "stub/test_behavior.h"
 
 namespace sluice::stub {
 namespace {
 
 using namespace std::chrono_literals;
+using backends::BackendRequest;
+using backends::ResponseSender;
 
 class RecordingSender : public ResponseSender {
  public:
@@ -68,8 +71,8 @@ Tensor MakeTensor(std::string name, DataType type, Shape shape, std::string data
   return t;
 }
 
-BackendContext Context(const std::string& backend) {
-  BackendContext ctx;
+InstanceSpec Context(const std::string& backend) {
+  InstanceSpec ctx;
   ctx.model_name = backend;
   ctx.model_version = 1;
   ctx.config.set_backend(backend);
@@ -86,7 +89,7 @@ TEST(CreateBackend, KnowsTheBuiltInsAndRefusesOthers) {
 }
 
 TEST(IdentityBackend, EchoesBySameNameElseByPositionAllTypes) {
-  BackendContext ctx = Context("identity");
+  InstanceSpec ctx = Context("identity");
   ctx.config.add_output()->set_name("OUTPUT0");
   ctx.config.add_output()->set_name("B");
   backends::IdentityBackend b;
@@ -114,7 +117,7 @@ TEST(IdentityBackend, EchoesBySameNameElseByPositionAllTypes) {
 }
 
 TEST(IdentityBackend, BatchDimensionIsChecked) {
-  BackendContext ctx = Context("identity");
+  InstanceSpec ctx = Context("identity");
   ctx.config.set_max_batch_size(4);
   backends::IdentityBackend b;
   ASSERT_TRUE(b.Initialize(ctx).ok());

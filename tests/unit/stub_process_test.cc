@@ -130,12 +130,12 @@ class Recorder {
 StubLaunchSpec Spec(const std::string& backend, std::map<std::string, std::string> params = {}) {
   StubLaunchSpec spec;
   spec.stub_path = kStubPath;
-  spec.model_name = backend + "_test";
-  spec.model_version = 1;
-  spec.model_dir = "/nonexistent/" + backend;
-  spec.version_dir = "/nonexistent/" + backend + "/1";
-  inference::ModelConfig& c = spec.config;
-  c.set_name(spec.model_name);
+  spec.instance.model_name = backend + "_test";
+  spec.instance.model_version = 1;
+  spec.instance.model_dir = "/nonexistent/" + backend;
+  spec.instance.version_dir = "/nonexistent/" + backend + "/1";
+  inference::ModelConfig& c = spec.instance.config;
+  c.set_name(spec.instance.model_name);
   c.set_backend(backend);
   if (backend == "identity") {
     auto* in0 = c.add_input();

@@ -4,7 +4,7 @@
 
 namespace sluice::backends {
 
-Status IdentityBackend::Initialize(const stub::BackendContext& context) {
+Status IdentityBackend::Initialize(const InstanceSpec& context) {
   context_ = context;
   if (context_.config.max_batch_size() < 0)
     return InvalidArgument("max_batch_size " + std::to_string(context_.config.max_batch_size()) +
@@ -52,7 +52,7 @@ Result<InferResponse> IdentityBackend::Echo(const InferRequest& request) const {
   return response;
 }
 
-void IdentityBackend::Execute(stub::BackendRequest request) {
+void IdentityBackend::Execute(BackendRequest request) {
   auto response = Echo(request.request);
   if (!response.ok()) {
     (void)request.sender->SendError(response.status());

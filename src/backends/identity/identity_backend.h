@@ -6,20 +6,20 @@
 // max_batch_size > 0 the first dimension is the batch and may not exceed it.
 // Execute answers at once, on the caller's thread, with one final response.
 
-#include "stub/backend.h"
+#include "backends/backend.h"
 
 namespace sluice::backends {
 
-class IdentityBackend : public stub::Backend {
+class IdentityBackend : public Backend {
  public:
-  Status Initialize(const stub::BackendContext& context) override;
-  void Execute(stub::BackendRequest request) override;
+  Status Initialize(const InstanceSpec& context) override;
+  void Execute(BackendRequest request) override;
   void Cancel(uint64_t) override {}  // every request ends inside Execute
   void Finalize() override {}
 
  private:
   Result<InferResponse> Echo(const InferRequest& request) const;
-  stub::BackendContext context_;  // constant after Initialize
+  InstanceSpec context_;  // constant after Initialize
 };
 
 }  // namespace sluice::backends

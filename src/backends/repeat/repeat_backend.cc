@@ -37,13 +37,13 @@ Tensor Scalar(std::string name, DataType type, T v) {
 
 RepeatBackend::~RepeatBackend() { Finalize(); }
 
-Status RepeatBackend::Initialize(const stub::BackendContext& context) {
+Status RepeatBackend::Initialize(const InstanceSpec& context) {
   context_ = context;
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
 
-void RepeatBackend::Execute(stub::BackendRequest request) {
+void RepeatBackend::Execute(BackendRequest request) {
   const InferRequest& r = request.request;
   Stream s;
   s.sender = std::move(request.sender);
@@ -97,7 +97,7 @@ void RepeatBackend::Execute(stub::BackendRequest request) {
 }
 
 void RepeatBackend::Cancel(uint64_t id) {
-  std::shared_ptr<stub::ResponseSender> sender;
+  std::shared_ptr<ResponseSender> sender;
   {
     MutexLock lock(mu_);
     auto it = streams_.find(id);
@@ -112,7 +112,7 @@ void RepeatBackend::Cancel(uint64_t id) {
 void RepeatBackend::Run() {
   // One unit of work, taken under the lock and sent outside it (a send may wait on IPC).
   struct Work {
-    std::shared_ptr<stub::ResponseSender> sender;
+    std::shared_ptr<ResponseSender> sender;
     bool cancelled = false;
     bool final = false;
     InferResponse response;

@@ -17,16 +17,16 @@
 #include <thread>
 #include <vector>
 
+#include "backends/backend.h"
 #include "common/thread_annotations.h"
-#include "stub/backend.h"
 
 namespace sluice::backends {
 
-class RepeatBackend : public stub::Backend {
+class RepeatBackend : public Backend {
  public:
   ~RepeatBackend() override;
-  Status Initialize(const stub::BackendContext& context) override;
-  void Execute(stub::BackendRequest request) override;
+  Status Initialize(const InstanceSpec& context) override;
+  void Execute(BackendRequest request) override;
   void Cancel(uint64_t id) override;
   void Finalize() override;
   std::vector<MetricFamily> Metrics() const override;
@@ -34,7 +34,7 @@ class RepeatBackend : public stub::Backend {
  private:
   using Clock = std::chrono::steady_clock;
   struct Stream {
-    std::shared_ptr<stub::ResponseSender> sender;
+    std::shared_ptr<ResponseSender> sender;
     std::string client_id;
     std::vector<int32_t> values;
     std::vector<uint32_t> delays_ms;
@@ -44,7 +44,7 @@ class RepeatBackend : public stub::Backend {
   };
   void Run() SLUICE_EXCLUDES(mu_);
 
-  stub::BackendContext context_;  // constant after Initialize
+  InstanceSpec context_;  // constant after Initialize
 
   mutable Mutex mu_;
   CondVar cv_;

@@ -1,16 +1,18 @@
 #pragma once
-// Parses OpenAI completion and chat-completion bodies into what Sluice sends to an LLM
-// model (common/llm_protocol.h): the prompt or messages and vLLM-named sampling
-// parameters. Errors are InvalidArgument naming the field (HTTP 400 in OpenAI's shape).
+// Parses OpenAI completion and chat-completion bodies (and vLLM's /tokenize, /detokenize)
+// into the typed LLM contract (common/llm_contract.h) that Sluice sends to an LLM model,
+// encoded (ipc/llm_contract_codec.h). Sampling ranges are the contract's table's. Errors
+// are InvalidArgument naming the field (HTTP 400 in OpenAI's shape); what Sluice cannot
+// honour is Unsupported (501) naming it.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "common/inference.h"
+#include "common/llm_contract.h"
 #include "common/status.h"
 
 namespace sluice::openai {
@@ -22,42 +24,47 @@ struct OpenAIRequest {
   // Choice i is sample i % n of prompt i / n.
   std::vector<std::string> prompts;
   std::vector<std::vector<int32_t>> token_prompts;
-  nlohmann::ordered_json messages;             // chat
-  int n = 1;                                   // samples per prompt
+  std::vector<llm_contract::ChatMessage> messages;  // chat
+  int n = 1;                                        // samples per prompt
   bool stream = false;
   bool include_usage = false;
   bool continuous_usage = false;               // usage in every chunk (vLLM's continuous_usage_stats)
   bool echo = false;                           // completions: prompt prepended to the text
-  std::optional<int> logprobs;                 // top logprobs wanted (0 = chosen token only)
-  std::optional<int64_t> seed;
-  nlohmann::json sampling = nlohmann::json::object();  // vLLM names, n excluded
+  // Each choice's request has n = 1 and, when seeded, seed + its index.
+  llm_contract::SamplingParameters sampling;
 };
 
 Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat);
 
 // The body's chat `messages` (required, non-empty), content parts flattened to their text.
-Result<nlohmann::ordered_json> ParseChatMessages(const nlohmann::json& body);
+Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const nlohmann::json& body);
 
 // Choices of the request: n for chat, n per prompt for completions.
 int NumChoices(const OpenAIRequest& r);
 // The prompt of choice `index` (completions with text prompts; empty for token ids).
 const std::string& PromptOf(const OpenAIRequest& r, int index);
 
-// The InferRequest for choice `index` of `r` (one request with n = 1 a choice; a seeded
-// request uses seed + index so that choices differ yet reproduce).
-InferRequest BuildInferRequest(const OpenAIRequest& r, int index);
+// The contract of choice `index` of `r` (one request with n = 1 a choice; a seeded request
+// uses seed + index so that choices differ yet reproduce), typed responses.
+llm_contract::LlmRequest ChoiceContract(const OpenAIRequest& r, int index);
+// The InferRequest that carries `contract` to `model` (the sluice_llm_request parameter).
+Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contract,
+                                          const std::string& model);
+// ChoiceContract's request to r.model.
+Result<InferRequest> BuildInferRequest(const OpenAIRequest& r, int index);
 
 // vLLM's POST /tokenize: a completion prompt or chat messages, and how to tokenize them.
 struct TokenizeRequest {
   std::string model;                  // empty: the one LLM model served
   std::optional<std::string> prompt;  // else `messages`
-  nlohmann::ordered_json messages;
+  std::vector<llm_contract::ChatMessage> messages;
   std::optional<bool> add_special_tokens;  // default: true for a prompt, false for messages
   bool add_generation_prompt = true;
 };
 Result<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body);
-// The request that asks `repository_model` for the ids (common/llm_protocol.h sluice_tokenize).
-InferRequest BuildTokenizeRequest(const TokenizeRequest& r, const std::string& repository_model);
+// The request that asks `repository_model` for the ids (llm_contract::Task::kTokenize).
+Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
+                                          const std::string& repository_model);
 
 // vLLM's POST /detokenize.
 struct DetokenizeRequest {
@@ -66,7 +73,8 @@ struct DetokenizeRequest {
 };
 Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body);
 // `r.tokens` must not be empty (their text is then "").
-InferRequest BuildDetokenizeRequest(const DetokenizeRequest& r, const std::string& repository_model);
+Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
+                                            const std::string& repository_model);
 
 // OpenAI's error body: {"error": {"message", "type", "param", "code"}}.
 nlohmann::json ErrorBody(const std::string& message, int http_status);

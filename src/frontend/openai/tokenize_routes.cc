@@ -1,6 +1,5 @@
 #include "frontend/openai/tokenize_routes.h"
 
-#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/llm_protocol.h"
@@ -8,6 +7,7 @@
 #include "frontend/openai/openai_request.h"
 #include "frontend/openai/openai_routes.h"
 #include "frontend/openai/served_models.h"
+#include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
 namespace {
@@ -31,24 +31,23 @@ void Forward(core::InferenceService& service, InferRequest request, std::shared_
   if (!handle.ok()) SendOpenAIError(*writer, handle.status());
 }
 
+Result<llm_contract::LlmOutput> TypedReply(const InferResponse& r) {
+  const Tensor* t = FindTensor(r.outputs, proto::kLlmOutput);
+  if (t == nullptr) return Internal("the model's reply lacks its output");
+  return ipc::DecodeLlmOutput(t->data);
+}
+
 Result<json> TokenizeReply(const InferResponse& r) {
-  const Tensor* ids = FindTensor(r.outputs, proto::kTokenIdsOutput);
-  auto len = r.parameters.find(std::string(proto::kMaxModelLenParameter));
-  if (!ids || ids->datatype != DataType::kInt32 || ids->data.size() % sizeof(int32_t) != 0 || len == r.parameters.end() ||
-      !std::holds_alternative<int64_t>(len->second)) {
-    return Internal("the model's tokenize reply lacks its token ids or max_model_len");
-  }
-  std::vector<int32_t> tokens(ids->data.size() / sizeof(int32_t));
-  if (!tokens.empty()) std::memcpy(tokens.data(), ids->data.data(), ids->data.size());
-  return json{{"count", tokens.size()}, {"max_model_len", std::get<int64_t>(len->second)}, {"tokens", tokens},
+  ASSIGN_OR_RETURN(llm_contract::LlmOutput out, TypedReply(r));
+  return json{{"count", out.token_ids.size()},
+              {"max_model_len", out.max_model_len},
+              {"tokens", out.token_ids},
               {"token_strs", nullptr}};
 }
 
 Result<json> DetokenizeReply(const InferResponse& r) {
-  const Tensor* text = FindTensor(r.outputs, proto::kTextOutput);
-  auto elements = text ? SplitBytesElements(text->data) : Result<std::vector<std::string_view>>(Internal(""));
-  if (!elements.ok() || elements->size() != 1) return Internal("the model's detokenize reply lacks its text");
-  return json{{"prompt", std::string((*elements)[0])}};
+  ASSIGN_OR_RETURN(llm_contract::LlmOutput out, TypedReply(r));
+  return json{{"prompt", out.text}};
 }
 
 // The request's JSON body (bounded) through `parse`.
@@ -66,14 +65,18 @@ void RegisterTokenizeRoutes(http::Router& router, core::InferenceService& servic
     auto parsed = ParseBody(r, limits, ParseTokenizeRequest);
     auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
     if (!model.ok()) return SendOpenAIError(*w, model.status());
-    Forward(service, BuildTokenizeRequest(*parsed, *model), std::move(w), TokenizeReply);
+    auto request = BuildTokenizeRequest(*parsed, *model);
+    if (!request.ok()) return SendOpenAIError(*w, request.status());
+    Forward(service, std::move(request).value(), std::move(w), TokenizeReply);
   });
   router.Add("POST", "/detokenize", [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
     auto parsed = ParseBody(r, limits, ParseDetokenizeRequest);
     auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
     if (!model.ok()) return SendOpenAIError(*w, model.status());
     if (parsed->tokens.empty()) return (void)w->SendJson(200, json{{"prompt", ""}});
-    Forward(service, BuildDetokenizeRequest(*parsed, *model), std::move(w), DetokenizeReply);
+    auto request = BuildDetokenizeRequest(*parsed, *model);
+    if (!request.ok()) return SendOpenAIError(*w, request.status());
+    Forward(service, std::move(request).value(), std::move(w), DetokenizeReply);
   });
   // Errors the router answers itself on these paths in OpenAI's shape too.
   for (const char* path : {"/tokenize/", "/detokenize/"}) {

@@ -13,13 +13,13 @@ class FakeInstance final : public ModelInstance {
  public:
   FakeInstance(FakeLauncher& launcher, const StubLaunchSpec& spec, StubCallbacks callbacks, pid_t pid)
       : launcher_(launcher), spec_(spec), callbacks_(std::move(callbacks)), pid_(pid) {
-    const std::string d = Param(spec.config, "fake_delay_ms");
+    const std::string d = Param(spec.instance.config, "fake_delay_ms");
     delay_ms_ = d.empty() ? 0 : std::stoi(d);
-    const std::string l = Param(spec.config, "fake_load_ms");
+    const std::string l = Param(spec.instance.config, "fake_load_ms");
     load_ms_ = l.empty() ? 0 : std::stoi(l);
-    fail_load_ = Param(spec.config, "fake_fail_load") == "true";
-    ignore_cancel_ = Param(spec.config, "fake_ignore_cancel") == "true";
-    serial_ = Param(spec.config, "fake_serial") == "true";
+    fail_load_ = Param(spec.instance.config, "fake_fail_load") == "true";
+    ignore_cancel_ = Param(spec.instance.config, "fake_ignore_cancel") == "true";
+    serial_ = Param(spec.instance.config, "fake_serial") == "true";
     worker_ = std::thread([this] { Run(); });
   }
   ~FakeInstance() override { Stop(std::chrono::milliseconds(0), std::chrono::milliseconds(0)); }
@@ -50,7 +50,7 @@ class FakeInstance final : public ModelInstance {
   }
 
   void Crash() { Exit("killed by signal 9", false); }
-  const std::string& model() const { return spec_.model_name; }
+  const std::string& model() const { return spec_.instance.model_name; }
 
   pid_t pid() const override { return pid_; }
   std::vector<MetricFamily> Metrics() const override { return {}; }

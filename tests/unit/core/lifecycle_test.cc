@@ -456,7 +456,7 @@ TEST(LifecycleTest, Issue21CrashWhileLoadLaunchesFailsTheLoadWithoutARace) {
   f.repo.AddModel("trio", "instance_group [ { count: 3 kind: KIND_CPU } ]\n");
   f.Start();
   f.launcher->before_launch = [&f](const StubLaunchSpec& spec) {
-    if (spec.instance_index != 2) return;
+    if (spec.instance.instance_index != 2) return;
     // Instance 0 dies; its handler stops instance 1 before instance 2 is appended.
     f.launcher->CrashOne("trio");
     for (int i = 0; i < 200 && f.launcher->live() > 0; ++i) std::this_thread::sleep_for(5ms);

@@ -1,43 +1,31 @@
 #include "backends/llm/backend/engine_args.h"
 
-#include <nlohmann/json.hpp>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
+
+#include "common/json_fields.h"
 
 namespace sluice::llm {
 namespace {
 
 using nlohmann::json;
 
+// Integers and booleans as vLLM's model.json readers take them: also as strings ("4096",
+// "true"), as Triton's model.json often has them.
 Result<int64_t> AsInt(const json& v, const std::string& key, int64_t lo, int64_t hi) {
-  int64_t x = 0;
-  if (v.is_number_integer()) {
-    x = v.get<int64_t>();
-  } else if (v.is_string()) {
-    try {
-      size_t used = 0;
-      x = std::stoll(v.get<std::string>(), &used);
-      if (used != v.get<std::string>().size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      return InvalidArgument("engine argument '" + key + "' must be an integer");
-    }
-  } else {
-    return InvalidArgument("engine argument '" + key + "' must be an integer");
-  }
-  if (x < lo || x > hi)
-    return InvalidArgument("engine argument '" + key + "' = " + std::to_string(x) + " is outside [" +
-                           std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  return x;
+  auto x = json_fields::LenientInteger(v, key);
+  if (!x.ok()) return InvalidArgument("engine argument '" + key + "' must be an integer");
+  if (*x < lo || *x > hi)
+    return InvalidArgument("engine argument '" + key + "' = " + std::to_string(*x) +
+                           " is outside [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return *x;
 }
 
 Result<bool> AsBool(const json& v, const std::string& key) {
-  if (v.is_boolean()) return v.get<bool>();
-  if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    if (s == "true" || s == "True") return true;
-    if (s == "false" || s == "False") return false;
-  }
-  return InvalidArgument("engine argument '" + key + "' must be a boolean");
+  auto b = json_fields::LenientBoolean(v, key);
+  if (!b.ok()) return InvalidArgument("engine argument '" + key + "' must be a boolean");
+  return *b;
 }
 
 // vLLM's engine arguments that Sluice honours only at their default: a model.json asking
@@ -52,14 +40,18 @@ const std::map<std::string, DefaultOnly>& DefaultOnlyArgs() {
       {"kv_cache_dtype", {json::array({nullptr, "auto"}), "the KV cache has the model's dtype"}},
       {"enable_lora", {json::array({nullptr, false}), "LoRA adapters are not supported"}},
       {"swap_space",
-       {json::array({nullptr, 0, 4}), "preempted sequences are recomputed; there is no CPU swap space"}},
-      {"pipeline_parallel_size", {json::array({nullptr, 1}), "pipeline parallelism is not supported"}},
+       {json::array({nullptr, 0, 4}),
+        "preempted sequences are recomputed; there is no CPU swap space"}},
+      {"pipeline_parallel_size",
+       {json::array({nullptr, 1}), "pipeline parallelism is not supported"}},
       {"trust_remote_code",
-       {json::array({nullptr, false}), "Sluice runs no code from a checkpoint, only its built-in architectures"}},
+       {json::array({nullptr, false}),
+        "Sluice runs no code from a checkpoint, only its built-in architectures"}},
       {"max_logprobs", {json::array({nullptr, 20}), "at most 20 logprobs are returned per token"}},
       {"revision", {json::array({nullptr}), "the model is a local folder; nothing is downloaded"}},
       {"load_format",
-       {json::array({nullptr, "auto", "safetensors"}), "weights are read from *.safetensors files"}},
+       {json::array({nullptr, "auto", "safetensors"}),
+        "weights are read from *.safetensors files"}},
       {"tokenizer_mode", {json::array({nullptr, "auto"}), "the tokenizer is tokenizer.json's"}},
   };
   return args;
@@ -87,6 +79,101 @@ Status RefuseUnlessDefault(const std::string& what, const std::string& key, cons
                          " is not supported (" + it->second.why + ")");
 }
 
+// The numeric and boolean engine arguments; false when `key` is none of them.
+Result<bool> ApplyNumericArg(const std::string& key, const json& v, EngineArgs& a) {
+  struct IntArg {
+    const char* key;
+    int64_t lo, hi;
+    int32_t EngineArgs::*field;
+  };
+  static const IntArg kInts[] = {
+      {"max_model_len", 1, 1 << 24, &EngineArgs::max_model_len},
+      {"max_num_seqs", 1, 4096, &EngineArgs::max_num_seqs},
+      {"max_num_batched_tokens", 16, 1 << 20, &EngineArgs::max_num_batched_tokens},
+      {"block_size", 1, 256, &EngineArgs::block_size},
+      {"tensor_parallel_size", 1, 64, &EngineArgs::tensor_parallel_size},
+      {"num_gpu_blocks_override", 1, 1 << 24, &EngineArgs::num_gpu_blocks_override},
+  };
+  static const std::pair<const char*, bool EngineArgs::*> kBools[] = {
+      {"enable_prefix_caching", &EngineArgs::enable_prefix_caching},
+      {"enable_chunked_prefill", &EngineArgs::enable_chunked_prefill},
+      {"disable_log_stats", &EngineArgs::disable_log_stats},
+      {"enforce_eager", &EngineArgs::enforce_eager},
+  };
+  for (const IntArg& arg : kInts) {
+    if (key != arg.key) continue;
+    ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, arg.lo, arg.hi));
+    a.*arg.field = static_cast<int32_t>(x);
+    return true;
+  }
+  for (const auto& [name, field] : kBools) {
+    if (key != name) continue;
+    ASSIGN_OR_RETURN(a.*field, AsBool(v, key));
+    return true;
+  }
+  if (key == "seed") {
+    ASSIGN_OR_RETURN(a.seed, AsInt(v, key, INT64_MIN, INT64_MAX));
+  } else if (key == "cpu_kv_cache_bytes") {
+    ASSIGN_OR_RETURN(a.cpu_kv_cache_bytes, AsInt(v, key, 1 << 16, int64_t{1} << 40));
+  } else if (key == "prefill_cost_context") {
+    ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 0, 1 << 24));
+    a.prefill_cost_context = static_cast<int32_t>(x);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// gpu_memory_utilization and the string arguments; false when `key` is none of them.
+Result<bool> ApplyTextArg(const std::string& what, const std::string& key, const json& v,
+                          EngineArgs& a) {
+  if (key == "gpu_memory_utilization") {
+    if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 1)
+      return InvalidArgument(what + ": 'gpu_memory_utilization' must be a number in (0, 1]");
+    a.gpu_memory_utilization = v.get<double>();
+  } else if (key == "dtype") {
+    if (!v.is_string()) return InvalidArgument(what + ": 'dtype' must be a string");
+    a.dtype = v.get<std::string>();
+    static const std::set<std::string> kDtypes = {"auto", "bfloat16", "float16",
+                                                  "half", "float32",  "float"};
+    if (!kDtypes.count(a.dtype))
+      return InvalidArgument(what + ": unsupported dtype '" + a.dtype + "'");
+  } else if (key == "quantization") {
+    // The checkpoint's quantization_config decides; vLLM's names for what Sluice runs
+    // are accepted, anything else would be silently ignored and is refused.
+    if (v.is_null()) return true;
+    if (!v.is_string()) return InvalidArgument(what + ": 'quantization' must be a string");
+    const std::string q = v.get<std::string>().substr(0, 64);
+    if (q != "gptq" && q != "gptq_marlin") {
+      return InvalidArgument(what + ": quantization '" + q + "' is not supported (gptq)");
+    }
+    a.quantization = q;
+  } else if (key == "served_model_name") {
+    // Read by the server too (core/served_model_names.h): the OpenAI routes answer to these.
+    if (v.is_string() && !v.get<std::string>().empty()) {
+      a.served_model_names.push_back(v.get<std::string>());
+    } else if (v.is_array() && !v.empty()) {
+      for (const json& name : v) {
+        if (!name.is_string() || name.get<std::string>().empty())
+          return InvalidArgument(
+              what + ": 'served_model_name' must be a non-empty string or a list of them");
+        a.served_model_names.push_back(name.get<std::string>());
+      }
+    } else if (!v.is_null()) {
+      return InvalidArgument(what +
+                             ": 'served_model_name' must be a non-empty string or a list of them");
+    }
+  } else if (key == "tokenizer") {
+    if (v.is_null()) return true;
+    if (!v.is_string() || v.get<std::string>().empty())
+      return InvalidArgument(what + ": 'tokenizer' must be a non-empty string");
+    a.tokenizer = v.get<std::string>();
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::string& what) {
@@ -105,80 +192,16 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
     return keys;
   }();
   for (auto& [key, v] : j.items()) {
+    ASSIGN_OR_RETURN(bool numeric, ApplyNumericArg(key, v, a));
+    if (numeric) continue;
     if (key == "model") {
       if (!v.is_string() || v.get<std::string>().empty())
         return InvalidArgument(what + ": 'model' must be a non-empty string");
       a.model = v.get<std::string>();
-    } else if (key == "max_model_len") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 1 << 24));
-      a.max_model_len = static_cast<int32_t>(x);
-    } else if (key == "max_num_seqs") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 4096));
-      a.max_num_seqs = static_cast<int32_t>(x);
-    } else if (key == "max_num_batched_tokens") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 16, 1 << 20));
-      a.max_num_batched_tokens = static_cast<int32_t>(x);
-    } else if (key == "block_size") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 256));
-      a.block_size = static_cast<int32_t>(x);
-    } else if (key == "seed") {
-      ASSIGN_OR_RETURN(a.seed, AsInt(v, key, INT64_MIN, INT64_MAX));
-    } else if (key == "tensor_parallel_size") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 64));
-      a.tensor_parallel_size = static_cast<int32_t>(x);
-    } else if (key == "num_gpu_blocks_override") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 1, 1 << 24));
-      a.num_gpu_blocks_override = static_cast<int32_t>(x);
-    } else if (key == "prefill_cost_context") {
-      ASSIGN_OR_RETURN(int64_t x, AsInt(v, key, 0, 1 << 24));
-      a.prefill_cost_context = static_cast<int32_t>(x);
-    } else if (key == "cpu_kv_cache_bytes") {
-      ASSIGN_OR_RETURN(a.cpu_kv_cache_bytes, AsInt(v, key, 1 << 16, int64_t{1} << 40));
-    } else if (key == "enable_prefix_caching") {
-      ASSIGN_OR_RETURN(a.enable_prefix_caching, AsBool(v, key));
-    } else if (key == "enable_chunked_prefill") {
-      ASSIGN_OR_RETURN(a.enable_chunked_prefill, AsBool(v, key));
-    } else if (key == "disable_log_stats") {
-      ASSIGN_OR_RETURN(a.disable_log_stats, AsBool(v, key));
-    } else if (key == "enforce_eager") {
-      ASSIGN_OR_RETURN(a.enforce_eager, AsBool(v, key));
-    } else if (key == "gpu_memory_utilization") {
-      if (!v.is_number() || v.get<double>() <= 0 || v.get<double>() > 1)
-        return InvalidArgument(what + ": 'gpu_memory_utilization' must be a number in (0, 1]");
-      a.gpu_memory_utilization = v.get<double>();
-    } else if (key == "dtype") {
-      if (!v.is_string()) return InvalidArgument(what + ": 'dtype' must be a string");
-      a.dtype = v.get<std::string>();
-      static const std::set<std::string> kDtypes = {"auto", "bfloat16", "float16", "half", "float32", "float"};
-      if (!kDtypes.count(a.dtype)) return InvalidArgument(what + ": unsupported dtype '" + a.dtype + "'");
-    } else if (key == "quantization") {
-      // The checkpoint's quantization_config decides; vLLM's names for what Sluice runs
-      // are accepted, anything else would be silently ignored and is refused.
-      if (v.is_null()) continue;
-      if (!v.is_string()) return InvalidArgument(what + ": 'quantization' must be a string");
-      const std::string q = v.get<std::string>().substr(0, 64);
-      if (q != "gptq" && q != "gptq_marlin") {
-        return InvalidArgument(what + ": quantization '" + q + "' is not supported (gptq)");
-      }
-      a.quantization = q;
-    } else if (key == "served_model_name") {
-      // Read by the server too (core/served_model_names.h): the OpenAI routes answer to these.
-      if (v.is_string() && !v.get<std::string>().empty()) {
-        a.served_model_names.push_back(v.get<std::string>());
-      } else if (v.is_array() && !v.empty()) {
-        for (const json& name : v) {
-          if (!name.is_string() || name.get<std::string>().empty())
-            return InvalidArgument(what + ": 'served_model_name' must be a non-empty string or a list of them");
-          a.served_model_names.push_back(name.get<std::string>());
-        }
-      } else if (!v.is_null()) {
-        return InvalidArgument(what + ": 'served_model_name' must be a non-empty string or a list of them");
-      }
-    } else if (key == "tokenizer") {
-      if (v.is_null()) continue;
-      if (!v.is_string() || v.get<std::string>().empty())
-        return InvalidArgument(what + ": 'tokenizer' must be a non-empty string");
-      a.tokenizer = v.get<std::string>();
+    } else if (Result<bool> text = ApplyTextArg(what, key, v, a); !text.ok()) {
+      return text.status();
+    } else if (*text) {
+      continue;
     } else if (kNoEffect.count(key)) {
       a.unused.push_back(key);
     } else if (Status refused = RefuseUnlessDefault(what, key, v); !refused.ok()) {
@@ -212,7 +235,8 @@ Result<std::filesystem::path> ResolveFolderArg(const std::string& key, const std
   if (ec) return InvalidArgument("model.json: cannot resolve '" + key + "'");
   auto rel = canonical.lexically_relative(root);
   if (rel.empty() || *rel.begin() == "..")
-    return InvalidArgument("model.json: '" + key + "' must name a folder inside the model's directory");
+    return InvalidArgument("model.json: '" + key +
+                           "' must name a folder inside the model's directory");
   if (!fs::is_directory(canonical, ec))
     return InvalidArgument("model.json: '" + key + "' folder '" + value + "' does not exist");
   return canonical;
@@ -220,12 +244,14 @@ Result<std::filesystem::path> ResolveFolderArg(const std::string& key, const std
 
 }  // namespace
 
-Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+Result<std::filesystem::path> ResolveModelFolder(const EngineArgs& args,
+                                                 const std::filesystem::path& model_dir,
                                                  const std::filesystem::path& version_dir) {
   return ResolveFolderArg("model", args.model, model_dir, version_dir);
 }
 
-Result<std::filesystem::path> ResolveTokenizerFolder(const EngineArgs& args, const std::filesystem::path& model_dir,
+Result<std::filesystem::path> ResolveTokenizerFolder(const EngineArgs& args,
+                                                     const std::filesystem::path& model_dir,
                                                      const std::filesystem::path& version_dir,
                                                      const std::filesystem::path& model_folder) {
   if (args.tokenizer.empty()) return model_folder;

@@ -2,30 +2,31 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "backends/llm/backend/engine_args.h"
 #include "backends/llm/backend/llm_request.h"
+#include "backends/llm/backend/llm_response.h"
+#include "backends/llm/backend/prompt_pool.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
 #include "backends/llm/model/model_loader.h"
 #include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
-#include "common/llm_protocol.h"
+#include "common/llm_contract.h"
 #include "common/thread_annotations.h"
 
 namespace sluice::llm {
 namespace {
-
-namespace proto = llm_protocol;
-using nlohmann::json;
 
 Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
@@ -51,59 +52,77 @@ class SequenceDetokenizer final : public Detokenizer {
   IncrementalDetokenizer inner_;
 };
 
-Tensor BytesTensor(std::string_view name, const std::vector<std::string>& values) {
-  Tensor t{std::string(name), DataType::kBytes, {static_cast<int64_t>(values.size())}, {}};
-  for (const auto& v : values) AppendBytesElement(t.data, v);
-  return t;
-}
-
-template <typename T>
-Tensor ScalarTensor(std::string_view name, DataType type, const std::vector<T>& values) {
-  Tensor t{std::string(name), type, {static_cast<int64_t>(values.size())}, {}};
-  t.data.assign(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
-  return t;
-}
-
-json LogprobsJson(const Tokenizer& tok, const SequenceOutput& s) {
-  auto entry = [&](int32_t id, float lp) {
-    std::string text = tok.Decode(std::span<const int32_t>(&id, 1), false);
-    json bytes = json::array();
-    for (unsigned char c : tok.DecodeRaw(std::span<const int32_t>(&id, 1), false)) bytes.push_back(c);
-    return json{{"token_id", id}, {"token", text}, {"bytes", bytes}, {"logprob", lp}};
-  };
-  json out = json::array();
-  for (size_t i = 0; i < s.token_ids.size(); ++i) {
-    json e = entry(s.token_ids[i], i < s.logprobs.size() ? s.logprobs[i] : 0.f);
-    json top = json::array();
-    if (i < s.top_logprobs.size())
-      for (const auto& t : s.top_logprobs[i]) top.push_back(entry(t.token, t.logprob));
-    e["top_logprobs"] = std::move(top);
-    out.push_back(std::move(e));
-  }
-  return out;
-}
-
 // One request in flight: what it asked for and what has been produced (non-streaming
 // requests send everything at the end).
 struct Pending {
-  LlmRequest request;
-  std::shared_ptr<stub::ResponseSender> sender;
+  llm_contract::LlmRequest request;
+  std::shared_ptr<backends::ResponseSender> sender;
   std::string prompt_text;
   int32_t num_prompt_tokens = 0;
-  std::map<int32_t, std::string> text;          // per sequence index
-  std::map<int32_t, json> logprobs;             // per sequence index (arrays)
+  std::map<int32_t, std::string> text;  // per sequence index
+  std::map<int32_t, std::vector<llm_contract::PositionLogprobs>> logprobs;
   std::map<int32_t, double> cumulative;
   std::map<int32_t, int32_t> num_output;
   std::map<int32_t, std::string> finish;
 };
 
-class LlmBackend final : public stub::Backend {
+// Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
+// cores, 1 to 4. A 4,000-token prompt takes ~1-2 ms to tokenize (Qwen's tokenizer, one core):
+// 32 such requests arriving together wait up to ~35-70 ms behind each other on one thread.
+int PromptThreads() {
+  return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
+}
+
+// How to load the model for this instance: the engine arguments, on the instance's device.
+Result<ModelLoadOptions> LoadOptions(const EngineArgs& args, const InstanceSpec& instance,
+                                     const std::string& model_name) {
+  ModelLoadOptions load;
+  load.cpu_threads = instance.cpu_threads;
+  load.block_size = args.block_size;
+  load.num_blocks = args.num_gpu_blocks_override;
+  load.max_model_len = args.max_model_len;
+  load.max_num_batched_tokens = args.max_num_batched_tokens;
+  load.max_num_seqs = args.max_num_seqs;
+  switch (instance.kind) {
+    case InstanceKind::kGpu: {
+      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
+      // gpu_memory_utilization leaves after the weights and a profiling pass.
+      std::string why;
+      if (CudaGpuCount(&why) == 0) {
+        return Unavailable("model '" + model_name +
+                           "': KIND_GPU asked, but no GPU is usable: " + why);
+      }
+      load.device = DeviceKind::kCuda;
+      load.gpu_id = std::max(instance.gpu_id, 0);
+      load.gpu_memory_utilization = args.gpu_memory_utilization;
+      load.enforce_eager = args.enforce_eager;
+      break;
+    }
+    case InstanceKind::kCpu:
+      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
+      break;
+  }
+  return load;
+}
+
+// A generation request ready for the engine: what Start prepared, for Prepare's admission.
+struct Admission {
+  std::shared_ptr<Pending> pending;
+  EngineRequest request;
+};
+
+// The Cancelled error every cancelled request ends with.
+Status RequestCancelled() {
+  return Cancelled("Request was cancelled");
+}
+
+class LlmBackend final : public backends::Backend {
  public:
   // A tokenize request may hold this many contexts' worth of tokens (its count may exceed the
   // context, as vLLM's /tokenize reports it; the bound keeps one request's work finite).
   static constexpr size_t kTokenizeContexts = 8;
 
-  Status Initialize(const stub::BackendContext& ctx) override {
+  Status Initialize(const InstanceSpec& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
     auto since = [](std::chrono::steady_clock::time_point t) {
       return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
@@ -120,37 +139,8 @@ class LlmBackend final : public stub::Backend {
     }
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
-    ASSIGN_OR_RETURN(tokenizer_,
-                     Tokenizer::FromFile((tokenizer_folder / "tokenizer.json").string(),
-                                         std::filesystem::exists(tokenizer_folder / "tokenizer_config.json")
-                                             ? (tokenizer_folder / "tokenizer_config.json").string()
-                                             : std::string()));
-    if (!tokenizer_->chat_template().empty()) {
-      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
-      if (!parsed.ok()) return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
-      chat_template_ = std::move(parsed).value();
-    }
-    ModelLoadOptions load;
-    load.cpu_threads = ctx.cpu_threads;
-    load.block_size = args.block_size;
-    load.num_blocks = args.num_gpu_blocks_override;
-    load.max_model_len = args.max_model_len;
-    load.max_num_batched_tokens = args.max_num_batched_tokens;
-    load.max_num_seqs = args.max_num_seqs;
-    if (ctx.device == stub::DeviceKind::kGpu) {
-      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
-      // gpu_memory_utilization leaves after the weights and a profiling pass.
-      std::string why;
-      if (CudaGpuCount(&why) == 0) {
-        return Unavailable("model '" + model_name_ + "': KIND_GPU asked, but no GPU is usable: " + why);
-      }
-      load.device = DeviceKind::kCuda;
-      load.gpu_id = std::max(ctx.gpu_id, 0);
-      load.gpu_memory_utilization = args.gpu_memory_utilization;
-      load.enforce_eager = args.enforce_eager;
-    } else {
-      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
-    }
+    RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
+    ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
@@ -186,6 +176,7 @@ class LlmBackend final : public stub::Backend {
       return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
+    prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
     spdlog::info(
         "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
@@ -195,22 +186,63 @@ class LlmBackend final : public stub::Backend {
     return Status::Ok();
   }
 
-  void Execute(stub::BackendRequest br) override {
+  // On the stub's IPC thread: only queues the request for a prompt worker (Prepare).
+  void Execute(backends::BackendRequest br) override {
+    const uint64_t id = br.id;
     auto sender = br.sender;
-    Status s = Start(std::move(br));
-    if (!s.ok()) (void)sender->SendError(s);
-  }
-
-  void Cancel(uint64_t id) override {
     {
       MutexLock lock(mu_);
-      if (!pending_.count(id)) return;
-      cancelled_.insert(id);
+      preparing_[id] = sender;
+    }
+    // Shared: std::function copies its target.
+    auto request = std::make_shared<backends::BackendRequest>(std::move(br));
+    if (prompts_->Post(id, [this, request] { return Prepare(std::move(*request)); })) return;
+    {
+      MutexLock lock(mu_);
+      preparing_.erase(id);
+    }
+    (void)sender->SendError(Unavailable("model instance is shutting down"));
+  }
+
+  // On the stub's IPC thread. A request still waiting for a prompt worker ends here and now; one
+  // being prepared ends at its admission (the sender says it is cancelled); one in the engine is
+  // aborted there and ends with its last output.
+  void Cancel(uint64_t id) override {
+    std::shared_ptr<backends::ResponseSender> withdrawn;
+    {
+      MutexLock lock(mu_);
+      if (auto it = preparing_.find(id); it != preparing_.end()) {
+        if (!prompts_->Withdraw(id)) return;
+        withdrawn = std::move(it->second);
+        preparing_.erase(it);
+      } else {
+        if (!pending_.count(id)) return;
+        cancelled_.insert(id);
+      }
+    }
+    if (withdrawn) {
+      (void)withdrawn->SendError(RequestCancelled());
+      return;
     }
     engine_->Abort(std::to_string(id));
   }
 
+  // Teardown order: the prompt workers first (queued requests end Unavailable, the ones being
+  // prepared are admitted), then the engine (which ends every request it holds).
   void Finalize() override {
+    if (prompts_) {
+      for (uint64_t id : prompts_->Stop()) {
+        std::shared_ptr<backends::ResponseSender> sender;
+        {
+          MutexLock lock(mu_);
+          auto it = preparing_.find(id);
+          if (it == preparing_.end()) continue;
+          sender = std::move(it->second);
+          preparing_.erase(it);
+        }
+        (void)sender->SendError(Unavailable("model instance is shutting down"));
+      }
+    }
     if (engine_) engine_->Stop();
     engine_.reset();
     MutexLock lock(mu_);
@@ -227,39 +259,99 @@ class LlmBackend final : public stub::Backend {
   }
 
  private:
-  Status Start(stub::BackendRequest br) {
-    ASSIGN_OR_RETURN(LlmRequest req, ParseLlmRequest(br.request));
-    std::string prompt = req.prompt;
-    if (req.chat) {
+  // The tokenizer and its chat template (tokenizer_config.json, when there is one).
+  Status LoadTokenizer(const std::filesystem::path& folder) {
+    ASSIGN_OR_RETURN(tokenizer_,
+                     Tokenizer::FromFile((folder / "tokenizer.json").string(),
+                                         std::filesystem::exists(folder / "tokenizer_config.json")
+                                             ? (folder / "tokenizer_config.json").string()
+                                             : std::string()));
+    if (!tokenizer_->chat_template().empty()) {
+      auto parsed = ChatTemplate::Parse(tokenizer_->chat_template());
+      if (!parsed.ok())
+        return parsed.status().WithPrefix("chat template of model '" + model_name_ + "'");
+      chat_template_ = std::move(parsed).value();
+    }
+    return Status::Ok();
+  }
+
+  // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
+  // order and hands the request to the engine, or ends it.
+  PromptPool::Admit Prepare(backends::BackendRequest br) {
+    const uint64_t id = br.id;
+    auto sender = br.sender;
+    auto admission = std::make_shared<std::optional<Admission>>();
+    // A request cancelled while it waited is not worth tokenizing.
+    Status status =
+        sender->IsCancelled() ? RequestCancelled() : Start(std::move(br), admission.get());
+    return [this, id, sender, status, admission] {
+      Status result = status;
+      {
+        // One critical section: a Cancel finds the request in preparing_ or in pending_.
+        MutexLock lock(mu_);
+        preparing_.erase(id);
+        if (result.ok() && sender->IsCancelled()) {
+          result = RequestCancelled();
+        } else if (result.ok() && admission->has_value()) {
+          result = AdmitLocked(id, std::move(**admission));
+        }
+      }
+      if (!result.ok()) (void)sender->SendError(result);
+    };
+  }
+
+  // Hands a prepared request to the engine (its outputs come to OnOutput).
+  Status AdmitLocked(uint64_t id, Admission admission) SLUICE_REQUIRES(mu_) {
+    pending_[id] = admission.pending;
+    Status added = engine_->AddRequest(std::move(admission.request));
+    if (!added.ok()) pending_.erase(id);
+    return added;
+  }
+
+  // Everything before the engine; a request for the engine leaves in `admission` what it needs.
+  Status Start(backends::BackendRequest br, std::optional<Admission>* admission) {
+    ASSIGN_OR_RETURN(llm_contract::LlmRequest req, ParseLlmRequest(br.request));
+    using Kind = llm_contract::Prompt::Kind;
+    using Task = llm_contract::Task;
+    const bool chat = req.prompt.kind == Kind::kChat;
+    std::string prompt = req.prompt.text;
+    if (chat) {
       if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
-      ASSIGN_OR_RETURN(prompt, chat_template_->Render(*req.chat, req.add_generation_prompt, extra));
+      ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
+                                                      req.prompt.add_generation_prompt, extra));
     }
-    if (req.task == LlmRequest::Task::kDetokenize) return Detokenize(*req.prompt_token_ids, *br.sender);
+    if (req.task == Task::kDetokenize) {
+      if (req.prompt.kind != Kind::kTokenIds)
+        return InvalidArgument("detokenize needs a prompt of token ids");
+      return Detokenize(req.prompt.token_ids, *br.sender);
+    }
     std::vector<int32_t> ids;
-    if (req.prompt_token_ids) {
+    if (req.prompt.kind == Kind::kTokenIds) {
       // The engine checks the ids against the vocabulary and the context.
-      ids = *req.prompt_token_ids;
-      if (!req.exclude_input_in_output) prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
-    } else if (req.task == LlmRequest::Task::kTokenize) {
+      ids = req.prompt.token_ids;
+      if (!req.output.exclude_input_in_output)
+        prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
+    } else if (req.task == Task::kTokenize) {
       // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, req.add_special_tokens.value_or(!req.chat),
-                                                      kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
+      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(
+                                prompt, req.add_special_tokens.value_or(!chat),
+                                kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
     } else {
       // A chat template writes the special tokens itself.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!req.chat,
-                                                      static_cast<size_t>(engine_->max_model_len())));
+      ASSIGN_OR_RETURN(ids,
+                       tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!chat,
+                                                 static_cast<size_t>(engine_->max_model_len())));
     }
-    if (req.task == LlmRequest::Task::kTokenize) {
-      InferResponse resp;
-      resp.outputs.push_back(ScalarTensor(proto::kTokenIdsOutput, DataType::kInt32, ids));
-      resp.parameters[std::string(proto::kMaxModelLenParameter)] = static_cast<int64_t>(engine_->max_model_len());
-      (void)br.sender->Send(std::move(resp), true);  // a failed send has no one to tell
-      return Status::Ok();
+    if (req.task == Task::kTokenize) {
+      llm_contract::LlmOutput out;
+      out.token_ids = std::move(ids);
+      out.max_model_len = static_cast<uint32_t>(engine_->max_model_len());
+      return SendTyped(out, *br.sender);
     }
     if (ids.empty()) return InvalidArgument("the prompt is empty");
     const int64_t context = engine_->max_model_len();
-    if (req.check_context && req.sampling.max_tokens.has_value() &&
+    if (req.output.check_context && req.sampling.max_tokens.has_value() &&
         static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens > context) {
       // vLLM's OpenAI server's words (it says "messages" for completions too).
       const int64_t want = static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens;
@@ -274,39 +366,38 @@ class LlmBackend final : public stub::Backend {
     auto pending = std::make_shared<Pending>();
     pending->request = req;
     pending->sender = br.sender;
-    pending->prompt_text = req.exclude_input_in_output ? "" : prompt;
+    pending->prompt_text = req.output.exclude_input_in_output ? "" : prompt;
     pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
-    {
-      MutexLock lock(mu_);
-      pending_[id] = pending;
-    }
     EngineRequest er;
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
-    er.params = req.sampling;
+    er.params = ToEngineSampling(req.sampling);
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
-    er.on_started = [sender = std::weak_ptr<stub::ResponseSender>(pending->sender)] {
+    er.on_started = [sender = std::weak_ptr<backends::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
     };
-    Status added = engine_->AddRequest(std::move(er));
-    if (!added.ok()) {
-      MutexLock lock(mu_);
-      pending_.erase(id);
-      return added;
-    }
+    admission->emplace(Admission{std::move(pending), std::move(er)});
     return Status::Ok();
   }
 
   // vLLM's /detokenize: the ids' text, special tokens kept.
-  Status Detokenize(const std::vector<int32_t>& ids, stub::ResponseSender& sender) {
+  Status Detokenize(const std::vector<int32_t>& ids, backends::ResponseSender& sender) {
     for (int32_t id : ids) {
       if (id >= tokenizer_->vocab_size()) {
         return InvalidArgument("token id " + std::to_string(id) + " is outside the vocabulary of model '" +
                                model_name_ + "' (" + std::to_string(tokenizer_->vocab_size()) + " tokens)");
       }
     }
+    llm_contract::LlmOutput out;
+    out.text = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
+    return SendTyped(out, sender);
+  }
+
+  // One typed response, the request's last.
+  static Status SendTyped(const llm_contract::LlmOutput& out, backends::ResponseSender& sender) {
     InferResponse resp;
-    resp.outputs.push_back(BytesTensor(proto::kTextOutput, {tokenizer_->Decode(ids, /*skip_special_tokens=*/false)}));
+    ASSIGN_OR_RETURN(Tensor t, LlmOutputTensor(out));
+    resp.outputs.push_back(std::move(t));
     (void)sender.Send(std::move(resp), true);  // a failed send has no one to tell
     return Status::Ok();
   }
@@ -333,74 +424,80 @@ class LlmBackend final : public stub::Backend {
       (void)p->sender->SendError(out.error);
       return;
     }
-    const LlmRequest& r = p->request;
-    if (r.stream) {
-      // As Triton's vLLM backend, the last delta carries the final flag (a client that did
-      // not ask for empty final responses still sees triton_final_response=true).
-      for (size_t k = 0; k < out.seqs.size(); ++k) {
-        const auto& s = out.seqs[k];
-        const bool last = out.finished && k + 1 == out.seqs.size();
-        InferResponse resp;
-        resp.outputs = Outputs(*p, s.index, s.text, s.finished() ? std::string(FinishReasonName(s.finish_reason)) : "",
-                               s.cumulative_logprob, static_cast<int32_t>(s.token_ids.size()),
-                               r.return_logprobs ? LogprobsJson(*tokenizer_, s) : json());
-        if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
-        (void)p->sender->Send(std::move(resp), last);
+    if (p->request.output.typed_responses) return SendTypedStep(*p, out);
+    if (p->request.output.stream) return SendTritonStep(*p, out);
+    Accumulate(*p, out);
+    if (out.finished) SendTritonFinal(*p);
+  }
+
+  // Sluice's own requests: one typed response per sequence's news, always streamed (the
+  // frontend assembles); the last carries the final flag.
+  void SendTypedStep(Pending& p, const RequestOutput& out) {
+    const bool logprobs = p.request.sampling.logprobs.has_value();
+    for (size_t k = 0; k < out.seqs.size(); ++k) {
+      auto tensor =
+          LlmOutputTensor(TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs));
+      if (!tensor.ok()) {
+        (void)p.sender->SendError(tensor.status());
+        return;
       }
-      if (out.finished && out.seqs.empty()) (void)p->sender->SendFinal();
-      return;
+      InferResponse resp;
+      resp.outputs.push_back(std::move(tensor).value());
+      (void)p.sender->Send(std::move(resp), out.finished && k + 1 == out.seqs.size());
     }
+    if (out.finished && out.seqs.empty()) (void)p.sender->SendFinal();
+  }
+
+  // As Triton's vLLM backend, the last delta carries the final flag (a client that did not
+  // ask for empty final responses still sees triton_final_response=true).
+  void SendTritonStep(Pending& p, const RequestOutput& out) {
+    const llm_contract::LlmRequest& r = p.request;
+    for (size_t k = 0; k < out.seqs.size(); ++k) {
+      const auto& s = out.seqs[k];
+      TritonRows row;
+      row.texts = {s.text};
+      row.finishes = {std::string(FinishReasonName(s.finish_reason))};
+      row.cumulative = {static_cast<float>(s.cumulative_logprob)};
+      row.num_output = {static_cast<uint32_t>(s.token_ids.size())};
+      row.logprobs = {
+          r.output.return_logprobs ? TritonLogprobsJson(PositionLogprobsOf(*tokenizer_, s)) : "[]"};
+      InferResponse resp;
+      resp.outputs = TritonOutputs(r.output, row, static_cast<uint32_t>(p.num_prompt_tokens));
+      if (r.sampling.n > 1) resp.parameters["index"] = static_cast<int64_t>(s.index);
+      (void)p.sender->Send(std::move(resp), out.finished && k + 1 == out.seqs.size());
+    }
+    if (out.finished && out.seqs.empty()) (void)p.sender->SendFinal();
+  }
+
+  // Non-streaming Triton requests: everything is sent at the end.
+  void Accumulate(Pending& p, const RequestOutput& out) {
     for (const auto& s : out.seqs) {
-      p->text[s.index] += s.text;
-      p->cumulative[s.index] = s.cumulative_logprob;
-      p->num_output[s.index] = s.num_output_tokens;
-      if (s.finished()) p->finish[s.index] = std::string(FinishReasonName(s.finish_reason));
-      if (r.return_logprobs) {
-        json& all = p->logprobs[s.index];
-        if (all.is_null()) all = json::array();
-        for (auto& e : LogprobsJson(*tokenizer_, s)) all.push_back(e);
+      p.text[s.index] += s.text;
+      p.cumulative[s.index] = s.cumulative_logprob;
+      p.num_output[s.index] = s.num_output_tokens;
+      if (s.finished()) p.finish[s.index] = std::string(FinishReasonName(s.finish_reason));
+      if (p.request.output.return_logprobs) {
+        auto positions = PositionLogprobsOf(*tokenizer_, s);
+        auto& all = p.logprobs[s.index];
+        all.insert(all.end(), positions.begin(), positions.end());
       }
     }
-    if (!out.finished) return;
-    // One response with a row per sequence.
-    std::vector<std::string> texts, finishes, logprobs;
-    std::vector<float> cumulative;
-    std::vector<uint32_t> num_output;
-    for (int32_t i = 0; i < r.sampling.n; ++i) {
-      texts.push_back(p->prompt_text + p->text[i]);
-      finishes.push_back(p->finish[i]);
-      cumulative.push_back(static_cast<float>(p->cumulative[i]));
-      num_output.push_back(static_cast<uint32_t>(p->num_output[i]));
-      logprobs.push_back(p->logprobs[i].is_null() ? "[]" : p->logprobs[i].dump());
+  }
+
+  // One response with a row per sequence.
+  void SendTritonFinal(Pending& p) {
+    TritonRows rows;
+    for (int32_t i = 0; i < p.request.sampling.n; ++i) {
+      rows.texts.push_back(p.prompt_text + p.text[i]);
+      rows.finishes.push_back(p.finish[i]);
+      rows.cumulative.push_back(static_cast<float>(p.cumulative[i]));
+      rows.num_output.push_back(static_cast<uint32_t>(p.num_output[i]));
+      rows.logprobs.push_back(TritonLogprobsJson(p.logprobs[i]));
     }
     InferResponse resp;
-    resp.outputs.push_back(BytesTensor(proto::kTextOutput, texts));
-    AddOptional(*p, resp, finishes, cumulative, num_output, logprobs);
-    (void)p->sender->Send(std::move(resp), true);
-  }
-
-  std::vector<Tensor> Outputs(const Pending& p, int32_t, const std::string& text, const std::string& finish,
-                              double cumulative, int32_t num_output, const json& logprobs) {
-    InferResponse resp;
-    resp.outputs.push_back(BytesTensor(proto::kTextOutput, {text}));
-    AddOptional(p, resp, {finish}, {static_cast<float>(cumulative)}, {static_cast<uint32_t>(num_output)},
-                {logprobs.is_null() ? "[]" : logprobs.dump()});
-    return std::move(resp.outputs);
-  }
-
-  void AddOptional(const Pending& p, InferResponse& resp, const std::vector<std::string>& finishes,
-                   const std::vector<float>& cumulative, const std::vector<uint32_t>& num_output,
-                   const std::vector<std::string>& logprobs) {
-    const LlmRequest& r = p.request;
-    if (r.return_finish_reason) resp.outputs.push_back(BytesTensor(proto::kFinishReason, finishes));
-    if (r.return_cumulative_logprob)
-      resp.outputs.push_back(ScalarTensor(proto::kCumulativeLogprob, DataType::kFp32, cumulative));
-    if (r.return_logprobs) resp.outputs.push_back(BytesTensor(proto::kLogprobs, logprobs));
-    if (r.return_num_input_tokens)
-      resp.outputs.push_back(ScalarTensor(proto::kNumInputTokens, DataType::kUint32,
-                                          std::vector<uint32_t>{static_cast<uint32_t>(p.num_prompt_tokens)}));
-    if (r.return_num_output_tokens)
-      resp.outputs.push_back(ScalarTensor(proto::kNumOutputTokens, DataType::kUint32, num_output));
+    resp.outputs =
+        TritonOutputs(p.request.output, rows, static_cast<uint32_t>(p.num_prompt_tokens));
+    (void)p.sender->Send(std::move(resp), true);
   }
 
   std::string model_name_;
@@ -408,13 +505,18 @@ class LlmBackend final : public stub::Backend {
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
-  Mutex mu_;
+  std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
+  Mutex mu_;  // taken before the prompt pool's and the engine's locks
+  // Requests queued or being prepared by a prompt worker, not yet in the engine.
+  std::map<uint64_t, std::shared_ptr<backends::ResponseSender>> preparing_ SLUICE_GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<Pending>> pending_ SLUICE_GUARDED_BY(mu_);
   std::set<uint64_t> cancelled_ SLUICE_GUARDED_BY(mu_);
 };
 
 }  // namespace
 
-std::unique_ptr<stub::Backend> MakeLlmBackend() { return std::make_unique<LlmBackend>(); }
+std::unique_ptr<backends::Backend> MakeLlmBackend() {
+  return std::make_unique<LlmBackend>();
+}
 
 }  // namespace sluice::llm

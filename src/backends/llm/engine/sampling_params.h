@@ -10,18 +10,20 @@
 #include <vector>
 
 #include "backends/llm/structured/structured_output_spec.h"
+#include "common/llm_contract.h"
 #include "common/status.h"
 
 namespace sluice::llm {
 
 struct SamplingParams {
-  static constexpr int32_t kMaxN = 16;
-  static constexpr int32_t kMaxLogprobs = 20;
-  static constexpr size_t kMaxStopStrings = 64;
-  static constexpr size_t kMaxStopStringBytes = 1024;
-  static constexpr size_t kMaxStopTokenIds = 1024;
-  static constexpr size_t kMaxLogitBias = 1024;
-  static constexpr float kMaxAbsLogitBias = 100.f;
+  // The caps are the request contract's (common/llm_contract.h), declared there once.
+  static constexpr int32_t kMaxN = llm_contract::kMaxN;
+  static constexpr int32_t kMaxLogprobs = llm_contract::kMaxLogprobs;
+  static constexpr size_t kMaxStopStrings = llm_contract::kMaxStopStrings;
+  static constexpr size_t kMaxStopStringBytes = llm_contract::kMaxStopStringBytes;
+  static constexpr size_t kMaxStopTokenIds = llm_contract::kMaxStopTokenIds;
+  static constexpr size_t kMaxLogitBias = llm_contract::kMaxLogitBias;
+  static constexpr float kMaxAbsLogitBias = static_cast<float>(llm_contract::kMaxAbsLogitBias);
 
   int32_t n = 1;                    // parallel samples of one prompt, 1..16
   float temperature = 1.0f;         // >= 0; 0 (below 1e-5) = greedy

@@ -31,6 +31,7 @@
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
@@ -65,7 +66,8 @@ constexpr int kPrefillThreads = 128;
 constexpr int kPrefillRows = kPrefillThreads / 4;
 constexpr int kPrefillKeys = 32;
 
-constexpr int kCombineThreads = 128;
+constexpr int kCombineThreads = 512;
+constexpr int kSerialCombineThreads = 128;
 
 
 
@@ -115,16 +117,39 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 
 // --- Decode ---
 
-// The score tile and the final cross-warp reduction are never live together.
+// Staged decode: tokens of a tile whose K and V rows (kTpk * 8 elements each, the widest
+// head_dim of kTpk) fill 64 KB of shared memory, at most kDecodeTile.
+constexpr int StagedTile(int tpk) {
+  return std::min(kDecodeTile, 16384 / (tpk * 8));
+}
+template <int kTpk>
+constexpr size_t StagedBytes() {
+  return 2 * static_cast<size_t>(StagedTile(kTpk)) * kTpk * 8 * sizeof(bf16);
+}
+
+// The score tile and the final cross-warp reduction are never live together. Staged, the
+// reduction reuses the K/V staging buffer (free by then), so the static part stays small
+// and three blocks fit a multiprocessor beside their 64 KB of staging.
+template <int kTpk, int kGc, bool kStaged>
+struct DecodeSmem {
+  union {
+    float logits[kGc][kDecodeTile];
+    float red[kDecodeWarps][kGc][kTpk * 8];
+  };
+};
 template <int kTpk, int kGc>
-union DecodeSmem {
-  float logits[kGc][kDecodeTile];
-  float red[kDecodeWarps][kGc][kTpk * 8];
+struct DecodeSmem<kTpk, kGc, true> {
+  float logits[kGc][StagedTile(kTpk)];
 };
 
 // Block (seq, part, kv_head * num_chunks + chunk). kTpk threads read one K/V row (each one
 // 16-byte chunk, kTpk = head_dim / 8 rounded up to a power of two); kGc q heads per block.
-template <int kTpk, int kGc>
+// kStaged: each tile's K and V rows are copied into shared memory with cp.async as soon as
+// its slots are known, all of them in flight at once (V's under the scores), instead of
+// kDecodeUnroll loads a thread per round, each round waiting for the last; the rounds
+// then read shared memory. Long contexts are split into partitions of about one tile, so a
+// block's whole share of the cache is requested at its start.
+template <int kTpk, int kGc, bool kStaged>
 __global__ void __launch_bounds__(kDecodeThreads)
     DecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
@@ -165,15 +190,48 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const bool active = c * 8 < D;
   const int64_t head_off = static_cast<int64_t>(kv_head) * D + c * 8;
 
-  __shared__ DecodeSmem<kTpk, kGc> sm;
-  __shared__ int32_t slots[kDecodeTile];
+  constexpr int kTile = kStaged ? StagedTile(kTpk) : kDecodeTile;
+  constexpr int kRow = kTpk * 8;  // staged row stride, elements
+  __shared__ DecodeSmem<kTpk, kGc, kStaged> sm;
+  __shared__ int32_t slots[kTile];
   __shared__ float m_s[kGc], l_s[kGc], alpha_s[kGc];
+  extern __shared__ __align__(16) unsigned char decode_staging[];
+  bf16* const ks = reinterpret_cast<bf16*>(decode_staging);
+  bf16* const vs = ks + kTile * kRow;
+  using Red = float[kDecodeWarps][kGc][kTpk * 8];
+  Red& red = [&]() -> Red& {
+    if constexpr (kStaged) {
+      return *reinterpret_cast<Red*>(decode_staging);
+    } else {
+      return sm.red;
+    }
+  }();
+  // Staged: the tile's K rows, then its V rows, in two copy groups (V's waited for later).
+  auto stage = [&](int n) {
+    if constexpr (kStaged) {
+      if (active) {
+        for (int t = sub; t < n; t += kTokPerPass) {
+          CpAsync16(SmemAddr(ks + t * kRow + c * 8), p.k_cache + slots[t] * kv_width + head_off,
+                    true);
+        }
+      }
+      CpAsyncCommit();
+      if (active) {
+        for (int t = sub; t < n; t += kTokPerPass) {
+          CpAsync16(SmemAddr(vs + t * kRow + c * 8), p.v_cache + slots[t] * kv_width + head_off,
+                    true);
+        }
+      }
+      CpAsyncCommit();
+    }
+  };
 
-  for (int i = tid; i < min(kDecodeTile, t_end - t_begin); i += kDecodeThreads) {
+  for (int i = tid; i < min(kTile, t_end - t_begin); i += kDecodeThreads) {
     slots[i] = SlotOf(table, t_begin + i, block_size);
   }
   __syncthreads();
   PdlWait();
+  stage(min(kTile, t_end - t_begin));
 
   float qr[kGc][8];
   float acc[kGc][8];
@@ -194,12 +252,17 @@ __global__ void __launch_bounds__(kDecodeThreads)
     l_s[tid] = 0.f;
   }
 
-  for (int tile = t_begin; tile < t_end; tile += kDecodeTile) {
-    const int n = min(kDecodeTile, t_end - tile);
-    if (tile != t_begin) {  // the first tile's slots are in place
-      __syncthreads();      // the previous tile's readers of slots / logits are done
+  for (int tile = t_begin; tile < t_end; tile += kTile) {
+    const int n = min(kTile, t_end - tile);
+    if (tile != t_begin) {  // the first tile's slots (and copies) are in place
+      __syncthreads();      // the previous tile's readers of slots / logits / staging are done
       for (int i = tid; i < n; i += kDecodeThreads) slots[i] = SlotOf(table, tile + i, block_size);
       __syncthreads();
+      stage(n);
+    }
+    if constexpr (kStaged) {
+      CpAsyncWait<1>();  // this thread's K copies
+      __syncthreads();   // everyone's
     }
 
     // Scores: each kTpk-thread group dots one K row with the g q heads.
@@ -208,8 +271,13 @@ __global__ void __launch_bounds__(kDecodeThreads)
 #pragma unroll
       for (int u = 0; u < kDecodeUnroll; ++u) {
         const int t = base + u * kTokPerPass + sub;
-        raw[u] = (active && t < n) ? LoadChunk(p.k_cache + slots[t] * kv_width + head_off)
-                                   : make_uint4(0, 0, 0, 0);
+        if (!active || t >= n) {
+          raw[u] = make_uint4(0, 0, 0, 0);
+        } else if constexpr (kStaged) {
+          raw[u] = *reinterpret_cast<const uint4*>(ks + t * kRow + c * 8);
+        } else {
+          raw[u] = LoadChunk(p.k_cache + slots[t] * kv_width + head_off);
+        }
       }
 #pragma unroll
       for (int u = 0; u < kDecodeUnroll; ++u) {
@@ -255,6 +323,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
         m_s[j] = m_new;
       }
     }
+    if constexpr (kStaged) CpAsyncWait<0>();  // this thread's V copies, before the barrier
     __syncthreads();
 
     // Weighted V: each thread accumulates its chunk over its tokens of the tile.
@@ -269,8 +338,13 @@ __global__ void __launch_bounds__(kDecodeThreads)
 #pragma unroll
       for (int u = 0; u < kDecodeUnroll; ++u) {
         const int t = base + u * kTokPerPass + sub;
-        raw[u] = (active && t < n) ? LoadChunk(p.v_cache + slots[t] * kv_width + head_off)
-                                   : make_uint4(0, 0, 0, 0);
+        if (!active || t >= n) {
+          raw[u] = make_uint4(0, 0, 0, 0);
+        } else if constexpr (kStaged) {
+          raw[u] = *reinterpret_cast<const uint4*>(vs + t * kRow + c * 8);
+        } else {
+          raw[u] = LoadChunk(p.v_cache + slots[t] * kv_width + head_off);
+        }
       }
 #pragma unroll
       for (int u = 0; u < kDecodeUnroll; ++u) {
@@ -303,13 +377,13 @@ __global__ void __launch_bounds__(kDecodeThreads)
       }
     }
   }
-  __syncthreads();  // the last tile's readers of sm.logits are done before sm.red reuses it
+  __syncthreads();  // the last tile's readers of logits / staging are done before red reuses it
   if (lane < kTpk) {
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
       if (j < g) {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) sm.red[warp][j][c * 8 + i] = acc[j][i];
+        for (int i = 0; i < 8; ++i) red[warp][j][c * 8 + i] = acc[j][i];
       }
     }
   }
@@ -321,7 +395,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
     const int d = e % D;
     float v = 0.f;
 #pragma unroll
-    for (int w = 0; w < kDecodeWarps; ++w) v += sm.red[w][j][d];
+    for (int w = 0; w < kDecodeWarps; ++w) v += red[w][j][d];
     const int64_t h = h0 + j;
     if (split.num == 1) {
       p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v / l_s[j]);
@@ -334,7 +408,12 @@ __global__ void __launch_bounds__(kDecodeThreads)
   }
 }
 
-// Block (seq, q head): merges the partitions of a split decode sequence.
+// Block (seq, q head): merges the partitions of a split decode sequence. kParallel (with the
+// staged decode, SLUICE_CUDA_DECODE_STAGED=1, until measured): thread (group, d) sums the
+// partitions group, group + groups, ... of column d (loads unrolled, so that a long split's
+// partials are not read one latency at a time), then the groups' sums are added in group
+// order (deterministic); otherwise one thread a column sums every partition in order.
+template <bool kParallel>
 __global__ void __launch_bounds__(kCombineThreads)
     CombineKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
@@ -351,6 +430,7 @@ __global__ void __launch_bounds__(kCombineThreads)
   const int64_t base = (seq * hq + h) * p.max_parts;
 
   __shared__ float weight[kMaxPartitions];
+  __shared__ float sums[kCombineThreads];
   if (threadIdx.x < 32) {
     const int lane = threadIdx.x;
     float m = -INFINITY;
@@ -367,10 +447,30 @@ __global__ void __launch_bounds__(kCombineThreads)
     }
   }
   __syncthreads();
-  for (int d = threadIdx.x; d < D; d += kCombineThreads) {
-    float v = 0.f;
-    for (int i = 0; i < split.num; ++i) v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
-    p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v);
+  if constexpr (!kParallel) {
+    for (int d = threadIdx.x; d < D; d += blockDim.x) {
+      float v = 0.f;
+      for (int i = 0; i < split.num; ++i) v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
+      p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v);
+    }
+    return;
+  }
+  const int groups = kCombineThreads / D;  // D <= 256: at least two
+  const int group = threadIdx.x / D;
+  const int d = threadIdx.x % D;
+  float v = 0.f;
+  if (group < groups) {
+#pragma unroll 8
+    for (int i = group; i < split.num; i += groups) {
+      v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
+    }
+  }
+  sums[threadIdx.x] = v;
+  __syncthreads();
+  if (threadIdx.x < D) {
+    float total = 0.f;
+    for (int k = 0; k < groups; ++k) total += sums[k * D + threadIdx.x];
+    p.out[(row * hq + h) * D + threadIdx.x] = __float2bfloat16_rn(total);
   }
 }
 
@@ -534,22 +634,39 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
          (static_cast<size_t>(shape.head_dim) + 2) * sizeof(float);
 }
 
+// SLUICE_CUDA_DECODE_STAGED=1: DecodeKernel's staged form (A/B, until measured).
+bool DecodeStaged() {
+  static const bool staged = Tuning().decode_staged;
+  return staged;
+}
+
+template <int kTpk, int kGc>
+void LaunchDecodeKernel(dim3 grid, const DeviceStep& step, const AttnParams& p,
+                        cudaStream_t stream) {
+  if (DecodeStaged()) {
+    constexpr size_t bytes = StagedBytes<kTpk>();
+    // Over 48 KB of dynamic shared memory needs the kernel's opt-in (a host-side attribute,
+    // legal during graph capture, per device).
+    cudaFuncSetAttribute(DecodeKernel<kTpk, kGc, true>,
+                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+    LaunchDependent(DecodeKernel<kTpk, kGc, true>, grid, kDecodeThreads, bytes, stream, step, p);
+  } else {
+    LaunchDependent(DecodeKernel<kTpk, kGc, false>, grid, kDecodeThreads, 0, stream, step, p);
+  }
+}
+
 template <int kTpk>
 void LaunchDecode(int head_chunk, dim3 grid, const DeviceStep& step, const AttnParams& p,
                   cudaStream_t stream) {
   switch (head_chunk) {
     case 1:
-      LaunchDependent(DecodeKernel<kTpk, 1>, grid, kDecodeThreads, 0, stream, step, p);
-      break;
+      return LaunchDecodeKernel<kTpk, 1>(grid, step, p, stream);
     case 2:
-      LaunchDependent(DecodeKernel<kTpk, 2>, grid, kDecodeThreads, 0, stream, step, p);
-      break;
+      return LaunchDecodeKernel<kTpk, 2>(grid, step, p, stream);
     case 4:
-      LaunchDependent(DecodeKernel<kTpk, 4>, grid, kDecodeThreads, 0, stream, step, p);
-      break;
+      return LaunchDecodeKernel<kTpk, 4>(grid, step, p, stream);
     default:
-      LaunchDependent(DecodeKernel<kTpk, kMaxHeadChunk>, grid, kDecodeThreads, 0, stream, step, p);
-      break;
+      return LaunchDecodeKernel<kTpk, kMaxHeadChunk>(grid, step, p, stream);
   }
 }
 
@@ -614,7 +731,12 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
   if (p.max_parts > 1) {
     const dim3 combine_grid(static_cast<unsigned>(step.num_seqs),
                             static_cast<unsigned>(shape.num_q_heads));
-    LaunchDependent(CombineKernel, combine_grid, kCombineThreads, 0, stream, step, p);
+    if (DecodeStaged()) {
+      LaunchDependent(CombineKernel<true>, combine_grid, kCombineThreads, 0, stream, step, p);
+    } else {
+      LaunchDependent(CombineKernel<false>, combine_grid, kSerialCombineThreads, 0, stream, step,
+                      p);
+    }
   }
 
   if (step.max_num_new <= 1) return;

@@ -33,6 +33,27 @@ __host__ __device__ constexpr int CeilDiv(int a, int b) {
   return (a + b - 1) / b;
 }
 
+// cp.async: 16-byte copies from global to shared memory that run under other work
+// (sm_80 and later), used by the decode and tensor-core prefill kernels.
+__device__ __forceinline__ uint32_t SmemAddr(const void* ptr) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
+}
+
+// 16 bytes from global to shared memory, asynchronously; zeros where !fill (src unread).
+__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool fill) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
+               "r"(fill ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void CpAsyncCommit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Waits until at most N of this thread's committed copy groups are in flight.
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+
 // Cache slot of position `pos` of a sequence whose block ids start at `table`.
 __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
   return table[pos / block_size] * block_size + pos % block_size;

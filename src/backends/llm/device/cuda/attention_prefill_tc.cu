@@ -29,42 +29,29 @@ namespace {
 // division by block_size are off the copy's path. Shared-memory rows are padded by 16 bytes,
 // which makes ldmatrix's eight 16-byte row reads hit distinct banks for every head_dim here.
 
-// kWarps warps of 16 rows each. Four: at head_dim 128 a block holds 176 (sm_90) to 218 (sm_80)
-// registers a thread and 70 KB of shared memory, so that two blocks share an SM (A100, H100).
-template <int D, int kWarps = 4>
+// kWarps warps of 16 kM rows each (kM m-tiles of 16). Four warps of one m-tile: at head_dim
+// 128 a block holds 176 (sm_90) to 218 (sm_80) registers a thread and 70 KB of shared memory,
+// so that two blocks share an SM (A100, H100). Two m-tiles a warp (kM = 2) use every K and V
+// fragment a warp reads from shared memory for 32 rows instead of 16: ldmatrix traffic per
+// mma halves, which is what bounds the one-m-tile form (each mma.m16n8k16 needs 256 bytes of
+// fragments, 2 clocks of an SM's shared-memory bandwidth, more than the mma itself).
+template <int D, int kWarps = 4, int kM = 1, int kKeysWanted = 0>
 struct TcConfig {
   static constexpr int kThreads = kWarps * 32;
-  static constexpr int kRows = kWarps * 16;
-  // Q lives in registers (D / 16 A fragments) up to D = 128; at 256 it would not fit beside
-  // the output accumulators, so its fragments are read from shared memory at every tile.
-  static constexpr bool kQInRegs = D <= 128;
-  // Keys per tile: 64, or 32 at D = 256 to keep the block within 100 KB of shared memory.
-  static constexpr int kKeys = D <= 128 ? 64 : 32;
+  static constexpr int kRows = kWarps * 16 * kM;
+  // Q lives in registers (D / 16 A fragments) up to D = 128 with one m-tile; at 256, or with
+  // two m-tiles, it would not fit beside the output accumulators, so its fragments are read
+  // from shared memory at every tile.
+  static constexpr bool kQInRegs = D <= 128 && kM == 1;
+  // Keys per tile: 64, or 32 at D = 256 to keep the block within 100 KB of shared memory,
+  // and with two m-tiles to keep the scores (kM x kKeys / 2 registers) from spilling.
+  static constexpr int kKeys = kKeysWanted > 0 ? kKeysWanted : D <= 128 && kM == 1 ? 64 : 32;
   static constexpr int kStride = D + 8;  // shared-memory row, in elements
   // Two tile buffers (K then V), the slots of two tiles, and Q's own rows where Q is read
   // from shared memory at every tile (otherwise Q passes through the second buffer once).
   static constexpr size_t kSmemBytes = (4 * kKeys + (kQInRegs ? 0 : kRows)) * kStride * 2 +
                                        2 * kKeys * sizeof(int32_t);
 };
-
-__device__ __forceinline__ uint32_t SmemAddr(const void* ptr) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
-}
-
-// 16 bytes from global to shared memory, asynchronously; zeros where !fill (src unread).
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(fill ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Waits until at most N of this thread's committed copy groups are in flight.
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
 
 // Four 8x8 bf16 matrices; lanes 8i..8i+7 give the row addresses of matrix i, and register i
 // receives matrix i in the mma fragment layout (transposed with Ldsm4T).
@@ -99,10 +86,10 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 // longest tiles (started first, as in PrefillKernel) go out for every kv head before the
 // shorter ones. In mma fragment terms, lane = 4 g + t holds rows g and g + 8 of its warp's
 // 16, and columns 2t, 2t + 1 of every 8-wide n-tile.
-template <int D, int kWarps>
+template <int D, int kWarps, int kM, int kKeysWanted>
 __global__ void __launch_bounds__(kWarps * 32)
     PrefillTcKernel(const DeviceStep step, const AttnParams p) {
-  using Cfg = TcConfig<D, kWarps>;
+  using Cfg = TcConfig<D, kWarps, kM, kKeysWanted>;
   constexpr int kThreads = Cfg::kThreads;
   constexpr int kRows = Cfg::kRows;
   constexpr int kKeys = Cfg::kKeys;
@@ -201,9 +188,9 @@ __global__ void __launch_bounds__(kWarps * 32)
   // k 0-7), (rows 8-15, k 0-7), (rows 0-7, k 8-15), (rows 8-15, k 8-15). K as the B operand
   // of two n-tiles: (keys 0-7, d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 0-7), (keys 8-15,
   // d 8-15). V, transposed, as the B operand of two d n-tiles: (keys 0-7, d 0-7), (keys 8-15,
-  // d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15).
+  // d 0-7), (keys 0-7, d 8-15), (keys 8-15, d 8-15). The warp's rows: warp * 16 kM + 16 mi.
   const int lr = lane & 7;
-  const int q_off = (warp * 16 + lr + (lane & 8)) * kStride + (lane >> 4) * 8;
+  const int q_off = (warp * 16 * kM + lr + (lane & 8)) * kStride + (lane >> 4) * 8;
   const int k_off = (lr + (lane >> 4) * 8) * kStride + (lane & 8);
   const int v_off = (lr + (lane & 8)) * kStride + (lane >> 4) * 8;
 
@@ -214,17 +201,28 @@ __global__ void __launch_bounds__(kWarps * 32)
     __syncthreads();  // Q's rows are the second buffer, which tile 1's copy overwrites
   }
 
-  // Query positions of this lane's two rows (rows past the last repeat its position).
+  // Query positions of this lane's rows (rows past the last repeat its position): m-tile mi,
+  // rows g and g + 8 of it.
   const int g = lane >> 2;
   const int t4 = lane & 3;
-  int qpos[2];
+  int qpos[kM][2];
 #pragma unroll
-  for (int i = 0; i < 2; ++i) qpos[i] = cached + min(m0 + warp * 16 + g + 8 * i, units - 1) / group;
+  for (int mi = 0; mi < kM; ++mi) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      qpos[mi][i] = cached + min(m0 + warp * 16 * kM + mi * 16 + g + 8 * i, units - 1) / group;
+    }
+  }
 
   const float scale = p.scale_log2;
-  float o[D / 8][4] = {};
-  float row_max[2] = {-INFINITY, -INFINITY};  // of the raw scores (scale > 0)
-  float row_sum[2] = {0.f, 0.f};              // this lane's columns only, until the end
+  float o[kM][D / 8][4] = {};
+  float row_max[kM][2];  // of the raw scores (scale > 0)
+  float row_sum[kM][2];  // this lane's columns only, until the end
+#pragma unroll
+  for (int mi = 0; mi < kM; ++mi) {
+    row_max[mi][0] = row_max[mi][1] = -INFINITY;
+    row_sum[mi][0] = row_sum[mi][1] = 0.f;
+  }
 
   for (int t = 0; t < num_tiles; ++t) {
     const int buf = t & 1;
@@ -238,84 +236,103 @@ __global__ void __launch_bounds__(kWarps * 32)
     const bf16* const kb = ks + buf * kBuf;
     const bf16* const vb = vs + buf * kBuf;
 
-    // S = Q K^T for the warp's 16 rows and the tile's keys.
-    float s[kKeyTiles][4] = {};
+    // S = Q K^T for the warp's rows and the tile's keys: each K fragment serves kM m-tiles.
+    float s[kM][kKeyTiles][4] = {};
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
-      uint32_t a[4];
-      if constexpr (Cfg::kQInRegs) {
+      uint32_t a[kM][4];
 #pragma unroll
-        for (int i = 0; i < 4; ++i) a[i] = qf[kk][i];
-      } else {
-        Ldsm4(SmemAddr(qs + q_off + kk * 16), a);
+      for (int mi = 0; mi < kM; ++mi) {
+        if constexpr (Cfg::kQInRegs) {
+#pragma unroll
+          for (int i = 0; i < 4; ++i) a[mi][i] = qf[kk][i];
+        } else {
+          Ldsm4(SmemAddr(qs + q_off + mi * 16 * kStride + kk * 16), a[mi]);
+        }
       }
 #pragma unroll
       for (int j = 0; j < kKeyTiles / 2; ++j) {
         uint32_t b[4];
         Ldsm4(SmemAddr(kb + k_off + j * 16 * kStride + kk * 16), b);
-        Mma16816(s[2 * j], a, b[0], b[1]);
-        Mma16816(s[2 * j + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int mi = 0; mi < kM; ++mi) {
+          Mma16816(s[mi][2 * j], a[mi], b[0], b[1]);
+          Mma16816(s[mi][2 * j + 1], a[mi], b[2], b[3]);
+        }
       }
     }
 
     // Causal mask, on the tiles that some row of the block sees only in part.
     if (t >= unmasked_tiles) {
 #pragma unroll
-      for (int j = 0; j < kKeyTiles; ++j) {
+      for (int mi = 0; mi < kM; ++mi) {
 #pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = t * kKeys + j * 8 + 2 * t4 + (e & 1);
-          if (key > qpos[e >> 1]) s[j][e] = -INFINITY;
+        for (int j = 0; j < kKeyTiles; ++j) {
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int key = t * kKeys + j * 8 + 2 * t4 + (e & 1);
+            if (key > qpos[mi][e >> 1]) s[mi][j][e] = -INFINITY;
+          }
         }
       }
     }
 
     // Online softmax in the log2 domain. The new maxima are finite: tile 0 holds position 0,
     // which every row sees, and later tiles only raise them.
-    float mx[2] = {row_max[0], row_max[1]};
 #pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
+    for (int mi = 0; mi < kM; ++mi) {
+      float mx[2] = {row_max[mi][0], row_max[mi][1]};
 #pragma unroll
-      for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[j][e]);
-    }
-    float alpha[2], neg_max[2];
+      for (int j = 0; j < kKeyTiles; ++j) {
 #pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 1));
-      mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 2));
-      alpha[i] = exp2f((row_max[i] - mx[i]) * scale);  // 0 on the first tile (-inf)
-      row_max[i] = mx[i];
-      neg_max[i] = -mx[i] * scale;
-      row_sum[i] *= alpha[i];
-    }
-#pragma unroll
-    for (int j = 0; j < kKeyTiles; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        s[j][e] = exp2f(fmaf(s[j][e], scale, neg_max[e >> 1]));
-        row_sum[e >> 1] += s[j][e];
+        for (int e = 0; e < 4; ++e) mx[e >> 1] = fmaxf(mx[e >> 1], s[mi][j][e]);
       }
-    }
+      float alpha[2], neg_max[2];
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
+      for (int i = 0; i < 2; ++i) {
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 1));
+        mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 2));
+        alpha[i] = exp2f((row_max[mi][i] - mx[i]) * scale);  // 0 on the first tile (-inf)
+        row_max[mi][i] = mx[i];
+        neg_max[i] = -mx[i] * scale;
+        row_sum[mi][i] *= alpha[i];
+      }
 #pragma unroll
-      for (int e = 0; e < 4; ++e) o[dt][e] *= alpha[e >> 1];
+      for (int j = 0; j < kKeyTiles; ++j) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          s[mi][j][e] = exp2f(fmaf(s[mi][j][e], scale, neg_max[e >> 1]));
+          row_sum[mi][e >> 1] += s[mi][j][e];
+        }
+      }
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) o[mi][dt][e] *= alpha[e >> 1];
+      }
     }
 
     // O += P V: the S accumulators of n-tiles 2kk and 2kk + 1 are P's A fragment for keys
-    // 16kk .. 16kk + 15.
+    // 16kk .. 16kk + 15; each V fragment serves kM m-tiles.
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
-      const uint32_t a[4] = {PackBf16(s[2 * kk][0], s[2 * kk][1]),
-                             PackBf16(s[2 * kk][2], s[2 * kk][3]),
-                             PackBf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),
-                             PackBf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};
+      uint32_t a[kM][4];
+#pragma unroll
+      for (int mi = 0; mi < kM; ++mi) {
+        a[mi][0] = PackBf16(s[mi][2 * kk][0], s[mi][2 * kk][1]);
+        a[mi][1] = PackBf16(s[mi][2 * kk][2], s[mi][2 * kk][3]);
+        a[mi][2] = PackBf16(s[mi][2 * kk + 1][0], s[mi][2 * kk + 1][1]);
+        a[mi][3] = PackBf16(s[mi][2 * kk + 1][2], s[mi][2 * kk + 1][3]);
+      }
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         uint32_t b[4];
         Ldsm4T(SmemAddr(vb + v_off + kk * 16 * kStride + dp * 16), b);
-        Mma16816(o[2 * dp], a, b[0], b[1]);
-        Mma16816(o[2 * dp + 1], a, b[2], b[3]);
+#pragma unroll
+        for (int mi = 0; mi < kM; ++mi) {
+          Mma16816(o[mi][2 * dp], a[mi], b[0], b[1]);
+          Mma16816(o[mi][2 * dp + 1], a[mi], b[2], b[3]);
+        }
       }
     }
     __syncthreads();  // every warp is done with buffer buf before tile t + 2's copy
@@ -323,41 +340,48 @@ __global__ void __launch_bounds__(kWarps * 32)
 
   // Normalise and write the rows of the sequence (bf16 pairs).
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    float sum = row_sum[i];
-    sum += __shfl_xor_sync(kFullMask, sum, 1);
-    sum += __shfl_xor_sync(kFullMask, sum, 2);
-    const int r = warp * 16 + g + 8 * i;
-    if (r >= m_count) continue;
-    const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
-    const int m = m0 + r;
-    bf16* const dst = p.out + ((first_row + m / group) * p.num_q_heads + kv_head * group +
-                               m % group) * D + 2 * t4;
+  for (int mi = 0; mi < kM; ++mi) {
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
-          __floats2bfloat162_rn(o[dt][2 * i] * inv, o[dt][2 * i + 1] * inv);
+    for (int i = 0; i < 2; ++i) {
+      float sum = row_sum[mi][i];
+      sum += __shfl_xor_sync(kFullMask, sum, 1);
+      sum += __shfl_xor_sync(kFullMask, sum, 2);
+      const int r = warp * 16 * kM + mi * 16 + g + 8 * i;
+      if (r >= m_count) continue;
+      const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
+      const int m = m0 + r;
+      bf16* const dst = p.out + ((first_row + m / group) * p.num_q_heads + kv_head * group +
+                                 m % group) * D + 2 * t4;
+#pragma unroll
+      for (int dt = 0; dt < D / 8; ++dt) {
+        *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
+            __floats2bfloat162_rn(o[mi][dt][2 * i] * inv, o[mi][dt][2 * i + 1] * inv);
+      }
     }
   }
 }
 
-int PrefillWarps() {
-  static const int warps = Tuning().prefill_warps;
-  return warps;
+// For head_dim 128, A/B forms until measured (cuda_tuning.h): SLUICE_CUDA_PREFILL_WARPS=8
+// (blocks of 128 rows, 16 a warp), SLUICE_CUDA_PREFILL_MTILES=2 (blocks of 128 rows, 32 a
+// warp, 32-key tiles) or =3 (the same with 64-key tiles, which spill a few registers).
+int PrefillForm() {
+  static const int form = Tuning().prefill_mtiles > 1 ? Tuning().prefill_mtiles
+                                                       : Tuning().prefill_warps;
+  return form;
 }
 
 // Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
 // host-side attribute, legal during graph capture, and per device).
-template <int D, int kWarps = 4>
+template <int D, int kWarps = 4, int kM = 1, int kKeysWanted = 0>
 void LaunchPrefillTc(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  using Cfg = TcConfig<D, kWarps>;
+  using Cfg = TcConfig<D, kWarps, kM, kKeysWanted>;
   const int group = p.num_q_heads / p.num_kv_heads;
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(
       PrefillTileBound(step, group, Cfg::kRows) * p.num_kv_heads, INT_MAX));
-  cudaFuncSetAttribute(PrefillTcKernel<D, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  constexpr auto kernel = PrefillTcKernel<D, kWarps, kM, kKeysWanted>;
+  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(Cfg::kSmemBytes));
-  LaunchDependent(PrefillTcKernel<D, kWarps>, dim3(grid), Cfg::kThreads, Cfg::kSmemBytes, stream,
-                  step, p);
+  LaunchDependent(kernel, dim3(grid), Cfg::kThreads, Cfg::kSmemBytes, stream, step, p);
 }
 
 }  // namespace
@@ -369,9 +393,9 @@ void LaunchPrefillOnTensorCores(const DeviceStep& step, const AttnParams& p, cud
     case 96:
       return LaunchPrefillTc<96>(step, p, stream);
     case 128:
-      // SLUICE_CUDA_PREFILL_WARPS=8: blocks of 128 rows (each K/V tile read once for twice
-      // the rows, one block a multiprocessor), for A/B measurements.
-      if (PrefillWarps() == 8) return LaunchPrefillTc<128, 8>(step, p, stream);
+      if (PrefillForm() == 8) return LaunchPrefillTc<128, 8>(step, p, stream);
+      if (PrefillForm() == 2) return LaunchPrefillTc<128, 4, 2>(step, p, stream);
+      if (PrefillForm() == 3) return LaunchPrefillTc<128, 4, 2, 64>(step, p, stream);
       return LaunchPrefillTc<128>(step, p, stream);
     default:
       return LaunchPrefillTc<256>(step, p, stream);

@@ -101,6 +101,9 @@ class CudaDevice final : public Device {
                   int32_t in, int32_t out, Buffer& y);
   bool GptqSmallBatch(const cuda::GptqCudaWeight& w, int32_t rows, const Buffer& y) const;
   void GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows);
+  void GptqLinearAddRmsNorm(const Buffer& x, const cuda::GptqCudaWeight& w, const Buffer* bias,
+                            int32_t rows, int32_t in, int32_t out, Buffer& y, Buffer& residual,
+                            const Buffer& norm_weight, float eps, Buffer& norm_out);
   float* Partials(size_t bytes);
   // cuda_device.cc
   void Fail(Status st);

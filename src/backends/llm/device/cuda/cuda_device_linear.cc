@@ -123,9 +123,9 @@ void CudaDevice::LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const B
                                   int32_t rows, int32_t in, int32_t out, Buffer& y,
                                   Buffer& residual, const Buffer& norm_weight, float eps,
                                   Buffer& norm_out) {
-  if (dynamic_cast<const GptqCudaWeight*>(&weight) != nullptr) {
-    return Device::LinearAddRmsNorm(x, weight, bias, rows, in, out, y, residual, norm_weight, eps,
-                                    norm_out);
+  if (const auto* q = dynamic_cast<const GptqCudaWeight*>(&weight)) {
+    return GptqLinearAddRmsNorm(x, *q, bias, rows, in, out, y, residual, norm_weight, eps,
+                                norm_out);
   }
   const int splits = tuning_.partials_norm && tuning_.small_batch_gemv
                          ? cuda::SmallBatchLinearPartialSplits(rows, in, out)
@@ -139,6 +139,37 @@ void CudaDevice::LinearAddRmsNorm(const Buffer& x, const Buffer& weight, const B
   if (partials == nullptr) return;
   cuda::SmallBatchLinearPartials(Bf16(x), Bf16(weight), rows, in, out, partials, stream());
   Prof("Linear (GEMV partials)", out, in);
+  cuda::AddRmsNormPartials(Bf16(residual), partials, splits, bias ? Bf16(*bias) : nullptr,
+                           Bf16(norm_weight), rows, out, eps, Bf16(norm_out), stream());
+  Prof("AddRmsNorm (partials)");
+}
+
+// SLUICE_CUDA_GPTQ_PARTIALS=1: a GPTQ output projection cut along its inputs into slices
+// whose fp32 sums the norm adds (as the bf16 GEMV's partials above): o and down have few
+// 16-column tiles (224 for Qwen2-7B), too few blocks to keep an H200 reading at batch 1.
+void CudaDevice::GptqLinearAddRmsNorm(const Buffer& x, const GptqCudaWeight& w, const Buffer* bias,
+                                      int32_t rows, int32_t in, int32_t out, Buffer& y,
+                                      Buffer& residual, const Buffer& norm_weight, float eps,
+                                      Buffer& norm_out) {
+  const cuda::GptqLayout& layout = w.layout();
+  const int splits = tuning_.gptq_partials && GptqSmallBatch(w, rows, y) && layout.in == in
+                         ? cuda::GptqPartialSplits(layout, out, rows)
+                         : 0;
+  if (splits < 2 || !cuda::AddRmsNormPartialsFits(out, splits)) {
+    return Device::LinearAddRmsNorm(x, w, bias, rows, in, out, y, residual, norm_weight, eps,
+                                    norm_out);
+  }
+  float* partials = Partials(static_cast<size_t>(splits) * rows * out * sizeof(float));
+  if (partials == nullptr) return;
+  const cuda::bf16* input = Bf16(x);
+  if (layout.perm != nullptr) {
+    cuda::GptqPermuteRows(input, layout.perm, rows, layout.in,
+                          static_cast<cuda::bf16*>(gptq_x_.ptr), stream());
+    input = static_cast<cuda::bf16*>(gptq_x_.ptr);
+  }
+  cuda::GptqSmallBatchLinearPartials(input, layout, w.qweight(), w.scale_zero(), out, rows, splits,
+                                     partials, stream());
+  Prof("Linear (GPTQ mma partials)", out, in);
   cuda::AddRmsNormPartials(Bf16(residual), partials, splits, bias ? Bf16(*bias) : nullptr,
                            Bf16(norm_weight), rows, out, eps, Bf16(norm_out), stream());
   Prof("AddRmsNorm (partials)");

@@ -30,6 +30,8 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GEMV_PAIRS", &CudaTuning::gemv_pairs},
     {"SLUICE_CUDA_GEMV_SPLIT", &CudaTuning::gemv_split},
     {"SLUICE_CUDA_PREFILL_TC", &CudaTuning::prefill_tensor_cores},
+    {"SLUICE_CUDA_DECODE_STAGED", &CudaTuning::decode_staged},
+    {"SLUICE_CUDA_GPTQ_PARTIALS", &CudaTuning::gptq_partials},
     {"SLUICE_CUDA_GPTQ_MMA", &CudaTuning::gptq_mma},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
@@ -40,6 +42,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_PARTIALS_MAX_SPLITS", &CudaTuning::partials_max_splits, 0, 4, 1},
     {"SLUICE_CUDA_GEMV_SLICE", &CudaTuning::gemv_slice, 256, 1 << 20, 1},
     {"SLUICE_CUDA_PREFILL_WARPS", &CudaTuning::prefill_warps, 4, 8, 4},
+    {"SLUICE_CUDA_PREFILL_MTILES", &CudaTuning::prefill_mtiles, 1, 3, 1},
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
 };
 

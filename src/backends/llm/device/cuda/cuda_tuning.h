@@ -24,6 +24,12 @@
 //                                                        the head dim allows
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of a head_dim 128 tensor-core
 //                                                        prefill block (8: 128-row blocks)
+// SLUICE_CUDA_PREFILL_MTILES       1        1 to 3       m-tiles of 16 rows a warp of that block
+//                                                        (2: 32-key tiles, 3: two, 64-key tiles)
+// SLUICE_CUDA_DECODE_STAGED        0        0 | 1        decode attention copies each tile's K
+//                                                        and V rows to shared memory at once
+// SLUICE_CUDA_GPTQ_PARTIALS        0        0 | 1        a GPTQ output projection cut along its
+//                                                        inputs, the slices added by the norm
 // SLUICE_CUDA_GPTQ_MMA             1        0 | 1        GPTQ weights in the tensor-core layout
 //                                                        where shape and groups allow
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    64       0 to 4096    rows up to which such a product runs the
@@ -61,6 +67,9 @@ struct CudaTuning {
   int gemv_slice = 1024;             // SLUICE_CUDA_GEMV_SLICE
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
+  int prefill_mtiles = 1;            // SLUICE_CUDA_PREFILL_MTILES
+  bool decode_staged = false;        // SLUICE_CUDA_DECODE_STAGED
+  bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
   int gptq_mma_max_rows = 64;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK

@@ -414,20 +414,28 @@ __device__ __forceinline__ uint32_t LoadBf16x2(const bf16* p) {
   return __ldg(reinterpret_cast<const uint32_t*>(p));
 }
 
+// Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
+// 1). With `partials`, the block writes its fp32 sums to partials[slice][m][column] (no bias:
+// AddRmsNormPartials adds the slices, then the bias) instead of the bf16 y.
 template <int kBits, int NT>
 __global__ void __launch_bounds__(kMmaWarps * 32)
-    GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows) {
+    GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows,
+                  int32_t splits, float* __restrict__ partials) {
   PdlLaunchDependents();
   constexpr int kSteps = 16 / kBits;  // k16 steps a 16-byte load
   __shared__ float red[kMmaWarps * NT * 4 * 32];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
   const int gq = lane >> 2, t = lane & 3;
-  const Column col = ColumnOf(o, blockIdx.x * 16);  // a tile lies in one part
-  const int loads = l.in / (16 * kSteps);            // a lane's 16-byte loads along the tile
-  const int per_warp = (loads + warps - 1) / warps;
-  const int begin = min(loads, warp * per_warp);
-  const int end = min(loads, begin + per_warp);
+  const int slice = static_cast<int>(blockIdx.x % splits);
+  const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16);  // in one part
+  const int loads = l.in / (16 * kSteps);  // a lane's 16-byte loads along the tile
+  const int slice_loads = (loads + splits - 1) / splits;
+  const int slice_begin = min(loads, slice * slice_loads);
+  const int slice_end = min(loads, slice_begin + slice_loads);
+  const int per_warp = (slice_end - slice_begin + warps - 1) / warps;
+  const int begin = min(slice_end, slice_begin + warp * per_warp);
+  const int end = min(slice_end, begin + per_warp);
   const uint4* wq = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
                     (static_cast<int64_t>(col.col / 16) * loads) * 32 + lane;
   const __half2* sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + gq) * l.groups;
@@ -517,6 +525,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
     float v = 0.f;
     for (int w = 0; w < warps; ++w) v += red[w * NT * 4 * 32 + idx];
     const int c = col.col + (ln >> 2) + 8 * (e >> 1);
+    if (partials != nullptr) {
+      partials[(static_cast<int64_t>(slice) * rows + m) * width + c] = v;
+      continue;
+    }
     if (bias != nullptr) v += __bfloat162float(bias[c]);
     y[static_cast<int64_t>(m) * width + c] = __float2bfloat16_rn(v);
   }
@@ -737,7 +749,8 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
     }
     auto kernel = layout.bits == 4 ? MmaKernelFor<4>(here) : MmaKernelFor<8>(here);
     LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16)), dim3(warps * 32), 0, stream,
-                    x + static_cast<int64_t>(r0) * layout.in, layout, p, here);
+                    x + static_cast<int64_t>(r0) * layout.in, layout, p, here, 1,
+                    static_cast<float*>(nullptr));
   }
 }
 
@@ -763,6 +776,38 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
     kernel = layout.bits == 4 ? ChunkGemvFor<4>(rows) : ChunkGemvFor<8>(rows);
   }
   LaunchDependent(kernel, grid, dim3(kWarps * 32), 0, stream, x, layout, parts);
+}
+
+int GptqPartialSplits(const GptqLayout& layout, int32_t out, int32_t rows) {
+  if (!layout.mma || rows < 1 || rows > std::min(kMmaRowsPerLaunch, GptqMmaMaxRows()) ||
+      out < 16) {
+    return 0;
+  }
+  const int64_t tiles = out / 16;
+  const int loads = layout.in / (16 * (16 / layout.bits));
+  // Double the slices while the grid is under ~4 blocks an SM of a large GPU and each slice
+  // keeps 16 or more loads a lane (two rounds for 8 warps... of 4 loads each: latency hidden).
+  int splits = 1;
+  while (splits < kGptqMaxPartialSplits && tiles * splits < 512 && loads / (2 * splits) >= 16) {
+    splits *= 2;
+  }
+  return splits > 1 ? splits : 0;
+}
+
+void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout,
+                                  const uint32_t* qweight, const __half2* scale_zero, int32_t out,
+                                  int32_t rows, int splits, float* partials, cudaStream_t stream) {
+  if (splits < 2 || splits != GptqPartialSplits(layout, out, rows)) return;
+  GptqParts p;
+  p.count = 1;
+  p.end[0] = out;
+  p.qweight[0] = qweight;
+  p.scale_zero[0] = scale_zero;
+  const int slice_loads = (layout.in / (16 * (16 / layout.bits)) + splits - 1) / splits;
+  const int warps = std::max(1, std::min(kMmaWarps, slice_loads / 4));
+  auto kernel = layout.bits == 4 ? MmaKernelFor<4>(rows) : MmaKernelFor<8>(rows);
+  LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16 * splits)), dim3(warps * 32), 0,
+                  stream, x, layout, p, rows, static_cast<int32_t>(splits), partials);
 }
 
 void GptqPermuteRows(const bf16* x, const int32_t* perm, int32_t rows, int32_t in, bf16* out,

@@ -84,6 +84,17 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
                           int32_t rows, cudaStream_t stream);
 
 // out[m, k] = x[m, perm[k]] for m < rows, k < in (dependent launch).
+// One tensor-core-layout weight's small-batch product left as fp32 partial sums over
+// `splits` slices of its inputs, partials[s][m][n] (s < splits, m < rows, n < out), for
+// AddRmsNormPartials to add with the bias: an output projection's few 16-column tiles
+// then fill the GPU. GptqPartialSplits: the slices for this shape (2 to
+// kGptqMaxPartialSplits), or 0 when the product is not cut (then use GptqSmallBatchLinear).
+constexpr int kGptqMaxPartialSplits = 4;
+int GptqPartialSplits(const GptqLayout& layout, int32_t out, int32_t rows);
+void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout,
+                                  const uint32_t* qweight, const __half2* scale_zero, int32_t out,
+                                  int32_t rows, int splits, float* partials, cudaStream_t stream);
+
 void GptqPermuteRows(const bf16* x, const int32_t* perm, int32_t rows, int32_t in, bf16* out,
                      cudaStream_t stream);
 

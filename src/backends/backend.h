@@ -1,6 +1,7 @@
 #pragma once
-// The backend interface: what runs inside a sluice-stub process (DESIGN.md §1).
-// Built-in backends: identity, repeat (decoupled test workhorse), llm (the engine).
+// The backend interface: what runs inside a sluice-stub process (DESIGN.md §1). Backends
+// depend on this header alone, never on the stub; the stub (stub/backend_registry.h) depends on
+// the backends. Built-in backends: identity, repeat (decoupled test workhorse), llm (the engine).
 //
 // Life of a backend: Create -> Initialize (once) -> Execute/Cancel (any number, from the
 // stub's IPC thread) -> Finalize (once, at shutdown, after which no method is called).
@@ -8,30 +9,14 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "common/inference.h"
+#include "common/instance_spec.h"
 #include "common/metric_family.h"
 #include "common/status.h"
-#include "model_config.pb.h"
 
-namespace sluice::stub {
-
-enum class DeviceKind { kCpu, kGpu };
-
-// What a backend instance is told at Initialize. Constant for its lifetime.
-struct BackendContext {
-  std::string model_name;
-  int64_t model_version = 0;
-  inference::ModelConfig config;
-  std::string model_dir;    // the model's folder (<repo>/<model>)
-  std::string version_dir;  // <repo>/<model>/<version>
-  int instance_index = 0;
-  DeviceKind device = DeviceKind::kCpu;
-  int gpu_id = -1;          // with kGpu
-  int cpu_threads = 0;      // 0: the hardware's count
-};
+namespace sluice::backends {
 
 // Sends the responses of one request back to the server. Thread-safe; may outlive the
 // Execute call and be used from any thread. The first call with final=true (or SendError)
@@ -65,7 +50,9 @@ struct BackendRequest {
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual Status Initialize(const BackendContext& context) = 0;
+  // `instance` (common/instance_spec.h): the model, its folders, the device; the same struct the
+  // server built for this instance.
+  virtual Status Initialize(const InstanceSpec& instance) = 0;
   // Takes ownership of the request. Must not block for long: a backend that computes
   // for long does so on its own thread(s) and responds through the sender.
   virtual void Execute(BackendRequest request) = 0;
@@ -84,8 +71,4 @@ class Backend {
   virtual std::vector<MetricFamily> Metrics() const { return {}; }
 };
 
-// Creates the backend named in the model config ("identity", "repeat", "llm"; "vllm" maps
-// to "llm"). NotFound for an unknown name.
-Result<std::unique_ptr<Backend>> CreateBackend(std::string_view name);
-
-}  // namespace sluice::stub
+}  // namespace sluice::backends

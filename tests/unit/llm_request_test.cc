@@ -1,0 +1,130 @@
+// The llm backend's one reader of requests (backends/llm/backend/llm_request.h): Triton's
+// vLLM-backend contract and Sluice's encoded contract both become the same typed LlmRequest,
+// validated by the contract's one table; and the engine gets the same parameters.
+
+#include "backends/llm/backend/llm_request.h"
+
+#include <gtest/gtest.h>
+
+#include "backends/llm/backend/llm_response.h"
+#include "ipc/llm_contract_codec.h"
+
+namespace sluice::llm {
+namespace {
+
+using nlohmann::json;
+
+Tensor Bytes(std::string name, const std::string& value) {
+  Tensor t{std::move(name), DataType::kBytes, {1}, {}};
+  AppendBytesElement(t.data, value);
+  return t;
+}
+
+Tensor Bool(std::string name, bool value) {
+  return Tensor{std::move(name), DataType::kBool, {1}, std::string(1, value)};
+}
+
+InferRequest Triton(const json& sampling) {
+  InferRequest r;
+  r.inputs.push_back(Bytes("text_input", "Once"));
+  r.inputs.push_back(Bytes("sampling_parameters", sampling.dump()));
+  return r;
+}
+
+TEST(LlmRequestTest, TritonContractBecomesTheTypedRequest) {
+  InferRequest r = Triton({{"temperature", "0.5"},
+                           {"max_tokens", "12"},
+                           {"seed", 7},
+                           {"stop", "\n"},
+                           {"stop_token_ids", {2, "3"}},
+                           {"logit_bias", {{"5", -100}}},
+                           {"skip_special_tokens", "False"},
+                           {"logprobs", 2},
+                           {"max_tokens", nullptr}});
+  r.inputs.push_back(Bool("stream", true));
+  r.inputs.push_back(Bool("return_logprobs", true));
+  auto parsed = ParseLlmRequest(r);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->prompt.kind, llm_contract::Prompt::Kind::kText);
+  EXPECT_EQ(parsed->prompt.text, "Once");
+  EXPECT_TRUE(parsed->output.stream);
+  EXPECT_TRUE(parsed->output.exclude_input_in_output);  // the default when streaming
+  EXPECT_TRUE(parsed->output.return_logprobs);
+  EXPECT_FALSE(parsed->output.typed_responses);
+  const llm_contract::SamplingParameters& s = parsed->sampling;
+  EXPECT_EQ(s.temperature, 0.5);
+  EXPECT_EQ(s.seed, 7);
+  EXPECT_EQ(s.stop, std::vector<std::string>({"\n"}));
+  EXPECT_EQ(s.stop_token_ids, std::vector<int32_t>({2, 3}));
+  EXPECT_EQ(s.logprobs, 2);
+  EXPECT_FALSE(s.skip_special_tokens);
+  const SamplingParams engine = ToEngineSampling(s);
+  EXPECT_FLOAT_EQ(engine.temperature, 0.5f);
+  EXPECT_EQ(engine.logit_bias, (std::vector<std::pair<int32_t, float>>{{5, -100.f}}));
+  EXPECT_TRUE(engine.Validate(1000).ok());
+}
+
+// Triton's contract takes vLLM's engine ranges (temperature above 2 included); what is out
+// of them is a 400 naming the parameter, from the same table as the OpenAI API's.
+TEST(LlmRequestTest, TritonRangesComeFromTheContractTable) {
+  EXPECT_TRUE(ParseLlmRequest(Triton({{"temperature", 3}})).ok());
+  for (const json& bad :
+       {json{{"temperature", -1}}, json{{"top_p", 0}}, json{{"n", 17}}, json{{"logprobs", 21}},
+        json{{"min_tokens", 5}, {"max_tokens", 2}}, json{{"logit_bias", {{"1", 200}}}},
+        json{{"bogus", 1}}, json{{"seed", 1.5}}}) {
+    auto parsed = ParseLlmRequest(Triton(bad));
+    ASSERT_FALSE(parsed.ok()) << bad.dump();
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << bad.dump();
+    const std::string name = bad.size() == 2 ? "min_tokens" : bad.begin().key();
+    EXPECT_NE(parsed.status().message().find(name), std::string::npos) << parsed.status().message();
+  }
+  auto best_of = ParseLlmRequest(Triton({{"n", 1}, {"best_of", 2}}));
+  EXPECT_EQ(best_of.status().code(), StatusCode::kUnsupported);
+  InferRequest r = Triton(json::object());
+  r.inputs.push_back(Bool("stream", true));
+  r.inputs.push_back(Bool("exclude_input_in_output", false));
+  EXPECT_EQ(ParseLlmRequest(r).status().message(),
+            "When streaming, `exclude_input_in_output` = False is not allowed.");
+}
+
+TEST(LlmRequestTest, EncodedContractIsDecodedWithoutJson) {
+  llm_contract::LlmRequest c;
+  c.prompt.kind = llm_contract::Prompt::Kind::kChat;
+  c.prompt.messages = {{"user", "hi", std::nullopt}};
+  c.sampling.seed = (int64_t{1} << 53) + 1;
+  c.output.typed_responses = true;
+  InferRequest r;
+  r.parameters["sluice_llm_request"] = *ipc::EncodeLlmRequest(c);
+  r.inputs.push_back(Bytes("text_input", ""));
+  auto parsed = ParseLlmRequest(r);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(*parsed, c);
+  EXPECT_EQ(TemplateMessages(parsed->prompt.messages),
+            nlohmann::ordered_json::parse(R"([{"role":"user","content":"hi"}])"));
+  // Anyone can set the parameter (a KServe client): garbage is a 400, out-of-range values too.
+  r.parameters["sluice_llm_request"] = std::string("garbage");
+  auto bad = ParseLlmRequest(r);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("sluice_llm_request"), std::string::npos)
+      << bad.status().message();
+  c.sampling.top_p = 0;
+  r.parameters["sluice_llm_request"] = *ipc::EncodeLlmRequest(c);
+  EXPECT_EQ(ParseLlmRequest(r).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LlmResponseTest, TritonLogprobsKeepTheirPublicJson) {
+  std::vector<llm_contract::PositionLogprobs> positions = {
+      {{7, "a", "a", -0.5f}, {{7, "a", "a", -0.5f}, {8, "\xef\xbf\xbd", "\xe4", -1.f}}}};
+  const json j = json::parse(TritonLogprobsJson(positions));
+  ASSERT_EQ(j.size(), 1u);
+  EXPECT_EQ(j[0]["token_id"], 7);
+  EXPECT_EQ(j[0]["token"], "a");
+  EXPECT_EQ(j[0]["bytes"], json({97}));
+  EXPECT_EQ(j[0]["logprob"], -0.5);
+  EXPECT_EQ(j[0]["top_logprobs"][1]["bytes"], json({0xe4}));
+  EXPECT_EQ(TritonLogprobsJson({}), "[]");
+}
+
+}  // namespace
+}  // namespace sluice::llm
