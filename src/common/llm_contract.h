@@ -9,8 +9,8 @@
 // their top-k, token counts) from which the OpenAI frontend writes its JSON.
 //
 // Extending it: a new request field goes here, in the codec (one Put/Get pair each way, the
-// round-trip test catches a missing one) and in the parsers that fill it. The structured-
-// output constraint and tool definitions are the next two (see LlmRequest).
+// round-trip test catches a missing one) and in the parsers that fill it. Tool definitions
+// are the next (see LlmRequest).
 
 #include <cstdint>
 #include <limits>
@@ -48,6 +48,25 @@ struct Prompt {
   bool operator==(const Prompt&) const = default;
 };
 
+inline constexpr size_t kMaxStructuredOutputBytes = 1u << 20;  // a schema, a pattern, a grammar
+
+// Constrained decoding (vLLM's structured_outputs and guided_*, OpenAI's response_format):
+// the output is a sentence of this grammar. The engine compiles it when the request is added
+// (backends/llm/structured/structured_output_spec.h, whose Kind this mirrors); what it cannot
+// compile is an InvalidArgument there, so the parsers check only the shapes.
+struct StructuredOutput {
+  enum class Kind : uint8_t {
+    kJsonSchema = 0,  // text: the schema (JSON)
+    kJsonObject = 1,  // any JSON object; text empty
+    kRegex = 2,       // text: the pattern, matched whole
+    kChoice = 3,      // text: a JSON array of strings, one of which is the whole output
+    kGrammar = 4,     // text: GBNF
+  };
+  Kind kind = Kind::kJsonObject;
+  std::string text;  // at most kMaxStructuredOutputBytes
+  bool operator==(const StructuredOutput&) const = default;
+};
+
 // Sampling and stopping parameters with vLLM's names and defaults (the engine's
 // SamplingParams, which the backend fills from these). Numbers are kept as the client sent
 // them (doubles) until the engine takes them.
@@ -70,6 +89,8 @@ struct SamplingParameters {
   bool include_stop_str_in_output = false;
   bool skip_special_tokens = true;
   std::optional<int32_t> logprobs;  // top logprobs per token (0: the chosen one's only)
+  // Here, not beside the prompt, as vLLM's SamplingParams and the engine's hold it.
+  std::optional<StructuredOutput> structured_output;
   bool operator==(const SamplingParameters&) const = default;
 };
 
@@ -103,10 +124,8 @@ struct LlmRequest {
   // kTokenize: whether the tokenizer adds its special tokens; default true for text, false
   // for chat messages (the template writes them), as vLLM's /tokenize.
   std::optional<bool> add_special_tokens;
-  // Next (issue 21's follow-ups): the structured-output constraint (kind json_schema |
-  // json_object | regex | choice | grammar, and its text) and the tool definitions, each an
-  // optional field here with its codec entry, filled by the OpenAI parser
-  // (response_format, guided_*, tools) and the Triton one (sampling_parameters).
+  // The structured-output constraint is sampling.structured_output. Next: the tool
+  // definitions, an optional field here with its codec entry, filled by the OpenAI parser.
   bool operator==(const LlmRequest&) const = default;
 };
 
@@ -160,7 +179,7 @@ Status CheckSamplingRange(std::string_view name, double value, Surface surface,
                           std::string_view field = {});
 
 // Every parameter against the table and the list caps (stop strings, stop_token_ids,
-// logit_bias); token ids are checked against the vocabulary by the engine.
+// logit_bias, the structured-output text's size); token ids are checked against the vocabulary by the engine.
 Status ValidateSampling(const SamplingParameters& p, Surface surface);
 
 // vLLM's best_of: at least n, and (Sluice draws n samples, no more) not above it: Unsupported.

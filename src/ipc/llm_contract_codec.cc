@@ -98,6 +98,11 @@ void PutSampling(Out& o, const SamplingParameters& s) {
   o.Bool(s.skip_special_tokens);
   o.Bool(s.logprobs.has_value());
   if (s.logprobs) o.I32(*s.logprobs);
+  o.Bool(s.structured_output.has_value());
+  if (s.structured_output) {
+    o.U8(static_cast<uint8_t>(s.structured_output->kind));
+    o.Str("structured output", s.structured_output->text, kMaxStructuredOutputBytes);
+  }
 }
 
 void PutOutputOptions(Out& o, const OutputOptions& f) {
@@ -233,6 +238,16 @@ Result<SamplingParameters> GetSampling(In& in) {
   ASSIGN_OR_RETURN(s.include_stop_str_in_output, in.Bool("include_stop_str_in_output"));
   ASSIGN_OR_RETURN(s.skip_special_tokens, in.Bool("skip_special_tokens"));
   ASSIGN_OR_RETURN(s.logprobs, Optional<int32_t>(in, "logprobs", &In::I32));
+  ASSIGN_OR_RETURN(bool structured, in.Bool("structured output"));
+  if (structured) {
+    StructuredOutput& c = s.structured_output.emplace();
+    ASSIGN_OR_RETURN(uint8_t kind, in.U8("structured output kind"));
+    if (kind > static_cast<uint8_t>(StructuredOutput::Kind::kGrammar))
+      return InvalidArgument("structured output kind: " + std::to_string(kind) +
+                             " is not a structured-output kind");
+    c.kind = static_cast<StructuredOutput::Kind>(kind);
+    ASSIGN_OR_RETURN(c.text, in.Str("structured output", kMaxStructuredOutputBytes));
+  }
   return s;
 }
 

@@ -45,6 +45,7 @@ LlmRequest FullRequest() {
   s.include_stop_str_in_output = true;
   s.skip_special_tokens = false;
   s.logprobs = 20;
+  s.structured_output = StructuredOutput{StructuredOutput::Kind::kGrammar, "root ::= \"a\""};
   r.output = {true, true, true, true, true, true, true, true, true};
   r.add_special_tokens = false;
   return r;
@@ -74,6 +75,39 @@ TEST(LlmContractCodecTest, EveryRequestFieldRoundTrips) {
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, r);
   }
+}
+
+TEST(LlmContractCodecTest, EveryStructuredOutputKindRoundTrips) {
+  using Kind = StructuredOutput::Kind;
+  for (Kind kind :
+       {Kind::kJsonSchema, Kind::kJsonObject, Kind::kRegex, Kind::kChoice, Kind::kGrammar}) {
+    LlmRequest r;
+    r.sampling.structured_output = StructuredOutput{kind, kind == Kind::kJsonObject ? "" : "[\"a\"]"};
+    auto back = ipc::DecodeLlmRequest(*ipc::EncodeLlmRequest(r));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_EQ(*back, r);
+  }
+}
+
+// A kind byte past the last kind, and a text over the cap, are refused naming the field.
+TEST(LlmContractCodecTest, StructuredOutputKindAndSizeAreBounded) {
+  LlmRequest r;
+  r.sampling.structured_output = StructuredOutput{StructuredOutput::Kind::kRegex, "a"};
+  std::string bytes = *ipc::EncodeLlmRequest(r);
+  // The constraint is the sampling parameters' last field: kind, u32 length, "a", then the
+  // output options (9 bytes) and add_special_tokens (1).
+  const size_t kind_at = bytes.size() - 10 - 1 - 4 - 1;
+  ASSERT_EQ(bytes[kind_at], static_cast<char>(StructuredOutput::Kind::kRegex));
+  bytes[kind_at] = 5;
+  auto bad = ipc::DecodeLlmRequest(bytes);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("structured output kind"), std::string::npos)
+      << bad.status().message();
+  r.sampling.structured_output->text.assign(kMaxStructuredOutputBytes + 1, 'a');
+  auto big = ipc::EncodeLlmRequest(r);
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("structured output"), std::string::npos);
+  EXPECT_FALSE(ValidateSampling(r.sampling, Surface::kOpenAI).ok());
 }
 
 TEST(LlmContractCodecTest, EveryOutputFieldRoundTrips) {

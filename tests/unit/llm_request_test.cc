@@ -13,6 +13,7 @@ namespace sluice::llm {
 namespace {
 
 using nlohmann::json;
+using Kind = llm_contract::StructuredOutput::Kind;
 
 Tensor Bytes(std::string name, const std::string& value) {
   Tensor t{std::move(name), DataType::kBytes, {1}, {}};
@@ -92,6 +93,7 @@ TEST(LlmRequestTest, EncodedContractIsDecodedWithoutJson) {
   c.prompt.kind = llm_contract::Prompt::Kind::kChat;
   c.prompt.messages = {{"user", "hi", std::nullopt}};
   c.sampling.seed = (int64_t{1} << 53) + 1;
+  c.sampling.structured_output = {Kind::kRegex, "[a-z]+"};
   c.output.typed_responses = true;
   InferRequest r;
   r.parameters["sluice_llm_request"] = *ipc::EncodeLlmRequest(c);
@@ -111,6 +113,104 @@ TEST(LlmRequestTest, EncodedContractIsDecodedWithoutJson) {
   c.sampling.top_p = 0;
   r.parameters["sluice_llm_request"] = *ipc::EncodeLlmRequest(c);
   EXPECT_EQ(ParseLlmRequest(r).status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---- structured output through sampling_parameters ----
+
+TEST(LlmRequestTest, TritonGuidedFieldsBecomeTheEnginesSpec) {
+  struct Case {
+    json sampling;
+    Kind kind;
+    structured::StructuredOutputSpec::Kind engine;
+    std::string text;
+  };
+  using EngineKind = structured::StructuredOutputSpec::Kind;
+  const Case cases[] = {
+      {{{"guided_json", {{"type", "string"}}}}, Kind::kJsonSchema, EngineKind::kJsonSchema,
+       R"({"type":"string"})"},
+      {{{"guided_json", R"({"type": "string"})"}}, Kind::kJsonSchema, EngineKind::kJsonSchema,
+       R"({"type": "string"})"},
+      {{{"guided_regex", "[0-9]+"}}, Kind::kRegex, EngineKind::kRegex, "[0-9]+"},
+      {{{"guided_choice", {"yes", "no"}}}, Kind::kChoice, EngineKind::kChoice, R"(["yes","no"])"},
+      // Request parameters carry a list as its JSON text.
+      {{{"guided_choice", R"(["yes", "no"])"}}, Kind::kChoice, EngineKind::kChoice,
+       R"(["yes","no"])"},
+      {{{"guided_grammar", R"(root ::= "a")"}}, Kind::kGrammar, EngineKind::kGrammar,
+       R"(root ::= "a")"},
+      {{{"structured_outputs", {{"json_object", "True"}}}}, Kind::kJsonObject,
+       EngineKind::kJsonObject, ""},
+      {{{"structured_outputs", R"({"regex": "a+"})"}}, Kind::kRegex, EngineKind::kRegex, "a+"},
+      // vLLM's SamplingParams' older name.
+      {{{"guided_decoding", {{"choice", {"x"}}}}}, Kind::kChoice, EngineKind::kChoice,
+       R"(["x"])"},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseLlmRequest(Triton(c.sampling));
+    ASSERT_TRUE(parsed.ok()) << c.sampling.dump() << ": " << parsed.status().ToString();
+    const auto& constraint = parsed->sampling.structured_output;
+    ASSERT_TRUE(constraint.has_value()) << c.sampling.dump();
+    EXPECT_EQ(constraint->kind, c.kind) << c.sampling.dump();
+    EXPECT_EQ(constraint->text, c.text) << c.sampling.dump();
+    const SamplingParams engine = ToEngineSampling(parsed->sampling);
+    ASSERT_TRUE(engine.structured_output.has_value());
+    EXPECT_EQ(engine.structured_output->kind, c.engine);
+    EXPECT_EQ(engine.structured_output->text, c.text);
+  }
+  // The same through request parameters (the generate endpoint's top-level keys).
+  InferRequest r;
+  r.inputs.push_back(Bytes("text_input", "Once"));
+  r.parameters["guided_choice"] = std::string(R"(["a", "b"])");
+  r.parameters["max_tokens"] = int64_t{4};
+  auto parsed = ParseLlmRequest(r);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  ASSERT_TRUE(parsed->sampling.structured_output.has_value());
+  EXPECT_EQ(parsed->sampling.structured_output->text, R"(["a","b"])");
+  // A schema's members keep the order of the sampling_parameters text.
+  InferRequest ordered = Triton(json::object());
+  ordered.inputs[1] = Bytes("sampling_parameters",
+                            R"({"structured_outputs": {"json": {"required": ["b", "a"], "properties": {"b": {}, "a": {}}}}})");
+  parsed = ParseLlmRequest(ordered);
+  ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
+  EXPECT_EQ(parsed->sampling.structured_output->text,
+            R"({"required":["b","a"],"properties":{"b":{},"a":{}}})");
+  // None asked: none given.
+  EXPECT_FALSE(ToEngineSampling(ParseLlmRequest(Triton(json::object()))->sampling)
+                   .structured_output.has_value());
+}
+
+TEST(LlmRequestTest, TritonGuidedFieldErrorsAre400sNamingTheField) {
+  struct Case {
+    json sampling;
+    std::string named;
+  };
+  const Case cases[] = {
+      {{{"guided_regex", "a"}, {"guided_choice", {"a"}}}, "'guided_regex' and 'guided_choice'"},
+      {{{"guided_choice", "yes"}}, "guided_choice"},
+      {{{"guided_choice", json::array()}}, "guided_choice"},
+      {{{"guided_json", 5}}, "guided_json"},
+      {{{"structured_outputs", {{"bogus", 1}}}}, "structured_outputs"},
+      {{{"structured_outputs", "{not json"}}, "structured_outputs"},
+      {{{"structured_outputs", {{"json_object", "maybe"}}}}, "structured_outputs.json_object"},
+      // OpenAI's field is not a sampling parameter.
+      {{{"response_format", {{"type", "json_object"}}}}, "response_format"},
+  };
+  for (const Case& c : cases) {
+    auto parsed = ParseLlmRequest(Triton(c.sampling));
+    ASSERT_FALSE(parsed.ok()) << c.sampling.dump();
+    EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument) << c.sampling.dump();
+    EXPECT_NE(parsed.status().message().find(c.named), std::string::npos)
+        << parsed.status().message();
+    EXPECT_EQ(parsed.status().message().rfind("sampling_parameters", 0), 0u)
+        << parsed.status().message();
+  }
+  // A schema nested past the bound is refused before it is built (or dumped again).
+  std::string deep = R"({"guided_json": )" + std::string(100, '[') + std::string(100, ']') + "}";
+  InferRequest r = Triton(json::object());
+  r.inputs[1] = Bytes("sampling_parameters", deep);
+  auto parsed = ParseLlmRequest(r);
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("deeper"), std::string::npos)
+      << parsed.status().message();
 }
 
 TEST(LlmResponseTest, TritonLogprobsKeepTheirPublicJson) {

@@ -157,7 +157,8 @@ TEST(OpenAIRequestTest, AnyJsonValueInAnyFieldGivesAStatusNotAnException) {
                           "repetition_penalty", "min_tokens", "ignore_eos", "stop", "stop_token_ids",
                           "include_stop_str_in_output", "skip_special_tokens", "seed", "logprobs",
                           "top_logprobs", "logit_bias", "tools", "response_format", "best_of", "use_beam_search",
-                          "guided_json", "prompt_logprobs"};
+                          "guided_json", "guided_regex", "guided_choice", "guided_grammar",
+                          "structured_outputs", "prompt_logprobs"};
   for (bool chat : {false, true}) {
     for (const char* field : fields) {
       for (const json& v : values) {
@@ -174,15 +175,13 @@ TEST(OpenAIRequestTest, AnyJsonValueInAnyFieldGivesAStatusNotAnException) {
 
 TEST(OpenAIRequestTest, WhatCannotBeHonouredIs501NamingIt) {
   const json cases[] = {
-      {{"response_format", {{"type", "json_object"}}}},
-      {{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}},
+      {{"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}}},
+      {{"response_format", {{"type", "structural_tag"}}}},
+      {{"structured_outputs", {{"regex", "a"}, {"disable_any_whitespace", true}}}},
+      {{"structured_outputs", {{"json", json::object()}, {"whitespace_pattern", " "}}}},
+      {{"guided_whitespace_pattern", " "}},
       {{"best_of", 3}},
       {{"use_beam_search", true}},
-      {{"guided_json", {{"type", "object"}}}},
-      {{"guided_regex", "[a-z]+"}},
-      {{"guided_choice", {"yes", "no"}}},
-      {{"guided_grammar", "root ::= \"a\""}},
-      {{"structured_outputs", {{"regex", "a"}}}},
       {{"prompt_logprobs", 1}},
       {{"allowed_token_ids", {1, 2}}},
       {{"bad_words", {"x"}}},
@@ -224,6 +223,168 @@ TEST(OpenAIRequestTest, DefaultsAndEmptyRequestsPass) {
         json{{"bad_words", json::array()}}, json{{"guided_json", nullptr}}, json{{"prompt_logprobs", nullptr}}}) {
     auto r = ParseOpenAIRequest(Completion(extra), false);
     EXPECT_TRUE(r.ok()) << extra.dump() << ": " << r.status().ToString();
+  }
+}
+
+// ---- structured output: response_format, guided_*, structured_outputs ----
+
+using Kind = llm_contract::StructuredOutput::Kind;
+
+json Chat(json extra) {
+  json body = {{"model", "m"}, {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  body.update(extra);
+  return body;
+}
+
+TEST(OpenAIRequestTest, EveryStructuredOutputFieldBecomesTheConstraint) {
+  const json schema = {{"type", "object"}, {"properties", {{"a", {{"type", "integer"}}}}}};
+  struct Case {
+    json extra;
+    Kind kind;
+    std::string text;
+  };
+  const Case cases[] = {
+      {{{"response_format", {{"type", "json_object"}}}}, Kind::kJsonObject, ""},
+      {{{"response_format",
+         {{"type", "json_schema"},
+          {"json_schema", {{"name", "n"}, {"schema", schema}, {"strict", true}}}}}},
+       Kind::kJsonSchema,
+       schema.dump()},
+      // strict false (or absent) is held to the schema all the same.
+      {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", schema}}}}}},
+       Kind::kJsonSchema,
+       schema.dump()},
+      {{{"guided_json", schema}}, Kind::kJsonSchema, schema.dump()},
+      {{{"guided_json", "{\"type\": \"string\"}"}}, Kind::kJsonSchema, "{\"type\": \"string\"}"},
+      {{{"guided_regex", "[a-z]+"}}, Kind::kRegex, "[a-z]+"},
+      {{{"guided_choice", {"yes", "no"}}}, Kind::kChoice, R"(["yes","no"])"},
+      {{{"guided_grammar", "root ::= \"a\""}}, Kind::kGrammar, "root ::= \"a\""},
+      {{{"structured_outputs", {{"json", schema}}}}, Kind::kJsonSchema, schema.dump()},
+      {{{"structured_outputs", {{"regex", "a+"}, {"backend", "xgrammar"}}}}, Kind::kRegex, "a+"},
+      {{{"structured_outputs", {{"choice", {"x"}}, {"disable_any_whitespace", false}}}},
+       Kind::kChoice,
+       R"(["x"])"},
+      {{{"structured_outputs", {{"grammar", "root ::= \"b\""}, {"regex", nullptr}}}},
+       Kind::kGrammar,
+       "root ::= \"b\""},
+      {{{"structured_outputs", {{"json_object", true}}}}, Kind::kJsonObject, ""},
+      // A text response_format beside a constraint asks nothing of its own.
+      {{{"response_format", {{"type", "text"}}}, {"guided_regex", "x"}}, Kind::kRegex, "x"},
+  };
+  for (const Case& c : cases) {
+    for (bool chat : {false, true}) {
+      auto r = ParseOpenAIRequest(chat ? Chat(c.extra) : Completion(c.extra), chat);
+      ASSERT_TRUE(r.ok()) << c.extra.dump() << ": " << r.status().ToString();
+      ASSERT_TRUE(r->sampling.structured_output.has_value()) << c.extra.dump();
+      EXPECT_EQ(r->sampling.structured_output->kind, c.kind) << c.extra.dump();
+      EXPECT_EQ(r->sampling.structured_output->text, c.text) << c.extra.dump();
+      // Every choice's contract carries it.
+      EXPECT_EQ(ChoiceContract(*r, 0).sampling.structured_output, r->sampling.structured_output);
+    }
+  }
+}
+
+// A schema's properties are generated in their order: read in order, the text keeps it.
+TEST(OpenAIRequestTest, ASchemaKeepsItsMembersInTheClientsOrder) {
+  const std::string text =
+      R"({"model": "m", "prompt": "hi", "guided_json": {"type": "object", "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "string"}}}})";
+  const json body = json::parse(text);
+  const auto in_order = nlohmann::ordered_json::parse(text);
+  EXPECT_TRUE(MayConstrainOutput(body));
+  EXPECT_FALSE(MayConstrainOutput(Completion({{"max_tokens", 4}})));
+  auto r = ParseOpenAIRequest(body, false, &in_order);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->sampling.structured_output.has_value());
+  EXPECT_EQ(r->sampling.structured_output->text,
+            R"({"type":"object","properties":{"zeta":{"type":"integer"},"alpha":{"type":"string"}}})");
+}
+
+TEST(OpenAIRequestTest, NullOrEmptyStructuredOutputFieldsAskNothing) {
+  for (const json& extra :
+       {json{{"response_format", {{"type", "text"}}}}, json{{"guided_json", nullptr}},
+        json{{"guided_choice", nullptr}}, json{{"structured_outputs", json::object()}},
+        json{{"structured_outputs", {{"json_object", false}}}},
+        json{{"structured_outputs", {{"json", nullptr}, {"backend", "auto"}}}},
+        json{{"tools", json::array()}}}) {
+    auto r = ParseOpenAIRequest(Chat(extra), true);
+    ASSERT_TRUE(r.ok()) << extra.dump() << ": " << r.status().ToString();
+    EXPECT_FALSE(r->sampling.structured_output.has_value()) << extra.dump();
+  }
+}
+
+TEST(OpenAIRequestTest, MoreThanOneConstraintIs400NamingBoth) {
+  struct Case {
+    json extra;
+    std::string first, second;
+  };
+  const Case cases[] = {
+      {{{"guided_json", json::object()}, {"guided_regex", "a"}}, "guided_json", "guided_regex"},
+      {{{"guided_choice", {"a"}}, {"response_format", {{"type", "json_object"}}}},
+       "guided_choice",
+       "response_format"},
+      {{{"structured_outputs", {{"regex", "a"}, {"choice", {"a"}}}}},
+       "structured_outputs.choice",
+       "structured_outputs.regex"},
+      {{{"guided_grammar", "root ::= \"a\""}, {"structured_outputs", {{"json_object", true}}}},
+       "guided_grammar",
+       "structured_outputs.json_object"},
+      {{{"structured_outputs", {{"json", json::object()}}},
+        {"response_format",
+         {{"type", "json_schema"}, {"json_schema", {{"name", "x"}, {"schema", json::object()}}}}}},
+       "structured_outputs.json",
+       "response_format.json_schema"},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseOpenAIRequest(Chat(c.extra), true);
+    ASSERT_FALSE(r.ok()) << c.extra.dump();
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.extra.dump();
+    for (const std::string& field : {c.first, c.second}) {
+      EXPECT_NE(r.status().message().find("'" + field), std::string::npos)
+          << field << ": " << r.status().message();
+    }
+  }
+}
+
+TEST(OpenAIRequestTest, MalformedStructuredOutputFieldsAre400sNamingTheField) {
+  struct Case {
+    json extra;
+    std::string field;
+  };
+  const Case cases[] = {
+      {{{"guided_json", 5}}, "guided_json"},
+      {{{"guided_json", {1, 2}}}, "guided_json"},
+      {{{"guided_regex", 5}}, "guided_regex"},
+      {{{"guided_choice", "yes"}}, "guided_choice"},
+      {{{"guided_choice", json::array()}}, "guided_choice"},
+      {{{"guided_choice", {"a", 1}}}, "guided_choice"},
+      {{{"guided_grammar", json::object()}}, "guided_grammar"},
+      {{{"guided_regex", std::string(llm_contract::kMaxStructuredOutputBytes + 1, 'a')}},
+       "guided_regex"},
+      {{{"structured_outputs", "regex"}}, "structured_outputs"},
+      {{{"structured_outputs", {{"json_object", "yes"}}}}, "structured_outputs.json_object"},
+      {{{"structured_outputs", {{"regexp", "a"}}}}, "structured_outputs"},
+      {{{"structured_outputs", {{"choice", {{"a", 1}}}}}}, "structured_outputs.choice"},
+      {{{"response_format", "json"}}, "response_format"},
+      {{{"response_format", {{"type", "xml"}}}}, "response_format"},
+      {{{"response_format", {{"type", "json_schema"}}}}, "response_format.json_schema"},
+      {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}},
+       "response_format.json_schema.schema"},
+      {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", 5}, {"schema", json::object()}}}}}},
+       "response_format.json_schema.name"},
+      {{{"response_format",
+         {{"type", "json_schema"}, {"json_schema", {{"schema", json::object()}, {"strict", "yes"}}}}}},
+       "response_format.json_schema.strict"},
+      {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", 5}}}}}},
+       "response_format.json_schema.schema"},
+  };
+  for (const Case& c : cases) {
+    for (bool chat : {false, true}) {
+      auto r = ParseOpenAIRequest(chat ? Chat(c.extra) : Completion(c.extra), chat);
+      ASSERT_FALSE(r.ok()) << c.extra.dump().substr(0, 200);
+      EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.extra.dump().substr(0, 200);
+      EXPECT_NE(r.status().message().find("'" + c.field + "'"), std::string::npos)
+          << c.field << ": " << r.status().message().substr(0, 200);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "common/json_fields.h"
 #include "common/llm_protocol.h"
+#include "common/structured_output_fields.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
@@ -234,23 +235,12 @@ Status RefuseWhatCannotBeHonoured(const json& body, int n) {
   auto asks = [&](const char* k) {
     return Has(body, k) && !((body[k].is_array() || body[k].is_object()) && body[k].empty());
   };
-  for (const char* k :
-       {"tools", "guided_json", "guided_regex", "guided_choice", "guided_grammar",
-        "structured_outputs", "prompt_logprobs", "allowed_token_ids", "bad_words"}) {
+  for (const char* k : {"tools", "prompt_logprobs", "allowed_token_ids", "bad_words",
+                        "guided_whitespace_pattern"}) {
     if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");
   }
   if (Has(body, "use_beam_search") && body["use_beam_search"] != false) {
     return Unsupported("'use_beam_search' is not supported");
-  }
-  if (Has(body, "response_format")) {
-    const json& f = body["response_format"];
-    if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) {
-      return FieldError("response_format", "must be an object with a string 'type'");
-    }
-    const std::string type = f["type"];
-    if (type != "text") {
-      return Unsupported("'response_format' of type '" + type + "' is not supported (only 'text')");
-    }
   }
   if (Has(body, "best_of")) {
     ASSIGN_OR_RETURN(int64_t best_of, jf::Integer(body["best_of"], "best_of"));
@@ -304,7 +294,15 @@ Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const json& bod
   return messages;
 }
 
-Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
+bool MayConstrainOutput(const json& body) {
+  if (!body.is_object()) return false;
+  for (const auto& [key, value] : body.items())
+    if (llm_contract::IsStructuredOutputField(key, Surface::kOpenAI)) return true;
+  return false;
+}
+
+Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat,
+                                         const nlohmann::ordered_json* in_order) {
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   OpenAIRequest r;
   r.chat = chat;
@@ -321,6 +319,14 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat) {
   RETURN_IF_ERROR(ParseSamplingLists(body, r.sampling));
   RETURN_IF_ERROR(ParseLogprobs(body, chat, r.sampling));
   RETURN_IF_ERROR(RefuseWhatCannotBeHonoured(body, r.n));
+  // response_format, vLLM's guided_* and structured_outputs: at most one of them.
+  if (in_order != nullptr) {
+    ASSIGN_OR_RETURN(r.sampling.structured_output,
+                     llm_contract::ParseStructuredOutput(*in_order, Surface::kOpenAI));
+  } else {
+    ASSIGN_OR_RETURN(r.sampling.structured_output,
+                     llm_contract::ParseStructuredOutput(body, Surface::kOpenAI));
+  }
   // The lists' caps and the relations between fields (min_tokens <= max_tokens), from the
   // same table the Triton contract is checked against.
   RETURN_IF_ERROR(llm_contract::ValidateSampling(r.sampling, Surface::kOpenAI));

@@ -34,7 +34,13 @@ struct OpenAIRequest {
   llm_contract::SamplingParameters sampling;
 };
 
-Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat);
+// `in_order`: the same body read as nlohmann::ordered_json, from which a JSON schema (its
+// properties are generated in the order the client wrote them, as OpenAI's strict mode does)
+// is taken; null: from `body`, whose objects' members are sorted.
+Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat,
+                                         const nlohmann::ordered_json* in_order = nullptr);
+// Whether `body` holds a field that may constrain the output (then worth reading in order).
+bool MayConstrainOutput(const nlohmann::json& body);
 
 // The body's chat `messages` (required, non-empty), content parts flattened to their text.
 Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const nlohmann::json& body);

@@ -59,7 +59,6 @@ class Completion : public std::enable_shared_from_this<Completion> {
         handles_(NumChoices(r_)) {}
 
   void Start(core::InferenceService& service) SLUICE_EXCLUDES(mu_) {
-    if (r_.stream) writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
     auto self = shared_from_this();
     writer_->OnDisconnect([self] { self->CancelAll(); });
     const int total = NumChoices(r_);
@@ -100,14 +99,25 @@ class Completion : public std::enable_shared_from_this<Completion> {
       if (!output.ok()) {
         if (!failed_) failed_ = output.status();
       } else if (auto chunk = assembler_.Add(i, *output); chunk && !failed_) {
+        StartStreamLocked();
         writer_->WriteChunk(*chunk);
       }
     }
     if (ev.final && ++finished_ == static_cast<int>(handles_.size())) FinishLocked();
   }
 
+  // A stream's 200 goes out with its first chunk: a request refused before it (a schema the
+  // model cannot compile, a prompt past the context) is answered with its HTTP status, as a
+  // request that does not stream, and as vLLM answers it.
+  void StartStreamLocked() SLUICE_REQUIRES(mu_) {
+    if (stream_started_) return;
+    stream_started_ = true;
+    writer_->StartStream(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  }
+
   void FinishLocked() SLUICE_REQUIRES(mu_) {
-    if (r_.stream) {
+    if (r_.stream && (stream_started_ || !failed_)) {
+      StartStreamLocked();
       writer_->WriteChunk(assembler_.StreamEnd(failed_));
       writer_->EndStream();
     } else if (failed_) {
@@ -125,13 +135,19 @@ class Completion : public std::enable_shared_from_this<Completion> {
   std::vector<std::shared_ptr<core::InflightRequest>> handles_ SLUICE_GUARDED_BY(mu_);
   int finished_ SLUICE_GUARDED_BY(mu_) = 0;
   std::optional<Status> failed_ SLUICE_GUARDED_BY(mu_);
+  bool stream_started_ SLUICE_GUARDED_BY(mu_) = false;
 };
 
 void HandleCompletion(core::InferenceService& service, const http::RequestLimits& limits, bool chat,
                       const http::HttpRequest& request, std::shared_ptr<http::ResponseWriter> writer) {
   auto body = http::ParseJsonBounded(request.body, limits.max_json_depth);
   if (!body.ok()) return SendOpenAIError(*writer, body.status());
-  auto parsed = ParseOpenAIRequest(*body, chat);
+  // A schema's properties are generated in the client's order: the body read again with its
+  // members in order (its depth is bounded: the same text) for the constraint.
+  nlohmann::ordered_json in_order;
+  if (MayConstrainOutput(*body)) in_order = nlohmann::ordered_json::parse(request.body, nullptr, false);
+  const bool ordered = in_order.is_object();
+  auto parsed = ParseOpenAIRequest(*body, chat, ordered ? &in_order : nullptr);
   if (!parsed.ok()) return SendOpenAIError(*writer, parsed.status());
   auto model = ResolveServedModel(service, parsed->model);
   if (!model.ok()) return SendOpenAIError(*writer, model.status());

@@ -20,6 +20,7 @@
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
 #include "backends/llm/model/model_loader.h"
+#include "backends/llm/structured/vocabulary.h"
 #include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "common/llm_contract.h"
@@ -175,6 +176,14 @@ class LlmBackend final : public backends::Backend {
                                 bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
       return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
     };
+    // Structured output's token bytes; a tokenizer they cannot be read from still serves
+    // everything else (such requests are then refused, naming why).
+    auto vocabulary = structured::Vocabulary::FromTokenizer(*tokenizer_, options.eos_token_ids);
+    if (vocabulary.ok()) {
+      options.vocabulary = std::move(vocabulary).value();
+    } else {
+      spdlog::warn("model '{}': no structured output: {}", model_name_, vocabulary.status().message());
+    }
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.

@@ -1,9 +1,12 @@
 #include "backends/llm/backend/llm_request.h"
 
 #include <optional>
+#include <type_traits>
 
+#include "backends/llm/tokenizer/bounded_json.h"
 #include "common/json_fields.h"
 #include "common/llm_protocol.h"
+#include "common/structured_output_fields.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice::llm {
@@ -14,6 +17,10 @@ namespace jf = json_fields;
 using llm_contract::LlmRequest;
 using llm_contract::SamplingParameters;
 using nlohmann::json;
+
+// sampling_parameters nests little (a JSON schema in guided_json the most): the depth is
+// capped before anything is built or dumped again.
+constexpr size_t kMaxSamplingJsonDepth = 64;
 
 const Tensor* FindInput(const InferRequest& r, std::string_view name) {
   for (const auto& t : r.inputs)
@@ -127,14 +134,54 @@ Status ApplyOne(const std::string& key, const json& v, SamplingParameters& p,
   return Status::Ok();
 }
 
+// The structured-output fields of `object`; a list or an object sent as its JSON text
+// (guided_choice, structured_outputs, as request parameters carry them) parsed, bounded.
+template <typename Json>
+Result<Json> StructuredOutputJson(const Json& object) {
+  Json out = Json::object();
+  for (const auto& [key, v] : object.items()) {
+    if (!llm_contract::IsStructuredOutputField(key, llm_contract::Surface::kTriton)) continue;
+    const bool text_of_json = v.is_string() && key != "guided_json" && key != "guided_regex" &&
+                              key != "guided_grammar";
+    if (!text_of_json) {
+      out[key] = v;
+      continue;
+    }
+    const std::string text = v.template get<std::string>();
+    ASSIGN_OR_RETURN(json parsed, ParseJsonBounded(text, kMaxSamplingJsonDepth,
+                                                   "sampling_parameters '" + key + "'"));
+    if constexpr (std::is_same_v<Json, json>) {
+      out[key] = std::move(parsed);
+    } else {
+      out[key] = Json::parse(text, nullptr, false);  // checked above
+    }
+  }
+  return out;
+}
+
+// The constraint of a sampling_parameters object.
+template <typename Json>
+Result<std::optional<llm_contract::StructuredOutput>> ReadConstraint(const Json& object) {
+  ASSIGN_OR_RETURN(Json fields, StructuredOutputJson(object));
+  auto constraint = llm_contract::ParseStructuredOutput(fields, llm_contract::Surface::kTriton);
+  if (!constraint.ok()) return constraint.status().WithPrefix("sampling_parameters");
+  return constraint;
+}
+
 // Sampling parameters of a Triton request: the sampling_parameters JSON input, or request
 // parameters with vLLM's names (the generate endpoint puts unknown keys there).
 Status ReadTritonSampling(const InferRequest& request, SamplingParameters& p) {
   if (const Tensor* sp = FindInput(request, proto::kSamplingParameters)) {
     ASSIGN_OR_RETURN(std::string text, BytesScalar(*sp));
-    json j = json::parse(text, nullptr, false);
-    if (j.is_discarded()) return InvalidArgument("sampling_parameters is not valid JSON");
-    return ApplySamplingJson(j, p);
+    ASSIGN_OR_RETURN(json j, ParseJsonBounded(text, kMaxSamplingJsonDepth, "sampling_parameters"));
+    RETURN_IF_ERROR(ApplySamplingJson(j, p));
+    // A schema's properties are generated in the client's order, which json sorted: the
+    // constraint again from the text read in order (bounded: checked above).
+    if (p.structured_output) {
+      ASSIGN_OR_RETURN(p.structured_output,
+                       ReadConstraint(nlohmann::ordered_json::parse(text, nullptr, false)));
+    }
+    return Status::Ok();
   }
   json j = json::object();
   for (const auto& [key, value] : request.parameters) {
@@ -184,8 +231,10 @@ Result<LlmRequest> ParseTritonRequest(const InferRequest& request) {
 
 Status ApplySamplingJson(const json& object, SamplingParameters& p) {
   if (!object.is_object()) return InvalidArgument("sampling_parameters must be a JSON object");
+  ASSIGN_OR_RETURN(p.structured_output, ReadConstraint(object));
   std::optional<int32_t> best_of;
   for (const auto& [key, v] : object.items()) {
+    if (llm_contract::IsStructuredOutputField(key, llm_contract::Surface::kTriton)) continue;
     if (v.is_null()) {
       if (key == "max_tokens") p.max_tokens.reset();  // up to the context length
       continue;
@@ -211,6 +260,30 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   return decoded;
 }
 
+structured::StructuredOutputSpec ToEngineSpec(const llm_contract::StructuredOutput& c) {
+  using Kind = structured::StructuredOutputSpec::Kind;
+  structured::StructuredOutputSpec spec;
+  spec.text = c.text;
+  switch (c.kind) {
+    case llm_contract::StructuredOutput::Kind::kJsonSchema:
+      spec.kind = Kind::kJsonSchema;
+      break;
+    case llm_contract::StructuredOutput::Kind::kJsonObject:
+      spec.kind = Kind::kJsonObject;
+      break;
+    case llm_contract::StructuredOutput::Kind::kRegex:
+      spec.kind = Kind::kRegex;
+      break;
+    case llm_contract::StructuredOutput::Kind::kChoice:
+      spec.kind = Kind::kChoice;
+      break;
+    case llm_contract::StructuredOutput::Kind::kGrammar:
+      spec.kind = Kind::kGrammar;
+      break;
+  }
+  return spec;
+}
+
 SamplingParams ToEngineSampling(const SamplingParameters& p) {
   SamplingParams e;
   e.n = p.n;
@@ -232,6 +305,7 @@ SamplingParams ToEngineSampling(const SamplingParameters& p) {
   e.include_stop_str_in_output = p.include_stop_str_in_output;
   e.skip_special_tokens = p.skip_special_tokens;
   e.logprobs = p.logprobs;
+  if (p.structured_output) e.structured_output = ToEngineSpec(*p.structured_output);
   return e;
 }
 

@@ -25,6 +25,8 @@ Status ApplySamplingJson(const nlohmann::json& object, llm_contract::SamplingPar
 
 // The engine's parameters for the contract's (numbers narrowed to the engine's types).
 SamplingParams ToEngineSampling(const llm_contract::SamplingParameters& params);
+// The engine's structured-output spec for the contract's constraint (same kinds and text).
+structured::StructuredOutputSpec ToEngineSpec(const llm_contract::StructuredOutput& constraint);
 
 // The messages as the chat template reads them ([{"role", "content", "name"?}...]).
 nlohmann::ordered_json TemplateMessages(const std::vector<llm_contract::ChatMessage>& messages);
