@@ -157,8 +157,9 @@ void WriteLlmContractSeeds(const std::string& dir) {
   chat.sampling.stop_token_ids = {2, 151645};
   chat.sampling.logit_bias = {{5, -100}};
   chat.sampling.logprobs = 2;
-  chat.sampling.structured_output = StructuredOutput{
-      StructuredOutput::Kind::kJsonSchema, R"({"type":"object","properties":{"a":{"type":"integer"}}})"};
+  chat.sampling.structured_output =
+      StructuredOutput{StructuredOutput::Kind::kJsonSchema,
+                       R"({"type":"object","properties":{"a":{"type":"integer"}}})"};
   chat.output.stream = chat.output.exclude_input_in_output = chat.output.typed_responses = true;
   LlmRequest tokens;
   tokens.prompt.kind = Prompt::Kind::kTokenIds;
@@ -176,7 +177,8 @@ void WriteLlmContractSeeds(const std::string& dir) {
   Write(dir + "/request_chat.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(chat));
   LlmRequest choice;
   choice.prompt.text = "Yes or no?";
-  choice.sampling.structured_output = StructuredOutput{StructuredOutput::Kind::kChoice, R"(["yes","no"])"};
+  choice.sampling.structured_output =
+      StructuredOutput{StructuredOutput::Kind::kChoice, R"(["yes","no"])"};
   Write(dir + "/request_choice.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(choice));
   Write(dir + "/request_token_ids.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(tokens));
   Write(dir + "/output_logprobs.bin", std::string(1, '\1') + *ipc::EncodeLlmOutput(out));

@@ -110,8 +110,9 @@ Status ValidateSampling(const SamplingParameters& p, Surface surface) {
   RETURN_IF_ERROR(CheckStop(p.stop));
   RETURN_IF_ERROR(CheckTokenIdList("stop_token_ids", p.stop_token_ids, kMaxStopTokenIds));
   if (p.structured_output && p.structured_output->text.size() > kMaxStructuredOutputBytes)
-    return InvalidArgument("the structured-output constraint has " + std::to_string(p.structured_output->text.size()) + " bytes, more than " +
-                   std::to_string(kMaxStructuredOutputBytes));
+    return InvalidArgument("the structured-output constraint has " +
+                           std::to_string(p.structured_output->text.size()) + " bytes, more than " +
+                           std::to_string(kMaxStructuredOutputBytes));
   return CheckLogitBias(p.logit_bias);
 }
 

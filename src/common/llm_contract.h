@@ -179,7 +179,8 @@ Status CheckSamplingRange(std::string_view name, double value, Surface surface,
                           std::string_view field = {});
 
 // Every parameter against the table and the list caps (stop strings, stop_token_ids,
-// logit_bias, the structured-output text's size); token ids are checked against the vocabulary by the engine.
+// logit_bias, the structured-output text's size); token ids are checked against the
+// vocabulary by the engine.
 Status ValidateSampling(const SamplingParameters& p, Surface surface);
 
 // vLLM's best_of: at least n, and (Sluice draws n samples, no more) not above it: Unsupported.

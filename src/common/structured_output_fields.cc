@@ -101,9 +101,8 @@ Status AddString(Found& found, const std::string& field, const Json& v, Kind kin
 
 template <typename Json>
 Status AddChoice(Found& found, const std::string& field, const Json& v) {
-  const bool strings =
-      v.is_array() && !v.empty() &&
-      std::all_of(v.begin(), v.end(), [](const Json& x) { return x.is_string(); });
+  const bool strings = v.is_array() && !v.empty() &&
+                       std::all_of(v.begin(), v.end(), [](const Json& x) { return x.is_string(); });
   if (!strings) return jf::FieldError(field, "must be a non-empty list of strings");
   return found.Add(field, Kind::kChoice, Dump(v));
 }
@@ -152,9 +151,10 @@ Status AddResponseFormat(Found& found, const Json& f) {
   if (type == "structural_tag")
     return Unsupported("'response_format' of type 'structural_tag' is not supported");
   if (type != "json_schema")
-    return jf::FieldError("response_format", "type must be 'text', 'json_object' or "
-                                             "'json_schema', got '" +
-                                                 type.substr(0, 64) + "'");
+    return jf::FieldError("response_format",
+                          "type must be 'text', 'json_object' or "
+                          "'json_schema', got '" +
+                              type.substr(0, 64) + "'");
   if (!Has(f, "json_schema") || !At(f, "json_schema").is_object())
     return jf::FieldError("response_format.json_schema", "is required (an object)");
   const Json& s = At(f, "json_schema");
@@ -175,12 +175,12 @@ bool IsStructuredOutputField(std::string_view key, Surface surface) {
 }
 
 template <typename Json>
-Result<std::optional<StructuredOutput>> ParseStructuredOutput(const Json& object,
-                                                              Surface surface) {
+Result<std::optional<StructuredOutput>> ParseStructuredOutput(const Json& object, Surface surface) {
   Found found;
   if (!object.is_object()) return found.Take();
   for (std::string_view key : kGuidedFields) {
-    if (Has(object, key)) RETURN_IF_ERROR(AddConstraint(found, key, std::string(key), At(object, key), surface));
+    if (Has(object, key))
+      RETURN_IF_ERROR(AddConstraint(found, key, std::string(key), At(object, key), surface));
   }
   for (std::string_view name : {kStructuredOutputs, kGuidedDecoding}) {
     if (name == kGuidedDecoding && surface != Surface::kTriton) continue;

@@ -82,7 +82,8 @@ TEST(LlmContractCodecTest, EveryStructuredOutputKindRoundTrips) {
   for (Kind kind :
        {Kind::kJsonSchema, Kind::kJsonObject, Kind::kRegex, Kind::kChoice, Kind::kGrammar}) {
     LlmRequest r;
-    r.sampling.structured_output = StructuredOutput{kind, kind == Kind::kJsonObject ? "" : "[\"a\"]"};
+    r.sampling.structured_output =
+        StructuredOutput{kind, kind == Kind::kJsonObject ? "" : "[\"a\"]"};
     auto back = ipc::DecodeLlmRequest(*ipc::EncodeLlmRequest(r));
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_EQ(*back, r);

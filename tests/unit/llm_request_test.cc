@@ -126,23 +126,32 @@ TEST(LlmRequestTest, TritonGuidedFieldsBecomeTheEnginesSpec) {
   };
   using EngineKind = structured::StructuredOutputSpec::Kind;
   const Case cases[] = {
-      {{{"guided_json", {{"type", "string"}}}}, Kind::kJsonSchema, EngineKind::kJsonSchema,
+      {{{"guided_json", {{"type", "string"}}}},
+       Kind::kJsonSchema,
+       EngineKind::kJsonSchema,
        R"({"type":"string"})"},
-      {{{"guided_json", R"({"type": "string"})"}}, Kind::kJsonSchema, EngineKind::kJsonSchema,
+      {{{"guided_json", R"({"type": "string"})"}},
+       Kind::kJsonSchema,
+       EngineKind::kJsonSchema,
        R"({"type": "string"})"},
       {{{"guided_regex", "[0-9]+"}}, Kind::kRegex, EngineKind::kRegex, "[0-9]+"},
       {{{"guided_choice", {"yes", "no"}}}, Kind::kChoice, EngineKind::kChoice, R"(["yes","no"])"},
       // Request parameters carry a list as its JSON text.
-      {{{"guided_choice", R"(["yes", "no"])"}}, Kind::kChoice, EngineKind::kChoice,
+      {{{"guided_choice", R"(["yes", "no"])"}},
+       Kind::kChoice,
+       EngineKind::kChoice,
        R"(["yes","no"])"},
-      {{{"guided_grammar", R"(root ::= "a")"}}, Kind::kGrammar, EngineKind::kGrammar,
+      {{{"guided_grammar", R"(root ::= "a")"}},
+       Kind::kGrammar,
+       EngineKind::kGrammar,
        R"(root ::= "a")"},
-      {{{"structured_outputs", {{"json_object", "True"}}}}, Kind::kJsonObject,
-       EngineKind::kJsonObject, ""},
+      {{{"structured_outputs", {{"json_object", "True"}}}},
+       Kind::kJsonObject,
+       EngineKind::kJsonObject,
+       ""},
       {{{"structured_outputs", R"({"regex": "a+"})"}}, Kind::kRegex, EngineKind::kRegex, "a+"},
       // vLLM's SamplingParams' older name.
-      {{{"guided_decoding", {{"choice", {"x"}}}}}, Kind::kChoice, EngineKind::kChoice,
-       R"(["x"])"},
+      {{{"guided_decoding", {{"choice", {"x"}}}}}, Kind::kChoice, EngineKind::kChoice, R"(["x"])"},
   };
   for (const Case& c : cases) {
     auto parsed = ParseLlmRequest(Triton(c.sampling));
@@ -167,8 +176,9 @@ TEST(LlmRequestTest, TritonGuidedFieldsBecomeTheEnginesSpec) {
   EXPECT_EQ(parsed->sampling.structured_output->text, R"(["a","b"])");
   // A schema's members keep the order of the sampling_parameters text.
   InferRequest ordered = Triton(json::object());
-  ordered.inputs[1] = Bytes("sampling_parameters",
-                            R"({"structured_outputs": {"json": {"required": ["b", "a"], "properties": {"b": {}, "a": {}}}}})");
+  ordered.inputs[1] = Bytes(
+      "sampling_parameters",
+      R"({"structured_outputs": {"json": {"required": ["b", "a"], "properties": {"b": {}, "a": {}}}}})");
   parsed = ParseLlmRequest(ordered);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
   EXPECT_EQ(parsed->sampling.structured_output->text,

@@ -151,14 +151,43 @@ TEST(OpenAIRequestTest, AnyJsonValueInAnyFieldGivesAStatusNotAnException) {
                          json::object(), json{{"type", 5}, {"text", {1}}},
                          json::array({json{{"type", 5}}}), json::array({json{{"type", "text"}, {"text", 5}}}),
                          json{{"include_usage", "x"}}};
-  const char* fields[] = {"model", "prompt", "messages", "echo", "suffix", "n", "stream",
-                          "stream_options", "max_tokens", "max_completion_tokens", "temperature",
-                          "top_p", "presence_penalty", "frequency_penalty", "top_k", "min_p",
-                          "repetition_penalty", "min_tokens", "ignore_eos", "stop", "stop_token_ids",
-                          "include_stop_str_in_output", "skip_special_tokens", "seed", "logprobs",
-                          "top_logprobs", "logit_bias", "tools", "response_format", "best_of", "use_beam_search",
-                          "guided_json", "guided_regex", "guided_choice", "guided_grammar",
-                          "structured_outputs", "prompt_logprobs"};
+  const char* fields[] = {"model",
+                          "prompt",
+                          "messages",
+                          "echo",
+                          "suffix",
+                          "n",
+                          "stream",
+                          "stream_options",
+                          "max_tokens",
+                          "max_completion_tokens",
+                          "temperature",
+                          "top_p",
+                          "presence_penalty",
+                          "frequency_penalty",
+                          "top_k",
+                          "min_p",
+                          "repetition_penalty",
+                          "min_tokens",
+                          "ignore_eos",
+                          "stop",
+                          "stop_token_ids",
+                          "include_stop_str_in_output",
+                          "skip_special_tokens",
+                          "seed",
+                          "logprobs",
+                          "top_logprobs",
+                          "logit_bias",
+                          "tools",
+                          "response_format",
+                          "best_of",
+                          "use_beam_search",
+                          "guided_json",
+                          "guided_regex",
+                          "guided_choice",
+                          "guided_grammar",
+                          "structured_outputs",
+                          "prompt_logprobs"};
   for (bool chat : {false, true}) {
     for (const char* field : fields) {
       for (const json& v : values) {
@@ -295,8 +324,9 @@ TEST(OpenAIRequestTest, ASchemaKeepsItsMembersInTheClientsOrder) {
   auto r = ParseOpenAIRequest(body, false, &in_order);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_TRUE(r->sampling.structured_output.has_value());
-  EXPECT_EQ(r->sampling.structured_output->text,
-            R"({"type":"object","properties":{"zeta":{"type":"integer"},"alpha":{"type":"string"}}})");
+  EXPECT_EQ(
+      r->sampling.structured_output->text,
+      R"({"type":"object","properties":{"zeta":{"type":"integer"},"alpha":{"type":"string"}}})");
 }
 
 TEST(OpenAIRequestTest, NullOrEmptyStructuredOutputFieldsAskNothing) {
@@ -369,10 +399,12 @@ TEST(OpenAIRequestTest, MalformedStructuredOutputFieldsAre400sNamingTheField) {
       {{{"response_format", {{"type", "json_schema"}}}}, "response_format.json_schema"},
       {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "x"}}}}}},
        "response_format.json_schema.schema"},
-      {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", 5}, {"schema", json::object()}}}}}},
+      {{{"response_format",
+         {{"type", "json_schema"}, {"json_schema", {{"name", 5}, {"schema", json::object()}}}}}},
        "response_format.json_schema.name"},
       {{{"response_format",
-         {{"type", "json_schema"}, {"json_schema", {{"schema", json::object()}, {"strict", "yes"}}}}}},
+         {{"type", "json_schema"},
+          {"json_schema", {{"schema", json::object()}, {"strict", "yes"}}}}}},
        "response_format.json_schema.strict"},
       {{{"response_format", {{"type", "json_schema"}, {"json_schema", {{"schema", 5}}}}}},
        "response_format.json_schema.schema"},

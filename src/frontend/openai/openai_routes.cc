@@ -145,7 +145,8 @@ void HandleCompletion(core::InferenceService& service, const http::RequestLimits
   // A schema's properties are generated in the client's order: the body read again with its
   // members in order (its depth is bounded: the same text) for the constraint.
   nlohmann::ordered_json in_order;
-  if (MayConstrainOutput(*body)) in_order = nlohmann::ordered_json::parse(request.body, nullptr, false);
+  if (MayConstrainOutput(*body))
+    in_order = nlohmann::ordered_json::parse(request.body, nullptr, false);
   const bool ordered = in_order.is_object();
   auto parsed = ParseOpenAIRequest(*body, chat, ordered ? &in_order : nullptr);
   if (!parsed.ok()) return SendOpenAIError(*writer, parsed.status());

@@ -182,7 +182,8 @@ class LlmBackend final : public backends::Backend {
     if (vocabulary.ok()) {
       options.vocabulary = std::move(vocabulary).value();
     } else {
-      spdlog::warn("model '{}': no structured output: {}", model_name_, vocabulary.status().message());
+      spdlog::warn("model '{}': no structured output: {}", model_name_,
+                   vocabulary.status().message());
     }
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     prompts_ = PromptPool::Create(PromptThreads());

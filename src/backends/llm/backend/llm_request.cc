@@ -141,8 +141,8 @@ Result<Json> StructuredOutputJson(const Json& object) {
   Json out = Json::object();
   for (const auto& [key, v] : object.items()) {
     if (!llm_contract::IsStructuredOutputField(key, llm_contract::Surface::kTriton)) continue;
-    const bool text_of_json = v.is_string() && key != "guided_json" && key != "guided_regex" &&
-                              key != "guided_grammar";
+    const bool text_of_json =
+        v.is_string() && key != "guided_json" && key != "guided_regex" && key != "guided_grammar";
     if (!text_of_json) {
       out[key] = v;
       continue;
