@@ -16,14 +16,17 @@ Run: SLUICE_BINARY_DIR=build .venv/bin/python -m pytest -q tests/python/test_str
 from __future__ import annotations
 
 import json
+import queue
 import re
 from typing import Literal
 
 import jsonschema
+import numpy as np
 import openai
 import pydantic
 import pytest
 import requests
+import tritonclient.grpc as grpcclient
 
 MODEL = "sluice-demo"
 CHAT = [{"role": "user", "content": "Tell me a fortune."}]
@@ -289,3 +292,31 @@ def test_triton_generate_with_guided_choice(server):
                                  "exclude_input_in_output": True}, timeout=60)
     assert r.status_code == 200, r.text
     jsonschema.validate(json.loads(r.json()["text_output"]), SCHEMAS["flat"])
+
+
+def test_triton_grpc_stream_with_guided_regex(server):
+    pattern = r"\d{3}-\d{4}"
+    got: queue.Queue = queue.Queue()
+    with grpcclient.InferenceServerClient(server.grpc_url) as client:
+        client.start_stream(callback=lambda result, error: got.put((result, error)))
+        try:
+            for seed in range(3):
+                inputs = [grpcclient.InferInput("text_input", [1], "BYTES"),
+                          grpcclient.InferInput("stream", [1], "BOOL"),
+                          grpcclient.InferInput("sampling_parameters", [1], "BYTES")]
+                sampling = {"guided_regex": pattern, "temperature": 1.0, "max_tokens": 30, "seed": seed}
+                inputs[0].set_data_from_numpy(np.asarray([PROMPT.encode()], np.object_))
+                inputs[1].set_data_from_numpy(np.asarray([True], bool))
+                inputs[2].set_data_from_numpy(np.asarray([json.dumps(sampling).encode()], np.object_))
+                client.async_stream_infer(MODEL, inputs, request_id=f"regex-{seed}")
+                text = ""
+                while True:
+                    result, error = got.get(timeout=60)
+                    assert error is None, error
+                    out = result.as_numpy("text_output")
+                    text += "".join(t.decode() for t in out) if out is not None else ""
+                    if result.get_response().parameters["triton_final_response"].bool_param:
+                        break
+                assert re.fullmatch(pattern, text), text
+        finally:
+            client.stop_stream()
