@@ -332,13 +332,15 @@ TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   EXPECT_EQ(r->status, 404);
   // Asking for what Sluice cannot do (a structural tag here) is a 501 naming it, not plain
   // text; a schema the engine cannot compile is a 400 naming the keyword.
-  r = http->Post("/v1/chat/completions",
-                 R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"response_format":{"type":"structural_tag"}})");
+  r = http->Post(
+      "/v1/chat/completions",
+      R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"response_format":{"type":"structural_tag"}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 501) << r->body;
   EXPECT_NE(r->body.find("response_format"), std::string::npos) << r->body;
-  r = http->Post("/v1/chat/completions",
-                 R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"guided_json":{"type":"integer","maximum":3}})");
+  r = http->Post(
+      "/v1/chat/completions",
+      R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"guided_json":{"type":"integer","maximum":3}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400) << r->body;
   EXPECT_NE(r->body.find("maximum"), std::string::npos) << r->body;
