@@ -36,6 +36,8 @@ void Engine::Stop() {
 
 Status Engine::AddRequest(EngineRequest request) {
   RETURN_IF_ERROR(ValidateRequest(request, limits_));
+  // Grammars compile here, on the caller's thread, not on the engine loop.
+  RETURN_IF_ERROR(core_->PrepareStructuredOutput(request));
   {
     MutexLock lock(mu_);
     if (stopping_) return Unavailable("engine is stopping; request '" + request.request_id + "' refused");

@@ -98,6 +98,7 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
       limits_(limits),
       scheduler_limits_{options_.max_num_seqs, options_.max_num_batched_tokens,
                         options_.enable_chunked_prefill, options_.prefill_cost_context},
+      grammars_(std::make_unique<structured::GrammarCache>(options_.grammar_cache_size)),
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),
       seed_rng_(options_.seed),
@@ -105,13 +106,41 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
 
 EngineCore::~EngineCore() = default;
 
+Status EngineCore::PrepareStructuredOutput(EngineRequest& request) const {
+  const auto& spec = request.params.structured_output;
+  if (!spec.has_value() || request.grammar != nullptr) return Status::Ok();
+  if (options_.vocabulary == nullptr) {
+    return InvalidArgument("request '" + request.request_id +
+                           "': structured output needs the model's tokenizer");
+  }
+  if (options_.vocabulary->size() > limits_.vocab_size) {
+    return InvalidArgument("request '" + request.request_id + "': the tokenizer has more tokens (" +
+                           std::to_string(options_.vocabulary->size()) + ") than the model (" +
+                           std::to_string(limits_.vocab_size) + ")");
+  }
+  auto compiled = grammars_->Get(*spec, options_.vocabulary);
+  if (!compiled.ok()) {
+    return compiled.status().WithPrefix(std::string("request '") + request.request_id +
+                                        "': structured output (" +
+                                        std::string(structured::KindName(spec->kind)) + ")");
+  }
+  request.grammar = *std::move(compiled);
+  return Status::Ok();
+}
+
 void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
+  Status refused;
   if (requests_.count(request.request_id) != 0) {
+    refused = InvalidArgument("request id '" + request.request_id + "' is already in flight");
+  } else {
+    refused = PrepareStructuredOutput(request);
+  }
+  if (!refused.ok()) {
     RequestOutput out;
     out.request_id = request.request_id;
     out.num_prompt_tokens = static_cast<int32_t>(request.prompt_token_ids.size());
     out.finished = true;
-    out.error = InvalidArgument("request id '" + request.request_id + "' is already in flight");
+    out.error = std::move(refused);
     request.on_output(std::move(out));
     return;
   }
@@ -135,6 +164,9 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     s->rng.seed(s->seed);
     if (options_.detokenizer) s->detok = options_.detokenizer(s->prompt(), p.skip_special_tokens);
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
+    if (r->req.grammar != nullptr) {
+      s->grammar = std::make_unique<structured::GrammarMatcher>(r->req.grammar);
+    }
     seqs_[s->id] = s.get();
     if (i == 0 || !options_.enable_prefix_caching) {
       s->where = Where::kWaiting;
@@ -302,6 +334,14 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   }
   r.last_token = now;
 
+  // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
+  if (seq.grammar != nullptr && !seq.grammar->Accept(tok)) {
+    FailRequest(r,
+                Internal("request '" + r.req.request_id + "': sampled token " +
+                         std::to_string(tok) + " is outside its structured output"),
+                outbox);
+    return;
+  }
   const int32_t nout = seq.num_output();
   const bool may_stop = nout >= p.min_tokens;
   FinishReason finish = FinishReason::kNone;
@@ -330,6 +370,10 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   }
   if (finish != FinishReason::kNone && o.stop_string.empty()) {
     // Ending for another reason than a stop string: release held-back text.
+  // A complete document with nothing but EOS left to follow ends here, EOS unsampled.
+  if (finish == FinishReason::kNone && seq.grammar != nullptr && seq.grammar->IsTerminated()) {
+    finish = FinishReason::kStop;
+  }
     std::string tail = seq.detok ? seq.detok->Flush() : std::string();
     if (seq.matcher.has_value()) {
       StopStringMatcher::Delta d = seq.matcher->Feed(tail, may_stop);

@@ -25,6 +25,9 @@
 #include "backends/llm/engine/scheduler.h"
 #include "backends/llm/engine/stop_string_matcher.h"
 #include "backends/llm/model/model_runner.h"
+#include "backends/llm/structured/grammar_cache.h"
+#include "backends/llm/structured/grammar_matcher.h"
+#include "backends/llm/structured/vocabulary.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -47,6 +50,11 @@ struct EngineOptions {
   uint64_t seed = 0;                   // seeds requests that carry no seed
   // Makes each sequence's detokenizer; empty = no text (stop strings are then refused).
   DetokenizerFactory detokenizer;
+  // The tokenizer's tokens as bytes, for structured output (sampling_params.h); null: such
+  // requests are refused. Its EOS ids should be eos_token_ids. Shared with the grammars
+  // compiled over it, which may outlive the engine in no other owner.
+  std::shared_ptr<const structured::Vocabulary> vocabulary;
+  size_t grammar_cache_size = 64;  // compiled grammars kept (LRU)
 };
 
 // What a request is checked against before it is queued.
@@ -71,8 +79,14 @@ class EngineCore {
 
   const RequestLimits& limits() const { return limits_; }
 
+  // Compiles the request's structured output (if any) into request.grammar, through the
+  // grammar cache: InvalidArgument naming the problem. Thread-safe (it reads only constant
+  // options and the self-synchronised cache), so Engine runs it on the caller's thread.
+  Status PrepareStructuredOutput(EngineRequest& request) const;
+
   // `request` must have passed ValidateRequest. A duplicate id in flight gets a final
-  // error output (InvalidArgument).
+  // error output (InvalidArgument), as does a structured output that fails to compile
+  // (when PrepareStructuredOutput was not run).
   void AddRequest(EngineRequest request, Clock::time_point arrival);
   // Frees the request's blocks now and emits its final "abort" output.
   void Abort(const std::string& request_id);
@@ -132,6 +146,8 @@ class EngineCore {
   const EngineOptions options_;
   const RequestLimits limits_;
   const SchedulerLimits scheduler_limits_;
+  // Self-synchronised (PrepareStructuredOutput runs on other threads).
+  const std::unique_ptr<structured::GrammarCache> grammars_;
 
   std::unique_ptr<ModelRunner> runner_;
   std::unique_ptr<BlockManager> blocks_;
@@ -149,6 +165,7 @@ class EngineCore {
   std::vector<float> device_logprobs_;
   std::unordered_map<int32_t, size_t> penalty_index_;
   std::vector<int32_t> suppressed_;  // SuppressedTokens' result, reused
+  std::vector<uint64_t> grammar_mask_;  // one row's allowed tokens (structured output)
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };

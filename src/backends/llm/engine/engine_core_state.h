@@ -50,6 +50,7 @@ struct EngineCore::Sequence {
   uint64_t seed = 0;  // also keys the device sampler's draws (with the output length)
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
+  std::unique_ptr<structured::GrammarMatcher> grammar;  // structured output, else null
   double cumulative_logprob = 0;
   PrefixHit hit;                       // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`

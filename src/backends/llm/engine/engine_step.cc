@@ -138,14 +138,14 @@ EngineCore::StepBatch EngineCore::BuildBatch(const ScheduleDecision& decision, O
 }
 
 // Sampling on the device when it can (no logits cross to the host), unless a row wants top
-// logprobs, which need the whole distribution here, or a logit bias, which the device
-// sampler does not apply.
+// logprobs, which need the whole distribution here, a logit bias or a structured output,
+// which the device sampler does not apply.
 bool EngineCore::SamplesOnDevice(const StepBatch& batch) const {
   if (!runner_->samples_on_device()) return false;
   for (size_t k = 0; k < batch.seqs.size(); ++k) {
     const SamplingParams& p = batch.seqs[k]->request->req.params;
     if (batch.forward.seqs[k].needs_logits &&
-        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty())) {
+        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() || batch.seqs[k]->grammar != nullptr)) {
       return false;
     }
   }
@@ -219,6 +219,13 @@ void EngineCore::SampleAndEmit(const StepBatch& batch, Outbox& outbox) {
     } else {
       SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
                          s.prompt(), s.output(), SuppressedTokens(s)};
+      if (s.grammar != nullptr) {
+        // The tokenizer may have fewer tokens than the model's rows: the rest stay banned.
+        grammar_mask_.assign((vocab + 63) / 64, 0);
+        s.grammar->FillMask(std::span<uint64_t>(grammar_mask_)
+                                .first(s.grammar->grammar().vocabulary().mask_words()));
+        input.allowed = grammar_mask_;
+      }
       sampled = Sample(input, p, s.rng);
     }
     Request& r = *s.request;

@@ -11,6 +11,7 @@
 
 #include "backends/llm/engine/sampler.h"
 #include "backends/llm/engine/sampling_params.h"
+#include "backends/llm/structured/compiled_grammar.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -55,6 +56,9 @@ struct EngineRequest {
   // Optional: called once on the engine thread when the request is first scheduled (it
   // leaves the waiting queue); must return quickly.
   std::function<void()> on_started;
+  // params.structured_output compiled (EngineCore::PrepareStructuredOutput fills it); each
+  // sequence runs its own matcher over it.
+  std::shared_ptr<const structured::CompiledGrammar> grammar;
 };
 
 }  // namespace sluice::llm

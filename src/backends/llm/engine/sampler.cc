@@ -27,6 +27,11 @@ void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
   for (float& v : logits) {
     if (std::isnan(v)) v = kNegInf;
   }
+  if (!input.allowed.empty()) {
+    for (int64_t t = 0; t < vocab; ++t) {
+      if (!((input.allowed[t >> 6] >> (t & 63)) & 1)) logits[t] = kNegInf;
+    }
+  }
   for (const auto& [t, bias] : params.logit_bias) {
     if (t >= 0 && t < vocab) logits[t] += bias;
   }
@@ -182,7 +187,16 @@ SampledToken Sample(const SamplerInput& input, const SamplingParams& params,
   std::vector<float> row = ProcessLogits(input, params);
   int32_t token = ArgMax(row);
   if (row[token] == kNegInf) {
-    token = ArgMax(input.logits);  // everything masked: fall back to the raw argmax
+    // Everything masked: fall back to the raw argmax, among the allowed tokens if any.
+    token = ArgMax(input.logits);
+    if (!input.allowed.empty()) {
+      int32_t best = -1;
+      for (size_t t = 0; t < input.logits.size(); ++t) {
+        if (!((input.allowed[t >> 6] >> (t & 63)) & 1)) continue;
+        if (best < 0 || input.logits[t] > input.logits[best]) best = static_cast<int32_t>(t);
+      }
+      if (best >= 0) token = best;
+    }
   } else if (!params.greedy()) {
     const double mx = row[token];
     double z = 0;

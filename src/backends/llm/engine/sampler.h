@@ -34,9 +34,13 @@ struct SamplerInput {
   std::span<const int32_t> prompt_tokens;     // for the repetition penalty
   std::span<const int32_t> output_tokens;     // for all three penalties
   std::span<const int32_t> suppressed_tokens; // never sampled (EOS/stop ids before min_tokens)
+  // Empty, or a bitset over the vocabulary (bit t of word t / 64): only these tokens may be
+  // sampled (structured output), whatever the other settings leave.
+  std::span<const uint64_t> allowed;
 };
 
-// Logit bias, suppression and penalties, in place. NaN logits become -inf.
+// The allowed-token bitset (when given), logit bias, suppression and penalties, in place.
+// NaN logits become -inf.
 void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
                     const SamplerInput& input);
 // Temperature, min_p, top_k and top_p in place (masked tokens become -inf). Not for greedy.

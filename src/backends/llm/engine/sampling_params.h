@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "backends/llm/structured/structured_output_spec.h"
 #include "common/llm_contract.h"
 #include "common/status.h"
 
@@ -49,6 +50,11 @@ struct SamplingParams {
   bool skip_special_tokens = true;
   // Top logprobs per token, 0..20 (0 = only the chosen token's); nullopt = none.
   std::optional<int32_t> logprobs;
+  // Constrained decoding (structured/): every sampled token keeps the output a prefix of a
+  // sentence of this grammar, EOS only where the sentence is complete; the sequence stops
+  // (finish_reason "stop") once nothing but EOS could follow, and max_tokens cuts an
+  // incomplete one ("length"). Compiled when the request is added (errors: InvalidArgument).
+  std::optional<structured::StructuredOutputSpec> structured_output;
 
   static constexpr float kGreedyEpsilon = 1e-5f;
   bool greedy() const { return temperature < kGreedyEpsilon; }

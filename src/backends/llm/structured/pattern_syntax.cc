@@ -1,0 +1,218 @@
+#include "backends/llm/structured/pattern_syntax.h"
+
+namespace sluice::llm::structured {
+namespace {
+
+Status Bad(const char* context, size_t pos, const std::string& what) {
+  return InvalidArgument(std::string(context) + " at offset " + std::to_string(pos) + ": " + what);
+}
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+CodepointRanges Digits() {
+  return {{'0', '9'}};
+}
+CodepointRanges Word() {
+  return NormalizeRanges({{'0', '9'}, {'A', 'Z'}, {'_', '_'}, {'a', 'z'}});
+}
+CodepointRanges Space() {
+  return NormalizeRanges({{'\t', '\r'}, {' ', ' '}});
+}
+
+}  // namespace
+
+Result<uint32_t> NextCodepoint(std::string_view text, size_t* pos) {
+  const size_t start = *pos;
+  const auto b0 = static_cast<uint8_t>(text[start]);
+  int n = b0 < 0x80 ? 1 : (b0 >> 5) == 6 ? 2 : (b0 >> 4) == 14 ? 3 : (b0 >> 3) == 30 ? 4 : 0;
+  if (n == 0 || start + n > text.size()) {
+    return InvalidArgument("invalid UTF-8 at offset " + std::to_string(start));
+  }
+  uint32_t cp = n == 1 ? b0 : b0 & (0x7F >> n);
+  for (int i = 1; i < n; ++i) {
+    const auto b = static_cast<uint8_t>(text[start + i]);
+    if ((b & 0xC0) != 0x80)
+      return InvalidArgument("invalid UTF-8 at offset " + std::to_string(start));
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMin[n] || cp > kMaxCodepoint || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    return InvalidArgument("invalid UTF-8 at offset " + std::to_string(start));
+  }
+  *pos = start + n;
+  return cp;
+}
+
+Status ParseEscape(std::string_view text, size_t* pos, PatternDialect dialect, uint32_t* cp,
+                   CodepointRanges* ranges, bool* is_class, const char* context) {
+  const size_t at = *pos - 1;
+  if (*pos >= text.size()) return Bad(context, at, "pattern ends with a lone backslash");
+  const char c = text[(*pos)++];
+  *is_class = false;
+  auto hex = [&](size_t digits) -> Status {
+    uint32_t v = 0;
+    bool braced = digits == 0;
+    if (braced) {
+      if (*pos >= text.size() || text[*pos] != '{') return Bad(context, at, "bad \\u{...} escape");
+      ++*pos;
+    }
+    size_t n = 0;
+    while (*pos < text.size() && (braced ? text[*pos] != '}' : n < digits)) {
+      const int h = HexValue(text[*pos]);
+      if (h < 0 || n >= 8) return Bad(context, at, "bad hexadecimal escape");
+      v = v * 16 + static_cast<uint32_t>(h);
+      ++*pos;
+      ++n;
+    }
+    if (braced) {
+      if (*pos >= text.size() || n == 0) return Bad(context, at, "unterminated \\u{...} escape");
+      ++*pos;
+    } else if (n != digits) {
+      return Bad(context, at, "bad hexadecimal escape");
+    }
+    if (v > kMaxCodepoint || (v >= 0xD800 && v <= 0xDFFF)) {
+      return Bad(context, at, "escape names no Unicode scalar value");
+    }
+    *cp = v;
+    return Status::Ok();
+  };
+  switch (c) {
+    case 'n':
+      *cp = '\n';
+      return Status::Ok();
+    case 'r':
+      *cp = '\r';
+      return Status::Ok();
+    case 't':
+      *cp = '\t';
+      return Status::Ok();
+    case 'f':
+      *cp = '\f';
+      return Status::Ok();
+    case 'v':
+      *cp = '\v';
+      return Status::Ok();
+    case '0':
+      *cp = 0;
+      return Status::Ok();
+    case 'x':
+      return hex(2);
+    case 'u':
+      if (*pos < text.size() && text[*pos] == '{') return hex(0);
+      return hex(4);
+    case 'U':
+      return hex(8);
+    default:
+      break;
+  }
+  if (dialect == PatternDialect::kRegex) {
+    switch (c) {
+      case 'd':
+        *ranges = Digits();
+        *is_class = true;
+        return Status::Ok();
+      case 'D':
+        *ranges = ComplementRanges(Digits());
+        *is_class = true;
+        return Status::Ok();
+      case 'w':
+        *ranges = Word();
+        *is_class = true;
+        return Status::Ok();
+      case 'W':
+        *ranges = ComplementRanges(Word());
+        *is_class = true;
+        return Status::Ok();
+      case 's':
+        *ranges = Space();
+        *is_class = true;
+        return Status::Ok();
+      case 'S':
+        *ranges = ComplementRanges(Space());
+        *is_class = true;
+        return Status::Ok();
+      case 'b':
+      case 'B':
+        return Bad(context, at, std::string("word boundary \\") + c + " is not supported");
+      case 'A':
+      case 'z':
+      case 'Z':
+        return Bad(context, at, std::string("anchor \\") + c + " is not supported");
+      case 'k':
+        return Bad(context, at, "backreference \\k is not supported");
+      default:
+        break;
+    }
+    if (c >= '1' && c <= '9') {
+      return Bad(context, at, std::string("backreference \\") + c + " is not supported");
+    }
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+      return Bad(context, at, std::string("unknown escape \\") + c);
+    }
+  }
+  --*pos;
+  ASSIGN_OR_RETURN(*cp, NextCodepoint(text, pos));
+  return Status::Ok();
+}
+
+Result<CodepointRanges> ParseCharClass(std::string_view text, size_t* pos, PatternDialect dialect,
+                                       const char* context) {
+  const size_t open = *pos - 1;
+  bool negate = false;
+  if (*pos < text.size() && text[*pos] == '^') {
+    negate = true;
+    ++*pos;
+  }
+  CodepointRanges ranges;
+  bool first = true;
+  while (true) {
+    if (*pos >= text.size()) return Bad(context, open, "unterminated character class '['");
+    if (text[*pos] == ']' && !(first && dialect == PatternDialect::kRegex)) {
+      ++*pos;
+      break;
+    }
+    first = false;
+    if (dialect == PatternDialect::kRegex && text[*pos] == '[' && *pos + 1 < text.size() &&
+        text[*pos + 1] == ':') {
+      return Bad(context, *pos, "POSIX classes [:name:] are not supported");
+    }
+    uint32_t lo = 0;
+    if (text[*pos] == '\\') {
+      ++*pos;
+      CodepointRanges cls;
+      bool is_class = false;
+      RETURN_IF_ERROR(ParseEscape(text, pos, dialect, &lo, &cls, &is_class, context));
+      if (is_class) {
+        ranges.insert(ranges.end(), cls.begin(), cls.end());
+        continue;
+      }
+    } else {
+      ASSIGN_OR_RETURN(lo, NextCodepoint(text, pos));
+    }
+    uint32_t hi = lo;
+    if (*pos + 1 < text.size() && text[*pos] == '-' && text[*pos + 1] != ']') {
+      ++*pos;
+      if (text[*pos] == '\\') {
+        ++*pos;
+        CodepointRanges cls;
+        bool is_class = false;
+        RETURN_IF_ERROR(ParseEscape(text, pos, dialect, &hi, &cls, &is_class, context));
+        if (is_class) return Bad(context, *pos, "a class escape cannot end a range");
+      } else {
+        ASSIGN_OR_RETURN(hi, NextCodepoint(text, pos));
+      }
+      if (hi < lo) return Bad(context, *pos, "character range out of order");
+    }
+    ranges.emplace_back(lo, hi);
+  }
+  ranges = NormalizeRanges(std::move(ranges));
+  if (negate) ranges = ComplementRanges(ranges);
+  return ranges;
+}
+
+}  // namespace sluice::llm::structured

@@ -1,0 +1,170 @@
+// sluice-grammar-bench: the cost of constrained decoding on a real vocabulary.
+//
+//   sluice-grammar-bench --tokenizer DIR [--steps 64] [--rows 1,32,128]
+//
+// For each built-in case (typical JSON schemas, json_object, a regex, a GBNF grammar):
+// compile time (text -> grammar -> automaton), the first masks of a fresh grammar (the
+// mask cache filling), then per-step FillMask time for 1, 32 and 128 matchers sharing the
+// compiled grammar, each walking its own random allowed path (tokens that close structures
+// preferred, so documents complete and restart). Times are wall clock on one thread.
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "backends/llm/structured/compiled_grammar.h"
+#include "backends/llm/structured/grammar_matcher.h"
+#include "backends/llm/structured/structured_output_spec.h"
+#include "backends/llm/structured/vocabulary.h"
+#include "backends/llm/tokenizer/tokenizer.h"
+
+namespace {
+
+using namespace sluice::llm::structured;
+using Clock = std::chrono::steady_clock;
+
+double Us(Clock::duration d) {
+  return std::chrono::duration<double, std::micro>(d).count();
+}
+
+struct Case {
+  const char* name;
+  StructuredOutputSpec spec;
+};
+
+std::vector<Case> Cases() {
+  using K = StructuredOutputSpec::Kind;
+  return {
+      {"schema-person", {K::kJsonSchema, R"({"type":"object","properties":{"name":{"type":"string"},
+        "age":{"type":"integer"},"email":{"type":"string","format":"email"},
+        "tags":{"type":"array","items":{"type":"string"},"maxItems":5}},"required":["name","age"],
+        "additionalProperties":false})"}},
+      {"schema-order", {K::kJsonSchema, R"({"type":"object","properties":{
+        "id":{"type":"string","format":"uuid"},"created":{"type":"string","format":"date-time"},
+        "status":{"enum":["pending","paid","shipped","cancelled"]},
+        "items":{"type":"array","minItems":1,"items":{"type":"object","properties":{
+          "sku":{"type":"string","pattern":"[A-Z]{3}-[0-9]{4}"},"qty":{"type":"integer","minimum":0},
+          "price":{"type":"number"}},"required":["sku","qty","price"],"additionalProperties":false}},
+        "note":{"type":["string","null"]}},"required":["id","created","status","items"],
+        "additionalProperties":false})"}},
+      {"schema-tree", {K::kJsonSchema, R"({"$defs":{"node":{"type":"object","properties":{
+        "name":{"type":"string"},"children":{"type":"array","items":{"$ref":"#/$defs/node"}}},
+        "required":["name","children"],"additionalProperties":false}},"$ref":"#/$defs/node"})"}},
+      {"json_object", {K::kJsonObject, ""}},
+      {"regex-phone", {K::kRegex, R"(\(\d{3}\) \d{3}-\d{4})"}},
+      {"gbnf-arith",
+       {K::kGrammar,
+        "root ::= expr\nexpr ::= term ((\"+\" | \"-\") term)*\n"
+        "term ::= factor ((\"*\" | \"/\") factor)*\n"
+        "factor ::= [0-9]+ | \"(\" expr \")\"\n"}},
+  };
+}
+
+bool Structural(std::string_view b) {
+  return b.find_first_of("\"{}[],:)") != std::string_view::npos;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sluice grammar engine cost"};
+  std::string dir;
+  int steps = 64;
+  std::vector<int> rows_list = {1, 32, 128};
+  app.add_option("--tokenizer", dir, "folder with tokenizer.json")->required();
+  app.add_option("--steps", steps, "decode steps measured per row count");
+  app.add_option("--rows", rows_list, "matchers per step")->delimiter(',');
+  CLI11_PARSE(app, argc, argv);
+  auto tok =
+      sluice::llm::Tokenizer::FromFile(dir + "/tokenizer.json", dir + "/tokenizer_config.json");
+  if (!tok.ok()) {
+    std::fprintf(stderr, "%s\n", tok.status().ToString().c_str());
+    return 1;
+  }
+  const auto t0 = Clock::now();
+  auto vocab = Vocabulary::FromTokenizer(**tok, {});
+  if (!vocab.ok()) return 1;
+  std::printf("vocabulary: %d tokens, trie %zu nodes, built in %.1f ms\n", (*vocab)->size(),
+              (*vocab)->trie_size(), Us(Clock::now() - t0) / 1000);
+  std::printf("%-14s %10s %12s %12s", "case", "compile_ms", "cold_mask_ms", "cache_ent");
+  for (int r : rows_list) std::printf("  rows=%-4d us/row p50/p99", r);
+  std::printf("\n");
+  for (const Case& c : Cases()) {
+    const auto c0 = Clock::now();
+    auto g = CompileSpec(c.spec);
+    if (!g.ok()) {
+      std::printf("%s: %s\n", c.name, g.status().ToString().c_str());
+      continue;
+    }
+    auto compiled = CompiledGrammar::Create(*g, *vocab);
+    if (!compiled.ok()) return 1;
+    const double compile_ms = Us(Clock::now() - c0) / 1000;
+    std::vector<uint64_t> mask((*vocab)->mask_words());
+    std::mt19937_64 rng(42);
+    // One matcher walking `steps` steps on the fresh grammar: masks as the cache fills.
+    auto pick = [&](GrammarMatcher& m) {
+      m.FillMask(mask);
+      std::vector<int32_t> allowed, structural;
+      for (int32_t t = 0; t < (*vocab)->size(); ++t) {
+        if (!((mask[t >> 6] >> (t & 63)) & 1)) continue;
+        allowed.push_back(t);
+        if (Structural((*vocab)->bytes(t))) structural.push_back(t);
+      }
+      if (allowed.empty()) return -1;
+      if (!structural.empty() && rng() % 3 == 0) return structural[rng() % structural.size()];
+      return allowed[rng() % allowed.size()];
+    };
+    double cold_total = 0, cold_max = 0;
+    {
+      GrammarMatcher m(*compiled);
+      for (int s = 0; s < steps; ++s) {
+        const auto a = Clock::now();
+        m.FillMask(mask);
+        const double us = Us(Clock::now() - a);
+        cold_total += us;
+        cold_max = std::max(cold_max, us);
+        const int32_t t = pick(m);
+        if (t < 0 || !m.Accept(t) || m.IsTerminated()) m.Reset();
+      }
+    }
+    std::printf("%-14s %10.2f %7.1f/%-5.0f %9zu", c.name, compile_ms, cold_total / 1000 / steps,
+                cold_max / 1000, (*compiled)->num_mask_entries());
+    for (int rows : rows_list) {
+      std::vector<std::unique_ptr<GrammarMatcher>> ms;
+      for (int r = 0; r < rows; ++r) ms.push_back(std::make_unique<GrammarMatcher>(*compiled));
+      // Warm the rows to different positions first.
+      for (int r = 0; r < rows; ++r) {
+        const int skip = static_cast<int>(rng() % 16);
+        for (int s = 0; s < skip; ++s) {
+          const int32_t t = pick(*ms[r]);
+          if (t < 0 || !ms[r]->Accept(t) || ms[r]->IsTerminated()) ms[r]->Reset();
+        }
+      }
+      std::vector<double> per_row;
+      std::vector<std::vector<uint64_t>> masks(rows, std::vector<uint64_t>((*vocab)->mask_words()));
+      for (int s = 0; s < steps; ++s) {
+        const auto a = Clock::now();
+        for (int r = 0; r < rows; ++r) ms[r]->FillMask(masks[r]);
+        per_row.push_back(Us(Clock::now() - a) / rows);
+        for (int r = 0; r < rows; ++r) {
+          const int32_t t = pick(*ms[r]);
+          if (t < 0 || !ms[r]->Accept(t) || ms[r]->IsTerminated()) ms[r]->Reset();
+        }
+      }
+      std::sort(per_row.begin(), per_row.end());
+      double mean = 0;
+      for (double v : per_row) mean += v;
+      mean /= static_cast<double>(per_row.size());
+      std::printf("  %7.1f %7.1f/%-7.1f", mean, per_row[per_row.size() / 2],
+                  per_row[per_row.size() * 99 / 100]);
+    }
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+  return 0;
+}
