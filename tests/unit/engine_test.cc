@@ -611,8 +611,12 @@ TEST(EngineTest, CreateRefusesBadOptions) {
 }
 
 TEST(EngineTest, StopAbortsEverythingInFlight) {
-  EngineSetup s;
-  auto engine = MakeEngine(s);
+  // A context of 2^18 tokens: no sequence can reach it (each step hashes its whole context)
+  // before Stop, however late a loaded machine runs this thread (with 1,024 tokens, a few
+  // milliseconds of engine work, some finished with `length` first).
+  auto created = Engine::Create(std::make_unique<FakeRunner>(64, 1 << 16, 4, 1 << 20), {});
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  auto engine = std::move(created).value();
   Collector c;
   for (int i = 0; i < 4; ++i) {
     ASSERT_TRUE(engine->AddRequest({"s" + std::to_string(i), Prompt(i, 5), Greedy(100000), c.Callback()}).ok());

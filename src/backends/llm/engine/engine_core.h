@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <memory>
 #include <optional>
 #include <random>
@@ -165,7 +166,11 @@ class EngineCore {
   std::vector<float> device_logprobs_;
   std::unordered_map<int32_t, size_t> penalty_index_;
   std::vector<int32_t> suppressed_;  // SuppressedTokens' result, reused
-  std::vector<uint64_t> grammar_mask_;  // one row's allowed tokens (structured output)
+  // The allowed tokens of each constrained logits row of the step (structured output), filled
+  // while the model runs (StartGrammarMasks): a mask depends only on the tokens already
+  // accepted, so its cost overlaps the forward pass instead of adding to the step.
+  std::vector<std::vector<uint64_t>> grammar_masks_;
+  std::vector<std::future<void>> StartGrammarMasks(const StepBatch& batch);
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };
