@@ -5,7 +5,9 @@
 # (GPTQ partials, staged decode + parallel combine, prefill with two m-tiles a warp), the
 # decode attention bench at contexts 512-32000 (batch 1, 8, 32) with and without staging, the
 # prefill bench in its four forms, then GPTQ Int4's batch-1 step profile and an A/B of
-# SLUICE_CUDA_GPTQ_PARTIALS and SLUICE_CUDA_DECODE_STAGED through the server.
+# SLUICE_CUDA_GPTQ_PARTIALS and SLUICE_CUDA_DECODE_STAGED through the server. Session 12 added
+# the token-mask kernel (SLUICE_CUDA_TOKEN_MASKS, structured output sampled on the device):
+# its test is SamplingKernelTest.TokenMasksMatchCpu.
 # Results under $OUT/r; bench/RESULTS.md ("Written without a GPU, session 11") says what each
 # figure decides.
 set -uo pipefail
@@ -21,6 +23,8 @@ SLUICE_CUDA_DECODE_STAGED=1 timeout 120 $T $B/cuda_kernels_test --gtest_filter='
 echo "attention tests staged=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|Failure" $R/tests_attn_staged1.txt | head -8
 timeout 45 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.Decode*:AttentionKernelTest.Loose*:AttentionKernelTest.Graph*' > $R/tests_attn_staged0.txt 2>&1
 echo "decode tests staged=0 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_attn_staged0.txt | head -8
+timeout 60 $T $B/cuda_kernels_test --gtest_filter='SamplingKernelTest.*' > $R/tests_sampling.txt 2>&1
+echo "sampling tests (token masks, session 12) rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|Failure" $R/tests_sampling.txt | head -8
 for m in 2 3; do
   SLUICE_CUDA_PREFILL_MTILES=$m timeout 60 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.TensorCore*' > $R/tests_tc_m$m.txt 2>&1
   echo "tensor-core prefill tests mtiles=$m rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_tc_m$m.txt | head -8

@@ -35,8 +35,18 @@ struct RowCase {
   std::vector<int32_t> suppressed;
   uint64_t seed = 0;
   uint64_t offset = 0;
+  std::vector<uint64_t> allowed;  // structured output's mask (ApplyTokenMasks); empty: none
 
-  SamplerInput Input() const { return {logits, prompt, output, suppressed}; }
+  SamplerInput Input() const { return {logits, prompt, output, suppressed, allowed}; }
+  // The row the logprob is taken from: the raw logits, masked when the row has a mask.
+  std::vector<float> Raw() const {
+    std::vector<float> raw = logits;
+    if (allowed.empty()) return raw;
+    for (size_t t = 0; t < raw.size(); ++t) {
+      if (t / 64 >= allowed.size() || !((allowed[t / 64] >> (t % 64)) & 1)) raw[t] = -kInf;
+    }
+    return raw;
+  }
 };
 
 struct GpuResult {
@@ -85,6 +95,22 @@ GpuResult RunGpu(const std::vector<RowCase>& cases, int32_t vocab) {
   }
   const int32_t num_rows = static_cast<int32_t>(cases.size());
   DeviceArray<float> d_logits(logits);
+  // Token masks, as CudaDevice::Sample stages them: a mask index per row, then the masks.
+  const int32_t words = (vocab + 63) / 64;
+  std::vector<int32_t> mask_of_row;
+  std::vector<uint64_t> masks;
+  for (const RowCase& c : cases) {
+    mask_of_row.push_back(c.allowed.empty() ? -1 : static_cast<int32_t>(masks.size() / words));
+    if (c.allowed.empty()) continue;
+    masks.insert(masks.end(), c.allowed.begin(), c.allowed.end());
+    masks.resize(masks.size() + words - c.allowed.size(), 0);  // shorter spans ban the rest
+  }
+  DeviceArray<int32_t> d_mask_of_row(mask_of_row);
+  DeviceArray<uint64_t> d_masks(masks);
+  if (!masks.empty()) {
+    ApplyTokenMasks(d_logits.get(), num_rows, vocab, d_mask_of_row.get(), d_masks.get(), words,
+                    nullptr);
+  }
   DeviceArray<SamplingRow> d_rows(rows);
   DeviceArray<int32_t> d_penalty_tokens(penalty_tokens);
   DeviceArray<PenaltyInfo> d_penalty_info(penalty_info);
@@ -157,7 +183,7 @@ void ExpectRowMatchesCpu(const RowCase& c, const GpuResult& gpu, size_t r, int32
   } else {
     EXPECT_NE(cpu[token], -kInf) << "sampled a masked token " << token;
   }
-  const float expected = LogSoftmax(c.logits)[token];
+  const float expected = LogSoftmax(c.Raw())[token];
   if (std::isinf(expected)) {
     EXPECT_EQ(gpu.logprobs[r], expected) << "token " << token;
   } else {
@@ -253,6 +279,82 @@ TEST(SamplingKernelTest, GreedyRowsGiveCpuArgmax) {
       cases.push_back(std::move(c));
     }
     ExpectAllRowsMatchCpu(cases, vocab);
+  }
+}
+
+// --- structured output: token masks applied before sampling ---
+
+// A random mask allowing `allowed` of the vocabulary's tokens (at least one), in a span of
+// `words` words (fewer than the vocabulary needs: the tokens past it are banned).
+std::vector<uint64_t> RandomMask(std::mt19937_64& rng, int32_t vocab, int32_t allowed,
+                                 int32_t words) {
+  std::vector<uint64_t> mask(words, 0);
+  std::uniform_int_distribution<int32_t> any(0, std::min(vocab, words * 64) - 1);
+  for (int32_t i = 0; i < std::max(allowed, 1); ++i) {
+    const int32_t t = any(rng);
+    mask[t / 64] |= uint64_t{1} << (t % 64);
+  }
+  return mask;
+}
+
+// Constrained rows (a few tokens, half the vocabulary, a short span, everything allowed)
+// beside unconstrained ones, greedy and sampled, with penalties: the processed logits, the
+// greedy tokens and the logprobs (of the constrained distribution) match the CPU sampler,
+// and no row samples a banned token.
+TEST(SamplingKernelTest, TokenMasksMatchCpu) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t vocab : {1000, 32000, 151936}) {
+    const int32_t words = (vocab + 63) / 64;
+    std::vector<RowCase> cases;
+    for (int variant = 0; variant < 12; ++variant) {
+      RowCase c;
+      c.params = variant % 2 ? Params(0.8f, variant % 4 == 1 ? 40 : 0, 0.95f, 0.f)
+                             : Params(0.f, 0, 1.f, 0.f);
+      c.logits = RandomLogits(rng, vocab);
+      c.seed = rng();
+      c.offset = static_cast<uint64_t>(variant);
+      switch (variant / 2) {
+        case 0:  // unconstrained
+          break;
+        case 1:  // a few tokens
+          c.allowed = RandomMask(rng, vocab, 5, words);
+          break;
+        case 2:  // about half the vocabulary, with penalties
+          c.allowed = RandomMask(rng, vocab, vocab, words);
+          AddHistory(rng, vocab, c);
+          c.params.repetition_penalty = 1.3f;
+          c.params.frequency_penalty = 0.5f;
+          break;
+        case 3:  // a span shorter than the vocabulary
+          c.allowed = RandomMask(rng, vocab, 20, std::max(1, words / 3));
+          break;
+        case 4:  // one token, and it is the raw row's minimum
+          c.allowed.assign(words, 0);
+          {
+            const int32_t low = static_cast<int32_t>(
+                std::min_element(c.logits.begin(), c.logits.end()) - c.logits.begin());
+            c.allowed[low / 64] |= uint64_t{1} << (low % 64);
+          }
+          break;
+        case 5:  // every token allowed: the same as no mask
+          c.allowed.assign(words, ~uint64_t{0});
+          break;
+      }
+      cases.push_back(std::move(c));
+    }
+    const GpuResult gpu = RunGpu(cases, vocab);
+    ASSERT_EQ(gpu.tokens.size(), cases.size());
+    for (size_t r = 0; r < cases.size(); ++r) {
+      ExpectRowMatchesCpu(cases[r], gpu, r, vocab);
+      const RowCase& c = cases[r];
+      const int32_t t = gpu.tokens[r];
+      if (!c.allowed.empty()) {
+        EXPECT_TRUE(t / 64 < static_cast<int32_t>(c.allowed.size()) &&
+                    ((c.allowed[t / 64] >> (t % 64)) & 1))
+            << "row " << r << " sampled banned token " << t;
+      }
+    }
   }
 }
 

@@ -38,6 +38,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
+  EXPECT_FALSE(t->token_masks);
 }
 
 TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
@@ -48,10 +49,11 @@ TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
 
 // Each switch's two values: one is the default, the other changes the tuning.
 TEST(CudaTuningTest, EverySwitchHasTwoValues) {
-  for (const char* name : {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
-                           "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT",
-                           "SLUICE_CUDA_PREFILL_TC", "SLUICE_CUDA_GPTQ_MMA",
-                           "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE"}) {
+  for (const char* name :
+       {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
+        "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
+        "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
+        "SLUICE_CUDA_TOKEN_MASKS"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "backends/llm/engine/engine_core.h"
+#include "backends/llm/engine/sampler.h"
 #include "backends/llm/model/model_loader.h"
 #include "backends/llm/structured/vocabulary.h"
 #include "backends/llm/tokenizer/tokenizer.h"
@@ -23,12 +24,57 @@ using K = StructuredOutputSpec::Kind;
 const std::filesystem::path kDemo =
     std::filesystem::path(SLUICE_SOURCE_DIR) / "examples/sluice-demo/1/model";
 
+class MaskingDeviceRunner;
+
 struct Demo {
   std::unique_ptr<Tokenizer> tok;
   std::unique_ptr<EngineCore> core;
+  MaskingDeviceRunner* device_runner = nullptr;  // owned by core, when MakeDemo(true)
 };
 
-Demo MakeDemo() {
+// A runner that "samples on its device" the way the CUDA device does with token masks: the
+// forward pass, then `before_sampling` (the engine's masks finish filling), then each row
+// sampled with its RowSampling's mask. Counts the constrained rows it sampled.
+class MaskingDeviceRunner : public ModelRunner {
+ public:
+  explicit MaskingDeviceRunner(std::unique_ptr<ModelRunner> inner) : inner_(std::move(inner)) {}
+  const ModelShape& shape() const override { return inner_->shape(); }
+  int32_t block_size() const override { return inner_->block_size(); }
+  int32_t num_blocks() const override { return inner_->num_blocks(); }
+  Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override {
+    return inner_->Forward(batch, logits);
+  }
+  bool samples_on_device() const override { return true; }
+  bool masks_on_device() const override { return true; }
+  Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
+                       std::vector<int32_t>& tokens, std::vector<float>& logprobs,
+                       const std::function<void()>& before_sampling) override {
+    std::vector<float> logits;
+    RETURN_IF_ERROR(inner_->Forward(batch, logits));
+    if (before_sampling) before_sampling();
+    const size_t vocab = static_cast<size_t>(shape().vocab_size);
+    tokens.clear();
+    logprobs.clear();
+    for (size_t r = 0; r < rows.size(); ++r) {
+      SamplerInput in{std::span<const float>(logits).subspan(r * vocab, vocab), {}, {}, {}};
+      in.allowed = rows[r].allowed;
+      constrained_rows += in.allowed.empty() ? 0 : 1;
+      SamplingParams p;
+      p.temperature = rows[r].temperature;
+      std::mt19937_64 rng(rows[r].seed * 1000003 + rows[r].offset);
+      const SampledToken t = Sample(in, p, rng);
+      tokens.push_back(t.token);
+      logprobs.push_back(t.logprob);
+    }
+    return Status::Ok();
+  }
+  int constrained_rows = 0;
+
+ private:
+  std::unique_ptr<ModelRunner> inner_;
+};
+
+Demo MakeDemo(bool masks_on_device = false) {
   Demo d;
   auto tok = Tokenizer::FromFile((kDemo / "tokenizer.json").string(),
                                  (kDemo / "tokenizer_config.json").string());
@@ -42,7 +88,13 @@ Demo MakeDemo() {
   auto vocab = structured::Vocabulary::FromTokenizer(*d.tok, o.eos_token_ids);
   EXPECT_TRUE(vocab.ok()) << vocab.status().ToString();
   o.vocabulary = *vocab;
-  auto core = EngineCore::Create(std::move(*model), std::move(o));
+  std::unique_ptr<ModelRunner> runner = std::move(*model);
+  if (masks_on_device) {
+    auto device = std::make_unique<MaskingDeviceRunner>(std::move(runner));
+    d.device_runner = device.get();
+    runner = std::move(device);
+  }
+  auto core = EngineCore::Create(std::move(runner), std::move(o));
   EXPECT_TRUE(core.ok()) << core.status().ToString();
   d.core = std::move(*core);
   return d;
@@ -202,6 +254,41 @@ TEST(EngineStructuredOutputTest, BadGrammarsAreRefusedNamingTheProblem) {
   auto out = RunAll(d, std::move(reqs));
   EXPECT_EQ(out["bad2"].error.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(out["bad2"].error.message().find("backreference"), std::string::npos);
+}
+
+// A device that applies token masks samples the constrained rows itself (no logits to the
+// host): greedy outputs equal the host sampler's, sampled ones still match their grammars.
+TEST(EngineStructuredOutputTest, DeviceMasksGiveTheHostSamplersOutputs) {
+  const char* kRegex = R"([A-Z][a-z]{2,8} (is|was) [0-9]{1,3}\.)";
+  auto requests = [&](Demo& d) {
+    std::vector<EngineRequest> reqs;
+    reqs.push_back(Request(d, "schema", {K::kJsonSchema, kSchema}, 0.0f, 200, 1));
+    reqs.push_back(Request(d, "regex", {K::kRegex, kRegex}, 0.0f, 64, 1));
+    reqs.push_back(Request(d, "free", {K::kRegex, "x"}, 0.0f, 24, 1));
+    reqs.back().params.structured_output.reset();  // an unconstrained row beside them
+    for (int i = 0; i < 3; ++i) {
+      reqs.push_back(Request(d, "sampled" + std::to_string(i), {K::kRegex, kRegex}, 1.0f, 64, i));
+    }
+    return reqs;
+  };
+  Demo host = MakeDemo();
+  auto want = RunAll(host, requests(host));
+  Demo device = MakeDemo(/*masks_on_device=*/true);
+  auto got = RunAll(device, requests(device));
+  for (const char* id : {"schema", "regex", "free"}) {
+    ASSERT_TRUE(got[id].error.ok()) << id << ": " << got[id].error.ToString();
+    EXPECT_EQ(got[id].tokens, want[id].tokens) << id << ": " << Text(device, got[id]);
+    EXPECT_EQ(got[id].finish, want[id].finish) << id;
+  }
+  ASSERT_NO_THROW(CheckPerson(Text(device, got["schema"])));
+  for (int i = 0; i < 3; ++i) {
+    const Generated& g = got["sampled" + std::to_string(i)];
+    if (g.finish == FinishReason::kStop) {
+      EXPECT_TRUE(std::regex_match(Text(device, g), std::regex(kRegex))) << Text(device, g);
+    }
+  }
+  ASSERT_NE(device.device_runner, nullptr);
+  EXPECT_GT(device.device_runner->constrained_rows, 0);
 }
 
 }  // namespace

@@ -644,9 +644,11 @@ class DeviceSamplingRunner : public FakeRunner {
   using FakeRunner::FakeRunner;
   bool samples_on_device() const override { return true; }
   Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
-                       std::vector<int32_t>& tokens, std::vector<float>& logprobs) override {
+                       std::vector<int32_t>& tokens, std::vector<float>& logprobs,
+                       const std::function<void()>& before_sampling) override {
     std::vector<float> logits;
     RETURN_IF_ERROR(Forward(batch, logits));
+    if (before_sampling) before_sampling();
     const size_t vocab = static_cast<size_t>(shape().vocab_size);
     if (logits.size() != rows.size() * vocab) return Internal("rows do not match the logits");
     tokens.clear();

@@ -251,6 +251,8 @@ class Device {
   // Samples one token per row of `logits` [rows.size(), vocab] (fp32) on the device, with
   // the row's raw logprob. Devices without it answer Unsupported.
   virtual bool can_sample() const { return false; }
+  // Whether Sample honours RowSampling::allowed (structured output) on the device.
+  virtual bool can_apply_token_masks() const { return false; }
   virtual Status Sample(Buffer& /*logits*/, int32_t /*vocab*/, std::span<const RowSampling> /*rows*/,
                         std::vector<int32_t>& /*tokens*/, std::vector<float>& /*logprobs*/) {
     return Unsupported(std::string(name()) + " device does not sample");

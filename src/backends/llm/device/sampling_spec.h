@@ -4,6 +4,7 @@
 // entries (distinct tokens) so that a device needs no per-sequence history.
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 namespace sluice::llm {
@@ -26,6 +27,12 @@ struct RowSampling {
   uint64_t seed = 0;    // the sequence's own seed: its draws never depend on the batch
   uint64_t offset = 0;  // draws made so far (the sequence's output length)
   std::vector<PenaltyToken> penalties;
+  // Structured output: the tokens the row may take, bit t % 64 of word t / 64 (words past
+  // the span's end ban their tokens); empty: every token. The mask applies to the logits
+  // before anything else, the logprob included (vLLM V1 applies its grammar bitmask so). The
+  // engine may still be filling it when ForwardSample starts: the device reads it only after
+  // ForwardSample's `before_sampling` returned.
+  std::span<const uint64_t> allowed;
 };
 
 }  // namespace sluice::llm

@@ -141,14 +141,16 @@ EngineCore::StepBatch EngineCore::BuildBatch(const ScheduleDecision& decision, O
 }
 
 // Sampling on the device when it can (no logits cross to the host), unless a row wants top
-// logprobs, which need the whole distribution here, a logit bias or a structured output,
-// which the device sampler does not apply.
+// logprobs, which need the whole distribution here, a logit bias, which the device sampler
+// does not apply, or a structured output on a device that does not apply token masks.
 bool EngineCore::SamplesOnDevice(const StepBatch& batch) const {
   if (!runner_->samples_on_device()) return false;
+  const bool masks = runner_->masks_on_device();
   for (size_t k = 0; k < batch.seqs.size(); ++k) {
     const SamplingParams& p = batch.seqs[k]->request->req.params;
     if (batch.forward.seqs[k].needs_logits &&
-        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() || batch.seqs[k]->grammar != nullptr)) {
+        (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() ||
+         (batch.seqs[k]->grammar != nullptr && !masks))) {
       return false;
     }
   }
@@ -178,13 +180,23 @@ bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
   const size_t rows = batch.logit_rows;
   const size_t vocab = static_cast<size_t>(limits_.vocab_size);
   if (batch.on_device) {
+    // Constrained rows point at their masks, which fill while the forward pass runs: the
+    // runner waits for them (before_sampling) only when it is about to sample.
+    std::vector<std::future<void>> masks = StartGrammarMasks(batch);
     device_rows_.clear();
     for (size_t k = 0; k < batch.seqs.size(); ++k) {
       if (!batch.forward.seqs[k].needs_logits) continue;
       const Sequence& s = *batch.seqs[k];
       device_rows_.push_back(DeviceSampling(s, SuppressedTokens(s)));
+      if (s.grammar != nullptr)
+        device_rows_.back().allowed = grammar_masks_[device_rows_.size() - 1];
     }
-    st = runner_->ForwardSample(batch.forward, device_rows_, device_tokens_, device_logprobs_);
+    auto await_masks = [&masks] {
+      for (std::future<void>& m : masks) m.wait();
+    };
+    st = runner_->ForwardSample(batch.forward, device_rows_, device_tokens_, device_logprobs_,
+                                await_masks);
+    await_masks();  // also when the runner failed before sampling: the tasks read the batch
     if (st.ok() && device_tokens_.size() != rows) {
       st = Internal("model sampled " + std::to_string(device_tokens_.size()) + " tokens for " +
                     std::to_string(rows) + " rows");

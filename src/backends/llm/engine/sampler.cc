@@ -29,7 +29,10 @@ void ApplyPenalties(std::span<float> logits, const SamplingParams& params,
   }
   if (!input.allowed.empty()) {
     for (int64_t t = 0; t < vocab; ++t) {
-      if (!((input.allowed[t >> 6] >> (t & 63)) & 1)) logits[t] = kNegInf;
+      const size_t word = static_cast<size_t>(t) / 64;
+      if (word >= input.allowed.size() || !((input.allowed[word] >> (t % 64)) & 1)) {
+        logits[t] = kNegInf;
+      }
     }
   }
   for (const auto& [t, bias] : params.logit_bias) {
@@ -182,21 +185,34 @@ double UniformDouble(std::mt19937_64& rng) {
 
 SampledToken Sample(const SamplerInput& input, const SamplingParams& params,
                     std::mt19937_64& rng) {
+  if (!input.allowed.empty() && !input.logits.empty()) {
+    // The mask applies to the logits before anything else, the logprobs included, as vLLM
+    // V1 applies its grammar bitmask and as the device sampler does (sampling_spec.h).
+    std::vector<float> masked(input.logits.begin(), input.logits.end());
+    const auto allowed = [&](size_t t) {
+      return t / 64 < input.allowed.size() && ((input.allowed[t / 64] >> (t % 64)) & 1);
+    };
+    for (size_t t = 0; t < masked.size(); ++t) {
+      if (!allowed(t)) masked[t] = kNegInf;
+    }
+    SamplerInput without_mask = input;
+    without_mask.logits = masked;
+    without_mask.allowed = {};
+    SampledToken out = Sample(without_mask, params, rng);
+    // Only when the model gave every allowed token -inf or NaN: the first allowed one.
+    for (size_t t = 0; !allowed(static_cast<size_t>(out.token)) && t < masked.size(); ++t) {
+      if (allowed(t)) out.token = static_cast<int32_t>(t);
+    }
+    return out;
+  }
   SampledToken out;
   if (input.logits.empty()) return out;
   std::vector<float> row = ProcessLogits(input, params);
   int32_t token = ArgMax(row);
   if (row[token] == kNegInf) {
-    // Everything masked: fall back to the raw argmax, among the allowed tokens if any.
+    // Everything masked: fall back to the raw argmax (a structured output's mask is part of
+    // the raw row, above).
     token = ArgMax(input.logits);
-    if (!input.allowed.empty()) {
-      int32_t best = -1;
-      for (size_t t = 0; t < input.logits.size(); ++t) {
-        if (!((input.allowed[t >> 6] >> (t & 63)) & 1)) continue;
-        if (best < 0 || input.logits[t] > input.logits[best]) best = static_cast<int32_t>(t);
-      }
-      if (best >= 0) token = best;
-    }
   } else if (!params.greedy()) {
     const double mx = row[token];
     double z = 0;

@@ -34,8 +34,9 @@ struct SamplerInput {
   std::span<const int32_t> prompt_tokens;     // for the repetition penalty
   std::span<const int32_t> output_tokens;     // for all three penalties
   std::span<const int32_t> suppressed_tokens; // never sampled (EOS/stop ids before min_tokens)
-  // Empty, or a bitset over the vocabulary (bit t of word t / 64): only these tokens may be
-  // sampled (structured output), whatever the other settings leave.
+  // Empty, or a bitset over the vocabulary (bit t of word t / 64; words past the end ban
+  // their tokens): only these tokens may be sampled (structured output). Sample applies it
+  // to the raw row, so the logprobs are those of the constrained distribution (vLLM V1's).
   std::span<const uint64_t> allowed;
 };
 

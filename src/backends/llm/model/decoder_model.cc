@@ -425,9 +425,11 @@ Status DecoderModel::Forward(const ForwardBatch& batch, std::vector<float>& logi
 }
 
 Status DecoderModel::ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
-                                   std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
+                                   std::vector<int32_t>& tokens, std::vector<float>& logprobs,
+                                   const std::function<void()>& before_sampling) {
   int32_t out_rows = 0;
   RETURN_IF_ERROR(Run(batch, out_rows));
+  if (before_sampling) before_sampling();  // the device is busy with the forward pass meanwhile
   if (static_cast<size_t>(out_rows) != rows.size()) {
     return InvalidArgument("forward batch has " + std::to_string(out_rows) +
                            " logits rows but sampling settings for " + std::to_string(rows.size()));

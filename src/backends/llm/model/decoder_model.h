@@ -71,8 +71,12 @@ class DecoderModel final : public ModelRunner {
   // long enough, positions below the context limit): InvalidArgument, cache untouched.
   Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override;
   bool samples_on_device() const override { return device_->can_sample(); }
+  bool masks_on_device() const override {
+    return device_->can_sample() && device_->can_apply_token_masks();
+  }
   Status ForwardSample(const ForwardBatch& batch, std::span<const RowSampling> rows,
-                       std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
+                       std::vector<int32_t>& tokens, std::vector<float>& logprobs,
+                       const std::function<void()>& before_sampling = {}) override;
   const KvCacheSizing& kv_cache_sizing() const { return sizing_; }
   const LoadPhaseTimings& load_timings() const { return timings_; }
 

@@ -5,6 +5,7 @@
 // sees a device; the runner never sees a request.
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -51,9 +52,14 @@ class ModelRunner {
   virtual Status Forward(const ForwardBatch& batch, std::vector<float>& logits) = 0;
   // Runners on a device that samples (a GPU) can skip the logits download: Forward, then one
   // token and its raw logprob per logits row, `rows` giving each row's settings in order.
+  // `before_sampling` (when set) runs once the forward pass is issued and before the rows'
+  // settings are read: the engine fills the rows' `allowed` masks meanwhile and waits there.
   virtual bool samples_on_device() const { return false; }
+  // Whether the device sampler applies RowSampling::allowed (structured output rows).
+  virtual bool masks_on_device() const { return false; }
   virtual Status ForwardSample(const ForwardBatch& /*batch*/, std::span<const RowSampling> /*rows*/,
-                               std::vector<int32_t>& /*tokens*/, std::vector<float>& /*logprobs*/) {
+                               std::vector<int32_t>& /*tokens*/, std::vector<float>& /*logprobs*/,
+                               const std::function<void()>& /*before_sampling*/ = {}) {
     return Unsupported("this model runner does not sample on its device");
   }
 };

@@ -88,6 +88,7 @@ class CudaDevice final : public Device {
 
   // Sampling (cuda_device_sampling.cc).
   bool can_sample() const override { return true; }
+  bool can_apply_token_masks() const override { return tuning_.token_masks; }
   Status Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
                 std::vector<int32_t>& tokens, std::vector<float>& logprobs) override;
 

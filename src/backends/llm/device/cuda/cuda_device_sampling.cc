@@ -1,5 +1,6 @@
-// Sampling on the CUDA device (cuda_device_impl.h): a batch's rows of settings and penalty
-// tokens go up in one transfer, the sampled tokens and their logprobs come back in one.
+// Sampling on the CUDA device (cuda_device_impl.h): a batch's rows of settings, penalty
+// tokens and structured output's token masks go up in one transfer, the sampled tokens and
+// their logprobs come back in one.
 
 #include <cuda_runtime.h>
 
@@ -17,6 +18,27 @@ size_t Align(size_t bytes) {
   return (bytes + 255) / 256 * 256;
 }
 
+// Writes, at `out`, each row's mask index (-1: unconstrained) and then, `mask_of_row_bytes`
+// further, the masks of the constrained rows, `words` words each (zero past a row's span).
+void StageTokenMasks(std::span<const RowSampling> rows, int32_t words, std::byte* out,
+                     size_t mask_of_row_bytes) {
+  auto* mask_of_row = reinterpret_cast<int32_t*>(out);
+  auto* masks = reinterpret_cast<uint64_t*>(out + mask_of_row_bytes);
+  int32_t m = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const std::span<const uint64_t> allowed = rows[i].allowed;
+    if (allowed.empty()) {
+      mask_of_row[i] = -1;
+      continue;
+    }
+    uint64_t* mask = masks + static_cast<size_t>(m) * words;
+    const size_t copied = std::min<size_t>(allowed.size(), words);
+    std::copy_n(allowed.begin(), copied, mask);
+    std::fill(mask + copied, mask + words, uint64_t{0});
+    mask_of_row[i] = m++;
+  }
+}
+
 }  // namespace
 
 Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
@@ -26,13 +48,24 @@ Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSamp
   if (logits.dtype() != DType::kF32 || logits.elements() < static_cast<size_t>(n) * vocab) {
     return Internal("sample: logits buffer too small");
   }
-  size_t num_penalties = 0;
-  for (const RowSampling& r : rows) num_penalties += r.penalties.size();
-  // One upload: rows | penalty tokens | penalty info; one download: tokens | logprobs.
+  size_t num_penalties = 0, num_masks = 0;
+  for (const RowSampling& r : rows) {
+    num_penalties += r.penalties.size();
+    num_masks += r.allowed.empty() ? 0 : 1;
+  }
+  if (num_masks > 0 && !tuning_.token_masks) {
+    return Internal("sample: token masks given to a device that does not apply them");
+  }
+  // One upload: rows | penalty tokens | penalty info [| mask of each row | masks]; one
+  // download: tokens | logprobs.
+  const int32_t words = (vocab + 63) / 64;
   const size_t rows_bytes = Align(n * sizeof(cuda::SamplingRow));
   const size_t tok_bytes = Align(num_penalties * sizeof(int32_t));
   const size_t info_bytes = Align(num_penalties * sizeof(cuda::PenaltyInfo));
-  const size_t in_bytes = rows_bytes + tok_bytes + info_bytes;
+  const size_t mask_of_row_bytes = num_masks > 0 ? Align(n * sizeof(int32_t)) : 0;
+  const size_t masks_bytes = Align(num_masks * words * sizeof(uint64_t));
+  const size_t masks_at = rows_bytes + tok_bytes + info_bytes;
+  const size_t in_bytes = masks_at + mask_of_row_bytes + masks_bytes;
   const size_t out_bytes = Align(n * sizeof(int32_t)) + Align(n * sizeof(float));
   RETURN_IF_ERROR(sample_host_.Ensure(in_bytes + out_bytes));
   ASSIGN_OR_RETURN(bool moved_in, sample_io_.Ensure(in_bytes + out_bytes));
@@ -68,9 +101,15 @@ Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSamp
       ++next;
     }
   }
+  if (num_masks > 0) StageTokenMasks(rows, words, host + masks_at, mask_of_row_bytes);
   auto* dev = static_cast<std::byte*>(sample_io_.ptr);
   SLUICE_CUDA_RETURN(cudaMemcpyAsync(dev, host, in_bytes, cudaMemcpyHostToDevice, stream()),
                      "sampling upload");
+  if (num_masks > 0) {
+    cuda::ApplyTokenMasks(
+        Ptr<float>(logits), n, vocab, reinterpret_cast<const int32_t*>(dev + masks_at),
+        reinterpret_cast<const uint64_t*>(dev + masks_at + mask_of_row_bytes), words, stream());
+  }
   auto* out_tokens = reinterpret_cast<int32_t*>(dev + in_bytes);
   auto* out_logprobs = reinterpret_cast<float*>(dev + in_bytes + Align(n * sizeof(int32_t)));
   cuda::Sample(Ptr<float>(logits), n, vocab, reinterpret_cast<const cuda::SamplingRow*>(dev),

@@ -194,6 +194,13 @@ struct PenaltyInfo {
   uint8_t suppressed = 0;    // never sampled (-inf)
 };
 
+// Structured output (token_mask.cu): row r's tokens whose bit is 0 in mask mask_of_row[r]
+// (masks[m * words, + words), bit t % 64 of word t / 64; tokens past words * 64 banned)
+// become -inf; rows with mask_of_row[r] < 0 are untouched. Run before Sample: the masked
+// logits are the raw row, so the logprobs are the constrained distribution's (vLLM V1's).
+void ApplyTokenMasks(float* logits, int32_t num_rows, int32_t vocab, const int32_t* mask_of_row,
+                     const uint64_t* masks, int32_t words, cudaStream_t stream);
+
 size_t SamplingWorkspaceBytes(int32_t num_rows, int32_t vocab);
 // Samples one token per row of logits [num_rows, vocab] (fp32, modified in place). Writes
 // tokens[r] and logprobs[r] = log-softmax of the row's *raw* logits (before any processing,
