@@ -139,8 +139,9 @@ Result<ToolFields> ParseToolFields(const json& body, const ordered_json* in_orde
   ToolFields out;
   if (jf::Has(body, "tools")) {
     // The tools in the client's order (their schemas are rendered and generated in it).
-    const ordered_json tools =
-        in_order != nullptr ? (*in_order)["tools"] : ordered_json(body["tools"]);
+    const ordered_json tools = in_order != nullptr && in_order->contains("tools")
+                                   ? in_order->at("tools")
+                                   : ordered_json(body["tools"]);
     if (!tools.is_array()) return Bad("tools", "must be a list of tools");
     if (tools.empty()) return Bad("tools", "must not be an empty list (leave it out)");
     if (tools.size() > llm_contract::kMaxTools) {
