@@ -243,6 +243,10 @@ Status RefuseWhatCannotBeHonoured(const json& body, int n) {
        {"prompt_logprobs", "allowed_token_ids", "bad_words", "guided_whitespace_pattern"}) {
     if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");
   }
+  // OpenAI's deprecated function calling: tools and tool_choice say it now.
+  for (const char* k : {"functions", "function_call"}) {
+    if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported (use 'tools')");
+  }
   if (Has(body, "use_beam_search") && body["use_beam_search"] != false) {
     return Unsupported("'use_beam_search' is not supported");
   }

@@ -190,11 +190,15 @@ TEST(ToolFieldsTest, MalformedToolMessagesAre400NamingTheMessage) {
   }
 }
 
-TEST(ToolFieldsTest, CompletionsDoNotTakeTools) {
+TEST(ToolFieldsTest, CompletionsAndTheDeprecatedFunctionsDoNotTakeTools) {
   auto r = ParseOpenAIRequest({{"model", "m"}, {"prompt", "x"}, {"tools", {Weather()}}}, false);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
   EXPECT_NE(r.status().message().find("'tools'"), std::string::npos);
+  auto functions = ParseChat(Chat({{"functions", {Weather()["function"]}}}));
+  ASSERT_FALSE(functions.ok());
+  EXPECT_EQ(functions.status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(functions.status().message(), "'functions' is not supported (use 'tools')");
 }
 
 }  // namespace
