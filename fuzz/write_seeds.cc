@@ -149,8 +149,8 @@ void WriteLlmContractSeeds(const std::string& dir) {
   using namespace llm_contract;
   LlmRequest chat;
   chat.prompt.kind = Prompt::Kind::kChat;
-  chat.prompt.messages = {{"system", "Be brief.", std::nullopt},
-                          {"user", "Tell me a fortune.", "ann"}};
+  chat.prompt.messages = {{.role = "system", .content = "Be brief."},
+                          {.role = "user", .content = "Tell me a fortune.", .name = "ann"}};
   chat.sampling.temperature = 0.7;
   chat.sampling.seed = 1234;
   chat.sampling.stop = {"\n\n"};
@@ -182,6 +182,21 @@ void WriteLlmContractSeeds(const std::string& dir) {
   Write(dir + "/request_choice.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(choice));
   Write(dir + "/request_token_ids.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(tokens));
   Write(dir + "/output_logprobs.bin", std::string(1, '\1') + *ipc::EncodeLlmOutput(out));
+  // Tool calling: a conversation with a call and its result, and the pieces of a parsed call.
+  LlmRequest tools;
+  tools.prompt.kind = Prompt::Kind::kChat;
+  tools.prompt.messages = {
+      {.role = "user", .content = "Weather in Paris?"},
+      {.role = "assistant", .tool_calls = {{"call_1", "get_weather", R"({"city": "Paris"})"}}},
+      {.role = "tool", .content = "18C", .tool_call_id = "call_1"}};
+  tools.tools = {{"get_weather", "The weather of a city.",
+                  R"({"type":"object","properties":{"city":{"type":"string"}}})", true}};
+  tools.tool_choice = {ToolChoice::Kind::kFunction, "get_weather"};
+  Write(dir + "/request_tools.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(tools));
+  LlmOutput calls;
+  calls.finish_reason = FinishReason::kToolCalls;
+  calls.tool_calls = {{0, "get_weather", ""}, {0, "", R"({"city":)"}};
+  Write(dir + "/output_tool_calls.bin", std::string(1, '\1') + *ipc::EncodeLlmOutput(calls));
 }
 
 }  // namespace

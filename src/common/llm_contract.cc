@@ -135,6 +135,8 @@ std::string_view FinishReasonName(FinishReason reason) {
       return "length";
     case FinishReason::kAbort:
       return "abort";
+    case FinishReason::kToolCalls:
+      return "tool_calls";
   }
   return "";
 }

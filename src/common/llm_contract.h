@@ -9,8 +9,9 @@
 // their top-k, token counts) from which the OpenAI frontend writes its JSON.
 //
 // Extending it: a new request field goes here, in the codec (one Put/Get pair each way, the
-// round-trip test catches a missing one) and in the parsers that fill it. Tool definitions
-// are the next (see LlmRequest).
+// round-trip test catches a missing one) and in the parsers that fill it. Tool calling (the
+// tools, tool_choice, the messages' tool calls, the parsed calls of an output) is checked
+// by common/tool_contract.h.
 
 #include <cstdint>
 #include <limits>
@@ -27,12 +28,22 @@ namespace sluice::llm_contract {
 
 // ---- request ----
 
+// A call an assistant turn made (OpenAI's message tool_calls, type "function").
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments;  // JSON text, as the client sent it ("" reads as {})
+  bool operator==(const ToolCall&) const = default;
+};
+
 // One chat turn, as the chat template reads it. OpenAI's content parts arrive flattened to
 // their text; a null content (an assistant turn that only called tools) stays null.
 struct ChatMessage {
   std::string role;
   std::optional<std::string> content;
   std::optional<std::string> name;
+  std::vector<ToolCall> tool_calls;         // assistant turns
+  std::optional<std::string> tool_call_id;  // role "tool": the call it answers
   bool operator==(const ChatMessage&) const = default;
 };
 
@@ -112,6 +123,26 @@ struct OutputOptions {
   bool operator==(const OutputOptions&) const = default;
 };
 
+// A function the model may call (OpenAI's tools[i], type "function"): rendered by the chat
+// template, and the schema of its arguments when tool_choice forces a call.
+struct ToolDefinition {
+  std::string name;
+  std::optional<std::string> description;
+  std::optional<std::string> parameters;  // a JSON Schema (a JSON object's text)
+  std::optional<bool> strict;
+  bool operator==(const ToolDefinition&) const = default;
+};
+
+// OpenAI's tool_choice. kAuto: the model's tool-call parser reads calls out of the output;
+// kRequired: the output is a JSON array of {"name", "parameters"} calls (at least one);
+// kFunction: the output is the arguments of `function`; kNone: no call is parsed.
+struct ToolChoice {
+  enum class Kind : uint8_t { kNone = 0, kAuto = 1, kRequired = 2, kFunction = 3 };
+  Kind kind = Kind::kNone;
+  std::string function;  // kFunction
+  bool operator==(const ToolChoice&) const = default;
+};
+
 // What the request asks: generation, or (vLLM's /tokenize and /detokenize) only the
 // prompt's token ids, or the text of its token ids.
 enum class Task : uint8_t { kGenerate = 0, kTokenize = 1, kDetokenize = 2 };
@@ -124,8 +155,11 @@ struct LlmRequest {
   // kTokenize: whether the tokenizer adds its special tokens; default true for text, false
   // for chat messages (the template writes them), as vLLM's /tokenize.
   std::optional<bool> add_special_tokens;
-  // The structured-output constraint is sampling.structured_output. Next: the tool
-  // definitions, an optional field here with its codec entry, filled by the OpenAI parser.
+  // The structured-output constraint is sampling.structured_output. Tools are passed to the
+  // chat template; tool_choice says how calls are read out of the output.
+  std::vector<ToolDefinition> tools;
+  ToolChoice tool_choice;
+  bool parallel_tool_calls = true;  // false: at most one call
   bool operator==(const LlmRequest&) const = default;
 };
 
@@ -188,8 +222,9 @@ Status CheckBestOf(int64_t best_of, int32_t n);
 
 // ---- responses ----
 
-enum class FinishReason : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAbort = 3 };
-// "", "stop", "length", "abort".
+// kToolCalls: stopped after calling tools (tool_choice auto or required), as OpenAI says it.
+enum class FinishReason : uint8_t { kNone = 0, kStop = 1, kLength = 2, kAbort = 3, kToolCalls = 4 };
+// "", "stop", "length", "abort", "tool_calls".
 std::string_view FinishReasonName(FinishReason reason);
 
 // One token with its logprob: its text (special tokens written), and its bytes (a token
@@ -209,12 +244,22 @@ struct PositionLogprobs {
   bool operator==(const PositionLogprobs&) const = default;
 };
 
+// A piece of a tool call parsed out of the output, in OpenAI's streamed shape: the call's
+// first piece names the function (its arguments empty), the next ones carry fragments of its
+// arguments' JSON text. `index` counts the calls of one choice from 0.
+struct ToolCallDelta {
+  int32_t index = 0;
+  std::string name;       // the first piece of a call only
+  std::string arguments;  // a fragment
+  bool operator==(const ToolCallDelta&) const = default;
+};
+
 // One response of one sequence (choice) of a request asked with typed_responses: what it
 // produced since the previous one. A tokenize reply has the prompt's ids in token_ids and
 // max_model_len; a detokenize reply the text.
 struct LlmOutput {
   int32_t index = 0;               // sequence 0..n-1
-  std::string text;                // new text
+  std::string text;                // new text (a request with tools: the content, calls apart)
   std::vector<int32_t> token_ids;  // new tokens
   FinishReason finish_reason = FinishReason::kNone;
   double cumulative_logprob = 0;
@@ -222,6 +267,7 @@ struct LlmOutput {
   uint32_t num_prompt_tokens = 0;
   uint32_t num_output_tokens = 0;  // so far
   uint32_t max_model_len = 0;      // tokenize replies
+  std::vector<ToolCallDelta> tool_calls;  // parsed out of the new text (tool_choice not none)
   bool operator==(const LlmOutput&) const = default;
 };
 

@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 
+#include "common/tool_contract.h"
 #include "ipc/wire_buffer.h"
 
 namespace sluice::ipc {
@@ -54,6 +55,37 @@ class Out {
   Status status_;
 };
 
+void PutMessageToolFields(Out& o, const ChatMessage& m) {
+  if (o.Count("tool calls", m.tool_calls.size(), kMaxToolCallsPerMessage)) {
+    for (const ToolCall& c : m.tool_calls) {
+      o.Str("tool call id", c.id, kMaxLlmShortBytes);
+      o.Str("tool call name", c.name, kMaxToolNameBytes);
+      o.Str("tool call arguments", c.arguments, kMaxLlmTextBytes);
+    }
+  }
+  o.Bool(m.tool_call_id.has_value());
+  if (m.tool_call_id) o.Str("tool_call_id", *m.tool_call_id, kMaxLlmShortBytes);
+}
+
+void PutTools(Out& o, const LlmRequest& r) {
+  const std::vector<ToolDefinition>& tools = r.tools;
+  const ToolChoice& choice = r.tool_choice;
+  if (o.Count("tools", tools.size(), kMaxTools)) {
+    for (const ToolDefinition& t : tools) {
+      o.Str("tool name", t.name, kMaxToolNameBytes);
+      o.Bool(t.description.has_value());
+      if (t.description) o.Str("tool description", *t.description, kMaxLlmTextBytes);
+      o.Bool(t.parameters.has_value());
+      if (t.parameters) o.Str("tool parameters", *t.parameters, kMaxStructuredOutputBytes);
+      o.Bool(t.strict.has_value());
+      if (t.strict) o.Bool(*t.strict);
+    }
+  }
+  o.U8(static_cast<uint8_t>(choice.kind));
+  o.Str("tool_choice function", choice.function, kMaxToolNameBytes);
+  o.Bool(r.parallel_tool_calls);
+}
+
 void PutPrompt(Out& o, const Prompt& p) {
   o.U8(static_cast<uint8_t>(p.kind));
   o.Str("prompt text", p.text, kMaxLlmTextBytes);
@@ -65,6 +97,7 @@ void PutPrompt(Out& o, const Prompt& p) {
       if (m.content) o.Str("chat message content", *m.content, kMaxLlmTextBytes);
       o.Bool(m.name.has_value());
       if (m.name) o.Str("chat message name", *m.name, kMaxLlmShortBytes);
+      PutMessageToolFields(o, m);
     }
   }
   o.Bool(p.add_generation_prompt);
@@ -189,6 +222,40 @@ Result<std::optional<std::string>> OptionalStr(In& in, std::string_view f, uint3
   return std::optional<std::string>(std::move(s));
 }
 
+Status GetMessageToolFields(In& in, ChatMessage& m) {
+  // A call is at least its three lengths.
+  ASSIGN_OR_RETURN(uint32_t n, in.Count("tool calls", kMaxToolCallsPerMessage, 12));
+  m.tool_calls.resize(n);
+  for (ToolCall& c : m.tool_calls) {
+    ASSIGN_OR_RETURN(c.id, in.Str("tool call id", kMaxLlmShortBytes));
+    ASSIGN_OR_RETURN(c.name, in.Str("tool call name", kMaxToolNameBytes));
+    ASSIGN_OR_RETURN(c.arguments, in.Str("tool call arguments", kMaxLlmTextBytes));
+  }
+  ASSIGN_OR_RETURN(m.tool_call_id, OptionalStr(in, "tool_call_id", kMaxLlmShortBytes));
+  return Status::Ok();
+}
+
+Status GetTools(In& in, LlmRequest& r) {
+  std::vector<ToolDefinition>& tools = r.tools;
+  ToolChoice& choice = r.tool_choice;
+  // A tool is at least its name's length and three presence bytes.
+  ASSIGN_OR_RETURN(uint32_t n, in.Count("tools", kMaxTools, 7));
+  tools.resize(n);
+  for (ToolDefinition& t : tools) {
+    ASSIGN_OR_RETURN(t.name, in.Str("tool name", kMaxToolNameBytes));
+    ASSIGN_OR_RETURN(t.description, OptionalStr(in, "tool description", kMaxLlmTextBytes));
+    ASSIGN_OR_RETURN(t.parameters, OptionalStr(in, "tool parameters", kMaxStructuredOutputBytes));
+    ASSIGN_OR_RETURN(t.strict, Optional<bool>(in, "tool strict", &In::Bool));
+  }
+  ASSIGN_OR_RETURN(uint8_t kind, in.U8("tool_choice"));
+  if (kind > static_cast<uint8_t>(ToolChoice::Kind::kFunction))
+    return InvalidArgument("tool_choice: " + std::to_string(kind) + " is not a tool choice");
+  choice.kind = static_cast<ToolChoice::Kind>(kind);
+  ASSIGN_OR_RETURN(choice.function, in.Str("tool_choice function", kMaxToolNameBytes));
+  ASSIGN_OR_RETURN(r.parallel_tool_calls, in.Bool("parallel_tool_calls"));
+  return Status::Ok();
+}
+
 Result<Prompt> GetPrompt(In& in) {
   Prompt p;
   ASSIGN_OR_RETURN(uint8_t kind, in.U8("prompt kind"));
@@ -197,13 +264,14 @@ Result<Prompt> GetPrompt(In& in) {
   p.kind = static_cast<Prompt::Kind>(kind);
   ASSIGN_OR_RETURN(p.text, in.Str("prompt text", kMaxLlmTextBytes));
   ASSIGN_OR_RETURN(p.token_ids, in.Ids("prompt token ids", kMaxLlmTokenIds));
-  // A message is at least its role's length, two presence bytes.
-  ASSIGN_OR_RETURN(uint32_t n, in.Count("chat messages", kMaxLlmChatMessages, 6));
+  // A message is at least its role's length, three presence bytes and a call count.
+  ASSIGN_OR_RETURN(uint32_t n, in.Count("chat messages", kMaxLlmChatMessages, 11));
   p.messages.resize(n);
   for (ChatMessage& m : p.messages) {
     ASSIGN_OR_RETURN(m.role, in.Str("chat message role", kMaxLlmShortBytes));
     ASSIGN_OR_RETURN(m.content, OptionalStr(in, "chat message content", kMaxLlmTextBytes));
     ASSIGN_OR_RETURN(m.name, OptionalStr(in, "chat message name", kMaxLlmShortBytes));
+    RETURN_IF_ERROR(GetMessageToolFields(in, m));
   }
   ASSIGN_OR_RETURN(p.add_generation_prompt, in.Bool("add_generation_prompt"));
   return p;
@@ -284,6 +352,7 @@ Result<std::string> EncodeLlmRequest(const LlmRequest& r) {
   PutOutputOptions(o, r.output);
   o.Bool(r.add_special_tokens.has_value());
   if (r.add_special_tokens) o.Bool(*r.add_special_tokens);
+  PutTools(o, r);
   return o.Finish();
 }
 
@@ -299,6 +368,7 @@ Result<LlmRequest> DecodeLlmRequest(std::string_view bytes) {
   ASSIGN_OR_RETURN(r.sampling, GetSampling(in));
   ASSIGN_OR_RETURN(r.output, GetOutputOptions(in));
   ASSIGN_OR_RETURN(r.add_special_tokens, Optional<bool>(in, "add_special_tokens", &In::Bool));
+  RETURN_IF_ERROR(GetTools(in, r));
   RETURN_IF_ERROR(in.End("LLM request"));
   return r;
 }
@@ -322,6 +392,13 @@ Result<std::string> EncodeLlmOutput(const LlmOutput& out) {
   o.U32(out.num_prompt_tokens);
   o.U32(out.num_output_tokens);
   o.U32(out.max_model_len);
+  if (o.Count("tool call deltas", out.tool_calls.size(), kMaxLlmToolCallDeltas)) {
+    for (const ToolCallDelta& d : out.tool_calls) {
+      o.I32(d.index);
+      o.Str("tool call delta name", d.name, kMaxToolNameBytes);
+      o.Str("tool call delta arguments", d.arguments, kMaxLlmTextBytes);
+    }
+  }
   return o.Finish();
 }
 
@@ -333,7 +410,7 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
   ASSIGN_OR_RETURN(out.text, in.Str("output text", kMaxLlmTextBytes));
   ASSIGN_OR_RETURN(out.token_ids, in.Ids("output token ids", kMaxLlmTokenIds));
   ASSIGN_OR_RETURN(uint8_t finish, in.U8("finish reason"));
-  if (finish > static_cast<uint8_t>(FinishReason::kAbort))
+  if (finish > static_cast<uint8_t>(FinishReason::kToolCalls))
     return InvalidArgument("finish reason: " + std::to_string(finish) + " is not a finish reason");
   out.finish_reason = static_cast<FinishReason>(finish);
   ASSIGN_OR_RETURN(out.cumulative_logprob, in.F64("cumulative logprob"));
@@ -351,6 +428,17 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
   ASSIGN_OR_RETURN(out.num_prompt_tokens, in.U32("num_prompt_tokens"));
   ASSIGN_OR_RETURN(out.num_output_tokens, in.U32("num_output_tokens"));
   ASSIGN_OR_RETURN(out.max_model_len, in.U32("max_model_len"));
+  // A delta is at least its index and two lengths.
+  ASSIGN_OR_RETURN(uint32_t deltas, in.Count("tool call deltas", kMaxLlmToolCallDeltas, 12));
+  out.tool_calls.resize(deltas);
+  for (ToolCallDelta& d : out.tool_calls) {
+    ASSIGN_OR_RETURN(d.index, in.I32("tool call delta index"));
+    if (d.index < 0 || static_cast<uint32_t>(d.index) >= kMaxLlmToolCallDeltas)
+      return InvalidArgument("tool call delta index: " + std::to_string(d.index) +
+                             " is out of range");
+    ASSIGN_OR_RETURN(d.name, in.Str("tool call delta name", kMaxToolNameBytes));
+    ASSIGN_OR_RETURN(d.arguments, in.Str("tool call delta arguments", kMaxLlmTextBytes));
+  }
   RETURN_IF_ERROR(in.End("LLM output"));
   return out;
 }

@@ -22,13 +22,14 @@ namespace sluice::ipc {
 
 inline constexpr uint32_t kLlmRequestMagic = 0x51524c53;  // "SLRQ"
 inline constexpr uint32_t kLlmOutputMagic = 0x53524c53;   // "SLRS"
-inline constexpr uint8_t kLlmContractVersion = 2;         // 2: structured_output
+inline constexpr uint8_t kLlmContractVersion = 3;         // 2: structured_output, 3: tools
 
 inline constexpr uint32_t kMaxLlmTextBytes = 16u << 20;  // a prompt, a message, a delta
 inline constexpr uint32_t kMaxLlmTokenIds = 4u << 20;    // a prompt's or a reply's ids
 inline constexpr uint32_t kMaxLlmChatMessages = 65536;
 inline constexpr uint32_t kMaxLlmShortBytes = 64u << 10;  // a role, a name, a token's text
 inline constexpr uint32_t kMaxLlmLogprobPositions = 1u << 20;
+inline constexpr uint32_t kMaxLlmToolCallDeltas = 65536;  // an output's tool-call pieces
 
 // InvalidArgument when a field is over its cap (the decoder would refuse it).
 Result<std::string> EncodeLlmRequest(const llm_contract::LlmRequest& request);

@@ -606,7 +606,6 @@ def test_bad_value_is_bad_request_naming_the_field(client, fx, api, field, kw):
 
 UNSUPPORTED = [
     ("chat", "response_format", {"response_format": {"type": "structural_tag"}}),
-    ("chat", "tools", {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]}),
     ("completions", "suffix", {"suffix": "The end."}),
     ("completions", "best_of", {"best_of": 2}),
     ("completions", "echo", {"prompt": [3281, 1317], "echo": True}),

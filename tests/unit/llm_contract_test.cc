@@ -22,9 +22,9 @@ LlmRequest FullRequest() {
   r.prompt.kind = Prompt::Kind::kChat;
   r.prompt.text = "unused";
   r.prompt.token_ids = {1, 2, 3};
-  r.prompt.messages = {{"system", "Be brief.", std::nullopt},
-                       {"user", std::string("h\0i", 3), "ann"},
-                       {"assistant", std::nullopt, std::nullopt}};
+  r.prompt.messages = {{.role = "system", .content = "Be brief."},
+                       {.role = "user", .content = std::string("h\0i", 3), .name = "ann"},
+                       {.role = "assistant"}};
   r.prompt.add_generation_prompt = false;
   SamplingParameters& s = r.sampling;
   s.n = 3;
@@ -96,8 +96,9 @@ TEST(LlmContractCodecTest, StructuredOutputKindAndSizeAreBounded) {
   r.sampling.structured_output = StructuredOutput{StructuredOutput::Kind::kRegex, "a"};
   std::string bytes = *ipc::EncodeLlmRequest(r);
   // The constraint is the sampling parameters' last field: kind, u32 length, "a", then the
-  // output options (9 bytes) and add_special_tokens (1).
-  const size_t kind_at = bytes.size() - 10 - 1 - 4 - 1;
+  // output options (9 bytes), add_special_tokens (1) and the tools (no tools, 4; tool_choice,
+  // 1 + 4; parallel_tool_calls, 1).
+  const size_t kind_at = bytes.size() - 10 - 10 - 1 - 4 - 1;
   ASSERT_EQ(bytes[kind_at], static_cast<char>(StructuredOutput::Kind::kRegex));
   bytes[kind_at] = 5;
   auto bad = ipc::DecodeLlmRequest(bytes);

@@ -91,7 +91,7 @@ TEST(LlmRequestTest, TritonRangesComeFromTheContractTable) {
 TEST(LlmRequestTest, EncodedContractIsDecodedWithoutJson) {
   llm_contract::LlmRequest c;
   c.prompt.kind = llm_contract::Prompt::Kind::kChat;
-  c.prompt.messages = {{"user", "hi", std::nullopt}};
+  c.prompt.messages = {{.role = "user", .content = "hi"}};
   c.sampling.seed = (int64_t{1} << 53) + 1;
   c.sampling.structured_output = {Kind::kRegex, "[a-z]+"};
   c.output.typed_responses = true;

@@ -1,6 +1,7 @@
 #include "frontend/openai/completion_assembler.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "frontend/http/http_status.h"
 #include "frontend/http/json_util.h"
@@ -43,8 +44,13 @@ std::optional<std::string> CompletionAssembler::Add(int index, const llm_contrac
   c.completion_tokens = std::max(c.completion_tokens, out.num_output_tokens);
   const std::string_view finish = llm_contract::FinishReasonName(out.finish_reason);
   if (!finish.empty()) c.finish_reason = finish == "abort" ? "stop" : std::string(finish);
+  const std::vector<json> tool_calls = c.tool_calls.Add(out.tool_calls, r_.parallel_tool_calls);
+  // With tool calls parsed, text held back (a tag that may begin) makes no chunk (vLLM's).
+  const bool held_back = r_.tool_choice.kind != llm_contract::ToolChoice::Kind::kNone &&
+                         c.started && out.text.empty() && tool_calls.empty() && finish.empty() &&
+                         !r_.sampling.logprobs;
   std::optional<std::string> chunk;
-  if (r_.stream) chunk = Chunk(index, c, out);
+  if (r_.stream && !held_back) chunk = Chunk(index, c, out, tool_calls);
   c.text += out.text;
   if (r_.sampling.logprobs)
     c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
@@ -58,7 +64,15 @@ json CompletionAssembler::ChunkBase() const {
               {"model", r_.model}};
 }
 
-std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract::LlmOutput& out) {
+std::string CompletionAssembler::ChoiceEvent(json choice) const {
+  json chunk = ChunkBase();
+  chunk["choices"] = json::array({std::move(choice)});
+  if (r_.include_usage) chunk["usage"] = r_.continuous_usage ? Usage() : json(nullptr);
+  return Event(chunk);
+}
+
+std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract::LlmOutput& out,
+                                       const std::vector<json>& tool_calls) {
   const bool logprobs = r_.sampling.logprobs.has_value();
   json choice = {{"index", index}};
   if (r_.chat) {
@@ -71,12 +85,29 @@ std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract:
     choice["text"] = r_.echo && !c.started ? PromptOf(r_, index) + out.text : out.text;
     choice["logprobs"] = logprobs ? CompletionLogprobs(out.logprobs, c.text_offset) : json(nullptr);
   }
+  const bool first = !c.started;
   c.started = true;
-  choice["finish_reason"] = c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason);
-  json chunk = ChunkBase();
-  chunk["choices"] = json::array({choice});
-  if (r_.include_usage) chunk["usage"] = r_.continuous_usage ? Usage() : json(nullptr);
-  return Event(chunk);
+  const json finish = c.finish_reason.empty() ? json(nullptr) : json(c.finish_reason);
+  if (tool_calls.empty()) {
+    choice["finish_reason"] = finish;
+    return ChoiceEvent(std::move(choice));
+  }
+  // As OpenAI streams calls: the content first (or the first chunk's role), then a chunk per
+  // piece of a call; the last one carries the finish reason, the first one the logprobs.
+  json positions = choice["logprobs"];
+  std::string events;
+  if (first || !out.text.empty()) {
+    choice["finish_reason"] = nullptr;
+    events += ChoiceEvent(std::move(choice));
+    positions = nullptr;
+  }
+  for (size_t k = 0; k < tool_calls.size(); ++k) {
+    events += ChoiceEvent({{"index", index},
+                           {"delta", {{"tool_calls", json::array({tool_calls[k]})}}},
+                           {"logprobs", std::exchange(positions, nullptr)},
+                           {"finish_reason", k + 1 == tool_calls.size() ? finish : json(nullptr)}});
+  }
+  return events;
 }
 
 json CompletionAssembler::ChatLogprobs(
@@ -150,6 +181,11 @@ json CompletionAssembler::Body() const {
                    {"finish_reason", c.finish_reason.empty() ? "stop" : c.finish_reason}};
     if (r_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      if (!c.tool_calls.empty()) {
+        // The text before the calls, or null (OpenAI's content of a message that only calls).
+        if (c.text.empty()) choice["message"]["content"] = nullptr;
+        choice["message"]["tool_calls"] = c.tool_calls.MessageToolCalls();
+      }
       choice["logprobs"] = logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
     } else {
       const std::string& prompt = PromptOf(r_, static_cast<int>(i));

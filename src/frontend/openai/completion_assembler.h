@@ -3,8 +3,9 @@
 // prompts) from the model's typed outputs (llm_contract::LlmOutput): the streamed chunks
 // (`data: {...}\n\n`, the closing usage or error chunk and `data: [DONE]`) and the
 // non-streamed body, with logprobs in the endpoint's shape (chat: content[] with top_logprobs;
-// completions: tokens, token_logprobs, top_logprobs, text_offset) and usage counted as OpenAI
-// and vLLM count it. Pure: no threads, no I/O; the caller serialises calls.
+// completions: tokens, token_logprobs, top_logprobs, text_offset), tool calls in OpenAI's
+// (tool_call_accumulator.h) and usage counted as OpenAI and vLLM count it. Pure: no threads,
+// no I/O; the caller serialises calls.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "common/llm_contract.h"
 #include "common/status.h"
 #include "frontend/openai/openai_request.h"
+#include "frontend/openai/tool_call_accumulator.h"
 
 namespace sluice::openai {
 
@@ -47,9 +49,12 @@ class CompletionAssembler {
     // prompt first), in characters; streamed chunks advance it.
     size_t text_offset = 0;
     bool started = false;  // the first chunk (chat's role, the echoed prompt) went out
+    ToolCallAccumulator tool_calls;
   };
 
-  std::string Chunk(int index, Choice& c, const llm_contract::LlmOutput& output);
+  std::string Chunk(int index, Choice& c, const llm_contract::LlmOutput& output,
+                    const std::vector<nlohmann::json>& tool_calls);
+  std::string ChoiceEvent(nlohmann::json choice) const;
   nlohmann::json ChunkBase() const;
   nlohmann::json ChatLogprobs(const std::vector<llm_contract::PositionLogprobs>& positions) const;
   nlohmann::json CompletionLogprobs(const std::vector<llm_contract::PositionLogprobs>& positions,

@@ -8,6 +8,8 @@
 #include "common/json_fields.h"
 #include "common/llm_protocol.h"
 #include "common/structured_output_fields.h"
+#include "common/tool_contract.h"
+#include "frontend/openai/tool_fields.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
@@ -89,6 +91,8 @@ Status ParseCompletionPrompt(const json& body, OpenAIRequest& r) {
   }
   if (r.echo && !r.token_prompts.empty())
     return Unsupported("'echo' with token-id prompts is not supported");
+  if (Has(body, "tools") && !(body["tools"].is_array() && body["tools"].empty()))
+    return Unsupported("'tools' is not supported by completions (use chat completions)");
   if (Has(body, "suffix")) return Unsupported("'suffix' is not supported");
   return Status::Ok();
 }
@@ -235,9 +239,13 @@ Status RefuseWhatCannotBeHonoured(const json& body, int n) {
   auto asks = [&](const char* k) {
     return Has(body, k) && !((body[k].is_array() || body[k].is_object()) && body[k].empty());
   };
-  for (const char* k : {"tools", "prompt_logprobs", "allowed_token_ids", "bad_words",
-                        "guided_whitespace_pattern"}) {
+  for (const char* k :
+       {"prompt_logprobs", "allowed_token_ids", "bad_words", "guided_whitespace_pattern"}) {
     if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported");
+  }
+  // OpenAI's deprecated function calling: tools and tool_choice say it now.
+  for (const char* k : {"functions", "function_call"}) {
+    if (asks(k)) return Unsupported("'" + std::string(k) + "' is not supported (use 'tools')");
   }
   if (Has(body, "use_beam_search") && body["use_beam_search"] != false) {
     return Unsupported("'use_beam_search' is not supported");
@@ -255,13 +263,15 @@ Tensor BytesInput(std::string_view name, const std::string& value) {
   return t;
 }
 
-// One chat message: a string role; content a string, null, or text parts (flattened).
-Result<llm_contract::ChatMessage> ParseChatMessage(const json& m) {
+// One chat message (`messages[index]`): a string role; content a string, null, or text parts
+// (flattened); an assistant's tool_calls, a tool message's tool_call_id.
+Result<llm_contract::ChatMessage> ParseChatMessage(const json& m, size_t index) {
   if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
     return FieldError("messages", "entries need a string 'role'");
   llm_contract::ChatMessage out;
   out.role = m["role"];
   if (m.contains("name") && m["name"].is_string()) out.name = m["name"].get<std::string>();
+  RETURN_IF_ERROR(ParseMessageToolFields(m, index, out));
   if (!m.contains("content") || m["content"].is_null()) return out;
   const json& content = m["content"];
   if (content.is_string()) {
@@ -281,6 +291,18 @@ Result<llm_contract::ChatMessage> ParseChatMessage(const json& m) {
   return out;
 }
 
+// Chat's tools, tool_choice and parallel_tool_calls (after the structured-output constraint,
+// which a forced tool choice excludes).
+Status ReadToolFields(const json& body, const nlohmann::ordered_json* in_order, OpenAIRequest& r) {
+  ASSIGN_OR_RETURN(ToolFields tools, ParseToolFields(body, in_order));
+  RETURN_IF_ERROR(
+      llm_contract::CheckToolChoiceConstraint(tools.choice, r.sampling.structured_output));
+  r.tools = std::move(tools.tools);
+  r.tool_choice = std::move(tools.choice);
+  r.parallel_tool_calls = tools.parallel_tool_calls;
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const json& body) {
@@ -288,7 +310,7 @@ Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const json& bod
     return FieldError("messages", "is required (a non-empty array)");
   std::vector<llm_contract::ChatMessage> messages;
   for (const auto& m : body["messages"]) {
-    ASSIGN_OR_RETURN(llm_contract::ChatMessage message, ParseChatMessage(m));
+    ASSIGN_OR_RETURN(llm_contract::ChatMessage message, ParseChatMessage(m, messages.size()));
     messages.push_back(std::move(message));
   }
   return messages;
@@ -298,7 +320,7 @@ bool MayConstrainOutput(const json& body) {
   if (!body.is_object()) return false;
   for (const auto& [key, value] : body.items())
     if (llm_contract::IsStructuredOutputField(key, Surface::kOpenAI)) return true;
-  return false;
+  return HasToolFields(body);
 }
 
 Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat,
@@ -327,6 +349,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat,
     ASSIGN_OR_RETURN(r.sampling.structured_output,
                      llm_contract::ParseStructuredOutput(body, Surface::kOpenAI));
   }
+  if (chat) RETURN_IF_ERROR(ReadToolFields(body, in_order, r));
   // The lists' caps and the relations between fields (min_tokens <= max_tokens), from the
   // same table the Triton contract is checked against.
   RETURN_IF_ERROR(llm_contract::ValidateSampling(r.sampling, Surface::kOpenAI));
@@ -352,6 +375,9 @@ llm_contract::LlmRequest ChoiceContract(const OpenAIRequest& r, int index) {
   if (r.chat) {
     c.prompt.kind = Kind::kChat;
     c.prompt.messages = r.messages;
+    c.tools = r.tools;
+    c.tool_choice = r.tool_choice;
+    c.parallel_tool_calls = r.parallel_tool_calls;
   } else if (!r.token_prompts.empty()) {
     c.prompt.kind = Kind::kTokenIds;
     c.prompt.token_ids = r.token_prompts[index / r.n];

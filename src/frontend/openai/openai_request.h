@@ -30,6 +30,10 @@ struct OpenAIRequest {
   bool include_usage = false;
   bool continuous_usage = false;               // usage in every chunk (vLLM's continuous_usage_stats)
   bool echo = false;                           // completions: prompt prepended to the text
+  // Chat: the tools passed to the template and how calls are read (frontend/openai/tool_fields.h).
+  std::vector<llm_contract::ToolDefinition> tools;
+  llm_contract::ToolChoice tool_choice;
+  bool parallel_tool_calls = true;
   // Each choice's request has n = 1 and, when seeded, seed + its index.
   llm_contract::SamplingParameters sampling;
 };
@@ -39,7 +43,8 @@ struct OpenAIRequest {
 // is taken; null: from `body`, whose objects' members are sorted.
 Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat,
                                          const nlohmann::ordered_json* in_order = nullptr);
-// Whether `body` holds a field that may constrain the output (then worth reading in order).
+// Whether `body` holds a field that may constrain the output, tools included (then worth
+// reading in order).
 bool MayConstrainOutput(const nlohmann::json& body);
 
 // The body's chat `messages` (required, non-empty), content parts flattened to their text.

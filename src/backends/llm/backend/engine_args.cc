@@ -163,6 +163,14 @@ Result<bool> ApplyTextArg(const std::string& what, const std::string& key, const
       return InvalidArgument(what +
                              ": 'served_model_name' must be a non-empty string or a list of them");
     }
+  } else if (key == "tool_call_parser") {
+    if (v.is_null()) return true;
+    if (!v.is_string()) return InvalidArgument(what + ": 'tool_call_parser' must be a string");
+    auto format = ParseToolCallFormat(v.get<std::string>());
+    if (!format.ok()) return format.status().WithPrefix(what);
+    a.tool_call_parser = *format;
+  } else if (key == "enable_auto_tool_choice") {
+    ASSIGN_OR_RETURN(a.enable_auto_tool_choice, AsBool(v, key));
   } else if (key == "tokenizer") {
     if (v.is_null()) return true;
     if (!v.is_string() || v.get<std::string>().empty())

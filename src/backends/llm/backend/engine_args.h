@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/llm/backend/tool_call_parser.h"
 #include "common/status.h"
 
 namespace sluice::llm {
@@ -41,6 +42,11 @@ struct EngineArgs {
   // vLLM's `served_model_name` (a string or a list): the names the OpenAI routes answer to
   // instead of the repository's; the first is the one responses report.
   std::vector<std::string> served_model_names;
+  // vLLM's `tool_call_parser` (hermes, llama3_json): how tool calls are read out of the output
+  // for tool_choice "auto"; unset: the format the chat template asks for (tool_calling.h).
+  std::optional<ToolCallFormat> tool_call_parser;
+  // vLLM's `enable_auto_tool_choice`; unset: on when the model has a tool-call format.
+  std::optional<bool> enable_auto_tool_choice;
   std::vector<std::string> unused;  // arguments without effect on Sluice, named in a warning
 };
 

@@ -16,6 +16,7 @@
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
 #include "backends/llm/backend/prompt_pool.h"
+#include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
@@ -65,6 +66,7 @@ struct Pending {
   std::map<int32_t, double> cumulative;
   std::map<int32_t, int32_t> num_output;
   std::map<int32_t, std::string> finish;
+  std::unique_ptr<RequestToolCalling> tool_calls;  // null: no tool calls are parsed
 };
 
 // Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
@@ -141,6 +143,15 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
     RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
+    ASSIGN_OR_RETURN(tool_calling_,
+                     ResolveModelToolCalling(args.tool_call_parser, args.enable_auto_tool_choice,
+                                             tokenizer_->chat_template()));
+    if (tool_calling_.format) {
+      spdlog::info("model '{}': tool calls read in the {} format ({}){}", model_name_,
+                   ToolCallFormatName(*tool_calling_.format),
+                   args.tool_call_parser ? "model.json" : "detected from the chat template",
+                   tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
+    }
     ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
@@ -328,8 +339,16 @@ class LlmBackend final : public backends::Backend {
     if (chat) {
       if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
+      if (!req.tools.empty()) {
+        ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
+      }
       ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
                                                       req.prompt.add_generation_prompt, extra));
+    }
+    // The constraint and output parser of tool_choice (generations only).
+    std::unique_ptr<RequestToolCalling> tool_calls;
+    if (req.task == Task::kGenerate) {
+      ASSIGN_OR_RETURN(tool_calls, RequestToolCalling::Create(req, tool_calling_, model_name_));
     }
     if (req.task == Task::kDetokenize) {
       if (req.prompt.kind != Kind::kTokenIds)
@@ -378,6 +397,7 @@ class LlmBackend final : public backends::Backend {
     pending->sender = br.sender;
     pending->prompt_text = req.output.exclude_input_in_output ? "" : prompt;
     pending->num_prompt_tokens = static_cast<int32_t>(ids.size());
+    pending->tool_calls = std::move(tool_calls);
     EngineRequest er;
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
@@ -445,8 +465,12 @@ class LlmBackend final : public backends::Backend {
   void SendTypedStep(Pending& p, const RequestOutput& out) {
     const bool logprobs = p.request.sampling.logprobs.has_value();
     for (size_t k = 0; k < out.seqs.size(); ++k) {
-      auto tensor =
-          LlmOutputTensor(TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs));
+      llm_contract::LlmOutput typed =
+          TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs);
+      // The output's parsers in vLLM's order: the reasoning parser's (when the model has one)
+      // first, then the tool calls read out of the content it leaves.
+      if (p.tool_calls) p.tool_calls->Parse(typed, out.seqs[k].finished());
+      auto tensor = LlmOutputTensor(typed);
       if (!tensor.ok()) {
         (void)p.sender->SendError(tensor.status());
         return;
@@ -514,6 +538,7 @@ class LlmBackend final : public backends::Backend {
   int engine_index_ = 0;  // the instance index: vLLM's `engine` label
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
+  ModelToolCalling tool_calling_;                 // constant after Initialize
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
   std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
   Mutex mu_;  // taken before the prompt pool's and the engine's locks

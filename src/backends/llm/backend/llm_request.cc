@@ -3,10 +3,12 @@
 #include <optional>
 #include <type_traits>
 
+#include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/tokenizer/bounded_json.h"
 #include "common/json_fields.h"
 #include "common/llm_protocol.h"
 #include "common/structured_output_fields.h"
+#include "common/tool_contract.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice::llm {
@@ -257,6 +259,7 @@ Result<LlmRequest> ParseLlmRequest(const InferRequest& request) {
   // are checked again (the same table).
   RETURN_IF_ERROR(
       llm_contract::ValidateSampling(decoded->sampling, llm_contract::Surface::kTriton));
+  RETURN_IF_ERROR(llm_contract::ValidateToolRequest(*decoded));
   return decoded;
 }
 
@@ -315,6 +318,7 @@ nlohmann::ordered_json TemplateMessages(const std::vector<llm_contract::ChatMess
     nlohmann::ordered_json j = {{"role", m.role}};
     j["content"] = m.content ? nlohmann::ordered_json(*m.content) : nlohmann::ordered_json(nullptr);
     if (m.name) j["name"] = *m.name;
+    AddTemplateToolFields(m, j);
     out.push_back(std::move(j));
   }
   return out;

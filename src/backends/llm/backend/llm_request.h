@@ -28,7 +28,8 @@ SamplingParams ToEngineSampling(const llm_contract::SamplingParameters& params);
 // The engine's structured-output spec for the contract's constraint (same kinds and text).
 structured::StructuredOutputSpec ToEngineSpec(const llm_contract::StructuredOutput& constraint);
 
-// The messages as the chat template reads them ([{"role", "content", "name"?}...]).
+// The messages as the chat template reads them ([{"role", "content", "name"?, "tool_calls"?,
+// "tool_call_id"?}...]; tool_calling.h).
 nlohmann::ordered_json TemplateMessages(const std::vector<llm_contract::ChatMessage>& messages);
 
 }  // namespace sluice::llm
