@@ -34,19 +34,12 @@ using std::chrono::milliseconds;
 
 constexpr const char* kStubPath = SLUICE_BINARY_DIR "/src/stub/sluice-stub";
 
-Tensor MakeTensor(std::string name, DataType type, Shape shape, std::string data) {
-  Tensor t;
-  t.name = std::move(name);
-  t.datatype = type;
-  t.shape = std::move(shape);
-  t.data = std::move(data);
-  return t;
-}
-
 template <typename T>
 Tensor VectorTensor(std::string name, DataType type, std::vector<T> v) {
-  return MakeTensor(std::move(name), type, {static_cast<int64_t>(v.size())},
-                    std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
+  return Tensor{std::move(name),
+                type,
+                {static_cast<int64_t>(v.size())},
+                std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T))};
 }
 
 template <typename T>
@@ -233,7 +226,7 @@ TEST_F(StubProcessTest, IdentityRoundTripIncludingBytesAndSharedMemory) {
   AppendBytesElement(bytes, "hello");
   AppendBytesElement(bytes, "");
   AppendBytesElement(bytes, std::string("\0\xff", 2));
-  r.inputs.push_back(MakeTensor("INPUT1", DataType::kBytes, {3}, bytes));
+  r.inputs.push_back(Tensor{"INPUT1", DataType::kBytes, {3}, bytes});
   std::vector<float> big(1 << 18);  // 1 MiB: through shared memory both ways
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<float>(i) * 0.5f;
   r.inputs.push_back(VectorTensor("INPUT2", DataType::kFp32, big));

@@ -25,24 +25,17 @@ namespace {
 
 using std::chrono::milliseconds;
 
-Tensor MakeTensor(std::string name, DataType type, Shape shape, std::string data) {
-  Tensor t;
-  t.name = std::move(name);
-  t.datatype = type;
-  t.shape = std::move(shape);
-  t.data = std::move(data);
-  return t;
-}
-
 Tensor Int32Tensor(std::string name, std::vector<int32_t> v) {
-  return MakeTensor(std::move(name), DataType::kInt32, {static_cast<int64_t>(v.size())},
-                    std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+  return Tensor{std::move(name),
+                DataType::kInt32,
+                {static_cast<int64_t>(v.size())},
+                std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4)};
 }
 
 Tensor BytesTensor(std::string name, std::vector<std::string> v) {
   std::string data;
   for (const auto& s : v) AppendBytesElement(data, s);
-  return MakeTensor(std::move(name), DataType::kBytes, {static_cast<int64_t>(v.size())}, data);
+  return Tensor{std::move(name), DataType::kBytes, {static_cast<int64_t>(v.size())}, data};
 }
 
 // Encodes, then decodes the frame as a receiver would (no shared memory).
@@ -406,7 +399,7 @@ TEST(IpcGarbage, ShmOffsetOutsideTheRegionIsRejected) {
   ev.final = true;
   ev.has_response = true;
   ev.response.outputs.push_back(
-      MakeTensor("OUT", DataType::kUint8, {100000}, std::string(100000, 'x')));
+      Tensor{"OUT", DataType::kUint8, {100000}, std::string(100000, 'x')});
   std::string frame = EncodeMessage(Message{1, ResponseMessage{ev}}, &out).value();
   ASSERT_LT(frame.size(), 1000u) << "a 100 kB tensor must travel through shared memory";
   auto area = (*region)->Area(Direction::kToServer);
@@ -439,7 +432,7 @@ TEST(IpcGarbage, BytesPrefixPastTheBufferIsRejected) {
   ev.has_response = true;
   // One BYTES element whose 4-byte prefix says 16 bytes, with 2 present.
   ev.response.outputs.push_back(
-      MakeTensor("TEXT", DataType::kBytes, {1}, std::string("\x10\0\0\0ab", 6)));
+      Tensor{"TEXT", DataType::kBytes, {1}, std::string("\x10\0\0\0ab", 6)});
   std::string frame = EncodeMessage(Message{1, ResponseMessage{ev}}, nullptr).value();
   auto m = DecodeFrame(frame);
   ASSERT_FALSE(m.ok());
@@ -452,7 +445,7 @@ TEST(IpcGarbage, DataInconsistentWithShapeIsRejected) {
   ResponseEvent ev;
   ev.final = true;
   ev.has_response = true;
-  ev.response.outputs.push_back(MakeTensor("OUT", DataType::kInt32, {3}, std::string(8, '\0')));
+  ev.response.outputs.push_back(Tensor{"OUT", DataType::kInt32, {3}, std::string(8, '\0')});
   std::string frame = EncodeMessage(Message{1, ResponseMessage{ev}}, nullptr).value();
   auto m = DecodeFrame(frame);
   ASSERT_FALSE(m.ok());
@@ -666,7 +659,7 @@ InferRequest OneMiBRequest() {
   r.model_name = "identity";
   std::string data(1 << 20, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + 7);
-  r.inputs.push_back(MakeTensor("INPUT0", DataType::kFp32, {1 << 18}, data));
+  r.inputs.push_back(Tensor{"INPUT0", DataType::kFp32, {1 << 18}, data});
   return r;
 }
 

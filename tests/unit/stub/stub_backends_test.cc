@@ -62,15 +62,6 @@ class RecordingSender : public ResponseSender {
   int finals_ = 0;
 };
 
-Tensor MakeTensor(std::string name, DataType type, Shape shape, std::string data) {
-  Tensor t;
-  t.name = std::move(name);
-  t.datatype = type;
-  t.shape = std::move(shape);
-  t.data = std::move(data);
-  return t;
-}
-
 InstanceSpec Context(const std::string& backend) {
   InstanceSpec ctx;
   ctx.model_name = backend;
@@ -101,8 +92,8 @@ TEST(IdentityBackend, EchoesBySameNameElseByPositionAllTypes) {
   std::string bytes;
   AppendBytesElement(bytes, "a");
   AppendBytesElement(bytes, "bc");
-  req.request.inputs.push_back(MakeTensor("INPUT0", DataType::kFp16, {2}, std::string(4, 'z')));
-  req.request.inputs.push_back(MakeTensor("B", DataType::kBytes, {2}, bytes));
+  req.request.inputs.push_back(Tensor{"INPUT0", DataType::kFp16, {2}, std::string(4, 'z')});
+  req.request.inputs.push_back(Tensor{"B", DataType::kBytes, {2}, bytes});
   req.sender = sender;
   b.Execute(std::move(req));
   ASSERT_TRUE(sender->WaitFinal());
@@ -125,7 +116,7 @@ TEST(IdentityBackend, BatchDimensionIsChecked) {
     auto sender = std::make_shared<RecordingSender>();
     BackendRequest req;
     req.request.inputs.push_back(
-        MakeTensor("IN", DataType::kUint8, {batch, 2}, std::string(batch * 2, 'q')));
+        Tensor{"IN", DataType::kUint8, {batch, 2}, std::string(batch * 2, 'q')});
     req.sender = sender;
     b.Execute(std::move(req));
     ASSERT_TRUE(sender->WaitFinal());
@@ -142,9 +133,9 @@ TEST(RepeatBackend, FinalizeEndsOpenRequestsAndJoins) {
   std::vector<int32_t> v(50, 3);
   std::vector<uint32_t> d(50, 100);
   req.request.inputs.push_back(
-      MakeTensor("IN", DataType::kInt32, {50}, std::string(reinterpret_cast<char*>(v.data()), 200)));
-  req.request.inputs.push_back(MakeTensor("DELAY", DataType::kUint32, {50},
-                                          std::string(reinterpret_cast<char*>(d.data()), 200)));
+      Tensor{"IN", DataType::kInt32, {50}, std::string(reinterpret_cast<char*>(v.data()), 200)});
+  req.request.inputs.push_back(Tensor{
+      "DELAY", DataType::kUint32, {50}, std::string(reinterpret_cast<char*>(d.data()), 200)});
   req.sender = sender;
   b.Execute(std::move(req));
   std::this_thread::sleep_for(250ms);
@@ -166,7 +157,7 @@ TEST(RepeatBackend, BadInputsAreErrors) {
 
   auto wrong_type = std::make_shared<RecordingSender>();
   BackendRequest r2;
-  r2.request.inputs.push_back(MakeTensor("IN", DataType::kFp32, {1}, std::string(4, '\0')));
+  r2.request.inputs.push_back(Tensor{"IN", DataType::kFp32, {1}, std::string(4, '\0')});
   r2.sender = wrong_type;
   b.Execute(std::move(r2));
   ASSERT_TRUE(wrong_type->WaitFinal());
