@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes a random-weight GPTQ checkpoint with Qwen2-7B's exact shapes (issue 17's bench model).
 
-The layout is AutoGPTQ's QuantLinear.pack (as tests/unit/gptq_fixture.h writes it): per
+The layout is AutoGPTQ's QuantLinear.pack (as tests/support/gptq_fixture.h writes it): per
 linear layer `qweight` int32 [in / (32 / bits), out] with input rows packed lowest bits first,
 `qzeros` int32 [groups, out / (32 / bits)] packed along the output and storing zero - 1 (the
 "gptq" v1 format), fp16 `scales` [groups, out], int32 `g_idx` [in]. The config's

@@ -4,15 +4,15 @@
 // within --exit-timeout-secs, unload every model (bounded per model), stop the frontends,
 // exit 0 with no child process left.
 
+#include <fmt/format.h>
 #include <signal.h>
-#include <unistd.h>
-#include <sys/resource.h>
-
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 
 #include "common/access_policy.h"
@@ -67,6 +67,180 @@ int WaitForTerminationSignal(const sigset_t& set) {
   return sig;
 }
 
+// What the HTTP and gRPC frontends check on every request: one API key for every frontend,
+// restrictions per frontend. The key is never logged.
+struct FrontendAccess {
+  std::shared_ptr<const http::HttpAccessGuard> http;
+  std::shared_ptr<const AccessPolicy> grpc;
+};
+
+Result<AccessPolicyOptions> AccessOptions(const Flags& flags, const std::vector<std::string>& specs,
+                                          const char* flag) {
+  AccessPolicyOptions options;
+  options.api_key = flags.api_key;
+  options.api_key_exempt_health = flags.api_key_exclude_health;
+  for (const std::string& spec : specs) {
+    auto restriction = ParseApiRestriction(spec);
+    if (!restriction.ok()) return restriction.status().WithPrefix(flag);
+    options.restrictions.push_back(std::move(restriction).value());
+  }
+  return options;
+}
+
+Result<FrontendAccess> BuildFrontendAccess(const Flags& flags) {
+  http::HttpAccessOptions http_access;
+  ASSIGN_OR_RETURN(http_access.policy,
+                   AccessOptions(flags, flags.http_restricted_api, "--http-restricted-api"));
+  ASSIGN_OR_RETURN(http_access.allowed_origins, http::ParseAllowedOrigins(flags.allowed_origins));
+  FrontendAccess access;
+  ASSIGN_OR_RETURN(access.http, http::HttpAccessGuard::Create(std::move(http_access)));
+  ASSIGN_OR_RETURN(
+      AccessPolicyOptions grpc_options,
+      AccessOptions(flags, flags.grpc_restricted_protocol, "--grpc-restricted-protocol"));
+  ASSIGN_OR_RETURN(access.grpc, AccessPolicy::Create(std::move(grpc_options)));
+  return access;
+}
+
+// Descriptors: the soft limit raised to the hard one (Debian's default soft limit, 1024, is
+// a few hundred clients), and HTTP connections capped to fit in what is left beside gRPC,
+// the stubs' links and the model files, so idle HTTP clients cannot starve the gRPC
+// listener (whose accept loop, in grpc 1.51, stops for good after an EMFILE). Returns that cap.
+size_t RaiseDescriptorsForHttp(const Flags& flags) {
+  const size_t max_fds = RaiseDescriptorLimit();
+  const size_t http_max_connections =
+      std::min(flags.http_max_connections,
+               std::max<size_t>(16, max_fds > 512 ? (max_fds - 256) / 2 : max_fds / 4));
+  if (http_max_connections < flags.http_max_connections)
+    spdlog::warn("descriptor limit {}: at most {} HTTP connections (--http-max-connections {})",
+                 max_fds, http_max_connections, flags.http_max_connections);
+  return http_max_connections;
+}
+
+http::RequestLimits RequestLimitsOf(const Flags& flags) {
+  http::RequestLimits limits;
+  limits.max_json_depth = flags.max_json_depth;
+  limits.max_decoded_body_bytes = flags.http_max_body_bytes;
+  limits.max_tensor_rank = flags.core.limits.max_tensor_rank;
+  limits.max_tensor_elements = flags.core.limits.max_tensor_elements;
+  return limits;
+}
+
+// The HTTP service: KServe, generate, OpenAI and (unless --allow-metrics false) /metrics.
+Result<std::unique_ptr<http::HttpServer>> StartHttp(const Flags& flags, core::Server& server,
+                                                    const FrontendAccess& access,
+                                                    std::function<std::string()> render_metrics,
+                                                    size_t max_connections) {
+  const http::RequestLimits limits = RequestLimitsOf(flags);
+  http::Router router;
+  RegisterKServeRoutes(router, server, limits);
+  openai::RegisterOpenAIRoutes(router, server, limits);
+  if (flags.allow_metrics)
+    http::RegisterMetricsRoute(router, std::move(render_metrics));  // as vLLM
+  router.SetAccessGuard(access.http);
+  http::HttpServerOptions options;
+  options.address = flags.http_address;
+  options.port = static_cast<uint16_t>(flags.http_port);
+  options.io_threads = flags.http_threads;
+  options.max_body_bytes = flags.http_max_body_bytes;
+  options.max_header_bytes = static_cast<uint32_t>(flags.http_max_header_bytes);
+  options.read_timeout = std::chrono::seconds(flags.http_read_timeout_secs);
+  options.max_connections = max_connections;
+  auto s = http::HttpServer::Create(options, std::move(router));
+  if (!s.ok() || !(*s)->Start().ok()) {
+    return Unavailable(fmt::format("failed to start the HTTP service on {}:{}: {}",
+                                   flags.http_address, flags.http_port,
+                                   s.ok() ? "start failed" : s.status().message()));
+  }
+  spdlog::info("Started HTTPService at {}:{}", flags.http_address, (*s)->port());
+  return std::move(s).value();
+}
+
+Result<std::unique_ptr<grpc_frontend::GrpcServer>> StartGrpc(const Flags& flags,
+                                                             core::Server& server,
+                                                             const FrontendAccess& access) {
+  grpc_frontend::GrpcServerOptions grpc_options;
+  grpc_options.access = access.grpc;
+  grpc_options.max_concurrent_streams = static_cast<uint32_t>(flags.grpc_max_concurrent_streams);
+  // An IPv6 address goes in brackets ("[::1]:8001"), as gRPC's target syntax wants.
+  const bool ipv6 =
+      flags.grpc_address.find(':') != std::string::npos && flags.grpc_address.front() != '[';
+  const std::string grpc_host = ipv6 ? "[" + flags.grpc_address + "]" : flags.grpc_address;
+  auto s = grpc_frontend::GrpcServer::Create(grpc_host + ":" + std::to_string(flags.grpc_port),
+                                             server, std::move(grpc_options));
+  Status started = s.ok() ? (*s)->Start() : s.status();
+  if (!started.ok()) return Unavailable("failed to start the gRPC service: " + started.message());
+  spdlog::info("Started GRPCInferenceService at {}:{}", flags.grpc_address, (*s)->port());
+  return std::move(s).value();
+}
+
+Result<std::unique_ptr<http::HttpServer>> StartMetrics(
+    const Flags& flags, std::function<std::string()> render_metrics) {
+  http::Router router;  // no access guard: scrapers send no key (README "Security")
+  http::RegisterMetricsRoute(router, std::move(render_metrics));
+  http::HttpServerOptions options;
+  options.address = flags.metrics_address;
+  options.port = static_cast<uint16_t>(flags.metrics_port);
+  options.io_threads = 1;
+  options.max_connections = 64;  // scrapers
+  auto s = http::HttpServer::Create(options, std::move(router));
+  if (!s.ok() || !(*s)->Start().ok()) {
+    return Unavailable(fmt::format("failed to start the metrics service on {}:{}",
+                                   flags.metrics_address, flags.metrics_port));
+  }
+  spdlog::info("Started Metrics Service at {}:{}", flags.metrics_address, (*s)->port());
+  return std::move(s).value();
+}
+
+// The frontends a process serves; each null when its flag turned it off.
+struct Frontends {
+  std::unique_ptr<http::HttpServer> http;
+  std::unique_ptr<grpc_frontend::GrpcServer> grpc;
+  std::unique_ptr<http::HttpServer> metrics;
+};
+
+Result<Frontends> StartFrontends(const Flags& flags, core::Server& server,
+                                 const FrontendAccess& access,
+                                 const std::function<std::string()>& render_metrics,
+                                 size_t http_max_connections) {
+  Frontends f;
+  if (flags.allow_http) {
+    ASSIGN_OR_RETURN(f.http,
+                     StartHttp(flags, server, access, render_metrics, http_max_connections));
+  }
+  if (flags.allow_grpc) {
+    ASSIGN_OR_RETURN(f.grpc, StartGrpc(flags, server, access));
+  }
+  if (flags.allow_metrics) {
+    ASSIGN_OR_RETURN(f.metrics, StartMetrics(flags, render_metrics));
+  }
+  auto listener = [](bool on, const std::string& address, const auto& service) {
+    return on && service ? address + ":" + std::to_string(service->port()) : std::string("off");
+  };
+  spdlog::info("sluice {} serving: HTTP {}, gRPC {}, metrics {}", SluiceVersion(),
+               listener(flags.allow_http, flags.http_address, f.http),
+               listener(flags.allow_grpc, flags.grpc_address, f.grpc),
+               listener(flags.allow_metrics, flags.metrics_address, f.metrics));
+  return f;
+}
+
+// Probes every listener (listener_watch.h); null with --listener-check-interval-ms 0.
+std::unique_ptr<ListenerWatch> WatchListeners(const Flags& flags, const Frontends& f) {
+  if (flags.listener_check_interval_ms <= 0) return nullptr;
+  std::vector<WatchedListener> watched;
+  using Kind = WatchedListener::Kind;
+  if (f.http)
+    watched.push_back({"HTTP", Kind::kHttp, flags.http_address, f.http->port(), "/v2/health/live"});
+  if (f.grpc)
+    watched.push_back(
+        {"gRPC", Kind::kGrpc, flags.grpc_address, static_cast<uint16_t>(f.grpc->port()), ""});
+  if (f.metrics)
+    watched.push_back(
+        {"metrics", Kind::kHttp, flags.metrics_address, f.metrics->port(), "/metrics"});
+  ListenerWatchOptions watch_options;
+  watch_options.period = std::chrono::milliseconds(flags.listener_check_interval_ms);
+  return std::make_unique<ListenerWatch>(std::move(watched), watch_options);
+}
+
 int Run(int argc, char** argv) {
   sigset_t signals;
   sigemptyset(&signals);
@@ -82,41 +256,11 @@ int Run(int argc, char** argv) {
   log.log_verbose_level = flags.log_verbose;
   SetLogSettings(log);
 
-  // Access control, checked before any model loads: one API key for every frontend,
-  // restrictions per frontend. The key is never logged.
-  auto access_options = [&flags](const std::vector<std::string>& specs, const char* flag) -> Result<AccessPolicyOptions> {
-    AccessPolicyOptions options;
-    options.api_key = flags.api_key;
-    options.api_key_exempt_health = flags.api_key_exclude_health;
-    for (const std::string& spec : specs) {
-      auto restriction = ParseApiRestriction(spec);
-      if (!restriction.ok()) return restriction.status().WithPrefix(flag);
-      options.restrictions.push_back(std::move(restriction).value());
-    }
-    return options;
-  };
-  http::HttpAccessOptions http_access;
-  {
-    auto policy = access_options(flags.http_restricted_api, "--http-restricted-api");
-    auto origins = http::ParseAllowedOrigins(flags.allowed_origins);
-    if (!policy.ok() || !origins.ok()) {
-      spdlog::error("{}", !policy.ok() ? policy.status().message() : origins.status().message());
-      return 1;
-    }
-    http_access.policy = std::move(policy).value();
-    http_access.allowed_origins = std::move(origins).value();
-  }
-  auto http_guard = http::HttpAccessGuard::Create(http_access);
-  std::shared_ptr<const AccessPolicy> grpc_access;
-  {
-    auto options = access_options(flags.grpc_restricted_protocol, "--grpc-restricted-protocol");
-    auto policy = options.ok() ? AccessPolicy::Create(std::move(options).value())
-                               : Result<std::unique_ptr<AccessPolicy>>(options.status());
-    if (!http_guard.ok() || !policy.ok()) {
-      spdlog::error("{}", !http_guard.ok() ? http_guard.status().message() : policy.status().message());
-      return 1;
-    }
-    grpc_access = std::move(policy).value();
+  // Access control, checked before any model loads.
+  auto access = BuildFrontendAccess(flags);
+  if (!access.ok()) {
+    spdlog::error("{}", access.status().message());
+    return 1;
   }
   if (!flags.api_key.empty())
     spdlog::info("API key required on HTTP and gRPC{} (metrics port open)",
@@ -135,22 +279,7 @@ int Run(int argc, char** argv) {
   // Triton's table of the models after the initial loads.
   spdlog::info("\n{}", core::FormatModelTable(server->RepositoryIndex(/*ready_only=*/false)));
 
-  // Descriptors: the soft limit raised to the hard one (Debian's default soft limit, 1024, is
-  // a few hundred clients), and HTTP connections capped to fit in what is left beside gRPC,
-  // the stubs' links and the model files, so idle HTTP clients cannot starve the gRPC
-  // listener (whose accept loop, in grpc 1.51, stops for good after an EMFILE).
-  const size_t max_fds = RaiseDescriptorLimit();
-  const size_t http_max_connections =
-      std::min(flags.http_max_connections, std::max<size_t>(16, max_fds > 512 ? (max_fds - 256) / 2 : max_fds / 4));
-  if (http_max_connections < flags.http_max_connections)
-    spdlog::warn("descriptor limit {}: at most {} HTTP connections (--http-max-connections {})", max_fds,
-                 http_max_connections, flags.http_max_connections);
-
-  http::RequestLimits limits;
-  limits.max_json_depth = flags.max_json_depth;
-  limits.max_decoded_body_bytes = flags.http_max_body_bytes;
-  limits.max_tensor_rank = flags.core.limits.max_tensor_rank;
-  limits.max_tensor_elements = flags.core.limits.max_tensor_elements;
+  const size_t http_max_connections = RaiseDescriptorsForHttp(flags);
 
   std::unique_ptr<nvml::Nvml> nvml = nvml::Nvml::Load();
   std::unique_ptr<metrics::GpuMemorySource> gpus = metrics::NvmlGpuSource::From(nvml.get());
@@ -164,90 +293,14 @@ int Run(int argc, char** argv) {
     return watch == nullptr || watch->Alive();
   });
 
-  std::unique_ptr<http::HttpServer> http_server;
-  if (flags.allow_http) {
-    http::Router router;
-    RegisterKServeRoutes(router, *server, limits);
-    openai::RegisterOpenAIRoutes(router, *server, limits);
-    if (flags.allow_metrics) http::RegisterMetricsRoute(router, render_metrics);  // as vLLM
-    router.SetAccessGuard(*http_guard);
-    http::HttpServerOptions options;
-    options.address = flags.http_address;
-    options.port = static_cast<uint16_t>(flags.http_port);
-    options.io_threads = flags.http_threads;
-    options.max_body_bytes = flags.http_max_body_bytes;
-    options.max_header_bytes = static_cast<uint32_t>(flags.http_max_header_bytes);
-    options.read_timeout = std::chrono::seconds(flags.http_read_timeout_secs);
-    options.max_connections = http_max_connections;
-    auto s = http::HttpServer::Create(options, std::move(router));
-    if (!s.ok() || !(*s)->Start().ok()) {
-      spdlog::error("failed to start the HTTP service on {}:{}: {}", flags.http_address, flags.http_port,
-                    s.ok() ? "start failed" : s.status().message());
-      return 1;
-    }
-    http_server = std::move(s).value();
-    spdlog::info("Started HTTPService at {}:{}", flags.http_address, http_server->port());
+  auto started = StartFrontends(flags, *server, *access, render_metrics, http_max_connections);
+  if (!started.ok()) {
+    spdlog::error("{}", started.status().message());
+    return 1;
   }
-
-  std::unique_ptr<grpc_frontend::GrpcServer> grpc_server;
-  if (flags.allow_grpc) {
-    grpc_frontend::GrpcServerOptions grpc_options;
-    grpc_options.access = grpc_access;
-    grpc_options.max_concurrent_streams = static_cast<uint32_t>(flags.grpc_max_concurrent_streams);
-    // An IPv6 address goes in brackets ("[::1]:8001"), as gRPC's target syntax wants.
-    const bool ipv6 = flags.grpc_address.find(':') != std::string::npos && flags.grpc_address.front() != '[';
-    const std::string grpc_host = ipv6 ? "[" + flags.grpc_address + "]" : flags.grpc_address;
-    auto s = grpc_frontend::GrpcServer::Create(grpc_host + ":" + std::to_string(flags.grpc_port), *server,
-                                               std::move(grpc_options));
-    Status started = s.ok() ? (*s)->Start() : s.status();
-    if (!started.ok()) {
-      spdlog::error("failed to start the gRPC service: {}", started.message());
-      return 1;
-    }
-    grpc_server = std::move(s).value();
-    spdlog::info("Started GRPCInferenceService at {}:{}", flags.grpc_address, grpc_server->port());
-  }
-
-  std::unique_ptr<http::HttpServer> metrics_server;
-  if (flags.allow_metrics) {
-    http::Router router;  // no access guard: scrapers send no key (README "Security")
-    http::RegisterMetricsRoute(router, render_metrics);
-    http::HttpServerOptions options;
-    options.address = flags.metrics_address;
-    options.port = static_cast<uint16_t>(flags.metrics_port);
-    options.io_threads = 1;
-    options.max_connections = 64;  // scrapers
-    auto s = http::HttpServer::Create(options, std::move(router));
-    if (!s.ok() || !(*s)->Start().ok()) {
-      spdlog::error("failed to start the metrics service on {}:{}", flags.metrics_address, flags.metrics_port);
-      return 1;
-    }
-    metrics_server = std::move(s).value();
-    spdlog::info("Started Metrics Service at {}:{}", flags.metrics_address, metrics_server->port());
-  }
-
-  auto listener = [](bool on, const std::string& address, const auto& service) {
-    return on && service ? address + ":" + std::to_string(service->port()) : std::string("off");
-  };
-  spdlog::info("sluice {} serving: HTTP {}, gRPC {}, metrics {}", SluiceVersion(),
-               listener(flags.allow_http, flags.http_address, http_server),
-               listener(flags.allow_grpc, flags.grpc_address, grpc_server),
-               listener(flags.allow_metrics, flags.metrics_address, metrics_server));
-
-  std::unique_ptr<ListenerWatch> watch;
-  if (flags.listener_check_interval_ms > 0) {
-    std::vector<WatchedListener> watched;
-    using Kind = WatchedListener::Kind;
-    if (http_server) watched.push_back({"HTTP", Kind::kHttp, flags.http_address, http_server->port(), "/v2/health/live"});
-    if (grpc_server) watched.push_back({"gRPC", Kind::kGrpc, flags.grpc_address,
-                                          static_cast<uint16_t>(grpc_server->port()), ""});
-    if (metrics_server)
-      watched.push_back({"metrics", Kind::kHttp, flags.metrics_address, metrics_server->port(), "/metrics"});
-    ListenerWatchOptions watch_options;
-    watch_options.period = std::chrono::milliseconds(flags.listener_check_interval_ms);
-    watch = std::make_unique<ListenerWatch>(std::move(watched), watch_options);
-    listener_watch.store(watch.get());
-  }
+  Frontends frontends = std::move(started).value();
+  std::unique_ptr<ListenerWatch> watch = WatchListeners(flags, frontends);
+  listener_watch.store(watch.get());
 
   const int sig = WaitForTerminationSignal(signals);
   spdlog::info("received {}, shutting down (exit timeout {}s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -259,9 +312,9 @@ int Run(int argc, char** argv) {
   listener_watch.store(nullptr);
   watch.reset();  // before the listeners it probes stop
   server->Shutdown(std::chrono::seconds(flags.exit_timeout_secs));
-  if (grpc_server) grpc_server->Stop();
-  if (http_server) http_server->Stop();
-  if (metrics_server) metrics_server->Stop();
+  if (frontends.grpc) frontends.grpc->Stop();
+  if (frontends.http) frontends.http->Stop();
+  if (frontends.metrics) frontends.metrics->Stop();
   server.reset();
   spdlog::info("sluice exited cleanly");
   return 0;

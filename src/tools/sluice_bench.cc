@@ -73,43 +73,26 @@ std::string Now() {
   return buf;
 }
 
-int Run(const Flags& f) {
-  auto api = ParseApi(f.api);
-  if (!api.ok()) return Fail(api.status());
-  if (f.model.empty()) return Fail(InvalidArgument("--model is required"));
-  if (f.num_requests == 0 && !(f.duration_s > 0)) {
-    return Fail(InvalidArgument("give --num-requests or --duration"));
+// The requests to send: a JSONL file's, or synthetic prompts.
+Result<std::vector<BenchRequest>> MakeWorkload(const Flags& f) {
+  if (!f.prompts_file.empty()) return LoadJsonlRequests(f.prompts_file, f.output_len);
+  SyntheticSpec spec;
+  spec.input_len = f.input_len;
+  spec.output_len = f.output_len;
+  spec.shared_prefix_len = f.shared_prefix_len;
+  ASSIGN_OR_RETURN(spec.distribution, ParseLengthDistribution(f.length_dist));
+  spec.range_ratio = f.range_ratio;
+  spec.stddev_ratio = f.stddev_ratio;
+  spec.seed = f.seed;
+  if (!f.word_list.empty()) {
+    ASSIGN_OR_RETURN(spec.words, LoadWordList(f.word_list));
   }
+  // A duration run cycles through a pool of distinct prompts.
+  const size_t needed = std::max<size_t>(f.num_requests, 1) + f.warmup;
+  return MakeSyntheticRequests(spec, f.num_requests > 0 ? needed : 1000 + f.warmup);
+}
 
-  // Workload.
-  std::vector<BenchRequest> requests;
-  size_t needed = std::max<size_t>(f.num_requests, 1) + f.warmup;
-  if (!f.prompts_file.empty()) {
-    auto loaded = LoadJsonlRequests(f.prompts_file, f.output_len);
-    if (!loaded.ok()) return Fail(loaded.status());
-    requests = std::move(*loaded);
-  } else {
-    SyntheticSpec spec;
-    spec.input_len = f.input_len;
-    spec.output_len = f.output_len;
-    spec.shared_prefix_len = f.shared_prefix_len;
-    auto dist = ParseLengthDistribution(f.length_dist);
-    if (!dist.ok()) return Fail(dist.status());
-    spec.distribution = *dist;
-    spec.range_ratio = f.range_ratio;
-    spec.stddev_ratio = f.stddev_ratio;
-    spec.seed = f.seed;
-    if (!f.word_list.empty()) {
-      auto words = LoadWordList(f.word_list);
-      if (!words.ok()) return Fail(words.status());
-      spec.words = std::move(*words);
-    }
-    // A duration run cycles through a pool of distinct prompts.
-    auto made = MakeSyntheticRequests(spec, f.num_requests > 0 ? needed : 1000 + f.warmup);
-    if (!made.ok()) return Fail(made.status());
-    requests = std::move(*made);
-  }
-
+Result<SamplingOptions> MakeSampling(const Flags& f, Api api) {
   SamplingOptions sampling;
   sampling.stream = !f.no_stream;
   sampling.ignore_eos = !f.no_ignore_eos;
@@ -118,23 +101,24 @@ int Run(const Flags& f) {
   if (f.has_sampling_seed) sampling.seed = f.sampling_seed;
   if (!f.extra_body.empty()) {
     sampling.extra = nlohmann::json::parse(f.extra_body, nullptr, false);
-    if (!sampling.extra.is_object()) {
-      return Fail(InvalidArgument("--extra-body must be a JSON object"));
-    }
+    if (!sampling.extra.is_object()) return InvalidArgument("--extra-body must be a JSON object");
   }
   if (!f.raw_body.empty()) {
     auto raw = nlohmann::json::parse(f.raw_body, nullptr, false);
-    if (!raw.is_object()) return Fail(InvalidArgument("--raw-body must be a JSON object"));
-    if (*api == Api::kGrpcStream && !(raw.contains("inputs") && raw["inputs"].is_array())) {
-      return Fail(InvalidArgument("--raw-body for --api grpc must be KServe JSON {\"inputs\": [...]}"));
+    if (!raw.is_object()) return InvalidArgument("--raw-body must be a JSON object");
+    if (api == Api::kGrpcStream && !(raw.contains("inputs") && raw["inputs"].is_array())) {
+      return InvalidArgument("--raw-body for --api grpc must be KServe JSON {\"inputs\": [...]}");
     }
     sampling.raw_body = std::move(raw);
   }
+  return sampling;
+}
 
+// Makes one transport per concurrent client: gRPC ModelStreamInfer or HTTP.
+Result<TransportFactory> MakeTransportFactory(const Flags& f, Api api,
+                                              const SamplingOptions& sampling) {
   auto timeout = std::chrono::milliseconds(static_cast<int64_t>(f.timeout_s * 1000));
-
-  TransportFactory factory;
-  if (*api == Api::kGrpcStream) {
+  if (api == Api::kGrpcStream) {
 #ifdef SLUICE_HAVE_GRPC_SERVICE
     GrpcTransportConfig cfg;
     cfg.target = f.grpc_url;
@@ -143,25 +127,26 @@ int Run(const Flags& f) {
     cfg.timeout = timeout;
     cfg.keep_text = f.save_text;
     auto channel = MakeGrpcTransportChannel(cfg.target);
-    factory = [cfg, channel]() -> Result<std::unique_ptr<Transport>> {
+    return TransportFactory([cfg, channel]() -> Result<std::unique_ptr<Transport>> {
       return MakeGrpcTransport(cfg, channel);
-    };
+    });
 #else
-    return Fail(Unsupported("this build has no gRPC service proto"));
+    return Unsupported("this build has no gRPC service proto");
 #endif
-  } else {
-    auto endpoint = client::ParseEndpoint(f.url, 80);
-    if (!endpoint.ok()) return Fail(endpoint.status());
-    HttpTransportConfig cfg;
-    cfg.api = *api;
-    cfg.endpoint = *endpoint;
-    cfg.model = f.model;
-    cfg.sampling = sampling;
-    cfg.http.io_timeout = timeout;
-    cfg.keep_text = f.save_text;
-    factory = [cfg]() -> Result<std::unique_ptr<Transport>> { return MakeHttpTransport(cfg); };
   }
+  ASSIGN_OR_RETURN(client::Endpoint endpoint, client::ParseEndpoint(f.url, 80));
+  HttpTransportConfig cfg;
+  cfg.api = api;
+  cfg.endpoint = endpoint;
+  cfg.model = f.model;
+  cfg.sampling = sampling;
+  cfg.http.io_timeout = timeout;
+  cfg.keep_text = f.save_text;
+  return TransportFactory(
+      [cfg]() -> Result<std::unique_ptr<Transport>> { return MakeHttpTransport(cfg); });
+}
 
+RunSpec MakeRunSpec(const Flags& f) {
   RunSpec spec;
   spec.num_requests = f.num_requests;
   spec.duration_s = f.num_requests > 0 ? 0 : f.duration_s;
@@ -170,26 +155,22 @@ int Run(const Flags& f) {
   spec.burstiness = f.burstiness;
   spec.seed = f.seed;
   spec.warmup_requests = f.warmup;
+  return spec;
+}
 
-  const bool tty = isatty(STDERR_FILENO);
-  RunProgress progress;
-  std::optional<ProgressDisplay> display;
-  if (!f.no_progress) display.emplace(&progress, spec.num_requests, spec.duration_s, stderr, tty);
-  auto out = RunBenchmark(spec, requests, factory, &progress);
-  if (display) display->Stop();
-  if (!out.ok()) return Fail(out.status());
-
-  BenchSummary summary = Summarize(out->results, out->duration_s);
-  nlohmann::json config = {
+// The "config" object of the JSON report: what was run, against what.
+nlohmann::json ReportConfig(const Flags& f, Api api, const RunSpec& spec,
+                            const SamplingOptions& sampling) {
+  return {
       {"date", Now()},
-      {"api", std::string(ApiName(*api))},
-      {"url", *api == Api::kGrpcStream ? f.grpc_url : f.url},
+      {"api", std::string(ApiName(api))},
+      {"url", api == Api::kGrpcStream ? f.grpc_url : f.url},
       {"model", f.model},
       {"num_requests", f.num_requests},
       {"duration_limit_s", spec.duration_s},
       {"max_concurrency", f.max_concurrency},
-      {"request_rate", spec.request_rate > 0 ? nlohmann::json(spec.request_rate)
-                                             : nlohmann::json("inf")},
+      {"request_rate",
+       spec.request_rate > 0 ? nlohmann::json(spec.request_rate) : nlohmann::json("inf")},
       {"burstiness", f.burstiness},
       {"warmup", f.warmup},
       {"seed", f.seed},
@@ -198,13 +179,39 @@ int Run(const Flags& f) {
       {"shared_prefix_len", f.shared_prefix_len},
       {"output_len", f.output_len},
       {"length_dist", f.length_dist},
-      {"stream", IsStreaming(*api, sampling.stream)},
+      {"stream", IsStreaming(api, sampling.stream)},
       {"ignore_eos", sampling.ignore_eos},
   };
+}
+
+int Run(const Flags& f) {
+  auto api = ParseApi(f.api);
+  if (!api.ok()) return Fail(api.status());
+  if (f.model.empty()) return Fail(InvalidArgument("--model is required"));
+  if (f.num_requests == 0 && !(f.duration_s > 0)) {
+    return Fail(InvalidArgument("give --num-requests or --duration"));
+  }
+  auto requests = MakeWorkload(f);
+  if (!requests.ok()) return Fail(requests.status());
+  auto sampling = MakeSampling(f, *api);
+  if (!sampling.ok()) return Fail(sampling.status());
+  auto factory = MakeTransportFactory(f, *api, *sampling);
+  if (!factory.ok()) return Fail(factory.status());
+  const RunSpec spec = MakeRunSpec(f);
+
+  const bool tty = isatty(STDERR_FILENO);
+  RunProgress progress;
+  std::optional<ProgressDisplay> display;
+  if (!f.no_progress) display.emplace(&progress, spec.num_requests, spec.duration_s, stderr, tty);
+  auto out = RunBenchmark(spec, *requests, *factory, &progress);
+  if (display) display->Stop();
+  if (!out.ok()) return Fail(out.status());
+
+  BenchSummary summary = Summarize(out->results, out->duration_s);
   std::string title = "Serving Benchmark Result (" + std::string(ApiName(*api)) + ")";
   fputs(FormatReport(summary, title).c_str(), stdout);
   if (!f.json_path.empty()) {
-    nlohmann::json report = ReportJson(summary, config);
+    nlohmann::json report = ReportJson(summary, ReportConfig(f, *api, spec, *sampling));
     if (f.save_text) {
       report["generated_texts"] = nlohmann::json::array();
       for (const auto& r : out->results) report["generated_texts"].push_back(r.generated_text);

@@ -25,8 +25,8 @@
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
 #include "gpu/gpu_test_util.h"
-#include "unit/block_pool.h"
-#include "unit/model_fixtures.h"
+#include "support/block_pool.h"
+#include "support/model_fixtures.h"
 
 namespace sluice::llm {
 namespace {

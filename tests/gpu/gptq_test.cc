@@ -1,5 +1,5 @@
 // GPTQ weights on the CUDA device (gptq_weights.h, gptq_kernels.h), through the device's
-// ops: checkpoints written as AutoGPTQ packs them (unit/gptq_fixture.h) are loaded
+// ops: checkpoints written as AutoGPTQ packs them (support/gptq_fixture.h) are loaded
 // (repacked on the GPU) and their products compared with a float64 product of the
 // dequantized weights, on fresh random inputs: 4 and 8 bits, group sizes -1 / 16 / 32 / 64 /
 // 128, act-order on and off, v1 and v2 zeros, both layouts (tensor-core where the shape
@@ -25,9 +25,9 @@
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
 #include "gpu/gpu_test_util.h"
-#include "unit/block_pool.h"
-#include "unit/gptq_fixture.h"
-#include "unit/model_fixtures.h"
+#include "support/block_pool.h"
+#include "support/gptq_fixture.h"
+#include "support/model_fixtures.h"
 
 namespace sluice::llm {
 namespace {

@@ -27,7 +27,7 @@ sluice_add_test(streaming_test
 add_dependencies(streaming_test sluice sluice-stub)
 add_dependencies(llm_test sluice-bench)
 
-# GPTQ checkpoints (written at test time by tests/unit/gptq_fixture.h) through the server.
+# GPTQ checkpoints (written at test time by tests/support/gptq_fixture.h) through the server.
 sluice_add_test(gptq_serving_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/gptq_serving_test.cc
   DEPS sluice_it_support sluice_llm_model sluice_device_cpu LABELS integration)

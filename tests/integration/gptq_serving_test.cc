@@ -18,7 +18,7 @@
 #include "integration/http_helpers.h"
 #include "integration/server_process.h"
 #include "integration/test_repository.h"
-#include "unit/gptq_fixture.h"
+#include "support/gptq_fixture.h"
 
 namespace sluice::testing {
 namespace {

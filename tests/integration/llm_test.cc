@@ -102,6 +102,49 @@ TEST_F(DemoModelTest, GenerateStreamSendsDeltasThatJoinToTheGreedyText) {
   EXPECT_EQ(text, fx["output_text"]);
 }
 
+// Triton's finish_reason output (return_finish_reason), as vLLM's backend names it: "length" at
+// max_tokens, "stop" at a stop token, whole or streamed (there "" until the last response).
+TEST_F(DemoModelTest, GenerateFinishReasonIsLengthOrStop) {
+  auto fx = Fixture();
+  auto http = Http(server_->http_port());
+  auto request = [&](nlohmann::json sampling) {
+    sampling["temperature"] = 0;
+    return nlohmann::json{{"text_input", fx["prompt"]},
+                          {"return_finish_reason", true},
+                          {"sampling_parameters", sampling.dump()}};
+  };
+  // A BYTES output of shape [1] may come back as a string or a one-element list.
+  auto reason = [](const nlohmann::json& j) {
+    const auto& r = j.at("finish_reason");
+    return r.is_array() ? r.at(0).get<std::string>() : r.get<std::string>();
+  };
+  auto r = http->Post("/v2/models/sluice-demo/generate", request({{"max_tokens", 4}}).dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(reason(nlohmann::json::parse(r->body)), "length") << r->body;
+  const int32_t stop = fx["output_ids"][1];
+  r = http->Post("/v2/models/sluice-demo/generate",
+                 request({{"max_tokens", 16}, {"stop_token_ids", {stop}}}).dump());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->status, 200) << r->body;
+  EXPECT_EQ(reason(nlohmann::json::parse(r->body)), "stop") << r->body;
+
+  auto streamed = request({{"max_tokens", 4}});
+  streamed["stream"] = true;
+  auto sse = http->PostSse("/v2/models/sluice-demo/generate_stream", streamed.dump());
+  ASSERT_TRUE(sse.ok()) << sse.status().ToString();
+  ASSERT_EQ((*sse)->status(), 200);
+  std::vector<std::string> reasons;
+  for (;;) {
+    auto ev = (*sse)->Next();
+    ASSERT_TRUE(ev.ok()) << ev.status().ToString();
+    if (!*ev) break;
+    reasons.push_back(reason(nlohmann::json::parse((*ev)->data)));
+  }
+  ASSERT_EQ(reasons.size(), 4u);
+  EXPECT_EQ(reasons, (std::vector<std::string>{"", "", "", "length"}));
+}
+
 // vLLM's stop_token_ids through the OpenAI API: greedy decoding ends at the first output
 // token that is one of them (counted, its text not emitted), as with EOS.
 TEST_F(DemoModelTest, StopTokenIdsEndTheGreedyCompletionAtThatToken) {

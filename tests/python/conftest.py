@@ -158,3 +158,20 @@ def start_server():
     yield start
     for s in started:
         s.stop()
+
+
+@pytest.fixture(scope="module")
+def base_url(server) -> str:
+    """The OpenAI API of the module's server, as the OpenAI SDK takes it."""
+    return f"http://{server.http_url}/v1"
+
+
+@pytest.fixture(scope="module")
+def client(base_url):
+    """The official OpenAI SDK's client on the module's server (test_tritonclient_*.py override
+    `client` with a Triton client of their own)."""
+    import openai  # here, not at the top: most test files never need the SDK
+
+    # No retries: a 5xx (Sluice's 501s included) must fail once, not be resent twice.
+    with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60) as c:
+        yield c

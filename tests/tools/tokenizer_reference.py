@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Computes the tokenizer reference fixtures with Hugging Face's tokenizers (the Rust library,
-pinned in tests/requirements.txt); tests/unit/tokenizer_test.cc checks Sluice's tokenizer
-against them and tests/python/test_reference_fixtures.py recomputes them live.
+pinned in tests/requirements.txt); tests/unit/backends/llm/tokenizer/tokenizer_test.cc checks
+Sluice's tokenizer against them and tests/python/test_reference_fixtures.py recomputes them live.
 
   tokenizer/corpus.json                the multilingual corpus below (JSON keeps whitespace
                                        runs, tabs, \\r\\n and decomposed accents exact)

@@ -13,7 +13,7 @@
 
 #include "core/instance_supervisor.h"
 #include "core/server.h"
-#include "unit/core/fake_launcher.h"
+#include "support/fake_launcher.h"
 
 namespace sluice::core {
 namespace {

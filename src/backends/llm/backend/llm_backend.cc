@@ -490,7 +490,8 @@ class LlmBackend final : public backends::Backend {
       const auto& s = out.seqs[k];
       TritonRows row;
       row.texts = {s.text};
-      row.finishes = {std::string(FinishReasonName(s.finish_reason))};
+      row.finishes = {
+          std::string(llm_contract::FinishReasonName(ContractFinishReason(s.finish_reason)))};
       row.cumulative = {static_cast<float>(s.cumulative_logprob)};
       row.num_output = {static_cast<uint32_t>(s.token_ids.size())};
       row.logprobs = {
@@ -509,7 +510,10 @@ class LlmBackend final : public backends::Backend {
       p.text[s.index] += s.text;
       p.cumulative[s.index] = s.cumulative_logprob;
       p.num_output[s.index] = s.num_output_tokens;
-      if (s.finished()) p.finish[s.index] = std::string(FinishReasonName(s.finish_reason));
+      if (s.finished()) {
+        p.finish[s.index] =
+            std::string(llm_contract::FinishReasonName(ContractFinishReason(s.finish_reason)));
+      }
       if (p.request.output.return_logprobs) {
         auto positions = PositionLogprobsOf(*tokenizer_, s);
         auto& all = p.logprobs[s.index];

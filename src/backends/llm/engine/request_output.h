@@ -6,7 +6,6 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "backends/llm/engine/sampler.h"
@@ -16,10 +15,10 @@
 
 namespace sluice::llm {
 
+// Why a sequence ended. The backend maps it to the contract's llm_contract::FinishReason
+// (backend/llm_response.h), whose names the clients see; kError is a failed request, which
+// reaches the client as its error, not as a finish reason.
 enum class FinishReason { kNone, kStop, kLength, kAbort, kError };
-
-// "stop", "length", "abort", "error"; "" for kNone (OpenAI / vLLM spelling).
-std::string_view FinishReasonName(FinishReason reason);
 
 // What one of the request's n sequences produced in one step.
 struct SequenceOutput {

@@ -78,6 +78,97 @@ const SafeTensor* SafetensorsFile::Find(std::string_view tensor_name) const {
   return it == index_.end() ? nullptr : &tensors_[it->second];
 }
 
+namespace {
+
+// One tensor's header entry (dtype, shape, data_offsets), checked against the data section:
+// `data_size` bytes at `data`.
+Result<SafeTensor> ParseTensorEntry(const std::string& key, const nlohmann::json& value,
+                                    const std::byte* data, uint64_t data_size) {
+  const std::string what = "tensor " + Quote(key);
+  if (key.empty() || key.size() > SafetensorsFile::kMaxNameBytes) {
+    return InvalidArgument(what + ": name length " + std::to_string(key.size()) + " outside [1, " +
+                           std::to_string(SafetensorsFile::kMaxNameBytes) + "]");
+  }
+  if (!value.is_object()) return InvalidArgument(what + ": entry is not an object");
+  auto dtype_it = value.find("dtype");
+  auto shape_it = value.find("shape");
+  auto offsets_it = value.find("data_offsets");
+  if (dtype_it == value.end() || !dtype_it->is_string()) {
+    return InvalidArgument(what + ": missing or non-string 'dtype'");
+  }
+  SafeTensor t;
+  t.name = key;
+  auto dtype = ParseDType(dtype_it->get<std::string>());
+  if (!dtype.ok()) return dtype.status().WithPrefix(what);
+  t.dtype = *dtype;
+  if (shape_it == value.end() || !shape_it->is_array()) {
+    return InvalidArgument(what + ": missing or non-array 'shape'");
+  }
+  if (shape_it->size() > SafetensorsFile::kMaxRank) {
+    return InvalidArgument(what + ": rank " + std::to_string(shape_it->size()) +
+                           " exceeds the limit of " + std::to_string(SafetensorsFile::kMaxRank));
+  }
+  uint64_t elements = 1;
+  for (const auto& dim : *shape_it) {
+    if (!dim.is_number_unsigned()) {
+      return InvalidArgument(what + ": shape holds a value that is not a non-negative integer");
+    }
+    const uint64_t d = dim.get<uint64_t>();
+    if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+        (d != 0 && elements > std::numeric_limits<uint64_t>::max() / d)) {
+      return InvalidArgument(what + ": shape's element count overflows");
+    }
+    elements *= d;
+    t.shape.push_back(static_cast<int64_t>(d));
+  }
+  const uint64_t size = StDTypeSize(t.dtype);
+  if (elements > std::numeric_limits<uint64_t>::max() / size) {
+    return InvalidArgument(what + ": shape's byte size overflows");
+  }
+  const uint64_t expected = elements * size;
+  if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
+      !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned()) {
+    return InvalidArgument(what + ": 'data_offsets' must be two non-negative integers");
+  }
+  const uint64_t begin = (*offsets_it)[0].get<uint64_t>();
+  const uint64_t end = (*offsets_it)[1].get<uint64_t>();
+  if (begin > end || end > data_size) {
+    return InvalidArgument(what + ": data_offsets [" + std::to_string(begin) + ", " +
+                           std::to_string(end) + ") outside the data section (" +
+                           std::to_string(data_size) + " bytes)");
+  }
+  if (end - begin != expected) {
+    return InvalidArgument(what + ": data_offsets span " + std::to_string(end - begin) +
+                           " bytes but shape x " + std::string(StDTypeName(t.dtype)) + " needs " +
+                           std::to_string(expected));
+  }
+  t.elements = elements;
+  t.data = data + begin;
+  t.bytes = static_cast<size_t>(expected);
+  return t;
+}
+
+// No two tensors may share bytes: sort by offset and compare neighbours.
+Status CheckNoOverlap(const std::vector<SafeTensor>& tensors) {
+  std::vector<const SafeTensor*> by_offset;
+  by_offset.reserve(tensors.size());
+  for (const auto& t : tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const SafeTensor* a, const SafeTensor* b) { return a->data < b->data; });
+  const SafeTensor* furthest = nullptr;  // the non-empty tensor reaching furthest so far
+  for (const SafeTensor* cur : by_offset) {
+    if (cur->bytes == 0) continue;
+    if (furthest != nullptr && cur->data < furthest->data + furthest->bytes) {
+      return InvalidArgument("tensor " + Quote(cur->name) + ": data overlaps tensor " +
+                             Quote(furthest->name));
+    }
+    furthest = cur;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status SafetensorsFile::Parse() {
   const size_t file_size = mapping_->size();
   if (file_size < 8) {
@@ -118,87 +209,11 @@ Status SafetensorsFile::Parse() {
       }
       continue;
     }
-    const std::string what = "tensor " + Quote(key);
-    if (key.empty() || key.size() > kMaxNameBytes) {
-      return InvalidArgument(what + ": name length " + std::to_string(key.size()) +
-                             " outside [1, " + std::to_string(kMaxNameBytes) + "]");
-    }
-    if (!value.is_object()) return InvalidArgument(what + ": entry is not an object");
-    auto dtype_it = value.find("dtype");
-    auto shape_it = value.find("shape");
-    auto offsets_it = value.find("data_offsets");
-    if (dtype_it == value.end() || !dtype_it->is_string()) {
-      return InvalidArgument(what + ": missing or non-string 'dtype'");
-    }
-    SafeTensor t;
-    t.name = key;
-    auto dtype = ParseDType(dtype_it->get<std::string>());
-    if (!dtype.ok()) return dtype.status().WithPrefix(what);
-    t.dtype = *dtype;
-    if (shape_it == value.end() || !shape_it->is_array()) {
-      return InvalidArgument(what + ": missing or non-array 'shape'");
-    }
-    if (shape_it->size() > kMaxRank) {
-      return InvalidArgument(what + ": rank " + std::to_string(shape_it->size()) +
-                             " exceeds the limit of " + std::to_string(kMaxRank));
-    }
-    uint64_t elements = 1;
-    for (const auto& dim : *shape_it) {
-      if (!dim.is_number_unsigned()) {
-        return InvalidArgument(what + ": shape holds a value that is not a non-negative integer");
-      }
-      const uint64_t d = dim.get<uint64_t>();
-      if (d > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
-          (d != 0 && elements > std::numeric_limits<uint64_t>::max() / d)) {
-        return InvalidArgument(what + ": shape's element count overflows");
-      }
-      elements *= d;
-      t.shape.push_back(static_cast<int64_t>(d));
-    }
-    const uint64_t size = StDTypeSize(t.dtype);
-    if (elements > std::numeric_limits<uint64_t>::max() / size) {
-      return InvalidArgument(what + ": shape's byte size overflows");
-    }
-    const uint64_t expected = elements * size;
-    if (offsets_it == value.end() || !offsets_it->is_array() || offsets_it->size() != 2 ||
-        !(*offsets_it)[0].is_number_unsigned() || !(*offsets_it)[1].is_number_unsigned()) {
-      return InvalidArgument(what + ": 'data_offsets' must be two non-negative integers");
-    }
-    const uint64_t begin = (*offsets_it)[0].get<uint64_t>();
-    const uint64_t end = (*offsets_it)[1].get<uint64_t>();
-    if (begin > end || end > data_size) {
-      return InvalidArgument(what + ": data_offsets [" + std::to_string(begin) + ", " +
-                             std::to_string(end) + ") outside the data section (" +
-                             std::to_string(data_size) + " bytes)");
-    }
-    if (end - begin != expected) {
-      return InvalidArgument(what + ": data_offsets span " + std::to_string(end - begin) +
-                             " bytes but shape x " + std::string(StDTypeName(t.dtype)) + " needs " +
-                             std::to_string(expected));
-    }
-    t.elements = elements;
-    t.data = data + begin;
-    t.bytes = static_cast<size_t>(expected);
+    ASSIGN_OR_RETURN(SafeTensor t, ParseTensorEntry(key, value, data, data_size));
     index_.emplace(key, tensors_.size());
     tensors_.push_back(std::move(t));
   }
-
-  // No two tensors may share bytes: sort by offset and compare neighbours.
-  std::vector<const SafeTensor*> by_offset;
-  by_offset.reserve(tensors_.size());
-  for (const auto& t : tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const SafeTensor* a, const SafeTensor* b) { return a->data < b->data; });
-  const SafeTensor* furthest = nullptr;  // the non-empty tensor reaching furthest so far
-  for (const SafeTensor* cur : by_offset) {
-    if (cur->bytes == 0) continue;
-    if (furthest != nullptr && cur->data < furthest->data + furthest->bytes) {
-      return InvalidArgument("tensor " + Quote(cur->name) + ": data overlaps tensor " +
-                             Quote(furthest->name));
-    }
-    furthest = cur;
-  }
-  return Status::Ok();
+  return CheckNoOverlap(tensors_);
 }
 
 }  // namespace sluice::llm

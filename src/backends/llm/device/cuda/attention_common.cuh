@@ -1,8 +1,9 @@
 #pragma once
-// What attention.cu's kernels and the tensor-core prefill (attention_prefill_tc.cu) share: the
-// launch parameters, the paged-cache slot lookup, the prefill tile map (which sequence and
-// tile a block serves; graph-safe bounds from the step's scalars), and the tensor-core
-// prefill's entry point. Internal to the CUDA device's attention.
+// What the attention kernels' files share (attention.cu's overview: attention_decode.cu,
+// attention_prefill.cu, attention_prefill_tc.cu): the launch parameters, 16-byte chunk loads,
+// cp.async, the paged-cache slot lookup, the prefill tile map (which sequence and tile a block
+// serves; graph-safe bounds from the step's scalars), and each file's entry point. Internal to
+// the CUDA device's attention.
 
 #include <algorithm>
 #include <cstdint>
@@ -54,6 +55,28 @@ __device__ __forceinline__ void CpAsyncWait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
+// 16-byte chunks of 8 bf16 (a row of K, V or q is head_dim / 8 of them), read through the
+// read-only cache, to and from 8 floats.
+__device__ __forceinline__ uint4 LoadChunk(const bf16* p) {
+  return __ldg(reinterpret_cast<const uint4*>(p));
+}
+__device__ __forceinline__ void ChunkToFloat(const uint4& raw, float (&f)[8]) {
+  const __nv_bfloat162* h = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 v = __bfloat1622float2(h[i]);
+    f[2 * i] = v.x;
+    f[2 * i + 1] = v.y;
+  }
+}
+__device__ __forceinline__ uint4 FloatToChunk(const float (&f)[8]) {
+  uint4 raw;
+  __nv_bfloat162* h = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int i = 0; i < 4; ++i) h[i] = __floats2bfloat162_rn(f[2 * i], f[2 * i + 1]);
+  return raw;
+}
+
 // Cache slot of position `pos` of a sequence whose block ids start at `table`.
 __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
   return table[pos / block_size] * block_size + pos % block_size;
@@ -102,6 +125,17 @@ inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_t
                           per_tile;
   return std::min(by_seq, by_rows);
 }
+
+// The decode sequences' attention (attention_decode.cu): DecodeKernel, then CombineKernel
+// for the sequences whose context was split. Sets p.max_parts and p's partials in `workspace`:
+// DecodeWorkspaceBytes' bytes for the most partitions, fewer bytes only lower their number.
+size_t DecodeWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape);
+void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, void* workspace,
+                           size_t workspace_bytes, AttnParams& p, cudaStream_t stream);
+
+// The prefill rows of `step` on CUDA cores (attention_prefill.cu): any head_dim Attention()
+// takes.
+void LaunchPrefillOnCudaCores(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
 
 // Whether the tensor-core prefill takes this head_dim (64, 96, 128, 256).
 constexpr bool PrefillOnTensorCoresFits(int head_dim) {

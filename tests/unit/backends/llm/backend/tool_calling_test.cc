@@ -19,7 +19,7 @@
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/structured/json_schema_compiler.h"
 #include "ipc/llm_contract_codec.h"
-#include "unit/structured_test_util.h"
+#include "support/structured_test_util.h"
 
 namespace sluice::llm {
 namespace {

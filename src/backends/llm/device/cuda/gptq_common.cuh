@@ -1,0 +1,53 @@
+#pragma once
+// What the GPTQ kernels of gptq_kernels.cu (the column layout) and gptq_mma.cu (the tensor-core
+// layout) share: reading a packed word's values, the column-to-part map of fused weights, the
+// grid size, and the tensor-core layout's entry points that gptq_kernels.cu dispatches to.
+// Internal to the CUDA device's GPTQ kernels.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/pick.cuh"
+
+namespace sluice::llm::cuda::gptq {
+
+__device__ __forceinline__ uint32_t WordOf(const uint4& v, int i) {
+  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+// The e-th value of `word` minus the zero point, exactly, for magic = 2^23 + zero.
+template <int kBits>
+__device__ __forceinline__ float Value(uint32_t word, int e, float magic) {
+  constexpr uint32_t kMask = (1u << kBits) - 1;
+  return __uint_as_float(0x4B000000u | ((word >> (kBits * e)) & kMask)) - magic;
+}
+
+// Column n's part, its column in that part, and the part's width.
+struct Column {
+  int part, col;
+};
+__device__ __forceinline__ Column ColumnOf(const GptqParts& o, int n) {
+  int p = 0;
+#pragma unroll
+  for (int i = 0; i + 1 < kGptqMaxParts; ++i) p += i + 1 < o.count && n >= o.end[i];
+  const int start = p > 0 ? Pick(o.end, p - 1) : 0;
+  return {p, n - start};
+}
+
+inline unsigned Blocks(int64_t threads, int per_block) {
+  return static_cast<unsigned>((threads + per_block - 1) / per_block);
+}
+
+// The tensor-core layout's small-batch product (gptq_mma.cu): one launch per 64 rows, as
+// GptqSmallBatchLinear documents.
+void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+               cudaStream_t stream);
+// GptqDequantize of a tensor-core-layout weight (gptq_mma.cu).
+void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
+                   int32_t out, bf16* w, cudaStream_t stream);
+
+}  // namespace sluice::llm::cuda::gptq
