@@ -98,12 +98,6 @@ def server(tmp_path_factory, request):
         print("---- sluice log (end) ----\n" + s.log()[-6000:] + "\n---- end of sluice log ----")
 
 
-@pytest.fixture(scope="module")
-def client(server) -> openai.OpenAI:
-    with openai.OpenAI(base_url=f"http://{server.http_url}/v1", api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
 def assert_still_serves(client: openai.OpenAI) -> None:
     r = client.chat.completions.create(model="hermes", messages=ASK, max_tokens=4, temperature=0)
     assert r.choices[0].finish_reason in ("stop", "length")
