@@ -382,6 +382,8 @@ class LlmBackend final : public backends::Backend {
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
     er.params = ToEngineSampling(req.sampling);
+    // Compiled here, on a prompt worker, beside other requests' compiles and the engine's steps.
+    RETURN_IF_ERROR(engine_->PrepareStructuredOutput(er));
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
     er.on_started = [sender = std::weak_ptr<backends::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
