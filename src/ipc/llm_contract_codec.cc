@@ -68,6 +68,7 @@ void PutPrompt(Out& o, const Prompt& p) {
     }
   }
   o.Bool(p.add_generation_prompt);
+  o.Str("chat_template_kwargs", p.chat_template_kwargs, kMaxChatTemplateKwargsBytes);
 }
 
 void PutSampling(Out& o, const SamplingParameters& s) {
@@ -206,6 +207,8 @@ Result<Prompt> GetPrompt(In& in) {
     ASSIGN_OR_RETURN(m.name, OptionalStr(in, "chat message name", kMaxLlmShortBytes));
   }
   ASSIGN_OR_RETURN(p.add_generation_prompt, in.Bool("add_generation_prompt"));
+  ASSIGN_OR_RETURN(p.chat_template_kwargs,
+                   in.Str("chat_template_kwargs", kMaxChatTemplateKwargsBytes));
   return p;
 }
 
@@ -322,6 +325,8 @@ Result<std::string> EncodeLlmOutput(const LlmOutput& out) {
   o.U32(out.num_prompt_tokens);
   o.U32(out.num_output_tokens);
   o.U32(out.max_model_len);
+  o.Str("output reasoning", out.reasoning, kMaxLlmTextBytes);
+  o.Bool(out.has_reasoning);
   return o.Finish();
 }
 
@@ -351,6 +356,8 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
   ASSIGN_OR_RETURN(out.num_prompt_tokens, in.U32("num_prompt_tokens"));
   ASSIGN_OR_RETURN(out.num_output_tokens, in.U32("num_output_tokens"));
   ASSIGN_OR_RETURN(out.max_model_len, in.U32("max_model_len"));
+  ASSIGN_OR_RETURN(out.reasoning, in.Str("output reasoning", kMaxLlmTextBytes));
+  ASSIGN_OR_RETURN(out.has_reasoning, in.Bool("has_reasoning"));
   RETURN_IF_ERROR(in.End("LLM output"));
   return out;
 }

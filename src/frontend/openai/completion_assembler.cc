@@ -26,6 +26,13 @@ std::string Event(const json& j) {
   return "data: " + http::DumpJson(j) + "\n\n";
 }
 
+// vLLM's reasoning fields of a chat message or delta: `reasoning`, and `reasoning_content`,
+// the name it had before, which vLLM still writes (a copy).
+void PutReasoning(json& message, const std::string& reasoning) {
+  message["reasoning"] = reasoning;
+  message["reasoning_content"] = reasoning;
+}
+
 }  // namespace
 
 CompletionAssembler::CompletionAssembler(const OpenAIRequest& request, std::string id,
@@ -43,9 +50,14 @@ std::optional<std::string> CompletionAssembler::Add(int index, const llm_contrac
   c.completion_tokens = std::max(c.completion_tokens, out.num_output_tokens);
   const std::string_view finish = llm_contract::FinishReasonName(out.finish_reason);
   if (!finish.empty()) c.finish_reason = finish == "abort" ? "stop" : std::string(finish);
+  // As vLLM: a step whose text a reasoning parser holds back (a tag's start) sends nothing.
+  const bool held = out.has_reasoning && c.started && out.text.empty() && out.reasoning.empty() &&
+                    finish.empty() && out.logprobs.empty();
   std::optional<std::string> chunk;
-  if (r_.stream) chunk = Chunk(index, c, out);
+  if (r_.stream && !held) chunk = Chunk(index, c, out);
   c.text += out.text;
+  c.reasoning += out.reasoning;
+  c.has_reasoning = c.has_reasoning || out.has_reasoning;
   if (r_.sampling.logprobs)
     c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
   return chunk;
@@ -65,6 +77,7 @@ std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract:
     json delta = json::object();
     if (!c.started) delta["role"] = "assistant";
     if (!out.text.empty() || !c.started) delta["content"] = out.text;
+    if (!out.reasoning.empty() && r_.include_reasoning) PutReasoning(delta, out.reasoning);
     choice["delta"] = delta;
     choice["logprobs"] = logprobs ? ChatLogprobs(out.logprobs) : json(nullptr);
   } else {
@@ -150,6 +163,9 @@ json CompletionAssembler::Body() const {
                    {"finish_reason", c.finish_reason.empty() ? "stop" : c.finish_reason}};
     if (r_.chat) {
       choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+      // As vLLM: beside a reasoning section, no content is null, not "".
+      if (c.has_reasoning && c.text.empty()) choice["message"]["content"] = nullptr;
+      if (c.has_reasoning && r_.include_reasoning) PutReasoning(choice["message"], c.reasoning);
       choice["logprobs"] = logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
     } else {
       const std::string& prompt = PromptOf(r_, static_cast<int>(i));

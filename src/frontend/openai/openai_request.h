@@ -30,6 +30,10 @@ struct OpenAIRequest {
   bool include_usage = false;
   bool continuous_usage = false;               // usage in every chunk (vLLM's continuous_usage_stats)
   bool echo = false;                           // completions: prompt prepended to the text
+  // Chat: vLLM's chat_template_kwargs (a JSON object's text; empty: none), for the template,
+  // and include_reasoning (false: a reasoning parser's reasoning is left out of the response).
+  std::string chat_template_kwargs;
+  bool include_reasoning = true;
   // Each choice's request has n = 1 and, when seeded, seed + its index.
   llm_contract::SamplingParameters sampling;
 };

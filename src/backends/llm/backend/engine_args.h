@@ -41,6 +41,13 @@ struct EngineArgs {
   // vLLM's `served_model_name` (a string or a list): the names the OpenAI routes answer to
   // instead of the repository's; the first is the one responses report.
   std::vector<std::string> served_model_names;
+  // vLLM's `reasoning_parser` ("deepseek_r1", "qwen3"; also read from
+  // structured_outputs_config): chat outputs' reasoning split from their content
+  // (reasoning_parser.h); empty: none.
+  std::string reasoning_parser;
+  // vLLM's structured_outputs_config.enable_in_reasoning: with a reasoning parser, structured
+  // output constrains the reasoning too; by default it starts when the reasoning ends.
+  bool structured_output_in_reasoning = false;
   std::vector<std::string> unused;  // arguments without effect on Sluice, named in a warning
 };
 

@@ -16,6 +16,7 @@
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
 #include "backends/llm/backend/prompt_pool.h"
+#include "backends/llm/backend/reasoning_parser.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
 #include "backends/llm/engine/scheduler.h"
@@ -65,6 +66,8 @@ struct Pending {
   std::map<int32_t, double> cumulative;
   std::map<int32_t, int32_t> num_output;
   std::map<int32_t, std::string> finish;
+  // Chat outputs with the model's reasoning parser: each sequence's split, as it streams.
+  std::map<int32_t, ReasoningStream> reasoning;
 };
 
 // Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
@@ -141,6 +144,11 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
     RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
+    if (!args.reasoning_parser.empty()) {
+      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
+      reasoning_parser_ = parser;
+    }
+    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
     ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
@@ -325,9 +333,13 @@ class LlmBackend final : public backends::Backend {
     using Task = llm_contract::Task;
     const bool chat = req.prompt.kind == Kind::kChat;
     std::string prompt = req.prompt.text;
+    nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
     if (chat) {
       if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
+      ASSIGN_OR_RETURN(template_kwargs, TemplateKwargs(req.prompt));
+      // As transformers' apply_chat_template: the client's kwargs over the special tokens.
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
+      for (const auto& [key, value] : template_kwargs.items()) extra[key] = value;
       ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
                                                       req.prompt.add_generation_prompt, extra));
     }
@@ -382,6 +394,13 @@ class LlmBackend final : public backends::Backend {
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
     er.params = ToEngineSampling(req.sampling);
+    if (chat && reasoning_parser_ && req.output.typed_responses) {
+      const ReasoningStream stream = reasoning_parser_->Start(prompt, template_kwargs);
+      for (int32_t i = 0; i < req.sampling.n; ++i) pending->reasoning.emplace(i, stream);
+      // As vLLM: the structured output constrains the answer, after the reasoning.
+      if (stream.has_reasoning() && !structured_output_in_reasoning_)
+        er.grammar_after = std::string(reasoning_parser_->end_tag());
+    }
     // Compiled here, on a prompt worker, beside other requests' compiles and the engine's steps.
     RETURN_IF_ERROR(engine_->PrepareStructuredOutput(er));
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
@@ -447,8 +466,12 @@ class LlmBackend final : public backends::Backend {
   void SendTypedStep(Pending& p, const RequestOutput& out) {
     const bool logprobs = p.request.sampling.logprobs.has_value();
     for (size_t k = 0; k < out.seqs.size(); ++k) {
-      auto tensor =
-          LlmOutputTensor(TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs));
+      llm_contract::LlmOutput typed =
+          TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs);
+      // The reasoning parser first; a tool-call parser reads the content it leaves in typed.text.
+      if (auto it = p.reasoning.find(typed.index); it != p.reasoning.end())
+        SplitReasoning(it->second, typed);
+      auto tensor = LlmOutputTensor(typed);
       if (!tensor.ok()) {
         (void)p.sender->SendError(tensor.status());
         return;
@@ -516,6 +539,8 @@ class LlmBackend final : public backends::Backend {
   int engine_index_ = 0;  // the instance index: vLLM's `engine` label
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
+  std::optional<ReasoningParser> reasoning_parser_;  // constant after Initialize
+  bool structured_output_in_reasoning_ = false;      // constant after Initialize
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
   std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
   Mutex mu_;  // taken before the prompt pool's and the engine's locks
