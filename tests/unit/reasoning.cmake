@@ -17,3 +17,7 @@ sluice_add_test(openai_reasoning_test
 sluice_add_test(grammar_compile_off_engine_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/backends/llm/backend/grammar_compile_off_engine_test.cc
   DEPS sluice_llm_backend sluice_device_cpu LABELS unit)
+# Regressions that the random schemas of tests/python/test_random_schemas.py found.
+sluice_add_test(json_schema_formats_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/backends/llm/structured/json_schema_formats_test.cc
+  DEPS sluice_structured LABELS unit)
