@@ -160,25 +160,30 @@ TEST(ReasoningParserTest, StartFollowsThePromptAndEnableThinking) {
             (Split{"", "<think>a</think>b"}));
 }
 
+// One typed output of `text` through `stream`.
+llm_contract::LlmOutput Typed(
+    ReasoningStream& stream, std::string text,
+    llm_contract::FinishReason finish = llm_contract::FinishReason::kNone) {
+  llm_contract::LlmOutput out;
+  out.text = std::move(text);
+  out.finish_reason = finish;
+  SplitReasoning(stream, out);
+  return out;
+}
+
 // The typed output: reasoning and content apart, the held-back text with the finish.
 TEST(ReasoningParserTest, SplitReasoningFillsTheTypedOutput) {
   ReasoningStream s = ReasoningStream::InReasoning();
-  llm_contract::LlmOutput a;
-  a.text = "<think>Let me see</thi";
-  SplitReasoning(s, a);
+  const llm_contract::LlmOutput a = Typed(s, "<think>Let me see</thi");
   EXPECT_EQ(a.reasoning, "Let me see");
   EXPECT_EQ(a.text, "");
   EXPECT_TRUE(a.has_reasoning);
-  llm_contract::LlmOutput b;
-  b.text = "nk";
-  b.finish_reason = llm_contract::FinishReason::kLength;  // cut inside a would-be tag
-  SplitReasoning(s, b);
+  // Cut inside a would-be tag: the held-back bytes were reasoning.
+  const llm_contract::LlmOutput b = Typed(s, "nk", llm_contract::FinishReason::kLength);
   EXPECT_EQ(b.reasoning, "</think");
   EXPECT_EQ(b.text, "");
   ReasoningStream c = ReasoningStream::ContentOnly();
-  llm_contract::LlmOutput d;
-  d.text = "Hi";
-  SplitReasoning(c, d);
+  const llm_contract::LlmOutput d = Typed(c, "Hi");
   EXPECT_EQ(d.text, "Hi");
   EXPECT_EQ(d.reasoning, "");
   EXPECT_FALSE(d.has_reasoning);
