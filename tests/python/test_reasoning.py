@@ -144,13 +144,27 @@ def test_r1_output_starts_inside_the_reasoning(client):
     assert (reasoning, content, finish) == (m["reasoning"], "", "length")
 
 
-def test_r1_structured_output_waits_for_the_end_of_the_reasoning(client):
+def test_r1_structured_output_waits_for_the_end_of_the_reasoning(client, server):
     # The grammar would make the first byte '{'; the reasoning is free text, the answer never came.
     c = client.chat.completions.create(model="r1", messages=CHAT, temperature=1.0, max_tokens=16, seed=5,
                                        response_format={"type": "json_object"}).choices[0]
     m = c.message.model_dump()
     assert c.finish_reason == "length" and m["content"] is None, m
     assert not m["reasoning"].lstrip().startswith("{"), m
+    # As vLLM's engine, for every request to the model: completions and Triton's generate too
+    # (their text is not split).
+    r = client.completions.create(model="r1", prompt="Once upon a time", temperature=1.0, max_tokens=16, seed=5,
+                                  extra_body={"guided_regex": "[0-9]+"})
+    assert r.choices[0].finish_reason == "length" and not r.choices[0].text.isdigit(), r.choices[0].text
+    sampling = {"guided_regex": "[0-9]+", "temperature": 1.0, "max_tokens": 16, "seed": 5}
+    g = requests.post(f"http://{server.http_url}/v2/models/r1/generate", timeout=60,
+                      json={"text_input": "Once upon a time", "sampling_parameters": json.dumps(sampling),
+                            "exclude_input_in_output": True})
+    assert g.status_code == 200 and not g.json()["text_output"].isdigit(), g.text
+    # A prompt that closed the reasoning: the grammar holds from the first token.
+    r = client.completions.create(model="r1", prompt="<think>\nDone.\n</think>\n\n", temperature=1.0,
+                                  max_tokens=16, seed=5, extra_body={"guided_regex": "[0-9]{1,4}"})
+    assert re.fullmatch("[0-9]{1,4}", r.choices[0].text), r.choices[0].text
 
 
 def test_completions_and_triton_generate_keep_the_raw_text(client, server):

@@ -394,13 +394,7 @@ class LlmBackend final : public backends::Backend {
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
     er.params = ToEngineSampling(req.sampling);
-    if (chat && reasoning_parser_ && req.output.typed_responses) {
-      const ReasoningStream stream = reasoning_parser_->Start(prompt, template_kwargs);
-      for (int32_t i = 0; i < req.sampling.n; ++i) pending->reasoning.emplace(i, stream);
-      // As vLLM: the structured output constrains the answer, after the reasoning.
-      if (stream.has_reasoning() && !structured_output_in_reasoning_)
-        er.grammar_after = std::string(reasoning_parser_->end_tag());
-    }
+    if (reasoning_parser_) StartReasoning(req, prompt, template_kwargs, *pending, er);
     // Compiled here, on a prompt worker, beside other requests' compiles and the engine's steps.
     RETURN_IF_ERROR(engine_->PrepareStructuredOutput(er));
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
@@ -409,6 +403,29 @@ class LlmBackend final : public backends::Backend {
     };
     admission->emplace(Admission{std::move(pending), std::move(er)});
     return Status::Ok();
+  }
+
+  // With a reasoning parser (reasoning_parser.h): a chat output's split into reasoning and
+  // content, and, as vLLM's engine does for every request, structured output that waits for the
+  // reasoning's end unless the prompt ended it (or enable_in_reasoning).
+  void StartReasoning(const llm_contract::LlmRequest& req, const std::string& prompt,
+                      const nlohmann::ordered_json& template_kwargs, Pending& pending,
+                      EngineRequest& er) const {
+    using Kind = llm_contract::Prompt::Kind;
+    const bool split = req.prompt.kind == Kind::kChat && req.output.typed_responses;
+    bool in_reasoning = false;
+    if (split) {
+      const ReasoningStream stream = reasoning_parser_->Start(prompt, template_kwargs);
+      for (int32_t i = 0; i < req.sampling.n; ++i) pending.reasoning.emplace(i, stream);
+      in_reasoning = stream.has_reasoning();
+    }
+    if (!er.params.structured_output || structured_output_in_reasoning_) return;
+    if (!split) {
+      in_reasoning = !PromptEndsReasoning(req.prompt.kind == Kind::kTokenIds
+                                              ? tokenizer_->Decode(er.prompt_token_ids, false)
+                                              : prompt);
+    }
+    if (in_reasoning) er.grammar_after = std::string(reasoning_parser_->end_tag());
   }
 
   // vLLM's /detokenize: the ids' text, special tokens kept.
