@@ -160,6 +160,7 @@ void WriteLlmContractSeeds(const std::string& dir) {
   chat.sampling.structured_output =
       StructuredOutput{StructuredOutput::Kind::kJsonSchema,
                        R"({"type":"object","properties":{"a":{"type":"integer"}}})"};
+  chat.prompt.chat_template_kwargs = R"({"enable_thinking":false})";
   chat.output.stream = chat.output.exclude_input_in_output = chat.output.typed_responses = true;
   LlmRequest tokens;
   tokens.prompt.kind = Prompt::Kind::kTokenIds;
@@ -174,6 +175,8 @@ void WriteLlmContractSeeds(const std::string& dir) {
       {{3281, "Once", "Once", -0.25f}, {{3281, "Once", "Once", -0.25f}, {11, ",", ",", -2.5f}}}};
   out.num_prompt_tokens = 4;
   out.num_output_tokens = 1;
+  out.reasoning = "Hm.";
+  out.has_reasoning = true;
   Write(dir + "/request_chat.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(chat));
   LlmRequest choice;
   choice.prompt.text = "Yes or no?";

@@ -47,6 +47,8 @@ struct ChatMessage {
   bool operator==(const ChatMessage&) const = default;
 };
 
+inline constexpr size_t kMaxChatTemplateKwargsBytes = 64u << 10;
+
 // The prompt: text, token ids (OpenAI's token-id prompts), or chat messages that the model's
 // chat template renders.
 struct Prompt {
@@ -56,6 +58,10 @@ struct Prompt {
   std::vector<int32_t> token_ids;     // kTokenIds
   std::vector<ChatMessage> messages;  // kChat
   bool add_generation_prompt = true;  // kChat
+  // kChat: vLLM's chat_template_kwargs, a JSON object of extra template variables (e.g.
+  // {"enable_thinking": false}) given to the template as they are; empty: none. Data for the
+  // template, so it travels as the client's JSON text (at most kMaxChatTemplateKwargsBytes).
+  std::string chat_template_kwargs;
   bool operator==(const Prompt&) const = default;
 };
 
@@ -268,6 +274,11 @@ struct LlmOutput {
   uint32_t num_output_tokens = 0;  // so far
   uint32_t max_model_len = 0;      // tokenize replies
   std::vector<ToolCallDelta> tool_calls;  // parsed out of the new text (tool_choice not none)
+  // A chat output split by the model's reasoning parser (model.json reasoning_parser): the new
+  // reasoning text here, the new content in `text`. has_reasoning: the output has a reasoning
+  // section (vLLM's `reasoning` is then a string, possibly empty, else null).
+  std::string reasoning;
+  bool has_reasoning = false;
   bool operator==(const LlmOutput&) const = default;
 };
 

@@ -101,6 +101,7 @@ void PutPrompt(Out& o, const Prompt& p) {
     }
   }
   o.Bool(p.add_generation_prompt);
+  o.Str("chat_template_kwargs", p.chat_template_kwargs, kMaxChatTemplateKwargsBytes);
 }
 
 void PutSampling(Out& o, const SamplingParameters& s) {
@@ -274,6 +275,8 @@ Result<Prompt> GetPrompt(In& in) {
     RETURN_IF_ERROR(GetMessageToolFields(in, m));
   }
   ASSIGN_OR_RETURN(p.add_generation_prompt, in.Bool("add_generation_prompt"));
+  ASSIGN_OR_RETURN(p.chat_template_kwargs,
+                   in.Str("chat_template_kwargs", kMaxChatTemplateKwargsBytes));
   return p;
 }
 
@@ -399,6 +402,8 @@ Result<std::string> EncodeLlmOutput(const LlmOutput& out) {
       o.Str("tool call delta arguments", d.arguments, kMaxLlmTextBytes);
     }
   }
+  o.Str("output reasoning", out.reasoning, kMaxLlmTextBytes);
+  o.Bool(out.has_reasoning);
   return o.Finish();
 }
 
@@ -439,6 +444,8 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
     ASSIGN_OR_RETURN(d.name, in.Str("tool call delta name", kMaxToolNameBytes));
     ASSIGN_OR_RETURN(d.arguments, in.Str("tool call delta arguments", kMaxLlmTextBytes));
   }
+  ASSIGN_OR_RETURN(out.reasoning, in.Str("output reasoning", kMaxLlmTextBytes));
+  ASSIGN_OR_RETURN(out.has_reasoning, in.Bool("has_reasoning"));
   RETURN_IF_ERROR(in.End("LLM output"));
   return out;
 }

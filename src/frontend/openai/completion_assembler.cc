@@ -27,6 +27,13 @@ std::string Event(const json& j) {
   return "data: " + http::DumpJson(j) + "\n\n";
 }
 
+// vLLM's reasoning fields of a chat message or delta: `reasoning`, and `reasoning_content`,
+// the name it had before, which vLLM still writes (a copy).
+void PutReasoning(json& message, const std::string& reasoning) {
+  message["reasoning"] = reasoning;
+  message["reasoning_content"] = reasoning;
+}
+
 }  // namespace
 
 CompletionAssembler::CompletionAssembler(const OpenAIRequest& request, std::string id,
@@ -45,13 +52,17 @@ std::optional<std::string> CompletionAssembler::Add(int index, const llm_contrac
   const std::string_view finish = llm_contract::FinishReasonName(out.finish_reason);
   if (!finish.empty()) c.finish_reason = finish == "abort" ? "stop" : std::string(finish);
   const std::vector<json> tool_calls = c.tool_calls.Add(out.tool_calls, r_.parallel_tool_calls);
-  // With tool calls parsed, text held back (a tag that may begin) makes no chunk (vLLM's).
-  const bool held_back = r_.tool_choice.kind != llm_contract::ToolChoice::Kind::kNone &&
-                         c.started && out.text.empty() && tool_calls.empty() && finish.empty() &&
-                         !r_.sampling.logprobs;
+  // As vLLM: a step whose text a parser holds back (what may begin a tool call's tag or a
+  // reasoning section's) sends no chunk.
+  const bool parsing =
+      r_.tool_choice.kind != llm_contract::ToolChoice::Kind::kNone || out.has_reasoning;
+  const bool held_back = parsing && c.started && out.text.empty() && out.reasoning.empty() &&
+                         tool_calls.empty() && finish.empty() && out.logprobs.empty();
   std::optional<std::string> chunk;
   if (r_.stream && !held_back) chunk = Chunk(index, c, out, tool_calls);
   c.text += out.text;
+  c.reasoning += out.reasoning;
+  c.has_reasoning = c.has_reasoning || out.has_reasoning;
   if (r_.sampling.logprobs)
     c.logprobs.insert(c.logprobs.end(), out.logprobs.begin(), out.logprobs.end());
   return chunk;
@@ -79,6 +90,7 @@ std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract:
     json delta = json::object();
     if (!c.started) delta["role"] = "assistant";
     if (!out.text.empty() || !c.started) delta["content"] = out.text;
+    if (!out.reasoning.empty() && r_.include_reasoning) PutReasoning(delta, out.reasoning);
     choice["delta"] = delta;
     choice["logprobs"] = logprobs ? ChatLogprobs(out.logprobs) : json(nullptr);
   } else {
@@ -96,7 +108,7 @@ std::string CompletionAssembler::Chunk(int index, Choice& c, const llm_contract:
   // piece of a call; the last one carries the finish reason, the first one the logprobs.
   json positions = choice["logprobs"];
   std::string events;
-  if (first || !out.text.empty()) {
+  if (first || !out.text.empty() || (!out.reasoning.empty() && r_.include_reasoning)) {
     choice["finish_reason"] = nullptr;
     events += ChoiceEvent(std::move(choice));
     positions = nullptr;
@@ -186,6 +198,9 @@ json CompletionAssembler::Body() const {
         if (c.text.empty()) choice["message"]["content"] = nullptr;
         choice["message"]["tool_calls"] = c.tool_calls.MessageToolCalls();
       }
+      // As vLLM: beside a reasoning section, no content is null, not "".
+      if (c.has_reasoning && c.text.empty()) choice["message"]["content"] = nullptr;
+      if (c.has_reasoning && r_.include_reasoning) PutReasoning(choice["message"], c.reasoning);
       choice["logprobs"] = logprobs ? ChatLogprobs(c.logprobs) : json(nullptr);
     } else {
       const std::string& prompt = PromptOf(r_, static_cast<int>(i));

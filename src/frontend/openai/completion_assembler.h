@@ -4,8 +4,9 @@
 // (`data: {...}\n\n`, the closing usage or error chunk and `data: [DONE]`) and the
 // non-streamed body, with logprobs in the endpoint's shape (chat: content[] with top_logprobs;
 // completions: tokens, token_logprobs, top_logprobs, text_offset), tool calls in OpenAI's
-// (tool_call_accumulator.h) and usage counted as OpenAI and vLLM count it. Pure: no threads,
-// no I/O; the caller serialises calls.
+// (tool_call_accumulator.h) and usage counted as OpenAI and vLLM count it. A model's reasoning
+// parser's reasoning is written as vLLM writes it: message/delta `reasoning` and its older
+// name `reasoning_content`. Pure: no threads, no I/O; the caller serialises calls.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -42,6 +43,9 @@ class CompletionAssembler {
  private:
   struct Choice {
     std::string text;
+    // A reasoning parser's split (chat): the reasoning, and whether there is a section of it.
+    std::string reasoning;
+    bool has_reasoning = false;
     std::string finish_reason;
     std::vector<llm_contract::PositionLogprobs> logprobs;
     uint32_t prompt_tokens = 0, completion_tokens = 0;

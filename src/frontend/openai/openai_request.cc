@@ -303,6 +303,31 @@ Status ReadToolFields(const json& body, const nlohmann::ordered_json* in_order, 
   return Status::Ok();
 }
 
+// Chat: vLLM's chat_template_kwargs (kept as the client's JSON text, for the template) and
+// include_reasoning. `in_order` (optional): the body with its members in the client's order.
+Status ParseChatOptions(const json& body, const nlohmann::ordered_json* in_order,
+                        OpenAIRequest& r) {
+  if (Has(body, "chat_template_kwargs")) {
+    const json& kwargs = body["chat_template_kwargs"];
+    if (!kwargs.is_object())
+      return FieldError("chat_template_kwargs", "must be an object of template variables");
+    const auto replace = json::error_handler_t::replace;
+    r.chat_template_kwargs =
+        in_order == nullptr ? kwargs.dump(-1, ' ', false, replace)
+                            : (*in_order)["chat_template_kwargs"].dump(-1, ' ', false, replace);
+    if (r.chat_template_kwargs.size() > llm_contract::kMaxChatTemplateKwargsBytes)
+      return FieldError("chat_template_kwargs",
+                        "has " + std::to_string(r.chat_template_kwargs.size()) +
+                            " bytes, more than " +
+                            std::to_string(llm_contract::kMaxChatTemplateKwargsBytes));
+  }
+  if (Has(body, "include_reasoning")) {
+    ASSIGN_OR_RETURN(r.include_reasoning,
+                     jf::Boolean(body["include_reasoning"], "include_reasoning"));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const json& body) {
@@ -333,6 +358,7 @@ Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat,
   r.model = body["model"];
   if (chat) {
     ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
+    RETURN_IF_ERROR(ParseChatOptions(body, in_order, r));
   } else {
     RETURN_IF_ERROR(ParseCompletionPrompt(body, r));
   }
@@ -378,6 +404,7 @@ llm_contract::LlmRequest ChoiceContract(const OpenAIRequest& r, int index) {
     c.tools = r.tools;
     c.tool_choice = r.tool_choice;
     c.parallel_tool_calls = r.parallel_tool_calls;
+    c.prompt.chat_template_kwargs = r.chat_template_kwargs;
   } else if (!r.token_prompts.empty()) {
     c.prompt.kind = Kind::kTokenIds;
     c.prompt.token_ids = r.token_prompts[index / r.n];

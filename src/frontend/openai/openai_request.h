@@ -34,6 +34,10 @@ struct OpenAIRequest {
   std::vector<llm_contract::ToolDefinition> tools;
   llm_contract::ToolChoice tool_choice;
   bool parallel_tool_calls = true;
+  // Chat: vLLM's chat_template_kwargs (a JSON object's text; empty: none), for the template,
+  // and include_reasoning (false: a reasoning parser's reasoning is left out of the response).
+  std::string chat_template_kwargs;
+  bool include_reasoning = true;
   // Each choice's request has n = 1 and, when seeded, seed + its index.
   llm_contract::SamplingParameters sampling;
 };

@@ -72,7 +72,8 @@ TEST(ToolContractCodecTest, HostileToolFieldsAreRefused) {
   LlmOutput out;
   out.tool_calls = {{0, "f", ""}};
   std::string o = *ipc::EncodeLlmOutput(out);
-  const size_t count_at = o.size() - 4 - 4 - 1 - 4 - 4;  // count, index, name ("f"), arguments
+  // count, index, name ("f"), arguments, then the reasoning (an empty string, has_reasoning).
+  const size_t count_at = o.size() - 4 - 4 - 1 - 4 - 4 - (4 + 1);
   std::string lying = o;
   lying[count_at + 2] = 0x7f;
   EXPECT_FALSE(ipc::DecodeLlmOutput(lying).ok());

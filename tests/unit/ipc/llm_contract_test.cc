@@ -26,6 +26,7 @@ LlmRequest FullRequest() {
                        {.role = "user", .content = std::string("h\0i", 3), .name = "ann"},
                        {.role = "assistant"}};
   r.prompt.add_generation_prompt = false;
+  r.prompt.chat_template_kwargs = R"({"enable_thinking": false})";
   SamplingParameters& s = r.sampling;
   s.n = 3;
   s.temperature = 0.7;
@@ -64,6 +65,8 @@ LlmOutput FullOutput() {
   o.num_prompt_tokens = 4;
   o.num_output_tokens = 2;
   o.max_model_len = 512;
+  o.reasoning = "Hm.\n";
+  o.has_reasoning = true;
   return o;
 }
 

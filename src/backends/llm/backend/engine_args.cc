@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "backends/llm/backend/reasoning_parser.h"
 #include "common/json_fields.h"
 
 namespace sluice::llm {
@@ -182,6 +183,62 @@ Result<bool> ApplyTextArg(const std::string& what, const std::string& key, const
   return true;
 }
 
+Status SetReasoningParser(const std::string& what, const std::string& key, const json& v,
+                          EngineArgs& a) {
+  if (v.is_null()) return Status::Ok();
+  if (!v.is_string()) return InvalidArgument(what + ": '" + key + "' must be a string");
+  const std::string name = v.get<std::string>();
+  if (name.empty()) return Status::Ok();
+  auto parser = ReasoningParser::Create(name);
+  if (!parser.ok()) return parser.status().WithPrefix(what);
+  a.reasoning_parser = name;
+  return Status::Ok();
+}
+
+// vLLM's structured_outputs_config (an object, or its JSON text): the reasoning parser and
+// whether structured output applies inside the reasoning. Sluice's one grammar engine is
+// vLLM's "auto" backend; it never writes whitespace in JSON (disable_any_whitespace either way)
+// and has nothing to fall back to (disable_fallback).
+Status ApplyStructuredOutputsConfig(const std::string& what, json v, EngineArgs& a) {
+  const std::string arg = "'structured_outputs_config'";
+  if (v.is_string()) v = json::parse(v.get<std::string>(), nullptr, /*allow_exceptions=*/false);
+  if (v.is_null()) return Status::Ok();
+  if (!v.is_object()) return InvalidArgument(what + ": " + arg + " must be an object");
+  for (auto& [key, value] : v.items()) {
+    const std::string field = arg + " field '" + key.substr(0, 64) + "'";
+    if (key == "reasoning_parser") {
+      RETURN_IF_ERROR(SetReasoningParser(what, key, value, a));
+    } else if (key == "enable_in_reasoning") {
+      ASSIGN_OR_RETURN(a.structured_output_in_reasoning, AsBool(value, key));
+    } else if (key == "disable_fallback" || key == "disable_any_whitespace") {
+      RETURN_IF_ERROR(AsBool(value, key).status());
+    } else if (key == "backend") {
+      if (!value.is_null() && value != "auto")
+        return InvalidArgument(what + ": " + field + " = " + value.dump().substr(0, 64) +
+                               " is not supported (Sluice's own grammar engine: \"auto\")");
+    } else if (key == "disable_additional_properties" || key == "reasoning_parser_plugin") {
+      if (!value.is_null() && value != false && value != "")
+        return InvalidArgument(what + ": " + field + " is not supported");
+    } else {
+      return InvalidArgument(what + ": unknown " + field);
+    }
+  }
+  return Status::Ok();
+}
+
+// The reasoning arguments; false when `key` is none of them.
+Result<bool> ApplyReasoningArg(const std::string& what, const std::string& key, const json& v,
+                               EngineArgs& a) {
+  if (key == "reasoning_parser") {
+    RETURN_IF_ERROR(SetReasoningParser(what, key, v, a));
+  } else if (key == "structured_outputs_config") {
+    RETURN_IF_ERROR(ApplyStructuredOutputsConfig(what, v, a));
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::string& what) {
@@ -209,6 +266,10 @@ Result<EngineArgs> ParseEngineArgs(const std::string& json_text, const std::stri
     } else if (Result<bool> text = ApplyTextArg(what, key, v, a); !text.ok()) {
       return text.status();
     } else if (*text) {
+      continue;
+    } else if (Result<bool> reasoning = ApplyReasoningArg(what, key, v, a); !reasoning.ok()) {
+      return reasoning.status();
+    } else if (*reasoning) {
       continue;
     } else if (kNoEffect.count(key)) {
       a.unused.push_back(key);

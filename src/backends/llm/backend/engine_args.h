@@ -47,6 +47,13 @@ struct EngineArgs {
   std::optional<ToolCallFormat> tool_call_parser;
   // vLLM's `enable_auto_tool_choice`; unset: on when the model has a tool-call format.
   std::optional<bool> enable_auto_tool_choice;
+  // vLLM's `reasoning_parser` ("deepseek_r1", "qwen3"; also read from
+  // structured_outputs_config): chat outputs' reasoning split from their content
+  // (reasoning_parser.h); empty: none.
+  std::string reasoning_parser;
+  // vLLM's structured_outputs_config.enable_in_reasoning: with a reasoning parser, structured
+  // output constrains the reasoning too; by default it starts when the reasoning ends.
+  bool structured_output_in_reasoning = false;
   std::vector<std::string> unused;  // arguments without effect on Sluice, named in a warning
 };
 

@@ -16,6 +16,7 @@
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
 #include "backends/llm/backend/prompt_pool.h"
+#include "backends/llm/backend/reasoning_parser.h"
 #include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
@@ -67,6 +68,8 @@ struct Pending {
   std::map<int32_t, int32_t> num_output;
   std::map<int32_t, std::string> finish;
   std::unique_ptr<RequestToolCalling> tool_calls;  // null: no tool calls are parsed
+  // Chat outputs with the model's reasoning parser: each sequence's split, as it streams.
+  std::map<int32_t, ReasoningStream> reasoning;
 };
 
 // Workers that prepare prompts off the stub's IPC thread (prompt_pool.h): a quarter of the
@@ -152,6 +155,11 @@ class LlmBackend final : public backends::Backend {
                    args.tool_call_parser ? "model.json" : "detected from the chat template",
                    tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
     }
+    if (!args.reasoning_parser.empty()) {
+      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
+      reasoning_parser_ = parser;
+    }
+    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
     ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
     const double tokenizer_ms = since(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
@@ -336,12 +344,16 @@ class LlmBackend final : public backends::Backend {
     using Task = llm_contract::Task;
     const bool chat = req.prompt.kind == Kind::kChat;
     std::string prompt = req.prompt.text;
+    nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
     if (chat) {
       if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
+      ASSIGN_OR_RETURN(template_kwargs, TemplateKwargs(req.prompt));
+      // As transformers' apply_chat_template: the client's kwargs over the special tokens.
       nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
       if (!req.tools.empty()) {
         ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
       }
+      for (const auto& [key, value] : template_kwargs.items()) extra[key] = value;
       ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
                                                       req.prompt.add_generation_prompt, extra));
     }
@@ -402,12 +414,38 @@ class LlmBackend final : public backends::Backend {
     er.request_id = std::to_string(id);
     er.prompt_token_ids = std::move(ids);
     er.params = ToEngineSampling(req.sampling);
+    if (reasoning_parser_) StartReasoning(req, prompt, template_kwargs, *pending, er);
+    // Compiled here, on a prompt worker, beside other requests' compiles and the engine's steps.
+    RETURN_IF_ERROR(engine_->PrepareStructuredOutput(er));
     er.on_output = [this, id](RequestOutput out) { OnOutput(id, std::move(out)); };
     er.on_started = [sender = std::weak_ptr<backends::ResponseSender>(pending->sender)] {
       if (auto s = sender.lock()) s->ReportStarted();
     };
     admission->emplace(Admission{std::move(pending), std::move(er)});
     return Status::Ok();
+  }
+
+  // With a reasoning parser (reasoning_parser.h): a chat output's split into reasoning and
+  // content, and, as vLLM's engine does for every request, structured output that waits for the
+  // reasoning's end unless the prompt ended it (or enable_in_reasoning).
+  void StartReasoning(const llm_contract::LlmRequest& req, const std::string& prompt,
+                      const nlohmann::ordered_json& template_kwargs, Pending& pending,
+                      EngineRequest& er) const {
+    using Kind = llm_contract::Prompt::Kind;
+    const bool split = req.prompt.kind == Kind::kChat && req.output.typed_responses;
+    bool in_reasoning = false;
+    if (split) {
+      const ReasoningStream stream = reasoning_parser_->Start(prompt, template_kwargs);
+      for (int32_t i = 0; i < req.sampling.n; ++i) pending.reasoning.emplace(i, stream);
+      in_reasoning = stream.has_reasoning();
+    }
+    if (!er.params.structured_output || structured_output_in_reasoning_) return;
+    if (!split) {
+      in_reasoning = !PromptEndsReasoning(req.prompt.kind == Kind::kTokenIds
+                                              ? tokenizer_->Decode(er.prompt_token_ids, false)
+                                              : prompt);
+    }
+    if (in_reasoning) er.grammar_after = std::string(reasoning_parser_->end_tag());
   }
 
   // vLLM's /detokenize: the ids' text, special tokens kept.
@@ -468,7 +506,9 @@ class LlmBackend final : public backends::Backend {
       llm_contract::LlmOutput typed =
           TypedOutput(*tokenizer_, out.seqs[k], p.num_prompt_tokens, logprobs);
       // The output's parsers in vLLM's order: the reasoning parser's (when the model has one)
-      // first, then the tool calls read out of the content it leaves.
+      // first, then the tool calls read out of the content it leaves in typed.text.
+      if (auto it = p.reasoning.find(typed.index); it != p.reasoning.end())
+        SplitReasoning(it->second, typed);
       if (p.tool_calls) p.tool_calls->Parse(typed, out.seqs[k].finished());
       auto tensor = LlmOutputTensor(typed);
       if (!tensor.ok()) {
@@ -543,6 +583,8 @@ class LlmBackend final : public backends::Backend {
   std::unique_ptr<Tokenizer> tokenizer_;          // constant after Initialize
   std::unique_ptr<ChatTemplate> chat_template_;   // constant after Initialize; may be null
   ModelToolCalling tool_calling_;                 // constant after Initialize
+  std::optional<ReasoningParser> reasoning_parser_;  // constant after Initialize
+  bool structured_output_in_reasoning_ = false;      // constant after Initialize
   std::unique_ptr<Engine> engine_;                // Finalize stops it before the rest goes
   std::unique_ptr<PromptPool> prompts_;           // set by Initialize; stopped before the engine
   Mutex mu_;  // taken before the prompt pool's and the engine's locks

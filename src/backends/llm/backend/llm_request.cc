@@ -324,4 +324,19 @@ nlohmann::ordered_json TemplateMessages(const std::vector<llm_contract::ChatMess
   return out;
 }
 
+Result<nlohmann::ordered_json> TemplateKwargs(const llm_contract::Prompt& prompt) {
+  using Ordered = nlohmann::ordered_json;
+  if (prompt.chat_template_kwargs.empty()) return Ordered::object();
+  ASSIGN_OR_RETURN(json bounded, ParseJsonBounded(prompt.chat_template_kwargs,
+                                                  kMaxSamplingJsonDepth, "chat_template_kwargs"));
+  if (!bounded.is_object()) return InvalidArgument("'chat_template_kwargs' must be an object");
+  for (const char* set : {"messages", "add_generation_prompt", "tools"}) {
+    if (bounded.contains(set))
+      return InvalidArgument("'chat_template_kwargs' must not set '" + std::string(set) +
+                             "' (the request's own field sets it)");
+  }
+  // Read again keeping the client's key order, which a template's tojson shows.
+  return Ordered::parse(prompt.chat_template_kwargs, nullptr, /*allow_exceptions=*/false);
+}
+
 }  // namespace sluice::llm

@@ -32,4 +32,9 @@ structured::StructuredOutputSpec ToEngineSpec(const llm_contract::StructuredOutp
 // "tool_call_id"?}...]; tool_calling.h).
 nlohmann::ordered_json TemplateMessages(const std::vector<llm_contract::ChatMessage>& messages);
 
+// The prompt's chat_template_kwargs as the template's variables: a JSON object (empty when
+// none), nested at most 64 deep; InvalidArgument naming the problem, or a variable the
+// backend sets itself (messages, add_generation_prompt, tools).
+Result<nlohmann::ordered_json> TemplateKwargs(const llm_contract::Prompt& prompt);
+
 }  // namespace sluice::llm

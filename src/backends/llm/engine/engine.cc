@@ -36,16 +36,21 @@ void Engine::Stop() {
 
 Status Engine::AddRequest(EngineRequest request) {
   RETURN_IF_ERROR(ValidateRequest(request, limits_));
-  // Grammars compile here, on the caller's thread, not on the engine loop.
+  // Grammars compile here, on the caller's thread, not on the engine loop (nothing is left to
+  // compile when the caller ran PrepareStructuredOutput).
   RETURN_IF_ERROR(core_->PrepareStructuredOutput(request));
   {
     MutexLock lock(mu_);
-    if (stopping_) return Unavailable("engine is stopping; request '" + request.request_id + "' refused");
+    if (stopping_) return Unavailable("the engine is stopping; the request is refused");
     tasks_.push_back(AddTask{std::move(request), std::chrono::steady_clock::now()});
     idle_ = false;
   }
   work_cv_.NotifyOne();
   return Status::Ok();
+}
+
+Status Engine::PrepareStructuredOutput(EngineRequest& request) const {
+  return core_->PrepareStructuredOutput(request);
 }
 
 void Engine::Abort(std::string request_id) {

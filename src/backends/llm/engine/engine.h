@@ -44,6 +44,11 @@ class Engine {
   // Stop) come back here and the callback is never called; otherwise the callback gets
   // every output, the last one with finished set. Thread-safe.
   Status AddRequest(EngineRequest request);
+  // Compiles the request's structured output into request.grammar through the engine's
+  // grammar cache (shared by every caller), so that AddRequest has nothing left to compile:
+  // callers run it on their own threads, off any lock the engine's callbacks take.
+  // InvalidArgument naming the problem. Thread-safe.
+  Status PrepareStructuredOutput(EngineRequest& request) const;
   // Ends the request (final output with finish_reason "abort") and frees its blocks within
   // one step. Unknown or finished ids are ignored. Thread-safe.
   void Abort(std::string request_id);

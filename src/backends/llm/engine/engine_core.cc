@@ -20,21 +20,19 @@ bool Contains(const std::vector<int32_t>& v, int32_t x) {
 
 Status ValidateRequest(const EngineRequest& request, const RequestLimits& limits) {
   if (request.request_id.empty()) return InvalidArgument("request id must not be empty");
-  if (!request.on_output)
-    return InvalidArgument("request '" + request.request_id + "': no output callback");
+  if (!request.on_output) return InvalidArgument("the request has no output callback");
   if (request.prompt_token_ids.empty()) {
-    return InvalidArgument("request '" + request.request_id + "': the prompt is empty");
+    return InvalidArgument("the prompt is empty");
   }
   for (int32_t t : request.prompt_token_ids) {
     if (t < 0 || t >= limits.vocab_size) {
-      return InvalidArgument("request '" + request.request_id + "': prompt token id " +
-                             std::to_string(t) + " is outside the vocabulary [0, " +
-                             std::to_string(limits.vocab_size) + ")");
+      return InvalidArgument("prompt token id " + std::to_string(t) +
+                             " is outside the vocabulary [0, " + std::to_string(limits.vocab_size) +
+                             ")");
     }
   }
   if (static_cast<int64_t>(request.prompt_token_ids.size()) >= limits.max_model_len) {
-    return InvalidArgument("request '" + request.request_id + "': the prompt has " +
-                           std::to_string(request.prompt_token_ids.size()) +
+    return InvalidArgument("the prompt has " + std::to_string(request.prompt_token_ids.size()) +
                            " tokens; max_model_len is " + std::to_string(limits.max_model_len) +
                            " and at least one token must be generated");
   }
@@ -110,18 +108,16 @@ Status EngineCore::PrepareStructuredOutput(EngineRequest& request) const {
   const auto& spec = request.params.structured_output;
   if (!spec.has_value() || request.grammar != nullptr) return Status::Ok();
   if (options_.vocabulary == nullptr) {
-    return InvalidArgument("request '" + request.request_id +
-                           "': structured output needs the model's tokenizer");
+    return InvalidArgument("structured output needs the model's tokenizer");
   }
   if (options_.vocabulary->size() > limits_.vocab_size) {
-    return InvalidArgument("request '" + request.request_id + "': the tokenizer has more tokens (" +
+    return InvalidArgument("structured output: the tokenizer has more tokens (" +
                            std::to_string(options_.vocabulary->size()) + ") than the model (" +
                            std::to_string(limits_.vocab_size) + ")");
   }
   auto compiled = grammars_->Get(*spec, options_.vocabulary);
   if (!compiled.ok()) {
-    return compiled.status().WithPrefix(std::string("request '") + request.request_id +
-                                        "': structured output (" +
+    return compiled.status().WithPrefix("structured output (" +
                                         std::string(structured::KindName(spec->kind)) + ")");
   }
   request.grammar = *std::move(compiled);
@@ -166,6 +162,7 @@ void EngineCore::AddRequest(EngineRequest request, Clock::time_point arrival) {
     if (!p.stop.empty()) s->matcher.emplace(p.stop, p.include_stop_str_in_output);
     if (r->req.grammar != nullptr) {
       s->grammar = std::make_unique<structured::GrammarMatcher>(r->req.grammar);
+      s->grammar_waiting = !r->req.grammar_after.empty();
     }
     seqs_[s->id] = s.get();
     if (i == 0 || !options_.enable_prefix_caching) {
@@ -334,13 +331,11 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   }
   r.last_token = now;
 
-  // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
-  if (seq.grammar != nullptr && !seq.grammar->Accept(tok)) {
-    FailRequest(r,
-                Internal("request '" + r.req.request_id + "': sampled token " +
-                         std::to_string(tok) + " is outside its structured output"),
-                outbox);
-    return;
+  if (seq.grammar != nullptr) {
+    if (Status st = AdvanceGrammar(seq, tok); !st.ok()) {
+      FailRequest(r, st, outbox);
+      return;
+    }
   }
   const int32_t nout = seq.num_output();
   const bool may_stop = nout >= p.min_tokens;
@@ -368,12 +363,12 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
       (nout >= r.max_tokens || static_cast<int64_t>(seq.tokens.size()) >= limits_.max_model_len)) {
     finish = FinishReason::kLength;
   }
-  if (finish != FinishReason::kNone && o.stop_string.empty()) {
-    // Ending for another reason than a stop string: release held-back text.
   // A complete document with nothing but EOS left to follow ends here, EOS unsampled.
-  if (finish == FinishReason::kNone && seq.grammar != nullptr && seq.grammar->IsTerminated()) {
+  if (finish == FinishReason::kNone && seq.constrained() && seq.grammar->IsTerminated()) {
     finish = FinishReason::kStop;
   }
+  if (finish != FinishReason::kNone && o.stop_string.empty()) {
+    // Ending for another reason than a stop string: release held-back text.
     std::string tail = seq.detok ? seq.detok->Flush() : std::string();
     if (seq.matcher.has_value()) {
       StopStringMatcher::Delta d = seq.matcher->Feed(tail, may_stop);
@@ -391,6 +386,31 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
   o.cumulative_logprob = seq.cumulative_logprob;
   o.num_output_tokens = nout;
   if (finish != FinishReason::kNone) FinishSequence(seq, finish, outbox);
+}
+
+Status EngineCore::AdvanceGrammar(Sequence& seq, int32_t tok) {
+  if (!seq.grammar_waiting) {
+    // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
+    if (seq.grammar->Accept(tok)) return Status::Ok();
+    return Internal("sampled token " + std::to_string(tok) + " is outside the structured output");
+  }
+  const std::string& after = seq.request->req.grammar_after;
+  const structured::Vocabulary& vocab = seq.grammar->grammar().vocabulary();
+  std::string& tail = seq.grammar_wait_tail;
+  if (tok < vocab.size()) tail.append(vocab.bytes(tok));  // special tokens have no bytes
+  const size_t at = tail.find(after);
+  if (at == std::string::npos) {
+    // Only a suffix shorter than `after` may be the start of it.
+    if (tail.size() >= after.size()) tail.erase(0, tail.size() - (after.size() - 1));
+    return Status::Ok();
+  }
+  const std::string rest = tail.substr(at + after.size());
+  seq.grammar_waiting = false;
+  std::string().swap(tail);
+  // A token that ends the tag and goes on: its other bytes are the document's first.
+  if (rest.empty() || seq.grammar->AcceptBytes(rest)) return Status::Ok();
+  return Internal("the output after '" + after + "' begins with bytes the structured output " +
+                  "does not allow: \"" + rest.substr(0, 32) + "\"");
 }
 
 Status EngineCore::CheckIdle() {

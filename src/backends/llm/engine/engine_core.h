@@ -119,6 +119,9 @@ class EngineCore {
   SequenceOutput& OutputFor(Outbox& outbox, Sequence& seq);
   void ProcessToken(Sequence& seq, const SampledToken& sampled, Clock::time_point now,
                     Outbox& outbox);
+  // Moves the sequence's grammar past `tok`, or (while it waits for grammar_after) looks for
+  // the end of the wait in the output's bytes. An error fails the request.
+  Status AdvanceGrammar(Sequence& seq, int32_t tok);
   void FinishSequence(Sequence& seq, FinishReason reason, Outbox& outbox);
   void FailRequest(Request& request, const Status& error, Outbox& outbox);
   void Deliver(Outbox& outbox);

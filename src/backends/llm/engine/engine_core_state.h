@@ -51,10 +51,16 @@ struct EngineCore::Sequence {
   std::unique_ptr<Detokenizer> detok;
   std::optional<StopStringMatcher> matcher;
   std::unique_ptr<structured::GrammarMatcher> grammar;  // structured output, else null
+  // The grammar waits for the request's grammar_after in the output: the bytes read so far
+  // that may hold its start.
+  bool grammar_waiting = false;
+  std::string grammar_wait_tail;
   double cumulative_logprob = 0;
   PrefixHit hit;                       // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`
 
+  // The grammar constrains the next token (it exists and is not waiting).
+  bool constrained() const { return grammar != nullptr && !grammar_waiting; }
   int32_t num_output() const { return static_cast<int32_t>(tokens.size()) - num_prompt_tokens; }
   std::span<const int32_t> prompt() const {
     return std::span<const int32_t>(tokens).first(num_prompt_tokens);

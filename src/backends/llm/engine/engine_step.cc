@@ -56,8 +56,7 @@ void EngineCore::ApplyDecision(const ScheduleDecision& decision, Outbox& outbox)
   for (SeqId id : decision.failed) {
     Sequence& s = *seqs_.at(id);
     FailRequest(*s.request,
-                ResourceExhausted("request '" + s.request->req.request_id +
-                                  "': " + std::to_string(s.tokens.size()) +
+                ResourceExhausted("the sequence's " + std::to_string(s.tokens.size()) +
                                   " tokens can never fit the KV cache of " +
                                   std::to_string(blocks_->total()) + " blocks of " +
                                   std::to_string(blocks_->block_size()) + " tokens"),
@@ -150,7 +149,7 @@ bool EngineCore::SamplesOnDevice(const StepBatch& batch) const {
     const SamplingParams& p = batch.seqs[k]->request->req.params;
     if (batch.forward.seqs[k].needs_logits &&
         (p.logprobs.value_or(0) > 0 || !p.logit_bias.empty() ||
-         (batch.seqs[k]->grammar != nullptr && !masks))) {
+         (batch.seqs[k]->constrained() && !masks))) {
       return false;
     }
   }
@@ -188,7 +187,7 @@ bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
       if (!batch.forward.seqs[k].needs_logits) continue;
       const Sequence& s = *batch.seqs[k];
       device_rows_.push_back(DeviceSampling(s, SuppressedTokens(s)));
-      if (s.grammar != nullptr)
+      if (s.constrained())
         device_rows_.back().allowed = grammar_masks_[device_rows_.size() - 1];
     }
     auto await_masks = [&masks] {
@@ -225,7 +224,7 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
   for (size_t k = 0; k < batch.seqs.size(); ++k) {
     if (!batch.forward.seqs[k].needs_logits) continue;
     const size_t this_row = row++;
-    if (batch.seqs[k]->grammar != nullptr) jobs.emplace_back(this_row, batch.seqs[k]);
+    if (batch.seqs[k]->constrained()) jobs.emplace_back(this_row, batch.seqs[k]);
   }
   std::vector<std::future<void>> tasks;
   if (jobs.empty()) return tasks;
@@ -271,7 +270,7 @@ void EngineCore::SampleAndEmit(const StepBatch& batch, Outbox& outbox) {
     } else {
       SamplerInput input{std::span<const float>(logits_).subspan(this_row * vocab, vocab),
                          s.prompt(), s.output(), SuppressedTokens(s)};
-      if (s.grammar != nullptr) input.allowed = grammar_masks_[this_row];
+      if (s.constrained()) input.allowed = grammar_masks_[this_row];
       sampled = Sample(input, p, s.rng);
     }
     Request& r = *s.request;

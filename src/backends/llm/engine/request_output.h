@@ -58,6 +58,11 @@ struct EngineRequest {
   // params.structured_output compiled (EngineCore::PrepareStructuredOutput fills it); each
   // sequence runs its own matcher over it.
   std::shared_ptr<const structured::CompiledGrammar> grammar;
+  // Structured output starts after this text (the reasoning's end tag, reasoning_parser.h):
+  // the output is unconstrained until its bytes hold it, and what follows must be a sentence
+  // of the grammar, as vLLM constrains a reasoning model's answer, not its reasoning.
+  // Empty: from the first token.
+  std::string grammar_after;
 };
 
 }  // namespace sluice::llm

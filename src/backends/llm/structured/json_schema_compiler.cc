@@ -55,17 +55,23 @@ const std::set<std::string>& KnownKeywords() {
   return k;
 }
 
-// Well-known string formats as regular expressions over the string's characters.
-const char* FormatRegex(const std::string& f) {
-  if (f == "date") return "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])";
-  if (f == "time") {
-    return "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-"
-           "5][0-9])";
-  }
-  if (f == "date-time") {
-    return "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5]["
-           "0-9]|60)(\\.[0-9]+)?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
-  }
+// RFC 3339's full-date, only real dates: each month its days, February 29 in leap years only
+// (divisible by 4, centuries by 400), and no year 0000, which no calendar (Python's date, that
+// jsonschema checks "date" with) has. Issue 22's random schemas found "3603-02-31".
+constexpr std::string_view kFullDate =
+    "(([1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])-((0[13578]|1[02])-(0[1-9]|[12][0-9]|"
+    "3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|([0-9]{2}(0[48]|[2468]["
+    "048]|[13579][26])|(0[48]|[2468][048]|[13579][26])00)-02-29)";
+constexpr std::string_view kPartialTime = "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?";
+constexpr std::string_view kTimeOffset = "(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])";
+
+// Well-known string formats as regular expressions over the string's characters; empty for
+// a format not known.
+std::string FormatRegex(const std::string& f) {
+  if (f == "date") return std::string(kFullDate);
+  if (f == "time") return std::string(kPartialTime) + std::string(kTimeOffset);
+  if (f == "date-time")
+    return std::string(kFullDate) + "T" + std::string(kPartialTime) + std::string(kTimeOffset);
   if (f == "uuid") {
     return "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
   }
@@ -74,7 +80,7 @@ const char* FormatRegex(const std::string& f) {
            "=?^_`{|}~-]+)*@[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-"
            "zA-Z0-9])?)+";
   }
-  return nullptr;
+  return "";
 }
 
 class SchemaCompiler {
@@ -378,8 +384,8 @@ class SchemaCompiler {
     if (s.contains("format")) {
       if (!s["format"].is_string()) return Bad(path, "'format' must be a string");
       const std::string f = s["format"].get<std::string>();
-      const char* re = FormatRegex(f);
-      if (re == nullptr) return Bad(path, "format '" + f + "' is not supported");
+      const std::string re = FormatRegex(f);
+      if (re.empty()) return Bad(path, "format '" + f + "' is not supported");
       auto r = AddRegex(re, g_, &plain_chars_);
       if (!r.ok()) return r.status();
       return g_.Seq({g_.Literal("\""), *r, g_.Literal("\"")});
