@@ -62,12 +62,6 @@ def server(tmp_path_factory):
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def client(server) -> openai.OpenAI:
-    with openai.OpenAI(base_url=f"http://{server.http_url}/v1", api_key="unused", max_retries=0, timeout=60) as c:
-        yield c
-
-
 def think(client: openai.OpenAI, seed: int, **kw):
     return client.chat.completions.create(model="think", messages=CHAT, temperature=1.0, max_tokens=80, seed=seed,
                                           extra_body={"guided_regex": THINK, **kw.pop("extra_body", {})}, **kw)
@@ -193,3 +187,45 @@ def test_bad_chat_template_kwargs_are_400s_naming_them(client, kwargs, named, st
             list(r)
     assert e.value.status_code == 400
     assert named in e.value.message, e.value.message
+
+
+# ---- reasoning, then a tool call: the reasoning parser first, the tool parser on what it leaves ----
+
+WEATHER = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather of a city.",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+CALL = r'<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "[a-z]{1,10}"\}\}\n</tool_call>'
+THINK_THEN_CALL = rf"<think>\n{WORDS}\n</think>\n\n{CALL}"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_reasoning_then_a_tool_call(client, stream):
+    """Qwen3's template with tools: its <tool_call> makes the Hermes parser the model's; the think
+    section goes to the reasoning, the call after it to tool_calls, nothing of either to content."""
+    for seed in range(3):
+        kw = dict(model="think", messages=CHAT, tools=WEATHER, temperature=1.0, max_tokens=120, seed=seed,
+                  extra_body={"guided_regex": THINK_THEN_CALL})
+        if not stream:
+            c = client.chat.completions.create(**kw).choices[0]
+            m = c.message.model_dump()
+            reasoning, content, finish = m["reasoning"], m["content"], c.finish_reason
+            calls = [(t["function"]["name"], t["function"]["arguments"]) for t in m["tool_calls"] or []]
+        else:
+            reasoning, content, finish, calls = "", "", None, []
+            for chunk in client.chat.completions.create(stream=True, **kw):
+                for ch in chunk.choices:
+                    d = ch.delta.model_dump()
+                    reasoning += d.get("reasoning") or ""
+                    content += d.get("content") or ""
+                    for piece in d.get("tool_calls") or []:
+                        if piece["index"] == len(calls):
+                            calls.append((piece["function"]["name"], ""))
+                        else:
+                            calls[-1] = (calls[-1][0], calls[-1][1] + piece["function"]["arguments"])
+                    if ch.finish_reason is not None:
+                        finish = ch.finish_reason
+        assert finish == "tool_calls", (reasoning, content, calls)
+        assert re.fullmatch(rf"\n{WORDS}\n", reasoning), reasoning
+        assert "<" not in (content or "") and (content or "").strip() == "", content
+        assert len(calls) == 1 and calls[0][0] == "get_weather", calls
+        assert re.fullmatch(r"[a-z]{1,10}", json.loads(calls[0][1])["city"]), calls
