@@ -110,7 +110,7 @@ struct BadCase {
 };
 
 TEST(ToolFieldsTest, MalformedToolFieldsAre400NamingTheField) {
-  const json tools = {Weather()};
+  const json tools = json::array({Weather()});
   const BadCase cases[] = {
       {{{"tools", "get_weather"}}, "'tools' must be a list of tools"},
       {{{"tools", json::array()}}, "'tools' must not be an empty list"},
