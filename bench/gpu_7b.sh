@@ -9,7 +9,7 @@
 # Usage: bench/gpu_7b.sh BIN_DIR TOKENIZER_DIR WORK_DIR OUT_DIR PHASE...
 #   BIN_DIR: sluice, sluice-stub, sluice-bench, sluice-lifecycle (built on a CPU machine)
 #   TOKENIZER_DIR: a Qwen tokenizer.json + tokenizer_config.json
-#   PHASE: model | hf | sluice | lifecycle | profile | long | prefix | llamacpp LLAMA_SERVER
+#   PHASE: model | hf | sluice | lifecycle | profile | long | prefix | masks | llamacpp LLAMA_SERVER
 #          LLAMA_SRC | ab CONFIG... (last: takes the remaining arguments)
 #   long: issue 18's long prompts: TTFT of one stream at LONG_LENGTHS tokens (default 1800 7000
 #         20000 32000) against one transformers forward pass (bench/hf_prefill_bench.py, left
@@ -17,6 +17,7 @@
 #         request's ITL: p99; LONG_STREAMS=0 leaves them out)
 #   prefix: a 4,000-token shared prefix, 32 streams: a cold request, then warm ones, with
 #         prefix caching on; the prefix-cache counters from /metrics
+#   masks: issue 22's cost of token masks on the GPU (see the phase; MASK_SWITCHES, MASK_CONCURRENCY)
 #   MAX_NUM_SEQS (default 64): the engine's max_num_seqs, for CONCURRENCY above 64
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
 set -uo pipefail
@@ -176,6 +177,36 @@ while [ $# -gt 0 ]; do
       done
       curl -s localhost:8002/metrics | grep -E "^vllm:prefix_cache_(hits|queries)" | tee "$out/prefix_metrics.txt"
       kill -TERM $server; wait $server
+      ;;
+    masks)
+      # Issue 22's masking cost on the GPU: decode steps of MASK_CONCURRENCY (default 1 32 128)
+      # streams, 128 in / 64 out at temperature 1, unconstrained and constrained (a regex that
+      # never completes, and a JSON schema), with the token masks applied on the device
+      # (SLUICE_CUDA_TOKEN_MASKS=1) and, for comparison, sampled on the host (=0). The mean ITL
+      # is the step time; overhead = constrained / unconstrained - 1.
+      regex='{"guided_regex": "[a-z]+( [a-z]+)*"}'
+      schema='{"guided_json": {"type": "object", "properties": {"title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}, "year": {"type": "integer"}}, "required": ["title", "tags", "year"]}}'
+      for sw in ${MASK_SWITCHES:-1 0}; do
+        (
+          export SLUICE_CUDA_TOKEN_MASKS=$sw
+          MAX_NUM_SEQS=128 write_repo
+          start_sluice "$repo" "$out/sluice_masks_$sw.log" || exit 1
+          curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
+          for c in ${MASK_CONCURRENCY:-1 32 128}; do
+            n=$(( c == 1 ? 4 : 2 * c ))
+            for kind in free regex json; do
+              [ $kind = free ] && [ $sw = 0 ] && continue  # the switch changes constrained steps only
+              extra='{}'; [ $kind = regex ] && extra=$regex; [ $kind = json ] && extra=$schema
+              "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
+                --warmup $c --input-len 128 --output-len 64 --temperature 1 --sampling-seed 7 --seed 5 \
+                --extra-body "$extra" --no-progress --json "$out/masks_s${sw}_${kind}_c$c.json" \
+                > "$out/masks_s${sw}_${kind}_c$c.txt" 2>&1
+              echo "masks=$sw $kind c=$c: $(grep -E 'Mean ITL|Median ITL|Output token throughput|Failed' "$out/masks_s${sw}_${kind}_c$c.txt" | tr -s ' ' | tr '\n' ';')"
+            done
+          done
+          kill -TERM $server; wait $server
+        )
+      done
       ;;
     llamacpp)
       # LLAMA_TYPE=bf16 (the model's own type) or f16 (llama.cpp's fastest unquantised path).

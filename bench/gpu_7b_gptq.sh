@@ -5,7 +5,8 @@
 #
 # Usage: bench/gpu_7b_gptq.sh BIN_DIR TOKENIZER_DIR WORK_DIR OUT_DIR VARIANT[,PHASE...]...
 #   VARIANT: int4 | int8 | int4-act | int8-act (bits 4 or 8, group 128, sym; -act: desc_act)
-#   e.g. `int4 int8` or `int4,sluice,profile`. Each variant's model is written to
+#   e.g. `int4 int8` or `int4,sluice,profile`. A model already at WORK_DIR/VARIANT/repo/qwen7b/
+#   1/model with a file .complete in it is used as it is. Each variant's model is written to
 #   WORK_DIR/VARIANT, measured, then deleted (disk); reports land in OUT_DIR/VARIANT.
 # The bytes a decode step reads (every weight but the embedding table, which is read a row
 # a token) are printed, for the bandwidth limit: bytes / measured copy bandwidth.
@@ -26,8 +27,12 @@ for spec in "$@"; do
   model=$work/$variant/repo/qwen7b/1/model
   mkdir -p "$out/$variant"
   t0=$(date +%s)
-  $py "$here/make_qwen2_7b_gptq_random.py" "$model" "$tok" "${args[@]}" 2>&1 | tail -1 | tee "$out/$variant/model.txt"
-  echo "model written in $(( $(date +%s) - t0 )) s" | tee -a "$out/$variant/model.txt"
+  if [ -f "$model/.complete" ]; then  # written ahead (in the background while other work ran)
+    echo "model written ahead" | tee "$out/$variant/model.txt"
+  else
+    $py "$here/make_qwen2_7b_gptq_random.py" "$model" "$tok" "${args[@]}" 2>&1 | tail -1 | tee "$out/$variant/model.txt"
+    echo "model written in $(( $(date +%s) - t0 )) s" | tee -a "$out/$variant/model.txt"
+  fi
   $py - "$model" <<'PY' | tee -a "$out/$variant/model.txt"
 import json, os, struct, sys
 d = sys.argv[1]
@@ -49,5 +54,5 @@ print(f"bytes read per decode step: {(total - embed) / 1e9:.3f} GB (all {total /
 PY
   cat "$model"/*.safetensors > /dev/null
   "$here/gpu_7b.sh" "$bin" "$tok" "$work/$variant" "$out/$variant" "${phases[@]}"
-  rm -rf "${work:?}/$variant"
+  [ -n "${KEEP_MODEL:-}" ] || rm -rf "${work:?}/$variant"  # KEEP_MODEL=1: for a later call
 done

@@ -1,44 +1,72 @@
 #!/usr/bin/env bash
 # One device call (run from the repo root on the GPU machine, .gpu/ carried: gpu-binaries.txz
-# from bench/pack_gpu_binaries.sh, tok/ a Qwen tokenizer) for the GPU paths written in session
-# 11 without a GPU, all opt-in (cuda_tuning.h) until this has run: their kernel tests
-# (GPTQ partials, staged decode + parallel combine, prefill with two m-tiles a warp), the
-# decode attention bench at contexts 512-32000 (batch 1, 8, 32) with and without staging, the
-# prefill bench in its four forms, then GPTQ Int4's batch-1 step profile and an A/B of
-# SLUICE_CUDA_GPTQ_PARTIALS and SLUICE_CUDA_DECODE_STAGED through the server. Session 12 added
-# the token-mask kernel (SLUICE_CUDA_TOKEN_MASKS, structured output sampled on the device):
-# its test is SamplingKernelTest.TokenMasksMatchCpu.
-# Results under $OUT/r; bench/RESULTS.md ("Written without a GPU, session 11") says what each
-# figure decides.
+# from bench/pack_gpu_binaries.sh, tok/ a Qwen tokenizer.json + tokenizer_config.json) for
+# what was written without a GPU in sessions 11 and 12 and the figures issues 18, 21 and 22
+# wait for, in order of need, each step given what time is left of LIMIT (default 585 s):
+#  1. the card's ceilings (bench/copy_bandwidth.py) and every CUDA test in the default
+#     configuration (issue 21; SamplingKernelTest.TokenMasksMatchCpu is session 12's kernel);
+#  2. the opt-in paths' tests (cuda_tuning.h): GPTQ partials, staged decode attention with the
+#     parallel combine, tensor-core prefill with two and three m-tiles a warp;
+#  3. prefill_attention_bench: decode attention at contexts 512-32000 (batch 1, 8, 32) with and
+#     without staging, prefill in its four forms;
+#  4. the bf16 Qwen2-7B-shaped model (written in the background meanwhile) through the server:
+#     1 and 32 streams (issue 21's re-measurement), the token masks' cost (issue 22), long
+#     prompts against transformers and 8 x 20,000 (issue 18, staged decode on if its tests
+#     passed), the shared prefix, then the long-prompt A/B of the staged and m-tile switches.
+# GPTQ's share is bench/gpu_pending_gptq.sh. Results in $OUT/res.tgz (a device call brings
+# back 8 files at most); bench/RESULTS.md says what each figure decides.
 set -uo pipefail
 mkdir -p /work && ln -sfn "$PWD" /work/main
-G=/tmp/g; R=$OUT/r; mkdir -p $G $R && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
+G=/tmp/g; R=/tmp/res; W=/tmp/w; mkdir -p $G $R $W && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
 export PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv | tee $R/gpu.txt
+trap 'tar czf "$OUT/res.tgz" -C $R .' EXIT
+exec > >(tee $R/summary.txt) 2>&1
 t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s]"; }
+left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
 T=tests/gpu/run_on_gpu.sh
+pass() { grep -q "^\[  PASSED  \]" "$1" && ! grep -q "^\[  FAILED  \]" "$1"; }
+nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.max.sm,clocks.max.mem --format=csv | tee $R/gpu.txt
+m=$W/repo/qwen7b/1/model
+( python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1; cat $m/*.safetensors > /dev/null ) &
+writer=$!
+python3 bench/copy_bandwidth.py 2>&1 | tee $R/bandwidth.txt | head -1
+
+timeout 200 $T $B/cuda_kernels_test > $R/tests_all.txt 2>&1
+echo "1. all CUDA tests, defaults rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |^\[==========\]|FAILED" $R/tests_all.txt | head -12
+masks_ok=0; grep -q "^\[       OK \] SamplingKernelTest.TokenMasksMatchCpu" $R/tests_all.txt && masks_ok=1
+
 SLUICE_CUDA_GPTQ_PARTIALS=1 timeout 90 $T $B/cuda_kernels_test --gtest_filter='CudaGptq*' > $R/tests_gptq_partials.txt 2>&1
-echo "gptq tests partials=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|info|result" $R/tests_gptq_partials.txt | head -12
+echo "2. gptq tests partials=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_gptq_partials.txt | head -6
 SLUICE_CUDA_DECODE_STAGED=1 timeout 120 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.*' > $R/tests_attn_staged1.txt 2>&1
-echo "attention tests staged=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|Failure" $R/tests_attn_staged1.txt | head -8
-timeout 45 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.Decode*:AttentionKernelTest.Loose*:AttentionKernelTest.Graph*' > $R/tests_attn_staged0.txt 2>&1
-echo "decode tests staged=0 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_attn_staged0.txt | head -8
-timeout 60 $T $B/cuda_kernels_test --gtest_filter='SamplingKernelTest.*' > $R/tests_sampling.txt 2>&1
-echo "sampling tests (token masks, session 12) rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|Failure" $R/tests_sampling.txt | head -8
-for m in 2 3; do
-  SLUICE_CUDA_PREFILL_MTILES=$m timeout 60 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.TensorCore*' > $R/tests_tc_m$m.txt 2>&1
-  echo "tensor-core prefill tests mtiles=$m rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_tc_m$m.txt | head -8
+echo "2. attention tests staged=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_attn_staged1.txt | head -6
+staged_ok=0; pass $R/tests_attn_staged1.txt && staged_ok=1
+mt_ok=""
+for mt in 2 3; do
+  SLUICE_CUDA_PREFILL_MTILES=$mt timeout 60 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.TensorCore*' > $R/tests_tc_m$mt.txt 2>&1
+  echo "2. tensor-core prefill tests mtiles=$mt rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_tc_m$mt.txt | head -6
+  pass $R/tests_tc_m$mt.txt && mt_ok="$mt_ok $mt"
 done
+
 for st in 0 1; do
   for b in 1 8 32; do
     SLUICE_CUDA_DECODE_STAGED=$st timeout 30 $B/prefill_attention_bench --decode --batch $b --iters 20 512 2048 8192 20000 32000 > $R/decode_s${st}_b$b.txt 2>&1
-    tail -6 $R/decode_s${st}_b$b.txt
+    echo "3. decode staged=$st batch $b"; tail -6 $R/decode_s${st}_b$b.txt
   done
 done
 for f in default SLUICE_CUDA_PREFILL_WARPS=8 SLUICE_CUDA_PREFILL_MTILES=2 SLUICE_CUDA_PREFILL_MTILES=3; do
   v=$f; [ $f = default ] && v=X=1
-  echo "== prefill form: $f"; env $v timeout 40 $B/prefill_attention_bench --iters 5 > $R/prefill_$f.txt 2>&1; tail -4 $R/prefill_$f.txt
+  echo "3. prefill form: $f"; env $v timeout 40 $B/prefill_attention_bench --iters 5 > $R/prefill_$f.txt 2>&1; tail -5 $R/prefill_$f.txt
 done
 echo "kernels done $(el)"
-AB_ROUNDS=1 timeout $(( 585 - ($(date +%s) - t0) )) bench/gpu_7b_gptq.sh $B .gpu/tok /tmp/w $R/gptq int4,profile,ab,base,partials:SLUICE_CUDA_GPTQ_PARTIALS=1,staged:SLUICE_CUDA_DECODE_STAGED=1 2>&1 | tail -30
+
+wait $writer; echo "4. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
+g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
+CONCURRENCY="1 32" g7 sluice
+echo "ttft, 2,000-token prompt:"; ISL=2000 OSL=16 CONCURRENCY=1 g7 sluice
+MASK_SWITCHES=$([ $masks_ok = 1 ] && echo "1 0" || echo 0) g7 masks
+[ $staged_ok = 1 ] && export SLUICE_CUDA_DECODE_STAGED=1
+echo "long: SLUICE_CUDA_DECODE_STAGED=${SLUICE_CUDA_DECODE_STAGED:-0}"
+g7 long prefix
+export SLUICE_CUDA_DECODE_STAGED=0; echo "long: staged=0"; SKIP_HF=1 LONG_STREAMS=0 g7 long
+for mt in $mt_ok; do echo "long: mtiles=$mt"; SLUICE_CUDA_PREFILL_MTILES=$mt SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="7000 20000" g7 long; done
 echo "done $(el)"
