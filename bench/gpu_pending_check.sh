@@ -15,17 +15,7 @@
 #     passed), the shared prefix, then the long-prompt A/B of the staged and m-tile switches.
 # GPTQ's share is bench/gpu_pending_gptq.sh. Results in $OUT/res.tgz (a device call brings
 # back 8 files at most); bench/RESULTS.md says what each figure decides.
-set -uo pipefail
-mkdir -p /work && ln -sfn "$PWD" /work/main
-G=/tmp/g; R=/tmp/res; W=/tmp/w; mkdir -p $G $R $W && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
-export PYTHONUNBUFFERED=1
-trap 'tar czf "$OUT/res.tgz" -C $R .' EXIT
-exec > >(tee $R/summary.txt) 2>&1
-t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s]"; }
-left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
-T=tests/gpu/run_on_gpu.sh
-pass() { grep -q "^\[  PASSED  \]" "$1" && ! grep -q "^\[  FAILED  \]" "$1"; }
-nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.max.sm,clocks.max.mem --format=csv | tee $R/gpu.txt
+source bench/gpu_call_setup.sh
 m=$W/repo/qwen7b/1/model
 ( python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1; cat $m/*.safetensors > /dev/null ) &
 writer=$!

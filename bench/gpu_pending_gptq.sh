@@ -5,16 +5,7 @@
 # step profile, the A/B of the partials switch at batch 1, Int4 at 1 / 32 / 64 / 256 streams
 # and a 2,000-token TTFT; then Int8 at 1 and 32 streams. Each step given what is left of
 # LIMIT (default 585 s). Results in $OUT/res.tgz.
-set -uo pipefail
-mkdir -p /work && ln -sfn "$PWD" /work/main
-G=/tmp/g; R=/tmp/res; W=/tmp/w; mkdir -p $G $R $W && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
-export PYTHONUNBUFFERED=1
-trap 'tar czf "$OUT/res.tgz" -C $R .' EXIT
-exec > >(tee $R/summary.txt) 2>&1
-t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s]"; }
-left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
-T=tests/gpu/run_on_gpu.sh
-nvidia-smi --query-gpu=name,driver_version,memory.used --format=csv | tee $R/gpu.txt
+source bench/gpu_call_setup.sh
 m=$W/int4/repo/qwen7b/1/model
 m8=$W/int8/repo/qwen7b/1/model
 ( python3 bench/make_qwen2_7b_gptq_random.py $m .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 && touch $m/.complete
