@@ -175,6 +175,7 @@ while [ $# -gt 0 ]; do
           --json "$out/prefix_$phase.json" > "$out/prefix_$phase.txt" 2>&1
         echo "sluice prefix $phase: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_$phase.txt" | tr -s ' ' | tr '\n' ';')"
       done
+      sleep 1.5  # the stub reports its counters with a heartbeat (every 0.5 s): the last one in
       curl -s localhost:8002/metrics | grep -E "^vllm:prefix_cache_(hits|queries)" | tee "$out/prefix_metrics.txt"
       kill -TERM $server; wait $server
       ;;
