@@ -2,9 +2,11 @@
 "required", a named function), messages with tool_calls and tool results, streamed and not.
 
 The server serves three copies of the demo model (4 M parameters, trained on fortunes; its
-context raised to 2048 so that prompts with tools fit) that differ in their chat template: "hermes" has Qwen2.5's (its tool-call format, Hermes', is detected
-from the template), "llama" Llama 3.1's (model.json names the llama3_json parser), "plain" the
-demo's own ChatML template, which knows no tools (no parser: tool_choice "auto" is a 400).
+context raised to 2048 so that prompts with tools fit) that differ in their chat template:
+"hermes" has Qwen2.5's (its tool-call format, Hermes', is detected from the template), "llama"
+Llama 3.1's (model.json names the llama3_json parser), "plain" the demo's own ChatML template,
+which knows no tools (no parser: tool_choice "auto" is a 400). The mistral and pythonic parsers
+are test_tool_parsers.py's.
 
 The model knows nothing of tools, so:
 - "required" and a named function are the grammar engine's doing: every output at temperature 1
@@ -14,7 +16,8 @@ The model knows nothing of tools, so:
   that the parser reads real token-by-token output;
 - the prompt a conversation with calls and results renders to is checked against transformers'
   apply_chat_template on the same conversation (arguments passed as objects, as vLLM does), by
-  its token count.
+  its token count, and id for id through vLLM's /tokenize with tools;
+- a tool message must answer a call before it: OpenAI's 400 and `param`, checked on the raw body.
 
 Run: SLUICE_BINARY_DIR=build .venv/bin/python -m pytest -q tests/python/test_tool_calling.py
 """
