@@ -11,6 +11,9 @@ namespace sluice::llm {
 using llm_contract::ToolChoice;
 using nlohmann::ordered_json;
 
+namespace {
+
+// vLLM's id of a Mistral call: 9 letters and digits (mistral_common's rule).
 std::string NewMistralToolCallId() {
   static constexpr std::string_view kAlphanumerics =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -20,6 +23,8 @@ std::string NewMistralToolCallId() {
   for (char& c : id) c = kAlphanumerics[pick(rng)];
   return id;
 }
+
+}  // namespace
 
 Result<ModelToolCalling> ResolveModelToolCalling(std::optional<ToolCallFormat> configured,
                                                  std::optional<bool> enable_auto,
