@@ -198,7 +198,7 @@ void WriteLlmContractSeeds(const std::string& dir) {
   Write(dir + "/request_tools.bin", std::string(1, '\0') + *ipc::EncodeLlmRequest(tools));
   LlmOutput calls;
   calls.finish_reason = FinishReason::kToolCalls;
-  calls.tool_calls = {{0, "get_weather", ""}, {0, "", R"({"city":)"}};
+  calls.tool_calls = {{0, "get_weather", "", "aB3dE6gH9"}, {0, "", R"({"city":)"}};
   Write(dir + "/output_tool_calls.bin", std::string(1, '\1') + *ipc::EncodeLlmOutput(calls));
 }
 

@@ -257,6 +257,9 @@ struct ToolCallDelta {
   int32_t index = 0;
   std::string name;       // the first piece of a call only
   std::string arguments;  // a fragment
+  // The first piece of a call only: its id, when the model's format has its own kind
+  // (Mistral's 9 alphanumerics, which its chat template requires); empty: the frontend's own.
+  std::string id;
   bool operator==(const ToolCallDelta&) const = default;
 };
 

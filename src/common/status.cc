@@ -32,7 +32,15 @@ Status Status::WithPrefix(std::string_view prefix) const {
   std::string m(prefix);
   m += ": ";
   m += message_;
-  return Status(code_, std::move(m));
+  Status out(code_, std::move(m));
+  out.param_ = param_;
+  return out;
+}
+
+Status Status::WithParam(std::string param) const {
+  Status out = *this;
+  if (!ok()) out.param_ = std::move(param);
+  return out;
 }
 
 }  // namespace sluice

@@ -39,14 +39,20 @@ class [[nodiscard]] Status {
   const std::string& message() const { return message_; }
   // "<CODE>: message", for logs.
   std::string ToString() const;
-  // Returns a status with `prefix: ` prepended to the message, same code.
+  // Returns a status with `prefix: ` prepended to the message, same code (and param).
   Status WithPrefix(std::string_view prefix) const;
+  // The request field an error is about, in OpenAI's notation ("messages.[2].tool_call_id"),
+  // for the frontends that report it (OpenAI's error `param`); empty: none named. It stays in
+  // the process: the IPC carries code and message only.
+  const std::string& param() const { return param_; }
+  Status WithParam(std::string param) const;
 
   bool operator==(const Status& other) const = default;
 
  private:
   StatusCode code_ = StatusCode::kOk;
   std::string message_;
+  std::string param_;
 };
 
 inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }

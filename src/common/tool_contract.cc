@@ -15,6 +15,30 @@ std::string Message(size_t i) {
   return "messages[" + std::to_string(i) + "]";
 }
 
+// A "tool" message (messages[i]) answers a call of the assistant message before its run of tool
+// messages. OpenAI's rule, words and `param` ("messages.[i].role" when there is no such call to
+// answer, "messages.[i].tool_call_id" when the id is not one of its calls).
+Status CheckToolCallId(const std::vector<ChatMessage>& messages, size_t i) {
+  size_t first = i;  // of the run of tool messages
+  while (first > 0 && messages[first - 1].role == "tool") --first;
+  const std::string id = "'" + messages[i].tool_call_id->substr(0, kMaxToolNameBytes) + "'";
+  const std::string at = "messages.[" + std::to_string(i) + "].";
+  if (first == 0 || messages[first - 1].role != "assistant" ||
+      messages[first - 1].tool_calls.empty()) {
+    return InvalidArgument(Message(i) +
+                           ": messages with role 'tool' must be a response to a preceding "
+                           "message with 'tool_calls' (its 'tool_call_id' is " +
+                           id + ")")
+        .WithParam(at + "role");
+  }
+  for (const ToolCall& call : messages[first - 1].tool_calls)
+    if (call.id == *messages[i].tool_call_id) return Status::Ok();
+  return InvalidArgument(Message(i) + ": 'tool_call_id' of " + id +
+                         " not found in 'tool_calls' of previous message (" + Message(first - 1) +
+                         ")")
+      .WithParam(at + "tool_call_id");
+}
+
 }  // namespace
 
 Result<ordered_json> ParseToolJson(std::string_view text, std::string_view what) {
@@ -105,6 +129,7 @@ Status ValidateToolMessages(const std::vector<ChatMessage>& messages) {
     }
     if (m.role == "tool" && !m.tool_call_id)
       return InvalidArgument(Message(i) + ": a 'tool' message needs 'tool_call_id' (a string)");
+    if (m.role == "tool") RETURN_IF_ERROR(CheckToolCallId(messages, i));
     if (m.role != "tool" && m.tool_call_id)
       return InvalidArgument(Message(i) + ": 'tool_call_id' is only allowed in 'tool' messages");
   }

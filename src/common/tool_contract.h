@@ -35,7 +35,9 @@ Result<nlohmann::ordered_json> ToolCallArguments(const ToolCall& call, std::stri
 Status ValidateTools(const std::vector<ToolDefinition>& tools, const ToolChoice& choice);
 
 // tool_calls only on assistant turns (at most kMaxToolCallsPerMessage), each naming a
-// function with JSON arguments; a "tool" turn answers a call (tool_call_id); tool_call_id
+// function with JSON arguments; a "tool" turn answers a call (tool_call_id) of the assistant
+// turn before its run of tool turns, as OpenAI requires (the error's param() is OpenAI's:
+// "messages.[i].tool_call_id", or "messages.[i].role" with no call before it); tool_call_id
 // only there.
 Status ValidateToolMessages(const std::vector<ChatMessage>& messages);
 

@@ -400,6 +400,7 @@ Result<std::string> EncodeLlmOutput(const LlmOutput& out) {
       o.I32(d.index);
       o.Str("tool call delta name", d.name, kMaxToolNameBytes);
       o.Str("tool call delta arguments", d.arguments, kMaxLlmTextBytes);
+      o.Str("tool call delta id", d.id, kMaxLlmShortBytes);
     }
   }
   o.Str("output reasoning", out.reasoning, kMaxLlmTextBytes);
@@ -433,8 +434,8 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
   ASSIGN_OR_RETURN(out.num_prompt_tokens, in.U32("num_prompt_tokens"));
   ASSIGN_OR_RETURN(out.num_output_tokens, in.U32("num_output_tokens"));
   ASSIGN_OR_RETURN(out.max_model_len, in.U32("max_model_len"));
-  // A delta is at least its index and two lengths.
-  ASSIGN_OR_RETURN(uint32_t deltas, in.Count("tool call deltas", kMaxLlmToolCallDeltas, 12));
+  // A delta is at least its index and three lengths.
+  ASSIGN_OR_RETURN(uint32_t deltas, in.Count("tool call deltas", kMaxLlmToolCallDeltas, 16));
   out.tool_calls.resize(deltas);
   for (ToolCallDelta& d : out.tool_calls) {
     ASSIGN_OR_RETURN(d.index, in.I32("tool call delta index"));
@@ -443,6 +444,7 @@ Result<LlmOutput> DecodeLlmOutput(std::string_view bytes) {
                              " is out of range");
     ASSIGN_OR_RETURN(d.name, in.Str("tool call delta name", kMaxToolNameBytes));
     ASSIGN_OR_RETURN(d.arguments, in.Str("tool call delta arguments", kMaxLlmTextBytes));
+    ASSIGN_OR_RETURN(d.id, in.Str("tool call delta id", kMaxLlmShortBytes));
   }
   ASSIGN_OR_RETURN(out.reasoning, in.Str("output reasoning", kMaxLlmTextBytes));
   ASSIGN_OR_RETURN(out.has_reasoning, in.Bool("has_reasoning"));

@@ -22,7 +22,8 @@ namespace sluice::ipc {
 
 inline constexpr uint32_t kLlmRequestMagic = 0x51524c53;  // "SLRQ"
 inline constexpr uint32_t kLlmOutputMagic = 0x53524c53;   // "SLRS"
-inline constexpr uint8_t kLlmContractVersion = 4;  // 2: structured_output, 3: tools, 4: reasoning
+// 2: structured_output, 3: tools, 4: reasoning, 5: tool call ids.
+inline constexpr uint8_t kLlmContractVersion = 5;
 
 inline constexpr uint32_t kMaxLlmTextBytes = 16u << 20;  // a prompt, a message, a delta
 inline constexpr uint32_t kMaxLlmTokenIds = 4u << 20;    // a prompt's or a reply's ids

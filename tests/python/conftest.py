@@ -7,12 +7,15 @@ with SLUICE_BINARY_DIR and SLUICE_SOURCE_DIR set; run by hand the same way, e.g.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import re
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ import pytest
 SOURCE_DIR = Path(os.environ.get("SLUICE_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BINARY_DIR = Path(os.environ.get("SLUICE_BINARY_DIR", SOURCE_DIR / "build")).resolve()
 EXAMPLES = SOURCE_DIR / "examples"
+DEMO_MODEL = EXAMPLES / "sluice-demo" / "1" / "model"
 VENV_BIN = SOURCE_DIR / ".venv" / "bin"
 
 
@@ -133,16 +137,22 @@ def demo_args(*extra: str) -> list[str]:
     ]
 
 
-@pytest.fixture(scope="module")
-def server(request):
-    """One server for the module, serving examples/ (the demo LLM, identity, repeat); its log is
-    printed when a test of the module failed."""
-    s = SluiceServer(demo_args())
+def serve_module(request, args: list[str]) -> Iterator[SluiceServer]:
+    """A module fixture's body (`yield from serve_module(request, args)`): a server started with
+    `args`, stopped after the module, its log printed when a test of the session failed."""
+    s = SluiceServer(args)
     yield s
     failed = getattr(request.session, "testsfailed", 0)
     s.stop()
     if failed:
         print("---- sluice log (end) ----\n" + s.log()[-6000:] + "\n---- end of sluice log ----")
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    """One server for the module, serving examples/ (the demo LLM, identity, repeat); its log is
+    printed when a test of the module failed."""
+    yield from serve_module(request, demo_args())
 
 
 @pytest.fixture
@@ -175,3 +185,87 @@ def client(base_url):
     # No retries: a 5xx (Sluice's 501s included) must fail once, not be resent twice.
     with openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60) as c:
         yield c
+
+
+# ---- helpers shared by test files -------------------------------------------------------------
+
+def write_demo_model(repo: Path, name: str, chat_template: str | None, engine_args: dict,
+                     context: int = 512) -> None:
+    """The demo LLM as model `name` of the repository `repo`: its weights and tokenizer linked,
+    `chat_template` in place of its own (None: its own), model.json's `engine_args`, a context of
+    `context` tokens (it was trained on 512; tests that raise it, so that prompts with tools fit,
+    force the outputs that matter with the grammar engine)."""
+    folder = repo / name / "1" / "model"
+    folder.mkdir(parents=True)
+    for f in ("generation_config.json", "model.safetensors", "tokenizer.json"):
+        (folder / f).symlink_to(DEMO_MODEL / f)
+    config = json.loads((DEMO_MODEL / "config.json").read_text())
+    config["max_position_embeddings"] = context
+    (folder / "config.json").write_text(json.dumps(config))
+    tokenizer_config = json.loads((DEMO_MODEL / "tokenizer_config.json").read_text())
+    if chat_template is not None:
+        tokenizer_config["chat_template"] = chat_template
+    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
+    (repo / name / "1" / "model.json").write_text(
+        json.dumps({"model": "model", "max_model_len": context, **engine_args}))
+    pbtxt = (EXAMPLES / "sluice-demo" / "config.pbtxt").read_text()
+    (repo / name / "config.pbtxt").write_text(pbtxt.replace('name: "sluice-demo"', f'name: "{name}"'))
+
+
+def post_json(server: SluiceServer, path: str, body: dict) -> tuple[int, dict]:
+    """POSTs `body` to the server's HTTP `path`: the status and the JSON reply, whatever the status
+    (the SDKs hide an error's raw body)."""
+    conn = http.client.HTTPConnection(server.http_url, timeout=60)
+    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, json.loads(data)
+
+
+def assert_chat_refused(client, named: str, stream: bool, **create) -> None:
+    """The chat completion `create` (through the OpenAI SDK, streamed or not) is a 400 whose message
+    names `named`, and the server answers the same model after it."""
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as e:
+        r = client.chat.completions.create(stream=stream, **create)
+        if stream:
+            list(r)
+    assert e.value.status_code == 400
+    assert named in e.value.message, e.value.message
+    after = client.chat.completions.create(model=create["model"], messages=[{"role": "user", "content": "Hi"}],
+                                           max_tokens=4, temperature=0)
+    assert after.choices[0].finish_reason in ("stop", "length")
+
+
+def chat_parts(client, stream: bool, call_id: re.Pattern, **create) -> tuple[str | None, list[dict], str]:
+    """One chat completion's content, tool calls ([{"id", "name", "arguments", "type"}]) and finish
+    reason; streamed, the deltas are checked to be OpenAI's as they are assembled (content before
+    the calls, a call's first piece its id matching `call_id`, type and name, then fragments)."""
+    if not stream:
+        r = client.chat.completions.create(**create)
+        m = r.choices[0].message
+        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments, "type": c.type}
+                 for c in m.tool_calls or []]
+        return m.content, calls, r.choices[0].finish_reason
+    content, calls, finish = "", [], []
+    for chunk in client.chat.completions.create(stream=True, **create):
+        for choice in chunk.choices:
+            d = choice.delta
+            if d.content:
+                assert not calls, f"content after a call: {d.content!r}"
+                content += d.content
+            for piece in d.tool_calls or []:
+                if piece.index == len(calls):  # a call's first piece: its id, type and name
+                    assert call_id.fullmatch(piece.id or ""), piece
+                    assert piece.type == "function" and piece.function.name, piece
+                    assert piece.function.arguments == "", piece
+                    calls.append({"id": piece.id, "name": piece.function.name, "arguments": "", "type": "function"})
+                else:
+                    assert piece.index == len(calls) - 1 and piece.id is None and piece.function.name is None, piece
+                    calls[-1]["arguments"] += piece.function.arguments
+            if choice.finish_reason is not None:
+                finish.append(choice.finish_reason)
+    assert len(finish) == 1
+    return content or None, calls, finish[0]

@@ -19,7 +19,7 @@ import openai
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import EXAMPLES, SOURCE_DIR
+from conftest import EXAMPLES, SOURCE_DIR, post_json
 
 MODEL = "sluice-demo"
 PROMPT = "Once upon a time"  # the fixture's prompt
@@ -147,16 +147,6 @@ def test_unknown_v1_path_is_an_openai_error(client):
 
 
 # ---- vLLM's /tokenize and /detokenize against Hugging Face's tokenizer ------------------------
-
-def post_json(server, path: str, body: dict) -> tuple[int, dict]:
-    import http.client
-    conn = http.client.HTTPConnection(server.http_url, timeout=60)
-    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    return resp.status, json.loads(data)
-
 
 @pytest.mark.parametrize("text", [PROMPT, "Héllo, wörld! 你好 🙂\n\tTabs   and  spaces", "<|im_start|>user\nhi<|im_end|>"])
 @pytest.mark.parametrize("add_special_tokens", [True, False])

@@ -19,31 +19,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import openai
 import pytest
 import requests
 
-from conftest import EXAMPLES, SOURCE_DIR, SluiceServer
+from conftest import EXAMPLES, SOURCE_DIR, SluiceServer, assert_chat_refused, write_demo_model
 
 CHAT = [{"role": "user", "content": "Tell me a fortune."}]
 WORDS = r"[a-z]{1,10}( [a-z]{1,10}){0,3}"
 THINK = rf"<think>\n{WORDS}\n</think>\n\n{WORDS}"  # the whole raw output of `think`
-
-
-def write_model(repo: Path, name: str, template: str, args: dict) -> None:
-    """The demo model as `name`, with its chat template replaced and model.json's `args`."""
-    demo = EXAMPLES / "sluice-demo"
-    version = repo / name / "1"
-    shutil.copytree(demo / "1" / "model", version / "model")
-    config = json.loads((version / "model" / "tokenizer_config.json").read_text())
-    config["chat_template"] = template
-    (version / "model" / "tokenizer_config.json").write_text(json.dumps(config))
-    (version / "model.json").write_text(json.dumps({"model": "model", "max_model_len": 512, **args}))
-    pbtxt = (demo / "config.pbtxt").read_text().replace('name: "sluice-demo"', f'name: "{name}"')
-    (repo / name / "config.pbtxt").write_text(pbtxt)
 
 
 @pytest.fixture(scope="module")
@@ -53,9 +38,9 @@ def server(tmp_path_factory):
     chatml = json.loads((EXAMPLES / "sluice-demo/1/model/tokenizer_config.json").read_text())["chat_template"]
     r1 = chatml.replace("'<|im_start|>assistant\n'", "'<|im_start|>assistant\n<think>\n'")
     assert r1 != chatml
-    write_model(repo, "think", qwen3,
-                {"reasoning_parser": "qwen3", "structured_outputs_config": {"enable_in_reasoning": True}})
-    write_model(repo, "r1", r1, {"reasoning_parser": "deepseek_r1"})
+    write_demo_model(repo, "think", qwen3,
+                     {"reasoning_parser": "qwen3", "structured_outputs_config": {"enable_in_reasoning": True}})
+    write_demo_model(repo, "r1", r1, {"reasoning_parser": "deepseek_r1"})
     s = SluiceServer(["--model-repository", str(repo), "--model-control-mode", "explicit",
                       "--load-model", "think", "--load-model", "r1", "--cpu-threads", "2"])
     yield s
@@ -180,13 +165,8 @@ def test_completions_and_triton_generate_keep_the_raw_text(client, server):
     ({"add_generation_prompt": False}, "must not set 'add_generation_prompt'"),
 ])
 def test_bad_chat_template_kwargs_are_400s_naming_them(client, kwargs, named, stream):
-    with pytest.raises(openai.BadRequestError) as e:
-        r = client.chat.completions.create(model="think", messages=CHAT, max_tokens=4, stream=stream,
-                                           extra_body={"chat_template_kwargs": kwargs})
-        if stream:
-            list(r)
-    assert e.value.status_code == 400
-    assert named in e.value.message, e.value.message
+    assert_chat_refused(client, named, stream, model="think", messages=CHAT, max_tokens=4,
+                        extra_body={"chat_template_kwargs": kwargs})
 
 
 # ---- reasoning, then a tool call: the reasoning parser first, the tool parser on what it leaves ----

@@ -12,7 +12,8 @@ import json
 import re
 
 import pytest
-import requests
+
+from conftest import post_json
 
 MODEL = "sluice-demo"
 SCHEMA = {"type": "object", "properties": {"a": {"type": "integer", "maximum": 3}}}
@@ -32,20 +33,20 @@ def test_an_uncompilable_schema_is_a_400_naming_the_keyword(server, chat, stream
         body["messages"] = [{"role": "user", "content": "hi"}]
     else:
         body["prompt"] = "Once"
-    url = f"http://{server.http_url}/v1/{'chat/completions' if chat else 'completions'}"
-    r = requests.post(url, json=body, timeout=60)
-    assert r.status_code == 400, r.text
-    error = r.json()["error"]
+    status, reply = post_json(server, f"/v1/{'chat/completions' if chat else 'completions'}", body)
+    assert status == 400, reply
+    error = reply["error"]
     assert error["message"] == MESSAGE, error
     assert error["type"] == "invalid_request_error" and error["code"] == 400, error
+    assert error["param"] is None, error  # a schema is no single field
     assert_clean(error["message"])
 
 
 def test_an_uncompilable_pattern_on_triton_generate_names_it(server):
     sampling = {"guided_regex": "(a", "max_tokens": 4}
-    r = requests.post(f"http://{server.http_url}/v2/models/{MODEL}/generate", timeout=60,
-                      json={"text_input": "Once", "sampling_parameters": json.dumps(sampling)})
-    assert r.status_code == 400, r.text
-    message = r.json()["error"]
+    status, reply = post_json(server, f"/v2/models/{MODEL}/generate",
+                              {"text_input": "Once", "sampling_parameters": json.dumps(sampling)})
+    assert status == 400, reply
+    message = reply["error"]
     assert message.startswith("structured output (regex): "), message
     assert_clean(message)

@@ -28,6 +28,8 @@ import pytest
 import requests
 import tritonclient.grpc as grpcclient
 
+from conftest import assert_chat_refused
+
 MODEL = "sluice-demo"
 CHAT = [{"role": "user", "content": "Tell me a fortune."}]
 PROMPT = "Once upon a time"
@@ -240,13 +242,7 @@ def test_guided_grammar_output_is_a_sentence_of_it(client):
     ({"extra_body": {"structured_outputs": {"regexp": "a"}}}, "regexp"),
 ], ids=["unsupported-keyword", "bad-type", "not-json", "regex", "grammar", "no-choices", "two", "unknown-key"])
 def test_a_bad_constraint_is_400_naming_it_and_the_server_keeps_serving(client, kw, named, stream):
-    with pytest.raises(openai.BadRequestError) as e:
-        r = client.chat.completions.create(model=MODEL, messages=CHAT, max_tokens=8, stream=stream, **kw)
-        if stream:
-            list(r)
-    assert e.value.status_code == 400
-    assert named in e.value.message, e.value.message
-    assert_still_serves(client)
+    assert_chat_refused(client, named, stream, model=MODEL, messages=CHAT, max_tokens=8, **kw)
 
 
 def test_what_cannot_be_honoured_is_501(client):

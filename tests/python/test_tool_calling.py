@@ -2,9 +2,11 @@
 "required", a named function), messages with tool_calls and tool results, streamed and not.
 
 The server serves three copies of the demo model (4 M parameters, trained on fortunes; its
-context raised to 2048 so that prompts with tools fit) that differ in their chat template: "hermes" has Qwen2.5's (its tool-call format, Hermes', is detected
-from the template), "llama" Llama 3.1's (model.json names the llama3_json parser), "plain" the
-demo's own ChatML template, which knows no tools (no parser: tool_choice "auto" is a 400).
+context raised to 2048 so that prompts with tools fit) that differ in their chat template:
+"hermes" has Qwen2.5's (its tool-call format, Hermes', is detected from the template), "llama"
+Llama 3.1's (model.json names the llama3_json parser), "plain" the demo's own ChatML template,
+which knows no tools (no parser: tool_choice "auto" is a 400). The mistral and pythonic parsers
+are test_tool_parsers.py's.
 
 The model knows nothing of tools, so:
 - "required" and a named function are the grammar engine's doing: every output at temperature 1
@@ -14,7 +16,8 @@ The model knows nothing of tools, so:
   that the parser reads real token-by-token output;
 - the prompt a conversation with calls and results renders to is checked against transformers'
   apply_chat_template on the same conversation (arguments passed as objects, as vLLM does), by
-  its token count.
+  its token count, and id for id through vLLM's /tokenize with tools;
+- a tool message must answer a call before it: OpenAI's 400 and `param`, checked on the raw body.
 
 Run: SLUICE_BINARY_DIR=build .venv/bin/python -m pytest -q tests/python/test_tool_calling.py
 """
@@ -23,16 +26,15 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import jsonschema
 import openai
 import pytest
 import requests
 
-from conftest import EXAMPLES, SOURCE_DIR, SluiceServer
+from conftest import (DEMO_MODEL, SOURCE_DIR, assert_chat_refused, chat_parts, post_json, serve_module,
+                      write_demo_model)
 
-DEMO = EXAMPLES / "sluice-demo" / "1" / "model"
 TEMPLATES = SOURCE_DIR / "tests" / "fixtures" / "chat_templates"
 ASK = [{"role": "user", "content": "Weather in Paris?"}]
 CALL_ID = re.compile(r"chatcmpl-tool-[0-9a-f]{32}")
@@ -62,77 +64,24 @@ HERMES_TWO_CALLS = r'Let me check\. ' + HERMES_CALL + r'\n<tool_call>\n\{"name":
 LLAMA_CALL = r'\{"name": "get_weather", "parameters": \{"city": "(Paris|Rome)", "unit": "c"\}\}'
 
 
-def write_model(root: Path, name: str, template: str | None, engine_args: dict) -> None:
-    """A copy of the demo model (its files linked) with `template` as its chat template."""
-    folder = root / name / "1" / "model"
-    folder.mkdir(parents=True)
-    for f in ("generation_config.json", "model.safetensors", "tokenizer.json"):
-        (folder / f).symlink_to(DEMO / f)
-    # A context of 2048 (trained on 512): a prompt with tools fits. What the model says past
-    # its training length does not matter here: the grammar engine decides the outputs.
-    config = json.loads((DEMO / "config.json").read_text())
-    config["max_position_embeddings"] = CONTEXT
-    (folder / "config.json").write_text(json.dumps(config))
-    tokenizer_config = json.loads((DEMO / "tokenizer_config.json").read_text())
-    if template is not None:
-        tokenizer_config["chat_template"] = (TEMPLATES / f"{template}.jinja").read_text()
-    (folder / "tokenizer_config.json").write_text(json.dumps(tokenizer_config))
-    (root / name / "1" / "model.json").write_text(json.dumps({"model": "model", "max_model_len": CONTEXT, **engine_args}))
-    (root / name / "config.pbtxt").write_text(
-        f'name: "{name}"\nbackend: "vllm"\ninstance_group [{{ count: 1 kind: KIND_MODEL }}]\n'
-        'model_transaction_policy { decoupled: true }\n')
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, request):
     root = tmp_path_factory.mktemp("tool_repository")
-    write_model(root, "hermes", "qwen2_5", {})
-    write_model(root, "llama", "llama3_1", {"tool_call_parser": "llama3_json"})
-    write_model(root, "plain", None, {})
-    s = SluiceServer(["--model-repository", str(root), "--model-control-mode", "explicit", "--load-model", "hermes",
-                      "--load-model", "llama", "--load-model", "plain", "--cpu-threads", "2"])
-    yield s
-    failed = getattr(request.session, "testsfailed", 0)
-    s.stop()
-    if failed:
-        print("---- sluice log (end) ----\n" + s.log()[-6000:] + "\n---- end of sluice log ----")
-
-
-def assert_still_serves(client: openai.OpenAI) -> None:
-    r = client.chat.completions.create(model="hermes", messages=ASK, max_tokens=4, temperature=0)
-    assert r.choices[0].finish_reason in ("stop", "length")
+    write_demo_model(root, "hermes", (TEMPLATES / "qwen2_5.jinja").read_text(), {}, CONTEXT)
+    write_demo_model(root, "llama", (TEMPLATES / "llama3_1.jinja").read_text(),
+                     {"tool_call_parser": "llama3_json"}, CONTEXT)
+    write_demo_model(root, "plain", None, {}, CONTEXT)
+    yield from serve_module(request, ["--model-repository", str(root), "--model-control-mode", "explicit",
+                                      "--load-model", "hermes", "--load-model", "llama", "--load-model", "plain",
+                                      "--cpu-threads", "2"])
 
 
 def complete(client, stream: bool, **kw) -> tuple[str | None, list[dict], str]:
-    """One chat completion's content, tool calls ([{"id", "name", "arguments"}]) and finish
-    reason; streamed, the deltas are checked to be OpenAI's as they are assembled."""
-    if not stream:
-        r = client.chat.completions.create(**kw)
-        m = r.choices[0].message
-        calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments, "type": c.type}
-                 for c in m.tool_calls or []]
-        return m.content, calls, r.choices[0].finish_reason
-    content, calls, finish = "", [], []
-    for chunk in client.chat.completions.create(stream=True, **kw):
-        for choice in chunk.choices:
-            d = choice.delta
-            if d.content:
-                assert not calls, f"content after a call: {d.content!r}"
-                assert "<tool" not in d.content, f"a tag leaked into the content: {d.content!r}"
-                content += d.content
-            for piece in d.tool_calls or []:
-                if piece.index == len(calls):  # a call's first piece: its id, type and name
-                    assert CALL_ID.fullmatch(piece.id or ""), piece
-                    assert piece.type == "function" and piece.function.name, piece
-                    assert piece.function.arguments == "", piece
-                    calls.append({"id": piece.id, "name": piece.function.name, "arguments": "", "type": "function"})
-                else:
-                    assert piece.index == len(calls) - 1 and piece.id is None and piece.function.name is None, piece
-                    calls[-1]["arguments"] += piece.function.arguments
-            if choice.finish_reason is not None:
-                finish.append(choice.finish_reason)
-    assert len(finish) == 1
-    return content or None, calls, finish[0]
+    """One chat completion's content, tool calls and finish reason (conftest.chat_parts), no tag
+    of a call left in the content."""
+    content, calls, finish = chat_parts(client, stream, CALL_ID, **kw)
+    assert "<tool" not in (content or ""), f"a tag leaked into the content: {content!r}"
+    return content, calls, finish
 
 
 def assert_valid_call(call: dict) -> None:
@@ -217,6 +166,17 @@ def test_auto_without_a_call_is_plain_content(client, stream):
     assert calls == [] and finish == "stop"
 
 
+@STREAM
+def test_a_call_that_cannot_be_read_leaves_the_output_as_content(client, stream):
+    """Issue 22's Hermes bug: a string that never closes swallowed </tool_call> and the text after
+    it into a call's arguments. As vLLM, the call cannot be parsed, so the output is content."""
+    broken = r'<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "Paris\}\}\n</tool_call>\nSorry\.'
+    content, calls, finish = chat_parts(client, stream, CALL_ID, model="hermes", messages=ASK, tools=TOOLS,
+                                        temperature=1.0, extra_body={"guided_regex": broken})
+    assert re.fullmatch(broken, content or ""), content
+    assert calls == [] and finish == "stop"
+
+
 def test_tool_choice_none_renders_the_tools_and_parses_nothing(client):
     kw = dict(model="hermes", messages=ASK, tools=TOOLS, temperature=1.0, extra_body={"guided_regex": HERMES_CALL})
     none = client.chat.completions.create(tool_choice="none", **kw)
@@ -233,17 +193,17 @@ def test_tool_choice_none_renders_the_tools_and_parses_nothing(client):
 # ---- a conversation: call, result, answer ----------------------------------------------------
 
 @pytest.fixture(scope="module")
-def reference_prompt_tokens():
-    """Tokens of a conversation rendered by transformers' apply_chat_template with Qwen2.5's
+def reference_prompt_ids():
+    """The ids of a conversation rendered by transformers' apply_chat_template with Qwen2.5's
     template (arguments as objects, as vLLM passes them), encoded by the demo's tokenizer."""
     from tokenizers import Tokenizer
     from transformers import PreTrainedTokenizerFast
 
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(DEMO / "tokenizer.json"))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(DEMO_MODEL / "tokenizer.json"))
     template = (TEMPLATES / "qwen2_5.jinja").read_text()
-    encoder = Tokenizer.from_file(str(DEMO / "tokenizer.json"))
+    encoder = Tokenizer.from_file(str(DEMO_MODEL / "tokenizer.json"))
 
-    def count(messages: list[dict], tools: list[dict]) -> int:
+    def ids(messages: list[dict], tools: list[dict], add_generation_prompt: bool = True) -> list[int]:
         rendered = []
         for m in messages:
             m = dict(m)
@@ -251,15 +211,15 @@ def reference_prompt_tokens():
                 m["tool_calls"] = [{**c, "function": {**c["function"], "arguments": json.loads(c["function"]["arguments"])}}
                                    for c in m["tool_calls"]]
             rendered.append({k: v for k, v in m.items() if v is not None})
-        text = tokenizer.apply_chat_template(rendered, tools=tools, chat_template=template, add_generation_prompt=True,
-                                             tokenize=False)
-        return len(encoder.encode(text, add_special_tokens=False).ids)
+        text = tokenizer.apply_chat_template(rendered, tools=tools, chat_template=template,
+                                             add_generation_prompt=add_generation_prompt, tokenize=False)
+        return encoder.encode(text, add_special_tokens=False).ids
 
-    return count
+    return ids
 
 
 @STREAM
-def test_a_tool_calling_conversation_round_trip(client, reference_prompt_tokens, stream):
+def test_a_tool_calling_conversation_round_trip(client, reference_prompt_ids, stream):
     tools = [WEATHER, PING]
     # 1. The model calls the tool (forced here: the demo model would not on its own).
     content, calls, finish = complete(client, stream, model="hermes", messages=ASK, tools=tools, temperature=1.0,
@@ -279,10 +239,13 @@ def test_a_tool_calling_conversation_round_trip(client, reference_prompt_tokens,
     assert re.fullmatch(r"It is 18C and sunny in (Paris|Rome)\.", answer.message.content), answer.message.content
     assert answer.message.tool_calls is None and answer.finish_reason == "stop"
     # The prompt holds the call (its arguments an object) and the result, as transformers renders them.
-    assert r.usage.prompt_tokens == reference_prompt_tokens(messages, tools)
+    assert r.usage.prompt_tokens == len(reference_prompt_ids(messages, tools))
 
 
 # ---- bad input: 400 naming the problem, and the server keeps serving -------------------------
+
+CALLED = {"role": "assistant", "content": None, "tool_calls": [
+    {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Rome"}'}}]}
 
 BAD = [
     ({"model": "plain", "tools": TOOLS}, "tool_call_parser"),
@@ -301,6 +264,10 @@ BAD = [
     ({"messages": ASK + [{"role": "assistant", "tool_calls": [
         {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": "{city: Paris"}}]}]},
      "'messages[1].tool_calls[0].function.arguments' is not valid JSON"),
+    ({"messages": ASK + [CALLED, {"role": "tool", "tool_call_id": "call_9", "content": "18C"}]},
+     "'tool_call_id' of 'call_9' not found in 'tool_calls' of previous message"),
+    ({"messages": ASK + [{"role": "tool", "tool_call_id": "call_1", "content": "18C"}]},
+     "messages with role 'tool' must be a response to a preceding message with 'tool_calls'"),
 ]
 
 
@@ -308,16 +275,67 @@ BAD = [
 @pytest.mark.parametrize("kw,named", BAD, ids=[
     "auto-without-parser", "unknown-function", "required-without-tools", "empty-tools", "unknown-tool-type",
     "parameters-not-a-schema", "schema-does-not-compile", "required-and-response-format", "tool-without-id",
-    "arguments-not-json"])
+    "arguments-not-json", "tool-call-id-not-called", "tool-without-a-call"])
 def test_bad_tool_requests_are_400_naming_the_problem(client, kw, named, stream):
-    args = {"model": "hermes", "messages": ASK, "max_tokens": 8, **kw}
-    with pytest.raises(openai.BadRequestError) as e:
-        r = client.chat.completions.create(stream=stream, **args)
-        if stream:
-            list(r)
-    assert e.value.status_code == 400
-    assert named in e.value.message, e.value.message
-    assert_still_serves(client)
+    assert_chat_refused(client, named, stream, **{"model": "hermes", "messages": ASK, "max_tokens": 8, **kw})
+
+
+@STREAM
+def test_a_tool_message_that_answers_no_call_is_openais_400(server, stream):
+    """OpenAI's rule, words and `param` (vLLM checks nothing here), streamed or not."""
+    unknown = ASK + [CALLED, {"role": "tool", "tool_call_id": "call_9", "content": "18C"}]
+    orphan = ASK + [{"role": "tool", "tool_call_id": "call_1", "content": "18C"}]
+    for messages, param, named in ((unknown, "messages.[2].tool_call_id", "'call_9'"),
+                                   (orphan, "messages.[1].role", "'call_1'")):
+        status, body = post_json(server, "/v1/chat/completions",
+                                 {"model": "hermes", "messages": messages, "tools": TOOLS, "stream": stream})
+        assert status == 400, body
+        error = body["error"]
+        assert error["type"] == "invalid_request_error" and error["code"] == 400, error
+        assert error["param"] == param and named in error["message"], error
+    # The answer to the call is fine, as is a second tool message answering another call of it.
+    both = ASK + [{**CALLED, "tool_calls": CALLED["tool_calls"] + [{**CALLED["tool_calls"][0], "id": "call_2"}]},
+                  {"role": "tool", "tool_call_id": "call_2", "content": "18C"},
+                  {"role": "tool", "tool_call_id": "call_1", "content": "20C"}]
+    status, body = post_json(server, "/v1/chat/completions",
+                             {"model": "hermes", "messages": both, "tools": TOOLS, "max_tokens": 2})
+    assert status == 200, body
+
+
+# ---- vLLM's /tokenize with tools: the prompt of chat completions -----------------------------
+
+@pytest.mark.parametrize("add_generation_prompt", [True, False])
+def test_tokenize_with_tools_is_the_chat_completions_prompt(client, server, reference_prompt_ids,
+                                                            add_generation_prompt):
+    messages = ASK + [CALLED, {"role": "tool", "tool_call_id": "call_1", "content": "18C"}]
+    status, r = post_json(server, "/tokenize", {"model": "hermes", "messages": messages, "tools": TOOLS,
+                                                "add_generation_prompt": add_generation_prompt})
+    assert status == 200, r
+    assert r["tokens"] == reference_prompt_ids(messages, TOOLS, add_generation_prompt)
+    assert r["count"] == len(r["tokens"]) and r["max_model_len"] == CONTEXT
+    if add_generation_prompt:
+        chat = client.chat.completions.create(model="hermes", messages=messages, tools=TOOLS, max_tokens=1)
+        assert chat.usage.prompt_tokens == r["count"]
+    status, bare = post_json(server, "/tokenize", {"model": "hermes", "messages": messages,
+                                                   "add_generation_prompt": add_generation_prompt})
+    assert status == 200 and bare["count"] < r["count"], bare  # the tools are in the prompt
+
+
+@pytest.mark.parametrize("body,status_code,named", [
+    ({"tools": [{"type": "retrieval"}]}, 400, "'tools[0].type' must be \"function\""),
+    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": 3}}]}, 400,
+     "'tools[0].function.parameters' must be a JSON Schema object"),
+    ({"tools": []}, 400, "'tools' must not be an empty list"),
+    ({"chat_template_kwargs": [1]}, 400, "'chat_template_kwargs' must be an object"),
+    ({"prompt": "Hi", "messages": None, "tools": TOOLS}, 400, "'tools' needs 'messages', not 'prompt'"),
+    ({"tools": TOOLS, "tool_choice": "required"}, 501, "field 'tool_choice' is not supported"),
+], ids=["tool-type", "parameters", "empty-tools", "kwargs", "tools-with-a-prompt", "tool-choice"])
+def test_tokenize_refuses_bad_tools_naming_them(server, body, status_code, named):
+    request = {"model": "hermes", "messages": ASK, **body}
+    request = {k: v for k, v in request.items() if v is not None}
+    status, r = post_json(server, "/tokenize", request)
+    assert status == status_code, r
+    assert named in r["error"]["message"], r
 
 
 # ---- Triton's routes are not OpenAI's: no tool parsing there ---------------------------------

@@ -303,24 +303,11 @@ Status ReadToolFields(const json& body, const nlohmann::ordered_json* in_order, 
   return Status::Ok();
 }
 
-// Chat: vLLM's chat_template_kwargs (kept as the client's JSON text, for the template) and
-// include_reasoning. `in_order` (optional): the body with its members in the client's order.
+// Chat: vLLM's chat_template_kwargs and include_reasoning. `in_order` (optional): the body
+// with its members in the client's order.
 Status ParseChatOptions(const json& body, const nlohmann::ordered_json* in_order,
                         OpenAIRequest& r) {
-  if (Has(body, "chat_template_kwargs")) {
-    const json& kwargs = body["chat_template_kwargs"];
-    if (!kwargs.is_object())
-      return FieldError("chat_template_kwargs", "must be an object of template variables");
-    const auto replace = json::error_handler_t::replace;
-    r.chat_template_kwargs =
-        in_order == nullptr ? kwargs.dump(-1, ' ', false, replace)
-                            : (*in_order)["chat_template_kwargs"].dump(-1, ' ', false, replace);
-    if (r.chat_template_kwargs.size() > llm_contract::kMaxChatTemplateKwargsBytes)
-      return FieldError("chat_template_kwargs",
-                        "has " + std::to_string(r.chat_template_kwargs.size()) +
-                            " bytes, more than " +
-                            std::to_string(llm_contract::kMaxChatTemplateKwargsBytes));
-  }
+  ASSIGN_OR_RETURN(r.chat_template_kwargs, ParseChatTemplateKwargs(body, in_order));
   if (Has(body, "include_reasoning")) {
     ASSIGN_OR_RETURN(r.include_reasoning,
                      jf::Boolean(body["include_reasoning"], "include_reasoning"));
@@ -338,7 +325,27 @@ Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const json& bod
     ASSIGN_OR_RETURN(llm_contract::ChatMessage message, ParseChatMessage(m, messages.size()));
     messages.push_back(std::move(message));
   }
+  // The conversation's rules (a tool message answers a call before it), with OpenAI's param.
+  RETURN_IF_ERROR(llm_contract::ValidateToolMessages(messages));
   return messages;
+}
+
+Result<std::string> ParseChatTemplateKwargs(const json& body,
+                                            const nlohmann::ordered_json* in_order) {
+  if (!Has(body, "chat_template_kwargs")) return std::string();
+  const json& kwargs = body["chat_template_kwargs"];
+  if (!kwargs.is_object())
+    return FieldError("chat_template_kwargs", "must be an object of template variables");
+  const auto replace = json::error_handler_t::replace;
+  std::string text = in_order == nullptr
+                         ? kwargs.dump(-1, ' ', false, replace)
+                         : (*in_order)["chat_template_kwargs"].dump(-1, ' ', false, replace);
+  if (text.size() > llm_contract::kMaxChatTemplateKwargsBytes) {
+    return FieldError("chat_template_kwargs",
+                      "has " + std::to_string(text.size()) + " bytes, more than " +
+                          std::to_string(llm_contract::kMaxChatTemplateKwargsBytes));
+  }
+  return text;
 }
 
 bool MayConstrainOutput(const json& body) {
@@ -433,95 +440,7 @@ Result<InferRequest> BuildInferRequest(const OpenAIRequest& r, int index) {
   return BuildContractRequest(ChoiceContract(r, index), r.model);
 }
 
-namespace {
-
-// Only these keys: a field Sluice would not honour is named, not ignored.
-Status OnlyKnownFields(const json& body, std::initializer_list<std::string_view> known) {
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(known.begin(), known.end(), key) == known.end()) {
-      return Unsupported("field '" + key.substr(0, 64) + "' is not supported");
-    }
-  }
-  return Status::Ok();
-}
-
-Result<std::string> OptionalModel(const json& body) {
-  if (!body.contains("model") || body["model"].is_null()) return std::string();
-  if (!body["model"].is_string()) return FieldError("model", "must be a string");
-  return body["model"].get<std::string>();
-}
-
-}  // namespace
-
-Result<TokenizeRequest> ParseTokenizeRequest(const json& body) {
-  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
-  RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "prompt", "messages", "add_special_tokens", "add_generation_prompt",
-                                         "return_token_strs", "continue_final_message"}));
-  TokenizeRequest r;
-  ASSIGN_OR_RETURN(r.model, OptionalModel(body));
-  const bool has_prompt = body.contains("prompt"), has_messages = body.contains("messages");
-  if (has_prompt == has_messages) return InvalidArgument("give either 'prompt' or 'messages'");
-  if (has_prompt) {
-    if (!body["prompt"].is_string()) return FieldError("prompt", "must be a string");
-    r.prompt = body["prompt"].get<std::string>();
-  } else {
-    ASSIGN_OR_RETURN(r.messages, ParseChatMessages(body));
-  }
-  ASSIGN_OR_RETURN(r.add_special_tokens, jf::OptionalBoolean(body, "add_special_tokens"));
-  ASSIGN_OR_RETURN(std::optional<bool> generation_prompt,
-                   jf::OptionalBoolean(body, "add_generation_prompt"));
-  r.add_generation_prompt = generation_prompt.value_or(true);
-  ASSIGN_OR_RETURN(std::optional<bool> token_strs, jf::OptionalBoolean(body, "return_token_strs"));
-  if (token_strs.value_or(false)) return Unsupported("'return_token_strs' is not supported");
-  ASSIGN_OR_RETURN(std::optional<bool> continue_final,
-                   jf::OptionalBoolean(body, "continue_final_message"));
-  if (continue_final.value_or(false)) return Unsupported("'continue_final_message' is not supported");
-  return r;
-}
-
-Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
-                                          const std::string& repository_model) {
-  llm_contract::LlmRequest c;
-  c.task = llm_contract::Task::kTokenize;
-  c.output.typed_responses = true;
-  c.add_special_tokens = r.add_special_tokens;
-  if (r.prompt) {
-    c.prompt.text = *r.prompt;
-  } else {
-    c.prompt.kind = llm_contract::Prompt::Kind::kChat;
-    c.prompt.messages = r.messages;
-    c.prompt.add_generation_prompt = r.add_generation_prompt;
-  }
-  return BuildContractRequest(c, repository_model);
-}
-
-Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body) {
-  if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
-  RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "tokens"}));
-  DetokenizeRequest r;
-  ASSIGN_OR_RETURN(r.model, OptionalModel(body));
-  if (!body.contains("tokens") || !body["tokens"].is_array())
-    return FieldError("tokens", "is required (a list of token ids)");
-  for (const json& id : body["tokens"]) {
-    if (!jf::IsTokenId(id)) {
-      return FieldError("tokens", "holds " + id.dump().substr(0, 32) + ", not a token id");
-    }
-    r.tokens.push_back(static_cast<int32_t>(id.get<int64_t>()));
-  }
-  return r;
-}
-
-Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
-                                            const std::string& repository_model) {
-  llm_contract::LlmRequest c;
-  c.task = llm_contract::Task::kDetokenize;
-  c.output.typed_responses = true;
-  c.prompt.kind = llm_contract::Prompt::Kind::kTokenIds;
-  c.prompt.token_ids = r.tokens;
-  return BuildContractRequest(c, repository_model);
-}
-
-json ErrorBody(const std::string& message, int http_status) {
+json ErrorBody(const std::string& message, int http_status, const std::string& param) {
   std::string type = http_status == 404   ? "NotFoundError"
                      : http_status == 401 ? "AuthenticationError"
                      : http_status == 403 ? "PermissionDeniedError"
@@ -530,7 +449,11 @@ json ErrorBody(const std::string& message, int http_status) {
                      : http_status >= 500 ? "InternalServerError"
                                           : "BadRequestError";
   if (http_status == 400) type = "invalid_request_error";
-  return json{{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", http_status}}}};
+  return json{{"error",
+               {{"message", message},
+                {"type", type},
+                {"param", param.empty() ? json(nullptr) : json(param)},
+                {"code", http_status}}}};
 }
 
 }  // namespace sluice::openai

@@ -1,9 +1,9 @@
 #pragma once
-// Parses OpenAI completion and chat-completion bodies (and vLLM's /tokenize, /detokenize)
-// into the typed LLM contract (common/llm_contract.h) that Sluice sends to an LLM model,
-// encoded (ipc/llm_contract_codec.h). Sampling ranges are the contract's table's. Errors
-// are InvalidArgument naming the field (HTTP 400 in OpenAI's shape); what Sluice cannot
-// honour is Unsupported (501) naming it.
+// Parses OpenAI completion and chat-completion bodies into the typed LLM contract
+// (common/llm_contract.h) that Sluice sends to an LLM model, encoded
+// (ipc/llm_contract_codec.h). Sampling ranges are the contract's table's. Errors are
+// InvalidArgument naming the field (HTTP 400 in OpenAI's shape); what Sluice cannot honour is
+// Unsupported (501) naming it. vLLM's /tokenize and /detokenize bodies: tokenize_request.h.
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
@@ -47,11 +47,16 @@ struct OpenAIRequest {
 // is taken; null: from `body`, whose objects' members are sorted.
 Result<OpenAIRequest> ParseOpenAIRequest(const nlohmann::json& body, bool chat,
                                          const nlohmann::ordered_json* in_order = nullptr);
+// vLLM's chat_template_kwargs of `body`: the object's JSON text (in the client's member order
+// when `in_order` is given), empty when absent; at most kMaxChatTemplateKwargsBytes.
+Result<std::string> ParseChatTemplateKwargs(const nlohmann::json& body,
+                                            const nlohmann::ordered_json* in_order);
 // Whether `body` holds a field that may constrain the output, tools included (then worth
 // reading in order).
 bool MayConstrainOutput(const nlohmann::json& body);
 
-// The body's chat `messages` (required, non-empty), content parts flattened to their text.
+// The body's chat `messages` (required, non-empty), content parts flattened to their text;
+// a tool message must answer a call before it (llm_contract::ValidateToolMessages).
 Result<std::vector<llm_contract::ChatMessage>> ParseChatMessages(const nlohmann::json& body);
 
 // Choices of the request: n for chat, n per prompt for completions.
@@ -68,30 +73,9 @@ Result<InferRequest> BuildContractRequest(const llm_contract::LlmRequest& contra
 // ChoiceContract's request to r.model.
 Result<InferRequest> BuildInferRequest(const OpenAIRequest& r, int index);
 
-// vLLM's POST /tokenize: a completion prompt or chat messages, and how to tokenize them.
-struct TokenizeRequest {
-  std::string model;                  // empty: the one LLM model served
-  std::optional<std::string> prompt;  // else `messages`
-  std::vector<llm_contract::ChatMessage> messages;
-  std::optional<bool> add_special_tokens;  // default: true for a prompt, false for messages
-  bool add_generation_prompt = true;
-};
-Result<TokenizeRequest> ParseTokenizeRequest(const nlohmann::json& body);
-// The request that asks `repository_model` for the ids (llm_contract::Task::kTokenize).
-Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
-                                          const std::string& repository_model);
-
-// vLLM's POST /detokenize.
-struct DetokenizeRequest {
-  std::string model;  // empty: the one LLM model served
-  std::vector<int32_t> tokens;
-};
-Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body);
-// `r.tokens` must not be empty (their text is then "").
-Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
-                                            const std::string& repository_model);
-
-// OpenAI's error body: {"error": {"message", "type", "param", "code"}}.
-nlohmann::json ErrorBody(const std::string& message, int http_status);
+// OpenAI's error body: {"error": {"message", "type", "param", "code"}}; `param` names the
+// field (Status::param()), null when empty.
+nlohmann::json ErrorBody(const std::string& message, int http_status,
+                         const std::string& param = "");
 
 }  // namespace sluice::openai

@@ -175,7 +175,7 @@ void RetrieveModel(const core::InferenceService& service, const std::string& wan
 
 void SendOpenAIError(http::ResponseWriter& w, const Status& s) {
   const int code = http::HttpStatusFromCode(s.code());
-  w.SendJson(code, ErrorBody(s.message(), code));
+  w.SendJson(code, ErrorBody(s.message(), code, s.param()));
 }
 
 void RegisterOpenAIRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits) {

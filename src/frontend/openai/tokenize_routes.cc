@@ -7,6 +7,7 @@
 #include "frontend/openai/openai_request.h"
 #include "frontend/openai/openai_routes.h"
 #include "frontend/openai/served_models.h"
+#include "frontend/openai/tokenize_request.h"
 #include "ipc/llm_contract_codec.h"
 
 namespace sluice::openai {
@@ -50,34 +51,48 @@ Result<json> DetokenizeReply(const InferResponse& r) {
   return json{{"prompt", out.text}};
 }
 
-// The request's JSON body (bounded) through `parse`.
-template <typename T>
-Result<T> ParseBody(const http::HttpRequest& r, const http::RequestLimits& limits, Result<T> (*parse)(const json&)) {
-  auto body = http::ParseJsonBounded(r.body, limits.max_json_depth);
-  if (!body.ok()) return body.status();
-  return parse(*body);
+// The request's JSON body (bounded).
+Result<json> ParseBody(const http::HttpRequest& r, const http::RequestLimits& limits) {
+  return http::ParseJsonBounded(r.body, limits.max_json_depth);
+}
+
+// /tokenize's body; with the tools or template kwargs that a chat template renders, read again
+// with its members in order (the same text: its depth is bounded) for their order.
+Result<TokenizeRequest> ParseTokenizeBody(const http::HttpRequest& r,
+                                          const http::RequestLimits& limits) {
+  ASSIGN_OR_RETURN(json body, ParseBody(r, limits));
+  nlohmann::ordered_json in_order;
+  if (body.is_object() && (body.contains("tools") || body.contains("chat_template_kwargs")))
+    in_order = nlohmann::ordered_json::parse(r.body, nullptr, false);
+  return ParseTokenizeRequest(body, in_order.is_object() ? &in_order : nullptr);
 }
 
 }  // namespace
 
 void RegisterTokenizeRoutes(http::Router& router, core::InferenceService& service, const http::RequestLimits& limits) {
-  router.Add("POST", "/tokenize", [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
-    auto parsed = ParseBody(r, limits, ParseTokenizeRequest);
-    auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
-    if (!model.ok()) return SendOpenAIError(*w, model.status());
-    auto request = BuildTokenizeRequest(*parsed, *model);
-    if (!request.ok()) return SendOpenAIError(*w, request.status());
-    Forward(service, std::move(request).value(), std::move(w), TokenizeReply);
-  });
-  router.Add("POST", "/detokenize", [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
-    auto parsed = ParseBody(r, limits, ParseDetokenizeRequest);
-    auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
-    if (!model.ok()) return SendOpenAIError(*w, model.status());
-    if (parsed->tokens.empty()) return (void)w->SendJson(200, json{{"prompt", ""}});
-    auto request = BuildDetokenizeRequest(*parsed, *model);
-    if (!request.ok()) return SendOpenAIError(*w, request.status());
-    Forward(service, std::move(request).value(), std::move(w), DetokenizeReply);
-  });
+  router.Add(
+      "POST", "/tokenize",
+      [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+        auto parsed = ParseTokenizeBody(r, limits);
+        auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
+        if (!model.ok()) return SendOpenAIError(*w, model.status());
+        auto request = BuildTokenizeRequest(*parsed, *model);
+        if (!request.ok()) return SendOpenAIError(*w, request.status());
+        Forward(service, std::move(request).value(), std::move(w), TokenizeReply);
+      });
+  router.Add(
+      "POST", "/detokenize",
+      [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
+        auto body = ParseBody(r, limits);
+        auto parsed =
+            body.ok() ? ParseDetokenizeRequest(*body) : Result<DetokenizeRequest>(body.status());
+        auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
+        if (!model.ok()) return SendOpenAIError(*w, model.status());
+        if (parsed->tokens.empty()) return (void)w->SendJson(200, json{{"prompt", ""}});
+        auto request = BuildDetokenizeRequest(*parsed, *model);
+        if (!request.ok()) return SendOpenAIError(*w, request.status());
+        Forward(service, std::move(request).value(), std::move(w), DetokenizeReply);
+      });
   // Errors the router answers itself on these paths in OpenAI's shape too.
   for (const char* path : {"/tokenize/", "/detokenize/"}) {
     router.SetErrorRenderer(path, [](int status, const std::string& message) { return ErrorBody(message, status).dump(); });

@@ -22,8 +22,8 @@ std::vector<json> ToolCallAccumulator::Add(const std::vector<llm_contract::ToolC
     if (d.index < 0 || (!parallel_tool_calls && d.index > 0)) continue;
     const size_t i = static_cast<size_t>(d.index);
     if (!d.name.empty() && i == calls_.size()) {
-      // A call's first piece: it gets its id here, sent once.
-      calls_.push_back({NewToolCallId(), d.name, d.arguments});
+      // A call's first piece: its id (the model's format's, else vLLM's), sent once.
+      calls_.push_back({d.id.empty() ? NewToolCallId() : d.id, d.name, d.arguments});
       entries.push_back({{"index", d.index},
                          {"id", calls_.back().id},
                          {"type", "function"},

@@ -4,8 +4,9 @@
 // entry of a chunk's delta.tool_calls, the way OpenAI streams them (a call's first piece
 // {"index", "id", "type": "function", "function": {"name", "arguments": ""}}, then pieces
 // {"index", "function": {"arguments": fragment}}); not streamed, the message's tool_calls
-// [{"id", "type": "function", "function": {"name", "arguments"}}]. Ids are vLLM's
-// ("chatcmpl-tool-" and 32 hex digits). Not thread-safe: the assembler serialises calls.
+// [{"id", "type": "function", "function": {"name", "arguments"}}]. Ids are the ones the
+// model's format gave the calls (Mistral's), else vLLM's ("chatcmpl-tool-" and 32 hex digits).
+// Not thread-safe: the assembler serialises calls.
 
 #include <nlohmann/json.hpp>
 #include <string>

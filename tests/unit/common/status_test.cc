@@ -25,6 +25,15 @@ TEST(StatusTest, OkAndErrorsCarryCodeAndMessage) {
   EXPECT_EQ(s.WithPrefix("load").message(), "load: model 'x'");
 }
 
+TEST(StatusTest, AParamNamesTheFieldAndSurvivesAPrefix) {
+  EXPECT_EQ(NotFound("x").param(), "");
+  Status s = InvalidArgument("bad id").WithParam("messages.[2].tool_call_id");
+  EXPECT_EQ(s.param(), "messages.[2].tool_call_id");
+  EXPECT_EQ(s.WithPrefix("chat").param(), "messages.[2].tool_call_id");
+  EXPECT_EQ(s.WithPrefix("chat").message(), "chat: bad id");
+  EXPECT_EQ(Status::Ok().WithParam("x").param(), "");  // OK names nothing
+}
+
 TEST(StatusTest, AssignOrReturnPropagatesTheFirstError) {
   EXPECT_EQ(*Quarter(8), 2);
   Result<int> r = Quarter(6);

@@ -44,7 +44,7 @@ TEST(ToolContractCodecTest, EveryToolFieldRoundTrips) {
   LlmOutput out;
   out.text = "Checking.";
   out.finish_reason = FinishReason::kToolCalls;
-  out.tool_calls = {{0, "get_weather", ""}, {0, "", R"({"city": )"}, {1, "ping", ""}};
+  out.tool_calls = {{0, "get_weather", ""}, {0, "", R"({"city": )"}, {1, "ping", "", "aB3dE6gH9"}};
   auto bytes = ipc::EncodeLlmOutput(out);
   ASSERT_TRUE(bytes.ok());
   auto back = ipc::DecodeLlmOutput(*bytes);
@@ -72,8 +72,9 @@ TEST(ToolContractCodecTest, HostileToolFieldsAreRefused) {
   LlmOutput out;
   out.tool_calls = {{0, "f", ""}};
   std::string o = *ipc::EncodeLlmOutput(out);
-  // count, index, name ("f"), arguments, then the reasoning (an empty string, has_reasoning).
-  const size_t count_at = o.size() - 4 - 4 - 1 - 4 - 4 - (4 + 1);
+  // count, index, name ("f"), arguments, id, then the reasoning (an empty string,
+  // has_reasoning).
+  const size_t count_at = o.size() - 4 - 4 - 1 - 4 - 4 - 4 - (4 + 1);
   std::string lying = o;
   lying[count_at + 2] = 0x7f;
   EXPECT_FALSE(ipc::DecodeLlmOutput(lying).ok());
@@ -148,6 +149,41 @@ TEST(ToolContractTest, BadToolMessagesNameTheMessage) {
     Status s = ValidateToolMessages({{.role = "user", .content = "hi"}, c.message});
     ASSERT_FALSE(s.ok()) << c.error;
     EXPECT_NE(s.message().find(c.error), std::string::npos) << s.message();
+  }
+}
+
+// A tool message answers a call of the assistant message before its run of tool messages:
+// OpenAI's 400, its words and its param, naming the id.
+TEST(ToolContractTest, AToolMessageAnswersACallOfThePrecedingAssistantMessage) {
+  const ChatMessage ask{.role = "user", .content = "hi"};
+  const ChatMessage calls{.role = "assistant",
+                          .tool_calls = {{"call_1", "f", "{}"}, {"call_2", "g", "{}"}}};
+  auto answer = [](std::string id) {
+    return ChatMessage{.role = "tool", .content = "18C", .tool_call_id = std::move(id)};
+  };
+  EXPECT_TRUE(ValidateToolMessages({ask, calls, answer("call_2"), answer("call_1")}).ok());
+  Status wrong = ValidateToolMessages({ask, calls, answer("call_1"), answer("call_9")});
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(wrong.message(),
+            "messages[3]: 'tool_call_id' of 'call_9' not found in 'tool_calls' of previous "
+            "message (messages[1])");
+  EXPECT_EQ(wrong.param(), "messages.[3].tool_call_id");
+  // No assistant call before: at the start, after a user turn, after an assistant turn
+  // without calls, and after calls that a user turn has closed.
+  const std::vector<std::vector<ChatMessage>> orphans = {
+      {answer("call_1")},
+      {ask, answer("call_1")},
+      {ask, {.role = "assistant", .content = "Sure."}, answer("call_1")},
+      {ask, calls, answer("call_1"), ask, answer("call_1")}};
+  for (const std::vector<ChatMessage>& messages : orphans) {
+    Status s = ValidateToolMessages(messages);
+    ASSERT_FALSE(s.ok()) << messages.size();
+    const size_t last = messages.size() - 1;
+    EXPECT_EQ(s.message(), "messages[" + std::to_string(last) +
+                               "]: messages with role 'tool' must be a response to a preceding "
+                               "message with 'tool_calls' (its 'tool_call_id' is 'call_1')");
+    EXPECT_EQ(s.param(), "messages.[" + std::to_string(last) + "].role");
   }
 }
 

@@ -42,8 +42,9 @@ struct EngineArgs {
   // vLLM's `served_model_name` (a string or a list): the names the OpenAI routes answer to
   // instead of the repository's; the first is the one responses report.
   std::vector<std::string> served_model_names;
-  // vLLM's `tool_call_parser` (hermes, llama3_json): how tool calls are read out of the output
-  // for tool_choice "auto"; unset: the format the chat template asks for (tool_calling.h).
+  // vLLM's `tool_call_parser` (hermes, llama3_json, mistral, pythonic): how tool calls are read out
+  // of the output for tool_choice "auto"; unset: the format the chat template asks for
+  // (tool_calling.h).
   std::optional<ToolCallFormat> tool_call_parser;
   // vLLM's `enable_auto_tool_choice`; unset: on when the model has a tool-call format.
   std::optional<bool> enable_auto_tool_choice;

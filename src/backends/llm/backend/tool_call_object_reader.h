@@ -34,6 +34,9 @@ class ToolCallObjectReader {
   bool named() const { return name_known_; }
   // Whether any of the arguments' text has been read.
   bool has_arguments() const { return saw_arguments_; }
+  // Whether the object read so far lacks only its closing brace: every member it opened is
+  // complete (models drop the last brace now and then).
+  bool members_complete() const { return state_ == State::kAfterValue; }
 
  private:
   enum class State {

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "backends/llm/backend/pythonic_tool_parser.h"
 #include "backends/llm/backend/tool_call_object_reader.h"
 
 namespace sluice::llm {
@@ -12,6 +13,9 @@ using Step = ToolCallObjectReader::Step;
 constexpr std::string_view kCallOpen = "<tool_call>";
 constexpr std::string_view kCallClose = "</tool_call>";
 constexpr std::string_view kPythonTag = "<|python_tag|>";
+constexpr std::string_view kMistralCalls = "[TOOL_CALLS]";
+constexpr ToolCallFormat kFormats[] = {ToolCallFormat::kHermes, ToolCallFormat::kLlama3Json,
+                                       ToolCallFormat::kMistral, ToolCallFormat::kPythonic};
 
 bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -21,19 +25,29 @@ bool IsPrefixOf(std::string_view s, std::string_view tag) {
   return s.size() <= tag.size() && tag.substr(0, s.size()) == s;
 }
 
+// Text that may be the start of `tag`, held back until it is known to be the tag (true) or
+// known not to be (it goes to `text`, false).
+bool HoldTag(std::string& held, char c, std::string_view tag, std::string& text) {
+  held += c;
+  if (held == tag) {
+    held.clear();
+    return true;
+  }
+  while (!held.empty() && !IsPrefixOf(held, tag)) {
+    text += held[0];
+    held.erase(0, 1);
+  }
+  return false;
+}
+
 // The calls' JSON objects, read by one ToolCallObjectReader each, shared by the formats,
 // which read the text a character at a time (Put).
-class ObjectCallParser : public ToolCallParser {
- public:
-  ParsedOutput Feed(std::string_view text) final {
-    ParsedOutput out;
-    for (char c : text) Put(c, out);
-    return out;
-  }
-
+class ObjectCallParser : public CharToolCallParser {
  protected:
-  virtual void Put(char c, ParsedOutput& out) = 0;
-  void StartObject() { reader_ = ToolCallObjectReader(); }
+  void StartObject() {
+    reader_ = ToolCallObjectReader();
+    held_ = {};
+  }
   // Feeds `c` to the current object and passes on what it learnt.
   Step PutObject(char c, ParsedOutput& out) {
     const Step step = reader_.Put(c);
@@ -45,55 +59,181 @@ class ObjectCallParser : public ToolCallParser {
       AppendArguments(out, "{}");
     return step;
   }
+  // Feeds `c` to the current object, keeping what it learnt for SendObject.
+  Step HoldObject(char c) {
+    const Step step = reader_.Put(c);
+    ToolCallObjectReader::News news = reader_.Take();
+    held_.name += news.name;
+    held_.arguments += news.arguments;
+    return step;
+  }
+  // `text` as one whole object, held; false when it is not one or names no function. With
+  // `brace_optional` (a tag closed it) the object's closing brace may be missing.
+  bool HoldWholeObject(std::string_view text, bool brace_optional) {
+    StartObject();
+    Step step = Step::kMore;
+    size_t i = 0;
+    while (i < text.size() && step == Step::kMore) step = HoldObject(text[i++]);
+    if (step == Step::kRejected ||
+        (step == Step::kMore && !(brace_optional && reader_.members_complete())))
+      return false;
+    for (; i < text.size(); ++i)
+      if (!IsSpace(text[i])) return false;
+    return named();
+  }
+  // Sends the held call.
+  void SendObject(ParsedOutput& out) {
+    SendCall(out, std::move(held_.name), held_.arguments);
+    held_ = {};
+  }
   bool named() const { return reader_.named(); }
 
  private:
   ToolCallObjectReader reader_;
+  ToolCallObjectReader::News held_;  // HoldObject's
 };
 
-// <tool_call>{...}</tool_call>, after optional content.
+// <tool_call>{...}</tool_call>, after optional content; each call held until it ends.
 class HermesParser final : public ObjectCallParser {
  public:
   ParsedOutput Finish() override {
     ParsedOutput out;
-    if (!in_call_) Text(out, std::exchange(held_, std::string()));  // it was not a tag
+    if (in_call_) {
+      EndCall(out, /*closed=*/false);
+    } else if (calls() == 0) {
+      out.content += std::exchange(held_, std::string());  // it was not a tag
+    }
     return out;
   }
 
  private:
   void Put(char c, ParsedOutput& out) override {
     if (in_call_) {
-      const Step step = PutObject(c, out);
-      if (step == Step::kMore) return;
-      in_call_ = false;
-      if (step == Step::kDone) return;
-      // Rejected: `c` follows the call (its closing tag, most likely).
+      call_ += c;
+      if (call_.ends_with(kCallClose)) {
+        call_.resize(call_.size() - kCallClose.size());
+        EndCall(out, /*closed=*/true);
+      }
+      return;
     }
-    held_ += c;
-    while (!held_.empty()) {
-      if (held_ == kCallOpen) {
-        held_.clear();
-        seen_call_ = in_call_ = true;
+    if (failed_) {
+      out.content += c;
+      return;
+    }
+    // Text outside the calls: content before the first one, dropped after it.
+    std::string text;
+    const bool opened = HoldTag(held_, c, kCallOpen, text);
+    if (calls() == 0) out.content += text;
+    if (opened) {
+      in_call_ = true;
+      call_.clear();
+    }
+  }
+
+  // The call's text has ended, at its closing tag or with the output.
+  void EndCall(ParsedOutput& out, bool closed) {
+    in_call_ = false;
+    // The object's last brace may be missing before the tag (models drop it now and then), not
+    // at the output's end (cut short).
+    if (HoldWholeObject(call_, closed)) return SendObject(out);
+    if (calls() > 0) return;  // sent calls stand; this one is dropped
+    // vLLM's reading of a call it cannot parse: the whole output is content, as written.
+    failed_ = true;
+    out.content += kCallOpen;
+    out.content += call_;
+    if (closed) out.content += kCallClose;
+  }
+
+  std::string held_;  // may be the start of <tool_call>
+  std::string call_;  // the current call's text, after its tag
+  bool in_call_ = false;
+  bool failed_ = false;  // a call could not be read: the rest is content
+};
+
+// Text, then [TOOL_CALLS] [{"name": .., "arguments": {..}}, ...]; each call held until its
+// object closes.
+class MistralParser final : public ObjectCallParser {
+ public:
+  ParsedOutput Finish() override {
+    ParsedOutput out;
+    switch (mode_) {
+      case Mode::kContent:
+        out.content += std::exchange(held_, std::string());  // it was not the token
+        break;
+      case Mode::kArray:
+      case Mode::kBeforeItem:
+      case Mode::kItem:
+        Fail(out);  // cut short: content unless a call was sent
+        break;
+      case Mode::kAfterItem:  // a missing ']' ends the array all the same
+      case Mode::kEnd:
+        break;
+    }
+    return out;
+  }
+
+ private:
+  enum class Mode { kContent, kArray, kBeforeItem, kItem, kAfterItem, kEnd };
+
+  void Put(char c, ParsedOutput& out) override {
+    if (mode_ == Mode::kContent) {
+      // After a failure the text is content, less any further token (vLLM removes them all).
+      if (HoldTag(held_, c, kMistralCalls, out.content) && !failed_) mode_ = Mode::kArray;
+      return;
+    }
+    if (mode_ == Mode::kEnd) return;  // text after the array is not content
+    if (calls() == 0) raw_ += c;
+    if (Array(c, out)) return;
+    Fail(out);
+  }
+
+  // Takes `c` in the array; false when it does not fit.
+  bool Array(char c, ParsedOutput& out) {
+    switch (mode_) {
+      case Mode::kArray:
+        if (c != '[') return IsSpace(c);
+        mode_ = Mode::kBeforeItem;
+        return true;
+      case Mode::kBeforeItem:
+        if (c != '{') return IsSpace(c);
+        mode_ = Mode::kItem;
         StartObject();
-        return;
+        return HoldObject(c) == Step::kMore;
+      case Mode::kItem: {
+        const Step step = HoldObject(c);
+        if (step == Step::kMore) return true;
+        if (step == Step::kRejected || !named()) return false;
+        SendObject(out);
+        mode_ = Mode::kAfterItem;
+        return true;
       }
-      if (held_ == kCallClose) {
-        held_.clear();
-        return;
-      }
-      if (IsPrefixOf(held_, kCallOpen) || IsPrefixOf(held_, kCallClose)) return;
-      Text(out, std::string_view(held_).substr(0, 1));
-      held_.erase(0, 1);
+      case Mode::kAfterItem:
+        if (c == ',') mode_ = Mode::kBeforeItem;
+        if (c == ']') mode_ = Mode::kEnd;
+        return c == ',' || c == ']' || IsSpace(c);
+      case Mode::kContent:
+      case Mode::kEnd:
+        return true;
     }
+    return false;
   }
 
-  // Text outside the calls: content before the first one, dropped after it.
-  void Text(ParsedOutput& out, std::string_view text) const {
-    if (!seen_call_) out.content += text;
+  // The calls cannot be read: before any call was sent, the text after the token is content
+  // (vLLM's reading: the output, less the token); after, the rest is dropped.
+  void Fail(ParsedOutput& out) {
+    if (calls() > 0) {
+      mode_ = Mode::kEnd;
+      return;
+    }
+    failed_ = true;
+    mode_ = Mode::kContent;
+    out.content += std::exchange(raw_, std::string());
   }
 
-  std::string held_;  // may be the start of a tag
-  bool in_call_ = false, seen_call_ = false;
+  Mode mode_ = Mode::kContent;
+  std::string held_;  // kContent: may be the start of [TOOL_CALLS]
+  std::string raw_;   // the text after the token, until a call is sent
+  bool failed_ = false;
 };
 
 // [<|python_tag|>]{"name": .., "parameters": {..}}; {...}
@@ -234,15 +374,28 @@ std::string_view ToolCallFormatName(ToolCallFormat format) {
       return "hermes";
     case ToolCallFormat::kLlama3Json:
       return "llama3_json";
+    case ToolCallFormat::kMistral:
+      return "mistral";
+    case ToolCallFormat::kPythonic:
+      return "pythonic";
   }
   return "";
 }
 
+std::string ToolCallFormatNames() {
+  std::string names;
+  for (ToolCallFormat f : kFormats) {
+    if (!names.empty()) names += ", ";
+    names += ToolCallFormatName(f);
+  }
+  return names;
+}
+
 Result<ToolCallFormat> ParseToolCallFormat(std::string_view name) {
-  for (ToolCallFormat f : {ToolCallFormat::kHermes, ToolCallFormat::kLlama3Json})
+  for (ToolCallFormat f : kFormats)
     if (ToolCallFormatName(f) == name) return f;
   return InvalidArgument("tool_call_parser '" + std::string(name.substr(0, 64)) +
-                         "' is not supported (hermes, llama3_json)");
+                         "' is not supported (" + ToolCallFormatNames() + ")");
 }
 
 std::optional<ToolCallFormat> DetectToolCallFormat(std::string_view chat_template) {
@@ -250,9 +403,18 @@ std::optional<ToolCallFormat> DetectToolCallFormat(std::string_view chat_templat
     return chat_template.find(s) != std::string_view::npos;
   };
   if (has(kCallOpen)) return ToolCallFormat::kHermes;
+  if (has(kMistralCalls)) return ToolCallFormat::kMistral;
+  // vLLM's pythonic templates (Llama 3.2, Llama 4) show the format by example.
+  if (has("[func_name1(")) return ToolCallFormat::kPythonic;
   if (has("<|start_header_id|>") && (has(kPythonTag) || has("\"parameters\"")))
     return ToolCallFormat::kLlama3Json;
   return std::nullopt;
+}
+
+ParsedOutput CharToolCallParser::Feed(std::string_view text) {
+  ParsedOutput out;
+  for (char c : text) Put(c, out);
+  return out;
 }
 
 void ToolCallParser::StartCall(ParsedOutput& out, std::string name) {
@@ -270,12 +432,21 @@ void ToolCallParser::AppendArguments(ParsedOutput& out, std::string_view fragmen
   out.tool_calls.push_back({index, "", std::string(fragment)});
 }
 
+void ToolCallParser::SendCall(ParsedOutput& out, std::string name, std::string_view arguments) {
+  StartCall(out, std::move(name));
+  AppendArguments(out, arguments.empty() ? std::string_view("{}") : arguments);
+}
+
 std::unique_ptr<ToolCallParser> MakeToolCallParser(ToolCallFormat format) {
   switch (format) {
     case ToolCallFormat::kHermes:
       return std::make_unique<HermesParser>();
     case ToolCallFormat::kLlama3Json:
       return std::make_unique<Llama3JsonParser>();
+    case ToolCallFormat::kMistral:
+      return std::make_unique<MistralParser>();
+    case ToolCallFormat::kPythonic:
+      return MakePythonicToolCallParser();
   }
   return nullptr;
 }

@@ -1,5 +1,6 @@
 #include "backends/llm/backend/tool_calling.h"
 
+#include <random>
 #include <utility>
 
 #include "backends/llm/backend/tool_choice_constraint.h"
@@ -10,6 +11,21 @@ namespace sluice::llm {
 using llm_contract::ToolChoice;
 using nlohmann::ordered_json;
 
+namespace {
+
+// vLLM's id of a Mistral call: 9 letters and digits (mistral_common's rule).
+std::string NewMistralToolCallId() {
+  static constexpr std::string_view kAlphanumerics =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  std::uniform_int_distribution<size_t> pick(0, kAlphanumerics.size() - 1);
+  std::string id(9, ' ');
+  for (char& c : id) c = kAlphanumerics[pick(rng)];
+  return id;
+}
+
+}  // namespace
+
 Result<ModelToolCalling> ResolveModelToolCalling(std::optional<ToolCallFormat> configured,
                                                  std::optional<bool> enable_auto,
                                                  std::string_view chat_template) {
@@ -17,9 +33,9 @@ Result<ModelToolCalling> ResolveModelToolCalling(std::optional<ToolCallFormat> c
   m.format = configured ? configured : DetectToolCallFormat(chat_template);
   m.auto_tool_choice = enable_auto.value_or(m.format.has_value());
   if (m.auto_tool_choice && !m.format) {
-    return InvalidArgument(
-        "model.json: 'enable_auto_tool_choice' needs 'tool_call_parser' (hermes or llama3_json): "
-        "the chat template does not show how the model writes its calls");
+    return InvalidArgument("model.json: 'enable_auto_tool_choice' needs 'tool_call_parser' (" +
+                           ToolCallFormatNames() +
+                           "): the chat template does not show how the model writes its calls");
   }
   return m;
 }
@@ -72,8 +88,10 @@ Result<std::unique_ptr<RequestToolCalling>> RequestToolCalling::Create(
         return InvalidArgument(
             "model '" + model_name +
             "' has no tool-call parser, which tool_choice \"auto\" (the default with 'tools') "
-            "needs: set 'tool_call_parser' (hermes or llama3_json) in its model.json, or ask "
-            "for tool_choice \"none\", \"required\" or a named function");
+            "needs: set 'tool_call_parser' (" +
+            ToolCallFormatNames() +
+            ") in its model.json, or ask for tool_choice \"none\", \"required\" or a named "
+            "function");
       }
       if (!model.auto_tool_choice) {
         return InvalidArgument(
@@ -84,7 +102,8 @@ Result<std::unique_ptr<RequestToolCalling>> RequestToolCalling::Create(
       }
       const ToolCallFormat format = *model.format;
       // Some models' tags are special tokens; the parser must see them (vLLM's adjustment).
-      if (format == ToolCallFormat::kHermes) request.sampling.skip_special_tokens = false;
+      if (format == ToolCallFormat::kHermes || format == ToolCallFormat::kMistral)
+        request.sampling.skip_special_tokens = false;
       make = [format] { return MakeToolCallParser(format); };
       break;
     }
@@ -98,8 +117,10 @@ Result<std::unique_ptr<RequestToolCalling>> RequestToolCalling::Create(
   ASSIGN_OR_RETURN(std::optional<llm_contract::StructuredOutput> constraint,
                    ToolChoiceConstraint(request.tools, choice, request.parallel_tool_calls));
   if (constraint) request.sampling.structured_output = std::move(constraint);
-  return std::unique_ptr<RequestToolCalling>(
-      new RequestToolCalling(std::move(make), choice.kind == ToolChoice::Kind::kFunction));
+  // Mistral's template refuses other ids than its own, whatever the choice that made the call.
+  const bool mistral_ids = model.format == ToolCallFormat::kMistral;
+  return std::unique_ptr<RequestToolCalling>(new RequestToolCalling(
+      std::move(make), choice.kind == ToolChoice::Kind::kFunction, mistral_ids));
 }
 
 void RequestToolCalling::Parse(llm_contract::LlmOutput& out, bool finished) {
@@ -111,6 +132,10 @@ void RequestToolCalling::Parse(llm_contract::LlmOutput& out, bool finished) {
     parsed.content += rest.content;
     for (llm_contract::ToolCallDelta& d : rest.tool_calls)
       parsed.tool_calls.push_back(std::move(d));
+  }
+  if (mistral_ids_) {
+    for (llm_contract::ToolCallDelta& d : parsed.tool_calls)
+      if (!d.name.empty()) d.id = NewMistralToolCallId();
   }
   out.text = std::move(parsed.content);
   out.tool_calls = std::move(parsed.tool_calls);

@@ -5,7 +5,9 @@
 // (vLLM's enable_auto_tool_choice; by default, when there is a format). A request's side: the
 // tools and the messages' calls as the chat template reads them (arguments as JSON values,
 // as vLLM passes them), and, for a generation, the constraint a forced tool_choice puts on
-// the output and the parser that splits each sequence's text into content and calls.
+// the output and the parser that splits each sequence's text into content and calls. A model
+// whose calls are read in Mistral's format gives every call (whatever the tool_choice) an id of
+// 9 alphanumerics, vLLM's Mistral ids: its template refuses others when the call comes back.
 //
 // The order of the output's parsers is vLLM's: a reasoning parser (when the model has one)
 // first, then the tool-call parser on the content it leaves (RequestToolCalling::Parse takes
@@ -61,15 +63,18 @@ class RequestToolCalling {
   // Splits `out.text` (the text of its sequence since the last output) into content (left
   // in out.text) and calls (out.tool_calls); at the sequence's end (`finished`) the text
   // held back is released, and a sequence that stopped after calling tools ("auto",
-  // "required") finishes with "tool_calls".
+  // "required") finishes with "tool_calls". A call's first piece carries its id when the
+  // format has its own kind (Mistral's).
   void Parse(llm_contract::LlmOutput& out, bool finished);
 
  private:
-  RequestToolCalling(std::function<std::unique_ptr<ToolCallParser>()> make_parser, bool named)
-      : make_parser_(std::move(make_parser)), named_(named) {}
+  RequestToolCalling(std::function<std::unique_ptr<ToolCallParser>()> make_parser, bool named,
+                     bool mistral_ids)
+      : make_parser_(std::move(make_parser)), named_(named), mistral_ids_(mistral_ids) {}
 
   const std::function<std::unique_ptr<ToolCallParser>()> make_parser_;
-  const bool named_;  // a named function finishes with "stop", as OpenAI's
+  const bool named_;        // a named function finishes with "stop", as OpenAI's
+  const bool mistral_ids_;  // the calls' ids are Mistral's
   std::map<int32_t, std::unique_ptr<ToolCallParser>> parsers_;  // by sequence
 };
 

@@ -145,6 +145,19 @@ TEST(ToolCallAssemblerTest, ParallelToolCallsFalseKeepsTheFirstCall) {
   EXPECT_EQ(a.Body()["choices"][0]["message"]["tool_calls"].size(), 1u);
 }
 
+// A call whose first piece carries an id (Mistral's format) keeps it, streamed and not; one
+// without gets vLLM's.
+TEST(ToolCallAccumulatorTest, TheModelsIdsAreKept) {
+  ToolCallAccumulator calls;
+  const std::vector<json> streamed =
+      calls.Add({{0, "f", "", "aB3dE6gH9"}, {0, "", "{}"}, {1, "g", ""}}, true);
+  ASSERT_EQ(streamed.size(), 3u);
+  EXPECT_EQ(streamed[0]["id"], "aB3dE6gH9");
+  EXPECT_TRUE(IsToolCallId(streamed[2]["id"])) << streamed[2];
+  EXPECT_EQ(calls.MessageToolCalls()[0]["id"], "aB3dE6gH9");
+  EXPECT_EQ(calls.MessageToolCalls()[1]["id"], streamed[2]["id"]);
+}
+
 TEST(ToolCallAccumulatorTest, PiecesOfNoCallAreDropped) {
   ToolCallAccumulator calls;
   EXPECT_TRUE(calls.Add({{0, "", "{}"}, {2, "f", ""}}, true).empty());

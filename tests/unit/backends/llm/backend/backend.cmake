@@ -9,8 +9,10 @@ sluice_add_test(llm_backend_test
 sluice_add_test(prompt_pool_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/prompt_pool_test.cc
   DEPS sluice_llm_backend LABELS unit)
-# The llm backend's tool-call parsers, tool_choice constraints and template inputs.
+# The llm backend's tool-call parsers (pythonic calls among them), tool_choice constraints and
+# template inputs.
 sluice_add_test(tool_call_parser_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/tool_call_parser_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/pythonic_call_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/tool_calling_test.cc
   DEPS sluice_llm_backend LABELS unit)

@@ -87,6 +87,12 @@ Factory Hermes() {
 Factory Llama() {
   return [] { return MakeToolCallParser(ToolCallFormat::kLlama3Json); };
 }
+Factory Mistral() {
+  return [] { return MakeToolCallParser(ToolCallFormat::kMistral); };
+}
+Factory Pythonic() {
+  return [] { return MakeToolCallParser(ToolCallFormat::kPythonic); };
+}
 
 TEST(HermesToolCallParserTest, TextBeforeACallIsContentAndTheCallIsParsed) {
   ExpectEverySplit(Hermes(),
@@ -102,14 +108,14 @@ TEST(HermesToolCallParserTest, SeveralCallsInOrder) {
                    {"", {{"a", R"({"x": [1, {"y": null}]})"}, {"b", "{}"}}});
 }
 
-TEST(HermesToolCallParserTest, StringsMayHoldBracesQuotesAndTags) {
+TEST(HermesToolCallParserTest, StringsMayHoldBracesQuotesAndTheOpeningTag) {
   ExpectEverySplit(
       Hermes(),
-      "<tool_call>{\"name\": \"say\", \"arguments\": {\"text\": \"}]{ \\\"</tool_call>\\\" \\\\\", "
+      "<tool_call>{\"name\": \"say\", \"arguments\": {\"text\": \"}]{ \\\"<tool_call>\\\" \\\\\", "
       "\"n\": -1.5e3, \"ok\": true, \"u\": \"\xc3\xa9\\u00e9\"}}</tool_call>",
       {"",
        {{"say",
-         "{\"text\": \"}]{ \\\"</tool_call>\\\" \\\\\", \"n\": -1.5e3, \"ok\": true, "
+         "{\"text\": \"}]{ \\\"<tool_call>\\\" \\\\\", \"n\": -1.5e3, \"ok\": true, "
          "\"u\": \"\xc3\xa9\\u00e9\"}"}}});
 }
 
@@ -129,22 +135,61 @@ TEST(HermesToolCallParserTest, AMissingClosingBraceStillEndsTheCall) {
 
 TEST(HermesToolCallParserTest, WhatIsNotACallIsContentOrDropped) {
   // Text that only looks like the start of a tag is content once it is known not to be one,
-  // at the end too.
+  // at the end too; so is a closing tag with no call.
   ExpectEverySplit(Hermes(), "a < b, <tool> and <tool_cal", {"a < b, <tool> and <tool_cal", {}});
-  ExpectEverySplit(Hermes(), "no tools here", {"no tools here", {}});
-  // A call without a JSON object names nothing; text after the first call is not content.
-  ExpectEverySplit(Hermes(), "Hi <tool_call>not json</tool_call> bye", {"Hi ", {}});
+  ExpectEverySplit(Hermes(), "no tools here</tool_call>", {"no tools here</tool_call>", {}});
+  // Text after the first call is not content.
   ExpectEverySplit(Hermes(), "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call> after",
                    {"", {{"f", "{}"}}});
 }
 
-TEST(HermesToolCallParserTest, APossibleTagIsHeldBackNeverSent) {
+// vLLM's reading of a call it cannot parse: the whole output is content, as the model wrote it.
+TEST(HermesToolCallParserTest, ACallThatCannotBeReadLeavesTheOutputAsContent) {
+  for (const std::string text : {
+           "Hi <tool_call>not json</tool_call> bye",
+           "<tool_call>{\"arguments\": {}}</tool_call>",             // names no function
+           "<tool_call>{\"name\": \"f\"} trailing</tool_call>",      // more than the object
+           "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1",  // cut short
+           "<tool_call>",
+           // The first closing tag ends the call, inside a string too (vLLM's pattern).
+           "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"</tool_call>\"}}</tool_call>",
+       }) {
+    ExpectEverySplit(Hermes(), text, {text, {}});
+  }
+}
+
+// Issue 22's regression: a string that never closes swallowed </tool_call> and all after it
+// into the arguments of a call named "f"; the call cannot be read, so the output is content.
+TEST(HermesToolCallParserTest, AnUnclosedStringDoesNotSwallowTheClosingTag) {
+  const std::string text =
+      "<tool_call>\n{\"name\": \"f\", \"arguments\": {\"city\": \"Paris}}\n</tool_call>\n"
+      "Sorry, I could not call the tool.";
+  ExpectEverySplit(Hermes(), text, {text, {}});
+}
+
+// A call that follows one already sent and cannot be read is dropped (a stream cannot take
+// the first back), and the calls after it are still read.
+TEST(HermesToolCallParserTest, AMalformedCallAfterASentOneIsDropped) {
+  ExpectEverySplit(Hermes(),
+                   "<tool_call>{\"name\": \"f\", \"arguments\": {}}</tool_call>\n"
+                   "<tool_call>{\"name\": oops}</tool_call>\n"
+                   "<tool_call>{\"name\": \"g\", \"arguments\": {\"x\": 1}}</tool_call>",
+                   {"", {{"f", "{}"}, {"g", R"({"x": 1})"}}});
+  ExpectEverySplit(Hermes(), "<tool_call>{\"name\": \"f\"}</tool_call><tool_call>{\"name\": \"g\"",
+                   {"", {{"f", "{}"}}});
+}
+
+TEST(HermesToolCallParserTest, ACallIsHeldUntilItEndsThenSentWhole) {
   auto parser = MakeToolCallParser(ToolCallFormat::kHermes);
   EXPECT_EQ(parser->Feed("Sure <tool").content, "Sure ");
-  const ParsedOutput rest = parser->Feed("_call>{\"name\": \"f\"");
-  EXPECT_EQ(rest.content, "");
-  ASSERT_EQ(rest.tool_calls.size(), 1u);
-  EXPECT_EQ(rest.tool_calls[0].name, "f");
+  const ParsedOutput open = parser->Feed("_call>{\"name\": \"f\", \"arguments\": {\"a\"");
+  EXPECT_EQ(open.content, "");
+  EXPECT_TRUE(open.tool_calls.empty());
+  const ParsedOutput closed = parser->Feed(": 1}}</tool_call>");
+  EXPECT_EQ(closed.content, "");
+  ASSERT_EQ(closed.tool_calls.size(), 2u);
+  EXPECT_EQ(closed.tool_calls[0], (llm_contract::ToolCallDelta{0, "f", ""}));
+  EXPECT_EQ(closed.tool_calls[1], (llm_contract::ToolCallDelta{0, "", R"({"a": 1})"}));
   auto other = MakeToolCallParser(ToolCallFormat::kHermes);
   EXPECT_EQ(other->Feed("x <tool").content, "x ");
   EXPECT_EQ(other->Feed("box>").content, "<toolbox>");
@@ -176,6 +221,73 @@ TEST(Llama3JsonToolCallParserTest, TextAndJsonThatNamesNoFunctionAreContent) {
   ExpectEverySplit(Llama(), R"({"answer": )", {R"({"answer": )", {}});
 }
 
+TEST(MistralToolCallParserTest, TheTokenThenAnArrayOfCalls) {
+  ExpectEverySplit(Mistral(),
+                   R"([TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}])",
+                   {"", {{"get_weather", R"({"city": "Paris"})"}}});
+  // Text before the token is content, text after the array is not; several calls in order,
+  // arguments before the name, none at all.
+  ExpectEverySplit(
+      Mistral(),
+      "Let me check [the weather]. [TOOL_CALLS][\n{\"arguments\": {\"x\": [1, \"]\"]}, "
+      "\"name\": \"a\"},{\"name\": \"b\"}] and more",
+      {"Let me check [the weather]. ", {{"a", R"({"x": [1, "]"]})"}, {"b", "{}"}}});
+  // A missing ']' still ends the array.
+  ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f", "arguments": {}})",
+                   {"", {{"f", "{}"}}});
+}
+
+TEST(MistralToolCallParserTest, WhatIsNotAnArrayOfCallsIsContentLessTheToken) {
+  // No token: content, a possible start of it included.
+  for (const std::string text : {"plain text", "[1, 2] and [TOOL", "[TOOL_CALL"})
+    ExpectEverySplit(Mistral(), text, {text, {}});
+  // vLLM's reading of calls it cannot parse: the output is content, less the token.
+  ExpectEverySplit(Mistral(), "Hi [TOOL_CALLS] not json", {"Hi  not json", {}});
+  ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"arguments": {}}] [TOOL_CALLS] x)",
+                   {R"( [{"arguments": {}}]  x)", {}});
+  ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f", "arguments": {"a": "unclosed}])",
+                   {R"( [{"name": "f", "arguments": {"a": "unclosed}])", {}});
+  ExpectEverySplit(Mistral(), "[TOOL_CALLS] []", {" []", {}});
+  // After a call was sent, a malformed rest is dropped.
+  ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f"}, oops, {"name": "g"}])",
+                   {"", {{"f", "{}"}}});
+}
+
+TEST(PythonicToolCallParserTest, AListOfCallsWithLiteralArguments) {
+  ExpectEverySplit(Pythonic(), R"([get_weather(city="Paris", days=3), ping()])",
+                   {"", {{"get_weather", R"({"city": "Paris", "days": 3})"}, {"ping", "{}"}}});
+  ExpectEverySplit(
+      Pythonic(),
+      "[\n  search(q='it\\'s \"x\" ] ) (', opts={'n': [1, -2.5, True, None], 'deep': {}},),\n]",
+      {"",
+       {{"search",
+         R"({"q": "it's \"x\" ] ) (", "opts": {"n": [1, -2.5, true, null], "deep": {}}})"}}});
+}
+
+TEST(PythonicToolCallParserTest, WhatIsNotAListOfCallsIsContent) {
+  for (const std::string text : {
+           "The weather is nice.",
+           " [f()]",  // not '[' first: vLLM's test
+           "[1, 2, 3] are numbers", "[see the docs](http://x.y/z)", "[]",
+           "[f(1)]",         // positional
+           "[f(x=y)]",       // a name, not a literal
+           "[a.b(x=1)]",     // not a plain name
+           "[f(x='a",        // cut short inside a string
+           "[f(x='a\nb')]",  // a string across lines
+       }) {
+    ExpectEverySplit(Pythonic(), text, {text, {}});
+  }
+}
+
+TEST(PythonicToolCallParserTest, ACallSentStandsWhateverFollows) {
+  // The first call is sent at its ')'; a list cut short, a malformed call or text after the
+  // list is dropped after it.
+  ExpectEverySplit(Pythonic(), "[f(x=1)", {"", {{"f", R"({"x": 1})"}}});
+  ExpectEverySplit(Pythonic(), "[f(x=1), g(2), h()]", {"", {{"f", R"({"x": 1})"}}});
+  ExpectEverySplit(Pythonic(), "[f(x=1) g()]", {"", {{"f", R"({"x": 1})"}}});
+  ExpectEverySplit(Pythonic(), "[f(), g()] Done.", {"", {{"f", "{}"}, {"g", "{}"}}});
+}
+
 TEST(RequiredToolCallParserTest, TheGrammarsArrayOfCalls) {
   auto required = [] { return MakeRequiredToolCallParser(); };
   ExpectEverySplit(required, R"([{"name":"a","parameters":{"x":1}},{"name":"b","parameters":{}}])",
@@ -192,15 +304,19 @@ TEST(NamedToolCallParserTest, TheWholeOutputIsTheArguments) {
 }
 
 TEST(ToolCallFormatTest, NamesAndDetectionFromChatTemplates) {
-  EXPECT_EQ(*ParseToolCallFormat("hermes"), ToolCallFormat::kHermes);
-  EXPECT_EQ(*ParseToolCallFormat("llama3_json"), ToolCallFormat::kLlama3Json);
-  auto bad = ParseToolCallFormat("mistral");
+  for (ToolCallFormat f : {ToolCallFormat::kHermes, ToolCallFormat::kLlama3Json,
+                           ToolCallFormat::kMistral, ToolCallFormat::kPythonic})
+    EXPECT_EQ(*ParseToolCallFormat(ToolCallFormatName(f)), f);
+  auto bad = ParseToolCallFormat("xlam");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "tool_call_parser 'mistral' is not supported (hermes, llama3_json)");
+            "tool_call_parser 'xlam' is not supported (hermes, llama3_json, mistral, pythonic)");
   EXPECT_EQ(DetectToolCallFormat("{{ '<tool_call>' }}"), ToolCallFormat::kHermes);
   EXPECT_EQ(DetectToolCallFormat("<|start_header_id|>{{ '\"parameters\": ' }}"),
             ToolCallFormat::kLlama3Json);
+  EXPECT_EQ(DetectToolCallFormat("{{- \"[TOOL_CALLS] [\" }}"), ToolCallFormat::kMistral);
+  EXPECT_EQ(DetectToolCallFormat("<|start_header_id|>Respond in the format [func_name1(params)]"),
+            ToolCallFormat::kPythonic);
   EXPECT_EQ(DetectToolCallFormat("{% for m in messages %}{{ m.content }}{% endfor %}"),
             std::nullopt);
 }

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 
@@ -51,6 +52,7 @@ const char* kWeather =
 LlmRequest ContractOf(const json& conversation) {
   LlmRequest r;
   r.prompt.kind = llm_contract::Prompt::Kind::kChat;
+  std::string last_call_id;
   for (const json& m : conversation["messages"]) {
     llm_contract::ChatMessage message{.role = m["role"].get<std::string>()};
     if (m.contains("content") && !m["content"].is_null())
@@ -63,8 +65,9 @@ LlmRequest ContractOf(const json& conversation) {
       }
     }
     if (m.contains("tool_call_id")) message.tool_call_id = m["tool_call_id"].get<std::string>();
-    // OpenAI requires the id; the templates compared here do not render it.
-    if (message.role == "tool" && !message.tool_call_id) message.tool_call_id = "call_unnamed";
+    // OpenAI requires the id of the call answered; the templates compared here do not render it.
+    if (message.role == "tool" && !message.tool_call_id) message.tool_call_id = last_call_id;
+    if (!message.tool_calls.empty()) last_call_id = message.tool_calls[0].id;
     r.prompt.messages.push_back(std::move(message));
   }
   if (conversation.contains("extra") && conversation["extra"].contains("tools")) {
@@ -325,6 +328,47 @@ TEST(RequestToolCallingTest, ForcedChoicesConstrainTheOutput) {
   EXPECT_EQ(args.tool_calls[0].name, "get_weather");
 }
 
+// Mistral's template takes back only its own ids (9 alphanumerics): every call of a model read
+// in Mistral's format gets one, whatever the tool_choice; Mistral's token is a special one.
+TEST(RequestToolCallingTest, MistralCallsGetMistralIds) {
+  const ModelToolCalling mistral{ToolCallFormat::kMistral, true};
+  const std::regex id("[A-Za-z0-9]{9}");
+  LlmRequest r = WithChoice({ToolChoice::Kind::kAuto, ""});
+  auto tools = RequestToolCalling::Create(r, mistral, "demo").value();
+  EXPECT_FALSE(r.sampling.skip_special_tokens);
+  LlmOutput out = Out(R"(Sure.[TOOL_CALLS] [{"name": "get_weather", "arguments": {}}, )"
+                      R"({"name": "get_weather", "arguments": {"city": "Oslo"}}])",
+                      FinishReason::kStop);
+  tools->Parse(out, true);
+  EXPECT_EQ(out.text, "Sure.");
+  EXPECT_EQ(out.finish_reason, FinishReason::kToolCalls);
+  std::vector<std::string> ids;
+  for (const llm_contract::ToolCallDelta& d : out.tool_calls) {
+    if (d.name.empty()) {
+      EXPECT_EQ(d.id, "");
+      continue;
+    }
+    EXPECT_TRUE(std::regex_match(d.id, id)) << d.id;
+    ids.push_back(d.id);
+  }
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_NE(ids[0], ids[1]);
+  LlmRequest named = WithChoice({ToolChoice::Kind::kFunction, "get_weather"});
+  auto forced = RequestToolCalling::Create(named, mistral, "demo").value();
+  LlmOutput args = Out(R"({"city":"Oslo"})", FinishReason::kStop);
+  forced->Parse(args, true);
+  ASSERT_FALSE(args.tool_calls.empty());
+  EXPECT_TRUE(std::regex_match(args.tool_calls[0].id, id)) << args.tool_calls[0].id;
+  // Other formats leave the id to the frontend.
+  LlmRequest hermes = WithChoice({ToolChoice::Kind::kFunction, "get_weather"});
+  auto other =
+      RequestToolCalling::Create(hermes, ModelToolCalling{ToolCallFormat::kHermes, true}, "demo")
+          .value();
+  LlmOutput plain = Out(R"({"city":"Oslo"})", FinishReason::kStop);
+  other->Parse(plain, true);
+  EXPECT_EQ(plain.tool_calls[0].id, "");
+}
+
 TEST(ModelToolCallingTest, ConfiguredOrDetectedFromTheTemplate) {
   const std::string qwen = Fixture("chat_templates/qwen2_5.jinja");
   const std::string llama = Fixture("chat_templates/llama3_1.jinja");
@@ -337,6 +381,18 @@ TEST(ModelToolCallingTest, ConfiguredOrDetectedFromTheTemplate) {
       ToolCallFormat::kHermes);
   EXPECT_EQ(ResolveModelToolCalling(std::nullopt, std::nullopt, llama)->format,
             ToolCallFormat::kLlama3Json);
+  EXPECT_EQ(ResolveModelToolCalling(std::nullopt, std::nullopt,
+                                    Fixture("chat_templates/mistral_v0_3.jinja"))
+                ->format,
+            ToolCallFormat::kMistral);
+  EXPECT_EQ(ResolveModelToolCalling(std::nullopt, std::nullopt,
+                                    Fixture("tool_templates/llama3_2_pythonic.jinja"))
+                ->format,
+            ToolCallFormat::kPythonic);
+  // Mistral's older template knows no tools.
+  EXPECT_FALSE(
+      ResolveModelToolCalling(std::nullopt, std::nullopt, Fixture("chat_templates/mistral.jinja"))
+          ->format.has_value());
   auto none = ResolveModelToolCalling(std::nullopt, std::nullopt, plain);
   EXPECT_FALSE(none->format.has_value());
   EXPECT_FALSE(none->auto_tool_choice);
@@ -353,10 +409,15 @@ TEST(ModelToolCallingTest, EngineArgumentsNameTheParser) {
   EXPECT_EQ(args->tool_call_parser, ToolCallFormat::kLlama3Json);
   EXPECT_EQ(args->enable_auto_tool_choice, true);
   EXPECT_FALSE(ParseEngineArgs(R"({"model": "m"})")->tool_call_parser.has_value());
-  auto bad = ParseEngineArgs(R"({"model": "m", "tool_call_parser": "pythonic"})");
+  EXPECT_EQ(ParseEngineArgs(R"({"model": "m", "tool_call_parser": "pythonic"})")->tool_call_parser,
+            ToolCallFormat::kPythonic);
+  EXPECT_EQ(ParseEngineArgs(R"({"model": "m", "tool_call_parser": "mistral"})")->tool_call_parser,
+            ToolCallFormat::kMistral);
+  auto bad = ParseEngineArgs(R"({"model": "m", "tool_call_parser": "xlam"})");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "model.json: tool_call_parser 'pythonic' is not supported (hermes, llama3_json)");
+            "model.json: tool_call_parser 'xlam' is not supported (hermes, llama3_json, mistral, "
+            "pythonic)");
   EXPECT_FALSE(ParseEngineArgs(R"({"model": "m", "tool_call_parser": 3})").ok());
 }
 
