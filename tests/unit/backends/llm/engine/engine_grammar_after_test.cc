@@ -174,10 +174,10 @@ TEST_F(EngineGrammarAfterTest, ErrorsNameTheProblemNotTheRequestId) {
   r.request_id = "req-4711";
   r.prompt_token_ids = *tok_->Encode("Once", false);
   r.params.structured_output =
-      StructuredOutputSpec{K::kJsonSchema, R"({"type":"object","properties":{"a":{"maximum":3}}})"};
+      StructuredOutputSpec{K::kJsonSchema, R"({"type":"object","properties":{"a":{"not":{}}}})"};
   const Status compile = core_->PrepareStructuredOutput(r);
   EXPECT_EQ(compile.message(),
-            "structured output (json_schema): JSON schema at #/properties/a: keyword 'maximum' is "
+            "structured output (json_schema): JSON schema at #/properties/a: keyword 'not' is "
             "not supported");
   r.on_output = [](RequestOutput) {};
   r.params.structured_output.reset();
