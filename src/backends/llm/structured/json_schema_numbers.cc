@@ -143,8 +143,10 @@ Result<int32_t> NumberSchemas::Add(const json& s, bool integer) {
   ASSIGN_OR_RETURN(r.lo, ReadSide(s, /*lower=*/true, integer));
   ASSIGN_OR_RETURN(r.hi, ReadSide(s, /*lower=*/false, integer));
   ASSIGN_OR_RETURN(r.multiple_of, ReadMultipleOf(s));
-  // As llguidance writes integers: "-0" where the range has bounds on both sides of zero.
-  r.negative_zero = integer && r.lo && r.hi && r.lo->whole.negative && !r.hi->whole.negative;
+  // "-0" where llguidance writes it: without bounds (as the plain JSON number), and for an
+  // integer bounded on both sides of zero.
+  r.negative_zero = (!r.lo && !r.hi) ||
+                    (integer && r.lo && r.hi && r.lo->whole.negative && !r.hi->whole.negative);
   const std::string key = Describe(r);
   if (auto it = rules_.find(key); it != rules_.end()) return g_.Ref(it->second);
   auto e = AddNumberRange(r, g_);

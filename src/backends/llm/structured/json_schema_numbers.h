@@ -11,8 +11,8 @@
 // - a number with a fraction is compared with the bound as written; an exclusive bound also
 //   leaves out the numbers that a double would round onto it (with 16 or more significant
 //   digits: 9.9999999999999999 reads as 10), as far as 20 significant digits of the edge;
-// - bounded numbers have no exponent and no negative zero; an integer bounded on both sides
-//   across zero may be written "-0", as llguidance writes it.
+// - bounded numbers have no exponent; negative zero ("-0") only where llguidance writes it:
+//   without bounds (multipleOf alone) and on an integer bounded on both sides of zero.
 // Refused: an integer bound beyond +-2^53 on type number (a double cannot hold it), a
 // `multipleOf` that is not a positive integer (fractional multiples cannot be exact: 0.3 is
 // not a multiple of 0.1 in binary floating point); `multipleOf` on a number admits the
