@@ -4,6 +4,7 @@
 #include <array>
 #include <map>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace sluice::llm::structured {
@@ -25,7 +26,7 @@ int Sign(int v) {
 struct Cmp {
   int16_t k = 0, j = 0;
   int8_t rel = 0;
-  auto operator<=>(const Cmp&) const = default;
+  bool operator==(const Cmp&) const = default;
 };
 
 void StepInt(Cmp& c, const Decimal& t, int digit) {
@@ -69,7 +70,19 @@ struct State {
   bool neg = false, nonzero = false;
   uint32_t rem = 0;        // the integer part modulo multiple_of
   std::array<Cmp, 4> cmp;  // lo.whole, hi.whole, lo.fraction, hi.fraction
-  auto operator<=>(const State&) const = default;
+  bool operator==(const State&) const = default;
+};
+
+struct StateHash {
+  size_t operator()(const State& s) const {
+    uint64_t h = (uint64_t{static_cast<uint8_t>(s.stage)} << 40) ^ (uint64_t{s.neg} << 36) ^
+                 (uint64_t{s.nonzero} << 32) ^ s.rem;
+    for (const Cmp& c : s.cmp) {
+      h = h * 0x9E3779B97F4A7C15ull ^
+          (uint64_t(uint16_t(c.k)) << 24 | uint64_t(uint16_t(c.j)) << 8 | uint8_t(c.rel));
+    }
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
 };
 
 class RangeAutomaton {
@@ -118,12 +131,12 @@ class RangeAutomaton {
 
  private:
   int32_t Intern(const State& s) {
-    auto [it, added] = ids_.emplace(s, static_cast<int32_t>(states_.size()));
-    if (added) {
-      states_.push_back(s);
-      next_.emplace_back();
-    }
-    return it->second;
+    if (auto it = ids_.find(s); it != ids_.end()) return it->second;
+    const auto id = static_cast<int32_t>(states_.size());
+    ids_.emplace(s, id);
+    states_.push_back(s);
+    next_.emplace_back();
+    return id;
   }
 
   bool Step(const State& s, int sym, State* out) const {
@@ -138,7 +151,8 @@ class RangeAutomaton {
       if (r_.integer || r_.multiple_of != 0) return false;
       if (s.stage != Stage::kZero && s.stage != Stage::kInt) return false;
       n.stage = Stage::kDot;
-      for (size_t i = 0; i < 4; ++i) {
+      n.cmp[0] = n.cmp[1] = Cmp{};  // the `whole` bounds judge numbers without a fraction only
+      for (size_t i = 2; i < 4; ++i) {
         if (bounds_[i] != nullptr)
           n.cmp[i] = {0, 0, static_cast<int8_t>(IntRel(s.cmp[i], *bounds_[i]))};
       }
@@ -163,7 +177,7 @@ class RangeAutomaton {
       case Stage::kDot:
       case Stage::kFrac:
         n.stage = Stage::kFrac;
-        for (size_t i = 0; i < 4; ++i) {
+        for (size_t i = 2; i < 4; ++i) {
           if (bounds_[i] != nullptr) StepFrac(n.cmp[i], *bounds_[i], digit);
         }
         break;
@@ -174,7 +188,7 @@ class RangeAutomaton {
 
   const NumberRange& r_;
   std::array<const Decimal*, 4> bounds_{};
-  std::map<State, int32_t> ids_;
+  std::unordered_map<State, int32_t, StateHash> ids_;
   std::vector<State> states_;
   std::vector<std::array<int32_t, kSymbols>> next_;
 };
@@ -240,9 +254,12 @@ std::vector<int32_t> PostOrder(const std::vector<std::map<int32_t, ByteSet>>& ed
 
 // Emits the live states as expressions, successors first; a state entered from two or more
 // others (every state on a cycle of multipleOf's remainders is) becomes a rule, declared
-// up front so that an edge back into a cycle can refer to it. Returns the start state's
-// expression, or -1 when it is dead.
+// up front so that an edge back into a cycle can refer to it, and so does a state that
+// would nest more than kMaxInline others (the automaton's closures walk out of every level
+// of a rule: a chain of 340 digits, as exclusiveMinimum 0 needs, would cost its square).
+// Returns the start state's expression, or -1 when it is dead.
 int32_t Emit(const RangeAutomaton& a, Grammar& g) {
+  constexpr int kMaxInline = 8;
   const std::vector<bool> live = LiveStates(a);
   if (!live[0]) return -1;
   const std::vector<std::map<int32_t, ByteSet>> edges = LiveEdges(a, live);
@@ -250,7 +267,7 @@ int32_t Emit(const RangeAutomaton& a, Grammar& g) {
   for (size_t s = 0; s < a.size(); ++s) {
     for (const auto& [t, bytes] : edges[s]) indeg[t] += t != static_cast<int32_t>(s);
   }
-  std::vector<int32_t> expr(a.size(), -1), rule(a.size(), -1);
+  std::vector<int32_t> expr(a.size(), -1), rule(a.size(), -1), nesting(a.size(), 0);
   for (size_t s = 0; s < a.size(); ++s) {
     if (live[s] && indeg[s] >= 2) rule[s] = g.NewRule("number_range");
   }
@@ -258,12 +275,15 @@ int32_t Emit(const RangeAutomaton& a, Grammar& g) {
     std::vector<int32_t> alts;
     if (a.Accepting(s)) alts.push_back(g.Empty());
     for (const auto& [t, bytes] : edges[s]) {
-      if (t != s) alts.push_back(g.Seq({g.Bytes(bytes), rule[t] >= 0 ? g.Ref(rule[t]) : expr[t]}));
+      if (t == s) continue;
+      alts.push_back(g.Seq({g.Bytes(bytes), rule[t] >= 0 ? g.Ref(rule[t]) : expr[t]}));
+      if (rule[t] < 0) nesting[s] = std::max(nesting[s], nesting[t] + 1);
     }
     int32_t body = g.Alt(std::move(alts));
     if (auto self = edges[s].find(s); self != edges[s].end()) {
       body = g.Seq({g.Star(g.Bytes(self->second)), body});
     }
+    if (rule[s] < 0 && nesting[s] > kMaxInline) rule[s] = g.NewRule("number_range");
     if (rule[s] >= 0) {
       g.SetRule(rule[s], body);
     } else {
