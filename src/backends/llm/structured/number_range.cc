@@ -298,7 +298,7 @@ int32_t Emit(const RangeAutomaton& a, Grammar& g) {
 Result<int32_t> AddNumberRange(const NumberRange& r, Grammar& g) {
   RangeAutomaton a(r);
   if (!a.Explore()) {
-    return InvalidArgument("the numeric bounds need more than " + std::to_string(kMaxNumberStates) +
+    return InvalidArgument("they need more than " + std::to_string(kMaxNumberStates) +
                            " automaton states");
   }
   const int32_t e = Emit(a, g);

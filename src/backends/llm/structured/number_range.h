@@ -35,7 +35,7 @@ struct NumberRange {
   bool negative_zero = false;  // "-0" (zero) admitted besides "0"
 };
 
-inline constexpr size_t kMaxNumberStates = 1u << 14;
+inline constexpr size_t kMaxNumberStates = 1u << 12;
 
 // The numbers of `r` as an expression of `g`. InvalidArgument when there are none, or when
 // the automaton needs more than kMaxNumberStates states.

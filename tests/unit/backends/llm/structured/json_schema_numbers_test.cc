@@ -357,9 +357,9 @@ TEST(JsonSchemaNumbersTest, ChecksAndMisfitsAreRefusedNamingTheKeyword) {
             "JSON schema at #: 'multipleOf' must be greater than 0");
   EXPECT_EQ(error(R"({"type":"integer","multipleOf":-3})"),
             "JSON schema at #: 'multipleOf' must be greater than 0");
-  EXPECT_NE(error(R"({"type":"integer","multipleOf":4294967291,"minimum":-9223372036854775808})")
-                .find("more than 16384 automaton states"),
-            std::string::npos);
+  EXPECT_EQ(error(R"({"type":"integer","minimum":-9223372036854775808,"multipleOf":4294967291})"),
+            "JSON schema at #: 'minimum' -9223372036854775808, 'multipleOf' 4294967291: they need "
+            "more than 4096 automaton states");
   EXPECT_EQ(error(R"({"type":"string","maximum":3})"),
             "JSON schema at #: keyword 'maximum' does not apply to type 'string'");
 }
