@@ -2,7 +2,8 @@
 //
 //   sluice-grammar-bench --tokenizer DIR [--steps 64] [--rows 1,32,128]
 //
-// For each built-in case (typical JSON schemas, json_object, a regex, a GBNF grammar):
+// For each built-in case (typical JSON schemas, one with numeric bounds, json_object, a
+// regex, a GBNF grammar):
 // compile time (text -> grammar -> automaton), the first masks of a fresh grammar (the
 // mask cache filling), then per-step FillMask time for 1, 32 and 128 matchers sharing the
 // compiled grammar, each walking its own random allowed path (tokens that close structures
@@ -52,6 +53,14 @@ std::vector<Case> Cases() {
           "price":{"type":"number"}},"required":["sku","qty","price"],"additionalProperties":false}},
         "note":{"type":["string","null"]}},"required":["id","created","status","items"],
         "additionalProperties":false})"}},
+      {"schema-bounds", {K::kJsonSchema, R"({"type":"object","properties":{
+        "age":{"type":"integer","minimum":0,"maximum":150},
+        "price":{"type":"number","exclusiveMinimum":0},
+        "rating":{"type":"number","minimum":1,"maximum":5},
+        "qty":{"type":"integer","minimum":0,"maximum":1000,"multipleOf":5},
+        "id":{"type":"integer","minimum":-9223372036854775808,"maximum":9223372036854775807},
+        "celsius":{"type":"number","minimum":-273.15,"exclusiveMaximum":1e4}},
+        "required":["age","price","rating","qty","id","celsius"],"additionalProperties":false})"}},
       {"schema-tree", {K::kJsonSchema, R"({"$defs":{"node":{"type":"object","properties":{
         "name":{"type":"string"},"children":{"type":"array","items":{"$ref":"#/$defs/node"}}},
         "required":["name","children"],"additionalProperties":false}},"$ref":"#/$defs/node"})"}},

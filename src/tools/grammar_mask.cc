@@ -8,6 +8,9 @@
 // refused, else {"masks": [hex, ...], "accepted": n}: the mask before each token of the
 // path and after the last accepted one (bit t of the little-endian 64-bit words = token t
 // allowed, EOS included), and how many path tokens the matcher accepted.
+// A job with "documents": ["...", ...] instead of tokens asks about whole texts, fed as
+// bytes: {"documents": [[prefix, complete], ...]}, whether each is a prefix of a sentence
+// of the grammar and whether it is one.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -52,6 +55,48 @@ std::string Hex(const std::vector<uint64_t>& words) {
   return out;
 }
 
+nlohmann::json Documents(const std::shared_ptr<const sluice::llm::structured::CompiledGrammar>& g,
+                         const nlohmann::json& documents) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const nlohmann::json& d : documents) {
+    sluice::llm::structured::GrammarMatcher m(g);
+    const std::string text = d.get<std::string>();
+    const bool prefix = text.empty() || m.AcceptBytes(text);
+    out.push_back({prefix, prefix && m.CanEnd()});
+  }
+  return out;
+}
+
+nlohmann::json Masks(const std::shared_ptr<const sluice::llm::structured::CompiledGrammar>& g,
+                     const std::vector<int32_t>& tokens) {
+  sluice::llm::structured::GrammarMatcher m(g);
+  std::vector<uint64_t> mask(g->vocabulary().mask_words());
+  nlohmann::json masks = nlohmann::json::array();
+  int accepted = 0;
+  for (int32_t t : tokens) {
+    m.FillMask(mask);
+    masks.push_back(Hex(mask));
+    if (!m.Accept(t)) break;
+    ++accepted;
+  }
+  if (accepted == static_cast<int>(tokens.size())) {
+    m.FillMask(mask);
+    masks.push_back(Hex(mask));
+  }
+  return {{"masks", std::move(masks)}, {"accepted", accepted}};
+}
+
+nlohmann::json RunJob(const nlohmann::json& job,
+                      std::shared_ptr<const sluice::llm::structured::Vocabulary> vocab) {
+  StructuredOutputSpec spec;
+  if (!ParseKind(job.at("kind").get<std::string>(), &spec.kind)) return {{"error", "unknown kind"}};
+  spec.text = job.value("text", "");
+  auto compiled = Compile(spec, std::move(vocab));
+  if (!compiled.ok()) return {{"error", compiled.status().message()}};
+  if (job.contains("documents")) return {{"documents", Documents(*compiled, job["documents"])}};
+  return Masks(*compiled, job.value("tokens", std::vector<int32_t>{}));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -76,34 +121,7 @@ int main(int argc, char** argv) {
     if (line.empty()) continue;
     nlohmann::json out;
     try {
-      const nlohmann::json job = nlohmann::json::parse(line);
-      StructuredOutputSpec spec;
-      if (!ParseKind(job.at("kind").get<std::string>(), &spec.kind)) {
-        out["error"] = "unknown kind";
-      } else {
-        spec.text = job.value("text", "");
-        auto compiled = Compile(spec, *vocab);
-        if (!compiled.ok()) {
-          out["error"] = compiled.status().message();
-        } else {
-          sluice::llm::structured::GrammarMatcher m(*compiled);
-          std::vector<uint64_t> mask((*vocab)->mask_words());
-          nlohmann::json masks = nlohmann::json::array();
-          int accepted = 0;
-          for (int32_t t : job.value("tokens", std::vector<int32_t>{})) {
-            m.FillMask(mask);
-            masks.push_back(Hex(mask));
-            if (!m.Accept(t)) break;
-            ++accepted;
-          }
-          if (accepted == static_cast<int>(job.value("tokens", std::vector<int32_t>{}).size())) {
-            m.FillMask(mask);
-            masks.push_back(Hex(mask));
-          }
-          out["masks"] = std::move(masks);
-          out["accepted"] = accepted;
-        }
-      }
+      out = RunJob(nlohmann::json::parse(line), *vocab);
     } catch (const nlohmann::json::exception& e) {
       out["error"] = std::string("bad job: ") + e.what();
     }

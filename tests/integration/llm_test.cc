@@ -383,10 +383,10 @@ TEST_F(DemoModelTest, BadSamplingParametersAreClear400s) {
   EXPECT_NE(r->body.find("response_format"), std::string::npos) << r->body;
   r = http->Post(
       "/v1/chat/completions",
-      R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"guided_json":{"type":"integer","maximum":3}})");
+      R"({"model":"sluice-demo","messages":[{"role":"user","content":"x"}],"guided_json":{"type":"integer","multipleOf":0.5}})");
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->status, 400) << r->body;
-  EXPECT_NE(r->body.find("maximum"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("'multipleOf' 0.5 is not supported"), std::string::npos) << r->body;
   // A token id outside the vocabulary reaches the model, which refuses it by name.
   r = http->Post("/v1/completions", R"({"model":"sluice-demo","prompt":"x","stop_token_ids":[99999999]})");
   ASSERT_TRUE(r.ok());

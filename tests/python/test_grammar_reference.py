@@ -19,17 +19,29 @@ excused, each narrowly:
 - added tokens that are not special (Qwen3's <tool_call>, <think>, ...): llguidance never allows an
   added token; Sluice matches them as their text (the engine outputs that text). They are left out.
 Every other difference, and any token the reference allows that Sluice does not, fails.
+
+Numeric bounds (minimum, maximum, exclusive*, multipleOf) are compared twice: along random paths for
+schemas whose numbers both engines write alike, and number by number (every numeral of up to three
+characters, and many spellings of the values near each bound), where every number Sluice admits must
+validate (`jsonschema`). There the schemas written alike must agree exactly (prefixes and whole
+numbers); on the others llguidance's bounded numbers are narrower, and only that is excused: they
+refuse some spellings with trailing zeros of in-range values (2.510 beside exclusiveMinimum 2.5, -0.010
+beside minimum -5, 17.50 beside maximum 17.5) and, below a negative fractional bound, some in-range
+values (-5.2 beside minimum -5.25), which Sluice admits; Sluice must admit all llguidance admits.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import random
 import subprocess
+from decimal import Decimal
 from pathlib import Path
 
+import jsonschema
 import llguidance
 import llguidance.hf
 import numpy as np
@@ -98,6 +110,30 @@ SCHEMAS = {
             }
         },
         "$ref": "#/$defs/node",
+    },
+    "integer_ranges": {
+        "type": "object",
+        "properties": {
+            "across": {"type": "integer", "minimum": -20, "maximum": 300},
+            "above": {"type": "integer", "exclusiveMinimum": 5},
+            "below": {"type": "integer", "maximum": -7},
+            "fractional": {"type": "integer", "minimum": 1.5, "maximum": 17.2},
+            "draft4": {"type": "integer", "minimum": 3, "exclusiveMinimum": True, "maximum": 99},
+            "threes": {"type": "integer", "multipleOf": 3, "minimum": -30, "maximum": 30},
+        },
+        "required": ["across", "above", "below", "fractional", "draft4", "threes"],
+        "additionalProperties": False,
+    },
+    "number_ranges": {
+        "type": "object",
+        "properties": {
+            "percent": {"type": "number", "minimum": 0, "maximum": 100},
+            "ratio": {"type": "number", "minimum": 1.5, "exclusiveMaximum": 20},
+            "negative": {"type": "number", "minimum": -300, "maximum": -7},
+            "count": {"type": "number", "minimum": 0},
+        },
+        "required": ["percent", "ratio", "negative", "count"],
+        "additionalProperties": False,
     },
     "any_of": {
         "type": "array",
@@ -249,3 +285,92 @@ def test_masks_equal_llguidance_along_random_paths(tokenizers):
             if i < len(path):
                 ref.consume_token(path[i])
     assert not failures, f"{len(failures)} paths differ (of {len(jobs)}, {steps} masks):\n" + "\n".join(failures)
+
+
+# Numeric schemas compared number by number (the module docstring): written alike by both engines,
+# and those where llguidance's numbers are narrower.
+NUMERIC_ALIKE = [
+    {"type": "integer", "minimum": -5, "maximum": 17},
+    {"type": "integer", "exclusiveMinimum": -5, "exclusiveMaximum": 170},
+    {"type": "integer", "minimum": 99, "maximum": 1000},
+    {"type": "integer", "minimum": -20},
+    {"type": "integer", "maximum": 20},
+    {"type": "integer", "exclusiveMaximum": 0},
+    {"type": "integer", "minimum": -17.2, "maximum": -1.5},
+    {"type": "integer", "minimum": 3, "exclusiveMinimum": True, "maximum": 9, "exclusiveMaximum": True},
+    {"type": "integer", "multipleOf": 3},
+    {"type": "integer", "multipleOf": 7, "minimum": -50, "maximum": 50},
+    {"type": "integer", "minimum": -9007199254740991, "maximum": 9007199254740991},
+    {"type": "number", "minimum": 0, "maximum": 100},
+    {"type": "number", "minimum": 1.5, "exclusiveMaximum": 20},
+    {"type": "number", "minimum": -300, "maximum": -7},
+    {"type": "number", "minimum": 0},
+    {"type": "number", "multipleOf": 5, "minimum": -10, "maximum": 100},
+]
+NUMERIC_NARROWER = [
+    {"type": "number", "minimum": -5, "maximum": 17},
+    {"type": "number", "minimum": -5.25, "maximum": 17.5},
+    {"type": "number", "exclusiveMinimum": 2.5},
+    {"type": "number", "exclusiveMinimum": 0},
+    {"type": "number", "exclusiveMaximum": 0},
+    {"type": "number", "maximum": 50},
+    {"type": "number", "minimum": 0.001, "maximum": 0.002},
+]
+
+
+class ByteTokens:
+    """A vocabulary of the 256 bytes and EOS, so that llguidance reads any text byte by byte."""
+    eos_token_id = 256
+    bos_token_id = None
+    tokens = [bytes([b]) for b in range(256)] + [b"<eos>"]
+    special_token_ids = [256]
+
+    def __call__(self, text):
+        return list(text.encode() if isinstance(text, str) else text)
+
+
+def numerals(schema: dict) -> list[str]:
+    """Every numeral of up to 3 characters, and spellings of the values near each bound."""
+    out = {"".join(t) for n in range(1, 4) for t in itertools.product("-.0123456789", repeat=n)}
+    bounds = [v for k, v in schema.items() if k in ("minimum", "maximum", "exclusiveMinimum",
+                                                    "exclusiveMaximum") and not isinstance(v, bool)]
+    for b in bounds + [0]:
+        for d in range(-30, 31):
+            for step in (1, 0.25, 0.1, 0.01):
+                v = Decimal(str(b)) + d * Decimal(str(step))
+                out |= {str(v), f"{v:.3f}", f"{v:.1f}", f"{v:.2f}0", str(v.to_integral_value())}
+    return sorted(out)
+
+
+def test_numbers_agree_with_llguidance_one_by_one():
+    assert TOOL.exists(), f"{TOOL} is missing: build first"
+    ltok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(ByteTokens()))
+    schemas = NUMERIC_ALIKE + NUMERIC_NARROWER
+    jobs = [{"kind": "json_schema", "text": json.dumps(s), "documents": numerals(s)} for s in schemas]
+    proc = subprocess.run([str(TOOL), "--tokenizer", qwen_dir()], input="\n".join(json.dumps(j) for j in jobs),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    failures, excused = [], 0
+    for schema, job, line in zip(schemas, jobs, proc.stdout.splitlines()):
+        res = json.loads(line)
+        assert "error" not in res, f"{schema}: {res['error']}"
+        draft4 = any(isinstance(v, bool) for v in schema.values())
+        validator = (jsonschema.Draft4Validator if draft4 else jsonschema.Draft202012Validator)(schema)
+        ref = llguidance.LLMatcher(ltok, llguidance.LLMatcher.grammar_from_json_schema(schema, overrides=JSON_OPTIONS))
+        for text, got in zip(job["documents"], res["documents"]):
+            toks = list(text.encode())
+            want = [ref.validate_tokens(toks) == len(toks), False]
+            if want[0]:
+                assert ref.consume_tokens(toks), ref.get_error()
+                want[1] = ref.is_accepting()
+                ref.rollback(len(toks))
+            if got[1] and not validator.is_valid(json.loads(text)):
+                failures.append(f"{schema}: Sluice admits {text!r}, which does not validate")
+            if got == want:
+                continue
+            if schema in NUMERIC_NARROWER and got[0] >= want[0] and got[1] >= want[1]:
+                excused += 1
+                continue
+            failures.append(f"{schema}: {text!r} prefix, whole number: Sluice {got}, llguidance {want}")
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures[:40])
+    print(f"{sum(len(j['documents']) for j in jobs)} numerals, {excused} where llguidance's numbers are narrower")

@@ -4,10 +4,12 @@ as OpenAI's response_format json_schema (strict) through the SDK to the demo mod
 nothing of JSON: whatever it writes is the grammar's doing. Every output that stops must validate
 (PyPI `jsonschema`, with RFC 3339 checks for time and date-time); one cut by max_tokens must say finish_reason
 "length". The requests go out together (the demo serves 16 at a time), so the run stays short on
-two cores.
+two cores. The numbers draw bounds of every form (minimum, maximum, their exclusive forms, one side or
+both, fractions, huge ones, multipleOf), the objects property counts, the short arrays uniqueItems.
 
 A failure prints the schema's index and the schema: rerun one with SCHEMA_INDEX=i; SCHEMA_SEED=n draws
-another hundred (seeds 1-12 pass, after the fix of `format: date` they found).
+another hundred (seeds 1-30 pass with the bounds; 1-12 passed before, after the fix of `format: date`
+they found).
 
 Run: SLUICE_BINARY_DIR=build .venv/bin/python -m pytest -q tests/python/test_random_schemas.py
 """
@@ -76,12 +78,11 @@ class SchemaGen:
         if kind <= 2:
             return self.string()
         if kind == 3:
-            s = {"type": self.rng.choice(["integer", "number"])}
-            if self.rng.random() < 0.5:
-                s["minimum"] = 0
-            return s
+            return self.numeric()
         if kind == 4:
             return {"type": "boolean"}
+        if kind == 5 and self.rng.random() < 0.2:  # beside a type: the values of that type
+            return {"type": "string", "enum": [self.value() for _ in range(3)] + [self.rng.choice(WORDS)]}
         if kind == 5:
             return {"enum": [self.value() for _ in range(self.rng.randint(1, 4))]}
         if kind == 6:
@@ -90,6 +91,38 @@ class SchemaGen:
             return self.rng.choice([{"type": ["string", "null"], "maxLength": self.rng.randint(1, 6)},
                                     {"type": ["integer", "boolean"]}])
         return {"type": "null"}
+
+    def bound(self):
+        """A bound for minimum, maximum and their exclusive forms: small, with a fraction now and then."""
+        v = self.rng.randint(-1000, 1000) if self.rng.random() < 0.6 else self.rng.randint(-20, 20)
+        return round(v + self.rng.random(), self.rng.randint(1, 3)) if self.rng.random() < 0.3 else v
+
+    def numeric(self) -> dict:
+        """An integer or a number: unbounded, minimum 0, a huge bound on one side, or bounds drawn at random
+        (either form, one side or both, never an empty range), integers now and then multiples of 2-12."""
+        integer = self.rng.random() < 0.5
+        s = {"type": "integer" if integer else "number"}
+        kind = self.rng.randrange(6)
+        if kind == 0:
+            return s
+        if kind == 1:
+            s["minimum"] = 0
+            return s
+        if kind == 2:
+            huge = [-9223372036854775808, 9223372036854775807] if integer else [-1e30, 1e30, -1.7e308]
+            s[self.rng.choice(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"])] = self.rng.choice(huge)
+            return s
+        lo, hi = sorted([self.bound(), self.bound()])
+        multiple = self.rng.randint(2, 12) if integer and self.rng.random() < 0.4 else 0
+        hi = max(hi, lo + 2 + 2 * multiple)  # an integer (a multiple) strictly inside
+        sides = self.rng.choice(["both", "both", "lo", "hi"])
+        if sides != "hi":
+            s[self.rng.choice(["minimum", "exclusiveMinimum"])] = lo
+        if sides != "lo":
+            s[self.rng.choice(["maximum", "exclusiveMaximum"])] = hi
+        if multiple:
+            s["multipleOf"] = multiple
+        return s
 
     def disjoint(self, depth: int) -> list[dict]:
         """Schemas of distinct types: a document matches one only, as validators read oneOf (Sluice reads
@@ -104,15 +137,26 @@ class SchemaGen:
             items = [self.any(depth + 1) for _ in range(self.rng.randint(1, 3))]
             return {"type": "array", "prefixItems": items, "items": False}
         lo = self.rng.randint(0, 2)
-        return {"type": "array", "items": self.any(depth + 1), "minItems": lo, "maxItems": lo + self.rng.randint(0, 2)}
+        s = {"type": "array", "items": self.any(depth + 1), "minItems": lo, "maxItems": lo + self.rng.randint(0, 2)}
+        if s["maxItems"] <= 1 and self.rng.random() < 0.5:
+            s["uniqueItems"] = True  # holds by itself
+        return s
 
     def obj(self, depth: int) -> dict:
         if depth > 0 and self.rng.random() < 0.1:  # a map: no declared properties
-            return {"type": "object", "additionalProperties": {"type": "boolean"}}
+            s = {"type": "object", "additionalProperties": {"type": "boolean"}}
+            if self.rng.random() < 0.5:
+                s["minProperties"] = self.rng.randint(0, 1)
+                s["maxProperties"] = s["minProperties"] + self.rng.randint(0, 2)
+            return s
         names = self.rng.sample(NAMES, self.rng.randint(1, 4))
         props = {n: self.any(depth + 1) for n in names}
         required = [n for n in names if self.rng.random() < 0.6]
-        return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+        s = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+        if self.rng.random() < 0.15:
+            s["minProperties"] = self.rng.randint(0, len(names))
+            s["maxProperties"] = self.rng.randint(max(s["minProperties"], len(required)), len(names))
+        return s
 
     def ref(self, depth: int) -> dict:
         done = sorted(n for n in self.defs if n not in self.building)  # no recursion
@@ -187,7 +231,8 @@ def test_the_generator_is_deterministic_and_varied():
     assert a == b
     text = json.dumps(a)
     for keyword in ("$ref", "anyOf", "oneOf", "allOf", "enum", "const", "prefixItems", "minItems", "pattern",
-                    "format", "minimum", "null", "required"):
+                    "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "e+30",
+                    "minProperties", "maxProperties", "uniqueItems", "null", "required"):
         assert keyword in text, keyword
     assert len({json.dumps(s) for s in a}) == COUNT
 

@@ -1,11 +1,13 @@
 #pragma once
 // Shared helpers of the structured-output tests: whole-string matching through a
-// GrammarMatcher over a byte vocabulary, and masks checked against token-by-token Accept.
+// GrammarMatcher over a byte vocabulary (per call, or compiled once for many strings), and
+// masks checked against token-by-token Accept.
 
 #include <gtest/gtest.h>
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/llm/structured/compiled_grammar.h"
@@ -35,6 +37,32 @@ inline bool Matches(const Grammar& g, const std::string& text) {
   if (!text.empty() && !m.AcceptBytes(text)) return false;
   return m.CanEnd();
 }
+
+// A grammar compiled once over the byte vocabulary, for tests that try many strings.
+class Language {
+ public:
+  explicit Language(const Grammar& g) {
+    auto compiled = CompiledGrammar::Create(g, ByteVocabulary());
+    EXPECT_TRUE(compiled.ok()) << compiled.status().ToString();
+    if (compiled.ok()) compiled_ = *compiled;
+  }
+  // True iff `text` is a complete sentence.
+  bool Accepts(std::string_view text) const {
+    if (compiled_ == nullptr) return false;
+    GrammarMatcher m(compiled_);
+    return (text.empty() || m.AcceptBytes(text)) && m.CanEnd();
+  }
+  // True iff `text` is a prefix of some sentence.
+  bool AcceptsPrefix(std::string_view text) const {
+    if (compiled_ == nullptr) return false;
+    GrammarMatcher m(compiled_);
+    return text.empty() || m.AcceptBytes(text);
+  }
+  const std::shared_ptr<const CompiledGrammar>& compiled() const { return compiled_; }
+
+ private:
+  std::shared_ptr<const CompiledGrammar> compiled_;
+};
 
 inline bool MaskHas(const std::vector<uint64_t>& mask, int32_t t) {
   return (mask[t >> 6] >> (t & 63)) & 1;

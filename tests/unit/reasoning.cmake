@@ -9,6 +9,7 @@ sluice_add_test(reasoning_parser_test
   DEPS sluice_llm_backend LABELS unit)
 sluice_add_test(engine_grammar_after_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/backends/llm/engine/engine_grammar_after_test.cc
+          ${sluice_test_support}/demo_engine.cc
   DEPS sluice_llm_engine sluice_llm_model sluice_device_cpu sluice_tokenizer LABELS unit)
 sluice_add_test(openai_reasoning_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/frontend/openai/openai_reasoning_test.cc

@@ -7,22 +7,21 @@
 // (always present), optional properties (may be left out), `additionalProperties` (false,
 // true or a schema; absent means false beside `properties`, as xgrammar's strict mode and
 // OpenAI's strict mode read it, and any value for an object that declares no properties;
-// extra keys follow the declared ones and may repeat them), `enum`, `const`, `items`,
-// `prefixItems`, `minItems`/`maxItems`, `$ref` to `#`, `#/$defs/...` and `#/definitions/...`
-// (recursion included), `anyOf`/`oneOf` (oneOf read as anyOf), `allOf` of one schema,
-// `minLength`/`maxLength`, `pattern`, `format` (date, time, date-time, uuid, email),
-// `minimum: 0` on integers and numbers, `nullable`. Descriptive keywords (title,
-// description, default, examples, $schema, $id, $comment, deprecated, readOnly,
-// writeOnly) are ignored; any other keyword is an InvalidArgument naming it and its path.
+// extra keys follow the declared ones and may repeat them), `minProperties` (where no
+// repeated key can fake the count: without additional properties, or at most 1 or the
+// required ones) and `maxProperties`, `enum` and `const` (any JSON values; beside `type`
+// only the values of that type), `items`, `prefixItems`, `minItems`/`maxItems`,
+// `uniqueItems` (false, or true where the array holds at most one item), `$ref` to `#`,
+// `#/$defs/...` and `#/definitions/...` (recursion included), `anyOf`/`oneOf` (oneOf read as
+// anyOf), `allOf` of one schema, `minLength`/`maxLength`, `pattern`, `format` (date, time,
+// date-time, uuid, email), `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`
+// and `multipleOf` (a positive integer) on integers and numbers, exactly
+// (json_schema_numbers.h), `nullable`. Descriptive keywords (title, description, default,
+// examples, $schema, $id, $comment, deprecated, readOnly, writeOnly) are ignored; any other
+// keyword, and a supported one in a form that cannot be exact, is an InvalidArgument naming
+// it and its path.
 //
-// String policy (llguidance's default, the reference of tests/python/test_grammar_reference.py):
-// characters other than '"', '\\', control characters and DEL appear as themselves (UTF-8);
-// the escapes are \" \\ \b \f \n \r \t and \u00XX for control characters and DEL only
-// (no \/, no \u for printable characters): one spelling per character, every output valid.
-//
-// Whitespace policy: none. Separators are exactly ',' and ':' and no whitespace appears
-// anywhere (llguidance's `whitespace_flexible: false` with those separators), so a model
-// cannot loop on blank space and a document costs the fewest tokens.
+// JSON text: compact, one spelling per string character (json_grammar.h).
 
 #include <string_view>
 
@@ -33,7 +32,7 @@ namespace sluice::llm::structured {
 
 inline constexpr size_t kMaxJsonSchemaBytes = 1u << 20;
 inline constexpr int kMaxJsonSchemaDepth = 64;
-inline constexpr int32_t kMaxJsonSchemaCount = 10000;  // minLength/maxLength/min-maxItems
+inline constexpr int32_t kMaxJsonSchemaCount = 10000;  // min/max Length, Items, Properties
 
 Result<Grammar> CompileJsonSchema(std::string_view schema_json);
 // Any JSON object (its values any JSON value).

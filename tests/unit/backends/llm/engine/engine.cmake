@@ -13,4 +13,5 @@ sluice_add_test(llm_engine_test
 # The structured-output hook, on the CPU demo model (examples/sluice-demo).
 sluice_add_test(engine_structured_output_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_structured_output_test.cc
+          ${sluice_test_support}/demo_engine.cc
   DEPS sluice_llm_engine sluice_llm_model sluice_device_cpu sluice_tokenizer LABELS unit)

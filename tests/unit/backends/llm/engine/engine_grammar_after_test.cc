@@ -8,13 +8,9 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <regex>
 
-#include "backends/llm/engine/engine_core.h"
-#include "backends/llm/model/model_loader.h"
-#include "backends/llm/structured/vocabulary.h"
-#include "backends/llm/tokenizer/tokenizer.h"
+#include "support/demo_engine.h"
 
 namespace sluice::llm {
 namespace {
@@ -22,40 +18,21 @@ namespace {
 using structured::StructuredOutputSpec;
 using K = StructuredOutputSpec::Kind;
 
-const std::filesystem::path kDemo =
-    std::filesystem::path(SLUICE_SOURCE_DIR) / "examples/sluice-demo/1/model";
+using testing::Generated;
 
 class EngineGrammarAfterTest : public ::testing::Test {
  protected:
-  struct Generated {
-    std::vector<int32_t> tokens;
-    std::string text;
-    FinishReason finish = FinishReason::kNone;
-    std::optional<int32_t> stop_token;
-    Status error;
-  };
-
   void SetUp() override {
-    auto tok = Tokenizer::FromFile((kDemo / "tokenizer.json").string(),
-                                   (kDemo / "tokenizer_config.json").string());
-    ASSERT_TRUE(tok.ok()) << tok.status().ToString();
-    tok_ = std::move(*tok);
-    auto model = LoadModel(kDemo, {.cpu_threads = 1, .num_blocks = 64, .max_model_len = 512});
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    EngineOptions o;
-    o.eos_token_ids = (*model)->generation_config().eos_token_ids;
-    eos_ = o.eos_token_ids;
-    auto vocab = structured::Vocabulary::FromTokenizer(*tok_, o.eos_token_ids);
-    ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
-    vocab_ = *vocab;
-    o.vocabulary = vocab_;
-    const Tokenizer* t = tok_.get();
-    o.detokenizer = [t](std::span<const int32_t>, bool) -> std::unique_ptr<Detokenizer> {
-      return std::make_unique<TextOf>(*t);
-    };
-    auto core = EngineCore::Create(std::move(*model), std::move(o));
-    ASSERT_TRUE(core.ok()) << core.status().ToString();
-    core_ = std::move(*core);
+    auto demo = testing::MakeDemoEngine({.options = [](EngineOptions& o, const Tokenizer& t) {
+      o.detokenizer = [&t](std::span<const int32_t>, bool) -> std::unique_ptr<Detokenizer> {
+        return std::make_unique<TextOf>(t);
+      };
+    }});
+    ASSERT_TRUE(demo.ok()) << demo.status().ToString();
+    tok_ = std::move(demo->tok);
+    eos_ = demo->eos;
+    vocab_ = demo->vocab;
+    core_ = std::move(demo->core);
   }
 
   // Greedy, `max_tokens`, constrained by `spec` (if any) after `after`.
@@ -68,20 +45,9 @@ class EngineGrammarAfterTest : public ::testing::Test {
     r.params.structured_output = std::move(spec);
     r.grammar_after = std::move(after);
     Generated g;
-    r.on_output = [&g](RequestOutput o) {
-      for (const SequenceOutput& s : o.seqs) {
-        g.tokens.insert(g.tokens.end(), s.token_ids.begin(), s.token_ids.end());
-        g.text += s.text;
-        if (s.finished()) {
-          g.finish = s.finish_reason;
-          g.stop_token = s.stop_token;
-        }
-      }
-      if (o.finished) g.error = o.error;
-    };
+    r.on_output = testing::CollectInto(g);
     core_->AddRequest(std::move(r), EngineCore::Clock::now());
-    for (int i = 0; i < 1000 && core_->HasWork(); ++i) core_->Step();
-    EXPECT_FALSE(core_->HasWork());
+    testing::RunToCompletion(*core_, 1000);
     return g;
   }
 
@@ -174,10 +140,10 @@ TEST_F(EngineGrammarAfterTest, ErrorsNameTheProblemNotTheRequestId) {
   r.request_id = "req-4711";
   r.prompt_token_ids = *tok_->Encode("Once", false);
   r.params.structured_output =
-      StructuredOutputSpec{K::kJsonSchema, R"({"type":"object","properties":{"a":{"maximum":3}}})"};
+      StructuredOutputSpec{K::kJsonSchema, R"({"type":"object","properties":{"a":{"not":{}}}})"};
   const Status compile = core_->PrepareStructuredOutput(r);
   EXPECT_EQ(compile.message(),
-            "structured output (json_schema): JSON schema at #/properties/a: keyword 'maximum' is "
+            "structured output (json_schema): JSON schema at #/properties/a: keyword 'not' is "
             "not supported");
   r.on_output = [](RequestOutput) {};
   r.params.structured_output.reset();

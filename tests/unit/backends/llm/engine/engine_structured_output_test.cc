@@ -4,16 +4,13 @@
 // with finish_reason "length", and a grammar that fails to compile is refused up front.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <regex>
 #include <set>
 
-#include "backends/llm/engine/engine_core.h"
 #include "backends/llm/engine/sampler.h"
-#include "backends/llm/model/model_loader.h"
-#include "backends/llm/structured/vocabulary.h"
-#include "backends/llm/tokenizer/tokenizer.h"
+#include "support/demo_engine.h"
 
 namespace sluice::llm {
 namespace {
@@ -21,14 +18,9 @@ namespace {
 using structured::StructuredOutputSpec;
 using K = StructuredOutputSpec::Kind;
 
-const std::filesystem::path kDemo =
-    std::filesystem::path(SLUICE_SOURCE_DIR) / "examples/sluice-demo/1/model";
-
 class MaskingDeviceRunner;
 
-struct Demo {
-  std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<EngineCore> core;
+struct Demo : testing::DemoEngine {
   MaskingDeviceRunner* device_runner = nullptr;  // owned by core, when MakeDemo(true)
 };
 
@@ -76,53 +68,29 @@ class MaskingDeviceRunner : public ModelRunner {
 
 Demo MakeDemo(bool masks_on_device = false) {
   Demo d;
-  auto tok = Tokenizer::FromFile((kDemo / "tokenizer.json").string(),
-                                 (kDemo / "tokenizer_config.json").string());
-  EXPECT_TRUE(tok.ok()) << tok.status().ToString();
-  d.tok = std::move(*tok);
-  auto model = LoadModel(kDemo, {.cpu_threads = 1, .num_blocks = 64, .max_model_len = 512});
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  EngineOptions o;
-  o.eos_token_ids = (*model)->generation_config().eos_token_ids;
-  o.max_num_seqs = 8;
-  auto vocab = structured::Vocabulary::FromTokenizer(*d.tok, o.eos_token_ids);
-  EXPECT_TRUE(vocab.ok()) << vocab.status().ToString();
-  o.vocabulary = *vocab;
-  std::unique_ptr<ModelRunner> runner = std::move(*model);
-  if (masks_on_device) {
-    auto device = std::make_unique<MaskingDeviceRunner>(std::move(runner));
-    d.device_runner = device.get();
-    runner = std::move(device);
-  }
-  auto core = EngineCore::Create(std::move(runner), std::move(o));
-  EXPECT_TRUE(core.ok()) << core.status().ToString();
-  d.core = std::move(*core);
+  auto demo = testing::MakeDemoEngine(
+      {.options = [](EngineOptions& o, const Tokenizer&) { o.max_num_seqs = 8; },
+       .runner = [&](std::unique_ptr<ModelRunner> runner) -> std::unique_ptr<ModelRunner> {
+         if (!masks_on_device) return runner;
+         auto device = std::make_unique<MaskingDeviceRunner>(std::move(runner));
+         d.device_runner = device.get();
+         return device;
+       }});
+  EXPECT_TRUE(demo.ok()) << demo.status().ToString();
+  if (demo.ok()) static_cast<testing::DemoEngine&>(d) = std::move(*demo);
   return d;
 }
 
-struct Generated {
-  std::vector<int32_t> tokens;
-  FinishReason finish = FinishReason::kNone;
-  Status error;
-};
+using testing::Generated;
 
 // Runs the requests to completion; results by request id.
 std::map<std::string, Generated> RunAll(Demo& d, std::vector<EngineRequest> reqs) {
   std::map<std::string, Generated> out;
   for (EngineRequest& r : reqs) {
-    const std::string id = r.request_id;
-    r.on_output = [&out, id](RequestOutput o) {
-      Generated& g = out[id];
-      for (const SequenceOutput& s : o.seqs) {
-        g.tokens.insert(g.tokens.end(), s.token_ids.begin(), s.token_ids.end());
-        if (s.finished()) g.finish = s.finish_reason;
-      }
-      if (o.finished) g.error = o.error;
-    };
+    r.on_output = testing::CollectInto(out[r.request_id]);
     d.core->AddRequest(std::move(r), EngineCore::Clock::now());
   }
-  for (int i = 0; i < 10000 && d.core->HasWork(); ++i) d.core->Step();
-  EXPECT_FALSE(d.core->HasWork());
+  testing::RunToCompletion(*d.core, 10000);
   return out;
 }
 

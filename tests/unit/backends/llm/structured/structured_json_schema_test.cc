@@ -1,5 +1,6 @@
 // JSON Schema → grammar: what each supported keyword accepts and refuses, json_object mode,
-// and the refusals (unknown keywords, unsupported bounds, bad references, empty languages).
+// and the refusals (unknown keywords, inexact forms, bad references, empty languages). The
+// numeric keywords have their own test (json_schema_numbers_test.cc).
 #include <gtest/gtest.h>
 
 #include "backends/llm/structured/json_schema_compiler.h"
@@ -131,6 +132,98 @@ TEST(StructuredJsonSchemaTest, RefsIncludingRecursion) {
        {R"("ab")"}});
 }
 
+// Every subset of three optional properties, in order, against every count range.
+TEST(StructuredJsonSchemaTest, MinAndMaxPropertiesCountTheMembers) {
+  const std::vector<std::string> names = {"a", "b", "c"};
+  for (int lo = 0; lo <= 3; ++lo) {
+    for (int hi = lo; hi <= 4; ++hi) {
+      const std::string schema =
+          R"({"type":"object","properties":{"a":{"type":"null"},"b":{"type":"null"},)"
+          R"("c":{"type":"null"}},"minProperties":)" +
+          std::to_string(lo) + R"(,"maxProperties":)" + std::to_string(hi) + "}";
+      auto g = CompileJsonSchema(schema);
+      ASSERT_TRUE(g.ok()) << schema << ": " << g.status().ToString();
+      const testing::Language lang(*g);
+      for (int subset = 0; subset < 8; ++subset) {
+        std::string doc;
+        int n = 0;
+        for (int i = 0; i < 3; ++i) {
+          if (subset & (1 << i)) doc += std::string(n++ ? "," : "") + "\"" + names[i] + "\":null";
+        }
+        EXPECT_EQ(lang.Accepts("{" + doc + "}"), n >= lo && n <= hi)
+            << schema << " {" << doc << "}";
+      }
+    }
+  }
+  Check(
+      {R"({"properties":{"a":{"type":"null"},"b":{"type":"null"}},"required":["a"],"maxProperties":1})",
+       {R"({"a":null})"},
+       {R"({"a":null,"b":null})", "{}"}});
+  Check({R"({"type":"object","additionalProperties":{"type":"integer"},"maxProperties":2})",
+         {"{}", R"({"x":1})", R"({"x":1,"y":2})"},
+         {R"({"x":1,"y":2,"z":3})"}});
+  Check({R"({"type":"object","minProperties":1})", {R"({"k":[]})", R"({"k":1,"j":2})"}, {"{}"}});
+  Check({R"({"properties":{"a":{"type":"null"}},"additionalProperties":true,"maxProperties":2})",
+         {R"({"a":null,"x":1})", R"({"x":1,"y":2})", "{}"},
+         {R"({"a":null,"x":1,"y":2})", R"({"x":1,"y":2,"z":3})"}});
+  // Required properties meet a minimum by themselves.
+  Check({R"({"properties":{"a":{"type":"null"}},"required":["a"],"additionalProperties":true,
+             "minProperties":1})",
+         {R"({"a":null})", R"({"a":null,"x":1})"},
+         {"{}"}});
+}
+
+TEST(StructuredJsonSchemaTest, UniqueItemsOnlyWhereItHoldsByItself) {
+  Check({R"({"type":"array","items":{"type":"integer"},"uniqueItems":false})", {"[1,1]"}, {}});
+  Check({R"({"type":"array","items":{"type":"integer"},"uniqueItems":true,"maxItems":1})",
+         {"[]", "[7]"},
+         {"[1,2]"}});
+  Check({R"({"type":"array","prefixItems":[{"type":"integer"}],"items":false,"uniqueItems":true})",
+         {"[]", "[3]"},
+         {"[3,3]"}});
+}
+
+TEST(StructuredJsonSchemaTest, ConstAndEnumOfAnyValues) {
+  Check({R"({"const":{"a":[1,{"b":null}],"c":"é\"\n"}})",
+         {R"({"a":[1,{"b":null}],"c":"é\"\n"})"},
+         {R"({"c":"é\"\n","a":[1,{"b":null}]})", R"({"a":[1,{"b":null}]})",
+          R"({ "a":[1,{"b":null}],"c":"é\"\n"})"}});
+  Check({R"({"enum":["a",1,null,true,{"k":[]},[1.5],-0.0,1e21]})",
+         {R"("a")", "1", "null", "true", R"({"k":[]})", "[1.5]", "-0.0", "1e+21"},
+         {"false", "[]", "2"}});
+  // Beside `type`: the values of that type (1.0 is an integer).
+  Check({R"({"type":"string","enum":["a",1,null]})", {R"("a")"}, {"1", "null"}});
+  Check({R"({"type":["integer","null"],"enum":["a",1,null,2.0,2.5]})",
+         {"1", "null", "2.0"},
+         {R"("a")", "2.5"}});
+  // Both: the values of `enum` equal to `const` (objects whatever their keys' order).
+  Check({R"({"const":{"a":1,"b":2},"enum":[{"b":2,"a":1.0},3]})", {R"({"b":2,"a":1.0})"}, {"3"}});
+}
+
+TEST(StructuredJsonSchemaTest, CountsAndValuesThatCannotBeExactAreRefused) {
+  ExpectError(R"({"properties":{"a":{"type":"null"}},"required":["a"],"maxProperties":0})",
+              "at #: 'maxProperties' 0 is below the 1 required properties");
+  ExpectError(R"({"properties":{"a":{"type":"null"}},"minProperties":2})",
+              "at #: 'minProperties' 2 exceeds the properties the object may hold");
+  ExpectError(R"({"type":"object","minProperties":2})",
+              "at #: 'minProperties' 2 beside additional properties is not supported (a repeated "
+              "key counts once)");
+  ExpectError(R"({"type":"object","minProperties":3,"maxProperties":2})",
+              "'maxProperties' is below 'minProperties'");
+  ExpectError(R"({"type":"object","maxProperties":-1})",
+              "'maxProperties' must be a non-negative integer");
+  ExpectError(R"({"properties":{"l":{"type":"array","uniqueItems":true}}})",
+              "at #/properties/l: 'uniqueItems' true is not supported (a grammar cannot keep "
+              "items distinct) unless the array holds at most one item");
+  ExpectError(R"({"type":"array","uniqueItems":"yes"})", "'uniqueItems' must be a boolean");
+  ExpectError(R"({"type":"integer","const":"x"})",
+              "at #: no value of 'const' has the schema's 'type'");
+  ExpectError(R"({"enum":["a","bb"],"maxLength":1})",
+              "at #: keyword 'maxLength' beside 'enum' is not supported");
+  ExpectError(R"({"const":1,"enum":[2]})", "at #: 'const' is not in 'enum'");
+  ExpectError(R"({"type":"widget","enum":[1]})", "type 'widget' is not supported");
+}
+
 TEST(StructuredJsonSchemaTest, JsonObjectMode) {
   Grammar g = JsonObjectGrammar();
   EXPECT_TRUE(Matches(g, R"({"a":[1,2.5,{"b":null}],"c":"d","e":true})"));
@@ -143,8 +236,7 @@ TEST(StructuredJsonSchemaTest, JsonObjectMode) {
 TEST(StructuredJsonSchemaTest, RefusalsNameTheKeyword) {
   ExpectError(R"({"type":"object","properties":{"a":{"type":"string","foo":1}}})",
               "at #/properties/a: keyword 'foo' is not supported");
-  ExpectError(R"({"type":"integer","minimum":5})", "'minimum' other than 0");
-  ExpectError(R"({"type":"integer","maximum":5})", "keyword 'maximum' is not supported");
+  ExpectError(R"({"type":"integer","not":{"const":5}})", "at #: keyword 'not' is not supported");
   ExpectError(R"({"type":"string","format":"hostname"})", "format 'hostname'");
   ExpectError(R"({"$ref":"http://example.com/s.json"})", "$ref 'http://example.com/s.json'");
   ExpectError(R"({"$ref":"#/$defs/missing"})", "points to nothing");
