@@ -526,74 +526,20 @@ class Parser {
         e = Make(Expr::Kind::kLiteral);
         e->value = Value::Float(Next().float_value);
         break;
-      case K::kName: {
-        const std::string n = tok.text;
-        e = Make(Expr::Kind::kLiteral);
-        if (n == "true" || n == "True")
-          e->value = Value::Bool(true);
-        else if (n == "false" || n == "False")
-          e->value = Value::Bool(false);
-        else if (n == "none" || n == "None")
-          e->value = Value::None();
-        else {
-          e->kind = Expr::Kind::kName;
-          e->name = n;
-        }
-        Next();
+      case K::kName:
+        e = ParseNameOrConstant();
         break;
-      }
       case K::kOp:
         if (tok.text == "(") {
-          Next();
-          if (IsOp(")")) {
-            Next();
-            e = Make(Expr::Kind::kTuple);
-            break;
-          }
-          ASSIGN_OR_RETURN(ExprPtr first, ParseExpr());
-          if (IsOp(",")) {
-            e = Make(Expr::Kind::kTuple);
-            e->children.push_back(std::move(first));
-            while (IsOp(",")) {
-              Next();
-              if (IsOp(")")) break;
-              ASSIGN_OR_RETURN(ExprPtr x, ParseExpr());
-              e->children.push_back(std::move(x));
-            }
-          } else {
-            e = std::move(first);
-          }
-          RETURN_IF_ERROR(ExpectOp(")"));
-          break;
+          ASSIGN_OR_RETURN(e, ParseParenthesized());
+        } else if (tok.text == "[") {
+          ASSIGN_OR_RETURN(e, ParseListDisplay());
+        } else if (tok.text == "{") {
+          ASSIGN_OR_RETURN(e, ParseDictDisplay());
+        } else {
+          return Error("unexpected '" + tok.text + "'");
         }
-        if (tok.text == "[") {
-          Next();
-          e = Make(Expr::Kind::kList);
-          while (!IsOp("]")) {
-            ASSIGN_OR_RETURN(ExprPtr x, ParseExpr());
-            e->children.push_back(std::move(x));
-            if (!IsOp(",")) break;
-            Next();
-          }
-          RETURN_IF_ERROR(ExpectOp("]"));
-          break;
-        }
-        if (tok.text == "{") {
-          Next();
-          e = Make(Expr::Kind::kDict);
-          while (!IsOp("}")) {
-            ASSIGN_OR_RETURN(ExprPtr k, ParseExpr());
-            RETURN_IF_ERROR(ExpectOp(":"));
-            ASSIGN_OR_RETURN(ExprPtr v, ParseExpr());
-            e->children.push_back(std::move(k));
-            e->children.push_back(std::move(v));
-            if (!IsOp(",")) break;
-            Next();
-          }
-          RETURN_IF_ERROR(ExpectOp("}"));
-          break;
-        }
-        return Error("unexpected '" + tok.text + "'");
+        break;
       case K::kText:
       case K::kVarBegin:
       case K::kVarEnd:
@@ -603,6 +549,80 @@ class Parser {
         return Error("expected an expression");
     }
     --depth_;
+    return e;
+  }
+
+  // true/false/none (either case) as literals, any other name as a variable.
+  ExprPtr ParseNameOrConstant() {
+    const std::string n = Peek().text;
+    auto e = Make(Expr::Kind::kLiteral);
+    if (n == "true" || n == "True")
+      e->value = Value::Bool(true);
+    else if (n == "false" || n == "False")
+      e->value = Value::Bool(false);
+    else if (n == "none" || n == "None")
+      e->value = Value::None();
+    else {
+      e->kind = Expr::Kind::kName;
+      e->name = n;
+    }
+    Next();
+    return e;
+  }
+
+  // `( )`, `(x)`, `(x,)`, `(x, y)`: a tuple, or the grouped expression itself.
+  Result<ExprPtr> ParseParenthesized() {
+    Next();  // (
+    if (IsOp(")")) {
+      Next();
+      return Make(Expr::Kind::kTuple);
+    }
+    ExprPtr e;
+    ASSIGN_OR_RETURN(ExprPtr first, ParseExpr());
+    if (IsOp(",")) {
+      e = Make(Expr::Kind::kTuple);
+      e->children.push_back(std::move(first));
+      while (IsOp(",")) {
+        Next();
+        if (IsOp(")")) break;
+        ASSIGN_OR_RETURN(ExprPtr x, ParseExpr());
+        e->children.push_back(std::move(x));
+      }
+    } else {
+      e = std::move(first);
+    }
+    RETURN_IF_ERROR(ExpectOp(")"));
+    return e;
+  }
+
+  // `[a, b, ...]`.
+  Result<ExprPtr> ParseListDisplay() {
+    Next();  // [
+    auto e = Make(Expr::Kind::kList);
+    while (!IsOp("]")) {
+      ASSIGN_OR_RETURN(ExprPtr x, ParseExpr());
+      e->children.push_back(std::move(x));
+      if (!IsOp(",")) break;
+      Next();
+    }
+    RETURN_IF_ERROR(ExpectOp("]"));
+    return e;
+  }
+
+  // `{k: v, ...}`: children alternate key, value.
+  Result<ExprPtr> ParseDictDisplay() {
+    Next();  // {
+    auto e = Make(Expr::Kind::kDict);
+    while (!IsOp("}")) {
+      ASSIGN_OR_RETURN(ExprPtr k, ParseExpr());
+      RETURN_IF_ERROR(ExpectOp(":"));
+      ASSIGN_OR_RETURN(ExprPtr v, ParseExpr());
+      e->children.push_back(std::move(k));
+      e->children.push_back(std::move(v));
+      if (!IsOp(",")) break;
+      Next();
+    }
+    RETURN_IF_ERROR(ExpectOp("}"));
     return e;
   }
 

@@ -164,6 +164,19 @@ TEST(ChatTemplateLanguage, ExpressionsFiltersAndLoops) {
       "in1|n|TrueTrueTrue");
 }
 
+TEST(ChatTemplateLanguage, LiteralsTuplesListsAndDicts) {
+  EXPECT_EQ(RenderSource("{{ () | length }}{{ (1,) | length }}{{ (1, 2,) | length }}|{{ (3) }}|"
+                         "{{ [1, 'a',] }}{{ [] }}|{{ {'k': [1], 'j': 'v'} }}{{ {} }}|"
+                         "{{ None }}{{ True }}{{ false }}{{ 'a' 'b' }}{{ 1.5 }}{{ x }}.",
+                         {{"x", "n"}}),
+            "012|3|[1, 'a'][]|{'k': [1], 'j': 'v'}{}|NoneTrueFalseab1.5n.");
+  EXPECT_NE(RenderSource("{{ (1 ] }}").find("expected ')'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ {1 2} }}").find("expected ':'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ [1 2] }}").find("expected ']'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ * }}").find("unexpected '*'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ }}").find("expected an expression"), std::string::npos);
+}
+
 // Each name of ApplyFilter's table reaches its filter (the aliases and the names that share one).
 TEST(ChatTemplateLanguage, EveryFilterByEachOfItsNames) {
   EXPECT_EQ(RenderSource("{{ x | d('u') }}{{ 0 | d('z', boolean=true) }}|{{ '<b>' | safe }}|"
