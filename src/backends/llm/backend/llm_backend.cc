@@ -342,20 +342,10 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(llm_contract::LlmRequest req, ParseLlmRequest(br.request));
     using Kind = llm_contract::Prompt::Kind;
     using Task = llm_contract::Task;
-    const bool chat = req.prompt.kind == Kind::kChat;
     std::string prompt = req.prompt.text;
     nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
-    if (chat) {
-      if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
-      ASSIGN_OR_RETURN(template_kwargs, TemplateKwargs(req.prompt));
-      // As transformers' apply_chat_template: the client's kwargs over the special tokens.
-      nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
-      if (!req.tools.empty()) {
-        ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
-      }
-      for (const auto& [key, value] : template_kwargs.items()) extra[key] = value;
-      ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
-                                                      req.prompt.add_generation_prompt, extra));
+    if (req.prompt.kind == Kind::kChat) {
+      ASSIGN_OR_RETURN(prompt, RenderChat(req, &template_kwargs));
     }
     // The constraint and output parser of tool_choice (generations only).
     std::unique_ptr<RequestToolCalling> tool_calls;
@@ -367,23 +357,7 @@ class LlmBackend final : public backends::Backend {
         return InvalidArgument("detokenize needs a prompt of token ids");
       return Detokenize(req.prompt.token_ids, *br.sender);
     }
-    std::vector<int32_t> ids;
-    if (req.prompt.kind == Kind::kTokenIds) {
-      // The engine checks the ids against the vocabulary and the context.
-      ids = req.prompt.token_ids;
-      if (!req.output.exclude_input_in_output)
-        prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
-    } else if (req.task == Task::kTokenize) {
-      // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(
-                                prompt, req.add_special_tokens.value_or(!chat),
-                                kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
-    } else {
-      // A chat template writes the special tokens itself.
-      ASSIGN_OR_RETURN(ids,
-                       tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!chat,
-                                                 static_cast<size_t>(engine_->max_model_len())));
-    }
+    ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(req, &prompt));
     if (req.task == Task::kTokenize) {
       llm_contract::LlmOutput out;
       out.token_ids = std::move(ids);
@@ -391,18 +365,7 @@ class LlmBackend final : public backends::Backend {
       return SendTyped(out, *br.sender);
     }
     if (ids.empty()) return InvalidArgument("the prompt is empty");
-    const int64_t context = engine_->max_model_len();
-    if (req.output.check_context && req.sampling.max_tokens.has_value() &&
-        static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens > context) {
-      // vLLM's OpenAI server's words (it says "messages" for completions too).
-      const int64_t want = static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens;
-      return InvalidArgument("This model's maximum context length is " + std::to_string(context) +
-                             " tokens. However, you requested " + std::to_string(want) + " tokens (" +
-                             std::to_string(ids.size()) + " in the messages, " +
-                             std::to_string(*req.sampling.max_tokens) +
-                             " in the completion). Please reduce the length of the messages or "
-                             "completion.");
-    }
+    RETURN_IF_ERROR(CheckContext(req, ids.size()));
     const uint64_t id = br.id;
     auto pending = std::make_shared<Pending>();
     pending->request = req;
@@ -422,6 +385,62 @@ class LlmBackend final : public backends::Backend {
       if (auto s = sender.lock()) s->ReportStarted();
     };
     admission->emplace(Admission{std::move(pending), std::move(er)});
+    return Status::Ok();
+  }
+
+  // A chat prompt rendered by the model's template, as transformers' apply_chat_template does;
+  // the client's chat_template_kwargs in *kwargs (the reasoning parser reads them too).
+  Result<std::string> RenderChat(const llm_contract::LlmRequest& req,
+                                 nlohmann::ordered_json* kwargs) const {
+    if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
+    ASSIGN_OR_RETURN(*kwargs, TemplateKwargs(req.prompt));
+    // The client's kwargs over the special tokens.
+    nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()},
+                                    {"eos_token", tokenizer_->eos_token()}};
+    if (!req.tools.empty()) {
+      ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
+    }
+    for (const auto& [key, value] : kwargs->items()) extra[key] = value;
+    return chat_template_->Render(TemplateMessages(req.prompt.messages),
+                                  req.prompt.add_generation_prompt, extra);
+  }
+
+  // The prompt's token ids: the client's own (their text to *prompt, unless excluded from the
+  // output), or *prompt tokenized within the context.
+  Result<std::vector<int32_t>> PromptIds(const llm_contract::LlmRequest& req,
+                                         std::string* prompt) const {
+    const bool chat = req.prompt.kind == llm_contract::Prompt::Kind::kChat;
+    if (req.prompt.kind == llm_contract::Prompt::Kind::kTokenIds) {
+      // The engine checks the ids against the vocabulary and the context.
+      if (!req.output.exclude_input_in_output)
+        *prompt = tokenizer_->Decode(req.prompt.token_ids, /*skip_special_tokens=*/false);
+      return req.prompt.token_ids;
+    }
+    if (req.task == llm_contract::Task::kTokenize) {
+      // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
+      return tokenizer_->EncodeBounded(
+          *prompt, req.add_special_tokens.value_or(!chat),
+          kTokenizeContexts * static_cast<size_t>(engine_->max_model_len()));
+    }
+    // A chat template writes the special tokens itself.
+    return tokenizer_->EncodeBounded(*prompt, /*add_special_tokens=*/!chat,
+                                     static_cast<size_t>(engine_->max_model_len()));
+  }
+
+  // A prompt of `num_prompt_tokens` and max_tokens must fit the context (when the frontend asks).
+  Status CheckContext(const llm_contract::LlmRequest& req, size_t num_prompt_tokens) const {
+    const int64_t context = engine_->max_model_len();
+    if (req.output.check_context && req.sampling.max_tokens.has_value() &&
+        static_cast<int64_t>(num_prompt_tokens) + *req.sampling.max_tokens > context) {
+      // vLLM's OpenAI server's words (it says "messages" for completions too).
+      const int64_t want = static_cast<int64_t>(num_prompt_tokens) + *req.sampling.max_tokens;
+      return InvalidArgument("This model's maximum context length is " + std::to_string(context) +
+                             " tokens. However, you requested " + std::to_string(want) +
+                             " tokens (" + std::to_string(num_prompt_tokens) +
+                             " in the messages, " + std::to_string(*req.sampling.max_tokens) +
+                             " in the completion). Please reduce the length of the messages or "
+                             "completion.");
+    }
     return Status::Ok();
   }
 
