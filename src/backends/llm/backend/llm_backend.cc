@@ -117,6 +117,10 @@ struct Admission {
   EngineRequest request;
 };
 
+double MillisSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
+
 // The Cancelled error every cancelled request ends with.
 Status RequestCancelled() {
   return Cancelled("Request was cancelled");
@@ -130,9 +134,6 @@ class LlmBackend final : public backends::Backend {
 
   Status Initialize(const InstanceSpec& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
-    auto since = [](std::chrono::steady_clock::time_point t) {
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-    };
     model_name_ = ctx.model_name;
     engine_index_ = ctx.instance_index;
     const std::filesystem::path version_dir(ctx.version_dir);
@@ -146,72 +147,24 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
     RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
-    ASSIGN_OR_RETURN(tool_calling_,
-                     ResolveModelToolCalling(args.tool_call_parser, args.enable_auto_tool_choice,
-                                             tokenizer_->chat_template()));
-    if (tool_calling_.format) {
-      spdlog::info("model '{}': tool calls read in the {} format ({}){}", model_name_,
-                   ToolCallFormatName(*tool_calling_.format),
-                   args.tool_call_parser ? "model.json" : "detected from the chat template",
-                   tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
-    }
-    if (!args.reasoning_parser.empty()) {
-      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
-      reasoning_parser_ = parser;
-    }
-    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
+    RETURN_IF_ERROR(ConfigureOutputParsers(args));
     ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
-    const double tokenizer_ms = since(load_start);
+    const double tokenizer_ms = MillisSince(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
     const auto engine_start = std::chrono::steady_clock::now();
-    const KvCacheSizing& kv = model->kv_cache_sizing();
-    spdlog::info("model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
-                 model_name_, kv.num_blocks, args.block_size,
-                 static_cast<double>(kv.bytes_per_block) / (1 << 20), model->device().name(),
-                 kv.from_memory ? fmt::format(" (gpu_memory_utilization {}: {:.0f} MiB in use before the cache, of {:.0f} MiB)",
-                                              args.gpu_memory_utilization,
-                                              static_cast<double>(kv.used_before_cache_bytes) / (1 << 20),
-                                              static_cast<double>(kv.device_total_bytes) / (1 << 20))
-                                : std::string(),
-                 kv.graphs_captured);
-    EngineOptions options;
-    options.model_name = model_name_;
-    options.stats_log_interval = args.disable_log_stats ? std::chrono::milliseconds(0) : std::chrono::seconds(10);
-    options.max_num_seqs = args.max_num_seqs;
-    options.max_num_batched_tokens = args.max_num_batched_tokens;
-    options.enable_chunked_prefill = args.enable_chunked_prefill;
-    const HfModelConfig& shape = model->config();
-    options.prefill_cost_context =
-        args.prefill_cost_context.value_or(PrefillCostContext(shape.hidden_size, shape.intermediate_size,
-                                                              shape.num_heads, shape.num_kv_heads, shape.head_dim));
-    options.enable_prefix_caching = args.enable_prefix_caching;
-    options.max_model_len = args.max_model_len;
-    options.eos_token_ids = model->generation_config().eos_token_ids;
-    if (options.eos_token_ids.empty() && tokenizer_->eos_id()) options.eos_token_ids.push_back(*tokenizer_->eos_id());
-    options.seed = static_cast<uint64_t>(args.seed);
-    const Tokenizer* tok = tokenizer_.get();
-    options.detokenizer = [tok](std::span<const int32_t> prompt,
-                                bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
-      return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
-    };
-    // Structured output's token bytes; a tokenizer they cannot be read from still serves
-    // everything else (such requests are then refused, naming why).
-    auto vocabulary = structured::Vocabulary::FromTokenizer(*tokenizer_, options.eos_token_ids);
-    if (vocabulary.ok()) {
-      options.vocabulary = std::move(vocabulary).value();
-    } else {
-      spdlog::warn("model '{}': no structured output: {}", model_name_,
-                   vocabulary.status().message());
-    }
+    LogKvCache(*model, args);
+    EngineOptions options = EngineOptionsFor(args, *model);
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
     spdlog::info(
-        "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
+        "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, "
+        "weights {:.0f} ms, "
         "KV cache sizing {:.0f} ms, graph capture {:.0f} ms, engine {:.0f} ms",
-        model_name_, since(load_start), engine_->max_model_len(), tokenizer_ms, phases.open_ms, phases.weights_ms,
-        phases.kv_cache_ms, phases.graphs_ms, since(engine_start));
+        model_name_, MillisSince(load_start), engine_->max_model_len(), tokenizer_ms,
+        phases.open_ms, phases.weights_ms, phases.kv_cache_ms, phases.graphs_ms,
+        MillisSince(engine_start));
     return Status::Ok();
   }
 
@@ -302,6 +255,80 @@ class LlmBackend final : public backends::Backend {
       chat_template_ = std::move(parsed).value();
     }
     return Status::Ok();
+  }
+
+  // How outputs are read: tool calls (model.json's parser, else the chat template's format)
+  // and, with a reasoning parser, reasoning.
+  Status ConfigureOutputParsers(const EngineArgs& args) {
+    ASSIGN_OR_RETURN(tool_calling_,
+                     ResolveModelToolCalling(args.tool_call_parser, args.enable_auto_tool_choice,
+                                             tokenizer_->chat_template()));
+    if (tool_calling_.format) {
+      spdlog::info("model '{}': tool calls read in the {} format ({}){}", model_name_,
+                   ToolCallFormatName(*tool_calling_.format),
+                   args.tool_call_parser ? "model.json" : "detected from the chat template",
+                   tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
+    }
+    if (!args.reasoning_parser.empty()) {
+      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
+      reasoning_parser_ = parser;
+    }
+    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
+    return Status::Ok();
+  }
+
+  // The KV cache the load sized, in one log line.
+  void LogKvCache(const DecoderModel& model, const EngineArgs& args) const {
+    const KvCacheSizing& kv = model.kv_cache_sizing();
+    spdlog::info(
+        "model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
+        model_name_, kv.num_blocks, args.block_size,
+        static_cast<double>(kv.bytes_per_block) / (1 << 20), model.device().name(),
+        kv.from_memory
+            ? fmt::format(
+                  " (gpu_memory_utilization {}: {:.0f} MiB in use before the cache, of {:.0f} MiB)",
+                  args.gpu_memory_utilization,
+                  static_cast<double>(kv.used_before_cache_bytes) / (1 << 20),
+                  static_cast<double>(kv.device_total_bytes) / (1 << 20))
+            : std::string(),
+        kv.graphs_captured);
+  }
+
+  // The engine's options: the engine arguments, the model's shape and end tokens, and the
+  // tokenizer (detokenizing, and structured output's token bytes).
+  EngineOptions EngineOptionsFor(const EngineArgs& args, const DecoderModel& model) const {
+    EngineOptions options;
+    options.model_name = model_name_;
+    options.stats_log_interval =
+        args.disable_log_stats ? std::chrono::milliseconds(0) : std::chrono::seconds(10);
+    options.max_num_seqs = args.max_num_seqs;
+    options.max_num_batched_tokens = args.max_num_batched_tokens;
+    options.enable_chunked_prefill = args.enable_chunked_prefill;
+    const HfModelConfig& shape = model.config();
+    options.prefill_cost_context = args.prefill_cost_context.value_or(
+        PrefillCostContext(shape.hidden_size, shape.intermediate_size, shape.num_heads,
+                           shape.num_kv_heads, shape.head_dim));
+    options.enable_prefix_caching = args.enable_prefix_caching;
+    options.max_model_len = args.max_model_len;
+    options.eos_token_ids = model.generation_config().eos_token_ids;
+    if (options.eos_token_ids.empty() && tokenizer_->eos_id())
+      options.eos_token_ids.push_back(*tokenizer_->eos_id());
+    options.seed = static_cast<uint64_t>(args.seed);
+    const Tokenizer* tok = tokenizer_.get();
+    options.detokenizer = [tok](std::span<const int32_t> prompt,
+                                bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
+      return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
+    };
+    // Structured output's token bytes; a tokenizer they cannot be read from still serves
+    // everything else (such requests are then refused, naming why).
+    auto vocabulary = structured::Vocabulary::FromTokenizer(*tokenizer_, options.eos_token_ids);
+    if (vocabulary.ok()) {
+      options.vocabulary = std::move(vocabulary).value();
+    } else {
+      spdlog::warn("model '{}': no structured output: {}", model_name_,
+                   vocabulary.status().message());
+    }
+    return options;
   }
 
   // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
