@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "backends/llm/backend/engine_args.h"
+#include "backends/llm/backend/engine_setup.h"
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
 #include "backends/llm/backend/prompt_pool.h"
@@ -20,10 +21,7 @@
 #include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
-#include "backends/llm/engine/scheduler.h"
 #include "backends/llm/model/model_loader.h"
-#include "backends/llm/structured/vocabulary.h"
-#include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "common/llm_contract.h"
 #include "common/thread_annotations.h"
@@ -39,21 +37,6 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::
   if (s.str().size() > (1u << 20)) return InvalidArgument(what + " is larger than 1 MiB");
   return s.str();
 }
-
-// Adapts the tokenizer's incremental detokenizer to the engine's interface.
-class SequenceDetokenizer final : public Detokenizer {
- public:
-  SequenceDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                      bool skip_special_tokens)
-      : inner_(tokenizer, skip_special_tokens) {
-    inner_.Seed(std::vector<int32_t>(prompt.begin(), prompt.end()));
-  }
-  std::string Feed(int32_t id) override { return inner_.Add(id); }
-  std::string Flush() override { return inner_.Finish(); }
-
- private:
-  IncrementalDetokenizer inner_;
-};
 
 // One request in flight: what it asked for and what has been produced (non-streaming
 // requests send everything at the end).
@@ -77,38 +60,6 @@ struct Pending {
 // 32 such requests arriving together wait up to ~35-70 ms behind each other on one thread.
 int PromptThreads() {
   return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
-}
-
-// How to load the model for this instance: the engine arguments, on the instance's device.
-Result<ModelLoadOptions> LoadOptions(const EngineArgs& args, const InstanceSpec& instance,
-                                     const std::string& model_name) {
-  ModelLoadOptions load;
-  load.cpu_threads = instance.cpu_threads;
-  load.block_size = args.block_size;
-  load.num_blocks = args.num_gpu_blocks_override;
-  load.max_model_len = args.max_model_len;
-  load.max_num_batched_tokens = args.max_num_batched_tokens;
-  load.max_num_seqs = args.max_num_seqs;
-  switch (instance.kind) {
-    case InstanceKind::kGpu: {
-      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
-      // gpu_memory_utilization leaves after the weights and a profiling pass.
-      std::string why;
-      if (CudaGpuCount(&why) == 0) {
-        return Unavailable("model '" + model_name +
-                           "': KIND_GPU asked, but no GPU is usable: " + why);
-      }
-      load.device = DeviceKind::kCuda;
-      load.gpu_id = std::max(instance.gpu_id, 0);
-      load.gpu_memory_utilization = args.gpu_memory_utilization;
-      load.enforce_eager = args.enforce_eager;
-      break;
-    }
-    case InstanceKind::kCpu:
-      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
-      break;
-  }
-  return load;
 }
 
 // A generation request ready for the engine: what Start prepared, for Prepare's admission.
@@ -148,13 +99,13 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
     RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
     RETURN_IF_ERROR(ConfigureOutputParsers(args));
-    ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
+    ASSIGN_OR_RETURN(ModelLoadOptions load, ModelLoadOptionsFor(args, ctx, model_name_));
     const double tokenizer_ms = MillisSince(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
     const auto engine_start = std::chrono::steady_clock::now();
-    LogKvCache(*model, args);
-    EngineOptions options = EngineOptionsFor(args, *model);
+    LogKvCache(model_name_, *model, args);
+    EngineOptions options = EngineOptionsFor(args, *model, *tokenizer_, model_name_);
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
@@ -275,60 +226,6 @@ class LlmBackend final : public backends::Backend {
     }
     structured_output_in_reasoning_ = args.structured_output_in_reasoning;
     return Status::Ok();
-  }
-
-  // The KV cache the load sized, in one log line.
-  void LogKvCache(const DecoderModel& model, const EngineArgs& args) const {
-    const KvCacheSizing& kv = model.kv_cache_sizing();
-    spdlog::info(
-        "model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
-        model_name_, kv.num_blocks, args.block_size,
-        static_cast<double>(kv.bytes_per_block) / (1 << 20), model.device().name(),
-        kv.from_memory
-            ? fmt::format(
-                  " (gpu_memory_utilization {}: {:.0f} MiB in use before the cache, of {:.0f} MiB)",
-                  args.gpu_memory_utilization,
-                  static_cast<double>(kv.used_before_cache_bytes) / (1 << 20),
-                  static_cast<double>(kv.device_total_bytes) / (1 << 20))
-            : std::string(),
-        kv.graphs_captured);
-  }
-
-  // The engine's options: the engine arguments, the model's shape and end tokens, and the
-  // tokenizer (detokenizing, and structured output's token bytes).
-  EngineOptions EngineOptionsFor(const EngineArgs& args, const DecoderModel& model) const {
-    EngineOptions options;
-    options.model_name = model_name_;
-    options.stats_log_interval =
-        args.disable_log_stats ? std::chrono::milliseconds(0) : std::chrono::seconds(10);
-    options.max_num_seqs = args.max_num_seqs;
-    options.max_num_batched_tokens = args.max_num_batched_tokens;
-    options.enable_chunked_prefill = args.enable_chunked_prefill;
-    const HfModelConfig& shape = model.config();
-    options.prefill_cost_context = args.prefill_cost_context.value_or(
-        PrefillCostContext(shape.hidden_size, shape.intermediate_size, shape.num_heads,
-                           shape.num_kv_heads, shape.head_dim));
-    options.enable_prefix_caching = args.enable_prefix_caching;
-    options.max_model_len = args.max_model_len;
-    options.eos_token_ids = model.generation_config().eos_token_ids;
-    if (options.eos_token_ids.empty() && tokenizer_->eos_id())
-      options.eos_token_ids.push_back(*tokenizer_->eos_id());
-    options.seed = static_cast<uint64_t>(args.seed);
-    const Tokenizer* tok = tokenizer_.get();
-    options.detokenizer = [tok](std::span<const int32_t> prompt,
-                                bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
-      return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
-    };
-    // Structured output's token bytes; a tokenizer they cannot be read from still serves
-    // everything else (such requests are then refused, naming why).
-    auto vocabulary = structured::Vocabulary::FromTokenizer(*tokenizer_, options.eos_token_ids);
-    if (vocabulary.ok()) {
-      options.vocabulary = std::move(vocabulary).value();
-    } else {
-      spdlog::warn("model '{}': no structured output: {}", model_name_,
-                   vocabulary.status().message());
-    }
-    return options;
   }
 
   // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
