@@ -107,106 +107,131 @@ struct InstanceSupervisor::State : std::enable_shared_from_this<State> {
     if (outer.on_exit) outer.on_exit(reason, expected);
   }
 
+  // The supervisor thread: waits for a death, restarts, until Stop or the end.
   void Supervise() SLUICE_EXCLUDES(notify_mu, mu);
+  // Waits for `current` to die or for Stop. True with the death's reason where restarts
+  // follow; false where supervision ends: Stop, or a death before the first ready (reported).
+  bool AwaitDeath(std::string* reason) SLUICE_EXCLUDES(notify_mu, mu);
+  // Restart attempts until one is ready (true), or the limit is reached (reported) or Stop.
+  bool RestartUntilServing(std::string reason) SLUICE_EXCLUDES(notify_mu, mu);
+  // Logs and reports that no restart comes after `restarts` in a row.
+  void GiveUp(const std::string& reason, int restarts) SLUICE_EXCLUDES(notify_mu, mu);
+  void NotifyRestarting(StubCallbacks::RestartPhase phase, const std::string& message)
+      SLUICE_EXCLUDES(notify_mu, mu);
+  // A restarted stub is ready: on_restarted, unless it died (or Stop came) meanwhile.
+  void AnnounceServing(pid_t pid) SLUICE_EXCLUDES(notify_mu, mu);
 };
 
 void InstanceSupervisor::State::Supervise() {
+  std::string reason;
+  while (AwaitDeath(&reason)) {
+    if (!RestartUntilServing(std::move(reason))) return;
+  }
+}
+
+bool InstanceSupervisor::State::AwaitDeath(std::string* reason) {
+  MutexLock lock(mu);
+  cv.Wait(mu, [&]() SLUICE_REQUIRES(mu) { return stopping || died; });
+  if (stopping) return false;
+  died = false;
+  *reason = death_reason;
+  std::shared_ptr<ModelInstance> dead = std::move(current);
+  if (!serving) {
+    // Died before it was ever ready: the load reports it; nothing to restart.
+    lock.Unlock();
+    dead.reset();
+    ReportEnd(*reason, false);
+    return false;
+  }
+  if (Clock::now() - started_at >= policy.healthy_after) restarts_in_a_row = 0;
+  lock.Unlock();
+  dead.reset();  // reaped already: its IO thread is joined here, off that thread
+  return true;
+}
+
+bool InstanceSupervisor::State::RestartUntilServing(std::string reason) {
   MutexLock lock(mu);
   for (;;) {
-    cv.Wait(mu, [&]() SLUICE_REQUIRES(mu) { return stopping || died; });
-    if (stopping) return;
-    died = false;
-    std::string reason = death_reason;
-    std::shared_ptr<ModelInstance> dead = std::move(current);
-    if (!serving) {
-      // Died before it was ever ready: the load reports it; nothing to restart.
+    if (restarts_in_a_row >= policy.max_restarts) {
+      const int restarts = restarts_in_a_row;
       lock.Unlock();
-      dead.reset();
-      ReportEnd(reason, false);
-      return;
+      GiveUp(reason, restarts);
+      return false;
     }
-    if (Clock::now() - started_at >= policy.healthy_after) restarts_in_a_row = 0;
+    const int n = ++restarts_in_a_row;
+    const milliseconds delay = Backoff(policy, n);
+    const std::string count =
+        "restart " + std::to_string(n) + " of " + std::to_string(policy.max_restarts);
     lock.Unlock();
-    dead.reset();  // reaped already: its IO thread is joined here, off that thread
+    spdlog::warn("{}: stub {}; {} in {}", label, reason, count, Millis(delay));
+    NotifyRestarting(StubCallbacks::RestartPhase::kWaiting, DownReason(reason, n));
     lock.Lock();
-
-    // Restart attempts until one is ready, the limit is reached, or Stop.
-    for (;;) {
-      if (restarts_in_a_row >= policy.max_restarts) {
-        const std::string why =
-            policy.max_restarts == 0
-                ? reason
-                : reason + "; not restarted: " + std::to_string(restarts_in_a_row) +
-                      " restart(s) in a row reached the limit (--model-restart-max " +
-                      std::to_string(policy.max_restarts) + ")";
-        lock.Unlock();
-        spdlog::error("{}: stub {}", label, why);
-        ReportEnd(why, false);
-        return;
-      }
-      const int n = ++restarts_in_a_row;
-      const milliseconds delay = Backoff(policy, n);
-      const std::string count =
-          "restart " + std::to_string(n) + " of " + std::to_string(policy.max_restarts);
-      lock.Unlock();
-      spdlog::warn("{}: stub {}; {} in {}", label, reason, count, Millis(delay));
-      if (outer.on_restarting) {
-        MutexLock notify_lock(notify_mu);
-        outer.on_restarting(StubCallbacks::RestartPhase::kWaiting, DownReason(reason, n));
-      }
-      lock.Lock();
-      if (cv.WaitFor(mu, delay, [&]() SLUICE_REQUIRES(mu) { return stopping; })) return;
-      const uint64_t gen = ++generation;
-      lock.Unlock();
-      if (outer.on_restarting) {
-        MutexLock notify_lock(notify_mu);
-        outer.on_restarting(StubCallbacks::RestartPhase::kStarting,
-                            "restarting: stub process " + reason + " (" + count + ")");
-      }
-      auto launched = launcher->Launch(spec, InnerCallbacks(gen));
-      lock.Lock();
-      if (!launched.ok()) {
-        reason = "could not be restarted: " + launched.status().message();
-        continue;
-      }
-      std::shared_ptr<ModelInstance> fresh = std::move(launched).value();
-      if (stopping) {
-        lock.Unlock();
-        (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
-        return;
-      }
-      current = fresh;
-      started_at = Clock::now();
-      lock.Unlock();
-      Status ready = fresh->WaitReady(policy.ready_timeout);
-      lock.Lock();
-      if (stopping) return;  // Stop stopped `fresh`
-      if (ready.ok() && !died) {
-        lock.Unlock();
-        spdlog::info("{}: stub restarted (pid {}), serving again", label, fresh->pid());
-        {
-          // Re-checked under notify_mu: a death reported meanwhile must not be followed by
-          // "serving again" (the loop below handles it).
-          MutexLock notify_lock(notify_mu);
-          bool serving_now;
-          {
-            MutexLock check(mu);
-            serving_now = !died && !stopping;
-          }
-          if (serving_now && outer.on_restarted) outer.on_restarted();
-        }
-        lock.Lock();
-        break;  // serving: wait for the next death
-      }
-      reason = died ? death_reason : "failed to restart: " + ready.message();
-      died = false;
-      current.reset();
+    if (cv.WaitFor(mu, delay, [&]() SLUICE_REQUIRES(mu) { return stopping; })) return false;
+    const uint64_t gen = ++generation;
+    lock.Unlock();
+    NotifyRestarting(StubCallbacks::RestartPhase::kStarting,
+                     "restarting: stub process " + reason + " (" + count + ")");
+    auto launched = launcher->Launch(spec, InnerCallbacks(gen));
+    lock.Lock();
+    if (!launched.ok()) {
+      reason = "could not be restarted: " + launched.status().message();
+      continue;
+    }
+    std::shared_ptr<ModelInstance> fresh = std::move(launched).value();
+    if (stopping) {
       lock.Unlock();
       (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
-      fresh.reset();
-      lock.Lock();
+      return false;
     }
+    current = fresh;
+    started_at = Clock::now();
+    lock.Unlock();
+    Status ready = fresh->WaitReady(policy.ready_timeout);
+    lock.Lock();
+    if (stopping) return false;  // Stop stopped `fresh`
+    if (ready.ok() && !died) {
+      lock.Unlock();
+      AnnounceServing(fresh->pid());
+      return true;  // serving: wait for the next death
+    }
+    reason = died ? death_reason : "failed to restart: " + ready.message();
+    died = false;
+    current.reset();
+    lock.Unlock();
+    (void)fresh->Stop(milliseconds(0), policy.kill_timeout);
+    fresh.reset();
+    lock.Lock();
   }
+}
+
+void InstanceSupervisor::State::GiveUp(const std::string& reason, int restarts) {
+  const std::string why = policy.max_restarts == 0
+                              ? reason
+                              : reason + "; not restarted: " + std::to_string(restarts) +
+                                    " restart(s) in a row reached the limit (--model-restart-max " +
+                                    std::to_string(policy.max_restarts) + ")";
+  spdlog::error("{}: stub {}", label, why);
+  ReportEnd(why, false);
+}
+
+void InstanceSupervisor::State::NotifyRestarting(StubCallbacks::RestartPhase phase,
+                                                 const std::string& message) {
+  if (!outer.on_restarting) return;
+  MutexLock notify_lock(notify_mu);
+  outer.on_restarting(phase, message);
+}
+
+void InstanceSupervisor::State::AnnounceServing(pid_t pid) {
+  spdlog::info("{}: stub restarted (pid {}), serving again", label, pid);
+  // Re-checked under notify_mu: a death reported meanwhile must not be followed by
+  // "serving again" (AwaitDeath handles it).
+  MutexLock notify_lock(notify_mu);
+  bool serving_now;
+  {
+    MutexLock check(mu);
+    serving_now = !died && !stopping;
+  }
+  if (serving_now && outer.on_restarted) outer.on_restarted();
 }
 
 Result<std::unique_ptr<ModelInstance>> InstanceSupervisor::Launch(InstanceLauncher& launcher,

@@ -16,6 +16,23 @@ using Clock = std::chrono::steady_clock;
 
 bool IsLive(ModelState s) { return s == ModelState::kReady || s == ModelState::kLoading; }
 
+// The fingerprint of version `v`'s files, 0 where `source` has none (the old source may
+// lack a version that loaded while others failed: it was not recorded).
+uint64_t VersionFingerprint(const ModelSource& source, int64_t v) {
+  auto it = source.version_fingerprints.find(v);
+  return it == source.version_fingerprints.end() ? 0 : it->second;
+}
+
+// Loads every version at once, a thread each; the statuses in the same order.
+std::vector<Status> LoadInParallel(const std::vector<std::shared_ptr<ModelVersion>>& versions) {
+  std::vector<Status> results(versions.size());
+  std::vector<std::thread> loaders;
+  for (size_t i = 0; i < versions.size(); ++i)
+    loaders.emplace_back([&, i] { results[i] = versions[i]->Load(); });
+  for (auto& t : loaders) t.join();
+  return results;
+}
+
 }  // namespace
 
 Result<int64_t> ParseVersion(const std::string& version) {
@@ -56,6 +73,33 @@ Status ModelLifecycle::Load(const std::string& name, const LoadOptions& options,
 
 Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const LoadOptions& options,
                                   bool force) {
+  ASSIGN_OR_RETURN(ModelSource source, ReadForLoad(name, entry, options));
+  LoadBaseline before;
+  {
+    MutexLock lock(mu_);
+    before.versions = entry.versions;
+    before.source = entry.source;
+    entry.wanted = true;
+    entry.error.clear();
+  }
+  const std::vector<std::shared_ptr<ModelVersion>> fresh =
+      CreateVersionsToLoad(name, entry, source, before, force);
+  const std::vector<Status> results = LoadInParallel(fresh);
+  std::vector<std::shared_ptr<ModelVersion>> retire;
+  std::string errors;
+  {
+    MutexLock lock(mu_);
+    errors = InstallLoaded(entry, source, before, fresh, results, &retire);
+  }
+  // The new versions serve; the replaced and removed ones drain in the background.
+  RetireInBackground(retire);
+  if (!errors.empty()) return InvalidArgument("load failed for model '" + name + "': " + errors);
+  spdlog::info("loaded model '{}' ({} version(s))", name, source.versions.size());
+  return Status::Ok();
+}
+
+Result<ModelSource> ModelLifecycle::ReadForLoad(const std::string& name, Entry& entry,
+                                                const LoadOptions& options) {
   const bool overridden = options.config_json.has_value() || !options.files.empty();
   Result<ModelSource> read = overridden ? repository_.ReadWithOverride(name, options) : repository_.Read(name);
   if (!read.ok()) {
@@ -66,33 +110,27 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
     if (!serving) entry.error = read.status().message();
     return InvalidArgument("load failed for model '" + name + "': " + read.status().message());
   }
-  ModelSource source = std::move(read).value();
-  if (source.versions.empty()) {
+  if (read->versions.empty()) {
     MutexLock lock(mu_);
     entry.wanted = true;
     entry.error = "at least one version must be available under the version policy of model '" + name + "'";
     return InvalidArgument("load failed for model '" + name + "': " + entry.error);
   }
+  return read;
+}
 
-  std::map<int64_t, std::shared_ptr<ModelVersion>> old;
-  std::optional<ModelSource> old_source;
-  {
-    MutexLock lock(mu_);
-    old = entry.versions;
-    old_source = entry.source;
-    entry.wanted = true;
-    entry.error.clear();
-  }
+std::vector<std::shared_ptr<ModelVersion>> ModelLifecycle::CreateVersionsToLoad(
+    const std::string& name, Entry& entry, const ModelSource& source, const LoadBaseline& before,
+    bool force) {
+  const std::optional<ModelSource>& old_source = before.source;
   const bool config_changed =
       !old_source || old_source->config_fingerprint != source.config_fingerprint;
-
-  // Versions to (re)load now; unchanged READY ones are kept as they are.
   std::vector<std::shared_ptr<ModelVersion>> fresh;
   for (int64_t v : source.versions) {
-    auto it = old.find(v);
-    const bool serving = it != old.end() && it->second->state() == ModelState::kReady;
+    auto it = before.versions.find(v);
+    const bool serving = it != before.versions.end() && it->second->state() == ModelState::kReady;
     if (!force && serving && !config_changed && old_source &&
-        old_source->version_fingerprints[v] == source.version_fingerprints[v])
+        VersionFingerprint(*old_source, v) == VersionFingerprint(source, v))
       continue;
     fresh.push_back(ModelVersion::Create(name, v, source.config, source.model_dir.string(),
                                          source.private_dir, options_, launcher_, tasks_));
@@ -101,45 +139,43 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
       entry.versions[v] = fresh.back();  // the index shows LOADING
     }
   }
+  return fresh;
+}
 
-  // Load the fresh versions in parallel.
-  std::vector<Status> results(fresh.size());
-  {
-    std::vector<std::thread> loaders;
-    for (size_t i = 0; i < fresh.size(); ++i)
-      loaders.emplace_back([&, i] { results[i] = fresh[i]->Load(); });
-    for (auto& t : loaders) t.join();
-  }
-
-  std::vector<std::shared_ptr<ModelVersion>> retire;
+std::string ModelLifecycle::InstallLoaded(Entry& entry, const ModelSource& source,
+                                          const LoadBaseline& before,
+                                          const std::vector<std::shared_ptr<ModelVersion>>& fresh,
+                                          const std::vector<Status>& results,
+                                          std::vector<std::shared_ptr<ModelVersion>>* retire) {
   std::string errors;
-  {
-    MutexLock lock(mu_);
-    for (size_t i = 0; i < fresh.size(); ++i) {
-      const int64_t v = fresh[i]->version();
-      auto it = old.find(v);
-      const bool old_serving = it != old.end() && it->second->state() == ModelState::kReady;
-      if (results[i].ok()) {
-        entry.versions[v] = fresh[i];
-        if (it != old.end() && it->second != fresh[i]) retire.push_back(it->second);
-      } else {
-        if (!errors.empty()) errors += "; ";
-        errors += (source.versions.size() > 1 ? "version " + std::to_string(v) + ": " : "") +
-                  results[i].message();
-        if (!old_serving) entry.versions[v] = fresh[i];  // UNAVAILABLE with the reason
-      }
+  for (size_t i = 0; i < fresh.size(); ++i) {
+    const int64_t v = fresh[i]->version();
+    auto it = before.versions.find(v);
+    const bool old_serving =
+        it != before.versions.end() && it->second->state() == ModelState::kReady;
+    if (results[i].ok()) {
+      entry.versions[v] = fresh[i];
+      if (it != before.versions.end() && it->second != fresh[i]) retire->push_back(it->second);
+    } else {
+      if (!errors.empty()) errors += "; ";
+      errors += (source.versions.size() > 1 ? "version " + std::to_string(v) + ": " : "") +
+                results[i].message();
+      if (!old_serving) entry.versions[v] = fresh[i];  // UNAVAILABLE with the reason
     }
-    // Versions the policy no longer selects (or removed from disk).
-    std::set<int64_t> wanted(source.versions.begin(), source.versions.end());
-    for (auto& [v, version] : old)
-      if (!wanted.count(v) && (IsLive(version->state()) || version->restarting()))
-        retire.push_back(version);
-    if (errors.empty() || !old_source) entry.source = source;
-    if (!errors.empty()) entry.failed_fingerprint = source.config_fingerprint;
   }
+  // Versions the policy no longer selects (or removed from disk).
+  std::set<int64_t> wanted(source.versions.begin(), source.versions.end());
+  for (auto& [v, version] : before.versions)
+    if (!wanted.count(v) && (IsLive(version->state()) || version->restarting()))
+      retire->push_back(version);
+  if (errors.empty() || !before.source) entry.source = source;
+  if (!errors.empty()) entry.failed_fingerprint = source.config_fingerprint;
+  return errors;
+}
 
-  // The new versions serve; the replaced and removed ones drain in the background.
-  for (auto& version : retire) {
+void ModelLifecycle::RetireInBackground(
+    const std::vector<std::shared_ptr<ModelVersion>>& versions) {
+  for (auto& version : versions) {
     version->BeginUnload();
     tasks_.Run([this, version] {
       const auto start = Clock::now();
@@ -147,9 +183,6 @@ Status ModelLifecycle::LoadLocked(const std::string& name, Entry& entry, const L
       RecordUnloadDuration(std::chrono::duration<double>(Clock::now() - start).count());
     });
   }
-  if (!errors.empty()) return InvalidArgument("load failed for model '" + name + "': " + errors);
-  spdlog::info("loaded model '{}' ({} version(s))", name, source.versions.size());
-  return Status::Ok();
 }
 
 Status ModelLifecycle::Unload(const std::string& name, bool wait) {

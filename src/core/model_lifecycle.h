@@ -113,6 +113,35 @@ class ModelLifecycle {
       SLUICE_EXCLUDES(mu_);
   void RecordUnloadDuration(double secs) SLUICE_EXCLUDES(mu_);
 
+  // LoadLocked's steps, in order.
+  // What the entry held when a load began: the steps compare the new source with it.
+  struct LoadBaseline {
+    std::map<int64_t, std::shared_ptr<ModelVersion>> versions;
+    std::optional<ModelSource> source;
+  };
+  // The model's source from the repository (or the overrides), with at least one version;
+  // else the load's error, recorded on the entry unless a version still serves.
+  Result<ModelSource> ReadForLoad(const std::string& name, Entry& entry, const LoadOptions& options)
+      SLUICE_EXCLUDES(mu_);
+  // The versions of `source` to (re)load, created; unchanged READY ones are kept (unless
+  // `force`). One not serving shows LOADING in the index at once.
+  std::vector<std::shared_ptr<ModelVersion>> CreateVersionsToLoad(const std::string& name,
+                                                                  Entry& entry,
+                                                                  const ModelSource& source,
+                                                                  const LoadBaseline& before,
+                                                                  bool force) SLUICE_EXCLUDES(mu_);
+  // Puts the loaded versions in the index (a failed one only where no old version serves),
+  // adds the versions they replace and those `source` no longer selects to *retire, and
+  // returns the failures' messages ("" when all loaded).
+  std::string InstallLoaded(Entry& entry, const ModelSource& source, const LoadBaseline& before,
+                            const std::vector<std::shared_ptr<ModelVersion>>& fresh,
+                            const std::vector<Status>& results,
+                            std::vector<std::shared_ptr<ModelVersion>>* retire)
+      SLUICE_REQUIRES(mu_);
+  // Drains `versions` in the background, each timed into the unload histogram.
+  void RetireInBackground(const std::vector<std::shared_ptr<ModelVersion>>& versions)
+      SLUICE_EXCLUDES(mu_);
+
   ModelRepository& repository_;
   InstanceLauncher& launcher_;
   const VersionOptions options_;

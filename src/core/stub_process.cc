@@ -53,6 +53,26 @@ std::string Seconds(milliseconds ms) {
   return std::to_string(ms.count()) + "ms";
 }
 
+// What the IO thread alone keeps from one round of IoLoop to the next.
+struct IoState {
+  std::shared_ptr<ipc::Connection> conn;
+  bool link_open = true;
+  Clock::time_point link_closed_at;  // when link_open turned false
+  uint64_t sequence = 0;             // of the last heartbeat sent
+  Clock::time_point next_heartbeat;
+
+  void CloseLink() {
+    link_open = false;
+    link_closed_at = Clock::now();
+  }
+};
+
+// What woke the IO thread.
+struct IoEvents {
+  bool link = false;   // the control connection has something (a message, or its close)
+  bool child = false;  // the pidfd says the child exited
+};
+
 }  // namespace
 
 struct StubProcess::Impl {
@@ -185,105 +205,115 @@ struct StubProcess::Impl {
   }
   std::string violation;  // IO thread only: a protocol violation found by HandleMessage
 
+  // The IO thread's body, until the child is reaped; a round is the steps below, in order.
   void IoLoop() SLUICE_EXCLUDES(mu);
+  // Waits for a message, the child's exit, a wake-up or the next heartbeat.
+  IoEvents WaitForEvents(const IoState& io);
+  // Handles every message waiting; a protocol violation or a broken link closes the link.
+  void Drain(IoState& io) SLUICE_EXCLUDES(mu);
+  // Reaps the child if it has exited (`gone`: the pidfd says so; else waitpid polls), then
+  // delivers what it sent before dying and runs Reap. True when it was reaped.
+  bool TryReap(IoState& io, bool gone) SLUICE_EXCLUDES(mu);
+  // Kills a stub that stopped answering, else sends the next heartbeat.
+  void Heartbeat(IoState& io, Clock::time_point now) SLUICE_EXCLUDES(mu);
   void Reap(int status) SLUICE_EXCLUDES(mu);
 };
 
 void StubProcess::Impl::IoLoop() {
-  std::shared_ptr<ipc::Connection> conn;
+  IoState io;
   {
     MutexLock lock(mu);
-    conn = link;
+    io.conn = link;
   }
-  bool link_open = true;
-  Clock::time_point link_closed_at;
-  uint64_t sequence = 0;
-  auto next_heartbeat = Clock::now() + spec.heartbeat_interval;
-  auto drain = [&] {
-    for (;;) {
-      auto m = conn->Receive(milliseconds(0));
-      if (m.ok()) {
-        HandleMessage(std::move(m).value());
-        if (!violation.empty()) {
-          Kill("sent an invalid message: " + violation);
-          violation.clear();
-          link_open = false;
-          link_closed_at = Clock::now();
-          return;
-        }
-        continue;
-      }
-      if (m.status().code() == StatusCode::kDeadlineExceeded) return;
-      link_open = false;
-      link_closed_at = Clock::now();
-      if (m.status().code() != StatusCode::kUnavailable)
-        Kill("sent an invalid message: " + m.status().message());
-      return;
-    }
-  };
+  io.next_heartbeat = Clock::now() + spec.heartbeat_interval;
   for (;;) {
-    // 1. Wait for a message, the child's exit, a wake-up or the next heartbeat.
-    pollfd fds[3];
-    int n = 0;
-    fds[n++] = {wake_fd, POLLIN, 0};
-    const int pid_slot = pidfd >= 0 ? n : -1;
-    if (pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
-    const int link_slot = link_open ? n : -1;
-    if (link_open) fds[n++] = {link_fd, POLLIN, 0};
-    auto wait = std::chrono::duration_cast<milliseconds>(next_heartbeat - Clock::now()).count();
-    if (pidfd < 0) wait = std::min<int64_t>(wait, 50);
-    if (!link_open) wait = std::min<int64_t>(wait, 100);
-    (void)::poll(fds, n, static_cast<int>(std::max<int64_t>(wait, 0)));
-    if (fds[0].revents & POLLIN) {
-      uint64_t v;
-      (void)!read(wake_fd, &v, sizeof v);
-    }
+    const IoEvents events = WaitForEvents(io);
+    // Messages before looking at an exit, so that what a stub sent just before it died is
+    // delivered before the server's own final events.
+    if (events.link) Drain(io);
+    if ((events.child || pidfd < 0) && TryReap(io, events.child)) return;
+    if (!io.link_open && Clock::now() - io.link_closed_at > kClosedLinkGrace)
+      Kill("closed its control connection");
+    // Heartbeats (not while Stop has its own timeouts running).
+    const auto now = Clock::now();
+    if (now >= io.next_heartbeat) Heartbeat(io, now);
+  }
+}
 
-    // 2. Messages (before looking at an exit, so that what a stub sent just before it
-    // died is delivered before the server's own final events).
-    if (link_slot >= 0 && fds[link_slot].revents != 0) drain();
+IoEvents StubProcess::Impl::WaitForEvents(const IoState& io) {
+  pollfd fds[3];
+  int n = 0;
+  fds[n++] = {wake_fd, POLLIN, 0};
+  const int pid_slot = pidfd >= 0 ? n : -1;
+  if (pidfd >= 0) fds[n++] = {pidfd, POLLIN, 0};
+  const int link_slot = io.link_open ? n : -1;
+  if (io.link_open) fds[n++] = {link_fd, POLLIN, 0};
+  auto wait = std::chrono::duration_cast<milliseconds>(io.next_heartbeat - Clock::now()).count();
+  if (pidfd < 0) wait = std::min<int64_t>(wait, 50);
+  if (!io.link_open) wait = std::min<int64_t>(wait, 100);
+  (void)::poll(fds, n, static_cast<int>(std::max<int64_t>(wait, 0)));
+  if (fds[0].revents & POLLIN) {
+    uint64_t v;
+    (void)!read(wake_fd, &v, sizeof v);
+  }
+  IoEvents events;
+  events.link = link_slot >= 0 && fds[link_slot].revents != 0;
+  events.child = pid_slot >= 0 && (fds[pid_slot].revents & POLLIN);
+  return events;
+}
 
-    // 3. Has the child exited? (pidfd readable, or waitpid in the fallback.)
-    bool gone = pid_slot >= 0 && (fds[pid_slot].revents & POLLIN);
-    if (gone || pidfd < 0) {
-      MutexLock lock(mu);
-      int status = 0;
-      pid_t r;
-      do {
-        r = waitpid(pid, &status, gone ? 0 : WNOHANG);
-      } while (r < 0 && errno == EINTR);
-      if (r == pid) {
-        reaped = true;
-        lock.Unlock();
-        if (link_open) drain();  // whatever it wrote before dying
-        Reap(status);
+void StubProcess::Impl::Drain(IoState& io) {
+  for (;;) {
+    auto m = io.conn->Receive(milliseconds(0));
+    if (m.ok()) {
+      HandleMessage(std::move(m).value());
+      if (!violation.empty()) {
+        Kill("sent an invalid message: " + violation);
+        violation.clear();
+        io.CloseLink();
         return;
       }
+      continue;
     }
+    if (m.status().code() == StatusCode::kDeadlineExceeded) return;
+    io.CloseLink();
+    if (m.status().code() != StatusCode::kUnavailable)
+      Kill("sent an invalid message: " + m.status().message());
+    return;
+  }
+}
 
-    if (!link_open && Clock::now() - link_closed_at > kClosedLinkGrace)
-      Kill("closed its control connection");
+bool StubProcess::Impl::TryReap(IoState& io, bool gone) {
+  MutexLock lock(mu);
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid, &status, gone ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid) return false;
+  reaped = true;
+  lock.Unlock();
+  if (io.link_open) Drain(io);  // whatever it wrote before dying
+  Reap(status);
+  return true;
+}
 
-    // 4. Heartbeats (not while Stop has its own timeouts running).
-    const auto now = Clock::now();
-    if (now >= next_heartbeat) {
-      next_heartbeat = now + spec.heartbeat_interval;
-      bool check;
-      Clock::time_point last;
-      {
-        MutexLock lock(mu);
-        check = !stopping && kill_reason.empty() && answered;
-        last = last_ack;
-      }
-      if (check && now - last > spec.heartbeat_timeout) {
-        Kill("stopped answering heartbeats for " + Seconds(spec.heartbeat_timeout));
-      } else if (link_open) {
-        ipc::Message hb;
-        hb.body = ipc::HeartbeatMessage{++sequence};
-        // Posted: the IO thread never waits on a write (ipc/channel.h says why).
-        (void)conn->Post(hb);
-      }
-    }
+void StubProcess::Impl::Heartbeat(IoState& io, Clock::time_point now) {
+  io.next_heartbeat = now + spec.heartbeat_interval;
+  bool check;
+  Clock::time_point last;
+  {
+    MutexLock lock(mu);
+    check = !stopping && kill_reason.empty() && answered;
+    last = last_ack;
+  }
+  if (check && now - last > spec.heartbeat_timeout) {
+    Kill("stopped answering heartbeats for " + Seconds(spec.heartbeat_timeout));
+  } else if (io.link_open) {
+    ipc::Message hb;
+    hb.body = ipc::HeartbeatMessage{++io.sequence};
+    // Posted: the IO thread never waits on a write (ipc/channel.h says why).
+    (void)io.conn->Post(hb);
   }
 }
 

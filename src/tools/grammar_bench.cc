@@ -78,6 +78,107 @@ bool Structural(std::string_view b) {
   return b.find_first_of("\"{}[],:)") != std::string_view::npos;
 }
 
+// One case's measurements over a compiled grammar: the matchers walk random allowed paths
+// (one rng per case, so each run walks the same paths).
+class CaseBench {
+ public:
+  CaseBench(const Vocabulary& vocab, std::shared_ptr<const CompiledGrammar> compiled, int steps)
+      : vocab_(vocab), compiled_(std::move(compiled)), steps_(steps), mask_(vocab.mask_words()) {}
+
+  // One matcher on the fresh grammar: the total and worst FillMask time (us) as the cache fills.
+  std::pair<double, double> ColdMasks() {
+    double total = 0, worst = 0;
+    GrammarMatcher m(compiled_);
+    for (int s = 0; s < steps_; ++s) {
+      const auto a = Clock::now();
+      m.FillMask(mask_);
+      const double us = Us(Clock::now() - a);
+      total += us;
+      worst = std::max(worst, us);
+      Advance(m);
+    }
+    return {total, worst};
+  }
+
+  // `rows` matchers at different positions: FillMask time per row and step (us), sorted.
+  std::vector<double> RowMasks(int rows) {
+    std::vector<std::unique_ptr<GrammarMatcher>> ms;
+    for (int r = 0; r < rows; ++r) ms.push_back(std::make_unique<GrammarMatcher>(compiled_));
+    // Warm the rows to different positions first.
+    for (int r = 0; r < rows; ++r) {
+      const int skip = static_cast<int>(rng_() % 16);
+      for (int s = 0; s < skip; ++s) Advance(*ms[r]);
+    }
+    std::vector<double> per_row;
+    std::vector<std::vector<uint64_t>> masks(rows, std::vector<uint64_t>(vocab_.mask_words()));
+    for (int s = 0; s < steps_; ++s) {
+      const auto a = Clock::now();
+      for (int r = 0; r < rows; ++r) ms[r]->FillMask(masks[r]);
+      per_row.push_back(Us(Clock::now() - a) / rows);
+      for (int r = 0; r < rows; ++r) Advance(*ms[r]);
+    }
+    std::sort(per_row.begin(), per_row.end());
+    return per_row;
+  }
+
+ private:
+  // A random allowed token (one that closes a structure a third of the time), -1 if none.
+  int32_t Pick(GrammarMatcher& m) {
+    m.FillMask(mask_);
+    std::vector<int32_t> allowed, structural;
+    for (int32_t t = 0; t < vocab_.size(); ++t) {
+      if (!((mask_[t >> 6] >> (t & 63)) & 1)) continue;
+      allowed.push_back(t);
+      if (Structural(vocab_.bytes(t))) structural.push_back(t);
+    }
+    if (allowed.empty()) return -1;
+    if (!structural.empty() && rng_() % 3 == 0) return structural[rng_() % structural.size()];
+    return allowed[rng_() % allowed.size()];
+  }
+
+  // One step along the path; a finished (or stuck) document starts over.
+  void Advance(GrammarMatcher& m) {
+    const int32_t t = Pick(m);
+    if (t < 0 || !m.Accept(t) || m.IsTerminated()) m.Reset();
+  }
+
+  const Vocabulary& vocab_;
+  std::shared_ptr<const CompiledGrammar> compiled_;
+  const int steps_;
+  std::vector<uint64_t> mask_;
+  std::mt19937_64 rng_{42};
+};
+
+// One row of the table: compile time, the cold masks and cache entries, then each row count's
+// mean and p50/p99 per row. False when the grammar cannot be compiled for the vocabulary.
+bool BenchCase(const Case& c, const std::shared_ptr<const Vocabulary>& vocab, int steps,
+               const std::vector<int>& rows_list) {
+  const auto c0 = Clock::now();
+  auto g = CompileSpec(c.spec);
+  if (!g.ok()) {
+    std::printf("%s: %s\n", c.name, g.status().ToString().c_str());
+    return true;
+  }
+  auto compiled = CompiledGrammar::Create(*g, vocab);
+  if (!compiled.ok()) return false;
+  const double compile_ms = Us(Clock::now() - c0) / 1000;
+  CaseBench bench(*vocab, *compiled, steps);
+  const auto [cold_total, cold_max] = bench.ColdMasks();
+  std::printf("%-14s %10.2f %7.1f/%-5.0f %9zu", c.name, compile_ms, cold_total / 1000 / steps,
+              cold_max / 1000, (*compiled)->num_mask_entries());
+  for (int rows : rows_list) {
+    const std::vector<double> per_row = bench.RowMasks(rows);
+    double mean = 0;
+    for (double v : per_row) mean += v;
+    mean /= static_cast<double>(per_row.size());
+    std::printf("  %7.1f %7.1f/%-7.1f", mean, per_row[per_row.size() / 2],
+                per_row[per_row.size() * 99 / 100]);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -104,76 +205,7 @@ int main(int argc, char** argv) {
   for (int r : rows_list) std::printf("  rows=%-4d us/row p50/p99", r);
   std::printf("\n");
   for (const Case& c : Cases()) {
-    const auto c0 = Clock::now();
-    auto g = CompileSpec(c.spec);
-    if (!g.ok()) {
-      std::printf("%s: %s\n", c.name, g.status().ToString().c_str());
-      continue;
-    }
-    auto compiled = CompiledGrammar::Create(*g, *vocab);
-    if (!compiled.ok()) return 1;
-    const double compile_ms = Us(Clock::now() - c0) / 1000;
-    std::vector<uint64_t> mask((*vocab)->mask_words());
-    std::mt19937_64 rng(42);
-    // One matcher walking `steps` steps on the fresh grammar: masks as the cache fills.
-    auto pick = [&](GrammarMatcher& m) {
-      m.FillMask(mask);
-      std::vector<int32_t> allowed, structural;
-      for (int32_t t = 0; t < (*vocab)->size(); ++t) {
-        if (!((mask[t >> 6] >> (t & 63)) & 1)) continue;
-        allowed.push_back(t);
-        if (Structural((*vocab)->bytes(t))) structural.push_back(t);
-      }
-      if (allowed.empty()) return -1;
-      if (!structural.empty() && rng() % 3 == 0) return structural[rng() % structural.size()];
-      return allowed[rng() % allowed.size()];
-    };
-    double cold_total = 0, cold_max = 0;
-    {
-      GrammarMatcher m(*compiled);
-      for (int s = 0; s < steps; ++s) {
-        const auto a = Clock::now();
-        m.FillMask(mask);
-        const double us = Us(Clock::now() - a);
-        cold_total += us;
-        cold_max = std::max(cold_max, us);
-        const int32_t t = pick(m);
-        if (t < 0 || !m.Accept(t) || m.IsTerminated()) m.Reset();
-      }
-    }
-    std::printf("%-14s %10.2f %7.1f/%-5.0f %9zu", c.name, compile_ms, cold_total / 1000 / steps,
-                cold_max / 1000, (*compiled)->num_mask_entries());
-    for (int rows : rows_list) {
-      std::vector<std::unique_ptr<GrammarMatcher>> ms;
-      for (int r = 0; r < rows; ++r) ms.push_back(std::make_unique<GrammarMatcher>(*compiled));
-      // Warm the rows to different positions first.
-      for (int r = 0; r < rows; ++r) {
-        const int skip = static_cast<int>(rng() % 16);
-        for (int s = 0; s < skip; ++s) {
-          const int32_t t = pick(*ms[r]);
-          if (t < 0 || !ms[r]->Accept(t) || ms[r]->IsTerminated()) ms[r]->Reset();
-        }
-      }
-      std::vector<double> per_row;
-      std::vector<std::vector<uint64_t>> masks(rows, std::vector<uint64_t>((*vocab)->mask_words()));
-      for (int s = 0; s < steps; ++s) {
-        const auto a = Clock::now();
-        for (int r = 0; r < rows; ++r) ms[r]->FillMask(masks[r]);
-        per_row.push_back(Us(Clock::now() - a) / rows);
-        for (int r = 0; r < rows; ++r) {
-          const int32_t t = pick(*ms[r]);
-          if (t < 0 || !ms[r]->Accept(t) || ms[r]->IsTerminated()) ms[r]->Reset();
-        }
-      }
-      std::sort(per_row.begin(), per_row.end());
-      double mean = 0;
-      for (double v : per_row) mean += v;
-      mean /= static_cast<double>(per_row.size());
-      std::printf("  %7.1f %7.1f/%-7.1f", mean, per_row[per_row.size() / 2],
-                  per_row[per_row.size() * 99 / 100]);
-    }
-    std::printf("\n");
-    std::fflush(stdout);
+    if (!BenchCase(c, *vocab, steps, rows_list)) return 1;
   }
   return 0;
 }

@@ -116,6 +116,105 @@ int BenchAttention(Device& d, int rows, int context, int iters) {
   return 0;
 }
 
+// One copy of a product's weights, with the host buffers it points into.
+struct WeightCopy {
+  std::vector<uint16_t> bf16, scales;
+  std::vector<uint32_t> qweight, qzeros;
+  std::unique_ptr<Buffer> w;
+};
+
+// A copy of random weights of shape `s` and kind `k` loaded on `d` (null on failure); the
+// bytes a product streams in *bytes.
+std::unique_ptr<WeightCopy> MakeWeightCopy(Device& d, const Shape& s, const Kind& k,
+                                           std::mt19937_64& rng,
+                                           std::normal_distribution<float>& normal, size_t* bytes) {
+  auto c = std::make_unique<WeightCopy>();
+  if (k.bits == 0) {
+    c->bf16.resize(static_cast<size_t>(s.out) * s.in);
+    for (uint16_t& v : c->bf16) v = F32ToBf16(0.02f * normal(rng));
+    *bytes = c->bf16.size() * 2;
+    auto r = d.LoadWeight(DType::kBF16, c->bf16.data(), c->bf16.size(), nullptr);
+    if (!r.ok()) return nullptr;
+    c->w = std::move(*r);
+    return c;
+  }
+  const int pack = 32 / k.bits, groups = s.in / 128;
+  c->qweight.resize(static_cast<size_t>(s.in / pack) * s.out);
+  for (uint32_t& v : c->qweight) v = static_cast<uint32_t>(rng());
+  c->qzeros.resize(static_cast<size_t>(groups) * (s.out / pack));
+  for (uint32_t& v : c->qzeros) v = static_cast<uint32_t>(rng());
+  c->scales.resize(static_cast<size_t>(groups) * s.out);
+  for (uint16_t& v : c->scales) v = F32ToF16(0.001f * (1.f + std::abs(normal(rng))));
+  *bytes = c->qweight.size() * 4 + c->qzeros.size() * 4 + c->scales.size() * 2;
+  GptqWeightSource src;
+  src.bits = k.bits;
+  src.in = s.in;
+  src.out = s.out;
+  src.groups = groups;
+  src.group_size = 128;
+  src.qweight = c->qweight.data();
+  src.qzeros = c->qzeros.data();
+  src.scales = c->scales.data();
+  auto r = d.LoadGptqWeight(src);
+  if (!r.ok()) {
+    std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+    return nullptr;
+  }
+  c->w = std::move(*r);
+  return c;
+}
+
+// Times y = x W for one shape and weight kind, cycling through copies of W, and prints a row.
+// False when the weights cannot be made.
+bool BenchProduct(Device& d, const Shape& s, const Kind& k, const Buffer& x, Buffer& y, int rows,
+                  int iters, std::mt19937_64& rng, std::normal_distribution<float>& normal) {
+  size_t bytes = 0;
+  // Enough copies to cycle through kRotateBytes, so that no run finds its weights in a
+  // cache (a 26 MB product fits some last-level caches).
+  std::vector<std::unique_ptr<WeightCopy>> copies;
+  copies.push_back(MakeWeightCopy(d, s, k, rng, normal, &bytes));
+  if (copies.back() == nullptr) return false;
+  const size_t n_copies = std::max<size_t>(1, (kRotateBytes + bytes - 1) / bytes);
+  while (copies.size() < n_copies) {
+    copies.push_back(MakeWeightCopy(d, s, k, rng, normal, &bytes));
+    if (copies.back() == nullptr) return false;
+  }
+  size_t next = 0;
+  const double sec = MedianSeconds(iters, [&] {
+    const Buffer& w = *copies[next++ % copies.size()]->w;
+    d.Linear(x, w, nullptr, rows, s.in, s.out, y);
+    float probe = 0;
+    (void)d.Download(y, &probe, sizeof probe);
+  });
+  std::printf("%-8s %-10s %10.1f %12.3f %10.2f\n", s.name, k.name, bytes / 1e6, sec * 1e3,
+              bytes / sec / 1e9);
+  return true;
+}
+
+// Qwen2-7B's linear products at `rows` rows of x, each with each kind of weights.
+int BenchLinear(Device& d, int rows, int iters) {
+  const Shape shapes[] = {
+      {"q|k|v", 4608, 3584}, {"o", 3584, 3584}, {"gate|up", 37888, 3584}, {"down", 3584, 18944}};
+  const Kind kinds[] = {{"bf16", 0}, {"gptq-int8", 8}, {"gptq-int4", 4}};
+  std::mt19937_64 rng(1);
+  std::printf("%-8s %-10s %10s %12s %10s\n", "product", "weights", "MB", "ms/product", "GB/s");
+  for (const Shape& s : shapes) {
+    std::vector<float> x(static_cast<size_t>(rows) * s.in);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (float& v : x) v = normal(rng);
+    auto xb = d.Allocate(DType::kF32, x.size());
+    auto yb = d.Allocate(DType::kF32, static_cast<size_t>(rows) * s.out);
+    if (!xb.ok() || !yb.ok() || !d.Upload(**xb, x.data(), x.size() * sizeof(float)).ok()) {
+      std::fprintf(stderr, "allocation failed\n");
+      return 1;
+    }
+    for (const Kind& k : kinds) {
+      if (!BenchProduct(d, s, k, **xb, **yb, rows, iters, rng, normal)) return 1;
+    }
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -139,86 +238,5 @@ int main(int argc, char** argv) {
   }
   Device& d = **device_or;
   if (attention) return BenchAttention(d, rows, context, iters);
-  // Qwen2-7B's products.
-  const Shape shapes[] = {{"q|k|v", 4608, 3584}, {"o", 3584, 3584},
-                          {"gate|up", 37888, 3584}, {"down", 3584, 18944}};
-  const Kind kinds[] = {{"bf16", 0}, {"gptq-int8", 8}, {"gptq-int4", 4}};
-  std::mt19937_64 rng(1);
-  std::printf("%-8s %-10s %10s %12s %10s\n", "product", "weights", "MB", "ms/product", "GB/s");
-  for (const Shape& s : shapes) {
-    std::vector<float> x(static_cast<size_t>(rows) * s.in);
-    std::normal_distribution<float> normal(0.f, 1.f);
-    for (float& v : x) v = normal(rng);
-    auto xb = d.Allocate(DType::kF32, x.size());
-    auto yb = d.Allocate(DType::kF32, static_cast<size_t>(rows) * s.out);
-    if (!xb.ok() || !yb.ok() || !d.Upload(**xb, x.data(), x.size() * sizeof(float)).ok()) {
-      std::fprintf(stderr, "allocation failed\n");
-      return 1;
-    }
-    for (const Kind& k : kinds) {
-      // One copy of the weights with the buffers it points into.
-      struct Copy {
-        std::vector<uint16_t> bf16, scales;
-        std::vector<uint32_t> qweight, qzeros;
-        std::unique_ptr<Buffer> w;
-      };
-      size_t bytes = 0;
-      auto make_copy = [&]() -> std::unique_ptr<Copy> {
-        auto c = std::make_unique<Copy>();
-        if (k.bits == 0) {
-          c->bf16.resize(static_cast<size_t>(s.out) * s.in);
-          for (uint16_t& v : c->bf16) v = F32ToBf16(0.02f * normal(rng));
-          bytes = c->bf16.size() * 2;
-          auto r = d.LoadWeight(DType::kBF16, c->bf16.data(), c->bf16.size(), nullptr);
-          if (!r.ok()) return nullptr;
-          c->w = std::move(*r);
-          return c;
-        }
-        const int pack = 32 / k.bits, groups = s.in / 128;
-        c->qweight.resize(static_cast<size_t>(s.in / pack) * s.out);
-        for (uint32_t& v : c->qweight) v = static_cast<uint32_t>(rng());
-        c->qzeros.resize(static_cast<size_t>(groups) * (s.out / pack));
-        for (uint32_t& v : c->qzeros) v = static_cast<uint32_t>(rng());
-        c->scales.resize(static_cast<size_t>(groups) * s.out);
-        for (uint16_t& v : c->scales) v = F32ToF16(0.001f * (1.f + std::abs(normal(rng))));
-        bytes = c->qweight.size() * 4 + c->qzeros.size() * 4 + c->scales.size() * 2;
-        GptqWeightSource src;
-        src.bits = k.bits;
-        src.in = s.in;
-        src.out = s.out;
-        src.groups = groups;
-        src.group_size = 128;
-        src.qweight = c->qweight.data();
-        src.qzeros = c->qzeros.data();
-        src.scales = c->scales.data();
-        auto r = d.LoadGptqWeight(src);
-        if (!r.ok()) {
-          std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
-          return nullptr;
-        }
-        c->w = std::move(*r);
-        return c;
-      };
-      // Enough copies to cycle through kRotateBytes, so that no run finds its weights in a
-      // cache (a 26 MB product fits some last-level caches).
-      std::vector<std::unique_ptr<Copy>> copies;
-      copies.push_back(make_copy());
-      if (copies.back() == nullptr) return 1;
-      const size_t n_copies = std::max<size_t>(1, (kRotateBytes + bytes - 1) / bytes);
-      while (copies.size() < n_copies) {
-        copies.push_back(make_copy());
-        if (copies.back() == nullptr) return 1;
-      }
-      size_t next = 0;
-      const double sec = MedianSeconds(iters, [&] {
-        const Buffer& w = *copies[next++ % copies.size()]->w;
-        d.Linear(**xb, w, nullptr, rows, s.in, s.out, **yb);
-        float probe = 0;
-        (void)d.Download(**yb, &probe, sizeof probe);
-      });
-      std::printf("%-8s %-10s %10.1f %12.3f %10.2f\n", s.name, k.name, bytes / 1e6, sec * 1e3,
-                  bytes / sec / 1e9);
-    }
-  }
-  return 0;
+  return BenchLinear(d, rows, iters);
 }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "backends/llm/backend/engine_args.h"
+#include "backends/llm/backend/engine_setup.h"
 #include "backends/llm/backend/llm_request.h"
 #include "backends/llm/backend/llm_response.h"
 #include "backends/llm/backend/prompt_pool.h"
@@ -20,10 +21,7 @@
 #include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/engine/engine.h"
-#include "backends/llm/engine/scheduler.h"
 #include "backends/llm/model/model_loader.h"
-#include "backends/llm/structured/vocabulary.h"
-#include "backends/llm/tokenizer/incremental_detokenizer.h"
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "common/llm_contract.h"
 #include "common/thread_annotations.h"
@@ -39,21 +37,6 @@ Result<std::string> ReadSmallFile(const std::filesystem::path& path, const std::
   if (s.str().size() > (1u << 20)) return InvalidArgument(what + " is larger than 1 MiB");
   return s.str();
 }
-
-// Adapts the tokenizer's incremental detokenizer to the engine's interface.
-class SequenceDetokenizer final : public Detokenizer {
- public:
-  SequenceDetokenizer(const Tokenizer& tokenizer, std::span<const int32_t> prompt,
-                      bool skip_special_tokens)
-      : inner_(tokenizer, skip_special_tokens) {
-    inner_.Seed(std::vector<int32_t>(prompt.begin(), prompt.end()));
-  }
-  std::string Feed(int32_t id) override { return inner_.Add(id); }
-  std::string Flush() override { return inner_.Finish(); }
-
- private:
-  IncrementalDetokenizer inner_;
-};
 
 // One request in flight: what it asked for and what has been produced (non-streaming
 // requests send everything at the end).
@@ -79,43 +62,15 @@ int PromptThreads() {
   return std::clamp(static_cast<int>(std::thread::hardware_concurrency()) / 4, 1, 4);
 }
 
-// How to load the model for this instance: the engine arguments, on the instance's device.
-Result<ModelLoadOptions> LoadOptions(const EngineArgs& args, const InstanceSpec& instance,
-                                     const std::string& model_name) {
-  ModelLoadOptions load;
-  load.cpu_threads = instance.cpu_threads;
-  load.block_size = args.block_size;
-  load.num_blocks = args.num_gpu_blocks_override;
-  load.max_model_len = args.max_model_len;
-  load.max_num_batched_tokens = args.max_num_batched_tokens;
-  load.max_num_seqs = args.max_num_seqs;
-  switch (instance.kind) {
-    case InstanceKind::kGpu: {
-      // The instance group picks the device (KIND_GPU, gpus [n]); the KV cache gets what
-      // gpu_memory_utilization leaves after the weights and a profiling pass.
-      std::string why;
-      if (CudaGpuCount(&why) == 0) {
-        return Unavailable("model '" + model_name +
-                           "': KIND_GPU asked, but no GPU is usable: " + why);
-      }
-      load.device = DeviceKind::kCuda;
-      load.gpu_id = std::max(instance.gpu_id, 0);
-      load.gpu_memory_utilization = args.gpu_memory_utilization;
-      load.enforce_eager = args.enforce_eager;
-      break;
-    }
-    case InstanceKind::kCpu:
-      load.kv_cache_bytes = static_cast<size_t>(args.cpu_kv_cache_bytes);
-      break;
-  }
-  return load;
-}
-
 // A generation request ready for the engine: what Start prepared, for Prepare's admission.
 struct Admission {
   std::shared_ptr<Pending> pending;
   EngineRequest request;
 };
+
+double MillisSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
+}
 
 // The Cancelled error every cancelled request ends with.
 Status RequestCancelled() {
@@ -130,9 +85,6 @@ class LlmBackend final : public backends::Backend {
 
   Status Initialize(const InstanceSpec& ctx) override {
     const auto load_start = std::chrono::steady_clock::now();
-    auto since = [](std::chrono::steady_clock::time_point t) {
-      return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
-    };
     model_name_ = ctx.model_name;
     engine_index_ = ctx.instance_index;
     const std::filesystem::path version_dir(ctx.version_dir);
@@ -146,72 +98,24 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(auto folder, ResolveModelFolder(args, ctx.model_dir, version_dir));
     ASSIGN_OR_RETURN(auto tokenizer_folder, ResolveTokenizerFolder(args, ctx.model_dir, version_dir, folder));
     RETURN_IF_ERROR(LoadTokenizer(tokenizer_folder));
-    ASSIGN_OR_RETURN(tool_calling_,
-                     ResolveModelToolCalling(args.tool_call_parser, args.enable_auto_tool_choice,
-                                             tokenizer_->chat_template()));
-    if (tool_calling_.format) {
-      spdlog::info("model '{}': tool calls read in the {} format ({}){}", model_name_,
-                   ToolCallFormatName(*tool_calling_.format),
-                   args.tool_call_parser ? "model.json" : "detected from the chat template",
-                   tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
-    }
-    if (!args.reasoning_parser.empty()) {
-      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
-      reasoning_parser_ = parser;
-    }
-    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
-    ASSIGN_OR_RETURN(ModelLoadOptions load, LoadOptions(args, ctx, model_name_));
-    const double tokenizer_ms = since(load_start);
+    RETURN_IF_ERROR(ConfigureOutputParsers(args));
+    ASSIGN_OR_RETURN(ModelLoadOptions load, ModelLoadOptionsFor(args, ctx, model_name_));
+    const double tokenizer_ms = MillisSince(load_start);
     ASSIGN_OR_RETURN(auto model, LoadModel(folder, load));
     const LoadPhaseTimings phases = model->load_timings();
     const auto engine_start = std::chrono::steady_clock::now();
-    const KvCacheSizing& kv = model->kv_cache_sizing();
-    spdlog::info("model '{}': {} KV cache blocks of {} tokens ({:.1f} MiB each) on {}{}; {} decode graphs",
-                 model_name_, kv.num_blocks, args.block_size,
-                 static_cast<double>(kv.bytes_per_block) / (1 << 20), model->device().name(),
-                 kv.from_memory ? fmt::format(" (gpu_memory_utilization {}: {:.0f} MiB in use before the cache, of {:.0f} MiB)",
-                                              args.gpu_memory_utilization,
-                                              static_cast<double>(kv.used_before_cache_bytes) / (1 << 20),
-                                              static_cast<double>(kv.device_total_bytes) / (1 << 20))
-                                : std::string(),
-                 kv.graphs_captured);
-    EngineOptions options;
-    options.model_name = model_name_;
-    options.stats_log_interval = args.disable_log_stats ? std::chrono::milliseconds(0) : std::chrono::seconds(10);
-    options.max_num_seqs = args.max_num_seqs;
-    options.max_num_batched_tokens = args.max_num_batched_tokens;
-    options.enable_chunked_prefill = args.enable_chunked_prefill;
-    const HfModelConfig& shape = model->config();
-    options.prefill_cost_context =
-        args.prefill_cost_context.value_or(PrefillCostContext(shape.hidden_size, shape.intermediate_size,
-                                                              shape.num_heads, shape.num_kv_heads, shape.head_dim));
-    options.enable_prefix_caching = args.enable_prefix_caching;
-    options.max_model_len = args.max_model_len;
-    options.eos_token_ids = model->generation_config().eos_token_ids;
-    if (options.eos_token_ids.empty() && tokenizer_->eos_id()) options.eos_token_ids.push_back(*tokenizer_->eos_id());
-    options.seed = static_cast<uint64_t>(args.seed);
-    const Tokenizer* tok = tokenizer_.get();
-    options.detokenizer = [tok](std::span<const int32_t> prompt,
-                                bool skip_special_tokens) -> std::unique_ptr<Detokenizer> {
-      return std::make_unique<SequenceDetokenizer>(*tok, prompt, skip_special_tokens);
-    };
-    // Structured output's token bytes; a tokenizer they cannot be read from still serves
-    // everything else (such requests are then refused, naming why).
-    auto vocabulary = structured::Vocabulary::FromTokenizer(*tokenizer_, options.eos_token_ids);
-    if (vocabulary.ok()) {
-      options.vocabulary = std::move(vocabulary).value();
-    } else {
-      spdlog::warn("model '{}': no structured output: {}", model_name_,
-                   vocabulary.status().message());
-    }
+    LogKvCache(model_name_, *model, args);
+    EngineOptions options = EngineOptionsFor(args, *model, *tokenizer_, model_name_);
     ASSIGN_OR_RETURN(engine_, Engine::Create(std::move(model), std::move(options)));
     prompts_ = PromptPool::Create(PromptThreads());
     // The load's phases (issue 20): where a slow start went.
     spdlog::info(
-        "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, weights {:.0f} ms, "
+        "model '{}': ready in {:.0f} ms (max_model_len {}): tokenizer {:.0f} ms, mmap {:.0f} ms, "
+        "weights {:.0f} ms, "
         "KV cache sizing {:.0f} ms, graph capture {:.0f} ms, engine {:.0f} ms",
-        model_name_, since(load_start), engine_->max_model_len(), tokenizer_ms, phases.open_ms, phases.weights_ms,
-        phases.kv_cache_ms, phases.graphs_ms, since(engine_start));
+        model_name_, MillisSince(load_start), engine_->max_model_len(), tokenizer_ms,
+        phases.open_ms, phases.weights_ms, phases.kv_cache_ms, phases.graphs_ms,
+        MillisSince(engine_start));
     return Status::Ok();
   }
 
@@ -304,6 +208,26 @@ class LlmBackend final : public backends::Backend {
     return Status::Ok();
   }
 
+  // How outputs are read: tool calls (model.json's parser, else the chat template's format)
+  // and, with a reasoning parser, reasoning.
+  Status ConfigureOutputParsers(const EngineArgs& args) {
+    ASSIGN_OR_RETURN(tool_calling_,
+                     ResolveModelToolCalling(args.tool_call_parser, args.enable_auto_tool_choice,
+                                             tokenizer_->chat_template()));
+    if (tool_calling_.format) {
+      spdlog::info("model '{}': tool calls read in the {} format ({}){}", model_name_,
+                   ToolCallFormatName(*tool_calling_.format),
+                   args.tool_call_parser ? "model.json" : "detected from the chat template",
+                   tool_calling_.auto_tool_choice ? "" : "; tool_choice \"auto\" is off");
+    }
+    if (!args.reasoning_parser.empty()) {
+      ASSIGN_OR_RETURN(ReasoningParser parser, ReasoningParser::Create(args.reasoning_parser));
+      reasoning_parser_ = parser;
+    }
+    structured_output_in_reasoning_ = args.structured_output_in_reasoning;
+    return Status::Ok();
+  }
+
   // On a prompt worker: parse, template and tokenize (Start); what it returns runs in arrival
   // order and hands the request to the engine, or ends it.
   PromptPool::Admit Prepare(backends::BackendRequest br) {
@@ -342,20 +266,10 @@ class LlmBackend final : public backends::Backend {
     ASSIGN_OR_RETURN(llm_contract::LlmRequest req, ParseLlmRequest(br.request));
     using Kind = llm_contract::Prompt::Kind;
     using Task = llm_contract::Task;
-    const bool chat = req.prompt.kind == Kind::kChat;
     std::string prompt = req.prompt.text;
     nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();
-    if (chat) {
-      if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
-      ASSIGN_OR_RETURN(template_kwargs, TemplateKwargs(req.prompt));
-      // As transformers' apply_chat_template: the client's kwargs over the special tokens.
-      nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()}, {"eos_token", tokenizer_->eos_token()}};
-      if (!req.tools.empty()) {
-        ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
-      }
-      for (const auto& [key, value] : template_kwargs.items()) extra[key] = value;
-      ASSIGN_OR_RETURN(prompt, chat_template_->Render(TemplateMessages(req.prompt.messages),
-                                                      req.prompt.add_generation_prompt, extra));
+    if (req.prompt.kind == Kind::kChat) {
+      ASSIGN_OR_RETURN(prompt, RenderChat(req, &template_kwargs));
     }
     // The constraint and output parser of tool_choice (generations only).
     std::unique_ptr<RequestToolCalling> tool_calls;
@@ -367,23 +281,7 @@ class LlmBackend final : public backends::Backend {
         return InvalidArgument("detokenize needs a prompt of token ids");
       return Detokenize(req.prompt.token_ids, *br.sender);
     }
-    std::vector<int32_t> ids;
-    if (req.prompt.kind == Kind::kTokenIds) {
-      // The engine checks the ids against the vocabulary and the context.
-      ids = req.prompt.token_ids;
-      if (!req.output.exclude_input_in_output)
-        prompt = tokenizer_->Decode(ids, /*skip_special_tokens=*/false);
-    } else if (req.task == Task::kTokenize) {
-      // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
-      ASSIGN_OR_RETURN(ids, tokenizer_->EncodeBounded(
-                                prompt, req.add_special_tokens.value_or(!chat),
-                                kTokenizeContexts * static_cast<size_t>(engine_->max_model_len())));
-    } else {
-      // A chat template writes the special tokens itself.
-      ASSIGN_OR_RETURN(ids,
-                       tokenizer_->EncodeBounded(prompt, /*add_special_tokens=*/!chat,
-                                                 static_cast<size_t>(engine_->max_model_len())));
-    }
+    ASSIGN_OR_RETURN(std::vector<int32_t> ids, PromptIds(req, &prompt));
     if (req.task == Task::kTokenize) {
       llm_contract::LlmOutput out;
       out.token_ids = std::move(ids);
@@ -391,18 +289,7 @@ class LlmBackend final : public backends::Backend {
       return SendTyped(out, *br.sender);
     }
     if (ids.empty()) return InvalidArgument("the prompt is empty");
-    const int64_t context = engine_->max_model_len();
-    if (req.output.check_context && req.sampling.max_tokens.has_value() &&
-        static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens > context) {
-      // vLLM's OpenAI server's words (it says "messages" for completions too).
-      const int64_t want = static_cast<int64_t>(ids.size()) + *req.sampling.max_tokens;
-      return InvalidArgument("This model's maximum context length is " + std::to_string(context) +
-                             " tokens. However, you requested " + std::to_string(want) + " tokens (" +
-                             std::to_string(ids.size()) + " in the messages, " +
-                             std::to_string(*req.sampling.max_tokens) +
-                             " in the completion). Please reduce the length of the messages or "
-                             "completion.");
-    }
+    RETURN_IF_ERROR(CheckContext(req, ids.size()));
     const uint64_t id = br.id;
     auto pending = std::make_shared<Pending>();
     pending->request = req;
@@ -422,6 +309,62 @@ class LlmBackend final : public backends::Backend {
       if (auto s = sender.lock()) s->ReportStarted();
     };
     admission->emplace(Admission{std::move(pending), std::move(er)});
+    return Status::Ok();
+  }
+
+  // A chat prompt rendered by the model's template, as transformers' apply_chat_template does;
+  // the client's chat_template_kwargs in *kwargs (the reasoning parser reads them too).
+  Result<std::string> RenderChat(const llm_contract::LlmRequest& req,
+                                 nlohmann::ordered_json* kwargs) const {
+    if (!chat_template_) return InvalidArgument("model '" + model_name_ + "' has no chat template");
+    ASSIGN_OR_RETURN(*kwargs, TemplateKwargs(req.prompt));
+    // The client's kwargs over the special tokens.
+    nlohmann::ordered_json extra = {{"bos_token", tokenizer_->bos_token()},
+                                    {"eos_token", tokenizer_->eos_token()}};
+    if (!req.tools.empty()) {
+      ASSIGN_OR_RETURN(extra["tools"], TemplateTools(req.tools));
+    }
+    for (const auto& [key, value] : kwargs->items()) extra[key] = value;
+    return chat_template_->Render(TemplateMessages(req.prompt.messages),
+                                  req.prompt.add_generation_prompt, extra);
+  }
+
+  // The prompt's token ids: the client's own (their text to *prompt, unless excluded from the
+  // output), or *prompt tokenized within the context.
+  Result<std::vector<int32_t>> PromptIds(const llm_contract::LlmRequest& req,
+                                         std::string* prompt) const {
+    const bool chat = req.prompt.kind == llm_contract::Prompt::Kind::kChat;
+    if (req.prompt.kind == llm_contract::Prompt::Kind::kTokenIds) {
+      // The engine checks the ids against the vocabulary and the context.
+      if (!req.output.exclude_input_in_output)
+        *prompt = tokenizer_->Decode(req.prompt.token_ids, /*skip_special_tokens=*/false);
+      return req.prompt.token_ids;
+    }
+    if (req.task == llm_contract::Task::kTokenize) {
+      // The prompt's ids even past the context (vLLM's /tokenize counts them), within a bound.
+      return tokenizer_->EncodeBounded(
+          *prompt, req.add_special_tokens.value_or(!chat),
+          kTokenizeContexts * static_cast<size_t>(engine_->max_model_len()));
+    }
+    // A chat template writes the special tokens itself.
+    return tokenizer_->EncodeBounded(*prompt, /*add_special_tokens=*/!chat,
+                                     static_cast<size_t>(engine_->max_model_len()));
+  }
+
+  // A prompt of `num_prompt_tokens` and max_tokens must fit the context (when the frontend asks).
+  Status CheckContext(const llm_contract::LlmRequest& req, size_t num_prompt_tokens) const {
+    const int64_t context = engine_->max_model_len();
+    if (req.output.check_context && req.sampling.max_tokens.has_value() &&
+        static_cast<int64_t>(num_prompt_tokens) + *req.sampling.max_tokens > context) {
+      // vLLM's OpenAI server's words (it says "messages" for completions too).
+      const int64_t want = static_cast<int64_t>(num_prompt_tokens) + *req.sampling.max_tokens;
+      return InvalidArgument("This model's maximum context length is " + std::to_string(context) +
+                             " tokens. However, you requested " + std::to_string(want) +
+                             " tokens (" + std::to_string(num_prompt_tokens) +
+                             " in the messages, " + std::to_string(*req.sampling.max_tokens) +
+                             " in the completion). Please reduce the length of the messages or "
+                             "completion.");
+    }
     return Status::Ok();
   }
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <ctime>
+#include <string_view>
 
 namespace sluice::llm::jinja {
 namespace {
@@ -276,136 +277,198 @@ Result<bool> ApplyTest(const std::string& name, const Value& v, const Args& args
   return Err("unknown test '" + name + "'");
 }
 
+namespace {
+
+// One filter of ApplyFilter's table; `name` is the name it was called by, for the filters
+// that share a function (first/last, select/reject, the string filters).
+using FilterFn = Result<Value> (*)(const std::string& name, const Value& v, const Args& args,
+                                   const Kwargs& kwargs);
+
+Result<Value> FilterDefault(const std::string&, const Value& v, const Args& args,
+                            const Kwargs& kwargs) {
+  const Value* def = Arg(args, kwargs, 0, "default_value");
+  const Value* boolean = Arg(args, kwargs, 1, "boolean");
+  const bool use_default =
+      v.is_undefined() || (boolean != nullptr && boolean->Truthy() && !v.Truthy());
+  if (use_default) return def != nullptr ? *def : Value::String("");
+  return v;
+}
+
+Result<Value> FilterSafe(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  return v;
+}
+
+Result<Value> FilterToJson(const std::string&, const Value& v, const Args& args,
+                           const Kwargs& kwargs) {
+  const Value* indent = Arg(args, kwargs, 0, "indent");
+  std::string out;
+  RETURN_IF_ERROR(v.ToJson(&out, static_cast<int>(std::clamp<int64_t>(IntArg(indent, 0), 0, 16))));
+  return Value::String(std::move(out));
+}
+
+Result<Value> FilterLength(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  return Length(v);
+}
+
+Result<Value> FilterString(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  return Value::String(v.ToString());
+}
+
+Result<Value> FilterItems(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  if (v.is_undefined()) return Value::MakeList({});
+  if (!v.is_dict() && !v.is_namespace()) return Err("items of " + std::string(v.TypeName()));
+  return Items(v);
+}
+
+Result<Value> FilterList(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  ASSIGN_OR_RETURN(Value::List l, Iterate(v, "list"));
+  return Value::MakeList(std::move(l));
+}
+
+Result<Value> FilterFirstLast(const std::string& name, const Value& v, const Args&, const Kwargs&) {
+  ASSIGN_OR_RETURN(Value::List l, Iterate(v, name));
+  if (l.empty()) return Value();
+  return name == "first" ? l.front() : l.back();
+}
+
+Result<Value> FilterReverse(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  if (v.is_string()) {
+    auto cs = Chars(v.str());
+    std::string out;
+    for (auto it = cs.rbegin(); it != cs.rend(); ++it) out += *it;
+    return Value::String(std::move(out));
+  }
+  ASSIGN_OR_RETURN(Value::List l, Iterate(v, "reverse"));
+  std::reverse(l.begin(), l.end());
+  return Value::MakeList(std::move(l));
+}
+
+Result<Value> FilterJoin(const std::string&, const Value& v, const Args& args,
+                         const Kwargs& kwargs) {
+  const Value* sep = Arg(args, kwargs, 0, "d");
+  const Value* attr = Arg(args, kwargs, 1, "attribute");
+  ASSIGN_OR_RETURN(Value::List l, Iterate(v, "join"));
+  std::string out;
+  for (size_t i = 0; i < l.size(); ++i) {
+    if (i && sep != nullptr) out += sep->ToString();
+    out += (attr != nullptr && attr->is_string() ? Attribute(l[i], attr->str()) : l[i]).ToString();
+    if (out.size() > kMaxBuiltinResult) return Err("join result too large");
+  }
+  return Value::String(std::move(out));
+}
+
+// select, reject, selectattr, rejectattr.
+Result<Value> FilterSelect(const std::string& name, const Value& v, const Args& args,
+                           const Kwargs&) {
+  const bool by_attr = name == "selectattr" || name == "rejectattr";
+  return SelectReject(v, args, by_attr, name == "select" || name == "selectattr");
+}
+
+Result<Value> FilterMap(const std::string&, const Value& v, const Args& args,
+                        const Kwargs& kwargs) {
+  ASSIGN_OR_RETURN(Value::List l, Iterate(v, "map"));
+  const Value* attr = Arg(Args{}, kwargs, 0, "attribute");
+  const Value* def = Arg(Args{}, kwargs, 0, "default");
+  Value::List out;
+  for (const Value& x : l) {
+    if (attr != nullptr && attr->is_string()) {
+      Value a = Attribute(x, attr->str());
+      out.push_back(a.is_undefined() && def != nullptr ? *def : a);
+    } else if (!args.empty() && args[0].is_string()) {
+      ASSIGN_OR_RETURN(Value m,
+                       ApplyFilter(args[0].str(), x, Args(args.begin() + 1, args.end()), {}));
+      out.push_back(std::move(m));
+    } else {
+      return Err("map needs attribute= or a filter name");
+    }
+  }
+  return Value::MakeList(std::move(out));
+}
+
+Result<Value> FilterInt(const std::string&, const Value& v, const Args& args,
+                        const Kwargs& kwargs) {
+  if (v.is_int()) return v;
+  if (v.is_number()) return Value::Int(static_cast<int64_t>(v.as_float()));
+  if (v.kind() == Value::Kind::kBool) return Value::Int(v.as_bool() ? 1 : 0);
+  if (v.is_string()) {
+    char* end = nullptr;
+    const std::string s = Strip(v.str(), nullptr, true, true);
+    const long long x = std::strtoll(s.c_str(), &end, 10);
+    if (!s.empty() && *end == '\0') return Value::Int(x);
+    const double d = std::strtod(s.c_str(), &end);
+    if (!s.empty() && *end == '\0' && std::isfinite(d)) return Value::Int(static_cast<int64_t>(d));
+  }
+  const Value* def = Arg(args, kwargs, 0, "default");
+  return def != nullptr ? *def : Value::Int(0);
+}
+
+Result<Value> FilterFloat(const std::string&, const Value& v, const Args& args,
+                          const Kwargs& kwargs) {
+  if (v.is_number()) return Value::Float(v.as_float());
+  if (v.is_string()) {
+    char* end = nullptr;
+    const double d = std::strtod(v.str().c_str(), &end);
+    if (!v.str().empty() && *end == '\0') return Value::Float(d);
+  }
+  const Value* def = Arg(args, kwargs, 0, "default");
+  return def != nullptr ? *def : Value::Float(0.0);
+}
+
+Result<Value> FilterAbs(const std::string&, const Value& v, const Args&, const Kwargs&) {
+  if (v.is_int()) return Value::Int(v.as_int() < 0 ? -v.as_int() : v.as_int());
+  if (v.is_number()) return Value::Float(std::fabs(v.as_float()));
+  return Err("abs of " + std::string(v.TypeName()));
+}
+
+// trim, upper, lower, replace; capitalize and title as the string methods of the same name.
+Result<Value> FilterOnString(const std::string& name, const Value& v, const Args& args,
+                             const Kwargs& kwargs) {
+  if (!v.is_string())
+    return Err("filter '" + name + "' needs a string, got " + std::string(v.TypeName()));
+  const std::string& s = v.str();
+  if (name == "trim") return Value::String(Strip(s, Arg(args, kwargs, 0, "chars"), true, true));
+  if (name == "upper") return Value::String(AsciiCase(s, true));
+  if (name == "lower") return Value::String(AsciiCase(s, false));
+  if (name == "replace") {
+    const Value* from = Arg(args, kwargs, 0, "old");
+    const Value* to = Arg(args, kwargs, 1, "new");
+    if (from == nullptr || to == nullptr || !from->is_string())
+      return Err("replace needs two strings");
+    ASSIGN_OR_RETURN(std::string r, ReplaceAll(s, from->str(), to->ToString(),
+                                               IntArg(Arg(args, kwargs, 2, "count"), -1)));
+    return Value::String(std::move(r));
+  }
+  return CallMethod(v, name, args, kwargs);
+}
+
+struct FilterEntry {
+  std::string_view name;
+  FilterFn fn;
+};
+
+// One row per function, its names side by side.
+// clang-format off
+constexpr FilterEntry kFilters[] = {
+    {"default", FilterDefault},   {"d", FilterDefault},
+    {"safe", FilterSafe},         {"tojson", FilterToJson},
+    {"length", FilterLength},     {"count", FilterLength},
+    {"string", FilterString},     {"items", FilterItems},          {"list", FilterList},
+    {"first", FilterFirstLast},   {"last", FilterFirstLast},       {"reverse", FilterReverse},
+    {"join", FilterJoin},         {"map", FilterMap},
+    {"select", FilterSelect},     {"reject", FilterSelect},
+    {"selectattr", FilterSelect}, {"rejectattr", FilterSelect},
+    {"int", FilterInt},           {"float", FilterFloat},          {"abs", FilterAbs},
+    {"trim", FilterOnString},     {"upper", FilterOnString},       {"lower", FilterOnString},
+    {"capitalize", FilterOnString}, {"title", FilterOnString},     {"replace", FilterOnString},
+};
+// clang-format on
+
+}  // namespace
+
 Result<Value> ApplyFilter(const std::string& name, const Value& v, const Args& args,
                           const Kwargs& kwargs) {
-  if (name == "default" || name == "d") {
-    const Value* def = Arg(args, kwargs, 0, "default_value");
-    const Value* boolean = Arg(args, kwargs, 1, "boolean");
-    const bool use_default =
-        v.is_undefined() || (boolean != nullptr && boolean->Truthy() && !v.Truthy());
-    if (use_default) return def != nullptr ? *def : Value::String("");
-    return v;
-  }
-  if (name == "safe") return v;
-  if (name == "tojson") {
-    const Value* indent = Arg(args, kwargs, 0, "indent");
-    std::string out;
-    RETURN_IF_ERROR(
-        v.ToJson(&out, static_cast<int>(std::clamp<int64_t>(IntArg(indent, 0), 0, 16))));
-    return Value::String(std::move(out));
-  }
-  if (name == "length" || name == "count") return Length(v);
-  if (name == "string") return Value::String(v.ToString());
-  if (name == "items") {
-    if (v.is_undefined()) return Value::MakeList({});
-    if (!v.is_dict() && !v.is_namespace()) return Err("items of " + std::string(v.TypeName()));
-    return Items(v);
-  }
-  if (name == "list") {
-    ASSIGN_OR_RETURN(Value::List l, Iterate(v, "list"));
-    return Value::MakeList(std::move(l));
-  }
-  if (name == "first" || name == "last") {
-    ASSIGN_OR_RETURN(Value::List l, Iterate(v, name));
-    if (l.empty()) return Value();
-    return name == "first" ? l.front() : l.back();
-  }
-  if (name == "reverse") {
-    if (v.is_string()) {
-      auto cs = Chars(v.str());
-      std::string out;
-      for (auto it = cs.rbegin(); it != cs.rend(); ++it) out += *it;
-      return Value::String(std::move(out));
-    }
-    ASSIGN_OR_RETURN(Value::List l, Iterate(v, "reverse"));
-    std::reverse(l.begin(), l.end());
-    return Value::MakeList(std::move(l));
-  }
-  if (name == "join") {
-    const Value* sep = Arg(args, kwargs, 0, "d");
-    const Value* attr = Arg(args, kwargs, 1, "attribute");
-    ASSIGN_OR_RETURN(Value::List l, Iterate(v, "join"));
-    std::string out;
-    for (size_t i = 0; i < l.size(); ++i) {
-      if (i && sep != nullptr) out += sep->ToString();
-      out +=
-          (attr != nullptr && attr->is_string() ? Attribute(l[i], attr->str()) : l[i]).ToString();
-      if (out.size() > kMaxBuiltinResult) return Err("join result too large");
-    }
-    return Value::String(std::move(out));
-  }
-  if (name == "selectattr" || name == "rejectattr")
-    return SelectReject(v, args, true, name == "selectattr");
-  if (name == "select" || name == "reject") return SelectReject(v, args, false, name == "select");
-  if (name == "map") {
-    ASSIGN_OR_RETURN(Value::List l, Iterate(v, "map"));
-    const Value* attr = Arg(Args{}, kwargs, 0, "attribute");
-    const Value* def = Arg(Args{}, kwargs, 0, "default");
-    Value::List out;
-    for (const Value& x : l) {
-      if (attr != nullptr && attr->is_string()) {
-        Value a = Attribute(x, attr->str());
-        out.push_back(a.is_undefined() && def != nullptr ? *def : a);
-      } else if (!args.empty() && args[0].is_string()) {
-        ASSIGN_OR_RETURN(Value m,
-                         ApplyFilter(args[0].str(), x, Args(args.begin() + 1, args.end()), {}));
-        out.push_back(std::move(m));
-      } else {
-        return Err("map needs attribute= or a filter name");
-      }
-    }
-    return Value::MakeList(std::move(out));
-  }
-  if (name == "int") {
-    if (v.is_int()) return v;
-    if (v.is_number()) return Value::Int(static_cast<int64_t>(v.as_float()));
-    if (v.kind() == Value::Kind::kBool) return Value::Int(v.as_bool() ? 1 : 0);
-    if (v.is_string()) {
-      char* end = nullptr;
-      const std::string s = Strip(v.str(), nullptr, true, true);
-      const long long x = std::strtoll(s.c_str(), &end, 10);
-      if (!s.empty() && *end == '\0') return Value::Int(x);
-      const double d = std::strtod(s.c_str(), &end);
-      if (!s.empty() && *end == '\0' && std::isfinite(d))
-        return Value::Int(static_cast<int64_t>(d));
-    }
-    const Value* def = Arg(args, kwargs, 0, "default");
-    return def != nullptr ? *def : Value::Int(0);
-  }
-  if (name == "float") {
-    if (v.is_number()) return Value::Float(v.as_float());
-    if (v.is_string()) {
-      char* end = nullptr;
-      const double d = std::strtod(v.str().c_str(), &end);
-      if (!v.str().empty() && *end == '\0') return Value::Float(d);
-    }
-    const Value* def = Arg(args, kwargs, 0, "default");
-    return def != nullptr ? *def : Value::Float(0.0);
-  }
-  if (name == "abs") {
-    if (v.is_int()) return Value::Int(v.as_int() < 0 ? -v.as_int() : v.as_int());
-    if (v.is_number()) return Value::Float(std::fabs(v.as_float()));
-    return Err("abs of " + std::string(v.TypeName()));
-  }
-  // String filters.
-  if (name == "trim" || name == "upper" || name == "lower" || name == "capitalize" ||
-      name == "title" || name == "replace") {
-    if (!v.is_string())
-      return Err("filter '" + name + "' needs a string, got " + std::string(v.TypeName()));
-    const std::string& s = v.str();
-    if (name == "trim") return Value::String(Strip(s, Arg(args, kwargs, 0, "chars"), true, true));
-    if (name == "upper") return Value::String(AsciiCase(s, true));
-    if (name == "lower") return Value::String(AsciiCase(s, false));
-    if (name == "replace") {
-      const Value* from = Arg(args, kwargs, 0, "old");
-      const Value* to = Arg(args, kwargs, 1, "new");
-      if (from == nullptr || to == nullptr || !from->is_string())
-        return Err("replace needs two strings");
-      ASSIGN_OR_RETURN(std::string r, ReplaceAll(s, from->str(), to->ToString(),
-                                                 IntArg(Arg(args, kwargs, 2, "count"), -1)));
-      return Value::String(std::move(r));
-    }
-    return CallMethod(v, name, args, kwargs);
+  for (const FilterEntry& f : kFilters) {
+    if (f.name == name) return f.fn(name, v, args, kwargs);
   }
   return Err("unknown filter '" + name + "'");
 }

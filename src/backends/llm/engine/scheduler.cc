@@ -50,6 +50,137 @@ class KvPlan {
   std::unordered_set<int32_t> taken_;
 };
 
+// One call of Schedule: the decision as it grows, and what the step has left (KV blocks,
+// token budget), in the policy's order (scheduler.h): running sequences, then admissions.
+class StepPlanner {
+ public:
+  StepPlanner(const SchedulerLimits& limits, std::span<const RunningSeqInfo> running,
+              const KvCacheView& kv)
+      : limits_(limits),
+        running_(running),
+        bs_(kv.block_size()),
+        total_(kv.total()),
+        plan_(kv),
+        budget_(std::max(limits.max_num_batched_tokens, 0)),
+        state_(running.size(), State::kUnscheduled) {}
+
+  bool preempted_any() const { return !out_.preempted.empty(); }
+  ScheduleDecision TakeDecision() { return std::move(out_); }
+
+  // Running sequences that need more blocks than the whole cache holds fail; their blocks
+  // return to the plan.
+  void FailOversizedRunning() {
+    for (size_t i = 0; i < running_.size(); ++i) {
+      if (BlocksFor(running_[i].num_tokens, bs_) > total_) {
+        state_[i] = State::kFailed;
+        out_.failed.push_back(running_[i].id);
+        plan_.Release(running_[i].blocks);
+      }
+    }
+  }
+
+  // Decodes first, then chunked-prefill continuations, each in arrival order.
+  std::vector<size_t> RunningOrder() const {
+    std::vector<size_t> order;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t i = 0; i < running_.size(); ++i) {
+        const int32_t remaining = running_[i].num_tokens - running_[i].num_computed_tokens;
+        if (state_[i] == State::kUnscheduled && remaining > 0 && (remaining == 1) == (pass == 0)) {
+          order.push_back(i);
+        }
+      }
+    }
+    return order;
+  }
+
+  // Schedules running sequence i's next chunk, preempting later arrivals (or i itself)
+  // where the blocks run out. False once the token budget is spent: nothing more runs.
+  bool ScheduleRunning(size_t i) {
+    if (state_[i] != State::kUnscheduled) return true;  // preempted meanwhile
+    if (budget_ == 0) return false;
+    const RunningSeqInfo& seq = running_[i];
+    const int64_t n =
+        PrefillChunkUnderBudget(seq.num_tokens - seq.num_computed_tokens, seq.num_computed_tokens,
+                                budget_, limits_.prefill_cost_context, with_decodes_);
+    const int64_t need = std::max<int64_t>(
+        BlocksFor(seq.num_computed_tokens + n, bs_) - static_cast<int64_t>(seq.blocks.size()), 0);
+    PreemptUntilAvailable(need, i);
+    if (state_[i] != State::kUnscheduled) return true;
+    plan_.Consume(need);
+    budget_ -=
+        PrefillChunkCharge(n, seq.num_computed_tokens, limits_.prefill_cost_context, with_decodes_);
+    if (seq.num_tokens - seq.num_computed_tokens == 1) with_decodes_ = true;
+    state_[i] = State::kScheduled;
+    out_.scheduled.push_back({seq.id, static_cast<int32_t>(n), false, 0});
+    out_.num_batched_tokens += static_cast<int32_t>(n);
+    return true;
+  }
+
+  // Waiting sequences in queue order while budget, blocks and max_num_seqs allow.
+  void AdmitWaiting(std::span<const WaitingSeqInfo> waiting) {
+    int64_t num_running = 0;
+    for (State s : state_) num_running += (s == State::kScheduled || s == State::kUnscheduled);
+    for (const WaitingSeqInfo& w : waiting) {
+      if (num_running >= limits_.max_num_seqs || budget_ == 0) break;
+      if (BlocksFor(w.num_tokens, bs_) > total_) {
+        out_.failed.push_back(w.id);
+        continue;
+      }
+      const int64_t cached = static_cast<int64_t>(w.hit_blocks.size()) * bs_;
+      const int64_t remaining = w.num_tokens - cached;
+      if (remaining <= 0) break;  // a hit must leave a token to compute; refuse a bad input
+      if (!limits_.enable_chunked_prefill && remaining > budget_) break;
+      const int64_t n = limits_.enable_chunked_prefill
+                            ? PrefillChunkUnderBudget(remaining, cached, budget_,
+                                                      limits_.prefill_cost_context, with_decodes_)
+                            : remaining;
+      const int64_t need = BlocksFor(cached + n, bs_) - static_cast<int64_t>(w.hit_blocks.size()) +
+                           plan_.HitCost(w.hit_blocks);
+      if (need > plan_.available()) break;
+      plan_.Consume(need);
+      plan_.Take(w.hit_blocks);
+      budget_ -= limits_.enable_chunked_prefill
+                     ? PrefillChunkCharge(n, cached, limits_.prefill_cost_context, with_decodes_)
+                     : n;
+      ++num_running;
+      out_.scheduled.push_back({w.id, static_cast<int32_t>(n), true, static_cast<int32_t>(cached)});
+      out_.num_batched_tokens += static_cast<int32_t>(n);
+    }
+  }
+
+ private:
+  enum class State { kUnscheduled, kScheduled, kPreempted, kFailed };
+
+  // Preempts the most recently arrived running sequence not scheduled this step, again,
+  // until `need` blocks are available or `placing` itself was preempted.
+  void PreemptUntilAvailable(int64_t need, size_t placing) {
+    while (need > plan_.available()) {
+      size_t victim = running_.size();
+      for (size_t j = running_.size(); j-- > 0;) {
+        if (state_[j] == State::kUnscheduled) {
+          victim = j;
+          break;
+        }
+      }
+      if (victim == running_.size()) break;  // unreachable: `placing` itself is unscheduled
+      state_[victim] = State::kPreempted;
+      out_.preempted.push_back(running_[victim].id);
+      plan_.Release(running_[victim].blocks);
+      if (victim == placing) break;
+    }
+  }
+
+  const SchedulerLimits& limits_;
+  std::span<const RunningSeqInfo> running_;
+  const int32_t bs_;
+  const int64_t total_;
+  KvPlan plan_;
+  int64_t budget_;
+  std::vector<State> state_;   // of each running sequence
+  bool with_decodes_ = false;  // the step carries a decode: prefill chunks are charged
+  ScheduleDecision out_;
+};
+
 }  // namespace
 
 int64_t PrefillChunkCharge(int64_t n, int64_t start, int32_t cost_context, bool with_decodes) {
@@ -73,7 +204,7 @@ int64_t PrefillChunkUnderBudget(int64_t remaining, int64_t start, int64_t budget
                                 int32_t cost_context, bool with_decodes) {
   int64_t hi = std::min(remaining, budget);
   if (hi <= 1 || !with_decodes || cost_context <= 0) return std::max<int64_t>(hi, 0);
-  int64_t lo = 1;  // always fits: a one-token chunk is charged 1
+  int64_t lo = 1;    // always fits: a one-token chunk is charged 1
   while (lo < hi) {  // the charge grows with n: the largest n that fits
     const int64_t mid = lo + (hi - lo + 1) / 2;
     if (PrefillChunkCharge(mid, start, cost_context, true) <= budget) {
@@ -87,100 +218,14 @@ int64_t PrefillChunkUnderBudget(int64_t remaining, int64_t start, int64_t budget
 
 ScheduleDecision Schedule(const SchedulerLimits& limits, std::span<const RunningSeqInfo> running,
                           std::span<const WaitingSeqInfo> waiting, const KvCacheView& kv) {
-  ScheduleDecision out;
-  const int32_t bs = kv.block_size();
-  const int64_t total = kv.total();
-  KvPlan plan(kv);
-  int64_t budget = std::max(limits.max_num_batched_tokens, 0);
-
-  enum class State { kUnscheduled, kScheduled, kPreempted, kFailed };
-  std::vector<State> state(running.size(), State::kUnscheduled);
-
-  for (size_t i = 0; i < running.size(); ++i) {
-    if (BlocksFor(running[i].num_tokens, bs) > total) {
-      state[i] = State::kFailed;
-      out.failed.push_back(running[i].id);
-      plan.Release(running[i].blocks);
-    }
+  StepPlanner planner(limits, running, kv);
+  planner.FailOversizedRunning();
+  for (size_t i : planner.RunningOrder()) {
+    if (!planner.ScheduleRunning(i)) break;
   }
-
-  // Decodes first, then chunked-prefill continuations, each in arrival order.
-  std::vector<size_t> order;
-  for (int pass = 0; pass < 2; ++pass) {
-    for (size_t i = 0; i < running.size(); ++i) {
-      const int32_t remaining = running[i].num_tokens - running[i].num_computed_tokens;
-      if (state[i] == State::kUnscheduled && remaining > 0 && (remaining == 1) == (pass == 0)) {
-        order.push_back(i);
-      }
-    }
-  }
-
-  bool with_decodes = false;  // the step carries a decode: prefill chunks are charged
-  for (size_t i : order) {
-    if (state[i] != State::kUnscheduled) continue;  // preempted meanwhile
-    if (budget == 0) break;
-    const RunningSeqInfo& seq = running[i];
-    const int64_t n = PrefillChunkUnderBudget(seq.num_tokens - seq.num_computed_tokens,
-                                              seq.num_computed_tokens, budget,
-                                              limits.prefill_cost_context, with_decodes);
-    const int64_t need = std::max<int64_t>(
-        BlocksFor(seq.num_computed_tokens + n, bs) - static_cast<int64_t>(seq.blocks.size()), 0);
-    while (need > plan.available()) {
-      // The most recently arrived running sequence not scheduled this step.
-      size_t victim = running.size();
-      for (size_t j = running.size(); j-- > 0;) {
-        if (state[j] == State::kUnscheduled) {
-          victim = j;
-          break;
-        }
-      }
-      if (victim == running.size()) break;  // unreachable: i itself is unscheduled
-      state[victim] = State::kPreempted;
-      out.preempted.push_back(running[victim].id);
-      plan.Release(running[victim].blocks);
-      if (victim == i) break;
-    }
-    if (state[i] != State::kUnscheduled) continue;
-    plan.Consume(need);
-    budget -= PrefillChunkCharge(n, seq.num_computed_tokens, limits.prefill_cost_context,
-                                 with_decodes);
-    if (seq.num_tokens - seq.num_computed_tokens == 1) with_decodes = true;
-    state[i] = State::kScheduled;
-    out.scheduled.push_back({seq.id, static_cast<int32_t>(n), false, 0});
-    out.num_batched_tokens += static_cast<int32_t>(n);
-  }
-
-  if (!out.preempted.empty()) return out;  // no admissions in a step that had to preempt
-
-  int64_t num_running = 0;
-  for (State s : state) num_running += (s == State::kScheduled || s == State::kUnscheduled);
-  for (const WaitingSeqInfo& w : waiting) {
-    if (num_running >= limits.max_num_seqs || budget == 0) break;
-    if (BlocksFor(w.num_tokens, bs) > total) {
-      out.failed.push_back(w.id);
-      continue;
-    }
-    const int64_t cached = static_cast<int64_t>(w.hit_blocks.size()) * bs;
-    const int64_t remaining = w.num_tokens - cached;
-    if (remaining <= 0) break;  // a hit must leave a token to compute; refuse a bad input
-    if (!limits.enable_chunked_prefill && remaining > budget) break;
-    const int64_t n = limits.enable_chunked_prefill
-                          ? PrefillChunkUnderBudget(remaining, cached, budget,
-                                                    limits.prefill_cost_context, with_decodes)
-                          : remaining;
-    const int64_t need = BlocksFor(cached + n, bs) - static_cast<int64_t>(w.hit_blocks.size()) +
-                         plan.HitCost(w.hit_blocks);
-    if (need > plan.available()) break;
-    plan.Consume(need);
-    plan.Take(w.hit_blocks);
-    budget -= limits.enable_chunked_prefill
-                  ? PrefillChunkCharge(n, cached, limits.prefill_cost_context, with_decodes)
-                  : n;
-    ++num_running;
-    out.scheduled.push_back({w.id, static_cast<int32_t>(n), true, static_cast<int32_t>(cached)});
-    out.num_batched_tokens += static_cast<int32_t>(n);
-  }
-  return out;
+  // No admissions in a step that had to preempt.
+  if (!planner.preempted_any()) planner.AdmitWaiting(waiting);
+  return planner.TakeDecision();
 }
 
 }  // namespace sluice::llm

@@ -167,6 +167,100 @@ Status ParseRope(const nlohmann::json& j, const Reader& r, HfModelConfig& c) {
   return Status::Ok();
 }
 
+// 'architectures': the first names the model class, one of those Sluice implements.
+Status ParseArchitecture(const nlohmann::json& j, const Reader& r, HfModelConfig& c) {
+  const std::string& what = r.what();
+  if (!r.Has("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
+      !j["architectures"][0].is_string()) {
+    return InvalidArgument(what + ": missing 'architectures'");
+  }
+  c.architecture_name = j["architectures"][0].get<std::string>().substr(0, 128);
+  if (c.architecture_name == "Qwen2ForCausalLM") {
+    c.architecture = Architecture::kQwen2;
+  } else if (c.architecture_name == "LlamaForCausalLM") {
+    c.architecture = Architecture::kLlama;
+  } else {
+    return Unsupported(what + ": architecture '" + c.architecture_name +
+                       "' is not supported (Qwen2ForCausalLM, LlamaForCausalLM)");
+  }
+  return Status::Ok();
+}
+
+// The transformer's shape: vocabulary, widths, layers, heads (grouped-query: kv heads divide
+// the heads), head_dim (even: rotary), context.
+Status ParseShape(const Reader& r, HfModelConfig& c) {
+  const std::string& what = r.what();
+  ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size", 1, 1 << 22, std::nullopt));
+  ASSIGN_OR_RETURN(c.hidden_size, r.Int("hidden_size", 1, 1 << 16, std::nullopt));
+  ASSIGN_OR_RETURN(c.intermediate_size, r.Int("intermediate_size", 1, 1 << 20, std::nullopt));
+  ASSIGN_OR_RETURN(c.num_layers, r.Int("num_hidden_layers", 1, 1024, std::nullopt));
+  ASSIGN_OR_RETURN(c.num_heads, r.Int("num_attention_heads", 1, 1024, std::nullopt));
+  ASSIGN_OR_RETURN(c.num_kv_heads, r.Int("num_key_value_heads", 1, 1024, c.num_heads));
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return InvalidArgument(what + ": num_attention_heads " + std::to_string(c.num_heads) +
+                           " is not a multiple of num_key_value_heads " +
+                           std::to_string(c.num_kv_heads));
+  }
+  if (r.Has("head_dim")) {
+    ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", 2, 1024, std::nullopt));
+  } else {
+    if (c.hidden_size % c.num_heads != 0) {
+      return InvalidArgument(what + ": hidden_size is not a multiple of num_attention_heads");
+    }
+    c.head_dim = c.hidden_size / c.num_heads;
+  }
+  if (c.head_dim % 2 != 0)
+    return InvalidArgument(what + ": head_dim must be even for rotary embedding");
+  ASSIGN_OR_RETURN(c.max_position_embeddings,
+                   r.Int("max_position_embeddings", 1, 1 << 24, std::nullopt));
+  return Status::Ok();
+}
+
+// 'torch_dtype' (or, in newer files, 'dtype'): absent, bfloat16, float16 or float32.
+Status ParseDtype(const Reader& r, HfModelConfig& c) {
+  ASSIGN_OR_RETURN(c.torch_dtype, r.String("torch_dtype", ""));
+  if (c.torch_dtype.empty()) {
+    ASSIGN_OR_RETURN(c.torch_dtype, r.String("dtype", ""));
+  }
+  if (!c.torch_dtype.empty() && c.torch_dtype != "bfloat16" && c.torch_dtype != "float16" &&
+      c.torch_dtype != "float32") {
+    return Unsupported(r.what() + ": dtype '" + c.torch_dtype + "' is not supported");
+  }
+  return Status::Ok();
+}
+
+// What each architecture adds: Qwen2's q/k/v biases (and a sliding window only where it never
+// applies), Llama's attention_bias and mlp_bias.
+Status ParseArchitectureOptions(const Reader& r, HfModelConfig& c) {
+  switch (c.architecture) {
+    case Architecture::kQwen2: {
+      c.qkv_bias = true;
+      ASSIGN_OR_RETURN(bool sliding, r.Bool("use_sliding_window", false));
+      if (sliding) {
+        ASSIGN_OR_RETURN(int32_t window, r.Int("sliding_window", 1, INT32_MAX, INT32_MAX));
+        ASSIGN_OR_RETURN(int32_t window_layers, r.Int("max_window_layers", 0, INT32_MAX, 0));
+        // Layers at or past max_window_layers use the window; it matters only when shorter
+        // than the context.
+        if (window < c.max_position_embeddings && window_layers < c.num_layers) {
+          return Unsupported(r.what() +
+                             ": sliding-window attention (use_sliding_window with "
+                             "sliding_window " +
+                             std::to_string(window) +
+                             " < max_position_embeddings) is not supported");
+        }
+      }
+      break;
+    }
+    case Architecture::kLlama: {
+      ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
+      c.qkv_bias = c.o_bias = attention_bias;
+      ASSIGN_OR_RETURN(c.mlp_bias, r.Bool("mlp_bias", false));
+      break;
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 std::vector<double> HfModelConfig::RopeInvFreq() const {
@@ -203,85 +297,19 @@ Result<HfModelConfig> ParseHfModelConfig(const nlohmann::json& j, const std::str
   if (!j.is_object()) return InvalidArgument(what + ": not a JSON object");
   Reader r(j, what);
   HfModelConfig c;
-  if (!r.Has("architectures") || !j["architectures"].is_array() || j["architectures"].empty() ||
-      !j["architectures"][0].is_string()) {
-    return InvalidArgument(what + ": missing 'architectures'");
-  }
-  c.architecture_name = j["architectures"][0].get<std::string>().substr(0, 128);
-  if (c.architecture_name == "Qwen2ForCausalLM") {
-    c.architecture = Architecture::kQwen2;
-  } else if (c.architecture_name == "LlamaForCausalLM") {
-    c.architecture = Architecture::kLlama;
-  } else {
-    return Unsupported(what + ": architecture '" + c.architecture_name +
-                       "' is not supported (Qwen2ForCausalLM, LlamaForCausalLM)");
-  }
-  ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size", 1, 1 << 22, std::nullopt));
-  ASSIGN_OR_RETURN(c.hidden_size, r.Int("hidden_size", 1, 1 << 16, std::nullopt));
-  ASSIGN_OR_RETURN(c.intermediate_size, r.Int("intermediate_size", 1, 1 << 20, std::nullopt));
-  ASSIGN_OR_RETURN(c.num_layers, r.Int("num_hidden_layers", 1, 1024, std::nullopt));
-  ASSIGN_OR_RETURN(c.num_heads, r.Int("num_attention_heads", 1, 1024, std::nullopt));
-  ASSIGN_OR_RETURN(c.num_kv_heads, r.Int("num_key_value_heads", 1, 1024, c.num_heads));
-  if (c.num_heads % c.num_kv_heads != 0) {
-    return InvalidArgument(what + ": num_attention_heads " + std::to_string(c.num_heads) +
-                           " is not a multiple of num_key_value_heads " +
-                           std::to_string(c.num_kv_heads));
-  }
-  if (r.Has("head_dim")) {
-    ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", 2, 1024, std::nullopt));
-  } else {
-    if (c.hidden_size % c.num_heads != 0) {
-      return InvalidArgument(what + ": hidden_size is not a multiple of num_attention_heads");
-    }
-    c.head_dim = c.hidden_size / c.num_heads;
-  }
-  if (c.head_dim % 2 != 0)
-    return InvalidArgument(what + ": head_dim must be even for rotary embedding");
-  ASSIGN_OR_RETURN(c.max_position_embeddings,
-                   r.Int("max_position_embeddings", 1, 1 << 24, std::nullopt));
+  RETURN_IF_ERROR(ParseArchitecture(j, r, c));
+  RETURN_IF_ERROR(ParseShape(r, c));
   ASSIGN_OR_RETURN(c.rms_norm_eps, r.Double("rms_norm_eps", 0, 1, 1e-6));
   ASSIGN_OR_RETURN(std::string act, r.String("hidden_act", "silu"));
   if (act != "silu")
     return Unsupported(what + ": hidden_act '" + act + "' is not supported (silu)");
   RETURN_IF_ERROR(ParseRope(j, r, c));
   ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
-  ASSIGN_OR_RETURN(c.torch_dtype, r.String("torch_dtype", ""));
-  if (c.torch_dtype.empty()) {
-    ASSIGN_OR_RETURN(c.torch_dtype, r.String("dtype", ""));
-  }
-  if (!c.torch_dtype.empty() && c.torch_dtype != "bfloat16" && c.torch_dtype != "float16" &&
-      c.torch_dtype != "float32") {
-    return Unsupported(what + ": dtype '" + c.torch_dtype + "' is not supported");
-  }
+  RETURN_IF_ERROR(ParseDtype(r, c));
   if (r.Has("quantization_config")) {
     ASSIGN_OR_RETURN(c.gptq, ParseGptq(j["quantization_config"], what + ": quantization_config"));
   }
-  switch (c.architecture) {
-    case Architecture::kQwen2: {
-      c.qkv_bias = true;
-      ASSIGN_OR_RETURN(bool sliding, r.Bool("use_sliding_window", false));
-      if (sliding) {
-        ASSIGN_OR_RETURN(int32_t window, r.Int("sliding_window", 1, INT32_MAX, INT32_MAX));
-        ASSIGN_OR_RETURN(int32_t window_layers, r.Int("max_window_layers", 0, INT32_MAX, 0));
-        // Layers at or past max_window_layers use the window; it matters only when shorter
-        // than the context.
-        if (window < c.max_position_embeddings && window_layers < c.num_layers) {
-          return Unsupported(what +
-                             ": sliding-window attention (use_sliding_window with "
-                             "sliding_window " +
-                             std::to_string(window) +
-                             " < max_position_embeddings) is not supported");
-        }
-      }
-      break;
-    }
-    case Architecture::kLlama: {
-      ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
-      c.qkv_bias = c.o_bias = attention_bias;
-      ASSIGN_OR_RETURN(c.mlp_bias, r.Bool("mlp_bias", false));
-      break;
-    }
-  }
+  RETURN_IF_ERROR(ParseArchitectureOptions(r, c));
   return c;
 }
 

@@ -24,6 +24,101 @@ CodepointRanges Space() {
   return NormalizeRanges({{'\t', '\r'}, {' ', ' '}});
 }
 
+// \n \r \t \f \v \0 as their code point; -1 for any other character.
+int ControlEscape(char c) {
+  switch (c) {
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    case 'f':
+      return '\f';
+    case 'v':
+      return '\v';
+    case '0':
+      return 0;
+    default:
+      return -1;
+  }
+}
+
+// The digits of \xHH (digits 2), \uHHHH (4), \UHHHHHHHH (8) or \u{H...} (digits 0), `*pos`
+// on the first; `at` is the backslash's offset, for errors.
+Result<uint32_t> ParseHexEscape(std::string_view text, size_t* pos, size_t digits, size_t at,
+                                const char* context) {
+  uint32_t v = 0;
+  bool braced = digits == 0;
+  if (braced) {
+    if (*pos >= text.size() || text[*pos] != '{') return Bad(context, at, "bad \\u{...} escape");
+    ++*pos;
+  }
+  size_t n = 0;
+  while (*pos < text.size() && (braced ? text[*pos] != '}' : n < digits)) {
+    const int h = HexValue(text[*pos]);
+    if (h < 0 || n >= 8) return Bad(context, at, "bad hexadecimal escape");
+    v = v * 16 + static_cast<uint32_t>(h);
+    ++*pos;
+    ++n;
+  }
+  if (braced) {
+    if (*pos >= text.size() || n == 0) return Bad(context, at, "unterminated \\u{...} escape");
+    ++*pos;
+  } else if (n != digits) {
+    return Bad(context, at, "bad hexadecimal escape");
+  }
+  if (v > kMaxCodepoint || (v >= 0xD800 && v <= 0xDFFF)) {
+    return Bad(context, at, "escape names no Unicode scalar value");
+  }
+  return v;
+}
+
+// The regex-only escapes after `\`: true with *ranges set for a class (\d \D \w \W \s \S),
+// an error for what regex knows but this engine does not (\b, anchors, backreferences) and
+// any other letter, false for a character that stands for itself.
+Result<bool> ParseRegexClassEscape(char c, size_t at, const char* context,
+                                   CodepointRanges* ranges) {
+  switch (c) {
+    case 'd':
+      *ranges = Digits();
+      return true;
+    case 'D':
+      *ranges = ComplementRanges(Digits());
+      return true;
+    case 'w':
+      *ranges = Word();
+      return true;
+    case 'W':
+      *ranges = ComplementRanges(Word());
+      return true;
+    case 's':
+      *ranges = Space();
+      return true;
+    case 'S':
+      *ranges = ComplementRanges(Space());
+      return true;
+    case 'b':
+    case 'B':
+      return Bad(context, at, std::string("word boundary \\") + c + " is not supported");
+    case 'A':
+    case 'z':
+    case 'Z':
+      return Bad(context, at, std::string("anchor \\") + c + " is not supported");
+    case 'k':
+      return Bad(context, at, "backreference \\k is not supported");
+    default:
+      break;
+  }
+  if (c >= '1' && c <= '9') {
+    return Bad(context, at, std::string("backreference \\") + c + " is not supported");
+  }
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+    return Bad(context, at, std::string("unknown escape \\") + c);
+  }
+  return false;
+}
+
 }  // namespace
 
 Result<uint32_t> NextCodepoint(std::string_view text, size_t* pos) {
@@ -54,106 +149,19 @@ Status ParseEscape(std::string_view text, size_t* pos, PatternDialect dialect, u
   if (*pos >= text.size()) return Bad(context, at, "pattern ends with a lone backslash");
   const char c = text[(*pos)++];
   *is_class = false;
-  auto hex = [&](size_t digits) -> Status {
-    uint32_t v = 0;
-    bool braced = digits == 0;
-    if (braced) {
-      if (*pos >= text.size() || text[*pos] != '{') return Bad(context, at, "bad \\u{...} escape");
-      ++*pos;
-    }
-    size_t n = 0;
-    while (*pos < text.size() && (braced ? text[*pos] != '}' : n < digits)) {
-      const int h = HexValue(text[*pos]);
-      if (h < 0 || n >= 8) return Bad(context, at, "bad hexadecimal escape");
-      v = v * 16 + static_cast<uint32_t>(h);
-      ++*pos;
-      ++n;
-    }
-    if (braced) {
-      if (*pos >= text.size() || n == 0) return Bad(context, at, "unterminated \\u{...} escape");
-      ++*pos;
-    } else if (n != digits) {
-      return Bad(context, at, "bad hexadecimal escape");
-    }
-    if (v > kMaxCodepoint || (v >= 0xD800 && v <= 0xDFFF)) {
-      return Bad(context, at, "escape names no Unicode scalar value");
-    }
-    *cp = v;
+  if (const int control = ControlEscape(c); control >= 0) {
+    *cp = static_cast<uint32_t>(control);
     return Status::Ok();
-  };
-  switch (c) {
-    case 'n':
-      *cp = '\n';
-      return Status::Ok();
-    case 'r':
-      *cp = '\r';
-      return Status::Ok();
-    case 't':
-      *cp = '\t';
-      return Status::Ok();
-    case 'f':
-      *cp = '\f';
-      return Status::Ok();
-    case 'v':
-      *cp = '\v';
-      return Status::Ok();
-    case '0':
-      *cp = 0;
-      return Status::Ok();
-    case 'x':
-      return hex(2);
-    case 'u':
-      if (*pos < text.size() && text[*pos] == '{') return hex(0);
-      return hex(4);
-    case 'U':
-      return hex(8);
-    default:
-      break;
+  }
+  if (c == 'x' || c == 'u' || c == 'U') {  // \xHH, \uHHHH or \u{H...}, \UHHHHHHHH
+    const bool braced = c == 'u' && *pos < text.size() && text[*pos] == '{';
+    const size_t digits = c == 'x' ? 2 : c == 'U' ? 8 : braced ? 0 : 4;
+    ASSIGN_OR_RETURN(*cp, ParseHexEscape(text, pos, digits, at, context));
+    return Status::Ok();
   }
   if (dialect == PatternDialect::kRegex) {
-    switch (c) {
-      case 'd':
-        *ranges = Digits();
-        *is_class = true;
-        return Status::Ok();
-      case 'D':
-        *ranges = ComplementRanges(Digits());
-        *is_class = true;
-        return Status::Ok();
-      case 'w':
-        *ranges = Word();
-        *is_class = true;
-        return Status::Ok();
-      case 'W':
-        *ranges = ComplementRanges(Word());
-        *is_class = true;
-        return Status::Ok();
-      case 's':
-        *ranges = Space();
-        *is_class = true;
-        return Status::Ok();
-      case 'S':
-        *ranges = ComplementRanges(Space());
-        *is_class = true;
-        return Status::Ok();
-      case 'b':
-      case 'B':
-        return Bad(context, at, std::string("word boundary \\") + c + " is not supported");
-      case 'A':
-      case 'z':
-      case 'Z':
-        return Bad(context, at, std::string("anchor \\") + c + " is not supported");
-      case 'k':
-        return Bad(context, at, "backreference \\k is not supported");
-      default:
-        break;
-    }
-    if (c >= '1' && c <= '9') {
-      return Bad(context, at, std::string("backreference \\") + c + " is not supported");
-    }
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
-      return Bad(context, at, std::string("unknown escape \\") + c);
-    }
+    ASSIGN_OR_RETURN(*is_class, ParseRegexClassEscape(c, at, context, ranges));
+    if (*is_class) return Status::Ok();
   }
   --*pos;
   ASSIGN_OR_RETURN(*cp, NextCodepoint(text, pos));

@@ -12,9 +12,9 @@ uint64_t PairKey(int32_t a, int32_t b) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
 }
 
-}  // namespace
-
-Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
+// A model of type BPE whose options this encoder implements (no continuing_subword_prefix,
+// end_of_word_suffix or dropout).
+Status CheckSupported(const nlohmann::json& m) {
   if (!m.is_object()) return InvalidArgument("tokenizer.json: 'model' must be an object");
   const std::string type = m.value("type", std::string("BPE"));
   if (type != "BPE")
@@ -30,14 +30,43 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
   if (m.contains("dropout") && !m["dropout"].is_null() && m["dropout"] != 0.0) {
     return Unsupported("tokenizer.json: BPE dropout is not supported");
   }
+  return Status::Ok();
+}
+
+// The two halves of merge number `rank`, written "a b" or [a, b].
+Result<std::pair<std::string, std::string>> MergePair(const nlohmann::json& mj, uint32_t rank) {
+  if (mj.is_string()) {  // "a b"
+    const std::string& s = mj.get_ref<const std::string&>();
+    const size_t sp = s.find(' ', 1);
+    if (sp == std::string::npos)
+      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " is not 'a b'");
+    return std::make_pair(s.substr(0, sp), s.substr(sp + 1));
+  }
+  if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string())
+    return std::make_pair(mj[0].get<std::string>(), mj[1].get<std::string>());
+  return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) +
+                         " is neither 'a b' nor [a, b]");
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
+  RETURN_IF_ERROR(CheckSupported(m));
   std::unique_ptr<BpeModel> bpe(new BpeModel());
+  RETURN_IF_ERROR(bpe->LoadVocab(m));
+  RETURN_IF_ERROR(bpe->LoadMerges(m));
+  RETURN_IF_ERROR(bpe->LoadOptions(m));
+  return bpe;
+}
+
+Status BpeModel::LoadVocab(const nlohmann::json& m) {
   const auto& vocab = m.value("vocab", nlohmann::json());
   if (!vocab.is_object()) return InvalidArgument("tokenizer.json: model.vocab must be an object");
   if (vocab.size() > kMaxVocab) {
     return InvalidArgument("tokenizer.json: vocabulary of " + std::to_string(vocab.size()) +
                            " tokens exceeds the limit of " + std::to_string(kMaxVocab));
   }
-  bpe->vocab_.reserve(vocab.size());
+  vocab_.reserve(vocab.size());
   for (const auto& [tok, idj] : vocab.items()) {
     if (!idj.is_number_integer())
       return InvalidArgument("tokenizer.json: vocab id of '" + tok + "' is not an integer");
@@ -48,65 +77,58 @@ Result<std::unique_ptr<BpeModel>> BpeModel::FromJson(const nlohmann::json& m) {
     }
     if (tok.size() > kMaxTokenBytes)
       return InvalidArgument("tokenizer.json: a vocab token exceeds 1024 bytes");
-    bpe->vocab_.emplace(tok, static_cast<int32_t>(id));
+    vocab_.emplace(tok, static_cast<int32_t>(id));
   }
+  return Status::Ok();
+}
 
+Status BpeModel::LoadMerges(const nlohmann::json& m) {
   const auto& merges = m.value("merges", nlohmann::json::array());
   if (!merges.is_array()) return InvalidArgument("tokenizer.json: model.merges must be an array");
   if (merges.size() > kMaxMerges) {
     return InvalidArgument("tokenizer.json: " + std::to_string(merges.size()) +
                            " merges exceed the limit of " + std::to_string(kMaxMerges));
   }
-  bpe->merges_.reserve(merges.size());
+  merges_.reserve(merges.size());
   uint32_t rank = 0;
   for (const auto& mj : merges) {
-    std::string a, b;
-    if (mj.is_string()) {  // "a b"
-      const std::string& s = mj.get_ref<const std::string&>();
-      const size_t sp = s.find(' ', 1);
-      if (sp == std::string::npos)
-        return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) + " is not 'a b'");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (mj.is_array() && mj.size() == 2 && mj[0].is_string() && mj[1].is_string()) {
-      a = mj[0].get<std::string>();
-      b = mj[1].get<std::string>();
-    } else {
-      return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) +
-                             " is neither 'a b' nor [a, b]");
-    }
-    const auto ia = bpe->vocab_.find(a), ib = bpe->vocab_.find(b), im = bpe->vocab_.find(a + b);
-    if (ia == bpe->vocab_.end() || ib == bpe->vocab_.end() || im == bpe->vocab_.end()) {
+    ASSIGN_OR_RETURN(auto pair, MergePair(mj, rank));
+    const auto& [a, b] = pair;
+    const auto ia = vocab_.find(a), ib = vocab_.find(b), im = vocab_.find(a + b);
+    if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end()) {
       return InvalidArgument("tokenizer.json: merge " + std::to_string(rank) +
                              " uses a token not in the vocabulary");
     }
-    bpe->merges_.emplace(PairKey(ia->second, ib->second), Merge{rank, im->second});  // first wins
+    merges_.emplace(PairKey(ia->second, ib->second), Merge{rank, im->second});  // first wins
     ++rank;
   }
+  return Status::Ok();
+}
 
-  bpe->byte_fallback_ = m.value("byte_fallback", false);
-  bpe->ignore_merges_ = m.value("ignore_merges", false);
-  bpe->fuse_unk_ = m.value("fuse_unk", false);
+Status BpeModel::LoadOptions(const nlohmann::json& m) {
+  byte_fallback_ = m.value("byte_fallback", false);
+  ignore_merges_ = m.value("ignore_merges", false);
+  fuse_unk_ = m.value("fuse_unk", false);
   for (int b = 0; b < 256; ++b) {
-    bpe->byte_ids_[b] = -1;
-    if (!bpe->byte_fallback_) continue;
+    byte_ids_[b] = -1;
+    if (!byte_fallback_) continue;
     char name[8];
     std::snprintf(name, sizeof(name), "<0x%02X>", b);
-    const auto it = bpe->vocab_.find(name);
-    if (it == bpe->vocab_.end()) {
+    const auto it = vocab_.find(name);
+    if (it == vocab_.end()) {
       return InvalidArgument(std::string("tokenizer.json: byte_fallback is on but '") + name +
                              "' is not in the vocabulary");
     }
-    bpe->byte_ids_[b] = it->second;
+    byte_ids_[b] = it->second;
   }
   if (m.contains("unk_token") && m["unk_token"].is_string()) {
     const std::string unk = m["unk_token"];
-    const auto it = bpe->vocab_.find(unk);
-    if (it == bpe->vocab_.end())
+    const auto it = vocab_.find(unk);
+    if (it == vocab_.end())
       return InvalidArgument("tokenizer.json: unk_token '" + unk + "' is not in the vocabulary");
-    bpe->unk_ = it->second;
+    unk_ = it->second;
   }
-  return bpe;
+  return Status::Ok();
 }
 
 std::optional<int32_t> BpeModel::Lookup(std::string_view s) const {

@@ -36,6 +36,11 @@ class BpeModel {
 
  private:
   BpeModel() = default;
+  // FromJson's steps, in order: model.vocab, model.merges (needs the vocabulary), then
+  // byte_fallback's "<0xAB>" ids, unk_token and the flags.
+  Status LoadVocab(const nlohmann::json& model);
+  Status LoadMerges(const nlohmann::json& model);
+  Status LoadOptions(const nlohmann::json& model);
   Status EncodeUncached(std::string_view word, std::vector<int32_t>* ids) const;
   std::optional<int32_t> Lookup(std::string_view s) const;
 

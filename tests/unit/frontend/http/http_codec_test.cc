@@ -101,6 +101,61 @@ TEST(InferCodec, RefusesBadShapesAndData) {
   EXPECT_FALSE(DecodeInferRequest(R"({"inputs":[]})", "abc", limits).ok());
 }
 
+TEST(InferCodec, EachMalformedFieldIsNamed) {
+  const std::string x = R"("name":"x","datatype":"INT32","shape":[1])";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"[]", "inference request must be a JSON object"},
+      {R"({"id":1,"inputs":[]})", "'id' must be a string"},
+      {R"({"parameters":{"binary_data_output":1},"inputs":[]})",
+       "parameter 'binary_data_output' must be a bool"},
+      {R"({"inputs":{}})", "'inputs' must be an array"},
+      {R"({"inputs":[1]})", "each input must be a JSON object"},
+      {R"({"inputs":[{"name":2}]})", "input without a 'name' string"},
+      {R"({"inputs":[{"name":"x"}]})", "input 'x': missing 'datatype'"},
+      {R"({"inputs":[{"name":"x","datatype":"INT33"}]})", "input 'x': unknown datatype 'INT33'"},
+      {R"({"inputs":[{"name":"x","datatype":"INT32"}]})", "input 'x': missing 'shape'"},
+      {R"({"inputs":[{)" + x + R"(,"parameters":1}]})",
+       "input 'x': 'parameters' must be an object"},
+      {R"({"inputs":[{)" + x + R"(,"parameters":{"binary_data_size":-1}}]})",
+       "input 'x': 'binary_data_size' must be a non-negative integer"},
+      {R"({"inputs":[{)" + x + R"(,"data":[1],"parameters":{"binary_data_size":4}}]})",
+       "input 'x' has both 'data' and 'binary_data_size'"},
+      {R"({"inputs":[{)" + x + R"(,"parameters":{"binary_data_size":4}}]})",
+       "input 'x' has 'binary_data_size' but the request has no Inference-Header-Content-Length"},
+      {R"({"inputs":[{)" + x + "}]}", "input 'x' has no 'data'"},
+      {R"({"inputs":[{)" + x + R"(,"data":[1,2]}]})", "input 'x': shape [1] needs 1 elements, got"},
+      {R"({"inputs":[],"outputs":{}})", "'outputs' must be an array"},
+      {R"({"inputs":[],"outputs":[1]})", "each output must be a JSON object"},
+      {R"({"inputs":[],"outputs":[{}]})", "output without a 'name' string"},
+      {R"({"inputs":[],"outputs":[{"name":"o","parameters":1}]})",
+       "output 'o': 'parameters' must be an object"},
+      {R"({"inputs":[],"outputs":[{"name":"o","parameters":{"binary_data":1}}]})",
+       "output 'o': 'binary_data' must be a bool"},
+  };
+  for (const auto& [body, message] : cases) {
+    auto r = DecodeInferRequest(body, "", RequestLimits{});
+    ASSERT_FALSE(r.ok()) << body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << body;
+    EXPECT_NE(r.status().message().find(message), std::string::npos) << r.status().message();
+  }
+  // The binary section: an input that runs past its end, bytes that no input takes.
+  const std::string json = R"({"inputs":[{)" + x + R"(,"parameters":{"binary_data_size":4}}]})";
+  auto past = DecodeInferRequest(json + "abc", std::to_string(json.size()), RequestLimits{});
+  ASSERT_FALSE(past.ok());
+  EXPECT_NE(
+      past.status().message().find("input 'x': binary_data_size 4 runs past the end of the body"),
+      std::string::npos)
+      << past.status().message();
+  auto left = DecodeInferRequest(json + "abcde", std::to_string(json.size()), RequestLimits{});
+  ASSERT_FALSE(left.ok());
+  EXPECT_NE(left.status().message().find("binary tensor data is 5 bytes but inputs use 4"),
+            std::string::npos)
+      << left.status().message();
+  auto exact = DecodeInferRequest(json + "abcd", std::to_string(json.size()), RequestLimits{});
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  EXPECT_EQ(exact->request.inputs.at(0).data, "abcd");
+}
+
 TEST(InferCodec, EncodesBinaryAndJsonOutputs) {
   InferResponse resp;
   resp.model_name = "m";

@@ -39,47 +39,41 @@ void StageTokenMasks(std::span<const RowSampling> rows, int32_t words, std::byte
   }
 }
 
-}  // namespace
+// Where each part of one Sample call's two transfers lies, in bytes from the start of the
+// staging buffers. One upload: rows | penalty tokens | penalty info [| mask of each row |
+// masks]; one download, right after it: tokens | logprobs.
+struct SamplingLayout {
+  int32_t words = 0;  // 64-bit words of one token mask
+  size_t tok_at = 0;
+  size_t info_at = 0;
+  size_t masks_at = 0;           // the mask of each row, then the masks
+  size_t mask_of_row_bytes = 0;  // 0 without masks
+  size_t in_bytes = 0;           // the upload; the download's tokens start here
+  size_t logprobs_at = 0;
+  size_t out_bytes = 0;  // the download
+};
 
-Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
-                          std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
-  const int32_t n = static_cast<int32_t>(rows.size());
-  if (n == 0) return Status::Ok();
-  if (logits.dtype() != DType::kF32 || logits.elements() < static_cast<size_t>(n) * vocab) {
-    return Internal("sample: logits buffer too small");
-  }
-  size_t num_penalties = 0, num_masks = 0;
-  for (const RowSampling& r : rows) {
-    num_penalties += r.penalties.size();
-    num_masks += r.allowed.empty() ? 0 : 1;
-  }
-  if (num_masks > 0 && !tuning_.token_masks) {
-    return Internal("sample: token masks given to a device that does not apply them");
-  }
-  // One upload: rows | penalty tokens | penalty info [| mask of each row | masks]; one
-  // download: tokens | logprobs.
-  const int32_t words = (vocab + 63) / 64;
-  const size_t rows_bytes = Align(n * sizeof(cuda::SamplingRow));
-  const size_t tok_bytes = Align(num_penalties * sizeof(int32_t));
-  const size_t info_bytes = Align(num_penalties * sizeof(cuda::PenaltyInfo));
-  const size_t mask_of_row_bytes = num_masks > 0 ? Align(n * sizeof(int32_t)) : 0;
-  const size_t masks_bytes = Align(num_masks * words * sizeof(uint64_t));
-  const size_t masks_at = rows_bytes + tok_bytes + info_bytes;
-  const size_t in_bytes = masks_at + mask_of_row_bytes + masks_bytes;
-  const size_t out_bytes = Align(n * sizeof(int32_t)) + Align(n * sizeof(float));
-  RETURN_IF_ERROR(sample_host_.Ensure(in_bytes + out_bytes));
-  ASSIGN_OR_RETURN(bool moved_in, sample_io_.Ensure(in_bytes + out_bytes));
-  const size_t ws_need = cuda::SamplingWorkspaceBytes(n, vocab);
-  ASSIGN_OR_RETURN(bool moved_ws, sample_ws_.Ensure(std::max<size_t>(ws_need, 1)));
-  (void)moved_in;
-  (void)moved_ws;  // sampling runs outside graphs
+SamplingLayout LayOutSampling(int32_t n, int32_t vocab, size_t num_penalties, size_t num_masks) {
+  SamplingLayout l;
+  l.words = (vocab + 63) / 64;
+  l.tok_at = Align(n * sizeof(cuda::SamplingRow));
+  l.info_at = l.tok_at + Align(num_penalties * sizeof(int32_t));
+  l.masks_at = l.info_at + Align(num_penalties * sizeof(cuda::PenaltyInfo));
+  l.mask_of_row_bytes = num_masks > 0 ? Align(n * sizeof(int32_t)) : 0;
+  l.in_bytes = l.masks_at + l.mask_of_row_bytes + Align(num_masks * l.words * sizeof(uint64_t));
+  l.logprobs_at = l.in_bytes + Align(n * sizeof(int32_t));
+  l.out_bytes = Align(n * sizeof(int32_t)) + Align(n * sizeof(float));
+  return l;
+}
 
-  auto* host = static_cast<std::byte*>(sample_host_.ptr);
+// Writes each row's settings and its penalty tokens (token ids, then their info) at their
+// places in `host`.
+void StageRows(std::span<const RowSampling> rows, const SamplingLayout& l, std::byte* host) {
   auto* row_h = reinterpret_cast<cuda::SamplingRow*>(host);
-  auto* tok_h = reinterpret_cast<int32_t*>(host + rows_bytes);
-  auto* info_h = reinterpret_cast<cuda::PenaltyInfo*>(host + rows_bytes + tok_bytes);
+  auto* tok_h = reinterpret_cast<int32_t*>(host + l.tok_at);
+  auto* info_h = reinterpret_cast<cuda::PenaltyInfo*>(host + l.info_at);
   int32_t next = 0;
-  for (int32_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < rows.size(); ++i) {
     const RowSampling& r = rows[i];
     cuda::SamplingRow& d = row_h[i];
     d = {};
@@ -101,30 +95,58 @@ Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSamp
       ++next;
     }
   }
-  if (num_masks > 0) StageTokenMasks(rows, words, host + masks_at, mask_of_row_bytes);
+}
+
+}  // namespace
+
+Status CudaDevice::Sample(Buffer& logits, int32_t vocab, std::span<const RowSampling> rows,
+                          std::vector<int32_t>& tokens, std::vector<float>& logprobs) {
+  const int32_t n = static_cast<int32_t>(rows.size());
+  if (n == 0) return Status::Ok();
+  if (logits.dtype() != DType::kF32 || logits.elements() < static_cast<size_t>(n) * vocab) {
+    return Internal("sample: logits buffer too small");
+  }
+  size_t num_penalties = 0, num_masks = 0;
+  for (const RowSampling& r : rows) {
+    num_penalties += r.penalties.size();
+    num_masks += r.allowed.empty() ? 0 : 1;
+  }
+  if (num_masks > 0 && !tuning_.token_masks) {
+    return Internal("sample: token masks given to a device that does not apply them");
+  }
+  const SamplingLayout l = LayOutSampling(n, vocab, num_penalties, num_masks);
+  RETURN_IF_ERROR(sample_host_.Ensure(l.in_bytes + l.out_bytes));
+  ASSIGN_OR_RETURN(bool moved_in, sample_io_.Ensure(l.in_bytes + l.out_bytes));
+  const size_t ws_need = cuda::SamplingWorkspaceBytes(n, vocab);
+  ASSIGN_OR_RETURN(bool moved_ws, sample_ws_.Ensure(std::max<size_t>(ws_need, 1)));
+  (void)moved_in;
+  (void)moved_ws;  // sampling runs outside graphs
+
+  auto* host = static_cast<std::byte*>(sample_host_.ptr);
+  StageRows(rows, l, host);
+  if (num_masks > 0) StageTokenMasks(rows, l.words, host + l.masks_at, l.mask_of_row_bytes);
   auto* dev = static_cast<std::byte*>(sample_io_.ptr);
-  SLUICE_CUDA_RETURN(cudaMemcpyAsync(dev, host, in_bytes, cudaMemcpyHostToDevice, stream()),
+  SLUICE_CUDA_RETURN(cudaMemcpyAsync(dev, host, l.in_bytes, cudaMemcpyHostToDevice, stream()),
                      "sampling upload");
   if (num_masks > 0) {
-    cuda::ApplyTokenMasks(
-        Ptr<float>(logits), n, vocab, reinterpret_cast<const int32_t*>(dev + masks_at),
-        reinterpret_cast<const uint64_t*>(dev + masks_at + mask_of_row_bytes), words, stream());
+    cuda::ApplyTokenMasks(Ptr<float>(logits), n, vocab,
+                          reinterpret_cast<const int32_t*>(dev + l.masks_at),
+                          reinterpret_cast<const uint64_t*>(dev + l.masks_at + l.mask_of_row_bytes),
+                          l.words, stream());
   }
-  auto* out_tokens = reinterpret_cast<int32_t*>(dev + in_bytes);
-  auto* out_logprobs = reinterpret_cast<float*>(dev + in_bytes + Align(n * sizeof(int32_t)));
   cuda::Sample(Ptr<float>(logits), n, vocab, reinterpret_cast<const cuda::SamplingRow*>(dev),
-               reinterpret_cast<const int32_t*>(dev + rows_bytes),
-               reinterpret_cast<const cuda::PenaltyInfo*>(dev + rows_bytes + tok_bytes),
-               sample_ws_.ptr, sample_ws_.bytes, out_tokens, out_logprobs, stream());
+               reinterpret_cast<const int32_t*>(dev + l.tok_at),
+               reinterpret_cast<const cuda::PenaltyInfo*>(dev + l.info_at), sample_ws_.ptr,
+               sample_ws_.bytes, reinterpret_cast<int32_t*>(dev + l.in_bytes),
+               reinterpret_cast<float*>(dev + l.logprobs_at), stream());
   Prof("Sample (with its upload)");
-  SLUICE_CUDA_RETURN(
-      cudaMemcpyAsync(host + in_bytes, dev + in_bytes, out_bytes, cudaMemcpyDeviceToHost, stream()),
-      "sampling download");
+  SLUICE_CUDA_RETURN(cudaMemcpyAsync(host + l.in_bytes, dev + l.in_bytes, l.out_bytes,
+                                     cudaMemcpyDeviceToHost, stream()),
+                     "sampling download");
   RETURN_IF_ERROR(Sync("sampling"));
   if (profiler_) profiler_->EndStep();
-  const auto* tokens_h = reinterpret_cast<const int32_t*>(host + in_bytes);
-  const auto* logprobs_h =
-      reinterpret_cast<const float*>(host + in_bytes + Align(n * sizeof(int32_t)));
+  const auto* tokens_h = reinterpret_cast<const int32_t*>(host + l.in_bytes);
+  const auto* logprobs_h = reinterpret_cast<const float*>(host + l.logprobs_at);
   tokens.assign(tokens_h, tokens_h + n);
   logprobs.assign(logprobs_h, logprobs_h + n);
   return Status::Ok();

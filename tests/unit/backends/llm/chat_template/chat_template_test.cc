@@ -164,6 +164,45 @@ TEST(ChatTemplateLanguage, ExpressionsFiltersAndLoops) {
       "in1|n|TrueTrueTrue");
 }
 
+TEST(ChatTemplateLanguage, LiteralsTuplesListsAndDicts) {
+  EXPECT_EQ(RenderSource("{{ () | length }}{{ (1,) | length }}{{ (1, 2,) | length }}|{{ (3) }}|"
+                         "{{ [1, 'a',] }}{{ [] }}|{{ {'k': [1], 'j': 'v'} }}{{ {} }}|"
+                         "{{ None }}{{ True }}{{ false }}{{ 'a' 'b' }}{{ 1.5 }}{{ x }}.",
+                         {{"x", "n"}}),
+            "012|3|[1, 'a'][]|{'k': [1], 'j': 'v'}{}|NoneTrueFalseab1.5n.");
+  EXPECT_NE(RenderSource("{{ (1 ] }}").find("expected ')'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ {1 2} }}").find("expected ':'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ [1 2] }}").find("expected ']'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ * }}").find("unexpected '*'"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ }}").find("expected an expression"), std::string::npos);
+}
+
+// Each name of ApplyFilter's table reaches its filter (the aliases and the names that share one).
+TEST(ChatTemplateLanguage, EveryFilterByEachOfItsNames) {
+  EXPECT_EQ(RenderSource("{{ x | d('u') }}{{ 0 | d('z', boolean=true) }}|{{ '<b>' | safe }}|"
+                         "{{ 'hé' | count }}|{{ 3 | string }}{{ 'ab' | list }}"),
+            "uz|<b>|2|3['a', 'b']");
+  EXPECT_EQ(RenderSource("{{ [4,5,6] | first }}{{ [4,5,6] | last }}{{ [] | first }}|"
+                         "{{ [1,2] | reverse }}{{ 'aé' | reverse }}"),
+            "46|[2, 1]éa");
+  EXPECT_EQ(RenderSource("{{ [1,2,3,4] | select('odd') }}{{ [1,2,3,4] | reject('odd') }}|"
+                         "{{ [0,1,''] | select }}|{{ ms | rejectattr('r', 'eq', 'u') | list }}",
+                         {{"ms", json::parse(R"([{"r":"u"},{"r":"b"}])")}}),
+            "[1, 3][2, 4]|[1]|[{'r': 'b'}]");
+  EXPECT_EQ(RenderSource("{{ ['1', '2'] | map('int') | list }}|{{ '2.5' | float }}{{ 'x' | float }}"
+                         "|{{ ' 3.9 ' | int }}{{ true | int }}{{ 'q' | int(7) }}|{{ (-3) | abs }}"
+                         "{{ (-2.5) | abs }}"),
+            "[1, 2]|2.50.0|317|32.5");
+  EXPECT_EQ(RenderSource("{{ 'hello world' | capitalize }}|{{ 'hello world' | title }}|"
+                         "{{ 'xxyx' | trim('x') }}|{{ 'aaa' | replace('a', 'b', 2) }}"),
+            "Hello world|Hello World|y|bba");
+  EXPECT_NE(RenderSource("{{ 1 | title }}").find("filter 'title' needs a string, got"),
+            std::string::npos);
+  EXPECT_NE(RenderSource("{{ 'a' | abs }}").find("abs of"), std::string::npos);
+  EXPECT_NE(RenderSource("{{ [1] | map }}").find("map needs attribute= or a filter name"),
+            std::string::npos);
+}
+
 TEST(ChatTemplateLanguage, WhitespaceControlLikeHuggingFace) {
   // trim_blocks + lstrip_blocks; "-" strips; one trailing newline dropped.
   EXPECT_EQ(RenderSource("a\n  {% if true %}\n  b\n  {% endif %}\nc\n"), "a\n  b\nc");

@@ -137,6 +137,29 @@ TEST(HfConfigTest, Errors) {
   j = Qwen2Json();
   j["rms_norm_eps"] = nullptr;  // null means default
   EXPECT_TRUE(ParseHfModelConfig(j).ok());
+  j = Qwen2Json();
+  j["hidden_size"] = 66;  // no head_dim: hidden_size / heads must be whole
+  expect_error(j, StatusCode::kInvalidArgument,
+               "hidden_size is not a multiple of num_attention_heads");
+  j = LlamaJson();
+  j["head_dim"] = 33;
+  expect_error(j, StatusCode::kInvalidArgument, "head_dim must be even");
+  j = LlamaJson();
+  j["dtype"] = "float8";  // the newer spelling of torch_dtype
+  expect_error(j, StatusCode::kUnsupported, "dtype 'float8' is not supported");
+  j = Qwen2Json();
+  j["max_position_embeddings"] = 0;
+  expect_error(j, StatusCode::kInvalidArgument, "'max_position_embeddings' = 0 outside");
+  j = LlamaJson();
+  j["attention_bias"] = "yes";
+  expect_error(j, StatusCode::kInvalidArgument, "'attention_bias'");
+  j = LlamaJson();
+  j.erase("attention_bias");
+  j.erase("mlp_bias");
+  auto plain = ParseHfModelConfig(j);
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_FALSE(plain->qkv_bias || plain->o_bias || plain->mlp_bias);
+  EXPECT_EQ(plain->torch_dtype, "float32");
 }
 
 TEST(GenerationConfigTest, EosIntOrList) {

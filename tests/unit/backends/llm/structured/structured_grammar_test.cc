@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "backends/llm/structured/gbnf_parser.h"
+#include "backends/llm/structured/pattern_syntax.h"
 #include "backends/llm/structured/regex_compiler.h"
 #include "backends/llm/structured/structured_output_spec.h"
 #include "support/structured_test_util.h"
@@ -83,6 +84,79 @@ TEST(StructuredRegexTest, RefusesWhatItCannotCompile) {
   ExpectError(CompileRegex("a{100000}").status(), "repetition count");
   ExpectError(CompileRegex("[z-a]").status(), "out of order");
   ExpectError(CompileRegex("[^\\x00-\\x{10FFFF}]").status(), "bad hexadecimal escape");
+}
+
+// ParseEscape directly: each escape, in both dialects, its code point or class, where *pos
+// ends, and the error for each bad form.
+TEST(StructuredPatternSyntaxTest, EveryEscape) {
+  struct Case {
+    std::string text;  // after the backslash
+    PatternDialect dialect;
+    int64_t cp;  // -1: a class
+    size_t end;
+  };
+  const std::vector<Case> cases = {
+      {"n", PatternDialect::kGbnf, '\n', 1},
+      {"r", PatternDialect::kRegex, '\r', 1},
+      {"t", PatternDialect::kGbnf, '\t', 1},
+      {"f", PatternDialect::kGbnf, '\f', 1},
+      {"v", PatternDialect::kGbnf, '\v', 1},
+      {"0x", PatternDialect::kGbnf, 0, 1},
+      {"x41", PatternDialect::kGbnf, 'A', 3},
+      {"u00e9z", PatternDialect::kRegex, 0xE9, 5},
+      {"u{1F600}", PatternDialect::kGbnf, 0x1F600, 8},
+      {"U0010FFFF", PatternDialect::kGbnf, 0x10FFFF, 9},
+      {"d", PatternDialect::kGbnf, 'd', 1},
+      {"d", PatternDialect::kRegex, -1, 1},
+      {"D", PatternDialect::kRegex, -1, 1},
+      {"w", PatternDialect::kRegex, -1, 1},
+      {"W", PatternDialect::kRegex, -1, 1},
+      {"s", PatternDialect::kRegex, -1, 1},
+      {"S", PatternDialect::kRegex, -1, 1},
+      {".", PatternDialect::kRegex, '.', 1},
+      {"é", PatternDialect::kRegex, 0xE9, 2},
+      {"q", PatternDialect::kGbnf, 'q', 1},
+  };
+  for (const Case& c : cases) {
+    const std::string text = "\\" + c.text;
+    size_t pos = 1;
+    uint32_t cp = 0;
+    CodepointRanges ranges;
+    bool is_class = true;
+    const Status st = ParseEscape(text, &pos, c.dialect, &cp, &ranges, &is_class, "test");
+    ASSERT_TRUE(st.ok()) << c.text << ": " << st.ToString();
+    EXPECT_EQ(is_class, c.cp < 0) << c.text;
+    if (c.cp >= 0) {
+      EXPECT_EQ(cp, static_cast<uint32_t>(c.cp)) << c.text;
+    } else {
+      EXPECT_FALSE(ranges.empty()) << c.text;
+    }
+    EXPECT_EQ(pos, 1 + c.end) << c.text;
+  }
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "test at offset 0: pattern ends with a lone backslash"},
+      {"x4", "bad hexadecimal escape"},
+      {"xg1", "bad hexadecimal escape"},
+      {"u{}", "unterminated \\u{...} escape"},
+      {"u{41", "unterminated \\u{...} escape"},
+      {"u{123456789}", "bad hexadecimal escape"},
+      {"uD800", "escape names no Unicode scalar value"},
+      {"U00110000", "escape names no Unicode scalar value"},
+      {"B", "word boundary \\B is not supported"},
+      {"Z", "anchor \\Z is not supported"},
+      {"k<x>", "backreference \\k is not supported"},
+      {"7", "backreference \\7 is not supported"},
+      {"q", "unknown escape \\q"},
+  };
+  for (const auto& [after, message] : bad) {
+    const std::string text = "\\" + after;
+    size_t pos = 1;
+    uint32_t cp = 0;
+    CodepointRanges ranges;
+    bool is_class = false;
+    ExpectError(ParseEscape(text, &pos, PatternDialect::kRegex, &cp, &ranges, &is_class, "test"),
+                message);
+  }
 }
 
 TEST(StructuredRegexTest, EmptyLanguageIsRefused) {

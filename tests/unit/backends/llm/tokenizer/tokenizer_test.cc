@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -297,6 +298,43 @@ TEST(TokenizerBadFiles, TruncatedMalformedDeepAndHuge) {
   j = nlohmann::json::parse(tj);
   j["model"]["type"] = "Unigram";
   EXPECT_EQ(LoadStatus(j.dump()).code(), StatusCode::kUnsupported);
+  // The BPE model's own fields, one bad value each.
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> bad_model = {
+      {[](nlohmann::json& m) { m["vocab"] = nlohmann::json::array(); },
+       "model.vocab must be an object"},
+      {[](nlohmann::json& m) { m["vocab"]["x"] = "1"; }, "vocab id of 'x' is not an integer"},
+      {[](nlohmann::json& m) { m["vocab"][std::string(1025, 'x')] = 7; }, "exceeds 1024 bytes"},
+      {[](nlohmann::json& m) { m["merges"] = nlohmann::json::object(); },
+       "model.merges must be an array"},
+      {[](nlohmann::json& m) { m["merges"][1] = "he"; }, "merge 1 is not 'a b'"},
+      {[](nlohmann::json& m) { m["merges"][2] = 3; }, "merge 2 is neither 'a b' nor [a, b]"},
+      {[](nlohmann::json& m) {
+         m["merges"][0] = {"zz", "qq"};
+       },
+       "merge 0 uses a token not in"},
+      {[](nlohmann::json& m) { m["unk_token"] = "<nope>"; },
+       "unk_token '<nope>' is not in the vocabulary"},
+  };
+  for (const auto& [mutate, message] : bad_model) {
+    j = nlohmann::json::parse(tj);
+    mutate(j["model"]);
+    ExpectError(LoadStatus(j.dump()), message);
+  }
+  for (const char* option : {"continuing_subword_prefix", "end_of_word_suffix", "dropout"}) {
+    j = nlohmann::json::parse(tj);
+    j["model"][option] =
+        std::string(option) == "dropout" ? nlohmann::json(0.1) : nlohmann::json("##");
+    const Status s = LoadStatus(j.dump());
+    EXPECT_EQ(s.code(), StatusCode::kUnsupported) << option;
+    EXPECT_NE(s.message().find(option), std::string::npos) << s.message();
+  }
+  // A merge written [a, b] is the same merge as "a b".
+  j = nlohmann::json::parse(tj);
+  j["model"]["merges"][1] = {"h", "e"};
+  auto as_pair = Tokenizer::FromJson(j.dump(), "");
+  auto as_text = Tokenizer::FromJson(tj, "");
+  ASSERT_TRUE(as_pair.ok() && as_text.ok()) << as_pair.status().ToString();
+  EXPECT_EQ(*(*as_pair)->Encode("the hen", false), *(*as_text)->Encode("the hen", false));
   // A file over the cap is refused by its size, without reading it; no host path leaks.
   auto missing = Tokenizer::FromFile("/nonexistent/dir/tokenizer.json", "");
   ASSERT_FALSE(missing.ok());
