@@ -2,15 +2,20 @@
 # root with .gpu/ carried: unpacks the binaries to $B, collects results under $R (tarred to
 # $OUT/res.tgz on exit: a call brings back 8 files at most, so one archive), a summary of
 # stdout in $R/summary.txt; el prints the seconds since the start, left those of LIMIT (default
-# 585 s) still to go; T runs a CUDA test binary; pass FILE: a gtest log passed.
+# 585 s) still to go; the fuzz targets of .gpu/fuzzers.txz run on the spare cores meanwhile
+# (bench/gpu_fuzz_background.sh); T runs a CUDA test binary; pass FILE: a gtest log passed.
 set -uo pipefail
 mkdir -p /work && ln -sfn "$PWD" /work/main
+# .gpu/tok.txz: the tokenizer folder packed (tar cJf .gpu/tok.txz -C .gpu tok), 2 MB not 11.
+[ -d .gpu/tok ] || tar xJf .gpu/tok.txz -C .gpu
 G=/tmp/g; R=/tmp/res; W=/tmp/w; mkdir -p $G $R $W && tar xJf .gpu/gpu-binaries.txz -C $G; B=$G/bin
 export PYTHONUNBUFFERED=1
-trap 'tar czf "$OUT/res.tgz" -C $R .' EXIT
+trap 'fuzz_collect; tar czf "$OUT/res.tgz" -C $R .' EXIT
 exec > >(tee $R/summary.txt) 2>&1
 t0=$(date +%s); el() { echo "[$(( $(date +%s) - t0 )) s]"; }
 left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
 T=tests/gpu/run_on_gpu.sh
 pass() { grep -q "^\[  PASSED  \]" "$1" && ! grep -q "^\[  FAILED  \]" "$1"; }
 nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.max.sm,clocks.max.mem --format=csv | tee $R/gpu.txt
+source bench/gpu_fuzz_background.sh
+fuzz_bg

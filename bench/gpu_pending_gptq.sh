@@ -4,7 +4,8 @@
 # run (defaults, then SLUICE_CUDA_GPTQ_PARTIALS=1), then through the server: Int4's batch-1
 # step profile, the A/B of the partials switch at batch 1, Int4 at 1 / 32 / 64 / 256 streams
 # and a 2,000-token TTFT; then Int8 at 1 and 32 streams. Each step given what is left of
-# LIMIT (default 585 s). Results in $OUT/res.tgz.
+# LIMIT (default 585 s); PRE_FILTER: a gtest filter of CUDA tests to run first. Results in
+# $OUT/res.tgz.
 source bench/gpu_call_setup.sh
 m=$W/int4/repo/qwen7b/1/model
 m8=$W/int8/repo/qwen7b/1/model
@@ -12,6 +13,10 @@ m8=$W/int8/repo/qwen7b/1/model
   python3 bench/make_qwen2_7b_gptq_random.py $m8 .gpu/tok --bits 8 > $R/int8_write.txt 2>&1 && touch $m8/.complete ) &
 writer=$!
 python3 bench/copy_bandwidth.py 2>&1 | tee $R/bandwidth.txt | head -1
+if [ -n "${PRE_FILTER:-}" ]; then  # tests to run first (a diagnosis of the day)
+  timeout 90 $T $B/cuda_kernels_test --gtest_filter="$PRE_FILTER" > $R/tests_pre.txt 2>&1
+  echo "tests $PRE_FILTER rc=$? $(el)"; grep -E "result|FAILED|Failure|Expected|Which is" $R/tests_pre.txt | head -24
+fi
 timeout 90 $T $B/cuda_kernels_test --gtest_filter='CudaGptq*' > $R/tests_gptq.txt 2>&1
 echo "gptq tests rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_gptq.txt | head -6
 SLUICE_CUDA_GPTQ_PARTIALS=1 timeout 90 $T $B/cuda_kernels_test --gtest_filter='CudaGptq*' > $R/tests_gptq_partials.txt 2>&1

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/llm/backend/llm_request.h"
+#include "backends/llm/chat_template/chat_template.h"
 #include "backends/llm/tokenizer/tokenizer.h"
 #include "core/repository_model_config.h"
 #include "frontend/openai/openai_request.h"
@@ -28,13 +29,54 @@ TEST(FuzzRegression, TokenizerFieldsOfTheWrongTypeAreAnErrorNotACrash) {
     auto t = llm::Tokenizer::FromJson(text, "");
     ASSERT_FALSE(t.ok()) << text;
     EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << t.status().ToString();
-    EXPECT_NE(t.status().message().find("tokenizer.json"), std::string::npos) << t.status().ToString();
+    EXPECT_NE(t.status().message().find("tokenizer.json"), std::string::npos)
+        << t.status().ToString();
+  }
+}
+
+// tokenizer_json_fuzzer (session 14, on the GPU machine's spare cores): a Strip decoder's
+// "start" of 2.2e108 went through json::value<int64_t>, a float-to-integer conversion out of
+// range (undefined; UBSan stopped the fuzzer, and in this test's sanitizer build).
+TEST(FuzzRegression, StripDecoderBoundsMustBeIntegersNotHugeFloats) {
+  for (const char* bounds : {R"("start": 2.22222e108, "stop": 0)", R"("start": 0, "stop": -1e300)",
+                             R"("start": 1.5, "stop": 0)", R"("start": 0, "stop": 1025)"}) {
+    const std::string text =
+        std::string(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+        "decoder": {"type": "Sequence", "decoders": [{"type": "Strip", "content": " ", )") +
+        bounds + "}]}}";
+    auto t = llm::Tokenizer::FromJson(text, "");
+    ASSERT_FALSE(t.ok()) << bounds;
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument) << t.status().ToString();
+    EXPECT_NE(t.status().message().find("must be an integer in [0, 1024]"), std::string::npos)
+        << t.status().ToString();
+  }
+  auto fine =
+      llm::Tokenizer::FromJson(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+      "decoder": {"type": "Strip", "content": " ", "start": 1, "stop": 0}})",
+                               "");
+  EXPECT_TRUE(fine.ok()) << fine.status().ToString();
+}
+
+// chat_template_fuzzer (session 14): {% set ns.count = ns %} made a namespace hold itself, a
+// reference cycle that was never freed (LeakSanitizer, in this test's sanitizer build too).
+// The render still works as Jinja's does; each namespace the render wrote is cleared at its end.
+TEST(FuzzRegression, NamespaceHoldingItselfRendersAndIsFreed) {
+  auto t = llm::ChatTemplate::Parse(
+      "{% set ns = namespace(n=1) %}{% set other = namespace(back=[ns]) %}"
+      "{% set ns.me = ns %}{% set ns.ring = {'o': other} %}{% set other.ns = ns %}"
+      "{{ ns.me.me.n }}-{{ ns.ring.o.back[0].n }}-{{ other.ns.me.n }}");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  for (int i = 0; i < 3; ++i) {
+    auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    EXPECT_EQ(*out, "1-1-1");
   }
 }
 
 TEST(FuzzRegression, OpenAiSeedPast2To53ReachesTheBackendExactly) {
   const int64_t seed = 14653727607370938;  // the fuzzer's: > 9e15
-  auto body = nlohmann::json::parse(R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2})");
+  auto body = nlohmann::json::parse(
+      R"({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 2})");
   body["seed"] = seed;
   auto parsed = openai::ParseOpenAIRequest(body, /*chat=*/true);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString();
@@ -65,19 +107,23 @@ TEST(FuzzRegression, SamplingIntegersAreExactAndBounded) {
 // normalized, then failed to render as JSON (Internal, a 500 from /v2/models/{m}/config) and
 // made gRPC's responses unparsable. Strings are checked at parse time now.
 TEST(FuzzRegression, ModelConfigWithInvalidUtf8IsRefusedAtParse) {
-  const std::string text = "backend: \"identity\"\ninput [ { name: \"in\xff\" data_type: TYPE_FP32 dims: [ 1 ] } ]\n";
+  const std::string text =
+      "backend: \"identity\"\ninput [ { name: \"in\xff\" data_type: TYPE_FP32 dims: [ 1 ] } ]\n";
   auto parsed = core::ParseModelConfigText(text);
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(parsed.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(parsed.status().message().find("input[0].name is not valid UTF-8"), std::string::npos)
       << parsed.status().message();
 
-  auto nested = core::ParseModelConfigText("parameters { key: \"k\" value { string_value: \"\xc3\" } }");
+  auto nested =
+      core::ParseModelConfigText("parameters { key: \"k\" value { string_value: \"\xc3\" } }");
   ASSERT_FALSE(nested.ok());
   EXPECT_NE(nested.status().message().find("string_value is not valid UTF-8"), std::string::npos)
       << nested.status().message();
 
-  auto valid = core::ParseModelConfigText("input [ { name: \"\xc3\xbc" "ber\" data_type: TYPE_FP32 dims: [ 1 ] } ]");
+  auto valid = core::ParseModelConfigText(
+      "input [ { name: \"\xc3\xbc"
+      "ber\" data_type: TYPE_FP32 dims: [ 1 ] } ]");
   ASSERT_TRUE(valid.ok()) << valid.status().ToString();
   ASSERT_TRUE(core::NormalizeModelConfig("m", *valid).ok());
   EXPECT_TRUE(core::ModelConfigToJson(*valid).ok());

@@ -1,5 +1,6 @@
 #include "backends/llm/chat_template/jinja_interpreter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -14,6 +15,15 @@ class Renderer {
     frames_.emplace_back();
     for (const auto& [k, v] : vars) frames_[0].vars[k] = v;
   }
+  // A namespace is shared and mutable, so a template can make it hold itself, directly or
+  // through a list or dict ({% set ns.me = ns %}), which reference counts never free. Only a
+  // written namespace can close such a cycle, and nothing of a render outlives it: clearing
+  // every namespace it wrote breaks them all.
+  ~Renderer() {
+    for (const Value& ns : written_namespaces_) ns.mutable_namespace().clear();
+  }
+  Renderer(const Renderer&) = delete;
+  Renderer& operator=(const Renderer&) = delete;
 
   Result<std::string> Run(const Body& body) {
     RETURN_IF_ERROR(ExecBody(body));
@@ -91,6 +101,10 @@ class Renderer {
                                    s.targets[0] + "' is not a namespace");
           }
           auto& d = ns.mutable_namespace();
+          if (std::none_of(written_namespaces_.begin(), written_namespaces_.end(),
+                           [&](const Value& w) { return &w.mutable_namespace() == &d; })) {
+            written_namespaces_.push_back(ns);
+          }
           for (auto& [k, x] : d) {
             if (k == s.target_attr) {
               x = std::move(v);
@@ -536,6 +550,7 @@ class Renderer {
 
   const RenderLimits limits_;
   std::vector<Frame> frames_;
+  std::vector<Value> written_namespaces_;  // cleared by the destructor
   std::string out_;
   uint64_t steps_ = 0;
   int call_depth_ = 0;

@@ -1,6 +1,7 @@
 #include "backends/llm/tokenizer/decoder.h"
 
 #include "backends/llm/tokenizer/byte_level.h"
+#include "common/json_fields.h"
 
 namespace sluice::llm {
 namespace {
@@ -84,10 +85,16 @@ Status Decoder::Add(const nlohmann::json& j, int depth) {
   } else if (type == "Strip") {
     s.kind = Kind::kStrip;
     s.a = j.value("content", std::string(" "));
-    const auto start = j.value("start", int64_t{0}), stop = j.value("stop", int64_t{0});
-    if (start < 0 || stop < 0 || start > 1024 || stop > 1024 || s.a.empty()) {
-      return InvalidArgument("decoder Strip: bad content/start/stop");
+    // A JSON integer (json::value would cast a float such as 2e108 to int64: undefined).
+    int64_t start = 0, stop = 0;
+    for (auto [key, out] : {std::pair{"start", &start}, std::pair{"stop", &stop}}) {
+      if (j.contains(key) && !json_fields::IntegerIn(j[key], 0, 1024)) {
+        return InvalidArgument(std::string("decoder Strip: '") + key +
+                               "' must be an integer in [0, 1024]");
+      }
+      if (j.contains(key)) *out = j[key].get<int64_t>();
     }
+    if (s.a.empty()) return InvalidArgument("decoder Strip: 'content' must not be empty");
     s.start = static_cast<size_t>(start);
     s.stop = static_cast<size_t>(stop);
   } else {
