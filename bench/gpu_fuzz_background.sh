@@ -9,7 +9,7 @@
 # Needs $G/lib (the packed shared libraries the fuzzers share with the server) and the tree's
 # fuzz/ (dictionaries, seeds, the fixture tokenizers and templates the targets read).
 fuzz_bg() {
-  [ -f .gpu/fuzzers.txz ] || { echo "fuzz: no .gpu/fuzzers.txz"; return 0; }
+  [ -f .gpu/fuzzers.txz ] && [ "${FUZZ_WORKERS:-}" != none ] || { echo "fuzz: none"; return 0; }
   local fz=/tmp/fz secs=$(( ${LIMIT:-585} - ($(date +%s) - t0) - ${FUZZ_MARGIN:-25} ))
   mkdir -p $fz $R/fuzz && tar xJf .gpu/fuzzers.txz -C $fz
   local spec t n i d dict
@@ -38,3 +38,6 @@ fuzz_collect() {
       "last: $(grep -hE '^#[0-9]+' $R/fuzz/$t/log.1 | tail -1 | cut -c1-100)"
   done | tee $R/fuzz/summary.txt
 }
+# Stop and restart the fuzzers around a timing that must not share the CPU with them.
+fuzz_pause() { pkill -STOP -f '/tmp/fz/.*_fuzzer' 2>/dev/null || true; }
+fuzz_resume() { pkill -CONT -f '/tmp/fz/.*_fuzzer' 2>/dev/null || true; }

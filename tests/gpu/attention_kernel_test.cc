@@ -648,8 +648,8 @@ TEST(AttentionKernelTest, TensorCorePrefillAtTheLlama3FixtureShapeIsBf16Accurate
     std::printf(
         "[ result   ] sharpness %g: worst relative error, tensor cores %.3g, CUDA cores %.3g\n",
         sharpness, tc, cc);
-    EXPECT_LE(tc, 4e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
-    EXPECT_LE(cc, 4e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
+    EXPECT_LE(tc, 5e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
+    EXPECT_LE(cc, 5e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
   }
 }
 

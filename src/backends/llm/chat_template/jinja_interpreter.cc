@@ -1,6 +1,5 @@
 #include "backends/llm/chat_template/jinja_interpreter.h"
 
-#include <algorithm>
 #include <cmath>
 #include <unordered_map>
 
@@ -15,15 +14,6 @@ class Renderer {
     frames_.emplace_back();
     for (const auto& [k, v] : vars) frames_[0].vars[k] = v;
   }
-  // A namespace is shared and mutable, so a template can make it hold itself, directly or
-  // through a list or dict ({% set ns.me = ns %}), which reference counts never free. Only a
-  // written namespace can close such a cycle, and nothing of a render outlives it: clearing
-  // every namespace it wrote breaks them all.
-  ~Renderer() {
-    for (const Value& ns : written_namespaces_) ns.mutable_namespace().clear();
-  }
-  Renderer(const Renderer&) = delete;
-  Renderer& operator=(const Renderer&) = delete;
 
   Result<std::string> Run(const Body& body) {
     RETURN_IF_ERROR(ExecBody(body));
@@ -101,9 +91,12 @@ class Renderer {
                                    s.targets[0] + "' is not a namespace");
           }
           auto& d = ns.mutable_namespace();
-          if (std::none_of(written_namespaces_.begin(), written_namespaces_.end(),
-                           [&](const Value& w) { return &w.mutable_namespace() == &d; })) {
-            written_namespaces_.push_back(ns);
+          // A namespace that held itself ({% set ns.me = ns %}, or through a list or dict)
+          // would be a cycle: never freed, and endless to print or compare.
+          if (v.Reaches(&d)) {
+            return InvalidArgument("chat template line " + std::to_string(s.line) + ": '" +
+                                   s.targets[0] + "." + s.target_attr +
+                                   "' cannot hold the namespace itself");
           }
           for (auto& [k, x] : d) {
             if (k == s.target_attr) {
@@ -550,7 +543,6 @@ class Renderer {
 
   const RenderLimits limits_;
   std::vector<Frame> frames_;
-  std::vector<Value> written_namespaces_;  // cleared by the destructor
   std::string out_;
   uint64_t steps_ = 0;
   int call_depth_ = 0;

@@ -259,6 +259,24 @@ Status Value::ToJson(std::string* out, int indent, int depth) const {
   return Status::Ok();
 }
 
+bool Value::Reaches(const Dict* ns) const {
+  if (kind_ == Kind::kNamespace) {
+    if (ns_.get() == ns) return true;
+  } else if ((kind_ != Kind::kList && kind_ != Kind::kDict) || !holds_namespace_) {
+    return false;  // JSON data, strings, numbers: no namespace inside
+  }
+  if (kind_ == Kind::kList) {
+    for (const Value& e : *l_) {
+      if (e.Reaches(ns)) return true;
+    }
+    return false;
+  }
+  for (const auto& e : dict()) {
+    if (e.second.Reaches(ns)) return true;
+  }
+  return false;
+}
+
 bool Value::Equals(const Value& o) const {
   if (is_number() && o.is_number()) {
     if (kind_ == Kind::kInt && o.kind_ == Kind::kInt) return i_ == o.i_;

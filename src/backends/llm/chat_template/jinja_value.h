@@ -68,12 +68,15 @@ class Value {
   static Value MakeList(List l) {
     Value v;
     v.kind_ = Kind::kList;
+    for (const Value& e : l) v.holds_namespace_ |= e.is_namespace() || e.holds_namespace_;
     v.l_ = std::make_shared<const List>(std::move(l));
     return v;
   }
   static Value MakeDict(Dict d) {
     Value v;
     v.kind_ = Kind::kDict;
+    for (const auto& e : d)
+      v.holds_namespace_ |= e.second.is_namespace() || e.second.holds_namespace_;
     v.d_ = std::make_shared<const Dict>(std::move(d));
     return v;
   }
@@ -126,6 +129,10 @@ class Value {
   Status ToJson(std::string* out, int indent, int depth = 0) const;
   // Python ==.
   bool Equals(const Value& o) const;
+  // Whether this value is, or holds at any depth, the namespace whose entries are `ns`. The
+  // interpreter refuses to store a value in a namespace it reaches, so values never form a
+  // cycle (which every recursive walk, Repr, ToJson, Equals, would follow for ever).
+  bool Reaches(const Dict* ns) const;
   std::string_view TypeName() const;
 
  private:
@@ -135,7 +142,8 @@ class Value {
   std::shared_ptr<const std::string> s_;
   std::shared_ptr<const List> l_;
   std::shared_ptr<const Dict> d_;
-  std::shared_ptr<Dict> ns_;  // shared on purpose: a namespace is mutated through any copy
+  std::shared_ptr<Dict> ns_;      // shared on purpose: a namespace is mutated through any copy
+  bool holds_namespace_ = false;  // a list or dict with a namespace inside (Reaches' shortcut)
   const MacroDef* macro_ = nullptr;
 };
 

@@ -230,7 +230,12 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
   if (jobs.empty()) return tasks;
   const size_t words = (static_cast<size_t>(limits_.vocab_size) + 63) / 64;
   grammar_masks_.resize(row);
-  for (const auto& [r, s] : jobs) grammar_masks_[r].assign(words, 0);
+  // Sized here, before the rows point at them; zeroed once: FillMask rewrites a row's
+  // vocabulary words whole, and the words past them (a tokenizer smaller than the model's
+  // rows) stay banned.
+  for (const auto& [r, s] : jobs) {
+    if (grammar_masks_[r].size() != words) grammar_masks_[r].assign(words, 0);
+  }
   // Rows a thread: at least 8, so that a few constrained rows cost one thread's start.
   const size_t threads = std::min<size_t>(4, (jobs.size() + 7) / 8);
   const size_t per = (jobs.size() + threads - 1) / threads;
@@ -240,7 +245,6 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
     tasks.push_back(std::async(std::launch::async, [this, shared, begin, end] {
       for (size_t j = begin; j < end; ++j) {
         const auto& [r, s] = (*shared)[j];
-        // The tokenizer may have fewer tokens than the model's rows: the rest stay banned.
         s->grammar->FillMask(std::span<uint64_t>(grammar_masks_[r])
                                  .first(s->grammar->grammar().vocabulary().mask_words()));
       }

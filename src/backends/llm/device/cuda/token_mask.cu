@@ -10,23 +10,21 @@
 namespace sluice::llm::cuda {
 namespace {
 
-// One block per logits row; a thread per mask word at a time, each word covering 64 tokens
-// (the mask is 1/32 of the row's bytes, read once).
+// A thread per token, blocks of kTokens consecutive tokens of one row (blockIdx.y): a warp
+// reads one mask word (the same address for its 32 lanes) and writes -inf to its banned
+// tokens, neighbours writing neighbours (coalesced). Rows without a mask return at once.
+constexpr int kTokens = 256;
 __global__ void ApplyTokenMasksKernel(float* __restrict__ logits, int32_t vocab,
                                       const int32_t* __restrict__ mask_of_row,
                                       const uint64_t* __restrict__ masks, int32_t words) {
-  const int32_t m = mask_of_row[blockIdx.x];
+  const int32_t m = mask_of_row[blockIdx.y];
   if (m < 0) return;  // an unconstrained row
-  float* row = logits + static_cast<int64_t>(blockIdx.x) * vocab;
-  const uint64_t* mask = masks + static_cast<int64_t>(m) * words;
-  const int32_t row_words = (vocab + 63) / 64;
-  for (int32_t w = threadIdx.x; w < row_words; w += blockDim.x) {
-    const uint64_t bits = w < words ? mask[w] : 0;
-    if (bits == ~uint64_t{0}) continue;
-    const int32_t end = min(64, vocab - w * 64);
-    for (int32_t b = 0; b < end; ++b) {
-      if (!((bits >> b) & 1)) row[w * 64 + b] = -INFINITY;
-    }
+  const int32_t token = static_cast<int32_t>(blockIdx.x) * kTokens + static_cast<int32_t>(threadIdx.x);
+  if (token >= vocab) return;
+  const int32_t w = token >> 6;
+  const uint64_t bits = w < words ? __ldg(masks + static_cast<int64_t>(m) * words + w) : 0;
+  if (!((bits >> (token & 63)) & 1)) {
+    logits[static_cast<int64_t>(blockIdx.y) * vocab + token] = -INFINITY;
   }
 }
 
@@ -35,7 +33,8 @@ __global__ void ApplyTokenMasksKernel(float* __restrict__ logits, int32_t vocab,
 void ApplyTokenMasks(float* logits, int32_t num_rows, int32_t vocab, const int32_t* mask_of_row,
                      const uint64_t* masks, int32_t words, cudaStream_t stream) {
   if (num_rows <= 0 || vocab <= 0) return;
-  ApplyTokenMasksKernel<<<num_rows, 256, 0, stream>>>(logits, vocab, mask_of_row, masks, words);
+  const dim3 grid((vocab + kTokens - 1) / kTokens, num_rows);
+  ApplyTokenMasksKernel<<<grid, kTokens, 0, stream>>>(logits, vocab, mask_of_row, masks, words);
 }
 
 }  // namespace sluice::llm::cuda
