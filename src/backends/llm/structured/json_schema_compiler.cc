@@ -460,7 +460,7 @@ class SchemaCompiler {
       if (!p.is_object()) return Bad(path, "'properties' must be an object");
       for (const auto& [k, v] : p.items()) {
         ASSIGN_OR_RETURN(int32_t e, SubSchema(v, path + "/properties/" + k, depth));
-        m.properties.push_back({json(k).dump(), e, required.count(k) != 0});
+        m.properties.push_back({json(k).dump(), k, e, required.count(k) != 0});
       }
     }
     for (const std::string& r : required) {

@@ -7,11 +7,12 @@
 // (always present), optional properties (may be left out), `additionalProperties` (false,
 // true or a schema; absent means false beside `properties`, as xgrammar's strict mode and
 // OpenAI's strict mode read it, and any value for an object that declares no properties;
-// extra keys follow the declared ones and may repeat them), `minProperties` (where no
-// repeated key can fake the count: without additional properties, or at most 1 or the
-// required ones) and `maxProperties`, `enum` and `const` (any JSON values; beside `type`
-// only the values of that type), `items`, `prefixItems`, `minItems`/`maxItems`,
-// `uniqueItems` (false, or true where the array holds at most one item), `$ref` to `#`,
+// extra keys follow the declared ones and are none of them: json_string_except.h),
+// `minProperties` (where no repeated key can fake the count: without additional properties,
+// or at most 1 more than the required ones) and `maxProperties`, `enum` and `const` (any JSON
+// values; beside `type` only the values of that type), `items`, `prefixItems`,
+// `minItems`/`maxItems`, `uniqueItems` (false, or true where the array holds at most one item),
+// `$ref` to `#`,
 // `#/$defs/...` and `#/definitions/...` (recursion included), `anyOf`/`oneOf` (oneOf read as
 // anyOf), `allOf` of one schema, `minLength`/`maxLength`, `pattern`, `format` (date, time,
 // date-time, uuid, email), `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`

@@ -59,6 +59,37 @@ TEST(StructuredJsonSchemaTest, AdditionalProperties) {
          {R"({"b":null})"}});
 }
 
+// Regression (issue 22): an additional member repeated a declared key, {"a":1,"a":"x"},
+// which every parser reads as {"a":"x"}.
+TEST(StructuredJsonSchemaTest, AdditionalKeysAreNoneOfTheDeclaredOnes) {
+  Check(
+      {R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"string"}})",
+       {R"({"a":1,"b":"x"})", R"({"a":1,"ab":"x"})", R"({"a":1,"":"x"})", R"({"A":"x"})",
+        R"({"a":1,"b":"x","b":"y"})"},
+       // No escape spells a printable character ("\u0061" is refused as any string is).
+       {R"({"a":1,"a":"x"})", R"({"a":"x"})", R"({"a":1,"b":"x","a":"y"})",
+        R"({"a":1,"\u0061":"x"})"}});
+  Check({R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":true})",
+         {R"({"a":1,"b":2})"},
+         {R"({"a":1,"a":2})", R"({"a":1,"a":null})"}});
+  // Keys that share prefixes, the empty key, non-ASCII and escaped characters: compared
+  // decoded, whichever spelling of a control character the string uses.
+  Check({R"({"properties":{"ab":{"type":"null"},"abc":{"type":"null"},"":{"type":"null"},)"
+         R"("\u00e9\ud83d\ude42":{"type":"null"},"q\"\\":{"type":"null"},"t\n":{"type":"null"}},)"
+         R"("additionalProperties":{"type":"integer"}})",
+         {R"({"a":1})", R"({"abd":1})", R"({"abcd":1})", R"({"b":1})", "{\"\xC3\xA9\":1}",
+          "{\"\xC3\xA9\xF0\x9F\x99\x82!\":1}", R"({"q\"":1})", R"({"q\"\\\\":1})", R"({"t\t":1})",
+          R"({"t":1})", R"({"t\n\n":1})", R"({"t\u000b":1})"},
+         {R"({"ab":1})", R"({"abc":1})", R"({"":1})", "{\"\xC3\xA9\xF0\x9F\x99\x82\":1}",
+          R"({"q\"\\":1})", R"({"t\n":1})", R"({"t\u000a":1})", R"({"t\u000A":1})"}});
+  // Two additional members may repeat each other's key (counted once): the minimum stays
+  // within one more than the required properties.
+  Check({R"({"properties":{"a":{"type":"null"}},"required":["a"],"additionalProperties":true,
+             "minProperties":2})",
+         {R"({"a":null,"x":1})", R"({"a":null,"x":1,"x":2})"},
+         {R"({"a":null})", R"({"a":null,"a":null})"}});
+}
+
 TEST(StructuredJsonSchemaTest, StringsNumbersEnumsConsts) {
   Check({R"({"type":"string"})",
          {R"("")", R"("a\"b\\c\u001F\u007f\n")", "\"é🙂\""},
@@ -206,8 +237,12 @@ TEST(StructuredJsonSchemaTest, CountsAndValuesThatCannotBeExactAreRefused) {
   ExpectError(R"({"properties":{"a":{"type":"null"}},"minProperties":2})",
               "at #: 'minProperties' 2 exceeds the properties the object may hold");
   ExpectError(R"({"type":"object","minProperties":2})",
-              "at #: 'minProperties' 2 beside additional properties is not supported (a repeated "
-              "key counts once)");
+              "at #: 'minProperties' 2 beside additional properties is not supported (two "
+              "additional members may repeat a key, which counts once); at most 1 more than the 0 "
+              "required properties");
+  ExpectError(R"({"properties":{"a":{"type":"null"}},"required":["a"],"additionalProperties":true,
+                  "minProperties":3})",
+              "at #: 'minProperties' 3 beside additional properties is not supported");
   ExpectError(R"({"type":"object","minProperties":3,"maxProperties":2})",
               "'maxProperties' is below 'minProperties'");
   ExpectError(R"({"type":"object","maxProperties":-1})",
