@@ -231,6 +231,56 @@ TEST(StructuredJsonSchemaTest, ConstAndEnumOfAnyValues) {
   Check({R"({"const":{"a":1,"b":2},"enum":[{"b":2,"a":1.0},3]})", {R"({"b":2,"a":1.0})"}, {"3"}});
 }
 
+// Regression (issue 22): an integer beyond uint64 in const or enum was written as a double
+// (1.2345678901234568e+29), which no validator equates with the schema's integer.
+TEST(StructuredJsonSchemaTest, BigIntegersInConstAndEnumKeepTheirDigits) {
+  Check({R"({"enum":[123456789012345678901234567890,-98765432109876543210987654321,7]})",
+         {"123456789012345678901234567890", "-98765432109876543210987654321", "7"},
+         {"1.2345678901234568e+29", "123456789012345678901234567891", "1.2345678901234568e29"}});
+  Check({R"({"const":{"n":[18446744073709551616]}})",
+         {R"({"n":[18446744073709551616]})"},
+         {R"({"n":[1.8446744073709552e+19]})", R"({"n":[18446744073709551615]})"}});
+  // An integer, whatever its size; equal to a double only where the double is exactly it.
+  Check({R"({"type":"integer","enum":[123456789012345678901234567890,"x"]})",
+         {"123456789012345678901234567890"},
+         {R"("x")"}});
+  Check({R"({"const":100000000000000000000,"enum":[1e20,100000000000000000000,1e21]})",
+         {"1e+20", "100000000000000000000"},
+         {"1e+21"}});
+  ExpectError(R"({"const":123456789012345678901234567890,"enum":[123456789012345678901234567891]})",
+              "at #: 'const' is not in 'enum'");
+  // Elsewhere: exact bounds on integers, refusals naming the keyword.
+  Check({R"({"type":"integer","minimum":123456789012345678901234567890})",
+         {"123456789012345678901234567890", "123456789012345678901234567891"},
+         {"123456789012345678901234567889", "0"}});
+  ExpectError(R"({"properties":{"x":{"type":"number","maximum":123456789012345678901234567890}}})",
+              "at #/properties/x: 'maximum' 123456789012345678901234567890 on type 'number' is "
+              "not supported");
+  ExpectError(R"({"type":"integer","multipleOf":123456789012345678901234567890})",
+              "at #: 'multipleOf' 123456789012345678901234567890 is not supported");
+  ExpectError(R"({"type":"string","maxLength":123456789012345678901234567890})",
+              "at #: 'maxLength' above 10000 is not supported");
+}
+
+// OpenAPI's nullable beside enum or const (OpenAI's and vLLM's clients send it): null only
+// where the values list it, as OpenAPI 3.0.3 reads it; llguidance and xgrammar ignore
+// nullable.
+TEST(StructuredJsonSchemaTest, NullableBesideEnumAdmitsOnlyListedNull) {
+  Check({R"({"enum":["a","b"],"nullable":true})", {R"("a")", R"("b")"}, {"null"}});
+  Check({R"({"type":"string","enum":["a","b"],"nullable":true})", {R"("a")"}, {"null"}});
+  Check({R"({"const":"a","nullable":true})", {R"("a")"}, {"null"}});
+  // The enum's null is of the types nullable extends.
+  Check({R"({"type":"string","enum":["a",null,1],"nullable":true})", {R"("a")", "null"}, {"1"}});
+  Check({R"({"type":"string","enum":["a",null]})", {R"("a")"}, {"null"}});
+  // Beside a type or anyOf, nullable adds null.
+  Check({R"({"type":"string","nullable":true})", {R"("a")", "null"}, {"1"}});
+  Check({R"({"anyOf":[{"type":"integer"}],"nullable":true})", {"1", "null"}, {R"("1")"}});
+  Check({R"({"enum":["a"],"nullable":false})", {R"("a")"}, {"null"}});
+  ExpectError(R"({"enum":["a"],"nullable":"yes"})", "at #: 'nullable' must be a boolean");
+  ExpectError(R"({"type":"integer","enum":["a"],"nullable":true})",
+              "at #: no value of 'enum' has the schema's 'type'");
+}
+
 TEST(StructuredJsonSchemaTest, CountsAndValuesThatCannotBeExactAreRefused) {
   ExpectError(R"({"properties":{"a":{"type":"null"}},"required":["a"],"maxProperties":0})",
               "at #: 'maxProperties' 0 is below the 1 required properties");
