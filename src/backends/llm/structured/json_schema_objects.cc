@@ -51,9 +51,13 @@ Result<int32_t> AddObject(const ObjectMembers& unchecked, const JsonRules& rules
   if (m.additional >= 0) {
     std::vector<std::string> declared;
     for (const ObjectMembers::Property& p : m.properties) declared.push_back(p.name);
-    const int32_t key = g.NewRule("additional_key");
-    g.SetRule(key, AddStringExcept(g, rules, declared));
-    member = g.Seq({g.Ref(key), g.Literal(":"), m.additional});
+    int32_t key = g.Ref(rules.string);
+    if (!declared.empty()) {
+      const int32_t rule = g.NewRule("additional_key");
+      g.SetRule(rule, AddStringExcept(g, rules, declared));
+      key = g.Ref(rule);
+    }
+    member = g.Seq({key, g.Literal(":"), m.additional});
   }
   for (int32_t c = 0; c <= std::min(n, cap); ++c) {
     // Additional members: enough to reach the minimum, at most up to the maximum.

@@ -106,8 +106,8 @@ class OtherChar {
 
 int32_t AddStringExcept(Grammar& g, const JsonRules& rules,
                         const std::vector<std::string>& excluded) {
-  const int32_t quote = g.Literal("\"");
   if (excluded.empty()) return g.Ref(rules.string);
+  const int32_t quote = g.Literal("\"");
   const std::vector<TrieNode> trie = BuildTrie(excluded);
   OtherChar other(g, rules);
   // Past a character no excluded string has there: any string's rest.
