@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "common/json_fields.h"
+#include "common/json_numerals.h"
 
 namespace sluice::llm_contract {
 namespace {
@@ -32,11 +34,16 @@ bool In(const std::string_view (&names)[N], std::string_view key) {
   return std::find(std::begin(names), std::end(names), key) != std::end(names);
 }
 
-// Compact JSON, members in the order `v` holds them; invalid UTF-8 (which the parsers refuse
-// anyway) replaced, never a throw.
+// Compact JSON, members in the order `v` holds them, big integers as written where `v` kept
+// them (json_numerals.h); invalid UTF-8 (which the parsers refuse anyway) replaced, never a
+// throw.
 template <typename Json>
 std::string Dump(const Json& v) {
-  return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if constexpr (std::is_same_v<Json, nlohmann::ordered_json>) {
+    return DumpKeepingNumerals(v);
+  } else {
+    return v.dump(-1, ' ', false, Json::error_handler_t::replace);
+  }
 }
 
 // `key` is there and not null.

@@ -374,3 +374,84 @@ def test_numbers_agree_with_llguidance_one_by_one():
             failures.append(f"{schema}: {text!r} prefix, whole number: Sluice {got}, llguidance {want}")
     assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures[:40])
     print(f"{sum(len(j['documents']) for j in jobs)} numerals, {excused} where llguidance's numbers are narrower")
+
+
+
+# Objects whose additional members stand beside declared properties: an additional key is
+# none of the declared ones (issue 22: {"a":1,"a":"x"} was admitted, which every parser reads
+# as {"a":"x"}). Keys near the declared ones (prefixes, extensions, neighbours, every spelling
+# of a control character), once or twice after a declared member, are compared with
+# llguidance's one by one. llguidance compares spelled keys, so it admits "t\u000a" as an
+# additional key where "t\n" is declared, which a parser reads as the declared one: there Sluice
+# must refuse.
+ADDITIONAL = [  # the schema, a declared member to begin with, an additional value
+    ({"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
+     '"a":1', '"v"'),
+    ({"type": "object", "properties": {"ab": {"type": "null"}, "abc": {"type": "null"}, "": {"type": "null"},
+                                       "é🙂": {"type": "null"}, "q\"\\": {"type": "null"}, "t\n": {"type": "null"},
+                                       "u\x1f": {"type": "null"}},
+      "required": ["ab"], "additionalProperties": {"type": "integer"}},
+     '"ab":null', "1"),
+    ({"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+      "required": ["id"], "additionalProperties": True},
+     '"id":1', "true"),
+]
+
+
+def key_spellings(key: str) -> list[str]:
+    """`key` as JSON string bodies in Sluice's string policy: a control character as its short escape
+    (where it has one) or \\u00XX in either case."""
+    out = [""]
+    for ch in key:
+        forms = [json.dumps(ch, ensure_ascii=False)[1:-1]]
+        if ord(ch) < 0x20:
+            forms += [f"\\u{ord(ch):04x}", f"\\u{ord(ch):04X}"]
+        out = [o + f for o in out for f in dict.fromkeys(forms)]
+    return out
+
+
+def additional_documents(declared: list[str], first: str, value: str) -> list[str]:
+    near = {"", "zz", "a", "b", "A"}
+    for k in declared:
+        near |= {k, k + "x", k + "\n", "x" + k}
+        near |= {k[:i] for i in range(len(k))}
+        near |= {k[:i] + "?" + k[i + 1:] for i in range(len(k))}
+    docs = []
+    for key in sorted(near):
+        for spelled in key_spellings(key):
+            member = f'"{spelled}":{value}'
+            docs += [f"{{{first},{member}}}", f"{{{first},{member},{member}}}"]
+    return docs
+
+
+def test_additional_keys_agree_with_llguidance_one_by_one():
+    assert TOOL.exists(), f"{TOOL} is missing: build first"
+    ltok = llguidance.LLTokenizer(llguidance.TokenizerWrapper(ByteTokens()))
+    jobs = [{"kind": "json_schema", "text": json.dumps(s), "documents": additional_documents(list(s["properties"]), f, v)}
+            for s, f, v in ADDITIONAL]
+    proc = subprocess.run([str(TOOL), "--tokenizer", qwen_dir()], input="\n".join(json.dumps(j) for j in jobs),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    failures, counts = [], {"admitted": 0, "refused": 0, "llguidance's invalid ones": 0}
+    for (schema, _, _), job, line in zip(ADDITIONAL, jobs, proc.stdout.splitlines()):
+        res = json.loads(line)
+        assert "error" not in res, f"{schema}: {res['error']}"
+        ref = llguidance.LLMatcher(ltok, llguidance.LLMatcher.grammar_from_json_schema(schema, overrides=JSON_OPTIONS))
+        for text, (_, got) in zip(job["documents"], res["documents"]):
+            toks = list(text.encode())
+            want = ref.validate_tokens(toks) == len(toks)
+            if want:
+                assert ref.consume_tokens(toks), ref.get_error()
+                want = ref.is_accepting()
+                ref.rollback(len(toks))
+            keys = [k for k, _ in json.loads(text, object_pairs_hook=lambda pairs: pairs)]
+            repeats = any(keys.count(k) > 1 for k in schema["properties"])
+            valid = not repeats and jsonschema.Draft202012Validator(schema).is_valid(json.loads(text))
+            if got and not (want and valid):
+                failures.append(f"{json.dumps(schema)}: Sluice admits {text!r} (llguidance: {want})")
+            elif not got and want and valid:
+                failures.append(f"{json.dumps(schema)}: Sluice refuses {text!r}, llguidance admits it")
+            counts["admitted" if got else "llguidance's invalid ones" if want else "refused"] += 1
+    assert not failures, f"{len(failures)} differences:\n" + "\n".join(failures[:40])
+    assert all(counts.values()), counts
+    print(counts)

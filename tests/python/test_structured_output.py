@@ -227,6 +227,53 @@ def test_guided_grammar_output_is_a_sentence_of_it(client):
         assert re.fullmatch(r"The (cat|dog) says (meow|woof)\.", c.text), c.text
 
 
+# ---- issue 22's leftovers: OpenAPI's nullable beside enum, big integers ----------------------
+
+# OpenAPI's `nullable` beside `enum` (OpenAI's and vLLM's clients send it): null only where the
+# enum lists it (OpenAPI 3.0.3: nullable adds null to the types, the enum still decides;
+# llguidance and xgrammar ignore nullable). Integers beyond uint64 in an enum keep their digits
+# (they were written as doubles, 1.2345678901234568e+29).
+OPENAPI = {
+    "type": "object",
+    "properties": {
+        "mood": {"type": "string", "enum": ["good", "bad"], "nullable": True},
+        "maybe": {"type": "string", "enum": ["x", None], "nullable": True},
+        "big": {"enum": [123456789012345678901234567890, -98765432109876543210987654321]},
+    },
+    "required": ["mood", "maybe", "big"],
+    "additionalProperties": False,
+}
+# The same in JSON Schema, which has no nullable: null among the types.
+OPENAPI_AS_JSON_SCHEMA = {**OPENAPI, "properties": {
+    "mood": {"type": ["string", "null"], "enum": ["good", "bad"]},
+    "maybe": {"type": ["string", "null"], "enum": ["x", None]},
+    "big": OPENAPI["properties"]["big"]}}
+
+
+def test_nullable_enum_and_big_integers_on_every_surface(client, server):
+    outputs = []
+    r = client.chat.completions.create(model=MODEL, messages=CHAT, temperature=1.0, max_tokens=120, n=SAMPLES,
+                                       seed=5, response_format=schema_format("openapi", OPENAPI))
+    outputs += [c.message.content for c in r.choices if c.finish_reason == "stop"]
+    r = client.completions.create(model=MODEL, prompt=PROMPT, temperature=1.0, max_tokens=120, n=4, seed=6,
+                                  extra_body={"guided_json": OPENAPI})
+    outputs += [c.text for c in r.choices if c.finish_reason == "stop"]
+    sampling = {"guided_json": OPENAPI, "temperature": 1.0, "max_tokens": 120, "seed": 2}
+    t = requests.post(f"http://{server.http_url}/v2/models/{MODEL}/generate",
+                      json={"text_input": PROMPT, "sampling_parameters": json.dumps(sampling),
+                            "exclude_input_in_output": True}, timeout=60)
+    assert t.status_code == 200, t.text
+    outputs.append(t.json()["text_output"])
+    assert len(outputs) == SAMPLES + 5, outputs
+    for text in outputs:
+        doc = json.loads(text)  # Python reads the integers exactly
+        jsonschema.validate(doc, OPENAPI_AS_JSON_SCHEMA)
+        assert isinstance(doc["big"], int), text
+    # Sampled, not forced: the listed null and both integers come out.
+    assert {json.dumps(json.loads(t)["maybe"]) for t in outputs} == {'"x"', "null"}, outputs
+    assert len({json.loads(t)["big"] for t in outputs}) == 2, outputs
+
+
 # ---- errors ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "common/json_fields.h"
+#include "common/json_numerals.h"
 #include "common/llm_protocol.h"
 #include "common/structured_output_fields.h"
 #include "common/tool_contract.h"
@@ -337,9 +338,8 @@ Result<std::string> ParseChatTemplateKwargs(const json& body,
   if (!kwargs.is_object())
     return FieldError("chat_template_kwargs", "must be an object of template variables");
   const auto replace = json::error_handler_t::replace;
-  std::string text = in_order == nullptr
-                         ? kwargs.dump(-1, ' ', false, replace)
-                         : (*in_order)["chat_template_kwargs"].dump(-1, ' ', false, replace);
+  std::string text = in_order == nullptr ? kwargs.dump(-1, ' ', false, replace)
+                                         : DumpKeepingNumerals((*in_order)["chat_template_kwargs"]);
   if (text.size() > llm_contract::kMaxChatTemplateKwargsBytes) {
     return FieldError("chat_template_kwargs",
                       "has " + std::to_string(text.size()) + " bytes, more than " +

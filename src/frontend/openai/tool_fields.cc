@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "common/json_fields.h"
+#include "common/json_numerals.h"
 #include "common/tool_contract.h"
 
 namespace sluice::openai {
@@ -47,7 +48,8 @@ Result<ToolDefinition> ParseTool(const ordered_json& t, size_t i) {
   if (!t.is_object()) return Bad(at, "must be an object");
   // OpenAI requires the type; vLLM defaults it to "function".
   if (const ordered_json* type = Member(t, "type"); type != nullptr && *type != "function") {
-    return Bad(at + ".type", "must be \"function\", got " + type->dump().substr(0, 64));
+    return Bad(at + ".type",
+               "must be \"function\", got " + DumpKeepingNumerals(*type).substr(0, 64));
   }
   ToolDefinition out;
   ASSIGN_OR_RETURN(auto named, NamedFunction(t, at));
@@ -62,7 +64,7 @@ Result<ToolDefinition> ParseTool(const ordered_json& t, size_t i) {
       return Bad(at + ".function.parameters",
                  "must be a JSON Schema object (function '" + out.name.substr(0, 64) + "')");
     }
-    out.parameters = p->dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+    out.parameters = DumpKeepingNumerals(*p);  // a schema's big integers as written
   }
   if (const ordered_json* s = Member(*function, "strict")) {
     if (!s->is_boolean()) return Bad(at + ".function.strict", "must be a boolean");

@@ -5,3 +5,7 @@ sluice_add_test(common_test
 sluice_add_test(tool_contract_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/tool_contract_test.cc
   DEPS sluice_ipc sluice_common LABELS unit)
+# JSON with its big integer literals kept as written (a schema's enum of them, issue 22).
+sluice_add_test(json_numerals_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/json_numerals_test.cc
+  DEPS sluice_common LABELS unit)

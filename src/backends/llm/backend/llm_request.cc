@@ -6,6 +6,7 @@
 #include "backends/llm/backend/tool_calling.h"
 #include "backends/llm/tokenizer/bounded_json.h"
 #include "common/json_fields.h"
+#include "common/json_numerals.h"
 #include "common/llm_protocol.h"
 #include "common/structured_output_fields.h"
 #include "common/tool_contract.h"
@@ -178,10 +179,11 @@ Status ReadTritonSampling(const InferRequest& request, SamplingParameters& p) {
     ASSIGN_OR_RETURN(json j, ParseJsonBounded(text, kMaxSamplingJsonDepth, "sampling_parameters"));
     RETURN_IF_ERROR(ApplySamplingJson(j, p));
     // A schema's properties are generated in the client's order, which json sorted: the
-    // constraint again from the text read in order (bounded: checked above).
+    // constraint again from the text read in order (bounded: checked above), its big integers
+    // as written (common/json_numerals.h).
     if (p.structured_output) {
-      ASSIGN_OR_RETURN(p.structured_output,
-                       ReadConstraint(nlohmann::ordered_json::parse(text, nullptr, false)));
+      ASSIGN_OR_RETURN(nlohmann::ordered_json in_order, ParseJsonKeepingNumerals(text));
+      ASSIGN_OR_RETURN(p.structured_output, ReadConstraint(in_order));
     }
     return Status::Ok();
   }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "backends/llm/structured/json_schema_compiler.h"
+#include "common/json_numerals.h"
 #include "common/tool_contract.h"
 
 namespace sluice::llm {
@@ -26,8 +27,9 @@ Result<std::string> CompiledSchema(const ToolDefinition& t) {
   return schema;
 }
 
+// Big integers as written (json_numerals.h).
 std::string Dump(const ordered_json& j) {
-  return j.dump(-1, ' ', false, ordered_json::error_handler_t::replace);
+  return DumpKeepingNumerals(j);
 }
 
 // Moves `schema`'s definitions under `keyword` into `all` (same name, same schema).
@@ -56,8 +58,8 @@ Result<llm_contract::StructuredOutput> RequiredConstraint(const std::vector<Tool
   ordered_json defs = ordered_json::object();
   for (const ToolDefinition& t : tools) {
     ASSIGN_OR_RETURN(std::string text, CompiledSchema(t));
-    ASSIGN_OR_RETURN(ordered_json parameters,
-                     llm_contract::ParseToolJson(text, "tools: the parameters of " + Function(t)));
+    // Compiled above, so valid JSON of a bounded depth; big integers kept as written.
+    ASSIGN_OR_RETURN(ordered_json parameters, ParseJsonKeepingNumerals(text));
     for (const char* keyword : {"$defs", "definitions"})
       RETURN_IF_ERROR(LiftDefinitions(parameters, keyword, t, defs));
     calls.push_back({{"type", "object"},

@@ -8,11 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "backends/llm/structured/exact_decimal.h"
 #include "backends/llm/structured/json_grammar.h"
 #include "backends/llm/structured/json_schema_numbers.h"
 #include "backends/llm/structured/json_schema_objects.h"
 #include "backends/llm/structured/json_string_formats.h"
 #include "backends/llm/structured/regex_compiler.h"
+#include "common/json_numerals.h"
 
 namespace sluice::llm::structured {
 namespace {
@@ -95,6 +97,7 @@ const std::map<std::string, std::set<std::string>>& TypedKeywords() {
 }
 
 bool OfType(const json& v, const std::string& type) {
+  if (IsNumeral(v)) return type == "integer" || type == "number";
   if (type == "null") return v.is_null();
   if (type == "boolean") return v.is_boolean();
   if (type == "string") return v.is_string();
@@ -104,6 +107,33 @@ bool OfType(const json& v, const std::string& type) {
   // JSON Schema's integers include 1.0.
   return v.is_number_integer() || (v.is_number_float() && std::isfinite(v.get<double>()) &&
                                    std::floor(v.get<double>()) == v.get<double>());
+}
+
+// A value's text for JSON Schema's equality: object members in key order, numbers exactly
+// as a validator reads them (an integer literal as written, one with a fraction or an
+// exponent as the double it reads as), so that 1, 1.0 and 1e0 are alike.
+std::string Canonical(const json& v) {
+  if (v.is_object()) {
+    std::map<std::string, std::string> members;
+    for (const auto& [k, x] : v.items()) members[json(k).dump()] = Canonical(x);
+    std::string out = "{";
+    for (const auto& [k, x] : members) out += (out.size() > 1 ? "," : "") + k + ":" + x;
+    return out + "}";
+  }
+  if (v.is_array()) {
+    std::string out = "[";
+    for (const json& x : v) out += (out.size() > 1 ? "," : "") + Canonical(x);
+    return out + "]";
+  }
+  if (IsNumeral(v)) {
+    auto d = ParseDecimal(NumeralText(v));
+    return d.ok() ? d->ToString() : NumeralText(v);
+  }
+  if (v.is_number_unsigned()) return DecimalOfUint(v.get<uint64_t>()).ToString();
+  if (v.is_number_integer()) return DecimalOfInt(v.get<int64_t>()).ToString();
+  if (v.is_number_float() && std::isfinite(v.get<double>()))
+    return ExactDecimal(v.get<double>()).ToString();
+  return v.dump();
 }
 
 class SchemaCompiler {
@@ -187,9 +217,15 @@ class SchemaCompiler {
       if (!Ignored(k) && !Known(k)) return Bad(path, "keyword '" + k + "' is not supported");
     }
     if (s.contains("$ref")) return Ref(s, path);
+    bool nullable = false;
+    if (s.contains("nullable")) {
+      if (!s["nullable"].is_boolean()) return Bad(path, "'nullable' must be a boolean");
+      nullable = s["nullable"].get<bool>();
+    }
+    const bool values = s.contains("const") || s.contains("enum");
     int32_t e = -1;
-    if (s.contains("const") || s.contains("enum")) {
-      ASSIGN_OR_RETURN(e, Values(s, path));
+    if (values) {
+      ASSIGN_OR_RETURN(e, Values(s, path, nullable));
     } else if (s.contains("anyOf") || s.contains("oneOf") || s.contains("allOf")) {
       ASSIGN_OR_RETURN(e, Combination(s, path, depth));
     } else {
@@ -206,10 +242,9 @@ class SchemaCompiler {
       }
       e = g_.Alt(std::move(alts));
     }
-    if (s.contains("nullable")) {
-      if (!s["nullable"].is_boolean()) return Bad(path, "'nullable' must be a boolean");
-      if (s["nullable"].get<bool>()) e = g_.Alt({e, g_.Literal("null")});
-    }
+    // OpenAPI's nullable adds null to the schema's types; beside const or enum, which list the
+    // values, a null only where they list it (Values).
+    if (nullable && !values) e = g_.Alt({e, g_.Literal("null")});
     return e;
   }
 
@@ -242,39 +277,43 @@ class SchemaCompiler {
     return {"object", "array", "string", "number", "boolean", "null"};
   }
 
-  // const and enum: their values' JSON text; beside `type`, the values of that type only.
-  Result<int32_t> Values(const json& s, const std::string& path) {
+  // const and enum: their values' JSON text; beside `type`, the values of that type only
+  // (`nullable`: or null). OpenAPI 3.0.3 reads nullable so: it adds null to the types, and an
+  // enum without null still refuses it (llguidance and xgrammar ignore nullable altogether).
+  Result<int32_t> Values(const json& s, const std::string& path, bool nullable) {
     const std::string key = s.contains("const") ? "const" : "enum";
     for (const auto& [k, v] : s.items()) {
       if (k != "const" && k != "enum" && k != "type" && k != "nullable" && !Ignored(k)) {
         return Bad(path, "keyword '" + k + "' beside '" + key + "' is not supported");
       }
     }
-    std::vector<json> values;
+    // The values where they are in the schema: a numeral's digits are written as they are
+    // (json_numerals.h).
+    std::vector<const json*> values;
     if (s.contains("enum")) {
       if (!s["enum"].is_array()) return Bad(path, "'enum' must be an array");
-      // JSON Schema's equality: objects whatever their keys' order, 1 and 1.0 alike.
-      const nlohmann::json only =
-          s.contains("const") ? nlohmann::json::parse(s["const"].dump()) : nlohmann::json();
+      const std::string only = s.contains("const") ? Canonical(s["const"]) : "";
       for (const json& v : s["enum"]) {
-        if (!s.contains("const") || nlohmann::json::parse(v.dump()) == only) values.push_back(v);
+        if (!s.contains("const") || Canonical(v) == only) values.push_back(&v);
       }
       if (s.contains("const") && values.empty()) return Bad(path, "'const' is not in 'enum'");
     } else {
-      values.push_back(s["const"]);
+      values.push_back(&s["const"]);
     }
     if (s.contains("type")) {
       ASSIGN_OR_RETURN(std::vector<std::string> types, Types(s, path));
-      std::erase_if(values, [&](const json& v) {
+      if (nullable) types.push_back("null");
+      std::erase_if(values, [&](const json* v) {
         return std::none_of(types.begin(), types.end(),
-                            [&](const std::string& t) { return OfType(v, t); });
+                            [&](const std::string& t) { return OfType(*v, t); });
       });
       if (values.empty()) return Bad(path, "no value of '" + key + "' has the schema's 'type'");
     }
     std::set<std::string> texts;
     std::vector<int32_t> alts;
-    for (const json& v : values) {
-      if (texts.insert(v.dump()).second) alts.push_back(g_.Literal(v.dump()));
+    for (const json* v : values) {
+      const std::string text = DumpKeepingNumerals(*v);
+      if (texts.insert(text).second) alts.push_back(g_.Literal(text));
     }
     return g_.Alt(std::move(alts));
   }
@@ -304,6 +343,10 @@ class SchemaCompiler {
   Result<int32_t> Count(const json& s, const char* key, const std::string& path, int32_t fallback) {
     if (!s.contains(key)) return fallback;
     const json& v = s[key];
+    if (IsNumeral(v) && NumeralText(v)[0] != '-') {
+      return Bad(path, std::string("'") + key + "' above " + std::to_string(kMaxJsonSchemaCount) +
+                           " is not supported");
+    }
     if (!v.is_number_integer() || v.get<int64_t>() < 0)
       return Bad(path, std::string("'") + key + "' must be a non-negative integer");
     if (v.get<int64_t>() > kMaxJsonSchemaCount) {
@@ -460,7 +503,7 @@ class SchemaCompiler {
       if (!p.is_object()) return Bad(path, "'properties' must be an object");
       for (const auto& [k, v] : p.items()) {
         ASSIGN_OR_RETURN(int32_t e, SubSchema(v, path + "/properties/" + k, depth));
-        m.properties.push_back({json(k).dump(), e, required.count(k) != 0});
+        m.properties.push_back({json(k).dump(), k, e, required.count(k) != 0});
       }
     }
     for (const std::string& r : required) {
@@ -504,13 +547,10 @@ Result<Grammar> CompileJsonSchema(std::string_view schema_json) {
     return InvalidArgument("JSON schema nests deeper than " +
                            std::to_string(2 * kMaxJsonSchemaDepth));
   }
-  json schema;
-  try {
-    schema = json::parse(schema_json, nullptr, true, false);
-  } catch (const json::exception& e) {
-    return InvalidArgument(std::string("JSON schema is not valid JSON: ") + e.what());
-  }
-  return SchemaCompiler(schema).Compile();
+  auto schema = ParseJsonKeepingNumerals(schema_json);
+  if (!schema.ok())
+    return InvalidArgument("JSON schema is not valid JSON: " + schema.status().message());
+  return SchemaCompiler(*schema).Compile();
 }
 
 Grammar JsonObjectGrammar() {

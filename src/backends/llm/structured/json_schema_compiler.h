@@ -7,16 +7,19 @@
 // (always present), optional properties (may be left out), `additionalProperties` (false,
 // true or a schema; absent means false beside `properties`, as xgrammar's strict mode and
 // OpenAI's strict mode read it, and any value for an object that declares no properties;
-// extra keys follow the declared ones and may repeat them), `minProperties` (where no
-// repeated key can fake the count: without additional properties, or at most 1 or the
-// required ones) and `maxProperties`, `enum` and `const` (any JSON values; beside `type`
-// only the values of that type), `items`, `prefixItems`, `minItems`/`maxItems`,
-// `uniqueItems` (false, or true where the array holds at most one item), `$ref` to `#`,
-// `#/$defs/...` and `#/definitions/...` (recursion included), `anyOf`/`oneOf` (oneOf read as
-// anyOf), `allOf` of one schema, `minLength`/`maxLength`, `pattern`, `format` (date, time,
+// extra keys follow the declared ones and are none of them: json_string_except.h),
+// `minProperties` (where no repeated key can fake the count: without additional properties,
+// or at most 1 more than the required ones) and `maxProperties`, `enum` and `const` (any
+// JSON values; beside `type` only the values of that type), `items`, `prefixItems`,
+// `minItems`/`maxItems`, `uniqueItems` (false, or true where the array holds at most one
+// item), `$ref` to `#`, `#/$defs/...` and `#/definitions/...` (recursion included),
+// `anyOf`/`oneOf` (oneOf read as anyOf), `allOf` of one schema, `minLength`/`maxLength`, `pattern`, `format` (date, time,
 // date-time, uuid, email), `minimum`, `maximum`, `exclusiveMinimum`, `exclusiveMaximum`
 // and `multipleOf` (a positive integer) on integers and numbers, exactly
-// (json_schema_numbers.h), `nullable`. Descriptive keywords (title, description, default,
+// (json_schema_numbers.h), `nullable` (OpenAPI 3.0.3's: null added to the types; beside `enum`
+// or `const` a null only where they list it, and llguidance and xgrammar never admit one).
+// `const` and `enum` values are written as in the schema, big integers digit for digit
+// (common/json_numerals.h). Descriptive keywords (title, description, default,
 // examples, $schema, $id, $comment, deprecated, readOnly, writeOnly) are ignored; any other
 // keyword, and a supported one in a form that cannot be exact, is an InvalidArgument naming
 // it and its path.

@@ -1,10 +1,13 @@
 #include "backends/llm/structured/json_schema_numbers.h"
 
+#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 
 #include "backends/llm/structured/exact_decimal.h"
 #include "backends/llm/structured/number_range.h"
+#include "common/json_numerals.h"
 
 namespace sluice::llm::structured {
 namespace {
@@ -22,7 +25,26 @@ struct BoundLiteral {
   double value = 0;
 };
 
+// An integer literal beyond int64/uint64 (json_numerals.h): exact, on type integer only.
+Result<BoundLiteral> ReadNumeral(const std::string& text, const char* key, bool integer) {
+  if (!integer) {
+    return InvalidArgument(std::string("'") + key + "' " + text +
+                           " on type 'number' is not supported (integer bounds beyond 2^53 "
+                           "only on type 'integer')");
+  }
+  BoundLiteral l;
+  ASSIGN_OR_RETURN(l.exact, ParseDecimal(text));
+  l.written = l.exact;
+  l.value = std::strtod(text.c_str(), nullptr);
+  if (!std::isfinite(l.value)) {
+    return InvalidArgument(std::string("'") + key + "' " + text.substr(0, 32) +
+                           "... is beyond the range of a double");
+  }
+  return l;
+}
+
 Result<BoundLiteral> ReadLiteral(const json& v, const char* key, bool integer) {
+  if (IsNumeral(v)) return ReadNumeral(NumeralText(v), key, integer);
   if (!v.is_number()) return InvalidArgument(std::string("'") + key + "' must be a number");
   BoundLiteral l;
   if (v.is_number_integer()) {
@@ -103,10 +125,12 @@ Result<std::optional<NumberBound>> ReadSide(const json& s, bool lower, bool inte
 Result<uint32_t> ReadMultipleOf(const json& s) {
   if (!s.contains("multipleOf")) return uint32_t{0};
   const json& m = s["multipleOf"];
-  if (!m.is_number()) return InvalidArgument("'multipleOf' must be a number");
-  if (m.get<double>() <= 0) return InvalidArgument("'multipleOf' must be greater than 0");
+  const bool numeral = IsNumeral(m);  // beyond int64/uint64: refused below
+  if (!m.is_number() && !numeral) return InvalidArgument("'multipleOf' must be a number");
+  if (numeral ? NumeralText(m)[0] == '-' : m.get<double>() <= 0)
+    return InvalidArgument("'multipleOf' must be greater than 0");
   if (!m.is_number_integer() || m.get<uint64_t>() > UINT32_MAX) {
-    return InvalidArgument("'multipleOf' " + m.dump() +
+    return InvalidArgument("'multipleOf' " + DumpKeepingNumerals(m) +
                            " is not supported (only an integer up to 4294967295: fractional "
                            "multiples cannot be exact in binary floating point)");
   }
@@ -117,7 +141,8 @@ Result<uint32_t> ReadMultipleOf(const json& s) {
 std::string Keywords(const json& s) {
   std::string out;
   for (const char* k : kKeywords) {
-    if (s.contains(k)) out += std::string(out.empty() ? "" : ", ") + "'" + k + "' " + s[k].dump();
+    if (s.contains(k))
+      out += std::string(out.empty() ? "" : ", ") + "'" + k + "' " + DumpKeepingNumerals(s[k]);
   }
   return out;
 }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "backends/llm/structured/json_string_except.h"
+
 namespace sluice::llm::structured {
 namespace {
 
@@ -22,10 +24,12 @@ Result<ObjectMembers> CheckCounts(ObjectMembers m) {
     return InvalidArgument("'minProperties' " + std::to_string(m.min) +
                            " exceeds the properties the object may hold");
   }
-  if (m.additional >= 0 && m.min > 1) {
+  if (m.additional >= 0 && m.min > required + 1) {
     return InvalidArgument("'minProperties' " + std::to_string(m.min) +
-                           " beside additional properties is not supported (a repeated key "
-                           "counts once); at most 1 or the number of required properties");
+                           " beside additional properties is not supported (two additional "
+                           "members may repeat a key, which counts once); at most 1 more than "
+                           "the " +
+                           std::to_string(required) + " required properties");
   }
   return m;
 }
@@ -43,8 +47,18 @@ Result<int32_t> AddObject(const ObjectMembers& unchecked, const JsonRules& rules
   const int32_t cap = counted ? n : 1;
   std::vector<std::vector<int32_t>> parts(n + 1);
   const int32_t comma = g.Literal(",");
-  const int32_t member =
-      m.additional < 0 ? -1 : g.Seq({g.Ref(rules.string), g.Literal(":"), m.additional});
+  int32_t member = -1;
+  if (m.additional >= 0) {
+    std::vector<std::string> declared;
+    for (const ObjectMembers::Property& p : m.properties) declared.push_back(p.name);
+    int32_t key = g.Ref(rules.string);
+    if (!declared.empty()) {
+      const int32_t rule = g.NewRule("additional_key");
+      g.SetRule(rule, AddStringExcept(g, rules, declared));
+      key = g.Ref(rule);
+    }
+    member = g.Seq({key, g.Literal(":"), m.additional});
+  }
   for (int32_t c = 0; c <= std::min(n, cap); ++c) {
     // Additional members: enough to reach the minimum, at most up to the maximum.
     const int32_t lo = counted ? std::max(0, m.min - c) : 0;

@@ -1,13 +1,15 @@
 #pragma once
 // The members of a JSON Schema object (json_schema_compiler.h) as a Grammar expression: the
 // declared properties in their order (required ones always, optional ones maybe), then the
-// additional members if allowed (their keys may repeat declared ones), their number within
-// minProperties..maxProperties.
+// additional members if allowed, their keys none of the declared ones (json_string_except.h),
+// their number within minProperties..maxProperties.
 //
-// A parser keeps a repeated key once, so the count of members only bounds the count of
-// properties from above: maxProperties holds exactly, minProperties only where no repeat
-// could be needed to reach it (no additional members, or at most 1, or no more than the
-// required properties); otherwise it is refused.
+// Two additional members may still repeat a key (a grammar cannot keep unboundedly many
+// strings distinct), and a parser keeps a repeated key once, so the count of members only
+// bounds the count of properties from above: maxProperties holds exactly, minProperties only
+// where no repeat could be needed to reach it (no additional members, or at most one more
+// than the required properties: any further member is an optional declared property or an
+// additional one, whose key differs from the declared keys); otherwise it is refused.
 
 #include <cstdint>
 #include <string>
@@ -21,7 +23,8 @@ namespace sluice::llm::structured {
 
 struct ObjectMembers {
   struct Property {
-    std::string key;  // encoded, quotes included
+    std::string key;   // encoded, quotes included
+    std::string name;  // decoded (UTF-8, no quotes)
     int32_t value = -1;
     bool required = false;
   };

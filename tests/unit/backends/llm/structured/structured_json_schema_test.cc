@@ -59,6 +59,37 @@ TEST(StructuredJsonSchemaTest, AdditionalProperties) {
          {R"({"b":null})"}});
 }
 
+// Regression (issue 22): an additional member repeated a declared key, {"a":1,"a":"x"},
+// which every parser reads as {"a":"x"}.
+TEST(StructuredJsonSchemaTest, AdditionalKeysAreNoneOfTheDeclaredOnes) {
+  Check(
+      {R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":{"type":"string"}})",
+       {R"({"a":1,"b":"x"})", R"({"a":1,"ab":"x"})", R"({"a":1,"":"x"})", R"({"A":"x"})",
+        R"({"a":1,"b":"x","b":"y"})"},
+       // No escape spells a printable character ("\u0061" is refused as any string is).
+       {R"({"a":1,"a":"x"})", R"({"a":"x"})", R"({"a":1,"b":"x","a":"y"})",
+        R"({"a":1,"\u0061":"x"})"}});
+  Check({R"({"type":"object","properties":{"a":{"type":"integer"}},"additionalProperties":true})",
+         {R"({"a":1,"b":2})"},
+         {R"({"a":1,"a":2})", R"({"a":1,"a":null})"}});
+  // Keys that share prefixes, the empty key, non-ASCII and escaped characters: compared
+  // decoded, whichever spelling of a control character the string uses.
+  Check({R"({"properties":{"ab":{"type":"null"},"abc":{"type":"null"},"":{"type":"null"},)"
+         R"("\u00e9\ud83d\ude42":{"type":"null"},"q\"\\":{"type":"null"},"t\n":{"type":"null"}},)"
+         R"("additionalProperties":{"type":"integer"}})",
+         {R"({"a":1})", R"({"abd":1})", R"({"abcd":1})", R"({"b":1})", "{\"\xC3\xA9\":1}",
+          "{\"\xC3\xA9\xF0\x9F\x99\x82!\":1}", R"({"q\"":1})", R"({"q\"\\\\":1})", R"({"t\t":1})",
+          R"({"t":1})", R"({"t\n\n":1})", R"({"t\u000b":1})"},
+         {R"({"ab":1})", R"({"abc":1})", R"({"":1})", "{\"\xC3\xA9\xF0\x9F\x99\x82\":1}",
+          R"({"q\"\\":1})", R"({"t\n":1})", R"({"t\u000a":1})", R"({"t\u000A":1})"}});
+  // Two additional members may repeat each other's key (counted once): the minimum stays
+  // within one more than the required properties.
+  Check({R"({"properties":{"a":{"type":"null"}},"required":["a"],"additionalProperties":true,
+             "minProperties":2})",
+         {R"({"a":null,"x":1})", R"({"a":null,"x":1,"x":2})"},
+         {R"({"a":null})", R"({"a":null,"a":null})"}});
+}
+
 TEST(StructuredJsonSchemaTest, StringsNumbersEnumsConsts) {
   Check({R"({"type":"string"})",
          {R"("")", R"("a\"b\\c\u001F\u007f\n")", "\"é🙂\""},
@@ -200,14 +231,68 @@ TEST(StructuredJsonSchemaTest, ConstAndEnumOfAnyValues) {
   Check({R"({"const":{"a":1,"b":2},"enum":[{"b":2,"a":1.0},3]})", {R"({"b":2,"a":1.0})"}, {"3"}});
 }
 
+// Regression (issue 22): an integer beyond uint64 in const or enum was written as a double
+// (1.2345678901234568e+29), which no validator equates with the schema's integer.
+TEST(StructuredJsonSchemaTest, BigIntegersInConstAndEnumKeepTheirDigits) {
+  Check({R"({"enum":[123456789012345678901234567890,-98765432109876543210987654321,7]})",
+         {"123456789012345678901234567890", "-98765432109876543210987654321", "7"},
+         {"1.2345678901234568e+29", "123456789012345678901234567891", "1.2345678901234568e29"}});
+  Check({R"({"const":{"n":[18446744073709551616]}})",
+         {R"({"n":[18446744073709551616]})"},
+         {R"({"n":[1.8446744073709552e+19]})", R"({"n":[18446744073709551615]})"}});
+  // An integer, whatever its size; equal to a double only where the double is exactly it.
+  Check({R"({"type":"integer","enum":[123456789012345678901234567890,"x"]})",
+         {"123456789012345678901234567890"},
+         {R"("x")"}});
+  Check({R"({"const":100000000000000000000,"enum":[1e20,100000000000000000000,1e21]})",
+         {"1e+20", "100000000000000000000"},
+         {"1e+21"}});
+  ExpectError(R"({"const":123456789012345678901234567890,"enum":[123456789012345678901234567891]})",
+              "at #: 'const' is not in 'enum'");
+  // Elsewhere: exact bounds on integers, refusals naming the keyword.
+  Check({R"({"type":"integer","minimum":123456789012345678901234567890})",
+         {"123456789012345678901234567890", "123456789012345678901234567891"},
+         {"123456789012345678901234567889", "0"}});
+  ExpectError(R"({"properties":{"x":{"type":"number","maximum":123456789012345678901234567890}}})",
+              "at #/properties/x: 'maximum' 123456789012345678901234567890 on type 'number' is "
+              "not supported");
+  ExpectError(R"({"type":"integer","multipleOf":123456789012345678901234567890})",
+              "at #: 'multipleOf' 123456789012345678901234567890 is not supported");
+  ExpectError(R"({"type":"string","maxLength":123456789012345678901234567890})",
+              "at #: 'maxLength' above 10000 is not supported");
+}
+
+// OpenAPI's nullable beside enum or const (OpenAI's and vLLM's clients send it): null only
+// where the values list it, as OpenAPI 3.0.3 reads it; llguidance and xgrammar ignore
+// nullable.
+TEST(StructuredJsonSchemaTest, NullableBesideEnumAdmitsOnlyListedNull) {
+  Check({R"({"enum":["a","b"],"nullable":true})", {R"("a")", R"("b")"}, {"null"}});
+  Check({R"({"type":"string","enum":["a","b"],"nullable":true})", {R"("a")"}, {"null"}});
+  Check({R"({"const":"a","nullable":true})", {R"("a")"}, {"null"}});
+  // The enum's null is of the types nullable extends.
+  Check({R"({"type":"string","enum":["a",null,1],"nullable":true})", {R"("a")", "null"}, {"1"}});
+  Check({R"({"type":"string","enum":["a",null]})", {R"("a")"}, {"null"}});
+  // Beside a type or anyOf, nullable adds null.
+  Check({R"({"type":"string","nullable":true})", {R"("a")", "null"}, {"1"}});
+  Check({R"({"anyOf":[{"type":"integer"}],"nullable":true})", {"1", "null"}, {R"("1")"}});
+  Check({R"({"enum":["a"],"nullable":false})", {R"("a")"}, {"null"}});
+  ExpectError(R"({"enum":["a"],"nullable":"yes"})", "at #: 'nullable' must be a boolean");
+  ExpectError(R"({"type":"integer","enum":["a"],"nullable":true})",
+              "at #: no value of 'enum' has the schema's 'type'");
+}
+
 TEST(StructuredJsonSchemaTest, CountsAndValuesThatCannotBeExactAreRefused) {
   ExpectError(R"({"properties":{"a":{"type":"null"}},"required":["a"],"maxProperties":0})",
               "at #: 'maxProperties' 0 is below the 1 required properties");
   ExpectError(R"({"properties":{"a":{"type":"null"}},"minProperties":2})",
               "at #: 'minProperties' 2 exceeds the properties the object may hold");
   ExpectError(R"({"type":"object","minProperties":2})",
-              "at #: 'minProperties' 2 beside additional properties is not supported (a repeated "
-              "key counts once)");
+              "at #: 'minProperties' 2 beside additional properties is not supported (two "
+              "additional members may repeat a key, which counts once); at most 1 more than the 0 "
+              "required properties");
+  ExpectError(R"({"properties":{"a":{"type":"null"}},"required":["a"],"additionalProperties":true,
+                  "minProperties":3})",
+              "at #: 'minProperties' 3 beside additional properties is not supported");
   ExpectError(R"({"type":"object","minProperties":3,"maxProperties":2})",
               "'maxProperties' is below 'minProperties'");
   ExpectError(R"({"type":"object","maxProperties":-1})",
