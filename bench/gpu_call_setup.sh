@@ -17,5 +17,20 @@ left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
 T=tests/gpu/run_on_gpu.sh
 pass() { grep -q "^\[  PASSED  \]" "$1" && ! grep -q "^\[  FAILED  \]" "$1"; }
 nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.max.sm,clocks.max.mem --format=csv | tee $R/gpu.txt
+# write_models_bg: the bf16 ($m) and GPTQ Int4 ($m4) Qwen2-7B-shaped models written in the
+# background one after the other, each marked with a .complete file when whole; wait_model M
+# waits for one (or for the writer to have failed) and prints its writer's last line.
+m=$W/repo/qwen7b/1/model
+m4=$W/int4/repo/qwen7b/1/model
+write_models_bg() {
+  ( python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete
+    python3 bench/make_qwen2_7b_gptq_random.py $m4 .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 &&
+      touch $m4/.complete ) &
+  writer=$!
+}
+wait_model() {
+  while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done
+  [ $1 = $m ] && tail -1 $R/bf16_write.txt || tail -1 $R/int4_write.txt
+}
 source bench/gpu_fuzz_background.sh
 fuzz_bg

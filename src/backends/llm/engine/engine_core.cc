@@ -391,7 +391,10 @@ void EngineCore::ProcessToken(Sequence& seq, const SampledToken& sampled, Clock:
 Status EngineCore::AdvanceGrammar(Sequence& seq, int32_t tok) {
   if (!seq.grammar_waiting) {
     // The sampler only draws allowed tokens, so a refusal here is a broken invariant.
-    if (seq.grammar->Accept(tok)) return Status::Ok();
+    const bool accepted = seq.accepted_ahead.value_or(false) ||
+                          (!seq.accepted_ahead.has_value() && seq.grammar->Accept(tok));
+    seq.accepted_ahead.reset();
+    if (accepted) return Status::Ok();
     return Internal("sampled token " + std::to_string(tok) + " is outside the structured output");
   }
   const std::string& after = seq.request->req.grammar_after;

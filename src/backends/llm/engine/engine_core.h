@@ -174,6 +174,9 @@ class EngineCore {
   // accepted, so its cost overlaps the forward pass instead of adding to the step.
   std::vector<std::vector<uint64_t>> grammar_masks_;
   std::vector<std::future<void>> StartGrammarMasks(const StepBatch& batch);
+  // The device-sampled tokens of the batch's constrained rows, accepted by their grammars
+  // on the mask threads before SampleAndEmit reads them (Sequence::accepted_ahead).
+  void AcceptAhead(const StepBatch& batch);
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };

@@ -55,6 +55,9 @@ struct EngineCore::Sequence {
   // that may hold its start.
   bool grammar_waiting = false;
   std::string grammar_wait_tail;
+  // The sampled token's Accept, done ahead on another thread (EngineCore::AcceptAhead):
+  // whether the grammar took it; empty when ProcessToken is to call Accept itself.
+  std::optional<bool> accepted_ahead;
   double cumulative_logprob = 0;
   PrefixHit hit;                       // planned this step, while waiting
   std::vector<uint64_t> block_hashes;  // hash chain of the full blocks of `tokens`

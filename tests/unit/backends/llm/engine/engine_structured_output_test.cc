@@ -47,6 +47,9 @@ class MaskingDeviceRunner : public ModelRunner {
     const size_t vocab = static_cast<size_t>(shape().vocab_size);
     tokens.clear();
     logprobs.clear();
+    int constrained = 0;
+    for (const RowSampling& row : rows) constrained += row.allowed.empty() ? 0 : 1;
+    max_constrained_rows = std::max(max_constrained_rows, constrained);
     for (size_t r = 0; r < rows.size(); ++r) {
       SamplerInput in{std::span<const float>(logits).subspan(r * vocab, vocab), {}, {}, {}};
       in.allowed = rows[r].allowed;
@@ -61,15 +64,17 @@ class MaskingDeviceRunner : public ModelRunner {
     return Status::Ok();
   }
   int constrained_rows = 0;
+  int max_constrained_rows = 0;  // in one step
 
  private:
   std::unique_ptr<ModelRunner> inner_;
 };
 
-Demo MakeDemo(bool masks_on_device = false) {
+Demo MakeDemo(bool masks_on_device = false, int32_t max_num_seqs = 8) {
   Demo d;
   auto demo = testing::MakeDemoEngine(
-      {.options = [](EngineOptions& o, const Tokenizer&) { o.max_num_seqs = 8; },
+      {.options = [max_num_seqs](EngineOptions& o,
+                                 const Tokenizer&) { o.max_num_seqs = max_num_seqs; },
        .runner = [&](std::unique_ptr<ModelRunner> runner) -> std::unique_ptr<ModelRunner> {
          if (!masks_on_device) return runner;
          auto device = std::make_unique<MaskingDeviceRunner>(std::move(runner));
@@ -257,6 +262,36 @@ TEST(EngineStructuredOutputTest, DeviceMasksGiveTheHostSamplersOutputs) {
   }
   ASSERT_NE(device.device_runner, nullptr);
   EXPECT_GT(device.device_runner->constrained_rows, 0);
+}
+
+// Sixteen or more constrained rows sampled on the device: their grammars take the sampled
+// tokens on other threads before the engine processes them (EngineCore::AcceptAhead), with
+// the same outputs as the host sampler and documents that parse.
+TEST(EngineStructuredOutputTest, ManyDeviceRowsAcceptTheirTokensAhead) {
+  const char* kRegex = R"([A-Z][a-z]{2,8} (is|was) [0-9]{1,3}\.)";
+  auto requests = [&](Demo& d) {
+    std::vector<EngineRequest> reqs;
+    for (int i = 0; i < 12; ++i) {
+      reqs.push_back(
+          Request(d, "schema" + std::to_string(i), {K::kJsonSchema, kSchema}, 0.0f, 200, 1));
+      reqs.push_back(Request(d, "regex" + std::to_string(i), {K::kRegex, kRegex}, 0.0f, 64, 1));
+    }
+    return reqs;
+  };
+  Demo host = MakeDemo(/*masks_on_device=*/false, /*max_num_seqs=*/32);
+  auto want = RunAll(host, requests(host));
+  Demo device = MakeDemo(/*masks_on_device=*/true, /*max_num_seqs=*/32);
+  auto got = RunAll(device, requests(device));
+  for (int i = 0; i < 12; ++i) {
+    for (const std::string& id : {"schema" + std::to_string(i), "regex" + std::to_string(i)}) {
+      ASSERT_TRUE(got[id].error.ok()) << id << ": " << got[id].error.ToString();
+      EXPECT_EQ(got[id].tokens, want[id].tokens) << id << ": " << Text(device, got[id]);
+      EXPECT_EQ(got[id].finish, want[id].finish) << id;
+    }
+    ASSERT_NO_THROW(CheckPerson(Text(device, got["schema" + std::to_string(i)])));
+  }
+  ASSERT_NE(device.device_runner, nullptr);
+  EXPECT_GE(device.device_runner->max_constrained_rows, 16);
 }
 
 }  // namespace
