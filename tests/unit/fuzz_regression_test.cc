@@ -85,6 +85,29 @@ TEST(FuzzRegression, NamespaceCannotHoldItself) {
   EXPECT_EQ(*out, "2-2-2");
 }
 
+// chat_template_fuzzer (session 14, this machine): 'x'.split(sep) with an empty separator
+// matched at the same place for ever and filled the memory (OOM at 2 GB); a separator that
+// was not a string was read as one. Both are errors now, as in Python.
+TEST(FuzzRegression, SplitNeedsANonEmptyStringSeparator) {
+  for (const auto& [source, error] : std::vector<std::pair<const char*, const char*>>{
+           {"{{ 'a,b'.split('') }}", "empty separator"},
+           {"{{ 'a,b'.split(1) }}", "must be a string"},
+           {"{{ 'a,b'.split([',']) }}", "must be a string"}}) {
+    auto t = llm::ChatTemplate::Parse(source);
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+    ASSERT_FALSE(out.ok()) << source;
+    EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << out.status().ToString();
+    EXPECT_NE(out.status().message().find(error), std::string::npos) << out.status().ToString();
+  }
+  auto t = llm::ChatTemplate::Parse(
+      "{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a,b,c'.split(',', 1) }}");
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(*out, "['a', 'b', '', 'c']|['a', 'b']|['a', 'b,c']");
+}
+
 TEST(FuzzRegression, OpenAiSeedPast2To53ReachesTheBackendExactly) {
   const int64_t seed = 14653727607370938;  // the fuzzer's: > 9e15
   auto body = nlohmann::json::parse(

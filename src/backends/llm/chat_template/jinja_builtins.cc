@@ -89,7 +89,7 @@ Result<std::string> ReplaceAll(const std::string& s, const std::string& from, co
   return out;
 }
 
-Value Split(const std::string& s, const Value* sep, int64_t maxsplit) {
+Result<Value> Split(const std::string& s, const Value* sep, int64_t maxsplit) {
   Value::List out;
   if (sep == nullptr || sep->is_none() || sep->is_undefined()) {
     const auto cs = Chars(s);
@@ -109,7 +109,10 @@ Value Split(const std::string& s, const Value* sep, int64_t maxsplit) {
     }
     return Value::MakeList(std::move(out));
   }
+  // Python's: a separator is a non-empty string ("".find would match everywhere, for ever).
+  if (!sep->is_string()) return Err("split: the separator must be a string");
   const std::string& d = sep->str();
+  if (d.empty()) return Err("split: empty separator");
   size_t pos = 0;
   while (maxsplit < 0 || static_cast<int64_t>(out.size()) < maxsplit) {
     const size_t hit = s.find(d, pos);
