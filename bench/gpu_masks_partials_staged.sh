@@ -5,7 +5,8 @@
 #  2. structured output with the token masks on the device and the grammars' Accept spread over
 #     threads (EngineCore::AcceptAhead): free / regex / JSON at 1, 32, 128 streams, fuzzers
 #     paused (issue 22's 5 %);
-#  3. GPTQ Int4 at one stream, partials off and on, alternating (issue 17);
+#  3. GPTQ Int4 at one stream, partials off and on, alternating, then 32 and 64 streams with
+#     the tensor-core product up to 64 rows (the default) and up to 16 (issue 17);
 #  4. the staged decode attention's tests and its kernel timing against the default (issue 18).
 source bench/gpu_call_setup.sh
 write_models_bg
@@ -23,7 +24,13 @@ rm -rf $m
 if [ $partials_ok = 1 ] && [ $(left) -gt 120 ]; then  # the A/B takes ~90 s
   echo "3. int4 model: $(wait_model $m4) $(el)"
   gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
-  AB_ROUNDS=2 gq int4,ab,base,partials:SLUICE_CUDA_GPTQ_PARTIALS=1
+  AB_ROUNDS=2 KEEP_MODEL=1 gq int4,ab,base,partials:SLUICE_CUDA_GPTQ_PARTIALS=1
+  # Where the tensor-core GPTQ product should hand over to dequantize + cuBLASLt (session 14:
+  # 21 ms a step at 64 rows on the tensor cores, 23 ms for 256 rows the other way).
+  for rows in 64 16; do
+    echo "3. int4, SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=$rows:"
+    SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=$rows KEEP_MODEL=1 CONCURRENCY="32 64" MAX_NUM_SEQS=64 gq int4,sluice
+  done
 else echo "3. skipped (time or failed tests)"; fi
 
 if [ $(left) -gt 60 ]; then
