@@ -57,6 +57,13 @@ TEST(FuzzRegression, StripDecoderBoundsMustBeIntegersNotHugeFloats) {
   EXPECT_TRUE(fine.ok()) << fine.status().ToString();
 }
 
+// `source` parsed and rendered with no messages (the parse must succeed).
+Result<std::string> RenderAlone(const std::string& source) {
+  auto t = llm::ChatTemplate::Parse(source);
+  if (!t.ok()) return Internal("the template does not parse: " + t.status().ToString());
+  return (*t)->Render(nlohmann::ordered_json::array(), false);
+}
+
 // chat_template_fuzzer (session 14, on the GPU machine's spare cores): {% set ns.count = ns %}
 // made a namespace hold itself: a reference cycle never freed (LeakSanitizer), and printing
 // it recursed until the stack overflowed. Storing a value that reaches the namespace (itself,
@@ -67,20 +74,16 @@ TEST(FuzzRegression, NamespaceCannotHoldItself) {
        {"{% set ns = namespace(n=1) %}{% set ns.me = ns %}{{ ns }}",
         "{% set ns = namespace(n=1) %}{% set ns.l = [1, {'a': [ns]}] %}{{ ns }}",
         "{% set a = namespace() %}{% set b = namespace(a=a) %}{% set a.b = [b] %}{{ a }}"}) {
-    auto t = llm::ChatTemplate::Parse(source);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+    auto out = RenderAlone(source);
     ASSERT_FALSE(out.ok()) << source;
     EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << out.status().ToString();
     EXPECT_NE(out.status().message().find("line 1"), std::string::npos) << out.status().ToString();
     EXPECT_NE(out.status().message().find("cannot hold the namespace itself"), std::string::npos)
         << out.status().ToString();
   }
-  auto fine = llm::ChatTemplate::Parse(
+  auto out = RenderAlone(
       "{% set a = namespace(n=1) %}{% set b = namespace(a=a, l=[a]) %}{% set a.n = 2 %}"
       "{% set b.m = {'x': [a, a]} %}{{ b.a.n }}-{{ b.l[0].n }}-{{ b.m.x[1].n }}");
-  ASSERT_TRUE(fine.ok()) << fine.status().ToString();
-  auto out = (*fine)->Render(nlohmann::ordered_json::array(), false);
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(*out, "2-2-2");
 }
@@ -93,17 +96,13 @@ TEST(FuzzRegression, SplitNeedsANonEmptyStringSeparator) {
            {"{{ 'a,b'.split('') }}", "empty separator"},
            {"{{ 'a,b'.split(1) }}", "must be a string"},
            {"{{ 'a,b'.split([',']) }}", "must be a string"}}) {
-    auto t = llm::ChatTemplate::Parse(source);
-    ASSERT_TRUE(t.ok()) << t.status().ToString();
-    auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+    auto out = RenderAlone(source);
     ASSERT_FALSE(out.ok()) << source;
     EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument) << out.status().ToString();
     EXPECT_NE(out.status().message().find(error), std::string::npos) << out.status().ToString();
   }
-  auto t = llm::ChatTemplate::Parse(
-      "{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a,b,c'.split(',', 1) }}");
-  ASSERT_TRUE(t.ok()) << t.status().ToString();
-  auto out = (*t)->Render(nlohmann::ordered_json::array(), false);
+  auto out =
+      RenderAlone("{{ 'a,b,,c'.split(',') }}|{{ ' a  b '.split() }}|{{ 'a,b,c'.split(',', 1) }}");
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   EXPECT_EQ(*out, "['a', 'b', '', 'c']|['a', 'b']|['a', 'b,c']");
 }
