@@ -181,10 +181,12 @@ while [ $# -gt 0 ]; do
       ;;
     masks)
       # Issue 22's masking cost on the GPU: decode steps of MASK_CONCURRENCY (default 1 32 128)
-      # streams, 128 in / 64 out at temperature 1, unconstrained and constrained (a regex that
-      # never completes, and a JSON schema), with the token masks applied on the device
-      # (SLUICE_CUDA_TOKEN_MASKS=1) and, for comparison, sampled on the host (=0). The mean ITL
-      # is the step time; overhead = constrained / unconstrained - 1.
+      # streams, 128 in / MASK_OUTPUT_LEN (default 64) out at temperature 1, MASK_WAVES (default
+      # 2) requests a stream, unconstrained and constrained (a regex that never completes, and
+      # a JSON schema), with the token masks applied on the device (SLUICE_CUDA_TOKEN_MASKS=1)
+      # and, for comparison, sampled on the host (=0); MASK_ROUNDS (default 1) times each, the
+      # kinds alternating. The mean ITL is the step time (with one wave and long outputs, the
+      # median is a pure decode step's); overhead = constrained / unconstrained - 1.
       regex='{"guided_regex": "[a-z]+( [a-z]+)*"}'
       schema='{"guided_json": {"type": "object", "properties": {"title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}, "year": {"type": "integer"}}, "required": ["title", "tags", "year"]}}'
       for sw in ${MASK_SWITCHES:-1 0}; do
@@ -194,15 +196,18 @@ while [ $# -gt 0 ]; do
           start_sluice "$repo" "$out/sluice_masks_$sw.log" || exit 1
           curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
           for c in ${MASK_CONCURRENCY:-1 32 128}; do
-            n=$(( c == 1 ? 4 : 2 * c ))
-            for kind in free regex json; do
-              [ $kind = free ] && [ $sw = 0 ] && continue  # the switch changes constrained steps only
-              extra='{}'; [ $kind = regex ] && extra=$regex; [ $kind = json ] && extra=$schema
-              "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
-                --warmup $c --input-len 128 --output-len 64 --temperature 1 --sampling-seed 7 --seed 5 \
-                --extra-body "$extra" --no-progress --json "$out/masks_s${sw}_${kind}_c$c.json" \
-                > "$out/masks_s${sw}_${kind}_c$c.txt" 2>&1
-              echo "masks=$sw $kind c=$c: $(grep -E 'Mean ITL|Median ITL|Output token throughput|Failed' "$out/masks_s${sw}_${kind}_c$c.txt" | tr -s ' ' | tr '\n' ';')"
+            n=$(( c == 1 ? 4 : ${MASK_WAVES:-2} * c ))
+            for round in $(seq ${MASK_ROUNDS:-1}); do
+              for kind in free regex json; do
+                [ $kind = free ] && [ $sw = 0 ] && continue  # the switch changes constrained steps only
+                extra='{}'; [ $kind = regex ] && extra=$regex; [ $kind = json ] && extra=$schema
+                f="$out/masks_s${sw}_${kind}_c${c}_r$round"
+                "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
+                  --warmup $c --input-len 128 --output-len ${MASK_OUTPUT_LEN:-64} --temperature 1 \
+                  --sampling-seed 7 --seed 5 --extra-body "$extra" --no-progress --json "$f.json" \
+                  > "$f.txt" 2>&1
+                echo "masks=$sw $kind c=$c r=$round: $(grep -E 'Mean ITL|Median ITL|Output token throughput|Failed' "$f.txt" | tr -s ' ' | tr '\n' ';')"
+              done
             done
           done
           kill -TERM $server; wait $server

@@ -32,31 +32,15 @@
 #include <vector>
 
 #include "backends/llm/device/cuda/kernels.h"
+#include "bench/cuda_bench_util.h"
 
 namespace {
 
+using sluice::bench::Upload;
 using sluice::llm::cuda::AttentionShape;
 using sluice::llm::cuda::bf16;
 using sluice::llm::cuda::DeviceStep;
 using sluice::llm::cuda::PrefillPath;
-
-#define CHECK_CUDA(expr)                                                                   \
-  do {                                                                                     \
-    const cudaError_t err_ = (expr);                                                       \
-    if (err_ != cudaSuccess) {                                                             \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #expr,                   \
-                   cudaGetErrorString(err_));                                              \
-      std::exit(1);                                                                        \
-    }                                                                                      \
-  } while (0)
-
-template <typename T>
-T* Upload(const std::vector<T>& host) {
-  T* dev = nullptr;
-  CHECK_CUDA(cudaMalloc(&dev, std::max<size_t>(host.size(), 1) * sizeof(T)));
-  CHECK_CUDA(cudaMemcpy(dev, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return dev;
-}
 
 // n bf16 values uniform in [-1, 1) from a cheap generator (the bench needs ~10^8 of them).
 std::vector<bf16> RandomBf16(size_t n, uint64_t seed) {
@@ -129,8 +113,8 @@ Options Parse(int argc, char** argv) {
     o.lengths = o.decode ? std::vector<int>{512, 2048, 8192, 20000, 32000}
                          : std::vector<int>{1800, 7000, 20000, 32000};
   }
-  if (o.batch <= 0 || o.bound <= 0 || o.q_heads <= 0 || o.kv_heads <= 0 || o.q_heads % o.kv_heads != 0 || o.block_size <= 0 ||
-      o.iters <= 0 || o.cached < 0) {
+  if (o.batch <= 0 || o.bound <= 0 || o.q_heads <= 0 || o.kv_heads <= 0 ||
+      o.q_heads % o.kv_heads != 0 || o.block_size <= 0 || o.iters <= 0 || o.cached < 0) {
     Usage();
   }
   return o;
@@ -194,10 +178,14 @@ void RunDecode(const Options& o, cudaStream_t stream) {
     bf16* q = Upload(RandomBf16(static_cast<size_t>(o.batch) * out_width, 1));
     bf16* k_cache = Upload(RandomBf16(cache_elems, 2));
     bf16* v_cache = Upload(RandomBf16(cache_elems, 3));
-    std::vector<int32_t*> owned = {Upload(std::vector<int32_t>(o.batch, 0)), Upload(positions),
-                                   Upload(slots),      Upload(row_seq),
-                                   Upload(first_row),  Upload(num_new),
-                                   Upload(num_cached), Upload(block_begin),
+    std::vector<int32_t*> owned = {Upload(std::vector<int32_t>(o.batch, 0)),
+                                   Upload(positions),
+                                   Upload(slots),
+                                   Upload(row_seq),
+                                   Upload(first_row),
+                                   Upload(num_new),
+                                   Upload(num_cached),
+                                   Upload(block_begin),
                                    Upload(table)};
     DeviceStep step;
     step.tokens = owned[0];
@@ -242,18 +230,19 @@ int main(int argc, char** argv) {
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   if (o.decode) {
     std::printf("%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d, median of %d\n",
-                prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim,
-                o.block_size, o.iters);
+                prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size,
+                o.iters);
     cudaStream_t stream = nullptr;
     CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     RunDecode(o, stream);
     cudaStreamDestroy(stream);
     return 0;
   }
-  std::printf("%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d cached %d, median "
-              "of %d\n",
-              prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size,
-              o.cached, o.iters);
+  std::printf(
+      "%s (sm_%d%d), q_heads %d kv_heads %d head_dim %d block_size %d cached %d, median "
+      "of %d\n",
+      prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size, o.cached,
+      o.iters);
   std::printf("%8s %14s %10s %14s %10s %8s %12s\n", "S", "cuda_cores_ms", "TFLOP/s", "tensor_ms",
               "TFLOP/s", "speedup", "rel_diff");
   cudaStream_t stream = nullptr;
@@ -324,10 +313,10 @@ int main(int argc, char** argv) {
     const double ms_tc = MedianMs(o.iters, stream, [&] { run(PrefillPath::kAuto, out_tc); });
 
     std::vector<bf16> host_cc(out_elems), host_tc(out_elems);
-    CHECK_CUDA(cudaMemcpy(host_cc.data(), out_cc, out_elems * sizeof(bf16),
-                          cudaMemcpyDeviceToHost));
-    CHECK_CUDA(cudaMemcpy(host_tc.data(), out_tc, out_elems * sizeof(bf16),
-                          cudaMemcpyDeviceToHost));
+    CHECK_CUDA(
+        cudaMemcpy(host_cc.data(), out_cc, out_elems * sizeof(bf16), cudaMemcpyDeviceToHost));
+    CHECK_CUDA(
+        cudaMemcpy(host_tc.data(), out_tc, out_elems * sizeof(bf16), cudaMemcpyDeviceToHost));
     double diff = 0, norm = 0;
     for (size_t i = 0; i < out_elems; ++i) {
       const double a = __bfloat162float(host_cc[i]);
@@ -338,8 +327,9 @@ int main(int argc, char** argv) {
     const double rel = std::sqrt(diff / norm);  // NaN if either output has a NaN
 
     // Causal FLOPs of the new rows (QK^T and PV, 2 FLOPs a multiply-add) over the context.
-    const double flops = 4.0 * (static_cast<double>(s) * s / 2 + static_cast<double>(s) *
-                                o.cached) * o.head_dim * o.q_heads;
+    const double flops = 4.0 *
+                         (static_cast<double>(s) * s / 2 + static_cast<double>(s) * o.cached) *
+                         o.head_dim * o.q_heads;
     std::printf("%8d %14.3f %10.1f %14.3f %10.1f %7.2fx %12.3e%s\n", s, ms_cc,
                 flops / (ms_cc * 1e9), ms_tc, flops / (ms_tc * 1e9), ms_cc / ms_tc, rel,
                 rel < 1e-2 ? "" : "  <-- outputs differ");

@@ -4,9 +4,9 @@
 // dequantized weights, on fresh random inputs: 4 and 8 bits, group sizes -1 / 16 / 32 / 64 /
 // 128, act-order on and off, v1 and v2 zeros, both layouts (tensor-core where the shape
 // allows, the column layout elsewhere), row counts of each kernel (the tensor-core product at
-// 1 to 64 rows, past that when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64 a launch; the column
-// layout's GEMV at 1 to 4, alone and as a fused group)
-// and prefill row counts (dequantized into bf16, cuBLASLt).
+// 1 to 32 rows by default, to 64 and past when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64 a
+// launch; the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row
+// counts (dequantized into bf16, cuBLASLt).
 // Outputs are poisoned with NaN first. Bad data is refused at load, naming what is wrong.
 // The qwen2 GPU fixture quantized three ways gives the same 32 greedy tokens (graphs and
 // eager) as its dequantized twin on the GPU, and prompt logits within bf16 tolerance.

@@ -13,3 +13,10 @@ endif()
 add_executable(prefill_attention_bench ${PROJECT_SOURCE_DIR}/bench/prefill_attention_bench.cc)
 target_compile_options(prefill_attention_bench PRIVATE ${SLUICE_WARNINGS})
 target_link_libraries(prefill_attention_bench PRIVATE sluice_device_cuda)
+target_include_directories(prefill_attention_bench PRIVATE ${PROJECT_SOURCE_DIR})
+
+# GPTQ small-batch product timings against the copy bandwidth (a tool, not a test).
+add_executable(gptq_product_bench ${PROJECT_SOURCE_DIR}/bench/gptq_product_bench.cc)
+target_compile_options(gptq_product_bench PRIVATE ${SLUICE_WARNINGS})
+target_link_libraries(gptq_product_bench PRIVATE sluice_device_cuda)
+target_include_directories(gptq_product_bench PRIVATE ${PROJECT_SOURCE_DIR})

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
-#include <future>
 #include <memory>
 #include <optional>
 #include <random>
@@ -23,6 +22,7 @@
 #include "backends/llm/engine/detokenizer.h"
 #include "backends/llm/engine/engine_metrics.h"
 #include "backends/llm/engine/request_output.h"
+#include "backends/llm/engine/row_workers.h"
 #include "backends/llm/engine/scheduler.h"
 #include "backends/llm/engine/stop_string_matcher.h"
 #include "backends/llm/model/model_runner.h"
@@ -173,10 +173,11 @@ class EngineCore {
   // while the model runs (StartGrammarMasks): a mask depends only on the tokens already
   // accepted, so its cost overlaps the forward pass instead of adding to the step.
   std::vector<std::vector<uint64_t>> grammar_masks_;
-  std::vector<std::future<void>> StartGrammarMasks(const StepBatch& batch);
+  void StartGrammarMasks(const StepBatch& batch);
   // The device-sampled tokens of the batch's constrained rows, accepted by their grammars
-  // on the mask threads before SampleAndEmit reads them (Sequence::accepted_ahead).
+  // on the row workers before SampleAndEmit reads them (Sequence::accepted_ahead).
   void AcceptAhead(const StepBatch& batch);
+  RowWorkers row_workers_{4};  // threads start with the first constrained step
   uint64_t num_steps_ = 0;
   EngineMetricsSnapshot metrics_;
 };

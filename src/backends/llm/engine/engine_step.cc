@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
-#include <future>
 #include <memory>
 #include <string>
 #include <utility>
@@ -181,7 +180,7 @@ bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
   if (batch.on_device) {
     // Constrained rows point at their masks, which fill while the forward pass runs: the
     // runner waits for them (before_sampling) only when it is about to sample.
-    std::vector<std::future<void>> masks = StartGrammarMasks(batch);
+    StartGrammarMasks(batch);
     device_rows_.clear();
     for (size_t k = 0; k < batch.seqs.size(); ++k) {
       if (!batch.forward.seqs[k].needs_logits) continue;
@@ -189,20 +188,17 @@ bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
       device_rows_.push_back(DeviceSampling(s, SuppressedTokens(s)));
       if (s.constrained()) device_rows_.back().allowed = grammar_masks_[device_rows_.size() - 1];
     }
-    auto await_masks = [&masks] {
-      for (std::future<void>& m : masks) m.wait();
-    };
     st = runner_->ForwardSample(batch.forward, device_rows_, device_tokens_, device_logprobs_,
-                                await_masks);
-    await_masks();  // also when the runner failed before sampling: the tasks read the batch
+                                [this] { row_workers_.Wait(); });
+    row_workers_.Wait();  // also when the runner failed before sampling: the tasks read the batch
     if (st.ok() && device_tokens_.size() != rows) {
       st = Internal("model sampled " + std::to_string(device_tokens_.size()) + " tokens for " +
                     std::to_string(rows) + " rows");
     }
   } else {
-    std::vector<std::future<void>> masks = StartGrammarMasks(batch);
+    StartGrammarMasks(batch);
     st = runner_->Forward(batch.forward, logits_);
-    for (std::future<void>& m : masks) m.wait();
+    row_workers_.Wait();
     if (st.ok() && logits_.size() != rows * vocab) {
       st = Internal("model returned " + std::to_string(logits_.size()) + " logits for " +
                     std::to_string(rows) + " rows of " + std::to_string(vocab));
@@ -213,32 +209,11 @@ bool EngineCore::RunModel(StepBatch& batch, Outbox& outbox) {
   return false;
 }
 
-namespace {
-
-// Runs fn(i) for i in [0, n) on up to four threads of their own, at least 8 indices a thread
-// (so that a few rows cost one thread's start); the caller waits for the futures.
-template <typename Fn>
-std::vector<std::future<void>> SpreadOverThreads(size_t n, Fn fn) {
-  std::vector<std::future<void>> tasks;
-  if (n == 0) return tasks;
-  const size_t threads = std::min<size_t>(4, (n + 7) / 8);
-  const size_t per = (n + threads - 1) / threads;
-  for (size_t t = 0; t < threads; ++t) {
-    const size_t begin = t * per, end = std::min(n, begin + per);
-    tasks.push_back(std::async(std::launch::async, [fn, begin, end] {
-      for (size_t i = begin; i < end; ++i) fn(i);
-    }));
-  }
-  return tasks;
-}
-
-}  // namespace
-
 // The masks of the batch's constrained logits rows into grammar_masks_ (a few dozen
-// microseconds a row), spread over threads: the caller runs the model meanwhile and waits for
-// the futures before sampling. A matcher is only read here; nothing else touches it until
-// SampleAndEmit.
-std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& batch) {
+// microseconds a row), on the row workers: the caller runs the model meanwhile and waits
+// (row_workers_.Wait) before sampling. A matcher is only read here; nothing else touches it
+// until SampleAndEmit.
+void EngineCore::StartGrammarMasks(const StepBatch& batch) {
   std::vector<std::pair<size_t, const Sequence*>> jobs;  // (logits row, sequence)
   size_t row = 0;
   for (size_t k = 0; k < batch.seqs.size(); ++k) {
@@ -246,7 +221,7 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
     const size_t this_row = row++;
     if (batch.seqs[k]->constrained()) jobs.emplace_back(this_row, batch.seqs[k]);
   }
-  if (jobs.empty()) return {};
+  if (jobs.empty()) return;
   const size_t words = (static_cast<size_t>(limits_.vocab_size) + 63) / 64;
   grammar_masks_.resize(row);
   // Sized here, before the rows point at them; zeroed once: FillMask rewrites a row's
@@ -256,7 +231,7 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
     if (grammar_masks_[r].size() != words) grammar_masks_[r].assign(words, 0);
   }
   auto shared = std::make_shared<const decltype(jobs)>(std::move(jobs));
-  return SpreadOverThreads(shared->size(), [this, shared](size_t j) {
+  row_workers_.Start(shared->size(), [this, shared](size_t j) {
     const auto& [r, s] = (*shared)[j];
     s->grammar->FillMask(std::span<uint64_t>(grammar_masks_[r])
                              .first(s->grammar->grammar().vocabulary().mask_words()));
@@ -265,8 +240,9 @@ std::vector<std::future<void>> EngineCore::StartGrammarMasks(const StepBatch& ba
 
 // Accepting a token walks its bytes through the grammar: ~7 us a row for a JSON schema, so
 // ~1 ms at 128 constrained rows, between two steps on the engine thread. Tokens sampled on
-// the device are all known before any is processed, so their grammars take them here, spread
-// over threads, and ProcessToken only reads the outcome. Each task touches one sequence.
+// the device are all known before any is processed, so their grammars take them here, on the
+// row workers and this thread, and ProcessToken only reads the outcome. Each call touches
+// one sequence.
 void EngineCore::AcceptAhead(const StepBatch& batch) {
   std::vector<std::pair<Sequence*, int32_t>> jobs;  // (sequence, its sampled token)
   size_t row = 0;
@@ -278,12 +254,11 @@ void EngineCore::AcceptAhead(const StepBatch& batch) {
       jobs.emplace_back(s, device_tokens_[this_row]);
     }
   }
-  if (jobs.size() < 16) return;  // not worth the threads
-  for (std::future<void>& f : SpreadOverThreads(jobs.size(), [&jobs](size_t j) {
-         jobs[j].first->accepted_ahead = jobs[j].first->grammar->Accept(jobs[j].second);
-       })) {
-    f.wait();
-  }
+  if (jobs.size() < 16) return;  // not worth waking the workers
+  row_workers_.Start(jobs.size(), [&jobs](size_t j) {
+    jobs[j].first->accepted_ahead = jobs[j].first->grammar->Accept(jobs[j].second);
+  });
+  row_workers_.Wait();
 }
 
 // 5. Sample (unless the device did) and emit: every sequence of the batch advances; those

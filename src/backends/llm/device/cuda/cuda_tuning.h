@@ -75,7 +75,7 @@ struct CudaTuning {
   bool token_masks = false;          // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
-  int gptq_mma_max_rows = 64;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
+  int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE

@@ -68,7 +68,7 @@ struct GptqParts {
 // default, the tensor-core layout (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS overrides it, for A/B
 // measurements); larger products dequantize (GptqDequantize) and go through cuBLASLt.
 constexpr int32_t kGptqSmallBatchMaxRows = 4;
-constexpr int32_t kGptqMmaMaxRows = 64;
+constexpr int32_t kGptqMmaMaxRows = 32;
 int32_t GptqMmaMaxRows();
 inline int32_t GptqSmallBatchRows(const GptqLayout& layout) {
   return layout.mma ? GptqMmaMaxRows() : kGptqSmallBatchMaxRows;

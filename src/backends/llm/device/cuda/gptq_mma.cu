@@ -56,6 +56,15 @@ __device__ __forceinline__ uint32_t Bf16x2Bits(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&p);
 }
 
+// A lane's stored {scale, zero} pairs of one group: its columns g and g + 8.
+struct MmaGroupRaw {
+  __half2 lo, hi;
+};
+__device__ __forceinline__ MmaGroupRaw LoadMmaGroupRaw(const __half2* __restrict__ sz, int groups,
+                                                       int g) {
+  return {__ldg(sz + g), __ldg(sz + 8 * groups + g)};
+}
+
 // What a lane needs of the current group: the scales of its columns g and g + 8, and their
 // zero points in the form the dequantization subtracts them.
 struct MmaGroup {
@@ -65,9 +74,9 @@ struct MmaGroup {
 };
 
 template <int kBits>
-__device__ __forceinline__ MmaGroup LoadMmaGroup(const __half2* __restrict__ sz, int groups, int g) {
-  const float2 lo = __half22float2(__ldg(sz + g));
-  const float2 hi = __half22float2(__ldg(sz + 8 * groups + g));
+__device__ __forceinline__ MmaGroup MmaGroupOf(const MmaGroupRaw& raw) {
+  const float2 lo = __half22float2(raw.lo);
+  const float2 hi = __half22float2(raw.hi);
   MmaGroup m;
   m.scale_lo = lo.x;
   m.scale_hi = hi.x;
@@ -148,7 +157,11 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   };
   load(cur, begin);  // weights, groups and scales do not depend on the kernel before
   int group = begin < end ? __ldg(l.kstep_group + begin * kSteps) : 0;
-  MmaGroup z = LoadMmaGroup<kBits>(sz, l.groups, group);
+  MmaGroup z = MmaGroupOf<kBits>(LoadMmaGroupRaw(sz, l.groups, group));
+  // The next group's pairs are requested when a group begins (sorted rows: groups come in
+  // order), so that a group change does not wait for memory.
+  const int last_group = l.groups - 1;
+  MmaGroupRaw ahead = LoadMmaGroupRaw(sz, l.groups, min(group + 1, last_group));
   float acc[NT][4], part[NT][4];
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
@@ -177,8 +190,10 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         const int g = __ldg(l.kstep_group + step);
         if (g != group) {  // the same for the whole warp
           flush();
+          const bool next = g == group + 1;
+          z = MmaGroupOf<kBits>(next ? ahead : LoadMmaGroupRaw(sz, l.groups, g));
           group = g;
-          z = LoadMmaGroup<kBits>(sz, l.groups, g);
+          ahead = LoadMmaGroupRaw(sz, l.groups, min(g + 1, last_group));
         }
         uint32_t a[4];
         if constexpr (kBits == 4) {

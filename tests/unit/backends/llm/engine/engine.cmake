@@ -7,6 +7,7 @@ sluice_add_test(llm_engine_test
     ${CMAKE_CURRENT_LIST_DIR}/sampler_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/sampler_stop_string_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine_test.cc
+    ${CMAKE_CURRENT_LIST_DIR}/row_workers_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/engine_metrics_test.cc
     ${CMAKE_CURRENT_LIST_DIR}/stats_log_test.cc
   DEPS sluice_llm_engine LABELS unit)

@@ -34,7 +34,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_TRUE(t->gptq_mma);
-  EXPECT_EQ(t->gptq_mma_max_rows, 64);
+  EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);

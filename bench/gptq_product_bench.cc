@@ -1,0 +1,231 @@
+// gptq_product_bench: times the GPTQ small-batch product (cuda::GptqSmallBatchLinear, the
+// tensor-core layout) on Qwen2-7B's four linear groups, q|k|v, o, gate|up and down, at
+// 1 to 64 rows, against the physical limit: the bytes a product must read (packed weights,
+// scales, x) over the device-to-device copy bandwidth measured in the same run. A figure is
+// the median over --iters replays of a CUDA graph of --reps back-to-back launches (dependent
+// launches, as in a decode step's graph), divided by --reps. The weights are random words
+// (the kernels' speed does not depend on the values); the GPU tests check correctness.
+// Built with the CUDA tests.
+//
+//   gptq_product_bench                     # 4 bits, rows 1 2 4 8 16 32
+//   gptq_product_bench --bits 8 --group 128 --iters 20 1 4 16
+//   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
+// The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs).
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/llm/device/cuda/gptq_kernels.h"
+#include "bench/cuda_bench_util.h"
+
+namespace {
+
+using sluice::bench::Upload;
+using sluice::llm::cuda::bf16;
+using sluice::llm::cuda::GptqLayout;
+using sluice::llm::cuda::GptqParts;
+
+struct Options {
+  int bits = 4;
+  int group = 128;
+  int iters = 15;
+  int reps = 20;
+  std::vector<int> rows;
+};
+
+Options Parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&] {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return std::atoi(argv[++i]);
+    };
+    if (a == "--bits") {
+      o.bits = next();
+    } else if (a == "--group") {
+      o.group = next();
+    } else if (a == "--iters") {
+      o.iters = next();
+    } else if (a == "--reps") {
+      o.reps = next();
+    } else if (a.size() > 0 && a[0] != '-') {
+      o.rows.push_back(std::atoi(a.c_str()));
+    } else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      std::exit(2);
+    }
+  }
+  if (o.rows.empty()) o.rows = {1, 2, 4, 8, 16, 32};
+  if ((o.bits != 4 && o.bits != 8) || o.group < 16 || o.group % 16 != 0 || o.iters < 1 ||
+      o.reps < 1) {
+    std::fprintf(stderr, "--bits 4|8, --group a multiple of 16, --iters and --reps >= 1\n");
+    std::exit(2);
+  }
+  const int most = std::min(64, sluice::llm::cuda::GptqMmaMaxRows());
+  for (int r : o.rows) {
+    if (r < 1 || r > most) {
+      std::fprintf(stderr, "rows must be 1..%d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, up to 64)\n", most);
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+template <typename T>
+T* Alloc(size_t n) {
+  T* p = nullptr;
+  CHECK_CUDA(cudaMalloc(&p, std::max<size_t>(n, 1) * sizeof(T)));
+  return p;
+}
+
+// One fused group of GPTQ weights over one input length, as the device holds them.
+struct Group {
+  const char* name;
+  int in;
+  std::vector<int> widths;
+  GptqLayout layout;
+  GptqParts parts;
+  size_t weight_bytes = 0;  // packed words and scales
+};
+
+Group MakeGroup(const char* name, int in, std::vector<int> widths, const Options& o, int max_rows,
+                std::mt19937& rng) {
+  Group g{name, in, std::move(widths), {}, {}};
+  GptqLayout& l = g.layout;
+  l.bits = o.bits;
+  l.in = in;
+  l.words = in / (32 / o.bits);
+  l.stride = l.words;
+  l.groups = in / o.group;
+  l.mma = 1;
+  std::vector<int32_t> kstep_group(in / 16);
+  for (size_t s = 0; s < kstep_group.size(); ++s) {
+    kstep_group[s] = static_cast<int32_t>(s * 16 / o.group);
+  }
+  l.kstep_group = Upload(kstep_group);
+  GptqParts& p = g.parts;
+  p.count = static_cast<int32_t>(g.widths.size());
+  int end = 0;
+  for (size_t i = 0; i < g.widths.size(); ++i) {
+    const int w = g.widths[i];
+    end += w;
+    p.end[i] = end;
+    std::vector<uint32_t> q(static_cast<size_t>(w) * l.words);
+    for (uint32_t& v : q) v = rng();
+    std::vector<__half2> sz(static_cast<size_t>(w) * l.groups);
+    for (__half2& v : sz) v = __floats2half2_rn(0.001f * (1 + rng() % 16), 8.f);
+    p.qweight[i] = Upload(q);
+    p.scale_zero[i] = Upload(sz);
+    p.bias[i] = nullptr;
+    p.y[i] = Alloc<bf16>(static_cast<size_t>(max_rows) * w);
+    g.weight_bytes += q.size() * 4 + sz.size() * 4;
+  }
+  return g;
+}
+
+float Median(std::vector<float> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// Median milliseconds of one replay of `graph`.
+float TimeGraph(cudaGraphExec_t graph, cudaStream_t stream, int iters) {
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  CHECK_CUDA(cudaGraphLaunch(graph, stream));  // warm up
+  std::vector<float> ms;
+  for (int i = 0; i < iters; ++i) {
+    CHECK_CUDA(cudaEventRecord(start, stream));
+    CHECK_CUDA(cudaGraphLaunch(graph, stream));
+    CHECK_CUDA(cudaEventRecord(stop, stream));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float t = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&t, start, stop));
+    ms.push_back(t);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return Median(ms);
+}
+
+template <typename Body>
+cudaGraphExec_t Capture(cudaStream_t stream, Body body) {
+  cudaGraph_t graph;
+  CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  body();
+  CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec;
+  CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  cudaGraphDestroy(graph);
+  return exec;
+}
+
+// Device-to-device copy bandwidth (bytes read + written per second) of a 1 GiB buffer.
+double CopyBandwidth(cudaStream_t stream, int iters) {
+  const size_t bytes = size_t{1} << 30;
+  char* a = Alloc<char>(bytes);
+  char* b = Alloc<char>(bytes);
+  cudaGraphExec_t g = Capture(
+      stream, [&] { CHECK_CUDA(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream)); });
+  const float ms = TimeGraph(g, stream, iters);
+  cudaGraphExecDestroy(g);
+  cudaFree(a);
+  cudaFree(b);
+  return 2.0 * bytes / (ms * 1e-3);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = Parse(argc, argv);
+  cudaDeviceProp prop{};
+  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
+  cudaStream_t stream;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  const double copy = CopyBandwidth(stream, o.iters);
+  std::printf("%s, %d-bit, group %d; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
+              o.bits, o.group, copy / 1e9);
+  const int max_rows = *std::max_element(o.rows.begin(), o.rows.end());
+  std::mt19937 rng(1);
+  // Qwen2-7B: hidden 3584, 28 q heads and 4 kv heads of 128, intermediate 18944.
+  std::vector<Group> groups;
+  groups.push_back(MakeGroup("q|k|v", 3584, {3584, 512, 512}, o, max_rows, rng));
+  groups.push_back(MakeGroup("o", 3584, {3584}, o, max_rows, rng));
+  groups.push_back(MakeGroup("gate|up", 3584, {18944, 18944}, o, max_rows, rng));
+  groups.push_back(MakeGroup("down", 18944, {3584}, o, max_rows, rng));
+  std::vector<uint16_t> xh(static_cast<size_t>(max_rows) * 18944);
+  for (uint16_t& v : xh) v = static_cast<uint16_t>(0x3C00 + rng() % 0x200);  // bf16 ~[0.0078, 0.03]
+  const bf16* x = reinterpret_cast<const bf16*>(Upload(xh));
+  std::printf("%-8s %5s %10s %10s %8s %8s\n", "product", "rows", "MB", "us", "GB/s", "of copy");
+  for (const Group& g : groups) {
+    for (int rows : o.rows) {
+      cudaGraphExec_t exec = Capture(stream, [&] {
+        for (int r = 0; r < o.reps; ++r) {
+          sluice::llm::cuda::GptqSmallBatchLinear(x, g.layout, g.parts, rows, stream);
+        }
+      });
+      const double us = TimeGraph(exec, stream, o.iters) * 1e3 / o.reps;
+      cudaGraphExecDestroy(exec);
+      const double bytes = g.weight_bytes + 2.0 * rows * g.in;
+      const double bw = bytes / (us * 1e-6);
+      std::printf("%-8s %5d %10.2f %10.2f %8.0f %7.0f%%\n", g.name, rows, bytes / 1e6, us, bw / 1e9,
+                  100.0 * bw / copy);
+    }
+  }
+  CHECK_CUDA(cudaGetLastError());
+  return 0;
+}
