@@ -28,7 +28,7 @@
 //                                                        (2: 32-key tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_DECODE_STAGED        0        0 | 1        decode attention copies each tile's K
 //                                                        and V rows to shared memory at once
-// SLUICE_CUDA_TOKEN_MASKS          0        0 | 1        structured output's token masks applied
+// SLUICE_CUDA_TOKEN_MASKS          1        0 | 1        structured output's token masks applied
 //                                                        on the device (constrained rows sample
 //                                                        there; 0: those steps sample on the host)
 // SLUICE_CUDA_GPTQ_PARTIALS        0        0 | 1        a GPTQ output projection cut along its
@@ -72,7 +72,7 @@ struct CudaTuning {
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 1;            // SLUICE_CUDA_PREFILL_MTILES
   bool decode_staged = false;        // SLUICE_CUDA_DECODE_STAGED
-  bool token_masks = false;          // SLUICE_CUDA_TOKEN_MASKS
+  bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)

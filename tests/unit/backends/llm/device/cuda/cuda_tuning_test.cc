@@ -38,7 +38,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
-  EXPECT_FALSE(t->token_masks);
+  EXPECT_TRUE(t->token_masks);
 }
 
 TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
