@@ -163,6 +163,20 @@ def test_auto_reads_llama3_json_calls(client, stream):
 
 
 @STREAM
+def test_a_llama3_json_call_cut_short_leaves_the_output_as_content(client, stream):
+    """The llama3_json parser streamed a call's arguments as they came: cut short by max_tokens, the
+    reply (streamed or not) held a call whose arguments were no JSON ('{"city": "Pa'). As the other
+    parsers and vLLM's reading of a whole output, a call that cannot be read leaves it content."""
+    for seed in range(3):
+        content, calls, finish = chat_parts(client, stream, CALL_ID, model="llama", messages=ASK, tools=TOOLS,
+                                            temperature=1.0, seed=seed, max_tokens=40,
+                                            extra_body={"guided_regex": LLAMA_CALL})
+        assert calls == [] and finish == "length", (calls, finish)
+        assert content.startswith('{"name": "get_weather", "parameters": {"city": '), content
+        assert not re.fullmatch(LLAMA_CALL, content), content
+
+
+@STREAM
 def test_auto_without_a_call_is_plain_content(client, stream):
     content, calls, finish = complete(client, stream, model="hermes", messages=ASK, tools=TOOLS, temperature=1.0,
                                       extra_body={"guided_regex": r"It is sunny(\.|!) <3"})
