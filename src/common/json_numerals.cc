@@ -10,6 +10,7 @@ using json = nlohmann::ordered_json;
 
 constexpr int kNumberOverflow = 406;  // nlohmann's out_of_range id for a number beyond a double
 constexpr size_t kLiteralShown = 24;  // characters of a long literal in a message
+constexpr size_t kPointerShown = 200;  // the last characters of a long pointer in a message
 
 // Where a SAX parse is: the key or the index of the value being read in each open container.
 class JsonPath {
@@ -93,6 +94,8 @@ class NumeralKeeper : public nlohmann::detail::json_sax_dom_parser<json> {
   bool parse_error(std::size_t position, const std::string& token, const Exception& ex) {
     if (ex.id == kNumberOverflow) {
       beyond_ = NumberBeyondDouble{path_.Pointer(), token};
+      if (beyond_->pointer.size() > kPointerShown)  // the end names the member
+        beyond_->pointer = "..." + beyond_->pointer.substr(beyond_->pointer.size() - kPointerShown);
       if (token.size() > kLiteralShown + 16) {
         beyond_->literal = token.substr(0, kLiteralShown) + "... (" + std::to_string(token.size()) +
                            " characters)";

@@ -33,7 +33,9 @@ Result<nlohmann::ordered_json> ParseJsonKeepingNumerals(std::string_view text);
 
 // A number of a JSON text beyond a double's range (magnitude above about 1.8e308).
 struct NumberBeyondDouble {
-  std::string pointer;  // where it is, a JSON pointer ("/a/0/b~1c"); "" for the whole text
+  // Where it is, a JSON pointer ("/a/0/b~1c"; "" for the whole text), its last 200 characters
+  // after "..." when long.
+  std::string pointer;
   std::string literal;  // as written, its first 24 characters and its length when long
   // "number 1e400 at '/a/0' is beyond the range of a double (magnitude up to 1.8e308)".
   std::string Message() const;

@@ -74,6 +74,9 @@ TEST(JsonNumeralsTest, ANumberBeyondADoubleIsNamedWithItsPointer) {
   }
   EXPECT_EQ(FindNumberBeyondDouble(R"({"a":{"b":[1e400]}})")->Message(),
             "number 1e400 at '/a/b/0' is beyond the range of a double (magnitude up to 1.8e308)");
+  const std::string long_key(300, 'k');
+  EXPECT_EQ(FindNumberBeyondDouble("{\"" + long_key + "\":{\"max\":1e400}}")->pointer,
+            "..." + long_key.substr(0, 196) + "/max");
   EXPECT_EQ(FindNumberBeyondDouble("-1e400")->Message(),
             "number -1e400 is beyond the range of a double (magnitude up to 1.8e308)");
   // What reads, and what is not JSON before any such number, has none.
