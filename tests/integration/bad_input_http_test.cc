@@ -57,6 +57,14 @@ TEST_F(BadInputTest, HundredThousandNestedBrackets) {
   Expect(400, kInfer, std::string(100000, '[') + std::string(100000, ']'), "");
 }
 
+// A number no double holds: nlohmann refused it as "malformed JSON: ... number overflow"; the
+// error names where it is (a JSON pointer) and the number.
+TEST_F(BadInputTest, NumberBeyondADoubleNamesWhereItIs) {
+  Expect(400, kInfer,
+         R"({"inputs":[{"name":"INPUT0","datatype":"FP64","shape":[2],"data":[1,-1e400]}]})",
+         "number -1e400 at '/inputs/0/data/1' is beyond the range of a double");
+}
+
 TEST_F(BadInputTest, WrongDatatype) {
   Expect(400, kInfer, R"({"inputs":[{"name":"INPUT0","datatype":"FP32","shape":[2],"data":[1,2]}]})", "INPUT0");
 }

@@ -192,6 +192,15 @@ TEST_F(ServiceSurfaceTest, DetokenizeGivesBackThePrompt) {
   ExpectOpenAIError(http->Post("/detokenize", R"({"model": "sluice-demo", "tokens": [1, 99999999]})"), 400,
                     "99999999");
   ExpectOpenAIError(http->Post("/detokenize", R"({"model": "sluice-demo", "tokens": [-1]})"), 400, "'tokens'");
+  // An id past uint64 is shown as the client wrote it, not as the double nlohmann reads
+  // (1.2345678901234568e+29); one past 2^53 within int64 is exact too.
+  ExpectOpenAIError(
+      http->Post("/detokenize",
+                 R"({"model": "sluice-demo", "tokens": [1, 123456789012345678901234567890]})"),
+      400, "'tokens' holds 123456789012345678901234567890, not a token id");
+  ExpectOpenAIError(
+      http->Post("/detokenize", R"({"model": "sluice-demo", "tokens": [9007199254740993]})"), 400,
+      "'tokens' holds 9007199254740993, not a token id");
   ExpectOpenAIError(http->Post("/detokenize", R"({"model": "sluice-demo"})"), 400, "'tokens'");
 }
 

@@ -212,11 +212,12 @@ def write_demo_model(repo: Path, name: str, chat_template: str | None, engine_ar
     (repo / name / "config.pbtxt").write_text(pbtxt.replace('name: "sluice-demo"', f'name: "{name}"'))
 
 
-def post_json(server: SluiceServer, path: str, body: dict) -> tuple[int, dict]:
-    """POSTs `body` to the server's HTTP `path`: the status and the JSON reply, whatever the status
-    (the SDKs hide an error's raw body)."""
+def post_json(server: SluiceServer, path: str, body: dict | str) -> tuple[int, dict]:
+    """POSTs `body` (a JSON text as it is, when a string) to the server's HTTP `path`: the status and
+    the JSON reply, whatever the status (the SDKs hide an error's raw body)."""
+    text = body if isinstance(body, str) else json.dumps(body)
     conn = http.client.HTTPConnection(server.http_url, timeout=60)
-    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
+    conn.request("POST", path, body=text, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     data = resp.read()
     conn.close()

@@ -61,6 +61,9 @@ SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 HERMES_CALL = (r'<tool_call>\n\{"name": "get_weather", "arguments": \{"city": "(Paris|Rome)", "unit": "c"\}\}\n'
                r'</tool_call>')
 HERMES_TWO_CALLS = r'Let me check\. ' + HERMES_CALL + r'\n<tool_call>\n\{"name": "ping", "arguments": \{\}\}\n</tool_call>'
+# A template that shows a chat_template_kwargs object's members in the client's order.
+KWARGS_TEMPLATE = ("{% for k in meta %}{% if loop.first %}{{ k }}{% endif %}{% endfor %} {{ meta | tojson }}\n"
+                   "{% for m in messages %}{{ m.content }}{% endfor %}")
 LLAMA_CALL = r'\{"name": "get_weather", "parameters": \{"city": "(Paris|Rome)", "unit": "c"\}\}'
 
 
@@ -71,9 +74,10 @@ def server(tmp_path_factory, request):
     write_demo_model(root, "llama", (TEMPLATES / "llama3_1.jinja").read_text(),
                      {"tool_call_parser": "llama3_json"}, CONTEXT)
     write_demo_model(root, "plain", None, {}, CONTEXT)
+    write_demo_model(root, "kwargs", KWARGS_TEMPLATE, {}, CONTEXT)
     yield from serve_module(request, ["--model-repository", str(root), "--model-control-mode", "explicit",
                                       "--load-model", "hermes", "--load-model", "llama", "--load-model", "plain",
-                                      "--cpu-threads", "2"])
+                                      "--load-model", "kwargs", "--cpu-threads", "2"])
 
 
 def complete(client, stream: bool, **kw) -> tuple[str | None, list[dict], str]:
@@ -156,6 +160,20 @@ def test_auto_reads_llama3_json_calls(client, stream):
     assert len(calls) == 1 and calls[0]["name"] == "get_weather", calls
     assert_valid_call(calls[0])
     assert finish == "tool_calls"
+
+
+@STREAM
+def test_a_llama3_json_call_cut_short_leaves_the_output_as_content(client, stream):
+    """The llama3_json parser streamed a call's arguments as they came: cut short by max_tokens, the
+    reply (streamed or not) held a call whose arguments were no JSON ('{"city": "Pa'). As the other
+    parsers and vLLM's reading of a whole output, a call that cannot be read leaves it content."""
+    for seed in range(3):
+        content, calls, finish = chat_parts(client, stream, CALL_ID, model="llama", messages=ASK, tools=TOOLS,
+                                            temperature=1.0, seed=seed, max_tokens=40,
+                                            extra_body={"guided_regex": LLAMA_CALL})
+        assert calls == [] and finish == "length", (calls, finish)
+        assert content.startswith('{"name": "get_weather", "parameters": {"city": '), content
+        assert not re.fullmatch(LLAMA_CALL, content), content
 
 
 @STREAM
@@ -319,6 +337,27 @@ def test_tokenize_with_tools_is_the_chat_completions_prompt(client, server, refe
     status, bare = post_json(server, "/tokenize", {"model": "hermes", "messages": messages,
                                                    "add_generation_prompt": add_generation_prompt})
     assert status == 200 and bare["count"] < r["count"], bare  # the tools are in the prompt
+
+
+def test_tokenize_and_chat_completions_render_template_kwargs_in_the_clients_order(client, server):
+    """Chat completions sent chat_template_kwargs with their members sorted (the body as nlohmann::json
+    holds it) unless the request also had tools or a constraint; /tokenize sent them in the client's
+    order, as vLLM (a Python dict) renders them. Both now read the body alike."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    meta = {"zebra_crossing_zone": 1, "alpha": [True, None]}
+    text = PreTrainedTokenizerFast(tokenizer_file=str(DEMO_MODEL / "tokenizer.json")).apply_chat_template(
+        ASK, chat_template=KWARGS_TEMPLATE, tokenize=False, meta=meta)
+    assert text.startswith('zebra_crossing_zone {"zebra_crossing_zone": 1, "alpha": [true, null]}'), text
+    want = Tokenizer.from_file(str(DEMO_MODEL / "tokenizer.json")).encode(text, add_special_tokens=False).ids
+    status, r = post_json(server, "/tokenize", {"model": "kwargs", "messages": ASK,
+                                                "chat_template_kwargs": {"meta": meta}})
+    assert status == 200, r
+    assert r["tokens"] == want
+    chat = client.chat.completions.create(model="kwargs", messages=ASK, max_tokens=1,
+                                          extra_body={"chat_template_kwargs": {"meta": meta}})
+    assert chat.usage.prompt_tokens == len(want)
 
 
 @pytest.mark.parametrize("body,status_code,named", [

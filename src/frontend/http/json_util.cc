@@ -1,5 +1,7 @@
 #include "frontend/http/json_util.h"
 
+#include "common/json_numerals.h"
+
 namespace sluice::http {
 
 size_t JsonNestingDepth(std::string_view text) {
@@ -43,6 +45,8 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth)
   try {
     return nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::exception& e) {
+    // A number beyond a double's range is JSON all the same: say where it is.
+    if (auto beyond = FindNumberBeyondDouble(text)) return InvalidArgument(beyond->Message());
     return InvalidArgument(std::string("malformed JSON: ") + e.what());
   }
 }

@@ -355,6 +355,13 @@ bool MayConstrainOutput(const json& body) {
   return HasToolFields(body);
 }
 
+nlohmann::ordered_json ReadBodyInOrder(const json& body, std::string_view text) {
+  if (!MayConstrainOutput(body) && !Has(body, "chat_template_kwargs")) return nullptr;
+  auto read = ParseJsonKeepingNumerals(text);
+  if (!read.ok()) return nullptr;
+  return std::move(read).value();
+}
+
 Result<OpenAIRequest> ParseOpenAIRequest(const json& body, bool chat,
                                          const nlohmann::ordered_json* in_order) {
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");

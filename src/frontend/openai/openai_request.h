@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/inference.h"
@@ -54,6 +55,11 @@ Result<std::string> ParseChatTemplateKwargs(const nlohmann::json& body,
 // Whether `body` holds a field that may constrain the output, tools included (then worth
 // reading in order).
 bool MayConstrainOutput(const nlohmann::json& body);
+// `text`, the body already read as `body` (so its nesting is bounded), read again with its
+// members in the client's order and its big integers as written (common/json_numerals.h)
+// where it holds JSON that is passed on as text: a constraint, tools or chat_template_kwargs.
+// A null json otherwise. Every OpenAI route that takes such fields reads its body so.
+nlohmann::ordered_json ReadBodyInOrder(const nlohmann::json& body, std::string_view text);
 
 // The body's chat `messages` (required, non-empty), content parts flattened to their text;
 // a tool message must answer a call before it (llm_contract::ValidateToolMessages).

@@ -7,7 +7,6 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "common/json_numerals.h"
 #include "common/llm_protocol.h"
 #include "common/thread_annotations.h"
 #include "common/version.h"
@@ -143,14 +142,9 @@ void HandleCompletion(core::InferenceService& service, const http::RequestLimits
                       const http::HttpRequest& request, std::shared_ptr<http::ResponseWriter> writer) {
   auto body = http::ParseJsonBounded(request.body, limits.max_json_depth);
   if (!body.ok()) return SendOpenAIError(*writer, body.status());
-  // A schema's properties are generated in the client's order: the body read again with its
-  // members in order (its depth is bounded: the same text) for the constraint.
-  // Big integer literals are kept as written (common/json_numerals.h): a schema's enum of
-  // them stays exact.
-  nlohmann::ordered_json in_order;
-  if (MayConstrainOutput(*body)) {
-    if (auto read = ParseJsonKeepingNumerals(request.body); read.ok()) in_order = std::move(*read);
-  }
+  // A schema's properties are generated in the client's order, and a template shows the
+  // kwargs' members in it: the body read again in order, big integers as written.
+  const nlohmann::ordered_json in_order = ReadBodyInOrder(*body, request.body);
   const bool ordered = in_order.is_object();
   auto parsed = ParseOpenAIRequest(*body, chat, ordered ? &in_order : nullptr);
   if (!parsed.ok()) return SendOpenAIError(*writer, parsed.status());

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/json_fields.h"
+#include "common/json_numerals.h"
 #include "frontend/openai/openai_request.h"
 #include "frontend/openai/tool_fields.h"
 
@@ -39,6 +40,17 @@ Status ParseChat(const json& body, const nlohmann::ordered_json* in_order, Token
   r.tools = std::move(tools.tools);
   ASSIGN_OR_RETURN(r.chat_template_kwargs, ParseChatTemplateKwargs(body, in_order));
   return Status::Ok();
+}
+
+// Token `i` as the client wrote it: from `in_order` where it is there, since nlohmann reads an
+// integer past uint64 as a double (1.2345678901234568e+29).
+std::string AsWritten(const json& id, const nlohmann::ordered_json* in_order, size_t i) {
+  if (in_order != nullptr) {
+    auto ids = in_order->find("tokens");
+    if (ids != in_order->end() && ids->is_array() && i < ids->size())
+      return DumpKeepingNumerals((*ids)[i]);
+  }
+  return id.dump();
 }
 
 }  // namespace
@@ -93,18 +105,21 @@ Result<InferRequest> BuildTokenizeRequest(const TokenizeRequest& r,
   return BuildContractRequest(c, repository_model);
 }
 
-Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body) {
+Result<DetokenizeRequest> ParseDetokenizeRequest(const json& body,
+                                                 const nlohmann::ordered_json* in_order) {
   if (!body.is_object()) return InvalidArgument("the request body must be a JSON object");
   RETURN_IF_ERROR(OnlyKnownFields(body, {"model", "tokens"}));
   DetokenizeRequest r;
   ASSIGN_OR_RETURN(r.model, OptionalModel(body));
   if (!body.contains("tokens") || !body["tokens"].is_array())
     return FieldError("tokens", "is required (a list of token ids)");
-  for (const json& id : body["tokens"]) {
-    if (!jf::IsTokenId(id)) {
-      return FieldError("tokens", "holds " + id.dump().substr(0, 32) + ", not a token id");
+  const json& ids = body["tokens"];
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!jf::IsTokenId(ids[i])) {
+      return FieldError(
+          "tokens", "holds " + AsWritten(ids[i], in_order, i).substr(0, 32) + ", not a token id");
     }
-    r.tokens.push_back(static_cast<int32_t>(id.get<int64_t>()));
+    r.tokens.push_back(static_cast<int32_t>(ids[i].get<int64_t>()));
   }
   return r;
 }

@@ -41,7 +41,10 @@ struct DetokenizeRequest {
   std::string model;  // empty: the one LLM model served
   std::vector<int32_t> tokens;
 };
-Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body);
+// `in_order`: the same body read with its big integers as written (common/json_numerals.h),
+// from which an id that is not a token id is shown as the client wrote it; may be null.
+Result<DetokenizeRequest> ParseDetokenizeRequest(const nlohmann::json& body,
+                                                 const nlohmann::ordered_json* in_order);
 // `r.tokens` must not be empty (their text is then "").
 Result<InferRequest> BuildDetokenizeRequest(const DetokenizeRequest& r,
                                             const std::string& repository_model);

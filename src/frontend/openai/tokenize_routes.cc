@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_numerals.h"
 #include "common/llm_protocol.h"
 #include "frontend/http/json_util.h"
 #include "frontend/openai/openai_request.h"
@@ -56,15 +57,21 @@ Result<json> ParseBody(const http::HttpRequest& r, const http::RequestLimits& li
   return http::ParseJsonBounded(r.body, limits.max_json_depth);
 }
 
-// /tokenize's body; with the tools or template kwargs that a chat template renders, read again
-// with its members in order (the same text: its depth is bounded) for their order.
+// /tokenize's body; the tools and template kwargs that a chat template renders read again as
+// chat completions read them (ReadBodyInOrder: in order, big integers as written).
 Result<TokenizeRequest> ParseTokenizeBody(const http::HttpRequest& r,
                                           const http::RequestLimits& limits) {
   ASSIGN_OR_RETURN(json body, ParseBody(r, limits));
-  nlohmann::ordered_json in_order;
-  if (body.is_object() && (body.contains("tools") || body.contains("chat_template_kwargs")))
-    in_order = nlohmann::ordered_json::parse(r.body, nullptr, false);
+  const nlohmann::ordered_json in_order = ReadBodyInOrder(body, r.body);
   return ParseTokenizeRequest(body, in_order.is_object() ? &in_order : nullptr);
+}
+
+// /detokenize's body; the ids read again keeping their digits, which an error shows as written.
+Result<DetokenizeRequest> ParseDetokenizeBody(const http::HttpRequest& r,
+                                              const http::RequestLimits& limits) {
+  ASSIGN_OR_RETURN(json body, ParseBody(r, limits));
+  auto in_order = ParseJsonKeepingNumerals(r.body);  // the same text: its depth is bounded
+  return ParseDetokenizeRequest(body, in_order.ok() ? &*in_order : nullptr);
 }
 
 }  // namespace
@@ -83,9 +90,7 @@ void RegisterTokenizeRoutes(http::Router& router, core::InferenceService& servic
   router.Add(
       "POST", "/detokenize",
       [&service, limits](const http::HttpRequest& r, std::shared_ptr<http::ResponseWriter> w) {
-        auto body = ParseBody(r, limits);
-        auto parsed =
-            body.ok() ? ParseDetokenizeRequest(*body) : Result<DetokenizeRequest>(body.status());
+        auto parsed = ParseDetokenizeBody(r, limits);
         auto model = parsed.ok() ? ResolveServedModel(service, parsed->model) : parsed.status();
         if (!model.ok()) return SendOpenAIError(*w, model.status());
         if (parsed->tokens.empty()) return (void)w->SendJson(200, json{{"prompt", ""}});

@@ -47,6 +47,52 @@ TEST(JsonNumeralsTest, InvalidJsonIsAnError) {
   }
 }
 
+// Numbers no double holds (1e400, an integer of 400 digits) nlohmann refuses, and so every
+// reader of Sluice's; the error says where the number is and what it is, not only "number
+// overflow". Numbers a double holds (1e308) and integers short of that (300 digits) read.
+TEST(JsonNumeralsTest, ANumberBeyondADoubleIsNamedWithItsPointer) {
+  struct Case {
+    std::string text, pointer, literal;
+  };
+  const std::string big(400, '9');
+  const Case cases[] = {
+      {R"({"const":1e400})", "/const", "1e400"},
+      {R"({"a":[1,{"b~/c":-1e400}]})", "/a/1/b~0~1c", "-1e400"},
+      {R"([0,[],{"x":[2.5E+999]}])", "/2/x/0", "2.5E+999"},
+      {"{\"enum\":[1," + big + "]}", "/enum/1", big.substr(0, 24) + "... (400 characters)"},
+      {"1e400", "", "1e400"},
+  };
+  for (const Case& c : cases) {
+    auto found = FindNumberBeyondDouble(c.text);
+    ASSERT_TRUE(found.has_value()) << c.text;
+    EXPECT_EQ(found->pointer, c.pointer) << c.text;
+    EXPECT_EQ(found->literal, c.literal) << c.text;
+    auto doc = ParseJsonKeepingNumerals(c.text);
+    ASSERT_FALSE(doc.ok()) << c.text;
+    EXPECT_EQ(doc.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(doc.status().message(), found->Message());
+  }
+  EXPECT_EQ(FindNumberBeyondDouble(R"({"a":{"b":[1e400]}})")->Message(),
+            "number 1e400 at '/a/b/0' is beyond the range of a double (magnitude up to 1.8e308)");
+  const std::string long_key(300, 'k');
+  EXPECT_EQ(FindNumberBeyondDouble("{\"" + long_key + "\":{\"max\":1e400}}")->pointer,
+            "..." + long_key.substr(0, 196) + "/max");
+  EXPECT_EQ(FindNumberBeyondDouble("-1e400")->Message(),
+            "number -1e400 is beyond the range of a double (magnitude up to 1.8e308)");
+  // What reads, and what is not JSON before any such number, has none.
+  const std::string long_integer = "-" + std::string(300, '7');
+  for (const std::string& text :
+       {std::string(R"({"a":1e308,"b":-1.7976931348623157e308})"), "[" + long_integer + "]",
+        std::string("[1,"), std::string(R"({"a":1e-400})")}) {
+    EXPECT_FALSE(FindNumberBeyondDouble(text).has_value()) << text;
+  }
+  auto kept = ParseJsonKeepingNumerals("[" + long_integer + "]");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(NumeralText((*kept)[0]), long_integer);
+  // Below a double's smallest, a number reads as zero, as Python's json and llguidance read it.
+  EXPECT_EQ(ParseJsonKeepingNumerals("1e-400")->get<double>(), 0.0);
+}
+
 // Regression (issue 22): a schema object in a request was passed on as nlohmann wrote it, a
 // big integer as a double.
 TEST(JsonNumeralsTest, StructuredOutputReaderPassesTheSchemaOnWithItsDigits) {

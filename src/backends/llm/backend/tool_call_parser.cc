@@ -236,13 +236,14 @@ class MistralParser final : public ObjectCallParser {
   bool failed_ = false;
 };
 
-// [<|python_tag|>]{"name": .., "parameters": {..}}; {...}
+// [<|python_tag|>]{"name": .., "parameters": {..}}; {...}; each call held until its object
+// closes.
 class Llama3JsonParser final : public ObjectCallParser {
  public:
   ParsedOutput Finish() override {
     ParsedOutput out;
     if (mode_ == Mode::kStart) out.content = std::exchange(held_, std::string());
-    if (mode_ == Mode::kCall && calls() == 0) out.content = std::exchange(raw_, std::string());
+    if (mode_ == Mode::kCall) Fail(out);  // cut short
     return out;
   }
 
@@ -284,7 +285,7 @@ class Llama3JsonParser final : public ObjectCallParser {
       mode_ = Mode::kCall;
       raw_ = std::exchange(held_, std::string());
       StartObject();
-      if (brace) (void)PutObject('{', out);
+      if (brace) (void)HoldObject('{');
       return;
     }
     mode_ = Mode::kContent;
@@ -292,14 +293,22 @@ class Llama3JsonParser final : public ObjectCallParser {
   }
 
   void Call(char c, ParsedOutput& out) {
-    if (calls() == 0) raw_ += c;  // the first object is content until it names a function
-    const Step step = PutObject(c, out);
-    if (calls() > 0) raw_.clear();
+    if (calls() == 0) raw_ += c;  // content if the first call cannot be read
+    const Step step = HoldObject(c);
     if (step == Step::kMore) return;
-    if (named()) {
-      mode_ = step == Step::kDone ? Mode::kBetween : Mode::kTrailing;
+    if (step == Step::kDone && named()) {
+      SendObject(out);
+      raw_.clear();
+      mode_ = Mode::kBetween;
       return;
     }
+    Fail(out);
+  }
+
+  // The current object is no call (malformed, cut short, or it names no function): before any
+  // call was sent the whole output is content, as the model wrote it (vLLM's reading); after,
+  // the rest is dropped.
+  void Fail(ParsedOutput& out) {
     if (calls() > 0) {
       mode_ = Mode::kTrailing;
       return;
@@ -310,7 +319,7 @@ class Llama3JsonParser final : public ObjectCallParser {
 
   Mode mode_ = Mode::kStart;
   std::string held_;  // kStart: what came so far
-  std::string raw_;   // the first object's text, while it may still be content
+  std::string raw_;   // the output's text while its first call may yet be content
 };
 
 // tool_choice "required": [{"name": .., "parameters": {..}}, ...] (the grammar's output).

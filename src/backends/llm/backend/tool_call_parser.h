@@ -12,20 +12,21 @@
 //   output.
 // - "llama3_json" (Llama 3.1 / 3.2 / 3.3): the output is `{"name": .., "parameters": {..}}`
 //   (or "arguments"), optionally after `<|python_tag|>`, several separated by ';'. An output
-//   that does not start so is content; one whose first object names no function turns out to
-//   be content too (it is held until its name is read).
+//   that does not start so is content; text after the calls is not (vLLM drops it too).
 // - "mistral" (Mistral 7B Instruct v0.3): text, then `[TOOL_CALLS]` and a JSON array of
 //   {"name": .., "arguments": {..}} objects. The text before the token is content (a possible
 //   start of the token is held back); text after the array is not.
 // - "pythonic" (Llama 3.2 / Llama 4's pythonic templates): the whole output is a Python list of
 //   calls, `[get_weather(city="Paris", days=3), ping()]`, keyword arguments Python literals
 //   (pythonic_call.h), converted to JSON. An output that does not start with '[' is content.
-// hermes, mistral and pythonic hold each call until it is complete and send it whole (its name,
-// then its arguments in one piece). As vLLM, an output whose calls cannot be read is content:
-// a call that is malformed (JSON that does not close or names no function, Python that is not
-// a call of literals) or cut short by the output's end makes the whole output content, as the
-// model wrote it (mistral: less its [TOOL_CALLS] token). Once a call has been sent it cannot be
-// taken back from a stream: a malformed call after it is dropped, with what follows.
+// Each format holds each call until it is complete and sends it whole (its name, then its
+// arguments in one piece), so that a stream never carries part of a call that turns out
+// unreadable and gives what the whole output gives. As vLLM, an output whose calls cannot be
+// read is content: a first call that is malformed (JSON that does not close or names no
+// function, Python that is not a call of literals) or cut short by the output's end makes the
+// whole output content, as the model wrote it (mistral: less its [TOOL_CALLS] token). Once a
+// call has been sent it cannot be taken back from a stream: a malformed call after it is
+// dropped (llama3_json, mistral, pythonic: with what follows).
 #include <cstdint>
 #include <memory>
 #include <optional>

@@ -548,8 +548,12 @@ Result<Grammar> CompileJsonSchema(std::string_view schema_json) {
                            std::to_string(2 * kMaxJsonSchemaDepth));
   }
   auto schema = ParseJsonKeepingNumerals(schema_json);
-  if (!schema.ok())
+  if (!schema.ok()) {
+    // A number beyond a double's range (json_numerals.h) is JSON, which no reader here holds.
+    if (auto beyond = FindNumberBeyondDouble(schema_json))
+      return InvalidArgument("JSON schema: " + beyond->Message());
     return InvalidArgument("JSON schema is not valid JSON: " + schema.status().message());
+  }
   return SchemaCompiler(*schema).Compile();
 }
 

@@ -4,6 +4,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "common/json_numerals.h"
+
 namespace sluice::llm {
 
 Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth,
@@ -34,8 +36,12 @@ Result<nlohmann::json> ParseJsonBounded(std::string_view text, size_t max_depth,
   }
   nlohmann::json j =
       nlohmann::json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded())
+  if (j.is_discarded()) {
+    // A number beyond a double's range is JSON all the same: say where it is.
+    if (auto beyond = FindNumberBeyondDouble(text))
+      return InvalidArgument(std::string(what) + ": " + beyond->Message());
     return InvalidArgument(std::string(what) + ": not valid JSON (truncated or malformed)");
+  }
   return j;
 }
 

@@ -312,6 +312,30 @@ TEST(OpenAIRequestTest, EveryStructuredOutputFieldBecomesTheConstraint) {
   }
 }
 
+// The routes' second reading (ReadBodyInOrder): only for a body that passes JSON on as text,
+// chat_template_kwargs included (chat completions sent those sorted when the body had no tools
+// or constraint, /tokenize in the client's order); members in order, big integers as written.
+TEST(OpenAIRequestTest, TheBodyIsReadInOrderWhereItPassesJsonOn) {
+  const std::string plain = R"({"model": "m", "prompt": "hi", "max_tokens": 4, "seed": 7})";
+  EXPECT_TRUE(ReadBodyInOrder(json::parse(plain), plain).is_null());
+  const std::string text =
+      R"({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+          "chat_template_kwargs": {"zeta": 123456789012345678901234567890, "alpha": [1.5]}})";
+  const json body = json::parse(text);
+  const nlohmann::ordered_json in_order = ReadBodyInOrder(body, text);
+  ASSERT_TRUE(in_order.is_object());
+  auto r = ParseOpenAIRequest(body, true, &in_order);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->chat_template_kwargs, R"({"zeta":123456789012345678901234567890,"alpha":[1.5]})");
+  EXPECT_EQ(ChoiceContract(*r, 0).prompt.chat_template_kwargs, r->chat_template_kwargs);
+  for (const std::string with :
+       {R"("tools": [{"type": "function", "function": {"name": "f"}}])", R"("guided_regex": "x")",
+        R"("response_format": {"type": "text"})"}) {
+    const std::string t = R"({"model": "m", "prompt": "hi", )" + with + "}";
+    EXPECT_TRUE(ReadBodyInOrder(json::parse(t), t).is_object()) << t;
+  }
+}
+
 // A schema's properties are generated in their order: read in order, the text keeps it.
 TEST(OpenAIRequestTest, ASchemaKeepsItsMembersInTheClientsOrder) {
   const std::string text =

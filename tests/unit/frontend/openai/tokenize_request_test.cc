@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/json_numerals.h"
 #include "frontend/openai/openai_request.h"
 #include "ipc/llm_contract_codec.h"
 
@@ -27,10 +28,10 @@ json Tokenize(json extra) {
   return body;
 }
 
-// The contract /tokenize sends for `body`.
+// The contract /tokenize sends for `body`, read as the route reads it.
 llm_contract::LlmRequest Contract(const std::string& body) {
-  const ordered_json in_order = ordered_json::parse(body);
-  auto r = ParseTokenizeRequest(json::parse(body), &in_order);
+  const ordered_json in_order = ReadBodyInOrder(json::parse(body), body);
+  auto r = ParseTokenizeRequest(json::parse(body), in_order.is_object() ? &in_order : nullptr);
   EXPECT_TRUE(r.ok()) << r.status().ToString();
   auto request = BuildTokenizeRequest(*r, "m");
   EXPECT_TRUE(request.ok()) << request.status().ToString();
@@ -61,6 +62,52 @@ TEST(TokenizeRequestTest, ToolsAndTemplateKwargsReachTheContractInTheClientsOrde
   const llm_contract::LlmRequest prompt = Contract(R"({"model": "m", "prompt": "Once"})");
   EXPECT_TRUE(prompt.tools.empty());
   EXPECT_EQ(prompt.prompt.chat_template_kwargs, "");
+}
+
+// /tokenize re-read its body with nlohmann's parser: a tool schema's big integer became
+// 1.2345678901234568e+29, where chat completions pass it on as written.
+TEST(TokenizeRequestTest, BigIntegersOfToolsAndTemplateKwargsKeepTheirDigits) {
+  const llm_contract::LlmRequest c = Contract(
+      R"({"model": "m", "messages": [{"role": "user", "content": "Weather?"}],
+          "tools": [{"type": "function", "function": {"name": "f", "parameters":
+                    {"type": "object", "properties": {"n": {"enum": [123456789012345678901234567890]}}}}}],
+          "chat_template_kwargs": {"big": -98765432109876543210987654321}})");
+  ASSERT_EQ(c.tools.size(), 1u);
+  EXPECT_EQ(*c.tools[0].parameters,
+            R"({"type":"object","properties":{"n":{"enum":[123456789012345678901234567890]}}})");
+  EXPECT_EQ(c.prompt.chat_template_kwargs, R"({"big":-98765432109876543210987654321})");
+}
+
+// A token id past uint64 is shown as written (nlohmann reads it as a double); without the
+// reading that keeps it, as nlohmann read it.
+TEST(TokenizeRequestTest, ADetokenizeIdThatIsNoTokenIdIsShownAsWritten) {
+  struct Case {
+    std::string body, message;
+  };
+  const Case cases[] = {
+      {R"({"tokens": [1, 123456789012345678901234567890]})",
+       "'tokens' holds 123456789012345678901234567890, not a token id"},
+      {R"({"tokens": [18446744073709551616]})",
+       "'tokens' holds 18446744073709551616, not a token id"},
+      {R"({"tokens": [9007199254740993]})", "'tokens' holds 9007199254740993, not a token id"},
+      {R"({"tokens": [2147483648]})", "'tokens' holds 2147483648, not a token id"},
+      {R"({"tokens": [-1]})", "'tokens' holds -1, not a token id"},
+      {R"({"tokens": [1.5]})", "'tokens' holds 1.5, not a token id"},
+      {R"({"tokens": ["7"]})", "'tokens' holds \"7\", not a token id"},
+  };
+  for (const Case& c : cases) {
+    const ordered_json in_order = *ParseJsonKeepingNumerals(c.body);
+    auto r = ParseDetokenizeRequest(json::parse(c.body), &in_order);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message(), c.message);
+  }
+  auto rounded = ParseDetokenizeRequest(json::parse(cases[0].body), nullptr);
+  EXPECT_EQ(rounded.status().message(), "'tokens' holds 1.2345678901234568e+29, not a token id");
+  auto good =
+      ParseDetokenizeRequest(json::parse(R"({"model": "m", "tokens": [0, 2147483647]})"), nullptr);
+  ASSERT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_EQ(good->tokens, (std::vector<int32_t>{0, 2147483647}));
 }
 
 TEST(TokenizeRequestTest, BadToolsAndFieldsNameTheProblem) {

@@ -221,6 +221,57 @@ TEST(Llama3JsonToolCallParserTest, TextAndJsonThatNamesNoFunctionAreContent) {
   ExpectEverySplit(Llama(), R"({"answer": )", {R"({"answer": )", {}});
 }
 
+// As the other formats and vLLM's reading of a whole output: a call that cannot be read (cut
+// short by the output's end, malformed after its name) leaves the output as content. The calls
+// were streamed as they came, so such an output ended as a call whose arguments are no JSON
+// ({"city": "Pa), streamed or not.
+TEST(Llama3JsonToolCallParserTest, ACallThatCannotBeReadLeavesTheOutputAsContent) {
+  for (const std::string text : {
+           R"({"name": "get_weather", "parameters": {"city": "Pa)",                     // cut short
+           R"(<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"})",  // no '}'
+           R"({"name": "f", "parameters": {"a": 1}, oops})",  // malformed after the name
+           R"({"name": "f", "parameters": {"a": 1)",
+           R"({"name": "f")",
+       }) {
+    ExpectEverySplit(Llama(), text, {text, {}});
+  }
+  // Text after the calls is not content (vLLM's reading), whatever it is.
+  ExpectEverySplit(Llama(), R"({"name": "f", "parameters": {"a": 1}} and {"b)",
+                   {"", {{"f", R"({"a": 1})"}}});
+}
+
+// A call after one already sent that cannot be read is dropped, with what follows, since a
+// stream cannot take the first back (it was sent in part before).
+TEST(Llama3JsonToolCallParserTest, ACallAfterASentOneThatCannotBeReadIsDropped) {
+  for (const std::string text : {
+           R"({"name": "f", "parameters": {}}; {"name": "g", "parameters": {"x": )",
+           R"({"name": "f", "parameters": {}}; {"name": "g", "parameters": {"x": 1}, oops}; )"
+           R"({"name": "h", "parameters": {}})",
+           R"({"name": "f", "parameters": {}}; {"parameters": {"x": 1}})",  // names no function
+       }) {
+    ExpectEverySplit(Llama(), text, {"", {{"f", "{}"}}});
+  }
+}
+
+TEST(Llama3JsonToolCallParserTest, ACallIsHeldUntilItEndsThenSentWhole) {
+  auto parser = MakeToolCallParser(ToolCallFormat::kLlama3Json);
+  const ParsedOutput open = parser->Feed(R"(<|python_tag|>{"name": "f", "parameters": {"a")");
+  EXPECT_EQ(open.content, "");
+  EXPECT_TRUE(open.tool_calls.empty());
+  const ParsedOutput closed = parser->Feed(R"(: 1}}; {"name": "g", "par)");
+  EXPECT_EQ(closed.content, "");
+  ASSERT_EQ(closed.tool_calls.size(), 2u);
+  EXPECT_EQ(closed.tool_calls[0], (llm_contract::ToolCallDelta{0, "f", ""}));
+  EXPECT_EQ(closed.tool_calls[1], (llm_contract::ToolCallDelta{0, "", R"({"a": 1})"}));
+  const ParsedOutput second = parser->Feed(R"(ameters": {}})");
+  ASSERT_EQ(second.tool_calls.size(), 2u);
+  EXPECT_EQ(second.tool_calls[0], (llm_contract::ToolCallDelta{1, "g", ""}));
+  EXPECT_EQ(second.tool_calls[1], (llm_contract::ToolCallDelta{1, "", "{}"}));
+  const ParsedOutput end = parser->Finish();
+  EXPECT_EQ(end.content, "");
+  EXPECT_TRUE(end.tool_calls.empty());
+}
+
 TEST(MistralToolCallParserTest, TheTokenThenAnArrayOfCalls) {
   ExpectEverySplit(Mistral(),
                    R"([TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}])",

@@ -262,6 +262,53 @@ TEST(StructuredJsonSchemaTest, BigIntegersInConstAndEnumKeepTheirDigits) {
               "at #: 'maxLength' above 10000 is not supported");
 }
 
+// A number no double holds, in any keyword that reads one or in one that is ignored, is refused
+// naming its place and its literal (it was "not valid JSON: ... number overflow parsing"); the
+// exact big integers a double's range holds keep their digits.
+TEST(StructuredJsonSchemaTest, NumbersBeyondADoubleAreRefusedNamingTheKeyword) {
+  const std::string why = " is beyond the range of a double (magnitude up to 1.8e308)";
+  struct Refused {
+    std::string schema, at, literal;
+  };
+  const Refused cases[] = {
+      {R"({"const":1e400})", "/const", "1e400"},
+      {R"({"const":-1e400})", "/const", "-1e400"},
+      {R"({"enum":["a",-1e400]})", "/enum/1", "-1e400"},
+      {R"({"const":{"n":[1E+400]}})", "/const/n/0", "1E+400"},
+      {R"({"type":"number","minimum":1e400})", "/minimum", "1e400"},
+      {R"({"type":"number","maximum":-1e400})", "/maximum", "-1e400"},
+      {R"({"type":"integer","exclusiveMinimum":-1e400})", "/exclusiveMinimum", "-1e400"},
+      {R"({"type":"integer","exclusiveMaximum":1e400})", "/exclusiveMaximum", "1e400"},
+      {R"({"type":"integer","multipleOf":1e400})", "/multipleOf", "1e400"},
+      {R"({"type":"string","minLength":1e400})", "/minLength", "1e400"},
+      {R"({"type":"string","maxLength":1e400})", "/maxLength", "1e400"},
+      {R"({"type":"array","minItems":1e400})", "/minItems", "1e400"},
+      {R"({"type":"array","maxItems":1e400})", "/maxItems", "1e400"},
+      {R"({"type":"object","minProperties":1e400})", "/minProperties", "1e400"},
+      {R"({"type":"object","maxProperties":1e400})", "/maxProperties", "1e400"},
+      {R"({"properties":{"x":{"type":"integer","maximum":1e400}}})", "/properties/x/maximum",
+       "1e400"},
+      {R"({"$defs":{"d":{"const":1e400}},"$ref":"#/$defs/d"})", "/$defs/d/const", "1e400"},
+      {R"({"type":"integer","default":1e400})", "/default", "1e400"},
+      {"{\"const\":1" + std::string(400, '0') + "}", "/const",
+       "1" + std::string(23, '0') + "... (401 characters)"},
+  };
+  for (const Refused& c : cases) {
+    auto g = CompileJsonSchema(c.schema);
+    ASSERT_FALSE(g.ok()) << c.schema;
+    EXPECT_EQ(g.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(g.status().message(),
+              "JSON schema: number " + c.literal + " at '" + c.at + "'" + why);
+  }
+  // The largest doubles and the longest integers a double's range holds compile; an integer
+  // keeps its digits.
+  const std::string digits = "9" + std::string(300, '0') + "1";
+  Check({"{\"enum\":[" + digits + ",1.7976931348623157e308]}",
+         {digits, "1.7976931348623157e+308"},
+         {"9" + std::string(301, '0'), "1e301"}});
+  Check({R"({"type":"number","maximum":1e308,"minimum":-1e308})", {"1", "-5.5"}, {}});
+}
+
 // OpenAPI's nullable beside enum or const (OpenAI's and vLLM's clients send it): null only
 // where the values list it, as OpenAPI 3.0.3 reads it; llguidance and xgrammar ignore
 // nullable.
