@@ -60,6 +60,55 @@ __device__ __forceinline__ void LoadX(const bf16* __restrict__ row, int j,
   }
 }
 
+// A warp's kColumns output columns from n0 (the last ones repeat n0 past `out`): where their
+// packed words and {scale, zero} pairs start, and their bias (0 without one).
+__device__ __forceinline__ void WarpColumns(const GptqLayout& l, const GptqParts& o, int n0,
+                                            int out, const uint4* (&wr)[kColumns],
+                                            const __half2* (&sz)[kColumns],
+                                            float (&bias)[kColumns]) {
+#pragma unroll
+  for (int c = 0; c < kColumns; ++c) {
+    const int n = n0 + c < out ? n0 + c : n0;
+    const Column col = ColumnOf(o, n);
+    wr[c] = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part) +
+                                           static_cast<int64_t>(col.col) * l.stride);
+    sz[c] = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col) * l.groups;
+    const bf16* b = Pick(o.bias, col.part);
+    bias[c] = b != nullptr ? __bfloat162float(b[col.col]) : 0.f;
+  }
+}
+
+// Adds the warp's lanes' sums and lane 0 writes the columns' M rows with their bias.
+template <int M>
+__device__ __forceinline__ void StoreColumns(float (&acc)[kColumns][M],
+                                             const float (&bias)[kColumns], const GptqParts& o,
+                                             int n0, int out, int lane) {
+#pragma unroll
+  for (int c = 0; c < kColumns; ++c) {
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+#pragma unroll
+      for (int off = 16; off > 0; off >>= 1) {
+        acc[c][m] += __shfl_xor_sync(0xffffffffu, acc[c][m], off);
+      }
+    }
+  }
+  if (lane != 0) return;
+#pragma unroll
+  for (int c = 0; c < kColumns; ++c) {
+    const int n = n0 + c;
+    if (n >= out) break;
+    const Column col = ColumnOf(o, n);
+    const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
+    const int width = Pick(o.end, col.part) - start;
+    bf16* y = Pick(o.y, col.part);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      y[static_cast<int64_t>(m) * width + col.col] = __float2bfloat16_rn(acc[c][m] + bias[c]);
+    }
+  }
+}
+
 template <int kBits, int M>
 __global__ void __launch_bounds__(kWarps * 32)
     GptqGemvKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o) {
@@ -72,16 +121,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint4* wr[kColumns];
   const __half2* sz[kColumns];
   float bias[kColumns];
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-    const int n = n0 + c < out ? n0 + c : n0;
-    const Column col = ColumnOf(o, n);
-    wr[c] = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part) +
-                                           static_cast<int64_t>(col.col) * l.stride);
-    sz[c] = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col) * l.groups;
-    const bf16* b = Pick(o.bias, col.part);
-    bias[c] = b != nullptr ? __bfloat162float(b[col.col]) : 0.f;
-  }
+  WarpColumns(l, o, n0, out, wr, sz, bias);
   const int words = l.words;
   const int chunks = (words + 3) / 4;
   float acc[kColumns][M];
@@ -139,30 +179,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) {
-        acc[c][m] += __shfl_xor_sync(0xffffffffu, acc[c][m], off);
-      }
-    }
-  }
-  if (lane != 0) return;
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-    const int n = n0 + c;
-    if (n >= out) break;
-    const Column col = ColumnOf(o, n);
-    const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
-    const int width = Pick(o.end, col.part) - start;
-    bf16* y = Pick(o.y, col.part);
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      y[static_cast<int64_t>(m) * width + col.col] = __float2bfloat16_rn(acc[c][m] + bias[c]);
-    }
-  }
+  StoreColumns<M>(acc, bias, o, n0, out, lane);
 }
 
 // The same product for layers whose columns are whole 16-byte chunks (words % 4 == 0, as
@@ -201,16 +218,7 @@ __global__ void __launch_bounds__(kWarps * 32)
   const uint4* wr[kColumns];
   const __half2* sz[kColumns];
   float bias[kColumns];
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-    const int n = n0 + c < out ? n0 + c : n0;
-    const Column col = ColumnOf(o, n);
-    wr[c] = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part) +
-                                           static_cast<int64_t>(col.col) * l.stride);
-    sz[c] = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col) * l.groups;
-    const bf16* b = Pick(o.bias, col.part);
-    bias[c] = b != nullptr ? __bfloat162float(b[col.col]) : 0.f;
-  }
+  WarpColumns(l, o, n0, out, wr, sz, bias);
   const int chunks = l.words / 4;
   const int4* chunk_groups = reinterpret_cast<const int4*>(l.word_group);
   float acc[kColumns][M];
@@ -272,30 +280,7 @@ __global__ void __launch_bounds__(kWarps * 32)
       }
     }
   }
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) {
-        acc[c][m] += __shfl_xor_sync(0xffffffffu, acc[c][m], off);
-      }
-    }
-  }
-  if (lane != 0) return;
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-    const int n = n0 + c;
-    if (n >= out) break;
-    const Column col = ColumnOf(o, n);
-    const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
-    const int width = Pick(o.end, col.part) - start;
-    bf16* y = Pick(o.y, col.part);
-#pragma unroll
-    for (int m = 0; m < M; ++m) {
-      y[static_cast<int64_t>(m) * width + col.col] = __float2bfloat16_rn(acc[c][m] + bias[c]);
-    }
-  }
+  StoreColumns<M>(acc, bias, o, n0, out, lane);
 }
 
 __global__ void PermuteRowsKernel(const bf16* __restrict__ x, const int32_t* __restrict__ perm,

@@ -121,6 +121,83 @@ __device__ __forceinline__ uint32_t LoadBf16x2(const bf16* p) {
   return __ldg(reinterpret_cast<const uint32_t*>(p));
 }
 
+// The 16-byte loads [begin, end) of a tile that one warp owns: slice `slice` of `splits` of
+// the tile's `loads`, cut in `warps` runs.
+struct WarpLoads {
+  int begin, end;
+};
+__device__ __forceinline__ WarpLoads WarpLoadsOf(int loads, int slice, int splits, int warp,
+                                                 int warps) {
+  const int slice_loads = (loads + splits - 1) / splits;
+  const int slice_begin = min(loads, slice * slice_loads);
+  const int slice_end = min(loads, slice_begin + slice_loads);
+  const int per_warp = (slice_end - slice_begin + warps - 1) / warps;
+  const int begin = min(slice_end, slice_begin + warp * per_warp);
+  return {begin, min(slice_end, begin + per_warp)};
+}
+
+// The A registers of k16 step `i` of a 16-byte load `v`, dequantized with group `z`.
+template <int kBits>
+__device__ __forceinline__ void DequantStep(const uint4& v, int i, const MmaGroup& z,
+                                            uint32_t (&a)[4]) {
+  if constexpr (kBits == 4) {
+    DequantA4(WordOf(v, i), z, a);
+  } else {
+    DequantA8(WordOf(v, 2 * i), WordOf(v, 2 * i + 1), z, a);
+  }
+}
+
+// part[j] += A x^T for the NT n8 tiles of rows at input k (this lane's B fragments: rows
+// j * 8 + gq, inputs k, k + 1 and k + 8, k + 9; rows past `rows` read as zeros).
+template <int NT>
+__device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __restrict__ x,
+                                        int in, int rows, int gq, int k, float (&part)[NT][4]) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+    const int m = j * 8 + gq;
+    uint32_t b0 = 0, b1 = 0;
+    if (m < rows) {
+      const bf16* xr = x + static_cast<int64_t>(m) * in + k;
+      b0 = LoadBf16x2(xr);
+      b1 = LoadBf16x2(xr + 8);
+    }
+    Mma16816(part[j], a, b0, b1);
+  }
+}
+
+// Adds the block's warps' sums of the tile (in shared memory, in warp order: deterministic)
+// and writes them: bf16 y with the bias, or with `partials` the fp32 sums of slice `slice`.
+// D element e of n8 tile j: column gq + 8 (e >> 1), row 8 j + 2 t + (e & 1).
+template <int NT>
+__device__ __forceinline__ void StoreTile(const float (&acc)[NT][4], float* red, int warp,
+                                          int warps, int lane, const GptqParts& o, Column col,
+                                          int rows, int slice, float* __restrict__ partials) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) red[((warp * NT + j) * 4 + e) * 32 + lane] = acc[j][e];
+  }
+  __syncthreads();
+  const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
+  const int width = Pick(o.end, col.part) - start;
+  bf16* y = Pick(o.y, col.part);
+  const bf16* bias = Pick(o.bias, col.part);
+  for (int idx = threadIdx.x; idx < NT * 4 * 32; idx += blockDim.x) {
+    const int ln = idx & 31, e = (idx >> 5) & 3, j = idx >> 7;
+    const int m = j * 8 + 2 * (ln & 3) + (e & 1);
+    if (m >= rows) continue;
+    float v = 0.f;
+    for (int w = 0; w < warps; ++w) v += red[w * NT * 4 * 32 + idx];
+    const int c = col.col + (ln >> 2) + 8 * (e >> 1);
+    if (partials != nullptr) {
+      partials[(static_cast<int64_t>(slice) * rows + m) * width + c] = v;
+      continue;
+    }
+    if (bias != nullptr) v += __bfloat162float(bias[c]);
+    y[static_cast<int64_t>(m) * width + c] = __float2bfloat16_rn(v);
+  }
+}
+
 // Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
 // 1). With `partials`, the block writes its fp32 sums to partials[slice][m][column] (no bias:
 // AddRmsNormPartials adds the slices, then the bias) instead of the bf16 y.
@@ -137,12 +214,8 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   const int slice = static_cast<int>(blockIdx.x % splits);
   const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16);  // in one part
   const int loads = l.in / (16 * kSteps);  // a lane's 16-byte loads along the tile
-  const int slice_loads = (loads + splits - 1) / splits;
-  const int slice_begin = min(loads, slice * slice_loads);
-  const int slice_end = min(loads, slice_begin + slice_loads);
-  const int per_warp = (slice_end - slice_begin + warps - 1) / warps;
-  const int begin = min(slice_end, slice_begin + warp * per_warp);
-  const int end = min(slice_end, begin + per_warp);
+  const WarpLoads range = WarpLoadsOf(loads, slice, splits, warp, warps);
+  const int begin = range.begin, end = range.end;
   const uint4* wq = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
                     (static_cast<int64_t>(col.col / 16) * loads) * 32 + lane;
   const __half2* sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + gq) * l.groups;
@@ -196,55 +269,15 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
           ahead = LoadMmaGroupRaw(sz, l.groups, min(g + 1, last_group));
         }
         uint32_t a[4];
-        if constexpr (kBits == 4) {
-          DequantA4(WordOf(cur[u], i), z, a);
-        } else {
-          DequantA8(WordOf(cur[u], 2 * i), WordOf(cur[u], 2 * i + 1), z, a);
-        }
-        const int k = step * 16 + 2 * t;
-#pragma unroll
-        for (int j = 0; j < NT; ++j) {
-          const int m = j * 8 + gq;
-          uint32_t b0 = 0, b1 = 0;
-          if (m < rows) {
-            const bf16* xr = x + static_cast<int64_t>(m) * l.in + k;
-            b0 = LoadBf16x2(xr);
-            b1 = LoadBf16x2(xr + 8);
-          }
-          Mma16816(part[j], a, b0, b1);
-        }
+        DequantStep<kBits>(cur[u], i, z, a);
+        MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, part);
       }
     }
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) cur[u] = nxt[u];
   }
   flush();
-
-  // D element e of n8 tile j: column gq + 8 (e >> 1), row 8 j + 2 t + (e & 1).
-#pragma unroll
-  for (int j = 0; j < NT; ++j) {
-#pragma unroll
-    for (int e = 0; e < 4; ++e) red[((warp * NT + j) * 4 + e) * 32 + lane] = acc[j][e];
-  }
-  __syncthreads();
-  const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
-  const int width = Pick(o.end, col.part) - start;
-  bf16* y = Pick(o.y, col.part);
-  const bf16* bias = Pick(o.bias, col.part);
-  for (int idx = threadIdx.x; idx < NT * 4 * 32; idx += blockDim.x) {
-    const int ln = idx & 31, e = (idx >> 5) & 3, j = idx >> 7;
-    const int m = j * 8 + 2 * (ln & 3) + (e & 1);
-    if (m >= rows) continue;
-    float v = 0.f;
-    for (int w = 0; w < warps; ++w) v += red[w * NT * 4 * 32 + idx];
-    const int c = col.col + (ln >> 2) + 8 * (e >> 1);
-    if (partials != nullptr) {
-      partials[(static_cast<int64_t>(slice) * rows + m) * width + c] = v;
-      continue;
-    }
-    if (bias != nullptr) v += __bfloat162float(bias[c]);
-    y[static_cast<int64_t>(m) * width + c] = __float2bfloat16_rn(v);
-  }
+  StoreTile<NT>(acc, red, warp, warps, lane, o, col, rows, slice, partials);
 }
 
 // Where value p of tensor-core-layout word i lies: output column n and sorted input row k.
