@@ -20,7 +20,7 @@ void RowWorkers::Start(size_t n, std::function<void(size_t)> fn) {
   job->fn = std::move(fn);
   job->n = n;
   job_ = job;
-  if (n == 0) return;
+  if (n < kWakeAt) return;  // Wait runs them
   if (workers_.empty()) {
     for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { WorkerLoop(); });
   }

@@ -28,7 +28,10 @@ class RowWorkers {
   RowWorkers(const RowWorkers&) = delete;
   RowWorkers& operator=(const RowWorkers&) = delete;
 
-  // Starts fn(i) for i in [0, n) on the workers and returns at once (n = 0: nothing to do).
+  // Starts fn(i) for i in [0, n) on the workers and returns at once. Fewer than kWakeAt calls
+  // are left to Wait, on the calling thread: a wake-up costs more than a few rows, and on the
+  // CPU device the workers would take cores from the forward pass that runs meanwhile.
+  static constexpr size_t kWakeAt = 8;
   void Start(size_t n, std::function<void(size_t)> fn) SLUICE_EXCLUDES(mu_);
   // Runs what no worker has taken yet, then waits for the rest. Harmless without a job.
   void Wait() SLUICE_EXCLUDES(mu_);

@@ -55,6 +55,17 @@ TEST(RowWorkersTest, TheWaitingThreadRunsWhatIsLeft) {
   EXPECT_GT(on_caller.load(), 0);
 }
 
+TEST(RowWorkersTest, AFewCallsRunOnTheWaitingThread) {
+  RowWorkers workers(4);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> elsewhere{0};
+  workers.Start(RowWorkers::kWakeAt - 1, [&](size_t) {
+    if (std::this_thread::get_id() != caller) elsewhere.fetch_add(1);
+  });
+  workers.Wait();
+  EXPECT_EQ(elsewhere.load(), 0);
+}
+
 TEST(RowWorkersTest, ManyShortJobsInARowAndNoJobAtAll) {
   RowWorkers workers(4);
   workers.Wait();  // no job yet
