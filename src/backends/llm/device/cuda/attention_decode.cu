@@ -48,17 +48,18 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 // kDecodeUnroll loads a thread per round, each round waiting for the last; the rounds
 // then read shared memory. Long contexts are split into partitions of about one tile, so a
 // block's whole share of the cache is requested at its start.
+//
+// The step's metadata (and block tables) are no kernel's output: the block finds its
+// sequence, partition and first tile's cache slots while the kernels before it run, and
+// waits only for q and the KV cache (dependent_launch.cuh). Loading the first round of
+// cached K/V rows before the wait too, all but the new token's, was slower and wrong on
+// small models: the new token's row shares a cache line with the row before it there, and
+// the read-only path served that line as it was before RopeKvWrite wrote it (both measured
+// in bench/RESULTS.md, issue 6 session 6).
 template <int kTpk, int kGc, bool kStaged>
 __global__ void __launch_bounds__(kDecodeThreads)
     DecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
-  // The step's metadata (and block tables) are no kernel's output: the block finds its
-  // sequence, partition and first tile's cache slots while the kernels before it run, and
-  // waits only for q and the KV cache (dependent_launch.cuh). Loading the first round of
-  // cached K/V rows before the wait too, all but the new token's, was slower and wrong on
-  // small models: the new token's row shares a cache line with the row before it there, and
-  // the read-only path served that line as it was before RopeKvWrite wrote it (both
-  // measured in bench/RESULTS.md, issue 6 session 6).
   const int seq = blockIdx.x;
   if (step.seq_num_new[seq] != 1) return PdlWaitInFirstBlock();
   const int context = step.seq_num_cached[seq] + 1;
@@ -89,9 +90,23 @@ __global__ void __launch_bounds__(kDecodeThreads)
   PdlWait();
   if constexpr (kStaged) StageTile<kTpk>(p, b, slots, min(kTile, b.t_end - b.t_begin), ks, vs);
 
+  // The thread's chunk of the block's q heads (times scale * log2 e) and zeroed accumulators.
+  // Inline: as a function, its local arrays change the kernel's register counts.
   float qr[kGc][8];
   float acc[kGc][8];
-  LoadDecodeQuery(p, b.row, b.h0, b.g, b.D, b.c, b.active, qr, acc);
+#pragma unroll
+  for (int j = 0; j < kGc; ++j) {
+    float f[8] = {};
+    if (j < b.g && b.active) {
+      ChunkToFloat(
+          LoadChunk(p.q + b.row * p.q_stride + static_cast<int64_t>(b.h0 + j) * b.D + b.c * 8), f);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      qr[j][i] = f[i] * p.scale_log2;
+      acc[j][i] = 0.f;
+    }
+  }
   if (tid < kGc) {
     m_s[tid] = -INFINITY;
     l_s[tid] = 0.f;

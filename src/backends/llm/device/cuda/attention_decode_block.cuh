@@ -156,28 +156,6 @@ __device__ __forceinline__ void StageTile(const AttnParams& p, const DecodeBlock
   CpAsyncCommit();
 }
 
-// The thread's chunk c of q heads [h0, h0 + g) of q row `row` (times scale * log2 e; zeros
-// where !active), and the accumulators, zeroed. Values rather than the DecodeBlock: read
-// through the struct here, the j < g tests are no longer shared with the tile loop's and
-// the kernel's register counts change.
-template <int kGc>
-__device__ __forceinline__ void LoadDecodeQuery(const AttnParams& p, int row, int h0, int g, int D,
-                                                int c, bool active, float (&qr)[kGc][8],
-                                                float (&acc)[kGc][8]) {
-#pragma unroll
-  for (int j = 0; j < kGc; ++j) {
-    float f[8] = {};
-    if (j < g && active) {
-      ChunkToFloat(LoadChunk(p.q + row * p.q_stride + static_cast<int64_t>(h0 + j) * D + c * 8), f);
-    }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      qr[j][i] = f[i] * p.scale_log2;
-      acc[j][i] = 0.f;
-    }
-  }
-}
-
 // Round `base` of a tile: the 16-byte chunks of K (kIsV false) or V rows of kDecodeUnroll
 // tokens, from the staging buffer or (unstaged) the cache; zeros past n.
 template <int kTpk, bool kStaged, bool kIsV>

@@ -26,28 +26,6 @@ constexpr int kChunksOf = D / 8;
 template <int D>
 constexpr int kMineOf = (kChunksOf<D> + 3) / 4;
 
-// The thread's share of its row's query (times scale * log2 e; zeros for rows past the
-// sequence), and the output accumulators, zeroed.
-template <int D>
-__device__ __forceinline__ void LoadQuery(const AttnParams& p, int64_t out_row, int h, int part,
-                                          bool valid, float (&qr)[kMineOf<D>][8],
-                                          float (&acc)[kMineOf<D>][8]) {
-#pragma unroll
-  for (int i = 0; i < kMineOf<D>; ++i) {
-    float f[8] = {};
-    if (valid && part + 4 * i < kChunksOf<D>) {
-      ChunkToFloat(
-          LoadChunk(p.q + out_row * p.q_stride + static_cast<int64_t>(h) * D + (part + 4 * i) * 8),
-          f);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; ++e) {
-      qr[i][e] = f[e] * p.scale_log2;
-      acc[i][e] = 0.f;
-    }
-  }
-}
-
 // Positions [k0, k0 + kPrefillKeys) of the kv head's K and V into shared memory. Positions
 // past kv_end are zero-filled: they are masked, and 0 * garbage could be NaN.
 template <int D>
@@ -163,9 +141,25 @@ __global__ void __launch_bounds__(kPrefillThreads)
   __shared__ __align__(16) bf16 ks[kPrefillKeys][D];
   __shared__ __align__(16) bf16 vs[kPrefillKeys][D];
 
+  // The thread's share of its row's query (times scale * log2 e; zeros past the sequence)
+  // and zeroed accumulators. This and the write-out stay inline: as functions, their local
+  // arrays change the kernel's register counts at some head dims.
   float qr[kMineOf<D>][8];
   float acc[kMineOf<D>][8];
-  LoadQuery<D>(p, out_row, h, part, valid, qr, acc);
+#pragma unroll
+  for (int i = 0; i < kMineOf<D>; ++i) {
+    float f[8] = {};
+    if (valid && part + 4 * i < kChunksOf<D>) {
+      ChunkToFloat(
+          LoadChunk(p.q + out_row * p.q_stride + static_cast<int64_t>(h) * D + (part + 4 * i) * 8),
+          f);
+    }
+#pragma unroll
+    for (int e = 0; e < 8; ++e) {
+      qr[i][e] = f[e] * p.scale_log2;
+      acc[i][e] = 0.f;
+    }
+  }
   float m = -INFINITY;
   float l = 0.f;
 
@@ -182,8 +176,7 @@ __global__ void __launch_bounds__(kPrefillThreads)
   }
 
   if (!valid) return;
-  // The thread's chunks of the output row, acc / l in bf16. (Here rather than in a function of
-  // its own: its locals would then change the kernel's register counts at some head dims.)
+  // The thread's chunks of the output row, acc / l in bf16.
   const float inv = 1.f / l;
   bf16* o = p.out + (out_row * p.num_q_heads + h) * D;
 #pragma unroll
