@@ -1,9 +1,11 @@
 #pragma once
 // The building blocks of sampling.cu's kernels, all per thread block of kThreads threads:
 // the sampler's constants, the order-preserving keys of temperature-scaled values, the
-// vectorised walks over a logits row, and block-wide reductions (argmax with index
-// tie-breaks, online log-sum-exp, sums) that hand every thread the same result.
-// Included by sampling.cu only; everything is inline in a namespace of its own.
+// vectorised walks over a logits row, the per-row state the steps share in shared memory,
+// and block-wide reductions (argmax with index tie-breaks, online log-sum-exp, sums) that
+// hand every thread the same result. Included by sampling.cu and its steps' headers
+// (sampling_select.cuh, sampling_draw.cuh) only; everything is inline in a namespace of its
+// own.
 
 #include <cmath>
 #include <cstdint>
@@ -57,14 +59,13 @@ __device__ __forceinline__ double DrawMass(float s, float s_max) {
 
 // Calls f(i, row[i]) for every i of the row this thread owns: runs of kRun consecutive
 // elements read with 16-byte loads where the row is aligned, so that each thread has
-// several loads in flight (a plain stride-kThreads loop had one, and a 150k-token row took
-// tens of microseconds per pass). Only for order-independent passes (maxima with index
+// several loads in flight (a plain stride-kThreads loop had one: too few for a 150k-token
+// row, bench/RESULTS.md, issue 6 session 3). Only for order-independent passes (maxima with index
 // tie-breaks, sums in double, element-wise updates).
 constexpr int kRun = 8;
 // The same over [begin, end) of the row; begin a multiple of kRun.
 template <typename F>
-__device__ __forceinline__ void ForEachInRange(const float* row, int32_t begin, int32_t end,
-                                               F f) {
+__device__ __forceinline__ void ForEachInRange(const float* row, int32_t begin, int32_t end, F f) {
   const bool vec = (reinterpret_cast<uintptr_t>(row) & 15) == 0;
   for (int32_t base = begin + threadIdx.x * kRun; base < end; base += kThreads * kRun) {
     float v[kRun];
@@ -104,6 +105,33 @@ __device__ __forceinline__ Segment WarpSegment(int32_t vocab, int warp) {
   return {begin, min(vocab, begin + len)};
 }
 
+// Per-row state in shared memory that the steps share (one instance per block).
+struct Histograms {
+  uint32_t count[kBins];
+  unsigned long long mass[kBins];
+};
+
+struct RowShared {
+  Histograms h;
+  // Radix select broadcast from warp 0.
+  bool sel_found;
+  bool sel_stop;
+  uint32_t sel_digit;
+  uint32_t sel_count_above;
+  unsigned long long sel_mass_above;
+  unsigned long long sel_rank;  // top_p: the target mass, in fixed point
+  // Segment walks (draw, tie cut-off).
+  double seg_mass[kWarps];
+  int32_t seg_last[kWarps];
+  uint32_t seg_count[kWarps];
+  int32_t walk_warp;
+  double walk_base;
+  double walk_target;
+  uint32_t walk_need;
+  int32_t result;
+  float token_raw;
+};
+
 // --- Block reductions (every thread gets the result) ---
 
 struct Best {  // argmax candidate: larger value wins, ties go to the lower index
@@ -135,7 +163,9 @@ __device__ __forceinline__ Lse MergeLse(Lse a, Lse b) {
 
 struct AddOp {
   template <typename T>
-  __device__ T operator()(T a, T b) const { return a + b; }
+  __device__ T operator()(T a, T b) const {
+    return a + b;
+  }
 };
 struct MaxOp {
   __device__ int32_t operator()(int32_t a, int32_t b) const { return a > b ? a : b; }
@@ -148,7 +178,9 @@ struct LseOp {
 };
 
 template <typename T>
-__device__ __forceinline__ T ShflXor(T v, int o) { return __shfl_xor_sync(kFullMask, v, o); }
+__device__ __forceinline__ T ShflXor(T v, int o) {
+  return __shfl_xor_sync(kFullMask, v, o);
+}
 __device__ __forceinline__ Best ShflXor(Best v, int o) {
   return {__shfl_xor_sync(kFullMask, v.v, o), __shfl_xor_sync(kFullMask, v.i, o)};
 }
