@@ -30,11 +30,20 @@ fuzz_bg() {
 fuzz_collect() {
   [ -d $R/fuzz ] || return 0
   pkill -INT -f '/tmp/fz/.*_fuzzer' 2>/dev/null; sleep 2
-  local t
+  local t a
   for t in $(cd $R/fuzz && ls -d */ | tr -d /); do
+    # A worker stopped by fuzz_pause is past libFuzzer's wall-clock limits when it resumes: a
+    # timeout or slow-unit input that replays in under 5 s was the pause, not the input.
+    mkdir -p $R/fuzz/$t/paused
+    for a in $R/fuzz/$t/artifacts/timeout-* $R/fuzz/$t/artifacts/slow-unit-*; do
+      [ -f "$a" ] || continue
+      LD_LIBRARY_PATH=/tmp/fz/lib:$G/lib timeout 5 /tmp/fz/${t}_fuzzer -runs=1 "$a" > /dev/null 2>&1 &&
+        mv "$a" $R/fuzz/$t/paused/
+    done
     echo "$t: executions $(cat $R/fuzz/$t/log.* | sed -n 's/^stat::number_of_executed_units: *//p' |
       awk '{s += $1} END {print s + 0}') workers $(ls $R/fuzz/$t/log.* | wc -l)" \
       "crash-like inputs $(ls $R/fuzz/$t/artifacts | wc -l)" \
+      "(timing ones that replayed fast: $(ls $R/fuzz/$t/paused | wc -l))" \
       "last: $(grep -hE '^#[0-9]+' $R/fuzz/$t/log.1 | tail -1 | cut -c1-100)"
   done | tee $R/fuzz/summary.txt
 }
