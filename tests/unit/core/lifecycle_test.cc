@@ -31,7 +31,8 @@ class TempRepo {
   ~TempRepo() { fs::remove_all(root_); }
   const std::string& root() const { return root_; }
 
-  void AddModel(const std::string& name, const std::string& extra = "", std::vector<int> versions = {1}) {
+  void AddModel(const std::string& name, const std::string& extra = "",
+                std::vector<int> versions = {1}) {
     fs::create_directories(root_ + "/" + name);
     std::ofstream(root_ + "/" + name + "/config.pbtxt")
         << "name: \"" << name << "\"\nbackend: \"identity\"\nmax_batch_size: 0\n"
@@ -106,6 +107,15 @@ struct Fixture {
     ASSERT_TRUE(s.ok()) << s.status().ToString();
     server = std::move(s).value();
   }
+  // Waits up to 2 s for the model's instances to be gone and its row to say UNAVAILABLE (an
+  // instance is gone before its state leaves UNLOADING).
+  void WaitUnloaded(const std::string& name) {
+    for (int i = 0; i < 100; ++i) {
+      const std::optional<ModelIndexEntry> row = Row(name);
+      if (launcher->live() == 0 && row && row->state == ModelState::kUnavailable) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
   std::optional<ModelIndexEntry> Row(const std::string& name, int64_t version = 1) {
     for (auto& r : server->RepositoryIndex(false))
       if (r.name == name && r.version == version) return r;
@@ -122,7 +132,8 @@ TEST(LifecycleTest, LoadInferUnloadEndsUnavailableUnloaded) {
   f.repo.AddModel("m");
   f.Start();
   EXPECT_EQ(f.server->RepositoryIndex(false).size(), 1u);
-  EXPECT_FALSE(f.server->RepositoryIndex(false)[0].version.has_value()) << "never loaded: no version";
+  EXPECT_FALSE(f.server->RepositoryIndex(false)[0].version.has_value())
+      << "never loaded: no version";
   ASSERT_TRUE(f.server->LoadModel("m", {}).ok());
   EXPECT_EQ(f.Row("m")->state, ModelState::kReady);
   Collector c;
@@ -189,7 +200,8 @@ TEST(LifecycleTest, LoadAndUnloadRefusedOutsideExplicitMode) {
   for (const Status& s : {f.server->LoadModel("m", {}), f.server->UnloadModel("m", {})}) {
     EXPECT_EQ(s.code(), StatusCode::kUnavailable);
     EXPECT_EQ(s.message(),
-              "explicit model load / unload is not allowed: the server runs with --model-control-mode none "
+              "explicit model load / unload is not allowed: the server runs with "
+              "--model-control-mode none "
               "(start it with --model-control-mode explicit)");
   }
 }
@@ -289,7 +301,8 @@ TEST(LifecycleTest, UnloadWithoutWaitReturnsAtOnceAndStillEnds) {
   ASSERT_TRUE(f.server->UnloadModel("m", o).ok());
   EXPECT_LT(Clock::now() - start, 100ms);
   ASSERT_TRUE(c.WaitFinal(2s));
-  for (int i = 0; i < 100 && f.Row("m")->state != ModelState::kUnavailable; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 100 && f.Row("m")->state != ModelState::kUnavailable; ++i)
+    std::this_thread::sleep_for(20ms);
   EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
 }
 
@@ -306,7 +319,8 @@ TEST(LifecycleTest, CrashTurnsModelUnavailableAndFailsInflightWhileOthersServe) 
   f.launcher->Crash("victim");
   ASSERT_TRUE(c.WaitFinal(1s));
   EXPECT_EQ(c.final_status().code(), StatusCode::kUnavailable);
-  for (int i = 0; i < 50 && f.Row("victim")->state != ModelState::kUnavailable; ++i) std::this_thread::sleep_for(20ms);
+  for (int i = 0; i < 50 && f.Row("victim")->state != ModelState::kUnavailable; ++i)
+    std::this_thread::sleep_for(20ms);
   auto row = f.Row("victim");
   EXPECT_EQ(row->state, ModelState::kUnavailable);
   EXPECT_NE(row->reason.find("killed by signal 9"), std::string::npos) << row->reason;
@@ -348,7 +362,8 @@ TEST(LifecycleTest, Issue19CrashedInstanceIsRestartedAfterTheBackoff) {
   EXPECT_NE(row->reason.find("killed by signal 9"), std::string::npos) << row->reason;
   EXPECT_NE(row->reason.find("restart 1 of 5"), std::string::npos) << row->reason;
   Collector refused;
-  EXPECT_EQ(f.server->Infer(Request("victim"), refused.Sink()).status().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(f.server->Infer(Request("victim"), refused.Sink()).status().code(),
+            StatusCode::kUnavailable);
   ASSERT_TRUE(WaitState(f, "victim", ModelState::kReady, 2s));
   EXPECT_GE(Clock::now() - crashed, 300ms) << "restarted before the backoff";
   EXPECT_EQ(f.launcher->launches(), 2);
@@ -411,7 +426,8 @@ TEST(LifecycleTest, Issue19UnloadWhileTheNewInstanceStartsLeavesNoInstance) {
   ASSERT_TRUE(f.server->LoadModel("victim", {}).ok());
   f.launcher->Crash("victim");
   ASSERT_TRUE(WaitState(f, "victim", ModelState::kLoading, 1s)) << "LOADING while it starts";
-  EXPECT_NE(f.Row("victim")->reason.find("restarting"), std::string::npos) << f.Row("victim")->reason;
+  EXPECT_NE(f.Row("victim")->reason.find("restarting"), std::string::npos)
+      << f.Row("victim")->reason;
   ASSERT_TRUE(f.server->UnloadModel("victim", {}).ok());
   EXPECT_EQ(f.launcher->live(), 0);
   EXPECT_EQ(f.launcher->launches(), 2);
@@ -474,8 +490,8 @@ TEST(LifecycleTest, Issue21CrashWhileLoadLaunchesFailsTheLoadWithoutARace) {
 TEST(LifecycleTest, Issue21CrashDuringUnloadKeepsItsReasonWithSeveralInstances) {
   Fixture f(ModelControlMode::kExplicit, 5000, 500);
   f.options.version.restart.max_restarts = 0;
-  f.repo.AddModel("pair", "instance_group [ { count: 2 kind: KIND_CPU } ]\n" +
-                              Param("fake_delay_ms", "60000"));
+  f.repo.AddModel(
+      "pair", "instance_group [ { count: 2 kind: KIND_CPU } ]\n" + Param("fake_delay_ms", "60000"));
   f.Start();
   ASSERT_TRUE(f.server->LoadModel("pair", {}).ok());
   Collector c;
@@ -498,7 +514,8 @@ TEST(LifecycleTest, Issue21CrashDuringUnloadKeepsItsReasonWithSeveralInstances) 
 TEST(LifecycleTest, Issue19InstanceCountAboveTheLimitFailsTheLoad) {
   Fixture f;
   f.repo.AddModel("many", "instance_group [ { count: 17 kind: KIND_CPU } ]\n");
-  f.repo.AddModel("four", "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
+  f.repo.AddModel("four",
+                  "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
   f.options.version.max_instances = 16;
   f.Start();
   Status s = f.server->LoadModel("many", {});
@@ -514,7 +531,8 @@ TEST(LifecycleTest, Issue19InstanceCountAboveTheLimitFailsTheLoad) {
 
 TEST(LifecycleTest, Issue19InstanceCountLimitCountsEveryGroup) {
   Fixture f;
-  f.repo.AddModel("four", "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
+  f.repo.AddModel("four",
+                  "instance_group [ { count: 2 kind: KIND_CPU }, { count: 2 kind: KIND_CPU } ]\n");
   f.options.version.max_instances = 3;
   f.Start();
   Status s = f.server->LoadModel("four", {});
@@ -646,7 +664,7 @@ TEST(LifecycleTest, LoadRightAfterAnUnloadThatDoesNotWaitEndsReady) {
   }
   // And an unload that does not wait, alone, still unloads.
   ASSERT_TRUE(f.server->UnloadModel("m", no_wait).ok());
-  for (int i = 0; i < 100 && f.launcher->live() != 0; ++i) std::this_thread::sleep_for(20ms);
+  f.WaitUnloaded("m");
   EXPECT_EQ(f.Row("m")->state, ModelState::kUnavailable);
   EXPECT_EQ(f.launcher->live(), 0);
 }

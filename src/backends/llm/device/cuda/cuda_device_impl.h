@@ -96,7 +96,7 @@ class CudaDevice final : public Device {
   // cuda_device_ops.cc
   const float* RopeTable(const RopeSpec& rope);
   // cuda_device_linear.cc
-  void Matmul(const Buffer& x, const void* weight, const Buffer* bias, int32_t rows, int32_t in,
+  void Matmul(const void* x, const void* weight, const Buffer* bias, int32_t rows, int32_t in,
               int32_t out, Buffer& y);
   void GptqLinear(const Buffer& x, const cuda::GptqCudaWeight& w, const Buffer* bias, int32_t rows,
                   int32_t in, int32_t out, Buffer& y);
@@ -137,6 +137,8 @@ class CudaDevice final : public Device {
   // permuted x of an act-order decode product, the last row order loaded (shared by equal ones).
   cuda::DeviceScratch gptq_dequant_;
   cuda::DeviceScratch gptq_x_;
+  // An act-order prefill's x in the sorted row order; reaches its peak in the profiling pass.
+  cuda::DeviceScratch gptq_x_prefill_;
   std::shared_ptr<const cuda::GptqRowOrder> gptq_order_;
 
   // Sampling.

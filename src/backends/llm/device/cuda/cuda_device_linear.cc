@@ -40,11 +40,11 @@ void CudaDevice::Linear(const Buffer& x, const Buffer& weight, const Buffer* bia
                            Ptr<void>(y), f32_out, gemv_ws_.ptr, gemv_ws_.bytes, stream());
     return Prof("Linear (GEMV)", out, in);
   }
-  Matmul(x, Ptr<void>(weight), bias, rows, in, out, y);
+  Matmul(Ptr<void>(x), Ptr<void>(weight), bias, rows, in, out, y);
 }
 
 // y = x W^T through cuBLASLt, W bf16 [out, in] at `weight`.
-void CudaDevice::Matmul(const Buffer& x, const void* weight, const Buffer* bias, int32_t rows,
+void CudaDevice::Matmul(const void* x, const void* weight, const Buffer* bias, int32_t rows,
                         int32_t in, int32_t out, Buffer& y) {
   const bool f32_out = y.dtype() == DType::kF32;
   Result<cuda::MatmulPlan*> plan = plans_.Get(blas_.get(), blas_workspace_.bytes, !capturing_, rows,
@@ -58,7 +58,7 @@ void CudaDevice::Matmul(const Buffer& x, const void* weight, const Buffer* bias,
   }
   const float alpha = 1.f, beta = 0.f;
   cublasStatus_t s =
-      cublasLtMatmul(blas_.get(), p.desc, &alpha, weight, p.a, Ptr<void>(x), p.b, &beta,
+      cublasLtMatmul(blas_.get(), p.desc, &alpha, weight, p.a, x, p.b, &beta,
                      Ptr<void>(y), p.c, Ptr<void>(y), p.c, p.has_algo ? &p.algo : nullptr,
                      blas_workspace_.ptr, blas_workspace_.bytes, stream());
   if (s != CUBLAS_STATUS_SUCCESS) return Fail(BlasError(s, "cublasLtMatmul"));
@@ -77,10 +77,26 @@ void CudaDevice::GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buff
     const LinearPart part{&w, bias, out, &y};
     return GptqGroup(x, {&part, 1}, rows);
   }
-  cuda::GptqDequantize(w.layout(), w.qweight(), w.scale_zero(), out,
+  // Act-order: the weight dequantized in its sorted row order (coalesced stores; the
+  // checkpoint's order scatters them) against x permuted the same way, x_s W_s^T = x W^T.
+  cuda::GptqLayout sorted = w.layout();
+  const void* input = Ptr<void>(x);
+  if (sorted.perm != nullptr) {
+    const size_t need = static_cast<size_t>(rows) * in * sizeof(cuda::bf16);
+    if (need > gptq_x_prefill_.bytes && capturing_) {
+      return Fail(Internal("GPTQ act-order scratch grew during graph capture"));
+    }
+    Result<bool> grown = gptq_x_prefill_.Ensure(need);  // no graph reads it
+    if (!grown.ok()) return Fail(grown.status());
+    cuda::GptqPermuteRows(Bf16(x), sorted.perm, rows, in,
+                          static_cast<cuda::bf16*>(gptq_x_prefill_.ptr), stream());
+    input = gptq_x_prefill_.ptr;
+    sorted.perm = nullptr;
+  }
+  cuda::GptqDequantize(sorted, w.qweight(), w.scale_zero(), out,
                        static_cast<cuda::bf16*>(gptq_dequant_.ptr), stream());
   Prof("GPTQ dequantize", out, in);
-  Matmul(x, gptq_dequant_.ptr, bias, rows, in, out, y);
+  Matmul(input, gptq_dequant_.ptr, bias, rows, in, out, y);
 }
 
 bool CudaDevice::GptqSmallBatch(const GptqCudaWeight& w, int32_t rows, const Buffer& y) const {
