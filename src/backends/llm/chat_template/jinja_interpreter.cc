@@ -353,6 +353,44 @@ class Renderer {
     return Value::String(std::move(s));
   }
 
+  // Integer arithmetic as Python's: floor division and modulo, overflow an error.
+  Result<Value> IntArith(const Expr& e, const std::string& op, int64_t x, int64_t y) {
+    int64_t r = 0;
+    if (op == "+") {
+      if (__builtin_add_overflow(x, y, &r)) return LineError(e, "integer overflow");
+      return Value::Int(r);
+    }
+    if (op == "-") {
+      if (__builtin_sub_overflow(x, y, &r)) return LineError(e, "integer overflow");
+      return Value::Int(r);
+    }
+    if (op == "*") {
+      if (__builtin_mul_overflow(x, y, &r)) return LineError(e, "integer overflow");
+      return Value::Int(r);
+    }
+    if (op == "//" || op == "%") {
+      if (y == 0) return LineError(e, "division by zero");
+      if (x == INT64_MIN && y == -1) return LineError(e, "integer overflow");
+      int64_t q = x / y, m = x % y;
+      if (m != 0 && ((m < 0) != (y < 0))) {
+        --q;
+        m += y;
+      }  // Python floors
+      return Value::Int(op == "//" ? q : m);
+    }
+    if (op == "**") {
+      if (y < 0) return Value::Float(std::pow(static_cast<double>(x), static_cast<double>(y)));
+      if (x == 0 || x == 1) return Value::Int(y == 0 ? 1 : x);
+      if (x == -1) return Value::Int(y % 2 == 0 ? 1 : -1);
+      int64_t acc = 1;  // |x| >= 2 overflows within 63 factors
+      for (int64_t i = 0; i < y; ++i) {
+        if (__builtin_mul_overflow(acc, x, &acc)) return LineError(e, "integer overflow");
+      }
+      return Value::Int(acc);
+    }
+    return LineError(e, "unknown operator " + op);
+  }
+
   Result<Value> Arith(const Expr& e, const std::string& op, const Value& a, const Value& b) {
     if (op == "~") return Value::String(a.ToString() + b.ToString());
     if (op == "+") {
@@ -380,41 +418,7 @@ class Renderer {
       return LineError(e, "unsupported operand types for " + op + ": " + std::string(a.TypeName()) +
                               " and " + std::string(b.TypeName()));
     }
-    if (a.is_int() && b.is_int() && op != "/") {
-      const int64_t x = a.as_int(), y = b.as_int();
-      int64_t r = 0;
-      if (op == "+") {
-        if (__builtin_add_overflow(x, y, &r)) return LineError(e, "integer overflow");
-        return Value::Int(r);
-      }
-      if (op == "-") {
-        if (__builtin_sub_overflow(x, y, &r)) return LineError(e, "integer overflow");
-        return Value::Int(r);
-      }
-      if (op == "*") {
-        if (__builtin_mul_overflow(x, y, &r)) return LineError(e, "integer overflow");
-        return Value::Int(r);
-      }
-      if (op == "//" || op == "%") {
-        if (y == 0) return LineError(e, "division by zero");
-        if (x == INT64_MIN && y == -1) return LineError(e, "integer overflow");
-        int64_t q = x / y, m = x % y;
-        if (m != 0 && ((m < 0) != (y < 0))) {
-          --q;
-          m += y;
-        }  // Python floors
-        return Value::Int(op == "//" ? q : m);
-      }
-      if (op == "**") {
-        if (y < 0) return Value::Float(std::pow(static_cast<double>(x), static_cast<double>(y)));
-        int64_t acc = 1;
-        for (int64_t i = 0; i < y; ++i) {
-          if (__builtin_mul_overflow(acc, x, &acc)) return LineError(e, "integer overflow");
-          if (acc == 0 || acc == 1) break;
-        }
-        return Value::Int(acc);
-      }
-    }
+    if (a.is_int() && b.is_int() && op != "/") return IntArith(e, op, a.as_int(), b.as_int());
     const double x = a.as_float(), y = b.as_float();
     if (op == "+") return Value::Float(x + y);
     if (op == "-") return Value::Float(x - y);

@@ -299,23 +299,7 @@ std::vector<bool> Grammar::ProductiveExprs() const {
   return prod;
 }
 
-Status Grammar::Validate() const {
-  if (too_large_) {
-    return InvalidArgument("grammar is too large (more than " + std::to_string(kMaxExprs) +
-                           " expressions or " + std::to_string(kMaxRules) + " rules)");
-  }
-  if (root_ < 0 || static_cast<size_t>(root_) >= rules_.size()) {
-    return InvalidArgument("grammar has no start rule");
-  }
-  for (const Rule& r : rules_) {
-    if (r.body < 0) return InvalidArgument("grammar: rule '" + r.name + "' is not defined");
-  }
-  const std::vector<bool> prod = ProductiveExprs();
-  if (!prod[rules_[root_].body]) {
-    return InvalidArgument("grammar: start rule '" + rules_[root_].name +
-                           "' matches no string (empty language)");
-  }
-  // Left recursion: rule -> rules it may call before consuming a byte.
+std::vector<std::vector<int32_t>> Grammar::FirstRules() const {
   const std::vector<bool> nullable_rule = NullableRules();
   std::vector<bool> nullable(exprs_.size(), false);
   std::vector<std::vector<int32_t>> first(exprs_.size());
@@ -353,6 +337,27 @@ Status Grammar::Validate() const {
     std::sort(f.begin(), f.end());
     f.erase(std::unique(f.begin(), f.end()), f.end());
   }
+  return first;
+}
+
+Status Grammar::Validate() const {
+  if (too_large_) {
+    return InvalidArgument("grammar is too large (more than " + std::to_string(kMaxExprs) +
+                           " expressions or " + std::to_string(kMaxRules) + " rules)");
+  }
+  if (root_ < 0 || static_cast<size_t>(root_) >= rules_.size()) {
+    return InvalidArgument("grammar has no start rule");
+  }
+  for (const Rule& r : rules_) {
+    if (r.body < 0) return InvalidArgument("grammar: rule '" + r.name + "' is not defined");
+  }
+  const std::vector<bool> prod = ProductiveExprs();
+  if (!prod[rules_[root_].body]) {
+    return InvalidArgument("grammar: start rule '" + rules_[root_].name +
+                           "' matches no string (empty language)");
+  }
+  // Left recursion: rule -> rules it may call before consuming a byte.
+  const std::vector<std::vector<int32_t>> first = FirstRules();
   // Colour DFS over the rule graph, iteratively (deep grammars must not overflow the stack).
   std::vector<uint8_t> colour(rules_.size(), 0);
   for (size_t start = 0; start < rules_.size(); ++start) {

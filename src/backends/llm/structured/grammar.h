@@ -104,6 +104,8 @@ class Grammar {
   // Per expression: whether it matches at least one string (rules not yet defined match
   // none).
   std::vector<bool> ProductiveExprs() const;
+  // For each expression, the rules it may call before consuming a byte (sorted, unique).
+  std::vector<std::vector<int32_t>> FirstRules() const;
 
  private:
   struct Rule {

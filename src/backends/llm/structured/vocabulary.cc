@@ -8,6 +8,28 @@
 
 namespace sluice::llm::structured {
 
+namespace {
+
+// "<tokens>:<FNV-1a over (length, bytes) of each token and the EOS ids>".
+std::string IdentityOf(const std::vector<std::string>& bytes, const std::vector<int32_t>& eos_ids) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* p, size_t n) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  };
+  for (const std::string& s : bytes) {
+    const uint64_t n = s.size();
+    mix(&n, sizeof n);
+    mix(s.data(), s.size());
+  }
+  for (int32_t id : eos_ids) mix(&id, sizeof id);
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%zu:%016llx", bytes.size(), static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Vocabulary>> Vocabulary::Create(std::vector<std::string> token_bytes,
                                                              std::vector<int32_t> eos_ids) {
   if (token_bytes.empty()) return InvalidArgument("vocabulary is empty");
@@ -23,22 +45,7 @@ Result<std::shared_ptr<const Vocabulary>> Vocabulary::Create(std::vector<std::st
   v->eos_ids_ = std::move(eos_ids);
   for (int32_t id : v->eos_ids_) v->bytes_[id].clear();  // EOS is never text
 
-  // FNV-1a over (length, bytes) of each token and the EOS ids.
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* p, size_t n) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
-  };
-  for (const std::string& s : v->bytes_) {
-    const uint64_t n = s.size();
-    mix(&n, sizeof n);
-    mix(s.data(), s.size());
-  }
-  for (int32_t id : v->eos_ids_) mix(&id, sizeof id);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%zu:%016llx", v->bytes_.size(),
-                static_cast<unsigned long long>(h));
-  v->identity_ = buf;
+  v->identity_ = IdentityOf(v->bytes_, v->eos_ids_);
 
   // Trie in preorder: sort the non-empty tokens by bytes, then emit nodes for each new
   // suffix past the common prefix with the previous token.

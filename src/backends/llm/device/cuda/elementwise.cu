@@ -1,15 +1,11 @@
 // Conversions and element-wise ops of kernels.h: embedding, RMSNorm, RoPE, SiluMul, KV-cache
-// writes and row gathers. All are memory-bound, so each moves 8 bf16 (16 bytes) per load and
-// store when the row width is a multiple of 8 and the pointers are 16-byte aligned (kW = 8),
-// and one element at a time otherwise (kW = 1). The rounding follows Hugging Face
-// transformers running in bf16: every intermediate tensor that HF materialises in bf16 is
-// rounded to bf16 here too, so that greedy tokens match.
-//
-// Every launch has a grid that depends only on its arguments and does no allocation, copy or
-// synchronisation, so all of them can be captured in a CUDA graph. An empty op launches nothing.
-// The ops of a step are dependent launches (dependent_launch.cuh): each kernel lets the next
-// one launch at once and waits for its predecessor before touching activations. The
-// embedding, a step's first kernel, follows the step's metadata upload and launches plainly.
+// writes and row gathers, all memory-bound: each moves 8 bf16 (16 bytes) a load and store when
+// the row width is a multiple of 8 and the pointers 16-byte aligned (kW = 8), else one element
+// (kW = 1). Rounding follows Hugging Face transformers in bf16 (every intermediate that HF keeps
+// in bf16 is rounded here too), so that greedy tokens match. A launch's grid depends only on its
+// arguments, with no allocation, copy or synchronisation (graph-capturable); an empty op
+// launches nothing. A step's ops are dependent launches (dependent_launch.cuh); the embedding,
+// its first kernel, follows the step's metadata upload and launches plainly.
 
 #include <cuda_fp16.h>
 

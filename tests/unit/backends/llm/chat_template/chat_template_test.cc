@@ -117,6 +117,10 @@ std::string RenderSource(const std::string& src, const json& extra = json::objec
 TEST(ChatTemplateLanguage, ExpressionsFiltersAndLoops) {
   EXPECT_EQ(RenderSource("{{ 1 + 2 * 3 }}|{{ 7 // 2 }}|{{ -7 % 3 }}|{{ 'a' ~ 1 }}|{{ 'ab' * 2 }}"),
             "7|3|2|a1|abab");
+  // Powers as Python's, -1 to an odd power included (a loop once stopped at 1 on the way).
+  EXPECT_EQ(RenderSource("{{ 2 ** 10 }}|{{ (-1) ** 3 }}|{{ (-1) ** 4 }}|{{ 0 ** 0 }}|{{ 0 ** 5 }}|"
+                         "{{ 1 ** 99 }}|{{ (-2) ** 3 }}|{{ 2 ** -1 }}"),
+            "1024|-1|1|1|0|1|-8|0.5");
   EXPECT_EQ(RenderSource("{{ [1,2,3][::-1] }}|{{ 'hello'[1:3] }}|{{ [1,2,3][-1] }}"),
             "[3, 2, 1]|el|3");
   EXPECT_EQ(
