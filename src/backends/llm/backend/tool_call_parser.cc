@@ -1,5 +1,6 @@
 #include "backends/llm/backend/tool_call_parser.h"
 
+#include <nlohmann/json.hpp>
 #include <utility>
 
 #include "backends/llm/backend/pythonic_tool_parser.h"
@@ -67,7 +68,8 @@ class ObjectCallParser : public CharToolCallParser {
     held_.arguments += news.arguments;
     return step;
   }
-  // `text` as one whole object, held; false when it is not one or names no function. With
+  // `text` as one whole object, held; false when it is not one, names no function or its
+  // arguments are not JSON. With
   // `brace_optional` (a tag closed it) the object's closing brace may be missing.
   bool HoldWholeObject(std::string_view text, bool brace_optional) {
     StartObject();
@@ -79,7 +81,7 @@ class ObjectCallParser : public CharToolCallParser {
       return false;
     for (; i < text.size(); ++i)
       if (!IsSpace(text[i])) return false;
-    return named();
+    return readable();
   }
   // Sends the held call.
   void SendObject(ParsedOutput& out) {
@@ -87,6 +89,11 @@ class ObjectCallParser : public CharToolCallParser {
     held_ = {};
   }
   bool named() const { return reader_.named(); }
+  // Whether the held object is a call: it names a function and its arguments are JSON (vLLM
+  // reads a call with json.loads; one that fails stays content). No arguments read as {}.
+  bool readable() const {
+    return named() && (held_.arguments.empty() || nlohmann::json::accept(held_.arguments));
+  }
 
  private:
   ToolCallObjectReader reader_;
@@ -202,7 +209,7 @@ class MistralParser final : public ObjectCallParser {
       case Mode::kItem: {
         const Step step = HoldObject(c);
         if (step == Step::kMore) return true;
-        if (step == Step::kRejected || !named()) return false;
+        if (step == Step::kRejected || !readable()) return false;
         SendObject(out);
         mode_ = Mode::kAfterItem;
         return true;
@@ -296,7 +303,7 @@ class Llama3JsonParser final : public ObjectCallParser {
     if (calls() == 0) raw_ += c;  // content if the first call cannot be read
     const Step step = HoldObject(c);
     if (step == Step::kMore) return;
-    if (step == Step::kDone && named()) {
+    if (step == Step::kDone && readable()) {
       SendObject(out);
       raw_.clear();
       mode_ = Mode::kBetween;

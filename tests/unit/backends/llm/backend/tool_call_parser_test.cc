@@ -151,6 +151,9 @@ TEST(HermesToolCallParserTest, ACallThatCannotBeReadLeavesTheOutputAsContent) {
            "<tool_call>{\"name\": \"f\"} trailing</tool_call>",      // more than the object
            "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 1",  // cut short
            "<tool_call>",
+           // Arguments that are not JSON (vLLM's json.loads fails: content).
+           "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": tru}}</tool_call>",
+           "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": 01}}</tool_call>",
            // The first closing tag ends the call, inside a string too (vLLM's pattern).
            "<tool_call>{\"name\": \"f\", \"arguments\": {\"a\": \"</tool_call>\"}}</tool_call>",
        }) {
@@ -230,6 +233,7 @@ TEST(Llama3JsonToolCallParserTest, ACallThatCannotBeReadLeavesTheOutputAsContent
            R"({"name": "get_weather", "parameters": {"city": "Pa)",                     // cut short
            R"(<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"})",  // no '}'
            R"({"name": "f", "parameters": {"a": 1}, oops})",  // malformed after the name
+           R"({"name": "f", "parameters": {"a": nul}})",      // arguments that are not JSON
            R"({"name": "f", "parameters": {"a": 1)",
            R"({"name": "f")",
        }) {
@@ -298,6 +302,8 @@ TEST(MistralToolCallParserTest, WhatIsNotAnArrayOfCallsIsContentLessTheToken) {
                    {R"( [{"arguments": {}}]  x)", {}});
   ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f", "arguments": {"a": "unclosed}])",
                    {R"( [{"name": "f", "arguments": {"a": "unclosed}])", {}});
+  ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f", "arguments": {"a": tru}}])",
+                   {R"( [{"name": "f", "arguments": {"a": tru}}])", {}});
   ExpectEverySplit(Mistral(), "[TOOL_CALLS] []", {" []", {}});
   // After a call was sent, a malformed rest is dropped.
   ExpectEverySplit(Mistral(), R"([TOOL_CALLS] [{"name": "f"}, oops, {"name": "g"}])",
