@@ -32,5 +32,15 @@ wait_model() {
   while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done
   [ $1 = $m ] && tail -1 $R/bf16_write.txt || tail -1 $R/int4_write.txt
 }
+# g7 PHASES / gq VARIANT,PHASES: bench/gpu_7b.sh and bench/gpu_7b_gptq.sh with what is left
+# of LIMIT (nothing when under 20 s), blank lines dropped; gq runs GQ_BIN's binaries (default $B).
+g7() {
+  local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }
+  timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"
+}
+gq() {
+  local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }
+  timeout $t bench/gpu_7b_gptq.sh ${GQ_BIN:-$B} .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"
+}
 source bench/gpu_fuzz_background.sh
 fuzz_bg

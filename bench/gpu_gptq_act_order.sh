@@ -4,6 +4,5 @@
 source bench/gpu_call_setup.sh
 timeout 90 $T $B/cuda_kernels_test --gtest_filter='CudaGptq*' > $R/tests_gptq.txt 2>&1
 echo "1. gptq tests rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|result" $R/tests_gptq.txt | head -6
-gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 CONCURRENCY="1 32" gq int4-act,sluice | grep -E "c=|Failed|bytes read|wrote|unload"
 echo "done $(el)"

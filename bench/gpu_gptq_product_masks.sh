@@ -25,13 +25,11 @@ for rows in 32 64; do
   echo "3. gptq tests max_rows=$rows rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|result" $R/tests_gptq_$rows.txt | head -6
 done
 echo "4. bf16 model: $(wait_model $m) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 fuzz_pause
 MASK_SWITCHES=1 MASK_OUTPUT_LEN=256 MASK_WAVES=1 MASK_ROUNDS=2 g7 masks
 fuzz_resume
 rm -rf $m
 echo "5. int4 model: $(wait_model $m4) $(el)"
-gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 AB_ROUNDS=2 KEEP_MODEL=1 gq int4,ab,base,noahead:SLUICE_CUDA_GPTQ_SCALE_AHEAD=0
 KEEP_MODEL=1 CONCURRENCY="32 64" MAX_NUM_SEQS=64 gq int4,sluice
 kill $writer 2>/dev/null; pkill -f make_qwen2_7b 2>/dev/null

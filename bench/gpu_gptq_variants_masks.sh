@@ -19,7 +19,6 @@ echo "1. benches $(el)"
 timeout 90 $T $B/cuda_kernels_test --gtest_filter='CudaGptq*:SamplingKernelTest.*' > $R/tests_gptq.txt 2>&1
 echo "2. gptq + sampling tests rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED|result" $R/tests_gptq.txt | head -6
 echo "3. bf16 model: $(wait_model $m) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 fuzz_pause
 MASK_SWITCHES=1 MASK_OUTPUT_LEN=256 MASK_WAVES=1 MASK_ROUNDS=2 g7 masks
 fuzz_resume
@@ -29,12 +28,11 @@ for v in base e123; do
   mkdir -p $G/$v && cp -a $G/bin $G/lib $G/$v/ && xz -dc .gpu/variants/$v.so.xz > $G/$v/bin/real/libsluice_cuda_device.so
 done
 echo "4. int4 model: $(wait_model $m4) $(el)"
-gq() { local b=$1; shift; local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $b .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 for round in 1 2; do
-  AB_ROUNDS=1 KEEP_MODEL=1 gq $G/base/bin int4,ab,base_r$round | grep "c=1"
-  AB_ROUNDS=1 KEEP_MODEL=1 gq $B int4,ab,e13_r$round | grep "c=1"
-  AB_ROUNDS=1 KEEP_MODEL=1 gq $G/e123/bin int4,ab,e123_r$round | grep "c=1"
+  AB_ROUNDS=1 KEEP_MODEL=1 GQ_BIN=$G/base/bin gq int4,ab,base_r$round | grep "c=1"
+  AB_ROUNDS=1 KEEP_MODEL=1 gq int4,ab,e13_r$round | grep "c=1"
+  AB_ROUNDS=1 KEEP_MODEL=1 GQ_BIN=$G/e123/bin gq int4,ab,e123_r$round | grep "c=1"
 done
-KEEP_MODEL=1 CONCURRENCY="32 64" MAX_NUM_SEQS=64 gq $B int4,sluice | grep -E "c=|Failed"
+KEEP_MODEL=1 CONCURRENCY="32 64" MAX_NUM_SEQS=64 gq int4,sluice | grep -E "c=|Failed"
 kill $writer 2>/dev/null; pkill -f make_qwen2_7b 2>/dev/null
 echo "done $(el)"

@@ -15,7 +15,6 @@ echo "1. gptq tests partials=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAIL
 partials_ok=0; pass $R/tests_gptq_partials.txt && partials_ok=1
 
 echo "2. bf16 model: $(wait_model $m) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 fuzz_pause
 MASK_SWITCHES=1 g7 masks
 fuzz_resume
@@ -23,7 +22,6 @@ rm -rf $m
 
 if [ $partials_ok = 1 ] && [ $(left) -gt 120 ]; then  # the A/B takes ~90 s
   echo "3. int4 model: $(wait_model $m4) $(el)"
-  gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
   AB_ROUNDS=2 KEEP_MODEL=1 gq int4,ab,base,partials:SLUICE_CUDA_GPTQ_PARTIALS=1
   # Where the tensor-core GPTQ product should hand over to dequantize + cuBLASLt (session 14:
   # 21 ms a step at 64 rows on the tensor cores, 23 ms for 256 rows the other way).

@@ -38,7 +38,6 @@ masks_ok=0; grep -q "tests from SamplingKernelTest (" $R/tests_all.txt &&
   ! grep -q "FAILED.*TokenMasksMatchCpu" $R/tests_all.txt && masks_ok=1
 
 wait $writer; echo "2. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 CONCURRENCY="1 32" g7 sluice
 MASK_SWITCHES=$([ $masks_ok = 1 ] && echo "1 0" || echo 0) g7 masks
 staged_ok=0; mt_ok=""

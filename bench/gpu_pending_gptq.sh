@@ -23,7 +23,6 @@ SLUICE_CUDA_GPTQ_PARTIALS=1 timeout 90 $T $B/cuda_kernels_test --gtest_filter='C
 echo "gptq tests partials=1 rc=$? $(el)"; grep -E "^\[  (FAILED|PASSED) |FAILED" $R/tests_gptq_partials.txt | head -6
 while [ ! -f $m/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done
 echo "int4 model: $(tail -1 $R/int4_write.txt) $(el)"
-gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 KEEP_MODEL=1 CONCURRENCY="1 32 64 256" MAX_NUM_SEQS=256 gq int4,profile,sluice
 echo "ttft, 2,000-token prompt:"; KEEP_MODEL=1 ISL=2000 OSL=16 CONCURRENCY=1 gq int4,sluice
 AB_ROUNDS=2 gq int4,ab,base,partials:SLUICE_CUDA_GPTQ_PARTIALS=1

@@ -14,11 +14,9 @@ timeout 30 $B/prefill_attention_bench --decode --batch 32 --iters 20 512 4096 > 
 timeout 60 $B/prefill_attention_bench --iters 5 1800 7000 20000 > $R/prefill.txt 2>&1; tail -4 $R/prefill.txt
 echo "2. attention benches $(el)"
 echo "3. bf16 model: $(wait_model $m) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 CONCURRENCY="1 32" g7 sluice | grep -E "c=|Failed|load-to|unload"
 rm -rf $m
 wait_model $W/int8/repo/qwen7b/1/model > /dev/null 2>&1; echo "4. int8 model: $(tail -1 $R/int8_write.txt) $(el)"
-gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 CONCURRENCY="1 32" gq int8,sluice | grep -E "c=|Failed|bytes read|unload"
 kill $writer 2>/dev/null; pkill -f make_qwen2_7b 2>/dev/null
 echo "done $(el)"

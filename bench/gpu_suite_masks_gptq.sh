@@ -16,14 +16,12 @@ echo "1. all CUDA tests, defaults rc=$? $(el)"
 grep -E "^\[  (FAILED|PASSED) |^\[==========\]|FAILED|result" $R/tests_all.txt | head -24
 
 echo "2. bf16 model: $(wait_model $m) $(el)"
-g7() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 fuzz_pause
 MASK_SWITCHES=1 g7 masks
 fuzz_resume
 rm -rf $m  # room for the GPTQ model
 
 echo "3. int4 model: $(wait_model $m4) $(el)"
-gq() { local t=$(left); [ "$t" -gt 20 ] || { echo "skipped (time): $*"; return 1; }; timeout $t bench/gpu_7b_gptq.sh $B .gpu/tok $W $R "$@" 2>&1 | grep -vE "^\s*$"; }
 KEEP_MODEL=1 CONCURRENCY="1 64 256" MAX_NUM_SEQS=256 gq int4,profile,sluice
 echo "ttft, 2,000-token prompt:"; KEEP_MODEL=1 ISL=2000 OSL=16 CONCURRENCY=1 gq int4,sluice
 echo "done $(el)"
