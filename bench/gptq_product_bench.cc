@@ -9,6 +9,8 @@
 //
 //   gptq_product_bench                     # 4 bits, rows 1 2 4 8 16 32
 //   gptq_product_bench --bits 8 --group 128 --iters 20 1 4 16
+//   gptq_product_bench --order 1 1 8       # the step order (default: the load order, as a
+//                                          # checkpoint of group 128 gets)
 //   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
 // The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs).
 
@@ -37,6 +39,7 @@ using sluice::llm::cuda::GptqParts;
 struct Options {
   int bits = 4;
   int group = 128;
+  int order = 2;  // the tensor-core layout's k order (gptq_kernels.h)
   int iters = 15;
   int reps = 20;
   std::vector<int> rows;
@@ -57,6 +60,8 @@ Options Parse(int argc, char** argv) {
       o.bits = next();
     } else if (a == "--group") {
       o.group = next();
+    } else if (a == "--order") {
+      o.order = next();
     } else if (a == "--iters") {
       o.iters = next();
     } else if (a == "--reps") {
@@ -70,8 +75,11 @@ Options Parse(int argc, char** argv) {
   }
   if (o.rows.empty()) o.rows = {1, 2, 4, 8, 16, 32};
   if ((o.bits != 4 && o.bits != 8) || o.group < 16 || o.group % 16 != 0 || o.iters < 1 ||
-      o.reps < 1) {
-    std::fprintf(stderr, "--bits 4|8, --group a multiple of 16, --iters and --reps >= 1\n");
+      o.reps < 1 || (o.order != 1 && o.order != 2) ||
+      (o.order == 2 && o.group % (o.bits == 4 ? 64 : 32) != 0)) {
+    std::fprintf(stderr,
+                 "--bits 4|8, --group a multiple of 16, --order 1|2 (2: groups of whole loads, "
+                 "multiples of 64 inputs at 4 bits, 32 at 8), --iters and --reps >= 1\n");
     std::exit(2);
   }
   const int most = std::min(64, sluice::llm::cuda::GptqMmaMaxRows());
@@ -110,7 +118,7 @@ Group MakeGroup(const char* name, int in, std::vector<int> widths, const Options
   l.words = in / (32 / o.bits);
   l.stride = l.words;
   l.groups = in / o.group;
-  l.mma = 1;
+  l.mma = o.order;
   std::vector<int32_t> kstep_group(in / 16);
   for (size_t s = 0; s < kstep_group.size(); ++s) {
     kstep_group[s] = static_cast<int32_t>(s * 16 / o.group);
@@ -197,8 +205,8 @@ int main(int argc, char** argv) {
   cudaStream_t stream;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const double copy = CopyBandwidth(stream, o.iters);
-  std::printf("%s, %d-bit, group %d; device-to-device copy %.0f GB/s (read + write)\n", prop.name,
-              o.bits, o.group, copy / 1e9);
+  std::printf("%s, %d-bit, group %d, %s order; device-to-device copy %.0f GB/s (read + write)\n",
+              prop.name, o.bits, o.group, o.order == 2 ? "load" : "step", copy / 1e9);
   const int max_rows = *std::max_element(o.rows.begin(), o.rows.end());
   std::mt19937 rng(1);
   // Qwen2-7B: hidden 3584, 28 q heads and 4 kv heads of 128, intermediate 18944.

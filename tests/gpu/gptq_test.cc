@@ -3,9 +3,10 @@
 // (repacked on the GPU) and their products compared with a float64 product of the
 // dequantized weights, on fresh random inputs: 4 and 8 bits, group sizes -1 / 16 / 32 / 64 /
 // 128, act-order on and off, v1 and v2 zeros, both layouts (tensor-core where the shape
-// allows, the column layout elsewhere), row counts of each kernel (the tensor-core product at
-// 1 to 32 rows by default, to 64 and past when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64 a
-// launch; the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row
+// allows, in its load order where the groups allow, the step order elsewhere; the column
+// layout where the shape does not allow), row counts of each kernel (the tensor-core product
+// at 1 to 32 rows by default, to 64 and past when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64
+// a launch; the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row
 // counts (dequantized into bf16, cuBLASLt).
 // Outputs are poisoned with NaN first. Bad data is refused at load, naming what is wrong.
 // The qwen2 GPU fixture quantized three ways gives the same 32 greedy tokens (graphs and
@@ -96,18 +97,19 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     QuantSpec spec;
   };
   const Case cases[] = {
-      {256, 96, {4, 64, false, false}},  {128, 64, {8, -1, false, false}},
-      {512, 136, {4, 32, true, false}},  {200, 72, {4, 128, false, true}},
-      {384, 40, {8, 128, true, false}},  {1024, 64, {4, 128, false, false}},
-      {96, 64, {4, 16, true, false}},    {3584, 264, {4, 128, false, false}},
-      {2048, 200, {8, 32, true, true}},  {4096, 128, {8, -1, false, true}},
-      {1000, 48, {8, 64, false, false}}, {18944, 64, {4, 128, true, false}},
+      {256, 96, {4, 64, false, false}},    {128, 64, {8, -1, false, false}},
+      {512, 136, {4, 32, true, false}},    {200, 72, {4, 128, false, true}},
+      {384, 40, {8, 128, true, false}},    {1024, 64, {4, 128, false, false}},
+      {96, 64, {4, 16, true, false}},      {3584, 264, {4, 128, false, false}},
+      {2048, 200, {8, 32, true, true}},    {4096, 128, {8, -1, false, true}},
+      {1000, 48, {8, 64, false, false}},   {18944, 64, {4, 128, true, false}},
       {3584, 512, {4, 128, false, false}}, {1536, 256, {8, 128, true, false}},
       {512, 48, {4, 32, true, false}},     {2048, 32, {8, -1, false, true}},
       {1024, 64, {4, 64, true, true}},     {640, 80, {8, 16, false, false}},
+      {3584, 128, {4, 32, true, false}},
   };
   double worst = 0;
-  int tensor_core = 0;
+  int tensor_core = 0, load_ordered = 0;
   for (const Case& c : cases) {
     const auto w = RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f);
     const Quantized q = Quantize(w, c.out, c.in, c.spec, rng);
@@ -115,12 +117,18 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     if (!c.spec.desc_act && c.in % 3 == 2) source.g_idx = nullptr;  // implied i / group_size
     auto weight = d.LoadGptqWeight(source);
     ASSERT_TRUE(weight.ok()) << weight.status().ToString();
-    // The tensor-core layout wherever the shape and the groups (multiples of 16 rows) allow.
+    // The tensor-core layout wherever the shape and the groups (multiples of 16 rows) allow,
+    // in the load order where they are multiples of a load's inputs (64 at 4 bits, 32 at 8).
     const bool mma = cuda::GptqMmaLayoutOn() && cuda::GptqMmaShape(c.in, c.out) &&
                      (c.spec.group_size < 0 || c.spec.group_size % 16 == 0);
-    EXPECT_EQ(static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma, mma ? 1 : 0)
+    const bool load_order =
+        cuda::GptqLoadOrderOn() &&
+        (c.spec.group_size < 0 || c.spec.group_size % (c.spec.bits == 4 ? 64 : 32) == 0);
+    EXPECT_EQ(static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma,
+              mma ? (load_order ? 2 : 1) : 0)
         << c.in << "x" << c.out << " group " << c.spec.group_size;
     tensor_core += mma;
+    load_ordered += mma && load_order;
     const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
     auto bias_buf = UploadBf16(d, bias);
     for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 33, 64, 65, 130, 300}) {
@@ -143,11 +151,16 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     }
   }
   if (cuda::GptqMmaLayoutOn()) {
-    EXPECT_GE(tensor_core, 8);
+    EXPECT_GE(tensor_core, 12);
+    EXPECT_GE(tensor_core - load_ordered, 3);  // the step order stays covered
+    if (cuda::GptqLoadOrderOn()) {
+      EXPECT_GE(load_ordered, 9);
+    }
   }
-  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
-              "weights in the tensor-core layout\n",
-              worst, tensor_core, std::size(cases));
+  std::printf(
+      "[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
+      "weights in the tensor-core layout (%d in the load order)\n",
+      worst, tensor_core, std::size(cases), load_ordered);
 }
 
 // q|k|v-like groups: one launch when the parts share their row order, one product each
@@ -166,7 +179,8 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
     std::vector<std::unique_ptr<Buffer>> weights, biases, ys;
     std::vector<std::vector<float>> bias_host;
     for (int32_t out : outs) {
-      qs.push_back(Quantize(RandomNormal(rng, static_cast<size_t>(out) * in, 0.05f), out, in, spec, rng));
+      qs.push_back(
+          Quantize(RandomNormal(rng, static_cast<size_t>(out) * in, 0.05f), out, in, spec, rng));
       auto w = d.LoadGptqWeight(SourceOf(qs.back(), spec));
       ASSERT_TRUE(w.ok()) << w.status().ToString();
       weights.push_back(std::move(*w));
@@ -210,8 +224,9 @@ TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
     int32_t in, out;
     QuantSpec spec;
   };
-  for (const Case& c : {Case{3584, 512, {4, 128, false, false}}, Case{18944, 256, {8, 128, true, false}},
-                        Case{4096, 1024, {4, 64, true, true}}}) {
+  for (const Case& c :
+       {Case{3584, 512, {4, 128, false, false}}, Case{18944, 256, {8, 128, true, false}},
+        Case{4096, 1024, {4, 64, true, true}}}) {
     const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.02f), c.out,
                                  c.in, c.spec, rng);
     auto weight = d.LoadGptqWeight(SourceOf(q, c.spec));
@@ -231,8 +246,8 @@ TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
       auto yb = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.out, NAN));
       auto ob = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.out, NAN));
       ASSERT_TRUE(d.BeginStep(StepMetadata{}).ok());
-      d.LinearAddRmsNorm(*xb, **weight, bias_buf.get(), rows, c.in, c.out, *yb, *rb, *gain_buf,
-                         eps, *ob);
+      d.LinearAddRmsNorm(*xb, **weight, bias_buf.get(), rows, c.in, c.out, *yb, *rb, *gain_buf, eps,
+                         *ob);
       const auto got_res = DownloadBf16(d, *rb);
       const auto got_out = DownloadBf16(d, *ob);
       double diff_r = 0, norm_r = 1e-300, diff_o = 0, norm_o = 1e-300;
@@ -242,7 +257,8 @@ TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
         for (int32_t j = 0; j < c.out; ++j) {
           double v = bias[j];
           for (int32_t i = 0; i < c.in; ++i) {
-            v += double{x[static_cast<size_t>(m) * c.in + i]} * q.dequant[static_cast<size_t>(j) * c.in + i];
+            v += double{x[static_cast<size_t>(m) * c.in + i]} *
+                 q.dequant[static_cast<size_t>(j) * c.in + i];
           }
           r[j] = res[static_cast<size_t>(m) * c.out + j] + v;
           sq += r[j] * r[j];

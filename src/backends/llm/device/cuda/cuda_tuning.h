@@ -35,7 +35,10 @@
 //                                                        inputs, the slices added by the norm
 // SLUICE_CUDA_GPTQ_MMA             1        0 | 1        GPTQ weights in the tensor-core layout
 //                                                        where shape and groups allow
-// SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    64       0 to 4096    rows up to which such a product runs the
+// SLUICE_CUDA_GPTQ_LOAD_ORDER      1        0 | 1        such weights whose 16-byte loads each lie
+//                                                        in one group take the load order
+//                                                        (gptq_kernels.h; 0: the step order)
+// SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
@@ -75,6 +78,7 @@ struct CudaTuning {
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
+  bool gptq_load_order = true;       // SLUICE_CUDA_GPTQ_LOAD_ORDER
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL

@@ -16,7 +16,15 @@
 // cut in tiles of 16 output columns; a tile's packed words are stored in the order in which
 // the 32 lanes of a warp need them as the A operand of mma.m16n8k16 (A = W^T: 16 columns x
 // 16 inputs), 16 bytes a lane a load: a load holds 4 k16 steps (4 bits, a word a step) or 2
-// (8 bits, two words a step). kstep_group[s] names the group of k16 step s.
+// (8 bits, two words a step). kstep_group[s] names the group of k16 step s. Which sorted
+// inputs a step's fragment rows {2t, 2t + 1, 2t + 8, 2t + 9} (lane t = lane % 4) stand for is
+// the layout's k order:
+// - step order (mma = 1): step s's inputs 16 s + {2t, 2t + 1, 2t + 8, 2t + 9}, mma's own.
+// - load order (mma = 2, where every load's inputs lie in one group: group sizes that are
+//   multiples of 64 at 4 bits, of 32 at 8, as every Qwen checkpoint): step i of load L
+//   stands for inputs L * 16 S + 4 S t + 4 i + {0, 1, 2, 3} (S steps a load), so that a
+//   lane's x for a whole load is one run of 4 S inputs (32 bytes at 4 bits): two 16-byte
+//   loads of x a load instead of eight 4-byte ones, and one group index a load.
 //
 // Column layout (every other layer): column n's words at qweight[n * stride .. n * stride +
 // words), word j holding sorted input rows j * (32 / bits) .. + (32 / bits) - 1, lowest bits
@@ -40,7 +48,7 @@ struct GptqLayout {
   int32_t stride = 0;                   // column layout: words between columns (`words`
                                         // rounded up to 4); tensor-core layout: `words`
   int32_t groups = 0;                   // quantization groups
-  int32_t mma = 0;                      // 1: the tensor-core layout
+  int32_t mma = 0;                      // the tensor-core layout: 1 step order, 2 load order
   const int32_t* word_group = nullptr;  // column layout: [words]
   const int32_t* kstep_group = nullptr;  // tensor-core layout: [in / 16]
   const int32_t* perm = nullptr;        // [in], or null when the rows keep their order
@@ -108,8 +116,9 @@ void GptqDequantize(const GptqLayout& layout, const uint32_t* qweight, const __h
 // (`dst` [out, stride], padding words zeroed); perm as in GptqLayout (null: rows in order).
 void GptqRepack(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
                 int32_t stride, uint32_t* dst, cudaStream_t stream);
-// The same into the tensor-core layout (`dst`: out * in * bits / 32 words; GptqMmaShape).
+// The same into the tensor-core layout (`dst`: out * in * bits / 32 words; GptqMmaShape) of
+// k order `mma` (1 or 2).
 void GptqRepackMma(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
-                   uint32_t* dst, cudaStream_t stream);
+                   int32_t mma, uint32_t* dst, cudaStream_t stream);
 
 }  // namespace sluice::llm::cuda

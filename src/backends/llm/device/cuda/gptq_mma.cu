@@ -13,6 +13,13 @@
 // q - zero of a group are summed alone and added as D += scale * D_group in fp32, so besides
 // the fp32 accumulation nothing is rounded but x. The warps' results are added in shared
 // memory in a fixed order: deterministic, and the same for a row whatever the batch.
+//
+// The product is bound by instruction issue, not bytes (bench/RESULTS.md: 8-bit weights, twice
+// the bytes, take 1.4x the 4-bit time), so a step's instructions are what to cut: in the load
+// order (gptq_kernels.h) a lane reads its x for four k16 steps in two 16-byte loads and one
+// group index a load; in the step order it reads two 4-byte x values and a group index a step.
+// sm_90 SASS of the 4-bit one-row kernel: 370 instructions for the 16 mma of a round in the
+// load order, 967 in the step order before (two LOP3 a nibble pair, now one).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -69,7 +76,7 @@ __device__ __forceinline__ MmaGroupRaw LoadMmaGroupRaw(const __half2* __restrict
 // zero points in the form the dequantization subtracts them.
 struct MmaGroup {
   float scale_lo, scale_hi;
-  uint32_t sub_lo, sub_hi;  // 4 bits: bf16x2 of -(128 + zero)
+  uint32_t sub_lo, sub_hi;   // 4 bits: bf16x2 of -(128 + zero)
   float magic_lo, magic_hi;  // 8 bits: 2^23 + zero
 };
 
@@ -94,12 +101,19 @@ __device__ __forceinline__ MmaGroup MmaGroupOf(const MmaGroupRaw& raw) {
 // and i + 4 (high half). 8 bits, two words: word h holds registers 2h and 2h + 1, two bytes
 // each, low first. Registers 0 and 2 are column g's (inputs 2t, 2t + 1 and 2t + 8, 2t + 9),
 // 1 and 3 column g + 8's: mma's A fragment with A = W^T.
+// (w & 0x000F000F) | bf16x2 128.0 in one LOP3: written as one operation, since the compiler
+// splits the expression into two, as no LOP3 takes two immediates.
+__device__ __forceinline__ uint32_t NibblesOr128(uint32_t w) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(w), "n"(0x000F000F), "r"(0x43004300));
+  return d;
+}
+
 __device__ __forceinline__ void DequantA4(uint32_t w, const MmaGroup& z, uint32_t (&a)[4]) {
-  constexpr uint32_t kMask = 0x000F000Fu, kMagic = 0x43004300u;  // bf16 128.0, twice
-  a[0] = Bf16x2Add((w & kMask) | kMagic, z.sub_lo);
-  a[1] = Bf16x2Add(((w >> 4) & kMask) | kMagic, z.sub_hi);
-  a[2] = Bf16x2Add(((w >> 8) & kMask) | kMagic, z.sub_lo);
-  a[3] = Bf16x2Add(((w >> 12) & kMask) | kMagic, z.sub_hi);
+  a[0] = Bf16x2Add(NibblesOr128(w), z.sub_lo);
+  a[1] = Bf16x2Add(NibblesOr128(w >> 4), z.sub_hi);
+  a[2] = Bf16x2Add(NibblesOr128(w >> 8), z.sub_lo);
+  a[3] = Bf16x2Add(NibblesOr128(w >> 12), z.sub_hi);
 }
 
 __device__ __forceinline__ uint32_t BytePair(uint32_t w, uint32_t first, float magic) {
@@ -150,8 +164,8 @@ __device__ __forceinline__ void DequantStep(const uint4& v, int i, const MmaGrou
 // part[j] += A x^T for the NT n8 tiles of rows at input k (this lane's B fragments: rows
 // j * 8 + gq, inputs k, k + 1 and k + 8, k + 9; rows past `rows` read as zeros).
 template <int NT>
-__device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __restrict__ x,
-                                        int in, int rows, int gq, int k, float (&part)[NT][4]) {
+__device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __restrict__ x, int in,
+                                        int rows, int gq, int k, float (&part)[NT][4]) {
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
     const int m = j * 8 + gq;
@@ -164,6 +178,46 @@ __device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __re
     Mma16816(part[j], a, b0, b1);
   }
 }
+
+// The load-order layout's B fragments (gptq_kernels.h) of one load: this lane's run of 4 S
+// inputs from `k` of row j * 8 + gq of each n8 tile j (zeros past `rows`), step i's b0 and b1
+// being inputs k + 4 i + {0, 1} and + {2, 3}. One n8 tile loads the whole run at once (32
+// bytes at 4 bits, 16 at 8); more load a step's 8 bytes a step, which keeps registers for
+// occupancy (173 against 127 at 4 n8 tiles).
+template <int kBits, int NT>
+struct LoadX {
+  static constexpr bool kWhole = NT == 1;
+  static constexpr int kVecs = kWhole ? (kBits == 4 ? 2 : 1) : 0;
+  uint4 v[kWhole ? kVecs : 1];
+  __device__ __forceinline__ void Load(const bf16* __restrict__ x, int in, int rows, int gq,
+                                       int k) {
+    if constexpr (kWhole) {
+#pragma unroll
+      for (int h = 0; h < kVecs; ++h) {
+        v[h] =
+            gq < rows
+                ? __ldg(reinterpret_cast<const uint4*>(x + static_cast<int64_t>(gq) * in + k) + h)
+                : make_uint4(0, 0, 0, 0);
+      }
+    }
+  }
+  __device__ __forceinline__ void Mma(const uint32_t (&a)[4], const bf16* __restrict__ x, int in,
+                                      int rows, int gq, int k, int i, float (&part)[NT][4]) const {
+    if constexpr (kWhole) {
+      const uint4& w = v[i >> 1];
+      Mma16816(part[0], a, WordOf(w, 2 * (i & 1)), WordOf(w, 2 * (i & 1) + 1));
+    } else {
+#pragma unroll
+      for (int j = 0; j < NT; ++j) {
+        const int m = j * 8 + gq;
+        const uint2 b = m < rows ? __ldg(reinterpret_cast<const uint2*>(
+                                       x + static_cast<int64_t>(m) * in + k + 4 * i))
+                                 : make_uint2(0, 0);
+        Mma16816(part[j], a, b.x, b.y);
+      }
+    }
+  }
+};
 
 // Adds the block's warps' sums of the tile (in shared memory, in warp order: deterministic)
 // and writes them: bf16 y with the bias, or with `partials` the fp32 sums of slice `slice`.
@@ -200,8 +254,10 @@ __device__ __forceinline__ void StoreTile(const float (&acc)[NT][4], float* red,
 
 // Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
 // 1). With `partials`, the block writes its fp32 sums to partials[slice][m][column] (no bias:
-// AddRmsNormPartials adds the slices, then the bias) instead of the bf16 y.
-template <int kBits, int NT>
+// AddRmsNormPartials adds the slices, then the bias) instead of the bf16 y. kOrder: the
+// layout's k order (gptq_kernels.h); in the load order a group index is read, and x loaded,
+// once a load instead of once a step.
+template <int kBits, int NT, int kOrder>
 __global__ void __launch_bounds__(kMmaWarps * 32)
     GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows,
                   int32_t splits, float* __restrict__ partials) {
@@ -221,7 +277,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   const __half2* sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + gq) * l.groups;
 
   uint4 cur[kMmaUnroll], nxt[kMmaUnroll];
-  auto load = [&](uint4 (&v)[kMmaUnroll], int first) {
+  auto load = [&](uint4(&v)[kMmaUnroll], int first) {
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
       v[u] = first + u < end ? __ldcs(wq + static_cast<int64_t>(first + u) * 32)
@@ -241,7 +297,7 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
 #pragma unroll
     for (int e = 0; e < 4; ++e) acc[j][e] = part[j][e] = 0.f;
   }
-  auto flush = [&] {
+  auto flush = [&] {  // the current group's sums, scaled, into acc
 #pragma unroll
     for (int j = 0; j < NT; ++j) {
 #pragma unroll
@@ -251,26 +307,40 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
       }
     }
   };
+  auto enter_group = [&](int g) {  // g: the same for the whole warp
+    if (g == group) return;
+    flush();
+    z = MmaGroupOf<kBits>(g == group + 1 ? ahead : LoadMmaGroupRaw(sz, l.groups, g));
+    group = g;
+    ahead = LoadMmaGroupRaw(sz, l.groups, min(g + 1, last_group));
+  };
   PdlWait();
   for (int first = begin; first < end; first += kMmaUnroll) {
     if (first + kMmaUnroll < end) load(nxt, first + kMmaUnroll);
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) {
-      if (first + u >= end) break;
+      const int ld = first + u;
+      if (ld >= end) break;
+      if constexpr (kOrder == 2) {
+        const int k = ld * 16 * kSteps + 4 * kSteps * t;
+        LoadX<kBits, NT> xv;
+        xv.Load(x, l.in, rows, gq, k);
+        enter_group(__ldg(l.kstep_group + ld * kSteps));
 #pragma unroll
-      for (int i = 0; i < kSteps; ++i) {
-        const int step = (first + u) * kSteps + i;
-        const int g = __ldg(l.kstep_group + step);
-        if (g != group) {  // the same for the whole warp
-          flush();
-          const bool next = g == group + 1;
-          z = MmaGroupOf<kBits>(next ? ahead : LoadMmaGroupRaw(sz, l.groups, g));
-          group = g;
-          ahead = LoadMmaGroupRaw(sz, l.groups, min(g + 1, last_group));
+        for (int i = 0; i < kSteps; ++i) {
+          uint32_t a[4];
+          DequantStep<kBits>(cur[u], i, z, a);
+          xv.Mma(a, x, l.in, rows, gq, k, i, part);
         }
-        uint32_t a[4];
-        DequantStep<kBits>(cur[u], i, z, a);
-        MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, part);
+      } else {
+#pragma unroll
+        for (int i = 0; i < kSteps; ++i) {
+          const int step = ld * kSteps + i;
+          enter_group(__ldg(l.kstep_group + step));
+          uint32_t a[4];
+          DequantStep<kBits>(cur[u], i, z, a);
+          MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, part);
+        }
       }
     }
 #pragma unroll
@@ -303,7 +373,9 @@ __device__ __forceinline__ MmaWordPos MmaPosOf(int64_t i, int bits, int loads) {
   }
   return p;
 }
-__device__ __forceinline__ void MmaValuePos(const MmaWordPos& w, int bits, int p, int* n, int* k) {
+// ... in the layout's k order `mma` (gptq_kernels.h).
+__device__ __forceinline__ void MmaValuePos(const MmaWordPos& w, int bits, int mma, int p, int* n,
+                                            int* k) {
   int reg, e;
   if (bits == 4) {
     reg = p & 3;
@@ -313,11 +385,18 @@ __device__ __forceinline__ void MmaValuePos(const MmaWordPos& w, int bits, int p
     e = p & 1;
   }
   *n = static_cast<int>(w.tile * 16) + w.gq + 8 * (reg & 1);
-  *k = w.step * 16 + 2 * w.t + 8 * (reg >> 1) + e;
+  if (mma == 2) {
+    const int steps = 16 / bits;  // a load's
+    const int load = w.step / steps, i = w.step % steps;
+    *k = load * 16 * steps + 4 * steps * w.t + 4 * i + 2 * (reg >> 1) + e;
+  } else {
+    *k = w.step * 16 + 2 * w.t + 8 * (reg >> 1) + e;
+  }
 }
 
 __global__ void RepackMmaKernel(const uint32_t* __restrict__ src, const int32_t* __restrict__ perm,
-                                int32_t bits, int32_t in, int32_t out, uint32_t* __restrict__ dst) {
+                                int32_t bits, int32_t in, int32_t out, int32_t mma,
+                                uint32_t* __restrict__ dst) {
   const int64_t total = static_cast<int64_t>(out) * in / (32 / bits);
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= total) return;
@@ -327,7 +406,7 @@ __global__ void RepackMmaKernel(const uint32_t* __restrict__ src, const int32_t*
   uint32_t word = 0;
   for (int p = 0; p < per; ++p) {
     int n, k;
-    MmaValuePos(w, bits, p, &n, &k);
+    MmaValuePos(w, bits, mma, p, &n, &k);
     const int r = perm != nullptr ? perm[k] : k;
     const uint32_t v = (src[static_cast<int64_t>(r / per) * out + n] >> (bits * (r % per))) & mask;
     word |= v << (bits * p);
@@ -346,12 +425,12 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
   const uint32_t word = qweight[i];
   const int g = l.kstep_group[pos.step];
 #pragma unroll
-  for (int p = 0; p < kPer; p += 2) {  // values p and p + 1 (8 bits) or p + 4 (4 bits) pair up
+  for (int p = 0; p < kPer; p += 2) {      // values p and p + 1 (8 bits) or p + 4 (4 bits) pair up
     const int q = kBits == 4 ? p / 2 : p;  // register-order value index of the pair's first
     const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
     int n, k0, k1;
-    MmaValuePos(pos, kBits, p0, &n, &k0);
-    MmaValuePos(pos, kBits, p1, &n, &k1);  // same column, k0 + 1
+    MmaValuePos(pos, kBits, l.mma, p0, &n, &k0);
+    MmaValuePos(pos, kBits, l.mma, p1, &n, &k1);  // same column, k0 + 1
     const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
     const float magic = 8388608.f + s_z.y;
     const bf16 v0 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic));
@@ -366,12 +445,19 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
   }
 }
 
-template <int kBits>
-auto MmaKernelFor(int32_t rows) {
-  if (rows <= 8) return GptqMmaKernel<kBits, 1>;
-  if (rows <= 16) return GptqMmaKernel<kBits, 2>;
-  if (rows <= 32) return GptqMmaKernel<kBits, 4>;
-  return GptqMmaKernel<kBits, 8>;
+template <int kBits, int kOrder>
+auto MmaKernelOf(int32_t rows) {
+  if (rows <= 8) return GptqMmaKernel<kBits, 1, kOrder>;
+  if (rows <= 16) return GptqMmaKernel<kBits, 2, kOrder>;
+  if (rows <= 32) return GptqMmaKernel<kBits, 4, kOrder>;
+  return GptqMmaKernel<kBits, 8, kOrder>;
+}
+
+auto MmaKernelFor(const GptqLayout& layout, int32_t rows) {
+  if (layout.bits == 4) {
+    return layout.mma == 2 ? MmaKernelOf<4, 2>(rows) : MmaKernelOf<4, 1>(rows);
+  }
+  return layout.mma == 2 ? MmaKernelOf<8, 2>(rows) : MmaKernelOf<8, 1>(rows);
 }
 
 }  // namespace
@@ -393,7 +479,7 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
       p.y[i] += static_cast<int64_t>(r0) * (p.end[i] - start);
       start = p.end[i];
     }
-    auto kernel = layout.bits == 4 ? MmaKernelFor<4>(here) : MmaKernelFor<8>(here);
+    auto kernel = MmaKernelFor(layout, here);
     LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16)), dim3(warps * 32), 0, stream,
                     x + static_cast<int64_t>(r0) * layout.in, layout, p, here, 1,
                     static_cast<float*>(nullptr));
@@ -419,8 +505,7 @@ int32_t GptqMmaMaxRows() {
 }
 
 int GptqPartialSplits(const GptqLayout& layout, int32_t out, int32_t rows) {
-  if (!layout.mma || rows < 1 || rows > std::min(kMmaRowsPerLaunch, GptqMmaMaxRows()) ||
-      out < 16) {
+  if (!layout.mma || rows < 1 || rows > std::min(kMmaRowsPerLaunch, GptqMmaMaxRows()) || out < 16) {
     return 0;
   }
   const int64_t tiles = out / 16;
@@ -434,9 +519,9 @@ int GptqPartialSplits(const GptqLayout& layout, int32_t out, int32_t rows) {
   return splits > 1 ? splits : 0;
 }
 
-void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout,
-                                  const uint32_t* qweight, const __half2* scale_zero, int32_t out,
-                                  int32_t rows, int splits, float* partials, cudaStream_t stream) {
+void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout, const uint32_t* qweight,
+                                  const __half2* scale_zero, int32_t out, int32_t rows, int splits,
+                                  float* partials, cudaStream_t stream) {
   if (splits < 2 || splits != GptqPartialSplits(layout, out, rows)) return;
   GptqParts p;
   p.count = 1;
@@ -445,16 +530,16 @@ void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout,
   p.scale_zero[0] = scale_zero;
   const int slice_loads = (layout.in / (16 * (16 / layout.bits)) + splits - 1) / splits;
   const int warps = std::max(1, std::min(kMmaWarps, slice_loads / 4));
-  auto kernel = layout.bits == 4 ? MmaKernelFor<4>(rows) : MmaKernelFor<8>(rows);
+  auto kernel = MmaKernelFor(layout, rows);
   LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16 * splits)), dim3(warps * 32), 0,
                   stream, x, layout, p, rows, static_cast<int32_t>(splits), partials);
 }
 
 void GptqRepackMma(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
-                   uint32_t* dst, cudaStream_t stream) {
+                   int32_t mma, uint32_t* dst, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(out) * in / (32 / bits);
   if (n < 1) return;
-  RepackMmaKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, perm, bits, in, out, dst);
+  RepackMmaKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, perm, bits, in, out, mma, dst);
 }
 
 }  // namespace sluice::llm::cuda

@@ -82,6 +82,11 @@ bool GptqMmaLayoutOn() {
   return on;
 }
 
+bool GptqLoadOrderOn() {
+  static const bool on = Tuning().gptq_load_order;
+  return on;
+}
+
 GptqRowOrder::~GptqRowOrder() {
   cudaFree(word_group_dev);
   cudaFree(kstep_group_dev);
@@ -89,7 +94,7 @@ GptqRowOrder::~GptqRowOrder() {
 }
 
 GptqCudaWeight::GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __half2* scale_zero,
-                               std::shared_ptr<const GptqRowOrder> order, bool mma)
+                               std::shared_ptr<const GptqRowOrder> order, int32_t mma)
     : Buffer(DType::kI32, words),
       out_(out),
       qweight_(qweight),
@@ -100,7 +105,7 @@ GptqCudaWeight::GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __h
   layout_.words = order_->in / (32 / order_->bits);
   layout_.stride = mma ? layout_.words : (layout_.words + 3) / 4 * 4;
   layout_.groups = order_->groups;
-  layout_.mma = mma ? 1 : 0;
+  layout_.mma = mma;
   layout_.word_group = order_->word_group_dev;
   layout_.kstep_group = order_->kstep_group_dev;
   layout_.perm = order_->perm_dev;
@@ -116,7 +121,18 @@ namespace {
 // A weight's row order on the host (GptqRowOrder's host half).
 struct HostRowOrder {
   std::vector<int32_t> word_group, kstep_group, perm;
+  bool load_grouped = false;
 };
+
+// Whether each tensor-core load's k16 steps (16 / bits of them) lie in one group.
+bool LoadGrouped(const std::vector<int32_t>& kstep_group, int32_t bits) {
+  const size_t steps = static_cast<size_t>(16 / bits);
+  if (kstep_group.empty() || kstep_group.size() % steps != 0) return false;
+  for (size_t s = 0; s < kstep_group.size(); ++s) {
+    if (kstep_group[s] != kstep_group[s - s % steps]) return false;
+  }
+  return true;
+}
 
 // Row order: each input row's group, rows sorted by group (stable), each packed word of
 // the sorted rows in one group; the tensor-core layout's k16 steps each in one group, or
@@ -167,6 +183,7 @@ Result<HostRowOrder> RowOrderOf(const GptqWeightSource& s, int32_t pack, int32_t
       if (!kstep_group.empty()) kstep_group[st] = g;
     }
   }
+  order.load_grouped = LoadGrouped(kstep_group, s.bits);
   if (identity) perm.clear();
   return order;
 }
@@ -214,6 +231,7 @@ Result<std::shared_ptr<const GptqRowOrder>> SharedRowOrder(
   }
   fresh->word_group = std::move(host.word_group);
   fresh->kstep_group = std::move(host.kstep_group);
+  fresh->load_grouped = host.load_grouped;
   fresh->perm = std::move(host.perm);
   return std::shared_ptr<const GptqRowOrder>(std::move(fresh));
 }
@@ -238,7 +256,9 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
   ASSIGN_OR_RETURN(std::shared_ptr<const GptqRowOrder> order,
                    SharedRowOrder(last_order, s, std::move(host_order), stream));
 
-  const bool mma = GptqMmaLayoutOn() && GptqMmaShape(s.in, s.out) && !order->kstep_group.empty();
+  const bool tensor_core =
+      GptqMmaLayoutOn() && GptqMmaShape(s.in, s.out) && !order->kstep_group.empty();
+  const int32_t mma = !tensor_core ? 0 : order->load_grouped && GptqLoadOrderOn() ? 2 : 1;
   const int32_t stride = mma ? words : (words + 3) / 4 * 4;
   ASSIGN_OR_RETURN(__half2 * sz, DeviceCopy(scale_zero.data(), scale_zero.size(), stream));
   Result<uint32_t*> packed =
@@ -253,7 +273,7 @@ Result<std::unique_ptr<GptqCudaWeight>> LoadGptqCudaWeight(
       cudaMemcpyAsync(staging, s.qweight, qweight_bytes, cudaMemcpyHostToDevice, stream),
       "GPTQ qweight upload");
   if (mma) {
-    GptqRepackMma(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out,
+    GptqRepackMma(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out, mma,
                   *packed, stream);
   } else {
     GptqRepack(static_cast<const uint32_t*>(staging), order->perm_dev, s.bits, s.in, s.out, stride,

@@ -25,6 +25,7 @@ struct GptqRowOrder {
   int32_t bits = 0, in = 0, groups = 0;
   std::vector<int32_t> word_group;   // [in / (32 / bits)]
   std::vector<int32_t> kstep_group;  // [in / 16] when each k16 step lies in one group, else empty
+  bool load_grouped = false;         // ... and each 16-byte load's steps (the load order)
   std::vector<int32_t> perm;         // [in], empty when the rows keep their order
   int32_t* word_group_dev = nullptr;
   int32_t* kstep_group_dev = nullptr;
@@ -40,7 +41,7 @@ struct GptqRowOrder {
 class GptqCudaWeight final : public Buffer {
  public:
   GptqCudaWeight(int32_t out, size_t words, uint32_t* qweight, __half2* scale_zero,
-                 std::shared_ptr<const GptqRowOrder> order, bool mma);
+                 std::shared_ptr<const GptqRowOrder> order, int32_t mma);
   ~GptqCudaWeight() override;
   GptqCudaWeight(const GptqCudaWeight&) = delete;
   GptqCudaWeight& operator=(const GptqCudaWeight&) = delete;
@@ -62,8 +63,10 @@ class GptqCudaWeight final : public Buffer {
 };
 
 // Whether weights take the tensor-core layout where their shape and groups allow
-// (SLUICE_CUDA_GPTQ_MMA=0 keeps every weight in the column layout, for A/B measurements).
+// (SLUICE_CUDA_GPTQ_MMA=0 keeps every weight in the column layout, for A/B measurements),
+// and its load order where the groups allow (SLUICE_CUDA_GPTQ_LOAD_ORDER=0: the step order).
 bool GptqMmaLayoutOn();
+bool GptqLoadOrderOn();
 
 // Checks `source` (bits 4 or 8, shapes, every group index and zero point, groups whose
 // sorted rows start on a packed word) and uploads it, in the tensor-core layout where
