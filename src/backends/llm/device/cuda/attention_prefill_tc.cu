@@ -465,9 +465,11 @@ __global__ void __launch_bounds__(kWarps * 32)
   WriteRows<Cfg>(p, b, warp, g, t4, row_sum, o);
 }
 
-// For head_dim 128, A/B forms until measured (cuda_tuning.h): SLUICE_CUDA_PREFILL_WARPS=8
-// (blocks of 128 rows, 16 a warp), SLUICE_CUDA_PREFILL_MTILES=2 (blocks of 128 rows, 32 a
-// warp, 32-key tiles) or =3 (the same with 64-key tiles, which spill a few registers).
+// The head_dim 128 kernel's form (cuda_tuning.h): by default SLUICE_CUDA_PREFILL_MTILES=2,
+// blocks of 128 rows, 32 a warp, 32-key tiles: each K and V fragment read from shared memory
+// serves two m-tiles, 1.34-1.44x the one-m-tile form's TFLOP/s on an H100 (bench/RESULTS.md,
+// session 16); =3 (64-key tiles, a few registers spilled) and =1 with
+// SLUICE_CUDA_PREFILL_WARPS=8 (blocks of 128 rows, 16 a warp) measured between the two.
 int PrefillForm() {
   static const int form =
       Tuning().prefill_mtiles > 1 ? Tuning().prefill_mtiles : Tuning().prefill_warps;

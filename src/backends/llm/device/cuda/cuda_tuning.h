@@ -22,10 +22,11 @@
 //                                                        partials the next norm adds
 // SLUICE_CUDA_PREFILL_TC           1        0 | 1        prefill attention on tensor cores where
 //                                                        the head dim allows
-// SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of a head_dim 128 tensor-core
-//                                                        prefill block (8: 128-row blocks)
-// SLUICE_CUDA_PREFILL_MTILES       1        1 to 3       m-tiles of 16 rows a warp of that block
-//                                                        (2: 32-key tiles, 3: two, 64-key tiles)
+// SLUICE_CUDA_PREFILL_MTILES       2        1 to 3       m-tiles of 16 rows a warp of a head_dim
+//                                                        128 tensor-core prefill block (2: 32-key
+//                                                        tiles, 3: two, 64-key tiles)
+// SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
+//                                                        128-row blocks)
 // SLUICE_CUDA_DECODE_STAGED        0        0 | 1        decode attention copies each tile's K
 //                                                        and V rows to shared memory at once
 // SLUICE_CUDA_TOKEN_MASKS          1        0 | 1        structured output's token masks applied
@@ -73,7 +74,7 @@ struct CudaTuning {
   int gemv_slice = 1024;             // SLUICE_CUDA_GEMV_SLICE
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
-  int prefill_mtiles = 1;            // SLUICE_CUDA_PREFILL_MTILES
+  int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
   bool decode_staged = false;        // SLUICE_CUDA_DECODE_STAGED
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS

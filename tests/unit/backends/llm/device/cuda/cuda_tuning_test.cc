@@ -33,6 +33,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gemv_slice, 1024);
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
+  EXPECT_EQ(t->prefill_mtiles, 2);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
