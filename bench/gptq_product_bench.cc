@@ -3,7 +3,8 @@
 // 1 to 64 rows, against the physical limit: the bytes a product must read (packed weights,
 // scales, x) over the device-to-device copy bandwidth measured in the same run. A figure is
 // the median over --iters replays of a CUDA graph of --reps back-to-back launches (dependent
-// launches, as in a decode step's graph), divided by --reps. The weights are random words
+// launches, as in a decode step's graph), divided by --reps. The last rows time gate|up with
+// SiLU (GptqSmallBatchSwiGlu) against the gate|up product. The weights are random words
 // (the kernels' speed does not depend on the values); the GPU tests check correctness.
 // Built with the CUDA tests.
 //
@@ -233,6 +234,21 @@ int main(int argc, char** argv) {
       std::printf("%-8s %5d %10.2f %10.2f %8.0f %7.0f%%\n", g.name, rows, bytes / 1e6, us, bw / 1e9,
                   100.0 * bw / copy);
     }
+  }
+  // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half).
+  const Group& mlp = groups[2];
+  for (int rows : o.rows) {
+    cudaGraphExec_t exec = Capture(stream, [&] {
+      for (int r = 0; r < o.reps; ++r) {
+        sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream);
+      }
+    });
+    const double us = TimeGraph(exec, stream, o.iters) * 1e3 / o.reps;
+    cudaGraphExecDestroy(exec);
+    const double bytes = mlp.weight_bytes + 2.0 * rows * mlp.in;
+    const double bw = bytes / (us * 1e-6);
+    std::printf("%-8s %5d %10.2f %10.2f %8.0f %7.0f%%\n", "swiglu", rows, bytes / 1e6, us, bw / 1e9,
+                100.0 * bw / copy);
   }
   CHECK_CUDA(cudaGetLastError());
   return 0;

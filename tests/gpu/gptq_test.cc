@@ -281,6 +281,114 @@ TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
   }
 }
 
+// act[m, :] = silu(x W_gate^T + b_g) * (x W_up^T + b_u) of GPTQ gate and up weights of one row
+// order (as a checkpoint's gate_proj and up_proj share g_idx): through the device's SwiGlu
+// (fused in one tensor-core launch at decode rows, GptqSwiGlu; past them gate|up and SiluMul)
+// and the fused kernel itself (GptqSmallBatchSwiGlu, raw device pointers, no bias), against
+// float64 products of the dequantized weights.
+double SwiGluError(const std::vector<float>& got, const std::vector<float>& x, const Quantized& g,
+                   const Quantized& u, const std::vector<float>* bg, const std::vector<float>* bu,
+                   int32_t rows) {
+  double diff = 0, norm = 1e-300;
+  for (int32_t m = 0; m < rows; ++m) {
+    for (int32_t j = 0; j < g.out; ++j) {
+      double a = bg ? (*bg)[j] : 0.0, b = bu ? (*bu)[j] : 0.0;
+      for (int32_t i = 0; i < g.in; ++i) {
+        const double xv = x[static_cast<size_t>(m) * g.in + i];
+        a += xv * g.dequant[static_cast<size_t>(j) * g.in + i];
+        b += xv * u.dequant[static_cast<size_t>(j) * g.in + i];
+      }
+      const double ref = a / (1.0 + std::exp(-a)) * b;
+      const double v = got[static_cast<size_t>(m) * g.out + j];
+      if (!std::isfinite(v)) return INFINITY;
+      diff += (v - ref) * (v - ref);
+      norm += ref * ref;
+    }
+  }
+  return std::sqrt(diff / norm);
+}
+
+// The fused kernel on raw device pointers: act [rows, inter] for x [rows, in] (host floats).
+std::vector<float> FusedSwiGlu(const cuda::GptqCudaWeight& gate, const cuda::GptqCudaWeight& up,
+                               const std::vector<float>& x, int32_t rows) {
+  const cuda::GptqLayout& l = gate.layout();
+  const int32_t inter = gate.out();
+  const auto xh = ToBf16(x);
+  cuda::bf16 *xd = nullptr, *xs = nullptr, *act = nullptr;
+  EXPECT_EQ(cudaMalloc(&xd, xh.size() * 2), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&xs, xh.size() * 2), cudaSuccess);
+  EXPECT_EQ(cudaMalloc(&act, static_cast<size_t>(rows) * inter * 2), cudaSuccess);
+  EXPECT_EQ(cudaMemcpy(xd, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice), cudaSuccess);
+  EXPECT_EQ(cudaMemset(act, 0xFF, static_cast<size_t>(rows) * inter * 2), cudaSuccess);  // NaN
+  if (l.perm != nullptr) cuda::GptqPermuteRows(xd, l.perm, rows, l.in, xs, nullptr);
+  cuda::GptqParts p;
+  p.count = 2;
+  p.end[0] = inter;
+  p.end[1] = 2 * inter;
+  p.qweight[0] = gate.qweight();
+  p.qweight[1] = up.qweight();
+  p.scale_zero[0] = gate.scale_zero();
+  p.scale_zero[1] = up.scale_zero();
+  p.y[0] = act;
+  cuda::GptqSmallBatchSwiGlu(l.perm != nullptr ? xs : xd, l, p, rows, nullptr);
+  std::vector<__nv_bfloat16> out(static_cast<size_t>(rows) * inter);
+  EXPECT_EQ(cudaMemcpy(out.data(), act, out.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  cudaFree(xd);
+  cudaFree(xs);
+  cudaFree(act);
+  return ToFloat(out);
+}
+
+TEST(CudaGptqTest, SwiGluMatchesFloat64) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  Device& d = *device;
+  struct Case {
+    int32_t in, inter;
+    QuantSpec spec;
+  };
+  for (const Case& c :
+       {Case{3584, 256, {4, 128, false, false}}, Case{512, 96, {8, 64, false, true}},
+        Case{1024, 64, {4, 128, true, false}}, Case{512, 48, {4, 32, true, true}},
+        Case{640, 32, {8, 16, false, false}}, Case{18944, 32, {8, 128, false, false}}}) {
+    // One act-order shuffle for both, as gate_proj and up_proj of a checkpoint share g_idx.
+    const std::mt19937_64 order = rng;
+    std::mt19937_64 order_g = order, order_u = order;
+    const size_t n = static_cast<size_t>(c.inter) * c.in;
+    const Quantized qg = Quantize(RandomNormal(rng, n, 0.05f), c.inter, c.in, c.spec, order_g);
+    const Quantized qu = Quantize(RandomNormal(rng, n, 0.05f), c.inter, c.in, c.spec, order_u);
+    auto gw = d.LoadGptqWeight(SourceOf(qg, c.spec));
+    auto uw = d.LoadGptqWeight(SourceOf(qu, c.spec));
+    ASSERT_TRUE(gw.ok() && uw.ok());
+    const auto& g = static_cast<const cuda::GptqCudaWeight&>(**gw);
+    const auto& u = static_cast<const cuda::GptqCudaWeight&>(**uw);
+    ASSERT_EQ(g.order(), u.order()) << "gate and up share their row order";
+    ASSERT_NE(g.layout().mma, 0) << c.in << "x" << c.inter;
+    const auto bg = RandomBf16Values(rng, c.inter, -0.5f, 0.5f);
+    const auto bu = RandomBf16Values(rng, c.inter, -0.5f, 0.5f);
+    auto bg_buf = UploadBf16(d, bg);
+    auto bu_buf = UploadBf16(d, bu);
+    for (int32_t rows : {1, 2, 5, 8, 13, 32, 40}) {
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
+      auto xb = UploadBf16(d, x);
+      auto ab = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.inter, NAN));
+      ASSERT_TRUE(d.BeginStep(StepMetadata{}).ok());
+      d.SwiGlu(*xb, {&g, bg_buf.get(), c.inter, nullptr}, {&u, bu_buf.get(), c.inter, nullptr},
+               rows, c.in, *ab);
+      const double err = SwiGluError(DownloadBf16(d, *ab), x, qg, qu, &bg, &bu, rows);
+      EXPECT_LE(err, 1e-2) << c.in << "x" << c.inter << " bits " << c.spec.bits << " group "
+                           << c.spec.group_size << " rows " << rows << " (device)";
+      if (rows > cuda::GptqSmallBatchRows(g.layout())) continue;
+      const double fused =
+          SwiGluError(FusedSwiGlu(g, u, x, rows), x, qg, qu, nullptr, nullptr, rows);
+      EXPECT_LE(fused, 1e-2) << c.in << "x" << c.inter << " bits " << c.spec.bits << " group "
+                             << c.spec.group_size << " rows " << rows << " (kernel)";
+    }
+  }
+}
+
 TEST(CudaGptqTest, BadQuantizedDataIsRefusedAtLoad) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng(7);

@@ -101,7 +101,11 @@ class CudaDevice final : public Device {
   void GptqLinear(const Buffer& x, const cuda::GptqCudaWeight& w, const Buffer* bias, int32_t rows,
                   int32_t in, int32_t out, Buffer& y);
   bool GptqSmallBatch(const cuda::GptqCudaWeight& w, int32_t rows, const Buffer& y) const;
+  cuda::GptqParts GptqPartsOf(std::span<const LinearPart> parts);
+  const cuda::bf16* GptqInput(const Buffer& x, const cuda::GptqLayout& layout, int32_t rows);
   void GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows);
+  void GptqSwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
+                  int32_t in, Buffer& act);
   void GptqLinearAddRmsNorm(const Buffer& x, const cuda::GptqCudaWeight& w, const Buffer* bias,
                             int32_t rows, int32_t in, int32_t out, Buffer& y, Buffer& residual,
                             const Buffer& norm_weight, float eps, Buffer& norm_out);

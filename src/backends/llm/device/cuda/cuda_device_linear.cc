@@ -57,10 +57,9 @@ void CudaDevice::Matmul(const void* x, const void* weight, const Buffer* bias, i
                                    sizeof(bias_ptr));
   }
   const float alpha = 1.f, beta = 0.f;
-  cublasStatus_t s =
-      cublasLtMatmul(blas_.get(), p.desc, &alpha, weight, p.a, x, p.b, &beta,
-                     Ptr<void>(y), p.c, Ptr<void>(y), p.c, p.has_algo ? &p.algo : nullptr,
-                     blas_workspace_.ptr, blas_workspace_.bytes, stream());
+  cublasStatus_t s = cublasLtMatmul(
+      blas_.get(), p.desc, &alpha, weight, p.a, x, p.b, &beta, Ptr<void>(y), p.c, Ptr<void>(y), p.c,
+      p.has_algo ? &p.algo : nullptr, blas_workspace_.ptr, blas_workspace_.bytes, stream());
   if (s != CUBLAS_STATUS_SUCCESS) return Fail(BlasError(s, "cublasLtMatmul"));
   Prof("Linear (cuBLASLt)", out, in);
 }
@@ -104,10 +103,8 @@ bool CudaDevice::GptqSmallBatch(const GptqCudaWeight& w, int32_t rows, const Buf
          y.dtype() == DType::kBF16;
 }
 
-// Parts of GPTQ weights of one row order (GptqCudaWeight::order) in one small-batch launch.
-void CudaDevice::GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows) {
-  const auto& first = static_cast<const GptqCudaWeight&>(*parts[0].weight);
-  const cuda::GptqLayout& layout = first.layout();
+// The GPTQ parts' device view (one row order, GptqCudaWeight::order).
+cuda::GptqParts CudaDevice::GptqPartsOf(std::span<const LinearPart> parts) {
   cuda::GptqParts g;
   g.count = static_cast<int32_t>(parts.size());
   int32_t end = 0;
@@ -120,14 +117,24 @@ void CudaDevice::GptqGroup(const Buffer& x, std::span<const LinearPart> parts, i
     g.bias[i] = parts[i].bias ? Bf16(*parts[i].bias) : nullptr;
     g.y[i] = Bf16(*parts[i].y);
   }
-  const cuda::bf16* input = Bf16(x);
-  if (layout.perm != nullptr) {
-    cuda::GptqPermuteRows(input, layout.perm, rows, layout.in,
-                          static_cast<cuda::bf16*>(gptq_x_.ptr), stream());
-    input = static_cast<cuda::bf16*>(gptq_x_.ptr);
-  }
-  cuda::GptqSmallBatchLinear(input, layout, g, rows, stream());
-  Prof(layout.mma ? "Linear (GPTQ mma)" : "Linear (GPTQ GEMV)", end, layout.in);
+  return g;
+}
+
+// x in the weights' sorted row order: x itself, or x permuted into gptq_x_ (act-order).
+const cuda::bf16* CudaDevice::GptqInput(const Buffer& x, const cuda::GptqLayout& layout,
+                                        int32_t rows) {
+  if (layout.perm == nullptr) return Bf16(x);
+  cuda::GptqPermuteRows(Bf16(x), layout.perm, rows, layout.in,
+                        static_cast<cuda::bf16*>(gptq_x_.ptr), stream());
+  return static_cast<cuda::bf16*>(gptq_x_.ptr);
+}
+
+// Parts of GPTQ weights of one row order in one small-batch launch.
+void CudaDevice::GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows) {
+  const cuda::GptqLayout& layout = static_cast<const GptqCudaWeight&>(*parts[0].weight).layout();
+  const cuda::GptqParts g = GptqPartsOf(parts);
+  cuda::GptqSmallBatchLinear(GptqInput(x, layout, rows), layout, g, rows, stream());
+  Prof(layout.mma ? "Linear (GPTQ mma)" : "Linear (GPTQ GEMV)", g.end[g.count - 1], layout.in);
 }
 
 // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
@@ -177,14 +184,8 @@ void CudaDevice::GptqLinearAddRmsNorm(const Buffer& x, const GptqCudaWeight& w, 
   }
   float* partials = Partials(static_cast<size_t>(splits) * rows * out * sizeof(float));
   if (partials == nullptr) return;
-  const cuda::bf16* input = Bf16(x);
-  if (layout.perm != nullptr) {
-    cuda::GptqPermuteRows(input, layout.perm, rows, layout.in,
-                          static_cast<cuda::bf16*>(gptq_x_.ptr), stream());
-    input = static_cast<cuda::bf16*>(gptq_x_.ptr);
-  }
-  cuda::GptqSmallBatchLinearPartials(input, layout, w.qweight(), w.scale_zero(), out, rows, splits,
-                                     partials, stream());
+  cuda::GptqSmallBatchLinearPartials(GptqInput(x, layout, rows), layout, w.qweight(),
+                                     w.scale_zero(), out, rows, splits, partials, stream());
   Prof("Linear (GPTQ mma partials)", out, in);
   cuda::AddRmsNormPartials(Bf16(residual), partials, splits, bias ? Bf16(*bias) : nullptr,
                            Bf16(norm_weight), rows, out, eps, Bf16(norm_out), stream());
@@ -230,12 +231,13 @@ void CudaDevice::LinearGroup(const Buffer& x, std::span<const LinearPart> parts,
 }
 
 // Decode steps of <= 4 rows read gate's and up's rows in one launch that writes the
-// activation directly (gate|up back to back, as LoadWeightGroup places them).
+// activation directly (gate|up back to back, as LoadWeightGroup places them); GPTQ gate and up
+// of the tensor-core layout do the same up to its small-batch rows (GptqSwiGlu).
 void CudaDevice::SwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
                         int32_t in, Buffer& act) {
   if (dynamic_cast<const GptqCudaWeight*>(gate.weight) != nullptr ||
       dynamic_cast<const GptqCudaWeight*>(up.weight) != nullptr) {
-    return Device::SwiGlu(x, gate, up, rows, in, act);  // gate|up as one GPTQ product
+    return GptqSwiGlu(x, gate, up, rows, in, act);
   }
   if (!tuning_.fuse || !tuning_.small_batch_gemv || !cuda::SmallBatchLinearFits(rows, in) ||
       gate.out != up.out || act.dtype() != DType::kBF16 ||
@@ -246,6 +248,23 @@ void CudaDevice::SwiGlu(const Buffer& x, const LinearPart& gate, const LinearPar
                          up.bias ? Bf16(*up.bias) : nullptr, rows, in, gate.out, Bf16(act),
                          stream());
   Prof("SwiGlu (GEMV)", 2 * gate.out, in);
+}
+
+void CudaDevice::GptqSwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up,
+                            int32_t rows, int32_t in, Buffer& act) {
+  const auto* g = dynamic_cast<const GptqCudaWeight*>(gate.weight);
+  const auto* u = dynamic_cast<const GptqCudaWeight*>(up.weight);
+  if (!tuning_.fuse || !tuning_.gptq_swiglu || g == nullptr || u == nullptr ||
+      g->order() != u->order() || !g->layout().mma || u->layout().mma != g->layout().mma ||
+      g->layout().in != in || gate.out != up.out || g->out() != gate.out || u->out() != up.out ||
+      !GptqSmallBatch(*g, rows, act)) {
+    return Device::SwiGlu(x, gate, up, rows, in, act);  // gate|up as one product, then SiluMul
+  }
+  const LinearPart parts[] = {{gate.weight, gate.bias, gate.out, &act},
+                              {up.weight, up.bias, up.out, &act}};
+  const cuda::GptqParts p = GptqPartsOf(parts);
+  cuda::GptqSmallBatchSwiGlu(GptqInput(x, g->layout(), rows), g->layout(), p, rows, stream());
+  Prof("SwiGlu (GPTQ mma)", 2 * gate.out, in);
 }
 
 // The partial sums' scratch, grown to `bytes` (null, the step failed, if it cannot be).

@@ -35,6 +35,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_PARTIALS", &CudaTuning::gptq_partials},
     {"SLUICE_CUDA_GPTQ_MMA", &CudaTuning::gptq_mma},
     {"SLUICE_CUDA_GPTQ_LOAD_ORDER", &CudaTuning::gptq_load_order},
+    {"SLUICE_CUDA_GPTQ_SWIGLU", &CudaTuning::gptq_swiglu},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
     {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},

@@ -39,6 +39,9 @@
 // SLUICE_CUDA_GPTQ_LOAD_ORDER      1        0 | 1        such weights whose 16-byte loads each lie
 //                                                        in one group take the load order
 //                                                        (gptq_kernels.h; 0: the step order)
+// SLUICE_CUDA_GPTQ_SWIGLU          1        0 | 1        GPTQ gate and up of the tensor-core
+//                                                        layout and SiLU in one launch at decode
+//                                                        rows (0: one product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
@@ -80,6 +83,7 @@ struct CudaTuning {
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
   bool gptq_load_order = true;       // SLUICE_CUDA_GPTQ_LOAD_ORDER
+  bool gptq_swiglu = true;           // SLUICE_CUDA_GPTQ_SWIGLU
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL

@@ -46,6 +46,9 @@ inline unsigned Blocks(int64_t threads, int per_block) {
 // GptqSmallBatchLinear documents.
 void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                cudaStream_t stream);
+// GptqSmallBatchSwiGlu's kernel (gptq_mma.cu), 64 rows a launch.
+void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+               cudaStream_t stream);
 // GptqDequantize of a tensor-core-layout weight (gptq_mma.cu).
 void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
                    int32_t out, bf16* w, cudaStream_t stream);

@@ -402,6 +402,15 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
   LaunchDependent(kernel, grid, dim3(kWarps * 32), 0, stream, x, layout, parts);
 }
 
+void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
+                          int32_t rows, cudaStream_t stream) {
+  if (rows < 1 || rows > GptqSmallBatchRows(layout) || !layout.mma || parts.count != 2 ||
+      parts.end[0] < 16 || parts.end[1] != 2 * parts.end[0] || parts.end[0] % 16 != 0) {
+    return;
+  }
+  MmaSwiGlu(x, layout, parts, rows, stream);
+}
+
 void GptqPermuteRows(const bf16* x, const int32_t* perm, int32_t rows, int32_t in, bf16* out,
                      cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(rows) * in;

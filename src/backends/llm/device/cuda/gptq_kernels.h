@@ -42,16 +42,16 @@ namespace sluice::llm::cuda {
 
 // What the weights of one fused group share: the shape along the input and the row order.
 struct GptqLayout {
-  int32_t bits = 4;                     // 4 or 8
-  int32_t in = 0;                       // input rows
-  int32_t words = 0;                    // in / (32 / bits): packed words of a column
-  int32_t stride = 0;                   // column layout: words between columns (`words`
-                                        // rounded up to 4); tensor-core layout: `words`
-  int32_t groups = 0;                   // quantization groups
-  int32_t mma = 0;                      // the tensor-core layout: 1 step order, 2 load order
-  const int32_t* word_group = nullptr;  // column layout: [words]
+  int32_t bits = 4;                      // 4 or 8
+  int32_t in = 0;                        // input rows
+  int32_t words = 0;                     // in / (32 / bits): packed words of a column
+  int32_t stride = 0;                    // column layout: words between columns (`words`
+                                         // rounded up to 4); tensor-core layout: `words`
+  int32_t groups = 0;                    // quantization groups
+  int32_t mma = 0;                       // the tensor-core layout: 1 step order, 2 load order
+  const int32_t* word_group = nullptr;   // column layout: [words]
   const int32_t* kstep_group = nullptr;  // tensor-core layout: [in / 16]
-  const int32_t* perm = nullptr;        // [in], or null when the rows keep their order
+  const int32_t* perm = nullptr;         // [in], or null when the rows keep their order
 };
 
 // Whether a weight of this shape takes the tensor-core layout (its groups must also start on
@@ -92,6 +92,15 @@ inline int32_t GptqSmallBatchRows(const GptqLayout& layout) {
 void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                           int32_t rows, cudaStream_t stream);
 
+// act[m, n] = bf16(bf16(silu(g)) * u) for g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b)
+// (HF's roundings of gate, up and SiLU) in one launch per 64 rows: parts {gate, up} of the
+// tensor-core layout (layout.mma != 0), one row order, equal widths (multiples of 16);
+// act = parts.y[0] [rows, width]. Rows and x as GptqSmallBatchLinear's. A block sums tile b
+// of gate and of up over one x (half its warps each) and writes act's columns itself: no
+// gate and up outputs, no SiluMul kernel.
+void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
+                          int32_t rows, cudaStream_t stream);
+
 // out[m, k] = x[m, perm[k]] for m < rows, k < in (dependent launch).
 // One tensor-core-layout weight's small-batch product left as fp32 partial sums over
 // `splits` slices of its inputs, partials[s][m][n] (s < splits, m < rows, n < out), for
@@ -100,9 +109,9 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
 // kGptqMaxPartialSplits), or 0 when the product is not cut (then use GptqSmallBatchLinear).
 constexpr int kGptqMaxPartialSplits = 4;
 int GptqPartialSplits(const GptqLayout& layout, int32_t out, int32_t rows);
-void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout,
-                                  const uint32_t* qweight, const __half2* scale_zero, int32_t out,
-                                  int32_t rows, int splits, float* partials, cudaStream_t stream);
+void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout, const uint32_t* qweight,
+                                  const __half2* scale_zero, int32_t out, int32_t rows, int splits,
+                                  float* partials, cudaStream_t stream);
 
 void GptqPermuteRows(const bf16* x, const int32_t* perm, int32_t rows, int32_t in, bf16* out,
                      cudaStream_t stream);

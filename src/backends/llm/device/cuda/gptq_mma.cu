@@ -1,6 +1,7 @@
 // GPTQ linear layers of the tensor-core layout (gptq_kernels.h): the small-batch product on
-// tensor cores that dequantizes in registers (whole, or as fp32 partials over slices of the
-// inputs), the dequantization for large products, and the load-time repack.
+// tensor cores that dequantizes in registers (whole, as fp32 partials over slices of the
+// inputs, or gate and up with SiLU into act). The layout itself (the load-time repack and the
+// dequantization for large products) is gptq_mma_layout.cu's.
 //
 // The tensor-core product (GptqMmaKernel) serves every layer of the tensor-core layout at up
 // to GptqMmaMaxRows() rows, 64 a launch. A block owns a tile of 16 output columns; its warps
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
@@ -133,6 +135,12 @@ __device__ __forceinline__ void DequantA8(uint32_t w0, uint32_t w1, const MmaGro
 
 __device__ __forceinline__ uint32_t LoadBf16x2(const bf16* p) {
   return __ldg(reinterpret_cast<const uint32_t*>(p));
+}
+
+// A lane's 16-byte loads along a tile: 16 16 / kBits inputs each.
+template <int kBits>
+__device__ __forceinline__ int MmaLoads(const GptqLayout& l) {
+  return l.in * kBits / 256;
 }
 
 // The 16-byte loads [begin, end) of a tile that one warp owns: slice `slice` of `splits` of
@@ -252,29 +260,96 @@ __device__ __forceinline__ void StoreTile(const float (&acc)[NT][4], float* red,
   }
 }
 
-// Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
-// 1). With `partials`, the block writes its fp32 sums to partials[slice][m][column] (no bias:
-// AddRmsNormPartials adds the slices, then the bias) instead of the bf16 y. kOrder: the
-// layout's k order (gptq_kernels.h); in the load order a group index is read, and x loaded,
-// once a load instead of once a step.
+// gate's (warps [0, half)) and up's (warps [half, 2 half)) sums of the block's columns from
+// `col0`, added in warp order as StoreTile does, and act = bf16(bf16(silu(g)) * u) written
+// (o.y[0], [rows, width]).
+template <int NT>
+__device__ __forceinline__ void StoreSwiGluTile(const float (&acc)[NT][4], float* red, int warp,
+                                                int half, int lane, const GptqParts& o, int col0,
+                                                int rows) {
+#pragma unroll
+  for (int j = 0; j < NT; ++j) {
+#pragma unroll
+    for (int e = 0; e < 4; ++e) red[((warp * NT + j) * 4 + e) * 32 + lane] = acc[j][e];
+  }
+  __syncthreads();
+  const int width = o.end[0];
+  for (int idx = threadIdx.x; idx < NT * 4 * 32; idx += blockDim.x) {
+    const int ln = idx & 31, e = (idx >> 5) & 3, j = idx >> 7;
+    const int m = j * 8 + 2 * (ln & 3) + (e & 1);
+    if (m >= rows) continue;
+    float g = 0.f, u = 0.f;
+    for (int w = 0; w < half; ++w) g += red[w * NT * 4 * 32 + idx];
+    for (int w = half; w < 2 * half; ++w) u += red[w * NT * 4 * 32 + idx];
+    const int c = col0 + (ln >> 2) + 8 * (e >> 1);
+    if (o.bias[0] != nullptr) g += __bfloat162float(o.bias[0][c]);
+    if (o.bias[1] != nullptr) u += __bfloat162float(o.bias[1][c]);
+    g = __bfloat162float(__float2bfloat16_rn(g));
+    u = __bfloat162float(__float2bfloat16_rn(u));
+    // expf, not __expf, as SiluMul (PyTorch's silu); HF rounds silu(g) before the product.
+    const float act = __bfloat162float(__float2bfloat16_rn(g / (1.f + expf(-g))));
+    o.y[0][static_cast<int64_t>(m) * width + c] = __float2bfloat16_rn(act * u);
+  }
+}
+
+// A lane's current quantization group: its columns' scales and zero points (the next group's
+// requested when a group begins: sorted rows take their groups in order, so that a group
+// change does not wait for memory), and the group's integer-weight sums `part`, which Enter
+// (of another group) and Flush scale into acc.
+template <int kBits, int NT>
+struct GroupSums {
+  const __half2* sz;
+  int groups, group;
+  MmaGroup z;
+  MmaGroupRaw ahead;
+  float part[NT][4];
+
+  __device__ __forceinline__ GroupSums(const __half2* sz_, int groups_, int first)
+      : sz(sz_), groups(groups_), group(first) {
+    z = MmaGroupOf<kBits>(LoadMmaGroupRaw(sz, groups, group));
+    ahead = LoadMmaGroupRaw(sz, groups, min(group + 1, groups - 1));
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) part[j][e] = 0.f;
+    }
+  }
+  __device__ __forceinline__ void Flush(float (&acc)[NT][4]) {
+#pragma unroll
+    for (int j = 0; j < NT; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        acc[j][e] = fmaf(e < 2 ? z.scale_lo : z.scale_hi, part[j][e], acc[j][e]);
+        part[j][e] = 0.f;
+      }
+    }
+  }
+  __device__ __forceinline__ void Enter(int g, float (&acc)[NT][4]) {  // g: the warp's
+    if (g == group) return;
+    Flush(acc);
+    z = MmaGroupOf<kBits>(g == group + 1 ? ahead : LoadMmaGroupRaw(sz, groups, g));
+    group = g;
+    ahead = LoadMmaGroupRaw(sz, groups, min(g + 1, groups - 1));
+  }
+};
+
+// A warp's sums over the 16-byte loads [begin, end) of the 16-column tile at `tile_col` of one
+// weight (its packed words and {scale, zero} pairs): acc holds its mma D fragments (fp32), each
+// group's integer-weight sums scaled at the group's end. kOrder: the layout's k order
+// (gptq_kernels.h); in the load order a group index is read, and x loaded, once a load
+// instead of once a step. Waits for the kernel before (PdlWait) after its first loads.
 template <int kBits, int NT, int kOrder>
-__global__ void __launch_bounds__(kMmaWarps * 32)
-    GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows,
-                  int32_t splits, float* __restrict__ partials) {
-  PdlLaunchDependents();
+__device__ __forceinline__ void WarpTileSums(const bf16* __restrict__ x, const GptqLayout& l,
+                                             const uint32_t* __restrict__ qweight,
+                                             const __half2* __restrict__ scale_zero, int tile_col,
+                                             int begin, int end, int rows, int lane,
+                                             float (&acc)[NT][4]) {
   constexpr int kSteps = 16 / kBits;  // k16 steps a 16-byte load
-  __shared__ float red[kMmaWarps * NT * 4 * 32];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int warps = blockDim.x >> 5;
   const int gq = lane >> 2, t = lane & 3;
-  const int slice = static_cast<int>(blockIdx.x % splits);
-  const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16);  // in one part
-  const int loads = l.in / (16 * kSteps);  // a lane's 16-byte loads along the tile
-  const WarpLoads range = WarpLoadsOf(loads, slice, splits, warp, warps);
-  const int begin = range.begin, end = range.end;
-  const uint4* wq = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
-                    (static_cast<int64_t>(col.col / 16) * loads) * 32 + lane;
-  const __half2* sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + gq) * l.groups;
+  const int loads = MmaLoads<kBits>(l);
+  const uint4* wq = reinterpret_cast<const uint4*>(qweight) +
+                    (static_cast<int64_t>(tile_col / 16) * loads) * 32 + lane;
+  const __half2* sz = scale_zero + static_cast<int64_t>(tile_col + gq) * l.groups;
 
   uint4 cur[kMmaUnroll], nxt[kMmaUnroll];
   auto load = [&](uint4(&v)[kMmaUnroll], int first) {
@@ -285,35 +360,12 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
     }
   };
   load(cur, begin);  // weights, groups and scales do not depend on the kernel before
-  int group = begin < end ? __ldg(l.kstep_group + begin * kSteps) : 0;
-  MmaGroup z = MmaGroupOf<kBits>(LoadMmaGroupRaw(sz, l.groups, group));
-  // The next group's pairs are requested when a group begins (sorted rows: groups come in
-  // order), so that a group change does not wait for memory.
-  const int last_group = l.groups - 1;
-  MmaGroupRaw ahead = LoadMmaGroupRaw(sz, l.groups, min(group + 1, last_group));
-  float acc[NT][4], part[NT][4];
+  GroupSums<kBits, NT> sums(sz, l.groups, begin < end ? __ldg(l.kstep_group + begin * kSteps) : 0);
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
 #pragma unroll
-    for (int e = 0; e < 4; ++e) acc[j][e] = part[j][e] = 0.f;
+    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
   }
-  auto flush = [&] {  // the current group's sums, scaled, into acc
-#pragma unroll
-    for (int j = 0; j < NT; ++j) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        acc[j][e] = fmaf(e < 2 ? z.scale_lo : z.scale_hi, part[j][e], acc[j][e]);
-        part[j][e] = 0.f;
-      }
-    }
-  };
-  auto enter_group = [&](int g) {  // g: the same for the whole warp
-    if (g == group) return;
-    flush();
-    z = MmaGroupOf<kBits>(g == group + 1 ? ahead : LoadMmaGroupRaw(sz, l.groups, g));
-    group = g;
-    ahead = LoadMmaGroupRaw(sz, l.groups, min(g + 1, last_group));
-  };
   PdlWait();
   for (int first = begin; first < end; first += kMmaUnroll) {
     if (first + kMmaUnroll < end) load(nxt, first + kMmaUnroll);
@@ -325,139 +377,122 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
         const int k = ld * 16 * kSteps + 4 * kSteps * t;
         LoadX<kBits, NT> xv;
         xv.Load(x, l.in, rows, gq, k);
-        enter_group(__ldg(l.kstep_group + ld * kSteps));
+        sums.Enter(__ldg(l.kstep_group + ld * kSteps), acc);
 #pragma unroll
         for (int i = 0; i < kSteps; ++i) {
           uint32_t a[4];
-          DequantStep<kBits>(cur[u], i, z, a);
-          xv.Mma(a, x, l.in, rows, gq, k, i, part);
+          DequantStep<kBits>(cur[u], i, sums.z, a);
+          xv.Mma(a, x, l.in, rows, gq, k, i, sums.part);
         }
       } else {
 #pragma unroll
         for (int i = 0; i < kSteps; ++i) {
           const int step = ld * kSteps + i;
-          enter_group(__ldg(l.kstep_group + step));
+          sums.Enter(__ldg(l.kstep_group + step), acc);
           uint32_t a[4];
-          DequantStep<kBits>(cur[u], i, z, a);
-          MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, part);
+          DequantStep<kBits>(cur[u], i, sums.z, a);
+          MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, sums.part);
         }
       }
     }
 #pragma unroll
     for (int u = 0; u < kMmaUnroll; ++u) cur[u] = nxt[u];
   }
-  flush();
+  sums.Flush(acc);
+}
+
+// Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
+// 1), cut among the block's warps. With `partials`, the block writes its fp32 sums to
+// partials[slice][m][column] (no bias: AddRmsNormPartials adds the slices, then the bias)
+// instead of the bf16 y.
+template <int kBits, int NT, int kOrder>
+__global__ void __launch_bounds__(kMmaWarps * 32)
+    GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows,
+                  int32_t splits, float* __restrict__ partials) {
+  PdlLaunchDependents();
+  __shared__ float red[kMmaWarps * NT * 4 * 32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int warps = blockDim.x >> 5;
+  const int slice = static_cast<int>(blockIdx.x % splits);
+  const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16);  // in one part
+  const WarpLoads range = WarpLoadsOf(MmaLoads<kBits>(l), slice, splits, warp, warps);
+  float acc[NT][4];
+  WarpTileSums<kBits, NT, kOrder>(x, l, Pick(o.qweight, col.part), Pick(o.scale_zero, col.part),
+                                  col.col, range.begin, range.end, rows, lane, acc);
   StoreTile<NT>(acc, red, warp, warps, lane, o, col, rows, slice, partials);
 }
 
-// Where value p of tensor-core-layout word i lies: output column n and sorted input row k.
-struct MmaWordPos {
-  int64_t tile;
-  int step, gq, t, h;  // h: 8 bits, which of the step's two words
-};
-__device__ __forceinline__ MmaWordPos MmaPosOf(int64_t i, int bits, int loads) {
-  MmaWordPos p;
-  const int wi = static_cast<int>(i & 3);
-  const int lane = static_cast<int>((i >> 2) & 31);
-  const int64_t rest = i >> 7;
-  const int load = static_cast<int>(rest % loads);
-  p.tile = rest / loads;
-  p.gq = lane >> 2;
-  p.t = lane & 3;
-  if (bits == 4) {
-    p.step = load * 4 + wi;
-    p.h = 0;
-  } else {
-    p.step = load * 2 + (wi >> 1);
-    p.h = wi & 1;
+// act[m, n] = bf16(bf16(silu(g)) * u) with g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b)
+// (the roundings of gemv.cu's SwiGluKernel: HF's Linear, Linear, SiluMul chain) for parts
+// {gate, up} of equal widths, act = o.y[0]. Block b owns the columns of tile b of both: the
+// first half of its warps sums gate's tile, the second half up's, each half cutting the
+// inputs among its warps.
+template <int kBits, int NT, int kOrder>
+__global__ void __launch_bounds__(kMmaWarps * 32, NT == 1 ? 3 : 1)  // 3: the product's occupancy
+    GptqMmaSwiGluKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
+                        int32_t rows) {
+  PdlLaunchDependents();
+  __shared__ float red[kMmaWarps * NT * 4 * 32];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int half = (blockDim.x >> 5) / 2;
+  const int part = warp < half ? 0 : 1;
+  const WarpLoads range = WarpLoadsOf(MmaLoads<kBits>(l), 0, 1, warp - part * half, half);
+  float acc[NT][4];
+  WarpTileSums<kBits, NT, kOrder>(x, l, Pick(o.qweight, part), Pick(o.scale_zero, part),
+                                  static_cast<int>(blockIdx.x) * 16, range.begin, range.end, rows,
+                                  lane, acc);
+  StoreSwiGluTile<NT>(acc, red, warp, half, lane, o, static_cast<int>(blockIdx.x) * 16, rows);
+}
+
+// kernel(bits, nt, order) for the layout and `rows` (1 to 64), each an integral_constant: one of
+// a kernel template's instances.
+template <typename Kernel>
+auto MmaKernelFor(const GptqLayout& layout, int32_t rows, Kernel kernel) {
+  auto with = [&](auto bits, auto order) {
+    using C1 = std::integral_constant<int, 1>;
+    using C2 = std::integral_constant<int, 2>;
+    using C4 = std::integral_constant<int, 4>;
+    using C8 = std::integral_constant<int, 8>;
+    if (rows <= 8) return kernel(bits, C1{}, order);
+    if (rows <= 16) return kernel(bits, C2{}, order);
+    if (rows <= 32) return kernel(bits, C4{}, order);
+    return kernel(bits, C8{}, order);
+  };
+  using Bits4 = std::integral_constant<int, 4>;
+  using Bits8 = std::integral_constant<int, 8>;
+  using Step = std::integral_constant<int, 1>;
+  using Load = std::integral_constant<int, 2>;
+  if (layout.bits == 4) return layout.mma == 2 ? with(Bits4{}, Load{}) : with(Bits4{}, Step{});
+  return layout.mma == 2 ? with(Bits8{}, Load{}) : with(Bits8{}, Step{});
+}
+
+auto ProductKernel(const GptqLayout& layout, int32_t rows) {
+  return MmaKernelFor(layout, rows, [](auto bits, auto nt, auto order) {
+    return GptqMmaKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value>;
+  });
+}
+
+auto SwiGluKernel(const GptqLayout& layout, int32_t rows) {
+  return MmaKernelFor(layout, rows, [](auto bits, auto nt, auto order) {
+    return GptqMmaSwiGluKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value>;
+  });
+}
+
+// Warps a block from the input length alone (not the rows): a row's sums are added in the
+// same order in every batch. ~4 or more loads a warp keep enough bytes in flight.
+int MmaWarps(const GptqLayout& layout) {
+  return std::max(1, std::min(kMmaWarps, layout.in * layout.bits / 256 / 4));
+}
+
+// The parts with y advanced to row r0.
+GptqParts FromRow(const GptqParts& parts, int32_t r0) {
+  GptqParts p = parts;
+  int32_t start = 0;
+  for (int i = 0; i < p.count; ++i) {
+    p.y[i] += static_cast<int64_t>(r0) * (p.end[i] - start);
+    start = p.end[i];
   }
   return p;
-}
-// ... in the layout's k order `mma` (gptq_kernels.h).
-__device__ __forceinline__ void MmaValuePos(const MmaWordPos& w, int bits, int mma, int p, int* n,
-                                            int* k) {
-  int reg, e;
-  if (bits == 4) {
-    reg = p & 3;
-    e = p >> 2;
-  } else {
-    reg = 2 * w.h + (p >> 1);
-    e = p & 1;
-  }
-  *n = static_cast<int>(w.tile * 16) + w.gq + 8 * (reg & 1);
-  if (mma == 2) {
-    const int steps = 16 / bits;  // a load's
-    const int load = w.step / steps, i = w.step % steps;
-    *k = load * 16 * steps + 4 * steps * w.t + 4 * i + 2 * (reg >> 1) + e;
-  } else {
-    *k = w.step * 16 + 2 * w.t + 8 * (reg >> 1) + e;
-  }
-}
-
-__global__ void RepackMmaKernel(const uint32_t* __restrict__ src, const int32_t* __restrict__ perm,
-                                int32_t bits, int32_t in, int32_t out, int32_t mma,
-                                uint32_t* __restrict__ dst) {
-  const int64_t total = static_cast<int64_t>(out) * in / (32 / bits);
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= total) return;
-  const int per = 32 / bits;
-  const uint32_t mask = (1u << bits) - 1;
-  const MmaWordPos w = MmaPosOf(i, bits, in / (16 * (16 / bits)));
-  uint32_t word = 0;
-  for (int p = 0; p < per; ++p) {
-    int n, k;
-    MmaValuePos(w, bits, mma, p, &n, &k);
-    const int r = perm != nullptr ? perm[k] : k;
-    const uint32_t v = (src[static_cast<int64_t>(r / per) * out + n] >> (bits * (r % per))) & mask;
-    word |= v << (bits * p);
-  }
-  dst[i] = word;
-}
-
-template <int kBits>
-__global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restrict__ qweight,
-                                    const __half2* __restrict__ scale_zero, int32_t out,
-                                    bf16* __restrict__ w) {
-  constexpr int kPer = 32 / kBits;
-  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= static_cast<int64_t>(out) * l.words) return;
-  const MmaWordPos pos = MmaPosOf(i, kBits, l.in / (16 * (16 / kBits)));
-  const uint32_t word = qweight[i];
-  const int g = l.kstep_group[pos.step];
-#pragma unroll
-  for (int p = 0; p < kPer; p += 2) {      // values p and p + 1 (8 bits) or p + 4 (4 bits) pair up
-    const int q = kBits == 4 ? p / 2 : p;  // register-order value index of the pair's first
-    const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
-    int n, k0, k1;
-    MmaValuePos(pos, kBits, l.mma, p0, &n, &k0);
-    MmaValuePos(pos, kBits, l.mma, p1, &n, &k1);  // same column, k0 + 1
-    const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
-    const float magic = 8388608.f + s_z.y;
-    const bf16 v0 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic));
-    const bf16 v1 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic));
-    bf16* row = w + static_cast<int64_t>(n) * l.in;
-    if (l.perm == nullptr) {
-      *reinterpret_cast<__nv_bfloat162*>(row + k0) = __halves2bfloat162(v0, v1);
-    } else {
-      row[l.perm[k0]] = v0;
-      row[l.perm[k1]] = v1;
-    }
-  }
-}
-
-template <int kBits, int kOrder>
-auto MmaKernelOf(int32_t rows) {
-  if (rows <= 8) return GptqMmaKernel<kBits, 1, kOrder>;
-  if (rows <= 16) return GptqMmaKernel<kBits, 2, kOrder>;
-  if (rows <= 32) return GptqMmaKernel<kBits, 4, kOrder>;
-  return GptqMmaKernel<kBits, 8, kOrder>;
-}
-
-auto MmaKernelFor(const GptqLayout& layout, int32_t rows) {
-  if (layout.bits == 4) {
-    return layout.mma == 2 ? MmaKernelOf<4, 2>(rows) : MmaKernelOf<4, 1>(rows);
-  }
-  return layout.mma == 2 ? MmaKernelOf<8, 2>(rows) : MmaKernelOf<8, 1>(rows);
 }
 
 }  // namespace
@@ -467,33 +502,27 @@ namespace gptq {
 void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
-  const int loads = layout.in / (16 * (16 / layout.bits));
-  // Warps a block from the input length alone (not the rows): a row's sums are added in the
-  // same order in every batch. ~4 or more loads a warp keep enough bytes in flight.
-  const int warps = std::max(1, std::min(kMmaWarps, loads / 4));
+  const int warps = MmaWarps(layout);
   for (int32_t r0 = 0; r0 < rows; r0 += kMmaRowsPerLaunch) {
     const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
-    GptqParts p = parts;
-    int32_t start = 0;
-    for (int i = 0; i < p.count; ++i) {
-      p.y[i] += static_cast<int64_t>(r0) * (p.end[i] - start);
-      start = p.end[i];
-    }
-    auto kernel = MmaKernelFor(layout, here);
-    LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16)), dim3(warps * 32), 0, stream,
-                    x + static_cast<int64_t>(r0) * layout.in, layout, p, here, 1,
-                    static_cast<float*>(nullptr));
+    LaunchDependent(ProductKernel(layout, here), dim3(static_cast<unsigned>(out / 16)),
+                    dim3(warps * 32), 0, stream, x + static_cast<int64_t>(r0) * layout.in, layout,
+                    FromRow(parts, r0), here, 1, static_cast<float*>(nullptr));
   }
 }
 
-void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
-                   int32_t out, bf16* w, cudaStream_t stream) {
-  const int64_t n = static_cast<int64_t>(out) * layout.words;
-  if (n < 1) return;
-  if (layout.bits == 4) {
-    DequantizeMmaKernel<4><<<Blocks(n, 256), 256, 0, stream>>>(layout, qweight, scale_zero, out, w);
-  } else {
-    DequantizeMmaKernel<8><<<Blocks(n, 256), 256, 0, stream>>>(layout, qweight, scale_zero, out, w);
+void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+               cudaStream_t stream) {
+  const int32_t width = parts.end[0];
+  // Each half of the block as many warps as MmaLinear gives a tile, up to half a block.
+  const int warps = std::max(2, MmaWarps(layout) / 2 * 2);
+  for (int32_t r0 = 0; r0 < rows; r0 += kMmaRowsPerLaunch) {
+    const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
+    GptqParts p = parts;
+    p.y[0] += static_cast<int64_t>(r0) * width;
+    LaunchDependent(SwiGluKernel(layout, here), dim3(static_cast<unsigned>(width / 16)),
+                    dim3(warps * 32), 0, stream, x + static_cast<int64_t>(r0) * layout.in, layout,
+                    p, here);
   }
 }
 
@@ -530,16 +559,9 @@ void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout, const
   p.scale_zero[0] = scale_zero;
   const int slice_loads = (layout.in / (16 * (16 / layout.bits)) + splits - 1) / splits;
   const int warps = std::max(1, std::min(kMmaWarps, slice_loads / 4));
-  auto kernel = MmaKernelFor(layout, rows);
-  LaunchDependent(kernel, dim3(static_cast<unsigned>(out / 16 * splits)), dim3(warps * 32), 0,
-                  stream, x, layout, p, rows, static_cast<int32_t>(splits), partials);
-}
-
-void GptqRepackMma(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
-                   int32_t mma, uint32_t* dst, cudaStream_t stream) {
-  const int64_t n = static_cast<int64_t>(out) * in / (32 / bits);
-  if (n < 1) return;
-  RepackMmaKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, perm, bits, in, out, mma, dst);
+  LaunchDependent(ProductKernel(layout, rows), dim3(static_cast<unsigned>(out / 16 * splits)),
+                  dim3(warps * 32), 0, stream, x, layout, p, rows, static_cast<int32_t>(splits),
+                  partials);
 }
 
 }  // namespace sluice::llm::cuda

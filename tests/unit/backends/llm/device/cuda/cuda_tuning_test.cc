@@ -36,6 +36,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->prefill_mtiles, 2);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
+  EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
@@ -54,8 +55,9 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
   for (const char* name :
        {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
         "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
-        "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_CHUNK",
-        "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS"}) {
+        "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
+        "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
+        "SLUICE_CUDA_TOKEN_MASKS"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;

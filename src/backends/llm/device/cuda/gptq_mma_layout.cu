@@ -1,0 +1,137 @@
+// The GPTQ tensor-core layout (gptq_kernels.h): the load-time repack of a checkpoint's qweight
+// into it, in either k order, and its dequantization into bf16 for large products
+// (GptqDequantize past the small-batch rows).
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "backends/llm/device/cuda/gptq_common.cuh"
+#include "backends/llm/device/cuda/gptq_kernels.h"
+
+namespace sluice::llm::cuda {
+namespace {
+
+using namespace gptq;  // NOLINT: the pieces shared with gptq_kernels.cu and gptq_mma.cu
+
+// Where value p of tensor-core-layout word i lies: output column n and sorted input row k.
+struct MmaWordPos {
+  int64_t tile;
+  int step, gq, t, h;  // h: 8 bits, which of the step's two words
+};
+__device__ __forceinline__ MmaWordPos MmaPosOf(int64_t i, int bits, int loads) {
+  MmaWordPos p;
+  const int wi = static_cast<int>(i & 3);
+  const int lane = static_cast<int>((i >> 2) & 31);
+  const int64_t rest = i >> 7;
+  const int load = static_cast<int>(rest % loads);
+  p.tile = rest / loads;
+  p.gq = lane >> 2;
+  p.t = lane & 3;
+  if (bits == 4) {
+    p.step = load * 4 + wi;
+    p.h = 0;
+  } else {
+    p.step = load * 2 + (wi >> 1);
+    p.h = wi & 1;
+  }
+  return p;
+}
+// ... in the layout's k order `mma` (gptq_kernels.h).
+__device__ __forceinline__ void MmaValuePos(const MmaWordPos& w, int bits, int mma, int p, int* n,
+                                            int* k) {
+  int reg, e;
+  if (bits == 4) {
+    reg = p & 3;
+    e = p >> 2;
+  } else {
+    reg = 2 * w.h + (p >> 1);
+    e = p & 1;
+  }
+  *n = static_cast<int>(w.tile * 16) + w.gq + 8 * (reg & 1);
+  if (mma == 2) {
+    const int steps = 16 / bits;  // a load's
+    const int load = w.step / steps, i = w.step % steps;
+    *k = load * 16 * steps + 4 * steps * w.t + 4 * i + 2 * (reg >> 1) + e;
+  } else {
+    *k = w.step * 16 + 2 * w.t + 8 * (reg >> 1) + e;
+  }
+}
+
+__global__ void RepackMmaKernel(const uint32_t* __restrict__ src, const int32_t* __restrict__ perm,
+                                int32_t bits, int32_t in, int32_t out, int32_t mma,
+                                uint32_t* __restrict__ dst) {
+  const int64_t total = static_cast<int64_t>(out) * in / (32 / bits);
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= total) return;
+  const int per = 32 / bits;
+  const uint32_t mask = (1u << bits) - 1;
+  const MmaWordPos w = MmaPosOf(i, bits, in / (16 * (16 / bits)));
+  uint32_t word = 0;
+  for (int p = 0; p < per; ++p) {
+    int n, k;
+    MmaValuePos(w, bits, mma, p, &n, &k);
+    const int r = perm != nullptr ? perm[k] : k;
+    const uint32_t v = (src[static_cast<int64_t>(r / per) * out + n] >> (bits * (r % per))) & mask;
+    word |= v << (bits * p);
+  }
+  dst[i] = word;
+}
+
+template <int kBits>
+__global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restrict__ qweight,
+                                    const __half2* __restrict__ scale_zero, int32_t out,
+                                    bf16* __restrict__ w) {
+  constexpr int kPer = 32 / kBits;
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= static_cast<int64_t>(out) * l.words) return;
+  const MmaWordPos pos = MmaPosOf(i, kBits, l.in / (16 * (16 / kBits)));
+  const uint32_t word = qweight[i];
+  const int g = l.kstep_group[pos.step];
+#pragma unroll
+  for (int p = 0; p < kPer; p += 2) {      // values p and p + 1 (8 bits) or p + 4 (4 bits) pair up
+    const int q = kBits == 4 ? p / 2 : p;  // register-order value index of the pair's first
+    const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
+    int n, k0, k1;
+    MmaValuePos(pos, kBits, l.mma, p0, &n, &k0);
+    MmaValuePos(pos, kBits, l.mma, p1, &n, &k1);  // same column, k0 + 1
+    const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
+    const float magic = 8388608.f + s_z.y;
+    const bf16 v0 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic));
+    const bf16 v1 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic));
+    bf16* row = w + static_cast<int64_t>(n) * l.in;
+    if (l.perm == nullptr) {
+      *reinterpret_cast<__nv_bfloat162*>(row + k0) = __halves2bfloat162(v0, v1);
+    } else {
+      row[l.perm[k0]] = v0;
+      row[l.perm[k1]] = v1;
+    }
+  }
+}
+
+}  // namespace
+
+namespace gptq {
+
+void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
+                   int32_t out, bf16* w, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(out) * layout.words;
+  if (n < 1) return;
+  if (layout.bits == 4) {
+    DequantizeMmaKernel<4><<<Blocks(n, 256), 256, 0, stream>>>(layout, qweight, scale_zero, out, w);
+  } else {
+    DequantizeMmaKernel<8><<<Blocks(n, 256), 256, 0, stream>>>(layout, qweight, scale_zero, out, w);
+  }
+}
+
+}  // namespace gptq
+
+void GptqRepackMma(const uint32_t* src, const int32_t* perm, int32_t bits, int32_t in, int32_t out,
+                   int32_t mma, uint32_t* dst, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(out) * in / (32 / bits);
+  if (n < 1) return;
+  RepackMmaKernel<<<Blocks(n, 256), 256, 0, stream>>>(src, perm, bits, in, out, mma, dst);
+}
+
+}  // namespace sluice::llm::cuda
