@@ -43,10 +43,10 @@ using namespace gptq;  // NOLINT: the pieces shared with gptq_kernels.cu
 
 constexpr int kGemmWarps = 8;
 constexpr int kGemmThreads = kGemmWarps * 32;
-constexpr int kChunk = 64;     // inputs a pipeline stage
-constexpr int kStages = 4;     // pipeline depth
-constexpr int kWarpTiles = 2;  // 16-column tiles a warp
-constexpr int kWarpRows = 64;  // rows a warp
+constexpr int kChunk = 64;          // inputs a pipeline stage
+constexpr int kStages = 4;          // pipeline depth
+constexpr int kWarpTiles = 2;       // 16-column tiles a warp
+constexpr int kWarpRows = 64;       // rows a warp
 constexpr int kNt = kWarpRows / 8;  // n8 tiles of rows a warp
 // Split-k's workspace: the splits are doubled only while the grid has fewer blocks than SMs,
 // so splits x rows x out <= 2 x SMs x (a block's rows x columns).
@@ -86,8 +86,8 @@ __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
 
 // 16 bytes global -> shared, asynchronously; zeros when !valid (src is then not read).
 __device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)),
-               "l"(src), "r"(valid ? 16 : 0)
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)), "l"(src),
+               "r"(valid ? 16 : 0)
                : "memory");
 }
 __device__ __forceinline__ void CpAsyncCommit() {
@@ -280,8 +280,8 @@ __device__ __forceinline__ void ChunkProduct(const uint4* ws, const bf16* xs, co
 #pragma unroll
       for (int j = 0; j < kNt; ++j) {
         // Row 8 j + gq's 4 S inputs of this load: {b0, b1} of every step, 16 bytes a read.
-        const uint4* xr = reinterpret_cast<const uint4*>(
-            xs + (j * 8 + gq) * G::kXStride + FragmentInput<kBits, kOrder>(ld, 0, t));
+        const uint4* xr = reinterpret_cast<const uint4*>(xs + (j * 8 + gq) * G::kXStride +
+                                                         FragmentInput<kBits, kOrder>(ld, 0, t));
         uint32_t b[2 * G::kSteps];
 #pragma unroll
         for (int q = 0; q < G::kSteps / 2; ++q) {
@@ -373,9 +373,13 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
 #pragma unroll
   for (int w = 0; w < kWarpTiles; ++w) {
     const Column col = ColumnOf(o, min(wtile0 + w, tiles - 1) * 16);
-    wg.sz[w] = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (lane >> 2)) * l.groups;
+    wg.sz[w] =
+        Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (lane >> 2)) * l.groups;
   }
-  wg.Start(n > 0 ? __ldg(l.kstep_group + begin * 4) : 0);
+  int grp[4];  // the groups of the current chunk's 4 k16 steps (the next chunk's read ahead)
+#pragma unroll
+  for (int s = 0; s < 4; ++s) grp[s] = n > 0 ? __ldg(l.kstep_group + begin * 4 + s) : 0;
+  wg.Start(grp[0]);
   float acc[kWarpTiles][kNt][4];
 #pragma unroll
   for (int w = 0; w < kWarpTiles; ++w) {
@@ -400,11 +404,14 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
       CopyX<G>(stage_x(fill % kStages), x, l.in, rows, row0, begin + fill);
     }
     CpAsyncCommit();
-    int grp[4];
+    int next[4];
 #pragma unroll
-    for (int s = 0; s < 4; ++s) grp[s] = __ldg(l.kstep_group + (begin + c) * 4 + s);
+    for (int s = 0; s < 4; ++s)
+      next[s] = __ldg(l.kstep_group + (begin + min(c + 1, n - 1)) * 4 + s);
     ChunkProduct<kBits, kOrder, G>(stage_w(c % kStages) + (wtile0 - tile0) * G::kLoads * 32,
                                    stage_x(c % kStages) + wrow * G::kXStride, grp, wg, acc, lane);
+#pragma unroll
+    for (int s = 0; s < 4; ++s) grp[s] = next[s];
   }
   CpAsyncWait<0>();
   StoreWarp(acc, o, tiles, wtile0, row0 + wrow, rows, lane,
@@ -512,8 +519,9 @@ size_t GptqGemmWorkspaceBytes() {
 
 void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                     float* workspace, size_t workspace_bytes, cudaStream_t stream) {
-  if (rows < 1 || parts.count < 1 || parts.count > kGptqMaxParts || (layout.mma != 1 &&
-      layout.mma != 2) || (layout.bits != 4 && layout.bits != 8) || layout.in % kChunk != 0) {
+  if (rows < 1 || parts.count < 1 || parts.count > kGptqMaxParts ||
+      (layout.mma != 1 && layout.mma != 2) || (layout.bits != 4 && layout.bits != 8) ||
+      layout.in % kChunk != 0) {
     return;
   }
   const int32_t out = parts.end[parts.count - 1];
@@ -523,10 +531,10 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
                             : (step_order ? KernelFor<8, 1>(rows) : KernelFor<8, 2>(rows));
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
                   static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles));
-  const int splits =
-      workspace == nullptr ? 1
-                           : SplitsFor(k, static_cast<int64_t>(grid.x) * grid.y, layout.in / kChunk,
-                                       rows, out, workspace_bytes / sizeof(float));
+  const int splits = workspace == nullptr
+                         ? 1
+                         : SplitsFor(k, static_cast<int64_t>(grid.x) * grid.y, layout.in / kChunk,
+                                     rows, out, workspace_bytes / sizeof(float));
   LaunchDependent(k.fn, dim3(grid.x, grid.y, static_cast<unsigned>(splits)), dim3(kGemmThreads),
                   static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace);
   if (splits > 1) {
