@@ -235,16 +235,19 @@ TEST(CudaGptqTest, GemmMatchesFloat64Product) {
       {1024, 272, {4, 128, false, false}}, {3584, 64, {4, 128, true, true}},
       {2048, 96, {8, 128, false, false}},  {512, 528, {4, 32, true, false}},
       {768, 80, {8, -1, false, true}},     {256, 144, {4, 64, false, false}},
-      {1536, 160, {8, 64, true, false}},
+      {1536, 160, {8, 64, true, false}},   {320, 64, {4, 16, false, false}},
+      {640, 112, {8, 16, true, false}},    {2048, 48, {4, 32, false, true}},
   };
   double worst = 0;
+  int step_order = 0;
   for (const Case& c : cases) {
     const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f),
                                  c.out, c.in, c.spec, rng);
     auto weight = d.LoadGptqWeight(SourceOf(q, c.spec));
     ASSERT_TRUE(weight.ok()) << weight.status().ToString();
-    ASSERT_NE(static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma, 0)
-        << c.in << "x" << c.out;
+    const int32_t order = static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma;
+    ASSERT_NE(order, 0) << c.in << "x" << c.out;
+    step_order += order == 1;
     const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
     auto bias_buf = UploadBf16(d, bias);
     int n = 0;
@@ -263,7 +266,13 @@ TEST(CudaGptqTest, GemmMatchesFloat64Product) {
                            << rows << " bias " << with_bias;
     }
   }
-  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output)\n", worst);
+  EXPECT_GE(step_order, 4);  // group 16 (and 32 at 4 bits) keep the step order
+  if (cuda::GptqLoadOrderOn()) {
+    EXPECT_LE(step_order, static_cast<int>(std::size(cases)) - 4);
+  }
+  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
+              "weights in the step order\n",
+              worst, step_order, std::size(cases));
 }
 
 // GptqGemmLinear called directly at any row count (1 to 300, past the device's limits), cut
@@ -279,7 +288,8 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
   using cuda::testing::DeviceArray;
   const int32_t in = 2048;
   const int32_t widths[] = {80, 48, 16};
-  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true}}) {
+  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
+                               QuantSpec{4, 32, false, false}}) {  // the last in step order
     std::vector<Quantized> qs;
     std::vector<std::unique_ptr<Buffer>> weights;
     std::vector<std::vector<float>> biases;
@@ -326,7 +336,8 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
             first[p] = y;
             const double err =
                 ProductError(ToFloat(y), x, qs[p], p == 1 ? nullptr : &biases[p], rows);
-            EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " part " << p << " rows " << rows
+            EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " group " << spec.group_size
+                                 << " part " << p << " rows " << rows
                                  << (sliced ? " sliced" : " whole");
           } else {
             EXPECT_EQ(0, std::memcmp(y.data(), first[p].data(), y.size() * sizeof(y[0])))
