@@ -179,36 +179,48 @@ __device__ __forceinline__ int FragmentInput(int load, int i, int t) {
   return kOrder == 1 ? 16 * (load * kS + i) : load * 16 * kS + 4 * kS * t + 4 * i;
 }
 
-// Issues the copies of chunk `chunk`'s packed weights of the block's tiles into a stage
-// (tiles past the weight's last read the last one: their results are not stored).
+// A thread's share of each stage's copies, its sources resolved once: the chunk's packed
+// weights of the block's tiles (tiles past the weight's last read the last one: their results
+// are not stored) and its x rows (rows past `rows` zero-filled), 16 bytes a vector.
 template <class G>
-__device__ __forceinline__ void CopyWeights(uint4* stage, const GptqParts& o, int tiles, int tile0,
-                                            int loads, int chunk) {
-#pragma unroll
-  for (int u = 0; u < G::kWVecs / kGemmThreads; ++u) {
-    const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
-    const int tile = min(tile0 + idx / (G::kLoads * 32), tiles - 1);
-    const Column col = ColumnOf(o, tile * 16);
-    const uint4* src = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
-                       (static_cast<int64_t>(col.col / 16) * loads + chunk * G::kLoads) * 32 +
-                       idx % (G::kLoads * 32);
-    CpAsync16(stage + idx, src, true);
-  }
-}
+struct StageCopies {
+  static constexpr int kW = G::kWVecs / kGemmThreads, kX = G::kXVecs / kGemmThreads;
+  const uint4* w[kW];  // at chunk 0
+  const bf16* x[kX];   // at chunk 0; null past `rows`
 
-// ... and of the chunk's x rows (rows past `rows` zero-filled).
-template <class G>
-__device__ __forceinline__ void CopyX(bf16* stage, const bf16* x, int in, int rows, int row0,
-                                      int chunk) {
+  __device__ __forceinline__ void Plan(const GptqParts& o, int tiles, int tile0, int loads,
+                                       const bf16* xg, int in, int rows, int row0) {
 #pragma unroll
-  for (int u = 0; u < G::kXVecs / kGemmThreads; ++u) {
-    const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
-    const int r = idx / (kChunk / 8), q = idx % (kChunk / 8);
-    const bool valid = row0 + r < rows;
-    const bf16* src = valid ? x + static_cast<int64_t>(row0 + r) * in + chunk * kChunk + q * 8 : x;
-    CpAsync16(stage + r * G::kXStride + q * 8, src, valid);
+    for (int u = 0; u < kW; ++u) {
+      const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
+      const Column col = ColumnOf(o, min(tile0 + idx / (G::kLoads * 32), tiles - 1) * 16);
+      w[u] = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
+             static_cast<int64_t>(col.col / 16) * loads * 32 + idx % (G::kLoads * 32);
+    }
+#pragma unroll
+    for (int u = 0; u < kX; ++u) {
+      const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
+      const int r = idx / (kChunk / 8);
+      x[u] = row0 + r < rows ? xg + static_cast<int64_t>(row0 + r) * in + idx % (kChunk / 8) * 8
+                             : nullptr;
+    }
   }
-}
+  __device__ __forceinline__ void Weights(uint4* stage, int chunk) const {
+#pragma unroll
+    for (int u = 0; u < kW; ++u) {
+      CpAsync16(stage + u * kGemmThreads + threadIdx.x, w[u] + chunk * G::kLoads * 32, true);
+    }
+  }
+  __device__ __forceinline__ void X(bf16* stage, const bf16* xg, int chunk) const {
+#pragma unroll
+    for (int u = 0; u < kX; ++u) {
+      const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
+      const int r = idx / (kChunk / 8), q = idx % (kChunk / 8);
+      CpAsync16(stage + r * G::kXStride + q * 8, x[u] != nullptr ? x[u] + chunk * kChunk : xg,
+                x[u] != nullptr);
+    }
+  }
+};
 
 // What a warp keeps of its columns' groups: the current one, the next one's pairs requested
 // when a group begins (sorted rows: groups come in order), and where the pairs are.
@@ -362,9 +374,9 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
   const int begin = min(chunks, static_cast<int>(blockIdx.z) * per_slice);
   const int n = min(chunks, begin + per_slice) - begin;
   // Weights, groups and scales do not depend on the kernel before: requested before the wait.
-  for (int s = 0; s < kStages - 1 && s < n; ++s) {
-    CopyWeights<G>(stage_w(s), o, tiles, tile0, loads, begin + s);
-  }
+  StageCopies<G> copies;
+  copies.Plan(o, tiles, tile0, loads, x, l.in, rows, row0);
+  for (int s = 0; s < kStages - 1 && s < n; ++s) copies.Weights(stage_w(s), begin + s);
   constexpr int kColWarps = kGemmWarps / kRowWarps;
   const int wtile0 = tile0 + (warp % kColWarps) * kWarpTiles;
   const int wrow = (warp / kColWarps) * kWarpRows;
@@ -392,7 +404,7 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
   PdlWait();
   // Stage s's first commit group holds its x (and, for s = 0, every prologue weight).
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < n) CopyX<G>(stage_x(s), x, l.in, rows, row0, begin + s);
+    if (s < n) copies.X(stage_x(s), x, begin + s);
     CpAsyncCommit();
   }
   for (int c = 0; c < n; ++c) {
@@ -400,8 +412,8 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
     __syncthreads();             // ... for every thread's, and chunk c - 1's stage is free
     const int fill = c + kStages - 1;
     if (fill < n) {
-      CopyWeights<G>(stage_w(fill % kStages), o, tiles, tile0, loads, begin + fill);
-      CopyX<G>(stage_x(fill % kStages), x, l.in, rows, row0, begin + fill);
+      copies.Weights(stage_w(fill % kStages), begin + fill);
+      copies.X(stage_x(fill % kStages), x, begin + fill);
     }
     CpAsyncCommit();
     int next[4];
