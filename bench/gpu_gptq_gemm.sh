@@ -15,6 +15,8 @@ for bits in 4 8; do
   echo "== $bits-bit load order"; timeout 60 $P --bits $bits 32 33 64 128 256 2>&1 | tee $R/bench${bits}_o2.txt
 done
 echo "== 4-bit step order"; timeout 60 $P --order 1 33 64 256 2>&1 | tee $R/bench4_o1.txt
+echo "== 4-bit, the GEMM at every row count (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=0)"
+SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=0 timeout 60 $P 8 16 32 2>&1 | tee $R/bench4_gemm_small.txt
 echo "3. benches $(el)"
 echo "4. int4 model: $(wait_model $m4) $(el)"
 for rows in 256 0; do
