@@ -19,10 +19,11 @@
 // (products of <= 21 bits), so the FMA's result is scale * (q - zero) exactly and only the
 // conversion to bf16 rounds. Accumulation is fp32 over the block's inputs in a fixed order.
 //
-// Split-k: when the row and column tiles make fewer blocks than the GPU has SMs (o and down,
-// 3584 columns: 14 column tiles at 64 rows), the inputs are cut in `splits` slices whose fp32
-// sums go to a workspace [splits][rows][out], and a second kernel adds them in slice order
-// with the bias (deterministic: no atomics). Both kernels are dependent launches.
+// Split-k: where the row and column tiles leave SMs idle (o and down, 3584 columns: 14 blocks
+// at 64 rows for 132 SMs), the inputs are cut in `splits` slices (SplitsFor: fewer waves of
+// shorter blocks) whose fp32 sums go to a workspace [splits][rows][out], and a second kernel
+// adds them in slice order with the bias (deterministic: no atomics; but a row's sums then
+// depend on the batch's split, as cuBLASLt's do). Both kernels are dependent launches.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -48,8 +49,8 @@ constexpr int kStages = 4;          // pipeline depth
 constexpr int kWarpTiles = 2;       // 16-column tiles a warp
 constexpr int kWarpRows = 64;       // rows a warp
 constexpr int kNt = kWarpRows / 8;  // n8 tiles of rows a warp
-// Split-k's workspace: the splits are doubled only while the grid has fewer blocks than SMs,
-// so splits x rows x out <= 2 x SMs x (a block's rows x columns).
+// Split-k's workspace: 2 x SMs blocks' outputs, which the splits SplitsFor picks fill at most
+// for one block an SM (a product whose slices would not fit is cut less).
 constexpr int64_t kBlockOutputs = 64 * 256;
 
 // The block's shape for kBits, the k order (GptqLayout::mma) and kRowWarps warps along rows.
