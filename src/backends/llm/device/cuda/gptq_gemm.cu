@@ -20,10 +20,11 @@
 // conversion to bf16 rounds. Accumulation is fp32 over the block's inputs in a fixed order.
 //
 // Split-k: where the row and column tiles leave SMs idle (o and down, 3584 columns: 14 blocks
-// at 64 rows for 132 SMs), the inputs are cut in `splits` slices (SplitsFor: fewer waves of
-// shorter blocks) whose fp32 sums go to a workspace [splits][rows][out], and a second kernel
-// adds them in slice order with the bias (deterministic: no atomics; but a row's sums then
-// depend on the batch's split, as cuBLASLt's do). Both kernels are dependent launches.
+// at 64 rows for 132 SMs), the inputs are cut in `splits` slices (SplitsFor: where more,
+// shorter blocks gain more than their partial sums cost) whose fp32 sums go to a workspace
+// [splits][rows][out], and a second kernel adds them in slice order with the bias (deterministic:
+// no atomics; but a row's sums then depend on the batch's split, as cuBLASLt's do). Both kernels
+// are dependent launches.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -490,20 +491,29 @@ GemmKernel KernelFor(int32_t rows) {
   return rows > kWarpRows ? KernelOf<kBits, kOrder, 2>() : KernelOf<kBits, kOrder, 1>();
 }
 
-// Input slices: the fewest of 1, 2, 4, 8 that minimise waves / slices (a slice's blocks run
-// 1 / slices of the inputs), each slice 4 or more chunks long and the partials in `floats`.
-int SplitsFor(const GemmKernel& k, int64_t blocks, int chunks, int32_t rows, int32_t out,
+// Input slices: of 1, 2, 4, 8, the fewest with the least modelled time, each slice 4 or more
+// chunks long and its partials in `floats`. The model, in a block's FLOPs on one SM: the
+// grid's waves times a block's time over the slices, a block's time the larger of its mma
+// FLOPs and its weight bytes at the machine balance (memory-bound at few rows), plus the
+// partials' bytes (written, then read) spread over every SM.
+constexpr double kFlopsPerByte = 150;  // ~ mma.sync FLOP/s over HBM bytes/s (A100 100, H100 200)
+int SplitsFor(const GemmKernel& k, int64_t blocks, const GptqLayout& l, int32_t rows, int32_t out,
               size_t floats) {
-  const int64_t slots = static_cast<int64_t>(SmCount()) * k.per_sm;
+  const int sms = SmCount();
+  const int64_t slots = static_cast<int64_t>(sms) * k.per_sm;
+  const double columns = 16.0 * k.tiles;
+  const double block =
+      std::max(2.0 * k.rows * columns * l.in, columns * l.in * l.bits / 8 * kFlopsPerByte) *
+      k.per_sm;
+  auto time = [&](int s) {
+    const double waves = static_cast<double>((blocks * s + slots - 1) / slots);
+    const double partials = s > 1 ? 8.0 * s * rows * out * kFlopsPerByte / sms : 0.0;
+    return waves * block / s + partials;
+  };
   int best = 1;
-  double best_time = static_cast<double>((blocks + slots - 1) / slots);
   for (int s = 2; s <= kGptqGemmMaxSplits; s *= 2) {
-    if (chunks / s < 4 || static_cast<size_t>(s) * rows * out > floats) break;
-    const double time = static_cast<double>((blocks * s + slots - 1) / slots) / s;
-    if (time < best_time) {
-      best = s;
-      best_time = time;
-    }
+    if (l.in / kChunk / s < 4 || static_cast<size_t>(s) * rows * out > floats) break;
+    if (time(s) < time(best)) best = s;
   }
   return best;
 }
@@ -546,8 +556,8 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
                   static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles));
   const int splits = workspace == nullptr
                          ? 1
-                         : SplitsFor(k, static_cast<int64_t>(grid.x) * grid.y, layout.in / kChunk,
-                                     rows, out, workspace_bytes / sizeof(float));
+                         : SplitsFor(k, static_cast<int64_t>(grid.x) * grid.y, layout, rows, out,
+                                     workspace_bytes / sizeof(float));
   LaunchDependent(k.fn, dim3(grid.x, grid.y, static_cast<unsigned>(splits)), dim3(kGemmThreads),
                   static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace);
   if (splits > 1) {
