@@ -1,7 +1,11 @@
-// gptq_product_bench: times the GPTQ small-batch product (cuda::GptqSmallBatchLinear, the
-// tensor-core layout) on Qwen2-7B's four linear groups, q|k|v, o, gate|up and down, at
-// 1 to 64 rows, against the physical limit: the bytes a product must read (packed weights,
-// scales, x) over the device-to-device copy bandwidth measured in the same run. A figure is
+// gptq_product_bench: times the GPTQ products of the tensor-core layout on Qwen2-7B's four
+// linear groups, q|k|v, o, gate|up and down: the small-batch product
+// (cuda::GptqSmallBatchLinear) up to GptqMmaMaxRows() rows, the GEMM (cuda::GptqGemmLinear)
+// past them, against the physical limits: the bytes a product must read (packed weights,
+// scales, x) over the device-to-device copy bandwidth measured in the same run, and its
+// TFLOP/s (2 rows in out / time) against the GPU's bf16 tensor-core peak (H100 SXM ~990
+// dense; mma.sync reaches ~60-70 % of it). "dequant us" is the alternative's first half, the
+// dequantization to bf16 (GptqDequantize) that cuBLASLt then reads. A figure is
 // the median over --iters replays of a CUDA graph of --reps back-to-back launches (dependent
 // launches, as in a decode step's graph), divided by --reps. The last rows time gate|up with
 // SiLU (GptqSmallBatchSwiGlu) against the gate|up product. The weights are random words
@@ -9,6 +13,7 @@
 // Built with the CUDA tests.
 //
 //   gptq_product_bench                     # 4 bits, rows 1 2 4 8 16 32
+//   gptq_product_bench 33 64 128 256       # the GEMM
 //   gptq_product_bench --bits 8 --group 128 --iters 20 1 4 16
 //   gptq_product_bench --order 1 1 8       # the step order (default: the load order, as a
 //                                          # checkpoint of group 128 gets)
@@ -67,6 +72,7 @@ Options Parse(int argc, char** argv) {
       o.iters = next();
     } else if (a == "--reps") {
       o.reps = next();
+
     } else if (a.size() > 0 && a[0] != '-') {
       o.rows.push_back(std::atoi(a.c_str()));
     } else {
@@ -83,10 +89,14 @@ Options Parse(int argc, char** argv) {
                  "multiples of 64 inputs at 4 bits, 32 at 8), --iters and --reps >= 1\n");
     std::exit(2);
   }
-  const int most = std::min(64, sluice::llm::cuda::GptqMmaMaxRows());
+  const int small = std::min(64, sluice::llm::cuda::GptqMmaMaxRows());
+  const int most = std::max(small, sluice::llm::cuda::GptqGemmMaxRows());
   for (int r : o.rows) {
     if (r < 1 || r > most) {
-      std::fprintf(stderr, "rows must be 1..%d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, up to 64)\n", most);
+      std::fprintf(stderr,
+                   "rows must be 1..%d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS up to 64, then "
+                   "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS)\n",
+                   most);
       std::exit(2);
     }
   }
@@ -197,6 +207,24 @@ double CopyBandwidth(cudaStream_t stream, int iters) {
   return 2.0 * bytes / (ms * 1e-3);
 }
 
+// The cuBLASLt path's first half alone: GptqDequantize of every part (its bf16 writes are the
+// traffic the GEMM saves; the cuBLASLt product comes on top).
+double DequantizeUs(const Group& g, bf16* w, cudaStream_t stream, const Options& o) {
+  cudaGraphExec_t exec = Capture(stream, [&] {
+    for (int r = 0; r < o.reps; ++r) {
+      int start = 0;
+      for (int p = 0; p < g.parts.count; ++p) {
+        sluice::llm::cuda::GptqDequantize(g.layout, g.parts.qweight[p], g.parts.scale_zero[p],
+                                          g.parts.end[p] - start, w, stream);
+        start = g.parts.end[p];
+      }
+    }
+  });
+  const double us = TimeGraph(exec, stream, o.iters) * 1e3 / o.reps;
+  cudaGraphExecDestroy(exec);
+  return us;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -219,36 +247,53 @@ int main(int argc, char** argv) {
   std::vector<uint16_t> xh(static_cast<size_t>(max_rows) * 18944);
   for (uint16_t& v : xh) v = static_cast<uint16_t>(0x3C00 + rng() % 0x200);  // bf16 ~[0.0078, 0.03]
   const bf16* x = reinterpret_cast<const bf16*>(Upload(xh));
-  std::printf("%-8s %5s %10s %10s %8s %8s\n", "product", "rows", "MB", "us", "GB/s", "of copy");
-  for (const Group& g : groups) {
-    for (int rows : o.rows) {
-      cudaGraphExec_t exec = Capture(stream, [&] {
-        for (int r = 0; r < o.reps; ++r) {
-          sluice::llm::cuda::GptqSmallBatchLinear(x, g.layout, g.parts, rows, stream);
-        }
-      });
-      const double us = TimeGraph(exec, stream, o.iters) * 1e3 / o.reps;
-      cudaGraphExecDestroy(exec);
-      const double bytes = g.weight_bytes + 2.0 * rows * g.in;
-      const double bw = bytes / (us * 1e-6);
-      std::printf("%-8s %5d %10.2f %10.2f %8.0f %7.0f%%\n", g.name, rows, bytes / 1e6, us, bw / 1e9,
-                  100.0 * bw / copy);
-    }
-  }
-  // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half).
-  const Group& mlp = groups[2];
-  for (int rows : o.rows) {
+  const int small = sluice::llm::cuda::GptqMmaMaxRows();
+  const size_t ws_bytes = sluice::llm::cuda::GptqGemmWorkspaceBytes();
+  sluice::llm::cuda::GptqGemmPrepare();  // not under capture
+  float* ws = Alloc<float>(ws_bytes / sizeof(float));
+  // The dequantization's bf16 weight, as the device's scratch holds it (largest part).
+  bf16* dequant = Alloc<bf16>(static_cast<size_t>(18944) * 3584);
+  std::printf("%-8s %5s %6s %10s %10s %8s %8s %8s %12s\n", "product", "rows", "kernel", "MB", "us",
+              "GB/s", "of copy", "TFLOP/s", "dequant us");
+  // Microseconds a launch of `body` (o.reps launches in a graph), and the line of figures.
+  auto time_us = [&](auto body) {
     cudaGraphExec_t exec = Capture(stream, [&] {
-      for (int r = 0; r < o.reps; ++r) {
-        sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream);
-      }
+      for (int r = 0; r < o.reps; ++r) body();
     });
     const double us = TimeGraph(exec, stream, o.iters) * 1e3 / o.reps;
     cudaGraphExecDestroy(exec);
-    const double bytes = mlp.weight_bytes + 2.0 * rows * mlp.in;
+    return us;
+  };
+  auto report = [&](const char* name, const Group& g, int rows, const char* kernel, double us,
+                    double dequant_us) {
+    const double bytes = g.weight_bytes + 2.0 * rows * g.in;
     const double bw = bytes / (us * 1e-6);
-    std::printf("%-8s %5d %10.2f %10.2f %8.0f %7.0f%%\n", "swiglu", rows, bytes / 1e6, us, bw / 1e9,
-                100.0 * bw / copy);
+    const double out = g.parts.end[g.parts.count - 1];
+    const double tflops = 2.0 * rows * g.in * out / (us * 1e-6) / 1e12;
+    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f\n", name, rows, kernel,
+                bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us);
+  };
+  for (const Group& g : groups) {
+    for (int rows : o.rows) {
+      const bool gemm = rows > small;
+      const double us = time_us([&] {
+        if (gemm) {
+          sluice::llm::cuda::GptqGemmLinear(x, g.layout, g.parts, rows, ws, ws_bytes, stream);
+        } else {
+          sluice::llm::cuda::GptqSmallBatchLinear(x, g.layout, g.parts, rows, stream);
+        }
+      });
+      report(g.name, g, rows, gemm ? "gemm" : "small", us, DequantizeUs(g, dequant, stream, o));
+    }
+  }
+  // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half; the small
+  // batch's rows only).
+  const Group& mlp = groups[2];
+  for (int rows : o.rows) {
+    if (rows > small) continue;
+    const double us = time_us(
+        [&] { sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream); });
+    report("swiglu", mlp, rows, "small", us, 0.0);
   }
   CHECK_CUDA(cudaGetLastError());
   return 0;

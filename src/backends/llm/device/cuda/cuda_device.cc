@@ -29,6 +29,7 @@ constexpr size_t kBlasWorkspaceBytes = 32u << 20;
 // The tuning's defaults are the kernels' (cuda_tuning.h cannot include kernels.h: no CUDA).
 static_assert(cuda::CudaTuning{}.partials_max_splits == cuda::kSmallBatchLinearMaxSplits);
 static_assert(cuda::CudaTuning{}.gptq_mma_max_rows == cuda::kGptqMmaMaxRows);
+static_assert(cuda::CudaTuning{}.gptq_gemm_max_rows == cuda::kGptqGemmMaxRows);
 
 }  // namespace
 
@@ -106,18 +107,25 @@ Result<std::vector<std::unique_ptr<Buffer>>> CudaDevice::LoadWeightGroup(
   return out;
 }
 
-// GPTQ weights stay quantized (gptq_weights.h). Two scratches serve them all, sized here
+// GPTQ weights stay quantized (gptq_weights.h). Three scratches serve them all, sized here
 // for the largest weight so that no step grows them: the dequantized bf16 weight of a
-// product too large for the small-batch kernel (which also stages the checkpoint's qweight
-// during the load), and the act-order permutation of a decode batch's x.
+// product too large for the small-batch kernel and the GEMM (which also stages the
+// checkpoint's qweight during the load), the act-order permutation of a decode batch's x
+// (up to the GEMM's rows), and the GEMM's fp32 slices.
 Result<std::unique_ptr<Buffer>> CudaDevice::LoadGptqWeight(const GptqWeightSource& source) {
   if (source.in < 1 || source.out < 1) return InvalidArgument("GPTQ weight: empty shape");
   const size_t dequant = static_cast<size_t>(source.in) * source.out * sizeof(cuda::bf16);
   ASSIGN_OR_RETURN(bool moved, gptq_dequant_.Ensure(dequant));
-  const size_t x_rows = std::max(cuda::kGptqSmallBatchMaxRows, cuda::GptqMmaMaxRows());
+  const size_t x_rows = std::max(
+      {cuda::kGptqSmallBatchMaxRows, cuda::GptqMmaMaxRows(), cuda::GptqGemmMaxRows()});
   ASSIGN_OR_RETURN(bool moved_x,
                    gptq_x_.Ensure(static_cast<size_t>(source.in) * x_rows * sizeof(cuda::bf16)));
-  if (moved || moved_x) DropGraphs();
+  bool moved_ws = false;
+  if (cuda::GptqGemmMaxRows() > 0) {
+    ASSIGN_OR_RETURN(moved_ws, gptq_gemm_ws_.Ensure(cuda::GptqGemmWorkspaceBytes()));
+    cuda::GptqGemmPrepare();
+  }
+  if (moved || moved_x || moved_ws) DropGraphs();
   ASSIGN_OR_RETURN(auto weight,
                    cuda::LoadGptqCudaWeight(source, gptq_dequant_.ptr, gptq_dequant_.bytes,
                                             gptq_order_, stream()));

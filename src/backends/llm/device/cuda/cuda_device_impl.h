@@ -103,6 +103,7 @@ class CudaDevice final : public Device {
   bool GptqSmallBatch(const cuda::GptqCudaWeight& w, int32_t rows, const Buffer& y) const;
   cuda::GptqParts GptqPartsOf(std::span<const LinearPart> parts);
   const cuda::bf16* GptqInput(const Buffer& x, const cuda::GptqLayout& layout, int32_t rows);
+  bool GptqGemm(const cuda::GptqCudaWeight& w, int32_t rows, const Buffer& y) const;
   void GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows);
   void GptqSwiGlu(const Buffer& x, const LinearPart& gate, const LinearPart& up, int32_t rows,
                   int32_t in, Buffer& act);
@@ -138,9 +139,11 @@ class CudaDevice final : public Device {
   cuda::DeviceScratch gemv_ws_;      // the K-split GEMV's partial sums and counters
   cuda::DeviceScratch partials_ws_;  // LinearAddRmsNorm's partial sums
   // GPTQ: the dequantized weight of a large product (and the load's qweight staging), the
-  // permuted x of an act-order decode product, the last row order loaded (shared by equal ones).
+  // permuted x of an act-order decode or GEMM product, the GEMM's slices, the last row order
+  // loaded (shared by equal ones).
   cuda::DeviceScratch gptq_dequant_;
   cuda::DeviceScratch gptq_x_;
+  cuda::DeviceScratch gptq_gemm_ws_;  // the GEMM's fp32 slices (GptqGemmWorkspaceBytes)
   // An act-order prefill's x in the sorted row order; reaches its peak in the profiling pass.
   cuda::DeviceScratch gptq_x_prefill_;
   std::shared_ptr<const cuda::GptqRowOrder> gptq_order_;

@@ -64,15 +64,16 @@ void CudaDevice::Matmul(const void* x, const void* weight, const Buffer* bias, i
   Prof("Linear (cuBLASLt)", out, in);
 }
 
-// A GPTQ product: decode batches (bf16 y) through the tensor-core or small-batch kernel,
-// which read the packed weights (x permuted first for act-order); larger ones dequantize the
-// weight into the scratch and run the cuBLASLt GEMM (exllama's approach for prefill).
+// A GPTQ product: decode batches (bf16 y) through the tensor-core or small-batch kernel, or
+// up to GptqGemmMaxRows() rows the tensor-core layout's GEMM, which read the packed weights (x
+// permuted first for act-order); larger ones dequantize the weight into the scratch and run
+// the cuBLASLt GEMM (exllama's approach for prefill).
 void CudaDevice::GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buffer* bias,
                             int32_t rows, int32_t in, int32_t out, Buffer& y) {
   if (w.layout().in != in || w.out() != out) {
     return Fail(Internal("GPTQ weight used with another shape"));
   }
-  if (GptqSmallBatch(w, rows, y)) {
+  if (GptqSmallBatch(w, rows, y) || GptqGemm(w, rows, y)) {
     const LinearPart part{&w, bias, out, &y};
     return GptqGroup(x, {&part, 1}, rows);
   }
@@ -103,6 +104,13 @@ bool CudaDevice::GptqSmallBatch(const GptqCudaWeight& w, int32_t rows, const Buf
          y.dtype() == DType::kBF16;
 }
 
+// The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past its small-batch kernel's, up
+// to SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: never).
+bool CudaDevice::GptqGemm(const GptqCudaWeight& w, int32_t rows, const Buffer& y) const {
+  return w.layout().mma != 0 && rows > cuda::GptqMmaMaxRows() && rows <= cuda::GptqGemmMaxRows() &&
+         y.dtype() == DType::kBF16;
+}
+
 // The GPTQ parts' device view (one row order, GptqCudaWeight::order).
 cuda::GptqParts CudaDevice::GptqPartsOf(std::span<const LinearPart> parts) {
   cuda::GptqParts g;
@@ -129,12 +137,20 @@ const cuda::bf16* CudaDevice::GptqInput(const Buffer& x, const cuda::GptqLayout&
   return static_cast<cuda::bf16*>(gptq_x_.ptr);
 }
 
-// Parts of GPTQ weights of one row order in one small-batch launch.
+// Parts of GPTQ weights of one row order in one small-batch launch, or one GEMM past the
+// small-batch rows.
 void CudaDevice::GptqGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows) {
   const cuda::GptqLayout& layout = static_cast<const GptqCudaWeight&>(*parts[0].weight).layout();
   const cuda::GptqParts g = GptqPartsOf(parts);
-  cuda::GptqSmallBatchLinear(GptqInput(x, layout, rows), layout, g, rows, stream());
-  Prof(layout.mma ? "Linear (GPTQ mma)" : "Linear (GPTQ GEMV)", g.end[g.count - 1], layout.in);
+  const cuda::bf16* input = GptqInput(x, layout, rows);
+  const int32_t end = g.end[g.count - 1];
+  if (rows > cuda::GptqSmallBatchRows(layout)) {
+    cuda::GptqGemmLinear(input, layout, g, rows, static_cast<float*>(gptq_gemm_ws_.ptr),
+                         gptq_gemm_ws_.bytes, stream());
+    return Prof("Linear (GPTQ GEMM)", end, layout.in);
+  }
+  cuda::GptqSmallBatchLinear(input, layout, g, rows, stream());
+  Prof(layout.mma ? "Linear (GPTQ mma)" : "Linear (GPTQ GEMV)", end, layout.in);
 }
 
 // In decode steps the product's slices (gemv.cu SplitsFor) are added by the norm that
@@ -197,14 +213,14 @@ void CudaDevice::GptqLinearAddRmsNorm(const Buffer& x, const GptqCudaWeight& w, 
 void CudaDevice::LinearGroup(const Buffer& x, std::span<const LinearPart> parts, int32_t rows,
                              int32_t in) {
   if (!parts.empty() && dynamic_cast<const GptqCudaWeight*>(parts[0].weight) != nullptr) {
-    // GPTQ parts of one row order run as one small-batch product.
+    // GPTQ parts of one row order run as one small-batch product or GEMM.
     const auto* first = static_cast<const GptqCudaWeight*>(parts[0].weight);
     bool fused = tuning_.fuse && parts.size() <= cuda::kGptqMaxParts;
     for (size_t i = 0; fused && i < parts.size(); ++i) {
       const auto* w = dynamic_cast<const GptqCudaWeight*>(parts[i].weight);
       fused = w != nullptr && w->order() == first->order() && w->out() == parts[i].out &&
               w->layout().in == in && w->layout().mma == first->layout().mma &&
-              GptqSmallBatch(*w, rows, *parts[i].y);
+              (GptqSmallBatch(*w, rows, *parts[i].y) || GptqGemm(*w, rows, *parts[i].y));
     }
     if (!fused) return Device::LinearGroup(x, parts, rows, in);
     return GptqGroup(x, parts, rows);

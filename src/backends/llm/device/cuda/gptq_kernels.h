@@ -1,6 +1,6 @@
 #pragma once
 // Kernels for GPTQ-quantized linear layers on the GPU (gptq_kernels.cu: the column layout and
-// the entry points; gptq_mma.cu: the tensor-core layout). The weights stay quantized:
+// the entry points; gptq_mma.cu: the tensor-core layout; gptq_gemm.cu: its GEMM). The weights stay quantized:
 // gptq_weights.h repacks a checkpoint's tensors once at load into one of the two layouts
 // below, and the products dequantize in registers. Pointers are device pointers.
 //
@@ -34,6 +34,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <cstddef>
 #include <cstdint>
 
 #include "backends/llm/device/cuda/kernels.h"
@@ -100,6 +101,25 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
 // gate and up outputs, no SiluMul kernel.
 void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                           int32_t rows, cudaStream_t stream);
+
+// The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past GptqMmaMaxRows() up to
+// GptqGemmMaxRows() (decode batches of 33 to 256 streams, short prefills; larger products
+// dequantize and go through cuBLASLt). The same contract as GptqSmallBatchLinear for any rows
+// >= 1: the packed weights are read once per 64 or 128 rows, dequantized in registers to
+// exactly GptqDequantize's bf16 values, multiplied on tensor cores with fp32 accumulation.
+// Where its tiles make fewer blocks than the GPU runs at once, the inputs are cut in up to
+// kGptqGemmMaxSplits slices whose fp32 sums go to `workspace` (device memory of
+// `workspace_bytes`, GptqGemmWorkspaceBytes() lets it cut every product; null: never cut)
+// and a second dependent launch adds them in order. Deterministic; no allocation, no sync.
+constexpr int32_t kGptqGemmMaxRows = 256;
+int32_t GptqGemmMaxRows();  // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: off)
+constexpr int kGptqGemmMaxSplits = 8;
+size_t GptqGemmWorkspaceBytes();
+// Opens the kernels' shared memory and reads their occupancy, once a process: call it
+// outside graph capture before the first GptqGemmLinear (GptqGemmLinear does it otherwise).
+void GptqGemmPrepare();
+void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                    float* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // out[m, k] = x[m, perm[k]] for m < rows, k < in (dependent launch).
 // One tensor-core-layout weight's small-batch product left as fp32 partial sums over

@@ -38,6 +38,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
+  EXPECT_EQ(t->gptq_gemm_max_rows, 256);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -73,18 +74,22 @@ TEST(CudaTuningTest, NumbersInRange) {
   Result<CudaTuning> t = Parse({{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "2"},
                                 {"SLUICE_CUDA_GEMV_SLICE", "2048"},
                                 {"SLUICE_CUDA_PREFILL_WARPS", "8"},
-                                {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"}});
+                                {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
+                                {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->partials_max_splits, 2);
   EXPECT_EQ(t->gemv_slice, 2048);
   EXPECT_EQ(t->prefill_warps, 8);
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
+  EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   // The ends of each range.
   for (const auto& [name, value] :
        std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},
                                           {"SLUICE_CUDA_GEMV_SLICE", "256"},
                                           {"SLUICE_CUDA_PREFILL_WARPS", "4"},
-                                          {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"}}) {
+                                          {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"},
+                                          {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4096"}}) {
     EXPECT_TRUE(Parse({{name, value}}).ok()) << name << "=" << value;
   }
 }
@@ -107,6 +112,9 @@ TEST(CudaTuningTest, InvalidValueIsAnErrorNamingTheVariableAndTheValue) {
       {"SLUICE_CUDA_PREFILL_WARPS", "16"},
       {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "+64"},
       {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "4097"},
+      {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4097"},
+      {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "-1"},
+      {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "256 "},
   };
   for (const auto& [name, value] : cases) {
     Result<CudaTuning> t = Parse({{name, value}});
