@@ -1,8 +1,8 @@
 #pragma once
-// What the GPTQ kernels of gptq_kernels.cu (the column layout) and gptq_mma.cu (the tensor-core
-// layout) share: reading a packed word's values, the column-to-part map of fused weights, the
-// grid size, and the tensor-core layout's entry points that gptq_kernels.cu dispatches to.
-// Internal to the CUDA device's GPTQ kernels.
+// What the GPTQ kernels of gptq_kernels.cu (the column layout), gptq_mma.cu and gptq_gemm.cu
+// (the tensor-core layout) share: the mma, bf16 pairs, reading a packed word's values, the
+// column-to-part map of fused weights, the grid size, and the tensor-core layout's entry points
+// that gptq_kernels.cu dispatches to. Internal to the CUDA device's GPTQ kernels.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -17,6 +17,21 @@ namespace sluice::llm::cuda::gptq {
 
 __device__ __forceinline__ uint32_t WordOf(const uint4& v, int i) {
   return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
+}
+
+// d += a b for one m16n8k16 tile (bf16 in, fp32 accumulation).
+__device__ __forceinline__ void Mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// bf16x2 bits of (lo, hi), each rounded to nearest: lo in the low half.
+__device__ __forceinline__ uint32_t Bf16x2Bits(float lo, float hi) {
+  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&p);
 }
 
 // The e-th value of `word` minus the zero point, exactly, for magic = 2^23 + zero.

@@ -73,15 +73,6 @@ struct Gemm {
   static_assert(kWVecs % kGemmThreads == 0 && kXVecs % kGemmThreads == 0);
 };
 
-// d += a b for one m16n8k16 tile (bf16 in, fp32 accumulation).
-__device__ __forceinline__ void Mma(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                    uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 __device__ __forceinline__ uint32_t SmemAddress(const void* p) {
   return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -105,11 +96,6 @@ __device__ __forceinline__ void Ldmatrix4(uint32_t (&b)[4], const bf16* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
                : "r"(SmemAddress(p)));
-}
-
-__device__ __forceinline__ uint32_t Bf16Pair(float lo, float hi) {
-  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&p);
 }
 
 // What a lane needs of the current group for its columns gq and gq + 8 of each of its tiles:
@@ -159,14 +145,14 @@ __device__ __forceinline__ void DequantScaled(const uint4& v, int i, const GemmG
     const float s = z.scale[w][r & 1], c = z.shift[w][r & 1];
     if constexpr (kBits == 4) {
       const uint32_t p = ((WordOf(v, i) >> (4 * r)) & 0x000F000Fu) | 0x43004300u;
-      a[r] = Bf16Pair(fmaf(__uint_as_float(p << 16), s, c),
-                      fmaf(__uint_as_float(p & 0xFFFF0000u), s, c));
+      a[r] = Bf16x2Bits(fmaf(__uint_as_float(p << 16), s, c),
+                        fmaf(__uint_as_float(p & 0xFFFF0000u), s, c));
     } else {
       const uint32_t word = WordOf(v, 2 * i + (r >> 1));
       const uint32_t first = 2 * (r & 1);
       const float lo = __uint_as_float(__byte_perm(word, 0x4B000000u, 0x7440u | first)) - c;
       const float hi = __uint_as_float(__byte_perm(word, 0x4B000000u, 0x7440u | (first + 1))) - c;
-      a[r] = Bf16Pair(lo * s, hi * s);
+      a[r] = Bf16x2Bits(lo * s, hi * s);
     }
   }
 }
@@ -278,8 +264,8 @@ __device__ __forceinline__ void ChunkProduct(const uint4* ws, const bf16* xs, co
           Ldmatrix4(b, xl + jp * 16 * G::kXStride + k0);
 #pragma unroll
           for (int w = 0; w < kWarpTiles; ++w) {
-            Mma(acc[w][2 * jp], a[w], b[0], b[1]);
-            Mma(acc[w][2 * jp + 1], a[w], b[2], b[3]);
+            Mma16816(acc[w][2 * jp], a[w], b[0], b[1]);
+            Mma16816(acc[w][2 * jp + 1], a[w], b[2], b[3]);
           }
         }
       }
@@ -308,7 +294,7 @@ __device__ __forceinline__ void ChunkProduct(const uint4* ws, const bf16* xs, co
 #pragma unroll
         for (int i = 0; i < G::kSteps; ++i) {
 #pragma unroll
-          for (int w = 0; w < kWarpTiles; ++w) Mma(acc[w][j], a[i][w], b[2 * i], b[2 * i + 1]);
+          for (int w = 0; w < kWarpTiles; ++w) Mma16816(acc[w][j], a[i][w], b[2 * i], b[2 * i + 1]);
         }
       }
     }

@@ -44,25 +44,11 @@ constexpr int kMmaWarps = 8;           // most warps a block: the split of a til
 constexpr int kMmaUnroll = 4;          // 16-byte loads a lane a round (two rounds in flight)
 constexpr int kMmaRowsPerLaunch = 64;  // 8 n8 tiles of B
 
-// d += a b for one m16n8k16 tile (bf16 in, fp32 accumulation).
-__device__ __forceinline__ void Mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
-      "{%8,%9}, {%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // a * 1 + c on bf16 pairs (exact here: small integers).
 __device__ __forceinline__ uint32_t Bf16x2Add(uint32_t a, uint32_t c) {
   uint32_t d;
   asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(0x3F803F80u), "r"(c));
   return d;
-}
-
-__device__ __forceinline__ uint32_t Bf16x2Bits(float lo, float hi) {
-  const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&p);
 }
 
 // A lane's stored {scale, zero} pairs of one group: its columns g and g + 8.
