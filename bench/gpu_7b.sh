@@ -168,10 +168,14 @@ while [ $# -gt 0 ]; do
       PREFIX_CACHING=true write_repo
       start_sluice "$repo" "$out/sluice_prefix.log" || exit 1
       curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
-      for phase in cold warm; do
-        n=1; c=1; [ $phase = warm ] && { n=32; c=32; }
+      # cold: the prefix's first request; warm: 32 streams at once (their TTFT includes the
+      # queue of one another's prefills, a step or two); warm1: 32 others one after another
+      # (the warm-up replays warm's 32 prompts, so that the measured ones are requests 32-63:
+      # the shared prefix, their own words new).
+      for phase in cold warm warm1; do
+        n=1; c=1; w=0; [ $phase = warm ] && { n=32; c=32; }; [ $phase = warm1 ] && { n=32; w=32; }
         "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c $c -n $n \
-          --warmup 0 --shared-prefix-len 4000 --input-len "${PREFIX_OWN_LEN:-16}" --output-len 16 --seed 4 --no-progress \
+          --warmup $w --shared-prefix-len 4000 --input-len "${PREFIX_OWN_LEN:-16}" --output-len 16 --seed 4 --no-progress \
           --json "$out/prefix_$phase.json" > "$out/prefix_$phase.txt" 2>&1
         echo "sluice prefix $phase: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_$phase.txt" | tr -s ' ' | tr '\n' ';')"
       done
