@@ -223,9 +223,10 @@ TEST(CudaGptqTest, GemmMatchesFloat64Product) {
   ASSERT_NE(device, nullptr);
   Device& d = *device;
   if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
-  std::printf("[ info     ] GEMM for rows %d to %d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, "
-              "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS)\n",
-              cuda::GptqMmaMaxRows() + 1, cuda::GptqGemmMaxRows());
+  std::printf(
+      "[ info     ] GEMM for rows %d to %d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, "
+      "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS)\n",
+      cuda::GptqMmaMaxRows() + 1, cuda::GptqGemmMaxRows());
   struct Case {
     int32_t in, out;
     QuantSpec spec;
@@ -241,8 +242,8 @@ TEST(CudaGptqTest, GemmMatchesFloat64Product) {
   double worst = 0;
   int step_order = 0;
   for (const Case& c : cases) {
-    const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f),
-                                 c.out, c.in, c.spec, rng);
+    const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f), c.out,
+                                 c.in, c.spec, rng);
     auto weight = d.LoadGptqWeight(SourceOf(q, c.spec));
     ASSERT_TRUE(weight.ok()) << weight.status().ToString();
     const int32_t order = static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma;
@@ -270,9 +271,10 @@ TEST(CudaGptqTest, GemmMatchesFloat64Product) {
   if (cuda::GptqLoadOrderOn()) {
     EXPECT_LE(step_order, static_cast<int>(std::size(cases)) - 4);
   }
-  std::printf("[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
-              "weights in the step order\n",
-              worst, step_order, std::size(cases));
+  std::printf(
+      "[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
+      "weights in the step order\n",
+      worst, step_order, std::size(cases));
 }
 
 // GptqGemmLinear called directly at any row count (1 to 300, past the device's limits), cut
@@ -336,9 +338,8 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
             first[p] = y;
             const double err =
                 ProductError(ToFloat(y), x, qs[p], p == 1 ? nullptr : &biases[p], rows);
-            EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " group " << spec.group_size
-                                 << " part " << p << " rows " << rows
-                                 << (sliced ? " sliced" : " whole");
+            EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " group " << spec.group_size << " part "
+                                 << p << " rows " << rows << (sliced ? " sliced" : " whole");
           } else {
             EXPECT_EQ(0, std::memcmp(y.data(), first[p].data(), y.size() * sizeof(y[0])))
                 << "second run differs: bits " << spec.bits << " part " << p << " rows " << rows;
@@ -513,9 +514,12 @@ TEST(CudaGptqTest, SwiGluMatchesFloat64) {
     for (int32_t rows : {1, 2, 5, 8, 13, 32, 40}) {
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
       auto xb = UploadBf16(d, x);
-      auto ab = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.inter, NAN));
+      const std::vector<float> poison(static_cast<size_t>(rows) * c.inter, NAN);
+      auto ab = UploadBf16(d, poison);
+      auto gy = UploadBf16(d, poison);  // scratch of the unfused chain (past the decode rows)
+      auto uy = UploadBf16(d, poison);
       ASSERT_TRUE(d.BeginStep(StepMetadata{}).ok());
-      d.SwiGlu(*xb, {&g, bg_buf.get(), c.inter, nullptr}, {&u, bu_buf.get(), c.inter, nullptr},
+      d.SwiGlu(*xb, {&g, bg_buf.get(), c.inter, gy.get()}, {&u, bu_buf.get(), c.inter, uy.get()},
                rows, c.in, *ab);
       const double err = SwiGluError(DownloadBf16(d, *ab), x, qg, qu, &bg, &bu, rows);
       EXPECT_LE(err, 1e-2) << c.in << "x" << c.inter << " bits " << c.spec.bits << " group "

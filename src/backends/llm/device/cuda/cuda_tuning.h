@@ -44,7 +44,7 @@
 //                                                        rows (0: one product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize)
-// SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS   256      0 to 4096    rows up to which a larger one runs the
+// SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS   64       0 to 4096    rows up to which a larger one runs the
 //                                                        GEMM (gptq_gemm.cu; 0: off, dequantize)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
@@ -87,7 +87,7 @@ struct CudaTuning {
   bool gptq_load_order = true;       // SLUICE_CUDA_GPTQ_LOAD_ORDER
   bool gptq_swiglu = true;           // SLUICE_CUDA_GPTQ_SWIGLU
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
-  int gptq_gemm_max_rows = 256;      // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
+  int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE

@@ -1,7 +1,8 @@
 // The GPTQ GEMM of the tensor-core layout (GptqGemmLinear, gptq_kernels.h): products of
-// GptqMmaMaxRows() + 1 to GptqGemmMaxRows() rows (decode batches of 33 to 256 streams, short
-// prefills) that read the packed weights once instead of dequantizing them to bf16 for
-// cuBLASLt (which writes and re-reads 4x or 2x their bytes).
+// GptqMmaMaxRows() + 1 to GptqGemmMaxRows() rows (decode batches of 33 to 64 streams by
+// default; up to 4096 with SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS) that read the packed weights once
+// instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
+// bytes).
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
 // (16 or 8: 256 or 128 columns), and optionally a slice of the inputs (split-k, below). The
