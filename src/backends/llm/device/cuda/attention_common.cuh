@@ -77,6 +77,25 @@ __device__ __forceinline__ uint4 FloatToChunk(const float (&f)[8]) {
   return raw;
 }
 
+// Warp-wide maximum and sum: every lane gets the result.
+__device__ __forceinline__ float WarpMax(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+  return v;
+}
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  return v;
+}
+
+// A decode sequence's context split: `num` partitions of `len` tokens (the last may be
+// shorter), every one non-empty (attention_decode.cu's DecodeSplit).
+struct Split {
+  int32_t num;
+  int32_t len;
+};
+
 // Cache slot of position `pos` of a sequence whose block ids start at `table`.
 __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
   return table[pos / block_size] * block_size + pos % block_size;
@@ -87,7 +106,7 @@ __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int
 // tile: per_tile, of which each new token has per_token). Every warp computes the same answer
 // with a warp-wide prefix sum, 32 sequences per step; false: no such tile.
 __device__ inline bool FindPrefillTile(const DeviceStep& step, int b, int per_token, int per_tile,
-                                int* seq, int* tile, int* ntiles) {
+                                       int* seq, int* tile, int* ntiles) {
   const int lane = threadIdx.x & 31;
   int base = 0;
   for (int s0 = 0; s0 < step.num_seqs; s0 += 32) {
@@ -118,8 +137,8 @@ __device__ inline bool FindPrefillTile(const DeviceStep& step, int b, int per_to
 // per_tile), from the scalars alone: num_seqs tiles of the longest sequence, and
 // (rows * per_token + num_seqs * (per_tile - 1)) / per_tile.
 inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
-  const int64_t by_seq = static_cast<int64_t>(step.num_seqs) *
-                         CeilDiv(step.max_num_new * per_token, per_tile);
+  const int64_t by_seq =
+      static_cast<int64_t>(step.num_seqs) * CeilDiv(step.max_num_new * per_token, per_tile);
   const int64_t by_rows = (static_cast<int64_t>(step.rows) * per_token +
                            static_cast<int64_t>(step.num_seqs) * (per_tile - 1)) /
                           per_tile;
