@@ -71,6 +71,7 @@ __global__ void __launch_bounds__(kPipeThreads)
   const PipeWarp w = PipeWarpOf<kTpk, kGc>(step, p, seq, part, context, split);
   extern __shared__ __align__(16) unsigned char pipe_smem[];
   bf16* const ring = reinterpret_cast<bf16*>(pipe_smem) + w.warp * kPipeStages * kStageElems;
+  float* const scores = reinterpret_cast<float*>(pipe_smem + kStagesBytes) + w.warp * kScoreFloats;
 
   int32_t slot[kPipeStages];
 #pragma unroll
@@ -94,7 +95,7 @@ __global__ void __launch_bounds__(kPipeThreads)
     CpAsyncWait<kPipeStages - 1>();  // this lane's copies of tile k (one group a tile)
     __syncwarp();                    // everyone's
     bf16* const st = ring + (k % kPipeStages) * kStageElems;
-    ComputeTile<kTpk, kGc>(w, k, st, qr, m, l, acc);
+    ComputeTile<kTpk, kGc>(w, k, st, scores, qr, m, l, acc);
     __syncwarp();  // the stage's readers are done before it is refilled
     CopyTile<kTpk>(p, w, k + kPipeStages, next, st);
   }
@@ -255,7 +256,7 @@ int MultiprocessorCount() {
 
 struct DecodePlan {
   bool pipelined;  // PipelinedDecodeKernel, else DecodeKernel
-  int head_chunk;  // q heads per decode block: 1, 2, 4 or 8
+  int head_chunk;  // q heads per decode block: 1, 2, 4, 7 (pipelined only) or 8
   int num_chunks;  // decode blocks per kv head
   int max_parts;   // context partitions per sequence, at most
 };
@@ -263,7 +264,13 @@ struct DecodePlan {
 DecodePlan PlanDecode(const DeviceStep& step, const AttentionShape& shape) {
   const bool pipelined = DecodePipelined();
   const int group = shape.num_q_heads / shape.num_kv_heads;
-  const int head_chunk = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : kMaxHeadChunk;
+  // The pipelined kernel computes all of its kGc heads (the previous one skips those past
+  // the group): it has a form for 7, Qwen2-7B's group.
+  const int head_chunk = group <= 1                ? 1
+                         : group <= 2              ? 2
+                         : group <= 4              ? 4
+                         : group <= 7 && pipelined ? 7
+                                                   : kMaxHeadChunk;
   const int num_chunks = CeilDiv(group, head_chunk);
   const int64_t blocks_per_part =
       static_cast<int64_t>(std::max(step.num_seqs, 1)) * shape.num_kv_heads * num_chunks;
@@ -282,33 +289,48 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
 }
 
 template <int kTpk, int kGc>
-void LaunchDecodeKernel(bool pipelined, dim3 grid, const DeviceStep& step, const AttnParams& p,
-                        cudaStream_t stream) {
-  if (pipelined) {
-    // Over 48 KB of dynamic shared memory needs the kernel's opt-in (a host-side attribute,
-    // legal during graph capture, per device).
-    cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
-                         cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(kPipeSmemBytes));
-    LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
-                    step, p);
-  } else {
-    LaunchDependent(DecodeKernel<kTpk, kGc>, grid, kDecodeThreads, 0, stream, step, p);
-  }
+void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  // Over 48 KB of dynamic shared memory needs the kernel's opt-in (a host-side attribute,
+  // legal during graph capture, per device).
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
+                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(kPipeSmemBytes));
+  LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
+                  step, p);
+}
+
+template <int kTpk, int kGc>
+void LaunchUnpipelined(dim3 grid, const DeviceStep& step, const AttnParams& p,
+                       cudaStream_t stream) {
+  LaunchDependent(DecodeKernel<kTpk, kGc>, grid, kDecodeThreads, 0, stream, step, p);
 }
 
 template <int kTpk>
 void LaunchDecode(const DecodePlan& plan, dim3 grid, const DeviceStep& step, const AttnParams& p,
                   cudaStream_t stream) {
+  if (plan.pipelined) {
+    switch (plan.head_chunk) {
+      case 1:
+        return LaunchPipelined<kTpk, 1>(grid, step, p, stream);
+      case 2:
+        return LaunchPipelined<kTpk, 2>(grid, step, p, stream);
+      case 4:
+        return LaunchPipelined<kTpk, 4>(grid, step, p, stream);
+      case 7:
+        return LaunchPipelined<kTpk, 7>(grid, step, p, stream);
+      default:
+        return LaunchPipelined<kTpk, kMaxHeadChunk>(grid, step, p, stream);
+    }
+  }
   switch (plan.head_chunk) {
     case 1:
-      return LaunchDecodeKernel<kTpk, 1>(plan.pipelined, grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 1>(grid, step, p, stream);
     case 2:
-      return LaunchDecodeKernel<kTpk, 2>(plan.pipelined, grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 2>(grid, step, p, stream);
     case 4:
-      return LaunchDecodeKernel<kTpk, 4>(plan.pipelined, grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 4>(grid, step, p, stream);
     default:
-      return LaunchDecodeKernel<kTpk, kMaxHeadChunk>(plan.pipelined, grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, kMaxHeadChunk>(grid, step, p, stream);
   }
 }
 

@@ -28,11 +28,24 @@ constexpr int kPipeStages = 4;
 constexpr int kPipePasses = 4;
 // A stage: a tile's K rows then its V rows, kPipePasses * 32 chunks of 16 bytes each.
 constexpr int kStageElems = 2 * kPipePasses * 32 * 8;
-constexpr size_t kPipeSmemBytes =
-    static_cast<size_t>(kPipeWarps) * kPipeStages * kStageElems * sizeof(bf16);
 
 template <int kTpk>
 constexpr int kTileRows = kPipePasses * 32 / kTpk;
+
+// A tile's scores: kHeads per row (kGc rounded up to a power of two), one row of a warp's
+// score buffer per row group, padded so that the two row groups' rows start in other banks;
+// the buffers lie after the stages.
+constexpr int HeadsOf(int gc) {
+  return gc <= 1 ? 1 : gc <= 2 ? 2 : gc <= 4 ? 4 : 8;
+}
+constexpr int ScoreStride(int gc) {
+  return kPipePasses * HeadsOf(gc) + 4;
+}
+constexpr int kScoreFloats = 8 * (kPipePasses * 8 + 4);  // the most: 8 row groups of 8 heads
+constexpr size_t kStagesBytes =
+    static_cast<size_t>(kPipeWarps) * kPipeStages * kStageElems * sizeof(bf16);
+
+constexpr size_t kPipeSmemBytes = kStagesBytes + kPipeWarps * kScoreFloats * sizeof(float);
 
 // The end-of-block merge: each warp's (m, l) and acc per q head, in the staging memory (free
 // by then).
@@ -43,7 +56,7 @@ struct PipeMerge {
 };
 
 // What a warp works on: positions [t_begin, t_end) of sequence seq (partition part of
-// split.num, num_tiles tiles of kTileRows), q heads [h0, h0 + g) of one kv head; its own
+// split.num, num_tiles tiles of kTileRows), q heads [h0, h0 + HeadsOfBlock) of one kv head; its own
 // tiles are warp + k * kPipeWarps for k < my_tiles. The lane's place: row group sub, chunk c
 // (active: c is in the head).
 struct PipeWarp {
@@ -56,7 +69,6 @@ struct PipeWarp {
   int my_tiles;
   int D;
   int h0;
-  int g;
   int64_t kv_width;  // elements between cache slots
   int row;           // the sequence's row of q and out
   const int32_t* table;
@@ -88,7 +100,6 @@ __device__ __forceinline__ PipeWarp PipeWarpOf(const DeviceStep& step, const Att
   const int kv_head = blockIdx.z / num_chunks;
   const int chunk = blockIdx.z % num_chunks;
   w.h0 = kv_head * group + chunk * kGc;
-  w.g = min(kGc, group - chunk * kGc);
   w.kv_width = static_cast<int64_t>(p.num_kv_heads) * w.D;
   w.row = step.seq_first_row[seq];
   w.table = step.block_tables + step.seq_block_begin[seq];
@@ -98,6 +109,14 @@ __device__ __forceinline__ PipeWarp PipeWarpOf(const DeviceStep& step, const Att
   w.active = w.c * 8 < w.D;
   w.head_off = static_cast<int64_t>(kv_head) * w.D + w.c * 8;
   return w;
+}
+
+// The block's q heads, h0 up to kGc of them (computed where used: kept live across the tile
+// loop, ptxas spilled it).
+template <int kGc>
+__device__ __forceinline__ int HeadsOfBlock(const AttnParams& p) {
+  const int group = p.num_q_heads / p.num_kv_heads;
+  return min(kGc, group - static_cast<int>(blockIdx.z % CeilDiv(group, kGc)) * kGc);
 }
 
 // First position of the warp's tile k.
@@ -121,15 +140,16 @@ template <int kTpk>
 __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w, int k,
                                          int32_t slot, bf16* st) {
   constexpr int kRows = 32 / kTpk;
+  int32_t s[kPipePasses];
+#pragma unroll
+  for (int u = 0; u < kPipePasses; ++u) s[u] = __shfl_sync(kFullMask, slot, u * kRows + w.sub);
   if (k < w.my_tiles) {
     bf16* const vs = st + kTileRows<kTpk> * kTpk * 8;
 #pragma unroll
     for (int u = 0; u < kPipePasses; ++u) {
-      const int r = u * kRows + w.sub;
-      const int32_t s = __shfl_sync(kFullMask, slot, r);
-      const bool fill = s >= 0 && w.active;
-      const int64_t at = fill ? s * w.kv_width + w.head_off : 0;
-      const int e = (r * kTpk + w.c) * 8;
+      const bool fill = s[u] >= 0 && w.active;
+      const int64_t at = fill ? s[u] * w.kv_width + w.head_off : 0;
+      const int e = ((u * kRows + w.sub) * kTpk + w.c) * 8;
       CpAsync16(SmemAddr(st + e), p.k_cache + at, fill);
       CpAsync16(SmemAddr(vs + e), p.v_cache + at, fill);
     }
@@ -143,7 +163,7 @@ __device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w, fl
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
     float f[8] = {};
-    if (j < w.g && w.active) {
+    if (j < HeadsOfBlock<kGc>(p) && w.active) {
       ChunkToFloat(
           LoadChunk(p.q + w.row * p.q_stride + static_cast<int64_t>(w.h0 + j) * w.D + w.c * 8), f);
     }
@@ -152,68 +172,138 @@ __device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w, fl
   }
 }
 
-// One tile in stage st (tile k of the warp): the scores of its rows (-inf past the
-// partition), the running max m, the weights, the sum l and the accumulators. Rows past the
-// partition have weight 0 and V rows of zeros. m stays warp-uniform; l and acc cover the
-// lane's row group (ReduceWarp adds the groups).
+// 2^x (ex2.approx: 2 ulp, subnormal results flushed to zero), -inf giving 0.
+__device__ __forceinline__ float Exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Sums each of the kN values of v over the lanes that differ in bits kOff, kOff / 2, ..., 1
+// (a row group), leaving each lane a share: while more than one value is left, a step halves
+// them, each lane keeping the half its bit picks (the upper when set: `first` advances) and
+// adding its partner's copy of that half, one shuffle a kept value; then plain butterflies.
+// At the end v[0, max(1, kN / 2^steps)) hold the row group's sums of the original values
+// first, first + 1, ...
+template <int kOff, int kN, int kVals>
+__device__ __forceinline__ void ReduceScatter(float (&v)[kVals], int lane, int& first) {
+  if constexpr (kOff > 0) {
+    if constexpr (kN > 1) {
+      constexpr int kHalf = kN / 2;
+      const bool upper = (lane & kOff) != 0;
+#pragma unroll
+      for (int i = 0; i < kHalf; ++i) {
+        const float send = upper ? v[i] : v[i + kHalf];
+        const float keep = upper ? v[i + kHalf] : v[i];
+        v[i] = keep + __shfl_xor_sync(kFullMask, send, kOff);
+      }
+      if (upper) first += kHalf;
+      ReduceScatter<kOff / 2, kHalf>(v, lane, first);
+    } else {
+      v[0] += __shfl_xor_sync(kFullMask, v[0], kOff);
+      ReduceScatter<kOff / 2, 1>(v, lane, first);
+    }
+  }
+}
+
+// The scores of tile k in stage st (log2 domain; -inf past the partition): each lane dots its
+// chunk of the kPipePasses rows of its row group with its q heads (kHeads of them, zeros past
+// kGc), the row group's lanes sum the partial dots with ReduceScatter (each lane ends with a
+// share of the kPipePasses * kHeads sums: ~kVals shuffles where a butterfly per dot took
+// kVals * log2(kTpk)), write their shares to the warp's score buffer sc, and read back all of
+// their row group's.
 template <int kTpk, int kGc>
-__device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16* st,
+__device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16* st, float* sc,
+                                           const float (&qr)[kGc][8],
+                                           float (&s)[kPipePasses][kGc]) {
+  constexpr int kRows = 32 / kTpk;
+  constexpr int kHeads = HeadsOf(kGc);
+  constexpr int kVals = kPipePasses * kHeads;
+  float v[kVals];
+#pragma unroll
+  for (int u = 0; u < kPipePasses; ++u) {
+    float kf[8];
+    ChunkToFloat(*reinterpret_cast<const uint4*>(st + ((u * kRows + w.sub) * kTpk + w.c) * 8), kf);
+#pragma unroll
+    for (int j = 0; j < kHeads; ++j) {
+      float dot = 0.f;
+      if (j < kGc) {
+#pragma unroll
+        for (int i = 0; i < 8; ++i) dot = fmaf(qr[j][i], kf[i], dot);
+      }
+      v[u * kHeads + j] = dot;
+    }
+  }
+  int first = 0;
+  ReduceScatter<kTpk / 2, kVals>(v, w.lane, first);
+  float* const group = sc + w.sub * ScoreStride(kGc);
+#pragma unroll
+  for (int i = 0; i < (kVals > kTpk ? kVals / kTpk : 1); ++i) group[first + i] = v[i];
+  __syncwarp();
+  const int n = w.t_end - TileStart<kTpk>(w, k);  // rows of the tile in the partition (>= 1)
+#pragma unroll
+  for (int u = 0; u < kPipePasses; ++u) {
+    const bool in = u * kRows + w.sub < n;
+    float row[kHeads];
+    if constexpr (kHeads % 4 == 0) {
+#pragma unroll
+      for (int j = 0; j < kHeads; j += 4) {
+        const float4 f = *reinterpret_cast<const float4*>(group + u * kHeads + j);
+        row[j] = f.x;
+        row[j + 1] = f.y;
+        row[j + 2] = f.z;
+        row[j + 3] = f.w;
+      }
+    } else {
+#pragma unroll
+      for (int j = 0; j < kHeads; ++j) row[j] = group[u * kHeads + j];
+    }
+#pragma unroll
+    for (int j = 0; j < kGc; ++j) s[u][j] = in ? row[j] : -INFINITY;
+  }
+}
+
+// One tile in stage st (tile k of the warp): the scores (TileScores), the running max m, the
+// weights, the sum l and the accumulators. Rows past the partition have weight 0 and V rows of
+// zeros. m stays warp-uniform; l and acc cover the lane's row group (ReduceWarp adds the
+// groups). Every one of the kGc heads is computed, also past g (q is zero there, the results
+// unused): straight-line code, where a branch per head serialised the heads.
+template <int kTpk, int kGc>
+__device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16* st, float* sc,
                                             const float (&qr)[kGc][8], float (&m)[kGc],
                                             float (&l)[kGc], float (&acc)[kGc][8]) {
   constexpr int kRows = 32 / kTpk;
-  const int n = w.t_end - TileStart<kTpk>(w, k);  // rows of the tile in the partition (>= 1)
   float s[kPipePasses][kGc];
-#pragma unroll
-  for (int u = 0; u < kPipePasses; ++u) {
-    const int r = u * kRows + w.sub;
-    float kf[8];
-    ChunkToFloat(*reinterpret_cast<const uint4*>(st + (r * kTpk + w.c) * 8), kf);
-#pragma unroll
-    for (int j = 0; j < kGc; ++j) {
-      if (j < w.g) {  // block-uniform, so the shuffles see the whole warp
-        float dot = 0.f;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) dot = fmaf(qr[j][i], kf[i], dot);
-#pragma unroll
-        for (int off = kTpk / 2; off > 0; off >>= 1) dot += __shfl_xor_sync(kFullMask, dot, off);
-        s[u][j] = r < n ? dot : -INFINITY;
-      }
-    }
-  }
+  TileScores<kTpk, kGc>(w, k, st, sc, qr, s);
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
-    if (j < w.g) {
-      float mx = s[0][j];
+    float mx = s[0][j];
 #pragma unroll
-      for (int u = 1; u < kPipePasses; ++u) mx = fmaxf(mx, s[u][j]);
+    for (int u = 1; u < kPipePasses; ++u) mx = fmaxf(mx, s[u][j]);
 #pragma unroll
-      for (int off = kTpk; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, off));
-      const float m_new = fmaxf(m[j], mx);      // finite: the tile's row 0 is in the partition
-      const float alpha = exp2f(m[j] - m_new);  // 0 on the warp's first tile (m = -inf)
-      m[j] = m_new;
-      float sum = 0.f;
+    for (int off = kTpk; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, off));
+    const float m_new = fmaxf(m[j], mx);     // finite: the tile's row 0 is in the partition
+    const float alpha = Exp2(m[j] - m_new);  // 0 on the warp's first tile (m = -inf)
+    m[j] = m_new;
+    float sum = 0.f;
 #pragma unroll
-      for (int u = 0; u < kPipePasses; ++u) {
-        s[u][j] = exp2f(s[u][j] - m_new);
-        sum += s[u][j];
-      }
-      l[j] = l[j] * alpha + sum;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) acc[j][i] *= alpha;
+    for (int u = 0; u < kPipePasses; ++u) {
+      s[u][j] = Exp2(s[u][j] - m_new);
+      sum += s[u][j];
     }
+    l[j] = l[j] * alpha + sum;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[j][i] *= alpha;
   }
   const bf16* const vs = st + kTileRows<kTpk> * kTpk * 8;
 #pragma unroll
   for (int u = 0; u < kPipePasses; ++u) {
-    const int r = u * kRows + w.sub;
     float vf[8];
-    ChunkToFloat(*reinterpret_cast<const uint4*>(vs + (r * kTpk + w.c) * 8), vf);
+    ChunkToFloat(*reinterpret_cast<const uint4*>(vs + ((u * kRows + w.sub) * kTpk + w.c) * 8), vf);
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
-      if (j < w.g) {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) acc[j][i] = fmaf(s[u][j], vf[i], acc[j][i]);
-      }
+      for (int i = 0; i < 8; ++i) acc[j][i] = fmaf(s[u][j], vf[i], acc[j][i]);
     }
   }
 }
@@ -227,7 +317,6 @@ __device__ __forceinline__ void ReduceWarp(const PipeWarp& w, const float (&m)[k
                                            PipeMerge<kTpk, kGc>& merge) {
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
-    if (j >= w.g) continue;  // block-uniform
 #pragma unroll
     for (int off = kTpk; off < 32; off <<= 1) {
       l[j] += __shfl_xor_sync(kFullMask, l[j], off);
@@ -238,11 +327,9 @@ __device__ __forceinline__ void ReduceWarp(const PipeWarp& w, const float (&m)[k
   if (w.sub == 0) {
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
-      if (j < w.g) {
 #pragma unroll
-        for (int i = 0; i < 8; ++i) merge.acc[w.warp][j][w.c * 8 + i] = acc[j][i];
-        if (w.c == 0) merge.ml[w.warp][j] = make_float2(m[j], l[j]);
-      }
+      for (int i = 0; i < 8; ++i) merge.acc[w.warp][j][w.c * 8 + i] = acc[j][i];
+      if (w.c == 0) merge.ml[w.warp][j] = make_float2(m[j], l[j]);
     }
   }
 }
@@ -255,7 +342,8 @@ __device__ __forceinline__ void WriteBlockResult(const AttnParams& p, const Pipe
                                                  const PipeMerge<kTpk, kGc>& merge) {
   const int D = w.D;
   const int64_t hq = p.num_q_heads;
-  for (int e = threadIdx.x; e < w.g * D; e += kPipeThreads) {
+  const int g = HeadsOfBlock<kGc>(p);  // recomputed: kept in a register, it spilled
+  for (int e = threadIdx.x; e < g * D; e += kPipeThreads) {
     const int j = e / D;
     const int d = e % D;
     float mx = merge.ml[0][j].x;
