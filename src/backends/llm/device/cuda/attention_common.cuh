@@ -145,9 +145,10 @@ inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_t
   return std::min(by_seq, by_rows);
 }
 
-// The decode sequences' attention (attention_decode.cu): DecodeKernel, then CombineKernel
-// for the sequences whose context was split. Sets p.max_parts and p's partials in `workspace`:
-// DecodeWorkspaceBytes' bytes for the most partitions, fewer bytes only lower their number.
+// The decode sequences' attention (attention_decode.cu): PipelinedDecodeKernel (or, for A/B,
+// DecodeKernel), then CombineKernel for the sequences whose context was split. Sets
+// p.max_parts and p's partials in `workspace`: DecodeWorkspaceBytes' bytes for the most
+// partitions, fewer bytes only lower their number.
 size_t DecodeWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape);
 void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, void* workspace,
                            size_t workspace_bytes, AttnParams& p, cudaStream_t stream);
