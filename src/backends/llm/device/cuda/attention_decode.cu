@@ -27,10 +27,12 @@ using namespace decode_pipeline;  // NOLINT
 // small batch streams a long context from every SM, while a large batch is not cut into
 // partitions it does not need (each costs its partials, written and read again by
 // CombineKernel). The split depends on the context and max_parts only: it is the same in every
-// launch of the same plan (graph bucket), and so are the results.
-//  - PipelinedDecodeKernel: kPipeBlocksPerSm blocks a multiprocessor (its registers allow two
-//    of 128 threads; each keeps up to 64 KB of K/V in flight, far more than the bandwidth
-//    needs), all of them resident at once, so that no second wave leaves a tail.
+// launch of the same plan (graph bucket), and so are the results (a bucket of another batch
+// size may split a context otherwise, and differ from it in the last bits, as before).
+//  - PipelinedDecodeKernel: kPipeBlocksPerSm blocks a multiprocessor (the registers of the
+//    7- and 8-head forms allow two of 128 threads; each keeps up to 64 KB of K/V in flight,
+//    far more than the bandwidth needs), all of them resident at once, so that no second wave
+//    leaves a tail.
 //  - DecodeKernel: about kTargetDecodeBlocks blocks; its partitions are short because each
 //    thread's rounds of K and V loads wait for the round before.
 constexpr int kMinPartition = 32;
@@ -274,10 +276,13 @@ DecodePlan PlanDecode(const DeviceStep& step, const AttentionShape& shape) {
   const int num_chunks = CeilDiv(group, head_chunk);
   const int64_t blocks_per_part =
       static_cast<int64_t>(std::max(step.num_seqs, 1)) * shape.num_kv_heads * num_chunks;
-  const int64_t target = pipelined ? static_cast<int64_t>(kPipeBlocksPerSm) * MultiprocessorCount()
-                                   : kTargetDecodeBlocks;
+  // Pipelined: as many partitions as fit the resident blocks in one wave (rounded down: a
+  // second wave of a few blocks would leave the GPU idle but for them).
   const int64_t cap =
-      std::clamp<int64_t>((target + blocks_per_part - 1) / blocks_per_part, 1, kMaxPartitions);
+      pipelined ? std::clamp<int64_t>(kPipeBlocksPerSm * MultiprocessorCount() / blocks_per_part, 1,
+                                      kMaxPartitions)
+                : std::clamp<int64_t>((kTargetDecodeBlocks + blocks_per_part - 1) / blocks_per_part,
+                                      1, kMaxPartitions);
   const int64_t need = CeilDiv(std::max(step.max_context, 1), kMinPartition);
   return {pipelined, head_chunk, num_chunks, static_cast<int>(std::min(cap, need))};
 }
