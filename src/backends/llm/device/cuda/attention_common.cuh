@@ -96,6 +96,17 @@ struct Split {
   int32_t len;
 };
 
+// c += a (16x16, row-major) * b (16x8, column-major), fp32 accumulators (sm_80 and
+// later): the tensor-core prefill and the decode scores.
+__device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // Cache slot of position `pos` of a sequence whose block ids start at `table`.
 __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
   return table[pos / block_size] * block_size + pos % block_size;

@@ -29,14 +29,22 @@ using namespace decode_pipeline;  // NOLINT
 // CombineKernel). The split depends on the context and max_parts only: it is the same in every
 // launch of the same plan (graph bucket), and so are the results (a bucket of another batch
 // size may split a context otherwise, and differ from it in the last bits, as before).
-//  - PipelinedDecodeKernel: kPipeBlocksPerSm blocks a multiprocessor (the registers of the
-//    7- and 8-head forms allow two of 128 threads; each keeps up to 64 KB of K/V in flight,
-//    far more than the bandwidth needs), all of them resident at once, so that no second wave
-//    leaves a tail.
+//  - PipelinedDecodeKernel: kPipeBlocksPerSm blocks a multiprocessor, as many as are resident
+//    at once (each keeps up to 64 KB of K/V in flight, far more than the bandwidth needs), so
+//    that no second wave of a few blocks leaves a tail; the forms that fit two (PipeBlocksPerSm)
+//    run in one and a half waves, which still keep the bandwidth busy.
 //  - DecodeKernel: about kTargetDecodeBlocks blocks; its partitions are short because each
 //    thread's rounds of K and V loads wait for the round before.
 constexpr int kMinPartition = 32;
-constexpr int kPipeBlocksPerSm = 2;
+// Resident PipelinedDecodeKernel blocks a multiprocessor, its launch bounds: 3 (ptxas keeps
+// the registers to 168 a thread), 2 for head dims over 128 and 8 heads a block (3 spilled),
+// and the grid's target, kPipeBlocksPerSm blocks a multiprocessor. (Without bounds, ptxas
+// spilled a value or two of the small forms to fit more blocks than their shared memory
+// allows.)
+constexpr int PipeBlocksPerSm(int tpk, int gc) {
+  return tpk == 32 || gc == 8 ? 2 : 3;
+}
+constexpr int kPipeBlocksPerSm = 3;
 constexpr int kTargetDecodeBlocks = 1024;
 constexpr int kMaxPartitions = 256;
 // Largest number of q heads a decode block serves (registers hold 8 floats per head).
@@ -61,7 +69,7 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 // writes just before, shares a cache line with the row before it; bench/RESULTS.md, issue 6
 // session 6.) cp.async.cg reads through L2 only, after the wait, so it sees that write.
 template <int kTpk, int kGc>
-__global__ void __launch_bounds__(kPipeThreads)
+__global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk, kGc))
     PipelinedDecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
   const int seq = blockIdx.x;
@@ -82,8 +90,8 @@ __global__ void __launch_bounds__(kPipeThreads)
 #pragma unroll
   for (int k = 0; k < kPipeStages; ++k) CopyTile<kTpk>(p, w, k, slot[k], ring + k * kStageElems);
 
-  float qr[kGc][8];
-  LoadQ<kGc>(p, w, qr);
+  uint4 qf[kTpk / 4];
+  LoadQ<kTpk, kGc>(p, w, qf);
   float m[kGc], l[kGc], acc[kGc][8];
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
@@ -97,7 +105,7 @@ __global__ void __launch_bounds__(kPipeThreads)
     CpAsyncWait<kPipeStages - 1>();  // this lane's copies of tile k (one group a tile)
     __syncwarp();                    // everyone's
     bf16* const st = ring + (k % kPipeStages) * kStageElems;
-    ComputeTile<kTpk, kGc>(w, k, st, scores, qr, m, l, acc);
+    ComputeTile<kTpk, kGc>(w, k, st, scores, p.scale_log2, qf, m, l, acc);
     __syncwarp();  // the stage's readers are done before it is refilled
     CopyTile<kTpk>(p, w, k + kPipeStages, next, st);
   }

@@ -11,9 +11,10 @@
 // The thread layout within a warp: kTpk lanes read one K/V row (lane chunk c: elements
 // 8c..8c+7; kTpk = head_dim / 8 rounded up to a power of two), 32 / kTpk rows a pass (row
 // group sub), kPipePasses passes a tile: a tile is kPipePasses * 32 / kTpk rows, so a stage
-// holds 4 KB of K and V whatever the head dim. A lane's q chunk and accumulators never leave
-// its registers; the only shuffles are the dot products' sums over the kTpk lanes of a row and
-// the tile's max over the row groups.
+// holds 4 KB of K and V whatever the head dim (the V rows' chunks: the lanes' own, for the
+// weighted sum, fp32 FMAs into accumulators that never leave the lane's registers). The
+// scores come from tensor cores (TileScores; the weights stay fp32, where an MMA of them
+// would round them to bf16).
 
 #include <cstdint>
 
@@ -133,8 +134,26 @@ __device__ __forceinline__ int32_t TileSlot(const PipeWarp& w, int k) {
   return SlotOf(w.table, pos, w.block_size);
 }
 
+// Where chunk c of staged K row r lies: rows of odd index have the chunks' halves of each
+// 8-chunk group swapped, so that the score MMAs' 16-byte reads (two rows, chunks 4i..4i+3,
+// a quarter-warp) hit distinct banks (a row of 8 or more chunks is a whole number of 128-byte
+// lines).
+template <int kTpk>
+__device__ __forceinline__ int KChunk(int r, int c) {
+  return c ^ (((r & 1) << 2) & (kTpk - 1));
+}
+
+// Two bf16 of a 32-bit word to floats (exact: a bf16 is a float's upper half).
+__device__ __forceinline__ float Bf16Lo(uint32_t v) {
+  return __uint_as_float(v << 16);
+}
+__device__ __forceinline__ float Bf16Hi(uint32_t v) {
+  return __uint_as_float(v & 0xffff0000u);
+}
+
 // Starts the copies of the warp's tile k (whose rows' slots `slot` holds, lane by lane) into
-// stage st: K rows, then V rows; rows past the partition and chunks past the head are zeros.
+// stage st: K rows (chunks placed by KChunk), then V rows; rows past the partition and chunks
+// past the head are zeros.
 // Commits one copy group, empty past the warp's last tile, so that the groups count tiles.
 template <int kTpk>
 __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w, int k,
@@ -149,26 +168,30 @@ __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w,
     for (int u = 0; u < kPipePasses; ++u) {
       const bool fill = s[u] >= 0 && w.active;
       const int64_t at = fill ? s[u] * w.kv_width + w.head_off : 0;
-      const int e = ((u * kRows + w.sub) * kTpk + w.c) * 8;
-      CpAsync16(SmemAddr(st + e), p.k_cache + at, fill);
-      CpAsync16(SmemAddr(vs + e), p.v_cache + at, fill);
+      const int r = u * kRows + w.sub;
+      CpAsync16(SmemAddr(st + (r * kTpk + KChunk<kTpk>(r, w.c)) * 8), p.k_cache + at, fill);
+      CpAsync16(SmemAddr(vs + (r * kTpk + w.c) * 8), p.v_cache + at, fill);
     }
   }
   CpAsyncCommit();
 }
 
-// The lane's chunk of the block's q heads, times scale * log2 e (zeros past g or the head).
-template <int kGc>
-__device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w, float (&qr)[kGc][8]) {
+// The block's q heads as the A operand of the score MMAs (raw bf16): lane (g, t) = (lane / 4,
+// lane % 4) holds chunk 4s + t of head g, s < kTpk / 4 (zeros past the block's heads or the
+// head dim). TileScores' MMAs pair these with K's chunks of the same index, so that each
+// k step sums the products of matching dims (in an order of its own).
+template <int kTpk, int kGc>
+__device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w,
+                                      uint4 (&qf)[kTpk / 4]) {
+  const int g = w.lane >> 2;
+  const bool head = g < HeadsOfBlock<kGc>(p);
 #pragma unroll
-  for (int j = 0; j < kGc; ++j) {
-    float f[8] = {};
-    if (j < HeadsOfBlock<kGc>(p) && w.active) {
-      ChunkToFloat(
-          LoadChunk(p.q + w.row * p.q_stride + static_cast<int64_t>(w.h0 + j) * w.D + w.c * 8), f);
+  for (int i = 0; i < kTpk / 4; ++i) {
+    const int c = 4 * i + (w.lane & 3);
+    qf[i] = make_uint4(0, 0, 0, 0);
+    if (head && c * 8 < w.D) {
+      qf[i] = LoadChunk(p.q + w.row * p.q_stride + static_cast<int64_t>(w.h0 + g) * w.D + c * 8);
     }
-#pragma unroll
-    for (int i = 0; i < 8; ++i) qr[j][i] = f[i] * p.scale_log2;
   }
 }
 
@@ -179,66 +202,48 @@ __device__ __forceinline__ float Exp2(float x) {
   return y;
 }
 
-// Sums each of the kN values of v over the lanes that differ in bits kOff, kOff / 2, ..., 1
-// (a row group), leaving each lane a share: while more than one value is left, a step halves
-// them, each lane keeping the half its bit picks (the upper when set: `first` advances) and
-// adding its partner's copy of that half, one shuffle a kept value; then plain butterflies.
-// At the end v[0, max(1, kN / 2^steps)) hold the row group's sums of the original values
-// first, first + 1, ...
-template <int kOff, int kN, int kVals>
-__device__ __forceinline__ void ReduceScatter(float (&v)[kVals], int lane, int& first) {
-  if constexpr (kOff > 0) {
-    if constexpr (kN > 1) {
-      constexpr int kHalf = kN / 2;
-      const bool upper = (lane & kOff) != 0;
-#pragma unroll
-      for (int i = 0; i < kHalf; ++i) {
-        const float send = upper ? v[i] : v[i + kHalf];
-        const float keep = upper ? v[i + kHalf] : v[i];
-        v[i] = keep + __shfl_xor_sync(kFullMask, send, kOff);
-      }
-      if (upper) first += kHalf;
-      ReduceScatter<kOff / 2, kHalf>(v, lane, first);
-    } else {
-      v[0] += __shfl_xor_sync(kFullMask, v[0], kOff);
-      ReduceScatter<kOff / 2, 1>(v, lane, first);
-    }
-  }
-}
-
-// The scores of tile k in stage st (log2 domain; -inf past the partition): each lane dots its
-// chunk of the kPipePasses rows of its row group with its q heads (kHeads of them, zeros past
-// kGc), the row group's lanes sum the partial dots with ReduceScatter (each lane ends with a
-// share of the kPipePasses * kHeads sums: ~kVals shuffles where a butterfly per dot took
-// kVals * log2(kTpk)), write their shares to the warp's score buffer sc, and read back all of
-// their row group's.
+// The scores of tile k in stage st, times scale (log2 domain; -inf past the partition), into
+// s[u][j] for row u * kRows + sub and head j. On tensor cores: for each 8 rows of the tile,
+// mma.sync m16n8k16 multiplies the heads (A: 16 rows, those past 8 zero) by the rows' K
+// (B: lane (g, t) gives row g's chunks 4i + t, 16 bytes a read for two k steps), fp32
+// accumulators (products of bf16 are exact, so the scores are those of fp32 FMAs up to the
+// order of the sums). Lane (g, t) ends with head g's scores of rows 2t and 2t + 1: through the
+// warp's score buffer sc every lane gets those of its row group's rows.
 template <int kTpk, int kGc>
 __device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16* st, float* sc,
-                                           const float (&qr)[kGc][8],
+                                           float scale, const uint4 (&qf)[kTpk / 4],
                                            float (&s)[kPipePasses][kGc]) {
   constexpr int kRows = 32 / kTpk;
+  constexpr int kT = kTileRows<kTpk>;
   constexpr int kHeads = HeadsOf(kGc);
-  constexpr int kVals = kPipePasses * kHeads;
-  float v[kVals];
-#pragma unroll
-  for (int u = 0; u < kPipePasses; ++u) {
-    float kf[8];
-    ChunkToFloat(*reinterpret_cast<const uint4*>(st + ((u * kRows + w.sub) * kTpk + w.c) * 8), kf);
-#pragma unroll
-    for (int j = 0; j < kHeads; ++j) {
-      float dot = 0.f;
-      if (j < kGc) {
-#pragma unroll
-        for (int i = 0; i < 8; ++i) dot = fmaf(qr[j][i], kf[i], dot);
-      }
-      v[u * kHeads + j] = dot;
-    }
-  }
-  int first = 0;
-  ReduceScatter<kTpk / 2, kVals>(v, w.lane, first);
+  const int g = w.lane >> 2;
+  const int t = w.lane & 3;
   float* const group = sc + w.sub * ScoreStride(kGc);
 #pragma unroll
-  for (int i = 0; i < (kVals > kTpk ? kVals / kTpk : 1); ++i) group[first + i] = v[i];
+  for (int nt = 0; nt < CeilDiv(kT, 8); ++nt) {
+    const int r = nt * 8 + g;  // the K row this lane gives the MMAs
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int i = 0; i < kTpk / 4; ++i) {
+      uint4 kb = make_uint4(0, 0, 0, 0);
+      if (kT >= 8 || r < kT) {
+        kb = *reinterpret_cast<const uint4*>(st + (r * kTpk + KChunk<kTpk>(r, 4 * i + t)) * 8);
+      }
+      const uint32_t a_lo[4] = {qf[i].x, 0u, qf[i].y, 0u};
+      Mma16816(c, a_lo, kb.x, kb.y);
+      const uint32_t a_hi[4] = {qf[i].z, 0u, qf[i].w, 0u};
+      Mma16816(c, a_hi, kb.z, kb.w);
+    }
+    if (g < kHeads) {
+#pragma unroll
+      for (int e = 0; e < 2; ++e) {
+        const int row = nt * 8 + 2 * t + e;
+        if (kT >= 8 || row < kT) {
+          sc[(row % kRows) * ScoreStride(kGc) + (row / kRows) * kHeads + g] = c[e] * scale;
+        }
+      }
+    }
+  }
   __syncwarp();
   const int n = w.t_end - TileStart<kTpk>(w, k);  // rows of the tile in the partition (>= 1)
 #pragma unroll
@@ -264,17 +269,21 @@ __device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16*
 }
 
 // One tile in stage st (tile k of the warp): the scores (TileScores), the running max m, the
-// weights, the sum l and the accumulators. Rows past the partition have weight 0 and V rows of
-// zeros. m stays warp-uniform; l and acc cover the lane's row group (ReduceWarp adds the
-// groups). Every one of the kGc heads is computed, also past g (q is zero there, the results
-// unused): straight-line code, where a branch per head serialised the heads.
+// weights, the sum l and the accumulators (rescaled only when a max grew: after the first
+// tiles it rarely does). Rows past the partition have weight 0 and V rows of zeros. m stays
+// warp-uniform; l and acc cover the lane's row group (ReduceWarp adds the groups). Every one
+// of the kGc heads is computed, also past the block's (q is zero there, the results unused):
+// straight-line code, where a branch per head serialised the heads.
 template <int kTpk, int kGc>
 __device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16* st, float* sc,
-                                            const float (&qr)[kGc][8], float (&m)[kGc],
-                                            float (&l)[kGc], float (&acc)[kGc][8]) {
+                                            float scale, const uint4 (&qf)[kTpk / 4],
+                                            float (&m)[kGc], float (&l)[kGc],
+                                            float (&acc)[kGc][8]) {
   constexpr int kRows = 32 / kTpk;
   float s[kPipePasses][kGc];
-  TileScores<kTpk, kGc>(w, k, st, sc, qr, s);
+  TileScores<kTpk, kGc>(w, k, st, sc, scale, qf, s);
+  float alpha[kGc];
+  bool grew = false;
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
     float mx = s[0][j];
@@ -282,8 +291,9 @@ __device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16
     for (int u = 1; u < kPipePasses; ++u) mx = fmaxf(mx, s[u][j]);
 #pragma unroll
     for (int off = kTpk; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, off));
-    const float m_new = fmaxf(m[j], mx);     // finite: the tile's row 0 is in the partition
-    const float alpha = Exp2(m[j] - m_new);  // 0 on the warp's first tile (m = -inf)
+    const float m_new = fmaxf(m[j], mx);  // finite: the tile's row 0 is in the partition
+    grew |= m_new > m[j];
+    alpha[j] = Exp2(m[j] - m_new);  // 0 on the warp's first tile (m = -inf)
     m[j] = m_new;
     float sum = 0.f;
 #pragma unroll
@@ -291,15 +301,21 @@ __device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16
       s[u][j] = Exp2(s[u][j] - m_new);
       sum += s[u][j];
     }
-    l[j] = l[j] * alpha + sum;
+    l[j] = l[j] * alpha[j] + sum;
+  }
+  if (grew) {  // warp-uniform
 #pragma unroll
-    for (int i = 0; i < 8; ++i) acc[j][i] *= alpha;
+    for (int j = 0; j < kGc; ++j) {
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[j][i] *= alpha[j];
+    }
   }
   const bf16* const vs = st + kTileRows<kTpk> * kTpk * 8;
 #pragma unroll
   for (int u = 0; u < kPipePasses; ++u) {
-    float vf[8];
-    ChunkToFloat(*reinterpret_cast<const uint4*>(vs + ((u * kRows + w.sub) * kTpk + w.c) * 8), vf);
+    const uint4 raw = *reinterpret_cast<const uint4*>(vs + ((u * kRows + w.sub) * kTpk + w.c) * 8);
+    const float vf[8] = {Bf16Lo(raw.x), Bf16Hi(raw.x), Bf16Lo(raw.y), Bf16Hi(raw.y),
+                         Bf16Lo(raw.z), Bf16Hi(raw.z), Bf16Lo(raw.w), Bf16Hi(raw.w)};
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
 #pragma unroll
