@@ -303,11 +303,15 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
 
 template <int kTpk, int kGc>
 void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  // Over 48 KB of dynamic shared memory needs the kernel's opt-in (a host-side attribute,
-  // legal during graph capture, per device).
+  // Over 48 KB of dynamic shared memory needs the kernel's opt-in (host-side attributes,
+  // legal during graph capture, per device), and three blocks' 69 KB the largest carveout of
+  // the unified L1 (the kernel's K/V copies bypass L1).
   cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(kPipeSmemBytes));
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
+                       cudaFuncAttributePreferredSharedMemoryCarveout,
+                       cudaSharedmemCarveoutMaxShared);
   LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
                   step, p);
 }
