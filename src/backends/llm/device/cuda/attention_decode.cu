@@ -122,8 +122,10 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk, kGc))
 // row (each one 16-byte chunk, kTpk = head_dim / 8 rounded up to a power of two), kGc q heads
 // per block, kDecodeUnroll loads a thread per round, each round waiting for the last. The
 // step's metadata before the wait, q and the KV cache after it, as PipelinedDecodeKernel.
+// (The launch bounds' 4 blocks for the forms of 1 or 2 heads: without, ptxas spilled a value
+// of the 2-head form on sm_90.)
 template <int kTpk, int kGc>
-__global__ void __launch_bounds__(kDecodeThreads)
+__global__ void __launch_bounds__(kDecodeThreads, kGc <= 2 ? 4 : 1)
     DecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
   const int seq = blockIdx.x;
