@@ -37,12 +37,11 @@ using namespace decode_pipeline;  // NOLINT
 //    thread's rounds of K and V loads wait for the round before.
 constexpr int kMinPartition = 32;
 // Resident PipelinedDecodeKernel blocks a multiprocessor, its launch bounds: 3 (ptxas keeps
-// the registers to 168 a thread), 2 for head dims over 128 and 8 heads a block (3 spilled),
-// and the grid's target, kPipeBlocksPerSm blocks a multiprocessor. (Without bounds, ptxas
-// spilled a value or two of the small forms to fit more blocks than their shared memory
-// allows.)
-constexpr int PipeBlocksPerSm(int tpk, int gc) {
-  return tpk == 32 || gc == 8 ? 2 : 3;
+// the registers to 168 a thread), 2 for head dims over 128; and the grid's target,
+// kPipeBlocksPerSm blocks a multiprocessor. (Without bounds, ptxas spilled a value or two of
+// the small forms to fit more blocks than their shared memory allows.)
+constexpr int PipeBlocksPerSm(int tpk) {
+  return tpk == 32 ? 2 : 3;
 }
 constexpr int kPipeBlocksPerSm = 3;
 constexpr int kTargetDecodeBlocks = 1024;
@@ -69,7 +68,7 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 // writes just before, shares a cache line with the row before it; bench/RESULTS.md, issue 6
 // session 6.) cp.async.cg reads through L2 only, after the wait, so it sees that write.
 template <int kTpk, int kGc>
-__global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk, kGc))
+__global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
     PipelinedDecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
   const int seq = blockIdx.x;
@@ -92,11 +91,11 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk, kGc))
 
   uint4 qf[kTpk / 4];
   LoadQ<kTpk, kGc>(p, w, qf);
-  float m[kGc], l[kGc], acc[kGc][8];
+  float m = -INFINITY;  // head lane / 4's running max and sum (TileSoftmax)
+  float l = 0.f;
+  float acc[kGc][8];
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
-    m[j] = -INFINITY;
-    l[j] = 0.f;
 #pragma unroll
     for (int i = 0; i < 8; ++i) acc[j][i] = 0.f;
   }

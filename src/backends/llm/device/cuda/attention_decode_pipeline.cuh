@@ -33,16 +33,17 @@ constexpr int kStageElems = 2 * kPipePasses * 32 * 8;
 template <int kTpk>
 constexpr int kTileRows = kPipePasses * 32 / kTpk;
 
-// A tile's scores: kHeads per row (kGc rounded up to a power of two), one row of a warp's
-// score buffer per row group, padded so that the two row groups' rows start in other banks;
-// the buffers lie after the stages.
+// A warp's weight buffer (after the stages): a tile's softmax weights, kHeads per row (kGc
+// rounded up to a power of two), one line per row group, padded so that two row groups' lines
+// start in other banks; then each head's factor alpha for the accumulators.
 constexpr int HeadsOf(int gc) {
   return gc <= 1 ? 1 : gc <= 2 ? 2 : gc <= 4 ? 4 : 8;
 }
 constexpr int ScoreStride(int gc) {
   return kPipePasses * HeadsOf(gc) + 4;
 }
-constexpr int kScoreFloats = 8 * (kPipePasses * 8 + 4);  // the most: 8 row groups of 8 heads
+constexpr int kAlphaOffset = 8 * (kPipePasses * 8 + 4);  // the most: 8 row groups of 8 heads
+constexpr int kScoreFloats = kAlphaOffset + 8;
 constexpr size_t kStagesBytes =
     static_cast<size_t>(kPipeWarps) * kPipeStages * kStageElems * sizeof(bf16);
 
@@ -202,25 +203,30 @@ __device__ __forceinline__ float Exp2(float x) {
   return y;
 }
 
-// The scores of tile k in stage st, times scale (log2 domain; -inf past the partition), into
-// s[u][j] for row u * kRows + sub and head j. On tensor cores: for each 8 rows of the tile,
-// mma.sync m16n8k16 multiplies the heads (A: 16 rows, those past 8 zero) by the rows' K
-// (B: lane (g, t) gives row g's chunks 4i + t, 16 bytes a read for two k steps), fp32
-// accumulators (products of bf16 are exact, so the scores are those of fp32 FMAs up to the
-// order of the sums). Lane (g, t) ends with head g's scores of rows 2t and 2t + 1: through the
-// warp's score buffer sc every lane gets those of its row group's rows.
+// Tile k in stage st, up to its weights: the scores times scale (log2 domain) on tensor
+// cores, for each 8 rows of the tile mma.sync m16n8k16 of the heads (A: 16 rows, those past 8
+// zero) by the rows' K (B: lane (g, t) gives row g's chunks 4i + t, 16 bytes a read for two k
+// steps), fp32 accumulators (products of bf16 are exact: the scores are those of fp32 FMAs up
+// to the order of the sums). Lane (g, t) = (lane / 4, lane % 4) gets head g's scores of rows
+// 8n + 2t and 8n + 2t + 1 (-inf past the partition), and with the group's 4 lanes the tile's
+// max, the running max m and sum l of head g (kept by those lanes), the weights (exp2 of the
+// scores less m) and alpha, the factor of the accumulators, which it writes to the warp's
+// buffer sc for all lanes to read (TileWeightsOfRows).
 template <int kTpk, int kGc>
-__device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16* st, float* sc,
-                                           float scale, const uint4 (&qf)[kTpk / 4],
-                                           float (&s)[kPipePasses][kGc]) {
+__device__ __forceinline__ void TileSoftmax(const PipeWarp& w, int k, const bf16* st, float* sc,
+                                            float scale, const uint4 (&qf)[kTpk / 4], float& m,
+                                            float& l) {
   constexpr int kRows = 32 / kTpk;
   constexpr int kT = kTileRows<kTpk>;
+  constexpr int kNt = CeilDiv(kT, 8);
   constexpr int kHeads = HeadsOf(kGc);
   const int g = w.lane >> 2;
   const int t = w.lane & 3;
-  float* const group = sc + w.sub * ScoreStride(kGc);
+  // Rows of the tile in the partition (>= 1; the MMA's rows past kT are zeros).
+  const int n = min(kT, w.t_end - TileStart<kTpk>(w, k));
+  float sv[kNt][2];
 #pragma unroll
-  for (int nt = 0; nt < CeilDiv(kT, 8); ++nt) {
+  for (int nt = 0; nt < kNt; ++nt) {
     const int r = nt * 8 + g;  // the K row this lane gives the MMAs
     float c[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
@@ -234,26 +240,60 @@ __device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16*
       const uint32_t a_hi[4] = {qf[i].z, 0u, qf[i].w, 0u};
       Mma16816(c, a_hi, kb.z, kb.w);
     }
-    if (g < kHeads) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) sv[nt][e] = nt * 8 + 2 * t + e < n ? c[e] * scale : -INFINITY;
+  }
+  float mx = sv[0][0];
+#pragma unroll
+  for (int nt = 0; nt < kNt; ++nt) mx = fmaxf(mx, fmaxf(sv[nt][0], sv[nt][1]));
+  mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, 2));
+  const float m_new = fmaxf(m, mx);     // finite: the tile's row 0 is in the partition
+  const float alpha = Exp2(m - m_new);  // 0 on the warp's first tile (m = -inf)
+  m = m_new;
+  float sum = 0.f;
+#pragma unroll
+  for (int nt = 0; nt < kNt; ++nt) {
+#pragma unroll
+    for (int e = 0; e < 2; ++e) {
+      sv[nt][e] = Exp2(sv[nt][e] - m_new);  // 0 past the partition
+      sum += sv[nt][e];
+    }
+  }
+  sum += __shfl_xor_sync(kFullMask, sum, 1);
+  sum += __shfl_xor_sync(kFullMask, sum, 2);
+  l = l * alpha + sum;
+  if (g < kHeads) {
+#pragma unroll
+    for (int nt = 0; nt < kNt; ++nt) {
 #pragma unroll
       for (int e = 0; e < 2; ++e) {
         const int row = nt * 8 + 2 * t + e;
         if (kT >= 8 || row < kT) {
-          sc[(row % kRows) * ScoreStride(kGc) + (row / kRows) * kHeads + g] = c[e] * scale;
+          sc[(row % kRows) * ScoreStride(kGc) + (row / kRows) * kHeads + g] = sv[nt][e];
         }
       }
     }
+    if (t == 0) sc[kAlphaOffset + g] = alpha;
   }
-  __syncwarp();
-  const int n = w.t_end - TileStart<kTpk>(w, k);  // rows of the tile in the partition (>= 1)
+}
+
+// Reads what TileSoftmax wrote to sc (after the caller's __syncwarp): the weights of the lane's
+// rows (row u * kRows + sub) for each head into p, and the heads' alpha.
+template <int kTpk, int kGc>
+__device__ __forceinline__ void TileWeightsOfRows(const PipeWarp& w, const float* sc,
+                                                  float (&p)[kPipePasses][kGc],
+                                                  float (&alpha)[kGc]) {
+  constexpr int kHeads = HeadsOf(kGc);
+  const float* const group = sc + w.sub * ScoreStride(kGc);
 #pragma unroll
-  for (int u = 0; u < kPipePasses; ++u) {
-    const bool in = u * kRows + w.sub < n;
+  for (int u = 0; u < kPipePasses + 1; ++u) {  // u == kPipePasses: alpha
+    const float* const from = u < kPipePasses ? group + u * kHeads : sc + kAlphaOffset;
     float row[kHeads];
     if constexpr (kHeads % 4 == 0) {
 #pragma unroll
       for (int j = 0; j < kHeads; j += 4) {
-        const float4 f = *reinterpret_cast<const float4*>(group + u * kHeads + j);
+        const float4 f = *reinterpret_cast<const float4*>(from + j);
         row[j] = f.x;
         row[j + 1] = f.y;
         row[j + 2] = f.z;
@@ -261,48 +301,38 @@ __device__ __forceinline__ void TileScores(const PipeWarp& w, int k, const bf16*
       }
     } else {
 #pragma unroll
-      for (int j = 0; j < kHeads; ++j) row[j] = group[u * kHeads + j];
+      for (int j = 0; j < kHeads; ++j) row[j] = from[j];
     }
 #pragma unroll
-    for (int j = 0; j < kGc; ++j) s[u][j] = in ? row[j] : -INFINITY;
+    for (int j = 0; j < kGc; ++j) {
+      if (u < kPipePasses) {
+        p[u][j] = row[j];
+      } else {
+        alpha[j] = row[j];
+      }
+    }
   }
 }
 
-// One tile in stage st (tile k of the warp): the scores (TileScores), the running max m, the
-// weights, the sum l and the accumulators (rescaled only when a max grew: after the first
-// tiles it rarely does). Rows past the partition have weight 0 and V rows of zeros. m stays
-// warp-uniform; l and acc cover the lane's row group (ReduceWarp adds the groups). Every one
-// of the kGc heads is computed, also past the block's (q is zero there, the results unused):
-// straight-line code, where a branch per head serialised the heads.
+// One tile in stage st (tile k of the warp): TileSoftmax's weights and alpha, then the
+// accumulators, rescaled by alpha (only when a max grew: after the first tiles it rarely
+// does), plus the weighted V rows of the lane's row group (fp32 FMAs: an MMA would round the
+// weights to bf16). Rows past the partition have weight 0 and V rows of zeros; acc covers the
+// lane's row group (ReduceWarp adds the groups). Every one of the kGc heads is computed, also
+// past the block's (q is zero there, the results unused): straight-line code.
 template <int kTpk, int kGc>
 __device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16* st, float* sc,
-                                            float scale, const uint4 (&qf)[kTpk / 4],
-                                            float (&m)[kGc], float (&l)[kGc],
-                                            float (&acc)[kGc][8]) {
+                                            float scale, const uint4 (&qf)[kTpk / 4], float& m,
+                                            float& l, float (&acc)[kGc][8]) {
   constexpr int kRows = 32 / kTpk;
-  float s[kPipePasses][kGc];
-  TileScores<kTpk, kGc>(w, k, st, sc, scale, qf, s);
+  TileSoftmax<kTpk, kGc>(w, k, st, sc, scale, qf, m, l);
+  __syncwarp();
+  float p[kPipePasses][kGc];
   float alpha[kGc];
+  TileWeightsOfRows<kTpk, kGc>(w, sc, p, alpha);
   bool grew = false;
 #pragma unroll
-  for (int j = 0; j < kGc; ++j) {
-    float mx = s[0][j];
-#pragma unroll
-    for (int u = 1; u < kPipePasses; ++u) mx = fmaxf(mx, s[u][j]);
-#pragma unroll
-    for (int off = kTpk; off < 32; off <<= 1) mx = fmaxf(mx, __shfl_xor_sync(kFullMask, mx, off));
-    const float m_new = fmaxf(m[j], mx);  // finite: the tile's row 0 is in the partition
-    grew |= m_new > m[j];
-    alpha[j] = Exp2(m[j] - m_new);  // 0 on the warp's first tile (m = -inf)
-    m[j] = m_new;
-    float sum = 0.f;
-#pragma unroll
-    for (int u = 0; u < kPipePasses; ++u) {
-      s[u][j] = Exp2(s[u][j] - m_new);
-      sum += s[u][j];
-    }
-    l[j] = l[j] * alpha[j] + sum;
-  }
+  for (int j = 0; j < kGc; ++j) grew |= alpha[j] != 1.f;
   if (grew) {  // warp-uniform
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
@@ -319,23 +349,21 @@ __device__ __forceinline__ void ComputeTile(const PipeWarp& w, int k, const bf16
 #pragma unroll
     for (int j = 0; j < kGc; ++j) {
 #pragma unroll
-      for (int i = 0; i < 8; ++i) acc[j][i] = fmaf(s[u][j], vf[i], acc[j][i]);
+      for (int i = 0; i < 8; ++i) acc[j][i] = fmaf(p[u][j], vf[i], acc[j][i]);
     }
   }
 }
 
-// The warp's l and acc summed over its row groups (every lane of a chunk gets the sums), then
-// written to the block's merge memory by the first row group. The caller's barrier before
-// (the staging memory is free) and after.
+// The warp's acc summed over its row groups (every lane of a chunk gets the sums), written to
+// the block's merge memory by the first row group, with each head's m and l. The caller's
+// barrier before (the staging memory is free) and after.
 template <int kTpk, int kGc>
-__device__ __forceinline__ void ReduceWarp(const PipeWarp& w, const float (&m)[kGc],
-                                           float (&l)[kGc], float (&acc)[kGc][8],
-                                           PipeMerge<kTpk, kGc>& merge) {
+__device__ __forceinline__ void ReduceWarp(const PipeWarp& w, float m, float l,
+                                           float (&acc)[kGc][8], PipeMerge<kTpk, kGc>& merge) {
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
 #pragma unroll
     for (int off = kTpk; off < 32; off <<= 1) {
-      l[j] += __shfl_xor_sync(kFullMask, l[j], off);
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc[j][i] += __shfl_xor_sync(kFullMask, acc[j][i], off);
     }
@@ -345,9 +373,10 @@ __device__ __forceinline__ void ReduceWarp(const PipeWarp& w, const float (&m)[k
     for (int j = 0; j < kGc; ++j) {
 #pragma unroll
       for (int i = 0; i < 8; ++i) merge.acc[w.warp][j][w.c * 8 + i] = acc[j][i];
-      if (w.c == 0) merge.ml[w.warp][j] = make_float2(m[j], l[j]);
     }
   }
+  const int g = w.lane >> 2;  // TileSoftmax's lanes (g, 0) keep head g's m and l
+  if ((w.lane & 3) == 0 && g < kGc) merge.ml[w.warp][g] = make_float2(m, l);
 }
 
 // The block's result from its warps' (in warp order): the output (bf16, divided by l) when
