@@ -11,10 +11,11 @@
 // The thread layout within a warp: kTpk lanes read one K/V row (lane chunk c: elements
 // 8c..8c+7; kTpk = head_dim / 8 rounded up to a power of two), 32 / kTpk rows a pass (row
 // group sub), kPipePasses passes a tile: a tile is kPipePasses * 32 / kTpk rows, so a stage
-// holds 4 KB of K and V whatever the head dim (the V rows' chunks: the lanes' own, for the
-// weighted sum, fp32 FMAs into accumulators that never leave the lane's registers). The
-// scores come from tensor cores (TileScores; the weights stay fp32, where an MMA of them
-// would round them to bf16).
+// holds 4 KB of K and V whatever the head dim. The scores and the online softmax are
+// computed in the layout of a tensor-core MMA (TileSoftmax: lane group g owns head g); the
+// weights then reach every lane through a small buffer a warp, and each lane adds its chunk
+// of its row group's V rows, weighted, with fp32 FMAs into accumulators that never leave its
+// registers (an MMA would round the weights to bf16).
 
 #include <cstdint>
 
@@ -179,7 +180,7 @@ __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w,
 
 // The block's q heads as the A operand of the score MMAs (raw bf16): lane (g, t) = (lane / 4,
 // lane % 4) holds chunk 4s + t of head g, s < kTpk / 4 (zeros past the block's heads or the
-// head dim). TileScores' MMAs pair these with K's chunks of the same index, so that each
+// head dim). TileSoftmax's MMAs pair these with K's chunks of the same index, so that each
 // k step sums the products of matching dims (in an order of its own).
 template <int kTpk, int kGc>
 __device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w,
