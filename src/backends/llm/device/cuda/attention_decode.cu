@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
@@ -303,17 +304,29 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
          (static_cast<size_t>(shape.head_dim) + 2) * sizeof(float);
 }
 
+// Over 48 KB of dynamic shared memory needs the kernel's opt-in, and three blocks' 69 KB the
+// largest carveout of the unified L1 (the kernel's K/V copies bypass L1): host-side
+// attributes, legal during graph capture, set once per device (devices 0-63; past those, at
+// every launch) rather than at every launch of an eager step.
 template <int kTpk, int kGc>
-void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  // Over 48 KB of dynamic shared memory needs the kernel's opt-in (host-side attributes,
-  // legal during graph capture, per device), and three blocks' 69 KB the largest carveout of
-  // the unified L1 (the kernel's K/V copies bypass L1).
+void SetPipelinedAttributes() {
+  static std::atomic<uint64_t> done{0};
+  int device = 0;
+  const bool known = cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < 64;
+  const uint64_t bit = known ? uint64_t{1} << device : 0;
+  if (known && (done.load(std::memory_order_relaxed) & bit) != 0) return;
   cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
                        cudaFuncAttributeMaxDynamicSharedMemorySize,
                        static_cast<int>(kPipeSmemBytes));
   cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
                        cudaFuncAttributePreferredSharedMemoryCarveout,
                        cudaSharedmemCarveoutMaxShared);
+  done.fetch_or(bit, std::memory_order_relaxed);
+}
+
+template <int kTpk, int kGc>
+void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  SetPipelinedAttributes<kTpk, kGc>();
   LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
                   step, p);
 }
