@@ -14,8 +14,14 @@
 // --decode times decode attention instead: --batch sequences of one new token each over a
 // context of C tokens (the lengths are contexts), with the grid bound a graph replay has
 // (--bound, the model's length, default 32768); it reports microseconds per call and the
-// bandwidth of the K/V rows read. SLUICE_CUDA_DECODE_STAGED=1 selects the staged kernel.
+// bandwidth of the K/V rows read. --graph times the call as a replayed CUDA graph (as the
+// model's decode steps run it: no launch overhead on the host); --cold overwrites a 256 MB
+// buffer before each timed call, so that the K/V rows come from HBM, not from the L2 cache
+// where the previous call left them (a model's step reads the weights of 28 layers between
+// one layer's attention and the next step's). SLUICE_CUDA_DECODE_PIPELINE=0 selects the
+// previous decode kernel.
 //   prefill_attention_bench --decode --batch 1 512 2048 8192 32000
+//   prefill_attention_bench --decode --graph --cold --batch 32 512 4096
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -66,13 +72,16 @@ struct Options {
   bool decode = false;
   int batch = 1;
   int bound = 32768;
+  bool graph = false;
+  bool cold = false;
   std::vector<int> lengths;
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: prefill_attention_bench [--q-heads N] [--kv-heads N] [--head-dim N] "
-               "[--block-size N] [--iters N] [--cached N] [--decode [--batch N] [--bound N]] "
+               "[--block-size N] [--iters N] [--cached N] "
+               "[--decode [--batch N] [--bound N] [--graph] [--cold]] "
                "[S ...]\n");
   std::exit(2);
 }
@@ -103,6 +112,10 @@ Options Parse(int argc, char** argv) {
       o.batch = next();
     } else if (a == "--bound") {
       o.bound = next();
+    } else if (a == "--graph") {
+      o.graph = true;
+    } else if (a == "--cold") {
+      o.cold = true;
     } else if (!a.empty() && a[0] != '-') {
       o.lengths.push_back(std::atoi(a.c_str()));
     } else {
@@ -120,9 +133,11 @@ Options Parse(int argc, char** argv) {
   return o;
 }
 
-// Median milliseconds of one Attention() call over `iters` runs (after two warm-up runs).
-template <typename Fn>
-double MedianMs(int iters, cudaStream_t stream, Fn&& run) {
+// Median milliseconds of one Attention() call over `iters` runs (after two warm-up runs);
+// `before` runs on the stream ahead of each, untimed.
+template <typename Fn, typename Before = void (*)()>
+double MedianMs(
+    int iters, cudaStream_t stream, Fn&& run, Before&& before = [] {}) {
   cudaEvent_t start, stop;
   CHECK_CUDA(cudaEventCreate(&start));
   CHECK_CUDA(cudaEventCreate(&stop));
@@ -130,6 +145,7 @@ double MedianMs(int iters, cudaStream_t stream, Fn&& run) {
   CHECK_CUDA(cudaStreamSynchronize(stream));
   std::vector<double> ms;
   for (int i = 0; i < iters; ++i) {
+    before();
     CHECK_CUDA(cudaEventRecord(start, stream));
     run();
     CHECK_CUDA(cudaEventRecord(stop, stream));
@@ -151,9 +167,17 @@ void RunDecode(const Options& o, cudaStream_t stream) {
                              1.f / std::sqrt(static_cast<float>(o.head_dim))};
   const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
   const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
-  const char* staged = std::getenv("SLUICE_CUDA_DECODE_STAGED");
-  std::printf("decode: batch %d, grid bound %d, staged %s\n", o.batch, o.bound,
-              staged != nullptr ? staged : "(unset)");
+  const char* pipeline = std::getenv("SLUICE_CUDA_DECODE_PIPELINE");
+  std::printf("decode: batch %d, grid bound %d, SLUICE_CUDA_DECODE_PIPELINE %s, %s, %s\n", o.batch,
+              o.bound, pipeline != nullptr ? pipeline : "(unset)",
+              o.graph ? "graph replay" : "stream launch", o.cold ? "cold L2" : "warm L2");
+  constexpr size_t kFlushBytes = size_t{256} << 20;
+  void* flush = nullptr;
+  if (o.cold) CHECK_CUDA(cudaMalloc(&flush, kFlushBytes));
+  int flushes = 0;
+  auto before = [&] {
+    if (o.cold) CHECK_CUDA(cudaMemsetAsync(flush, ++flushes & 0xff, kFlushBytes, stream));
+  };
   std::printf("%8s %12s %12s %10s\n", "context", "us", "kv_MB", "GB/s");
   std::mt19937_64 rng(12345);
   for (const int context : o.lengths) {
@@ -207,10 +231,32 @@ void RunDecode(const Options& o, cudaStream_t stream) {
     CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
     bf16* out = nullptr;
     CHECK_CUDA(cudaMalloc(&out, static_cast<size_t>(o.batch) * out_width * sizeof(bf16)));
-    const double ms = MedianMs(o.iters, stream, [&] {
+    auto attention = [&] {
       sluice::llm::cuda::Attention(q, static_cast<int32_t>(out_width), k_cache, v_cache, step,
                                    shape, ws, ws_bytes, out, stream, PrefillPath::kAuto);
-    });
+    };
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    if (o.graph) {
+      CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+      attention();
+      CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+      CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+    }
+    const double ms = MedianMs(
+        o.iters, stream,
+        [&] {
+          if (o.graph) {
+            CHECK_CUDA(cudaGraphLaunch(exec, stream));
+          } else {
+            attention();
+          }
+        },
+        before);
+    if (o.graph) {
+      cudaGraphExecDestroy(exec);
+      cudaGraphDestroy(graph);
+    }
     const double mb = 2.0 * o.batch * context * kv_width * sizeof(bf16) / 1e6;
     std::printf("%8d %12.1f %12.1f %10.0f\n", context, ms * 1e3, mb, mb / ms);
     std::fflush(stdout);
@@ -220,6 +266,7 @@ void RunDecode(const Options& o, cudaStream_t stream) {
       cudaFree(ptr);
     }
   }
+  cudaFree(flush);
 }
 
 }  // namespace

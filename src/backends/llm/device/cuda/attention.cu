@@ -2,14 +2,16 @@
 // Attention() call, each skipping the sequences that are not its kind (the prefill one in
 // one of two forms):
 //
-//  - DecodeKernel (attention_decode.cu): sequences with one new token (decode, a one-token
-//    prefill chunk, and the padding sequences of a graph bucket). Split-context
+//  - PipelinedDecodeKernel (attention_decode.cu): sequences with one new token (decode, a
+//    one-token prefill chunk, and the padding sequences of a graph bucket). Split-context
 //    ("flash-decoding"): the grid is (sequence, context partition, kv head x chunk of its q
-//    heads); a block reads each K/V row of its kv head once for all the q heads it serves,
-//    with 16-byte loads, and keeps a running (max, sum, output) over tiles of kDecodeTile
-//    tokens. A sequence whose context needs one partition writes its output directly;
-//    otherwise each partition writes fp32 partials to the workspace and CombineKernel merges
-//    them.
+//    heads), about two blocks a multiprocessor; a block reads each K/V row of its kv head once
+//    for all the q heads it serves. Each of its warps streams its own tiles of the partition
+//    through a ring of shared-memory stages filled with cp.async (16 KB in flight a warp) and
+//    keeps a running (max, sum, output) in registers; the block merges its warps. A sequence
+//    whose context needs one partition writes its output directly; otherwise each partition
+//    writes fp32 partials to the workspace and CombineKernel merges them in a fixed order.
+//    (SLUICE_CUDA_DECODE_PIPELINE=0: the previous DecodeKernel, rounds of 16-byte loads.)
 //  - PrefillTcKernel (attention_prefill_tc.cu): sequences with several new tokens (prefill,
 //    chunked prefill with a cached prefix), head_dim 64, 96, 128 or 256. FlashAttention-2 on
 //    tensor cores (mma.sync bf16): a block owns 64 (position, q head) rows of one kv head's

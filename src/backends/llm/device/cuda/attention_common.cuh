@@ -77,6 +77,36 @@ __device__ __forceinline__ uint4 FloatToChunk(const float (&f)[8]) {
   return raw;
 }
 
+// Warp-wide maximum and sum: every lane gets the result.
+__device__ __forceinline__ float WarpMax(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
+  return v;
+}
+__device__ __forceinline__ float WarpSum(float v) {
+#pragma unroll
+  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
+  return v;
+}
+
+// A decode sequence's context split: `num` partitions of `len` tokens (the last may be
+// shorter), every one non-empty (attention_decode.cu's DecodeSplit).
+struct Split {
+  int32_t num;
+  int32_t len;
+};
+
+// c += a (16x16, row-major) * b (16x8, column-major), fp32 accumulators (sm_80 and
+// later): the tensor-core prefill and the decode scores.
+__device__ __forceinline__ void Mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
+                                         uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+      "{%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
 // Cache slot of position `pos` of a sequence whose block ids start at `table`.
 __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int32_t block_size) {
   return table[pos / block_size] * block_size + pos % block_size;
@@ -87,7 +117,7 @@ __device__ __forceinline__ int32_t SlotOf(const int32_t* table, int32_t pos, int
 // tile: per_tile, of which each new token has per_token). Every warp computes the same answer
 // with a warp-wide prefix sum, 32 sequences per step; false: no such tile.
 __device__ inline bool FindPrefillTile(const DeviceStep& step, int b, int per_token, int per_tile,
-                                int* seq, int* tile, int* ntiles) {
+                                       int* seq, int* tile, int* ntiles) {
   const int lane = threadIdx.x & 31;
   int base = 0;
   for (int s0 = 0; s0 < step.num_seqs; s0 += 32) {
@@ -118,17 +148,18 @@ __device__ inline bool FindPrefillTile(const DeviceStep& step, int b, int per_to
 // per_tile), from the scalars alone: num_seqs tiles of the longest sequence, and
 // (rows * per_token + num_seqs * (per_tile - 1)) / per_tile.
 inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_tile) {
-  const int64_t by_seq = static_cast<int64_t>(step.num_seqs) *
-                         CeilDiv(step.max_num_new * per_token, per_tile);
+  const int64_t by_seq =
+      static_cast<int64_t>(step.num_seqs) * CeilDiv(step.max_num_new * per_token, per_tile);
   const int64_t by_rows = (static_cast<int64_t>(step.rows) * per_token +
                            static_cast<int64_t>(step.num_seqs) * (per_tile - 1)) /
                           per_tile;
   return std::min(by_seq, by_rows);
 }
 
-// The decode sequences' attention (attention_decode.cu): DecodeKernel, then CombineKernel
-// for the sequences whose context was split. Sets p.max_parts and p's partials in `workspace`:
-// DecodeWorkspaceBytes' bytes for the most partitions, fewer bytes only lower their number.
+// The decode sequences' attention (attention_decode.cu): PipelinedDecodeKernel (or, for A/B,
+// DecodeKernel), then CombineKernel for the sequences whose context was split. Sets
+// p.max_parts and p's partials in `workspace`: DecodeWorkspaceBytes' bytes for the most
+// partitions, fewer bytes only lower their number.
 size_t DecodeWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape);
 void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, void* workspace,
                            size_t workspace_bytes, AttnParams& p, cudaStream_t stream);

@@ -1,12 +1,17 @@
 // Decode attention over the paged KV cache (attention_common.cuh's LaunchDecodeAttention):
-// attention.cu's DecodeKernel and CombineKernel, and the plan that splits a long context into
-// partitions.
+// attention.cu's decode kernel, PipelinedDecodeKernel (or, with SLUICE_CUDA_DECODE_PIPELINE=0,
+// the previous DecodeKernel), then CombineKernel for the sequences whose context was split,
+// and the plan that splits a long context into partitions.
+
+#include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
 #include "backends/llm/device/cuda/attention_decode_block.cuh"
+#include "backends/llm/device/cuda/attention_decode_pipeline.cuh"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
@@ -14,50 +19,113 @@
 namespace sluice::llm::cuda::attention {
 namespace {
 
-using namespace decode_block;  // NOLINT: attention_decode.cu is the header's only user
+using namespace decode_block;     // NOLINT: attention_decode.cu is the headers' only user
+using namespace decode_pipeline;  // NOLINT
 
-// Context split: a partition has at least kMinPartition tokens; the grid aims at about
-// kTargetDecodeBlocks blocks (enough to fill an H100 a few times over) so that small batches
-// split long contexts finely while large batches do not pay for idle partitions.
-// A partition's tokens are read by a chain of dependent loads (block table, K, V), so a
-// short one keeps small batches' attention at a few microseconds per layer; the
-// partials cost one CombineKernel pass. (Merging them in the sequence's last partition
-// block instead, with a counter, was slower at batch 1: that block merges all of a kv head's
-// q heads where CombineKernel has a block a head; bench/RESULTS.md, issue 6 session 5.)
+// Context split: a partition has at least kMinPartition tokens, and a sequence at most
+// max_parts of them (DecodeSplit), max_parts from the host's plan (PlanDecode): enough
+// partitions that the grid has about as many blocks as the GPU holds at once, so that a
+// small batch streams a long context from every SM, while a large batch is not cut into
+// partitions it does not need (each costs its partials, written and read again by
+// CombineKernel). The split depends on the context and max_parts only: it is the same in every
+// launch of the same plan (graph bucket), and so are the results (a bucket of another batch
+// size may split a context otherwise, and differ from it in the last bits, as before).
+//  - PipelinedDecodeKernel: kPipeBlocksPerSm blocks a multiprocessor, as many as are resident
+//    at once (each keeps up to 64 KB of K/V in flight, far more than the bandwidth needs), so
+//    that no second wave of a few blocks leaves a tail; the forms that fit two (PipeBlocksPerSm)
+//    run in one and a half waves, which still keep the bandwidth busy.
+//  - DecodeKernel: about kTargetDecodeBlocks blocks; its partitions are short because each
+//    thread's rounds of K and V loads wait for the round before.
 constexpr int kMinPartition = 32;
+// Resident PipelinedDecodeKernel blocks a multiprocessor, its launch bounds: 3 (ptxas keeps
+// the registers to 168 a thread), 2 for head dims over 128; and the grid's target,
+// kPipeBlocksPerSm blocks a multiprocessor. (Without bounds, ptxas spilled a value or two of
+// the small forms to fit more blocks than their shared memory allows.)
+constexpr int PipeBlocksPerSm(int tpk) {
+  return tpk == 32 ? 2 : 3;
+}
+constexpr int kPipeBlocksPerSm = 3;
 constexpr int kTargetDecodeBlocks = 1024;
 constexpr int kMaxPartitions = 256;
 // Largest number of q heads a decode block serves (registers hold 8 floats per head).
 constexpr int kMaxHeadChunk = 8;
 
 constexpr int kCombineThreads = 512;
-constexpr int kSerialCombineThreads = 128;
 
-// How a decode sequence's context is split (Split). DecodeKernel and CombineKernel both call
-// this, so they agree.
+// How a decode sequence's context is split (Split). The decode kernels and CombineKernel all
+// call this, so they agree.
 __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts) {
   const int32_t want = max(1, min(max_parts, CeilDiv(context, kMinPartition)));
   const int32_t len = CeilDiv(context, want);
   return {CeilDiv(context, len), len};
 }
 
-// Block (seq, part, kv_head * num_chunks + chunk). kTpk threads read one K/V row (each one
-// 16-byte chunk, kTpk = head_dim / 8 rounded up to a power of two); kGc q heads per block.
-// kStaged: each tile's K and V rows are copied into shared memory with cp.async as soon as
-// its slots are known, all of them in flight at once (V's under the scores), instead of
-// kDecodeUnroll loads a thread per round, each round waiting for the last; the rounds
-// then read shared memory. Long contexts are split into partitions of about one tile, so a
-// block's whole share of the cache is requested at its start.
-//
-// The step's metadata (and block tables) are no kernel's output: the block finds its
-// sequence, partition and first tile's cache slots while the kernels before it run, and
-// waits only for q and the KV cache (dependent_launch.cuh). Loading the first round of
-// cached K/V rows before the wait too, all but the new token's, was slower and wrong on
-// small models: the new token's row shares a cache line with the row before it there, and
-// the read-only path served that line as it was before RopeKvWrite wrote it (both measured
-// in bench/RESULTS.md, issue 6 session 6).
-template <int kTpk, int kGc, bool kStaged>
-__global__ void __launch_bounds__(kDecodeThreads)
+// Block (seq, part, kv_head * num_chunks + chunk), the default decode (attention_decode_
+// pipeline.cuh): each warp streams its tiles of the partition through its ring of cp.async
+// stages. The step's metadata and block tables are no kernel's output: the block finds its
+// first kPipeStages tiles' cache slots while the kernels before it run, and waits
+// (dependent_launch.cuh) only before the copies of K/V and the loads of q. (Loading cached
+// K/V rows before the wait was wrong on small models: the new token's row, which RopeKvWrite
+// writes just before, shares a cache line with the row before it; bench/RESULTS.md, issue 6
+// session 6.) cp.async.cg reads through L2 only, after the wait, so it sees that write.
+template <int kTpk, int kGc>
+__global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
+    PipelinedDecodeKernel(const DeviceStep step, const AttnParams p) {
+  PdlLaunchDependents();
+  const int seq = blockIdx.x;
+  if (step.seq_num_new[seq] != 1) return PdlWaitInFirstBlock();
+  const int context = step.seq_num_cached[seq] + 1;
+  const Split split = DecodeSplit(context, p.max_parts);
+  const int part = blockIdx.y;
+  if (part >= split.num) return PdlWaitInFirstBlock();  // past the context: a graph's bound
+  const PipeWarp w = PipeWarpOf<kTpk, kGc>(step, p, seq, part, context, split);
+  extern __shared__ __align__(16) unsigned char pipe_smem[];
+  bf16* const ring = reinterpret_cast<bf16*>(pipe_smem) + w.warp * kPipeStages * kStageElems;
+  float* const scores = reinterpret_cast<float*>(pipe_smem + kStagesBytes) + w.warp * kScoreFloats;
+
+  int32_t slot[kPipeStages];
+#pragma unroll
+  for (int k = 0; k < kPipeStages; ++k) slot[k] = TileSlot<kTpk>(w, k);
+  PdlWait();
+#pragma unroll
+  for (int k = 0; k < kPipeStages; ++k) CopyTile<kTpk>(p, w, k, slot[k], ring + k * kStageElems);
+
+  uint4 qf[kTpk / 4];
+  LoadQ<kTpk, kGc>(p, w, qf);
+  float m = -INFINITY;  // head lane / 4's running max and sum (TileSoftmax)
+  float l = 0.f;
+  float acc[kGc][8];
+#pragma unroll
+  for (int j = 0; j < kGc; ++j) {
+#pragma unroll
+    for (int i = 0; i < 8; ++i) acc[j][i] = 0.f;
+  }
+  for (int k = 0; k < w.my_tiles; ++k) {
+    const int32_t next = TileSlot<kTpk>(w, k + kPipeStages);  // the table read ahead of use
+    CpAsyncWait<kPipeStages - 1>();  // this lane's copies of tile k (one group a tile)
+    __syncwarp();                    // everyone's
+    bf16* const st = ring + (k % kPipeStages) * kStageElems;
+    ComputeTile<kTpk, kGc>(w, k, st, scores, p.scale_log2, qf, m, l, acc);
+    __syncwarp();  // the stage's readers are done before it is refilled
+    CopyTile<kTpk>(p, w, k + kPipeStages, next, st);
+  }
+  CpAsyncWait<0>();  // (empty groups only, past the last tile)
+  __syncthreads();   // every warp is done with the staging memory the merge reuses
+  auto& merge = *reinterpret_cast<PipeMerge<kTpk, kGc>*>(pipe_smem);
+  ReduceWarp<kTpk, kGc>(w, m, l, acc, merge);
+  __syncthreads();
+  WriteBlockResult<kTpk, kGc>(p, w, merge);
+}
+
+// Block (seq, part, kv_head * num_chunks + chunk), SLUICE_CUDA_DECODE_PIPELINE=0: the
+// previous decode kernel (attention_decode_block.cuh), kept for A/B. kTpk threads read one K/V
+// row (each one 16-byte chunk, kTpk = head_dim / 8 rounded up to a power of two), kGc q heads
+// per block, kDecodeUnroll loads a thread per round, each round waiting for the last. The
+// step's metadata before the wait, q and the KV cache after it, as PipelinedDecodeKernel.
+// (The launch bounds' 4 blocks for the forms of 1 or 2 heads: without, ptxas spilled a value
+// of the 2-head form on sm_90.)
+template <int kTpk, int kGc>
+__global__ void __launch_bounds__(kDecodeThreads, kGc <= 2 ? 4 : 1)
     DecodeKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
   const int seq = blockIdx.x;
@@ -69,26 +137,13 @@ __global__ void __launch_bounds__(kDecodeThreads)
   const DecodeBlock b = DecodeBlockOf<kTpk, kGc>(step, p, seq, part, context, split);
   const int tid = b.tid;
 
-  constexpr int kTile = kDecodeTileOf<kTpk, kStaged>;
-  __shared__ DecodeSmem<kTpk, kGc, kStaged> sm;
-  __shared__ int32_t slots[kTile];
+  __shared__ DecodeSmem<kTpk, kGc> sm;
+  __shared__ int32_t slots[kDecodeTile];
   __shared__ float m_s[kGc], l_s[kGc], alpha_s[kGc];
-  extern __shared__ __align__(16) unsigned char decode_staging[];
-  bf16* const ks = reinterpret_cast<bf16*>(decode_staging);
-  bf16* const vs = ks + kTile * kTpk * 8;
-  using Red = float[kDecodeWarps][kGc][kTpk * 8];
-  Red& red = [&]() -> Red& {
-    if constexpr (kStaged) {
-      return *reinterpret_cast<Red*>(decode_staging);
-    } else {
-      return sm.red;
-    }
-  }();
 
-  FindDecodeSlots(b, b.t_begin, min(kTile, b.t_end - b.t_begin), slots);
+  FindDecodeSlots(b, b.t_begin, min(kDecodeTile, b.t_end - b.t_begin), slots);
   __syncthreads();
   PdlWait();
-  if constexpr (kStaged) StageTile<kTpk>(p, b, slots, min(kTile, b.t_end - b.t_begin), ks, vs);
 
   // The thread's chunk of the block's q heads (times scale * log2 e) and zeroed accumulators.
   // Inline: as a function, its local arrays change the kernel's register counts.
@@ -112,44 +167,37 @@ __global__ void __launch_bounds__(kDecodeThreads)
     l_s[tid] = 0.f;
   }
 
-  for (int tile = b.t_begin; tile < b.t_end; tile += kTile) {
-    const int n = min(kTile, b.t_end - tile);
-    if (tile != b.t_begin) {  // the first tile's slots (and copies) are in place
-      __syncthreads();        // the previous tile's readers of slots / logits / staging are done
+  for (int tile = b.t_begin; tile < b.t_end; tile += kDecodeTile) {
+    const int n = min(kDecodeTile, b.t_end - tile);
+    if (tile != b.t_begin) {  // the first tile's slots are in place
+      __syncthreads();        // the previous tile's readers of slots / logits are done
       FindDecodeSlots(b, tile, n, slots);
       __syncthreads();
-      if constexpr (kStaged) StageTile<kTpk>(p, b, slots, n, ks, vs);
     }
-    if constexpr (kStaged) {
-      CpAsyncWait<1>();  // this thread's K copies
-      __syncthreads();   // everyone's
-    }
-    TileScores<kTpk, kGc, kStaged>(p, b, slots, ks, n, qr, sm.logits);
+    TileScores<kTpk, kGc>(p, b, slots, n, qr, sm.logits);
     __syncthreads();
     TileSoftmax(b, n, sm.logits, m_s, l_s, alpha_s);
-    if constexpr (kStaged) CpAsyncWait<0>();  // this thread's V copies, before the barrier
     __syncthreads();
-    AccumulateV<kTpk, kGc, kStaged>(p, b, slots, vs, n, alpha_s, sm.logits, acc);
+    AccumulateV<kTpk, kGc>(p, b, slots, n, alpha_s, sm.logits, acc);
   }
 
-  ReduceAccumulators<kTpk, kGc>(b, acc, red);
-  WriteDecodeOutput<kTpk, kGc>(p, b, red, m_s, l_s);
+  ReduceAccumulators<kTpk, kGc>(b, acc, sm.red);
+  WriteDecodeOutput<kTpk, kGc>(p, b, sm.red, m_s, l_s);
 }
 
-// Block (seq, q head): merges the partitions of a split decode sequence. kParallel (with the
-// staged decode, SLUICE_CUDA_DECODE_STAGED=1, until measured): thread (group, d) sums the
-// partitions group, group + groups, ... of column d (loads unrolled, so that a long split's
-// partials are not read one latency at a time), then the groups' sums are added in group
-// order (deterministic); otherwise one thread a column sums every partition in order.
-template <bool kParallel>
+// Block (seq, q head): merges the partitions of a split decode sequence. Thread (group, d)
+// sums the partitions group, group + groups, ... of column d (loads unrolled 16 deep, so that
+// a long split's partials are read in one or two latencies: 99 partitions at batch 1 on an
+// H100 are 25 a thread), then the groups' sums are added in group order: a fixed order, so
+// the result is deterministic.
 __global__ void __launch_bounds__(kCombineThreads)
     CombineKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
-  // Metadata before the wait, the partials (DecodeKernel's) after it.
+  // Metadata before the wait, the partials (the decode kernel's) after it.
   const int seq = blockIdx.x;
   if (step.seq_num_new[seq] != 1) return PdlWaitInFirstBlock();
   const Split split = DecodeSplit(step.seq_num_cached[seq] + 1, p.max_parts);
-  if (split.num <= 1) return PdlWaitInFirstBlock();  // DecodeKernel wrote the output itself
+  if (split.num <= 1) return PdlWaitInFirstBlock();  // the decode kernel wrote the output
   const int64_t row = step.seq_first_row[seq];
   PdlWait();
   const int64_t hq = p.num_q_heads;
@@ -175,20 +223,12 @@ __global__ void __launch_bounds__(kCombineThreads)
     }
   }
   __syncthreads();
-  if constexpr (!kParallel) {
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-      float v = 0.f;
-      for (int i = 0; i < split.num; ++i) v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
-      p.out[(row * hq + h) * D + d] = __float2bfloat16_rn(v);
-    }
-    return;
-  }
   const int groups = kCombineThreads / D;  // D <= 256: at least two
   const int group = threadIdx.x / D;
   const int d = threadIdx.x % D;
   float v = 0.f;
   if (group < groups) {
-#pragma unroll 8
+#pragma unroll 16
     for (int i = group; i < split.num; i += groups) {
       v = fmaf(weight[i], p.partial_out[(base + i) * D + d], v);
     }
@@ -204,22 +244,58 @@ __global__ void __launch_bounds__(kCombineThreads)
 
 // --- Host side ---
 
+// SLUICE_CUDA_DECODE_PIPELINE (default 1): PipelinedDecodeKernel; 0: DecodeKernel (A/B).
+bool DecodePipelined() {
+  static const bool pipelined = Tuning().decode_pipeline;
+  return pipelined;
+}
+
+// Multiprocessors of the current device (read once: a stub drives one device; 132 if the
+// query fails).
+int MultiprocessorCount() {
+  static const int count = [] {
+    int device = 0;
+    int sms = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        sms <= 0) {
+      cudaGetLastError();
+      return 132;
+    }
+    return sms;
+  }();
+  return count;
+}
+
 struct DecodePlan {
-  int head_chunk;  // q heads per decode block: 1, 2, 4 or 8
+  bool pipelined;  // PipelinedDecodeKernel, else DecodeKernel
+  int head_chunk;  // q heads per decode block: 1, 2, 4, 7 (pipelined only) or 8
   int num_chunks;  // decode blocks per kv head
   int max_parts;   // context partitions per sequence, at most
 };
 
 DecodePlan PlanDecode(const DeviceStep& step, const AttentionShape& shape) {
+  const bool pipelined = DecodePipelined();
   const int group = shape.num_q_heads / shape.num_kv_heads;
-  const int head_chunk = group <= 1 ? 1 : group <= 2 ? 2 : group <= 4 ? 4 : kMaxHeadChunk;
+  // The pipelined kernel computes all of its kGc heads (the previous one skips those past
+  // the group): it has a form for 7, Qwen2-7B's group.
+  const int head_chunk = group <= 1                ? 1
+                         : group <= 2              ? 2
+                         : group <= 4              ? 4
+                         : group <= 7 && pipelined ? 7
+                                                   : kMaxHeadChunk;
   const int num_chunks = CeilDiv(group, head_chunk);
   const int64_t blocks_per_part =
       static_cast<int64_t>(std::max(step.num_seqs, 1)) * shape.num_kv_heads * num_chunks;
-  const int64_t cap = std::clamp<int64_t>(
-      (kTargetDecodeBlocks + blocks_per_part - 1) / blocks_per_part, 1, kMaxPartitions);
+  // Pipelined: as many partitions as fit the resident blocks in one wave (rounded down: a
+  // second wave of a few blocks would leave the GPU idle but for them).
+  const int64_t cap =
+      pipelined ? std::clamp<int64_t>(kPipeBlocksPerSm * MultiprocessorCount() / blocks_per_part, 1,
+                                      kMaxPartitions)
+                : std::clamp<int64_t>((kTargetDecodeBlocks + blocks_per_part - 1) / blocks_per_part,
+                                      1, kMaxPartitions);
   const int64_t need = CeilDiv(std::max(step.max_context, 1), kMinPartition);
-  return {head_chunk, num_chunks, static_cast<int>(std::min(cap, need))};
+  return {pipelined, head_chunk, num_chunks, static_cast<int>(std::min(cap, need))};
 }
 
 // Workspace bytes per partition: every (sequence, q head) keeps head_dim floats and (m, l).
@@ -228,39 +304,65 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
          (static_cast<size_t>(shape.head_dim) + 2) * sizeof(float);
 }
 
-// SLUICE_CUDA_DECODE_STAGED=1: DecodeKernel's staged form (A/B, until measured).
-bool DecodeStaged() {
-  static const bool staged = Tuning().decode_staged;
-  return staged;
+// Over 48 KB of dynamic shared memory needs the kernel's opt-in, and three blocks' 69 KB the
+// largest carveout of the unified L1 (the kernel's K/V copies bypass L1): host-side
+// attributes, legal during graph capture, set once per device (devices 0-63; past those, at
+// every launch) rather than at every launch of an eager step.
+template <int kTpk, int kGc>
+void SetPipelinedAttributes() {
+  static std::atomic<uint64_t> done{0};
+  int device = 0;
+  const bool known = cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < 64;
+  const uint64_t bit = known ? uint64_t{1} << device : 0;
+  if (known && (done.load(std::memory_order_relaxed) & bit) != 0) return;
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
+                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                       static_cast<int>(kPipeSmemBytes));
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
+                       cudaFuncAttributePreferredSharedMemoryCarveout,
+                       cudaSharedmemCarveoutMaxShared);
+  done.fetch_or(bit, std::memory_order_relaxed);
 }
 
 template <int kTpk, int kGc>
-void LaunchDecodeKernel(dim3 grid, const DeviceStep& step, const AttnParams& p,
-                        cudaStream_t stream) {
-  if (DecodeStaged()) {
-    constexpr size_t bytes = StagedBytes<kTpk>();
-    // Over 48 KB of dynamic shared memory needs the kernel's opt-in (a host-side attribute,
-    // legal during graph capture, per device).
-    cudaFuncSetAttribute(DecodeKernel<kTpk, kGc, true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                         static_cast<int>(bytes));
-    LaunchDependent(DecodeKernel<kTpk, kGc, true>, grid, kDecodeThreads, bytes, stream, step, p);
-  } else {
-    LaunchDependent(DecodeKernel<kTpk, kGc, false>, grid, kDecodeThreads, 0, stream, step, p);
-  }
+void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  SetPipelinedAttributes<kTpk, kGc>();
+  LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
+                  step, p);
+}
+
+template <int kTpk, int kGc>
+void LaunchUnpipelined(dim3 grid, const DeviceStep& step, const AttnParams& p,
+                       cudaStream_t stream) {
+  LaunchDependent(DecodeKernel<kTpk, kGc>, grid, kDecodeThreads, 0, stream, step, p);
 }
 
 template <int kTpk>
-void LaunchDecode(int head_chunk, dim3 grid, const DeviceStep& step, const AttnParams& p,
+void LaunchDecode(const DecodePlan& plan, dim3 grid, const DeviceStep& step, const AttnParams& p,
                   cudaStream_t stream) {
-  switch (head_chunk) {
+  if (plan.pipelined) {
+    switch (plan.head_chunk) {
+      case 1:
+        return LaunchPipelined<kTpk, 1>(grid, step, p, stream);
+      case 2:
+        return LaunchPipelined<kTpk, 2>(grid, step, p, stream);
+      case 4:
+        return LaunchPipelined<kTpk, 4>(grid, step, p, stream);
+      case 7:
+        return LaunchPipelined<kTpk, 7>(grid, step, p, stream);
+      default:
+        return LaunchPipelined<kTpk, kMaxHeadChunk>(grid, step, p, stream);
+    }
+  }
+  switch (plan.head_chunk) {
     case 1:
-      return LaunchDecodeKernel<kTpk, 1>(grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 1>(grid, step, p, stream);
     case 2:
-      return LaunchDecodeKernel<kTpk, 2>(grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 2>(grid, step, p, stream);
     case 4:
-      return LaunchDecodeKernel<kTpk, 4>(grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, 4>(grid, step, p, stream);
     default:
-      return LaunchDecodeKernel<kTpk, kMaxHeadChunk>(grid, step, p, stream);
+      return LaunchUnpipelined<kTpk, kMaxHeadChunk>(grid, step, p, stream);
   }
 }
 
@@ -288,23 +390,18 @@ void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, 
   const dim3 decode_grid(static_cast<unsigned>(step.num_seqs), static_cast<unsigned>(p.max_parts),
                          static_cast<unsigned>(shape.num_kv_heads * plan.num_chunks));
   if (D <= 32) {
-    LaunchDecode<4>(plan.head_chunk, decode_grid, step, p, stream);
+    LaunchDecode<4>(plan, decode_grid, step, p, stream);
   } else if (D <= 64) {
-    LaunchDecode<8>(plan.head_chunk, decode_grid, step, p, stream);
+    LaunchDecode<8>(plan, decode_grid, step, p, stream);
   } else if (D <= 128) {
-    LaunchDecode<16>(plan.head_chunk, decode_grid, step, p, stream);
+    LaunchDecode<16>(plan, decode_grid, step, p, stream);
   } else {
-    LaunchDecode<32>(plan.head_chunk, decode_grid, step, p, stream);
+    LaunchDecode<32>(plan, decode_grid, step, p, stream);
   }
   if (p.max_parts > 1) {
     const dim3 combine_grid(static_cast<unsigned>(step.num_seqs),
                             static_cast<unsigned>(shape.num_q_heads));
-    if (DecodeStaged()) {
-      LaunchDependent(CombineKernel<true>, combine_grid, kCombineThreads, 0, stream, step, p);
-    } else {
-      LaunchDependent(CombineKernel<false>, combine_grid, kSerialCombineThreads, 0, stream, step,
-                      p);
-    }
+    LaunchDependent(CombineKernel, combine_grid, kCombineThreads, 0, stream, step, p);
   }
 }
 

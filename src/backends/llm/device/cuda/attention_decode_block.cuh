@@ -1,9 +1,10 @@
 #pragma once
-// The phases of attention_decode.cu's DecodeKernel, one block's work over its partition of a
-// sequence's context: the block's place (DecodeBlock), its tiles' cache slots and staged
-// copies, q, then per tile the scores, the online softmax and the weighted V, and at the end
-// the cross-thread sums and the output or the partition's partials. Included by
-// attention_decode.cu only; everything is inline in a namespace of its own.
+// The phases of attention_decode.cu's DecodeKernel (the previous decode kernel, kept for A/B
+// with SLUICE_CUDA_DECODE_PIPELINE=0), one block's work over its partition of a sequence's
+// context: the block's place (DecodeBlock), its tiles' cache slots, q, then per tile the
+// scores, the online softmax and the weighted V, each thread loading kDecodeUnroll K or V rows
+// a round, and at the end the cross-thread sums and the output or the partition's partials.
+// Included by attention_decode.cu only; everything is inline in a namespace of its own.
 
 #include <algorithm>
 #include <cstdint>
@@ -19,53 +20,14 @@ constexpr int kDecodeWarps = kDecodeThreads / 32;
 constexpr int kDecodeTile = 256;
 constexpr int kDecodeUnroll = 4;
 
-// Warp-wide maximum and sum: every lane gets the result.
-__device__ __forceinline__ float WarpMax(float v) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, off));
-  return v;
-}
-__device__ __forceinline__ float WarpSum(float v) {
-#pragma unroll
-  for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(kFullMask, v, off);
-  return v;
-}
-
-// A decode sequence's context split: `num` partitions of `len` tokens (the last may be
-// shorter), every one non-empty (attention_decode.cu's DecodeSplit).
-struct Split {
-  int32_t num;
-  int32_t len;
-};
-
-// Staged decode: tokens of a tile whose K and V rows (kTpk * 8 elements each, the widest
-// head_dim of kTpk) fill 64 KB of shared memory, at most kDecodeTile.
-constexpr int StagedTile(int tpk) {
-  return std::min(kDecodeTile, 16384 / (tpk * 8));
-}
-template <int kTpk>
-constexpr size_t StagedBytes() {
-  return 2 * static_cast<size_t>(StagedTile(kTpk)) * kTpk * 8 * sizeof(bf16);
-}
-
-// The score tile and the final cross-warp reduction are never live together. Staged, the
-// reduction reuses the K/V staging buffer (free by then), so the static part stays small
-// and three blocks fit a multiprocessor beside their 64 KB of staging.
-template <int kTpk, int kGc, bool kStaged>
+// The score tile and the final cross-warp reduction are never live together.
+template <int kTpk, int kGc>
 struct DecodeSmem {
   union {
     float logits[kGc][kDecodeTile];
     float red[kDecodeWarps][kGc][kTpk * 8];
   };
 };
-template <int kTpk, int kGc>
-struct DecodeSmem<kTpk, kGc, true> {
-  float logits[kGc][StagedTile(kTpk)];
-};
-
-// Tokens of a tile: StagedTile staged, kDecodeTile otherwise.
-template <int kTpk, bool kStaged>
-constexpr int kDecodeTileOf = kStaged ? StagedTile(kTpk) : kDecodeTile;
 
 // What a decode block works on: positions [t_begin, t_end) of sequence seq (partition part
 // of split.num), q heads [h0, h0 + g) of one kv head; and the thread's place (tid, lane,
@@ -133,44 +95,18 @@ __device__ __forceinline__ void FindDecodeSlots(const DecodeBlock& b, int first,
   }
 }
 
-// Staged: the n tokens' K rows into ks, then their V rows into vs, in two copy groups (V's
-// waited for later).
-template <int kTpk>
-__device__ __forceinline__ void StageTile(const AttnParams& p, const DecodeBlock& b,
-                                          const int32_t* slots, int n, bf16* ks, bf16* vs) {
-  constexpr int kTokPerPass = kDecodeThreads / kTpk;
-  constexpr int kRow = kTpk * 8;  // staged row stride, elements
-  if (b.active) {
-    for (int t = b.sub; t < n; t += kTokPerPass) {
-      CpAsync16(SmemAddr(ks + t * kRow + b.c * 8), p.k_cache + slots[t] * b.kv_width + b.head_off,
-                true);
-    }
-  }
-  CpAsyncCommit();
-  if (b.active) {
-    for (int t = b.sub; t < n; t += kTokPerPass) {
-      CpAsync16(SmemAddr(vs + t * kRow + b.c * 8), p.v_cache + slots[t] * b.kv_width + b.head_off,
-                true);
-    }
-  }
-  CpAsyncCommit();
-}
-
 // Round `base` of a tile: the 16-byte chunks of K (kIsV false) or V rows of kDecodeUnroll
-// tokens, from the staging buffer or (unstaged) the cache; zeros past n.
-template <int kTpk, bool kStaged, bool kIsV>
+// tokens from the cache; zeros past n.
+template <int kTpk, bool kIsV>
 __device__ __forceinline__ void LoadRound(const AttnParams& p, const DecodeBlock& b,
-                                          const int32_t* slots, const bf16* staged, int base, int n,
+                                          const int32_t* slots, int base, int n,
                                           uint4 (&raw)[kDecodeUnroll]) {
   constexpr int kTokPerPass = kDecodeThreads / kTpk;
-  constexpr int kRow = kTpk * 8;
 #pragma unroll
   for (int u = 0; u < kDecodeUnroll; ++u) {
     const int t = base + u * kTokPerPass + b.sub;
     if (!b.active || t >= n) {
       raw[u] = make_uint4(0, 0, 0, 0);
-    } else if constexpr (kStaged) {
-      raw[u] = *reinterpret_cast<const uint4*>(staged + t * kRow + b.c * 8);
     } else {
       raw[u] = LoadChunk((kIsV ? p.v_cache : p.k_cache) + slots[t] * b.kv_width + b.head_off);
     }
@@ -178,15 +114,14 @@ __device__ __forceinline__ void LoadRound(const AttnParams& p, const DecodeBlock
 }
 
 // Scores of the tile's n tokens: each kTpk-thread group dots one K row with the g q heads.
-template <int kTpk, int kGc, bool kStaged>
+template <int kTpk, int kGc>
 __device__ __forceinline__ void TileScores(const AttnParams& p, const DecodeBlock& b,
-                                           const int32_t* slots, const bf16* ks, int n,
-                                           const float (&qr)[kGc][8],
-                                           float (&logits)[kGc][kDecodeTileOf<kTpk, kStaged>]) {
+                                           const int32_t* slots, int n, const float (&qr)[kGc][8],
+                                           float (&logits)[kGc][kDecodeTile]) {
   constexpr int kTokPerPass = kDecodeThreads / kTpk;
   for (int base = 0; base < n; base += kTokPerPass * kDecodeUnroll) {
     uint4 raw[kDecodeUnroll];
-    LoadRound<kTpk, kStaged, false>(p, b, slots, ks, base, n, raw);
+    LoadRound<kTpk, false>(p, b, slots, base, n, raw);
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int t = base + u * kTokPerPass + b.sub;
@@ -242,11 +177,12 @@ __device__ __forceinline__ void TileSoftmax(const DecodeBlock& b, int n,
 // Weighted V: the accumulators rescaled by alpha_s, then each thread adds its chunk of the
 // V rows of its tokens of the tile, weighted. (The rounds repeat TileScores': passing the
 // per-token work to one round loop as a lambda changes the kernel's register counts.)
-template <int kTpk, int kGc, bool kStaged>
-__device__ __forceinline__ void AccumulateV(
-    const AttnParams& p, const DecodeBlock& b, const int32_t* slots, const bf16* vs, int n,
-    const float (&alpha_s)[kGc], const float (&logits)[kGc][kDecodeTileOf<kTpk, kStaged>],
-    float (&acc)[kGc][8]) {
+template <int kTpk, int kGc>
+__device__ __forceinline__ void AccumulateV(const AttnParams& p, const DecodeBlock& b,
+                                            const int32_t* slots, int n,
+                                            const float (&alpha_s)[kGc],
+                                            const float (&logits)[kGc][kDecodeTile],
+                                            float (&acc)[kGc][8]) {
   constexpr int kTokPerPass = kDecodeThreads / kTpk;
 #pragma unroll
   for (int j = 0; j < kGc; ++j) {
@@ -256,7 +192,7 @@ __device__ __forceinline__ void AccumulateV(
   }
   for (int base = 0; base < n; base += kTokPerPass * kDecodeUnroll) {
     uint4 raw[kDecodeUnroll];
-    LoadRound<kTpk, kStaged, true>(p, b, slots, vs, base, n, raw);
+    LoadRound<kTpk, true>(p, b, slots, base, n, raw);
 #pragma unroll
     for (int u = 0; u < kDecodeUnroll; ++u) {
       const int t = base + u * kTokPerPass + b.sub;
@@ -278,7 +214,7 @@ __device__ __forceinline__ void AccumulateV(
 
 // Sums the accumulators of threads that own the same chunk: across the token groups of a
 // warp with shuffles, then warp by warp into red (whose memory the last tile's readers of
-// logits or staging must be done with: the barrier before the writes).
+// logits must be done with: the barrier before the writes).
 template <int kTpk, int kGc>
 __device__ __forceinline__ void ReduceAccumulators(const DecodeBlock& b, float (&acc)[kGc][8],
                                                    float (&red)[kDecodeWarps][kGc][kTpk * 8]) {

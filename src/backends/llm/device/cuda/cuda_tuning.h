@@ -27,8 +27,9 @@
 //                                                        tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
 //                                                        128-row blocks)
-// SLUICE_CUDA_DECODE_STAGED        0        0 | 1        decode attention copies each tile's K
-//                                                        and V rows to shared memory at once
+// SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
+//                                                        each warp's cp.async pipeline (0: the
+//                                                        previous kernel, rounds of loads)
 // SLUICE_CUDA_TOKEN_MASKS          1        0 | 1        structured output's token masks applied
 //                                                        on the device (constrained rows sample
 //                                                        there; 0: those steps sample on the host)
@@ -80,7 +81,7 @@ struct CudaTuning {
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
-  bool decode_staged = false;        // SLUICE_CUDA_DECODE_STAGED
+  bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
