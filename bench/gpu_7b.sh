@@ -236,14 +236,15 @@ while [ $# -gt 0 ]; do
     ab)
       # Batch-1 A/B of the stub's environment switches in one run, the configurations
       # alternated AB_ROUNDS times (default 2) so that drift hits each alike. CONFIG is NAME or
-      # NAME:VAR=VALUE[,VAR=VALUE...], e.g. `ab base split0:SLUICE_CUDA_GEMV_SPLIT=0`.
+      # NAME:VAR=VALUE[,VAR=VALUE...], e.g. `ab base split0:SLUICE_CUDA_GEMV_SPLIT=0`;
+      # AB_CONCURRENCY: the streams (default 1).
       configs=("$@"); set --
       for round in $(seq "${AB_ROUNDS:-2}"); do
         for cfg in "${configs[@]}"; do
           name=${cfg%%:*}; vars=""; [ "$cfg" != "$name" ] && vars=${cfg#*:}
           (
             for v in ${vars//,/ }; do export "$v"; done
-            concurrency=(1)
+            concurrency=(${AB_CONCURRENCY:-1})
             write_repo
             start_sluice "$repo" "$out/ab_${name}_$round.log" || exit 1
             curl -s -X POST localhost:8000/v2/repository/models/qwen7b/load > /dev/null
