@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backends/llm/device/cuda/cp_async.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda::attention {
@@ -32,27 +33,6 @@ struct AttnParams {
 
 __host__ __device__ constexpr int CeilDiv(int a, int b) {
   return (a + b - 1) / b;
-}
-
-// cp.async: 16-byte copies from global to shared memory that run under other work
-// (sm_80 and later), used by the decode and tensor-core prefill kernels.
-__device__ __forceinline__ uint32_t SmemAddr(const void* ptr) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(ptr));
-}
-
-// 16 bytes from global to shared memory, asynchronously; zeros where !fill (src unread).
-__device__ __forceinline__ void CpAsync16(uint32_t dst, const void* src, bool fill) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(fill ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Waits until at most N of this thread's committed copy groups are in flight.
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
 }
 
 // 16-byte chunks of 8 bf16 (a row of K, V or q is head_dim / 8 of them), read through the

@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "backends/llm/device/cuda/cp_async.cuh"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_common.cuh"
@@ -74,29 +75,11 @@ struct Gemm {
   static_assert(kWVecs % kGemmThreads == 0 && kXVecs % kGemmThreads == 0);
 };
 
-__device__ __forceinline__ uint32_t SmemAddress(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared, asynchronously; zeros when !valid (src is then not read).
-__device__ __forceinline__ void CpAsync16(void* dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(SmemAddress(dst)), "l"(src),
-               "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void CpAsyncCommit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-template <int N>
-__device__ __forceinline__ void CpAsyncWait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-
 // Four 8x8 bf16 matrices of shared memory, mma's B fragments of two n8 tiles (step order).
 __device__ __forceinline__ void Ldmatrix4(uint32_t (&b)[4], const bf16* p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(b[0]), "=r"(b[1]), "=r"(b[2]), "=r"(b[3])
-               : "r"(SmemAddress(p)));
+               : "r"(SmemAddr(p)));
 }
 
 // What a lane needs of the current group for its columns gq and gq + 8 of each of its tiles:
@@ -197,7 +180,8 @@ struct StageCopies {
   __device__ __forceinline__ void Weights(uint4* stage, int chunk) const {
 #pragma unroll
     for (int u = 0; u < kW; ++u) {
-      CpAsync16(stage + u * kGemmThreads + threadIdx.x, w[u] + chunk * G::kLoads * 32, true);
+      CpAsync16(SmemAddr(stage + u * kGemmThreads + threadIdx.x), w[u] + chunk * G::kLoads * 32,
+                true);
     }
   }
   __device__ __forceinline__ void X(bf16* stage, const bf16* xg, int chunk) const {
@@ -205,8 +189,8 @@ struct StageCopies {
     for (int u = 0; u < kX; ++u) {
       const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
       const int r = idx / (kChunk / 8), q = idx % (kChunk / 8);
-      CpAsync16(stage + r * G::kXStride + q * 8, x[u] != nullptr ? x[u] + chunk * kChunk : xg,
-                x[u] != nullptr);
+      CpAsync16(SmemAddr(stage + r * G::kXStride + q * 8),
+                x[u] != nullptr ? x[u] + chunk * kChunk : xg, x[u] != nullptr);
     }
   }
 };
