@@ -29,6 +29,9 @@ struct AttnParams {
   float* partial_out = nullptr;
   float2* partial_ml = nullptr;
   int32_t max_parts = 1;
+  // Decode (SLUICE_CUDA_DECODE_LATE_PDL): the pipelined kernel lets the next kernel launch after
+  // its blocks' tiles are streamed rather than at their start.
+  bool late_dependents = false;
 };
 
 __host__ __device__ constexpr int CeilDiv(int a, int b) {

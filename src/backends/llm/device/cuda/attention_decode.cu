@@ -71,7 +71,7 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 template <int kTpk, int kGc>
 __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
     PipelinedDecodeKernel(const DeviceStep step, const AttnParams p) {
-  PdlLaunchDependents();
+  if (!p.late_dependents) PdlLaunchDependents();
   const int seq = blockIdx.x;
   if (step.seq_num_new[seq] != 1) return PdlWaitInFirstBlock();
   const int context = step.seq_num_cached[seq] + 1;
@@ -110,7 +110,8 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
     CopyTile<kTpk>(p, w, k + kPipeStages, next, st);
   }
   CpAsyncWait<0>();  // (empty groups only, past the last tile)
-  __syncthreads();   // every warp is done with the staging memory the merge reuses
+  if (p.late_dependents) PdlLaunchDependents();
+  __syncthreads();  // every warp is done with the staging memory the merge reuses
   auto& merge = *reinterpret_cast<PipeMerge<kTpk, kGc>*>(pipe_smem);
   ReduceWarp<kTpk, kGc>(w, m, l, acc, merge);
   __syncthreads();
@@ -382,6 +383,7 @@ void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, 
   const size_t per_part = BytesPerPartition(step, shape);
   p.max_parts =
       std::max(1, static_cast<int>(std::min<size_t>(plan.max_parts, workspace_bytes / per_part)));
+  p.late_dependents = Tuning().decode_late_pdl;
   if (p.max_parts > 1) {
     p.partial_out = static_cast<float*>(workspace);
     p.partial_ml = reinterpret_cast<float2*>(

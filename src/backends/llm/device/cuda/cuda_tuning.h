@@ -30,6 +30,10 @@
 // SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
 //                                                        each warp's cp.async pipeline (0: the
 //                                                        previous kernel, rounds of loads)
+// SLUICE_CUDA_DECODE_LATE_PDL      0        0 | 1        the pipelined kernel lets the next kernel
+//                                                        launch once its tiles are streamed, not
+//                                                        at its start (unmeasured: for the
+//                                                        32-stream cost, bench/RESULTS.md)
 // SLUICE_CUDA_TOKEN_MASKS          1        0 | 1        structured output's token masks applied
 //                                                        on the device (constrained rows sample
 //                                                        there; 0: those steps sample on the host)
@@ -82,6 +86,7 @@ struct CudaTuning {
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
+  bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA
