@@ -24,6 +24,7 @@ namespace sluice::llm::cuda {
 namespace {
 
 using namespace attention_test;  // NOLINT: the tests' shared cases and reference
+using testing::CapturedGraph;
 using testing::DeviceArray;
 using testing::FreshRng;
 using testing::ToFloat;
@@ -159,25 +160,21 @@ TEST(AttentionKernelTest, GraphReplayWithNewStepContents) {
   DeviceArray<bf16> out(static_cast<size_t>(a.rows) * a.out_width());
   cudaStream_t stream = nullptr;
   SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  cudaGraph_t graph = nullptr;
-  cudaGraphExec_t exec = nullptr;
-  SLUICE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  Attention(dev.q.get(), a.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, a.shape, ws.get(),
-            ws_bytes, out.get(), stream);
-  SLUICE_CUDA_OK(cudaStreamEndCapture(stream, &graph));
-  SLUICE_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+  CapturedGraph graph;
+  ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, [&] {
+    Attention(dev.q.get(), a.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, a.shape,
+              ws.get(), ws_bytes, out.get(), stream);
+  }));
 
-  SLUICE_CUDA_OK(cudaGraphLaunch(exec, stream));
+  SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
   SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
   ExpectMatches(a, ToFloat(out.Download()), Reference(a), "first replay");
 
   dev.Upload(b);
-  SLUICE_CUDA_OK(cudaGraphLaunch(exec, stream));
+  SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
   SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
   ExpectMatches(b, ToFloat(out.Download()), Reference(b), "replay with new contents");
 
-  cudaGraphExecDestroy(exec);
-  cudaGraphDestroy(graph);
   cudaStreamDestroy(stream);
 }
 

@@ -24,6 +24,7 @@ namespace sluice::llm::cuda {
 namespace {
 
 using namespace attention_test;  // NOLINT: the tests' shared cases and reference
+using testing::CapturedGraph;
 using testing::DeviceArray;
 using testing::FreshRng;
 using testing::ToBf16;
@@ -121,19 +122,17 @@ TEST(DecodeAttentionTest, GraphReplayWithABoundAboveTheContexts) {
     DeviceArray<bf16> out(static_cast<size_t>(a.rows) * a.out_width());
     cudaStream_t stream = nullptr;
     SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
-    SLUICE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    Attention(dev.q.get(), a.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, a.shape,
-              ws.get(), ws_bytes, out.get(), stream);
-    SLUICE_CUDA_OK(cudaStreamEndCapture(stream, &graph));
-    SLUICE_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    CapturedGraph graph;
+    ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, [&] {
+      Attention(dev.q.get(), a.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, a.shape,
+                ws.get(), ws_bytes, out.get(), stream);
+    }));
     for (size_t i = 0; i < cases.size(); ++i) {
       const Case& c = cases[i];
       ASSERT_EQ(c.rows, a.rows);
       ASSERT_EQ(c.block_tables.size(), a.block_tables.size());
       dev.Upload(c);
-      SLUICE_CUDA_OK(cudaGraphLaunch(exec, stream));
+      SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
       SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
       const std::vector<float> got = ToFloat(out.Download());
       const std::string what = "replay " + std::to_string(i) + ", " + DescribeContexts(c);
@@ -152,8 +151,6 @@ TEST(DecodeAttentionTest, GraphReplayWithABoundAboveTheContexts) {
       }
       EXPECT_EQ(replayed, eager) << "graph replay and eager launch differ, " << what;
     }
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
 }
@@ -200,18 +197,14 @@ TEST(DecodeAttentionTest, SeesTheNewTokenWrittenJustBefore) {
               dev.v_cache.get(), stream);
       attention();
     };
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
-    SLUICE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    write_then_attend();
-    SLUICE_CUDA_OK(cudaStreamEndCapture(stream, &graph));
-    SLUICE_CUDA_OK(cudaGraphInstantiate(&exec, graph, 0));
+    CapturedGraph graph;
+    ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, write_then_attend));
     for (bool replay : {false, true}) {
       dev.k_cache.Upload(ToBf16(k_stale));
       dev.v_cache.Upload(ToBf16(v_stale));
       attention();  // reads the stale rows' lines
       if (replay) {
-        SLUICE_CUDA_OK(cudaGraphLaunch(exec, stream));
+        SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
       } else {
         write_then_attend();
       }
@@ -220,8 +213,6 @@ TEST(DecodeAttentionTest, SeesTheNewTokenWrittenJustBefore) {
       ExpectMatches(c, ToFloat(out.Download()), want,
                     (replay ? "graph, " : "stream, ") + DescribeContexts(c));
     }
-    cudaGraphExecDestroy(exec);
-    cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
 }

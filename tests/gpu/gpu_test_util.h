@@ -23,14 +23,40 @@ inline bool HaveGpu() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-#define SLUICE_REQUIRE_GPU()                                     \
-  do {                                                           \
-    if (!::sluice::llm::cuda::testing::HaveGpu()) {              \
-      GTEST_SKIP() << "no usable CUDA GPU on this machine";      \
-    }                                                            \
+#define SLUICE_REQUIRE_GPU()                                \
+  do {                                                      \
+    if (!::sluice::llm::cuda::testing::HaveGpu()) {         \
+      GTEST_SKIP() << "no usable CUDA GPU on this machine"; \
+    }                                                       \
   } while (0)
 
 #define SLUICE_CUDA_OK(expr) ASSERT_EQ((expr), cudaSuccess) << cudaGetErrorString(expr)
+
+// A CUDA graph of what `body` launches on `stream` (thread-local capture), instantiated, and
+// destroyed with the object. Capture asserts: call it in ASSERT_NO_FATAL_FAILURE.
+class CapturedGraph {
+ public:
+  CapturedGraph() = default;
+  ~CapturedGraph() {
+    if (exec_ != nullptr) cudaGraphExecDestroy(exec_);
+    if (graph_ != nullptr) cudaGraphDestroy(graph_);
+  }
+  CapturedGraph(const CapturedGraph&) = delete;
+  CapturedGraph& operator=(const CapturedGraph&) = delete;
+
+  template <typename Body>
+  void Capture(cudaStream_t stream, Body body) {
+    SLUICE_CUDA_OK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    body();
+    SLUICE_CUDA_OK(cudaStreamEndCapture(stream, &graph_));
+    SLUICE_CUDA_OK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  cudaGraphExec_t exec() const { return exec_; }
+
+ private:
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
 
 // A device array of T, freed on destruction.
 template <typename T>
@@ -61,10 +87,16 @@ class DeviceArray {
   size_t n_ = 0;
 };
 
-inline float Bf16ToFloat(__nv_bfloat16 v) { return __bfloat162float(v); }
-inline __nv_bfloat16 FloatToBf16(float v) { return __float2bfloat16(v); }
+inline float Bf16ToFloat(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+inline __nv_bfloat16 FloatToBf16(float v) {
+  return __float2bfloat16(v);
+}
 // Rounds through bf16, as a bf16 tensor stores a value.
-inline float RoundBf16(float v) { return Bf16ToFloat(FloatToBf16(v)); }
+inline float RoundBf16(float v) {
+  return Bf16ToFloat(FloatToBf16(v));
+}
 
 inline std::vector<__nv_bfloat16> ToBf16(const std::vector<float>& v) {
   std::vector<__nv_bfloat16> out(v.size());

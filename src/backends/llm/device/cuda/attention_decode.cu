@@ -15,6 +15,7 @@
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/kernels.h"
+#include "backends/llm/device/cuda/multiprocessors.h"
 
 namespace sluice::llm::cuda::attention {
 namespace {
@@ -249,23 +250,6 @@ __global__ void __launch_bounds__(kCombineThreads)
 bool DecodePipelined() {
   static const bool pipelined = Tuning().decode_pipeline;
   return pipelined;
-}
-
-// Multiprocessors of the current device (read once: a stub drives one device; 132 if the
-// query fails).
-int MultiprocessorCount() {
-  static const int count = [] {
-    int device = 0;
-    int sms = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
-        sms <= 0) {
-      cudaGetLastError();
-      return 132;
-    }
-    return sms;
-  }();
-  return count;
 }
 
 struct DecodePlan {

@@ -38,6 +38,7 @@
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
 
 namespace sluice::llm::cuda {
@@ -422,19 +423,6 @@ __global__ void GptqGemmReduceKernel(const float* __restrict__ partials, int32_t
   Pick(o.y, col.part)[static_cast<int64_t>(m) * width + col.col] = __float2bfloat16_rn(v);
 }
 
-int SmCount() {
-  static const int sms = [] {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess) {
-      cudaGetLastError();
-      return 1;
-    }
-    return std::max(count, 1);
-  }();
-  return sms;
-}
-
 // The kernel for this shape, its shared memory opened once, and blocks an SM holds.
 struct GemmKernel {
   void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*);
@@ -470,7 +458,7 @@ GemmKernel KernelFor(int32_t rows) {
 constexpr double kFlopsPerByte = 150;  // ~ mma.sync FLOP/s over HBM bytes/s (A100 100, H100 200)
 int SplitsFor(const GemmKernel& k, int64_t blocks, const GptqLayout& l, int32_t rows, int32_t out,
               size_t floats) {
-  const int sms = SmCount();
+  const int sms = MultiprocessorCount();
   const int64_t slots = static_cast<int64_t>(sms) * k.per_sm;
   const double columns = 16.0 * k.tiles;
   const double block =
@@ -508,7 +496,7 @@ void GptqGemmPrepare() {
 }
 
 size_t GptqGemmWorkspaceBytes() {
-  return static_cast<size_t>(2) * SmCount() * kBlockOutputs * sizeof(float);
+  return static_cast<size_t>(2) * MultiprocessorCount() * kBlockOutputs * sizeof(float);
 }
 
 void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
