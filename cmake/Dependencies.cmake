@@ -29,9 +29,10 @@ if(NOT SLUICE_CUDA STREQUAL "OFF")
   endif()
 endif()
 if(SLUICE_HAVE_CUDA)
-  # Machine code for Ampere (A100) and Hopper (H100/H200): one -gencode per architecture.
+  # Machine code for Ampere (A100) and Hopper (H100/H200): one -gencode per architecture; 90a
+  # (not 90) so that the Hopper kernels may use wgmma and the other sm_90a-only instructions.
   if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-    set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    set(CMAKE_CUDA_ARCHITECTURES 80 90a)
   endif()
   enable_language(CUDA)
   find_package(CUDAToolkit REQUIRED)
