@@ -239,6 +239,10 @@ class Device {
   // replayed from a captured graph: returns the row count it is padded to (its bucket), or
   // 0 to run it eagerly. Padding rows have slot -1 (ops.h KvWrite/Attention skip them).
   virtual int32_t GraphBucket(int32_t /*num_seqs*/) const { return 0; }
+  // Step row counts to run once at load, up to max_rows: one in each of the device's shape
+  // buckets, so that no request's step is the first of its shape (whose kernel choice and
+  // first launch cost the host milliseconds). Empty where a new shape costs nothing.
+  virtual std::vector<int32_t> WarmUpRows(int32_t /*max_rows*/) const { return {}; }
   // Issues a step's ops (`issue_ops` calls the op methods above): directly when bucket is 0,
   // else by replaying the bucket's graph, capturing it the first time. Every buffer the ops
   // touch must keep its address while a graph holds it: see DropGraphs.

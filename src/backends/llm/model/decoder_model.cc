@@ -142,25 +142,47 @@ Result<int32_t> DecoderModel::KvBlocksFromMemory() {
       KvBytesPerBlock(config_, options_.block_size, device_->activation_dtype()), rows, sizing_);
 }
 
+// A prefill step of `rows` new tokens in `seqs` sequences (the first takes the remainder),
+// every sequence's blocks being 0, 1, ... of a cache of ceil(rows / block_size) blocks: where
+// several sequences share blocks their K/V overwrite one another's, which a step run only for
+// its shape may do.
+StepMetadata DecoderModel::SyntheticPrefill(int32_t rows, int32_t seqs) const {
+  const int32_t bs = options_.block_size;
+  StepMetadata step;
+  step.block_size = bs;
+  int32_t row = 0;
+  for (int32_t s = 0; s < seqs; ++s) {
+    const int32_t n = rows / seqs + (s == 0 ? rows % seqs : 0);
+    const int32_t blocks = (n + bs - 1) / bs;
+    step.seqs.push_back({.first_row = row,
+                         .num_new = n,
+                         .num_cached = 0,
+                         .block_table_begin = static_cast<int32_t>(step.block_tables.size()),
+                         .num_blocks = blocks});
+    for (int32_t b = 0; b < blocks; ++b) step.block_tables.push_back(b);
+    for (int32_t i = 0; i < n; ++i) {
+      step.tokens.push_back((row + i) % config_.vocab_size);
+      step.positions.push_back(i);
+      step.slots.push_back(i);
+    }
+    step.logit_rows.push_back(row + n - 1);
+    step.max_context = std::max(step.max_context, n);
+    row += n;
+  }
+  return step;
+}
+
 Status DecoderModel::ProfilePeakStep(int32_t rows) {
   const int32_t bs = options_.block_size;
   RETURN_IF_ERROR(AllocateKvCache((rows + bs - 1) / bs));
-  StepMetadata prefill;
-  prefill.block_size = bs;
-  prefill.max_context = rows;
-  prefill.seqs.push_back({.first_row = 0,
-                          .num_new = rows,
-                          .num_cached = 0,
-                          .block_table_begin = 0,
-                          .num_blocks = (rows + bs - 1) / bs});
-  for (int32_t b = 0; b < (rows + bs - 1) / bs; ++b) prefill.block_tables.push_back(b);
-  for (int32_t i = 0; i < rows; ++i) {
-    prefill.tokens.push_back(i % config_.vocab_size);
-    prefill.positions.push_back(i);
-    prefill.slots.push_back(i);
+  RETURN_IF_ERROR(Execute(SyntheticPrefill(rows, 1), 0));
+  // A step of each of the device's shape buckets (Device::WarmUpRows), before the memory is
+  // measured: what they allocate is every step's too. Up to kWarmLogitRows sequences a step,
+  // so that the LM head's row counts (a step's finishing prompts) are warmed as well.
+  constexpr int32_t kWarmLogitRows = 256;
+  for (const int32_t warm : device_->WarmUpRows(rows)) {
+    RETURN_IF_ERROR(Execute(SyntheticPrefill(warm, std::min(warm, kWarmLogitRows)), 0));
   }
-  prefill.logit_rows.push_back(rows - 1);
-  RETURN_IF_ERROR(Execute(prefill, 0));
   const int32_t bucket = device_->GraphBucket(options_.max_graph_batch);
   const int32_t decode_rows = std::max(bucket, std::min(options_.max_graph_batch, 256));
   if (decode_rows > 0) {

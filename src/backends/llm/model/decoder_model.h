@@ -107,6 +107,7 @@ class DecoderModel final : public ModelRunner {
   // with its sampling, so that every workspace reaches its peak size (the KV cache is freed
   // again after).
   Status ProfilePeakStep(int32_t rows);
+  StepMetadata SyntheticPrefill(int32_t rows, int32_t seqs) const;
   Status CaptureGraphs();
   Status EnsureWorkspace(int32_t rows, int32_t logit_rows);
   Status BuildStep(const ForwardBatch& batch, StepMetadata& step) const;

@@ -1,8 +1,17 @@
 #pragma once
 // cuBLASLt plans for the CUDA device's GEMMs (prefill and batches past the GEMV's rows):
 // y[rows, out] = x[rows, in] W[out, in]^T in bf16 with fp32 accumulation, y bf16 or fp32,
-// optionally with a bf16 bias epilogue. A plan (descriptors, layouts and the heuristic's
-// algorithm) is made once per shape and kept for the device's lifetime.
+// optionally with a bf16 bias epilogue. A plan (descriptors, layouts and an algorithm) is made
+// once per shape and kept for the device's lifetime.
+//
+// The algorithm comes from cuBLASLt's heuristic once per row bucket (MatmulRowBucket), not per
+// row count: a prefill step's rows are the sum of its prompts' chunks, so nearly every step has
+// a new count, and each new count's heuristic query, and the first launch of the kernel it
+// picks (CUDA loads modules lazily), cost milliseconds of the host's time on that step's path
+// (a step of 32 warm prefix requests took ~80 ms on an H100, bench/RESULTS.md, session 17).
+// With buckets the algorithms are a short list, which the model's load runs once
+// (DecoderModel::WarmRowBuckets), and a plan for a new count only makes its layouts and checks
+// the bucket's algorithm against them.
 
 #include <cublasLt.h>
 
@@ -11,10 +20,17 @@
 #include <map>
 #include <memory>
 #include <tuple>
+#include <vector>
 
 #include "common/status.h"
 
 namespace sluice::llm::cuda {
+
+// The row bucket of `rows`: the smallest of 1, 2, 3, 4, 6, 8, 12, ... (2^k and 3 x 2^k) that
+// holds it, at most 1.5x the rows. MatmulRowBuckets(max_rows): a row count in each bucket up
+// to max_rows' (the bucket's largest, or max_rows in its own), which a warm-up runs.
+int32_t MatmulRowBucket(int32_t rows);
+std::vector<int32_t> MatmulRowBuckets(int32_t max_rows);
 
 struct MatmulPlan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -29,16 +45,22 @@ struct MatmulPlan {
 
 class MatmulPlans {
  public:
-  // The shape's plan, made on first use with `blas` for a workspace of `workspace_bytes`.
-  // `may_create` false (during graph capture, where cuBLASLt must not allocate) makes a
-  // missing plan an error instead.
+  // The shape's plan, made on first use with `blas` for a workspace of `workspace_bytes`, with
+  // its row bucket's algorithm where cuBLASLt accepts it for these rows (else the heuristic's
+  // for them). `may_create` false (during graph capture, where cuBLASLt must not allocate)
+  // makes a missing plan an error instead.
   Result<MatmulPlan*> Get(cublasLtHandle_t blas, size_t workspace_bytes, bool may_create,
                           int32_t rows, int32_t in, int32_t out, bool f32_out, bool bias);
   // Destroys every plan (before the handle they were made with).
-  void Clear() { plans_.clear(); }
+  void Clear() {
+    plans_.clear();
+    algos_.clear();
+  }
 
  private:
-  std::map<std::tuple<int32_t, int32_t, int32_t, bool, bool>, std::unique_ptr<MatmulPlan>> plans_;
+  using Shape = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // rows, in, out, f32, bias
+  std::map<Shape, std::unique_ptr<MatmulPlan>> plans_;
+  std::map<Shape, cublasLtMatmulAlgo_t> algos_;  // by row bucket
 };
 
 }  // namespace sluice::llm::cuda

@@ -53,6 +53,9 @@ class CudaDevice final : public Device {
   // The step and its graphs (cuda_device.cc).
   Status BeginStep(const StepMetadata& step) override;
   int32_t GraphBucket(int32_t num_seqs) const override;
+  std::vector<int32_t> WarmUpRows(int32_t max_rows) const override {
+    return cuda::MatmulRowBuckets(max_rows);
+  }
   Status RunStep(int32_t bucket, const std::function<void()>& issue_ops) override;
   void DropGraphs() override { graphs_.Clear(); }
 
