@@ -178,6 +178,12 @@ while [ $# -gt 0 ]; do
           --warmup $w --shared-prefix-len 4000 --input-len "${PREFIX_OWN_LEN:-16}" --output-len 16 --seed 4 --no-progress \
           --json "$out/prefix_$phase.json" > "$out/prefix_$phase.txt" 2>&1
         echo "sluice prefix $phase: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_$phase.txt" | tr -s ' ' | tr '\n' ';')"
+        # Where the TTFT went, server side (cumulative: a phase's share is the difference
+        # from the previous phase's): queue, prefill, first token.
+        sleep 1.5
+        curl -s localhost:8002/metrics |
+          grep -E "^vllm:(time_to_first_token|request_queue_time|request_prefill_time)_seconds_(sum|count)" |
+          tee "$out/prefix_${phase}_timing.txt" | tr '\n' ' ' | sed "s/^/sluice prefix $phase server: /"; echo
       done
       sleep 1.5  # the stub reports its counters with a heartbeat (every 0.5 s): the last one in
       curl -s localhost:8002/metrics | grep -E "^vllm:prefix_cache_(hits|queries)" | tee "$out/prefix_metrics.txt"

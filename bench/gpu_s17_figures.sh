@@ -3,7 +3,7 @@
 # tests and its Int4 A/B at 32 streams against the default pipelined kernel and the previous
 # one; then issue 17's many-stream comparison on one card: bf16 against Int4 and Int8 at 32, 64
 # and 256 streams (128 in / 128 out); the shared-prefix phase with cuBLASLt plans by row bucket
-# and their warm-up at load.
+# and their warm-up at load; the GPTQ products alone at 1 and 8 rows.
 source bench/gpu_call_setup.sh
 write_models_bg
 timeout 100 $T $B/cuda_kernels_test --gtest_filter="*Matmul*:CudaGptqModelTest.*:CudaModel*" > $R/tests_plans.txt 2>&1
@@ -20,4 +20,8 @@ AB_CONCURRENCY=32 AB_ROUNDS=2 KEEP_MODEL=1 gq int4,ab,pipe:SLUICE_CUDA_DECODE_PI
 CONCURRENCY="64 256" MAX_NUM_SEQS=256 gq int4,sluice | grep -E "c=|Failed"
 rm -rf $W/int4
 CONCURRENCY="1 32 64 256" MAX_NUM_SEQS=256 gq int8,sluice | grep -E "c=|Failed|bytes read"
+# The products alone on this card, against its copy bandwidth (issue 17's batch-1 question on
+# an H200: do the products reach its bandwidth as they do an H100's?).
+[ $(left) -gt 25 ] && timeout $(( $(left) - 5 )) $B/gptq_product_bench 1 8 > $R/bench4.txt 2>&1
+[ $(left) -gt 25 ] && timeout $(( $(left) - 5 )) $B/gptq_product_bench --bits 8 1 > $R/bench8.txt 2>&1
 echo "done $(el)"
