@@ -16,7 +16,8 @@
 #         out with SKIP_HF=1) in the same run, then 8 streams of 20,000-token prompts (every
 #         request's ITL: p99; LONG_STREAMS=0 leaves them out)
 #   prefix: a 4,000-token shared prefix, 32 streams: a cold request, then warm ones, with
-#         prefix caching on; the prefix-cache counters from /metrics
+#         prefix caching on; the prefix-cache counters from /metrics; then 32 prompts as long
+#         without a shared prefix, sent together (cold32)
 #   masks: issue 22's cost of token masks on the GPU (see the phase; MASK_SWITCHES, MASK_CONCURRENCY)
 #   MAX_NUM_SEQS (default 64): the engine's max_num_seqs, for CONCURRENCY above 64
 # Results land in OUT_DIR as JSON reports and logs; bench/RESULTS.md quotes them.
@@ -187,6 +188,12 @@ while [ $# -gt 0 ]; do
       done
       sleep 1.5  # the stub reports its counters with a heartbeat (every 0.5 s): the last one in
       curl -s localhost:8002/metrics | grep -E "^vllm:prefix_cache_(hits|queries)" | tee "$out/prefix_metrics.txt"
+      # cold32: warm's load without a shared prefix (32 prompts of 4,016 words of their own,
+      # sent together), the baseline that warm's 32 streams save against.
+      "$bin/sluice-bench" --url http://127.0.0.1:8000 -m qwen7b --api completions -c 32 -n 32 \
+        --warmup 0 --input-len $((4000 + ${PREFIX_OWN_LEN:-16})) --output-len 16 --seed 5 --no-progress \
+        --json "$out/prefix_cold32.json" > "$out/prefix_cold32.txt" 2>&1
+      echo "sluice prefix cold32: $(grep -E 'Mean TTFT|Median TTFT|Failed' "$out/prefix_cold32.txt" | tr -s ' ' | tr '\n' ';')"
       kill -TERM $server; wait $server
       ;;
     masks)
