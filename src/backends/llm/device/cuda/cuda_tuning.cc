@@ -37,6 +37,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_MMA", &CudaTuning::gptq_mma},
     {"SLUICE_CUDA_GPTQ_LOAD_ORDER", &CudaTuning::gptq_load_order},
     {"SLUICE_CUDA_GPTQ_SWIGLU", &CudaTuning::gptq_swiglu},
+    {"SLUICE_CUDA_GPTQ_GEMM90", &CudaTuning::gptq_gemm90},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
     {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},
@@ -49,6 +50,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_PREFILL_MTILES", &CudaTuning::prefill_mtiles, 1, 3, 1},
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", &CudaTuning::gptq_gemm90_max_rows, 0, 4096, 1},
 };
 
 Status Invalid(const char* name, std::string_view value, std::string_view expected) {

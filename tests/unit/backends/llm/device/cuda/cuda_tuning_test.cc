@@ -39,6 +39,8 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
+  EXPECT_TRUE(t->gptq_gemm90);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 512);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -58,6 +60,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
        {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
         "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
         "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
+        "SLUICE_CUDA_GPTQ_GEMM90",
         "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
         "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
