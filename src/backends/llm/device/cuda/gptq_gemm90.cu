@@ -401,31 +401,48 @@ Kernel90 KernelFor(bool wide) {
   return wide ? KernelOf<kBits, kOrder, 256>() : KernelOf<kBits, kOrder, 128>();
 }
 
-// Input slices (1 to kGptqGemmMaxSplits), the fewest with the least modelled time: waves of
-// blocks (one an SM) times a block's share of the work, a block's time the larger of its
-// wgmma FLOPs and its weight bytes at the machine balance, plus the partials' bytes (written,
-// then read by the reduction) spread over every SM; each slice 4 or more chunks, the partials
-// in `floats`, none empty.
-constexpr double kFlopsPerByte = 220;  // ~ wgmma FLOP/s over HBM bytes/s on an H100
-int Splits90(int64_t blocks, int kn, const GptqLayout& l, int32_t rows, int32_t out,
-             size_t floats) {
+// The launch: rows a block (kN), input slices, and the modelled time in a block's FLOPs on
+// one SM. A grid of blocks (one an SM) takes its waves times a block's share of the work: the
+// larger of its wgmma FLOPs (x kSmallTileCost for 128-row tiles, whose fixed costs a chunk are
+// spread over half the FLOPs) and its weight bytes at the machine balance; slices add their
+// partials' bytes (written, then read by the reduction) spread over every SM. Slices: 1 to
+// kGptqGemmMaxSplits, the fewest with the least time, each 4 or more chunks and none empty,
+// the partials in `floats`.
+constexpr double kFlopsPerByte = 220;   // ~ wgmma FLOP/s over HBM bytes/s on an H100
+constexpr double kSmallTileCost = 1.1;  // a guess, to be measured (GEMM90_TILE_ROWS A/B)
+struct Launch90 {
+  int rows, splits;
+  double time;
+};
+Launch90 Plan90(int kn, const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
   const int sms = MultiprocessorCount();
+  const int64_t blocks = static_cast<int64_t>((rows + kn - 1) / kn) * ((out / 16 + kTiles - 1) / kTiles);
   const double columns = 16.0 * kTiles;
   const double block =
-      std::max(2.0 * kn * columns * l.in, columns * l.in * l.bits / 8 * kFlopsPerByte);
+      std::max(2.0 * kn * columns * l.in * (kn == 128 ? kSmallTileCost : 1.0),
+               columns * l.in * l.bits / 8 * kFlopsPerByte);
   auto time = [&](int s) {
     const double waves = static_cast<double>((blocks * s + sms - 1) / sms);
     const double partials = s > 1 ? 8.0 * s * rows * out * kFlopsPerByte / sms : 0.0;
     return waves * block / s + partials;
   };
   const int chunks = l.in / kChunk;
-  int best = 1;
+  Launch90 best{kn, 1, time(1)};
   for (int s = 2; s <= kGptqGemmMaxSplits; ++s) {
     if (chunks / s < 4 || static_cast<size_t>(s) * rows * out > floats) break;
     const bool none_empty = (s - 1) * ((chunks + s - 1) / s) < chunks;  // the kernel's slices
-    if (none_empty && time(s) < time(best)) best = s;
+    if (none_empty && time(s) < best.time) best = {kn, s, time(s)};
   }
   return best;
+}
+
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS, or the better modelled of 128 and 256 rows a block.
+Launch90 LaunchFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
+  const int forced = Tuning().gptq_gemm90_tile_rows;
+  if (forced != 0) return Plan90(forced, l, rows, out, floats);
+  const Launch90 narrow = Plan90(128, l, rows, out, floats);
+  const Launch90 wide = Plan90(256, l, rows, out, floats);
+  return wide.time <= narrow.time ? wide : narrow;
 }
 
 }  // namespace
@@ -460,21 +477,17 @@ void Gemm90Prepare() {
 void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                   float* workspace, size_t workspace_bytes, cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
-  // 256-row tiles unless 128-row ones pad fewer rows (65 to 128, 257 to 384, ...).
-  const int64_t pad128 = (rows + 127) / 128 * 128, pad256 = (rows + 255) / 256 * 256;
-  const bool wide = pad256 <= pad128;
-  const bool four = layout.bits == 4, step_order = layout.mma == 1;
+  const Launch90 plan =
+      LaunchFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float));
+  const bool wide = plan.rows == 256, four = layout.bits == 4, step_order = layout.mma == 1;
   const Kernel90 k = four ? (step_order ? KernelFor<4, 1>(wide) : KernelFor<4, 2>(wide))
                           : (step_order ? KernelFor<8, 1>(wide) : KernelFor<8, 2>(wide));
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
-                  static_cast<unsigned>((out / 16 + kTiles - 1) / kTiles));
-  const int splits =
-      workspace == nullptr
-          ? 1
-          : Splits90(static_cast<int64_t>(grid.x) * grid.y, k.rows, layout, rows, out,
-                     workspace_bytes / sizeof(float));
-  LaunchDependent(k.fn, dim3(grid.x, grid.y, static_cast<unsigned>(splits)), dim3(kThreads),
-                  static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace);
+                  static_cast<unsigned>((out / 16 + kTiles - 1) / kTiles),
+                  static_cast<unsigned>(plan.splits));
+  LaunchDependent(k.fn, grid, dim3(kThreads), static_cast<size_t>(k.smem), stream, x, layout,
+                  parts, rows, workspace);
+  const int splits = plan.splits;
   if (splits > 1) GemmReduce(workspace, splits, parts, rows, stream);
 }
 
