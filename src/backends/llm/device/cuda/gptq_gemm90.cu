@@ -64,6 +64,7 @@ struct Tile {
   static constexpr int kStageBytes = kXBytes + kWVecs * 16;     // x first: 1024-byte aligned
   static constexpr int kSmem = kStages * kStageBytes + 1024;    // + the alignment of the base
   static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0 && kN % 32 == 0);
+  static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
 };
 
 // What a lane keeps of its tile's current group, columns gq and gq + 8: the scale and, 4 bits,
@@ -156,13 +157,14 @@ __device__ __forceinline__ void StepWords(const uint4* ws, int j, int lane, uint
   }
 }
 
-// The chunk's 4 A fragments of the warp's tile; grp: the groups of its 4 k16 steps.
+// The chunk's 4 A fragments of the warp's tile; grp: the groups of its 4 k16 steps (in the
+// load order, one a load: looked at once a load).
 template <int kBits, int kOrder>
 __device__ __forceinline__ void DequantChunk(const uint4* ws, const int (&grp)[4],
                                              LaneGroups<kBits>& z, int lane, uint32_t (&a)[4][4]) {
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
-    z.Use(grp[j]);
+    if (kOrder == 1 || j % (16 / kBits) == 0) z.Use(grp[j]);
     uint32_t wd[2];
     StepWords<kBits, kOrder>(ws, j, lane, wd);
     Convert<kBits>(wd, z, a[j]);
@@ -209,33 +211,57 @@ struct Copies {
   }
 };
 
-// Writes a warp's sums: d[4 j + e] is column 16 tile + gq + 8 (e >> 1), row row0 + 8 j + 2 t +
-// (e & 1). bf16 y with the bias, or (partials) fp32 [split][rows][out].
+// The block's sums, out through shared memory (the stages, free once every wgmma is done) so
+// that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
+// block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
+// (partials) fp32 [split][rows][out]; rows past `rows` and tiles past the weight's last are not
+// stored. Rows padded by 16 bytes: the fragment writes and the row reads are conflict-free.
 template <int kN>
-__device__ __forceinline__ void StoreTile(const float (&d)[kN / 2], const GptqParts& o, int tiles,
-                                          int tile, int row0, int rows, int lane,
-                                          float* __restrict__ partials) {
-  if (tile >= tiles) return;
-  const int gq = lane >> 2, t = lane & 3;
-  const int out = Pick(o.end, o.count - 1);
-  const Column col = ColumnOf(o, tile * 16);
-  const int width = Pick(o.end, col.part) - (col.part > 0 ? Pick(o.end, col.part - 1) : 0);
-  bf16* y = Pick(o.y, col.part);
-  const bf16* bias = Pick(o.bias, col.part);
+__device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
+                                           int tiles, int tile0, int row0, int rows,
+                                           float* __restrict__ partials) {
+  constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
+  const int tid = static_cast<int>(threadIdx.x), warp = tid >> 5, gq = (tid & 31) >> 2;
+  const int t = tid & 3;
+  __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
   float b[2] = {0.f, 0.f};
-  if (bias != nullptr && partials == nullptr) {
-    b[0] = __bfloat162float(bias[col.col + gq]);
-    b[1] = __bfloat162float(bias[col.col + gq + 8]);
+  if (tile0 + warp < tiles && partials == nullptr) {
+    const Column col = ColumnOf(o, (tile0 + warp) * 16);
+    const bf16* bias = Pick(o.bias, col.part);
+    if (bias != nullptr) {
+      b[0] = __bfloat162float(bias[col.col + gq]);
+      b[1] = __bfloat162float(bias[col.col + gq + 8]);
+    }
   }
 #pragma unroll
   for (int i = 0; i < kN / 2; ++i) {
-    const int m = row0 + 8 * (i >> 2) + 2 * t + (i & 1), h = (i >> 1) & 1;
-    if (m >= rows) continue;
+    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
     if (partials != nullptr) {
-      partials[(static_cast<int64_t>(blockIdx.z) * rows + m) * out + tile * 16 + gq + 8 * h] = d[i];
+      reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
     } else {
-      y[static_cast<int64_t>(m) * width + col.col + gq + 8 * h] = __float2bfloat16_rn(d[i] + b[h]);
+      reinterpret_cast<bf16*>(smem)[r * kBf16Stride + c] =
+          __float2bfloat16_rn(d[i] + b[(i >> 1) & 1]);
     }
+  }
+  __syncthreads();
+  if (partials != nullptr) {
+    const int v = tid & 31, out = Pick(o.end, o.count - 1);  // 4 columns a vector
+    if (tile0 + v / 4 >= tiles) return;
+    for (int r = tid >> 5; r < kN && row0 + r < rows; r += kThreads / 32) {
+      *reinterpret_cast<uint4*>(partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) *
+                                               out + tile0 * 16 + 4 * v) =
+          *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
+    }
+    return;
+  }
+  const int v = tid & 15;  // 8 columns a vector, two a tile
+  if (tile0 + v / 2 >= tiles) return;
+  const Column col = ColumnOf(o, (tile0 + v / 2) * 16);
+  const int width = Pick(o.end, col.part) - (col.part > 0 ? Pick(o.end, col.part - 1) : 0);
+  bf16* y = Pick(o.y, col.part) + col.col + 8 * (v & 1);
+  for (int r = tid >> 4; r < kN && row0 + r < rows; r += kThreads / 16) {
+    *reinterpret_cast<uint4*>(y + static_cast<int64_t>(row0 + r) * width) =
+        *reinterpret_cast<const uint4*>(smem + (r * kBf16Stride + 8 * v) * 2);
   }
 }
 
@@ -243,7 +269,7 @@ __device__ __forceinline__ void StoreTile(const float (&d)[kN / 2], const GptqPa
 template <int kBits, int kN>
 struct Stages {
   uint32_t base;      // shared address of stage 0
-  const char* local;  // the same as a generic pointer
+  char* local;        // the same as a generic pointer
   __device__ __forceinline__ uint32_t X(int s) const {
     return base + s * Tile<kBits, kN>::kStageBytes;
   }
@@ -350,7 +376,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   extern __shared__ uint4 smem[];
   Block<kBits, kOrder, kN> b;
   b.st.base = (SmemAddr(smem) + 1023u) & ~1023u;
-  b.st.local = reinterpret_cast<const char*>(smem) + (b.st.base - SmemAddr(smem));
+  b.st.local = reinterpret_cast<char*>(smem) + (b.st.base - SmemAddr(smem));
   b.warp = static_cast<int>(threadIdx.x) >> 5;
   b.lane = static_cast<int>(threadIdx.x) & 31;
   b.x = x;
@@ -372,8 +398,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
-  StoreTile<kN>(b.acc, o, tiles, tile0 + b.warp, row0, rows, b.lane,
-                gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+  StoreBlock<kN>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
+                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
 #else
   // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
   PdlWait();
