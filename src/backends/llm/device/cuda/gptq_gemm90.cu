@@ -346,6 +346,7 @@ struct Block {
     for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
 #pragma unroll
     for (int i = 0; i < kN / 2; ++i) acc[i] = 0.f;
+    wgmma::Pin(acc);  // zeroed here, not in a branch that meets the wgmmas' paths (ptxas C7515)
     uint32_t a0[4][4], a1[4][4], a2[4][4];
     PdlWait();
     for (int s = 0; s < kStages - 2; ++s) {
@@ -361,6 +362,7 @@ struct Block {
       if (c + 2 < n) Chunk(c + 2, a2, a0);
     }
     wgmma::Wait<0>();
+    wgmma::Pin(acc);  // read only from here on
     CpAsyncWait<0>();
   }
 };
