@@ -63,15 +63,18 @@ struct LoadedGroup {
   cuda::GptqParts parts;
   const cuda::GptqLayout* layout = nullptr;
 
-  // Part 1 has no bias.
+  // Part 1 has no bias. Act-order: every part quantized with the same g_idx (one row order,
+  // as a checkpoint's q, k and v share: the device fuses only parts of one order).
   void Load(Device& d, std::mt19937_64& rng, int32_t in, const std::vector<int32_t>& widths,
             const QuantSpec& spec) {
     int32_t end = 0;
     parts.count = static_cast<int32_t>(widths.size());
+    const std::mt19937_64 order_rng(rng());  // Quantize draws only the row order from it
     for (size_t p = 0; p < widths.size(); ++p) {
       const int32_t w = widths[p];
+      std::mt19937_64 order = order_rng;
       qs.push_back(
-          Quantize(RandomNormal(rng, static_cast<size_t>(w) * in, 0.05f), w, in, spec, rng));
+          Quantize(RandomNormal(rng, static_cast<size_t>(w) * in, 0.05f), w, in, spec, order));
       auto loaded = d.LoadGptqWeight(SourceOf(qs.back(), spec));
       ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
       weights.push_back(std::move(*loaded));
