@@ -2,7 +2,10 @@
 // GptqMmaMaxRows() + 1 to GptqGemmMaxRows() rows (decode batches of 33 to 64 streams by
 // default; up to 4096 with SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS) that read the packed weights once
 // instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
-// bytes).
+// bytes). Past 64 rows on compute capability 9.0 GptqGemmLinear hands the product to the
+// Hopper GEMM (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 512
+// by default; this mma.sync kernel keeps every product elsewhere, and its split-k reduction
+// (GemmReduce) serves both.
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
 // (16 or 8: 256 or 128 columns), and optionally a slice of the inputs (split-k, below). The
