@@ -23,9 +23,9 @@
 //   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
 // The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs).
 
+#include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cublasLt.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -254,11 +254,9 @@ struct Blas {
   void Prepare(const Group& g, int rows) {
     int start = 0;
     for (int p = 0; p < g.parts.count; ++p) {
-      if (!plans.Get(handle, workspace_bytes, true, rows, g.in, g.parts.end[p] - start, false,
-                     false)
-               .ok()) {
-        std::fprintf(stderr, "no cuBLASLt plan for %d x %d x %d\n", rows, g.in,
-                     g.parts.end[p] - start);
+      const int out = g.parts.end[p] - start;
+      if (!plans.Get(handle, workspace_bytes, true, rows, g.in, out, false, false).ok()) {
+        std::fprintf(stderr, "no cuBLASLt plan for %d x %d x %d\n", rows, g.in, out);
         std::exit(1);
       }
       start = g.parts.end[p];
@@ -271,9 +269,8 @@ struct Blas {
       auto plan = plans.Get(handle, workspace_bytes, false, rows, g.in, out, false, false);
       const float alpha = 1.f, beta = 0.f;
       sluice::llm::cuda::MatmulPlan& m = **plan;
-      cublasLtMatmul(handle, m.desc, &alpha, w, m.a, x, m.b, &beta, g.parts.y[p], m.c,
-                     g.parts.y[p], m.c, m.has_algo ? &m.algo : nullptr, workspace,
-                     workspace_bytes, stream);
+      cublasLtMatmul(handle, m.desc, &alpha, w, m.a, x, m.b, &beta, g.parts.y[p], m.c, g.parts.y[p],
+                     m.c, m.has_algo ? &m.algo : nullptr, workspace, workspace_bytes, stream);
       start = g.parts.end[p];
     }
   }
@@ -325,9 +322,9 @@ int main(int argc, char** argv) {
     const double bw = bytes / (us * 1e-6);
     const double out = g.parts.end[g.parts.count - 1];
     const double tflops = 2.0 * rows * g.in * out / (us * 1e-6) / 1e12;
-    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f %10.2f %7.2f\n", name,
-                rows, kernel, bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us,
-                blas_us, blas_us > 0 ? (dequant_us + blas_us) / us : 0.0);
+    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f %10.2f %7.2f\n", name, rows,
+                kernel, bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us, blas_us,
+                blas_us > 0 ? (dequant_us + blas_us) / us : 0.0);
   };
   for (const Group& g : groups) {
     for (int rows : o.rows) {
@@ -345,8 +342,9 @@ int main(int argc, char** argv) {
         blas_us = time_us([&] { blas.Run(g, rows, x, dequant, stream); });
       }
       const bool hopper = gemm && rows > 64 && sluice::llm::cuda::GptqGemm90On();
-      report(g.name, g, rows, hopper ? "gemm90" : gemm ? "gemm" : "small", us,
-             DequantizeUs(g, dequant, stream, o), blas_us);
+      const char* kernel = hopper ? "gemm90" : "gemm";
+      report(g.name, g, rows, gemm ? kernel : "small", us, DequantizeUs(g, dequant, stream, o),
+             blas_us);
     }
   }
   // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half; the small

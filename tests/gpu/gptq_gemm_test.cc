@@ -24,8 +24,8 @@
 #include "backends/llm/device/cuda/cuda_device.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "backends/llm/device/cuda/gptq_weights.h"
-#include "gpu/gpu_test_util.h"
 #include "gpu/gptq_test_util.h"
+#include "gpu/gpu_test_util.h"
 #include "support/gptq_fixture.h"
 
 namespace sluice::llm {
@@ -113,7 +113,7 @@ struct LoadedGroup {
 
 // Outputs [rows, width] of each part, poisoned with NaN, set into `parts`.
 std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> PoisonedOutputs(LoadedGroup& g,
-                                                                          int32_t rows) {
+                                                                         int32_t rows) {
   std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> ys;
   for (int p = 0; p < g.parts.count; ++p) {
     ys.push_back(std::make_unique<DeviceArray<__nv_bfloat16>>(
@@ -200,11 +200,10 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
   if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
   PrintKernels();
   const int32_t in = 2048;
-  for (const QuantSpec spec :
-       {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
-        QuantSpec{4, 32, false, false},    // the step order at 4 bits
-        QuantSpec{8, 16, false, false},     // ... and at 8
-        QuantSpec{4, 128, true, false}}) {  // act-order: x sorted first
+  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
+                               QuantSpec{4, 32, false, false},     // the step order at 4 bits
+                               QuantSpec{8, 16, false, false},     // ... and at 8
+                               QuantSpec{4, 128, true, false}}) {  // act-order: x sorted first
     LoadedGroup g;
     ASSERT_NO_FATAL_FAILURE(g.Load(*device, rng, in, {80, 48, 16}, spec));
     DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
@@ -224,8 +223,8 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
             first[p] = y;
             const double err = ProductError(ToFloat(y), x, g.qs[p], g.Bias(p), rows);
             EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " group " << spec.group_size
-                                 << " order " << g.layout->mma << " part " << p << " rows "
-                                 << rows << (sliced ? " sliced" : " whole");
+                                 << " order " << g.layout->mma << " part " << p << " rows " << rows
+                                 << (sliced ? " sliced" : " whole");
           } else {
             EXPECT_EQ(0, std::memcmp(y.data(), first[p].data(), y.size() * sizeof(y[0])))
                 << "second run differs: bits " << spec.bits << " part " << p << " rows " << rows;
@@ -265,8 +264,8 @@ double SampledError(const LoadedGroup& g, const std::vector<float>& x, int32_t r
 // Qwen2-7B's products at decode batches of 128 to 512 rows (the grid, the 128- and 256-row
 // tiles and the input slices those shapes take): q|k|v (3584 -> 3584 | 512 | 512), o, a slice
 // of gate|up's width and a narrow down (18944 inputs: 296 chunks, sliced), 4 and 8 bits,
-// act-order, outputs sampled against float64; and, with the workspace, bit-identical when replayed from a
-// CUDA graph (the engine captures decode steps).
+// act-order, outputs sampled against float64; and, with the workspace, bit-identical when replayed
+// from a CUDA graph (the engine captures decode steps).
 TEST(CudaGptqTest, GemmKernelOnQwen2ShapesSampledAndInGraphs) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();

@@ -40,8 +40,8 @@ inline std::vector<float> DownloadBf16(Device& d, const Buffer& b) {
 
 // ||got - ref|| / ||ref|| of y [rows, out] against x W^T (+ bias) in float64; every
 // element must be finite (written).
-inline double ProductError(const std::vector<float>& got, const std::vector<float>& x, const Quantized& q,
-                    const std::vector<float>* bias, int32_t rows) {
+inline double ProductError(const std::vector<float>& got, const std::vector<float>& x,
+                           const Quantized& q, const std::vector<float>* bias, int32_t rows) {
   double diff = 0, norm = 1e-300;
   for (int32_t m = 0; m < rows; ++m) {
     for (int32_t j = 0; j < q.out; ++j) {

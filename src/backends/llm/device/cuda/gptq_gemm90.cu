@@ -59,10 +59,10 @@ constexpr int kStages = 5;
 template <int kBits, int kN>
 struct Tile {
   static constexpr int kLoads = kChunk / (16 * (16 / kBits));  // 16-byte vectors a lane, tile
-  static constexpr int kWVecs = kTiles * kLoads * 32;           // ... and chunk: [tile][load][lane]
-  static constexpr int kXBytes = kN * kChunk * 2;               // kN rows of 128 bytes
-  static constexpr int kStageBytes = kXBytes + kWVecs * 16;     // x first: 1024-byte aligned
-  static constexpr int kSmem = kStages * kStageBytes + 1024;    // + the alignment of the base
+  static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
+  static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
+  static constexpr int kStageBytes = kXBytes + kWVecs * 16;    // x first: 1024-byte aligned
+  static constexpr int kSmem = kStages * kStageBytes + 1024;   // + the alignment of the base
   static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0 && kN % 32 == 0);
   static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
 };
@@ -151,7 +151,8 @@ __device__ __forceinline__ void StepWords(const uint4* ws, int j, int lane, uint
     wd[0] = ((t & 2) ? v.y : v.x) >> shift;
     wd[1] = ((t & 2) ? v.w : v.z) >> shift;
   } else {
-    const uint32_t* w = reinterpret_cast<const uint32_t*>(ws + (j >> 1) * 32 + gq * 4 + 2 * (j & 1));
+    const uint32_t* w =
+        reinterpret_cast<const uint32_t*>(ws + (j >> 1) * 32 + gq * 4 + 2 * (j & 1));
     wd[0] = w[t];
     wd[1] = w[4 + t];
   }
@@ -248,9 +249,9 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
     const int v = tid & 31, out = Pick(o.end, o.count - 1);  // 4 columns a vector
     if (tile0 + v / 4 >= tiles) return;
     for (int r = tid >> 5; r < kN && row0 + r < rows; r += kThreads / 32) {
-      *reinterpret_cast<uint4*>(partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) *
-                                               out + tile0 * 16 + 4 * v) =
-          *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
+      *reinterpret_cast<uint4*>(
+          partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) * out + tile0 * 16 +
+          4 * v) = *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
     }
     return;
   }
@@ -268,8 +269,8 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
 // Where the block's stages lie: kStages of [x tile | weights], from a 1024-byte-aligned base.
 template <int kBits, int kN>
 struct Stages {
-  uint32_t base;      // shared address of stage 0
-  char* local;        // the same as a generic pointer
+  uint32_t base;  // shared address of stage 0
+  char* local;    // the same as a generic pointer
   __device__ __forceinline__ uint32_t X(int s) const {
     return base + s * Tile<kBits, kN>::kStageBytes;
   }
@@ -444,11 +445,11 @@ struct Launch90 {
 };
 Launch90 Plan90(int kn, const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
   const int sms = MultiprocessorCount();
-  const int64_t blocks = static_cast<int64_t>((rows + kn - 1) / kn) * ((out / 16 + kTiles - 1) / kTiles);
+  const int64_t blocks =
+      static_cast<int64_t>((rows + kn - 1) / kn) * ((out / 16 + kTiles - 1) / kTiles);
   const double columns = 16.0 * kTiles;
-  const double block =
-      std::max(2.0 * kn * columns * l.in * (kn == 128 ? kSmallTileCost : 1.0),
-               columns * l.in * l.bits / 8 * kFlopsPerByte);
+  const double block = std::max(2.0 * kn * columns * l.in * (kn == 128 ? kSmallTileCost : 1.0),
+                                columns * l.in * l.bits / 8 * kFlopsPerByte);
   auto time = [&](int s) {
     const double waves = static_cast<double>((blocks * s + sms - 1) / sms);
     const double partials = s > 1 ? 8.0 * s * rows * out * kFlopsPerByte / sms : 0.0;
@@ -513,14 +514,16 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
                   static_cast<unsigned>((out / 16 + kTiles - 1) / kTiles),
                   static_cast<unsigned>(plan.splits));
-  LaunchDependent(k.fn, grid, dim3(kThreads), static_cast<size_t>(k.smem), stream, x, layout,
-                  parts, rows, workspace);
+  LaunchDependent(k.fn, grid, dim3(kThreads), static_cast<size_t>(k.smem), stream, x, layout, parts,
+                  rows, workspace);
   const int splits = plan.splits;
   if (splits > 1) GemmReduce(workspace, splits, parts, rows, stream);
 }
 
 }  // namespace gptq
 
-bool GptqGemm90On() { return gptq::Gemm90On(); }
+bool GptqGemm90On() {
+  return gptq::Gemm90On();
+}
 
 }  // namespace sluice::llm::cuda

@@ -56,12 +56,20 @@ __device__ __forceinline__ void Wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #endif
 }
-// Pins a register's value at this point of the program: computed before, not moved past (a
-// register a wgmma reads must be defined before the wgmma.fence that precedes it, or ptxas
-// serializes the wgmmas), and an accumulator not touched between the wgmmas and their wait.
-__device__ __forceinline__ void Pin(uint32_t& r) { asm volatile("" : "+r"(r)::"memory"); }
-__device__ __forceinline__ void Pin(float& r) { asm volatile("" : "+f"(r)::"memory"); }
-__device__ __forceinline__ void Pin(uint64_t& r) { asm volatile("" : "+l"(r)::"memory"); }
+// Pins a register's value at this point of the program: computed before, not moved past.
+// ptxas serializes the wgmmas (waits for each, warning C7513 / C7515) where a register a wgmma
+// reads, A fragment or accumulator, is written by another instruction after the issue of an
+// earlier wgmma still in flight when it issues: the callers pin fragments before their fence
+// and accumulators around the wgmmas, so the compiler cannot move such writes there.
+__device__ __forceinline__ void Pin(uint32_t& r) {
+  asm volatile("" : "+r"(r)::"memory");
+}
+__device__ __forceinline__ void Pin(float& r) {
+  asm volatile("" : "+f"(r)::"memory");
+}
+__device__ __forceinline__ void Pin(uint64_t& r) {
+  asm volatile("" : "+l"(r)::"memory");
+}
 template <class R, int N>
 __device__ __forceinline__ void Pin(R (&r)[N]) {
 #pragma unroll
@@ -83,8 +91,7 @@ __device__ void WgmmaRs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b);
 
 #if SLUICE_WGMMA
 template <>
-__device__ __forceinline__ void WgmmaRs<128>(float (&d)[64], const uint32_t (&a)[4],
-                                          uint64_t b) {
+__device__ __forceinline__ void WgmmaRs<128>(float (&d)[64], const uint32_t (&a)[4], uint64_t b) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
@@ -107,8 +114,7 @@ __device__ __forceinline__ void WgmmaRs<128>(float (&d)[64], const uint32_t (&a)
 }
 
 template <>
-__device__ __forceinline__ void WgmmaRs<256>(float (&d)[128], const uint32_t (&a)[4],
-                                          uint64_t b) {
+__device__ __forceinline__ void WgmmaRs<256>(float (&d)[128], const uint32_t (&a)[4], uint64_t b) {
   asm volatile(
       "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
       "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 "
