@@ -4,8 +4,11 @@
 // past them, against the physical limits: the bytes a product must read (packed weights,
 // scales, x) over the device-to-device copy bandwidth measured in the same run, and its
 // TFLOP/s (2 rows in out / time) against the GPU's bf16 tensor-core peak (H100 SXM ~990
-// dense; mma.sync reaches ~60-70 % of it). "dequant us" is the alternative's first half, the
-// dequantization to bf16 (GptqDequantize) that cuBLASLt then reads. A figure is
+// dense; mma.sync reaches ~60-70 % of it). The alternative that the device runs past
+// GptqGemmMaxRows(): "dequant us", the dequantization to bf16 (GptqDequantize), then "blas us",
+// cuBLASLt's bf16 product over it (the device's plans, cublaslt_plans.h), each part; "x alt" is
+// their sum over the product's time (above 1: the GEMM wins). Past 64 rows on an H100/H200 the
+// GEMM is the Hopper one (gptq_gemm90.cu) unless SLUICE_CUDA_GPTQ_GEMM90=0. A figure is
 // the median over --iters replays of a CUDA graph of --reps back-to-back launches (dependent
 // launches, as in a decode step's graph), divided by --reps. The last rows time gate|up with
 // SiLU (GptqSmallBatchSwiGlu) against the gate|up product. The weights are random words
@@ -13,13 +16,14 @@
 // Built with the CUDA tests.
 //
 //   gptq_product_bench                     # 4 bits, rows 1 2 4 8 16 32
-//   gptq_product_bench 33 64 128 256       # the GEMM
+//   gptq_product_bench 64 128 256 512      # the GEMMs against dequantization + cuBLASLt
 //   gptq_product_bench --bits 8 --group 128 --iters 20 1 4 16
 //   gptq_product_bench --order 1 1 8       # the step order (default: the load order, as a
 //                                          # checkpoint of group 128 gets)
 //   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
 // The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs).
 
+#include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -32,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/llm/device/cuda/cublaslt_plans.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "bench/cuda_bench_util.h"
 
@@ -225,6 +230,52 @@ double DequantizeUs(const Group& g, bf16* w, cudaStream_t stream, const Options&
   return us;
 }
 
+// The cuBLASLt path's second half: y = x W^T of every part, W the dequantized bf16 weight
+// [out, in] (one buffer reused: the speed does not depend on the values).
+struct Blas {
+  cublasLtHandle_t handle = nullptr;
+  sluice::llm::cuda::MatmulPlans plans;
+  void* workspace = nullptr;
+  size_t workspace_bytes = size_t{32} << 20;  // the device's (cuda_device.cc)
+
+  Blas() {
+    if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) {
+      std::fprintf(stderr, "cublasLtCreate failed\n");
+      std::exit(1);
+    }
+    workspace = Alloc<char>(workspace_bytes);
+  }
+  ~Blas() {
+    plans.Clear();
+    cublasLtDestroy(handle);
+    cudaFree(workspace);
+  }
+  // Plans are made here, outside graph capture.
+  void Prepare(const Group& g, int rows) {
+    int start = 0;
+    for (int p = 0; p < g.parts.count; ++p) {
+      const int out = g.parts.end[p] - start;
+      if (!plans.Get(handle, workspace_bytes, true, rows, g.in, out, false, false).ok()) {
+        std::fprintf(stderr, "no cuBLASLt plan for %d x %d x %d\n", rows, g.in, out);
+        std::exit(1);
+      }
+      start = g.parts.end[p];
+    }
+  }
+  void Run(const Group& g, int rows, const bf16* x, const bf16* w, cudaStream_t stream) {
+    int start = 0;
+    for (int p = 0; p < g.parts.count; ++p) {
+      const int out = g.parts.end[p] - start;
+      auto plan = plans.Get(handle, workspace_bytes, false, rows, g.in, out, false, false);
+      const float alpha = 1.f, beta = 0.f;
+      sluice::llm::cuda::MatmulPlan& m = **plan;
+      cublasLtMatmul(handle, m.desc, &alpha, w, m.a, x, m.b, &beta, g.parts.y[p], m.c, g.parts.y[p],
+                     m.c, m.has_algo ? &m.algo : nullptr, workspace, workspace_bytes, stream);
+      start = g.parts.end[p];
+    }
+  }
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,8 +304,9 @@ int main(int argc, char** argv) {
   float* ws = Alloc<float>(ws_bytes / sizeof(float));
   // The dequantization's bf16 weight, as the device's scratch holds it (largest part).
   bf16* dequant = Alloc<bf16>(static_cast<size_t>(18944) * 3584);
-  std::printf("%-8s %5s %6s %10s %10s %8s %8s %8s %12s\n", "product", "rows", "kernel", "MB", "us",
-              "GB/s", "of copy", "TFLOP/s", "dequant us");
+  Blas blas;
+  std::printf("%-8s %5s %6s %10s %10s %8s %8s %8s %12s %10s %7s\n", "product", "rows", "kernel",
+              "MB", "us", "GB/s", "of copy", "TFLOP/s", "dequant us", "blas us", "x alt");
   // Microseconds a launch of `body` (o.reps launches in a graph), and the line of figures.
   auto time_us = [&](auto body) {
     cudaGraphExec_t exec = Capture(stream, [&] {
@@ -265,13 +317,14 @@ int main(int argc, char** argv) {
     return us;
   };
   auto report = [&](const char* name, const Group& g, int rows, const char* kernel, double us,
-                    double dequant_us) {
+                    double dequant_us, double blas_us) {
     const double bytes = g.weight_bytes + 2.0 * rows * g.in;
     const double bw = bytes / (us * 1e-6);
     const double out = g.parts.end[g.parts.count - 1];
     const double tflops = 2.0 * rows * g.in * out / (us * 1e-6) / 1e12;
-    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f\n", name, rows, kernel,
-                bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us);
+    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f %10.2f %7.2f\n", name, rows,
+                kernel, bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us, blas_us,
+                blas_us > 0 ? (dequant_us + blas_us) / us : 0.0);
   };
   for (const Group& g : groups) {
     for (int rows : o.rows) {
@@ -283,7 +336,15 @@ int main(int argc, char** argv) {
           sluice::llm::cuda::GptqSmallBatchLinear(x, g.layout, g.parts, rows, stream);
         }
       });
-      report(g.name, g, rows, gemm ? "gemm" : "small", us, DequantizeUs(g, dequant, stream, o));
+      double blas_us = 0;
+      if (gemm) {
+        blas.Prepare(g, rows);
+        blas_us = time_us([&] { blas.Run(g, rows, x, dequant, stream); });
+      }
+      const bool hopper = gemm && rows > 64 && sluice::llm::cuda::GptqGemm90On();
+      const char* kernel = hopper ? "gemm90" : "gemm";
+      report(g.name, g, rows, gemm ? kernel : "small", us, DequantizeUs(g, dequant, stream, o),
+             blas_us);
     }
   }
   // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half; the small
@@ -293,7 +354,7 @@ int main(int argc, char** argv) {
     if (rows > small) continue;
     const double us = time_us(
         [&] { sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream); });
-    report("swiglu", mlp, rows, "small", us, 0.0);
+    report("swiglu", mlp, rows, "small", us, 0.0, 0.0);
   }
   CHECK_CUDA(cudaGetLastError());
   return 0;

@@ -6,9 +6,8 @@
 // allows, in its load order where the groups allow, the step order elsewhere; the column
 // layout where the shape does not allow), row counts of each kernel (the tensor-core product
 // at 1 to 32 rows by default, to 64 and past when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64
-// a launch; its GEMM past those rows, to 256 by default and at any rows when called directly;
-// the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row counts
-// (dequantized into bf16, cuBLASLt).
+// a launch; the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row
+// counts (dequantized into bf16, cuBLASLt). The tensor-core layout's GEMMs: gptq_gemm_test.cc.
 // Outputs are poisoned with NaN first. Bad data is refused at load, naming what is wrong.
 // The qwen2 GPU fixture quantized three ways gives the same 32 greedy tokens (graphs and
 // eager) as its dequantized twin on the GPU, and prompt logits within bf16 tolerance.
@@ -27,6 +26,7 @@
 #include "backends/llm/device/cuda/gptq_weights.h"
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
+#include "gpu/gptq_test_util.h"
 #include "gpu/gpu_test_util.h"
 #include "support/block_pool.h"
 #include "support/gptq_fixture.h"
@@ -40,53 +40,15 @@ using cuda::testing::FreshRng;
 using cuda::testing::RandomBf16Values;
 using cuda::testing::ToBf16;
 using cuda::testing::ToFloat;
+using testing::DownloadBf16;
+using testing::Gpu;
+using testing::ProductError;
 using testing::Quantize;
 using testing::Quantized;
 using testing::QuantSpec;
 using testing::RandomNormal;
 using testing::SourceOf;
-
-std::unique_ptr<Device> Gpu() {
-  auto device = CreateCudaDevice({});
-  EXPECT_TRUE(device.ok()) << device.status().ToString();
-  return device.ok() ? std::move(*device) : nullptr;
-}
-
-std::unique_ptr<Buffer> UploadBf16(Device& d, const std::vector<float>& v) {
-  auto b = d.Allocate(DType::kBF16, v.size());
-  EXPECT_TRUE(b.ok());
-  const auto h = ToBf16(v);
-  EXPECT_TRUE(d.Upload(**b, h.data(), h.size() * 2).ok());
-  return std::move(*b);
-}
-
-std::vector<float> DownloadBf16(Device& d, const Buffer& b) {
-  std::vector<__nv_bfloat16> h(b.elements());
-  Status st = d.Download(b, h.data(), h.size() * 2);
-  EXPECT_TRUE(st.ok()) << st.ToString();
-  return ToFloat(h);
-}
-
-// ||got - ref|| / ||ref|| of y [rows, out] against x W^T (+ bias) in float64; every
-// element must be finite (written).
-double ProductError(const std::vector<float>& got, const std::vector<float>& x, const Quantized& q,
-                    const std::vector<float>* bias, int32_t rows) {
-  double diff = 0, norm = 1e-300;
-  for (int32_t m = 0; m < rows; ++m) {
-    for (int32_t j = 0; j < q.out; ++j) {
-      double ref = bias ? (*bias)[j] : 0.0;
-      for (int32_t i = 0; i < q.in; ++i) {
-        ref += double{x[static_cast<size_t>(m) * q.in + i]} *
-               q.dequant[static_cast<size_t>(j) * q.in + i];
-      }
-      const double v = got[static_cast<size_t>(m) * q.out + j];
-      if (!std::isfinite(v)) return INFINITY;
-      diff += (v - ref) * (v - ref);
-      norm += ref * ref;
-    }
-  }
-  return std::sqrt(diff / norm);
-}
+using testing::UploadBf16;
 
 TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
   SLUICE_REQUIRE_GPU();
@@ -189,7 +151,7 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
       bias_host.push_back(RandomBf16Values(rng, out, -0.5f, 0.5f));
       biases.push_back(UploadBf16(d, bias_host.back()));
     }
-    for (int32_t rows : {1, 4, 9, 40, 100, 256, 300}) {  // small batch, GEMM, dequantized
+    for (int32_t rows : {1, 4, 9, 40, 100, 256, 300, 600}) {  // small batch, GEMMs, dequantized
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
       auto xb = UploadBf16(d, x);
       std::vector<LinearPart> parts;
@@ -206,145 +168,6 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
         const double err = ProductError(y, x, qs[p], p == 1 ? nullptr : &bias_host[p], rows);
         EXPECT_LE(err, 5e-3) << "part " << p << " bits " << spec.bits << " act-order "
                              << spec.desc_act << " rows " << rows;
-      }
-    }
-  }
-}
-
-// The tensor-core layout's GEMM (gptq_gemm.cu) through the device: rows past the small-batch
-// kernel's up to GptqGemmMaxRows() (256 by default) run it, 257 and 300 the dequantization
-// (the float64 reference is the test's cost: shapes stay small). Partial row and column blocks
-// (out 272 = 16 + 1 tiles), one-chunk inputs (64), input slices (3584 and 2048 inputs with few
-// column tiles), act-order, v2 zeros, groups -1 / 32 / 64 / 128, 4 and 8 bits.
-TEST(CudaGptqTest, GemmMatchesFloat64Product) {
-  SLUICE_REQUIRE_GPU();
-  std::mt19937_64 rng = FreshRng();
-  auto device = Gpu();
-  ASSERT_NE(device, nullptr);
-  Device& d = *device;
-  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
-  std::printf(
-      "[ info     ] GEMM for rows %d to %d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, "
-      "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS)\n",
-      cuda::GptqMmaMaxRows() + 1, cuda::GptqGemmMaxRows());
-  struct Case {
-    int32_t in, out;
-    QuantSpec spec;
-  };
-  const Case cases[] = {
-      {64, 16, {4, -1, false, false}},     {128, 48, {8, 32, true, false}},
-      {1024, 272, {4, 128, false, false}}, {3584, 64, {4, 128, true, true}},
-      {2048, 96, {8, 128, false, false}},  {512, 528, {4, 32, true, false}},
-      {768, 80, {8, -1, false, true}},     {256, 144, {4, 64, false, false}},
-      {1536, 160, {8, 64, true, false}},   {320, 64, {4, 16, false, false}},
-      {640, 112, {8, 16, true, false}},    {2048, 48, {4, 32, false, true}},
-  };
-  double worst = 0;
-  int step_order = 0;
-  for (const Case& c : cases) {
-    const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f), c.out,
-                                 c.in, c.spec, rng);
-    auto weight = d.LoadGptqWeight(SourceOf(q, c.spec));
-    ASSERT_TRUE(weight.ok()) << weight.status().ToString();
-    const int32_t order = static_cast<const cuda::GptqCudaWeight&>(**weight).layout().mma;
-    ASSERT_NE(order, 0) << c.in << "x" << c.out;
-    step_order += order == 1;
-    const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
-    auto bias_buf = UploadBf16(d, bias);
-    int n = 0;
-    for (int32_t rows : {33, 40, 64, 100, 128, 200, 256, 257, 300}) {
-      const bool with_bias = n++ % 2 == 0;
-      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
-      auto xb = UploadBf16(d, x);
-      auto yb = UploadBf16(d, std::vector<float>(static_cast<size_t>(rows) * c.out, NAN));
-      ASSERT_TRUE(d.BeginStep(StepMetadata{}).ok());
-      d.Linear(*xb, **weight, with_bias ? bias_buf.get() : nullptr, rows, c.in, c.out, *yb);
-      const double err =
-          ProductError(DownloadBf16(d, *yb), x, q, with_bias ? &bias : nullptr, rows);
-      worst = std::max(worst, err);
-      EXPECT_LE(err, 5e-3) << c.in << "x" << c.out << " bits " << c.spec.bits << " group "
-                           << c.spec.group_size << " act-order " << c.spec.desc_act << " rows "
-                           << rows << " bias " << with_bias;
-    }
-  }
-  EXPECT_GE(step_order, 4);  // group 16 (and 32 at 4 bits) keep the step order
-  if (cuda::GptqLoadOrderOn()) {
-    EXPECT_LE(step_order, static_cast<int>(std::size(cases)) - 4);
-  }
-  std::printf(
-      "[ result   ] worst relative error %.3g against float64 (bf16 output), %d of %zu "
-      "weights in the step order\n",
-      worst, step_order, std::size(cases));
-}
-
-// GptqGemmLinear called directly at any row count (1 to 300, past the device's limits), cut
-// in input slices (with the workspace) and whole (without): both within tolerance of float64,
-// each bit-identical on a second run (no atomics), and one weight's parts fused: q|k|v-like
-// widths 80 | 48 | 16 in one launch, each part checked against its own float64 product.
-TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
-  SLUICE_REQUIRE_GPU();
-  std::mt19937_64 rng = FreshRng();
-  auto device = Gpu();
-  ASSERT_NE(device, nullptr);
-  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
-  using cuda::testing::DeviceArray;
-  const int32_t in = 2048;
-  const int32_t widths[] = {80, 48, 16};
-  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
-                               QuantSpec{4, 32, false, false}}) {  // the last in step order
-    std::vector<Quantized> qs;
-    std::vector<std::unique_ptr<Buffer>> weights;
-    std::vector<std::vector<float>> biases;
-    std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> bias_dev;
-    for (int32_t w : widths) {
-      qs.push_back(
-          Quantize(RandomNormal(rng, static_cast<size_t>(w) * in, 0.05f), w, in, spec, rng));
-      auto loaded = device->LoadGptqWeight(SourceOf(qs.back(), spec));
-      ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
-      weights.push_back(std::move(*loaded));
-      biases.push_back(RandomBf16Values(rng, w, -0.5f, 0.5f));
-      bias_dev.push_back(std::make_unique<DeviceArray<__nv_bfloat16>>(ToBf16(biases.back())));
-    }
-    SLUICE_CUDA_OK(cudaDeviceSynchronize());  // the load's repack ran on the device's stream
-    const auto& layout = static_cast<const cuda::GptqCudaWeight&>(*weights[0]).layout();
-    DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
-    for (int32_t rows : {1, 7, 33, 64, 65, 129, 300}) {
-      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
-      DeviceArray<__nv_bfloat16> xd(ToBf16(x));
-      std::vector<std::vector<__nv_bfloat16>> first(3);
-      for (int run = 0; run < 4; ++run) {  // sliced, sliced again, whole, whole again
-        const bool sliced = run < 2;
-        std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> ys;
-        cuda::GptqParts parts;
-        parts.count = 3;
-        int32_t end = 0;
-        for (int p = 0; p < 3; ++p) {
-          ys.push_back(std::make_unique<DeviceArray<__nv_bfloat16>>(
-              ToBf16(std::vector<float>(static_cast<size_t>(rows) * widths[p], NAN))));
-          end += widths[p];
-          parts.end[p] = end;
-          const auto& w = static_cast<const cuda::GptqCudaWeight&>(*weights[p]);
-          parts.qweight[p] = w.qweight();
-          parts.scale_zero[p] = w.scale_zero();
-          parts.bias[p] = p == 1 ? nullptr : bias_dev[p]->get();
-          parts.y[p] = ys.back()->get();
-        }
-        cuda::GptqGemmLinear(xd.get(), layout, parts, rows, sliced ? ws.get() : nullptr,
-                             sliced ? ws.size() * sizeof(float) : 0, nullptr);
-        SLUICE_CUDA_OK(cudaGetLastError());
-        for (int p = 0; p < 3; ++p) {
-          const auto y = ys[p]->Download();
-          if (run % 2 == 0) {
-            first[p] = y;
-            const double err =
-                ProductError(ToFloat(y), x, qs[p], p == 1 ? nullptr : &biases[p], rows);
-            EXPECT_LE(err, 5e-3) << "bits " << spec.bits << " group " << spec.group_size << " part "
-                                 << p << " rows " << rows << (sliced ? " sliced" : " whole");
-          } else {
-            EXPECT_EQ(0, std::memcmp(y.data(), first[p].data(), y.size() * sizeof(y[0])))
-                << "second run differs: bits " << spec.bits << " part " << p << " rows " << rows;
-          }
-        }
       }
     }
   }

@@ -37,6 +37,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_MMA", &CudaTuning::gptq_mma},
     {"SLUICE_CUDA_GPTQ_LOAD_ORDER", &CudaTuning::gptq_load_order},
     {"SLUICE_CUDA_GPTQ_SWIGLU", &CudaTuning::gptq_swiglu},
+    {"SLUICE_CUDA_GPTQ_GEMM90", &CudaTuning::gptq_gemm90},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
     {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},
@@ -49,11 +50,26 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_PREFILL_MTILES", &CudaTuning::prefill_mtiles, 1, 3, 1},
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", &CudaTuning::gptq_gemm90_max_rows, 0, 4096, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 128},
 };
 
 Status Invalid(const char* name, std::string_view value, std::string_view expected) {
   return InvalidArgument(std::string(name) + "='" + std::string(value) + "': expected " +
                          std::string(expected));
+}
+
+// "4 or 8", "0, 128 or 256" for a few values, else "an integer from 256 to 1048576".
+std::string Expected(const Number& n) {
+  if ((n.max - n.min) / n.step > 3) {
+    return "an integer from " + std::to_string(n.min) + " to " + std::to_string(n.max);
+  }
+  std::string list;
+  for (int value = n.min; value <= n.max; value += n.step) {
+    if (!list.empty()) list += value + n.step > n.max ? " or " : ", ";
+    list += std::to_string(value);
+  }
+  return list;
 }
 
 }  // namespace
@@ -77,12 +93,7 @@ Result<CudaTuning> ParseCudaTuning(const EnvLookup& env) {
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
     const bool in_range = ec == std::errc() && end == v.data() + v.size() && value >= n.min &&
                           value <= n.max && (value - n.min) % n.step == 0;
-    if (!in_range) {
-      const std::string lo = std::to_string(n.min), hi = std::to_string(n.max);
-      return Invalid(
-          n.name, v,
-          n.step == n.max - n.min ? lo + " or " + hi : "an integer from " + lo + " to " + hi);
-    }
+    if (!in_range) return Invalid(n.name, v, Expected(n));
     tuning.*n.member = value;
   }
   return tuning;

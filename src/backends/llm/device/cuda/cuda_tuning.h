@@ -51,6 +51,14 @@
 //                                                        small-batch kernel (past: dequantize)
 // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS   64       0 to 4096    rows up to which a larger one runs the
 //                                                        GEMM (gptq_gemm.cu; 0: off, dequantize)
+// SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        past 64 rows the GEMM of Hopper
+//                                                        (gptq_gemm90.cu: wgmma, compute
+//                                                        capability 9.0 only; 0: the mma.sync one)
+// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 512      0 to 4096    rows up to which the GEMM runs where the
+//                                                        Hopper GEMM does (the larger of this and
+//                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off)
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0|128|256    rows a block of the Hopper GEMM (0: the
+//                                                        better modelled for the shape)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
 // SLUICE_CUDA_PDL                  1        0 | 1        programmatic dependent launches
@@ -94,6 +102,9 @@ struct CudaTuning {
   bool gptq_swiglu = true;           // SLUICE_CUDA_GPTQ_SWIGLU
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
+  bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
+  int gptq_gemm90_max_rows = 512;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
+  int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE

@@ -53,6 +53,16 @@ __device__ __forceinline__ Column ColumnOf(const GptqParts& o, int n) {
   return {p, n - start};
 }
 
+// The tensor-core layout's 16-byte vectors of 16-column tile `tile` of the fused parts
+// ([load][lane], 32 a load, `loads` loads), the last tile's for tiles past it (whose results
+// the GEMMs do not store).
+__device__ __forceinline__ const uint4* TileVectors(const GptqParts& o, int tiles, int tile,
+                                                    int loads) {
+  const Column col = ColumnOf(o, min(tile, tiles - 1) * 16);
+  return reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
+         static_cast<int64_t>(col.col / 16) * loads * 32;
+}
+
 inline unsigned Blocks(int64_t threads, int per_block) {
   return static_cast<unsigned>((threads + per_block - 1) / per_block);
 }
@@ -64,6 +74,17 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
 // GptqSmallBatchSwiGlu's kernel (gptq_mma.cu), 64 rows a launch.
 void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                cudaStream_t stream);
+// The GEMM of Hopper (gptq_gemm90.cu), which GptqGemmLinear runs past 64 rows where
+// Gemm90On(): a compute capability 9.0 device (the sm_90a cubin) and SLUICE_CUDA_GPTQ_GEMM90.
+// Gemm90Linear has GptqGemmLinear's contract (its arguments already checked).
+bool Gemm90On();
+void Gemm90Prepare();
+void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                  float* workspace, size_t workspace_bytes, cudaStream_t stream);
+// The GEMMs' split-k reduction (gptq_gemm.cu): y_p[m][c] = the sum over s in order of
+// partials[s][m][n] (+ bias), n the column over all parts; a dependent launch.
+void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,
+                cudaStream_t stream);
 // GptqDequantize of a tensor-core-layout weight (gptq_mma.cu).
 void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
                    int32_t out, bf16* w, cudaStream_t stream);

@@ -2,7 +2,10 @@
 // GptqMmaMaxRows() + 1 to GptqGemmMaxRows() rows (decode batches of 33 to 64 streams by
 // default; up to 4096 with SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS) that read the packed weights once
 // instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
-// bytes).
+// bytes). Past 64 rows on compute capability 9.0 GptqGemmLinear hands the product to the
+// Hopper GEMM (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 512
+// by default; this mma.sync kernel keeps every product elsewhere, and its split-k reduction
+// (GemmReduce) serves both.
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
 // (16 or 8: 256 or 128 columns), and optionally a slice of the inputs (split-k, below). The
@@ -56,6 +59,9 @@ constexpr int kNt = kWarpRows / 8;  // n8 tiles of rows a warp
 // Split-k's workspace: 2 x SMs blocks' outputs (o and q|k|v of Qwen2-7B at 64 to 256 rows fit
 // their best splits; a product whose slices would not fit is cut less).
 constexpr int64_t kBlockOutputs = 64 * 256;
+// Rows up to which this kernel runs where the Hopper GEMM (gptq_gemm90.cu) could: its 64-row
+// tiles fit decode batches of 33 to 64 rows, the wgmma kernel's 128-row tiles would half idle.
+constexpr int32_t kMmaSyncRows = 64;
 
 // The block's shape for kBits, the k order (GptqLayout::mma) and kRowWarps warps along rows.
 template <int kBits, int kOrder, int kRowWarps>
@@ -166,9 +172,7 @@ struct StageCopies {
 #pragma unroll
     for (int u = 0; u < kW; ++u) {
       const int idx = u * kGemmThreads + static_cast<int>(threadIdx.x);
-      const Column col = ColumnOf(o, min(tile0 + idx / (G::kLoads * 32), tiles - 1) * 16);
-      w[u] = reinterpret_cast<const uint4*>(Pick(o.qweight, col.part)) +
-             static_cast<int64_t>(col.col / 16) * loads * 32 + idx % (G::kLoads * 32);
+      w[u] = TileVectors(o, tiles, tile0 + idx / (G::kLoads * 32), loads) + idx % (G::kLoads * 32);
     }
 #pragma unroll
     for (int u = 0; u < kX; ++u) {
@@ -479,12 +483,30 @@ int SplitsFor(const GemmKernel& k, int64_t blocks, const GptqLayout& l, int32_t 
 
 }  // namespace
 
+// SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS, raised to SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS where the Hopper
+// GEMM runs (0 still turns every GEMM off).
 int32_t GptqGemmMaxRows() {
-  static const int32_t rows = Tuning().gptq_gemm_max_rows;
+  static const int32_t rows = [] {
+    const CudaTuning& t = Tuning();
+    if (t.gptq_gemm_max_rows == 0 || !gptq::Gemm90On()) return t.gptq_gemm_max_rows;
+    return std::max(t.gptq_gemm_max_rows, t.gptq_gemm90_max_rows);
+  }();
   return rows;
 }
 
+namespace gptq {
+
+void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,
+                cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(rows) * parts.end[parts.count - 1];
+  LaunchDependent(GptqGemmReduceKernel, dim3(Blocks(n, 256)), dim3(256), 0, stream, partials,
+                  static_cast<int32_t>(splits), parts, rows);
+}
+
+}  // namespace gptq
+
 void GptqGemmPrepare() {
+  gptq::Gemm90Prepare();
   KernelOf<4, 1, 1>();
   KernelOf<4, 1, 2>();
   KernelOf<4, 2, 1>();
@@ -508,6 +530,9 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
   }
   const int32_t out = parts.end[parts.count - 1];
   if (out < 16 || out % 16 != 0) return;
+  if (rows > kMmaSyncRows && gptq::Gemm90On()) {
+    return gptq::Gemm90Linear(x, layout, parts, rows, workspace, workspace_bytes, stream);
+  }
   const bool four = layout.bits == 4, step_order = layout.mma == 1;
   const GemmKernel k = four ? (step_order ? KernelFor<4, 1>(rows) : KernelFor<4, 2>(rows))
                             : (step_order ? KernelFor<8, 1>(rows) : KernelFor<8, 2>(rows));
@@ -519,12 +544,7 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
                                      workspace_bytes / sizeof(float));
   LaunchDependent(k.fn, dim3(grid.x, grid.y, static_cast<unsigned>(splits)), dim3(kGemmThreads),
                   static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace);
-  if (splits > 1) {
-    const int64_t n = static_cast<int64_t>(rows) * out;
-    LaunchDependent(GptqGemmReduceKernel, dim3(Blocks(n, 256)), dim3(256), 0, stream,
-                    static_cast<const float*>(workspace), static_cast<int32_t>(splits), parts,
-                    rows);
-  }
+  if (splits > 1) gptq::GemmReduce(workspace, splits, parts, rows, stream);
 }
 
 }  // namespace sluice::llm::cuda

@@ -103,17 +103,19 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
                           int32_t rows, cudaStream_t stream);
 
 // The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past GptqMmaMaxRows() up to
-// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default: at 128 and 256 rows the
-// dequantization and cuBLASLt measured faster, bench/RESULTS.md session 16; larger products
-// dequantize and go through cuBLASLt). The same contract as GptqSmallBatchLinear for any rows
-// >= 1: the packed weights are read once per 64 or 128 rows, dequantized in registers to
-// exactly GptqDequantize's bf16 values, multiplied on tensor cores with fp32 accumulation.
+// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, to 512 where the Hopper
+// GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
+// GptqSmallBatchLinear for any rows >= 1: the packed weights are read once per 64 to 256 rows,
+// dequantized in registers to exactly GptqDequantize's bf16 values, multiplied on tensor cores
+// with fp32 accumulation: mma.sync up to 64 rows, and past them on compute capability 9.0
+// with SLUICE_CUDA_GPTQ_GEMM90 (GptqGemm90On()) warpgroup wgmma (gptq_gemm90.cu).
 // Where its tiles make fewer blocks than the GPU runs at once, the inputs are cut in up to
 // kGptqGemmMaxSplits slices whose fp32 sums go to `workspace` (device memory of
 // `workspace_bytes`, GptqGemmWorkspaceBytes() lets it cut every product; null: never cut)
 // and a second dependent launch adds them in order. Deterministic; no allocation, no sync.
 constexpr int32_t kGptqGemmMaxRows = 64;
-int32_t GptqGemmMaxRows();  // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: off)
+int32_t GptqGemmMaxRows();  // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: off), GEMM90_MAX_ROWS
+bool GptqGemm90On();
 constexpr int kGptqGemmMaxSplits = 8;
 size_t GptqGemmWorkspaceBytes();
 // Opens the kernels' shared memory and reads their occupancy, once a process: call it

@@ -39,6 +39,9 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
+  EXPECT_TRUE(t->gptq_gemm90);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 512);
+  EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -58,8 +61,9 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
        {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
         "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
         "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
-        "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
-        "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL"}) {
+        "SLUICE_CUDA_GPTQ_GEMM90", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL",
+        "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE",
+        "SLUICE_CUDA_DECODE_LATE_PDL"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -77,13 +81,17 @@ TEST(CudaTuningTest, NumbersInRange) {
                                 {"SLUICE_CUDA_GEMV_SLICE", "2048"},
                                 {"SLUICE_CUDA_PREFILL_WARPS", "8"},
                                 {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
-                                {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"}});
+                                {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "256"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "128"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->partials_max_splits, 2);
   EXPECT_EQ(t->gemv_slice, 2048);
   EXPECT_EQ(t->prefill_warps, 8);
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
+  EXPECT_EQ(t->gptq_gemm90_tile_rows, 128);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   // The ends of each range.
   for (const auto& [name, value] :
@@ -91,7 +99,8 @@ TEST(CudaTuningTest, NumbersInRange) {
                                           {"SLUICE_CUDA_GEMV_SLICE", "256"},
                                           {"SLUICE_CUDA_PREFILL_WARPS", "4"},
                                           {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"},
-                                          {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4096"}}) {
+                                          {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4096"},
+                                          {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "256"}}) {
     EXPECT_TRUE(Parse({{name, value}}).ok()) << name << "=" << value;
   }
 }
@@ -117,6 +126,8 @@ TEST(CudaTuningTest, InvalidValueIsAnErrorNamingTheVariableAndTheValue) {
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4097"},
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "-1"},
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "256 "},
+      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"},
+      {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "5000"},
   };
   for (const auto& [name, value] : cases) {
     Result<CudaTuning> t = Parse({{name, value}});
@@ -132,6 +143,8 @@ TEST(CudaTuningTest, ErrorSaysWhatIsExpected) {
             "SLUICE_CUDA_PREFILL_WARPS='6': expected 4 or 8");
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GEMV_SLICE", "1"}}).status().message(),
             "SLUICE_CUDA_GEMV_SLICE='1': expected an integer from 256 to 1048576");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"}}).status().message(),
+            "SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS='64': expected 0, 128 or 256");
   EXPECT_EQ(Parse({{"SLUICE_CUDA_FUSE", "no"}}).status().message(),
             "SLUICE_CUDA_FUSE='no': expected 0 or 1");
 }

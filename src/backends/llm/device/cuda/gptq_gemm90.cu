@@ -1,0 +1,529 @@
+// The GPTQ GEMM of Hopper (sm_90a): GptqGemmLinear (gptq_kernels.h) past 64 rows on a compute
+// capability 9.0 device with SLUICE_CUDA_GPTQ_GEMM90 on (gptq_gemm.cu dispatches here; the
+// mma.sync GEMM keeps 33 to 64 rows and every other device). Warpgroup tensor-core products
+// (wgmma, gptq_wgmma.cuh) with the weights dequantized in registers straight into wgmma's A
+// fragments: no bf16 copy of the weights anywhere, in memory or shared memory.
+//
+// The product is computed transposed, y^T = W^T x^T: the weight's output columns are wgmma's
+// M (the tensor-core layout's 16-column tiles are already stored as mma.m16n8k16's A fragments,
+// which are also wgmma's per-warp A fragments), the batch rows are N (128 or 256: kN), the inputs
+// K. A block of two warpgroups (8 warps, 256 threads) owns 8 tiles (128 output columns) x kN
+// rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16 multiplies its 4 tiles by the
+// shared x. So each weight is read from memory and dequantized once per kN rows, and x (bf16,
+// 2 bytes a value against the weights' half or one) is the operand wgmma reads from shared
+// memory, in the 128-byte-swizzled K-major layout.
+//
+// Pipeline: the inputs in chunks of 64 (4 k16 steps), kStages stages of shared memory each
+// holding the chunk's x tile [kN x 64] and the packed words of the block's tiles, filled by
+// cp.async kStages - 2 chunks ahead. Each chunk: wait for its copies and every thread
+// (__syncthreads), refill the stage freed two chunks ago, dequantize the chunk's A fragments
+// (double-buffered registers), issue its 4 wgmmas and commit them, then wait for the previous
+// chunk's wgmmas: the tensor cores work through chunk c - 1 while the warps dequantize chunk c.
+//
+// The k order: wgmma reads x's inputs in their natural order, so the A fragment of k16 step s
+// must hold inputs 16 s + {2t, 2t + 1, 2t + 8, 2t + 9} (t = lane % 4): the step order's own
+// registers. In the load order (gptq_kernels.h) those inputs lie in other lanes' words of the
+// same column tile, so a lane reads the words it needs from the stage (shared memory holds the
+// whole tile; the load order's one-group-a-load property still holds per step).
+//
+// Exactness as gptq_gemm.cu: bf16(scale * (q - zero)) by one exact fp32 FMA (4 bits) or exact
+// subtract and one multiply (8 bits), then the bf16 rounding; fp32 accumulation in a fixed
+// order. Split-k (input slices whose fp32 partials gptq_gemm.cu's reduction adds in order) where
+// the tiles leave SMs idle: o, down, q|k|v.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "backends/llm/device/cuda/cp_async.cuh"
+#include "backends/llm/device/cuda/cuda_tuning.h"
+#include "backends/llm/device/cuda/dependent_launch.cuh"
+#include "backends/llm/device/cuda/gptq_common.cuh"
+#include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/gptq_wgmma.cuh"
+#include "backends/llm/device/cuda/multiprocessors.h"
+#include "backends/llm/device/cuda/pick.cuh"
+
+namespace sluice::llm::cuda {
+namespace {
+
+using namespace gptq;  // NOLINT: the pieces shared with the other GPTQ kernels
+
+constexpr int kThreads = 256;  // two warpgroups
+constexpr int kTiles = 8;      // 16-column tiles a block: one a warp
+constexpr int kChunk = 64;     // inputs a stage: 4 k16 steps, one 128-byte swizzle row of x
+constexpr int kStages = 5;
+
+template <int kBits, int kN>
+struct Tile {
+  static constexpr int kLoads = kChunk / (16 * (16 / kBits));  // 16-byte vectors a lane, tile
+  static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
+  static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
+  static constexpr int kStageBytes = kXBytes + kWVecs * 16;    // x first: 1024-byte aligned
+  static constexpr int kSmem = kStages * kStageBytes + 1024;   // + the alignment of the base
+  static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0 && kN % 32 == 0);
+  static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
+};
+
+// What a lane keeps of its tile's current group, columns gq and gq + 8: the scale and, 4 bits,
+// -(128 + zero) * scale (exact in fp32), 8 bits, 2^23 + zero; and the next group's raw pairs,
+// requested when a group begins (the sorted rows meet the groups in order).
+template <int kBits>
+struct LaneGroups {
+  const __half2* sz;  // column gq's pairs [groups]; column gq + 8's 8 groups further
+  int groups, group;
+  float scale[2], shift[2];
+  __half2 ahead[2];
+
+  __device__ __forceinline__ void Fetch(int g, __half2 (&raw)[2]) const {
+    raw[0] = __ldg(sz + g);
+    raw[1] = __ldg(sz + 8 * groups + g);
+  }
+  __device__ __forceinline__ void Set(const __half2 (&raw)[2], int g) {
+    group = g;
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const float2 s_z = __half22float2(raw[h]);
+      scale[h] = s_z.x;
+      shift[h] = kBits == 4 ? -(128.f + s_z.y) * s_z.x : 8388608.f + s_z.y;
+    }
+    Fetch(min(g + 1, groups - 1), ahead);
+  }
+  __device__ __forceinline__ void Use(int g) {
+    if (g == group) return;  // the same for the whole warp
+    if (g == group + 1) return Set(ahead, g);
+    __half2 raw[2];
+    Fetch(g, raw);
+    Set(raw, g);
+  }
+};
+
+// A fragment register r (column gq + 8 (r & 1), inputs + 8 (r >> 1)) of one k16 step from
+// wd[r >> 1], which holds the step's values of that half in the step order's places: 4 bits,
+// nibbles c and c + 4 (c = r & 1: the low and high bf16); 8 bits, bytes 2 c and 2 c + 1.
+template <int kBits>
+__device__ __forceinline__ void Convert(const uint32_t (&wd)[2], const LaneGroups<kBits>& z,
+                                        uint32_t (&a)[4]) {
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const int c = r & 1;
+    const float s = z.scale[c], sh = z.shift[c];
+    if constexpr (kBits == 4) {
+      const uint32_t p = ((wd[r >> 1] >> (4 * c)) & 0x000F000Fu) | 0x43004300u;
+      a[r] = Bf16x2Bits(fmaf(__uint_as_float(p << 16), s, sh),
+                        fmaf(__uint_as_float(p & 0xFFFF0000u), s, sh));
+    } else {
+      const uint32_t w = wd[r >> 1];
+      const float lo = __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (2 * c))) - sh;
+      const float hi = __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (2 * c + 1))) - sh;
+      a[r] = Bf16x2Bits(lo * s, hi * s);
+    }
+  }
+}
+
+// The words of chunk-local k16 step j that a lane's A fragment needs, from its warp's tile in
+// the stage (`ws`: [load][lane] vectors), placed as Convert reads them (derivations from
+// MmaValuePos, gptq_mma_layout.cu):
+// - step order: its own vector; 4 bits word j (the half h at nibbles + 2 h), 8 bits load j / 2,
+//   words 2 (j % 2) + h.
+// - load order, 4 bits (a load = the chunk): input 16 j + 2 t + 8 h + e is lane (gq, j)'s word
+//   t / 2 + 2 h, nibble (t % 2) 2 + c + 4 e.
+// - load order, 8 bits (two loads of 32): load j / 2, input 16 (j % 2) + 2 t + 8 h + e is lane
+//   (gq, 2 (j % 2) + h)'s word t, byte 2 c + e.
+template <int kBits, int kOrder>
+__device__ __forceinline__ void StepWords(const uint4* ws, int j, int lane, uint32_t (&wd)[2]) {
+  const int gq = lane >> 2, t = lane & 3;
+  if constexpr (kOrder == 1) {
+    if constexpr (kBits == 4) {
+      const uint32_t w = WordOf(ws[lane], j);
+      wd[0] = w;
+      wd[1] = w >> 8;
+    } else {
+      const uint4 v = ws[(j >> 1) * 32 + lane];
+      wd[0] = WordOf(v, 2 * (j & 1));
+      wd[1] = WordOf(v, 2 * (j & 1) + 1);
+    }
+  } else if constexpr (kBits == 4) {
+    const uint4 v = ws[gq * 4 + j];
+    const int shift = 8 * (t & 1);
+    wd[0] = ((t & 2) ? v.y : v.x) >> shift;
+    wd[1] = ((t & 2) ? v.w : v.z) >> shift;
+  } else {
+    const uint32_t* w =
+        reinterpret_cast<const uint32_t*>(ws + (j >> 1) * 32 + gq * 4 + 2 * (j & 1));
+    wd[0] = w[t];
+    wd[1] = w[4 + t];
+  }
+}
+
+// The chunk's 4 A fragments of the warp's tile; grp: the groups of its 4 k16 steps (in the
+// load order, one a load: looked at once a load).
+template <int kBits, int kOrder>
+__device__ __forceinline__ void DequantChunk(const uint4* ws, const int (&grp)[4],
+                                             LaneGroups<kBits>& z, int lane, uint32_t (&a)[4][4]) {
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    if (kOrder == 1 || j % (16 / kBits) == 0) z.Use(grp[j]);
+    uint32_t wd[2];
+    StepWords<kBits, kOrder>(ws, j, lane, wd);
+    Convert<kBits>(wd, z, a[j]);
+  }
+}
+
+// A thread's share of each stage's copies: its weight vectors of the block's tiles (tiles past
+// the weight's last read the last one: their results are not stored) and x units q of rows r +
+// 32 u (rows past `rows` zero-filled), stored at unit q ^ (r % 8) of their 128-byte row.
+template <int kBits, int kN>
+struct Copies {
+  using T = Tile<kBits, kN>;
+  static constexpr int kW = T::kWVecs / kThreads, kX = kN / 32;
+  const uint4* w[kW];  // at chunk 0
+  const bf16* x;       // row row0 + r, unit q, at chunk 0
+  int r, q, valid;     // valid: this thread's rows r + 32 u below `rows` for u < valid
+
+  __device__ __forceinline__ void Plan(const GptqParts& o, int tiles, int tile0, int loads,
+                                       const bf16* xg, int in, int rows, int row0) {
+#pragma unroll
+    for (int u = 0; u < kW; ++u) {
+      const int idx = u * kThreads + static_cast<int>(threadIdx.x);
+      w[u] = TileVectors(o, tiles, tile0 + idx / (T::kLoads * 32), loads) + idx % (T::kLoads * 32);
+    }
+    r = static_cast<int>(threadIdx.x) >> 3;
+    q = static_cast<int>(threadIdx.x) & 7;
+    x = xg + static_cast<int64_t>(row0 + r) * in + q * 8;
+    valid = max(0, min(kX, (rows - row0 - r + 31) / 32));
+  }
+  __device__ __forceinline__ void Weights(uint32_t stage_w, int chunk) const {
+#pragma unroll
+    for (int u = 0; u < kW; ++u) {
+      CpAsync16(stage_w + (u * kThreads + threadIdx.x) * 16, w[u] + chunk * T::kLoads * 32, true);
+    }
+  }
+  __device__ __forceinline__ void X(uint32_t stage_x, const bf16* xg, int in, int chunk) const {
+    const uint32_t dst = stage_x + r * 128 + ((q ^ (r & 7)) << 4);
+#pragma unroll
+    for (int u = 0; u < kX; ++u) {
+      const bool fill = u < valid;
+      CpAsync16(dst + u * 32 * 128,
+                fill ? x + static_cast<int64_t>(u) * 32 * in + chunk * kChunk : xg, fill);
+    }
+  }
+};
+
+// The block's sums, out through shared memory (the stages, free once every wgmma is done) so
+// that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
+// block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
+// (partials) fp32 [split][rows][out]; rows past `rows` and tiles past the weight's last are not
+// stored. Rows padded by 16 bytes: the fragment writes and the row reads are conflict-free.
+template <int kN>
+__device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
+                                           int tiles, int tile0, int row0, int rows,
+                                           float* __restrict__ partials) {
+  constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
+  const int tid = static_cast<int>(threadIdx.x), warp = tid >> 5, gq = (tid & 31) >> 2;
+  const int t = tid & 3;
+  __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
+  float b[2] = {0.f, 0.f};
+  if (tile0 + warp < tiles && partials == nullptr) {
+    const Column col = ColumnOf(o, (tile0 + warp) * 16);
+    const bf16* bias = Pick(o.bias, col.part);
+    if (bias != nullptr) {
+      b[0] = __bfloat162float(bias[col.col + gq]);
+      b[1] = __bfloat162float(bias[col.col + gq + 8]);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) {
+    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
+    if (partials != nullptr) {
+      reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
+    } else {
+      reinterpret_cast<bf16*>(smem)[r * kBf16Stride + c] =
+          __float2bfloat16_rn(d[i] + b[(i >> 1) & 1]);
+    }
+  }
+  __syncthreads();
+  if (partials != nullptr) {
+    const int v = tid & 31, out = Pick(o.end, o.count - 1);  // 4 columns a vector
+    if (tile0 + v / 4 >= tiles) return;
+    for (int r = tid >> 5; r < kN && row0 + r < rows; r += kThreads / 32) {
+      *reinterpret_cast<uint4*>(
+          partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) * out + tile0 * 16 +
+          4 * v) = *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
+    }
+    return;
+  }
+  const int v = tid & 15;  // 8 columns a vector, two a tile
+  if (tile0 + v / 2 >= tiles) return;
+  const Column col = ColumnOf(o, (tile0 + v / 2) * 16);
+  const int width = Pick(o.end, col.part) - (col.part > 0 ? Pick(o.end, col.part - 1) : 0);
+  bf16* y = Pick(o.y, col.part) + col.col + 8 * (v & 1);
+  for (int r = tid >> 4; r < kN && row0 + r < rows; r += kThreads / 16) {
+    *reinterpret_cast<uint4*>(y + static_cast<int64_t>(row0 + r) * width) =
+        *reinterpret_cast<const uint4*>(smem + (r * kBf16Stride + 8 * v) * 2);
+  }
+}
+
+// Where the block's stages lie: kStages of [x tile | weights], from a 1024-byte-aligned base.
+template <int kBits, int kN>
+struct Stages {
+  uint32_t base;  // shared address of stage 0
+  char* local;    // the same as a generic pointer
+  __device__ __forceinline__ uint32_t X(int s) const {
+    return base + s * Tile<kBits, kN>::kStageBytes;
+  }
+  __device__ __forceinline__ uint32_t W(int s) const { return X(s) + Tile<kBits, kN>::kXBytes; }
+  __device__ __forceinline__ const uint4* WPtr(int s) const {
+    return reinterpret_cast<const uint4*>(local + (W(s) - base));
+  }
+};
+
+// One block's product: its stages, copies, groups and sums (registers, every loop unrolled).
+template <int kBits, int kOrder, int kN>
+struct Block {
+  using T = Tile<kBits, kN>;
+  Stages<kBits, kN> st;
+  Copies<kBits, kN> copies;
+  LaneGroups<kBits> z;
+  const bf16* x;
+  const int32_t* kstep_group;
+  int in, chunks, begin, n, warp, lane;
+  int grp[4];  // the groups of the 4 k16 steps of the next chunk to dequantize
+  float acc[kN / 2];
+
+  __device__ __forceinline__ void NextGroups(int c) {
+#pragma unroll
+    for (int s = 0; s < 4; ++s) grp[s] = __ldg(kstep_group + min(begin + c, chunks - 1) * 4 + s);
+  }
+  // After this thread's cp.async wait: its copies visible to wgmma, then every thread's.
+  __device__ __forceinline__ void Landed() {
+    wgmma::FenceProxyAsync();
+    __syncthreads();
+  }
+  __device__ __forceinline__ void Dequant(int c, uint32_t (&a)[4][4]) {
+    DequantChunk<kBits, kOrder>(st.WPtr(c % kStages) + warp * T::kLoads * 32, grp, z, lane, a);
+    NextGroups(c + 1);
+  }
+
+  // Chunk c's wgmmas (registers `a`, dequantized a chunk earlier) and chunk c + 1's
+  // dequantization into `a_next`, a third set: ptxas keeps wgmmas asynchronous only where no
+  // register a wgmma reads is written while earlier wgmmas of the pipeline are in flight, so
+  // the next chunk's fragments are ready before this chunk's fence, and the registers of chunk
+  // c - 1 (still being read) stay untouched.
+  __device__ __forceinline__ void Chunk(int c, uint32_t (&a)[4][4], uint32_t (&a_next)[4][4]) {
+    CpAsyncWait<kStages - 4>();  // chunk c + 1 has landed (this thread's copies) ...
+    Landed();                    // ... and every thread's; chunk c - 2's wgmmas are done
+    const int fill = c + kStages - 2;
+    if (fill < n) {
+      copies.Weights(st.W(fill % kStages), begin + fill);
+      copies.X(st.X(fill % kStages), x, in, begin + fill);
+    }
+    CpAsyncCommit();
+    if (c + 1 < n) Dequant(c + 1, a_next);
+    uint64_t desc[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) desc[j] = wgmma::DescriptorSw128(st.X(c % kStages) + 32 * j);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      wgmma::Pin(a[j]);
+      wgmma::Pin(a_next[j]);
+    }
+    wgmma::Pin(desc);
+    wgmma::Pin(acc);
+    wgmma::Fence();
+#pragma unroll
+    for (int j = 0; j < 4; ++j) wgmma::WgmmaRs<kN>(acc, a[j], desc[j]);
+    wgmma::Commit();
+    wgmma::Pin(acc);
+    wgmma::Wait<1>();  // chunk c - 1's wgmmas: its registers and stage are free
+  }
+
+  // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
+  // stage s's first commit group holds its x, and for s = 0 every prologue weight), then the
+  // chunks, three a round for the three register sets.
+  __device__ __forceinline__ void Run() {
+    for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
+#pragma unroll
+    for (int i = 0; i < kN / 2; ++i) acc[i] = 0.f;
+    wgmma::Pin(acc);  // zeroed here, not in a branch that meets the wgmmas' paths (ptxas C7515)
+    uint32_t a0[4][4], a1[4][4], a2[4][4];
+    PdlWait();
+    for (int s = 0; s < kStages - 2; ++s) {
+      if (s < n) copies.X(st.X(s), x, in, begin + s);
+      CpAsyncCommit();
+    }
+    CpAsyncWait<kStages - 3>();
+    Landed();
+    if (n > 0) Dequant(0, a0);
+    for (int c = 0; c < n; c += 3) {
+      Chunk(c, a0, a1);
+      if (c + 1 < n) Chunk(c + 1, a1, a2);
+      if (c + 2 < n) Chunk(c + 2, a2, a0);
+    }
+    wgmma::Wait<0>();
+    wgmma::Pin(acc);  // read only from here on
+    CpAsyncWait<0>();
+  }
+};
+
+// Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of 8 tiles, input slice
+// blockIdx.z of gridDim.z; fp32 partials with more than one slice).
+template <int kBits, int kOrder, int kN>
+__global__ void __launch_bounds__(kThreads, 1)
+    GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
+                     int32_t rows, float* __restrict__ partials) {
+#if SLUICE_WGMMA
+  PdlLaunchDependents();
+  extern __shared__ uint4 smem[];
+  Block<kBits, kOrder, kN> b;
+  b.st.base = (SmemAddr(smem) + 1023u) & ~1023u;
+  b.st.local = reinterpret_cast<char*>(smem) + (b.st.base - SmemAddr(smem));
+  b.warp = static_cast<int>(threadIdx.x) >> 5;
+  b.lane = static_cast<int>(threadIdx.x) & 31;
+  b.x = x;
+  b.kstep_group = l.kstep_group;
+  b.in = l.in;
+  b.chunks = l.in / kChunk;
+  const int per_slice = (b.chunks + static_cast<int>(gridDim.z) - 1) / static_cast<int>(gridDim.z);
+  b.begin = min(b.chunks, static_cast<int>(blockIdx.z) * per_slice);
+  b.n = min(b.chunks, b.begin + per_slice) - b.begin;
+  const int tiles = Pick(o.end, o.count - 1) / 16;
+  const int row0 = static_cast<int>(blockIdx.x) * kN;
+  const int tile0 = static_cast<int>(blockIdx.y) * kTiles;
+  b.copies.Plan(o, tiles, tile0, l.in / (256 / kBits), x, l.in, rows, row0);
+  const Column col = ColumnOf(o, min(tile0 + b.warp, tiles - 1) * 16);
+  b.z.sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (b.lane >> 2)) * l.groups;
+  b.z.groups = l.groups;
+  b.NextGroups(0);
+  __half2 raw[2];
+  b.z.Fetch(b.grp[0], raw);
+  b.z.Set(raw, b.grp[0]);
+  b.Run();
+  StoreBlock<kN>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
+                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+#else
+  // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
+  PdlWait();
+#endif
+}
+
+// The kernel of one shape, its shared memory opened once.
+struct Kernel90 {
+  void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*);
+  int smem, rows;
+};
+template <int kBits, int kOrder, int kN>
+Kernel90 KernelOf() {
+  static const Kernel90 k = [] {
+    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN>, Tile<kBits, kN>::kSmem, kN};
+    cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
+    cudaGetLastError();
+    return r;
+  }();
+  return k;
+}
+
+template <int kBits, int kOrder>
+Kernel90 KernelFor(bool wide) {
+  return wide ? KernelOf<kBits, kOrder, 256>() : KernelOf<kBits, kOrder, 128>();
+}
+
+// The launch: rows a block (kN), input slices, and the modelled time in a block's FLOPs on
+// one SM. A grid of blocks (one an SM) takes its waves times a block's share of the work: the
+// larger of its wgmma FLOPs (x kSmallTileCost for 128-row tiles, whose fixed costs a chunk are
+// spread over half the FLOPs) and its weight bytes at the machine balance; slices add their
+// partials' bytes (written, then read by the reduction) spread over every SM. Slices: 1 to
+// kGptqGemmMaxSplits, the fewest with the least time, each 4 or more chunks and none empty,
+// the partials in `floats`.
+constexpr double kFlopsPerByte = 220;   // ~ wgmma FLOP/s over HBM bytes/s on an H100
+constexpr double kSmallTileCost = 1.1;  // a guess, to be measured (GEMM90_TILE_ROWS A/B)
+struct Launch90 {
+  int rows, splits;
+  double time;
+};
+Launch90 Plan90(int kn, const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
+  const int sms = MultiprocessorCount();
+  const int64_t blocks =
+      static_cast<int64_t>((rows + kn - 1) / kn) * ((out / 16 + kTiles - 1) / kTiles);
+  const double columns = 16.0 * kTiles;
+  const double block = std::max(2.0 * kn * columns * l.in * (kn == 128 ? kSmallTileCost : 1.0),
+                                columns * l.in * l.bits / 8 * kFlopsPerByte);
+  auto time = [&](int s) {
+    const double waves = static_cast<double>((blocks * s + sms - 1) / sms);
+    const double partials = s > 1 ? 8.0 * s * rows * out * kFlopsPerByte / sms : 0.0;
+    return waves * block / s + partials;
+  };
+  const int chunks = l.in / kChunk;
+  Launch90 best{kn, 1, time(1)};
+  for (int s = 2; s <= kGptqGemmMaxSplits; ++s) {
+    if (chunks / s < 4 || static_cast<size_t>(s) * rows * out > floats) break;
+    const bool none_empty = (s - 1) * ((chunks + s - 1) / s) < chunks;  // the kernel's slices
+    if (none_empty && time(s) < best.time) best = {kn, s, time(s)};
+  }
+  return best;
+}
+
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS, or the better modelled of 128 and 256 rows a block.
+Launch90 LaunchFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
+  const int forced = Tuning().gptq_gemm90_tile_rows;
+  if (forced != 0) return Plan90(forced, l, rows, out, floats);
+  const Launch90 narrow = Plan90(128, l, rows, out, floats);
+  const Launch90 wide = Plan90(256, l, rows, out, floats);
+  return wide.time <= narrow.time ? wide : narrow;
+}
+
+}  // namespace
+
+namespace gptq {
+
+bool Gemm90On() {
+  static const bool on = [] {
+    if (!Tuning().gptq_gemm90) return false;
+    int device = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device) != cudaSuccess) {
+      cudaGetLastError();
+      return false;
+    }
+    return major == 9 && minor == 0;  // the sm_90a cubin's only devices
+  }();
+  return on;
+}
+
+void Gemm90Prepare() {
+  if (!Gemm90On()) return;
+  for (bool wide : {false, true}) {
+    KernelFor<4, 1>(wide);
+    KernelFor<4, 2>(wide);
+    KernelFor<8, 1>(wide);
+    KernelFor<8, 2>(wide);
+  }
+}
+
+void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                  float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const int32_t out = parts.end[parts.count - 1];
+  const Launch90 plan =
+      LaunchFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float));
+  const bool wide = plan.rows == 256, four = layout.bits == 4, step_order = layout.mma == 1;
+  const Kernel90 k = four ? (step_order ? KernelFor<4, 1>(wide) : KernelFor<4, 2>(wide))
+                          : (step_order ? KernelFor<8, 1>(wide) : KernelFor<8, 2>(wide));
+  const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
+                  static_cast<unsigned>((out / 16 + kTiles - 1) / kTiles),
+                  static_cast<unsigned>(plan.splits));
+  LaunchDependent(k.fn, grid, dim3(kThreads), static_cast<size_t>(k.smem), stream, x, layout, parts,
+                  rows, workspace);
+  const int splits = plan.splits;
+  if (splits > 1) GemmReduce(workspace, splits, parts, rows, stream);
+}
+
+}  // namespace gptq
+
+bool GptqGemm90On() {
+  return gptq::Gemm90On();
+}
+
+}  // namespace sluice::llm::cuda
