@@ -30,6 +30,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GEMV_PAIRS", &CudaTuning::gemv_pairs},
     {"SLUICE_CUDA_GEMV_SPLIT", &CudaTuning::gemv_split},
     {"SLUICE_CUDA_PREFILL_TC", &CudaTuning::prefill_tensor_cores},
+    {"SLUICE_CUDA_PREFILL_WGMMA", &CudaTuning::prefill_wgmma},
     {"SLUICE_CUDA_DECODE_PIPELINE", &CudaTuning::decode_pipeline},
     {"SLUICE_CUDA_DECODE_LATE_PDL", &CudaTuning::decode_late_pdl},
     {"SLUICE_CUDA_TOKEN_MASKS", &CudaTuning::token_masks},

@@ -34,6 +34,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_EQ(t->prefill_mtiles, 2);
+  EXPECT_TRUE(t->prefill_wgmma);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
@@ -59,7 +60,8 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
         "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
         "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
         "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
-        "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL"}) {
+        "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL",
+        "SLUICE_CUDA_PREFILL_WGMMA"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -70,6 +72,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_PDL", "0"}})->dependent_launch);
   EXPECT_TRUE(Parse({{"SLUICE_CUDA_PROFILE", "1"}})->profile);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_DECODE_PIPELINE", "0"}})->decode_pipeline);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma);
 }
 
 TEST(CudaTuningTest, NumbersInRange) {
