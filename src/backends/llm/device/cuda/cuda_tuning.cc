@@ -30,7 +30,6 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GEMV_PAIRS", &CudaTuning::gemv_pairs},
     {"SLUICE_CUDA_GEMV_SPLIT", &CudaTuning::gemv_split},
     {"SLUICE_CUDA_PREFILL_TC", &CudaTuning::prefill_tensor_cores},
-    {"SLUICE_CUDA_PREFILL_WGMMA", &CudaTuning::prefill_wgmma},
     {"SLUICE_CUDA_DECODE_PIPELINE", &CudaTuning::decode_pipeline},
     {"SLUICE_CUDA_DECODE_LATE_PDL", &CudaTuning::decode_late_pdl},
     {"SLUICE_CUDA_TOKEN_MASKS", &CudaTuning::token_masks},
@@ -48,6 +47,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_GEMV_SLICE", &CudaTuning::gemv_slice, 256, 1 << 20, 1},
     {"SLUICE_CUDA_PREFILL_WARPS", &CudaTuning::prefill_warps, 4, 8, 4},
     {"SLUICE_CUDA_PREFILL_MTILES", &CudaTuning::prefill_mtiles, 1, 3, 1},
+    {"SLUICE_CUDA_PREFILL_WGMMA", &CudaTuning::prefill_wgmma, 0, 2, 1},
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
 };

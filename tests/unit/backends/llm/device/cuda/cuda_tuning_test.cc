@@ -34,7 +34,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_EQ(t->prefill_mtiles, 2);
-  EXPECT_TRUE(t->prefill_wgmma);
+  EXPECT_EQ(t->prefill_wgmma, 2);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
@@ -60,8 +60,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
         "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
         "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
         "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL", "SLUICE_CUDA_PROFILE",
-        "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL",
-        "SLUICE_CUDA_PREFILL_WGMMA"}) {
+        "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE", "SLUICE_CUDA_DECODE_LATE_PDL"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -72,7 +71,6 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_PDL", "0"}})->dependent_launch);
   EXPECT_TRUE(Parse({{"SLUICE_CUDA_PROFILE", "1"}})->profile);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_DECODE_PIPELINE", "0"}})->decode_pipeline);
-  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma);
 }
 
 TEST(CudaTuningTest, NumbersInRange) {
@@ -88,6 +86,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);  // mma.sync
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}}).ok());
   // The ends of each range.
   for (const auto& [name, value] :
        std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},
