@@ -31,14 +31,16 @@
 //
 // K/V tiles come from the paged cache with cp.async by all 256 threads (a page's rows are not
 // contiguous across pages, which rules out one TMA box per tile), into 128-byte-swizzled
-// stages (wgmma_layout.h): tile t + 1 streams in while tile t is computed, one barrier a tile.
+// stages (wgmma_layout.h): tile t + 1 streams in while tile t is computed (its copy issued
+// right after tile t's first products, whose time its instructions then take), one barrier a
+// tile.
 // Tile t + 2's cache slots are read from the block table during tile t (into registers,
 // stored to shared memory at its end), off the copy's path. Shared memory, 1024-byte aligned
 // (the swizzle's period): Q (128 x D), then per stage K and V (128 x D each), then the slots;
 // at D = 128, 32 KB + 2 (3) x 64 KB + 1 (1.5) KB = 162 (226.5) KB: one block per SM, up to
-// 255 registers a thread. At D = 128, schedule 1 takes 233; schedule 2 all 255 and spills five
-// loop-invariant copy operands (reloaded from L1 once a tile, in the copy, not in the math):
-// S, the new and the previous weights and O are all live during its softmax.
+// 255 registers a thread. At D = 128, schedule 1 takes 233; schedule 2 all 255, as S, the new
+// and the previous weights and O are all live during its softmax, and spills a few values:
+// one reload a tile before the products, and a few in the masked (diagonal) tiles' softmax.
 
 #include <climits>
 #include <cstdint>
@@ -251,6 +253,21 @@ struct WgState {
   uint32_t zero;  // 0, from a value the compiler cannot know (AttendTileOverlapped)
 };
 
+template <class Cfg>
+__device__ __forceinline__ void InitState(const DeviceStep& step, WgState<Cfg>& st) {
+#pragma unroll
+  for (int i = 0; i < Cfg::kOAcc; ++i) st.o[i] = 0.f;
+  st.row_max[0] = st.row_max[1] = -INFINITY;
+  st.row_sum[0] = st.row_sum[1] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) st.p[kk][r] = 0;  // the overlap's first P V adds zeros
+  }
+  st.p_stage = 0;
+  st.zero = static_cast<uint32_t>(step.num_seqs) >> 31;  // num_seqs > 0: Attention() checks
+}
+
 // Online softmax in the log2 domain, as the mma.sync kernel's (s[4 j + e] is row half e / 2):
 // masks tile t (kMask: some row of the warpgroup sees it in part), folds the tile's row
 // maxima into row_max, turns the scores into the weights P, adds them to row_sum and rounds
@@ -301,16 +318,19 @@ __device__ __forceinline__ void Rescale(const float (&alpha)[2], float (&o)[Cfg:
 }
 
 // Tile t in sequence: S = Q K^T, softmax, O += P V, each waited for. kMask: whether some row
-// of the warpgroup sees tile t in part.
-template <class Cfg, bool kMask>
+// of the warpgroup sees tile t in part. `under` runs while the first products do (the next
+// tile's copy: its instructions then delay no wgmma).
+template <class Cfg, bool kMask, class Under>
 __device__ __forceinline__ void AttendTile(const WgSmem& sm, int wg, int t, int t4,
-                                           const WgRows& rows, float scale, WgState<Cfg>& st) {
+                                           const WgRows& rows, float scale, WgState<Cfg>& st,
+                                           Under&& under) {
   const int stage = t % Cfg::kStages;
   float s[Cfg::kSAcc];
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, stage);
   wgmma::WgmmaFence();
   IssueQkT<Cfg>(d, s);
   wgmma::WgmmaCommit();
+  under();
   wgmma::WgmmaWait<0>();
   wgmma::FenceOperands(s);
   float alpha[2];
@@ -329,10 +349,10 @@ __device__ __forceinline__ void AttendTile(const WgSmem& sm, int wg, int t, int 
 // latter still occupies the tensor cores; tile t's own P V waits for the next tile (or
 // FlushPv). Needs the previous tile's V resident: three stages. kMask as for AttendTile: a
 // branch inside would make ptxas serialise every wgmma (one in flight across it).
-template <class Cfg, bool kMask>
+template <class Cfg, bool kMask, class Under>
 __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, int t, int t4,
                                                      const WgRows& rows, float scale,
-                                                     WgState<Cfg>& st) {
+                                                     WgState<Cfg>& st, Under&& under) {
   const int stage = t % Cfg::kStages;
   float s[Cfg::kSAcc];
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, st.p_stage);
@@ -347,6 +367,7 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
   // rows or zero fill), adding exact zeros.
   IssuePv<Cfg>(d, st.p, st.o);
   wgmma::WgmmaCommit();
+  under();
   wgmma::WgmmaWait<1>();  // S (committed first) is done; P V may still run
   wgmma::FenceOperands(s);
   float alpha[2];
@@ -382,13 +403,14 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
 }
 
 // Tile t in the configured schedule.
-template <class Cfg, bool kMask>
+template <class Cfg, bool kMask, class Under>
 __device__ __forceinline__ void AttendTileAs(const WgSmem& sm, int wg, int t, int t4,
-                                             const WgRows& rows, float scale, WgState<Cfg>& st) {
+                                             const WgRows& rows, float scale, WgState<Cfg>& st,
+                                             Under&& under) {
   if constexpr (Cfg::kOverlap) {
-    AttendTileOverlapped<Cfg, kMask>(sm, wg, t, t4, rows, scale, st);
+    AttendTileOverlapped<Cfg, kMask>(sm, wg, t, t4, rows, scale, st, under);
   } else {
-    AttendTile<Cfg, kMask>(sm, wg, t, t4, rows, scale, st);
+    AttendTile<Cfg, kMask>(sm, wg, t, t4, rows, scale, st, under);
   }
 }
 
@@ -463,17 +485,7 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
   const int t4 = tid & 3;
   const WgRows rows = RowsOf<Cfg>(b, warp, g);
   WgState<Cfg> st;
-#pragma unroll
-  for (int i = 0; i < Cfg::kOAcc; ++i) st.o[i] = 0.f;
-  st.row_max[0] = st.row_max[1] = -INFINITY;
-  st.row_sum[0] = st.row_sum[1] = 0.f;
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) st.p[kk][r] = 0;  // the overlap's first P V adds zeros
-  }
-  st.p_stage = 0;
-  st.zero = static_cast<uint32_t>(step.num_seqs) >> 31;  // num_seqs > 0: Attention() checks
+  InitState<Cfg>(step, st);
 
   for (int t = 0; t < b.num_tiles; ++t) {
     // Tile t (and, at t = 0, Q) has landed; the barrier also means every warpgroup is done
@@ -484,20 +496,25 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
     CpAsyncWait<0>();
     wgmma::FenceProxyAsyncShared();
     __syncthreads();
-    if (t + 1 < b.num_tiles) CopyTile<Cfg>(sm, b, t + 1);
-    CpAsyncCommit();
     // Tile t + 2's slots, read now and stored after this tile's math, over those of tile
     // t + 2 - kStages, whose copy was issued before the barrier above.
     const bool next_slots = t + 2 < b.num_tiles && tid < Cfg::kKeys;
     const int32_t next_slot = next_slots ? SlotAt(b, (t + 2) * Cfg::kKeys + tid) : -1;
+    // Tile t + 1's copy, issued under this tile's first products.
+    auto copy_next = [&] {
+      if (t + 1 < b.num_tiles) CopyTile<Cfg>(sm, b, t + 1);
+      CpAsyncCommit();
+    };
     // Warpgroup-uniform branches (wgmma needs all 128 threads); only the tiles that some row
     // of the warpgroup sees in part are masked.
     if (t * Cfg::kKeys <= rows.wg_last) {
       if ((t + 1) * Cfg::kKeys - 1 > rows.wg_first) {
-        AttendTileAs<Cfg, true>(sm, wg, t, t4, rows, p.scale_log2, st);
+        AttendTileAs<Cfg, true>(sm, wg, t, t4, rows, p.scale_log2, st, copy_next);
       } else {
-        AttendTileAs<Cfg, false>(sm, wg, t, t4, rows, p.scale_log2, st);
+        AttendTileAs<Cfg, false>(sm, wg, t, t4, rows, p.scale_log2, st, copy_next);
       }
+    } else {
+      copy_next();
     }
     if (next_slots) sm.slots[((t + 2) % Cfg::kStages) * Cfg::kKeys + tid] = next_slot;
   }
