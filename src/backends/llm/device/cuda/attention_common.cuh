@@ -1,9 +1,9 @@
 #pragma once
 // What the attention kernels' files share (attention.cu's overview: attention_decode.cu,
-// attention_prefill.cu, attention_prefill_tc.cu, attention_prefill_wgmma.cu): the launch parameters, 16-byte chunk loads,
-// cp.async, the paged-cache slot lookup, the prefill tile map (which sequence and tile a block
-// serves; graph-safe bounds from the step's scalars), and each file's entry point. Internal to
-// the CUDA device's attention.
+// attention_prefill.cu, attention_prefill_tc.cu, attention_prefill_wgmma.cu): the launch
+// parameters, 16-byte chunk loads, cp.async, the paged-cache slot lookup, the prefill tile map
+// (which sequence and tile a block serves; graph-safe bounds from the step's scalars), and each
+// file's entry point. Internal to the CUDA device's attention.
 
 #include <algorithm>
 #include <cstdint>

@@ -57,8 +57,8 @@ void Embedding(const bf16* table, const int32_t* tokens, int32_t rows, int32_t h
 void RmsNorm(const bf16* x, const bf16* weight, int32_t rows, int32_t hidden, float eps, bf16* out,
              cudaStream_t stream);
 // residual = bf16(residual + delta) in place, then out = RmsNorm(residual).
-void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows, int32_t hidden,
-                float eps, bf16* out, cudaStream_t stream);
+void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows,
+                int32_t hidden, float eps, bf16* out, cudaStream_t stream);
 // AddRmsNorm with delta = bf16(sum over s < splits of partials[s][r] (+ bias)), in split order:
 // the result of a SmallBatchLinearPartials product, equal bit for bit to that product as a
 // SmallBatchLinear. Needs hidden % 8 == 0, hidden <= 16384, 16-byte aligned pointers and
