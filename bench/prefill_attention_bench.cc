@@ -1,13 +1,18 @@
 // prefill_attention_bench: times the CUDA device's prefill attention (cuda::Attention, one
-// sequence of S new tokens over the paged KV cache) with the CUDA-core kernel and with the
-// tensor-core one, at Qwen2-7B's heads by default (28 q heads, 4 kv heads, head_dim 128) and
-// the engine's block size (16), on a shuffled block table. Each figure is the median of
+// sequence of S new tokens over the paged KV cache) with the CUDA-core kernel, the mma.sync
+// tensor-core kernel (PrefillPath::kMmaSync) and the default path (kAuto: on an sm_90 device
+// at head_dim 64 and 128 the wgmma kernel, unless SLUICE_CUDA_PREFILL_WGMMA=0), at Qwen2-7B's heads
+// by default (28 q heads, 4 kv heads, head_dim 128) and the engine's block size (16), on a shuffled
+// block table. Each figure is the median of
 // --iters runs timed with CUDA events around one Attention() call; TFLOP/s counts the causal
 // FLOPs 4 * S^2 / 2 * head_dim * q_heads. It also reports how far the two kernels' outputs are
-// apart (||tc - cuda_cores|| / ||cuda_cores|| over the whole output), as a sanity check; the
-// kernel tests (cuda_kernels_test) are the correctness check. Built with the CUDA tests.
+// apart (||tc - cuda_cores|| / ||cuda_cores|| over the whole output, for the default path's
+// kernel; and default against mma.sync), as a sanity check; the kernel tests
+// (cuda_kernels_test) are the correctness check. --no-cuda-cores skips the slow CUDA-core
+// kernel (rel_diff then compares with mma.sync too). Built with the CUDA tests.
 //
 //   prefill_attention_bench                      # S = 1800 7000 20000 32000
+//   prefill_attention_bench --iters 5 --no-cuda-cores 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --cached 1000 4096 16384
 //   prefill_attention_bench --q-heads 32 --kv-heads 8 --head-dim 64 2048
 //
@@ -74,13 +79,14 @@ struct Options {
   int bound = 32768;
   bool graph = false;
   bool cold = false;
+  bool cuda_cores = true;
   std::vector<int> lengths;
 };
 
 void Usage() {
   std::fprintf(stderr,
                "usage: prefill_attention_bench [--q-heads N] [--kv-heads N] [--head-dim N] "
-               "[--block-size N] [--iters N] [--cached N] "
+               "[--block-size N] [--iters N] [--cached N] [--no-cuda-cores] "
                "[--decode [--batch N] [--bound N] [--graph] [--cold]] "
                "[S ...]\n");
   std::exit(2);
@@ -116,6 +122,8 @@ Options Parse(int argc, char** argv) {
       o.graph = true;
     } else if (a == "--cold") {
       o.cold = true;
+    } else if (a == "--no-cuda-cores") {
+      o.cuda_cores = false;
     } else if (!a.empty() && a[0] != '-') {
       o.lengths.push_back(std::atoi(a.c_str()));
     } else {
@@ -131,6 +139,21 @@ Options Parse(int argc, char** argv) {
     Usage();
   }
   return o;
+}
+
+// ||b - a|| / ||a|| of two device outputs of n bf16 (NaN if either has a NaN).
+double RelDiff(const bf16* a, const bf16* b, size_t n) {
+  std::vector<bf16> host_a(n), host_b(n);
+  CHECK_CUDA(cudaMemcpy(host_a.data(), a, n * sizeof(bf16), cudaMemcpyDeviceToHost));
+  CHECK_CUDA(cudaMemcpy(host_b.data(), b, n * sizeof(bf16), cudaMemcpyDeviceToHost));
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const double x = __bfloat162float(host_a[i]);
+    const double y = __bfloat162float(host_b[i]);
+    diff += (x - y) * (x - y);
+    norm += x * x;
+  }
+  return std::sqrt(diff / norm);
 }
 
 // Median milliseconds of one Attention() call over `iters` runs (after two warm-up runs);
@@ -290,8 +313,8 @@ int main(int argc, char** argv) {
       "of %d\n",
       prop.name, prop.major, prop.minor, o.q_heads, o.kv_heads, o.head_dim, o.block_size, o.cached,
       o.iters);
-  std::printf("%8s %14s %10s %14s %10s %8s %12s\n", "S", "cuda_cores_ms", "TFLOP/s", "tensor_ms",
-              "TFLOP/s", "speedup", "rel_diff");
+  std::printf("%8s %14s %8s %12s %8s %12s %8s %8s %10s %10s\n", "S", "cuda_cores_ms", "TFLOP/s",
+              "mma_sync_ms", "TFLOP/s", "default_ms", "TFLOP/s", "speedup", "rel_diff", "vs_mma");
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   const AttentionShape shape{o.q_heads, o.kv_heads, o.head_dim,
@@ -346,49 +369,43 @@ int main(int argc, char** argv) {
     CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
     const size_t out_elems = static_cast<size_t>(s) * out_width;
     bf16* out_cc = nullptr;
+    bf16* out_mma = nullptr;
     bf16* out_tc = nullptr;
-    CHECK_CUDA(cudaMalloc(&out_cc, out_elems * sizeof(bf16)));
-    CHECK_CUDA(cudaMalloc(&out_tc, out_elems * sizeof(bf16)));
-    CHECK_CUDA(cudaMemset(out_cc, 0xff, out_elems * sizeof(bf16)));  // NaN
-    CHECK_CUDA(cudaMemset(out_tc, 0xff, out_elems * sizeof(bf16)));
+    for (bf16** out : {&out_cc, &out_mma, &out_tc}) {
+      CHECK_CUDA(cudaMalloc(out, out_elems * sizeof(bf16)));
+      CHECK_CUDA(cudaMemset(*out, 0xff, out_elems * sizeof(bf16)));  // NaN
+    }
 
     auto run = [&](PrefillPath path, bf16* out) {
       sluice::llm::cuda::Attention(q, static_cast<int32_t>(out_width), k_cache, v_cache, step,
                                    shape, ws, ws_bytes, out, stream, path);
     };
-    const double ms_cc = MedianMs(o.iters, stream, [&] { run(PrefillPath::kCudaCores, out_cc); });
+    const double ms_cc =
+        o.cuda_cores ? MedianMs(o.iters, stream, [&] { run(PrefillPath::kCudaCores, out_cc); })
+                     : NAN;
+    const double ms_mma = MedianMs(o.iters, stream, [&] { run(PrefillPath::kMmaSync, out_mma); });
     const double ms_tc = MedianMs(o.iters, stream, [&] { run(PrefillPath::kAuto, out_tc); });
-
-    std::vector<bf16> host_cc(out_elems), host_tc(out_elems);
-    CHECK_CUDA(
-        cudaMemcpy(host_cc.data(), out_cc, out_elems * sizeof(bf16), cudaMemcpyDeviceToHost));
-    CHECK_CUDA(
-        cudaMemcpy(host_tc.data(), out_tc, out_elems * sizeof(bf16), cudaMemcpyDeviceToHost));
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < out_elems; ++i) {
-      const double a = __bfloat162float(host_cc[i]);
-      const double b = __bfloat162float(host_tc[i]);
-      diff += (a - b) * (a - b);
-      norm += a * a;
-    }
-    const double rel = std::sqrt(diff / norm);  // NaN if either output has a NaN
+    const double rel = RelDiff(o.cuda_cores ? out_cc : out_mma, out_tc, out_elems);
+    const double rel_mma = RelDiff(out_mma, out_tc, out_elems);
 
     // Causal FLOPs of the new rows (QK^T and PV, 2 FLOPs a multiply-add) over the context.
     const double flops = 4.0 *
                          (static_cast<double>(s) * s / 2 + static_cast<double>(s) * o.cached) *
                          o.head_dim * o.q_heads;
-    std::printf("%8d %14.3f %10.1f %14.3f %10.1f %7.2fx %12.3e%s\n", s, ms_cc,
-                flops / (ms_cc * 1e9), ms_tc, flops / (ms_tc * 1e9), ms_cc / ms_tc, rel,
-                rel < 1e-2 ? "" : "  <-- outputs differ");
+    std::printf("%8d %14.3f %8.1f %12.3f %8.1f %12.3f %8.1f %7.2fx %10.3e %10.3e%s\n", s, ms_cc,
+                flops / (ms_cc * 1e9), ms_mma, flops / (ms_mma * 1e9), ms_tc, flops / (ms_tc * 1e9),
+                ms_mma / ms_tc, rel, rel_mma,
+                rel < 1e-2 && rel_mma < 1e-2 ? "" : "  <-- outputs differ");
     std::fflush(stdout);
 
-    for (void* ptr : {static_cast<void*>(q), static_cast<void*>(k_cache),
-                      static_cast<void*>(v_cache), static_cast<void*>(d_tokens),
-                      static_cast<void*>(d_positions), static_cast<void*>(d_slots),
-                      static_cast<void*>(d_row_seq), static_cast<void*>(d_first_row),
-                      static_cast<void*>(d_num_new), static_cast<void*>(d_num_cached),
-                      static_cast<void*>(d_block_begin), static_cast<void*>(d_tables), ws,
-                      static_cast<void*>(out_cc), static_cast<void*>(out_tc)}) {
+    for (void* ptr :
+         {static_cast<void*>(q), static_cast<void*>(k_cache), static_cast<void*>(v_cache),
+          static_cast<void*>(d_tokens), static_cast<void*>(d_positions),
+          static_cast<void*>(d_slots), static_cast<void*>(d_row_seq),
+          static_cast<void*>(d_first_row), static_cast<void*>(d_num_new),
+          static_cast<void*>(d_num_cached), static_cast<void*>(d_block_begin),
+          static_cast<void*>(d_tables), ws, static_cast<void*>(out_cc), static_cast<void*>(out_mma),
+          static_cast<void*>(out_tc)}) {
       cudaFree(ptr);
     }
   }

@@ -141,20 +141,16 @@ TEST(AttentionKernelTest, LooseGridBoundsAndSmallWorkspaceGiveTheSameResult) {
   }
 }
 
-TEST(AttentionKernelTest, GraphReplayWithNewStepContents) {
-  SLUICE_REQUIRE_GPU();
-  std::mt19937_64 rng = FreshRng();
-  // Two steps of the same bucket: same rows and sequence count, different contexts.
-  const std::vector<Seq> first = {{5, 1}, {0, 20}, {300, 1}, {40, 1}, {0, 1, true}};
-  const std::vector<Seq> second = {{700, 1}, {33, 20}, {2, 1}, {129, 1}, {0, 1, true}};
-  const Case a = MakeCase(rng, kQwen7b, 16, first, /*min_blocks=*/200, /*table_capacity=*/100);
-  const Case b = MakeCase(rng, kQwen7b, 16, second, 200, 100);
+// Captures Attention() on step a (grid bounds: max_num_new a.rows, max_context), replays it,
+// then uploads step b's contents into the same buffers and replays again; both against the
+// reference. a and b are steps of one graph bucket: same rows, blocks and table size.
+void ExpectGraphReplaysBoth(const Case& a, const Case& b, int32_t max_context) {
   ASSERT_EQ(a.rows, b.rows);
   ASSERT_EQ(a.num_blocks, b.num_blocks);
   ASSERT_EQ(a.block_tables.size(), b.block_tables.size());
 
   DeviceCase dev(a);
-  const DeviceStep step = dev.Step(a, /*max_num_new=*/a.rows, /*max_context=*/32768);
+  const DeviceStep step = dev.Step(a, /*max_num_new=*/a.rows, max_context);
   const size_t ws_bytes = AttentionWorkspaceBytes(step, a.shape);
   DeviceArray<uint8_t> ws(ws_bytes);
   DeviceArray<bf16> out(static_cast<size_t>(a.rows) * a.out_width());
@@ -168,14 +164,26 @@ TEST(AttentionKernelTest, GraphReplayWithNewStepContents) {
 
   SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
   SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
-  ExpectMatches(a, ToFloat(out.Download()), Reference(a), "first replay");
+  ExpectMatches(a, ToFloat(out.Download()), Reference(a), "first replay, " + Describe(a));
 
   dev.Upload(b);
   SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
   SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
-  ExpectMatches(b, ToFloat(out.Download()), Reference(b), "replay with new contents");
+  ExpectMatches(b, ToFloat(out.Download()), Reference(b),
+                "replay with new contents, " + Describe(b));
 
   cudaStreamDestroy(stream);
+}
+
+TEST(AttentionKernelTest, GraphReplayWithNewStepContents) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  // Two steps of the same bucket: same rows and sequence count, different contexts.
+  const std::vector<Seq> first = {{5, 1}, {0, 20}, {300, 1}, {40, 1}, {0, 1, true}};
+  const std::vector<Seq> second = {{700, 1}, {33, 20}, {2, 1}, {129, 1}, {0, 1, true}};
+  const Case a = MakeCase(rng, kQwen7b, 16, first, /*min_blocks=*/200, /*table_capacity=*/100);
+  const Case b = MakeCase(rng, kQwen7b, 16, second, 200, 100);
+  ExpectGraphReplaysBoth(a, b, /*max_context=*/32768);
 }
 
 // --- The tensor-core prefill kernel (head_dim 64, 96, 128, 256) ---
@@ -309,6 +317,83 @@ TEST(AttentionKernelTest, TensorCorePrefillAtTheLlama3FixtureShapeIsBf16Accurate
         sharpness, tc, cc);
     EXPECT_LE(tc, 5e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
     EXPECT_LE(cc, 5e-3) << "sharpness " << sharpness << ", " << DescribeSeqs(c);
+  }
+}
+
+// --- The wgmma prefill kernel (attention_prefill_wgmma.cu) ---
+// What an sm_90 device runs for head_dim 64 and 128 by default (every tensor-core test above
+// then covers it; elsewhere these tests run the mma.sync kernel on both paths). Its tiles: 128
+// rows of (position, q head) pairs in two warpgroups of 64, K/V tiles of 128 positions; the
+// lengths and prefixes below straddle those.
+
+// Whether the default path runs the wgmma kernel here (unless SLUICE_CUDA_PREFILL_WGMMA=0).
+bool WgmmaDevice() {
+  int device = 0, major = 0, minor = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
+  cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device);
+  return major == 9 && minor == 0;
+}
+
+// Both tensor-core kernels on the same steps, each against the reference on a sample of rows
+// and against each other on every row: prompts and chunks after prefixes of any length, at
+// GQA ratios 1, 4, 7 and 8 (a warpgroup's 64 rows then end mid-position).
+TEST(AttentionKernelTest, WgmmaAndMmaSyncPrefillAgree) {
+  SLUICE_REQUIRE_GPU();
+  std::printf("[ info     ] default path: %s\n",
+              WgmmaDevice() ? "wgmma kernel (sm_90)" : "mma.sync kernel (not sm_90)");
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t head_dim : {64, 128}) {
+    for (int32_t group : {1, 4, 7, 8}) {
+      std::vector<Seq> seqs = {{0, 2},     {0, 63},  {0, 64},  {0, 65},     {0, 127},   {0, 128},
+                               {0, 129},   {1, 127}, {127, 2}, {127, 130},  {128, 128}, {129, 257},
+                               {255, 300}, {0, 1},   {300, 1}, {0, 1, true}};
+      seqs.push_back({0, 500 + static_cast<int32_t>(rng() % 1600)});
+      seqs.push_back({static_cast<int32_t>(rng() % 3000), 2 + static_cast<int32_t>(rng() % 700)});
+      std::shuffle(seqs.begin(), seqs.end(), rng);
+      const Case c = MakeCase(rng, MakeShape(2 * group, 2, head_dim, 2.f), 16, seqs);
+      const RowSample sample = SampleRows(rng, c, 24, 24);
+      const std::vector<float> want = Reference(c, sample);
+      const std::vector<float> wg = RunAttention(c);
+      const std::vector<float> mma = RunAttention(c, 0, 0, -1, PrefillPath::kMmaSync);
+      ExpectMatches(c, wg, want, "default (wgmma on sm_90), " + DescribeSeqs(c), sample);
+      ExpectMatches(c, mma, want, "mma.sync, " + DescribeSeqs(c), sample);
+      ExpectMatches(c, wg, mma, "default against mma.sync, " + DescribeSeqs(c));
+    }
+  }
+}
+
+// Qwen2-7B's shape with block sizes 16, 32 and an odd 7 (a tile's positions then cross pages
+// mid-chunk), long chunks after long prefixes, several in one launch.
+TEST(AttentionKernelTest, WgmmaPrefillLongChunksAfterPrefixes) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t block_size : {16, 32, 7}) {
+    std::vector<Seq> seqs = {
+        {0, 2500},
+        {4000, 1100},
+        {1023, 1025},
+        {static_cast<int32_t>(rng() % 5000), 2 + static_cast<int32_t>(rng() % 2000)},
+        {77, 1}};
+    std::shuffle(seqs.begin(), seqs.end(), rng);
+    const Case c = MakeCase(rng, kQwen7b, block_size, seqs);
+    const RowSample sample = SampleRows(rng, c, 16, 32);
+    ExpectMatches(c, RunAttention(c), Reference(c, sample), DescribeSeqs(c), sample);
+  }
+}
+
+// A captured graph of a step with multi-tile prefills, replayed with new lengths, prefixes and
+// tables: the grid bound of the capture covers the new step's tiles.
+TEST(AttentionKernelTest, WgmmaPrefillGraphReplayWithNewStepContents) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  for (int32_t head_dim : {64, 128}) {
+    const AttentionShape shape = MakeShape(head_dim == 128 ? 28 : 16, 4, head_dim);
+    const std::vector<Seq> first = {{0, 300}, {5, 1}, {0, 129}, {40, 1}, {0, 1, true}};
+    const std::vector<Seq> second = {{700, 2}, {129, 427}, {2, 1}, {0, 1}, {0, 1, true}};
+    const Case a = MakeCase(rng, shape, 16, first, /*min_blocks=*/300, /*table_capacity=*/100);
+    const Case b = MakeCase(rng, shape, 16, second, 300, 100);
+    ExpectGraphReplaysBoth(a, b, /*max_context=*/4096);
   }
 }
 

@@ -17,6 +17,10 @@
 //    tensor cores (mma.sync bf16): a block owns 64 (position, q head) rows of one kv head's
 //    group, streams K/V tiles from the paged cache through double-buffered shared memory with
 //    cp.async, and keeps an online softmax per row in registers.
+//  - PrefillWgmmaKernel (attention_prefill_wgmma.cu): the same sequences at head_dim 64 and
+//    128 on an sm_90 device (H100, H200), unless SLUICE_CUDA_PREFILL_WGMMA=0: the same scheme
+//    and semantics on Hopper's warpgroup instructions (wgmma), 128 rows a block in two
+//    warpgroups, 128-key tiles in swizzled shared memory.
 //  - PrefillKernel (attention_prefill.cu): the same on CUDA cores (FMA), for the other head
 //    dims: a block owns kPrefillRows query rows of one q head and K/V tiles of kPrefillKeys
 //    tokens.
@@ -74,7 +78,10 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
   attention::LaunchDecodeAttention(step, shape, workspace, workspace_bytes, p, stream);
 
   if (step.max_num_new <= 1) return;
-  if (prefill == PrefillPath::kAuto && attention::PrefillOnTensorCoresFits(D)) {
+  if (prefill != PrefillPath::kCudaCores && attention::PrefillOnTensorCoresFits(D)) {
+    if (prefill == PrefillPath::kAuto && attention::PrefillWgmmaRuns(D)) {
+      return attention::LaunchPrefillWgmma(step, p, stream);
+    }
     return attention::LaunchPrefillOnTensorCores(step, p, stream);
   }
   attention::LaunchPrefillOnCudaCores(step, p, stream);

@@ -1,9 +1,9 @@
 #pragma once
 // What the attention kernels' files share (attention.cu's overview: attention_decode.cu,
-// attention_prefill.cu, attention_prefill_tc.cu): the launch parameters, 16-byte chunk loads,
-// cp.async, the paged-cache slot lookup, the prefill tile map (which sequence and tile a block
-// serves; graph-safe bounds from the step's scalars), and each file's entry point. Internal to
-// the CUDA device's attention.
+// attention_prefill.cu, attention_prefill_tc.cu, attention_prefill_wgmma.cu): the launch
+// parameters, 16-byte chunk loads, cp.async, the paged-cache slot lookup, the prefill tile map
+// (which sequence and tile a block serves; graph-safe bounds from the step's scalars), and each
+// file's entry point. Internal to the CUDA device's attention.
 
 #include <algorithm>
 #include <cstdint>
@@ -157,5 +157,11 @@ constexpr bool PrefillOnTensorCoresFits(int head_dim) {
 }
 // The prefill rows of `step` on tensor cores (attention_prefill_tc.cu); p.head_dim must fit.
 void LaunchPrefillOnTensorCores(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
+
+// Whether the wgmma prefill kernel (attention_prefill_wgmma.cu) takes this head_dim on the
+// current device: 64 or 128, compute capability 9.0, SLUICE_CUDA_PREFILL_WGMMA on.
+bool PrefillWgmmaRuns(int head_dim);
+// The prefill rows of `step` through that kernel; PrefillWgmmaRuns(p.head_dim) must hold.
+void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
 
 }  // namespace sluice::llm::cuda::attention

@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
+#include "backends/llm/device/cuda/attention_prefill_block.cuh"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 
@@ -82,26 +83,6 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 
 // --- PrefillTcKernel's phases ---
 
-// What a block serves: rows [m0, m0 + m_count) of one sequence and kv head (row m: position
-// m / group, q head kv_head * group + m % group), reading K/V positions [0, kv_end).
-struct TcBlock {
-  int group;
-  int kv_head;
-  int cached;         // the sequence's positions already in the cache
-  int units;          // the sequence's rows: its new tokens times group
-  int64_t first_row;  // the sequence's first row of q and out
-  int m0;
-  int m_count;
-  int kv_end;
-  int num_tiles;       // K/V tiles of kKeys positions
-  int unmasked_tiles;  // the first tiles, which every row of the block sees whole
-  const int32_t* table;
-  int block_size;
-  const bf16* k_head;  // the kv head's K and V at cache slot 0
-  const bf16* v_head;
-  int64_t kv_width;  // elements between cache slots
-};
-
 // The shared memory of a block: two K/V tile buffers (buffer b: K rows at ks + b * kBuf, V
 // rows at vs + b * kBuf), the cache slots of two tiles and Q's rows.
 struct TcSmem {
@@ -110,30 +91,6 @@ struct TcSmem {
   int32_t* slots;  // [2][kKeys]
   bf16* qs;
 };
-
-// The block of tile `tile` of sequence seq for kv head kv_head.
-template <class Cfg>
-__device__ __forceinline__ TcBlock BlockOf(const DeviceStep& step, const AttnParams& p, int group,
-                                           int kv_head, int seq, int tile) {
-  constexpr int D = Cfg::kD;
-  TcBlock b;
-  b.group = group;
-  b.kv_head = kv_head;
-  b.cached = step.seq_num_cached[seq];
-  b.units = step.seq_num_new[seq] * group;
-  b.first_row = step.seq_first_row[seq];
-  b.m0 = tile * Cfg::kRows;
-  b.m_count = min(Cfg::kRows, b.units - b.m0);
-  b.kv_end = b.cached + (b.m0 + b.m_count - 1) / group + 1;  // last query position + 1
-  b.num_tiles = CeilDiv(b.kv_end, Cfg::kKeys);
-  b.unmasked_tiles = (b.cached + b.m0 / group + 1) / Cfg::kKeys;  // first query position + 1
-  b.table = step.block_tables + step.seq_block_begin[seq];
-  b.block_size = step.block_size;
-  b.k_head = p.k_cache + static_cast<int64_t>(b.kv_head) * D;
-  b.v_head = p.v_cache + static_cast<int64_t>(b.kv_head) * D;
-  b.kv_width = static_cast<int64_t>(p.num_kv_heads) * D;
-  return b;
-}
 
 template <class Cfg>
 __device__ __forceinline__ TcSmem SmemOf(unsigned char* base) {

@@ -27,6 +27,12 @@
 //                                                        tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
 //                                                        128-row blocks)
+// SLUICE_CUDA_PREFILL_WGMMA        2        0 to 2       on an sm_90 device (H100, H200), head_dim
+//                                                        64 and 128 prefill through the wgmma
+//                                                        kernel (0: the mma.sync one above; 1:
+//                                                        each tile's two products in sequence,
+//                                                        2: a tile's softmax under the previous
+//                                                        tile's P V, three K/V stages)
 // SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
 //                                                        each warp's cp.async pipeline (0: the
 //                                                        previous kernel, rounds of loads)
@@ -93,6 +99,7 @@ struct CudaTuning {
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
+  int prefill_wgmma = 2;             // SLUICE_CUDA_PREFILL_WGMMA
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS

@@ -160,8 +160,10 @@ size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& sha
 // with num_new == 1) split long contexts across thread blocks; prefill rows use a tiled,
 // online-softmax (FlashAttention-style) kernel, on tensor cores for head_dim 64, 96, 128 and
 // 256 and on CUDA cores otherwise (or everywhere with PrefillPath::kCudaCores: tests and A/B
-// measurements).
-enum class PrefillPath { kAuto, kCudaCores };
+// measurements). On tensor cores an sm_90 device runs the wgmma kernel at head_dim 64 and 128
+// (SLUICE_CUDA_PREFILL_WGMMA), except with PrefillPath::kMmaSync (tests and A/B measurements),
+// which keeps the mma.sync kernel that other devices run.
+enum class PrefillPath { kAuto, kCudaCores, kMmaSync };
 void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
                const DeviceStep& step, const AttentionShape& shape, void* workspace,
                size_t workspace_bytes, bf16* out, cudaStream_t stream,

@@ -3,3 +3,8 @@
 sluice_add_test(cuda_tuning_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/cuda_tuning_test.cc
   DEPS sluice_llm_device LABELS unit)
+
+# The wgmma prefill kernel's shared-memory layout and descriptors, against the PTX ISA's
+# canonical layouts (plain C++).
+sluice_add_test(wgmma_layout_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/wgmma_layout_test.cc LABELS unit)

@@ -34,6 +34,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_EQ(t->prefill_mtiles, 2);
+  EXPECT_EQ(t->prefill_wgmma, 2);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
@@ -93,6 +94,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 128);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);  // mma.sync
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}}).ok());
   // The ends of each range.
   for (const auto& [name, value] :
        std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},

@@ -1,0 +1,57 @@
+#pragma once
+// What the two tensor-core prefill kernels (attention_prefill_tc.cu's mma.sync kernel and
+// attention_prefill_wgmma.cu's wgmma kernel) share: which rows and K/V positions a block
+// serves. Internal to the CUDA device's attention.
+
+#include <cstdint>
+
+#include "backends/llm/device/cuda/attention_common.cuh"
+
+namespace sluice::llm::cuda::attention {
+
+// What a block serves: rows [m0, m0 + m_count) of one sequence and kv head (row m: position
+// m / group, q head kv_head * group + m % group), reading K/V positions [0, kv_end).
+struct TcBlock {
+  int group;
+  int kv_head;
+  int cached;         // the sequence's positions already in the cache
+  int units;          // the sequence's rows: its new tokens times group
+  int64_t first_row;  // the sequence's first row of q and out
+  int m0;
+  int m_count;
+  int kv_end;
+  int num_tiles;       // K/V tiles of kKeys positions
+  int unmasked_tiles;  // the first tiles, which every row of the block sees whole
+  const int32_t* table;
+  int block_size;
+  const bf16* k_head;  // the kv head's K and V at cache slot 0
+  const bf16* v_head;
+  int64_t kv_width;  // elements between cache slots
+};
+
+// The block of tile `tile` of sequence seq for kv head kv_head.
+// Cfg names the kernel's kD, kRows (rows a block) and kKeys (positions a K/V tile).
+template <class Cfg>
+__device__ __forceinline__ TcBlock BlockOf(const DeviceStep& step, const AttnParams& p, int group,
+                                           int kv_head, int seq, int tile) {
+  constexpr int D = Cfg::kD;
+  TcBlock b;
+  b.group = group;
+  b.kv_head = kv_head;
+  b.cached = step.seq_num_cached[seq];
+  b.units = step.seq_num_new[seq] * group;
+  b.first_row = step.seq_first_row[seq];
+  b.m0 = tile * Cfg::kRows;
+  b.m_count = min(Cfg::kRows, b.units - b.m0);
+  b.kv_end = b.cached + (b.m0 + b.m_count - 1) / group + 1;  // last query position + 1
+  b.num_tiles = CeilDiv(b.kv_end, Cfg::kKeys);
+  b.unmasked_tiles = (b.cached + b.m0 / group + 1) / Cfg::kKeys;  // first query position + 1
+  b.table = step.block_tables + step.seq_block_begin[seq];
+  b.block_size = step.block_size;
+  b.k_head = p.k_cache + static_cast<int64_t>(b.kv_head) * D;
+  b.v_head = p.v_cache + static_cast<int64_t>(b.kv_head) * D;
+  b.kv_width = static_cast<int64_t>(p.num_kv_heads) * D;
+  return b;
+}
+
+}  // namespace sluice::llm::cuda::attention
