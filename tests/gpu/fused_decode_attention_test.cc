@@ -35,10 +35,10 @@ using testing::ToFloat;
 
 // Which ops run a decode layer's attention.
 enum class Path {
-  kTwoOps,          // RopeKvWrite, then Attention with CombineKernel: the reference
-  kTwoOpsFused,     // RopeKvWrite, then Attention with the fused merge
-  kOneOp,           // RopeKvWriteAttention with CombineKernel
-  kOneOpFused,      // RopeKvWriteAttention with the fused merge (the model's default)
+  kTwoOps,       // RopeKvWrite, then Attention with CombineKernel: the reference
+  kTwoOpsFused,  // RopeKvWrite, then Attention with the fused merge
+  kOneOp,        // RopeKvWriteAttention with CombineKernel
+  kOneOpFused,   // RopeKvWriteAttention with the fused merge (the model's default)
 };
 
 const char* Name(Path p) {
@@ -112,8 +112,8 @@ struct DeviceLayer {
     RopeKvWrite(q.get(), k.get(), v.get(), step.positions, inv_freq.get(), step.slots, c.rows,
                 c.shape.num_q_heads, c.shape.num_kv_heads, c.shape.head_dim, dev.k_cache.get(),
                 dev.v_cache.get(), stream);
-    Attention(q.get(), c.out_width(), dev.k_cache.get(), dev.v_cache.get(), step, c.shape,
-              ws.get(), ws_bytes, out.get(), stream, PrefillPath::kAuto, combine);
+    Attention(q.get(), c.out_width(), dev.k_cache.get(), dev.v_cache.get(), step, c.shape, ws.get(),
+              ws_bytes, out.get(), stream, PrefillPath::kAuto, combine);
   }
 
   LayerOutputs Download() const {
@@ -157,8 +157,8 @@ void ExpectSameLayer(const Case& c, const LayerOutputs& got, const LayerOutputs&
       }
     }
     if (!SameBits(got.out.data() + at, want.out.data() + at, width) && bad_rows++ == 0) {
-      ADD_FAILURE() << what << ": row " << r << " (context "
-                    << c.num_cached[c.row_seq[r]] + 1 << ") differs";
+      ADD_FAILURE() << what << ": row " << r << " (context " << c.num_cached[c.row_seq[r]] + 1
+                    << ") differs";
     }
   }
   EXPECT_EQ(bad_rows, 0) << what << ": rows that differ";
@@ -248,10 +248,11 @@ TEST(FusedDecodeAttentionTest, EqualsRopeKvWriteThenAttentionBitForBit) {
 TEST(FusedDecodeAttentionTest, Qwen7bShape) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
-  for (const std::vector<Seq>& seqs :
-       std::vector<std::vector<Seq>>{{{127, 1}}, {{511, 1}}, {{2047, 1}},
-                                     {{0, 1}, {30, 1}, {99, 1}, {511, 1}, {4095, 1}, {1000, 1},
-                                      {0, 1, true}, {64, 1}}}) {
+  for (const std::vector<Seq>& seqs : std::vector<std::vector<Seq>>{
+           {{127, 1}},
+           {{511, 1}},
+           {{2047, 1}},
+           {{0, 1}, {30, 1}, {99, 1}, {511, 1}, {4095, 1}, {1000, 1}, {0, 1, true}, {64, 1}}}) {
     const Case c = MakeCase(rng, kQwen7b, 16, seqs);
     CheckCase(c, Describe(c) + ", contexts:" + Contexts(c));
   }
@@ -291,9 +292,9 @@ TEST(FusedDecodeAttentionTest, GraphReplaysResetTheCounters) {
       SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
       SLUICE_CUDA_OK(cudaGetLastError());
       const LayerOutputs want = RunLayer(c, in, Path::kTwoOps, 32768);
-      ExpectSameLayer(c, layer.Download(), want,
-                      "replay " + std::to_string(i) + ", " + Describe(c) + ", contexts:" +
-                          Contexts(c));
+      ExpectSameLayer(
+          c, layer.Download(), want,
+          "replay " + std::to_string(i) + ", " + Describe(c) + ", contexts:" + Contexts(c));
     }
     cudaStreamDestroy(stream);
   }

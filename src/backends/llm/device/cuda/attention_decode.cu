@@ -147,7 +147,7 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
   ReduceWarp<kTpk, kGc>(w, m, l, acc, merge);
   __syncthreads();
   WriteBlockResult<kTpk, kGc>(p, w, merge);
-  if constexpr (kTpk >= 8) {  // the fused merge's head dims (DecodeCombineFits)
+  if constexpr (kTpk >= 8) {  // the fused merge's head dims: 64, 128, 256 (LaunchDecodeAttention)
     if (p.combine_counters == nullptr || split.num == 1) return;
     if (!ArriveLast(p.combine_counters, seq, split.num)) return;
     CombineInBlock<kTpk, kPipeThreads>(p, seq, w.row, w.h0, HeadsOfBlock<kGc>(p), split.num,
@@ -411,14 +411,16 @@ void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, 
   const int D = shape.head_dim;
   const DecodePlan plan = PlanDecode(step, shape);
   const size_t per_part = BytesPerPartition(step, shape);
-  const size_t partial_bytes = workspace_bytes > kCounterBytes ? workspace_bytes - kCounterBytes : 0;
+  const size_t partial_bytes =
+      workspace_bytes > kCounterBytes ? workspace_bytes - kCounterBytes : 0;
   p.max_parts =
       std::max(1, static_cast<int>(std::min<size_t>(plan.max_parts, partial_bytes / per_part)));
   p.late_dependents = Tuning().decode_late_pdl;
   const dim3 decode_grid(static_cast<unsigned>(step.num_seqs), static_cast<unsigned>(p.max_parts),
                          static_cast<unsigned>(shape.num_kv_heads * plan.num_chunks));
   if (p.max_parts > 1) {
-    p.partial_out = reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + kCounterBytes);
+    p.partial_out =
+        reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + kCounterBytes);
     p.partial_ml = reinterpret_cast<float2*>(
         p.partial_out + static_cast<size_t>(step.num_seqs) * shape.num_q_heads * p.max_parts * D);
     const bool fits = plan.pipelined && (D == 64 || D == 128 || D == 256) &&

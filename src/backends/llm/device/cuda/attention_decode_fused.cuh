@@ -121,8 +121,7 @@ __device__ __forceinline__ void CombineInBlock(const AttnParams& p, int seq, int
       t.z += v[k].z;
       t.w += v[k].w;
     }
-    auto* const out =
-        reinterpret_cast<__nv_bfloat162*>(p.out + (row * hq + h0 + j) * kD + q4 * 4);
+    auto* const out = reinterpret_cast<__nv_bfloat162*>(p.out + (row * hq + h0 + j) * kD + q4 * 4);
     out[0] = __floats2bfloat162_rn(t.x, t.y);
     out[1] = __floats2bfloat162_rn(t.z, t.w);
   }

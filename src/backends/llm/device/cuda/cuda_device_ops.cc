@@ -135,9 +135,9 @@ void CudaDevice::Attention(const Buffer& q, const Buffer& k_cache, const Buffer&
 
 // One launch where the step is decode only and the shape fits (kernels.h
 // RopeKvWriteAttentionFits), else RopeKvWrite then Attention.
-void CudaDevice::RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v,
-                                      const RopeSpec& rope, int32_t kv_width, Buffer& k_cache,
-                                      Buffer& v_cache, const AttentionSpec& spec, Buffer& out) {
+void CudaDevice::RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v, const RopeSpec& rope,
+                                      int32_t kv_width, Buffer& k_cache, Buffer& v_cache,
+                                      const AttentionSpec& spec, Buffer& out) {
   const cuda::AttentionShape shape{spec.num_q_heads, spec.num_kv_heads, spec.head_dim, spec.scale};
   const bool fused = tuning_.decode_fused_rope && tuning_.fuse && rope.head_dim == spec.head_dim &&
                      kv_width == spec.num_kv_heads * spec.head_dim &&
@@ -147,9 +147,9 @@ void CudaDevice::RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v,
   }
   const float* table = RopeTable(rope);
   if (table == nullptr || !EnsureAttentionWorkspace(shape)) return;
-  cuda::RopeKvWriteAttention(Bf16(q), Bf16(k), Bf16(v), table, Bf16(k_cache), Bf16(v_cache),
-                             dstep_, shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out),
-                             stream(), DecodeCombineMode());
+  cuda::RopeKvWriteAttention(Bf16(q), Bf16(k), Bf16(v), table, Bf16(k_cache), Bf16(v_cache), dstep_,
+                             shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream(),
+                             DecodeCombineMode());
   Prof("RopeKvWriteAttention");
 }
 
