@@ -2,7 +2,7 @@
 // bit: RopeKvWriteAttention, and Attention with the fused merge (DecodeCombine::kFused), equal
 // RopeKvWrite then Attention with CombineKernel (kSeparate) in the output of every real row and
 // in both caches, at batches 1, 3, 8 and 32, contexts 1 to 32,000 around the partition and
-// tile edges, GQA 1, 4, 7 and 8, head dims 64 and 128, block sizes 16 and 32, padding rows,
+// tile edges, GQA 1, 4, 7, 8 and 16, head dims 64 and 128, block sizes 16 and 32, padding rows,
 // the grid bound of a graph and a tight one; and a captured graph replayed with new step
 // contents, whose last blocks must find their counters zero again at every replay. The two-op
 // chain's output is itself checked against attention_test_util's double-precision reference
@@ -244,17 +244,22 @@ TEST(FusedDecodeAttentionTest, EqualsRopeKvWriteThenAttentionBitForBit) {
   }
 }
 
-// Qwen2-7B's heads (28 / 4, head_dim 128), the shape the model runs, at batches 1 and 8.
-TEST(FusedDecodeAttentionTest, Qwen7bShape) {
+// Qwen2-7B's heads (28 / 4, head_dim 128), the shape the model runs, at batches 1 and 8; and
+// GQA 16, whose kv heads take two blocks of 8 q heads each (both stage the new row, the first
+// writes it to the caches).
+TEST(FusedDecodeAttentionTest, Qwen7bShapeAndTwoBlocksAKvHead) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
-  for (const std::vector<Seq>& seqs : std::vector<std::vector<Seq>>{
-           {{127, 1}},
-           {{511, 1}},
-           {{2047, 1}},
-           {{0, 1}, {30, 1}, {99, 1}, {511, 1}, {4095, 1}, {1000, 1}, {0, 1, true}, {64, 1}}}) {
-    const Case c = MakeCase(rng, kQwen7b, 16, seqs);
-    CheckCase(c, Describe(c) + ", contexts:" + Contexts(c));
+  const std::vector<std::vector<Seq>> batches = {
+      {{127, 1}},
+      {{511, 1}},
+      {{2047, 1}},
+      {{0, 1}, {30, 1}, {99, 1}, {511, 1}, {4095, 1}, {1000, 1}, {0, 1, true}, {64, 1}}};
+  for (const AttentionShape& shape : {kQwen7b, MakeShape(32, 2, 64, 2.f)}) {
+    for (const std::vector<Seq>& seqs : batches) {
+      const Case c = MakeCase(rng, shape, 16, seqs);
+      CheckCase(c, Describe(c) + ", contexts:" + Contexts(c));
+    }
   }
 }
 
