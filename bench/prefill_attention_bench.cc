@@ -24,9 +24,12 @@
 // buffer before each timed call, so that the K/V rows come from HBM, not from the L2 cache
 // where the previous call left them (a model's step reads the weights of 28 layers between
 // one layer's attention and the next step's). SLUICE_CUDA_DECODE_PIPELINE=0 selects the
-// previous decode kernel.
+// previous decode kernel. Each context's row times decode attention alone with CombineKernel
+// and with the fused merge, and a layer's attention ops as RopeKvWrite then Attention (with
+// CombineKernel) and as RopeKvWriteAttention (one launch), in one run on one machine.
 //   prefill_attention_bench --decode --batch 1 512 2048 8192 32000
 //   prefill_attention_bench --decode --graph --cold --batch 32 512 4096
+//   prefill_attention_bench --decode --graph --batch 1 128 512 2048 32000
 
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -184,27 +187,24 @@ double MedianMs(
   return ms[ms.size() / 2];
 }
 
-// --decode: o.batch sequences, each one new token over `context` tokens (own shuffled blocks).
-void RunDecode(const Options& o, cudaStream_t stream) {
-  const AttentionShape shape{o.q_heads, o.kv_heads, o.head_dim,
-                             1.f / std::sqrt(static_cast<float>(o.head_dim))};
-  const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
-  const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
-  const char* pipeline = std::getenv("SLUICE_CUDA_DECODE_PIPELINE");
-  std::printf("decode: batch %d, grid bound %d, SLUICE_CUDA_DECODE_PIPELINE %s, %s, %s\n", o.batch,
-              o.bound, pipeline != nullptr ? pipeline : "(unset)",
-              o.graph ? "graph replay" : "stream launch", o.cold ? "cold L2" : "warm L2");
-  constexpr size_t kFlushBytes = size_t{256} << 20;
-  void* flush = nullptr;
-  if (o.cold) CHECK_CUDA(cudaMalloc(&flush, kFlushBytes));
-  int flushes = 0;
-  auto before = [&] {
-    if (o.cold) CHECK_CUDA(cudaMemsetAsync(flush, ++flushes & 0xff, kFlushBytes, stream));
-  };
-  std::printf("%8s %12s %12s %10s\n", "context", "us", "kv_MB", "GB/s");
-  std::mt19937_64 rng(12345);
-  for (const int context : o.lengths) {
-    if (context < 1) continue;
+// --decode's step: o.batch sequences, each one new token over `context` tokens (own shuffled
+// blocks), with the new rows' q, k and v and a rope table, as the model's layer has them.
+struct DecodeStep {
+  DeviceStep step;
+  bf16* q = nullptr;
+  bf16* k = nullptr;
+  bf16* v = nullptr;
+  bf16* k_cache = nullptr;
+  bf16* v_cache = nullptr;
+  float* inv_freq = nullptr;
+  void* ws = nullptr;
+  size_t ws_bytes = 0;
+  bf16* out = nullptr;
+  std::vector<void*> owned;
+
+  DecodeStep(const Options& o, const AttentionShape& shape, int context, std::mt19937_64& rng) {
+    const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
+    const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
     const int per_seq = (context + o.block_size - 1) / o.block_size;
     const int num_blocks = per_seq * o.batch;
     std::vector<int32_t> table(num_blocks);
@@ -222,72 +222,136 @@ void RunDecode(const Options& o, cudaStream_t stream) {
       block_begin.push_back(b * per_seq);
     }
     const size_t cache_elems = static_cast<size_t>(num_blocks) * o.block_size * kv_width;
-    bf16* q = Upload(RandomBf16(static_cast<size_t>(o.batch) * out_width, 1));
-    bf16* k_cache = Upload(RandomBf16(cache_elems, 2));
-    bf16* v_cache = Upload(RandomBf16(cache_elems, 3));
-    std::vector<int32_t*> owned = {Upload(std::vector<int32_t>(o.batch, 0)),
-                                   Upload(positions),
-                                   Upload(slots),
-                                   Upload(row_seq),
-                                   Upload(first_row),
-                                   Upload(num_new),
-                                   Upload(num_cached),
-                                   Upload(block_begin),
-                                   Upload(table)};
-    DeviceStep step;
-    step.tokens = owned[0];
-    step.positions = owned[1];
-    step.slots = owned[2];
-    step.row_seq = owned[3];
-    step.seq_first_row = owned[4];
-    step.seq_num_new = owned[5];
-    step.seq_num_cached = owned[6];
-    step.seq_block_begin = owned[7];
-    step.block_tables = owned[8];
+    q = Own(Upload(RandomBf16(static_cast<size_t>(o.batch) * out_width, 1)));
+    k = Own(Upload(RandomBf16(static_cast<size_t>(o.batch) * kv_width, 4)));
+    v = Own(Upload(RandomBf16(static_cast<size_t>(o.batch) * kv_width, 5)));
+    k_cache = Own(Upload(RandomBf16(cache_elems, 2)));
+    v_cache = Own(Upload(RandomBf16(cache_elems, 3)));
+    std::vector<float> inv(o.head_dim / 2);
+    for (int i = 0; i < o.head_dim / 2; ++i) {
+      inv[i] = 1.f / std::pow(1e6f, 2.f * static_cast<float>(i) / static_cast<float>(o.head_dim));
+    }
+    inv_freq = Own(Upload(inv));
+    step.tokens = Own(Upload(std::vector<int32_t>(o.batch, 0)));
+    step.positions = Own(Upload(positions));
+    step.slots = Own(Upload(slots));
+    step.row_seq = Own(Upload(row_seq));
+    step.seq_first_row = Own(Upload(first_row));
+    step.seq_num_new = Own(Upload(num_new));
+    step.seq_num_cached = Own(Upload(num_cached));
+    step.seq_block_begin = Own(Upload(block_begin));
+    step.block_tables = Own(Upload(table));
     step.rows = o.batch;
     step.num_seqs = o.batch;
     step.block_size = o.block_size;
     step.max_num_new = 1;
     step.max_context = std::max(context, o.bound);
-    const size_t ws_bytes = sluice::llm::cuda::AttentionWorkspaceBytes(step, shape);
-    void* ws = nullptr;
+    ws_bytes = sluice::llm::cuda::AttentionWorkspaceBytes(step, shape);
     CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
-    bf16* out = nullptr;
+    CHECK_CUDA(cudaMemset(ws, 0, ws_bytes));  // the fused decode merge's counters start at 0
+    owned.push_back(ws);
     CHECK_CUDA(cudaMalloc(&out, static_cast<size_t>(o.batch) * out_width * sizeof(bf16)));
-    auto attention = [&] {
-      sluice::llm::cuda::Attention(q, static_cast<int32_t>(out_width), k_cache, v_cache, step,
-                                   shape, ws, ws_bytes, out, stream, PrefillPath::kAuto);
+    owned.push_back(out);
+  }
+  ~DecodeStep() {
+    for (void* ptr : owned) cudaFree(ptr);
+  }
+  DecodeStep(const DecodeStep&) = delete;
+  DecodeStep& operator=(const DecodeStep&) = delete;
+
+  template <typename T>
+  T* Own(T* ptr) {
+    owned.push_back(const_cast<void*>(static_cast<const void*>(ptr)));
+    return ptr;
+  }
+};
+
+// Median microseconds of `issue` (one layer's attention ops), replayed as a graph with --graph.
+template <typename Fn, typename Before>
+double TimeDecodeUs(const Options& o, cudaStream_t stream, Fn&& issue, Before&& before) {
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  if (o.graph) {
+    CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+    issue();
+    CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
+    CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  }
+  const double ms = MedianMs(
+      o.iters, stream,
+      [&] {
+        if (o.graph) {
+          CHECK_CUDA(cudaGraphLaunch(exec, stream));
+        } else {
+          issue();
+        }
+      },
+      before);
+  if (o.graph) {
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+  }
+  return ms * 1e3;
+}
+
+// --decode: per context, decode attention alone with CombineKernel (attn_sep, today's figure)
+// and with the fused merge (attn_fused); and a layer's attention ops as the model issues them:
+// RopeKvWrite then Attention with CombineKernel (rope+attn, three launches before this work),
+// and RopeKvWriteAttention with the fused merge (one launch). bandwidth: attn_sep's.
+void RunDecode(const Options& o, cudaStream_t stream) {
+  using sluice::llm::cuda::DecodeCombine;
+  const AttentionShape shape{o.q_heads, o.kv_heads, o.head_dim,
+                             1.f / std::sqrt(static_cast<float>(o.head_dim))};
+  const int64_t out_width = static_cast<int64_t>(o.q_heads) * o.head_dim;
+  const int64_t kv_width = static_cast<int64_t>(o.kv_heads) * o.head_dim;
+  const char* pipeline = std::getenv("SLUICE_CUDA_DECODE_PIPELINE");
+  std::printf("decode: batch %d, grid bound %d, SLUICE_CUDA_DECODE_PIPELINE %s, %s, %s\n", o.batch,
+              o.bound, pipeline != nullptr ? pipeline : "(unset)",
+              o.graph ? "graph replay" : "stream launch", o.cold ? "cold L2" : "warm L2");
+  constexpr size_t kFlushBytes = size_t{256} << 20;
+  void* flush = nullptr;
+  if (o.cold) CHECK_CUDA(cudaMalloc(&flush, kFlushBytes));
+  int flushes = 0;
+  auto before = [&] {
+    if (o.cold) CHECK_CUDA(cudaMemsetAsync(flush, ++flushes & 0xff, kFlushBytes, stream));
+  };
+  std::printf("%8s %10s %10s %10s %12s %10s %10s\n", "context", "attn_sep", "attn_fused",
+              "rope+attn", "fused_1op", "kv_MB", "GB/s");
+  std::mt19937_64 rng(12345);
+  for (const int context : o.lengths) {
+    if (context < 1) continue;
+    DecodeStep d(o, shape, context, rng);
+    auto attention = [&](DecodeCombine combine) {
+      sluice::llm::cuda::Attention(d.q, static_cast<int32_t>(out_width), d.k_cache, d.v_cache,
+                                   d.step, shape, d.ws, d.ws_bytes, d.out, stream,
+                                   PrefillPath::kAuto, combine);
     };
-    cudaGraph_t graph = nullptr;
-    cudaGraphExec_t exec = nullptr;
-    if (o.graph) {
-      CHECK_CUDA(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-      attention();
-      CHECK_CUDA(cudaStreamEndCapture(stream, &graph));
-      CHECK_CUDA(cudaGraphInstantiate(&exec, graph, 0));
-    }
-    const double ms = MedianMs(
-        o.iters, stream,
+    const double sep = TimeDecodeUs(o, stream, [&] { attention(DecodeCombine::kSeparate); }, before);
+    const double fused = TimeDecodeUs(o, stream, [&] { attention(DecodeCombine::kFused); }, before);
+    const double layer = TimeDecodeUs(
+        o, stream,
         [&] {
-          if (o.graph) {
-            CHECK_CUDA(cudaGraphLaunch(exec, stream));
-          } else {
-            attention();
-          }
+          sluice::llm::cuda::RopeKvWrite(d.q, d.k, d.v, d.step.positions, d.inv_freq,
+                                         d.step.slots, o.batch, o.q_heads, o.kv_heads, o.head_dim,
+                                         d.k_cache, d.v_cache, stream);
+          attention(DecodeCombine::kSeparate);
         },
         before);
-    if (o.graph) {
-      cudaGraphExecDestroy(exec);
-      cudaGraphDestroy(graph);
+    double one_op = 0;
+    if (sluice::llm::cuda::RopeKvWriteAttentionFits(d.step, shape)) {
+      one_op = TimeDecodeUs(
+          o, stream,
+          [&] {
+            sluice::llm::cuda::RopeKvWriteAttention(d.q, d.k, d.v, d.inv_freq, d.k_cache,
+                                                    d.v_cache, d.step, shape, d.ws, d.ws_bytes,
+                                                    d.out, stream);
+          },
+          before);
     }
     const double mb = 2.0 * o.batch * context * kv_width * sizeof(bf16) / 1e6;
-    std::printf("%8d %12.1f %12.1f %10.0f\n", context, ms * 1e3, mb, mb / ms);
+    std::printf("%8d %10.1f %10.1f %10.1f %12.1f %10.1f %10.0f%s\n", context, sep, fused, layer,
+                one_op, mb, mb / (sep * 1e-3), one_op > 0 ? "" : "  (fused_1op: shape unfit)");
     std::fflush(stdout);
-    for (int32_t* ptr : owned) cudaFree(ptr);
-    for (void* ptr : {static_cast<void*>(q), static_cast<void*>(k_cache),
-                      static_cast<void*>(v_cache), ws, static_cast<void*>(out)}) {
-      cudaFree(ptr);
-    }
   }
   cudaFree(flush);
 }
@@ -367,6 +431,7 @@ int main(int argc, char** argv) {
     const size_t ws_bytes = sluice::llm::cuda::AttentionWorkspaceBytes(step, shape);
     void* ws = nullptr;
     CHECK_CUDA(cudaMalloc(&ws, std::max<size_t>(ws_bytes, 1)));
+    CHECK_CUDA(cudaMemset(ws, 0, ws_bytes));  // the fused decode merge's counters start at 0
     const size_t out_elems = static_cast<size_t>(s) * out_width;
     bf16* out_cc = nullptr;
     bf16* out_mma = nullptr;

@@ -152,7 +152,7 @@ void ExpectGraphReplaysBoth(const Case& a, const Case& b, int32_t max_context) {
   DeviceCase dev(a);
   const DeviceStep step = dev.Step(a, /*max_num_new=*/a.rows, max_context);
   const size_t ws_bytes = AttentionWorkspaceBytes(step, a.shape);
-  DeviceArray<uint8_t> ws(ws_bytes);
+  DeviceArray<uint8_t> ws(std::vector<uint8_t>(ws_bytes, 0));  // zero: the counters
   DeviceArray<bf16> out(static_cast<size_t>(a.rows) * a.out_width());
   cudaStream_t stream = nullptr;
   SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

@@ -262,7 +262,7 @@ inline std::vector<float> RunAttention(const Case& c, int32_t max_num_new = 0,
                                    max_context > 0 ? max_context : c.max_context);
   const size_t ws_bytes = workspace_bytes < 0 ? AttentionWorkspaceBytes(step, c.shape)
                                               : static_cast<size_t>(workspace_bytes);
-  DeviceArray<uint8_t> ws(ws_bytes);
+  DeviceArray<uint8_t> ws(std::vector<uint8_t>(ws_bytes, 0));  // zero: the counters
   const size_t out_elems = static_cast<size_t>(c.rows) * c.out_width();
   std::vector<bf16> poisoned(out_elems + c.out_width(), testing::FloatToBf16(kGuard));
   std::fill(poisoned.begin(), poisoned.begin() + static_cast<std::ptrdiff_t>(out_elems),

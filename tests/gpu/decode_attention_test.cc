@@ -118,7 +118,7 @@ TEST(DecodeAttentionTest, GraphReplayWithABoundAboveTheContexts) {
     DeviceCase dev(a);
     const DeviceStep step = dev.Step(a, /*max_num_new=*/1, /*max_context=*/32768);
     const size_t ws_bytes = AttentionWorkspaceBytes(step, a.shape);
-    DeviceArray<uint8_t> ws(ws_bytes);
+    DeviceArray<uint8_t> ws(std::vector<uint8_t>(ws_bytes, 0));  // zero: the counters
     DeviceArray<bf16> out(static_cast<size_t>(a.rows) * a.out_width());
     cudaStream_t stream = nullptr;
     SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -184,7 +184,7 @@ TEST(DecodeAttentionTest, SeesTheNewTokenWrittenJustBefore) {
     const DeviceArray<bf16> k_rows(ToBf16(k_new)), v_rows(ToBf16(v_new));
     const DeviceStep step = dev.Step(c, 1, 32768);
     const size_t ws_bytes = AttentionWorkspaceBytes(step, c.shape);
-    DeviceArray<uint8_t> ws(ws_bytes);
+    DeviceArray<uint8_t> ws(std::vector<uint8_t>(ws_bytes, 0));  // zero: the counters
     DeviceArray<bf16> out(static_cast<size_t>(c.rows) * c.out_width());
     cudaStream_t stream = nullptr;
     SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));

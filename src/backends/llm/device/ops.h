@@ -228,6 +228,16 @@ class Device {
   // [rows, num_q_heads * head_dim].
   virtual void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
                          const AttentionSpec& spec, Buffer& out) = 0;
+  // RopeKvWrite (spec's heads), then Attention, which is what it does by default: a layer's
+  // whole attention but its products. A device may do all of it in one pass on a decode step
+  // (one new token a sequence), reading the new rows' k and v from the buffers and leaving q
+  // and k unrotated: only out and the caches are read later.
+  virtual void RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v, const RopeSpec& rope,
+                                    int32_t kv_width, Buffer& k_cache, Buffer& v_cache,
+                                    const AttentionSpec& spec, Buffer& out) {
+    RopeKvWrite(q, k, v, spec.num_q_heads, spec.num_kv_heads, rope, kv_width, k_cache, v_cache);
+    Attention(q, k_cache, v_cache, spec, out);
+  }
   // out[i, :] = x[logit_rows[i], :].
   virtual void GatherRows(const Buffer& x, int32_t width, Buffer& out) = 0;
 

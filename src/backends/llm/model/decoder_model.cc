@@ -412,9 +412,8 @@ void DecoderModel::IssueOps(int32_t rows, int32_t out_rows) {
                               {l.k.get(), l.k_bias.get(), kv_width, ws_.k.get()},
                               {l.v.get(), l.v_bias.get(), kv_width, ws_.v.get()}};
     d.LinearGroup(*ws_.x, qkv, rows, hidden);
-    d.RopeKvWrite(*ws_.q, *ws_.k, *ws_.v, c.num_heads, c.num_kv_heads, rope_, kv_width, *kv.k,
-                  *kv.v);
-    d.Attention(*ws_.q, *kv.k, *kv.v, attention_, *ws_.attn);
+    d.RopeKvWriteAttention(*ws_.q, *ws_.k, *ws_.v, rope_, kv_width, *kv.k, *kv.v, attention_,
+                           *ws_.attn);
     ProjectAddNorm(*ws_.attn, *l.o, l.o_bias.get(), rows, q_width, *l.post_norm);
     d.SwiGlu(*ws_.x, {l.gate.get(), l.gate_bias.get(), inter, ws_.gate.get()},
              {l.up.get(), l.up_bias.get(), inter, ws_.up.get()}, rows, hidden, *ws_.act);

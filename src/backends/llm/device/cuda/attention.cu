@@ -10,8 +10,11 @@
 //    through a ring of shared-memory stages filled with cp.async (16 KB in flight a warp) and
 //    keeps a running (max, sum, output) in registers; the block merges its warps. A sequence
 //    whose context needs one partition writes its output directly; otherwise each partition
-//    writes fp32 partials to the workspace and CombineKernel merges them in a fixed order.
-//    (SLUICE_CUDA_DECODE_PIPELINE=0: the previous DecodeKernel, rounds of 16-byte loads.)
+//    writes fp32 partials to the workspace, and the last partition's block to finish merges
+//    them in a fixed order (attention_decode_fused.cuh; DecodeCombine::kSeparate: CombineKernel,
+//    a launch of its own, the same result). RopeKvWriteAttention runs a decode step's rope and
+//    KV write in the same kernel. (SLUICE_CUDA_DECODE_PIPELINE=0: the previous DecodeKernel,
+//    rounds of 16-byte loads, always with CombineKernel.)
 //  - PrefillTcKernel (attention_prefill_tc.cu): sequences with several new tokens (prefill,
 //    chunked prefill with a cached prefix), head_dim 64, 96, 128 or 256. FlashAttention-2 on
 //    tensor cores (mma.sync bf16): a block owns 64 (position, q head) rows of one kv head's
@@ -47,21 +50,8 @@ namespace {
 
 constexpr float kLog2e = 1.4426950408889634f;
 
-}  // namespace
-
-size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape) {
-  return attention::DecodeWorkspaceBytes(step, shape);
-}
-
-void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
-               const DeviceStep& step, const AttentionShape& shape, void* workspace,
-               size_t workspace_bytes, bf16* out, cudaStream_t stream, PrefillPath prefill) {
-  if (step.num_seqs <= 0 || step.rows <= 0) return;
-  const int D = shape.head_dim;
-  assert((D == 16 || D % 32 == 0) && D >= 16 && D <= 256);
-  assert(shape.num_kv_heads > 0 && shape.num_q_heads % shape.num_kv_heads == 0);
-  assert(q_stride % 8 == 0);  // 16-byte loads of q rows
-
+attention::AttnParams ParamsOf(const bf16* q, int32_t q_stride, const bf16* k_cache,
+                               const bf16* v_cache, const AttentionShape& shape, bf16* out) {
   attention::AttnParams p;
   p.q = q;
   p.q_stride = q_stride;
@@ -70,12 +60,32 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
   p.out = out;
   p.num_q_heads = shape.num_q_heads;
   p.num_kv_heads = shape.num_kv_heads;
-  p.head_dim = D;
+  p.head_dim = shape.head_dim;
   p.scale_log2 = shape.scale * kLog2e;
+  return p;
+}
+
+}  // namespace
+
+size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape) {
+  return attention::DecodeWorkspaceBytes(step, shape);
+}
+
+void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
+               const DeviceStep& step, const AttentionShape& shape, void* workspace,
+               size_t workspace_bytes, bf16* out, cudaStream_t stream, PrefillPath prefill,
+               DecodeCombine combine) {
+  if (step.num_seqs <= 0 || step.rows <= 0) return;
+  const int D = shape.head_dim;
+  assert((D == 16 || D % 32 == 0) && D >= 16 && D <= 256);
+  assert(shape.num_kv_heads > 0 && shape.num_q_heads % shape.num_kv_heads == 0);
+  assert(q_stride % 8 == 0);  // 16-byte loads of q rows
+
+  attention::AttnParams p = ParamsOf(q, q_stride, k_cache, v_cache, shape, out);
 
   // Decode (always launched: only the arrays say whether a sequence decodes). A workspace
   // smaller than AttentionWorkspaceBytes only lowers the number of partitions.
-  attention::LaunchDecodeAttention(step, shape, workspace, workspace_bytes, p, stream);
+  attention::LaunchDecodeAttention(step, shape, workspace, workspace_bytes, p, stream, combine);
 
   if (step.max_num_new <= 1) return;
   if (prefill != PrefillPath::kCudaCores && attention::PrefillOnTensorCoresFits(D)) {
@@ -85,6 +95,26 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
     return attention::LaunchPrefillOnTensorCores(step, p, stream);
   }
   attention::LaunchPrefillOnCudaCores(step, p, stream);
+}
+
+}  // namespace sluice::llm::cuda
+
+namespace sluice::llm::cuda {
+
+bool RopeKvWriteAttentionFits(const DeviceStep& step, const AttentionShape& shape) {
+  return step.num_seqs > 0 && step.rows == step.num_seqs && step.max_num_new == 1 &&
+         attention::DecodeRopeFits(shape);
+}
+
+void RopeKvWriteAttention(const bf16* q, const bf16* k, const bf16* v, const float* inv_freq,
+                          bf16* k_cache, bf16* v_cache, const DeviceStep& step,
+                          const AttentionShape& shape, void* workspace, size_t workspace_bytes,
+                          bf16* out, cudaStream_t stream, DecodeCombine combine) {
+  assert(RopeKvWriteAttentionFits(step, shape));
+  attention::AttnParams p =
+      ParamsOf(q, shape.num_q_heads * shape.head_dim, k_cache, v_cache, shape, out);
+  p.rope = {k, v, inv_freq, k_cache, v_cache};
+  attention::LaunchDecodeAttention(step, shape, workspace, workspace_bytes, p, stream, combine);
 }
 
 }  // namespace sluice::llm::cuda

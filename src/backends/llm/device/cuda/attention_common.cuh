@@ -32,6 +32,19 @@ struct AttnParams {
   // Decode (SLUICE_CUDA_DECODE_LATE_PDL): the pipelined kernel lets the next kernel launch after
   // its blocks' tiles are streamed rather than at their start.
   bool late_dependents = false;
+  // Decode (attention_decode_fused.cuh): non-null, the last partition's block of a split
+  // sequence merges the partials itself (one int32 counter per sequence and blockIdx.z of the
+  // decode grid, zero between launches) and CombineKernel is not launched.
+  int32_t* combine_counters = nullptr;
+  // Decode steps through RopeKvWriteAttention: the new tokens' k and v rows (dense, num_kv_heads
+  // * head_dim) and the rope table; q is rotated in registers, k and v written to the caches.
+  struct Rope {
+    const bf16* k = nullptr;
+    const bf16* v = nullptr;
+    const float* inv_freq = nullptr;
+    bf16* k_cache = nullptr;
+    bf16* v_cache = nullptr;
+  } rope;
 };
 
 __host__ __device__ constexpr int CeilDiv(int a, int b) {
@@ -143,9 +156,16 @@ inline int64_t PrefillTileBound(const DeviceStep& step, int per_token, int per_t
 // DecodeKernel), then CombineKernel for the sequences whose context was split. Sets
 // p.max_parts and p's partials in `workspace`: DecodeWorkspaceBytes' bytes for the most
 // partitions, fewer bytes only lower their number.
+// With DecodeCombine::kFused, where the plan allows (attention_decode.cu), the decode kernel
+// merges the partials itself (AttnParams::combine_counters, set here from the workspace's head).
 size_t DecodeWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape);
 void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, void* workspace,
-                           size_t workspace_bytes, AttnParams& p, cudaStream_t stream);
+                           size_t workspace_bytes, AttnParams& p, cudaStream_t stream,
+                           DecodeCombine combine);
+
+// Whether the decode kernel can apply rope and write the new K/V itself (AttnParams::rope):
+// head_dim 64 or 128 and the pipelined kernel.
+bool DecodeRopeFits(const AttentionShape& shape);
 
 // The prefill rows of `step` on CUDA cores (attention_prefill.cu): any head_dim Attention()
 // takes.

@@ -1,7 +1,8 @@
 // Decode attention over the paged KV cache (attention_common.cuh's LaunchDecodeAttention):
 // attention.cu's decode kernel, PipelinedDecodeKernel (or, with SLUICE_CUDA_DECODE_PIPELINE=0,
-// the previous DecodeKernel), then CombineKernel for the sequences whose context was split,
-// and the plan that splits a long context into partitions.
+// the previous DecodeKernel), which merges a split context's partitions in its last block
+// (attention_decode_fused.cuh) or leaves them to CombineKernel, and the plan that splits a
+// long context into partitions.
 
 #include <cuda_runtime.h>
 
@@ -22,6 +23,7 @@ namespace {
 
 using namespace decode_block;     // NOLINT: attention_decode.cu is the headers' only user
 using namespace decode_pipeline;  // NOLINT
+using namespace decode_fused;     // NOLINT
 
 // Context split: a partition has at least kMinPartition tokens, and a sequence at most
 // max_parts of them (DecodeSplit), max_parts from the host's plan (PlanDecode): enough
@@ -47,11 +49,8 @@ constexpr int PipeBlocksPerSm(int tpk) {
 }
 constexpr int kPipeBlocksPerSm = 3;
 constexpr int kTargetDecodeBlocks = 1024;
-constexpr int kMaxPartitions = 256;
 // Largest number of q heads a decode block serves (registers hold 8 floats per head).
 constexpr int kMaxHeadChunk = 8;
-
-constexpr int kCombineThreads = 512;
 
 // How a decode sequence's context is split (Split). The decode kernels and CombineKernel all
 // call this, so they agree.
@@ -59,6 +58,20 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
   const int32_t want = max(1, min(max_parts, CeilDiv(context, kMinPartition)));
   const int32_t len = CeilDiv(context, want);
   return {CeilDiv(context, len), len};
+}
+
+// The new token's k (rotated) and v rows of the block's kv head into new_row (k chunks, then
+// v chunks), and into the caches at the row's slot (RopeKvWrite's) by the block of head
+// chunk 0 (RopeNewKv).
+template <int kTpk, int kGc>
+__device__ __forceinline__ void StageNewKv(const AttnParams& p, const PipeWarp& w, int64_t slot,
+                                           const float* cs, uint4* new_row) {
+  const int num_chunks = CeilDiv(p.num_q_heads / p.num_kv_heads, kGc);
+  const int kv_head = blockIdx.z / num_chunks;
+  const int64_t head_at = static_cast<int64_t>(kv_head) * w.D;
+  RopeNewKv(p, w.row * w.kv_width + head_at, slot * w.kv_width + head_at, kTpk * 4, cs,
+            blockIdx.z % num_chunks == 0, reinterpret_cast<bf16*>(new_row),
+            reinterpret_cast<bf16*>(new_row + kTpk));
 }
 
 // Block (seq, part, kv_head * num_chunks + chunk), the default decode (attention_decode_
@@ -69,7 +82,10 @@ __device__ __forceinline__ Split DecodeSplit(int32_t context, int32_t max_parts)
 // K/V rows before the wait was wrong on small models: the new token's row, which RopeKvWrite
 // writes just before, shares a cache line with the row before it; bench/RESULTS.md, issue 6
 // session 6.) cp.async.cg reads through L2 only, after the wait, so it sees that write.
-template <int kTpk, int kGc>
+// kRope (RopeKvWriteAttention, attention_decode_fused.cuh): the block rotates q itself and
+// stages the new token's row from k and v; the cos / sin table is computed before the wait.
+// With combine counters, a split sequence's last block to finish merges its partitions.
+template <int kTpk, int kGc, bool kRope>
 __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
     PipelinedDecodeKernel(const DeviceStep step, const AttnParams p) {
   if (!p.late_dependents) PdlLaunchDependents();
@@ -79,20 +95,34 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
   const Split split = DecodeSplit(context, p.max_parts);
   const int part = blockIdx.y;
   if (part >= split.num) return PdlWaitInFirstBlock();  // past the context: a graph's bound
-  const PipeWarp w = PipeWarpOf<kTpk, kGc>(step, p, seq, part, context, split);
+  PipeWarp w = PipeWarpOf<kTpk, kGc>(step, p, seq, part, context, split);
   extern __shared__ __align__(16) unsigned char pipe_smem[];
   bf16* const ring = reinterpret_cast<bf16*>(pipe_smem) + w.warp * kPipeStages * kStageElems;
   float* const scores = reinterpret_cast<float*>(pipe_smem + kStagesBytes) + w.warp * kScoreFloats;
+  // kRope: cos / sin (head_dim floats), then the new token's k and v rows (bf16).
+  float* const cs = reinterpret_cast<float*>(pipe_smem + kPipeSmemBytes);
+  uint4* const new_row = reinterpret_cast<uint4*>(cs + kTpk * 8);
+  const bool stages_new = kRope && part == split.num - 1 && step.slots[w.row] >= 0;
+  if (stages_new) w.new_pos = context - 1;
 
   int32_t slot[kPipeStages];
 #pragma unroll
-  for (int k = 0; k < kPipeStages; ++k) slot[k] = TileSlot<kTpk>(w, k);
+  for (int k = 0; k < kPipeStages; ++k) slot[k] = TileSlot<kTpk, kRope>(w, k);
+  if constexpr (kRope) {
+    RopeCosSin(static_cast<float>(step.positions[w.row]), p.rope.inv_freq, kTpk * 4, cs);
+  }
   PdlWait();
+  if constexpr (kRope) {
+    if (stages_new) StageNewKv<kTpk, kGc>(p, w, step.slots[w.row], cs, new_row);
+    __syncthreads();  // cs and new_row, before LoadQ and CopyTile read them
+  }
 #pragma unroll
-  for (int k = 0; k < kPipeStages; ++k) CopyTile<kTpk>(p, w, k, slot[k], ring + k * kStageElems);
+  for (int k = 0; k < kPipeStages; ++k) {
+    CopyTile<kTpk, kRope>(p, w, k, slot[k], ring + k * kStageElems, new_row);
+  }
 
   uint4 qf[kTpk / 4];
-  LoadQ<kTpk, kGc>(p, w, qf);
+  LoadQ<kTpk, kGc, kRope>(p, w, qf, cs);
   float m = -INFINITY;  // head lane / 4's running max and sum (TileSoftmax)
   float l = 0.f;
   float acc[kGc][8];
@@ -102,13 +132,13 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
     for (int i = 0; i < 8; ++i) acc[j][i] = 0.f;
   }
   for (int k = 0; k < w.my_tiles; ++k) {
-    const int32_t next = TileSlot<kTpk>(w, k + kPipeStages);  // the table read ahead of use
+    const int32_t next = TileSlot<kTpk, kRope>(w, k + kPipeStages);  // the table read ahead
     CpAsyncWait<kPipeStages - 1>();  // this lane's copies of tile k (one group a tile)
     __syncwarp();                    // everyone's
     bf16* const st = ring + (k % kPipeStages) * kStageElems;
     ComputeTile<kTpk, kGc>(w, k, st, scores, p.scale_log2, qf, m, l, acc);
     __syncwarp();  // the stage's readers are done before it is refilled
-    CopyTile<kTpk>(p, w, k + kPipeStages, next, st);
+    CopyTile<kTpk, kRope>(p, w, k + kPipeStages, next, st, new_row);
   }
   CpAsyncWait<0>();  // (empty groups only, past the last tile)
   if (p.late_dependents) PdlLaunchDependents();
@@ -117,6 +147,12 @@ __global__ void __launch_bounds__(kPipeThreads, PipeBlocksPerSm(kTpk))
   ReduceWarp<kTpk, kGc>(w, m, l, acc, merge);
   __syncthreads();
   WriteBlockResult<kTpk, kGc>(p, w, merge);
+  if constexpr (kTpk >= 8) {  // the fused merge's head dims: 64, 128, 256 (LaunchDecodeAttention)
+    if (p.combine_counters == nullptr || split.num == 1) return;
+    if (!ArriveLast(p.combine_counters, seq, split.num)) return;
+    CombineInBlock<kTpk, kPipeThreads>(p, seq, w.row, w.h0, HeadsOfBlock<kGc>(p), split.num,
+                                       reinterpret_cast<float*>(pipe_smem));
+  }
 }
 
 // Block (seq, part, kv_head * num_chunks + chunk), SLUICE_CUDA_DECODE_PIPELINE=0: the
@@ -187,11 +223,12 @@ __global__ void __launch_bounds__(kDecodeThreads, kGc <= 2 ? 4 : 1)
   WriteDecodeOutput<kTpk, kGc>(p, b, sm.red, m_s, l_s);
 }
 
-// Block (seq, q head): merges the partitions of a split decode sequence. Thread (group, d)
-// sums the partitions group, group + groups, ... of column d (loads unrolled 16 deep, so that
-// a long split's partials are read in one or two latencies: 99 partitions at batch 1 on an
-// H100 are 25 a thread), then the groups' sums are added in group order: a fixed order, so
-// the result is deterministic.
+// Block (seq, q head), SLUICE_CUDA_DECODE_FUSED_COMBINE=0 (or a head dim the fused merge does
+// not take): merges the partitions of a split decode sequence. Thread (group, d) sums the
+// partitions group, group + groups, ... of column d (loads unrolled 16 deep, so that a long
+// split's partials are read in one or two latencies: 99 partitions at batch 1 on an H100 are
+// 25 a thread), then the groups' sums are added in group order: a fixed order, so the result
+// is deterministic, and the fused merge (CombineInBlock) keeps it.
 __global__ void __launch_bounds__(kCombineThreads)
     CombineKernel(const DeviceStep step, const AttnParams p) {
   PdlLaunchDependents();
@@ -209,21 +246,7 @@ __global__ void __launch_bounds__(kCombineThreads)
 
   __shared__ float weight[kMaxPartitions];
   __shared__ float sums[kCombineThreads];
-  if (threadIdx.x < 32) {
-    const int lane = threadIdx.x;
-    float m = -INFINITY;
-    for (int i = lane; i < split.num; i += 32) m = fmaxf(m, p.partial_ml[base + i].x);
-    m = WarpMax(m);
-    float l = 0.f;
-    for (int i = lane; i < split.num; i += 32) {
-      const float2 ml = p.partial_ml[base + i];
-      l += ml.y * exp2f(ml.x - m);
-    }
-    const float inv = 1.f / WarpSum(l);  // l >= 1: each partition's max term contributes 1
-    for (int i = lane; i < split.num; i += 32) {
-      weight[i] = exp2f(p.partial_ml[base + i].x - m) * inv;
-    }
-  }
+  if (threadIdx.x < 32) CombineWeights(p.partial_ml + base, split.num, weight);
   __syncthreads();
   const int groups = kCombineThreads / D;  // D <= 256: at least two
   const int group = threadIdx.x / D;
@@ -283,6 +306,13 @@ DecodePlan PlanDecode(const DeviceStep& step, const AttentionShape& shape) {
   return {pipelined, head_chunk, num_chunks, static_cast<int>(std::min(cap, need))};
 }
 
+// The workspace's head: the fused merge's counters, one per (sequence, blockIdx.z) of the
+// decode grid, zero between launches (AttentionWorkspaceBytes' contract). A split needs a grid
+// of at most kPipeBlocksPerSm blocks a multiprocessor per partition (PlanDecode), so 4,096
+// serve any GPU; a larger grid takes CombineKernel. Its size keeps the partials 16-byte aligned.
+constexpr size_t kCounters = 4096;
+constexpr size_t kCounterBytes = kCounters * sizeof(int32_t);
+
 // Workspace bytes per partition: every (sequence, q head) keeps head_dim floats and (m, l).
 size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
   return static_cast<size_t>(step.num_seqs) * shape.num_q_heads *
@@ -293,27 +323,38 @@ size_t BytesPerPartition(const DeviceStep& step, const AttentionShape& shape) {
 // largest carveout of the unified L1 (the kernel's K/V copies bypass L1): host-side
 // attributes, legal during graph capture, set once per device (devices 0-63; past those, at
 // every launch) rather than at every launch of an eager step.
-template <int kTpk, int kGc>
-void SetPipelinedAttributes() {
+// (kRope adds 1 KB at head_dim 128: three blocks still fit an H100's multiprocessor.)
+template <int kTpk, int kGc, bool kRope>
+void SetPipelinedAttributes(size_t smem) {
   static std::atomic<uint64_t> done{0};
   int device = 0;
   const bool known = cudaGetDevice(&device) == cudaSuccess && device >= 0 && device < 64;
   const uint64_t bit = known ? uint64_t{1} << device : 0;
   if (known && (done.load(std::memory_order_relaxed) & bit) != 0) return;
-  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
-                       cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(kPipeSmemBytes));
-  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc>,
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc, kRope>,
+                       cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
+  cudaFuncSetAttribute(PipelinedDecodeKernel<kTpk, kGc, kRope>,
                        cudaFuncAttributePreferredSharedMemoryCarveout,
                        cudaSharedmemCarveoutMaxShared);
   done.fetch_or(bit, std::memory_order_relaxed);
 }
 
+template <int kTpk, int kGc, bool kRope>
+void LaunchPipelinedForm(dim3 grid, const DeviceStep& step, const AttnParams& p,
+                         cudaStream_t stream) {
+  // kRope: the cos / sin table (head_dim floats) and the new k and v rows (bf16).
+  const size_t smem = kPipeSmemBytes + (kRope ? kTpk * 8 * (sizeof(float) + 2 * sizeof(bf16)) : 0);
+  SetPipelinedAttributes<kTpk, kGc, kRope>(smem);
+  LaunchDependent(PipelinedDecodeKernel<kTpk, kGc, kRope>, grid, kPipeThreads, smem, stream, step,
+                  p);
+}
+
 template <int kTpk, int kGc>
 void LaunchPipelined(dim3 grid, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  SetPipelinedAttributes<kTpk, kGc>();
-  LaunchDependent(PipelinedDecodeKernel<kTpk, kGc>, grid, kPipeThreads, kPipeSmemBytes, stream,
-                  step, p);
+  if constexpr (kTpk == 8 || kTpk == 16) {  // DecodeRopeFits' head dims
+    if (p.rope.k != nullptr) return LaunchPipelinedForm<kTpk, kGc, true>(grid, step, p, stream);
+  }
+  LaunchPipelinedForm<kTpk, kGc, false>(grid, step, p, stream);
 }
 
 template <int kTpk, int kGc>
@@ -353,28 +394,41 @@ void LaunchDecode(const DecodePlan& plan, dim3 grid, const DeviceStep& step, con
 
 }  // namespace
 
+bool DecodeRopeFits(const AttentionShape& shape) {
+  return (shape.head_dim == 64 || shape.head_dim == 128) && DecodePipelined();
+}
+
 size_t DecodeWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape) {
   if (step.num_seqs <= 0) return 0;
   const DecodePlan plan = PlanDecode(step, shape);
   if (plan.max_parts <= 1) return 0;  // no split: decode writes its output directly
-  return BytesPerPartition(step, shape) * plan.max_parts;
+  return kCounterBytes + BytesPerPartition(step, shape) * plan.max_parts;
 }
 
 void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, void* workspace,
-                           size_t workspace_bytes, AttnParams& p, cudaStream_t stream) {
+                           size_t workspace_bytes, AttnParams& p, cudaStream_t stream,
+                           DecodeCombine combine) {
   const int D = shape.head_dim;
   const DecodePlan plan = PlanDecode(step, shape);
   const size_t per_part = BytesPerPartition(step, shape);
+  const size_t partial_bytes =
+      workspace_bytes > kCounterBytes ? workspace_bytes - kCounterBytes : 0;
   p.max_parts =
-      std::max(1, static_cast<int>(std::min<size_t>(plan.max_parts, workspace_bytes / per_part)));
+      std::max(1, static_cast<int>(std::min<size_t>(plan.max_parts, partial_bytes / per_part)));
   p.late_dependents = Tuning().decode_late_pdl;
-  if (p.max_parts > 1) {
-    p.partial_out = static_cast<float*>(workspace);
-    p.partial_ml = reinterpret_cast<float2*>(
-        p.partial_out + static_cast<size_t>(step.num_seqs) * shape.num_q_heads * p.max_parts * D);
-  }
   const dim3 decode_grid(static_cast<unsigned>(step.num_seqs), static_cast<unsigned>(p.max_parts),
                          static_cast<unsigned>(shape.num_kv_heads * plan.num_chunks));
+  if (p.max_parts > 1) {
+    p.partial_out =
+        reinterpret_cast<float*>(static_cast<unsigned char*>(workspace) + kCounterBytes);
+    p.partial_ml = reinterpret_cast<float2*>(
+        p.partial_out + static_cast<size_t>(step.num_seqs) * shape.num_q_heads * p.max_parts * D);
+    const bool fits = plan.pipelined && (D == 64 || D == 128 || D == 256) &&
+                      static_cast<size_t>(step.num_seqs) * decode_grid.z <= kCounters;
+    if (combine == DecodeCombine::kFused && fits) {
+      p.combine_counters = static_cast<int32_t*>(workspace);
+    }
+  }
   if (D <= 32) {
     LaunchDecode<4>(plan, decode_grid, step, p, stream);
   } else if (D <= 64) {
@@ -384,7 +438,7 @@ void LaunchDecodeAttention(const DeviceStep& step, const AttentionShape& shape, 
   } else {
     LaunchDecode<32>(plan, decode_grid, step, p, stream);
   }
-  if (p.max_parts > 1) {
+  if (p.max_parts > 1 && p.combine_counters == nullptr) {
     const dim3 combine_grid(static_cast<unsigned>(step.num_seqs),
                             static_cast<unsigned>(shape.num_q_heads));
     LaunchDependent(CombineKernel, combine_grid, kCombineThreads, 0, stream, step, p);

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
+#include "backends/llm/device/cuda/attention_decode_fused.cuh"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda::attention::decode_pipeline {
@@ -82,6 +83,9 @@ struct PipeWarp {
   int c;
   bool active;
   int64_t head_off;  // the lane's chunk of the kv head, in a cache slot
+  // Fused rope (attention_decode_fused.cuh): the new token's position where this block stages
+  // its row itself (TileSlot's kNewRowSlot), else -1.
+  int new_pos;
 };
 
 template <int kTpk, int kGc>
@@ -111,6 +115,7 @@ __device__ __forceinline__ PipeWarp PipeWarpOf(const DeviceStep& step, const Att
   w.c = w.lane % kTpk;
   w.active = w.c * 8 < w.D;
   w.head_off = static_cast<int64_t>(kv_head) * w.D + w.c * 8;
+  w.new_pos = -1;
   return w;
 }
 
@@ -128,11 +133,13 @@ __device__ __forceinline__ int TileStart(const PipeWarp& w, int k) {
   return w.t_begin + (w.warp + k * kPipeWarps) * kTileRows<kTpk>;
 }
 
-// Cache slot of row `lane` of the warp's tile k; -1 past the partition (or the tile).
-template <int kTpk>
+// Cache slot of row `lane` of the warp's tile k; -1 past the partition (or the tile);
+// kNewRowSlot for the new token's row where the block stages it itself (kRope).
+template <int kTpk, bool kRope>
 __device__ __forceinline__ int32_t TileSlot(const PipeWarp& w, int k) {
   const int pos = TileStart<kTpk>(w, k) + w.lane;
   if (k >= w.my_tiles || w.lane >= kTileRows<kTpk> || pos >= w.t_end) return -1;
+  if (kRope && pos == w.new_pos) return decode_fused::kNewRowSlot;
   return SlotOf(w.table, pos, w.block_size);
 }
 
@@ -157,9 +164,12 @@ __device__ __forceinline__ float Bf16Hi(uint32_t v) {
 // stage st: K rows (chunks placed by KChunk), then V rows; rows past the partition and chunks
 // past the head are zeros.
 // Commits one copy group, empty past the warp's last tile, so that the groups count tiles.
-template <int kTpk>
+// The new token's row (kNewRowSlot, kRope) is stored from new_row (its k chunks, then its v
+// chunks, in shared memory) without a copy: the warp's __syncwarp before the tile's readers
+// orders it as the copies' wait does.
+template <int kTpk, bool kRope>
 __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w, int k,
-                                         int32_t slot, bf16* st) {
+                                         int32_t slot, bf16* st, const uint4* new_row) {
   constexpr int kRows = 32 / kTpk;
   int32_t s[kPipePasses];
 #pragma unroll
@@ -171,8 +181,15 @@ __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w,
       const bool fill = s[u] >= 0 && w.active;
       const int64_t at = fill ? s[u] * w.kv_width + w.head_off : 0;
       const int r = u * kRows + w.sub;
-      CpAsync16(SmemAddr(st + (r * kTpk + KChunk<kTpk>(r, w.c)) * 8), p.k_cache + at, fill);
-      CpAsync16(SmemAddr(vs + (r * kTpk + w.c) * 8), p.v_cache + at, fill);
+      bf16* const k_dst = st + (r * kTpk + KChunk<kTpk>(r, w.c)) * 8;
+      bf16* const v_dst = vs + (r * kTpk + w.c) * 8;
+      if (kRope && s[u] == decode_fused::kNewRowSlot) {  // every lane is active (rope fits)
+        *reinterpret_cast<uint4*>(k_dst) = new_row[w.c];
+        *reinterpret_cast<uint4*>(v_dst) = new_row[kTpk + w.c];
+        continue;
+      }
+      CpAsync16(SmemAddr(k_dst), p.k_cache + at, fill);
+      CpAsync16(SmemAddr(v_dst), p.v_cache + at, fill);
     }
   }
   CpAsyncCommit();
@@ -181,10 +198,12 @@ __device__ __forceinline__ void CopyTile(const AttnParams& p, const PipeWarp& w,
 // The block's q heads as the A operand of the score MMAs (raw bf16): lane (g, t) = (lane / 4,
 // lane % 4) holds chunk 4s + t of head g, s < kTpk / 4 (zeros past the block's heads or the
 // head dim). TileSoftmax's MMAs pair these with K's chunks of the same index, so that each
-// k step sums the products of matching dims (in an order of its own).
-template <int kTpk, int kGc>
-__device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w,
-                                      uint4 (&qf)[kTpk / 4]) {
+// k step sums the products of matching dims (in an order of its own). kRope: q is rotated
+// here, with cos / sin from cs (head_dim kTpk * 8: chunk 4i + t's partner across the half,
+// 4(i + kTpk / 8) + t, is the lane's own).
+template <int kTpk, int kGc, bool kRope>
+__device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w, uint4 (&qf)[kTpk / 4],
+                                      const float* cs) {
   const int g = w.lane >> 2;
   const bool head = g < HeadsOfBlock<kGc>(p);
 #pragma unroll
@@ -193,6 +212,12 @@ __device__ __forceinline__ void LoadQ(const AttnParams& p, const PipeWarp& w,
     qf[i] = make_uint4(0, 0, 0, 0);
     if (head && c * 8 < w.D) {
       qf[i] = LoadChunk(p.q + w.row * p.q_stride + static_cast<int64_t>(w.h0 + g) * w.D + c * 8);
+    }
+  }
+  if constexpr (kRope) {
+#pragma unroll
+    for (int i = 0; i < kTpk / 8; ++i) {
+      decode_fused::RotateChunks(qf[i], qf[i + kTpk / 8], 4 * i + (w.lane & 3), kTpk * 4, cs);
     }
   }
 }

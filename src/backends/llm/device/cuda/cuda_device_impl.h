@@ -76,6 +76,9 @@ class CudaDevice final : public Device {
                Buffer& v_cache) override;
   void Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
                  const AttentionSpec& spec, Buffer& out) override;
+  void RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v, const RopeSpec& rope,
+                            int32_t kv_width, Buffer& k_cache, Buffer& v_cache,
+                            const AttentionSpec& spec, Buffer& out) override;
   void GatherRows(const Buffer& x, int32_t width, Buffer& out) override;
 
   // Products (cuda_device_linear.cc).
@@ -98,6 +101,8 @@ class CudaDevice final : public Device {
  private:
   // cuda_device_ops.cc
   const float* RopeTable(const RopeSpec& rope);
+  bool EnsureAttentionWorkspace(const cuda::AttentionShape& shape);
+  cuda::DecodeCombine DecodeCombineMode() const;  // SLUICE_CUDA_DECODE_FUSED_COMBINE
   // cuda_device_linear.cc
   void Matmul(const void* x, const void* weight, const Buffer* bias, int32_t rows, int32_t in,
               int32_t out, Buffer& y);

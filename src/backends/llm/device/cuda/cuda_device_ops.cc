@@ -91,6 +91,30 @@ void CudaDevice::KvWrite(const Buffer& k, const Buffer& v, int32_t kv_width, Buf
   Prof("KvWrite");
 }
 
+// The attention workspace for this step's shape, grown (and zero-filled: its head holds the
+// fused decode merge's counters, which every launch leaves zero) when too small; false after a
+// failure, which is recorded.
+bool CudaDevice::EnsureAttentionWorkspace(const cuda::AttentionShape& shape) {
+  const size_t need = cuda::AttentionWorkspaceBytes(dstep_, shape);
+  if (need <= attention_ws_.bytes) return true;
+  if (capturing_) {
+    Fail(Internal("attention workspace grew during graph capture"));
+    return false;
+  }
+  Result<bool> moved = attention_ws_.Ensure(need);
+  if (!moved.ok()) {
+    Fail(moved.status());
+    return false;
+  }
+  if (*moved) DropGraphs();
+  if (cudaError_t e = cudaMemsetAsync(attention_ws_.ptr, 0, attention_ws_.bytes, stream());
+      e != cudaSuccess) {
+    Fail(cuda::CudaError(e, "cudaMemsetAsync of the attention workspace"));
+    return false;
+  }
+  return true;
+}
+
 void CudaDevice::Attention(const Buffer& q, const Buffer& k_cache, const Buffer& v_cache,
                            const AttentionSpec& spec, Buffer& out) {
   if (!(spec.head_dim == 16 || (spec.head_dim % 32 == 0 && spec.head_dim <= 256))) {
@@ -100,18 +124,38 @@ void CudaDevice::Attention(const Buffer& q, const Buffer& k_cache, const Buffer&
                     std::to_string(spec.head_dim)));
   }
   const cuda::AttentionShape shape{spec.num_q_heads, spec.num_kv_heads, spec.head_dim, spec.scale};
-  const size_t need = cuda::AttentionWorkspaceBytes(dstep_, shape);
-  if (need > attention_ws_.bytes) {
-    if (capturing_) return Fail(Internal("attention workspace grew during graph capture"));
-    Result<bool> moved = attention_ws_.Ensure(need);
-    if (!moved.ok()) return Fail(moved.status());
-    if (*moved) DropGraphs();
-  }
+  if (!EnsureAttentionWorkspace(shape)) return;
   cuda::Attention(
       Bf16(q), spec.num_q_heads * spec.head_dim, Bf16(k_cache), Bf16(v_cache), dstep_, shape,
       attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream(),
-      tuning_.prefill_tensor_cores ? cuda::PrefillPath::kAuto : cuda::PrefillPath::kCudaCores);
+      tuning_.prefill_tensor_cores ? cuda::PrefillPath::kAuto : cuda::PrefillPath::kCudaCores,
+      DecodeCombineMode());
   Prof("Attention");
+}
+
+// One launch where the step is decode only and the shape fits (kernels.h
+// RopeKvWriteAttentionFits), else RopeKvWrite then Attention.
+void CudaDevice::RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v, const RopeSpec& rope,
+                                      int32_t kv_width, Buffer& k_cache, Buffer& v_cache,
+                                      const AttentionSpec& spec, Buffer& out) {
+  const cuda::AttentionShape shape{spec.num_q_heads, spec.num_kv_heads, spec.head_dim, spec.scale};
+  const bool fused = tuning_.decode_fused_rope && tuning_.fuse && rope.head_dim == spec.head_dim &&
+                     kv_width == spec.num_kv_heads * spec.head_dim &&
+                     cuda::RopeKvWriteAttentionFits(dstep_, shape);
+  if (!fused) {
+    return Device::RopeKvWriteAttention(q, k, v, rope, kv_width, k_cache, v_cache, spec, out);
+  }
+  const float* table = RopeTable(rope);
+  if (table == nullptr || !EnsureAttentionWorkspace(shape)) return;
+  cuda::RopeKvWriteAttention(Bf16(q), Bf16(k), Bf16(v), table, Bf16(k_cache), Bf16(v_cache), dstep_,
+                             shape, attention_ws_.ptr, attention_ws_.bytes, Bf16(out), stream(),
+                             DecodeCombineMode());
+  Prof("RopeKvWriteAttention");
+}
+
+cuda::DecodeCombine CudaDevice::DecodeCombineMode() const {
+  return tuning_.decode_fused_combine ? cuda::DecodeCombine::kFused
+                                      : cuda::DecodeCombine::kSeparate;
 }
 
 void CudaDevice::GatherRows(const Buffer& x, int32_t width, Buffer& out) {

@@ -40,6 +40,12 @@
 //                                                        launch once its tiles are streamed, not
 //                                                        at its start (unmeasured: for the
 //                                                        32-stream cost, bench/RESULTS.md)
+// SLUICE_CUDA_DECODE_FUSED_COMBINE 1        0 | 1        a split decode context's partitions
+//                                                        merged by the decode kernel's last
+//                                                        block (0: CombineKernel's launch)
+// SLUICE_CUDA_DECODE_FUSED_ROPE    1        0 | 1        decode steps' rope and KV write done by
+//                                                        the decode attention kernel (0:
+//                                                        RopeKvWrite's launch before it)
 // SLUICE_CUDA_TOKEN_MASKS          1        0 | 1        structured output's token masks applied
 //                                                        on the device (constrained rows sample
 //                                                        there; 0: those steps sample on the host)
@@ -102,6 +108,8 @@ struct CudaTuning {
   int prefill_wgmma = 2;             // SLUICE_CUDA_PREFILL_WGMMA
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
+  bool decode_fused_combine = true;  // SLUICE_CUDA_DECODE_FUSED_COMBINE
+  bool decode_fused_rope = true;     // SLUICE_CUDA_DECODE_FUSED_ROPE
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS
   bool gptq_partials = false;        // SLUICE_CUDA_GPTQ_PARTIALS
   bool gptq_mma = true;              // SLUICE_CUDA_GPTQ_MMA

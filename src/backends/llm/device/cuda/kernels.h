@@ -151,7 +151,9 @@ struct AttentionShape {
   float scale = 0.f;
 };
 
-// Scratch the attention needs for a step with these bounds (split-context partial results).
+// Scratch the attention needs for a step with these bounds (split-context partial results,
+// after a head of counters). It must be zero-filled when allocated: every launch leaves the
+// counters zero again (the partials need no zeroing).
 size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& shape);
 // Causal attention of every row over its sequence's cached and new tokens (row at position p
 // sees positions 0..p of its sequence), K/V read from the paged caches after KvWrite.
@@ -163,11 +165,30 @@ size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& sha
 // measurements). On tensor cores an sm_90 device runs the wgmma kernel at head_dim 64 and 128
 // (SLUICE_CUDA_PREFILL_WGMMA), except with PrefillPath::kMmaSync (tests and A/B measurements),
 // which keeps the mma.sync kernel that other devices run.
+// A decode row whose context is split merges its partitions in the decode kernel's last block
+// to finish (kFused, where the head dim allows) or in a kernel of its own (kSeparate,
+// SLUICE_CUDA_DECODE_FUSED_COMBINE=0): the same result bit for bit, one launch fewer.
 enum class PrefillPath { kAuto, kCudaCores, kMmaSync };
+enum class DecodeCombine { kFused, kSeparate };
 void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
                const DeviceStep& step, const AttentionShape& shape, void* workspace,
                size_t workspace_bytes, bf16* out, cudaStream_t stream,
-               PrefillPath prefill = PrefillPath::kAuto);
+               PrefillPath prefill = PrefillPath::kAuto,
+               DecodeCombine combine = DecodeCombine::kFused);
+
+// RopeKvWrite then Attention of a decode step (every sequence has one new token: rows ==
+// num_seqs, max_num_new 1) in one launch, equal to them bit for bit in out and in the caches:
+// each decode block rotates its q heads itself and the block of the new token's partition its
+// kv head's k (q and k are left as they were, unrotated), and the new rows' k and v are written
+// to the caches at their slots (slot -1: padding, nothing written, the output what Attention
+// gives it). q, k and v rows are dense (num heads * head_dim). Fits: head_dim 64 or 128 (rope
+// over the whole head) and the pipelined decode kernel (SLUICE_CUDA_DECODE_PIPELINE=1).
+bool RopeKvWriteAttentionFits(const DeviceStep& step, const AttentionShape& shape);
+void RopeKvWriteAttention(const bf16* q, const bf16* k, const bf16* v, const float* inv_freq,
+                          bf16* k_cache, bf16* v_cache, const DeviceStep& step,
+                          const AttentionShape& shape, void* workspace, size_t workspace_bytes,
+                          bf16* out, cudaStream_t stream,
+                          DecodeCombine combine = DecodeCombine::kFused);
 
 // --- Sampling (sampling.cu) ---
 

@@ -48,6 +48,8 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_FALSE(t->profile);
   EXPECT_TRUE(t->token_masks);
   EXPECT_TRUE(t->decode_pipeline);
+  EXPECT_TRUE(t->decode_fused_combine);
+  EXPECT_TRUE(t->decode_fused_rope);
 }
 
 TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
@@ -64,7 +66,8 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
         "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
         "SLUICE_CUDA_GPTQ_GEMM90", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL",
         "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE",
-        "SLUICE_CUDA_DECODE_LATE_PDL"}) {
+        "SLUICE_CUDA_DECODE_LATE_PDL", "SLUICE_CUDA_DECODE_FUSED_COMBINE",
+        "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -75,6 +78,8 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_PDL", "0"}})->dependent_launch);
   EXPECT_TRUE(Parse({{"SLUICE_CUDA_PROFILE", "1"}})->profile);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_DECODE_PIPELINE", "0"}})->decode_pipeline);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_DECODE_FUSED_COMBINE", "0"}})->decode_fused_combine);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_DECODE_FUSED_ROPE", "0"}})->decode_fused_rope);
 }
 
 TEST(CudaTuningTest, NumbersInRange) {
