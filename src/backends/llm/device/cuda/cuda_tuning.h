@@ -27,12 +27,13 @@
 //                                                        tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
 //                                                        128-row blocks)
-// SLUICE_CUDA_PREFILL_WGMMA        2        0 to 2       on an sm_90 device (H100, H200), head_dim
+// SLUICE_CUDA_PREFILL_WGMMA        1        0 to 2       on an sm_90 device (H100, H200), head_dim
 //                                                        64 and 128 prefill through the wgmma
 //                                                        kernel (0: the mma.sync one above; 1:
 //                                                        each tile's two products in sequence,
 //                                                        2: a tile's softmax under the previous
-//                                                        tile's P V, three K/V stages)
+//                                                        tile's P V, three K/V stages: 10 %
+//                                                        slower on an H100, RESULTS session 17)
 // SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
 //                                                        each warp's cp.async pipeline (0: the
 //                                                        previous kernel, rounds of loads)
@@ -63,10 +64,10 @@
 //                                                        small-batch kernel (past: dequantize)
 // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS   64       0 to 4096    rows up to which a larger one runs the
 //                                                        GEMM (gptq_gemm.cu; 0: off, dequantize)
-// SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        past 64 rows the GEMM of Hopper
+// SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        the GEMM of Hopper
 //                                                        (gptq_gemm90.cu: wgmma, compute
 //                                                        capability 9.0 only; 0: the mma.sync one)
-// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 512      0 to 4096    rows up to which the GEMM runs where the
+// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 256      0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off)
 // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0|128|256    rows a block of the Hopper GEMM (0: the
@@ -105,7 +106,7 @@ struct CudaTuning {
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
-  int prefill_wgmma = 2;             // SLUICE_CUDA_PREFILL_WGMMA
+  int prefill_wgmma = 1;             // SLUICE_CUDA_PREFILL_WGMMA
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
   bool decode_fused_combine = true;  // SLUICE_CUDA_DECODE_FUSED_COMBINE
@@ -118,7 +119,7 @@ struct CudaTuning {
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
-  int gptq_gemm90_max_rows = 512;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
+  int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL

@@ -2,9 +2,9 @@
 // GptqMmaMaxRows() + 1 to GptqGemmMaxRows() rows (decode batches of 33 to 64 streams by
 // default; up to 4096 with SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS) that read the packed weights once
 // instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
-// bytes). Past 64 rows on compute capability 9.0 GptqGemmLinear hands the product to the
-// Hopper GEMM (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 512
-// by default; this mma.sync kernel keeps every product elsewhere, and its split-k reduction
+// bytes). On compute capability 9.0 GptqGemmLinear hands the product to the Hopper GEMM
+// (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 256 by default
+// (past them dequantization + cuBLASLt measured faster); this mma.sync kernel keeps every product elsewhere, and its split-k reduction
 // (GemmReduce) serves both.
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
@@ -59,9 +59,11 @@ constexpr int kNt = kWarpRows / 8;  // n8 tiles of rows a warp
 // Split-k's workspace: 2 x SMs blocks' outputs (o and q|k|v of Qwen2-7B at 64 to 256 rows fit
 // their best splits; a product whose slices would not fit is cut less).
 constexpr int64_t kBlockOutputs = 64 * 256;
-// Rows up to which this kernel runs where the Hopper GEMM (gptq_gemm90.cu) could: its 64-row
-// tiles fit decode batches of 33 to 64 rows, the wgmma kernel's 128-row tiles would half idle.
-constexpr int32_t kMmaSyncRows = 64;
+// Rows up to which this kernel runs where the Hopper GEMM (gptq_gemm90.cu) could: none that
+// reach it (GptqMmaMaxRows() + 1 and more). Though the wgmma kernel's 128-row tiles half idle
+// at 64 rows, it took less time at 128 rows (the four Qwen2-7B products: 246 us) than this
+// kernel at 64 (275 us; H100, bench/RESULTS.md session 17).
+constexpr int32_t kMmaSyncRows = 32;
 
 // The block's shape for kBits, the k order (GptqLayout::mma) and kRowWarps warps along rows.
 template <int kBits, int kOrder, int kRowWarps>

@@ -1,6 +1,6 @@
-// The GPTQ GEMM of Hopper (sm_90a): GptqGemmLinear (gptq_kernels.h) past 64 rows on a compute
-// capability 9.0 device with SLUICE_CUDA_GPTQ_GEMM90 on (gptq_gemm.cu dispatches here; the
-// mma.sync GEMM keeps 33 to 64 rows and every other device). Warpgroup tensor-core products
+// The GPTQ GEMM of Hopper (sm_90a): GptqGemmLinear (gptq_kernels.h) on a compute capability
+// 9.0 device with SLUICE_CUDA_GPTQ_GEMM90 on (gptq_gemm.cu dispatches here; the mma.sync GEMM
+// keeps every other device). Warpgroup tensor-core products
 // (wgmma, gptq_wgmma.cuh) with the weights dequantized in registers straight into wgmma's A
 // fragments: no bf16 copy of the weights anywhere, in memory or shared memory.
 //

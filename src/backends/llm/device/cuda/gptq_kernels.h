@@ -107,8 +107,8 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
 // GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
 // GptqSmallBatchLinear for any rows >= 1: the packed weights are read once per 64 to 256 rows,
 // dequantized in registers to exactly GptqDequantize's bf16 values, multiplied on tensor cores
-// with fp32 accumulation: mma.sync up to 64 rows, and past them on compute capability 9.0
-// with SLUICE_CUDA_GPTQ_GEMM90 (GptqGemm90On()) warpgroup wgmma (gptq_gemm90.cu).
+// with fp32 accumulation: mma.sync, or on compute capability 9.0 with SLUICE_CUDA_GPTQ_GEMM90
+// (GptqGemm90On()) warpgroup wgmma (gptq_gemm90.cu).
 // Where its tiles make fewer blocks than the GPU runs at once, the inputs are cut in up to
 // kGptqGemmMaxSplits slices whose fp32 sums go to `workspace` (device memory of
 // `workspace_bytes`, GptqGemmWorkspaceBytes() lets it cut every product; null: never cut)

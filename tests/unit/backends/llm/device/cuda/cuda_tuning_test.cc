@@ -34,14 +34,14 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_EQ(t->prefill_mtiles, 2);
-  EXPECT_EQ(t->prefill_wgmma, 2);
+  EXPECT_EQ(t->prefill_wgmma, 1);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
   EXPECT_TRUE(t->gptq_gemm90);
-  EXPECT_EQ(t->gptq_gemm90_max_rows, 512);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
@@ -88,7 +88,7 @@ TEST(CudaTuningTest, NumbersInRange) {
                                 {"SLUICE_CUDA_PREFILL_WARPS", "8"},
                                 {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
                                 {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"},
-                                {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "256"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "384"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "128"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->partials_max_splits, 2);
@@ -96,7 +96,7 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->prefill_warps, 8);
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
-  EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 384);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 128);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);  // mma.sync
