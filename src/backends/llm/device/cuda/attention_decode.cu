@@ -345,8 +345,8 @@ void LaunchPipelinedForm(dim3 grid, const DeviceStep& step, const AttnParams& p,
   // kRope: the cos / sin table (head_dim floats) and the new k and v rows (bf16).
   const size_t smem = kPipeSmemBytes + (kRope ? kTpk * 8 * (sizeof(float) + 2 * sizeof(bf16)) : 0);
   SetPipelinedAttributes<kTpk, kGc, kRope>(smem);
-  LaunchDependent(PipelinedDecodeKernel<kTpk, kGc, kRope>, grid, kPipeThreads, smem, stream, step,
-                  p);
+  LaunchDependentIf(Tuning().decode_early_launch, PipelinedDecodeKernel<kTpk, kGc, kRope>, grid,
+                    kPipeThreads, smem, stream, step, p);
 }
 
 template <int kTpk, int kGc>

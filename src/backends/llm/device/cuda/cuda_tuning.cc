@@ -32,6 +32,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_PREFILL_TC", &CudaTuning::prefill_tensor_cores},
     {"SLUICE_CUDA_DECODE_PIPELINE", &CudaTuning::decode_pipeline},
     {"SLUICE_CUDA_DECODE_LATE_PDL", &CudaTuning::decode_late_pdl},
+    {"SLUICE_CUDA_DECODE_EARLY_LAUNCH", &CudaTuning::decode_early_launch},
     {"SLUICE_CUDA_DECODE_FUSED_COMBINE", &CudaTuning::decode_fused_combine},
     {"SLUICE_CUDA_DECODE_FUSED_ROPE", &CudaTuning::decode_fused_rope},
     {"SLUICE_CUDA_TOKEN_MASKS", &CudaTuning::token_masks},

@@ -39,8 +39,12 @@
 //                                                        previous kernel, rounds of loads)
 // SLUICE_CUDA_DECODE_LATE_PDL      0        0 | 1        the pipelined kernel lets the next kernel
 //                                                        launch once its tiles are streamed, not
-//                                                        at its start (unmeasured: for the
-//                                                        32-stream cost, bench/RESULTS.md)
+//                                                        at its start (Int4 at 32 streams: +0.8 %,
+//                                                        within noise; RESULTS session 17)
+// SLUICE_CUDA_DECODE_EARLY_LAUNCH  1        0 | 1        the pipelined kernel is a dependent launch
+//                                                        (0: placed after its predecessor ends;
+//                                                        for the Int4 32-stream cost, which
+//                                                        SLUICE_CUDA_PDL=0 removes)
 // SLUICE_CUDA_DECODE_FUSED_COMBINE 1        0 | 1        a split decode context's partitions
 //                                                        merged by the decode kernel's last
 //                                                        block (0: CombineKernel's launch)
@@ -109,6 +113,7 @@ struct CudaTuning {
   int prefill_wgmma = 1;             // SLUICE_CUDA_PREFILL_WGMMA
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
+  bool decode_early_launch = true;   // SLUICE_CUDA_DECODE_EARLY_LAUNCH
   bool decode_fused_combine = true;  // SLUICE_CUDA_DECODE_FUSED_COMBINE
   bool decode_fused_rope = true;     // SLUICE_CUDA_DECODE_FUSED_ROPE
   bool token_masks = true;           // SLUICE_CUDA_TOKEN_MASKS

@@ -73,9 +73,12 @@ inline bool DependentLaunchEnabled() {
 
 // kernel<<<grid, block, smem, stream>>>(args...) with programmatic stream serialisation, for
 // kernels that keep the contract above. Errors surface as for <<<>>> (cudaGetLastError).
+// LaunchDependentIf(false, ...) places the kernel only once the previous one has finished
+// (its PdlWait returns at once), for a kernel whose early residency costs its predecessor more
+// than the early start saves (A/B knobs).
 template <typename... Params, typename... Args>
-void LaunchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                     cudaStream_t stream, Args&&... args) {
+void LaunchDependentIf(bool early, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                       cudaStream_t stream, Args&&... args) {
   cudaLaunchAttribute attr{};
   attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr.val.programmaticStreamSerializationAllowed = 1;
@@ -85,8 +88,13 @@ void LaunchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t sm
   config.dynamicSmemBytes = smem;
   config.stream = stream;
   config.attrs = &attr;
-  config.numAttrs = DependentLaunchEnabled() ? 1 : 0;
+  config.numAttrs = early && DependentLaunchEnabled() ? 1 : 0;
   cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+template <typename... Params, typename... Args>
+void LaunchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                     cudaStream_t stream, Args&&... args) {
+  LaunchDependentIf(true, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace sluice::llm::cuda
