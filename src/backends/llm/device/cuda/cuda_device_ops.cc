@@ -153,9 +153,15 @@ void CudaDevice::RopeKvWriteAttention(Buffer& q, Buffer& k, const Buffer& v, con
   Prof("RopeKvWriteAttention");
 }
 
+// The fused merge measured faster at 32 decode sequences and slower at one (its last block
+// merges alone, on the step's critical path: 20.3 against 13.2 us a layer at 2,048 tokens of
+// context on an H100, bench/RESULTS.md session 17), so it runs from kFusedCombineMinSeqs on. The
+// step's sequence count is its graph bucket's, so a graph keeps one form.
 cuda::DecodeCombine CudaDevice::DecodeCombineMode() const {
-  return tuning_.decode_fused_combine ? cuda::DecodeCombine::kFused
-                                      : cuda::DecodeCombine::kSeparate;
+  constexpr int32_t kFusedCombineMinSeqs = 16;
+  return tuning_.decode_fused_combine && dstep_.num_seqs >= kFusedCombineMinSeqs
+             ? cuda::DecodeCombine::kFused
+             : cuda::DecodeCombine::kSeparate;
 }
 
 void CudaDevice::GatherRows(const Buffer& x, int32_t width, Buffer& out) {

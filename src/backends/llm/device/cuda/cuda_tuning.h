@@ -47,7 +47,8 @@
 //                                                        SLUICE_CUDA_PDL=0 removes)
 // SLUICE_CUDA_DECODE_FUSED_COMBINE 1        0 | 1        a split decode context's partitions
 //                                                        merged by the decode kernel's last
-//                                                        block (0: CombineKernel's launch)
+//                                                        block at 16 sequences and more (0:
+//                                                        always CombineKernel's launch)
 // SLUICE_CUDA_DECODE_FUSED_ROPE    1        0 | 1        decode steps' rope and KV write done by
 //                                                        the decode attention kernel (0:
 //                                                        RopeKvWrite's launch before it)
