@@ -2,8 +2,8 @@
 # Session 17, second call (bench/RESULTS.md "Session 17"): issue 17's many-stream comparison on
 # one card, with the kernels the first call kept (their knobs as the caller exports them):
 # bf16 against Int4 and Int8 at 1, 32, 64 and 256 streams (128 in / 128 out); Int4 at 32 and
-# 1 streams A/B: the fused decode attention (merge and rope in the decode kernel) against the
-# separate launches, and SLUICE_CUDA_DECODE_LATE_PDL=1.
+# 1 streams A/B: the fused decode attention (merge and rope in the decode kernel) against each
+# fusion off, and SLUICE_CUDA_DECODE_LATE_PDL=1.
 source bench/gpu_call_setup.sh
 write_models_bg
 echo "1. bf16 model: $(wait_model $m) $(el)"
