@@ -103,7 +103,7 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
                           int32_t rows, cudaStream_t stream);
 
 // The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past GptqMmaMaxRows() up to
-// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, to 512 where the Hopper
+// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, to 256 where the Hopper
 // GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
 // GptqSmallBatchLinear for any rows >= 1: the packed weights are read once per 64 to 256 rows,
 // dequantized in registers to exactly GptqDequantize's bf16 values, multiplied on tensor cores
