@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The wgmma prefill attention (attention_prefill_wgmma.cu) on an H100 or H200, in one call: the
-# attention kernel tests with each SLUICE_CUDA_PREFILL_WGMMA value (2: the overlapped schedule,
-# the default; 1: the products in sequence; 0: the mma.sync kernel), then prefill_attention_bench
+# attention kernel tests with each SLUICE_CUDA_PREFILL_WGMMA value (2: the overlapped schedule;
+# 1: the products in sequence, the default since it measured faster in session 17; 0: the
+# mma.sync kernel), then prefill_attention_bench
 # with each wgmma schedule (its default_ms column; mma_sync_ms is the mma.sync kernel in the same
 # run) at Qwen2-7B's heads, and at head_dim 64.
 # Usage: bench/gpu_wgmma_prefill.sh BUILD_DIR [S ...]   (default S: 1800 7000 20000 32000)
