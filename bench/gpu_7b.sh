@@ -126,8 +126,9 @@ while [ $# -gt 0 ]; do
     profile)
       # SLUICE_CUDA_PROFILE=1 (src/backends/llm/device/cuda/step_profiler.h): per-op GPU time
       # of eager steps, then GPU time against step-to-step time with decode graphs; one
-      # stream, 128 in / 128 out. The stub logs the summary when the model unloads.
-      for mode in eager graph; do
+      # stream, ISL in / OSL out (128 / 128). The stub logs the summary when the model unloads.
+      # PROFILE_MODES="eager" leaves the graph run out.
+      for mode in ${PROFILE_MODES:-eager graph}; do
         write_repo
         [ $mode = eager ] && sed -i 's/"enable_prefix_caching": false}/"enable_prefix_caching": false, "enforce_eager": true}/' "$repo/qwen7b/1/model.json"
         export SLUICE_CUDA_PROFILE=1
