@@ -9,11 +9,15 @@
 // apart (||tc - cuda_cores|| / ||cuda_cores|| over the whole output, for the default path's
 // kernel; and default against mma.sync), as a sanity check; the kernel tests
 // (cuda_kernels_test) are the correctness check. --no-cuda-cores skips the slow CUDA-core
-// kernel (rel_diff then compares with mma.sync too). Built with the CUDA tests.
+// kernel (rel_diff then compares with mma.sync too). --schedules 1,2,3,4 also times each named
+// wgmma schedule (SLUICE_CUDA_PREFILL_WGMMA's values, cuda_tuning.h) in the same run, a line
+// each under the length's row: time, TFLOP/s, speedup over mma.sync and the distance from its
+// output (on a device other than sm_90 they run the mma.sync kernel). Built with the CUDA tests.
 //
 //   prefill_attention_bench                      # S = 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --no-cuda-cores 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --cached 1000 4096 16384
+//   prefill_attention_bench --iters 5 --no-cuda-cores --schedules 1,2,3,4 1800 7000 20000 32000
 //   prefill_attention_bench --q-heads 32 --kv-heads 8 --head-dim 64 2048
 //
 // --decode times decode attention instead: --batch sequences of one new token each over a
@@ -83,13 +87,22 @@ struct Options {
   bool graph = false;
   bool cold = false;
   bool cuda_cores = true;
+  std::vector<int> schedules;  // wgmma schedules timed by name, 1 to 4
   std::vector<int> lengths;
 };
+
+// The path that runs wgmma schedule w (1 to 4) whatever SLUICE_CUDA_PREFILL_WGMMA says.
+PrefillPath WgmmaPath(int w) {
+  constexpr PrefillPath kPaths[] = {PrefillPath::kWgmmaInSequence, PrefillPath::kWgmmaOverlapped,
+                                    PrefillPath::kWgmmaWarpSpecialized,
+                                    PrefillPath::kWgmmaWarpSpecializedNoPingPong};
+  return kPaths[w - 1];
+}
 
 void Usage() {
   std::fprintf(stderr,
                "usage: prefill_attention_bench [--q-heads N] [--kv-heads N] [--head-dim N] "
-               "[--block-size N] [--iters N] [--cached N] [--no-cuda-cores] "
+               "[--block-size N] [--iters N] [--cached N] [--no-cuda-cores] [--schedules W,...] "
                "[--decode [--batch N] [--bound N] [--graph] [--cold]] "
                "[S ...]\n");
   std::exit(2);
@@ -127,6 +140,13 @@ Options Parse(int argc, char** argv) {
       o.cold = true;
     } else if (a == "--no-cuda-cores") {
       o.cuda_cores = false;
+    } else if (a == "--schedules") {
+      if (i + 1 >= argc) Usage();
+      for (const char* c = argv[++i]; *c != '\0'; ++c) {
+        if (*c < '1' || *c > '4' || (c[1] != ',' && c[1] != '\0')) Usage();
+        o.schedules.push_back(*c - '0');
+        if (c[1] == ',') ++c;
+      }
     } else if (!a.empty() && a[0] != '-') {
       o.lengths.push_back(std::atoi(a.c_str()));
     } else {
@@ -461,6 +481,14 @@ int main(int argc, char** argv) {
                 flops / (ms_cc * 1e9), ms_mma, flops / (ms_mma * 1e9), ms_tc, flops / (ms_tc * 1e9),
                 ms_mma / ms_tc, rel, rel_mma,
                 rel < 1e-2 && rel_mma < 1e-2 ? "" : "  <-- outputs differ");
+    for (const int w : o.schedules) {
+      CHECK_CUDA(cudaMemset(out_tc, 0xff, out_elems * sizeof(bf16)));  // NaN
+      const double ms = MedianMs(o.iters, stream, [&] { run(WgmmaPath(w), out_tc); });
+      const double rel_w = RelDiff(out_mma, out_tc, out_elems);
+      std::printf("%8s wgmma schedule %d: %10.3f ms %8.1f TFLOP/s %7.2fx vs_mma %10.3e%s\n", "",
+                  w, ms, flops / (ms * 1e9), ms_mma / ms, rel_w,
+                  rel_w < 1e-2 ? "" : "  <-- outputs differ");
+    }
     std::fflush(stdout);
 
     for (void* ptr :

@@ -144,7 +144,8 @@ TEST(AttentionKernelTest, LooseGridBoundsAndSmallWorkspaceGiveTheSameResult) {
 // Captures Attention() on step a (grid bounds: max_num_new a.rows, max_context), replays it,
 // then uploads step b's contents into the same buffers and replays again; both against the
 // reference. a and b are steps of one graph bucket: same rows, blocks and table size.
-void ExpectGraphReplaysBoth(const Case& a, const Case& b, int32_t max_context) {
+void ExpectGraphReplaysBoth(const Case& a, const Case& b, int32_t max_context,
+                            PrefillPath prefill = PrefillPath::kAuto) {
   ASSERT_EQ(a.rows, b.rows);
   ASSERT_EQ(a.num_blocks, b.num_blocks);
   ASSERT_EQ(a.block_tables.size(), b.block_tables.size());
@@ -159,7 +160,7 @@ void ExpectGraphReplaysBoth(const Case& a, const Case& b, int32_t max_context) {
   CapturedGraph graph;
   ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, [&] {
     Attention(dev.q.get(), a.q_stride, dev.k_cache.get(), dev.v_cache.get(), step, a.shape,
-              ws.get(), ws_bytes, out.get(), stream);
+              ws.get(), ws_bytes, out.get(), stream, prefill);
   }));
 
   SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
@@ -326,6 +327,20 @@ TEST(AttentionKernelTest, TensorCorePrefillAtTheLlama3FixtureShapeIsBf16Accurate
 // rows of (position, q head) pairs in two warpgroups of 64, K/V tiles of 128 positions; the
 // lengths and prefixes below straddle those.
 
+// Each wgmma schedule by name (SLUICE_CUDA_PREFILL_WGMMA's values 1 to 4), whatever the default;
+// on a device other than sm_90 each runs the mma.sync kernel.
+struct WgmmaSchedule {
+  PrefillPath path;
+  const char* name;
+};
+constexpr WgmmaSchedule kWgmmaSchedules[] = {
+    {PrefillPath::kWgmmaInSequence, "wgmma 1 (in sequence)"},
+    {PrefillPath::kWgmmaOverlapped, "wgmma 2 (overlapped)"},
+    {PrefillPath::kWgmmaWarpSpecialized, "wgmma 3 (warp-specialized, ping-pong)"},
+    {PrefillPath::kWgmmaWarpSpecializedNoPingPong, "wgmma 4 (warp-specialized)"}};
+// The warp-specialized schedules alone.
+constexpr WgmmaSchedule kWarpSpecialized[] = {kWgmmaSchedules[2], kWgmmaSchedules[3]};
+
 // Whether the default path runs the wgmma kernel here (unless SLUICE_CUDA_PREFILL_WGMMA=0).
 bool WgmmaDevice() {
   int device = 0, major = 0, minor = 0;
@@ -337,7 +352,8 @@ bool WgmmaDevice() {
 
 // Both tensor-core kernels on the same steps, each against the reference on a sample of rows
 // and against each other on every row: prompts and chunks after prefixes of any length, at
-// GQA ratios 1, 4, 7 and 8 (a warpgroup's 64 rows then end mid-position).
+// GQA ratios 1, 4, 7 and 8 (a warpgroup's 64 rows then end mid-position). The default path and
+// each wgmma schedule by name.
 TEST(AttentionKernelTest, WgmmaAndMmaSyncPrefillAgree) {
   SLUICE_REQUIRE_GPU();
   std::printf("[ info     ] default path: %s\n",
@@ -359,12 +375,19 @@ TEST(AttentionKernelTest, WgmmaAndMmaSyncPrefillAgree) {
       ExpectMatches(c, wg, want, "default (wgmma on sm_90), " + DescribeSeqs(c), sample);
       ExpectMatches(c, mma, want, "mma.sync, " + DescribeSeqs(c), sample);
       ExpectMatches(c, wg, mma, "default against mma.sync, " + DescribeSeqs(c));
+      for (const WgmmaSchedule& schedule : kWgmmaSchedules) {
+        const std::vector<float> got = RunAttention(c, 0, 0, -1, schedule.path);
+        ExpectMatches(c, got, want, std::string(schedule.name) + ", " + DescribeSeqs(c), sample);
+        ExpectMatches(c, got, mma,
+                      std::string(schedule.name) + " against mma.sync, " + DescribeSeqs(c));
+      }
     }
   }
 }
 
 // Qwen2-7B's shape with block sizes 16, 32 and an odd 7 (a tile's positions then cross pages
-// mid-chunk), long chunks after long prefixes, several in one launch.
+// mid-chunk), long chunks after long prefixes, several in one launch; the default path and the
+// warp-specialized schedules, whose copying warps look the pages up themselves.
 TEST(AttentionKernelTest, WgmmaPrefillLongChunksAfterPrefixes) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
@@ -378,12 +401,18 @@ TEST(AttentionKernelTest, WgmmaPrefillLongChunksAfterPrefixes) {
     std::shuffle(seqs.begin(), seqs.end(), rng);
     const Case c = MakeCase(rng, kQwen7b, block_size, seqs);
     const RowSample sample = SampleRows(rng, c, 16, 32);
-    ExpectMatches(c, RunAttention(c), Reference(c, sample), DescribeSeqs(c), sample);
+    const std::vector<float> want = Reference(c, sample);
+    ExpectMatches(c, RunAttention(c), want, DescribeSeqs(c), sample);
+    for (const WgmmaSchedule& schedule : kWarpSpecialized) {
+      ExpectMatches(c, RunAttention(c, 0, 0, -1, schedule.path), want,
+                    std::string(schedule.name) + ", " + DescribeSeqs(c), sample);
+    }
   }
 }
 
 // A captured graph of a step with multi-tile prefills, replayed with new lengths, prefixes and
-// tables: the grid bound of the capture covers the new step's tiles.
+// tables: the grid bound of the capture covers the new step's tiles. The default path and the
+// warp-specialized schedules (the same grid bound).
 TEST(AttentionKernelTest, WgmmaPrefillGraphReplayWithNewStepContents) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
@@ -394,6 +423,10 @@ TEST(AttentionKernelTest, WgmmaPrefillGraphReplayWithNewStepContents) {
     const Case a = MakeCase(rng, shape, 16, first, /*min_blocks=*/300, /*table_capacity=*/100);
     const Case b = MakeCase(rng, shape, 16, second, 300, 100);
     ExpectGraphReplaysBoth(a, b, /*max_context=*/4096);
+    for (const WgmmaSchedule& schedule : kWarpSpecialized) {
+      SCOPED_TRACE(schedule.name);
+      ExpectGraphReplaysBoth(a, b, /*max_context=*/4096, schedule.path);
+    }
   }
 }
 

@@ -23,7 +23,9 @@
 //  - PrefillWgmmaKernel (attention_prefill_wgmma.cu): the same sequences at head_dim 64 and
 //    128 on an sm_90 device (H100, H200), unless SLUICE_CUDA_PREFILL_WGMMA=0: the same scheme
 //    and semantics on Hopper's warpgroup instructions (wgmma), 128 rows a block in two
-//    warpgroups, 128-key tiles in swizzled shared memory.
+//    warpgroups, 128-key tiles in swizzled shared memory; or, SLUICE_CUDA_PREFILL_WGMMA=3 or 4,
+//    PrefillWsKernel (attention_prefill_ws.cu), the same with a third warpgroup that only
+//    copies the K/V tiles.
 //  - PrefillKernel (attention_prefill.cu): the same on CUDA cores (FMA), for the other head
 //    dims: a block owns kPrefillRows query rows of one q head and K/V tiles of kPrefillKeys
 //    tokens.
@@ -43,6 +45,7 @@
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/kernels.h"
 
 namespace sluice::llm::cuda {
@@ -63,6 +66,27 @@ attention::AttnParams ParamsOf(const bf16* q, int32_t q_stride, const bf16* k_ca
   p.head_dim = shape.head_dim;
   p.scale_log2 = shape.scale * kLog2e;
   return p;
+}
+
+// The wgmma schedule a tensor-core prefill takes on an sm_90 device (cuda_tuning.h's
+// SLUICE_CUDA_PREFILL_WGMMA); 0: the mma.sync kernel.
+int WgmmaScheduleOf(PrefillPath prefill) {
+  switch (prefill) {
+    case PrefillPath::kAuto:
+      return Tuning().prefill_wgmma;
+    case PrefillPath::kCudaCores:
+    case PrefillPath::kMmaSync:
+      return 0;
+    case PrefillPath::kWgmmaInSequence:
+      return 1;
+    case PrefillPath::kWgmmaOverlapped:
+      return 2;
+    case PrefillPath::kWgmmaWarpSpecialized:
+      return 3;
+    case PrefillPath::kWgmmaWarpSpecializedNoPingPong:
+      return 4;
+  }
+  return 0;
 }
 
 }  // namespace
@@ -89,8 +113,9 @@ void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16*
 
   if (step.max_num_new <= 1) return;
   if (prefill != PrefillPath::kCudaCores && attention::PrefillOnTensorCoresFits(D)) {
-    if (prefill == PrefillPath::kAuto && attention::PrefillWgmmaRuns(D)) {
-      return attention::LaunchPrefillWgmma(step, p, stream);
+    const int schedule = WgmmaScheduleOf(prefill);
+    if (schedule > 0 && attention::PrefillWgmmaFits(D)) {
+      return attention::LaunchPrefillWgmma(step, p, schedule, stream);
     }
     return attention::LaunchPrefillOnTensorCores(step, p, stream);
   }

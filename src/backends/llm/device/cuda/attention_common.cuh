@@ -178,10 +178,17 @@ constexpr bool PrefillOnTensorCoresFits(int head_dim) {
 // The prefill rows of `step` on tensor cores (attention_prefill_tc.cu); p.head_dim must fit.
 void LaunchPrefillOnTensorCores(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
 
-// Whether the wgmma prefill kernel (attention_prefill_wgmma.cu) takes this head_dim on the
-// current device: 64 or 128, compute capability 9.0, SLUICE_CUDA_PREFILL_WGMMA on.
-bool PrefillWgmmaRuns(int head_dim);
-// The prefill rows of `step` through that kernel; PrefillWgmmaRuns(p.head_dim) must hold.
-void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, cudaStream_t stream);
+// Whether the wgmma prefill kernels (attention_prefill_wgmma.cu, attention_prefill_ws.cu) take
+// this head_dim on the current device: 64 or 128, compute capability 9.0.
+bool PrefillWgmmaFits(int head_dim);
+// The prefill rows of `step` through the wgmma kernel of `schedule`, one of
+// SLUICE_CUDA_PREFILL_WGMMA's values 1 to 4 (cuda_tuning.h); PrefillWgmmaFits(p.head_dim) must
+// hold.
+void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, int schedule,
+                        cudaStream_t stream);
+// Schedules 3 (ping_pong: the two computing warpgroups take turns at the tensor cores) and 4
+// (attention_prefill_ws.cu).
+void LaunchPrefillWarpSpecialized(const DeviceStep& step, const AttnParams& p, bool ping_pong,
+                                  cudaStream_t stream);
 
 }  // namespace sluice::llm::cuda::attention

@@ -54,4 +54,26 @@ __device__ __forceinline__ TcBlock BlockOf(const DeviceStep& step, const AttnPar
   return b;
 }
 
+// Normalises row r of the block (this thread's part: the row_sum of its columns, summed here
+// over the quad of lanes that holds the row, which must all call it) and writes it if it is a
+// row of the sequence, as bf16 pairs: o(dt, e) is the thread's output of column 8 dt + 2 t4 + e.
+template <int D, class Output>
+__device__ __forceinline__ void WriteRow(const AttnParams& p, const TcBlock& b, int r, int t4,
+                                         float row_sum, Output&& o) {
+  float sum = row_sum;
+  sum += __shfl_xor_sync(kFullMask, sum, 1);
+  sum += __shfl_xor_sync(kFullMask, sum, 2);
+  if (r >= b.m_count) return;
+  const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
+  const int m = b.m0 + r;
+  bf16* const dst =
+      p.out + ((b.first_row + m / b.group) * p.num_q_heads + b.kv_head * b.group + m % b.group) * D +
+      2 * t4;
+#pragma unroll
+  for (int dt = 0; dt < D / 8; ++dt) {
+    *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
+        __floats2bfloat162_rn(o(dt, 0) * inv, o(dt, 1) * inv);
+  }
+}
+
 }  // namespace sluice::llm::cuda::attention

@@ -309,27 +309,12 @@ template <class Cfg>
 __device__ __forceinline__ void WriteRows(const AttnParams& p, const TcBlock& b, int warp, int g,
                                           int t4, const float (&row_sum)[Cfg::kM][2],
                                           const float (&o)[Cfg::kM][Cfg::kD / 8][4]) {
-  constexpr int D = Cfg::kD;
 #pragma unroll
   for (int mi = 0; mi < Cfg::kM; ++mi) {
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-      float sum = row_sum[mi][i];
-      sum += __shfl_xor_sync(kFullMask, sum, 1);
-      sum += __shfl_xor_sync(kFullMask, sum, 2);
-      const int r = warp * 16 * Cfg::kM + mi * 16 + g + 8 * i;
-      if (r >= b.m_count) continue;
-      const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
-      const int m = b.m0 + r;
-      bf16* const dst =
-          p.out +
-          ((b.first_row + m / b.group) * p.num_q_heads + b.kv_head * b.group + m % b.group) * D +
-          2 * t4;
-#pragma unroll
-      for (int dt = 0; dt < D / 8; ++dt) {
-        *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
-            __floats2bfloat162_rn(o[mi][dt][2 * i] * inv, o[mi][dt][2 * i + 1] * inv);
-      }
+      WriteRow<Cfg::kD>(p, b, warp * 16 * Cfg::kM + mi * 16 + g + 8 * i, t4, row_sum[mi][i],
+                        [&](int dt, int e) { return o[mi][dt][2 * i + e]; });
     }
   }
 }

@@ -42,11 +42,11 @@
 // and the previous weights and O are all live during its softmax, and spills a few values:
 // one reload a tile before the products, and a few in the masked (diagonal) tiles' softmax.
 
-#include <climits>
 #include <cstdint>
 
 #include "backends/llm/device/cuda/attention_common.cuh"
 #include "backends/llm/device/cuda/attention_prefill_block.cuh"
+#include "backends/llm/device/cuda/attention_prefill_wgmma.cuh"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/wgmma.cuh"
@@ -56,43 +56,21 @@ namespace sluice::llm::cuda::attention {
 namespace {
 
 template <int D, bool kOverlapped>
-struct WgConfig {
-  static constexpr int kD = D;
+struct WgConfig : WgTiles<D> {
+  using Tiles = WgTiles<D>;
   static constexpr bool kOverlap = kOverlapped;
-  static constexpr int kWarpgroups = 2;
-  static constexpr int kThreads = 128 * kWarpgroups;
-  static constexpr int kRows = 64 * kWarpgroups;
-  static constexpr int kKeys = 128;  // K/V positions a tile: S is m64n128
-  static constexpr int kChunks = D / 8;
+  static constexpr int kThreads = 128 * Tiles::kWarpgroups;
   static constexpr int kStages = kOverlap ? 3 : 2;  // the overlap keeps tile t - 1's V
-  static constexpr uint32_t kQBytes = kRows * D * 2;
-  static constexpr uint32_t kTileBytes = kKeys * D * 2;  // K or V of one tile
-  static constexpr uint32_t kStageBytes = 2 * kTileBytes;
-  static constexpr uint32_t kSlotsAt = kQBytes + kStages * kStageBytes;
+  static constexpr uint32_t kSlotsAt = Tiles::kQBytes + kStages * Tiles::kStageBytes;
   // One atom more than the layout, to align its start, and the scratch word.
   static constexpr size_t kSmemBytes =
-      wgmma::kAtomBytes + kSlotsAt + kStages * kKeys * sizeof(int32_t) + 16;
-  static constexpr int kSAcc = kKeys / 2;  // S accumulators a thread
-  static constexpr int kOAcc = D / 2;      // O accumulators a thread
-  static_assert(kD == 64 || kD == 128, "wgmma m64nDk16 of P V, and 64-value column blocks");
-  static_assert(kSAcc == 64 && kOAcc <= 64, "the wgmma.cuh shapes: m64n128 S, m64n64/128 O");
-  static_assert(kThreads >= kKeys, "one slot lookup a thread");
-  static_assert(kKeys * kChunks % kThreads == 0 && kRows * kChunks % kThreads == 0);
-  static_assert(kQBytes % wgmma::kAtomBytes == 0 && kTileBytes % wgmma::kAtomBytes == 0);
+      wgmma::kAtomBytes + kSlotsAt + kStages * Tiles::kKeys * sizeof(int32_t) + 16;
+  static_assert(kThreads >= Tiles::kKeys, "one slot lookup a thread");
+  static_assert(Tiles::kKeys * Tiles::kChunks % kThreads == 0);
   static_assert(kSmemBytes <= 227 * 1024, "an sm_90 block's shared memory");
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-// Shared-memory addresses of the block's tiles (1024-byte aligned): Q at q, stage s's K at
-// kv + s kStageBytes and its V kTileBytes after; slots[s] the cache slots of that stage's tile;
-// then a scratch word.
-struct WgSmem {
-  uint32_t q;
-  uint32_t kv;
-  int32_t* slots;
-  uint32_t scratch;  // a word after the slots that nothing reads (AttendTileOverlapped)
-};
 
 template <class Cfg>
 __device__ __forceinline__ WgSmem SmemOf(unsigned char* raw) {
@@ -103,11 +81,6 @@ __device__ __forceinline__ WgSmem SmemOf(unsigned char* raw) {
   sm.slots = reinterpret_cast<int32_t*>(raw + pad + Cfg::kSlotsAt);
   sm.scratch = sm.q + Cfg::kSlotsAt + Cfg::kStages * Cfg::kKeys * sizeof(int32_t);
   return sm;
-}
-
-// Cache slot of K/V position pos; -1 past kv_end (a zero-filled row).
-__device__ __forceinline__ int32_t SlotAt(const TcBlock& b, int pos) {
-  return pos < b.kv_end ? SlotOf(b.table, pos, b.block_size) : -1;
 }
 
 // Tile t's K and V rows into its stage, with cp.async, swizzled. Rows past kv_end are zeros:
@@ -130,102 +103,6 @@ __device__ __forceinline__ void CopyTile(const WgSmem& sm, const TcBlock& b, int
   }
 }
 
-// The block's kRows rows of Q, with cp.async, swizzled; rows past the sequence's last (last
-// tile) are zeros and write nothing.
-template <class Cfg>
-__device__ __forceinline__ void CopyQuery(const WgSmem& sm, const TcBlock& b, const AttnParams& p) {
-#pragma unroll
-  for (int i = 0; i < Cfg::kRows * Cfg::kChunks / Cfg::kThreads; ++i) {
-    const int e = static_cast<int>(threadIdx.x) + i * Cfg::kThreads;
-    const int r = e / Cfg::kChunks;
-    const int c = e % Cfg::kChunks;
-    const bool valid = r < b.m_count;
-    const int m = b.m0 + (valid ? r : 0);
-    const bf16* src = p.q + (b.first_row + m / b.group) * p.q_stride +
-                      static_cast<int64_t>(b.kv_head * b.group + m % b.group) * Cfg::kD + c * 8;
-    CpAsync16(sm.q + wgmma::SwizzledChunkOffset(Cfg::kRows, r, c), src, valid);
-  }
-}
-
-// What a thread knows of its rows: the query positions of its rows g and g + 8 (rows past the
-// sequence's last repeat its position) and the first and last query positions of its
-// warpgroup's real rows (last -1 where it has none).
-struct WgRows {
-  int qpos[2];
-  int wg_first;
-  int wg_last;
-};
-
-template <class Cfg>
-__device__ __forceinline__ WgRows RowsOf(const TcBlock& b, int warp, int g) {
-  WgRows rows;
-  for (int i = 0; i < 2; ++i) {
-    rows.qpos[i] = b.cached + min(b.m0 + warp * 16 + g + 8 * i, b.units - 1) / b.group;
-  }
-  const int first = (warp / 4) * 64;  // the warpgroup's first row in the block
-  const int last = min(first + 63, b.m_count - 1);
-  rows.wg_first = b.cached + (b.m0 + first) / b.group;
-  rows.wg_last = last >= first ? b.cached + (b.m0 + last) / b.group : -1;
-  return rows;
-}
-
-// Descriptors of the warpgroup's Q rows, and of a tile's K and V (stages qk_stage, pv_stage).
-// Their low words are broadcast from lane 0, which tells ptxas they are warp-uniform: it then
-// keeps them and the k-steps' offsets in uniform registers, rather than moving each into them
-// before each wgmma.
-struct WgDescriptors {
-  uint64_t q, k, v;
-};
-template <class Cfg>
-__device__ __forceinline__ WgDescriptors DescriptorsOf(const WgSmem& sm, int wg, int qk_stage,
-                                                       int pv_stage) {
-  WgDescriptors d;
-  d.q = wgmma::KMajorDescriptor(sm.q + wg * 64 * wgmma::kSwizzleBytes);
-  d.k = wgmma::KMajorDescriptor(sm.kv + qk_stage * Cfg::kStageBytes);
-  d.v = wgmma::MnMajorDescriptor(sm.kv + pv_stage * Cfg::kStageBytes + Cfg::kTileBytes, Cfg::kKeys);
-  for (uint64_t* x : {&d.q, &d.k, &d.v}) {
-    const uint32_t lo = __shfl_sync(kFullMask, static_cast<uint32_t>(*x), 0);
-    *x = (*x & 0xFFFFFFFF00000000ull) | lo;
-  }
-  return d;
-}
-
-// Issues S = Q K^T for the warpgroup's 64 rows and a tile's keys (fresh accumulators); the
-// caller fences before and commits after.
-template <class Cfg>
-__device__ __forceinline__ void IssueQkT(const WgDescriptors& d, float (&s)[Cfg::kSAcc]) {
-  const uint64_t a0 = d.q;
-  const uint64_t b0 = d.k;
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kD / 16; ++kk) {
-    // Adding to the start-address field: the addresses stay below 256 KB, no carry out of it.
-    const uint64_t a = a0 + (wgmma::KMajorStepOffset(Cfg::kRows, kk) >> 4);
-    const uint64_t b = b0 + (wgmma::KMajorStepOffset(Cfg::kKeys, kk) >> 4);
-    if (kk == 0) {
-      wgmma::MmaSs128<0>(s, a, b);
-    } else {
-      wgmma::MmaSs128<1>(s, a, b);
-    }
-  }
-}
-
-// Issues O += P V: p[kk] is the A fragment of keys 16 kk .. 16 kk + 15, a tile's V is B,
-// MN-major; the caller fences before and commits after.
-template <class Cfg>
-__device__ __forceinline__ void IssuePv(const WgDescriptors& d,
-                                        const uint32_t (&p)[Cfg::kKeys / 16][4],
-                                        float (&o)[Cfg::kOAcc]) {
-  const uint64_t v0 = d.v;
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
-    const uint64_t v = v0 + (wgmma::MnMajorStepOffset(kk) >> 4);
-    if constexpr (Cfg::kD == 128) {
-      wgmma::MmaRs128(o, p[kk], v);
-    } else {
-      wgmma::MmaRs64(o, p[kk], v);
-    }
-  }
-}
 
 // (a & b) | c in one instruction the compiler's algebra does not see into: it would otherwise
 // merge (a & z) | (b & z) into (a | b) & z and compute a | b early (AttendTileOverlapped).
@@ -235,87 +112,6 @@ __device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t b, uint32_t c) {
   return d;
 }
 
-__device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
-  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&v);
-}
-
-// A warpgroup's running state: output accumulators, row statistics (row_max of the raw
-// scores, scale > 0; row_sum of this lane's columns only, until the end), and with the
-// overlapped schedule the weights of the tile whose P V is still to be issued.
-template <class Cfg>
-struct WgState {
-  float o[Cfg::kOAcc];
-  float row_max[2];
-  float row_sum[2];
-  uint32_t p[Cfg::kKeys / 16][4];
-  int p_stage;    // the stage of that tile
-  uint32_t zero;  // 0, from a value the compiler cannot know (AttendTileOverlapped)
-};
-
-template <class Cfg>
-__device__ __forceinline__ void InitState(const DeviceStep& step, WgState<Cfg>& st) {
-#pragma unroll
-  for (int i = 0; i < Cfg::kOAcc; ++i) st.o[i] = 0.f;
-  st.row_max[0] = st.row_max[1] = -INFINITY;
-  st.row_sum[0] = st.row_sum[1] = 0.f;
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) st.p[kk][r] = 0;  // the overlap's first P V adds zeros
-  }
-  st.p_stage = 0;
-  st.zero = static_cast<uint32_t>(step.num_seqs) >> 31;  // num_seqs > 0: Attention() checks
-}
-
-// Online softmax in the log2 domain, as the mma.sync kernel's (s[4 j + e] is row half e / 2):
-// masks tile t (kMask: some row of the warpgroup sees it in part), folds the tile's row
-// maxima into row_max, turns the scores into the weights P, adds them to row_sum and rounds
-// them to bf16 into p, the A fragments of P V (S's 8-column slices 2 kk and 2 kk + 1 are
-// k-step kk). Returns in alpha the factor the output accumulators take. The new maxima are
-// finite: tile 0 holds position 0, which every row sees, and later tiles only raise them.
-// s is left as it is: ptxas waits for every running wgmma before an accumulator register is
-// written, so that writing S's here would wait for the overlapped schedule's P V.
-template <class Cfg, bool kMask>
-__device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float scale,
-                                        const float (&s)[Cfg::kSAcc], WgState<Cfg>& st,
-                                        uint32_t (&p)[Cfg::kKeys / 16][4], float (&alpha)[2]) {
-  auto score = [&](int i) {
-    const int key = t * Cfg::kKeys + (i / 4) * 8 + 2 * t4 + (i & 1);
-    return kMask && key > rows.qpos[(i >> 1) & 1] ? -INFINITY : s[i];
-  };
-  float mx[2] = {st.row_max[0], st.row_max[1]};
-#pragma unroll
-  for (int i = 0; i < Cfg::kSAcc; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], score(i));
-  float neg_max[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 1));
-    mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 2));
-    alpha[h] = exp2f((st.row_max[h] - mx[h]) * scale);  // 0 on the first tile (-inf)
-    st.row_max[h] = mx[h];
-    neg_max[h] = -mx[h] * scale;
-    st.row_sum[h] *= alpha[h];
-  }
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int i = 8 * kk + 2 * r;  // i and i + 1: one row half, r % 2
-      const float w0 = exp2f(fmaf(score(i), scale, neg_max[r & 1]));
-      const float w1 = exp2f(fmaf(score(i + 1), scale, neg_max[r & 1]));
-      st.row_sum[r & 1] += w0;
-      st.row_sum[r & 1] += w1;
-      p[kk][r] = PackBf16(w0, w1);
-    }
-  }
-}
-
-template <class Cfg>
-__device__ __forceinline__ void Rescale(const float (&alpha)[2], float (&o)[Cfg::kOAcc]) {
-#pragma unroll
-  for (int i = 0; i < Cfg::kOAcc; ++i) o[i] *= alpha[(i >> 1) & 1];
-}
 
 // Tile t in sequence: S = Q K^T, softmax, O += P V, each waited for. kMask: whether some row
 // of the warpgroup sees tile t in part. `under` runs while the first products do (the next
@@ -414,44 +210,6 @@ __device__ __forceinline__ void AttendTileAs(const WgSmem& sm, int wg, int t, in
   }
 }
 
-// The last tile's O += P V of the overlapped schedule (for a warpgroup that had one).
-template <class Cfg>
-__device__ __forceinline__ void FlushPv(const WgSmem& sm, WgState<Cfg>& st) {
-  const WgDescriptors d = DescriptorsOf<Cfg>(sm, 0, st.p_stage, st.p_stage);
-  wgmma::FenceOperands(st.o);
-  wgmma::WgmmaFence();
-  IssuePv<Cfg>(d, st.p, st.o);
-  wgmma::WgmmaCommit();
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(st.o);
-}
-
-// Normalises the thread's rows and writes those of the sequence (bf16 pairs).
-template <class Cfg>
-__device__ __forceinline__ void WriteRows(const AttnParams& p, const TcBlock& b, int warp, int g,
-                                          int t4, const float (&row_sum)[2],
-                                          const float (&o)[Cfg::kOAcc]) {
-  constexpr int D = Cfg::kD;
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float sum = row_sum[h];
-    sum += __shfl_xor_sync(kFullMask, sum, 1);
-    sum += __shfl_xor_sync(kFullMask, sum, 2);
-    const int r = warp * 16 + g + 8 * h;
-    if (r >= b.m_count) continue;
-    const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
-    const int m = b.m0 + r;
-    bf16* const dst =
-        p.out +
-        ((b.first_row + m / b.group) * p.num_q_heads + b.kv_head * b.group + m % b.group) * D +
-        2 * t4;
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-      *reinterpret_cast<__nv_bfloat162*>(dst + dt * 8) =
-          __floats2bfloat162_rn(o[4 * dt + 2 * h] * inv, o[4 * dt + 2 * h + 1] * inv);
-    }
-  }
-}
 
 // The kernel's body (see the file's comment); block (tile * num_kv_heads + kv head) as in the
 // mma.sync kernel: kv heads vary fastest, a sequence's longest tiles go out first.
@@ -459,14 +217,9 @@ template <int D, bool kOverlap>
 __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const AttnParams& p) {
   using Cfg = WgConfig<D, kOverlap>;
   PdlLaunchDependents();
-  const int num_kv = p.num_kv_heads;
-  const int group = p.num_q_heads / num_kv;
-  const int kv_head = blockIdx.x % num_kv;
-  int seq = 0, tile = 0, ntiles = 0;
-  if (!FindPrefillTile(step, blockIdx.x / num_kv, group, Cfg::kRows, &seq, &tile, &ntiles)) {
-    return PdlWaitInFirstBlock();
-  }
-  const TcBlock b = BlockOf<Cfg>(step, p, group, kv_head, seq, ntiles - 1 - tile);
+  WgBlockAt at;
+  if (!FindWgBlock<Cfg>(step, p, &at)) return PdlWaitInFirstBlock();
+  const TcBlock b = BlockAt<Cfg>(step, p, at);
   extern __shared__ __align__(1024) unsigned char wg_smem[];
   const WgSmem sm = SmemOf<Cfg>(wg_smem);
   const int tid = threadIdx.x;
@@ -475,7 +228,7 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
   }
   __syncthreads();
   PdlWait();  // q and the KV cache come from the kernels before (dependent_launch.cuh)
-  CopyQuery<Cfg>(sm, b, p);
+  CopyQuery<Cfg, Cfg::kThreads>(sm, b, p, tid);
   CopyTile<Cfg>(sm, b, 0);
   CpAsyncCommit();
 
@@ -521,17 +274,17 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
   // The last tile's V is still resident: no copy is issued after the loop, and a warpgroup's
   // last tile is the block's last or the one before (its rows end at most 64 rows, so 64
   // positions, before the block's), whose stage the last copy does not overwrite.
-  if (Cfg::kOverlap && rows.wg_last >= 0) FlushPv<Cfg>(sm, st);
+  if (Cfg::kOverlap && rows.wg_last >= 0) FlushPv<Cfg>(sm, st, [] {});
 
   // The block's description again rather than kept in registers through the loop.
-  const TcBlock be = BlockOf<Cfg>(step, p, group, kv_head, seq, ntiles - 1 - tile);
+  const TcBlock be = BlockAt<Cfg>(step, p, at);
   WriteRows<Cfg>(p, be, warp, g, t4, st.row_sum, st.o);
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 // Only the sm_90a cubin has a body; the host launches this kernel only on compute capability
-// 9.0 (PrefillWgmmaRuns).
+// 9.0 (PrefillWgmmaFits).
 template <int D, bool kOverlap>
 __global__ void __launch_bounds__(WgConfig<D, kOverlap>::kThreads, 1)
     PrefillWgmmaKernel(const DeviceStep step, const AttnParams p) {
@@ -556,29 +309,23 @@ bool DeviceIsSm90() {
   return sm90;
 }
 
-// Over 48 KB of dynamic shared memory needs the kernel's opt-in, set on every launch (a
-// host-side attribute, legal during graph capture, and per device).
 template <int D, bool kOverlap>
 void LaunchWgmma(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  using Cfg = WgConfig<D, kOverlap>;
-  const int group = p.num_q_heads / p.num_kv_heads;
-  const unsigned grid = static_cast<unsigned>(
-      std::min<int64_t>(PrefillTileBound(step, group, Cfg::kRows) * p.num_kv_heads, INT_MAX));
-  constexpr auto kernel = PrefillWgmmaKernel<D, kOverlap>;
-  cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                       static_cast<int>(Cfg::kSmemBytes));
-  LaunchDependent(kernel, dim3(grid), Cfg::kThreads, Cfg::kSmemBytes, stream, step, p);
+  LaunchWgKernel<WgConfig<D, kOverlap>>(PrefillWgmmaKernel<D, kOverlap>, step, p, stream);
 }
 
 }  // namespace
 
-bool PrefillWgmmaRuns(int head_dim) {
-  return (head_dim == 64 || head_dim == 128) && Tuning().prefill_wgmma > 0 && DeviceIsSm90();
+bool PrefillWgmmaFits(int head_dim) {
+  return (head_dim == 64 || head_dim == 128) && DeviceIsSm90();
 }
 
-// SLUICE_CUDA_PREFILL_WGMMA=2: the overlapped schedule (AttendTileOverlapped), 1: in sequence.
-void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  const bool overlap = Tuning().prefill_wgmma == 2;
+// 1: in sequence (AttendTile), 2: overlapped (AttendTileOverlapped), 3 and 4: warp-specialized
+// (attention_prefill_ws.cu), with and without the warpgroups' turns.
+void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, int schedule,
+                        cudaStream_t stream) {
+  if (schedule >= 3) return LaunchPrefillWarpSpecialized(step, p, schedule == 3, stream);
+  const bool overlap = schedule == 2;
   if (p.head_dim == 64) {
     return overlap ? LaunchWgmma<64, true>(step, p, stream)
                    : LaunchWgmma<64, false>(step, p, stream);

@@ -163,12 +163,22 @@ size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& sha
 // online-softmax (FlashAttention-style) kernel, on tensor cores for head_dim 64, 96, 128 and
 // 256 and on CUDA cores otherwise (or everywhere with PrefillPath::kCudaCores: tests and A/B
 // measurements). On tensor cores an sm_90 device runs the wgmma kernel at head_dim 64 and 128
-// (SLUICE_CUDA_PREFILL_WGMMA), except with PrefillPath::kMmaSync (tests and A/B measurements),
-// which keeps the mma.sync kernel that other devices run.
+// in the schedule SLUICE_CUDA_PREFILL_WGMMA names, except with PrefillPath::kMmaSync, which
+// keeps the mma.sync kernel that other devices run, and with the kWgmma paths, which name the
+// schedule (1 to 4, cuda_tuning.h) whatever the variable says; elsewhere those run the mma.sync
+// kernel (tests and A/B measurements, in one process).
 // A decode row whose context is split merges its partitions in the decode kernel's last block
 // to finish (kFused, where the head dim allows) or in a kernel of its own (kSeparate,
 // SLUICE_CUDA_DECODE_FUSED_COMBINE=0): the same result bit for bit, one launch fewer.
-enum class PrefillPath { kAuto, kCudaCores, kMmaSync };
+enum class PrefillPath {
+  kAuto,
+  kCudaCores,
+  kMmaSync,
+  kWgmmaInSequence,                // SLUICE_CUDA_PREFILL_WGMMA=1
+  kWgmmaOverlapped,                // 2
+  kWgmmaWarpSpecialized,           // 3
+  kWgmmaWarpSpecializedNoPingPong  // 4
+};
 enum class DecodeCombine { kFused, kSeparate };
 void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,
                const DeviceStep& step, const AttentionShape& shape, void* workspace,

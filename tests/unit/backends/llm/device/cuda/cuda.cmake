@@ -8,3 +8,8 @@ sluice_add_test(cuda_tuning_test
 # canonical layouts (plain C++).
 sluice_add_test(wgmma_layout_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/wgmma_layout_test.cc LABELS unit)
+
+# The warp-specialized wgmma prefill kernel's copy map and barrier protocol, on a model of the
+# barriers (plain C++).
+sluice_add_test(attention_ws_pipeline_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/attention_ws_pipeline_test.cc LABELS unit)

@@ -102,7 +102,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);  // mma.sync
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
-  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}}).ok());
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}})->prefill_wgmma, 3);  // warp-specialized
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "4"}})->prefill_wgmma, 4);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "5"}}).ok());
   // The ends of each range.
   for (const auto& [name, value] :
        std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},
