@@ -9,7 +9,7 @@
 // apart (||tc - cuda_cores|| / ||cuda_cores|| over the whole output, for the default path's
 // kernel; and default against mma.sync), as a sanity check; the kernel tests
 // (cuda_kernels_test) are the correctness check. --no-cuda-cores skips the slow CUDA-core
-// kernel (rel_diff then compares with mma.sync too). --schedules 1,2,3,4 also times each named
+// kernel (rel_diff then compares with mma.sync too). --schedules 1,2,3,4,5 also times each named
 // wgmma schedule (SLUICE_CUDA_PREFILL_WGMMA's values, cuda_tuning.h) in the same run, a line
 // each under the length's row: time, TFLOP/s, speedup over mma.sync and the distance from its
 // output (on a device other than sm_90 they run the mma.sync kernel). Built with the CUDA tests.
@@ -17,7 +17,7 @@
 //   prefill_attention_bench                      # S = 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --no-cuda-cores 1800 7000 20000 32000
 //   prefill_attention_bench --iters 5 --cached 1000 4096 16384
-//   prefill_attention_bench --iters 5 --no-cuda-cores --schedules 1,2,3,4 1800 7000 20000 32000
+//   prefill_attention_bench --iters 5 --no-cuda-cores --schedules 1,3,5 1800 7000 20000 32000
 //   prefill_attention_bench --q-heads 32 --kv-heads 8 --head-dim 64 2048
 //
 // --decode times decode attention instead: --batch sequences of one new token each over a
@@ -87,15 +87,16 @@ struct Options {
   bool graph = false;
   bool cold = false;
   bool cuda_cores = true;
-  std::vector<int> schedules;  // wgmma schedules timed by name, 1 to 4
+  std::vector<int> schedules;  // wgmma schedules timed by name, 1 to 5
   std::vector<int> lengths;
 };
 
-// The path that runs wgmma schedule w (1 to 4) whatever SLUICE_CUDA_PREFILL_WGMMA says.
+// The path that runs wgmma schedule w (1 to 5) whatever SLUICE_CUDA_PREFILL_WGMMA says.
 PrefillPath WgmmaPath(int w) {
   constexpr PrefillPath kPaths[] = {PrefillPath::kWgmmaInSequence, PrefillPath::kWgmmaOverlapped,
                                     PrefillPath::kWgmmaWarpSpecialized,
-                                    PrefillPath::kWgmmaWarpSpecializedNoPingPong};
+                                    PrefillPath::kWgmmaWarpSpecializedNoPingPong,
+                                    PrefillPath::kWgmmaWarpSpecializedOverlapped};
   return kPaths[w - 1];
 }
 
@@ -143,7 +144,7 @@ Options Parse(int argc, char** argv) {
     } else if (a == "--schedules") {
       if (i + 1 >= argc) Usage();
       for (const char* c = argv[++i]; *c != '\0'; ++c) {
-        if (*c < '1' || *c > '4' || (c[1] != ',' && c[1] != '\0')) Usage();
+        if (*c < '1' || *c > '5' || (c[1] != ',' && c[1] != '\0')) Usage();
         o.schedules.push_back(*c - '0');
         if (c[1] == ',') ++c;
       }
@@ -346,14 +347,16 @@ void RunDecode(const Options& o, cudaStream_t stream) {
                                    d.step, shape, d.ws, d.ws_bytes, d.out, stream,
                                    PrefillPath::kAuto, combine);
     };
-    const double sep = TimeDecodeUs(o, stream, [&] { attention(DecodeCombine::kSeparate); }, before);
-    const double fused = TimeDecodeUs(o, stream, [&] { attention(DecodeCombine::kFused); }, before);
+    const double sep = TimeDecodeUs(
+        o, stream, [&] { attention(DecodeCombine::kSeparate); }, before);
+    const double fused = TimeDecodeUs(
+        o, stream, [&] { attention(DecodeCombine::kFused); }, before);
     const double layer = TimeDecodeUs(
         o, stream,
         [&] {
-          sluice::llm::cuda::RopeKvWrite(d.q, d.k, d.v, d.step.positions, d.inv_freq,
-                                         d.step.slots, o.batch, o.q_heads, o.kv_heads, o.head_dim,
-                                         d.k_cache, d.v_cache, stream);
+          sluice::llm::cuda::RopeKvWrite(d.q, d.k, d.v, d.step.positions, d.inv_freq, d.step.slots,
+                                         o.batch, o.q_heads, o.kv_heads, o.head_dim, d.k_cache,
+                                         d.v_cache, stream);
           attention(DecodeCombine::kSeparate);
         },
         before);
@@ -362,9 +365,8 @@ void RunDecode(const Options& o, cudaStream_t stream) {
       one_op = TimeDecodeUs(
           o, stream,
           [&] {
-            sluice::llm::cuda::RopeKvWriteAttention(d.q, d.k, d.v, d.inv_freq, d.k_cache,
-                                                    d.v_cache, d.step, shape, d.ws, d.ws_bytes,
-                                                    d.out, stream);
+            sluice::llm::cuda::RopeKvWriteAttention(d.q, d.k, d.v, d.inv_freq, d.k_cache, d.v_cache,
+                                                    d.step, shape, d.ws, d.ws_bytes, d.out, stream);
           },
           before);
     }
@@ -485,8 +487,8 @@ int main(int argc, char** argv) {
       CHECK_CUDA(cudaMemset(out_tc, 0xff, out_elems * sizeof(bf16)));  // NaN
       const double ms = MedianMs(o.iters, stream, [&] { run(WgmmaPath(w), out_tc); });
       const double rel_w = RelDiff(out_mma, out_tc, out_elems);
-      std::printf("%8s wgmma schedule %d: %10.3f ms %8.1f TFLOP/s %7.2fx vs_mma %10.3e%s\n", "",
-                  w, ms, flops / (ms * 1e9), ms_mma / ms, rel_w,
+      std::printf("%8s wgmma schedule %d: %10.3f ms %8.1f TFLOP/s %7.2fx vs_mma %10.3e%s\n", "", w,
+                  ms, flops / (ms * 1e9), ms_mma / ms, rel_w,
                   rel_w < 1e-2 ? "" : "  <-- outputs differ");
     }
     std::fflush(stdout);

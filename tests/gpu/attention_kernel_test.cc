@@ -327,7 +327,7 @@ TEST(AttentionKernelTest, TensorCorePrefillAtTheLlama3FixtureShapeIsBf16Accurate
 // rows of (position, q head) pairs in two warpgroups of 64, K/V tiles of 128 positions; the
 // lengths and prefixes below straddle those.
 
-// Each wgmma schedule by name (SLUICE_CUDA_PREFILL_WGMMA's values 1 to 4), whatever the default;
+// Each wgmma schedule by name (SLUICE_CUDA_PREFILL_WGMMA's values 1 to 5), whatever the default;
 // on a device other than sm_90 each runs the mma.sync kernel.
 struct WgmmaSchedule {
   PrefillPath path;
@@ -337,9 +337,11 @@ constexpr WgmmaSchedule kWgmmaSchedules[] = {
     {PrefillPath::kWgmmaInSequence, "wgmma 1 (in sequence)"},
     {PrefillPath::kWgmmaOverlapped, "wgmma 2 (overlapped)"},
     {PrefillPath::kWgmmaWarpSpecialized, "wgmma 3 (warp-specialized, ping-pong)"},
-    {PrefillPath::kWgmmaWarpSpecializedNoPingPong, "wgmma 4 (warp-specialized)"}};
+    {PrefillPath::kWgmmaWarpSpecializedNoPingPong, "wgmma 4 (warp-specialized)"},
+    {PrefillPath::kWgmmaWarpSpecializedOverlapped, "wgmma 5 (warp-specialized, overlapped)"}};
 // The warp-specialized schedules alone.
-constexpr WgmmaSchedule kWarpSpecialized[] = {kWgmmaSchedules[2], kWgmmaSchedules[3]};
+constexpr WgmmaSchedule kWarpSpecialized[] = {kWgmmaSchedules[2], kWgmmaSchedules[3],
+                                              kWgmmaSchedules[4]};
 
 // Whether the default path runs the wgmma kernel here (unless SLUICE_CUDA_PREFILL_WGMMA=0).
 bool WgmmaDevice() {

@@ -25,7 +25,7 @@
 //    and semantics on Hopper's warpgroup instructions (wgmma), 128 rows a block in two
 //    warpgroups, 128-key tiles in swizzled shared memory; or, SLUICE_CUDA_PREFILL_WGMMA=3 or 4,
 //    PrefillWsKernel (attention_prefill_ws.cu), the same with a third warpgroup that only
-//    copies the K/V tiles.
+//    copies the K/V tiles (5: with the intra-warpgroup overlap of 2 too).
 //  - PrefillKernel (attention_prefill.cu): the same on CUDA cores (FMA), for the other head
 //    dims: a block owns kPrefillRows query rows of one q head and K/V tiles of kPrefillKeys
 //    tokens.
@@ -85,6 +85,8 @@ int WgmmaScheduleOf(PrefillPath prefill) {
       return 3;
     case PrefillPath::kWgmmaWarpSpecializedNoPingPong:
       return 4;
+    case PrefillPath::kWgmmaWarpSpecializedOverlapped:
+      return 5;
   }
   return 0;
 }

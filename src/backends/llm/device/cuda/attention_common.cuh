@@ -182,13 +182,12 @@ void LaunchPrefillOnTensorCores(const DeviceStep& step, const AttnParams& p, cud
 // this head_dim on the current device: 64 or 128, compute capability 9.0.
 bool PrefillWgmmaFits(int head_dim);
 // The prefill rows of `step` through the wgmma kernel of `schedule`, one of
-// SLUICE_CUDA_PREFILL_WGMMA's values 1 to 4 (cuda_tuning.h); PrefillWgmmaFits(p.head_dim) must
+// SLUICE_CUDA_PREFILL_WGMMA's values 1 to 5 (cuda_tuning.h); PrefillWgmmaFits(p.head_dim) must
 // hold.
 void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, int schedule,
                         cudaStream_t stream);
-// Schedules 3 (ping_pong: the two computing warpgroups take turns at the tensor cores) and 4
-// (attention_prefill_ws.cu).
-void LaunchPrefillWarpSpecialized(const DeviceStep& step, const AttnParams& p, bool ping_pong,
+// The warp-specialized schedules 3 to 5 (attention_prefill_ws.cu).
+void LaunchPrefillWarpSpecialized(const DeviceStep& step, const AttnParams& p, int schedule,
                                   cudaStream_t stream);
 
 }  // namespace sluice::llm::cuda::attention

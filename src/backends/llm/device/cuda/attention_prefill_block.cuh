@@ -67,7 +67,8 @@ __device__ __forceinline__ void WriteRow(const AttnParams& p, const TcBlock& b, 
   const float inv = 1.f / sum;  // >= 1 before the inverse: the row's maximum contributes 1
   const int m = b.m0 + r;
   bf16* const dst =
-      p.out + ((b.first_row + m / b.group) * p.num_q_heads + b.kv_head * b.group + m % b.group) * D +
+      p.out +
+      ((b.first_row + m / b.group) * p.num_q_heads + b.kv_head * b.group + m % b.group) * D +
       2 * t4;
 #pragma unroll
   for (int dt = 0; dt < D / 8; ++dt) {

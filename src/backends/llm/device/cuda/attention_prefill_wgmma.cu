@@ -21,13 +21,14 @@
 //     the 4 lanes of a quad: two shuffles per reduction), the weights rounded to bf16 in
 //     registers, which are the A operand of
 //   - O += P V: 8 wgmma m64nDk16, V from shared memory, MN-major (transposed).
-// Two schedules (SLUICE_CUDA_PREFILL_WGMMA): 1, the three steps in sequence, two K/V stages;
-// 2 (the default), FlashAttention-3's intra-warpgroup overlap: tile t's S = Q K^T and tile
+// Two schedules here (SLUICE_CUDA_PREFILL_WGMMA): 1 (the default), the three steps in sequence,
+// two K/V stages; 2, FlashAttention-3's intra-warpgroup overlap: tile t's S = Q K^T and tile
 // t - 1's P V are issued together, and tile t's softmax runs while that P V occupies the
 // tensor cores (three stages, as tile t - 1's V stays in use during tile t). Either way the
 // two warpgroups run unsynchronised within a tile, so one's softmax overlaps the other's
 // products. Tiles past a warpgroup's last query position (the second half of the diagonal
-// block) are skipped by that warpgroup.
+// block) are skipped by that warpgroup. Schedules 3 to 5, warp-specialized, are
+// attention_prefill_ws.cu; what they all share is attention_prefill_wgmma.cuh.
 //
 // K/V tiles come from the paged cache with cp.async by all 256 threads (a page's rows are not
 // contiguous across pages, which rules out one TMA box per tile), into 128-byte-swizzled
@@ -103,16 +104,6 @@ __device__ __forceinline__ void CopyTile(const WgSmem& sm, const TcBlock& b, int
   }
 }
 
-
-// (a & b) | c in one instruction the compiler's algebra does not see into: it would otherwise
-// merge (a & z) | (b & z) into (a | b) & z and compute a | b early (AttendTileOverlapped).
-__device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t b, uint32_t c) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
-  return d;
-}
-
-
 // Tile t in sequence: S = Q K^T, softmax, O += P V, each waited for. kMask: whether some row
 // of the warpgroup sees tile t in part. `under` runs while the first products do (the next
 // tile's copy: its instructions then delay no wgmma).
@@ -140,64 +131,6 @@ __device__ __forceinline__ void AttendTile(const WgSmem& sm, int wg, int t, int 
   wgmma::FenceOperands(st.o);
 }
 
-// Tile t overlapped (FlashAttention-3's intra-warpgroup pipelining): S = Q K^T of tile t and
-// the previous tile's O += P V are issued together, and the softmax of tile t runs while the
-// latter still occupies the tensor cores; tile t's own P V waits for the next tile (or
-// FlushPv). Needs the previous tile's V resident: three stages. kMask as for AttendTile: a
-// branch inside would make ptxas serialise every wgmma (one in flight across it).
-template <class Cfg, bool kMask, class Under>
-__device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, int t, int t4,
-                                                     const WgRows& rows, float scale,
-                                                     WgState<Cfg>& st, Under&& under) {
-  const int stage = t % Cfg::kStages;
-  float s[Cfg::kSAcc];
-  const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, st.p_stage);
-  wgmma::FenceOperands(st.o);
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) wgmma::FenceOperands(st.p[kk]);
-  wgmma::WgmmaFence();
-  IssueQkT<Cfg>(d, s);
-  wgmma::WgmmaCommit();
-  // Unconditional, so that no wgmma is issued on a branch while another is in flight (ptxas
-  // would serialise them all): on the first tile, p is zeros over tile 0's V (finite: cache
-  // rows or zero fill), adding exact zeros.
-  IssuePv<Cfg>(d, st.p, st.o);
-  wgmma::WgmmaCommit();
-  under();
-  wgmma::WgmmaWait<1>();  // S (committed first) is done; P V may still run
-  wgmma::FenceOperands(s);
-  float alpha[2];
-  uint32_t p[Cfg::kKeys / 16][4];
-  Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, p, alpha);
-  // ptxas would hoist the wait above the softmax (no dependence between them), which would then
-  // wait for the P V too; it keeps it after a shared-memory store, here one that depends on
-  // the whole softmax (row_sum) into a word nothing reads.
-  asm volatile("st.shared.u32 [%0], %1;" ::"r"(sm.scratch),
-               "r"((__float_as_uint(st.row_sum[0]) | __float_as_uint(st.row_sum[1])) & st.zero)
-               : "memory");
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(st.o);
-  // Nothing may write a register of the running P V (O, its A fragments st.p) nor of S (see
-  // Softmax) before the wait, or ptxas moves the wait there, ahead of the softmax. So S and
-  // the previous weights stay live until after it: `zero` is 0, but comes from O (so only
-  // after the wait) and from a value the compiler cannot know, and the new weights are
-  // or-ed with each of them and-ed with zero. Without this, the register allocator gives
-  // S's and st.p's registers to the softmax's values as soon as they are dead.
-  const uint32_t zero = __float_as_uint(st.o[0]) & st.zero;
-  Rescale<Cfg>(alpha, st.o);
-#pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      uint32_t w = AndOr(__float_as_uint(s[8 * kk + 2 * r]), zero, p[kk][r]);
-      w = AndOr(__float_as_uint(s[8 * kk + 2 * r + 1]), zero, w);
-      st.p[kk][r] = AndOr(st.p[kk][r], zero, w);
-    }
-    wgmma::FenceOperands(st.p[kk]);
-  }
-  st.p_stage = stage;
-}
-
 // Tile t in the configured schedule.
 template <class Cfg, bool kMask, class Under>
 __device__ __forceinline__ void AttendTileAs(const WgSmem& sm, int wg, int t, int t4,
@@ -209,7 +142,6 @@ __device__ __forceinline__ void AttendTileAs(const WgSmem& sm, int wg, int t, in
     AttendTile<Cfg, kMask>(sm, wg, t, t4, rows, scale, st, under);
   }
 }
-
 
 // The kernel's body (see the file's comment); block (tile * num_kv_heads + kv head) as in the
 // mma.sync kernel: kv heads vary fastest, a sequence's longest tiles go out first.
@@ -320,11 +252,11 @@ bool PrefillWgmmaFits(int head_dim) {
   return (head_dim == 64 || head_dim == 128) && DeviceIsSm90();
 }
 
-// 1: in sequence (AttendTile), 2: overlapped (AttendTileOverlapped), 3 and 4: warp-specialized
-// (attention_prefill_ws.cu), with and without the warpgroups' turns.
+// 1: in sequence (AttendTile), 2: overlapped (AttendTileOverlapped), 3 to 5: warp-specialized
+// (attention_prefill_ws.cu).
 void LaunchPrefillWgmma(const DeviceStep& step, const AttnParams& p, int schedule,
                         cudaStream_t stream) {
-  if (schedule >= 3) return LaunchPrefillWarpSpecialized(step, p, schedule == 3, stream);
+  if (schedule >= 3) return LaunchPrefillWarpSpecialized(step, p, schedule, stream);
   const bool overlap = schedule == 2;
   if (p.head_dim == 64) {
     return overlap ? LaunchWgmma<64, true>(step, p, stream)

@@ -1,8 +1,9 @@
 #pragma once
 // What the wgmma prefill kernels share (attention_prefill_wgmma.cu: schedules 1 and 2, all
-// threads copy and compute; attention_prefill_ws.cu: the warp-specialized schedules 3 and 4):
+// threads copy and compute; attention_prefill_ws.cu: the warp-specialized schedules 3 to 5):
 // the block's tile geometry, the block's rows, the Q copy, the two products' issue, the online
-// softmax on S's accumulators and the output's write. The scheme, the fragment layouts and the
+// softmax on S's accumulators (in sequence or overlapped with the previous tile's P V) and the
+// output's write. The scheme, the fragment layouts and the
 // rounding points are attention_prefill_wgmma.cu's header comment. Internal to the CUDA
 // device's attention; the device functions exist only for sm_90a.
 
@@ -72,8 +73,8 @@ __device__ __forceinline__ TcBlock BlockAt(const DeviceStep& step, const AttnPar
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
 // Shared-memory addresses of the block's tiles (1024-byte aligned): Q at q, stage s's K at
-// kv + s kStageBytes and its V kTileBytes after; slots[s] the cache slots of that stage's tile;
-// then a scratch word.
+// kv + s kStageBytes and its V kTileBytes after; with schedules 1 and 2, slots[s] the cache
+// slots of that stage's tile, then a scratch word (the warp-specialized kernel has neither).
 struct WgSmem {
   uint32_t q;
   uint32_t kv;
@@ -107,7 +108,8 @@ __device__ __forceinline__ void CopyQuery(const WgSmem& sm, const TcBlock& b, co
 
 // What a thread knows of its rows: the query positions of its rows g and g + 8 (rows past the
 // sequence's last repeat its position) and the first and last query positions of its
-// warpgroup's real rows (last -1 where it has none).
+// warpgroup's real rows (last -1 where it has none). `warp` counts the computing warps only
+// (0 .. 7: warp i owns rows 16 i .. 16 i + 15).
 struct WgRows {
   int qpos[2];
   int wg_first;
@@ -185,6 +187,14 @@ __device__ __forceinline__ void IssuePv(const WgDescriptors& d,
   }
 }
 
+// (a & b) | c in one instruction the compiler's algebra does not see into: it would otherwise
+// merge (a & z) | (b & z) into (a | b) & z and compute a | b early (AttendTileOverlapped).
+__device__ __forceinline__ uint32_t AndOr(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
 __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
   const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
@@ -192,7 +202,8 @@ __device__ __forceinline__ uint32_t PackBf16(float lo, float hi) {
 
 // A warpgroup's running state: output accumulators, row statistics (row_max of the raw
 // scores, scale > 0; row_sum of this lane's columns only, until the end), and with the
-// overlapped schedule the weights of the tile whose P V is still to be issued.
+// overlapped and the warp-specialized schedules the weights of the tile whose P V is still to
+// be issued, and its stage.
 template <class Cfg>
 struct WgState {
   float o[Cfg::kOAcc];
@@ -265,6 +276,65 @@ template <class Cfg>
 __device__ __forceinline__ void Rescale(const float (&alpha)[2], float (&o)[Cfg::kOAcc]) {
 #pragma unroll
   for (int i = 0; i < Cfg::kOAcc; ++i) o[i] *= alpha[(i >> 1) & 1];
+}
+
+// Tile t overlapped (FlashAttention-3's intra-warpgroup pipelining): S = Q K^T of tile t and
+// the previous tile's O += P V are issued together, and the softmax of tile t runs while the
+// latter still occupies the tensor cores; tile t's own P V waits for the next tile (or
+// FlushPv). Needs the previous tile's V resident: three stages. kMask: whether some row of the
+// warpgroup sees tile t in part (a branch inside would make ptxas serialise every wgmma, one in
+// flight across it). `under` runs while both products do. Schedules 2 and 5.
+template <class Cfg, bool kMask, class Under>
+__device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, int t, int t4,
+                                                     const WgRows& rows, float scale,
+                                                     WgState<Cfg>& st, Under&& under) {
+  const int stage = t % Cfg::kStages;
+  float s[Cfg::kSAcc];
+  const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, st.p_stage);
+  wgmma::FenceOperands(st.o);
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) wgmma::FenceOperands(st.p[kk]);
+  wgmma::WgmmaFence();
+  IssueQkT<Cfg>(d, s);
+  wgmma::WgmmaCommit();
+  // Unconditional, so that no wgmma is issued on a branch while another is in flight (ptxas
+  // would serialise them all): on the first tile, p is zeros over tile 0's V (finite: cache
+  // rows or zero fill), adding exact zeros.
+  IssuePv<Cfg>(d, st.p, st.o);
+  wgmma::WgmmaCommit();
+  under();
+  wgmma::WgmmaWait<1>();  // S (committed first) is done; P V may still run
+  wgmma::FenceOperands(s);
+  float alpha[2];
+  uint32_t p[Cfg::kKeys / 16][4];
+  Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, p, alpha);
+  // ptxas would hoist the wait above the softmax (no dependence between them), which would then
+  // wait for the P V too; it keeps it after a shared-memory store, here one that depends on
+  // the whole softmax (row_sum) into a word nothing reads.
+  asm volatile("st.shared.u32 [%0], %1;" ::"r"(sm.scratch),
+               "r"((__float_as_uint(st.row_sum[0]) | __float_as_uint(st.row_sum[1])) & st.zero)
+               : "memory");
+  wgmma::WgmmaWait<0>();
+  wgmma::FenceOperands(st.o);
+  // Nothing may write a register of the running P V (O, its A fragments st.p) nor of S (see
+  // Softmax) before the wait, or ptxas moves the wait there, ahead of the softmax. So S and
+  // the previous weights stay live until after it: `zero` is 0, but comes from O (so only
+  // after the wait) and from a value the compiler cannot know, and the new weights are
+  // or-ed with each of them and-ed with zero. Without this, the register allocator gives
+  // S's and st.p's registers to the softmax's values as soon as they are dead.
+  const uint32_t zero = __float_as_uint(st.o[0]) & st.zero;
+  Rescale<Cfg>(alpha, st.o);
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+      uint32_t w = AndOr(__float_as_uint(s[8 * kk + 2 * r]), zero, p[kk][r]);
+      w = AndOr(__float_as_uint(s[8 * kk + 2 * r + 1]), zero, w);
+      st.p[kk][r] = AndOr(st.p[kk][r], zero, w);
+    }
+    wgmma::FenceOperands(st.p[kk]);
+  }
+  st.p_stage = stage;
 }
 
 // O += P V alone, of the weights st.p over stage st.p_stage's V (a tile whose P V was held back

@@ -1,4 +1,4 @@
-// Prefill attention on Hopper, warp-specialized (SLUICE_CUDA_PREFILL_WGMMA=3 and 4): the wgmma
+// Prefill attention on Hopper, warp-specialized (SLUICE_CUDA_PREFILL_WGMMA=3 to 5): the wgmma
 // kernel's scheme, math and rounding points (attention_prefill_wgmma.cu's header comment; the
 // shared pieces are attention_prefill_wgmma.cuh), its tile map and grid bound (128 rows a
 // block), with FlashAttention-3's division of labour inside the block:
@@ -20,11 +20,15 @@
 // 1 and 2): one issues its pair of products only after the other has issued its own, so the
 // tensor cores run one warpgroup's products while the other runs its softmax, the two
 // alternating (FlashAttention-3's ping-pong). Schedule 4 leaves them unordered, for A/B.
+// Schedule 5 is 3 with schedule 2's intra-warpgroup overlap (AttendTileOverlapped): a
+// warpgroup waits only for its S before the softmax, which then also runs under its own P V,
+// as FlashAttention-3 does; its S, both weights and O are then live at once.
 //
 // Shared memory, 1024-byte aligned: Q (128 x D), kStages stages of K and V (128 x D each), then
-// the stages' full and empty mbarriers; at D = 128, 32 KB + 3 x 64 KB = 224 KB. Registers:
-// the copying warpgroup keeps kCopierRegisters, the computing ones get kComputeRegisters (the
-// register file is 64 K a multiprocessor, one block).
+// the stages' full and empty mbarriers and a scratch word (AttendTileOverlapped's); at D = 128,
+// 32 KB + 3 x 64 KB = 224 KB: one block a multiprocessor, launched with 168 registers a thread
+// (64 K / 384); the copying warpgroup keeps kCopierRegisters of them and the computing ones
+// take the rest.
 
 #include <cstdint>
 
@@ -48,9 +52,11 @@ struct WsConfig : WgTiles<D> {
   // As many as fit beside Q at D = 128; more than four buy nothing at D = 64.
   static constexpr int kStages = D == 128 ? 3 : 4;
   static constexpr uint32_t kBarriersAt = Tiles::kQBytes + kStages * Tiles::kStageBytes;
+  static constexpr uint32_t kScratchAt = kBarriersAt + 2 * kStages * sizeof(uint64_t);
   // One atom more than the layout, to align its start.
-  static constexpr size_t kSmemBytes =
-      wgmma::kAtomBytes + kBarriersAt + 2 * kStages * sizeof(uint64_t);
+  static constexpr size_t kSmemBytes = wgmma::kAtomBytes + kScratchAt + 16;
+  // 24 would spill the copy's address arithmetic; 232 holds every schedule's computing code
+  // without a spill, and 40 x 128 + 232 x 256 is exactly the 168 x 384 of the launch.
   static constexpr int kCopierRegisters = 40;
   static constexpr int kComputeRegisters = 232;
   static_assert(kCopierRegisters * kCopiers + kComputeRegisters * kComputers <= 64 * 1024,
@@ -116,8 +122,8 @@ __device__ __forceinline__ void ClaimRegisters() {
 }
 
 // The block's shared memory: Q and the stages as the other wgmma schedules lay them out (no
-// slots: the copying warps keep theirs in registers), then kStages full barriers, then
-// kStages empty ones.
+// slots: the copying warps keep theirs in registers), then kStages full barriers, kStages
+// empty ones and the scratch word.
 struct WsSmem {
   WgSmem tiles;
   uint32_t full;
@@ -131,7 +137,7 @@ __device__ __forceinline__ WsSmem WsSmemOf(unsigned char* raw) {
   sm.tiles.q = SmemAddr(raw) + pad;
   sm.tiles.kv = sm.tiles.q + Cfg::kQBytes;
   sm.tiles.slots = nullptr;
-  sm.tiles.scratch = 0;
+  sm.tiles.scratch = sm.tiles.q + Cfg::kScratchAt;
   sm.full = sm.tiles.q + Cfg::kBarriersAt;
   sm.empty = sm.full + Cfg::kStages * sizeof(uint64_t);
   return sm;
@@ -210,11 +216,11 @@ __device__ __forceinline__ void AttendTileWs(const WgSmem& sm, int wg, int t, in
 // A computing warpgroup's work (thread: 0 .. 255 over both; warp i of them owns rows 16 i ..
 // 16 i + 15). Every tile of the block passes through both warpgroups, also the last one that a
 // warpgroup's rows do not reach (the second half of the diagonal block), so that both take
-// every turn and release every stage.
-template <class Cfg, bool kPingPong>
+// every turn and release every stage. kOverlap: tiles as AttendTileOverlapped (schedule 5),
+// whose first P V adds zero weights over tile 0's V.
+template <class Cfg, bool kPingPong, bool kOverlap>
 __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep& step,
-                                             const AttnParams& p, const WgBlockAt& at,
-                                             int thread) {
+                                             const AttnParams& p, const WgBlockAt& at, int thread) {
   const TcBlock b = BlockAt<Cfg>(step, p, at);
   const int warp = thread >> 5;
   const int wg = warp >> 2;
@@ -229,7 +235,8 @@ __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep&
   for (int t = 0; t < tiles; ++t) {
     const int stage = ws::StageOf(t, Cfg::kStages);
     MbarrierWait(BarrierOf(sm.full, stage), ws::FullParity(t, Cfg::kStages));
-    // The copies wrote through the generic proxy; wgmma reads through the async one.
+    // The copies wrote through the generic proxy and wgmma reads through the async one: each
+    // reader fences once the barrier's acquire has made the copies visible to it.
     wgmma::FenceProxyAsyncShared();
     if (kPingPong && ws::WaitsForTurn(wg, t)) {
       NamedBarrierSync(ws::kTurnBarrier + wg, Cfg::kComputers);
@@ -248,7 +255,14 @@ __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep&
     // wait.
     if (sees(t)) {
       const bool mask = (t + 1) * Cfg::kKeys - 1 > rows.wg_first;
-      if (t == 0) {
+      if (kOverlap) {
+        if (mask) {
+          AttendTileOverlapped<Cfg, true>(sm.tiles, wg, t, t4, rows, p.scale_log2, st, pass_turn);
+        } else {
+          AttendTileOverlapped<Cfg, false>(sm.tiles, wg, t, t4, rows, p.scale_log2, st, pass_turn);
+        }
+        release();
+      } else if (t == 0) {
         if (mask) {
           AttendTileWs<Cfg, true, false>(sm.tiles, wg, t, stage, t4, rows, p.scale_log2, st,
                                          pass_turn, release);
@@ -257,8 +271,8 @@ __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep&
                                           pass_turn, release);
         }
       } else if (mask) {
-        AttendTileWs<Cfg, true, true>(sm.tiles, wg, t, stage, t4, rows, p.scale_log2, st,
-                                      pass_turn, release);
+        AttendTileWs<Cfg, true, true>(sm.tiles, wg, t, stage, t4, rows, p.scale_log2, st, pass_turn,
+                                      release);
       } else {
         AttendTileWs<Cfg, false, true>(sm.tiles, wg, t, stage, t4, rows, p.scale_log2, st,
                                        pass_turn, release);
@@ -280,7 +294,7 @@ __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep&
   WriteRows<Cfg>(p, be, warp, g, t4, st.row_sum, st.o);
 }
 
-template <int D, bool kPingPong>
+template <int D, bool kPingPong, bool kOverlap>
 __device__ __forceinline__ void PrefillWsBlock(const DeviceStep& step, const AttnParams& p) {
   using Cfg = WsConfig<D>;
   PdlLaunchDependents();
@@ -303,7 +317,7 @@ __device__ __forceinline__ void PrefillWsBlock(const DeviceStep& step, const Att
     CopyTiles<Cfg>(sm, BlockAt<Cfg>(step, p, at), p, tid);
   } else {
     ClaimRegisters<Cfg::kComputeRegisters>();
-    ComputeTiles<Cfg, kPingPong>(sm, step, p, at, tid - Cfg::kCopiers);
+    ComputeTiles<Cfg, kPingPong, kOverlap>(sm, step, p, at, tid - Cfg::kCopiers);
   }
 }
 
@@ -311,27 +325,28 @@ __device__ __forceinline__ void PrefillWsBlock(const DeviceStep& step, const Att
 
 // Only the sm_90a cubin has a body; the host launches this kernel only on compute capability
 // 9.0 (PrefillWgmmaFits).
-template <int D, bool kPingPong>
+template <int D, bool kPingPong, bool kOverlap>
 __global__ void __launch_bounds__(WsConfig<D>::kThreads, 1)
     PrefillWsKernel(const DeviceStep step, const AttnParams p) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  PrefillWsBlock<D, kPingPong>(step, p);
+  PrefillWsBlock<D, kPingPong, kOverlap>(step, p);
 #endif
 }
 
-template <int D, bool kPingPong>
-void LaunchWs(const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
-  LaunchWgKernel<WsConfig<D>>(PrefillWsKernel<D, kPingPong>, step, p, stream);
+template <int D>
+void LaunchWs(int schedule, const DeviceStep& step, const AttnParams& p, cudaStream_t stream) {
+  using Cfg = WsConfig<D>;
+  if (schedule == 5) return LaunchWgKernel<Cfg>(PrefillWsKernel<D, true, true>, step, p, stream);
+  if (schedule == 4) return LaunchWgKernel<Cfg>(PrefillWsKernel<D, false, false>, step, p, stream);
+  LaunchWgKernel<Cfg>(PrefillWsKernel<D, true, false>, step, p, stream);
 }
 
 }  // namespace
 
-void LaunchPrefillWarpSpecialized(const DeviceStep& step, const AttnParams& p, bool ping_pong,
+void LaunchPrefillWarpSpecialized(const DeviceStep& step, const AttnParams& p, int schedule,
                                   cudaStream_t stream) {
-  if (p.head_dim == 64) {
-    return ping_pong ? LaunchWs<64, true>(step, p, stream) : LaunchWs<64, false>(step, p, stream);
-  }
-  return ping_pong ? LaunchWs<128, true>(step, p, stream) : LaunchWs<128, false>(step, p, stream);
+  if (p.head_dim == 64) return LaunchWs<64>(schedule, step, p, stream);
+  LaunchWs<128>(schedule, step, p, stream);
 }
 
 }  // namespace sluice::llm::cuda::attention

@@ -27,7 +27,7 @@
 //                                                        tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
 //                                                        128-row blocks)
-// SLUICE_CUDA_PREFILL_WGMMA        1        0 to 4       on an sm_90 device (H100, H200), head_dim
+// SLUICE_CUDA_PREFILL_WGMMA        1        0 to 5       on an sm_90 device (H100, H200), head_dim
 //                                                        64 and 128 prefill through the wgmma
 //                                                        kernel (0: the mma.sync one above; 1:
 //                                                        each tile's two products in sequence,
@@ -38,7 +38,8 @@
 //                                                        warpgroup and two computing ones
 //                                                        taking turns at the tensor cores
 //                                                        (attention_prefill_ws.cu), 4: the same
-//                                                        without the turns)
+//                                                        without the turns, 5: 3 with 2's
+//                                                        overlap, FlashAttention-3's schedule)
 // SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
 //                                                        each warp's cp.async pipeline (0: the
 //                                                        previous kernel, rounds of loads)

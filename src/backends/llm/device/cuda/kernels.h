@@ -57,8 +57,8 @@ void Embedding(const bf16* table, const int32_t* tokens, int32_t rows, int32_t h
 void RmsNorm(const bf16* x, const bf16* weight, int32_t rows, int32_t hidden, float eps, bf16* out,
              cudaStream_t stream);
 // residual = bf16(residual + delta) in place, then out = RmsNorm(residual).
-void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows,
-                int32_t hidden, float eps, bf16* out, cudaStream_t stream);
+void AddRmsNorm(bf16* residual, const bf16* delta, const bf16* weight, int32_t rows, int32_t hidden,
+                float eps, bf16* out, cudaStream_t stream);
 // AddRmsNorm with delta = bf16(sum over s < splits of partials[s][r] (+ bias)), in split order:
 // the result of a SmallBatchLinearPartials product, equal bit for bit to that product as a
 // SmallBatchLinear. Needs hidden % 8 == 0, hidden <= 16384, 16-byte aligned pointers and
@@ -165,7 +165,7 @@ size_t AttentionWorkspaceBytes(const DeviceStep& step, const AttentionShape& sha
 // measurements). On tensor cores an sm_90 device runs the wgmma kernel at head_dim 64 and 128
 // in the schedule SLUICE_CUDA_PREFILL_WGMMA names, except with PrefillPath::kMmaSync, which
 // keeps the mma.sync kernel that other devices run, and with the kWgmma paths, which name the
-// schedule (1 to 4, cuda_tuning.h) whatever the variable says; elsewhere those run the mma.sync
+// schedule (1 to 5, cuda_tuning.h) whatever the variable says; elsewhere those run the mma.sync
 // kernel (tests and A/B measurements, in one process).
 // A decode row whose context is split merges its partitions in the decode kernel's last block
 // to finish (kFused, where the head dim allows) or in a kernel of its own (kSeparate,
@@ -174,10 +174,11 @@ enum class PrefillPath {
   kAuto,
   kCudaCores,
   kMmaSync,
-  kWgmmaInSequence,                // SLUICE_CUDA_PREFILL_WGMMA=1
-  kWgmmaOverlapped,                // 2
-  kWgmmaWarpSpecialized,           // 3
-  kWgmmaWarpSpecializedNoPingPong  // 4
+  kWgmmaInSequence,                 // SLUICE_CUDA_PREFILL_WGMMA=1
+  kWgmmaOverlapped,                 // 2
+  kWgmmaWarpSpecialized,            // 3
+  kWgmmaWarpSpecializedNoPingPong,  // 4
+  kWgmmaWarpSpecializedOverlapped   // 5
 };
 enum class DecodeCombine { kFused, kSeparate };
 void Attention(const bf16* q, int32_t q_stride, const bf16* k_cache, const bf16* v_cache,

@@ -41,7 +41,8 @@ __device__ __forceinline__ void WgmmaWait() {
 }
 // Shared memory written by ordinary stores or cp.async (the generic proxy) becomes visible to
 // wgmma's reads (the async proxy) once each writer has run this after its writes completed,
-// followed by a barrier.
+// followed by a barrier; or (the warp-specialized kernel, whose copies complete on an mbarrier)
+// once each reader has run it after the barrier wait that saw them complete.
 __device__ __forceinline__ void FenceProxyAsyncShared() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }

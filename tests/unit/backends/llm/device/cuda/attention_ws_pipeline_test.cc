@@ -1,8 +1,8 @@
-// The warp-specialized wgmma prefill kernel's index arithmetic (device/cuda/attention_ws_pipeline.h)
-// on a CPU: the copying warps' map of a K/V tile's chunks, and the protocol of the stages'
-// full and empty barriers and of the computing warpgroups' turns, run as a model of the
-// mbarrier and named-barrier semantics under many random interleavings of the three
-// warpgroups. A mistake in either shows on a GPU only as wrong numbers or a hang.
+// The warp-specialized wgmma prefill kernel's index arithmetic
+// (device/cuda/attention_ws_pipeline.h) on a CPU: the copying warps' map of a K/V tile's chunks,
+// and the protocol of the stages' full and empty barriers and of the computing warpgroups' turns,
+// run as a model of the mbarrier and named-barrier semantics under many random interleavings of the
+// three warpgroups. A mistake in either shows on a GPU only as wrong numbers or a hang.
 
 #include "backends/llm/device/cuda/attention_ws_pipeline.h"
 
@@ -91,14 +91,13 @@ struct NamedBarrier {
 // that with turns the warpgroups issue their products alternately, and that nothing hangs or
 // is left half-arrived.
 void RunBlock(int stages, int tiles, const int (&sees)[2], bool turns, std::mt19937& rng) {
-  SCOPED_TRACE("stages " + std::to_string(stages) + " tiles " + std::to_string(tiles) +
-               " sees " + std::to_string(sees[0]) + "," + std::to_string(sees[1]) +
-               (turns ? " turns" : ""));
+  SCOPED_TRACE("stages " + std::to_string(stages) + " tiles " + std::to_string(tiles) + " sees " +
+               std::to_string(sees[0]) + "," + std::to_string(sees[1]) + (turns ? " turns" : ""));
   std::vector<Mbarrier> full(stages, Mbarrier(1)), empty(stages, Mbarrier(2));
   NamedBarrier turn[2];
-  std::vector<int> content(stages, -1);       // the tile a stage holds
-  std::vector<int> released(tiles, 0);        // warpgroups done with tile t
-  int copied = 0;                             // the copier's next tile
+  std::vector<int> content(stages, -1);  // the tile a stage holds
+  std::vector<int> released(tiles, 0);   // warpgroups done with tile t
+  int copied = 0;                        // the copier's next tile
   struct Computer {
     int t = 0;
     int step = 0;  // 0 wait full, 1 wait turn, 2 issue, 3 release; t == tiles: flush

@@ -104,7 +104,8 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}})->prefill_wgmma, 3);  // warp-specialized
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "4"}})->prefill_wgmma, 4);
-  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "5"}}).ok());
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "5"}})->prefill_wgmma, 5);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "6"}}).ok());
   // The ends of each range.
   for (const auto& [name, value] :
        std::map<std::string, std::string>{{"SLUICE_CUDA_PARTIALS_MAX_SPLITS", "0"},
