@@ -179,7 +179,8 @@ __device__ __forceinline__ void CopyTiles(const WsSmem& sm, const TcBlock& b, co
     CpAsyncArriveOn(BarrierOf(sm.full, stage));
     slot = next_slot;
   }
-  // No thread leaves with copies in flight.
+  // No thread leaves with copies in flight (wait_group waits for committed groups only).
+  CpAsyncCommit();
   CpAsyncWait<0>();
 }
 
