@@ -149,9 +149,15 @@ template <int D, bool kOverlap>
 __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const AttnParams& p) {
   using Cfg = WgConfig<D, kOverlap>;
   PdlLaunchDependents();
-  WgBlockAt at;
-  if (!FindWgBlock<Cfg>(step, p, &at)) return PdlWaitInFirstBlock();
-  const TcBlock b = BlockAt<Cfg>(step, p, at);
+  // The tile map as FindWgBlock's, spelled out: ptxas gives this form two registers fewer.
+  const int num_kv = p.num_kv_heads;
+  const int group = p.num_q_heads / num_kv;
+  const int kv_head = blockIdx.x % num_kv;
+  int seq = 0, tile = 0, ntiles = 0;
+  if (!FindPrefillTile(step, blockIdx.x / num_kv, group, Cfg::kRows, &seq, &tile, &ntiles)) {
+    return PdlWaitInFirstBlock();
+  }
+  const TcBlock b = BlockOf<Cfg>(step, p, group, kv_head, seq, ntiles - 1 - tile);
   extern __shared__ __align__(1024) unsigned char wg_smem[];
   const WgSmem sm = SmemOf<Cfg>(wg_smem);
   const int tid = threadIdx.x;
@@ -209,7 +215,7 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
   if (Cfg::kOverlap && rows.wg_last >= 0) FlushPv<Cfg>(sm, st, [] {});
 
   // The block's description again rather than kept in registers through the loop.
-  const TcBlock be = BlockAt<Cfg>(step, p, at);
+  const TcBlock be = BlockOf<Cfg>(step, p, group, kv_head, seq, ntiles - 1 - tile);
   WriteRows<Cfg>(p, be, warp, g, t4, st.row_sum, st.o);
 }
 
