@@ -79,6 +79,10 @@
 //                                                        better modelled for the shape)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
+// SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   1        0 | 1        a prefill's next GPTQ weight dequantized
+//                                                        on a side stream during this product's
+//                                                        GEMM (gptq_dequant_ahead.h; 0: each
+//                                                        in turn, one weight's bf16 less memory)
 // SLUICE_CUDA_PDL                  1        0 | 1        programmatic dependent launches
 //                                                        (compute capability 9.0 and later)
 // SLUICE_CUDA_PROFILE              0        0 | 1        per-step and per-op GPU times in the
@@ -127,6 +131,7 @@ struct CudaTuning {
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
   int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
+  bool gptq_dequant_ahead = true;    // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE
