@@ -356,8 +356,11 @@ int main(int argc, char** argv) {
         return "90:" + std::to_string(l.rows) + "x" + std::to_string(l.cols) + "/" +
                std::to_string(l.splits);
       };
-      report(g.name, g, rows, hopper ? name(nullptr).c_str() : gemm ? "gemm" : "small", us,
-             dequant_us, blas_us);
+      report(g.name, g, rows,
+             hopper ? name(nullptr).c_str()
+             : gemm ? "gemm"
+                    : "small",
+             us, dequant_us, blas_us);
       if (!hopper || !o.variants) continue;
       std::vector<sluice::llm::cuda::GptqGemm90Variant> variants = {{1, 0, 0, 0}};
       for (int block_rows : {64, 128, 192, 256}) {

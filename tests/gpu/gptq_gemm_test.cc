@@ -324,8 +324,8 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
           EXPECT_EQ(launch.splits, var.v.splits);
         }
         auto run = [&] {
-          cuda::GptqGemmLinearVariant(xd.get(), *g.layout, g.parts, rows, ws.get(), ws_bytes,
-                                      var.v, stream);
+          cuda::GptqGemmLinearVariant(xd.get(), *g.layout, g.parts, rows, ws.get(), ws_bytes, var.v,
+                                      stream);
         };
         std::vector<std::vector<__nv_bfloat16>> first;
         for (int pass = 0; pass < 3; ++pass) {  // eager, eager again, graph replay
@@ -341,13 +341,11 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
           SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
           std::vector<std::vector<__nv_bfloat16>> y;
           for (const auto& part : ys) y.push_back(part->Download());
-          const std::string what = "bits " + std::to_string(spec.bits) + " group " +
-                                   std::to_string(spec.group_size) + " order " +
-                                   std::to_string(g.layout->mma) + " rows " +
-                                   std::to_string(rows) + " block " +
-                                   std::to_string(launch.rows) + "x" +
-                                   std::to_string(launch.cols) + " splits " +
-                                   std::to_string(launch.splits) + " pass " + std::to_string(pass);
+          const std::string what =
+              "bits " + std::to_string(spec.bits) + " group " + std::to_string(spec.group_size) +
+              " order " + std::to_string(g.layout->mma) + " rows " + std::to_string(rows) +
+              " block " + std::to_string(launch.rows) + "x" + std::to_string(launch.cols) +
+              " splits " + std::to_string(launch.splits) + " pass " + std::to_string(pass);
           if (pass == 0) {
             EXPECT_LE(ErrorAgainst(y, refs), 5e-3) << what;
             first = std::move(y);

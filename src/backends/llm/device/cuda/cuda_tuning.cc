@@ -20,7 +20,7 @@ struct Number {
   const char* name;
   int CudaTuning::*member;
   int min, max;
-  int step;  // the accepted values are min, min + step, ... (1: every integer in range)
+  int step;           // the accepted values are min, min + step, ... (1: every integer in range)
   int excluded = -1;  // one of those that is not accepted (-1: none)
 };
 
@@ -102,8 +102,7 @@ Result<CudaTuning> ParseCudaTuning(const EnvLookup& env) {
     int value = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
     const bool in_range = ec == std::errc() && end == v.data() + v.size() && value >= n.min &&
-                          value <= n.max && (value - n.min) % n.step == 0 &&
-                          value != n.excluded;
+                          value <= n.max && (value - n.min) % n.step == 0 && value != n.excluded;
     if (!in_range) return Invalid(n.name, v, Expected(n));
     tuning.*n.member = value;
   }

@@ -4,8 +4,8 @@
 // instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
 // bytes). On compute capability 9.0 GptqGemmLinear hands the product to the Hopper GEMM
 // (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 256 by default
-// (past them dequantization + cuBLASLt measured faster); this mma.sync kernel keeps every product elsewhere, and its split-k reduction
-// (GemmReduce) serves both.
+// (past them dequantization + cuBLASLt measured faster); this mma.sync kernel keeps every product
+// elsewhere, and its split-k reduction (GemmReduce) serves both.
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
 // (16 or 8: 256 or 128 columns), and optionally a slice of the inputs (split-k, below). The

@@ -6,12 +6,18 @@
 //
 // The product is computed transposed, y^T = W^T x^T: the weight's output columns are wgmma's
 // M (the tensor-core layout's 16-column tiles are already stored as mma.m16n8k16's A fragments,
-// which are also wgmma's per-warp A fragments), the batch rows are N (128 or 256: kN), the inputs
-// K. A block of two warpgroups (8 warps, 256 threads) owns 8 tiles (128 output columns) x kN
-// rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16 multiplies its 4 tiles by the
-// shared x. So each weight is read from memory and dequantized once per kN rows, and x (bf16,
-// 2 bytes a value against the weights' half or one) is the operand wgmma reads from shared
-// memory, in the 128-byte-swizzled K-major layout.
+// which are also wgmma's per-warp A fragments), the batch rows are N (kN: 64, 128, 192 or 256),
+// the inputs K. A block of kTiles warps (8: two warpgroups, 12: three) owns kTiles tiles (128 or
+// 192 output columns) x kN rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16
+// multiplies its 4 tiles by the shared x. So each weight is read from memory and dequantized
+// once per kN rows, and x (bf16, 2 bytes a value against the weights' half or one) is the
+// operand wgmma reads from shared memory, in the 128-byte-swizzled K-major layout, once per
+// kTiles tiles. The shapes and the launch plan: gptq_gemm90_plan.h. The narrow kN spends no
+// tensor work on padding rows at 33 to 64 rows; three warpgroups read x from L2 once per 192
+// columns instead of 128 and cut gate|up into fewer, fuller waves. (A wider block of two m64
+// tiles a warpgroup would need 2 x kN / 2 accumulators plus twice the A fragments a thread,
+// past the 255 registers at kN = 128; sharing x between CTAs of a cluster needs TMA multicast,
+// mbarriers and a cluster launch: not done.)
 //
 // Pipeline: the inputs in chunks of 64 (4 k16 steps), kStages stages of shared memory each
 // holding the chunk's x tile [kN x 64] and the packed words of the block's tiles, filled by
@@ -419,7 +425,7 @@ __global__ void __launch_bounds__(32 * kTiles, 1)
   b.z.Set(raw, b.grp[0]);
   b.Run();
   StoreBlock<kN, kTiles>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
-                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+                         gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
 #else
   // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
   PdlWait();
@@ -535,9 +541,9 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
                   float* workspace, size_t workspace_bytes, const GptqGemm90Variant* forced,
                   cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
-  const Gemm90Plan plan = PlanFor(layout, rows, out,
-                                  workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
-                                  KnobsOf(forced));
+  const Gemm90Plan plan =
+      PlanFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
+              KnobsOf(forced));
   const Kernel90 k = KernelFor(layout, plan.shape);
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
                   static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles),

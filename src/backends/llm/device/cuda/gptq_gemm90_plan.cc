@@ -25,10 +25,10 @@ double DefaultModel(const Gemm90Problem& p, const Gemm90Shape& sh, int s) {
 }
 
 // SHAPES=1's model (the header's), in SM clocks.
-constexpr double kTcFlopsPerClock = 2048;  // register-A wgmma, an SM
-constexpr double kDequantClocks = 150;     // a warp's issue slots to dequantize a chunk's tile
-constexpr double kFixedClocks = 300;       // a chunk's barrier and wgmma wait
-constexpr double kL2BytesPerClock = 3200;  // the device's, ~5.6 TB/s at 1.75 GHz
+constexpr double kTcFlopsPerClock = 2048;   // register-A wgmma, an SM
+constexpr double kDequantClocks = 150;      // a warp's issue slots to dequantize a chunk's tile
+constexpr double kFixedClocks = 300;        // a chunk's barrier and wgmma wait
+constexpr double kL2BytesPerClock = 3200;   // the device's, ~5.6 TB/s at 1.75 GHz
 constexpr double kHbmBytesPerClock = 1900;  // ~3.35 TB/s
 constexpr double kReduceClocks = 2000;      // the reduction's launch and tail
 
@@ -58,8 +58,8 @@ double Model(const Gemm90Problem& p, const Gemm90Knobs& k, int shape, int s) {
 
 // With SHAPES=0 a dimension not forced keeps the default's: 128 or 256 rows, 128 columns.
 bool Candidate(const Gemm90Knobs& k, const Gemm90Shape& sh, bool cols_forced) {
-  const bool rows = k.tile_rows != 0 ? sh.rows == k.tile_rows
-                                     : k.shapes != 0 || sh.rows == 128 || sh.rows == 256;
+  const bool rows =
+      k.tile_rows != 0 ? sh.rows == k.tile_rows : k.shapes != 0 || sh.rows == 128 || sh.rows == 256;
   const bool cols = cols_forced ? sh.tiles * 16 == k.tile_cols : k.shapes != 0 || sh.tiles == 8;
   return rows && cols;
 }

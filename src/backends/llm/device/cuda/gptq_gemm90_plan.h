@@ -39,7 +39,7 @@ struct Gemm90Shape {
 // Every shape gptq_gemm90.cu instantiates, in the order in which the model prefers them on a
 // tie (fewer rows first: less tensor work wasted on padding rows). The first two are the
 // default's (SHAPES=0).
-inline constexpr Gemm90Shape kGemm90Shapes[] = {{128, 8}, {256, 8}, {64, 8},
+inline constexpr Gemm90Shape kGemm90Shapes[] = {{128, 8}, {256, 8},  {64, 8},
                                                 {64, 12}, {128, 12}, {192, 8}};
 inline constexpr int kGemm90ShapeCount = 6;
 inline constexpr int kGemm90DefaultShapes = 2;

@@ -1,7 +1,7 @@
 #pragma once
 // Kernels for GPTQ-quantized linear layers on the GPU (gptq_kernels.cu: the column layout and
-// the entry points; gptq_mma.cu: the tensor-core layout; gptq_gemm.cu: its GEMM). The weights stay quantized:
-// gptq_weights.h repacks a checkpoint's tensors once at load into one of the two layouts
+// the entry points; gptq_mma.cu: the tensor-core layout; gptq_gemm.cu: its GEMM). The weights stay
+// quantized: gptq_weights.h repacks a checkpoint's tensors once at load into one of the two layouts
 // below, and the products dequantize in registers. Pointers are device pointers.
 //
 // Both layouts sort the input rows by group (act-order checkpoints: a stable sort by g_idx,

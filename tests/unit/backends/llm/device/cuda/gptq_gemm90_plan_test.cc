@@ -120,8 +120,7 @@ TEST(Gemm90PlanTest, SlicesStayInTheWorkspaceAndTheInputs) {
           const Gemm90Plan f = PlanGemm90(p, k);
           EXPECT_GE(f.splits, 1);
           EXPECT_LE(f.splits, forced);
-          EXPECT_TRUE(f.splits == 1 ||
-                      static_cast<size_t>(f.splits) * rows * prod.out <= p.floats);
+          EXPECT_TRUE(f.splits == 1 || static_cast<size_t>(f.splits) * rows * prod.out <= p.floats);
           if (static_cast<size_t>(forced) * rows * prod.out <= p.floats) {
             EXPECT_EQ(f.splits, forced);
           }
