@@ -392,9 +392,11 @@ struct Block {
 };
 
 // Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
-// blockIdx.z of gridDim.z; fp32 partials with more than one slice).
+// blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
+// two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
+// one block's dequantization runs under the other's wgmmas.
 template <int kBits, int kOrder, int kN, int kTiles>
-__global__ void __launch_bounds__(32 * kTiles, 1)
+__global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials) {
 #if SLUICE_WGMMA
@@ -492,7 +494,7 @@ Gemm90Knobs KnobsOf(const GptqGemm90Variant* forced) {
     return {forced->shapes, forced->tile_rows, forced->tile_cols, forced->splits};
   }
   const CudaTuning& t = Tuning();
-  return {t.gptq_gemm90_shapes ? 1 : 0, t.gptq_gemm90_tile_rows, t.gptq_gemm90_tile_cols,
+  return {t.gptq_gemm90_shapes, t.gptq_gemm90_tile_rows, t.gptq_gemm90_tile_cols,
           t.gptq_gemm90_splits};
 }
 

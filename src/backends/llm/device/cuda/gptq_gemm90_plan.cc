@@ -56,11 +56,19 @@ double Model(const Gemm90Problem& p, const Gemm90Knobs& k, int shape, int s) {
   return k.shapes == 0 ? DefaultModel(p, kGemm90Shapes[shape], s) : WaveModel(p, shape, s);
 }
 
-// With SHAPES=0 a dimension not forced keeps the default's: 128 or 256 rows, 128 columns.
-bool Candidate(const Gemm90Knobs& k, const Gemm90Shape& sh, bool cols_forced) {
-  const bool rows =
-      k.tile_rows != 0 ? sh.rows == k.tile_rows : k.shapes != 0 || sh.rows == 128 || sh.rows == 256;
-  const bool cols = cols_forced ? sh.tiles * 16 == k.tile_cols : k.shapes != 0 || sh.tiles == 8;
+// The fewest rows of a shape that hold `rows` (SHAPES=2), 256 past them.
+int FewestRows(int rows) {
+  return rows <= 64 ? 64 : rows <= 128 ? 128 : rows <= 192 ? 192 : 256;
+}
+
+// A dimension not forced: with SHAPES=0 the default's (128 or 256 rows, 128 columns), with 1
+// any, with 2 FewestRows and 128 columns.
+bool Candidate(const Gemm90Problem& p, const Gemm90Knobs& k, const Gemm90Shape& sh,
+               bool cols_forced) {
+  bool rows = k.shapes == 1 || (k.shapes == 0 && (sh.rows == 128 || sh.rows == 256)) ||
+              (k.shapes == 2 && sh.rows == FewestRows(p.rows));
+  if (k.tile_rows != 0) rows = sh.rows == k.tile_rows;
+  const bool cols = cols_forced ? sh.tiles * 16 == k.tile_cols : k.shapes == 1 || sh.tiles == 8;
   return rows && cols;
 }
 
@@ -97,7 +105,7 @@ Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k) {
   bool found = false;
   Gemm90Plan best;
   for (int i = 0; i < kGemm90ShapeCount; ++i) {
-    if (!Candidate(k, kGemm90Shapes[i], cols_forced)) continue;
+    if (!Candidate(p, k, kGemm90Shapes[i], cols_forced)) continue;
     const Gemm90Plan plan = Slices(p, k, i);
     // SHAPES=0 keeps its tie rule: 256 rows where the two are modelled equal.
     const bool better = k.shapes == 0 ? plan.time <= best.time : plan.time < best.time;

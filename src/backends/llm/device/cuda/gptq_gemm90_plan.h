@@ -9,9 +9,11 @@
 // warpgroups, 128 columns; 12: three warpgroups, 192 columns, only where the accumulators
 // leave room in the 168 registers a thread of 384 gets). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=0 (the
 // default) keeps the original choice between 128 x 128 and 256 x 128 and its model; 1 picks
-// from every shape with the model below; TILE_ROWS / TILE_COLS / SPLITS force a dimension.
+// from every shape with the model below; 2 takes the fewest rows of a shape that hold the
+// product's (256 past them) x 128 columns, its slices by the model below (a rule to A/B the
+// model against); TILE_ROWS / TILE_COLS / SPLITS force a dimension.
 //
-// The model of SHAPES=1, in SM clocks: a chunk (64 inputs) of a block costs its largest
+// The model of SHAPES=1 and 2, in SM clocks: a chunk (64 inputs) of a block costs its largest
 // resource term, wgmma work at kTcFlopsPerClock (register-A wgmma on an H100: 64 and 256 rows
 // of gate|up took 1024 and 2048 clocks a chunk per 128 columns, half the dense peak), the
 // warps' dequantization issue (a warp a tile, 4 schedulers), x's bytes from L2 and the weights'
@@ -69,7 +71,7 @@ struct Gemm90Plan {
 };
 
 // The shape and slices for `p`. Forced dimensions restrict the candidates (a dimension not
-// forced keeps the default's 128 columns with SHAPES=0); a TILE_COLS that no shape of the
+// forced keeps SHAPES' choice: 128 columns with 0 and 2); a TILE_COLS that no shape of the
 // forced rows has (192 columns at 192 or 256 rows) is ignored. Forced splits are cut to what
 // the workspace holds and to one chunk a slice at least (slices past the inputs' end would add
 // zeros). Modelled splits are 1 to kGemm90MaxSplits, each slice 4 or more chunks, none empty.

@@ -43,7 +43,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
-  EXPECT_FALSE(t->gptq_gemm90_shapes);
+  EXPECT_EQ(t->gptq_gemm90_shapes, 0);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 0);
   EXPECT_EQ(t->gptq_gemm90_splits, 0);
   EXPECT_TRUE(t->gptq_chunk);
@@ -63,26 +63,14 @@ TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
 
 // Each switch's two values: one is the default, the other changes the tuning.
 TEST(CudaTuningTest, EverySwitchHasTwoValues) {
-  for (const char* name : {"SLUICE_CUDA_GEMV",
-                           "SLUICE_CUDA_FUSE",
-                           "SLUICE_CUDA_PARTIALS_NORM",
-                           "SLUICE_CUDA_GEMV_PAIRS",
-                           "SLUICE_CUDA_GEMV_SPLIT",
-                           "SLUICE_CUDA_PREFILL_TC",
-                           "SLUICE_CUDA_GPTQ_MMA",
-                           "SLUICE_CUDA_GPTQ_LOAD_ORDER",
-                           "SLUICE_CUDA_GPTQ_SWIGLU",
-                           "SLUICE_CUDA_GPTQ_GEMM90",
-                           "SLUICE_CUDA_GPTQ_GEMM90_SHAPES",
-                           "SLUICE_CUDA_GPTQ_CHUNK",
-                           "SLUICE_CUDA_PDL",
-                           "SLUICE_CUDA_PROFILE",
-                           "SLUICE_CUDA_TOKEN_MASKS",
-                           "SLUICE_CUDA_DECODE_PIPELINE",
-                           "SLUICE_CUDA_DECODE_LATE_PDL",
-                           "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
-                           "SLUICE_CUDA_DECODE_FUSED_COMBINE",
-                           "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
+  for (const char* name :
+       {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
+        "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
+        "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
+        "SLUICE_CUDA_GPTQ_GEMM90", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL",
+        "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE",
+        "SLUICE_CUDA_DECODE_LATE_PDL", "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
+        "SLUICE_CUDA_DECODE_FUSED_COMBINE", "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -117,7 +105,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 64);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 192);
   EXPECT_EQ(t->gptq_gemm90_splits, 3);
-  EXPECT_TRUE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes, 1);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "2"}})->gptq_gemm90_shapes, 2);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);            // mma.sync
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
 #include <vector>
 
 namespace sluice::llm::cuda::gptq {
@@ -72,17 +73,37 @@ TEST(Gemm90PlanTest, AllShapesTakeTheNarrowTileAtFewRows) {
   }
 }
 
+TEST(Gemm90PlanTest, FewestRowsRule) {
+  Gemm90Knobs k;
+  k.shapes = 2;
+  for (const Product& p : kQwen2) {
+    for (const auto& [rows, tile] : std::vector<std::pair<int, int>>{{33, 64},
+                                                                     {64, 64},
+                                                                     {65, 128},
+                                                                     {128, 128},
+                                                                     {129, 192},
+                                                                     {192, 192},
+                                                                     {193, 256},
+                                                                     {256, 256},
+                                                                     {300, 256}}) {
+      const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
+      EXPECT_EQ(ShapeOf(plan).rows, tile) << p.name << " rows " << rows;
+      EXPECT_EQ(ShapeOf(plan).tiles, 8);
+    }
+  }
+}
+
 TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
   const Gemm90Problem p = ProblemOf(kQwen2[2], 100);
-  for (int shapes : {0, 1}) {
+  for (int shapes : {0, 1, 2}) {
     for (int rows : {64, 128, 192, 256}) {
       Gemm90Knobs k;
       k.shapes = shapes;
       k.tile_rows = rows;
       const Gemm90Plan plan = PlanGemm90(p, k);
       EXPECT_EQ(ShapeOf(plan).rows, rows);
-      if (shapes == 0) {
-        EXPECT_EQ(ShapeOf(plan).tiles, 8);  // the default's columns
+      if (shapes != 1) {
+        EXPECT_EQ(ShapeOf(plan).tiles, 8);  // SHAPES' columns
       }
       k.tile_cols = 192;
       const Gemm90Shape& wide = ShapeOf(PlanGemm90(p, k));
@@ -99,7 +120,7 @@ TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
 }
 
 TEST(Gemm90PlanTest, SlicesStayInTheWorkspaceAndTheInputs) {
-  for (int shapes : {0, 1}) {
+  for (int shapes : {0, 1, 2}) {
     for (const Product& prod : kQwen2) {
       for (int rows : {33, 64, 65, 128, 200, 256}) {
         Gemm90Problem p = ProblemOf(prod, rows);
