@@ -24,8 +24,8 @@ double DefaultModel(const Gemm90Problem& p, const Gemm90Shape& sh, int s) {
   return waves * block / s + partials;
 }
 
-// SHAPES=1's model (the header's), in SM clocks.
-constexpr double kTcFlopsPerClock = 2048;   // register-A wgmma, an SM
+// SHAPES=1 and 2's model (the header's), in SM clocks.
+constexpr double kTcFlopsPerClock = 2048;   // register-A wgmma, an SM (dense peak: 4096)
 constexpr double kDequantClocks = 150;      // a warp's issue slots to dequantize a chunk's tile
 constexpr double kFixedClocks = 300;        // a chunk's barrier and wgmma wait
 constexpr double kL2BytesPerClock = 3200;   // the device's, ~5.6 TB/s at 1.75 GHz

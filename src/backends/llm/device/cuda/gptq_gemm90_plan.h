@@ -14,14 +14,15 @@
 // model against); TILE_ROWS / TILE_COLS / SPLITS force a dimension.
 //
 // The model of SHAPES=1 and 2, in SM clocks: a chunk (64 inputs) of a block costs its largest
-// resource term, wgmma work at kTcFlopsPerClock (register-A wgmma on an H100: 64 and 256 rows
-// of gate|up took 1024 and 2048 clocks a chunk per 128 columns, half the dense peak), the
-// warps' dequantization issue (a warp a tile, 4 schedulers), x's bytes from L2 and the weights'
-// from HBM (each SM's share of the device's bandwidth), times the blocks an SM holds, plus a
-// fixed latency (barrier, wgmma wait) that co-resident blocks hide; a grid takes its waves
-// times its slowest block; slices add their fp32 partials' bytes (written, then read back)
-// and the reduction's launch. The constants are estimates for an H100 SXM: A/B on the GPU
-// before trusting a choice.
+// resource term, wgmma work at kTcFlopsPerClock, the warps' dequantization issue (a warp a
+// tile, 4 schedulers), x's bytes from L2 and the weights' from HBM (each SM's share of the
+// device's bandwidth), times the blocks an SM holds, plus a fixed latency (barrier, wgmma
+// wait) that co-resident blocks hide; a grid takes its waves times its slowest block; slices
+// add their fp32 partials' bytes (written, then read back) and the reduction's launch. The
+// constants are estimates for an H100 SXM, set so that a 128 x 128 block's chunk costs the
+// ~1350 clocks it takes on gate|up (half the dense wgmma rate + 300); that one figure cannot
+// tell a slow wgmma from a long fixed latency (with the full rate, 512 + ~840), and only the
+// first makes narrow tiles pay: A/B on the GPU before trusting a choice.
 
 #include <cstddef>
 #include <cstdint>
