@@ -8,3 +8,8 @@ sluice_add_test(cuda_tuning_test
 # canonical layouts (plain C++).
 sluice_add_test(wgmma_layout_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/wgmma_layout_test.cc LABELS unit)
+
+# The Hopper GPTQ GEMM's launch plan and x-copy indices (plain C++).
+sluice_add_test(gptq_gemm90_plan_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/gptq_gemm90_plan_test.cc
+  DEPS sluice_llm_device LABELS unit)
