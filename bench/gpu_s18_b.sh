@@ -3,7 +3,8 @@
 #  1. The GPTQ tests: the dequantization one product ahead (gptq_dequant_ahead.h), the Hopper
 #     GEMM's new block shapes forced around their tile boundaries (gptq_gemm90_plan.h).
 #  2. The GPTQ products: every Hopper GEMM shape timed (--variants), the knob's three plans
-#     (SLUICE_CUDA_GPTQ_GEMM90_SHAPES 0 / 1 / 2), and one row at 4 and 8 bits.
+#     (SLUICE_CUDA_GPTQ_GEMM90_SHAPES 0 / 1 / 2), and one row at 4 and 8 bits; cuBLASLt's
+#     prefill products (bf16), the device's algorithm against the fastest of 16 timed.
 #  3. Int4 TTFT at 2,000 and 7,000 tokens with the dequantization ahead and without
 #     (SLUICE_CUDA_GPTQ_DEQUANT_AHEAD; issue 17: no worse than bf16's 44.6 ms at 2,000).
 #  4. Int4 at 64 and 256 streams, SHAPES 0 against 1 and 2.
@@ -23,6 +24,7 @@ for s in 0 1 2; do
 done
 timeout 30 $P 1 > $R/bench4.txt 2>&1; grep -E "^(q|o |gate|down)|bandwidth" $R/bench4.txt
 timeout 30 $P --bits 8 1 > $R/bench8.txt 2>&1; grep -E "^(q|o |gate|down)" $R/bench8.txt
+timeout 60 $B/matmul_algo_bench > $R/matmul_algos.txt 2>&1; cat $R/matmul_algos.txt
 echo "3. int4 model: $(wait_model $m4) $(el)"
 for a in 1 0; do
   SLUICE_CUDA_GPTQ_DEQUANT_AHEAD=$a SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000 7000" KEEP_MODEL=1 \
