@@ -21,7 +21,12 @@
 //   gptq_product_bench --order 1 1 8       # the step order (default: the load order, as a
 //                                          # checkpoint of group 128 gets)
 //   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
-// The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs).
+//   gptq_product_bench --variants 64 128 256   # every Hopper GEMM block shape, one run
+// The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs). The
+// kernel column names the Hopper GEMM's launch: "90:<rows>x<columns>/<slices>" a block
+// (gptq_gemm90_plan.h). --variants times, after each Hopper GEMM line of the knobs' choice,
+// the modelled choice of SHAPES=1 and every block shape forced (slices modelled), through
+// cuda::GptqGemmLinearVariant.
 
 #include <cublasLt.h>
 #include <cuda_bf16.h>
@@ -53,6 +58,7 @@ struct Options {
   int order = 2;  // the tensor-core layout's k order (gptq_kernels.h)
   int iters = 15;
   int reps = 20;
+  bool variants = false;
   std::vector<int> rows;
 };
 
@@ -77,7 +83,8 @@ Options Parse(int argc, char** argv) {
       o.iters = next();
     } else if (a == "--reps") {
       o.reps = next();
-
+    } else if (a == "--variants") {
+      o.variants = true;
     } else if (a.size() > 0 && a[0] != '-') {
       o.rows.push_back(std::atoi(a.c_str()));
     } else {
@@ -305,7 +312,7 @@ int main(int argc, char** argv) {
   // The dequantization's bf16 weight, as the device's scratch holds it (largest part).
   bf16* dequant = Alloc<bf16>(static_cast<size_t>(18944) * 3584);
   Blas blas;
-  std::printf("%-8s %5s %6s %10s %10s %8s %8s %8s %12s %10s %7s\n", "product", "rows", "kernel",
+  std::printf("%-8s %5s %14s %10s %10s %8s %8s %8s %12s %10s %7s\n", "product", "rows", "kernel",
               "MB", "us", "GB/s", "of copy", "TFLOP/s", "dequant us", "blas us", "x alt");
   // Microseconds a launch of `body` (o.reps launches in a graph), and the line of figures.
   auto time_us = [&](auto body) {
@@ -322,7 +329,7 @@ int main(int argc, char** argv) {
     const double bw = bytes / (us * 1e-6);
     const double out = g.parts.end[g.parts.count - 1];
     const double tflops = 2.0 * rows * g.in * out / (us * 1e-6) / 1e12;
-    std::printf("%-8s %5d %6s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f %10.2f %7.2f\n", name, rows,
+    std::printf("%-8s %5d %14s %10.2f %10.2f %8.0f %7.0f%% %8.1f %12.2f %10.2f %7.2f\n", name, rows,
                 kernel, bytes / 1e6, us, bw / 1e9, 100.0 * bw / copy, tflops, dequant_us, blas_us,
                 blas_us > 0 ? (dequant_us + blas_us) / us : 0.0);
   };
@@ -341,10 +348,35 @@ int main(int argc, char** argv) {
         blas.Prepare(g, rows);
         blas_us = time_us([&] { blas.Run(g, rows, x, dequant, stream); });
       }
-      const bool hopper = gemm && rows > 64 && sluice::llm::cuda::GptqGemm90On();
-      const char* kernel = hopper ? "gemm90" : "gemm";
-      report(g.name, g, rows, gemm ? kernel : "small", us, DequantizeUs(g, dequant, stream, o),
-             blas_us);
+      const bool hopper = gemm && rows > 32 && sluice::llm::cuda::GptqGemm90On();
+      const double dequant_us = DequantizeUs(g, dequant, stream, o);
+      const int out = g.parts.end[g.parts.count - 1];
+      auto name = [&](const sluice::llm::cuda::GptqGemm90Variant* v) {
+        const auto l = sluice::llm::cuda::GptqGemm90LaunchFor(g.layout, out, rows, ws_bytes, v);
+        return "90:" + std::to_string(l.rows) + "x" + std::to_string(l.cols) + "/" +
+               std::to_string(l.splits);
+      };
+      report(g.name, g, rows,
+             hopper ? name(nullptr).c_str()
+             : gemm ? "gemm"
+                    : "small",
+             us, dequant_us, blas_us);
+      if (!hopper || !o.variants) continue;
+      std::vector<sluice::llm::cuda::GptqGemm90Variant> variants = {{1, 0, 0, 0}};
+      for (int block_rows : {64, 128, 192, 256}) {
+        for (int cols : {128, 192}) {
+          if (cols == 192 && block_rows > 128) continue;  // no such shape (gptq_gemm90_plan.h)
+          variants.push_back({1, block_rows, cols, 0});
+        }
+      }
+      for (const auto& v : variants) {
+        const double vus = time_us([&] {
+          sluice::llm::cuda::GptqGemmLinearVariant(x, g.layout, g.parts, rows, ws, ws_bytes, v,
+                                                   stream);
+        });
+        const std::string kernel = (v.tile_rows == 0 ? "m" : "") + name(&v);
+        report(g.name, g, rows, kernel.c_str(), vus, dequant_us, blas_us);
+      }
     }
   }
   // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half; the small

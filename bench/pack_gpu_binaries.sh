@@ -3,7 +3,7 @@
 # this (Debian 12) machine: sluice, sluice-stub, the CUDA device module that the stub opens
 # for a GPU model (libsluice_cuda_device.so, beside the stub in bin/real/, where it looks
 # first), sluice-bench, sluice-lifecycle, cuda_kernels_test, prefill_attention_bench and
-# gptq_product_bench with debug info stripped, and
+# gptq_product_bench and matmul_algo_bench with debug info stripped, and
 # the shared libraries they use that a GPU machine may lack (not the C/C++ runtime, not
 # CUDA's). bin/NAME are wrappers that put the packed lib/ first on LD_LIBRARY_PATH for
 # bin/real/NAME only, so that the GPU machine's own programs (python with PyTorch) keep their
@@ -20,7 +20,7 @@ trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin/real" "$stage/lib"
 for b in src/server/sluice src/stub/sluice-stub src/stub/libsluice_cuda_device.so \
          src/tools/sluice-bench src/tools/sluice-lifecycle tests/cuda_kernels_test \
-         tests/prefill_attention_bench tests/gptq_product_bench; do
+         tests/prefill_attention_bench tests/gptq_product_bench tests/matmul_algo_bench; do
   [ -x "$build/$b" ] || { echo "missing $build/$b (a CUDA build?)" >&2; exit 1; }
   n=$(basename "$b")
   objcopy --strip-debug "$build/$b" "$stage/bin/real/$n"

@@ -7,8 +7,9 @@
 // (act-order, every group size, both k orders of the layout, 4 and 8 bits, bias), called
 // directly at any row count cut in input slices or whole and bit-identical on a second run,
 // fused parts (q|k|v-like), Qwen2-7B's shapes at 128 to 512 rows (sampled outputs: the full
-// float64 product would take minutes), and replayed from a CUDA graph. Outputs are poisoned
-// with NaN first.
+// float64 product would take minutes), and replayed from a CUDA graph; and every block shape
+// and slicing of the Hopper GEMM forced, around each tile boundary. Outputs are poisoned with
+// NaN first.
 
 #include <cuda_bf16.h>
 #include <gtest/gtest.h>
@@ -19,6 +20,8 @@
 #include <cstring>
 #include <memory>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "backends/llm/device/cuda/cuda_device.h"
@@ -233,6 +236,130 @@ TEST(CudaGptqTest, GemmKernelAtAnyRowsSlicedOrWholeAndFused) {
       }
     }
   }
+}
+
+// x W_p^T (+ bias) of every part in float64 ([part][rows * width]), for the variants' checks.
+std::vector<std::vector<double>> Float64Products(const LoadedGroup& g, const std::vector<float>& x,
+                                                 int32_t rows) {
+  std::vector<std::vector<double>> refs;
+  for (int p = 0; p < g.parts.count; ++p) {
+    const Quantized& q = g.qs[p];
+    std::vector<double> ref(static_cast<size_t>(rows) * q.out);
+    for (int32_t m = 0; m < rows; ++m) {
+      for (int32_t j = 0; j < q.out; ++j) {
+        double v = g.Bias(p) != nullptr ? (*g.Bias(p))[j] : 0.0;
+        for (int32_t i = 0; i < q.in; ++i) {
+          v += double{x[static_cast<size_t>(m) * q.in + i]} *
+               q.dequant[static_cast<size_t>(j) * q.in + i];
+        }
+        ref[static_cast<size_t>(m) * q.out + j] = v;
+      }
+    }
+    refs.push_back(std::move(ref));
+  }
+  return refs;
+}
+
+// ||got - ref|| / ||ref|| over every part; infinite where an output is not finite.
+double ErrorAgainst(const std::vector<std::vector<__nv_bfloat16>>& ys,
+                    const std::vector<std::vector<double>>& refs) {
+  double diff = 0, norm = 1e-300;
+  for (size_t p = 0; p < ys.size(); ++p) {
+    for (size_t i = 0; i < ys[p].size(); ++i) {
+      const double v = cuda::testing::Bf16ToFloat(ys[p][i]);
+      if (!std::isfinite(v)) return INFINITY;
+      diff += (v - refs[p][i]) * (v - refs[p][i]);
+      norm += refs[p][i] * refs[p][i];
+    }
+  }
+  return std::sqrt(diff / norm);
+}
+
+// Every block shape of the Hopper GEMM forced (GptqGemmLinearVariant: 64, 128, 192 and 256
+// rows x 128 columns, 64 and 128 rows x 192 columns), whole and cut in 3 input slices (16
+// chunks: slices of 6, 6 and 4), and the modelled choices of SHAPES=0 and 1, at row counts on
+// each side of every tile boundary: within tolerance of float64, the launch the one asked for,
+// bit-identical when run again and when replayed from a CUDA graph. Parts 208 | 48 | 16 (17
+// tiles: a partial last column block of 8 and of 12 tiles), 4 and 8 bits, both k orders, v2
+// zeros, act-order.
+TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
+  if (!cuda::GptqGemm90On()) GTEST_SKIP() << "no Hopper GEMM (not sm_90, or GEMM90=0)";
+  PrintKernels();
+  struct Variant {
+    cuda::GptqGemm90Variant v;
+    int rows, cols;  // the block forced (0: modelled)
+  };
+  std::vector<Variant> variants = {{{0, 0, 0, 0}, 0, 0}, {{1, 0, 0, 0}, 0, 0}};
+  for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
+           {64, 128}, {128, 128}, {192, 128}, {256, 128}, {64, 192}, {128, 192}}) {
+    for (int splits : {1, 3}) variants.push_back({{1, rows, cols, splits}, rows, cols});
+  }
+  cudaStream_t stream = nullptr;
+  SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
+  const size_t ws_bytes = ws.size() * sizeof(float);
+  cuda::GptqGemmPrepare();  // not under capture
+  const int32_t in = 1024;
+  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
+                               QuantSpec{4, 32, false, false},     // the step order at 4 bits
+                               QuantSpec{8, 16, false, false},     // ... and at 8
+                               QuantSpec{4, 128, true, false}}) {  // act-order: x sorted first
+    LoadedGroup g;
+    ASSERT_NO_FATAL_FAILURE(g.Load(*device, rng, in, {208, 48, 16}, spec));
+    for (int32_t rows : {33, 63, 64, 65, 127, 128, 129, 191, 192, 193, 255, 256, 257}) {
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
+      DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
+      const auto refs = Float64Products(g, x, rows);
+      for (const Variant& var : variants) {
+        const cuda::GptqGemm90Launch launch =
+            cuda::GptqGemm90LaunchFor(*g.layout, 272, rows, ws_bytes, &var.v);
+        if (var.rows != 0) {
+          EXPECT_EQ(launch.rows, var.rows);
+          EXPECT_EQ(launch.cols, var.cols);
+          EXPECT_EQ(launch.splits, var.v.splits);
+        }
+        auto run = [&] {
+          cuda::GptqGemmLinearVariant(xd.get(), *g.layout, g.parts, rows, ws.get(), ws_bytes, var.v,
+                                      stream);
+        };
+        std::vector<std::vector<__nv_bfloat16>> first;
+        for (int pass = 0; pass < 3; ++pass) {  // eager, eager again, graph replay
+          const auto ys = PoisonedOutputs(g, rows);
+          if (pass < 2) {
+            run();
+            SLUICE_CUDA_OK(cudaGetLastError());
+          } else {
+            cuda::testing::CapturedGraph graph;
+            ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, run));
+            SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
+          }
+          SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
+          std::vector<std::vector<__nv_bfloat16>> y;
+          for (const auto& part : ys) y.push_back(part->Download());
+          const std::string what =
+              "bits " + std::to_string(spec.bits) + " group " + std::to_string(spec.group_size) +
+              " order " + std::to_string(g.layout->mma) + " rows " + std::to_string(rows) +
+              " block " + std::to_string(launch.rows) + "x" + std::to_string(launch.cols) +
+              " splits " + std::to_string(launch.splits) + " pass " + std::to_string(pass);
+          if (pass == 0) {
+            EXPECT_LE(ErrorAgainst(y, refs), 5e-3) << what;
+            first = std::move(y);
+            continue;
+          }
+          for (size_t p = 0; p < y.size(); ++p) {
+            EXPECT_EQ(0, std::memcmp(y[p].data(), first[p].data(), y[p].size() * sizeof(y[p][0])))
+                << "differs from the first run: part " << p << ", " << what;
+          }
+        }
+      }
+    }
+  }
+  cudaStreamDestroy(stream);
 }
 
 // Relative error of `samples` random outputs of each part (every output must be finite)

@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "backends/llm/device/cuda/cuda_device.h"
+#include "backends/llm/device/cuda/gptq_dequant_ahead.h"
 #include "backends/llm/device/cuda/gptq_weights.h"
 #include "backends/llm/model/decoder_model.h"
 #include "backends/llm/model/model_loader.h"
@@ -171,6 +173,85 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
       }
     }
   }
+}
+
+// Past the GEMMs' rows each weight is dequantized on a side stream one product ahead
+// (gptq_dequant_ahead.h): in a learned order every product after the step's first finds its
+// weight dequantized, another order misses and dequantizes anew, and either way the slot read
+// holds exactly GptqDequantize's bf16 weight (act-order's in its sorted row order).
+TEST(CudaGptqTest, DequantizationAheadHoldsEachWeightExactly) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  struct Case {
+    int32_t in, out;
+    QuantSpec spec;
+  };
+  const Case cases[] = {{256, 512, {4, 128, false, false}},
+                        {512, 128, {8, 64, false, true}},
+                        {256, 256, {4, 32, true, false}},
+                        {128, 384, {4, -1, false, false}}};
+  std::vector<std::unique_ptr<Buffer>> weights;
+  std::vector<std::vector<uint16_t>> want;
+  size_t largest = 0;
+  for (const Case& c : cases) {
+    const Quantized q = Quantize(RandomNormal(rng, static_cast<size_t>(c.out) * c.in, 0.05f), c.out,
+                                 c.in, c.spec, rng);
+    auto w = device->LoadGptqWeight(SourceOf(q, c.spec));
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    weights.push_back(std::move(*w));
+    largest = std::max(largest, static_cast<size_t>(c.in) * c.out * 2);
+  }
+  cudaStream_t main = nullptr;
+  SLUICE_CUDA_OK(cudaStreamCreate(&main));
+  cuda::DeviceScratch shared, reference;
+  ASSERT_TRUE(shared.Ensure(largest).ok());
+  ASSERT_TRUE(reference.Ensure(largest).ok());
+  const auto& w = [&](size_t i) -> const cuda::GptqCudaWeight& {
+    return dynamic_cast<const cuda::GptqCudaWeight&>(*weights[i]);
+  };
+  for (size_t i = 0; i < weights.size(); ++i) {
+    cuda::GptqLayout sorted = w(i).layout();
+    sorted.perm = nullptr;
+    cuda::GptqDequantize(sorted, w(i).qweight(), w(i).scale_zero(), w(i).out(),
+                         static_cast<cuda::bf16*>(reference.ptr), main);
+    want.emplace_back(static_cast<size_t>(cases[i].in) * cases[i].out);
+    SLUICE_CUDA_OK(cudaMemcpyAsync(want.back().data(), reference.ptr, want.back().size() * 2,
+                                   cudaMemcpyDeviceToHost, main));
+  }
+  cuda::GptqDequantAhead ahead;
+  ASSERT_TRUE(ahead.Reserve(largest, shared.ptr, main).ok());
+  // One step in `order`: each weight acquired, read back (the product's read), released.
+  const auto step = [&](std::vector<size_t> order) {
+    ASSERT_TRUE(ahead.BeginStep(main).ok());
+    for (size_t i : order) {
+      Result<const cuda::bf16*> got =
+          ahead.Acquire(w(i), main, [](const cuda::GptqCudaWeight&) { return true; });
+      ASSERT_TRUE(got.ok()) << got.status().ToString();
+      std::vector<uint16_t> have(want[i].size());
+      SLUICE_CUDA_OK(
+          cudaMemcpyAsync(have.data(), *got, have.size() * 2, cudaMemcpyDeviceToHost, main));
+      ASSERT_TRUE(ahead.Release(main).ok());
+      SLUICE_CUDA_OK(cudaStreamSynchronize(main));
+      EXPECT_TRUE(have == want[i]) << "weight " << i;
+    }
+  };
+  step({0, 1, 2, 3});  // nothing learned yet: every weight dequantized when asked for
+  EXPECT_EQ(ahead.hits(), 0);
+  step({0, 1, 2, 3});  // the step's first misses, the rest were dequantized ahead
+  EXPECT_EQ(ahead.hits(), 3);
+  step({0, 2, 1, 3, 3});  // guesses that miss, and a weight twice in a row
+  const int64_t before = ahead.hits();
+  step({0, 2, 1, 3});
+  EXPECT_EQ(ahead.hits() - before, 3);
+  EXPECT_EQ(ahead.acquired(), 17);
+  // A load forgets what the slots hold (a new weight may reuse a freed one's address).
+  ASSERT_TRUE(ahead.Reserve(largest, shared.ptr, main).ok());
+  const int64_t at_reserve = ahead.hits();
+  step({0, 2, 1, 3});
+  EXPECT_EQ(ahead.hits(), at_reserve);
+  SLUICE_CUDA_OK(cudaStreamDestroy(main));
 }
 
 // An output projection followed by the residual add and RMSNorm (LinearAddRmsNorm), the

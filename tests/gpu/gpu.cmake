@@ -20,3 +20,9 @@ add_executable(gptq_product_bench ${PROJECT_SOURCE_DIR}/bench/gptq_product_bench
 target_compile_options(gptq_product_bench PRIVATE ${SLUICE_WARNINGS})
 target_link_libraries(gptq_product_bench PRIVATE sluice_device_cuda)
 target_include_directories(gptq_product_bench PRIVATE ${PROJECT_SOURCE_DIR})
+
+# cuBLASLt algorithm choices for the prefill products, timed (a tool, not a test).
+add_executable(matmul_algo_bench ${PROJECT_SOURCE_DIR}/bench/matmul_algo_bench.cc)
+target_compile_options(matmul_algo_bench PRIVATE ${SLUICE_WARNINGS})
+target_link_libraries(matmul_algo_bench PRIVATE sluice_device_cuda)
+target_include_directories(matmul_algo_bench PRIVATE ${PROJECT_SOURCE_DIR})

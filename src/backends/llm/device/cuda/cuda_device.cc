@@ -125,7 +125,11 @@ Result<std::unique_ptr<Buffer>> CudaDevice::LoadGptqWeight(const GptqWeightSourc
     ASSIGN_OR_RETURN(moved_ws, gptq_gemm_ws_.Ensure(cuda::GptqGemmWorkspaceBytes()));
     cuda::GptqGemmPrepare();
   }
-  if (moved || moved_x || moved_ws) DropGraphs();
+  bool moved_ahead = false;
+  if (tuning_.gptq_dequant_ahead) {
+    ASSIGN_OR_RETURN(moved_ahead, gptq_ahead_.Reserve(dequant, gptq_dequant_.ptr, stream()));
+  }
+  if (moved || moved_x || moved_ws || moved_ahead) DropGraphs();
   ASSIGN_OR_RETURN(auto weight,
                    cuda::LoadGptqCudaWeight(source, gptq_dequant_.ptr, gptq_dequant_.bytes,
                                             gptq_order_, stream()));
@@ -162,7 +166,7 @@ Status CudaDevice::BeginStep(const StepMetadata& step) {
   if (!moved.ok() || *moved) DropGraphs();
   RETURN_IF_ERROR(moved.status());
   ASSIGN_OR_RETURN(dstep_, step_layout_.Upload(step, stream()));
-  return Status::Ok();
+  return gptq_ahead_.BeginStep(stream());
 }
 
 int32_t CudaDevice::GraphBucket(int32_t num_seqs) const {

@@ -21,6 +21,7 @@
 #include "backends/llm/device/cuda/cuda_step_layout.h"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/cuda_weight_upload.h"
+#include "backends/llm/device/cuda/gptq_dequant_ahead.h"
 #include "backends/llm/device/cuda/gptq_weights.h"
 #include "backends/llm/device/cuda/kernels.h"
 #include "backends/llm/device/cuda/step_profiler.h"
@@ -155,6 +156,9 @@ class CudaDevice final : public Device {
   // An act-order prefill's x in the sorted row order; reaches its peak in the profiling pass.
   cuda::DeviceScratch gptq_x_prefill_;
   std::shared_ptr<const cuda::GptqRowOrder> gptq_order_;
+  // Past the GEMMs' rows, the next product's weight dequantized during this one's GEMM; its
+  // first slot is gptq_dequant_ (SLUICE_CUDA_GPTQ_DEQUANT_AHEAD).
+  cuda::GptqDequantAhead gptq_ahead_;
 
   // Sampling.
   cuda::PinnedScratch sample_host_;

@@ -66,8 +66,9 @@ void CudaDevice::Matmul(const void* x, const void* weight, const Buffer* bias, i
 
 // A GPTQ product: decode batches (bf16 y) through the tensor-core or small-batch kernel, or
 // up to GptqGemmMaxRows() rows the tensor-core layout's GEMM, which read the packed weights (x
-// permuted first for act-order); larger ones dequantize the weight into the scratch and run
-// the cuBLASLt GEMM (exllama's approach for prefill).
+// permuted first for act-order); larger ones dequantize the weight into a scratch and run
+// the cuBLASLt GEMM (exllama's approach for prefill), the dequantization one product ahead on
+// a side stream outside graph captures (gptq_dequant_ahead.h).
 void CudaDevice::GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buffer* bias,
                             int32_t rows, int32_t in, int32_t out, Buffer& y) {
   if (w.layout().in != in || w.out() != out) {
@@ -92,6 +93,17 @@ void CudaDevice::GptqLinear(const Buffer& x, const GptqCudaWeight& w, const Buff
                           static_cast<cuda::bf16*>(gptq_x_prefill_.ptr), stream());
     input = gptq_x_prefill_.ptr;
     sorted.perm = nullptr;
+  }
+  if (tuning_.gptq_dequant_ahead && !capturing_) {
+    // Every product of the step has these rows: the next one dequantizes if this one does.
+    const auto dequantizes = [&](const GptqCudaWeight& next) {
+      return !GptqSmallBatch(next, rows, y) && !GptqGemm(next, rows, y);
+    };
+    Result<const cuda::bf16*> weight = gptq_ahead_.Acquire(w, stream(), dequantizes);
+    if (!weight.ok()) return Fail(weight.status());
+    Matmul(input, *weight, bias, rows, in, out, y);
+    if (Status st = gptq_ahead_.Release(stream()); !st.ok()) Fail(std::move(st));
+    return;
   }
   cuda::GptqDequantize(sorted, w.qweight(), w.scale_zero(), out,
                        static_cast<cuda::bf16*>(gptq_dequant_.ptr), stream());

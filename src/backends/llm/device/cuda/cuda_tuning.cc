@@ -20,7 +20,8 @@ struct Number {
   const char* name;
   int CudaTuning::*member;
   int min, max;
-  int step;  // the accepted values are min, min + step, ... (1: every integer in range)
+  int step;           // the accepted values are min, min + step, ... (1: every integer in range)
+  int excluded = -1;  // one of those that is not accepted (-1: none)
 };
 
 constexpr Switch kSwitches[] = {
@@ -42,6 +43,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_SWIGLU", &CudaTuning::gptq_swiglu},
     {"SLUICE_CUDA_GPTQ_GEMM90", &CudaTuning::gptq_gemm90},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
+    {"SLUICE_CUDA_GPTQ_DEQUANT_AHEAD", &CudaTuning::gptq_dequant_ahead},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
     {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},
 };
@@ -55,7 +57,10 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", &CudaTuning::gptq_gemm90_max_rows, 0, 4096, 1},
-    {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 128},
+    {"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", &CudaTuning::gptq_gemm90_shapes, 0, 2, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 64},
+    {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", &CudaTuning::gptq_gemm90_tile_cols, 0, 192, 64, 64},
+    {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", &CudaTuning::gptq_gemm90_splits, 0, 8, 1},
 };
 
 Status Invalid(const char* name, std::string_view value, std::string_view expected) {
@@ -63,13 +68,15 @@ Status Invalid(const char* name, std::string_view value, std::string_view expect
                          std::string(expected));
 }
 
-// "4 or 8", "0, 128 or 256" for a few values, else "an integer from 256 to 1048576".
+// "4 or 8", "0, 128 or 192" for a few values (or any step but 1), else "an integer from 256 to
+// 1048576".
 std::string Expected(const Number& n) {
-  if ((n.max - n.min) / n.step > 3) {
+  if (n.step == 1 && (n.max - n.min) / n.step > 3) {
     return "an integer from " + std::to_string(n.min) + " to " + std::to_string(n.max);
   }
   std::string list;
   for (int value = n.min; value <= n.max; value += n.step) {
+    if (value == n.excluded) continue;
     if (!list.empty()) list += value + n.step > n.max ? " or " : ", ";
     list += std::to_string(value);
   }
@@ -96,7 +103,7 @@ Result<CudaTuning> ParseCudaTuning(const EnvLookup& env) {
     int value = 0;
     const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
     const bool in_range = ec == std::errc() && end == v.data() + v.size() && value >= n.min &&
-                          value <= n.max && (value - n.min) % n.step == 0;
+                          value <= n.max && (value - n.min) % n.step == 0 && value != n.excluded;
     if (!in_range) return Invalid(n.name, v, Expected(n));
     tuning.*n.member = value;
   }

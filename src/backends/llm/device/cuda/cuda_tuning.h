@@ -81,10 +81,29 @@
 // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 256      0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off)
-// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0|128|256    rows a block of the Hopper GEMM (0: the
-//                                                        better modelled for the shape)
+// SLUICE_CUDA_GPTQ_GEMM90_SHAPES   0        0 to 2       the Hopper GEMM's block shapes
+//                                                        (gptq_gemm90_plan.h): 0, 128 or 256
+//                                                        rows x 128 columns; 1, also 64 and 192
+//                                                        rows and 192 columns (3 warpgroups),
+//                                                        shape and slices by a wave model; 2,
+//                                                        the fewest rows of 64, 128, 192, 256
+//                                                        that hold the product's, 128 columns,
+//                                                        slices by the wave model
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0 to 256,    rows a block of the Hopper GEMM (0: the
+//                                           step 64      modelled choice; 64 and 192 also with
+//                                                        SHAPES=0)
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS 0       0|128|192    output columns a block (0: modelled;
+//                                                        192: 3 warpgroups, rows <= 128 only,
+//                                                        ignored with more)
+// SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
+//                                                        GEMM product (0: modelled; cut to the
+//                                                        workspace and one chunk a slice)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
+// SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   1        0 | 1        a prefill's next GPTQ weight dequantized
+//                                                        on a side stream during this product's
+//                                                        GEMM (gptq_dequant_ahead.h; 0: each
+//                                                        in turn, one weight's bf16 less memory)
 // SLUICE_CUDA_PDL                  1        0 | 1        programmatic dependent launches
 //                                                        (compute capability 9.0 and later)
 // SLUICE_CUDA_PROFILE              0        0 | 1        per-step and per-op GPU times in the
@@ -132,7 +151,11 @@ struct CudaTuning {
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
   int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
+  int gptq_gemm90_shapes = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
+  int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
+  int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
+  bool gptq_dequant_ahead = true;    // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE

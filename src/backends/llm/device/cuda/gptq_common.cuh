@@ -77,10 +77,14 @@ void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
 // The GEMM of Hopper (gptq_gemm90.cu), which GptqGemmLinear runs past 64 rows where
 // Gemm90On(): a compute capability 9.0 device (the sm_90a cubin) and SLUICE_CUDA_GPTQ_GEMM90.
 // Gemm90Linear has GptqGemmLinear's contract (its arguments already checked).
+// `forced`: a variant to run instead of the knobs' choice (null: the knobs').
 bool Gemm90On();
 void Gemm90Prepare();
 void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
-                  float* workspace, size_t workspace_bytes, cudaStream_t stream);
+                  float* workspace, size_t workspace_bytes, const GptqGemm90Variant* forced,
+                  cudaStream_t stream);
+GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
+                                 size_t workspace_bytes, const GptqGemm90Variant* forced);
 // The GEMMs' split-k reduction (gptq_gemm.cu): y_p[m][c] = the sum over s in order of
 // partials[s][m][n] (+ bias), n the column over all parts; a dependent launch.
 void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,

@@ -4,8 +4,8 @@
 // instead of dequantizing them to bf16 for cuBLASLt (which writes and re-reads 4x or 2x their
 // bytes). On compute capability 9.0 GptqGemmLinear hands the product to the Hopper GEMM
 // (gptq_gemm90.cu, wgmma; SLUICE_CUDA_GPTQ_GEMM90), which takes the rows to 256 by default
-// (past them dequantization + cuBLASLt measured faster); this mma.sync kernel keeps every product elsewhere, and its split-k reduction
-// (GemmReduce) serves both.
+// (past them dequantization + cuBLASLt measured faster); this mma.sync kernel keeps every product
+// elsewhere, and its split-k reduction (GemmReduce) serves both.
 //
 // A block of 8 warps owns a tile of kRows rows (64 or 128) x kTiles 16-column weight tiles
 // (16 or 8: 256 or 128 columns), and optionally a slice of the inputs (split-k, below). The
@@ -523,8 +523,11 @@ size_t GptqGemmWorkspaceBytes() {
   return static_cast<size_t>(2) * MultiprocessorCount() * kBlockOutputs * sizeof(float);
 }
 
-void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
-                    float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+namespace {
+
+void GemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                float* workspace, size_t workspace_bytes, const GptqGemm90Variant* forced,
+                cudaStream_t stream) {
   if (rows < 1 || parts.count < 1 || parts.count > kGptqMaxParts ||
       (layout.mma != 1 && layout.mma != 2) || (layout.bits != 4 && layout.bits != 8) ||
       layout.in % kChunk != 0) {
@@ -533,7 +536,7 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
   const int32_t out = parts.end[parts.count - 1];
   if (out < 16 || out % 16 != 0) return;
   if (rows > kMmaSyncRows && gptq::Gemm90On()) {
-    return gptq::Gemm90Linear(x, layout, parts, rows, workspace, workspace_bytes, stream);
+    return gptq::Gemm90Linear(x, layout, parts, rows, workspace, workspace_bytes, forced, stream);
   }
   const bool four = layout.bits == 4, step_order = layout.mma == 1;
   const GemmKernel k = four ? (step_order ? KernelFor<4, 1>(rows) : KernelFor<4, 2>(rows))
@@ -547,6 +550,24 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
   LaunchDependent(k.fn, dim3(grid.x, grid.y, static_cast<unsigned>(splits)), dim3(kGemmThreads),
                   static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace);
   if (splits > 1) gptq::GemmReduce(workspace, splits, parts, rows, stream);
+}
+
+}  // namespace
+
+void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                    float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  GemmLinear(x, layout, parts, rows, workspace, workspace_bytes, nullptr, stream);
+}
+
+void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
+                           int32_t rows, float* workspace, size_t workspace_bytes,
+                           const GptqGemm90Variant& variant, cudaStream_t stream) {
+  GemmLinear(x, layout, parts, rows, workspace, workspace_bytes, &variant, stream);
+}
+
+GptqGemm90Launch GptqGemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
+                                     size_t workspace_bytes, const GptqGemm90Variant* variant) {
+  return gptq::Gemm90LaunchFor(layout, out, rows, workspace_bytes, variant);
 }
 
 }  // namespace sluice::llm::cuda

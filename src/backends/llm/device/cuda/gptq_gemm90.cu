@@ -6,12 +6,18 @@
 //
 // The product is computed transposed, y^T = W^T x^T: the weight's output columns are wgmma's
 // M (the tensor-core layout's 16-column tiles are already stored as mma.m16n8k16's A fragments,
-// which are also wgmma's per-warp A fragments), the batch rows are N (128 or 256: kN), the inputs
-// K. A block of two warpgroups (8 warps, 256 threads) owns 8 tiles (128 output columns) x kN
-// rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16 multiplies its 4 tiles by the
-// shared x. So each weight is read from memory and dequantized once per kN rows, and x (bf16,
-// 2 bytes a value against the weights' half or one) is the operand wgmma reads from shared
-// memory, in the 128-byte-swizzled K-major layout.
+// which are also wgmma's per-warp A fragments), the batch rows are N (kN: 64, 128, 192 or 256),
+// the inputs K. A block of kTiles warps (8: two warpgroups, 12: three) owns kTiles tiles (128 or
+// 192 output columns) x kN rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16
+// multiplies its 4 tiles by the shared x. So each weight is read from memory and dequantized
+// once per kN rows, and x (bf16, 2 bytes a value against the weights' half or one) is the
+// operand wgmma reads from shared memory, in the 128-byte-swizzled K-major layout, once per
+// kTiles tiles. The shapes and the launch plan: gptq_gemm90_plan.h. The narrow kN spends no
+// tensor work on padding rows at 33 to 64 rows; three warpgroups read x from L2 once per 192
+// columns instead of 128 and cut gate|up into fewer, fuller waves. (A wider block of two m64
+// tiles a warpgroup would need 2 x kN / 2 accumulators plus twice the A fragments a thread,
+// past the 255 registers at kN = 128; sharing x between CTAs of a cluster needs TMA multicast,
+// mbarriers and a cluster launch: not done.)
 //
 // Pipeline: the inputs in chunks of 64 (4 k16 steps), kStages stages of shared memory each
 // holding the chunk's x tile [kN x 64] and the packed words of the block's tiles, filled by
@@ -36,11 +42,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 #include "backends/llm/device/cuda/cp_async.cuh"
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_common.cuh"
+#include "backends/llm/device/cuda/gptq_gemm90_plan.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "backends/llm/device/cuda/gptq_wgmma.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
@@ -51,20 +59,24 @@ namespace {
 
 using namespace gptq;  // NOLINT: the pieces shared with the other GPTQ kernels
 
-constexpr int kThreads = 256;  // two warpgroups
-constexpr int kTiles = 8;      // 16-column tiles a block: one a warp
-constexpr int kChunk = 64;     // inputs a stage: 4 k16 steps, one 128-byte swizzle row of x
+constexpr int kChunk = kGemm90Chunk;  // inputs a stage: 4 k16 steps, one 128-byte swizzle row
 constexpr int kStages = 5;
+static_assert(kGemm90MaxSplits == kGptqGemmMaxSplits);
 
-template <int kBits, int kN>
+// A block of kTiles warps (kTiles / 4 warpgroups, each a wgmma.m64nNk16 over its 4 tiles)
+// and kN rows.
+template <int kBits, int kN, int kTiles>
 struct Tile {
+  static constexpr int kThreads = 32 * kTiles;
   static constexpr int kLoads = kChunk / (16 * (16 / kBits));  // 16-byte vectors a lane, tile
   static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
   static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
   static constexpr int kStageBytes = kXBytes + kWVecs * 16;    // x first: 1024-byte aligned
   static constexpr int kSmem = kStages * kStageBytes + 1024;   // + the alignment of the base
-  static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0 && kN % 32 == 0);
+  static_assert(kTiles % 4 == 0 && kN % 64 == 0 && kN <= 256);
+  static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0);
   static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
+  static_assert(kSmem <= 227 * 1024);
 };
 
 // What a lane keeps of its tile's current group, columns gq and gq + 8: the scale and, 4 bits,
@@ -174,40 +186,48 @@ __device__ __forceinline__ void DequantChunk(const uint4* ws, const int (&grp)[4
 
 // A thread's share of each stage's copies: its weight vectors of the block's tiles (tiles past
 // the weight's last read the last one: their results are not stored) and x units q of rows r +
-// 32 u (rows past `rows` zero-filled), stored at unit q ^ (r % 8) of their 128-byte row.
-template <int kBits, int kN>
+// kPass u (XPasses, gptq_gemm90_plan.h; rows past `rows` zero-filled, rows past the tile's kN
+// not copied), stored at unit q ^ (r % 8) of their 128-byte row (kPass is a multiple of 8, so
+// every pass keeps r's swizzle).
+template <int kBits, int kN, int kTiles>
 struct Copies {
-  using T = Tile<kBits, kN>;
-  static constexpr int kW = T::kWVecs / kThreads, kX = kN / 32;
+  using T = Tile<kBits, kN, kTiles>;
+  static constexpr int kW = T::kWVecs / T::kThreads;
+  static constexpr int kPass = XRowsPerPass(T::kThreads), kX = XPasses(kN, T::kThreads);
+  static_assert(kPass % 8 == 0);
   const uint4* w[kW];  // at chunk 0
   const bf16* x;       // row row0 + r, unit q, at chunk 0
-  int r, q, valid;     // valid: this thread's rows r + 32 u below `rows` for u < valid
+  int r, q, valid;     // valid: this thread's rows r + kPass u below `rows` for u < valid
+  int in_tile;         // ... and below kN for u < in_tile (every pass but the last is whole)
 
   __device__ __forceinline__ void Plan(const GptqParts& o, int tiles, int tile0, int loads,
                                        const bf16* xg, int in, int rows, int row0) {
 #pragma unroll
     for (int u = 0; u < kW; ++u) {
-      const int idx = u * kThreads + static_cast<int>(threadIdx.x);
+      const int idx = u * T::kThreads + static_cast<int>(threadIdx.x);
       w[u] = TileVectors(o, tiles, tile0 + idx / (T::kLoads * 32), loads) + idx % (T::kLoads * 32);
     }
     r = static_cast<int>(threadIdx.x) >> 3;
     q = static_cast<int>(threadIdx.x) & 7;
     x = xg + static_cast<int64_t>(row0 + r) * in + q * 8;
-    valid = max(0, min(kX, (rows - row0 - r + 31) / 32));
+    in_tile = XPassesBelow(kN, r, kPass, kX);
+    valid = XPassesBelow(rows - row0, r, kPass, in_tile);
   }
   __device__ __forceinline__ void Weights(uint32_t stage_w, int chunk) const {
 #pragma unroll
     for (int u = 0; u < kW; ++u) {
-      CpAsync16(stage_w + (u * kThreads + threadIdx.x) * 16, w[u] + chunk * T::kLoads * 32, true);
+      CpAsync16(stage_w + (u * T::kThreads + threadIdx.x) * 16, w[u] + chunk * T::kLoads * 32,
+                true);
     }
   }
   __device__ __forceinline__ void X(uint32_t stage_x, const bf16* xg, int in, int chunk) const {
     const uint32_t dst = stage_x + r * 128 + ((q ^ (r & 7)) << 4);
 #pragma unroll
     for (int u = 0; u < kX; ++u) {
+      if (kN % kPass != 0 && u >= in_tile) break;  // the last pass's rows past kN
       const bool fill = u < valid;
-      CpAsync16(dst + u * 32 * 128,
-                fill ? x + static_cast<int64_t>(u) * 32 * in + chunk * kChunk : xg, fill);
+      CpAsync16(dst + u * kPass * 128,
+                fill ? x + static_cast<int64_t>(u) * kPass * in + chunk * kChunk : xg, fill);
     }
   }
 };
@@ -216,12 +236,17 @@ struct Copies {
 // that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
 // block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
 // (partials) fp32 [split][rows][out]; rows past `rows` and tiles past the weight's last are not
-// stored. Rows padded by 16 bytes: the fragment writes and the row reads are conflict-free.
-template <int kN>
+// stored. Rows padded by 16 bytes: the fragment writes and the row reads are conflict-free
+// (a row is 4 words past a multiple of 32 banks, for 8 and 12 tiles alike: lanes t = 0..3,
+// rows 2 t apart, fall 8 banks apart). A thread stores one column vector of every kThreads /
+// vectors-a-row rows (its vector fixed: kThreads is a multiple of the vectors a row).
+template <int kN, int kTiles>
 __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
                                            int tiles, int tile0, int row0, int rows,
                                            float* __restrict__ partials) {
+  constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kBf16Vecs = kTiles * 2;
   constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
+  static_assert(kThreads % kF32Vecs == 0 && kThreads % kBf16Vecs == 0);
   const int tid = static_cast<int>(threadIdx.x), warp = tid >> 5, gq = (tid & 31) >> 2;
   const int t = tid & 3;
   __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
@@ -246,46 +271,44 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
   }
   __syncthreads();
   if (partials != nullptr) {
-    const int v = tid & 31, out = Pick(o.end, o.count - 1);  // 4 columns a vector
+    const int v = tid % kF32Vecs, out = Pick(o.end, o.count - 1);  // 4 columns a vector
     if (tile0 + v / 4 >= tiles) return;
-    for (int r = tid >> 5; r < kN && row0 + r < rows; r += kThreads / 32) {
+    for (int r = tid / kF32Vecs; r < kN && row0 + r < rows; r += kThreads / kF32Vecs) {
       *reinterpret_cast<uint4*>(
           partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) * out + tile0 * 16 +
           4 * v) = *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
     }
     return;
   }
-  const int v = tid & 15;  // 8 columns a vector, two a tile
+  const int v = tid % kBf16Vecs;  // 8 columns a vector, two a tile
   if (tile0 + v / 2 >= tiles) return;
   const Column col = ColumnOf(o, (tile0 + v / 2) * 16);
   const int width = Pick(o.end, col.part) - (col.part > 0 ? Pick(o.end, col.part - 1) : 0);
   bf16* y = Pick(o.y, col.part) + col.col + 8 * (v & 1);
-  for (int r = tid >> 4; r < kN && row0 + r < rows; r += kThreads / 16) {
+  for (int r = tid / kBf16Vecs; r < kN && row0 + r < rows; r += kThreads / kBf16Vecs) {
     *reinterpret_cast<uint4*>(y + static_cast<int64_t>(row0 + r) * width) =
         *reinterpret_cast<const uint4*>(smem + (r * kBf16Stride + 8 * v) * 2);
   }
 }
 
 // Where the block's stages lie: kStages of [x tile | weights], from a 1024-byte-aligned base.
-template <int kBits, int kN>
+template <class T>
 struct Stages {
   uint32_t base;  // shared address of stage 0
   char* local;    // the same as a generic pointer
-  __device__ __forceinline__ uint32_t X(int s) const {
-    return base + s * Tile<kBits, kN>::kStageBytes;
-  }
-  __device__ __forceinline__ uint32_t W(int s) const { return X(s) + Tile<kBits, kN>::kXBytes; }
+  __device__ __forceinline__ uint32_t X(int s) const { return base + s * T::kStageBytes; }
+  __device__ __forceinline__ uint32_t W(int s) const { return X(s) + T::kXBytes; }
   __device__ __forceinline__ const uint4* WPtr(int s) const {
     return reinterpret_cast<const uint4*>(local + (W(s) - base));
   }
 };
 
 // One block's product: its stages, copies, groups and sums (registers, every loop unrolled).
-template <int kBits, int kOrder, int kN>
+template <int kBits, int kOrder, int kN, int kTiles>
 struct Block {
-  using T = Tile<kBits, kN>;
-  Stages<kBits, kN> st;
-  Copies<kBits, kN> copies;
+  using T = Tile<kBits, kN, kTiles>;
+  Stages<T> st;
+  Copies<kBits, kN, kTiles> copies;
   LaneGroups<kBits> z;
   const bf16* x;
   const int32_t* kstep_group;
@@ -368,16 +391,18 @@ struct Block {
   }
 };
 
-// Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of 8 tiles, input slice
-// blockIdx.z of gridDim.z; fp32 partials with more than one slice).
-template <int kBits, int kOrder, int kN>
-__global__ void __launch_bounds__(kThreads, 1)
+// Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
+// blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
+// two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
+// one block's dequantization runs under the other's wgmmas.
+template <int kBits, int kOrder, int kN, int kTiles>
+__global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials) {
 #if SLUICE_WGMMA
   PdlLaunchDependents();
   extern __shared__ uint4 smem[];
-  Block<kBits, kOrder, kN> b;
+  Block<kBits, kOrder, kN, kTiles> b;
   b.st.base = (SmemAddr(smem) + 1023u) & ~1023u;
   b.st.local = reinterpret_cast<char*>(smem) + (b.st.base - SmemAddr(smem));
   b.warp = static_cast<int>(threadIdx.x) >> 5;
@@ -401,77 +426,76 @@ __global__ void __launch_bounds__(kThreads, 1)
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
-  StoreBlock<kN>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
-                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+  StoreBlock<kN, kTiles>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
+                         gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
 #else
   // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
   PdlWait();
 #endif
 }
 
-// The kernel of one shape, its shared memory opened once.
+// The kernel of one shape, its shared memory opened once, and blocks an SM holds.
 struct Kernel90 {
   void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*);
-  int smem, rows;
+  int smem, rows, tiles, per_sm;
 };
-template <int kBits, int kOrder, int kN>
+template <int kBits, int kOrder, int kN, int kTiles>
 Kernel90 KernelOf() {
+  using T = Tile<kBits, kN, kTiles>;
   static const Kernel90 k = [] {
-    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN>, Tile<kBits, kN>::kSmem, kN};
+    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN, kTiles>, T::kSmem, kN, kTiles, 1};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, T::kThreads, r.smem) !=
+            cudaSuccess ||
+        r.per_sm < 1) {
+      r.per_sm = 1;
+    }
     cudaGetLastError();
     return r;
   }();
   return k;
 }
 
-template <int kBits, int kOrder>
-Kernel90 KernelFor(bool wide) {
-  return wide ? KernelOf<kBits, kOrder, 256>() : KernelOf<kBits, kOrder, 128>();
+// The kernel of kGemm90Shapes[shape].
+template <int kBits, int kOrder, size_t... kI>
+Kernel90 KernelAt(int shape, std::index_sequence<kI...>) {
+  Kernel90 k{};
+  ((shape == static_cast<int>(kI)
+        ? (k = KernelOf<kBits, kOrder, kGemm90Shapes[kI].rows, kGemm90Shapes[kI].tiles>(), 0)
+        : 0),
+   ...);
+  return k;
+}
+Kernel90 KernelFor(const GptqLayout& l, int shape) {
+  constexpr auto kAll = std::make_index_sequence<kGemm90ShapeCount>();
+  const bool four = l.bits == 4, step_order = l.mma == 1;
+  return four ? (step_order ? KernelAt<4, 1>(shape, kAll) : KernelAt<4, 2>(shape, kAll))
+              : (step_order ? KernelAt<8, 1>(shape, kAll) : KernelAt<8, 2>(shape, kAll));
 }
 
-// The launch: rows a block (kN), input slices, and the modelled time in a block's FLOPs on
-// one SM. A grid of blocks (one an SM) takes its waves times a block's share of the work: the
-// larger of its wgmma FLOPs (x kSmallTileCost for 128-row tiles, whose fixed costs a chunk are
-// spread over half the FLOPs) and its weight bytes at the machine balance; slices add their
-// partials' bytes (written, then read by the reduction) spread over every SM. Slices: 1 to
-// kGptqGemmMaxSplits, the fewest with the least time, each 4 or more chunks and none empty,
-// the partials in `floats`.
-constexpr double kFlopsPerByte = 220;   // ~ wgmma FLOP/s over HBM bytes/s on an H100
-constexpr double kSmallTileCost = 1.1;  // a guess, to be measured (GEMM90_TILE_ROWS A/B)
-struct Launch90 {
-  int rows, splits;
-  double time;
-};
-Launch90 Plan90(int kn, const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
-  const int sms = MultiprocessorCount();
-  const int64_t blocks =
-      static_cast<int64_t>((rows + kn - 1) / kn) * ((out / 16 + kTiles - 1) / kTiles);
-  const double columns = 16.0 * kTiles;
-  const double block = std::max(2.0 * kn * columns * l.in * (kn == 128 ? kSmallTileCost : 1.0),
-                                columns * l.in * l.bits / 8 * kFlopsPerByte);
-  auto time = [&](int s) {
-    const double waves = static_cast<double>((blocks * s + sms - 1) / sms);
-    const double partials = s > 1 ? 8.0 * s * rows * out * kFlopsPerByte / sms : 0.0;
-    return waves * block / s + partials;
-  };
-  const int chunks = l.in / kChunk;
-  Launch90 best{kn, 1, time(1)};
-  for (int s = 2; s <= kGptqGemmMaxSplits; ++s) {
-    if (chunks / s < 4 || static_cast<size_t>(s) * rows * out > floats) break;
-    const bool none_empty = (s - 1) * ((chunks + s - 1) / s) < chunks;  // the kernel's slices
-    if (none_empty && time(s) < best.time) best = {kn, s, time(s)};
+// The launch (gptq_gemm90_plan.h): the knobs of cuda_tuning.h, or the variant forced.
+Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats,
+                   const Gemm90Knobs& knobs) {
+  Gemm90Problem p;
+  p.in = l.in;
+  p.bits = l.bits;
+  p.rows = rows;
+  p.out = out;
+  p.floats = floats;
+  p.sms = MultiprocessorCount();
+  if (knobs.shapes != 0) {  // SHAPES=0's model ignores occupancy: no kernel opened to ask
+    for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor(l, i).per_sm;
   }
-  return best;
+  return PlanGemm90(p, knobs);
 }
 
-// SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS, or the better modelled of 128 and 256 rows a block.
-Launch90 LaunchFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats) {
-  const int forced = Tuning().gptq_gemm90_tile_rows;
-  if (forced != 0) return Plan90(forced, l, rows, out, floats);
-  const Launch90 narrow = Plan90(128, l, rows, out, floats);
-  const Launch90 wide = Plan90(256, l, rows, out, floats);
-  return wide.time <= narrow.time ? wide : narrow;
+Gemm90Knobs KnobsOf(const GptqGemm90Variant* forced) {
+  if (forced != nullptr) {
+    return {forced->shapes, forced->tile_rows, forced->tile_cols, forced->splits};
+  }
+  const CudaTuning& t = Tuning();
+  return {t.gptq_gemm90_shapes, t.gptq_gemm90_tile_rows, t.gptq_gemm90_tile_cols,
+          t.gptq_gemm90_splits};
 }
 
 }  // namespace
@@ -495,29 +519,40 @@ bool Gemm90On() {
 
 void Gemm90Prepare() {
   if (!Gemm90On()) return;
-  for (bool wide : {false, true}) {
-    KernelFor<4, 1>(wide);
-    KernelFor<4, 2>(wide);
-    KernelFor<8, 1>(wide);
-    KernelFor<8, 2>(wide);
+  for (int shape = 0; shape < kGemm90ShapeCount; ++shape) {
+    for (int bits : {4, 8}) {
+      for (int order : {1, 2}) {
+        GptqLayout l;
+        l.bits = bits;
+        l.mma = order;
+        KernelFor(l, shape);
+      }
+    }
   }
 }
 
+GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
+                                 size_t workspace_bytes, const GptqGemm90Variant* forced) {
+  const Gemm90Plan plan =
+      PlanFor(layout, rows, out, workspace_bytes / sizeof(float), KnobsOf(forced));
+  const Gemm90Shape& shape = kGemm90Shapes[plan.shape];
+  return {shape.rows, shape.tiles * 16, plan.splits};
+}
+
 void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
-                  float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+                  float* workspace, size_t workspace_bytes, const GptqGemm90Variant* forced,
+                  cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
-  const Launch90 plan =
-      LaunchFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float));
-  const bool wide = plan.rows == 256, four = layout.bits == 4, step_order = layout.mma == 1;
-  const Kernel90 k = four ? (step_order ? KernelFor<4, 1>(wide) : KernelFor<4, 2>(wide))
-                          : (step_order ? KernelFor<8, 1>(wide) : KernelFor<8, 2>(wide));
+  const Gemm90Plan plan =
+      PlanFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
+              KnobsOf(forced));
+  const Kernel90 k = KernelFor(layout, plan.shape);
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
-                  static_cast<unsigned>((out / 16 + kTiles - 1) / kTiles),
+                  static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles),
                   static_cast<unsigned>(plan.splits));
-  LaunchDependent(k.fn, grid, dim3(kThreads), static_cast<size_t>(k.smem), stream, x, layout, parts,
-                  rows, workspace);
-  const int splits = plan.splits;
-  if (splits > 1) GemmReduce(workspace, splits, parts, rows, stream);
+  LaunchDependent(k.fn, grid, dim3(32 * k.tiles), static_cast<size_t>(k.smem), stream, x, layout,
+                  parts, rows, workspace);
+  if (plan.splits > 1) GemmReduce(workspace, plan.splits, parts, rows, stream);
 }
 
 }  // namespace gptq

@@ -1,7 +1,7 @@
 #pragma once
 // Kernels for GPTQ-quantized linear layers on the GPU (gptq_kernels.cu: the column layout and
-// the entry points; gptq_mma.cu: the tensor-core layout; gptq_gemm.cu: its GEMM). The weights stay quantized:
-// gptq_weights.h repacks a checkpoint's tensors once at load into one of the two layouts
+// the entry points; gptq_mma.cu: the tensor-core layout; gptq_gemm.cu: its GEMM). The weights stay
+// quantized: gptq_weights.h repacks a checkpoint's tensors once at load into one of the two layouts
 // below, and the products dequantize in registers. Pointers are device pointers.
 //
 // Both layouts sort the input rows by group (act-order checkpoints: a stable sort by g_idx,
@@ -123,6 +123,28 @@ size_t GptqGemmWorkspaceBytes();
 void GptqGemmPrepare();
 void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                     float* workspace, size_t workspace_bytes, cudaStream_t stream);
+
+// A launch of the Hopper GEMM chosen by hand, for tests and benchmarks: the meanings of
+// SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS} (cuda_tuning.h), 0 each the
+// modelled choice (gptq_gemm90_plan.h). GptqGemmLinearVariant is GptqGemmLinear with these in
+// place of the process's knobs; where the Hopper GEMM does not run (GptqGemm90On() false, or
+// GptqMmaMaxRows() rows and fewer) it is GptqGemmLinear.
+struct GptqGemm90Variant {
+  int shapes = 0;
+  int tile_rows = 0;
+  int tile_cols = 0;
+  int splits = 0;
+};
+void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
+                           int32_t rows, float* workspace, size_t workspace_bytes,
+                           const GptqGemm90Variant& variant, cudaStream_t stream);
+// The block (rows x output columns) and input slices the Hopper GEMM takes for this product
+// (`variant` null: the knobs'); meaningful only where it runs (GptqGemm90On()).
+struct GptqGemm90Launch {
+  int rows = 0, cols = 0, splits = 0;
+};
+GptqGemm90Launch GptqGemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
+                                     size_t workspace_bytes, const GptqGemm90Variant* variant);
 
 // out[m, k] = x[m, perm[k]] for m < rows, k < in (dependent launch).
 // One tensor-core-layout weight's small-batch product left as fp32 partial sums over

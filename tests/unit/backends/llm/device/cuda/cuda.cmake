@@ -13,3 +13,8 @@ sluice_add_test(wgmma_layout_test
 # barriers (plain C++).
 sluice_add_test(attention_ws_pipeline_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attention_ws_pipeline_test.cc LABELS unit)
+
+# The Hopper GPTQ GEMM's launch plan and x-copy indices (plain C++).
+sluice_add_test(gptq_gemm90_plan_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/gptq_gemm90_plan_test.cc
+  DEPS sluice_llm_device LABELS unit)

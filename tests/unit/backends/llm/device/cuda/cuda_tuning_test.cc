@@ -43,6 +43,9 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
+  EXPECT_EQ(t->gptq_gemm90_shapes, 0);
+  EXPECT_EQ(t->gptq_gemm90_tile_cols, 0);
+  EXPECT_EQ(t->gptq_gemm90_splits, 0);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -67,8 +70,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
         "SLUICE_CUDA_GPTQ_GEMM90", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL",
         "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE",
         "SLUICE_CUDA_DECODE_LATE_PDL", "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
-        "SLUICE_CUDA_DECODE_FUSED_COMBINE",
-        "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
+        "SLUICE_CUDA_DECODE_FUSED_COMBINE", "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -90,7 +92,9 @@ TEST(CudaTuningTest, NumbersInRange) {
                                 {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
                                 {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "384"},
-                                {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "128"}});
+                                {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "192"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "3"}});
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   EXPECT_EQ(t->partials_max_splits, 2);
   EXPECT_EQ(t->gemv_slice, 2048);
@@ -98,9 +102,14 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 384);
-  EXPECT_EQ(t->gptq_gemm90_tile_rows, 128);
+  EXPECT_EQ(t->gptq_gemm90_tile_rows, 64);
+  EXPECT_EQ(t->gptq_gemm90_tile_cols, 192);
+  EXPECT_EQ(t->gptq_gemm90_splits, 3);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes, 1);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "2"}})->gptq_gemm90_shapes, 2);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
-  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);  // mma.sync
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);            // mma.sync
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "3"}})->prefill_wgmma, 3);  // warp-specialized
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "4"}})->prefill_wgmma, 4);
@@ -113,7 +122,9 @@ TEST(CudaTuningTest, NumbersInRange) {
                                           {"SLUICE_CUDA_PREFILL_WARPS", "4"},
                                           {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"},
                                           {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4096"},
-                                          {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "256"}}) {
+                                          {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "256"},
+                                          {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "0"},
+                                          {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "8"}}) {
     EXPECT_TRUE(Parse({{name, value}}).ok()) << name << "=" << value;
   }
 }
@@ -139,7 +150,11 @@ TEST(CudaTuningTest, InvalidValueIsAnErrorNamingTheVariableAndTheValue) {
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4097"},
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "-1"},
       {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "256 "},
-      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"},
+      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "96"},
+      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "320"},
+      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "64"},  // inside the stepped range, not a shape
+      {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "256"},
+      {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "9"},
       {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "5000"},
   };
   for (const auto& [name, value] : cases) {
@@ -156,8 +171,12 @@ TEST(CudaTuningTest, ErrorSaysWhatIsExpected) {
             "SLUICE_CUDA_PREFILL_WARPS='6': expected 4 or 8");
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GEMV_SLICE", "1"}}).status().message(),
             "SLUICE_CUDA_GEMV_SLICE='1': expected an integer from 256 to 1048576");
-  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"}}).status().message(),
-            "SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS='64': expected 0, 128 or 256");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "96"}}).status().message(),
+            "SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS='96': expected 0, 64, 128, 192 or 256");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "64"}}).status().message(),
+            "SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS='64': expected 0, 128 or 192");
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "9"}}).status().message(),
+            "SLUICE_CUDA_GPTQ_GEMM90_SPLITS='9': expected an integer from 0 to 8");
   EXPECT_EQ(Parse({{"SLUICE_CUDA_FUSE", "no"}}).status().message(),
             "SLUICE_CUDA_FUSE='no': expected 0 or 1");
 }

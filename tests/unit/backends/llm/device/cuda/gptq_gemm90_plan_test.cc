@@ -1,0 +1,185 @@
+// The Hopper GPTQ GEMM's launch plan (gptq_gemm90_plan.h) on Qwen2-7B's products at decode
+// batches: the default keeps its two shapes, SHAPES=1 takes the narrow tile at 64 rows and
+// fewer, forced dimensions are honoured or ignored as documented, slices stay within the
+// workspace and the inputs; and the x copies' passes cover each row of a tile exactly once.
+
+#include "backends/llm/device/cuda/gptq_gemm90_plan.h"
+
+#include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
+
+namespace sluice::llm::cuda::gptq {
+namespace {
+
+struct Product {
+  const char* name;
+  int in, out;
+};
+// Qwen2-7B: q|k|v, o, gate|up, down.
+constexpr Product kQwen2[] = {
+    {"q|k|v", 3584, 4608}, {"o", 3584, 3584}, {"gate|up", 3584, 37888}, {"down", 18944, 3584}};
+
+// The device's workspace: 2 x SMs blocks of 64 x 256 outputs (GptqGemmWorkspaceBytes).
+constexpr size_t kWorkspaceFloats = size_t{2} * 132 * 64 * 256;
+
+Gemm90Problem ProblemOf(const Product& p, int rows, int bits = 4) {
+  Gemm90Problem q;
+  q.in = p.in;
+  q.bits = bits;
+  q.rows = rows;
+  q.out = p.out;
+  q.floats = kWorkspaceFloats;
+  q.sms = 132;
+  return q;
+}
+
+const Gemm90Shape& ShapeOf(const Gemm90Plan& plan) {
+  return kGemm90Shapes[plan.shape];
+}
+
+TEST(Gemm90PlanTest, DefaultKeepsTheTwoOriginalShapes) {
+  for (const Product& p : kQwen2) {
+    for (int rows : {33, 64, 65, 100, 128, 129, 200, 256}) {
+      for (int bits : {4, 8}) {
+        const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows, bits), Gemm90Knobs{});
+        ASSERT_LT(plan.shape, kGemm90DefaultShapes) << p.name << " rows " << rows;
+        EXPECT_EQ(ShapeOf(plan).tiles, 8);
+        EXPECT_TRUE(ShapeOf(plan).rows == 128 || ShapeOf(plan).rows == 256);
+      }
+    }
+  }
+  // The original model's choices for gate|up: 128 rows a block at 64 rows, and at 256 rows too
+  // (592 blocks in 5 waves at 1.1 x half the FLOPs, against 296 blocks in 3 waves).
+  EXPECT_EQ(ShapeOf(PlanGemm90(ProblemOf(kQwen2[2], 64), {})).rows, 128);
+  EXPECT_EQ(ShapeOf(PlanGemm90(ProblemOf(kQwen2[2], 256), {})).rows, 128);
+  EXPECT_EQ(PlanGemm90(ProblemOf(kQwen2[2], 64), {}).splits, 1);
+  EXPECT_GT(PlanGemm90(ProblemOf(kQwen2[3], 64), {}).splits, 1);  // down: 28 column blocks
+}
+
+TEST(Gemm90PlanTest, AllShapesTakeTheNarrowTileAtFewRows) {
+  Gemm90Knobs k;
+  k.shapes = 1;
+  for (const Product& p : kQwen2) {
+    for (int rows : {33, 48, 64}) {
+      const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
+      EXPECT_EQ(ShapeOf(plan).rows, 64) << p.name << " rows " << rows;
+    }
+    for (int rows : {65, 100, 128, 200, 256}) {  // a shape of the model's choice, any slices
+      const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
+      EXPECT_TRUE(plan.shape >= 0 && plan.shape < kGemm90ShapeCount && plan.time > 0);
+    }
+  }
+}
+
+TEST(Gemm90PlanTest, FewestRowsRule) {
+  Gemm90Knobs k;
+  k.shapes = 2;
+  for (const Product& p : kQwen2) {
+    for (const auto& [rows, tile] : std::vector<std::pair<int, int>>{{33, 64},
+                                                                     {64, 64},
+                                                                     {65, 128},
+                                                                     {128, 128},
+                                                                     {129, 192},
+                                                                     {192, 192},
+                                                                     {193, 256},
+                                                                     {256, 256},
+                                                                     {300, 256}}) {
+      const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
+      EXPECT_EQ(ShapeOf(plan).rows, tile) << p.name << " rows " << rows;
+      EXPECT_EQ(ShapeOf(plan).tiles, 8);
+    }
+  }
+}
+
+TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
+  const Gemm90Problem p = ProblemOf(kQwen2[2], 100);
+  for (int shapes : {0, 1, 2}) {
+    for (int rows : {64, 128, 192, 256}) {
+      Gemm90Knobs k;
+      k.shapes = shapes;
+      k.tile_rows = rows;
+      const Gemm90Plan plan = PlanGemm90(p, k);
+      EXPECT_EQ(ShapeOf(plan).rows, rows);
+      if (shapes != 1) {
+        EXPECT_EQ(ShapeOf(plan).tiles, 8);  // SHAPES' columns
+      }
+      k.tile_cols = 192;
+      const Gemm90Shape& wide = ShapeOf(PlanGemm90(p, k));
+      EXPECT_EQ(wide.rows, rows);
+      EXPECT_EQ(wide.tiles, rows <= 128 ? 12 : 8) << rows;  // no 192-column shape past 128
+      k.tile_cols = 128;
+      EXPECT_EQ(ShapeOf(PlanGemm90(p, k)).tiles, 8);
+    }
+    Gemm90Knobs cols;
+    cols.shapes = shapes;
+    cols.tile_cols = 192;
+    EXPECT_EQ(ShapeOf(PlanGemm90(p, cols)).tiles, 12);
+  }
+}
+
+TEST(Gemm90PlanTest, SlicesStayInTheWorkspaceAndTheInputs) {
+  for (int shapes : {0, 1, 2}) {
+    for (const Product& prod : kQwen2) {
+      for (int rows : {33, 64, 65, 128, 200, 256}) {
+        Gemm90Problem p = ProblemOf(prod, rows);
+        Gemm90Knobs k;
+        k.shapes = shapes;
+        const int chunks = prod.in / kGemm90Chunk;
+        const Gemm90Plan plan = PlanGemm90(p, k);
+        ASSERT_GE(plan.splits, 1);
+        ASSERT_LE(plan.splits, kGemm90MaxSplits);
+        if (plan.splits > 1) {
+          EXPECT_LE(static_cast<size_t>(plan.splits) * rows * prod.out, p.floats);
+          EXPECT_GE(chunks / plan.splits, 4);
+          const int per_slice = (chunks + plan.splits - 1) / plan.splits;
+          EXPECT_LT((plan.splits - 1) * per_slice, chunks) << "an empty slice";
+        }
+        for (int forced = 1; forced <= kGemm90MaxSplits; ++forced) {
+          k.splits = forced;
+          const Gemm90Plan f = PlanGemm90(p, k);
+          EXPECT_GE(f.splits, 1);
+          EXPECT_LE(f.splits, forced);
+          EXPECT_TRUE(f.splits == 1 || static_cast<size_t>(f.splits) * rows * prod.out <= p.floats);
+          if (static_cast<size_t>(forced) * rows * prod.out <= p.floats) {
+            EXPECT_EQ(f.splits, forced);
+          }
+        }
+        p.floats = 0;  // no workspace: never sliced
+        k.splits = 0;
+        EXPECT_EQ(PlanGemm90(p, k).splits, 1);
+        k.splits = 4;
+        EXPECT_EQ(PlanGemm90(p, k).splits, 1);
+      }
+    }
+  }
+}
+
+// Every row below min(limit, kN) once, none past: for each block size and shape.
+TEST(Gemm90PlanTest, XCopiesCoverEachRowOnce) {
+  for (int threads : {256, 384}) {
+    for (int kn : {64, 128, 192, 256}) {
+      const int per_pass = XRowsPerPass(threads), passes = XPasses(kn, threads);
+      EXPECT_GE(per_pass * passes, kn);
+      for (int limit = -40; limit <= kn + 40; ++limit) {
+        std::vector<int> copies(kn + per_pass * passes, 0);
+        for (int tid = 0; tid < threads; tid += 8) {  // unit 0 of each row: q does not matter
+          const int r = tid / 8;
+          const int in_tile = XPassesBelow(kn, r, per_pass, passes);
+          const int valid = XPassesBelow(limit, r, per_pass, in_tile);
+          for (int u = 0; u < valid; ++u) ++copies[r + per_pass * u];
+          for (int u = 0; u < in_tile; ++u) EXPECT_LT(r + per_pass * u, kn);
+        }
+        for (int row = 0; row < static_cast<int>(copies.size()); ++row) {
+          const bool wanted = row < kn && row < limit;
+          EXPECT_EQ(copies[row], wanted ? 1 : 0)
+              << "threads " << threads << " kN " << kn << " limit " << limit << " row " << row;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice::llm::cuda::gptq
