@@ -114,21 +114,21 @@ __device__ __forceinline__ void AttendTile(const WgSmem& sm, int wg, int t, int 
   const int stage = t % Cfg::kStages;
   float s[Cfg::kSAcc];
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, stage);
-  wgmma::WgmmaFence();
+  wgmma::Fence();
   IssueQkT<Cfg>(d, s);
-  wgmma::WgmmaCommit();
+  wgmma::Commit();
   under();
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(s);
+  wgmma::Wait<0>();
+  wgmma::Pin(s);
   float alpha[2];
   Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, st.p, alpha);
   Rescale<Cfg>(alpha, st.o);
-  wgmma::FenceOperands(st.o);
-  wgmma::WgmmaFence();
+  wgmma::Pin(st.o);
+  wgmma::Fence();
   IssuePv<Cfg>(d, st.p, st.o);
-  wgmma::WgmmaCommit();
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(st.o);
+  wgmma::Commit();
+  wgmma::Wait<0>();
+  wgmma::Pin(st.o);
 }
 
 // Tile t in the configured schedule.
@@ -185,7 +185,7 @@ __device__ __forceinline__ void PrefillWgmmaBlock(const DeviceStep& step, const 
     // t + 1's slots. The next copy is issued only after the proxy fence, whose MEMBAR.ALL.CTA
     // may wait for this thread's outstanding memory operations: it must not wait for a copy.
     CpAsyncWait<0>();
-    wgmma::FenceProxyAsyncShared();
+    wgmma::FenceProxyAsync();
     __syncthreads();
     // Tile t + 2's slots, read now and stored after this tile's math, over those of tile
     // t + 2 - kStages, whose copy was issued before the barrier above.

@@ -180,9 +180,9 @@ __device__ __forceinline__ void IssuePv(const WgDescriptors& d,
   for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
     const uint64_t v = v0 + (wgmma::MnMajorStepOffset(kk) >> 4);
     if constexpr (Cfg::kD == 128) {
-      wgmma::MmaRs128(o, p[kk], v);
+      wgmma::WgmmaRs<128, 1>(o, p[kk], v);
     } else {
-      wgmma::MmaRs64(o, p[kk], v);
+      wgmma::WgmmaRs<64, 1>(o, p[kk], v);
     }
   }
 }
@@ -291,20 +291,20 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
   const int stage = t % Cfg::kStages;
   float s[Cfg::kSAcc];
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, st.p_stage);
-  wgmma::FenceOperands(st.o);
+  wgmma::Pin(st.o);
 #pragma unroll
-  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) wgmma::FenceOperands(st.p[kk]);
-  wgmma::WgmmaFence();
+  for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) wgmma::Pin(st.p[kk]);
+  wgmma::Fence();
   IssueQkT<Cfg>(d, s);
-  wgmma::WgmmaCommit();
+  wgmma::Commit();
   // Unconditional, so that no wgmma is issued on a branch while another is in flight (ptxas
   // would serialise them all): on the first tile, p is zeros over tile 0's V (finite: cache
   // rows or zero fill), adding exact zeros.
   IssuePv<Cfg>(d, st.p, st.o);
-  wgmma::WgmmaCommit();
+  wgmma::Commit();
   under();
-  wgmma::WgmmaWait<1>();  // S (committed first) is done; P V may still run
-  wgmma::FenceOperands(s);
+  wgmma::Wait<1>();  // S (committed first) is done; P V may still run
+  wgmma::Pin(s);
   float alpha[2];
   uint32_t p[Cfg::kKeys / 16][4];
   Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, p, alpha);
@@ -314,8 +314,8 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
   asm volatile("st.shared.u32 [%0], %1;" ::"r"(sm.scratch),
                "r"((__float_as_uint(st.row_sum[0]) | __float_as_uint(st.row_sum[1])) & st.zero)
                : "memory");
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(st.o);
+  wgmma::Wait<0>();
+  wgmma::Pin(st.o);
   // Nothing may write a register of the running P V (O, its A fragments st.p) nor of S (see
   // Softmax) before the wait, or ptxas moves the wait there, ahead of the softmax. So S and
   // the previous weights stay live until after it: `zero` is 0, but comes from O (so only
@@ -332,7 +332,7 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
       w = AndOr(__float_as_uint(s[8 * kk + 2 * r + 1]), zero, w);
       st.p[kk][r] = AndOr(st.p[kk][r], zero, w);
     }
-    wgmma::FenceOperands(st.p[kk]);
+    wgmma::Pin(st.p[kk]);
   }
   st.p_stage = stage;
 }
@@ -342,13 +342,13 @@ __device__ __forceinline__ void AttendTileOverlapped(const WgSmem& sm, int wg, i
 template <class Cfg, class Under>
 __device__ __forceinline__ void FlushPv(const WgSmem& sm, WgState<Cfg>& st, Under&& under) {
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, 0, st.p_stage, st.p_stage);
-  wgmma::FenceOperands(st.o);
-  wgmma::WgmmaFence();
+  wgmma::Pin(st.o);
+  wgmma::Fence();
   IssuePv<Cfg>(d, st.p, st.o);
-  wgmma::WgmmaCommit();
+  wgmma::Commit();
   under();
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(st.o);
+  wgmma::Wait<0>();
+  wgmma::Pin(st.o);
 }
 
 // Normalises the thread's rows and writes those of the sequence (bf16 pairs).

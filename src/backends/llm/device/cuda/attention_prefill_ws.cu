@@ -196,18 +196,18 @@ __device__ __forceinline__ void AttendTileWs(const WgSmem& sm, int wg, int t, in
                                              PassTurn&& pass_turn, Release&& release) {
   float s[Cfg::kSAcc];
   const WgDescriptors d = DescriptorsOf<Cfg>(sm, wg, stage, st.p_stage);
-  if constexpr (kWithPv) wgmma::FenceOperands(st.o);
-  wgmma::WgmmaFence();
+  if constexpr (kWithPv) wgmma::Pin(st.o);
+  wgmma::Fence();
   IssueQkT<Cfg>(d, s);
-  wgmma::WgmmaCommit();
+  wgmma::Commit();
   if constexpr (kWithPv) {
     IssuePv<Cfg>(d, st.p, st.o);
-    wgmma::WgmmaCommit();
+    wgmma::Commit();
   }
   pass_turn();
-  wgmma::WgmmaWait<0>();
-  wgmma::FenceOperands(s);
-  if constexpr (kWithPv) wgmma::FenceOperands(st.o);
+  wgmma::Wait<0>();
+  wgmma::Pin(s);
+  if constexpr (kWithPv) wgmma::Pin(st.o);
   release();
   float alpha[2];
   Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, st.p, alpha);
@@ -238,7 +238,7 @@ __device__ __forceinline__ void ComputeTiles(const WsSmem& sm, const DeviceStep&
     MbarrierWait(BarrierOf(sm.full, stage), ws::FullParity(t, Cfg::kStages));
     // The copies wrote through the generic proxy and wgmma reads through the async one: each
     // reader fences once the barrier's acquire has made the copies visible to it.
-    wgmma::FenceProxyAsyncShared();
+    wgmma::FenceProxyAsync();
     if (kPingPong && ws::WaitsForTurn(wg, t)) {
       NamedBarrierSync(ws::kTurnBarrier + wg, Cfg::kComputers);
     }

@@ -1,7 +1,7 @@
 // The GPTQ GEMM of Hopper (sm_90a): GptqGemmLinear (gptq_kernels.h) on a compute capability
 // 9.0 device with SLUICE_CUDA_GPTQ_GEMM90 on (gptq_gemm.cu dispatches here; the mma.sync GEMM
 // keeps every other device). Warpgroup tensor-core products
-// (wgmma, gptq_wgmma.cuh) with the weights dequantized in registers straight into wgmma's A
+// (wgmma, wgmma.cuh) with the weights dequantized in registers straight into wgmma's A
 // fragments: no bf16 copy of the weights anywhere, in memory or shared memory.
 //
 // The product is computed transposed, y^T = W^T x^T: the weight's output columns are wgmma's
@@ -50,7 +50,7 @@
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_plan.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
-#include "backends/llm/device/cuda/gptq_wgmma.cuh"
+#include "backends/llm/device/cuda/wgmma.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
 
@@ -357,7 +357,7 @@ struct Block {
     wgmma::Pin(acc);
     wgmma::Fence();
 #pragma unroll
-    for (int j = 0; j < 4; ++j) wgmma::WgmmaRs<kN>(acc, a[j], desc[j]);
+    for (int j = 0; j < 4; ++j) wgmma::WgmmaRs<kN, 0>(acc, a[j], desc[j]);
     wgmma::Commit();
     wgmma::Pin(acc);
     wgmma::Wait<1>();  // chunk c - 1's wgmmas: its registers and stage are free
