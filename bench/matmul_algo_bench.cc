@@ -1,7 +1,8 @@
 // matmul_algo_bench: how fast cuBLASLt runs a prefill's bf16 products (Qwen2-7B's q|k|v with
-// its bias, o, gate|up and down) with the algorithm the CUDA device picks (cublaslt_plans.h:
-// the heuristic's first for the row count's bucket), against the heuristic's first for the
-// exact row count and the fastest of its first --algos candidates, timed here. Each figure:
+// its bias, o, gate|up and down) with each algorithm the CUDA device may pick (cublaslt_plans.h:
+// the heuristic's first for the row count's bucket, below SLUICE_CUDA_MATMUL_EXACT_ROWS, or
+// for the exact row count, from it), against the fastest of the exact count's first --algos
+// candidates, timed here. Each figure:
 // the mean of --reps back-to-back launches after two warm-up launches, in us and in TFLOP/s
 // (2 rows in out / time) against the card's dense bf16 peak (H100 SXM ~989). Whether a timed
 // choice would gain anything over the heuristic's is what it answers. Built with the CUDA
@@ -161,10 +162,10 @@ int main(int argc, char** argv) {
   cudaDeviceProp prop{};
   CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
   std::printf(
-      "%s; us (TFLOP/s): the device's (its bucket's heuristic), the heuristic's first for "
-      "the rows, the fastest of its first %d\n",
+      "%s; us (TFLOP/s): the heuristic's first for the rows' bucket, the heuristic's first "
+      "for the rows, the fastest of its first %d\n",
       prop.name, algos);
-  std::printf("%-8s %6s %18s %18s %18s %5s\n", "product", "rows", "device", "heuristic", "fastest",
+  std::printf("%-8s %6s %18s %18s %18s %5s\n", "product", "rows", "bucket", "heuristic", "fastest",
               "which");
   for (int32_t r : rows) {
     double total[3] = {0, 0, 0};
@@ -178,8 +179,8 @@ int main(int argc, char** argv) {
         continue;
       }
       // The device checks the bucket's algorithm against the rows and falls back to the rows'.
-      double device_us = run.Time(exact, from_bucket[0].algo);
-      if (device_us < 0) device_us = run.Time(exact, cands[0].algo);
+      double bucket_us = run.Time(exact, from_bucket[0].algo);
+      if (bucket_us < 0) bucket_us = run.Time(exact, cands[0].algo);
       const double first_us = run.Time(exact, cands[0].algo);
       double best_us = first_us;
       int best = 0;
@@ -188,10 +189,10 @@ int main(int argc, char** argv) {
         if (us > 0 && us < best_us) best_us = us, best = i;
       }
       const double flop = 2.0 * r * s.in * s.out;
-      std::printf("%-8s %6d %9.1f (%5.0f) %9.1f (%5.0f) %9.1f (%5.0f) %5d\n", s.name, r, device_us,
-                  flop / device_us / 1e6, first_us, flop / first_us / 1e6, best_us,
+      std::printf("%-8s %6d %9.1f (%5.0f) %9.1f (%5.0f) %9.1f (%5.0f) %5d\n", s.name, r, bucket_us,
+                  flop / bucket_us / 1e6, first_us, flop / first_us / 1e6, best_us,
                   flop / best_us / 1e6, best);
-      total[0] += device_us, total[1] += first_us, total[2] += best_us;
+      total[0] += bucket_us, total[1] += first_us, total[2] += best_us;
     }
     std::printf("%-8s %6d %9.1f         %9.1f         %9.1f          (a layer)\n", "all", r,
                 total[0], total[1], total[2]);

@@ -17,6 +17,7 @@
 namespace sluice::llm {
 namespace {
 
+using cuda::MatmulAlgoRows;
 using cuda::MatmulRowBucket;
 using cuda::MatmulRowBuckets;
 using cuda::testing::FreshRng;
@@ -39,8 +40,8 @@ TEST(MatmulRowBucketTest, ABucketHoldsItsRowsWithinOneAndAHalfTimesThem) {
 
 TEST(MatmulRowBucketTest, TheWarmUpReachesEveryBucketOnceAndNoMoreRowsThanAsked) {
   EXPECT_EQ(MatmulRowBuckets(4096),
-            (std::vector<int32_t>{1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256,
-                                  384, 512, 768, 1024, 1536, 2048, 3072, 4096}));
+            (std::vector<int32_t>{1,  2,   3,   4,   6,   8,   12,  16,   24,   32,   48,   64,
+                                  96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096}));
   EXPECT_EQ(MatmulRowBuckets(1), std::vector<int32_t>{1});
   for (int32_t max_rows : {1, 2, 7, 100, 2500, 8192, 10'000}) {
     const std::vector<int32_t> warm = MatmulRowBuckets(max_rows);
@@ -53,6 +54,18 @@ TEST(MatmulRowBucketTest, TheWarmUpReachesEveryBucketOnceAndNoMoreRowsThanAsked)
       });
       ASSERT_TRUE(warmed) << "rows " << rows << " of " << max_rows;
     }
+  }
+}
+
+TEST(MatmulRowBucketTest, LargeStepsTakeTheirOwnRowCountsAlgorithm) {
+  EXPECT_EQ(MatmulAlgoRows(1800, 1024), 1800);
+  EXPECT_EQ(MatmulAlgoRows(1024, 1024), 1024);
+  EXPECT_EQ(MatmulAlgoRows(1023, 1024), 1024);  // the bucket of 1,023 rows
+  EXPECT_EQ(MatmulAlgoRows(700, 1024), 768);
+  EXPECT_EQ(MatmulAlgoRows(1800, 0), 2048);  // 0: buckets only
+  for (int32_t rows = 1; rows <= 5000; ++rows) {
+    ASSERT_EQ(MatmulAlgoRows(rows, 0), MatmulRowBucket(rows));
+    ASSERT_EQ(MatmulAlgoRows(rows, 4096), rows >= 4096 ? rows : MatmulRowBucket(rows));
   }
 }
 
@@ -97,8 +110,9 @@ TEST(CudaMatmulPlansTest, RowCountsSharingABucketMatchFloat64) {
   auto bias_d = Upload(d, bias);
   const std::vector<float> zero_bias(kOut, 0.f);
   // 97 borrows 128's algorithm before 128 has a plan; 100 and 127 find it made; 129 starts
-  // the next bucket; 1000 borrows 1024's, then 1024 its own.
-  for (int32_t rows : {97, 100, 127, 128, 129, 190, 192, 1000, 1024}) {
+  // the next bucket; 1000 borrows 1024's; from 1024 (SLUICE_CUDA_MATMUL_EXACT_ROWS) each count
+  // takes its own.
+  for (int32_t rows : {97, 100, 127, 128, 129, 190, 192, 1000, 1024, 1800, 2000}) {
     for (bool f32 : {false, true}) {
       SCOPED_TRACE(::testing::Message() << "rows " << rows << " f32 out " << f32);
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * kIn);

@@ -14,8 +14,8 @@ Status Check(cublasStatus_t s, const char* what) {
 
 // The descriptor and layouts of y[rows, out] = x[rows, in] W[out, in]^T (cuBLASLt is
 // column-major: W is A transposed, x is B).
-Result<std::unique_ptr<MatmulPlan>> MakeLayouts(int32_t rows, int32_t in, int32_t out,
-                                                bool f32_out, bool bias) {
+Result<std::unique_ptr<MatmulPlan>> MakeLayouts(int32_t rows, int32_t in, int32_t out, bool f32_out,
+                                                bool bias) {
   auto p = std::make_unique<MatmulPlan>();
   const cudaDataType_t out_type = f32_out ? CUDA_R_32F : CUDA_R_16BF;
   RETURN_IF_ERROR(
@@ -46,13 +46,13 @@ Result<cublasLtMatmulAlgo_t> Heuristic(cublasLtHandle_t blas, const MatmulPlan& 
                                        sizeof(ws));
   cublasLtMatmulHeuristicResult_t result{};
   int found = 0;
-  const cublasStatus_t s = cublasLtMatmulAlgoGetHeuristic(blas, p.desc, p.a, p.b, p.c, p.c, pref,
-                                                          1, &result, &found);
+  const cublasStatus_t s =
+      cublasLtMatmulAlgoGetHeuristic(blas, p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found);
   cublasLtMatmulPreferenceDestroy(pref);
   if (s != CUBLAS_STATUS_SUCCESS || found == 0) {
     return Internal("cuBLASLt has no algorithm for a " + std::to_string(rows) + "x" +
-                    std::to_string(in) + " by " + std::to_string(in) + "x" +
-                    std::to_string(out) + " GEMM");
+                    std::to_string(in) + " by " + std::to_string(in) + "x" + std::to_string(out) +
+                    " GEMM");
   }
   return result.algo;
 }
@@ -74,6 +74,10 @@ std::vector<int32_t> MatmulRowBuckets(int32_t max_rows) {
   return buckets;
 }
 
+int32_t MatmulAlgoRows(int32_t rows, int32_t exact_from) {
+  return exact_from > 0 && rows >= exact_from ? rows : MatmulRowBucket(rows);
+}
+
 MatmulPlan::~MatmulPlan() {
   if (c) cublasLtMatrixLayoutDestroy(c);
   if (b) cublasLtMatrixLayoutDestroy(b);
@@ -81,26 +85,26 @@ MatmulPlan::~MatmulPlan() {
   if (desc) cublasLtMatmulDescDestroy(desc);
 }
 
-Result<MatmulPlan*> MatmulPlans::Get(cublasLtHandle_t blas, size_t workspace_bytes,
-                                     bool may_create, int32_t rows, int32_t in, int32_t out,
-                                     bool f32_out, bool bias) {
+Result<MatmulPlan*> MatmulPlans::Get(cublasLtHandle_t blas, size_t workspace_bytes, bool may_create,
+                                     int32_t rows, int32_t in, int32_t out, bool f32_out,
+                                     bool bias) {
   const Shape key{rows, in, out, f32_out, bias};
   auto it = plans_.find(key);
   if (it != plans_.end()) return it->second.get();
   if (!may_create) return Internal("cuBLASLt plan first made during graph capture");
   ASSIGN_OR_RETURN(std::unique_ptr<MatmulPlan> p, MakeLayouts(rows, in, out, f32_out, bias));
-  const int32_t bucket = MatmulRowBucket(rows);
-  const Shape bucket_key{bucket, in, out, f32_out, bias};
-  auto algo = algos_.find(bucket_key);
+  const int32_t algo_rows = MatmulAlgoRows(rows, exact_from_);
+  const Shape algo_key{algo_rows, in, out, f32_out, bias};
+  auto algo = algos_.find(algo_key);
   if (algo == algos_.end()) {
-    // The bucket's algorithm, chosen for its largest row count.
+    // The bucket's algorithm, chosen for its largest row count (or the rows' own).
     std::unique_ptr<MatmulPlan> largest;
-    if (bucket != rows) {
-      ASSIGN_OR_RETURN(largest, MakeLayouts(bucket, in, out, f32_out, bias));
+    if (algo_rows != rows) {
+      ASSIGN_OR_RETURN(largest, MakeLayouts(algo_rows, in, out, f32_out, bias));
     }
     ASSIGN_OR_RETURN(cublasLtMatmulAlgo_t chosen,
-                     Heuristic(blas, largest ? *largest : *p, workspace_bytes, bucket, in, out));
-    algo = algos_.emplace(bucket_key, chosen).first;
+                     Heuristic(blas, largest ? *largest : *p, workspace_bytes, algo_rows, in, out));
+    algo = algos_.emplace(algo_key, chosen).first;
   }
   cublasLtMatmulHeuristicResult_t checked{};
   if (cublasLtMatmulAlgoCheck(blas, p->desc, p->a, p->b, p->c, p->c, &algo->second, &checked) ==

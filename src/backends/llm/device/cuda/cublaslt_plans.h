@@ -12,6 +12,12 @@
 // With buckets the algorithms are a short list, which the model's load runs once
 // (DecoderModel::WarmRowBuckets), and a plan for a new count only makes its layouts and checks
 // the bucket's algorithm against them.
+//
+// Large steps take the heuristic's algorithm for their own row count instead (from
+// SLUICE_CUDA_MATMUL_EXACT_ROWS rows, 1,024 by default): there a bucket's algorithm can cost a
+// fifth of the GEMMs' time (1,800 rows with the 2,048 bucket's: 1,177 us a Qwen2-7B layer
+// against 950 with 1,800's, an H100, bench/RESULTS.md session 18), while the queries for a new
+// count, a few hundred microseconds of the host's, are small beside such a step (>= ~15 ms).
 
 #include <cublasLt.h>
 
@@ -31,6 +37,9 @@ namespace sluice::llm::cuda {
 // to max_rows' (the bucket's largest, or max_rows in its own), which a warm-up runs.
 int32_t MatmulRowBucket(int32_t rows);
 std::vector<int32_t> MatmulRowBuckets(int32_t max_rows);
+// The row count whose heuristic algorithm a plan for `rows` runs: its own from `exact_from`
+// rows on (0: never), else its bucket's.
+int32_t MatmulAlgoRows(int32_t rows, int32_t exact_from);
 
 struct MatmulPlan {
   cublasLtMatmulDesc_t desc = nullptr;
@@ -45,10 +54,13 @@ struct MatmulPlan {
 
 class MatmulPlans {
  public:
+  // Plans of `exact_from` rows and more take their own row count's algorithm (MatmulAlgoRows).
+  explicit MatmulPlans(int32_t exact_from = 0) : exact_from_(exact_from) {}
+
   // The shape's plan, made on first use with `blas` for a workspace of `workspace_bytes`, with
-  // its row bucket's algorithm where cuBLASLt accepts it for these rows (else the heuristic's
-  // for them). `may_create` false (during graph capture, where cuBLASLt must not allocate)
-  // makes a missing plan an error instead.
+  // its row bucket's (or own, MatmulAlgoRows) algorithm where cuBLASLt accepts it for these
+  // rows (else the heuristic's for them). `may_create` false (during graph capture, where
+  // cuBLASLt must not allocate) makes a missing plan an error instead.
   Result<MatmulPlan*> Get(cublasLtHandle_t blas, size_t workspace_bytes, bool may_create,
                           int32_t rows, int32_t in, int32_t out, bool f32_out, bool bias);
   // Destroys every plan (before the handle they were made with).
@@ -60,7 +72,8 @@ class MatmulPlans {
  private:
   using Shape = std::tuple<int32_t, int32_t, int32_t, bool, bool>;  // rows, in, out, f32, bias
   std::map<Shape, std::unique_ptr<MatmulPlan>> plans_;
-  std::map<Shape, cublasLtMatmulAlgo_t> algos_;  // by row bucket
+  std::map<Shape, cublasLtMatmulAlgo_t> algos_;  // by MatmulAlgoRows
+  int32_t exact_from_;
 };
 
 }  // namespace sluice::llm::cuda

@@ -136,7 +136,7 @@ class CudaDevice final : public Device {
   cuda::UniqueStream stream_;
   cuda::DeviceScratch blas_workspace_;
   cuda::UniqueBlasLt blas_;
-  cuda::MatmulPlans plans_;
+  cuda::MatmulPlans plans_{cuda::Tuning().matmul_exact_rows};
   cuda::WeightUpload weight_upload_;  // its staging is freed at the first step
 
   // The step.

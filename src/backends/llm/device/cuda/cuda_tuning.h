@@ -81,14 +81,15 @@
 // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 256      0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off)
-// SLUICE_CUDA_GPTQ_GEMM90_SHAPES   0        0 to 2       the Hopper GEMM's block shapes
+// SLUICE_CUDA_GPTQ_GEMM90_SHAPES   2        0 to 2       the Hopper GEMM's block shapes
 //                                                        (gptq_gemm90_plan.h): 0, 128 or 256
 //                                                        rows x 128 columns; 1, also 64 and 192
 //                                                        rows and 192 columns (3 warpgroups),
 //                                                        shape and slices by a wave model; 2,
 //                                                        the fewest rows of 64, 128, 192, 256
 //                                                        that hold the product's, 128 columns,
-//                                                        slices by the wave model
+//                                                        slices by the wave model (Int4 at 64
+//                                                        streams +18 % over 0, RESULTS s. 18)
 // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0 to 256,    rows a block of the Hopper GEMM (0: the
 //                                           step 64      modelled choice; 64 and 192 also with
 //                                                        SHAPES=0)
@@ -100,10 +101,16 @@
 //                                                        workspace and one chunk a slice)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
-// SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   1        0 | 1        a prefill's next GPTQ weight dequantized
+// SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
 //                                                        on a side stream during this product's
 //                                                        GEMM (gptq_dequant_ahead.h; 0: each
-//                                                        in turn, one weight's bf16 less memory)
+//                                                        in turn, one weight's bf16 less memory;
+//                                                        1 was within 2 % of 0 at 2,000 and
+//                                                        7,000 tokens, RESULTS session 18)
+// SLUICE_CUDA_MATMUL_EXACT_ROWS    1024     0 to 2^20    rows from which a cuBLASLt product takes
+//                                                        the heuristic's algorithm for its own
+//                                                        row count, not its bucket's (0: never;
+//                                                        cublaslt_plans.h)
 // SLUICE_CUDA_PDL                  1        0 | 1        programmatic dependent launches
 //                                                        (compute capability 9.0 and later)
 // SLUICE_CUDA_PROFILE              0        0 | 1        per-step and per-op GPU times in the
@@ -151,12 +158,13 @@ struct CudaTuning {
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
   int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
-  int gptq_gemm90_shapes = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
+  int gptq_gemm90_shapes = 2;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
   int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
-  bool gptq_dequant_ahead = true;    // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
+  bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
+  int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS
   bool dependent_launch = true;      // SLUICE_CUDA_PDL
   bool profile = false;              // SLUICE_CUDA_PROFILE
 

@@ -43,10 +43,12 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
-  EXPECT_EQ(t->gptq_gemm90_shapes, 0);
+  EXPECT_EQ(t->gptq_gemm90_shapes, 2);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 0);
   EXPECT_EQ(t->gptq_gemm90_splits, 0);
   EXPECT_TRUE(t->gptq_chunk);
+  EXPECT_FALSE(t->gptq_dequant_ahead);
+  EXPECT_EQ(t->matmul_exact_rows, 1024);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
   EXPECT_TRUE(t->token_masks);
@@ -63,14 +65,26 @@ TEST(CudaTuningTest, EmptyValueTakesTheDefault) {
 
 // Each switch's two values: one is the default, the other changes the tuning.
 TEST(CudaTuningTest, EverySwitchHasTwoValues) {
-  for (const char* name :
-       {"SLUICE_CUDA_GEMV", "SLUICE_CUDA_FUSE", "SLUICE_CUDA_PARTIALS_NORM",
-        "SLUICE_CUDA_GEMV_PAIRS", "SLUICE_CUDA_GEMV_SPLIT", "SLUICE_CUDA_PREFILL_TC",
-        "SLUICE_CUDA_GPTQ_MMA", "SLUICE_CUDA_GPTQ_LOAD_ORDER", "SLUICE_CUDA_GPTQ_SWIGLU",
-        "SLUICE_CUDA_GPTQ_GEMM90", "SLUICE_CUDA_GPTQ_CHUNK", "SLUICE_CUDA_PDL",
-        "SLUICE_CUDA_PROFILE", "SLUICE_CUDA_TOKEN_MASKS", "SLUICE_CUDA_DECODE_PIPELINE",
-        "SLUICE_CUDA_DECODE_LATE_PDL", "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
-        "SLUICE_CUDA_DECODE_FUSED_COMBINE", "SLUICE_CUDA_DECODE_FUSED_ROPE"}) {
+  for (const char* name : {"SLUICE_CUDA_GEMV",
+                           "SLUICE_CUDA_FUSE",
+                           "SLUICE_CUDA_PARTIALS_NORM",
+                           "SLUICE_CUDA_GEMV_PAIRS",
+                           "SLUICE_CUDA_GEMV_SPLIT",
+                           "SLUICE_CUDA_PREFILL_TC",
+                           "SLUICE_CUDA_GPTQ_MMA",
+                           "SLUICE_CUDA_GPTQ_LOAD_ORDER",
+                           "SLUICE_CUDA_GPTQ_SWIGLU",
+                           "SLUICE_CUDA_GPTQ_GEMM90",
+                           "SLUICE_CUDA_GPTQ_CHUNK",
+                           "SLUICE_CUDA_PDL",
+                           "SLUICE_CUDA_PROFILE",
+                           "SLUICE_CUDA_TOKEN_MASKS",
+                           "SLUICE_CUDA_DECODE_PIPELINE",
+                           "SLUICE_CUDA_DECODE_LATE_PDL",
+                           "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
+                           "SLUICE_CUDA_DECODE_FUSED_COMBINE",
+                           "SLUICE_CUDA_DECODE_FUSED_ROPE",
+                           "SLUICE_CUDA_GPTQ_DEQUANT_AHEAD"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});
     ASSERT_TRUE(off.ok() && on.ok()) << name;
@@ -108,6 +122,10 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes, 1);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "2"}})->gptq_gemm90_shapes, 2);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "3"}}).ok());
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "0"}})->matmul_exact_rows, 0);  // buckets
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1800"}})->matmul_exact_rows, 1800);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "-1"}}).ok());
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1048577"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);            // mma.sync
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "1"}})->prefill_wgmma, 1);
