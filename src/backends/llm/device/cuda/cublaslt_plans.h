@@ -15,9 +15,9 @@
 //
 // Large steps take the heuristic's algorithm for their own row count instead (from
 // SLUICE_CUDA_MATMUL_EXACT_ROWS rows, 1,024 by default): there a bucket's algorithm can cost a
-// fifth of the GEMMs' time (1,800 rows with the 2,048 bucket's: 1,177 us a Qwen2-7B layer
-// against 950 with 1,800's, an H100, bench/RESULTS.md session 18), while the queries for a new
-// count, a few hundred microseconds of the host's, are small beside such a step (>= ~15 ms).
+// fifth of the GEMMs' time at counts well below the bucket's largest (bench/RESULTS.md, session
+// 18), while the queries for a new count, a few hundred microseconds of the host's, are small
+// beside such a step (>= ~15 ms of a 7B model's).
 
 #include <cublasLt.h>
 
