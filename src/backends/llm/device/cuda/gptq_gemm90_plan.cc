@@ -61,14 +61,22 @@ int FewestRows(int rows) {
   return rows <= 64 ? 64 : rows <= 128 ? 128 : rows <= 192 ? 192 : 256;
 }
 
+// SHAPES=2's columns: 192 (12 tiles) for a large product (kWideWeights weights or more) in
+// 128-row blocks, 128 otherwise.
+int FewestRowsTiles(const Gemm90Problem& p, int block_rows) {
+  const bool large = static_cast<int64_t>(p.in) * p.out >= kGemm90WideWeights;
+  return block_rows == 128 && large ? 12 : 8;
+}
+
 // A dimension not forced: with SHAPES=0 the default's (128 or 256 rows, 128 columns), with 1
-// any, with 2 FewestRows and 128 columns.
+// any, with 2 FewestRows and FewestRowsTiles.
 bool Candidate(const Gemm90Problem& p, const Gemm90Knobs& k, const Gemm90Shape& sh,
                bool cols_forced) {
   bool rows = k.shapes == 1 || (k.shapes == 0 && (sh.rows == 128 || sh.rows == 256)) ||
               (k.shapes == 2 && sh.rows == FewestRows(p.rows));
   if (k.tile_rows != 0) rows = sh.rows == k.tile_rows;
-  const bool cols = cols_forced ? sh.tiles * 16 == k.tile_cols : k.shapes == 1 || sh.tiles == 8;
+  const int tiles = k.shapes == 2 ? FewestRowsTiles(p, sh.rows) : 8;
+  const bool cols = cols_forced ? sh.tiles * 16 == k.tile_cols : k.shapes == 1 || sh.tiles == tiles;
   return rows && cols;
 }
 
@@ -112,7 +120,8 @@ Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k) {
     if (!found || better) best = plan;
     found = true;
   }
-  return best;  // a candidate always exists: every forced row count has a shape of 8 tiles
+  return best;  // a candidate always exists: every forced row count has a shape of 8 tiles, and
+                // SHAPES=2's 12 tiles come with 128 rows, which has them
 }
 
 }  // namespace sluice::llm::cuda::gptq

@@ -7,11 +7,13 @@
 //
 // Shapes: kN rows (wgmma's N: 64, 128, 192 or 256) x `tiles` 16-column tiles (8: two
 // warpgroups, 128 columns; 12: three warpgroups, 192 columns, only where the accumulators
-// leave room in the 168 registers a thread of 384 gets). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=0 (the
-// default) keeps the original choice between 128 x 128 and 256 x 128 and its model; 1 picks
-// from every shape with the model below; 2 takes the fewest rows of a shape that hold the
-// product's (256 past them) x 128 columns, its slices by the model below (a rule to A/B the
-// model against); TILE_ROWS / TILE_COLS / SPLITS force a dimension.
+// leave room in the 168 registers a thread of 384 gets). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=2 (the
+// default) takes the fewest rows of a shape that hold the product's (256 past them) x 128
+// columns, or 192 columns in 128-row blocks for a product of kGemm90WideWeights weights or
+// more (gate|up and down, not q|k|v or o: bench/RESULTS.md, sessions 18 and 19), its slices by
+// the model below; 0 keeps the original choice between 128 x 128 and 256 x 128 and its model;
+// 1 picks from every shape with the model below; TILE_ROWS / TILE_COLS / SPLITS force a
+// dimension.
 //
 // The model of SHAPES=1 and 2, in SM clocks: a chunk (64 inputs) of a block costs its largest
 // resource term, wgmma work at kTcFlopsPerClock, the warps' dequantization issue (a warp a
@@ -46,8 +48,9 @@ inline constexpr Gemm90Shape kGemm90Shapes[] = {{128, 8}, {256, 8},  {64, 8},
                                                 {64, 12}, {128, 12}, {192, 8}};
 inline constexpr int kGemm90ShapeCount = 6;
 inline constexpr int kGemm90DefaultShapes = 2;
-inline constexpr int kGemm90Chunk = 64;     // inputs a pipeline stage
-inline constexpr int kGemm90MaxSplits = 8;  // kGptqGemmMaxSplits
+inline constexpr int kGemm90Chunk = 64;                          // inputs a pipeline stage
+inline constexpr int kGemm90MaxSplits = 8;                       // kGptqGemmMaxSplits
+inline constexpr int64_t kGemm90WideWeights = int64_t{1} << 25;  // SHAPES=2's 192 columns
 
 struct Gemm90Problem {
   int in = 0, bits = 4;  // the layout's inputs and bits
@@ -72,7 +75,8 @@ struct Gemm90Plan {
 };
 
 // The shape and slices for `p`. Forced dimensions restrict the candidates (a dimension not
-// forced keeps SHAPES' choice: 128 columns with 0 and 2); a TILE_COLS that no shape of the
+// forced keeps SHAPES' choice: 128 columns with 0,
+// FewestRowsTiles' with 2); a TILE_COLS that no shape of the
 // forced rows has (192 columns at 192 or 256 rows) is ignored. Forced splits are cut to what
 // the workspace holds and to one chunk a slice at least (slices past the inputs' end would add
 // zeros). Modelled splits are 1 to kGemm90MaxSplits, each slice 4 or more chunks, none empty.

@@ -470,6 +470,12 @@ int MmaWarps(const GptqLayout& layout) {
   return std::max(1, std::min(kMmaWarps, layout.in * layout.bits / 256 / 4));
 }
 
+// Whether a product of `rows` rows is a dependent launch (SLUICE_CUDA_GPTQ_PDL_MAX_ROWS).
+bool EarlyLaunch(int32_t rows) {
+  static const int32_t max_rows = Tuning().gptq_pdl_max_rows;
+  return rows <= max_rows;
+}
+
 // The parts with y advanced to row r0.
 GptqParts FromRow(const GptqParts& parts, int32_t r0) {
   GptqParts p = parts;
@@ -491,9 +497,10 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
   const int warps = MmaWarps(layout);
   for (int32_t r0 = 0; r0 < rows; r0 += kMmaRowsPerLaunch) {
     const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
-    LaunchDependent(ProductKernel(layout, here), dim3(static_cast<unsigned>(out / 16)),
-                    dim3(warps * 32), 0, stream, x + static_cast<int64_t>(r0) * layout.in, layout,
-                    FromRow(parts, r0), here, 1, static_cast<float*>(nullptr));
+    LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, here),
+                      dim3(static_cast<unsigned>(out / 16)), dim3(warps * 32), 0, stream,
+                      x + static_cast<int64_t>(r0) * layout.in, layout, FromRow(parts, r0), here, 1,
+                      static_cast<float*>(nullptr));
   }
 }
 
@@ -506,9 +513,9 @@ void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
     const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
     GptqParts p = parts;
     p.y[0] += static_cast<int64_t>(r0) * width;
-    LaunchDependent(SwiGluKernel(layout, here), dim3(static_cast<unsigned>(width / 16)),
-                    dim3(warps * 32), 0, stream, x + static_cast<int64_t>(r0) * layout.in, layout,
-                    p, here);
+    LaunchDependentIf(EarlyLaunch(rows), SwiGluKernel(layout, here),
+                      dim3(static_cast<unsigned>(width / 16)), dim3(warps * 32), 0, stream,
+                      x + static_cast<int64_t>(r0) * layout.in, layout, p, here);
   }
 }
 
@@ -545,9 +552,9 @@ void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout, const
   p.scale_zero[0] = scale_zero;
   const int slice_loads = (layout.in / (16 * (16 / layout.bits)) + splits - 1) / splits;
   const int warps = std::max(1, std::min(kMmaWarps, slice_loads / 4));
-  LaunchDependent(ProductKernel(layout, rows), dim3(static_cast<unsigned>(out / 16 * splits)),
-                  dim3(warps * 32), 0, stream, x, layout, p, rows, static_cast<int32_t>(splits),
-                  partials);
+  LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, rows),
+                    dim3(static_cast<unsigned>(out / 16 * splits)), dim3(warps * 32), 0, stream, x,
+                    layout, p, rows, static_cast<int32_t>(splits), partials);
 }
 
 }  // namespace sluice::llm::cuda

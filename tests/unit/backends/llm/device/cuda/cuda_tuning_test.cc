@@ -40,6 +40,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
+  EXPECT_EQ(t->gptq_pdl_max_rows, 4096);
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
@@ -105,6 +106,7 @@ TEST(CudaTuningTest, NumbersInRange) {
                                 {"SLUICE_CUDA_PREFILL_WARPS", "8"},
                                 {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
                                 {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"},
+                                {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", "16"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "384"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "192"},
@@ -115,6 +117,7 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->prefill_warps, 8);
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
+  EXPECT_EQ(t->gptq_pdl_max_rows, 16);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 384);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 64);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 192);

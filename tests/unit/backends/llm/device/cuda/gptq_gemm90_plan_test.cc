@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <utility>
 #include <vector>
 
@@ -88,9 +89,22 @@ TEST(Gemm90PlanTest, FewestRowsRule) {
                                                                      {300, 256}}) {
       const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
       EXPECT_EQ(ShapeOf(plan).rows, tile) << p.name << " rows " << rows;
-      EXPECT_EQ(ShapeOf(plan).tiles, 8);
+      // 192 columns in 128-row blocks for gate|up and down (2^25 weights or more), not for
+      // q|k|v and o.
+      const bool large = int64_t{p.in} * p.out >= kGemm90WideWeights;
+      EXPECT_EQ(ShapeOf(plan).tiles, tile == 128 && large ? 12 : 8) << p.name << " rows " << rows;
     }
   }
+  EXPECT_GE(int64_t{kQwen2[2].in} * kQwen2[2].out, kGemm90WideWeights);  // gate|up
+  EXPECT_GE(int64_t{kQwen2[3].in} * kQwen2[3].out, kGemm90WideWeights);  // down
+  EXPECT_LT(int64_t{kQwen2[0].in} * kQwen2[0].out, kGemm90WideWeights);  // q|k|v
+  // Forced rows keep the rule's columns; forced columns win over it.
+  Gemm90Knobs rows128 = k;
+  rows128.tile_rows = 128;
+  EXPECT_EQ(ShapeOf(PlanGemm90(ProblemOf(kQwen2[2], 40), rows128)).tiles, 12);
+  Gemm90Knobs cols128 = k;
+  cols128.tile_cols = 128;
+  EXPECT_EQ(ShapeOf(PlanGemm90(ProblemOf(kQwen2[2], 100), cols128)).tiles, 8);
 }
 
 TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
@@ -102,8 +116,8 @@ TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
       k.tile_rows = rows;
       const Gemm90Plan plan = PlanGemm90(p, k);
       EXPECT_EQ(ShapeOf(plan).rows, rows);
-      if (shapes != 1) {
-        EXPECT_EQ(ShapeOf(plan).tiles, 8);  // SHAPES' columns
+      if (shapes != 1) {  // SHAPES' columns (gate|up: 192 in SHAPES=2's 128-row blocks)
+        EXPECT_EQ(ShapeOf(plan).tiles, shapes == 2 && rows == 128 ? 12 : 8);
       }
       k.tile_cols = 192;
       const Gemm90Shape& wide = ShapeOf(PlanGemm90(p, k));
