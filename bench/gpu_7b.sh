@@ -48,7 +48,10 @@ bench_server() {  # name url model_name
 }
 
 write_repo() {
-  local max_len=${MAX_MODEL_LEN:-4096} caching=${PREFIX_CACHING:-false}
+  local max_len=${MAX_MODEL_LEN:-4096} caching=${PREFIX_CACHING:-false} extra=""
+  # MAX_BATCHED_TOKENS_WITH_DECODES: the budget of steps that carry decodes (scheduler.h).
+  [ -n "${MAX_BATCHED_TOKENS_WITH_DECODES:-}" ] &&
+    extra=", \"max_num_batched_tokens_with_decodes\": $MAX_BATCHED_TOKENS_WITH_DECODES"
   mkdir -p "$repo/qwen7b/1"
   cat > "$repo/qwen7b/config.pbtxt" <<'CFG'
 name: "qwen7b"
@@ -58,7 +61,7 @@ model_transaction_policy { decoupled: true }
 CFG
   cat > "$repo/qwen7b/1/model.json" <<JSON
 {"model": "model", "gpu_memory_utilization": 0.85, "max_model_len": $max_len,
- "max_num_seqs": ${MAX_NUM_SEQS:-64}, "max_num_batched_tokens": ${MAX_BATCHED_TOKENS:-4096}, "enable_prefix_caching": $caching}
+ "max_num_seqs": ${MAX_NUM_SEQS:-64}, "max_num_batched_tokens": ${MAX_BATCHED_TOKENS:-4096}, "enable_prefix_caching": $caching$extra}
 JSON
 }
 

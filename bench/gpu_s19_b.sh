@@ -1,29 +1,34 @@
 #!/usr/bin/env bash
-# Session 19, call B (bench/RESULTS.md "Session 19"): which dependent launches cost Int4 its
-# 32-stream throughput (call A: 3,564 tok/s with them, 4,242 without any, bf16 4,303), the
-# Int8 stream figures with this session's defaults, and issue 18's many-stream figures rerun
-# with the exact-row cuBLASLt algorithms (session 18).
-# 1. Int4 at 1 and 32 streams: the default; the small-batch GPTQ kernels placed after their
-#    predecessor ends (SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0, or past 16 rows); no dependent launch
-#    at all (SLUICE_CUDA_PDL=0).
-# 2. Int8: the same A/B at 32 streams; then 1, 64 and 256 streams.
-# 3. bf16: 32 streams with and without dependent launches; the shared 4,000-token prefix
-#    (32 warm requests together and one after another); 8 streams of 20,000-token prompts.
+# Session 19, call B (bench/RESULTS.md "Session 19"):
+# 1. Int4 at 1 and 32 streams (call A: 3,564 tok/s at 32 with dependent launches, 4,242 without
+#    any, bf16 4,303): the default; the small-batch GPTQ kernels placed after their predecessor
+#    ends (SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0, or past 16 rows); no dependent launch at all.
+# 2. bf16 long prompts: TTFT at 7,000, 20,000 and 32,000 tokens with the bench's 4,096-token
+#    budget (transformers in the same run), then with 16,384 for prefill-only steps and 4,096
+#    for steps that carry decodes (max_num_batched_tokens_with_decodes), with 8 streams of
+#    20,000-token prompts (p99 ITL); 32 streams with and without dependent launches; the shared
+#    4,000-token prefix.
+# 3. Int8: the dependent-launch A/B at 32 streams, then 1, 64 and 256 streams.
 source bench/gpu_call_setup.sh
 m8=$W/int8/repo/qwen7b/1/model
 ( python3 bench/make_qwen2_7b_gptq_random.py $m4 .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 && touch $m4/.complete
-  python3 bench/make_qwen2_7b_gptq_random.py $m8 .gpu/tok --bits 8 > $R/int8_write.txt 2>&1 && touch $m8/.complete
-  python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete ) &
+  python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete
+  python3 bench/make_qwen2_7b_gptq_random.py $m8 .gpu/tok --bits 8 > $R/int8_write.txt 2>&1 && touch $m8/.complete ) &
 writer=$!
 wait_for() { while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done; }
 wait_for $m4; echo "1. int4 model: $(tail -1 $R/int4_write.txt) $(el)"
-P="base mma0:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0 mma16:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=16 nopdl:SLUICE_CUDA_PDL=0"
-AB_CONCURRENCY="1 32" AB_ROUNDS=1 gq int4,ab,${P// /,} | grep -E "c=|Failed"
-wait_for $m8; echo "2. int8 model: $(tail -1 $R/int8_write.txt) $(el)"
-AB_CONCURRENCY=32 AB_ROUNDS=1 KEEP_MODEL=1 gq int8,ab,${P// /,} | grep -E "c=|Failed|bytes read"
-MAX_NUM_SEQS=256 CONCURRENCY="1 64 256" gq int8,sluice | grep -E "c=|Failed"
-wait_for $m; echo "3. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
+P="base,mma0:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0,mma16:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=16,nopdl:SLUICE_CUDA_PDL=0"
+AB_CONCURRENCY="1 32" AB_ROUNDS=1 gq int4,ab,$P | grep -E "c=|Failed"
+wait_for $m; echo "2. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
+LONG_STREAMS=0 LONG_LENGTHS="7000 20000 32000" g7 long | grep -E "transformers|sluice |Failed" | sed "s/^/4096: /"
+mkdir -p $R/b4096; mv $R/long_* $R/sluice_long.log $R/b4096/ 2>/dev/null
+MAX_BATCHED_TOKENS=16384 MAX_BATCHED_TOKENS_WITH_DECODES=4096 SKIP_HF=1 LONG_LENGTHS="7000 20000 32000" g7 long |
+  grep -E "sluice |Failed" | sed "s/^/16384|4096: /"
 AB_CONCURRENCY=32 AB_ROUNDS=1 g7 ab base nopdl:SLUICE_CUDA_PDL=0 | grep -E "c=|Failed"
 g7 prefix | grep -E "sluice prefix|prefix_cache"
-SKIP_HF=1 LONG_LENGTHS=2000 g7 long | grep -E "sluice |Failed"
+rm -rf $W/repo
+wait_for $m8; echo "3. int8 model: $(tail -1 $R/int8_write.txt) $(el)"
+AB_CONCURRENCY=32 AB_ROUNDS=1 KEEP_MODEL=1 gq int8,ab,base,mma0:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0 |
+  grep -E "c=|Failed|bytes read"
+MAX_NUM_SEQS=256 CONCURRENCY="1 64 256" gq int8,sluice | grep -E "c=|Failed"
 echo "done $(el)"

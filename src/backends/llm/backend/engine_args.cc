@@ -91,6 +91,8 @@ Result<bool> ApplyNumericArg(const std::string& key, const json& v, EngineArgs& 
       {"max_model_len", 1, 1 << 24, &EngineArgs::max_model_len},
       {"max_num_seqs", 1, 4096, &EngineArgs::max_num_seqs},
       {"max_num_batched_tokens", 16, 1 << 20, &EngineArgs::max_num_batched_tokens},
+      {"max_num_batched_tokens_with_decodes", 0, 1 << 20,
+       &EngineArgs::max_num_batched_tokens_with_decodes},
       {"block_size", 1, 256, &EngineArgs::block_size},
       {"tensor_parallel_size", 1, 64, &EngineArgs::tensor_parallel_size},
       {"num_gpu_blocks_override", 1, 1 << 24, &EngineArgs::num_gpu_blocks_override},

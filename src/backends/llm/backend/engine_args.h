@@ -36,6 +36,9 @@ struct EngineArgs {
   // Sluice: decodes' protection from long prompts (engine/scheduler.h's prefill_cost_context);
   // unset: derived from the model's shape, 0: off.
   std::optional<int32_t> prefill_cost_context;
+  // Sluice: the token budget of a step that carries decodes (scheduler.h); 0: that of every
+  // step, max_num_batched_tokens.
+  int32_t max_num_batched_tokens_with_decodes = 0;
   // vLLM's `tokenizer`: a folder holding tokenizer.json (relative to the version dir, inside
   // the model's directory); empty: the model folder's.
   std::string tokenizer;

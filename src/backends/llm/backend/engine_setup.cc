@@ -87,6 +87,7 @@ EngineOptions EngineOptionsFor(const EngineArgs& args, const DecoderModel& model
   options.max_num_seqs = args.max_num_seqs;
   options.max_num_batched_tokens = args.max_num_batched_tokens;
   options.enable_chunked_prefill = args.enable_chunked_prefill;
+  options.max_num_batched_tokens_with_decodes = args.max_num_batched_tokens_with_decodes;
   const HfModelConfig& shape = model.config();
   options.prefill_cost_context = args.prefill_cost_context.value_or(
       PrefillCostContext(shape.hidden_size, shape.intermediate_size, shape.num_heads,

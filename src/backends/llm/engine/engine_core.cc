@@ -62,6 +62,14 @@ Result<std::unique_ptr<EngineCore>> EngineCore::Create(std::unique_ptr<ModelRunn
     return InvalidArgument("engine: max_num_batched_tokens must be >= 1, got " +
                            std::to_string(options.max_num_batched_tokens));
   }
+  if (options.max_num_batched_tokens_with_decodes != 0 &&
+      options.max_num_batched_tokens_with_decodes < options.max_num_seqs) {
+    return InvalidArgument("engine: max_num_batched_tokens_with_decodes (" +
+                           std::to_string(options.max_num_batched_tokens_with_decodes) +
+                           ") must be 0 or >= max_num_seqs (" +
+                           std::to_string(options.max_num_seqs) +
+                           "): every running stream decodes in each step");
+  }
   const int64_t capacity = static_cast<int64_t>(blocks->total()) * blocks->block_size();
   int64_t max_len =
       options.max_model_len > 0 ? options.max_model_len : shape.max_position_embeddings;
@@ -95,7 +103,8 @@ EngineCore::EngineCore(std::unique_ptr<ModelRunner> runner, std::unique_ptr<Bloc
     : options_(std::move(options)),
       limits_(limits),
       scheduler_limits_{options_.max_num_seqs, options_.max_num_batched_tokens,
-                        options_.enable_chunked_prefill, options_.prefill_cost_context},
+                        options_.enable_chunked_prefill, options_.prefill_cost_context,
+                        options_.max_num_batched_tokens_with_decodes},
       grammars_(std::make_unique<structured::GrammarCache>(options_.grammar_cache_size)),
       runner_(std::move(runner)),
       blocks_(std::move(blocks)),

@@ -43,6 +43,9 @@ struct EngineOptions {
   // Decodes' protection from long prompts (scheduler.h): the context at which a prefill
   // token's attention costs as much as its linear layers; 0: off.
   int32_t prefill_cost_context = 0;
+  // The token budget of a step that carries decodes when below max_num_batched_tokens (0: the
+  // same budget for every step); at least max_num_seqs.
+  int32_t max_num_batched_tokens_with_decodes = 0;
   bool enable_prefix_caching = true;
   // 0 = the model's max_position_embeddings. Always clamped to what the KV cache holds, so
   // every admitted sequence can run alone.

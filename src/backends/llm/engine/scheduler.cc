@@ -109,7 +109,7 @@ class StepPlanner {
     plan_.Consume(need);
     budget_ -=
         PrefillChunkCharge(n, seq.num_computed_tokens, limits_.prefill_cost_context, with_decodes_);
-    if (seq.num_tokens - seq.num_computed_tokens == 1) with_decodes_ = true;
+    if (seq.num_tokens - seq.num_computed_tokens == 1) LimitToDecodeBudget();
     state_[i] = State::kScheduled;
     out_.scheduled.push_back({seq.id, static_cast<int32_t>(n), false, 0});
     out_.num_batched_tokens += static_cast<int32_t>(n);
@@ -150,6 +150,17 @@ class StepPlanner {
 
  private:
   enum class State { kUnscheduled, kScheduled, kPreempted, kFailed };
+
+  // A decode was scheduled: prefill chunks are charged from here on, and the step's budget is
+  // max_num_batched_tokens_with_decodes where that is lower (less what is already spent).
+  void LimitToDecodeBudget() {
+    if (with_decodes_) return;
+    with_decodes_ = true;
+    const int64_t full = std::max(limits_.max_num_batched_tokens, 0);
+    const int64_t cap = limits_.max_num_batched_tokens_with_decodes;
+    if (cap > 0 && cap < full)
+      budget_ = std::max<int64_t>(0, std::min(budget_, cap - (full - budget_)));
+  }
 
   // Preempts the most recently arrived running sequence not scheduled this step, again,
   // until `need` blocks are available or `placing` itself was preempted.

@@ -23,6 +23,9 @@
 //  near what max_num_batched_tokens tokens at context 0 cost. A step without decodes (a
 //  prompt alone, or prompts only) keeps the plain token budget, so time to first token is
 //  not spent where no stream waits. Each sequence's chunk is at least one token.
+//  max_num_batched_tokens_with_decodes, where set below max_num_batched_tokens, is the budget
+//  of a step that carries decodes: large prefill-only steps (fewer, fuller chunks for a prompt
+//  that arrives alone) without longer steps for running streams.
 // A sequence whose tokens need more blocks than the whole cache holds is reported failed
 // instead of being retried forever (no deadlock).
 
@@ -41,6 +44,9 @@ struct SchedulerLimits {
   // The context at which a prefill token's attention costs as much as its linear layers
   // (EngineOptions::prefill_cost_context); 0: chunks are charged their token count only.
   int32_t prefill_cost_context = 0;
+  // The token budget of a step that carries decodes, when below max_num_batched_tokens; 0:
+  // max_num_batched_tokens for every step.
+  int32_t max_num_batched_tokens_with_decodes = 0;
 };
 
 // The most tokens, up to `remaining`, of a prefill chunk starting at context `start` whose

@@ -84,6 +84,25 @@ TEST(EngineArgsTest, PrefillCostContextIsOptionalAndBounded) {
   }
 }
 
+TEST(EngineArgsTest, DecodeStepBudgetIsBounded) {
+  auto unset = Parse("");
+  ASSERT_TRUE(unset.ok());
+  EXPECT_EQ(unset->max_num_batched_tokens_with_decodes, 0);  // max_num_batched_tokens'
+  auto set =
+      Parse(R"("max_num_batched_tokens": 16384, "max_num_batched_tokens_with_decodes": 4096)");
+  ASSERT_TRUE(set.ok()) << set.status().message();
+  EXPECT_EQ(set->max_num_batched_tokens, 16384);
+  EXPECT_EQ(set->max_num_batched_tokens_with_decodes, 4096);
+  for (const char* bad : {R"("max_num_batched_tokens_with_decodes": -1)",
+                          R"("max_num_batched_tokens_with_decodes": "x")",
+                          R"("max_num_batched_tokens_with_decodes": 2097152)"}) {
+    auto r = Parse(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_NE(r.status().message().find("max_num_batched_tokens_with_decodes"), std::string::npos)
+        << r.status().message();
+  }
+}
+
 TEST(EngineArgsTest, ServedModelNameIsAStringOrAList) {
   auto one = Parse(R"("served_model_name": "qwen")");
   ASSERT_TRUE(one.ok()) << one.status().message();

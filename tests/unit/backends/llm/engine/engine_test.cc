@@ -602,6 +602,15 @@ TEST(EngineTest, CreateRefusesBadOptions) {
   o.enable_chunked_prefill = false;
   o.max_num_batched_tokens = 8;  // < max_model_len (64 = 16 blocks x 4)
   EXPECT_EQ(make(o).code(), StatusCode::kInvalidArgument);
+  o = {};
+  o.max_num_seqs = 32;
+  o.max_num_batched_tokens_with_decodes = 16;  // fewer than the streams that decode at once
+  const Status few = make(o);
+  EXPECT_EQ(few.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(few.message().find("max_num_batched_tokens_with_decodes (16)"), std::string::npos)
+      << few.message();
+  o.max_num_batched_tokens_with_decodes = 32;
+  EXPECT_TRUE(make(o).ok());
   EXPECT_EQ(make({}, 0).code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(Engine::Create(nullptr, {}).status().code(), StatusCode::kInvalidArgument);
   // max_model_len is clamped to what the cache holds.

@@ -198,6 +198,41 @@ TEST(SchedulerTest, PrefillChunksAreChargedTheirAttentionWhileDecodesRun) {
   }
 }
 
+// max_num_batched_tokens_with_decodes: a step that carries decodes takes that budget, one
+// without the full max_num_batched_tokens (a prompt alone in large chunks).
+TEST(SchedulerTest, StepsWithDecodesTakeTheirOwnBudget) {
+  const SchedulerLimits limits{8, 100, true, 0, 40};
+  const Running decode{1, 21, 20, Blocks(0, 5)};
+  const Running decode2{4, 9, 8, Blocks(5, 2)};
+  const Running prefill{2, 400, 200, Blocks(10, 50)};
+  std::map<int32_t, int32_t> refs;
+  for (int32_t b = 0; b < 60; ++b) refs[b] = 1;
+  const std::vector<Case> cases = {
+      {"a running prompt alone takes the full budget", limits, 4, 1000, 900, refs, {prefill}, {},
+       {S(2, 100)}, {}, {}},
+      {"a prompt admitted alone takes the full budget", limits, 4, 1000, 900, refs, {},
+       {{3, 300, {}}},
+       {S(3, 100, true)}, {}, {}},
+      {"with a decode the step holds 40 tokens", limits, 4, 1000, 900, refs, {decode, prefill}, {},
+       {S(1, 1), S(2, 39)}, {}, {}},
+      {"two decodes and an admission", limits, 4, 1000, 900, refs, {decode, decode2},
+       {{3, 300, {}}},
+       {S(1, 1), S(4, 1), S(3, 38, true)}, {}, {}},
+      {"a cap at or above the budget changes nothing", {8, 100, true, 0, 100}, 4, 1000, 900, refs,
+       {decode, prefill}, {},
+       {S(1, 1), S(2, 99)}, {}, {}},
+      // 7 + 7 * 207 / 50 = 35 fits the 39 left, 8 would be 41.
+      {"with the charge too", {8, 100, true, 50, 40}, 4, 1000, 900, refs, {decode, prefill}, {},
+       {S(1, 1), S(2, 7)}, {}, {}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ScheduleDecision d = RunCase(c);
+    EXPECT_EQ(d.scheduled, c.scheduled) << Describe(d);
+    EXPECT_TRUE(d.preempted.empty()) << Describe(d);
+  }
+}
+
 TEST(SchedulerTest, PrefillCostContextFromTheModelShape) {
   // Qwen2-7B: hidden 3584, intermediate 18944, 28 heads, 4 kv heads, head_dim 128.
   // 0.3 * (2*3584*36*128 + 2*28*128*3584 + 6*3584*18944) / (4*28*128) = 9753.6
@@ -220,7 +255,8 @@ TEST(SchedulerTest, PlansAreAlwaysAllocatable) {
     const int32_t bs = 4;
     auto bm = std::move(BlockManager::Create(12 + trial % 10, bs, true)).value();
     const SchedulerLimits limits{1 + trial % 5, 6 + trial % 17, trial % 3 != 0,
-                                 trial % 2 == 0 ? 0 : 10 + trial % 40};
+                                 trial % 2 == 0 ? 0 : 10 + trial % 40,
+                                 trial % 4 == 1 ? 5 + trial % 7 : 0};
     struct Seq {
       SeqId id;
       std::vector<int32_t> tokens;
