@@ -47,6 +47,12 @@ class FakeRunner : public ModelRunner {
 
   Status Forward(const ForwardBatch& batch, std::vector<float>& logits) override {
     if (++steps_ == fail_on_step_) return Internal("device lost");
+    {
+      bool decode = false;
+      for (const SequenceStep& s : batch.seqs) decode = decode || s.num_new_tokens == 1;
+      std::lock_guard<std::mutex> lock(log_mu_);
+      step_log_.push_back({static_cast<int32_t>(batch.tokens.size()), decode});
+    }
     size_t offset = 0;
     for (const SequenceStep& s : batch.seqs) {
       const int32_t len = s.num_cached_tokens + s.num_new_tokens;
@@ -77,6 +83,11 @@ class FakeRunner : public ModelRunner {
   std::atomic<int64_t>& steps() { return steps_; }
   void FailOnStep(int64_t step) { fail_on_step_ = step; }
   int32_t max_batch() const { return max_batch_; }
+  // Each step's new tokens and whether a sequence decoded in it (one new token).
+  std::vector<std::pair<int32_t, bool>> step_log() {
+    std::lock_guard<std::mutex> lock(log_mu_);
+    return step_log_;
+  }
 
  private:
   std::pair<int32_t, int32_t>& Slot(const std::vector<int32_t>& table, int32_t pos) {
@@ -88,6 +99,8 @@ class FakeRunner : public ModelRunner {
   std::atomic<int64_t> steps_{0};
   int64_t fail_on_step_ = -1;
   int32_t max_batch_ = 0;
+  std::mutex log_mu_;
+  std::vector<std::pair<int32_t, bool>> step_log_;
 };
 
 // One character per token: 'a' + token % 26.
@@ -583,6 +596,39 @@ TEST(EngineTest, DuplicateIdInFlightFailsOnlyTheNewRequest) {
   EXPECT_TRUE(c1.Get("dup").error.ok());
   EXPECT_EQ(c1.Get("dup").seqs.at(0).tokens.size(), 5u);
   EXPECT_TRUE(core->CheckIdle().ok());
+}
+
+// max_num_batched_tokens_with_decodes reaches the scheduler: a step with a decode holds at
+// most 16 new tokens, a prompt alone takes the full 64; the tokens are each request's alone.
+TEST(EngineTest, StepsWithDecodesKeepTheirOwnBudget) {
+  EngineSetup s;
+  s.options.max_num_seqs = 4;
+  s.options.max_num_batched_tokens = 64;
+  s.options.max_num_batched_tokens_with_decodes = 16;
+  s.options.enable_prefix_caching = false;
+  FakeRunner* runner = nullptr;
+  auto engine = MakeEngine(s, &runner);
+  Collector c;
+  const std::vector<int32_t> a = Prompt(1, 8), b = Prompt(2, 200), alone = Prompt(3, 200);
+  ASSERT_TRUE(engine->AddRequest({"a", a, Greedy(60), c.Callback()}).ok());
+  ASSERT_TRUE(engine->AddRequest({"b", b, Greedy(2), c.Callback()}).ok());
+  ASSERT_TRUE(c.WaitFinished(2));
+  ASSERT_TRUE(engine->AddRequest({"alone", alone, Greedy(2), c.Callback()}).ok());
+  ASSERT_TRUE(c.WaitFinished(3));
+  int with_decodes = 0, full = 0;
+  for (const auto& [tokens, decode] : runner->step_log()) {
+    if (decode) {
+      EXPECT_LE(tokens, 16);
+      ++with_decodes;
+    }
+    full += tokens == 64 && !decode;
+  }
+  EXPECT_GT(with_decodes, 0);
+  EXPECT_GE(full, 3);  // the prompt alone: 64, 64, 64, then 8
+  EXPECT_EQ(c.Get("a").seqs[0].tokens, Alone(a, Greedy(60)));
+  EXPECT_EQ(c.Get("b").seqs[0].tokens, Alone(b, Greedy(2)));
+  EXPECT_EQ(c.Get("alone").seqs[0].tokens, Alone(alone, Greedy(2)));
+  ExpectIdleAndClean(*engine);
 }
 
 TEST(EngineTest, CreateRefusesBadOptions) {
