@@ -75,11 +75,11 @@ struct Gemm90Plan {
 };
 
 // The shape and slices for `p`. Forced dimensions restrict the candidates (a dimension not
-// forced keeps SHAPES' choice: 128 columns with 0,
-// FewestRowsTiles' with 2); a TILE_COLS that no shape of the
-// forced rows has (192 columns at 192 or 256 rows) is ignored. Forced splits are cut to what
-// the workspace holds and to one chunk a slice at least (slices past the inputs' end would add
-// zeros). Modelled splits are 1 to kGemm90MaxSplits, each slice 4 or more chunks, none empty.
+// forced keeps SHAPES' choice: 128 columns with 0, the 192-column rule above with 2); a
+// TILE_COLS that no shape of the forced rows has (192 columns at 192 or 256 rows) is ignored.
+// Forced splits are cut to what the workspace holds and to one chunk a slice at least (slices
+// past the inputs' end would add zeros). Modelled splits are 1 to kGemm90MaxSplits, each slice
+// 4 or more chunks, none empty.
 Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k);
 
 // The kernel's x copies: a block of `threads` threads copies a chunk's [kN x 64] x tile in
