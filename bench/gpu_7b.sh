@@ -133,7 +133,7 @@ while [ $# -gt 0 ]; do
       # PROFILE_MODES="eager" leaves the graph run out.
       for mode in ${PROFILE_MODES:-eager graph}; do
         write_repo
-        [ $mode = eager ] && sed -i 's/"enable_prefix_caching": false}/"enable_prefix_caching": false, "enforce_eager": true}/' "$repo/qwen7b/1/model.json"
+        [ $mode = eager ] && sed -i 's/"enable_prefix_caching": false/"enable_prefix_caching": false, "enforce_eager": true/' "$repo/qwen7b/1/model.json"
         export SLUICE_CUDA_PROFILE=1
         start_sluice "$repo" "$out/profile_$mode.log" || exit 1
         unset SLUICE_CUDA_PROFILE

@@ -158,8 +158,7 @@ class StepPlanner {
     with_decodes_ = true;
     const int64_t full = std::max(limits_.max_num_batched_tokens, 0);
     const int64_t cap = limits_.max_num_batched_tokens_with_decodes;
-    if (cap > 0 && cap < full)
-      budget_ = std::max<int64_t>(0, std::min(budget_, cap - (full - budget_)));
+    if (cap > 0 && cap < full) budget_ = std::max<int64_t>(0, cap - (full - budget_));
   }
 
   // Preempts the most recently arrived running sequence not scheduled this step, again,

@@ -50,9 +50,9 @@
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_plan.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
-#include "backends/llm/device/cuda/wgmma.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
+#include "backends/llm/device/cuda/wgmma.cuh"
 
 namespace sluice::llm::cuda {
 namespace {
@@ -347,7 +347,7 @@ struct Block {
     if (c + 1 < n) Dequant(c + 1, a_next);
     uint64_t desc[4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) desc[j] = wgmma::DescriptorSw128(st.X(c % kStages) + 32 * j);
+    for (int j = 0; j < 4; ++j) desc[j] = wgmma::KMajorDescriptor(st.X(c % kStages) + 32 * j);
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       wgmma::Pin(a[j]);

@@ -82,11 +82,6 @@ __device__ __forceinline__ void Pin(R (&r)[N]) {
   for (int i = 0; i < N; ++i) Pin(r[i]);
 }
 
-// The descriptor of a K-major operand at shared-memory byte address `addr` (wgmma_layout.h).
-__device__ __forceinline__ uint64_t DescriptorSw128(uint32_t addr) {
-  return KMajorDescriptor(addr);
-}
-
 // d (64 x 128) = A B (kAccumulate 0: d is only written, so that no earlier value of it is an
 // input) or d += A B; A (64 x 16) and B (16 x 128) from shared memory, both K-major.
 template <int kAccumulate>

@@ -160,14 +160,30 @@ std::vector<int32_t> Blocks(int32_t first, int32_t count) {
   return v;
 }
 
+// Blocks 0 .. n - 1, each held once (by the running sequences of the budget cases below).
+std::map<int32_t, int32_t> HeldOnce(int32_t n) {
+  std::map<int32_t, int32_t> refs;
+  for (int32_t b = 0; b < n; ++b) refs[b] = 1;
+  return refs;
+}
+
+// The budget cases: each schedules what it expects and preempts nothing.
+void ExpectScheduledWithoutPreemption(const std::vector<Case>& cases) {
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    const ScheduleDecision d = RunCase(c);
+    EXPECT_EQ(d.scheduled, c.scheduled) << Describe(d);
+    EXPECT_TRUE(d.preempted.empty()) << Describe(d);
+  }
+}
+
 // Decodes' protection from long prompts: in a step with decodes, a prefill chunk of n tokens
 // from context c is charged n (1 + (c + n) / prefill_cost_context) (here 50).
 TEST(SchedulerTest, PrefillChunksAreChargedTheirAttentionWhileDecodesRun) {
   const SchedulerLimits limits{8, 100, true, 50};
   const Running decode{1, 21, 20, Blocks(0, 5)};
   const Running deep_prefill{2, 400, 200, Blocks(10, 50)};
-  std::map<int32_t, int32_t> refs;
-  for (int32_t b = 0; b < 60; ++b) refs[b] = 1;
+  const std::map<int32_t, int32_t> refs = HeldOnce(60);
   const std::vector<Case> cases = {
       // Budget 99 after the decode: 18 + 18 * 218 / 50 = 96 fits, 19 would be 102.
       {"a chunk deep into a prompt is cut to what the budget pays for", limits, 4, 1000, 900,
@@ -190,12 +206,7 @@ TEST(SchedulerTest, PrefillChunksAreChargedTheirAttentionWhileDecodesRun) {
        {decode, deep_prefill}, {},
        {S(1, 1), S(2, 99)}, {}, {}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    const ScheduleDecision d = RunCase(c);
-    EXPECT_EQ(d.scheduled, c.scheduled) << Describe(d);
-    EXPECT_TRUE(d.preempted.empty()) << Describe(d);
-  }
+  ExpectScheduledWithoutPreemption(cases);
 }
 
 // max_num_batched_tokens_with_decodes: a step that carries decodes takes that budget, one
@@ -205,8 +216,7 @@ TEST(SchedulerTest, StepsWithDecodesTakeTheirOwnBudget) {
   const Running decode{1, 21, 20, Blocks(0, 5)};
   const Running decode2{4, 9, 8, Blocks(5, 2)};
   const Running prefill{2, 400, 200, Blocks(10, 50)};
-  std::map<int32_t, int32_t> refs;
-  for (int32_t b = 0; b < 60; ++b) refs[b] = 1;
+  const std::map<int32_t, int32_t> refs = HeldOnce(60);
   const std::vector<Case> cases = {
       {"a running prompt alone takes the full budget", limits, 4, 1000, 900, refs, {prefill}, {},
        {S(2, 100)}, {}, {}},
@@ -225,12 +235,7 @@ TEST(SchedulerTest, StepsWithDecodesTakeTheirOwnBudget) {
       {"with the charge too", {8, 100, true, 50, 40}, 4, 1000, 900, refs, {decode, prefill}, {},
        {S(1, 1), S(2, 7)}, {}, {}},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    const ScheduleDecision d = RunCase(c);
-    EXPECT_EQ(d.scheduled, c.scheduled) << Describe(d);
-    EXPECT_TRUE(d.preempted.empty()) << Describe(d);
-  }
+  ExpectScheduledWithoutPreemption(cases);
 }
 
 TEST(SchedulerTest, PrefillCostContextFromTheModelShape) {

@@ -177,6 +177,8 @@ TEST(CudaTuningTest, InvalidValueIsAnErrorNamingTheVariableAndTheValue) {
       {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "256"},
       {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "9"},
       {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "5000"},
+      {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", "4097"},
+      {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", "-1"},
   };
   for (const auto& [name, value] : cases) {
     Result<CudaTuning> t = Parse({{name, value}});
