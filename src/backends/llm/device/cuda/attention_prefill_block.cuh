@@ -54,6 +54,32 @@ __device__ __forceinline__ TcBlock BlockOf(const DeviceStep& step, const AttnPar
   return b;
 }
 
+// What a copy of K/V chunks from the cache needs: the block's kv head's K and V from chunk c
+// (8 values) on, and a cache slot's bytes. CopyChunks then turns a cache slot into the two
+// sources in one 32 x 32 -> 64-bit multiply-add each (slot and row bytes both fit 32 bits), not
+// the 64-bit products, sign handling and adds that a slot * kv_width in int64 takes.
+struct SlotChunks {
+  const char* k;
+  const char* v;
+  uint32_t row_bytes;
+};
+
+__device__ __forceinline__ SlotChunks SlotChunksOf(const TcBlock& b, int c) {
+  return {reinterpret_cast<const char*>(b.k_head + c * 8),
+          reinterpret_cast<const char*>(b.v_head + c * 8),
+          static_cast<uint32_t>(b.kv_width * sizeof(bf16))};
+}
+
+// Copies slot's chunk of K to k_dst and of V to v_dst (shared addresses); slot -1 (a row past
+// kv_end) fills both with zeros.
+__device__ __forceinline__ void CopyChunks(const SlotChunks& src, int32_t slot, uint32_t k_dst,
+                                           uint32_t v_dst) {
+  const bool fill = slot >= 0;
+  const uint64_t off = static_cast<uint64_t>(static_cast<uint32_t>(fill ? slot : 0)) * src.row_bytes;
+  CpAsync16(k_dst, src.k + off, fill);
+  CpAsync16(v_dst, src.v + off, fill);
+}
+
 // Normalises row r of the block (this thread's part: the row_sum of its columns, summed here
 // over the quad of lanes that holds the row, which must all call it) and writes it if it is a
 // row of the sequence, as bf16 pairs: o(dt, e) is the thread's output of column 8 dt + 2 t4 + e.

@@ -123,12 +123,10 @@ __device__ __forceinline__ void CopyTile(const TcSmem& sm, const TcBlock& b, int
   for (int i = 0; i < Cfg::kKeys * kChunks / Cfg::kThreads; ++i) {
     const int e = tid + i * Cfg::kThreads;
     const int j = e / kChunks;
-    const int c = e % kChunks;
-    const int32_t slot = sm.slots[buf * Cfg::kKeys + j];
-    const int64_t off = slot >= 0 ? slot * b.kv_width + c * 8 : 0;
+    const int c = e % kChunks;  // the same for every i where kThreads % kChunks == 0
     const int at = buf * Cfg::kBuf + j * Cfg::kStride + c * 8;
-    CpAsync16(SmemAddr(sm.ks + at), b.k_head + off, slot >= 0);
-    CpAsync16(SmemAddr(sm.vs + at), b.v_head + off, slot >= 0);
+    CopyChunks(SlotChunksOf(b, c), sm.slots[buf * Cfg::kKeys + j], SmemAddr(sm.ks + at),
+               SmemAddr(sm.vs + at));
   }
 }
 
@@ -253,7 +251,7 @@ __device__ __forceinline__ void OnlineSoftmax(float scale, float (&s)[Cfg::kM][C
     for (int i = 0; i < 2; ++i) {
       mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 1));
       mx[i] = fmaxf(mx[i], __shfl_xor_sync(kFullMask, mx[i], 2));
-      alpha[i] = exp2f((row_max[mi][i] - mx[i]) * scale);  // 0 on the first tile (-inf)
+      alpha[i] = Exp2Ftz((row_max[mi][i] - mx[i]) * scale);  // 0 on the first tile (-inf)
       row_max[mi][i] = mx[i];
       neg_max[i] = -mx[i] * scale;
       row_sum[mi][i] *= alpha[i];
@@ -262,7 +260,7 @@ __device__ __forceinline__ void OnlineSoftmax(float scale, float (&s)[Cfg::kM][C
     for (int j = 0; j < Cfg::kKeyTiles; ++j) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        s[mi][j][e] = exp2f(fmaf(s[mi][j][e], scale, neg_max[e >> 1]));
+        s[mi][j][e] = Exp2Ftz(fmaf(s[mi][j][e], scale, neg_max[e >> 1]));
         row_sum[mi][e >> 1] += s[mi][j][e];
       }
     }

@@ -68,6 +68,7 @@ struct WgConfig : WgTiles<D> {
       wgmma::kAtomBytes + kSlotsAt + kStages * Tiles::kKeys * sizeof(int32_t) + 16;
   static_assert(kThreads >= Tiles::kKeys, "one slot lookup a thread");
   static_assert(Tiles::kKeys * Tiles::kChunks % kThreads == 0);
+  static_assert(kThreads % Tiles::kChunks == 0, "a thread copies one chunk of its rows");
   static_assert(kSmemBytes <= 227 * 1024, "an sm_90 block's shared memory");
 };
 
@@ -91,16 +92,13 @@ __device__ __forceinline__ void CopyTile(const WgSmem& sm, const TcBlock& b, int
   const int stage = t % Cfg::kStages;
   const int32_t* slots = sm.slots + stage * Cfg::kKeys;
   const uint32_t k_dst = sm.kv + stage * Cfg::kStageBytes;
+  const int c = static_cast<int>(threadIdx.x) % Cfg::kChunks;  // kThreads % kChunks == 0
+  const SlotChunks src = SlotChunksOf(b, c);
 #pragma unroll
   for (int i = 0; i < Cfg::kKeys * Cfg::kChunks / Cfg::kThreads; ++i) {
-    const int e = static_cast<int>(threadIdx.x) + i * Cfg::kThreads;
-    const int j = e / Cfg::kChunks;
-    const int c = e % Cfg::kChunks;
-    const int32_t slot = slots[j];
-    const int64_t off = slot >= 0 ? slot * b.kv_width + c * 8 : 0;
-    const uint32_t at = wgmma::SwizzledChunkOffset(Cfg::kKeys, j, c);
-    CpAsync16(k_dst + at, b.k_head + off, slot >= 0);
-    CpAsync16(k_dst + Cfg::kTileBytes + at, b.v_head + off, slot >= 0);
+    const int j = (static_cast<int>(threadIdx.x) + i * Cfg::kThreads) / Cfg::kChunks;
+    const uint32_t at = k_dst + wgmma::SwizzledChunkOffset(Cfg::kKeys, j, c);
+    CopyChunks(src, slots[j], at, at + Cfg::kTileBytes);
   }
 }
 

@@ -245,30 +245,47 @@ __device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float
     const int key = t * Cfg::kKeys + (i / 4) * 8 + 2 * t4 + (i & 1);
     return kMask && key > rows.qpos[(i >> 1) & 1] ? -INFINITY : s[i];
   };
-  float mx[2] = {st.row_max[0], st.row_max[1]};
-#pragma unroll
-  for (int i = 0; i < Cfg::kSAcc; ++i) mx[(i >> 1) & 1] = fmaxf(mx[(i >> 1) & 1], score(i));
-  float neg_max[2];
+  // Each row half's maximum and sum in four independent partials, combined at the end: one
+  // chain of 32 dependent max (or add) instructions a half would set the softmax's latency.
+  float part[2][4];
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
+    part[h][0] = st.row_max[h];
+    part[h][1] = part[h][2] = part[h][3] = -INFINITY;
+  }
+#pragma unroll
+  for (int i = 0; i < Cfg::kSAcc; ++i) {
+    float& m = part[(i >> 1) & 1][(i >> 2) & 3];
+    m = fmaxf(m, score(i));
+  }
+  float mx[2], neg_max[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    mx[h] = fmaxf(fmaxf(part[h][0], part[h][1]), fmaxf(part[h][2], part[h][3]));
     mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 1));
     mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 2));
-    alpha[h] = exp2f((st.row_max[h] - mx[h]) * scale);  // 0 on the first tile (-inf)
+    alpha[h] = Exp2Ftz((st.row_max[h] - mx[h]) * scale);  // 0 on the first tile (-inf)
     st.row_max[h] = mx[h];
     neg_max[h] = -mx[h] * scale;
-    st.row_sum[h] *= alpha[h];
+    part[h][0] = part[h][1] = part[h][2] = part[h][3] = 0.f;
   }
 #pragma unroll
   for (int kk = 0; kk < Cfg::kKeys / 16; ++kk) {
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int i = 8 * kk + 2 * r;  // i and i + 1: one row half, r % 2
-      const float w0 = exp2f(fmaf(score(i), scale, neg_max[r & 1]));
-      const float w1 = exp2f(fmaf(score(i + 1), scale, neg_max[r & 1]));
-      st.row_sum[r & 1] += w0;
-      st.row_sum[r & 1] += w1;
+      const float w0 = Exp2Ftz(fmaf(score(i), scale, neg_max[r & 1]));
+      const float w1 = Exp2Ftz(fmaf(score(i + 1), scale, neg_max[r & 1]));
+      float& sum = part[r & 1][(2 * kk + r / 2) & 3];
+      sum += w0;
+      sum += w1;
       p[kk][r] = PackBf16(w0, w1);
     }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    st.row_sum[h] = fmaf(st.row_sum[h], alpha[h],
+                         (part[h][0] + part[h][1]) + (part[h][2] + part[h][3]));
   }
 }
 

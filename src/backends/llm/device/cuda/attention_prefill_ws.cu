@@ -157,6 +157,7 @@ __device__ __forceinline__ void CopyTiles(const WsSmem& sm, const TcBlock& b, co
                                           int copier) {
   constexpr int kChunks = Cfg::kChunks;
   const int chunk = ws::CopyChunk(copier, kChunks);
+  const SlotChunks src = SlotChunksOf(b, chunk);
   const int lookup = copier;  // lane l of warp w finds the slot of key 32 w + l of each tile
   CopyQuery<Cfg, Cfg::kCopiers>(sm.tiles, b, p, copier);
   int32_t slot = SlotAt(b, lookup);
@@ -170,11 +171,9 @@ __device__ __forceinline__ void CopyTiles(const WsSmem& sm, const TcBlock& b, co
 #pragma unroll
     for (int i = 0; i < kChunks; ++i) {
       const int32_t s = __shfl_sync(kFullMask, slot, ws::CopySlotLane(copier, kChunks, i));
-      const int64_t off = s >= 0 ? s * b.kv_width + chunk * 8 : 0;
       const uint32_t at =
-          wgmma::SwizzledChunkOffset(Cfg::kKeys, ws::CopyKey(copier, kChunks, i), chunk);
-      CpAsync16(k_dst + at, b.k_head + off, s >= 0);
-      CpAsync16(k_dst + Cfg::kTileBytes + at, b.v_head + off, s >= 0);
+          k_dst + wgmma::SwizzledChunkOffset(Cfg::kKeys, ws::CopyKey(copier, kChunks, i), chunk);
+      CopyChunks(src, s, at, at + Cfg::kTileBytes);
     }
     CpAsyncArriveOn(BarrierOf(sm.full, stage));
     slot = next_slot;

@@ -73,11 +73,13 @@
 //                                                        rows (0: one product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize)
-// SLUICE_CUDA_GPTQ_PDL_MAX_ROWS    4096     0 to 4096    rows up to which the small-batch GPTQ
+// SLUICE_CUDA_GPTQ_PDL_MAX_ROWS    0        0 to 4096    rows up to which the small-batch GPTQ
 //                                                        kernels (gptq_mma.cu) are dependent
 //                                                        launches (past: placed once the kernel
 //                                                        before has ended; SLUICE_CUDA_PDL=0
-//                                                        turns every dependent launch off)
+//                                                        turns every dependent launch off;
+//                                                        0: Int4 at 32 streams 4,285 tok/s,
+//                                                        4,096: 3,579, RESULTS "Session 20")
 // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS   64       0 to 4096    rows up to which a larger one runs the
 //                                                        GEMM (gptq_gemm.cu; 0: off, dequantize)
 // SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        the GEMM of Hopper
@@ -160,7 +162,7 @@ struct CudaTuning {
   bool gptq_load_order = true;       // SLUICE_CUDA_GPTQ_LOAD_ORDER
   bool gptq_swiglu = true;           // SLUICE_CUDA_GPTQ_SWIGLU
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
-  int gptq_pdl_max_rows = 4096;      // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
+  int gptq_pdl_max_rows = 0;         // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
   int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS

@@ -40,7 +40,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_swiglu);
   EXPECT_EQ(t->gptq_mma_max_rows, 32);
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
-  EXPECT_EQ(t->gptq_pdl_max_rows, 4096);
+  EXPECT_EQ(t->gptq_pdl_max_rows, 0);
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
