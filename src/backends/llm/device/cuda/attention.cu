@@ -20,12 +20,13 @@
 //    tensor cores (mma.sync bf16): a block owns 64 (position, q head) rows of one kv head's
 //    group, streams K/V tiles from the paged cache through double-buffered shared memory with
 //    cp.async, and keeps an online softmax per row in registers.
-//  - PrefillWgmmaKernel (attention_prefill_wgmma.cu): the same sequences at head_dim 64 and
-//    128 on an sm_90 device (H100, H200), unless SLUICE_CUDA_PREFILL_WGMMA=0: the same scheme
-//    and semantics on Hopper's warpgroup instructions (wgmma), 128 rows a block in two
-//    warpgroups, 128-key tiles in swizzled shared memory; or, SLUICE_CUDA_PREFILL_WGMMA=3 or 4,
-//    PrefillWsKernel (attention_prefill_ws.cu), the same with a third warpgroup that only
-//    copies the K/V tiles (5: with the intra-warpgroup overlap of 2 too).
+//  - PrefillWsKernel (attention_prefill_ws.cu, the default) and PrefillWgmmaKernel
+//    (attention_prefill_wgmma.cu, SLUICE_CUDA_PREFILL_WGMMA=1 or 2): the same sequences at
+//    head_dim 64 and 128 on an sm_90 device (H100, H200), unless SLUICE_CUDA_PREFILL_WGMMA=0:
+//    the same scheme and semantics on Hopper's warpgroup instructions (wgmma), 128 rows a block
+//    in two computing warpgroups, 128-key tiles in swizzled shared memory; the default's third
+//    warpgroup only copies the K/V tiles (3: the computing ones take turns at the tensor cores,
+//    5: with the intra-warpgroup overlap of 2 too).
 //  - PrefillKernel (attention_prefill.cu): the same on CUDA cores (FMA), for the other head
 //    dims: a block owns kPrefillRows query rows of one q head and K/V tiles of kPrefillKeys
 //    tokens.

@@ -1,7 +1,8 @@
 // Prefill attention on Hopper's warpgroup tensor-core instructions (wgmma.mma_async, sm_90a),
 // FlashAttention-3's scheme over the paged KV cache: what attention.cu's Attention() runs for
-// head_dim 64 and 128 on a device of compute capability 9.0 unless SLUICE_CUDA_PREFILL_WGMMA=0
-// (then, and everywhere else, attention_prefill_tc.cu's mma.sync kernel). Same inputs, tile
+// head_dim 64 and 128 on a device of compute capability 9.0 with SLUICE_CUDA_PREFILL_WGMMA=1 or
+// 2 (the default, 4, and 3 and 5 are attention_prefill_ws.cu's warp-specialized forms of it;
+// 0, and everywhere else, attention_prefill_tc.cu's mma.sync kernel). Same inputs, tile
 // map and grid bound (128 rows a block) as that kernel's default form, so a captured graph
 // stays valid whichever of the two it holds, and the same rounding points: fp32 scores and
 // statistics, the softmax weights rounded to bf16 for P V, the output rounded once.
@@ -21,7 +22,7 @@
 //     the 4 lanes of a quad: two shuffles per reduction), the weights rounded to bf16 in
 //     registers, which are the A operand of
 //   - O += P V: 8 wgmma m64nDk16, V from shared memory, MN-major (transposed).
-// Two schedules here (SLUICE_CUDA_PREFILL_WGMMA): 1 (the default), the three steps in sequence,
+// Two schedules here (SLUICE_CUDA_PREFILL_WGMMA): 1, the three steps in sequence,
 // two K/V stages; 2, FlashAttention-3's intra-warpgroup overlap: tile t's S = Q K^T and tile
 // t - 1's P V are issued together, and tile t's softmax runs while that P V occupies the
 // tensor cores (three stages, as tile t - 1's V stays in use during tile t). Either way the
@@ -39,7 +40,7 @@
 // stored to shared memory at its end), off the copy's path. Shared memory, 1024-byte aligned
 // (the swizzle's period): Q (128 x D), then per stage K and V (128 x D each), then the slots;
 // at D = 128, 32 KB + 2 (3) x 64 KB + 1 (1.5) KB = 162 (226.5) KB: one block per SM, up to
-// 255 registers a thread. At D = 128, schedule 1 takes 233; schedule 2 all 255, as S, the new
+// 255 registers a thread. At D = 128, schedule 1 takes 215; schedule 2 all 255, as S, the new
 // and the previous weights and O are all live during its softmax, and spills a few values:
 // one reload a tile before the products, and a few in the masked (diagonal) tiles' softmax.
 

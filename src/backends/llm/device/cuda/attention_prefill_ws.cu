@@ -1,7 +1,8 @@
-// Prefill attention on Hopper, warp-specialized (SLUICE_CUDA_PREFILL_WGMMA=3 to 5): the wgmma
-// kernel's scheme, math and rounding points (attention_prefill_wgmma.cu's header comment; the
-// shared pieces are attention_prefill_wgmma.cuh), its tile map and grid bound (128 rows a
-// block), with FlashAttention-3's division of labour inside the block:
+// Prefill attention on Hopper, warp-specialized (SLUICE_CUDA_PREFILL_WGMMA=3 to 5; 4 is the
+// default on an sm_90 device): the wgmma kernel's scheme, math and rounding points
+// (attention_prefill_wgmma.cu's header comment; the shared pieces are
+// attention_prefill_wgmma.cuh), its tile map and grid bound (128 rows a block), with
+// FlashAttention-3's division of labour inside the block:
 //
 //  - warpgroup 0 (128 threads) only copies: it reads the block table, issues Q's and every
 //    K/V tile's cp.async copies into a ring of kStages stages (a tile's 128 positions span
@@ -19,7 +20,8 @@
 // Schedule 3 orders the two computing warpgroups' products (ws::WaitsForTurn, named barriers
 // 1 and 2): one issues its pair of products only after the other has issued its own, so the
 // tensor cores run one warpgroup's products while the other runs its softmax, the two
-// alternating (FlashAttention-3's ping-pong). Schedule 4 leaves them unordered, for A/B.
+// alternating (FlashAttention-3's ping-pong). Schedule 4 leaves them unordered: with the
+// softmax at one MUFU.EX2 an exponential it is as fast as 3 or faster (RESULTS session 20).
 // Schedule 5 is 3 with schedule 2's intra-warpgroup overlap (AttendTileOverlapped): a
 // warpgroup waits only for its S before the softmax, which then also runs under its own P V,
 // as FlashAttention-3 does; its S, both weights and O are then live at once.

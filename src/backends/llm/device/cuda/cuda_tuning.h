@@ -27,10 +27,11 @@
 //                                                        tiles, 3: two, 64-key tiles)
 // SLUICE_CUDA_PREFILL_WARPS        4        4 | 8        warps of that block when MTILES is 1 (8:
 //                                                        128-row blocks)
-// SLUICE_CUDA_PREFILL_WGMMA        1        0 to 5       on an sm_90 device (H100, H200), head_dim
+// SLUICE_CUDA_PREFILL_WGMMA        4        0 to 5       on an sm_90 device (H100, H200), head_dim
 //                                                        64 and 128 prefill through the wgmma
 //                                                        kernel (0: the mma.sync one above; 1:
 //                                                        each tile's two products in sequence,
+//                                                        all warps copying, a barrier a tile;
 //                                                        2: a tile's softmax under the previous
 //                                                        tile's P V, three K/V stages: 10 %
 //                                                        slower on an H100, RESULTS session 17;
@@ -39,7 +40,10 @@
 //                                                        taking turns at the tensor cores
 //                                                        (attention_prefill_ws.cu), 4: the same
 //                                                        without the turns, 5: 3 with 2's
-//                                                        overlap, FlashAttention-3's schedule)
+//                                                        overlap, FlashAttention-3's schedule;
+//                                                        4 is 3-5 % faster than 1 from 7,000
+//                                                        tokens on, level at 1,800, RESULTS
+//                                                        session 20)
 // SLUICE_CUDA_DECODE_PIPELINE      1        0 | 1        decode attention streams K/V through
 //                                                        each warp's cp.async pipeline (0: the
 //                                                        previous kernel, rounds of loads)
@@ -150,7 +154,7 @@ struct CudaTuning {
   bool prefill_tensor_cores = true;  // SLUICE_CUDA_PREFILL_TC
   int prefill_warps = 4;             // SLUICE_CUDA_PREFILL_WARPS
   int prefill_mtiles = 2;            // SLUICE_CUDA_PREFILL_MTILES
-  int prefill_wgmma = 1;             // SLUICE_CUDA_PREFILL_WGMMA
+  int prefill_wgmma = 4;             // SLUICE_CUDA_PREFILL_WGMMA
   bool decode_pipeline = true;       // SLUICE_CUDA_DECODE_PIPELINE
   bool decode_late_pdl = false;      // SLUICE_CUDA_DECODE_LATE_PDL
   bool decode_early_launch = true;   // SLUICE_CUDA_DECODE_EARLY_LAUNCH

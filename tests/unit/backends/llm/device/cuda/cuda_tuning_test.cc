@@ -34,7 +34,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->prefill_tensor_cores);
   EXPECT_EQ(t->prefill_warps, 4);
   EXPECT_EQ(t->prefill_mtiles, 2);
-  EXPECT_EQ(t->prefill_wgmma, 1);
+  EXPECT_EQ(t->prefill_wgmma, 4);
   EXPECT_TRUE(t->gptq_mma);
   EXPECT_TRUE(t->gptq_load_order);
   EXPECT_TRUE(t->gptq_swiglu);
