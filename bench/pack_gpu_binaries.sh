@@ -34,5 +34,6 @@ done
 ldd "$stage"/bin/real/* | awk '/=>/ {print $3}' | sort -u |
   grep -vE 'lib(c|m|pthread|dl|rt|gcc_s|stdc\+\+)\.so|ld-linux|libcuda\.so|libcudart|libcublas|libnvidia' |
   while read -r l; do cp -L "$l" "$stage/lib/"; done
-tar cf - -C "$stage" bin lib | xz -T2 -6 > "$out"
+# -9e: 30 MB rather than -6's 44 (a run carries 64 MiB with the working tree), ~2 min on 2 cores.
+tar cf - -C "$stage" bin lib | xz -T2 -9e > "$out"
 ls -la "$out"

@@ -264,7 +264,8 @@ __device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float
     mx[h] = fmaxf(fmaxf(part[h][0], part[h][1]), fmaxf(part[h][2], part[h][3]));
     mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 1));
     mx[h] = fmaxf(mx[h], __shfl_xor_sync(kFullMask, mx[h], 2));
-    alpha[h] = Exp2Ftz((st.row_max[h] - mx[h]) * scale);  // 0 on the first tile (-inf)
+    // 0 on the first tile (-inf); exactly 1 where the row's maximum holds (Rescale's test).
+    alpha[h] = mx[h] == st.row_max[h] ? 1.f : Exp2Ftz((st.row_max[h] - mx[h]) * scale);
     st.row_max[h] = mx[h];
     neg_max[h] = -mx[h] * scale;
     part[h][0] = part[h][1] = part[h][2] = part[h][3] = 0.f;
@@ -289,8 +290,12 @@ __device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float
   }
 }
 
+// O *= alpha, row by row; skipped where no row of the warp has a new maximum (every alpha is
+// exactly 1), which deep into a long context is most tiles: a fifth of the unmasked softmax's
+// instructions. Its branch runs with no wgmma in flight (every caller has waited for them).
 template <class Cfg>
 __device__ __forceinline__ void Rescale(const float (&alpha)[2], float (&o)[Cfg::kOAcc]) {
+  if (__all_sync(kFullMask, alpha[0] == 1.f && alpha[1] == 1.f)) return;
 #pragma unroll
   for (int i = 0; i < Cfg::kOAcc; ++i) o[i] *= alpha[(i >> 1) & 1];
 }
