@@ -75,7 +75,8 @@ __device__ __forceinline__ SlotChunks SlotChunksOf(const TcBlock& b, int c) {
 __device__ __forceinline__ void CopyChunks(const SlotChunks& src, int32_t slot, uint32_t k_dst,
                                            uint32_t v_dst) {
   const bool fill = slot >= 0;
-  const uint64_t off = static_cast<uint64_t>(static_cast<uint32_t>(fill ? slot : 0)) * src.row_bytes;
+  const uint64_t off =
+      static_cast<uint64_t>(static_cast<uint32_t>(fill ? slot : 0)) * src.row_bytes;
   CpAsync16(k_dst, src.k + off, fill);
   CpAsync16(v_dst, src.v + off, fill);
 }

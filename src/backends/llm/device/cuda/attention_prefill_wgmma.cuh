@@ -285,8 +285,8 @@ __device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float
   }
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
-    st.row_sum[h] = fmaf(st.row_sum[h], alpha[h],
-                         (part[h][0] + part[h][1]) + (part[h][2] + part[h][3]));
+    st.row_sum[h] =
+        fmaf(st.row_sum[h], alpha[h], (part[h][0] + part[h][1]) + (part[h][2] + part[h][3]));
   }
 }
 
