@@ -68,5 +68,6 @@ def test_hoppers_prefill_kernels_spill_nothing():
     for name, body in usage:
         frame = re.search(r"STACK:(\d+) .*LOCAL:(\d+)", body)
         assert frame, f"{name}: no resource line in cuobjdump -res-usage"
-        assert frame.groups() == ("0", "0"), (f"{name}: a stack frame of {frame.group(1)} bytes and "
-                                              f"{frame.group(2)} of local memory (spills)")
+        stack, local = frame.groups()
+        assert (stack, local) == ("0", "0"), (
+            f"{name}: a stack frame of {stack} bytes and {local} of local memory (spills)")
