@@ -4,8 +4,8 @@
 # independent partials; a cache slot's K/V sources in one 32x32->64-bit multiply-add), then
 # what session 19's bench/gpu_next_session.sh held (folded in here), the most wanted first.
 # 1. The attention kernel tests (every schedule, lengths, offsets, GQA ratios).
-# 2. Prefill attention alone, the commit before (packed as bin/real/base_attention_bench) against this one,
-#    schedules 1 (default), 3, 4 and 5, Qwen2-7B heads.
+# 2. Prefill attention alone, the commit before (packed as bin/real/base_attention_bench)
+#    against this one, schedules 1 (then the default), 3, 4 and 5, Qwen2-7B heads.
 # 3. Then that script's phases (Int4 at 1 / 32 streams by SLUICE_CUDA_GPTQ_PDL_MAX_ROWS,
 #    bf16 long prompts and 8 x 20,000 under max_num_batched_tokens_with_decodes, Int8 at many
 #    streams) with what is left of LIMIT; the models are written in the background from the start.
@@ -34,7 +34,8 @@ AB_CONCURRENCY="1 32" AB_ROUNDS=1 \
   gq int4,ab,base,mma16:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=16,mma0:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0 |
   grep -E "c=|Failed"
 wait_for $m; echo "2. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
-LONG_STREAMS=0 LONG_LENGTHS="7000 20000 32000" g7 long | grep -E "transformers|sluice |Failed" |
+MAX_BATCHED_TOKENS=4096 MAX_BATCHED_TOKENS_WITH_DECODES=0 LONG_STREAMS=0 \
+  LONG_LENGTHS="7000 20000 32000" g7 long | grep -E "transformers|sluice |Failed" |
   sed "s/^/4096: /"
 mkdir -p $R/b4096; mv $R/long_* $R/sluice_long.log $R/b4096/ 2>/dev/null
 MAX_BATCHED_TOKENS=16384 MAX_BATCHED_TOKENS_WITH_DECODES=4096 SKIP_HF=1 \
