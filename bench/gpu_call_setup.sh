@@ -17,20 +17,30 @@ left() { echo $(( ${LIMIT:-585} - ($(date +%s) - t0) )); }
 T=tests/gpu/run_on_gpu.sh
 pass() { grep -q "^\[  PASSED  \]" "$1" && ! grep -q "^\[  FAILED  \]" "$1"; }
 nvidia-smi --query-gpu=name,driver_version,memory.used,clocks.max.sm,clocks.max.mem --format=csv | tee $R/gpu.txt
-# write_models_bg: the bf16 ($m) and GPTQ Int4 ($m4) Qwen2-7B-shaped models written in the
-# background one after the other, each marked with a .complete file when whole; wait_model M
-# waits for one (or for the writer to have failed) and prints its writer's last line.
+# write_models_bg [KIND...]: the Qwen2-7B-shaped models of KIND (bf16: $m, int4: $m4, int8:
+# $m8; default bf16 int4) written in the background one after the other, each marked with a
+# .complete file when whole; wait_model M waits for one (or for the writer to have failed) and
+# prints its writer's last line.
 m=$W/repo/qwen7b/1/model
 m4=$W/int4/repo/qwen7b/1/model
+m8=$W/int8/repo/qwen7b/1/model
+model_of() { case $1 in bf16) echo $m ;; int4) echo $m4 ;; int8) echo $m8 ;; esac; }
 write_models_bg() {
-  ( python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete
-    python3 bench/make_qwen2_7b_gptq_random.py $m4 .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 &&
-      touch $m4/.complete ) &
+  local kinds=("$@"); [ ${#kinds[@]} -gt 0 ] || kinds=(bf16 int4)
+  ( for k in "${kinds[@]}"; do
+      if [ $k = bf16 ]; then
+        python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1
+      else
+        python3 bench/make_qwen2_7b_gptq_random.py $(model_of $k) .gpu/tok --bits ${k#int} \
+          > $R/${k}_write.txt 2>&1
+      fi && touch $(model_of $k)/.complete
+    done ) &
   writer=$!
 }
 wait_model() {
   while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done
-  [ $1 = $m ] && tail -1 $R/bf16_write.txt || tail -1 $R/int4_write.txt
+  case $1 in $m) tail -1 $R/bf16_write.txt ;; $m8) tail -1 $R/int8_write.txt ;;
+    *) tail -1 $R/int4_write.txt ;; esac
 }
 # g7 PHASES / gq VARIANT,PHASES: bench/gpu_7b.sh and bench/gpu_7b_gptq.sh with what is left
 # of LIMIT (nothing when under 20 s), blank lines dropped; gq runs GQ_BIN's binaries (default $B).

@@ -14,14 +14,7 @@
 #    (session 20's default; call A measured Int8 with them on: 3,435 / 12,844 tok/s).
 # 5. Nsight Compute's stall reasons for the attention (schedules 4 and 1), if time is left.
 source bench/gpu_call_setup.sh
-m8=$W/int8/repo/qwen7b/1/model
-( python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete
-  python3 bench/make_qwen2_7b_gptq_random.py $m8 .gpu/tok --bits 8 > $R/int8_write.txt 2>&1 &&
-    touch $m8/.complete
-  python3 bench/make_qwen2_7b_gptq_random.py $m4 .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 &&
-    touch $m4/.complete ) &
-writer=$!
-wait_for() { while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done; }
+write_models_bg bf16 int8 int4
 timeout 150 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.*' > $R/tests_attention.txt 2>&1
 echo "1. attention tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_attention.txt | head -12
 A="--iters 5 --no-cuda-cores --schedules 1,3,4"
@@ -35,7 +28,7 @@ for v in base new; do
     > $R/attn_$v.txt 2>&1
   echo "2. attention $v rc=$? $(el)"; grep -vE "^\s*$" $R/attn_$v.txt | grep -E "^ +[0-9]|wgmma" | head -24
 done
-wait_for $m; echo "3. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
+echo "3. bf16 model: $(wait_model $m) $(el)"
 for s in 4 1; do
   hf=1; [ $s = 4 ] && hf=
   streams=0; [ $s = 4 ] && streams=8
@@ -43,11 +36,11 @@ for s in 4 1; do
     LONG_LENGTHS="1800 7000 20000 32000" g7 long | grep -E "transformers|sluice |Failed" | sed "s/^/sched $s: /"
   mkdir -p $R/sched$s; mv $R/long_* $R/sluice_long.log $R/sched$s/ 2>/dev/null
 done
-wait_for $m8; echo "4. int8 model: $(tail -1 $R/int8_write.txt) $(el)"
+echo "4. int8 model: $(wait_model $m8) $(el)"
 MAX_NUM_SEQS=256 CONCURRENCY="32 256" gq int8,sluice | grep -E "c=|Failed"
 MAX_NUM_SEQS=256 CONCURRENCY="32 256" g7 sluice | grep -E "c=|Failed"
 rm -rf $W/repo
-wait_for $m4; echo "int4 model: $(tail -1 $R/int4_write.txt) $(el)"
+echo "int4 model: $(wait_model $m4) $(el)"
 MAX_NUM_SEQS=256 CONCURRENCY="256" gq int4,sluice | grep -E "c=|Failed"
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 S="--section SpeedOfLight --section WarpStateStats --section SchedulerStats --section SourceCounters --print-details all"

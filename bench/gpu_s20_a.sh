@@ -10,13 +10,7 @@
 #    bf16 long prompts and 8 x 20,000 under max_num_batched_tokens_with_decodes, Int8 at many
 #    streams) with what is left of LIMIT; the models are written in the background from the start.
 source bench/gpu_call_setup.sh
-m8=$W/int8/repo/qwen7b/1/model
-( python3 bench/make_qwen2_7b_gptq_random.py $m4 .gpu/tok --bits 4 > $R/int4_write.txt 2>&1 && touch $m4/.complete
-  python3 bench/make_qwen2_7b_random.py $m .gpu/tok > $R/bf16_write.txt 2>&1 && touch $m/.complete
-  python3 bench/make_qwen2_7b_gptq_random.py $m8 .gpu/tok --bits 8 > $R/int8_write.txt 2>&1 &&
-    touch $m8/.complete ) &
-writer=$!
-wait_for() { while [ ! -f $1/.complete ] && kill -0 $writer 2>/dev/null; do sleep 1; done; }
+write_models_bg int4 bf16 int8
 timeout 150 $T $B/cuda_kernels_test --gtest_filter='AttentionKernelTest.*' > $R/tests_attention.txt 2>&1
 echo "1. attention tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_attention.txt | head -12
 # the commit before's bench, packed beside the new binaries as bin/real/base_attention_bench
@@ -29,11 +23,11 @@ done
 $B/prefill_attention_bench --iters 5 --no-cuda-cores --cached 27904 4096 > $R/attn_cached.txt 2>&1
 grep -vE "^\s*$" $R/attn_cached.txt | tail -3
 echo "3. next-session phases $(el)"
-wait_for $m4; echo "1. int4 model: $(tail -1 $R/int4_write.txt) $(el)"
+echo "1. int4 model: $(wait_model $m4) $(el)"
 AB_CONCURRENCY="1 32" AB_ROUNDS=1 \
   gq int4,ab,base,mma16:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=16,mma0:SLUICE_CUDA_GPTQ_PDL_MAX_ROWS=0 |
   grep -E "c=|Failed"
-wait_for $m; echo "2. bf16 model: $(tail -1 $R/bf16_write.txt) $(el)"
+echo "2. bf16 model: $(wait_model $m) $(el)"
 MAX_BATCHED_TOKENS=4096 MAX_BATCHED_TOKENS_WITH_DECODES=0 LONG_STREAMS=0 \
   LONG_LENGTHS="7000 20000 32000" g7 long | grep -E "transformers|sluice |Failed" |
   sed "s/^/4096: /"
@@ -43,7 +37,7 @@ MAX_BATCHED_TOKENS=16384 MAX_BATCHED_TOKENS_WITH_DECODES=4096 SKIP_HF=1 \
 AB_CONCURRENCY=32 AB_ROUNDS=1 g7 ab base nopdl:SLUICE_CUDA_PDL=0 | grep -E "c=|Failed"
 g7 prefix | grep -E "sluice prefix|prefix_cache"
 rm -rf $W/repo
-wait_for $m8; echo "3. int8 model: $(tail -1 $R/int8_write.txt) $(el)"
+echo "3. int8 model: $(wait_model $m8) $(el)"
 MAX_NUM_SEQS=256 CONCURRENCY="1 32 64 256" gq int8,sluice | grep -E "c=|Failed|bytes read"
 timeout 40 $B/gptq_product_bench 1 > $R/bench4.txt 2>&1; tail -6 $R/bench4.txt
 timeout 40 $B/gptq_product_bench --bits 8 1 > $R/bench8.txt 2>&1; tail -6 $R/bench8.txt
