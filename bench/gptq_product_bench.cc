@@ -364,9 +364,8 @@ int main(int argc, char** argv) {
       if (!hopper || !o.variants) continue;
       std::vector<sluice::llm::cuda::GptqGemm90Variant> variants = {{1, 0, 0, 0}};
       for (int block_rows : {64, 128, 192, 256}) {
-        for (int cols : {64, 128, 192}) {
-          // No such shape (gptq_gemm90_plan.h).
-          if ((cols == 192 || cols == 64) && block_rows > 128) continue;
+        for (int cols : {128, 192}) {
+          if (cols == 192 && block_rows > 128) continue;  // no such shape (gptq_gemm90_plan.h)
           variants.push_back({1, block_rows, cols, 0});
         }
       }

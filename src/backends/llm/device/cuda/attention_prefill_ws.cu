@@ -212,7 +212,7 @@ __device__ __forceinline__ void AttendTileWs(const WgSmem& sm, int wg, int t, in
   release();
   float alpha[2];
   Softmax<Cfg, kMask>(t, t4, rows, scale, s, st, st.p, alpha);
-  Rescale<Cfg>(alpha, st.o);
+  Rescale<Cfg, true>(alpha, st.o);  // no wgmma in flight: both were waited for above
 }
 
 // A computing warpgroup's work (thread: 0 .. 255 over both; warp i of them owns rows 16 i ..

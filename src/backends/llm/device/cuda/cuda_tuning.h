@@ -104,9 +104,9 @@
 // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS 0       0 to 256,    rows a block of the Hopper GEMM (0: the
 //                                           step 64      modelled choice; 64 and 192 also with
 //                                                        SHAPES=0)
-// SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS 0       0|64|128|192 output columns a block (0: modelled;
-//                                                        192: 3 warpgroups, 64: one, rows <=
-//                                                        128 only, ignored with more)
+// SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS 0       0|128|192    output columns a block (0: modelled;
+//                                                        192: 3 warpgroups, rows <= 128 only,
+//                                                        ignored with more)
 // SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
 //                                                        GEMM product (0: modelled; cut to the
 //                                                        workspace and one chunk a slice)

@@ -7,9 +7,9 @@
 // The product is computed transposed, y^T = W^T x^T: the weight's output columns are wgmma's
 // M (the tensor-core layout's 16-column tiles are already stored as mma.m16n8k16's A fragments,
 // which are also wgmma's per-warp A fragments), the batch rows are N (kN: 64, 128, 192 or 256),
-// the inputs K. A block of kTiles warps (8: two warpgroups, 12: three, 4: one) owns kTiles
-// tiles (128, 192 or 64 output columns) x kN rows; warp w dequantizes tile w, its warpgroup's
-// wgmma.m64nNk16 multiplies its 4 tiles by the shared x. So each weight is read from memory and dequantized
+// the inputs K. A block of kTiles warps (8: two warpgroups, 12: three) owns kTiles tiles (128 or
+// 192 output columns) x kN rows; warp w dequantizes tile w, its warpgroup's wgmma.m64nNk16
+// multiplies its 4 tiles by the shared x. So each weight is read from memory and dequantized
 // once per kN rows, and x (bf16, 2 bytes a value against the weights' half or one) is the
 // operand wgmma reads from shared memory, in the 128-byte-swizzled K-major layout, once per
 // kTiles tiles. The shapes and the launch plan: gptq_gemm90_plan.h. The narrow kN spends no
@@ -391,18 +391,12 @@ struct Block {
   }
 };
 
-// Blocks an SM is to hold (the launch bound): the 64 x 128 block two (128 registers a thread,
-// without spills; 61 or 81 KiB of shared memory), so that one block's dequantization runs under
-// the other's wgmmas; the one-warpgroup blocks two (128 rows: 91 or 101 KiB) or three (64 rows:
-// 51 or 61 KiB, the registers then at most 170 a thread) for the same reason.
-constexpr int MinBlocksPerSm(int n, int tiles) {
-  return tiles == 4 ? (n == 64 ? 3 : 2) : n == 64 && tiles == 8 ? 2 : 1;
-}
-
 // Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
-// blockIdx.z of gridDim.z; fp32 partials with more than one slice).
+// blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
+// two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
+// one block's dequantization runs under the other's wgmmas.
 template <int kBits, int kOrder, int kN, int kTiles>
-__global__ void __launch_bounds__(32 * kTiles, MinBlocksPerSm(kN, kTiles))
+__global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials) {
 #if SLUICE_WGMMA

@@ -7,7 +7,7 @@
 //
 // Shapes: kN rows (wgmma's N: 64, 128, 192 or 256) x `tiles` 16-column tiles (8: two
 // warpgroups, 128 columns; 12: three warpgroups, 192 columns, only where the accumulators
-// leave room in the 168 registers a thread of 384 gets; 4: one warpgroup, 64 columns). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=2 (the
+// leave room in the 168 registers a thread of 384 gets). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=2 (the
 // default) takes the fewest rows of a shape that hold the product's (256 past them) x 128
 // columns, or 192 columns in 128-row blocks for a product of kGemm90WideWeights weights or
 // more (gate|up and down, not q|k|v or o: bench/RESULTS.md, sessions 18 and 19), its slices by
@@ -43,13 +43,10 @@ struct Gemm90Shape {
 };
 // Every shape gptq_gemm90.cu instantiates, in the order in which the model prefers them on a
 // tie (fewer rows first: less tensor work wasted on padding rows). The first two are the
-// default's (SHAPES=0). The last two are one warpgroup a block (64 columns), two or more
-// blocks an SM: each block's chunk barrier then holds only its own warpgroup, so that one
-// block's dequantization can run under another's wgmmas (a shape neither SHAPES=0 nor 2
-// takes; TILE_COLS=64 forces it, for the A/B on the GPU).
-inline constexpr Gemm90Shape kGemm90Shapes[] = {{128, 8}, {256, 8}, {64, 8}, {64, 12},
-                                                {128, 12}, {192, 8}, {64, 4}, {128, 4}};
-inline constexpr int kGemm90ShapeCount = 8;
+// default's (SHAPES=0).
+inline constexpr Gemm90Shape kGemm90Shapes[] = {{128, 8}, {256, 8},  {64, 8},
+                                                {64, 12}, {128, 12}, {192, 8}};
+inline constexpr int kGemm90ShapeCount = 6;
 inline constexpr int kGemm90DefaultShapes = 2;
 inline constexpr int kGemm90Chunk = 64;                          // inputs a pipeline stage
 inline constexpr int kGemm90MaxSplits = 8;                       // kGptqGemmMaxSplits
@@ -60,7 +57,7 @@ struct Gemm90Problem {
   int rows = 0, out = 0;
   size_t floats = 0;  // fp32 partials the workspace holds (0: never sliced)
   int sms = 132;
-  int per_sm[kGemm90ShapeCount] = {1, 1, 1, 1, 1, 1, 1, 1};  // blocks of each shape an SM holds
+  int per_sm[kGemm90ShapeCount] = {1, 1, 1, 1, 1, 1};  // blocks of each shape an SM holds
 };
 
 // SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS} (cuda_tuning.h); 0: modelled.
