@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Session 21, call B (bench/RESULTS.md "Session 21"): the Hopper GPTQ GEMM's one-warpgroup
 # blocks (64 columns, two or three blocks an SM, so that one block's dequantization can run
-# under another's wgmmas; gptq_gemm90_plan.h), written this session without a GPU.
+# under another's wgmmas; gptq_gemm90_plan.h), written this session without a GPU. Ran with
+# the binaries of d20e669 (`LIMIT=330 FUZZ_WORKERS=none bash bench/gpu_s21_b.sh`, 34 s); the
+# shapes measured no faster and were backed out in the next commit, so phases 2 and 3 only
+# run at d20e669 (and phase 3's 128 x 64 run was refused there: TILE_COLS=64 was not admitted).
 # 1. The Hopper GEMM's tests: every shape at its tile boundaries, 4 and 8 bits, both k orders.
 # 2. Every shape timed (gptq_product_bench --variants) at 128 and 256 rows, 4 and 8 bits.
 # 3. Int4 at 256 streams: the default, then 128 x 64 blocks forced for every GEMM step.

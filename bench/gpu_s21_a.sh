@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# For the next GPU call (written in session 20, not run: every start after call A failed; see
-# bench/RESULTS.md "Session 20"). LIMIT=560 takes all of it on an H100; the phases go most
-# wanted first.
+# Session 21, call A (bench/RESULTS.md "Session 21"; written in session 20 as the next call,
+# extended in 21): `LIMIT=560 FUZZ_WORKERS=none bash bench/gpu_s21_a.sh`, 277 s on an H100,
+# with .gpu/base_attention_bench (built at 4e2d7f1). The phases go most wanted first.
 # 1. The attention kernel tests (and the Hopper GPTQ GEMM's, its new 64-column blocks among
 #    them: gptq_gemm90_plan.h): the softmax now skips O's rescale where no row of a warp has
 #    a new maximum (exact: alpha is then 1; attention_prefill_wgmma.cuh Rescale), unrun on a GPU.
