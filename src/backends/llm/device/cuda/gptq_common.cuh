@@ -34,6 +34,15 @@ __device__ __forceinline__ uint32_t Bf16x2Bits(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&p);
 }
 
+// (w & 0x000F000F) | bf16x2 128.0 in one LOP3: the nibbles at bits 0 and 16 as two bf16 128 +
+// q. Written as one operation, since the compiler splits the expression into two (no LOP3 takes
+// two immediates) and, where the halves are then widened to fp32, into five.
+__device__ __forceinline__ uint32_t NibblesOr128(uint32_t w) {
+  uint32_t d;
+  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(w), "n"(0x000F000F), "r"(0x43004300));
+  return d;
+}
+
 // The e-th value of `word` minus the zero point, exactly, for magic = 2^23 + zero.
 template <int kBits>
 __device__ __forceinline__ float Value(uint32_t word, int e, float magic) {

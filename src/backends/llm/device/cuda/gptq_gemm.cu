@@ -137,7 +137,7 @@ __device__ __forceinline__ void DequantScaled(const uint4& v, int i, const GemmG
   for (int r = 0; r < 4; ++r) {
     const float s = z.scale[w][r & 1], c = z.shift[w][r & 1];
     if constexpr (kBits == 4) {
-      const uint32_t p = ((WordOf(v, i) >> (4 * r)) & 0x000F000Fu) | 0x43004300u;
+      const uint32_t p = NibblesOr128(WordOf(v, i) >> (4 * r));
       a[r] = Bf16x2Bits(fmaf(__uint_as_float(p << 16), s, c),
                         fmaf(__uint_as_float(p & 0xFFFF0000u), s, c));
     } else {

@@ -123,7 +123,7 @@ __device__ __forceinline__ void Convert(const uint32_t (&wd)[2], const LaneGroup
     const int c = r & 1;
     const float s = z.scale[c], sh = z.shift[c];
     if constexpr (kBits == 4) {
-      const uint32_t p = ((wd[r >> 1] >> (4 * c)) & 0x000F000Fu) | 0x43004300u;
+      const uint32_t p = NibblesOr128(wd[r >> 1] >> (4 * c));
       a[r] = Bf16x2Bits(fmaf(__uint_as_float(p << 16), s, sh),
                         fmaf(__uint_as_float(p & 0xFFFF0000u), s, sh));
     } else {

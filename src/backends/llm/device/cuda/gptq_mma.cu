@@ -89,14 +89,6 @@ __device__ __forceinline__ MmaGroup MmaGroupOf(const MmaGroupRaw& raw) {
 // and i + 4 (high half). 8 bits, two words: word h holds registers 2h and 2h + 1, two bytes
 // each, low first. Registers 0 and 2 are column g's (inputs 2t, 2t + 1 and 2t + 8, 2t + 9),
 // 1 and 3 column g + 8's: mma's A fragment with A = W^T.
-// (w & 0x000F000F) | bf16x2 128.0 in one LOP3: written as one operation, since the compiler
-// splits the expression into two, as no LOP3 takes two immediates.
-__device__ __forceinline__ uint32_t NibblesOr128(uint32_t w) {
-  uint32_t d;
-  asm("lop3.b32 %0, %1, %2, %3, 0xEA;\n" : "=r"(d) : "r"(w), "n"(0x000F000F), "r"(0x43004300));
-  return d;
-}
-
 __device__ __forceinline__ void DequantA4(uint32_t w, const MmaGroup& z, uint32_t (&a)[4]) {
   a[0] = Bf16x2Add(NibblesOr128(w), z.sub_lo);
   a[1] = Bf16x2Add(NibblesOr128(w >> 4), z.sub_hi);

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Session 21, call C (bench/RESULTS.md "Session 21"): the 4-bit GEMMs' nibbles in one LOP3
+# (gptq_common.cuh NibblesOr128, as the small-batch kernel already had): the Hopper GEMM's
+# chunk from ~370 to ~340 SASS instructions a warp, the same arithmetic (bit-identical).
+# Needs .gpu/base_gptq_product_bench (the bench built at 97e237e, before the change, stripped).
+# 1. The GPTQ GEMMs' tests (against float64 at every shape, sliced, fused, graph replays) and
+#    the model test (greedy tokens equal to the dequantized bf16 twin's).
+# 2. The products alone, before / after, same call, 4 bits, 64 / 128 / 256 rows.
+# 3. Int4 end to end at 1 and 256 streams (call A, same session: 360.0 at 1, 13,910 at 256).
+source bench/gpu_call_setup.sh
+write_models_bg int4
+timeout 100 $T $B/cuda_kernels_test --gtest_filter='CudaGptqTest.Gemm*:CudaGptqModelTest.*' \
+  > $R/tests_gptq.txt 2>&1
+echo "1. GPTQ tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_gptq.txt | head -12
+chmod +x .gpu/base_gptq_product_bench
+for round in 1 2; do
+  for v in base new; do
+    bin=$B/gptq_product_bench; [ $v = base ] && bin=.gpu/base_gptq_product_bench
+    timeout 60 $bin --iters 9 64 128 256 > $R/products_${v}_$round.txt 2>&1
+    echo "2. $v round $round rc=$? $(el)"
+    grep -E "^(q\|k\|v|o|gate\|up|down) +(64|128|256) " $R/products_${v}_$round.txt | awk '{print $1, $2, $3, $5}'
+  done
+done
+echo "3. int4 model: $(wait_model $m4) $(el)"
+MAX_NUM_SEQS=256 CONCURRENCY="1 256" gq int4,sluice | grep -E "c=|Failed"
+echo "done $(el)"
