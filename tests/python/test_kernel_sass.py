@@ -71,3 +71,25 @@ def test_hoppers_prefill_kernels_spill_nothing():
         stack, local = frame.groups()
         assert (stack, local) == ("0", "0"), (
             f"{name}: a stack frame of {stack} bytes and {local} of local memory (spills)")
+
+
+# The 4-bit GPTQ kernels put a register's two nibbles into bf16 128 + q with one LOP3
+# (gptq_common.cuh NibblesOr128). The compiler's own form of that expression is two LOP3 (none
+# takes two immediates), and five where the halves are then widened to fp32 as the GEMMs do:
+# the Hopper GEMM's 64-input chunk took ~370 instructions a warp with it, ~340 without
+# (RESULTS.md, "Session 21"), and that kernel waits mostly on such dependent chains.
+FOUR_BIT_GPTQ = re.compile(r"Gptq(Mma|MmaSwiGlu|Gemm|Gemm90)KernelILi4E")
+NIBBLES_IN_ONE = re.compile(r"LOP3\.LUT R\d+, R\d+, 0xf000f, R\d+, 0xea")
+
+
+def test_four_bit_gptq_kernels_take_a_register_of_nibbles_in_one_instruction():
+    kernels = {name: body for name, body in functions(cuobjdump("-sass", "-arch", "sm_90a"))
+               if FOUR_BIT_GPTQ.search(name)}
+    # Every Hopper GEMM shape in both k orders, and the mma.sync GEMM and small-batch kernels.
+    assert sum("GptqGemm90Kernel" in n for n in kernels) >= 12, sorted(kernels)
+    assert any("GptqGemmKernel" in n for n in kernels), sorted(kernels)
+    assert any("GptqMmaKernel" in n for n in kernels), sorted(kernels)
+    for name, body in kernels.items():
+        assert NIBBLES_IN_ONE.search(body), f"{name}: no nibble pair or-ed into 128.0 in one LOP3"
+        assert "0x430f0000" not in body, (f"{name}: nibbles masked and or-ed into 128.0 apart "
+                                          "(the compiler's split form): use NibblesOr128")

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Session 21, call C (bench/RESULTS.md "Session 21"): the 4-bit GEMMs' nibbles in one LOP3
+# For the next GPU call (written in session 21 as its call C, which got no machine: the device
+# time was spent; bench/RESULTS.md "Session 21"): the 4-bit GEMMs' nibbles in one LOP3
 # (gptq_common.cuh NibblesOr128, as the small-batch kernel already had): the Hopper GEMM's
 # chunk from ~370 to ~340 SASS instructions a warp, the same arithmetic (bit-identical).
 # Needs .gpu/base_gptq_product_bench (the bench built at 97e237e, before the change, stripped).
+# LIMIT=250 fits it on an H100 (the Int4 model's writing is the long pole).
 # 1. The GPTQ GEMMs' tests (against float64 at every shape, sliced, fused, graph replays) and
 #    the model test (greedy tokens equal to the dequantized bf16 twin's).
 # 2. The products alone, before / after, same call, 4 bits, 64 / 128 / 256 rows.
