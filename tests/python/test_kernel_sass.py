@@ -1,7 +1,8 @@
-"""The prefill attention kernels' machine code keeps what their speed rests on (RESULTS.md,
-"Session 20"): Hopper's kernels were latency-bound on their softmax's instruction stream, and
-one exponential as four instructions (exp2f's range test and scalings around MUFU.EX2) or a
-spill to local memory would bring that back without any test on the CPU machine failing. Read
+"""The prefill attention and GPTQ kernels' machine code keeps what their speed rests on
+(RESULTS.md, "Session 20" and "Session 21"): Hopper's attention kernels were latency-bound on
+their softmax's instruction stream, and one exponential as four instructions (exp2f's range test
+and scalings around MUFU.EX2) or a spill to local memory would bring that back without any test
+on the CPU machine failing; the GPTQ GEMMs wait mostly on their dequantization's chains. Read
 from the CUDA module's SASS with NVIDIA's cuobjdump (PyPI's nvidia-cuda-cuobjdump and
 nvidia-cuda-nvdisasm, pinned in tests/requirements.txt); needs a CUDA build, not a GPU.
 """
@@ -75,9 +76,8 @@ def test_hoppers_prefill_kernels_spill_nothing():
 
 # The 4-bit GPTQ kernels put a register's two nibbles into bf16 128 + q with one LOP3
 # (gptq_common.cuh NibblesOr128). The compiler's own form of that expression is two LOP3 (none
-# takes two immediates), and five where the halves are then widened to fp32 as the GEMMs do:
-# the Hopper GEMM's 64-input chunk took ~370 instructions a warp with it, ~340 without
-# (RESULTS.md, "Session 21"), and that kernel waits mostly on such dependent chains.
+# takes two immediates), and five where the halves are then widened to fp32 as the GEMMs do: a
+# longer chain for each A register of the Hopper GEMM (RESULTS.md, "Session 21").
 FOUR_BIT_GPTQ = re.compile(r"Gptq(Mma|MmaSwiGlu|Gemm|Gemm90)KernelILi4E")
 NIBBLES_IN_ONE = re.compile(r"LOP3\.LUT R\d+, R\d+, 0xf000f, R\d+, 0xea")
 

@@ -292,9 +292,9 @@ __device__ __forceinline__ void Softmax(int t, int t4, const WgRows& rows, float
 
 // O *= alpha, row by row. kSkipUnchanged: skipped where no row of the warp has a new maximum
 // (every alpha is exactly 1), which deep into a long context is most tiles, a fifth of the
-// unmasked softmax's instructions; its branch must run with no wgmma in flight. Measured
-// (bench/RESULTS.md, session 21): level within noise in the warp-specialized schedules 3 and 4
-// (-3 % to +2.5 %), 4-6 % slower in schedule 1, which keeps the plain multiply (so do 2 and 5).
+// unmasked softmax's instructions; its branch must run with no wgmma in flight. Only the
+// warp-specialized schedules 3 and 4 take it: level there, slower in schedule 1 (bench/
+// RESULTS.md, session 21), which keeps the plain multiply, as 2 and 5 do.
 template <class Cfg, bool kSkipUnchanged = false>
 __device__ __forceinline__ void Rescale(const float (&alpha)[2], float (&o)[Cfg::kOAcc]) {
   if (kSkipUnchanged && __all_sync(kFullMask, alpha[0] == 1.f && alpha[1] == 1.f)) return;
