@@ -55,7 +55,7 @@ TEST(StepProfilerTest, GroupsStepsByKindAndTimesEagerOps) {
     EXPECT_LE(first.ms + second.ms, decode.gpu_ms * 1.0001);
     EXPECT_GE(decode.interval_ms, decode.interval_gpu_ms * 0.99);
 
-    const auto& graph = kinds.at("prefill/mixed, graph");
+    const auto& graph = kinds.at("prefill/mixed <= 64 rows, graph");  // 40 rows
     EXPECT_EQ(graph.steps, 1);
     EXPECT_EQ(graph.eager_steps, 0);
     EXPECT_EQ(graph.timed_gaps, 0);  // no step followed it

@@ -32,8 +32,13 @@ void StepProfiler::BeginStep(int32_t rows, bool decode) {
   if (open_) EndStep();  // a step without a final sync (only its interval is lost)
   names_.clear();
   graph_ = false;
-  kind_ =
-      decode ? "decode " + std::to_string(rows) + (rows == 1 ? " row" : " rows") : "prefill/mixed";
+  if (decode) {
+    kind_ = "decode " + std::to_string(rows) + (rows == 1 ? " row" : " rows");
+  } else {  // by the rows' power of two: a prompt's steps apart from the load's sizing steps
+    int64_t top = 1;
+    while (top < rows) top *= 2;
+    kind_ = "prefill/mixed <= " + std::to_string(top) + " rows";
+  }
   // The interval from the previous step's start, charged to that step's kind.
   if (last_gpu_ms_ >= 0) {
     const double interval = std::chrono::duration<double, std::milli>(now - last_start_).count();

@@ -5,8 +5,8 @@
 // host time from one step's start to the next's; the difference is time the GPU sat idle
 // (launch gaps, host work between steps). Eager steps (enforce_eager, or a bucket's first
 // step) also time each op with an event after it. Steps are grouped by kind (decode of n
-// rows, prefill or mixed); a summary goes to the log every 1000 steps and when the
-// device closes. This is the profile behind bench/RESULTS.md's decode breakdown; ncu
+// rows, prefill or mixed by the power of two that holds their rows); a summary goes to the
+// log every 1000 steps and when the device closes. This is the profile behind bench/RESULTS.md's decode breakdown; ncu
 // serialises a 7B step's ~300 kernels too slowly to be used on the server.
 
 #pragma once
@@ -54,7 +54,8 @@ class StepProfiler {
     int64_t eager_steps = 0;
     std::map<std::string, Sum> ops;  // eager steps only
   };
-  // By kind: "decode 1 row, eager", "decode 8 rows, graph", "prefill/mixed, eager", ...
+  // By kind: "decode 1 row, eager", "decode 8 rows, graph", "prefill/mixed <= 8192 rows,
+  // eager", ...
   const std::map<std::string, Kind>& kinds() const { return kinds_; }
 
  private:
