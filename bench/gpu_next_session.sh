@@ -4,13 +4,15 @@
 # (gptq_common.cuh NibblesOr128, as the small-batch kernel already had): the Hopper GEMM's
 # chunk from ~370 to ~340 SASS instructions a warp, the same arithmetic (bit-identical).
 # Needs .gpu/base_gptq_product_bench (the bench built at 97e237e, before the change, stripped).
-# LIMIT=250 fits it on an H100 (the Int4 model's writing is the long pole).
+# LIMIT=250 fits phases 1-3 on an H100 (the Int4 model's writing is the long pole), 450 all.
 # 1. The GPTQ GEMMs' tests (against float64 at every shape, sliced, fused, graph replays) and
 #    the model test (greedy tokens equal to the dequantized bf16 twin's).
 # 2. The products alone, before / after, same call, 4 bits, 64 / 128 / 256 rows.
 # 3. Int4 end to end at 1 and 256 streams (call A, same session: 360.0 at 1, 13,910 at 256).
+# 4. The step profile of a 7,000-token bf16 prompt in the server, now that the profiler keeps
+#    prefill steps by their rows' power of two (session 21's call A could not separate them).
 source bench/gpu_call_setup.sh
-write_models_bg int4
+write_models_bg int4 bf16
 timeout 100 $T $B/cuda_kernels_test --gtest_filter='CudaGptqTest.Gemm*:CudaGptqModelTest.*' \
   > $R/tests_gptq.txt 2>&1
 echo "1. GPTQ tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_gptq.txt | head -12
@@ -25,4 +27,8 @@ for round in 1 2; do
 done
 echo "3. int4 model: $(wait_model $m4) $(el)"
 MAX_NUM_SEQS=256 CONCURRENCY="1 256" gq int4,sluice | grep -E "c=|Failed"
+echo "4. bf16 model: $(wait_model $m) $(el)"
+MAX_MODEL_LEN=8192 MAX_BATCHED_TOKENS=16384 ISL=7000 OSL=4 PROFILE_MODES=eager g7 profile |
+  grep -E "<= 8192 rows"
+grep -E "Mean TTFT" $R/profile_eager_bench.txt
 echo "done $(el)"
