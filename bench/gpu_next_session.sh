@@ -6,16 +6,16 @@
 # Needs .gpu/base_gptq_product_bench (the bench built at 97e237e, before the change, stripped).
 # LIMIT=250 fits phases 1-3 on an H100 (the Int4 model's writing is the long pole), 450 all.
 # 1. The GPTQ GEMMs' tests (against float64 at every shape, sliced, fused, graph replays), the
-#    step profiler's (its prefill kinds now by row bucket) and
-#    the model test (greedy tokens equal to the dequantized bf16 twin's).
+#    step profiler's (its prefill kinds now by row bucket) and the model test (greedy tokens
+#    equal to the dequantized bf16 twin's).
 # 2. The products alone, before / after, same call, 4 bits, 64 / 128 / 256 rows.
 # 3. Int4 end to end at 1 and 256 streams (call A, same session: 360.0 at 1, 13,910 at 256).
 # 4. The step profile of a 7,000-token bf16 prompt in the server, now that the profiler keeps
 #    prefill steps by their rows' power of two (session 21's call A could not separate them).
 source bench/gpu_call_setup.sh
 write_models_bg int4 bf16
-timeout 100 $T $B/cuda_kernels_test --gtest_filter='CudaGptqTest.Gemm*:CudaGptqModelTest.*:StepProfilerTest.*' \
-  > $R/tests_gptq.txt 2>&1
+F='CudaGptqTest.Gemm*:CudaGptqModelTest.*:StepProfilerTest.*'
+timeout 100 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
 echo "1. GPTQ tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_gptq.txt | head -12
 chmod +x .gpu/base_gptq_product_bench
 for round in 1 2; do
