@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <string_view>
 
@@ -35,8 +37,7 @@ void StepProfiler::BeginStep(int32_t rows, bool decode) {
   if (decode) {
     kind_ = "decode " + std::to_string(rows) + (rows == 1 ? " row" : " rows");
   } else {  // by the rows' power of two: a prompt's steps apart from the load's sizing steps
-    int64_t top = 1;
-    while (top < rows) top *= 2;
+    const uint32_t top = std::bit_ceil(static_cast<uint32_t>(std::max(rows, 1)));
     kind_ = "prefill/mixed <= " + std::to_string(top) + " rows";
   }
   // The interval from the previous step's start, charged to that step's kind.
