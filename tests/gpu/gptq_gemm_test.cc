@@ -277,7 +277,9 @@ double ErrorAgainst(const std::vector<std::vector<__nv_bfloat16>>& ys,
 
 // Every block shape of the Hopper GEMM forced (GptqGemmLinearVariant: 64, 128, 192 and 256
 // rows x 128 columns, 64 and 128 rows x 192 columns), whole and cut in 3 input slices (16
-// chunks: slices of 6, 6 and 4), and the modelled choices of SHAPES=0 and 1, at row counts on
+// chunks: slices of 6, 6 and 4), and the modelled choices of SHAPES=0 and 1, each with its
+// stages filled by cp.async and by the copy engine (TMA: rows past the last zero-filled by
+// the tensor map), at row counts on
 // each side of every tile boundary: within tolerance of float64, the launch the one asked for,
 // bit-identical when run again and when replayed from a CUDA graph. Parts 208 | 48 | 16 (17
 // tiles: a partial last column block of 8 and of 12 tiles), 4 and 8 bits, both k orders, v2
@@ -294,10 +296,14 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
     cuda::GptqGemm90Variant v;
     int rows, cols;  // the block forced (0: modelled)
   };
-  std::vector<Variant> variants = {{{0, 0, 0, 0}, 0, 0}, {{1, 0, 0, 0}, 0, 0}};
-  for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
-           {64, 128}, {128, 128}, {192, 128}, {256, 128}, {64, 192}, {128, 192}}) {
-    for (int splits : {1, 3}) variants.push_back({{1, rows, cols, splits}, rows, cols});
+  std::vector<Variant> variants;
+  for (int tma : {0, 1}) {  // stages by every thread's cp.async, or by the copy engine
+    variants.push_back({{0, 0, 0, 0, tma}, 0, 0});
+    variants.push_back({{1, 0, 0, 0, tma}, 0, 0});
+    for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
+             {64, 128}, {128, 128}, {192, 128}, {256, 128}, {64, 192}, {128, 192}}) {
+      for (int splits : {1, 3}) variants.push_back({{1, rows, cols, splits, tma}, rows, cols});
+    }
   }
   cudaStream_t stream = nullptr;
   SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -315,7 +321,11 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
       DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
       const auto refs = Float64Products(g, x, rows);
-      for (const Variant& var : variants) {
+      // Each variant's first output: the copy engine's (second half) must equal cp.async's bit
+      // for bit (the same block, slices and arithmetic).
+      std::vector<std::vector<std::vector<__nv_bfloat16>>> outputs(variants.size());
+      for (size_t vi = 0; vi < variants.size(); ++vi) {
+        const Variant& var = variants[vi];
         const cuda::GptqGemm90Launch launch =
             cuda::GptqGemm90LaunchFor(*g.layout, 272, rows, ws_bytes, &var.v);
         if (var.rows != 0) {
@@ -345,9 +355,19 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
               "bits " + std::to_string(spec.bits) + " group " + std::to_string(spec.group_size) +
               " order " + std::to_string(g.layout->mma) + " rows " + std::to_string(rows) +
               " block " + std::to_string(launch.rows) + "x" + std::to_string(launch.cols) +
-              " splits " + std::to_string(launch.splits) + " pass " + std::to_string(pass);
+              " splits " + std::to_string(launch.splits) + " tma " + std::to_string(var.v.tma) +
+              " pass " + std::to_string(pass);
           if (pass == 0) {
             EXPECT_LE(ErrorAgainst(y, refs), 5e-3) << what;
+            if (vi >= variants.size() / 2) {
+              const auto& twin = outputs[vi - variants.size() / 2];
+              for (size_t p = 0; p < y.size(); ++p) {
+                EXPECT_EQ(0,
+                          std::memcmp(y[p].data(), twin[p].data(), y[p].size() * sizeof(y[p][0])))
+                    << "differs from the cp.async kernel's: part " << p << ", " << what;
+              }
+            }
+            outputs[vi] = y;
             first = std::move(y);
             continue;
           }

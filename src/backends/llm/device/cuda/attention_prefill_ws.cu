@@ -39,6 +39,7 @@
 #include "backends/llm/device/cuda/attention_prefill_wgmma.cuh"
 #include "backends/llm/device/cuda/attention_ws_pipeline.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
+#include "backends/llm/device/cuda/mbarrier.cuh"
 #include "backends/llm/device/cuda/wgmma.cuh"
 #include "backends/llm/device/cuda/wgmma_layout.h"
 
@@ -70,58 +71,6 @@ struct WsConfig : WgTiles<D> {
 };
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-
-// mbarrier (shared-memory barrier objects, 8 bytes each) and named-barrier instructions.
-__device__ __forceinline__ void MbarrierInit(uint32_t bar, uint32_t arrivals) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
-}
-// Makes the initialised barriers visible to the other threads and to the copies' arrivals
-// (before the block's barrier that follows).
-__device__ __forceinline__ void FenceMbarrierInit() {
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-}
-// Returns once the phase of the given parity has completed (acquire: what the arrivals
-// released is visible).
-__device__ __forceinline__ void MbarrierWait(uint32_t bar, uint32_t parity) {
-  asm volatile(
-      "{\n"
-      ".reg .pred done;\n"
-      "LAB_WAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@done bra DONE;\n"
-      "bra LAB_WAIT;\n"
-      "DONE:\n"
-      "}\n" ::"r"(bar),
-      "r"(parity)
-      : "memory");
-}
-__device__ __forceinline__ void MbarrierArrive(uint32_t bar) {
-  asm volatile(
-      "{\n"
-      ".reg .b64 state;\n"
-      "mbarrier.arrive.shared::cta.b64 state, [%0];\n"
-      "}\n" ::"r"(bar)
-      : "memory");
-}
-// One arrival on `bar` once every cp.async this thread has issued so far has landed; .noinc:
-// the arrival counts against the barrier's expected count (kCopiers a phase).
-__device__ __forceinline__ void CpAsyncArriveOn(uint32_t bar) {
-  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" ::"r"(bar) : "memory");
-}
-__device__ __forceinline__ void NamedBarrierSync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-__device__ __forceinline__ void NamedBarrierArrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-template <int kRegisters>
-__device__ __forceinline__ void ReleaseRegisters() {
-  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
-}
-template <int kRegisters>
-__device__ __forceinline__ void ClaimRegisters() {
-  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegisters));
-}
 
 // The block's shared memory: Q and the stages as the other wgmma schedules lay them out (no
 // slots: the copying warps keep theirs in registers), then kStages full barriers, kStages

@@ -25,6 +25,12 @@
 // (__syncthreads), refill the stage freed two chunks ago, dequantize the chunk's A fragments
 // (double-buffered registers), issue its 4 wgmmas and commit them, then wait for the previous
 // chunk's wgmmas: the tensor cores work through chunk c - 1 while the warps dequantize chunk c.
+// With SLUICE_CUDA_GPTQ_GEMM90_TMA the copy engine fills the stages instead (Block's comment):
+// warp 0 issues a chunk's copies (x's box through a tensor map, one run of bytes a tile) after
+// the stage's empty barrier, each warp waits for its chunk's full barrier, and every thread
+// marks the stage empty once its wgmmas on it are done: no cp.async, copy address or block
+// barrier in the other warps' loop, which the stall reasons (RESULTS "Session 21") showed
+// bound by their instruction chains.
 //
 // The k order: wgmma reads x's inputs in their natural order, so the A fragment of k16 step s
 // must hold inputs 16 s + {2t, 2t + 1, 2t + 8, 2t + 9} (t = lane % 4): the step order's own
@@ -50,6 +56,7 @@
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_plan.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/mbarrier.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
 #include "backends/llm/device/cuda/wgmma.cuh"
@@ -72,9 +79,12 @@ struct Tile {
   static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
   static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
   static constexpr int kStageBytes = kXBytes + kWVecs * 16;    // x first: 1024-byte aligned
-  static constexpr int kSmem = kStages * kStageBytes + 1024;   // + the alignment of the base
+  static constexpr int kTileBytes = kLoads * 32 * 16;          // a tile's words of a chunk
+  static constexpr int kBarriersAt = kStages * kStageBytes;    // TMA: kStages full, then empty
+  static constexpr int kSmem = kBarriersAt + 2 * kStages * 8 + 1024;  // + the base's alignment
   static_assert(kTiles % 4 == 0 && kN % 64 == 0 && kN <= 256);
   static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0);
+  static_assert(kWVecs * 16 == kTiles * kTileBytes && kTileBytes % 16 == 0);  // TMA runs
   static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
   static_assert(kSmem <= 227 * 1024);
 };
@@ -301,14 +311,27 @@ struct Stages {
   __device__ __forceinline__ const uint4* WPtr(int s) const {
     return reinterpret_cast<const uint4*>(local + (W(s) - base));
   }
+  // TMA: stage s's full barrier (its chunk has landed) and empty one (every thread is done
+  // with it).
+  __device__ __forceinline__ uint32_t Full(int s) const { return base + T::kBarriersAt + 8 * s; }
+  __device__ __forceinline__ uint32_t Empty(int s) const { return Full(kStages + s); }
 };
 
 // One block's product: its stages, copies, groups and sums (registers, every loop unrolled).
-template <int kBits, int kOrder, int kN, int kTiles>
+// The copies: each thread's cp.async share (kTma false), or (kTma) the copy engine's, issued by
+// warp 0: x's [kN x 64] box from the tensor map, swizzled as wgmma reads it, rows past `rows`
+// zeros, and each tile's words of the chunk as one run of bytes (lane i: tile i), all
+// completing on the stage's full barrier; the stage is refilled once its empty barrier has
+// every thread's arrival (after its wgmmas on the stage are done). No block-wide barrier in
+// the loop, and no copy instruction, address or wait in warps 1 and up.
+template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
 struct Block {
   using T = Tile<kBits, kN, kTiles>;
   Stages<T> st;
-  Copies<kBits, kN, kTiles> copies;
+  Copies<kBits, kN, kTiles> copies;  // !kTma
+  const CUtensorMap* x_map;          // kTma: x's map, and lane's tile's words at chunk 0
+  const uint4* tile_w;
+  int row0;
   LaneGroups<kBits> z;
   const bf16* x;
   const int32_t* kstep_group;
@@ -330,20 +353,51 @@ struct Block {
     NextGroups(c + 1);
   }
 
+  // Chunk c (of this slice) by the copy engine, warp 0: its weights (lane 0 first has the
+  // stage's full barrier expect the x box and every tile's bytes) and then its x box.
+  __device__ __forceinline__ void TmaWeights(int c) const {
+    if (lane == 0)
+      MbarrierArriveExpectTx(st.Full(c % kStages), T::kXBytes + kTiles * T::kTileBytes);
+    __syncwarp();
+    if (lane < kTiles) {
+      BulkCopy(st.W(c % kStages) + lane * T::kTileBytes, tile_w + (begin + c) * T::kLoads * 32,
+               T::kTileBytes, st.Full(c % kStages));
+    }
+  }
+  __device__ __forceinline__ void TmaX(int c) const {
+    if (lane == 0)
+      TmaLoad2d(st.X(c % kStages), x_map, (begin + c) * kChunk, row0, st.Full(c % kStages));
+  }
+  // Chunk c has landed (kTma).
+  __device__ __forceinline__ void WaitFull(int c) const {
+    MbarrierWait(st.Full(c % kStages), (c / kStages) & 1);
+  }
+
   // Chunk c's wgmmas (registers `a`, dequantized a chunk earlier) and chunk c + 1's
   // dequantization into `a_next`, a third set: ptxas keeps wgmmas asynchronous only where no
   // register a wgmma reads is written while earlier wgmmas of the pipeline are in flight, so
   // the next chunk's fragments are ready before this chunk's fence, and the registers of chunk
   // c - 1 (still being read) stay untouched.
   __device__ __forceinline__ void Chunk(int c, uint32_t (&a)[4][4], uint32_t (&a_next)[4][4]) {
-    CpAsyncWait<kStages - 4>();  // chunk c + 1 has landed (this thread's copies) ...
-    Landed();                    // ... and every thread's; chunk c - 2's wgmmas are done
     const int fill = c + kStages - 2;
-    if (fill < n) {
-      copies.Weights(st.W(fill % kStages), begin + fill);
-      copies.X(st.X(fill % kStages), x, in, begin + fill);
+    if constexpr (kTma) {
+      if (c + 1 < n) WaitFull(c + 1);
+      if (warp == 0 && fill < n) {
+        // The stage's last chunk, fill - kStages (= c - 2), released by every thread in
+        // chunk c - 1.
+        if (fill >= kStages) MbarrierWait(st.Empty(fill % kStages), (fill / kStages - 1) & 1);
+        TmaWeights(fill);
+        TmaX(fill);
+      }
+    } else {
+      CpAsyncWait<kStages - 4>();  // chunk c + 1 has landed (this thread's copies) ...
+      Landed();                    // ... and every thread's; chunk c - 2's wgmmas are done
+      if (fill < n) {
+        copies.Weights(st.W(fill % kStages), begin + fill);
+        copies.X(st.X(fill % kStages), x, in, begin + fill);
+      }
+      CpAsyncCommit();
     }
-    CpAsyncCommit();
     if (c + 1 < n) Dequant(c + 1, a_next);
     uint64_t desc[4];
 #pragma unroll
@@ -361,24 +415,48 @@ struct Block {
     wgmma::Commit();
     wgmma::Pin(acc);
     wgmma::Wait<1>();  // chunk c - 1's wgmmas: its registers and stage are free
+    if constexpr (kTma) {
+      if (c >= 1) MbarrierArrive(st.Empty((c - 1) % kStages));
+    }
   }
 
   // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
   // stage s's first commit group holds its x, and for s = 0 every prologue weight), then the
   // chunks, three a round for the three register sets.
   __device__ __forceinline__ void Run() {
-    for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
+    if constexpr (kTma) {
+      if (threadIdx.x == 0) {
+        for (int s = 0; s < kStages; ++s) {
+          MbarrierInit(st.Full(s), 1);
+          MbarrierInit(st.Empty(s), T::kThreads);
+        }
+        FenceMbarrierInit();
+      }
+      __syncthreads();
+      if (warp == 0) {
+        for (int s = 0; s < kStages - 2 && s < n; ++s) TmaWeights(s);
+      }
+    } else {
+      for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
+    }
 #pragma unroll
     for (int i = 0; i < kN / 2; ++i) acc[i] = 0.f;
     wgmma::Pin(acc);  // zeroed here, not in a branch that meets the wgmmas' paths (ptxas C7515)
     uint32_t a0[4][4], a1[4][4], a2[4][4];
     PdlWait();
-    for (int s = 0; s < kStages - 2; ++s) {
-      if (s < n) copies.X(st.X(s), x, in, begin + s);
-      CpAsyncCommit();
+    if constexpr (kTma) {
+      if (warp == 0) {
+        for (int s = 0; s < kStages - 2 && s < n; ++s) TmaX(s);
+      }
+      if (n > 0) WaitFull(0);
+    } else {
+      for (int s = 0; s < kStages - 2; ++s) {
+        if (s < n) copies.X(st.X(s), x, in, begin + s);
+        CpAsyncCommit();
+      }
+      CpAsyncWait<kStages - 3>();
+      Landed();
     }
-    CpAsyncWait<kStages - 3>();
-    Landed();
     if (n > 0) Dequant(0, a0);
     for (int c = 0; c < n; c += 3) {
       Chunk(c, a0, a1);
@@ -387,22 +465,24 @@ struct Block {
     }
     wgmma::Wait<0>();
     wgmma::Pin(acc);  // read only from here on
-    CpAsyncWait<0>();
+    if constexpr (!kTma) CpAsyncWait<0>();
   }
 };
 
 // Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
 // blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
 // two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
-// one block's dequantization runs under the other's wgmmas.
-template <int kBits, int kOrder, int kN, int kTiles>
+// one block's dequantization runs under the other's wgmmas. x_map (kTma): x as a [rows x in]
+// tensor, boxes of kN rows x 64 inputs, 128-byte swizzle.
+template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
 __global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
-                     int32_t rows, float* __restrict__ partials) {
+                     int32_t rows, float* __restrict__ partials,
+                     const __grid_constant__ CUtensorMap x_map) {
 #if SLUICE_WGMMA
   PdlLaunchDependents();
   extern __shared__ uint4 smem[];
-  Block<kBits, kOrder, kN, kTiles> b;
+  Block<kBits, kOrder, kN, kTiles, kTma> b;
   b.st.base = (SmemAddr(smem) + 1023u) & ~1023u;
   b.st.local = reinterpret_cast<char*>(smem) + (b.st.base - SmemAddr(smem));
   b.warp = static_cast<int>(threadIdx.x) >> 5;
@@ -417,7 +497,13 @@ __global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
   const int tiles = Pick(o.end, o.count - 1) / 16;
   const int row0 = static_cast<int>(blockIdx.x) * kN;
   const int tile0 = static_cast<int>(blockIdx.y) * kTiles;
-  b.copies.Plan(o, tiles, tile0, l.in / (256 / kBits), x, l.in, rows, row0);
+  if constexpr (kTma) {
+    b.x_map = &x_map;
+    b.tile_w = TileVectors(o, tiles, tile0 + min(b.lane, kTiles - 1), l.in / (256 / kBits));
+    b.row0 = row0;
+  } else {
+    b.copies.Plan(o, tiles, tile0, l.in / (256 / kBits), x, l.in, rows, row0);
+  }
   const Column col = ColumnOf(o, min(tile0 + b.warp, tiles - 1) * 16);
   b.z.sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (b.lane >> 2)) * l.groups;
   b.z.groups = l.groups;
@@ -436,14 +522,14 @@ __global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
 
 // The kernel of one shape, its shared memory opened once, and blocks an SM holds.
 struct Kernel90 {
-  void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*);
+  void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*, CUtensorMap);
   int smem, rows, tiles, per_sm;
 };
-template <int kBits, int kOrder, int kN, int kTiles>
+template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
 Kernel90 KernelOf() {
   using T = Tile<kBits, kN, kTiles>;
   static const Kernel90 k = [] {
-    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN, kTiles>, T::kSmem, kN, kTiles, 1};
+    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kTma>, T::kSmem, kN, kTiles, 1};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, T::kThreads, r.smem) !=
             cudaSuccess ||
@@ -457,20 +543,56 @@ Kernel90 KernelOf() {
 }
 
 // The kernel of kGemm90Shapes[shape].
-template <int kBits, int kOrder, size_t... kI>
+template <int kBits, int kOrder, bool kTma, size_t... kI>
 Kernel90 KernelAt(int shape, std::index_sequence<kI...>) {
   Kernel90 k{};
   ((shape == static_cast<int>(kI)
-        ? (k = KernelOf<kBits, kOrder, kGemm90Shapes[kI].rows, kGemm90Shapes[kI].tiles>(), 0)
+        ? (k = KernelOf<kBits, kOrder, kGemm90Shapes[kI].rows, kGemm90Shapes[kI].tiles, kTma>(), 0)
         : 0),
    ...);
   return k;
 }
+template <bool kTma>
 Kernel90 KernelFor(const GptqLayout& l, int shape) {
   constexpr auto kAll = std::make_index_sequence<kGemm90ShapeCount>();
   const bool four = l.bits == 4, step_order = l.mma == 1;
-  return four ? (step_order ? KernelAt<4, 1>(shape, kAll) : KernelAt<4, 2>(shape, kAll))
-              : (step_order ? KernelAt<8, 1>(shape, kAll) : KernelAt<8, 2>(shape, kAll));
+  return four
+             ? (step_order ? KernelAt<4, 1, kTma>(shape, kAll) : KernelAt<4, 2, kTma>(shape, kAll))
+             : (step_order ? KernelAt<8, 1, kTma>(shape, kAll) : KernelAt<8, 2, kTma>(shape, kAll));
+}
+Kernel90 KernelFor(const GptqLayout& l, int shape, bool tma) {
+  return tma ? KernelFor<true>(l, shape) : KernelFor<false>(l, shape);
+}
+
+// x as the TMA kernels' tensor map (kernel parameter): [rows x in] bf16, boxes of `box_rows`
+// rows x one chunk, swizzled in 128-byte rows as wgmma's K-major operand. The driver's encoder
+// is found through the runtime (no libcuda link). False where it cannot be made (the copy
+// engine needs 16-byte aligned rows): the cp.async kernel runs instead.
+bool XMap(const bf16* x, int in, int32_t rows, int box_rows, CUtensorMap* map) {
+  using Encode =
+      CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+  static const Encode encode = [] {
+    void* fn = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
+                                         &found) != cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      fn = nullptr;
+    }
+    return reinterpret_cast<Encode>(fn);
+  }();
+  if (encode == nullptr || reinterpret_cast<uintptr_t>(x) % 16 != 0 || in % 8 != 0) return false;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(in), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(in) * sizeof(bf16)};
+  const cuuint32_t box[2] = {kChunk, static_cast<cuuint32_t>(box_rows)};
+  const cuuint32_t unit[2] = {1, 1};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(x), dims, strides, box,
+                unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 // The launch (gptq_gemm90_plan.h): the knobs of cuda_tuning.h, or the variant forced.
@@ -484,7 +606,7 @@ Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats
   p.floats = floats;
   p.sms = MultiprocessorCount();
   if (knobs.shapes != 0) {  // SHAPES=0's model ignores occupancy: no kernel opened to ask
-    for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor(l, i).per_sm;
+    for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor<false>(l, i).per_sm;
   }
   return PlanGemm90(p, knobs);
 }
@@ -525,7 +647,8 @@ void Gemm90Prepare() {
         GptqLayout l;
         l.bits = bits;
         l.mma = order;
-        KernelFor(l, shape);
+        KernelFor<false>(l, shape);
+        KernelFor<true>(l, shape);
       }
     }
   }
@@ -546,12 +669,16 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   const Gemm90Plan plan =
       PlanFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
               KnobsOf(forced));
-  const Kernel90 k = KernelFor(layout, plan.shape);
+  const bool tma =
+      forced != nullptr && forced->tma >= 0 ? forced->tma != 0 : Tuning().gptq_gemm90_tma;
+  CUtensorMap map{};
+  const bool use_tma = tma && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
+  const Kernel90 k = KernelFor(layout, plan.shape, use_tma);
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
                   static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles),
                   static_cast<unsigned>(plan.splits));
   LaunchDependent(k.fn, grid, dim3(32 * k.tiles), static_cast<size_t>(k.smem), stream, x, layout,
-                  parts, rows, workspace);
+                  parts, rows, workspace, map);
   if (plan.splits > 1) GemmReduce(workspace, plan.splits, parts, rows, stream);
 }
 

@@ -125,15 +125,16 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
                     float* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // A launch of the Hopper GEMM chosen by hand, for tests and benchmarks: the meanings of
-// SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS} (cuda_tuning.h), 0 each the
-// modelled choice (gptq_gemm90_plan.h). GptqGemmLinearVariant is GptqGemmLinear with these in
-// place of the process's knobs; where the Hopper GEMM does not run (GptqGemm90On() false, or
-// GptqMmaMaxRows() rows and fewer) it is GptqGemmLinear.
+// SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS, TMA} (cuda_tuning.h), 0 each
+// the modelled choice (gptq_gemm90_plan.h; TMA -1: the knob's). GptqGemmLinearVariant is
+// GptqGemmLinear with these in place of the process's knobs; where the Hopper GEMM does not run
+// (GptqGemm90On() false, or GptqMmaMaxRows() rows and fewer) it is GptqGemmLinear.
 struct GptqGemm90Variant {
   int shapes = 0;
   int tile_rows = 0;
   int tile_cols = 0;
   int splits = 0;
+  int tma = -1;  // SLUICE_CUDA_GPTQ_GEMM90_TMA's meaning; -1: the knob's
 };
 void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                            int32_t rows, float* workspace, size_t workspace_bytes,

@@ -76,6 +76,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
                            "SLUICE_CUDA_GPTQ_LOAD_ORDER",
                            "SLUICE_CUDA_GPTQ_SWIGLU",
                            "SLUICE_CUDA_GPTQ_GEMM90",
+                           "SLUICE_CUDA_GPTQ_GEMM90_TMA",
                            "SLUICE_CUDA_GPTQ_CHUNK",
                            "SLUICE_CUDA_PDL",
                            "SLUICE_CUDA_PROFILE",
