@@ -31,7 +31,7 @@ for round in 1 2; do
   done
 done
 echo "3. int4 model: $(wait_model $m4) $(el)"
-MAX_NUM_SEQS=256 CONCURRENCY="1 256" gq int4,sluice | grep -E "c=|Failed"
+KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="1 256" gq int4,sluice | grep -E "c=|Failed"
 echo "3b. int4 with TMA $(el)"
 SLUICE_CUDA_GPTQ_GEMM90_TMA=1 MAX_NUM_SEQS=256 CONCURRENCY="256" gq int4,sluice |
   grep -E "c=|Failed"
