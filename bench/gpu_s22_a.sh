@@ -20,8 +20,9 @@ F='CudaGptqTest.Gemm*:CudaGptqModelTest.*:StepProfilerTest.*'
 timeout 160 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
 echo "1. GPTQ tests rc=$? $(el)"; grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_gptq.txt | head -12
 chmod +x .gpu/base_gptq_product_bench
+vs="base new tma"; pass $R/tests_gptq.txt || vs="base new"  # a TMA kernel that fails may hang
 for round in 1 2; do
-  for v in base new tma; do
+  for v in $vs; do
     bin=$B/gptq_product_bench; [ $v = base ] && bin=.gpu/base_gptq_product_bench
     tma=0; [ $v = tma ] && tma=1
     SLUICE_CUDA_GPTQ_GEMM90_TMA=$tma timeout 60 $bin --iters 9 64 128 256 \
@@ -33,8 +34,9 @@ done
 echo "3. int4 model: $(wait_model $m4) $(el)"
 KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="1 256" gq int4,sluice | grep -E "c=|Failed"
 echo "3b. int4 with TMA $(el)"
-SLUICE_CUDA_GPTQ_GEMM90_TMA=1 MAX_NUM_SEQS=256 CONCURRENCY="256" gq int4,sluice |
-  grep -E "c=|Failed"
+[ "$vs" = "base new tma" ] && SLUICE_CUDA_GPTQ_GEMM90_TMA=1 MAX_NUM_SEQS=256 CONCURRENCY="256" \
+  gq int4,sluice | grep -E "c=|Failed"
+rm -rf $W/int4
 echo "4. bf16 model: $(wait_model $m) $(el)"
 MAX_MODEL_LEN=8192 MAX_BATCHED_TOKENS=16384 ISL=7000 OSL=4 PROFILE_MODES=eager g7 profile |
   grep -E "<= 8192 rows"
