@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Session 22's third call: the Hopper GPTQ GEMM's pipeline as deep as the shared memory holds
 # (up to 8 stages; 5 before) after call A found the copy engine's stages (TMA) slower than
-# cp.async at 64 to 256 rows, latency being the suspect. Needs .gpu/base_gptq_product_bench
-# (the bench at 651b5e0: 5 stages, stripped). LIMIT=300 on an H100.
+# cp.async at 64 to 256 rows, latency being the suspect. Unrun (the session's device time went
+# to failed starts): build with kMaxStages = 8 in gptq_gemm90.cu (one line; 5 is committed) and
+# pack; needs .gpu/base_gptq_product_bench (the bench at 937cf00, 5 stages, stripped; kept as
+# /work/notes/base_gptq_product_bench_937cf00). LIMIT=300 on an H100.
 # 1. The GEMMs' tests (both copy paths, every shape) and the model test.
 # 2. The products, 5 stages / deeper / deeper with TMA, two rounds, 4 and 8 bits.
 # 2b. cuBLASLt's bf16 prefill products at 7,000 rows timed alone (call A's profile: q and o

@@ -67,26 +67,32 @@ namespace {
 using namespace gptq;  // NOLINT: the pieces shared with the other GPTQ kernels
 
 constexpr int kChunk = kGemm90Chunk;  // inputs a stage: 4 k16 steps, one 128-byte swizzle row
-constexpr int kStages = 5;
+// Stages a block at most (each shape takes as many as its shared memory holds, up to this):
+// 5, what every shape holds; deeper pipelines (8) are bench/gpu_s22_c.sh's experiment, unrun.
+constexpr int kMaxStages = 5;
 static_assert(kGemm90MaxSplits == kGptqGemmMaxSplits);
 
 // A block of kTiles warps (kTiles / 4 warpgroups, each a wgmma.m64nNk16 over its 4 tiles)
 // and kN rows.
 template <int kBits, int kN, int kTiles>
 struct Tile {
+  static constexpr int kPerSm = kN == 64 && kTiles == 8 ? 2 : 1;  // blocks an SM (launch bounds)
   static constexpr int kThreads = 32 * kTiles;
   static constexpr int kLoads = kChunk / (16 * (16 / kBits));  // 16-byte vectors a lane, tile
   static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
   static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
   static constexpr int kStageBytes = kXBytes + kWVecs * 16;    // x first: 1024-byte aligned
   static constexpr int kTileBytes = kLoads * 32 * 16;          // a tile's words of a chunk
+  // The deepest pipeline the shared memory holds (an SM's 228 KiB less 1 KiB a block).
+  static constexpr int kStages =
+      std::min(kMaxStages, ((228 / kPerSm - 1) * 1024 - 1024 - 128) / kStageBytes);
   static constexpr int kBarriersAt = kStages * kStageBytes;    // TMA: kStages full, then empty
   static constexpr int kSmem = kBarriersAt + 2 * kStages * 8 + 1024;  // + the base's alignment
   static_assert(kTiles % 4 == 0 && kN % 64 == 0 && kN <= 256);
   static_assert(kStageBytes % 1024 == 0 && kWVecs % kThreads == 0);
   static_assert(kWVecs * 16 == kTiles * kTileBytes && kTileBytes % 16 == 0);  // TMA runs
   static_assert(kN * (kTiles * 16 + 4) * 4 <= kStages * kStageBytes);  // StoreBlock's fp32 rows
-  static_assert(kSmem <= 227 * 1024);
+  static_assert(kStages >= 4 && kSmem <= 227 * 1024 && kPerSm * (kSmem + 1024) <= 228 * 1024);
 };
 
 // What a lane keeps of its tile's current group, columns gq and gq + 8: the scale and, 4 bits,
@@ -304,6 +310,7 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
 // Where the block's stages lie: kStages of [x tile | weights], from a 1024-byte-aligned base.
 template <class T>
 struct Stages {
+  static constexpr int kStages = T::kStages;
   uint32_t base;  // shared address of stage 0
   char* local;    // the same as a generic pointer
   __device__ __forceinline__ uint32_t X(int s) const { return base + s * T::kStageBytes; }
@@ -327,6 +334,7 @@ struct Stages {
 template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
 struct Block {
   using T = Tile<kBits, kN, kTiles>;
+  static constexpr int kStages = T::kStages;
   Stages<T> st;
   Copies<kBits, kN, kTiles> copies;  // !kTma
   const CUtensorMap* x_map;          // kTma: x's map, and lane's tile's words at chunk 0
@@ -475,7 +483,7 @@ struct Block {
 // one block's dequantization runs under the other's wgmmas. x_map (kTma): x as a [rows x in]
 // tensor, boxes of kN rows x 64 inputs, 128-byte swizzle.
 template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
-__global__ void __launch_bounds__(32 * kTiles, kN == 64 && kTiles == 8 ? 2 : 1)
+__global__ void __launch_bounds__(32 * kTiles, Tile<kBits, kN, kTiles>::kPerSm)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials,
                      const __grid_constant__ CUtensorMap x_map) {
