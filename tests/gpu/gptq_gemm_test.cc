@@ -278,8 +278,8 @@ double ErrorAgainst(const std::vector<std::vector<__nv_bfloat16>>& ys,
 // Every block shape of the Hopper GEMM forced (GptqGemmLinearVariant: 64, 128, 192 and 256
 // rows x 128 columns, 64 and 128 rows x 192 columns), whole and cut in 3 input slices (16
 // chunks: slices of 6, 6 and 4), and the modelled choices of SHAPES=0 and 1, each with its
-// stages filled by cp.async and by the copy engine (TMA: rows past the last zero-filled by
-// the tensor map), at row counts on
+// stages filled by cp.async and by the copy engine from a computing warp or a producing
+// warpgroup (TMA: rows past the last zero-filled by the tensor map), at row counts on
 // each side of every tile boundary: within tolerance of float64, the launch the one asked for,
 // bit-identical when run again and when replayed from a CUDA graph. Parts 208 | 48 | 16 (17
 // tiles: a partial last column block of 8 and of 12 tiles), 4 and 8 bits, both k orders, v2
@@ -297,7 +297,9 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
     int rows, cols;  // the block forced (0: modelled)
   };
   std::vector<Variant> variants;
-  for (int tma : {0, 1}) {  // stages by every thread's cp.async, or by the copy engine
+  // Stages by every thread's cp.async, by the copy engine from computing warp 0, and from a
+  // producing warpgroup (blocks of 8 tiles and 128 rows or more; cp.async for the others).
+  for (int tma : {0, 1, 2}) {
     variants.push_back({{0, 0, 0, 0, tma}, 0, 0});
     variants.push_back({{1, 0, 0, 0, tma}, 0, 0});
     for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
@@ -321,8 +323,8 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
       const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
       DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
       const auto refs = Float64Products(g, x, rows);
-      // Each variant's first output: the copy engine's (second half) must equal cp.async's bit
-      // for bit (the same block, slices and arithmetic).
+      // Each variant's first output: the copy engine's (second and third thirds) must equal
+      // cp.async's bit for bit (the same block, slices and arithmetic).
       std::vector<std::vector<std::vector<__nv_bfloat16>>> outputs(variants.size());
       for (size_t vi = 0; vi < variants.size(); ++vi) {
         const Variant& var = variants[vi];
@@ -359,8 +361,8 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
               " pass " + std::to_string(pass);
           if (pass == 0) {
             EXPECT_LE(ErrorAgainst(y, refs), 5e-3) << what;
-            if (vi >= variants.size() / 2) {
-              const auto& twin = outputs[vi - variants.size() / 2];
+            if (const size_t per = variants.size() / 3; vi >= per) {
+              const auto& twin = outputs[vi % per];
               for (size_t p = 0; p < y.size(); ++p) {
                 EXPECT_EQ(0,
                           std::memcmp(y[p].data(), twin[p].data(), y[p].size() * sizeof(y[p][0])))

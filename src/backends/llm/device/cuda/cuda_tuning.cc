@@ -42,7 +42,6 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_LOAD_ORDER", &CudaTuning::gptq_load_order},
     {"SLUICE_CUDA_GPTQ_SWIGLU", &CudaTuning::gptq_swiglu},
     {"SLUICE_CUDA_GPTQ_GEMM90", &CudaTuning::gptq_gemm90},
-    {"SLUICE_CUDA_GPTQ_GEMM90_TMA", &CudaTuning::gptq_gemm90_tma},
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_GPTQ_DEQUANT_AHEAD", &CudaTuning::gptq_dequant_ahead},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
@@ -63,6 +62,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 64},
     {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", &CudaTuning::gptq_gemm90_tile_cols, 0, 192, 64, 64},
     {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", &CudaTuning::gptq_gemm90_splits, 0, 8, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_TMA", &CudaTuning::gptq_gemm90_tma, 0, 2, 1},
     {"SLUICE_CUDA_MATMUL_EXACT_ROWS", &CudaTuning::matmul_exact_rows, 0, 1 << 20, 1},
 };
 

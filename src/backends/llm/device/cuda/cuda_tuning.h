@@ -110,12 +110,14 @@
 // SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
 //                                                        GEMM product (0: modelled; cut to the
 //                                                        workspace and one chunk a slice)
-// SLUICE_CUDA_GPTQ_GEMM90_TMA     0        0 | 1        the Hopper GEMM's stages filled by the
-//                                                        copy engine (TMA: x's box and the
-//                                                        tiles' words, issued by one warp, full
-//                                                        and empty mbarriers) rather than by
-//                                                        every thread's cp.async and a block
-//                                                        barrier a chunk
+// SLUICE_CUDA_GPTQ_GEMM90_TMA     0        0 to 2       who fills the Hopper GEMM's stages: 0,
+//                                                        every thread's cp.async, a block
+//                                                        barrier a chunk; 1, the copy engine
+//                                                        (TMA: x's box, the tiles' words; full
+//                                                        and empty mbarriers) by computing warp
+//                                                        0 (3-39 % slower, RESULTS "Session
+//                                                        22"); 2, the same by a producing
+//                                                        warpgroup (128-row blocks and up)
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
@@ -180,7 +182,7 @@ struct CudaTuning {
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
   int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
-  bool gptq_gemm90_tma = false;      // SLUICE_CUDA_GPTQ_GEMM90_TMA
+  int gptq_gemm90_tma = 0;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
   bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS

@@ -77,7 +77,7 @@ static_assert(kGemm90MaxSplits == kGptqGemmMaxSplits);
 template <int kBits, int kN, int kTiles>
 struct Tile {
   static constexpr int kPerSm = kN == 64 && kTiles == 8 ? 2 : 1;  // blocks an SM (launch bounds)
-  static constexpr int kThreads = 32 * kTiles;
+  static constexpr int kThreads = 32 * kTiles;  // the computing threads (every copy path)
   static constexpr int kLoads = kChunk / (16 * (16 / kBits));  // 16-byte vectors a lane, tile
   static constexpr int kWVecs = kTiles * kLoads * 32;          // ... and chunk: [tile][load][lane]
   static constexpr int kXBytes = kN * kChunk * 2;              // kN rows of 128 bytes
@@ -256,16 +256,25 @@ struct Copies {
 // (a row is 4 words past a multiple of 32 banks, for 8 and 12 tiles alike: lanes t = 0..3,
 // rows 2 t apart, fall 8 banks apart). A thread stores one column vector of every kThreads /
 // vectors-a-row rows (its vector fixed: kThreads is a multiple of the vectors a row).
-template <int kN, int kTiles>
+// kFirst: the first computing thread (past a producing warpgroup, which has left: the
+// computing threads then meet at named barrier 1).
+template <int kN, int kTiles, int kFirst = 0>
 __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
                                            int tiles, int tile0, int row0, int rows,
                                            float* __restrict__ partials) {
   constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kBf16Vecs = kTiles * 2;
   constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
   static_assert(kThreads % kF32Vecs == 0 && kThreads % kBf16Vecs == 0);
-  const int tid = static_cast<int>(threadIdx.x), warp = tid >> 5, gq = (tid & 31) >> 2;
+  const int tid = static_cast<int>(threadIdx.x) - kFirst, warp = tid >> 5, gq = (tid & 31) >> 2;
   const int t = tid & 3;
-  __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
+  const auto sync = [] {
+    if constexpr (kFirst == 0) {
+      __syncthreads();
+    } else {
+      NamedBarrierSync(1, kThreads);
+    }
+  };
+  sync();  // every warpgroup's wgmmas and copies are done with the stages
   float b[2] = {0.f, 0.f};
   if (tile0 + warp < tiles && partials == nullptr) {
     const Column col = ColumnOf(o, (tile0 + warp) * 16);
@@ -285,7 +294,7 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
           __float2bfloat16_rn(d[i] + b[(i >> 1) & 1]);
     }
   }
-  __syncthreads();
+  sync();
   if (partials != nullptr) {
     const int v = tid % kF32Vecs, out = Pick(o.end, o.count - 1);  // 4 columns a vector
     if (tile0 + v / 4 >= tiles) return;
@@ -324,17 +333,36 @@ struct Stages {
   __device__ __forceinline__ uint32_t Empty(int s) const { return Full(kStages + s); }
 };
 
+// The ways a block's stages are filled (SLUICE_CUDA_GPTQ_GEMM90_TMA):
+// - kCpAsync: each computing thread's cp.async share, a block barrier a chunk;
+// - kTmaWarp: the copy engine, its copies issued by computing warp 0: x's [kN x 64] box from
+//   the tensor map, swizzled as wgmma reads it, rows past `rows` zeros, and each tile's words
+//   of the chunk as one run of bytes (lane i: tile i), all completing on the stage's full
+//   barrier; the stage is refilled once its empty barrier has every computing thread's
+//   arrival (after its wgmmas on the stage are done). No block-wide barrier in the loop, and
+//   no copy instruction, address or wait in warps 1 and up;
+// - kTmaProducer: the same copies issued by a fifth warpgroup of its own (FlashAttention-3's
+//   and attention_prefill_ws.cu's division of labour), which gives up its registers
+//   (setmaxnreg) to the two computing warpgroups and runs every stage ahead, no computing warp
+//   ever waiting on a stage's release. 8-tile blocks of 128 rows and more only (kProducerOk):
+//   the 64-row block runs two an SM, the 12-tile ones hold 384 computing threads, neither with
+//   registers to spare.
+enum Copy : int { kCpAsync = 0, kTmaWarp = 1, kTmaProducer = 2 };
+template <int kN, int kTiles>
+constexpr bool kProducerOk = kTiles == 8 && kN >= 128;
+constexpr int kProducerThreads = 128;
+// 24 x 128 + 240 x 256 is the 168 x 384 of the launch (a multiple of 8 each, setmaxnreg's
+// unit); the 256-row block's computing code needs ~240.
+constexpr int kProducerRegisters = 24, kComputeRegisters = 240;
+static_assert(kProducerRegisters * kProducerThreads + kComputeRegisters * 256 <= 168 * 384);
+
 // One block's product: its stages, copies, groups and sums (registers, every loop unrolled).
-// The copies: each thread's cp.async share (kTma false), or (kTma) the copy engine's, issued by
-// warp 0: x's [kN x 64] box from the tensor map, swizzled as wgmma reads it, rows past `rows`
-// zeros, and each tile's words of the chunk as one run of bytes (lane i: tile i), all
-// completing on the stage's full barrier; the stage is refilled once its empty barrier has
-// every thread's arrival (after its wgmmas on the stage are done). No block-wide barrier in
-// the loop, and no copy instruction, address or wait in warps 1 and up.
-template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 struct Block {
   using T = Tile<kBits, kN, kTiles>;
   static constexpr int kStages = T::kStages;
+  static constexpr bool kTma = kCopy != kCpAsync;
+  static_assert(kCopy != kTmaProducer || kProducerOk<kN, kTiles>);
   Stages<T> st;
   Copies<kBits, kN, kTiles> copies;  // !kTma
   const CUtensorMap* x_map;          // kTma: x's map, and lane's tile's words at chunk 0
@@ -390,7 +418,7 @@ struct Block {
     const int fill = c + kStages - 2;
     if constexpr (kTma) {
       if (c + 1 < n) WaitFull(c + 1);
-      if (warp == 0 && fill < n) {
+      if (kCopy == kTmaWarp && warp == 0 && fill < n) {
         // The stage's last chunk, fill - kStages (= c - 2), released by every thread in
         // chunk c - 1.
         if (fill >= kStages) MbarrierWait(st.Empty(fill % kStages), (fill / kStages - 1) & 1);
@@ -431,20 +459,38 @@ struct Block {
   // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
   // stage s's first commit group holds its x, and for s = 0 every prologue weight), then the
   // chunks, three a round for the three register sets.
-  __device__ __forceinline__ void Run() {
-    if constexpr (kTma) {
-      if (threadIdx.x == 0) {
-        for (int s = 0; s < kStages; ++s) {
-          MbarrierInit(st.Full(s), 1);
-          MbarrierInit(st.Empty(s), T::kThreads);
-        }
-        FenceMbarrierInit();
+  // kTma: the stages' barriers, by thread 0 before every thread's block barrier.
+  __device__ __forceinline__ void InitBarriers() const {
+    if (threadIdx.x == 0) {
+      for (int s = 0; s < kStages; ++s) {
+        MbarrierInit(st.Full(s), 1);
+        MbarrierInit(st.Empty(s), T::kThreads);
       }
-      __syncthreads();
+      FenceMbarrierInit();
+    }
+    __syncthreads();
+  }
+
+  // kTmaProducer, the producing warpgroup's warp 0 (lane: its lane): every chunk as soon as
+  // its stage is free, weights of the first stages before PdlWait.
+  __device__ __forceinline__ void Produce() const {
+    const int ahead = min(kStages, n);
+    for (int c = 0; c < ahead; ++c) TmaWeights(c);
+    PdlWait();
+    for (int c = 0; c < ahead; ++c) TmaX(c);
+    for (int c = kStages; c < n; ++c) {
+      MbarrierWait(st.Empty(c % kStages), (c / kStages - 1) & 1);
+      TmaWeights(c);
+      TmaX(c);
+    }
+  }
+
+  __device__ __forceinline__ void Run() {
+    if constexpr (kCopy == kTmaWarp) {
       if (warp == 0) {
         for (int s = 0; s < kStages - 2 && s < n; ++s) TmaWeights(s);
       }
-    } else {
+    } else if constexpr (kCopy == kCpAsync) {
       for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
     }
 #pragma unroll
@@ -453,7 +499,7 @@ struct Block {
     uint32_t a0[4][4], a1[4][4], a2[4][4];
     PdlWait();
     if constexpr (kTma) {
-      if (warp == 0) {
+      if (kCopy == kTmaWarp && warp == 0) {
         for (int s = 0; s < kStages - 2 && s < n; ++s) TmaX(s);
       }
       if (n > 0) WaitFull(0);
@@ -480,20 +526,26 @@ struct Block {
 // Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
 // blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
 // two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
-// one block's dequantization runs under the other's wgmmas. x_map (kTma): x as a [rows x in]
-// tensor, boxes of kN rows x 64 inputs, 128-byte swizzle.
-template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
-__global__ void __launch_bounds__(32 * kTiles, Tile<kBits, kN, kTiles>::kPerSm)
+// one block's dequantization runs under the other's wgmmas. x_map (TMA): x as a [rows x in]
+// tensor, boxes of kN rows x 64 inputs, 128-byte swizzle. kTmaProducer: threads 0 .. 127
+// produce, the computing warps follow them.
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
+constexpr int kBlockThreads = 32 * kTiles + (kCopy == kTmaProducer ? kProducerThreads : 0);
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
+__global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>,
+                                  kCopy == kTmaProducer ? 1 : Tile<kBits, kN, kTiles>::kPerSm)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials,
                      const __grid_constant__ CUtensorMap x_map) {
 #if SLUICE_WGMMA
   PdlLaunchDependents();
   extern __shared__ uint4 smem[];
-  Block<kBits, kOrder, kN, kTiles, kTma> b;
+  Block<kBits, kOrder, kN, kTiles, kCopy> b;
+  constexpr int kFirst = kCopy == kTmaProducer ? kProducerThreads : 0;  // first computing thread
+  const int tid = static_cast<int>(threadIdx.x) - kFirst;               // < 0: a producing thread
   b.st.base = (SmemAddr(smem) + 1023u) & ~1023u;
   b.st.local = reinterpret_cast<char*>(smem) + (b.st.base - SmemAddr(smem));
-  b.warp = static_cast<int>(threadIdx.x) >> 5;
+  b.warp = tid >> 5;
   b.lane = static_cast<int>(threadIdx.x) & 31;
   b.x = x;
   b.kstep_group = l.kstep_group;
@@ -505,12 +557,21 @@ __global__ void __launch_bounds__(32 * kTiles, Tile<kBits, kN, kTiles>::kPerSm)
   const int tiles = Pick(o.end, o.count - 1) / 16;
   const int row0 = static_cast<int>(blockIdx.x) * kN;
   const int tile0 = static_cast<int>(blockIdx.y) * kTiles;
-  if constexpr (kTma) {
+  if constexpr (kCopy != kCpAsync) {
     b.x_map = &x_map;
     b.tile_w = TileVectors(o, tiles, tile0 + min(b.lane, kTiles - 1), l.in / (256 / kBits));
     b.row0 = row0;
+    b.InitBarriers();
   } else {
     b.copies.Plan(o, tiles, tile0, l.in / (256 / kBits), x, l.in, rows, row0);
+  }
+  if constexpr (kCopy == kTmaProducer) {
+    if (tid < 0) {
+      ReleaseRegisters<kProducerRegisters>();
+      if (tid < 32 - kProducerThreads) b.Produce();  // the warpgroup's warp 0
+      return;  // the computing threads meet only at named barrier 1 from here on
+    }
+    ClaimRegisters<kComputeRegisters>();
   }
   const Column col = ColumnOf(o, min(tile0 + b.warp, tiles - 1) * 16);
   b.z.sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (b.lane >> 2)) * l.groups;
@@ -520,8 +581,8 @@ __global__ void __launch_bounds__(32 * kTiles, Tile<kBits, kN, kTiles>::kPerSm)
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
-  StoreBlock<kN, kTiles>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
-                         gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+  StoreBlock<kN, kTiles, kFirst>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
+                                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
 #else
   // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
   PdlWait();
@@ -531,15 +592,17 @@ __global__ void __launch_bounds__(32 * kTiles, Tile<kBits, kN, kTiles>::kPerSm)
 // The kernel of one shape, its shared memory opened once, and blocks an SM holds.
 struct Kernel90 {
   void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*, CUtensorMap);
-  int smem, rows, tiles, per_sm;
+  int smem, rows, tiles, threads, per_sm;
 };
-template <int kBits, int kOrder, int kN, int kTiles, bool kTma>
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 Kernel90 KernelOf() {
   using T = Tile<kBits, kN, kTiles>;
   static const Kernel90 k = [] {
-    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kTma>, T::kSmem, kN, kTiles, 1};
+    constexpr int kThreads = kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>;
+    Kernel90 r{
+        GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>, T::kSmem, kN, kTiles, kThreads, 1};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, T::kThreads, r.smem) !=
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, kThreads, r.smem) !=
             cudaSuccess ||
         r.per_sm < 1) {
       r.per_sm = 1;
@@ -550,26 +613,37 @@ Kernel90 KernelOf() {
   return k;
 }
 
-// The kernel of kGemm90Shapes[shape].
-template <int kBits, int kOrder, bool kTma, size_t... kI>
+// The kernel of kGemm90Shapes[shape] (kTmaProducer where the shape takes it, else cp.async).
+template <int kBits, int kOrder, int kCopy, size_t kI>
+Kernel90 KernelOfShape() {
+  constexpr int kN = kGemm90Shapes[kI].rows, kTiles = kGemm90Shapes[kI].tiles;
+  constexpr int kUsed = kCopy == kTmaProducer && !kProducerOk<kN, kTiles> ? kCpAsync : kCopy;
+  return KernelOf<kBits, kOrder, kN, kTiles, kUsed>();
+}
+template <int kBits, int kOrder, int kCopy, size_t... kI>
 Kernel90 KernelAt(int shape, std::index_sequence<kI...>) {
   Kernel90 k{};
-  ((shape == static_cast<int>(kI)
-        ? (k = KernelOf<kBits, kOrder, kGemm90Shapes[kI].rows, kGemm90Shapes[kI].tiles, kTma>(), 0)
-        : 0),
-   ...);
+  ((shape == static_cast<int>(kI) ? (k = KernelOfShape<kBits, kOrder, kCopy, kI>(), 0) : 0), ...);
   return k;
 }
-template <bool kTma>
+template <int kCopy>
 Kernel90 KernelFor(const GptqLayout& l, int shape) {
   constexpr auto kAll = std::make_index_sequence<kGemm90ShapeCount>();
   const bool four = l.bits == 4, step_order = l.mma == 1;
-  return four
-             ? (step_order ? KernelAt<4, 1, kTma>(shape, kAll) : KernelAt<4, 2, kTma>(shape, kAll))
-             : (step_order ? KernelAt<8, 1, kTma>(shape, kAll) : KernelAt<8, 2, kTma>(shape, kAll));
+  return four ? (step_order ? KernelAt<4, 1, kCopy>(shape, kAll)
+                            : KernelAt<4, 2, kCopy>(shape, kAll))
+              : (step_order ? KernelAt<8, 1, kCopy>(shape, kAll)
+                            : KernelAt<8, 2, kCopy>(shape, kAll));
 }
-Kernel90 KernelFor(const GptqLayout& l, int shape, bool tma) {
-  return tma ? KernelFor<true>(l, shape) : KernelFor<false>(l, shape);
+Kernel90 KernelFor(const GptqLayout& l, int shape, int copy) {
+  switch (copy) {
+    case kTmaWarp:
+      return KernelFor<kTmaWarp>(l, shape);
+    case kTmaProducer:
+      return KernelFor<kTmaProducer>(l, shape);
+    default:
+      return KernelFor<kCpAsync>(l, shape);
+  }
 }
 
 // x as the TMA kernels' tensor map (kernel parameter): [rows x in] bf16, boxes of `box_rows`
@@ -614,7 +688,7 @@ Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats
   p.floats = floats;
   p.sms = MultiprocessorCount();
   if (knobs.shapes != 0) {  // SHAPES=0's model ignores occupancy: no kernel opened to ask
-    for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor<false>(l, i).per_sm;
+    for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor<kCpAsync>(l, i).per_sm;
   }
   return PlanGemm90(p, knobs);
 }
@@ -655,8 +729,7 @@ void Gemm90Prepare() {
         GptqLayout l;
         l.bits = bits;
         l.mma = order;
-        KernelFor<false>(l, shape);
-        KernelFor<true>(l, shape);
+        for (int copy : {kCpAsync, kTmaWarp, kTmaProducer}) KernelFor(l, shape, copy);
       }
     }
   }
@@ -677,15 +750,15 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   const Gemm90Plan plan =
       PlanFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
               KnobsOf(forced));
-  const bool tma =
-      forced != nullptr && forced->tma >= 0 ? forced->tma != 0 : Tuning().gptq_gemm90_tma;
+  const int copy = forced != nullptr && forced->tma >= 0 ? forced->tma : Tuning().gptq_gemm90_tma;
   CUtensorMap map{};
-  const bool use_tma = tma && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
-  const Kernel90 k = KernelFor(layout, plan.shape, use_tma);
+  const bool mapped =
+      copy != kCpAsync && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
+  const Kernel90 k = KernelFor(layout, plan.shape, mapped ? copy : kCpAsync);
   const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
                   static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles),
                   static_cast<unsigned>(plan.splits));
-  LaunchDependent(k.fn, grid, dim3(32 * k.tiles), static_cast<size_t>(k.smem), stream, x, layout,
+  LaunchDependent(k.fn, grid, dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout,
                   parts, rows, workspace, map);
   if (plan.splits > 1) GemmReduce(workspace, plan.splits, parts, rows, stream);
 }

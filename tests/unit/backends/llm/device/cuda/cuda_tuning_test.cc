@@ -76,7 +76,6 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
                            "SLUICE_CUDA_GPTQ_LOAD_ORDER",
                            "SLUICE_CUDA_GPTQ_SWIGLU",
                            "SLUICE_CUDA_GPTQ_GEMM90",
-                           "SLUICE_CUDA_GPTQ_GEMM90_TMA",
                            "SLUICE_CUDA_GPTQ_CHUNK",
                            "SLUICE_CUDA_PDL",
                            "SLUICE_CUDA_PROFILE",
@@ -126,6 +125,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes, 1);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "2"}})->gptq_gemm90_shapes, 2);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "3"}}).ok());
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "0"}})->gptq_gemm90_tma, 0);  // cp.async
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "2"}})->gptq_gemm90_tma, 2);  // producer
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "0"}})->matmul_exact_rows, 0);  // buckets
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1800"}})->matmul_exact_rows, 1800);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "-1"}}).ok());
