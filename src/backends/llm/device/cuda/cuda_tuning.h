@@ -110,7 +110,7 @@
 // SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
 //                                                        GEMM product (0: modelled; cut to the
 //                                                        workspace and one chunk a slice)
-// SLUICE_CUDA_GPTQ_GEMM90_TMA     0        0 to 2       who fills the Hopper GEMM's stages: 0,
+// SLUICE_CUDA_GPTQ_GEMM90_TMA      0        0 to 2       who fills the Hopper GEMM's stages: 0,
 //                                                        every thread's cp.async, a block
 //                                                        barrier a chunk; 1, the copy engine
 //                                                        (TMA: x's box, the tiles' words; full

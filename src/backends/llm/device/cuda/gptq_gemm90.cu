@@ -121,8 +121,9 @@ struct Block {
     NextGroups(c + 1);
   }
 
-  // Chunk c (of this slice) by the copy engine, warp 0: its weights (lane 0 first has the
-  // stage's full barrier expect the x box and every tile's bytes) and then its x box.
+  // Chunk c (of this slice) by the copy engine, from the issuing warp (computing warp 0 or the
+  // producing warpgroup's): its weights (lane 0 first has the stage's full barrier expect the
+  // x box and every tile's bytes) and then its x box.
   __device__ __forceinline__ void TmaWeights(int c) const {
     if (lane == 0)
       MbarrierArriveExpectTx(st.Full(c % kStages), T::kXBytes + kTiles * T::kTileBytes);
@@ -188,9 +189,6 @@ struct Block {
     }
   }
 
-  // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
-  // stage s's first commit group holds its x, and for s = 0 every prologue weight), then the
-  // chunks, three a round for the three register sets.
   // kTma: the stages' barriers, by thread 0 before every thread's block barrier.
   __device__ __forceinline__ void InitBarriers() const {
     if (threadIdx.x == 0) {
@@ -217,6 +215,9 @@ struct Block {
     }
   }
 
+  // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
+  // cp.async: stage s's first commit group holds its x, and for s = 0 every prologue weight),
+  // then the chunks, three a round for the three register sets.
   __device__ __forceinline__ void Run() {
     if constexpr (kCopy == kTmaWarp) {
       if (warp == 0) {
