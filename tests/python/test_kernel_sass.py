@@ -41,6 +41,17 @@ def cuobjdump(*args: str) -> str:
     return subprocess.run([str(CUOBJDUMP), *args, str(MODULE)], check=True, capture_output=True,
                           text=True, timeout=300).stdout
 
+def assert_no_spills(usage: list[tuple[str, str]]) -> None:
+    """Each kernel of cuobjdump -res-usage (name, resource line) has no stack frame and no
+    local memory: a spill would put memory round trips into its instruction chains."""
+    assert any(not body.lstrip().startswith("REG:4 ") for _, body in usage), "no sm_90a body"
+    for name, body in usage:
+        frame = re.search(r"STACK:(\d+) .*LOCAL:(\d+)", body)
+        assert frame, f"{name}: no resource line in cuobjdump -res-usage"
+        stack, local = frame.groups()
+        assert (stack, local) == ("0", "0"), (
+            f"{name}: a stack frame of {stack} bytes and {local} of local memory (spills)")
+
 
 def test_prefill_softmax_takes_one_instruction_an_exponential():
     kernels = {name: body for name, body in functions(cuobjdump("-sass", "-arch", "sm_90a"))
@@ -65,13 +76,7 @@ def test_hoppers_prefill_kernels_spill_nothing():
              if forms.search(name)]
     # Each once a cubin: sm_80's (an empty body: the code is Hopper's alone) and sm_90a's.
     assert len(usage) >= 8, [name for name, _ in usage]
-    assert any(not body.lstrip().startswith("REG:4 ") for _, body in usage), "no sm_90a body"
-    for name, body in usage:
-        frame = re.search(r"STACK:(\d+) .*LOCAL:(\d+)", body)
-        assert frame, f"{name}: no resource line in cuobjdump -res-usage"
-        stack, local = frame.groups()
-        assert (stack, local) == ("0", "0"), (
-            f"{name}: a stack frame of {stack} bytes and {local} of local memory (spills)")
+    assert_no_spills(usage)
 
 
 # The 4-bit GPTQ kernels put a register's two nibbles into bf16 128 + q with one LOP3
@@ -93,3 +98,14 @@ def test_four_bit_gptq_kernels_take_a_register_of_nibbles_in_one_instruction():
         assert NIBBLES_IN_ONE.search(body), f"{name}: no nibble pair or-ed into 128.0 in one LOP3"
         assert "0x430f0000" not in body, (f"{name}: nibbles masked and or-ed into 128.0 apart "
                                           "(the compiler's split form): use NibblesOr128")
+
+
+def test_hoppers_gptq_gemm_spills_nothing_on_any_copy_path():
+    # Every block shape, both k orders and bit widths, each way of filling the stages
+    # (gptq_gemm90.cu Copy: cp.async, TMA from a computing warp, TMA from a producing warpgroup
+    # whose computing warpgroups run on setmaxnreg's 240 registers a thread).
+    usage = [(name, body) for name, body in functions(cuobjdump("-res-usage"))
+             if "GptqGemm90Kernel" in name]
+    producer = re.compile(r"GptqGemm90KernelILi[48]ELi[12]ELi\d+ELi8ELi2E")
+    assert sum(bool(producer.search(name)) for name, _ in usage) >= 12, [n for n, _ in usage]
+    assert_no_spills(usage)

@@ -29,7 +29,7 @@ using namespace gptq;  // NOLINT: the pieces shared with the other GPTQ kernels
 
 constexpr int kChunk = kGemm90Chunk;  // inputs a stage: 4 k16 steps, one 128-byte swizzle row
 // Stages a block at most (each shape takes as many as its shared memory holds, up to this):
-// 5, what every shape holds; deeper pipelines (8) are bench/gpu_s22_c.sh's experiment, unrun.
+// 5, what every shape holds; a deeper pipeline (8) is bench/gpu_next_session.sh's last phase.
 constexpr int kMaxStages = 5;
 
 // A block of kTiles warps (kTiles / 4 warpgroups, each a wgmma.m64nNk16 over its 4 tiles)

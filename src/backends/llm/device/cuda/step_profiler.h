@@ -6,8 +6,8 @@
 // (launch gaps, host work between steps). Eager steps (enforce_eager, or a bucket's first
 // step) also time each op with an event after it. Steps are grouped by kind (decode of n
 // rows, prefill or mixed by the power of two that holds their rows); a summary goes to the
-// log every 1000 steps and when the device closes. This is the profile behind bench/RESULTS.md's decode breakdown; ncu
-// serialises a 7B step's ~300 kernels too slowly to be used on the server.
+// log every 1000 steps and when the device closes. This is the profile behind bench/RESULTS.md's
+// decode breakdown; ncu serialises a 7B step's ~300 kernels too slowly to be used on the server.
 
 #pragma once
 
