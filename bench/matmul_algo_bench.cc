@@ -10,6 +10,7 @@
 //
 //   matmul_algo_bench                       # rows 1800 2000 4096 7000
 //   matmul_algo_bench --algos 32 --reps 20 512 1800
+//   matmul_algo_bench --unfused 7000        # q, k, v, o, gate, up, down one by one
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
@@ -18,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,11 @@ constexpr Shape kShapes[] = {{"q|k|v", 3584, 4608, true},
                              {"o", 3584, 3584, false},
                              {"gate|up", 3584, 37888, false},
                              {"down", 18944, 3584, false}};
+// --unfused: the products one by one, as the device's prefill runs them (Linear a part).
+constexpr Shape kUnfused[] = {{"q", 3584, 3584, true},      {"k", 3584, 512, true},
+                              {"v", 3584, 512, true},       {"o", 3584, 3584, false},
+                              {"gate", 3584, 18944, false}, {"up", 3584, 18944, false},
+                              {"down", 18944, 3584, false}};
 
 #define CHECK_BLAS(expr)                                                             \
   do {                                                                               \
@@ -125,23 +132,27 @@ struct Run {
 
 int main(int argc, char** argv) {
   int algos = 16, reps = 10;
+  bool unfused = false;
   std::vector<int32_t> rows;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if ((a == "--algos" || a == "--reps") && i + 1 < argc) {
       (a == "--algos" ? algos : reps) = std::atoi(argv[++i]);
+    } else if (a == "--unfused") {
+      unfused = true;
     } else if (!a.empty() && a[0] != '-' && std::atoi(a.c_str()) > 0) {
       rows.push_back(std::atoi(a.c_str()));
     } else {
-      std::fprintf(stderr, "usage: matmul_algo_bench [--algos N] [--reps N] ROWS...\n");
+      std::fprintf(stderr, "usage: matmul_algo_bench [--algos N] [--reps N] [--unfused] ROWS...\n");
       return 2;
     }
   }
   if (rows.empty()) rows = {1800, 2000, 4096, 7000};
   if (algos < 1 || reps < 1) return 2;
+  const std::span<const Shape> shapes = unfused ? std::span<const Shape>(kUnfused) : kShapes;
   const int32_t most_rows = *std::max_element(rows.begin(), rows.end());
   size_t most_x = 0, most_w = 0, most_y = 0;
-  for (const Shape& s : kShapes) {
+  for (const Shape& s : shapes) {
     most_x = std::max(most_x, static_cast<size_t>(most_rows) * s.in);
     most_w = std::max(most_w, static_cast<size_t>(s.in) * s.out);
     most_y = std::max(most_y, static_cast<size_t>(most_rows) * s.out);
@@ -169,7 +180,7 @@ int main(int argc, char** argv) {
               "which");
   for (int32_t r : rows) {
     double total[3] = {0, 0, 0};
-    for (const Shape& s : kShapes) {
+    for (const Shape& s : shapes) {
       const Problem exact(r, s, bias);
       const Problem bucket(sluice::llm::cuda::MatmulRowBucket(r), s, bias);
       const std::vector<cublasLtMatmulHeuristicResult_t> from_bucket = bucket.Candidates(run.h, 1);

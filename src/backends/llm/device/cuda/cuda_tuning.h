@@ -110,14 +110,16 @@
 // SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
 //                                                        GEMM product (0: modelled; cut to the
 //                                                        workspace and one chunk a slice)
-// SLUICE_CUDA_GPTQ_GEMM90_TMA      0        0 to 2       who fills the Hopper GEMM's stages: 0,
+// SLUICE_CUDA_GPTQ_GEMM90_TMA      2        0 to 2       who fills the Hopper GEMM's stages: 0,
 //                                                        every thread's cp.async, a block
 //                                                        barrier a chunk; 1, the copy engine
 //                                                        (TMA: x's box, the tiles' words; full
 //                                                        and empty mbarriers) by computing warp
 //                                                        0 (3-39 % slower, RESULTS "Session
 //                                                        22"); 2, the same by a producing
-//                                                        warpgroup (128-row blocks and up)
+//                                                        warpgroup (8-tile blocks of 128 rows
+//                                                        and up, others cp.async; 22-25 %
+//                                                        faster at 256 rows, "Session 23")
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
@@ -182,7 +184,7 @@ struct CudaTuning {
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
   int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
-  int gptq_gemm90_tma = 0;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
+  int gptq_gemm90_tma = 2;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
   bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS

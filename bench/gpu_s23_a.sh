@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# For the next GPU call (written in session 22 after its device time was spent): the Hopper GPTQ
+# Session 23's first call (written in session 22 after its device time was spent): the Hopper GPTQ
 # GEMM's stages filled from a producing warpgroup (SLUICE_CUDA_GPTQ_GEMM90_TMA=2: TMA copies
 # issued by a fifth warpgroup that gives its registers to the two computing ones, every stage
 # ahead; 8-tile blocks of 128 rows and more), unrun. Session 22's call A measured TMA issued by
