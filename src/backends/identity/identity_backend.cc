@@ -1,14 +1,20 @@
 #include "backends/identity/identity_backend.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace sluice::backends {
+
+IdentityBackend::~IdentityBackend() {
+  Finalize();
+}
 
 Status IdentityBackend::Initialize(const InstanceSpec& context) {
   context_ = context;
   if (context_.config.max_batch_size() < 0)
     return InvalidArgument("max_batch_size " + std::to_string(context_.config.max_batch_size()) +
                            " is negative");
+  worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
 
@@ -53,12 +59,61 @@ Result<InferResponse> IdentityBackend::Echo(const InferRequest& request) const {
 }
 
 void IdentityBackend::Execute(BackendRequest request) {
-  auto response = Echo(request.request);
-  if (!response.ok()) {
-    (void)request.sender->SendError(response.status());
-    return;
+  {
+    MutexLock lock(mu_);
+    if (!stop_) {
+      queue_.push_back(std::move(request));
+      cv_.NotifyOne();
+      return;
+    }
   }
-  (void)request.sender->Send(std::move(response).value(), /*final=*/true);
+  (void)request.sender->SendError(Unavailable("model instance is shutting down"));
+}
+
+void IdentityBackend::Cancel(uint64_t id) {
+  BackendRequest cancelled;
+  {
+    MutexLock lock(mu_);
+    auto it = std::find_if(queue_.begin(), queue_.end(),
+                           [id](const BackendRequest& r) { return r.id == id; });
+    if (it == queue_.end()) return;  // answered already, or being answered
+    cancelled = std::move(*it);
+    queue_.erase(it);
+  }
+  (void)cancelled.sender->SendError(Cancelled("request was cancelled"));
+}
+
+void IdentityBackend::Finalize() {
+  std::deque<BackendRequest> left;
+  {
+    MutexLock lock(mu_);
+    stop_ = true;
+    left.swap(queue_);
+    cv_.NotifyAll();
+  }
+  for (BackendRequest& r : left) {
+    (void)r.sender->SendError(Unavailable("model instance is shutting down"));
+  }
+  if (worker_.joinable()) worker_.join();
+}
+
+void IdentityBackend::Run() {
+  for (;;) {
+    BackendRequest request;
+    {
+      MutexLock lock(mu_);
+      cv_.Wait(mu_, [&]() SLUICE_REQUIRES(mu_) { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_
+      request = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    auto response = Echo(request.request);
+    if (!response.ok()) {
+      (void)request.sender->SendError(response.status());
+    } else {
+      (void)request.sender->Send(std::move(response).value(), /*final=*/true);
+    }
+  }
 }
 
 }  // namespace sluice::backends

@@ -124,6 +124,70 @@ TEST(IdentityBackend, BatchDimensionIsChecked) {
   }
 }
 
+// A sender whose Send holds its caller until Release (or 2 s), as a slow IPC write would.
+class HeldSender : public RecordingSender {
+ public:
+  Status Send(InferResponse response, bool final) override {
+    {
+      std::unique_lock<std::mutex> lock(held_mu_);
+      thread_ = std::this_thread::get_id();
+      held_cv_.wait_for(lock, 2s, [&] { return released_; });
+    }
+    return RecordingSender::Send(std::move(response), final);
+  }
+  void Release() {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    released_ = true;
+    held_cv_.notify_all();
+  }
+  std::thread::id thread() {
+    std::lock_guard<std::mutex> lock(held_mu_);
+    return thread_;
+  }
+
+ private:
+  std::mutex held_mu_;
+  std::condition_variable held_cv_;
+  bool released_ = false;
+  std::thread::id thread_;
+};
+
+// Issue 19's four large tensors: echoing one must not hold the stub's IPC thread (which
+// calls Execute and answers heartbeats), so the answer comes from the backend's own thread,
+// and what waits behind it can still be cancelled or ended by Finalize.
+TEST(IdentityBackend, AnswersOnItsOwnThreadSoCallersNeverWait) {
+  backends::IdentityBackend b;
+  ASSERT_TRUE(b.Initialize(Context("identity")).ok());
+  auto held = std::make_shared<HeldSender>();
+  auto queued = std::make_shared<RecordingSender>();
+  auto last = std::make_shared<RecordingSender>();
+  const auto request = [](uint64_t id, std::shared_ptr<ResponseSender> sender) {
+    BackendRequest r;
+    r.id = id;
+    r.request.inputs.push_back(Tensor{"IN", DataType::kUint8, {3}, "abc"});
+    r.sender = std::move(sender);
+    return r;
+  };
+  b.Execute(request(1, held));
+  b.Execute(request(2, queued));  // behind 1, whose answer is held
+  b.Execute(request(3, last));
+  b.Cancel(2);
+  ASSERT_TRUE(queued->WaitFinal());
+  EXPECT_EQ(queued->events().at(0).status.code(), StatusCode::kCancelled);
+  EXPECT_EQ(held->finals(), 0);
+  held->Release();
+  ASSERT_TRUE(held->WaitFinal());
+  EXPECT_TRUE(held->events().at(0).status.ok());
+  EXPECT_NE(held->thread(), std::this_thread::get_id());
+  ASSERT_TRUE(last->WaitFinal());
+  EXPECT_EQ(last->events().at(0).response.outputs.at(0).data, "abc");
+  b.Finalize();
+  auto late = std::make_shared<RecordingSender>();
+  b.Execute(request(4, late));
+  ASSERT_TRUE(late->WaitFinal(0ms));
+  EXPECT_EQ(late->events().at(0).status.code(), StatusCode::kUnavailable);
+}
+
 TEST(RepeatBackend, FinalizeEndsOpenRequestsAndJoins) {
   backends::RepeatBackend b;
   ASSERT_TRUE(b.Initialize(Context("repeat")).ok());
