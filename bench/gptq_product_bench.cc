@@ -24,6 +24,7 @@
 //   gptq_product_bench --variants 64 128 256   # every Hopper GEMM block shape, one run
 // The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs). The
 // kernel column names the Hopper GEMM's launch: "90:<rows>x<columns>/<slices>" a block
+// ("+<blocks>/<slices>": the last wave's column blocks in slices, SLUICE_CUDA_GPTQ_GEMM90_TAIL)
 // (gptq_gemm90_plan.h). --variants times, after each Hopper GEMM line of the knobs' choice,
 // the modelled choice of SHAPES=1 and every block shape forced (slices modelled), through
 // cuda::GptqGemmLinearVariant.
@@ -354,7 +355,10 @@ int main(int argc, char** argv) {
       auto name = [&](const sluice::llm::cuda::GptqGemm90Variant* v) {
         const auto l = sluice::llm::cuda::GptqGemm90LaunchFor(g.layout, out, rows, ws_bytes, v);
         return "90:" + std::to_string(l.rows) + "x" + std::to_string(l.cols) + "/" +
-               std::to_string(l.splits);
+               std::to_string(l.splits) +
+               (l.tail_blocks > 0
+                    ? "+" + std::to_string(l.tail_blocks) + "/" + std::to_string(l.tail_splits)
+                    : "");
       };
       report(g.name, g, rows,
              hopper ? name(nullptr).c_str()

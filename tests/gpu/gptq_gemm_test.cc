@@ -21,6 +21,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -307,6 +308,19 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
       for (int splits : {1, 3}) variants.push_back({{1, rows, cols, splits, tma}, rows, cols});
     }
   }
+  // The last column block(s) cut in slices (SLUICE_CUDA_GPTQ_GEMM90_TAIL's launches, forced:
+  // the tiny grid leaves no partial wave to model), for each copy path: their partials hold
+  // only the tail's columns.
+  const size_t per = variants.size() / 3;  // the three thirds compared bit for bit
+  for (int tma : {0, 2}) {
+    for (const auto& [rows, cols, blocks, splits] : std::vector<std::tuple<int, int, int, int>>{
+             {128, 128, 1, 3}, {256, 128, 2, 2}, {64, 192, 1, 4}}) {
+      cuda::GptqGemm90Variant v{1, rows, cols, 1, tma};
+      v.tail_blocks = blocks;
+      v.tail_splits = splits;
+      variants.push_back({v, rows, cols});
+    }
+  }
   cudaStream_t stream = nullptr;
   SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
@@ -334,6 +348,10 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
           EXPECT_EQ(launch.rows, var.rows);
           EXPECT_EQ(launch.cols, var.cols);
           EXPECT_EQ(launch.splits, var.v.splits);
+          if (var.v.tail_blocks > 0) {
+            EXPECT_EQ(launch.tail_blocks, var.v.tail_blocks);
+            EXPECT_EQ(launch.tail_splits, var.v.tail_splits);
+          }
         }
         auto run = [&] {
           cuda::GptqGemmLinearVariant(xd.get(), *g.layout, g.parts, rows, ws.get(), ws_bytes, var.v,
@@ -357,11 +375,12 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
               "bits " + std::to_string(spec.bits) + " group " + std::to_string(spec.group_size) +
               " order " + std::to_string(g.layout->mma) + " rows " + std::to_string(rows) +
               " block " + std::to_string(launch.rows) + "x" + std::to_string(launch.cols) +
-              " splits " + std::to_string(launch.splits) + " tma " + std::to_string(var.v.tma) +
-              " pass " + std::to_string(pass);
+              " splits " + std::to_string(launch.splits) + " tail " +
+              std::to_string(launch.tail_blocks) + "/" + std::to_string(launch.tail_splits) +
+              " tma " + std::to_string(var.v.tma) + " pass " + std::to_string(pass);
           if (pass == 0) {
             EXPECT_LE(ErrorAgainst(y, refs), 5e-3) << what;
-            if (const size_t per = variants.size() / 3; vi >= per) {
+            if (vi >= per && vi < 3 * per) {
               const auto& twin = outputs[vi % per];
               for (size_t p = 0; p < y.size(); ++p) {
                 EXPECT_EQ(0,

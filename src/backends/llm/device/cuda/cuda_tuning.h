@@ -122,6 +122,9 @@
 //                                                        faster at 256 rows, "Session 23")
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
+// SLUICE_CUDA_GPTQ_GEMM90_TAIL     0        0 | 1        the Hopper GEMM's last wave of column
+//                                                        blocks cut in input slices where it is
+//                                                        at most half full (gptq_gemm90_plan.h)
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
 //                                                        on a side stream during this product's
 //                                                        GEMM (gptq_dequant_ahead.h; 0: each
@@ -185,6 +188,7 @@ struct CudaTuning {
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
   int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
   int gptq_gemm90_tma = 2;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
+  bool gptq_gemm90_tail = false;     // SLUICE_CUDA_GPTQ_GEMM90_TAIL
   bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS

@@ -95,9 +95,10 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced);
 // The GEMMs' split-k reduction (gptq_gemm.cu): y_p[m][c] = the sum over s in order of
-// partials[s][m][n] (+ bias), n the column over all parts; a dependent launch.
+// partials[s][m][n - col0] (+ bias), n the column over all parts from col0 on (partials
+// [splits][rows][out - col0]: a tail's columns, gptq_gemm90_plan.h); a dependent launch.
 void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,
-                cudaStream_t stream);
+                cudaStream_t stream, int32_t col0 = 0);
 // GptqDequantize of a tensor-core-layout weight (gptq_mma.cu).
 void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __half2* scale_zero,
                    int32_t out, bf16* w, cudaStream_t stream);

@@ -410,18 +410,19 @@ __global__ void __launch_bounds__(kGemmThreads, 1)
             gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
 }
 
-// y_p[m][c] = sum over s in order of partials[s][m][n] (+ bias), n the column over all parts.
+// y_p[m][c] = sum over s in order of partials[s][m][n - col0] (+ bias), n the column over all
+// parts from col0 on.
 __global__ void GptqGemmReduceKernel(const float* __restrict__ partials, int32_t splits,
-                                     const GptqParts o, int32_t rows) {
+                                     const GptqParts o, int32_t rows, int32_t col0) {
   PdlLaunchDependents();
-  const int out = Pick(o.end, o.count - 1);
+  const int width_all = Pick(o.end, o.count - 1) - col0;
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   PdlWait();
-  if (i >= static_cast<int64_t>(rows) * out) return;
+  if (i >= static_cast<int64_t>(rows) * width_all) return;
   float v = 0.f;
-  for (int s = 0; s < splits; ++s) v += partials[static_cast<int64_t>(s) * rows * out + i];
-  const int m = static_cast<int>(i / out);
-  const Column col = ColumnOf(o, static_cast<int>(i % out));
+  for (int s = 0; s < splits; ++s) v += partials[static_cast<int64_t>(s) * rows * width_all + i];
+  const int m = static_cast<int>(i / width_all);
+  const Column col = ColumnOf(o, col0 + static_cast<int>(i % width_all));
   const int start = col.part > 0 ? Pick(o.end, col.part - 1) : 0;
   const int width = Pick(o.end, col.part) - start;
   const bf16* bias = Pick(o.bias, col.part);
@@ -499,10 +500,10 @@ int32_t GptqGemmMaxRows() {
 namespace gptq {
 
 void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,
-                cudaStream_t stream) {
-  const int64_t n = static_cast<int64_t>(rows) * parts.end[parts.count - 1];
+                cudaStream_t stream, int32_t col0) {
+  const int64_t n = static_cast<int64_t>(rows) * (parts.end[parts.count - 1] - col0);
   LaunchDependent(GptqGemmReduceKernel, dim3(Blocks(n, 256)), dim3(256), 0, stream, partials,
-                  static_cast<int32_t>(splits), parts, rows);
+                  static_cast<int32_t>(splits), parts, rows, col0);
 }
 
 }  // namespace gptq

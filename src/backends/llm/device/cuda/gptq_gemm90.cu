@@ -256,8 +256,9 @@ struct Block {
   }
 };
 
-// Block (row tile blockIdx.x of kN rows, column tile blockIdx.y of kTiles tiles, input slice
-// blockIdx.z of gridDim.z; fp32 partials with more than one slice). The 64 x 128 block fits
+// Block (row tile blockIdx.x of kN rows, column tile col_block0 + blockIdx.y of kTiles tiles,
+// input slice blockIdx.z of gridDim.z; fp32 partials of the columns from col_block0's on with
+// more than one slice). The 64 x 128 block fits
 // two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
 // one block's dequantization runs under the other's wgmmas. x_map (TMA): x as a [rows x in]
 // tensor, boxes of kN rows x 64 inputs, 128-byte swizzle. kTmaProducer: threads 0 .. 127
@@ -268,7 +269,7 @@ template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>,
                                   kCopy == kTmaProducer ? 1 : Tile<kBits, kN, kTiles>::kPerSm)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
-                     int32_t rows, float* __restrict__ partials,
+                     int32_t rows, float* __restrict__ partials, int32_t col_block0,
                      const __grid_constant__ CUtensorMap x_map) {
 #if SLUICE_WGMMA
   PdlLaunchDependents();
@@ -289,7 +290,7 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   b.n = min(b.chunks, b.begin + per_slice) - b.begin;
   const int tiles = Pick(o.end, o.count - 1) / 16;
   const int row0 = static_cast<int>(blockIdx.x) * kN;
-  const int tile0 = static_cast<int>(blockIdx.y) * kTiles;
+  const int tile0 = (static_cast<int>(blockIdx.y) + col_block0) * kTiles;
   if constexpr (kCopy != kCpAsync) {
     b.x_map = &x_map;
     b.tile_w = TileVectors(o, tiles, tile0 + min(b.lane, kTiles - 1), l.in / (256 / kBits));
@@ -315,7 +316,8 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   b.z.Set(raw, b.grp[0]);
   b.Run();
   StoreBlock<kN, kTiles, kFirst>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
-                                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr));
+                                 gridDim.z > 1 ? partials : static_cast<float*>(nullptr),
+                                 col_block0 * kTiles * 16);
 #else
   // Not launched off sm_90a (Gemm90On); the wait keeps the dependent-launch contract.
   PdlWait();
@@ -324,7 +326,7 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
 
 // The kernel of one shape, its shared memory opened once, and blocks an SM holds.
 struct Kernel90 {
-  void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*, CUtensorMap);
+  void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*, int32_t, CUtensorMap);
   int smem, rows, tiles, threads, per_sm;
 };
 template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
@@ -468,32 +470,66 @@ void Gemm90Prepare() {
   }
 }
 
+// The last wave's slices (gptq_gemm90_plan.h) of a whole-input launch of kernel k: the
+// variant's forced tail, else SLUICE_CUDA_GPTQ_GEMM90_TAIL's modelled one.
+Gemm90Tail TailFor(const GptqLayout& l, const Gemm90Plan& plan, const Kernel90& k, int32_t rows,
+                   int32_t out, size_t floats, const GptqGemm90Variant* forced) {
+  const int col_blocks = (out / 16 + k.tiles - 1) / k.tiles;
+  const int row_blocks = (rows + k.rows - 1) / k.rows;
+  if (plan.splits != 1 || floats == 0) return {};
+  if (forced != nullptr && forced->tail_blocks >= 0) {
+    Gemm90Tail t{std::min(forced->tail_blocks, col_blocks - 1),
+                 std::min({forced->tail_splits, kGemm90MaxSplits, l.in / kChunk})};
+    const int64_t width = out - int64_t{col_blocks - t.blocks} * k.tiles * 16;
+    while (t.splits >= 2 && static_cast<size_t>(t.splits) * rows * width > floats) --t.splits;
+    return t.blocks >= 1 && t.splits >= 2 ? t : Gemm90Tail{};
+  }
+  if (!Tuning().gptq_gemm90_tail) return {};
+  return PlanGemm90Tail(MultiprocessorCount() * k.per_sm, row_blocks, col_blocks, l.in / kChunk,
+                        rows, k.tiles * 16, out, floats);
+}
+
+int CopyOf(const GptqGemm90Variant* forced) {
+  return forced != nullptr && forced->tma >= 0 ? forced->tma : Tuning().gptq_gemm90_tma;
+}
+
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced) {
-  const Gemm90Plan plan =
-      PlanFor(layout, rows, out, workspace_bytes / sizeof(float), KnobsOf(forced));
+  const size_t floats = workspace_bytes / sizeof(float);
+  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced));
   const Gemm90Shape& shape = kGemm90Shapes[plan.shape];
-  return {shape.rows, shape.tiles * 16, plan.splits};
+  const Gemm90Tail tail = TailFor(layout, plan, KernelFor(layout, plan.shape, CopyOf(forced)), rows,
+                                  out, floats, forced);
+  return {shape.rows, shape.tiles * 16, plan.splits, tail.blocks, tail.splits};
 }
 
 void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                   float* workspace, size_t workspace_bytes, const GptqGemm90Variant* forced,
                   cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
-  const Gemm90Plan plan =
-      PlanFor(layout, rows, out, workspace == nullptr ? 0 : workspace_bytes / sizeof(float),
-              KnobsOf(forced));
-  const int copy = forced != nullptr && forced->tma >= 0 ? forced->tma : Tuning().gptq_gemm90_tma;
+  const size_t floats = workspace == nullptr ? 0 : workspace_bytes / sizeof(float);
+  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced));
+  const int copy = CopyOf(forced);
   CUtensorMap map{};
   const bool mapped =
       copy != kCpAsync && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
   const Kernel90 k = KernelFor(layout, plan.shape, mapped ? copy : kCpAsync);
-  const dim3 grid(static_cast<unsigned>((rows + k.rows - 1) / k.rows),
-                  static_cast<unsigned>((out / 16 + k.tiles - 1) / k.tiles),
-                  static_cast<unsigned>(plan.splits));
-  LaunchDependent(k.fn, grid, dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout,
-                  parts, rows, workspace, map);
+  const Gemm90Tail tail = TailFor(layout, plan, k, rows, out, floats, forced);
+  const auto row_blocks = static_cast<unsigned>((rows + k.rows - 1) / k.rows);
+  const int whole = (out / 16 + k.tiles - 1) / k.tiles - tail.blocks;  // column blocks
+  LaunchDependent(
+      k.fn, dim3(row_blocks, static_cast<unsigned>(whole), static_cast<unsigned>(plan.splits)),
+      dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace, 0,
+      map);
   if (plan.splits > 1) GemmReduce(workspace, plan.splits, parts, rows, stream);
+  if (tail.blocks > 0) {  // the last wave's columns, sliced
+    LaunchDependent(
+        k.fn,
+        dim3(row_blocks, static_cast<unsigned>(tail.blocks), static_cast<unsigned>(tail.splits)),
+        dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace,
+        whole, map);
+    GemmReduce(workspace, tail.splits, parts, rows, stream, whole * k.tiles * 16);
+  }
 }
 
 }  // namespace gptq

@@ -221,7 +221,7 @@ struct Copies {
 template <int kN, int kTiles, int kFirst = 0>
 __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
                                            int tiles, int tile0, int row0, int rows,
-                                           float* __restrict__ partials) {
+                                           float* __restrict__ partials, int pcol0 = 0) {
   constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kBf16Vecs = kTiles * 2;
   constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
   static_assert(kThreads % kF32Vecs == 0 && kThreads % kBf16Vecs == 0);
@@ -256,12 +256,13 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
   }
   sync();
   if (partials != nullptr) {
-    const int v = tid % kF32Vecs, out = Pick(o.end, o.count - 1);  // 4 columns a vector
+    // [slice][rows][the columns from pcol0 on], 4 columns a vector
+    const int v = tid % kF32Vecs, width = Pick(o.end, o.count - 1) - pcol0;
     if (tile0 + v / 4 >= tiles) return;
     for (int r = tid / kF32Vecs; r < kN && row0 + r < rows; r += kThreads / kF32Vecs) {
       *reinterpret_cast<uint4*>(
-          partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) * out + tile0 * 16 +
-          4 * v) = *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
+          partials + (static_cast<int64_t>(blockIdx.z) * rows + row0 + r) * width + tile0 * 16 -
+          pcol0 + 4 * v) = *reinterpret_cast<const uint4*>(smem + (r * kF32Stride + 4 * v) * 4);
     }
     return;
   }

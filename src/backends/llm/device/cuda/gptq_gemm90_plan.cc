@@ -124,4 +124,17 @@ Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k) {
                 // SHAPES=2's 12 tiles come with 128 rows, which has them
 }
 
+Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks, int rows,
+                          int block_cols, int out, size_t floats) {
+  const int64_t total = int64_t{row_blocks} * col_blocks;
+  if (slots < 2 || row_blocks != 1 || total <= slots) return {};
+  const int last = static_cast<int>(total % slots);
+  if (last == 0 || 2 * last > slots) return {};
+  const int64_t width = out - int64_t{col_blocks - last} * block_cols;  // the tail's columns
+  int splits = std::min({slots / last, kGemm90MaxSplits, chunks});
+  while (splits >= 2 && static_cast<size_t>(splits) * rows * width > floats) --splits;
+  if (splits < 2) return {};
+  return {last, splits};
+}
+
 }  // namespace sluice::llm::cuda::gptq

@@ -82,6 +82,20 @@ struct Gemm90Plan {
 // 4 or more chunks, none empty.
 Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k);
 
+// The last wave's columns cut in input slices (SLUICE_CUDA_GPTQ_GEMM90_TAIL): a whole-input
+// launch (plan splits 1) of one row block whose column blocks fill `slots` (SMs x blocks an SM
+// holds) W >= 1 times and leave a last wave of `blocks` <= slots / 2 blocks runs its first
+// columns whole and those last blocks cut in `splits` slices (up to slots / blocks, the chunks
+// and what `floats` of fp32 partials hold: splits x rows x the tail's columns): W waves plus
+// one of 1 / splits of a block's time and the partials' reduction, instead of W + 1 (gate|up at
+// 256 rows on 132 SMs: 296 blocks, 2.24 waves). {0, 1}: no tail.
+struct Gemm90Tail {
+  int blocks = 0;  // the last column blocks, cut
+  int splits = 1;
+};
+Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks, int rows,
+                          int block_cols, int out, size_t floats);
+
 // The kernel's x copies: a block of `threads` threads copies a chunk's [kN x 64] x tile in
 // 16-byte units, thread tid unit tid % 8 of rows tid / 8 + u (threads / 8) for u < XPasses.
 SLUICE_GEMM90_HD constexpr int XRowsPerPass(int threads) {

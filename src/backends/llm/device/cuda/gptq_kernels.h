@@ -135,6 +135,10 @@ struct GptqGemm90Variant {
   int tile_cols = 0;
   int splits = 0;
   int tma = -1;  // SLUICE_CUDA_GPTQ_GEMM90_TMA's meaning; -1: the knob's
+  // The last column blocks of a whole-input launch cut in tail_splits slices (-1:
+  // SLUICE_CUDA_GPTQ_GEMM90_TAIL's model, gptq_gemm90_plan.h; 0: none).
+  int tail_blocks = -1;
+  int tail_splits = 0;
 };
 void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                            int32_t rows, float* workspace, size_t workspace_bytes,
@@ -143,6 +147,7 @@ void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqPa
 // (`variant` null: the knobs'); meaningful only where it runs (GptqGemm90On()).
 struct GptqGemm90Launch {
   int rows = 0, cols = 0, splits = 0;
+  int tail_blocks = 0, tail_splits = 1;  // the last wave's blocks, sliced (0: none)
 };
 GptqGemm90Launch GptqGemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                      size_t workspace_bytes, const GptqGemm90Variant* variant);

@@ -86,6 +86,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
                            "SLUICE_CUDA_DECODE_EARLY_LAUNCH",
                            "SLUICE_CUDA_DECODE_FUSED_COMBINE",
                            "SLUICE_CUDA_DECODE_FUSED_ROPE",
+                           "SLUICE_CUDA_GPTQ_GEMM90_TAIL",
                            "SLUICE_CUDA_GPTQ_DEQUANT_AHEAD"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});

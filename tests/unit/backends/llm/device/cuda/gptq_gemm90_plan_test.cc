@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -193,6 +194,39 @@ TEST(Gemm90PlanTest, XCopiesCoverEachRowOnce) {
       }
     }
   }
+}
+
+// The last wave's columns cut in slices: gate|up at 256 rows on 132 SMs (296 blocks of 128
+// columns: 2 waves and 32 blocks) cuts its last 32 blocks in 4; nothing where the last wave
+// is full, more than half full, the only one, or the grid has more than one row block; the
+// slices stay within the workspace and the inputs.
+TEST(Gemm90PlanTest, LastWaveCutInSlices) {
+  const int chunks = 3584 / kGemm90Chunk;
+  Gemm90Tail t = PlanGemm90Tail(132, 1, 296, chunks, 256, 128, 37888, kWorkspaceFloats);
+  EXPECT_EQ(t.blocks, 32);
+  EXPECT_EQ(t.splits, 4);
+  EXPECT_LE(size_t{4} * 256 * (37888 - 264 * 128), kWorkspaceFloats);
+  // 128 rows in 192-column blocks: 198 blocks, one wave and 66 (half of one): 2 slices.
+  t = PlanGemm90Tail(132, 1, 198, chunks, 128, 192, 37888, kWorkspaceFloats);
+  EXPECT_EQ(t.blocks, 66);
+  EXPECT_EQ(t.splits, 2);
+  // A full last wave, one more than half full, a single wave, two row blocks.
+  for (const auto& [slots, rows_blocks, cols] : std::vector<std::tuple<int, int, int>>{
+           {132, 1, 264}, {132, 1, 199}, {132, 1, 100}, {132, 2, 148}}) {
+    t = PlanGemm90Tail(slots, rows_blocks, cols, chunks, 256, 128, 37888, kWorkspaceFloats);
+    EXPECT_EQ(t.blocks, 0) << cols;
+    EXPECT_EQ(t.splits, 1) << cols;
+  }
+  // Slices: at most kGemm90MaxSplits, the chunks, and what the workspace holds.
+  t = PlanGemm90Tail(132, 1, 133, chunks, 256, 128, 17024, kWorkspaceFloats);
+  EXPECT_EQ(t.blocks, 1);
+  EXPECT_EQ(t.splits, kGemm90MaxSplits);
+  t = PlanGemm90Tail(132, 1, 133, 3, 256, 128, 17024, kWorkspaceFloats);
+  EXPECT_EQ(t.splits, 3);
+  t = PlanGemm90Tail(132, 1, 296, chunks, 256, 128, 37888, size_t{3} * 256 * 4096);
+  EXPECT_EQ(t.splits, 3);
+  t = PlanGemm90Tail(132, 1, 296, chunks, 256, 128, 37888, size_t{2} * 256 * 4096 - 1);
+  EXPECT_EQ(t.blocks, 0);
 }
 
 }  // namespace
