@@ -11,6 +11,8 @@
 # 3. cuBLASLt's prefill products one by one (--unfused) and fused, at 2,000 and 7,000 rows.
 # 4. TTFT at 2,000 and 7,000 tokens: bf16, Int4 with MAX_ROWS 256 and 4096.
 # 5. 256 streams: bf16; Int8 with TAIL 0 / 1 and MAX_ROWS 1024 with TAIL 1.
+# 6. Int8 at 32 streams with the small-batch kernel to 32 rows (default) and to 16 (the GEMM
+#    past them).
 # LIMIT=440 on an H100.
 source bench/gpu_call_setup.sh
 write_models_bg bf16 int4 int8
@@ -30,6 +32,10 @@ for bits in 4 8; do
   echo "2. $bits bits, TAIL=1 rc=$? $(el)"
   tail -n +3 $R/products_tail_$bits.txt | awk '{print $1, $2, $3, $5, $8}'
 done
+SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=16 timeout 60 $B/gptq_product_bench --bits 8 --iters 9 24 32 \
+  > $R/products_8_mma16.txt 2>&1
+echo "2. 8 bits, MMA_MAX_ROWS=16 rc=$? $(el)"
+tail -n +3 $R/products_8_mma16.txt | awk '{print $1, $2, $3, $5, $10}'
 timeout 60 $B/gptq_product_bench --variants --iters 7 128 > $R/variants_128.txt 2>&1
 echo "2b. variants at 128 rows rc=$? $(el)"; grep -E "^(gate|down)" $R/variants_128.txt | head -20
 echo "3. cuBLASLt one by one and fused $(el)"
@@ -50,5 +56,10 @@ for v in "0 256" "1 256" "1 1024"; do
   set -- $v; echo "int8 TAIL=$1 MAX_ROWS=$2"
   SLUICE_CUDA_GPTQ_GEMM90_TAIL=$1 SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$2 KEEP_MODEL=1 \
     MAX_NUM_SEQS=256 CONCURRENCY="256" gq int8,sluice | grep -E "c=|Failed"
+done
+echo "6. int8 at 32 streams, MMA_MAX_ROWS 32 / 16 $(el)"
+for mm in 32 16; do
+  SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=$mm KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="32" \
+    gq int8,sluice | grep -E "c=|Failed"
 done
 echo "done $(el)"

@@ -89,9 +89,12 @@
 // SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        the GEMM of Hopper
 //                                                        (gptq_gemm90.cu: wgmma, compute
 //                                                        capability 9.0 only; 0: the mma.sync one)
-// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 256      0 to 4096    rows up to which the GEMM runs where the
+// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 1024     0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
-//                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off)
+//                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off;
+//                                                        a layer's products 15 % faster than the
+//                                                        dequantization + cuBLASLt at 1,024
+//                                                        rows, even at 2,048: session 23)
 // SLUICE_CUDA_GPTQ_GEMM90_SHAPES   2        0 to 2       the Hopper GEMM's block shapes
 //                                                        (gptq_gemm90_plan.h): 0, 128 or 256
 //                                                        rows x 128 columns; 1, also 64 and 192
@@ -122,9 +125,10 @@
 //                                                        faster at 256 rows, "Session 23")
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
-// SLUICE_CUDA_GPTQ_GEMM90_TAIL     0        0 | 1        the Hopper GEMM's last wave of column
+// SLUICE_CUDA_GPTQ_GEMM90_TAIL     1        0 | 1        the Hopper GEMM's last wave of column
 //                                                        blocks cut in input slices where it is
-//                                                        at most half full (gptq_gemm90_plan.h)
+//                                                        at most half full (gptq_gemm90_plan.h;
+//                                                        gate|up 17 % faster at 256 rows)
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
 //                                                        on a side stream during this product's
 //                                                        GEMM (gptq_dequant_ahead.h; 0: each
@@ -182,13 +186,13 @@ struct CudaTuning {
   int gptq_pdl_max_rows = 0;         // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
-  int gptq_gemm90_max_rows = 256;    // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
+  int gptq_gemm90_max_rows = 1024;   // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_shapes = 2;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS
   int gptq_gemm90_splits = 0;        // SLUICE_CUDA_GPTQ_GEMM90_SPLITS
   int gptq_gemm90_tma = 2;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
-  bool gptq_gemm90_tail = false;     // SLUICE_CUDA_GPTQ_GEMM90_TAIL
+  bool gptq_gemm90_tail = true;      // SLUICE_CUDA_GPTQ_GEMM90_TAIL
   bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS

@@ -412,9 +412,10 @@ bool XMap(const bf16* x, int in, int32_t rows, int box_rows, CUtensorMap* map) {
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-// The launch (gptq_gemm90_plan.h): the knobs of cuda_tuning.h, or the variant forced.
+// The launch (gptq_gemm90_plan.h) for stages filled by `copy`: the knobs of cuda_tuning.h, or
+// the variant forced.
 Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats,
-                   const Gemm90Knobs& knobs) {
+                   const Gemm90Knobs& knobs, int copy) {
   Gemm90Problem p;
   p.in = l.in;
   p.bits = l.bits;
@@ -422,6 +423,7 @@ Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats
   p.out = out;
   p.floats = floats;
   p.sms = MultiprocessorCount();
+  p.producer = copy == kTmaProducer;
   if (knobs.shapes != 0) {  // SHAPES=0's model ignores occupancy: no kernel opened to ask
     for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor<kCpAsync>(l, i).per_sm;
   }
@@ -496,10 +498,11 @@ int CopyOf(const GptqGemm90Variant* forced) {
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced) {
   const size_t floats = workspace_bytes / sizeof(float);
-  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced));
+  const int copy = CopyOf(forced);
+  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced), copy);
   const Gemm90Shape& shape = kGemm90Shapes[plan.shape];
-  const Gemm90Tail tail = TailFor(layout, plan, KernelFor(layout, plan.shape, CopyOf(forced)), rows,
-                                  out, floats, forced);
+  const Gemm90Tail tail =
+      TailFor(layout, plan, KernelFor(layout, plan.shape, copy), rows, out, floats, forced);
   return {shape.rows, shape.tiles * 16, plan.splits, tail.blocks, tail.splits};
 }
 
@@ -508,8 +511,8 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
                   cudaStream_t stream) {
   const int32_t out = parts.end[parts.count - 1];
   const size_t floats = workspace == nullptr ? 0 : workspace_bytes / sizeof(float);
-  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced));
   const int copy = CopyOf(forced);
+  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced), copy);
   CUtensorMap map{};
   const bool mapped =
       copy != kCpAsync && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);

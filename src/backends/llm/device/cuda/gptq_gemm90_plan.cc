@@ -56,16 +56,21 @@ double Model(const Gemm90Problem& p, const Gemm90Knobs& k, int shape, int s) {
   return k.shapes == 0 ? DefaultModel(p, kGemm90Shapes[shape], s) : WaveModel(p, shape, s);
 }
 
-// The fewest rows of a shape that hold `rows` (SHAPES=2), 256 past them.
+// The fewest rows of a shape that hold `rows` (SHAPES=2); past 256, the 192- or 256-row
+// blocks that pad the rows less (256 on a tie: fewer blocks).
 int FewestRows(int rows) {
-  return rows <= 64 ? 64 : rows <= 128 ? 128 : rows <= 192 ? 192 : 256;
+  if (rows <= 256) return rows <= 64 ? 64 : rows <= 128 ? 128 : rows <= 192 ? 192 : 256;
+  const int pad192 = (rows + 191) / 192 * 192, pad256 = (rows + 255) / 256 * 256;
+  return pad192 < pad256 ? 192 : 256;
 }
 
 // SHAPES=2's columns: 192 (12 tiles) for a large product (kWideWeights weights or more) in
-// 128-row blocks, 128 otherwise.
+// 128-row blocks filled by cp.async, 128 otherwise (with a producing warpgroup the 128 x 128
+// block is the faster one: 102 / 50 us against 112 / 58 for gate|up / down at 128 rows,
+// bench/RESULTS.md session 23).
 int FewestRowsTiles(const Gemm90Problem& p, int block_rows) {
   const bool large = static_cast<int64_t>(p.in) * p.out >= kGemm90WideWeights;
-  return block_rows == 128 && large ? 12 : 8;
+  return block_rows == 128 && large && !p.producer ? 12 : 8;
 }
 
 // A dimension not forced: with SHAPES=0 the default's (128 or 256 rows, 128 columns), with 1

@@ -8,9 +8,10 @@
 // Shapes: kN rows (wgmma's N: 64, 128, 192 or 256) x `tiles` 16-column tiles (8: two
 // warpgroups, 128 columns; 12: three warpgroups, 192 columns, only where the accumulators
 // leave room in the 168 registers a thread of 384 gets). SLUICE_CUDA_GPTQ_GEMM90_SHAPES=2 (the
-// default) takes the fewest rows of a shape that hold the product's (256 past them) x 128
-// columns, or 192 columns in 128-row blocks for a product of kGemm90WideWeights weights or
-// more (gate|up and down, not q|k|v or o: bench/RESULTS.md, sessions 18 and 19), its slices by
+// default) takes the fewest rows of a shape that hold the product's (192 or 256 past them) x
+// 128 columns, or, without the producing warpgroup (Gemm90Problem::producer), 192 columns in
+// 128-row blocks for a product of kGemm90WideWeights weights or more (gate|up and down, not
+// q|k|v or o: bench/RESULTS.md, sessions 18, 19 and 23), its slices by
 // the model below; 0 keeps the original choice between 128 x 128 and 256 x 128 and its model;
 // 1 picks from every shape with the model below; TILE_ROWS / TILE_COLS / SPLITS force a
 // dimension.
@@ -58,6 +59,7 @@ struct Gemm90Problem {
   size_t floats = 0;  // fp32 partials the workspace holds (0: never sliced)
   int sms = 132;
   int per_sm[kGemm90ShapeCount] = {1, 1, 1, 1, 1, 1};  // blocks of each shape an SM holds
+  bool producer = false;  // 8-tile blocks of 128+ rows fill their stages from a producer
 };
 
 // SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS} (cuda_tuning.h); 0: modelled.

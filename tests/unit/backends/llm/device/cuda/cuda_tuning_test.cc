@@ -42,12 +42,13 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
   EXPECT_EQ(t->gptq_pdl_max_rows, 0);
   EXPECT_TRUE(t->gptq_gemm90);
-  EXPECT_EQ(t->gptq_gemm90_max_rows, 256);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 1024);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_EQ(t->gptq_gemm90_shapes, 2);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 0);
   EXPECT_EQ(t->gptq_gemm90_splits, 0);
   EXPECT_EQ(t->gptq_gemm90_tma, 2);  // the producing warpgroup where the block allows it
+  EXPECT_TRUE(t->gptq_gemm90_tail);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_FALSE(t->gptq_dequant_ahead);
   EXPECT_EQ(t->matmul_exact_rows, 1024);

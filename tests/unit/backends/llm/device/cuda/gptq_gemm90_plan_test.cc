@@ -87,7 +87,11 @@ TEST(Gemm90PlanTest, FewestRowsRule) {
                                                                      {192, 192},
                                                                      {193, 256},
                                                                      {256, 256},
-                                                                     {300, 256}}) {
+                                                                     {300, 192},
+                                                                     {384, 192},
+                                                                     {512, 256},
+                                                                     {768, 256},
+                                                                     {1000, 256}}) {
       const Gemm90Plan plan = PlanGemm90(ProblemOf(p, rows), k);
       EXPECT_EQ(ShapeOf(plan).rows, tile) << p.name << " rows " << rows;
       // 192 columns in 128-row blocks for gate|up and down (2^25 weights or more), not for
@@ -106,6 +110,22 @@ TEST(Gemm90PlanTest, FewestRowsRule) {
   Gemm90Knobs cols128 = k;
   cols128.tile_cols = 128;
   EXPECT_EQ(ShapeOf(PlanGemm90(ProblemOf(kQwen2[2], 100), cols128)).tiles, 8);
+}
+
+// With the producing warpgroup (the 8-tile blocks of 128 rows and more), the 128 x 128 block
+// for every product at 65-128 rows: faster than 128 x 192 with cp.async (session 23).
+TEST(Gemm90PlanTest, ProducerTakesTheNarrowBlockAt128Rows) {
+  Gemm90Knobs k;
+  k.shapes = 2;
+  for (const Product& prod : kQwen2) {
+    for (int rows : {65, 100, 128}) {
+      Gemm90Problem p = ProblemOf(prod, rows);
+      p.producer = true;
+      const Gemm90Shape& sh = ShapeOf(PlanGemm90(p, k));
+      EXPECT_EQ(sh.rows, 128) << prod.name << " rows " << rows;
+      EXPECT_EQ(sh.tiles, 8) << prod.name << " rows " << rows;
+    }
+  }
 }
 
 TEST(Gemm90PlanTest, ForcedDimensionsAreHonoured) {
