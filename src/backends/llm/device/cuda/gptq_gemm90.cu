@@ -25,18 +25,20 @@
 // (__syncthreads), refill the stage freed two chunks ago, dequantize the chunk's A fragments
 // (double-buffered registers), issue its 4 wgmmas and commit them, then wait for the previous
 // chunk's wgmmas: the tensor cores work through chunk c - 1 while the warps dequantize chunk c.
-// With SLUICE_CUDA_GPTQ_GEMM90_TMA the copy engine fills the stages instead (Copy's comment):
-// computing warp 0 (1) or a producing warpgroup (2) issues a chunk's copies (x's box through a
-// tensor map, one run of bytes a tile) once the stage's empty barrier says it is free, each
-// warp waits for its chunk's full barrier, and every computing thread marks the stage empty
-// once its wgmmas on it are done: no cp.async, copy address or block barrier in the computing
+// With SLUICE_CUDA_GPTQ_GEMM90_TMA (2 by default) the copy engine fills the stages instead
+// (Copy's comment): computing warp 0 (1) or a producing warpgroup (2) issues a chunk's copies (x's
+// box through a tensor map, one run of bytes a tile) once the stage's empty barrier says it is
+// free, each warp waits for its chunk's full barrier, and every computing thread marks the stage
+// empty once its wgmmas on it are done: no cp.async, copy address or block barrier in the computing
 // warps' loop, which the stall reasons (RESULTS "Session 21") showed bound by their
 // instruction chains. The pieces of the block: gptq_gemm90_parts.cuh.
 //
 // Exactness as gptq_gemm.cu: bf16(scale * (q - zero)) by one exact fp32 FMA (4 bits) or exact
 // subtract and one multiply (8 bits), then the bf16 rounding; fp32 accumulation in a fixed
 // order. Split-k (input slices whose fp32 partials gptq_gemm.cu's reduction adds in order) where
-// the tiles leave SMs idle: o, down, q|k|v.
+// the tiles leave SMs idle: o, down, q|k|v; and, with SLUICE_CUDA_GPTQ_GEMM90_TAIL, only for the
+// column blocks of a last wave at most half full (a second launch: gate|up's 296 blocks at 256
+// rows run 264 whole and the last 32 in 4 slices, 2.25 waves' time instead of 3).
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>

@@ -211,11 +211,12 @@ struct Copies {
 // The block's sums, out through shared memory (the stages, free once every wgmma is done) so
 // that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
 // block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
-// (partials) fp32 [split][rows][out]; rows past `rows` and tiles past the weight's last are not
-// stored. Rows padded by 16 bytes: the fragment writes and the row reads are conflict-free
-// (a row is 4 words past a multiple of 32 banks, for 8 and 12 tiles alike: lanes t = 0..3,
-// rows 2 t apart, fall 8 banks apart). A thread stores one column vector of every kThreads /
-// vectors-a-row rows (its vector fixed: kThreads is a multiple of the vectors a row).
+// (partials) fp32 [split][rows][out - pcol0] (a tail launch's columns from pcol0 on, else 0);
+// rows past `rows` and tiles past the weight's last are not stored. Rows padded by 16 bytes:
+// the fragment writes and the row reads are conflict-free (a row is 4 words past a multiple of
+// 32 banks, for 8 and 12 tiles alike: lanes t = 0..3, rows 2 t apart, fall 8 banks apart). A
+// thread stores one column vector of every kThreads / vectors-a-row rows (its vector fixed:
+// kThreads is a multiple of the vectors a row).
 // kFirst: the first computing thread (past a producing warpgroup, which has left: the
 // computing threads then meet at named barrier 1).
 template <int kN, int kTiles, int kFirst = 0>
