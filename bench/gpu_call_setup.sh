@@ -54,3 +54,15 @@ gq() {
 }
 source bench/gpu_fuzz_background.sh
 fuzz_bg
+# gpu_tests FILTER SECONDS: cuda_kernels_test's tests matching FILTER into $R/tests_gptq.txt, its
+# verdict lines printed; true when they passed.
+gpu_tests() {
+  timeout $2 $T $B/cuda_kernels_test --gtest_filter=$1 > $R/tests_gptq.txt 2>&1
+  echo "GPU tests $1 rc=$? $(el)"
+  grep -E "^\[  (PASSED|FAILED) +\]|FAILED|Failure" $R/tests_gptq.txt | head -12
+  pass $R/tests_gptq.txt
+}
+# streams7 CONCURRENCY / streamsq VARIANT CONCURRENCY: the bf16 model's / a GPTQ model's
+# (kept for later phases) output tok/s at each concurrency, max_num_seqs 256, the lines only.
+streams7() { MAX_NUM_SEQS=256 CONCURRENCY="$1" g7 sluice | grep -E "c=|Failed"; }
+streamsq() { KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="$2" gq $1,sluice | grep -E "c=|Failed"; }

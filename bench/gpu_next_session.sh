@@ -11,11 +11,8 @@
 # LIMIT=330 on an H100.
 source bench/gpu_call_setup.sh
 write_models_bg bf16 int4 int8
-F='CudaGptqTest.Gemm*:CudaGptqModelTest.*'
-timeout 200 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
-echo "1. GPTQ tests rc=$? $(el)"
-grep -E "^\[  (PASSED|FAILED) +\]|FAILED|Failure" $R/tests_gptq.txt | head -12
-pass $R/tests_gptq.txt || { echo "tests failed: no timing"; exit 0; }
+echo "1. GPTQ tests"
+gpu_tests 'CudaGptqTest.Gemm*:CudaGptqModelTest.*' 200 || { echo "tests failed: no timing"; exit 0; }
 for bits in 4 8; do
   timeout 60 $B/gptq_product_bench --bits $bits --variants --iters 7 64 192 512 \
     > $R/variants_$bits.txt 2>&1

@@ -8,12 +8,12 @@ source bench/gpu_call_setup.sh
 export SLUICE_CUDA_GPTQ_GEMM90_TMA=${TMA:-1}
 write_models_bg bf16 int8 int4
 echo "1. bf16 model: $(wait_model $m) $(el)"
-MAX_NUM_SEQS=256 CONCURRENCY="32 256" g7 sluice | grep -E "c=|Failed"
+streams7 "32 256"
 echo "2. int8 model: $(wait_model $m8) $(el)"
-KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="32 256" gq int8,sluice | grep -E "c=|Failed"
+streamsq int8 "32 256"
 echo "3. int4 model: $(wait_model $m4) $(el)"
-KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="64 256" gq int4,sluice | grep -E "c=|Failed"
+streamsq int4 "64 256"
 echo "4. 64 streams, bf16 and int8 $(el)"
-MAX_NUM_SEQS=256 CONCURRENCY="64" g7 sluice | grep -E "c=|Failed"
+streams7 64
 MAX_NUM_SEQS=256 CONCURRENCY="64" gq int8,sluice | grep -E "c=|Failed"
 echo "done $(el)"

@@ -17,11 +17,8 @@
 #    ahead), 4 and 8 bits.
 source bench/gpu_call_setup.sh
 write_models_bg int8 int4
-F='CudaGptqTest.Gemm*'
-timeout 160 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
-echo "1. GPTQ tests rc=$? $(el)"
-grep -E "^\[  (PASSED|FAILED) +\]|FAILED" $R/tests_gptq.txt | head -12
-pass $R/tests_gptq.txt || { echo "tests failed: no timing"; exit 0; }
+echo "1. GPTQ tests"
+gpu_tests 'CudaGptqTest.Gemm*' 160 || { echo "tests failed: no timing"; exit 0; }
 chmod +x .gpu/*_gptq_product_bench
 # products PHASE BITS NAME BIN TMA: one bench run, a line of us a product.
 products() {
@@ -38,15 +35,9 @@ done
 echo "3. cuBLASLt's bf16 prefill products at 7,000 rows $(el)"
 timeout 60 $B/matmul_algo_bench 7000 2>&1 | tee $R/matmul_algo.txt | tail -12
 echo "4. int8 model: $(wait_model $m8) $(el)"
-for tma in 0 2; do
-  SLUICE_CUDA_GPTQ_GEMM90_TMA=$tma KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="256" \
-    gq int8,sluice | grep -E "c=|Failed"
-done
+for tma in 0 2; do SLUICE_CUDA_GPTQ_GEMM90_TMA=$tma streamsq int8 256; done
 echo "4b. int4 model: $(wait_model $m4) $(el)"
-for tma in 0 2; do
-  SLUICE_CUDA_GPTQ_GEMM90_TMA=$tma KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="256" \
-    gq int4,sluice | grep -E "c=|Failed"
-done
+for tma in 0 2; do SLUICE_CUDA_GPTQ_GEMM90_TMA=$tma streamsq int4 256; done
 if [ -x .gpu/deep_gptq_product_bench ]; then
   for bits in 4 8; do
     for tma in 0 2; do products 5 $bits deep$tma .gpu/deep_gptq_product_bench $tma; done

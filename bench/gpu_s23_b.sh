@@ -16,11 +16,8 @@
 # LIMIT=440 on an H100.
 source bench/gpu_call_setup.sh
 write_models_bg bf16 int4 int8
-F='CudaGptqTest.Gemm*'
-timeout 160 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
-echo "1. GPTQ tests rc=$? $(el)"
-grep -E "^\[  (PASSED|FAILED) +\]|FAILED|Failure" $R/tests_gptq.txt | head -12
-pass $R/tests_gptq.txt || echo "tests failed: TAIL timings meaningless"
+echo "1. GPTQ tests"
+gpu_tests 'CudaGptqTest.Gemm*' 160 || echo "tests failed: TAIL timings meaningless"
 rows="16 32 64 128 192 256 384 512 1024 2048"
 for bits in 4 8; do
   SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=4096 \
@@ -50,16 +47,12 @@ for mr in 256 4096; do
     KEEP_MODEL=1 gq int4,long | grep -E "tokens|Failed"
 done
 echo "5. 256 streams $(el)"
-MAX_NUM_SEQS=256 CONCURRENCY="256" g7 sluice | grep -E "c=|Failed"
+streams7 256
 echo "5b. int8 model: $(wait_model $m8) $(el)"
 for v in "0 256" "1 256" "1 1024"; do
   set -- $v; echo "int8 TAIL=$1 MAX_ROWS=$2"
-  SLUICE_CUDA_GPTQ_GEMM90_TAIL=$1 SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$2 KEEP_MODEL=1 \
-    MAX_NUM_SEQS=256 CONCURRENCY="256" gq int8,sluice | grep -E "c=|Failed"
+  SLUICE_CUDA_GPTQ_GEMM90_TAIL=$1 SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$2 streamsq int8 256
 done
 echo "6. int8 at 32 streams, MMA_MAX_ROWS 32 / 16 $(el)"
-for mm in 32 16; do
-  SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=$mm KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="32" \
-    gq int8,sluice | grep -E "c=|Failed"
-done
+for mm in 32 16; do SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=$mm streamsq int8 32; done
 echo "done $(el)"

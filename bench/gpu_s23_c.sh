@@ -5,11 +5,8 @@
 # 32- and 256-stream figures, bf16 in the same call. LIMIT=170 on an H100.
 source bench/gpu_call_setup.sh
 write_models_bg bf16 int8 int4
-F='CudaGptqTest.Gemm*:CudaGptqModelTest.*'
-timeout 200 $T $B/cuda_kernels_test --gtest_filter=$F > $R/tests_gptq.txt 2>&1
-echo "1. GPTQ tests rc=$? $(el)"
-grep -E "^\[  (PASSED|FAILED) +\]|FAILED|Failure" $R/tests_gptq.txt | head -12
-pass $R/tests_gptq.txt || { echo "tests failed: no timing"; exit 0; }
+echo "1. GPTQ tests"
+gpu_tests 'CudaGptqTest.Gemm*:CudaGptqModelTest.*' 200 || { echo "tests failed: no timing"; exit 0; }
 for bits in 4; do
   timeout 30 $B/gptq_product_bench --bits $bits --iters 5 128 256 384 1024 \
     > $R/products_$bits.txt 2>&1
@@ -17,9 +14,9 @@ for bits in 4; do
   tail -n +3 $R/products_$bits.txt | awk '$3 != "small" {print $1, $2, $3, $5, $8, $11}'
 done
 echo "3. bf16 model: $(wait_model $m) $(el)"
-MAX_NUM_SEQS=256 CONCURRENCY="32 256" g7 sluice | grep -E "c=|Failed"
+streams7 "32 256"
 echo "4. int8 model: $(wait_model $m8) $(el)"
-KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="32 256" gq int8,sluice | grep -E "c=|Failed"
+streamsq int8 "32 256"
 echo "5. int4 model: $(wait_model $m4) $(el)"
-KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="256" gq int4,sluice | grep -E "c=|Failed"
+streamsq int4 256
 echo "done $(el)"
