@@ -6,11 +6,13 @@
 // allows, in its load order where the groups allow, the step order elsewhere; the column
 // layout where the shape does not allow), row counts of each kernel (the tensor-core product
 // at 1 to 32 rows by default, to 64 and past when SLUICE_CUDA_GPTQ_MMA_MAX_ROWS allows it, 64
-// a launch; the column layout's GEMV at 1 to 4, alone and as a fused group) and prefill row
-// counts (dequantized into bf16, cuBLASLt). The tensor-core layout's GEMMs: gptq_gemm_test.cc.
-// Outputs are poisoned with NaN first. Bad data is refused at load, naming what is wrong.
-// The qwen2 GPU fixture quantized three ways gives the same 32 greedy tokens (graphs and
-// eager) as its dequantized twin on the GPU, and prompt logits within bf16 tolerance.
+// a launch, two column tiles a warp at 9-32 rows with SLUICE_CUDA_GPTQ_MMA_TILES=2 where the
+// widths allow (96, 64 and fused q|k|v do; 136 and 200 do not); the column layout's GEMV at 1 to 4,
+// alone and as a fused group) and prefill row counts (dequantized into bf16, cuBLASLt). The
+// tensor-core layout's GEMMs: gptq_gemm_test.cc. Outputs are poisoned with NaN first. Bad data is
+// refused at load, naming what is wrong. The qwen2 GPU fixture quantized three ways gives the same
+// 32 greedy tokens (graphs and eager) as its dequantized twin on the GPU, and prompt logits within
+// bf16 tolerance.
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -97,7 +99,7 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     load_ordered += mma && load_order;
     const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
     auto bias_buf = UploadBf16(d, bias);
-    for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 33, 64, 65, 130, 300}) {
+    for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 32, 33, 64, 65, 130, 300}) {
       // Past 64 rows (several tensor-core launches, or the dequantization past 256) on the
       // smaller weights only: the float64 reference is the test's cost.
       if (rows > 64 && static_cast<int64_t>(c.in) * c.out > 600'000) continue;

@@ -56,6 +56,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_PREFILL_MTILES", &CudaTuning::prefill_mtiles, 1, 3, 1},
     {"SLUICE_CUDA_PREFILL_WGMMA", &CudaTuning::prefill_wgmma, 0, 5, 1},
     {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", &CudaTuning::gptq_mma_max_rows, 0, 4096, 1},
+    {"SLUICE_CUDA_GPTQ_MMA_TILES", &CudaTuning::gptq_mma_tiles, 0, 2, 1},
     {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", &CudaTuning::gptq_pdl_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", &CudaTuning::gptq_gemm90_max_rows, 0, 4096, 1},

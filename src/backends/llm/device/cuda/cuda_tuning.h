@@ -77,6 +77,10 @@
 //                                                        rows (0: one product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize)
+// SLUICE_CUDA_GPTQ_MMA_TILES       0        0 | 1 | 2    16-column tiles a warp of the small-batch
+//                                                        kernel sums at 9-32 rows (0: by the
+//                                                        rule of gptq_mma_plan.h; 2: two
+//                                                        wherever the kernel has them)
 // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS    0        0 to 4096    rows up to which the small-batch GPTQ
 //                                                        kernels (gptq_mma.cu) are dependent
 //                                                        launches (past: placed once the kernel
@@ -183,6 +187,7 @@ struct CudaTuning {
   bool gptq_load_order = true;       // SLUICE_CUDA_GPTQ_LOAD_ORDER
   bool gptq_swiglu = true;           // SLUICE_CUDA_GPTQ_SWIGLU
   int gptq_mma_max_rows = 32;        // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS (kGptqMmaMaxRows)
+  int gptq_mma_tiles = 0;            // SLUICE_CUDA_GPTQ_MMA_TILES
   int gptq_pdl_max_rows = 0;         // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90

@@ -10,7 +10,7 @@
 // 7 of the 8 columns of B rather than 15 of the 16 rows of A. A weight becomes a bf16 in
 // registers without a conversion instruction: 4-bit values are or-ed into the mantissa of
 // 128.0 (bf16 0x4300), two a LOP3, and 128 + zero subtracted (exact: small integers); 8-bit
-// ones go through fp32 (2^23 + q, a byte permute) and one conversion a pair. The integers
+// ones go through fp32 (2^23 + q, a byte permute) and back by a byte permute. The integers
 // q - zero of a group are summed alone and added as D += scale * D_group in fp32, so besides
 // the fp32 accumulation nothing is rounded but x. The warps' results are added in shared
 // memory in a fixed order: deterministic, and the same for a row whatever the batch.
@@ -33,6 +33,8 @@
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/gptq_mma_plan.h"
+#include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
 
 namespace sluice::llm::cuda {
@@ -96,11 +98,15 @@ __device__ __forceinline__ void DequantA4(uint32_t w, const MmaGroup& z, uint32_
   a[3] = Bf16x2Add(NibblesOr128(w >> 12), z.sub_hi);
 }
 
+// Bytes `first` and `first` + 1 of w minus the zero point, as a bf16 pair. q - zero is an
+// integer of at most 8 significant bits, so its fp32 form has nothing in the low 16 bits: the
+// high halves are its bf16, taken by a byte permute (Hopper's fp32-to-bf16 conversion runs at a
+// fraction of the integer rate, and this was one a pair).
 __device__ __forceinline__ uint32_t BytePair(uint32_t w, uint32_t first, float magic) {
   constexpr uint32_t kExp = 0x4B000000u;  // bytes 4..7 of the permute: 0, 0, 0, 0x4B
   const float lo = __uint_as_float(__byte_perm(w, kExp, 0x7440u | first)) - magic;
   const float hi = __uint_as_float(__byte_perm(w, kExp, 0x7440u | (first + 1))) - magic;
-  return Bf16x2Bits(lo, hi);
+  return __byte_perm(__float_as_uint(lo), __float_as_uint(hi), 0x7632u);
 }
 
 __device__ __forceinline__ void DequantA8(uint32_t w0, uint32_t w1, const MmaGroup& z,
@@ -147,11 +153,12 @@ __device__ __forceinline__ void DequantStep(const uint4& v, int i, const MmaGrou
   }
 }
 
-// part[j] += A x^T for the NT n8 tiles of rows at input k (this lane's B fragments: rows
-// j * 8 + gq, inputs k, k + 1 and k + 8, k + 9; rows past `rows` read as zeros).
-template <int NT>
-__device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __restrict__ x, int in,
-                                        int rows, int gq, int k, float (&part)[NT][4]) {
+// sums[c].part[j] += A_c x^T for the NT n8 tiles of rows at input k and each column tile c
+// (this lane's B fragments, loaded once for all TN: rows j * 8 + gq, inputs k, k + 1 and
+// k + 8, k + 9; rows past `rows` read as zeros).
+template <int NT, int TN, typename Sums>
+__device__ __forceinline__ void MmaRows(const uint32_t (&a)[TN][4], const bf16* __restrict__ x,
+                                        int in, int rows, int gq, int k, Sums (&sums)[TN]) {
 #pragma unroll
   for (int j = 0; j < NT; ++j) {
     const int m = j * 8 + gq;
@@ -161,7 +168,8 @@ __device__ __forceinline__ void MmaRows(const uint32_t (&a)[4], const bf16* __re
       b0 = LoadBf16x2(xr);
       b1 = LoadBf16x2(xr + 8);
     }
-    Mma16816(part[j], a, b0, b1);
+#pragma unroll
+    for (int c = 0; c < TN; ++c) Mma16816(sums[c].part[j], a[c], b0, b1);
   }
 }
 
@@ -187,11 +195,17 @@ struct LoadX {
       }
     }
   }
-  __device__ __forceinline__ void Mma(const uint32_t (&a)[4], const bf16* __restrict__ x, int in,
-                                      int rows, int gq, int k, int i, float (&part)[NT][4]) const {
+  // sums[c].part += A_c x^T for each column tile c, x's fragments read once for all TN.
+  template <int TN, typename Sums>
+  __device__ __forceinline__ void Mma(const uint32_t (&a)[TN][4], const bf16* __restrict__ x,
+                                      int in, int rows, int gq, int k, int i,
+                                      Sums (&sums)[TN]) const {
     if constexpr (kWhole) {
       const uint4& w = v[i >> 1];
-      Mma16816(part[0], a, WordOf(w, 2 * (i & 1)), WordOf(w, 2 * (i & 1) + 1));
+#pragma unroll
+      for (int c = 0; c < TN; ++c) {
+        Mma16816(sums[c].part[0], a[c], WordOf(w, 2 * (i & 1)), WordOf(w, 2 * (i & 1) + 1));
+      }
     } else {
 #pragma unroll
       for (int j = 0; j < NT; ++j) {
@@ -199,7 +213,8 @@ struct LoadX {
         const uint2 b = m < rows ? __ldg(reinterpret_cast<const uint2*>(
                                        x + static_cast<int64_t>(m) * in + k + 4 * i))
                                  : make_uint2(0, 0);
-        Mma16816(part[j], a, b.x, b.y);
+#pragma unroll
+        for (int c = 0; c < TN; ++c) Mma16816(sums[c].part[j], a[c], b.x, b.y);
       }
     }
   }
@@ -282,8 +297,10 @@ struct GroupSums {
   MmaGroupRaw ahead;
   float part[NT][4];
 
-  __device__ __forceinline__ GroupSums(const __half2* sz_, int groups_, int first)
-      : sz(sz_), groups(groups_), group(first) {
+  __device__ __forceinline__ void Start(const __half2* sz_, int groups_, int first) {
+    sz = sz_;
+    groups = groups_;
+    group = first;
     z = MmaGroupOf<kBits>(LoadMmaGroupRaw(sz, groups, group));
     ahead = LoadMmaGroupRaw(sz, groups, min(group + 1, groups - 1));
 #pragma unroll
@@ -311,79 +328,102 @@ struct GroupSums {
   }
 };
 
-// A warp's sums over the 16-byte loads [begin, end) of the 16-column tile at `tile_col` of one
-// weight (its packed words and {scale, zero} pairs): acc holds its mma D fragments (fp32), each
-// group's integer-weight sums scaled at the group's end. kOrder: the layout's k order
-// (gptq_kernels.h); in the load order a group index is read, and x loaded, once a load
-// instead of once a step. Waits for the kernel before (PdlWait) after its first loads.
-template <int kBits, int NT, int kOrder>
+// A warp's sums over the 16-byte loads [begin, end) of the TN 16-column tiles from `tile_col`
+// of one weight (its packed words and {scale, zero} pairs): acc[c] holds tile c's mma D
+// fragments (fp32), each group's integer-weight sums scaled at the group's end. kOrder: the
+// layout's k order (gptq_kernels.h); in the load order a group index is read, and x loaded,
+// once a load instead of once a step. x's fragments serve all TN tiles: at 9-32 rows, where
+// every block re-reads the rows' x from L2, two tiles halve those reads. Waits for the kernel
+// before (PdlWait) after its first loads.
+template <int kBits, int NT, int kOrder, int TN>
 __device__ __forceinline__ void WarpTileSums(const bf16* __restrict__ x, const GptqLayout& l,
                                              const uint32_t* __restrict__ qweight,
                                              const __half2* __restrict__ scale_zero, int tile_col,
                                              int begin, int end, int rows, int lane,
-                                             float (&acc)[NT][4]) {
-  constexpr int kSteps = 16 / kBits;  // k16 steps a 16-byte load
+                                             float (&acc)[TN][NT][4]) {
+  constexpr int kSteps = 16 / kBits;                              // k16 steps a 16-byte load
+  constexpr int kUnroll = TN == 1 ? kMmaUnroll : kMmaUnroll / 2;  // the same registers
   const int gq = lane >> 2, t = lane & 3;
   const int loads = MmaLoads<kBits>(l);
   const uint4* wq = reinterpret_cast<const uint4*>(qweight) +
                     (static_cast<int64_t>(tile_col / 16) * loads) * 32 + lane;
   const __half2* sz = scale_zero + static_cast<int64_t>(tile_col + gq) * l.groups;
 
-  uint4 cur[kMmaUnroll], nxt[kMmaUnroll];
-  auto load = [&](uint4(&v)[kMmaUnroll], int first) {
+  uint4 cur[TN][kUnroll], nxt[TN][kUnroll];
+  auto load = [&](uint4(&v)[TN][kUnroll], int first) {
 #pragma unroll
-    for (int u = 0; u < kMmaUnroll; ++u) {
-      v[u] = first + u < end ? __ldcs(wq + static_cast<int64_t>(first + u) * 32)
-                             : make_uint4(0, 0, 0, 0);
+    for (int c = 0; c < TN; ++c) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) {
+        v[c][u] = first + u < end ? __ldcs(wq + (static_cast<int64_t>(c) * loads + first + u) * 32)
+                                  : make_uint4(0, 0, 0, 0);
+      }
     }
   };
   load(cur, begin);  // weights, groups and scales do not depend on the kernel before
-  GroupSums<kBits, NT> sums(sz, l.groups, begin < end ? __ldg(l.kstep_group + begin * kSteps) : 0);
+  GroupSums<kBits, NT> sums[TN];
+  const int first_group = begin < end ? __ldg(l.kstep_group + begin * kSteps) : 0;
 #pragma unroll
-  for (int j = 0; j < NT; ++j) {
+  for (int c = 0; c < TN; ++c) {
+    sums[c].Start(sz + static_cast<int64_t>(16 * c) * l.groups, l.groups, first_group);
 #pragma unroll
-    for (int e = 0; e < 4; ++e) acc[j][e] = 0.f;
+    for (int j = 0; j < NT; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[c][j][e] = 0.f;
+    }
   }
-  PdlWait();
-  for (int first = begin; first < end; first += kMmaUnroll) {
-    if (first + kMmaUnroll < end) load(nxt, first + kMmaUnroll);
+  auto enter = [&](int g) {
 #pragma unroll
-    for (int u = 0; u < kMmaUnroll; ++u) {
+    for (int c = 0; c < TN; ++c) sums[c].Enter(g, acc[c]);
+  };
+  auto dequant = [&](int u, int i, uint32_t(&a)[TN][4]) {
+#pragma unroll
+    for (int c = 0; c < TN; ++c) DequantStep<kBits>(cur[c][u], i, sums[c].z, a[c]);
+  };
+  PdlWait();
+  for (int first = begin; first < end; first += kUnroll) {
+    if (first + kUnroll < end) load(nxt, first + kUnroll);
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
       const int ld = first + u;
       if (ld >= end) break;
       if constexpr (kOrder == 2) {
         const int k = ld * 16 * kSteps + 4 * kSteps * t;
         LoadX<kBits, NT> xv;
         xv.Load(x, l.in, rows, gq, k);
-        sums.Enter(__ldg(l.kstep_group + ld * kSteps), acc);
+        enter(__ldg(l.kstep_group + ld * kSteps));
 #pragma unroll
         for (int i = 0; i < kSteps; ++i) {
-          uint32_t a[4];
-          DequantStep<kBits>(cur[u], i, sums.z, a);
-          xv.Mma(a, x, l.in, rows, gq, k, i, sums.part);
+          uint32_t a[TN][4];
+          dequant(u, i, a);
+          xv.Mma(a, x, l.in, rows, gq, k, i, sums);
         }
       } else {
 #pragma unroll
         for (int i = 0; i < kSteps; ++i) {
           const int step = ld * kSteps + i;
-          sums.Enter(__ldg(l.kstep_group + step), acc);
-          uint32_t a[4];
-          DequantStep<kBits>(cur[u], i, sums.z, a);
-          MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, sums.part);
+          enter(__ldg(l.kstep_group + step));
+          uint32_t a[TN][4];
+          dequant(u, i, a);
+          MmaRows<NT>(a, x, l.in, rows, gq, step * 16 + 2 * t, sums);
         }
       }
     }
 #pragma unroll
-    for (int u = 0; u < kMmaUnroll; ++u) cur[u] = nxt[u];
+    for (int c = 0; c < TN; ++c) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) cur[c][u] = nxt[c][u];
+    }
   }
-  sums.Flush(acc);
+#pragma unroll
+  for (int c = 0; c < TN; ++c) sums[c].Flush(acc[c]);
 }
 
-// Block (tile * splits + slice): slice `slice` of the tile's inputs (all of them when splits is
-// 1), cut among the block's warps. With `partials`, the block writes its fp32 sums to
-// partials[slice][m][column] (no bias: AddRmsNormPartials adds the slices, then the bias)
-// instead of the bf16 y.
-template <int kBits, int NT, int kOrder>
+// Block (tiles * splits + slice): slice `slice` of the inputs (all of them when splits is 1) of
+// TN adjacent 16-column tiles (in one part), cut among the block's warps. With `partials`, the
+// block writes its fp32 sums to partials[slice][m][column] (no bias: AddRmsNormPartials adds
+// the slices, then the bias) instead of the bf16 y.
+template <int kBits, int NT, int kOrder, int TN>
 __global__ void __launch_bounds__(kMmaWarps * 32)
     GptqMmaKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o, int32_t rows,
                   int32_t splits, float* __restrict__ partials) {
@@ -392,20 +432,25 @@ __global__ void __launch_bounds__(kMmaWarps * 32)
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int warps = blockDim.x >> 5;
   const int slice = static_cast<int>(blockIdx.x % splits);
-  const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16);  // in one part
+  const Column col = ColumnOf(o, static_cast<int>(blockIdx.x / splits) * 16 * TN);
   const WarpLoads range = WarpLoadsOf(MmaLoads<kBits>(l), slice, splits, warp, warps);
-  float acc[NT][4];
-  WarpTileSums<kBits, NT, kOrder>(x, l, Pick(o.qweight, col.part), Pick(o.scale_zero, col.part),
-                                  col.col, range.begin, range.end, rows, lane, acc);
-  StoreTile<NT>(acc, red, warp, warps, lane, o, col, rows, slice, partials);
+  float acc[TN][NT][4];
+  WarpTileSums<kBits, NT, kOrder, TN>(x, l, Pick(o.qweight, col.part), Pick(o.scale_zero, col.part),
+                                      col.col, range.begin, range.end, rows, lane, acc);
+#pragma unroll
+  for (int c = 0; c < TN; ++c) {
+    if (c > 0) __syncthreads();  // every thread has read the tile before from red
+    StoreTile<NT>(acc[c], red, warp, warps, lane, o, Column{col.part, col.col + 16 * c}, rows,
+                  slice, partials);
+  }
 }
 
 // act[m, n] = bf16(bf16(silu(g)) * u) with g = bf16(x W_gate[n] + b), u = bf16(x W_up[n] + b)
 // (the roundings of gemv.cu's SwiGluKernel: HF's Linear, Linear, SiluMul chain) for parts
 // {gate, up} of equal widths, act = o.y[0]. Block b owns the columns of tile b of both: the
 // first half of its warps sums gate's tile, the second half up's, each half cutting the
-// inputs among its warps.
-template <int kBits, int NT, int kOrder>
+// inputs among its warps (TN tiles: the block's TN adjacent tiles of both).
+template <int kBits, int NT, int kOrder, int TN>
 __global__ void __launch_bounds__(kMmaWarps * 32, NT == 1 ? 3 : 1)  // 3: the product's occupancy
     GptqMmaSwiGluKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                         int32_t rows) {
@@ -414,27 +459,54 @@ __global__ void __launch_bounds__(kMmaWarps * 32, NT == 1 ? 3 : 1)  // 3: the pr
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int half = (blockDim.x >> 5) / 2;
   const int part = warp < half ? 0 : 1;
+  const int col0 = static_cast<int>(blockIdx.x) * 16 * TN;
   const WarpLoads range = WarpLoadsOf(MmaLoads<kBits>(l), 0, 1, warp - part * half, half);
-  float acc[NT][4];
-  WarpTileSums<kBits, NT, kOrder>(x, l, Pick(o.qweight, part), Pick(o.scale_zero, part),
-                                  static_cast<int>(blockIdx.x) * 16, range.begin, range.end, rows,
-                                  lane, acc);
-  StoreSwiGluTile<NT>(acc, red, warp, half, lane, o, static_cast<int>(blockIdx.x) * 16, rows);
+  float acc[TN][NT][4];
+  WarpTileSums<kBits, NT, kOrder, TN>(x, l, Pick(o.qweight, part), Pick(o.scale_zero, part), col0,
+                                      range.begin, range.end, rows, lane, acc);
+#pragma unroll
+  for (int c = 0; c < TN; ++c) {
+    if (c > 0) __syncthreads();  // every thread has read the tile before from red
+    StoreSwiGluTile<NT>(acc[c], red, warp, half, lane, o, col0 + 16 * c, rows);
+  }
 }
 
-// kernel(bits, nt, order) for the layout and `rows` (1 to 64), each an integral_constant: one of
-// a kernel template's instances.
+// Column tiles a warp sums for a launch of `rows` rows over `blocks16` 16-column tiles
+// (gptq_mma_plan.h).
+int TilesFor(const GptqLayout& layout, const GptqParts& parts, int32_t rows, int blocks16) {
+  static const int knob = Tuning().gptq_mma_tiles;
+  MmaTilesProblem p;
+  p.bits = layout.bits;
+  p.load_order = layout.mma == 2;
+  p.rows = rows;
+  int32_t start = 0;
+  for (int i = 0; i < parts.count; ++i) {
+    p.widths_of_32 = p.widths_of_32 && (parts.end[i] - start) % 32 == 0;
+    start = parts.end[i];
+  }
+  p.pair_blocks = blocks16 / 2;
+  p.sms = MultiprocessorCount();
+  return gptq::MmaTiles(p, knob);
+}
+
+// kernel(bits, nt, order, tn) for the layout, `rows` (1 to 64) and `tiles` (TilesFor), each an
+// integral_constant: one of a kernel template's instances (two tiles for 9-32 rows in the load
+// order only).
 template <typename Kernel>
-auto MmaKernelFor(const GptqLayout& layout, int32_t rows, Kernel kernel) {
+auto MmaKernelFor(const GptqLayout& layout, int32_t rows, int tiles, Kernel kernel) {
   auto with = [&](auto bits, auto order) {
     using C1 = std::integral_constant<int, 1>;
     using C2 = std::integral_constant<int, 2>;
     using C4 = std::integral_constant<int, 4>;
     using C8 = std::integral_constant<int, 8>;
-    if (rows <= 8) return kernel(bits, C1{}, order);
-    if (rows <= 16) return kernel(bits, C2{}, order);
-    if (rows <= 32) return kernel(bits, C4{}, order);
-    return kernel(bits, C8{}, order);
+    if (rows <= 8) return kernel(bits, C1{}, order, C1{});
+    if constexpr (decltype(order)::value == 2) {
+      if (tiles == 2 && rows <= 16) return kernel(bits, C2{}, order, C2{});
+      if (tiles == 2 && rows <= 32) return kernel(bits, C4{}, order, C2{});
+    }
+    if (rows <= 16) return kernel(bits, C2{}, order, C1{});
+    if (rows <= 32) return kernel(bits, C4{}, order, C1{});
+    return kernel(bits, C8{}, order, C1{});
   };
   using Bits4 = std::integral_constant<int, 4>;
   using Bits8 = std::integral_constant<int, 8>;
@@ -444,15 +516,17 @@ auto MmaKernelFor(const GptqLayout& layout, int32_t rows, Kernel kernel) {
   return layout.mma == 2 ? with(Bits8{}, Load{}) : with(Bits8{}, Step{});
 }
 
-auto ProductKernel(const GptqLayout& layout, int32_t rows) {
-  return MmaKernelFor(layout, rows, [](auto bits, auto nt, auto order) {
-    return GptqMmaKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value>;
+auto ProductKernel(const GptqLayout& layout, int32_t rows, int tiles) {
+  return MmaKernelFor(layout, rows, tiles, [](auto bits, auto nt, auto order, auto tn) {
+    return GptqMmaKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value,
+                         decltype(tn)::value>;
   });
 }
 
-auto SwiGluKernel(const GptqLayout& layout, int32_t rows) {
-  return MmaKernelFor(layout, rows, [](auto bits, auto nt, auto order) {
-    return GptqMmaSwiGluKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value>;
+auto SwiGluKernel(const GptqLayout& layout, int32_t rows, int tiles) {
+  return MmaKernelFor(layout, rows, tiles, [](auto bits, auto nt, auto order, auto tn) {
+    return GptqMmaSwiGluKernel<decltype(bits)::value, decltype(nt)::value, decltype(order)::value,
+                               decltype(tn)::value>;
   });
 }
 
@@ -489,8 +563,9 @@ void MmaLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
   const int warps = MmaWarps(layout);
   for (int32_t r0 = 0; r0 < rows; r0 += kMmaRowsPerLaunch) {
     const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
-    LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, here),
-                      dim3(static_cast<unsigned>(out / 16)), dim3(warps * 32), 0, stream,
+    const int tiles = TilesFor(layout, parts, here, out / 16);
+    LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, here, tiles),
+                      dim3(static_cast<unsigned>(out / (16 * tiles))), dim3(warps * 32), 0, stream,
                       x + static_cast<int64_t>(r0) * layout.in, layout, FromRow(parts, r0), here, 1,
                       static_cast<float*>(nullptr));
   }
@@ -505,9 +580,10 @@ void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
     const int32_t here = std::min(kMmaRowsPerLaunch, rows - r0);
     GptqParts p = parts;
     p.y[0] += static_cast<int64_t>(r0) * width;
-    LaunchDependentIf(EarlyLaunch(rows), SwiGluKernel(layout, here),
-                      dim3(static_cast<unsigned>(width / 16)), dim3(warps * 32), 0, stream,
-                      x + static_cast<int64_t>(r0) * layout.in, layout, p, here);
+    const int tiles = TilesFor(layout, parts, here, width / 16);
+    LaunchDependentIf(EarlyLaunch(rows), SwiGluKernel(layout, here, tiles),
+                      dim3(static_cast<unsigned>(width / (16 * tiles))), dim3(warps * 32), 0,
+                      stream, x + static_cast<int64_t>(r0) * layout.in, layout, p, here);
   }
 }
 
@@ -544,7 +620,7 @@ void GptqSmallBatchLinearPartials(const bf16* x, const GptqLayout& layout, const
   p.scale_zero[0] = scale_zero;
   const int slice_loads = (layout.in / (16 * (16 / layout.bits)) + splits - 1) / splits;
   const int warps = std::max(1, std::min(kMmaWarps, slice_loads / 4));
-  LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, rows),
+  LaunchDependentIf(EarlyLaunch(rows), ProductKernel(layout, rows, 1),
                     dim3(static_cast<unsigned>(out / 16 * splits)), dim3(warps * 32), 0, stream, x,
                     layout, p, rows, static_cast<int32_t>(splits), partials);
 }

@@ -14,7 +14,9 @@ sluice_add_test(wgmma_layout_test
 sluice_add_test(attention_ws_pipeline_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/attention_ws_pipeline_test.cc LABELS unit)
 
-# The Hopper GPTQ GEMM's launch plan and x-copy indices (plain C++).
+# The GPTQ kernels' launch plans (plain C++): the Hopper GEMM's and its x-copy indices, the
+# small-batch product's column tiles a warp. One binary.
 sluice_add_test(gptq_gemm90_plan_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/gptq_gemm90_plan_test.cc
+          ${CMAKE_CURRENT_LIST_DIR}/gptq_mma_plan_test.cc
   DEPS sluice_llm_device LABELS unit)

@@ -128,6 +128,10 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "1"}})->gptq_gemm90_shapes, 1);
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "2"}})->gptq_gemm90_shapes, 2);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", "3"}}).ok());
+  EXPECT_EQ(Parse({})->gptq_mma_tiles, 0);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_MMA_TILES", "1"}})->gptq_mma_tiles, 1);
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_MMA_TILES", "2"}})->gptq_mma_tiles, 2);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_MMA_TILES", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "0"}})->gptq_gemm90_tma, 0);  // cp.async
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "2"}})->gptq_gemm90_tma, 2);  // producer
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "3"}}).ok());
