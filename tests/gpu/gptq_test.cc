@@ -22,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -99,10 +100,12 @@ TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
     load_ordered += mma && load_order;
     const auto bias = RandomBf16Values(rng, c.out, -0.5f, 0.5f);
     auto bias_buf = UploadBf16(d, bias);
-    for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 32, 33, 64, 65, 130, 300}) {
-      // Past 64 rows (several tensor-core launches, or the dequantization past 256) on the
-      // smaller weights only: the float64 reference is the test's cost.
-      if (rows > 64 && static_cast<int64_t>(c.in) * c.out > 600'000) continue;
+    for (int32_t rows : {1, 2, 3, 4, 5, 8, 17, 32, 33, 64, 65, 130, 300, 1100}) {
+      // Past 64 rows (the GEMMs; past 1,024 the dequantization and cuBLASLt) on the smaller
+      // weights only: the float64 reference is the test's cost.
+      if (rows > 64 && static_cast<int64_t>(c.in) * c.out > (rows > 300 ? 150'000 : 600'000)) {
+        continue;
+      }
       for (bool with_bias : {false, true}) {
         const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * c.in);
         auto xb = UploadBf16(d, x);
@@ -180,7 +183,9 @@ TEST(CudaGptqTest, LinearGroupMatchesEachProduct) {
 // Past the GEMMs' rows each weight is dequantized on a side stream one product ahead
 // (gptq_dequant_ahead.h): in a learned order every product after the step's first finds its
 // weight dequantized, another order misses and dequantizes anew, and either way the slot read
-// holds exactly GptqDequantize's bf16 weight (act-order's in its sorted row order).
+// holds exactly GptqDequantize's bf16 weight (act-order's in its sorted row order), which is
+// the checkpoint's weight rounded once to bf16 (SLUICE_CUDA_GPTQ_DEQUANT_ROWS=0 and =1: the
+// scattered stores and the staged row runs).
 TEST(CudaGptqTest, DequantizationAheadHoldsEachWeightExactly) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
@@ -190,10 +195,10 @@ TEST(CudaGptqTest, DequantizationAheadHoldsEachWeightExactly) {
     int32_t in, out;
     QuantSpec spec;
   };
-  const Case cases[] = {{256, 512, {4, 128, false, false}},
-                        {512, 128, {8, 64, false, true}},
-                        {256, 256, {4, 32, true, false}},
-                        {128, 384, {4, -1, false, false}}};
+  const Case cases[] = {{256, 512, {4, 128, false, false}}, {512, 128, {8, 64, false, true}},
+                        {256, 256, {4, 32, true, false}},   {128, 384, {4, -1, false, false}},
+                        {384, 96, {8, 128, true, false}},   {1024, 48, {8, 16, false, true}}};
+  std::vector<Quantized> qs;
   std::vector<std::unique_ptr<Buffer>> weights;
   std::vector<std::vector<uint16_t>> want;
   size_t largest = 0;
@@ -203,6 +208,7 @@ TEST(CudaGptqTest, DequantizationAheadHoldsEachWeightExactly) {
     auto w = device->LoadGptqWeight(SourceOf(q, c.spec));
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     weights.push_back(std::move(*w));
+    qs.push_back(q);
     largest = std::max(largest, static_cast<size_t>(c.in) * c.out * 2);
   }
   cudaStream_t main = nullptr;
@@ -221,6 +227,27 @@ TEST(CudaGptqTest, DequantizationAheadHoldsEachWeightExactly) {
     want.emplace_back(static_cast<size_t>(cases[i].in) * cases[i].out);
     SLUICE_CUDA_OK(cudaMemcpyAsync(want.back().data(), reference.ptr, want.back().size() * 2,
                                    cudaMemcpyDeviceToHost, main));
+    // Sorted input k is the checkpoint's row perm[k]; its weight, exact in fp32, rounded once.
+    const int32_t in = cases[i].in;
+    std::vector<int32_t> perm(in);
+    std::iota(perm.begin(), perm.end(), 0);
+    if (w(i).layout().perm != nullptr) {
+      SLUICE_CUDA_OK(cudaMemcpy(perm.data(), w(i).layout().perm, in * sizeof(int32_t),
+                                cudaMemcpyDeviceToHost));
+    }
+    SLUICE_CUDA_OK(cudaStreamSynchronize(main));
+    int64_t wrong = 0;
+    for (int32_t n = 0; n < cases[i].out; ++n) {
+      for (int32_t k = 0; k < in; ++k) {
+        const __nv_bfloat16 ref = cuda::testing::FloatToBf16(static_cast<float>(
+            qs[i].dequant[static_cast<size_t>(n) * in + static_cast<size_t>(perm[k])]));
+        wrong += want.back()[static_cast<size_t>(n) * in + k] !=
+                 *reinterpret_cast<const uint16_t*>(&ref);
+      }
+    }
+    EXPECT_EQ(wrong, 0) << "weight " << i << " (" << in << "x" << cases[i].out << ", "
+                        << cases[i].spec.bits << " bits, act-order " << cases[i].spec.desc_act
+                        << ", k order " << w(i).layout().mma << ")";
   }
   cuda::GptqDequantAhead ahead;
   ASSERT_TRUE(ahead.Reserve(largest, shared.ptr, main).ok());

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 
+#include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 
@@ -110,6 +111,63 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
   }
 }
 
+// The same without a permutation (the prefill's dequantization, in the sorted row order),
+// with coalesced stores: a warp takes one load of one tile (128 words: 16 columns x the load's
+// 16 * 16 / kBits inputs, a contiguous run of each column's row), dequantizes its values as
+// DequantizeMmaKernel does (bit-identical) into shared memory, and writes the 16 row runs in
+// 16-byte vectors instead of DequantizeMmaKernel's scattered 4-byte stores. Block:
+// kDequantWarps loads. SLUICE_CUDA_GPTQ_DEQUANT_ROWS=1 only until it has run on a GPU (written
+// in session 24 after its device time was spent; bench/gpu_next_session.sh measures it).
+constexpr int kDequantWarps = 8;
+bool DequantizeRowsOn() {  // SLUICE_CUDA_GPTQ_DEQUANT_ROWS
+  static const bool on = Tuning().gptq_dequant_rows;
+  return on;
+}
+template <int kBits>
+__global__ void __launch_bounds__(kDequantWarps * 32)
+    DequantizeMmaRowsKernel(const GptqLayout l, const uint32_t* __restrict__ qweight,
+                            const __half2* __restrict__ scale_zero, int32_t out,
+                            bf16* __restrict__ w) {
+  constexpr int kPer = 32 / kBits;
+  constexpr int kRun = 16 * 16 / kBits;  // a load's inputs of each column
+  constexpr int kStride = kRun + 8;      // bf16 a staged row: 16-byte aligned, banks spread
+  __shared__ __align__(16) bf16 stage[kDequantWarps][16][kStride];
+  const int warp = static_cast<int>(threadIdx.x >> 5), lane = static_cast<int>(threadIdx.x & 31);
+  const int loads = l.in / kRun;
+  const int64_t unit = static_cast<int64_t>(blockIdx.x) * kDequantWarps + warp;  // tile, load
+  if (unit >= static_cast<int64_t>(out / 16) * loads) return;
+  const uint4 v = reinterpret_cast<const uint4*>(qweight)[unit * 32 + lane];
+  const int k0 = static_cast<int>(unit % loads) * kRun;
+  bf16(*tile)[kStride] = stage[warp];
+#pragma unroll
+  for (int wi = 0; wi < 4; ++wi) {
+    const MmaWordPos pos = MmaPosOf(unit * 128 + lane * 4 + wi, kBits, loads);
+    const uint32_t word = WordOf(v, wi);
+    const int g = l.kstep_group[pos.step];
+#pragma unroll
+    for (int p = 0; p < kPer; p += 2) {  // the pairs of DequantizeMmaKernel
+      const int q = kBits == 4 ? p / 2 : p;
+      const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
+      int n, k;
+      MmaValuePos(pos, kBits, l.mma, p0, &n, &k);  // p1: the same column, k + 1
+      const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
+      const float magic = 8388608.f + s_z.y;
+      *reinterpret_cast<__nv_bfloat162*>(&tile[n % 16][k - k0]) =
+          __halves2bfloat162(__float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic)),
+                             __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic)));
+    }
+  }
+  __syncwarp();
+  constexpr int kVecs = kRun / 8;  // 16-byte vectors a row
+  const int64_t col0 = unit / loads * 16;
+#pragma unroll
+  for (int u = lane; u < 16 * kVecs; u += 32) {
+    const int r = u / kVecs, c = u % kVecs;
+    *reinterpret_cast<uint4*>(w + (col0 + r) * l.in + k0 + c * 8) =
+        *reinterpret_cast<const uint4*>(&tile[r][c * 8]);
+  }
+}
+
 }  // namespace
 
 namespace gptq {
@@ -118,6 +176,18 @@ void DequantizeMma(const GptqLayout& layout, const uint32_t* qweight, const __ha
                    int32_t out, bf16* w, cudaStream_t stream) {
   const int64_t n = static_cast<int64_t>(out) * layout.words;
   if (n < 1) return;
+  if (layout.perm == nullptr && DequantizeRowsOn()) {
+    const int64_t units = n / 128;  // a warp's: one load of a tile
+    const unsigned blocks = Blocks(units, kDequantWarps);
+    if (layout.bits == 4) {
+      DequantizeMmaRowsKernel<4>
+          <<<blocks, kDequantWarps * 32, 0, stream>>>(layout, qweight, scale_zero, out, w);
+    } else {
+      DequantizeMmaRowsKernel<8>
+          <<<blocks, kDequantWarps * 32, 0, stream>>>(layout, qweight, scale_zero, out, w);
+    }
+    return;
+  }
   if (layout.bits == 4) {
     DequantizeMmaKernel<4><<<Blocks(n, 256), 256, 0, stream>>>(layout, qweight, scale_zero, out, w);
   } else {

@@ -51,6 +51,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_TRUE(t->gptq_gemm90_tail);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_FALSE(t->gptq_dequant_ahead);
+  EXPECT_FALSE(t->gptq_dequant_rows);
   EXPECT_EQ(t->matmul_exact_rows, 1024);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -79,6 +80,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
                            "SLUICE_CUDA_GPTQ_SWIGLU",
                            "SLUICE_CUDA_GPTQ_GEMM90",
                            "SLUICE_CUDA_GPTQ_CHUNK",
+                           "SLUICE_CUDA_GPTQ_DEQUANT_ROWS",
                            "SLUICE_CUDA_PDL",
                            "SLUICE_CUDA_PROFILE",
                            "SLUICE_CUDA_TOKEN_MASKS",
