@@ -482,11 +482,8 @@ Gemm90Tail TailFor(const GptqLayout& l, const Gemm90Plan& plan, const Kernel90& 
   const int row_blocks = (rows + k.rows - 1) / k.rows;
   if (plan.splits != 1 || floats == 0) return {};
   if (forced != nullptr && forced->tail_blocks >= 0) {
-    Gemm90Tail t{std::min(forced->tail_blocks, col_blocks - 1),
-                 std::min({forced->tail_splits, kGemm90MaxSplits, l.in / kChunk})};
-    const int64_t width = out - int64_t{col_blocks - t.blocks} * k.tiles * 16;
-    while (t.splits >= 2 && static_cast<size_t>(t.splits) * rows * width > floats) --t.splits;
-    return t.blocks >= 1 && t.splits >= 2 ? t : Gemm90Tail{};
+    return ForcedGemm90Tail(forced->tail_blocks, forced->tail_splits, col_blocks, l.in / kChunk,
+                            rows, k.tiles * 16, out, floats);
   }
   if (!Tuning().gptq_gemm90_tail) return {};
   return PlanGemm90Tail(MultiprocessorCount() * k.per_sm, row_blocks, col_blocks, l.in / kChunk,

@@ -129,6 +129,22 @@ Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k) {
                 // SHAPES=2's 12 tiles come with 128 rows, which has them
 }
 
+namespace {
+// `splits` cut down to what `floats` of fp32 partials of `rows` x `width` columns hold.
+int TailSplitsThatFit(int splits, int rows, int64_t width, size_t floats) {
+  while (splits >= 2 && static_cast<size_t>(splits) * rows * width > floats) --splits;
+  return splits;
+}
+}  // namespace
+
+Gemm90Tail ForcedGemm90Tail(int blocks, int splits, int col_blocks, int chunks, int rows,
+                            int block_cols, int out, size_t floats) {
+  Gemm90Tail t{std::min(blocks, col_blocks - 1), std::min({splits, kGemm90MaxSplits, chunks})};
+  const int64_t width = out - int64_t{col_blocks - t.blocks} * block_cols;
+  t.splits = TailSplitsThatFit(t.splits, rows, width, floats);
+  return t.blocks >= 1 && t.splits >= 2 ? t : Gemm90Tail{};
+}
+
 Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks, int rows,
                           int block_cols, int out, size_t floats) {
   const int64_t total = int64_t{row_blocks} * col_blocks;
@@ -136,8 +152,8 @@ Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks,
   const int last = static_cast<int>(total % slots);
   if (last == 0 || 2 * last > slots) return {};
   const int64_t width = out - int64_t{col_blocks - last} * block_cols;  // the tail's columns
-  int splits = std::min({slots / last, kGemm90MaxSplits, chunks});
-  while (splits >= 2 && static_cast<size_t>(splits) * rows * width > floats) --splits;
+  const int splits =
+      TailSplitsThatFit(std::min({slots / last, kGemm90MaxSplits, chunks}), rows, width, floats);
   if (splits < 2) return {};
   return {last, splits};
 }

@@ -97,6 +97,10 @@ struct Gemm90Tail {
 };
 Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks, int rows,
                           int block_cols, int out, size_t floats);
+// A forced tail (GptqGemm90Variant::tail_blocks / tail_splits) of the same launch: at most all
+// column blocks but the first, the slices cut as above; {0, 1} when nothing is left to cut.
+Gemm90Tail ForcedGemm90Tail(int blocks, int splits, int col_blocks, int chunks, int rows,
+                            int block_cols, int out, size_t floats);
 
 // The kernel's x copies: a block of `threads` threads copies a chunk's [kN x 64] x tile in
 // 16-byte units, thread tid unit tid % 8 of rows tid / 8 + u (threads / 8) for u < XPasses.

@@ -80,6 +80,30 @@ __global__ void RepackMmaKernel(const uint32_t* __restrict__ src, const int32_t*
   dst[i] = word;
 }
 
+// The pair of word `word` (at `pos`, of group g) that starts at value p (p even), dequantized:
+// bf16(scale * (q - zero)) of its values p and p + 1 (8 bits) or p / 2 and p / 2 + 4 (4 bits,
+// the register order), which lie in column n at sorted inputs k and k1 = k + 1.
+struct DequantizedPair {
+  int n, k, k1;
+  bf16 v0, v1;
+};
+template <int kBits>
+__device__ __forceinline__ DequantizedPair DequantizePair(const MmaWordPos& pos, uint32_t word,
+                                                          int p, const GptqLayout& l,
+                                                          const __half2* __restrict__ scale_zero,
+                                                          int g) {
+  const int q = kBits == 4 ? p / 2 : p;  // register-order value index of the pair's first
+  const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
+  DequantizedPair d;
+  MmaValuePos(pos, kBits, l.mma, p0, &d.n, &d.k);
+  MmaValuePos(pos, kBits, l.mma, p1, &d.n, &d.k1);  // same column
+  const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(d.n) * l.groups + g]);
+  const float magic = 8388608.f + s_z.y;
+  d.v0 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic));
+  d.v1 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic));
+  return d;
+}
+
 template <int kBits>
 __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restrict__ qweight,
                                     const __half2* __restrict__ scale_zero, int32_t out,
@@ -91,22 +115,14 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
   const uint32_t word = qweight[i];
   const int g = l.kstep_group[pos.step];
 #pragma unroll
-  for (int p = 0; p < kPer; p += 2) {      // values p and p + 1 (8 bits) or p + 4 (4 bits) pair up
-    const int q = kBits == 4 ? p / 2 : p;  // register-order value index of the pair's first
-    const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
-    int n, k0, k1;
-    MmaValuePos(pos, kBits, l.mma, p0, &n, &k0);
-    MmaValuePos(pos, kBits, l.mma, p1, &n, &k1);  // same column, k0 + 1
-    const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
-    const float magic = 8388608.f + s_z.y;
-    const bf16 v0 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic));
-    const bf16 v1 = __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic));
-    bf16* row = w + static_cast<int64_t>(n) * l.in;
+  for (int p = 0; p < kPer; p += 2) {
+    const DequantizedPair d = DequantizePair<kBits>(pos, word, p, l, scale_zero, g);
+    bf16* row = w + static_cast<int64_t>(d.n) * l.in;
     if (l.perm == nullptr) {
-      *reinterpret_cast<__nv_bfloat162*>(row + k0) = __halves2bfloat162(v0, v1);
+      *reinterpret_cast<__nv_bfloat162*>(row + d.k) = __halves2bfloat162(d.v0, d.v1);
     } else {
-      row[l.perm[k0]] = v0;
-      row[l.perm[k1]] = v1;
+      row[l.perm[d.k]] = d.v0;
+      row[l.perm[d.k1]] = d.v1;
     }
   }
 }
@@ -114,7 +130,7 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
 // The same without a permutation (the prefill's dequantization, in the sorted row order),
 // with coalesced stores: a warp takes one load of one tile (128 words: 16 columns x the load's
 // 16 * 16 / kBits inputs, a contiguous run of each column's row), dequantizes its values as
-// DequantizeMmaKernel does (bit-identical) into shared memory, and writes the 16 row runs in
+// DequantizeMmaKernel does (DequantizePair) into shared memory, and writes the 16 row runs in
 // 16-byte vectors instead of DequantizeMmaKernel's scattered 4-byte stores. Block:
 // kDequantWarps loads. SLUICE_CUDA_GPTQ_DEQUANT_ROWS=1 only until it has run on a GPU (written
 // in session 24 after its device time was spent; bench/gpu_next_session.sh measures it).
@@ -145,16 +161,10 @@ __global__ void __launch_bounds__(kDequantWarps * 32)
     const uint32_t word = WordOf(v, wi);
     const int g = l.kstep_group[pos.step];
 #pragma unroll
-    for (int p = 0; p < kPer; p += 2) {  // the pairs of DequantizeMmaKernel
-      const int q = kBits == 4 ? p / 2 : p;
-      const int p0 = kBits == 4 ? q : p, p1 = kBits == 4 ? q + 4 : p + 1;
-      int n, k;
-      MmaValuePos(pos, kBits, l.mma, p0, &n, &k);  // p1: the same column, k + 1
-      const float2 s_z = __half22float2(scale_zero[static_cast<int64_t>(n) * l.groups + g]);
-      const float magic = 8388608.f + s_z.y;
-      *reinterpret_cast<__nv_bfloat162*>(&tile[n % 16][k - k0]) =
-          __halves2bfloat162(__float2bfloat16_rn(s_z.x * Value<kBits>(word, p0, magic)),
-                             __float2bfloat16_rn(s_z.x * Value<kBits>(word, p1, magic)));
+    for (int p = 0; p < kPer; p += 2) {
+      const DequantizedPair d = DequantizePair<kBits>(pos, word, p, l, scale_zero, g);
+      *reinterpret_cast<__nv_bfloat162*>(&tile[d.n % 16][d.k - k0]) =
+          __halves2bfloat162(d.v0, d.v1);
     }
   }
   __syncwarp();

@@ -249,5 +249,34 @@ TEST(Gemm90PlanTest, LastWaveCutInSlices) {
   EXPECT_EQ(t.blocks, 0);
 }
 
+// The GPU test's forced tails (GptqGemm90Variant::tail_blocks), and what the launch does with
+// forcings it cannot honour: cut to the launch's column blocks but the first, to the chunks,
+// kGemm90MaxSplits and the workspace; none when the workspace holds fewer than two slices.
+TEST(Gemm90PlanTest, ForcedTailIsCutToWhatTheLaunchHolds) {
+  const int chunks = 3584 / kGemm90Chunk;
+  Gemm90Tail t = ForcedGemm90Tail(2, 2, 30, chunks, 256, 128, 3840, kWorkspaceFloats);
+  EXPECT_EQ(t.blocks, 2);
+  EXPECT_EQ(t.splits, 2);
+  t = ForcedGemm90Tail(40, 3, 30, chunks, 256, 128, 3840, kWorkspaceFloats);
+  EXPECT_EQ(t.blocks, 29);  // every block but the first
+  EXPECT_EQ(t.splits, 3);
+  t = ForcedGemm90Tail(1, 64, 30, 5, 256, 128, 3840, kWorkspaceFloats);
+  EXPECT_EQ(t.splits, 5);  // the chunks
+  t = ForcedGemm90Tail(1, 64, 30, chunks, 256, 128, 3840, kWorkspaceFloats);
+  EXPECT_EQ(t.splits, kGemm90MaxSplits);
+  // 3 slices of 256 rows x 128 columns fit, 4 do not: 3.
+  t = ForcedGemm90Tail(1, 4, 30, chunks, 256, 128, 3840, size_t{3} * 256 * 128);
+  EXPECT_EQ(t.splits, 3);
+  // Not even two slices fit, a single column block, no block or one slice asked for: none.
+  for (const Gemm90Tail& none :
+       {ForcedGemm90Tail(1, 4, 30, chunks, 256, 128, 3840, size_t{2} * 256 * 128 - 1),
+        ForcedGemm90Tail(1, 4, 1, chunks, 256, 128, 128, kWorkspaceFloats),
+        ForcedGemm90Tail(0, 4, 30, chunks, 256, 128, 3840, kWorkspaceFloats),
+        ForcedGemm90Tail(1, 1, 30, chunks, 256, 128, 3840, kWorkspaceFloats)}) {
+    EXPECT_EQ(none.blocks, 0);
+    EXPECT_EQ(none.splits, 1);
+  }
+}
+
 }  // namespace
 }  // namespace sluice::llm::cuda::gptq
