@@ -127,6 +127,30 @@ std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> PoisonedOutputs(LoadedG
   return ys;
 }
 
+// The outputs of one forced Hopper GEMM launch (eager, or captured in a CUDA graph and
+// replayed) into freshly poisoned buffers.
+std::vector<std::vector<__nv_bfloat16>> RunVariant(LoadedGroup& g, const __nv_bfloat16* x,
+                                                   int32_t rows, float* ws, size_t ws_bytes,
+                                                   const cuda::GptqGemm90Variant& v,
+                                                   cudaStream_t stream, bool graph) {
+  const auto ys = PoisonedOutputs(g, rows);
+  auto run = [&] {
+    cuda::GptqGemmLinearVariant(x, *g.layout, g.parts, rows, ws, ws_bytes, v, stream);
+  };
+  if (!graph) {
+    run();
+    EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  } else {
+    cuda::testing::CapturedGraph captured;
+    captured.Capture(stream, run);
+    EXPECT_EQ(cudaGraphLaunch(captured.exec(), stream), cudaSuccess);
+  }
+  EXPECT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  std::vector<std::vector<__nv_bfloat16>> y;
+  for (const auto& part : ys) y.push_back(part->Download());
+  return y;
+}
+
 // Through the device: rows past the small-batch kernel's up to GptqGemmMaxRows() run a GEMM,
 // the rest (600) the dequantization (the float64 reference is the test's cost: shapes stay
 // small). Partial row and column blocks (out 272 = 17 tiles: 2 blocks of 8 and one tile),
@@ -353,24 +377,10 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
             EXPECT_EQ(launch.tail_splits, var.v.tail_splits);
           }
         }
-        auto run = [&] {
-          cuda::GptqGemmLinearVariant(xd.get(), *g.layout, g.parts, rows, ws.get(), ws_bytes, var.v,
-                                      stream);
-        };
         std::vector<std::vector<__nv_bfloat16>> first;
         for (int pass = 0; pass < 3; ++pass) {  // eager, eager again, graph replay
-          const auto ys = PoisonedOutputs(g, rows);
-          if (pass < 2) {
-            run();
-            SLUICE_CUDA_OK(cudaGetLastError());
-          } else {
-            cuda::testing::CapturedGraph graph;
-            ASSERT_NO_FATAL_FAILURE(graph.Capture(stream, run));
-            SLUICE_CUDA_OK(cudaGraphLaunch(graph.exec(), stream));
-          }
-          SLUICE_CUDA_OK(cudaStreamSynchronize(stream));
-          std::vector<std::vector<__nv_bfloat16>> y;
-          for (const auto& part : ys) y.push_back(part->Download());
+          std::vector<std::vector<__nv_bfloat16>> y =
+              RunVariant(g, xd.get(), rows, ws.get(), ws_bytes, var.v, stream, pass == 2);
           const std::string what =
               "bits " + std::to_string(spec.bits) + " group " + std::to_string(spec.group_size) +
               " order " + std::to_string(g.layout->mma) + " rows " + std::to_string(rows) +
@@ -395,6 +405,77 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
           for (size_t p = 0; p < y.size(); ++p) {
             EXPECT_EQ(0, std::memcmp(y[p].data(), first[p].data(), y[p].size() * sizeof(y[p][0])))
                 << "differs from the first run: part " << p << ", " << what;
+          }
+        }
+      }
+    }
+  }
+  cudaStreamDestroy(stream);
+}
+
+// The Hopper GEMM's input slices added in clusters (SLUICE_CUDA_GPTQ_GEMM90_CLUSTER, forced on
+// and off): every block shape in 2, 3, 4 and 8 slices, and sliced last waves, stages filled by
+// cp.async and by a producing warpgroup, at rows that leave a block partly empty. The cluster
+// sums equal the workspace reduction's bit for bit (the same floats added in the same order,
+// the bias after them), are within tolerance of float64, and are the same again from a CUDA
+// graph; the launch reports that the clusters ran. 2,048 inputs (32 chunks: 4 a slice of 8),
+// parts 208 | 48 | 16 with biases (but part 1), 4 bits in the load order, 8 bits act-order.
+TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
+  if (!cuda::GptqGemm90On()) GTEST_SKIP() << "no Hopper GEMM (not sm_90, or GEMM90=0)";
+  std::vector<cuda::GptqGemm90Variant> variants;
+  for (int tma : {0, 2}) {
+    for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
+             {64, 128}, {128, 128}, {192, 128}, {256, 128}, {64, 192}, {128, 192}}) {
+      for (int splits : {2, 3, 4, 8}) variants.push_back({1, rows, cols, splits, tma});
+    }
+    for (const auto& [rows, cols, blocks, splits] :
+         std::vector<std::tuple<int, int, int, int>>{{256, 128, 1, 2}, {64, 192, 1, 4}}) {
+      cuda::GptqGemm90Variant v{1, rows, cols, 1, tma};
+      v.tail_blocks = blocks;
+      v.tail_splits = splits;
+      variants.push_back(v);
+    }
+  }
+  cudaStream_t stream = nullptr;
+  SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
+  const size_t ws_bytes = ws.size() * sizeof(float);
+  cuda::GptqGemmPrepare();  // not under capture
+  const int32_t in = 2048;
+  for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 128, true, false}}) {
+    LoadedGroup g;
+    ASSERT_NO_FATAL_FAILURE(g.Load(*device, rng, in, {208, 48, 16}, spec));
+    for (int32_t rows : {33, 129, 256, 300}) {
+      const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
+      DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
+      const auto refs = Float64Products(g, x, rows);
+      for (cuda::GptqGemm90Variant v : variants) {
+        std::vector<std::vector<__nv_bfloat16>> outs[3];  // workspace, clusters, graph
+        std::string what;
+        for (int pass = 0; pass < 3; ++pass) {
+          v.cluster = pass == 0 ? 0 : 1;
+          const cuda::GptqGemm90Launch launch =
+              cuda::GptqGemm90LaunchFor(*g.layout, 272, rows, ws_bytes, &v);
+          what = "bits " + std::to_string(spec.bits) + " rows " + std::to_string(rows) + " block " +
+                 std::to_string(launch.rows) + "x" + std::to_string(launch.cols) + " splits " +
+                 std::to_string(launch.splits) + " tail " + std::to_string(launch.tail_blocks) +
+                 "/" + std::to_string(launch.tail_splits) + " tma " + std::to_string(v.tma);
+          const bool tail = v.tail_blocks > 0;
+          EXPECT_EQ(tail ? launch.tail_clusters : launch.clusters, pass > 0) << what;
+          outs[pass] = RunVariant(g, xd.get(), rows, ws.get(), ws_bytes, v, stream, pass == 2);
+        }
+        EXPECT_LE(ErrorAgainst(outs[1], refs), 5e-3) << what;
+        for (int pass = 1; pass < 3; ++pass) {
+          for (size_t p = 0; p < outs[0].size(); ++p) {
+            EXPECT_EQ(0, std::memcmp(outs[pass][p].data(), outs[0][p].data(),
+                                     outs[0][p].size() * sizeof(outs[0][p][0])))
+                << "differs from the workspace's sums: part " << p << ", pass " << pass << ", "
+                << what;
           }
         }
       }

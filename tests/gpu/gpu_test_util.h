@@ -72,8 +72,11 @@ class DeviceArray {
 
   T* get() const { return ptr_; }
   size_t size() const { return n_; }
+  // Landed when it returns: from pageable memory cudaMemcpy returns once the bytes are staged,
+  // and its legacy stream does not order with the tests' non-blocking streams.
   void Upload(const std::vector<T>& host) {
     cudaMemcpy(ptr_, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice);
+    cudaDeviceSynchronize();
   }
   std::vector<T> Download() const {
     cudaDeviceSynchronize();

@@ -136,9 +136,14 @@ Result<std::unique_ptr<Buffer>> CudaDevice::LoadGptqWeight(const GptqWeightSourc
   return std::unique_ptr<Buffer>(std::move(weight));
 }
 
+// On the step's stream, and waited for. A plain cudaMemcpy would run on the legacy stream,
+// which the (non-blocking) step stream does not wait for, and from pageable memory it returns
+// once the bytes are staged, before they land: the next kernel could read the old contents, or
+// write outputs the copy then overwrites (the GPU tests' rare unwritten outputs, sessions 24-25).
 Status CudaDevice::Upload(Buffer& dst, const void* host, size_t bytes) {
+  SLUICE_CUDA_RETURN(cudaMemcpyAsync(Ptr<void>(dst), host, bytes, cudaMemcpyHostToDevice, stream()),
+                     "upload");
   SLUICE_CUDA_RETURN(cudaStreamSynchronize(stream()), "upload");
-  SLUICE_CUDA_RETURN(cudaMemcpy(Ptr<void>(dst), host, bytes, cudaMemcpyHostToDevice), "upload");
   return Status::Ok();
 }
 

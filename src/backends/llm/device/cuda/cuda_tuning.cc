@@ -45,6 +45,7 @@ constexpr Switch kSwitches[] = {
     {"SLUICE_CUDA_GPTQ_CHUNK", &CudaTuning::gptq_chunk},
     {"SLUICE_CUDA_GPTQ_GEMM90_TAIL", &CudaTuning::gptq_gemm90_tail},
     {"SLUICE_CUDA_GPTQ_DEQUANT_AHEAD", &CudaTuning::gptq_dequant_ahead},
+    {"SLUICE_CUDA_GPTQ_GEMM90_CLUSTER", &CudaTuning::gptq_gemm90_cluster},
     {"SLUICE_CUDA_GPTQ_DEQUANT_ROWS", &CudaTuning::gptq_dequant_rows},
     {"SLUICE_CUDA_PDL", &CudaTuning::dependent_launch},
     {"SLUICE_CUDA_PROFILE", &CudaTuning::profile},

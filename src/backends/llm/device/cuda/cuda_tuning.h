@@ -134,10 +134,17 @@
 //                                                        blocks cut in input slices where it is
 //                                                        at most half full (gptq_gemm90_plan.h;
 //                                                        gate|up 17 % faster at 256 rows)
-// SLUICE_CUDA_GPTQ_DEQUANT_ROWS    0        0 | 1        a prefill's GPTQ dequantization staged
+// SLUICE_CUDA_GPTQ_GEMM90_CLUSTER  1        0 | 1        the Hopper GEMM's input slices launched
+//                                                        as clusters that add their sums in
+//                                                        distributed shared memory (0: fp32
+//                                                        partials through the workspace and a
+//                                                        reduction kernel; 1: o and down 10-20 %
+//                                                        faster at 128-512 rows, RESULTS
+//                                                        "Session 25")
+// SLUICE_CUDA_GPTQ_DEQUANT_ROWS    1        0 | 1        a prefill's GPTQ dequantization staged
 //                                                        in shared memory, stored in row runs
 //                                                        (0: a thread's scattered 4-byte stores;
-//                                                        1 not yet run on a GPU: session 24)
+//                                                        1 is 5-13 % faster, RESULTS "Session 25")
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
 //                                                        on a side stream during this product's
 //                                                        GEMM (gptq_dequant_ahead.h; 0: each
@@ -204,7 +211,8 @@ struct CudaTuning {
   int gptq_gemm90_tma = 2;           // SLUICE_CUDA_GPTQ_GEMM90_TMA
   bool gptq_gemm90_tail = true;      // SLUICE_CUDA_GPTQ_GEMM90_TAIL
   bool gptq_dequant_ahead = false;   // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD
-  bool gptq_dequant_rows = false;    // SLUICE_CUDA_GPTQ_DEQUANT_ROWS
+  bool gptq_gemm90_cluster = true;   // SLUICE_CUDA_GPTQ_GEMM90_CLUSTER
+  bool gptq_dequant_rows = true;     // SLUICE_CUDA_GPTQ_DEQUANT_ROWS
   bool gptq_chunk = true;            // SLUICE_CUDA_GPTQ_CHUNK
   int matmul_exact_rows = 1024;      // SLUICE_CUDA_MATMUL_EXACT_ROWS
   bool dependent_launch = true;      // SLUICE_CUDA_PDL

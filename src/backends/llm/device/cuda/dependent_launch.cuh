@@ -76,20 +76,33 @@ inline bool DependentLaunchEnabled() {
 // LaunchDependentIf(false, ...) places the kernel only once the previous one has finished
 // (its PdlWait returns at once), for a kernel whose early residency costs its predecessor more
 // than the early start saves (A/B knobs).
+// LaunchDependentClusters: the same for a grid of thread block clusters of `cluster` blocks
+// (Hopper; the grid a multiple of it).
 template <typename... Params, typename... Args>
-void LaunchDependentIf(bool early, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                       cudaStream_t stream, Args&&... args) {
-  cudaLaunchAttribute attr{};
-  attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr.val.programmaticStreamSerializationAllowed = 1;
+void LaunchDependentClusters(dim3 cluster, bool early, void (*kernel)(Params...), dim3 grid,
+                             dim3 block, size_t smem, cudaStream_t stream, Args&&... args) {
+  cudaLaunchAttribute attrs[2]{};
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
   config.dynamicSmemBytes = smem;
   config.stream = stream;
-  config.attrs = &attr;
-  config.numAttrs = early && DependentLaunchEnabled() ? 1 : 0;
+  config.attrs = attrs;
+  if (early && DependentLaunchEnabled()) {
+    attrs[config.numAttrs].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[config.numAttrs++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (cluster.x * cluster.y * cluster.z > 1) {
+    attrs[config.numAttrs].id = cudaLaunchAttributeClusterDimension;
+    attrs[config.numAttrs++].val.clusterDim = {cluster.x, cluster.y, cluster.z};
+  }
   cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+template <typename... Params, typename... Args>
+void LaunchDependentIf(bool early, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                       cudaStream_t stream, Args&&... args) {
+  LaunchDependentClusters(dim3(1, 1, 1), early, kernel, grid, block, smem, stream,
+                          std::forward<Args>(args)...);
 }
 template <typename... Params, typename... Args>
 void LaunchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,

@@ -38,7 +38,11 @@
 // order. Split-k (input slices whose fp32 partials gptq_gemm.cu's reduction adds in order) where
 // the tiles leave SMs idle: o, down, q|k|v; and, with SLUICE_CUDA_GPTQ_GEMM90_TAIL, only for the
 // column blocks of a last wave at most half full (a second launch: gate|up's 296 blocks at 256
-// rows run 264 whole and the last 32 in 4 slices, 2.25 waves' time instead of 3).
+// rows run 264 whole and the last 32 in 4 slices, 2.25 waves' time instead of 3). A column
+// block's slices are one thread block cluster that adds its sums in distributed shared memory
+// (ReduceInCluster, in the same order; SLUICE_CUDA_GPTQ_GEMM90_CLUSTER=0: the workspace) where
+// the device holds every cluster at once: no partials written to memory and read back (o at
+// 256 rows: 14.7 MB each way), no reduction launch.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -259,8 +263,9 @@ struct Block {
 };
 
 // Block (row tile blockIdx.x of kN rows, column tile col_block0 + blockIdx.y of kTiles tiles,
-// input slice blockIdx.z of gridDim.z; fp32 partials of the columns from col_block0's on with
-// more than one slice). The 64 x 128 block fits
+// input slice blockIdx.z of gridDim.z; with more than one slice, fp32 partials of the columns
+// from col_block0's on, or, launched as clusters of the gridDim.z slices, y from the cluster's
+// sums (ReduceInCluster)). The 64 x 128 block fits
 // two an SM (128 registers a thread, without spills; 61 or 81 KiB of shared memory), so that
 // one block's dequantization runs under the other's wgmmas. x_map (TMA): x as a [rows x in]
 // tensor, boxes of kN rows x 64 inputs, 128-byte swizzle. kTmaProducer: threads 0 .. 127
@@ -305,6 +310,10 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
     if (tid < 0) {
       ReleaseRegisters<kProducerRegisters>();
       if (tid < 32 - kProducerThreads) b.Produce();  // the warpgroup's warp 0
+      if (ClusterBlocks() > 1) {                     // ReduceInCluster's two cluster barriers
+        ClusterSync();
+        ClusterSync();
+      }
       return;  // the computing threads meet only at named barrier 1 from here on
     }
     ClaimRegisters<kComputeRegisters>();
@@ -317,6 +326,11 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
+  if (ClusterBlocks() > 1) {  // the slices' sums added in the cluster (read here: no register
+                              // held through the loop)
+    ReduceInCluster<kN, kTiles, kFirst>(b.acc, b.st.local, o, tiles, tile0, row0, rows);
+    return;
+  }
   StoreBlock<kN, kTiles, kFirst>(b.acc, b.st.local, o, tiles, tile0, row0, rows,
                                  gridDim.z > 1 ? partials : static_cast<float*>(nullptr),
                                  col_block0 * kTiles * 16);
@@ -326,10 +340,12 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
 #endif
 }
 
-// The kernel of one shape, its shared memory opened once, and blocks an SM holds.
+// The kernel of one shape, its shared memory opened once, blocks an SM holds, and clusters of
+// s blocks the device holds at once (0: none).
 struct Kernel90 {
   void (*fn)(const bf16*, GptqLayout, GptqParts, int32_t, float*, int32_t, CUtensorMap);
   int smem, rows, tiles, threads, per_sm;
+  int clusters[kGemm90MaxSplits + 1];
 };
 template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 Kernel90 KernelOf() {
@@ -337,12 +353,26 @@ Kernel90 KernelOf() {
   static const Kernel90 k = [] {
     constexpr int kThreads = kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>;
     Kernel90 r{
-        GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>, T::kSmem, kN, kTiles, kThreads, 1};
+        GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>, T::kSmem, kN, kTiles, kThreads, 1, {}};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, kThreads, r.smem) !=
             cudaSuccess ||
         r.per_sm < 1) {
       r.per_sm = 1;
+    }
+    for (int s = 2; s <= kGemm90MaxSplits; ++s) {
+      cudaLaunchAttribute attr{};
+      attr.id = cudaLaunchAttributeClusterDimension;
+      attr.val.clusterDim = {1, 1, static_cast<unsigned>(s)};
+      cudaLaunchConfig_t config{};
+      config.gridDim = dim3(1, 1, s);
+      config.blockDim = dim3(kThreads);
+      config.dynamicSmemBytes = r.smem;
+      config.attrs = &attr;
+      config.numAttrs = 1;
+      if (cudaOccupancyMaxActiveClusters(&r.clusters[s], r.fn, &config) != cudaSuccess) {
+        r.clusters[s] = 0;
+      }
     }
     cudaGetLastError();
     return r;
@@ -494,15 +524,30 @@ int CopyOf(const GptqGemm90Variant* forced) {
   return forced != nullptr && forced->tma >= 0 ? forced->tma : Tuning().gptq_gemm90_tma;
 }
 
+// Whether a launch of `blocks` column blocks (rows x columns) of kernel k, each in `splits`
+// input slices, adds the slices' sums in clusters (ReduceInCluster) instead of through the
+// workspace and GemmReduce: SLUICE_CUDA_GPTQ_GEMM90_CLUSTER (or the variant's), where the
+// device holds every cluster at once (the plan's waves stay as modelled; else the workspace).
+bool InClusters(const Kernel90& k, int splits, int64_t blocks, const GptqGemm90Variant* forced) {
+  const bool on = forced != nullptr && forced->cluster >= 0 ? forced->cluster != 0
+                                                            : Tuning().gptq_gemm90_cluster;
+  return on && splits > 1 && splits <= kGemm90MaxSplits && blocks <= k.clusters[splits];
+}
+
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced) {
   const size_t floats = workspace_bytes / sizeof(float);
   const int copy = CopyOf(forced);
   const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced), copy);
   const Gemm90Shape& shape = kGemm90Shapes[plan.shape];
-  const Gemm90Tail tail =
-      TailFor(layout, plan, KernelFor(layout, plan.shape, copy), rows, out, floats, forced);
-  return {shape.rows, shape.tiles * 16, plan.splits, tail.blocks, tail.splits};
+  const Kernel90 k = KernelFor(layout, plan.shape, copy);
+  const Gemm90Tail tail = TailFor(layout, plan, k, rows, out, floats, forced);
+  const int row_blocks = (rows + k.rows - 1) / k.rows;
+  const int whole = (out / 16 + k.tiles - 1) / k.tiles - tail.blocks;
+  GptqGemm90Launch launch{shape.rows, shape.tiles * 16, plan.splits, tail.blocks, tail.splits};
+  launch.clusters = InClusters(k, plan.splits, int64_t{row_blocks} * whole, forced);
+  launch.tail_clusters = InClusters(k, tail.splits, int64_t{row_blocks} * tail.blocks, forced);
+  return launch;
 }
 
 void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
@@ -519,19 +564,20 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   const Gemm90Tail tail = TailFor(layout, plan, k, rows, out, floats, forced);
   const auto row_blocks = static_cast<unsigned>((rows + k.rows - 1) / k.rows);
   const int whole = (out / 16 + k.tiles - 1) / k.tiles - tail.blocks;  // column blocks
-  LaunchDependent(
-      k.fn, dim3(row_blocks, static_cast<unsigned>(whole), static_cast<unsigned>(plan.splits)),
-      dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace, 0,
-      map);
-  if (plan.splits > 1) GemmReduce(workspace, plan.splits, parts, rows, stream);
-  if (tail.blocks > 0) {  // the last wave's columns, sliced
-    LaunchDependent(
-        k.fn,
-        dim3(row_blocks, static_cast<unsigned>(tail.blocks), static_cast<unsigned>(tail.splits)),
+  // Each launch's slices added in clusters or by GemmReduce (split = 1: neither).
+  const auto launch = [&](int blocks, int splits, int col_block0) {
+    const bool clusters = InClusters(k, splits, int64_t{row_blocks} * blocks, forced);
+    LaunchDependentClusters(
+        dim3(1, 1, clusters ? splits : 1), true, k.fn,
+        dim3(row_blocks, static_cast<unsigned>(blocks), static_cast<unsigned>(splits)),
         dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace,
-        whole, map);
-    GemmReduce(workspace, tail.splits, parts, rows, stream, whole * k.tiles * 16);
-  }
+        col_block0, map);
+    if (splits > 1 && !clusters) {
+      GemmReduce(workspace, splits, parts, rows, stream, col_block0 * k.tiles * 16);
+    }
+  };
+  launch(whole, plan.splits, 0);
+  if (tail.blocks > 0) launch(tail.blocks, tail.splits, whole);  // the last wave's, sliced
 }
 
 }  // namespace gptq

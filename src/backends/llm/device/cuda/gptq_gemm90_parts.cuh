@@ -278,6 +278,65 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
   }
 }
 
+// The block's sums added to those of the other input slices of its cluster, in distributed
+// shared memory instead of a workspace and GemmReduce's launch (gptq_gemm90.cu launches a
+// column block's S slices as one cluster, the slice a block's rank): each block stages its fp32
+// sums as StoreBlock does, and after the cluster's barrier block r adds every block's sums of
+// its share of the rows (r kN / S up to (r + 1) kN / S) in slice order from zero, as GemmReduce
+// does (the same floats, bit for bit), then the bias, and stores y in 4-column vectors. The
+// second barrier keeps each block's shared memory until the others have read it. kFirst as
+// StoreBlock's (a producing warpgroup meets the two barriers in its own branch).
+template <int kN, int kTiles, int kFirst = 0>
+__device__ __forceinline__ void ReduceInCluster(const float (&d)[kN / 2], char* smem,
+                                                const GptqParts& o, int tiles, int tile0, int row0,
+                                                int rows) {
+  constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kF32Stride = kTiles * 16 + 4;
+  static_assert(kThreads % kF32Vecs == 0);
+  const int tid = static_cast<int>(threadIdx.x) - kFirst, warp = tid >> 5, gq = (tid & 31) >> 2;
+  const int t = tid & 3;
+  if constexpr (kFirst == 0) {
+    __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
+  } else {
+    NamedBarrierSync(1, kThreads);
+  }
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) {
+    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
+    reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
+  }
+  ClusterSync();
+  const uint32_t slices = ClusterBlocks(), rank = ClusterRank(), base = SmemAddr(smem);
+  const int v = tid % kF32Vecs;  // 4 columns
+  if (tile0 + v / 4 < tiles) {
+    const Column col = ColumnOf(o, (tile0 + v / 4) * 16);
+    const int c0 = col.col + 4 * (v & 3);
+    const int width = Pick(o.end, col.part) - (col.part > 0 ? Pick(o.end, col.part - 1) : 0);
+    const bf16* bias = Pick(o.bias, col.part);
+    const int end = static_cast<int>((rank + 1) * kN / slices);
+    for (int r = static_cast<int>(rank * kN / slices) + tid / kF32Vecs; r < end && row0 + r < rows;
+         r += kThreads / kF32Vecs) {
+      float4 sum{0.f, 0.f, 0.f, 0.f};
+      const uint32_t at = base + static_cast<uint32_t>((r * kF32Stride + 4 * v) * 4);
+      for (uint32_t s = 0; s < slices; ++s) {
+        const float4 p = ClusterLoad4(at, s);
+        sum.x += p.x;
+        sum.y += p.y;
+        sum.z += p.z;
+        sum.w += p.w;
+      }
+      if (bias != nullptr) {
+        sum.x += __bfloat162float(bias[c0]);
+        sum.y += __bfloat162float(bias[c0 + 1]);
+        sum.z += __bfloat162float(bias[c0 + 2]);
+        sum.w += __bfloat162float(bias[c0 + 3]);
+      }
+      *reinterpret_cast<uint2*>(Pick(o.y, col.part) + static_cast<int64_t>(row0 + r) * width + c0) =
+          make_uint2(Bf16x2Bits(sum.x, sum.y), Bf16x2Bits(sum.z, sum.w));
+    }
+  }
+  ClusterSync();
+}
+
 // Where the block's stages lie: kStages of [x tile | weights], from a 1024-byte-aligned base.
 template <class T>
 struct Stages {

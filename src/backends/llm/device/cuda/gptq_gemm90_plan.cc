@@ -148,14 +148,18 @@ Gemm90Tail ForcedGemm90Tail(int blocks, int splits, int col_blocks, int chunks, 
 Gemm90Tail PlanGemm90Tail(int slots, int row_blocks, int col_blocks, int chunks, int rows,
                           int block_cols, int out, size_t floats) {
   const int64_t total = int64_t{row_blocks} * col_blocks;
-  if (slots < 2 || row_blocks != 1 || total <= slots) return {};
-  const int last = static_cast<int>(total % slots);
-  if (last == 0 || 2 * last > slots) return {};
-  const int64_t width = out - int64_t{col_blocks - last} * block_cols;  // the tail's columns
-  const int splits =
-      TailSplitsThatFit(std::min({slots / last, kGemm90MaxSplits, chunks}), rows, width, floats);
+  if (slots < 2 || row_blocks < 1 || total <= slots) return {};
+  const int64_t last = total % slots;
+  // The grid runs its row blocks fastest: the last wave holds the last column blocks, each
+  // with every row block (the first of them perhaps only with its last row blocks: cut whole).
+  const int blocks = static_cast<int>((last + row_blocks - 1) / row_blocks);
+  const int64_t cut = int64_t{blocks} * row_blocks;
+  if (last == 0 || 2 * cut > slots || blocks >= col_blocks) return {};
+  const int64_t width = out - int64_t{col_blocks - blocks} * block_cols;  // the tail's columns
+  const int splits = TailSplitsThatFit(
+      std::min({static_cast<int>(slots / cut), kGemm90MaxSplits, chunks}), rows, width, floats);
   if (splits < 2) return {};
-  return {last, splits};
+  return {blocks, splits};
 }
 
 }  // namespace sluice::llm::cuda::gptq

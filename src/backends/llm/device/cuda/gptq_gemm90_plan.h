@@ -85,12 +85,14 @@ struct Gemm90Plan {
 Gemm90Plan PlanGemm90(const Gemm90Problem& p, const Gemm90Knobs& k);
 
 // The last wave's columns cut in input slices (SLUICE_CUDA_GPTQ_GEMM90_TAIL): a whole-input
-// launch (plan splits 1) of one row block whose column blocks fill `slots` (SMs x blocks an SM
-// holds) W >= 1 times and leave a last wave of `blocks` <= slots / 2 blocks runs its first
-// columns whole and those last blocks cut in `splits` slices (up to slots / blocks, the chunks
-// and what `floats` of fp32 partials hold: splits x rows x the tail's columns): W waves plus
-// one of 1 / splits of a block's time and the partials' reduction, instead of W + 1 (gate|up at
-// 256 rows on 132 SMs: 296 blocks, 2.24 waves). {0, 1}: no tail.
+// launch (plan splits 1) whose blocks (row blocks x column blocks) fill `slots` (SMs x blocks
+// an SM holds) W >= 1 times and leave a last wave of at most slots / 2 blocks runs its first
+// column blocks whole and the last `blocks` column blocks (with all their row blocks: those
+// the last wave holds) cut in `splits` slices (up to slots / the blocks cut, the chunks and
+// what `floats` of fp32 partials hold: splits x rows x the tail's columns): W waves plus one of
+// 1 / splits of a block's time and the partials' reduction, instead of W + 1 (gate|up at 256
+// rows on 132 SMs: 296 blocks, 2.24 waves; q|k|v at 1,024 rows: 4 x 36 blocks, 1.09 waves).
+// {0, 1}: no tail.
 struct Gemm90Tail {
   int blocks = 0;  // the last column blocks, cut
   int splits = 1;

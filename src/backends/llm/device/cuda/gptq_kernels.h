@@ -139,6 +139,8 @@ struct GptqGemm90Variant {
   // SLUICE_CUDA_GPTQ_GEMM90_TAIL's model, gptq_gemm90_plan.h; 0: none).
   int tail_blocks = -1;
   int tail_splits = 0;
+  // Slices' sums added in clusters (SLUICE_CUDA_GPTQ_GEMM90_CLUSTER's meaning; -1: the knob's).
+  int cluster = -1;
 };
 void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
                            int32_t rows, float* workspace, size_t workspace_bytes,
@@ -148,6 +150,7 @@ void GptqGemmLinearVariant(const bf16* x, const GptqLayout& layout, const GptqPa
 struct GptqGemm90Launch {
   int rows = 0, cols = 0, splits = 0;
   int tail_blocks = 0, tail_splits = 1;  // the last wave's blocks, sliced (0: none)
+  bool clusters = false, tail_clusters = false;  // each launch's slices added in clusters
 };
 GptqGemm90Launch GptqGemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                      size_t workspace_bytes, const GptqGemm90Variant* variant);

@@ -1,11 +1,12 @@
 #pragma once
 // Hopper's asynchronous-copy synchronisation (sm_90a code only): mbarriers (8-byte shared-memory
 // barrier objects with a phase, an expected arrival count and a transaction byte count), named
-// barriers, register reallocation between warpgroups, and the copy engine (TMA) copies that
+// barriers, register reallocation between warpgroups, the copy engine (TMA) copies that
 // complete on an mbarrier: a tensor map's box (cp.async.bulk.tensor, swizzled as wgmma reads
-// it) and a plain run of bytes (cp.async.bulk). The warp-specialized prefill attention
-// (attention_prefill_ws.cu) and the Hopper GPTQ GEMM (gptq_gemm90.cu) use them. Compiles on
-// every architecture; the instructions exist only in code compiled for sm_90a
+// it) and a plain run of bytes (cp.async.bulk), and a thread block cluster's barrier and
+// reads of another block's shared memory (distributed shared memory). The warp-specialized prefill
+// attention (attention_prefill_ws.cu) and the Hopper GPTQ GEMM (gptq_gemm90.cu) use them. Compiles
+// on every architecture; the instructions exist only in code compiled for sm_90a
 // (__CUDA_ARCH_FEAT_SM90_ALL), elsewhere the functions are empty (as wgmma.cuh's), and the
 // host launches their callers only on a compute capability 9.0 device. Internal to the CUDA
 // device's kernels.
@@ -124,6 +125,45 @@ __device__ __forceinline__ void BulkCopy(uint32_t dst, const void* src, uint32_t
       "l"(src), "r"(bytes), "r"(bar)
       : "memory");
 #endif
+}
+
+// Thread block clusters (a grid launched with cudaLaunchAttributeClusterDimension; without
+// one, each block is a cluster of its own). The block's rank in its cluster and the cluster's
+// blocks (1 off sm_90a: no cluster code runs there).
+__device__ __forceinline__ uint32_t ClusterRank() {
+  uint32_t r = 0;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+#endif
+  return r;
+}
+__device__ __forceinline__ uint32_t ClusterBlocks() {
+  uint32_t n = 1;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("mov.u32 %0, %%cluster_nctarank;\n" : "=r"(n));
+#endif
+  return n;
+}
+// Every thread of every block of the cluster (exited ones aside: keep them all until the last
+// one) meets here; what each wrote before is visible to every other after (release, acquire).
+__device__ __forceinline__ void ClusterSync() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  asm volatile("barrier.cluster.arrive.release;\nbarrier.cluster.wait.acquire;\n" ::: "memory");
+#endif
+}
+// Four floats at shared address `addr` of this block, read from the same address of the
+// cluster's block `rank` (which must not exit before the read: a ClusterSync after it).
+__device__ __forceinline__ float4 ClusterLoad4(uint32_t addr, uint32_t rank) {
+  float4 v{0.f, 0.f, 0.f, 0.f};
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  uint32_t remote = 0;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(remote) : "r"(addr), "r"(rank));
+  asm volatile("ld.shared::cluster.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+               : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+               : "r"(remote)
+               : "memory");
+#endif
+  return v;
 }
 
 }  // namespace sluice::llm::cuda

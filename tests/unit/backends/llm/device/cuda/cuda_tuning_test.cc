@@ -49,9 +49,10 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gptq_gemm90_splits, 0);
   EXPECT_EQ(t->gptq_gemm90_tma, 2);  // the producing warpgroup where the block allows it
   EXPECT_TRUE(t->gptq_gemm90_tail);
+  EXPECT_TRUE(t->gptq_gemm90_cluster);
   EXPECT_TRUE(t->gptq_chunk);
   EXPECT_FALSE(t->gptq_dequant_ahead);
-  EXPECT_FALSE(t->gptq_dequant_rows);
+  EXPECT_TRUE(t->gptq_dequant_rows);
   EXPECT_EQ(t->matmul_exact_rows, 1024);
   EXPECT_TRUE(t->dependent_launch);
   EXPECT_FALSE(t->profile);
@@ -90,6 +91,7 @@ TEST(CudaTuningTest, EverySwitchHasTwoValues) {
                            "SLUICE_CUDA_DECODE_FUSED_COMBINE",
                            "SLUICE_CUDA_DECODE_FUSED_ROPE",
                            "SLUICE_CUDA_GPTQ_GEMM90_TAIL",
+                           "SLUICE_CUDA_GPTQ_GEMM90_CLUSTER",
                            "SLUICE_CUDA_GPTQ_DEQUANT_AHEAD"}) {
     Result<CudaTuning> off = Parse({{name, "0"}});
     Result<CudaTuning> on = Parse({{name, "1"}});

@@ -230,9 +230,20 @@ TEST(Gemm90PlanTest, LastWaveCutInSlices) {
   t = PlanGemm90Tail(132, 1, 198, chunks, 128, 192, 37888, kWorkspaceFloats);
   EXPECT_EQ(t.blocks, 66);
   EXPECT_EQ(t.splits, 2);
-  // A full last wave, one more than half full, a single wave, two row blocks.
+  // Several row blocks: the last wave's column blocks with every row block. q|k|v at 1,024
+  // rows (4 x 36 blocks of 256 x 128: 12 past one wave) runs its last 3 column blocks' 12
+  // blocks in 8 slices; 2 x 148 leaves 32 (16 column blocks); 3 x 45 leaves 3, the last column
+  // block; 5 x 27 leaves 3 of the last column block's 5 row blocks: all 5 cut.
+  for (const auto& [row_blocks, cols, blocks, splits] : std::vector<std::tuple<int, int, int, int>>{
+           {4, 36, 3, 8}, {2, 148, 16, 4}, {3, 45, 1, 8}, {5, 27, 1, 8}}) {
+    t = PlanGemm90Tail(132, row_blocks, cols, chunks, 64 * row_blocks, 128, 128 * cols,
+                       kWorkspaceFloats);
+    EXPECT_EQ(t.blocks, blocks) << row_blocks << " x " << cols;
+    EXPECT_EQ(t.splits, splits) << row_blocks << " x " << cols;
+  }
+  // A full last wave, one more than half full (one and three row blocks), a single wave.
   for (const auto& [slots, rows_blocks, cols] : std::vector<std::tuple<int, int, int>>{
-           {132, 1, 264}, {132, 1, 199}, {132, 1, 100}, {132, 2, 148}}) {
+           {132, 1, 264}, {132, 1, 199}, {132, 3, 67}, {132, 1, 100}}) {
     t = PlanGemm90Tail(slots, rows_blocks, cols, chunks, 256, 128, 37888, kWorkspaceFloats);
     EXPECT_EQ(t.blocks, 0) << cols;
     EXPECT_EQ(t.splits, 1) << cols;

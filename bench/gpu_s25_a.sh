@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# For the next GPU call (written at session 24's end, unrun; session 23's gpu_next_session.sh
+# Session 25, call A (written at session 24's end as gpu_next_session.sh; session 23's
 # ran as part of gpu_s24_a.sh). The prefill's GPTQ dequantization staged in shared memory and
 # stored in 16-byte row runs (SLUICE_CUDA_GPTQ_DEQUANT_ROWS=1, gptq_mma_layout.cu, off by
 # default until this has run) against the scattered 4-byte stores (=0). Int8's gap at 32
@@ -10,6 +10,8 @@
 # 2. The products at 2,048 rows, 4 and 8 bits, =0 / =1 ("dequant us").
 # 3. TTFT at 2,000 tokens (Int4, bf16) and Int8 at 32 streams, =0 / =1.
 # If =1 passes and is faster: make it the default (cuda_tuning.h, cuda_tuning_test.cc).
+# Ran (RESULTS "Session 25"): phase 2 printed nothing (the bench takes at most 1,024 rows);
+# call A2 timed the products at 1,024 rows instead.
 source bench/gpu_call_setup.sh
 write_models_bg int4 int8 bf16
 echo "1. GPTQ tests"
