@@ -96,8 +96,11 @@ struct DeviceLayer {
     PoisonOutput();
   }
 
-  void PoisonOutput() {  // NaN
+  // NaN, set before the call returns: cudaMemset runs on the legacy stream, which the tests'
+  // non-blocking streams do not wait for.
+  void PoisonOutput() {
     EXPECT_EQ(cudaMemset(out.get(), 0xff, out.size() * sizeof(bf16)), cudaSuccess);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
   }
 
   void Issue(const Case& c, Path path, cudaStream_t stream) {
