@@ -127,6 +127,32 @@ std::vector<std::unique_ptr<DeviceArray<__nv_bfloat16>>> PoisonedOutputs(LoadedG
   return ys;
 }
 
+// What the GEMM tests launch with: a non-blocking stream (destroyed with the rig, a test's
+// early exit included; `created` says whether it was), the GEMM's workspace, and the kernels
+// prepared, not under capture.
+struct GemmRig {
+  GemmRig() : created(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)) {
+    cuda::GptqGemmPrepare();
+  }
+  ~GemmRig() {
+    if (stream != nullptr) cudaStreamDestroy(stream);
+  }
+  GemmRig(const GemmRig&) = delete;
+  GemmRig& operator=(const GemmRig&) = delete;
+  size_t ws_bytes() const { return ws.size() * sizeof(float); }
+
+  cudaStream_t stream = nullptr;
+  cudaError_t created;
+  DeviceArray<float> ws{cuda::GptqGemmWorkspaceBytes() / sizeof(float)};
+};
+
+// Why the Hopper GEMM's tests cannot run here (null: they can).
+const char* HopperGemmMissing() {
+  if (!cuda::GptqMmaLayoutOn()) return "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
+  if (!cuda::GptqGemm90On()) return "no Hopper GEMM (not sm_90, or GEMM90=0)";
+  return nullptr;
+}
+
 // The outputs of one forced Hopper GEMM launch (eager, or captured in a CUDA graph and
 // replayed) into freshly poisoned buffers.
 std::vector<std::vector<__nv_bfloat16>> RunVariant(LoadedGroup& g, const __nv_bfloat16* x,
@@ -314,8 +340,7 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
   std::mt19937_64 rng = FreshRng();
   auto device = Gpu();
   ASSERT_NE(device, nullptr);
-  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
-  if (!cuda::GptqGemm90On()) GTEST_SKIP() << "no Hopper GEMM (not sm_90, or GEMM90=0)";
+  if (const char* why = HopperGemmMissing()) GTEST_SKIP() << why;
   PrintKernels();
   struct Variant {
     cuda::GptqGemm90Variant v;
@@ -345,11 +370,11 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
       variants.push_back({v, rows, cols});
     }
   }
-  cudaStream_t stream = nullptr;
-  SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
-  const size_t ws_bytes = ws.size() * sizeof(float);
-  cuda::GptqGemmPrepare();  // not under capture
+  GemmRig rig;
+  SLUICE_CUDA_OK(rig.created);
+  const cudaStream_t stream = rig.stream;
+  DeviceArray<float>& ws = rig.ws;
+  const size_t ws_bytes = rig.ws_bytes();
   const int32_t in = 1024;
   for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 32, false, true},
                                QuantSpec{4, 32, false, false},     // the step order at 4 bits
@@ -410,7 +435,6 @@ TEST(CudaGptqTest, Gemm90EveryShapeAtTileBoundaries) {
       }
     }
   }
-  cudaStreamDestroy(stream);
 }
 
 // The Hopper GEMM's input slices added in clusters (SLUICE_CUDA_GPTQ_GEMM90_CLUSTER, forced on
@@ -425,8 +449,7 @@ TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
   std::mt19937_64 rng = FreshRng();
   auto device = Gpu();
   ASSERT_NE(device, nullptr);
-  if (!cuda::GptqMmaLayoutOn()) GTEST_SKIP() << "SLUICE_CUDA_GPTQ_MMA=0: no tensor-core layout";
-  if (!cuda::GptqGemm90On()) GTEST_SKIP() << "no Hopper GEMM (not sm_90, or GEMM90=0)";
+  if (const char* why = HopperGemmMissing()) GTEST_SKIP() << why;
   std::vector<cuda::GptqGemm90Variant> variants;
   for (int tma : {0, 2}) {
     for (const auto& [rows, cols] : std::vector<std::pair<int, int>>{
@@ -441,11 +464,11 @@ TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
       variants.push_back(v);
     }
   }
-  cudaStream_t stream = nullptr;
-  SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
-  const size_t ws_bytes = ws.size() * sizeof(float);
-  cuda::GptqGemmPrepare();  // not under capture
+  GemmRig rig;
+  SLUICE_CUDA_OK(rig.created);
+  const cudaStream_t stream = rig.stream;
+  DeviceArray<float>& ws = rig.ws;
+  const size_t ws_bytes = rig.ws_bytes();
   const int32_t in = 2048;
   for (const QuantSpec spec : {QuantSpec{4, 128, false, false}, QuantSpec{8, 128, true, false}}) {
     LoadedGroup g;
@@ -481,7 +504,6 @@ TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
       }
     }
   }
-  cudaStreamDestroy(stream);
 }
 
 // Relative error of `samples` random outputs of each part (every output must be finite)
@@ -533,10 +555,10 @@ TEST(CudaGptqTest, GemmKernelOnQwen2ShapesSampledAndInGraphs) {
       {3584, {1024, 1024}, {4, 64, false, true}},
       {18944, {256}, {4, 128, false, false}},
   };
-  cudaStream_t stream = nullptr;
-  SLUICE_CUDA_OK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  DeviceArray<float> ws(cuda::GptqGemmWorkspaceBytes() / sizeof(float));
-  cuda::GptqGemmPrepare();  // not under capture
+  GemmRig rig;
+  SLUICE_CUDA_OK(rig.created);
+  const cudaStream_t stream = rig.stream;
+  DeviceArray<float>& ws = rig.ws;
   for (const Case& c : cases) {
     LoadedGroup g;
     ASSERT_NO_FATAL_FAILURE(g.Load(*device, rng, c.in, c.widths, c.spec));
@@ -568,7 +590,6 @@ TEST(CudaGptqTest, GemmKernelOnQwen2ShapesSampledAndInGraphs) {
       }
     }
   }
-  cudaStreamDestroy(stream);
 }
 
 }  // namespace

@@ -534,19 +534,37 @@ bool InClusters(const Kernel90& k, int splits, int64_t blocks, const GptqGemm90V
   return on && splits > 1 && splits <= kGemm90MaxSplits && blocks <= k.clusters[splits];
 }
 
+// What a plan launches, shared by the launch and its report: kernel k (of `copy`'s path), the
+// tail, the grid's row blocks and whole column blocks, and which launches add their slices in
+// clusters.
+struct Launches {
+  Kernel90 k{};
+  Gemm90Tail tail;
+  int row_blocks = 0, whole = 0;
+  bool clusters = false, tail_clusters = false;
+};
+Launches LaunchesFor(const GptqLayout& l, const Gemm90Plan& plan, int copy, int32_t rows,
+                     int32_t out, size_t floats, const GptqGemm90Variant* forced) {
+  Launches r;
+  r.k = KernelFor(l, plan.shape, copy);
+  r.tail = TailFor(l, plan, r.k, rows, out, floats, forced);
+  r.row_blocks = (rows + r.k.rows - 1) / r.k.rows;
+  r.whole = (out / 16 + r.k.tiles - 1) / r.k.tiles - r.tail.blocks;
+  r.clusters = InClusters(r.k, plan.splits, int64_t{r.row_blocks} * r.whole, forced);
+  r.tail_clusters = InClusters(r.k, r.tail.splits, int64_t{r.row_blocks} * r.tail.blocks, forced);
+  return r;
+}
+
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced) {
   const size_t floats = workspace_bytes / sizeof(float);
   const int copy = CopyOf(forced);
   const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced), copy);
   const Gemm90Shape& shape = kGemm90Shapes[plan.shape];
-  const Kernel90 k = KernelFor(layout, plan.shape, copy);
-  const Gemm90Tail tail = TailFor(layout, plan, k, rows, out, floats, forced);
-  const int row_blocks = (rows + k.rows - 1) / k.rows;
-  const int whole = (out / 16 + k.tiles - 1) / k.tiles - tail.blocks;
-  GptqGemm90Launch launch{shape.rows, shape.tiles * 16, plan.splits, tail.blocks, tail.splits};
-  launch.clusters = InClusters(k, plan.splits, int64_t{row_blocks} * whole, forced);
-  launch.tail_clusters = InClusters(k, tail.splits, int64_t{row_blocks} * tail.blocks, forced);
+  const Launches r = LaunchesFor(layout, plan, copy, rows, out, floats, forced);
+  GptqGemm90Launch launch{shape.rows, shape.tiles * 16, plan.splits, r.tail.blocks, r.tail.splits};
+  launch.clusters = r.clusters;
+  launch.tail_clusters = r.tail_clusters;
   return launch;
 }
 
@@ -560,24 +578,22 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   CUtensorMap map{};
   const bool mapped =
       copy != kCpAsync && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
-  const Kernel90 k = KernelFor(layout, plan.shape, mapped ? copy : kCpAsync);
-  const Gemm90Tail tail = TailFor(layout, plan, k, rows, out, floats, forced);
-  const auto row_blocks = static_cast<unsigned>((rows + k.rows - 1) / k.rows);
-  const int whole = (out / 16 + k.tiles - 1) / k.tiles - tail.blocks;  // column blocks
+  const Launches r = LaunchesFor(layout, plan, mapped ? copy : kCpAsync, rows, out, floats, forced);
   // Each launch's slices added in clusters or by GemmReduce (split = 1: neither).
-  const auto launch = [&](int blocks, int splits, int col_block0) {
-    const bool clusters = InClusters(k, splits, int64_t{row_blocks} * blocks, forced);
+  const auto launch = [&](int blocks, int splits, bool clusters, int col_block0) {
     LaunchDependentClusters(
-        dim3(1, 1, clusters ? splits : 1), true, k.fn,
-        dim3(row_blocks, static_cast<unsigned>(blocks), static_cast<unsigned>(splits)),
-        dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace,
+        dim3(1, 1, clusters ? splits : 1), true, r.k.fn,
+        dim3(r.row_blocks, static_cast<unsigned>(blocks), static_cast<unsigned>(splits)),
+        dim3(r.k.threads), static_cast<size_t>(r.k.smem), stream, x, layout, parts, rows, workspace,
         col_block0, map);
     if (splits > 1 && !clusters) {
-      GemmReduce(workspace, splits, parts, rows, stream, col_block0 * k.tiles * 16);
+      GemmReduce(workspace, splits, parts, rows, stream, col_block0 * r.k.tiles * 16);
     }
   };
-  launch(whole, plan.splits, 0);
-  if (tail.blocks > 0) launch(tail.blocks, tail.splits, whole);  // the last wave's, sliced
+  launch(r.whole, plan.splits, r.clusters, 0);
+  if (r.tail.blocks > 0) {  // the last wave's, sliced
+    launch(r.tail.blocks, r.tail.splits, r.tail_clusters, r.whole);
+  }
 }
 
 }  // namespace gptq
