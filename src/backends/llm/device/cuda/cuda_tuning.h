@@ -144,7 +144,7 @@
 // SLUICE_CUDA_GPTQ_DEQUANT_ROWS    1        0 | 1        a prefill's GPTQ dequantization staged
 //                                                        in shared memory, stored in row runs
 //                                                        (0: a thread's scattered 4-byte stores;
-//                                                        1 is 5-13 % faster, RESULTS "Session 25")
+//                                                        1 is 5-27 % faster, RESULTS "Session 25")
 // SLUICE_CUDA_GPTQ_DEQUANT_AHEAD   0        0 | 1        a prefill's next GPTQ weight dequantized
 //                                                        on a side stream during this product's
 //                                                        GEMM (gptq_dequant_ahead.h; 0: each

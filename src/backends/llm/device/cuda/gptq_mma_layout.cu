@@ -133,7 +133,7 @@ __global__ void DequantizeMmaKernel(const GptqLayout l, const uint32_t* __restri
 // DequantizeMmaKernel does (DequantizePair) into shared memory, and writes the 16 row runs in
 // 16-byte vectors instead of DequantizeMmaKernel's scattered 4-byte stores. Block:
 // kDequantWarps loads. SLUICE_CUDA_GPTQ_DEQUANT_ROWS=0 gives DequantizeMmaKernel back (the
-// row runs are 5-13 % faster, bench/RESULTS.md "Session 25").
+// row runs are 5-27 % faster, bench/RESULTS.md "Session 25").
 constexpr int kDequantWarps = 8;
 bool DequantizeRowsOn() {  // SLUICE_CUDA_GPTQ_DEQUANT_ROWS
   static const bool on = Tuning().gptq_dequant_rows;
