@@ -349,7 +349,7 @@ int main(int argc, char** argv) {
         blas.Prepare(g, rows);
         blas_us = time_us([&] { blas.Run(g, rows, x, dequant, stream); });
       }
-      const bool hopper = gemm && rows > 32 && sluice::llm::cuda::GptqGemm90On();
+      const bool hopper = gemm && sluice::llm::cuda::GptqGemm90Runs(rows);
       const double dequant_us = DequantizeUs(g, dequant, stream, o);
       const int out = g.parts.end[g.parts.count - 1];
       auto name = [&](const sluice::llm::cuda::GptqGemm90Variant* v) {

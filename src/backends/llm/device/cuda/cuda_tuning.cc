@@ -61,6 +61,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_GPTQ_MMA_TILES", &CudaTuning::gptq_mma_tiles, 0, 2, 1},
     {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", &CudaTuning::gptq_pdl_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", &CudaTuning::gptq_gemm_max_rows, 0, 4096, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", &CudaTuning::gptq_gemm90_min_rows, 1, 1024, 1},
     {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", &CudaTuning::gptq_gemm90_max_rows, 0, 4096, 1},
     {"SLUICE_CUDA_GPTQ_GEMM90_SHAPES", &CudaTuning::gptq_gemm90_shapes, 0, 2, 1},
     {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 64},

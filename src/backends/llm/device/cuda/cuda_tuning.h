@@ -94,6 +94,9 @@
 // SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        the GEMM of Hopper
 //                                                        (gptq_gemm90.cu: wgmma, compute
 //                                                        capability 9.0 only; 0: the mma.sync one)
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS 33       1 to 1024    rows from which a GEMM is the Hopper one
+//                                                        (fewer, with GPTQ_MMA_MAX_ROWS lowered:
+//                                                        the mma.sync GEMM)
 // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 1024     0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off;
@@ -203,6 +206,7 @@ struct CudaTuning {
   int gptq_pdl_max_rows = 0;         // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
+  int gptq_gemm90_min_rows = 33;     // SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS
   int gptq_gemm90_max_rows = 1024;   // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_shapes = 2;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS

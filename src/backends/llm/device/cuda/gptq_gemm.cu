@@ -59,11 +59,6 @@ constexpr int kNt = kWarpRows / 8;  // n8 tiles of rows a warp
 // Split-k's workspace: 2 x SMs blocks' outputs (o and q|k|v of Qwen2-7B at 64 to 256 rows fit
 // their best splits; a product whose slices would not fit is cut less).
 constexpr int64_t kBlockOutputs = 64 * 256;
-// Rows up to which this kernel runs where the Hopper GEMM (gptq_gemm90.cu) could: none that
-// reach it (GptqMmaMaxRows() + 1 and more). Though the wgmma kernel's 128-row tiles half idle
-// at 64 rows, it took less time at 128 rows (the four Qwen2-7B products: 246 us) than this
-// kernel at 64 (275 us; H100, bench/RESULTS.md session 17).
-constexpr int32_t kMmaSyncRows = 32;
 
 // The block's shape for kBits, the k order (GptqLayout::mma) and kRowWarps warps along rows.
 template <int kBits, int kOrder, int kRowWarps>
@@ -497,6 +492,16 @@ int32_t GptqGemmMaxRows() {
   return rows;
 }
 
+// Where the Hopper GEMM (gptq_gemm90.cu) runs, this kernel keeps only the rows under
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS: by default none that reach it (GptqMmaMaxRows() + 1 and
+// more). Though the wgmma kernel's 128-row tiles half idle at 64 rows, it took less time at 128
+// rows (the four Qwen2-7B products: 246 us) than this kernel at 64 (275 us; H100,
+// bench/RESULTS.md session 17).
+bool GptqGemm90Runs(int32_t rows) {
+  static const int32_t min_rows = Tuning().gptq_gemm90_min_rows;
+  return rows >= min_rows && gptq::Gemm90On();
+}
+
 namespace gptq {
 
 void GemmReduce(const float* partials, int splits, const GptqParts& parts, int32_t rows,
@@ -536,7 +541,7 @@ void GemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts,
   }
   const int32_t out = parts.end[parts.count - 1];
   if (out < 16 || out % 16 != 0) return;
-  if (rows > kMmaSyncRows && gptq::Gemm90On()) {
+  if (GptqGemm90Runs(rows)) {
     return gptq::Gemm90Linear(x, layout, parts, rows, workspace, workspace_bytes, forced, stream);
   }
   const bool four = layout.bits == 4, step_order = layout.mma == 1;

@@ -116,6 +116,9 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
 constexpr int32_t kGptqGemmMaxRows = 64;
 int32_t GptqGemmMaxRows();  // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: off), GEMM90_MAX_ROWS
 bool GptqGemm90On();
+// Whether a GEMM of `rows` rows is the Hopper one: GptqGemm90On() and rows at least
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS (33: every row count past the small-batch kernel's).
+bool GptqGemm90Runs(int32_t rows);
 constexpr int kGptqGemmMaxSplits = 8;
 size_t GptqGemmWorkspaceBytes();
 // Opens the kernels' shared memory and reads their occupancy, once a process: call it
@@ -128,7 +131,7 @@ void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& pa
 // SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS, TMA} (cuda_tuning.h), 0 each
 // the modelled choice (gptq_gemm90_plan.h; TMA -1: the knob's). GptqGemmLinearVariant is
 // GptqGemmLinear with these in place of the process's knobs; where the Hopper GEMM does not run
-// (GptqGemm90On() false, or GptqMmaMaxRows() rows and fewer) it is GptqGemmLinear.
+// (GptqGemm90Runs(rows) false) it is GptqGemmLinear.
 struct GptqGemm90Variant {
   int shapes = 0;
   int tile_rows = 0;

@@ -42,6 +42,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
   EXPECT_EQ(t->gptq_pdl_max_rows, 0);
   EXPECT_TRUE(t->gptq_gemm90);
+  EXPECT_EQ(t->gptq_gemm90_min_rows, 33);  // every GEMM past the small-batch kernel's 32 rows
   EXPECT_EQ(t->gptq_gemm90_max_rows, 1024);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_EQ(t->gptq_gemm90_shapes, 2);
@@ -114,6 +115,7 @@ TEST(CudaTuningTest, NumbersInRange) {
                                 {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "256"},
                                 {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "1024"},
                                 {"SLUICE_CUDA_GPTQ_PDL_MAX_ROWS", "16"},
+                                {"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", "17"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS", "384"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "64"},
                                 {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "192"},
@@ -125,6 +127,7 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(t->gptq_mma_max_rows, 256);
   EXPECT_EQ(t->gptq_gemm_max_rows, 1024);
   EXPECT_EQ(t->gptq_pdl_max_rows, 16);
+  EXPECT_EQ(t->gptq_gemm90_min_rows, 17);
   EXPECT_EQ(t->gptq_gemm90_max_rows, 384);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 64);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 192);
@@ -142,6 +145,9 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "0"}})->matmul_exact_rows, 0);  // buckets
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1800"}})->matmul_exact_rows, 1800);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "-1"}}).ok());
+  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", "1"}})->gptq_gemm90_min_rows, 1);
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", "0"}}).ok());  // rows start at 1
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", "1025"}}).ok());
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1048577"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "0"}})->gptq_gemm_max_rows, 0);  // off
   EXPECT_EQ(Parse({{"SLUICE_CUDA_PREFILL_WGMMA", "0"}})->prefill_wgmma, 0);            // mma.sync
@@ -157,6 +163,7 @@ TEST(CudaTuningTest, NumbersInRange) {
                                           {"SLUICE_CUDA_PREFILL_WARPS", "4"},
                                           {"SLUICE_CUDA_GPTQ_MMA_MAX_ROWS", "0"},
                                           {"SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS", "4096"},
+                                          {"SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS", "1024"},
                                           {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", "256"},
                                           {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", "0"},
                                           {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", "8"}}) {
