@@ -34,6 +34,18 @@ __device__ __forceinline__ uint32_t Bf16x2Bits(float lo, float hi) {
   return *reinterpret_cast<const uint32_t*>(&p);
 }
 
+// a b + c on bf16 pairs, rounded once (fma.rn: the exact a b + c, then one rounding).
+__device__ __forceinline__ uint32_t Bf16x2Fma(uint32_t a, uint32_t b, uint32_t c) {
+  uint32_t d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+}
+
+// a + c on bf16 pairs (a * 1 + c; exact where the GPTQ kernels use it: small integers).
+__device__ __forceinline__ uint32_t Bf16x2Add(uint32_t a, uint32_t c) {
+  return Bf16x2Fma(a, 0x3F803F80u, c);
+}
+
 // (w & 0x000F000F) | bf16x2 128.0 in one LOP3: the nibbles at bits 0 and 16 as two bf16 128 +
 // q. Written as one operation, since the compiler splits the expression into two (no LOP3 takes
 // two immediates) and, where the halves are then widened to fp32, into five.

@@ -55,14 +55,17 @@ struct Tile {
   static_assert(kStages >= 4 && kSmem <= 227 * 1024 && kPerSm * (kSmem + 1024) <= 228 * 1024);
 };
 
-// What a lane keeps of its tile's current group, columns gq and gq + 8: the scale and, 4 bits,
-// -(128 + zero) * scale (exact in fp32), 8 bits, 2^23 + zero; and the next group's raw pairs,
-// requested when a group begins (the sorted rows meet the groups in order).
+// What a lane keeps of its tile's current group, columns gq and gq + 8, and the next group's
+// raw pairs, requested when a group begins (the sorted rows meet the groups in order). 4 bits:
+// bf16 pairs of -(128 + zero) and of the scale cut in two, s = hi + lo with hi = bf16(s) and
+// lo = s - hi (a multiple of s's fp16 unit of at most 4 of them in magnitude: 3 significant
+// bits, exact in bf16); 8 bits: the fp32 scale and 2^23 + zero.
 template <int kBits>
 struct LaneGroups {
   const __half2* sz;  // column gq's pairs [groups]; column gq + 8's 8 groups further
   int groups, group;
-  float scale[2], shift[2];
+  uint32_t sub[2], hi[2], lo[2];  // 4 bits
+  float scale[2], shift[2];       // 8 bits
   __half2 ahead[2];
 
   __device__ __forceinline__ void Fetch(int g, __half2 (&raw)[2]) const {
@@ -74,8 +77,15 @@ struct LaneGroups {
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const float2 s_z = __half22float2(raw[h]);
-      scale[h] = s_z.x;
-      shift[h] = kBits == 4 ? -(128.f + s_z.y) * s_z.x : 8388608.f + s_z.y;
+      if constexpr (kBits == 4) {
+        const float s_hi = __bfloat162float(__float2bfloat16_rn(s_z.x));
+        sub[h] = Bf16x2Bits(-(128.f + s_z.y), -(128.f + s_z.y));
+        hi[h] = Bf16x2Bits(s_hi, s_hi);
+        lo[h] = Bf16x2Bits(s_z.x - s_hi, s_z.x - s_hi);
+      } else {
+        scale[h] = s_z.x;
+        shift[h] = 8388608.f + s_z.y;
+      }
     }
     Fetch(min(g + 1, groups - 1), ahead);
   }
@@ -91,18 +101,24 @@ struct LaneGroups {
 // A fragment register r (column gq + 8 (r & 1), inputs + 8 (r >> 1)) of one k16 step from
 // wd[r >> 1], which holds the step's values of that half in the step order's places: 4 bits,
 // nibbles c and c + 4 (c = r & 1: the low and high bf16); 8 bits, bytes 2 c and 2 c + 1.
+// Each value is bf16(scale * (q - zero)), rounded once from the exact product:
+// - 4 bits, on bf16 pairs: d = (128 + q) - (128 + zero) (exact: small integers), then
+//   hi d + (lo d), where lo d (at most 3 x 5 significant bits) is exact and the fused
+//   multiply-add rounds hi d + lo d = scale d once: three bf16 FMAs a pair, against the fp32
+//   route's two FMAs, two unpacking operations and a conversion;
+// - 8 bits, in fp32: q - zero (exact), times the scale (exact: 8 x 11 bits), then the bf16
+//   rounding.
 template <int kBits>
 __device__ __forceinline__ void Convert(const uint32_t (&wd)[2], const LaneGroups<kBits>& z,
                                         uint32_t (&a)[4]) {
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
     const int c = r & 1;
-    const float s = z.scale[c], sh = z.shift[c];
     if constexpr (kBits == 4) {
-      const uint32_t p = NibblesOr128(wd[r >> 1] >> (4 * c));
-      a[r] = Bf16x2Bits(fmaf(__uint_as_float(p << 16), s, sh),
-                        fmaf(__uint_as_float(p & 0xFFFF0000u), s, sh));
+      const uint32_t d = Bf16x2Add(NibblesOr128(wd[r >> 1] >> (4 * c)), z.sub[c]);
+      a[r] = Bf16x2Fma(z.hi[c], d, Bf16x2Fma(z.lo[c], d, 0u));
     } else {
+      const float s = z.scale[c], sh = z.shift[c];
       const uint32_t w = wd[r >> 1];
       const float lo = __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (2 * c))) - sh;
       const float hi = __uint_as_float(__byte_perm(w, 0x4B000000u, 0x7440u | (2 * c + 1))) - sh;

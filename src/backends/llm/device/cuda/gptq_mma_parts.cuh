@@ -16,13 +16,6 @@ namespace sluice::llm::cuda::gptq_mma {
 
 using namespace gptq;  // NOLINT: the pieces shared with the other GPTQ kernels
 
-// a * 1 + c on bf16 pairs (exact here: small integers).
-__device__ __forceinline__ uint32_t Bf16x2Add(uint32_t a, uint32_t c) {
-  uint32_t d;
-  asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(0x3F803F80u), "r"(c));
-  return d;
-}
-
 // A lane's stored {scale, zero} pairs of one group: its columns g and g + 8.
 struct MmaGroupRaw {
   __half2 lo, hi;
