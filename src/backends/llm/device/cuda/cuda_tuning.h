@@ -76,7 +76,9 @@
 //                                                        layout and SiLU in one launch at decode
 //                                                        rows (0: one product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
-//                                                        small-batch kernel (past: dequantize)
+//                                                        small-batch kernel (past: dequantize;
+//                                                        where the Hopper GEMM runs, at most
+//                                                        GEMM90_MIN_ROWS - 1)
 // SLUICE_CUDA_GPTQ_MMA_TILES       0        0 | 1 | 2    16-column tiles a warp of the small-batch
 //                                                        kernel sums at 9-32 rows (0: by the
 //                                                        rule of gptq_mma_plan.h; 1: one; 2:
@@ -94,9 +96,11 @@
 // SLUICE_CUDA_GPTQ_GEMM90          1        0 | 1        the GEMM of Hopper
 //                                                        (gptq_gemm90.cu: wgmma, compute
 //                                                        capability 9.0 only; 0: the mma.sync one)
-// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS 33       1 to 1024    rows from which a GEMM is the Hopper one
-//                                                        (fewer, with GPTQ_MMA_MAX_ROWS lowered:
-//                                                        the mma.sync GEMM)
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS 17       1 to 1024    rows from which a GEMM is the Hopper one,
+//                                                        which also ends the small-batch kernel's
+//                                                        rows there (the smaller of this - 1
+//                                                        and MMA_MAX_ROWS; Int8 at 32 streams
+//                                                        4,170 -> 4,798 tok/s, session 26)
 // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 1024     0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off;
@@ -206,7 +210,7 @@ struct CudaTuning {
   int gptq_pdl_max_rows = 0;         // SLUICE_CUDA_GPTQ_PDL_MAX_ROWS
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
-  int gptq_gemm90_min_rows = 33;     // SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS
+  int gptq_gemm90_min_rows = 17;     // SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS
   int gptq_gemm90_max_rows = 1024;   // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_shapes = 2;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS

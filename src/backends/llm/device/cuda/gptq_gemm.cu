@@ -496,7 +496,8 @@ int32_t GptqGemmMaxRows() {
 // SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS: by default none that reach it (GptqMmaMaxRows() + 1 and
 // more). Though the wgmma kernel's 128-row tiles half idle at 64 rows, it took less time at 128
 // rows (the four Qwen2-7B products: 246 us) than this kernel at 64 (275 us; H100,
-// bench/RESULTS.md session 17).
+// bench/RESULTS.md session 17), and its 64-row block less than the small-batch kernel from 17
+// rows (session 26).
 bool GptqGemm90Runs(int32_t rows) {
   static const int32_t min_rows = Tuning().gptq_gemm90_min_rows;
   return rows >= min_rows && gptq::Gemm90On();

@@ -75,7 +75,9 @@ struct GptqParts {
 
 // Rows up to which GptqSmallBatchLinear runs (decode batches) for the column layout and, by
 // default, the tensor-core layout (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS overrides it, for A/B
-// measurements); larger products dequantize (GptqDequantize) and go through cuBLASLt.
+// measurements; where the Hopper GEMM runs, it takes the rows from
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS, 17 by default); larger products go to the GEMM
+// (GptqGemmLinear) or dequantize (GptqDequantize) and go through cuBLASLt.
 constexpr int32_t kGptqSmallBatchMaxRows = 4;
 constexpr int32_t kGptqMmaMaxRows = 32;
 int32_t GptqMmaMaxRows();
@@ -103,7 +105,7 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
                           int32_t rows, cudaStream_t stream);
 
 // The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past GptqMmaMaxRows() up to
-// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, to 256 where the Hopper
+// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, of 17 to 1,024 where the Hopper
 // GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
 // GptqSmallBatchLinear for any rows >= 1: the packed weights are read once per 64 to 256 rows,
 // dequantized in registers to exactly GptqDequantize's bf16 values, multiplied on tensor cores

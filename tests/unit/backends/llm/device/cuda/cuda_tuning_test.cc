@@ -42,7 +42,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gptq_gemm_max_rows, 64);
   EXPECT_EQ(t->gptq_pdl_max_rows, 0);
   EXPECT_TRUE(t->gptq_gemm90);
-  EXPECT_EQ(t->gptq_gemm90_min_rows, 33);  // every GEMM past the small-batch kernel's 32 rows
+  EXPECT_EQ(t->gptq_gemm90_min_rows, 17);  // the small-batch kernel to 16 rows where it runs
   EXPECT_EQ(t->gptq_gemm90_max_rows, 1024);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_EQ(t->gptq_gemm90_shapes, 2);
