@@ -105,8 +105,8 @@ void GptqSmallBatchSwiGlu(const bf16* x, const GptqLayout& layout, const GptqPar
                           int32_t rows, cudaStream_t stream);
 
 // The tensor-core layout's GEMM (gptq_gemm.cu) for the rows past GptqMmaMaxRows() up to
-// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, of 17 to 1,024 where the Hopper
-// GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
+// GptqGemmMaxRows() (decode batches of 33 to 64 streams by default, 17 to 1,024 rows where the
+// Hopper GEMM runs; larger products dequantize and go through cuBLASLt). The same contract as
 // GptqSmallBatchLinear for any rows >= 1: the packed weights are read once per 64 to 256 rows,
 // dequantized in registers to exactly GptqDequantize's bf16 values, multiplied on tensor cores
 // with fp32 accumulation: mma.sync, or on compute capability 9.0 with SLUICE_CUDA_GPTQ_GEMM90
@@ -119,7 +119,7 @@ constexpr int32_t kGptqGemmMaxRows = 64;
 int32_t GptqGemmMaxRows();  // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (0: off), GEMM90_MAX_ROWS
 bool GptqGemm90On();
 // Whether a GEMM of `rows` rows is the Hopper one: GptqGemm90On() and rows at least
-// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS (33: every row count past the small-batch kernel's).
+// SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS (17; the small-batch kernel stops at 16 where it runs).
 bool GptqGemm90Runs(int32_t rows);
 constexpr int kGptqGemmMaxSplits = 8;
 size_t GptqGemmWorkspaceBytes();

@@ -372,9 +372,9 @@ void MmaSwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, 
 
 }  // namespace gptq
 
-// Where the Hopper GEMM runs, it takes over from SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS (17): at 17 to
-// 32 rows it took 30-52 % less time than this kernel for 8 bits (down 37 against 54 us at 32
-// rows, H100) and 10-38 % less for 4 bits, except 4-bit o, level (bench/RESULTS.md session 26).
+// Where the Hopper GEMM runs, it takes over from SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS (17): at 24
+// and 32 rows it took 9-51 % less time than this kernel for 8 bits (down 37 against 54 us at 32
+// rows, H100) and 4-38 % less for 4 bits, but for 4-bit o, level (bench/RESULTS.md session 26).
 int32_t GptqMmaMaxRows() {
   static const int32_t rows = [] {
     const CudaTuning& t = Tuning();
