@@ -61,6 +61,7 @@
 #include "backends/llm/device/cuda/mbarrier.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
 #include "backends/llm/device/cuda/pick.cuh"
+#include "backends/llm/device/cuda/tensor_map.h"
 #include "backends/llm/device/cuda/wgmma.cuh"
 
 namespace sluice::llm::cuda {
@@ -414,34 +415,10 @@ Kernel90 KernelFor(const GptqLayout& l, int shape, int copy) {
 }
 
 // x as the TMA kernels' tensor map (kernel parameter): [rows x in] bf16, boxes of `box_rows`
-// rows x one chunk, swizzled in 128-byte rows as wgmma's K-major operand. The driver's encoder
-// is found through the runtime (no libcuda link). False where it cannot be made (the copy
-// engine needs 16-byte aligned rows): the cp.async kernel runs instead.
+// rows x one chunk (tensor_map.h). False where it cannot be made: the cp.async kernel runs
+// instead.
 bool XMap(const bf16* x, int in, int32_t rows, int box_rows, CUtensorMap* map) {
-  using Encode =
-      CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
-                   const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
-                   CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-  static const Encode encode = [] {
-    void* fn = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault,
-                                         &found) != cudaSuccess ||
-        found != cudaDriverEntryPointSuccess) {
-      cudaGetLastError();
-      fn = nullptr;
-    }
-    return reinterpret_cast<Encode>(fn);
-  }();
-  if (encode == nullptr || reinterpret_cast<uintptr_t>(x) % 16 != 0 || in % 8 != 0) return false;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(in), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(in) * sizeof(bf16)};
-  const cuuint32_t box[2] = {kChunk, static_cast<cuuint32_t>(box_rows)};
-  const cuuint32_t unit[2] = {1, 1};
-  return encode(map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2, const_cast<bf16*>(x), dims, strides, box,
-                unit, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return Bf16TensorMap2d(x, in, rows, kChunk, static_cast<uint32_t>(box_rows), map);
 }
 
 // The launch (gptq_gemm90_plan.h) for stages filled by `copy`: the knobs of cuda_tuning.h, or
