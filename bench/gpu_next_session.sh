@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# For the next GPU call (written at session 25's end, unrun). Session 25 changed two things
-# every CUDA test leans on and ran only the GPTQ tests (CudaGptq*) on a GPU with them:
-# CudaDevice::Upload now copies on the step's stream and waits for it (a plain cudaMemcpy ran
-# on the legacy stream, unordered with the non-blocking step stream, and could return before
-# its bytes landed: the rare unwritten outputs of sessions 24 and 25), and the tests'
-# DeviceArray::Upload and the fused decode attention test's NaN poison synchronize the device.
-# LIMIT=300 on an H100.
-# 1. Every CUDA test in the default configuration (the full suite: ~3 minutes).
-# 2. The GPTQ GEMM tests five times with fresh seeds (the rare failure's ground).
+# For the next GPU call (written in session 26, unrun: the device gave no machine after call A).
+# Session 26 changed, after call A measured them: the Hopper GEMM takes decode batches from 17
+# rows (SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS=17, the small-batch kernel to 16 where it runs), and
+# the tensor map of the Hopper GEMM's x is made by tensor_map.cc (a move, untested on a GPU).
+# LIMIT=420 on an H100.
+# 1. The whole CUDA suite with these defaults (~4 minutes, the models written meanwhile).
+# 2. Issue 17's many-stream table (bf16 in the same call), Int4 at 32 streams against the old
+#    routing (the small-batch kernel to 32 rows: MMA_MAX_ROWS=32 GEMM90_MIN_ROWS=33).
+# 3. Int8's 2,000-token TTFT with the GEMM to 1,024 (default) / 2,048 rows (its dequantization
+#    costs ~1.3x the 4-bit one's; the 8-bit GEMM about the 4-bit one's time).
 source bench/gpu_call_setup.sh
-timeout 240 $T $B/cuda_kernels_test > $R/tests_all.txt 2>&1
+write_models_bg int4 int8 bf16
+timeout 260 $T $B/cuda_kernels_test > $R/tests_all.txt 2>&1
 echo "1. all CUDA tests rc=$? $(el)"
 grep -E "^\[  (FAILED|PASSED) |^\[==========\]|FAILED" $R/tests_all.txt | head -12
-for i in 1 2 3 4 5; do
-  timeout 40 $T $B/cuda_kernels_test --gtest_filter='CudaGptqTest.Gemm*:CudaGptqTest.Linear*' \
-    > $R/tests_gemm_$i.txt 2>&1
-  echo "2. run $i rc=$? $(grep -E "seed|FAILED" $R/tests_gemm_$i.txt | head -3 | tr '\n' ' ') $(el)"
+echo "2. int4 model: $(wait_model $m4) $(el)"
+streamsq int4 "32 64 256"
+echo "2. int4 32 streams, the old routing"
+SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=32 SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS=33 streamsq int4 32
+echo "2. int8 model: $(wait_model $m8) $(el)"
+streamsq int8 "32 64 256"
+for mr in 1024 2048; do
+  echo "3. int8 TTFT, GEMM90_MAX_ROWS=$mr"
+  SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$mr SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" KEEP_MODEL=1 \
+    gq int8,long | grep -E "tokens|Failed"
 done
+echo "2. bf16 model: $(wait_model $m) $(el)"
+streams7 "32 64 256"
+SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" g7 long | grep -E "tokens|Failed"
 echo "done $(el)"
