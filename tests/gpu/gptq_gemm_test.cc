@@ -53,8 +53,9 @@ using testing::UploadBf16;
 void PrintKernels() {
   std::printf(
       "[ info     ] GEMM for rows %d to %d (SLUICE_CUDA_GPTQ_MMA_MAX_ROWS, "
-      "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS / GEMM90_MAX_ROWS); Hopper GEMM past 64 rows: %s\n",
-      cuda::GptqMmaMaxRows() + 1, cuda::GptqGemmMaxRows(), cuda::GptqGemm90On() ? "on" : "off");
+      "SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS / GEMM90_MAX_ROWS); the Hopper GEMM at %d rows: %s\n",
+      cuda::GptqMmaMaxRows() + 1, cuda::GptqGemmMaxRows(), cuda::GptqMmaMaxRows() + 1,
+      cuda::GptqGemm90Runs(cuda::GptqMmaMaxRows() + 1) ? "yes" : "no");
 }
 
 // One fused group of weights over one input length, loaded, with the GptqParts that
