@@ -66,3 +66,7 @@ gpu_tests() {
 # (kept for later phases) output tok/s at each concurrency, max_num_seqs 256, the lines only.
 streams7() { MAX_NUM_SEQS=256 CONCURRENCY="$1" g7 sluice | grep -E "c=|Failed"; }
 streamsq() { KEEP_MODEL=1 MAX_NUM_SEQS=256 CONCURRENCY="$2" gq $1,sluice | grep -E "c=|Failed"; }
+# ttft7 / ttftq VARIANT: the bf16 model's / a GPTQ model's (kept) time to first token of one
+# 2,000-token prompt, the line only.
+ttft7() { SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" g7 long | grep -E "tokens|Failed"; }
+ttftq() { SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" KEEP_MODEL=1 gq $1,long | grep -E "tokens|Failed"; }

@@ -23,9 +23,8 @@ SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=32 SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS=33 streamsq in
 streamsq int8 "32 64 256"
 for mr in 1024 2048; do
   echo "3. int8 TTFT, GEMM90_MAX_ROWS=$mr"
-  SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$mr SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" KEEP_MODEL=1 \
-    gq int8,long | grep -E "tokens|Failed"
+  SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$mr ttftq int8
 done
 streams7 "32 64 256"
-SKIP_HF=1 LONG_STREAMS=0 LONG_LENGTHS="2000" g7 long | grep -E "tokens|Failed"
+ttft7
 echo "done $(el)"

@@ -414,13 +414,6 @@ Kernel90 KernelFor(const GptqLayout& l, int shape, int copy) {
   }
 }
 
-// x as the TMA kernels' tensor map (kernel parameter): [rows x in] bf16, boxes of `box_rows`
-// rows x one chunk (tensor_map.h). False where it cannot be made: the cp.async kernel runs
-// instead.
-bool XMap(const bf16* x, int in, int32_t rows, int box_rows, CUtensorMap* map) {
-  return Bf16TensorMap2d(x, in, rows, kChunk, static_cast<uint32_t>(box_rows), map);
-}
-
 // The launch (gptq_gemm90_plan.h) for stages filled by `copy`: the knobs of cuda_tuning.h, or
 // the variant forced.
 Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats,
@@ -552,9 +545,12 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
   const size_t floats = workspace == nullptr ? 0 : workspace_bytes / sizeof(float);
   const int copy = CopyOf(forced);
   const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(forced), copy);
+  // x as the TMA kernels' tensor map (a kernel parameter): [rows x in], boxes of the block's
+  // rows x one chunk. Where it cannot be made, the cp.async kernel runs instead.
   CUtensorMap map{};
-  const bool mapped =
-      copy != kCpAsync && XMap(x, layout.in, rows, kGemm90Shapes[plan.shape].rows, &map);
+  const bool mapped = copy != kCpAsync &&
+                      Bf16TensorMap2d(x, layout.in, rows, kChunk,
+                                      static_cast<uint32_t>(kGemm90Shapes[plan.shape].rows), &map);
   const Launches r = LaunchesFor(layout, plan, mapped ? copy : kCpAsync, rows, out, floats, forced);
   // Each launch's slices added in clusters or by GemmReduce (split = 1: neither).
   const auto launch = [&](int blocks, int splits, bool clusters, int col_block0) {

@@ -16,9 +16,9 @@ sluice_add_test(attention_ws_pipeline_test
 
 # The GPTQ kernels' launch plans (plain C++): the Hopper GEMM's and its x-copy indices, the
 # small-batch product's column tiles a warp; the arithmetic of the Hopper GEMM's 4-bit
-# dequantization on bf16 pairs. One binary.
+# dequantization on bf16 pairs (with the CPU device's bf16 / fp16 conversions). One binary.
 sluice_add_test(gptq_gemm90_plan_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/gptq_gemm90_plan_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/gptq_mma_plan_test.cc
           ${CMAKE_CURRENT_LIST_DIR}/gptq_split_scale_test.cc
-  DEPS sluice_llm_device LABELS unit)
+  DEPS sluice_device_cpu LABELS unit)

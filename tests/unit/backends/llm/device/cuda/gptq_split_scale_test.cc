@@ -11,44 +11,33 @@
 
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <cstdint>
-#include <cstring>
+
+#include "backends/llm/device/cpu/half.h"
 
 namespace sluice::llm::cuda::gptq {
 namespace {
 
-// fp16 bits to their value (finite only: the caller skips the rest).
-double HalfValue(uint16_t h) {
-  const int sign = h >> 15, exp = (h >> 10) & 31, man = h & 1023;
-  const double v = exp == 0 ? std::ldexp(man, -24) : std::ldexp(1024 + man, exp - 25);
-  return sign ? -v : v;
-}
+using sluice::llm::Bf16ToF32;
+using sluice::llm::F16ToF32;
+using sluice::llm::F32ToBf16;
 
-// v (finite, within float's range) rounded to bf16 to nearest even, as float bits' high half.
+// v rounded to bf16 to nearest even (F32ToBf16), after checking that fp32 holds v exactly (every
+// v here has at most 24 significant bits and no NaN or infinity).
 uint16_t Bf16Bits(double v) {
-  const float f = static_cast<float>(v);  // exact here: every v has at most 24 significant bits
+  const float f = static_cast<float>(v);
   EXPECT_EQ(static_cast<double>(f), v);
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u += 0x7FFF + ((u >> 16) & 1);  // no NaN or infinity here
-  return static_cast<uint16_t>(u >> 16);
-}
-double Bf16Value(uint16_t b) {
-  const uint32_t u = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+  return F32ToBf16(f);
 }
 double Round(double v) {
-  return Bf16Value(Bf16Bits(v));
+  return Bf16ToF32(Bf16Bits(v));
 }
 
 TEST(GptqSplitScaleTest, ThreeBf16FmasGiveTheFp32RoutesValueForEveryScale) {
   int64_t checked = 0;
   for (uint32_t h = 0; h < 65536; ++h) {
     if (((h >> 10) & 31) == 31) continue;  // infinities and NaNs
-    const double s = HalfValue(static_cast<uint16_t>(h));
+    const double s = F16ToF32(static_cast<uint16_t>(h));
     const double hi = Round(s);
     const double lo = s - hi;  // exact: hi is s rounded, within a factor 2 of s
     ASSERT_EQ(Round(lo), lo) << "scale bits " << h;
