@@ -67,7 +67,7 @@ constexpr Number kNumbers[] = {
     {"SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS", &CudaTuning::gptq_gemm90_tile_rows, 0, 256, 64},
     {"SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS", &CudaTuning::gptq_gemm90_tile_cols, 0, 192, 64, 64},
     {"SLUICE_CUDA_GPTQ_GEMM90_SPLITS", &CudaTuning::gptq_gemm90_splits, 0, 8, 1},
-    {"SLUICE_CUDA_GPTQ_GEMM90_TMA", &CudaTuning::gptq_gemm90_tma, 0, 3, 1},
+    {"SLUICE_CUDA_GPTQ_GEMM90_TMA", &CudaTuning::gptq_gemm90_tma, 0, 2, 1},
     {"SLUICE_CUDA_MATMUL_EXACT_ROWS", &CudaTuning::matmul_exact_rows, 0, 1 << 20, 1},
 };
 

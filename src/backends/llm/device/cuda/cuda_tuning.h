@@ -125,7 +125,7 @@
 // SLUICE_CUDA_GPTQ_GEMM90_SPLITS   0        0 to 8       input slices (split-k) of every Hopper
 //                                                        GEMM product (0: modelled; cut to the
 //                                                        workspace and one chunk a slice)
-// SLUICE_CUDA_GPTQ_GEMM90_TMA      2        0 to 3       who fills the Hopper GEMM's stages: 0,
+// SLUICE_CUDA_GPTQ_GEMM90_TMA      2        0 to 2       who fills the Hopper GEMM's stages: 0,
 //                                                        every thread's cp.async, a block
 //                                                        barrier a chunk; 1, the copy engine
 //                                                        (TMA: x's box, the tiles' words; full
@@ -134,11 +134,7 @@
 //                                                        22"); 2, the same by a producing
 //                                                        warpgroup (8-tile blocks of 128 rows
 //                                                        and up, others cp.async; 22-25 %
-//                                                        faster at 256 rows, "Session 23"); 3,
-//                                                        the producer's copies, the
-//                                                        dequantization in warps of its own
-//                                                        into shared memory (the same blocks;
-//                                                        gptq_gemm90_ss.cuh)
+//                                                        faster at 256 rows, "Session 23")
 // SLUICE_CUDA_GPTQ_CHUNK           1        0 | 1        the column layout's chunk kernel for
 //                                                        layers of whole chunks
 // SLUICE_CUDA_GPTQ_GEMM90_TAIL     1        0 | 1        the Hopper GEMM's last wave of column

@@ -57,7 +57,6 @@
 #include "backends/llm/device/cuda/gptq_common.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_parts.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_plan.h"
-#include "backends/llm/device/cuda/gptq_gemm90_ss.cuh"
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "backends/llm/device/cuda/mbarrier.cuh"
 #include "backends/llm/device/cuda/multiprocessors.h"
@@ -86,11 +85,8 @@ static_assert(kGemm90MaxSplits == kGptqGemmMaxSplits);
 //   (setmaxnreg) to the two computing warpgroups and runs every stage ahead, no computing warp
 //   ever waiting on a stage's release. 8-tile blocks of 128 rows and more only (kProducerOk):
 //   the 64-row block runs two an SM, the 12-tile ones hold 384 computing threads, neither with
-//   registers to spare;
-// - kTmaTransform: the producing warpgroup's copies, the dequantization in two warpgroups of
-//   its own into shared memory, the wgmmas (both operands in shared memory) in two more
-//   (gptq_gemm90_ss.cuh); the shapes of kTmaProducer.
-enum Copy : int { kCpAsync = 0, kTmaWarp = 1, kTmaProducer = 2, kTmaTransform = 3 };
+//   registers to spare.
+enum Copy : int { kCpAsync = 0, kTmaWarp = 1, kTmaProducer = 2 };
 template <int kN, int kTiles>
 constexpr bool kProducerOk = kTiles == 8 && kN >= 128;
 constexpr int kProducerThreads = 128;
@@ -356,21 +352,9 @@ template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 Kernel90 KernelOf() {
   using T = Tile<kBits, kN, kTiles>;
   static const Kernel90 k = [] {
-    Kernel90 r{};
-    if constexpr (kCopy == kTmaTransform) {
-      using S = SsTile<kBits, kN, kTiles>;
-      r.fn = GptqGemm90SsKernel<kBits, kOrder, kN, kTiles>;
-      r.smem = S::kSmem;
-      r.threads = S::kBlockThreads;
-    } else {
-      r.fn = GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>;
-      r.smem = T::kSmem;
-      r.threads = kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>;
-    }
-    r.rows = kN;
-    r.tiles = kTiles;
-    r.per_sm = 1;
-    const int kThreads = r.threads;
+    constexpr int kThreads = kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>;
+    Kernel90 r{
+        GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>, T::kSmem, kN, kTiles, kThreads, 1, {}};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, kThreads, r.smem) !=
             cudaSuccess ||
@@ -401,7 +385,7 @@ Kernel90 KernelOf() {
 template <int kBits, int kOrder, int kCopy, size_t kI>
 Kernel90 KernelOfShape() {
   constexpr int kN = kGemm90Shapes[kI].rows, kTiles = kGemm90Shapes[kI].tiles;
-  constexpr int kUsed = kCopy >= kTmaProducer && !kProducerOk<kN, kTiles> ? kCpAsync : kCopy;
+  constexpr int kUsed = kCopy == kTmaProducer && !kProducerOk<kN, kTiles> ? kCpAsync : kCopy;
   return KernelOf<kBits, kOrder, kN, kTiles, kUsed>();
 }
 template <int kBits, int kOrder, int kCopy, size_t... kI>
@@ -425,8 +409,6 @@ Kernel90 KernelFor(const GptqLayout& l, int shape, int copy) {
       return KernelFor<kTmaWarp>(l, shape);
     case kTmaProducer:
       return KernelFor<kTmaProducer>(l, shape);
-    case kTmaTransform:
-      return KernelFor<kTmaTransform>(l, shape);
     default:
       return KernelFor<kCpAsync>(l, shape);
   }
@@ -443,7 +425,7 @@ Gemm90Plan PlanFor(const GptqLayout& l, int32_t rows, int32_t out, size_t floats
   p.out = out;
   p.floats = floats;
   p.sms = MultiprocessorCount();
-  p.producer = copy >= kTmaProducer;
+  p.producer = copy == kTmaProducer;
   if (knobs.shapes != 0) {  // SHAPES=0's model ignores occupancy: no kernel opened to ask
     for (int i = 0; i < kGemm90ShapeCount; ++i) p.per_sm[i] = KernelFor<kCpAsync>(l, i).per_sm;
   }
@@ -486,9 +468,7 @@ void Gemm90Prepare() {
         GptqLayout l;
         l.bits = bits;
         l.mma = order;
-        for (int copy : {kCpAsync, kTmaWarp, kTmaProducer, kTmaTransform}) {
-          KernelFor(l, shape, copy);
-        }
+        for (int copy : {kCpAsync, kTmaWarp, kTmaProducer}) KernelFor(l, shape, copy);
       }
     }
   }

@@ -141,8 +141,7 @@ TEST(CudaTuningTest, NumbersInRange) {
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_MMA_TILES", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "0"}})->gptq_gemm90_tma, 0);  // cp.async
   EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "2"}})->gptq_gemm90_tma, 2);  // producer
-  EXPECT_EQ(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "3"}})->gptq_gemm90_tma, 3);  // transform
-  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "4"}}).ok());
+  EXPECT_FALSE(Parse({{"SLUICE_CUDA_GPTQ_GEMM90_TMA", "3"}}).ok());
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "0"}})->matmul_exact_rows, 0);  // buckets
   EXPECT_EQ(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "1800"}})->matmul_exact_rows, 1800);
   EXPECT_FALSE(Parse({{"SLUICE_CUDA_MATMUL_EXACT_ROWS", "-1"}}).ok());
