@@ -12,8 +12,10 @@
 # 3. Session 26's unrun checks: Int8's 2,000-token TTFT with the GEMM to 1,024 (default) /
 #    2,048 rows; Int4 at 32 streams with the small-batch kernel to 32 rows (the old routing)
 #    against the default.
+# 0. Session 27's review test, never run on a GPU: Bf16TensorMap2d's refusals.
 source bench/gpu_call_setup.sh
 write_models_bg int4 int8 bf16
+gpu_tests 'TensorMapTest.*' 30
 export SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048
 echo "1. ncu, gate|up at 2,048 rows $(el)"
 LD_LIBRARY_PATH=$G/lib timeout 150 ncu --clock-control none -k regex:GptqGemm90Kernel \
