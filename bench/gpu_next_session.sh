@@ -16,6 +16,13 @@
 source bench/gpu_call_setup.sh
 write_models_bg int4 int8 bf16
 gpu_tests 'TensorMapTest.*' 30
+# On an H200 (never started before): issue 17's batch-1 targets first, with the card's copy
+# bandwidth (Int4 >= 500, Int8 >= 350 output tok/s, 1 stream, 128 in / 128 out).
+if grep -q H200 $R/gpu.txt; then
+  python3 bench/copy_bandwidth.py 2>&1 | tee $R/bandwidth.txt | head -1
+  echo "H200 batch 1: models $(wait_model $m4) / $(wait_model $m8) / $(wait_model $m) $(el)"
+  streamsq int4 1; streamsq int8 1; streams7 1
+fi
 export SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048
 echo "1. ncu, gate|up at 2,048 rows $(el)"
 LD_LIBRARY_PATH=$G/lib timeout 150 ncu --clock-control none -k regex:GptqGemm90Kernel \
