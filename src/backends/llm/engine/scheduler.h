@@ -59,9 +59,10 @@ int64_t PrefillChunkCharge(int64_t n, int64_t start, int32_t cost_context, bool 
 
 // prefill_cost_context for a decoder's shape: its linear layers' FLOPs per token over its
 // attention's FLOPs per (token, context position), times the attention kernels' throughput
-// relative to the matrix products' (kAttentionToLinearThroughput: prefill attention at ~200
-// TFLOP/s against cuBLAS at ~650 on the H200, bench/RESULTS.md). Qwen2-7B: about 9,750.
-inline constexpr double kAttentionToLinearThroughput = 0.3;
+// relative to the matrix products' (kAttentionToLinearThroughput: the wgmma prefill attention
+// at ~480-510 TFLOP/s against cuBLASLt's ~745 over Qwen2-7B's four products at 2,048 rows on
+// an H100, bench/RESULTS.md sessions 20 and 27). Qwen2-7B: about 21,500.
+inline constexpr double kAttentionToLinearThroughput = 0.66;
 int32_t PrefillCostContext(int64_t hidden, int64_t intermediate, int64_t num_heads,
                            int64_t num_kv_heads, int64_t head_dim);
 

@@ -240,8 +240,8 @@ TEST(SchedulerTest, StepsWithDecodesTakeTheirOwnBudget) {
 
 TEST(SchedulerTest, PrefillCostContextFromTheModelShape) {
   // Qwen2-7B: hidden 3584, intermediate 18944, 28 heads, 4 kv heads, head_dim 128.
-  // 0.3 * (2*3584*36*128 + 2*28*128*3584 + 6*3584*18944) / (4*28*128) = 9753.6
-  EXPECT_EQ(PrefillCostContext(3584, 18944, 28, 4, 128), 9753);
+  // 0.66 * (2*3584*36*128 + 2*28*128*3584 + 6*3584*18944) / (4*28*128) = 21457.9
+  EXPECT_EQ(PrefillCostContext(3584, 18944, 28, 4, 128), 21457);
   EXPECT_EQ(PrefillCostContext(0, 0, 0, 0, 0), 0);
   // The charge: one token is one token; a chunk at context 0 of K tokens costs twice.
   EXPECT_EQ(PrefillChunkCharge(1, 30000, 50, true), 1);
