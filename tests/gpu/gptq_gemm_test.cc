@@ -507,6 +507,45 @@ TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
   }
 }
 
+// Clusters asked for where the device cannot hold them all at once: the launch falls back to
+// the workspace and GemmReduce (InClusters) and says so, with the same sums bit for bit as the
+// workspace's own run. The 64 x 128 block in 8 slices (clusters of 8), rows doubled from 64
+// until the launch reports no clusters; at 64 rows it still ran them.
+TEST(CudaGptqTest, Gemm90ClustersPastTheDeviceCapacityFallBackToTheWorkspace) {
+  SLUICE_REQUIRE_GPU();
+  std::mt19937_64 rng = FreshRng();
+  auto device = Gpu();
+  ASSERT_NE(device, nullptr);
+  if (const char* why = HopperGemmMissing()) GTEST_SKIP() << why;
+  GemmRig rig;
+  SLUICE_CUDA_OK(rig.created);
+  const int32_t in = 2048;
+  LoadedGroup g;
+  ASSERT_NO_FATAL_FAILURE(g.Load(*device, rng, in, {208, 48, 16}, QuantSpec{4, 128, false, false}));
+  cuda::GptqGemm90Variant v{1, 64, 128, 8, 2};
+  v.cluster = 1;
+  EXPECT_TRUE(cuda::GptqGemm90LaunchFor(*g.layout, 272, 64, rig.ws_bytes(), &v).clusters);
+  int32_t rows = 64;
+  cuda::GptqGemm90Launch launch;
+  do {
+    rows *= 2;
+    launch = cuda::GptqGemm90LaunchFor(*g.layout, 272, rows, rig.ws_bytes(), &v);
+  } while (launch.clusters && rows < 16384);
+  ASSERT_FALSE(launch.clusters) << "every cluster held at " << rows << " rows";
+  ASSERT_EQ(launch.splits, 8) << "the workspace holds fewer slices at " << rows << " rows";
+  const auto x = RandomBf16Values(rng, static_cast<size_t>(rows) * in);
+  DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
+  const auto asked =
+      RunVariant(g, xd.get(), rows, rig.ws.get(), rig.ws_bytes(), v, rig.stream, false);
+  v.cluster = 0;
+  const auto off =
+      RunVariant(g, xd.get(), rows, rig.ws.get(), rig.ws_bytes(), v, rig.stream, false);
+  for (size_t p = 0; p < off.size(); ++p) {
+    EXPECT_EQ(0, std::memcmp(asked[p].data(), off[p].data(), off[p].size() * sizeof(off[p][0])))
+        << "part " << p << " at " << rows << " rows";
+  }
+}
+
 // Relative error of `samples` random outputs of each part (every output must be finite)
 // against their float64 products.
 double SampledError(const LoadedGroup& g, const std::vector<float>& x, int32_t rows,
