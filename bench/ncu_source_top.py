@@ -43,7 +43,9 @@ def main():
     src = column(header, "source")
     addr = column(header, "address")
     every = column(header, "sampling", "all")
-    idle = column(header, "sampling", "not-issued") or column(header, "sampling", "not issued")
+    idle = column(header, "sampling", "not-issued")
+    if idle is None:
+        idle = column(header, "sampling", "not issued")
     if every is None:
         every = column(header, "sampling")
     table = [r for r in rows[start + 1:] if len(r) == len(header)]

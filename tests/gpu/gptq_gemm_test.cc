@@ -509,8 +509,9 @@ TEST(CudaGptqTest, Gemm90ClusterSumsEqualTheWorkspaceReductions) {
 
 // Clusters asked for where the device cannot hold them all at once: the launch falls back to
 // the workspace and GemmReduce (InClusters) and says so, with the same sums bit for bit as the
-// workspace's own run. The 64 x 128 block in 8 slices (clusters of 8), rows doubled from 64
-// until the launch reports no clusters; at 64 rows it still ran them.
+// workspace's own run and within tolerance of float64 (so neither run left the poisoned outputs
+// alone). The 64 x 128 block in 8 slices (clusters of 8), rows doubled from 64 until the launch
+// reports no clusters; at 64 rows it still ran them.
 TEST(CudaGptqTest, Gemm90ClustersPastTheDeviceCapacityFallBackToTheWorkspace) {
   SLUICE_REQUIRE_GPU();
   std::mt19937_64 rng = FreshRng();
@@ -537,6 +538,8 @@ TEST(CudaGptqTest, Gemm90ClustersPastTheDeviceCapacityFallBackToTheWorkspace) {
   DeviceArray<__nv_bfloat16> xd(ToBf16(g.Sorted(x, rows)));
   const auto asked =
       RunVariant(g, xd.get(), rows, rig.ws.get(), rig.ws_bytes(), v, rig.stream, false);
+  EXPECT_LE(ErrorAgainst(asked, Float64Products(g, x, rows)), 5e-3)  // written, not poison
+      << rows << " rows";
   v.cluster = 0;
   const auto off =
       RunVariant(g, xd.get(), rows, rig.ws.get(), rig.ws_bytes(), v, rig.stream, false);
