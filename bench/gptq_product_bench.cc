@@ -22,6 +22,9 @@
 //                                          # checkpoint of group 128 gets)
 //   SLUICE_CUDA_GPTQ_MMA_MAX_ROWS=64 gptq_product_bench 48 64   # past the default's rows
 //   gptq_product_bench --variants 64 128 256   # every Hopper GEMM block shape, one run
+//   gptq_product_bench --check 256 2048     # also the GEMM's sums against dequantization +
+//                                           # cuBLASLt, part by part (a kernel variant's A/B
+//                                           # checks itself in the same run)
 // The SLUICE_CUDA_GPTQ_* variables of cuda_tuning.h apply (A/B of the kernel's knobs). The
 // kernel column names the Hopper GEMM's launch: "90:<rows>x<columns>/<slices>" a block
 // ("+<blocks>/<slices>": the last wave's column blocks in slices, SLUICE_CUDA_GPTQ_GEMM90_TAIL)
@@ -35,9 +38,11 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -60,6 +65,7 @@ struct Options {
   int iters = 15;
   int reps = 20;
   bool variants = false;
+  bool check = false;
   std::vector<int> rows;
 };
 
@@ -86,6 +92,8 @@ Options Parse(int argc, char** argv) {
       o.reps = next();
     } else if (a == "--variants") {
       o.variants = true;
+    } else if (a == "--check") {
+      o.check = true;
     } else if (a.size() > 0 && a[0] != '-') {
       o.rows.push_back(std::atoi(a.c_str()));
     } else {
@@ -271,18 +279,63 @@ struct Blas {
     }
   }
   void Run(const Group& g, int rows, const bf16* x, const bf16* w, cudaStream_t stream) {
-    int start = 0;
-    for (int p = 0; p < g.parts.count; ++p) {
-      const int out = g.parts.end[p] - start;
-      auto plan = plans.Get(handle, workspace_bytes, false, rows, g.in, out, false, false);
-      const float alpha = 1.f, beta = 0.f;
-      sluice::llm::cuda::MatmulPlan& m = **plan;
-      cublasLtMatmul(handle, m.desc, &alpha, w, m.a, x, m.b, &beta, g.parts.y[p], m.c, g.parts.y[p],
-                     m.c, m.has_algo ? &m.algo : nullptr, workspace, workspace_bytes, stream);
-      start = g.parts.end[p];
-    }
+    for (int p = 0; p < g.parts.count; ++p) RunPart(g, p, rows, x, w, g.parts.y[p], stream);
+  }
+  // Part p's y = x W_p^T alone into y.
+  void RunPart(const Group& g, int p, int rows, const bf16* x, const bf16* w, bf16* y,
+               cudaStream_t stream) {
+    const int out = g.parts.end[p] - (p > 0 ? g.parts.end[p - 1] : 0);
+    auto plan = plans.Get(handle, workspace_bytes, false, rows, g.in, out, false, false);
+    const float alpha = 1.f, beta = 0.f;
+    sluice::llm::cuda::MatmulPlan& m = **plan;
+    cublasLtMatmul(handle, m.desc, &alpha, w, m.a, x, m.b, &beta, y, m.c, y, m.c,
+                   m.has_algo ? &m.algo : nullptr, workspace, workspace_bytes, stream);
   }
 };
+
+float Bf16ToFloat(uint16_t v) {
+  const uint32_t bits = static_cast<uint32_t>(v) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+std::vector<uint16_t> Download(const bf16* p, size_t n) {
+  std::vector<uint16_t> h(n);
+  CHECK_CUDA(cudaMemcpy(h.data(), p, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
+  return h;
+}
+
+// --check: the sums of the product just run (in the parts' y) against each part dequantized
+// alone and multiplied by cuBLASLt: the largest difference over the part's largest magnitude
+// (both round fp32 sums of the same bf16 products to bf16: an ulp or two, ~0.4 %; a wrong
+// kernel is off by the values' own size or is not finite). `blas` is prepared for `rows`.
+// Returns the worst part's figure.
+double CheckAgainstBlas(const Group& g, int rows, const bf16* x, bf16* dequant, Blas& blas,
+                        cudaStream_t stream) {
+  CHECK_CUDA(cudaStreamSynchronize(stream));
+  double worst = 0;
+  int start = 0;
+  for (int p = 0; p < g.parts.count; ++p) {
+    const int out = g.parts.end[p] - start;
+    const size_t n = static_cast<size_t>(rows) * out;
+    const std::vector<uint16_t> got = Download(g.parts.y[p], n);
+    sluice::llm::cuda::GptqDequantize(g.layout, g.parts.qweight[p], g.parts.scale_zero[p], out,
+                                      dequant, stream);
+    blas.RunPart(g, p, rows, x, dequant, g.parts.y[p], stream);
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+    const std::vector<uint16_t> want = Download(g.parts.y[p], n);
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; ++i) {
+      const double a = Bf16ToFloat(got[i]), b = Bf16ToFloat(want[i]);
+      diff = std::isfinite(a) ? std::max(diff, std::fabs(a - b)) : HUGE_VAL;
+      scale = std::max(scale, std::fabs(b));
+    }
+    worst = std::max(worst, scale > 0 ? diff / scale : diff);
+    start = g.parts.end[p];
+  }
+  return worst;
+}
 
 }  // namespace
 
@@ -365,6 +418,12 @@ int main(int argc, char** argv) {
              : gemm ? "gemm"
                     : "small",
              us, dequant_us, blas_us);
+      if (gemm && o.check) {
+        sluice::llm::cuda::GptqGemmLinear(x, g.layout, g.parts, rows, ws, ws_bytes, stream);
+        const double err = CheckAgainstBlas(g, rows, x, dequant, blas, stream);
+        std::printf("check    %5d %s: largest difference %.2e of the largest magnitude%s\n", rows,
+                    g.name, err, err <= 0.02 ? "" : "  WRONG");
+      }
       if (!hopper || !o.variants) continue;
       std::vector<sluice::llm::cuda::GptqGemm90Variant> variants = {{1, 0, 0, 0}};
       for (int block_rows : {64, 128, 192, 256}) {
