@@ -1,39 +1,44 @@
 #!/usr/bin/env bash
-# For the next GPU call (written in sessions 27 and 28, unrun: every device try of session 28
-# failed to start or was refused). LIMIT=500 on an H100.
-# Build first (here): the pack from main (bench/pack_gpu_binaries.sh), its gptq_product_bench
-# kept as .gpu/base/gq_base.xz (xz -T2); then `git apply bench/pending/gemm90_loop_trims.patch`,
-# built and packed (the pack's binaries are the trims'). Commit the patch's code (and delete
-# the patch) only if phase 0's tests pass and phase 0b says it is no slower.
-# Session 27 found the Hopper GEMM's chunk bound by its computing warps' instruction streams
-# (~200 SASS instructions a warp a chunk at ~7 cycles each against 1,024 cycles of wgmmas for
-# the block; RESULTS "Session 27"). Session 28's trims (RESULTS "Session 28": the stage index
-# and parity carried instead of c % kStages, the descriptors' low words added, one add for
-# -(128 + zero), the lane kept in a register) take the 4-bit 256 x 128 loop from 726 to 685
-# instructions a round of 3 chunks.
-# 0. The GEMM tests with the trims, the clusters-past-capacity fallback (session 28) and the
-#    tensor map's refusals (session 27), never run on a GPU.
-# 0b. gq_base / the trims', each in turn, twice.
+# For the next GPU call (written in sessions 27-29, unrun: every device try of sessions 28 and
+# 29 failed to start or was refused). LIMIT=500 on an H100.
+# Build first (here), in this order, each gptq_product_bench kept under .gpu/base/ (xz -T2):
+#   main -> gq_base.xz; `git apply bench/pending/gemm90_loop_trims.patch` -> gq_trims.xz;
+#   `git apply bench/pending/gemm90_nibbles.patch` -> gq_nibbles.xz;
+#   `git apply bench/pending/gemm90_swiglu.patch`, then every GPU target and the pack
+#   (bench/pack_gpu_binaries.sh build /tmp/gpu-binaries.txz; mv it to .gpu/): its binaries
+#   carry all three patches. Then `git checkout -- src tests bench/gptq_product_bench.cc` and
+#   remove the two files the last patch adds (tests/gpu/gptq_gemm90_swiglu_test.cc,
+#   src/backends/llm/device/cuda/gptq_gemm90_block.cuh).
+# A patch's code lands (and its file goes) only if phase 0's tests pass with it and phase 0b
+# says it is right (--check) and no slower; the SwiGLU launch also by phase 3's TTFT.
+# 0. The GEMM tests with the three patches (the SwiGLU launch against the product and SiluMul
+#    bit for bit, the clusters-past-capacity fallback and the tensor map's refusals: never run).
+# 0b. gq_base / gq_trims / gq_nibbles / the pack's, each in turn: 4 bits at 2,048 rows with
+#    --check, then 1,024 and 2,048 again without; 8 bits at 2,048; the pack's swiglu / chain.
 # 1. Nsight Compute on gate|up at 2,048 rows alone: stall reasons, and the source page's
 #    per-instruction samples (bench/ncu_source_top.py).
 # 2. The step order's GEMM against the load order's (word selection vs per-step group checks).
-# 3. TTFT at 2,000 tokens, Int4 (and Int8) with the GEMM to 2,048 rows / 1,024 (default), bf16;
-#    Int4 at 32 streams with the old routing against the default.
+# 3. TTFT at 2,000 tokens, Int4 with the GEMM to 2,048 rows (SwiGLU launch on / off) and to
+#    1,024 (default), bf16; Int8 likewise; Int4 at 32 streams with the old routing against the
+#    default.
 source bench/gpu_call_setup.sh
 write_models_bg int4 bf16 int8
-gpu_tests 'TensorMapTest.*:CudaGptqTest.Gemm*' 100
-# 0b. Session 28's trims of the computing warps' loop (.gpu/base/gq_base: main's binary) against
-#     the pack's.
-xz -dc .gpu/base/gq_base.xz > $B/real/gq_base && chmod +x $B/real/gq_base
-gqab() {  # gqab BITS ROWS...: each binary in turn
-  local bits=$1; shift
-  for bin in gq_base gptq_product_bench gq_base gptq_product_bench; do
+gpu_tests 'TensorMapTest.*:CudaGptqTest.Gemm*:CudaGptqTest.SwiGlu*' 120
+for v in base trims nibbles; do
+  xz -dc .gpu/base/gq_$v.xz > $B/real/gq_$v && chmod +x $B/real/gq_$v
+done
+gqab() {  # gqab "BINARIES" BITS ROWS... [--check]: each binary in turn
+  local bins=$1 bits=$2; shift 2
+  for bin in $bins; do
     echo "0b. $bits bits, $bin $(el)"
     SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048 LD_LIBRARY_PATH=$G/lib $B/real/$bin --bits $bits \
-      --iters 7 "$@" | grep -E "^(q\||o |gate|down)"
+      --iters 7 "$@" | grep -E "^(q\||o |gate|down|check|swiglu|chain)"
   done
 }
-gqab 4 1024 2048; gqab 8 2048
+all="gq_base gq_trims gq_nibbles gptq_product_bench"
+gqab "$all" 4 2048 --check
+gqab "gptq_product_bench gq_nibbles gq_trims gq_base" 4 1024 2048
+gqab "gq_base gptq_product_bench" 8 2048 --check
 # On an H200 (never started before): issue 17's batch-1 targets first, with the card's copy
 # bandwidth (Int4 >= 500, Int8 >= 350 output tok/s, 1 stream, 128 in / 128 out).
 if grep -q H200 $R/gpu.txt; then
@@ -54,10 +59,12 @@ python3 bench/ncu_source_top.py $R/gateup_sass.csv --top 30 2>&1 | tee $R/gateup
 grep -E "Duration|Issue Slots|Warp Cycles Per Issued|Eligible|Active Warps|stall|Stall" \
   $R/ncu_gateup.txt | head -30
 echo "3. models: $(wait_model $m4) / $(wait_model $m) $(el)"
-for mr in 2048 1024; do
-  echo "3. int4 TTFT, GEMM90_MAX_ROWS=$mr"
-  SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$mr ttftq int4
-done
+echo "3. int4 TTFT, GEMM90_MAX_ROWS=2048 (SwiGLU launch on)"
+SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048 ttftq int4
+echo "3. int4 TTFT, GEMM90_MAX_ROWS=2048, SWIGLU=0"
+SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048 SLUICE_CUDA_GPTQ_SWIGLU=0 ttftq int4
+echo "3. int4 TTFT, default (GEMM90_MAX_ROWS=1024)"
+ttftq int4
 ttft7
 for bits in 4 8; do
   for order in 2 1; do
@@ -68,7 +75,7 @@ for bits in 4 8; do
   done
 done
 echo "3. models: $(wait_model $m8) $(el)"
-for mr in 1024 2048; do
+for mr in 2048 1024; do
   echo "3. int8 TTFT, GEMM90_MAX_ROWS=$mr"
   SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=$mr ttftq int8
 done
