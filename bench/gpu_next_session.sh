@@ -16,7 +16,10 @@
 # 0b. gq_base / gq_trims / gq_nibbles / the pack's, each in turn: 4 bits at 2,048 rows with
 #    --check, then 1,024 and 2,048 again without; 8 bits at 2,048; the pack's swiglu / chain.
 # 1. Nsight Compute on gate|up at 2,048 rows alone: stall reasons, and the source page's
-#    per-instruction samples (bench/ncu_source_top.py).
+#    per-instruction samples (bench/ncu_source_top.py). The 7th Hopper GEMM launch of the
+#    bench: q|k|v's two (a whole launch and a sliced tail) and o's one in each of the warm-up
+#    and the timed replay come first (session 27 saw six before gate|up); the grid printed
+#    says which product it was (gate|up: 8 x 296), the kernel being the same 256 x 128 one.
 # 2. The step order's GEMM against the load order's (word selection vs per-step group checks).
 # 3. TTFT at 2,000 tokens, Int4 with the GEMM to 2,048 rows (SwiGLU launch on / off) and to
 #    1,024 (default), bf16; Int8 likewise; Int4 at 32 streams with the old routing against the
@@ -48,7 +51,7 @@ if grep -q H200 $R/gpu.txt; then
 fi
 echo "1. ncu, gate|up at 2,048 rows $(el)"
 SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS=2048 LD_LIBRARY_PATH=$G/lib timeout 120 ncu --clock-control none \
-  -k regex:GptqGemm90Kernel --launch-skip 3 --launch-count 1 --section SpeedOfLight \
+  -k regex:GptqGemm90Kernel --launch-skip 6 --launch-count 1 --section SpeedOfLight \
   --section WarpStateStats --section SchedulerStats --section SourceCounters --import-source no \
   -o $R/gateup $B/real/gptq_product_bench --bits 4 --iters 1 --reps 1 2048 > $R/ncu_run.txt 2>&1
 echo "rc=$?"
@@ -56,7 +59,7 @@ timeout 30 ncu -i $R/gateup.ncu-rep --page details > $R/ncu_gateup.txt 2>&1
 timeout 60 ncu -i $R/gateup.ncu-rep --page source --csv --print-source sass > $R/gateup_sass.csv 2>&1
 echo "sass rows: $(wc -l < $R/gateup_sass.csv)"
 python3 bench/ncu_source_top.py $R/gateup_sass.csv --top 30 2>&1 | tee $R/gateup_top.txt | head -60
-grep -E "Duration|Issue Slots|Warp Cycles Per Issued|Eligible|Active Warps|stall|Stall" \
+grep -E "Grid Size|Duration|Issue Slots|Warp Cycles Per Issued|Eligible|Active Warps|stall|Stall" \
   $R/ncu_gateup.txt | head -30
 echo "3. models: $(wait_model $m4) / $(wait_model $m) $(el)"
 echo "3. int4 TTFT, GEMM90_MAX_ROWS=2048 (SwiGLU launch on)"
