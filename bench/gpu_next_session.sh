@@ -3,7 +3,9 @@
 # 29 failed to start or was refused). LIMIT=500 on an H100.
 # Build first (here), in this order, each gptq_product_bench kept under .gpu/base/ (xz -T2):
 #   main -> gq_base.xz; `git apply bench/pending/gemm90_loop_trims.patch` -> gq_trims.xz;
-#   `git apply bench/pending/gemm90_swiglu.patch`, then every GPU target and the pack
+#   with `git apply bench/pending/gemm90_prmt.patch` too -> gq_prmt.xz, then that patch taken
+#   back out (git apply -R); `git apply bench/pending/gemm90_swiglu.patch`, then every GPU
+#   target and the pack
 #   (bench/pack_gpu_binaries.sh build /tmp/gpu-binaries.txz; mv it to .gpu/): its binaries
 #   carry both patches. Then `git checkout -- src tests bench/gptq_product_bench.cc` and
 #   remove the two files the last patch adds (tests/gpu/gptq_gemm90_swiglu_test.cc,
@@ -12,8 +14,9 @@
 # says it is right (--check) and no slower; the SwiGLU launch also by phase 3's TTFT.
 # 0. The GEMM tests with both patches (the SwiGLU launch against the product and SiluMul bit
 #    for bit, the clusters-past-capacity fallback and the tensor map's refusals: never run).
-# 0b. gq_base / gq_trims / the pack's, each in turn: 4 bits at 2,048 rows with --check, then
-#    1,024 and 2,048 again without; 8 bits at 2,048; the pack's swiglu / chain lines.
+# 0b. gq_base / gq_trims / gq_prmt / the pack's (trims + SwiGLU), each in turn: 4 bits at
+#    2,048 rows with --check, then 1,024 and 2,048 again without; 8 bits at 2,048; the pack's
+#    swiglu / chain lines.
 # 1. Nsight Compute on gate|up at 2,048 rows alone: stall reasons, and the source page's
 #    per-instruction samples (bench/ncu_source_top.py). The 7th Hopper GEMM launch of the
 #    bench: q|k|v's two (a whole launch and a sliced tail) and o's one in each of the warm-up
@@ -26,7 +29,7 @@
 source bench/gpu_call_setup.sh
 write_models_bg int4 bf16 int8
 gpu_tests 'TensorMapTest.*:CudaGptqTest.Gemm*:CudaGptqTest.SwiGlu*' 120
-for v in base trims; do
+for v in base trims prmt; do
   xz -dc .gpu/base/gq_$v.xz > $B/real/gq_$v && chmod +x $B/real/gq_$v
 done
 gqab() {  # gqab "BINARIES" BITS ROWS... [--check]: each binary in turn
@@ -37,8 +40,8 @@ gqab() {  # gqab "BINARIES" BITS ROWS... [--check]: each binary in turn
       --iters 7 "$@" | grep -E "^(q\||o |gate|down|check|swiglu|chain)"
   done
 }
-gqab "gq_base gq_trims gptq_product_bench" 4 2048 --check
-gqab "gptq_product_bench gq_trims gq_base" 4 1024 2048
+gqab "gq_base gq_trims gq_prmt gptq_product_bench" 4 2048 --check
+gqab "gptq_product_bench gq_prmt gq_trims gq_base" 4 1024 2048
 gqab "gq_base gptq_product_bench" 8 2048 --check
 # On an H200 (never started before): issue 17's batch-1 targets first, with the card's copy
 # bandwidth (Int4 >= 500, Int8 >= 350 output tok/s, 1 stream, 128 in / 128 out).
