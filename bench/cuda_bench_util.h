@@ -1,6 +1,6 @@
 #pragma once
 // What the CUDA timing tools of bench/ (prefill_attention_bench, gptq_product_bench) share:
-// exiting with the failing call named, and uploading a host vector.
+// exiting with the failing call named, and copying a vector to the device and back.
 
 #include <cuda_runtime.h>
 
@@ -28,6 +28,14 @@ T* Upload(const std::vector<T>& host) {
   CHECK_CUDA(cudaMalloc(&dev, std::max<size_t>(host.size(), 1) * sizeof(T)));
   CHECK_CUDA(cudaMemcpy(dev, host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
   return dev;
+}
+
+// The n elements at `dev`, copied to the host.
+template <typename T>
+std::vector<T> Download(const T* dev, size_t n) {
+  std::vector<T> host(n);
+  CHECK_CUDA(cudaMemcpy(host.data(), dev, n * sizeof(T), cudaMemcpyDeviceToHost));
+  return host;
 }
 
 }  // namespace sluice::bench

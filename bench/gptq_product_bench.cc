@@ -42,7 +42,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -53,6 +52,7 @@
 
 namespace {
 
+using sluice::bench::Download;
 using sluice::bench::Upload;
 using sluice::llm::cuda::bf16;
 using sluice::llm::cuda::GptqLayout;
@@ -293,19 +293,6 @@ struct Blas {
   }
 };
 
-float Bf16ToFloat(uint16_t v) {
-  const uint32_t bits = static_cast<uint32_t>(v) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-std::vector<uint16_t> Download(const bf16* p, size_t n) {
-  std::vector<uint16_t> h(n);
-  CHECK_CUDA(cudaMemcpy(h.data(), p, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-  return h;
-}
-
 // --check: the sums of the product just run (in the parts' y) against each part dequantized
 // alone and multiplied by cuBLASLt: the largest difference over the part's largest magnitude
 // (both round fp32 sums of the same bf16 products to bf16: an ulp or two, ~0.4 %; a wrong
@@ -319,15 +306,15 @@ double CheckAgainstBlas(const Group& g, int rows, const bf16* x, bf16* dequant, 
   for (int p = 0; p < g.parts.count; ++p) {
     const int out = g.parts.end[p] - start;
     const size_t n = static_cast<size_t>(rows) * out;
-    const std::vector<uint16_t> got = Download(g.parts.y[p], n);
+    const std::vector<bf16> got = Download(g.parts.y[p], n);
     sluice::llm::cuda::GptqDequantize(g.layout, g.parts.qweight[p], g.parts.scale_zero[p], out,
                                       dequant, stream);
     blas.RunPart(g, p, rows, x, dequant, g.parts.y[p], stream);
     CHECK_CUDA(cudaStreamSynchronize(stream));
-    const std::vector<uint16_t> want = Download(g.parts.y[p], n);
+    const std::vector<bf16> want = Download(g.parts.y[p], n);
     double diff = 0, scale = 0;
     for (size_t i = 0; i < n; ++i) {
-      const double a = Bf16ToFloat(got[i]), b = Bf16ToFloat(want[i]);
+      const double a = __bfloat162float(got[i]), b = __bfloat162float(want[i]);
       diff = std::isfinite(a) ? std::max(diff, std::fabs(a - b)) : HUGE_VAL;
       scale = std::max(scale, std::fabs(b));
     }

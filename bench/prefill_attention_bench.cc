@@ -167,9 +167,8 @@ Options Parse(int argc, char** argv) {
 
 // ||b - a|| / ||a|| of two device outputs of n bf16 (NaN if either has a NaN).
 double RelDiff(const bf16* a, const bf16* b, size_t n) {
-  std::vector<bf16> host_a(n), host_b(n);
-  CHECK_CUDA(cudaMemcpy(host_a.data(), a, n * sizeof(bf16), cudaMemcpyDeviceToHost));
-  CHECK_CUDA(cudaMemcpy(host_b.data(), b, n * sizeof(bf16), cudaMemcpyDeviceToHost));
+  const std::vector<bf16> host_a = sluice::bench::Download(a, n),
+                          host_b = sluice::bench::Download(b, n);
   double diff = 0, norm = 0;
   for (size_t i = 0; i < n; ++i) {
     const double x = __bfloat162float(host_a[i]);
