@@ -48,6 +48,7 @@
 
 #include "backends/llm/device/cuda/cublaslt_plans.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
+#include "backends/llm/device/cuda/kernels.h"
 #include "bench/cuda_bench_util.h"
 
 namespace {
@@ -429,14 +430,32 @@ int main(int argc, char** argv) {
       }
     }
   }
-  // gate|up with SiLU into act (GptqSmallBatchSwiGlu, the decode MLP's first half; the small
-  // batch's rows only).
+  // gate|up with SiLU into act (the MLP's first half): GptqSmallBatchSwiGlu at the small
+  // batch's rows; past them the Hopper GEMM's SwiGLU launch where its plan allows
+  // (GptqGemm90SwiGlu), against the chain it fuses, the GEMM and SiluMul ("chain").
   const Group& mlp = groups[2];
+  sluice::llm::cuda::GptqParts glu = mlp.parts;
+  glu.y[0] = Alloc<bf16>(static_cast<size_t>(max_rows) * 18944);
   for (int rows : o.rows) {
-    if (rows > small) continue;
-    const double us = time_us(
-        [&] { sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream); });
-    report("swiglu", mlp, rows, "small", us, 0.0, 0.0);
+    if (rows <= small) {
+      const double us = time_us(
+          [&] { sluice::llm::cuda::GptqSmallBatchSwiGlu(x, mlp.layout, mlp.parts, rows, stream); });
+      report("swiglu", mlp, rows, "small", us, 0.0, 0.0);
+      continue;
+    }
+    if (!sluice::llm::cuda::GptqGemm90SwiGlu(x, mlp.layout, glu, rows, ws, ws_bytes, stream)) {
+      continue;
+    }
+    const double us = time_us([&] {
+      sluice::llm::cuda::GptqGemm90SwiGlu(x, mlp.layout, glu, rows, ws, ws_bytes, stream);
+    });
+    const double chain_us = time_us([&] {
+      sluice::llm::cuda::GptqGemmLinear(x, mlp.layout, mlp.parts, rows, ws, ws_bytes, stream);
+      sluice::llm::cuda::SiluMul(mlp.parts.y[0], mlp.parts.y[1], rows, 18944, 18944, glu.y[0],
+                                 stream);
+    });
+    report("swiglu", mlp, rows, "90:glu", us, 0.0, 0.0);
+    report("chain", mlp, rows, "gemm+silu", chain_us, 0.0, 0.0);
   }
   CHECK_CUDA(cudaGetLastError());
   return 0;

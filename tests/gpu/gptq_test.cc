@@ -53,6 +53,7 @@ using testing::Quantized;
 using testing::QuantSpec;
 using testing::RandomNormal;
 using testing::SourceOf;
+using testing::SwiGluError;
 using testing::UploadBf16;
 
 TEST(CudaGptqTest, LinearMatchesFloat64ProductWithDequantizedWeights) {
@@ -360,28 +361,6 @@ TEST(CudaGptqTest, LinearAddRmsNormMatchesFloat64) {
 // (fused in one tensor-core launch at decode rows, GptqSwiGlu; past them gate|up and SiluMul)
 // and the fused kernel itself (GptqSmallBatchSwiGlu, raw device pointers, no bias), against
 // float64 products of the dequantized weights.
-double SwiGluError(const std::vector<float>& got, const std::vector<float>& x, const Quantized& g,
-                   const Quantized& u, const std::vector<float>* bg, const std::vector<float>* bu,
-                   int32_t rows) {
-  double diff = 0, norm = 1e-300;
-  for (int32_t m = 0; m < rows; ++m) {
-    for (int32_t j = 0; j < g.out; ++j) {
-      double a = bg ? (*bg)[j] : 0.0, b = bu ? (*bu)[j] : 0.0;
-      for (int32_t i = 0; i < g.in; ++i) {
-        const double xv = x[static_cast<size_t>(m) * g.in + i];
-        a += xv * g.dequant[static_cast<size_t>(j) * g.in + i];
-        b += xv * u.dequant[static_cast<size_t>(j) * g.in + i];
-      }
-      const double ref = a / (1.0 + std::exp(-a)) * b;
-      const double v = got[static_cast<size_t>(m) * g.out + j];
-      if (!std::isfinite(v)) return INFINITY;
-      diff += (v - ref) * (v - ref);
-      norm += ref * ref;
-    }
-  }
-  return std::sqrt(diff / norm);
-}
-
 // The fused kernel on raw device pointers: act [rows, inter] for x [rows, in] (host floats).
 std::vector<float> FusedSwiGlu(const cuda::GptqCudaWeight& gate, const cuda::GptqCudaWeight& up,
                                const std::vector<float>& x, int32_t rows) {

@@ -282,17 +282,26 @@ void CudaDevice::GptqSwiGlu(const Buffer& x, const LinearPart& gate, const Linea
                             int32_t rows, int32_t in, Buffer& act) {
   const auto* g = dynamic_cast<const GptqCudaWeight*>(gate.weight);
   const auto* u = dynamic_cast<const GptqCudaWeight*>(up.weight);
-  if (!tuning_.fuse || !tuning_.gptq_swiglu || g == nullptr || u == nullptr ||
-      g->order() != u->order() || !g->layout().mma || u->layout().mma != g->layout().mma ||
-      g->layout().in != in || gate.out != up.out || g->out() != gate.out || u->out() != up.out ||
-      !GptqSmallBatch(*g, rows, act)) {
-    return Device::SwiGlu(x, gate, up, rows, in, act);  // gate|up as one product, then SiluMul
-  }
+  const bool pair = tuning_.fuse && tuning_.gptq_swiglu && g != nullptr && u != nullptr &&
+                    g->order() == u->order() && g->layout().mma &&
+                    u->layout().mma == g->layout().mma && g->layout().in == in &&
+                    gate.out == up.out && g->out() == gate.out && u->out() == up.out;
   const LinearPart parts[] = {{gate.weight, gate.bias, gate.out, &act},
                               {up.weight, up.bias, up.out, &act}};
-  const cuda::GptqParts p = GptqPartsOf(parts);
-  cuda::GptqSmallBatchSwiGlu(GptqInput(x, g->layout(), rows), g->layout(), p, rows, stream());
-  Prof("SwiGlu (GPTQ mma)", 2 * gate.out, in);
+  if (pair && GptqSmallBatch(*g, rows, act)) {
+    cuda::GptqSmallBatchSwiGlu(GptqInput(x, g->layout(), rows), g->layout(), GptqPartsOf(parts),
+                               rows, stream());
+    return Prof("SwiGlu (GPTQ mma)", 2 * gate.out, in);
+  }
+  // The Hopper GEMM's rows: one launch where its plan allows (GptqGemm90SwiGlu), x permuted
+  // first for act-order (as the product would).
+  if (pair && GptqGemm(*g, rows, act) && cuda::GptqGemm90Runs(rows) &&
+      cuda::GptqGemm90SwiGlu(GptqInput(x, g->layout(), rows), g->layout(), GptqPartsOf(parts), rows,
+                             static_cast<float*>(gptq_gemm_ws_.ptr), gptq_gemm_ws_.bytes,
+                             stream())) {
+    return Prof("SwiGlu (GPTQ GEMM)", 2 * gate.out, in);
+  }
+  Device::SwiGlu(x, gate, up, rows, in, act);  // gate|up as one product, then SiluMul
 }
 
 // The partial sums' scratch, grown to `bytes` (null, the step failed, if it cannot be).

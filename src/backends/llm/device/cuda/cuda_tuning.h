@@ -74,7 +74,9 @@
 //                                                        (gptq_kernels.h; 0: the step order)
 // SLUICE_CUDA_GPTQ_SWIGLU          1        0 | 1        GPTQ gate and up of the tensor-core
 //                                                        layout and SiLU in one launch at decode
-//                                                        rows (0: one product, then SiluMul)
+//                                                        rows, and in the Hopper GEMM's where
+//                                                        it is one whole-input launch (0: one
+//                                                        product, then SiluMul)
 // SLUICE_CUDA_GPTQ_MMA_MAX_ROWS    32       0 to 4096    rows up to which such a product runs the
 //                                                        small-batch kernel (past: dequantize;
 //                                                        where the Hopper GEMM runs, at most
@@ -101,12 +103,11 @@
 //                                                        rows there (the smaller of this - 1
 //                                                        and MMA_MAX_ROWS; Int8 at 32 streams
 //                                                        4,170 -> 4,798 tok/s, session 26)
-// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 1024     0 to 4096    rows up to which the GEMM runs where the
+// SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS 2048     0 to 4096    rows up to which the GEMM runs where the
 //                                                        Hopper GEMM does (the larger of this and
 //                                                        GEMM_MAX_ROWS; GEMM_MAX_ROWS=0: off;
-//                                                        a layer's products 15 % faster than the
-//                                                        dequantization + cuBLASLt at 1,024
-//                                                        rows, even at 2,048: session 23)
+//                                                        past it the dequantization + cuBLASLt;
+//                                                        bench/RESULTS.md, sessions 23 and 30)
 // SLUICE_CUDA_GPTQ_GEMM90_SHAPES   2        0 to 2       the Hopper GEMM's block shapes
 //                                                        (gptq_gemm90_plan.h): 0, 128 or 256
 //                                                        rows x 128 columns; 1, also 64 and 192
@@ -211,7 +212,7 @@ struct CudaTuning {
   int gptq_gemm_max_rows = 64;       // SLUICE_CUDA_GPTQ_GEMM_MAX_ROWS (kGptqGemmMaxRows)
   bool gptq_gemm90 = true;           // SLUICE_CUDA_GPTQ_GEMM90
   int gptq_gemm90_min_rows = 17;     // SLUICE_CUDA_GPTQ_GEMM90_MIN_ROWS
-  int gptq_gemm90_max_rows = 1024;   // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
+  int gptq_gemm90_max_rows = 2048;   // SLUICE_CUDA_GPTQ_GEMM90_MAX_ROWS
   int gptq_gemm90_shapes = 2;        // SLUICE_CUDA_GPTQ_GEMM90_SHAPES
   int gptq_gemm90_tile_rows = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_ROWS
   int gptq_gemm90_tile_cols = 0;     // SLUICE_CUDA_GPTQ_GEMM90_TILE_COLS

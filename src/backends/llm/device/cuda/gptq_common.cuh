@@ -84,6 +84,13 @@ __device__ __forceinline__ const uint4* TileVectors(const GptqParts& o, int tile
          static_cast<int64_t>(col.col / 16) * loads * 32;
 }
 
+// act = bf16(bf16(silu(g)) * u) for g and u already rounded to bf16 (HF's roundings of gate,
+// up and SiLU: SiluMul's values). expf, not __expf, as PyTorch's silu.
+__device__ __forceinline__ bf16 SwiGluBf16(float g, float u) {
+  const float act = __bfloat162float(__float2bfloat16_rn(g / (1.f + expf(-g))));
+  return __float2bfloat16_rn(act * u);
+}
+
 inline unsigned Blocks(int64_t threads, int per_block) {
   return static_cast<unsigned>((threads + per_block - 1) / per_block);
 }
@@ -106,6 +113,8 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
                   cudaStream_t stream);
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced);
+bool Gemm90SwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                  float* workspace, size_t workspace_bytes, cudaStream_t stream);
 // The GEMMs' split-k reduction (gptq_gemm.cu): y_p[m][c] = the sum over s in order of
 // partials[s][m][n - col0] (+ bias), n the column over all parts from col0 on (partials
 // [splits][rows][out - col0]: a tail's columns, gptq_gemm90_plan.h); a dependent launch.

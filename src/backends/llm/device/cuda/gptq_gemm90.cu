@@ -31,7 +31,7 @@
 // free, each warp waits for its chunk's full barrier, and every computing thread marks the stage
 // empty once its wgmmas on it are done: no cp.async, copy address or block barrier in the computing
 // warps' loop, which the stall reasons (RESULTS "Session 21") showed bound by their
-// instruction chains. The pieces of the block: gptq_gemm90_parts.cuh.
+// instruction chains. The block: gptq_gemm90_block.cuh; its pieces: gptq_gemm90_parts.cuh.
 //
 // Exactness as gptq_gemm.cu: bf16(scale * (q - zero)) by one exact fp32 FMA (4 bits) or exact
 // subtract and one multiply (8 bits), then the bf16 rounding; fp32 accumulation in a fixed
@@ -55,6 +55,7 @@
 #include "backends/llm/device/cuda/cuda_tuning.h"
 #include "backends/llm/device/cuda/dependent_launch.cuh"
 #include "backends/llm/device/cuda/gptq_common.cuh"
+#include "backends/llm/device/cuda/gptq_gemm90_block.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_parts.cuh"
 #include "backends/llm/device/cuda/gptq_gemm90_plan.h"
 #include "backends/llm/device/cuda/gptq_kernels.h"
@@ -68,200 +69,9 @@ namespace sluice::llm::cuda {
 namespace {
 
 using namespace gptq;    // NOLINT: the pieces shared with the other GPTQ kernels
-using namespace gemm90;  // NOLINT: the block's pieces (gptq_gemm90_parts.cuh)
+using namespace gemm90;  // NOLINT: the block and its pieces (gptq_gemm90_block.cuh)
 
 static_assert(kGemm90MaxSplits == kGptqGemmMaxSplits);
-
-// The ways a block's stages are filled (SLUICE_CUDA_GPTQ_GEMM90_TMA):
-// - kCpAsync: each computing thread's cp.async share, a block barrier a chunk;
-// - kTmaWarp: the copy engine, its copies issued by computing warp 0: x's [kN x 64] box from
-//   the tensor map, swizzled as wgmma reads it, rows past `rows` zeros, and each tile's words
-//   of the chunk as one run of bytes (lane i: tile i), all completing on the stage's full
-//   barrier; the stage is refilled once its empty barrier has every computing thread's
-//   arrival (after its wgmmas on the stage are done). No block-wide barrier in the loop, and
-//   no copy instruction, address or wait in warps 1 and up;
-// - kTmaProducer: the same copies issued by a fifth warpgroup of its own (FlashAttention-3's
-//   and attention_prefill_ws.cu's division of labour), which gives up its registers
-//   (setmaxnreg) to the two computing warpgroups and runs every stage ahead, no computing warp
-//   ever waiting on a stage's release. 8-tile blocks of 128 rows and more only (kProducerOk):
-//   the 64-row block runs two an SM, the 12-tile ones hold 384 computing threads, neither with
-//   registers to spare.
-enum Copy : int { kCpAsync = 0, kTmaWarp = 1, kTmaProducer = 2 };
-template <int kN, int kTiles>
-constexpr bool kProducerOk = kTiles == 8 && kN >= 128;
-constexpr int kProducerThreads = 128;
-// 24 x 128 + 240 x 256 is the 168 x 384 of the launch (a multiple of 8 each, setmaxnreg's
-// unit); the 256-row block's computing code needs ~240.
-constexpr int kProducerRegisters = 24, kComputeRegisters = 240;
-static_assert(kProducerRegisters * kProducerThreads + kComputeRegisters * 256 <= 168 * 384);
-
-// One block's product: its stages, copies, groups and sums (registers, every loop unrolled).
-template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
-struct Block {
-  using T = Tile<kBits, kN, kTiles>;
-  static constexpr int kStages = T::kStages;
-  static constexpr bool kTma = kCopy != kCpAsync;
-  static_assert(kCopy != kTmaProducer || kProducerOk<kN, kTiles>);
-  Stages<T> st;
-  Copies<kBits, kN, kTiles> copies;  // !kTma
-  const CUtensorMap* x_map;          // kTma: x's map, and lane's tile's words at chunk 0
-  const uint4* tile_w;
-  int row0;
-  LaneGroups<kBits> z;
-  const bf16* x;
-  const int32_t* kstep_group;
-  int in, chunks, begin, n, warp, lane;
-  int grp[4];  // the groups of the 4 k16 steps of the next chunk to dequantize
-  float acc[kN / 2];
-
-  __device__ __forceinline__ void NextGroups(int c) {
-#pragma unroll
-    for (int s = 0; s < 4; ++s) grp[s] = __ldg(kstep_group + min(begin + c, chunks - 1) * 4 + s);
-  }
-  // After this thread's cp.async wait: its copies visible to wgmma, then every thread's.
-  __device__ __forceinline__ void Landed() {
-    wgmma::FenceProxyAsync();
-    __syncthreads();
-  }
-  __device__ __forceinline__ void Dequant(int c, uint32_t (&a)[4][4]) {
-    DequantChunk<kBits, kOrder>(st.WPtr(c % kStages) + warp * T::kLoads * 32, grp, z, lane, a);
-    NextGroups(c + 1);
-  }
-
-  // Chunk c (of this slice) by the copy engine, from the issuing warp (computing warp 0 or the
-  // producing warpgroup's): its weights (lane 0 first has the stage's full barrier expect the
-  // x box and every tile's bytes) and then its x box.
-  __device__ __forceinline__ void TmaWeights(int c) const {
-    if (lane == 0)
-      MbarrierArriveExpectTx(st.Full(c % kStages), T::kXBytes + kTiles * T::kTileBytes);
-    __syncwarp();
-    if (lane < kTiles) {
-      BulkCopy(st.W(c % kStages) + lane * T::kTileBytes, tile_w + (begin + c) * T::kLoads * 32,
-               T::kTileBytes, st.Full(c % kStages));
-    }
-  }
-  __device__ __forceinline__ void TmaX(int c) const {
-    if (lane == 0)
-      TmaLoad2d(st.X(c % kStages), x_map, (begin + c) * kChunk, row0, st.Full(c % kStages));
-  }
-  // Chunk c has landed (kTma).
-  __device__ __forceinline__ void WaitFull(int c) const {
-    MbarrierWait(st.Full(c % kStages), (c / kStages) & 1);
-  }
-
-  // Chunk c's wgmmas (registers `a`, dequantized a chunk earlier) and chunk c + 1's
-  // dequantization into `a_next`, a third set: ptxas keeps wgmmas asynchronous only where no
-  // register a wgmma reads is written while earlier wgmmas of the pipeline are in flight, so
-  // the next chunk's fragments are ready before this chunk's fence, and the registers of chunk
-  // c - 1 (still being read) stay untouched.
-  __device__ __forceinline__ void Chunk(int c, uint32_t (&a)[4][4], uint32_t (&a_next)[4][4]) {
-    const int fill = c + kStages - 2;
-    if constexpr (kTma) {
-      if (c + 1 < n) WaitFull(c + 1);
-      if (kCopy == kTmaWarp && warp == 0 && fill < n) {
-        // The stage's last chunk, fill - kStages (= c - 2), released by every thread in
-        // chunk c - 1.
-        if (fill >= kStages) MbarrierWait(st.Empty(fill % kStages), (fill / kStages - 1) & 1);
-        TmaWeights(fill);
-        TmaX(fill);
-      }
-    } else {
-      CpAsyncWait<kStages - 4>();  // chunk c + 1 has landed (this thread's copies) ...
-      Landed();                    // ... and every thread's; chunk c - 2's wgmmas are done
-      if (fill < n) {
-        copies.Weights(st.W(fill % kStages), begin + fill);
-        copies.X(st.X(fill % kStages), x, in, begin + fill);
-      }
-      CpAsyncCommit();
-    }
-    if (c + 1 < n) Dequant(c + 1, a_next);
-    uint64_t desc[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) desc[j] = wgmma::KMajorDescriptor(st.X(c % kStages) + 32 * j);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      wgmma::Pin(a[j]);
-      wgmma::Pin(a_next[j]);
-    }
-    wgmma::Pin(desc);
-    wgmma::Pin(acc);
-    wgmma::Fence();
-#pragma unroll
-    for (int j = 0; j < 4; ++j) wgmma::WgmmaRs<kN, 0>(acc, a[j], desc[j]);
-    wgmma::Commit();
-    wgmma::Pin(acc);
-    wgmma::Wait<1>();  // chunk c - 1's wgmmas: its registers and stage are free
-    if constexpr (kTma) {
-      if (c >= 1) MbarrierArrive(st.Empty((c - 1) % kStages));
-    }
-  }
-
-  // kTma: the stages' barriers, by thread 0 before every thread's block barrier.
-  __device__ __forceinline__ void InitBarriers() const {
-    if (threadIdx.x == 0) {
-      for (int s = 0; s < kStages; ++s) {
-        MbarrierInit(st.Full(s), 1);
-        MbarrierInit(st.Empty(s), T::kThreads);
-      }
-      FenceMbarrierInit();
-    }
-    __syncthreads();
-  }
-
-  // kTmaProducer, the producing warpgroup's warp 0 (lane: its lane): every chunk as soon as
-  // its stage is free, weights of the first stages before PdlWait.
-  __device__ __forceinline__ void Produce() const {
-    const int ahead = min(kStages, n);
-    for (int c = 0; c < ahead; ++c) TmaWeights(c);
-    PdlWait();
-    for (int c = 0; c < ahead; ++c) TmaX(c);
-    for (int c = kStages; c < n; ++c) {
-      MbarrierWait(st.Empty(c % kStages), (c / kStages - 1) & 1);
-      TmaWeights(c);
-      TmaX(c);
-    }
-  }
-
-  // The prologue's copies (weights before PdlWait: they do not depend on the kernel before;
-  // cp.async: stage s's first commit group holds its x, and for s = 0 every prologue weight),
-  // then the chunks, three a round for the three register sets.
-  __device__ __forceinline__ void Run() {
-    if constexpr (kCopy == kTmaWarp) {
-      if (warp == 0) {
-        for (int s = 0; s < kStages - 2 && s < n; ++s) TmaWeights(s);
-      }
-    } else if constexpr (kCopy == kCpAsync) {
-      for (int s = 0; s < kStages - 2 && s < n; ++s) copies.Weights(st.W(s), begin + s);
-    }
-#pragma unroll
-    for (int i = 0; i < kN / 2; ++i) acc[i] = 0.f;
-    wgmma::Pin(acc);  // zeroed here, not in a branch that meets the wgmmas' paths (ptxas C7515)
-    uint32_t a0[4][4], a1[4][4], a2[4][4];
-    PdlWait();
-    if constexpr (kTma) {
-      if (kCopy == kTmaWarp && warp == 0) {
-        for (int s = 0; s < kStages - 2 && s < n; ++s) TmaX(s);
-      }
-      if (n > 0) WaitFull(0);
-    } else {
-      for (int s = 0; s < kStages - 2; ++s) {
-        if (s < n) copies.X(st.X(s), x, in, begin + s);
-        CpAsyncCommit();
-      }
-      CpAsyncWait<kStages - 3>();
-      Landed();
-    }
-    if (n > 0) Dequant(0, a0);
-    for (int c = 0; c < n; c += 3) {
-      Chunk(c, a0, a1);
-      if (c + 1 < n) Chunk(c + 1, a1, a2);
-      if (c + 2 < n) Chunk(c + 2, a2, a0);
-    }
-    wgmma::Wait<0>();
-    wgmma::Pin(acc);  // read only from here on
-    if constexpr (!kTma) CpAsyncWait<0>();
-  }
-};
 
 // Block (row tile blockIdx.x of kN rows, column tile col_block0 + blockIdx.y of kTiles tiles,
 // input slice blockIdx.z of gridDim.z; with more than one slice, fp32 partials of the columns
@@ -273,12 +83,17 @@ struct Block {
 // produce, the computing warps follow them.
 template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
 constexpr int kBlockThreads = 32 * kTiles + (kCopy == kTmaProducer ? kProducerThreads : 0);
-template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
+// kGlu (the SwiGLU launch, GptqGemm90SwiGlu; stages by TMA, input slices only in clusters):
+// parts {gate, up}, column block j's first kTiles / 2 tiles gate's tiles from j kTiles / 2 on
+// and the others up's same columns, its epilogue act's columns (StoreSwiGlu, or
+// ReduceSwiGluInCluster from its cluster's slices) instead of y.
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy, bool kGlu>
 __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>,
                                   kCopy == kTmaProducer ? 1 : Tile<kBits, kN, kTiles>::kPerSm)
     GptqGemm90Kernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o,
                      int32_t rows, float* __restrict__ partials, int32_t col_block0,
                      const __grid_constant__ CUtensorMap x_map) {
+  static_assert(!kGlu || (kCopy != kCpAsync && kTiles % 8 == 0));
 #if SLUICE_WGMMA
   PdlLaunchDependents();
   extern __shared__ uint4 smem[];
@@ -299,9 +114,15 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   const int tiles = Pick(o.end, o.count - 1) / 16;
   const int row0 = static_cast<int>(blockIdx.x) * kN;
   const int tile0 = (static_cast<int>(blockIdx.y) + col_block0) * kTiles;
+  constexpr int kHalf = kTiles / 2;
+  const int glu0 = (static_cast<int>(blockIdx.y) + col_block0) * kHalf;  // kGlu: gate's first
+  const auto tile_of = [&](int i) {                                      // the block's tile i
+    if constexpr (kGlu) return glu0 + i % kHalf + (i < kHalf ? 0 : o.end[0] / 16);
+    return tile0 + i;
+  };
   if constexpr (kCopy != kCpAsync) {
     b.x_map = &x_map;
-    b.tile_w = TileVectors(o, tiles, tile0 + min(b.lane, kTiles - 1), l.in / (256 / kBits));
+    b.tile_w = TileVectors(o, tiles, tile_of(min(b.lane, kTiles - 1)), l.in / (256 / kBits));
     b.row0 = row0;
     b.InitBarriers();
   } else {
@@ -319,7 +140,7 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
     }
     ClaimRegisters<kComputeRegisters>();
   }
-  const Column col = ColumnOf(o, min(tile0 + b.warp, tiles - 1) * 16);
+  const Column col = ColumnOf(o, min(tile_of(b.warp), tiles - 1) * 16);
   b.z.sz = Pick(o.scale_zero, col.part) + static_cast<int64_t>(col.col + (b.lane >> 2)) * l.groups;
   b.z.groups = l.groups;
   b.NextGroups(0);
@@ -327,6 +148,14 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
+  if constexpr (kGlu) {
+    if (ClusterBlocks() > 1) {
+      ReduceSwiGluInCluster<kN, kTiles, kFirst>(b.acc, b.st.local, o, glu0 * 16, row0, rows);
+    } else {
+      StoreSwiGlu<kN, kTiles, kFirst>(b.acc, b.st.local, o, glu0 * 16, row0, rows);
+    }
+    return;
+  }
   if (ClusterBlocks() > 1) {  // the slices' sums added in the cluster (read here: no register
                               // held through the loop)
     ReduceInCluster<kN, kTiles, kFirst>(b.acc, b.st.local, o, tiles, tile0, row0, rows);
@@ -348,13 +177,18 @@ struct Kernel90 {
   int smem, rows, tiles, threads, per_sm;
   int clusters[kGemm90MaxSplits + 1];
 };
-template <int kBits, int kOrder, int kN, int kTiles, int kCopy>
+template <int kBits, int kOrder, int kN, int kTiles, int kCopy, bool kGlu = false>
 Kernel90 KernelOf() {
   using T = Tile<kBits, kN, kTiles>;
   static const Kernel90 k = [] {
     constexpr int kThreads = kBlockThreads<kBits, kOrder, kN, kTiles, kCopy>;
-    Kernel90 r{
-        GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy>, T::kSmem, kN, kTiles, kThreads, 1, {}};
+    Kernel90 r{GptqGemm90Kernel<kBits, kOrder, kN, kTiles, kCopy, kGlu>,
+               T::kSmem,
+               kN,
+               kTiles,
+               kThreads,
+               1,
+               {}};
     cudaFuncSetAttribute(r.fn, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem);
     if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&r.per_sm, r.fn, kThreads, r.smem) !=
             cudaSuccess ||
@@ -381,27 +215,35 @@ Kernel90 KernelOf() {
   return k;
 }
 
-// The kernel of kGemm90Shapes[shape] (kTmaProducer where the shape takes it, else cp.async).
-template <int kBits, int kOrder, int kCopy, size_t kI>
+// The kernel of kGemm90Shapes[shape] (kTmaProducer where the shape takes it, else cp.async);
+// kGlu: the SwiGLU launch's, which only the producer's 8-tile shapes have (else none, fn null).
+template <int kBits, int kOrder, int kCopy, bool kGlu, size_t kI>
 Kernel90 KernelOfShape() {
   constexpr int kN = kGemm90Shapes[kI].rows, kTiles = kGemm90Shapes[kI].tiles;
   constexpr int kUsed = kCopy == kTmaProducer && !kProducerOk<kN, kTiles> ? kCpAsync : kCopy;
-  return KernelOf<kBits, kOrder, kN, kTiles, kUsed>();
+  if constexpr (!kGlu) {
+    return KernelOf<kBits, kOrder, kN, kTiles, kUsed>();
+  } else if constexpr (kUsed == kTmaProducer && kTiles == 8) {
+    return KernelOf<kBits, kOrder, kN, kTiles, kTmaProducer, true>();
+  } else {
+    return Kernel90{};
+  }
 }
-template <int kBits, int kOrder, int kCopy, size_t... kI>
+template <int kBits, int kOrder, int kCopy, bool kGlu, size_t... kI>
 Kernel90 KernelAt(int shape, std::index_sequence<kI...>) {
   Kernel90 k{};
-  ((shape == static_cast<int>(kI) ? (k = KernelOfShape<kBits, kOrder, kCopy, kI>(), 0) : 0), ...);
+  ((shape == static_cast<int>(kI) ? (k = KernelOfShape<kBits, kOrder, kCopy, kGlu, kI>(), 0) : 0),
+   ...);
   return k;
 }
-template <int kCopy>
+template <int kCopy, bool kGlu = false>
 Kernel90 KernelFor(const GptqLayout& l, int shape) {
   constexpr auto kAll = std::make_index_sequence<kGemm90ShapeCount>();
   const bool four = l.bits == 4, step_order = l.mma == 1;
-  return four ? (step_order ? KernelAt<4, 1, kCopy>(shape, kAll)
-                            : KernelAt<4, 2, kCopy>(shape, kAll))
-              : (step_order ? KernelAt<8, 1, kCopy>(shape, kAll)
-                            : KernelAt<8, 2, kCopy>(shape, kAll));
+  return four ? (step_order ? KernelAt<4, 1, kCopy, kGlu>(shape, kAll)
+                            : KernelAt<4, 2, kCopy, kGlu>(shape, kAll))
+              : (step_order ? KernelAt<8, 1, kCopy, kGlu>(shape, kAll)
+                            : KernelAt<8, 2, kCopy, kGlu>(shape, kAll));
 }
 Kernel90 KernelFor(const GptqLayout& l, int shape, int copy) {
   switch (copy) {
@@ -469,6 +311,7 @@ void Gemm90Prepare() {
         l.bits = bits;
         l.mma = order;
         for (int copy : {kCpAsync, kTmaWarp, kTmaProducer}) KernelFor(l, shape, copy);
+        KernelFor<kTmaProducer, true>(l, shape);
       }
     }
   }
@@ -525,6 +368,26 @@ Launches LaunchesFor(const GptqLayout& l, const Gemm90Plan& plan, int copy, int3
   return r;
 }
 
+// The launches of kernel k for `r`: its whole column blocks in `splits` input slices, then the
+// last wave's tail (r.tail's), each launch's slices added in clusters (clusters,
+// tail_clusters) or by GemmReduce (splits = 1: neither).
+void LaunchAll(const Kernel90& k, const Launches& r, int splits, bool clusters, bool tail_clusters,
+               const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+               float* workspace, const CUtensorMap& map, cudaStream_t stream) {
+  const auto launch = [&](int blocks, int s, bool in_clusters, int col_block0) {
+    LaunchDependentClusters(
+        dim3(1, 1, in_clusters ? s : 1), true, k.fn,
+        dim3(r.row_blocks, static_cast<unsigned>(blocks), static_cast<unsigned>(s)),
+        dim3(k.threads), static_cast<size_t>(k.smem), stream, x, layout, parts, rows, workspace,
+        col_block0, map);
+    if (s > 1 && !in_clusters) {
+      GemmReduce(workspace, s, parts, rows, stream, col_block0 * k.tiles * 16);
+    }
+  };
+  launch(r.whole, splits, clusters, 0);
+  if (r.tail.blocks > 0) launch(r.tail.blocks, r.tail.splits, tail_clusters, r.whole);
+}
+
 GptqGemm90Launch Gemm90LaunchFor(const GptqLayout& layout, int32_t out, int32_t rows,
                                  size_t workspace_bytes, const GptqGemm90Variant* forced) {
   const size_t floats = workspace_bytes / sizeof(float);
@@ -552,27 +415,51 @@ void Gemm90Linear(const bf16* x, const GptqLayout& layout, const GptqParts& part
                       Bf16TensorMap2d(x, layout.in, rows, kChunk,
                                       static_cast<uint32_t>(kGemm90Shapes[plan.shape].rows), &map);
   const Launches r = LaunchesFor(layout, plan, mapped ? copy : kCpAsync, rows, out, floats, forced);
-  // Each launch's slices added in clusters or by GemmReduce (split = 1: neither).
-  const auto launch = [&](int blocks, int splits, bool clusters, int col_block0) {
-    LaunchDependentClusters(
-        dim3(1, 1, clusters ? splits : 1), true, r.k.fn,
-        dim3(r.row_blocks, static_cast<unsigned>(blocks), static_cast<unsigned>(splits)),
-        dim3(r.k.threads), static_cast<size_t>(r.k.smem), stream, x, layout, parts, rows, workspace,
-        col_block0, map);
-    if (splits > 1 && !clusters) {
-      GemmReduce(workspace, splits, parts, rows, stream, col_block0 * r.k.tiles * 16);
-    }
-  };
-  launch(r.whole, plan.splits, r.clusters, 0);
-  if (r.tail.blocks > 0) {  // the last wave's, sliced
-    launch(r.tail.blocks, r.tail.splits, r.tail_clusters, r.whole);
+  LaunchAll(r.k, r, plan.splits, r.clusters, r.tail_clusters, x, layout, parts, rows, workspace,
+            map, stream);
+}
+
+// The SwiGLU launch (GptqGemm90SwiGlu): the plan of the gate|up product (its launches, the
+// last wave's sliced tail too), run with the kernel that pairs gate's and up's tiles, where
+// its block is an 8-tile one with a producing warpgroup and every sliced launch adds its
+// slices in clusters (SiLU needs the whole sums: the workspace's separate reduction has none).
+bool Gemm90SwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                  float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  const int32_t width = parts.end[0], out = parts.end[1];
+  if (!Tuning().gptq_swiglu || !GptqGemm90Runs(rows) || parts.count != 2 || out != 2 * width ||
+      width % 64 != 0 || rows < 1 || (layout.mma != 1 && layout.mma != 2) ||
+      (layout.bits != 4 && layout.bits != 8) || layout.in % kChunk != 0 ||
+      CopyOf(nullptr) != kTmaProducer) {
+    return false;
   }
+  const size_t floats = workspace == nullptr ? 0 : workspace_bytes / sizeof(float);
+  const Gemm90Plan plan = PlanFor(layout, rows, out, floats, KnobsOf(nullptr), kTmaProducer);
+  const Launches r = LaunchesFor(layout, plan, kTmaProducer, rows, out, floats, nullptr);
+  const Kernel90 k = KernelFor<kTmaProducer, true>(layout, plan.shape);
+  if (k.fn == nullptr) return false;
+  const bool clusters = InClusters(k, plan.splits, int64_t{r.row_blocks} * r.whole, nullptr);
+  const bool tail_clusters =
+      InClusters(k, r.tail.splits, int64_t{r.row_blocks} * r.tail.blocks, nullptr);
+  CUtensorMap map{};
+  if ((plan.splits > 1 && !clusters) ||
+      (r.tail.blocks > 0 && r.tail.splits > 1 && !tail_clusters) ||
+      !Bf16TensorMap2d(x, layout.in, rows, kChunk, static_cast<uint32_t>(k.rows), &map)) {
+    return false;
+  }
+  LaunchAll(k, r, plan.splits, clusters, tail_clusters, x, layout, parts, rows, workspace, map,
+            stream);  // no GemmReduce: every sliced launch is in clusters
+  return true;
 }
 
 }  // namespace gptq
 
 bool GptqGemm90On() {
   return gptq::Gemm90On();
+}
+
+bool GptqGemm90SwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                      float* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  return gptq::Gemm90SwiGlu(x, layout, parts, rows, workspace, workspace_bytes, stream);
 }
 
 }  // namespace sluice::llm::cuda

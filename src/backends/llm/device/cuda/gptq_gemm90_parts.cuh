@@ -79,7 +79,7 @@ struct LaneGroups {
       const float2 s_z = __half22float2(raw[h]);
       if constexpr (kBits == 4) {
         const float s_hi = __bfloat162float(__float2bfloat16_rn(s_z.x));
-        sub[h] = Bf16x2Bits(-(128.f + s_z.y), -(128.f + s_z.y));
+        sub[h] = Bf16x2Bits(-128.f - s_z.y, -128.f - s_z.y);  // one add, not an add and a negation
         hi[h] = Bf16x2Bits(s_hi, s_hi);
         lo[h] = Bf16x2Bits(s_z.x - s_hi, s_z.x - s_hi);
       } else {
@@ -235,6 +235,37 @@ struct Copies {
 // kThreads is a multiple of the vectors a row).
 // kFirst: the first computing thread (past a producing warpgroup, which has left: the
 // computing threads then meet at named barrier 1).
+// Every computing thread of the block (kFirst: the first; past a producing warpgroup, which has
+// left, they meet at named barrier 1).
+template <int kTiles, int kFirst>
+__device__ __forceinline__ void ComputingSync() {
+  if constexpr (kFirst == 0) {
+    __syncthreads();
+  } else {
+    NamedBarrierSync(1, 32 * kTiles);
+  }
+}
+
+// Thread tid's accumulators into the block's rows of kTiles * 16 columns in shared memory:
+// fp32 sums (rows padded by 4 floats) or bf16(sum + bias) (padded by 8 bf16; b: the bias of
+// the thread's columns gq and gq + 8 of its warp's tile).
+template <int kN, int kTiles, bool kF32>
+__device__ __forceinline__ void StageSums(const float (&d)[kN / 2], char* smem, int tid,
+                                          const float (&b)[2]) {
+  constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
+  const int warp = tid >> 5, gq = (tid & 31) >> 2, t = tid & 3;
+#pragma unroll
+  for (int i = 0; i < kN / 2; ++i) {
+    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
+    if constexpr (kF32) {
+      reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
+    } else {
+      reinterpret_cast<bf16*>(smem)[r * kBf16Stride + c] =
+          __float2bfloat16_rn(d[i] + b[(i >> 1) & 1]);
+    }
+  }
+}
+
 template <int kN, int kTiles, int kFirst = 0>
 __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
                                            int tiles, int tile0, int row0, int rows,
@@ -243,15 +274,7 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
   constexpr int kBf16Stride = kTiles * 16 + 8, kF32Stride = kTiles * 16 + 4;
   static_assert(kThreads % kF32Vecs == 0 && kThreads % kBf16Vecs == 0);
   const int tid = static_cast<int>(threadIdx.x) - kFirst, warp = tid >> 5, gq = (tid & 31) >> 2;
-  const int t = tid & 3;
-  const auto sync = [] {
-    if constexpr (kFirst == 0) {
-      __syncthreads();
-    } else {
-      NamedBarrierSync(1, kThreads);
-    }
-  };
-  sync();  // every warpgroup's wgmmas and copies are done with the stages
+  ComputingSync<kTiles, kFirst>();  // every warpgroup's wgmmas and copies are done with the stages
   float b[2] = {0.f, 0.f};
   if (tile0 + warp < tiles && partials == nullptr) {
     const Column col = ColumnOf(o, (tile0 + warp) * 16);
@@ -261,17 +284,12 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
       b[1] = __bfloat162float(bias[col.col + gq + 8]);
     }
   }
-#pragma unroll
-  for (int i = 0; i < kN / 2; ++i) {
-    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
-    if (partials != nullptr) {
-      reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
-    } else {
-      reinterpret_cast<bf16*>(smem)[r * kBf16Stride + c] =
-          __float2bfloat16_rn(d[i] + b[(i >> 1) & 1]);
-    }
+  if (partials != nullptr) {
+    StageSums<kN, kTiles, true>(d, smem, tid, b);
+  } else {
+    StageSums<kN, kTiles, false>(d, smem, tid, b);
   }
-  sync();
+  ComputingSync<kTiles, kFirst>();
   if (partials != nullptr) {
     // [slice][rows][the columns from pcol0 on], 4 columns a vector
     const int v = tid % kF32Vecs, width = Pick(o.end, o.count - 1) - pcol0;
@@ -294,6 +312,59 @@ __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem,
   }
 }
 
+// The SwiGLU launch's epilogue (gptq_gemm90.cu, kGlu): the block's first kTiles / 2 warps hold
+// gate's columns col0 .. col0 + 8 kTiles - 1, the others up's same columns; each sum is
+// rounded with its bias to bf16 as StoreBlock stages it, and act = o.y[0] [rows, o.end[0]]
+// gets bf16(bf16(silu(g)) * u) (SwiGluBf16: the GEMM's y, then SiluMul's, bit for bit) in
+// 8-column vectors. kFirst as StoreBlock's.
+template <int kN, int kTiles, int kFirst = 0>
+__device__ __forceinline__ void StoreSwiGlu(const float (&d)[kN / 2], char* smem,
+                                            const GptqParts& o, int col0, int row0, int rows) {
+  constexpr int kThreads = 32 * kTiles, kHalf = kTiles * 8, kVecs = kHalf / 8;
+  constexpr int kStride = kTiles * 16 + 8;  // StageSums' bf16 rows
+  static_assert(kTiles % 2 == 0 && kThreads % kVecs == 0);
+  const int tid = static_cast<int>(threadIdx.x) - kFirst, warp = tid >> 5, gq = (tid & 31) >> 2;
+  ComputingSync<kTiles, kFirst>();  // every warpgroup's wgmmas and copies are done with the stages
+  const int part = warp < kTiles / 2 ? 0 : 1, c = col0 + 16 * (warp % (kTiles / 2)) + gq;
+  const bf16* bias = Pick(o.bias, part);
+  float b[2] = {0.f, 0.f};
+  if (bias != nullptr) {
+    b[0] = __bfloat162float(bias[c]);
+    b[1] = __bfloat162float(bias[c + 8]);
+  }
+  StageSums<kN, kTiles, false>(d, smem, tid, b);
+  ComputingSync<kTiles, kFirst>();
+  const int v = tid % kVecs, width = o.end[0];
+  bf16* act = o.y[0] + col0 + 8 * v;
+  for (int r = tid / kVecs; r < kN && row0 + r < rows; r += kThreads / kVecs) {
+    const char* row = smem + r * kStride * 2;
+    const uint4 g = *reinterpret_cast<const uint4*>(row + 16 * v);
+    const uint4 u = *reinterpret_cast<const uint4*>(row + 2 * kHalf + 16 * v);
+    const bf16* gv = reinterpret_cast<const bf16*>(&g);
+    const bf16* uv = reinterpret_cast<const bf16*>(&u);
+    uint4 y;
+    bf16* yv = reinterpret_cast<bf16*>(&y);
+#pragma unroll
+    for (int e = 0; e < 8; ++e)
+      yv[e] = SwiGluBf16(__bfloat162float(gv[e]), __bfloat162float(uv[e]));
+    *reinterpret_cast<uint4*>(act + static_cast<int64_t>(row0 + r) * width) = y;
+  }
+}
+
+// The fp32 4-vector at shared address `at` of every block of the cluster added in rank (slice)
+// order from zero, as GemmReduce adds the workspace's slices.
+__device__ __forceinline__ float4 ClusterSum4(uint32_t at, uint32_t slices) {
+  float4 sum{0.f, 0.f, 0.f, 0.f};
+  for (uint32_t s = 0; s < slices; ++s) {
+    const float4 p = ClusterLoad4(at, s);
+    sum.x += p.x;
+    sum.y += p.y;
+    sum.z += p.z;
+    sum.w += p.w;
+  }
+  return sum;
+}
+
 // The block's sums added to those of the other input slices of its cluster, in distributed
 // shared memory instead of a workspace and GemmReduce's launch (gptq_gemm90.cu launches a
 // column block's S slices as one cluster, the slice a block's rank): each block stages its fp32
@@ -308,18 +379,9 @@ __device__ __forceinline__ void ReduceInCluster(const float (&d)[kN / 2], char* 
                                                 int rows) {
   constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kF32Stride = kTiles * 16 + 4;
   static_assert(kThreads % kF32Vecs == 0);
-  const int tid = static_cast<int>(threadIdx.x) - kFirst, warp = tid >> 5, gq = (tid & 31) >> 2;
-  const int t = tid & 3;
-  if constexpr (kFirst == 0) {
-    __syncthreads();  // every warpgroup's wgmmas and copies are done with the stages
-  } else {
-    NamedBarrierSync(1, kThreads);
-  }
-#pragma unroll
-  for (int i = 0; i < kN / 2; ++i) {
-    const int r = 8 * (i >> 2) + 2 * t + (i & 1), c = 16 * warp + gq + 8 * ((i >> 1) & 1);
-    reinterpret_cast<float*>(smem)[r * kF32Stride + c] = d[i];
-  }
+  const int tid = static_cast<int>(threadIdx.x) - kFirst;
+  ComputingSync<kTiles, kFirst>();  // every warpgroup's wgmmas and copies are done with the stages
+  StageSums<kN, kTiles, true>(d, smem, tid, {0.f, 0.f});
   ClusterSync();
   const uint32_t slices = ClusterBlocks(), rank = ClusterRank(), base = SmemAddr(smem);
   const int v = tid % kF32Vecs;  // 4 columns
@@ -331,15 +393,7 @@ __device__ __forceinline__ void ReduceInCluster(const float (&d)[kN / 2], char* 
     const int end = static_cast<int>((rank + 1) * kN / slices);
     for (int r = static_cast<int>(rank * kN / slices) + tid / kF32Vecs; r < end && row0 + r < rows;
          r += kThreads / kF32Vecs) {
-      float4 sum{0.f, 0.f, 0.f, 0.f};
-      const uint32_t at = base + static_cast<uint32_t>((r * kF32Stride + 4 * v) * 4);
-      for (uint32_t s = 0; s < slices; ++s) {
-        const float4 p = ClusterLoad4(at, s);
-        sum.x += p.x;
-        sum.y += p.y;
-        sum.z += p.z;
-        sum.w += p.w;
-      }
+      float4 sum = ClusterSum4(base + static_cast<uint32_t>((r * kF32Stride + 4 * v) * 4), slices);
       if (bias != nullptr) {
         sum.x += __bfloat162float(bias[c0]);
         sum.y += __bfloat162float(bias[c0 + 1]);
@@ -348,6 +402,46 @@ __device__ __forceinline__ void ReduceInCluster(const float (&d)[kN / 2], char* 
       }
       *reinterpret_cast<uint2*>(Pick(o.y, col.part) + static_cast<int64_t>(row0 + r) * width + c0) =
           make_uint2(Bf16x2Bits(sum.x, sum.y), Bf16x2Bits(sum.z, sum.w));
+    }
+  }
+  ClusterSync();
+}
+
+// ReduceInCluster for the SwiGLU launch (StoreSwiGlu's columns): block r of the cluster adds
+// its share of the rows' gate and up sums over the slices as ReduceInCluster does, each with
+// its bias rounded to bf16, and stores act's 4-column vectors (threads of the gate half's
+// vectors; the others only meet the barriers): the sliced GEMM then SiluMul, bit for bit.
+template <int kN, int kTiles, int kFirst = 0>
+__device__ __forceinline__ void ReduceSwiGluInCluster(const float (&d)[kN / 2], char* smem,
+                                                      const GptqParts& o, int col0, int row0,
+                                                      int rows) {
+  constexpr int kThreads = 32 * kTiles, kF32Vecs = kTiles * 4, kF32Stride = kTiles * 16 + 4;
+  constexpr int kHalfVecs = kF32Vecs / 2;  // gate's 4-column vectors; up's follow
+  static_assert(kThreads % kF32Vecs == 0);
+  const int tid = static_cast<int>(threadIdx.x) - kFirst;
+  ComputingSync<kTiles, kFirst>();  // every warpgroup's wgmmas and copies are done with the stages
+  StageSums<kN, kTiles, true>(d, smem, tid, {0.f, 0.f});
+  ClusterSync();
+  const uint32_t slices = ClusterBlocks(), rank = ClusterRank(), base = SmemAddr(smem);
+  const int v = tid % kF32Vecs, c0 = col0 + 4 * v, width = o.end[0];
+  if (v < kHalfVecs) {
+    const int end = static_cast<int>((rank + 1) * kN / slices);
+    for (int r = static_cast<int>(rank * kN / slices) + tid / kF32Vecs; r < end && row0 + r < rows;
+         r += kThreads / kF32Vecs) {
+      const uint32_t at = base + static_cast<uint32_t>((r * kF32Stride + 4 * v) * 4);
+      const float4 g = ClusterSum4(at, slices);
+      const float4 u = ClusterSum4(at + 4 * 4 * kHalfVecs, slices);
+      const float gs[4] = {g.x, g.y, g.z, g.w}, us[4] = {u.x, u.y, u.z, u.w};
+      uint2 y;
+      bf16* act = reinterpret_cast<bf16*>(&y);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const float gb = o.bias[0] != nullptr ? __bfloat162float(o.bias[0][c0 + e]) : 0.f;
+        const float ub = o.bias[1] != nullptr ? __bfloat162float(o.bias[1][c0 + e]) : 0.f;
+        act[e] = SwiGluBf16(__bfloat162float(__float2bfloat16_rn(gs[e] + gb)),
+                            __bfloat162float(__float2bfloat16_rn(us[e] + ub)));
+      }
+      *reinterpret_cast<uint2*>(o.y[0] + static_cast<int64_t>(row0 + r) * width + c0) = y;
     }
   }
   ClusterSync();

@@ -128,6 +128,16 @@ size_t GptqGemmWorkspaceBytes();
 void GptqGemmPrepare();
 void GptqGemmLinear(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
                     float* workspace, size_t workspace_bytes, cudaStream_t stream);
+// GptqSmallBatchSwiGlu's act for the GEMM's rows on the Hopper GEMM (GptqGemm90Runs(rows)):
+// parts {gate, up} of equal widths (multiples of 64), act = parts.y[0]; each block sums 64
+// columns of gate and the same of up and writes act's columns from its sums (GptqGemmLinear's
+// y, then SiluMul, bit for bit), no gate and up outputs, no SiluMul kernel. Only where the
+// product's plan runs 8-tile blocks with a producing warpgroup (SLUICE_CUDA_GPTQ_GEMM90_TMA=2)
+// and adds any input slices (of the whole launch or the last wave's) in clusters, not through
+// the workspace (SiLU needs the whole sums), and SLUICE_CUDA_GPTQ_SWIGLU: returns false,
+// launching nothing, elsewhere (the caller runs the product and SiluMul).
+bool GptqGemm90SwiGlu(const bf16* x, const GptqLayout& layout, const GptqParts& parts, int32_t rows,
+                      float* workspace, size_t workspace_bytes, cudaStream_t stream);
 
 // A launch of the Hopper GEMM chosen by hand, for tests and benchmarks: the meanings of
 // SLUICE_CUDA_GPTQ_GEMM90_{SHAPES, TILE_ROWS, TILE_COLS, SPLITS, TMA} (cuda_tuning.h), 0 each

@@ -110,9 +110,7 @@ __device__ __forceinline__ void StoreSwiGluTile(const float (&acc)[NT][4], float
     if (o.bias[1] != nullptr) u += __bfloat162float(o.bias[1][c]);
     g = __bfloat162float(__float2bfloat16_rn(g));
     u = __bfloat162float(__float2bfloat16_rn(u));
-    // expf, not __expf, as SiluMul (PyTorch's silu); HF rounds silu(g) before the product.
-    const float act = __bfloat162float(__float2bfloat16_rn(g / (1.f + expf(-g))));
-    o.y[0][static_cast<int64_t>(m) * width + c] = __float2bfloat16_rn(act * u);
+    o.y[0][static_cast<int64_t>(m) * width + c] = SwiGluBf16(g, u);
   }
 }
 

@@ -43,7 +43,7 @@ TEST(CudaTuningTest, EmptyEnvironmentGivesTheDefaults) {
   EXPECT_EQ(t->gptq_pdl_max_rows, 0);
   EXPECT_TRUE(t->gptq_gemm90);
   EXPECT_EQ(t->gptq_gemm90_min_rows, 17);  // the small-batch kernel to 16 rows where it runs
-  EXPECT_EQ(t->gptq_gemm90_max_rows, 1024);
+  EXPECT_EQ(t->gptq_gemm90_max_rows, 2048);
   EXPECT_EQ(t->gptq_gemm90_tile_rows, 0);
   EXPECT_EQ(t->gptq_gemm90_shapes, 2);
   EXPECT_EQ(t->gptq_gemm90_tile_cols, 0);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# For the next GPU call (written in sessions 27-29, unrun: every device try of sessions 28 and
-# 29 failed to start or was refused). LIMIT=500 on an H100.
+# Session 30's call A (written in sessions 27-29; ran on an H100, RESULTS "Session 30"): the
+# trims and the SwiGLU launch landed, the byte permutation did not (no faster). LIMIT=500.
 # Build first (here), in this order, each gptq_product_bench kept under .gpu/base/ (xz -T2):
 #   main -> gq_base.xz; `git apply bench/pending/gemm90_loop_trims.patch` -> gq_trims.xz;
 #   with `git apply bench/pending/gemm90_prmt.patch` too -> gq_prmt.xz, then that patch taken
