@@ -5,7 +5,8 @@
 # bench/pending/gemm90_multicast.patch, on in the binaries), measured against single blocks.
 # Build first (here): `git apply bench/pending/gemm90_multicast.patch`, every GPU target, then
 # `bench/pack_gpu_binaries.sh build /tmp/gpu-binaries.txz` moved to .gpu/ (with tok.txz), and
-# `git checkout -- src tests bench/gptq_product_bench.cc`. Its code lands only if phase 0
+# `git checkout -- src tests bench/gptq_product_bench.cc`; main's gptq_product_bench stripped
+# (--strip-debug) and xz'd as .gpu/base/gq_main.xz. Its code lands only if phase 0
 # passes and phase 1 says right (--check) and faster.
 # 0. The GEMM tests with it (pairs bit-identical to single blocks; the SwiGLU launch, now in
 #    pairs too, against the GEMM then SiluMul).
@@ -30,6 +31,12 @@ mc() {  # mc ARGS...: the product bench without and with pairs
   done
 }
 mc --bits 4 --iters 7 256 1024 2048 --check
+# main's binary (.gpu/base/gq_main.xz: this patch's base, built before it): whether the pairs'
+# code costs the single blocks anything
+xz -dc .gpu/base/gq_main.xz > $B/real/gq_main && chmod +x $B/real/gq_main
+echo "1. main $(el)"
+LD_LIBRARY_PATH=$G/lib timeout 60 $B/real/gq_main --bits 4 --iters 7 1024 2048 |
+  grep -E "^(q\||o |gate|down)"
 mc --bits 4 --iters 7 1024 2048
 mc --bits 8 --iters 7 2048 --check
 echo "2. ncu, gate|up at 2,048 rows in pairs $(el)"
