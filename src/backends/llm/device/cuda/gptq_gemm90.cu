@@ -148,13 +148,7 @@ __global__ void __launch_bounds__(kBlockThreads<kBits, kOrder, kN, kTiles, kCopy
   b.z.Fetch(b.grp[0], raw);
   b.z.Set(raw, b.grp[0]);
   b.Run();
-  // The parts' tiles again for the epilogue, from copies of the ends made opaque here (Pin):
-  // ptxas otherwise holds `tiles` through the loop, a spill at the 256-row block's 168
-  // registers.
-  uint32_t ends[kGptqMaxParts];
-  for (int p = 0; p < kGptqMaxParts; ++p) ends[p] = static_cast<uint32_t>(o.end[p]);
-  wgmma::Pin(ends);
-  const int end_tiles = static_cast<int>(Pick(ends, o.count - 1)) / 16;
+  const int end_tiles = TilesAfresh(o);  // not `tiles`, which ptxas would hold through the loop
   if constexpr (kGlu) {
     if (ClusterBlocks() > 1) {
       ReduceSwiGluInCluster<kN, kTiles, kFirst>(b.acc, b.st.local, o, glu0 * 16, row0, rows);

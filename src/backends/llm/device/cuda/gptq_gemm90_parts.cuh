@@ -22,6 +22,7 @@
 #include "backends/llm/device/cuda/gptq_kernels.h"
 #include "backends/llm/device/cuda/mbarrier.cuh"
 #include "backends/llm/device/cuda/pick.cuh"
+#include "backends/llm/device/cuda/wgmma.cuh"
 
 namespace sluice::llm::cuda::gemm90 {
 
@@ -224,17 +225,16 @@ struct Copies {
   }
 };
 
-// The block's sums, out through shared memory (the stages, free once every wgmma is done) so
-// that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
-// block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
-// (partials) fp32 [split][rows][out - pcol0] (a tail launch's columns from pcol0 on, else 0);
-// rows past `rows` and tiles past the weight's last are not stored. Rows padded by 16 bytes:
-// the fragment writes and the row reads are conflict-free (a row is 4 words past a multiple of
-// 32 banks, for 8 and 12 tiles alike: lanes t = 0..3, rows 2 t apart, fall 8 banks apart). A
-// thread stores one column vector of every kThreads / vectors-a-row rows (its vector fixed:
-// kThreads is a multiple of the vectors a row).
-// kFirst: the first computing thread (past a producing warpgroup, which has left: the
-// computing threads then meet at named barrier 1).
+// The parts' tiles (their last end / 16), read again from the parameters into copies made
+// opaque (Pin), which ptxas cannot merge with an earlier read: for an epilogue, so that no
+// register holds them through the loop (ptxas spilled one at the 256-row block's 168).
+__device__ __forceinline__ int TilesAfresh(const GptqParts& o) {
+  uint32_t ends[kGptqMaxParts];
+  for (int p = 0; p < kGptqMaxParts; ++p) ends[p] = static_cast<uint32_t>(o.end[p]);
+  wgmma::Pin(ends);
+  return static_cast<int>(Pick(ends, o.count - 1)) / 16;
+}
+
 // Every computing thread of the block (kFirst: the first; past a producing warpgroup, which has
 // left, they meet at named barrier 1).
 template <int kTiles, int kFirst>
@@ -266,6 +266,17 @@ __device__ __forceinline__ void StageSums(const float (&d)[kN / 2], char* smem, 
   }
 }
 
+// The block's sums, out through shared memory (the stages, free once every wgmma is done) so
+// that each global store is a whole 16-byte vector of a row: warp w's d[4 j + e] is the
+// block's column 16 w + gq + 8 (e >> 1), row 8 j + 2 t + (e & 1). bf16 y with the bias, or
+// (partials) fp32 [split][rows][out - pcol0] (a tail launch's columns from pcol0 on, else 0);
+// rows past `rows` and tiles past the weight's last are not stored. Rows padded by 16 bytes:
+// the fragment writes and the row reads are conflict-free (a row is 4 words past a multiple of
+// 32 banks, for 8 and 12 tiles alike: lanes t = 0..3, rows 2 t apart, fall 8 banks apart). A
+// thread stores one column vector of every kThreads / vectors-a-row rows (its vector fixed:
+// kThreads is a multiple of the vectors a row).
+// kFirst: the first computing thread (past a producing warpgroup, which has left: the
+// computing threads then meet at named barrier 1).
 template <int kN, int kTiles, int kFirst = 0>
 __device__ __forceinline__ void StoreBlock(const float (&d)[kN / 2], char* smem, const GptqParts& o,
                                            int tiles, int tile0, int row0, int rows,
