@@ -17,7 +17,8 @@
 # 3. TTFT at 2,000 tokens: Int4 and Int8 with and without pairs, bf16; 256 streams Int4 both.
 # 4. On an H200: issue 17's batch-1 targets. Then every CUDA test with the time left.
 source bench/gpu_call_setup.sh
-write_models_bg int4 bf16 int8
+# SHORT=1: phases 0 and 1 only (no models written), for a call with little device time left.
+[ -n "${SHORT:-}" ] || write_models_bg int4 bf16 int8
 # Pairs measured only where their tests pass; else everything after runs without them.
 pairs="0 1"
 if ! gpu_tests 'TensorMapTest.*:CudaGptqTest.Gemm*:CudaGptqTest.SwiGlu*' 150; then
@@ -39,6 +40,7 @@ LD_LIBRARY_PATH=$G/lib timeout 60 $B/real/gq_main --bits 4 --iters 7 1024 2048 |
   grep -E "^(q\||o |gate|down)"
 mc --bits 4 --iters 7 1024 2048
 mc --bits 8 --iters 7 2048 --check
+[ -z "${SHORT:-}" ] || { echo "done (SHORT) $(el)"; exit 0; }
 echo "2. ncu, gate|up at 2,048 rows in pairs $(el)"
 [ "$pairs" = 0 ] || [ "$(left)" -lt 260 ] || LD_LIBRARY_PATH=$G/lib timeout 120 ncu --clock-control none -k regex:GptqGemm90Kernel \
   --launch-skip 6 --launch-count 1 --section SpeedOfLight --section WarpStateStats \
