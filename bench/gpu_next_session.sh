@@ -11,7 +11,9 @@
 # 0. The GEMM tests with it (pairs bit-identical to single blocks; the SwiGLU launch, now in
 #    pairs too, against the GEMM then SiluMul).
 # 1. A/B in one binary (MULTICAST=0 / 1): 4 bits at 256, 1,024 and 2,048 rows with --check,
-#    again without; 8 bits at 2,048 with --check.
+#    again without; 8 bits at 2,048 with --check; 2,048 rows with down in one slice
+#    (SPLITS=1) instead of the plan's 4 through the workspace (which take pairs since session
+#    31).
 # 2. Nsight Compute on gate|up at 2,048 rows in pairs: L2 throughput and the full-barrier waits
 #    (session 30 call A: L2 62 %, 18 % of samples waiting for stages).
 # 3. TTFT at 2,000 tokens: Int4 and Int8 with and without pairs, bf16; 256 streams Int4 both.
@@ -40,6 +42,10 @@ LD_LIBRARY_PATH=$G/lib timeout 60 $B/real/gq_main --bits 4 --iters 7 1024 2048 |
   grep -E "^(q\||o |gate|down)"
 mc --bits 4 --iters 7 1024 2048
 mc --bits 8 --iters 7 2048 --check
+# down at 2,048 rows runs in 4 slices through the workspace (its 224 blocks are 1.7 waves),
+# in pairs with the patch: against one slice (1.7 waves, no partials), with and without pairs
+echo "1. SPLITS=1 $(el)"
+SLUICE_CUDA_GPTQ_GEMM90_SPLITS=1 mc --bits 4 --iters 7 2048
 [ -z "${SHORT:-}" ] || { echo "done (SHORT) $(el)"; exit 0; }
 echo "2. ncu, gate|up at 2,048 rows in pairs $(el)"
 [ "$pairs" = 0 ] || [ "$(left)" -lt 260 ] || LD_LIBRARY_PATH=$G/lib timeout 120 ncu --clock-control none -k regex:GptqGemm90Kernel \
