@@ -109,29 +109,35 @@ __device__ __forceinline__ void StoreColumns(float (&acc)[kColumns][M],
   }
 }
 
-template <int kBits, int M>
-__global__ void __launch_bounds__(kWarps * 32)
-    GptqGemvKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o) {
-  PdlLaunchDependents();
-  constexpr int kPer = 32 / kBits;  // values a word
-  const int out = Pick(o.end, o.count - 1);
-  const int n0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * kColumns;
-  if (n0 >= out) return;  // the grid's first warp waits (dependent_launch.cuh's contract)
-  const int lane = threadIdx.x & 31;
+// What both GEMV kernels share: the warp's kColumns output columns from n0, their sums, and
+// their packed rows streamed in rounds of kUnroll 16-byte chunks a lane (chunk ch + 32 u of a
+// round in wv[.][u]), each round requested before the previous one's arithmetic and the first
+// before PdlWait (weights do not depend on the kernel before).
+template <int M>
+struct GemvWarp {
   const uint4* wr[kColumns];
   const __half2* sz[kColumns];
   float bias[kColumns];
-  WarpColumns(l, o, n0, out, wr, sz, bias);
-  const int words = l.words;
-  const int chunks = (words + 3) / 4;
   float acc[kColumns][M];
-#pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
-#pragma unroll
-    for (int m = 0; m < M; ++m) acc[c][m] = 0.f;
-  }
   uint4 wv[kColumns][kUnroll];
-  auto load_round = [&](int c0) {
+  int out, n0, lane;
+
+  // False where the warp has no columns (it returns: the grid's first warp waits,
+  // dependent_launch.cuh's contract).
+  __device__ __forceinline__ bool Start(const GptqLayout& l, const GptqParts& o) {
+    out = Pick(o.end, o.count - 1);
+    n0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * kColumns;
+    if (n0 >= out) return false;
+    lane = threadIdx.x & 31;
+    WarpColumns(l, o, n0, out, wr, sz, bias);
+#pragma unroll
+    for (int c = 0; c < kColumns; ++c) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[c][m] = 0.f;
+    }
+    return true;
+  }
+  __device__ __forceinline__ void LoadRound(int c0, int chunks) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int ch = c0 + u * 32;
@@ -140,46 +146,64 @@ __global__ void __launch_bounds__(kWarps * 32)
         wv[c][u] = ch < chunks ? __ldcs(wr[c] + ch) : make_uint4(0, 0, 0, 0);
       }
     }
-  };
-  load_round(lane);  // weights do not depend on the kernel before
-  PdlWait();
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    if (c0 != lane) load_round(c0);
+  }
+  // Every chunk of the columns through `chunk(ch, u)`, which adds chunk ch (wv[.][u]) to acc;
+  // then the sums stored.
+  template <typename Chunk>
+  __device__ __forceinline__ void Run(const GptqParts& o, int chunks, Chunk&& chunk) {
+    LoadRound(lane, chunks);
+    PdlWait();
+    for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
+      if (c0 != lane) LoadRound(c0, chunks);
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int ch = c0 + u * 32;
-      if (ch >= chunks) break;
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int j = ch * 4 + i;
-        if (j >= words) break;
-        const int g = __ldg(l.word_group + j);
-        float xf[M][kPer];
-#pragma unroll
-        for (int m = 0; m < M; ++m) {
-          LoadX<kBits>(x + static_cast<int64_t>(m) * l.in, j, xf[m]);
-        }
-#pragma unroll
-        for (int c = 0; c < kColumns; ++c) {
-          const float2 s_z = __half22float2(__ldg(sz[c] + g));
-          const float magic = 8388608.f + s_z.y;
-          const uint32_t word = WordOf(wv[c][u], i);
-          float t[M];
-#pragma unroll
-          for (int m = 0; m < M; ++m) t[m] = 0.f;
-#pragma unroll
-          for (int e = 0; e < kPer; ++e) {
-            const float v = Value<kBits>(word, e, magic);
-#pragma unroll
-            for (int m = 0; m < M; ++m) t[m] = fmaf(v, xf[m][e], t[m]);
-          }
-#pragma unroll
-          for (int m = 0; m < M; ++m) acc[c][m] = fmaf(s_z.x, t[m], acc[c][m]);
-        }
+      for (int u = 0; u < kUnroll; ++u) {
+        const int ch = c0 + u * 32;
+        if (ch >= chunks) break;
+        chunk(ch, u);
       }
     }
+    StoreColumns<M>(acc, bias, o, n0, out, lane);
   }
-  StoreColumns<M>(acc, bias, o, n0, out, lane);
+};
+
+template <int kBits, int M>
+__global__ void __launch_bounds__(kWarps * 32)
+    GptqGemvKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o) {
+  PdlLaunchDependents();
+  constexpr int kPer = 32 / kBits;  // values a word
+  GemvWarp<M> w;
+  if (!w.Start(l, o)) return;
+  const int words = l.words;
+  w.Run(o, (words + 3) / 4, [&](int ch, int u) {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int j = ch * 4 + i;
+      if (j >= words) break;
+      const int g = __ldg(l.word_group + j);
+      float xf[M][kPer];
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        LoadX<kBits>(x + static_cast<int64_t>(m) * l.in, j, xf[m]);
+      }
+#pragma unroll
+      for (int c = 0; c < kColumns; ++c) {
+        const float2 s_z = __half22float2(__ldg(w.sz[c] + g));
+        const float magic = 8388608.f + s_z.y;
+        const uint32_t word = WordOf(w.wv[c][u], i);
+        float t[M];
+#pragma unroll
+        for (int m = 0; m < M; ++m) t[m] = 0.f;
+#pragma unroll
+        for (int e = 0; e < kPer; ++e) {
+          const float v = Value<kBits>(word, e, magic);
+#pragma unroll
+          for (int m = 0; m < M; ++m) t[m] = fmaf(v, xf[m][e], t[m]);
+        }
+#pragma unroll
+        for (int m = 0; m < M; ++m) w.acc[c][m] = fmaf(s_z.x, t[m], w.acc[c][m]);
+      }
+    }
+  });
 }
 
 // The same product for layers whose columns are whole 16-byte chunks (words % 4 == 0, as
@@ -211,76 +235,43 @@ __global__ void __launch_bounds__(kWarps * 32)
     GptqGemvChunkKernel(const bf16* __restrict__ x, const GptqLayout l, const GptqParts o) {
   PdlLaunchDependents();
   constexpr int kPer = 32 / kBits;
-  const int out = Pick(o.end, o.count - 1);
-  const int n0 = (blockIdx.x * kWarps + (threadIdx.x >> 5)) * kColumns;
-  if (n0 >= out) return;  // the grid's first warp waits (dependent_launch.cuh's contract)
-  const int lane = threadIdx.x & 31;
-  const uint4* wr[kColumns];
-  const __half2* sz[kColumns];
-  float bias[kColumns];
-  WarpColumns(l, o, n0, out, wr, sz, bias);
-  const int chunks = l.words / 4;
+  GemvWarp<M> w;
+  if (!w.Start(l, o)) return;
   const int4* chunk_groups = reinterpret_cast<const int4*>(l.word_group);
-  float acc[kColumns][M];
+  w.Run(o, l.words / 4, [&](int ch, int u) {
+    const int4 g4 = __ldg(chunk_groups + ch);
+    const int g[4] = {g4.x, g4.y, g4.z, g4.w};
+    float2 s_z[kColumns][4];
 #pragma unroll
-  for (int c = 0; c < kColumns; ++c) {
+    for (int c = 0; c < kColumns; ++c) {
 #pragma unroll
-    for (int m = 0; m < M; ++m) acc[c][m] = 0.f;
-  }
-  uint4 wv[kColumns][kUnroll];
-  auto load_round = [&](int c0) {
+      for (int i = 0; i < 4; ++i) s_z[c][i] = __half22float2(__ldg(w.sz[c] + g[i]));
+    }
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int ch = c0 + u * 32;
+    for (int i = 0; i < 4; ++i) {
+      const int j = ch * 4 + i;
+      float xf[M][kPer];
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        LoadX<kBits>(x + static_cast<int64_t>(m) * l.in, j, xf[m]);
+      }
 #pragma unroll
       for (int c = 0; c < kColumns; ++c) {
-        wv[c][u] = ch < chunks ? __ldcs(wr[c] + ch) : make_uint4(0, 0, 0, 0);
-      }
-    }
-  };
-  load_round(lane);  // weights do not depend on the kernel before
-  PdlWait();
-  for (int c0 = lane; c0 < chunks; c0 += 32 * kUnroll) {
-    if (c0 != lane) load_round(c0);
+        float v[kPer];
+        Values<kBits>(WordOf(w.wv[c][u], i), 8388608.f + s_z[c][i].y, v);
+        float t[M];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      const int ch = c0 + u * 32;
-      if (ch >= chunks) break;
-      const int4 g4 = __ldg(chunk_groups + ch);
-      const int g[4] = {g4.x, g4.y, g4.z, g4.w};
-      float2 s_z[kColumns][4];
+        for (int m = 0; m < M; ++m) t[m] = 0.f;
 #pragma unroll
-      for (int c = 0; c < kColumns; ++c) {
+        for (int e = 0; e < kPer; ++e) {
 #pragma unroll
-        for (int i = 0; i < 4; ++i) s_z[c][i] = __half22float2(__ldg(sz[c] + g[i]));
-      }
-#pragma unroll
-      for (int i = 0; i < 4; ++i) {
-        const int j = ch * 4 + i;
-        float xf[M][kPer];
-#pragma unroll
-        for (int m = 0; m < M; ++m) {
-          LoadX<kBits>(x + static_cast<int64_t>(m) * l.in, j, xf[m]);
+          for (int m = 0; m < M; ++m) t[m] = fmaf(v[e], xf[m][e], t[m]);
         }
 #pragma unroll
-        for (int c = 0; c < kColumns; ++c) {
-          float v[kPer];
-          Values<kBits>(WordOf(wv[c][u], i), 8388608.f + s_z[c][i].y, v);
-          float t[M];
-#pragma unroll
-          for (int m = 0; m < M; ++m) t[m] = 0.f;
-#pragma unroll
-          for (int e = 0; e < kPer; ++e) {
-#pragma unroll
-            for (int m = 0; m < M; ++m) t[m] = fmaf(v[e], xf[m][e], t[m]);
-          }
-#pragma unroll
-          for (int m = 0; m < M; ++m) acc[c][m] = fmaf(s_z[c][i].x, t[m], acc[c][m]);
-        }
+        for (int m = 0; m < M; ++m) w.acc[c][m] = fmaf(s_z[c][i].x, t[m], w.acc[c][m]);
       }
     }
-  }
-  StoreColumns<M>(acc, bias, o, n0, out, lane);
+  });
 }
 
 __global__ void PermuteRowsKernel(const bf16* __restrict__ x, const int32_t* __restrict__ perm,
@@ -348,31 +339,22 @@ __global__ void RepackKernel(const uint32_t* __restrict__ src, const int32_t* __
   dst[static_cast<int64_t>(n) * stride + j] = word;
 }
 
-template <int kBits>
-auto GemvFor(int32_t rows) {
-  switch (rows) {
-    case 1:
-      return GptqGemvKernel<kBits, 1>;
-    case 2:
-      return GptqGemvKernel<kBits, 2>;
-    case 3:
-      return GptqGemvKernel<kBits, 3>;
-    default:
-      return GptqGemvKernel<kBits, 4>;
-  }
+// The GEMV of M rows: GptqGemvChunkKernel where `chunk`, else GptqGemvKernel.
+template <int kBits, int M>
+auto GemvOf(bool chunk) {
+  return chunk ? GptqGemvChunkKernel<kBits, M> : GptqGemvKernel<kBits, M>;
 }
-
 template <int kBits>
-auto ChunkGemvFor(int32_t rows) {
+auto GemvFor(int32_t rows, bool chunk) {
   switch (rows) {
     case 1:
-      return GptqGemvChunkKernel<kBits, 1>;
+      return GemvOf<kBits, 1>(chunk);
     case 2:
-      return GptqGemvChunkKernel<kBits, 2>;
+      return GemvOf<kBits, 2>(chunk);
     case 3:
-      return GptqGemvChunkKernel<kBits, 3>;
+      return GemvOf<kBits, 3>(chunk);
     default:
-      return GptqGemvChunkKernel<kBits, 4>;
+      return GemvOf<kBits, 4>(chunk);
   }
 }
 
@@ -395,10 +377,8 @@ void GptqSmallBatchLinear(const bf16* x, const GptqLayout& layout, const GptqPar
   if (out < 1) return;
   if (layout.mma) return MmaLinear(x, layout, parts, rows, stream);
   const dim3 grid(Blocks(out, kWarps * kColumns));
-  auto kernel = layout.bits == 4 ? GemvFor<4>(rows) : GemvFor<8>(rows);
-  if (layout.words % 4 == 0 && ChunkKernelOn()) {
-    kernel = layout.bits == 4 ? ChunkGemvFor<4>(rows) : ChunkGemvFor<8>(rows);
-  }
+  const bool chunk = layout.words % 4 == 0 && ChunkKernelOn();
+  const auto kernel = layout.bits == 4 ? GemvFor<4>(rows, chunk) : GemvFor<8>(rows, chunk);
   LaunchDependent(kernel, grid, dim3(kWarps * 32), 0, stream, x, layout, parts);
 }
 
