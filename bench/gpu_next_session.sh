@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# For the next GPU call (written in session 30, whose later device tries all failed to start;
-# LIMIT=300 or more, an H100 or H200): the Hopper GEMM's whole launches in clusters of two
-# column blocks that copy x once for both (TMA multicast, SLUICE_CUDA_GPTQ_GEMM90_MULTICAST,
-# bench/pending/gemm90_multicast.patch, on in the binaries), measured against single blocks.
+# For the next GPU call (written in session 30, widened in session 31, neither of which got a
+# machine for it; LIMIT=300 or more, an H100 or H200): the Hopper GEMM's whole launches and
+# those sliced through the workspace in clusters of two column blocks that copy x once for
+# both (TMA multicast, SLUICE_CUDA_GPTQ_GEMM90_MULTICAST, bench/pending/gemm90_multicast.patch,
+# on in the binaries), measured against single blocks.
 # Build first (here): `git apply bench/pending/gemm90_multicast.patch`, every GPU target, then
 # `bench/pack_gpu_binaries.sh build /tmp/gpu-binaries.txz` moved to .gpu/ (with tok.txz), and
 # `git checkout -- src tests bench/gptq_product_bench.cc`; main's gptq_product_bench stripped
