@@ -117,20 +117,8 @@ void LaunchConvert(const Src* src, bf16* dst, size_t n, cudaStream_t stream) {
 
 // --- Row copies: Embedding, GatherRows, KvWrite ---
 
-// out[r] = table[tokens[r]]; one thread per kW-pack of the row.
-template <int kW>
-__global__ void EmbeddingKernel(const bf16* __restrict__ table, const int32_t* __restrict__ tokens,
-                                int32_t hidden, bf16* __restrict__ out) {
-  PdlLaunchDependents();
-  PdlWait();
-  const int unit = blockIdx.y * blockDim.x + threadIdx.x;
-  if (unit * kW >= hidden) return;
-  const size_t row = blockIdx.x;
-  const bf16* src = table + static_cast<size_t>(tokens[row]) * hidden;
-  StorePack<kW>(out + row * hidden + unit * kW, LoadPack<kW>(src + unit * kW));
-}
-
-// out[i] = x[rows_idx[i]].
+// out[i] = x[rows_idx[i]] (Embedding: the table's rows of the tokens); one thread per kW-pack
+// of the row.
 template <int kW>
 __global__ void GatherRowsKernel(const bf16* __restrict__ x, const int32_t* __restrict__ rows_idx,
                                  int32_t width, bf16* __restrict__ out) {
@@ -324,17 +312,17 @@ void LaunchRmsNormVec(const bf16* x, const Delta& delta, const bf16* weight, int
   const unsigned grid = static_cast<unsigned>(rows);
   auto threads_for = [&](int items) { return RoundUpToWarp((packs + items - 1) / items); };
   if (packs <= 1 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<1, Delta>, grid, threads_for(1), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<1, Delta>, grid, threads_for(1), 0, stream, x, delta, weight,
+                    hidden, eps, residual, out);
   } else if (packs <= 2 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<2, Delta>, grid, threads_for(2), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<2, Delta>, grid, threads_for(2), 0, stream, x, delta, weight,
+                    hidden, eps, residual, out);
   } else if (packs <= 4 * kMaxThreads) {
-    LaunchDependent(RmsNormVecKernel<4, Delta>, grid, threads_for(4), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<4, Delta>, grid, threads_for(4), 0, stream, x, delta, weight,
+                    hidden, eps, residual, out);
   } else {
-    LaunchDependent(RmsNormVecKernel<8, Delta>, grid, threads_for(8), 0, stream,
-        x, delta, weight, hidden, eps, residual, out);
+    LaunchDependent(RmsNormVecKernel<8, Delta>, grid, threads_for(8), 0, stream, x, delta, weight,
+                    hidden, eps, residual, out);
   }
 }
 
@@ -358,8 +346,8 @@ void LaunchRmsNorm(const bf16* x, const bf16* delta, const bf16* weight, int32_t
   }
   constexpr int kScalarThreads = 512;
   const int threads = hidden < kScalarThreads ? RoundUpToWarp(hidden) : kScalarThreads;
-  LaunchDependent(RmsNormScalarKernel<kAdd>, static_cast<unsigned>(rows), threads, 0, stream,
-                  x, delta, weight, hidden, eps, residual, out);
+  LaunchDependent(RmsNormScalarKernel<kAdd>, static_cast<unsigned>(rows), threads, 0, stream, x,
+                  delta, weight, hidden, eps, residual, out);
 }
 
 // --- Rope ---
@@ -455,6 +443,24 @@ __global__ void SiluMulKernel(const bf16* __restrict__ gate, const bf16* __restr
   StorePack<kW>(out + row * width + unit * kW, y);
 }
 
+// GatherRowsKernel over n rows of `width` values, in 16-byte packs where the width and both
+// addresses allow; `dependent`: a dependent launch (dependent_launch.cuh), else an ordinary
+// one (the embedding, a step's first kernel, after the step's uploads).
+void LaunchGatherRows(bool dependent, const bf16* x, const int32_t* rows_idx, int32_t n,
+                      int32_t width, bf16* out, cudaStream_t stream) {
+  if (n <= 0 || width <= 0) return;
+  const bool packs = width % 8 == 0 && Aligned16(x) && Aligned16(out);
+  const auto kernel = packs ? GatherRowsKernel<8> : GatherRowsKernel<1>;
+  const int units = packs ? width / 8 : width;
+  const int threads = ThreadsFor(units);
+  const dim3 grid = RowGrid(n, units, threads);
+  if (dependent) {
+    LaunchDependent(kernel, grid, threads, 0, stream, x, rows_idx, width, out);
+  } else {
+    kernel<<<grid, threads, 0, stream>>>(x, rows_idx, width, out);
+  }
+}
+
 }  // namespace
 
 void ConvertToBf16(const void* src, int src_dtype, bf16* dst, size_t n, cudaStream_t stream) {
@@ -475,16 +481,7 @@ void ConvertToBf16(const void* src, int src_dtype, bf16* dst, size_t n, cudaStre
 
 void Embedding(const bf16* table, const int32_t* tokens, int32_t rows, int32_t hidden, bf16* out,
                cudaStream_t stream) {
-  if (rows <= 0 || hidden <= 0) return;
-  if (hidden % 8 == 0 && Aligned16(table) && Aligned16(out)) {
-    const int threads = ThreadsFor(hidden / 8);
-    EmbeddingKernel<8>
-        <<<RowGrid(rows, hidden / 8, threads), threads, 0, stream>>>(table, tokens, hidden, out);
-  } else {
-    const int threads = ThreadsFor(hidden);
-    EmbeddingKernel<1>
-        <<<RowGrid(rows, hidden, threads), threads, 0, stream>>>(table, tokens, hidden, out);
-  }
+  LaunchGatherRows(false, table, tokens, rows, hidden, out, stream);
 }
 
 void RmsNorm(const bf16* x, const bf16* weight, int32_t rows, int32_t hidden, float eps, bf16* out,
@@ -527,13 +524,13 @@ void LaunchRope(bf16* q, bf16* k, const int32_t* positions, const float* inv_fre
                    (!kCache || (Aligned16(v) && Aligned16(k_cache) && Aligned16(v_cache)));
   const int threads = ThreadsFor((num_q_heads + num_kv_heads) * (vec ? half / 8 : half));
   if (vec) {
-    LaunchDependent(RopeKernel<8, kCache>, static_cast<unsigned>(rows), threads, shared, stream,
-        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
-        v_cache);
+    LaunchDependent(RopeKernel<8, kCache>, static_cast<unsigned>(rows), threads, shared, stream, q,
+                    k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
+                    v_cache);
   } else {
-    LaunchDependent(RopeKernel<1, kCache>, static_cast<unsigned>(rows), threads, shared, stream,
-        q, k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
-        v_cache);
+    LaunchDependent(RopeKernel<1, kCache>, static_cast<unsigned>(rows), threads, shared, stream, q,
+                    k, positions, inv_freq, num_q_heads, num_kv_heads, head_dim, slots, v, k_cache,
+                    v_cache);
   }
 }
 
@@ -559,12 +556,12 @@ void SiluMul(const bf16* gate, const bf16* up, int32_t rows, int32_t width, int3
   if (rows <= 0 || width <= 0) return;
   if (width % 8 == 0 && stride % 8 == 0 && Aligned16(gate) && Aligned16(up) && Aligned16(out)) {
     const int threads = ThreadsFor(width / 8);
-    LaunchDependent(SiluMulKernel<8>, RowGrid(rows, width / 8, threads), threads, 0, stream,
-        gate, up, width, stride, out);
+    LaunchDependent(SiluMulKernel<8>, RowGrid(rows, width / 8, threads), threads, 0, stream, gate,
+                    up, width, stride, out);
   } else {
     const int threads = ThreadsFor(width);
-    LaunchDependent(SiluMulKernel<1>, RowGrid(rows, width, threads), threads, 0, stream,
-        gate, up, width, stride, out);
+    LaunchDependent(SiluMulKernel<1>, RowGrid(rows, width, threads), threads, 0, stream, gate, up,
+                    width, stride, out);
   }
 }
 
@@ -574,27 +571,18 @@ void KvWrite(const bf16* k, const bf16* v, int32_t stride, const int32_t* slots,
   if (kv_width % 8 == 0 && stride % 8 == 0 && Aligned16(k) && Aligned16(v) && Aligned16(k_cache) &&
       Aligned16(v_cache)) {
     const int threads = ThreadsFor(kv_width / 8);
-    LaunchDependent(KvWriteKernel<8>, RowGrid(rows, kv_width / 8, threads), threads, 0, stream,
-        k, v, stride, slots, kv_width, k_cache, v_cache);
+    LaunchDependent(KvWriteKernel<8>, RowGrid(rows, kv_width / 8, threads), threads, 0, stream, k,
+                    v, stride, slots, kv_width, k_cache, v_cache);
   } else {
     const int threads = ThreadsFor(kv_width);
-    LaunchDependent(KvWriteKernel<1>, RowGrid(rows, kv_width, threads), threads, 0, stream,
-        k, v, stride, slots, kv_width, k_cache, v_cache);
+    LaunchDependent(KvWriteKernel<1>, RowGrid(rows, kv_width, threads), threads, 0, stream, k, v,
+                    stride, slots, kv_width, k_cache, v_cache);
   }
 }
 
 void GatherRows(const bf16* x, const int32_t* rows_idx, int32_t n, int32_t width, bf16* out,
                 cudaStream_t stream) {
-  if (n <= 0 || width <= 0) return;
-  if (width % 8 == 0 && Aligned16(x) && Aligned16(out)) {
-    const int threads = ThreadsFor(width / 8);
-    LaunchDependent(GatherRowsKernel<8>, RowGrid(n, width / 8, threads), threads, 0, stream,
-        x, rows_idx, width, out);
-  } else {
-    const int threads = ThreadsFor(width);
-    LaunchDependent(GatherRowsKernel<1>, RowGrid(n, width, threads), threads, 0, stream,
-        x, rows_idx, width, out);
-  }
+  LaunchGatherRows(true, x, rows_idx, n, width, out, stream);
 }
 
 }  // namespace sluice::llm::cuda
