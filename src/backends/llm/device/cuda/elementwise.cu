@@ -131,6 +131,24 @@ __global__ void GatherRowsKernel(const bf16* __restrict__ x, const int32_t* __re
   StorePack<kW>(out + row * width + unit * kW, LoadPack<kW>(src + unit * kW));
 }
 
+// GatherRowsKernel over n rows of `width` values, in 16-byte packs where the width and both
+// addresses allow; `dependent`: a dependent launch (dependent_launch.cuh), else an ordinary
+// one (the embedding, a step's first kernel, after the step's uploads).
+void LaunchGatherRows(bool dependent, const bf16* x, const int32_t* rows_idx, int32_t n,
+                      int32_t width, bf16* out, cudaStream_t stream) {
+  if (n <= 0 || width <= 0) return;
+  const bool packs = width % 8 == 0 && Aligned16(x) && Aligned16(out);
+  const auto kernel = packs ? GatherRowsKernel<8> : GatherRowsKernel<1>;
+  const int units = packs ? width / 8 : width;
+  const int threads = ThreadsFor(units);
+  const dim3 grid = RowGrid(n, units, threads);
+  if (dependent) {
+    LaunchDependent(kernel, grid, threads, 0, stream, x, rows_idx, width, out);
+  } else {
+    kernel<<<grid, threads, 0, stream>>>(x, rows_idx, width, out);
+  }
+}
+
 // k_cache[slot] = k[r], v_cache[slot] = v[r]; each thread moves one pack of both.
 template <int kW>
 __global__ void KvWriteKernel(const bf16* __restrict__ k, const bf16* __restrict__ v,
@@ -441,24 +459,6 @@ __global__ void SiluMulKernel(const bf16* __restrict__ gate, const bf16* __restr
     y.v[e] = __float2bfloat16_rn(s * __bfloat162float(u.v[e]));
   }
   StorePack<kW>(out + row * width + unit * kW, y);
-}
-
-// GatherRowsKernel over n rows of `width` values, in 16-byte packs where the width and both
-// addresses allow; `dependent`: a dependent launch (dependent_launch.cuh), else an ordinary
-// one (the embedding, a step's first kernel, after the step's uploads).
-void LaunchGatherRows(bool dependent, const bf16* x, const int32_t* rows_idx, int32_t n,
-                      int32_t width, bf16* out, cudaStream_t stream) {
-  if (n <= 0 || width <= 0) return;
-  const bool packs = width % 8 == 0 && Aligned16(x) && Aligned16(out);
-  const auto kernel = packs ? GatherRowsKernel<8> : GatherRowsKernel<1>;
-  const int units = packs ? width / 8 : width;
-  const int threads = ThreadsFor(units);
-  const dim3 grid = RowGrid(n, units, threads);
-  if (dependent) {
-    LaunchDependent(kernel, grid, threads, 0, stream, x, rows_idx, width, out);
-  } else {
-    kernel<<<grid, threads, 0, stream>>>(x, rows_idx, width, out);
-  }
 }
 
 }  // namespace
